@@ -1,0 +1,11 @@
+/**
+ * The engine's dedicated Web Worker: all model work happens here, off the UI thread.
+ * The UI talks to it only through `Comlink.wrap<EngineApi>` (src/ui/engine-client.ts).
+ */
+import * as Comlink from 'comlink';
+import { Engine } from './engine.ts';
+
+const gpu = (self.navigator as Navigator & { gpu?: GPU }).gpu;
+const engine = new Engine({ gpu, runtime: 'web-worker' });
+
+Comlink.expose(engine);

@@ -1,0 +1,53 @@
+/**
+ * GPU test support: a real WebGPU device through Dawn. There is no silent skip: when no adapter
+ * is found the tests fail with the reason, because a GPU test layer that quietly runs nothing
+ * proves nothing. On machines without a GPU driver, vite.config.ts points Dawn at SwiftShader.
+ */
+import { createGpuContext, type GpuContext } from '../engine/backend/webgpu/device.ts';
+import { PipelineCache } from '../engine/backend/webgpu/pipelines.ts';
+import { nodeGpu, nodeProbeOptions } from '../node/webgpu.ts';
+
+export interface TestGpu extends GpuContext {
+  pipelines: PipelineCache;
+}
+
+export async function acquireTestGpu(): Promise<TestGpu> {
+  const errors: Error[] = [];
+  const context = await createGpuContext(nodeGpu(), {
+    ...nodeProbeOptions(),
+    onUncapturedError: (error) => errors.push(error),
+  });
+  return { ...context, pipelines: new PipelineCache(context.device) };
+}
+
+/** Deterministic pseudo-random floats in [-1, 1) (mulberry32), fresh per seed. */
+export function randomFloats(n: number, seed: number): Float32Array<ArrayBuffer> {
+  let state = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+/** A storage buffer holding `data`, also usable as a copy source for readback. */
+export function uploadFloats(device: GPUDevice, data: Float32Array<ArrayBuffer>): GPUBuffer {
+  const buffer = device.createBuffer({
+    size: Math.max(4, data.byteLength),
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+  });
+  device.queue.writeBuffer(buffer, 0, data);
+  return buffer;
+}
+
+/** A seed that differs per run (fresh random data) but is printed so a failure can be replayed. */
+export function freshSeed(label: string): number {
+  const fromEnv = process.env.HEARTH_TEST_SEED;
+  const seed = fromEnv ? Number(fromEnv) : Math.floor(Math.random() * 2 ** 31);
+  console.log(`[seed] ${label}: HEARTH_TEST_SEED=${seed}`);
+  return seed;
+}
