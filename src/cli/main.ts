@@ -1,27 +1,29 @@
 /**
- * `hearth` command line: the engine core under Node with Dawn's WebGPU. Each command is a small
- * function returning an exit code; usage errors exit with 2, failures with 1.
+ * `hearth` command line: the engine core under Node with Dawn's WebGPU. Each command lives in
+ * src/cli/commands/ and returns an exit code; usage errors exit with 2, failures with 1.
  */
 import { spawnSync } from 'node:child_process';
-import { Engine } from '../engine/engine.ts';
 import { ENGINE_VERSION } from '../engine/version.ts';
-import { nodeGpu, nodeProbeOptions } from '../node/webgpu.ts';
 import { softwareVulkanEnv } from '../node/vulkan-env.ts';
+import { UsageError, type CliCommand } from './command.ts';
+import { probeCommand } from './commands/probe.ts';
 
-const USAGE = `hearth ${ENGINE_VERSION}: a private in-tab LLM engine, here under Node with WebGPU (Dawn)
+/** Every subcommand, by name. Add new commands here. */
+const COMMANDS: Record<string, CliCommand> = {
+  probe: probeCommand,
+};
+
+function usage(): string {
+  const lines = Object.values(COMMANDS).map((command) => `  hearth ${command.usage}`);
+  return `hearth ${ENGINE_VERSION}: a private in-tab LLM engine, here under Node with WebGPU (Dawn)
 
 Usage:
-  hearth probe            print the WebGPU adapter, its features and limits as JSON
-  hearth --version        print the version
-  hearth help             this text
+${lines.join('\n')}
+  hearth --version
+  hearth help
 
 On a machine without a GPU driver, Chromium's SwiftShader is used when installed
 (apt-get install chromium); set HEARTH_SOFTWARE_GPU=1 to force it.`;
-
-type Command = (args: string[]) => Promise<number>;
-
-export class UsageError extends Error {
-  override name = 'UsageError';
 }
 
 /**
@@ -38,25 +40,10 @@ function reexecWithSoftwareVulkan(): number | null {
   return child.status ?? 1;
 }
 
-function nodeEngine(): Engine {
-  return new Engine({ gpu: nodeGpu(), runtime: `node ${process.version}`, probeOptions: nodeProbeOptions() });
-}
-
-const probe: Command = async (args) => {
-  if (args.length > 0) throw new UsageError(`probe takes no arguments, got: ${args.join(' ')}`);
-  const report = await nodeEngine().probe();
-  process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-  return report.available ? 0 : 1;
-};
-
-const COMMANDS: Record<string, { run: Command; needsGpu: boolean }> = {
-  probe: { run: probe, needsGpu: true },
-};
-
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-    process.stdout.write(USAGE + '\n');
+    process.stdout.write(usage() + '\n');
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-v') {
@@ -65,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(`hearth: unknown command '${name}'\n\n${USAGE}\n`);
+    process.stderr.write(`hearth: unknown command '${name}'\n\n${usage()}\n`);
     return 2;
   }
   if (command.needsGpu) {

@@ -1,0 +1,47 @@
+/** The shape of a `hearth` subcommand: parse `args`, do the work, return an exit code. */
+export interface CliCommand {
+  /** One line for the usage text, e.g. "probe            print the WebGPU adapter ...". */
+  usage: string;
+  /** True when the command needs WebGPU: the CLI then makes sure Dawn can find a Vulkan driver. */
+  needsGpu: boolean;
+  run(args: string[]): Promise<number>;
+}
+
+/** Bad command-line usage: reported with exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/**
+ * Minimal flag parser shared by the commands: `--flag value`, `--flag=value` and boolean
+ * `--switch`. Unknown flags are usage errors, so a typo never silently changes behaviour.
+ */
+export function parseFlags(
+  args: string[],
+  spec: { values?: readonly string[]; switches?: readonly string[] },
+): { positional: string[]; values: Map<string, string>; switches: Set<string> } {
+  const values = new Map<string, string>();
+  const switches = new Set<string>();
+  const positional: string[] = [];
+  const valueFlags = new Set(spec.values ?? []);
+  const switchFlags = new Set(spec.switches ?? []);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith('-') || arg === '-') {
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq >= 0 ? arg.slice(0, eq) : arg;
+    if (valueFlags.has(name)) {
+      const value = eq >= 0 ? arg.slice(eq + 1) : args[++i];
+      if (value === undefined) throw new UsageError(`${name} needs a value`);
+      values.set(name, value);
+    } else if (switchFlags.has(name) && eq < 0) {
+      switches.add(name);
+    } else {
+      throw new UsageError(`unknown option ${arg}`);
+    }
+  }
+  return { positional, values, switches };
+}
