@@ -1,0 +1,82 @@
+/**
+ * A compiled compute kernel: pipeline, explicit bind group layout and uniform layout, all derived
+ * from one WGSL source. Kernels are compiled once per (name, entry point, override constants) and
+ * cached by `KernelCache`; a token step only looks them up.
+ */
+import { bindGroupLayoutEntries, parseBindings, type BindingDecl } from './bindings.ts';
+import { uniformLayout, type UniformLayout } from './uniforms.ts';
+
+export interface KernelSpec {
+  /** Stable name (the shader file name); part of the cache key and of error labels. */
+  name: string;
+  /** Full WGSL source, includes already resolved. */
+  wgsl: string;
+  entryPoint?: string;
+  /** Values for the shader's `override` declarations. */
+  constants?: Record<string, number>;
+}
+
+let nextKernelId = 1;
+
+export class Kernel {
+  readonly id = nextKernelId++;
+  readonly label: string;
+  readonly pipeline: GPUComputePipeline;
+  readonly bindGroupLayout: GPUBindGroupLayout;
+  readonly bindings: readonly BindingDecl[];
+  /** The layout of the uniform block, when the kernel has one (its uniform binding's struct). */
+  readonly params: UniformLayout | undefined;
+
+  constructor(device: GPUDevice, spec: KernelSpec, module: GPUShaderModule) {
+    this.label = kernelKey(spec);
+    this.bindings = parseBindings(spec.wgsl);
+    const uniforms = this.bindings.filter((b) => b.kind === 'uniform');
+    if (uniforms.length > 1) throw new Error(`${spec.name}: at most one uniform block per kernel`);
+    if (uniforms.length === 1) {
+      const struct = new RegExp(`var\\s*<\\s*uniform\\s*>\\s*${uniforms[0]!.name}\\s*:\\s*(\\w+)`).exec(spec.wgsl);
+      if (!struct) throw new Error(`${spec.name}: cannot find the type of uniform '${uniforms[0]!.name}'`);
+      this.params = uniformLayout(spec.wgsl, struct[1]!);
+    }
+    this.bindGroupLayout = device.createBindGroupLayout({ label: this.label, entries: bindGroupLayoutEntries(this.bindings) });
+    this.pipeline = device.createComputePipeline({
+      label: this.label,
+      layout: device.createPipelineLayout({ label: this.label, bindGroupLayouts: [this.bindGroupLayout] }),
+      compute: { module, entryPoint: spec.entryPoint ?? 'main', constants: spec.constants ?? {} },
+    });
+  }
+}
+
+export function kernelKey(spec: KernelSpec): string {
+  const constants = spec.constants ?? {};
+  const constantsKey = Object.keys(constants)
+    .sort()
+    .map((name) => `${name}=${constants[name]}`)
+    .join(',');
+  return `${spec.name}#${spec.entryPoint ?? 'main'}#${constantsKey}`;
+}
+
+export class KernelCache {
+  private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly kernels = new Map<string, Kernel>();
+
+  constructor(private readonly device: GPUDevice) {}
+
+  get(spec: KernelSpec): Kernel {
+    const key = kernelKey(spec);
+    let kernel = this.kernels.get(key);
+    if (!kernel) {
+      let module = this.modules.get(spec.name);
+      if (!module) {
+        module = this.device.createShaderModule({ label: spec.name, code: spec.wgsl });
+        this.modules.set(spec.name, module);
+      }
+      kernel = new Kernel(this.device, spec, module);
+      this.kernels.set(key, kernel);
+    }
+    return kernel;
+  }
+
+  get size(): number {
+    return this.kernels.size;
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * out[t, r] = sum_k x[t, k] * W[r, k] (+ bias[r]) for a GGUF weight W, dequantized on the fly.
+ * Decode (few tokens) uses matvec.wgsl, prefill the tiled matmul.wgsl; both come in one variant
+ * per weight format through the `weights` include slot. Split weights dispatch once per part.
+ * The float64 reference is `matmulReference` below.
+ */
+import { GgmlType, ggmlTypeName } from '../../../gguf/ggml-types.ts';
+import { SHADERS } from '../../../../shaders/index.ts';
+import type { KernelCache } from '../kernel.ts';
+import { dispatchGrid } from '../pipelines.ts';
+import { preprocessWgsl } from '../preprocess.ts';
+import type { BufferRange, StepRecorder } from '../recorder.ts';
+import type { GpuWeight } from '../weights.ts';
+
+/** The WGSL include that dequantizes each weight format. */
+const WEIGHT_INCLUDES: Partial<Record<GgmlType, string>> = {
+  [GgmlType.F32]: 'weights_f32.wgsl',
+  [GgmlType.F16]: 'weights_f16.wgsl',
+  [GgmlType.BF16]: 'weights_bf16.wgsl',
+  [GgmlType.Q8_0]: 'weights_q8_0.wgsl',
+};
+
+export function matmulSupports(type: GgmlType): boolean {
+  return WEIGHT_INCLUDES[type] !== undefined;
+}
+
+export const MATMUL_TYPES: readonly GgmlType[] = Object.keys(WEIGHT_INCLUDES).map(Number);
+
+/** Up to this many tokens, one matrix-vector pass per token beats a tiled matmul. */
+const MATVEC_MAX_TOKENS = 4;
+const MATVEC_WORKGROUP = 64;
+const MATMUL_TILE = 32;
+
+function variant(kernels: KernelCache, shader: 'matvec.wgsl' | 'matmul.wgsl', type: GgmlType, constants?: Record<string, number>) {
+  const include = WEIGHT_INCLUDES[type];
+  if (!include) throw new Error(`no matmul kernel for ${ggmlTypeName(type)} weights`);
+  const base = shader.replace('.wgsl', '');
+  return kernels.get({
+    name: `${base}_${include.replace('weights_', '').replace('.wgsl', '')}`,
+    wgsl: preprocessWgsl(shader, SHADERS, { weights: include }),
+    ...(constants ? { constants } : {}),
+  });
+}
+
+export interface MatmulArgs {
+  weight: GpuWeight;
+  /** Activations, `tokens` rows of `xStride` floats (the first `weight.k` are used). */
+  x: BufferRange;
+  /** Output, `tokens` rows of `outStride` floats. */
+  out: BufferRange;
+  tokens: number;
+  xStride?: number;
+  outStride?: number;
+  bias?: GPUBuffer;
+  /** Any storage buffer, bound where there is no bias (bindings cannot be empty). */
+  dummy: GPUBuffer;
+}
+
+export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGroupsPerDim: number, args: MatmulArgs): void {
+  const { weight, tokens } = args;
+  const xStride = args.xStride ?? weight.k;
+  const outStride = args.outStride ?? weight.rows;
+  if (tokens < 1) return;
+  for (const part of weight.parts) {
+    const common = {
+      k: weight.k,
+      rows: part.rows,
+      out_stride: outStride,
+      out_offset: part.rowStart,
+      x_stride: xStride,
+      has_bias: args.bias ? 1 : 0,
+    };
+    const bind = { weights: part.buffer, x: args.x, bias: args.bias ?? args.dummy, out: args.out };
+    if (tokens <= MATVEC_MAX_TOKENS) {
+      const [gx, gy] = dispatchGrid(part.rows, maxGroupsPerDim);
+      recorder.dispatch(variant(kernels, 'matvec.wgsl', weight.type, { WORKGROUP_SIZE: MATVEC_WORKGROUP }), {
+        params: { ...common, groups_x: gx },
+        bind,
+        workgroups: [gx, gy, tokens],
+        label: `matvec ${weight.name}`,
+      });
+    } else {
+      recorder.dispatch(variant(kernels, 'matmul.wgsl', weight.type), {
+        params: { ...common, tokens },
+        bind,
+        workgroups: [Math.ceil(part.rows / MATMUL_TILE), Math.ceil(tokens / MATMUL_TILE)],
+        label: `matmul ${weight.name}`,
+      });
+    }
+  }
+}
+
+/** Float64 reference: `w` is the dequantized weight, rows x k, row-major. */
+export function matmulReference(
+  w: ArrayLike<number>,
+  k: number,
+  rows: number,
+  x: ArrayLike<number>,
+  tokens: number,
+  bias?: ArrayLike<number>,
+): Float64Array {
+  const out = new Float64Array(tokens * rows);
+  for (let t = 0; t < tokens; t++) {
+    for (let r = 0; r < rows; r++) {
+      let sum = bias ? bias[r]! : 0;
+      const wb = r * k;
+      const xb = t * k;
+      for (let i = 0; i < k; i++) sum += w[wb + i]! * x[xb + i]!;
+      out[t * rows + r] = sum;
+    }
+  }
+  return out;
+}
