@@ -1,0 +1,125 @@
+// logits: llama.cpp's CPU logits for every position of one sequence; info: which CPU backend runs them.
+#include <algorithm>
+#include <memory>
+#include <strings.h>
+
+#include "common.hpp"
+#include "ggml-backend.h"
+#include "llama.h"
+
+namespace ref {
+
+static ggml_type kv_type_by_name(const std::string &name) {
+  for (int t = 0; t < GGML_TYPE_COUNT; t++) {
+    const char *n = ggml_type_name((ggml_type)t);
+    if (n && ggml_blck_size((ggml_type)t) > 0 && strcasecmp(n, name.c_str()) == 0) return (ggml_type)t;
+  }
+  throw Error("unknown KV cache type '" + name + "'");
+}
+
+int cmd_logits(Args &a) {
+  a.expect_positionals(1, "llama-ref logits MODEL.gguf --tokens-file IDS.json --out OUT.f32 [--n-ctx N] [--threads T] [--batch N]");
+  const std::string model_path = a.positional[0];
+  auto ids = parse_int_list(read_file(a.str("--tokens-file")), "--tokens-file");
+  const std::string out_path = a.str("--out");
+  const int64_t n_ctx_opt = a.int_or("--n-ctx", 0);
+  const int64_t threads = a.int_or("--threads", 1);
+  const int64_t batch = a.int_or("--batch", std::max<int64_t>(1, std::min<int64_t>((int64_t)ids.size(), 512)));
+  const int64_t ubatch = a.int_or("--ubatch", batch);
+  // llama.cpp's default KV cache type is f16; f32 removes that rounding for tight comparisons.
+  const ggml_type kv_type = kv_type_by_name(a.str_or("--kv-type", "f16"));
+  const bool no_repack = a.flag("--no-repack");
+  a.reject_unused();
+
+  const int64_t n_tokens = (int64_t)ids.size();
+  if (n_tokens == 0) throw Error("--tokens-file holds no tokens");
+  if (threads < 1 || batch < 1 || ubatch < 1 || ubatch > batch) throw Error("need threads >= 1 and 1 <= ubatch <= batch");
+  if (n_ctx_opt != 0 && n_ctx_opt < n_tokens) {
+    throw Error("--n-ctx " + std::to_string(n_ctx_opt) + " is smaller than the " + std::to_string(n_tokens) + " tokens");
+  }
+
+  load_backends();
+  llama_backend_init();
+
+  llama_model_params mp = llama_model_default_params();
+  mp.n_gpu_layers = 0;
+  // Weight repacking (e.g. Q4_0 into interleaved blocks for AVX2/AVX-512) picks other kernels; on by
+  // default in llama.cpp, so on by default here.
+  mp.use_extra_bufts = !no_repack;
+  std::unique_ptr<llama_model, void (*)(llama_model *)> model(llama_model_load_from_file(model_path.c_str(), mp), llama_model_free);
+  if (!model) throw Error("llama.cpp could not load " + model_path);
+  const llama_vocab *vocab = llama_model_get_vocab(model.get());
+  const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+  for (int64_t id : ids) {
+    if (id < 0 || id >= n_vocab) throw Error("token id " + std::to_string(id) + " out of range [0, " + std::to_string(n_vocab) + ")");
+  }
+
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = (uint32_t)(n_ctx_opt ? n_ctx_opt : n_tokens);
+  cp.n_batch = (uint32_t)batch;
+  cp.n_ubatch = (uint32_t)ubatch;
+  cp.n_seq_max = 1;
+  cp.n_threads = (int32_t)threads;
+  cp.n_threads_batch = (int32_t)threads;
+  cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  cp.type_k = kv_type;
+  cp.type_v = kv_type;
+  cp.no_perf = true;
+  cp.embeddings = false;
+  cp.offload_kqv = false;
+  cp.op_offload = false;
+  std::unique_ptr<llama_context, void (*)(llama_context *)> ctx(llama_init_from_model(model.get(), cp), llama_free);
+  if (!ctx) throw Error("llama_init_from_model failed");
+
+  // The logits row width is the model's output size, which equals the vocabulary for causal LMs.
+  std::vector<float> logits((size_t)n_tokens * n_vocab);
+  llama_batch b = llama_batch_init((int32_t)batch, 0, 1);
+  std::unique_ptr<llama_batch, void (*)(llama_batch *)> guard(&b, [](llama_batch *p) { llama_batch_free(*p); });
+  for (int64_t start = 0; start < n_tokens; start += batch) {
+    const int64_t n = std::min(batch, n_tokens - start);
+    b.n_tokens = (int32_t)n;
+    for (int64_t i = 0; i < n; i++) {
+      b.token[i] = (llama_token)ids[start + i];
+      b.pos[i] = (llama_pos)(start + i);
+      b.n_seq_id[i] = 1;
+      b.seq_id[i][0] = 0;
+      b.logits[i] = 1;  // an output row for every position
+    }
+    int32_t rc = llama_decode(ctx.get(), b);
+    if (rc != 0) throw Error("llama_decode returned " + std::to_string(rc) + " at token " + std::to_string(start));
+    for (int64_t i = 0; i < n; i++) {
+      const float *row = llama_get_logits_ith(ctx.get(), (int32_t)i);
+      if (!row) throw Error("no logits for position " + std::to_string(start + i));
+      std::copy(row, row + n_vocab, logits.begin() + (start + i) * n_vocab);
+    }
+  }
+  write_file(out_path, logits.data(), logits.size() * sizeof(float));
+  return 0;
+}
+
+int cmd_info(Args &a) {
+  a.expect_positionals(0, "llama-ref info");
+  a.reject_unused();
+  load_backends();
+  llama_backend_init();
+  std::string j = "{\"libDir\":" + json_string(ggml_lib_dir()) + ",\"cpuVariant\":" + json_string(loaded_cpu_variant()) +
+                  ",\"backends\":[";
+  for (size_t i = 0; i < ggml_backend_reg_count(); i++) {
+    ggml_backend_reg_t reg = ggml_backend_reg_get(i);
+    j += (i ? "," : "") + std::string("{\"name\":") + json_string(ggml_backend_reg_name(reg)) + ",\"features\":{";
+    auto get_features = (ggml_backend_get_features_t)ggml_backend_reg_get_proc_address(reg, "ggml_backend_get_features");
+    if (get_features) {
+      bool first = true;
+      for (ggml_backend_feature *f = get_features(reg); f && f->name; f++) {
+        j += (first ? "" : ",") + json_string(f->name) + ":" + json_string(f->value);
+        first = false;
+      }
+    }
+    j += "}}";
+  }
+  j += "],\"systemInfo\":" + json_string(llama_print_system_info()) + "}\n";
+  out(j);
+  return 0;
+}
+
+}  // namespace ref
