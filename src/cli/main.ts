@@ -7,10 +7,14 @@ import { ENGINE_VERSION } from '../engine/version.ts';
 import { softwareVulkanEnv } from '../node/vulkan-env.ts';
 import { UsageError, type CliCommand } from './command.ts';
 import { probeCommand } from './commands/probe.ts';
+import { inspectCommand } from './commands/inspect.ts';
+import { makeModelCommand } from './commands/make-model.ts';
 
 /** Every subcommand, by name. Add new commands here. */
 const COMMANDS: Record<string, CliCommand> = {
   probe: probeCommand,
+  inspect: inspectCommand,
+  'make-model': makeModelCommand,
 };
 
 function usage(): string {

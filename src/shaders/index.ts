@@ -6,18 +6,82 @@ import matmul from './matmul.wgsl?raw';
 import matvec from './matvec.wgsl?raw';
 import quantCommon from './quant_common.wgsl?raw';
 import reduceSum from './reduce_sum.wgsl?raw';
+import topkSelectWgsl from './topk_select.wgsl?raw';
+import sampleFinishWgsl from './sample_finish.wgsl?raw';
+import sampleCandidatesWgsl from './sample_candidates.wgsl?raw';
+import attentionPrefillWgsl from './attention_prefill.wgsl?raw';
+import attentionCombineWgsl from './attention_combine.wgsl?raw';
+import attentionDecodeWgsl from './attention_decode.wgsl?raw';
+import kvWriteWgsl from './kv_write.wgsl?raw';
+import kvF16Wgsl from './kv_f16.wgsl?raw';
+import kvF32Wgsl from './kv_f32.wgsl?raw';
+import ropeWgsl from './rope.wgsl?raw';
+import softmaxWgsl from './softmax.wgsl?raw';
+import gluWgsl from './glu.wgsl?raw';
+import elementwiseWgsl from './elementwise.wgsl?raw';
+import ioInPlaceWgsl from './io_in_place.wgsl?raw';
+import ioSeparateWgsl from './io_separate.wgsl?raw';
+import normWgsl from './norm.wgsl?raw';
 import weightsBf16 from './weights_bf16.wgsl?raw';
 import weightsF16 from './weights_f16.wgsl?raw';
 import weightsF32 from './weights_f32.wgsl?raw';
 import weightsQ8_0 from './weights_q8_0.wgsl?raw';
+import embed from './embed.wgsl?raw';
+import matvecSubgroup from './matvec_subgroup.wgsl?raw';
+import quantHalf from './quant_half.wgsl?raw';
+import quantIq4Common from './quant_iq4_common.wgsl?raw';
+import quantKCommon from './quant_k_common.wgsl?raw';
+import weightsIq4Nl from './weights_iq4_nl.wgsl?raw';
+import weightsIq4Xs from './weights_iq4_xs.wgsl?raw';
+import weightsQ2K from './weights_q2_k.wgsl?raw';
+import weightsQ3K from './weights_q3_k.wgsl?raw';
+import weightsQ4_0 from './weights_q4_0.wgsl?raw';
+import weightsQ4_1 from './weights_q4_1.wgsl?raw';
+import weightsQ4K from './weights_q4_k.wgsl?raw';
+import weightsQ5_0 from './weights_q5_0.wgsl?raw';
+import weightsQ5_1 from './weights_q5_1.wgsl?raw';
+import weightsQ5K from './weights_q5_k.wgsl?raw';
+import weightsQ6K from './weights_q6_k.wgsl?raw';
 
 export const SHADERS: Readonly<Record<string, string>> = {
   'matmul.wgsl': matmul,
   'matvec.wgsl': matvec,
   'quant_common.wgsl': quantCommon,
   'reduce_sum.wgsl': reduceSum,
+  'topk_select.wgsl': topkSelectWgsl,
+  'sample_finish.wgsl': sampleFinishWgsl,
+  'sample_candidates.wgsl': sampleCandidatesWgsl,
+  'attention_prefill.wgsl': attentionPrefillWgsl,
+  'attention_combine.wgsl': attentionCombineWgsl,
+  'attention_decode.wgsl': attentionDecodeWgsl,
+  'kv_write.wgsl': kvWriteWgsl,
+  'kv_f16.wgsl': kvF16Wgsl,
+  'kv_f32.wgsl': kvF32Wgsl,
+  'rope.wgsl': ropeWgsl,
+  'softmax.wgsl': softmaxWgsl,
+  'glu.wgsl': gluWgsl,
+  'elementwise.wgsl': elementwiseWgsl,
+  'io_in_place.wgsl': ioInPlaceWgsl,
+  'io_separate.wgsl': ioSeparateWgsl,
+  'norm.wgsl': normWgsl,
   'weights_bf16.wgsl': weightsBf16,
   'weights_f16.wgsl': weightsF16,
   'weights_f32.wgsl': weightsF32,
   'weights_q8_0.wgsl': weightsQ8_0,
+  'embed.wgsl': embed,
+  'matvec_subgroup.wgsl': matvecSubgroup,
+  'quant_half.wgsl': quantHalf,
+  'quant_iq4_common.wgsl': quantIq4Common,
+  'quant_k_common.wgsl': quantKCommon,
+  'weights_iq4_nl.wgsl': weightsIq4Nl,
+  'weights_iq4_xs.wgsl': weightsIq4Xs,
+  'weights_q2_k.wgsl': weightsQ2K,
+  'weights_q3_k.wgsl': weightsQ3K,
+  'weights_q4_0.wgsl': weightsQ4_0,
+  'weights_q4_1.wgsl': weightsQ4_1,
+  'weights_q4_k.wgsl': weightsQ4K,
+  'weights_q5_0.wgsl': weightsQ5_0,
+  'weights_q5_1.wgsl': weightsQ5_1,
+  'weights_q5_k.wgsl': weightsQ5K,
+  'weights_q6_k.wgsl': weightsQ6K,
 };

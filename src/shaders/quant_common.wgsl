@@ -30,10 +30,6 @@ fn read_u32_unaligned(b: u32) -> u32 {
   return (weights[word] >> shift) | (weights[word + 1u] << (32u - shift));
 }
 
-fn f16_bits_to_f32(bits: u32) -> f32 {
-  return unpack2x16float(bits & 0xffffu).x;
-}
-
 // The four signed bytes of a word, lowest byte first.
 fn unpack_i8x4(w: u32) -> vec4f {
   return vec4f(bitcast<vec4i>(vec4u(w << 24u, w << 16u, w << 8u, w)) >> vec4u(24u));

@@ -2,6 +2,7 @@
  * out[t, r] = sum_k x[t, k] * W[r, k] (+ bias[r]) for a GGUF weight W, dequantized on the fly.
  * Decode (few tokens) uses matvec.wgsl, prefill the tiled matmul.wgsl; both come in one variant
  * per weight format through the `weights` include slot. Split weights dispatch once per part.
+ * On devices with the `subgroups` feature, matvec can reduce with subgroupAdd (matvec_subgroup.wgsl).
  * The float64 reference is `matmulReference` below.
  */
 import { GgmlType, ggmlTypeName } from '../../../gguf/ggml-types.ts';
@@ -18,7 +19,23 @@ const WEIGHT_INCLUDES: Partial<Record<GgmlType, string>> = {
   [GgmlType.F16]: 'weights_f16.wgsl',
   [GgmlType.BF16]: 'weights_bf16.wgsl',
   [GgmlType.Q8_0]: 'weights_q8_0.wgsl',
+  [GgmlType.Q4_0]: 'weights_q4_0.wgsl',
+  [GgmlType.Q4_1]: 'weights_q4_1.wgsl',
+  [GgmlType.Q5_0]: 'weights_q5_0.wgsl',
+  [GgmlType.Q5_1]: 'weights_q5_1.wgsl',
+  [GgmlType.Q2_K]: 'weights_q2_k.wgsl',
+  [GgmlType.Q3_K]: 'weights_q3_k.wgsl',
+  [GgmlType.Q4_K]: 'weights_q4_k.wgsl',
+  [GgmlType.Q5_K]: 'weights_q5_k.wgsl',
+  [GgmlType.Q6_K]: 'weights_q6_k.wgsl',
+  [GgmlType.IQ4_NL]: 'weights_iq4_nl.wgsl',
+  [GgmlType.IQ4_XS]: 'weights_iq4_xs.wgsl',
 };
+
+/** The `weights` include for a format (w4/w1 over the raw GGUF bytes), or undefined if none. Shared by the embedding kernel. */
+export function weightInclude(type: GgmlType): string | undefined {
+  return WEIGHT_INCLUDES[type];
+}
 
 export function matmulSupports(type: GgmlType): boolean {
   return WEIGHT_INCLUDES[type] !== undefined;
@@ -31,7 +48,7 @@ const MATVEC_MAX_TOKENS = 4;
 const MATVEC_WORKGROUP = 64;
 const MATMUL_TILE = 32;
 
-function variant(kernels: KernelCache, shader: 'matvec.wgsl' | 'matmul.wgsl', type: GgmlType, constants?: Record<string, number>) {
+function variant(kernels: KernelCache, shader: 'matvec.wgsl' | 'matvec_subgroup.wgsl' | 'matmul.wgsl', type: GgmlType, constants?: Record<string, number>) {
   const include = WEIGHT_INCLUDES[type];
   if (!include) throw new Error(`no matmul kernel for ${ggmlTypeName(type)} weights`);
   const base = shader.replace('.wgsl', '');
@@ -54,6 +71,11 @@ export interface MatmulArgs {
   bias?: GPUBuffer;
   /** Any storage buffer, bound where there is no bias (bindings cannot be empty). */
   dummy: GPUBuffer;
+  /**
+   * Reduce with subgroup operations (matvec_subgroup.wgsl). Only on a device created with the
+   * `subgroups` feature: pass `kernelPaths.subgroups`. Otherwise the workgroup-memory reduction.
+   */
+  subgroups?: boolean;
 }
 
 export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGroupsPerDim: number, args: MatmulArgs): void {
@@ -73,7 +95,8 @@ export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGr
     const bind = { weights: part.buffer, x: args.x, bias: args.bias ?? args.dummy, out: args.out };
     if (tokens <= MATVEC_MAX_TOKENS) {
       const [gx, gy] = dispatchGrid(part.rows, maxGroupsPerDim);
-      recorder.dispatch(variant(kernels, 'matvec.wgsl', weight.type, { WORKGROUP_SIZE: MATVEC_WORKGROUP }), {
+      const shader = args.subgroups ? 'matvec_subgroup.wgsl' : 'matvec.wgsl';
+      recorder.dispatch(variant(kernels, shader, weight.type, { WORKGROUP_SIZE: MATVEC_WORKGROUP }), {
         params: { ...common, groups_x: gx },
         bind,
         workgroups: [gx, gy, tokens],

@@ -1,0 +1,102 @@
+/**
+ * `hearth make-model`: writes a random-weight GGUF test model (src/testing/make-model.ts), streamed
+ * to disk one tensor at a time.
+ */
+import { readGguf } from '../../engine/gguf/reader.ts';
+import { ggmlTypeName } from '../../engine/gguf/ggml-types.ts';
+import { nodeFileSource } from '../../node/file-source.ts';
+import { writeGgufFile } from '../../node/gguf-file.ts';
+import { TEST_ARCHS, planTestModel, type TestArch, type TestModelOptions, type VocabSource } from '../../testing/make-model.ts';
+import { UsageError, parseFlags, type CliCommand } from '../command.ts';
+import { formatBytes, formatCount } from './inspect.ts';
+
+const HELP = `make-model --arch ARCH --out FILE [options]
+  --arch        ${TEST_ARCHS.join(' | ')}
+  --vocab FILE  copy the tokenizer.* keys of a GGUF (e.g. .cache/llama.cpp/models/ggml-vocab-llama-spm.gguf);
+                default: a 323-token SentencePiece-style vocabulary
+  --embd N --layers N --heads N --kv-heads N --head-dim N --ff N --ctx N   (default 256, 2, 4, heads, embd/heads, 512)
+  --quant SPEC  f32 (default), f16, bf16, q8_0, q4_0, q4_k, q6_k, ..., q4_k_m; then role overrides:
+                q4_k_m,output=q8_0,token_embd=f16 (roles: token_embd output attn_q attn_k attn_v attn_qkv
+                attn_output ffn_gate ffn_up ffn_down vector)
+  --seed N      (default 1)    --output-scale X  std of the logits (default 6)
+  --sliding-window N  (mistral, gemma2)   --tied  no output.weight   --biases   --rope-freqs (llama)
+  --long-rope (phi3)  --chat-template TEXT  --name TEXT`;
+
+function int(values: Map<string, string>, flag: string, fallback?: number): number | undefined {
+  const v = values.get(flag);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${flag} needs a non-negative integer, got '${v}'`);
+  return n;
+}
+
+export const makeModelCommand: CliCommand = {
+  usage: 'make-model --arch A --out F write a random-weight GGUF test model (make-model --help for options)',
+  needsGpu: false,
+  async run(args) {
+    if (args.includes('--help')) {
+      process.stdout.write(`hearth ${HELP}\n`);
+      return 0;
+    }
+    const { positional, values, switches } = parseFlags(args, {
+      values: [
+        '--arch', '--out', '--vocab', '--embd', '--layers', '--heads', '--kv-heads', '--head-dim', '--ff', '--ctx', '--quant',
+        '--seed', '--output-scale', '--sliding-window', '--chat-template', '--name',
+      ],
+      switches: ['--tied', '--biases', '--rope-freqs', '--long-rope'],
+    });
+    if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`);
+    const arch = values.get('--arch') as TestArch | undefined;
+    const out = values.get('--out');
+    if (!arch || !TEST_ARCHS.includes(arch)) throw new UsageError(`--arch must be one of ${TEST_ARCHS.join(', ')}`);
+    if (!out) throw new UsageError('--out FILE is required');
+
+    let vocab: VocabSource | undefined;
+    const vocabPath = values.get('--vocab');
+    if (vocabPath) {
+      const source = await nodeFileSource(vocabPath);
+      vocab = await readGguf(source).finally(() => source.close());
+    }
+    const outputScale = values.has('--output-scale') ? Number(values.get('--output-scale')) : undefined;
+    if (outputScale !== undefined && !(outputScale > 0)) throw new UsageError('--output-scale needs a positive number');
+    const embd = int(values, '--embd', 256)!;
+    const heads = int(values, '--heads', 4)!;
+    const options: TestModelOptions = {
+      arch,
+      embd,
+      layers: int(values, '--layers', 2)!,
+      heads,
+      ff: int(values, '--ff', 512)!,
+      ...(values.has('--kv-heads') ? { kvHeads: int(values, '--kv-heads')! } : {}),
+      ...(values.has('--head-dim') ? { headDim: int(values, '--head-dim')! } : {}),
+      ...(values.has('--ctx') ? { ctx: int(values, '--ctx')! } : {}),
+      ...(values.has('--seed') ? { seed: int(values, '--seed')! } : {}),
+      ...(values.has('--sliding-window') ? { slidingWindow: int(values, '--sliding-window')! } : {}),
+      ...(vocab ? { vocab } : {}),
+      ...(outputScale !== undefined ? { outputScale } : {}),
+      ...(values.has('--quant') ? { quant: values.get('--quant')! } : {}),
+      ...(values.has('--chat-template') ? { chatTemplate: values.get('--chat-template')! } : {}),
+      ...(values.has('--name') ? { name: values.get('--name')! } : {}),
+      tiedEmbeddings: switches.has('--tied'),
+      ropeFreqs: switches.has('--rope-freqs'),
+      longRope: switches.has('--long-rope'),
+      ...(switches.has('--biases') ? { biases: true } : {}),
+    };
+    let plan;
+    try {
+      plan = planTestModel(options);
+    } catch (error) {
+      if (error instanceof RangeError) throw new UsageError(error.message);
+      throw error;
+    }
+    const layout = await writeGgufFile(out, plan.spec, plan.data);
+    const params = layout.tensors.reduce((n, t) => n + t.elementCount, 0);
+    const mix = new Map<string, number>();
+    for (const t of layout.tensors) mix.set(ggmlTypeName(t.type), (mix.get(ggmlTypeName(t.type)) ?? 0) + 1);
+    process.stdout.write(
+      `${out}: ${arch}, ${formatCount(params)} parameters, ${layout.tensors.length} tensors (${[...mix].map(([t, n]) => `${n} ${t}`).join(', ')}), ` +
+        `vocab ${plan.dims.V}, ${formatBytes(layout.fileSize)}\n`,
+    );
+    return 0;
+  },
+};

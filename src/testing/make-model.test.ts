@@ -1,0 +1,194 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { GgmlType, ggmlTypeName } from '../engine/gguf/ggml-types.ts';
+import { getInteger, getNumber, getString, getStringArray } from '../engine/gguf/metadata.ts';
+import { quantFormat } from '../engine/gguf/quants/index.ts';
+import { readGguf } from '../engine/gguf/reader.ts';
+import { bytesSource } from '../engine/gguf/source.ts';
+import type { GgufFile } from '../engine/gguf/types.ts';
+import { nodeFileSource } from '../node/file-source.ts';
+import { llamaCppSourceDir, llamaRefLogits } from '../test-support/llama-ref.ts';
+import { TEST_ARCHS, makeTestModel, parseQuantSpec, planTestModel, syntheticVocab, useMoreBits, type TestArch, type TestModelOptions } from './make-model.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'hearth-make-model-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const SMALL = { embd: 64, layers: 2, heads: 4, kvHeads: 2, ff: 128 } as const;
+
+/** Per-layer tensor names (suffixes after blk.N.) that llama.cpp's loader takes for each arch, as set up here. */
+const LAYER_TENSORS: Record<TestArch, string[]> = {
+  llama: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
+  mistral: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
+  granite: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
+  qwen2: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_q.bias', 'attn_k.bias', 'attn_v.bias', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
+  qwen3: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_q_norm', 'attn_k_norm', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
+  phi3: ['attn_norm', 'attn_qkv', 'attn_output', 'ffn_norm', 'ffn_up', 'ffn_down'],
+  gemma2: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'post_attention_norm', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down', 'post_ffw_norm'],
+};
+
+function expectedNames(arch: TestArch, layers: number, extraGlobal: string[] = []): string[] {
+  const names = ['token_embd.weight', ...extraGlobal, 'output_norm.weight', ...(arch === 'gemma2' ? [] : ['output.weight'])];
+  for (let i = 0; i < layers; i++) {
+    for (const t of LAYER_TENSORS[arch]) names.push(`blk.${i}.${t.includes('.') ? t : `${t}.weight`}`);
+  }
+  return names.sort();
+}
+
+async function read(bytes: Uint8Array): Promise<GgufFile> {
+  return readGguf(bytesSource(bytes));
+}
+
+function shape(file: GgufFile, name: string): number[] {
+  const t = file.tensors.find((x) => x.name === name);
+  if (!t) throw new Error(`missing tensor ${name}`);
+  return t.shape;
+}
+
+/** Softmax statistics of each row of llama.cpp's logits. */
+function logitStats(logits: Float32Array, nVocab: number) {
+  const rows = logits.length / nVocab;
+  const maxProb: number[] = [];
+  const std: number[] = [];
+  let finite = true;
+  for (let r = 0; r < rows; r++) {
+    const row = logits.subarray(r * nVocab, (r + 1) * nVocab);
+    let max = -Infinity;
+    let sum = 0;
+    let sum2 = 0;
+    for (const x of row) {
+      if (!Number.isFinite(x)) finite = false;
+      max = Math.max(max, x);
+      sum += x;
+      sum2 += x * x;
+    }
+    let z = 0;
+    for (const x of row) z += Math.exp(x - max);
+    maxProb.push(1 / z);
+    std.push(Math.sqrt(sum2 / nVocab - (sum / nVocab) ** 2));
+  }
+  return { finite, maxProb, std, meanMaxProb: maxProb.reduce((a, b) => a + b, 0) / rows };
+}
+
+describe('test-model generator', () => {
+  it.each(TEST_ARCHS)('%s: the tensors and keys llama.cpp expects, and llama.cpp runs it with peaked logits', { timeout: 120_000 }, async (arch) => {
+    const options: TestModelOptions = { arch, ...SMALL, ...(arch === 'phi3' ? { longRope: true } : {}), ...(arch === 'llama' ? { ropeFreqs: true } : {}) };
+    const bytes = makeTestModel(options);
+    const file = await read(bytes);
+    const prefix = arch === 'mistral' ? 'llama' : arch;
+    const extra = arch === 'phi3' ? ['rope_factors_long.weight', 'rope_factors_short.weight'] : arch === 'llama' ? ['rope_freqs.weight'] : [];
+    expect(file.tensors.map((t) => t.name).sort()).toEqual(expectedNames(arch, 2, extra));
+
+    const V = syntheticVocab().metadata.get('tokenizer.ggml.tokens') as string[];
+    expect(getString(file, 'general.architecture')).toBe(prefix);
+    expect(getInteger(file, `${prefix}.embedding_length`)).toBe(64);
+    expect(getInteger(file, `${prefix}.block_count`)).toBe(2);
+    expect(getInteger(file, `${prefix}.attention.head_count_kv`)).toBe(2);
+    expect(getStringArray(file, 'tokenizer.ggml.tokens')).toEqual(V);
+    expect(shape(file, 'token_embd.weight')).toEqual([64, V.length]);
+    if (arch === 'phi3') {
+      expect(shape(file, 'blk.1.attn_qkv.weight')).toEqual([64, 64 + 2 * 2 * 16]);
+      expect(shape(file, 'blk.0.ffn_up.weight')).toEqual([64, 256]);
+      expect(shape(file, 'rope_factors_long.weight')).toEqual([8]);
+      expect(getInteger(file, 'phi3.rope.scaling.original_context_length')).toBe(4096);
+    } else {
+      expect(shape(file, 'blk.1.attn_k.weight')).toEqual([64, 2 * 16]);
+      expect(shape(file, 'blk.1.ffn_down.weight')).toEqual([128, 64]);
+    }
+    if (arch === 'mistral') expect(getInteger(file, 'llama.attention.sliding_window')).toBe(4096);
+    if (arch === 'gemma2') expect(getNumber(file, 'gemma2.final_logit_softcapping')).toBe(30);
+    if (arch === 'granite') expect(getNumber(file, 'granite.logit_scale')).toBe(8);
+    if (arch === 'qwen3') expect(getInteger(file, 'qwen3.attention.key_length')).toBe(16);
+    expect(file.tensors.every((t) => t.type === GgmlType.F32)).toBe(true);
+
+    const path = join(tmp, `${arch}.gguf`);
+    writeFileSync(path, bytes);
+    const { logits, nVocab } = llamaRefLogits(path, [1, 300, 301, 10, 302, 303, 259]);
+    expect(nVocab).toBe(V.length);
+    const stats = logitStats(logits, nVocab);
+    expect(stats.finite).toBe(true);
+    for (const s of stats.std) expect(s).toBeGreaterThan(3);
+    for (const s of stats.std) expect(s).toBeLessThan(9);
+    // Peaked: on average the top token takes a good share of the probability (flat would be 1/323).
+    expect(stats.meanMaxProb).toBeGreaterThan(0.25);
+  });
+
+  it('is deterministic per seed, and a tensor has the same values whatever its type', async () => {
+    const base: TestModelOptions = { arch: 'qwen3', ...SMALL, seed: 7 };
+    const a = Buffer.from(makeTestModel(base));
+    // Buffer.equals, not toEqual: deep equality over 10^5 elements is slow.
+    expect(a.equals(makeTestModel(base))).toBe(true);
+    expect(a.equals(makeTestModel({ ...base, seed: 8 }))).toBe(false);
+    const f32 = planTestModel(base);
+    const q8 = planTestModel({ ...base, quant: 'q8_0' });
+    expect(q8.values('blk.1.ffn_up.weight')).toEqual(f32.values('blk.1.ffn_up.weight'));
+    expect(q8.values('blk.1.ffn_up.weight')).not.toEqual(f32.values('blk.0.ffn_up.weight'));
+    const q8file = await read(makeTestModel({ ...base, quant: 'q8_0' }));
+    const t = q8file.tensors.find((x) => x.name === 'blk.1.ffn_up.weight')!;
+    expect(t.type).toBe(GgmlType.Q8_0);
+    const stored = (await bytesSource(makeTestModel({ ...base, quant: 'q8_0' })).read(t.fileOffset, t.byteSize)).slice();
+    expect(Buffer.from(stored).equals(quantFormat(GgmlType.Q8_0)!.quantize!(f32.values('blk.1.ffn_up.weight')))).toBe(true);
+  });
+
+  it('q4_k_m follows llama.cpp\'s recipe (Q6_K output and some attn_v/ffn_down, F32 vectors), with fallbacks', () => {
+    const plan = planTestModel({ arch: 'llama', embd: 256, layers: 8, heads: 4, kvHeads: 2, ff: 512, quant: 'q4_k_m' });
+    const type = (name: string) => ggmlTypeName(plan.tensors.find((t) => t.name === name)!.type);
+    expect(type('output.weight')).toBe('Q6_K');
+    expect(type('token_embd.weight')).toBe('Q4_K');
+    expect(type('blk.2.attn_q.weight')).toBe('Q4_K');
+    expect(type('blk.2.ffn_norm.weight')).toBe('F32');
+    const moreBits = [0, 1, 2, 3, 4, 5, 6, 7].filter((i) => useMoreBits(i, 8));
+    expect(moreBits).toEqual([0, 3, 6, 7]);
+    for (let i = 0; i < 8; i++) {
+      const want = moreBits.includes(i) ? 'Q6_K' : 'Q4_K';
+      expect(type(`blk.${i}.attn_v.weight`)).toBe(want);
+      expect(type(`blk.${i}.ffn_down.weight`)).toBe(want);
+    }
+    // Rows of 64 do not fit 256-element blocks: llama.cpp falls back to Q5_0 (Q4_K) and Q8_0 (Q6_K).
+    const small = planTestModel({ arch: 'phi3', ...SMALL, quant: 'q4_k_m' });
+    const smallType = (name: string) => ggmlTypeName(small.tensors.find((t) => t.name === name)!.type);
+    expect(smallType('output.weight')).toBe('Q8_0');
+    expect(smallType('blk.0.attn_qkv.weight')).toBe('Q5_1');
+    expect(smallType('blk.0.ffn_up.weight')).toBe('Q5_0');
+    // Gemma 2's tied embedding is its output projection, so it gets the output's type.
+    const gemma = planTestModel({ arch: 'gemma2', embd: 256, layers: 1, heads: 2, ff: 256, quant: 'q4_k_m' });
+    expect(ggmlTypeName(gemma.tensors.find((t) => t.name === 'token_embd.weight')!.type)).toBe('Q6_K');
+    // Role overrides.
+    const custom = planTestModel({ arch: 'llama', ...SMALL, quant: 'f16,output=q8_0,attn_v=f32' });
+    expect(ggmlTypeName(custom.tensors.find((t) => t.name === 'output.weight')!.type)).toBe('Q8_0');
+    expect(ggmlTypeName(custom.tensors.find((t) => t.name === 'blk.0.attn_v.weight')!.type)).toBe('F32');
+    expect(ggmlTypeName(custom.tensors.find((t) => t.name === 'blk.0.attn_q.weight')!.type)).toBe('F16');
+    expect(parseQuantSpec('q4_k_m').fileType).toBe(15);
+    expect(() => parseQuantSpec('q4_k_x')).toThrow(/unknown quantization/);
+    expect(() => parseQuantSpec('f16,attn=q8_0')).toThrow(/unknown tensor role/);
+  });
+
+  it('rejects impossible dimensions', () => {
+    expect(() => planTestModel({ arch: 'qwen2', ...SMALL, headDim: 32 })).toThrow(/heads \* headDim == embd/);
+    expect(() => planTestModel({ arch: 'llama', ...SMALL, kvHeads: 3 })).toThrow(/multiple of kvHeads/);
+    expect(() => planTestModel({ arch: 'llama', ...SMALL, layers: 0 })).toThrow(/positive integer/);
+  });
+
+  it('hearth make-model writes a Q4_K_M model with a real vocab that llama.cpp runs', { timeout: 180_000 }, async () => {
+    const out = join(tmp, 'cli.gguf');
+    const vocab = join(llamaCppSourceDir(), 'models', 'ggml-vocab-phi-3.gguf');
+    const r = spawnSync(
+      process.execPath,
+      ['bin/hearth.js', 'make-model', '--arch', 'phi3', '--out', out, '--vocab', vocab, '--embd', '256', '--heads', '4', '--kv-heads', '2', '--ff', '256', '--layers', '2', '--quant', 'q4_k_m', '--seed', '3'],
+      { encoding: 'utf8', timeout: 170_000 },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/cli\.gguf: phi3, .* tensors \(.*Q4_K.*\), vocab 32064/);
+    const source = await nodeFileSource(out);
+    const file = await readGguf(source).finally(() => source.close());
+    expect(getStringArray(file, 'tokenizer.ggml.tokens')).toContain('<|endoftext|>');
+    expect(getInteger(file, 'general.file_type')).toBe(15);
+    expect(file.tensors.find((t) => t.name === 'blk.1.attn_qkv.weight')!.type).toBe(GgmlType.Q5_K);
+    const { logits, nVocab } = llamaRefLogits(out, [1, 15043, 3186, 29991]);
+    expect(nVocab).toBe(32064);
+    expect(logitStats(logits, nVocab).finite).toBe(true);
+  });
+});

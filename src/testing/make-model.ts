@@ -1,0 +1,523 @@
+/**
+ * Random-weight GGUF models for parity tests: the tensor names, shapes and metadata keys llama.cpp
+ * loads for each architecture (src/models/<arch>.cpp `load_arch_tensors` / `load_arch_hparams`),
+ * any dimensions, a per-tensor quantization recipe, and a tokenizer copied from a vocab GGUF.
+ *
+ * Deterministic: every tensor draws from its own generator seeded by (seed, tensor name), so the
+ * same seed gives the same weights whatever the quantization mix and tensor order. The output
+ * projection is scaled so that logits have a standard deviation of about `outputScale` (default 6):
+ * next-token distributions are then peaked (a clear top-1), where plain random weights give nearly
+ * flat ones that hide bugs in the final layers and in sampling.
+ *
+ * Platform-agnostic: {@link planTestModel} gives the writer spec and a per-tensor data provider, so
+ * a Node caller streams a big model to disk (src/node/gguf-file.ts) and a test builds a tiny one
+ * in memory with {@link makeTestModel}.
+ */
+import { GgmlType, ggmlTypeByName, ggmlTypeInfo, ggmlTypeName } from '../engine/gguf/ggml-types.ts';
+import { quantFormat } from '../engine/gguf/quants/index.ts';
+import { GgufValueType, type GgufTensorInfo, type GgufTypeInfo, type GgufValue } from '../engine/gguf/types.ts';
+import { writeGguf, type GgufInputValue, type GgufTensorSpec, type GgufWriteSpec, type TensorDataProvider } from '../engine/gguf/writer.ts';
+
+/** `mistral` is the llama architecture with `llama.attention.sliding_window` set, as Mistral 7B v0.1. */
+export type TestArch = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2' | 'granite';
+export const TEST_ARCHS: readonly TestArch[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'granite'];
+
+/** What a tensor is for; quantization recipes choose types by role. */
+export type TensorRole =
+  | 'token_embd'
+  | 'output'
+  | 'attn_q'
+  | 'attn_k'
+  | 'attn_v'
+  | 'attn_qkv'
+  | 'attn_output'
+  | 'ffn_gate'
+  | 'ffn_up'
+  | 'ffn_down'
+  /** 1-D tensors: norms, biases, rope factors. Always F32 in llama.cpp's recipes. */
+  | 'vector';
+
+export const TENSOR_ROLES: readonly TensorRole[] = [
+  'token_embd', 'output', 'attn_q', 'attn_k', 'attn_v', 'attn_qkv', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down', 'vector',
+];
+
+export interface TensorPlan {
+  name: string;
+  role: TensorRole;
+  /** Block index, or -1 for global tensors. */
+  layer: number;
+  shape: number[];
+  /** How the values are drawn. */
+  init: WeightInit;
+}
+
+type WeightInit =
+  | { kind: 'normal'; std: number; mean?: number }
+  | { kind: 'ramp'; from: number; to: number };
+
+/** Picks the stored type of each tensor. */
+export type QuantRecipe = (tensor: TensorPlan, model: { nLayer: number }) => GgmlType;
+
+/** A tokenizer: the `tokenizer.*` keys of a GGUF (all of them are copied). */
+export interface VocabSource {
+  metadata: Map<string, GgufValue>;
+  metadataTypes: Map<string, GgufTypeInfo>;
+}
+
+export interface TestModelOptions {
+  arch: TestArch;
+  /** Hidden size (n_embd). */
+  embd: number;
+  layers: number;
+  heads: number;
+  /** Default: heads (no GQA). */
+  kvHeads?: number;
+  /**
+   * Head dimension. Default embd / heads. llama.cpp requires heads * headDim == embd for qwen2 and
+   * phi3 (their q projection is embd x embd); qwen3, gemma2, llama and granite allow any.
+   */
+  headDim?: number;
+  /** Feed-forward size (n_ff). */
+  ff: number;
+  /** context_length. Default 4096 (131072 for phi3 with longRope). */
+  ctx?: number;
+  /** Tokenizer keys; default: a small SentencePiece-style vocabulary ({@link syntheticVocab}). */
+  vocab?: VocabSource;
+  /** A preset name ("q4_k_m", "f16", "q8_0", ...), "preset,role=type,..." or a function. Default "f32". */
+  quant?: string | QuantRecipe;
+  seed?: number;
+  /** Standard deviation of the logits, about. Default 6. */
+  outputScale?: number;
+  /** No output.weight: logits use token_embd (always so for gemma2). */
+  tiedEmbeddings?: boolean;
+  /** Window for mistral (default 4096) and gemma2 (default 4096; llama.cpp's default for gemma2). */
+  slidingWindow?: number;
+  ropeFreqBase?: number;
+  rmsEps?: number;
+  /** llama: a llama3-style rope_freqs.weight tensor. */
+  ropeFreqs?: boolean;
+  /** phi3: long-context RoPE (rope_factors_long/short, original_context_length 4096, attn_factor). */
+  longRope?: boolean;
+  /** qwen2: q/k/v biases (default true, as Qwen2 has them); llama/mistral/granite: attn_output and ffn biases. */
+  biases?: boolean;
+  /** tokenizer.chat_template to set (overrides the vocab's). */
+  chatTemplate?: string;
+  name?: string;
+}
+
+// ---------------------------------------------------------------- random numbers
+
+/** FNV-1a of a string, to derive per-tensor seeds. */
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** xoshiro128**: fast, good enough for weights, reproducible on every platform. */
+function xoshiro(seed: number): () => number {
+  // splitmix32 spreads the seed over the 128-bit state.
+  let z = seed >>> 0;
+  const next32 = () => {
+    z = (z + 0x9e3779b9) >>> 0;
+    let t = z;
+    t = Math.imul(t ^ (t >>> 16), 0x85ebca6b);
+    t = Math.imul(t ^ (t >>> 13), 0xc2b2ae35);
+    return (t ^ (t >>> 16)) >>> 0;
+  };
+  let a = next32();
+  let b = next32();
+  let c = next32();
+  let d = next32();
+  const rotl = (x: number, k: number) => (x << k) | (x >>> (32 - k));
+  return () => {
+    const result = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0;
+    const t = b << 9;
+    c ^= a;
+    d ^= b;
+    b ^= c;
+    a ^= d;
+    c ^= t;
+    d = rotl(d, 11);
+    return result / 4294967296;
+  };
+}
+
+/** Standard normal values (Box-Muller, both outputs used). */
+function fillNormal(out: Float32Array, next: () => number, mean: number, std: number): void {
+  for (let i = 0; i < out.length; i += 2) {
+    const u1 = 1 - next(); // (0, 1]
+    const u2 = next();
+    const r = Math.sqrt(-2 * Math.log(u1)) * std;
+    out[i] = mean + r * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < out.length) out[i + 1] = mean + r * Math.sin(2 * Math.PI * u2);
+  }
+}
+
+// ---------------------------------------------------------------- quantization recipes
+
+/** The fallback llama.cpp's quantizer uses when a row length is not a multiple of the block size. */
+export function compatibleType(type: GgmlType, rowLength: number): GgmlType {
+  const info = ggmlTypeInfo(type)!;
+  if (rowLength % info.blockSize === 0) return type;
+  const fallback: Partial<Record<GgmlType, GgmlType>> = {
+    [GgmlType.Q2_K]: GgmlType.Q4_0,
+    [GgmlType.Q3_K]: GgmlType.Q4_0,
+    [GgmlType.Q4_K]: GgmlType.Q5_0,
+    [GgmlType.Q5_K]: GgmlType.Q5_1,
+    [GgmlType.Q6_K]: GgmlType.Q8_0,
+    [GgmlType.IQ4_XS]: GgmlType.IQ4_NL,
+  };
+  const next = fallback[type];
+  if (next !== undefined && rowLength % ggmlTypeInfo(next)!.blockSize === 0) return next;
+  return GgmlType.F16;
+}
+
+/** llama.cpp's use_more_bits: the first and last eighth of the layers and every third in between. */
+export function useMoreBits(layer: number, nLayer: number): boolean {
+  return layer < Math.floor(nLayer / 8) || layer >= Math.floor((7 * nLayer) / 8) || (layer - Math.floor(nLayer / 8)) % 3 === 2;
+}
+
+/**
+ * A Q4_K_M-like mix, after llama.cpp's llama_tensor_get_type for LLAMA_FTYPE_MOSTLY_Q4_K_M: Q4_K
+ * everywhere, Q6_K for output (and for token_embd when it is also the output), Q6_K for attn_v and
+ * ffn_down in the layers useMoreBits picks, Q5_K for a fused attn_qkv, F32 for vectors.
+ */
+export const q4kmRecipe: QuantRecipe = (t, { nLayer }) => {
+  switch (t.role) {
+    case 'vector':
+      return GgmlType.F32;
+    case 'output':
+      return GgmlType.Q6_K;
+    case 'attn_v':
+    case 'ffn_down':
+      return useMoreBits(t.layer, nLayer) ? GgmlType.Q6_K : GgmlType.Q4_K;
+    case 'attn_qkv':
+      return GgmlType.Q5_K;
+    default:
+      return GgmlType.Q4_K;
+  }
+};
+
+function uniformRecipe(type: GgmlType): QuantRecipe {
+  return (t) => (t.role === 'vector' ? GgmlType.F32 : type);
+}
+
+/** llama_ftype values for general.file_type (llama.h). */
+const FILE_TYPES: Record<string, number> = {
+  f32: 0, f16: 1, q4_0: 2, q4_1: 3, q8_0: 7, q5_0: 8, q5_1: 9, q2_k: 10, q3_k: 12, q4_k: 15, q4_k_m: 15, q5_k: 17,
+  q6_k: 18, iq4_nl: 25, iq4_xs: 30, bf16: 32,
+};
+
+/**
+ * Parses a quantization argument: a preset ("f32", "f16", "bf16", "q8_0", "q4_k_m", any type name
+ * for "all 2-D tensors of this type"), optionally followed by role overrides:
+ * "q4_k_m,output=q8_0,token_embd=f16". Returns the recipe and the general.file_type to record.
+ */
+export function parseQuantSpec(spec: string): { recipe: QuantRecipe; fileType: number } {
+  const [preset, ...overrides] = spec.split(',').map((s) => s.trim().toLowerCase());
+  let base: QuantRecipe;
+  if (preset === 'q4_k_m') base = q4kmRecipe;
+  else {
+    const type = ggmlTypeByName(preset ?? '');
+    if (type === undefined) throw new RangeError(`unknown quantization '${preset}': use q4_k_m or a ggml type name (f32, f16, q8_0, q4_k, ...)`);
+    base = uniformRecipe(type.type);
+  }
+  const roles = new Map<TensorRole, GgmlType>();
+  for (const o of overrides) {
+    const [role, typeName] = o.split('=');
+    if (!TENSOR_ROLES.includes(role as TensorRole)) throw new RangeError(`unknown tensor role '${role}' (roles: ${TENSOR_ROLES.join(', ')})`);
+    const type = ggmlTypeByName(typeName ?? '');
+    if (!type) throw new RangeError(`unknown ggml type '${typeName}' for role ${role}`);
+    roles.set(role as TensorRole, type.type);
+  }
+  const recipe: QuantRecipe = (t, m) => roles.get(t.role) ?? base(t, m);
+  return { recipe, fileType: FILE_TYPES[preset!] ?? 7 };
+}
+
+// ---------------------------------------------------------------- vocabulary
+
+/**
+ * A small SentencePiece-style vocabulary llama.cpp accepts: <unk>, <s>, </s>, the 256 byte tokens
+ * (<0x00>..<0xFF>, so byte fallback and the newline token exist), then `pieces` word pieces.
+ */
+export function syntheticVocab(pieces = 64): VocabSource {
+  const tokens = ['<unk>', '<s>', '</s>'];
+  const types = [2, 3, 3];
+  const scores = [0, 0, 0];
+  for (let b = 0; b < 256; b++) {
+    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+    types.push(6);
+    scores.push(0);
+  }
+  const letters = 'etaoinshrdlucmfwypvbgkjqxz';
+  for (let i = 0; tokens.length < 259 + pieces; i++) {
+    const a = letters[i % 26]!;
+    const b = letters[Math.floor(i / 26) % 26]!;
+    tokens.push(i < 26 ? `▁${a}` : `${b}${a}`);
+    types.push(1);
+    scores.push(-1 - i);
+  }
+  const T = GgufValueType;
+  const entries: Array<[string, GgufValue, GgufTypeInfo]> = [
+    ['tokenizer.ggml.model', 'llama', { type: T.STRING }],
+    ['tokenizer.ggml.pre', 'default', { type: T.STRING }],
+    ['tokenizer.ggml.tokens', tokens, { type: T.ARRAY, elementType: T.STRING }],
+    ['tokenizer.ggml.scores', Float32Array.from(scores), { type: T.ARRAY, elementType: T.FLOAT32 }],
+    ['tokenizer.ggml.token_type', Int32Array.from(types), { type: T.ARRAY, elementType: T.INT32 }],
+    ['tokenizer.ggml.bos_token_id', 1, { type: T.UINT32 }],
+    ['tokenizer.ggml.eos_token_id', 2, { type: T.UINT32 }],
+    ['tokenizer.ggml.unknown_token_id', 0, { type: T.UINT32 }],
+    ['tokenizer.ggml.add_bos_token', true, { type: T.BOOL }],
+    ['tokenizer.ggml.add_eos_token', false, { type: T.BOOL }],
+  ];
+  return { metadata: new Map(entries.map(([k, v]) => [k, v])), metadataTypes: new Map(entries.map(([k, , t]) => [k, t])) };
+}
+
+// ---------------------------------------------------------------- the plan
+
+/** Resolved dimensions: embd, vocab, layers, heads, kv heads, head dim, ff. */
+export interface Dims {
+  E: number;
+  V: number;
+  L: number;
+  H: number;
+  Hkv: number;
+  D: number;
+  F: number;
+}
+
+function checkDims(o: TestModelOptions, d: Dims): void {
+  const positive = { embd: d.E, layers: d.L, heads: d.H, kvHeads: d.Hkv, headDim: d.D, ff: d.F };
+  for (const [k, v] of Object.entries(positive)) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`make-model: ${k} must be a positive integer, got ${v}`);
+  }
+  if (d.H % d.Hkv !== 0) throw new RangeError(`make-model: heads (${d.H}) must be a multiple of kvHeads (${d.Hkv})`);
+  if (d.D % 2 !== 0) throw new RangeError(`make-model: headDim (${d.D}) must be even for RoPE`);
+  if ((o.arch === 'qwen2' || o.arch === 'phi3') && d.H * d.D !== d.E) {
+    throw new RangeError(`make-model: ${o.arch} needs heads * headDim == embd (${d.H} * ${d.D} != ${d.E})`);
+  }
+  if (d.V < 1) throw new RangeError('make-model: the vocabulary has no tokens');
+}
+
+/** The tensors llama.cpp's loader expects for `arch`, in the order a converter writes them. */
+export function planTensors(o: TestModelOptions, d: Dims): TensorPlan[] {
+  const { E, V, L, H, Hkv, D, F } = d;
+  const out: TensorPlan[] = [];
+  const outputScale = o.outputScale ?? 6;
+  const granite = o.arch === 'granite';
+  const logitScale = granite ? GRANITE_LOGIT_SCALE : 1;
+  const tied = o.arch === 'gemma2' || (o.tiedEmbeddings ?? false);
+  // Normalized hidden states have RMS ~1, so std(logit) ~ std(w) * sqrt(E): pick std(w) to make it
+  // outputScale (granite divides logits by logit_scale, so scale up by it).
+  const outputStd = (outputScale * logitScale) / Math.sqrt(E);
+  const proj = (fanIn: number): WeightInit => ({ kind: 'normal', std: 1 / Math.sqrt(fanIn) });
+  const norm: WeightInit = { kind: 'normal', mean: 1, std: 0.1 };
+  const bias: WeightInit = { kind: 'normal', std: 0.1 };
+  // Gemma 2 scales the (tied, so output-sized) embeddings by sqrt(embd); larger post-norm gains keep
+  // the layers' contributions comparable to that, so the logits depend on more than the last token.
+  const postNorm: WeightInit = { kind: 'normal', mean: 4, std: 0.4 };
+  const add = (name: string, role: TensorRole, layer: number, shape: number[], init: WeightInit) => out.push({ name, role, layer, shape, init });
+
+  // A tied embedding is also the output projection: it gets the output's scale and, like in
+  // llama.cpp's recipes, the output's quantization type (role 'output').
+  if (tied) add('token_embd.weight', 'output', -1, [E, V], { kind: 'normal', std: outputStd });
+  else add('token_embd.weight', 'token_embd', -1, [E, V], { kind: 'normal', std: 1 });
+  if (o.arch === 'llama' && o.ropeFreqs) add('rope_freqs.weight', 'vector', -1, [D / 2], { kind: 'ramp', from: 1, to: 8 });
+  if (o.arch === 'phi3' && o.longRope) {
+    add('rope_factors_long.weight', 'vector', -1, [D / 2], { kind: 'ramp', from: 1, to: 16 });
+    add('rope_factors_short.weight', 'vector', -1, [D / 2], { kind: 'ramp', from: 1, to: 1.5 });
+  }
+  const llamaLike = o.arch === 'llama' || o.arch === 'mistral' || o.arch === 'granite';
+  const extraBiases = llamaLike && (o.biases ?? false);
+  for (let i = 0; i < L; i++) {
+    const b = `blk.${i}.`;
+    add(`${b}attn_norm.weight`, 'vector', i, [E], norm);
+    if (o.arch === 'phi3') {
+      add(`${b}attn_qkv.weight`, 'attn_qkv', i, [E, E + 2 * Hkv * D], proj(E));
+      add(`${b}attn_output.weight`, 'attn_output', i, [E, E], proj(E));
+    } else {
+      add(`${b}attn_q.weight`, 'attn_q', i, [E, H * D], proj(E));
+      add(`${b}attn_k.weight`, 'attn_k', i, [E, Hkv * D], proj(E));
+      add(`${b}attn_v.weight`, 'attn_v', i, [E, Hkv * D], proj(E));
+      if (o.arch === 'qwen2' && (o.biases ?? true)) {
+        add(`${b}attn_q.bias`, 'vector', i, [H * D], bias);
+        add(`${b}attn_k.bias`, 'vector', i, [Hkv * D], bias);
+        add(`${b}attn_v.bias`, 'vector', i, [Hkv * D], bias);
+      }
+      if (o.arch === 'qwen3') {
+        add(`${b}attn_q_norm.weight`, 'vector', i, [D], norm);
+        add(`${b}attn_k_norm.weight`, 'vector', i, [D], norm);
+      }
+      add(`${b}attn_output.weight`, 'attn_output', i, [H * D, E], proj(H * D));
+      if (extraBiases) add(`${b}attn_output.bias`, 'vector', i, [E], bias);
+    }
+    if (o.arch === 'gemma2') add(`${b}post_attention_norm.weight`, 'vector', i, [E], postNorm);
+    add(`${b}ffn_norm.weight`, 'vector', i, [E], norm);
+    if (o.arch === 'phi3') {
+      add(`${b}ffn_up.weight`, 'ffn_up', i, [E, 2 * F], proj(E));
+    } else {
+      add(`${b}ffn_gate.weight`, 'ffn_gate', i, [E, F], proj(E));
+      add(`${b}ffn_up.weight`, 'ffn_up', i, [E, F], proj(E));
+    }
+    add(`${b}ffn_down.weight`, 'ffn_down', i, [F, E], proj(F));
+    if (extraBiases) {
+      if (o.arch !== 'phi3') add(`${b}ffn_gate.bias`, 'vector', i, [F], bias);
+      add(`${b}ffn_up.bias`, 'vector', i, [F], bias);
+      add(`${b}ffn_down.bias`, 'vector', i, [E], bias);
+    }
+    if (o.arch === 'gemma2') add(`${b}post_ffw_norm.weight`, 'vector', i, [E], postNorm);
+  }
+  add('output_norm.weight', 'vector', -1, [E], norm);
+  if (!tied) add('output.weight', 'output', -1, [E, V], { kind: 'normal', std: outputStd });
+  return out;
+}
+
+const GRANITE_LOGIT_SCALE = 8;
+
+function archMetadata(o: TestModelOptions, d: Dims, fileType: number): Array<[string, GgufValue, GgufValueType]> {
+  const T = GgufValueType;
+  const arch = o.arch === 'mistral' ? 'llama' : o.arch;
+  const k = (s: string) => `${arch}.${s}`;
+  const ctx = o.ctx ?? (o.arch === 'phi3' && o.longRope ? 131072 : 4096);
+  const m: Array<[string, GgufValue, GgufValueType]> = [
+    ['general.architecture', arch, T.STRING],
+    // Not the arch name: llama.cpp changes token attributes when general.name contains "phi3" and
+    // then needs Phi-3's own special tokens in the vocabulary.
+    ['general.name', o.name ?? 'hearth random-weight test model', T.STRING],
+    ['general.file_type', fileType, T.UINT32],
+    ['general.quantization_version', 2, T.UINT32],
+    [k('context_length'), ctx, T.UINT32],
+    [k('embedding_length'), d.E, T.UINT32],
+    [k('block_count'), d.L, T.UINT32],
+    [k('feed_forward_length'), d.F, T.UINT32],
+    [k('attention.head_count'), d.H, T.UINT32],
+    [k('attention.head_count_kv'), d.Hkv, T.UINT32],
+    [k('attention.layer_norm_rms_epsilon'), o.rmsEps ?? 1e-5, T.FLOAT32],
+    [k('rope.freq_base'), o.ropeFreqBase ?? (o.arch === 'qwen2' || o.arch === 'qwen3' ? 1000000 : 10000), T.FLOAT32],
+    [k('rope.dimension_count'), d.D, T.UINT32],
+  ];
+  if (d.D * d.H !== d.E || o.arch === 'gemma2' || o.arch === 'qwen3') {
+    m.push([k('attention.key_length'), d.D, T.UINT32], [k('attention.value_length'), d.D, T.UINT32]);
+  }
+  if (o.arch === 'llama' || o.arch === 'mistral') m.push([k('vocab_size'), d.V, T.UINT32]);
+  if (o.arch === 'mistral') m.push([k('attention.sliding_window'), o.slidingWindow ?? 4096, T.UINT32]);
+  if (o.arch === 'gemma2') {
+    m.push(
+      [k('attention.sliding_window'), o.slidingWindow ?? 4096, T.UINT32],
+      [k('attn_logit_softcapping'), 50, T.FLOAT32],
+      [k('final_logit_softcapping'), 30, T.FLOAT32],
+    );
+  }
+  if (o.arch === 'granite') {
+    m.push(
+      [k('logit_scale'), GRANITE_LOGIT_SCALE, T.FLOAT32],
+      [k('residual_scale'), 0.22, T.FLOAT32],
+      [k('embedding_scale'), 12, T.FLOAT32],
+      [k('attention.scale'), 1 / d.D, T.FLOAT32],
+    );
+  }
+  if (o.arch === 'phi3' && o.longRope) {
+    const orig = 4096;
+    m.push(
+      [k('rope.scaling.original_context_length'), orig, T.UINT32],
+      [k('rope.scaling.attn_factor'), Math.sqrt(1 + Math.log(ctx / orig) / Math.log(orig)), T.FLOAT32],
+    );
+  }
+  return m;
+}
+
+export interface TestModelPlan {
+  /** Writer input: metadata, types and tensor specs (shapes and chosen types). */
+  spec: GgufWriteSpec & { tensors: GgufTensorSpec[] };
+  /** Each tensor's role, layer and init, in file order. */
+  tensors: Array<TensorPlan & { type: GgmlType }>;
+  /** Produces one tensor's bytes (random values, then quantized); call in any order. */
+  data: TensorDataProvider;
+  /** Unquantized values of a tensor (what `data` quantizes). */
+  values(name: string): Float32Array;
+  dims: Dims;
+}
+
+/** Plans a model: metadata, tensor list with types, and a data provider. Nothing is generated yet. */
+export function planTestModel(o: TestModelOptions): TestModelPlan {
+  if (!TEST_ARCHS.includes(o.arch)) throw new RangeError(`make-model: unknown arch '${o.arch}' (${TEST_ARCHS.join(', ')})`);
+  const vocab = o.vocab ?? syntheticVocab();
+  const tokens = vocab.metadata.get('tokenizer.ggml.tokens');
+  if (!Array.isArray(tokens)) throw new RangeError('make-model: the vocab has no tokenizer.ggml.tokens string array');
+  const H = o.heads;
+  const d: Dims = { E: o.embd, V: tokens.length, L: o.layers, H, Hkv: o.kvHeads ?? H, D: o.headDim ?? Math.floor(o.embd / H), F: o.ff };
+  checkDims(o, d);
+
+  const quant = o.quant ?? 'f32';
+  const { recipe, fileType } = typeof quant === 'string' ? parseQuantSpec(quant) : { recipe: quant, fileType: 7 };
+  const plans = planTensors(o, d);
+  const tensors = plans.map((t) => {
+    const wanted = t.shape.length === 1 ? GgmlType.F32 : recipe(t, { nLayer: d.L });
+    const type = compatibleType(wanted, t.shape[0]!);
+    if (t.shape.length > 1 && !quantFormat(type)?.quantize) {
+      throw new RangeError(`make-model: no quantizer for ${ggmlTypeName(type)} (tensor ${t.name})`);
+    }
+    return { ...t, type };
+  });
+
+  const metadata = new Map<string, GgufInputValue>();
+  const types = new Map<string, GgufTypeInfo>();
+  for (const [key, value, type] of archMetadata(o, d, fileType)) {
+    metadata.set(key, value);
+    types.set(key, { type });
+  }
+  for (const [key, value] of vocab.metadata) {
+    if (!key.startsWith('tokenizer.')) continue;
+    metadata.set(key, value);
+    types.set(key, vocab.metadataTypes.get(key)!);
+  }
+  if (o.chatTemplate !== undefined) {
+    metadata.set('tokenizer.chat_template', o.chatTemplate);
+    types.set('tokenizer.chat_template', { type: GgufValueType.STRING });
+  }
+
+  const seed = o.seed ?? 1;
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  const values = (name: string): Float32Array => {
+    const t = byName.get(name);
+    if (!t) throw new RangeError(`make-model: no tensor '${name}'`);
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    const out = new Float32Array(n);
+    if (t.init.kind === 'ramp') {
+      for (let i = 0; i < n; i++) out[i] = t.init.from + ((t.init.to - t.init.from) * i) / Math.max(1, n - 1);
+    } else {
+      fillNormal(out, xoshiro(hashString(`${seed}:${name}`)), t.init.mean ?? 0, t.init.std);
+    }
+    return out;
+  };
+  const data: TensorDataProvider = (info: GgufTensorInfo) => {
+    const v = values(info.name);
+    const fmt = quantFormat(info.type)!;
+    return fmt.quantize!(v, v.length);
+  };
+  return {
+    spec: {
+      metadata,
+      metadataTypes: types,
+      tensors: tensors.map((t) => ({ name: t.name, type: t.type, shape: t.shape })),
+    },
+    tensors,
+    data,
+    values,
+    dims: d,
+  };
+}
+
+/** A whole test model in memory (small models; stream big ones with planTestModel + writeGgufFile). */
+export function makeTestModel(o: TestModelOptions): Uint8Array {
+  const plan = planTestModel(o);
+  const layout = plan.spec.tensors.map((t, i) => {
+    const info = { ...t, offset: 0, fileOffset: 0, byteSize: 0, elementCount: t.shape.reduce((a, b) => a * b, 1) };
+    return { ...t, data: plan.data(info, i) as Uint8Array };
+  });
+  return writeGguf({ ...plan.spec, tensors: layout });
+}
