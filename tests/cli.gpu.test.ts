@@ -1,4 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const HEARTH = ['bin/hearth.js'];
@@ -26,5 +29,24 @@ describe('hearth CLI', () => {
   it('prints the package version', () => {
     const out = execFileSync(process.execPath, [...HEARTH, '--version'], { encoding: 'utf8' });
     expect(out.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('bench kernels measures matvec and matmul and writes a JSON report', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hearth-bench-'));
+    try {
+      const json = join(dir, 'bench.json');
+      const args = ['bench', 'kernels', '--types', 'Q8_0,Q4_K', '--shapes', '64x256', '--prefill', '8', '--seconds', '0.05', '--json', json];
+      execFileSync(process.execPath, [...HEARTH, ...args], { encoding: 'utf8', timeout: 120_000 });
+      const report = JSON.parse(readFileSync(json, 'utf8'));
+      expect(report.copyGbPerS).toBeGreaterThan(0);
+      const ops = report.entries.map((e: { type: string; op: string }) => `${e.type} ${e.op}`).sort();
+      expect(ops).toEqual(['Q4_K matmul', 'Q4_K matvec', 'Q8_0 matmul', 'Q8_0 matvec']);
+      for (const entry of report.entries) {
+        expect(entry.ms).toBeGreaterThan(0);
+        expect(entry.gbPerS).toBeGreaterThan(0);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { ENGINE_VERSION } from '../engine/version.ts';
 import { softwareVulkanEnv } from '../node/vulkan-env.ts';
 import { UsageError, type CliCommand } from './command.ts';
+import { benchCommand } from './commands/bench.ts';
 import { probeCommand } from './commands/probe.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { makeModelCommand } from './commands/make-model.ts';
@@ -13,6 +14,7 @@ import { makeModelCommand } from './commands/make-model.ts';
 /** Every subcommand, by name. Add new commands here. */
 const COMMANDS: Record<string, CliCommand> = {
   probe: probeCommand,
+  bench: benchCommand,
   inspect: inspectCommand,
   'make-model': makeModelCommand,
 };

@@ -6,11 +6,8 @@
  * Times come from timestamp queries when the device has `timestamp-query` (GPU time between an
  * empty pass before and after the work), else from wall time over many submits ended by a mapAsync.
  *
- *   npx tsx src/engine/backend/webgpu/kernels/bench-matmul.ts [--types Q4_K,Q8_0] \
- *     [--shapes 4096x4096,14336x4096] [--prefill 512] [--seconds 1] [--no-subgroups] [--wall] [--json FILE]
- *
- * `benchMatmul()` is the same run as a function, for `hearth bench kernels`. Kernel modules are
- * imported dynamically, after the command-line entry has registered the `?raw` shader hook.
+ *   npx hearth bench kernels [--types Q4_K,Q8_0] [--shapes 4096x4096,14336x4096] [--prefill 512]
+ *     [--seconds 1] [--no-subgroups] [--wall] [--json FILE]
  */
 import type { GgmlType } from '../../../gguf/ggml-types.ts';
 import type { GpuContext } from '../device.ts';
@@ -236,65 +233,4 @@ export async function benchMatmul(context: GpuContext, options: MatmulBenchOptio
   timer.destroy();
   recorder.destroy();
   return { adapter, timing: timer.usesTimestamps ? 'timestamp-query' : 'wall', subgroups, copyGbPerS, copyBytes, entries };
-}
-
-/** Command-line entry: `npx tsx src/engine/backend/webgpu/kernels/bench-matmul.ts --help`. */
-async function cli(argv: string[]): Promise<number> {
-  const { spawnSync } = await import('node:child_process');
-  const { register } = await import('node:module');
-  const { writeFileSync } = await import('node:fs');
-  const { softwareVulkanEnv } = await import('../../../../node/vulkan-env.ts');
-  // Dawn finds a software Vulkan driver only through variables read at process start.
-  const env = softwareVulkanEnv();
-  if (env) {
-    return spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, ...env } }).status ?? 1;
-  }
-  register('../../../../node/raw-import-hooks.js', import.meta.url);
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') {
-      process.stdout.write('bench-matmul [--types Q4_K,Q8_0] [--shapes 4096x4096,14336x4096] [--prefill 512] [--seconds 1] [--no-subgroups] [--wall] [--json FILE]\n');
-      return 0;
-    }
-    if (arg === '--no-subgroups' || arg === '--wall') flags.set(arg.slice(2), '1');
-    else if (arg.startsWith('--') && argv[i + 1] !== undefined) flags.set(arg.slice(2), argv[++i]!);
-    else throw new Error(`unknown argument ${arg}`);
-  }
-  const { ggmlTypeByName } = await import('../../../gguf/ggml-types.ts');
-  const { createGpuContext } = await import('../device.ts');
-  const { nodeGpu, nodeProbeOptions } = await import('../../../../node/webgpu.ts');
-  const options: MatmulBenchOptions = { log: (line) => process.stdout.write(line + '\n') };
-  if (flags.has('types')) {
-    options.types = flags.get('types')!.split(',').map((name) => {
-      const info = ggmlTypeByName(name);
-      if (!info) throw new Error(`unknown type ${name}`);
-      return info.type;
-    });
-  }
-  if (flags.has('shapes')) {
-    options.shapes = flags.get('shapes')!.split(',').map((s) => {
-      const [rows, k] = s.split('x').map(Number);
-      if (!rows || !k) throw new Error(`bad shape ${s}: expected ROWSxK`);
-      return [rows, k] as const;
-    });
-  }
-  if (flags.has('prefill')) options.prefillTokens = Number(flags.get('prefill'));
-  if (flags.has('seconds')) options.seconds = Number(flags.get('seconds'));
-  if (flags.has('no-subgroups')) options.subgroups = false;
-  if (flags.has('wall')) options.wallTime = true;
-  const context = await createGpuContext(nodeGpu(), nodeProbeOptions());
-  try {
-    const report = await benchMatmul(context, options);
-    if (flags.has('json')) writeFileSync(flags.get('json')!, JSON.stringify(report, null, 2) + '\n');
-  } finally {
-    context.destroy();
-  }
-  return 0;
-}
-
-// Run as a script (not imported): the entry file is this one.
-const entry = globalThis.process?.argv?.[1] ?? '';
-if (/bench-matmul\.ts$/.test(entry) && import.meta.url.endsWith('/bench-matmul.ts')) {
-  process.exitCode = await cli(process.argv.slice(2));
 }
