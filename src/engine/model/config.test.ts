@@ -1,0 +1,349 @@
+/**
+ * readModelConfig and checkTensors on in-memory GGUF headers: derived values per architecture,
+ * llama.cpp's defaults and quirks, and the errors for bad metadata and bad tensor lists. (The
+ * configs of real generated files are checked against llama.cpp's logits in
+ * tests/model/reference-forward.test.ts.)
+ */
+import { describe, expect, it } from 'vitest';
+import { GgmlType } from '../gguf/ggml-types.ts';
+import { GgufValueType, type GgufFile, type GgufTensorInfo, type GgufTypeInfo, type GgufValue } from '../gguf/types.ts';
+import { ARCHITECTURES, SUPPORTED_ARCHITECTURES, readModelConfig, type ModelConfig } from './config.ts';
+import { ModelConfigError, UnsupportedModelError } from './errors.ts';
+import { checkTensors, modelTensors } from './tensors.ts';
+
+type Meta = Record<string, GgufValue | undefined>;
+
+/** A header-only GgufFile: numbers are stored as u32 when whole, f32 otherwise; number[] as u32 arrays. */
+function fileOf(meta: Meta, tensors: Array<Pick<GgufTensorInfo, 'name' | 'shape'> & { type?: GgmlType }> = []): GgufFile {
+  const metadata = new Map<string, GgufValue>();
+  const metadataTypes = new Map<string, GgufTypeInfo>();
+  for (const [k, v] of Object.entries(meta)) {
+    if (v === undefined) continue;
+    metadata.set(k, v);
+    if (typeof v === 'string') metadataTypes.set(k, { type: GgufValueType.STRING });
+    else if (typeof v === 'boolean') metadataTypes.set(k, { type: GgufValueType.BOOL });
+    else if (typeof v === 'number') metadataTypes.set(k, { type: Number.isInteger(v) ? GgufValueType.UINT32 : GgufValueType.FLOAT32 });
+    else if (Array.isArray(v) && typeof v[0] === 'string') metadataTypes.set(k, { type: GgufValueType.ARRAY, elementType: GgufValueType.STRING });
+    else if (v instanceof Uint32Array) metadataTypes.set(k, { type: GgufValueType.ARRAY, elementType: GgufValueType.UINT32 });
+    else throw new Error(`test helper: unsupported value for ${k}`);
+  }
+  return {
+    version: 3,
+    metadata,
+    metadataTypes,
+    tensors: tensors.map((t) => ({
+      name: t.name,
+      shape: t.shape,
+      type: t.type ?? GgmlType.F32,
+      offset: 0,
+      fileOffset: 0,
+      byteSize: 0,
+      elementCount: t.shape.reduce((a, b) => a * b, 1),
+    })),
+    alignment: 32,
+    dataOffset: 0,
+    fileSize: 0,
+    invalidUtf8Keys: [],
+  };
+}
+
+const TOKENS = Array.from({ length: 100 }, (_, i) => `t${i}`);
+
+/** A small model's metadata: 64 wide, 4 heads of 16, 2 KV heads, 2 layers. */
+function meta(arch: string, extra: Meta = {}): Meta {
+  return {
+    'general.architecture': arch,
+    'tokenizer.ggml.tokens': TOKENS,
+    [`${arch}.context_length`]: 2048,
+    [`${arch}.embedding_length`]: 64,
+    [`${arch}.block_count`]: 2,
+    [`${arch}.feed_forward_length`]: 96,
+    [`${arch}.attention.head_count`]: 4,
+    [`${arch}.attention.head_count_kv`]: 2,
+    [`${arch}.attention.layer_norm_rms_epsilon`]: 1e-5,
+    ...(arch === 'granite' ? { 'granite.logit_scale': 8 } : {}),
+    ...extra,
+  };
+}
+
+/** Reads the config, then builds the file again with exactly the tensors it expects. */
+function withTensors(m: Meta, optional: string[] = []): { file: GgufFile; config: ModelConfig } {
+  // Layer-0 tensors decide optional features, so seed them, then take the full expected list.
+  const seed = fileOf(m, optional.map((name) => ({ name, shape: [1] })));
+  const specs = modelTensors(readModelConfig(seed));
+  const file = fileOf(m, specs.map((s) => ({ name: s.name, shape: s.shape })));
+  return { file, config: readModelConfig(file) };
+}
+
+function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected an error');
+}
+
+describe('readModelConfig: derived values', () => {
+  it('llama: head sizes, GQA, rope and scale defaults, tied output, vocabulary from the tokens', () => {
+    const c = readModelConfig(fileOf(meta('llama')));
+    expect(c).toMatchObject({
+      architecture: 'llama',
+      nVocab: 100,
+      nCtxTrain: 2048,
+      nEmbd: 64,
+      nLayer: 2,
+      nHead: 4,
+      nHeadKv: 2,
+      gqaGroup: 2,
+      headDimK: 16,
+      headDimV: 16,
+      qDim: 64,
+      kvDimK: 32,
+      kvDimV: 32,
+      normEps: 1e-5,
+      attentionScale: 0.25,
+      embeddingScale: 1,
+      residualScale: 1,
+      logitDivisor: 1,
+      slidingWindow: 0,
+      attnSoftcap: 0,
+      finalSoftcap: 0,
+      activation: 'silu',
+      fusedGateUp: false,
+      qkNorm: false,
+      postNorms: false,
+    });
+    expect(c.rope).toEqual({
+      type: 'normal',
+      enabled: true,
+      nRot: 16,
+      freqBase: 10000,
+      freqScale: 1,
+      freqBaseSwa: 10000,
+      freqScaleSwa: 1,
+      scalingType: 'linear',
+      nCtxOrig: 2048,
+      extFactor: 0,
+      attnFactor: 1,
+      betaFast: 32,
+      betaSlow: 1,
+      factors: 'none',
+    });
+    expect(c.layers).toEqual([
+      { nFf: 96, slidingWindow: false },
+      { nFf: 96, slidingWindow: false },
+    ]);
+    expect(c.tensors.tiedEmbeddings).toBe(true);
+  });
+
+  it('rope type per architecture follows llama.cpp: normal for llama and granite, neox for the rest', () => {
+    const types = Object.fromEntries(SUPPORTED_ARCHITECTURES.map((a) => [a, ARCHITECTURES[a].ropeType]));
+    expect(types).toEqual({ llama: 'normal', granite: 'normal', qwen2: 'neox', qwen3: 'neox', phi3: 'neox', gemma2: 'neox', gemma3: 'neox' });
+  });
+
+  it('head_count_kv defaults to head_count; key_length overrides the head size (qwen3)', () => {
+    const c = readModelConfig(fileOf(meta('qwen3', { 'qwen3.attention.head_count_kv': undefined, 'qwen3.attention.key_length': 32, 'qwen3.attention.value_length': 32 })));
+    expect([c.nHeadKv, c.gqaGroup, c.headDimK, c.qDim, c.kvDimK, c.rope.nRot, c.attentionScale]).toEqual([4, 1, 32, 128, 128, 32, 1 / Math.sqrt(32)]);
+  });
+
+  it('per-layer feed_forward_length arrays give per-layer widths', () => {
+    const c = readModelConfig(fileOf(meta('llama', { 'llama.feed_forward_length': Uint32Array.of(96, 128) })));
+    expect(c.layers.map((l) => l.nFf)).toEqual([96, 128]);
+  });
+
+  it('vocab_size is used when there are no tokens', () => {
+    expect(readModelConfig(fileOf(meta('llama', { 'tokenizer.ggml.tokens': undefined, 'llama.vocab_size': 77 }))).nVocab).toBe(77);
+  });
+
+  it('rope scaling: linear factor, the legacy scale_linear key, none ignores the factor, yarn ends at attn_factor', () => {
+    expect(readModelConfig(fileOf(meta('llama', { 'llama.rope.scaling.factor': 4 }))).rope.freqScale).toBe(0.25);
+    expect(readModelConfig(fileOf(meta('llama', { 'llama.rope.scale_linear': 2 }))).rope.freqScale).toBe(0.5);
+    expect(readModelConfig(fileOf(meta('llama', { 'llama.rope.scaling.type': 'none', 'llama.rope.scaling.factor': 8 }))).rope.freqScale).toBe(1);
+    const yarn = readModelConfig(
+      fileOf(meta('qwen2', { 'qwen2.rope.scaling.type': 'yarn', 'qwen2.rope.scaling.factor': 4, 'qwen2.rope.scaling.original_context_length': 512, 'qwen2.rope.scaling.attn_factor': 0.75 })),
+    ).rope;
+    expect(yarn).toMatchObject({ scalingType: 'yarn', freqScale: 0.25, extFactor: 1, nCtxOrig: 512 });
+    // llama-context pre-divides by the (1 + 0.1 ln s) the rope op multiplies back in.
+    expect(yarn.attnFactor * (1 + 0.1 * Math.log(4))).toBeCloseTo(0.75 * (1 + 0.1 * Math.log(4)), 12);
+    expect(yarn.attnFactor).toBeCloseTo(0.75, 12);
+  });
+
+  it('llama3 rope_freqs and longrope factor tensors are detected as llama.cpp looks for them', () => {
+    expect(withTensors(meta('llama'), ['rope_freqs.weight']).config.rope.factors).toBe('freqs');
+    // llama reads long/short only with scaling type longrope; phi3 always.
+    expect(readModelConfig(fileOf(meta('llama'), [{ name: 'rope_factors_long.weight', shape: [8] }])).rope.factors).toBe('none');
+    expect(
+      readModelConfig(fileOf(meta('llama', { 'llama.rope.scaling.type': 'longrope' }), [{ name: 'rope_factors_long.weight', shape: [8] }])).rope.factors,
+    ).toBe('long-short');
+    expect(readModelConfig(fileOf(meta('phi3'), [{ name: 'rope_factors_short.weight', shape: [8] }])).rope.factors).toBe('long-short');
+  });
+
+  it('llama (Mistral) and phi3 files with a sliding window get none, as in llama.cpp', () => {
+    for (const arch of ['llama', 'phi3']) {
+      const c = readModelConfig(fileOf(meta(arch, { [`${arch}.attention.sliding_window`]: 16 })));
+      expect(c.slidingWindow, arch).toBe(0);
+      expect(c.layers.every((l) => !l.slidingWindow), arch).toBe(true);
+    }
+  });
+
+  it('qwen2: q/k/v biases and output bias detected; fused qkv detected', () => {
+    const { config } = withTensors(meta('qwen2'), ['blk.0.attn_q.bias', 'blk.0.attn_k.bias', 'blk.0.attn_v.bias', 'output.bias', 'output.weight']);
+    expect(config.tensors).toMatchObject({ qBias: true, kBias: true, vBias: true, outputBias: true, tiedEmbeddings: false, fusedQkv: false });
+    const fused = readModelConfig(fileOf(meta('llama'), [{ name: 'blk.0.attn_qkv.weight', shape: [64, 128] }, { name: 'blk.0.attn_qkv.bias', shape: [128] }]));
+    expect(fused.tensors).toMatchObject({ fusedQkv: true, qkvBias: true, qBias: false });
+  });
+
+  it('gemma2 defaults: window 4096 on even layers, softcaps 50 and 30, sqrt(n_embd) embeddings, always tied', () => {
+    const c = readModelConfig(fileOf(meta('gemma2', { 'gemma2.block_count': 4, 'gemma2.feed_forward_length': 96 }), [{ name: 'output.weight', shape: [64, 100] }]));
+    expect(c.slidingWindow).toBe(4096);
+    expect(c.layers.map((l) => l.slidingWindow)).toEqual([true, false, true, false]);
+    expect([c.attnSoftcap, c.finalSoftcap, c.embeddingScale, c.activation, c.postNorms]).toEqual([50, 30, 8, 'gelu', true]);
+    expect(c.tensors.tiedEmbeddings).toBe(true);
+    expect([c.rope.freqBaseSwa, c.rope.freqScaleSwa]).toEqual([10000, 1]);
+  });
+
+  it('gemma2 attention scale: 1/sqrt(head size), except 46-layer (27B) files use 1/sqrt(n_embd/n_head)', () => {
+    const small = readModelConfig(fileOf(meta('gemma2', { 'gemma2.attention.key_length': 32, 'gemma2.attention.value_length': 32 })));
+    expect(small.attentionScale).toBe(1 / Math.sqrt(32));
+    const big = readModelConfig(
+      fileOf(meta('gemma2', { 'gemma2.block_count': 46, 'gemma2.attention.key_length': 32, 'gemma2.attention.value_length': 32, 'gemma2.embedding_length': 144, 'gemma2.attention.head_count': 4 })),
+    );
+    expect(big.attentionScale).toBe(1 / 6);
+  });
+
+  it('gemma3: no window key means no sliding window; a window uses period 6, local rope base 10000 unscaled', () => {
+    expect(readModelConfig(fileOf(meta('gemma3'))).layers.some((l) => l.slidingWindow)).toBe(false);
+    const c = readModelConfig(
+      fileOf(meta('gemma3', { 'gemma3.block_count': 7, 'gemma3.attention.sliding_window': 512, 'gemma3.rope.freq_base': 1e6, 'gemma3.rope.scaling.factor': 8 })),
+    );
+    expect(c.layers.map((l) => l.slidingWindow)).toEqual([true, true, true, true, true, false, true]);
+    expect([c.rope.freqBase, c.rope.freqScale, c.rope.freqBaseSwa, c.rope.freqScaleSwa]).toEqual([1e6, 0.125, 10000, 1]);
+    expect([c.attnSoftcap, c.finalSoftcap, c.qkNorm]).toEqual([0, 0, true]);
+  });
+
+  it('gemma3: an array sliding_window_pattern is skipped like llama.cpp does (period stays 6)', () => {
+    const c = readModelConfig(
+      fileOf(meta('gemma3', { 'gemma3.block_count': 7, 'gemma3.attention.sliding_window': 512, 'gemma3.attention.sliding_window_pattern': Uint32Array.of(1, 1, 1, 1, 1, 1, 1) })),
+    );
+    expect(c.layers.map((l) => l.slidingWindow)).toEqual([true, true, true, true, true, false, true]);
+  });
+
+  it('granite: multipliers from the file; attention.scale replaces 1/sqrt(d); rope can be switched off', () => {
+    const c = readModelConfig(
+      fileOf(meta('granite', { 'granite.embedding_scale': 12, 'granite.residual_scale': 0.22, 'granite.attention.scale': 0.0078125, 'granite.logit_scale': 8 })),
+    );
+    expect(c.embeddingScale).toBeCloseTo(12, 6);
+    expect(c.residualScale).toBeCloseTo(0.22, 6);
+    expect(c.attentionScale).toBeCloseTo(0.0078125, 9);
+    expect(c.logitDivisor).toBe(8);
+    expect(c.rope.enabled).toBe(true);
+    expect(readModelConfig(fileOf(meta('granite', { 'granite.rope.scaling.finetuned': false }))).rope.enabled).toBe(false);
+  });
+
+  it('llama ignores attention.scale (only granite reads it)', () => {
+    expect(readModelConfig(fileOf(meta('llama', { 'llama.attention.scale': 0.5 }))).attentionScale).toBe(0.25);
+  });
+});
+
+describe('readModelConfig: errors', () => {
+  it('an unknown architecture is UnsupportedModelError naming every supported one', () => {
+    const e = thrown(() => readModelConfig(fileOf(meta('mamba'))));
+    expect(e).toBeInstanceOf(UnsupportedModelError);
+    expect(e.name).toBe('UnsupportedModelError');
+    for (const a of SUPPORTED_ARCHITECTURES) expect(e.message).toContain(a);
+    expect((e as UnsupportedModelError).detail?.supported).toEqual([...SUPPORTED_ARCHITECTURES]);
+  });
+
+  it('mixture-of-experts files are unsupported', () => {
+    expect(() => readModelConfig(fileOf(meta('llama', { 'llama.expert_count': 8 })))).toThrow(UnsupportedModelError);
+  });
+
+  it('a missing general.architecture or required key is ModelConfigError naming the key', () => {
+    expect(() => readModelConfig(fileOf(meta('llama', { 'general.architecture': undefined })))).toThrow(/general\.architecture/);
+    for (const key of ['llama.embedding_length', 'llama.block_count', 'llama.context_length', 'llama.attention.head_count', 'llama.feed_forward_length', 'llama.attention.layer_norm_rms_epsilon']) {
+      const e = thrown(() => readModelConfig(fileOf(meta('llama', { [key]: undefined }))));
+      expect(e, key).toBeInstanceOf(ModelConfigError);
+      expect(e.message, key).toContain(key);
+      expect((e as ModelConfigError).detail?.key, key).toBe(key);
+    }
+    expect(() => readModelConfig(fileOf(meta('granite', { 'granite.logit_scale': undefined })))).toThrow(/granite\.logit_scale/);
+    expect(() => readModelConfig(fileOf(meta('llama', { 'tokenizer.ggml.tokens': undefined })))).toThrow(/vocabulary size/);
+  });
+
+  it('heads that do not divide, zero heads, and a wrong-typed key are rejected', () => {
+    expect(() => readModelConfig(fileOf(meta('llama', { 'llama.attention.head_count': 6, 'llama.attention.head_count_kv': 4 })))).toThrow(/not a multiple/);
+    expect(() => readModelConfig(fileOf(meta('llama', { 'llama.attention.head_count': 0 })))).toThrow(ModelConfigError);
+    expect(() => readModelConfig(fileOf(meta('llama', { 'llama.block_count': 'two' })))).toThrow(/llama\.block_count/);
+    expect(() => readModelConfig(fileOf(meta('llama', { 'llama.embedding_length': -64 })))).toThrow(/positive/);
+  });
+
+  it('inconsistent head geometry is rejected', () => {
+    // llama.cpp: "invalid n_rot" for llama when rope does not cover the head.
+    expect(() => readModelConfig(fileOf(meta('llama', { 'llama.rope.dimension_count': 8 })))).toThrow(/rope dimension count 8/);
+    // qwen2 and phi3 size q as n_embd.
+    expect(() => readModelConfig(fileOf(meta('qwen2', { 'qwen2.attention.key_length': 32, 'qwen2.attention.value_length': 32 })))).toThrow(/must equal the embedding length/);
+    expect(() => readModelConfig(fileOf(meta('qwen3', { 'qwen3.attention.value_length': 32 })))).toThrow(/value head size/);
+    expect(() => readModelConfig(fileOf(meta('phi3', { 'phi3.rope.dimension_count': 7 })))).toThrow(/even/);
+  });
+
+  it('per-layer arrays must have one entry per layer, and head counts must not vary', () => {
+    expect(() => readModelConfig(fileOf(meta('llama', { 'llama.feed_forward_length': Uint32Array.of(96, 96, 96) })))).toThrow(/3 entries for 2 layers/);
+    expect(() => readModelConfig(fileOf(meta('llama', { 'llama.attention.head_count_kv': Uint32Array.of(2, 4) })))).toThrow(/varies by layer/);
+  });
+
+  it('an unknown rope scaling type is rejected naming the known ones', () => {
+    const e = thrown(() => readModelConfig(fileOf(meta('llama', { 'llama.rope.scaling.type': 'dynamic' }))));
+    expect(e).toBeInstanceOf(ModelConfigError);
+    expect(e.message).toMatch(/'dynamic'.*none, linear, yarn, longrope/);
+  });
+
+  it('vocab_size disagreeing with the token list is rejected', () => {
+    expect(() => readModelConfig(fileOf(meta('llama', { 'llama.vocab_size': 101 })))).toThrow(/101.*100 tokens/);
+  });
+});
+
+describe('checkTensors', () => {
+  it('accepts exactly the expected tensors of every architecture', () => {
+    for (const arch of SUPPORTED_ARCHITECTURES) {
+      const { file, config } = withTensors(meta(arch));
+      expect(() => checkTensors(config, file), arch).not.toThrow();
+    }
+  });
+
+  it('names missing tensors, wrong shapes and tensors the model does not use', () => {
+    const { file, config } = withTensors(meta('llama'));
+    file.tensors = file.tensors.filter((t) => t.name !== 'blk.1.ffn_down.weight');
+    file.tensors.find((t) => t.name === 'blk.0.attn_k.weight')!.shape = [64, 64];
+    file.tensors.push({ ...file.tensors[0]!, name: 'blk.0.mystery.weight' });
+    const e = thrown(() => checkTensors(config, file));
+    expect(e).toBeInstanceOf(ModelConfigError);
+    expect(e.message).toContain('missing tensors: blk.1.ffn_down.weight');
+    expect(e.message).toContain('blk.0.attn_k.weight is [64, 64], expected [64, 32]');
+    expect(e.message).toContain('blk.0.mystery.weight');
+    expect((e as ModelConfigError).detail).toMatchObject({ missing: ['blk.1.ffn_down.weight'], unexpected: ['blk.0.mystery.weight'] });
+  });
+
+  it('gemma2 files with an output.weight are refused (llama.cpp never loads it)', () => {
+    const { file, config } = withTensors(meta('gemma2'));
+    file.tensors.push({ ...file.tensors[0]!, name: 'output.weight', shape: [64, 100] });
+    expect(() => checkTensors(config, file)).toThrow(/does not use: output\.weight/);
+  });
+
+  it('phi3 expects fused gate-up [n_embd, 2 n_ff]; qwen3 expects q/k norms of the head size', () => {
+    const phi3 = modelTensors(readModelConfig(fileOf(meta('phi3'), [{ name: 'blk.0.attn_qkv.weight', shape: [64, 128] }])));
+    expect(phi3.find((s) => s.name === 'blk.0.ffn_up.weight')!.shape).toEqual([64, 192]);
+    expect(phi3.find((s) => s.name === 'blk.0.attn_qkv.weight')!.shape).toEqual([64, 128]);
+    expect(phi3.some((s) => s.name === 'blk.0.ffn_gate.weight')).toBe(false);
+    const qwen3 = modelTensors(readModelConfig(fileOf(meta('qwen3'))));
+    expect(qwen3.find((s) => s.name === 'blk.1.attn_k_norm.weight')!.shape).toEqual([16]);
+  });
+
+  it('a tensor type without a decoder is UnsupportedModelError listing the supported types', () => {
+    const { file, config } = withTensors(meta('llama'));
+    file.tensors.find((t) => t.name === 'blk.0.attn_q.weight')!.type = GgmlType.IQ2_XXS;
+    const e = thrown(() => checkTensors(config, file));
+    expect(e).toBeInstanceOf(UnsupportedModelError);
+    expect(e.message).toMatch(/blk\.0\.attn_q\.weight \(IQ2_XXS\).*supported types: .*Q4_K/);
+  });
+});

@@ -1,0 +1,668 @@
+/**
+ * `ModelConfig`: everything the forward pass needs to know about a model, read from GGUF metadata
+ * through one key table ({@link KEYS}) and one table of per-architecture rules ({@link ARCHITECTURES}),
+ * validated, with every derived quantity (head sizes, KV width, rope type, attention scale, sliding
+ * window layers, tied embeddings, biases) computed here once so the forward pass only reads flags.
+ *
+ * The rules are llama.cpp's (src/llama-model.cpp `load_hparams`, src/models/<arch>.cpp
+ * `load_arch_hparams` and graph builders, src/llama-context.cpp for the rope parameters), including
+ * the places where llama.cpp ignores a key a file carries; those are called out where they happen.
+ */
+import { GgufValueType, type GgufFile, type GgufTensorInfo } from '../gguf/types.ts';
+import { ModelConfigError, UnsupportedModelError } from './errors.ts';
+
+// ---------------------------------------------------------------- architectures
+
+/** The `general.architecture` values we run. */
+export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3', 'granite'] as const;
+export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
+
+/**
+ * How rope pairs dimensions: `normal` rotates (x[2i], x[2i+1]) (GGML_ROPE_TYPE_NORM), `neox`
+ * rotates (x[i], x[i + nRot/2]) (GGML_ROPE_TYPE_NEOX). Chosen by architecture, never by a key
+ * (llama.cpp `llama_model_rope_type`).
+ */
+export type RopeType = 'normal' | 'neox';
+
+/** `{arch}.rope.scaling.type` (llama.cpp `llama_rope_scaling_type`); absent means `linear`. */
+export type RopeScalingType = 'none' | 'linear' | 'yarn' | 'longrope';
+const ROPE_SCALING_TYPES: readonly RopeScalingType[] = ['none', 'linear', 'yarn', 'longrope'];
+
+/** The architecture rules that are not in the file. */
+interface ArchRules {
+  ropeType: RopeType;
+  /** llama.cpp's graph asserts rope covers the whole head (llama, qwen2, qwen3, granite). */
+  fullRotary: boolean;
+  /** q and attn_output are sized n_embd, not n_head * head_dim (qwen2, phi3 loaders). */
+  qWidthIsEmbd: boolean;
+  /** RMS norms of q and k per head before rope (attn_q_norm / attn_k_norm). */
+  qkNorm: boolean;
+  /** RMS norms after attention and after the FFN, before each residual add (gemma). */
+  postNorms: boolean;
+  /** GLU activation: SiLU (SwiGLU) or GELU with the tanh approximation (GeGLU). */
+  activation: 'silu' | 'gelu';
+  /** ffn_up holds [gate; up] stacked, 2 * n_ff rows, and there is no ffn_gate (phi3). */
+  fusedGateUp: boolean;
+  /** Sliding-window scheme; phi3 files may carry a window, but llama.cpp disables it. */
+  swa: 'none' | 'gemma2' | 'gemma3';
+  /** Attention scale rule (see {@link attentionScale}). */
+  attnScale: 'head-dim' | 'gemma' | 'granite';
+  /** Embedding multiplier: gemma's sqrt(n_embd), granite's key, or none. */
+  embeddingScale: 'none' | 'sqrt-embd' | 'granite';
+  /** Softcapping rule: gemma2 always caps (defaults 50 / 30), gemma3 caps final logits only if keyed. */
+  softcap: 'none' | 'gemma2' | 'gemma3';
+  /** Granite's residual scale and logit divisor. */
+  graniteScales: boolean;
+  /** output.weight is never read; the output shares token_embd (gemma2 loader). */
+  alwaysTied: boolean;
+  /** Optional `output.bias` (qwen2, phi3). */
+  outputBias: boolean;
+  /** Optional attn_output.bias and ffn_{up,gate,down}.bias (llama, granite loaders). */
+  denseBiases: boolean;
+  /** Which rope-frequency tensors the loader looks for. */
+  ropeFactorTensors: 'none' | 'freqs-or-long-short' | 'long-short';
+}
+
+const BASE: ArchRules = {
+  ropeType: 'normal',
+  fullRotary: true,
+  qWidthIsEmbd: false,
+  qkNorm: false,
+  postNorms: false,
+  activation: 'silu',
+  fusedGateUp: false,
+  swa: 'none',
+  attnScale: 'head-dim',
+  embeddingScale: 'none',
+  softcap: 'none',
+  graniteScales: false,
+  alwaysTied: false,
+  outputBias: false,
+  denseBiases: false,
+  ropeFactorTensors: 'none',
+};
+
+/** Per-architecture rules, from llama.cpp's src/models/<arch>.cpp. */
+export const ARCHITECTURES: Readonly<Record<Architecture, Readonly<ArchRules>>> = {
+  // Llama 2/3.x, Mistral, and anything converted as "llama". llama.cpp's llama graph has no
+  // sliding window: a Mistral file's `llama.attention.sliding_window` is not read at all.
+  llama: { ...BASE, denseBiases: true, ropeFactorTensors: 'freqs-or-long-short' },
+  qwen2: { ...BASE, ropeType: 'neox', qWidthIsEmbd: true, outputBias: true },
+  qwen3: { ...BASE, ropeType: 'neox', qkNorm: true },
+  // phi3: fused qkv and gate-up; a sliding_window key is read and then switched off (llama.cpp PR 13676).
+  phi3: { ...BASE, ropeType: 'neox', fullRotary: false, qWidthIsEmbd: true, fusedGateUp: true, outputBias: true, ropeFactorTensors: 'long-short' },
+  gemma2: {
+    ...BASE, ropeType: 'neox', fullRotary: false, postNorms: true, activation: 'gelu', swa: 'gemma2', attnScale: 'gemma',
+    embeddingScale: 'sqrt-embd', softcap: 'gemma2', alwaysTied: true,
+  },
+  gemma3: {
+    ...BASE, ropeType: 'neox', fullRotary: false, qkNorm: true, postNorms: true, activation: 'gelu', swa: 'gemma3',
+    attnScale: 'gemma', embeddingScale: 'sqrt-embd', softcap: 'gemma3',
+  },
+  granite: { ...BASE, attnScale: 'granite', embeddingScale: 'granite', graniteScales: true, denseBiases: true, ropeFactorTensors: 'freqs-or-long-short' },
+};
+
+// ---------------------------------------------------------------- the key table
+
+type KeyKind = 'int' | 'float' | 'string' | 'bool' | 'int-or-array';
+
+interface KeySpec {
+  /** Key after `{arch}.` (or the full key when `global`). */
+  key: string;
+  kind: KeyKind;
+  global?: boolean;
+}
+
+/**
+ * Every GGUF key we read, in one place (names as llama.cpp's src/llama-arch.cpp `LLM_KV_NAMES`).
+ * Which ones are required and their defaults are decided in {@link readModelConfig}, following
+ * llama.cpp: most are optional with a default.
+ */
+export const KEYS = {
+  architecture: { key: 'general.architecture', kind: 'string', global: true },
+  name: { key: 'general.name', kind: 'string', global: true },
+  tokens: { key: 'tokenizer.ggml.tokens', kind: 'string', global: true },
+  contextLength: { key: 'context_length', kind: 'int' },
+  embeddingLength: { key: 'embedding_length', kind: 'int' },
+  blockCount: { key: 'block_count', kind: 'int' },
+  feedForwardLength: { key: 'feed_forward_length', kind: 'int-or-array' },
+  expertCount: { key: 'expert_count', kind: 'int' },
+  headCount: { key: 'attention.head_count', kind: 'int-or-array' },
+  headCountKv: { key: 'attention.head_count_kv', kind: 'int-or-array' },
+  keyLength: { key: 'attention.key_length', kind: 'int' },
+  valueLength: { key: 'attention.value_length', kind: 'int' },
+  rmsEps: { key: 'attention.layer_norm_rms_epsilon', kind: 'float' },
+  slidingWindow: { key: 'attention.sliding_window', kind: 'int' },
+  slidingWindowPattern: { key: 'attention.sliding_window_pattern', kind: 'int' },
+  attentionScale: { key: 'attention.scale', kind: 'float' },
+  ropeDimensionCount: { key: 'rope.dimension_count', kind: 'int' },
+  ropeFreqBase: { key: 'rope.freq_base', kind: 'float' },
+  ropeFreqBaseSwa: { key: 'rope.freq_base_swa', kind: 'float' },
+  ropeScalingType: { key: 'rope.scaling.type', kind: 'string' },
+  ropeScalingFactor: { key: 'rope.scaling.factor', kind: 'float' },
+  ropeScaleLinear: { key: 'rope.scale_linear', kind: 'float' },
+  ropeScalingAttnFactor: { key: 'rope.scaling.attn_factor', kind: 'float' },
+  ropeScalingOrigCtx: { key: 'rope.scaling.original_context_length', kind: 'int' },
+  ropeScalingFinetuned: { key: 'rope.scaling.finetuned', kind: 'bool' },
+  vocabSize: { key: 'vocab_size', kind: 'int' },
+  attnLogitSoftcapping: { key: 'attn_logit_softcapping', kind: 'float' },
+  finalLogitSoftcapping: { key: 'final_logit_softcapping', kind: 'float' },
+  logitScale: { key: 'logit_scale', kind: 'float' },
+  residualScale: { key: 'residual_scale', kind: 'float' },
+  embeddingScale: { key: 'embedding_scale', kind: 'float' },
+} as const satisfies Record<string, KeySpec>;
+
+export type ConfigKey = keyof typeof KEYS;
+
+// ---------------------------------------------------------------- the config
+
+/** Rope parameters as llama.cpp hands them to `ggml_rope_ext` (after llama-context's derivations). */
+export interface RopeConfig {
+  type: RopeType;
+  /** False only for granite files with `rope.scaling.finetuned = false`: no positional rotation at all. */
+  enabled: boolean;
+  /** Rotated dimensions per head (even, <= headDimK); the rest pass through. */
+  nRot: number;
+  /** Base and scale (1 / scaling factor) for full-attention layers. */
+  freqBase: number;
+  freqScale: number;
+  /** Base and scale for sliding-window layers (gemma2: same as global unless keyed; gemma3: 10000 and 1 unless keyed). */
+  freqBaseSwa: number;
+  freqScaleSwa: number;
+  scalingType: RopeScalingType;
+  /** Context the model was trained with before scaling (yarn correction dims, phi3 long/short switch). */
+  nCtxOrig: number;
+  /** YaRN mix: 1 for yarn, 0 otherwise. */
+  extFactor: number;
+  /** Magnitude handed to the rope op (llama.cpp `cparams.yarn_attn_factor`, includes `rope.scaling.attn_factor`). */
+  attnFactor: number;
+  betaFast: number;
+  betaSlow: number;
+  /**
+   * Per-frequency divisors from tensors: `freqs` is llama3's `rope_freqs.weight` [nRot/2], `long-short`
+   * is phi3's `rope_factors_long/short.weight` [nRot/2] (long when the context exceeds nCtxOrig).
+   */
+  factors: 'none' | 'freqs' | 'long-short';
+}
+
+export interface LayerConfig {
+  /** FFN hidden width (GGUF allows a per-layer array). */
+  nFf: number;
+  /** True where attention sees only the last `slidingWindow` positions. */
+  slidingWindow: boolean;
+}
+
+/** Which optional tensors the file has; they decide code paths, so they are part of the config. */
+export interface TensorFeatures {
+  /** `output.weight` absent (or ignored, gemma2): logits use `token_embd.weight`. */
+  tiedEmbeddings: boolean;
+  /** `attn_qkv.weight` [nEmbd, qDim + 2 kvDim] instead of attn_q/k/v. */
+  fusedQkv: boolean;
+  /** Bias on the fused `attn_qkv` (only with fusedQkv). */
+  qkvBias: boolean;
+  /** Biases on separate attn_q / attn_k / attn_v (qwen2 has all three; optional for every architecture). */
+  qBias: boolean;
+  kBias: boolean;
+  vBias: boolean;
+  attnOutBias: boolean;
+  /** Biases on ffn_up, ffn_gate, ffn_down (all three optional independently). */
+  ffnUpBias: boolean;
+  ffnGateBias: boolean;
+  ffnDownBias: boolean;
+  outputBias: boolean;
+}
+
+/**
+ * A model's hyperparameters. Shapes are in GGUF order (ne0, the row length, first), so a projection
+ * from nEmbd to qDim is stored as [nEmbd, qDim].
+ */
+export interface ModelConfig {
+  architecture: Architecture;
+  name: string | undefined;
+  /** Tokens in the vocabulary = rows of token_embd [nEmbd, nVocab]. */
+  nVocab: number;
+  /** Context length the model was trained with (`{arch}.context_length`). */
+  nCtxTrain: number;
+  /** Residual stream width. */
+  nEmbd: number;
+  nLayer: number;
+  /** Query heads and key/value heads (uniform over layers; nHead % nHeadKv == 0). */
+  nHead: number;
+  nHeadKv: number;
+  /** Query heads sharing one KV head: nHead / nHeadKv. */
+  gqaGroup: number;
+  /** Per-head sizes of q/k and of v. */
+  headDimK: number;
+  headDimV: number;
+  /** Width of q: nHead * headDimK; attn_output maps nHead * headDimV back to nEmbd. */
+  qDim: number;
+  /** Widths of k and v per token (the KV cache row sizes): nHeadKv * headDimK, nHeadKv * headDimV. */
+  kvDimK: number;
+  kvDimV: number;
+  /** Per-layer FFN width and sliding-window flag, [nLayer]. */
+  layers: LayerConfig[];
+  /** RMS norm epsilon. */
+  normEps: number;
+  rope: RopeConfig;
+  /** Multiplier of q·k before softcap and softmax. */
+  attentionScale: number;
+  /** Window for sliding-window layers: a query at p sees keys at p - slidingWindow < p' <= p. 0 when none. */
+  slidingWindow: number;
+  /** tanh softcap of attention scores (`c * tanh(s / c)`), 0 when off. */
+  attnSoftcap: number;
+  /** tanh softcap of the final logits, 0 when off. */
+  finalSoftcap: number;
+  /** Multiplier of token embeddings (gemma: sqrt(nEmbd); granite: embedding_scale), 1 when none. */
+  embeddingScale: number;
+  /** Multiplier of each block's attention and FFN output before the residual add (granite), 1 when none. */
+  residualScale: number;
+  /** Divisor of the logits (granite `logit_scale`), 1 when none. */
+  logitDivisor: number;
+  activation: 'silu' | 'gelu';
+  fusedGateUp: boolean;
+  qkNorm: boolean;
+  postNorms: boolean;
+  tensors: TensorFeatures;
+}
+
+// ---------------------------------------------------------------- reading keys
+
+function fail(message: string, detail: Record<string, unknown>): never {
+  throw new ModelConfigError(message, detail);
+}
+
+function fullKey(arch: string, spec: KeySpec): string {
+  return spec.global ? spec.key : `${arch}.${spec.key}`;
+}
+
+function toNumber(key: string, v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') {
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) fail(`${key} = ${v} is out of range`, { key });
+    return Number(v);
+  }
+  return fail(`GGUF key '${key}' should be a number, found ${typeof v}`, { key });
+}
+
+/** Reads keys of one file for one architecture, with the types the table declares. */
+class KeyReader {
+  constructor(
+    private readonly file: GgufFile,
+    private readonly arch: string,
+  ) {}
+
+  key(name: ConfigKey): string {
+    return fullKey(this.arch, KEYS[name]);
+  }
+
+  has(name: ConfigKey): boolean {
+    return this.file.metadata.has(this.key(name));
+  }
+
+  private isArray(name: ConfigKey): boolean {
+    return this.file.metadataTypes.get(this.key(name))?.type === GgufValueType.ARRAY;
+  }
+
+  int(name: ConfigKey): number | undefined {
+    const key = this.key(name);
+    const v = this.file.metadata.get(key);
+    if (v === undefined) return undefined;
+    const n = toNumber(key, v);
+    if (!Number.isInteger(n)) fail(`GGUF key '${key}' = ${n} should be an integer`, { key, value: n });
+    return n;
+  }
+
+  float(name: ConfigKey): number | undefined {
+    const key = this.key(name);
+    const v = this.file.metadata.get(key);
+    return v === undefined ? undefined : toNumber(key, v);
+  }
+
+  string(name: ConfigKey): string | undefined {
+    const key = this.key(name);
+    const v = this.file.metadata.get(key);
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') fail(`GGUF key '${key}' should be a string`, { key });
+    return v;
+  }
+
+  bool(name: ConfigKey): boolean | undefined {
+    const key = this.key(name);
+    const v = this.file.metadata.get(key);
+    if (v === undefined) return undefined;
+    if (typeof v !== 'boolean') fail(`GGUF key '${key}' should be a bool`, { key });
+    return v;
+  }
+
+  /** A scalar, or an array of one value per layer (llama.cpp `get_key_or_arr`). */
+  perLayer(name: ConfigKey, nLayer: number): number[] | undefined {
+    const key = this.key(name);
+    const v = this.file.metadata.get(key);
+    if (v === undefined) return undefined;
+    if (!this.isArray(name)) return new Array<number>(nLayer).fill(this.int(name)!);
+    if (!isArrayLike(v)) fail(`GGUF key '${key}' should be numeric`, { key });
+    if (v.length !== nLayer) fail(`GGUF key '${key}' has ${v.length} entries for ${nLayer} layers`, { key, length: v.length, nLayer });
+    return Array.from(v as ArrayLike<number | bigint>, (x) => {
+      const n = toNumber(key, x);
+      if (!Number.isInteger(n)) fail(`GGUF key '${key}' holds ${n}, expected integers`, { key });
+      return n;
+    });
+  }
+
+  /** A scalar; an array is skipped as llama.cpp's scalar `get_key_or_arr` does (returns undefined). */
+  scalarOrIgnoredArray(name: ConfigKey): number | undefined {
+    return this.isArray(name) ? undefined : this.int(name);
+  }
+
+  required<T>(name: ConfigKey, value: T | undefined): T {
+    if (value === undefined) fail(`GGUF key '${this.key(name)}' is required for ${this.arch} models and is missing`, { key: this.key(name) });
+    return value;
+  }
+
+  tokenCount(): number | undefined {
+    const key = KEYS.tokens.key;
+    const v = this.file.metadata.get(key);
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v)) fail(`GGUF key '${key}' should be an array of strings`, { key });
+    return v.length;
+  }
+}
+
+function isArrayLike(v: unknown): v is ArrayLike<unknown> {
+  return Array.isArray(v) || ArrayBuffer.isView(v);
+}
+
+function positiveInt(reader: KeyReader, name: ConfigKey, v: number): number {
+  if (!Number.isSafeInteger(v) || v <= 0) fail(`GGUF key '${reader.key(name)}' = ${v} must be a positive integer`, { key: reader.key(name), value: v });
+  return v;
+}
+
+function positiveFloat(reader: KeyReader, name: ConfigKey, v: number): number {
+  if (!Number.isFinite(v) || v <= 0) fail(`GGUF key '${reader.key(name)}' = ${v} must be a positive number`, { key: reader.key(name), value: v });
+  return v;
+}
+
+// ---------------------------------------------------------------- readModelConfig
+
+/**
+ * Reads and validates a model's configuration from a parsed GGUF file. Throws
+ * {@link UnsupportedModelError} for an architecture we do not run (naming the ones we do) and
+ * {@link ModelConfigError} for a supported one whose metadata is missing or inconsistent. Tensor
+ * shapes and types are checked separately by `checkTensors` (tensors.ts).
+ */
+export function readModelConfig(file: GgufFile): ModelConfig {
+  const archValue = file.metadata.get(KEYS.architecture.key);
+  if (typeof archValue !== 'string') {
+    fail(`GGUF key 'general.architecture' is missing or not a string; cannot tell what model this is`, { key: KEYS.architecture.key });
+  }
+  if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(archValue)) {
+    throw new UnsupportedModelError(
+      `architecture '${archValue}' is not supported; supported architectures: ${SUPPORTED_ARCHITECTURES.join(', ')}`,
+      { architecture: archValue, supported: [...SUPPORTED_ARCHITECTURES] },
+    );
+  }
+  const arch = archValue as Architecture;
+  const rules = ARCHITECTURES[arch];
+  const r = new KeyReader(file, arch);
+
+  const experts = r.int('expertCount') ?? 0;
+  if (experts > 0) {
+    throw new UnsupportedModelError(`mixture-of-experts ${arch} models (${experts} experts) are not supported; supported: dense ${SUPPORTED_ARCHITECTURES.join(', ')}`, {
+      architecture: arch,
+      experts,
+      supported: [...SUPPORTED_ARCHITECTURES],
+    });
+  }
+
+  // Sizes. llama.cpp requires context_length, embedding_length and block_count; head_count and
+  // feed_forward_length are optional there only for non-transformer architectures.
+  const nCtxTrain = positiveInt(r, 'contextLength', r.required('contextLength', r.int('contextLength')));
+  const nEmbd = positiveInt(r, 'embeddingLength', r.required('embeddingLength', r.int('embeddingLength')));
+  const nLayer = positiveInt(r, 'blockCount', r.required('blockCount', r.int('blockCount')));
+  const nFf = r.required('feedForwardLength', r.perLayer('feedForwardLength', nLayer));
+  nFf.forEach((v) => positiveInt(r, 'feedForwardLength', v));
+  const heads = r.required('headCount', r.perLayer('headCount', nLayer));
+  // head_count_kv defaults to head_count (llama.cpp copies the array before reading the key).
+  const headsKv = r.perLayer('headCountKv', nLayer) ?? heads;
+  const nHead = uniform(r, 'headCount', heads);
+  const nHeadKv = uniform(r, 'headCountKv', headsKv);
+  positiveInt(r, 'headCount', nHead);
+  positiveInt(r, 'headCountKv', nHeadKv);
+  if (nHead % nHeadKv !== 0) {
+    fail(`${arch}: ${nHead} attention heads are not a multiple of ${nHeadKv} key/value heads`, { key: r.key('headCountKv'), nHead, nHeadKv });
+  }
+  // Head sizes default to n_embd / n_head (integer division, as llama.cpp).
+  const headDimDefault = Math.floor(nEmbd / nHead);
+  const headDimK = positiveInt(r, 'keyLength', r.int('keyLength') ?? headDimDefault);
+  const headDimV = positiveInt(r, 'valueLength', r.int('valueLength') ?? headDimDefault);
+  const nRot = r.int('ropeDimensionCount') ?? headDimK;
+  positiveInt(r, 'ropeDimensionCount', nRot);
+  if (nRot % 2 !== 0 || nRot > headDimK) {
+    fail(`${arch}: rope dimension count ${nRot} must be even and at most the head size ${headDimK}`, { key: r.key('ropeDimensionCount'), nRot, headDimK });
+  }
+  if (rules.fullRotary && nRot !== headDimK) {
+    fail(`${arch}: rope dimension count ${nRot} must equal the head size ${headDimK} (llama.cpp: invalid n_rot)`, { key: r.key('ropeDimensionCount'), nRot, headDimK });
+  }
+  // Every graph we follow sizes attn_output and the KV cache with one head size.
+  if (headDimK !== headDimV) {
+    fail(`${arch}: key head size ${headDimK} differs from value head size ${headDimV}`, { key: r.key('valueLength'), headDimK, headDimV });
+  }
+  if (rules.qWidthIsEmbd && nHead * headDimK !== nEmbd) {
+    fail(`${arch}: ${nHead} heads x ${headDimK} = ${nHead * headDimK} must equal the embedding length ${nEmbd}`, { key: r.key('headCount'), nHead, headDimK, nEmbd });
+  }
+  const normEps = positiveFloat(r, 'rmsEps', r.required('rmsEps', r.float('rmsEps')));
+
+  const tokenCount = r.tokenCount();
+  const vocabSize = r.int('vocabSize');
+  if (tokenCount !== undefined && vocabSize !== undefined && tokenCount !== vocabSize) {
+    fail(`${arch}: ${r.key('vocabSize')} = ${vocabSize} but the vocabulary has ${tokenCount} tokens`, { key: r.key('vocabSize'), vocabSize, tokenCount });
+  }
+  const nVocab = tokenCount ?? vocabSize;
+  if (nVocab === undefined) fail(`${arch}: neither tokenizer.ggml.tokens nor ${r.key('vocabSize')} gives the vocabulary size`, { key: r.key('vocabSize') });
+  if (nVocab <= 0) fail(`${arch}: empty vocabulary`, { key: KEYS.tokens.key });
+
+  const rope = readRope(r, arch, rules, nCtxTrain, nRot, file.tensors);
+
+  // Sliding windows.
+  let slidingWindow = 0;
+  let swaPeriod = 0;
+  if (rules.swa === 'gemma2') {
+    // Gemma 2 always alternates; window 4096 and period 2 unless keyed.
+    slidingWindow = r.int('slidingWindow') ?? 4096;
+    swaPeriod = r.scalarOrIgnoredArray('slidingWindowPattern') ?? 2;
+  } else if (rules.swa === 'gemma3') {
+    // Gemma 3 uses sliding windows only when the file gives a positive window; period 6 unless keyed.
+    const w = r.int('slidingWindow');
+    if (w !== undefined && w > 0) {
+      slidingWindow = w;
+      swaPeriod = r.scalarOrIgnoredArray('slidingWindowPattern') ?? 6;
+    }
+  }
+  if (slidingWindow < 0) fail(`${arch}: sliding window ${slidingWindow} must be positive`, { key: r.key('slidingWindow') });
+  if (swaPeriod < 0) fail(`${arch}: sliding window pattern ${swaPeriod} must not be negative`, { key: r.key('slidingWindowPattern') });
+  const layers: LayerConfig[] = nFf.map((ff, il) => ({
+    nFf: ff,
+    // llama_hparams::set_swa_pattern(n_pattern, dense_first = false): every n-th layer (the last
+    // of each period) is full attention; period 0 means all layers slide.
+    slidingWindow: slidingWindow > 0 && (swaPeriod === 0 || il % swaPeriod < swaPeriod - 1),
+  }));
+
+  // Attention scale, softcaps, multipliers.
+  let attentionScale = 1 / Math.sqrt(headDimK);
+  if (rules.attnScale === 'gemma') {
+    // llama.cpp does not read query_pre_attn_scalar: it keys the rule on the layer count of the
+    // 27B models (gemma2: 46 layers, gemma3: 62), which use n_embd / n_head instead of head size.
+    const is27B = (arch === 'gemma2' && nLayer === 46) || (arch === 'gemma3' && nLayer === 62);
+    attentionScale = is27B ? 1 / Math.sqrt(Math.floor(nEmbd / nHead)) : 1 / Math.sqrt(headDimK);
+  } else if (rules.attnScale === 'granite') {
+    const s = r.float('attentionScale') ?? 0;
+    if (!Number.isFinite(s)) fail(`${arch}: attention scale ${s} is not finite`, { key: r.key('attentionScale') });
+    if (s !== 0) attentionScale = s;
+  }
+
+  let attnSoftcap = 0;
+  let finalSoftcap = 0;
+  if (rules.softcap === 'gemma2') {
+    attnSoftcap = r.float('attnLogitSoftcapping') ?? 50;
+    finalSoftcap = r.float('finalLogitSoftcapping') ?? 30;
+    positiveFloat(r, 'attnLogitSoftcapping', attnSoftcap);
+    positiveFloat(r, 'finalLogitSoftcapping', finalSoftcap);
+  } else if (rules.softcap === 'gemma3') {
+    finalSoftcap = r.float('finalLogitSoftcapping') ?? 0;
+    if (!Number.isFinite(finalSoftcap) || finalSoftcap < 0) fail(`${arch}: final logit softcap ${finalSoftcap} is invalid`, { key: r.key('finalLogitSoftcapping') });
+  }
+
+  let embeddingScale = 1;
+  let residualScale = 1;
+  let logitDivisor = 1;
+  if (rules.embeddingScale === 'sqrt-embd') embeddingScale = Math.sqrt(nEmbd);
+  if (rules.graniteScales) {
+    const e = r.float('embeddingScale') ?? 0;
+    const s = r.float('residualScale') ?? 0;
+    // logit_scale is required by llama.cpp's granite loader.
+    const l = r.required('logitScale', r.float('logitScale'));
+    for (const [name, v] of [['embeddingScale', e], ['residualScale', s]] as const) {
+      if (!Number.isFinite(v)) fail(`${arch}: ${r.key(name)} = ${v} is not finite`, { key: r.key(name) });
+    }
+    if (!Number.isFinite(l) || l === 0) fail(`${arch}: ${r.key('logitScale')} = ${l} must be a non-zero number`, { key: r.key('logitScale') });
+    // 0 means "not set" for the two optional ones (llama.cpp skips the multiply).
+    if (e !== 0) embeddingScale = e;
+    if (s !== 0) residualScale = s;
+    logitDivisor = l;
+  }
+
+  const tensors = readTensorFeatures(file.tensors, rules);
+
+  return {
+    architecture: arch,
+    name: r.string('name'),
+    nVocab,
+    nCtxTrain,
+    nEmbd,
+    nLayer,
+    nHead,
+    nHeadKv,
+    gqaGroup: nHead / nHeadKv,
+    headDimK,
+    headDimV,
+    qDim: nHead * headDimK,
+    kvDimK: nHeadKv * headDimK,
+    kvDimV: nHeadKv * headDimV,
+    layers,
+    normEps,
+    rope,
+    attentionScale,
+    slidingWindow,
+    attnSoftcap,
+    finalSoftcap,
+    embeddingScale,
+    residualScale,
+    logitDivisor,
+    activation: rules.activation,
+    fusedGateUp: rules.fusedGateUp,
+    qkNorm: rules.qkNorm,
+    postNorms: rules.postNorms,
+    tensors,
+  };
+}
+
+function uniform(r: KeyReader, name: ConfigKey, values: number[]): number {
+  const first = values[0]!;
+  if (values.some((v) => v !== first)) {
+    fail(`GGUF key '${r.key(name)}' varies by layer (${values.join(', ')}); only uniform head counts are supported`, { key: r.key(name) });
+  }
+  return first;
+}
+
+function readRope(r: KeyReader, arch: Architecture, rules: ArchRules, nCtxTrain: number, nRot: number, tensors: GgufTensorInfo[]): RopeConfig {
+  const freqBase = positiveFloat(r, 'ropeFreqBase', r.float('ropeFreqBase') ?? 10000);
+  const scalingName = r.string('ropeScalingType') ?? 'linear';
+  if (!(ROPE_SCALING_TYPES as readonly string[]).includes(scalingName)) {
+    fail(`${arch}: unknown rope scaling type '${scalingName}'; known: ${ROPE_SCALING_TYPES.join(', ')}`, { key: r.key('ropeScalingType'), value: scalingName });
+  }
+  const scalingType = scalingName as RopeScalingType;
+  // rope.scaling.factor, else the old rope.scale_linear; 0 or absent means no scaling.
+  const factor = r.float('ropeScalingFactor') ?? r.float('ropeScaleLinear') ?? 0;
+  if (!Number.isFinite(factor) || factor < 0) fail(`${arch}: rope scaling factor ${factor} is invalid`, { key: r.key('ropeScalingFactor') });
+  // llama-context: a scaling type of 'none' never scales, whatever the factor says.
+  const freqScale = scalingType === 'none' || factor === 0 ? 1 : 1 / factor;
+  const ropeAttnFactor = r.float('ropeScalingAttnFactor') ?? 1;
+  if (!Number.isFinite(ropeAttnFactor) || ropeAttnFactor <= 0) fail(`${arch}: rope attn_factor ${ropeAttnFactor} is invalid`, { key: r.key('ropeScalingAttnFactor') });
+  const nCtxOrig = r.int('ropeScalingOrigCtx') ?? nCtxTrain;
+  positiveInt(r, 'ropeScalingOrigCtx', nCtxOrig);
+
+  // llama-context.cpp: YaRN turns on the ramp (ext_factor 1) and pre-divides the magnitude that the
+  // rope op multiplies back in, so a plain YaRN model ends with magnitude rope.scaling.attn_factor.
+  const extFactor = scalingType === 'yarn' ? 1 : 0;
+  let attnFactor = 1;
+  if (extFactor !== 0) {
+    const f = 1 / freqScale;
+    const mscale = f <= 1 ? 1 : 0.1 * Math.log(f) + 1;
+    attnFactor = mscale / (1 + 0.1 * Math.log(f));
+  }
+  attnFactor *= ropeAttnFactor;
+
+  let freqBaseSwa = freqBase;
+  let freqScaleSwa = freqScale;
+  if (rules.swa === 'gemma2') {
+    freqBaseSwa = r.float('ropeFreqBaseSwa') ?? freqBase;
+  } else if (rules.swa === 'gemma3') {
+    // gemma3 starts from the hparams defaults (10000, scale 1), not from the global values:
+    // the 4B+ models' linear scaling applies to the global layers only.
+    freqBaseSwa = r.float('ropeFreqBaseSwa') ?? 10000;
+    freqScaleSwa = 1;
+  }
+  positiveFloat(r, 'ropeFreqBaseSwa', freqBaseSwa);
+
+  // Granite uses rope.scaling.finetuned as an on/off switch for rope (default on).
+  const enabled = arch === 'granite' ? (r.bool('ropeScalingFinetuned') ?? true) : true;
+
+  const names = new Set(tensors.map((t) => t.name));
+  let factors: RopeConfig['factors'] = 'none';
+  if (rules.ropeFactorTensors === 'freqs-or-long-short') {
+    // llama/granite look for long/short only when the scaling type is longrope, else rope_freqs.
+    if (scalingType === 'longrope') {
+      if (names.has('rope_factors_long.weight') || names.has('rope_factors_short.weight')) factors = 'long-short';
+    } else if (names.has('rope_freqs.weight')) {
+      factors = 'freqs';
+    }
+  } else if (rules.ropeFactorTensors === 'long-short') {
+    if (names.has('rope_factors_long.weight') || names.has('rope_factors_short.weight')) factors = 'long-short';
+  }
+
+  return {
+    type: rules.ropeType,
+    enabled,
+    nRot,
+    freqBase,
+    freqScale,
+    freqBaseSwa,
+    freqScaleSwa,
+    scalingType,
+    nCtxOrig,
+    extFactor,
+    attnFactor,
+    betaFast: 32,
+    betaSlow: 1,
+    factors,
+  };
+}
+
+function readTensorFeatures(tensors: GgufTensorInfo[], rules: ArchRules): TensorFeatures {
+  const names = new Set(tensors.map((t) => t.name));
+  const has = (n: string) => names.has(n);
+  const fusedQkv = has('blk.0.attn_qkv.weight');
+  return {
+    tiedEmbeddings: rules.alwaysTied || !has('output.weight'),
+    fusedQkv,
+    qkvBias: fusedQkv && has('blk.0.attn_qkv.bias'),
+    qBias: !fusedQkv && has('blk.0.attn_q.bias'),
+    kBias: !fusedQkv && has('blk.0.attn_k.bias'),
+    vBias: !fusedQkv && has('blk.0.attn_v.bias'),
+    attnOutBias: rules.denseBiases && has('blk.0.attn_output.bias'),
+    ffnUpBias: rules.denseBiases && has('blk.0.ffn_up.bias'),
+    ffnGateBias: rules.denseBiases && has('blk.0.ffn_gate.bias'),
+    ffnDownBias: rules.denseBiases && has('blk.0.ffn_down.bias'),
+    outputBias: rules.outputBias && has('output.bias'),
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * The tensors a model of a given {@link ModelConfig} reads, by GGUF name with GGUF-order shapes
+ * (ne0 first), as llama.cpp's loaders create them (src/models/<arch>.cpp `load_arch_tensors`,
+ * names from src/llama-arch.cpp), and `checkTensors`, which holds a file to that list.
+ */
+import { ggmlTypeName } from '../gguf/ggml-types.ts';
+import { QUANT_FORMATS, quantFormat } from '../gguf/quants/index.ts';
+import type { GgufFile } from '../gguf/types.ts';
+import type { ModelConfig } from './config.ts';
+import { ModelConfigError, UnsupportedModelError } from './errors.ts';
+
+export interface TensorSpec {
+  name: string;
+  /** GGUF order: ne0 (row length) first. A projection from n_in to n_out is [n_in, n_out]. */
+  shape: number[];
+  /** May be absent (phi3's long/short rope factors are each optional). */
+  optional?: boolean;
+}
+
+/** Names of one layer's tensors: `layerTensor(3, 'attn_q')` is `blk.3.attn_q.weight`. */
+export function layerTensor(il: number, base: string, suffix: 'weight' | 'bias' = 'weight'): string {
+  return `blk.${il}.${base}.${suffix}`;
+}
+
+/** Every tensor the forward pass of `config` reads, in load order. */
+export function modelTensors(config: ModelConfig): TensorSpec[] {
+  const { nEmbd, nVocab, qDim, kvDimK, kvDimV, headDimK, tensors: t } = config;
+  const out: TensorSpec[] = [{ name: 'token_embd.weight', shape: [nEmbd, nVocab] }];
+  const halfRot = config.rope.nRot / 2;
+  if (config.rope.factors === 'freqs') out.push({ name: 'rope_freqs.weight', shape: [halfRot] });
+  if (config.rope.factors === 'long-short') {
+    out.push({ name: 'rope_factors_long.weight', shape: [halfRot], optional: true });
+    out.push({ name: 'rope_factors_short.weight', shape: [halfRot], optional: true });
+  }
+  for (let il = 0; il < config.nLayer; il++) {
+    const nFf = config.layers[il]!.nFf;
+    const w = (base: string, shape: number[]) => out.push({ name: layerTensor(il, base), shape });
+    const b = (base: string, n: number) => out.push({ name: layerTensor(il, base, 'bias'), shape: [n] });
+    w('attn_norm', [nEmbd]);
+    if (t.fusedQkv) {
+      w('attn_qkv', [nEmbd, qDim + kvDimK + kvDimV]);
+      if (t.qkvBias) b('attn_qkv', qDim + kvDimK + kvDimV);
+    } else {
+      w('attn_q', [nEmbd, qDim]);
+      w('attn_k', [nEmbd, kvDimK]);
+      w('attn_v', [nEmbd, kvDimV]);
+      if (t.qBias) b('attn_q', qDim);
+      if (t.kBias) b('attn_k', kvDimK);
+      if (t.vBias) b('attn_v', kvDimV);
+    }
+    if (config.qkNorm) {
+      w('attn_q_norm', [headDimK]);
+      w('attn_k_norm', [headDimK]);
+    }
+    w('attn_output', [config.nHead * config.headDimV, nEmbd]);
+    if (t.attnOutBias) b('attn_output', nEmbd);
+    if (config.postNorms) w('post_attention_norm', [nEmbd]);
+    w('ffn_norm', [nEmbd]);
+    if (config.fusedGateUp) {
+      w('ffn_up', [nEmbd, 2 * nFf]);
+    } else {
+      w('ffn_gate', [nEmbd, nFf]);
+      w('ffn_up', [nEmbd, nFf]);
+    }
+    w('ffn_down', [nFf, nEmbd]);
+    if (t.ffnGateBias) b('ffn_gate', nFf);
+    if (t.ffnUpBias) b('ffn_up', config.fusedGateUp ? 2 * nFf : nFf);
+    if (t.ffnDownBias) b('ffn_down', nEmbd);
+    if (config.postNorms) w('post_ffw_norm', [nEmbd]);
+  }
+  out.push({ name: 'output_norm.weight', shape: [nEmbd] });
+  if (!t.tiedEmbeddings) out.push({ name: 'output.weight', shape: [nEmbd, nVocab] });
+  if (t.outputBias) out.push({ name: 'output.bias', shape: [nVocab] });
+  return out;
+}
+
+/** Drops trailing 1s (ggml_n_dims), so [64, 1] and [64] compare equal. */
+function trimShape(shape: readonly number[]): number[] {
+  const s = [...shape];
+  while (s.length > 1 && s[s.length - 1] === 1) s.pop();
+  return s;
+}
+
+const MAX_LISTED = 12;
+
+function listed(items: string[]): string {
+  return items.length <= MAX_LISTED ? items.join('; ') : `${items.slice(0, MAX_LISTED).join('; ')}; and ${items.length - MAX_LISTED} more`;
+}
+
+/**
+ * Holds the file's tensors to {@link modelTensors}: each required one present, each present one of
+ * the expected shape, nothing left over (llama.cpp also refuses a file with tensors it did not
+ * load), and every type one we can decode. Throws {@link ModelConfigError} naming the missing,
+ * misshapen and unexpected tensors, or {@link UnsupportedModelError} naming the tensor types we
+ * cannot decode and the ones we can.
+ */
+export function checkTensors(config: ModelConfig, file: Pick<GgufFile, 'tensors'>): void {
+  const byName = new Map(file.tensors.map((t) => [t.name, t]));
+  const expected = modelTensors(config);
+  const expectedNames = new Set(expected.map((s) => s.name));
+  const missing: string[] = [];
+  const misshapen: string[] = [];
+  for (const spec of expected) {
+    const t = byName.get(spec.name);
+    if (!t) {
+      if (!spec.optional) missing.push(spec.name);
+      continue;
+    }
+    const got = trimShape(t.shape);
+    const want = trimShape(spec.shape);
+    if (got.length !== want.length || got.some((v, i) => v !== want[i])) {
+      misshapen.push(`${spec.name} is [${t.shape.join(', ')}], expected [${spec.shape.join(', ')}]`);
+    }
+  }
+  const unexpected = file.tensors.filter((t) => !expectedNames.has(t.name)).map((t) => t.name);
+  if (missing.length || misshapen.length || unexpected.length) {
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing tensors: ${listed(missing)}`);
+    if (misshapen.length) parts.push(`wrong shapes: ${listed(misshapen)}`);
+    if (unexpected.length) parts.push(`tensors a ${config.architecture} model does not use: ${listed(unexpected)}`);
+    throw new ModelConfigError(`${config.architecture} model: ${parts.join('. ')}`, {
+      architecture: config.architecture,
+      missing,
+      misshapen,
+      unexpected,
+    });
+  }
+  const badTypes = expected
+    .map((s) => byName.get(s.name))
+    .filter((t): t is NonNullable<typeof t> => t !== undefined && quantFormat(t.type) === undefined)
+    .map((t) => `${t.name} (${ggmlTypeName(t.type)})`);
+  if (badTypes.length) {
+    const supported = QUANT_FORMATS.map((f) => f.name);
+    throw new UnsupportedModelError(`tensor types we cannot decode: ${listed(badTypes)}; supported types: ${supported.join(', ')}`, {
+      tensors: badTypes,
+      supported,
+    });
+  }
+}
