@@ -1,8 +1,17 @@
 /**
  * The engine's public API: what the UI (through the worker), the CLI and tests call. It is the one
- * typed boundary of the engine; later issues add models, chat completions and the model store here.
- * Every method is async and takes and returns structured-cloneable data, so the same interface is
- * served directly in Node and through Comlink from a Web Worker.
+ * typed boundary of the engine. Every method is async and takes and returns structured-cloneable
+ * data, so the same interface is served directly in Node and through Comlink from a Web Worker.
+ *
+ * Chat completions are shaped after OpenAI's chat completions API (field names included) so web
+ * developers know them. Streaming crosses the worker as a callback (`onChunk`, wrapped with
+ * `Comlink.proxy` by the client); cancellation as `abort(requestId)`, because an AbortSignal cannot
+ * be posted to a worker. `src/engine/client.ts` turns both back into an async iterator and an
+ * AbortSignal for callers.
+ *
+ * Errors thrown by the engine are `HearthError`s with a stable `name` (see errors.ts) that survives
+ * the worker boundary, e.g. WebGPUUnavailableError, ModelTooLargeError, UnsupportedModelError,
+ * GgufFormatError, DeviceLostError, ContextWindowExceededError, NoModelLoadedError.
  */
 import type { GpuReport } from './backend/webgpu/probe.ts';
 
@@ -14,6 +23,129 @@ export interface EngineInfo {
   /** Where the engine runs: a dedicated worker, Node, ... */
   runtime: string;
 }
+
+// ---- Models -------------------------------------------------------------------------------
+
+/** Where a model's bytes come from. */
+export type ModelSource =
+  /** A model in the engine's store (downloaded or imported earlier), by its store id. */
+  | { kind: 'cached'; id: string }
+  /** A local file the user picked or dropped (read in place, not copied). */
+  | { kind: 'file'; file: Blob; name: string }
+  /** One URL, or the parts of a split GGUF in order. */
+  | { kind: 'url'; urls: string[] };
+
+export interface LoadModelOptions {
+  /** Context length to allocate the KV cache for; default min(model's, a memory-based cap). */
+  contextLength?: number;
+  /** Force a backend; default WebGPU when available, else the CPU. */
+  backend?: 'webgpu' | 'cpu';
+}
+
+export type LoadPhase = 'reading-header' | 'uploading-weights' | 'compiling-kernels' | 'warming-up';
+
+export interface LoadProgress {
+  phase: LoadPhase;
+  /** Bytes done and total for the current phase (0 when unknown). */
+  loaded: number;
+  total: number;
+}
+
+export interface ModelInfo {
+  /** Display name (general.name, else the file name). */
+  name: string;
+  architecture: string;
+  parameterCount: number;
+  /** The quantization mix, e.g. "Q4_K_M" or "Q8_0". */
+  quantization: string;
+  fileSize: number;
+  /** Context length the KV cache was allocated for, and the model's trained maximum. */
+  contextLength: number;
+  trainedContextLength: number;
+  /** Whether the file has a chat template; when not, `templateFallback` names what is used. */
+  hasChatTemplate: boolean;
+  templateFallback?: string | undefined;
+  backend: 'webgpu' | 'cpu';
+}
+
+export type EngineStatus =
+  | { state: 'idle' }
+  | { state: 'loading'; progress: LoadProgress }
+  | { state: 'ready'; model: ModelInfo; busy: boolean }
+  | { state: 'error'; error: { name: string; message: string } };
+
+// ---- Chat completions ---------------------------------------------------------------------
+
+export type ChatRole = 'system' | 'user' | 'assistant';
+
+export interface ChatMessage {
+  role: ChatRole;
+  content: string;
+}
+
+/** What to do when the conversation does not fit the context window. */
+export type ContextOverflowPolicy =
+  /** Keep the system prompt and the newest turns, dropping the oldest turns (default). */
+  | 'drop-oldest-turns'
+  /** Throw ContextWindowExceededError. */
+  | 'error';
+
+export interface ChatCompletionRequest {
+  messages: ChatMessage[];
+  /** Stream chunks through `onChunk`; the final value is returned either way. */
+  stream?: boolean;
+  max_tokens?: number;
+  /** 0 means greedy. Default 0.7. */
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  min_p?: number;
+  repetition_penalty?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  /** Seeds the sampler: the same seed and request give the same output. */
+  seed?: number;
+  stop?: string | string[];
+  context_overflow?: ContextOverflowPolicy;
+  /** Chosen by the caller so it can `abort(request_id)`; generated when absent. */
+  request_id?: string;
+}
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface CompletionUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  /** Prompt tokens whose KV cache was reused from the previous request (not evaluated again). */
+  cached_prompt_tokens: number;
+  /** Turns dropped by the context overflow policy. */
+  dropped_messages: number;
+  time_to_first_token_ms: number;
+  prefill_tokens_per_second: number;
+  decode_tokens_per_second: number;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: [{ index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: FinishReason | null }];
+  /** On the last chunk only. */
+  usage?: CompletionUsage;
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: [{ index: 0; message: { role: 'assistant'; content: string }; finish_reason: FinishReason }];
+  usage: CompletionUsage;
+}
+
+// ---- The API ------------------------------------------------------------------------------
 
 export interface EngineApi {
   /** Identifies the engine; the cheapest call, used to check the worker answers. */

@@ -25,7 +25,7 @@ struct Params {
 override HEAD_DIM: u32 = 128;
 override BQ: u32 = 8;
 override BK: u32 = 8;
-override WORKGROUP_SIZE: u32 = 64;
+override WORKGROUP_SIZE: u32 = 128;
 const MAX_O_PER_INVOCATION: u32 = 16u; // BQ * HEAD_DIM <= 16 * WORKGROUP_SIZE
 
 const NEG: f32 = -3.0e38;

@@ -1,0 +1,77 @@
+/**
+ * Elementwise ops on rows (elementwise.wgsl): residual add, multiply, scale.
+ * out = (a + b) * scale, (a * b) * scale or a * scale; b may broadcast one row (`b.stride = 0`).
+ * In place when out and a are the same buffer. Float64 reference: `elementwiseReference`.
+ */
+import type { KernelCache } from '../kernel.ts';
+import type { StepRecorder } from '../recorder.ts';
+import { foldedGrid, ioVariant, shaderKernel, type RowView } from './common.ts';
+
+const WORKGROUP_SIZE = 256;
+const OPS = { add: 0, mul: 1, scale: 2 } as const;
+export type ElementwiseOp = keyof typeof OPS;
+
+export interface ElementwiseArgs {
+  op: ElementwiseOp;
+  a: RowView;
+  /** The second operand (add, mul); `stride: 0` broadcasts its first row. Unused by scale. */
+  b?: RowView;
+  out: RowView;
+  /** Elements per row. */
+  n: number;
+  rows: number;
+  /** Multiplies the result; default 1. */
+  scale?: number;
+  /** Any storage buffer, bound as b for `scale`. */
+  dummy: GPUBuffer;
+}
+
+export function encodeElementwise(recorder: StepRecorder, kernels: KernelCache, args: ElementwiseArgs): void {
+  if (args.n < 1 || args.rows < 1) return;
+  if (args.op !== 'scale' && !args.b) throw new Error(`encodeElementwise: ${args.op} needs b`);
+  const io = ioVariant(args.a.buffer, args.out.buffer);
+  const kernel = shaderKernel(kernels, 'elementwise.wgsl', {
+    name: `elementwise${io.suffix}`,
+    slots: { io: io.slot },
+    constants: { WORKGROUP_SIZE, OP: OPS[args.op] },
+  });
+  const [gx, gy] = foldedGrid(Math.ceil((args.n * args.rows) / WORKGROUP_SIZE));
+  recorder.dispatch(kernel, {
+    params: {
+      n: args.n,
+      rows: args.rows,
+      src_stride: args.a.stride ?? args.n,
+      src_offset: args.a.offset ?? 0,
+      b_stride: args.b?.stride ?? args.n,
+      b_offset: args.b?.offset ?? 0,
+      dst_stride: args.out.stride ?? args.n,
+      dst_offset: args.out.offset ?? 0,
+      scale: args.scale ?? 1,
+      groups_x: gx,
+    },
+    bind: { ...io.bind, b: args.b?.buffer ?? args.dummy },
+    workgroups: [gx, gy],
+    label: args.op,
+  });
+}
+
+/** Float64 reference on contiguous rows; `bBroadcast` uses b's first row for every row. */
+export function elementwiseReference(
+  op: ElementwiseOp,
+  a: ArrayLike<number>,
+  b: ArrayLike<number> | undefined,
+  n: number,
+  rows: number,
+  scale = 1,
+  bBroadcast = false,
+): Float64Array {
+  const out = new Float64Array(n * rows);
+  for (let r = 0; r < rows; r++) {
+    for (let i = 0; i < n; i++) {
+      const x = a[r * n + i]!;
+      const y = op === 'scale' ? 0 : b![(bBroadcast ? 0 : r * n) + i]!;
+      out[r * n + i] = (op === 'add' ? x + y : op === 'mul' ? x * y : x) * scale;
+    }
+  }
+  return out;
+}
