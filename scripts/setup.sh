@@ -1,6 +1,6 @@
 # Shared setup for scripts/start.sh and scripts/test.sh (sourced, not run).
 # Installs what a fresh machine lacks: the npm packages (npm ci, only when package-lock.json
-# changed since the last install) and, for tests, Debian's Chromium.
+# changed since the last install) and, for tests, Debian's Chromium and Python jinja2.
 
 ensure_node_modules() {
   local stamp=node_modules/.hearth-lock-hash
@@ -11,12 +11,25 @@ ensure_node_modules() {
   npm ci --no-audit --no-fund && echo "$want" > "$stamp"
 }
 
-ensure_chromium() {
-  if [ -x "${HEARTH_CHROMIUM:-/usr/bin/chromium}" ]; then return 0; fi
-  echo "== installing Chromium (Debian package) for the browser and GPU tests =="
+# apt_install PACKAGE WHAT_FOR: installs a Debian package as root, refreshing the package lists
+# only when the package is not known yet.
+apt_install() {
+  echo "== installing $1 (Debian package) for $2 =="
   if [ "$(id -u)" -ne 0 ]; then
-    echo "Chromium is missing and this is not root: run 'sudo apt-get install -y chromium' first." >&2
+    echo "$1 is missing and this is not root: run 'sudo apt-get install -y $1' first." >&2
     return 1
   fi
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null 2>&1 ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null; }
+}
+
+ensure_chromium() {
+  [ -x "${HEARTH_CHROMIUM:-/usr/bin/chromium}" ] || apt_install chromium "the browser and GPU tests"
+}
+
+# The chat-template tests compare our renderer with Python's jinja2 (tests/chat/jinja2_render.py).
+# They run Debian's /usr/bin/python3, for which python3-jinja2 installs: a python3 earlier on PATH
+# (pyenv, a virtualenv) may lack jinja2.
+ensure_python_jinja2() {
+  /usr/bin/python3 -c 'import jinja2' 2>/dev/null || apt_install python3-jinja2 "the chat template tests"
 }
