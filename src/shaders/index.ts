@@ -2,6 +2,7 @@
  * Every WGSL file, by file name, for the preprocessor's includes. Imported with Vite's `?raw`
  * (the CLI registers a Node hook that does the same), so the shaders stay plain .wgsl files.
  */
+import logitPenalty from './logit_penalty.wgsl?raw';
 import matmul from './matmul.wgsl?raw';
 import matvec from './matvec.wgsl?raw';
 import quantCommon from './quant_common.wgsl?raw';
@@ -44,6 +45,7 @@ import weightsQ5K from './weights_q5_k.wgsl?raw';
 import weightsQ6K from './weights_q6_k.wgsl?raw';
 
 export const SHADERS: Readonly<Record<string, string>> = {
+  'logit_penalty.wgsl': logitPenalty,
   'matmul.wgsl': matmul,
   'matvec.wgsl': matvec,
   'quant_common.wgsl': quantCommon,

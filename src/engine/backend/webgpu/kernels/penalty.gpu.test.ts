@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { freshSeed, randomFloats } from '../../../../test-support/gpu.ts';
+import { applyPenalties, recentTokenCounts } from '../../../generate/penalties.ts';
+import { encodePenalties } from './penalty.ts';
+import { useOpHarness } from './test-harness.ts';
+
+const h = useOpHarness();
+
+describe('logit penalties on the GPU', () => {
+  it.each([
+    { repetition: 1.3, frequency: 0, presence: 0 },
+    { repetition: 1, frequency: 0.25, presence: 0.5 },
+    { repetition: 0.8, frequency: 0.1, presence: 1.5 },
+  ])('equal the CPU rule for %o', async (penalty) => {
+    const seed = freshSeed(`penalties ${JSON.stringify(penalty)}`);
+    const vocab = 1000;
+    const logits = randomFloats(vocab * 2, seed).map((x) => x * 8);
+    // Tokens seen in a recent window, with repeats; one id out of range must be ignored.
+    const history = Array.from(randomFloats(90, seed + 1), (x) => Math.floor((x + 1) * 40));
+    const counts = recentTokenCounts([...history, vocab + 5], 64);
+    const params = { ...penalty, lastN: 64 };
+    const buffer = h.upload(new Float32Array(logits));
+    const pairs = new Uint32Array(counts.flatMap(([id, n]) => [id, n]));
+    encodePenalties(h.recorder, h.kernels, { logits: buffer, logitsOffset: vocab, vocab, seen: h.uploadU32(pairs), count: counts.length, params });
+    await h.submit();
+    const actual = await h.readF32(buffer, vocab * 2);
+    const expected = new Float32Array(logits);
+    applyPenalties(expected.subarray(vocab), counts, params);
+    // WGSL division is accurate to 2.5 ULP, not correctly rounded: compare to a few ULP.
+    for (let i = 0; i < actual.length; i++) {
+      expect(Math.abs(actual[i]! - expected[i]!)).toBeLessThanOrEqual(4e-7 * Math.abs(expected[i]!) + 1e-7);
+    }
+    expect(Array.from(actual).filter((x, i) => x !== logits[i]).length).toBeGreaterThan(10);
+    expect(Array.from(actual.subarray(0, vocab))).toEqual(Array.from(logits.subarray(0, vocab)));
+  });
+
+  it('counts only the last N tokens', () => {
+    expect(recentTokenCounts([1, 2, 2, 3, 2], 3)).toEqual([
+      [2, 2],
+      [3, 1],
+    ]);
+  });
+});
