@@ -4,8 +4,10 @@
  */
 import * as Comlink from 'comlink';
 import { Engine } from './engine.ts';
+import { installErrorTransfer } from './worker-errors.ts';
 
 const gpu = (self.navigator as Navigator & { gpu?: GPU }).gpu;
 const engine = new Engine({ gpu, runtime: 'web-worker' });
 
+installErrorTransfer();
 Comlink.expose(engine);

@@ -4,11 +4,13 @@
  */
 import * as Comlink from 'comlink';
 import type { EngineApi } from '../engine/api.ts';
+import { installErrorTransfer } from '../engine/worker-errors.ts';
 
 let client: Comlink.Remote<EngineApi> | undefined;
 
 export function engineClient(): Comlink.Remote<EngineApi> {
   if (!client) {
+    installErrorTransfer();
     const worker = new Worker(new URL('../engine/worker.ts', import.meta.url), { type: 'module', name: 'hearth-engine' });
     client = Comlink.wrap<EngineApi>(worker);
   }
