@@ -9,6 +9,7 @@ import { UsageError, type CliCommand } from './command.ts';
 import { benchCommand } from './commands/bench.ts';
 import { probeCommand } from './commands/probe.ts';
 import { inspectCommand } from './commands/inspect.ts';
+import { tokenizeCommand } from './commands/tokenize.ts';
 import { makeModelCommand } from './commands/make-model.ts';
 
 /** Every subcommand, by name. Add new commands here. */
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, CliCommand> = {
   probe: probeCommand,
   bench: benchCommand,
   inspect: inspectCommand,
+  tokenize: tokenizeCommand,
   'make-model': makeModelCommand,
 };
 
