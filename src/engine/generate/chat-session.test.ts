@@ -1,0 +1,174 @@
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { bytesSource, readGguf } from '../gguf/index.ts';
+import { Tokenizer } from '../tokenizer/index.ts';
+import { llamaCppSourceDir } from '../../test-support/llama-ref.ts';
+import type { SamplingOp } from '../backend/ops.ts';
+import type { ChatCompletionChunk, ChatMessage } from '../api.ts';
+import { ChatSession, ContextWindowExceededError, type SeenTokenPenalties, type SessionModel } from './chat-session.ts';
+
+/**
+ * A stand-in for a loaded model: it "generates" a scripted reply and records what it was asked to
+ * evaluate, so the loop's bookkeeping (prefix reuse, context limits, stop conditions) is checked
+ * exactly. Real models are exercised by the engine tests.
+ */
+class ScriptedModel implements SessionModel {
+  position = 0;
+  evaluated: number[][] = [];
+  uniforms: number[] = [];
+  penalties: Array<SeenTokenPenalties | undefined> = [];
+  private step = 0;
+
+  constructor(
+    readonly contextLength: number,
+    private readonly reply: number[],
+  ) {}
+
+  async next(tokens: readonly number[], _sampling: SamplingOp, u: number, penalties?: SeenTokenPenalties): Promise<number> {
+    if (this.position + tokens.length > this.contextLength) throw new Error('context overflow in the model');
+    this.evaluated.push([...tokens]);
+    this.uniforms.push(u);
+    this.penalties.push(penalties);
+    this.position += tokens.length;
+    return this.reply[Math.min(this.step++, this.reply.length - 1)]!;
+  }
+
+  truncate(n: number): void {
+    if (n > this.position) throw new Error(`truncate(${n}) past position ${this.position}`);
+    this.position = n;
+  }
+
+  restart(): void {
+    this.step = 0;
+  }
+}
+
+let tokenizer: Tokenizer;
+let metadata: Map<string, unknown>;
+let imEnd: number;
+
+beforeAll(async () => {
+  const bytes = readFileSync(`${llamaCppSourceDir()}/models/ggml-vocab-qwen2.gguf`);
+  const file = await readGguf(bytesSource(new Uint8Array(bytes)));
+  metadata = file.metadata as Map<string, unknown>;
+  tokenizer = Tokenizer.fromGgufMetadata(metadata);
+  imEnd = tokenizer.encode('<|im_end|>', { parseSpecial: true })[0]!;
+});
+
+function session(contextLength: number, replyText: string, end = true): { s: ChatSession; model: ScriptedModel; reply: number[] } {
+  const reply = [...tokenizer.encode(replyText), ...(end ? [imEnd] : [])];
+  const model = new ScriptedModel(contextLength, reply);
+  return { s: new ChatSession(model, tokenizer, metadata, { modelName: 'test' }), model, reply };
+}
+
+const USER: ChatMessage[] = [
+  { role: 'system', content: 'You are terse.' },
+  { role: 'user', content: 'Say hello.' },
+];
+
+describe('ChatSession', () => {
+  it('streams the reply in pieces that add up to the content, and stops at the end-of-turn token', async () => {
+    const { s, model, reply } = session(512, 'Hello there, 世界! 👋');
+    const chunks: ChatCompletionChunk[] = [];
+    const result = await s.complete({ messages: USER, seed: 1 }, (c) => chunks.push(c), () => false);
+    expect(result.choices[0].message.content).toBe('Hello there, 世界! 👋');
+    expect(result.choices[0].finish_reason).toBe('stop');
+    const streamed = chunks.map((c) => c.choices[0].delta.content ?? '').join('');
+    expect(streamed).toBe(result.choices[0].message.content);
+    expect(chunks[0]!.choices[0].delta.role).toBe('assistant');
+    expect(chunks.at(-1)!.usage).toEqual(result.usage);
+    expect(result.usage.completion_tokens).toBe(reply.length - 1);
+    expect(result.usage.prompt_tokens).toBe(s.promptTokens(USER).length);
+    // The whole prompt was evaluated in one step, then one token per step.
+    expect(model.evaluated[0]).toEqual(s.promptTokens(USER));
+    expect(model.evaluated.slice(1).every((t) => t.length === 1)).toBe(true);
+  });
+
+  it('reuses the cached prefix on the next turn: only the new tokens are evaluated', async () => {
+    const { s, model } = session(1024, 'Hello!');
+    const first = await s.complete({ messages: USER }, undefined, () => false);
+    model.restart();
+    model.evaluated = [];
+    const second: ChatMessage[] = [...USER, { role: 'assistant', content: first.choices[0].message.content }, { role: 'user', content: 'Again.' }];
+    const result = await s.complete({ messages: second }, undefined, () => false);
+    const prompt = s.promptTokens(second);
+    expect(result.usage.cached_prompt_tokens).toBeGreaterThanOrEqual(first.usage.prompt_tokens);
+    expect(model.evaluated[0]!.length).toBe(prompt.length - result.usage.cached_prompt_tokens);
+    expect(model.evaluated[0]).toEqual(prompt.slice(result.usage.cached_prompt_tokens));
+  });
+
+  it('honours stop strings, also when split across tokens, and drops them', async () => {
+    const { s } = session(512, 'one two STOP three');
+    const result = await s.complete({ messages: USER, stop: ['STOP'] }, undefined, () => false);
+    expect(result.choices[0].message.content).toBe('one two ');
+    expect(result.choices[0].finish_reason).toBe('stop');
+  });
+
+  it('stops at max_tokens with finish_reason length', async () => {
+    const { s } = session(512, 'a b c d e f g h i j');
+    const result = await s.complete({ messages: USER, max_tokens: 3 }, undefined, () => false);
+    expect(result.usage.completion_tokens).toBe(3);
+    expect(result.choices[0].finish_reason).toBe('length');
+  });
+
+  it('aborts within one token and leaves a consistent cache for the next request', async () => {
+    const { s, model } = session(512, 'a b c d e f g h i j k l m n o p');
+    let steps = 0;
+    const result = await s.complete({ messages: USER }, () => steps++, () => steps >= 3);
+    expect(result.choices[0].finish_reason).toBe('abort');
+    expect(result.usage.completion_tokens).toBe(3);
+    // The cache holds exactly what the session believes: a repeat of the request reuses all but one prompt token.
+    model.restart();
+    model.evaluated = [];
+    const again = await s.complete({ messages: USER }, undefined, () => false);
+    expect(again.usage.cached_prompt_tokens).toBe(again.usage.prompt_tokens - 1);
+    expect(model.evaluated[0]!.length).toBe(1);
+  });
+
+  it('drops the oldest turns to fit the context, keeping the system prompt', async () => {
+    const history: ChatMessage[] = [{ role: 'system', content: 'System rules.' }];
+    for (let i = 0; i < 12; i++) {
+      history.push({ role: 'user', content: `Question number ${i} with some padding words to take space.` });
+      history.push({ role: 'assistant', content: `Answer number ${i}, also with some padding words.` });
+    }
+    history.push({ role: 'user', content: 'Final question?' });
+    const contextLength = Math.floor(session(4096, 'x').s.promptTokens(history).length / 2);
+    const { s } = session(contextLength, 'ok');
+    const result = await s.complete({ messages: history }, undefined, () => false);
+    expect(result.usage.dropped_messages).toBeGreaterThan(0);
+    expect(result.usage.dropped_messages % 2).toBe(0); // whole turns
+    expect(result.usage.prompt_tokens).toBeLessThan(contextLength);
+    const kept = s.fitMessages(history, 'drop-oldest-turns').messages;
+    expect(kept[0]).toEqual(history[0]);
+    expect(kept.at(-1)).toEqual(history.at(-1));
+  });
+
+  it('throws ContextWindowExceededError under the error policy, or when even the last message cannot fit', async () => {
+    const long: ChatMessage[] = [{ role: 'user', content: 'word '.repeat(400) }];
+    const { s } = session(64, 'ok');
+    await expect(s.complete({ messages: long, context_overflow: 'error' }, undefined, () => false)).rejects.toBeInstanceOf(ContextWindowExceededError);
+    const error = await s.complete({ messages: long }, undefined, () => false).catch((e: unknown) => e);
+    expect((error as Error).name).toBe('ContextWindowExceededError');
+    expect((error as ContextWindowExceededError).detail).toMatchObject({ contextLength: 64 });
+  });
+
+  it('ends with finish_reason length when the context window fills up', async () => {
+    const prompt = session(4096, 'x').s.promptTokens(USER).length;
+    const { s } = session(prompt + 5, 'a b c d e f g h i j k l m n o p q r s t');
+    const result = await s.complete({ messages: USER }, undefined, () => false);
+    expect(result.choices[0].finish_reason).toBe('length');
+    expect(result.usage.completion_tokens).toBe(6);
+  });
+
+  it('draws the same random numbers for the same seed, and passes penalties only when asked', async () => {
+    const a = session(512, 'a b c');
+    await a.s.complete({ messages: USER, seed: 42 }, undefined, () => false);
+    const b = session(512, 'a b c');
+    await b.s.complete({ messages: USER, seed: 42, repetition_penalty: 1.2 }, undefined, () => false);
+    expect(b.model.uniforms).toEqual(a.model.uniforms);
+    expect(a.model.penalties.every((p) => p === undefined)).toBe(true);
+    const seen = b.model.penalties[1]!;
+    expect(seen.params.repetition).toBe(1.2);
+    expect(seen.seen.length).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,284 @@
+/**
+ * One conversation with a loaded model: turns chat messages into prompt tokens with the model's
+ * template, reuses the KV cache of the longest common token prefix with the previous request,
+ * fits the prompt into the context window by the caller's policy, and runs the token loop
+ * (sampling, penalties, end-of-generation tokens, stop strings, max_tokens, abort) while
+ * streaming text that is always whole UTF-8 and never part of a stop string.
+ */
+import type { SamplingOp } from '../backend/ops.ts';
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionRequest,
+  ChatMessage,
+  CompletionUsage,
+  FinishReason,
+} from '../api.ts';
+import {
+  chatTemplateMetadata,
+  chooseChatFormat,
+  endOfGenerationTokens,
+  formatChat,
+  stopStrings,
+  stopVocab,
+  type ChatFormatChoice,
+} from '../chat/index.ts';
+import { HearthError } from '../errors.ts';
+import type { Tokenizer } from '../tokenizer/index.ts';
+import { NO_PENALTIES, penaltiesActive, recentTokenCounts, type PenaltyParams } from './penalties.ts';
+import { randomSeed, SeededRandom } from './rng.ts';
+import { StopStringMatcher } from './stop-strings.ts';
+
+/** The conversation does not fit the context window, and the policy says not to drop turns. */
+export class ContextWindowExceededError extends HearthError {}
+
+/** What the session needs of a loaded model (src/engine/model/model.ts's Model has it). */
+export interface SessionModel {
+  /** Positions the KV cache holds. */
+  readonly contextLength: number;
+  /** Tokens in the KV cache. */
+  readonly position: number;
+  /**
+   * Evaluates `tokens` after the cached ones and samples the next token from the last position's
+   * logits (penalties applied first, when given); `u` is a uniform number in [0, 1).
+   */
+  next(tokens: readonly number[], sampling: SamplingOp, u: number, penalties?: SeenTokenPenalties): Promise<number>;
+  /** Keeps the first `n` cached positions. */
+  truncate(n: number): void;
+}
+
+export interface SeenTokenPenalties {
+  /** (token id, count) pairs of the recent tokens. */
+  seen: ReadonlyArray<readonly [number, number]>;
+  params: PenaltyParams;
+}
+
+const DEFAULT_TEMPERATURE = 0.7;
+
+export interface SessionOptions {
+  /** Model name reported in completions. */
+  modelName: string;
+  /** Clock in milliseconds; injectable for tests. */
+  now?: () => number;
+}
+
+export class ChatSession {
+  /** Tokens in the model's KV cache, in order (the model's `position` equals their count). */
+  private cached: number[] = [];
+  readonly format: ChatFormatChoice;
+  private readonly endIds: Set<number>;
+  private readonly stops: string[];
+  private readonly bosText: string;
+  private readonly eosText: string;
+  private readonly now: () => number;
+  private nextId = 1;
+
+  constructor(
+    private readonly model: SessionModel,
+    private readonly tokenizer: Tokenizer,
+    metadata: ReadonlyMap<string, unknown>,
+    private readonly options: SessionOptions,
+  ) {
+    this.format = chooseChatFormat(chatTemplateMetadata(metadata));
+    const vocab = stopVocab(metadata);
+    const eog = vocab ? endOfGenerationTokens(vocab, this.format.format) : undefined;
+    this.endIds = new Set(eog?.ids ?? []);
+    for (let id = 0; id < tokenizer.size; id++) if (tokenizer.isEog(id)) this.endIds.add(id);
+    this.stops = vocab && eog ? stopStrings(vocab, eog) : [];
+    const special = tokenizer.special;
+    this.bosText = special.bos !== null ? tokenizer.tokenText(special.bos) : '';
+    this.eosText = special.eos !== null ? tokenizer.tokenText(special.eos) : '';
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /** The prompt tokens for `messages` (with the assistant's turn opened). */
+  promptTokens(messages: readonly ChatMessage[]): number[] {
+    const text = formatChat(this.format.format, messages, {
+      addGenerationPrompt: true,
+      bosToken: this.bosText,
+      eosToken: this.eosText,
+      tokenizerAddsBos: this.tokenizer.flags.addBos,
+      tokenizerAddsEos: this.tokenizer.flags.addEos,
+    });
+    return this.tokenizer.encode(text, { addSpecial: true, parseSpecial: true });
+  }
+
+  /**
+   * The messages that fit with room for at least one generated token: the system prompt and the
+   * newest turns, dropping whole turns (a user message and the replies after it) from the oldest.
+   */
+  fitMessages(messages: readonly ChatMessage[], policy: ChatCompletionRequest['context_overflow']): { messages: ChatMessage[]; tokens: number[]; dropped: number } {
+    const limit = this.model.contextLength - 1;
+    let kept = [...messages];
+    let tokens = this.promptTokens(kept);
+    if (tokens.length <= limit) return { messages: kept, tokens, dropped: 0 };
+    const tooLong = (detail: Record<string, unknown>) =>
+      new ContextWindowExceededError(
+        `The conversation needs ${tokens.length} tokens but the context window holds ${this.model.contextLength}. ` +
+          'Start a new conversation, shorten the messages, or load the model with a longer context.',
+        { promptTokens: tokens.length, contextLength: this.model.contextLength, ...detail },
+      );
+    if (policy === 'error') throw tooLong({ policy });
+    let dropped = 0;
+    while (tokens.length > limit) {
+      const first = kept.findIndex((m) => m.role !== 'system');
+      const lastUser = kept.map((m) => m.role).lastIndexOf('user');
+      if (first < 0 || first >= lastUser) throw tooLong({ policy: 'drop-oldest-turns', droppedMessages: dropped });
+      // Drop the oldest turn: its user message and everything up to the next user message.
+      let end = first + 1;
+      while (end < lastUser && kept[end]!.role !== 'user') end++;
+      dropped += end - first;
+      kept = [...kept.slice(0, first), ...kept.slice(end)];
+      tokens = this.promptTokens(kept);
+    }
+    return { messages: kept, tokens, dropped };
+  }
+
+  /** Token count of the prompt for `messages`, for a context meter. */
+  countTokens(messages: readonly ChatMessage[]): number {
+    return this.promptTokens(messages).length;
+  }
+
+  /** Forgets the cached prefix (after a failure that may have left the cache inconsistent). */
+  invalidateCache(): void {
+    this.cached = [];
+    this.model.truncate(0);
+  }
+
+  async complete(
+    request: ChatCompletionRequest,
+    onChunk: ((chunk: ChatCompletionChunk) => void) | undefined,
+    aborted: () => boolean,
+  ): Promise<ChatCompletion> {
+    const started = this.now();
+    const id = request.request_id ?? `chatcmpl-${this.nextId++}`;
+    const created = Math.floor(Date.now() / 1000);
+    const { tokens: prompt, dropped } = this.fitMessages(request.messages, request.context_overflow);
+
+    // Reuse the cached prefix; at least one prompt token must be evaluated to get logits.
+    let common = 0;
+    const limit = Math.min(this.cached.length, prompt.length - 1);
+    while (common < limit && this.cached[common] === prompt[common]) common++;
+    this.model.truncate(common);
+    this.cached = prompt.slice(0, common);
+
+    const sampling = samplingOf(request);
+    const penalties = penaltiesOf(request);
+    const rng = new SeededRandom(request.seed ?? randomSeed());
+    const maxTokens = request.max_tokens ?? Number.POSITIVE_INFINITY;
+    const decoder = this.tokenizer.createStreamDecoder({ removeSpecial: true });
+    const matcher = new StopStringMatcher([...this.stops, ...toArray(request.stop)]);
+
+    let pending = prompt.slice(common);
+    const generated: number[] = [];
+    let content = '';
+    let finish: FinishReason = 'length';
+    let stoppedByString = false;
+    let firstTokenAt = 0;
+    let sentRole = false;
+    const emit = (text: string) => {
+      if (!text) return;
+      content += text;
+      onChunk?.({
+        id,
+        object: 'chat.completion.chunk',
+        created,
+        model: this.options.modelName,
+        choices: [{ index: 0, delta: sentRole ? { content: text } : { role: 'assistant', content: text }, finish_reason: null }],
+      });
+      sentRole = true;
+    };
+
+    try {
+      for (;;) {
+        if (aborted()) {
+          finish = 'abort';
+          break;
+        }
+        if (generated.length >= maxTokens || this.model.position + pending.length > this.model.contextLength) {
+          finish = 'length';
+          break;
+        }
+        const history = penaltiesActive(penalties) ? [...this.cached, ...pending] : [];
+        const seen = penaltiesActive(penalties) ? { seen: recentTokenCounts(history, penalties.lastN), params: penalties } : undefined;
+        const token = await this.model.next(pending, sampling, rng.nextFloat(), seen);
+        this.cached.push(...pending);
+        pending = [token];
+        if (generated.length === 0) firstTokenAt = this.now();
+        if (this.endIds.has(token)) {
+          finish = 'stop';
+          break;
+        }
+        generated.push(token);
+        const { emit: text, stopped } = matcher.push(decoder.push(token));
+        emit(text);
+        if (stopped) {
+          finish = 'stop';
+          stoppedByString = true;
+          break;
+        }
+      }
+      // Text held back as a possible stop string (or an unfinished character) is output after all.
+      if (!stoppedByString) {
+        const tail = matcher.push(decoder.flush());
+        emit(tail.stopped ? tail.emit : tail.emit + matcher.flush());
+      }
+    } catch (error) {
+      this.invalidateCache();
+      throw error;
+    }
+
+    const ended = this.now();
+    const evaluatedPrompt = prompt.length - common;
+    const prefillMs = (firstTokenAt || ended) - started;
+    const decodeMs = ended - (firstTokenAt || ended);
+    const usage: CompletionUsage = {
+      prompt_tokens: prompt.length,
+      completion_tokens: generated.length,
+      total_tokens: prompt.length + generated.length,
+      cached_prompt_tokens: common,
+      dropped_messages: dropped,
+      time_to_first_token_ms: firstTokenAt ? firstTokenAt - started : 0,
+      prefill_tokens_per_second: prefillMs > 0 ? (evaluatedPrompt * 1000) / prefillMs : 0,
+      decode_tokens_per_second: decodeMs > 0 && generated.length > 1 ? ((generated.length - 1) * 1000) / decodeMs : 0,
+    };
+    onChunk?.({
+      id,
+      object: 'chat.completion.chunk',
+      created,
+      model: this.options.modelName,
+      choices: [{ index: 0, delta: {}, finish_reason: finish }],
+      usage,
+    });
+    return {
+      id,
+      object: 'chat.completion',
+      created,
+      model: this.options.modelName,
+      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: finish }],
+      usage,
+    };
+  }
+}
+
+function toArray(stop: string | string[] | undefined): string[] {
+  return stop === undefined ? [] : Array.isArray(stop) ? stop : [stop];
+}
+
+function samplingOf(request: ChatCompletionRequest): SamplingOp {
+  return {
+    temperature: request.temperature ?? DEFAULT_TEMPERATURE,
+    topK: request.top_k ?? 40,
+    topP: request.top_p ?? 0.95,
+    minP: request.min_p ?? 0.05,
+  };
+}
+
+function penaltiesOf(request: ChatCompletionRequest): PenaltyParams {
+  return {
+    repetition: request.repetition_penalty ?? NO_PENALTIES.repetition,
+    frequency: request.frequency_penalty ?? NO_PENALTIES.frequency,
+    presence: request.presence_penalty ?? NO_PENALTIES.presence,
+    lastN: NO_PENALTIES.lastN,
+  };
+}
