@@ -93,7 +93,7 @@ export class ChatSession {
 
   /** The prompt tokens for `messages` (with the assistant's turn opened). */
   promptTokens(messages: readonly ChatMessage[]): number[] {
-    const text = formatChat(this.format.format, messages, {
+    const text = formatChat(this.format.format, messages.map((m) => ({ role: m.role, content: m.content })), {
       addGenerationPrompt: true,
       bosToken: this.bosText,
       eosToken: this.eosText,
