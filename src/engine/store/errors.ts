@@ -1,0 +1,40 @@
+/**
+ * Model store errors. Each names what happened and what the person can do about it; `detail` holds
+ * the numbers (bytes, status codes, URLs) as plain JSON so it crosses the worker boundary.
+ */
+import { HearthError } from '../errors.ts';
+
+/** Not enough storage: refused before a download, or the browser's quota ran out mid-way. */
+export class StorageQuotaError extends HearthError {}
+
+/**
+ * The download could not finish: the server answered 404/403/5xx, the connection kept failing
+ * after the retries, or the server sent something other than the file. `detail.partialBytes`
+ * says how much is kept for a resume.
+ */
+export class DownloadError extends HearthError {}
+
+/**
+ * The bytes are not the model they should be: wrong size, SHA-256 mismatch, not a GGUF file, a
+ * missing chunk in the cache. The damaged data is deleted; downloading again is the remedy.
+ */
+export class IntegrityError extends HearthError {}
+
+/** No cached model with that id, or it is only partly downloaded. */
+export class ModelNotFoundError extends HearthError {}
+
+/** A download of that model is already running in this store. */
+export class DownloadInProgressError extends HearthError {}
+
+/** `1.5 GB`, `320 MB`: sizes in messages people read. */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes)) return 'an unknown size';
+  const units = ['bytes', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} bytes` : `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
+}
