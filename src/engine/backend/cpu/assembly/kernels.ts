@@ -1,0 +1,1206 @@
+// @ts-nocheck: AssemblyScript (v128, usize, load/store builtins), compiled by ../build.mjs, not tsc.
+/**
+ * Hearth's CPU kernels in WebAssembly SIMD128, written in AssemblyScript. Every pointer is a byte
+ * offset into the one linear memory (imported, so the host owns it and can later make it shared
+ * between workers). Every op that works on independent rows takes `rowStart, rowEnd` so the host can
+ * split one op across threads.
+ *
+ * `RELAXED` is a compile-time constant (`asc --use RELAXED=0|1`): the build emits one module per
+ * value and the host picks the relaxed one only where the engine validates a relaxed-SIMD module.
+ *
+ * Weight types use ggml's numbers and GGUF's raw block layouts (see src/engine/gguf/quants/*.ts):
+ * F32 0, F16 1, Q4_0 2, Q8_0 8, Q4_K 12, Q5_K 13, Q6_K 14, BF16 30.
+ */
+
+const T_F32: i32 = 0;
+const T_F16: i32 = 1;
+const T_Q4_0: i32 = 2;
+const T_Q8_0: i32 = 8;
+const T_Q4_K: i32 = 12;
+const T_Q5_K: i32 = 13;
+const T_Q6_K: i32 = 14;
+const T_BF16: i32 = 30;
+
+/** First free byte after the module's static data: the host's allocator starts here. */
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+/** 1 when this build uses relaxed SIMD. */
+export function isRelaxed(): i32 {
+  return RELAXED;
+}
+
+/**
+ * Known-answer check of the relaxed integer dot on data written to `scratch` (64 bytes): 1 when it
+ * matches the plain SIMD result. Node 20's flag-gated relaxed SIMD (V8 11.3) returns wrong sums
+ * here while Chromium 156 is right, so validating a relaxed module is not enough: the host runs this
+ * before trusting the relaxed build. Always 1 in the plain build.
+ */
+export function relaxedSelfTest(scratch: usize): i32 {
+  if (!RELAXED) return 1;
+  for (let i = 0; i < 32; i++) {
+    store<i8>(scratch + i, <i8>(((i * 37) % 255) - 127));
+    store<u8>(scratch + 32 + i, <u8>((i * 13) & 63));
+  }
+  let relaxed = i32x4.splat(0);
+  let plain = i32x4.splat(0);
+  for (let h = 0; h < 32; h += 16) {
+    const x = v128.load(scratch + h);
+    const w = v128.load(scratch + 32 + h);
+    relaxed = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, w, relaxed);
+    const p = i16x8.add(i16x8.extmul_low_i8x16_s(w, x), i16x8.extmul_high_i8x16_s(w, x));
+    plain = i32x4.add(plain, i32x4.extadd_pairwise_i16x8_s(p));
+  }
+  // The lanes group the products differently (4 adjacent vs interleaved pairs); the totals agree.
+  return hsumI(relaxed) == hsumI(plain) ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  // relaxed_madd may fuse (one rounding) or not, per machine: fine inside a sum.
+  if (RELAXED) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+@inline function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+@inline function hsumI(v: v128): i32 {
+  return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
+}
+
+/** IEEE half bits (low 16 bits of h) to f32, exactly, including subnormals, inf and NaN. */
+@inline function f16(h: u32): f32 {
+  const em = (h & 0x7fff) << 13;
+  let v = reinterpret<u32>(reinterpret<f32>(em) * 5.192296858534828e33); // * 2^112 rebiases exactly
+  if ((h & 0x7c00) == 0x7c00) v = em | 0x7f800000;
+  return reinterpret<f32>(v | ((h & 0x8000) << 16));
+}
+
+/** Four halves in the low 16 bits of each i32 lane to f32x4. */
+@inline function f16x4(h: v128): v128 {
+  const em = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
+  let v = f32x4.mul(em, f32x4.splat(5.192296858534828e33));
+  const special = i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00));
+  v = v128.bitselect(v128.or(em, i32x4.splat(0x7f800000)), v, special);
+  return v128.or(v, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+@inline function loadF16(p: usize): f32 {
+  return f16(<u32>load<u16>(p));
+}
+
+/** 6-bit scale j of a Q4_K/Q5_K block whose 12 scale bytes start at s (get_scale_min_k4). */
+@inline function scaleK4(j: i32, s: usize): i32 {
+  return j < 4
+    ? <i32>load<u8>(s + j) & 63
+    : (<i32>load<u8>(s + j + 4) & 0xf) | ((<i32>load<u8>(s + j - 4) >> 6) << 4);
+}
+
+@inline function minK4(j: i32, s: usize): i32 {
+  return j < 4
+    ? <i32>load<u8>(s + j + 4) & 63
+    : (<i32>load<u8>(s + j + 4) >> 4) | ((<i32>load<u8>(s + j) >> 6) << 4);
+}
+
+/**
+ * 0x10 in each lane whose byte of qh has bit `bit` set (Q5_K's fifth bit). A compare, not byte
+ * shifts: wasm's i8x16 shifts have no x86 instruction and cost several each.
+ */
+@inline function bit5(qh: v128, bit: i32): v128 {
+  const m: i32 = 1 << bit;
+  return v128.and(i8x16.ne(v128.and(qh, i8x16.splat(<i8>m)), i8x16.splat(0)), i8x16.splat(0x10));
+}
+
+/** High nibbles of each byte (v >> 4 per byte) with a native 16-bit shift and a mask. */
+@inline function hiNibbles(v: v128): v128 {
+  return v128.and(i16x8.shr_u(v, 4), i8x16.splat(0x0f));
+}
+
+/** Sixteen signed 8-bit lanes times `scale`, minus `sub`, stored as 16 floats at dst. */
+@inline function store16(dst: usize, q: v128, scale: v128, sub: v128): void {
+  const lo = i16x8.extend_low_i8x16_s(q);
+  const hi = i16x8.extend_high_i8x16_s(q);
+  v128.store(dst, f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), scale), sub));
+  v128.store(dst, f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), scale), sub), 16);
+  v128.store(dst, f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi)), scale), sub), 32);
+  v128.store(dst, f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), scale), sub), 48);
+}
+
+/**
+ * Integer dot of 16 lanes: `w` holds non-negative values < 128 (4-, 5-, 6-bit quants), `x` signed
+ * 8-bit activations in [-127, 127]; added to the i32x4 accumulator. Relaxed SIMD's i8 x i7 dot is
+ * exactly this case (its second operand must have the top bit clear).
+ */
+@inline function dotU7(w: v128, x: v128, acc: v128): v128 {
+  if (RELAXED) return i32x4.relaxed_dot_i8x16_i7x16_add_s(x, w, acc);
+  // |w * x| <= 127 * 127, so two products still fit in i16.
+  const p = i16x8.add(i16x8.extmul_low_i8x16_s(w, x), i16x8.extmul_high_i8x16_s(w, x));
+  return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(p));
+}
+
+/** Integer dot of 16 signed lanes (Q8_0 weights may be -128: 128 * 127 * 2 still fits in i16). */
+@inline function dotS8(w: v128, x: v128, acc: v128): v128 {
+  const p = i16x8.add(i16x8.extmul_low_i8x16_s(w, x), i16x8.extmul_high_i8x16_s(w, x));
+  return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(p));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dequantization: `n` elements starting at the block at `src` into f32 at `dst`, bit-exact with
+// llama.cpp's dequantize_row_* (and src/engine/gguf/quants). n is a whole number of blocks.
+
+function dequantF16(src: usize, dst: usize, n: i32): void {
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const h = v128.load(src + (<usize>i << 1));
+    v128.store(dst + (<usize>i << 2), f16x4(i32x4.extend_low_i16x8_u(h)));
+    v128.store(dst + (<usize>i << 2), f16x4(i32x4.extend_high_i16x8_u(h)), 16);
+  }
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), loadF16(src + (<usize>i << 1)));
+}
+
+function dequantBF16(src: usize, dst: usize, n: i32): void {
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const h = v128.load(src + (<usize>i << 1));
+    v128.store(dst + (<usize>i << 2), i32x4.shl(i32x4.extend_low_i16x8_u(h), 16));
+    v128.store(dst + (<usize>i << 2), i32x4.shl(i32x4.extend_high_i16x8_u(h), 16), 16);
+  }
+  for (; i < n; i++) store<u32>(dst + (<usize>i << 2), (<u32>load<u16>(src + (<usize>i << 1))) << 16);
+}
+
+function dequantQ8_0(src: usize, dst: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  for (let b = 0; b < n; b += 32, src += 34, dst += 128) {
+    const d = f32x4.splat(loadF16(src));
+    store16(dst, v128.load(src, 2), d, zero);
+    store16(dst + 64, v128.load(src, 18), d, zero);
+  }
+}
+
+function dequantQ4_0(src: usize, dst: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  const m4 = i8x16.splat(0x0f);
+  const eight = i8x16.splat(8);
+  for (let b = 0; b < n; b += 32, src += 18, dst += 128) {
+    const d = f32x4.splat(loadF16(src));
+    const q = v128.load(src, 2);
+    store16(dst, i8x16.sub(v128.and(q, m4), eight), d, zero);
+    store16(dst + 64, i8x16.sub(hiNibbles(q), eight), d, zero);
+  }
+}
+
+/** Q4_K (q5 = false) and Q5_K (q5 = true): the same scales, Q5_K adds a fifth bit from qh. */
+@inline function dequantK45(src: usize, dst: usize, n: i32, q5: bool): void {
+  const m4 = i8x16.splat(0x0f);
+  const bs: usize = q5 ? 176 : 144;
+  for (let b = 0; b < n; b += 256, src += bs) {
+    const d = loadF16(src);
+    const dmin = loadF16(src + 2);
+    const qs = src + (q5 ? 48 : 16);
+    for (let c = 0; c < 4; c++) {
+      const j = 2 * c;
+      const d1 = f32x4.splat(d * <f32>scaleK4(j, src + 4));
+      const m1 = f32x4.splat(dmin * <f32>minK4(j, src + 4));
+      const d2 = f32x4.splat(d * <f32>scaleK4(j + 1, src + 4));
+      const m2 = f32x4.splat(dmin * <f32>minK4(j + 1, src + 4));
+      const p = qs + 32 * c;
+      for (let h = 0; h < 32; h += 16) {
+        const v = v128.load(p + h);
+        let lo = v128.and(v, m4);
+        let hi = hiNibbles(v);
+        if (q5) {
+          const qh = v128.load(src + 16 + h);
+          lo = v128.or(lo, bit5(qh, j));
+          hi = v128.or(hi, bit5(qh, j + 1));
+        }
+        store16(dst + (<usize>h << 2), lo, d1, m1);
+        store16(dst + 128 + (<usize>h << 2), hi, d2, m2);
+      }
+      dst += 256;
+    }
+  }
+}
+
+/**
+ * The 16 six-bit quants (0..63) of Q6_K group g (elements 128h + 32g + l0 + [0, 16)) from the 16
+ * bytes of ql at 64h + l0 (`qlA`), at 64h + 32 + l0 (`qlB`) and of qh at 128 + 32h + l0: low
+ * nibbles from ql, two high bits from qh. Callers pass g as a literal so the shifts fold; 16-bit
+ * shifts of masked bytes never carry across a byte.
+ */
+@inline function q6Lanes(qlA: v128, qlB: v128, qh: v128, g: i32): v128 {
+  const m4 = i8x16.splat(0x0f);
+  if (g == 0) return v128.or(v128.and(qlA, m4), i16x8.shl(v128.and(qh, i8x16.splat(0x03)), 4));
+  if (g == 1) return v128.or(v128.and(qlB, m4), i16x8.shl(v128.and(qh, i8x16.splat(0x0c)), 2));
+  if (g == 2) return v128.or(hiNibbles(qlA), v128.and(qh, i8x16.splat(0x30)));
+  return v128.or(hiNibbles(qlB), i16x8.shr_u(v128.and(qh, i8x16.splat(<i8>0xc0)), 2));
+}
+
+@inline function dequantQ6Group(src: usize, dst: usize, d: f32, qlA: v128, qlB: v128, qh: v128, h: i32, l0: i32, g: i32): void {
+  const s = 8 * h + 2 * g + (l0 >> 4); // sub-block of 16
+  const sc = f32x4.splat(d * <f32>load<i8>(src + 192 + s));
+  store16(dst + (<usize>(128 * h + 32 * g + l0) << 2), i8x16.sub(q6Lanes(qlA, qlB, qh, g), i8x16.splat(32)), sc, f32x4.splat(0));
+}
+
+function dequantQ6_K(src: usize, dst: usize, n: i32): void {
+  for (let b = 0; b < n; b += 256, src += 210) {
+    const d = loadF16(src + 208);
+    for (let h = 0; h < 2; h++) {
+      for (let l0 = 0; l0 < 32; l0 += 16) {
+        const qlA = v128.load(src + 64 * h + l0);
+        const qlB = v128.load(src + 64 * h + 32 + l0);
+        const qh = v128.load(src + 128 + 32 * h + l0);
+        dequantQ6Group(src, dst, d, qlA, qlB, qh, h, l0, 0);
+        dequantQ6Group(src, dst, d, qlA, qlB, qh, h, l0, 1);
+        dequantQ6Group(src, dst, d, qlA, qlB, qh, h, l0, 2);
+        dequantQ6Group(src, dst, d, qlA, qlB, qh, h, l0, 3);
+      }
+    }
+    dst += 1024;
+  }
+}
+
+function blockSize(type: i32): i32 {
+  if (type == T_Q4_0 || type == T_Q8_0) return 32;
+  if (type == T_Q4_K || type == T_Q5_K || type == T_Q6_K) return 256;
+  return 1;
+}
+
+function typeSize(type: i32): i32 {
+  switch (type) {
+    case T_F32: return 4;
+    case T_F16: return 2;
+    case T_BF16: return 2;
+    case T_Q4_0: return 18;
+    case T_Q8_0: return 34;
+    case T_Q4_K: return 144;
+    case T_Q5_K: return 176;
+    case T_Q6_K: return 210;
+  }
+  return 0;
+}
+
+/** Bytes of one row of k elements of `type`; 0 for an unsupported type. */
+export function rowBytes(type: i32, k: i32): usize {
+  return <usize>(k / blockSize(type)) * <usize>typeSize(type);
+}
+
+/** Dequantizes elements [0, n) of the row at src (n a whole number of blocks) into dst. */
+export function dequantize(type: i32, src: usize, dst: usize, n: i32): void {
+  switch (type) {
+    case T_F32: memory.copy(dst, src, <usize>n << 2); break;
+    case T_F16: dequantF16(src, dst, n); break;
+    case T_BF16: dequantBF16(src, dst, n); break;
+    case T_Q8_0: dequantQ8_0(src, dst, n); break;
+    case T_Q4_0: dequantQ4_0(src, dst, n); break;
+    case T_Q4_K: dequantK45(src, dst, n, false); break;
+    case T_Q5_K: dequantK45(src, dst, n, true); break;
+    case T_Q6_K: dequantQ6_K(src, dst, n); break;
+    default: unreachable();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// f32 dot products
+
+function dot1(a: usize, x: usize, n: i32): f32 {
+  let s0 = f32x4.splat(0);
+  let s1 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const o = <usize>i << 2;
+    s0 = madd(v128.load(a + o), v128.load(x + o), s0);
+    s1 = madd(v128.load(a + o, 16), v128.load(x + o, 16), s1);
+  }
+  let s = hsum(f32x4.add(s0, s1));
+  for (; i < n; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(x + (<usize>i << 2));
+  return s;
+}
+
+/** Dots of `a` with four rows x0 + t * xs (t < 4), added to out[t * os]. */
+function dot4(a: usize, x0: usize, xs: usize, n: i32, out: usize, os: usize): void {
+  let s0 = f32x4.splat(0);
+  let s1 = f32x4.splat(0);
+  let s2 = f32x4.splat(0);
+  let s3 = f32x4.splat(0);
+  const x1 = x0 + xs;
+  const x2 = x1 + xs;
+  const x3 = x2 + xs;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const w = v128.load(a + o);
+    s0 = madd(w, v128.load(x0 + o), s0);
+    s1 = madd(w, v128.load(x1 + o), s1);
+    s2 = madd(w, v128.load(x2 + o), s2);
+    s3 = madd(w, v128.load(x3 + o), s3);
+  }
+  let r0 = hsum(s0);
+  let r1 = hsum(s1);
+  let r2 = hsum(s2);
+  let r3 = hsum(s3);
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const w = load<f32>(a + o);
+    r0 += w * load<f32>(x0 + o);
+    r1 += w * load<f32>(x1 + o);
+    r2 += w * load<f32>(x2 + o);
+    r3 += w * load<f32>(x3 + o);
+  }
+  store<f32>(out, load<f32>(out) + r0);
+  store<f32>(out + os, load<f32>(out + os) + r1);
+  store<f32>(out + 2 * os, load<f32>(out + 2 * os) + r2);
+  store<f32>(out + 3 * os, load<f32>(out + 3 * os) + r3);
+}
+
+/** Elements dequantized at a time into scratch: 4 KiB stays in L1 next to the weight row. */
+const CHUNK: i32 = 1024;
+
+/**
+ * y[t][r] = bias[r] + sum_i w[r][i] * x[t][i] for rows [rowStart, rowEnd) and tokens [0, tokens):
+ * f32 activations, weights dequantized a chunk at a time into `scratch` (CHUNK floats), f32
+ * accumulation. x row t at x + t * xStride floats, y row t at y + t * yStride floats; bias 0 = none.
+ */
+export function matmul(
+  type: i32, w: usize, k: i32, x: usize, xStride: i32, y: usize, yStride: i32,
+  tokens: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize,
+): void {
+  const rb = rowBytes(type, k);
+  const bsz = blockSize(type);
+  const ts = <usize>typeSize(type);
+  const xs = <usize>xStride << 2;
+  const ys = <usize>yStride << 2;
+  for (let r = rowStart; r < rowEnd; r++) {
+    const wr = w + <usize>r * rb;
+    const yr = y + (<usize>r << 2);
+    const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
+    for (let t = 0; t < tokens; t++) store<f32>(yr + <usize>t * ys, b0);
+    for (let c0 = 0; c0 < k; c0 += CHUNK) {
+      const n = min(CHUNK, k - c0);
+      let a: usize;
+      if (type == T_F32) {
+        a = wr + (<usize>c0 << 2);
+      } else {
+        dequantize(type, wr + <usize>(c0 / bsz) * ts, scratch, n);
+        a = scratch;
+      }
+      const xc = x + (<usize>c0 << 2);
+      let t = 0;
+      for (; t + 4 <= tokens; t += 4) dot4(a, xc + <usize>t * xs, xs, n, yr + <usize>t * ys, ys);
+      for (; t < tokens; t++) {
+        const o = yr + <usize>t * ys;
+        store<f32>(o, load<f32>(o) + dot1(a, xc + <usize>t * xs, n));
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quantized activations: rows of k floats as blocks of 32 ("Q8A", 40 bytes):
+//   f32 d; i16 sum of q[0..16); i16 sum of q[16..32); i8 q[32]
+// with d = max|x| / 127 and q = round(x / d) in [-127, 127] (llama.cpp's Q8_0 / Q8_1 activations).
+// The sums let unsigned weight quants (0..15, 0..31, 0..63) go straight into integer dots, their
+// offsets (8, 32) and K-quant mins applied once per sub-block.
+
+export const Q8A_BLOCK_BYTES: i32 = 40;
+
+/** Quantizes rows [rowStart, rowEnd) of x (k floats each, k % 32 == 0) into Q8A at dst. */
+export function quantizeQ8A(x: usize, xStride: i32, dst: usize, k: i32, rowStart: i32, rowEnd: i32): void {
+  const rowQ = <usize>(k >> 5) * 40;
+  for (let r = rowStart; r < rowEnd; r++) {
+    let xp = x + (<usize>r * <usize>xStride << 2);
+    let o = dst + <usize>r * rowQ;
+    for (let b = 0; b < k; b += 32, xp += 128, o += 40) {
+      let m = f32x4.splat(0);
+      for (let i = 0; i < 8; i++) m = f32x4.max(m, f32x4.abs(v128.load(xp + (<usize>i << 4))));
+      const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+      const d: f32 = amax / 127;
+      const id = f32x4.splat(d != 0 ? 1 / d : 0);
+      store<f32>(o, d);
+      for (let h = 0; h < 2; h++) {
+        const p = xp + (<usize>h << 6);
+        const i0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), id)));
+        const i1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), id)));
+        const i2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), id)));
+        const i3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), id)));
+        const q16a = i16x8.narrow_i32x4_s(i0, i1);
+        const q16b = i16x8.narrow_i32x4_s(i2, i3);
+        const q8 = i8x16.narrow_i16x8_s(q16a, q16b);
+        v128.store(o + 8 + (<usize>h << 4), q8);
+        store<i16>(o + 4 + (<usize>h << 1), <i16>hsumI(i32x4.add(i32x4.add(i0, i1), i32x4.add(i2, i3))));
+      }
+    }
+  }
+}
+
+@inline function q8d(xb: usize): f32 {
+  return load<f32>(xb);
+}
+
+@inline function q8sum(xb: usize, half: i32): i32 {
+  return <i32>load<i16>(xb + 4 + (<usize>half << 1));
+}
+
+function dotQ8_0(w: usize, xq: usize, k: i32): f32 {
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < k; b += 32, w += 34, xq += 40) {
+    let s = i32x4.splat(0);
+    s = dotS8(v128.load(w, 2), v128.load(xq, 8), s);
+    s = dotS8(v128.load(w, 18), v128.load(xq, 24), s);
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(loadF16(w) * q8d(xq)), acc);
+  }
+  return hsum(acc);
+}
+
+function dotQ4_0(w: usize, xq: usize, k: i32): f32 {
+  let acc = f32x4.splat(0);
+  let off: f32 = 0;
+  const m4 = i8x16.splat(0x0f);
+  for (let b = 0; b < k; b += 32, w += 18, xq += 40) {
+    const q = v128.load(w, 2);
+    let s = i32x4.splat(0);
+    s = dotU7(v128.and(q, m4), v128.load(xq, 8), s);
+    s = dotU7(hiNibbles(q), v128.load(xq, 24), s);
+    const scale = loadF16(w) * q8d(xq);
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(scale), acc);
+    const sx: i32 = (q8sum(xq, 0) + q8sum(xq, 1)) << 3;
+    off += scale * <f32>sx;
+  }
+  return hsum(acc) - off;
+}
+
+@inline function dotK45(w: usize, xq: usize, k: i32, q5: bool): f32 {
+  let acc = f32x4.splat(0);
+  let off: f32 = 0;
+  const m4 = i8x16.splat(0x0f);
+  const bs: usize = q5 ? 176 : 144;
+  for (let b = 0; b < k; b += 256, w += bs) {
+    const d = loadF16(w);
+    const dmin = loadF16(w + 2);
+    const qs = w + (q5 ? 48 : 16);
+    for (let c = 0; c < 4; c++, xq += 80) {
+      const j = 2 * c;
+      const v0 = v128.load(qs + 32 * c);
+      const v1 = v128.load(qs + 32 * c + 16);
+      let l0 = v128.and(v0, m4);
+      let l1 = v128.and(v1, m4);
+      let h0 = hiNibbles(v0);
+      let h1 = hiNibbles(v1);
+      if (q5) {
+        const qh0 = v128.load(w + 16);
+        const qh1 = v128.load(w + 32);
+        l0 = v128.or(l0, bit5(qh0, j));
+        l1 = v128.or(l1, bit5(qh1, j));
+        h0 = v128.or(h0, bit5(qh0, j + 1));
+        h1 = v128.or(h1, bit5(qh1, j + 1));
+      }
+      const xa = xq;
+      const xb = xq + 40;
+      const sa = dotU7(l1, v128.load(xa, 24), dotU7(l0, v128.load(xa, 8), i32x4.splat(0)));
+      const sb = dotU7(h1, v128.load(xb, 24), dotU7(h0, v128.load(xb, 8), i32x4.splat(0)));
+      const da = q8d(xa);
+      const db = q8d(xb);
+      const d1 = d * <f32>scaleK4(j, w + 4);
+      const d2 = d * <f32>scaleK4(j + 1, w + 4);
+      acc = madd(f32x4.convert_i32x4_s(sa), f32x4.splat(d1 * da), acc);
+      acc = madd(f32x4.convert_i32x4_s(sb), f32x4.splat(d2 * db), acc);
+      off += dmin * <f32>minK4(j, w + 4) * da * <f32>(q8sum(xa, 0) + q8sum(xa, 1));
+      off += dmin * <f32>minK4(j + 1, w + 4) * db * <f32>(q8sum(xb, 0) + q8sum(xb, 1));
+    }
+  }
+  return hsum(acc) - off;
+}
+
+/**
+ * One Q6_K group g (32 elements: activation block xb, sub-blocks s = 8h + 2g and s + 1 of 16): the
+ * two integer dots are combined with their integer scales before one conversion to float.
+ * Returns acc plus the group's contribution.
+ */
+@inline function q6Group(w: usize, xb: usize, d: f32, lo: v128, hi: v128, h: i32, g: i32, acc: v128): v128 {
+  const s = 8 * h + 2 * g;
+  const sc0 = <i32>load<i8>(w + 192 + s);
+  const sc1 = <i32>load<i8>(w + 193 + s);
+  const d0 = dotU7(lo, v128.load(xb, 8), i32x4.splat(0));
+  const d1 = dotU7(hi, v128.load(xb, 24), i32x4.splat(0));
+  // |sc| <= 128, |dot lane| <= 4 * 63 * 127: the scaled sums fit in i32 with room to spare.
+  let sum = i32x4.add(i32x4.mul(d0, i32x4.splat(sc0)), i32x4.mul(d1, i32x4.splat(sc1)));
+  // The -32 offset: 32 * (sc0 * sum(x[0..16)) + sc1 * sum(x[16..32))), into lane 0.
+  const off = (sc0 * q8sum(xb, 0) + sc1 * q8sum(xb, 1)) << 5;
+  sum = i32x4.sub(sum, i32x4.replace_lane(i32x4.splat(0), 0, off));
+  return madd(f32x4.convert_i32x4_s(sum), f32x4.splat(d * q8d(xb)), acc);
+}
+
+function dotQ6_K(w: usize, xq: usize, k: i32): f32 {
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < k; b += 256, w += 210, xq += 320) {
+    const d = loadF16(w + 208);
+    for (let h = 0; h < 2; h++) {
+      const qlA0 = v128.load(w + 64 * h);
+      const qlA1 = v128.load(w + 64 * h + 16);
+      const qlB0 = v128.load(w + 64 * h + 32);
+      const qlB1 = v128.load(w + 64 * h + 48);
+      const qh0 = v128.load(w + 128 + 32 * h);
+      const qh1 = v128.load(w + 128 + 32 * h + 16);
+      // Elements 128h + 32g + [0, 32) use activation block 4h + g.
+      const xb = xq + 160 * h;
+      acc = q6Group(w, xb, d, q6Lanes(qlA0, qlB0, qh0, 0), q6Lanes(qlA1, qlB1, qh1, 0), h, 0, acc);
+      acc = q6Group(w, xb + 40, d, q6Lanes(qlA0, qlB0, qh0, 1), q6Lanes(qlA1, qlB1, qh1, 1), h, 1, acc);
+      acc = q6Group(w, xb + 80, d, q6Lanes(qlA0, qlB0, qh0, 2), q6Lanes(qlA1, qlB1, qh1, 2), h, 2, acc);
+      acc = q6Group(w, xb + 120, d, q6Lanes(qlA0, qlB0, qh0, 3), q6Lanes(qlA1, qlB1, qh1, 3), h, 3, acc);
+    }
+  }
+  return hsum(acc);
+}
+
+/** True for the weight types `matmulQ8A` handles. */
+export function q8aSupports(type: i32): i32 {
+  return type == T_Q8_0 || type == T_Q4_0 || type == T_Q4_K || type == T_Q5_K || type == T_Q6_K ? 1 : 0;
+}
+
+/**
+ * `matmul` on quantized activations (quantizeQ8A's output, `tokens` rows of k / 32 blocks):
+ * integer dot products per block, f32 accumulation across blocks.
+ */
+export function matmulQ8A(
+  type: i32, w: usize, k: i32, xq: usize, y: usize, yStride: i32,
+  tokens: i32, bias: usize, rowStart: i32, rowEnd: i32,
+): void {
+  const rb = rowBytes(type, k);
+  const xqs = <usize>(k >> 5) * 40;
+  const ys = <usize>yStride << 2;
+  for (let r = rowStart; r < rowEnd; r++) {
+    const wr = w + <usize>r * rb;
+    const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
+    for (let t = 0; t < tokens; t++) {
+      const xt = xq + <usize>t * xqs;
+      let s: f32 = 0;
+      switch (type) {
+        case T_Q8_0: s = dotQ8_0(wr, xt, k); break;
+        case T_Q4_0: s = dotQ4_0(wr, xt, k); break;
+        case T_Q4_K: s = dotK45(wr, xt, k, false); break;
+        case T_Q5_K: s = dotK45(wr, xt, k, true); break;
+        case T_Q6_K: s = dotQ6_K(wr, xt, k); break;
+        default: unreachable();
+      }
+      store<f32>(y + <usize>t * ys + (<usize>r << 2), s + b0);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q8K activations for the K-quants, llama.cpp's Q8_K layout in spirit: one scale per 256 values
+// ("Q8K", 292 bytes): f32 d; i16 sums of q per 16 (16 of them); i8 q[256]. One activation scale
+// per super-block lets the integer sub-block scales multiply integer dots, and the float work
+// happens once per 256 values instead of once per 32; the price is a coarser activation scale.
+
+export const Q8K_BLOCK_BYTES: i32 = 292;
+
+/** Quantizes rows [rowStart, rowEnd) of x (k floats each, k % 256 == 0) into Q8K at dst. */
+export function quantizeQ8K(x: usize, xStride: i32, dst: usize, k: i32, rowStart: i32, rowEnd: i32): void {
+  const rowQ = <usize>(k >> 8) * 292;
+  for (let r = rowStart; r < rowEnd; r++) {
+    let xp = x + (<usize>r * <usize>xStride << 2);
+    let o = dst + <usize>r * rowQ;
+    for (let b = 0; b < k; b += 256, xp += 1024, o += 292) {
+      let m = f32x4.splat(0);
+      for (let i = 0; i < 64; i++) m = f32x4.max(m, f32x4.abs(v128.load(xp + (<usize>i << 4))));
+      const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+      const d: f32 = amax / 127;
+      const id = f32x4.splat(d != 0 ? 1 / d : 0);
+      store<f32>(o, d);
+      for (let g = 0; g < 16; g++) {
+        const p = xp + (<usize>g << 6);
+        const i0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), id)));
+        const i1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), id)));
+        const i2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), id)));
+        const i3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), id)));
+        v128.store(o + 36 + (<usize>g << 4), i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(i0, i1), i16x8.narrow_i32x4_s(i2, i3)));
+        store<i16>(o + 4 + (<usize>g << 1), <i16>hsumI(i32x4.add(i32x4.add(i0, i1), i32x4.add(i2, i3))));
+      }
+    }
+  }
+}
+
+/** Q4_K (q5 = false) / Q5_K (q5 = true) row dot on Q8K activations. */
+@inline function dotK45Q8K(w: usize, xq: usize, k: i32, q5: bool): f32 {
+  let acc = f32x4.splat(0);
+  let off: f32 = 0;
+  const m4 = i8x16.splat(0x0f);
+  const bs: usize = q5 ? 176 : 144;
+  for (let b = 0; b < k; b += 256, w += bs, xq += 292) {
+    const qs = w + (q5 ? 48 : 16);
+    const xs = xq + 36;
+    let isum = i32x4.splat(0);
+    let msum: i32 = 0;
+    for (let c = 0; c < 4; c++) {
+      const j = 2 * c;
+      const v0 = v128.load(qs + 32 * c);
+      const v1 = v128.load(qs + 32 * c + 16);
+      let l0 = v128.and(v0, m4);
+      let l1 = v128.and(v1, m4);
+      let h0 = hiNibbles(v0);
+      let h1 = hiNibbles(v1);
+      if (q5) {
+        const qh0 = v128.load(w + 16);
+        const qh1 = v128.load(w + 32);
+        l0 = v128.or(l0, bit5(qh0, j));
+        l1 = v128.or(l1, bit5(qh1, j));
+        h0 = v128.or(h0, bit5(qh0, j + 1));
+        h1 = v128.or(h1, bit5(qh1, j + 1));
+      }
+      const xc = xs + 64 * c;
+      const sa = dotU7(l1, v128.load(xc, 16), dotU7(l0, v128.load(xc), i32x4.splat(0)));
+      const sb = dotU7(h1, v128.load(xc, 48), dotU7(h0, v128.load(xc, 32), i32x4.splat(0)));
+      // Lanes stay below 8 * 31 * 127 * 63 * 8 < 2^24: no overflow.
+      isum = i32x4.add(isum, i32x4.mul(sa, i32x4.splat(scaleK4(j, w + 4))));
+      isum = i32x4.add(isum, i32x4.mul(sb, i32x4.splat(scaleK4(j + 1, w + 4))));
+      const bsA = <i32>load<i16>(xq + 4 + (<usize>(4 * c) << 1)) + <i32>load<i16>(xq + 6 + (<usize>(4 * c) << 1));
+      const bsB = <i32>load<i16>(xq + 8 + (<usize>(4 * c) << 1)) + <i32>load<i16>(xq + 10 + (<usize>(4 * c) << 1));
+      msum += minK4(j, w + 4) * bsA + minK4(j + 1, w + 4) * bsB;
+    }
+    const dx = load<f32>(xq);
+    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(loadF16(w) * dx), acc);
+    off += loadF16(w + 2) * dx * <f32>msum;
+  }
+  return hsum(acc) - off;
+}
+
+function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < k; b += 256, w += 210, xq += 292) {
+    let isum = i32x4.splat(0);
+    for (let h = 0; h < 2; h++) {
+      const qlA0 = v128.load(w + 64 * h);
+      const qlA1 = v128.load(w + 64 * h + 16);
+      const qlB0 = v128.load(w + 64 * h + 32);
+      const qlB1 = v128.load(w + 64 * h + 48);
+      const qh0 = v128.load(w + 128 + 32 * h);
+      const qh1 = v128.load(w + 128 + 32 * h + 16);
+      const xs = xq + 36 + 128 * h;
+      isum = q6GroupK(w, xs, q6Lanes(qlA0, qlB0, qh0, 0), q6Lanes(qlA1, qlB1, qh1, 0), 8 * h, isum);
+      isum = q6GroupK(w, xs + 32, q6Lanes(qlA0, qlB0, qh0, 1), q6Lanes(qlA1, qlB1, qh1, 1), 8 * h + 2, isum);
+      isum = q6GroupK(w, xs + 64, q6Lanes(qlA0, qlB0, qh0, 2), q6Lanes(qlA1, qlB1, qh1, 2), 8 * h + 4, isum);
+      isum = q6GroupK(w, xs + 96, q6Lanes(qlA0, qlB0, qh0, 3), q6Lanes(qlA1, qlB1, qh1, 3), 8 * h + 6, isum);
+    }
+    // The -32 offset: 32 * sum_s sc_s * bsum_s, with one i16 dot over the 16 sub-blocks.
+    const sc = v128.load(w + 192);
+    const bs0 = v128.load(xq + 4);
+    const bs1 = v128.load(xq + 20);
+    const o = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(sc), bs0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(sc), bs1));
+    isum = i32x4.sub(isum, i32x4.shl(o, 5));
+    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(loadF16(w + 208) * load<f32>(xq)), acc);
+  }
+  return hsum(acc);
+}
+
+/** One Q6_K group of 32 (sub-blocks s, s + 1 of 16) on Q8K activations at xs, integer only. */
+@inline function q6GroupK(w: usize, xs: usize, lo: v128, hi: v128, s: i32, isum: v128): v128 {
+  const d0 = dotU7(lo, v128.load(xs), i32x4.splat(0));
+  const d1 = dotU7(hi, v128.load(xs, 16), i32x4.splat(0));
+  // |lane| <= 4 * 63 * 127 * 128 per sub-block, 16 sub-blocks: < 2^27.
+  isum = i32x4.add(isum, i32x4.mul(d0, i32x4.splat(<i32>load<i8>(w + 192 + s))));
+  return i32x4.add(isum, i32x4.mul(d1, i32x4.splat(<i32>load<i8>(w + 193 + s))));
+}
+
+// Four tokens at a time (prefill): the weights are unpacked once and dotted with each token's
+// activations, so the unpacking is shared. Outputs go to out + t * os (bytes), t < 4.
+
+@inline function k45Token(xc: usize, l0: v128, l1: v128, h0: v128, h1: v128, scA: v128, scB: v128, isum: v128): v128 {
+  const sa = dotU7(l1, v128.load(xc, 16), dotU7(l0, v128.load(xc), i32x4.splat(0)));
+  const sb = dotU7(h1, v128.load(xc, 48), dotU7(h0, v128.load(xc, 32), i32x4.splat(0)));
+  return i32x4.add(isum, i32x4.add(i32x4.mul(sa, scA), i32x4.mul(sb, scB)));
+}
+
+@inline function k45Mins(xq: usize, c: i32, mA: i32, mB: i32): i32 {
+  const o = xq + (<usize>(4 * c) << 1);
+  return mA * (<i32>load<i16>(o + 4) + <i32>load<i16>(o + 6)) + mB * (<i32>load<i16>(o + 8) + <i32>load<i16>(o + 10));
+}
+
+@inline function dotK45Q8Kx4(w: usize, xq: usize, xqs: usize, k: i32, q5: bool, out: usize, os: usize, bias: f32): void {
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  let o0: f32 = 0;
+  let o1: f32 = 0;
+  let o2: f32 = 0;
+  let o3: f32 = 0;
+  const m4 = i8x16.splat(0x0f);
+  const bs: usize = q5 ? 176 : 144;
+  for (let b = 0; b < k; b += 256, w += bs, xq += 292) {
+    const qs = w + (q5 ? 48 : 16);
+    const x0 = xq;
+    const x1 = xq + xqs;
+    const x2 = x1 + xqs;
+    const x3 = x2 + xqs;
+    let s0 = i32x4.splat(0);
+    let s1 = i32x4.splat(0);
+    let s2 = i32x4.splat(0);
+    let s3 = i32x4.splat(0);
+    let m0 = 0;
+    let m1 = 0;
+    let m2 = 0;
+    let m3 = 0;
+    for (let c = 0; c < 4; c++) {
+      const j = 2 * c;
+      const v0 = v128.load(qs + 32 * c);
+      const v1 = v128.load(qs + 32 * c + 16);
+      let l0 = v128.and(v0, m4);
+      let l1 = v128.and(v1, m4);
+      let h0 = hiNibbles(v0);
+      let h1 = hiNibbles(v1);
+      if (q5) {
+        const qh0 = v128.load(w + 16);
+        const qh1 = v128.load(w + 32);
+        l0 = v128.or(l0, bit5(qh0, j));
+        l1 = v128.or(l1, bit5(qh1, j));
+        h0 = v128.or(h0, bit5(qh0, j + 1));
+        h1 = v128.or(h1, bit5(qh1, j + 1));
+      }
+      const scA = i32x4.splat(scaleK4(j, w + 4));
+      const scB = i32x4.splat(scaleK4(j + 1, w + 4));
+      const off = 36 + 64 * c;
+      s0 = k45Token(x0 + off, l0, l1, h0, h1, scA, scB, s0);
+      s1 = k45Token(x1 + off, l0, l1, h0, h1, scA, scB, s1);
+      s2 = k45Token(x2 + off, l0, l1, h0, h1, scA, scB, s2);
+      s3 = k45Token(x3 + off, l0, l1, h0, h1, scA, scB, s3);
+      const mA = minK4(j, w + 4);
+      const mB = minK4(j + 1, w + 4);
+      m0 += k45Mins(x0, c, mA, mB);
+      m1 += k45Mins(x1, c, mA, mB);
+      m2 += k45Mins(x2, c, mA, mB);
+      m3 += k45Mins(x3, c, mA, mB);
+    }
+    const d = loadF16(w);
+    const dmin = loadF16(w + 2);
+    const d0 = load<f32>(x0);
+    const d1 = load<f32>(x1);
+    const d2 = load<f32>(x2);
+    const d3 = load<f32>(x3);
+    a0 = madd(f32x4.convert_i32x4_s(s0), f32x4.splat(d * d0), a0);
+    a1 = madd(f32x4.convert_i32x4_s(s1), f32x4.splat(d * d1), a1);
+    a2 = madd(f32x4.convert_i32x4_s(s2), f32x4.splat(d * d2), a2);
+    a3 = madd(f32x4.convert_i32x4_s(s3), f32x4.splat(d * d3), a3);
+    o0 += dmin * d0 * <f32>m0;
+    o1 += dmin * d1 * <f32>m1;
+    o2 += dmin * d2 * <f32>m2;
+    o3 += dmin * d3 * <f32>m3;
+  }
+  store<f32>(out, hsum(a0) - o0 + bias);
+  store<f32>(out + os, hsum(a1) - o1 + bias);
+  store<f32>(out + 2 * os, hsum(a2) - o2 + bias);
+  store<f32>(out + 3 * os, hsum(a3) - o3 + bias);
+}
+
+@inline function q6Token(xs: usize, lo: v128, hi: v128, sc0: v128, sc1: v128, isum: v128): v128 {
+  const d0 = dotU7(lo, v128.load(xs), i32x4.splat(0));
+  const d1 = dotU7(hi, v128.load(xs, 16), i32x4.splat(0));
+  return i32x4.add(isum, i32x4.add(i32x4.mul(d0, sc0), i32x4.mul(d1, sc1)));
+}
+
+@inline function q6Group4(w: usize, xq: usize, xqs: usize, lo: v128, hi: v128, s: i32, xoff: usize,
+  s0: v128, s1: v128, s2: v128, s3: v128, t: i32): v128 {
+  // Returns the accumulator of token t (the others are updated by their own calls): AssemblyScript
+  // has no multiple returns, so the caller calls this once per token with the same lanes.
+  const sc0 = i32x4.splat(<i32>load<i8>(w + 192 + s));
+  const sc1 = i32x4.splat(<i32>load<i8>(w + 193 + s));
+  const acc = t == 0 ? s0 : t == 1 ? s1 : t == 2 ? s2 : s3;
+  return q6Token(xq + <usize>t * xqs + xoff, lo, hi, sc0, sc1, acc);
+}
+
+/** The -32 offset term of one Q6_K super-block for the Q8K block at xb: 32 * sum_s sc_s * bsum_s. */
+@inline function q6Offset(w: usize, xb: usize): v128 {
+  const sc = v128.load(w + 192);
+  const o = i32x4.add(
+    i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(sc), v128.load(xb + 4)),
+    i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(sc), v128.load(xb + 20)),
+  );
+  return i32x4.shl(o, 5);
+}
+
+function dotQ6_KQ8Kx4(w: usize, xq: usize, xqs: usize, k: i32, out: usize, os: usize, bias: f32): void {
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  for (let b = 0; b < k; b += 256, w += 210, xq += 292) {
+    let s0 = i32x4.splat(0);
+    let s1 = i32x4.splat(0);
+    let s2 = i32x4.splat(0);
+    let s3 = i32x4.splat(0);
+    for (let h = 0; h < 2; h++) {
+      const qlA0 = v128.load(w + 64 * h);
+      const qlA1 = v128.load(w + 64 * h + 16);
+      const qlB0 = v128.load(w + 64 * h + 32);
+      const qlB1 = v128.load(w + 64 * h + 48);
+      const qh0 = v128.load(w + 128 + 32 * h);
+      const qh1 = v128.load(w + 128 + 32 * h + 16);
+      const xo: usize = 36 + 128 * h;
+      for (let g = 0; g < 4; g++) {
+        // g is a loop variable here, so q6Lanes' shifts are chosen at run time: four selects.
+        let lo: v128;
+        let hi: v128;
+        if (g == 0) {
+          lo = q6Lanes(qlA0, qlB0, qh0, 0);
+          hi = q6Lanes(qlA1, qlB1, qh1, 0);
+        } else if (g == 1) {
+          lo = q6Lanes(qlA0, qlB0, qh0, 1);
+          hi = q6Lanes(qlA1, qlB1, qh1, 1);
+        } else if (g == 2) {
+          lo = q6Lanes(qlA0, qlB0, qh0, 2);
+          hi = q6Lanes(qlA1, qlB1, qh1, 2);
+        } else {
+          lo = q6Lanes(qlA0, qlB0, qh0, 3);
+          hi = q6Lanes(qlA1, qlB1, qh1, 3);
+        }
+        const s = 8 * h + 2 * g;
+        const xoff = xo + <usize>(32 * g);
+        const n0 = q6Group4(w, xq, xqs, lo, hi, s, xoff, s0, s1, s2, s3, 0);
+        const n1 = q6Group4(w, xq, xqs, lo, hi, s, xoff, s0, s1, s2, s3, 1);
+        const n2 = q6Group4(w, xq, xqs, lo, hi, s, xoff, s0, s1, s2, s3, 2);
+        const n3 = q6Group4(w, xq, xqs, lo, hi, s, xoff, s0, s1, s2, s3, 3);
+        s0 = n0;
+        s1 = n1;
+        s2 = n2;
+        s3 = n3;
+      }
+    }
+    const d = loadF16(w + 208);
+    const x1 = xq + xqs;
+    const x2 = x1 + xqs;
+    const x3 = x2 + xqs;
+    a0 = madd(f32x4.convert_i32x4_s(i32x4.sub(s0, q6Offset(w, xq))), f32x4.splat(d * load<f32>(xq)), a0);
+    a1 = madd(f32x4.convert_i32x4_s(i32x4.sub(s1, q6Offset(w, x1))), f32x4.splat(d * load<f32>(x1)), a1);
+    a2 = madd(f32x4.convert_i32x4_s(i32x4.sub(s2, q6Offset(w, x2))), f32x4.splat(d * load<f32>(x2)), a2);
+    a3 = madd(f32x4.convert_i32x4_s(i32x4.sub(s3, q6Offset(w, x3))), f32x4.splat(d * load<f32>(x3)), a3);
+  }
+  store<f32>(out, hsum(a0) + bias);
+  store<f32>(out + os, hsum(a1) + bias);
+  store<f32>(out + 2 * os, hsum(a2) + bias);
+  store<f32>(out + 3 * os, hsum(a3) + bias);
+}
+
+/** True for the weight types `matmulQ8K` handles. */
+export function q8kSupports(type: i32): i32 {
+  return type == T_Q4_K || type == T_Q5_K || type == T_Q6_K ? 1 : 0;
+}
+
+/** `matmul` on Q8K activations (quantizeQ8K's output, `tokens` rows of k / 256 blocks), K-quant weights. */
+export function matmulQ8K(
+  type: i32, w: usize, k: i32, xq: usize, y: usize, yStride: i32,
+  tokens: i32, bias: usize, rowStart: i32, rowEnd: i32,
+): void {
+  const rb = rowBytes(type, k);
+  const xqs = <usize>(k >> 8) * 292;
+  const ys = <usize>yStride << 2;
+  for (let r = rowStart; r < rowEnd; r++) {
+    const wr = w + <usize>r * rb;
+    const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
+    let t = 0;
+    for (; t + 4 <= tokens; t += 4) {
+      const xt = xq + <usize>t * xqs;
+      const o = y + <usize>t * ys + (<usize>r << 2);
+      switch (type) {
+        case T_Q4_K: dotK45Q8Kx4(wr, xt, xqs, k, false, o, ys, b0); break;
+        case T_Q5_K: dotK45Q8Kx4(wr, xt, xqs, k, true, o, ys, b0); break;
+        case T_Q6_K: dotQ6_KQ8Kx4(wr, xt, xqs, k, o, ys, b0); break;
+        default: unreachable();
+      }
+    }
+    for (; t < tokens; t++) {
+      const xt = xq + <usize>t * xqs;
+      let s: f32 = 0;
+      switch (type) {
+        case T_Q4_K: s = dotK45Q8K(wr, xt, k, false); break;
+        case T_Q5_K: s = dotK45Q8K(wr, xt, k, true); break;
+        case T_Q6_K: s = dotQ6_KQ8K(wr, xt, k); break;
+        default: unreachable();
+      }
+      store<f32>(y + <usize>t * ys + (<usize>r << 2), s + b0);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row ops. Row r of an operand starts at ptr + r * stride floats.
+
+/**
+ * RMSNorm (layer = 0): x / sqrt(mean(x^2) + eps) * w; LayerNorm (layer = 1):
+ * (x - mean) / sqrt(var + eps) * w + b. weight / bias 0 = none. In place allowed (x == y).
+ */
+export function norm(
+  layer: i32, x: usize, xStride: i32, y: usize, yStride: i32, n: i32, eps: f32,
+  weight: usize, bias: usize, rowStart: i32, rowEnd: i32,
+): void {
+  for (let r = rowStart; r < rowEnd; r++) {
+    const xr = x + (<usize>r * <usize>xStride << 2);
+    const yr = y + (<usize>r * <usize>yStride << 2);
+    // Sums in f64: a row is at most a few thousand values, and this keeps norm at float64 accuracy.
+    let mean: f64 = 0;
+    if (layer) {
+      for (let i = 0; i < n; i++) mean += <f64>load<f32>(xr + (<usize>i << 2));
+      mean /= <f64>n;
+    }
+    let sq: f64 = 0;
+    for (let i = 0; i < n; i++) {
+      const v = <f64>load<f32>(xr + (<usize>i << 2)) - mean;
+      sq += v * v;
+    }
+    const scale = <f32>(1 / Math.sqrt(sq / <f64>n + <f64>eps));
+    const m = <f32>mean;
+    for (let i = 0; i < n; i++) {
+      const o = <usize>i << 2;
+      let v = (load<f32>(xr + o) - m) * scale;
+      if (weight) v *= load<f32>(weight + o);
+      if (bias) v += load<f32>(bias + o);
+      store<f32>(yr + o, v);
+    }
+  }
+}
+
+/**
+ * RoPE in place on [tokens][heads][headDim] at x (token t, head h at x + t * tokenStride + h *
+ * headStride floats), ggml semantics: mode 0 normal (pairs 2p, 2p+1), mode 2 NeoX (pairs p,
+ * p + nRot/2); dims >= nRot untouched; theta = pos * base^(-2p/nRot) / factor[p] (freqFactors 0 =
+ * none), linear freqScale, YaRN ramp between corr0 and corr1 when extFactor != 0.
+ * positions: u32 per token. Tokens [tokStart, tokEnd).
+ */
+export function rope(
+  x: usize, tokenStride: i32, headStride: i32, heads: i32, nRot: i32, mode: i32,
+  positions: usize, freqBase: f32, freqScale: f32, extFactor: f32, attnFactor: f32,
+  corr0: f32, corr1: f32, freqFactors: usize, tokStart: i32, tokEnd: i32,
+): void {
+  const half = nRot >> 1;
+  for (let t = tokStart; t < tokEnd; t++) {
+    const pos = <f64>load<u32>(positions + (<usize>t << 2));
+    for (let p = 0; p < half; p++) {
+      let thetaExtrap = pos * Math.pow(<f64>freqBase, -(2 * <f64>p) / <f64>nRot);
+      if (freqFactors) thetaExtrap /= <f64>load<f32>(freqFactors + (<usize>p << 2));
+      const thetaInterp = <f64>freqScale * thetaExtrap;
+      let theta = thetaInterp;
+      let mscale = <f64>attnFactor;
+      if (extFactor != 0) {
+        const yv = (<f64>p - <f64>corr0) / Math.max(0.001, <f64>corr1 - <f64>corr0);
+        const rampMix = (1 - Math.min(1, Math.max(0, yv))) * <f64>extFactor;
+        theta = thetaInterp * (1 - rampMix) + thetaExtrap * rampMix;
+        mscale *= 1 + 0.1 * Math.log(1 / <f64>freqScale);
+      }
+      const c = <f32>(Math.cos(theta) * mscale);
+      const s = <f32>(Math.sin(theta) * mscale);
+      const i0 = mode == 2 ? p : 2 * p;
+      const i1 = mode == 2 ? p + half : 2 * p + 1;
+      for (let h = 0; h < heads; h++) {
+        const base = x + ((<usize>t * <usize>tokenStride + <usize>h * <usize>headStride) << 2);
+        const a0 = base + (<usize>i0 << 2);
+        const a1 = base + (<usize>i1 << 2);
+        const x0 = load<f32>(a0);
+        const x1 = load<f32>(a1);
+        store<f32>(a0, x0 * c - x1 * s);
+        store<f32>(a1, x0 * s + x1 * c);
+      }
+    }
+  }
+}
+
+/**
+ * Attention over an f32 KV cache ([capacity][kvHeads][headDim], slot = absolute position) for the
+ * (token, head) pairs u = t * heads + h in [uStart, uEnd): score = scale * q.k, softcap when > 0,
+ * key p visible when p <= pos[t] and (window == 0 or pos[t] - p < window) and p < kvLength; out =
+ * softmax(scores) v. q row t at q + t * qStride floats (heads * headDim within), out likewise.
+ * scratch: kvLength floats. A query that sees no key gets zeros.
+ */
+export function attention(
+  q: usize, qStride: i32, kc: usize, vc: usize, out: usize, outStride: i32, positions: usize,
+  heads: i32, kvHeads: i32, headDim: i32, kvLength: i32, scale: f32, softcap: f32, window: i32,
+  scratch: usize, uStart: i32, uEnd: i32,
+): void {
+  const group = heads / kvHeads;
+  const rowKv = <usize>(kvHeads * headDim) << 2;
+  for (let u = uStart; u < uEnd; u++) {
+    const t = u / heads;
+    const h = u % heads;
+    const kvh = h / group;
+    const qp = <i32>load<u32>(positions + (<usize>t << 2));
+    const qr = q + ((<usize>t * <usize>qStride + <usize>(h * headDim)) << 2);
+    const orow = out + ((<usize>t * <usize>outStride + <usize>(h * headDim)) << 2);
+    const last = min(qp, kvLength - 1);
+    const first = window > 0 ? max(0, qp - window + 1) : 0;
+    for (let d = 0; d < headDim; d++) store<f32>(orow + (<usize>d << 2), 0);
+    if (last < first) continue;
+    const kh = <usize>(kvh * headDim) << 2;
+    let m: f32 = -Infinity;
+    for (let p = first; p <= last; p++) {
+      let s = dot1(qr, kc + <usize>p * rowKv + kh, headDim) * scale;
+      if (softcap > 0) s = softcap * Mathf.tanh(s / softcap);
+      store<f32>(scratch + (<usize>(p - first) << 2), s);
+      if (s > m) m = s;
+    }
+    let sum: f32 = 0;
+    for (let p = first; p <= last; p++) {
+      const a = scratch + (<usize>(p - first) << 2);
+      const e = Mathf.exp(load<f32>(a) - m);
+      store<f32>(a, e);
+      sum += e;
+    }
+    const inv = f32x4.splat(1 / sum);
+    for (let p = first; p <= last; p++) {
+      const wv = f32x4.splat(load<f32>(scratch + (<usize>(p - first) << 2)));
+      const vr = vc + <usize>p * rowKv + kh;
+      let d = 0;
+      for (; d + 4 <= headDim; d += 4) {
+        const o = <usize>d << 2;
+        v128.store(orow + o, madd(wv, v128.load(vr + o), v128.load(orow + o)));
+      }
+      const ws = f32x4.extract_lane(wv, 0);
+      for (; d < headDim; d++) {
+        const o = <usize>d << 2;
+        store<f32>(orow + o, load<f32>(orow + o) + ws * load<f32>(vr + o));
+      }
+    }
+    let d = 0;
+    for (; d + 4 <= headDim; d += 4) v128.store(orow + (<usize>d << 2), f32x4.mul(v128.load(orow + (<usize>d << 2)), inv));
+    for (; d < headDim; d++) store<f32>(orow + (<usize>d << 2), load<f32>(orow + (<usize>d << 2)) / sum);
+  }
+}
+
+/** softmax(x * scale) per row; in place allowed. */
+export function softmax(x: usize, xStride: i32, y: usize, yStride: i32, n: i32, scale: f32, rowStart: i32, rowEnd: i32): void {
+  for (let r = rowStart; r < rowEnd; r++) {
+    const xr = x + (<usize>r * <usize>xStride << 2);
+    const yr = y + (<usize>r * <usize>yStride << 2);
+    let m: f32 = -Infinity;
+    for (let i = 0; i < n; i++) m = max(m, load<f32>(xr + (<usize>i << 2)) * scale);
+    let sum: f32 = 0;
+    for (let i = 0; i < n; i++) {
+      const e = Mathf.exp(load<f32>(xr + (<usize>i << 2)) * scale - m);
+      store<f32>(yr + (<usize>i << 2), e);
+      sum += e;
+    }
+    const inv: f32 = 1 / sum;
+    for (let i = 0; i < n; i++) store<f32>(yr + (<usize>i << 2), load<f32>(yr + (<usize>i << 2)) * inv);
+  }
+}
+
+@inline function gelu(x: f32): f32 {
+  // ggml's tanh approximation, with its cut-offs.
+  if (x <= -10) return 0;
+  if (x >= 10) return x;
+  return 0.5 * x * (1 + Mathf.tanh(0.7978845608028654 * x * (1 + 0.044715 * x * x)));
+}
+
+/** act(gate) * up per element, act = SiLU (0) or GELU tanh (1); out may alias gate or up. */
+export function glu(
+  act: i32, gate: usize, gateStride: i32, up: usize, upStride: i32, out: usize, outStride: i32,
+  n: i32, rowStart: i32, rowEnd: i32,
+): void {
+  for (let r = rowStart; r < rowEnd; r++) {
+    const g = gate + (<usize>r * <usize>gateStride << 2);
+    const u = up + (<usize>r * <usize>upStride << 2);
+    const o = out + (<usize>r * <usize>outStride << 2);
+    for (let i = 0; i < n; i++) {
+      const a = <usize>i << 2;
+      const x = load<f32>(g + a);
+      const v = act == 0 ? x / (1 + Mathf.exp(-x)) : gelu(x);
+      store<f32>(o + a, v * load<f32>(u + a));
+    }
+  }
+}
+
+/**
+ * op 0: (a + b) * s, 1: (a * b) * s, 2: a * s, 3: s * tanh(a / s) (softcap), per element; bStride
+ * 0 broadcasts b's first row. out may alias a or b.
+ */
+export function elementwise(
+  op: i32, a: usize, aStride: i32, b: usize, bStride: i32, out: usize, outStride: i32,
+  n: i32, s: f32, rowStart: i32, rowEnd: i32,
+): void {
+  const sv = f32x4.splat(s);
+  if (op == 3) {
+    for (let r = rowStart; r < rowEnd; r++) {
+      const ar = a + (<usize>r * <usize>aStride << 2);
+      const orow = out + (<usize>r * <usize>outStride << 2);
+      for (let i = 0; i < n; i++) store<f32>(orow + (<usize>i << 2), s * Mathf.tanh(load<f32>(ar + (<usize>i << 2)) / s));
+    }
+    return;
+  }
+  for (let r = rowStart; r < rowEnd; r++) {
+    const ar = a + (<usize>r * <usize>aStride << 2);
+    const br = b + (<usize>r * <usize>bStride << 2);
+    const orow = out + (<usize>r * <usize>outStride << 2);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      let v = v128.load(ar + o);
+      if (op == 0) v = f32x4.add(v, v128.load(br + o));
+      else if (op == 1) v = f32x4.mul(v, v128.load(br + o));
+      v128.store(orow + o, f32x4.mul(v, sv));
+    }
+    for (; i < n; i++) {
+      const o = <usize>i << 2;
+      let v = load<f32>(ar + o);
+      if (op == 0) v += load<f32>(br + o);
+      else if (op == 1) v *= load<f32>(br + o);
+      store<f32>(orow + o, v * s);
+    }
+  }
+}
+
+/**
+ * Embedding lookup: out row t (at out + t * outStride floats) = dequantized table row ids[t] times
+ * scale; zeros for ids >= rows. Tokens [tokStart, tokEnd).
+ */
+export function embed(
+  type: i32, table: usize, k: i32, rows: i32, ids: usize, out: usize, outStride: i32, scale: f32,
+  tokStart: i32, tokEnd: i32,
+): void {
+  const rb = rowBytes(type, k);
+  const sv = f32x4.splat(scale);
+  for (let t = tokStart; t < tokEnd; t++) {
+    const id = load<u32>(ids + (<usize>t << 2));
+    const o = out + (<usize>t * <usize>outStride << 2);
+    if (id >= <u32>rows) {
+      memory.fill(o, 0, <usize>k << 2);
+      continue;
+    }
+    dequantize(type, table + <usize>id * rb, o, k);
+    if (scale != 1) {
+      let i = 0;
+      for (; i + 4 <= k; i += 4) v128.store(o + (<usize>i << 2), f32x4.mul(v128.load(o + (<usize>i << 2)), sv));
+      for (; i < k; i++) store<f32>(o + (<usize>i << 2), load<f32>(o + (<usize>i << 2)) * scale);
+    }
+  }
+}
+
+/** Index of the largest value of each row (the first on ties) as u32 at out[r]. */
+export function argmax(x: usize, xStride: i32, n: i32, out: usize, rowStart: i32, rowEnd: i32): void {
+  for (let r = rowStart; r < rowEnd; r++) {
+    const xr = x + (<usize>r * <usize>xStride << 2);
+    let best = 0;
+    let bv: f32 = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const v = load<f32>(xr + (<usize>i << 2));
+      if (v > bv) {
+        bv = v;
+        best = i;
+      }
+    }
+    store<u32>(out + (<usize>r << 2), <u32>best);
+  }
+}
+
+/** Streams n bytes (n % 64 == 0) and returns a checksum: the benchmark's memory-read rate. */
+export function readBandwidth(p: usize, n: usize): i32 {
+  let a = i32x4.splat(0);
+  let b = i32x4.splat(0);
+  for (let i: usize = 0; i < n; i += 64) {
+    a = i32x4.add(a, v128.load(p + i));
+    b = i32x4.add(b, v128.load(p + i, 16));
+    a = i32x4.add(a, v128.load(p + i, 32));
+    b = i32x4.add(b, v128.load(p + i, 48));
+  }
+  return hsumI(i32x4.add(a, b));
+}

@@ -1,0 +1,89 @@
+/**
+ * The matvec micro-benchmark of bench.ts in the system's Chromium (not a test), both builds side by
+ * side: relaxed SIMD only runs correctly in a browser here (see README.md), and the browser is where
+ * the CPU backend runs.
+ *
+ *   npx tsx src/engine/backend/cpu/bench-chromium.ts [--n 4096]
+ *
+ * Weight GB/s of one single-threaded matvec per type and path (fastest of 12 runs; on a shared
+ * machine the minimum is the best estimate), beside the rate of streaming 128 MiB with SIMD loads.
+ */
+import { chromium } from 'playwright-core';
+import { GgmlType } from '../../gguf/ggml-types.ts';
+import { RELAXED_WASM_BASE64, SIMD_WASM_BASE64 } from './generated/kernels-wasm.ts';
+
+const i = process.argv.indexOf('--n');
+const n = i >= 0 ? Number(process.argv[i + 1]) : 4096;
+const types = [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.F16, GgmlType.BF16, GgmlType.F32];
+
+/** Runs in the page (self-contained): returns [build, type, path, GB/s] rows. */
+function runInPage(a: { mods: Record<string, string>; types: number[]; n: number }): Array<[string, number, string, number]> {
+  // Block size and f16 field offsets, so random weights get finite scales.
+  const layout: Record<number, [number, number[]]> = { 8: [34, [0]], 2: [18, [0]], 12: [144, [0, 2]], 13: [176, [0, 2]], 14: [210, [208]], 1: [2, [0]], 30: [2, []], 0: [4, []] };
+  const rows: Array<[string, number, string, number]> = [];
+  for (const [build, b64] of Object.entries(a.mods)) {
+    const bin = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const memory = new WebAssembly.Memory({ initial: 4096 }); // 256 MiB
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const k = new WebAssembly.Instance(new WebAssembly.Module(bin), { env: { memory, abort() {} } }).exports as any;
+    const n = a.n;
+    const x = Math.ceil(k.heapBase() / 64) * 64;
+    const y = x + 4 * n;
+    const xq = y + 4 * n;
+    const scratch = xq + 2 * n;
+    const w = scratch + 8192;
+    const xf = new Float32Array(memory.buffer, x, n);
+    for (let j = 0; j < n; j++) xf[j] = Math.sin(j);
+    const best = (f: () => void): number => {
+      let b = Infinity;
+      for (let r = 0; r < 12; r++) {
+        const t0 = performance.now();
+        f();
+        b = Math.min(b, performance.now() - t0);
+      }
+      return b / 1000;
+    };
+    const readBytes = 128 << 20;
+    // Touch the pages first: untouched pages of a fresh memory all map the one zero page (cached).
+    new Uint8Array(memory.buffer, w, readBytes).fill(1);
+    rows.push([build, -1, 'read', readBytes / best(() => k.readBandwidth(w, readBytes)) / 1e9]);
+    for (const t of a.types) {
+      const [size, halves] = layout[t]!;
+      const len = k.rowBytes(t, n) * n;
+      const wv = new Uint8Array(memory.buffer, w, len);
+      for (let j = 0; j < len; j++) wv[j] = (Math.random() * 256) | 0;
+      for (let b = 0; b < len; b += size) for (const o of halves) wv[b + o + 1] = 0x20 | (wv[b + o + 1]! & 3);
+      if (t === 0) new Float32Array(memory.buffer, w, n * n).fill(0.5);
+      if (t === 30) new Uint16Array(memory.buffer, w, n * n).fill(0x3f00);
+      const paths: Record<string, () => void> = { f32: () => k.matmul(t, w, n, x, n, y, n, 1, 0, 0, n, scratch) };
+      if (k.q8aSupports(t)) paths.q8a = () => { k.quantizeQ8A(x, n, xq, n, 0, 1); k.matmulQ8A(t, w, n, xq, y, n, 1, 0, 0, n); };
+      if (k.q8kSupports(t)) paths.q8k = () => { k.quantizeQ8K(x, n, xq, n, 0, 1); k.matmulQ8K(t, w, n, xq, y, n, 1, 0, 0, n); };
+      for (const [path, f] of Object.entries(paths)) rows.push([build, t, path, len / best(f) / 1e9]);
+    }
+  }
+  return rows;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+try {
+  const page = await browser.newPage();
+  // tsx keeps function names with a __name helper the page does not have.
+  await page.addInitScript('globalThis.__name = (f) => f');
+  await page.goto('about:blank');
+  const rows = await page.evaluate(runInPage, { mods: { simd: SIMD_WASM_BASE64, relaxed: RELAXED_WASM_BASE64 }, types, n });
+  console.log(`Chromium ${browser.version()}, ${n}x${n} matvec, single thread, weight GB/s (fastest of 12)`);
+  const cell = (build: string, t: number, path: string): string => {
+    const r = rows.find((x) => x[0] === build && x[1] === t && x[2] === path);
+    return r ? r[3].toFixed(2) : '-';
+  };
+  console.log(`memory read: simd ${cell('simd', -1, 'read')} GB/s, relaxed build ${cell('relaxed', -1, 'read')} GB/s`);
+  const table = [['type', 'f32', 'q8a', 'q8k', 'f32 relaxed', 'q8a relaxed', 'q8k relaxed']];
+  for (const t of types) table.push([GgmlType[t]!, ...['simd', 'relaxed'].flatMap((b) => ['f32', 'q8a', 'q8k'].map((p) => cell(b, t, p)))]);
+  const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
+  for (const r of table) console.log(r.map((v, c) => v.padStart(widths[c]!)).join('  '));
+} finally {
+  await browser.close();
+}

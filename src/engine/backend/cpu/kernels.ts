@@ -1,0 +1,412 @@
+/**
+ * Host side of the CPU kernels (assembly/kernels.ts, built by build.mjs into generated/): loads the
+ * plain SIMD128 or the relaxed-SIMD module (chosen at run time), owns the linear memory and a bump
+ * allocator in it, and gives every kernel a typed call.
+ *
+ * Pointers are byte offsets into `memory`; f32 operands are described in floats (row r of an
+ * operand at `ptr + 4 * (offset + r * stride)`, like the WebGPU kernels' row views). Ops over
+ * independent rows take `[rowStart, rowEnd)` so a worker pool over a shared memory can split them.
+ */
+import { GgmlType } from '../../gguf/ggml-types.ts';
+import { RELAXED_WASM_BASE64, SIMD_WASM_BASE64 } from './generated/kernels-wasm.ts';
+
+/** Weight types the CPU matmul, dequantize and embed kernels read (raw GGUF blocks). */
+export const CPU_WEIGHT_TYPES: readonly GgmlType[] = [
+  GgmlType.F32,
+  GgmlType.F16,
+  GgmlType.BF16,
+  GgmlType.Q8_0,
+  GgmlType.Q4_0,
+  GgmlType.Q4_K,
+  GgmlType.Q5_K,
+  GgmlType.Q6_K,
+];
+
+/** Weight types with an integer-dot path on 8-bit quantized activations (`matmulQ8A`). */
+export const Q8A_WEIGHT_TYPES: readonly GgmlType[] = [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+
+/** Bytes per 32 activations in the Q8A format: f32 d, two i16 half sums, 32 i8. */
+export const Q8A_BLOCK_BYTES = 40;
+
+/** K-quant weight types with an integer-dot path on Q8K activations (`matmulQ8K`). */
+export const Q8K_WEIGHT_TYPES: readonly GgmlType[] = [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+
+/** Bytes per 256 activations in the Q8K format: f32 d, 16 i16 sums (one per 16), 256 i8. */
+export const Q8K_BLOCK_BYTES = 292;
+
+/** Block size in bytes and the offsets of its f16 fields, for the relaxed-SIMD agreement check. */
+const HALF_FIELDS: Partial<Record<GgmlType, { size: number; halves: number[] }>> = {
+  [GgmlType.Q8_0]: { size: 34, halves: [0] },
+  [GgmlType.Q4_0]: { size: 18, halves: [0] },
+  [GgmlType.Q4_K]: { size: 144, halves: [0, 2] },
+  [GgmlType.Q5_K]: { size: 176, halves: [0, 2] },
+  [GgmlType.Q6_K]: { size: 210, halves: [208] },
+};
+
+/** Floats of scratch `matmul` needs (one dequantized chunk of a weight row). */
+export const MATMUL_SCRATCH_FLOATS = 1024;
+
+const WASM_PAGE = 65536;
+
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+const V128_ZERO = 'fd0c' + '00'.repeat(16);
+/** (func (result v128) v128.const 0) */
+const SIMD_PROBE = '0061736d01000000' + '0105016000017b' + '03020100' + '0a16011400' + V128_ZERO + '0b';
+/** (func (result v128) (f32x4.relaxed_madd (v128.const 0) (v128.const 0) (v128.const 0))) */
+const RELAXED_PROBE = '0061736d01000000' + '0105016000017b' + '03020100' + '0a3d013b00' + V128_ZERO.repeat(3) + 'fd8502' + '0b';
+
+/** Whether this engine validates WebAssembly SIMD128 (required by the CPU backend). */
+export function simdSupported(): boolean {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(hexBytes(SIMD_PROBE));
+}
+
+/** Whether this engine validates relaxed SIMD (Chrome 114+, Node 22+; Node 20 behind a flag). */
+export function relaxedSimdSupported(): boolean {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(hexBytes(RELAXED_PROBE));
+}
+
+export class CpuBackendUnavailableError extends Error {
+  override readonly name = 'CpuBackendUnavailableError';
+}
+
+/** The module's exports (see assembly/kernels.ts for each kernel's contract). */
+interface KernelExports {
+  heapBase(): number;
+  isRelaxed(): number;
+  relaxedSelfTest(scratch: number): number;
+  rowBytes(type: number, k: number): number;
+  dequantize(type: number, src: number, dst: number, n: number): void;
+  matmul(type: number, w: number, k: number, x: number, xStride: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number, scratch: number): void;
+  quantizeQ8A(x: number, xStride: number, dst: number, k: number, rowStart: number, rowEnd: number): void;
+  matmulQ8A(type: number, w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number): void;
+  quantizeQ8K(x: number, xStride: number, dst: number, k: number, rowStart: number, rowEnd: number): void;
+  matmulQ8K(type: number, w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number): void;
+  norm(layer: number, x: number, xStride: number, y: number, yStride: number, n: number, eps: number, weight: number, bias: number, rowStart: number, rowEnd: number): void;
+  rope(x: number, tokenStride: number, headStride: number, heads: number, nRot: number, mode: number, positions: number, freqBase: number, freqScale: number, extFactor: number, attnFactor: number, corr0: number, corr1: number, freqFactors: number, tokStart: number, tokEnd: number): void;
+  attention(q: number, qStride: number, k: number, v: number, out: number, outStride: number, positions: number, heads: number, kvHeads: number, headDim: number, kvLength: number, scale: number, softcap: number, window: number, scratch: number, uStart: number, uEnd: number): void;
+  softmax(x: number, xStride: number, y: number, yStride: number, n: number, scale: number, rowStart: number, rowEnd: number): void;
+  glu(act: number, gate: number, gateStride: number, up: number, upStride: number, out: number, outStride: number, n: number, rowStart: number, rowEnd: number): void;
+  elementwise(op: number, a: number, aStride: number, b: number, bStride: number, out: number, outStride: number, n: number, s: number, rowStart: number, rowEnd: number): void;
+  embed(type: number, table: number, k: number, rows: number, ids: number, out: number, outStride: number, scale: number, tokStart: number, tokEnd: number): void;
+  argmax(x: number, xStride: number, n: number, out: number, rowStart: number, rowEnd: number): void;
+  readBandwidth(p: number, n: number): number;
+}
+
+/** An f32 operand: row r starts at float `offset + r * stride` from byte pointer `ptr`. */
+export interface F32Rows {
+  ptr: number;
+  stride: number;
+  offset?: number;
+}
+
+export interface CpuKernelsOptions {
+  /** 'auto' (default): relaxed SIMD where this engine has it. */
+  relaxed?: boolean | 'auto';
+  /** Initial memory in bytes (grown on demand by `alloc`). */
+  initialBytes?: number;
+}
+
+const at = (v: F32Rows): number => v.ptr + 4 * (v.offset ?? 0);
+
+export class CpuKernels {
+  readonly memory: WebAssembly.Memory;
+  readonly relaxed: boolean;
+  private readonly k: KernelExports;
+  private top: number;
+
+  private constructor(instance: WebAssembly.Instance, memory: WebAssembly.Memory, relaxed: boolean) {
+    this.k = instance.exports as unknown as KernelExports;
+    this.memory = memory;
+    this.relaxed = relaxed;
+    this.top = align(this.k.heapBase(), 64);
+  }
+
+  static async create(options: CpuKernelsOptions = {}): Promise<CpuKernels> {
+    if (!simdSupported()) throw new CpuBackendUnavailableError('This browser has no WebAssembly SIMD; update it to run models on the CPU.');
+    const want = options.relaxed ?? 'auto';
+    const relaxed = want === 'auto' ? relaxedSimdSupported() : want;
+    if (relaxed && !relaxedSimdSupported()) throw new CpuBackendUnavailableError('relaxed SIMD was requested but this engine does not validate it');
+    const pages = Math.max(2, Math.ceil((options.initialBytes ?? 1 << 20) / WASM_PAGE));
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: 65536 });
+    const plain = new CpuKernels(await instantiate(SIMD_WASM_BASE64, memory), memory, false);
+    if (!relaxed) return plain;
+    const fast = new CpuKernels(await instantiate(RELAXED_WASM_BASE64, memory), memory, true);
+    if (fast.agreesWith(plain)) return fast;
+    if (want === true) throw new CpuBackendUnavailableError('relaxed SIMD validates but computes wrong results in this engine');
+    return plain;
+  }
+
+  /**
+   * Validating a relaxed-SIMD module is not enough: Node 20's flag-gated relaxed SIMD (V8 11.3)
+   * returns wrong i8 x i7 dot sums in some register allocations, Chromium 156 is right. So before
+   * the relaxed build is used, its module-level self-test and every integer-dot kernel run on
+   * small fixed data must agree with the plain build (same memory, so the same bytes).
+   */
+  private agreesWith(plain: CpuKernels): boolean {
+    const mark = this.mark();
+    try {
+      if (this.k.relaxedSelfTest(this.alloc(64)) !== 1) return false;
+      const k = 512;
+      const rows = 4;
+      let seed = 12345;
+      const rand = (): number => {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        return seed >>> 8;
+      };
+      const x = this.allocF32(k);
+      const xv = this.f32(x, k);
+      for (let i = 0; i < k; i++) xv[i] = ((rand() % 2001) - 1000) / 250;
+      const xq = this.alloc(this.q8aBytes(k, 1));
+      plain.quantizeQ8A({ ptr: x, stride: k }, xq, k, 0, 1);
+      const xk = this.alloc(this.q8kBytes(k, 1));
+      plain.quantizeQ8K({ ptr: x, stride: k }, xk, k, 0, 1);
+      const ya = this.allocF32(rows);
+      const yb = this.allocF32(rows);
+      for (const type of Q8A_WEIGHT_TYPES) {
+        const bytes = this.rowBytes(type, k) * rows;
+        const w = this.alloc(bytes);
+        const wv = this.u8(w, bytes);
+        for (let i = 0; i < bytes; i++) wv[i] = rand() & 0xff;
+        // Finite f16 scales (0x2000..0x23ff: about 0.008) where each block keeps them.
+        const { size, halves } = HALF_FIELDS[type]!;
+        for (let b = 0; b < bytes; b += size) for (const o of halves) wv[b + o + 1] = 0x20 | (wv[b + o + 1]! & 3);
+        for (const q8k of [false, true]) {
+          if (q8k && !Q8K_WEIGHT_TYPES.includes(type)) continue;
+          for (const [impl, y] of [[this, ya], [plain, yb]] as const) {
+            const args = { type, w, k, y: { ptr: y, stride: rows }, tokens: 1, rowStart: 0, rowEnd: rows };
+            if (q8k) impl.matmulQ8K({ ...args, xq: xk });
+            else impl.matmulQ8A({ ...args, xq });
+          }
+          const a = this.f32(ya, rows);
+          const b = this.f32(yb, rows);
+          for (let r = 0; r < rows; r++) {
+            // Equal integer dots; relaxed_madd may fuse, so allow f32 rounding differences only.
+            if (!(Math.abs(a[r]! - b[r]!) <= 1e-4 * (1 + Math.abs(b[r]!)))) return false;
+          }
+        }
+      }
+      return true;
+    } finally {
+      this.release(mark);
+    }
+  }
+
+  // ---- memory -------------------------------------------------------------------------------
+
+  /** Reserves `bytes` (aligned to 64, a cache line) and returns the byte pointer; grows memory. */
+  alloc(bytes: number): number {
+    const ptr = align(this.top, 64);
+    const end = ptr + bytes;
+    if (end > this.memory.buffer.byteLength) {
+      const need = Math.ceil((end - this.memory.buffer.byteLength) / WASM_PAGE);
+      try {
+        this.memory.grow(need);
+      } catch (e) {
+        throw new RangeError(`CPU backend: cannot grow WebAssembly memory to ${end} bytes (${String(e)})`);
+      }
+    }
+    this.top = end;
+    return ptr;
+  }
+
+  allocF32(floats: number): number {
+    return this.alloc(4 * floats);
+  }
+
+  /** The allocator's position, to `release` back to (stack-like scratch). */
+  mark(): number {
+    return this.top;
+  }
+
+  release(mark: number): void {
+    this.top = mark;
+  }
+
+  /** Views are only valid until the next `alloc` (growth replaces the buffer). */
+  f32(ptr: number, length: number): Float32Array {
+    return new Float32Array(this.memory.buffer, ptr, length);
+  }
+
+  u32(ptr: number, length: number): Uint32Array {
+    return new Uint32Array(this.memory.buffer, ptr, length);
+  }
+
+  u8(ptr: number, length: number): Uint8Array {
+    return new Uint8Array(this.memory.buffer, ptr, length);
+  }
+
+  /** Copies bytes (any typed array) to `ptr`. */
+  write(ptr: number, data: ArrayBufferView): void {
+    new Uint8Array(this.memory.buffer, ptr, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  /** Allocates and copies `data`; returns the pointer. */
+  upload(data: ArrayBufferView): number {
+    const ptr = this.alloc(data.byteLength);
+    this.write(ptr, data);
+    return ptr;
+  }
+
+  // ---- kernels ------------------------------------------------------------------------------
+
+  /** Bytes of one row of `k` elements of `type` (0: unsupported type or k not whole blocks). */
+  rowBytes(type: GgmlType, k: number): number {
+    return this.k.rowBytes(type, k);
+  }
+
+  /** Dequantizes `n` elements (whole blocks) from the block at `src` to f32 at `dst`; bit-exact with llama.cpp. */
+  dequantize(type: GgmlType, src: number, dst: number, n: number): void {
+    checkType(type);
+    this.k.dequantize(type, src, dst, n);
+  }
+
+  /**
+   * y[t][r] = bias[r] + sum_i w[r][i] x[t][i], rows [rowStart, rowEnd) of the GGUF weight at `w`
+   * (rows of k elements of `type`), f32 activations and accumulation. `scratch`: MATMUL_SCRATCH_FLOATS
+   * floats, private to the caller (one per thread).
+   */
+  matmul(a: {
+    type: GgmlType; w: number; k: number; x: F32Rows; y: F32Rows; tokens: number; bias?: number;
+    rowStart: number; rowEnd: number; scratch: number;
+  }): void {
+    checkType(a.type);
+    this.k.matmul(a.type, a.w, a.k, at(a.x), a.x.stride, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd, a.scratch);
+  }
+
+  /** Bytes of `rows` rows of k activations in Q8A (k % 32 == 0). */
+  q8aBytes(k: number, rows: number): number {
+    return (k / 32) * Q8A_BLOCK_BYTES * rows;
+  }
+
+  /** Quantizes activation rows [rowStart, rowEnd) to Q8A at `dst` (row r at dst + r * q8aBytes(k, 1)). */
+  quantizeQ8A(x: F32Rows, dst: number, k: number, rowStart: number, rowEnd: number): void {
+    if (k % 32 !== 0) throw new RangeError(`Q8A needs k % 32 == 0, got ${k}`);
+    this.k.quantizeQ8A(at(x), x.stride, dst, k, rowStart, rowEnd);
+  }
+
+  /** `matmul` with integer dot products on Q8A activations (`quantizeQ8A`), for Q8A_WEIGHT_TYPES. */
+  matmulQ8A(a: { type: GgmlType; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number }): void {
+    if (!Q8A_WEIGHT_TYPES.includes(a.type)) throw new RangeError(`matmulQ8A does not support ${GgmlType[a.type]}`);
+    this.k.matmulQ8A(a.type, a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd);
+  }
+
+  /** Bytes of `rows` rows of k activations in Q8K (k % 256 == 0). */
+  q8kBytes(k: number, rows: number): number {
+    return (k / 256) * Q8K_BLOCK_BYTES * rows;
+  }
+
+  /**
+   * Quantizes activation rows [rowStart, rowEnd) to Q8K at `dst` (row r at dst + r * q8kBytes(k, 1)):
+   * one scale per 256 values, as llama.cpp's Q8_K.
+   */
+  quantizeQ8K(x: F32Rows, dst: number, k: number, rowStart: number, rowEnd: number): void {
+    if (k % 256 !== 0) throw new RangeError(`Q8K needs k % 256 == 0, got ${k}`);
+    this.k.quantizeQ8K(at(x), x.stride, dst, k, rowStart, rowEnd);
+  }
+
+  /** `matmul` with integer dots on Q8K activations (`quantizeQ8K`), for Q8K_WEIGHT_TYPES. */
+  matmulQ8K(a: { type: GgmlType; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number }): void {
+    if (!Q8K_WEIGHT_TYPES.includes(a.type)) throw new RangeError(`matmulQ8K does not support ${GgmlType[a.type]}`);
+    this.k.matmulQ8K(a.type, a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd);
+  }
+
+  /** RMSNorm or LayerNorm of n-wide rows; weight/bias are f32 pointers (0 = none); in place allowed. */
+  norm(a: { kind: 'rms' | 'layer'; x: F32Rows; y: F32Rows; n: number; eps: number; weight?: number; bias?: number; rowStart: number; rowEnd: number }): void {
+    this.k.norm(a.kind === 'layer' ? 1 : 0, at(a.x), a.x.stride, at(a.y), a.y.stride, a.n, a.eps, a.weight ?? 0, a.bias ?? 0, a.rowStart, a.rowEnd);
+  }
+
+  /**
+   * RoPE in place, ggml semantics (see webgpu/kernels/README.md): x row t is a token, heads at
+   * `headStride` floats within it. positions: u32 pointer. corr: YaRN's correction dims.
+   */
+  rope(a: {
+    x: F32Rows; headStride: number; heads: number; nRot: number; mode: 'normal' | 'neox'; positions: number;
+    freqBase: number; freqScale?: number; extFactor?: number; attnFactor?: number; corr?: [number, number];
+    freqFactors?: number; tokStart: number; tokEnd: number;
+  }): void {
+    if (a.nRot % 2 !== 0) throw new RangeError(`nRot must be even, got ${a.nRot}`);
+    const corr = a.corr ?? [0, 0];
+    this.k.rope(at(a.x), a.x.stride, a.headStride, a.heads, a.nRot, a.mode === 'neox' ? 2 : 0, a.positions, a.freqBase, a.freqScale ?? 1, a.extFactor ?? 0, a.attnFactor ?? 1, corr[0], corr[1], a.freqFactors ?? 0, a.tokStart, a.tokEnd);
+  }
+
+  /**
+   * Attention for (token, head) pairs u = t * heads + h in [uStart, uEnd) over f32 K/V caches laid
+   * out as the WebGPU ones ([capacity][kvHeads][headDim]). scratch: kvLength floats per caller.
+   */
+  attention(a: {
+    q: F32Rows; kCache: number; vCache: number; out: F32Rows; positions: number; heads: number; kvHeads: number;
+    headDim: number; kvLength: number; scale?: number; softcap?: number; window?: number; scratch: number;
+    uStart: number; uEnd: number;
+  }): void {
+    if (a.heads % a.kvHeads !== 0) throw new RangeError(`heads ${a.heads} not a multiple of kvHeads ${a.kvHeads}`);
+    this.k.attention(at(a.q), a.q.stride, a.kCache, a.vCache, at(a.out), a.out.stride, a.positions, a.heads, a.kvHeads, a.headDim, a.kvLength, a.scale ?? 1 / Math.sqrt(a.headDim), a.softcap ?? 0, a.window ?? 0, a.scratch, a.uStart, a.uEnd);
+  }
+
+  softmax(a: { x: F32Rows; y: F32Rows; n: number; scale?: number; rowStart: number; rowEnd: number }): void {
+    this.k.softmax(at(a.x), a.x.stride, at(a.y), a.y.stride, a.n, a.scale ?? 1, a.rowStart, a.rowEnd);
+  }
+
+  /** SwiGLU (`silu`) or GeGLU (`gelu`, ggml's tanh approximation): act(gate) * up. */
+  glu(a: { activation: 'silu' | 'gelu'; gate: F32Rows; up: F32Rows; out: F32Rows; n: number; rowStart: number; rowEnd: number }): void {
+    this.k.glu(a.activation === 'silu' ? 0 : 1, at(a.gate), a.gate.stride, at(a.up), a.up.stride, at(a.out), a.out.stride, a.n, a.rowStart, a.rowEnd);
+  }
+
+  /**
+   * (a + b) * s, (a * b) * s, a * s, or softcap s * tanh(a / s); b with stride 0 broadcasts one
+   * row. In place allowed.
+   */
+  elementwise(a: { op: 'add' | 'mul' | 'scale' | 'softcap'; a: F32Rows; b?: F32Rows; out: F32Rows; n: number; scale?: number; rowStart: number; rowEnd: number }): void {
+    const op = { add: 0, mul: 1, scale: 2, softcap: 3 }[a.op];
+    if (op < 2 && !a.b) throw new RangeError(`${a.op} needs b`);
+    const b = a.b ?? a.a;
+    this.k.elementwise(op, at(a.a), a.a.stride, at(b), b.stride, at(a.out), a.out.stride, a.n, a.scale ?? 1, a.rowStart, a.rowEnd);
+  }
+
+  /** out row t = table row ids[t] dequantized, times scale; zeros for ids >= rows. ids: u32 pointer. */
+  embed(a: { type: GgmlType; table: number; k: number; rows: number; ids: number; out: F32Rows; scale?: number; tokStart: number; tokEnd: number }): void {
+    checkType(a.type);
+    this.k.embed(a.type, a.table, a.k, a.rows, a.ids, at(a.out), a.out.stride, a.scale ?? 1, a.tokStart, a.tokEnd);
+  }
+
+  /** u32 index of each row's largest value (first on ties) at `out`. */
+  argmax(a: { x: F32Rows; n: number; out: number; rowStart: number; rowEnd: number }): void {
+    this.k.argmax(at(a.x), a.x.stride, a.n, a.out, a.rowStart, a.rowEnd);
+  }
+
+  /** Reads `bytes` (a multiple of 64) at `ptr`: the benchmark's memory-read baseline. */
+  readBandwidth(ptr: number, bytes: number): number {
+    return this.k.readBandwidth(ptr, bytes);
+  }
+}
+
+async function instantiate(base64: string, memory: WebAssembly.Memory): Promise<WebAssembly.Instance> {
+  const { instance } = await WebAssembly.instantiate(decodeBase64(base64), {
+    env: {
+      memory,
+      abort: () => {
+        throw new Error('CPU kernel abort');
+      },
+    },
+  });
+  return instance;
+}
+
+function align(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}
+
+function checkType(type: GgmlType): void {
+  if (!CPU_WEIGHT_TYPES.includes(type)) throw new RangeError(`CPU kernels do not support ${GgmlType[type] ?? type}`);
+}

@@ -1,0 +1,171 @@
+/**
+ * The relaxed-SIMD build, run where relaxed SIMD is right: Node 20's flag-gated implementation
+ * computes wrong integer dots (see kernels.ts `agreesWith`), so kernels.test.ts can only check that
+ * it is refused there. Here the system's Chromium (Debian's /usr/bin/chromium, as the e2e layer
+ * uses; HEARTH_CHROMIUM overrides) runs the relaxed kernels on fresh random data and Node checks
+ * them against float64, with the same bounds as kernels.test.ts.
+ */
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GgmlType } from '../../gguf/ggml-types.ts';
+import { normalizedMse } from '../../../test-support/compare.ts';
+import { exactWeights, randomBlocks } from '../../../test-support/random-weights.ts';
+import { matmulReference } from '../webgpu/kernels/matmul.ts';
+import { RELAXED_WASM_BASE64 } from './generated/kernels-wasm.ts';
+import { CPU_WEIGHT_TYPES, Q8A_BLOCK_BYTES, Q8A_WEIGHT_TYPES, Q8K_BLOCK_BYTES, Q8K_WEIGHT_TYPES } from './kernels.ts';
+
+const executablePath = process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium';
+
+interface PageCase {
+  type: number;
+  k: number;
+  rows: number;
+  tokens: number;
+  w: number[];
+  x: number[];
+}
+
+interface PageResult {
+  relaxedValid: boolean;
+  selfTest: number;
+  isRelaxed: number;
+  results: Array<{ y: number[]; yq: number[]; xq: number[]; yk: number[]; xk: number[] }>;
+}
+
+/** Runs in the page: the matmul paths of the relaxed build on each case. Self-contained. */
+function runInPage(args: { wasm: string; cases: PageCase[] }): PageResult {
+  const bin = Uint8Array.from(atob(args.wasm), (c) => c.charCodeAt(0));
+  const relaxedValid = WebAssembly.validate(bin);
+  const memory = new WebAssembly.Memory({ initial: 256 });
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bin), { env: { memory, abort: () => { throw new Error('abort'); } } });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const k = inst.exports as any;
+  let top = Math.ceil(k.heapBase() / 64) * 64;
+  const alloc = (n: number): number => {
+    const p = top;
+    top = Math.ceil((top + n) / 64) * 64;
+    return p;
+  };
+  const selfTest = k.relaxedSelfTest(alloc(64));
+  const results = args.cases.map((c) => {
+    const base = top;
+    const rb = k.rowBytes(c.type, c.k);
+    const w = alloc(rb * c.rows);
+    new Uint8Array(memory.buffer, w, c.w.length).set(c.w);
+    const x = alloc(4 * c.k * c.tokens);
+    new Float32Array(memory.buffer, x, c.x.length).set(c.x);
+    const y = alloc(4 * c.rows * c.tokens);
+    new Float32Array(memory.buffer, y, c.rows * c.tokens).fill(NaN);
+    const scratch = alloc(4 * 1024);
+    k.matmul(c.type, w, c.k, x, c.k, y, c.rows, c.tokens, 0, 0, c.rows, scratch);
+    let yq: number[] = [];
+    let xqOut: number[] = [];
+    if (c.k % 32 === 0 && k.q8aSupports(c.type)) {
+      const qb = (c.k / 32) * 40 * c.tokens;
+      const xq = alloc(qb);
+      k.quantizeQ8A(x, c.k, xq, c.k, 0, c.tokens);
+      const y2 = alloc(4 * c.rows * c.tokens);
+      new Float32Array(memory.buffer, y2, c.rows * c.tokens).fill(NaN);
+      k.matmulQ8A(c.type, w, c.k, xq, y2, c.rows, c.tokens, 0, 0, c.rows);
+      yq = Array.from(new Float32Array(memory.buffer, y2, c.rows * c.tokens));
+      xqOut = Array.from(new Uint8Array(memory.buffer, xq, qb));
+    }
+    let yk: number[] = [];
+    let xkOut: number[] = [];
+    if (c.k % 256 === 0 && k.q8kSupports(c.type)) {
+      const kb = (c.k / 256) * 292 * c.tokens;
+      const xk = alloc(kb);
+      k.quantizeQ8K(x, c.k, xk, c.k, 0, c.tokens);
+      const y3 = alloc(4 * c.rows * c.tokens);
+      new Float32Array(memory.buffer, y3, c.rows * c.tokens).fill(NaN);
+      k.matmulQ8K(c.type, w, c.k, xk, y3, c.rows, c.tokens, 0, 0, c.rows);
+      yk = Array.from(new Float32Array(memory.buffer, y3, c.rows * c.tokens));
+      xkOut = Array.from(new Uint8Array(memory.buffer, xk, kb));
+    }
+    const out = { y: Array.from(new Float32Array(memory.buffer, y, c.rows * c.tokens)), yq, xq: xqOut, yk, xk: xkOut };
+    top = base;
+    return out;
+  });
+  return { relaxedValid, selfTest, isRelaxed: k.isRelaxed(), results };
+}
+
+function dequantQ8K(bytes: Uint8Array, k: number, tokens: number): Float64Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float64Array(k * tokens);
+  for (let b = 0; b < (k * tokens) / 256; b++) {
+    const d = view.getFloat32(b * Q8K_BLOCK_BYTES, true);
+    for (let i = 0; i < 256; i++) out[b * 256 + i] = d * view.getInt8(b * Q8K_BLOCK_BYTES + 36 + i);
+  }
+  return out;
+}
+
+function dequantQ8A(bytes: Uint8Array, k: number, tokens: number): Float64Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float64Array(k * tokens);
+  for (let b = 0; b < (k * tokens) / 32; b++) {
+    const d = view.getFloat32(b * Q8A_BLOCK_BYTES, true);
+    for (let i = 0; i < 32; i++) out[b * 32 + i] = d * view.getInt8(b * Q8A_BLOCK_BYTES + 8 + i);
+  }
+  return out;
+}
+
+describe('relaxed-SIMD build in Chromium', () => {
+  let browser: Browser;
+
+  beforeAll(async () => {
+    expect(existsSync(executablePath), `no Chromium at ${executablePath} (set HEARTH_CHROMIUM)`).toBe(true);
+    browser = await chromium.launch({
+      executablePath,
+      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-gpu'],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('matmul, matmulQ8A and matmulQ8K of every type agree with float64', async () => {
+    const seed = process.env.HEARTH_TEST_SEED ? Number(process.env.HEARTH_TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
+    console.log(`[seed] relaxed chromium: HEARTH_TEST_SEED=${seed}`);
+    let s = seed;
+    const next = (): number => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      return s / 4294967296;
+    };
+    const cases = CPU_WEIGHT_TYPES.map((type) => {
+      const blockwise = type !== GgmlType.F32 && type !== GgmlType.F16 && type !== GgmlType.BF16;
+      const k = blockwise ? (type === GgmlType.Q8_0 || type === GgmlType.Q4_0 ? 32 * 37 : 256 * 5) : 1030;
+      const rows = 37;
+      const tokens = 5;
+      const bytes = randomBlocks(type, rows, k, Math.floor(next() * 2 ** 31));
+      const x = Array.from({ length: k * tokens }, () => next() * 2 - 1);
+      return { type, k, rows, tokens, w: Array.from(bytes), x, bytes };
+    });
+    const page = await browser.newPage();
+    const out = await page.evaluate(runInPage, { wasm: RELAXED_WASM_BASE64, cases: cases.map(({ bytes: _b, ...c }) => c) });
+    await page.close();
+    expect(out.relaxedValid).toBe(true);
+    expect(out.isRelaxed).toBe(1);
+    expect(out.selfTest).toBe(1);
+    for (const [i, c] of cases.entries()) {
+      const w = exactWeights(c.type, c.bytes, c.rows * c.k);
+      const x = Float32Array.from(c.x);
+      const r = out.results[i]!;
+      const err = normalizedMse(r.y, matmulReference(w, c.k, c.rows, x, c.tokens));
+      expect(err, `${GgmlType[c.type]} matmul`).toBeLessThanOrEqual(1e-6);
+      if (Q8A_WEIGHT_TYPES.includes(c.type)) {
+        const xq = dequantQ8A(Uint8Array.from(r.xq), c.k, c.tokens);
+        const errQ = normalizedMse(r.yq, matmulReference(w, c.k, c.rows, xq, c.tokens));
+        console.log(`[relaxed] ${GgmlType[c.type]}: matmul ${err.toExponential(2)}, matmulQ8A on its activations ${errQ.toExponential(2)}`);
+        expect(errQ, `${GgmlType[c.type]} matmulQ8A`).toBeLessThanOrEqual(1e-6);
+      }
+      if (Q8K_WEIGHT_TYPES.includes(c.type)) {
+        const xk = dequantQ8K(Uint8Array.from(r.xk), c.k, c.tokens);
+        const errK = normalizedMse(r.yk, matmulReference(w, c.k, c.rows, xk, c.tokens));
+        console.log(`[relaxed] ${GgmlType[c.type]}: matmulQ8K on its activations ${errK.toExponential(2)}`);
+        expect(errK, `${GgmlType[c.type]} matmulQ8K`).toBeLessThanOrEqual(1e-6);
+      }
+    }
+  }, 60_000);
+});
