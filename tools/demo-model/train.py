@@ -126,7 +126,7 @@ def bpe_char_to_byte(c):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=".cache/demo-model")
-    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--steps", type=int, default=320)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=2)
@@ -157,7 +157,7 @@ def main():
         starts = torch.randint(0, len(train_stream) - cfg.context - 1, (args.batch,), generator=gen)
         batch = torch.stack([torch.from_numpy(train_stream[s : s + cfg.context + 1]) for s in starts.tolist()])
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, args.steps, args.lr, 60)
+            group["lr"] = lr_at(step, args.steps, args.lr, 40)
         logits = m(batch[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, cfg.vocab_size), batch[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
