@@ -6,6 +6,7 @@
 import { createGpuContext, type GpuContext } from '../engine/backend/webgpu/device.ts';
 import { PipelineCache } from '../engine/backend/webgpu/pipelines.ts';
 import { nodeGpu, nodeProbeOptions } from '../node/webgpu.ts';
+import { mulberry32 } from './random.ts';
 
 export interface TestGpu extends GpuContext {
   pipelines: PipelineCache;
@@ -20,17 +21,11 @@ export async function acquireTestGpu(): Promise<TestGpu> {
   return { ...context, pipelines: new PipelineCache(context.device) };
 }
 
-/** Deterministic pseudo-random floats in [-1, 1) (mulberry32), fresh per seed. */
+/** Deterministic pseudo-random floats in [-1, 1), fresh per seed. */
 export function randomFloats(n: number, seed: number): Float32Array<ArrayBuffer> {
-  let state = seed >>> 0;
+  const next = mulberry32(seed);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
+  for (let i = 0; i < n; i++) out[i] = next() * 2 - 1;
   return out;
 }
 
@@ -44,10 +39,4 @@ export function uploadFloats(device: GPUDevice, data: Float32Array<ArrayBuffer>)
   return buffer;
 }
 
-/** A seed that differs per run (fresh random data) but is printed so a failure can be replayed. */
-export function freshSeed(label: string): number {
-  const fromEnv = process.env.HEARTH_TEST_SEED;
-  const seed = fromEnv ? Number(fromEnv) : Math.floor(Math.random() * 2 ** 31);
-  console.log(`[seed] ${label}: HEARTH_TEST_SEED=${seed}`);
-  return seed;
-}
+export { freshSeed } from './random.ts';

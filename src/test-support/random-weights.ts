@@ -8,6 +8,7 @@
  */
 import { GgmlType, ggmlTypeInfo } from '../engine/gguf/ggml-types.ts';
 import { requireQuantFormat } from '../engine/gguf/quants/index.ts';
+import { mulberry32 } from './random.ts';
 
 export interface RandomWeight {
   bytes: Uint8Array<ArrayBuffer>;
@@ -15,16 +16,6 @@ export interface RandomWeight {
   values: Float64Array;
 }
 
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Value of IEEE half-float bits. */
 export function halfBitsToNumber(bits: number): number {
@@ -75,7 +66,7 @@ export const RANDOM_BLOCK_TYPES: readonly GgmlType[] = Object.keys(HALF_FIELDS).
  * these bytes: get them from the CPU reference (`requireQuantFormat(type).dequantize`).
  */
 export function randomBlocks(type: GgmlType, rows: number, k: number, seed: number): Uint8Array<ArrayBuffer> {
-  const next = rng(seed);
+  const next = mulberry32(seed);
   const n = rows * k;
   if (type === GgmlType.F32) {
     const f = new Float32Array(n);
@@ -126,7 +117,7 @@ export function randomBlocks(type: GgmlType, rows: number, k: number, seed: numb
 }
 
 export function randomWeight(type: GgmlType, rows: number, k: number, seed: number): RandomWeight {
-  const next = rng(seed);
+  const next = mulberry32(seed);
   const values = new Float64Array(rows * k);
   const n = rows * k;
   switch (type) {

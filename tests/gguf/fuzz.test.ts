@@ -9,19 +9,10 @@ import { readGguf, type ReadGgufOptions } from '../../src/engine/gguf/reader.ts'
 import { bytesSource, type RangedSource } from '../../src/engine/gguf/source.ts';
 import type { GgufFile } from '../../src/engine/gguf/types.ts';
 import { countingSource, featureFile } from './fixtures.ts';
+import { mulberry32 as rng } from '../../src/test-support/random.ts';
 
 const base = featureFile().bytes;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A successful parse must describe a file that fits in the source. */
 function checkConsistent(g: GgufFile, size: number): void {

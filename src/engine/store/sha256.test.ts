@@ -1,20 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Sha256, sha256Hex } from './sha256.ts';
+import { mulberry32 as rng } from '../../test-support/random.ts';
 
 const reference = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
-/** A small deterministic generator so a failure names a reproducible case. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('Sha256', () => {
   it('matches the FIPS 180-4 examples', () => {

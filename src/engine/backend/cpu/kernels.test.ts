@@ -18,28 +18,13 @@ import { normReference } from '../webgpu/kernels/norm.ts';
 import { llama3FreqFactors, ropeReference, yarnCorrDims } from '../webgpu/kernels/rope.ts';
 import { softmaxReference } from '../webgpu/kernels/softmax.ts';
 import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_BLOCK_BYTES, Q8A_WEIGHT_TYPES, Q8K_BLOCK_BYTES, Q8K_WEIGHT_TYPES, relaxedSimdSupported, simdSupported } from './kernels.ts';
+import { mulberry32 as rng, freshSeed } from '../../../test-support/random.ts';
 
 // Node 20's V8 has relaxed SIMD behind a flag (on by default from Node 22, Chrome 114): turn it on
 // so the relaxed build is tested here too.
 setFlagsFromString('--experimental-wasm-relaxed-simd');
 
-function freshSeed(label: string): number {
-  const fromEnv = process.env.HEARTH_TEST_SEED;
-  const seed = fromEnv ? Number(fromEnv) : Math.floor(Math.random() * 2 ** 31);
-  console.log(`[seed] ${label}: HEARTH_TEST_SEED=${seed}`);
-  return seed;
-}
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function floats(next: () => number, n: number, scale = 1): Float32Array {
   const out = new Float32Array(n);

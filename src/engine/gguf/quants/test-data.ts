@@ -3,18 +3,9 @@
  * quantizers' corner cases (ties, all-zero and constant groups, one-signed groups, outliers,
  * values near ggml's 1e-15 "all zero" threshold).
  */
+import { mulberry32 } from '../../../test-support/random.ts';
 
-/** mulberry32: small, fast, good enough for test data. */
-export function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from '../../../test-support/random.ts';
 
 /** Seed for a test run: QUANT_SEED from the environment, else fresh. */
 export function testSeed(): number {
@@ -59,7 +50,7 @@ export const DISTRIBUTIONS: Record<string, Distribution> = {
  * `rows` rows of `nPerRow` values, cycling through the distributions row by row, as float32.
  */
 export function mixedRows(seed: number, rows: number, nPerRow: number): Float32Array {
-  const next = rng(seed);
+  const next = mulberry32(seed);
   const names = Object.keys(DISTRIBUTIONS);
   const out = new Float32Array(rows * nPerRow);
   for (let r = 0; r < rows; r++) {
