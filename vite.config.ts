@@ -1,6 +1,7 @@
 /// <reference types="vitest/config" />
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
+import { VitePWA } from 'vite-plugin-pwa';
 import { softwareVulkanEnv } from './src/node/vulkan-env.ts';
 
 // GPU tests run WGSL on Dawn. Without a GPU driver, point it at Chromium's SwiftShader; this must
@@ -16,8 +17,30 @@ Object.assign(process.env, softwareVulkanEnv() ?? {});
  * The browser layer (e2e/) runs under Playwright, not Vitest.
  */
 export default defineConfig({
-  plugins: [react()],
-  worker: { format: 'es' },
+  plugins: [
+    react(),
+    // The service worker precaches the app shell (HTML, JS, CSS, WASM, icons, the catalog), so after
+    // the first visit the app opens with the network off. Model weights are not precached: they
+    // live in the engine's IndexedDB store. `prompt`: a new version waits for the user's reload.
+    VitePWA({
+      registerType: 'prompt',
+      injectRegister: false,
+      manifest: false,
+      includeAssets: ['icon.svg', 'icons/*', 'models.json'],
+      workbox: {
+        globPatterns: ['**/*.{js,css,html,svg,png,webmanifest,json,wasm}'],
+        globIgnores: ['**/*.map', 'models/**'],
+        // The engine worker bundle and the WASM kernels are larger than Workbox's 2 MiB default.
+        maximumFileSizeToCacheInBytes: 16 * 1024 * 1024,
+        navigateFallback: 'index.html',
+        navigateFallbackDenylist: [/^\/models\//],
+        cleanupOutdatedCaches: true,
+      },
+    }),
+  ],
+  // keepNames: engine errors take their stable `name` from their class (`new.target.name`), which
+  // the minifier would otherwise rename; the UI switches on those names.
+  worker: { format: 'es', rolldownOptions: { output: { keepNames: true } } },
   build: { target: 'es2022', sourcemap: true },
   preview: { host: '127.0.0.1', port: 4173 },
   server: { host: '127.0.0.1', port: 5173 },

@@ -4,7 +4,7 @@ test.describe('app shell with WebGPU', () => {
   test('loads, the engine worker answers, and the adapter is shown', async ({ page }) => {
     const consoleErrors: string[] = [];
     page.on('console', (message) => message.type() === 'error' && consoleErrors.push(message.text()));
-    await page.goto('/');
+    await page.goto('/#device');
     await expect(page).toHaveTitle('Hearth');
 
     const status = page.getByTestId('engine-status');
@@ -16,6 +16,8 @@ test.describe('app shell with WebGPU', () => {
     await expect(page.getByTestId('adapter-name')).not.toBeEmpty();
     await expect(page.getByTestId('features')).toContainText(/\S/);
     await expect(page.getByTestId('limits')).toContainText('Largest storage binding');
+    await expect(page.getByTestId('kernel-paths')).toContainText(/f16|f32/);
+    await expect(page.getByTestId('cpu-report')).toContainText('WebAssembly SIMD');
     await page.screenshot({ path: 'test-results/screenshots/capabilities.png', fullPage: true });
     expect(consoleErrors).toEqual([]);
   });

@@ -11,6 +11,8 @@ import { probeCommand } from './commands/probe.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { tokenizeCommand } from './commands/tokenize.ts';
 import { makeModelCommand } from './commands/make-model.ts';
+import { logitsCommand } from './commands/logits.ts';
+import { generateCommand } from './commands/generate.ts';
 
 /** Every subcommand, by name. Add new commands here. */
 const COMMANDS: Record<string, CliCommand> = {
@@ -19,6 +21,8 @@ const COMMANDS: Record<string, CliCommand> = {
   inspect: inspectCommand,
   tokenize: tokenizeCommand,
   'make-model': makeModelCommand,
+  logits: logitsCommand,
+  generate: generateCommand,
 };
 
 function usage(): string {

@@ -14,8 +14,10 @@
  * GgufFormatError, DeviceLostError, ContextWindowExceededError, NoModelLoadedError.
  */
 import type { GpuReport } from './backend/webgpu/probe.ts';
+import type { CachedModel, DownloadProgress, ModelEntry, StoreUsage } from './store/index.ts';
 
 export type { GpuReport, AdapterReport, KernelPaths } from './backend/webgpu/probe.ts';
+export type { CachedModel, DownloadProgress, ModelEntry, StoreUsage } from './store/index.ts';
 
 export interface EngineInfo {
   name: 'hearth';
@@ -152,4 +154,30 @@ export interface EngineApi {
   info(): Promise<EngineInfo>;
   /** Reports the WebGPU adapter, its features and limits, or why there is none. */
   probe(): Promise<GpuReport>;
+  /** What the engine is doing: idle, loading (with progress), ready (with the model), or failed. */
+  status(): Promise<EngineStatus>;
+  /** Loads a model, replacing the current one. Progress goes to `onProgress` (a Comlink proxy across the worker). */
+  loadModel(source: ModelSource, options?: LoadModelOptions, onProgress?: (progress: LoadProgress) => void): Promise<ModelInfo>;
+  unloadModel(): Promise<void>;
+  /**
+   * Runs a chat completion; requests queue and run one at a time. With `onChunk`, the reply
+   * streams as OpenAI-style chunks; the complete result is returned either way.
+   */
+  chatCompletion(request: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void): Promise<ChatCompletion>;
+  /** Ends the request with this id within one token (finish_reason 'abort'); it returns what it produced. */
+  abort(requestId: string): Promise<void>;
+  /** Prompt tokens `messages` take with the loaded model's template (for a context meter). */
+  countTokens(messages: ChatMessage[]): Promise<number>;
+
+  // ---- The model store (IndexedDB): independent of generation, so downloads run while chatting.
+  /** Cached models, complete and partial. */
+  listModels(): Promise<CachedModel[]>;
+  /** Downloads (or resumes) a catalog entry into the store; `cancelDownload(entry.id)` pauses it. */
+  downloadModel(entry: ModelEntry, onProgress?: (progress: DownloadProgress) => void): Promise<CachedModel>;
+  /** Stops a running download, keeping what was stored for a later resume. */
+  cancelDownload(id: string): Promise<void>;
+  /** Adds a local file (or the parts of a split model): copied into the store, or read in place for this session. */
+  importModelFile(files: Blob[], options: { copy: boolean; name?: string }): Promise<CachedModel>;
+  deleteModel(id: string, options?: { partialOnly?: boolean }): Promise<boolean>;
+  storageUsage(): Promise<StoreUsage>;
 }

@@ -1,9 +1,36 @@
 /**
  * The engine behind `EngineApi`. Constructed with whatever provides WebGPU on this platform, so
  * the same class serves the Web Worker (navigator.gpu) and Node (Dawn).
+ *
+ * Requests run one at a time, in arrival order (a queue, never interleaved). `abort` is not
+ * queued: it marks a running or waiting request, which then ends within one token. A lost GPU
+ * device is reported on the request that hits it; the next request reloads the model.
  */
-import type { EngineApi, EngineInfo, GpuReport } from './api.ts';
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionRequest,
+  ChatMessage,
+  EngineApi,
+  EngineInfo,
+  EngineStatus,
+  GpuReport,
+  LoadModelOptions,
+  LoadProgress,
+  ModelInfo,
+  ModelSource,
+} from './api.ts';
+import { createGpuContext, type GpuContext } from './backend/webgpu/device.ts';
+import { WebGpuBackend } from './backend/webgpu/backend.ts';
 import { probeWebGPU, type ProbeOptions } from './backend/webgpu/probe.ts';
+import { DeviceLostError, HearthError, WebGPUUnavailableError } from './errors.ts';
+import { ChatSession } from './generate/chat-session.ts';
+import { blobSource, httpRangeSource, type RangedSource } from './gguf/source.ts';
+import { readGguf } from './gguf/reader.ts';
+import { describeModel } from './model-info.ts';
+import { Model } from './model/model.ts';
+import { Tokenizer } from './tokenizer/index.ts';
+import type { CachedModel, DownloadProgress, ModelEntry, ModelStore, StoreUsage } from './store/index.ts';
 import { ENGINE_VERSION } from './version.ts';
 
 export interface EnginePlatform {
@@ -11,9 +38,33 @@ export interface EnginePlatform {
   gpu: GPU | undefined;
   runtime: string;
   probeOptions?: ProbeOptions;
+  /** The model store (IndexedDB in the browser); without one, only files and URLs load. */
+  store?: ModelStore;
+}
+
+/** A chat request arrived with no model loaded. */
+export class NoModelLoadedError extends HearthError {}
+
+interface Loaded {
+  model: Model;
+  session: ChatSession;
+  info: ModelInfo;
+  source: ModelSource;
+  options: LoadModelOptions;
 }
 
 export class Engine implements EngineApi {
+  private gpuContext: GpuContext | undefined;
+  private loaded: Loaded | undefined;
+  /** What to reload after a device loss. */
+  private lastLoad: { source: ModelSource; options: LoadModelOptions } | undefined;
+  private state: EngineStatus = { state: 'idle' };
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly aborted = new Set<string>();
+  private busy = false;
+  private nextRequest = 1;
+  private readonly downloads = new Map<string, AbortController>();
+
   constructor(private readonly platform: EnginePlatform) {}
 
   async info(): Promise<EngineInfo> {
@@ -22,5 +73,181 @@ export class Engine implements EngineApi {
 
   async probe(): Promise<GpuReport> {
     return probeWebGPU(this.platform.gpu, this.platform.probeOptions);
+  }
+
+  async status(): Promise<EngineStatus> {
+    if (this.state.state === 'ready') return { ...this.state, busy: this.busy };
+    return this.state;
+  }
+
+  loadModel(source: ModelSource, options: LoadModelOptions = {}, onProgress?: (progress: LoadProgress) => void): Promise<ModelInfo> {
+    return this.enqueue(async () => (await this.load(source, options, onProgress)).info);
+  }
+
+  unloadModel(): Promise<void> {
+    return this.enqueue(async () => {
+      this.release();
+      this.lastLoad = undefined;
+      this.state = { state: 'idle' };
+    });
+  }
+
+  chatCompletion(request: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void): Promise<ChatCompletion> {
+    const requestId = request.request_id ?? `req-${this.nextRequest++}`;
+    return this.enqueue(async () => {
+      try {
+        const loaded = await this.ensureLoaded();
+        this.busy = true;
+        return await loaded.session.complete({ ...request, request_id: requestId }, onChunk, () => this.aborted.has(requestId));
+      } catch (error) {
+        throw this.afterFailure(error);
+      } finally {
+        this.busy = false;
+        this.aborted.delete(requestId);
+      }
+    });
+  }
+
+  async abort(requestId: string): Promise<void> {
+    this.aborted.add(requestId);
+  }
+
+  countTokens(messages: ChatMessage[]): Promise<number> {
+    return this.enqueue(async () => (await this.ensureLoaded()).session.countTokens(messages));
+  }
+
+  listModels(): Promise<CachedModel[]> {
+    return this.requireStore().list();
+  }
+
+  async downloadModel(entry: ModelEntry, onProgress?: (progress: DownloadProgress) => void): Promise<CachedModel> {
+    const controller = new AbortController();
+    this.downloads.set(entry.id, controller);
+    try {
+      return await this.requireStore().download(entry, { signal: controller.signal, ...(onProgress ? { onProgress } : {}) });
+    } finally {
+      if (this.downloads.get(entry.id) === controller) this.downloads.delete(entry.id);
+    }
+  }
+
+  async cancelDownload(id: string): Promise<void> {
+    this.downloads.get(id)?.abort();
+  }
+
+  importModelFile(files: Blob[], options: { copy: boolean; name?: string }): Promise<CachedModel> {
+    return this.requireStore().importFile(files, options);
+  }
+
+  deleteModel(id: string, options: { partialOnly?: boolean } = {}): Promise<boolean> {
+    return this.requireStore().delete(id, options);
+  }
+
+  storageUsage(): Promise<StoreUsage> {
+    return this.requireStore().usage();
+  }
+
+  private requireStore(): ModelStore {
+    if (!this.platform.store) throw new HearthError('This engine has no model store (it runs outside a browser).');
+    return this.platform.store;
+  }
+
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async ensureLoaded(): Promise<Loaded> {
+    if (this.loaded) return this.loaded;
+    if (this.lastLoad) return this.load(this.lastLoad.source, this.lastLoad.options);
+    throw new NoModelLoadedError('No model is loaded. Load a model first.');
+  }
+
+  /** A device loss invalidates everything on the GPU: drop it, reload on the next request. */
+  private afterFailure(error: unknown): unknown {
+    if (error instanceof DeviceLostError || (error as Error)?.name === 'DeviceLostError') {
+      this.release();
+      this.state = { state: 'error', error: { name: 'DeviceLostError', message: (error as Error).message } };
+    }
+    return error;
+  }
+
+  private release(): void {
+    this.loaded?.model.destroy();
+    this.loaded = undefined;
+    this.gpuContext?.destroy();
+    this.gpuContext = undefined;
+  }
+
+  private async openSource(source: ModelSource): Promise<{ source: RangedSource; fileName: string }> {
+    switch (source.kind) {
+      case 'file':
+        return { source: blobSource(source.file, source.name), fileName: source.name };
+      case 'url': {
+        const url = source.urls[0];
+        if (!url) throw new HearthError('A URL model source needs at least one URL.');
+        if (source.urls.length > 1) throw new HearthError('Split models from URLs load through the model store (download first).');
+        return { source: await httpRangeSource(url), fileName: decodeURIComponent(url.split('/').pop() ?? url) };
+      }
+      case 'cached': {
+        const store = this.requireStore();
+        const record = await store.get(source.id);
+        if (record && record.parts > 1) throw new HearthError('Split models cannot be loaded yet; merge the parts into one file.');
+        const bytes = await store.source(source.id);
+        await store.markUsed(source.id);
+        return { source: bytes, fileName: record?.name ?? source.id };
+      }
+    }
+  }
+
+  private async gpu(): Promise<GpuContext> {
+    if (!this.gpuContext) {
+      this.gpuContext = await createGpuContext(this.platform.gpu, {
+        ...this.platform.probeOptions,
+        onLost: () => this.release(),
+      });
+    }
+    return this.gpuContext;
+  }
+
+  private async load(source: ModelSource, options: LoadModelOptions, onProgress?: (progress: LoadProgress) => void): Promise<Loaded> {
+    if (options.backend === 'cpu') throw new WebGPUUnavailableError('The CPU backend is not available yet; use WebGPU.');
+    this.release();
+    this.state = { state: 'loading', progress: { phase: 'reading-header', loaded: 0, total: 0 } };
+    const report = (progress: LoadProgress) => {
+      this.state = { state: 'loading', progress };
+      onProgress?.(progress);
+    };
+    try {
+      const { source: bytes, fileName } = await this.openSource(source);
+      report({ phase: 'reading-header', loaded: 0, total: bytes.size });
+      const file = await readGguf(bytes);
+      const tokenizer = Tokenizer.fromGgufMetadata(file.metadata as ReadonlyMap<string, unknown>);
+      const context = await this.gpu();
+      const backend = new WebGpuBackend(context.device, { subgroups: context.kernelPaths.subgroups });
+      const model = await Model.load(backend, bytes, {
+        ...(options.contextLength ? { contextLength: options.contextLength } : {}),
+        onProgress: (loaded, total) => report({ phase: 'uploading-weights', loaded, total }),
+      });
+      const info0 = { modelName: String(file.metadata.get('general.name') ?? fileName) };
+      const session = new ChatSession(model, tokenizer, file.metadata as ReadonlyMap<string, unknown>, info0);
+      const info = describeModel(file, {
+        fileName,
+        contextLength: model.contextLength,
+        trainedContextLength: model.config.nCtxTrain,
+        hasChatTemplate: session.format.source === 'template' || session.format.source === 'named',
+        templateFallback: session.format.notice,
+        backend: 'webgpu',
+      });
+      this.loaded = { model, session, info, source, options };
+      this.lastLoad = { source, options };
+      this.state = { state: 'ready', model: info, busy: false };
+      return this.loaded;
+    } catch (error) {
+      this.release();
+      const e = error as Error;
+      this.state = { state: 'error', error: { name: e.name, message: e.message } };
+      throw error;
+    }
   }
 }

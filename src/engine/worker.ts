@@ -4,10 +4,11 @@
  */
 import * as Comlink from 'comlink';
 import { Engine } from './engine.ts';
+import { ModelStore } from './store/index.ts';
 import { installErrorTransfer } from './worker-errors.ts';
 
 const gpu = (self.navigator as Navigator & { gpu?: GPU }).gpu;
-const engine = new Engine({ gpu, runtime: 'web-worker' });
+const engine = new Engine({ gpu, runtime: 'web-worker', store: new ModelStore() });
 
 installErrorTransfer();
 Comlink.expose(engine);

@@ -17,6 +17,7 @@ import kvWriteWgsl from './kv_write.wgsl?raw';
 import kvF16Wgsl from './kv_f16.wgsl?raw';
 import kvF32Wgsl from './kv_f32.wgsl?raw';
 import ropeWgsl from './rope.wgsl?raw';
+import softcapWgsl from './softcap.wgsl?raw';
 import softmaxWgsl from './softmax.wgsl?raw';
 import gluWgsl from './glu.wgsl?raw';
 import elementwiseWgsl from './elementwise.wgsl?raw';
@@ -60,6 +61,7 @@ export const SHADERS: Readonly<Record<string, string>> = {
   'kv_f16.wgsl': kvF16Wgsl,
   'kv_f32.wgsl': kvF32Wgsl,
   'rope.wgsl': ropeWgsl,
+  'softcap.wgsl': softcapWgsl,
   'softmax.wgsl': softmaxWgsl,
   'glu.wgsl': gluWgsl,
   'elementwise.wgsl': elementwiseWgsl,

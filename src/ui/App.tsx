@@ -1,56 +1,127 @@
 import { useEffect, useState } from 'react';
-import type { EngineInfo, GpuReport } from '../engine/api.ts';
 import { CapabilityReport } from './CapabilityReport.tsx';
-import { engineClient } from './engine-client.ts';
+import { ChatView } from './ChatView.tsx';
+import { ModelManager } from './ModelManager.tsx';
+import { UpdatePrompt } from './pwa.tsx';
+import { usePreferences, type Theme } from './settings.ts';
+import { useEngine } from './useEngine.ts';
 
-type EngineState =
-  | { status: 'starting' }
-  | { status: 'ready'; info: EngineInfo; gpu: GpuReport }
-  | { status: 'failed'; error: string };
+type View = 'chat' | 'models' | 'device';
+const VIEWS: { id: View; label: string }[] = [
+  { id: 'chat', label: 'Chat' },
+  { id: 'models', label: 'Models' },
+  { id: 'device', label: 'Device' },
+];
+
+function initialView(): View {
+  const hash = location.hash.slice(1);
+  return hash === 'models' || hash === 'device' ? hash : 'chat';
+}
 
 export function App() {
-  const [state, setState] = useState<EngineState>({ status: 'starting' });
+  const engine = useEngine();
+  const [prefs, setPrefs] = usePreferences();
+  const [view, setViewState] = useState<View>(initialView);
+  const { boot } = engine;
+
+  const setView = (next: View) => {
+    setViewState(next);
+    history.replaceState(null, '', next === 'chat' ? location.pathname : `#${next}`);
+  };
 
   useEffect(() => {
-    let cancelled = false;
-    const engine = engineClient();
-    Promise.all([engine.info(), engine.probe()])
-      .then(([info, gpu]) => !cancelled && setState({ status: 'ready', info, gpu }))
-      .catch((error: unknown) => !cancelled && setState({ status: 'failed', error: String(error) }));
-    return () => {
-      cancelled = true;
-    };
-  }, []);
+    const root = document.documentElement;
+    if (prefs.theme === 'system') delete root.dataset.theme;
+    else root.dataset.theme = prefs.theme;
+  }, [prefs.theme]);
+
+  const gpu = boot.status === 'ready' ? boot.gpu : undefined;
 
   return (
     <div className="app">
+      <a className="skip-link" href="#main">Skip to content</a>
       <header className="app-header">
         <h1>
           <img src="/icon.svg" alt="" width={28} height={28} /> Hearth
         </h1>
-        <p className="tagline">Chat with a small open model that runs privately in this tab. Nothing leaves your device.</p>
+        <nav aria-label="Views" className="tabs">
+          {VIEWS.map((v) => (
+            <button key={v.id} type="button" aria-current={view === v.id ? 'page' : undefined} onClick={() => setView(v.id)} data-testid={`nav-${v.id}`}>
+              {v.label}
+            </button>
+          ))}
+        </nav>
+        <label className="theme">
+          <span className="sr-only">Theme</span>
+          <select value={prefs.theme} onChange={(e) => setPrefs({ theme: e.target.value as Theme })} data-testid="theme">
+            <option value="system">System theme</option>
+            <option value="light">Light</option>
+            <option value="dark">Dark</option>
+          </select>
+        </label>
       </header>
-      <main>
-        {state.status === 'starting' && (
-          <p role="status" data-testid="engine-status">
-            Starting the engine…
-          </p>
-        )}
-        {state.status === 'failed' && (
-          <div role="alert" className="panel error" data-testid="engine-status">
+      <main id="main" tabIndex={-1}>
+        {boot.status === 'failed' && (
+          <div role="alert" className="panel error">
             <h2>The engine did not start</h2>
-            <p>{state.error}</p>
+            <p>{boot.error}</p>
+            <p>Reload the page. If this keeps happening, this browser may not support module workers; try a current Chrome, Edge or Safari.</p>
           </div>
         )}
-        {state.status === 'ready' && (
+        {view === 'chat' && (
           <>
-            <p role="status" className="muted" data-testid="engine-status" data-engine-version={state.info.version}>
-              Engine {state.info.version} ready ({state.info.runtime}).
-            </p>
-            <CapabilityReport report={state.gpu} />
+            {gpu && !gpu.available && <CapabilityReport report={gpu} />}
+            <ChatView model={engine.model} prefs={prefs} setPrefs={setPrefs} onOpenModels={() => setView('models')} />
+          </>
+        )}
+        {view === 'models' && <ModelManager engine={engine} gpu={gpu} />}
+        {view === 'device' && (
+          <>
+            {boot.status === 'starting' && <p className="muted">Asking the GPU…</p>}
+            {gpu && <CapabilityReport report={gpu} />}
+            <RuntimeReport />
           </>
         )}
       </main>
+      <footer className="app-footer">
+        {boot.status === 'starting' && (
+          <span role="status" data-testid="engine-status">
+            Starting the engine…
+          </span>
+        )}
+        {boot.status === 'failed' && <span data-testid="engine-status">Engine failed to start.</span>}
+        {boot.status === 'ready' && (
+          <span data-testid="engine-status" data-engine-version={boot.info.version}>
+            Engine {boot.info.version} ready ({boot.info.runtime}). Runs in this tab; nothing leaves your device.
+          </span>
+        )}
+      </footer>
+      <UpdatePrompt />
     </div>
+  );
+}
+
+// A 1-function module using one v128 instruction: valid only where WebAssembly SIMD is supported.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+
+/** The CPU side: what a CPU fallback could use in this browser. */
+function RuntimeReport() {
+  const simd = typeof WebAssembly !== 'undefined' && WebAssembly.validate(SIMD_PROBE);
+  const isolated = globalThis.crossOriginIsolated === true;
+  const memory = (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
+  return (
+    <section className="panel" aria-labelledby="cpu-heading" data-testid="cpu-report">
+      <h2 id="cpu-heading">CPU fallback</h2>
+      <dl className="facts">
+        <dt>WebAssembly SIMD</dt>
+        <dd data-testid="wasm-simd">{simd ? 'supported' : 'not supported'}</dd>
+        <dt>Threads</dt>
+        <dd>{isolated ? `available (${navigator.hardwareConcurrency} cores)` : 'not available (the page is not cross-origin isolated)'}</dd>
+        <dt>Device memory</dt>
+        <dd>{memory !== undefined ? `${memory} GB reported (browsers round this down; many cap it at 8)` : 'not reported by this browser'}</dd>
+        <dt>Status</dt>
+        <dd>Chat runs on WebGPU; the engine's CPU kernels are not yet wired in as a fallback for chat.</dd>
+      </dl>
+    </section>
   );
 }

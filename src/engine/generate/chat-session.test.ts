@@ -5,7 +5,7 @@ import { Tokenizer } from '../tokenizer/index.ts';
 import { llamaCppSourceDir } from '../../test-support/llama-ref.ts';
 import type { SamplingOp } from '../backend/ops.ts';
 import type { ChatCompletionChunk, ChatMessage } from '../api.ts';
-import { ChatSession, ContextWindowExceededError, type SeenTokenPenalties, type SessionModel } from './chat-session.ts';
+import { ChatSession, ContextWindowExceededError, type SessionModel } from './chat-session.ts';
 
 /**
  * A stand-in for a loaded model: it "generates" a scripted reply and records what it was asked to
@@ -16,7 +16,8 @@ class ScriptedModel implements SessionModel {
   position = 0;
   evaluated: number[][] = [];
   uniforms: number[] = [];
-  penalties: Array<SeenTokenPenalties | undefined> = [];
+  /** Which steps read logits back (the penalized path) instead of sampling on the device. */
+  viaLogits: boolean[] = [];
   private step = 0;
 
   constructor(
@@ -24,11 +25,23 @@ class ScriptedModel implements SessionModel {
     private readonly reply: number[],
   ) {}
 
-  async next(tokens: readonly number[], _sampling: SamplingOp, u: number, penalties?: SeenTokenPenalties): Promise<number> {
+  async next(tokens: readonly number[], _sampling: SamplingOp, u: number): Promise<number> {
+    this.uniforms.push(u);
+    this.viaLogits.push(false);
+    return this.advance(tokens);
+  }
+
+  /** Logits that make the scripted token the clear favourite. */
+  async eval(tokens: readonly number[]): Promise<Float32Array> {
+    this.viaLogits.push(true);
+    const logits = new Float32Array(tokenizer.size).fill(-10);
+    logits[this.advance(tokens)] = 10;
+    return logits;
+  }
+
+  private advance(tokens: readonly number[]): number {
     if (this.position + tokens.length > this.contextLength) throw new Error('context overflow in the model');
     this.evaluated.push([...tokens]);
-    this.uniforms.push(u);
-    this.penalties.push(penalties);
     this.position += tokens.length;
     return this.reply[Math.min(this.step++, this.reply.length - 1)]!;
   }
@@ -160,15 +173,24 @@ describe('ChatSession', () => {
     expect(result.usage.completion_tokens).toBe(6);
   });
 
-  it('draws the same random numbers for the same seed, and passes penalties only when asked', async () => {
+  it('draws the same random numbers for the same seed', async () => {
     const a = session(512, 'a b c');
     await a.s.complete({ messages: USER, seed: 42 }, undefined, () => false);
     const b = session(512, 'a b c');
-    await b.s.complete({ messages: USER, seed: 42, repetition_penalty: 1.2 }, undefined, () => false);
+    await b.s.complete({ messages: USER, seed: 42 }, undefined, () => false);
+    const c = session(512, 'a b c');
+    await c.s.complete({ messages: USER, seed: 43 }, undefined, () => false);
     expect(b.model.uniforms).toEqual(a.model.uniforms);
-    expect(a.model.penalties.every((p) => p === undefined)).toBe(true);
-    const seen = b.model.penalties[1]!;
-    expect(seen.params.repetition).toBe(1.2);
-    expect(seen.seen.length).toBeGreaterThan(0);
+    expect(c.model.uniforms).not.toEqual(a.model.uniforms);
+  });
+
+  it('samples from penalized logits only when penalties are asked for', async () => {
+    const plain = session(512, 'a b c');
+    await plain.s.complete({ messages: USER }, undefined, () => false);
+    expect(plain.model.viaLogits.every((v) => !v)).toBe(true);
+    const penalized = session(512, 'a b c');
+    const result = await penalized.s.complete({ messages: USER, repetition_penalty: 1.3, temperature: 0 }, undefined, () => false);
+    expect(penalized.model.viaLogits.every((v) => v)).toBe(true);
+    expect(result.choices[0].message.content).toBe('a b c');
   });
 });

@@ -25,7 +25,8 @@ import {
 } from '../chat/index.ts';
 import { HearthError } from '../errors.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import { NO_PENALTIES, penaltiesActive, recentTokenCounts, type PenaltyParams } from './penalties.ts';
+import { sampleReference } from '../backend/webgpu/kernels/sample.ts';
+import { applyPenalties, NO_PENALTIES, penaltiesActive, recentTokenCounts, type PenaltyParams } from './penalties.ts';
 import { randomSeed, SeededRandom } from './rng.ts';
 import { StopStringMatcher } from './stop-strings.ts';
 
@@ -40,17 +41,13 @@ export interface SessionModel {
   readonly position: number;
   /**
    * Evaluates `tokens` after the cached ones and samples the next token from the last position's
-   * logits (penalties applied first, when given); `u` is a uniform number in [0, 1).
+   * logits on the device; `u` is a uniform number in [0, 1).
    */
-  next(tokens: readonly number[], sampling: SamplingOp, u: number, penalties?: SeenTokenPenalties): Promise<number>;
+  next(tokens: readonly number[], sampling: SamplingOp, u: number): Promise<number>;
+  /** Evaluates `tokens` after the cached ones and returns the last position's logits. */
+  eval(tokens: readonly number[], options: { logits: 'last' }): Promise<Float32Array>;
   /** Keeps the first `n` cached positions. */
   truncate(n: number): void;
-}
-
-export interface SeenTokenPenalties {
-  /** (token id, count) pairs of the recent tokens. */
-  seen: ReadonlyArray<readonly [number, number]>;
-  params: PenaltyParams;
 }
 
 const DEFAULT_TEMPERATURE = 0.7;
@@ -145,6 +142,17 @@ export class ChatSession {
     this.model.truncate(0);
   }
 
+  /**
+   * With penalties the logits are read back and sampled on the CPU, by the same rule as the
+   * device sampler (the float64 reference of sample.ts). Slower per token, so only when asked.
+   */
+  private async penalizedNext(pending: readonly number[], sampling: SamplingOp, u: number, penalties: PenaltyParams): Promise<number> {
+    const seen = recentTokenCounts([...this.cached, ...pending], penalties.lastN);
+    const logits = await this.model.eval(pending, { logits: 'last' });
+    applyPenalties(logits, seen, penalties);
+    return sampleReference(logits, sampling, u).token;
+  }
+
   async complete(
     request: ChatCompletionRequest,
     onChunk: ((chunk: ChatCompletionChunk) => void) | undefined,
@@ -199,9 +207,9 @@ export class ChatSession {
           finish = 'length';
           break;
         }
-        const history = penaltiesActive(penalties) ? [...this.cached, ...pending] : [];
-        const seen = penaltiesActive(penalties) ? { seen: recentTokenCounts(history, penalties.lastN), params: penalties } : undefined;
-        const token = await this.model.next(pending, sampling, rng.nextFloat(), seen);
+        const token = penaltiesActive(penalties)
+          ? await this.penalizedNext(pending, sampling, rng.nextFloat(), penalties)
+          : await this.model.next(pending, sampling, rng.nextFloat());
         this.cached.push(...pending);
         pending = [token];
         if (generated.length === 0) firstTokenAt = this.now();

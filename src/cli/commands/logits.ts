@@ -1,0 +1,56 @@
+/**
+ * `hearth logits FILE.gguf --tokens-file IDS.json --out OUT.f32 [--backend webgpu|cpu] [--batch N]`:
+ * evaluates the ids as one sequence from position 0 and writes every position's logits as
+ * little-endian f32, [n_tokens][n_vocab] (the layout llama-ref's `logits` writes, so the two files
+ * compare directly).
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { WebGpuBackend } from '../../engine/backend/webgpu/backend.ts';
+import { createGpuContext } from '../../engine/backend/webgpu/device.ts';
+import { Model } from '../../engine/model/model.ts';
+import { nodeFileSource } from '../../node/file-source.ts';
+import { nodeGpu, nodeProbeOptions } from '../../node/webgpu.ts';
+import { UsageError, parseFlags, type CliCommand } from '../command.ts';
+
+export const logitsCommand: CliCommand = {
+  usage: 'logits FILE.gguf --tokens-file IDS.json --out OUT.f32 [--backend webgpu|cpu] [--batch N]   write every position\'s logits (f32 LE)',
+  needsGpu: true,
+  async run(args) {
+    const { positional, values } = parseFlags(args, { values: ['--tokens-file', '--out', '--backend', '--batch'] });
+    if (positional.length !== 1) throw new UsageError('logits takes one model file');
+    const tokensFile = values.get('--tokens-file');
+    const out = values.get('--out');
+    if (tokensFile === undefined) throw new UsageError('logits needs --tokens-file IDS.json (a JSON array of token ids)');
+    if (out === undefined) throw new UsageError('logits needs --out OUT.f32');
+    const backendName = values.get('--backend') ?? 'webgpu';
+    if (backendName === 'cpu') throw new UsageError('the cpu backend is not available yet; use --backend webgpu');
+    if (backendName !== 'webgpu') throw new UsageError(`unknown backend '${backendName}' (webgpu, cpu)`);
+    const batch = values.has('--batch') ? Number(values.get('--batch')) : undefined;
+    if (batch !== undefined && (!Number.isInteger(batch) || batch < 1)) throw new UsageError('--batch must be a positive integer');
+
+    const ids: unknown = JSON.parse(await readFile(tokensFile, 'utf8'));
+    if (!Array.isArray(ids) || ids.length === 0 || !ids.every((t) => Number.isInteger(t) && t >= 0)) {
+      throw new UsageError(`${tokensFile} must hold a non-empty JSON array of token ids`);
+    }
+    const tokens = ids as number[];
+
+    const context = await createGpuContext(nodeGpu(), nodeProbeOptions());
+    const source = await nodeFileSource(positional[0]!);
+    try {
+      const backend = new WebGpuBackend(context.device, { subgroups: context.kernelPaths.subgroups });
+      const model = await Model.load(backend, source, {
+        contextLength: Math.ceil(tokens.length / 256) * 256,
+        ...(batch !== undefined ? { batch } : {}),
+      });
+      const logits = await model.eval(tokens, { logits: 'all' });
+      // Float32Array bytes are in the platform's order; every platform Node and WebGPU run on is little-endian.
+      await writeFile(out, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
+      model.destroy();
+      process.stderr.write(`${tokens.length} positions x ${model.config.nVocab} logits -> ${out}\n`);
+      return 0;
+    } finally {
+      await source.close();
+      context.destroy();
+    }
+  },
+};

@@ -1,0 +1,364 @@
+/**
+ * The CPU backend: the op interface of ../ops.ts on the WebAssembly SIMD kernels (kernels.ts),
+ * single-threaded. Every op runs when it is called (there is no command buffer to record into), so
+ * `begin`/`submit` do nothing and `read` returns at once.
+ *
+ * All handles are byte ranges of the one WebAssembly memory. Matmuls take the integer-dot path on
+ * 8-bit activations, as llama.cpp's CPU backend does: `matmulQ8K` (one activation scale per 256)
+ * for the K-quants at every batch size, `matmulQ8A` (one per 32) for Q4_0 and Q8_0 in decode; the
+ * f32 path (each chunk of a weight row dequantized once for up to four tokens) otherwise.
+ *
+ * Threads: every kernel call takes a row range; a worker pool over a shared memory splits each op's
+ * rows between workers (not done yet).
+ */
+import type { GgmlType } from '../../gguf/ggml-types.ts';
+import type {
+  Activation,
+  AttentionOp,
+  Backend,
+  BackendLimits,
+  ByteReader,
+  IdBuffer,
+  KvStorage,
+  RopeOp,
+  Rows,
+  SamplingOp,
+  Vector,
+  Weight,
+} from '../ops.ts';
+import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
+
+/**
+ * Q4_0 / Q8_0 matmuls of at most this many tokens use 8-bit activations and integer dots (matmulQ8A
+ * has no multi-token tiling yet, so the f32 path is faster for prefill). K-quants always use Q8K.
+ */
+export const Q8A_MAX_TOKENS = 3;
+
+/** Candidates the sampler keeps at most (as the WebGPU sampler: topK 0 or above this means this). */
+export const CPU_SAMPLE_K_MAX = 128;
+
+export interface CpuBackendOptions extends CpuKernelsOptions {
+  /** Bytes the model may take; default 4 GiB (the most a wasm32 memory can address). */
+  memoryBudgetBytes?: number;
+  /** false: always the f32 matmul path (for parity checks). Default true. */
+  quantizedActivations?: boolean;
+}
+
+class CpuWeight implements Weight {
+  constructor(
+    readonly name: string,
+    readonly type: GgmlType,
+    readonly k: number,
+    readonly rows: number,
+    readonly bytes: number,
+    readonly ptr: number,
+  ) {}
+}
+
+/** A Vector, Activation or IdBuffer: `length` 4-byte elements at `ptr`. */
+class CpuBuffer implements Vector, Activation, IdBuffer {
+  constructor(
+    readonly name: string,
+    readonly length: number,
+    readonly ptr: number,
+  ) {}
+  get floats(): number {
+    return this.length;
+  }
+}
+
+class CpuKv implements KvStorage {
+  constructor(
+    readonly layers: number,
+    readonly capacity: number,
+    readonly kvHeads: number,
+    readonly headDim: number,
+    readonly bytes: number,
+    /** Per layer: [capacity][kvHeads][headDim] f32, as the WebGPU cache. */
+    readonly k: number[],
+    readonly v: number[],
+  ) {}
+}
+
+/** ggml_rope_yarn_corr_dims, as webgpu/kernels/rope.ts `yarnCorrDims` (a test keeps them equal). */
+export function yarnCorrDims(nRot: number, origCtx: number, freqBase: number, betaFast: number, betaSlow: number): [number, number] {
+  const f = Math.fround;
+  const dim = (beta: number): number => f(f(nRot * f(Math.log(f(origCtx / f(beta * 2 * f(Math.PI)))))) / f(2 * f(Math.log(freqBase))));
+  return [Math.max(0, Math.floor(dim(betaFast))), Math.min(nRot - 1, Math.ceil(dim(betaSlow)))];
+}
+
+/**
+ * llama.cpp's default chain on one row, the rule of the WebGPU sampler (`sampleReference`): the k
+ * best logits (ties to the lower id), then top-p, min-p, temperature, and the first token whose
+ * cumulative probability exceeds `u`.
+ */
+export function sampleRow(logits: Float32Array, params: SamplingOp, u: number): number {
+  const k = params.temperature <= 0 ? 1 : params.topK <= 0 || params.topK > CPU_SAMPLE_K_MAX ? CPU_SAMPLE_K_MAX : Math.floor(params.topK);
+  // The k best, sorted by value descending then id ascending: one pass, insertion into a short list.
+  const ids: number[] = [];
+  const vals: number[] = [];
+  for (let i = 0; i < logits.length; i++) {
+    const v = logits[i]!;
+    if (ids.length === k && !(v > vals[k - 1]!)) continue;
+    let j = ids.length === k ? k - 1 : ids.length;
+    while (j > 0 && v > vals[j - 1]!) {
+      if (j < k) {
+        ids[j] = ids[j - 1]!;
+        vals[j] = vals[j - 1]!;
+      }
+      j--;
+    }
+    ids[j] = i;
+    vals[j] = v;
+  }
+  if (params.temperature <= 0 || ids.length === 1) return ids[0]!;
+  const m = vals[0]!;
+  let keep = ids.length;
+  if (params.topP < 1) {
+    let total = 0;
+    for (const v of vals) total += Math.exp(v - m);
+    let cum = 0;
+    for (let i = 0; i < vals.length; i++) {
+      cum += Math.exp(vals[i]! - m) / total;
+      if (cum >= params.topP) {
+        keep = i + 1;
+        break;
+      }
+    }
+  }
+  if (params.minP > 0) {
+    const minLogit = m + Math.log(params.minP);
+    for (let i = 1; i < keep; i++) {
+      if (vals[i]! < minLogit) {
+        keep = i;
+        break;
+      }
+    }
+  }
+  let sum = 0;
+  const w = new Float64Array(keep);
+  for (let i = 0; i < keep; i++) sum += w[i] = Math.exp((vals[i]! - m) / params.temperature);
+  let acc = 0;
+  for (let i = 0; i < keep; i++) {
+    acc += w[i]! / sum;
+    if (acc > u) return ids[i]!;
+  }
+  return ids[keep - 1]!;
+}
+
+export class CpuBackend implements Backend {
+  readonly kind = 'cpu' as const;
+  readonly limits: BackendLimits;
+  private readonly quantized: boolean;
+  private readonly matmulScratch: number;
+  private xq = { ptr: 0, bytes: 0 };
+  private attnScratch = { ptr: 0, floats: 0 };
+
+  private constructor(
+    readonly kernels: CpuKernels,
+    options: CpuBackendOptions,
+  ) {
+    this.limits = { maxBufferBytes: 2 ** 31, memoryBudgetBytes: options.memoryBudgetBytes ?? 2 ** 32 };
+    this.quantized = options.quantizedActivations ?? true;
+    this.matmulScratch = kernels.allocF32(MATMUL_SCRATCH_FLOATS);
+  }
+
+  static async create(options: CpuBackendOptions = {}): Promise<CpuBackend> {
+    return new CpuBackend(await CpuKernels.create(options), options);
+  }
+
+  supportsWeight(type: GgmlType): boolean {
+    return CPU_WEIGHT_TYPES.includes(type);
+  }
+
+  // ---- allocation
+
+  async weight(info: { name: string; type: GgmlType; shape: readonly number[] }, read: ByteReader): Promise<Weight> {
+    if (!this.supportsWeight(info.type)) throw new RangeError(`${info.name}: the CPU backend cannot read type ${info.type}`);
+    const [k, ...rest] = info.shape;
+    if (k === undefined) throw new RangeError(`${info.name}: empty shape`);
+    const rows = rest.reduce((a, b) => a * b, 1);
+    const rowBytes = this.kernels.rowBytes(info.type, k);
+    if (rowBytes === 0) throw new RangeError(`${info.name}: k = ${k} is not a whole number of blocks`);
+    const bytes = rowBytes * rows;
+    const ptr = this.kernels.alloc(bytes);
+    const CHUNK = 16 << 20;
+    for (let off = 0; off < bytes; off += CHUNK) {
+      const part = await read(off, Math.min(CHUNK, bytes - off));
+      if (part.length !== Math.min(CHUNK, bytes - off)) throw new RangeError(`${info.name}: short read at ${off}`);
+      this.kernels.write(ptr + off, part);
+    }
+    return new CpuWeight(info.name, info.type, k, rows, bytes, ptr);
+  }
+
+  vector(name: string, values: Float32Array): Vector {
+    return new CpuBuffer(name, values.length, this.kernels.upload(values));
+  }
+
+  activation(name: string, floats: number): Activation {
+    return new CpuBuffer(name, floats, this.kernels.allocF32(floats));
+  }
+
+  ids(name: string, length: number): IdBuffer {
+    return new CpuBuffer(name, length, this.kernels.alloc(4 * length));
+  }
+
+  kvStorage(layout: { layers: number; capacity: number; kvHeads: number; headDim: number }): KvStorage {
+    const bytes = layout.capacity * layout.kvHeads * layout.headDim * 4;
+    const k: number[] = [];
+    const v: number[] = [];
+    for (let il = 0; il < layout.layers; il++) {
+      k.push(this.kernels.alloc(bytes));
+      v.push(this.kernels.alloc(bytes));
+    }
+    this.scratchFor(layout.capacity);
+    return new CpuKv(layout.layers, layout.capacity, layout.kvHeads, layout.headDim, 2 * layout.layers * bytes, k, v);
+  }
+
+  /** Attention scores scratch, grown at load time (kvStorage) so a step allocates nothing. */
+  private scratchFor(floats: number): number {
+    if (this.attnScratch.floats < floats) this.attnScratch = { ptr: this.kernels.allocF32(floats), floats };
+    return this.attnScratch.ptr;
+  }
+
+  private q8aScratch(bytes: number): number {
+    if (this.xq.bytes < bytes) this.xq = { ptr: this.kernels.alloc(bytes), bytes };
+    return this.xq.ptr;
+  }
+
+  // ---- a step
+
+  begin(): void {}
+
+  writeIds(target: IdBuffer, values: Uint32Array): void {
+    const t = target as CpuBuffer;
+    if (values.length > t.length) throw new RangeError(`${t.name}: ${values.length} ids > ${t.length}`);
+    this.kernels.write(t.ptr, values);
+  }
+
+  embed(table: Weight, ids: IdBuffer, out: Rows, tokens: number, scale: number): void {
+    const w = table as CpuWeight;
+    this.kernels.embed({ type: w.type, table: w.ptr, k: w.k, rows: w.rows, ids: (ids as CpuBuffer).ptr, out: rows(out), scale, tokStart: 0, tokEnd: tokens });
+  }
+
+  norm(kind: 'rms' | 'layer', x: Rows, out: Rows, n: number, count: number, eps: number, weight?: Vector, bias?: Vector): void {
+    this.kernels.norm({ kind, x: rows(x), y: rows(out), n, eps, weight: ptr(weight), bias: ptr(bias), rowStart: 0, rowEnd: count });
+  }
+
+  matmul(w: Weight, x: Rows, out: Rows, tokens: number, bias?: Vector): void {
+    const cw = w as CpuWeight;
+    if (this.quantized && cw.k % 256 === 0 && Q8K_WEIGHT_TYPES.includes(cw.type)) {
+      // K-quants: one activation scale per 256 (llama.cpp's Q8_K), integer sub-block scales; four
+      // tokens per pass over the weights for prefill (as fast as the f32 path on plain SIMD,
+      // faster with relaxed SIMD).
+      const xq = this.q8aScratch(this.kernels.q8kBytes(cw.k, tokens));
+      this.kernels.quantizeQ8K(rows(x), xq, cw.k, 0, tokens);
+      this.kernels.matmulQ8K({ type: cw.type, w: cw.ptr, k: cw.k, xq, y: rows(out), tokens, bias: ptr(bias), rowStart: 0, rowEnd: cw.rows });
+      return;
+    }
+    if (this.quantized && tokens <= Q8A_MAX_TOKENS && cw.k % 32 === 0 && Q8A_WEIGHT_TYPES.includes(cw.type)) {
+      const xq = this.q8aScratch(this.kernels.q8aBytes(cw.k, tokens));
+      this.kernels.quantizeQ8A(rows(x), xq, cw.k, 0, tokens);
+      this.kernels.matmulQ8A({ type: cw.type, w: cw.ptr, k: cw.k, xq, y: rows(out), tokens, bias: ptr(bias), rowStart: 0, rowEnd: cw.rows });
+      return;
+    }
+    this.kernels.matmul({ type: cw.type, w: cw.ptr, k: cw.k, x: rows(x), y: rows(out), tokens, bias: ptr(bias), rowStart: 0, rowEnd: cw.rows, scratch: this.matmulScratch });
+  }
+
+  rope(x: Rows, tokens: number, heads: number, headDim: number, positions: IdBuffer, op: RopeOp): void {
+    if (op.nRot % 2 !== 0 || op.nRot < 2 || op.nRot > headDim) throw new RangeError(`rope: n_rot ${op.nRot} must be even and <= head_dim ${headDim}`);
+    const corr = op.extFactor !== 0 ? yarnCorrDims(op.nRot, op.origCtx, op.freqBase, op.betaFast, op.betaSlow) : undefined;
+    this.kernels.rope({
+      x: rows(x), headStride: headDim, heads, nRot: op.nRot, mode: op.mode, positions: (positions as CpuBuffer).ptr,
+      freqBase: op.freqBase, freqScale: op.freqScale, extFactor: op.extFactor, attnFactor: op.attnFactor, corr,
+      freqFactors: ptr(op.factors), tokStart: 0, tokEnd: tokens,
+    });
+  }
+
+  kvWrite(cache: KvStorage, layer: number, k: Rows, v: Rows, positions: IdBuffer, tokens: number): void {
+    const kv = cache as CpuKv;
+    const width = kv.kvHeads * kv.headDim;
+    const pos = this.kernels.u32((positions as CpuBuffer).ptr, tokens);
+    const mem = new Float32Array(this.kernels.memory.buffer);
+    for (let t = 0; t < tokens; t++) {
+      const p = pos[t]!;
+      if (p >= kv.capacity) continue; // as the WebGPU kv_write: past the cache is skipped
+      for (const [src, dst] of [[k, kv.k[layer]!], [v, kv.v[layer]!]] as const) {
+        const from = ((src.t as CpuBuffer).ptr >> 2) + (src.offset ?? 0) + t * src.stride;
+        mem.copyWithin((dst >> 2) + p * width, from, from + width);
+      }
+    }
+  }
+
+  attention(cache: KvStorage, layer: number, q: Rows, out: Rows, positions: IdBuffer, tokens: number, heads: number, kvLength: number, op: AttentionOp): void {
+    const kv = cache as CpuKv;
+    this.kernels.attention({
+      q: rows(q), kCache: kv.k[layer]!, vCache: kv.v[layer]!, out: rows(out), positions: (positions as CpuBuffer).ptr,
+      heads, kvHeads: kv.kvHeads, headDim: kv.headDim, kvLength, scale: op.scale, softcap: op.softcap, window: op.window,
+      scratch: this.scratchFor(kvLength), uStart: 0, uEnd: tokens * heads,
+    });
+  }
+
+  glu(activation: 'silu' | 'gelu', gate: Rows, up: Rows, out: Rows, n: number, count: number): void {
+    this.kernels.glu({ activation, gate: rows(gate), up: rows(up), out: rows(out), n, rowStart: 0, rowEnd: count });
+  }
+
+  add(a: Rows, b: Rows, out: Rows, n: number, count: number, scale = 1): void {
+    this.kernels.elementwise({ op: 'add', a: rows(a), b: rows(b), out: rows(out), n, scale, rowStart: 0, rowEnd: count });
+  }
+
+  scale(a: Rows, out: Rows, n: number, count: number, scale: number): void {
+    this.kernels.elementwise({ op: 'scale', a: rows(a), out: rows(out), n, scale, rowStart: 0, rowEnd: count });
+  }
+
+  softcap(x: Rows, n: number, count: number, cap: number): void {
+    this.kernels.elementwise({ op: 'softcap', a: rows(x), out: rows(x), n, scale: cap, rowStart: 0, rowEnd: count });
+  }
+
+  sample(logits: Rows, vocab: number, count: number, params: SamplingOp, u: readonly number[], out: IdBuffer): void {
+    const o = (out as CpuBuffer).ptr;
+    if (params.temperature <= 0 || params.topK === 1) {
+      this.kernels.argmax({ x: rows(logits), n: vocab, out: o, rowStart: 0, rowEnd: count });
+      return;
+    }
+    if (u.length < count) throw new RangeError(`sample: ${count} rows need ${count} uniforms, got ${u.length}`);
+    const base = (logits.t as CpuBuffer).ptr + 4 * (logits.offset ?? 0);
+    for (let r = 0; r < count; r++) {
+      const token = sampleRow(this.kernels.f32(base + 4 * r * logits.stride, vocab), params, u[r]!);
+      this.kernels.u32(o + 4 * r, 1)[0] = token;
+    }
+  }
+
+  submit(): void {}
+
+  /**
+   * The floats of an activation (or vector), in place: for tests and debugging taps, valid until the
+   * next allocation (a memory growth replaces the buffer).
+   */
+  view(t: Activation | Vector): Float32Array {
+    const b = t as CpuBuffer;
+    return this.kernels.f32(b.ptr, b.length);
+  }
+
+  // ---- results
+
+  async read(t: Activation, floats: number, offset = 0): Promise<Float32Array> {
+    return this.kernels.f32((t as CpuBuffer).ptr + 4 * offset, floats).slice();
+  }
+
+  async readIds(t: IdBuffer, count: number): Promise<Uint32Array> {
+    return this.kernels.u32((t as CpuBuffer).ptr, count).slice();
+  }
+
+  destroy(): void {
+    // The memory goes with the instance; nothing to release one by one.
+  }
+}
+
+function rows(r: Rows): F32Rows {
+  return { ptr: (r.t as CpuBuffer).ptr, stride: r.stride, offset: r.offset ?? 0 };
+}
+
+function ptr(v: Vector | undefined): number {
+  return v ? (v as CpuBuffer).ptr : 0;
+}

@@ -1,0 +1,103 @@
+/**
+ * Whole models on the CPU backend: the shared forward pass (src/engine/model) on CpuBackend against
+ * the float64 reference (src/test-support/reference-forward.ts), on generated random-weight models.
+ * f32 activations throughout must match the reference as the WebGPU path does (KL <= 1e-4, top-1
+ * >= 99%); the default backend (8-bit activations for quantized weights, as llama.cpp's CPU backend)
+ * is compared with llama.cpp's CPU logits on the same file with the WebGPU path's bars for
+ * quantized files (KL <= 1e-2, top-1 >= 93%), and for K-quant files to f32 rounding (the same
+ * Q8_K-style activations as llama.cpp). Figures are printed as "[cpu forward]" lines.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readGguf } from '../../gguf/reader.ts';
+import { writeGguf } from '../../gguf/writer.ts';
+import { Model } from '../../model/model.ts';
+import { nodeFileSource } from '../../../node/file-source.ts';
+import { klDivergence, topOneAgreement } from '../../../test-support/compare.ts';
+import { llamaRefLogits } from '../../../test-support/llama-ref.ts';
+import { loadReferenceWeights, referenceForward } from '../../../test-support/reference-forward.ts';
+import { planTestModel, q4kmRecipe, type QuantRecipe, type TestArch } from '../../../testing/make-model.ts';
+import { CpuBackend } from './backend.ts';
+
+const DIMS = { embd: 256, layers: 2, heads: 4, kvHeads: 2, ff: 256, seed: 11 } as const;
+const N_TOKENS = 40;
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hearth-cpu-forward-'));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function writeModel(name: string, arch: TestArch, quant: string | QuantRecipe): string {
+  const plan = planTestModel({ arch, ...DIMS, quant, ...(arch === 'gemma2' ? { slidingWindow: 16 } : {}) });
+  const tensors = plan.spec.tensors.map((t, i) => {
+    const info = { ...t, offset: 0, fileOffset: 0, byteSize: 0, elementCount: t.shape.reduce((a, b) => a * b, 1) };
+    return { ...t, data: plan.data(info, i) as Uint8Array };
+  });
+  const path = join(dir, `${name}.gguf`);
+  writeFileSync(path, writeGguf({ metadata: plan.spec.metadata, metadataTypes: plan.spec.metadataTypes, tensors }));
+  return path;
+}
+
+function tokensFor(n: number, vocab: number): number[] {
+  let s = 12345;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s % vocab;
+  });
+}
+
+const CASES: Array<[TestArch, string, string | QuantRecipe]> = [
+  ['qwen2', 'F32', 'f32'],
+  ['qwen2', 'Q4_K_M', q4kmRecipe],
+  ['gemma2', 'Q8_0', 'q8_0'],
+  ['granite', 'Q4_0', 'q4_0'],
+  ['qwen3', 'Q6_K', 'q6_k'],
+];
+
+describe('CPU forward vs the float64 reference', () => {
+  it.each(CASES)('%s %s', { timeout: 120_000 }, async (arch, typeName, quant) => {
+    const path = writeModel(`${arch}-${typeName}`, arch, quant);
+    const source = await nodeFileSource(path);
+    try {
+      const ref = await loadReferenceWeights(await readGguf(source), source);
+      const V = ref.config.nVocab;
+      const tokens = tokensFor(N_TOKENS, V);
+      const exact = referenceForward(ref, tokens, { nCtx: 256 });
+      const llama = llamaRefLogits(path, tokens, { kvType: 'f32', threads: 2, nCtx: 256 }).logits;
+      const results: string[] = [`llama.cpp vs exact: KL ${klDivergence(exact, llama, V).toExponential(2)}`];
+      for (const quantized of [false, true]) {
+        const backend = await CpuBackend.create({ relaxed: false, quantizedActivations: quantized });
+        const model = await Model.load(backend, source, { contextLength: 256, batch: 16 });
+        // Prefill in steps of 16 (f32 / Q8K tiled path) then token by token (decode paths).
+        const logits = new Float32Array(N_TOKENS * V);
+        logits.set(await model.eval(tokens.slice(0, 32), { logits: 'all' }), 0);
+        for (let t = 32; t < N_TOKENS; t++) logits.set(await model.eval([tokens[t]!], { logits: 'all' }), t * V);
+        const kl = klDivergence(exact, logits, V);
+        const top1 = topOneAgreement(exact, logits, V);
+        results.push(`${quantized ? '8-bit activations' : 'f32 activations'}: KL ${kl.toExponential(2)}, top-1 ${(top1 * 100).toFixed(1)}%`);
+        if (!quantized || typeName === 'F32') {
+          expect(kl).toBeLessThanOrEqual(1e-4);
+          expect(top1).toBeGreaterThanOrEqual(0.99);
+        } else {
+          const klLlama = klDivergence(llama, logits, V);
+          const top1Llama = topOneAgreement(llama, logits, V);
+          results.push(`8-bit vs llama.cpp: KL ${klLlama.toExponential(2)}, top-1 ${(top1Llama * 100).toFixed(1)}%`);
+          expect(klLlama).toBeLessThanOrEqual(1e-2);
+          expect(top1Llama).toBeGreaterThanOrEqual(0.93);
+          // K-quants: Q8K quantizes activations as llama.cpp's Q8_K does (one scale per 256,
+          // max|x| / 127, round to nearest), so the two agree to f32 rounding (measured ~3e-13).
+          if (typeName === 'Q4_K_M' || typeName === 'Q6_K') expect(klLlama).toBeLessThanOrEqual(1e-8);
+        }
+        model.destroy();
+      }
+      console.log(`[cpu forward] ${arch} ${typeName}: ${results.join('; ')}`);
+    } finally {
+      await source.close();
+    }
+  });
+});

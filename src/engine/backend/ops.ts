@@ -1,0 +1,155 @@
+/**
+ * The op interface the forward pass is written against (src/engine/model/forward.ts), once, for
+ * every backend: WebGPU today (webgpu/backend.ts), a WASM SIMD CPU backend later.
+ *
+ * Everything a model needs is allocated at load through this interface (weights, f32 vectors, the
+ * activation scratch, id buffers, the KV cache) and referred to by opaque handles afterwards, so a
+ * token step allocates nothing. Ops are recorded between `begin()` and `submit()`: on the GPU one
+ * step is one command buffer; a CPU backend may simply run each op when it is called. Results come
+ * back only through `read`/`readIds`, which wait for the submitted work.
+ *
+ * Activations are f32 row-major matrices inside an {@link Activation}; an op sees them through a
+ * {@link Rows} view (row r starts at float `offset + r * stride`), so q, k and v can be slices of
+ * one fused projection without copies.
+ */
+import type { GgmlType } from '../gguf/ggml-types.ts';
+
+/** A weight matrix as stored in the file: `rows` rows of `k` values in format `type` (GGUF shape [k, rows]). */
+export interface Weight {
+  readonly name: string;
+  readonly type: GgmlType;
+  readonly k: number;
+  readonly rows: number;
+  /** Bytes the backend holds for it. */
+  readonly bytes: number;
+}
+
+/** A small f32 vector (norm weights, biases, rope frequency factors). */
+export interface Vector {
+  readonly name: string;
+  readonly length: number;
+}
+
+/** f32 scratch of `floats` elements, allocated once at load. */
+export interface Activation {
+  readonly name: string;
+  readonly floats: number;
+}
+
+/** u32 scratch: token ids, positions, sampled tokens. */
+export interface IdBuffer {
+  readonly name: string;
+  readonly length: number;
+}
+
+/** Rows of an activation: row r starts at float `offset + r * stride`. */
+export interface Rows {
+  readonly t: Activation;
+  readonly stride: number;
+  readonly offset?: number;
+}
+
+/**
+ * K and V storage for every layer: `capacity` positions of [kvHeads][headDim] per layer; the slot
+ * of a token is its absolute position.
+ */
+export interface KvStorage {
+  readonly layers: number;
+  readonly capacity: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly bytes: number;
+}
+
+/** Reads `length` bytes at `offset` of one tensor's data. */
+export type ByteReader = (offset: number, length: number) => Promise<Uint8Array>;
+
+/** ggml_rope_ext's parameters (see kernels/rope.ts for the exact semantics). */
+export interface RopeOp {
+  mode: 'normal' | 'neox';
+  nRot: number;
+  freqBase: number;
+  freqScale: number;
+  extFactor: number;
+  attnFactor: number;
+  betaFast: number;
+  betaSlow: number;
+  /** The training context before scaling (YaRN's correction dims). */
+  origCtx: number;
+  /** f32[nRot / 2] divisors of each pair's frequency (llama3 rope_freqs, phi3 long/short). */
+  factors?: Vector | undefined;
+}
+
+export interface AttentionOp {
+  /** Multiplier of q.k. */
+  scale: number;
+  /** c * tanh(s / c) of each score; 0 is off. */
+  softcap: number;
+  /** A query at p sees keys at p - window < p' <= p; 0 is unlimited. */
+  window: number;
+}
+
+/** llama.cpp's default sampler chain (top-k, top-p, min-p, temperature); temperature <= 0 is greedy. */
+export interface SamplingOp {
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+}
+
+/** What a backend can hold, for load-time planning. */
+export interface BackendLimits {
+  /** Largest single allocation in bytes (an activation, one layer's K or V). */
+  maxBufferBytes: number;
+  /** Bytes the caller allows the model (weights + KV cache + scratch) to take. */
+  memoryBudgetBytes: number;
+}
+
+export interface Backend {
+  readonly kind: 'webgpu' | 'cpu';
+  readonly limits: BackendLimits;
+  /** Whether `matmul`/`embed` read weights of this type. */
+  supportsWeight(type: GgmlType): boolean;
+
+  // ---- allocation, at load time only
+  weight(info: { name: string; type: GgmlType; shape: readonly number[] }, read: ByteReader): Promise<Weight>;
+  vector(name: string, values: Float32Array): Vector;
+  activation(name: string, floats: number): Activation;
+  ids(name: string, length: number): IdBuffer;
+  kvStorage(layout: { layers: number; capacity: number; kvHeads: number; headDim: number }): KvStorage;
+
+  // ---- a step: begin, ops, submit
+  begin(): void;
+  /** Sets ids[0 .. values.length); ordered before the ops recorded after it. */
+  writeIds(target: IdBuffer, values: Uint32Array): void;
+  /** out[t] = scale * table[ids[t]] (zeros for ids past the table). */
+  embed(table: Weight, ids: IdBuffer, out: Rows, tokens: number, scale: number): void;
+  /** RMSNorm (`x / sqrt(mean(x^2) + eps) * w`) or LayerNorm of `rows` rows of `n`; in place allowed (same rows). */
+  norm(kind: 'rms' | 'layer', x: Rows, out: Rows, n: number, rows: number, eps: number, weight?: Vector, bias?: Vector): void;
+  /** out[t, r] = sum_k x[t, k] * W[r, k] (+ bias[r]); x and out rows start at offset 0 of their activations. */
+  matmul(w: Weight, x: Rows, out: Rows, tokens: number, bias?: Vector): void;
+  /** Rotates `heads` heads of `headDim` per token in place (head h at x.offset + t * x.stride + h * headDim). */
+  rope(x: Rows, tokens: number, heads: number, headDim: number, positions: IdBuffer, op: RopeOp): void;
+  /** Copies k and v rows into layer `layer` of the cache at the slots in `positions`. */
+  kvWrite(cache: KvStorage, layer: number, k: Rows, v: Rows, positions: IdBuffer, tokens: number): void;
+  /** Causal attention of `tokens` queries (`heads` per row) over cache slots [0, kvLength); out laid out like q. */
+  attention(cache: KvStorage, layer: number, q: Rows, out: Rows, positions: IdBuffer, tokens: number, heads: number, kvLength: number, op: AttentionOp): void;
+  /** out = act(gate) * up (SiLU or ggml's tanh GELU), `rows` rows of `n`; out is another activation. */
+  glu(activation: 'silu' | 'gelu', gate: Rows, up: Rows, out: Rows, n: number, rows: number): void;
+  /** out = (a + b) * scale; in place when out is a. */
+  add(a: Rows, b: Rows, out: Rows, n: number, rows: number, scale?: number): void;
+  /** out = a * scale; in place when out is a. */
+  scale(a: Rows, out: Rows, n: number, rows: number, scale: number): void;
+  /** x = cap * tanh(x / cap), in place. */
+  softcap(x: Rows, n: number, rows: number, cap: number): void;
+  /** One token per row of logits into `out`, drawn with the host uniforms `u` (one per row). */
+  sample(logits: Rows, vocab: number, rows: number, params: SamplingOp, u: readonly number[], out: IdBuffer): void;
+  /** Ends the step and hands it to the device. */
+  submit(): void;
+
+  // ---- results (wait for submitted work)
+  read(t: Activation, floats: number, offset?: number): Promise<Float32Array>;
+  readIds(t: IdBuffer, count: number): Promise<Uint32Array>;
+
+  destroy(): void;
+}

@@ -1,0 +1,45 @@
+/** A loaded model as the UI shows it: name, size, quantization, context. */
+import type { ModelInfo } from './api.ts';
+import { ggmlTypeName } from './gguf/ggml-types.ts';
+import type { GgufFile } from './gguf/types.ts';
+
+/**
+ * The quantization people would name the file by: the type holding most of the weight bytes
+ * (norms and other vectors are F32 in every file and do not count).
+ */
+export function dominantQuantization(file: Pick<GgufFile, 'tensors'>): string {
+  const bytes = new Map<string, number>();
+  for (const t of file.tensors) {
+    if (t.shape.filter((d) => d > 1).length < 2) continue;
+    const name = ggmlTypeName(t.type);
+    bytes.set(name, (bytes.get(name) ?? 0) + t.byteSize);
+  }
+  let best = 'F32';
+  let most = -1;
+  for (const [name, n] of bytes) {
+    if (n > most) {
+      best = name;
+      most = n;
+    }
+  }
+  return best;
+}
+
+export function describeModel(
+  file: GgufFile,
+  details: { fileName: string; contextLength: number; trainedContextLength: number; hasChatTemplate: boolean; templateFallback: string | undefined; backend: ModelInfo['backend'] },
+): ModelInfo {
+  const name = file.metadata.get('general.name');
+  return {
+    name: typeof name === 'string' && name.trim() ? name : details.fileName,
+    architecture: String(file.metadata.get('general.architecture') ?? 'unknown'),
+    parameterCount: file.tensors.reduce((sum, t) => sum + t.elementCount, 0),
+    quantization: dominantQuantization(file),
+    fileSize: file.fileSize,
+    contextLength: details.contextLength,
+    trainedContextLength: details.trainedContextLength,
+    hasChatTemplate: details.hasChatTemplate,
+    templateFallback: details.templateFallback,
+    backend: details.backend,
+  };
+}

@@ -1,0 +1,199 @@
+/**
+ * The forward pass, once for every supported architecture, written against the backend op
+ * interface (../backend/ops.ts). It reads top to bottom like llama.cpp's graph builders
+ * (src/models/<arch>.cpp) and like the float64 reference (src/test-support/reference-forward.ts),
+ * op for op: embeddings; per layer norm, q/k/v, q/k norms, rope, KV write, attention, output
+ * projection, post-norm, residual, norm, gated FFN, post-norm, residual; final norm; logits,
+ * softcap, divisor. Architecture differences are flags of {@link ModelConfig} and optional
+ * weights, never copies of the loop.
+ *
+ * Every intermediate is named as llama.cpp's `cb(cur, name, il)` and passed to `tap`; without a
+ * tap that costs nothing, with one it reads the tensor back (a debug run), so a wrong layer can be
+ * found against a reference dump.
+ */
+import type { Backend, RopeOp, Rows } from '../backend/ops.ts';
+import type { ModelConfig } from './config.ts';
+import type { KvCache } from './kv-cache.ts';
+import type { ModelWeights, Scratch } from './loader.ts';
+
+/**
+ * Observes an intermediate: `layer` is -1 outside the layer loop; `data` is [tokens][width], read
+ * back from the backend (names as the reference's taps).
+ */
+export type ForwardTap = (name: string, layer: number, data: Float32Array, width: number) => void;
+
+export interface ForwardState {
+  backend: Backend;
+  config: ModelConfig;
+  weights: ModelWeights;
+  scratch: Scratch;
+  kv: KvCache;
+}
+
+/**
+ * Records one step for `tokens` (at most `scratch.batch`) at the cache's next positions, and the
+ * logits of rows `logitsFrom ..< tokens.length` into `scratch.logits` rows 0, 1, ... Returns the
+ * number of logit rows. The caller submits (or samples first); the cache is advanced here.
+ */
+export async function forward(state: ForwardState, tokens: readonly number[], logitsFrom: number, tap?: ForwardTap): Promise<number> {
+  const { backend: b, config: c, weights: w, scratch: s, kv } = state;
+  const n = tokens.length;
+  if (n < 1 || n > s.batch) throw new RangeError(`a step takes 1..${s.batch} tokens, got ${n}`);
+  if (!Number.isInteger(logitsFrom) || logitsFrom < 0 || logitsFrom > n) throw new RangeError(`logitsFrom ${logitsFrom} outside 0..${n}`);
+  for (const t of tokens) {
+    if (!Number.isInteger(t) || t < 0 || t >= c.nVocab) throw new RangeError(`token ${t} outside the vocabulary of ${c.nVocab}`);
+  }
+  kv.checkRoom(n);
+  const start = kv.length;
+  const kvLength = start + n;
+  const { nEmbd: E, nHead, nHeadKv, headDimK, headDimV, qDim, kvDimK, kvDimV, normEps: eps } = c;
+  const see = async (name: string, layer: number, r: Rows, width: number, rows = n) => {
+    if (!tap) return;
+    const all = await b.read(r.t, (rows - 1) * r.stride + width, r.offset ?? 0);
+    const data = new Float32Array(rows * width);
+    for (let t = 0; t < rows; t++) data.set(all.subarray(t * r.stride, t * r.stride + width), t * width);
+    tap(name, layer, data, width);
+  };
+
+  b.begin();
+  b.writeIds(s.tokens, Uint32Array.from(tokens));
+  b.writeIds(s.positions, Uint32Array.from({ length: n }, (_, i) => start + i));
+
+  // Residual stream x [n][nEmbd]; cur [n][nEmbd] holds norm outputs and block outputs.
+  const x: Rows = { t: s.x, stride: E };
+  const cur: Rows = { t: s.cur, stride: E };
+  const attn: Rows = { t: s.attn, stride: nHead * headDimV };
+
+  // Token embeddings (gemma: times sqrt(n_embd); granite: times embedding_scale).
+  b.embed(w.tokenEmbd, s.tokens, x, n, c.embeddingScale);
+  await see('inp_embd', -1, x, E);
+
+  for (let il = 0; il < c.nLayer; il++) {
+    const lw = w.layers[il]!;
+    const layer = c.layers[il]!;
+    const swa = layer.slidingWindow;
+
+    // --- attention norm, q/k/v (fused: one projection, split as q | k | v by row views)
+    b.norm('rms', x, cur, E, n, eps, lw.attnNorm);
+    await see('attn_norm', il, cur, E);
+    let q: Rows, k: Rows, v: Rows;
+    if (lw.qkv) {
+      const width = qDim + kvDimK + kvDimV;
+      b.matmul(lw.qkv, cur, { t: s.qkv!, stride: width }, n, lw.qkvBias);
+      q = { t: s.qkv!, stride: width, offset: 0 };
+      k = { t: s.qkv!, stride: width, offset: qDim };
+      v = { t: s.qkv!, stride: width, offset: qDim + kvDimK };
+    } else {
+      q = { t: s.q!, stride: qDim };
+      k = { t: s.k!, stride: kvDimK };
+      v = { t: s.v!, stride: kvDimV };
+      b.matmul(lw.q!, cur, q, n, lw.qBias);
+      b.matmul(lw.k!, cur, k, n, lw.kBias);
+      b.matmul(lw.v!, cur, v, n, lw.vBias);
+    }
+    await see('Qcur', il, q, qDim);
+    await see('Kcur', il, k, kvDimK);
+    await see('Vcur', il, v, kvDimV);
+
+    // --- per-head RMS norms of q and k (qwen3, gemma3): every head is a row of headDimK
+    if (lw.qNorm && lw.kNorm) {
+      const qHeads: Rows = { t: s.q!, stride: headDimK };
+      const kHeads: Rows = { t: s.k!, stride: headDimK };
+      b.norm('rms', qHeads, qHeads, headDimK, n * nHead, eps, lw.qNorm);
+      b.norm('rms', kHeads, kHeads, headDimK, n * nHeadKv, eps, lw.kNorm);
+      await see('Qcur_normed', il, q, qDim);
+      await see('Kcur_normed', il, k, kvDimK);
+    }
+
+    // --- rope (sliding-window layers have their own base and scale: gemma3)
+    if (c.rope.enabled) {
+      const rope = ropeOp(c, swa, w);
+      b.rope(q, n, nHead, headDimK, s.positions, rope);
+      b.rope(k, n, nHeadKv, headDimK, s.positions, rope);
+      await see('Qcur_rope', il, q, qDim);
+      await see('Kcur_rope', il, k, kvDimK);
+    }
+
+    // --- store k and v at their positions, then attend over positions [0, kvLength)
+    b.kvWrite(kv.storage, il, k, v, s.positions, n);
+    b.attention(kv.storage, il, q, attn, s.positions, n, nHead, kvLength, {
+      scale: c.attentionScale,
+      softcap: c.attnSoftcap,
+      window: swa ? c.slidingWindow : 0,
+    });
+    await see('kqv_out', il, attn, nHead * headDimV);
+
+    // --- output projection, post-norm (gemma), residual (granite: scaled)
+    b.matmul(lw.attnOutput, attn, cur, n, lw.attnOutputBias);
+    await see('attn_out', il, cur, E);
+    if (lw.postAttnNorm) {
+      b.norm('rms', cur, cur, E, n, eps, lw.postAttnNorm);
+      await see('attn_post_norm', il, cur, E);
+    }
+    residual(b, c, x, cur, n);
+    await see('ffn_inp', il, x, E);
+
+    // --- FFN: norm, gate and up (phi3: one fused [gate | up] projection), GLU, down
+    const nFf = layer.nFf;
+    b.norm('rms', x, cur, E, n, eps, lw.ffnNorm);
+    await see('ffn_norm', il, cur, E);
+    let gate: Rows, up: Rows;
+    if (lw.ffnGate) {
+      gate = { t: s.gate, stride: nFf };
+      up = { t: s.up!, stride: nFf };
+      b.matmul(lw.ffnUp, cur, up, n, lw.ffnUpBias);
+      b.matmul(lw.ffnGate, cur, gate, n, lw.ffnGateBias);
+    } else {
+      b.matmul(lw.ffnUp, cur, { t: s.gate, stride: 2 * nFf }, n, lw.ffnUpBias);
+      gate = { t: s.gate, stride: 2 * nFf, offset: 0 };
+      up = { t: s.gate, stride: 2 * nFf, offset: nFf };
+    }
+    const ffh: Rows = { t: s.ffh, stride: nFf };
+    b.glu(c.activation, gate, up, ffh, nFf, n);
+    await see('ffn_act', il, ffh, nFf);
+    b.matmul(lw.ffnDown, ffh, cur, n, lw.ffnDownBias);
+    await see('ffn_out', il, cur, E);
+    if (lw.postFfnNorm) {
+      b.norm('rms', cur, cur, E, n, eps, lw.postFfnNorm);
+      await see('ffn_post_norm', il, cur, E);
+    }
+    residual(b, c, x, cur, n);
+    await see('l_out', il, x, E);
+  }
+
+  // --- final norm of the rows whose logits are wanted, logits (tied: token_embd), output bias,
+  // softcap (gemma2), divisor (granite)
+  const rows = n - logitsFrom;
+  if (rows > 0) {
+    const logits: Rows = { t: s.logits, stride: c.nVocab };
+    b.norm('rms', { t: s.x, stride: E, offset: logitsFrom * E }, cur, E, rows, eps, w.outputNorm);
+    await see('result_norm', -1, cur, E, rows);
+    b.matmul(w.output, cur, logits, rows, w.outputBias);
+    if (c.finalSoftcap) b.softcap(logits, c.nVocab, rows, c.finalSoftcap);
+    if (c.logitDivisor !== 1) b.scale(logits, logits, c.nVocab, rows, 1 / c.logitDivisor);
+    await see('result_output', -1, logits, c.nVocab, rows);
+  }
+  kv.advance(n);
+  return rows;
+}
+
+/** x += cur * residualScale (granite scales each block's output; 1 elsewhere). */
+function residual(b: Backend, c: ModelConfig, x: Rows, cur: Rows, n: number): void {
+  if (c.residualScale !== 1) b.scale(cur, cur, c.nEmbd, n, c.residualScale);
+  b.add(x, cur, x, c.nEmbd, n);
+}
+
+function ropeOp(c: ModelConfig, swa: boolean, w: ModelWeights): RopeOp {
+  return {
+    mode: c.rope.type,
+    nRot: c.rope.nRot,
+    freqBase: swa ? c.rope.freqBaseSwa : c.rope.freqBase,
+    freqScale: swa ? c.rope.freqScaleSwa : c.rope.freqScale,
+    extFactor: c.rope.extFactor,
+    attnFactor: c.rope.attnFactor,
+    betaFast: c.rope.betaFast,
+    betaSlow: c.rope.betaSlow,
+    origCtx: c.rope.nCtxOrig,
+    factors: w.ropeFactors,
+  };
+}

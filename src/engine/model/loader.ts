@@ -1,0 +1,329 @@
+/**
+ * Loading a GGUF model into a backend: validate the file (`readModelConfig`, `checkTensors`), plan
+ * memory (weights as stored + KV cache for the chosen context + scratch) against the backend's
+ * limits before anything is uploaded, then stream each tensor from the ranged source. Matrices stay
+ * in their file format (kernels dequantize on the fly); 1-D tensors (norms, biases, rope factors)
+ * are dequantized here to f32.
+ */
+import { HearthError } from '../errors.ts';
+import { ggmlTypeName } from '../gguf/ggml-types.ts';
+import { requireQuantFormat } from '../gguf/quants/index.ts';
+import { readGguf } from '../gguf/reader.ts';
+import type { RangedSource } from '../gguf/source.ts';
+import type { GgufTensorInfo } from '../gguf/types.ts';
+import type { Activation, Backend, IdBuffer, Vector, Weight } from '../backend/ops.ts';
+import { readModelConfig, type ModelConfig } from './config.ts';
+import { UnsupportedModelError } from './errors.ts';
+import { KvCache } from './kv-cache.ts';
+import { checkTensors, layerTensor } from './tensors.ts';
+
+/**
+ * Weights + KV cache + scratch exceed what the device (or the caller's budget) allows. `detail`
+ * has the byte counts; a shorter context or a smaller quantization may fit.
+ */
+export class ModelTooLargeError extends HearthError {}
+
+/** One block's tensors. Shapes as [rows][k] of the matmul (GGUF [k, rows]). */
+export interface LayerWeights {
+  /** f32[nEmbd] */
+  attnNorm: Vector;
+  /** [qDim + kvDimK + kvDimV][nEmbd] when the file fuses q, k, v (phi3); else q, k, v. */
+  qkv?: Weight | undefined;
+  qkvBias?: Vector | undefined;
+  /** [qDim][nEmbd], [kvDimK][nEmbd], [kvDimV][nEmbd] */
+  q?: Weight | undefined;
+  k?: Weight | undefined;
+  v?: Weight | undefined;
+  qBias?: Vector | undefined;
+  kBias?: Vector | undefined;
+  vBias?: Vector | undefined;
+  /** f32[headDimK], per-head RMS norms (qwen3, gemma3). */
+  qNorm?: Vector | undefined;
+  kNorm?: Vector | undefined;
+  /** [nEmbd][nHead * headDimV] */
+  attnOutput: Weight;
+  attnOutputBias?: Vector | undefined;
+  /** f32[nEmbd] (gemma) */
+  postAttnNorm?: Vector | undefined;
+  ffnNorm: Vector;
+  /** [nFf][nEmbd]; absent when ffnUp is fused [2 nFf][nEmbd] = [gate; up] (phi3). */
+  ffnGate?: Weight | undefined;
+  ffnGateBias?: Vector | undefined;
+  ffnUp: Weight;
+  ffnUpBias?: Vector | undefined;
+  /** [nEmbd][nFf] */
+  ffnDown: Weight;
+  ffnDownBias?: Vector | undefined;
+  postFfnNorm?: Vector | undefined;
+}
+
+export interface ModelWeights {
+  /** [nVocab][nEmbd] */
+  tokenEmbd: Weight;
+  /** [nVocab][nEmbd]: token_embd itself when tied. */
+  output: Weight;
+  outputBias?: Vector | undefined;
+  outputNorm: Vector;
+  /** f32[nRot / 2]: rope frequency divisors for this context, when the model has them. */
+  ropeFactors?: Vector | undefined;
+  layers: LayerWeights[];
+}
+
+/** Activation scratch for up to `batch` tokens per step, allocated once. Shapes per step of n <= batch tokens. */
+export interface Scratch {
+  batch: number;
+  /** [batch][nEmbd]: the residual stream. */
+  x: Activation;
+  /** [batch][nEmbd]: norm outputs and block outputs. */
+  cur: Activation;
+  /** [batch][qDim + kvDimK + kvDimV] when fused, else q [batch][qDim], k [batch][kvDimK], v [batch][kvDimV]. */
+  qkv?: Activation | undefined;
+  q?: Activation | undefined;
+  k?: Activation | undefined;
+  v?: Activation | undefined;
+  /** [batch][nHead * headDimV] */
+  attn: Activation;
+  /** [batch][maxFf] (fused gate-up: [batch][2 maxFf]) */
+  gate: Activation;
+  /** [batch][maxFf], absent with fused gate-up. */
+  up?: Activation | undefined;
+  /** [batch][maxFf]: act(gate) * up. */
+  ffh: Activation;
+  /** [batch][nVocab] */
+  logits: Activation;
+  /** u32 [batch]: token ids, positions, sampled tokens. */
+  tokens: IdBuffer;
+  positions: IdBuffer;
+  sampled: IdBuffer;
+}
+
+export interface LoadOptions {
+  /**
+   * Positions the KV cache holds. Default: the model's training context, at most 4096, shrunk (in
+   * steps of 256, not below 256) to what fits the budget; an explicit value is never shrunk.
+   */
+  contextLength?: number;
+  /** Most tokens per step (prefill chunk); default 128. */
+  batch?: number;
+  /** Progress of the upload, in bytes of the file's tensors. */
+  onProgress?: (loaded: number, total: number) => void;
+}
+
+/** What a model is loaded into: the plan, the weights and the run state. */
+export interface LoadedModel {
+  config: ModelConfig;
+  weights: ModelWeights;
+  scratch: Scratch;
+  kv: KvCache;
+  plan: MemoryPlan;
+}
+
+export interface MemoryPlan {
+  contextLength: number;
+  batch: number;
+  weightBytes: number;
+  kvBytes: number;
+  scratchBytes: number;
+  totalBytes: number;
+}
+
+const DEFAULT_CONTEXT = 4096;
+const DEFAULT_BATCH = 128;
+const CONTEXT_STEP = 256;
+
+function kvBytesFor(c: ModelConfig, capacity: number): number {
+  return c.nLayer * capacity * (c.kvDimK + c.kvDimV) * 4;
+}
+
+function scratchFloats(c: ModelConfig, batch: number): { largest: number; total: number } {
+  const maxFf = Math.max(...c.layers.map((l) => l.nFf));
+  const widths = [
+    c.nEmbd,
+    c.nEmbd,
+    ...(c.tensors.fusedQkv ? [c.qDim + c.kvDimK + c.kvDimV] : [c.qDim, c.kvDimK, c.kvDimV]),
+    c.nHead * c.headDimV,
+    maxFf * (c.fusedGateUp ? 2 : 1),
+    ...(c.fusedGateUp ? [] : [maxFf]),
+    maxFf,
+    c.nVocab,
+  ].map((w) => w * batch);
+  return { largest: Math.max(...widths), total: widths.reduce((a, b) => a + b, 0) + 3 * batch };
+}
+
+/**
+ * The memory a model takes at a context length and batch, checked against the backend: throws
+ * {@link ModelTooLargeError} when one buffer exceeds the device's largest or the total exceeds the
+ * budget. With no explicit context, the longest context (a multiple of 256) that fits is chosen.
+ */
+export function planMemory(config: ModelConfig, tensors: readonly GgufTensorInfo[], backend: Pick<Backend, 'limits'>, options: LoadOptions = {}): MemoryPlan {
+  const batch = options.batch ?? DEFAULT_BATCH;
+  if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batch ${batch} must be a positive integer`);
+  const { maxBufferBytes, memoryBudgetBytes } = backend.limits;
+  const weightBytes = tensors.reduce((a, t) => a + t.byteSize, 0);
+  const scratch = scratchFloats(config, batch);
+  const scratchBytes = scratch.total * 4;
+  const layerKvBytes = (ctx: number) => ctx * Math.max(config.kvDimK, config.kvDimV) * 4;
+  const fits = (ctx: number) => weightBytes + kvBytesFor(config, ctx) + scratchBytes <= memoryBudgetBytes && layerKvBytes(ctx) <= maxBufferBytes;
+  const detail = (ctx: number) => ({
+    contextLength: ctx,
+    weightBytes,
+    kvBytes: kvBytesFor(config, ctx),
+    scratchBytes,
+    memoryBudgetBytes,
+    maxBufferBytes,
+  });
+  if (scratch.largest * 4 > maxBufferBytes) {
+    throw new ModelTooLargeError(`a ${batch}-token step needs a ${scratch.largest * 4}-byte buffer, over the device's largest (${maxBufferBytes}); use a smaller batch`, detail(0));
+  }
+  let ctx = options.contextLength;
+  if (ctx !== undefined) {
+    if (!Number.isInteger(ctx) || ctx < 1) throw new RangeError(`context length ${ctx} must be a positive integer`);
+    if (!fits(ctx)) {
+      throw new ModelTooLargeError(
+        `${config.name ?? config.architecture} with a ${ctx}-token context needs ${weightBytes + kvBytesFor(config, ctx) + scratchBytes} bytes ` +
+          `(weights ${weightBytes}, KV cache ${kvBytesFor(config, ctx)}, scratch ${scratchBytes}); the budget is ${memoryBudgetBytes} bytes`,
+        detail(ctx),
+      );
+    }
+  } else {
+    ctx = Math.min(config.nCtxTrain, DEFAULT_CONTEXT);
+    while (!fits(ctx) && ctx > CONTEXT_STEP) ctx = Math.max(CONTEXT_STEP, (Math.ceil(ctx / CONTEXT_STEP) - 1) * CONTEXT_STEP);
+    if (!fits(ctx)) {
+      throw new ModelTooLargeError(
+        `${config.name ?? config.architecture} does not fit: weights ${weightBytes} bytes + KV cache ${kvBytesFor(config, ctx)} for ${ctx} tokens + scratch ${scratchBytes} > budget ${memoryBudgetBytes} bytes`,
+        detail(ctx),
+      );
+    }
+  }
+  const kvBytes = kvBytesFor(config, ctx);
+  return { contextLength: ctx, batch, weightBytes, kvBytes, scratchBytes, totalBytes: weightBytes + kvBytes + scratchBytes };
+}
+
+/** llama.cpp runs with n_ctx padded to 256; phi3 picks its long rope factors from that. */
+function llamaCppContext(n: number): number {
+  return Math.ceil(n / 256) * 256;
+}
+
+/** Reads, validates and uploads a model; the KV cache and scratch are allocated here, once. */
+export async function loadModel(backend: Backend, source: RangedSource, options: LoadOptions = {}): Promise<LoadedModel> {
+  const file = await readGguf(source);
+  const config = readModelConfig(file);
+  checkTensors(config, file);
+  if (config.headDimK !== config.headDimV) {
+    throw new UnsupportedModelError(`head sizes differ for keys (${config.headDimK}) and values (${config.headDimV}); not supported yet`, {
+      headDimK: config.headDimK,
+      headDimV: config.headDimV,
+    });
+  }
+  if (config.qkNorm && config.tensors.fusedQkv) {
+    throw new UnsupportedModelError('q/k norms on a fused qkv projection are not supported', {});
+  }
+  const infos = new Map(file.tensors.map((t) => [t.name, t]));
+  for (const t of file.tensors) {
+    if (t.shape.filter((d) => d > 1).length >= 2 && !backend.supportsWeight(t.type)) {
+      throw new UnsupportedModelError(`${t.name}: the ${backend.kind} backend has no kernel for ${ggmlTypeName(t.type)} weights`, { tensor: t.name });
+    }
+  }
+  const used = file.tensors.filter((t) => t.name !== 'rope_factors_long.weight' && t.name !== 'rope_factors_short.weight');
+  const plan = planMemory(config, used, backend, options);
+
+  const total = used.reduce((a, t) => a + t.byteSize, 0);
+  let loaded = 0;
+  const progress = (bytes: number) => {
+    loaded += bytes;
+    options.onProgress?.(loaded, total);
+  };
+  const info = (name: string): GgufTensorInfo => {
+    const t = infos.get(name);
+    if (!t) throw new Error(`missing tensor ${name} after checkTensors`);
+    return t;
+  };
+  const matrix = async (name: string): Promise<Weight> => {
+    const t = info(name);
+    const w = await backend.weight({ name, type: t.type, shape: t.shape }, (offset, length) => source.read(t.fileOffset + offset, length));
+    progress(t.byteSize);
+    return w;
+  };
+  const vector = async (name: string): Promise<Vector> => {
+    const t = info(name);
+    const bytes = await source.read(t.fileOffset, t.byteSize);
+    const values = new Float32Array(t.elementCount);
+    requireQuantFormat(t.type).dequantize(bytes, values, t.elementCount);
+    progress(t.byteSize);
+    return backend.vector(name, values);
+  };
+  const optVector = (name: string) => (infos.has(name) ? vector(name) : Promise.resolve(undefined));
+
+  let ropeFactors: Vector | undefined;
+  if (config.rope.factors === 'freqs') ropeFactors = await vector('rope_freqs.weight');
+  if (config.rope.factors === 'long-short') {
+    // As llama.cpp's get_rope_factors: long factors once the context exceeds the original one.
+    const long = llamaCppContext(plan.contextLength) > config.rope.nCtxOrig;
+    ropeFactors = await optVector(long ? 'rope_factors_long.weight' : 'rope_factors_short.weight');
+  }
+
+  const layers: LayerWeights[] = [];
+  for (let il = 0; il < config.nLayer; il++) {
+    const W = (base: string) => matrix(layerTensor(il, base));
+    const V = (base: string) => vector(layerTensor(il, base));
+    const optW = (base: string) => (infos.has(layerTensor(il, base)) ? W(base) : Promise.resolve(undefined));
+    const optV = (base: string) => optVector(layerTensor(il, base));
+    const B = (base: string) => optVector(layerTensor(il, base, 'bias'));
+    layers.push({
+      attnNorm: await V('attn_norm'),
+      qkv: await optW('attn_qkv'),
+      qkvBias: await B('attn_qkv'),
+      q: await optW('attn_q'),
+      k: await optW('attn_k'),
+      v: await optW('attn_v'),
+      qBias: await B('attn_q'),
+      kBias: await B('attn_k'),
+      vBias: await B('attn_v'),
+      qNorm: await optV('attn_q_norm'),
+      kNorm: await optV('attn_k_norm'),
+      attnOutput: await W('attn_output'),
+      attnOutputBias: await B('attn_output'),
+      postAttnNorm: config.postNorms ? await V('post_attention_norm') : undefined,
+      ffnNorm: await V('ffn_norm'),
+      ffnGate: await optW('ffn_gate'),
+      ffnGateBias: await B('ffn_gate'),
+      ffnUp: await W('ffn_up'),
+      ffnUpBias: await B('ffn_up'),
+      ffnDown: await W('ffn_down'),
+      ffnDownBias: await B('ffn_down'),
+      postFfnNorm: config.postNorms ? await V('post_ffw_norm') : undefined,
+    });
+  }
+  const tokenEmbd = await matrix('token_embd.weight');
+  const weights: ModelWeights = {
+    tokenEmbd,
+    output: config.tensors.tiedEmbeddings ? tokenEmbd : await matrix('output.weight'),
+    outputBias: await optVector('output.bias'),
+    outputNorm: await vector('output_norm.weight'),
+    ropeFactors,
+    layers,
+  };
+
+  const B = plan.batch;
+  const maxFf = Math.max(...config.layers.map((l) => l.nFf));
+  const fused = config.tensors.fusedQkv;
+  const scratch: Scratch = {
+    batch: B,
+    x: backend.activation('x', B * config.nEmbd),
+    cur: backend.activation('cur', B * config.nEmbd),
+    qkv: fused ? backend.activation('qkv', B * (config.qDim + config.kvDimK + config.kvDimV)) : undefined,
+    q: fused ? undefined : backend.activation('q', B * config.qDim),
+    k: fused ? undefined : backend.activation('k', B * config.kvDimK),
+    v: fused ? undefined : backend.activation('v', B * config.kvDimV),
+    attn: backend.activation('attn', B * config.nHead * config.headDimV),
+    gate: backend.activation('gate', B * maxFf * (config.fusedGateUp ? 2 : 1)),
+    up: config.fusedGateUp ? undefined : backend.activation('up', B * maxFf),
+    ffh: backend.activation('ffh', B * maxFf),
+    logits: backend.activation('logits', B * config.nVocab),
+    tokens: backend.ids('tokens', B),
+    positions: backend.ids('positions', B),
+    sampled: backend.ids('sampled', B),
+  };
+  const kv = new KvCache(backend.kvStorage({ layers: config.nLayer, capacity: plan.contextLength, kvHeads: config.nHeadKv, headDim: config.headDimK }));
+  return { config, weights, scratch, kv, plan };
+}

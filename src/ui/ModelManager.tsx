@@ -1,0 +1,193 @@
+/**
+ * The model manager: the catalog with a "fits this device" verdict, downloads with progress,
+ * models in the store (load, delete), and loading a local GGUF file.
+ */
+import { useEffect, useRef, useState } from 'react';
+import type { GpuReport } from '../engine/api.ts';
+import { fitVerdict, type CatalogModel, type DeviceFacts } from './catalog.ts';
+import { formatBytes } from './CapabilityReport.tsx';
+import type { EngineHandle } from './useEngine.ts';
+
+export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuReport | undefined }) {
+  const [copy, setCopy] = useState(true);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const { catalog, cached, usage, downloads, downloadErrors, model } = engine;
+
+  useEffect(() => {
+    void engine.refreshStore();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+
+  const device: DeviceFacts = {
+    webgpu: gpu?.available === true,
+    maxBufferSize: gpu?.available ? gpu.adapter.limits.maxBufferSize : undefined,
+    deviceMemoryGiB: (navigator as Navigator & { deviceMemory?: number }).deviceMemory,
+    freeStorage: usage?.quota !== undefined && usage.usage !== undefined ? usage.quota - usage.usage : undefined,
+  };
+  const busy = model.state === 'loading';
+  const loadedLabel = model.state === 'ready' ? model.label : undefined;
+  const catalogIds = new Set(catalog.map((m) => m.id));
+  const others = cached.filter((m) => !catalogIds.has(m.id));
+
+  return (
+    <div className="models">
+      <section className="panel" aria-labelledby="local-heading">
+        <h2 id="local-heading">Load a model file</h2>
+        <p className="muted">A GGUF file from your disk (for example one downloaded from Hugging Face). It is read here and never uploaded.</p>
+        <div className="row wrap">
+          <button type="button" onClick={() => fileInput.current?.click()} disabled={busy || !device.webgpu}>
+            Choose a .gguf file…
+          </button>
+          <label className="check">
+            <input type="checkbox" checked={copy} onChange={(e) => setCopy(e.target.checked)} /> Keep a copy in this browser (works offline, survives reloads)
+          </label>
+          <input
+            ref={fileInput}
+            type="file"
+            accept=".gguf"
+            className="sr-only"
+            tabIndex={-1}
+            aria-label="GGUF model file"
+            data-testid="model-file"
+            onChange={(e) => {
+              const file = e.target.files?.[0];
+              e.target.value = '';
+              if (file) void engine.loadFile(file, copy);
+            }}
+          />
+        </div>
+        {usage && (
+          <p className="muted" data-testid="storage-usage">
+            Models use {formatBytes(usage.modelBytes)}
+            {usage.quota !== undefined && usage.usage !== undefined && ` · this site may store ${formatBytes(Math.max(0, usage.quota - usage.usage))} more`}
+            {usage.persisted === true ? ' · storage is persistent' : usage.persisted === false ? ' · the browser may evict it under pressure' : ''}
+          </p>
+        )}
+      </section>
+
+      <section className="panel" aria-labelledby="catalog-heading">
+        <h2 id="catalog-heading">Catalog</h2>
+        {engine.catalogError && <p role="alert" className="message-error">{engine.catalogError}</p>}
+        <p className="muted">
+          Memory estimates include a 4096-token context. Browsers round the device memory they report down (many cap it at 8 GB)
+          {device.deviceMemoryGiB !== undefined ? `; this one reports ${device.deviceMemoryGiB} GB` : ''}, and never report the GPU's own.
+        </p>
+        <ul className="catalog" data-testid="catalog">
+          {catalog.map((entry) => {
+            const stored = cached.find((m) => m.id === entry.id);
+            const complete = stored?.state === 'complete';
+            const progress = downloads[entry.id];
+            const error = downloadErrors[entry.id];
+            const verdict = fitVerdict(entry, device, complete);
+            return (
+              <li key={entry.id} className="catalog-item" data-testid={`catalog-${entry.id}`}>
+                <div className="catalog-main">
+                  <h3>
+                    {entry.name} <span className="quant">{entry.quantization}</span>
+                    {entry.builtin && <span className="badge">built in</span>}
+                  </h3>
+                  <p className="muted small">
+                    {entry.parameters} parameters · {entry.builtin ? '' : 'about '}
+                    {formatBytes(entry.approxSize)} · needs ≈{formatBytes(entry.memoryEstimate)} · {entry.license}
+                    {entry.contextLength ? ` · context ${entry.contextLength.toLocaleString('en-US')}` : ''}
+                  </p>
+                  {entry.notes && <p className="small">{entry.notes}</p>}
+                  <span className={`fit ${verdict.level}`} title={verdict.reason} data-testid="fit">
+                    {verdict.level === 'fits' ? '✓ Fits this device' : verdict.level === 'tight' ? '⚠ May not fit' : '✕ Will not fit'}
+                    <span className="sr-only">: {verdict.reason}</span>
+                  </span>
+                  {progress && <DownloadBar progress={progress} label={entry.name} />}
+                  {error && <p className="message-error" role="alert">{error.title}: {error.message}</p>}
+                  {stored && !complete && !progress && (
+                    <p className="muted small">Partly downloaded ({formatBytes(stored.storedBytes)}); Download resumes it.</p>
+                  )}
+                </div>
+                <div className="catalog-actions">
+                  {complete ? (
+                    <>
+                      <button type="button" onClick={() => void engine.loadCached(entry.id, entry.name)} disabled={busy || loadedLabel === entry.name}>
+                        {loadedLabel === entry.name ? 'Loaded' : 'Load'}
+                      </button>
+                      <button type="button" className="ghost" onClick={() => confirm(`Delete ${entry.name} from this browser?`) && void engine.remove(entry.id)}>
+                        Delete
+                      </button>
+                    </>
+                  ) : progress ? (
+                    <button type="button" className="ghost" onClick={() => void engine.cancelDownload(entry.id)}>
+                      Pause
+                    </button>
+                  ) : (
+                    <>
+                      <button type="button" onClick={() => void engine.download(entry)} disabled={verdict.level === 'no' && !device.webgpu}>
+                        {stored ? 'Resume' : 'Download'}
+                      </button>
+                      {stored && (
+                        <button type="button" className="ghost" onClick={() => void engine.remove(entry.id)}>
+                          Delete
+                        </button>
+                      )}
+                    </>
+                  )}
+                  {entry.homepage && (
+                    <a href={entry.homepage} target="_blank" rel="noopener noreferrer" className="small">
+                      Model page
+                    </a>
+                  )}
+                </div>
+              </li>
+            );
+          })}
+        </ul>
+      </section>
+
+      {others.length > 0 && (
+        <section className="panel" aria-labelledby="stored-heading">
+          <h2 id="stored-heading">Your files</h2>
+          <ul className="catalog" data-testid="stored-models">
+            {others.map((m) => (
+              <li key={m.id} className="catalog-item">
+                <div className="catalog-main">
+                  <h3>
+                    {m.name} {m.quantization && <span className="quant">{m.quantization}</span>}
+                  </h3>
+                  <p className="muted small">
+                    {m.size !== undefined ? formatBytes(m.size) : ''} · {m.origin === 'session' ? 'read in place (this session only)' : 'stored in this browser'}
+                    {m.state === 'partial' ? ' · incomplete' : ''}
+                  </p>
+                </div>
+                <div className="catalog-actions">
+                  <button type="button" onClick={() => void engine.loadCached(m.id, m.name)} disabled={busy || m.state !== 'complete' || loadedLabel === m.name}>
+                    {loadedLabel === m.name ? 'Loaded' : 'Load'}
+                  </button>
+                  {m.origin !== 'session' && (
+                    <button type="button" className="ghost" onClick={() => confirm(`Delete ${m.name} from this browser?`) && void engine.remove(m.id)}>
+                      Delete
+                    </button>
+                  )}
+                </div>
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
+    </div>
+  );
+}
+
+function DownloadBar({ progress, label }: { progress: NonNullable<EngineHandle['downloads'][string]>; label: string }) {
+  const pct = progress.total ? Math.floor((progress.bytes / progress.total) * 100) : undefined;
+  return (
+    <div className="download" data-testid="download-progress">
+      <progress max={progress.total ?? 1} value={progress.total ? progress.bytes : undefined} aria-label={`Downloading ${label}`} />
+      <span className="small muted">
+        {progress.phase === 'verifying' ? 'Verifying…' : progress.phase === 'retrying' ? `Retrying (${progress.reason ?? 'network error'})…` : ''}
+        {pct !== undefined ? ` ${pct}%` : ''} {formatBytes(progress.bytes)}
+        {progress.total ? ` of ${formatBytes(progress.total)}` : ''}
+        {progress.rate > 0 ? ` · ${formatBytes(progress.rate)}/s` : ''}
+        {progress.eta !== undefined ? ` · ${Math.ceil(progress.eta)} s left` : ''}
+      </span>
+    </div>
+  );
+}
+
+export type { CatalogModel };

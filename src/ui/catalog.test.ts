@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { fitVerdict, parseCatalog, toStoreEntry, type CatalogModel } from './catalog.ts';
+
+const catalog = parseCatalog(JSON.parse(readFileSync(new URL('../../public/models.json', import.meta.url), 'utf8')));
+
+describe('public/models.json', () => {
+  it('starts with the built-in demo, served from the app itself', () => {
+    const demo = catalog[0]!;
+    expect(demo.builtin).toBe(true);
+    expect(demo.name).toMatch(/Tiny demo \(not an assistant\)/);
+    expect(demo.urls).toEqual(['models/hearth-demo-kjv-q8_0.gguf']);
+  });
+
+  it('lists the well-known instruct models with sizes, licenses and memory estimates', () => {
+    const families = new Set(catalog.map((m) => m.family));
+    for (const f of ['Qwen2.5', 'Llama 3.2', 'Llama 3.1', 'Phi-3.5', 'Gemma 2', 'Mistral', 'Granite 3.x']) expect(families).toContain(f);
+    for (const m of catalog.slice(1)) {
+      expect(m.urls[0]).toMatch(/^https:\/\/huggingface\.co\/.+\.gguf$/);
+      expect(m.memoryEstimate).toBeGreaterThan(m.approxSize);
+      expect(m.license.length).toBeGreaterThan(2);
+    }
+    expect(new Set(catalog.map((m) => m.id)).size).toBe(catalog.length);
+  });
+
+  it('skips malformed entries', () => {
+    expect(parseCatalog({ models: [{ id: 'x' }, catalog[1]] })).toHaveLength(1);
+    expect(() => parseCatalog({})).toThrow(/models/);
+  });
+
+  it('resolves relative URLs for the worker', () => {
+    expect(toStoreEntry(catalog[0]!, 'http://localhost:4317/').urls).toEqual(['http://localhost:4317/models/hearth-demo-kjv-q8_0.gguf']);
+  });
+});
+
+describe('fitVerdict', () => {
+  const model = (memoryEstimate: number, approxSize = memoryEstimate / 2): CatalogModel => ({
+    id: 'm', name: 'm', family: '', parameters: '', quantization: '', urls: ['x'], approxSize, memoryEstimate, license: '', contextLength: 0,
+  });
+  const GiB = 1024 ** 3;
+
+  it('says no without WebGPU', () => {
+    expect(fitVerdict(model(1e6), { webgpu: false }, true).level).toBe('no');
+  });
+  it('fits small models', () => {
+    expect(fitVerdict(model(1 * GiB), { webgpu: true, deviceMemoryGiB: 8 }, false).level).toBe('fits');
+  });
+  it('is tight, not no, above half of a capped 8 GB report', () => {
+    expect(fitVerdict(model(6 * GiB), { webgpu: true, deviceMemoryGiB: 8 }, false).level).toBe('tight');
+  });
+  it('says no well above a small device', () => {
+    expect(fitVerdict(model(6 * GiB), { webgpu: true, deviceMemoryGiB: 2 }, false).level).toBe('no');
+  });
+  it('says no when storage is short, unless already downloaded', () => {
+    const m = model(1 * GiB, 0.8 * GiB);
+    expect(fitVerdict(m, { webgpu: true, freeStorage: 0.5 * GiB }, false)).toMatchObject({ level: 'no', reason: /storage/ });
+    expect(fitVerdict(m, { webgpu: true, freeStorage: 0.5 * GiB }, true).level).toBe('fits');
+  });
+});

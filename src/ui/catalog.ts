@@ -1,0 +1,107 @@
+/**
+ * The model catalog (public/models.json) and the "fits this device" verdict. The catalog is data,
+ * not code: entries are validated when read, and a bad entry is skipped, not fatal.
+ */
+import type { ModelEntry } from '../engine/api.ts';
+
+export interface CatalogModel {
+  id: string;
+  name: string;
+  family: string;
+  parameters: string;
+  quantization: string;
+  /** Absolute URLs, or relative to the app (the built-in demo). */
+  urls: string[];
+  /** About this many bytes (display only: the download learns the exact size from the server). */
+  approxSize: number;
+  /** Estimated memory to run it: weights, a 4096-token KV cache, working buffers. */
+  memoryEstimate: number;
+  license: string;
+  contextLength: number;
+  homepage?: string | undefined;
+  notes?: string | undefined;
+  /** Shipped with the app (served from its own origin). */
+  builtin?: boolean | undefined;
+}
+
+export function parseCatalog(data: unknown): CatalogModel[] {
+  const list = (data as { models?: unknown })?.models;
+  if (!Array.isArray(list)) throw new Error('models.json has no "models" list.');
+  const out: CatalogModel[] = [];
+  for (const raw of list) {
+    const m = raw as Partial<CatalogModel>;
+    const ok =
+      typeof m?.id === 'string' && typeof m.name === 'string' && Array.isArray(m.urls) && m.urls.length > 0 &&
+      m.urls.every((u) => typeof u === 'string') && typeof m.approxSize === 'number' && typeof m.memoryEstimate === 'number';
+    if (!ok) continue;
+    out.push({
+      id: m.id!, name: m.name!, family: String(m.family ?? ''), parameters: String(m.parameters ?? ''), quantization: String(m.quantization ?? ''),
+      urls: m.urls!, approxSize: m.approxSize!, memoryEstimate: m.memoryEstimate!, license: String(m.license ?? 'unknown'),
+      contextLength: Number(m.contextLength ?? 0), homepage: m.homepage, notes: m.notes, builtin: m.builtin === true,
+    });
+  }
+  return out;
+}
+
+export async function loadCatalog(base: string = document.baseURI): Promise<CatalogModel[]> {
+  const response = await fetch(new URL('models.json', base));
+  if (!response.ok) throw new Error(`The model catalog could not be read (HTTP ${response.status}).`);
+  return parseCatalog(await response.json());
+}
+
+/** The store's download entry, with URLs made absolute (the worker resolves against its own URL). */
+export function toStoreEntry(model: CatalogModel, base: string): ModelEntry {
+  return { id: model.id, name: model.name, urls: model.urls.map((u) => new URL(u, base).href), quantization: model.quantization };
+}
+
+export interface DeviceFacts {
+  webgpu: boolean;
+  /** GPUAdapter limits.maxBufferSize, when there is an adapter. */
+  maxBufferSize?: number | undefined;
+  /** navigator.deviceMemory in GiB (browsers round it and cap it at 8), when exposed. */
+  deviceMemoryGiB?: number | undefined;
+  /** Free storage for this origin (quota - usage), when known. */
+  freeStorage?: number | undefined;
+}
+
+export type FitLevel = 'fits' | 'tight' | 'no';
+
+export interface FitVerdict {
+  level: FitLevel;
+  /** One short sentence for the badge's tooltip and screen readers. */
+  reason: string;
+}
+
+const GiB = 1024 ** 3;
+
+/**
+ * Whether a model can run here. Browsers report at most 8 GiB of device memory (and round down),
+ * so above that the verdict is "tight", not "no": the real amount may be larger. A GPU's own
+ * memory is not exposed to web pages at all; system memory is the best proxy there is.
+ */
+export function fitVerdict(model: CatalogModel, device: DeviceFacts, downloaded: boolean): FitVerdict {
+  if (!device.webgpu) return { level: 'no', reason: 'This browser has no WebGPU, which the engine needs.' };
+  if (!downloaded && device.freeStorage !== undefined && model.approxSize > device.freeStorage) {
+    return { level: 'no', reason: `Not enough storage: needs about ${gb(model.approxSize)}, ${gb(device.freeStorage)} free.` };
+  }
+  const memory = device.deviceMemoryGiB;
+  if (memory !== undefined) {
+    // A tab can rarely use more than about half of the system's memory for the GPU.
+    const budget = memory * GiB * 0.5;
+    const capped = memory >= 8;
+    if (model.memoryEstimate > budget * 1.6 && !capped) {
+      return { level: 'no', reason: `Needs about ${gb(model.memoryEstimate)} of memory; this device reports ${memory} GB.` };
+    }
+    if (model.memoryEstimate > budget) {
+      return { level: 'tight', reason: `Needs about ${gb(model.memoryEstimate)} of memory; this device reports ${capped ? 'at least ' : ''}${memory} GB. It may not fit.` };
+    }
+  }
+  if (device.maxBufferSize !== undefined && device.maxBufferSize < 256 * 1024 * 1024 && model.memoryEstimate > 2 * GiB) {
+    return { level: 'tight', reason: `This GPU's buffers are small (${gb(device.maxBufferSize)}); large models may fail to load.` };
+  }
+  return { level: 'fits', reason: `Needs about ${gb(model.memoryEstimate)} of memory${memory !== undefined ? `; this device reports ${memory >= 8 ? 'at least ' : ''}${memory} GB` : ''}.` };
+}
+
+function gb(bytes: number): string {
+  return bytes >= GiB ? `${(bytes / 1e9).toFixed(1)} GB` : `${Math.round(bytes / 1e6)} MB`;
+}

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { exportConversations, ImportFormatError, newConversation, parseExport, titleFrom } from './conversations.ts';
+
+describe('conversation export and import', () => {
+  it('round-trips', () => {
+    const c = newConversation('Be brief.');
+    c.title = 'Greetings';
+    c.messages.push({ id: 'a', role: 'user', content: 'Hello' }, { id: 'b', role: 'assistant', content: 'Hi!', stats: {
+      promptTokens: 5, completionTokens: 2, cachedPromptTokens: 0, timeToFirstTokenMs: 12, decodeTokensPerSecond: 30, prefillTokensPerSecond: 100, finishReason: 'stop', model: 'm',
+    } });
+    const [back] = parseExport(exportConversations([c]));
+    expect(back!.id).toBe(c.id);
+    expect(back!.title).toBe('Greetings');
+    expect(back!.systemPrompt).toBe('Be brief.');
+    expect(back!.messages.map((m) => [m.role, m.content])).toEqual([['user', 'Hello'], ['assistant', 'Hi!']]);
+    expect(back!.messages[1]!.stats?.decodeTokensPerSecond).toBe(30);
+  });
+
+  it('gives a clashing id a fresh one', () => {
+    const c = newConversation();
+    const [back] = parseExport(exportConversations([c]), new Set([c.id]));
+    expect(back!.id).not.toBe(c.id);
+  });
+
+  it('rejects what is not an export, with a reason', () => {
+    expect(() => parseExport('not json')).toThrow(ImportFormatError);
+    expect(() => parseExport('{"a":1}')).toThrow(/No conversations found/);
+    expect(() => parseExport('{"conversations":[{"messages":[{"role":"system","content":"x"}]}]}')).toThrow(/role "system"/);
+    expect(() => parseExport('{"conversations":[{"messages":[{"role":"user","content":5}]}]}')).toThrow(/should be text/);
+  });
+
+  it('drops unknown fields', () => {
+    const [back] = parseExport('{"conversations":[{"title":"t","evil":"x","messages":[{"role":"user","content":"hi","onclick":"x"}]}]}');
+    expect(Object.keys(back!)).not.toContain('evil');
+    expect(Object.keys(back!.messages[0]!)).not.toContain('onclick');
+  });
+
+  it('titles from the first line, cut at a word', () => {
+    expect(titleFrom('  Hello there\nmore')).toBe('Hello there');
+    expect(titleFrom('')).toBe('New chat');
+    const long = titleFrom('one two three four five six seven eight nine ten eleven twelve');
+    expect(long.length).toBeLessThanOrEqual(49);
+    expect(long.endsWith('…')).toBe(true);
+  });
+});

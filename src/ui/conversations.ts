@@ -1,0 +1,174 @@
+/**
+ * Conversations, persisted in IndexedDB (idb-keyval, a database of their own so they never touch
+ * the model store), and their JSON export/import. Imported files are untrusted: `parseExport`
+ * validates every field and rebuilds plain objects, dropping anything it does not know.
+ */
+import { createStore, del, get, set, values, type UseStore } from 'idb-keyval';
+
+export interface ReplyStats {
+  promptTokens: number;
+  completionTokens: number;
+  cachedPromptTokens: number;
+  timeToFirstTokenMs: number;
+  decodeTokensPerSecond: number;
+  prefillTokensPerSecond: number;
+  finishReason: 'stop' | 'length' | 'abort';
+  model: string;
+}
+
+export interface StoredMessage {
+  id: string;
+  role: 'user' | 'assistant';
+  content: string;
+  stats?: ReplyStats | undefined;
+  /** An error that ended this reply (name: message), shown under it. */
+  error?: string | undefined;
+}
+
+export interface Conversation {
+  id: string;
+  title: string;
+  systemPrompt: string;
+  messages: StoredMessage[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export const EXPORT_FORMAT = 'hearth-conversations';
+export const EXPORT_VERSION = 1;
+
+export interface ConversationExport {
+  format: typeof EXPORT_FORMAT;
+  version: number;
+  exportedAt: string;
+  conversations: Conversation[];
+}
+
+export function newId(): string {
+  return typeof crypto !== 'undefined' && 'randomUUID' in crypto ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+}
+
+export function newConversation(systemPrompt = ''): Conversation {
+  const now = Date.now();
+  return { id: newId(), title: 'New chat', systemPrompt, messages: [], createdAt: now, updatedAt: now };
+}
+
+/** A title from the first user message: its first line, cut at a word near 48 characters. */
+export function titleFrom(text: string): string {
+  const line = text.trim().split('\n')[0]?.trim() ?? '';
+  if (line.length <= 48) return line || 'New chat';
+  const cut = line.slice(0, 48);
+  const space = cut.lastIndexOf(' ');
+  return `${space > 24 ? cut.slice(0, space) : cut}…`;
+}
+
+let store: UseStore | undefined;
+function db(): UseStore {
+  store ??= createStore('hearth-chat', 'conversations');
+  return store;
+}
+
+export async function listConversations(): Promise<Conversation[]> {
+  const all = await values<Conversation>(db());
+  return all.sort((a, b) => b.updatedAt - a.updatedAt);
+}
+
+export function saveConversation(conversation: Conversation): Promise<void> {
+  return set(conversation.id, conversation, db());
+}
+
+export function deleteConversation(id: string): Promise<void> {
+  return del(id, db());
+}
+
+export function getConversation(id: string): Promise<Conversation | undefined> {
+  return get<Conversation>(id, db());
+}
+
+export function exportConversations(conversations: Conversation[]): string {
+  const data: ConversationExport = { format: EXPORT_FORMAT, version: EXPORT_VERSION, exportedAt: new Date().toISOString(), conversations };
+  return JSON.stringify(data, null, 2);
+}
+
+export class ImportFormatError extends Error {
+  override name = 'ImportFormatError';
+}
+
+const MAX_TEXT = 1_000_000;
+
+function str(value: unknown, what: string, max = MAX_TEXT): string {
+  if (typeof value !== 'string') throw new ImportFormatError(`${what} should be text.`);
+  if (value.length > max) throw new ImportFormatError(`${what} is too long (${value.length} characters).`);
+  return value;
+}
+
+function num(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
+function parseStats(value: unknown): ReplyStats | undefined {
+  if (!value || typeof value !== 'object') return undefined;
+  const s = value as Record<string, unknown>;
+  const finish = s.finishReason === 'length' || s.finishReason === 'abort' ? s.finishReason : 'stop';
+  return {
+    promptTokens: num(s.promptTokens, 0),
+    completionTokens: num(s.completionTokens, 0),
+    cachedPromptTokens: num(s.cachedPromptTokens, 0),
+    timeToFirstTokenMs: num(s.timeToFirstTokenMs, 0),
+    decodeTokensPerSecond: num(s.decodeTokensPerSecond, 0),
+    prefillTokensPerSecond: num(s.prefillTokensPerSecond, 0),
+    finishReason: finish,
+    model: typeof s.model === 'string' ? s.model.slice(0, 200) : '',
+  };
+}
+
+/**
+ * Reads an export file (or a single conversation). Returns conversations with fresh ids where the
+ * file's clash with `existingIds`, so an import never overwrites.
+ */
+export function parseExport(text: string, existingIds: ReadonlySet<string> = new Set()): Conversation[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new ImportFormatError(`This file is not JSON (${(error as Error).message}).`);
+  }
+  const list: unknown[] =
+    data && typeof data === 'object' && Array.isArray((data as ConversationExport).conversations)
+      ? (data as ConversationExport).conversations
+      : Array.isArray(data)
+        ? data
+        : data && typeof data === 'object' && Array.isArray((data as Conversation).messages)
+          ? [data]
+          : (() => {
+              throw new ImportFormatError('No conversations found: expected a Hearth export with a "conversations" list.');
+            })();
+  const seen = new Set(existingIds);
+  return list.map((raw, i) => {
+    if (!raw || typeof raw !== 'object') throw new ImportFormatError(`Conversation ${i + 1} is not an object.`);
+    const c = raw as Record<string, unknown>;
+    if (!Array.isArray(c.messages)) throw new ImportFormatError(`Conversation ${i + 1} has no messages list.`);
+    const messages = c.messages.map((m: unknown, j: number): StoredMessage => {
+      if (!m || typeof m !== 'object') throw new ImportFormatError(`Message ${j + 1} of conversation ${i + 1} is not an object.`);
+      const r = m as Record<string, unknown>;
+      if (r.role !== 'user' && r.role !== 'assistant') throw new ImportFormatError(`Message ${j + 1} of conversation ${i + 1} has role ${JSON.stringify(r.role)}; expected "user" or "assistant".`);
+      const message: StoredMessage = { id: newId(), role: r.role, content: str(r.content, `Message ${j + 1} of conversation ${i + 1}`) };
+      const stats = r.role === 'assistant' ? parseStats(r.stats) : undefined;
+      if (stats) message.stats = stats;
+      if (typeof r.error === 'string') message.error = r.error.slice(0, 2000);
+      return message;
+    });
+    let id = typeof c.id === 'string' && c.id.length > 0 && c.id.length < 100 ? c.id : newId();
+    if (seen.has(id)) id = newId();
+    seen.add(id);
+    const now = Date.now();
+    return {
+      id,
+      title: typeof c.title === 'string' && c.title.trim() ? c.title.slice(0, 200) : 'Imported chat',
+      systemPrompt: typeof c.systemPrompt === 'string' ? str(c.systemPrompt, 'A system prompt') : '',
+      messages,
+      createdAt: num(c.createdAt, now),
+      updatedAt: num(c.updatedAt, now),
+    };
+  });
+}

@@ -1,0 +1,41 @@
+/**
+ * Engine errors as a person reads them. Errors keep their stable `name` across the worker (see
+ * src/engine/worker-errors.ts); this turns each into what happened and what to do next.
+ */
+export interface FriendlyError {
+  title: string;
+  message: string;
+  name: string;
+}
+
+const ADVICE: Record<string, { title: string; action: string }> = {
+  NoModelLoadedError: { title: 'No model loaded', action: 'Open Models and load one (the built-in demo, a download, or a file).' },
+  ContextWindowExceededError: { title: 'The conversation is too long', action: "Start a new chat, or delete or shorten earlier messages to fit the model's context window." },
+  WebGPUUnavailableError: { title: 'WebGPU is not available', action: 'The Device page says why and what to try.' },
+  DeviceLostError: { title: 'The GPU was reset', action: 'Send again: the model reloads automatically. If it keeps happening, try a smaller model.' },
+  GgufFormatError: { title: 'Not a usable GGUF file', action: 'Check that the file is a complete .gguf model (a partial download is not).' },
+  UnsupportedModelError: { title: 'This model is not supported', action: 'Pick a model from the catalog; it lists the architectures Hearth runs.' },
+  ModelTooLargeError: { title: 'The model is too large for this device', action: 'Pick a smaller model or a smaller quantization (Q4_K_M).' },
+  StorageQuotaError: { title: 'Not enough storage', action: 'Delete models you no longer use in Models, or free space on the device.' },
+  IntegrityError: { title: 'The download is damaged', action: 'Delete it in Models and download it again.' },
+  DownloadError: { title: 'The download failed', action: 'Check the connection and press Download again: it resumes where it stopped.' },
+  ModelNotFoundError: { title: 'Model not found', action: 'It may have been deleted; pick another in Models.' },
+  DownloadInProgressError: { title: 'Already downloading', action: 'Wait for the running download to finish.' },
+  ImportFormatError: { title: 'Could not import', action: 'Choose a JSON file exported by Hearth.' },
+};
+
+export function describeError(error: unknown): FriendlyError {
+  const e = error as { name?: unknown; message?: unknown; detail?: { cause?: unknown } } | undefined;
+  let name = typeof e?.name === 'string' ? e.name : 'Error';
+  // The store reports a file that does not parse as an IntegrityError caused by the parser.
+  if (name === 'IntegrityError' && e?.detail?.cause === 'GgufFormatError') name = 'GgufFormatError';
+  const raw = typeof e?.message === 'string' ? e.message : String(error);
+  const advice = ADVICE[name];
+  if (!advice) return { name, title: 'Something went wrong', message: raw };
+  return { name, title: advice.title, message: raw.includes(advice.action) ? raw : `${raw} ${advice.action}` };
+}
+
+export function errorText(error: unknown): string {
+  const f = describeError(error);
+  return `${f.title}: ${f.message}`;
+}

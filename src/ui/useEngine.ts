@@ -1,0 +1,206 @@
+/**
+ * The engine as React state: start-up (info, GPU probe), the loaded model, loads in progress,
+ * the model store (cached models, downloads with progress, storage use). Everything reaches the
+ * worker through `engineClient()`; callbacks cross it as `Comlink.proxy`.
+ *
+ * Loads are numbered: a newer load (the user picking a model) makes an older one (the automatic
+ * demo load at start) stale, and a stale load never replaces the model the user chose.
+ */
+import * as Comlink from 'comlink';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import type { CachedModel, DownloadProgress, EngineInfo, GpuReport, LoadProgress, ModelInfo, ModelSource, StoreUsage } from '../engine/api.ts';
+import { loadCatalog, toStoreEntry, type CatalogModel } from './catalog.ts';
+import { engineClient } from './engine-client.ts';
+import { describeError, type FriendlyError } from './errors.ts';
+
+export type EngineBoot =
+  | { status: 'starting' }
+  | { status: 'ready'; info: EngineInfo; gpu: GpuReport }
+  | { status: 'failed'; error: string };
+
+export type ModelState =
+  | { state: 'none'; notice?: string | undefined }
+  | { state: 'loading'; label: string; progress?: LoadProgress | undefined; download?: DownloadProgress | undefined }
+  | { state: 'ready'; info: ModelInfo; label: string }
+  | { state: 'error'; label: string; error: FriendlyError };
+
+const LAST_MODEL_KEY = 'hearth.lastModel';
+
+export interface EngineHandle {
+  boot: EngineBoot;
+  model: ModelState;
+  catalog: CatalogModel[];
+  catalogError: string | undefined;
+  cached: CachedModel[];
+  usage: StoreUsage | undefined;
+  downloads: Record<string, DownloadProgress>;
+  downloadErrors: Record<string, FriendlyError>;
+  refreshStore(): Promise<void>;
+  loadCached(id: string, label: string): Promise<void>;
+  loadFile(file: File, copy: boolean): Promise<void>;
+  download(model: CatalogModel): Promise<void>;
+  cancelDownload(id: string): Promise<void>;
+  remove(id: string): Promise<void>;
+}
+
+export function useEngine(): EngineHandle {
+  const [boot, setBoot] = useState<EngineBoot>({ status: 'starting' });
+  const [model, setModel] = useState<ModelState>({ state: 'none' });
+  const [catalog, setCatalog] = useState<CatalogModel[]>([]);
+  const [catalogError, setCatalogError] = useState<string>();
+  const [cached, setCached] = useState<CachedModel[]>([]);
+  const [usage, setUsage] = useState<StoreUsage>();
+  const [downloads, setDownloads] = useState<Record<string, DownloadProgress>>({});
+  const [downloadErrors, setDownloadErrors] = useState<Record<string, FriendlyError>>({});
+  const loadSeq = useRef(0);
+
+  const refreshStore = useCallback(async () => {
+    const engine = engineClient();
+    try {
+      const [list, use] = await Promise.all([engine.listModels(), engine.storageUsage()]);
+      setCached(list);
+      setUsage(use);
+    } catch {
+      // The store is optional (private windows may refuse IndexedDB); the rest keeps working.
+    }
+  }, []);
+
+  /** Loads a source unless a newer load started meanwhile. */
+  const load = useCallback(async (source: ModelSource, label: string, seq = ++loadSeq.current, remember?: string) => {
+    const engine = engineClient();
+    setModel({ state: 'loading', label });
+    try {
+      const info = await engine.loadModel(
+        source,
+        {},
+        Comlink.proxy((progress: LoadProgress) => {
+          if (seq === loadSeq.current) setModel({ state: 'loading', label, progress });
+        }),
+      );
+      if (seq !== loadSeq.current) return;
+      setModel({ state: 'ready', info, label });
+      if (remember) localStorage.setItem(LAST_MODEL_KEY, JSON.stringify({ id: remember, label }));
+      else localStorage.removeItem(LAST_MODEL_KEY);
+    } catch (error) {
+      if (seq === loadSeq.current) setModel({ state: 'error', label, error: describeError(error) });
+    }
+  }, []);
+
+  const loadCached = useCallback((id: string, label: string) => load({ kind: 'cached', id }, label, undefined, id), [load]);
+
+  const loadFile = useCallback(
+    async (file: File, copy: boolean) => {
+      const seq = ++loadSeq.current;
+      const label = file.name;
+      setModel({ state: 'loading', label });
+      try {
+        const entry = await engineClient().importModelFile([file], { copy, name: file.name });
+        await refreshStore();
+        if (seq !== loadSeq.current) return;
+        await load({ kind: 'cached', id: entry.id }, label, seq, copy ? entry.id : undefined);
+      } catch (error) {
+        if (seq === loadSeq.current) setModel({ state: 'error', label, error: describeError(error) });
+      }
+    },
+    [load, refreshStore],
+  );
+
+  const download = useCallback(
+    async (entry: CatalogModel) => {
+      setDownloadErrors(({ [entry.id]: _, ...rest }) => rest);
+      try {
+        await engineClient().downloadModel(
+          toStoreEntry(entry, document.baseURI),
+          Comlink.proxy((progress: DownloadProgress) => setDownloads((d) => ({ ...d, [entry.id]: progress }))),
+        );
+      } catch (error) {
+        if ((error as Error)?.name !== 'AbortError') setDownloadErrors((d) => ({ ...d, [entry.id]: describeError(error) }));
+      } finally {
+        setDownloads(({ [entry.id]: _, ...rest }) => rest);
+        await refreshStore();
+      }
+    },
+    [refreshStore],
+  );
+
+  const cancelDownload = useCallback(async (id: string) => {
+    await engineClient().cancelDownload(id);
+  }, []);
+
+  const remove = useCallback(
+    async (id: string) => {
+      await engineClient().deleteModel(id);
+      const last = JSON.parse(localStorage.getItem(LAST_MODEL_KEY) ?? 'null') as { id: string } | null;
+      if (last?.id === id) localStorage.removeItem(LAST_MODEL_KEY);
+      await refreshStore();
+    },
+    [refreshStore],
+  );
+
+  useEffect(() => {
+    let cancelled = false;
+    const engine = engineClient();
+    (async () => {
+      let gpu: GpuReport;
+      try {
+        const [info, report] = await Promise.all([engine.info(), engine.probe()]);
+        if (cancelled) return;
+        gpu = report;
+        setBoot({ status: 'ready', info, gpu });
+      } catch (error) {
+        if (!cancelled) setBoot({ status: 'failed', error: String((error as Error)?.message ?? error) });
+        return;
+      }
+      let entries: CatalogModel[] = [];
+      try {
+        entries = await loadCatalog();
+        if (!cancelled) setCatalog(entries);
+      } catch (error) {
+        if (!cancelled) setCatalogError((error as Error).message);
+      }
+      await refreshStore();
+      if (cancelled || !gpu.available) return;
+      await autoLoad(entries);
+    })();
+
+    /** Start-up: the model used last, else the built-in demo (fetched from this app's origin once). */
+    async function autoLoad(entries: CatalogModel[]) {
+      const seq = ++loadSeq.current;
+      const list = await engine.listModels().catch(() => [] as CachedModel[]);
+      const last = JSON.parse(localStorage.getItem(LAST_MODEL_KEY) ?? 'null') as { id: string; label: string } | null;
+      const lastModel = last && list.find((m) => m.id === last.id && m.state === 'complete');
+      if (lastModel) return load({ kind: 'cached', id: lastModel.id }, last.label, seq, lastModel.id);
+      const demo = entries.find((m) => m.builtin);
+      if (!demo) return;
+      if (!list.some((m) => m.id === demo.id && m.state === 'complete')) {
+        const url = new URL(demo.urls[0]!, document.baseURI).href;
+        // A missing file would come back as the app's index.html: check before storing anything.
+        const head = await fetch(url, { method: 'HEAD' }).catch(() => undefined);
+        if (!head?.ok || (head.headers.get('content-type') ?? '').includes('text/html')) {
+          if (seq === loadSeq.current) setModel({ state: 'none', notice: 'The built-in demo model is not part of this build. Load a model file or download one in Models.' });
+          return;
+        }
+        if (seq !== loadSeq.current) return;
+        setModel({ state: 'loading', label: demo.name });
+        try {
+          await engine.downloadModel(
+            toStoreEntry(demo, document.baseURI),
+            Comlink.proxy((download: DownloadProgress) => {
+              if (seq === loadSeq.current) setModel({ state: 'loading', label: demo.name, download });
+            }),
+          );
+        } catch (error) {
+          if (seq === loadSeq.current) setModel({ state: 'error', label: demo.name, error: describeError(error) });
+          return;
+        }
+        await refreshStore();
+      }
+      if (seq === loadSeq.current) await load({ kind: 'cached', id: demo.id }, demo.name, seq, demo.id);
+    }
+    return () => {
+      cancelled = true;
+    };
+  }, [load, refreshStore]);
+
+  return { boot, model, catalog, catalogError, cached, usage, downloads, downloadErrors, refreshStore, loadCached, loadFile, download, cancelDownload, remove };
+}

@@ -1,0 +1,105 @@
+/**
+ * The model around the forward pass: memory planning and its errors, the cache as position
+ * counter (context full, truncate for prefix reuse, reset), `last` vs `all` logits, and the debug
+ * taps, which must show the same intermediates as the float64 reference's.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebGpuBackend } from '../../src/engine/backend/webgpu/backend.ts';
+import { KernelCache } from '../../src/engine/backend/webgpu/kernel.ts';
+import { readGguf } from '../../src/engine/gguf/reader.ts';
+import { ContextFullError } from '../../src/engine/model/kv-cache.ts';
+import { ModelTooLargeError, planMemory } from '../../src/engine/model/loader.ts';
+import { readModelConfig } from '../../src/engine/model/config.ts';
+import { Model } from '../../src/engine/model/model.ts';
+import { klDivergence, normalizedMse } from '../../src/test-support/compare.ts';
+import { acquireTestGpu, type TestGpu } from '../../src/test-support/gpu.ts';
+import { loadReferenceWeights, referenceForward, type ReferenceModel } from '../../src/test-support/reference-forward.ts';
+import { makeTestModel } from '../../src/testing/make-model.ts';
+
+let gpu: TestGpu;
+let kernels: KernelCache;
+const bytes = makeTestModel({ arch: 'gemma2', embd: 64, layers: 2, heads: 4, kvHeads: 2, ff: 96, seed: 3, slidingWindow: 8 });
+const source = { size: bytes.byteLength, read: async (o: number, l: number) => bytes.subarray(o, o + l) };
+let ref: ReferenceModel;
+
+beforeAll(async () => {
+  gpu = await acquireTestGpu();
+  kernels = new KernelCache(gpu.device);
+  ref = await loadReferenceWeights(await readGguf(source), source);
+});
+afterAll(() => gpu?.destroy());
+
+const backend = (memoryBudgetBytes?: number) =>
+  new WebGpuBackend(gpu.device, { kernels, subgroups: gpu.kernelPaths.subgroups, ...(memoryBudgetBytes !== undefined ? { memoryBudgetBytes } : {}) });
+
+function tokens(n: number, seed: number): number[] {
+  return Array.from({ length: n }, (_, i) => (i * 131 + seed * 17 + 3) % ref.config.nVocab);
+}
+
+describe('memory planning', () => {
+  it('refuses a context that does not fit the budget with ModelTooLargeError, and shrinks the default context to fit', async () => {
+    const file = await readGguf(source);
+    const config = readModelConfig(file);
+    const plan = planMemory(config, file.tensors, { limits: { maxBufferBytes: 1 << 30, memoryBudgetBytes: Infinity } }, { contextLength: 1024, batch: 16 });
+    expect(plan.kvBytes).toBe(2 * 1024 * 2 * config.kvDimK * 4);
+    const budget = plan.weightBytes + plan.scratchBytes + plan.kvBytes / 2;
+    await expect(Model.load(backend(budget), source, { contextLength: 1024, batch: 16 })).rejects.toThrow(ModelTooLargeError);
+    const shrunk = planMemory(config, file.tensors, { limits: { maxBufferBytes: 1 << 30, memoryBudgetBytes: budget } }, { batch: 16 });
+    expect(shrunk.contextLength).toBe(512);
+    expect(shrunk.totalBytes).toBeLessThanOrEqual(budget);
+    expect(() => planMemory(config, file.tensors, { limits: { maxBufferBytes: 1 << 30, memoryBudgetBytes: plan.weightBytes } }, { batch: 16 })).toThrow(ModelTooLargeError);
+  });
+});
+
+describe('a sequence', () => {
+  let model: Model;
+  beforeAll(async () => {
+    model = await Model.load(backend(), source, { contextLength: 64, batch: 16 });
+  });
+  afterAll(() => model?.destroy());
+
+  it('throws ContextFullError past the context and keeps what it had', async () => {
+    model.reset();
+    await model.eval(tokens(60, 1), { logits: 'none' });
+    await expect(model.eval(tokens(5, 2))).rejects.toThrow(ContextFullError);
+    expect(model.position).toBe(60);
+  });
+
+  it("returns the last row of 'all' for 'last', and after truncate re-evaluates a suffix as a fresh run does", async () => {
+    const seq = tokens(40, 3);
+    const V = ref.config.nVocab;
+    model.reset();
+    const all = await model.eval(seq, { logits: 'all' });
+    model.reset();
+    const last = await model.eval(seq);
+    // Not bit-equal: one row goes through matvec, a chunk of 8 through the tiled matmul.
+    expect(last.length).toBe(V);
+    expect(normalizedMse(last, all.subarray(39 * V))).toBeLessThan(1e-10);
+    expect(normalizedMse(last, all.subarray(38 * V, 39 * V))).toBeGreaterThan(1e-3);
+    // Keep 25 positions, then a different continuation: compare with the reference on the whole sequence.
+    model.truncate(25);
+    const other = [...seq.slice(0, 25), ...tokens(15, 9)];
+    const suffix = await model.eval(other.slice(25), { logits: 'all' });
+    const exact = referenceForward(ref, other).subarray(25 * V);
+    expect(klDivergence(exact, suffix, V)).toBeLessThan(1e-4);
+    // The negative control: without truncating, the same tokens land at other positions.
+    const shifted = referenceForward(ref, [...seq, ...tokens(15, 9)]).subarray(40 * V);
+    expect(klDivergence(shifted, suffix, V)).toBeGreaterThan(1e-3);
+  });
+
+  it('taps show the reference intermediates, named as llama.cpp names them', async () => {
+    const seq = tokens(12, 4);
+    const want = new Map<string, Float64Array>();
+    referenceForward(ref, seq, { tap: (name, layer, data) => want.set(`${name}/${layer}`, Float64Array.from(data)) });
+    const got = new Map<string, Float32Array>();
+    model.reset();
+    await model.eval(seq, { logits: 'all', tap: (name, layer, data) => got.set(`${name}/${layer}`, data) });
+    const names = ['inp_embd/-1', 'attn_norm/0', 'Qcur_rope/0', 'kqv_out/0', 'attn_post_norm/0', 'ffn_out/1', 'l_out/1', 'result_norm/-1', 'result_output/-1'];
+    for (const name of names) {
+      expect(got.has(name), name).toBe(true);
+      expect(normalizedMse(got.get(name)!, want.get(name)!), name).toBeLessThan(1e-8);
+    }
+    // A layer's tap differs from another layer's: the comparison can fail.
+    expect(normalizedMse(got.get('l_out/1')!, want.get('l_out/0')!)).toBeGreaterThan(1e-3);
+  });
+});
