@@ -226,6 +226,7 @@ export class Engine implements EngineApi {
       const context = await this.gpu();
       const backend = new WebGpuBackend(context.device, { subgroups: context.kernelPaths.subgroups });
       const model = await Model.load(backend, bytes, {
+        file,
         ...(options.contextLength ? { contextLength: options.contextLength } : {}),
         onProgress: (loaded, total) => report({ phase: 'uploading-weights', loaded, total }),
       });

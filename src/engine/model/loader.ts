@@ -10,7 +10,7 @@ import { ggmlTypeName } from '../gguf/ggml-types.ts';
 import { requireQuantFormat } from '../gguf/quants/index.ts';
 import { readGguf } from '../gguf/reader.ts';
 import type { RangedSource } from '../gguf/source.ts';
-import type { GgufTensorInfo } from '../gguf/types.ts';
+import type { GgufFile, GgufTensorInfo } from '../gguf/types.ts';
 import type { Activation, Backend, IdBuffer, Vector, Weight } from '../backend/ops.ts';
 import { readModelConfig, type ModelConfig } from './config.ts';
 import { UnsupportedModelError } from './errors.ts';
@@ -107,6 +107,8 @@ export interface LoadOptions {
   batch?: number;
   /** Progress of the upload, in bytes of the file's tensors. */
   onProgress?: (loaded: number, total: number) => void;
+  /** The source's header when the caller has read it already (saves reading it twice). */
+  file?: GgufFile;
 }
 
 /** What a model is loaded into: the plan, the weights and the run state. */
@@ -206,7 +208,7 @@ function llamaCppContext(n: number): number {
 
 /** Reads, validates and uploads a model; the KV cache and scratch are allocated here, once. */
 export async function loadModel(backend: Backend, source: RangedSource, options: LoadOptions = {}): Promise<LoadedModel> {
-  const file = await readGguf(source);
+  const file = options.file ?? (await readGguf(source));
   const config = readModelConfig(file);
   checkTensors(config, file);
   if (config.headDimK !== config.headDimV) {
