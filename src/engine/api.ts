@@ -34,7 +34,12 @@ export type ModelSource =
   | { kind: 'cached'; id: string }
   /** A local file the user picked or dropped (read in place, not copied). */
   | { kind: 'file'; file: Blob; name: string }
-  /** One URL, or the parts of a split GGUF in order. */
+  /** Local files: one GGUF, or the parts of a split GGUF (in any order; `split.no` orders them). */
+  | { kind: 'file'; files: Array<{ file: Blob; name: string }> }
+  /**
+   * One URL, or the parts of a split GGUF in order. A single URL named like
+   * `m-00001-of-00003.gguf` loads all three parts.
+   */
   | { kind: 'url'; urls: string[] };
 
 export interface LoadModelOptions {

@@ -26,7 +26,7 @@ import { probeWebGPU, type ProbeOptions } from './backend/webgpu/probe.ts';
 import { DeviceLostError, HearthError, WebGPUUnavailableError } from './errors.ts';
 import { ChatSession } from './generate/chat-session.ts';
 import { blobSource, httpRangeSource, type RangedSource } from './gguf/source.ts';
-import { readGguf } from './gguf/reader.ts';
+import { openGgufModel, splitFileNames } from './gguf/split.ts';
 import { describeModel } from './model-info.ts';
 import { Model } from './model/model.ts';
 import { Tokenizer } from './tokenizer/index.ts';
@@ -40,6 +40,16 @@ export interface EnginePlatform {
   probeOptions?: ProbeOptions;
   /** The model store (IndexedDB in the browser); without one, only files and URLs load. */
   store?: ModelStore;
+}
+
+/** The last segment of a path or URL, decoded: what a user would call the file. */
+function baseName(path: string): string {
+  const last = path.split(/[\\/]/).pop() || path;
+  try {
+    return decodeURIComponent(last);
+  } catch {
+    return last;
+  }
 }
 
 /** A chat request arrived with no model loaded. */
@@ -179,23 +189,31 @@ export class Engine implements EngineApi {
     this.gpuContext = undefined;
   }
 
-  private async openSource(source: ModelSource): Promise<{ source: RangedSource; fileName: string }> {
+  /**
+   * The ranged sources a model source reads from: one per file, so a split model (llama.cpp's
+   * gguf-split) is several; `openGgufModel` orders and checks them. `fileName` is the name to show
+   * when the model has no `general.name`; undefined means the first part's.
+   */
+  private async openSource(source: ModelSource): Promise<{ sources: RangedSource[]; fileName?: string }> {
     switch (source.kind) {
-      case 'file':
-        return { source: blobSource(source.file, source.name), fileName: source.name };
+      case 'file': {
+        const files = 'files' in source ? source.files : [{ file: source.file, name: source.name }];
+        if (files.length === 0) throw new HearthError('A file model source needs at least one file.');
+        return { sources: files.map(({ file, name }) => blobSource(file, name)) };
+      }
       case 'url': {
-        const url = source.urls[0];
-        if (!url) throw new HearthError('A URL model source needs at least one URL.');
-        if (source.urls.length > 1) throw new HearthError('Split models from URLs load through the model store (download first).');
-        return { source: await httpRangeSource(url), fileName: decodeURIComponent(url.split('/').pop() ?? url) };
+        const first = source.urls[0];
+        if (!first) throw new HearthError('A URL model source needs at least one URL.');
+        // One part's URL stands for all of them, as in llama.cpp's --model-url.
+        const urls = source.urls.length === 1 ? (splitFileNames(first) ?? source.urls) : source.urls;
+        return { sources: await Promise.all(urls.map((url) => httpRangeSource(url))) };
       }
       case 'cached': {
         const store = this.requireStore();
         const record = await store.get(source.id);
-        if (record && record.parts > 1) throw new HearthError('Split models cannot be loaded yet; merge the parts into one file.');
-        const bytes = await store.source(source.id);
+        const sources = await store.sources(source.id);
         await store.markUsed(source.id);
-        return { source: bytes, fileName: record?.name ?? source.id };
+        return { sources, fileName: record?.name ?? source.id };
       }
     }
   }
@@ -219,14 +237,14 @@ export class Engine implements EngineApi {
       onProgress?.(progress);
     };
     try {
-      const { source: bytes, fileName } = await this.openSource(source);
-      report({ phase: 'reading-header', loaded: 0, total: bytes.size });
-      const file = await readGguf(bytes);
+      const { sources, fileName: givenName } = await this.openSource(source);
+      report({ phase: 'reading-header', loaded: 0, total: sources.reduce((sum, s) => sum + s.size, 0) });
+      const file = await openGgufModel(sources);
+      const fileName = givenName ?? baseName(file.sources[0]!.name ?? 'model.gguf');
       const tokenizer = Tokenizer.fromGgufMetadata(file.metadata as ReadonlyMap<string, unknown>);
       const context = await this.gpu();
       const backend = new WebGpuBackend(context.device, { subgroups: context.kernelPaths.subgroups });
-      const model = await Model.load(backend, bytes, {
-        file,
+      const model = await Model.load(backend, file, {
         ...(options.contextLength ? { contextLength: options.contextLength } : {}),
         onProgress: (loaded, total) => report({ phase: 'uploading-weights', loaded, total }),
       });

@@ -25,8 +25,9 @@ export function dominantQuantization(file: Pick<GgufFile, 'tensors'>): string {
   return best;
 }
 
+/** `file` is one file's header or a split model (`GgufModel`), whose `fileSize` is all parts together. */
 export function describeModel(
-  file: GgufFile,
+  file: Pick<GgufFile, 'metadata' | 'tensors' | 'fileSize'>,
   details: { fileName: string; contextLength: number; trainedContextLength: number; hasChatTemplate: boolean; templateFallback: string | undefined; backend: ModelInfo['backend'] },
 ): ModelInfo {
   const name = file.metadata.get('general.name');

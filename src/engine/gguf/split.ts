@@ -81,32 +81,42 @@ function splitError(message: string, expected: string, source?: RangedSource): n
 }
 
 /**
- * Opens a model from one GGUF file or from all parts of a split model (in any order). Validates
- * that the parts belong together: every part has `split.no` and the same `split.count`, each index
- * appears exactly once, tensor names are unique across parts, and the tensor total matches
- * `split.tensors.count`.
+ * Opens a model from one GGUF file or from all parts of a split model (in any order: parts are
+ * put in `split.no` order, so a caller that lists them out of order still gets the right model).
+ * Validates that the parts belong together: every part has `split.no` and the same `split.count`,
+ * each index appears exactly once and none is missing, tensor names are unique across parts, and
+ * the tensor total matches `split.tensors.count`.
  */
 export async function openGgufModel(sources: RangedSource[], options?: ReadGgufOptions): Promise<GgufModel> {
   if (sources.length === 0) throw new TypeError('openGgufModel needs at least one source');
   const files = await Promise.all(sources.map((source) => readGguf(source, options)));
-  const ordered: Array<{ file: GgufFile; source: RangedSource }> = new Array(sources.length);
+  return assembleGgufModel(files.map((file, i) => ({ file, source: sources[i]! })));
+}
 
-  const count0 = splitInt(files[0]!, SPLIT_COUNT, sources[0]!);
-  if (sources.length === 1 && (count0 === undefined || count0 <= 1)) {
-    ordered[0] = { file: files[0]!, source: sources[0]! };
+/**
+ * {@link openGgufModel} for headers already parsed (each with the source it was read from): the
+ * same validation, no second read.
+ */
+export function assembleGgufModel(given: ReadonlyArray<{ file: GgufFile; source: RangedSource }>): GgufModel {
+  if (given.length === 0) throw new TypeError('assembleGgufModel needs at least one part');
+  const ordered: Array<{ file: GgufFile; source: RangedSource }> = new Array(given.length);
+
+  const count0 = splitInt(given[0]!.file, SPLIT_COUNT, given[0]!.source);
+  if (given.length === 1 && (count0 === undefined || count0 <= 1)) {
+    ordered[0] = given[0]!;
   } else {
-    for (let i = 0; i < files.length; i++) {
-      const file = files[i]!;
-      const source = sources[i]!;
+    for (let i = 0; i < given.length; i++) {
+      const { file, source } = given[i]!;
       const count = splitInt(file, SPLIT_COUNT, source);
       const no = splitInt(file, SPLIT_NO, source);
       if (count === undefined || no === undefined) {
         splitError(`${source.name ?? `source ${i}`} is not part of a split model (no ${SPLIT_COUNT}/${SPLIT_NO})`, 'split.count and split.no', source);
       }
-      if (count !== sources.length) {
+      if (count !== given.length) {
         splitError(
-          `${source.name ?? `source ${i}`} says the model has ${count} parts, but ${sources.length} were given`,
-          `${sources.length} parts`,
+          `${source.name ?? `source ${i}`} says the model has ${count} parts, but ${given.length} were given` +
+            (count > given.length ? missingParts(given, count) : ''),
+          `${given.length} parts`,
           source,
         );
       }
@@ -148,4 +158,13 @@ export async function openGgufModel(sources: RangedSource[], options?: ReadGgufO
     sources: ordered.map((p) => p.source),
     fileSize: ordered.reduce((sum, p) => sum + p.file.fileSize, 0),
   };
+}
+
+/** " (missing: parts 2, 3 of 3)": the 1-based part numbers, as in the file names, no split.no says it holds. */
+function missingParts(given: ReadonlyArray<{ file: GgufFile; source: RangedSource }>, count: number): string {
+  const present = new Set(given.map(({ file }) => file.metadata.get(SPLIT_NO)).map((v) => (typeof v === 'bigint' ? Number(v) : v)));
+  const missing: number[] = [];
+  for (let no = 0; no < count && missing.length < 8; no++) if (!present.has(no)) missing.push(no + 1);
+  if (missing.length === 0) return '';
+  return ` (missing: part${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${count})`;
 }

@@ -284,10 +284,13 @@ function toNumber(key: string, v: unknown): number {
   return fail(`GGUF key '${key}' should be a number, found ${typeof v}`, { key });
 }
 
+/** What the configuration is read from: one file's header, or a split model's (`GgufModel`). */
+export type GgufHeader = Pick<GgufFile, 'metadata' | 'metadataTypes' | 'tensors'>;
+
 /** Reads keys of one file for one architecture, with the types the table declares. */
 class KeyReader {
   constructor(
-    private readonly file: GgufFile,
+    private readonly file: GgufHeader,
     private readonly arch: string,
   ) {}
 
@@ -390,7 +393,7 @@ function positiveFloat(reader: KeyReader, name: ConfigKey, v: number): number {
  * {@link ModelConfigError} for a supported one whose metadata is missing or inconsistent. Tensor
  * shapes and types are checked separately by `checkTensors` (tensors.ts).
  */
-export function readModelConfig(file: GgufFile): ModelConfig {
+export function readModelConfig(file: GgufHeader): ModelConfig {
   const archValue = file.metadata.get(KEYS.architecture.key);
   if (typeof archValue !== 'string') {
     fail(`GGUF key 'general.architecture' is missing or not a string; cannot tell what model this is`, { key: KEYS.architecture.key });

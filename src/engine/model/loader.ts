@@ -1,7 +1,8 @@
 /**
  * Loading a GGUF model into a backend: validate the file (`readModelConfig`, `checkTensors`), plan
  * memory (weights as stored + KV cache for the chosen context + scratch) against the backend's
- * limits before anything is uploaded, then stream each tensor from the ranged source. Matrices stay
+ * limits before anything is uploaded, then stream each tensor from the ranged source that holds it
+ * (a split model's tensors are spread over its parts; one file is the one-part case). Matrices stay
  * in their file format (kernels dequantize on the fly); 1-D tensors (norms, biases, rope factors)
  * are dequantized here to f32.
  */
@@ -10,6 +11,7 @@ import { ggmlTypeName } from '../gguf/ggml-types.ts';
 import { requireQuantFormat } from '../gguf/quants/index.ts';
 import { readGguf } from '../gguf/reader.ts';
 import type { RangedSource } from '../gguf/source.ts';
+import { assembleGgufModel, type GgufModel, type GgufModelTensor } from '../gguf/split.ts';
 import type { GgufFile, GgufTensorInfo } from '../gguf/types.ts';
 import type { Activation, Backend, IdBuffer, Vector, Weight } from '../backend/ops.ts';
 import { readModelConfig, type ModelConfig } from './config.ts';
@@ -107,7 +109,7 @@ export interface LoadOptions {
   batch?: number;
   /** Progress of the upload, in bytes of the file's tensors. */
   onProgress?: (loaded: number, total: number) => void;
-  /** The source's header when the caller has read it already (saves reading it twice). */
+  /** With a single source: its header when the caller has read it already (saves reading it twice). */
   file?: GgufFile;
 }
 
@@ -206,9 +208,16 @@ function llamaCppContext(n: number): number {
   return Math.ceil(n / 256) * 256;
 }
 
-/** Reads, validates and uploads a model; the KV cache and scratch are allocated here, once. */
-export async function loadModel(backend: Backend, source: RangedSource, options: LoadOptions = {}): Promise<LoadedModel> {
-  const file = options.file ?? (await readGguf(source));
+function isGgufModel(source: RangedSource | GgufModel): source is GgufModel {
+  return 'tensorsByName' in source;
+}
+
+/**
+ * Reads, validates and uploads a model; the KV cache and scratch are allocated here, once. `source`
+ * is one GGUF file, or a model opened with `openGgufModel` (every part of a split model).
+ */
+export async function loadModel(backend: Backend, source: RangedSource | GgufModel, options: LoadOptions = {}): Promise<LoadedModel> {
+  const file = isGgufModel(source) ? source : assembleGgufModel([{ file: options.file ?? (await readGguf(source)), source }]);
   const config = readModelConfig(file);
   checkTensors(config, file);
   if (config.headDimK !== config.headDimV) {
@@ -220,7 +229,7 @@ export async function loadModel(backend: Backend, source: RangedSource, options:
   if (config.qkNorm && config.tensors.fusedQkv) {
     throw new UnsupportedModelError('q/k norms on a fused qkv projection are not supported', {});
   }
-  const infos = new Map(file.tensors.map((t) => [t.name, t]));
+  const infos = file.tensorsByName;
   for (const t of file.tensors) {
     if (t.shape.filter((d) => d > 1).length >= 2 && !backend.supportsWeight(t.type)) {
       throw new UnsupportedModelError(`${t.name}: the ${backend.kind} backend has no kernel for ${ggmlTypeName(t.type)} weights`, { tensor: t.name });
@@ -235,20 +244,20 @@ export async function loadModel(backend: Backend, source: RangedSource, options:
     loaded += bytes;
     options.onProgress?.(loaded, total);
   };
-  const info = (name: string): GgufTensorInfo => {
+  const info = (name: string): GgufModelTensor => {
     const t = infos.get(name);
     if (!t) throw new Error(`missing tensor ${name} after checkTensors`);
     return t;
   };
   const matrix = async (name: string): Promise<Weight> => {
     const t = info(name);
-    const w = await backend.weight({ name, type: t.type, shape: t.shape }, (offset, length) => source.read(t.fileOffset + offset, length));
+    const w = await backend.weight({ name, type: t.type, shape: t.shape }, (offset, length) => t.source.read(t.fileOffset + offset, length));
     progress(t.byteSize);
     return w;
   };
   const vector = async (name: string): Promise<Vector> => {
     const t = info(name);
-    const bytes = await source.read(t.fileOffset, t.byteSize);
+    const bytes = await t.source.read(t.fileOffset, t.byteSize);
     const values = new Float32Array(t.elementCount);
     requireQuantFormat(t.type).dequantize(bytes, values, t.elementCount);
     progress(t.byteSize);

@@ -6,6 +6,7 @@
  */
 import type { Backend, SamplingOp } from '../backend/ops.ts';
 import type { RangedSource } from '../gguf/source.ts';
+import type { GgufModel } from '../gguf/split.ts';
 import type { ModelConfig } from './config.ts';
 import { forward, type ForwardState, type ForwardTap } from './forward.ts';
 import { loadModel, type LoadOptions, type MemoryPlan } from './loader.ts';
@@ -29,7 +30,8 @@ export class Model {
     this.state = state;
   }
 
-  static async load(backend: Backend, source: RangedSource, options: LoadOptions = {}): Promise<Model> {
+  /** Loads one GGUF file, or every part of a split model opened with `openGgufModel`. */
+  static async load(backend: Backend, source: RangedSource | GgufModel, options: LoadOptions = {}): Promise<Model> {
     const loaded = await loadModel(backend, source, options);
     return new Model({ backend, config: loaded.config, weights: loaded.weights, scratch: loaded.scratch, kv: loaded.kv }, loaded.plan);
   }

@@ -342,10 +342,10 @@ export class ModelStore {
     return source;
   }
 
-  /** One ranged reader per part, in order, for {@link openGgufModel}. */
+  /** One ranged reader per part, in the order stored (`openGgufModel` puts them in `split.no` order). */
   async sources(id: string): Promise<RangedSource[]> {
     const session = this.session.get(id);
-    if (session) return session.blobs.map((blob) => blobSource(blob));
+    if (session) return session.blobs.map((blob) => blobSource(blob, (blob as File).name));
     const record = await get<ModelRecord>(id, this.meta);
     if (!record) throw new ModelNotFoundError(`No cached model "${id}". Download it or open a local file first.`, { id });
     if (record.state !== 'complete') {
@@ -519,7 +519,7 @@ export class ModelStore {
     if (blobs.length === 0) throw new RangeError('importFile: no file');
     const fileName = (blobs[0] as File).name ?? 'local model';
     const id = options.id ?? `file:${fileName}:${blobs.reduce((s, b) => s + b.size, 0)}`;
-    const quantization = options.quantization ?? (await this.validate(blobs.map((b) => blobSource(b)), fileName, id));
+    const quantization = options.quantization ?? (await this.validate(blobs.map((b) => blobSource(b, (b as File).name)), fileName, id));
     if (!options.copy) {
       const model: CachedModel = {
         id,
