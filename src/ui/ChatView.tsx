@@ -119,6 +119,9 @@ export function ChatView({
       setAnnounce('The assistant is replying…');
       let text = '';
       let frame = 0;
+      // Chunks come through a Comlink proxy, on a port of their own: one may arrive after the
+      // result. Once the result is in, it is the reply; late chunks are dropped.
+      let settled = false;
       const flush = () => {
         frame = 0;
         current = { ...current, messages: current.messages.map((m) => (m.id === assistant.id ? { ...m, content: text } : m)) };
@@ -129,12 +132,13 @@ export function ChatView({
           { messages: toChat(conversation), stream: true, request_id: requestId, ...samplingRequest(prefs.sampling) },
           Comlink.proxy((chunk: ChatCompletionChunk) => {
             const delta = chunk.choices[0]?.delta.content;
-            if (!delta) return;
+            if (!delta || settled) return;
             text += delta;
             // One render per frame, however fast tokens come.
             if (!frame) frame = requestAnimationFrame(flush);
           }),
         );
+        settled = true;
         if (frame) cancelAnimationFrame(frame);
         const u = result.usage;
         const stats: ReplyStats = {
@@ -156,6 +160,7 @@ export function ChatView({
         setAnnounce(stats.finishReason === 'abort' ? 'Reply stopped.' : `Reply finished: ${stats.completionTokens} tokens.`);
         if (u.dropped_messages > 0) setNotice(`The conversation no longer fits the context window: the ${u.dropped_messages} oldest messages were left out of this reply.`);
       } catch (error) {
+        settled = true;
         if (frame) cancelAnimationFrame(frame);
         current = {
           ...current,

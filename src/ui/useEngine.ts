@@ -5,6 +5,11 @@
  *
  * Loads are numbered: a newer load (the user picking a model) makes an older one (the automatic
  * demo load at start) stale, and a stale load never replaces the model the user chose.
+ *
+ * Progress callbacks are Comlink proxies: each travels on its own MessagePort, so the browser does
+ * not order them with the call's result. A last progress event can arrive after the load (or the
+ * download) has resolved; every callback therefore ignores events once its call has settled, or it
+ * would put a finished load back to "loading" for good.
  */
 import * as Comlink from 'comlink';
 import { useCallback, useEffect, useRef, useState } from 'react';
@@ -69,19 +74,22 @@ export function useEngine(): EngineHandle {
   const load = useCallback(async (source: ModelSource, label: string, seq = ++loadSeq.current, remember?: string) => {
     const engine = engineClient();
     setModel({ state: 'loading', label });
+    let settled = false;
     try {
       const info = await engine.loadModel(
         source,
         {},
         Comlink.proxy((progress: LoadProgress) => {
-          if (seq === loadSeq.current) setModel({ state: 'loading', label, progress });
+          if (!settled && seq === loadSeq.current) setModel({ state: 'loading', label, progress });
         }),
       );
+      settled = true;
       if (seq !== loadSeq.current) return;
       setModel({ state: 'ready', info, label });
       if (remember) localStorage.setItem(LAST_MODEL_KEY, JSON.stringify({ id: remember, label }));
       else localStorage.removeItem(LAST_MODEL_KEY);
     } catch (error) {
+      settled = true;
       if (seq === loadSeq.current) setModel({ state: 'error', label, error: describeError(error) });
     }
   }, []);
@@ -108,14 +116,18 @@ export function useEngine(): EngineHandle {
   const download = useCallback(
     async (entry: CatalogModel) => {
       setDownloadErrors(({ [entry.id]: _, ...rest }) => rest);
+      let settled = false;
       try {
         await engineClient().downloadModel(
           toStoreEntry(entry, document.baseURI),
-          Comlink.proxy((progress: DownloadProgress) => setDownloads((d) => ({ ...d, [entry.id]: progress }))),
+          Comlink.proxy((progress: DownloadProgress) => {
+            if (!settled) setDownloads((d) => ({ ...d, [entry.id]: progress }));
+          }),
         );
       } catch (error) {
         if ((error as Error)?.name !== 'AbortError') setDownloadErrors((d) => ({ ...d, [entry.id]: describeError(error) }));
       } finally {
+        settled = true;
         setDownloads(({ [entry.id]: _, ...rest }) => rest);
         await refreshStore();
       }
@@ -182,14 +194,17 @@ export function useEngine(): EngineHandle {
         }
         if (seq !== loadSeq.current) return;
         setModel({ state: 'loading', label: demo.name });
+        let settled = false;
         try {
           await engine.downloadModel(
             toStoreEntry(demo, document.baseURI),
             Comlink.proxy((download: DownloadProgress) => {
-              if (seq === loadSeq.current) setModel({ state: 'loading', label: demo.name, download });
+              if (!settled && seq === loadSeq.current) setModel({ state: 'loading', label: demo.name, download });
             }),
           );
+          settled = true;
         } catch (error) {
+          settled = true;
           if (seq === loadSeq.current) setModel({ state: 'error', label: demo.name, error: describeError(error) });
           return;
         }

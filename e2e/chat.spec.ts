@@ -1,5 +1,3 @@
-// QUARANTINED (see playwright.config.ts): the chat flow passes most runs but a second model load
-// sometimes stalls in Chromium; run with HEARTH_QUARANTINE=1 npx playwright test --project=quarantine.
 /**
  * The chat app end to end, in Chromium with WebGPU on SwiftShader, against the production build:
  * a real (generated, random-weight) model loaded through the UI's local-file path, a streamed
