@@ -136,3 +136,112 @@ describe('CpuBackend', () => {
     expect(Array.from(await be.readIds(ids, 2))).toEqual([123, 4321]);
   });
 });
+
+/**
+ * Every op through the interface on one backend, on data from `seed`: the outputs, for comparing
+ * thread counts. Shapes are not multiples of the pool's chunking (16-row grains, 4 chunks a thread).
+ */
+async function runOps(be: CpuBackend, seed: number): Promise<Float32Array[]> {
+  const next = rng(seed);
+  const out: Float32Array[] = [];
+  const k = 512;
+  const outs: Array<[GgmlType, number, number]> = [
+    [GgmlType.Q4_K, 300, 1], // Q8K decode
+    [GgmlType.Q4_K, 300, 7], // Q8K, 4-token tiles, parallel quantize
+    [GgmlType.Q6_K, 45, 2],
+    [GgmlType.Q4_0, 77, 1], // Q8A
+    [GgmlType.Q8_0, 77, 5], // f32 path (per-thread dequantize scratch)
+    [GgmlType.F16, 33, 3],
+  ];
+  const x = be.activation('x', 8 * k);
+  be.view(x).set(floats(next, 8 * k));
+  for (const [type, rows, tokens] of outs) {
+    const bytes = randomBlocks(type, rows, k, Math.floor(next() * 2 ** 31));
+    const w = await be.weight({ name: 'w', type, shape: [k, rows] }, async (o, n) => bytes.subarray(o, o + n));
+    const y = be.activation('y', tokens * rows);
+    be.matmul(w, { t: x, stride: k }, { t: y, stride: rows }, tokens, be.vector('b', floats(next, rows)));
+    out.push(await be.read(y, tokens * rows));
+  }
+  // Row ops on 9 rows of 512; attention over a cache filled in two steps; embed; greedy sampling.
+  const n = 512;
+  const rows = 9;
+  const a = be.activation('a', rows * n);
+  const b = be.activation('b', rows * n);
+  const c = be.activation('c', rows * n);
+  be.view(a).set(floats(next, rows * n));
+  be.view(b).set(floats(next, rows * n));
+  be.norm('rms', { t: a, stride: n }, { t: c, stride: n }, n, rows, 1e-5, be.vector('nw', floats(next, n)));
+  be.glu('silu', { t: c, stride: n }, { t: b, stride: n }, { t: a, stride: n }, n, rows);
+  be.add({ t: a, stride: n }, { t: b, stride: n }, { t: c, stride: n }, n, rows, 0.5);
+  be.softcap({ t: c, stride: n }, n, rows, 3);
+  out.push(await be.read(c, rows * n));
+  const heads = 8;
+  const kvHeads = 2;
+  const headDim = 64;
+  const pos = be.ids('pos', rows);
+  be.writeIds(pos, Uint32Array.from({ length: rows }, (_, i) => 3 + i));
+  be.rope({ t: c, stride: n }, rows, heads, headDim, pos, { mode: 'neox', nRot: 64, freqBase: 10000, freqScale: 1, extFactor: 0, attnFactor: 1, betaFast: 32, betaSlow: 1, origCtx: 4096 });
+  out.push(await be.read(c, rows * n));
+  const kv = be.kvStorage({ layers: 1, capacity: 32, kvHeads, headDim });
+  const width = kvHeads * headDim;
+  const kvRows = be.activation('kv', 12 * 2 * width);
+  be.view(kvRows).set(floats(next, 12 * 2 * width));
+  const kvPos = be.ids('kvpos', 12);
+  be.writeIds(kvPos, Uint32Array.from({ length: 12 }, (_, i) => i));
+  be.kvWrite(kv, 0, { t: kvRows, stride: 2 * width }, { t: kvRows, stride: 2 * width, offset: width }, kvPos, 12);
+  const att = be.activation('att', rows * n);
+  be.attention(kv, 0, { t: c, stride: n }, { t: att, stride: n }, pos, rows, heads, 12, { scale: 0.125, softcap: 0, window: 0 });
+  out.push(await be.read(att, rows * n));
+  const table = randomBlocks(GgmlType.Q4_K, 50, 256, Math.floor(next() * 2 ** 31));
+  const emb = await be.weight({ name: 'emb', type: GgmlType.Q4_K, shape: [256, 50] }, async (o, len) => table.subarray(o, o + len));
+  const ids = be.ids('ids', 6);
+  be.writeIds(ids, Uint32Array.from([0, 7, 49, 50, 3, 3]));
+  const e = be.activation('e', 6 * 256);
+  be.embed(emb, ids, { t: e, stride: 256 }, 6, 1.5);
+  out.push(await be.read(e, 6 * 256));
+  const tokens = be.ids('tokens', rows);
+  be.sample({ t: att, stride: n }, n, rows, { temperature: 0, topK: 1, topP: 1, minP: 0 }, [], tokens);
+  out.push(Float32Array.from(await be.readIds(tokens, rows)));
+  return out;
+}
+
+describe('CpuBackend threads', () => {
+  it('reports whether threads can start, and why not', async () => {
+    const support = CpuBackend.threadingSupport();
+    expect(support.available).toBe(true); // Node: worker_threads and SharedArrayBuffer
+    expect(support.hardwareConcurrency).toBeGreaterThanOrEqual(1);
+    const g = globalThis as { crossOriginIsolated?: boolean };
+    g.crossOriginIsolated = false;
+    try {
+      const no = CpuBackend.threadingSupport();
+      expect(no.available).toBe(false);
+      expect(no.reason).toMatch(/cross-origin isolated/);
+      const be = await CpuBackend.create({ relaxed: false, threads: 2 });
+      expect(be.threads).toBe(1);
+      expect(be.threadingFallback).toMatch(/cross-origin isolated/);
+      be.destroy();
+    } finally {
+      delete g.crossOriginIsolated;
+    }
+  });
+
+  it('gives every op bitwise the same results on 2 and 3 threads as on 1', { timeout: 60_000 }, async () => {
+    const seed = freshSeed('cpu threads');
+    const results: Float32Array[][] = [];
+    for (const threads of [1, 2, 3]) {
+      const be = await CpuBackend.create({ relaxed: false, threads, memoryBudgetBytes: 64 << 20 });
+      try {
+        expect(be.threads).toBe(threads);
+        expect(be.threadingFallback).toBeUndefined();
+        results.push(await runOps(be, seed));
+      } finally {
+        be.destroy();
+      }
+    }
+    const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
+    for (const r of results.slice(1)) {
+      expect(r.length).toBe(results[0]!.length);
+      r.forEach((a, i) => expect(bits(a), `output ${i}`).toEqual(bits(results[0]![i]!)));
+    }
+  });
+});

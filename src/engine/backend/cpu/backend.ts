@@ -8,8 +8,11 @@
  * for the K-quants at every batch size, `matmulQ8A` (one per 32) for Q4_0 and Q8_0 in decode; the
  * f32 path (each chunk of a weight row dequantized once for up to four tokens) otherwise.
  *
- * Threads: every kernel call takes a row range; a worker pool over a shared memory splits each op's
- * rows between workers (not done yet).
+ * Threads: `create({ threads: n })` with n > 1 makes the memory shared and starts n - 1 workers
+ * (threads.ts); every kernel call is then split by rows across them and the calling thread, with
+ * results bitwise identical to one thread. Where threads cannot start (no cross-origin isolation,
+ * ...) it runs on one thread and `threadingFallback` says why; `CpuBackend.threadingSupport()` says
+ * so before creating one.
  */
 import type { GgmlType } from '../../gguf/ggml-types.ts';
 import type {
@@ -26,7 +29,10 @@ import type {
   Vector,
   Weight,
 } from '../ops.ts';
-import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
+import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
+import { threadingSupport, type ThreadingSupport } from './threads.ts';
+
+export type { ThreadingSupport } from './threads.ts';
 
 /**
  * Q4_0 / Q8_0 matmuls of at most this many tokens use 8-bit activations and integer dots (matmulQ8A
@@ -37,8 +43,21 @@ export const Q8A_MAX_TOKENS = 3;
 /** Candidates the sampler keeps at most (as the WebGPU sampler: topK 0 or above this means this). */
 export const CPU_SAMPLE_K_MAX = 128;
 
+/**
+ * Bytes the backend takes beside the model plan's total (loader.ts `planMemory`: weights + KV cache
+ * + activations): module data, per-thread matmul and attention scratch (up to 64 threads at a
+ * 32k context take 8 MiB), the quantized-activation scratch of a batch, 64-byte alignment per
+ * tensor, the pool's control block.
+ */
+export const CPU_BACKEND_OVERHEAD_BYTES = 32 << 20;
+
 export interface CpuBackendOptions extends CpuKernelsOptions {
-  /** Bytes the model may take; default 4 GiB (the most a wasm32 memory can address). */
+  /**
+   * Bytes the model may take; default 4 GiB (the most a wasm32 memory can address). With threads
+   * this also sizes the shared memory's declared maximum (this + CPU_BACKEND_OVERHEAD_BYTES, at most
+   * 4 GiB): pass the model plan's `totalBytes` so an engine that reserves a shared memory's maximum
+   * up front reserves no more than the model needs.
+   */
   memoryBudgetBytes?: number;
   /** false: always the f32 matmul path (for parity checks). Default true. */
   quantizedActivations?: boolean;
@@ -150,21 +169,44 @@ export class CpuBackend implements Backend {
   readonly kind = 'cpu' as const;
   readonly limits: BackendLimits;
   private readonly quantized: boolean;
+  /** One matmul chunk per thread, MATMUL_SCRATCH_FLOATS apart. */
   private readonly matmulScratch: number;
   private xq = { ptr: 0, bytes: 0 };
+  /** Attention scores: `floats` per thread, one after another. */
   private attnScratch = { ptr: 0, floats: 0 };
 
   private constructor(
     readonly kernels: CpuKernels,
     options: CpuBackendOptions,
   ) {
-    this.limits = { maxBufferBytes: 2 ** 31, memoryBudgetBytes: options.memoryBudgetBytes ?? 2 ** 32 };
+    this.limits = { maxBufferBytes: 2 ** 31, memoryBudgetBytes: options.memoryBudgetBytes ?? WASM32_MAX_BYTES };
     this.quantized = options.quantizedActivations ?? true;
-    this.matmulScratch = kernels.allocF32(MATMUL_SCRATCH_FLOATS);
+    this.matmulScratch = kernels.allocF32(MATMUL_SCRATCH_FLOATS * kernels.threads);
   }
 
+  /**
+   * `threads` (default 1): threads per op, this one included; see CpuKernelsOptions. In a browser
+   * the pool needs a cross-origin isolated page; check `threadingSupport()` first, or read
+   * `threads` / `threadingFallback` after.
+   */
   static async create(options: CpuBackendOptions = {}): Promise<CpuBackend> {
-    return new CpuBackend(await CpuKernels.create(options), options);
+    const maximumBytes = Math.min(WASM32_MAX_BYTES, (options.memoryBudgetBytes ?? WASM32_MAX_BYTES) + CPU_BACKEND_OVERHEAD_BYTES);
+    return new CpuBackend(await CpuKernels.create({ maximumBytes, ...options }), options);
+  }
+
+  /** Whether `create({ threads })` can start workers here, and if not, why (for a capability page). */
+  static threadingSupport(): ThreadingSupport {
+    return threadingSupport();
+  }
+
+  /** Threads each op runs on (1 when the pool is off or could not start). */
+  get threads(): number {
+    return this.kernels.threads;
+  }
+
+  /** Why `threads` is 1 although more were asked for; undefined otherwise. */
+  get threadingFallback(): string | undefined {
+    return this.kernels.threadingFallback;
   }
 
   supportsWeight(type: GgmlType): boolean {
@@ -215,9 +257,9 @@ export class CpuBackend implements Backend {
     return new CpuKv(layout.layers, layout.capacity, layout.kvHeads, layout.headDim, 2 * layout.layers * bytes, k, v);
   }
 
-  /** Attention scores scratch, grown at load time (kvStorage) so a step allocates nothing. */
+  /** Attention scores scratch (one per thread), grown at load time (kvStorage) so a step allocates nothing. */
   private scratchFor(floats: number): number {
-    if (this.attnScratch.floats < floats) this.attnScratch = { ptr: this.kernels.allocF32(floats), floats };
+    if (this.attnScratch.floats < floats) this.attnScratch = { ptr: this.kernels.allocF32(floats * this.kernels.threads), floats };
     return this.attnScratch.ptr;
   }
 
@@ -262,7 +304,10 @@ export class CpuBackend implements Backend {
       this.kernels.matmulQ8A({ type: cw.type, w: cw.ptr, k: cw.k, xq, y: rows(out), tokens, bias: ptr(bias), rowStart: 0, rowEnd: cw.rows });
       return;
     }
-    this.kernels.matmul({ type: cw.type, w: cw.ptr, k: cw.k, x: rows(x), y: rows(out), tokens, bias: ptr(bias), rowStart: 0, rowEnd: cw.rows, scratch: this.matmulScratch });
+    this.kernels.matmul({
+      type: cw.type, w: cw.ptr, k: cw.k, x: rows(x), y: rows(out), tokens, bias: ptr(bias), rowStart: 0, rowEnd: cw.rows,
+      scratch: this.matmulScratch, scratchStride: 4 * MATMUL_SCRATCH_FLOATS,
+    });
   }
 
   rope(x: Rows, tokens: number, heads: number, headDim: number, positions: IdBuffer, op: RopeOp): void {
@@ -295,7 +340,7 @@ export class CpuBackend implements Backend {
     this.kernels.attention({
       q: rows(q), kCache: kv.k[layer]!, vCache: kv.v[layer]!, out: rows(out), positions: (positions as CpuBuffer).ptr,
       heads, kvHeads: kv.kvHeads, headDim: kv.headDim, kvLength, scale: op.scale, softcap: op.softcap, window: op.window,
-      scratch: this.scratchFor(kvLength), uStart: 0, uEnd: tokens * heads,
+      scratch: this.scratchFor(kvLength), scratchStride: 4 * this.attnScratch.floats, uStart: 0, uEnd: tokens * heads,
     });
   }
 
@@ -351,7 +396,8 @@ export class CpuBackend implements Backend {
   }
 
   destroy(): void {
-    // The memory goes with the instance; nothing to release one by one.
+    // The memory goes with the instance; nothing to release one by one. The workers must stop.
+    this.kernels.destroy();
   }
 }
 

@@ -101,3 +101,39 @@ describe('CPU forward vs the float64 reference', () => {
     }
   });
 });
+
+describe('CPU forward on threads', () => {
+  // Row splitting must not change arithmetic: the same logits, bit for bit, on 1, 2 and 3 threads
+  // (3 is more threads than this machine's cores: preempted workers, uneven chunks). Q4_K_M takes
+  // the Q8K path, Q4_0 the Q8A decode and f32 prefill paths (per-thread dequantize scratch).
+  it.each([
+    ['qwen2', 'Q4_K_M', q4kmRecipe],
+    ['granite', 'Q4_0', 'q4_0'],
+  ] as Array<[TestArch, string, string | QuantRecipe]>)('%s %s: 2 and 3 threads give bitwise the logits of 1', { timeout: 120_000 }, async (arch, typeName, quant) => {
+    const path = writeModel(`${arch}-${typeName}-threads`, arch, quant);
+    const source = await nodeFileSource(path);
+    try {
+      const runs: Uint32Array[] = [];
+      for (const threads of [1, 2, 3]) {
+        const backend = await CpuBackend.create({ relaxed: false, threads });
+        expect(backend.threads).toBe(threads);
+        const model = await Model.load(backend, source, { contextLength: 64, batch: 16 });
+        const tokens = tokensFor(N_TOKENS, model.config.nVocab);
+        const parts: Float32Array[] = [await model.eval(tokens.slice(0, 32), { logits: 'all' })];
+        for (let t = 32; t < N_TOKENS; t++) parts.push(await model.eval([tokens[t]!], { logits: 'all' }));
+        const all = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+        let o = 0;
+        for (const p of parts) {
+          all.set(p, o);
+          o += p.length;
+        }
+        runs.push(new Uint32Array(all.buffer));
+        model.destroy();
+      }
+      expect(runs[1]).toEqual(runs[0]);
+      expect(runs[2]).toEqual(runs[0]);
+    } finally {
+      await source.close();
+    }
+  });
+});

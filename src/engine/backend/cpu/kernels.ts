@@ -5,10 +5,12 @@
  *
  * Pointers are byte offsets into `memory`; f32 operands are described in floats (row r of an
  * operand at `ptr + 4 * (offset + r * stride)`, like the WebGPU kernels' row views). Ops over
- * independent rows take `[rowStart, rowEnd)` so a worker pool over a shared memory can split them.
+ * independent rows take `[rowStart, rowEnd)`; with `threads > 1` the memory is shared and every such
+ * call is split across a worker pool (threads.ts) by rows, bitwise identical to one thread.
  */
 import { GgmlType } from '../../gguf/ggml-types.ts';
-import { RELAXED_WASM_BASE64, SIMD_WASM_BASE64 } from './generated/kernels-wasm.ts';
+import { RELAXED_SHARED_WASM_BASE64, RELAXED_WASM_BASE64, SIMD_SHARED_WASM_BASE64, SIMD_WASM_BASE64 } from './generated/kernels-wasm.ts';
+import { CONTROL_BYTES, ThreadPool, threadingSupport } from './threads.ts';
 
 /** Weight types the CPU matmul, dequantize and embed kernels read (raw GGUF blocks). */
 export const CPU_WEIGHT_TYPES: readonly GgmlType[] = [
@@ -47,6 +49,18 @@ const HALF_FIELDS: Partial<Record<GgmlType, { size: number; halves: number[] }>>
 export const MATMUL_SCRATCH_FLOATS = 1024;
 
 const WASM_PAGE = 65536;
+/** wasm32: 65536 pages of 64 KiB, 4 GiB, the most a 32-bit pointer addresses. */
+export const WASM32_MAX_BYTES = 2 ** 32;
+
+/**
+ * The kernels a pool thread may run, by index (pool-share.js names them by number); each takes its
+ * range as two adjacent arguments.
+ */
+const KERNEL_NAMES = ['matmul', 'quantizeQ8A', 'matmulQ8A', 'quantizeQ8K', 'matmulQ8K', 'norm', 'rope', 'attention', 'softmax', 'glu', 'elementwise', 'embed', 'argmax'] as const;
+type KernelName = (typeof KERNEL_NAMES)[number];
+const K = Object.fromEntries(KERNEL_NAMES.map((n, i) => [n, i])) as Record<KernelName, number>;
+/** Output rows per chunk unit of the matmuls: 16 floats, one cache line of y per thread. */
+const ROW_GRAIN = 16;
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const binary = atob(text);
@@ -116,6 +130,17 @@ export interface CpuKernelsOptions {
   relaxed?: boolean | 'auto';
   /** Initial memory in bytes (grown on demand by `alloc`). */
   initialBytes?: number;
+  /**
+   * Threads, the calling one included (default 1). Above 1, and where `threadingSupport()` allows,
+   * the memory is shared and `threads - 1` workers start; otherwise one thread, and
+   * `threadingFallback` says why.
+   */
+  threads?: number;
+  /**
+   * The shared memory's maximum in bytes (default and cap 4 GiB, wasm32's limit): a shared memory
+   * must declare one up front, and `alloc` fails past it. Unshared memory ignores it.
+   */
+  maximumBytes?: number;
 }
 
 const at = (v: F32Rows): number => v.ptr + 4 * (v.offset ?? 0);
@@ -124,10 +149,20 @@ export class CpuKernels {
   readonly memory: WebAssembly.Memory;
   readonly relaxed: boolean;
   private readonly k: KernelExports;
+  private readonly fns: Array<(...args: number[]) => void>;
   private top: number;
+  private pool: ThreadPool | undefined;
+  /** Why `threads` is 1 although more were asked for (no cross-origin isolation, ...). */
+  threadingFallback: string | undefined;
 
-  private constructor(instance: WebAssembly.Instance, memory: WebAssembly.Memory, relaxed: boolean) {
+  private constructor(
+    instance: WebAssembly.Instance,
+    private readonly module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    relaxed: boolean,
+  ) {
     this.k = instance.exports as unknown as KernelExports;
+    this.fns = KERNEL_NAMES.map((n) => (instance.exports as Record<string, (...args: number[]) => void>)[n]!);
     this.memory = memory;
     this.relaxed = relaxed;
     this.top = align(this.k.heapBase(), 64);
@@ -138,14 +173,59 @@ export class CpuKernels {
     const want = options.relaxed ?? 'auto';
     const relaxed = want === 'auto' ? relaxedSimdSupported() : want;
     if (relaxed && !relaxedSimdSupported()) throw new CpuBackendUnavailableError('relaxed SIMD was requested but this engine does not validate it');
+    const threads = Math.max(1, Math.floor(options.threads ?? 1));
+    let fallback: string | undefined;
+    let shared = false;
+    if (threads > 1) {
+      const support = threadingSupport();
+      shared = support.available;
+      fallback = support.reason;
+    }
     const pages = Math.max(2, Math.ceil((options.initialBytes ?? 1 << 20) / WASM_PAGE));
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: 65536 });
-    const plain = new CpuKernels(await instantiate(SIMD_WASM_BASE64, memory), memory, false);
-    if (!relaxed) return plain;
-    const fast = new CpuKernels(await instantiate(RELAXED_WASM_BASE64, memory), memory, true);
-    if (fast.agreesWith(plain)) return fast;
-    if (want === true) throw new CpuBackendUnavailableError('relaxed SIMD validates but computes wrong results in this engine');
-    return plain;
+    // Unshared memory may grow to wasm32's 4 GiB. A shared one reserves its maximum up front in
+    // some engines (32-bit ones in particular), so the caller sizes it from the model plan.
+    const maxPages = shared ? Math.max(pages, Math.min(65536, Math.ceil((options.maximumBytes ?? WASM32_MAX_BYTES) / WASM_PAGE))) : 65536;
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: maxPages, shared });
+    let chosen = new CpuKernels(...(await instantiate(shared ? SIMD_SHARED_WASM_BASE64 : SIMD_WASM_BASE64, memory)), memory, false);
+    if (relaxed) {
+      const fast = new CpuKernels(...(await instantiate(shared ? RELAXED_SHARED_WASM_BASE64 : RELAXED_WASM_BASE64, memory)), memory, true);
+      if (fast.agreesWith(chosen)) chosen = fast;
+      else if (want === true) throw new CpuBackendUnavailableError('relaxed SIMD validates but computes wrong results in this engine');
+    }
+    if (shared) {
+      const control = chosen.alloc(CONTROL_BYTES);
+      try {
+        chosen.pool = await ThreadPool.start({ module: chosen.module, memory, exports: chosen.k as unknown as Record<string, unknown>, control, threads, kernels: KERNEL_NAMES });
+      } catch (e) {
+        fallback = `the worker threads did not start (${e instanceof Error ? e.message : String(e)})`;
+      }
+    }
+    chosen.threadingFallback = fallback;
+    return chosen;
+  }
+
+  /** Threads that run each op (1: no pool). */
+  get threads(): number {
+    return this.pool?.threads ?? 1;
+  }
+
+  /** Stops the pool's workers; the kernels keep working on the calling thread. */
+  destroy(): void {
+    this.pool?.destroy();
+    this.pool = undefined;
+  }
+
+  /**
+   * Calls kernel `name` on the range in `args[range]`, `args[range + 1]`: split across the pool
+   * when there is one and the range has two units or more, else right here. `scratch`: the index of
+   * a per-thread scratch pointer argument (thread i gets it + i * scratchStride); a kernel with
+   * scratch but no stride runs on this thread only.
+   */
+  private exec(name: KernelName, args: number[], range: number, grain: number, scratch = -1, scratchStride = 0): void {
+    const start = args[range]!;
+    const units = args[range + 1]! - start;
+    if (this.pool && units >= 2 && (scratch < 0 || scratchStride > 0)) this.pool.run(K[name], args, range, start, units, grain, scratch, scratchStride);
+    else this.fns[K[name]]!(...args);
   }
 
   /**
@@ -279,10 +359,10 @@ export class CpuKernels {
    */
   matmul(a: {
     type: GgmlType; w: number; k: number; x: F32Rows; y: F32Rows; tokens: number; bias?: number;
-    rowStart: number; rowEnd: number; scratch: number;
+    rowStart: number; rowEnd: number; scratch: number; scratchStride?: number;
   }): void {
     checkType(a.type);
-    this.k.matmul(a.type, a.w, a.k, at(a.x), a.x.stride, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd, a.scratch);
+    this.exec('matmul', [a.type, a.w, a.k, at(a.x), a.x.stride, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd, a.scratch], 9, ROW_GRAIN, 11, a.scratchStride);
   }
 
   /** Bytes of `rows` rows of k activations in Q8A (k % 32 == 0). */
@@ -293,13 +373,13 @@ export class CpuKernels {
   /** Quantizes activation rows [rowStart, rowEnd) to Q8A at `dst` (row r at dst + r * q8aBytes(k, 1)). */
   quantizeQ8A(x: F32Rows, dst: number, k: number, rowStart: number, rowEnd: number): void {
     if (k % 32 !== 0) throw new RangeError(`Q8A needs k % 32 == 0, got ${k}`);
-    this.k.quantizeQ8A(at(x), x.stride, dst, k, rowStart, rowEnd);
+    this.exec('quantizeQ8A', [at(x), x.stride, dst, k, rowStart, rowEnd], 4, 1);
   }
 
   /** `matmul` with integer dot products on Q8A activations (`quantizeQ8A`), for Q8A_WEIGHT_TYPES. */
   matmulQ8A(a: { type: GgmlType; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number }): void {
     if (!Q8A_WEIGHT_TYPES.includes(a.type)) throw new RangeError(`matmulQ8A does not support ${GgmlType[a.type]}`);
-    this.k.matmulQ8A(a.type, a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd);
+    this.exec('matmulQ8A', [a.type, a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd], 8, ROW_GRAIN);
   }
 
   /** Bytes of `rows` rows of k activations in Q8K (k % 256 == 0). */
@@ -313,18 +393,18 @@ export class CpuKernels {
    */
   quantizeQ8K(x: F32Rows, dst: number, k: number, rowStart: number, rowEnd: number): void {
     if (k % 256 !== 0) throw new RangeError(`Q8K needs k % 256 == 0, got ${k}`);
-    this.k.quantizeQ8K(at(x), x.stride, dst, k, rowStart, rowEnd);
+    this.exec('quantizeQ8K', [at(x), x.stride, dst, k, rowStart, rowEnd], 4, 1);
   }
 
   /** `matmul` with integer dots on Q8K activations (`quantizeQ8K`), for Q8K_WEIGHT_TYPES. */
   matmulQ8K(a: { type: GgmlType; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number }): void {
     if (!Q8K_WEIGHT_TYPES.includes(a.type)) throw new RangeError(`matmulQ8K does not support ${GgmlType[a.type]}`);
-    this.k.matmulQ8K(a.type, a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd);
+    this.exec('matmulQ8K', [a.type, a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd], 8, ROW_GRAIN);
   }
 
   /** RMSNorm or LayerNorm of n-wide rows; weight/bias are f32 pointers (0 = none); in place allowed. */
   norm(a: { kind: 'rms' | 'layer'; x: F32Rows; y: F32Rows; n: number; eps: number; weight?: number; bias?: number; rowStart: number; rowEnd: number }): void {
-    this.k.norm(a.kind === 'layer' ? 1 : 0, at(a.x), a.x.stride, at(a.y), a.y.stride, a.n, a.eps, a.weight ?? 0, a.bias ?? 0, a.rowStart, a.rowEnd);
+    this.exec('norm', [a.kind === 'layer' ? 1 : 0, at(a.x), a.x.stride, at(a.y), a.y.stride, a.n, a.eps, a.weight ?? 0, a.bias ?? 0, a.rowStart, a.rowEnd], 9, 1);
   }
 
   /**
@@ -338,7 +418,7 @@ export class CpuKernels {
   }): void {
     if (a.nRot % 2 !== 0) throw new RangeError(`nRot must be even, got ${a.nRot}`);
     const corr = a.corr ?? [0, 0];
-    this.k.rope(at(a.x), a.x.stride, a.headStride, a.heads, a.nRot, a.mode === 'neox' ? 2 : 0, a.positions, a.freqBase, a.freqScale ?? 1, a.extFactor ?? 0, a.attnFactor ?? 1, corr[0], corr[1], a.freqFactors ?? 0, a.tokStart, a.tokEnd);
+    this.exec('rope', [at(a.x), a.x.stride, a.headStride, a.heads, a.nRot, a.mode === 'neox' ? 2 : 0, a.positions, a.freqBase, a.freqScale ?? 1, a.extFactor ?? 0, a.attnFactor ?? 1, corr[0], corr[1], a.freqFactors ?? 0, a.tokStart, a.tokEnd], 14, 1);
   }
 
   /**
@@ -348,19 +428,19 @@ export class CpuKernels {
   attention(a: {
     q: F32Rows; kCache: number; vCache: number; out: F32Rows; positions: number; heads: number; kvHeads: number;
     headDim: number; kvLength: number; scale?: number; softcap?: number; window?: number; scratch: number;
-    uStart: number; uEnd: number;
+    scratchStride?: number; uStart: number; uEnd: number;
   }): void {
     if (a.heads % a.kvHeads !== 0) throw new RangeError(`heads ${a.heads} not a multiple of kvHeads ${a.kvHeads}`);
-    this.k.attention(at(a.q), a.q.stride, a.kCache, a.vCache, at(a.out), a.out.stride, a.positions, a.heads, a.kvHeads, a.headDim, a.kvLength, a.scale ?? 1 / Math.sqrt(a.headDim), a.softcap ?? 0, a.window ?? 0, a.scratch, a.uStart, a.uEnd);
+    this.exec('attention', [at(a.q), a.q.stride, a.kCache, a.vCache, at(a.out), a.out.stride, a.positions, a.heads, a.kvHeads, a.headDim, a.kvLength, a.scale ?? 1 / Math.sqrt(a.headDim), a.softcap ?? 0, a.window ?? 0, a.scratch, a.uStart, a.uEnd], 15, 1, 14, a.scratchStride);
   }
 
   softmax(a: { x: F32Rows; y: F32Rows; n: number; scale?: number; rowStart: number; rowEnd: number }): void {
-    this.k.softmax(at(a.x), a.x.stride, at(a.y), a.y.stride, a.n, a.scale ?? 1, a.rowStart, a.rowEnd);
+    this.exec('softmax', [at(a.x), a.x.stride, at(a.y), a.y.stride, a.n, a.scale ?? 1, a.rowStart, a.rowEnd], 6, 1);
   }
 
   /** SwiGLU (`silu`) or GeGLU (`gelu`, ggml's tanh approximation): act(gate) * up. */
   glu(a: { activation: 'silu' | 'gelu'; gate: F32Rows; up: F32Rows; out: F32Rows; n: number; rowStart: number; rowEnd: number }): void {
-    this.k.glu(a.activation === 'silu' ? 0 : 1, at(a.gate), a.gate.stride, at(a.up), a.up.stride, at(a.out), a.out.stride, a.n, a.rowStart, a.rowEnd);
+    this.exec('glu', [a.activation === 'silu' ? 0 : 1, at(a.gate), a.gate.stride, at(a.up), a.up.stride, at(a.out), a.out.stride, a.n, a.rowStart, a.rowEnd], 8, 1);
   }
 
   /**
@@ -371,18 +451,18 @@ export class CpuKernels {
     const op = { add: 0, mul: 1, scale: 2, softcap: 3 }[a.op];
     if (op < 2 && !a.b) throw new RangeError(`${a.op} needs b`);
     const b = a.b ?? a.a;
-    this.k.elementwise(op, at(a.a), a.a.stride, at(b), b.stride, at(a.out), a.out.stride, a.n, a.scale ?? 1, a.rowStart, a.rowEnd);
+    this.exec('elementwise', [op, at(a.a), a.a.stride, at(b), b.stride, at(a.out), a.out.stride, a.n, a.scale ?? 1, a.rowStart, a.rowEnd], 9, 1);
   }
 
   /** out row t = table row ids[t] dequantized, times scale; zeros for ids >= rows. ids: u32 pointer. */
   embed(a: { type: GgmlType; table: number; k: number; rows: number; ids: number; out: F32Rows; scale?: number; tokStart: number; tokEnd: number }): void {
     checkType(a.type);
-    this.k.embed(a.type, a.table, a.k, a.rows, a.ids, at(a.out), a.out.stride, a.scale ?? 1, a.tokStart, a.tokEnd);
+    this.exec('embed', [a.type, a.table, a.k, a.rows, a.ids, at(a.out), a.out.stride, a.scale ?? 1, a.tokStart, a.tokEnd], 8, 1);
   }
 
   /** u32 index of each row's largest value (first on ties) at `out`. */
   argmax(a: { x: F32Rows; n: number; out: number; rowStart: number; rowEnd: number }): void {
-    this.k.argmax(at(a.x), a.x.stride, a.n, a.out, a.rowStart, a.rowEnd);
+    this.exec('argmax', [at(a.x), a.x.stride, a.n, a.out, a.rowStart, a.rowEnd], 4, 1);
   }
 
   /** Reads `bytes` (a multiple of 64) at `ptr`: the benchmark's memory-read baseline. */
@@ -391,8 +471,10 @@ export class CpuKernels {
   }
 }
 
-async function instantiate(base64: string, memory: WebAssembly.Memory): Promise<WebAssembly.Instance> {
-  const { instance } = await WebAssembly.instantiate(decodeBase64(base64), {
+/** Compiles and instantiates one build; the compiled module is kept for the pool's workers. */
+async function instantiate(base64: string, memory: WebAssembly.Memory): Promise<[WebAssembly.Instance, WebAssembly.Module]> {
+  const module = await WebAssembly.compile(decodeBase64(base64));
+  const instance = await WebAssembly.instantiate(module, {
     env: {
       memory,
       abort: () => {
@@ -400,7 +482,7 @@ async function instantiate(base64: string, memory: WebAssembly.Memory): Promise<
       },
     },
   });
-  return instance;
+  return [instance, module];
 }
 
 function align(n: number, a: number): number {

@@ -1,0 +1,227 @@
+/**
+ * The CPU backend's thread pool: n - 1 workers plus the calling thread, each with its own instance of
+ * the same compiled kernel module over one shared WebAssembly memory, splitting every op's rows.
+ *
+ * Synchronization is a control block in that memory (layout and the split rule in pool-share.js,
+ * shared with the workers). The calling thread publishes an op (kernel, arguments, range) and bumps
+ * a generation counter; workers claim chunks of the range with an atomic add; everyone runs the
+ * same kernel on disjoint rows; the calling thread runs chunks too and then waits until every worker
+ * has counted itself done.
+ *
+ * Waiting, and why it is synchronous. The op interface (../ops.ts) is synchronous: `matmul` returns
+ * with its output written, and the forward pass issues ~15 ops per layer. So the calling thread must
+ * wait inside the op:
+ * - In a Worker (our app runs the engine in one) and in Node, it polls the done counter briefly and
+ *   then sleeps in `Atomics.wait`: the fastest correct wait (a few microseconds when the workers
+ *   finish together, no CPU burnt when one is preempted).
+ * - On a browser main thread `Atomics.wait` throws; it polls until done. That blocks the page only
+ *   for the op, which a single-threaded backend on the main thread does anyway (every op is
+ *   synchronous compute), and for less time, since the other threads share the work. A
+ *   Promise-based wait (`Atomics.waitAsync`) would need an asynchronous op interface and costs a
+ *   task hop per op (hundreds per token), so it is not used.
+ * Workers poll the generation counter ~65k times (~100 us) after each op before sleeping in
+ * `Atomics.wait`: ops of one step follow each other within microseconds, so a worker usually catches
+ * the next one without a futex wake-up, while between tokens it sleeps (as ggml's thread pool does).
+ *
+ * Platforms. Browser: `Worker` from a module URL (bundled by Vite) needs `SharedArrayBuffer`, which
+ * needs a cross-origin isolated context (COOP `same-origin` + COEP `require-corp` or
+ * `credentialless`); nested workers inherit it from the engine worker. Node: worker_threads, always
+ * available. `threadingSupport()` says which, and why not.
+ */
+import type { Worker as NodeWorker } from 'node:worker_threads';
+import { ARGC, ARGS_OFFSET, CHUNK, CONTROL_BYTES, CONTROL_INTS, DONE, ERROR, GEN, KERNEL, MAX_ARGS, NEXT, QUIT, RANGE, runShare, SCRATCH, SCRATCH_STRIDE, SPIN, START, UNITS, type KernelFn } from './pool-share.js';
+
+export { CONTROL_BYTES };
+
+/** What `CpuBackend.threadingSupport()` reports: whether a pool can start here, and if not, why. */
+export interface ThreadingSupport {
+  available: boolean;
+  /** Why not, in words a capability page can show. */
+  reason?: string;
+  /** Logical cores (navigator.hardwareConcurrency, Node's os.availableParallelism()); 1 if unknown. */
+  hardwareConcurrency: number;
+}
+
+/** Polls of a counter before sleeping in Atomics.wait (~100 us). */
+const SPIN_POLLS = 1 << 16;
+/** Chunks per thread in one op: enough to even out a preempted thread, few enough to be cheap. */
+const CHUNKS_PER_THREAD = 4;
+
+const NODE_WORKER_THREADS = 'node:worker_threads';
+const NODE_OS = 'node:os';
+/** Through a variable, so Vite does not treat the Node branch's URL as a browser asset. */
+const WORKER_FILE = './pool-worker.js';
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope === 'undefined' && typeof (globalThis as { window?: unknown }).window === 'undefined';
+
+// Node 20 has no `navigator`; its core count needs node:os, which a browser bundle must not import.
+const nodeCores: number | undefined = isNode ? ((await import(/* @vite-ignore */ NODE_OS)) as typeof import('node:os')).availableParallelism() : undefined;
+
+export function threadingSupport(): ThreadingSupport {
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  const hardwareConcurrency = nav?.hardwareConcurrency ?? nodeCores ?? 1;
+  const no = (reason: string): ThreadingSupport => ({ available: false, reason, hardwareConcurrency });
+  if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) {
+    return no('the page is not cross-origin isolated (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp or credentialless), so SharedArrayBuffer is off');
+  }
+  if (typeof SharedArrayBuffer !== 'function') return no('this engine has no SharedArrayBuffer');
+  if (typeof Atomics !== 'object') return no('this engine has no Atomics');
+  if (!isNode && typeof Worker !== 'function') return no('Web Workers are not available in this context');
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  } catch (e) {
+    return no(`this engine cannot make a shared WebAssembly memory (${String(e)})`);
+  }
+  return { available: true, hardwareConcurrency };
+}
+
+/** Whether this thread may block in Atomics.wait (not on a browser's main thread). */
+function canBlock(): boolean {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The platform shim: one started worker, Web Worker or worker_threads alike. */
+interface Thread {
+  post(message: unknown): void;
+  /** Resolves with the worker's first message; rejects on its error event. */
+  firstMessage: Promise<unknown>;
+  terminate(): void;
+}
+
+async function startThread(): Promise<Thread> {
+  if (isNode) {
+    const { Worker } = (await import(/* @vite-ignore */ NODE_WORKER_THREADS)) as typeof import('node:worker_threads');
+    const w: NodeWorker = new Worker(new URL(WORKER_FILE, import.meta.url));
+    // A pool the caller forgets to destroy must not keep Node alive.
+    w.unref();
+    const firstMessage = new Promise<unknown>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    return { post: (m) => w.postMessage(m), firstMessage, terminate: () => void w.terminate() };
+  }
+  const w = new Worker(new URL('./pool-worker.js', import.meta.url), { type: 'module', name: 'hearth-cpu-thread' });
+  const firstMessage = new Promise<unknown>((resolve, reject) => {
+    w.onmessage = (e) => resolve(e.data);
+    w.onerror = (e) => reject(new Error(e.message || 'CPU pool worker failed to start'));
+  });
+  return { post: (m) => w.postMessage(m), firstMessage, terminate: () => w.terminate() };
+}
+
+export interface PoolOptions {
+  module: WebAssembly.Module;
+  /** Shared. */
+  memory: WebAssembly.Memory;
+  /** The calling thread's instance exports. */
+  exports: Record<string, unknown>;
+  /** CONTROL_BYTES at a 64-byte aligned pointer, reserved for the pool. */
+  control: number;
+  /** Total threads, the calling one included (>= 2). */
+  threads: number;
+  /** Kernel export names an op may name (by index). */
+  kernels: readonly string[];
+}
+
+export class ThreadPool {
+  private readonly ctrl: Int32Array;
+  private readonly args: Float64Array;
+  private readonly fns: KernelFn[];
+  private readonly workers: number;
+  private readonly blocking = canBlock();
+  private destroyed = false;
+
+  private constructor(
+    o: PoolOptions,
+    private readonly handles: Thread[],
+  ) {
+    this.ctrl = new Int32Array(o.memory.buffer, o.control, CONTROL_INTS);
+    this.args = new Float64Array(o.memory.buffer, o.control + ARGS_OFFSET, MAX_ARGS);
+    this.fns = o.kernels.map((name) => o.exports[name] as KernelFn);
+    this.workers = o.threads - 1;
+    this.threads = o.threads;
+  }
+
+  readonly threads: number;
+
+  /** Starts `threads - 1` workers and waits until each has instantiated the module. */
+  static async start(o: PoolOptions): Promise<ThreadPool> {
+    if (o.control % 64 !== 0) throw new RangeError('the control block must be 64-byte aligned');
+    const ctrl = new Int32Array(o.memory.buffer, o.control, CONTROL_INTS);
+    ctrl.fill(0);
+    ctrl[SPIN] = SPIN_POLLS;
+    const handles: Thread[] = [];
+    try {
+      for (let tid = 1; tid < o.threads; tid++) handles.push(await startThread());
+      handles.forEach((h, i) => h.post({ module: o.module, memory: o.memory, control: o.control, tid: i + 1, workers: o.threads - 1, kernels: o.kernels }));
+      const replies = await Promise.all(handles.map((h) => h.firstMessage));
+      for (const r of replies) {
+        const error = (r as { error?: string }).error;
+        if (error !== undefined) throw new Error(`CPU pool worker: ${error}`);
+      }
+    } catch (e) {
+      for (const h of handles) h.terminate();
+      throw e;
+    }
+    return new ThreadPool(o, handles);
+  }
+
+  /**
+   * Runs kernel `kernel` with `args` over units [start, start + units): argument `range` and
+   * `range + 1` get each chunk's bounds; chunks are multiples of `grain` units (16 output rows of a
+   * matmul: a 64-byte line, so no two threads write one line). Argument `scratch` (>= 0) is a
+   * pointer that thread i offsets by i * scratchStride bytes. Returns when every thread is done.
+   */
+  run(kernel: number, args: readonly number[], range: number, start: number, units: number, grain: number, scratch = -1, scratchStride = 0): void {
+    if (this.destroyed) throw new Error('the CPU thread pool was destroyed');
+    const c = this.ctrl;
+    const per = Math.ceil(units / (this.threads * CHUNKS_PER_THREAD));
+    c[KERNEL] = kernel;
+    c[ARGC] = args.length;
+    c[RANGE] = range;
+    c[SCRATCH] = scratch;
+    c[SCRATCH_STRIDE] = scratchStride;
+    c[START] = start;
+    c[UNITS] = units;
+    c[CHUNK] = Math.max(grain, Math.ceil(per / grain) * grain);
+    this.args.set(args);
+    Atomics.store(c, NEXT, 0);
+    Atomics.store(c, DONE, 0);
+    Atomics.add(c, GEN, 1); // publishes everything written above (sequentially consistent)
+    Atomics.notify(c, GEN);
+    try {
+      runShare(this.fns, c, this.args, 0);
+    } finally {
+      this.wait(); // the workers still read this op's arguments
+    }
+    const bad = Atomics.exchange(c, ERROR, 0);
+    if (bad !== 0) throw new Error(`CPU kernel failed on pool thread ${bad - 1}`);
+  }
+
+  private wait(): void {
+    const c = this.ctrl;
+    let spins = SPIN_POLLS;
+    for (;;) {
+      const done = Atomics.load(c, DONE);
+      if (done === this.workers) return;
+      if (this.blocking && --spins <= 0) {
+        Atomics.wait(c, DONE, done);
+        spins = SPIN_POLLS;
+      }
+    }
+  }
+
+  /** Stops the workers (they leave their loop, then are terminated). */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    Atomics.store(this.ctrl, QUIT, 1);
+    Atomics.add(this.ctrl, GEN, 1);
+    Atomics.notify(this.ctrl, GEN);
+    for (const h of this.handles) h.terminate();
+  }
+}
