@@ -1,17 +1,32 @@
 /**
- * Micro-benchmark of the CPU matmul kernels, single-threaded (not a test):
+ * Micro-benchmark of the CPU matmul kernels (not a test):
  *
- *   npx tsx src/engine/backend/cpu/bench.ts [--n 4096] [--prefill 32] [--relaxed]
+ *   npx tsx src/engine/backend/cpu/bench.ts [--n 4096] [--prefill 32] [--relaxed] [--threads 1,2]
+ *     [--model 1024,24,4864,16,2] [--only-threads]
  *
  * Decode is memory-bound: a matvec reads every weight byte once, so its rate in weight GB/s beside
  * this thread's plain memory-read rate (the same bytes streamed with SIMD loads and no math) says
  * how far each type's kernel is from that floor. Prefill (`--prefill T` tokens) is compute-bound:
  * reported as GFLOP/s (2 * n * n * T flops). On a shared machine, absolute numbers are noise;
  * the ratios are what to compare.
+ *
+ * Threads: the decode matvec (the 8-bit activation paths the backend takes) in weight GB/s at each
+ * `--threads` count, and decode tokens/s of a generated Q4_K_M model (`--model embd,layers,ff,heads,
+ * kvHeads`: by default Qwen2.5-0.5B's shape with embd 1024, since K-quants need multiples of 256 and
+ * 896 falls back to Q5_0, which the CPU kernels lack; a small vocabulary; the GGUF is cached in the
+ * temp directory) through the whole backend. `--only-threads` skips the single-thread table.
  */
+import { existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { GgmlType } from '../../gguf/ggml-types.ts';
+import { writeGguf } from '../../gguf/writer.ts';
+import { Model } from '../../model/model.ts';
+import { nodeFileSource } from '../../../node/file-source.ts';
 import { randomBlocks } from '../../../test-support/random-weights.ts';
+import { planTestModel, q4kmRecipe } from '../../../testing/make-model.ts';
+import { CpuBackend } from './backend.ts';
 import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES } from './kernels.ts';
 
 function arg(name: string, fallback: number): number {
@@ -37,11 +52,117 @@ function time(fn: () => void, budget = 0.6): number {
   return best;
 }
 
+function listArg(name: string, fallback: string): number[] {
+  const i = process.argv.indexOf(`--${name}`);
+  return (i >= 0 ? process.argv[i + 1]! : fallback).split(',').map(Number);
+}
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const r of rows) console.log(r.map((v, c) => v.padStart(widths[c]!)).join('  '));
+}
+
+/** Decode matvec weight GB/s per type on each thread count (the paths CpuBackend takes for decode). */
+async function threadedMatvec(n: number, threadCounts: number[], relaxed: boolean | 'auto'): Promise<void> {
+  const types = [GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.F16];
+  const rows: string[][] = [['type', 'path', ...threadCounts.map((t) => `${t} thr GB/s`), ...threadCounts.slice(1).map((t) => `x${t}`)]];
+  const weights = new Map(types.map((t) => [t, randomBlocks(t, n, n, 1)]));
+  const results = new Map<GgmlType, number[]>();
+  for (const threads of threadCounts) {
+    const cpu = await CpuKernels.create({ relaxed, threads, initialBytes: 256 << 20 });
+    if (cpu.threads !== threads) throw new Error(`asked for ${threads} threads, got ${cpu.threads}: ${cpu.threadingFallback}`);
+    const x = cpu.allocF32(n);
+    cpu.f32(x, n).set(Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37)));
+    const y = cpu.allocF32(n);
+    const scratch = cpu.allocF32(MATMUL_SCRATCH_FLOATS * threads);
+    const xq = cpu.alloc(Math.max(cpu.q8aBytes(n, 1), cpu.q8kBytes(n, 1)));
+    for (const type of types) {
+      const mark = cpu.mark();
+      const bytes = weights.get(type)!;
+      const w = cpu.upload(bytes);
+      const yv = { ptr: y, stride: n };
+      const sec = Q8K_WEIGHT_TYPES.includes(type)
+        ? time(() => {
+            cpu.quantizeQ8K({ ptr: x, stride: n }, xq, n, 0, 1);
+            cpu.matmulQ8K({ type, w, k: n, xq, y: yv, tokens: 1, rowStart: 0, rowEnd: n });
+          })
+        : Q8A_WEIGHT_TYPES.includes(type)
+          ? time(() => {
+              cpu.quantizeQ8A({ ptr: x, stride: n }, xq, n, 0, 1);
+              cpu.matmulQ8A({ type, w, k: n, xq, y: yv, tokens: 1, rowStart: 0, rowEnd: n });
+            })
+          : time(() => cpu.matmul({ type, w, k: n, x: { ptr: x, stride: n }, y: yv, tokens: 1, rowStart: 0, rowEnd: n, scratch, scratchStride: 4 * MATMUL_SCRATCH_FLOATS }));
+      results.set(type, [...(results.get(type) ?? []), bytes.length / sec / 1e9]);
+      cpu.release(mark);
+    }
+    cpu.destroy();
+  }
+  for (const type of types) {
+    const r = results.get(type)!;
+    const path = Q8K_WEIGHT_TYPES.includes(type) ? 'q8k' : Q8A_WEIGHT_TYPES.includes(type) ? 'q8a' : 'f32';
+    rows.push([GgmlType[type]!, path, ...r.map((v) => v.toFixed(2)), ...r.slice(1).map((v) => (v / r[0]!).toFixed(2))]);
+  }
+  console.log(`\ndecode matvec ${n}x${n} by threads (fastest of repeats):`);
+  printTable(rows);
+}
+
+/** Decode tokens/s of a generated Q4_K_M model on each thread count, through CpuBackend and Model. */
+async function threadedModel(dims: number[], threadCounts: number[], relaxed: boolean | 'auto'): Promise<void> {
+  const [embd, layers, ff, heads, kvHeads] = dims as [number, number, number, number, number];
+  const path = join(tmpdir(), `hearth-bench-q4km-${dims.join('x')}.gguf`);
+  if (!existsSync(path)) {
+    const t0 = performance.now();
+    const plan = planTestModel({ arch: 'qwen2', embd, layers, ff, heads, kvHeads, quant: q4kmRecipe, seed: 7 });
+    const tensors = plan.spec.tensors.map((t, i) => {
+      const info = { ...t, offset: 0, fileOffset: 0, byteSize: 0, elementCount: t.shape.reduce((a, b) => a * b, 1) };
+      return { ...t, data: plan.data(info, i) as Uint8Array };
+    });
+    writeFileSync(path, writeGguf({ metadata: plan.spec.metadata, metadataTypes: plan.spec.metadataTypes, tensors }));
+    console.log(`generated ${path} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  const source = await nodeFileSource(path);
+  const rows: string[][] = [['threads', 'weights MB', 'prefill tok/s (32)', 'decode tok/s', 'decode weight GB/s']];
+  const steps = 24;
+  try {
+    for (const threads of threadCounts) {
+      const backend = await CpuBackend.create({ relaxed, threads });
+      const model = await Model.load(backend, source, { contextLength: 256, batch: 32 });
+      const weightBytes = model.plan.weightBytes;
+      const V = model.config.nVocab;
+      const prompt = Array.from({ length: 32 }, (_, i) => (i * 7919) % V);
+      let t0 = performance.now();
+      await model.eval(prompt, { logits: 'last' });
+      const prefillSec = (performance.now() - t0) / 1000;
+      // Decode: the fastest step (shared machine) and the mean over `steps`.
+      let best = Infinity;
+      t0 = performance.now();
+      for (let s = 0; s < steps; s++) {
+        const s0 = performance.now();
+        await model.eval([(s * 31) % V], { logits: 'last' });
+        best = Math.min(best, performance.now() - s0);
+      }
+      const mean = (performance.now() - t0) / steps;
+      rows.push([String(backend.threads), (weightBytes / 1e6).toFixed(0), (32 / prefillSec).toFixed(1), `${(1000 / mean).toFixed(2)} (best ${(1000 / best).toFixed(2)})`, (weightBytes / (best / 1000) / 1e9).toFixed(2)]);
+      model.destroy();
+    }
+  } finally {
+    await source.close();
+  }
+  console.log(`\nQ4_K_M qwen2 model embd ${embd}, ${layers} layers, ff ${ff}, ${heads}/${kvHeads} heads: decode by threads`);
+  printTable(rows);
+}
+
 async function main(): Promise<void> {
   const n = arg('n', 4096);
   const prefill = arg('prefill', 32);
   const wantRelaxed = process.argv.includes('--relaxed');
   if (wantRelaxed) setFlagsFromString('--experimental-wasm-relaxed-simd');
+  const threadCounts = listArg('threads', '1,2');
+  if (process.argv.includes('--only-threads')) {
+    await threadedMatvec(n, threadCounts, wantRelaxed ? 'auto' : false);
+    await threadedModel(listArg('model', '1024,24,4864,16,2'), threadCounts, wantRelaxed ? 'auto' : false);
+    return;
+  }
   const cpu = await CpuKernels.create({ relaxed: wantRelaxed ? 'auto' : false, initialBytes: 256 << 20 });
   console.log(`CPU kernels: ${cpu.relaxed ? 'relaxed SIMD' : 'SIMD128'}, ${n}x${n}, single thread, Node ${process.version}`);
 
@@ -113,8 +234,9 @@ async function main(): Promise<void> {
     ]);
     cpu.release(mark);
   }
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  for (const r of rows) console.log(r.map((v, c) => v.padStart(widths[c]!)).join('  '));
+  printTable(rows);
+  await threadedMatvec(n, threadCounts, wantRelaxed ? 'auto' : false);
+  await threadedModel(listArg('model', '1024,24,4864,16,2'), threadCounts, wantRelaxed ? 'auto' : false);
 }
 
 await main();
