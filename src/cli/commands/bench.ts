@@ -1,4 +1,8 @@
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BENCH_QUANTS, MODEL_SHAPES } from '../../bench/models.ts';
+import { RUNTIMES, type RuntimeId } from '../../bench/report.ts';
+import { runBench } from '../../bench/run.ts';
 import { createGpuContext } from '../../engine/backend/webgpu/device.ts';
 import { benchMatmul, type MatmulBenchOptions } from '../../engine/backend/webgpu/kernels/bench-matmul.ts';
 import { ggmlTypeByName } from '../../engine/gguf/ggml-types.ts';
@@ -43,16 +47,76 @@ async function benchKernels(args: string[]): Promise<number> {
   return 0;
 }
 
-const SUITES: Record<string, (args: string[]) => Promise<number>> = { kernels: benchKernels };
+const MODEL_FLAGS = {
+  values: ['--models', '--quants', '--runtimes', '--prompt', '--contexts', '--decode', '--runs', '--threads', '--out', '--cache'],
+  switches: ['--full'],
+} as const;
+
+/** The quick default: one small model, minutes on the shared 2-core VM (SwiftShader is slow). */
+const QUICK = { models: 'qwen2.5-0.5b', quants: 'q4_k_m,q8_0', runtimes: 'webgpu-node,cpu-chromium,llama.cpp,wllama', prompt: 16, contexts: '32', decode: 4, runs: 1 };
+/** `--full`: every model, mix and runtime, the issue's workload. */
+const FULL = { models: MODEL_SHAPES.map((m) => m.id).join(','), quants: BENCH_QUANTS.join(','), runtimes: RUNTIMES.join(','), prompt: 512, contexts: '128,2048', decode: 32, runs: 3 };
+
+function positiveInt(values: Map<string, string>, flag: string, fallback: number): number {
+  const v = values.get(flag);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${flag} needs a positive integer, got '${v}'`);
+  return n;
+}
+
+function list(values: Map<string, string>, flag: string, fallback: string, allowed: readonly string[]): string[] {
+  const items = (values.get(flag) ?? fallback).split(',').map((x) => x.trim()).filter(Boolean);
+  for (const x of items) if (!allowed.includes(x)) throw new UsageError(`${flag}: unknown '${x}' (${allowed.join(', ')})`);
+  if (items.length === 0) throw new UsageError(`${flag} is empty`);
+  return items;
+}
+
+/** `hearth bench` (`npm run bench`): load time, TTFT, prefill and decode speed beside llama.cpp and wllama. */
+async function benchModels(args: string[]): Promise<number> {
+  const { positional, values, switches } = parseFlags(args, MODEL_FLAGS);
+  if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]}`);
+  const preset = switches.has('--full') ? FULL : QUICK;
+  const contexts = (values.get('--contexts') ?? preset.contexts).split(',').map((c) => {
+    const n = Number(c);
+    if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--contexts: bad context '${c}'`);
+    return n;
+  });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  await runBench({
+    models: list(values, '--models', preset.models, MODEL_SHAPES.map((m) => m.id)),
+    quants: list(values, '--quants', preset.quants, BENCH_QUANTS),
+    runtimes: list(values, '--runtimes', preset.runtimes, RUNTIMES) as RuntimeId[],
+    workload: {
+      promptTokens: positiveInt(values, '--prompt', preset.prompt),
+      contexts,
+      decodeTokens: positiveInt(values, '--decode', preset.decode),
+      threads: positiveInt(values, '--threads', 1),
+    },
+    runs: positiveInt(values, '--runs', preset.runs),
+    cacheDir: values.get('--cache') ?? join('.cache', 'bench-models'),
+    out: values.get('--out') ?? join('bench-results', `${stamp}.json`),
+    log: (line) => process.stdout.write(line + '\n'),
+  });
+  return 0;
+}
+
+const SUITES: Record<string, (args: string[]) => Promise<number>> = { kernels: benchKernels, models: benchModels };
 
 export const benchCommand: CliCommand = {
-  usage: 'bench kernels [--types Q4_K,Q8_0] [--shapes 4096x4096] [--prefill 512] [--json FILE]\n' +
+  usage: 'bench [--full] [--models M,..] [--quants q4_k_m,q8_0,f16] [--runtimes R,..] [--prompt N]\n' +
+    '              [--contexts 128,2048] [--decode N] [--runs N] [--threads N] [--out FILE] [--cache DIR]\n' +
+    '                           model benchmark: load, TTFT, prefill and decode tok/s beside llama.cpp and wllama\n' +
+    `                           (models: ${MODEL_SHAPES.map((m) => m.id).join(', ')}; runtimes: ${RUNTIMES.join(', ')})\n` +
+    '  hearth bench kernels [--types Q4_K,Q8_0] [--shapes 4096x4096] [--prefill 512] [--json FILE]\n' +
     '                           matmul kernel GB/s and GFLOP/s beside the copy bandwidth',
   needsGpu: true,
   async run(args) {
     const [suite, ...rest] = args;
-    const run = suite ? SUITES[suite] : undefined;
-    if (!run) throw new UsageError(`bench needs a suite: ${Object.keys(SUITES).join(', ')}`);
+    // No suite (or flags first): the model benchmark.
+    if (suite === undefined || suite.startsWith('-')) return benchModels(args);
+    const run = SUITES[suite];
+    if (!run) throw new UsageError(`unknown bench suite '${suite}' (${Object.keys(SUITES).join(', ')})`);
     return run(rest);
   },
 };

@@ -1,0 +1,18 @@
+/** One-line descriptions for the progress log (platform-agnostic: the page logs them too). */
+import type { AdapterReport } from '../engine/backend/webgpu/probe.ts';
+import type { RunSample } from './types.ts';
+
+export function adapterName(a: Pick<AdapterReport, 'vendor' | 'architecture' | 'device' | 'description'>): string {
+  return [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' ') || 'unknown adapter';
+}
+
+export function describeSample(s: RunSample): string {
+  const decode = Object.entries(s.decodeTps).map(([c, v]) => `decode@${c} ${v.toFixed(2)} tok/s`);
+  return [
+    `load ${(s.loadMs / 1000).toFixed(2)} s`,
+    ...(s.warmupMs !== undefined ? [`warmup ${(s.warmupMs / 1000).toFixed(2)} s`] : []),
+    `ttft ${(s.ttftMs / 1000).toFixed(2)} s`,
+    `prefill ${s.prefillTps.toFixed(1)} tok/s`,
+    ...decode,
+  ].join(', ');
+}

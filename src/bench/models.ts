@@ -1,0 +1,154 @@
+/**
+ * The benchmark's models: random-weight GGUF files with the exact shapes of five real models
+ * (vocabulary size, layers, heads, KV heads, feed-forward size, tied embeddings), in three
+ * quantization mixes. Decode and prefill speed depend on the shapes and the storage types, never on
+ * the values, so these stand in for the real files without a download.
+ *
+ * Node-only (writes files). Generated once into a cache directory and reused.
+ */
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ggmlTypeName } from '../engine/gguf/ggml-types.ts';
+import { GgufValueType, type GgufTypeInfo, type GgufValue } from '../engine/gguf/types.ts';
+import { writeGgufFile } from '../node/gguf-file.ts';
+import { FIRST_WORD_ID, WORD_LETTERS } from './prompt.ts';
+import { planTestModel, type TestArch, type TestModelOptions, type VocabSource } from '../testing/make-model.ts';
+
+/** A real model's shape, as its GGUF records it. */
+export interface ModelShape {
+  id: string;
+  /** The model it imitates. */
+  name: string;
+  arch: TestArch;
+  /** n_embd */
+  embd: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  /** n_ff */
+  ff: number;
+  /** Rows of token_embd (the tokenizer's size, padded as the real file pads it). */
+  vocab: number;
+  /** No output.weight: the logits reuse token_embd. */
+  tied: boolean;
+  /** Trained context (context_length). */
+  ctx: number;
+  /** llama3-style rope_freqs.weight (Llama 3.x). */
+  ropeFreqs?: boolean;
+  /** Phi-3.5's long-context RoPE factors. */
+  longRope?: boolean;
+}
+
+/** From each model's config.json / GGUF header (head dim is embd / heads for all five). */
+export const MODEL_SHAPES: readonly ModelShape[] = [
+  { id: 'qwen2.5-0.5b', name: 'Qwen2.5-0.5B-Instruct', arch: 'qwen2', embd: 896, layers: 24, heads: 14, kvHeads: 2, ff: 4864, vocab: 151936, tied: true, ctx: 32768 },
+  { id: 'llama-3.2-1b', name: 'Llama-3.2-1B-Instruct', arch: 'llama', embd: 2048, layers: 16, heads: 32, kvHeads: 8, ff: 8192, vocab: 128256, tied: true, ctx: 131072, ropeFreqs: true },
+  { id: 'qwen2.5-1.5b', name: 'Qwen2.5-1.5B-Instruct', arch: 'qwen2', embd: 1536, layers: 28, heads: 12, kvHeads: 2, ff: 8960, vocab: 151936, tied: true, ctx: 32768 },
+  { id: 'phi-3.5-mini', name: 'Phi-3.5-mini-instruct', arch: 'phi3', embd: 3072, layers: 32, heads: 32, kvHeads: 32, ff: 8192, vocab: 32064, tied: false, ctx: 131072, longRope: true },
+  { id: 'llama-3.1-8b', name: 'Llama-3.1-8B-Instruct', arch: 'llama', embd: 4096, layers: 32, heads: 32, kvHeads: 8, ff: 14336, vocab: 128256, tied: false, ctx: 131072, ropeFreqs: true },
+];
+
+/** The mixes: llama.cpp's Q4_K_M recipe, and all matrices in Q8_0 or F16. */
+export const BENCH_QUANTS = ['q4_k_m', 'q8_0', 'f16'] as const;
+export type BenchQuant = (typeof BENCH_QUANTS)[number];
+
+export function modelShape(id: string): ModelShape {
+  const shape = MODEL_SHAPES.find((m) => m.id === id);
+  if (!shape) throw new RangeError(`unknown bench model '${id}' (${MODEL_SHAPES.map((m) => m.id).join(', ')})`);
+  return shape;
+}
+
+/** Parameters of the shape (every tensor's elements), to check the table against the published sizes. */
+export function paramCount(m: ModelShape): number {
+  const D = m.embd / m.heads;
+  const kv = m.kvHeads * D;
+  const attn = m.arch === 'phi3' ? m.embd * (m.embd + 2 * kv) + m.embd * m.embd : 2 * m.embd * m.embd + 2 * m.embd * kv;
+  // Gate, up and down; phi3 fuses gate and up into one [2 ff][embd] matrix, the same count.
+  const ffn = 3 * m.embd * m.ff;
+  const biases = m.arch === 'qwen2' ? m.embd + 2 * kv : 0;
+  const perLayer = attn + ffn + biases + 2 * m.embd;
+  const embeddings = m.vocab * m.embd * (m.tied ? 1 : 2);
+  const ropeExtras = (m.ropeFreqs ? D / 2 : 0) + (m.longRope ? D : 0);
+  return m.layers * perLayer + embeddings + m.embd + ropeExtras;
+}
+
+export function modelOptions(m: ModelShape, quant: string, vocab: VocabSource): TestModelOptions {
+  return {
+    arch: m.arch,
+    embd: m.embd,
+    layers: m.layers,
+    heads: m.heads,
+    kvHeads: m.kvHeads,
+    ff: m.ff,
+    ctx: m.ctx,
+    vocab,
+    quant,
+    tiedEmbeddings: m.tied,
+    ropeFreqs: m.ropeFreqs ?? false,
+    longRope: m.longRope ?? false,
+    name: `hearth bench ${m.id} ${quant}`,
+  };
+}
+
+/**
+ * A SentencePiece-style vocabulary of exactly `size` distinct tokens: <unk>, <s>, </s>, the 256
+ * byte tokens, 26 one-letter words "▁a".."▁z", then letter strings without "▁" (so no merge ever
+ * joins two words: a prompt of n words is n tokens plus BOS in every tokenizer).
+ */
+export function benchVocab(size: number): VocabSource {
+  if (size < FIRST_WORD_ID + 26) throw new RangeError(`vocab ${size} is too small`);
+  const tokens = ['<unk>', '<s>', '</s>'];
+  const types = [2, 3, 3];
+  for (let b = 0; b < 256; b++) {
+    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+    types.push(6);
+  }
+  for (const c of WORD_LETTERS) {
+    tokens.push(`▁${c}`);
+    types.push(1);
+  }
+  // Strings of two or more letters, in bijective base 26 from "aa": distinct by construction.
+  for (let i = 26; tokens.length < size; i++) {
+    let s = '';
+    for (let n = i + 1; n > 0; n = Math.floor((n - 1) / 26)) s = String.fromCharCode(97 + ((n - 1) % 26)) + s;
+    tokens.push(s);
+    types.push(1);
+  }
+  const scores = Float32Array.from(tokens, (_, i) => (i < FIRST_WORD_ID ? 0 : -1 - (i - FIRST_WORD_ID) / 64));
+  const T = GgufValueType;
+  const entries: Array<[string, GgufValue, GgufTypeInfo]> = [
+    ['tokenizer.ggml.model', 'llama', { type: T.STRING }],
+    ['tokenizer.ggml.pre', 'default', { type: T.STRING }],
+    ['tokenizer.ggml.tokens', tokens, { type: T.ARRAY, elementType: T.STRING }],
+    ['tokenizer.ggml.scores', scores, { type: T.ARRAY, elementType: T.FLOAT32 }],
+    ['tokenizer.ggml.token_type', Int32Array.from(types), { type: T.ARRAY, elementType: T.INT32 }],
+    ['tokenizer.ggml.bos_token_id', 1, { type: T.UINT32 }],
+    ['tokenizer.ggml.eos_token_id', 2, { type: T.UINT32 }],
+    ['tokenizer.ggml.unknown_token_id', 0, { type: T.UINT32 }],
+    ['tokenizer.ggml.add_bos_token', true, { type: T.BOOL }],
+    ['tokenizer.ggml.add_eos_token', false, { type: T.BOOL }],
+  ];
+  return { metadata: new Map(entries.map(([k, v]) => [k, v])), metadataTypes: new Map(entries.map(([k, , t]) => [k, t])) };
+}
+
+export function benchModelFile(m: ModelShape, quant: string): string {
+  return `${m.id}-${quant}.gguf`;
+}
+
+/**
+ * The model's GGUF in `dir`, generated (streamed one tensor at a time) when missing. writeGgufFile
+ * renames a finished file into place, so an interrupted run never leaves one that looks done.
+ */
+export async function ensureBenchModel(dir: string, m: ModelShape, quant: string, log: (line: string) => void): Promise<string> {
+  const path = join(dir, benchModelFile(m, quant));
+  if (existsSync(path)) return path;
+  mkdirSync(dir, { recursive: true });
+  const plan = planTestModel(modelOptions(m, quant, benchVocab(m.vocab)));
+  const mix = new Map<string, number>();
+  for (const t of plan.tensors) mix.set(ggmlTypeName(t.type), (mix.get(ggmlTypeName(t.type)) ?? 0) + 1);
+  log(`generating ${path} (${[...mix].map(([t, n]) => `${n} ${t}`).join(', ')}) ...`);
+  const t0 = performance.now();
+  await writeGgufFile(path, plan.spec, plan.data);
+  log(`  ${(statSync(path).size / 2 ** 20).toFixed(0)} MiB in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  return path;
+}

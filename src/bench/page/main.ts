@@ -1,0 +1,99 @@
+/**
+ * The benchmark page: the runtimes that live in a browser, driven from Node by ../chromium.ts
+ * through `window.hearthBench`. Served by a Vite dev server with COOP/COEP (cross-origin isolation,
+ * which wllama's threads need) and the models under /models/ with Range support.
+ */
+import { CpuBackend, type CpuBackendOptions } from '../../engine/backend/cpu/backend.ts';
+import { createGpuContext } from '../../engine/backend/webgpu/device.ts';
+import { WebGpuBackend } from '../../engine/backend/webgpu/backend.ts';
+import { httpRangeSource } from '../../engine/gguf/source.ts';
+import { gpuCopyBandwidth, wasmReadBandwidth } from '../bandwidth.ts';
+import { trackGpuMemory } from '../gpu-memory.ts';
+import { measureOurs } from '../measure.ts';
+import { adapterName, describeSample } from '../describe.ts';
+import type { Bandwidth, RunSample, Workload } from '../types.ts';
+import { runWllama, type WllamaPageResult } from './wllama.ts';
+
+export interface PageRunArgs {
+  url: string;
+  workload: Workload;
+  runs: number;
+}
+
+export interface PageResult {
+  device: string;
+  bandwidth: Bandwidth;
+  samples: RunSample[];
+  /** Threads actually used (the CPU backend may not have a thread pool yet). */
+  threads?: number;
+}
+
+/** performance.memory is Chromium's (precise with --enable-precise-memory-info). */
+function heapBytes(): number | undefined {
+  return (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize;
+}
+
+async function oursWebGpu(a: PageRunArgs): Promise<PageResult> {
+  const context = await createGpuContext(navigator.gpu);
+  try {
+    const bandwidth = await gpuCopyBandwidth(context.device);
+    const memory = trackGpuMemory(context.device);
+    const source = await httpRangeSource(a.url);
+    const samples: RunSample[] = [];
+    for (let run = 0; run < a.runs; run++) {
+      memory.resetPeak();
+      const sample = await measureOurs({
+        workload: a.workload,
+        run,
+        source,
+        backend: async () => new WebGpuBackend(context.device, { subgroups: context.kernelPaths.subgroups }),
+        deviceBytes: () => memory.peakBytes,
+        heapBytes,
+      });
+      console.log(`    run ${run + 1}: ${describeSample(sample)}`);
+      samples.push(sample);
+    }
+    return { device: adapterName(context.adapter), bandwidth, samples };
+  } finally {
+    context.destroy();
+  }
+}
+
+async function oursCpu(a: PageRunArgs): Promise<PageResult> {
+  // `threads` is passed where the backend accepts it (a worker pool is being added). A backend
+  // that does not report a `threads` count runs single-threaded, and the result says so.
+  const options: CpuBackendOptions & { threads?: number } = { threads: a.workload.threads };
+  const probe = await CpuBackend.create(options);
+  const bandwidth = wasmReadBandwidth(probe.kernels);
+  const threads = (probe as unknown as { threads?: number }).threads ?? 1;
+  const device = `wasm SIMD${probe.kernels.relaxed ? ' (relaxed)' : ''}`;
+  probe.destroy();
+  const source = await httpRangeSource(a.url);
+  const samples: RunSample[] = [];
+  for (let run = 0; run < a.runs; run++) {
+    let backend: CpuBackend | undefined;
+    const sample = await measureOurs({
+      workload: a.workload,
+      run,
+      source,
+      backend: async () => (backend = await CpuBackend.create(options)),
+      deviceBytes: () => backend?.kernels.memory.buffer.byteLength ?? 0,
+      heapBytes,
+    });
+    console.log(`    run ${run + 1}: ${describeSample(sample)}`);
+    samples.push(sample);
+  }
+  return { device, bandwidth, samples, threads };
+}
+
+async function wllama(a: PageRunArgs & { wasmUrl: string; gpu: boolean }): Promise<WllamaPageResult> {
+  return runWllama(a.url, a.wasmUrl, a.workload, a.runs, a.gpu);
+}
+
+declare global {
+  interface Window {
+    hearthBench: { oursWebGpu: typeof oursWebGpu; oursCpu: typeof oursCpu; wllama: typeof wllama; ready: boolean };
+  }
+}
+
+window.hearthBench = { oursWebGpu, oursCpu, wllama, ready: true };

@@ -1,0 +1,111 @@
+/**
+ * The model benchmark (`hearth bench`, `npm run bench`): for each model shape and quantization,
+ * generate the file once, then run every runtime on it in turn (never two at once: they share the
+ * CPU) and compare. Each runtime failing (an unsupported weight type, say) is recorded and the
+ * rest go on.
+ */
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, platform } from 'node:os';
+import { dirname } from 'node:path';
+import { readGguf } from '../engine/gguf/reader.ts';
+import { nodeFileSource } from '../node/file-source.ts';
+import { ChromiumBench } from './chromium.ts';
+import { runLlamaCpp } from './llama-cpp.ts';
+import { ensureBenchModel, modelShape } from './models.ts';
+import { runNodeWebGpu } from './node-webgpu.ts';
+import { analyze, formatTable, type BenchReport, type ModelResult, type RuntimeId, type RuntimeResult } from './report.ts';
+import { weightBytesPerToken } from './stats.ts';
+import type { Workload } from './types.ts';
+
+export interface BenchOptions {
+  models: string[];
+  quants: string[];
+  runtimes: RuntimeId[];
+  workload: Workload;
+  runs: number;
+  cacheDir: string;
+  /** JSON output path. */
+  out: string;
+  log: (line: string) => void;
+}
+
+export async function runBench(o: BenchOptions): Promise<BenchReport> {
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    host: { platform: `${platform()} ${process.arch}`, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version },
+    workload: o.workload,
+    runs: o.runs,
+    results: [],
+  };
+  let chromium: ChromiumBench | undefined;
+  const browser = async () => {
+    if (!chromium) {
+      chromium = await ChromiumBench.start(o.cacheDir, o.log);
+      report.host.chromium = chromium.version;
+    }
+    return chromium;
+  };
+  try {
+    for (const id of o.models) {
+      const shape = modelShape(id);
+      for (const quant of o.quants) {
+        const file = await ensureBenchModel(o.cacheDir, shape, quant, o.log);
+        const source = await nodeFileSource(file);
+        const header = await readGguf(source).finally(() => source.close());
+        const result: ModelResult = { model: id, quant, file, fileBytes: statSync(file).size, weightBytesPerToken: weightBytesPerToken(header.tensors), runtimes: [] };
+        report.results.push(result);
+        for (const runtime of o.runtimes) {
+          o.log(`${id} ${quant} on ${runtime}`);
+          const r: RuntimeResult = { runtime, samples: [] };
+          result.runtimes.push(r);
+          try {
+            switch (runtime) {
+              case 'webgpu-node': {
+                const x = await runNodeWebGpu(file, o.workload, o.runs, o.log);
+                Object.assign(r, { device: `Dawn: ${x.adapter}`, bandwidth: x.bandwidth, samples: x.samples });
+                break;
+              }
+              case 'webgpu-chromium': {
+                const x = await (await browser()).oursWebGpu(file, o.workload, o.runs);
+                Object.assign(r, { device: `Chromium: ${x.device}`, bandwidth: x.bandwidth, samples: x.samples });
+                break;
+              }
+              case 'cpu-chromium': {
+                const x = await (await browser()).oursCpu(file, o.workload, o.runs);
+                Object.assign(r, { device: x.device, bandwidth: x.bandwidth, samples: x.samples, threads: x.threads });
+                break;
+              }
+              case 'llama.cpp': {
+                const x = await runLlamaCpp(file, o.workload, o.runs, o.log);
+                Object.assign(r, { device: `node-llama-cpp, llama.cpp ${x.version}, CPU`, samples: x.samples, threads: o.workload.threads });
+                break;
+              }
+              case 'wllama': {
+                const x = await (await browser()).wllama(file, o.workload, o.runs);
+                Object.assign(r, { device: `wllama ${x.version}${x.multithread ? ' multi-thread' : ''}`, samples: x.samples, threads: x.threads });
+                break;
+              }
+            }
+          } catch (error) {
+            const e = error as Error;
+            r.error = `${e.name}: ${e.message.split('\n')[0]}`;
+            o.log(`  failed: ${r.error}`);
+          }
+        }
+        analyze(result);
+        save(o.out, report);
+      }
+    }
+  } finally {
+    await chromium?.close();
+  }
+  o.log('');
+  o.log(formatTable(report));
+  o.log(`\nJSON: ${o.out}`);
+  return report;
+}
+
+function save(path: string, report: BenchReport): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify(report, null, 2) + '\n');
+}

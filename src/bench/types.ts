@@ -1,0 +1,39 @@
+/** What one benchmark run measures, shared by the runners (Node, the page) and the report. */
+
+/** The work of one run, the same for every runtime. */
+export interface Workload {
+  /** Prompt length for time to first token and prefill speed. */
+  promptTokens: number;
+  /** Decode speed is measured with this many tokens already in the cache, for each value. */
+  contexts: number[];
+  /** Tokens generated per decode measurement. */
+  decodeTokens: number;
+  /** CPU threads (CPU backend, llama.cpp, wllama). */
+  threads: number;
+}
+
+/** One run of one runtime on one model: everything in milliseconds, bytes and tokens per second. */
+export interface RunSample {
+  /** File to ready: header read, weights uploaded, run state allocated. */
+  loadMs: number;
+  /** First use after load (shader compilation and pipeline creation on WebGPU); not in the other figures. */
+  warmupMs?: number;
+  /** Prompt in, first sampled token out. */
+  ttftMs: number;
+  /** promptTokens / (time of the prompt's evaluation). */
+  prefillTps: number;
+  /** Decode tokens/s keyed by context length. */
+  decodeTps: Record<string, number>;
+  /** Largest sum of live GPU buffer sizes the backend created (WebGPU), or the wasm memory (CPU backend). */
+  peakDeviceBytes?: number;
+  /** Largest JS heap seen at the phase boundaries. */
+  peakHeapBytes?: number;
+}
+
+/** Memory bandwidth of the device a runtime uses, measured beside the runs. */
+export interface Bandwidth {
+  /** Bytes per second. */
+  bytesPerS: number;
+  /** How it was measured, e.g. "copyBufferToBuffer 256 MiB (read + write)". */
+  method: string;
+}
