@@ -143,6 +143,33 @@ export function relaxedSelfTest(scratch: usize): i32 {
   return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(p));
 }
 
+/**
+ * `acc + scale * dot(w, x)` over 16 lanes, w in [0, 63] (6-bit quants), |x| <= 127, |scale| <= 128.
+ * Plain SIMD: i32x4.dot_i16x8_s adds the lane pairs and applies the sub-block scale in one
+ * instruction (two products per i16 lane <= 2 * 63 * 127 < 2^15; times the scale, pairs < 2^22).
+ * Exact integers either way, so both builds give the same sums.
+ */
+@inline function dotU7Scaled(w: v128, x: v128, scale: i32, acc: v128): v128 {
+  if (RELAXED) return i32x4.add(acc, i32x4.mul(i32x4.relaxed_dot_i8x16_i7x16_add_s(x, w, i32x4.splat(0)), i32x4.splat(scale)));
+  const p = i16x8.add(i16x8.extmul_low_i8x16_s(w, x), i16x8.extmul_high_i8x16_s(w, x));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(p, i16x8.splat(<i16>scale)));
+}
+
+/**
+ * `acc + scale * dot` over one 32-lane sub-block (w0|w1 against x0|x1), w in [0, 31] (4-, 5-bit
+ * quants), |x| <= 127, 0 <= scale < 64. Plain SIMD: four products per i16 lane (<= 4 * 31 * 127 <
+ * 2^14) before one widening dot with the scale: 9 instructions instead of 12 for the
+ * decode-dominant K-quant path.
+ */
+@inline function dotU5x32Scaled(w0: v128, x0: v128, w1: v128, x1: v128, scale: i32, acc: v128): v128 {
+  if (RELAXED) return i32x4.add(acc, i32x4.mul(dotU7(w1, x1, dotU7(w0, x0, i32x4.splat(0))), i32x4.splat(scale)));
+  const p = i16x8.add(
+    i16x8.add(i16x8.extmul_low_i8x16_s(w0, x0), i16x8.extmul_high_i8x16_s(w0, x0)),
+    i16x8.add(i16x8.extmul_low_i8x16_s(w1, x1), i16x8.extmul_high_i8x16_s(w1, x1)),
+  );
+  return i32x4.add(acc, i32x4.dot_i16x8_s(p, i16x8.splat(<i16>scale)));
+}
+
 /** Integer dot of 16 signed lanes (Q8_0 weights may be -128: 128 * 127 * 2 still fits in i16). */
 @inline function dotS8(w: v128, x: v128, acc: v128): v128 {
   const p = i16x8.add(i16x8.extmul_low_i8x16_s(w, x), i16x8.extmul_high_i8x16_s(w, x));
@@ -625,17 +652,49 @@ export function quantizeQ8K(x: usize, xStride: i32, dst: usize, k: i32, rowStart
   }
 }
 
+/**
+ * The 8 six-bit scales and 8 mins of a Q4_K/Q5_K block (12 bytes at s) as four u32 of 4 bytes:
+ * llama.cpp's kmask unpacking, branch-free. Decoding them one by one (scaleK4/minK4) cost a
+ * quarter of the decode matvec's time.
+ */
+@inline function k4ScalesLo(u0: u32): u32 {
+  return u0 & 0x3f3f3f3f; // scales 0..3
+}
+@inline function k4ScalesHi(u0: u32, u2: u32): u32 {
+  return (u2 & 0x0f0f0f0f) | (((u0 >> 6) & 0x03030303) << 4); // scales 4..7
+}
+@inline function k4Mins(u0: u32, u1: u32, u2: u32): v128 {
+  const lo = u1 & 0x3f3f3f3f; // mins 0..3
+  const hi = ((u2 >> 4) & 0x0f0f0f0f) | (((u1 >> 6) & 0x03030303) << 4); // mins 4..7
+  return i64x2.replace_lane(i64x2.splat(0), 0, (<i64>hi << 32) | <i64>lo);
+}
+
+/**
+ * sum_j min_j * (bsum[2j] + bsum[2j + 1]) in the lanes of an i32x4: the 8 mins (bytes of `mins`)
+ * widened to 16 i16 lanes, each twice, against the Q8K block's 16 sums per 16 (< 2^17 a lane).
+ */
+@inline function k4MinDot(mins: v128, xb: usize): v128 {
+  const z = i8x16.splat(0);
+  const m0 = i8x16.shuffle(mins, z, 0, 16, 0, 16, 1, 16, 1, 16, 2, 16, 2, 16, 3, 16, 3, 16);
+  const m1 = i8x16.shuffle(mins, z, 4, 16, 4, 16, 5, 16, 5, 16, 6, 16, 6, 16, 7, 16, 7, 16);
+  return i32x4.add(i32x4.dot_i16x8_s(m0, v128.load(xb + 4)), i32x4.dot_i16x8_s(m1, v128.load(xb + 20)));
+}
+
 /** Q4_K (q5 = false) / Q5_K (q5 = true) row dot on Q8K activations. */
 @inline function dotK45Q8K(w: usize, xq: usize, k: i32, q5: bool): f32 {
   let acc = f32x4.splat(0);
-  let off: f32 = 0;
+  let offs = f32x4.splat(0);
   const m4 = i8x16.splat(0x0f);
   const bs: usize = q5 ? 176 : 144;
   for (let b = 0; b < k; b += 256, w += bs, xq += 292) {
     const qs = w + (q5 ? 48 : 16);
     const xs = xq + 36;
+    const u0 = load<u32>(w + 4);
+    const u1 = load<u32>(w + 8);
+    const u2 = load<u32>(w + 12);
+    const scLo = k4ScalesLo(u0);
+    const scHi = k4ScalesHi(u0, u2);
     let isum = i32x4.splat(0);
-    let msum: i32 = 0;
     for (let c = 0; c < 4; c++) {
       const j = 2 * c;
       const v0 = v128.load(qs + 32 * c);
@@ -652,21 +711,17 @@ export function quantizeQ8K(x: usize, xStride: i32, dst: usize, k: i32, rowStart
         h0 = v128.or(h0, bit5(qh0, j + 1));
         h1 = v128.or(h1, bit5(qh1, j + 1));
       }
+      const sc = (c < 2 ? scLo : scHi) >> (<u32>(c & 1) << 4);
       const xc = xs + 64 * c;
-      const sa = dotU7(l1, v128.load(xc, 16), dotU7(l0, v128.load(xc), i32x4.splat(0)));
-      const sb = dotU7(h1, v128.load(xc, 48), dotU7(h0, v128.load(xc, 32), i32x4.splat(0)));
       // Lanes stay below 8 * 31 * 127 * 63 * 8 < 2^24: no overflow.
-      isum = i32x4.add(isum, i32x4.mul(sa, i32x4.splat(scaleK4(j, w + 4))));
-      isum = i32x4.add(isum, i32x4.mul(sb, i32x4.splat(scaleK4(j + 1, w + 4))));
-      const bsA = <i32>load<i16>(xq + 4 + (<usize>(4 * c) << 1)) + <i32>load<i16>(xq + 6 + (<usize>(4 * c) << 1));
-      const bsB = <i32>load<i16>(xq + 8 + (<usize>(4 * c) << 1)) + <i32>load<i16>(xq + 10 + (<usize>(4 * c) << 1));
-      msum += minK4(j, w + 4) * bsA + minK4(j + 1, w + 4) * bsB;
+      isum = dotU5x32Scaled(l0, v128.load(xc), l1, v128.load(xc, 16), <i32>(sc & 0xff), isum);
+      isum = dotU5x32Scaled(h0, v128.load(xc, 32), h1, v128.load(xc, 48), <i32>((sc >> 8) & 0xff), isum);
     }
     const dx = load<f32>(xq);
     acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(loadF16(w) * dx), acc);
-    off += loadF16(w + 2) * dx * <f32>msum;
+    offs = madd(f32x4.convert_i32x4_s(k4MinDot(k4Mins(u0, u1, u2), xq)), f32x4.splat(loadF16(w + 2) * dx), offs);
   }
-  return hsum(acc) - off;
+  return hsum(acc) - hsum(offs);
 }
 
 function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
@@ -699,11 +754,9 @@ function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
 
 /** One Q6_K group of 32 (sub-blocks s, s + 1 of 16) on Q8K activations at xs, integer only. */
 @inline function q6GroupK(w: usize, xs: usize, lo: v128, hi: v128, s: i32, isum: v128): v128 {
-  const d0 = dotU7(lo, v128.load(xs), i32x4.splat(0));
-  const d1 = dotU7(hi, v128.load(xs, 16), i32x4.splat(0));
   // |lane| <= 4 * 63 * 127 * 128 per sub-block, 16 sub-blocks: < 2^27.
-  isum = i32x4.add(isum, i32x4.mul(d0, i32x4.splat(<i32>load<i8>(w + 192 + s))));
-  return i32x4.add(isum, i32x4.mul(d1, i32x4.splat(<i32>load<i8>(w + 193 + s))));
+  isum = dotU7Scaled(lo, v128.load(xs), <i32>load<i8>(w + 192 + s), isum);
+  return dotU7Scaled(hi, v128.load(xs, 16), <i32>load<i8>(w + 193 + s), isum);
 }
 
 // Four tokens at a time (prefill): the weights are unpacked once and dotted with each token's
