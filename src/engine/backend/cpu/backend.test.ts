@@ -234,6 +234,8 @@ describe('CpuBackend threads', () => {
         expect(be.threads).toBe(threads);
         expect(be.threadingFallback).toBeUndefined();
         results.push(await runOps(be, seed));
+        // The workers really took part (the calling thread could otherwise do every chunk).
+        if (threads > 1) expect(be.kernels.workerChunks).toBeGreaterThan(0);
       } finally {
         be.destroy();
       }

@@ -128,6 +128,7 @@ describe('CPU forward on threads', () => {
           o += p.length;
         }
         runs.push(new Uint32Array(all.buffer));
+        if (threads > 1) expect(backend.kernels.workerChunks).toBeGreaterThan(0);
         model.destroy();
       }
       expect(runs[1]).toEqual(runs[0]);

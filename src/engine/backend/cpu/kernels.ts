@@ -209,6 +209,11 @@ export class CpuKernels {
     return this.pool?.threads ?? 1;
   }
 
+  /** Chunks of ops the pool's workers ran (0 without a pool): tests check they take part. */
+  get workerChunks(): number {
+    return this.pool?.workerChunks ?? 0;
+  }
+
   /** Stops the pool's workers; the kernels keep working on the calling thread. */
   destroy(): void {
     this.pool?.destroy();

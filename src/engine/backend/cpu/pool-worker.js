@@ -2,7 +2,7 @@
 // Worker in Node. Plain JavaScript so Node runs it without a TypeScript loader; Vite bundles it for
 // the browser from the `new Worker(new URL('./pool-worker.js', import.meta.url))` in threads.ts.
 //
-// One message arrives: { module, memory, control, tid, workers, kernels }. The thread instantiates
+// One message arrives: { module, memory, control, tid, kernels }. The thread instantiates
 // the same compiled module over the same shared memory (re-applying the module's constant data
 // segments writes the bytes they already hold), answers { ready: true } or { error }, and then
 // never returns to its event loop: it serves ops from the control block until QUIT.
@@ -40,5 +40,5 @@ port.once((init) => {
     return;
   }
   port.post({ ready: true });
-  workerLoop(fns, ctrl, args, init.tid, init.workers);
+  workerLoop(fns, ctrl, args, init.tid);
 });

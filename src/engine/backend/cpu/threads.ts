@@ -2,24 +2,26 @@
  * The CPU backend's thread pool: n - 1 workers plus the calling thread, each with its own instance of
  * the same compiled kernel module over one shared WebAssembly memory, splitting every op's rows.
  *
- * Synchronization is a control block in that memory (layout and the split rule in pool-share.js,
- * shared with the workers). The calling thread publishes an op (kernel, arguments, range) and bumps
- * a generation counter; workers claim chunks of the range with an atomic add; everyone runs the
- * same kernel on disjoint rows; the calling thread runs chunks too and then waits until every worker
- * has counted itself done.
+ * Synchronization is a control block in that memory (layout and protocol in pool-share.js, shared
+ * with the workers). The calling thread publishes an op (kernel, arguments, range, chunk count) and
+ * bumps a generation counter; every thread, the calling one included, claims chunks with a
+ * compare-exchange and runs the same kernel on them; the op is over when all chunks are finished.
+ * Nobody waits for a worker to wake up: on a busy machine (other processes, more threads than
+ * cores) a descheduled worker just takes no chunks, where a barrier on every worker would cost a
+ * scheduler time slice per op.
  *
  * Waiting, and why it is synchronous. The op interface (../ops.ts) is synchronous: `matmul` returns
  * with its output written, and the forward pass issues ~15 ops per layer. So the calling thread must
  * wait inside the op:
  * - In a Worker (our app runs the engine in one) and in Node, it polls the done counter briefly and
- *   then sleeps in `Atomics.wait`: the fastest correct wait (a few microseconds when the workers
- *   finish together, no CPU burnt when one is preempted).
+ *   then sleeps in `Atomics.wait`: the fastest correct wait (a few microseconds when the threads
+ *   finish together, no CPU burnt while one finishes a chunk after being preempted).
  * - On a browser main thread `Atomics.wait` throws; it polls until done. That blocks the page only
  *   for the op, which a single-threaded backend on the main thread does anyway (every op is
  *   synchronous compute), and for less time, since the other threads share the work. A
  *   Promise-based wait (`Atomics.waitAsync`) would need an asynchronous op interface and costs a
  *   task hop per op (hundreds per token), so it is not used.
- * Workers poll the generation counter ~65k times (~100 us) after each op before sleeping in
+ * Workers poll the generation counter ~65k times (~100 us) after their last chunk before sleeping in
  * `Atomics.wait`: ops of one step follow each other within microseconds, so a worker usually catches
  * the next one without a futex wake-up, while between tokens it sleeps (as ggml's thread pool does).
  *
@@ -29,7 +31,7 @@
  * available. `threadingSupport()` says which, and why not.
  */
 import type { Worker as NodeWorker } from 'node:worker_threads';
-import { ARGC, ARGS_OFFSET, CHUNK, CONTROL_BYTES, CONTROL_INTS, DONE, ERROR, GEN, KERNEL, MAX_ARGS, NEXT, QUIT, RANGE, runShare, SCRATCH, SCRATCH_STRIDE, SPIN, START, UNITS, type KernelFn } from './pool-share.js';
+import { ARGC, ARGS_OFFSET, CHUNK, CLAIM, claimChunks, CONTROL_BYTES, CONTROL_INTS, ERROR, FINISHED, GEN, KERNEL, MAX_ARGS, MAX_CHUNKS, QUIT, RANGE, SCRATCH, SCRATCH_STRIDE, SPIN, START, UNITS, WORKER_CHUNKS, type KernelFn } from './pool-share.js';
 
 export { CONTROL_BYTES };
 
@@ -131,7 +133,6 @@ export class ThreadPool {
   private readonly ctrl: Int32Array;
   private readonly args: Float64Array;
   private readonly fns: KernelFn[];
-  private readonly workers: number;
   private readonly blocking = canBlock();
   private destroyed = false;
 
@@ -142,7 +143,6 @@ export class ThreadPool {
     this.ctrl = new Int32Array(o.memory.buffer, o.control, CONTROL_INTS);
     this.args = new Float64Array(o.memory.buffer, o.control + ARGS_OFFSET, MAX_ARGS);
     this.fns = o.kernels.map((name) => o.exports[name] as KernelFn);
-    this.workers = o.threads - 1;
     this.threads = o.threads;
   }
 
@@ -157,7 +157,7 @@ export class ThreadPool {
     const handles: Thread[] = [];
     try {
       for (let tid = 1; tid < o.threads; tid++) handles.push(await startThread());
-      handles.forEach((h, i) => h.post({ module: o.module, memory: o.memory, control: o.control, tid: i + 1, workers: o.threads - 1, kernels: o.kernels }));
+      handles.forEach((h, i) => h.post({ module: o.module, memory: o.memory, control: o.control, tid: i + 1, kernels: o.kernels }));
       const replies = await Promise.all(handles.map((h) => h.firstMessage));
       for (const r of replies) {
         const error = (r as { error?: string }).error;
@@ -179,7 +179,10 @@ export class ThreadPool {
   run(kernel: number, args: readonly number[], range: number, start: number, units: number, grain: number, scratch = -1, scratchStride = 0): void {
     if (this.destroyed) throw new Error('the CPU thread pool was destroyed');
     const c = this.ctrl;
+    // CLAIM is exhausted here (the last op's chunks are all finished): no thread reads what follows.
     const per = Math.ceil(units / (this.threads * CHUNKS_PER_THREAD));
+    const chunk = Math.max(grain, Math.ceil(per / grain) * grain, Math.ceil(units / MAX_CHUNKS));
+    const chunks = Math.ceil(units / chunk);
     c[KERNEL] = kernel;
     c[ARGC] = args.length;
     c[RANGE] = range;
@@ -187,32 +190,29 @@ export class ThreadPool {
     c[SCRATCH_STRIDE] = scratchStride;
     c[START] = start;
     c[UNITS] = units;
-    c[CHUNK] = Math.max(grain, Math.ceil(per / grain) * grain);
+    c[CHUNK] = chunk;
     this.args.set(args);
-    Atomics.store(c, NEXT, 0);
-    Atomics.store(c, DONE, 0);
-    Atomics.add(c, GEN, 1); // publishes everything written above (sequentially consistent)
+    Atomics.store(c, FINISHED, 0);
+    Atomics.store(c, CLAIM, chunks << 16); // publishes everything written above (sequentially consistent)
+    Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
-    try {
-      runShare(this.fns, c, this.args, 0);
-    } finally {
-      this.wait(); // the workers still read this op's arguments
+    claimChunks(this.fns, c, this.args, 0);
+    let spins = SPIN_POLLS;
+    for (;;) {
+      const done = Atomics.load(c, FINISHED);
+      if (done === chunks) break;
+      if (this.blocking && --spins <= 0) {
+        Atomics.wait(c, FINISHED, done);
+        spins = SPIN_POLLS;
+      }
     }
     const bad = Atomics.exchange(c, ERROR, 0);
     if (bad !== 0) throw new Error(`CPU kernel failed on pool thread ${bad - 1}`);
   }
 
-  private wait(): void {
-    const c = this.ctrl;
-    let spins = SPIN_POLLS;
-    for (;;) {
-      const done = Atomics.load(c, DONE);
-      if (done === this.workers) return;
-      if (this.blocking && --spins <= 0) {
-        Atomics.wait(c, DONE, done);
-        spins = SPIN_POLLS;
-      }
-    }
+  /** Chunks the workers (not the calling thread) have run so far. */
+  get workerChunks(): number {
+    return Atomics.load(this.ctrl, WORKER_CHUNKS);
   }
 
   /** Stops the workers (they leave their loop, then are terminated). */
