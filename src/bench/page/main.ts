@@ -60,12 +60,13 @@ async function oursWebGpu(a: PageRunArgs): Promise<PageResult> {
 }
 
 async function oursCpu(a: PageRunArgs): Promise<PageResult> {
-  // `threads` is passed where the backend accepts it (a worker pool is being added). A backend
-  // that does not report a `threads` count runs single-threaded, and the result says so.
-  const options: CpuBackendOptions & { threads?: number } = { threads: a.workload.threads };
+  // The worker pool needs cross-origin isolation (the bench server sends COOP/COEP); where it
+  // cannot start, the backend runs one thread and the result reports the threads actually used.
+  const options: CpuBackendOptions = { threads: a.workload.threads };
   const probe = await CpuBackend.create(options);
   const bandwidth = wasmReadBandwidth(probe.kernels);
-  const threads = (probe as unknown as { threads?: number }).threads ?? 1;
+  const threads = probe.kernels.threads;
+  if (probe.kernels.threadingFallback) console.log(`    cpu backend: ${threads} thread(s): ${probe.kernels.threadingFallback}`);
   const device = `wasm SIMD${probe.kernels.relaxed ? ' (relaxed)' : ''}`;
   probe.destroy();
   const source = await httpRangeSource(a.url);
