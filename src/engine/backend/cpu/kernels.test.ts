@@ -120,7 +120,10 @@ describe.each([
       case GgmlType.F16:
       case GgmlType.BF16: return big ? 1030 : 83;
       case GgmlType.Q8_0:
-      case GgmlType.Q4_0: return big ? 32 * 37 : 32 * 7;
+      case GgmlType.Q4_0:
+      case GgmlType.Q4_1:
+      case GgmlType.Q5_0:
+      case GgmlType.Q5_1: return big ? 32 * 37 : 32 * 7;
       default: return big ? 256 * 5 : 256 * 2;
     }
   }

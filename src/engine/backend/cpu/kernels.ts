@@ -19,13 +19,16 @@ export const CPU_WEIGHT_TYPES: readonly GgmlType[] = [
   GgmlType.BF16,
   GgmlType.Q8_0,
   GgmlType.Q4_0,
+  GgmlType.Q4_1,
+  GgmlType.Q5_0,
+  GgmlType.Q5_1,
   GgmlType.Q4_K,
   GgmlType.Q5_K,
   GgmlType.Q6_K,
 ];
 
 /** Weight types with an integer-dot path on 8-bit quantized activations (`matmulQ8A`). */
-export const Q8A_WEIGHT_TYPES: readonly GgmlType[] = [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+export const Q8A_WEIGHT_TYPES: readonly GgmlType[] = [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 
 /** Bytes per 32 activations in the Q8A format: f32 d, two i16 half sums, 32 i8. */
 export const Q8A_BLOCK_BYTES = 40;
@@ -40,6 +43,9 @@ export const Q8K_BLOCK_BYTES = 292;
 const HALF_FIELDS: Partial<Record<GgmlType, { size: number; halves: number[] }>> = {
   [GgmlType.Q8_0]: { size: 34, halves: [0] },
   [GgmlType.Q4_0]: { size: 18, halves: [0] },
+  [GgmlType.Q4_1]: { size: 20, halves: [0, 2] },
+  [GgmlType.Q5_0]: { size: 22, halves: [0] },
+  [GgmlType.Q5_1]: { size: 24, halves: [0, 2] },
   [GgmlType.Q4_K]: { size: 144, halves: [0, 2] },
   [GgmlType.Q5_K]: { size: 176, halves: [0, 2] },
   [GgmlType.Q6_K]: { size: 210, halves: [208] },

@@ -9,12 +9,15 @@
  * value and the host picks the relaxed one only where the engine validates a relaxed-SIMD module.
  *
  * Weight types use ggml's numbers and GGUF's raw block layouts (see src/engine/gguf/quants/*.ts):
- * F32 0, F16 1, Q4_0 2, Q8_0 8, Q4_K 12, Q5_K 13, Q6_K 14, BF16 30.
+ * F32 0, F16 1, Q4_0 2, Q4_1 3, Q5_0 6, Q5_1 7, Q8_0 8, Q4_K 12, Q5_K 13, Q6_K 14, BF16 30.
  */
 
 const T_F32: i32 = 0;
 const T_F16: i32 = 1;
 const T_Q4_0: i32 = 2;
+const T_Q4_1: i32 = 3;
+const T_Q5_0: i32 = 6;
+const T_Q5_1: i32 = 7;
 const T_Q8_0: i32 = 8;
 const T_Q4_K: i32 = 12;
 const T_Q5_K: i32 = 13;
@@ -121,6 +124,18 @@ export function relaxedSelfTest(scratch: usize): i32 {
   return v128.and(i16x8.shr_u(v, 4), i8x16.splat(0x0f));
 }
 
+/**
+ * The fifth bits of a Q5_0 / Q5_1 block (qh, a little-endian u32: bit j for element j) as 0x10 per
+ * byte: elements 0..15 (hi = false, qh bytes 0 and 1) or 16..31 (hi = true, bytes 2 and 3). Each
+ * byte j picks qh byte j / 8 (swizzle), masks bit j % 8 and compares: llama.cpp's bytes_from_bits_32.
+ */
+@inline function q5HighBits(qh: u32, hi: bool): v128 {
+  const idx = hi ? i8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3) : i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const mask = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  const b = i8x16.swizzle(i32x4.splat(qh), idx);
+  return v128.and(i8x16.eq(v128.and(b, mask), mask), i8x16.splat(0x10));
+}
+
 /** Sixteen signed 8-bit lanes times `scale`, minus `sub`, stored as 16 floats at dst. */
 @inline function store16(dst: usize, q: v128, scale: v128, sub: v128): void {
   const lo = i16x8.extend_low_i8x16_s(q);
@@ -221,6 +236,42 @@ function dequantQ4_0(src: usize, dst: usize, n: i32): void {
   }
 }
 
+function dequantQ5_0(src: usize, dst: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  const m4 = i8x16.splat(0x0f);
+  const sixteen = i8x16.splat(16);
+  for (let b = 0; b < n; b += 32, src += 22, dst += 128) {
+    const d = f32x4.splat(loadF16(src));
+    const qh = load<u32>(src + 2);
+    const q = v128.load(src, 6);
+    store16(dst, i8x16.sub(v128.or(v128.and(q, m4), q5HighBits(qh, false)), sixteen), d, zero);
+    store16(dst + 64, i8x16.sub(v128.or(hiNibbles(q), q5HighBits(qh, true)), sixteen), d, zero);
+  }
+}
+
+/**
+ * Q4_1 (q5 = false) and Q5_1 (q5 = true): d * q + m, as llama.cpp rounds it (the product, then the
+ * sum: store16's x * d - (-m), never fused).
+ */
+@inline function dequantQx_1(src: usize, dst: usize, n: i32, q5: bool): void {
+  const m4 = i8x16.splat(0x0f);
+  const bs: usize = q5 ? 24 : 20;
+  for (let b = 0; b < n; b += 32, src += bs, dst += 128) {
+    const d = f32x4.splat(loadF16(src));
+    const negM = f32x4.splat(-loadF16(src + 2));
+    const q = v128.load(src + (q5 ? 8 : 4));
+    let lo = v128.and(q, m4);
+    let hi = hiNibbles(q);
+    if (q5) {
+      const qh = load<u32>(src + 4);
+      lo = v128.or(lo, q5HighBits(qh, false));
+      hi = v128.or(hi, q5HighBits(qh, true));
+    }
+    store16(dst, lo, d, negM);
+    store16(dst + 64, hi, d, negM);
+  }
+}
+
 /** Q4_K (q5 = false) and Q5_K (q5 = true): the same scales, Q5_K adds a fifth bit from qh. */
 @inline function dequantK45(src: usize, dst: usize, n: i32, q5: bool): void {
   const m4 = i8x16.splat(0x0f);
@@ -292,7 +343,7 @@ function dequantQ6_K(src: usize, dst: usize, n: i32): void {
 }
 
 function blockSize(type: i32): i32 {
-  if (type == T_Q4_0 || type == T_Q8_0) return 32;
+  if (type == T_Q4_0 || type == T_Q8_0 || type == T_Q4_1 || type == T_Q5_0 || type == T_Q5_1) return 32;
   if (type == T_Q4_K || type == T_Q5_K || type == T_Q6_K) return 256;
   return 1;
 }
@@ -304,6 +355,9 @@ function typeSize(type: i32): i32 {
     case T_BF16: return 2;
     case T_Q4_0: return 18;
     case T_Q8_0: return 34;
+    case T_Q4_1: return 20;
+    case T_Q5_0: return 22;
+    case T_Q5_1: return 24;
     case T_Q4_K: return 144;
     case T_Q5_K: return 176;
     case T_Q6_K: return 210;
@@ -324,6 +378,9 @@ export function dequantize(type: i32, src: usize, dst: usize, n: i32): void {
     case T_BF16: dequantBF16(src, dst, n); break;
     case T_Q8_0: dequantQ8_0(src, dst, n); break;
     case T_Q4_0: dequantQ4_0(src, dst, n); break;
+    case T_Q4_1: dequantQx_1(src, dst, n, false); break;
+    case T_Q5_0: dequantQ5_0(src, dst, n); break;
+    case T_Q5_1: dequantQx_1(src, dst, n, true); break;
     case T_Q4_K: dequantK45(src, dst, n, false); break;
     case T_Q5_K: dequantK45(src, dst, n, true); break;
     case T_Q6_K: dequantQ6_K(src, dst, n); break;
@@ -500,6 +557,47 @@ function dotQ4_0(w: usize, xq: usize, k: i32): f32 {
   return hsum(acc) - off;
 }
 
+function dotQ5_0(w: usize, xq: usize, k: i32): f32 {
+  let acc = f32x4.splat(0);
+  const m4 = i8x16.splat(0x0f);
+  for (let b = 0; b < k; b += 32, w += 22, xq += 40) {
+    const qh = load<u32>(w + 2);
+    const q = v128.load(w, 6);
+    let s = dotU7(v128.or(v128.and(q, m4), q5HighBits(qh, false)), v128.load(xq, 8), i32x4.splat(0));
+    s = dotU7(v128.or(hiNibbles(q), q5HighBits(qh, true)), v128.load(xq, 24), s);
+    // The -16 offset in integers: 16 * sum(x), into lane 0 (|lanes| stay below 2^17).
+    s = i32x4.sub(s, i32x4.replace_lane(i32x4.splat(0), 0, (q8sum(xq, 0) + q8sum(xq, 1)) << 4));
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(loadF16(w) * q8d(xq)), acc);
+  }
+  return hsum(acc);
+}
+
+/**
+ * Q4_1 (q5 = false) / Q5_1 (q5 = true): sum d * q * x + m * sum(x), the min applied with the
+ * activation block's stored sums (llama.cpp's Q8_1 s field, here in integers).
+ */
+@inline function dotQx_1(w: usize, xq: usize, k: i32, q5: bool): f32 {
+  let acc = f32x4.splat(0);
+  let mins: f32 = 0;
+  const m4 = i8x16.splat(0x0f);
+  const bs: usize = q5 ? 24 : 20;
+  for (let b = 0; b < k; b += 32, w += bs, xq += 40) {
+    const q = v128.load(w + (q5 ? 8 : 4));
+    let lo = v128.and(q, m4);
+    let hi = hiNibbles(q);
+    if (q5) {
+      const qh = load<u32>(w + 4);
+      lo = v128.or(lo, q5HighBits(qh, false));
+      hi = v128.or(hi, q5HighBits(qh, true));
+    }
+    const s = dotU7(hi, v128.load(xq, 24), dotU7(lo, v128.load(xq, 8), i32x4.splat(0)));
+    const dx = q8d(xq);
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(loadF16(w) * dx), acc);
+    mins += loadF16(w + 2) * dx * <f32>(q8sum(xq, 0) + q8sum(xq, 1));
+  }
+  return hsum(acc) + mins;
+}
+
 @inline function dotK45(w: usize, xq: usize, k: i32, q5: bool): f32 {
   let acc = f32x4.splat(0);
   let off: f32 = 0;
@@ -585,7 +683,8 @@ function dotQ6_K(w: usize, xq: usize, k: i32): f32 {
 
 /** True for the weight types `matmulQ8A` handles. */
 export function q8aSupports(type: i32): i32 {
-  return type == T_Q8_0 || type == T_Q4_0 || type == T_Q4_K || type == T_Q5_K || type == T_Q6_K ? 1 : 0;
+  return type == T_Q8_0 || type == T_Q4_0 || type == T_Q4_1 || type == T_Q5_0 || type == T_Q5_1 ||
+    type == T_Q4_K || type == T_Q5_K || type == T_Q6_K ? 1 : 0;
 }
 
 /**
@@ -608,6 +707,9 @@ export function matmulQ8A(
       switch (type) {
         case T_Q8_0: s = dotQ8_0(wr, xt, k); break;
         case T_Q4_0: s = dotQ4_0(wr, xt, k); break;
+        case T_Q4_1: s = dotQx_1(wr, xt, k, false); break;
+        case T_Q5_0: s = dotQ5_0(wr, xt, k); break;
+        case T_Q5_1: s = dotQx_1(wr, xt, k, true); break;
         case T_Q4_K: s = dotK45(wr, xt, k, false); break;
         case T_Q5_K: s = dotK45(wr, xt, k, true); break;
         case T_Q6_K: s = dotQ6_K(wr, xt, k); break;
