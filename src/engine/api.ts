@@ -45,9 +45,16 @@ export type ModelSource =
 export interface LoadModelOptions {
   /** Context length to allocate the KV cache for; default min(model's, a memory-based cap). */
   contextLength?: number;
-  /** Force a backend; default WebGPU when available, else the CPU. */
-  backend?: 'webgpu' | 'cpu';
+  /**
+   * The backend: 'auto' (default) is WebGPU, falling back to the CPU when WebGPU is missing or
+   * cannot start (the model info's `backendNotice` says why); 'webgpu' and 'cpu' force one.
+   */
+  backend?: BackendChoice;
+  /** CPU backend threads, this one included; default min(cores, 8) where threads can start, else 1. */
+  threads?: number;
 }
+
+export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
 
 export type LoadPhase = 'reading-header' | 'uploading-weights' | 'compiling-kernels' | 'warming-up';
 
@@ -72,7 +79,38 @@ export interface ModelInfo {
   /** Whether the file has a chat template; when not, `templateFallback` names what is used. */
   hasChatTemplate: boolean;
   templateFallback?: string | undefined;
+  /** The backend the model runs on. */
   backend: 'webgpu' | 'cpu';
+  /**
+   * On the CPU: why, and on how many threads, e.g. "WebGPU unavailable: no GPU adapter; running on
+   * the CPU (4 threads)", with the reason when it is single-threaded.
+   */
+  backendNotice?: string;
+  /** CPU threads in use (CPU backend only). */
+  threads?: number;
+}
+
+/** What the CPU backend can do in this engine (WebAssembly features and threads). */
+export interface CpuReport {
+  /** WebAssembly SIMD128: required by the CPU backend. */
+  wasmSimd: boolean;
+  /** Relaxed SIMD (faster integer dots), used where available. */
+  relaxedSimd: boolean;
+  /** Whether worker threads can start (SharedArrayBuffer, cross-origin isolation, ...); if not, why. */
+  threadsAvailable: boolean;
+  threadsReason?: string;
+  /** Logical cores the platform reports. */
+  hardwareConcurrency: number;
+  /** Threads a CPU load uses by default. */
+  defaultThreads: number;
+  /** The page's (worker's) `crossOriginIsolated`, where the platform has one. */
+  crossOriginIsolated?: boolean;
+}
+
+/** Everything the capability page shows: the WebGPU adapter and the CPU backend. */
+export interface Capabilities {
+  gpu: GpuReport;
+  cpu: CpuReport;
 }
 
 export type EngineStatus =
@@ -159,6 +197,8 @@ export interface EngineApi {
   info(): Promise<EngineInfo>;
   /** Reports the WebGPU adapter, its features and limits, or why there is none. */
   probe(): Promise<GpuReport>;
+  /** The WebGPU report and the CPU backend's (SIMD, relaxed SIMD, threads and why not). */
+  capabilities(): Promise<Capabilities>;
   /** What the engine is doing: idle, loading (with progress), ready (with the model), or failed. */
   status(): Promise<EngineStatus>;
   /** Loads a model, replacing the current one. Progress goes to `onProgress` (a Comlink proxy across the worker). */

@@ -5,6 +5,11 @@
  * Requests run one at a time, in arrival order (a queue, never interleaved). `abort` is not
  * queued: it marks a running or waiting request, which then ends within one token. A lost GPU
  * device is reported on the request that hits it; the next request reloads the model.
+ *
+ * Backends: `backend: 'auto'` (the default) runs on WebGPU and falls back to the WebAssembly CPU
+ * backend when WebGPU is missing or will not start (no navigator.gpu, no adapter, no device); the
+ * loaded model's info says which backend runs and why (`backend`, `backendNotice`). A reload after
+ * a lost device goes through the same choice, so it may land on the CPU.
  */
 import type {
   ChatCompletion,
@@ -12,6 +17,8 @@ import type {
   ChatCompletionRequest,
   ChatMessage,
   EngineApi,
+  Capabilities,
+  CpuReport,
   EngineInfo,
   EngineStatus,
   GpuReport,
@@ -20,14 +27,21 @@ import type {
   ModelInfo,
   ModelSource,
 } from './api.ts';
+import type { Backend } from './backend/ops.ts';
+import { CpuBackend } from './backend/cpu/backend.ts';
+import { CPU_BACKEND_OVERHEAD_BYTES } from './backend/cpu/backend.ts';
+import { relaxedSimdSupported, simdSupported, WASM32_MAX_BYTES } from './backend/cpu/kernels.ts';
 import { createGpuContext, type GpuContext } from './backend/webgpu/device.ts';
 import { WebGpuBackend } from './backend/webgpu/backend.ts';
 import { probeWebGPU, type ProbeOptions } from './backend/webgpu/probe.ts';
 import { DeviceLostError, HearthError, WebGPUUnavailableError } from './errors.ts';
+import type { GgufModel } from './gguf/split.ts';
 import { ChatSession } from './generate/chat-session.ts';
 import { blobSource, httpRangeSource, type RangedSource } from './gguf/source.ts';
 import { openGgufModel, splitFileNames } from './gguf/split.ts';
 import { describeModel } from './model-info.ts';
+import { readModelConfig } from './model/config.ts';
+import { planMemory } from './model/loader.ts';
 import { Model } from './model/model.ts';
 import { Tokenizer } from './tokenizer/index.ts';
 import type { CachedModel, DownloadProgress, ModelEntry, ModelStore, StoreUsage } from './store/index.ts';
@@ -54,6 +68,32 @@ function baseName(path: string): string {
 
 /** A chat request arrived with no model loaded. */
 export class NoModelLoadedError extends HearthError {}
+
+/** The most CPU threads the engine starts by default: decode is memory-bound past a few. */
+export const MAX_DEFAULT_THREADS = 8;
+
+/** What the CPU backend can do here (for the capability page and the default thread count). */
+export function cpuReport(): CpuReport {
+  const support = CpuBackend.threadingSupport();
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
+  return {
+    wasmSimd: simdSupported(),
+    relaxedSimd: relaxedSimdSupported(),
+    threadsAvailable: support.available,
+    ...(support.reason !== undefined ? { threadsReason: support.reason } : {}),
+    hardwareConcurrency: support.hardwareConcurrency,
+    defaultThreads: support.available ? Math.max(1, Math.min(support.hardwareConcurrency, MAX_DEFAULT_THREADS)) : 1,
+    ...(isolated !== undefined ? { crossOriginIsolated: isolated } : {}),
+  };
+}
+
+/** A backend made for one load, with what the model info says about it. */
+interface ChosenBackend {
+  backend: Backend;
+  kind: 'webgpu' | 'cpu';
+  notice?: string;
+  threads?: number;
+}
 
 interface Loaded {
   model: Model;
@@ -83,6 +123,10 @@ export class Engine implements EngineApi {
 
   async probe(): Promise<GpuReport> {
     return probeWebGPU(this.platform.gpu, this.platform.probeOptions);
+  }
+
+  async capabilities(): Promise<Capabilities> {
+    return { gpu: await this.probe(), cpu: cpuReport() };
   }
 
   async status(): Promise<EngineStatus> {
@@ -228,8 +272,53 @@ export class Engine implements EngineApi {
     return this.gpuContext;
   }
 
+  /**
+   * The backend a load runs on: WebGPU, the CPU, or (auto) WebGPU with the CPU as the fallback
+   * when WebGPU cannot start. Only a failure to get a device falls back; a model that does not fit
+   * or is not supported on the GPU is reported as such.
+   */
+  private async chooseBackend(file: GgufModel, options: LoadModelOptions): Promise<ChosenBackend> {
+    const want = options.backend ?? 'auto';
+    if (want === 'cpu') return this.cpuBackend(file, options, 'Running on the CPU, as chosen');
+    try {
+      const context = await this.gpu();
+      return { backend: new WebGpuBackend(context.device, { subgroups: context.kernelPaths.subgroups }), kind: 'webgpu' };
+    } catch (error) {
+      this.gpuContext?.destroy();
+      this.gpuContext = undefined;
+      if (want === 'webgpu' || !(error instanceof WebGPUUnavailableError || (error as Error)?.name === 'WebGPUUnavailableError')) throw error;
+      const reason = ((error as Error).message || String(error)).replace(/\.$/, '');
+      return this.cpuBackend(file, options, `WebGPU unavailable: ${reason}; running on the CPU`);
+    }
+  }
+
+  /**
+   * A CPU backend sized for this model: its memory budget is the model's plan (weights, KV cache
+   * for the context, scratch), so a shared memory declares no more than it needs. Threads: the
+   * option, else min(cores, 8) where workers can start, else 1.
+   */
+  private async cpuBackend(file: GgufModel, options: LoadModelOptions, why: string): Promise<ChosenBackend> {
+    const config = readModelConfig(file);
+    const used = file.tensors.filter((t) => t.name !== 'rope_factors_long.weight' && t.name !== 'rope_factors_short.weight');
+    const plan = planMemory(config, used, { limits: { maxBufferBytes: 2 ** 31, memoryBudgetBytes: WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES } }, {
+      ...(options.contextLength ? { contextLength: options.contextLength } : {}),
+    });
+    const report = cpuReport();
+    if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
+      throw new HearthError(`threads must be a positive integer, got ${options.threads}`);
+    }
+    const threads = options.threads ?? report.defaultThreads;
+    const backend = await CpuBackend.create({ threads, memoryBudgetBytes: plan.totalBytes });
+    const n = backend.threads;
+    let notice = `${why} (${n} thread${n === 1 ? '' : 's'})`;
+    const single = backend.threadingFallback ?? (n === 1 && !report.threadsAvailable ? report.threadsReason : undefined);
+    if (single) notice += `; single-threaded because ${single}`;
+    return { backend, kind: 'cpu', notice, threads: n };
+  }
+
   private async load(source: ModelSource, options: LoadModelOptions, onProgress?: (progress: LoadProgress) => void): Promise<Loaded> {
-    if (options.backend === 'cpu') throw new WebGPUUnavailableError('The CPU backend is not available yet; use WebGPU.');
+    const want = options.backend ?? 'auto';
+    if (want !== 'auto' && want !== 'webgpu' && want !== 'cpu') throw new HearthError(`Unknown backend '${String(want)}' (auto, webgpu, cpu).`);
     this.release();
     this.state = { state: 'loading', progress: { phase: 'reading-header', loaded: 0, total: 0 } };
     const report = (progress: LoadProgress) => {
@@ -242,12 +331,18 @@ export class Engine implements EngineApi {
       const file = await openGgufModel(sources);
       const fileName = givenName ?? baseName(file.sources[0]!.name ?? 'model.gguf');
       const tokenizer = Tokenizer.fromGgufMetadata(file.metadata as ReadonlyMap<string, unknown>);
-      const context = await this.gpu();
-      const backend = new WebGpuBackend(context.device, { subgroups: context.kernelPaths.subgroups });
-      const model = await Model.load(backend, file, {
-        ...(options.contextLength ? { contextLength: options.contextLength } : {}),
-        onProgress: (loaded, total) => report({ phase: 'uploading-weights', loaded, total }),
-      });
+      const chosen = await this.chooseBackend(file, options);
+      let model: Model;
+      try {
+        model = await Model.load(chosen.backend, file, {
+          ...(options.contextLength ? { contextLength: options.contextLength } : {}),
+          onProgress: (loaded, total) => report({ phase: 'uploading-weights', loaded, total }),
+        });
+      } catch (error) {
+        // The model owns the backend once loaded; before that, free it here (CPU workers, memory).
+        if (chosen.kind === 'cpu') chosen.backend.destroy();
+        throw error;
+      }
       const info0 = { modelName: String(file.metadata.get('general.name') ?? fileName) };
       const session = new ChatSession(model, tokenizer, file.metadata as ReadonlyMap<string, unknown>, info0);
       const info = describeModel(file, {
@@ -256,7 +351,9 @@ export class Engine implements EngineApi {
         trainedContextLength: model.config.nCtxTrain,
         hasChatTemplate: session.format.source === 'template' || session.format.source === 'named',
         templateFallback: session.format.notice,
-        backend: 'webgpu',
+        backend: chosen.kind,
+        backendNotice: chosen.notice,
+        threads: chosen.threads,
       });
       this.loaded = { model, session, info, source, options };
       this.lastLoad = { source, options };

@@ -28,7 +28,11 @@ export function dominantQuantization(file: Pick<GgufFile, 'tensors'>): string {
 /** `file` is one file's header or a split model (`GgufModel`), whose `fileSize` is all parts together. */
 export function describeModel(
   file: Pick<GgufFile, 'metadata' | 'tensors' | 'fileSize'>,
-  details: { fileName: string; contextLength: number; trainedContextLength: number; hasChatTemplate: boolean; templateFallback: string | undefined; backend: ModelInfo['backend'] },
+  details: { fileName: string; contextLength: number; trainedContextLength: number; hasChatTemplate: boolean; templateFallback: string | undefined;
+    backend: ModelInfo['backend'];
+    backendNotice?: string | undefined;
+    threads?: number | undefined;
+  },
 ): ModelInfo {
   const name = file.metadata.get('general.name');
   return {
@@ -42,5 +46,7 @@ export function describeModel(
     hasChatTemplate: details.hasChatTemplate,
     templateFallback: details.templateFallback,
     backend: details.backend,
+    ...(details.backendNotice !== undefined ? { backendNotice: details.backendNotice } : {}),
+    ...(details.threads !== undefined ? { threads: details.threads } : {}),
   };
 }
