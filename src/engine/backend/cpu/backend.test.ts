@@ -10,7 +10,8 @@ import { attentionReference } from '../webgpu/kernels/attention.ts';
 import { matmulReference } from '../webgpu/kernels/matmul.ts';
 import { yarnCorrDims as gpuYarnCorrDims } from '../webgpu/kernels/rope.ts';
 import { sampleReference } from '../webgpu/kernels/sample.ts';
-import { CpuBackend, Q8A_MAX_TOKENS, sampleRow, yarnCorrDims } from './backend.ts';
+import { QUANT_FORMATS } from '../../gguf/quants/index.ts';
+import { CPU_CONVERTED_WEIGHT_TYPES, CpuBackend, Q8A_MAX_TOKENS, sampleRow, yarnCorrDims } from './backend.ts';
 import { mulberry32 as rng, freshSeed } from '../../../test-support/random.ts';
 
 
@@ -91,6 +92,41 @@ describe('CpuBackend', () => {
     if (tokens <= Q8A_MAX_TOKENS) expect(err).toBeGreaterThan(1e-9);
   });
 
+  it('supports every type of the quants registry, converting those without a kernel to F32', () => {
+    for (const f of QUANT_FORMATS) expect(be.supportsWeight(f.type), f.name).toBe(true);
+    expect(CPU_CONVERTED_WEIGHT_TYPES).toEqual(expect.arrayContaining([GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS]));
+    for (const t of [GgmlType.Q5_0, GgmlType.Q4_1, GgmlType.Q5_1]) expect(CPU_CONVERTED_WEIGHT_TYPES).not.toContain(t);
+    // Native types keep their GGUF bytes; converted ones take 4 bytes a weight.
+    expect(be.weightBytes(GgmlType.Q5_0, [896, 10])).toBe(10 * 28 * 22);
+    expect(be.weightBytes(GgmlType.Q4_K, [512, 3])).toBe(3 * 2 * 144);
+    expect(be.weightBytes(GgmlType.Q3_K, [512, 3])).toBe(3 * 512 * 4);
+  });
+
+  it.each(CPU_CONVERTED_WEIGHT_TYPES.map((t) => [GgmlType[t], t] as const))('%s weights (converted to F32 at load): matmul within 1e-6 of float64, embed exact', async (_name, type) => {
+    const k = 768;
+    const rows = 37;
+    const bytes = randomBlocks(type, rows, k, Math.floor(next() * 2 ** 31));
+    const exactW = exactWeights(type, bytes, rows * k);
+    const w = await be.weight({ name: 'w', type, shape: [k, rows] }, async (o, n) => bytes.subarray(o, o + n));
+    expect(w.bytes).toBe(be.weightBytes(type, [k, rows]));
+    for (const tokens of [1, 5]) {
+      const x = floats(next, tokens * k);
+      const bias = floats(next, rows);
+      const xa = be.activation('x', tokens * k);
+      const ya = be.activation('y', tokens * rows);
+      be.view(xa).set(x);
+      be.matmul(w, { t: xa, stride: k }, { t: ya, stride: rows }, tokens, be.vector('b', bias));
+      const err = normalizedMse(await be.read(ya, tokens * rows), matmulReference(exactW, k, rows, x, tokens, bias));
+      expect(err).toBeLessThanOrEqual(1e-6);
+    }
+    const ids = be.ids('ids', 3);
+    be.writeIds(ids, Uint32Array.from([5, 36, 0]));
+    const e = be.activation('e', 3 * k);
+    be.embed(w, ids, { t: e, stride: k }, 3, 1);
+    const got = await be.read(e, 3 * k);
+    [5, 36, 0].forEach((id, t) => expect(got.subarray(t * k, (t + 1) * k)).toEqual(exactW.subarray(id * k, (id + 1) * k)));
+  });
+
   it('writes the KV cache at the given positions and attends over it', async () => {
     const kvHeads = 2;
     const heads = 6;
@@ -152,6 +188,10 @@ async function runOps(be: CpuBackend, seed: number): Promise<Float32Array[]> {
     [GgmlType.Q4_0, 77, 1], // Q8A
     [GgmlType.Q8_0, 77, 5], // f32 path (per-thread dequantize scratch)
     [GgmlType.F16, 33, 3],
+    [GgmlType.Q5_0, 77, 1], // Q8A
+    [GgmlType.Q4_1, 50, 2], // Q8A
+    [GgmlType.Q5_1, 40, 5], // f32 path
+    [GgmlType.Q3_K, 30, 2], // converted to F32 at load
   ];
   const x = be.activation('x', 8 * k);
   be.view(x).set(floats(next, 8 * k));

@@ -8,13 +8,19 @@
  * for the K-quants at every batch size, `matmulQ8A` (one per 32) for Q4_0 and Q8_0 in decode; the
  * f32 path (each chunk of a weight row dequantized once for up to four tokens) otherwise.
  *
+ * Weight types without a kernel (CPU_CONVERTED_WEIGHT_TYPES: Q2_K, Q3_K, IQ4_NL, IQ4_XS, ...: every
+ * other type the GGUF quants registry decodes) are dequantized to F32 at load time with the
+ * registry's llama.cpp-exact dequantizers: exact, at 4 bytes per weight (`weightBytes` says how
+ * many bytes a weight will take, for the memory plan).
+ *
  * Threads: `create({ threads: n })` with n > 1 makes the memory shared and starts n - 1 workers
  * (threads.ts); every kernel call is then split by rows across them and the calling thread, with
  * results bitwise identical to one thread. Where threads cannot start (no cross-origin isolation,
  * ...) it runs on one thread and `threadingFallback` says why; `CpuBackend.threadingSupport()` says
  * so before creating one.
  */
-import type { GgmlType } from '../../gguf/ggml-types.ts';
+import { GgmlType, ggmlTypeName } from '../../gguf/ggml-types.ts';
+import { QUANT_FORMATS, quantFormat } from '../../gguf/quants/index.ts';
 import type {
   Activation,
   AttentionOp,
@@ -50,6 +56,15 @@ export const CPU_SAMPLE_K_MAX = 128;
  * tensor, the pool's control block.
  */
 export const CPU_BACKEND_OVERHEAD_BYTES = 32 << 20;
+
+/**
+ * Weight types the backend loads by dequantizing them to F32 (no native kernel): every type of the
+ * quants registry (src/engine/gguf/quants) that is not in CPU_WEIGHT_TYPES.
+ */
+export const CPU_CONVERTED_WEIGHT_TYPES: readonly GgmlType[] = QUANT_FORMATS.map((f) => f.type).filter((t) => !CPU_WEIGHT_TYPES.includes(t));
+
+/** Source bytes read (and dequantized) at a time when converting a weight to F32. */
+const CONVERT_CHUNK_BYTES = 4 << 20;
 
 export interface CpuBackendOptions extends CpuKernelsOptions {
   /**
@@ -209,8 +224,26 @@ export class CpuBackend implements Backend {
     return this.kernels.threadingFallback;
   }
 
+  /** Native kernel types, and every type the quants registry decodes (converted to F32 at load). */
   supportsWeight(type: GgmlType): boolean {
-    return CPU_WEIGHT_TYPES.includes(type);
+    return CPU_WEIGHT_TYPES.includes(type) || quantFormat(type) !== undefined;
+  }
+
+  /**
+   * Bytes `weight()` will hold for a tensor of this type and shape (GGUF order, k first): the GGUF
+   * bytes for native types, 4 per element for types converted to F32 (Q2_K 12.2x its file size,
+   * Q3_K 9.3x, IQ4_NL 7.1x, IQ4_XS 7.5x), before the 64-byte alignment. What the memory plan should
+   * count instead of the file's byte size.
+   */
+  weightBytes(type: GgmlType, shape: readonly number[]): number {
+    const elements = shape.reduce((a, b) => a * b, 1);
+    if (CPU_WEIGHT_TYPES.includes(type)) {
+      const k = shape[0] ?? 0;
+      return this.kernels.rowBytes(type, k) * (elements / Math.max(1, k));
+    }
+    const fmt = quantFormat(type);
+    if (!fmt) throw new RangeError(`the CPU backend cannot read type ${ggmlTypeName(type)}`);
+    return 4 * elements;
   }
 
   // ---- allocation
@@ -220,6 +253,7 @@ export class CpuBackend implements Backend {
     const [k, ...rest] = info.shape;
     if (k === undefined) throw new RangeError(`${info.name}: empty shape`);
     const rows = rest.reduce((a, b) => a * b, 1);
+    if (!CPU_WEIGHT_TYPES.includes(info.type)) return this.convertedWeight(info.name, info.type, k, rows, read);
     const rowBytes = this.kernels.rowBytes(info.type, k);
     if (rowBytes === 0) throw new RangeError(`${info.name}: k = ${k} is not a whole number of blocks`);
     const bytes = rowBytes * rows;
@@ -231,6 +265,27 @@ export class CpuBackend implements Backend {
       this.kernels.write(ptr + off, part);
     }
     return new CpuWeight(info.name, info.type, k, rows, bytes, ptr);
+  }
+
+  /**
+   * A weight of a type with no kernel, dequantized to F32 as it is read (the registry's dequantizers
+   * are bit-exact with llama.cpp's), a few MiB of whole rows at a time, straight into the memory.
+   */
+  private async convertedWeight(name: string, type: GgmlType, k: number, rows: number, read: ByteReader): Promise<Weight> {
+    const fmt = quantFormat(type)!;
+    if (k % fmt.blockSize !== 0) throw new RangeError(`${name}: k = ${k} is not a whole number of ${fmt.name} blocks`);
+    const srcRowBytes = (k / fmt.blockSize) * fmt.typeSize;
+    const bytes = 4 * k * rows;
+    const ptr = this.kernels.alloc(bytes);
+    const rowsPerChunk = Math.max(1, Math.floor(CONVERT_CHUNK_BYTES / srcRowBytes));
+    for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
+      const n = Math.min(rowsPerChunk, rows - r0);
+      const part = await read(r0 * srcRowBytes, n * srcRowBytes);
+      if (part.length !== n * srcRowBytes) throw new RangeError(`${name}: short read at ${r0 * srcRowBytes}`);
+      // The view is made after the await: nothing grows the memory here, but stay safe.
+      fmt.dequantize(part, this.kernels.f32(ptr + 4 * r0 * k, n * k), n * k);
+    }
+    return new CpuWeight(name, GgmlType.F32, k, rows, bytes, ptr);
   }
 
   vector(name: string, values: Float32Array): Vector {
