@@ -19,6 +19,7 @@ import { klDivergence, topOneAgreement } from '../../../test-support/compare.ts'
 import { llamaRefLogits } from '../../../test-support/llama-ref.ts';
 import { loadReferenceWeights, referenceForward } from '../../../test-support/reference-forward.ts';
 import { planTestModel, q4kmRecipe, type QuantRecipe, type TestArch } from '../../../testing/make-model.ts';
+import { GgmlType } from '../../gguf/ggml-types.ts';
 import { CpuBackend } from './backend.ts';
 
 const DIMS = { embd: 256, layers: 2, heads: 4, kvHeads: 2, ff: 256, seed: 11 } as const;
@@ -51,17 +52,46 @@ function tokensFor(n: number, vocab: number): number[] {
   });
 }
 
+/**
+ * Legacy-quant mix, as llama.cpp's Q4_K_M gives rows that are not a multiple of 256 (Qwen2.5-0.5B's
+ * 896): Q5_0 attention, Q4_1 feed-forward, Q5_1 down projection, Q8_0 output.
+ */
+const legacyMixRecipe: QuantRecipe = (t) => {
+  switch (t.role) {
+    case 'vector': return GgmlType.F32;
+    case 'output': return GgmlType.Q8_0;
+    case 'ffn_gate':
+    case 'ffn_up': return GgmlType.Q4_1;
+    case 'ffn_down': return GgmlType.Q5_1;
+    default: return GgmlType.Q5_0;
+  }
+};
+
+/** Types with no CPU kernel (converted to F32 at load): a Q3_K_M / Q2_K / IQ4 style mix. */
+const convertedMixRecipe: QuantRecipe = (t) => {
+  switch (t.role) {
+    case 'vector': return GgmlType.F32;
+    case 'output': return GgmlType.Q6_K;
+    case 'ffn_down': return GgmlType.IQ4_NL;
+    case 'attn_v': return GgmlType.IQ4_XS;
+    case 'ffn_gate': return GgmlType.Q2_K;
+    default: return GgmlType.Q3_K;
+  }
+};
+
 const CASES: Array<[TestArch, string, string | QuantRecipe]> = [
   ['qwen2', 'F32', 'f32'],
   ['qwen2', 'Q4_K_M', q4kmRecipe],
   ['gemma2', 'Q8_0', 'q8_0'],
   ['granite', 'Q4_0', 'q4_0'],
   ['qwen3', 'Q6_K', 'q6_k'],
+  ['qwen2', 'Q5_0/Q4_1/Q5_1', legacyMixRecipe],
+  ['llama', 'Q3_K/Q2_K/IQ4 (converted)', convertedMixRecipe],
 ];
 
 describe('CPU forward vs the float64 reference', () => {
   it.each(CASES)('%s %s', { timeout: 120_000 }, async (arch, typeName, quant) => {
-    const path = writeModel(`${arch}-${typeName}`, arch, quant);
+    const path = writeModel(`${arch}-${typeName.replace(/\W+/g, '_')}`, arch, quant);
     const source = await nodeFileSource(path);
     try {
       const ref = await loadReferenceWeights(await readGguf(source), source);
@@ -109,8 +139,9 @@ describe('CPU forward on threads', () => {
   it.each([
     ['qwen2', 'Q4_K_M', q4kmRecipe],
     ['granite', 'Q4_0', 'q4_0'],
+    ['qwen2', 'Q5_0/Q4_1/Q5_1', legacyMixRecipe],
   ] as Array<[TestArch, string, string | QuantRecipe]>)('%s %s: 2 and 3 threads give bitwise the logits of 1', { timeout: 120_000 }, async (arch, typeName, quant) => {
-    const path = writeModel(`${arch}-${typeName}-threads`, arch, quant);
+    const path = writeModel(`${arch}-${typeName.replace(/\W+/g, '_')}-threads`, arch, quant);
     const source = await nodeFileSource(path);
     try {
       const runs: Uint32Array[] = [];
