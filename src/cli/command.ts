@@ -2,9 +2,28 @@
 export interface CliCommand {
   /** One line for the usage text, e.g. "probe            print the WebGPU adapter ...". */
   usage: string;
-  /** True when the command needs WebGPU: the CLI then makes sure Dawn can find a Vulkan driver. */
-  needsGpu: boolean;
+  /**
+   * True when the command needs WebGPU: the CLI then makes sure Dawn can find a Vulkan driver. A
+   * function decides from the arguments (e.g. `--backend cpu` needs none); see `commandNeedsGpu`.
+   */
+  needsGpu: boolean | ((args: readonly string[]) => boolean);
   run(args: string[]): Promise<number>;
+}
+
+/** Whether `command` run with `args` needs WebGPU. */
+export function commandNeedsGpu(command: CliCommand, args: readonly string[]): boolean {
+  return typeof command.needsGpu === 'function' ? command.needsGpu(args) : command.needsGpu;
+}
+
+/** The value of `--backend` in raw arguments (`--backend cpu` or `--backend=cpu`), if given. */
+export function backendArg(args: readonly string[]): string | undefined {
+  let found: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--backend') found = args[i + 1];
+    else if (arg.startsWith('--backend=')) found = arg.slice('--backend='.length);
+  }
+  return found;
 }
 
 /** Bad command-line usage: reported with exit code 2. */

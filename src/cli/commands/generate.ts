@@ -1,19 +1,17 @@
 /**
  * `hearth generate FILE.gguf --prompt TEXT [--chat] [-n N] [--temperature T] [--seed S] ...`:
  * tokenizes the prompt (with --chat, formatted by the model's chat template first), evaluates it,
- * then samples on the GPU one token per step and streams the text to stdout as it is generated.
+ * then samples on the GPU (or with `--backend cpu [--threads N]`, on the CPU) one token per step and streams the text to stdout as it is generated.
  * Prefill and decode speeds go to stderr at the end. Generation stops after N tokens or at an
  * end-of-generation token (with --chat, also the template's end-of-turn token).
  */
 import { chatTemplateMetadata, chooseChatFormat, endOfGenerationTokens, formatChat, stopVocab } from '../../engine/chat/index.ts';
-import { WebGpuBackend } from '../../engine/backend/webgpu/backend.ts';
-import { createGpuContext } from '../../engine/backend/webgpu/device.ts';
 import { readGguf } from '../../engine/gguf/reader.ts';
 import { Model } from '../../engine/model/model.ts';
 import { Tokenizer } from '../../engine/tokenizer/index.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
-import { nodeGpu, nodeProbeOptions } from '../../node/webgpu.ts';
-import { UsageError, parseFlags, type CliCommand } from '../command.ts';
+import { UsageError, backendArg, parseFlags, type CliCommand } from '../command.ts';
+import { backendFlags, cliBackend } from './backend.ts';
 
 /** mulberry32: a small seeded generator for the sampler's uniforms, so a seed replays a run. */
 function uniforms(seed: number): () => number {
@@ -37,11 +35,11 @@ function numberFlag(values: Map<string, string>, name: string, fallback: number,
 
 export const generateCommand: CliCommand = {
   usage:
-    'generate FILE.gguf --prompt TEXT [--chat] [-n N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [--ctx N]   stream generated text',
-  needsGpu: true,
+    'generate FILE.gguf --prompt TEXT [--chat] [-n N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [--ctx N] [--backend webgpu|cpu] [--threads N]   stream generated text',
+  needsGpu: (args) => backendArg(args) !== 'cpu',
   async run(args) {
     const { positional, values, switches } = parseFlags(args, {
-      values: ['--prompt', '-n', '--temperature', '--top-k', '--top-p', '--min-p', '--seed', '--ctx', '--batch'],
+      values: ['--prompt', '-n', '--temperature', '--top-k', '--top-p', '--min-p', '--seed', '--ctx', '--batch', '--backend', '--threads'],
       switches: ['--chat'],
     });
     if (positional.length !== 1) throw new UsageError('generate takes one model file');
@@ -59,8 +57,15 @@ export const generateCommand: CliCommand = {
     const ctx = values.has('--ctx') ? numberFlag(values, '--ctx', 0, (v) => Number.isInteger(v) && v > 0, 'a positive integer') : undefined;
     const batch = values.has('--batch') ? numberFlag(values, '--batch', 0, (v) => Number.isInteger(v) && v > 0, 'a positive integer') : undefined;
 
+    backendFlags(values);
     const source = await nodeFileSource(positional[0]!);
-    const context = await createGpuContext(nodeGpu(), nodeProbeOptions());
+    let made: Awaited<ReturnType<typeof cliBackend>>;
+    try {
+      made = await cliBackend(values);
+    } catch (error) {
+      await source.close();
+      throw error;
+    }
     try {
       const { metadata } = await readGguf(source);
       const tokenizer = Tokenizer.fromGgufMetadata(metadata);
@@ -86,8 +91,7 @@ export const generateCommand: CliCommand = {
       }
       if (ids.length === 0) throw new UsageError('the prompt encodes to no tokens');
 
-      const backend = new WebGpuBackend(context.device, { subgroups: context.kernelPaths.subgroups });
-      const model = await Model.load(backend, source, {
+      const model = await Model.load(made.backend, source, {
         ...(ctx !== undefined ? { contextLength: ctx } : {}),
         ...(batch !== undefined ? { batch } : {}),
       });
@@ -118,7 +122,7 @@ export const generateCommand: CliCommand = {
       model.destroy();
       return 0;
     } finally {
-      context.destroy();
+      made.close();
       await source.close();
     }
   },

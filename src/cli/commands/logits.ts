@@ -2,29 +2,26 @@
  * `hearth logits FILE.gguf --tokens-file IDS.json --out OUT.f32 [--backend webgpu|cpu] [--batch N]`:
  * evaluates the ids as one sequence from position 0 and writes every position's logits as
  * little-endian f32, [n_tokens][n_vocab] (the layout llama-ref's `logits` writes, so the two files
- * compare directly).
+ * compare directly). `--backend cpu` runs the WebAssembly CPU backend (`--threads N`, default 1)
+ * and needs no GPU.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { WebGpuBackend } from '../../engine/backend/webgpu/backend.ts';
-import { createGpuContext } from '../../engine/backend/webgpu/device.ts';
 import { Model } from '../../engine/model/model.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
-import { nodeGpu, nodeProbeOptions } from '../../node/webgpu.ts';
-import { UsageError, parseFlags, type CliCommand } from '../command.ts';
+import { UsageError, backendArg, parseFlags, type CliCommand } from '../command.ts';
+import { backendFlags, cliBackend } from './backend.ts';
 
 export const logitsCommand: CliCommand = {
-  usage: 'logits FILE.gguf --tokens-file IDS.json --out OUT.f32 [--backend webgpu|cpu] [--batch N]   write every position\'s logits (f32 LE)',
-  needsGpu: true,
+  usage: 'logits FILE.gguf --tokens-file IDS.json --out OUT.f32 [--backend webgpu|cpu] [--threads N] [--batch N]   write every position\'s logits (f32 LE)',
+  needsGpu: (args) => backendArg(args) !== 'cpu',
   async run(args) {
-    const { positional, values } = parseFlags(args, { values: ['--tokens-file', '--out', '--backend', '--batch'] });
+    const { positional, values } = parseFlags(args, { values: ['--tokens-file', '--out', '--backend', '--threads', '--batch'] });
     if (positional.length !== 1) throw new UsageError('logits takes one model file');
     const tokensFile = values.get('--tokens-file');
     const out = values.get('--out');
     if (tokensFile === undefined) throw new UsageError('logits needs --tokens-file IDS.json (a JSON array of token ids)');
     if (out === undefined) throw new UsageError('logits needs --out OUT.f32');
-    const backendName = values.get('--backend') ?? 'webgpu';
-    if (backendName === 'cpu') throw new UsageError('the cpu backend is not available yet; use --backend webgpu');
-    if (backendName !== 'webgpu') throw new UsageError(`unknown backend '${backendName}' (webgpu, cpu)`);
+    backendFlags(values);
     const batch = values.has('--batch') ? Number(values.get('--batch')) : undefined;
     if (batch !== undefined && (!Number.isInteger(batch) || batch < 1)) throw new UsageError('--batch must be a positive integer');
 
@@ -34,10 +31,10 @@ export const logitsCommand: CliCommand = {
     }
     const tokens = ids as number[];
 
-    const context = await createGpuContext(nodeGpu(), nodeProbeOptions());
+    const made = await cliBackend(values);
     const source = await nodeFileSource(positional[0]!);
     try {
-      const backend = new WebGpuBackend(context.device, { subgroups: context.kernelPaths.subgroups });
+      const backend = made.backend;
       const model = await Model.load(backend, source, {
         contextLength: Math.ceil(tokens.length / 256) * 256,
         ...(batch !== undefined ? { batch } : {}),
@@ -50,7 +47,7 @@ export const logitsCommand: CliCommand = {
       return 0;
     } finally {
       await source.close();
-      context.destroy();
+      made.close();
     }
   },
 };
