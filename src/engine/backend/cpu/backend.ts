@@ -5,7 +5,8 @@
  *
  * All handles are byte ranges of the one WebAssembly memory. Matmuls take the integer-dot path on
  * 8-bit activations, as llama.cpp's CPU backend does: `matmulQ8K` (one activation scale per 256)
- * for the K-quants at every batch size, `matmulQ8A` (one per 32) for Q4_0 and Q8_0 in decode; the
+ * for the K-quants at every batch size, `matmulQ8A` (one per 32) for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 in
+ * decode; the
  * f32 path (each chunk of a weight row dequantized once for up to four tokens) otherwise.
  *
  * Weight types without a kernel (CPU_CONVERTED_WEIGHT_TYPES: Q2_K, Q3_K, IQ4_NL, IQ4_XS, ...: every
@@ -41,7 +42,7 @@ import { threadingSupport, type ThreadingSupport } from './threads.ts';
 export type { ThreadingSupport } from './threads.ts';
 
 /**
- * Q4_0 / Q8_0 matmuls of at most this many tokens use 8-bit activations and integer dots (matmulQ8A
+ * Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 matmuls of at most this many tokens use 8-bit activations and integer dots (matmulQ8A
  * has no multi-token tiling yet, so the f32 path is faster for prefill). K-quants always use Q8K.
  */
 export const Q8A_MAX_TOKENS = 3;

@@ -2,7 +2,7 @@
  * Micro-benchmark of the CPU matmul kernels (not a test):
  *
  *   npx tsx src/engine/backend/cpu/bench.ts [--n 4096] [--prefill 32] [--relaxed] [--threads 1,2]
- *     [--model 1024,24,4864,16,2] [--only-threads]
+ *     [--model 1024,24,4864,16,2] [--only-threads] [--types Q5_0,Q4_1] [--no-threads]
  *
  * Decode is memory-bound: a matvec reads every weight byte once, so its rate in weight GB/s beside
  * this thread's plain memory-read rate (the same bytes streamed with SIMD loads and no math) says
@@ -12,9 +12,10 @@
  *
  * Threads: the decode matvec (the 8-bit activation paths the backend takes) in weight GB/s at each
  * `--threads` count, and decode tokens/s of a generated Q4_K_M model (`--model embd,layers,ff,heads,
- * kvHeads`: by default Qwen2.5-0.5B's shape with embd 1024, since K-quants need multiples of 256 and
- * 896 falls back to Q5_0, which the CPU kernels lack; a small vocabulary; the GGUF is cached in the
- * temp directory) through the whole backend. `--only-threads` skips the single-thread table.
+ * kvHeads`: by default Qwen2.5-0.5B's shape with embd 1024, so that every matrix is a K-quant (at
+ * 896 llama.cpp's Q4_K_M falls back to Q5_0); a small vocabulary; the GGUF is cached in the temp
+ * directory) through the whole backend. `--only-threads` skips the single-thread table,
+ * `--no-threads` the thread tables; `--types` limits the single-thread table to these types.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,7 +65,7 @@ function printTable(rows: string[][]): void {
 
 /** Decode matvec weight GB/s per type on each thread count (the paths CpuBackend takes for decode). */
 async function threadedMatvec(n: number, threadCounts: number[], relaxed: boolean | 'auto'): Promise<void> {
-  const types = [GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.F16];
+  const types = [GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q8_0, GgmlType.F16];
   const rows: string[][] = [['type', 'path', ...threadCounts.map((t) => `${t} thr GB/s`), ...threadCounts.slice(1).map((t) => `x${t}`)]];
   const weights = new Map(types.map((t) => [t, randomBlocks(t, n, n, 1)]));
   const results = new Map<GgmlType, number[]>();
@@ -182,7 +183,9 @@ async function main(): Promise<void> {
   const xk = cpu.alloc(cpu.q8kBytes(n, prefill));
 
   const rows: string[][] = [['type', 'bytes/w', 'read GB/s', 'f32 GB/s', 'f32 %read', 'q8a GB/s', 'q8a %read', 'q8k GB/s', 'q8k %read', `f32 GFLOP/s T=${prefill}`, `q8a GFLOP/s T=${prefill}`, `q8k GFLOP/s T=${prefill}`]];
+  const typeFilter = process.argv.includes('--types') ? process.argv[process.argv.indexOf('--types') + 1]!.split(',') : undefined;
   for (const type of CPU_WEIGHT_TYPES) {
+    if (typeFilter && !typeFilter.includes(GgmlType[type]!)) continue;
     const mark = cpu.mark();
     const bytes = randomBlocks(type, n, n, 1);
     const readGBs = readRate();
@@ -235,6 +238,7 @@ async function main(): Promise<void> {
     cpu.release(mark);
   }
   printTable(rows);
+  if (process.argv.includes('--no-threads')) return;
   await threadedMatvec(n, threadCounts, wantRelaxed ? 'auto' : false);
   await threadedModel(listArg('model', '1024,24,4864,16,2'), threadCounts, wantRelaxed ? 'auto' : false);
 }
