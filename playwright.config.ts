@@ -34,12 +34,12 @@ export default defineConfig({
   projects: [
     {
       name: 'webgpu',
-      testIgnore: [/no-webgpu\.spec\.ts/],
+      testIgnore: [/no-webgpu\.spec\.ts/, /cpu-chat\.spec\.ts/],
       use: { launchOptions: { executablePath, args: [...BASE_ARGS, '--enable-unsafe-webgpu'] } },
     },
     {
       name: 'no-webgpu',
-      testMatch: /no-webgpu\.spec\.ts/,
+      testMatch: [/no-webgpu\.spec\.ts/, /cpu-chat\.spec\.ts/],
       use: { launchOptions: { executablePath, args: [...BASE_ARGS, '--disable-features=WebGPU,Vulkan', '--disable-gpu'] } },
     },
   ],

@@ -10,6 +10,21 @@ import { softwareVulkanEnv } from './src/node/vulkan-env.ts';
 Object.assign(process.env, softwareVulkanEnv() ?? {});
 
 /**
+ * Cross-origin isolation, which SharedArrayBuffer and so the CPU backend's worker threads need.
+ * COEP `credentialless` rather than `require-corp`: model downloads from hubs (Hugging Face) are
+ * CORS fetches, which either allows, but `credentialless` also lets no-cors subresources without a
+ * Cross-Origin-Resource-Policy header load (without cookies) instead of being blocked. A static
+ * host must send the same two headers for threads; without them the CPU backend runs on one thread
+ * and the Device page says why. The PWA's generated Workbox service worker answers from its cache
+ * with the headers the host sent and has no option to add others, so a host without them would
+ * need a coi-serviceworker-style service worker (not done).
+ */
+const CROSS_ORIGIN_ISOLATION = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'credentialless',
+};
+
+/**
  * One config for the app build, the dev server and the test runner.
  * Tests are split into projects so each layer can run on its own:
  * - unit: pure TypeScript in Node, fast, no GPU.
@@ -42,8 +57,8 @@ export default defineConfig({
   // the minifier would otherwise rename; the UI switches on those names.
   worker: { format: 'es', rolldownOptions: { output: { keepNames: true } } },
   build: { target: 'es2022', sourcemap: true },
-  preview: { host: '127.0.0.1', port: 4173 },
-  server: { host: '127.0.0.1', port: 5173 },
+  preview: { host: '127.0.0.1', port: 4173, headers: CROSS_ORIGIN_ISOLATION },
+  server: { host: '127.0.0.1', port: 5173, headers: CROSS_ORIGIN_ISOLATION },
   test: {
     projects: [
       {

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { CapabilityReport } from './CapabilityReport.tsx';
+import { CapabilityReport, CpuCapabilityReport } from './CapabilityReport.tsx';
 import { ChatView } from './ChatView.tsx';
 import { ModelManager } from './ModelManager.tsx';
 import { UpdatePrompt } from './pwa.tsx';
@@ -36,6 +36,7 @@ export function App() {
   }, [prefs.theme]);
 
   const gpu = boot.status === 'ready' ? boot.gpu : undefined;
+  const cpu = boot.status === 'ready' ? boot.cpu : undefined;
 
   return (
     <div className="app">
@@ -70,7 +71,7 @@ export function App() {
         )}
         {view === 'chat' && (
           <>
-            {gpu && !gpu.available && <CapabilityReport report={gpu} />}
+            {gpu && !gpu.available && <CapabilityReport report={gpu} cpu={cpu} />}
             <ChatView model={engine.model} prefs={prefs} setPrefs={setPrefs} onOpenModels={() => setView('models')} />
           </>
         )}
@@ -78,8 +79,8 @@ export function App() {
         {view === 'device' && (
           <>
             {boot.status === 'starting' && <p className="muted">Asking the GPU…</p>}
-            {gpu && <CapabilityReport report={gpu} />}
-            <RuntimeReport />
+            {gpu && <CapabilityReport report={gpu} cpu={cpu} />}
+            {boot.status !== 'failed' && <CpuCapabilityReport cpu={cpu} />}
           </>
         )}
       </main>
@@ -98,30 +99,5 @@ export function App() {
       </footer>
       <UpdatePrompt />
     </div>
-  );
-}
-
-// A 1-function module using one v128 instruction: valid only where WebAssembly SIMD is supported.
-const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
-
-/** The CPU side: what a CPU fallback could use in this browser. */
-function RuntimeReport() {
-  const simd = typeof WebAssembly !== 'undefined' && WebAssembly.validate(SIMD_PROBE);
-  const isolated = globalThis.crossOriginIsolated === true;
-  const memory = (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
-  return (
-    <section className="panel" aria-labelledby="cpu-heading" data-testid="cpu-report">
-      <h2 id="cpu-heading">CPU fallback</h2>
-      <dl className="facts">
-        <dt>WebAssembly SIMD</dt>
-        <dd data-testid="wasm-simd">{simd ? 'supported' : 'not supported'}</dd>
-        <dt>Threads</dt>
-        <dd>{isolated ? `available (${navigator.hardwareConcurrency} cores)` : 'not available (the page is not cross-origin isolated)'}</dd>
-        <dt>Device memory</dt>
-        <dd>{memory !== undefined ? `${memory} GB reported (browsers round this down; many cap it at 8)` : 'not reported by this browser'}</dd>
-        <dt>Status</dt>
-        <dd>Chat runs on WebGPU; the engine's CPU kernels are not yet wired in as a fallback for chat.</dd>
-      </dl>
-    </section>
   );
 }

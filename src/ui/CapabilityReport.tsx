@@ -1,4 +1,4 @@
-import type { GpuReport } from '../engine/api.ts';
+import type { CpuReport, GpuReport } from '../engine/api.ts';
 
 const LIMIT_LABELS: Record<string, string> = {
   maxBufferSize: 'Largest buffer',
@@ -29,14 +29,23 @@ export function formatBytes(bytes: number): string {
   return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
-/** What the engine found: the WebGPU adapter and what it enables, or why there is none and what to do. */
-export function CapabilityReport({ report }: { report: GpuReport }) {
+/**
+ * What the engine found: the WebGPU adapter and what it enables, or why there is none and what to
+ * do. `cpu`, when given, says whether models run on the CPU instead.
+ */
+export function CapabilityReport({ report, cpu }: { report: GpuReport; cpu?: CpuReport | undefined }) {
   if (!report.available) {
     return (
       <section className="panel warning" aria-labelledby="gpu-heading" data-testid="gpu-unavailable">
         <h2 id="gpu-heading">No WebGPU here</h2>
         <p>{report.reason}</p>
         <p>{report.advice}</p>
+        {cpu?.wasmSimd && (
+          <p data-testid="cpu-fallback-note">
+            Models run on the CPU instead ({cpu.threadsAvailable ? `${cpu.defaultThreads} thread${cpu.defaultThreads === 1 ? '' : 's'}` : 'single-threaded'}): slower, but
+            everything works.
+          </p>
+        )}
       </section>
     );
   }
@@ -82,6 +91,36 @@ export function CapabilityReport({ report }: { report: GpuReport }) {
           ))}
         </tbody>
       </table>
+    </section>
+  );
+}
+
+/** The CPU backend: WebAssembly SIMD and relaxed SIMD, threads (or why it runs on one). */
+export function CpuCapabilityReport({ cpu }: { cpu: CpuReport | undefined }) {
+  const memory = (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
+  return (
+    <section className="panel" aria-labelledby="cpu-heading" data-testid="cpu-report">
+      <h2 id="cpu-heading">CPU backend</h2>
+      {!cpu ? (
+        <p className="muted">Asking the engine…</p>
+      ) : (
+        <dl className="facts">
+          <dt>WebAssembly SIMD</dt>
+          <dd data-testid="wasm-simd">{cpu.wasmSimd ? 'supported' : 'not supported: models cannot run on the CPU in this browser'}</dd>
+          <dt>Relaxed SIMD</dt>
+          <dd data-testid="relaxed-simd">{cpu.relaxedSimd ? 'supported (faster integer dot products)' : 'not supported (plain SIMD is used)'}</dd>
+          <dt>Threads</dt>
+          <dd data-testid="cpu-threads" data-threads={cpu.defaultThreads} data-cross-origin-isolated={String(cpu.crossOriginIsolated ?? '')}>
+            {cpu.threadsAvailable
+              ? `${cpu.defaultThreads} thread${cpu.defaultThreads === 1 ? '' : 's'} (of ${cpu.hardwareConcurrency} logical cores)`
+              : `single-threaded: ${cpu.threadsReason ?? 'threads are not available'}`}
+          </dd>
+          <dt>Device memory</dt>
+          <dd>{memory !== undefined ? `${memory} GB reported (browsers round this down; many cap it at 8)` : 'not reported by this browser'}</dd>
+          <dt>Used for</dt>
+          <dd>Chat runs on WebGPU when it is available; otherwise (or when chosen in Models) on the CPU.</dd>
+        </dl>
+      )}
     </section>
   );
 }

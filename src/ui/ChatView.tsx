@@ -502,8 +502,14 @@ function ModelBanner({ model, onOpenModels }: { model: ModelState; onOpenModels:
     case 'ready':
       return (
         <p className="model-line" data-testid="model-ready">
-          Model: <strong>{model.info.name}</strong> <span className="muted">({model.info.quantization}, {model.info.backend}, context {model.info.contextLength.toLocaleString('en-US')})</span>
+          Model: <strong>{model.info.name}</strong> <span className="muted">({model.info.quantization}, <span data-testid="model-backend">{model.info.backend === 'cpu' ? 'CPU' : 'WebGPU'}</span>, context {model.info.contextLength.toLocaleString('en-US')})</span>
           {!model.info.hasChatTemplate && model.info.templateFallback && <span className="muted"> · {model.info.templateFallback}</span>}
+          {model.info.backendNotice && (
+            <span className="muted" data-testid="backend-notice" data-backend={model.info.backend}>
+              {' '}
+              · {model.info.backendNotice}
+            </span>
+          )}
         </p>
       );
     case 'loading': {

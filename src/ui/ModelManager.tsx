@@ -3,7 +3,7 @@
  * models in the store (load, delete), and loading a local GGUF file.
  */
 import { useEffect, useRef, useState } from 'react';
-import type { GpuReport } from '../engine/api.ts';
+import type { BackendChoice, GpuReport } from '../engine/api.ts';
 import { fitVerdict, type CatalogModel, type DeviceFacts } from './catalog.ts';
 import { formatBytes } from './CapabilityReport.tsx';
 import type { EngineHandle } from './useEngine.ts';
@@ -18,8 +18,13 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
+  const cpu = engine.boot.status === 'ready' ? engine.boot.cpu : undefined;
+  // The CPU backend (WebAssembly SIMD) runs what WebGPU would, within wasm32's 4 GiB.
+  const cpuUsable = cpu?.wasmSimd === true;
+  const onCpu = engine.backend === 'cpu' || gpu?.available !== true;
   const device: DeviceFacts = {
-    webgpu: gpu?.available === true,
+    // Without WebGPU the verdict rests on the device memory the browser reports.
+    webgpu: gpu?.available === true || cpuUsable,
     maxBufferSize: gpu?.available ? gpu.adapter.limits.maxBufferSize : undefined,
     deviceMemoryGiB: (navigator as Navigator & { deviceMemory?: number }).deviceMemory,
     freeStorage: usage?.quota !== undefined && usage.usage !== undefined ? usage.quota - usage.usage : undefined,
@@ -31,6 +36,29 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
 
   return (
     <div className="models">
+      <section className="panel" aria-labelledby="backend-heading">
+        <h2 id="backend-heading">Backend</h2>
+        <div className="row wrap">
+          <label>
+            Run models on{' '}
+            <select value={engine.backend} onChange={(e) => engine.setBackend(e.target.value as BackendChoice)} disabled={busy} data-testid="backend-choice">
+              <option value="auto">Auto (WebGPU, else the CPU)</option>
+              <option value="webgpu">WebGPU</option>
+              <option value="cpu">CPU (WebAssembly)</option>
+            </select>
+          </label>
+          {model.state === 'ready' && (
+            <span className="muted small" data-testid="backend-in-use">
+              Now: {model.info.backend === 'cpu' ? `CPU, ${model.info.threads ?? 1} thread${model.info.threads === 1 ? '' : 's'}` : 'WebGPU'}
+            </span>
+          )}
+        </div>
+        <p className="muted small">
+          The CPU is slower than a GPU but works everywhere; models over 4 GiB need WebGPU.
+          {gpu && !gpu.available ? ' This browser has no usable WebGPU, so Auto runs on the CPU.' : ''}
+        </p>
+      </section>
+
       <section className="panel" aria-labelledby="local-heading">
         <h2 id="local-heading">Load a model file</h2>
         <p className="muted">A GGUF file from your disk (for example one downloaded from Hugging Face). It is read here and never uploaded.</p>
@@ -78,7 +106,10 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
             const complete = stored?.state === 'complete';
             const progress = downloads[entry.id];
             const error = downloadErrors[entry.id];
-            const verdict = fitVerdict(entry, device, complete);
+            const verdict =
+              onCpu && entry.memoryEstimate > 4 * 1024 ** 3
+                ? { level: 'no' as const, reason: 'On the CPU a model may take at most 4 GiB (WebAssembly memory); this one needs WebGPU.' }
+                : fitVerdict(entry, device, complete);
             return (
               <li key={entry.id} className="catalog-item" data-testid={`catalog-${entry.id}`}>
                 <div className="catalog-main">

@@ -13,14 +13,14 @@
  */
 import * as Comlink from 'comlink';
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { CachedModel, DownloadProgress, EngineInfo, GpuReport, LoadProgress, ModelInfo, ModelSource, StoreUsage } from '../engine/api.ts';
+import type { BackendChoice, CachedModel, CpuReport, DownloadProgress, EngineInfo, GpuReport, LoadProgress, ModelInfo, ModelSource, StoreUsage } from '../engine/api.ts';
 import { loadCatalog, toStoreEntry, type CatalogModel } from './catalog.ts';
 import { engineClient } from './engine-client.ts';
 import { describeError, type FriendlyError } from './errors.ts';
 
 export type EngineBoot =
   | { status: 'starting' }
-  | { status: 'ready'; info: EngineInfo; gpu: GpuReport }
+  | { status: 'ready'; info: EngineInfo; gpu: GpuReport; cpu: CpuReport }
   | { status: 'failed'; error: string };
 
 export type ModelState =
@@ -30,6 +30,12 @@ export type ModelState =
   | { state: 'error'; label: string; error: FriendlyError };
 
 const LAST_MODEL_KEY = 'hearth.lastModel';
+const BACKEND_KEY = 'hearth.backend';
+
+function savedBackend(): BackendChoice {
+  const saved = localStorage.getItem(BACKEND_KEY);
+  return saved === 'webgpu' || saved === 'cpu' ? saved : 'auto';
+}
 
 export interface EngineHandle {
   boot: EngineBoot;
@@ -40,6 +46,10 @@ export interface EngineHandle {
   usage: StoreUsage | undefined;
   downloads: Record<string, DownloadProgress>;
   downloadErrors: Record<string, FriendlyError>;
+  /** The backend loads ask for (Auto: WebGPU, else the CPU); remembered in this browser. */
+  backend: BackendChoice;
+  /** Changes the backend choice and reloads the loaded model on it. */
+  setBackend(choice: BackendChoice): void;
   refreshStore(): Promise<void>;
   loadCached(id: string, label: string): Promise<void>;
   loadFile(file: File, copy: boolean): Promise<void>;
@@ -58,6 +68,10 @@ export function useEngine(): EngineHandle {
   const [downloads, setDownloads] = useState<Record<string, DownloadProgress>>({});
   const [downloadErrors, setDownloadErrors] = useState<Record<string, FriendlyError>>({});
   const loadSeq = useRef(0);
+  const [backend, setBackendState] = useState<BackendChoice>(savedBackend);
+  const backendRef = useRef(backend);
+  /** What was loaded last, to load again on another backend. */
+  const lastSource = useRef<{ source: ModelSource; label: string; remember: string | undefined } | undefined>(undefined);
 
   const refreshStore = useCallback(async () => {
     const engine = engineClient();
@@ -75,10 +89,11 @@ export function useEngine(): EngineHandle {
     const engine = engineClient();
     setModel({ state: 'loading', label });
     let settled = false;
+    lastSource.current = { source, label, remember };
     try {
       const info = await engine.loadModel(
         source,
-        {},
+        { backend: backendRef.current },
         Comlink.proxy((progress: LoadProgress) => {
           if (!settled && seq === loadSeq.current) setModel({ state: 'loading', label, progress });
         }),
@@ -153,12 +168,10 @@ export function useEngine(): EngineHandle {
     let cancelled = false;
     const engine = engineClient();
     (async () => {
-      let gpu: GpuReport;
       try {
-        const [info, report] = await Promise.all([engine.info(), engine.probe()]);
+        const [info, caps] = await Promise.all([engine.info(), engine.capabilities()]);
         if (cancelled) return;
-        gpu = report;
-        setBoot({ status: 'ready', info, gpu });
+        setBoot({ status: 'ready', info, gpu: caps.gpu, cpu: caps.cpu });
       } catch (error) {
         if (!cancelled) setBoot({ status: 'failed', error: String((error as Error)?.message ?? error) });
         return;
@@ -171,7 +184,8 @@ export function useEngine(): EngineHandle {
         if (!cancelled) setCatalogError((error as Error).message);
       }
       await refreshStore();
-      if (cancelled || !gpu.available) return;
+      // Without WebGPU the engine runs the model on the CPU (backend 'auto'), so load either way.
+      if (cancelled) return;
       await autoLoad(entries);
     })();
 
@@ -217,5 +231,17 @@ export function useEngine(): EngineHandle {
     };
   }, [load, refreshStore]);
 
-  return { boot, model, catalog, catalogError, cached, usage, downloads, downloadErrors, refreshStore, loadCached, loadFile, download, cancelDownload, remove };
+  const setBackend = useCallback(
+    (choice: BackendChoice) => {
+      backendRef.current = choice;
+      setBackendState(choice);
+      if (choice === 'auto') localStorage.removeItem(BACKEND_KEY);
+      else localStorage.setItem(BACKEND_KEY, choice);
+      const last = lastSource.current;
+      if (last && model.state !== 'loading') void load(last.source, last.label, undefined, last.remember);
+    },
+    [load, model.state],
+  );
+
+  return { boot, model, backend, setBackend, catalog, catalogError, cached, usage, downloads, downloadErrors, refreshStore, loadCached, loadFile, download, cancelDownload, remove };
 }
