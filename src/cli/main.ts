@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { ENGINE_VERSION } from '../engine/version.ts';
 import { softwareVulkanEnv } from '../node/vulkan-env.ts';
-import { UsageError, type CliCommand } from './command.ts';
+import { UsageError, type CliCommand, commandNeedsGpu } from './command.ts';
 import { benchCommand } from './commands/bench.ts';
 import { probeCommand } from './commands/probe.ts';
 import { inspectCommand } from './commands/inspect.ts';
@@ -67,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`hearth: unknown command '${name}'\n\n${usage()}\n`);
     return 2;
   }
-  if (command.needsGpu) {
+  if (commandNeedsGpu(command, rest)) {
     const childStatus = reexecWithSoftwareVulkan();
     if (childStatus !== null) return childStatus;
   }

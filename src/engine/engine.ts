@@ -28,8 +28,7 @@ import type {
   ModelSource,
 } from './api.ts';
 import type { Backend } from './backend/ops.ts';
-import { CpuBackend } from './backend/cpu/backend.ts';
-import { CPU_BACKEND_OVERHEAD_BYTES } from './backend/cpu/backend.ts';
+import { CPU_BACKEND_OVERHEAD_BYTES, CpuBackend, cpuWeightBytes } from './backend/cpu/backend.ts';
 import { relaxedSimdSupported, simdSupported, WASM32_MAX_BYTES } from './backend/cpu/kernels.ts';
 import { createGpuContext, type GpuContext } from './backend/webgpu/device.ts';
 import { WebGpuBackend } from './backend/webgpu/backend.ts';
@@ -300,7 +299,7 @@ export class Engine implements EngineApi {
   private async cpuBackend(file: GgufModel, options: LoadModelOptions, why: string): Promise<ChosenBackend> {
     const config = readModelConfig(file);
     const used = file.tensors.filter((t) => t.name !== 'rope_factors_long.weight' && t.name !== 'rope_factors_short.weight');
-    const plan = planMemory(config, used, { limits: { maxBufferBytes: 2 ** 31, memoryBudgetBytes: WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES } }, {
+    const plan = planMemory(config, used, { limits: { maxBufferBytes: 2 ** 31, memoryBudgetBytes: WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES }, weightBytes: cpuWeightBytes }, {
       ...(options.contextLength ? { contextLength: options.contextLength } : {}),
     });
     const report = cpuReport();

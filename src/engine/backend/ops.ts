@@ -110,6 +110,11 @@ export interface Backend {
   readonly limits: BackendLimits;
   /** Whether `matmul`/`embed` read weights of this type. */
   supportsWeight(type: GgmlType): boolean;
+  /**
+   * Bytes a weight of this type and shape takes once loaded, where that differs from its size in
+   * the file (the CPU backend widens types it has no kernel for to F32). Absent: the file size.
+   */
+  weightBytes?(type: GgmlType, shape: readonly number[]): number;
 
   // ---- allocation, at load time only
   weight(info: { name: string; type: GgmlType; shape: readonly number[] }, read: ByteReader): Promise<Weight>;

@@ -159,11 +159,19 @@ function scratchFloats(c: ModelConfig, batch: number): { largest: number; total:
  * {@link ModelTooLargeError} when one buffer exceeds the device's largest or the total exceeds the
  * budget. With no explicit context, the longest context (a multiple of 256) that fits is chosen.
  */
-export function planMemory(config: ModelConfig, tensors: readonly GgufTensorInfo[], backend: Pick<Backend, 'limits'>, options: LoadOptions = {}): MemoryPlan {
+export function planMemory(
+  config: ModelConfig,
+  tensors: readonly GgufTensorInfo[],
+  backend: Pick<Backend, 'limits'> & Partial<Pick<Backend, 'weightBytes'>>,
+  options: LoadOptions = {},
+): MemoryPlan {
   const batch = options.batch ?? DEFAULT_BATCH;
   if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batch ${batch} must be a positive integer`);
   const { maxBufferBytes, memoryBudgetBytes } = backend.limits;
-  const weightBytes = tensors.reduce((a, t) => a + t.byteSize, 0);
+  // Matrices as the backend holds them; vectors (norms, biases) are widened to f32 at load.
+  const loadedBytes = (t: GgufTensorInfo) =>
+    t.shape.filter((d) => d > 1).length >= 2 ? (backend.weightBytes?.(t.type, t.shape) ?? t.byteSize) : 4 * t.elementCount;
+  const weightBytes = tensors.reduce((a, t) => a + loadedBytes(t), 0);
   const scratch = scratchFloats(config, batch);
   const scratchBytes = scratch.total * 4;
   const layerKvBytes = (ctx: number) => ctx * Math.max(config.kvDimK, config.kvDimV) * 4;

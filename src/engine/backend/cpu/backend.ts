@@ -20,7 +20,7 @@
  * ...) it runs on one thread and `threadingFallback` says why; `CpuBackend.threadingSupport()` says
  * so before creating one.
  */
-import { GgmlType, ggmlTypeName } from '../../gguf/ggml-types.ts';
+import { GgmlType, byteSizeOf, ggmlTypeName } from '../../gguf/ggml-types.ts';
 import { QUANT_FORMATS, quantFormat } from '../../gguf/quants/index.ts';
 import type {
   Activation,
@@ -66,6 +66,18 @@ export const CPU_CONVERTED_WEIGHT_TYPES: readonly GgmlType[] = QUANT_FORMATS.map
 
 /** Source bytes read (and dequantized) at a time when converting a weight to F32. */
 const CONVERT_CHUNK_BYTES = 4 << 20;
+
+/**
+ * Bytes the CPU backend holds for a weight of this type and shape: the GGUF bytes for native types,
+ * 4 per element for types converted to F32 at load. Static, so a memory plan can be made before
+ * the backend (whose shared memory is sized from that plan) exists.
+ */
+export function cpuWeightBytes(type: GgmlType, shape: readonly number[]): number {
+  const elements = shape.reduce((a, b) => a * b, 1);
+  if (CPU_WEIGHT_TYPES.includes(type)) return byteSizeOf(type, elements);
+  if (!quantFormat(type)) throw new RangeError(`the CPU backend cannot read type ${ggmlTypeName(type)}`);
+  return 4 * elements;
+}
 
 export interface CpuBackendOptions extends CpuKernelsOptions {
   /**
@@ -237,14 +249,7 @@ export class CpuBackend implements Backend {
    * count instead of the file's byte size.
    */
   weightBytes(type: GgmlType, shape: readonly number[]): number {
-    const elements = shape.reduce((a, b) => a * b, 1);
-    if (CPU_WEIGHT_TYPES.includes(type)) {
-      const k = shape[0] ?? 0;
-      return this.kernels.rowBytes(type, k) * (elements / Math.max(1, k));
-    }
-    const fmt = quantFormat(type);
-    if (!fmt) throw new RangeError(`the CPU backend cannot read type ${ggmlTypeName(type)}`);
-    return 4 * elements;
+    return cpuWeightBytes(type, shape);
   }
 
   // ---- allocation
