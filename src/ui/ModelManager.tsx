@@ -61,9 +61,9 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
 
       <section className="panel" aria-labelledby="local-heading">
         <h2 id="local-heading">Load a model file</h2>
-        <p className="muted">A GGUF file from your disk (for example one downloaded from Hugging Face). It is read here and never uploaded.</p>
+        <p className="muted">A GGUF file from your disk (for example one downloaded from Hugging Face), or all the parts of a split model (<code>…-00001-of-00003.gguf</code> and the rest) selected together. It is read here and never uploaded.</p>
         <div className="row wrap">
-          <button type="button" onClick={() => fileInput.current?.click()} disabled={busy || !device.webgpu}>
+          <button type="button" onClick={() => fileInput.current?.click()} disabled={busy}>
             Choose a .gguf file…
           </button>
           <label className="check">
@@ -73,14 +73,15 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
             ref={fileInput}
             type="file"
             accept=".gguf"
+            multiple
             className="sr-only"
             tabIndex={-1}
             aria-label="GGUF model file"
             data-testid="model-file"
             onChange={(e) => {
-              const file = e.target.files?.[0];
+              const files = [...(e.target.files ?? [])];
               e.target.value = '';
-              if (file) void engine.loadFile(file, copy);
+              if (files.length > 0) void engine.loadFile(files, copy);
             }}
           />
         </div>

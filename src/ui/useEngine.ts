@@ -52,7 +52,8 @@ export interface EngineHandle {
   setBackend(choice: BackendChoice): void;
   refreshStore(): Promise<void>;
   loadCached(id: string, label: string): Promise<void>;
-  loadFile(file: File, copy: boolean): Promise<void>;
+  /** One GGUF file, or every part of a split model (llama.cpp's gguf-split, any order). */
+  loadFile(files: File[], copy: boolean): Promise<void>;
   download(model: CatalogModel): Promise<void>;
   cancelDownload(id: string): Promise<void>;
   remove(id: string): Promise<void>;
@@ -112,12 +113,14 @@ export function useEngine(): EngineHandle {
   const loadCached = useCallback((id: string, label: string) => load({ kind: 'cached', id }, label, undefined, id), [load]);
 
   const loadFile = useCallback(
-    async (file: File, copy: boolean) => {
+    async (files: File[], copy: boolean) => {
       const seq = ++loadSeq.current;
-      const label = file.name;
+      // Parts named <prefix>-0000i-of-0000n.gguf sort into order; the engine checks split.no anyway.
+      const parts = [...files].sort((a, b) => a.name.localeCompare(b.name));
+      const label = parts[0]?.name ?? 'model';
       setModel({ state: 'loading', label });
       try {
-        const entry = await engineClient().importModelFile([file], { copy, name: file.name });
+        const entry = await engineClient().importModelFile(parts, { copy, name: label });
         await refreshStore();
         if (seq !== loadSeq.current) return;
         await load({ kind: 'cached', id: entry.id }, label, seq, copy ? entry.id : undefined);
