@@ -9,10 +9,9 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ggmlTypeName } from '../engine/gguf/ggml-types.ts';
-import { GgufValueType, type GgufTypeInfo, type GgufValue } from '../engine/gguf/types.ts';
 import { writeGgufFile } from '../node/gguf-file.ts';
 import { FIRST_WORD_ID, WORD_LETTERS } from './prompt.ts';
-import { planTestModel, type TestArch, type TestModelOptions, type VocabSource } from '../testing/make-model.ts';
+import { planTestModel, spmVocabSource, type TestArch, type TestModelOptions, type VocabSource } from '../testing/make-model.ts';
 
 /** A real model's shape, as its GGUF records it. */
 export interface ModelShape {
@@ -115,20 +114,7 @@ export function benchVocab(size: number): VocabSource {
     types.push(1);
   }
   const scores = Float32Array.from(tokens, (_, i) => (i < FIRST_WORD_ID ? 0 : -1 - (i - FIRST_WORD_ID) / 64));
-  const T = GgufValueType;
-  const entries: Array<[string, GgufValue, GgufTypeInfo]> = [
-    ['tokenizer.ggml.model', 'llama', { type: T.STRING }],
-    ['tokenizer.ggml.pre', 'default', { type: T.STRING }],
-    ['tokenizer.ggml.tokens', tokens, { type: T.ARRAY, elementType: T.STRING }],
-    ['tokenizer.ggml.scores', scores, { type: T.ARRAY, elementType: T.FLOAT32 }],
-    ['tokenizer.ggml.token_type', Int32Array.from(types), { type: T.ARRAY, elementType: T.INT32 }],
-    ['tokenizer.ggml.bos_token_id', 1, { type: T.UINT32 }],
-    ['tokenizer.ggml.eos_token_id', 2, { type: T.UINT32 }],
-    ['tokenizer.ggml.unknown_token_id', 0, { type: T.UINT32 }],
-    ['tokenizer.ggml.add_bos_token', true, { type: T.BOOL }],
-    ['tokenizer.ggml.add_eos_token', false, { type: T.BOOL }],
-  ];
-  return { metadata: new Map(entries.map(([k, v]) => [k, v])), metadataTypes: new Map(entries.map(([k, , t]) => [k, t])) };
+  return spmVocabSource(tokens, types, scores);
 }
 
 export function benchModelFile(m: ModelShape, quant: string): string {

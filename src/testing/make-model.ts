@@ -261,12 +261,17 @@ export function syntheticVocab(pieces = 64): VocabSource {
     types.push(1);
     scores.push(-1 - i);
   }
+  return spmVocabSource(tokens, types, Float32Array.from(scores));
+}
+
+/** The tokenizer keys of a SentencePiece-style (llama) vocabulary: BOS 1, EOS 2, UNK 0, BOS added. */
+export function spmVocabSource(tokens: string[], types: number[], scores: Float32Array): VocabSource {
   const T = GgufValueType;
   const entries: Array<[string, GgufValue, GgufTypeInfo]> = [
     ['tokenizer.ggml.model', 'llama', { type: T.STRING }],
     ['tokenizer.ggml.pre', 'default', { type: T.STRING }],
     ['tokenizer.ggml.tokens', tokens, { type: T.ARRAY, elementType: T.STRING }],
-    ['tokenizer.ggml.scores', Float32Array.from(scores), { type: T.ARRAY, elementType: T.FLOAT32 }],
+    ['tokenizer.ggml.scores', scores, { type: T.ARRAY, elementType: T.FLOAT32 }],
     ['tokenizer.ggml.token_type', Int32Array.from(types), { type: T.ARRAY, elementType: T.INT32 }],
     ['tokenizer.ggml.bos_token_id', 1, { type: T.UINT32 }],
     ['tokenizer.ggml.eos_token_id', 2, { type: T.UINT32 }],
