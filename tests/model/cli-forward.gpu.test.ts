@@ -12,6 +12,7 @@ import { readGguf } from '../../src/engine/gguf/reader.ts';
 import { Model } from '../../src/engine/model/model.ts';
 import { Tokenizer } from '../../src/engine/tokenizer/index.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
+import { klDivergence, topOneAgreement } from '../../src/test-support/compare.ts';
 import { acquireTestGpu, type TestGpu } from '../../src/test-support/gpu.ts';
 import { makeTestModel } from '../../src/testing/make-model.ts';
 
@@ -68,10 +69,25 @@ describe('hearth logits', () => {
     }
   });
 
-  it('rejects the cpu backend as not available yet, with a usage error', () => {
-    const r = hearth(['logits', modelPath, '--tokens-file', 'x.json', '--out', 'y.f32', '--backend', 'cpu']);
-    expect(r.status).toBe(2);
-    expect(r.stderr).toContain('not available yet');
+  it('--backend cpu agrees with the WebGPU result in this process (8-bit activations: KL <= 1e-3, top-1 >= 95%)', { timeout: 300_000 }, async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => (i * 31 + 7) % 300);
+    const tokensFile = join(dir, 'ids-cpu.json');
+    const out = join(dir, 'out-cpu.f32');
+    writeFileSync(tokensFile, JSON.stringify(ids));
+    const r = hearth(['logits', modelPath, '--tokens-file', tokensFile, '--out', out, '--backend', 'cpu', '--threads', '2']);
+    expect(r.status, r.stderr).toBe(0);
+    const b = readFileSync(out);
+    const cpu = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    const { model, close } = await loadHere();
+    try {
+      const gpuLogits = await model.eval(ids, { logits: 'all' });
+      const V = model.config.nVocab;
+      expect(cpu.length).toBe(ids.length * V);
+      expect(klDivergence(gpuLogits, cpu, V)).toBeLessThan(1e-3);
+      expect(topOneAgreement(gpuLogits, cpu, V)).toBeGreaterThanOrEqual(0.95);
+    } finally {
+      await close();
+    }
   });
 });
 
