@@ -346,3 +346,22 @@ test('the parts of a split model, chosen together, load as one model and chat', 
   await send(page, 'Hello');
   await expect(lastReply(page).getByTestId('reply-stats')).toContainText(/tokens\/s/, { timeout: 120_000 });
 });
+
+test('a GGUF file dropped on the app loads', async ({ page }) => {
+  test.setTimeout(300_000);
+  const { readFileSync } = await import('node:fs');
+  await openApp(page);
+  const data = readFileSync(MODEL).toString('base64');
+  const dataTransfer = await page.evaluateHandle((b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], 'dropped-tiny.gguf'));
+    return transfer;
+  }, data);
+  await page.getByTestId('app').dispatchEvent('dragover', { dataTransfer });
+  await expect(page.getByTestId('app')).toHaveClass(/dropping/);
+  await page.getByTestId('app').dispatchEvent('drop', { dataTransfer });
+  await expect(page.getByTestId('model-ready')).toContainText('Tiny test model', { timeout: 120_000 });
+  await page.getByTestId('nav-models').click();
+  await expect(page.getByTestId('stored-models')).toContainText('dropped-tiny.gguf');
+});

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useState, type DragEvent } from 'react';
 import { CapabilityReport, CpuCapabilityReport } from './CapabilityReport.tsx';
 import { ChatView } from './ChatView.tsx';
 import { ModelManager } from './ModelManager.tsx';
@@ -38,8 +38,28 @@ export function App() {
   const gpu = boot.status === 'ready' ? boot.gpu : undefined;
   const cpu = boot.status === 'ready' ? boot.cpu : undefined;
 
+  // A GGUF file (or all parts of a split one) dropped anywhere on the app loads it, kept in the
+  // store as the model manager's default does.
+  const [dragging, setDragging] = useState(false);
+  const hasFiles = (e: DragEvent) => [...e.dataTransfer.types].includes('Files');
+  const onDragOver = (e: DragEvent) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+    setDragging(true);
+  };
+  const onDrop = (e: DragEvent) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    setDragging(false);
+    const files = [...e.dataTransfer.files].filter((f) => f.name.toLowerCase().endsWith('.gguf'));
+    if (files.length === 0) return;
+    setView('chat');
+    void engine.loadFile(files, true);
+  };
+
   return (
-    <div className="app">
+    <div className={dragging ? 'app dropping' : 'app'} onDragOver={onDragOver} onDragLeave={(e) => e.currentTarget === e.target && setDragging(false)} onDrop={onDrop} data-testid="app">
       <a className="skip-link" href="#main">Skip to content</a>
       <header className="app-header">
         <h1>

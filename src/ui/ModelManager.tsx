@@ -61,7 +61,7 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
 
       <section className="panel" aria-labelledby="local-heading">
         <h2 id="local-heading">Load a model file</h2>
-        <p className="muted">A GGUF file from your disk (for example one downloaded from Hugging Face), or all the parts of a split model (<code>…-00001-of-00003.gguf</code> and the rest) selected together. It is read here and never uploaded.</p>
+        <p className="muted">A GGUF file from your disk (for example one downloaded from Hugging Face), or all the parts of a split model (<code>…-00001-of-00003.gguf</code> and the rest) selected together; or drop the file anywhere on this page. It is read here and never uploaded.</p>
         <div className="row wrap">
           <button type="button" onClick={() => fileInput.current?.click()} disabled={busy}>
             Choose a .gguf file…
