@@ -40,7 +40,7 @@ import { blobSource, httpRangeSource, type RangedSource } from './gguf/source.ts
 import { openGgufModel, splitFileNames } from './gguf/split.ts';
 import { describeModel } from './model-info.ts';
 import { readModelConfig } from './model/config.ts';
-import { planMemory } from './model/loader.ts';
+import { planMemory, plannedTensors } from './model/loader.ts';
 import { Model } from './model/model.ts';
 import { Tokenizer } from './tokenizer/index.ts';
 import type { CachedModel, DownloadProgress, ModelEntry, ModelStore, StoreUsage } from './store/index.ts';
@@ -283,8 +283,6 @@ export class Engine implements EngineApi {
       const context = await this.gpu();
       return { backend: new WebGpuBackend(context.device, { subgroups: context.kernelPaths.subgroups }), kind: 'webgpu' };
     } catch (error) {
-      this.gpuContext?.destroy();
-      this.gpuContext = undefined;
       if (want === 'webgpu' || !(error instanceof WebGPUUnavailableError || (error as Error)?.name === 'WebGPUUnavailableError')) throw error;
       const reason = ((error as Error).message || String(error)).replace(/\.$/, '');
       return this.cpuBackend(file, options, `WebGPU unavailable: ${reason}; running on the CPU`);
@@ -298,8 +296,7 @@ export class Engine implements EngineApi {
    */
   private async cpuBackend(file: GgufModel, options: LoadModelOptions, why: string): Promise<ChosenBackend> {
     const config = readModelConfig(file);
-    const used = file.tensors.filter((t) => t.name !== 'rope_factors_long.weight' && t.name !== 'rope_factors_short.weight');
-    const plan = planMemory(config, used, { limits: { maxBufferBytes: 2 ** 31, memoryBudgetBytes: WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES }, weightBytes: cpuWeightBytes }, {
+    const plan = planMemory(config, plannedTensors(file.tensors), { limits: { maxBufferBytes: 2 ** 31, memoryBudgetBytes: WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES }, weightBytes: cpuWeightBytes }, {
       ...(options.contextLength ? { contextLength: options.contextLength } : {}),
     });
     const report = cpuReport();

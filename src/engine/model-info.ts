@@ -2,6 +2,7 @@
 import type { ModelInfo } from './api.ts';
 import { ggmlTypeName } from './gguf/ggml-types.ts';
 import type { GgufFile } from './gguf/types.ts';
+import { isMatrix } from './model/tensors.ts';
 
 /**
  * The quantization people would name the file by: the type holding most of the weight bytes
@@ -10,7 +11,7 @@ import type { GgufFile } from './gguf/types.ts';
 export function dominantQuantization(file: Pick<GgufFile, 'tensors'>): string {
   const bytes = new Map<string, number>();
   for (const t of file.tensors) {
-    if (t.shape.filter((d) => d > 1).length < 2) continue;
+    if (!isMatrix(t)) continue;
     const name = ggmlTypeName(t.type);
     bytes.set(name, (bytes.get(name) ?? 0) + t.byteSize);
   }

@@ -17,7 +17,7 @@ import type { Activation, Backend, IdBuffer, Vector, Weight } from '../backend/o
 import { readModelConfig, type ModelConfig } from './config.ts';
 import { UnsupportedModelError } from './errors.ts';
 import { KvCache } from './kv-cache.ts';
-import { checkTensors, layerTensor } from './tensors.ts';
+import { checkTensors, isMatrix, layerTensor } from './tensors.ts';
 
 /**
  * Weights + KV cache + scratch exceed what the device (or the caller's budget) allows. `detail`
@@ -169,8 +169,7 @@ export function planMemory(
   if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batch ${batch} must be a positive integer`);
   const { maxBufferBytes, memoryBudgetBytes } = backend.limits;
   // Matrices as the backend holds them; vectors (norms, biases) are widened to f32 at load.
-  const loadedBytes = (t: GgufTensorInfo) =>
-    t.shape.filter((d) => d > 1).length >= 2 ? (backend.weightBytes?.(t.type, t.shape) ?? t.byteSize) : 4 * t.elementCount;
+  const loadedBytes = (t: GgufTensorInfo) => (isMatrix(t) ? (backend.weightBytes?.(t.type, t.shape) ?? t.byteSize) : 4 * t.elementCount);
   const weightBytes = tensors.reduce((a, t) => a + loadedBytes(t), 0);
   const scratch = scratchFloats(config, batch);
   const scratchBytes = scratch.total * 4;
@@ -216,6 +215,14 @@ function llamaCppContext(n: number): number {
   return Math.ceil(n / 256) * 256;
 }
 
+/**
+ * The tensors a load plans memory for and counts in its progress: all but Phi-3's long/short rope
+ * factor pair (one of the two is loaded: a few floats).
+ */
+export function plannedTensors<T extends { name: string }>(tensors: readonly T[]): T[] {
+  return tensors.filter((t) => t.name !== 'rope_factors_long.weight' && t.name !== 'rope_factors_short.weight');
+}
+
 function isGgufModel(source: RangedSource | GgufModel): source is GgufModel {
   return 'tensorsByName' in source;
 }
@@ -239,11 +246,11 @@ export async function loadModel(backend: Backend, source: RangedSource | GgufMod
   }
   const infos = file.tensorsByName;
   for (const t of file.tensors) {
-    if (t.shape.filter((d) => d > 1).length >= 2 && !backend.supportsWeight(t.type)) {
+    if (isMatrix(t) && !backend.supportsWeight(t.type)) {
       throw new UnsupportedModelError(`${t.name}: the ${backend.kind} backend has no kernel for ${ggmlTypeName(t.type)} weights`, { tensor: t.name });
     }
   }
-  const used = file.tensors.filter((t) => t.name !== 'rope_factors_long.weight' && t.name !== 'rope_factors_short.weight');
+  const used = plannedTensors(file.tensors);
   const plan = planMemory(config, used, backend, options);
 
   const total = used.reduce((a, t) => a + t.byteSize, 0);

@@ -9,6 +9,14 @@ import type { GgufFile } from '../gguf/types.ts';
 import type { ModelConfig } from './config.ts';
 import { ModelConfigError, UnsupportedModelError } from './errors.ts';
 
+/**
+ * A matrix: two or more dimensions above 1. Matrices stay in their file type (kernels read them);
+ * everything else (norms, biases, rope factors) is a vector, widened to f32 at load.
+ */
+export function isMatrix(t: { shape: readonly number[] }): boolean {
+  return t.shape.filter((d) => d > 1).length >= 2;
+}
+
 export interface TensorSpec {
   name: string;
   /** GGUF order: ne0 (row length) first. A projection from n_in to n_out is [n_in, n_out]. */
