@@ -154,9 +154,13 @@ export function createHearthClient(engine: EngineApi, wrapCallback: <F>(f: F) =>
   return { chat: { completions: { create } }, engine };
 }
 
+/** A client over the Comlink proxy of the engine's worker: callbacks cross as Comlink proxies. */
+export function clientOfRemote(remote: Comlink.Remote<EngineApi>): HearthClient {
+  return createHearthClient(remote as unknown as EngineApi, (f) => Comlink.proxy(f as object) as typeof f);
+}
+
 /** Connects to the engine running in `worker` (src/engine/worker.ts) and wraps it as a client. */
 export function connectEngineWorker(worker: Worker): HearthClient {
   installErrorTransfer();
-  const remote = Comlink.wrap<EngineApi>(worker) as unknown as EngineApi;
-  return createHearthClient(remote, (f) => Comlink.proxy(f as object) as typeof f);
+  return clientOfRemote(Comlink.wrap<EngineApi>(worker));
 }

@@ -2,7 +2,6 @@
  * The chat: conversations (listed, renamed, deleted, exported, imported), the messages of the
  * open one with streaming replies, the composer, and the settings (system prompt, sampling).
  */
-import * as Comlink from 'comlink';
 import { useCallback, useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import type { ChatCompletionChunk, ChatMessage } from '../engine/api.ts';
 import {
@@ -18,7 +17,7 @@ import {
   type ReplyStats,
   type StoredMessage,
 } from './conversations.ts';
-import { engineClient } from './engine-client.ts';
+import { callWithEvents, engineClient } from './engine-client.ts';
 import { describeError, errorText } from './errors.ts';
 import { Markdown } from './Markdown.tsx';
 import { samplingRequest, type Preferences, type SamplingSettings } from './settings.ts';
@@ -119,26 +118,24 @@ export function ChatView({
       setAnnounce('The assistant is replying…');
       let text = '';
       let frame = 0;
-      // Chunks come through a Comlink proxy, on a port of their own: one may arrive after the
-      // result. Once the result is in, it is the reply; late chunks are dropped.
-      let settled = false;
       const flush = () => {
         frame = 0;
         current = { ...current, messages: current.messages.map((m) => (m.id === assistant.id ? { ...m, content: text } : m)) };
         put(current, false);
       };
       try {
-        const result = await engineClient().chatCompletion(
-          { messages: toChat(conversation), stream: true, request_id: requestId, ...samplingRequest(prefs.sampling) },
-          Comlink.proxy((chunk: ChatCompletionChunk) => {
+        // Once the result is in, it is the reply: late chunks are dropped (see callWithEvents).
+        const result = await callWithEvents(
+          (chunk: ChatCompletionChunk) => {
             const delta = chunk.choices[0]?.delta.content;
-            if (!delta || settled) return;
+            if (!delta) return;
             text += delta;
             // One render per frame, however fast tokens come.
             if (!frame) frame = requestAnimationFrame(flush);
-          }),
+          },
+          (onChunk) =>
+            engineClient().chatCompletion({ messages: toChat(conversation), stream: true, request_id: requestId, ...samplingRequest(prefs.sampling) }, onChunk),
         );
-        settled = true;
         if (frame) cancelAnimationFrame(frame);
         const u = result.usage;
         const stats: ReplyStats = {
@@ -160,7 +157,6 @@ export function ChatView({
         setAnnounce(stats.finishReason === 'abort' ? 'Reply stopped.' : `Reply finished: ${stats.completionTokens} tokens.`);
         if (u.dropped_messages > 0) setNotice(`The conversation no longer fits the context window: the ${u.dropped_messages} oldest messages were left out of this reply.`);
       } catch (error) {
-        settled = true;
         if (frame) cancelAnimationFrame(frame);
         current = {
           ...current,

@@ -8,7 +8,7 @@
  */
 import * as Comlink from 'comlink';
 import type { EngineApi } from '../engine/api.ts';
-import { createHearthClient, type HearthClient } from '../engine/client.ts';
+import { clientOfRemote, type HearthClient } from '../engine/client.ts';
 import { installErrorTransfer } from '../engine/worker-errors.ts';
 
 declare global {
@@ -19,12 +19,31 @@ declare global {
 
 let client: Comlink.Remote<EngineApi> | undefined;
 
+/**
+ * Runs an engine call that reports through a callback (progress, streamed chunks) and delivers the
+ * callback's events to `onEvent` only while the call runs. A Comlink-proxied callback travels on a
+ * MessagePort of its own, which the browser does not order with the call's result: a last event
+ * may arrive after the result and would, for example, put a finished load back to "loading".
+ */
+export async function callWithEvents<T, E>(onEvent: (event: E) => void, call: (callback: (event: E) => void) => Promise<T>): Promise<T> {
+  let settled = false;
+  try {
+    return await call(
+      Comlink.proxy((event: E) => {
+        if (!settled) onEvent(event);
+      }),
+    );
+  } finally {
+    settled = true;
+  }
+}
+
 export function engineClient(): Comlink.Remote<EngineApi> {
   if (!client) {
     installErrorTransfer();
     const worker = new Worker(new URL('../engine/worker.ts', import.meta.url), { type: 'module', name: 'hearth-engine' });
     client = Comlink.wrap<EngineApi>(worker);
-    window.hearth = createHearthClient(client as unknown as EngineApi, (f) => Comlink.proxy(f as object) as typeof f);
+    window.hearth = clientOfRemote(client);
   }
   return client;
 }

@@ -1,21 +1,16 @@
 /**
  * The engine as React state: start-up (info, GPU probe), the loaded model, loads in progress,
  * the model store (cached models, downloads with progress, storage use). Everything reaches the
- * worker through `engineClient()`; callbacks cross it as `Comlink.proxy`.
+ * worker through `engineClient()`; callbacks cross it through `callWithEvents`, which drops events
+ * that arrive after their call has settled.
  *
  * Loads are numbered: a newer load (the user picking a model) makes an older one (the automatic
  * demo load at start) stale, and a stale load never replaces the model the user chose.
- *
- * Progress callbacks are Comlink proxies: each travels on its own MessagePort, so the browser does
- * not order them with the call's result. A last progress event can arrive after the load (or the
- * download) has resolved; every callback therefore ignores events once its call has settled, or it
- * would put a finished load back to "loading" for good.
  */
-import * as Comlink from 'comlink';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { BackendChoice, CachedModel, CpuReport, DownloadProgress, EngineInfo, GpuReport, LoadProgress, ModelInfo, ModelSource, StoreUsage } from '../engine/api.ts';
 import { loadCatalog, toStoreEntry, type CatalogModel } from './catalog.ts';
-import { engineClient } from './engine-client.ts';
+import { callWithEvents, engineClient } from './engine-client.ts';
 import { describeError, type FriendlyError } from './errors.ts';
 
 export type EngineBoot =
@@ -89,23 +84,19 @@ export function useEngine(): EngineHandle {
   const load = useCallback(async (source: ModelSource, label: string, seq = ++loadSeq.current, remember?: string) => {
     const engine = engineClient();
     setModel({ state: 'loading', label });
-    let settled = false;
     lastSource.current = { source, label, remember };
     try {
-      const info = await engine.loadModel(
-        source,
-        { backend: backendRef.current },
-        Comlink.proxy((progress: LoadProgress) => {
-          if (!settled && seq === loadSeq.current) setModel({ state: 'loading', label, progress });
-        }),
+      const info = await callWithEvents(
+        (progress: LoadProgress) => {
+          if (seq === loadSeq.current) setModel({ state: 'loading', label, progress });
+        },
+        (onProgress) => engine.loadModel(source, { backend: backendRef.current }, onProgress),
       );
-      settled = true;
       if (seq !== loadSeq.current) return;
       setModel({ state: 'ready', info, label });
       if (remember) localStorage.setItem(LAST_MODEL_KEY, JSON.stringify({ id: remember, label }));
       else localStorage.removeItem(LAST_MODEL_KEY);
     } catch (error) {
-      settled = true;
       if (seq === loadSeq.current) setModel({ state: 'error', label, error: describeError(error) });
     }
   }, []);
@@ -134,18 +125,14 @@ export function useEngine(): EngineHandle {
   const download = useCallback(
     async (entry: CatalogModel) => {
       setDownloadErrors(({ [entry.id]: _, ...rest }) => rest);
-      let settled = false;
       try {
-        await engineClient().downloadModel(
-          toStoreEntry(entry, document.baseURI),
-          Comlink.proxy((progress: DownloadProgress) => {
-            if (!settled) setDownloads((d) => ({ ...d, [entry.id]: progress }));
-          }),
+        await callWithEvents(
+          (progress: DownloadProgress) => setDownloads((d) => ({ ...d, [entry.id]: progress })),
+          (onProgress) => engineClient().downloadModel(toStoreEntry(entry, document.baseURI), onProgress),
         );
       } catch (error) {
         if ((error as Error)?.name !== 'AbortError') setDownloadErrors((d) => ({ ...d, [entry.id]: describeError(error) }));
       } finally {
-        settled = true;
         setDownloads(({ [entry.id]: _, ...rest }) => rest);
         await refreshStore();
       }
@@ -211,17 +198,14 @@ export function useEngine(): EngineHandle {
         }
         if (seq !== loadSeq.current) return;
         setModel({ state: 'loading', label: demo.name });
-        let settled = false;
         try {
-          await engine.downloadModel(
-            toStoreEntry(demo, document.baseURI),
-            Comlink.proxy((download: DownloadProgress) => {
-              if (!settled && seq === loadSeq.current) setModel({ state: 'loading', label: demo.name, download });
-            }),
+          await callWithEvents(
+            (download: DownloadProgress) => {
+              if (seq === loadSeq.current) setModel({ state: 'loading', label: demo.name, download });
+            },
+            (onProgress) => engine.downloadModel(toStoreEntry(demo, document.baseURI), onProgress),
           );
-          settled = true;
         } catch (error) {
-          settled = true;
           if (seq === loadSeq.current) setModel({ state: 'error', label: demo.name, error: describeError(error) });
           return;
         }
