@@ -28,7 +28,7 @@ export async function runNodeWebGpu(path: string, workload: Workload, runs: numb
         workload,
         run,
         source,
-        backend: async () => new WebGpuBackend(context.device, { subgroups: context.kernelPaths.subgroups }),
+        backend: async () => new WebGpuBackend(context.device, { kernelPaths: context.kernelPaths }),
         deviceBytes: () => memory.peakBytes,
         heapBytes: () => process.memoryUsage().heapUsed,
       });

@@ -281,7 +281,7 @@ export class Engine implements EngineApi {
     if (want === 'cpu') return this.cpuBackend(file, options, 'Running on the CPU, as chosen');
     try {
       const context = await this.gpu();
-      return { backend: new WebGpuBackend(context.device, { subgroups: context.kernelPaths.subgroups }), kind: 'webgpu' };
+      return { backend: new WebGpuBackend(context.device, { kernelPaths: context.kernelPaths }), kind: 'webgpu' };
     } catch (error) {
       if (want === 'webgpu' || !(error instanceof WebGPUUnavailableError || (error as Error)?.name === 'WebGPUUnavailableError')) throw error;
       const reason = ((error as Error).message || String(error)).replace(/\.$/, '');

@@ -5,6 +5,13 @@
 import logitPenalty from './logit_penalty.wgsl?raw';
 import matmul from './matmul.wgsl?raw';
 import matvec from './matvec.wgsl?raw';
+import matvecCommon from './matvec_common.wgsl?raw';
+import dotGeneric from './dot_generic.wgsl?raw';
+import dotQ4_0 from './dot_q4_0.wgsl?raw';
+import dotQ4K from './dot_q4_k.wgsl?raw';
+import dotQ5K from './dot_q5_k.wgsl?raw';
+import dotQ6K from './dot_q6_k.wgsl?raw';
+import dotQ8_0 from './dot_q8_0.wgsl?raw';
 import quantCommon from './quant_common.wgsl?raw';
 import reduceSum from './reduce_sum.wgsl?raw';
 import topkSelectWgsl from './topk_select.wgsl?raw';
@@ -49,6 +56,13 @@ export const SHADERS: Readonly<Record<string, string>> = {
   'logit_penalty.wgsl': logitPenalty,
   'matmul.wgsl': matmul,
   'matvec.wgsl': matvec,
+  'matvec_common.wgsl': matvecCommon,
+  'dot_generic.wgsl': dotGeneric,
+  'dot_q4_0.wgsl': dotQ4_0,
+  'dot_q4_k.wgsl': dotQ4K,
+  'dot_q5_k.wgsl': dotQ5K,
+  'dot_q6_k.wgsl': dotQ6K,
+  'dot_q8_0.wgsl': dotQ8_0,
   'quant_common.wgsl': quantCommon,
   'reduce_sum.wgsl': reduceSum,
   'topk_select.wgsl': topkSelectWgsl,

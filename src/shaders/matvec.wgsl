@@ -1,58 +1,39 @@
 // Matrix-vector product for decode: out[t, out_offset + r] = sum_k x[t, k] * W[r, k] (+ bias),
-// with W dequantized on the fly by the `weights` include (w4/w1). One workgroup per output row
-// and token; its invocations stride over k and reduce in workgroup memory.
+// W dequantized on the fly. A workgroup computes ROWS_PER_WORKGROUP rows of one token; a row's
+// THREADS_PER_ROW invocations reduce in workgroup memory. With THREADS_PER_ROW = 1 there is no
+// reduction and no barrier at all: what CPU-emulated adapters (SwiftShader) want, where a barrier
+// costs more than the arithmetic. GPUs want 16-32 invocations per row, so that neighbouring
+// invocations read neighbouring blocks.
+//#include "matvec_common.wgsl"
 
-struct Params {
-  k: u32,          // row length of W (GGUF ne0)
-  rows: u32,       // rows of W in this buffer (a part of a split tensor)
-  out_stride: u32, // floats per token in `out` (all rows of W)
-  out_offset: u32, // first output row this part writes
-  x_stride: u32,   // floats per token in `x`
-  has_bias: u32,
-  groups_x: u32,   // workgroups in x (rows fold into x and y past the per-dimension limit)
-}
+override ROWS_PER_WORKGROUP: u32 = 4u;
 
-override WORKGROUP_SIZE: u32 = 64; // power of two
+var<workgroup> partial: array<f32, THREADS_PER_ROW * ROWS_PER_WORKGROUP>;
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> weights: array<u32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-
-//#include weights
-
-var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
-
-@compute @workgroup_size(WORKGROUP_SIZE)
+@compute @workgroup_size(THREADS_PER_ROW * ROWS_PER_WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x + wid.y * params.groups_x;
+  let lane = lid % THREADS_PER_ROW;
+  let row = (wid.x + wid.y * params.groups_x) * ROWS_PER_WORKGROUP + lid / THREADS_PER_ROW;
   let t = wid.z;
-  let xb = t * params.x_stride;
   var acc = 0.0;
   if (row < params.rows) {
-    let k4 = params.k / 4u;
-    for (var i = lid; i < k4; i += WORKGROUP_SIZE) {
-      let k = i * 4u;
-      acc += dot(w4(row, k), vec4f(x[xb + k], x[xb + k + 1u], x[xb + k + 2u], x[xb + k + 3u]));
+    acc = row_dot(row, lane, t * params.x_stride);
+  }
+  if (THREADS_PER_ROW == 1u) {
+    if (row < params.rows) {
+      store_row(row, t, acc);
     }
-    for (var k = k4 * 4u + lid; k < params.k; k += WORKGROUP_SIZE) {
-      acc += w1(row, k) * x[xb + k];
-    }
+    return;
   }
   partial[lid] = acc;
   workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
+  for (var stride = THREADS_PER_ROW / 2u; stride > 0u; stride >>= 1u) {
+    if (lane < stride) {
       partial[lid] += partial[lid + stride];
     }
     workgroupBarrier();
   }
-  if (lid == 0u && row < params.rows) {
-    var value = partial[0];
-    if (params.has_bias != 0u) {
-      value += bias[params.out_offset + row];
-    }
-    out[t * params.out_stride + params.out_offset + row] = value;
+  if (lane == 0u && row < params.rows) {
+    store_row(row, t, partial[lid]);
   }
 }

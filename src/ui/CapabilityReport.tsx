@@ -65,11 +65,11 @@ export function CapabilityReport({ report, cpu }: { report: GpuReport; cpu?: Cpu
         )}
         <dt>Kind</dt>
         <dd data-testid="adapter-kind">
-          {adapter.isFallbackAdapter ? 'Software (fallback) adapter: works, but slowly' : 'Hardware adapter'}
+          {kernelPaths.software ? 'Software (fallback) adapter: works, but slowly' : 'Hardware adapter'}
         </dd>
         <dt>Kernel paths</dt>
         <dd data-testid="kernel-paths">
-          {kernelPaths.f16 ? 'f16' : 'f32 (no shader-f16)'}, {kernelPaths.subgroups ? 'subgroups' : 'no subgroups'}
+          {kernelPaths.f16 ? 'f16' : 'f32 (no shader-f16)'}, {kernelPaths.subgroups ? 'subgroups' : 'no subgroups'}, matvec by {kernelPaths.matvec}
         </dd>
       </dl>
       <h3>Features</h3>

@@ -33,7 +33,7 @@ beforeAll(async () => {
 afterAll(() => gpu?.destroy());
 
 async function loadOurs(): Promise<Model> {
-  const backend = new WebGpuBackend(gpu.device, { subgroups: gpu.kernelPaths.subgroups });
+  const backend = new WebGpuBackend(gpu.device, { kernelPaths: gpu.kernelPaths });
   return Model.load(backend, bytesSource(bytes), { contextLength: 256 });
 }
 

@@ -68,7 +68,7 @@ describe('split models on WebGPU', () => {
   afterAll(() => gpu?.destroy());
 
   async function logits(source: RangedSource | GgufModel): Promise<Float32Array> {
-    const model = await Model.load(new WebGpuBackend(gpu.device, { subgroups: gpu.kernelPaths.subgroups }), source, { contextLength: 64, batch: 8 });
+    const model = await Model.load(new WebGpuBackend(gpu.device, { kernelPaths: gpu.kernelPaths }), source, { contextLength: 64, batch: 8 });
     try {
       return await model.eval(TOKENS, { logits: 'all' });
     } finally {

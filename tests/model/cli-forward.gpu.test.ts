@@ -34,7 +34,7 @@ afterAll(() => {
 
 async function loadHere(): Promise<{ model: Model; close: () => Promise<void> }> {
   const source = await nodeFileSource(modelPath);
-  const model = await Model.load(new WebGpuBackend(gpu.device, { subgroups: gpu.kernelPaths.subgroups }), source, { contextLength: 256 });
+  const model = await Model.load(new WebGpuBackend(gpu.device, { kernelPaths: gpu.kernelPaths }), source, { contextLength: 256 });
   return {
     model,
     close: async () => {

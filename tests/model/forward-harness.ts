@@ -175,7 +175,7 @@ async function load(name: string, c: ArchCase, quant: string | QuantRecipe): Pro
   const source = await nodeFileSource(path);
   const ref = await loadReferenceWeights(await readGguf(source), source);
   c.check?.(ref);
-  const backend = new WebGpuBackend(gpu.device, { subgroups: gpu.kernelPaths.subgroups, kernels });
+  const backend = new WebGpuBackend(gpu.device, { kernelPaths: gpu.kernelPaths, kernels });
   const model = await Model.load(backend, source, { contextLength: c.nCtx ?? 256, batch: BATCH });
   return { path, source, ref, model };
 }

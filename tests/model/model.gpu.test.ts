@@ -30,7 +30,7 @@ beforeAll(async () => {
 afterAll(() => gpu?.destroy());
 
 const backend = (memoryBudgetBytes?: number) =>
-  new WebGpuBackend(gpu.device, { kernels, subgroups: gpu.kernelPaths.subgroups, ...(memoryBudgetBytes !== undefined ? { memoryBudgetBytes } : {}) });
+  new WebGpuBackend(gpu.device, { kernels, kernelPaths: gpu.kernelPaths, ...(memoryBudgetBytes !== undefined ? { memoryBudgetBytes } : {}) });
 
 function tokens(n: number, seed: number): number[] {
   return Array.from({ length: n }, (_, i) => (i * 131 + seed * 17 + 3) % ref.config.nVocab);

@@ -46,7 +46,7 @@ async function oursWebGpu(a: PageRunArgs): Promise<PageResult> {
         workload: a.workload,
         run,
         source,
-        backend: async () => new WebGpuBackend(context.device, { subgroups: context.kernelPaths.subgroups }),
+        backend: async () => new WebGpuBackend(context.device, { kernelPaths: context.kernelPaths }),
         deviceBytes: () => memory.peakBytes,
         heapBytes,
       });

@@ -36,5 +36,5 @@ export async function cliBackend(values: Map<string, string>): Promise<CliBacken
     import('../../node/webgpu.ts'),
   ]);
   const context = await createGpuContext(nodeGpu(), nodeProbeOptions());
-  return { backend: new WebGpuBackend(context.device, { subgroups: context.kernelPaths.subgroups }), close: () => context.destroy() };
+  return { backend: new WebGpuBackend(context.device, { kernelPaths: context.kernelPaths }), close: () => context.destroy() };
 }

@@ -9,7 +9,7 @@ import { ggmlTypeByName } from '../../engine/gguf/ggml-types.ts';
 import { nodeGpu, nodeProbeOptions } from '../../node/webgpu.ts';
 import { parseFlags, UsageError, type CliCommand } from '../command.ts';
 
-const KERNEL_FLAGS = { values: ['--types', '--shapes', '--prefill', '--seconds', '--json'], switches: ['--no-subgroups', '--wall'] } as const;
+const KERNEL_FLAGS = { values: ['--types', '--shapes', '--prefill', '--seconds', '--json', '--matvec'], switches: ['--wall'] } as const;
 
 /** `hearth bench kernels`: GB/s and GFLOP/s of the matmul kernels per format beside the copy bandwidth. */
 async function benchKernels(args: string[]): Promise<number> {
@@ -34,7 +34,13 @@ async function benchKernels(args: string[]): Promise<number> {
   }
   if (values.has('--prefill')) options.prefillTokens = Number(values.get('--prefill'));
   if (values.has('--seconds')) options.seconds = Number(values.get('--seconds'));
-  if (switches.has('--no-subgroups')) options.subgroups = false;
+  const matvec = values.get('--matvec');
+  if (matvec !== undefined) {
+    if (matvec !== 'workgroup' && matvec !== 'subgroup' && matvec !== 'invocation') {
+      throw new UsageError(`bad --matvec ${matvec}: expected workgroup, subgroup or invocation`);
+    }
+    options.matvec = matvec;
+  }
   if (switches.has('--wall')) options.wallTime = true;
   const context = await createGpuContext(nodeGpu(), nodeProbeOptions());
   try {
@@ -108,7 +114,7 @@ export const benchCommand: CliCommand = {
     '              [--contexts 128,2048] [--decode N] [--runs N] [--threads N] [--out FILE] [--cache DIR]\n' +
     '                           model benchmark: load, TTFT, prefill and decode tok/s beside llama.cpp and wllama\n' +
     `                           (models: ${MODEL_SHAPES.map((m) => m.id).join(', ')}; runtimes: ${RUNTIMES.join(', ')})\n` +
-    '  hearth bench kernels [--types Q4_K,Q8_0] [--shapes 4096x4096] [--prefill 512] [--json FILE]\n' +
+    '  hearth bench kernels [--types Q4_K,Q8_0] [--shapes 4096x4096] [--prefill 512] [--matvec workgroup|subgroup|invocation] [--json FILE]\n' +
     '                           matmul kernel GB/s and GFLOP/s beside the copy bandwidth',
   needsGpu: true,
   async run(args) {

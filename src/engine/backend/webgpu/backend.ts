@@ -31,6 +31,7 @@ import { encodeNorm } from './kernels/norm.ts';
 import { encodeRope } from './kernels/rope.ts';
 import { encodeSample, sampleScratchElements } from './kernels/sample.ts';
 import { readBuffer } from './readback.ts';
+import type { KernelPaths, MatvecStrategy } from './probe.ts';
 import { StepRecorder } from './recorder.ts';
 import { destroyWeight, uploadWeight, type GpuWeight } from './weights.ts';
 
@@ -77,8 +78,8 @@ class GpuKv implements KvStorage {
 }
 
 export interface WebGpuBackendOptions {
-  /** `kernelPaths.subgroups` of the device: matvec reduces with subgroup operations. */
-  subgroups?: boolean;
+  /** The device's kernel paths (`GpuContext.kernelPaths`); default: the f32 paths that work everywhere. */
+  kernelPaths?: KernelPaths;
   /** Bytes the model may take on the device; default: no budget beyond the device's own limits. */
   memoryBudgetBytes?: number;
   /** Compiled kernels to share with other backends on the same device (compiling is slow on some drivers). */
@@ -94,7 +95,7 @@ export class WebGpuBackend implements Backend {
   private readonly dummy: GPUBuffer;
   private readonly owned: GPUBuffer[] = [];
   private readonly weights: GpuWeight[] = [];
-  private readonly subgroups: boolean;
+  private readonly matvec: MatvecStrategy;
   private attnScratch: { partialO: GPUBuffer; partialStats: GPUBuffer; floats: { partialO: number; partialStats: number } } | undefined;
   private sampleScratch: { values: GPUBuffer; ids: GPUBuffer; elements: number } | undefined;
   private randomBuffer: GPUBuffer | undefined;
@@ -107,7 +108,7 @@ export class WebGpuBackend implements Backend {
     this.kernels = options.kernels ?? new KernelCache(device);
     this.recorder = new StepRecorder(device);
     this.maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
-    this.subgroups = options.subgroups ?? false;
+    this.matvec = options.kernelPaths?.matvec ?? 'workgroup';
     this.limits = {
       maxBufferBytes: Math.min(device.limits.maxBufferSize, device.limits.maxStorageBufferBindingSize),
       memoryBudgetBytes: options.memoryBudgetBytes ?? Number.POSITIVE_INFINITY,
@@ -217,7 +218,7 @@ export class WebGpuBackend implements Backend {
       outStride: out.stride,
       ...(bias ? { bias: buf(bias) } : {}),
       dummy: this.dummy,
-      subgroups: this.subgroups,
+      matvec: this.matvec,
     });
   }
 

@@ -82,7 +82,7 @@ export async function createGpuContext(gpu: GPU | undefined, options: GpuContext
   return {
     device,
     adapter: report,
-    kernelPaths: kernelPathsFor(features),
+    kernelPaths: kernelPathsFor(features, report),
     lost,
     destroy() {
       destroyed = true;

@@ -46,7 +46,21 @@ export interface KernelPaths {
   f16: boolean;
   /** Subgroup reductions in matmul and softmax (needs `subgroups`). */
   subgroups: boolean;
+  /** A software adapter (SwiftShader, llvmpipe, WARP): the GPU is emulated on the CPU. */
+  software: boolean;
+  /** How matvec (decode) spreads rows over invocations; see `MatvecStrategy`. */
+  matvec: MatvecStrategy;
 }
+
+/**
+ * How matvec spreads a matrix's rows over invocations:
+ * - `workgroup`: 16 invocations per row, 4 rows per workgroup, reduced in workgroup memory;
+ * - `subgroup`: 32 invocations per row, one row per workgroup, reduced with subgroupAdd (needs the
+ *   `subgroups` feature);
+ * - `invocation`: one invocation per row, 64 rows per workgroup, no reduction and no barrier: for
+ *   software adapters, where a barrier costs more than the arithmetic (2x faster on SwiftShader).
+ */
+export type MatvecStrategy = 'workgroup' | 'subgroup' | 'invocation';
 
 export type GpuReport =
   | { available: true; adapter: AdapterReport; kernelPaths: KernelPaths }
@@ -95,8 +109,23 @@ export function describeAdapter(adapter: GPUAdapter): AdapterReport {
   };
 }
 
-export function kernelPathsFor(features: readonly string[]): KernelPaths {
-  return { f16: features.includes('shader-f16'), subgroups: features.includes('subgroups') };
+const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|\bwarp\b|basic render/i;
+
+/** True for an adapter that emulates a GPU on the CPU. */
+export function isSoftwareAdapter(adapter: Pick<AdapterReport, 'isFallbackAdapter' | 'vendor' | 'architecture' | 'device' | 'description'>): boolean {
+  return adapter.isFallbackAdapter || SOFTWARE_ADAPTER.test([adapter.vendor, adapter.architecture, adapter.device, adapter.description].join(' '));
+}
+
+/** The kernel paths for a device's features on an adapter. */
+export function kernelPathsFor(features: readonly string[], adapter: Parameters<typeof isSoftwareAdapter>[0]): KernelPaths {
+  const subgroups = features.includes('subgroups');
+  const software = isSoftwareAdapter(adapter);
+  return {
+    f16: features.includes('shader-f16'),
+    subgroups,
+    software,
+    matvec: software ? 'invocation' : subgroups ? 'subgroup' : 'workgroup',
+  };
 }
 
 /** Probes WebGPU. Never throws: an absent API or adapter is a report with a reason and advice. */
@@ -117,5 +146,5 @@ export async function probeWebGPU(gpu: GPU | undefined, options: ProbeOptions = 
     return { available: false, reason: 'WebGPU is present but no GPU adapter is available.', advice: NO_ADAPTER_ADVICE };
   }
   const report = describeAdapter(adapter);
-  return { available: true, adapter: report, kernelPaths: kernelPathsFor(report.features) };
+  return { available: true, adapter: report, kernelPaths: kernelPathsFor(report.features, report) };
 }

@@ -7,10 +7,11 @@
  * empty pass before and after the work), else from wall time over many submits ended by a mapAsync.
  *
  *   npx hearth bench kernels [--types Q4_K,Q8_0] [--shapes 4096x4096,14336x4096] [--prefill 512]
- *     [--seconds 1] [--no-subgroups] [--wall] [--json FILE]
+ *     [--seconds 1] [--matvec workgroup|subgroup|invocation] [--wall] [--json FILE]
  */
 import type { GgmlType } from '../../../gguf/ggml-types.ts';
 import type { GpuContext } from '../device.ts';
+import type { MatvecStrategy } from '../probe.ts';
 import type { GpuWeight } from '../weights.ts';
 
 /** Weight bytes cycled through per entry: more than the largest GPU caches. */
@@ -26,8 +27,8 @@ export interface MatmulBenchOptions {
   prefillTokens?: number;
   /** Rough time spent measuring each entry; default 1 s. */
   seconds?: number;
-  /** Matvec reduction; default: subgroups when the device has them. */
-  subgroups?: boolean;
+  /** How matvec spreads rows over invocations; default: the device's `kernelPaths.matvec`. */
+  matvec?: MatvecStrategy;
   /** Use wall time even where timestamp queries exist. */
   wallTime?: boolean;
   /** Progress lines. */
@@ -51,7 +52,7 @@ export interface MatmulBenchEntry {
 export interface MatmulBenchReport {
   adapter: string;
   timing: 'timestamp-query' | 'wall';
-  subgroups: boolean;
+  matvec: MatvecStrategy;
   /** copyBufferToBuffer: bytes read plus bytes written per second. */
   copyGbPerS: number;
   copyBytes: number;
@@ -148,7 +149,8 @@ export async function benchMatmul(context: GpuContext, options: MatmulBenchOptio
   const { device } = context;
   const log = options.log ?? (() => {});
   const seconds = options.seconds ?? 1;
-  const subgroups = options.subgroups ?? device.features.has('subgroups');
+  const matvec = options.matvec ?? context.kernelPaths.matvec;
+  if (matvec === 'subgroup' && !device.features.has('subgroups')) throw new Error('the subgroup matvec needs a device with the subgroups feature');
   const shapes = options.shapes ?? [
     [4096, 4096],
     [14336, 4096],
@@ -158,7 +160,7 @@ export async function benchMatmul(context: GpuContext, options: MatmulBenchOptio
   const recorder = new StepRecorder(device);
   const timer = new StepTimer(device, options.wallTime ?? false);
   const adapter = [context.adapter.vendor, context.adapter.architecture, context.adapter.device, context.adapter.description].filter(Boolean).join(' ');
-  log(`adapter: ${adapter}; timing: ${timer.usesTimestamps ? 'timestamp-query' : 'wall'}; matvec reduction: ${subgroups ? 'subgroups' : 'workgroup memory'}`);
+  log(`adapter: ${adapter}; timing: ${timer.usesTimestamps ? 'timestamp-query' : 'wall'}; matvec: ${matvec}`);
 
   // Copy bandwidth: the ceiling a weight-streaming kernel can approach.
   const copyBytes = Math.min(256 << 20, Math.floor(device.limits.maxBufferSize / 4 / 2) * 4);
@@ -203,7 +205,7 @@ export async function benchMatmul(context: GpuContext, options: MatmulBenchOptio
               out: { buffer: out },
               tokens,
               dummy,
-              subgroups,
+              matvec,
             }),
           submit: () => recorder.submit(),
         });
@@ -232,5 +234,5 @@ export async function benchMatmul(context: GpuContext, options: MatmulBenchOptio
   dummy.destroy();
   timer.destroy();
   recorder.destroy();
-  return { adapter, timing: timer.usesTimestamps ? 'timestamp-query' : 'wall', subgroups, copyGbPerS, copyBytes, entries };
+  return { adapter, timing: timer.usesTimestamps ? 'timestamp-query' : 'wall', matvec, copyGbPerS, copyBytes, entries };
 }

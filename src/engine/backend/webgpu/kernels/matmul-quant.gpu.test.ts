@@ -1,5 +1,5 @@
 /**
- * matvec (both reductions) and matmul on every block format, against float64 products over the
+ * matvec (every strategy) and matmul on every block format, against float64 products over the
  * exact weights: random valid blocks decoded by the CPU reference dequantizer (bit-exact with
  * llama.cpp), so a wrong bit position, scale unpacking or block offset in a WGSL include fails here.
  */
@@ -12,7 +12,10 @@ import { KernelCache } from '../kernel.ts';
 import { readBuffer } from '../readback.ts';
 import { StepRecorder } from '../recorder.ts';
 import { uploadWeight } from '../weights.ts';
+import type { MatvecStrategy } from '../probe.ts';
 import { encodeMatmul, matmulReference, matmulSupports } from './matmul.ts';
+
+const MATVEC_STRATEGIES: readonly MatvecStrategy[] = ['workgroup', 'subgroup', 'invocation'];
 
 let gpu: TestGpu;
 let kernels: KernelCache;
@@ -37,7 +40,7 @@ const BLOCK_TYPES = [
   GgmlType.Q6_K,
   GgmlType.IQ4_XS,
 ];
-/** Formats the first matmul tests cover; here only for the subgroup reduction. */
+/** Formats the first matmul tests cover; here only for the other matvec strategies. */
 const OTHER_TYPES = [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0];
 
 interface Case {
@@ -61,6 +64,8 @@ function casesFor(type: GgmlType): Case[] {
     { type, rows: 37, k: k1, tokens: 1 },
     { type, rows: 65, k: k2, tokens: 2, bias: true },
     { type, rows: 13, k: k3, tokens: 3 },
+    // Long rows: several chunks per invocation, a chunk count that is not a multiple of 16 or 32.
+    { type, rows: 19, k: block === 256 ? 2304 : 1056, tokens: 1, bias: true },
     { type, rows: 70, k: k2, tokens: 37, bias: true },
     { type, rows: 33, k: k3, tokens: 45 },
     // A weight split into several buffers, as for tensors above maxStorageBufferBindingSize.
@@ -74,7 +79,7 @@ function casesFor(type: GgmlType): Case[] {
   ];
 }
 
-async function runCase(c: Case, seed: number, subgroups: boolean): Promise<{ actual: Float32Array; expected: Float64Array }> {
+async function runCase(c: Case, seed: number, matvec: MatvecStrategy): Promise<{ actual: Float32Array; expected: Float64Array }> {
   const { device } = gpu;
   const bytes = randomBlocks(c.type, c.rows, c.k, seed);
   const values = exactWeights(c.type, bytes, c.rows * c.k);
@@ -105,7 +110,7 @@ async function runCase(c: Case, seed: number, subgroups: boolean): Promise<{ act
     outStride,
     ...(biasBuf ? { bias: biasBuf } : {}),
     dummy,
-    subgroups,
+    matvec,
   });
   recorder.submit();
   const raw = new Float32Array(await readBuffer(device, outBuf, c.tokens * outStride * 4));
@@ -130,28 +135,27 @@ describe('matmul and matvec on block-quantized weights', () => {
   const cases = BLOCK_TYPES.flatMap(casesFor);
   it.each(cases.map((c) => ({ c, name: label(c) })))('$name', async ({ c }) => {
     const seed = freshSeed(`matmul-quant ${label(c)}`);
-    // Matvec (tokens <= 4) runs both reductions on the same data; matmul has one path.
-    const paths = c.tokens <= 4 ? [false, true] : [false];
-    if (paths.includes(true)) expect(gpu.device.features.has('subgroups')).toBe(true);
-    for (const subgroups of paths) {
-      const { actual, expected } = await runCase(c, seed, subgroups);
-      expect(actual.every(Number.isFinite), `finite (subgroups=${subgroups})`).toBe(true);
-      expect(normalizedMse(actual, expected), `subgroups=${subgroups}`).toBeLessThanOrEqual(1e-6);
-    }
+    // Matvec (tokens <= 4) runs every strategy on the same data; matmul has one path.
+    await expectEveryStrategy(c, seed, c.tokens <= 4 ? MATVEC_STRATEGIES : ['workgroup']);
   });
 
-  // The subgroup reduction on the formats the first matmul tests cover, including a k that is not
-  // a multiple of 4 (the w1 tail), 4 tokens and a split weight.
-  const subgroupCases: Case[] = OTHER_TYPES.flatMap((type): Case[] =>
+  async function expectEveryStrategy(c: Case, seed: number, strategies: readonly MatvecStrategy[]): Promise<void> {
+    if (strategies.includes('subgroup')) expect(gpu.device.features.has('subgroups')).toBe(true);
+    for (const matvec of strategies) {
+      const { actual, expected } = await runCase(c, seed, matvec);
+      expect(actual.every(Number.isFinite), `finite (${matvec})`).toBe(true);
+      expect(normalizedMse(actual, expected), matvec).toBeLessThanOrEqual(1e-6);
+    }
+  }
+
+  // The other matvec strategies on the formats the first matmul tests cover, including a k that is
+  // not a multiple of 4 or 32 (the w1 tail), 4 tokens and a split weight.
+  const strategyCases: Case[] = OTHER_TYPES.flatMap((type): Case[] =>
     type === GgmlType.Q8_0
       ? [{ type, rows: 45, k: 96, tokens: 1 }, { type, rows: 70, k: 256, tokens: 3, bias: true, maxRowsPerPart: 31 }]
-      : [{ type, rows: 37, k: 93, tokens: 1 }, { type, rows: 65, k: 130, tokens: 4, bias: true }],
+      : [{ type, rows: 37, k: 93, tokens: 1 }, { type, rows: 65, k: 130, tokens: 4, bias: true }, { type, rows: 9, k: 1061, tokens: 1 }],
   );
-  it.each(subgroupCases.map((c) => ({ c, name: label(c) })))('subgroup matvec $name', async ({ c }) => {
-    expect(gpu.device.features.has('subgroups')).toBe(true);
-    const seed = freshSeed(`matvec-subgroup ${label(c)}`);
-    const { actual, expected } = await runCase(c, seed, true);
-    expect(actual.every(Number.isFinite)).toBe(true);
-    expect(normalizedMse(actual, expected)).toBeLessThanOrEqual(1e-6);
+  it.each(strategyCases.map((c) => ({ c, name: label(c) })))('every matvec strategy $name', async ({ c }) => {
+    await expectEveryStrategy(c, freshSeed(`matvec-strategies ${label(c)}`), MATVEC_STRATEGIES);
   });
 });

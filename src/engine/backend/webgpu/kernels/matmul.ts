@@ -1,17 +1,27 @@
 /**
  * out[t, r] = sum_k x[t, k] * W[r, k] (+ bias[r]) for a GGUF weight W, dequantized on the fly.
  * Decode (few tokens) uses matvec.wgsl, prefill the tiled matmul.wgsl; both come in one variant
- * per weight format through the `weights` include slot. Split weights dispatch once per part.
- * On devices with the `subgroups` feature, matvec can reduce with subgroupAdd (matvec_subgroup.wgsl).
+ * per weight format through the `weights` include slot (and matvec's `dot` slot). Split weights
+ * dispatch once per part. How matvec spreads rows over invocations is a `MatvecStrategy`.
  * The float64 reference is `matmulReference` below.
  */
 import { GgmlType, ggmlTypeName } from '../../../gguf/ggml-types.ts';
 import { SHADERS } from '../../../../shaders/index.ts';
 import type { KernelCache } from '../kernel.ts';
+import type { MatvecStrategy } from '../probe.ts';
 import { dispatchGrid } from '../pipelines.ts';
 import { preprocessWgsl } from '../preprocess.ts';
 import type { BufferRange, StepRecorder } from '../recorder.ts';
 import type { GpuWeight } from '../weights.ts';
+
+/** Block-at-a-time dot products for matvec (the `dot` slot); other formats use dot_generic.wgsl. */
+const DOT_INCLUDES: Partial<Record<GgmlType, string>> = {
+  [GgmlType.Q8_0]: 'dot_q8_0.wgsl',
+  [GgmlType.Q4_0]: 'dot_q4_0.wgsl',
+  [GgmlType.Q4_K]: 'dot_q4_k.wgsl',
+  [GgmlType.Q5_K]: 'dot_q5_k.wgsl',
+  [GgmlType.Q6_K]: 'dot_q6_k.wgsl',
+};
 
 /** The WGSL include that dequantizes each weight format. */
 const WEIGHT_INCLUDES: Partial<Record<GgmlType, string>> = {
@@ -45,8 +55,13 @@ export const MATMUL_TYPES: readonly GgmlType[] = Object.keys(WEIGHT_INCLUDES).ma
 
 /** Up to this many tokens, one matrix-vector pass per token beats a tiled matmul. */
 const MATVEC_MAX_TOKENS = 4;
-const MATVEC_WORKGROUP = 64;
 const MATMUL_TILE = 32;
+
+const MATVEC_LAYOUTS: Record<MatvecStrategy, { threadsPerRow: number; rowsPerWorkgroup: number }> = {
+  workgroup: { threadsPerRow: 16, rowsPerWorkgroup: 4 },
+  subgroup: { threadsPerRow: 32, rowsPerWorkgroup: 1 },
+  invocation: { threadsPerRow: 1, rowsPerWorkgroup: 64 },
+};
 
 function variant(kernels: KernelCache, shader: 'matvec.wgsl' | 'matvec_subgroup.wgsl' | 'matmul.wgsl', type: GgmlType, constants?: Record<string, number>) {
   const include = WEIGHT_INCLUDES[type];
@@ -54,7 +69,7 @@ function variant(kernels: KernelCache, shader: 'matvec.wgsl' | 'matvec_subgroup.
   const base = shader.replace('.wgsl', '');
   return kernels.get({
     name: `${base}_${include.replace('weights_', '').replace('.wgsl', '')}`,
-    wgsl: preprocessWgsl(shader, SHADERS, { weights: include }),
+    wgsl: preprocessWgsl(shader, SHADERS, { weights: include, dot: DOT_INCLUDES[type] ?? 'dot_generic.wgsl' }),
     ...(constants ? { constants } : {}),
   });
 }
@@ -72,10 +87,10 @@ export interface MatmulArgs {
   /** Any storage buffer, bound where there is no bias (bindings cannot be empty). */
   dummy: GPUBuffer;
   /**
-   * Reduce with subgroup operations (matvec_subgroup.wgsl). Only on a device created with the
-   * `subgroups` feature: pass `kernelPaths.subgroups`. Otherwise the workgroup-memory reduction.
+   * How matvec spreads rows over invocations; default `workgroup`, which works everywhere.
+   * `subgroup` only on a device created with the `subgroups` feature (`kernelPaths.matvec`).
    */
-  subgroups?: boolean;
+  matvec?: MatvecStrategy;
 }
 
 export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGroupsPerDim: number, args: MatmulArgs): void {
@@ -94,9 +109,14 @@ export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGr
     };
     const bind = { weights: part.buffer, x: args.x, bias: args.bias ?? args.dummy, out: args.out };
     if (tokens <= MATVEC_MAX_TOKENS) {
-      const [gx, gy] = dispatchGrid(part.rows, maxGroupsPerDim);
-      const shader = args.subgroups ? 'matvec_subgroup.wgsl' : 'matvec.wgsl';
-      recorder.dispatch(variant(kernels, shader, weight.type, { WORKGROUP_SIZE: MATVEC_WORKGROUP }), {
+      const strategy = args.matvec ?? 'workgroup';
+      const { threadsPerRow, rowsPerWorkgroup } = MATVEC_LAYOUTS[strategy];
+      const [gx, gy] = dispatchGrid(Math.ceil(part.rows / rowsPerWorkgroup), maxGroupsPerDim);
+      const kernel =
+        strategy === 'subgroup'
+          ? variant(kernels, 'matvec_subgroup.wgsl', weight.type, { THREADS_PER_ROW: threadsPerRow })
+          : variant(kernels, 'matvec.wgsl', weight.type, { THREADS_PER_ROW: threadsPerRow, ROWS_PER_WORKGROUP: rowsPerWorkgroup });
+      recorder.dispatch(kernel, {
         params: { ...common, groups_x: gx },
         bind,
         workgroups: [gx, gy, tokens],
