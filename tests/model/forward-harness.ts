@@ -21,15 +21,14 @@ import { KernelCache } from '../../src/engine/backend/webgpu/kernel.ts';
 import { GgmlType } from '../../src/engine/gguf/ggml-types.ts';
 import { readGguf } from '../../src/engine/gguf/reader.ts';
 import type { RangedSource } from '../../src/engine/gguf/source.ts';
-import { GgufValueType } from '../../src/engine/gguf/types.ts';
-import { writeGguf } from '../../src/engine/gguf/writer.ts';
 import { Model } from '../../src/engine/model/model.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
 import { argmax, klDivergence, normalizedMse, topOneAgreement } from '../../src/test-support/compare.ts';
 import { acquireTestGpu, type TestGpu } from '../../src/test-support/gpu.ts';
 import { llamaCppSourceDir, llamaRefLogits } from '../../src/test-support/llama-ref.ts';
 import { ReferenceSession, loadReferenceWeights, referenceForward, type ReferenceModel } from '../../src/test-support/reference-forward.ts';
-import { planTestModel, q4kmRecipe, useMoreBits, type QuantRecipe, type TestModelOptions, type VocabSource } from '../../src/testing/make-model.ts';
+import { editedTestModel, gemma3Edit, type ModelEdit } from '../../src/testing/edit-model.ts';
+import { q4kmRecipe, useMoreBits, type QuantRecipe, type TestModelOptions, type VocabSource } from '../../src/testing/make-model.ts';
 
 const TIMEOUT = 600_000;
 /** Positions per model (the bar asks for 64 or more). */
@@ -75,44 +74,19 @@ export const TYPES: Array<[string, string | QuantRecipe]> = [
   ['Q6_K', 'q6_k'],
 ];
 
-export interface Edit {
-  renameArch?: { from: string; to: string };
-  set?: Array<[string, number | string | boolean, GgufValueType]>;
-  remove?: string[];
-  addTensors?: Array<{ name: string; shape: number[]; values: (n: number) => Float32Array }>;
-}
-
 /** Row lengths are 256 (embd, ff, heads * head_dim) so every K-quant applies without fallbacks. */
 export const DIMS = { embd: 256, layers: 2, heads: 4, kvHeads: 2, ff: 256, seed: 7 } as const;
 export const WINDOW = 16;
 
-/** gemma3 from the generator's gemma2 (as in reference-forward.test.ts): q/k norms, pattern 3, global rope 1e6 x8. */
-export function gemma3Edit(layers: number): Edit {
-  const headDim = DIMS.embd / DIMS.heads;
-  return {
-    renameArch: { from: 'gemma2', to: 'gemma3' },
-    remove: ['gemma3.attn_logit_softcapping', 'gemma3.final_logit_softcapping'],
-    set: [
-      ['gemma3.attention.sliding_window', WINDOW, GgufValueType.UINT32],
-      ['gemma3.attention.sliding_window_pattern', 3, GgufValueType.UINT32],
-      ['gemma3.rope.freq_base', 1e6, GgufValueType.FLOAT32],
-      ['gemma3.rope.scaling.type', 'linear', GgufValueType.STRING],
-      ['gemma3.rope.scaling.factor', 8, GgufValueType.FLOAT32],
-    ],
-    addTensors: Array.from({ length: layers }, (_, il) =>
-      ['attn_q_norm', 'attn_k_norm'].map((base, j) => ({
-        name: `blk.${il}.${base}.weight`,
-        shape: [headDim],
-        values: (n: number) => Float32Array.from({ length: n }, (_, i) => 1 + 0.3 * Math.sin(1 + i * (j + 2) + il)),
-      })),
-    ).flat(),
-  };
+/** gemma3 from the generator's gemma2, at DIMS with window WINDOW. */
+export function gemma3EditAtDims(layers: number): ModelEdit {
+  return gemma3Edit(layers, DIMS.embd / DIMS.heads, WINDOW);
 }
 
 export interface ArchCase {
   label: string;
   options: Omit<TestModelOptions, 'quant'>;
-  edit?: Edit;
+  edit?: ModelEdit;
   /** Context the model (and llama.cpp, and the reference's rope choice) runs with. */
   nCtx?: number;
   check?: (m: ReferenceModel) => void;
@@ -133,33 +107,10 @@ let gpu: TestGpu;
 let kernels: KernelCache;
 let dir: string;
 
-async function writeModel(name: string, options: TestModelOptions, edit: Edit = {}): Promise<string> {
+async function writeModel(name: string, options: TestModelOptions, edit: ModelEdit = {}): Promise<string> {
   const path = join(dir, `${name}.gguf`);
   const vocab = await vocabFor(options.arch);
-  const plan = planTestModel({ ...options, ...(vocab ? { vocab } : {}) });
-  const metadata = new Map(plan.spec.metadata instanceof Map ? plan.spec.metadata : Object.entries(plan.spec.metadata));
-  const types = new Map(plan.spec.metadataTypes instanceof Map ? plan.spec.metadataTypes : Object.entries(plan.spec.metadataTypes ?? {}));
-  const rename = (k: string) => (edit.renameArch && k.startsWith(`${edit.renameArch.from}.`) ? `${edit.renameArch.to}.${k.slice(edit.renameArch.from.length + 1)}` : k);
-  const md = new Map([...metadata].map(([k, v]) => [rename(k), v] as const));
-  const ty = new Map([...types].map(([k, v]) => [rename(k), v] as const));
-  if (edit.renameArch) md.set('general.architecture', edit.renameArch.to);
-  for (const k of edit.remove ?? []) {
-    md.delete(k);
-    ty.delete(k);
-  }
-  for (const [k, v, t] of edit.set ?? []) {
-    md.set(k, t === GgufValueType.BOOL ? Boolean(v) : v);
-    ty.set(k, { type: t });
-  }
-  const tensors = plan.spec.tensors.map((t, i) => {
-    const info = { ...t, offset: 0, fileOffset: 0, byteSize: 0, elementCount: t.shape.reduce((a, b) => a * b, 1) };
-    return { ...t, data: plan.data(info, i) as Uint8Array };
-  });
-  for (const extra of edit.addTensors ?? []) {
-    const v = extra.values(extra.shape.reduce((a, b) => a * b, 1));
-    tensors.push({ name: extra.name, type: GgmlType.F32, shape: extra.shape, data: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) });
-  }
-  writeFileSync(path, writeGguf({ metadata: md, metadataTypes: ty, tensors }));
+  writeFileSync(path, editedTestModel({ ...options, ...(vocab ? { vocab } : {}) }, edit));
   return path;
 }
 

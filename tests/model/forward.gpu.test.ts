@@ -6,7 +6,7 @@
  */
 import { expect } from 'vitest';
 import { GgufValueType } from '../../src/engine/gguf/types.ts';
-import { DIMS, WINDOW, forwardSuite, gemma3Edit, type ArchCase } from './forward-harness.ts';
+import { DIMS, WINDOW, forwardSuite, gemma3EditAtDims, type ArchCase } from './forward-harness.ts';
 
 const ARCHS: ArchCase[] = [
   // llama3-style rope_freqs and the optional dense biases.
@@ -27,7 +27,7 @@ const ARCHS: ArchCase[] = [
   {
     label: 'gemma3',
     options: { arch: 'gemma2', ...DIMS, layers: 3, slidingWindow: WINDOW },
-    edit: gemma3Edit(3),
+    edit: gemma3EditAtDims(3),
     check: (m) => expect(m.config.layers.map((l) => l.slidingWindow)).toEqual([true, true, false]),
   },
   { label: 'granite', options: { arch: 'granite', ...DIMS }, check: (m) => expect(m.config.residualScale).not.toBe(1) },

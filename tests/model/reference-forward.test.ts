@@ -29,7 +29,8 @@ import {
   referenceForward,
   type ReferenceModel,
 } from '../../src/test-support/reference-forward.ts';
-import { planTestModel, type TestModelOptions, type VocabSource } from '../../src/testing/make-model.ts';
+import { editedTestModel, gemma3Edit, type ModelEdit } from '../../src/testing/edit-model.ts';
+import { type TestModelOptions, type VocabSource } from '../../src/testing/make-model.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
 
 const TIMEOUT = 600_000;
@@ -80,73 +81,15 @@ async function vocabOf(name: string): Promise<VocabSource> {
   return { metadata: file.metadata, metadataTypes: file.metadataTypes };
 }
 
-/** Changes to a generated model before it is written: metadata edits and extra F32 tensors. */
-interface Edit {
-  /** Replaces `from.` with `to.` in every key and sets general.architecture (gemma3 from gemma2). */
-  renameArch?: { from: string; to: string };
-  set?: Array<[string, number | string | boolean, GgufValueType]>;
-  remove?: string[];
-  /** Extra F32 tensors, appended after the generated ones. */
-  addTensors?: Array<{ name: string; shape: number[]; values: (n: number) => Float32Array }>;
-}
-
 /** Writes a generator model (optionally edited) and loads it into the reference. */
-async function generated(name: string, options: TestModelOptions, edit: Edit = {}): Promise<{ path: string; model: ReferenceModel }> {
+async function generated(name: string, options: TestModelOptions, edit: ModelEdit = {}): Promise<{ path: string; model: ReferenceModel }> {
   const path = join(dir, `${name}.gguf`);
   const vocab = options.arch === 'phi3' ? await vocabOf('phi-3') : undefined;
-  const plan = planTestModel({ ...options, ...(vocab ? { vocab } : {}) });
-  const metadata = new Map(plan.spec.metadata instanceof Map ? plan.spec.metadata : Object.entries(plan.spec.metadata));
-  const types = new Map(plan.spec.metadataTypes instanceof Map ? plan.spec.metadataTypes : Object.entries(plan.spec.metadataTypes ?? {}));
-  const rename = (k: string) => (edit.renameArch && k.startsWith(`${edit.renameArch.from}.`) ? `${edit.renameArch.to}.${k.slice(edit.renameArch.from.length + 1)}` : k);
-  const md = new Map([...metadata].map(([k, v]) => [rename(k), v] as const));
-  const ty = new Map([...types].map(([k, v]) => [rename(k), v] as const));
-  if (edit.renameArch) md.set('general.architecture', edit.renameArch.to);
-  for (const k of edit.remove ?? []) {
-    md.delete(k);
-    ty.delete(k);
-  }
-  for (const [k, v, t] of edit.set ?? []) {
-    md.set(k, t === GgufValueType.BOOL ? Boolean(v) : v);
-    ty.set(k, { type: t });
-  }
-  const tensors = plan.spec.tensors.map((t, i) => {
-    const info = { ...t, offset: 0, fileOffset: 0, byteSize: 0, elementCount: t.shape.reduce((a, b) => a * b, 1) };
-    return { ...t, data: plan.data(info, i) as Uint8Array };
-  });
-  for (const extra of edit.addTensors ?? []) {
-    const n = extra.shape.reduce((a, b) => a * b, 1);
-    const v = extra.values(n);
-    tensors.push({ name: extra.name, type: GgmlType.F32, shape: extra.shape, data: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) });
-  }
-  writeFileSync(path, writeGguf({ metadata: md, metadataTypes: ty, tensors }));
+  writeFileSync(path, editedTestModel({ ...options, ...(vocab ? { vocab } : {}) }, edit));
   return { path, model: await loadReferenceModel(path) };
 }
 
 const SMALL = { embd: 64, layers: 2, heads: 4, kvHeads: 2, ff: 96, seed: 7 } as const;
-
-/** A gemma3 file from the generator's gemma2 one (the generator has no gemma3 yet). */
-function gemma3Edit(layers: number, window: number): Edit {
-  const headDim = SMALL.embd / SMALL.heads;
-  const norms = Array.from({ length: layers }, (_, il) =>
-    ['attn_q_norm', 'attn_k_norm'].map((base, j) => ({
-      name: `blk.${il}.${base}.weight`,
-      shape: [headDim],
-      values: (n: number) => Float32Array.from({ length: n }, (_, i) => 1 + 0.3 * Math.sin(1 + i * (j + 2) + il)),
-    })),
-  ).flat();
-  return {
-    renameArch: { from: 'gemma2', to: 'gemma3' },
-    remove: ['gemma3.attn_logit_softcapping', 'gemma3.final_logit_softcapping'],
-    set: [
-      ['gemma3.attention.sliding_window', window, GgufValueType.UINT32],
-      ['gemma3.attention.sliding_window_pattern', 3, GgufValueType.UINT32],
-      ['gemma3.rope.freq_base', 1e6, GgufValueType.FLOAT32],
-      ['gemma3.rope.scaling.type', 'linear', GgufValueType.STRING],
-      ['gemma3.rope.scaling.factor', 8, GgufValueType.FLOAT32],
-    ],
-    addTensors: norms,
-  };
-}
 
 describe('reference forward vs llama.cpp (F32 files, f32 KV cache)', () => {
   it('llama (llama-ref tiny model, SentencePiece vocabulary of 32000)', { timeout: TIMEOUT }, async () => {
@@ -159,7 +102,7 @@ describe('reference forward vs llama.cpp (F32 files, f32 KV cache)', () => {
     expect(f.top1).toBeGreaterThanOrEqual(0.99);
   });
 
-  const cases: Array<[string, TestModelOptions, { nCtx?: number; edit?: Edit; check?: (m: ReferenceModel) => void }?]> = [
+  const cases: Array<[string, TestModelOptions, { nCtx?: number; edit?: ModelEdit; check?: (m: ReferenceModel) => void }?]> = [
     ['llama + rope_freqs + biases', { arch: 'llama', ...SMALL, ropeFreqs: true, biases: true }, {
       check: (m) => {
         expect(m.config.rope.factors).toBe('freqs');
@@ -215,7 +158,7 @@ describe('reference forward vs llama.cpp (F32 files, f32 KV cache)', () => {
     // gemma3 is gemma2's layout plus per-head q/k norms, without the attention softcap; its local
     // layers use rope base 10000 and no scaling while global layers use the file's (here 1e6, x8 linear).
     ['gemma3 (q/k norms, 3 layers, pattern 3, window 16, global rope 1e6 x8)', { arch: 'gemma2', ...SMALL, layers: 3, slidingWindow: 16 }, {
-      edit: gemma3Edit(3, 16),
+      edit: gemma3Edit(3, SMALL.embd / SMALL.heads, 16),
       check: (m) => {
         expect(m.config.layers.map((l) => l.slidingWindow)).toEqual([true, true, false]);
         expect([m.config.rope.freqBase, m.config.rope.freqScale, m.config.rope.freqBaseSwa, m.config.rope.freqScaleSwa]).toEqual([1e6, 1 / 8, 10000, 1]);
@@ -239,7 +182,7 @@ describe('what is left against llama.cpp is its f16 GELU table', () => {
   it('gemma2 and gemma3 with GELU evaluated as llama.cpp CPU does come 100x closer', { timeout: TIMEOUT }, async () => {
     for (const [name, options, edit] of [
       ['gemma2-table', { arch: 'gemma2', ...SMALL, slidingWindow: 16 }, {}],
-      ['gemma3-table', { arch: 'gemma2', ...SMALL, layers: 3, slidingWindow: 16 }, gemma3Edit(3, 16)],
+      ['gemma3-table', { arch: 'gemma2', ...SMALL, layers: 3, slidingWindow: 16 }, gemma3Edit(3, SMALL.embd / SMALL.heads, 16)],
     ] as const) {
       const { path, model } = await generated(name, options, edit);
       const tokens = randomTokens(N_TOKENS, model.config.nVocab, 5);
