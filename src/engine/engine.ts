@@ -32,6 +32,7 @@ import { CPU_BACKEND_OVERHEAD_BYTES, CpuBackend, cpuWeightBytes } from './backen
 import { relaxedSimdSupported, simdSupported, WASM32_MAX_BYTES } from './backend/cpu/kernels.ts';
 import { createGpuContext, type GpuContext } from './backend/webgpu/device.ts';
 import { WebGpuBackend } from './backend/webgpu/backend.ts';
+import { KernelCache } from './backend/webgpu/kernel.ts';
 import { probeWebGPU, type ProbeOptions } from './backend/webgpu/probe.ts';
 import { DeviceLostError, HearthError, WebGPUUnavailableError } from './errors.ts';
 import type { GgufModel } from './gguf/split.ts';
@@ -102,8 +103,15 @@ interface Loaded {
   options: LoadModelOptions;
 }
 
+/** A lost GPU device, thrown here or across the worker boundary (where only the name survives). */
+function isDeviceLost(error: unknown): boolean {
+  return error instanceof DeviceLostError || (error as Error)?.name === 'DeviceLostError';
+}
+
 export class Engine implements EngineApi {
   private gpuContext: GpuContext | undefined;
+  /** Pipelines compiled on `gpuContext`'s device, kept across model loads (compiling is slow). */
+  private gpuKernels: KernelCache | undefined;
   private loaded: Loaded | undefined;
   /** What to reload after a device loss. */
   private lastLoad: { source: ModelSource; options: LoadModelOptions } | undefined;
@@ -218,18 +226,28 @@ export class Engine implements EngineApi {
 
   /** A device loss invalidates everything on the GPU: drop it, reload on the next request. */
   private afterFailure(error: unknown): unknown {
-    if (error instanceof DeviceLostError || (error as Error)?.name === 'DeviceLostError') {
+    if (isDeviceLost(error)) {
       this.release();
       this.state = { state: 'error', error: { name: 'DeviceLostError', message: (error as Error).message } };
     }
     return error;
   }
 
-  private release(): void {
+  /**
+   * Frees the loaded model (its GPU buffers, or its CPU workers and memory). The GPU device and its
+   * compiled kernels stay for the next load: a new device would compile every pipeline again.
+   */
+  private releaseModel(): void {
     this.loaded?.model.destroy();
     this.loaded = undefined;
+  }
+
+  /** Frees the model and the GPU device: on unload and when the device is lost. */
+  private release(): void {
+    this.releaseModel();
     this.gpuContext?.destroy();
     this.gpuContext = undefined;
+    this.gpuKernels = undefined;
   }
 
   /**
@@ -261,14 +279,16 @@ export class Engine implements EngineApi {
     }
   }
 
-  private async gpu(): Promise<GpuContext> {
-    if (!this.gpuContext) {
-      this.gpuContext = await createGpuContext(this.platform.gpu, {
+  private async gpu(): Promise<{ context: GpuContext; kernels: KernelCache }> {
+    if (!this.gpuContext || !this.gpuKernels) {
+      const context = await createGpuContext(this.platform.gpu, {
         ...this.platform.probeOptions,
         onLost: () => this.release(),
       });
+      this.gpuContext = context;
+      this.gpuKernels = new KernelCache(context.device);
     }
-    return this.gpuContext;
+    return { context: this.gpuContext, kernels: this.gpuKernels };
   }
 
   /**
@@ -280,8 +300,8 @@ export class Engine implements EngineApi {
     const want = options.backend ?? 'auto';
     if (want === 'cpu') return this.cpuBackend(file, options, 'Running on the CPU, as chosen');
     try {
-      const context = await this.gpu();
-      return { backend: new WebGpuBackend(context.device, { kernelPaths: context.kernelPaths }), kind: 'webgpu' };
+      const { context, kernels } = await this.gpu();
+      return { backend: new WebGpuBackend(context.device, { kernelPaths: context.kernelPaths, kernels }), kind: 'webgpu' };
     } catch (error) {
       if (want === 'webgpu' || !(error instanceof WebGPUUnavailableError || (error as Error)?.name === 'WebGPUUnavailableError')) throw error;
       const reason = ((error as Error).message || String(error)).replace(/\.$/, '');
@@ -315,7 +335,7 @@ export class Engine implements EngineApi {
   private async load(source: ModelSource, options: LoadModelOptions, onProgress?: (progress: LoadProgress) => void): Promise<Loaded> {
     const want = options.backend ?? 'auto';
     if (want !== 'auto' && want !== 'webgpu' && want !== 'cpu') throw new HearthError(`Unknown backend '${String(want)}' (auto, webgpu, cpu).`);
-    this.release();
+    this.releaseModel();
     this.state = { state: 'loading', progress: { phase: 'reading-header', loaded: 0, total: 0 } };
     const report = (progress: LoadProgress) => {
       this.state = { state: 'loading', progress };
@@ -335,8 +355,8 @@ export class Engine implements EngineApi {
           onProgress: (loaded, total) => report({ phase: 'uploading-weights', loaded, total }),
         });
       } catch (error) {
-        // The model owns the backend once loaded; before that, free it here (CPU workers, memory).
-        if (chosen.kind === 'cpu') chosen.backend.destroy();
+        // The model owns the backend once loaded; before that, free it here (GPU buffers, CPU workers).
+        chosen.backend.destroy();
         throw error;
       }
       const info0 = { modelName: String(file.metadata.get('general.name') ?? fileName) };
@@ -356,7 +376,8 @@ export class Engine implements EngineApi {
       this.state = { state: 'ready', model: info, busy: false };
       return this.loaded;
     } catch (error) {
-      this.release();
+      if (isDeviceLost(error)) this.release();
+      else this.releaseModel();
       const e = error as Error;
       this.state = { state: 'error', error: { name: e.name, message: e.message } };
       throw error;

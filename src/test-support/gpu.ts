@@ -40,3 +40,32 @@ export function uploadFloats(device: GPUDevice, data: Float32Array<ArrayBuffer>)
 }
 
 export { freshSeed } from './random.ts';
+
+/**
+ * A `GPU` that forwards to `real` and reports every device it creates; while `available()` is
+ * false it has no adapter (WebGPU gone for good, as after some driver crashes).
+ */
+export function watchedGpu(real: GPU, onDevice: (device: GPUDevice) => void, available: () => boolean = () => true): GPU {
+  return {
+    requestAdapter: async (options?: GPURequestAdapterOptions) => {
+      if (!available()) return null;
+      const adapter = await real.requestAdapter(options);
+      if (!adapter) return adapter;
+      return new Proxy(adapter, {
+        get(target, prop) {
+          if (prop === 'requestDevice') {
+            return async (descriptor?: GPUDeviceDescriptor) => {
+              const device = await target.requestDevice(descriptor);
+              onDevice(device);
+              return device;
+            };
+          }
+          const value = Reflect.get(target, prop, target) as unknown;
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    },
+    getPreferredCanvasFormat: () => real.getPreferredCanvasFormat(),
+    wgslLanguageFeatures: real.wgslLanguageFeatures,
+  } as unknown as GPU;
+}

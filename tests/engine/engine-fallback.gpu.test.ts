@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.ts';
 import { nodeGpu, nodeProbeOptions } from '../../src/node/webgpu.ts';
 import { makeTestModel } from '../../src/testing/make-model.ts';
+import { watchedGpu } from '../../src/test-support/gpu.ts';
 
 let engine: Engine | undefined;
 afterAll(async () => {
@@ -14,25 +15,9 @@ afterAll(async () => {
 
 describe('engine fallback after a device loss', () => {
   it('reloads on the CPU when the GPU is gone for good', async () => {
-    const real = nodeGpu();
     let device: GPUDevice | undefined;
     let gone = false;
-    const flaky = {
-      requestAdapter: async (options?: GPURequestAdapterOptions) => {
-        if (gone) return null;
-        const adapter = await real.requestAdapter(options);
-        if (!adapter) return adapter;
-        return new Proxy(adapter, {
-          get(target, prop) {
-            if (prop === 'requestDevice') return async (descriptor?: GPUDeviceDescriptor) => (device = await target.requestDevice(descriptor));
-            const value = Reflect.get(target, prop, target) as unknown;
-            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-          },
-        });
-      },
-      getPreferredCanvasFormat: () => real.getPreferredCanvasFormat(),
-      wgslLanguageFeatures: real.wgslLanguageFeatures,
-    } as unknown as GPU;
+    const flaky = watchedGpu(nodeGpu(), (d) => (device = d), () => !gone);
     const bytes = makeTestModel({ arch: 'llama', embd: 64, layers: 2, heads: 4, kvHeads: 2, ff: 128, ctx: 512, seed: 11 });
     engine = new Engine({ gpu: flaky, runtime: 'test', probeOptions: nodeProbeOptions() });
     const info = await engine.loadModel({ kind: 'file', file: new Blob([bytes as Uint8Array<ArrayBuffer>]), name: 'm.gguf' }, { contextLength: 256 });
