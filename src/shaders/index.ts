@@ -4,6 +4,7 @@
  */
 import logitPenalty from './logit_penalty.wgsl?raw';
 import matmul from './matmul.wgsl?raw';
+import matmulRows from './matmul_rows.wgsl?raw';
 import matvec from './matvec.wgsl?raw';
 import matvecCommon from './matvec_common.wgsl?raw';
 import dotGeneric from './dot_generic.wgsl?raw';
@@ -55,6 +56,7 @@ import weightsQ6K from './weights_q6_k.wgsl?raw';
 export const SHADERS: Readonly<Record<string, string>> = {
   'logit_penalty.wgsl': logitPenalty,
   'matmul.wgsl': matmul,
+  'matmul_rows.wgsl': matmulRows,
   'matvec.wgsl': matvec,
   'matvec_common.wgsl': matvecCommon,
   'dot_generic.wgsl': dotGeneric,

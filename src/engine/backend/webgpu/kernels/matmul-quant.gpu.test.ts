@@ -135,8 +135,9 @@ describe('matmul and matvec on block-quantized weights', () => {
   const cases = BLOCK_TYPES.flatMap(casesFor);
   it.each(cases.map((c) => ({ c, name: label(c) })))('$name', async ({ c }) => {
     const seed = freshSeed(`matmul-quant ${label(c)}`);
-    // Matvec (tokens <= 4) runs every strategy on the same data; matmul has one path.
-    await expectEveryStrategy(c, seed, c.tokens <= 4 ? MATVEC_STRATEGIES : ['workgroup']);
+    // Matvec (tokens <= 4) runs every strategy on the same data; matmul has two: tiled
+    // (workgroup, subgroup) and a row per invocation (invocation).
+    await expectEveryStrategy(c, seed, c.tokens <= 4 ? MATVEC_STRATEGIES : ['workgroup', 'invocation']);
   });
 
   async function expectEveryStrategy(c: Case, seed: number, strategies: readonly MatvecStrategy[]): Promise<void> {
@@ -148,14 +149,15 @@ describe('matmul and matvec on block-quantized weights', () => {
     }
   }
 
-  // The other matvec strategies on the formats the first matmul tests cover, including a k that is
-  // not a multiple of 4 or 32 (the w1 tail), 4 tokens and a split weight.
+  // The other strategies on the formats the first matmul tests cover, including a k that is not a
+  // multiple of 4 or 32 (the w1 tail), 4 tokens, a split weight, and 13 tokens (prefill: a group of
+  // 8 tokens and one of 5).
   const strategyCases: Case[] = OTHER_TYPES.flatMap((type): Case[] =>
     type === GgmlType.Q8_0
-      ? [{ type, rows: 45, k: 96, tokens: 1 }, { type, rows: 70, k: 256, tokens: 3, bias: true, maxRowsPerPart: 31 }]
-      : [{ type, rows: 37, k: 93, tokens: 1 }, { type, rows: 65, k: 130, tokens: 4, bias: true }, { type, rows: 9, k: 1061, tokens: 1 }],
+      ? [{ type, rows: 45, k: 96, tokens: 1 }, { type, rows: 70, k: 256, tokens: 3, bias: true, maxRowsPerPart: 31 }, { type, rows: 70, k: 96, tokens: 13, strided: true }]
+      : [{ type, rows: 37, k: 93, tokens: 1 }, { type, rows: 65, k: 130, tokens: 4, bias: true }, { type, rows: 9, k: 1061, tokens: 1 }, { type, rows: 33, k: 67, tokens: 13, bias: true }],
   );
   it.each(strategyCases.map((c) => ({ c, name: label(c) })))('every matvec strategy $name', async ({ c }) => {
-    await expectEveryStrategy(c, freshSeed(`matvec-strategies ${label(c)}`), MATVEC_STRATEGIES);
+    await expectEveryStrategy(c, freshSeed(`matvec-strategies ${label(c)}`), c.tokens <= 4 ? MATVEC_STRATEGIES : ['workgroup', 'invocation']);
   });
 });

@@ -56,6 +56,9 @@ export const MATMUL_TYPES: readonly GgmlType[] = Object.keys(WEIGHT_INCLUDES).ma
 /** Up to this many tokens, one matrix-vector pass per token beats a tiled matmul. */
 const MATVEC_MAX_TOKENS = 4;
 const MATMUL_TILE = 32;
+/** matmul_rows.wgsl (prefill on software adapters): rows per workgroup, tokens per invocation. */
+const MATMUL_ROWS_PER_WORKGROUP = 64;
+const MATMUL_ROWS_TOKENS = 8;
 
 const MATVEC_LAYOUTS: Record<MatvecStrategy, { threadsPerRow: number; rowsPerWorkgroup: number }> = {
   workgroup: { threadsPerRow: 16, rowsPerWorkgroup: 4 },
@@ -63,7 +66,7 @@ const MATVEC_LAYOUTS: Record<MatvecStrategy, { threadsPerRow: number; rowsPerWor
   invocation: { threadsPerRow: 1, rowsPerWorkgroup: 64 },
 };
 
-function variant(kernels: KernelCache, shader: 'matvec.wgsl' | 'matvec_subgroup.wgsl' | 'matmul.wgsl', type: GgmlType, constants?: Record<string, number>) {
+function variant(kernels: KernelCache, shader: 'matvec.wgsl' | 'matvec_subgroup.wgsl' | 'matmul.wgsl' | 'matmul_rows.wgsl', type: GgmlType, constants?: Record<string, number>) {
   const include = WEIGHT_INCLUDES[type];
   if (!include) throw new Error(`no matmul kernel for ${ggmlTypeName(type)} weights`);
   const base = shader.replace('.wgsl', '');
@@ -89,6 +92,7 @@ export interface MatmulArgs {
   /**
    * How matvec spreads rows over invocations; default `workgroup`, which works everywhere.
    * `subgroup` only on a device created with the `subgroups` feature (`kernelPaths.matvec`).
+   * `invocation` (software adapters) also runs prefill without barriers (matmul_rows.wgsl).
    */
   matvec?: MatvecStrategy;
 }
@@ -121,6 +125,14 @@ export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGr
         bind,
         workgroups: [gx, gy, tokens],
         label: `matvec ${weight.name}`,
+      });
+    } else if (args.matvec === 'invocation') {
+      const [gx, gy] = dispatchGrid(Math.ceil(part.rows / MATMUL_ROWS_PER_WORKGROUP), maxGroupsPerDim);
+      recorder.dispatch(variant(kernels, 'matmul_rows.wgsl', weight.type, { ROWS_PER_WORKGROUP: MATMUL_ROWS_PER_WORKGROUP }), {
+        params: { ...common, tokens, groups_x: gx },
+        bind,
+        workgroups: [gx, gy, Math.ceil(tokens / MATMUL_ROWS_TOKENS)],
+        label: `matmul ${weight.name}`,
       });
     } else {
       recorder.dispatch(variant(kernels, 'matmul.wgsl', weight.type), {
