@@ -73,6 +73,7 @@ describe('report', () => {
       runtimes: [
         { runtime: 'webgpu-node', samples: [sample(10, 2), sample(20, 4), sample(30, 3)], bandwidth: { bytesPerS: 10e9, method: 'test' } },
         { runtime: 'llama.cpp', samples: [sample(40, 6)] },
+        { runtime: 'llama.cpp-gpu', samples: [sample(80, 12)] },
         { runtime: 'wllama', samples: [], error: 'Error: boom' },
       ],
     };
@@ -80,6 +81,9 @@ describe('report', () => {
     const ours = m.runtimes[0]!;
     expect(ours.ratios?.['llama.cpp']?.prefillTps).toBeCloseTo(0.5);
     expect(ours.ratios?.['llama.cpp']?.['decodeTps@32']).toBeCloseTo(0.5);
+    expect(ours.ratios?.['llama.cpp-gpu']?.prefillTps).toBeCloseTo(0.25);
+    expect(ours.ratios?.['llama.cpp-gpu']?.['decodeTps@32']).toBeCloseTo(0.25);
+    expect(m.runtimes[1]!.ratios, 'peers have no ratios').toBeUndefined();
     expect(ours.floor?.ceilingTps).toBeCloseTo(10);
     expect(ours.floor?.fraction['32']).toBeCloseTo(0.3);
     const report: BenchReport = { date: '', host: { platform: '', cpus: 2, cpuModel: '', node: '' }, workload: { promptTokens: 16, contexts: [32], decodeTokens: 4, threads: 1 }, runs: 3, results: [m] };
@@ -87,5 +91,7 @@ describe('report', () => {
     expect(table).toContain('3.00 (2.00–4.00)');
     expect(table).toContain('30.0% of 10');
     expect(table).toContain('error: Error: boom');
+    expect(table).toContain('0.25x / 0.25x'); // against llama.cpp's GPU build
+    expect(table).toContain('0.50x / 0.50x');
   });
 });

@@ -1,6 +1,8 @@
 /**
- * Peer runner: native llama.cpp through node-llama-cpp (its prebuilt CPU build), on the same GGUF
- * file, prompt and thread count. The same procedure as ours: time the prompt to the first sampled
+ * Peer runner: native llama.cpp through node-llama-cpp, on the same GGUF file, prompt and thread
+ * count: its prebuilt CPU build, or (`gpu`) its prebuilt CUDA or Vulkan build with every layer on
+ * the GPU, the peer our WebGPU figures are compared with on a GPU machine. Both ship in the npm
+ * package, so a machine without network runs them. The same procedure as ours: time the prompt to the first sampled
  * token, then fill the cache to each context and time single-token decode steps.
  */
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
@@ -11,18 +13,24 @@ import type { RunSample, Workload } from './types.ts';
 export interface LlamaCppResult {
   /** The llama.cpp release node-llama-cpp bundles. */
   version: string;
+  /** The build that ran: 'cpu', 'cuda', 'vulkan' or 'metal'. */
+  build: string;
   samples: RunSample[];
 }
 
-export async function runLlamaCpp(path: string, workload: Workload, runs: number, log: (line: string) => void): Promise<LlamaCppResult> {
-  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, maxThreads: workload.threads });
+export async function runLlamaCpp(path: string, workload: Workload, runs: number, log: (line: string) => void, gpu = false): Promise<LlamaCppResult> {
+  const llama = await getLlama({ gpu: gpu ? 'auto' : false, build: 'never', logLevel: LlamaLogLevel.error, maxThreads: workload.threads });
+  if (gpu && llama.gpu === false) {
+    await llama.dispose();
+    throw new Error('node-llama-cpp found no GPU build (CUDA, Vulkan, Metal) that starts on this machine');
+  }
   const contexts = [...workload.contexts].sort((a, b) => a - b);
   const longest = Math.max(workload.promptTokens, ...contexts) + workload.decodeTokens + 1;
   const samples: RunSample[] = [];
   try {
     for (let run = 0; run < runs; run++) {
       const t0 = performance.now();
-      const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+      const model = await llama.loadModel({ modelPath: path, gpuLayers: gpu ? 'max' : 0 });
       const context = await model.createContext({
         contextSize: Math.ceil(longest / 256) * 256,
         batchSize: 512,
@@ -66,7 +74,7 @@ export async function runLlamaCpp(path: string, workload: Workload, runs: number
   } finally {
     await llama.dispose();
   }
-  return { version: llama.llamaCppRelease.release, samples };
+  return { version: llama.llamaCppRelease.release, build: llama.gpu || 'cpu', samples };
 }
 
 /** node-llama-cpp brands token ids; ours are plain numbers of the same vocabulary. */

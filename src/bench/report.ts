@@ -2,9 +2,10 @@
 import { decodeFloor, ratios, summarize, type Stat, type Summary } from './stats.ts';
 import type { Bandwidth, RunSample, Workload } from './types.ts';
 
-export type RuntimeId = 'webgpu-node' | 'webgpu-chromium' | 'cpu-chromium' | 'llama.cpp' | 'wllama';
+export type RuntimeId = 'webgpu-node' | 'webgpu-chromium' | 'cpu-chromium' | 'llama.cpp' | 'llama.cpp-gpu' | 'wllama';
 export const OUR_RUNTIMES: readonly RuntimeId[] = ['webgpu-node', 'webgpu-chromium', 'cpu-chromium'];
-export const PEER_RUNTIMES: readonly RuntimeId[] = ['llama.cpp', 'wllama'];
+/** llama.cpp-gpu: its CUDA or Vulkan build, every layer on the GPU (the peer of our WebGPU runs). */
+export const PEER_RUNTIMES: readonly RuntimeId[] = ['llama.cpp', 'llama.cpp-gpu', 'wllama'];
 export const RUNTIMES: readonly RuntimeId[] = [...OUR_RUNTIMES, ...PEER_RUNTIMES];
 
 export interface RuntimeResult {
@@ -76,6 +77,7 @@ export function formatTable(report: BenchReport): string {
     ...contexts.map((c) => `decode@${c} tok/s`),
     ...contexts.map((c) => `floor@${c}`),
     'vs llama.cpp (prefill / decode)',
+    'vs llama.cpp GPU (prefill / decode)',
     'vs wllama (prefill / decode)',
     'GPU/wasm MiB',
     'heap MiB',
@@ -105,6 +107,7 @@ export function formatTable(report: BenchReport): string {
                 return f === undefined ? '-' : `${(100 * f).toFixed(1)}% of ${r.floor!.ceilingTps.toFixed(0)}`;
               }),
               vs('llama.cpp'),
+              vs('llama.cpp-gpu'),
               vs('wllama'),
               mib(s.peakDeviceBytes),
               mib(s.peakHeapBytes),

@@ -75,9 +75,10 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
                 Object.assign(r, { device: x.device, bandwidth: x.bandwidth, samples: x.samples, threads: x.threads });
                 break;
               }
-              case 'llama.cpp': {
-                const x = await runLlamaCpp(file, o.workload, o.runs, o.log);
-                Object.assign(r, { device: `node-llama-cpp, llama.cpp ${x.version}, CPU`, samples: x.samples, threads: o.workload.threads });
+              case 'llama.cpp':
+              case 'llama.cpp-gpu': {
+                const x = await runLlamaCpp(file, o.workload, o.runs, o.log, runtime === 'llama.cpp-gpu');
+                Object.assign(r, { device: `node-llama-cpp, llama.cpp ${x.version}, ${x.build.toUpperCase()}`, samples: x.samples, threads: o.workload.threads });
                 break;
               }
               case 'wllama': {
