@@ -13,16 +13,20 @@ import type { RunSample, Workload } from './types.ts';
 export interface LlamaCppResult {
   /** The llama.cpp release node-llama-cpp bundles. */
   version: string;
-  /** The build that ran: 'cpu', 'cuda', 'vulkan' or 'metal'. */
+  /** The build that ran: 'cpu', or 'cuda', 'vulkan' or 'metal' with the GPU's name. */
   build: string;
   samples: RunSample[];
 }
 
 export async function runLlamaCpp(path: string, workload: Workload, runs: number, log: (line: string) => void, gpu = false): Promise<LlamaCppResult> {
   const llama = await getLlama({ gpu: gpu ? 'auto' : false, build: 'never', logLevel: LlamaLogLevel.error, maxThreads: workload.threads });
-  if (gpu && llama.gpu === false) {
+  // A GPU build can start and still see no GPU (its Vulkan build skips software drivers such as
+  // SwiftShader and then runs every layer on the CPU): that is not a GPU figure.
+  const gpuNames = gpu && llama.gpu !== false ? await llama.getGpuDeviceNames() : [];
+  if (gpu && gpuNames.length === 0) {
+    const build = llama.gpu;
     await llama.dispose();
-    throw new Error('node-llama-cpp found no GPU build (CUDA, Vulkan, Metal) that starts on this machine');
+    throw new Error(build === false ? 'node-llama-cpp found no GPU build (CUDA, Vulkan, Metal) that starts on this machine' : `llama.cpp's ${build} build sees no GPU device on this machine`);
   }
   const contexts = [...workload.contexts].sort((a, b) => a - b);
   const longest = Math.max(workload.promptTokens, ...contexts) + workload.decodeTokens + 1;
@@ -74,7 +78,7 @@ export async function runLlamaCpp(path: string, workload: Workload, runs: number
   } finally {
     await llama.dispose();
   }
-  return { version: llama.llamaCppRelease.release, build: llama.gpu || 'cpu', samples };
+  return { version: llama.llamaCppRelease.release, build: gpu ? `${llama.gpu} (${gpuNames.join(', ')})` : 'cpu', samples };
 }
 
 /** node-llama-cpp brands token ids; ours are plain numbers of the same vocabulary. */

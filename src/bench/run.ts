@@ -78,7 +78,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
               case 'llama.cpp':
               case 'llama.cpp-gpu': {
                 const x = await runLlamaCpp(file, o.workload, o.runs, o.log, runtime === 'llama.cpp-gpu');
-                Object.assign(r, { device: `node-llama-cpp, llama.cpp ${x.version}, ${x.build.toUpperCase()}`, samples: x.samples, threads: o.workload.threads });
+                Object.assign(r, { device: `node-llama-cpp, llama.cpp ${x.version}, ${x.build}`, samples: x.samples, threads: o.workload.threads });
                 break;
               }
               case 'wllama': {
