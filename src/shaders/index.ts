@@ -5,6 +5,8 @@
 import logitPenalty from './logit_penalty.wgsl?raw';
 import matmul from './matmul.wgsl?raw';
 import matmulRows from './matmul_rows.wgsl?raw';
+import xF32 from './x_f32.wgsl?raw';
+import xVec4 from './x_vec4.wgsl?raw';
 import matvec from './matvec.wgsl?raw';
 import matvecCommon from './matvec_common.wgsl?raw';
 import dotGeneric from './dot_generic.wgsl?raw';
@@ -57,6 +59,8 @@ export const SHADERS: Readonly<Record<string, string>> = {
   'logit_penalty.wgsl': logitPenalty,
   'matmul.wgsl': matmul,
   'matmul_rows.wgsl': matmulRows,
+  'x_f32.wgsl': xF32,
+  'x_vec4.wgsl': xVec4,
   'matvec.wgsl': matvec,
   'matvec_common.wgsl': matvecCommon,
   'dot_generic.wgsl': dotGeneric,

@@ -20,15 +20,11 @@ const TOKENS: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> weights: array<u32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
+//#include x
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 //#include weights
-
-fn x4(i: u32) -> vec4f {
-  return vec4f(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
-}
 
 fn store(row: u32, t: u32, sum: f32) {
   if (t >= params.tokens) {
@@ -63,8 +59,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
   for (var k = k4 * 4u; k < params.k; k++) {
     let w = w1(row, k);
-    acc_a += w * vec4f(x[xa.x + k], x[xa.y + k], x[xa.z + k], x[xa.w + k]);
-    acc_b += w * vec4f(x[xb.x + k], x[xb.y + k], x[xb.z + k], x[xb.w + k]);
+    acc_a += w * vec4f(x1(xa.x + k), x1(xa.y + k), x1(xa.z + k), x1(xa.w + k));
+    acc_b += w * vec4f(x1(xb.x + k), x1(xb.y + k), x1(xb.z + k), x1(xb.w + k));
   }
   for (var j = 0u; j < 4u; j++) {
     store(row, t0 + j, acc_a[j]);

@@ -17,13 +17,9 @@ override THREADS_PER_ROW: u32 = 16u; // power of two
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> weights: array<u32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
+//#include x
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-
-fn x4(i: u32) -> vec4f {
-  return vec4f(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
-}
 
 //#include weights
 //#include dot
@@ -37,7 +33,7 @@ fn row_dot(row: u32, lane: u32, xb: u32) -> f32 {
   }
   // Float formats may have rows that are not a whole number of chunks.
   for (var k = chunks * CHUNK + lane; k < params.k; k += THREADS_PER_ROW) {
-    acc += w1(row, k) * x[xb + k];
+    acc += w1(row, k) * x1(xb + k);
   }
   return acc;
 }

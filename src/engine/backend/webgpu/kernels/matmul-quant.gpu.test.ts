@@ -54,6 +54,8 @@ interface Case {
   maxGroups?: number;
   /** x and out rows wider than k and rows (slices of bigger activations); the gaps must stay untouched. */
   strided?: boolean;
+  /** Floats between x rows past k when strided (default 12; an odd gap reads x a float at a time). */
+  xGap?: number;
 }
 
 /** Awkward shapes per format: rows not multiples of 4, 32 or 64; the smallest and a few larger k. */
@@ -76,6 +78,8 @@ function casesFor(type: GgmlType): Case[] {
     // Strided activations, for both kernels.
     { type, rows: 21, k: k2, tokens: 4, strided: true },
     { type, rows: 21, k: k2, tokens: 9, strided: true, bias: true },
+    { type, rows: 21, k: k2, tokens: 3, strided: true, xGap: 13 },
+    { type, rows: 21, k: k2, tokens: 11, strided: true, xGap: 13 },
   ];
 }
 
@@ -93,7 +97,7 @@ async function runCase(c: Case, seed: number, matvec: MatvecStrategy): Promise<{
   if (c.maxRowsPerPart) expect(weight.parts.length).toBe(Math.ceil(c.rows / c.maxRowsPerPart));
   const x = randomFloats(c.tokens * c.k, seed + 1);
   const biasValues = c.bias ? randomFloats(c.rows, seed + 2) : undefined;
-  const xStride = c.strided ? c.k + 12 : c.k;
+  const xStride = c.strided ? c.k + (c.xGap ?? 12) : c.k;
   const outStride = c.strided ? c.rows + 7 : c.rows;
   const xStrided = new Float32Array(c.tokens * xStride).fill(1e30); // would swamp any sum that read it
   for (let t = 0; t < c.tokens; t++) xStrided.set(x.subarray(t * c.k, (t + 1) * c.k), t * xStride);
@@ -124,7 +128,7 @@ async function runCase(c: Case, seed: number, matvec: MatvecStrategy): Promise<{
 }
 
 function label(c: Case): string {
-  return `${GgmlType[c.type]} rows=${c.rows} k=${c.k} tokens=${c.tokens}${c.bias ? ' bias' : ''}${c.maxRowsPerPart ? ` parts<=${c.maxRowsPerPart}` : ''}${c.maxGroups ? ` groups<=${c.maxGroups}` : ''}${c.strided ? ' strided' : ''}`;
+  return `${GgmlType[c.type]} rows=${c.rows} k=${c.k} tokens=${c.tokens}${c.bias ? ' bias' : ''}${c.maxRowsPerPart ? ` parts<=${c.maxRowsPerPart}` : ''}${c.maxGroups ? ` groups<=${c.maxGroups}` : ''}${c.strided ? ` strided+${c.xGap ?? 12}` : ''}`;
 }
 
 describe('matmul and matvec on block-quantized weights', () => {

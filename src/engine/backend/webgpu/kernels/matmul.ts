@@ -66,13 +66,27 @@ const MATVEC_LAYOUTS: Record<MatvecStrategy, { threadsPerRow: number; rowsPerWor
   invocation: { threadsPerRow: 1, rowsPerWorkgroup: 64 },
 };
 
-function variant(kernels: KernelCache, shader: 'matvec.wgsl' | 'matvec_subgroup.wgsl' | 'matmul.wgsl' | 'matmul_rows.wgsl', type: GgmlType, constants?: Record<string, number>) {
+/**
+ * The kernel for a shader and weight format. `vec4X` reads activations four floats per load
+ * (x_vec4.wgsl; rows whose stride and length are multiples of 4), else one (x_f32.wgsl).
+ */
+function variant(
+  kernels: KernelCache,
+  shader: 'matvec.wgsl' | 'matvec_subgroup.wgsl' | 'matmul.wgsl' | 'matmul_rows.wgsl',
+  type: GgmlType,
+  constants?: Record<string, number>,
+  vec4X = false,
+) {
   const include = WEIGHT_INCLUDES[type];
   if (!include) throw new Error(`no matmul kernel for ${ggmlTypeName(type)} weights`);
   const base = shader.replace('.wgsl', '');
   return kernels.get({
-    name: `${base}_${include.replace('weights_', '').replace('.wgsl', '')}`,
-    wgsl: preprocessWgsl(shader, SHADERS, { weights: include, dot: DOT_INCLUDES[type] ?? 'dot_generic.wgsl' }),
+    name: `${base}_${include.replace('weights_', '').replace('.wgsl', '')}${vec4X ? '_xv4' : ''}`,
+    wgsl: preprocessWgsl(shader, SHADERS, {
+      weights: include,
+      dot: DOT_INCLUDES[type] ?? 'dot_generic.wgsl',
+      x: vec4X ? 'x_vec4.wgsl' : 'x_f32.wgsl',
+    }),
     ...(constants ? { constants } : {}),
   });
 }
@@ -102,6 +116,7 @@ export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGr
   const xStride = args.xStride ?? weight.k;
   const outStride = args.outStride ?? weight.rows;
   if (tokens < 1) return;
+  const vec4X = weight.k % 4 === 0 && xStride % 4 === 0;
   for (const part of weight.parts) {
     const common = {
       k: weight.k,
@@ -118,8 +133,8 @@ export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGr
       const [gx, gy] = dispatchGrid(Math.ceil(part.rows / rowsPerWorkgroup), maxGroupsPerDim);
       const kernel =
         strategy === 'subgroup'
-          ? variant(kernels, 'matvec_subgroup.wgsl', weight.type, { THREADS_PER_ROW: threadsPerRow })
-          : variant(kernels, 'matvec.wgsl', weight.type, { THREADS_PER_ROW: threadsPerRow, ROWS_PER_WORKGROUP: rowsPerWorkgroup });
+          ? variant(kernels, 'matvec_subgroup.wgsl', weight.type, { THREADS_PER_ROW: threadsPerRow }, vec4X)
+          : variant(kernels, 'matvec.wgsl', weight.type, { THREADS_PER_ROW: threadsPerRow, ROWS_PER_WORKGROUP: rowsPerWorkgroup }, vec4X);
       recorder.dispatch(kernel, {
         params: { ...common, groups_x: gx },
         bind,
@@ -128,7 +143,7 @@ export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGr
       });
     } else if (args.matvec === 'invocation') {
       const [gx, gy] = dispatchGrid(Math.ceil(part.rows / MATMUL_ROWS_PER_WORKGROUP), maxGroupsPerDim);
-      recorder.dispatch(variant(kernels, 'matmul_rows.wgsl', weight.type, { ROWS_PER_WORKGROUP: MATMUL_ROWS_PER_WORKGROUP }), {
+      recorder.dispatch(variant(kernels, 'matmul_rows.wgsl', weight.type, { ROWS_PER_WORKGROUP: MATMUL_ROWS_PER_WORKGROUP }, vec4X), {
         params: { ...common, tokens, groups_x: gx },
         bind,
         workgroups: [gx, gy, Math.ceil(tokens / MATMUL_ROWS_TOKENS)],
