@@ -56,8 +56,9 @@ export const MATMUL_TYPES: readonly GgmlType[] = Object.keys(WEIGHT_INCLUDES).ma
 /** Up to this many tokens, one matrix-vector pass per token beats a tiled matmul. */
 const MATVEC_MAX_TOKENS = 4;
 const MATMUL_TILE = 32;
-/** matmul_rows.wgsl (prefill on software adapters): rows per workgroup, tokens per invocation. */
-const MATMUL_ROWS_PER_WORKGROUP = 64;
+/** matmul_rows.wgsl (prefill on software adapters): 64 invocations of 4 rows x 8 tokens each. */
+const MATMUL_ROWS_WORKGROUP = 64;
+const MATMUL_ROWS_PER_INVOCATION = 4;
 const MATMUL_ROWS_TOKENS = 8;
 
 const MATVEC_LAYOUTS: Record<MatvecStrategy, { threadsPerRow: number; rowsPerWorkgroup: number }> = {
@@ -142,8 +143,8 @@ export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGr
         label: `matvec ${weight.name}`,
       });
     } else if (args.matvec === 'invocation') {
-      const [gx, gy] = dispatchGrid(Math.ceil(part.rows / MATMUL_ROWS_PER_WORKGROUP), maxGroupsPerDim);
-      recorder.dispatch(variant(kernels, 'matmul_rows.wgsl', weight.type, { ROWS_PER_WORKGROUP: MATMUL_ROWS_PER_WORKGROUP }, vec4X), {
+      const [gx, gy] = dispatchGrid(Math.ceil(part.rows / (MATMUL_ROWS_WORKGROUP * MATMUL_ROWS_PER_INVOCATION)), maxGroupsPerDim);
+      recorder.dispatch(variant(kernels, 'matmul_rows.wgsl', weight.type, { WORKGROUP_SIZE: MATMUL_ROWS_WORKGROUP }, vec4X), {
         params: { ...common, tokens, groups_x: gx },
         bind,
         workgroups: [gx, gy, Math.ceil(tokens / MATMUL_ROWS_TOKENS)],
