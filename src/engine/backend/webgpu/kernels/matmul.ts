@@ -55,7 +55,7 @@ export const MATMUL_TYPES: readonly GgmlType[] = Object.keys(WEIGHT_INCLUDES).ma
 
 /** Up to this many tokens, one matrix-vector pass per token beats a tiled matmul. */
 const MATVEC_MAX_TOKENS = 4;
-const MATMUL_TILE = 32;
+const MATMUL_TILE = 64;
 /** matmul_rows.wgsl (prefill on software adapters): 64 invocations of 4 rows x 8 tokens each. */
 const MATMUL_ROWS_WORKGROUP = 64;
 const MATMUL_ROWS_PER_INVOCATION = 4;
