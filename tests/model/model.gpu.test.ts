@@ -103,3 +103,26 @@ describe('a sequence', () => {
     expect(normalizedMse(got.get('l_out/1')!, want.get('l_out/0')!)).toBeGreaterThan(1e-3);
   });
 });
+
+// The SwiftShader runs above use the software strategy (a row per invocation); a GPU runs the
+// others. Each must give the reference logits through a whole model: prefill chunks (tiled or
+// row matmul) and single-token decode steps (matvec).
+describe('every matvec and matmul strategy', () => {
+  it.each(['workgroup', 'subgroup', 'invocation'] as const)('%s gives the reference logits', async (matvec) => {
+    if (matvec === 'subgroup') expect(gpu.kernelPaths.subgroups, 'the test adapter has subgroups').toBe(true);
+    const model = await Model.load(new WebGpuBackend(gpu.device, { kernels, kernelPaths: { ...gpu.kernelPaths, matvec } }), source, { contextLength: 64, batch: 16 });
+    try {
+      const seq = tokens(33, 6);
+      const V = ref.config.nVocab;
+      const got = new Float32Array(seq.length * V);
+      got.set(await model.eval(seq.slice(0, 30), { logits: 'all' })); // chunks of 16 and 14
+      for (let i = 30; i < seq.length; i++) got.set(await model.eval([seq[i]!]), i * V);
+      const exact = referenceForward(ref, seq);
+      expect(normalizedMse(got, exact)).toBeLessThan(1e-8);
+      // The comparison can fail: the same logits one position off are far away.
+      expect(normalizedMse(got.subarray(V), exact.subarray(0, (seq.length - 1) * V))).toBeGreaterThan(1e-3);
+    } finally {
+      model.destroy();
+    }
+  });
+});
