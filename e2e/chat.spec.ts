@@ -82,6 +82,9 @@ test('chat: load a model, stream a reply, stop, regenerate, edit, reload, then o
   page.on('close', saveLog);
   setInterval(saveLog, 2000).unref();
 
+  // On WebGPU (SwiftShader here): 'stop ends a reply mid-way' needs a reply slower than a click,
+  // and auto's CPU backend finishes this tiny model's 400 tokens in a fraction of a second.
+  await page.addInitScript(() => localStorage.setItem('hearth.backend', 'webgpu'));
   await openApp(page);
   // The built-in demo (public/models/, copied into every build) loads by itself.
   expect(DEMO_BUILT).toBe(true);

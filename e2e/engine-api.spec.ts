@@ -11,10 +11,17 @@ import type { ChatCompletion, ChatMessage } from '../src/engine/api.ts';
 
 test.describe.configure({ timeout: 600_000 });
 
+/**
+ * Opens the app on WebGPU: the backend choice is saved as 'webgpu' first, since auto would take
+ * the CPU over this machine's software adapter (the CPU backend has its own spec).
+ */
 async function openWithDemo(page: Page) {
+  await page.addInitScript(() => localStorage.setItem('hearth.backend', 'webgpu'));
   await page.goto('/');
   await expect(page.getByTestId('model-ready')).toContainText(/tiny demo/i, { timeout: 180_000 });
   await page.waitForFunction(() => window.hearth !== undefined);
+  const status = await page.evaluate(() => window.hearth!.engine.status());
+  expect(status.state === 'ready' && status.model.backend).toBe('webgpu');
 }
 
 interface StreamResult {

@@ -47,7 +47,9 @@ export interface LoadModelOptions {
   contextLength?: number;
   /**
    * The backend: 'auto' (default) is WebGPU, falling back to the CPU when WebGPU is missing or
-   * cannot start (the model info's `backendNotice` says why); 'webgpu' and 'cpu' force one.
+   * cannot start, or is a software renderer (SwiftShader and the like emulate a GPU on the CPU,
+   * far slower than the CPU backend); the model info's `backendNotice` says why. 'webgpu' and
+   * 'cpu' force one.
    */
   backend?: BackendChoice;
   /** CPU backend threads, this one included; default min(cores, 8) where threads can start, else 1. */

@@ -294,11 +294,17 @@ export class Engine implements EngineApi {
   /**
    * The backend a load runs on: WebGPU, the CPU, or (auto) WebGPU with the CPU as the fallback
    * when WebGPU cannot start. Only a failure to get a device falls back; a model that does not fit
-   * or is not supported on the GPU is reported as such.
+   * or is not supported on the GPU is reported as such. Auto also takes the CPU when the only
+   * WebGPU adapter is a software renderer (SwiftShader, llvmpipe, WARP): that emulates a GPU on
+   * the same CPU, about 100x slower than the CPU backend itself. 'webgpu' still runs there.
    */
   private async chooseBackend(file: GgufModel, options: LoadModelOptions): Promise<ChosenBackend> {
     const want = options.backend ?? 'auto';
     if (want === 'cpu') return this.cpuBackend(file, options, 'Running on the CPU, as chosen');
+    if (want === 'auto') {
+      const software = await this.softwareAdapterName();
+      if (software) return this.cpuBackend(file, options, `The WebGPU adapter is a software renderer (${software}), slower than the CPU; running on the CPU`);
+    }
     try {
       const { context, kernels } = await this.gpu();
       return { backend: new WebGpuBackend(context.device, { kernelPaths: context.kernelPaths, kernels }), kind: 'webgpu' };
@@ -307,6 +313,15 @@ export class Engine implements EngineApi {
       const reason = ((error as Error).message || String(error)).replace(/\.$/, '');
       return this.cpuBackend(file, options, `WebGPU unavailable: ${reason}; running on the CPU`);
     }
+  }
+
+  /** The adapter's name when WebGPU here is a software renderer (the device's, or a fresh probe's). */
+  private async softwareAdapterName(): Promise<string | undefined> {
+    const found = this.gpuContext
+      ? { adapter: this.gpuContext.adapter, software: this.gpuContext.kernelPaths.software }
+      : await probeWebGPU(this.platform.gpu, this.platform.probeOptions).then((p) => (p.available ? { adapter: p.adapter, software: p.kernelPaths.software } : undefined));
+    if (!found?.software) return undefined;
+    return [found.adapter.vendor, found.adapter.architecture].filter(Boolean).join(' ') || 'unnamed';
   }
 
   /**

@@ -41,22 +41,34 @@ export function uploadFloats(device: GPUDevice, data: Float32Array<ArrayBuffer>)
 
 export { freshSeed } from './random.ts';
 
-/**
- * A `GPU` that forwards to `real` and reports every device it creates; while `available()` is
- * false it has no adapter (WebGPU gone for good, as after some driver crashes).
- */
-export function watchedGpu(real: GPU, onDevice: (device: GPUDevice) => void, available: () => boolean = () => true): GPU {
+export interface WatchedGpuOptions {
+  /** Called with every device created. */
+  onDevice?: (device: GPUDevice) => void;
+  /** While false there is no adapter (WebGPU gone for good, as after some driver crashes). */
+  available?: () => boolean;
+  /** Describe the adapter as a hardware GPU, so the engine's auto choice takes it (SwiftShader stand-in). */
+  asHardware?: boolean;
+}
+
+/** A `GPU` that forwards to `real`, with the changes `options` asks for. */
+export function watchedGpu(real: GPU, options: WatchedGpuOptions = {}): GPU {
+  const { onDevice, available = () => true, asHardware = false } = options;
   return {
-    requestAdapter: async (options?: GPURequestAdapterOptions) => {
+    requestAdapter: async (requestOptions?: GPURequestAdapterOptions) => {
       if (!available()) return null;
-      const adapter = await real.requestAdapter(options);
+      const adapter = await real.requestAdapter(requestOptions);
       if (!adapter) return adapter;
       return new Proxy(adapter, {
         get(target, prop) {
+          if (prop === 'info' && asHardware) {
+            const info = target.info;
+            return { vendor: 'test', architecture: 'hardware-stand-in', device: '', description: '', isFallbackAdapter: false, subgroupMinSize: info.subgroupMinSize, subgroupMaxSize: info.subgroupMaxSize };
+          }
+          if (prop === 'isFallbackAdapter' && asHardware) return false;
           if (prop === 'requestDevice') {
             return async (descriptor?: GPUDeviceDescriptor) => {
               const device = await target.requestDevice(descriptor);
-              onDevice(device);
+              onDevice?.(device);
               return device;
             };
           }

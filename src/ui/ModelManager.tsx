@@ -56,6 +56,7 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
         <p className="muted small">
           The CPU is slower than a GPU but works everywhere; models over 4 GiB need WebGPU.
           {gpu && !gpu.available ? ' This browser has no usable WebGPU, so Auto runs on the CPU.' : ''}
+          {gpu?.available && gpu.kernelPaths.software ? " This browser's WebGPU is a software renderer, slower than the CPU, so Auto runs on the CPU." : ''}
         </p>
       </section>
 

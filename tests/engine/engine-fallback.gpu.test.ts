@@ -17,7 +17,7 @@ describe('engine fallback after a device loss', () => {
   it('reloads on the CPU when the GPU is gone for good', async () => {
     let device: GPUDevice | undefined;
     let gone = false;
-    const flaky = watchedGpu(nodeGpu(), (d) => (device = d), () => !gone);
+    const flaky = watchedGpu(nodeGpu(), { onDevice: (d) => (device = d), available: () => !gone, asHardware: true });
     const bytes = makeTestModel({ arch: 'llama', embd: 64, layers: 2, heads: 4, kvHeads: 2, ff: 128, ctx: 512, seed: 11 });
     engine = new Engine({ gpu: flaky, runtime: 'test', probeOptions: nodeProbeOptions() });
     const info = await engine.loadModel({ kind: 'file', file: new Blob([bytes as Uint8Array<ArrayBuffer>]), name: 'm.gguf' }, { contextLength: 256 });

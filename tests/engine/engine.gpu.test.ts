@@ -19,7 +19,7 @@ function source(): ModelSource {
 async function freshEngine(contextLength = 256, gpu: GPU = nodeGpu()): Promise<Engine> {
   const engine = new Engine({ gpu, runtime: 'test', probeOptions: nodeProbeOptions() });
   engines.push(engine);
-  await engine.loadModel(source(), { contextLength });
+  await engine.loadModel(source(), { contextLength, backend: 'webgpu' });
   return engine;
 }
 
@@ -48,12 +48,25 @@ describe('engine API (Node, WebGPU)', () => {
     const engine = new Engine({ gpu: nodeGpu(), runtime: 'test', probeOptions: nodeProbeOptions() });
     engines.push(engine);
     const phases = new Set<string>();
-    const info = await engine.loadModel(source(), { contextLength: 128 }, (p) => phases.add(p.phase));
+    const info = await engine.loadModel(source(), { contextLength: 128, backend: 'webgpu' }, (p) => phases.add(p.phase));
     expect(phases.has('uploading-weights')).toBe(true);
     expect(info).toMatchObject({ architecture: 'llama', contextLength: 128, backend: 'webgpu', hasChatTemplate: false });
     expect(info.templateFallback).toMatch(/ChatML/);
     expect(info.parameterCount).toBeGreaterThan(10_000);
     expect(await engine.status()).toMatchObject({ state: 'ready', busy: false });
+  });
+
+  it('auto runs on the CPU when the only WebGPU adapter is a software renderer, and says so', async () => {
+    const engine = new Engine({ gpu: nodeGpu(), runtime: 'test', probeOptions: nodeProbeOptions() });
+    engines.push(engine);
+    const report = await engine.probe();
+    expect(report.available && report.kernelPaths.software, 'the test adapter is SwiftShader').toBe(true);
+    const info = await engine.loadModel(source(), { contextLength: 128 });
+    expect(info.backend).toBe('cpu');
+    expect(info.backendNotice).toMatch(/software renderer \(google swiftshader\).*running on the CPU/);
+    // After a forced WebGPU load (which uses the software adapter), auto still prefers the CPU.
+    expect((await engine.loadModel(source(), { contextLength: 128, backend: 'webgpu' })).backend).toBe('webgpu');
+    expect((await engine.loadModel(source(), { contextLength: 128 })).backend).toBe('cpu');
   });
 
   it('streams a completion whose chunks add up to the result', async () => {
