@@ -5,6 +5,7 @@
 import logitPenalty from './logit_penalty.wgsl?raw';
 import matmul from './matmul.wgsl?raw';
 import matmulRows from './matmul_rows.wgsl?raw';
+import matmulIo from './matmul_io.wgsl?raw';
 import xF32 from './x_f32.wgsl?raw';
 import xVec4 from './x_vec4.wgsl?raw';
 import matvec from './matvec.wgsl?raw';
@@ -59,6 +60,7 @@ export const SHADERS: Readonly<Record<string, string>> = {
   'logit_penalty.wgsl': logitPenalty,
   'matmul.wgsl': matmul,
   'matmul_rows.wgsl': matmulRows,
+  'matmul_io.wgsl': matmulIo,
   'x_f32.wgsl': xF32,
   'x_vec4.wgsl': xVec4,
   'matvec.wgsl': matvec,

@@ -4,28 +4,13 @@
 // over repeated matrix-vector products comes from. Each invocation keeps a 4 x 4 block of sums in
 // registers: 8 workgroup-memory reads per 16 multiply-adds.
 
-struct Params {
-  k: u32,
-  rows: u32,
-  tokens: u32,
-  out_stride: u32,
-  out_offset: u32,
-  x_stride: u32,
-  has_bias: u32,
-}
+//#include "matmul_io.wgsl"
 
 const TILE: u32 = 64u;     // tokens and rows per workgroup
 const TILE_K: u32 = 16u;   // k per step (a multiple of 4)
 const THREADS: u32 = 16u;  // per side: 16 x 16 invocations, 4 rows x 4 tokens each
 const PER: u32 = TILE / THREADS;
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> weights: array<u32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-
-//#include weights
 
 // Stored k-major ([k][row], [k][token]): in the product loop, neighbouring invocations (lid.x)
 // read neighbouring rows, so the reads of w_tile hit distinct banks, and x_tile reads broadcast.
@@ -61,7 +46,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: v
     if (t < params.tokens) {
       let xb = t * params.x_stride;
       for (var j = 0u; j < 4u; j++) {
-        if (kk + j < params.k) { xv[j] = x[xb + kk + j]; }
+        if (kk + j < params.k) { xv[j] = x1(xb + kk + j); }
       }
     }
     for (var j = 0u; j < 4u; j++) {

@@ -5,28 +5,11 @@
 // products. Rows and tokens past the last repeat the last one's reads and are not stored, so the
 // loop has no per-row or per-token branch.
 
-struct Params {
-  k: u32,
-  rows: u32,
-  tokens: u32,
-  out_stride: u32,
-  out_offset: u32,
-  x_stride: u32,
-  has_bias: u32,
-  groups_x: u32, // workgroups in x (they fold into x and y past the per-dimension limit)
-}
+//#include "matmul_io.wgsl"
 
 override WORKGROUP_SIZE: u32 = 64u;
 const TOKENS: u32 = 8u; // per invocation
 const ROWS: u32 = 4u;   // per invocation
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> weights: array<u32>;
-//#include x
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-
-//#include weights
 
 fn store(row: u32, t: u32, sum: f32) {
   if (t >= params.tokens) {

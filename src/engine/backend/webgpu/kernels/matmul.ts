@@ -126,6 +126,7 @@ export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGr
       out_offset: part.rowStart,
       x_stride: xStride,
       has_bias: args.bias ? 1 : 0,
+      tokens,
     };
     const bind = { weights: part.buffer, x: args.x, bias: args.bias ?? args.dummy, out: args.out };
     if (tokens <= MATVEC_MAX_TOKENS) {
@@ -145,16 +146,17 @@ export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGr
     } else if (args.matvec === 'invocation') {
       const [gx, gy] = dispatchGrid(Math.ceil(part.rows / (MATMUL_ROWS_WORKGROUP * MATMUL_ROWS_PER_INVOCATION)), maxGroupsPerDim);
       recorder.dispatch(variant(kernels, 'matmul_rows.wgsl', weight.type, { WORKGROUP_SIZE: MATMUL_ROWS_WORKGROUP }, vec4X), {
-        params: { ...common, tokens, groups_x: gx },
+        params: { ...common, groups_x: gx },
         bind,
         workgroups: [gx, gy, Math.ceil(tokens / MATMUL_ROWS_TOKENS)],
         label: `matmul ${weight.name}`,
       });
     } else {
-      recorder.dispatch(variant(kernels, 'matmul.wgsl', weight.type), {
-        params: { ...common, tokens },
+      const gx = Math.ceil(part.rows / MATMUL_TILE);
+      recorder.dispatch(variant(kernels, 'matmul.wgsl', weight.type, undefined, vec4X), {
+        params: { ...common, groups_x: gx },
         bind,
-        workgroups: [Math.ceil(part.rows / MATMUL_TILE), Math.ceil(tokens / MATMUL_TILE)],
+        workgroups: [gx, Math.ceil(tokens / MATMUL_TILE)],
         label: `matmul ${weight.name}`,
       });
     }

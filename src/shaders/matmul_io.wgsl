@@ -1,0 +1,22 @@
+// The parameters and bindings of every weight product (matvec, matvec_subgroup, matmul,
+// matmul_rows): W as the GGUF file stores it (read through the `weights` slot), activations x
+// (through the `x` slot), an optional bias, and the output.
+
+struct Params {
+  k: u32,          // row length of W (GGUF ne0)
+  rows: u32,       // rows of W in this buffer (a part of a split tensor)
+  tokens: u32,
+  out_stride: u32, // floats per token in `out` (all rows of W)
+  out_offset: u32, // first output row this part writes
+  x_stride: u32,   // floats per token in `x`
+  has_bias: u32,
+  groups_x: u32,   // workgroups in x (they fold into x and y past the per-dimension limit)
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> weights: array<u32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+//#include x
+//#include weights
