@@ -2,7 +2,7 @@
 // W dequantized on the fly. A workgroup computes ROWS_PER_WORKGROUP rows of one token; a row's
 // THREADS_PER_ROW invocations reduce in workgroup memory. With THREADS_PER_ROW = 1 there is no
 // reduction and no barrier at all: what CPU-emulated adapters (SwiftShader) want, where a barrier
-// costs more than the arithmetic. GPUs want 16-32 invocations per row, so that neighbouring
+// costs more than the arithmetic. GPUs want 16-64 invocations per row, so that neighbouring
 // invocations read neighbouring blocks.
 //#include "matvec_common.wgsl"
 

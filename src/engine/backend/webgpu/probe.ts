@@ -55,7 +55,7 @@ export interface KernelPaths {
 /**
  * How matvec spreads a matrix's rows over invocations:
  * - `workgroup`: 16 invocations per row, 4 rows per workgroup, reduced in workgroup memory;
- * - `subgroup`: 32 invocations per row, one row per workgroup, reduced with subgroupAdd (needs the
+ * - `subgroup`: 64 invocations per row, one row per workgroup, reduced with subgroupAdd (needs the
  *   `subgroups` feature);
  * - `invocation`: one invocation per row, 64 rows per workgroup, no reduction and no barrier: for
  *   software adapters, where a barrier costs more than the arithmetic (2x faster on SwiftShader).

@@ -63,7 +63,9 @@ const MATMUL_ROWS_TOKENS = 8;
 
 const MATVEC_LAYOUTS: Record<MatvecStrategy, { threadsPerRow: number; rowsPerWorkgroup: number }> = {
   workgroup: { threadsPerRow: 16, rowsPerWorkgroup: 4 },
-  subgroup: { threadsPerRow: 32, rowsPerWorkgroup: 1 },
+  // 64, not 32: a GPU holds a bounded number of workgroups per core (32 on NVIDIA), so 32-invocation
+  // workgroups would cap occupancy at half, and a bandwidth-bound kernel needs it to hide latency.
+  subgroup: { threadsPerRow: 64, rowsPerWorkgroup: 1 },
   invocation: { threadsPerRow: 1, rowsPerWorkgroup: 64 },
 };
 
