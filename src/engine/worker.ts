@@ -5,10 +5,12 @@
 import * as Comlink from 'comlink';
 import { Engine } from './engine.ts';
 import { ModelStore } from './store/index.ts';
+import { releasingCallbacks } from './worker-callbacks.ts';
 import { installErrorTransfer } from './worker-errors.ts';
 
 const gpu = (self.navigator as Navigator & { gpu?: GPU }).gpu;
 const engine = new Engine({ gpu, runtime: 'web-worker', store: new ModelStore() });
 
 installErrorTransfer();
-Comlink.expose(engine);
+// Callback proxies (progress, streamed chunks) are released when their call settles.
+Comlink.expose(releasingCallbacks(engine));
