@@ -1,9 +1,9 @@
 /** One-line descriptions for the progress log (platform-agnostic: the page logs them too). */
-import type { AdapterReport } from '../engine/backend/webgpu/probe.ts';
+import { adapterName as nameOf, type AdapterReport } from '../engine/backend/webgpu/probe.ts';
 import type { RunSample } from './types.ts';
 
 export function adapterName(a: Pick<AdapterReport, 'vendor' | 'architecture' | 'device' | 'description'>): string {
-  return [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' ') || 'unknown adapter';
+  return nameOf(a, true) || 'unknown adapter';
 }
 
 export function describeSample(s: RunSample): string {

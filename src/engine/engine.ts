@@ -7,7 +7,8 @@
  * device is reported on the request that hits it; the next request reloads the model.
  *
  * Backends: `backend: 'auto'` (the default) runs on WebGPU and falls back to the WebAssembly CPU
- * backend when WebGPU is missing or will not start (no navigator.gpu, no adapter, no device); the
+ * backend when WebGPU is missing or will not start (no navigator.gpu, no adapter, no device), or
+ * when its adapter is a software renderer, slower than the CPU backend itself; the
  * loaded model's info says which backend runs and why (`backend`, `backendNotice`). A reload after
  * a lost device goes through the same choice, so it may land on the CPU.
  */
@@ -33,7 +34,7 @@ import { relaxedSimdSupported, simdSupported, WASM32_MAX_BYTES } from './backend
 import { createGpuContext, type GpuContext } from './backend/webgpu/device.ts';
 import { WebGpuBackend } from './backend/webgpu/backend.ts';
 import { KernelCache } from './backend/webgpu/kernel.ts';
-import { probeWebGPU, type ProbeOptions } from './backend/webgpu/probe.ts';
+import { adapterName, probeWebGPU, type ProbeOptions } from './backend/webgpu/probe.ts';
 import { DeviceLostError, HearthError, WebGPUUnavailableError } from './errors.ts';
 import type { GgufModel } from './gguf/split.ts';
 import { ChatSession } from './generate/chat-session.ts';
@@ -109,9 +110,8 @@ function isDeviceLost(error: unknown): boolean {
 }
 
 export class Engine implements EngineApi {
-  private gpuContext: GpuContext | undefined;
-  /** Pipelines compiled on `gpuContext`'s device, kept across model loads (compiling is slow). */
-  private gpuKernels: KernelCache | undefined;
+  /** The GPU device and the pipelines compiled on it, kept across model loads (compiling is slow). */
+  private gpuDevice: { context: GpuContext; kernels: KernelCache } | undefined;
   private loaded: Loaded | undefined;
   /** What to reload after a device loss. */
   private lastLoad: { source: ModelSource; options: LoadModelOptions } | undefined;
@@ -245,9 +245,8 @@ export class Engine implements EngineApi {
   /** Frees the model and the GPU device: on unload and when the device is lost. */
   private release(): void {
     this.releaseModel();
-    this.gpuContext?.destroy();
-    this.gpuContext = undefined;
-    this.gpuKernels = undefined;
+    this.gpuDevice?.context.destroy();
+    this.gpuDevice = undefined;
   }
 
   /**
@@ -280,15 +279,14 @@ export class Engine implements EngineApi {
   }
 
   private async gpu(): Promise<{ context: GpuContext; kernels: KernelCache }> {
-    if (!this.gpuContext || !this.gpuKernels) {
+    if (!this.gpuDevice) {
       const context = await createGpuContext(this.platform.gpu, {
         ...this.platform.probeOptions,
         onLost: () => this.release(),
       });
-      this.gpuContext = context;
-      this.gpuKernels = new KernelCache(context.device);
+      this.gpuDevice = { context, kernels: new KernelCache(context.device) };
     }
-    return { context: this.gpuContext, kernels: this.gpuKernels };
+    return this.gpuDevice;
   }
 
   /**
@@ -317,11 +315,12 @@ export class Engine implements EngineApi {
 
   /** The adapter's name when WebGPU here is a software renderer (the device's, or a fresh probe's). */
   private async softwareAdapterName(): Promise<string | undefined> {
-    const found = this.gpuContext
-      ? { adapter: this.gpuContext.adapter, software: this.gpuContext.kernelPaths.software }
+    const context = this.gpuDevice?.context;
+    const found = context
+      ? { adapter: context.adapter, software: context.kernelPaths.software }
       : await probeWebGPU(this.platform.gpu, this.platform.probeOptions).then((p) => (p.available ? { adapter: p.adapter, software: p.kernelPaths.software } : undefined));
     if (!found?.software) return undefined;
-    return [found.adapter.vendor, found.adapter.architecture].filter(Boolean).join(' ') || 'unnamed';
+    return adapterName(found.adapter) || 'unnamed';
   }
 
   /**

@@ -73,14 +73,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: v
     if (row >= params.rows) {
       continue;
     }
-    var b = 0.0;
-    if (params.has_bias != 0u) {
-      b = bias[params.out_offset + row];
-    }
     for (var j = 0u; j < PER; j++) {
       let t = t0 + lid3.y + j * THREADS;
       if (t < params.tokens) {
-        out[t * params.out_stride + params.out_offset + row] = acc[i][j] + b;
+        store_output(row, t, acc[i][j]);
       }
     }
   }

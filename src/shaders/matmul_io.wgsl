@@ -20,3 +20,12 @@ struct Params {
 
 //#include x
 //#include weights
+
+// Writes row `row`'s sum for token t, plus the row's bias when there is one.
+fn store_output(row: u32, t: u32, sum: f32) {
+  var value = sum;
+  if (params.has_bias != 0u) {
+    value += bias[params.out_offset + row];
+  }
+  out[t * params.out_stride + params.out_offset + row] = value;
+}

@@ -11,17 +11,6 @@ override WORKGROUP_SIZE: u32 = 64u;
 const TOKENS: u32 = 8u; // per invocation
 const ROWS: u32 = 4u;   // per invocation
 
-fn store(row: u32, t: u32, sum: f32) {
-  if (t >= params.tokens) {
-    return;
-  }
-  var value = sum;
-  if (params.has_bias != 0u) {
-    value += bias[params.out_offset + row];
-  }
-  out[t * params.out_stride + params.out_offset + row] = value;
-}
-
 // Sums for four rows and four tokens: component j of r<i> is row i's sum for token j.
 struct Tile {
   r0: vec4f,
@@ -77,7 +66,9 @@ fn store_tile(row0: u32, t0: u32, tile: Tile) {
   for (var i = 0u; i < ROWS; i++) {
     if (row0 + i < params.rows) {
       for (var j = 0u; j < 4u; j++) {
-        store(row0 + i, t0 + j, r[i][j]);
+        if (t0 + j < params.tokens) {
+          store_output(row0 + i, t0 + j, r[i][j]);
+        }
       }
     }
   }

@@ -21,7 +21,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
   if (THREADS_PER_ROW == 1u) {
     if (row < params.rows) {
-      store_row(row, t, acc);
+      store_output(row, t, acc);
     }
     return;
   }
@@ -34,6 +34,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     workgroupBarrier();
   }
   if (lane == 0u && row < params.rows) {
-    store_row(row, t, partial[lid]);
+    store_output(row, t, partial[lid]);
   }
 }

@@ -22,11 +22,3 @@ fn row_dot(row: u32, lane: u32, xb: u32) -> f32 {
   }
   return acc;
 }
-
-fn store_row(row: u32, t: u32, sum: f32) {
-  var value = sum;
-  if (params.has_bias != 0u) {
-    value += bias[params.out_offset + row];
-  }
-  out[t * params.out_stride + params.out_offset + row] = value;
-}

@@ -35,6 +35,6 @@ fn main(
   }
   let total = subgroupAdd(gathered);
   if (lid == 0u && row < params.rows) {
-    store_row(row, t, total);
+    store_output(row, t, total);
   }
 }

@@ -1,4 +1,5 @@
 import type { CpuReport, GpuReport } from '../engine/api.ts';
+import { adapterName } from '../engine/backend/webgpu/probe.ts';
 
 const LIMIT_LABELS: Record<string, string> = {
   maxBufferSize: 'Largest buffer',
@@ -50,7 +51,7 @@ export function CapabilityReport({ report, cpu }: { report: GpuReport; cpu?: Cpu
     );
   }
   const { adapter, kernelPaths } = report;
-  const name = [adapter.vendor, adapter.architecture].filter(Boolean).join(' ') || 'Unknown GPU';
+  const name = adapterName(adapter) || 'Unknown GPU';
   return (
     <section className="panel" aria-labelledby="gpu-heading" data-testid="gpu-report">
       <h2 id="gpu-heading">Your GPU</h2>

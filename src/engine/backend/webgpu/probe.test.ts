@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSoftwareAdapter, kernelPathsFor, type AdapterReport } from './probe.ts';
+import { adapterName, isSoftwareAdapter, kernelPathsFor, type AdapterReport } from './probe.ts';
 
 function adapter(fields: Partial<AdapterReport>): AdapterReport {
   return {
@@ -33,5 +33,14 @@ describe('kernel paths', () => {
     expect(kernelPathsFor(['subgroups'], swiftshader)).toEqual({ f16: false, subgroups: true, software: true, matvec: 'invocation' });
     expect(kernelPathsFor(['shader-f16', 'subgroups'], nvidia)).toEqual({ f16: true, subgroups: true, software: false, matvec: 'subgroup' });
     expect(kernelPathsFor([], nvidia)).toEqual({ f16: false, subgroups: false, software: false, matvec: 'workgroup' });
+  });
+});
+
+describe('adapter names', () => {
+  it('names vendor and architecture, with detail also device and driver, and nothing when unknown', () => {
+    expect(adapterName(swiftshader)).toBe('google swiftshader');
+    expect(adapterName(swiftshader, true)).toBe('google swiftshader swiftshader-device-subzero- SwiftShader driver 5.0.0');
+    expect(adapterName(adapter({ description: 'only a driver' }))).toBe('');
+    expect(adapterName(adapter({ description: 'only a driver' }), true)).toBe('only a driver');
   });
 });

@@ -109,6 +109,15 @@ export function describeAdapter(adapter: GPUAdapter): AdapterReport {
   };
 }
 
+/**
+ * The adapter's name for people: vendor and architecture ("nvidia hopper"), with `detail` also the
+ * device and driver description. Empty when the browser reports none of them.
+ */
+export function adapterName(a: Pick<AdapterReport, 'vendor' | 'architecture' | 'device' | 'description'>, detail = false): string {
+  const parts = detail ? [a.vendor, a.architecture, a.device, a.description] : [a.vendor, a.architecture];
+  return parts.filter(Boolean).join(' ');
+}
+
 const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|\bwarp\b|basic render/i;
 
 /** True for an adapter that emulates a GPU on the CPU. */

@@ -11,7 +11,7 @@
  */
 import type { GgmlType } from '../../../gguf/ggml-types.ts';
 import type { GpuContext } from '../device.ts';
-import type { MatvecStrategy } from '../probe.ts';
+import { adapterName, type MatvecStrategy } from '../probe.ts';
 import type { GpuWeight } from '../weights.ts';
 
 /** Weight bytes cycled through per entry: more than the largest GPU caches. */
@@ -159,7 +159,7 @@ export async function benchMatmul(context: GpuContext, options: MatmulBenchOptio
   const kernels = new KernelCache(device);
   const recorder = new StepRecorder(device);
   const timer = new StepTimer(device, options.wallTime ?? false);
-  const adapter = [context.adapter.vendor, context.adapter.architecture, context.adapter.device, context.adapter.description].filter(Boolean).join(' ');
+  const adapter = adapterName(context.adapter, true);
   log(`adapter: ${adapter}; timing: ${timer.usesTimestamps ? 'timestamp-query' : 'wall'}; matvec: ${matvec}`);
 
   // Copy bandwidth: the ceiling a weight-streaming kernel can approach.
