@@ -1,5 +1,4 @@
 import type { CpuReport, GpuReport } from '../engine/api.ts';
-import { adapterName } from '../engine/backend/webgpu/probe.ts';
 
 const LIMIT_LABELS: Record<string, string> = {
   maxBufferSize: 'Largest buffer',
@@ -51,7 +50,8 @@ export function CapabilityReport({ report, cpu }: { report: GpuReport; cpu?: Cpu
     );
   }
   const { adapter, kernelPaths } = report;
-  const name = adapterName(adapter) || 'Unknown GPU';
+  // The engine's adapterName, written out: the UI imports only the engine's API types.
+  const name = [adapter.vendor, adapter.architecture].filter(Boolean).join(' ') || 'Unknown GPU';
   return (
     <section className="panel" aria-labelledby="gpu-heading" data-testid="gpu-report">
       <h2 id="gpu-heading">Your GPU</h2>
