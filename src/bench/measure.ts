@@ -3,14 +3,14 @@
  * WebGPU, the CPU backend): load the model from a ranged source, warm up, then time the prompt and
  * decode at each context. Greedy sampling on the device, as a chat turn would run.
  */
-import type { Backend, SamplingOp } from '../engine/backend/ops.ts';
+import type { Backend } from '../engine/backend/ops.ts';
+import { GREEDY } from '../engine/sampling/params.ts';
 import { readGguf } from '../engine/gguf/reader.ts';
 import type { RangedSource } from '../engine/gguf/source.ts';
 import { Model } from '../engine/model/model.ts';
 import { benchPrompt } from './prompt.ts';
 import type { RunSample, Workload } from './types.ts';
 
-const GREEDY: SamplingOp = { temperature: 0, topK: 1, topP: 1, minP: 0 };
 
 export interface OursRunOptions {
   workload: Workload;

@@ -13,6 +13,7 @@
  * arithmetic (matmuls, norms, rope, softmax) is done in float64 on top of them. Slow on purpose:
  * plain loops that are easy to check. Fine for the small test models; not for a 7B model.
  */
+import { yarnCorrDims } from '../engine/backend/rope-scaling.ts';
 import { checkTensors, modelTensors } from '../engine/model/tensors.ts';
 import { readModelConfig, type ModelConfig } from '../engine/model/config.ts';
 import { readGguf } from '../engine/gguf/reader.ts';
@@ -146,12 +147,6 @@ const geluF16Table = (x: number) => {
 };
 
 // ---------------------------------------------------------------- rope
-
-/** ggml_rope_yarn_corr_dims: the dimension range over which YaRN ramps from interpolation to extrapolation. */
-function yarnCorrDims(nRot: number, nCtxOrig: number, base: number, betaFast: number, betaSlow: number): [number, number] {
-  const corr = (nRotations: number) => (nRot * Math.log(nCtxOrig / (nRotations * 2 * Math.PI))) / (2 * Math.log(base));
-  return [Math.max(0, Math.floor(corr(betaFast))), Math.min(nRot - 1, Math.ceil(corr(betaSlow)))];
-}
 
 /**
  * Cos/sin for each rotated pair at position `pos` (ggml's rope_yarn): theta_i = pos * base^(-2i/nRot)

@@ -29,6 +29,7 @@ import { llamaCppSourceDir, llamaRefLogits } from '../../src/test-support/llama-
 import { ReferenceSession, loadReferenceWeights, referenceForward, type ReferenceModel } from '../../src/test-support/reference-forward.ts';
 import { editedTestModel, gemma3Edit, type ModelEdit } from '../../src/testing/edit-model.ts';
 import { q4kmRecipe, useMoreBits, type QuantRecipe, type TestModelOptions, type VocabSource } from '../../src/testing/make-model.ts';
+import { GREEDY } from '../../src/engine/sampling/params.ts';
 
 const TIMEOUT = 600_000;
 /** Positions per model (the bar asks for 64 or more). */
@@ -38,7 +39,6 @@ const BATCH = 32;
 /** Positions of the token-by-token run. */
 const DECODE_POSITIONS = 40;
 const GREEDY_STEPS = 64;
-const GREEDY = { temperature: 0, topK: 1, topP: 1, minP: 0 };
 
 function randomTokens(n: number, nVocab: number, seed: number): number[] {
   let s = seed >>> 0;

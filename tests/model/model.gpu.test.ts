@@ -15,6 +15,7 @@ import { klDivergence, normalizedMse } from '../../src/test-support/compare.ts';
 import { acquireTestGpu, type TestGpu } from '../../src/test-support/gpu.ts';
 import { loadReferenceWeights, referenceForward, type ReferenceModel } from '../../src/test-support/reference-forward.ts';
 import { makeTestModel } from '../../src/testing/make-model.ts';
+import { applyPenalties, GREEDY, recentTokenCounts, sampleDistribution, sampleRow, type TokenPenalties } from '../../src/engine/sampling/index.ts';
 
 let gpu: TestGpu;
 let kernels: KernelCache;
@@ -85,6 +86,31 @@ describe('a sequence', () => {
     // The negative control: without truncating, the same tokens land at other positions.
     const shifted = referenceForward(ref, [...seq, ...tokens(15, 9)]).subarray(40 * V);
     expect(klDivergence(shifted, suffix, V)).toBeGreaterThan(1e-3);
+  });
+
+  it('samples with penalties on the device as the sampling chain does on the penalized logits', async () => {
+    const seq = tokens(20, 5);
+    model.reset();
+    const logits = await model.eval(seq);
+    const best = sampleRow(logits, GREEDY, 0);
+    // The prompt's tokens plus the best one, repeated: a strong penalty must move the argmax.
+    const penalties: TokenPenalties = { params: { repetition: 50, frequency: 0.5, presence: 1, lastN: 64 }, counts: recentTokenCounts([...seq, best, best], 64) };
+    const penalized = logits.slice();
+    applyPenalties(penalized, penalties.counts, penalties.params);
+    const greedy = sampleRow(penalized, GREEDY, 0);
+    expect(greedy).not.toBe(best);
+    model.truncate(19);
+    expect(await model.next(seq.slice(19), GREEDY, 0, penalties)).toBe(greedy);
+    // Seeded: u in the middle of each kept candidate's interval, so f32 rounding cannot move it.
+    const params = { temperature: 1.2, topK: 8, topP: 1, minP: 0 };
+    const { ids, probs } = sampleDistribution(penalized, params);
+    expect(ids.length).toBeGreaterThan(1);
+    let start = 0;
+    for (let i = 0; i < ids.length; i++) {
+      model.truncate(19);
+      expect(await model.next(seq.slice(19), params, start + probs[i]! / 2, penalties)).toBe(ids[i]);
+      start += probs[i]!;
+    }
   });
 
   it('taps show the reference intermediates, named as llama.cpp names them', async () => {

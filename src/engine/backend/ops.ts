@@ -1,6 +1,6 @@
 /**
  * The op interface the forward pass is written against (src/engine/model/forward.ts), once, for
- * every backend: WebGPU today (webgpu/backend.ts), a WASM SIMD CPU backend later.
+ * every backend: WebGPU (webgpu/backend.ts) and WebAssembly SIMD on the CPU (cpu/backend.ts).
  *
  * Everything a model needs is allocated at load through this interface (weights, f32 vectors, the
  * activation scratch, id buffers, the KV cache) and referred to by opaque handles afterwards, so a
@@ -13,6 +13,7 @@
  * one fused projection without copies.
  */
 import type { GgmlType } from '../gguf/ggml-types.ts';
+import type { SamplingParams, TokenPenalties } from '../sampling/params.ts';
 
 /** A weight matrix as stored in the file: `rows` rows of `k` values in format `type` (GGUF shape [k, rows]). */
 export interface Weight {
@@ -89,13 +90,6 @@ export interface AttentionOp {
   window: number;
 }
 
-/** llama.cpp's default sampler chain (top-k, top-p, min-p, temperature); temperature <= 0 is greedy. */
-export interface SamplingOp {
-  temperature: number;
-  topK: number;
-  topP: number;
-  minP: number;
-}
 
 /** What a backend can hold, for load-time planning. */
 export interface BackendLimits {
@@ -147,8 +141,11 @@ export interface Backend {
   scale(a: Rows, out: Rows, n: number, rows: number, scale: number): void;
   /** x = cap * tanh(x / cap), in place. */
   softcap(x: Rows, n: number, rows: number, cap: number): void;
-  /** One token per row of logits into `out`, drawn with the host uniforms `u` (one per row). */
-  sample(logits: Rows, vocab: number, rows: number, params: SamplingOp, u: readonly number[], out: IdBuffer): void;
+  /**
+   * One token per row of logits into `out`, by src/engine/sampling's chain, drawn with the host
+   * uniforms `u` (one per row). `penalties` first adjust every row in place (the logits are spent).
+   */
+  sample(logits: Rows, vocab: number, rows: number, params: SamplingParams, u: readonly number[], out: IdBuffer, penalties?: TokenPenalties): void;
   /** Ends the step and hands it to the device. */
   submit(): void;
 

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { bytesSource, readGguf } from '../gguf/index.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { llamaCppSourceDir } from '../../test-support/llama-ref.ts';
-import type { SamplingOp } from '../backend/ops.ts';
+import { recentTokenCounts, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
 import type { ChatCompletionChunk, ChatMessage } from '../api.ts';
 import { ChatSession, ContextWindowExceededError, type SessionModel } from './chat-session.ts';
 
@@ -16,8 +16,8 @@ class ScriptedModel implements SessionModel {
   position = 0;
   evaluated: number[][] = [];
   uniforms: number[] = [];
-  /** Which steps read logits back (the penalized path) instead of sampling on the device. */
-  viaLogits: boolean[] = [];
+  /** The penalties each step handed to the sampler. */
+  penalties: Array<TokenPenalties | undefined> = [];
   private step = 0;
 
   constructor(
@@ -25,18 +25,10 @@ class ScriptedModel implements SessionModel {
     private readonly reply: number[],
   ) {}
 
-  async next(tokens: readonly number[], _sampling: SamplingOp, u: number): Promise<number> {
+  async next(tokens: readonly number[], _sampling: SamplingParams, u: number, penalties?: TokenPenalties): Promise<number> {
     this.uniforms.push(u);
-    this.viaLogits.push(false);
+    this.penalties.push(penalties);
     return this.advance(tokens);
-  }
-
-  /** Logits that make the scripted token the clear favourite. */
-  async eval(tokens: readonly number[]): Promise<Float32Array> {
-    this.viaLogits.push(true);
-    const logits = new Float32Array(tokenizer.size).fill(-10);
-    logits[this.advance(tokens)] = 10;
-    return logits;
   }
 
   private advance(tokens: readonly number[]): number {
@@ -184,13 +176,18 @@ describe('ChatSession', () => {
     expect(c.model.uniforms).not.toEqual(a.model.uniforms);
   });
 
-  it('samples from penalized logits only when penalties are asked for', async () => {
+  it('hands the sampler penalties over the last 64 tokens only when they are asked for', async () => {
     const plain = session(512, 'a b c');
     await plain.s.complete({ messages: USER }, undefined, () => false);
-    expect(plain.model.viaLogits.every((v) => !v)).toBe(true);
+    expect(plain.model.penalties.every((p) => p === undefined)).toBe(true);
     const penalized = session(512, 'a b c');
     const result = await penalized.s.complete({ messages: USER, repetition_penalty: 1.3, temperature: 0 }, undefined, () => false);
-    expect(penalized.model.viaLogits.every((v) => v)).toBe(true);
     expect(result.choices[0].message.content).toBe('a b c');
+    const { evaluated, penalties } = penalized.model;
+    expect(penalties.length).toBe(evaluated.length);
+    for (let step = 0; step < evaluated.length; step++) {
+      expect(penalties[step]?.params).toMatchObject({ repetition: 1.3, frequency: 0, presence: 0, lastN: 64 });
+      expect(penalties[step]?.counts).toEqual(recentTokenCounts(evaluated.slice(0, step + 1).flat(), 64));
+    }
   });
 });

@@ -5,7 +5,6 @@
  * (sampling, penalties, end-of-generation tokens, stop strings, max_tokens, abort) while
  * streaming text that is always whole UTF-8 and never part of a stop string.
  */
-import type { SamplingOp } from '../backend/ops.ts';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -25,8 +24,7 @@ import {
 } from '../chat/index.ts';
 import { HearthError } from '../errors.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import { sampleReference } from '../backend/webgpu/kernels/sample.ts';
-import { applyPenalties, NO_PENALTIES, penaltiesActive, recentTokenCounts, type PenaltyParams } from './penalties.ts';
+import { NO_PENALTIES, penaltiesActive, recentTokenCounts, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
 import { randomSeed, SeededRandom } from './rng.ts';
 import { StopStringMatcher } from './stop-strings.ts';
 
@@ -41,11 +39,9 @@ export interface SessionModel {
   readonly position: number;
   /**
    * Evaluates `tokens` after the cached ones and samples the next token from the last position's
-   * logits on the device; `u` is a uniform number in [0, 1).
+   * logits on the device, after `penalties` if given; `u` is a uniform number in [0, 1).
    */
-  next(tokens: readonly number[], sampling: SamplingOp, u: number): Promise<number>;
-  /** Evaluates `tokens` after the cached ones and returns the last position's logits. */
-  eval(tokens: readonly number[], options: { logits: 'last' }): Promise<Float32Array>;
+  next(tokens: readonly number[], sampling: SamplingParams, u: number, penalties?: TokenPenalties): Promise<number>;
   /** Keeps the first `n` cached positions. */
   truncate(n: number): void;
 }
@@ -142,15 +138,11 @@ export class ChatSession {
     this.model.truncate(0);
   }
 
-  /**
-   * With penalties the logits are read back and sampled on the CPU, by the same rule as the
-   * device sampler (the float64 reference of sample.ts). Slower per token, so only when asked.
-   */
-  private async penalizedNext(pending: readonly number[], sampling: SamplingOp, u: number, penalties: PenaltyParams): Promise<number> {
-    const seen = recentTokenCounts([...this.cached, ...pending], penalties.lastN);
-    const logits = await this.model.eval(pending, { logits: 'last' });
-    applyPenalties(logits, seen, penalties);
-    return sampleReference(logits, sampling, u).token;
+  /** The penalties of the next step: counts over the last `lastN` tokens, cached and pending. */
+  private stepPenalties(pending: readonly number[], penalties: PenaltyParams): TokenPenalties | undefined {
+    if (!penaltiesActive(penalties)) return undefined;
+    const recent = [...this.cached.slice(-penalties.lastN), ...pending];
+    return { params: penalties, counts: recentTokenCounts(recent, penalties.lastN) };
   }
 
   async complete(
@@ -207,9 +199,7 @@ export class ChatSession {
           finish = 'length';
           break;
         }
-        const token = penaltiesActive(penalties)
-          ? await this.penalizedNext(pending, sampling, rng.nextFloat(), penalties)
-          : await this.model.next(pending, sampling, rng.nextFloat());
+        const token = await this.model.next(pending, sampling, rng.nextFloat(), this.stepPenalties(pending, penalties));
         this.cached.push(...pending);
         pending = [token];
         if (generated.length === 0) firstTokenAt = this.now();
@@ -273,7 +263,7 @@ function toArray(stop: string | string[] | undefined): string[] {
   return stop === undefined ? [] : Array.isArray(stop) ? stop : [stop];
 }
 
-function samplingOf(request: ChatCompletionRequest): SamplingOp {
+function samplingOf(request: ChatCompletionRequest): SamplingParams {
   return {
     temperature: request.temperature ?? DEFAULT_TEMPERATURE,
     topK: request.top_k ?? 40,

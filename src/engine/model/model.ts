@@ -1,10 +1,11 @@
 /**
  * A loaded model with one sequence: `eval` appends tokens (prefill in chunks of the scratch batch,
  * decode one at a time, any mix) and returns the logits asked for; `next` does the same and samples
- * the following token on the device, reading back 4 bytes instead of the logits. Positions are the
+ * the following token on the device (penalties included), reading back 4 bytes instead of the logits. Positions are the
  * KV cache's: `truncate` keeps a prefix for reuse, `reset` starts over.
  */
-import type { Backend, SamplingOp } from '../backend/ops.ts';
+import type { Backend } from '../backend/ops.ts';
+import type { SamplingParams, TokenPenalties } from '../sampling/params.ts';
 import type { RangedSource } from '../gguf/source.ts';
 import type { GgufModel } from '../gguf/split.ts';
 import type { ModelConfig } from './config.ts';
@@ -78,9 +79,10 @@ export class Model {
 
   /**
    * Evaluates `tokens` and returns the next token, sampled on the device from the last row's
-   * logits with llama.cpp's chain (greedy when temperature <= 0); `u` is a uniform in [0, 1).
+   * logits with llama.cpp's chain (greedy when temperature <= 0), after `penalties` if given; `u`
+   * is a uniform in [0, 1).
    */
-  async next(tokens: readonly number[], sampling: SamplingOp, u: number): Promise<number> {
+  async next(tokens: readonly number[], sampling: SamplingParams, u: number, penalties?: TokenPenalties): Promise<number> {
     if (tokens.length === 0) throw new RangeError('next: no tokens to evaluate');
     const { backend, scratch, config } = this.state;
     const B = scratch.batch;
@@ -91,7 +93,7 @@ export class Model {
       await forward(this.state, chunk, isLast ? chunk.length - 1 : chunk.length);
       if (!isLast) backend.submit();
     }
-    backend.sample({ t: scratch.logits, stride: config.nVocab }, config.nVocab, 1, sampling, [u], scratch.sampled);
+    backend.sample({ t: scratch.logits, stride: config.nVocab }, config.nVocab, 1, sampling, [u], scratch.sampled, penalties);
     const [id] = await backend.readIds(scratch.sampled, 1);
     return id!;
   }

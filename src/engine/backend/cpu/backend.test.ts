@@ -8,10 +8,9 @@ import { normalizedMse } from '../../../test-support/compare.ts';
 import { exactWeights, randomBlocks } from '../../../test-support/random-weights.ts';
 import { attentionReference } from '../webgpu/kernels/attention.ts';
 import { matmulReference } from '../webgpu/kernels/matmul.ts';
-import { yarnCorrDims as gpuYarnCorrDims } from '../webgpu/kernels/rope.ts';
-import { sampleReference } from '../webgpu/kernels/sample.ts';
+import { applyPenalties, recentTokenCounts, sampleRow } from '../../sampling/index.ts';
 import { QUANT_FORMATS } from '../../gguf/quants/index.ts';
-import { CPU_CONVERTED_WEIGHT_TYPES, CpuBackend, Q8A_MAX_TOKENS, sampleRow, yarnCorrDims } from './backend.ts';
+import { CPU_CONVERTED_WEIGHT_TYPES, CpuBackend, Q8A_MAX_TOKENS } from './backend.ts';
 import { mulberry32 as rng, freshSeed } from '../../../test-support/random.ts';
 
 
@@ -27,21 +26,27 @@ describe('CpuBackend', () => {
     next = rng(freshSeed('cpu backend'));
   });
 
-  it('computes YaRN correction dims as the WebGPU rope does', () => {
-    for (const [nRot, ctx, base] of [[128, 4096, 10000], [64, 32768, 1e6], [96, 2048, 500000]] as const) {
-      expect(yarnCorrDims(nRot, ctx, base, 32, 1)).toEqual(gpuYarnCorrDims(nRot, ctx, base, 32, 1));
-    }
-  });
-
-  it('samples with the WebGPU sampler rule', () => {
+  it('samples each row by the sampling chain, after the penalties', async () => {
     const vocab = 3000;
-    for (let trial = 0; trial < 40; trial++) {
-      const logits = floats(next, vocab, 6);
+    const rows = 2;
+    for (let trial = 0; trial < 20; trial++) {
+      const logits = floats(next, rows * vocab, 6);
       // Ties, to check the lower id wins.
       logits[17] = logits[2900] = 7;
       const params = { temperature: trial % 5 === 0 ? 0 : 0.2 + next() * 1.5, topK: [0, 1, 5, 40, 200][trial % 5]!, topP: next() < 0.5 ? 1 : 0.5 + next() / 2, minP: next() < 0.5 ? 0 : next() * 0.2 };
-      const u = next();
-      expect(sampleRow(logits, params, u), JSON.stringify(params)).toBe(sampleReference(logits, params, u).token);
+      const u = [next(), next()];
+      const history = Array.from({ length: 80 }, () => Math.floor(next() * 60));
+      const penalties = trial % 2 ? { params: { repetition: 1.5, frequency: 0.3, presence: 0.2, lastN: 64 }, counts: recentTokenCounts(history, 64) } : undefined;
+      const l = be.activation('logits', rows * vocab);
+      be.view(l).set(logits);
+      const ids = be.ids('tokens', rows);
+      be.sample({ t: l, stride: vocab }, vocab, rows, params, u, ids, penalties);
+      const expected = [0, 1].map((r) => {
+        const row = logits.slice(r * vocab, (r + 1) * vocab);
+        if (penalties) applyPenalties(row, penalties.counts, penalties.params);
+        return sampleRow(row, params, u[r]!);
+      });
+      expect(Array.from(await be.readIds(ids, rows)), JSON.stringify(params)).toEqual(expected);
     }
   });
 

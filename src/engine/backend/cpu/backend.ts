@@ -32,12 +32,15 @@ import type {
   KvStorage,
   RopeOp,
   Rows,
-  SamplingOp,
   Vector,
   Weight,
 } from '../ops.ts';
 import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
+import { yarnCorrDims } from '../rope-scaling.ts';
+import { applyPenalties } from '../../sampling/penalties.ts';
+import { sampleRow } from '../../sampling/chain.ts';
+import type { SamplingParams, TokenPenalties } from '../../sampling/params.ts';
 
 export type { ThreadingSupport } from './threads.ts';
 
@@ -47,8 +50,6 @@ export type { ThreadingSupport } from './threads.ts';
  */
 export const Q8A_MAX_TOKENS = 3;
 
-/** Candidates the sampler keeps at most (as the WebGPU sampler: topK 0 or above this means this). */
-export const CPU_SAMPLE_K_MAX = 128;
 
 /**
  * Bytes the backend takes beside the model plan's total (loader.ts `planMemory`: weights + KV cache
@@ -125,72 +126,6 @@ class CpuKv implements KvStorage {
     readonly k: number[],
     readonly v: number[],
   ) {}
-}
-
-/** ggml_rope_yarn_corr_dims, as webgpu/kernels/rope.ts `yarnCorrDims` (a test keeps them equal). */
-export function yarnCorrDims(nRot: number, origCtx: number, freqBase: number, betaFast: number, betaSlow: number): [number, number] {
-  const f = Math.fround;
-  const dim = (beta: number): number => f(f(nRot * f(Math.log(f(origCtx / f(beta * 2 * f(Math.PI)))))) / f(2 * f(Math.log(freqBase))));
-  return [Math.max(0, Math.floor(dim(betaFast))), Math.min(nRot - 1, Math.ceil(dim(betaSlow)))];
-}
-
-/**
- * llama.cpp's default chain on one row, the rule of the WebGPU sampler (`sampleReference`): the k
- * best logits (ties to the lower id), then top-p, min-p, temperature, and the first token whose
- * cumulative probability exceeds `u`.
- */
-export function sampleRow(logits: Float32Array, params: SamplingOp, u: number): number {
-  const k = params.temperature <= 0 ? 1 : params.topK <= 0 || params.topK > CPU_SAMPLE_K_MAX ? CPU_SAMPLE_K_MAX : Math.floor(params.topK);
-  // The k best, sorted by value descending then id ascending: one pass, insertion into a short list.
-  const ids: number[] = [];
-  const vals: number[] = [];
-  for (let i = 0; i < logits.length; i++) {
-    const v = logits[i]!;
-    if (ids.length === k && !(v > vals[k - 1]!)) continue;
-    let j = ids.length === k ? k - 1 : ids.length;
-    while (j > 0 && v > vals[j - 1]!) {
-      if (j < k) {
-        ids[j] = ids[j - 1]!;
-        vals[j] = vals[j - 1]!;
-      }
-      j--;
-    }
-    ids[j] = i;
-    vals[j] = v;
-  }
-  if (params.temperature <= 0 || ids.length === 1) return ids[0]!;
-  const m = vals[0]!;
-  let keep = ids.length;
-  if (params.topP < 1) {
-    let total = 0;
-    for (const v of vals) total += Math.exp(v - m);
-    let cum = 0;
-    for (let i = 0; i < vals.length; i++) {
-      cum += Math.exp(vals[i]! - m) / total;
-      if (cum >= params.topP) {
-        keep = i + 1;
-        break;
-      }
-    }
-  }
-  if (params.minP > 0) {
-    const minLogit = m + Math.log(params.minP);
-    for (let i = 1; i < keep; i++) {
-      if (vals[i]! < minLogit) {
-        keep = i;
-        break;
-      }
-    }
-  }
-  let sum = 0;
-  const w = new Float64Array(keep);
-  for (let i = 0; i < keep; i++) sum += w[i] = Math.exp((vals[i]! - m) / params.temperature);
-  let acc = 0;
-  for (let i = 0; i < keep; i++) {
-    acc += w[i]! / sum;
-    if (acc > u) return ids[i]!;
-  }
-  return ids[keep - 1]!;
 }
 
 export class CpuBackend implements Backend {
@@ -421,14 +356,17 @@ export class CpuBackend implements Backend {
     this.kernels.elementwise({ op: 'softcap', a: rows(x), out: rows(x), n, scale: cap, rowStart: 0, rowEnd: count });
   }
 
-  sample(logits: Rows, vocab: number, count: number, params: SamplingOp, u: readonly number[], out: IdBuffer): void {
+  sample(logits: Rows, vocab: number, count: number, params: SamplingParams, u: readonly number[], out: IdBuffer, penalties?: TokenPenalties): void {
     const o = (out as CpuBuffer).ptr;
+    const base = (logits.t as CpuBuffer).ptr + 4 * (logits.offset ?? 0);
+    if (penalties) {
+      for (let r = 0; r < count; r++) applyPenalties(this.kernels.f32(base + 4 * r * logits.stride, vocab), penalties.counts, penalties.params);
+    }
     if (params.temperature <= 0 || params.topK === 1) {
       this.kernels.argmax({ x: rows(logits), n: vocab, out: o, rowStart: 0, rowEnd: count });
       return;
     }
     if (u.length < count) throw new RangeError(`sample: ${count} rows need ${count} uniforms, got ${u.length}`);
-    const base = (logits.t as CpuBuffer).ptr + 4 * (logits.offset ?? 0);
     for (let r = 0; r < count; r++) {
       const token = sampleRow(this.kernels.f32(base + 4 * r * logits.stride, vocab), params, u[r]!);
       this.kernels.u32(o + 4 * r, 1)[0] = token;

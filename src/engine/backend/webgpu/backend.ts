@@ -16,7 +16,6 @@ import type {
   KvStorage,
   RopeOp,
   Rows,
-  SamplingOp,
   Vector,
   Weight,
 } from '../ops.ts';
@@ -29,7 +28,9 @@ import { encodeGlu } from './kernels/glu.ts';
 import { encodeMatmul, matmulSupports } from './kernels/matmul.ts';
 import { encodeNorm } from './kernels/norm.ts';
 import { encodeRope } from './kernels/rope.ts';
+import { encodePenalties } from './kernels/penalty.ts';
 import { encodeSample, sampleScratchElements } from './kernels/sample.ts';
+import type { SamplingParams, TokenPenalties } from '../../sampling/params.ts';
 import { readBuffer } from './readback.ts';
 import type { KernelPaths, MatvecStrategy } from './probe.ts';
 import { StepRecorder } from './recorder.ts';
@@ -100,6 +101,8 @@ export class WebGpuBackend implements Backend {
   private sampleScratch: { values: GPUBuffer; ids: GPUBuffer; elements: number } | undefined;
   private randomBuffer: GPUBuffer | undefined;
   private randomRows = 0;
+  /** (token id, count) u32 pairs for the penalty kernel; grows to the most pairs asked for. */
+  private penaltyPairs: { buffer: GPUBuffer; capacity: number } | undefined;
 
   constructor(
     readonly device: GPUDevice,
@@ -305,7 +308,8 @@ export class WebGpuBackend implements Backend {
     });
   }
 
-  sample(logits: Rows, vocab: number, rows: number, params: SamplingOp, u: readonly number[], out: IdBuffer): void {
+  sample(logits: Rows, vocab: number, rows: number, params: SamplingParams, u: readonly number[], out: IdBuffer, penalties?: TokenPenalties): void {
+    if (penalties && penalties.counts.length > 0) this.penalize(logits, vocab, rows, penalties);
     const elements = sampleScratchElements(vocab, rows);
     if (!this.sampleScratch || this.sampleScratch.elements < elements) {
       this.sampleScratch = { values: this.buffer('sample values', elements * 4), ids: this.buffer('sample ids', elements * 4), elements };
@@ -325,6 +329,32 @@ export class WebGpuBackend implements Backend {
       tokens: buf(out),
       scratch: { values: this.sampleScratch.values, ids: this.sampleScratch.ids },
     });
+  }
+
+  /** Applies the penalties to each row on the device, so sampling with them still reads back only ids. */
+  private penalize(logits: Rows, vocab: number, rows: number, penalties: TokenPenalties): void {
+    const count = penalties.counts.length;
+    if (!this.penaltyPairs || this.penaltyPairs.capacity < count) {
+      const capacity = Math.max(64, 2 ** Math.ceil(Math.log2(count)));
+      this.penaltyPairs = { buffer: this.buffer('penalty pairs', capacity * 8), capacity };
+    }
+    const pairs = new Uint32Array(2 * count);
+    penalties.counts.forEach(([id, n], i) => {
+      // Ids outside u32 (negative) become out-of-vocabulary ids, which the kernel skips.
+      pairs[2 * i] = id >= 0 && id < vocab ? id : vocab;
+      pairs[2 * i + 1] = n;
+    });
+    this.device.queue.writeBuffer(this.penaltyPairs.buffer, 0, pairs);
+    for (let r = 0; r < rows; r++) {
+      encodePenalties(this.recorder, this.kernels, {
+        logits: buf(logits.t),
+        logitsOffset: (logits.offset ?? 0) + r * logits.stride,
+        vocab,
+        seen: this.penaltyPairs.buffer,
+        count,
+        params: penalties.params,
+      });
+    }
   }
 
   submit(): void {

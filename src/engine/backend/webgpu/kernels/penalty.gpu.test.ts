@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { freshSeed, randomFloats } from '../../../../test-support/gpu.ts';
-import { applyPenalties, recentTokenCounts } from '../../../generate/penalties.ts';
+import { applyPenalties, recentTokenCounts } from '../../../sampling/penalties.ts';
 import { encodePenalties } from './penalty.ts';
 import { useOpHarness } from './test-harness.ts';
 

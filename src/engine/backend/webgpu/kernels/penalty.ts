@@ -1,9 +1,9 @@
 /**
  * Applies repetition/frequency/presence penalties to a row of logits on the GPU (logit_penalty.wgsl),
  * so sampling with penalties still reads back only a token id. Reference: `applyPenalties` in
- * src/engine/generate/penalties.ts.
+ * src/engine/sampling/penalties.ts; the WebGPU backend's `sample` runs it before the sampler.
  */
-import type { PenaltyParams } from '../../../generate/penalties.ts';
+import type { PenaltyParams } from '../../../sampling/params.ts';
 import type { KernelCache } from '../kernel.ts';
 import type { BufferRange, StepRecorder } from '../recorder.ts';
 import { shaderKernel } from './common.ts';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { freshSeed, randomFloats } from '../../../../test-support/gpu.ts';
 import { normalizedMse } from '../../../../test-support/compare.ts';
-import { encodeRope, llama3FreqFactors, ropeReference, yarnCorrDims, type RopeParams } from './rope.ts';
+import { yarnCorrDims } from '../../rope-scaling.ts';
+import { encodeRope, llama3FreqFactors, ropeReference, type RopeParams } from './rope.ts';
 import { seededInts, useOpHarness } from './test-harness.ts';
 
 const h = useOpHarness();

@@ -7,6 +7,7 @@
  * such factors; `llama3FreqFactors` computes them as the GGUF converter does, for files without
  * the tensor. Float64 reference: `ropeReference`.
  */
+import { yarnCorrDims } from '../../rope-scaling.ts';
 import type { KernelCache } from '../kernel.ts';
 import type { StepRecorder } from '../recorder.ts';
 import { foldedGrid, shaderKernel } from './common.ts';
@@ -54,18 +55,6 @@ export interface RopeArgs extends RopeParams {
   freqFactors?: GPUBuffer;
   /** Any storage buffer, bound where freqFactors is absent. */
   dummy: GPUBuffer;
-}
-
-function yarnCorrDim(nRot: number, origCtx: number, beta: number, base: number): number {
-  const f = Math.fround;
-  return f(f(nRot * f(Math.log(f(origCtx / f(beta * 2 * f(Math.PI)))))) / f(2 * f(Math.log(base))));
-}
-
-/** ggml_rope_yarn_corr_dims: the first and last pair index YaRN's ramp runs between. */
-export function yarnCorrDims(nRot: number, origCtx: number, freqBase: number, betaFast: number, betaSlow: number): [number, number] {
-  const start = Math.floor(yarnCorrDim(nRot, origCtx, betaFast, freqBase));
-  const end = Math.ceil(yarnCorrDim(nRot, origCtx, betaSlow, freqBase));
-  return [Math.max(0, start), Math.min(nRot - 1, end)];
 }
 
 function resolvedScaling(p: RopeParams) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { freshSeed, randomFloats } from '../../../../test-support/gpu.ts';
-import { encodeArgmax, encodeSample, sampleReference, sampleScratchElements, type SamplingParams } from './sample.ts';
+import { sampleReference, type SamplingParams } from '../../../sampling/index.ts';
+import { encodeArgmax, encodeSample, sampleScratchElements } from './sample.ts';
 import { seededInts, useOpHarness } from './test-harness.ts';
 
 const h = useOpHarness();

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveTopK, sampleReference, SAMPLE_K_MAX } from './sample.ts';
+import { sampleReference, topCandidates } from './chain.ts';
+import { effectiveTopK, SAMPLE_K_MAX } from './params.ts';
+import { mulberry32, freshSeed } from '../../test-support/random.ts';
 
 // Logits whose temperature-1 probabilities are exactly 0.5, 0.25, 0.125, 0.0625, 0.0625.
 const LN2 = Math.log(2);
@@ -44,5 +46,19 @@ describe('sampling reference: llama.cpp default chain', () => {
     expect(effectiveTopK({ temperature: 1, topK: 1000, topP: 1, minP: 0 })).toBe(SAMPLE_K_MAX);
     expect(effectiveTopK({ temperature: 1, topK: 40, topP: 1, minP: 0 })).toBe(40);
     expect(effectiveTopK({ temperature: 0, topK: 40, topP: 1, minP: 0 })).toBe(1);
+  });
+
+  it('one-pass top-k selects what a full sort does, ties to the lower id', () => {
+    const next = mulberry32(freshSeed('top candidates'));
+    for (let trial = 0; trial < 40; trial++) {
+      const vocab = 1 + Math.floor(next() * 3000);
+      // Coarse values, so ties are common.
+      const logits = Float32Array.from({ length: vocab }, () => Math.round((next() * 2 - 1) * 40) / 4);
+      const k = [1, 5, 40, 128, 4000][trial % 5]!;
+      const order = Array.from({ length: vocab }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]! || a - b).slice(0, k);
+      const got = topCandidates(logits, k);
+      expect(got.ids).toEqual(order);
+      expect(got.logits).toEqual(order.map((i) => logits[i]));
+    }
   });
 });

@@ -1,0 +1,3 @@
+export * from './params.ts';
+export * from './penalties.ts';
+export * from './chain.ts';

@@ -1,0 +1,25 @@
+/**
+ * The penalties sampler on a row of logits (the reference for logit_penalty.wgsl, and what the CPU
+ * backend runs): the tokens of the last `lastN` positions, counted, push their own logits down.
+ */
+import type { PenaltyParams } from './params.ts';
+
+/** (token id, count) pairs of the last `lastN` tokens, in order of first appearance. */
+export function recentTokenCounts(history: readonly number[], lastN: number): Array<[number, number]> {
+  const counts = new Map<number, number>();
+  for (let i = Math.max(0, history.length - lastN); i < history.length; i++) {
+    const id = history[i]!;
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  return [...counts];
+}
+
+/** Adjusts `logits` in place, in f32 like llama.cpp. */
+export function applyPenalties(logits: Float32Array, counts: ReadonlyArray<readonly [number, number]>, p: PenaltyParams): void {
+  for (const [id, count] of counts) {
+    if (id < 0 || id >= logits.length || count === 0) continue;
+    let logit = logits[id]!;
+    logit = logit <= 0 ? Math.fround(logit * p.repetition) : Math.fround(logit / p.repetition);
+    logits[id] = Math.fround(logit - Math.fround(Math.fround(count * p.frequency) + p.presence));
+  }
+}
