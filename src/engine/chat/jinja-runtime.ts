@@ -24,6 +24,10 @@
  * - `|safe` makes markup, and `markup + str` HTML-escapes the plain side (markupsafe's `Markup`);
  * - `str.format`, `select`/`reject`, `map('filter')`, `min`/`max`/`sum`, dicts with integer keys.
  *
+ * The corrections subclass the library's Interpreter and rewrite its parsed nodes, which are
+ * internals, not its public API: package.json pins @huggingface/jinja to one exact version, and an
+ * upgrade must pass tests/chat (every llama.cpp template against Python's jinja2) before it lands.
+ *
  * Known gaps, none used by the templates tested: the parser rejects the one-element tuple `(x,)` and
  * transformers' `{% generation %}` tag; `map`/`select` give lists where jinja2 gives generators (so
  * `x | map(...) | tojson` renders instead of failing as in Python).

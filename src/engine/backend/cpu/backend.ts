@@ -1,7 +1,8 @@
 /**
- * The CPU backend: the op interface of ../ops.ts on the WebAssembly SIMD kernels (kernels.ts),
- * single-threaded. Every op runs when it is called (there is no command buffer to record into), so
- * `begin`/`submit` do nothing and `read` returns at once.
+ * The CPU backend: the op interface of ../ops.ts on the WebAssembly SIMD kernels (kernels.ts), on
+ * a pool of worker threads where the platform allows (threads.ts; one thread otherwise). Every op
+ * runs when it is called (there is no command buffer to record into), so `begin`/`submit` do
+ * nothing and `read` returns at once.
  *
  * All handles are byte ranges of the one WebAssembly memory. Matmuls take the integer-dot path on
  * 8-bit activations, as llama.cpp's CPU backend does: `matmulQ8K` (one activation scale per 256)
