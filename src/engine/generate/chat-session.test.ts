@@ -130,6 +130,25 @@ describe('ChatSession', () => {
     expect(model.evaluated[0]!.length).toBe(1);
   });
 
+  it('sees an abort that arrives as a task while a synchronous model generates', async () => {
+    // The scripted model, like the CPU backend, answers without ever waiting on a task; an abort
+    // from the page arrives as a message (a task), here a timer after the first chunk.
+    const { s } = session(4096, 'a b c d e f g h i j k l m n o p q r s t u v w x y z', false);
+    let abort = false;
+    let chunks = 0;
+    let chunksAtAbort = -1;
+    const result = await s.complete({ messages: USER, max_tokens: 2000 }, () => {
+      if (++chunks === 1) setTimeout(() => {
+        abort = true;
+        chunksAtAbort = chunks;
+      }, 0);
+    }, () => abort);
+    expect(result.choices[0].finish_reason).toBe('abort');
+    expect(chunksAtAbort).toBeGreaterThan(0);
+    // At most one step between the abort and the end (+1 for the final chunk with the finish reason).
+    expect(chunks - chunksAtAbort).toBeLessThanOrEqual(2);
+  });
+
   it('drops the oldest turns to fit the context, keeping the system prompt', async () => {
     const history: ChatMessage[] = [{ role: 'system', content: 'System rules.' }];
     for (let i = 0; i < 12; i++) {

@@ -27,6 +27,7 @@ import type { Tokenizer } from '../tokenizer/index.ts';
 import { NO_PENALTIES, penaltiesActive, recentTokenCounts, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
 import { randomSeed, SeededRandom } from './rng.ts';
 import { StopStringMatcher } from './stop-strings.ts';
+import { yieldToEventLoop } from './yield.ts';
 
 /** The conversation does not fit the context window, and the policy says not to drop turns. */
 export class ContextWindowExceededError extends HearthError {}
@@ -191,6 +192,8 @@ export class ChatSession {
 
     try {
       for (;;) {
+        // Lets an abort (or any message) that arrived during the last step be seen before the next.
+        await yieldToEventLoop();
         if (aborted()) {
           finish = 'abort';
           break;
