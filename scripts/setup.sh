@@ -27,6 +27,13 @@ ensure_chromium() {
   [ -x "${HEARTH_CHROMIUM:-/usr/bin/chromium}" ] || apt_install chromium "the browser and GPU tests"
 }
 
+# The llama.cpp reference tool (tools/llama-ref, built by scripts/build-llama-ref.sh) is compiled
+# with g++ against node-llama-cpp's prebuilt libraries; git unpacks llama.cpp's source bundle.
+ensure_build_tools() {
+  command -v "${CXX:-g++}" >/dev/null || apt_install g++ "compiling the llama.cpp reference tool" || return 1
+  command -v git >/dev/null || apt_install git "unpacking llama.cpp's source for the reference tool"
+}
+
 # The chat-template tests compare our renderer with Python's jinja2 (tests/chat/jinja2_render.py).
 # They run Debian's /usr/bin/python3, for which python3-jinja2 installs: a python3 earlier on PATH
 # (pyenv, a virtualenv) may lack jinja2.

@@ -24,6 +24,7 @@ layer() {
 
 ensure_chromium || { echo "setup: 0 passed, 1 failed"; exit 1; }
 ensure_node_modules || { echo "setup: 0 passed, 1 failed"; exit 1; }
+ensure_build_tools || { echo "setup: 0 passed, 1 failed"; exit 1; }
 ensure_python_jinja2 || { echo "setup: 0 passed, 1 failed"; exit 1; }
 
 layer typecheck npx tsc -p tsconfig.json --noEmit
