@@ -1,6 +1,6 @@
 # Shared setup for scripts/start.sh and scripts/test.sh (sourced, not run).
 # Installs what a fresh machine lacks: the npm packages (npm ci, only when package-lock.json
-# changed since the last install) and, for tests, Debian's Chromium and Python jinja2.
+# changed since the last install) and, for tests, Debian's Chromium, Python jinja2, g++ and git.
 
 ensure_node_modules() {
   local stamp=node_modules/.hearth-lock-hash
