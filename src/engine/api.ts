@@ -137,8 +137,24 @@ export type ContextOverflowPolicy =
   /** Throw ContextWindowExceededError. */
   | 'error';
 
+/** OpenAI's text content part; a message's content may be an array of them. */
+export interface ChatContentPart {
+  type: 'text';
+  text: string;
+}
+
+/** A message as a request may carry it: plain text or text parts (joined). */
+export interface ChatRequestMessage {
+  role: ChatRole;
+  content: string | ChatContentPart[];
+}
+
+/**
+ * Every field is checked at the engine (InvalidRequestError with `detail.param`); fields not listed
+ * here are rejected, except `model` (a label), `n: 1` and `logprobs: false`.
+ */
 export interface ChatCompletionRequest {
-  messages: ChatMessage[];
+  messages: ChatRequestMessage[];
   /** Stream chunks through `onChunk`; the final value is returned either way. */
   stream?: boolean;
   max_tokens?: number;

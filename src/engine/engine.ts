@@ -38,6 +38,7 @@ import { adapterName, probeWebGPU, type ProbeOptions } from './backend/webgpu/pr
 import { DeviceLostError, HearthError, WebGPUUnavailableError } from './errors.ts';
 import type { GgufModel } from './gguf/split.ts';
 import { ChatSession } from './generate/chat-session.ts';
+import { validateChatRequest, validateMessages, type ValidChatRequest } from './generate/validate-request.ts';
 import { blobSource, httpRangeSource, type RangedSource } from './gguf/source.ts';
 import { openGgufModel, splitFileNames } from './gguf/split.ts';
 import { describeModel } from './model-info.ts';
@@ -153,7 +154,13 @@ export class Engine implements EngineApi {
     });
   }
 
-  chatCompletion(request: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void): Promise<ChatCompletion> {
+  chatCompletion(untrusted: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void): Promise<ChatCompletion> {
+    let request: ValidChatRequest;
+    try {
+      request = validateChatRequest(untrusted);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const requestId = request.request_id ?? `req-${this.nextRequest++}`;
     return this.enqueue(async () => {
       try {
@@ -174,7 +181,7 @@ export class Engine implements EngineApi {
   }
 
   countTokens(messages: ChatMessage[]): Promise<number> {
-    return this.enqueue(async () => (await this.ensureLoaded()).session.countTokens(messages));
+    return this.enqueue(async () => (await this.ensureLoaded()).session.countTokens(validateMessages(messages)));
   }
 
   listModels(): Promise<CachedModel[]> {

@@ -28,6 +28,7 @@ import { NO_PENALTIES, penaltiesActive, recentTokenCounts, type PenaltyParams, t
 import { randomSeed, SeededRandom } from './rng.ts';
 import { StopStringMatcher } from './stop-strings.ts';
 import { yieldToEventLoop } from './yield.ts';
+import type { ValidChatRequest } from './validate-request.ts';
 
 /** The conversation does not fit the context window, and the policy says not to drop turns. */
 export class ContextWindowExceededError extends HearthError {}
@@ -146,8 +147,9 @@ export class ChatSession {
     return { params: penalties, counts: recentTokenCounts(recent, penalties.lastN) };
   }
 
+  /** Runs a checked request (validateChatRequest); streams chunks to `onChunk`. */
   async complete(
-    request: ChatCompletionRequest,
+    request: ValidChatRequest,
     onChunk: ((chunk: ChatCompletionChunk) => void) | undefined,
     aborted: () => boolean,
   ): Promise<ChatCompletion> {

@@ -1,0 +1,140 @@
+/**
+ * The chat completion request as it arrives from a caller (a web page, the console, a server
+ * client): untrusted. Every field is checked here, once, at the API boundary; what Hearth does not
+ * support is rejected by name rather than ignored, so an OpenAI-style client never gets a reply to a
+ * request it did not make (`n: 2` answered with one choice, `logprobs` answered without them).
+ * OpenAI-style content arrays of text parts are joined into the plain text the templates take.
+ */
+import type { ChatCompletionRequest, ChatMessage } from '../api.ts';
+import { HearthError } from '../errors.ts';
+
+/** A request field is missing, of the wrong type, out of range, or not supported; `detail.param` names it. */
+export class InvalidRequestError extends HearthError {}
+
+/** A request whose fields have been checked, with every message's content as text. */
+export type ValidChatRequest = Omit<ChatCompletionRequest, 'messages'> & { messages: ChatMessage[] };
+
+const ROLES: ReadonlySet<string> = new Set(['system', 'user', 'assistant']);
+const OVERFLOW: ReadonlySet<string> = new Set(['drop-oldest-turns', 'error']);
+const MAX_STOP_STRINGS = 16;
+const MAX_REQUEST_ID = 256;
+
+type Check = (value: unknown, param: string) => void;
+
+function fail(param: string, message: string, value?: unknown): never {
+  const shown = value === undefined ? {} : { value: typeof value === 'string' ? value.slice(0, 100) : safeJson(value) };
+  throw new InvalidRequestError(`Invalid request: '${param}' ${message}.`, { param, ...shown });
+}
+
+function safeJson(value: unknown): unknown {
+  try {
+    const text = JSON.stringify(value);
+    return text === undefined ? String(value) : text.slice(0, 100);
+  } catch {
+    return String(value);
+  }
+}
+
+const finiteIn = (lo: number, hi: number, what: string): Check => (v, p) => {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) fail(p, `must be ${what}`, v);
+};
+const integerIn = (lo: number, hi: number, what: string): Check => (v, p) => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) fail(p, `must be ${what}`, v);
+};
+const oneOf = (allowed: ReadonlySet<string>): Check => (v, p) => {
+  if (typeof v !== 'string' || !allowed.has(v)) fail(p, `must be one of ${[...allowed].map((a) => `'${a}'`).join(', ')}`, v);
+};
+const boolean: Check = (v, p) => {
+  if (typeof v !== 'boolean') fail(p, 'must be true or false', v);
+};
+
+/**
+ * The fields a request may have. `n` and `logprobs` are accepted only at the values Hearth
+ * implements (one choice, no log probabilities), and `model` only as a caller's label: the engine
+ * answers with the loaded model and reports its name.
+ */
+const FIELDS: Record<string, Check> = {
+  messages: () => undefined, // checked by checkMessages
+  stream: boolean,
+  max_tokens: integerIn(1, Number.MAX_SAFE_INTEGER, 'a whole number of at least 1'),
+  temperature: finiteIn(0, 100, 'a number from 0 (greedy) to 100'),
+  top_p: finiteIn(0, 1, 'a number from 0 to 1 (1 is off)'),
+  top_k: integerIn(0, Number.MAX_SAFE_INTEGER, 'a whole number, 0 for no limit'),
+  min_p: finiteIn(0, 1, 'a number from 0 to 1'),
+  repetition_penalty: (v, p) => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > 100) fail(p, 'must be a number above 0 (1 is off) and at most 100', v);
+  },
+  presence_penalty: finiteIn(-2, 2, 'a number from -2 to 2'),
+  frequency_penalty: finiteIn(-2, 2, 'a number from -2 to 2'),
+  seed: integerIn(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 'a whole number'),
+  stop: (v, p) => {
+    const list = typeof v === 'string' ? [v] : v;
+    if (!Array.isArray(list) || list.length > MAX_STOP_STRINGS) fail(p, `must be a string or an array of at most ${MAX_STOP_STRINGS} strings`, v);
+    list.forEach((s, i) => {
+      if (typeof s !== 'string' || s.length === 0) fail(`${p}[${i}]`, 'must be a non-empty string', s);
+    });
+  },
+  context_overflow: oneOf(OVERFLOW),
+  request_id: (v, p) => {
+    if (typeof v !== 'string' || v.length === 0 || v.length > MAX_REQUEST_ID) fail(p, `must be a non-empty string of at most ${MAX_REQUEST_ID} characters`, v);
+  },
+  model: (v, p) => {
+    if (typeof v !== 'string') fail(p, 'must be a string (the loaded model answers whatever it names)', v);
+  },
+  n: (v, p) => {
+    if (v !== 1) fail(p, 'is not supported except as 1: Hearth generates one choice per request', v);
+  },
+  logprobs: (v, p) => {
+    if (v !== false) fail(p, 'is not supported: Hearth does not return log probabilities', v);
+  },
+};
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function messageText(content: unknown, param: string): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) fail(param, 'must be a string or an array of text parts', content);
+  return content
+    .map((part, i) => {
+      if (!isPlainObject(part) || part.type !== 'text' || typeof part.text !== 'string') {
+        fail(`${param}[${i}]`, "must be a text part { type: 'text', text: string } (images and audio are not supported)", part);
+      }
+      return part.text as string;
+    })
+    .join('');
+}
+
+function checkMessages(messages: unknown, param = 'messages'): ChatMessage[] {
+  if (!Array.isArray(messages) || messages.length === 0) fail(param, 'must be a non-empty array of messages', messages);
+  return messages.map((m, i) => {
+    const at = `${param}[${i}]`;
+    if (!isPlainObject(m)) fail(at, "must be an object { role, content }", m);
+    for (const key of Object.keys(m)) {
+      if (key !== 'role' && key !== 'content') fail(`${at}.${key}`, 'is not supported (a message has role and content)');
+    }
+    if (typeof m.role !== 'string' || !ROLES.has(m.role)) fail(`${at}.role`, `must be one of ${[...ROLES].map((r) => `'${r}'`).join(', ')}`, m.role);
+    return { role: m.role as ChatMessage['role'], content: messageText(m.content, `${at}.content`) };
+  });
+}
+
+/** Checks a request and returns it with text messages; throws InvalidRequestError naming the field. */
+export function validateChatRequest(request: unknown): ValidChatRequest {
+  if (!isPlainObject(request)) fail('request', 'must be an object with messages', request);
+  for (const [key, value] of Object.entries(request)) {
+    const check = FIELDS[key];
+    if (!check) fail(key, `is not a supported parameter (supported: ${Object.keys(FIELDS).join(', ')})`);
+    // Absent and null mean the default, as in OpenAI's API.
+    if (value !== undefined && value !== null) check(value, key);
+  }
+  const valid: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(request)) if (value !== undefined && value !== null) valid[key] = value;
+  valid.messages = checkMessages(request.messages);
+  return valid as ValidChatRequest;
+}
+
+/** The messages of a token count request, checked like a completion's. */
+export function validateMessages(messages: unknown): ChatMessage[] {
+  return checkMessages(messages);
+}
