@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fitVerdict, parseCatalog, toStoreEntry, type CatalogModel } from './catalog.ts';
+import { bytesSource, readGguf } from '../engine/gguf/index.ts';
 
 const catalog = parseCatalog(JSON.parse(readFileSync(new URL('../../public/models.json', import.meta.url), 'utf8')));
 
@@ -10,6 +11,16 @@ describe('public/models.json', () => {
     expect(demo.builtin).toBe(true);
     expect(demo.name).toMatch(/Tiny demo \(not an assistant\)/);
     expect(demo.urls).toEqual(['models/hearth-demo-kjv-q8_0.gguf']);
+  });
+
+  it("describes the built-in demo as its file does (context, size, quantization)", async () => {
+    const demo = catalog[0]!;
+    const bytes = readFileSync(new URL(`../../public/${demo.urls[0]}`, import.meta.url));
+    const file = await readGguf(bytesSource(new Uint8Array(bytes)));
+    const arch = file.metadata.get('general.architecture') as string;
+    expect(demo.contextLength).toBe(Number(file.metadata.get(`${arch}.context_length`)));
+    expect(Math.abs(demo.approxSize - bytes.byteLength)).toBeLessThan(0.1 * bytes.byteLength);
+    expect(demo.quantization).toBe('Q8_0');
   });
 
   it('lists the well-known instruct models with sizes, licenses and memory estimates', () => {
