@@ -4,6 +4,7 @@
  * Device page reports the CPU backend with worker threads, since the preview server sends
  * COOP/COEP and the page is cross-origin isolated.
  */
+import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
 
 const SHOTS = 'test-results/screenshots';
@@ -59,5 +60,19 @@ test('without WebGPU the demo model loads on the CPU, with threads, and chats', 
   await page.getByTestId('nav-models').click();
   await expect(page.getByTestId('backend-choice')).toHaveValue('auto');
   await expect(page.getByTestId('backend-in-use')).toContainText('CPU');
+
+  // "Fits this device" judges the backend that runs: on the CPU, weights over 4 GiB cannot load,
+  // whatever the device memory says, and the reason shows before any download starts.
+  const catalog = JSON.parse(readFileSync('public/models.json', 'utf8')).models as Array<{ id: string; approxSize: number }>;
+  const tooBig = catalog.filter((m) => m.approxSize > 4 * 1024 ** 3);
+  expect(tooBig.length).toBeGreaterThan(0);
+  for (const m of tooBig) {
+    const item = page.getByTestId(`catalog-${m.id}`);
+    await expect(item.getByTestId('fit')).toContainText('Will not fit');
+    await expect(item.getByTestId('fit-reason')).toContainText(/at most 4 GiB.*needs WebGPU/);
+    await expect(item.getByRole('button', { name: /Download/ })).toBeDisabled();
+  }
+  const small = catalog.find((m) => m.approxSize < 1e9 && m.id !== catalog[0]!.id)!;
+  await expect(page.getByTestId(`catalog-${small.id}`).getByTestId('fit')).not.toContainText('Will not fit');
   expect(errors).toEqual([]);
 });

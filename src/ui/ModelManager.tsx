@@ -4,7 +4,7 @@
  */
 import { useEffect, useRef, useState } from 'react';
 import type { BackendChoice, GpuReport } from '../engine/api.ts';
-import { fitVerdict, type CatalogModel, type DeviceFacts } from './catalog.ts';
+import { fitVerdict, runningBackend, type CatalogModel, type DeviceFacts } from './catalog.ts';
 import { formatBytes } from './CapabilityReport.tsx';
 import type { EngineHandle } from './useEngine.ts';
 
@@ -19,12 +19,8 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
   }, []);
 
   const cpu = engine.boot.status === 'ready' ? engine.boot.cpu : undefined;
-  // The CPU backend (WebAssembly SIMD) runs what WebGPU would, within wasm32's 4 GiB.
-  const cpuUsable = cpu?.wasmSimd === true;
-  const onCpu = engine.backend === 'cpu' || gpu?.available !== true;
   const device: DeviceFacts = {
-    // Without WebGPU the verdict rests on the device memory the browser reports.
-    webgpu: gpu?.available === true || cpuUsable,
+    backend: runningBackend(engine.backend, gpu, cpu),
     maxBufferSize: gpu?.available ? gpu.adapter.limits.maxBufferSize : undefined,
     deviceMemoryGiB: (navigator as Navigator & { deviceMemory?: number }).deviceMemory,
     freeStorage: usage?.quota !== undefined && usage.usage !== undefined ? usage.quota - usage.usage : undefined,
@@ -108,10 +104,7 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
             const complete = stored?.state === 'complete';
             const progress = downloads[entry.id];
             const error = downloadErrors[entry.id];
-            const verdict =
-              onCpu && entry.memoryEstimate > 4 * 1024 ** 3
-                ? { level: 'no' as const, reason: 'On the CPU a model may take at most 4 GiB (WebAssembly memory); this one needs WebGPU.' }
-                : fitVerdict(entry, device, complete);
+            const verdict = fitVerdict(entry, device, complete);
             return (
               <li key={entry.id} className="catalog-item" data-testid={`catalog-${entry.id}`}>
                 <div className="catalog-main">
@@ -125,10 +118,11 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
                     {entry.contextLength ? ` · context ${entry.contextLength.toLocaleString('en-US')}` : ''}
                   </p>
                   {entry.notes && <p className="small">{entry.notes}</p>}
-                  <span className={`fit ${verdict.level}`} title={verdict.reason} data-testid="fit">
+                  <span className={`fit ${verdict.level}`} title={verdict.reason} data-testid="fit" id={`fit-${entry.id}`}>
                     {verdict.level === 'fits' ? '✓ Fits this device' : verdict.level === 'tight' ? '⚠ May not fit' : '✕ Will not fit'}
                     <span className="sr-only">: {verdict.reason}</span>
                   </span>
+                  {verdict.level === 'no' && <p className="small" data-testid="fit-reason">{verdict.reason}</p>}
                   {progress && <DownloadBar progress={progress} label={entry.name} />}
                   {error && <p className="message-error" role="alert">{error.title}: {error.message}</p>}
                   {stored && !complete && !progress && (
@@ -151,7 +145,7 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
                     </button>
                   ) : (
                     <>
-                      <button type="button" onClick={() => void engine.download(entry)} disabled={verdict.level === 'no' && !device.webgpu}>
+                      <button type="button" onClick={() => void engine.download(entry)} disabled={verdict.level === 'no'} aria-describedby={verdict.level === 'no' ? `fit-${entry.id}` : undefined}>
                         {stored ? 'Resume' : 'Download'}
                       </button>
                       {stored && (

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fitVerdict, parseCatalog, toStoreEntry, type CatalogModel } from './catalog.ts';
+import { fitVerdict, parseCatalog, runningBackend, toStoreEntry, type CatalogModel } from './catalog.ts';
+import type { CpuReport, GpuReport } from '../engine/api.ts';
 import { bytesSource, readGguf } from '../engine/gguf/index.ts';
 
 const catalog = parseCatalog(JSON.parse(readFileSync(new URL('../../public/models.json', import.meta.url), 'utf8')));
@@ -50,21 +51,53 @@ describe('fitVerdict', () => {
   });
   const GiB = 1024 ** 3;
 
-  it('says no without WebGPU', () => {
-    expect(fitVerdict(model(1e6), { webgpu: false }, true).level).toBe('no');
+  it('says no where no backend can run', () => {
+    expect(fitVerdict(model(1e6), { backend: 'none' }, true).level).toBe('no');
   });
   it('fits small models', () => {
-    expect(fitVerdict(model(1 * GiB), { webgpu: true, deviceMemoryGiB: 8 }, false).level).toBe('fits');
+    expect(fitVerdict(model(1 * GiB), { backend: 'webgpu', deviceMemoryGiB: 8 }, false).level).toBe('fits');
   });
   it('is tight, not no, above half of a capped 8 GB report', () => {
-    expect(fitVerdict(model(6 * GiB), { webgpu: true, deviceMemoryGiB: 8 }, false).level).toBe('tight');
+    expect(fitVerdict(model(6 * GiB), { backend: 'webgpu', deviceMemoryGiB: 8 }, false).level).toBe('tight');
   });
   it('says no well above a small device', () => {
-    expect(fitVerdict(model(6 * GiB), { webgpu: true, deviceMemoryGiB: 2 }, false).level).toBe('no');
+    expect(fitVerdict(model(6 * GiB), { backend: 'webgpu', deviceMemoryGiB: 2 }, false).level).toBe('no');
   });
   it('says no when storage is short, unless already downloaded', () => {
     const m = model(1 * GiB, 0.8 * GiB);
-    expect(fitVerdict(m, { webgpu: true, freeStorage: 0.5 * GiB }, false)).toMatchObject({ level: 'no', reason: /storage/ });
-    expect(fitVerdict(m, { webgpu: true, freeStorage: 0.5 * GiB }, true).level).toBe('fits');
+    expect(fitVerdict(m, { backend: 'webgpu', freeStorage: 0.5 * GiB }, false)).toMatchObject({ level: 'no', reason: expect.stringMatching(/storage/) });
+    expect(fitVerdict(m, { backend: 'webgpu', freeStorage: 0.5 * GiB }, true).level).toBe('fits');
+  });
+});
+
+describe('runningBackend', () => {
+  const cpu = { wasmSimd: true } as CpuReport;
+  const hardware = { available: true, kernelPaths: { software: false } } as GpuReport;
+  const software = { available: true, kernelPaths: { software: true } } as GpuReport;
+  const missing = { available: false } as GpuReport;
+  it('follows the engine: Auto prefers a hardware GPU, then the CPU, then a software GPU', () => {
+    expect(runningBackend('auto', hardware, cpu)).toBe('webgpu');
+    expect(runningBackend('auto', software, cpu)).toBe('cpu');
+    expect(runningBackend('auto', missing, cpu)).toBe('cpu');
+    expect(runningBackend('auto', software, { wasmSimd: false } as CpuReport)).toBe('webgpu');
+    expect(runningBackend('auto', missing, undefined)).toBe('none');
+    expect(runningBackend('webgpu', missing, cpu)).toBe('none');
+    expect(runningBackend('cpu', hardware, cpu)).toBe('cpu');
+  });
+});
+
+describe('fitVerdict on the CPU backend', () => {
+  const GiB = 1024 ** 3;
+  const model = (approxSize: number, memoryEstimate: number): CatalogModel => ({
+    id: 'm', name: 'm', family: '', parameters: '', quantization: '', urls: ['x'], approxSize, memoryEstimate, license: '', contextLength: 0,
+  });
+  it('says no, and why, for weights over 4 GiB even where a GPU could run them', () => {
+    const eightB = model(4.9 * GiB, 6 * GiB);
+    expect(fitVerdict(eightB, { backend: 'cpu', deviceMemoryGiB: 8 }, false)).toMatchObject({ level: 'no', reason: expect.stringMatching(/at most 4 GiB.*needs WebGPU/) });
+    expect(fitVerdict(eightB, { backend: 'webgpu', deviceMemoryGiB: 8 }, false).level).not.toBe('no');
+  });
+  it('is tight when only the default context pushes it past 4 GiB', () => {
+    expect(fitVerdict(model(3.5 * GiB, 4.2 * GiB), { backend: 'cpu', deviceMemoryGiB: 8 }, false)).toMatchObject({ level: 'tight', reason: expect.stringMatching(/shorter context/) });
+    expect(fitVerdict(model(1 * GiB, 1.5 * GiB), { backend: 'cpu', deviceMemoryGiB: 8 }, false).level).toBe('fits');
   });
 });

@@ -2,7 +2,7 @@
  * The model catalog (public/models.json) and the "fits this device" verdict. The catalog is data,
  * not code: entries are validated when read, and a bad entry is skipped, not fatal.
  */
-import type { ModelEntry } from '../engine/api.ts';
+import type { BackendChoice, CpuReport, GpuReport, ModelEntry } from '../engine/api.ts';
 
 export interface CatalogModel {
   id: string;
@@ -54,8 +54,30 @@ export function toStoreEntry(model: CatalogModel, base: string): ModelEntry {
   return { id: model.id, name: model.name, urls: model.urls.map((u) => new URL(u, base).href), quantization: model.quantization };
 }
 
+/** The backend a load would run on here: WebGPU, the CPU (WebAssembly), or none at all. */
+export type RunningBackend = 'webgpu' | 'cpu' | 'none';
+
+/**
+ * The backend the engine will choose for `choice` (the engine's rule, src/engine/engine.ts): Auto
+ * takes a hardware WebGPU adapter, else the CPU backend where WebAssembly SIMD runs, else a software
+ * WebGPU adapter (SwiftShader and the like, far slower than the CPU backend).
+ */
+export function runningBackend(choice: BackendChoice, gpu: GpuReport | undefined, cpu: CpuReport | undefined): RunningBackend {
+  const gpuUsable = gpu?.available === true;
+  const cpuUsable = cpu?.wasmSimd === true;
+  if (choice === 'webgpu') return gpuUsable ? 'webgpu' : 'none';
+  if (choice === 'cpu') return cpuUsable ? 'cpu' : 'none';
+  if (gpuUsable && !gpu.kernelPaths.software) return 'webgpu';
+  if (cpuUsable) return 'cpu';
+  return gpuUsable ? 'webgpu' : 'none';
+}
+
+/** The most a model may take on the CPU backend: one wasm32 memory (src/engine/backend/cpu). */
+export const CPU_MAX_BYTES = 4 * 1024 ** 3;
+
 export interface DeviceFacts {
-  webgpu: boolean;
+  /** The backend a load would run on (`runningBackend`). */
+  backend: RunningBackend;
   /** GPUAdapter limits.maxBufferSize, when there is an adapter. */
   maxBufferSize?: number | undefined;
   /** navigator.deviceMemory in GiB (browsers round it and cap it at 8), when exposed. */
@@ -80,10 +102,15 @@ const GiB = 1024 ** 3;
  * memory is not exposed to web pages at all; system memory is the best proxy there is.
  */
 export function fitVerdict(model: CatalogModel, device: DeviceFacts, downloaded: boolean): FitVerdict {
-  if (!device.webgpu) return { level: 'no', reason: 'This browser has no WebGPU, which the engine needs.' };
+  if (device.backend === 'none') return { level: 'no', reason: 'The chosen backend cannot run in this browser (no WebGPU, or no WebAssembly SIMD for the CPU).' };
+  if (device.backend === 'cpu' && model.approxSize > CPU_MAX_BYTES) {
+    return { level: 'no', reason: `On the CPU a model may take at most 4 GiB (WebAssembly memory); its weights take about ${gb(model.approxSize)}. It needs WebGPU.` };
+  }
   if (!downloaded && device.freeStorage !== undefined && model.approxSize > device.freeStorage) {
     return { level: 'no', reason: `Not enough storage: needs about ${gb(model.approxSize)}, ${gb(device.freeStorage)} free.` };
   }
+  // The CPU backend's limit is a fact, where the device memory is only a browser's rounded hint.
+  const cpuCapped = device.backend === 'cpu' && model.memoryEstimate > CPU_MAX_BYTES;
   const memory = device.deviceMemoryGiB;
   if (memory !== undefined) {
     // A tab can rarely use more than about half of the system's memory for the GPU.
@@ -92,11 +119,14 @@ export function fitVerdict(model: CatalogModel, device: DeviceFacts, downloaded:
     if (model.memoryEstimate > budget * 1.6 && !capped) {
       return { level: 'no', reason: `Needs about ${gb(model.memoryEstimate)} of memory; this device reports ${memory} GB.` };
     }
-    if (model.memoryEstimate > budget) {
+    if (model.memoryEstimate > budget && !cpuCapped) {
       return { level: 'tight', reason: `Needs about ${gb(model.memoryEstimate)} of memory; this device reports ${capped ? 'at least ' : ''}${memory} GB. It may not fit.` };
     }
   }
-  if (device.maxBufferSize !== undefined && device.maxBufferSize < 256 * 1024 * 1024 && model.memoryEstimate > 2 * GiB) {
+  if (cpuCapped) {
+    return { level: 'tight', reason: `On the CPU a model may take at most 4 GiB; with a 4096-token context this one needs about ${gb(model.memoryEstimate)}, so it loads with a shorter context.` };
+  }
+  if (device.backend === 'webgpu' && device.maxBufferSize !== undefined && device.maxBufferSize < 256 * 1024 * 1024 && model.memoryEstimate > 2 * GiB) {
     return { level: 'tight', reason: `This GPU's buffers are small (${gb(device.maxBufferSize)}); large models may fail to load.` };
   }
   return { level: 'fits', reason: `Needs about ${gb(model.memoryEstimate)} of memory${memory !== undefined ? `; this device reports ${memory >= 8 ? 'at least ' : ''}${memory} GB` : ''}.` };
