@@ -40,6 +40,38 @@ export type RuntimeValue = ReturnType<Environment['set']>;
 type Node = NonNullable<Parameters<Interpreter['evaluate']>[0]>;
 type Program = Template['parsed'];
 
+/**
+ * What one render may take. A chat template comes with the model file, so it is untrusted code: a
+ * `range(1e8)`, nested loops or a string doubled in a loop would freeze or crash the tab. The bounds
+ * follow Python jinja2's sandbox (MAX_RANGE 100000) and are far above what real templates need:
+ * llama.cpp's 68 templates render a 200-turn conversation in a few thousand steps.
+ */
+export const TEMPLATE_LIMITS = {
+  /** Expressions and statements evaluated. */
+  steps: 1_000_000,
+  /** Wall time of one render. */
+  ms: 5_000,
+  /** Characters of any string value, the output included. */
+  chars: 8_000_000,
+  /** Items of any list, `range()` included. */
+  items: 100_000,
+};
+
+/** A render went past one of TEMPLATE_LIMITS. */
+export class TemplateLimitError extends Error {
+  constructor(
+    readonly limit: keyof typeof TEMPLATE_LIMITS,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TemplateLimitError';
+  }
+}
+
+function tooLong(what: string, length: number): never {
+  throw new TemplateLimitError(what === 'list' ? 'items' : 'chars', `the template built a ${what} of ${length} ${what === 'list' ? 'items' : 'characters'} (the limit is ${what === 'list' ? TEMPLATE_LIMITS.items : TEMPLATE_LIMITS.chars})`);
+}
+
 /** Thrown by the template's `raise_exception(message)`. */
 export class TemplateRaise extends Error {
   readonly templateMessage: string;
@@ -313,7 +345,31 @@ const NONE_AS_EMPTY = new Set(['selectattr', 'rejectattr', 'select', 'reject', '
 // ---- interpreter --------------------------------------------------------------------------------
 
 export class ChatTemplateInterpreter extends Interpreter {
+  private steps = 0;
+  private readonly deadline = performance.now() + TEMPLATE_LIMITS.ms;
+
+  /** Every node goes through here: the step and time budget, and the size of what it made. */
   override evaluate(statement: Parameters<Interpreter['evaluate']>[0], environment: Environment): RuntimeValue {
+    this.charge(1);
+    const value = this.evaluateCompat(statement, environment);
+    if (isString(value) && (value.value as string).length > TEMPLATE_LIMITS.chars) tooLong('string', (value.value as string).length);
+    if (value.type === 'ArrayValue' && (value.value as unknown[]).length > TEMPLATE_LIMITS.items) tooLong('list', (value.value as unknown[]).length);
+    return value;
+  }
+
+  /** Counts `steps` of work (a node, or each item a global such as range() makes) against the budget. */
+  charge(steps: number): void {
+    const before = this.steps;
+    this.steps += steps;
+    if (this.steps > TEMPLATE_LIMITS.steps) {
+      throw new TemplateLimitError('steps', `the template ran more than ${TEMPLATE_LIMITS.steps} steps`);
+    }
+    if (this.steps >> 8 !== before >> 8 && performance.now() > this.deadline) {
+      throw new TemplateLimitError('ms', `the template ran longer than ${TEMPLATE_LIMITS.ms / 1000} s`);
+    }
+  }
+
+  private evaluateCompat(statement: Parameters<Interpreter['evaluate']>[0], environment: Environment): RuntimeValue {
     if (statement === undefined) return super.evaluate(statement, environment);
     switch (statement.type) {
       case EVALUATED:
@@ -487,6 +543,7 @@ export class ChatTemplateInterpreter extends Interpreter {
       return makeMarkup(l + r);
     }
     if (op === '~') return toRuntime(pythonStr(left) + pythonStr(right));
+    if (op === '*') checkRepeat(left, right);
     if (op === '==' || op === '!=') return toRuntime(pythonEquals(left, right) === (op === '=='));
     if (op === '+' && isString(left) !== isString(right) && !isUndefined(left) && !isUndefined(right)) {
       // The library would concatenate `'a' + {}` into "a[object Map]"; Python refuses.
@@ -499,6 +556,16 @@ export class ChatTemplateInterpreter extends Interpreter {
       return toRuntime(op === 'in' ? found : !found);
     }
     return super.evaluate({ ...node, left: evaluated(left), right: evaluated(right) } as unknown as Node, environment);
+  }
+}
+
+/** `'ab' * n` and `[x] * n` would allocate before any check could see the result. */
+function checkRepeat(left: RuntimeValue, right: RuntimeValue): void {
+  for (const [seq, times] of [[left, right], [right, left]] as const) {
+    if (times.type !== 'IntegerValue' && times.type !== 'FloatValue') continue;
+    const n = Number(times.value);
+    if (isString(seq) && (seq.value as string).length * n > TEMPLATE_LIMITS.chars) tooLong('string', (seq.value as string).length * n);
+    if (seq.type === 'ArrayValue' && (seq.value as unknown[]).length * n > TEMPLATE_LIMITS.items) tooLong('list', (seq.value as unknown[]).length * n);
   }
 }
 
@@ -519,12 +586,17 @@ export function parseTemplate(source: string): Program {
   return program;
 }
 
-function range(start: number, stop?: number, step = 1): number[] {
+function range(interpreter: ChatTemplateInterpreter, start: number, stop?: number, step = 1): number[] {
   if (stop === undefined) {
     stop = start;
     start = 0;
   }
   if (step === 0) throw new Error('range() arg 3 must not be zero');
+  const count = Math.max(0, Math.ceil((stop - start) / step));
+  if (count > TEMPLATE_LIMITS.items) {
+    throw new TemplateLimitError('items', `range() of ${count} items (the limit is ${TEMPLATE_LIMITS.items})`);
+  }
+  interpreter.charge(count);
   const out: number[] = [];
   if (step > 0) for (let i = start; i < stop; i += step) out.push(i);
   else for (let i = start; i > stop; i += step) out.push(i);
@@ -540,16 +612,17 @@ export function renderProgram(program: Program, input: JinjaRenderInput): string
     True: true,
     False: false,
     None: null,
-    range,
+    range: (start: number, stop?: number, step?: number) => range(interpreter, start, stop, step),
     raise_exception: (message: unknown) => {
       throw new TemplateRaise(String(message));
     },
     strftime_now: (format: unknown) => strftime(input.now, String(format)),
   };
   const env = new Environment();
+  const interpreter = new ChatTemplateInterpreter(env);
   for (const [name, value] of Object.entries({ ...globals, ...input.context })) {
     if (value !== undefined) env.set(name, value);
   }
-  const result = new ChatTemplateInterpreter(env).run(program);
+  const result = interpreter.run(program);
   return String(result.value);
 }

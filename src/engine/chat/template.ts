@@ -8,7 +8,7 @@
  * reads (`enable_thinking`, `reasoning_effort`, `documents`, ...) goes in `extra`.
  */
 import { HearthError } from '../errors.ts';
-import { parseTemplate, renderProgram, TemplateRaise } from './jinja-runtime.ts';
+import { parseTemplate, renderProgram, TemplateLimitError, TemplateRaise } from './jinja-runtime.ts';
 
 export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';
 
@@ -62,7 +62,9 @@ export type ChatTemplateErrorKind =
   /** The template text is not Jinja that @huggingface/jinja can parse. */
   | 'syntax'
   /** Rendering failed: an operation on a value of the wrong type, an unsupported filter, ... */
-  | 'render';
+  | 'render'
+  /** Rendering went past a bound on steps, time, string or list size (TEMPLATE_LIMITS): untrusted templates cannot freeze the engine. */
+  | 'limit';
 
 /**
  * A chat template could not format a conversation. `templateMessage` is the template's own words
@@ -78,7 +80,9 @@ export class ChatTemplateError extends HearthError {
         ? 'The chat template rejected this conversation'
         : kind === 'syntax'
           ? 'The chat template could not be parsed'
-          : 'The chat template failed to render';
+          : kind === 'limit'
+            ? 'The chat template was stopped'
+            : 'The chat template failed to render';
     super(`${prefix}: ${templateMessage}`, { kind, templateMessage });
     this.kind = kind;
     this.templateMessage = templateMessage;
@@ -125,6 +129,7 @@ export class ChatTemplate {
       return renderProgram(this.program, { context, now: options.now ?? new Date() });
     } catch (error) {
       if (error instanceof TemplateRaise) throw new ChatTemplateError('raised', error.templateMessage);
+      if (error instanceof TemplateLimitError) throw new ChatTemplateError('limit', error.message);
       throw new ChatTemplateError('render', messageOf(error));
     }
   }
