@@ -13,7 +13,7 @@
  * they are listed with origin `session` and gone after a reload.
  */
 import type { RangedSource } from '../gguf/source.ts';
-import { splitFileNames } from '../gguf/split.ts';
+import { expandSplitUrls } from '../gguf/split.ts';
 import { chunkSource, type ChunkCacheOptions } from './chunk-reader.ts';
 import { probeSize, type HttpOptions } from './download.ts';
 import { DownloadError, DownloadInProgressError, IntegrityError, ModelNotFoundError, formatBytes } from './errors.ts';
@@ -301,21 +301,10 @@ export class ModelStore {
 
 function expandUrls(urls: string[]): string[] {
   if (urls.length === 0) throw new RangeError('a model entry needs at least one URL');
-  if (urls.length === 1) {
-    const url = urls[0]!;
-    const [path, query] = splitQuery(url);
-    const names = splitFileNames(path);
-    if (names && names.length > 1) return names.map((n) => n + query);
-  }
-  return urls;
-}
-
-function splitQuery(url: string): [string, string] {
-  const at = url.search(/[?#]/);
-  return at < 0 ? [url, ''] : [url.slice(0, at), url.slice(at)];
+  return expandSplitUrls(urls);
 }
 
 function nameFromUrl(url: string): string {
-  const path = splitQuery(url)[0];
+  const path = url.split(/[?#]/)[0]!;
   return decodeURIComponent(path.slice(path.lastIndexOf('/') + 1)) || url;
 }
