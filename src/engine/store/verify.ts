@@ -2,10 +2,9 @@
  * Whether stored bytes are the model they should be: each part's SHA-256 against the catalog's,
  * and the GGUF header of the whole (split) model, which also names its quantization.
  */
-import { ggmlTypeName, type GgmlType } from '../gguf/ggml-types.ts';
 import type { RangedSource } from '../gguf/source.ts';
 import { openGgufModel } from '../gguf/split.ts';
-import type { GgufTensorInfo } from '../gguf/types.ts';
+import { dominantQuantization } from '../model-info.ts';
 import { IntegrityError } from './errors.ts';
 import type { ModelDb, ModelRecord } from './records.ts';
 import { Sha256 } from './sha256.ts';
@@ -31,10 +30,10 @@ export async function checkPartHash(db: ModelDb, record: ModelRecord, p: number)
  * Parses the model's GGUF headers and returns its quantization. When they do not parse, runs
  * `onInvalid` (which deletes a stored copy) and throws {@link IntegrityError}.
  */
-export async function validateGguf(sources: RangedSource[], name: string, id: string, onInvalid?: () => Promise<void>): Promise<string | undefined> {
+export async function validateGguf(sources: RangedSource[], name: string, id: string, onInvalid?: () => Promise<void>): Promise<string> {
   try {
     const model = await openGgufModel(sources);
-    return dominantType(model.tensors);
+    return dominantQuantization(model);
   } catch (error) {
     await onInvalid?.();
     throw new IntegrityError(
@@ -42,13 +41,4 @@ export async function validateGguf(sources: RangedSource[], name: string, id: st
       { id, cause: (error as Error).name },
     );
   }
-}
-
-/** The quantization people name a file by: the type holding the most bytes of 2-D weights. */
-function dominantType(tensors: GgufTensorInfo[]): string | undefined {
-  const bytes = new Map<GgmlType, number>();
-  for (const t of tensors) if (t.shape.length >= 2) bytes.set(t.type, (bytes.get(t.type) ?? 0) + t.byteSize);
-  let best: GgmlType | undefined;
-  for (const [type, n] of bytes) if (best === undefined || n > bytes.get(best)!) best = type;
-  return best === undefined ? undefined : ggmlTypeName(best).toUpperCase();
 }
