@@ -3,6 +3,7 @@
  * stored ones end (`Range: bytes=stored-`), so a paused or broken download resumes. Failures that
  * another attempt may fix come out as {@link RetryableError}; the caller decides when to retry.
  */
+import { parseContentRange } from '../gguf/source.ts';
 import { writeChunks, type PartWrite } from './chunk-writer.ts';
 import { DownloadError } from './errors.ts';
 import { storedBytes, type ModelRecord } from './records.ts';
@@ -13,12 +14,6 @@ export interface HttpOptions {
   /** Extra request headers (a private mirror's authorization). */
   headers: Record<string, string>;
   retry: RetryPolicy;
-}
-
-function parseContentRange(header: string | null): { start: number; end: number; total: number | undefined } | undefined {
-  const match = header === null ? null : /^\s*bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/i.exec(header);
-  if (!match) return undefined;
-  return { start: Number(match[1]), end: Number(match[2]), total: match[3] === '*' ? undefined : Number(match[3]) };
 }
 
 /** Learns a part's size from a one-byte Range request (or a 200's Content-Length). */
@@ -39,7 +34,8 @@ export async function probeSize(http: HttpOptions, url: string, signal: AbortSig
     await response.body?.cancel().catch(() => undefined);
     if (response.status === 206) {
       const total = parseContentRange(response.headers.get('Content-Range'))?.total;
-      if (total !== undefined) return total;
+      // NaN: the server sent `bytes 0-0/*`, so the size is still unknown.
+      if (total !== undefined && !Number.isNaN(total)) return total;
     } else if (response.status === 200) {
       const length = Number(response.headers.get('Content-Length') ?? NaN);
       if (Number.isSafeInteger(length) && !response.headers.get('Content-Encoding')) return length;
@@ -82,7 +78,7 @@ export async function transferHttp(http: HttpOptions, target: PartWrite, url: st
   let skip = 0;
   if (response.status === 206) {
     const range = parseContentRange(response.headers.get('Content-Range'));
-    if (!range || range.start !== start || (range.total !== undefined && range.total !== part.size)) {
+    if (!range || range.start !== start || (!Number.isNaN(range.total) && range.total !== part.size)) {
       await response.body?.cancel().catch(() => undefined);
       throw new DownloadError(
         `The server sent the wrong part of "${record.name}" (Content-Range '${response.headers.get('Content-Range')}' for a request from byte ${start} of ${part.size}). The file may have changed on the server; delete the partial download and try again.`,
