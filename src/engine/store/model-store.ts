@@ -20,9 +20,8 @@ import { DownloadError, DownloadInProgressError, IntegrityError, ModelNotFoundEr
 import { fillModel, type FillContext, type PartSource } from './fill.ts';
 import { blobSources } from './import-blob.ts';
 import { StorageQuota } from './quota.ts';
-import { DEFAULT_CHUNK_BYTES, ModelDb, storedBytes, toCachedModel, totalSize, type ModelRecord } from './records.ts';
+import { DEFAULT_CHUNK_BYTES, ModelDb, newModelRecord, storedBytes, toCachedModel, totalSize, type ModelRecord } from './records.ts';
 import { abortError, type RetryPolicy } from './retry.ts';
-import { Sha256 } from './sha256.ts';
 import type { CachedModel, DownloadOptions, ImportOptions, ModelEntry, StorageManagerLike, StoreUsage } from './types.ts';
 import { validateGguf } from './verify.ts';
 
@@ -189,24 +188,10 @@ export class ModelStore {
       }
       if (record?.state === 'complete') return toCachedModel(record);
       if (!record) {
-        record = {
-          id: entry.id,
-          name: entry.name ?? nameFromUrl(urls[0]!),
-          origin: 'download',
-          quantization: entry.quantization,
-          chunkBytes: this.chunkBytes,
-          state: 'partial',
-          parts: urls.map((url, i) => ({
-            source: url,
-            size: undefined,
-            stored: 0,
-            expectedSha256: hashes[i]?.toLowerCase(),
-            hash: hashes[i] !== undefined ? new Sha256().save() : undefined,
-            sha256: undefined,
-          })),
-          createdAt: this.now(),
-          lastUsed: undefined,
-        };
+        record = newModelRecord(
+          { id: entry.id, name: entry.name ?? nameFromUrl(urls[0]!), origin: 'download', quantization: entry.quantization, chunkBytes: this.chunkBytes, createdAt: this.now() },
+          urls.map((url, i) => ({ source: url, size: undefined, expectedSha256: hashes[i]?.toLowerCase() })),
+        );
       }
       // Sizes of every part before the first byte is stored, so the quota check covers the whole model.
       for (const part of record.parts) {
@@ -218,11 +203,7 @@ export class ModelStore {
           { id: entry.id, serverBytes: totalSize(record), catalogBytes: entry.size },
         );
       }
-      await this.quota.checkSpace(record);
-      await this.db.putRecord(record);
-      await this.quota.requestPersistence();
-      const sources: PartSource[] = urls.map((url) => ({ kind: 'http', url }));
-      return fillModel(this.fillContext, record, sources, options);
+      return this.fill(record, urls.map((url) => ({ kind: 'http', url })), options);
     });
   }
 
@@ -260,30 +241,21 @@ export class ModelStore {
       if (record?.state === 'complete' && sizesMatch) return toCachedModel(record);
       if (record && !sizesMatch) await this.db.deleteModel(record);
       if (!record || !sizesMatch) {
-        record = {
-          id,
-          name: options.name ?? fileName,
-          origin: 'file',
-          quantization,
-          chunkBytes: this.chunkBytes,
-          state: 'partial',
-          parts: blobs.map((blob) => ({
-            source: (blob as File).name ?? fileName,
-            size: blob.size,
-            stored: 0,
-            expectedSha256: undefined,
-            hash: undefined,
-            sha256: undefined,
-          })),
-          createdAt: this.now(),
-          lastUsed: undefined,
-        };
+        record = newModelRecord(
+          { id, name: options.name ?? fileName, origin: 'file', quantization, chunkBytes: this.chunkBytes, createdAt: this.now() },
+          blobs.map((blob) => ({ source: (blob as File).name ?? fileName, size: blob.size, expectedSha256: undefined })),
+        );
       }
-      await this.quota.checkSpace(record);
-      await this.db.putRecord(record);
-      await this.quota.requestPersistence();
-      return fillModel(this.fillContext, record, blobs.map((blob) => ({ kind: 'blob', blob })), options);
+      return this.fill(record, blobs.map((blob) => ({ kind: 'blob', blob })), options);
     });
+  }
+
+  /** Checks that the rest of `record` fits, saves the record, then stores its missing bytes. */
+  private async fill(record: ModelRecord, sources: PartSource[], options: DownloadOptions): Promise<CachedModel> {
+    await this.quota.checkSpace(record);
+    await this.db.putRecord(record);
+    await this.quota.requestPersistence();
+    return fillModel(this.fillContext, record, sources, options);
   }
 
   /** Runs `body` as the only transfer of model `id` in this store. */

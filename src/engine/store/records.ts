@@ -61,6 +61,27 @@ export interface ModelRecord {
   lastUsed: number | undefined;
 }
 
+/**
+ * The record of a model not stored yet: every part empty and, where the catalog gave a SHA-256 to
+ * check, hashing from the start.
+ */
+export function newModelRecord(
+  model: Pick<ModelRecord, 'id' | 'name' | 'origin' | 'quantization' | 'chunkBytes' | 'createdAt'>,
+  parts: Array<Pick<PartRecord, 'source' | 'size' | 'expectedSha256'>>,
+): ModelRecord {
+  return {
+    ...model,
+    state: 'partial',
+    parts: parts.map((part) => ({
+      ...part,
+      stored: 0,
+      hash: part.expectedSha256 !== undefined ? new Sha256().save() : undefined,
+      sha256: undefined,
+    })),
+    lastUsed: undefined,
+  };
+}
+
 /** The store's two databases: model records and their chunks. */
 export class ModelDb {
   private readonly meta: UseStore;
