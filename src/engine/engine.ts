@@ -40,7 +40,7 @@ import type { GgufModel } from './gguf/split.ts';
 import { ChatSession } from './generate/chat-session.ts';
 import { validateChatRequest, validateMessages, type ValidChatRequest } from './generate/validate-request.ts';
 import { blobSource, httpRangeSource, type RangedSource } from './gguf/source.ts';
-import { openGgufModel, splitFileNames } from './gguf/split.ts';
+import { expandSplitUrls, openGgufModel } from './gguf/split.ts';
 import { describeModel } from './model-info.ts';
 import { readModelConfig } from './model/config.ts';
 import { planMemory, plannedTensors } from './model/loader.ts';
@@ -272,7 +272,7 @@ export class Engine implements EngineApi {
         const first = source.urls[0];
         if (!first) throw new HearthError('A URL model source needs at least one URL.');
         // One part's URL stands for all of them, as in llama.cpp's --model-url.
-        const urls = source.urls.length === 1 ? (splitFileNames(first) ?? source.urls) : source.urls;
+        const urls = expandSplitUrls(source.urls);
         return { sources: await Promise.all(urls.map((url) => httpRangeSource(url))) };
       }
       case 'cached': {

@@ -1,14 +1,18 @@
 /** A loaded model as the UI shows it: name, size, quantization, context. */
 import type { ModelInfo } from './api.ts';
 import { ggmlTypeName } from './gguf/ggml-types.ts';
-import type { GgufFile } from './gguf/types.ts';
+import type { GgufFile, GgufTensorInfo } from './gguf/types.ts';
 import { isMatrix } from './model/tensors.ts';
 
 /**
  * The quantization people would name the file by: the type holding most of the weight bytes
- * (norms and other vectors are F32 in every file and do not count).
+ * (norms and other vectors are F32 in every file and do not count). Matrices are what
+ * {@link isMatrix} says, as at load, so a vector stored with a dimension of 1 does not count
+ * either. Without any matrix the answer is F32, as in llama.cpp's guess of the file type. The
+ * model store names a downloaded or imported model with this too, so the list and the loaded
+ * model agree.
  */
-export function dominantQuantization(file: Pick<GgufFile, 'tensors'>): string {
+export function dominantQuantization(file: { tensors: ReadonlyArray<Pick<GgufTensorInfo, 'type' | 'shape' | 'byteSize'>> }): string {
   const bytes = new Map<string, number>();
   for (const t of file.tensors) {
     if (!isMatrix(t)) continue;

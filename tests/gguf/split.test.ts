@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { GgmlType } from '../../src/engine/gguf/ggml-types.ts';
 import { GgufFormatError } from '../../src/engine/gguf/errors.ts';
 import { bytesSource, type RangedSource } from '../../src/engine/gguf/source.ts';
-import { openGgufModel, splitFileNames, splitPartName } from '../../src/engine/gguf/split.ts';
+import { expandSplitUrls, openGgufModel, splitFileNames, splitPartName } from '../../src/engine/gguf/split.ts';
 import { GgufValueType } from '../../src/engine/gguf/types.ts';
 import { writeGguf } from '../../src/engine/gguf/writer.ts';
 
@@ -33,6 +33,19 @@ describe('split models', () => {
     expect(splitFileNames('model.gguf')).toBeUndefined();
     expect(splitFileNames('m-00004-of-00003.gguf')).toBeUndefined();
     expect(splitFileNames('m-00000-of-00003.gguf')).toBeUndefined();
+  });
+
+  it('expands one part\'s URL to all parts, keeping its query, and leaves other lists alone', () => {
+    expect(expandSplitUrls(['https://h/x/m-00002-of-00003.gguf?download=true#f'])).toEqual([
+      'https://h/x/m-00001-of-00003.gguf?download=true#f',
+      'https://h/x/m-00002-of-00003.gguf?download=true#f',
+      'https://h/x/m-00003-of-00003.gguf?download=true#f',
+    ]);
+    expect(expandSplitUrls(['https://h/x/m-00001-of-00002.gguf'])).toEqual(['https://h/x/m-00001-of-00002.gguf', 'https://h/x/m-00002-of-00002.gguf']);
+    expect(expandSplitUrls(['https://h/x/m-00001-of-00001.gguf'])).toEqual(['https://h/x/m-00001-of-00001.gguf']);
+    expect(expandSplitUrls(['https://h/x/model.gguf?x=m-00001-of-00002.gguf'])).toEqual(['https://h/x/model.gguf?x=m-00001-of-00002.gguf']);
+    expect(expandSplitUrls(['a/m-00001-of-00002.gguf', 'b/m-00002-of-00002.gguf'])).toEqual(['a/m-00001-of-00002.gguf', 'b/m-00002-of-00002.gguf']);
+    expect(expandSplitUrls([])).toEqual([]);
   });
 
   it('presents all parts as one model, in split order, with each tensor on its own source', async () => {

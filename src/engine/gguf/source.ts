@@ -82,7 +82,7 @@ export interface HttpRangeOptions {
 }
 
 /** Parses `Content-Range: bytes start-end/total`; total is NaN when the server sent `*`. */
-function parseContentRange(header: string | null): { start: number; end: number; total: number } | undefined {
+export function parseContentRange(header: string | null): { start: number; end: number; total: number } | undefined {
   const match = header === null ? null : /^\s*bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/i.exec(header);
   if (!match) return undefined;
   return { start: Number(match[1]), end: Number(match[2]), total: match[3] === '*' ? NaN : Number(match[3]) };

@@ -33,6 +33,23 @@ export function splitFileNames(name: string): string[] | undefined {
   return Array.from({ length: count }, (_, i) => splitPartName(match[1]!, i, count));
 }
 
+/**
+ * The URLs of a model: a single URL naming one part of a split model stands for all its parts, as
+ * in llama.cpp's --model-url (`.../m-00002-of-00003.gguf?download=true` gives the three parts'
+ * URLs, each with the same query); any other list is returned as it is.
+ */
+export function expandSplitUrls(urls: readonly string[]): string[] {
+  if (urls.length === 1) {
+    const url = urls[0]!;
+    // The query or fragment is not part of the file name; every part's URL keeps it.
+    const at = url.search(/[?#]/);
+    const [path, query] = at < 0 ? [url, ''] : [url.slice(0, at), url.slice(at)];
+    const names = splitFileNames(path);
+    if (names && names.length > 1) return names.map((n) => n + query);
+  }
+  return [...urls];
+}
+
 /** A tensor of a (possibly split) model, knowing where its bytes are. */
 export interface GgufModelTensor extends GgufTensorInfo {
   /** Index of the part (0-based `split.no`) holding the data. */

@@ -1,7 +1,10 @@
 import 'fake-indexeddb/auto';
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { GgmlType } from '../gguf/ggml-types.ts';
 import { openGgufModel } from '../gguf/split.ts';
+import { writeGguf } from '../gguf/writer.ts';
+import { describeModel } from '../model-info.ts';
 import { DownloadError, DownloadInProgressError, IntegrityError, ModelNotFoundError, StorageQuotaError } from './errors.ts';
 import { ModelStore, type DownloadProgress, type ModelStoreOptions, type StorageManagerLike } from './model-store.ts';
 import { makeTestGguf, randomBytes } from './test-fixtures.ts';
@@ -327,6 +330,27 @@ describe('ModelStore download', () => {
     expect(await store.delete('here')).toBe(true);
     expect(await store.list()).toEqual([]);
     await expect(store.source(copied.id)).rejects.toBeInstanceOf(ModelNotFoundError);
+  });
+
+  it('names the quantization as the loaded model does: vectors stored with a dimension of 1 do not count', async () => {
+    // Most bytes are in an F16 tensor of shape [65536, 1], a vector to the loader; the store's
+    // old rule counted it and named the file F16, the loaded model said Q8_0.
+    const file = writeGguf({
+      metadata: { 'general.architecture': 'llama' },
+      tensors: [
+        { name: 'blk.0.w.weight', type: GgmlType.Q8_0, shape: [64, 64], data: randomBytes((64 * 64 * 34) / 32, 7) },
+        { name: 'blk.0.v.weight', type: GgmlType.F16, shape: [65536, 1], data: randomBytes(65536 * 2, 8) },
+      ],
+    });
+    const url = 'https://hub.example/org/repo/resolve/main/mixed.gguf';
+    const store = makeStore({ fetch: fakeServer({ [url]: file }).fetch });
+    const downloaded = await store.download({ id: 'd', urls: [url] });
+    const inPlace = await store.importFile(new File([file], 'mixed.gguf'), { copy: false, id: 'here' });
+    const loaded = describeModel(await openGgufModel(await store.sources('d')), {
+      fileName: 'mixed.gguf', contextLength: 1, trainedContextLength: 1, hasChatTemplate: false, templateFallback: undefined, backend: 'cpu',
+    });
+    expect(loaded.quantization).toBe('Q8_0');
+    expect([downloaded.quantization, inPlace.quantization]).toEqual(['Q8_0', 'Q8_0']);
   });
 
   it('reads a model sequentially in odd windows (the read-ahead path) and randomly, with the same bytes', async () => {
