@@ -6,7 +6,7 @@
  * Chat completions are shaped after OpenAI's chat completions API (field names included) so web
  * developers know them. Streaming crosses the worker as a callback (`onChunk`, wrapped with
  * `Comlink.proxy` by the client); cancellation as `abort(requestId)`, because an AbortSignal cannot
- * be posted to a worker. `src/engine/client.ts` turns both back into an async iterator and an
+ * be posted to a worker. `src/engine/rpc/client.ts` turns both back into an async iterator and an
  * AbortSignal for callers.
  *
  * Errors thrown by the engine are `HearthError`s with a stable `name` (see errors.ts) that survives

@@ -3,13 +3,13 @@
  * worker. The UI never imports engine internals, only the API types.
  *
  * The same engine is also offered to developers as `window.hearth`, an OpenAI-shaped client
- * (`hearth.chat.completions.create({ messages, stream: true, signal })`, see src/engine/client.ts):
+ * (`hearth.chat.completions.create({ messages, stream: true, signal })`, see src/engine/rpc/client.ts):
  * handy from the console, and what the browser tests of the engine API drive.
  */
 import * as Comlink from 'comlink';
 import type { EngineApi } from '../engine/api.ts';
-import { clientOfRemote, type HearthClient } from '../engine/client.ts';
-import { installErrorTransfer } from '../engine/worker-errors.ts';
+import { clientOfRemote, type HearthClient } from '../engine/rpc/client.ts';
+import { installErrorTransfer } from '../engine/rpc/errors.ts';
 
 declare global {
   interface Window {
@@ -41,7 +41,7 @@ export async function callWithEvents<T, E>(onEvent: (event: E) => void, call: (c
 export function engineClient(): Comlink.Remote<EngineApi> {
   if (!client) {
     installErrorTransfer();
-    const worker = new Worker(new URL('../engine/worker.ts', import.meta.url), { type: 'module', name: 'hearth-engine' });
+    const worker = new Worker(new URL('../engine/rpc/worker.ts', import.meta.url), { type: 'module', name: 'hearth-engine' });
     client = Comlink.wrap<EngineApi>(worker);
     window.hearth = clientOfRemote(client);
   }

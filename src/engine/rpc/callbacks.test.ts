@@ -1,6 +1,6 @@
 import * as Comlink from 'comlink';
 import { describe, expect, it } from 'vitest';
-import { releasingCallbacks } from './worker-callbacks.ts';
+import { releasingCallbacks } from './callbacks.ts';
 
 /** A stand-in engine: `run` reports progress through its callback, then answers or fails. */
 class Service {

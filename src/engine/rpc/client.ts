@@ -11,8 +11,8 @@
  * chunk, then the final chunk (finish reason and usage), and late chunks are dropped.
  */
 import * as Comlink from 'comlink';
-import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, EngineApi } from './api.ts';
-import { installErrorTransfer } from './worker-errors.ts';
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, EngineApi } from '../api.ts';
+import { installErrorTransfer } from './errors.ts';
 
 export interface CreateOptions {
   /** Aborting ends the request within one token; it then finishes with `finish_reason: 'abort'`. */
@@ -159,7 +159,7 @@ export function clientOfRemote(remote: Comlink.Remote<EngineApi>): HearthClient 
   return createHearthClient(remote as unknown as EngineApi, (f) => Comlink.proxy(f as object) as typeof f);
 }
 
-/** Connects to the engine running in `worker` (src/engine/worker.ts) and wraps it as a client. */
+/** Connects to the engine running in `worker` (src/engine/rpc/worker.ts) and wraps it as a client. */
 export function connectEngineWorker(worker: Worker): HearthClient {
   installErrorTransfer();
   return clientOfRemote(Comlink.wrap<EngineApi>(worker));

@@ -4,7 +4,7 @@
  * and after the result); the real engine through the real worker is driven by e2e/engine-api.spec.ts.
  */
 import { describe, expect, it } from 'vitest';
-import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, EngineApi } from './api.ts';
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, EngineApi } from '../api.ts';
 import { createHearthClient } from './client.ts';
 
 const USAGE = {

@@ -3,10 +3,10 @@
  * The UI talks to it only through `Comlink.wrap<EngineApi>` (src/ui/engine-client.ts).
  */
 import * as Comlink from 'comlink';
-import { Engine } from './engine.ts';
-import { ModelStore } from './store/index.ts';
-import { releasingCallbacks } from './worker-callbacks.ts';
-import { installErrorTransfer } from './worker-errors.ts';
+import { Engine } from '../engine.ts';
+import { ModelStore } from '../store/index.ts';
+import { releasingCallbacks } from './callbacks.ts';
+import { installErrorTransfer } from './errors.ts';
 
 const gpu = (self.navigator as Navigator & { gpu?: GPU }).gpu;
 const engine = new Engine({ gpu, runtime: 'web-worker', store: new ModelStore() });
