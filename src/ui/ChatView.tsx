@@ -3,7 +3,7 @@
  * open one with streaming replies, the composer, and the settings (system prompt, sampling).
  */
 import { useCallback, useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
-import type { ChatCompletionChunk, ChatMessage } from '../engine/api.ts';
+import type { ChatMessage } from '../engine/api.ts';
 import {
   deleteConversation,
   exportConversations,
@@ -17,7 +17,7 @@ import {
   type ReplyStats,
   type StoredMessage,
 } from './conversations.ts';
-import { callWithEvents, engineClient } from './engine-client.ts';
+import { engineClient } from './engine-client.ts';
 import { describeError, errorText } from './errors.ts';
 import { Markdown } from './Markdown.tsx';
 import { samplingRequest, type Preferences, type SamplingSettings } from './settings.ts';
@@ -26,7 +26,8 @@ import type { ModelState } from './useEngine.ts';
 interface Streaming {
   conversationId: string;
   messageId: string;
-  requestId: string;
+  /** Stops the reply (it then finishes with what it has). */
+  stop: AbortController;
 }
 
 const ACTIVE_KEY = 'hearth.activeConversation';
@@ -94,7 +95,7 @@ export function ChatView({
     }
     let stale = false;
     engineClient()
-      .countTokens(toChat(active))
+      .engine.countTokens(toChat(active))
       .then((n) => !stale && setContextUsed(n))
       .catch(() => !stale && setContextUsed(undefined));
     return () => {
@@ -113,8 +114,8 @@ export function ChatView({
       const assistant: StoredMessage = { id: newId(), role: 'assistant', content: '' };
       let current: Conversation = { ...conversation, messages: [...conversation.messages, assistant], updatedAt: Date.now() };
       put(current, false);
-      const requestId = newId();
-      setStreaming({ conversationId: current.id, messageId: assistant.id, requestId });
+      const controller = new AbortController();
+      setStreaming({ conversationId: current.id, messageId: assistant.id, stop: controller });
       setAnnounce('The assistant is replying…');
       let text = '';
       let frame = 0;
@@ -124,18 +125,15 @@ export function ChatView({
         put(current, false);
       };
       try {
-        // Once the result is in, it is the reply: late chunks are dropped (see callWithEvents).
-        const result = await callWithEvents(
-          (chunk: ChatCompletionChunk) => {
-            const delta = chunk.choices[0]?.delta.content;
-            if (!delta) return;
-            text += delta;
-            // One render per frame, however fast tokens come.
-            if (!frame) frame = requestAnimationFrame(flush);
-          },
-          (onChunk) =>
-            engineClient().chatCompletion({ messages: toChat(conversation), stream: true, request_id: requestId, ...samplingRequest(prefs.sampling) }, onChunk),
-        );
+        const reply = engineClient().chat.completions.create({ ...samplingRequest(prefs.sampling), messages: toChat(conversation), stream: true, signal: controller.signal });
+        for await (const chunk of reply) {
+          const delta = chunk.choices[0].delta.content;
+          if (!delta) continue;
+          text += delta;
+          // One render per frame, however fast tokens come.
+          if (!frame) frame = requestAnimationFrame(flush);
+        }
+        const result = await reply.completion;
         if (frame) cancelAnimationFrame(frame);
         const u = result.usage;
         const stats: ReplyStats = {
@@ -198,7 +196,7 @@ export function ChatView({
   };
 
   const stop = () => {
-    if (streaming) void engineClient().abort(streaming.requestId);
+    streaming?.stop.abort();
   };
 
   const regenerate = () => {
