@@ -1,6 +1,6 @@
 /**
  * The engine API in Chromium, through the real engine Worker and Comlink, with the built-in demo
- * model: the page's `window.hearth` (src/engine/client.ts over src/ui/engine-client.ts) is what an
+ * model: the page's `window.hearth` (src/engine/rpc/client.ts over src/ui/engine-client.ts) is what an
  * embedding page or the console uses. Streaming as an async iterator, abort at random points with
  * an AbortSignal followed by output equal to a fresh request's, seeded sampling, KV prefix reuse
  * across turns, both context overflow policies, and named errors (with their detail) crossing the

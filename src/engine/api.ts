@@ -4,10 +4,11 @@
  * data, so the same interface is served directly in Node and through Comlink from a Web Worker.
  *
  * Chat completions are shaped after OpenAI's chat completions API (field names included) so web
- * developers know them. Streaming crosses the worker as a callback (`onChunk`, wrapped with
- * `Comlink.proxy` by the client); cancellation as `abort(requestId)`, because an AbortSignal cannot
- * be posted to a worker. `src/engine/client.ts` turns both back into an async iterator and an
- * AbortSignal for callers.
+ * developers know them. Calls that report as they run (`onProgress`, `onChunk`) call their callback
+ * in order and only before they settle; across the worker they are pull streams that keep that
+ * order (src/engine/rpc/protocol.ts). Cancellation is `abort(requestId)`, because an AbortSignal
+ * cannot be posted to a worker. `src/engine/rpc/client.ts` turns both back into an async iterator
+ * and an AbortSignal for callers.
  *
  * Errors thrown by the engine are `HearthError`s with a stable `name` (see errors.ts) that survives
  * the worker boundary, e.g. WebGPUUnavailableError, ModelTooLargeError, UnsupportedModelError,
@@ -219,7 +220,7 @@ export interface EngineApi {
   capabilities(): Promise<Capabilities>;
   /** What the engine is doing: idle, loading (with progress), ready (with the model), or failed. */
   status(): Promise<EngineStatus>;
-  /** Loads a model, replacing the current one. Progress goes to `onProgress` (a Comlink proxy across the worker). */
+  /** Loads a model, replacing the current one. Progress goes to `onProgress`. */
   loadModel(source: ModelSource, options?: LoadModelOptions, onProgress?: (progress: LoadProgress) => void): Promise<ModelInfo>;
   unloadModel(): Promise<void>;
   /**

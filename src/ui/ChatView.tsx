@@ -1,35 +1,15 @@
 /**
- * The chat: conversations (listed, renamed, deleted, exported, imported), the messages of the
- * open one with streaming replies, the composer, and the settings (system prompt, sampling).
+ * The chat screen: the conversation list, the messages of the open conversation with the reply
+ * streaming in, the composer, and the settings (system prompt, sampling). The chat's state and
+ * its engine calls are in useChat.ts.
  */
-import { useCallback, useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
-import type { ChatCompletionChunk, ChatMessage } from '../engine/api.ts';
-import {
-  deleteConversation,
-  exportConversations,
-  listConversations,
-  newConversation,
-  newId,
-  parseExport,
-  saveConversation,
-  titleFrom,
-  type Conversation,
-  type ReplyStats,
-  type StoredMessage,
-} from './conversations.ts';
-import { callWithEvents, engineClient } from './engine-client.ts';
-import { describeError, errorText } from './errors.ts';
+import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import type { ReplyStats } from './conversations.ts';
+import { ConversationList } from './ConversationList.tsx';
 import { Markdown } from './Markdown.tsx';
-import { samplingRequest, type Preferences, type SamplingSettings } from './settings.ts';
+import type { Preferences, SamplingSettings } from './settings.ts';
+import { useChat } from './useChat.ts';
 import type { ModelState } from './useEngine.ts';
-
-interface Streaming {
-  conversationId: string;
-  messageId: string;
-  requestId: string;
-}
-
-const ACTIVE_KEY = 'hearth.activeConversation';
 
 export function ChatView({
   model,
@@ -42,225 +22,37 @@ export function ChatView({
   setPrefs: (patch: Partial<Preferences>) => void;
   onOpenModels: () => void;
 }) {
-  const [conversations, setConversations] = useState<Conversation[]>([]);
-  const [activeId, setActiveId] = useState<string>();
-  const [loaded, setLoaded] = useState(false);
+  const chat = useChat({ model, prefs });
+  const { active, streaming, stop } = chat;
   const [draft, setDraft] = useState('');
-  const [streaming, setStreaming] = useState<Streaming>();
-  const [announce, setAnnounce] = useState('');
-  const [notice, setNotice] = useState<string>();
-  const [contextUsed, setContextUsed] = useState<number>();
   const [editing, setEditing] = useState<{ id: string; text: string }>();
-  const [renaming, setRenaming] = useState<{ id: string; title: string }>();
   const [showSettings, setShowSettings] = useState(false);
   const [showList, setShowList] = useState(false);
   const composer = useRef<HTMLTextAreaElement>(null);
   const listEnd = useRef<HTMLDivElement>(null);
-  const importInput = useRef<HTMLInputElement>(null);
 
-  const active = conversations.find((c) => c.id === activeId);
   const modelReady = model.state === 'ready';
-
-  useEffect(() => {
-    listConversations()
-      .then((list) => {
-        setConversations(list);
-        const remembered = localStorage.getItem(ACTIVE_KEY);
-        setActiveId(list.find((c) => c.id === remembered)?.id ?? list[0]?.id);
-      })
-      .catch((error: unknown) => setNotice(`Saved conversations could not be read: ${(error as Error).message}`))
-      .finally(() => setLoaded(true));
-  }, []);
-
-  useEffect(() => {
-    if (activeId) localStorage.setItem(ACTIVE_KEY, activeId);
-  }, [activeId]);
-
-  /** Replaces one conversation in state and in IndexedDB. */
-  const put = useCallback((conversation: Conversation, persist = true) => {
-    setConversations((list) => {
-      const others = list.filter((c) => c.id !== conversation.id);
-      return [conversation, ...others].sort((a, b) => b.updatedAt - a.updatedAt);
-    });
-    if (persist) saveConversation(conversation).catch((error: unknown) => setNotice(`Could not save: ${(error as Error).message}`));
-  }, []);
-
-  // The context meter: prompt tokens of the open conversation with the loaded model's template.
-  const messagesKey = active ? `${active.id}:${active.messages.length}:${active.systemPrompt.length}` : '';
-  useEffect(() => {
-    if (!modelReady || streaming || !active) {
-      if (!active) setContextUsed(undefined);
-      return;
-    }
-    let stale = false;
-    engineClient()
-      .countTokens(toChat(active))
-      .then((n) => !stale && setContextUsed(n))
-      .catch(() => !stale && setContextUsed(undefined));
-    return () => {
-      stale = true;
-    };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [messagesKey, modelReady, streaming, model.state === 'ready' ? model.info : undefined]);
 
   useEffect(() => {
     listEnd.current?.scrollIntoView({ block: 'end' });
   }, [active?.messages]);
 
-  /** Runs a reply for the conversation's last message (a user turn) and streams it in. */
-  const generate = useCallback(
-    async (conversation: Conversation) => {
-      const assistant: StoredMessage = { id: newId(), role: 'assistant', content: '' };
-      let current: Conversation = { ...conversation, messages: [...conversation.messages, assistant], updatedAt: Date.now() };
-      put(current, false);
-      const requestId = newId();
-      setStreaming({ conversationId: current.id, messageId: assistant.id, requestId });
-      setAnnounce('The assistant is replying…');
-      let text = '';
-      let frame = 0;
-      const flush = () => {
-        frame = 0;
-        current = { ...current, messages: current.messages.map((m) => (m.id === assistant.id ? { ...m, content: text } : m)) };
-        put(current, false);
-      };
-      try {
-        // Once the result is in, it is the reply: late chunks are dropped (see callWithEvents).
-        const result = await callWithEvents(
-          (chunk: ChatCompletionChunk) => {
-            const delta = chunk.choices[0]?.delta.content;
-            if (!delta) return;
-            text += delta;
-            // One render per frame, however fast tokens come.
-            if (!frame) frame = requestAnimationFrame(flush);
-          },
-          (onChunk) =>
-            engineClient().chatCompletion({ messages: toChat(conversation), stream: true, request_id: requestId, ...samplingRequest(prefs.sampling) }, onChunk),
-        );
-        if (frame) cancelAnimationFrame(frame);
-        const u = result.usage;
-        const stats: ReplyStats = {
-          promptTokens: u.prompt_tokens,
-          completionTokens: u.completion_tokens,
-          cachedPromptTokens: u.cached_prompt_tokens,
-          timeToFirstTokenMs: u.time_to_first_token_ms,
-          decodeTokensPerSecond: u.decode_tokens_per_second,
-          prefillTokensPerSecond: u.prefill_tokens_per_second,
-          finishReason: result.choices[0].finish_reason,
-          model: result.model,
-        };
-        current = {
-          ...current,
-          messages: current.messages.map((m) => (m.id === assistant.id ? { ...m, content: result.choices[0].message.content, stats } : m)),
-          updatedAt: Date.now(),
-        };
-        setContextUsed(u.prompt_tokens + u.completion_tokens);
-        setAnnounce(stats.finishReason === 'abort' ? 'Reply stopped.' : `Reply finished: ${stats.completionTokens} tokens.`);
-        if (u.dropped_messages > 0) setNotice(`The conversation no longer fits the context window: the ${u.dropped_messages} oldest messages were left out of this reply.`);
-      } catch (error) {
-        if (frame) cancelAnimationFrame(frame);
-        current = {
-          ...current,
-          messages: current.messages.map((m) => (m.id === assistant.id ? { ...m, content: text, error: errorText(error) } : m)),
-          updatedAt: Date.now(),
-        };
-        setAnnounce(`The reply failed: ${describeError(error).title}.`);
-      } finally {
-        put(current);
-        setStreaming(undefined);
-      }
-    },
-    [prefs.sampling, put],
-  );
-
-  const startConversation = useCallback((): Conversation => {
-    const conversation = newConversation(prefs.systemPrompt);
-    put(conversation);
-    setActiveId(conversation.id);
+  const startConversation = () => {
+    const conversation = chat.startConversation();
     setShowList(false);
     return conversation;
-  }, [prefs.systemPrompt, put]);
+  };
 
   const send = (event?: FormEvent) => {
     event?.preventDefault();
     const text = draft.trim();
-    if (!text || streaming || !modelReady) return;
-    const base = active ?? startConversation();
-    const user: StoredMessage = { id: newId(), role: 'user', content: text };
-    const next: Conversation = {
-      ...base,
-      title: base.messages.length === 0 && base.title === 'New chat' ? titleFrom(text) : base.title,
-      messages: [...base.messages, user],
-      updatedAt: Date.now(),
-    };
-    put(next);
+    if (!text || !chat.canReply) return;
+    chat.send(active ?? startConversation(), text);
     setDraft('');
-    void generate(next);
-  };
-
-  const stop = () => {
-    if (streaming) void engineClient().abort(streaming.requestId);
-  };
-
-  const regenerate = () => {
-    if (!active || streaming || !modelReady) return;
-    const last = active.messages.at(-1);
-    if (last?.role !== 'assistant') return;
-    const next = { ...active, messages: active.messages.slice(0, -1) };
-    void generate(next);
   };
 
   const saveEdit = (resend: boolean) => {
-    if (!active || !editing) return;
-    const index = active.messages.findIndex((m) => m.id === editing.id);
-    if (index < 0) return;
-    const edited = { ...active.messages[index]!, content: editing.text };
-    // Resending drops everything after the edited message: the replies answered the old text.
-    const messages = resend ? [...active.messages.slice(0, index), edited] : active.messages.map((m, i) => (i === index ? edited : m));
-    const next = { ...active, messages, updatedAt: Date.now() };
-    setEditing(undefined);
-    put(next);
-    if (resend && edited.role === 'user' && modelReady) void generate(next);
-  };
-
-  const deleteMessage = (id: string) => {
-    if (!active || streaming) return;
-    put({ ...active, messages: active.messages.filter((m) => m.id !== id), updatedAt: Date.now() });
-  };
-
-  const remove = async (conversation: Conversation) => {
-    if (!confirm(`Delete "${conversation.title}"? This cannot be undone.`)) return;
-    await deleteConversation(conversation.id);
-    setConversations((list) => list.filter((c) => c.id !== conversation.id));
-    if (activeId === conversation.id) setActiveId(conversations.find((c) => c.id !== conversation.id)?.id);
-  };
-
-  const rename = () => {
-    if (!renaming) return;
-    const conversation = conversations.find((c) => c.id === renaming.id);
-    if (conversation && renaming.title.trim()) put({ ...conversation, title: renaming.title.trim().slice(0, 200) });
-    setRenaming(undefined);
-  };
-
-  const exportAll = () => {
-    const blob = new Blob([exportConversations(conversations)], { type: 'application/json' });
-    const url = URL.createObjectURL(blob);
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = `hearth-conversations-${new Date().toISOString().slice(0, 10)}.json`;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
-  };
-
-  const importFile = async (file: File) => {
-    try {
-      const imported = parseExport(await file.text(), new Set(conversations.map((c) => c.id)));
-      for (const c of imported) await saveConversation(c);
-      setConversations((list) => [...imported, ...list].sort((a, b) => b.updatedAt - a.updatedAt));
-      if (imported[0]) setActiveId(imported[0].id);
-      setNotice(`Imported ${imported.length} conversation${imported.length === 1 ? '' : 's'}.`);
-    } catch (error) {
-      setNotice(errorText(error));
-    }
+    if (editing && chat.editMessage(editing.id, editing.text, resend)) setEditing(undefined);
   };
 
   const onComposerKey = (event: KeyboardEvent<HTMLTextAreaElement>) => {
@@ -280,64 +72,24 @@ export function ChatView({
 
   return (
     <div className="chat-layout">
-      <aside className={`sidebar${showList ? ' open' : ''}`} aria-label="Conversations">
-        <div className="sidebar-actions">
-          <button type="button" onClick={() => { startConversation(); composer.current?.focus(); }} data-testid="new-chat">
-            + New chat
-          </button>
-        </div>
-        <ul className="conversation-list" data-testid="conversation-list">
-          {conversations.map((c) => (
-            <li key={c.id} className={c.id === activeId ? 'active' : ''}>
-              {renaming?.id === c.id ? (
-                <form onSubmit={(e) => { e.preventDefault(); rename(); }} className="rename">
-                  <label className="sr-only" htmlFor={`rename-${c.id}`}>New name</label>
-                  <input
-                    id={`rename-${c.id}`}
-                    autoFocus
-                    value={renaming.title}
-                    onChange={(e) => setRenaming({ id: c.id, title: e.target.value })}
-                    onBlur={rename}
-                    onKeyDown={(e) => e.key === 'Escape' && setRenaming(undefined)}
-                  />
-                </form>
-              ) : (
-                <button
-                  type="button"
-                  className="conversation-title"
-                  aria-current={c.id === activeId ? 'true' : undefined}
-                  onClick={() => { setActiveId(c.id); setShowList(false); }}
-                >
-                  {c.title}
-                </button>
-              )}
-              <span className="conversation-actions">
-                <button type="button" className="icon" aria-label={`Rename "${c.title}"`} title="Rename" onClick={() => setRenaming({ id: c.id, title: c.title })}>✎</button>
-                <button type="button" className="icon" aria-label={`Delete "${c.title}"`} title="Delete" onClick={() => void remove(c)} disabled={streaming?.conversationId === c.id}>✕</button>
-              </span>
-            </li>
-          ))}
-          {loaded && conversations.length === 0 && <li className="muted empty">No conversations yet.</li>}
-        </ul>
-        <div className="sidebar-actions">
-          <button type="button" className="ghost" onClick={exportAll} disabled={conversations.length === 0}>Export all</button>
-          <button type="button" className="ghost" onClick={() => importInput.current?.click()}>Import…</button>
-          <input
-            ref={importInput}
-            type="file"
-            accept="application/json,.json"
-            className="sr-only"
-            aria-label="Import conversations from a JSON file"
-            data-testid="import-conversations"
-            tabIndex={-1}
-            onChange={(e) => {
-              const file = e.target.files?.[0];
-              e.target.value = '';
-              if (file) void importFile(file);
-            }}
-          />
-        </div>
-      </aside>
+      <ConversationList
+        conversations={chat.conversations}
+        activeId={active?.id}
+        loaded={chat.loaded}
+        open={showList}
+        busyId={streaming?.conversationId}
+        onNew={() => {
+          startConversation();
+          composer.current?.focus();
+        }}
+        onSelect={(id) => {
+          chat.select(id);
+          setShowList(false);
+        }}
+        onRename={chat.rename}
+        onDelete={chat.remove}
+        onImport={chat.importFile}
+      />
 
       <section className="chat" aria-label="Chat">
         <div className="chat-toolbar">
@@ -345,7 +97,7 @@ export function ChatView({
             ☰ Chats
           </button>
           <h2 className="chat-title">{active?.title ?? 'New chat'}</h2>
-          <ContextMeter used={contextUsed} total={contextLength} />
+          <ContextMeter used={chat.contextUsed} total={contextLength} />
           <button type="button" className="ghost" aria-expanded={showSettings} aria-controls="chat-settings" onClick={() => setShowSettings((v) => !v)} data-testid="settings-toggle">
             ⚙ Settings
           </button>
@@ -355,7 +107,7 @@ export function ChatView({
           <ChatSettings
             systemPrompt={active?.systemPrompt ?? prefs.systemPrompt}
             onSystemPrompt={(systemPrompt) => {
-              if (active) put({ ...active, systemPrompt });
+              chat.setSystemPrompt(systemPrompt);
               setPrefs({ systemPrompt });
             }}
             sampling={prefs.sampling}
@@ -364,10 +116,10 @@ export function ChatView({
         )}
 
         <ModelBanner model={model} onOpenModels={onOpenModels} />
-        {notice && (
+        {chat.notice && (
           <div className="notice" role="status">
-            <span>{notice}</span>
-            <button type="button" className="icon" aria-label="Dismiss" onClick={() => setNotice(undefined)}>✕</button>
+            <span>{chat.notice}</span>
+            <button type="button" className="icon" aria-label="Dismiss" onClick={chat.dismissNotice}>✕</button>
           </div>
         )}
 
@@ -415,9 +167,9 @@ export function ChatView({
                   <div className="message-actions">
                     <button type="button" className="ghost small" onClick={() => setEditing({ id: m.id, text: m.content })} disabled={!!streaming}>Edit</button>
                     <button type="button" className="ghost small" onClick={() => void navigator.clipboard?.writeText(m.content)}>Copy</button>
-                    <button type="button" className="ghost small" onClick={() => deleteMessage(m.id)} disabled={!!streaming}>Delete</button>
+                    <button type="button" className="ghost small" onClick={() => chat.deleteMessage(m.id)} disabled={!!streaming}>Delete</button>
                     {m === lastAssistant && (
-                      <button type="button" className="ghost small" onClick={regenerate} disabled={!modelReady || !!streaming} data-testid="regenerate">
+                      <button type="button" className="ghost small" onClick={chat.regenerate} disabled={!modelReady || !!streaming} data-testid="regenerate">
                         ↻ Regenerate
                       </button>
                     )}
@@ -428,7 +180,7 @@ export function ChatView({
           })}
           <div ref={listEnd} />
         </div>
-        <p className="sr-only" role="status" data-testid="chat-announcer">{announce}</p>
+        <p className="sr-only" role="status" data-testid="chat-announcer">{chat.announce}</p>
 
         <form className="composer" onSubmit={send}>
           <label htmlFor="composer-input" className="sr-only">Message</label>
@@ -455,11 +207,6 @@ export function ChatView({
       </section>
     </div>
   );
-}
-
-function toChat(conversation: Conversation): ChatMessage[] {
-  const messages: ChatMessage[] = conversation.messages.filter((m) => m.content.trim() !== '' || m.role === 'user').map((m) => ({ role: m.role, content: m.content }));
-  return conversation.systemPrompt.trim() ? [{ role: 'system', content: conversation.systemPrompt }, ...messages] : messages;
 }
 
 function Stats({ stats }: { stats: ReplyStats }) {

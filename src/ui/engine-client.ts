@@ -1,15 +1,13 @@
 /**
- * The UI's only handle on the engine: a Comlink proxy of `EngineApi` running in a dedicated
- * worker. The UI never imports engine internals, only the API types.
+ * The UI's only handle on the engine: the OpenAI-shaped client (src/engine/rpc/client.ts) over
+ * the engine running in a dedicated worker. The UI never imports engine internals, only the API
+ * types and this client.
  *
- * The same engine is also offered to developers as `window.hearth`, an OpenAI-shaped client
- * (`hearth.chat.completions.create({ messages, stream: true, signal })`, see src/engine/client.ts):
+ * The same client is offered to developers as `window.hearth`
+ * (`hearth.chat.completions.create({ messages, stream: true, signal })`, `hearth.engine.*`):
  * handy from the console, and what the browser tests of the engine API drive.
  */
-import * as Comlink from 'comlink';
-import type { EngineApi } from '../engine/api.ts';
-import { clientOfRemote, type HearthClient } from '../engine/client.ts';
-import { installErrorTransfer } from '../engine/worker-errors.ts';
+import { connectEngineWorker, type HearthClient } from '../engine/rpc/client.ts';
 
 declare global {
   interface Window {
@@ -17,33 +15,13 @@ declare global {
   }
 }
 
-let client: Comlink.Remote<EngineApi> | undefined;
+let client: HearthClient | undefined;
 
-/**
- * Runs an engine call that reports through a callback (progress, streamed chunks) and delivers the
- * callback's events to `onEvent` only while the call runs. A Comlink-proxied callback travels on a
- * MessagePort of its own, which the browser does not order with the call's result: a last event
- * may arrive after the result and would, for example, put a finished load back to "loading".
- */
-export async function callWithEvents<T, E>(onEvent: (event: E) => void, call: (callback: (event: E) => void) => Promise<T>): Promise<T> {
-  let settled = false;
-  try {
-    return await call(
-      Comlink.proxy((event: E) => {
-        if (!settled) onEvent(event);
-      }),
-    );
-  } finally {
-    settled = true;
-  }
-}
-
-export function engineClient(): Comlink.Remote<EngineApi> {
+export function engineClient(): HearthClient {
   if (!client) {
-    installErrorTransfer();
-    const worker = new Worker(new URL('../engine/worker.ts', import.meta.url), { type: 'module', name: 'hearth-engine' });
-    client = Comlink.wrap<EngineApi>(worker);
-    window.hearth = clientOfRemote(client);
+    const worker = new Worker(new URL('../engine/rpc/worker.ts', import.meta.url), { type: 'module', name: 'hearth-engine' });
+    client = connectEngineWorker(worker);
+    window.hearth = client;
   }
   return client;
 }

@@ -1,6 +1,6 @@
 /**
  * Engine errors as a person reads them. Errors keep their stable `name` across the worker (see
- * src/engine/worker-errors.ts); this turns each into what happened and what to do next.
+ * src/engine/rpc/errors.ts); this turns each into what happened and what to do next.
  */
 export interface FriendlyError {
   title: string;

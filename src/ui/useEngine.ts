@@ -1,8 +1,8 @@
 /**
  * The engine as React state: start-up (info, GPU probe), the loaded model, loads in progress,
  * the model store (cached models, downloads with progress, storage use). Everything reaches the
- * worker through `engineClient()`; callbacks cross it through `callWithEvents`, which drops events
- * that arrive after their call has settled.
+ * worker through `engineClient().engine`, whose progress callbacks are all called before their
+ * call settles.
  *
  * Loads are numbered: a newer load (the user picking a model) makes an older one (the automatic
  * demo load at start) stale, and a stale load never replaces the model the user chose.
@@ -10,7 +10,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { BackendChoice, CachedModel, CpuReport, DownloadProgress, EngineInfo, GpuReport, LoadProgress, ModelInfo, ModelSource, StoreUsage } from '../engine/api.ts';
 import { loadCatalog, toStoreEntry, type CatalogModel } from './catalog.ts';
-import { callWithEvents, engineClient } from './engine-client.ts';
+import { engineClient } from './engine-client.ts';
 import { describeError, type FriendlyError } from './errors.ts';
 
 export type EngineBoot =
@@ -70,7 +70,7 @@ export function useEngine(): EngineHandle {
   const lastSource = useRef<{ source: ModelSource; label: string; remember: string | undefined } | undefined>(undefined);
 
   const refreshStore = useCallback(async () => {
-    const engine = engineClient();
+    const engine = engineClient().engine;
     try {
       const [list, use] = await Promise.all([engine.listModels(), engine.storageUsage()]);
       setCached(list);
@@ -82,16 +82,13 @@ export function useEngine(): EngineHandle {
 
   /** Loads a source unless a newer load started meanwhile. */
   const load = useCallback(async (source: ModelSource, label: string, seq = ++loadSeq.current, remember?: string) => {
-    const engine = engineClient();
+    const engine = engineClient().engine;
     setModel({ state: 'loading', label });
     lastSource.current = { source, label, remember };
     try {
-      const info = await callWithEvents(
-        (progress: LoadProgress) => {
-          if (seq === loadSeq.current) setModel({ state: 'loading', label, progress });
-        },
-        (onProgress) => engine.loadModel(source, { backend: backendRef.current }, onProgress),
-      );
+      const info = await engine.loadModel(source, { backend: backendRef.current }, (progress: LoadProgress) => {
+        if (seq === loadSeq.current) setModel({ state: 'loading', label, progress });
+      });
       if (seq !== loadSeq.current) return;
       setModel({ state: 'ready', info, label });
       if (remember) localStorage.setItem(LAST_MODEL_KEY, JSON.stringify({ id: remember, label }));
@@ -111,7 +108,7 @@ export function useEngine(): EngineHandle {
       const label = parts[0]?.name ?? 'model';
       setModel({ state: 'loading', label });
       try {
-        const entry = await engineClient().importModelFile(parts, { copy, name: label });
+        const entry = await engineClient().engine.importModelFile(parts, { copy, name: label });
         await refreshStore();
         if (seq !== loadSeq.current) return;
         await load({ kind: 'cached', id: entry.id }, label, seq, copy ? entry.id : undefined);
@@ -126,9 +123,8 @@ export function useEngine(): EngineHandle {
     async (entry: CatalogModel) => {
       setDownloadErrors(({ [entry.id]: _, ...rest }) => rest);
       try {
-        await callWithEvents(
-          (progress: DownloadProgress) => setDownloads((d) => ({ ...d, [entry.id]: progress })),
-          (onProgress) => engineClient().downloadModel(toStoreEntry(entry, document.baseURI), onProgress),
+        await engineClient().engine.downloadModel(toStoreEntry(entry, document.baseURI), (progress: DownloadProgress) =>
+          setDownloads((d) => ({ ...d, [entry.id]: progress })),
         );
       } catch (error) {
         if ((error as Error)?.name !== 'AbortError') setDownloadErrors((d) => ({ ...d, [entry.id]: describeError(error) }));
@@ -141,12 +137,12 @@ export function useEngine(): EngineHandle {
   );
 
   const cancelDownload = useCallback(async (id: string) => {
-    await engineClient().cancelDownload(id);
+    await engineClient().engine.cancelDownload(id);
   }, []);
 
   const remove = useCallback(
     async (id: string) => {
-      await engineClient().deleteModel(id);
+      await engineClient().engine.deleteModel(id);
       const last = JSON.parse(localStorage.getItem(LAST_MODEL_KEY) ?? 'null') as { id: string } | null;
       if (last?.id === id) localStorage.removeItem(LAST_MODEL_KEY);
       await refreshStore();
@@ -156,7 +152,7 @@ export function useEngine(): EngineHandle {
 
   useEffect(() => {
     let cancelled = false;
-    const engine = engineClient();
+    const engine = engineClient().engine;
     (async () => {
       try {
         const [info, caps] = await Promise.all([engine.info(), engine.capabilities()]);
@@ -199,12 +195,9 @@ export function useEngine(): EngineHandle {
         if (seq !== loadSeq.current) return;
         setModel({ state: 'loading', label: demo.name });
         try {
-          await callWithEvents(
-            (download: DownloadProgress) => {
-              if (seq === loadSeq.current) setModel({ state: 'loading', label: demo.name, download });
-            },
-            (onProgress) => engine.downloadModel(toStoreEntry(demo, document.baseURI), onProgress),
-          );
+          await engine.downloadModel(toStoreEntry(demo, document.baseURI), (download: DownloadProgress) => {
+            if (seq === loadSeq.current) setModel({ state: 'loading', label: demo.name, download });
+          });
         } catch (error) {
           if (seq === loadSeq.current) setModel({ state: 'error', label: demo.name, error: describeError(error) });
           return;

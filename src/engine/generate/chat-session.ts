@@ -154,9 +154,24 @@ export class ChatSession {
     aborted: () => boolean,
   ): Promise<ChatCompletion> {
     const started = this.now();
+    const { tokens: prompt, dropped } = this.fitMessages(request.messages, request.context_overflow);
+    return this.completePrompt(prompt, request, onChunk, aborted, { started, dropped });
+  }
+
+  /**
+   * The token loop after `prompt`, tokens the caller made itself (the CLI's raw prompt, which no
+   * chat template formats); `request.messages` is not read, the rest of the request applies.
+   */
+  async completePrompt(
+    prompt: readonly number[],
+    request: ChatCompletionRequest,
+    onChunk: ((chunk: ChatCompletionChunk) => void) | undefined,
+    aborted: () => boolean,
+    fitted: { started: number; dropped: number } = { started: this.now(), dropped: 0 },
+  ): Promise<ChatCompletion> {
+    const { started, dropped } = fitted;
     const id = request.request_id ?? `chatcmpl-${this.nextId++}`;
     const created = Math.floor(Date.now() / 1000);
-    const { tokens: prompt, dropped } = this.fitMessages(request.messages, request.context_overflow);
 
     // Reuse the cached prefix; at least one prompt token must be evaluated to get logits.
     let common = 0;

@@ -5,7 +5,7 @@
  * Both sides must install it: the worker before `expose`, the UI before `wrap`.
  */
 import * as Comlink from 'comlink';
-import { deserializeError, serializeError, type SerializedError } from './errors.ts';
+import { deserializeError, serializeError, type SerializedError } from '../errors.ts';
 
 interface ThrownValue {
   value: unknown;

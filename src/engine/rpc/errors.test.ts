@@ -1,8 +1,8 @@
 import * as Comlink from 'comlink';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DeviceLostError, type HearthError } from './errors.ts';
-import { installErrorTransfer } from './worker-errors.ts';
+import { DeviceLostError, type HearthError } from '../errors.ts';
+import { installErrorTransfer } from './errors.ts';
 
 /** A Comlink endpoint over a Node MessagePort (what a Worker is in the browser). */
 function endpoint(port: MessagePort): Comlink.Endpoint {
