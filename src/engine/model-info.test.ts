@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GgmlType, byteSizeOf } from './gguf/ggml-types.ts';
-import { dominantQuantization } from './model-info.ts';
+import { dominantQuantization, modelQuantization } from './model-info.ts';
 
 const tensor = (type: GgmlType, shape: number[]) => ({ type, shape, byteSize: byteSizeOf(type, shape.reduce((a, b) => a * b, 1)) });
 
@@ -31,5 +31,19 @@ describe('dominantQuantization', () => {
   it('takes the first type seen on a tie', () => {
     const tensors = [tensor(GgmlType.F16, [64, 32]), tensor(GgmlType.BF16, [64, 32])];
     expect(dominantQuantization({ tensors })).toBe('F16');
+  });
+});
+
+describe('modelQuantization', () => {
+  const q4km = [tensor(GgmlType.Q4_K, [256, 64]), tensor(GgmlType.Q6_K, [256, 4096])];
+  it("takes llama.cpp's file type name where the file records one", () => {
+    // Most bytes sit in the Q6_K output, yet the file is what llama-quantize called Q4_K_M.
+    expect(dominantQuantization({ tensors: q4km })).toBe('Q6_K');
+    expect(modelQuantization({ tensors: q4km, metadata: new Map([['general.file_type', 15]]) })).toBe('Q4_K_M');
+    expect(modelQuantization({ tensors: q4km, metadata: new Map([['general.file_type', 1024 + 7]]) })).toBe('Q8_0');
+  });
+  it('falls back to the dominant type without a known file type', () => {
+    expect(modelQuantization({ tensors: q4km, metadata: new Map() })).toBe('Q6_K');
+    expect(modelQuantization({ tensors: q4km, metadata: new Map([['general.file_type', 999]]) })).toBe('Q6_K');
   });
 });

@@ -1,5 +1,6 @@
 /** A loaded model as the UI shows it: name, size, quantization, context. */
 import type { ModelInfo } from './api.ts';
+import { fileTypeName } from './gguf/file-type.ts';
 import { ggmlTypeName } from './gguf/ggml-types.ts';
 import type { GgufFile, GgufTensorInfo } from './gguf/types.ts';
 import { isMatrix } from './model/tensors.ts';
@@ -30,6 +31,14 @@ export function dominantQuantization(file: { tensors: ReadonlyArray<Pick<GgufTen
   return best;
 }
 
+/**
+ * What the model list and the loaded model call the file: llama.cpp's file type name
+ * (`general.file_type`, e.g. Q4_K_M) where the file records one, else the dominant tensor type.
+ */
+export function modelQuantization(file: Pick<GgufFile, 'metadata'> & Parameters<typeof dominantQuantization>[0]): string {
+  return fileTypeName(file.metadata) ?? dominantQuantization(file);
+}
+
 /** `file` is one file's header or a split model (`GgufModel`), whose `fileSize` is all parts together. */
 export function describeModel(
   file: Pick<GgufFile, 'metadata' | 'tensors' | 'fileSize'>,
@@ -44,7 +53,7 @@ export function describeModel(
     name: typeof name === 'string' && name.trim() ? name : details.fileName,
     architecture: String(file.metadata.get('general.architecture') ?? 'unknown'),
     parameterCount: file.tensors.reduce((sum, t) => sum + t.elementCount, 0),
-    quantization: dominantQuantization(file),
+    quantization: modelQuantization(file),
     fileSize: file.fileSize,
     contextLength: details.contextLength,
     trainedContextLength: details.trainedContextLength,

@@ -4,7 +4,7 @@
  */
 import type { RangedSource } from '../gguf/source.ts';
 import { openGgufModel } from '../gguf/split.ts';
-import { dominantQuantization } from '../model-info.ts';
+import { modelQuantization } from '../model-info.ts';
 import { IntegrityError } from './errors.ts';
 import type { ModelDb, ModelRecord } from './records.ts';
 import { Sha256 } from './sha256.ts';
@@ -33,7 +33,7 @@ export async function checkPartHash(db: ModelDb, record: ModelRecord, p: number)
 export async function validateGguf(sources: RangedSource[], name: string, id: string, onInvalid?: () => Promise<void>): Promise<string> {
   try {
     const model = await openGgufModel(sources);
-    return dominantQuantization(model);
+    return modelQuantization(model);
   } catch (error) {
     await onInvalid?.();
     throw new IntegrityError(
