@@ -29,7 +29,8 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.destroy());
 
-const DIMS = { embd: 64, layers: 2, heads: 4, kvHeads: 2, ff: 96, seed: 11 } as const;
+// Flat logits (outputScale), so seeded sampling varies and the comparison says something.
+const DIMS = { embd: 64, layers: 2, heads: 4, kvHeads: 2, ff: 96, seed: 11, outputScale: 1.5 } as const;
 const MODELS: Array<{ label: string; bytes: () => Uint8Array }> = [
   ...(['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'granite'] as TestArch[]).map((arch) => ({
     label: arch,
@@ -66,8 +67,9 @@ async function compareLoops(model: Model, sampling: SamplingParams, penalties: P
   model.truncate(cached.length);
   const looped = await take(model.decodeLoop(options(sampling, penalties, cached, PROMPT)), STEPS);
   expect(looped).toEqual(stepped);
-  // Not a degenerate run (one token over and over), so the comparison says something.
-  expect(new Set(stepped).size).toBeGreaterThan(2);
+  // Seeded with penalties, not a degenerate run (one token over and over; greedy small random
+  // models can be), so the comparison says something.
+  if (sampling.temperature > 0) expect(new Set(stepped).size).toBeGreaterThan(2);
   expect(model.position).toBe(cached.length + PROMPT.length + STEPS - 1);
 }
 
