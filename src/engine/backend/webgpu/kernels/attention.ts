@@ -177,23 +177,11 @@ export function encodeAttention(recorder: StepRecorder, kernels: KernelCache, ar
   const scale = args.scale ?? 1 / Math.sqrt(headDim);
   const softcap = args.softcap ?? 0;
   const window = args.window ?? 0;
-  const kv = kvSlot(cache.dtype);
   const variant = args.variant ?? (tokens <= DECODE_MAX_TOKENS ? 'decode' : 'prefill');
 
   if (variant === 'prefill') {
     const { bq, bk } = prefillTiles(headDim);
-    const key = headDim * 2 + (cache.dtype === 'f16' ? 1 : 0);
-    const kernel =
-      kernels.variant(ATTENTION_PREFILL, key) ??
-      kernels.remember(
-        ATTENTION_PREFILL,
-        key,
-        shaderKernel(kernels, 'attention_prefill.wgsl', {
-          name: `attention_prefill${kv.suffix}`,
-          slots: { kv: kv.slot },
-          constants: { HEAD_DIM: headDim, BQ: bq, BK: bk, WORKGROUP_SIZE: PREFILL_WORKGROUP },
-        }),
-      );
+    const kernel = cacheKernel(kernels, ATTENTION_PREFILL, 'attention_prefill', cache, { HEAD_DIM: headDim, BQ: bq, BK: bk, WORKGROUP_SIZE: PREFILL_WORKGROUP });
     recorder.dispatch(kernel, {
       params: {
         n_tokens: tokens,
@@ -228,18 +216,7 @@ export function encodeAttention(recorder: StepRecorder, kernels: KernelCache, ar
       label: 'attention chunks',
     });
   }
-  const key = headDim * 2 + (cache.dtype === 'f16' ? 1 : 0);
-  const decode =
-    kernels.variant(ATTENTION_DECODE, key) ??
-    kernels.remember(
-      ATTENTION_DECODE,
-      key,
-      shaderKernel(kernels, 'attention_decode.wgsl', {
-        name: `attention_decode${kv.suffix}`,
-        slots: { kv: kv.slot },
-        constants: { HEAD_DIM: headDim, WORKGROUP_SIZE: DECODE_WORKGROUP, CHUNK: DECODE_CHUNK },
-      }),
-    );
+  const decode = cacheKernel(kernels, ATTENTION_DECODE, 'attention_decode', cache, { HEAD_DIM: headDim, WORKGROUP_SIZE: DECODE_WORKGROUP, CHUNK: DECODE_CHUNK });
   recorder.dispatch(decode, {
     params: {
       n_head: heads,
@@ -273,6 +250,16 @@ export function encodeAttention(recorder: StepRecorder, kernels: KernelCache, ar
     workgroups: [heads, tokens],
     label: 'attention combine',
   });
+}
+
+/**
+ * An attention kernel reading the cache through the `kv` slot, one variant per (head_dim, dtype);
+ * `constants` are evaluated on every call but only used on a miss.
+ */
+function cacheKernel(kernels: KernelCache, family: number, file: 'attention_prefill' | 'attention_decode', cache: KvCacheLayout, constants: Record<string, number>) {
+  const key = cache.headDim * 2 + (cache.dtype === 'f16' ? 1 : 0);
+  const kv = kvSlot(cache.dtype);
+  return kernels.variant(family, key) ?? kernels.remember(family, key, shaderKernel(kernels, `${file}.wgsl`, { name: `${file}${kv.suffix}`, slots: { kv: kv.slot }, constants }));
 }
 
 export interface AttentionReferenceArgs {
