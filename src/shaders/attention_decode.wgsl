@@ -15,7 +15,7 @@ struct Params {
   q_stride: u32,     // floats between query tokens; head h of token t at q_offset + t * q_stride + h * HEAD_DIM
   q_offset: u32,
   kv_len: u32,       // cache positions [0, kv_len) hold keys
-  n_chunks: u32,
+  n_chunks: u32,     // chunk stride of the partial states; the dispatch runs the chunks attention_chunks.wgsl counted
   window: u32,       // 0: no sliding window
   scale: f32,
   softcap: f32,      // 0: none

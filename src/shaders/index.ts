@@ -3,6 +3,8 @@
  * (the CLI registers a Node hook that does the same), so the shaders stay plain .wgsl files.
  */
 import logitPenalty from './logit_penalty.wgsl?raw';
+import logitPenaltyHistory from './logit_penalty_history.wgsl?raw';
+import penaltyCommon from './penalty_common.wgsl?raw';
 import matmul from './matmul.wgsl?raw';
 import matmulRows from './matmul_rows.wgsl?raw';
 import matmulIo from './matmul_io.wgsl?raw';
@@ -22,6 +24,7 @@ import topkSelectWgsl from './topk_select.wgsl?raw';
 import sampleFinishWgsl from './sample_finish.wgsl?raw';
 import sampleCandidatesWgsl from './sample_candidates.wgsl?raw';
 import attentionPrefillWgsl from './attention_prefill.wgsl?raw';
+import attentionChunksWgsl from './attention_chunks.wgsl?raw';
 import attentionCombineWgsl from './attention_combine.wgsl?raw';
 import attentionDecodeWgsl from './attention_decode.wgsl?raw';
 import kvWriteWgsl from './kv_write.wgsl?raw';
@@ -58,6 +61,8 @@ import weightsQ6K from './weights_q6_k.wgsl?raw';
 
 export const SHADERS: Readonly<Record<string, string>> = {
   'logit_penalty.wgsl': logitPenalty,
+  'logit_penalty_history.wgsl': logitPenaltyHistory,
+  'penalty_common.wgsl': penaltyCommon,
   'matmul.wgsl': matmul,
   'matmul_rows.wgsl': matmulRows,
   'matmul_io.wgsl': matmulIo,
@@ -77,6 +82,7 @@ export const SHADERS: Readonly<Record<string, string>> = {
   'sample_finish.wgsl': sampleFinishWgsl,
   'sample_candidates.wgsl': sampleCandidatesWgsl,
   'attention_prefill.wgsl': attentionPrefillWgsl,
+  'attention_chunks.wgsl': attentionChunksWgsl,
   'attention_combine.wgsl': attentionCombineWgsl,
   'attention_decode.wgsl': attentionDecodeWgsl,
   'kv_write.wgsl': kvWriteWgsl,

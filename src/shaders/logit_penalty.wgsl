@@ -17,6 +17,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> seen: array<vec2u>; // (token id, count)
 @group(0) @binding(2) var<storage, read_write> logits: array<f32>;
 
+//#include "penalty_common.wgsl"
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x;
@@ -29,8 +31,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     return;
   }
   let at = params.logits_offset + id;
-  var logit = logits[at];
-  logit = select(logit / params.repeat, logit * params.repeat, logit <= 0.0);
-  logit -= f32(count) * params.frequency + params.presence;
-  logits[at] = logit;
+  logits[at] = penalized(logits[at], count);
 }

@@ -13,7 +13,7 @@
  * one fused projection without copies.
  */
 import type { GgmlType } from '../gguf/ggml-types.ts';
-import type { SamplingParams, TokenPenalties } from '../sampling/params.ts';
+import type { PenaltyParams, SamplingParams, TokenPenalties } from '../sampling/params.ts';
 
 /** A weight matrix as stored in the file: `rows` rows of `k` values in format `type` (GGUF shape [k, rows]). */
 export interface Weight {
@@ -90,6 +90,33 @@ export interface AttentionOp {
   window: number;
 }
 
+/**
+ * Penalties from a history of recent ids kept on the device, for a loop that records a step before
+ * the token it evaluates is known: nothing in it changes per token.
+ */
+export interface DevicePenalties {
+  params: PenaltyParams;
+  /** `params.lastN` ids: the token at position p at p % lastN (0xffffffff: none). The step appends its own. */
+  history: IdBuffer;
+  /** The step's input ids and positions; the token at index `last` is appended to the history first. */
+  tokens: IdBuffer;
+  positions: IdBuffer;
+  last: number;
+}
+
+/**
+ * A step recorded once (`capture`) and recorded again without calling its ops (`replay`). Its
+ * dispatches bind the same buffers with the same uniform values, so what may change between
+ * replays is only what lives in buffers: ids and positions (`writeIds`), the sampling uniforms
+ * (`replay`'s u), and whatever the step derives from them on the device.
+ */
+export interface StepPlan {
+  /** Dispatches one replay records. */
+  readonly dispatches: number;
+  /** False once something it binds was reallocated or it was destroyed: capture again. */
+  readonly valid: boolean;
+  destroy(): void;
+}
 
 /** What a backend can hold, for load-time planning. */
 export interface BackendLimits {
@@ -131,7 +158,11 @@ export interface Backend {
   rope(x: Rows, tokens: number, heads: number, headDim: number, positions: IdBuffer, op: RopeOp): void;
   /** Copies k and v rows into layer `layer` of the cache at the slots in `positions`. */
   kvWrite(cache: KvStorage, layer: number, k: Rows, v: Rows, positions: IdBuffer, tokens: number): void;
-  /** Causal attention of `tokens` queries (`heads` per row) over cache slots [0, kvLength); out laid out like q. */
+  /**
+   * Causal attention of `tokens` queries (`heads` per row) over cache slots [0, kvLength); out
+   * laid out like q. kvLength is the largest position + 1: a query never sees a later key, so a
+   * backend may read visibility from `positions` alone (WebGPU does, to replay decode steps).
+   */
   attention(cache: KvStorage, layer: number, q: Rows, out: Rows, positions: IdBuffer, tokens: number, heads: number, kvLength: number, op: AttentionOp): void;
   /** out = act(gate) * up (SiLU or ggml's tanh GELU), `rows` rows of `n`; out is another activation. */
   glu(activation: 'silu' | 'gelu', gate: Rows, up: Rows, out: Rows, n: number, rows: number): void;
@@ -143,15 +174,28 @@ export interface Backend {
   softcap(x: Rows, n: number, rows: number, cap: number): void;
   /**
    * One token per row of logits into `out`, by src/engine/sampling's chain, drawn with the host
-   * uniforms `u` (one per row). `penalties` first adjust every row in place (the logits are spent).
+   * uniforms `u` (one per row). `penalties` first adjust every row in place (the logits are spent);
+   * `DevicePenalties` take one row.
    */
-  sample(logits: Rows, vocab: number, rows: number, params: SamplingParams, u: readonly number[], out: IdBuffer, penalties?: TokenPenalties): void;
+  sample(logits: Rows, vocab: number, rows: number, params: SamplingParams, u: readonly number[], out: IdBuffer, penalties?: TokenPenalties | DevicePenalties): void;
   /** Ends the step and hands it to the device. */
   submit(): void;
+
+  // ---- planned steps (a backend that runs ops at once has none: capture returns undefined)
+  /** Captures the ops recorded from now until `submit()` into a plan, complete after that submit. */
+  capture(): StepPlan | undefined;
+  /** Records a captured step into the current one, drawing with the sampling uniforms `u`. */
+  replay(plan: StepPlan, u: readonly number[]): void;
 
   // ---- results (wait for submitted work)
   read(t: Activation, floats: number, offset?: number): Promise<Float32Array>;
   readIds(t: IdBuffer, count: number): Promise<Uint32Array>;
+  /**
+   * `count` (<= 64) ids of `t` as the step being recorded leaves them, without submitting or
+   * waiting: resolves once the device has run that step, so the host records the next steps
+   * meanwhile. At most 8 reads may be pending.
+   */
+  readIdsAsync(t: IdBuffer, count: number): Promise<Uint32Array>;
 
   destroy(): void;
 }

@@ -24,7 +24,8 @@ import {
 } from '../chat/index.ts';
 import { HearthError } from '../errors.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import { NO_PENALTIES, penaltiesActive, recentTokenCounts, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
+import { NO_PENALTIES, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
+import { StepByStepLoop, type DecodeLoop, type DecodeLoopOptions } from './decode-loop.ts';
 import { randomSeed, SeededRandom } from './rng.ts';
 import { StopStringMatcher } from './stop-strings.ts';
 import { yieldToEventLoop } from './yield.ts';
@@ -46,6 +47,11 @@ export interface SessionModel {
   next(tokens: readonly number[], sampling: SamplingParams, u: number, penalties?: TokenPenalties): Promise<number>;
   /** Keeps the first `n` cached positions. */
   truncate(n: number): void;
+  /**
+   * A token loop that runs steps ahead of the tokens read back (Model's runs on the device).
+   * Without one, the session steps with `next` (StepByStepLoop): the same tokens.
+   */
+  decodeLoop?(options: DecodeLoopOptions): DecodeLoop;
 }
 
 const DEFAULT_TEMPERATURE = 0.7;
@@ -140,13 +146,6 @@ export class ChatSession {
     this.model.truncate(0);
   }
 
-  /** The penalties of the next step: counts over the last `lastN` tokens, cached and pending. */
-  private stepPenalties(pending: readonly number[], penalties: PenaltyParams): TokenPenalties | undefined {
-    if (!penaltiesActive(penalties)) return undefined;
-    const recent = [...this.cached.slice(-penalties.lastN), ...pending];
-    return { params: penalties, counts: recentTokenCounts(recent, penalties.lastN) };
-  }
-
   /** Runs a checked request (validateChatRequest); streams chunks to `onChunk`. */
   async complete(
     request: ValidChatRequest,
@@ -188,6 +187,17 @@ export class ChatSession {
     const matcher = new StopStringMatcher([...this.stops, ...toArray(request.stop)]);
 
     let pending = prompt.slice(common);
+    const contextLength = this.model.contextLength;
+    const loopOptions: DecodeLoopOptions = {
+      prompt: pending,
+      cached: this.cached.slice(),
+      sampling,
+      penalties,
+      random: () => rng.nextFloat(),
+      // Step 0 needs room for the prompt, step i > 0 for one more token.
+      maxSteps: common + pending.length > contextLength ? 0 : Math.min(maxTokens, contextLength - common - pending.length + 1),
+    };
+    const loop = this.model.decodeLoop?.(loopOptions) ?? new StepByStepLoop(this.model, loopOptions);
     const generated: number[] = [];
     let content = '';
     let finish: FinishReason = 'length';
@@ -215,11 +225,12 @@ export class ChatSession {
           finish = 'abort';
           break;
         }
-        if (generated.length >= maxTokens || this.model.position + pending.length > this.model.contextLength) {
+        // The cache's own position may run ahead of `cached` (steps in flight): count from `cached`.
+        if (generated.length >= maxTokens || this.cached.length + pending.length > contextLength) {
           finish = 'length';
           break;
         }
-        const token = await this.model.next(pending, sampling, rng.nextFloat(), this.stepPenalties(pending, penalties));
+        const token = await loop.next();
         this.cached.push(...pending);
         pending = [token];
         if (generated.length === 0) firstTokenAt = this.now();
@@ -241,7 +252,11 @@ export class ChatSession {
         const tail = matcher.push(decoder.flush());
         emit(tail.stopped ? tail.emit : tail.emit + matcher.flush());
       }
+      // Discards the steps that ran past the last token taken: the cache then holds `cached`.
+      await loop.finish();
+      if (this.model.position !== this.cached.length) throw new Error(`the cache holds ${this.model.position} tokens, the session ${this.cached.length}`);
     } catch (error) {
+      await loop.finish().catch(() => undefined);
       this.invalidateCache();
       throw error;
     }

@@ -34,14 +34,18 @@ export interface ForwardState {
  * Records one step for `tokens` (at most `scratch.batch`) at the cache's next positions, and the
  * logits of rows `logitsFrom ..< tokens.length` into `scratch.logits` rows 0, 1, ... Returns the
  * number of logit rows. The caller submits (or samples first); the cache is advanced here.
+ * A number instead of ids: that many ids already in `scratch.tokens` on the device (a decode
+ * loop samples each token straight into it).
  */
-export async function forward(state: ForwardState, tokens: readonly number[], logitsFrom: number, tap?: ForwardTap): Promise<number> {
+export async function forward(state: ForwardState, tokens: readonly number[] | number, logitsFrom: number, tap?: ForwardTap): Promise<number> {
   const { backend: b, config: c, weights: w, scratch: s, kv } = state;
-  const n = tokens.length;
+  const n = typeof tokens === 'number' ? tokens : tokens.length;
   if (n < 1 || n > s.batch) throw new RangeError(`a step takes 1..${s.batch} tokens, got ${n}`);
   if (!Number.isInteger(logitsFrom) || logitsFrom < 0 || logitsFrom > n) throw new RangeError(`logitsFrom ${logitsFrom} outside 0..${n}`);
-  for (const t of tokens) {
-    if (!Number.isInteger(t) || t < 0 || t >= c.nVocab) throw new RangeError(`token ${t} outside the vocabulary of ${c.nVocab}`);
+  if (typeof tokens !== 'number') {
+    for (const t of tokens) {
+      if (!Number.isInteger(t) || t < 0 || t >= c.nVocab) throw new RangeError(`token ${t} outside the vocabulary of ${c.nVocab}`);
+    }
   }
   kv.checkRoom(n);
   const start = kv.length;
@@ -56,7 +60,7 @@ export async function forward(state: ForwardState, tokens: readonly number[], lo
   };
 
   b.begin();
-  b.writeIds(s.tokens, Uint32Array.from(tokens));
+  if (typeof tokens !== 'number') b.writeIds(s.tokens, Uint32Array.from(tokens));
   b.writeIds(s.positions, Uint32Array.from({ length: n }, (_, i) => start + i));
 
   // Residual stream x [n][nEmbd]; cur [n][nEmbd] holds norm outputs and block outputs.

@@ -2,10 +2,16 @@
  * A loaded model with one sequence: `eval` appends tokens (prefill in chunks of the scratch batch,
  * decode one at a time, any mix) and returns the logits asked for; `next` does the same and samples
  * the following token on the device (penalties included), reading back 4 bytes instead of the logits. Positions are the
- * KV cache's: `truncate` keeps a prefix for reuse, `reset` starts over.
+ * KV cache's: `truncate` keeps a prefix for reuse, `reset` starts over. `decodeLoop` runs the
+ * token loop on the device, steps ahead of the host (decode-loop.ts).
+ *
+ * Single-token steps are captured once per sampling setup and replayed afterwards (`decodePlan`):
+ * the host then writes the token, its position and the sampling uniform and records the plan.
  */
-import type { Backend } from '../backend/ops.ts';
-import type { SamplingParams, TokenPenalties } from '../sampling/params.ts';
+import type { Backend, IdBuffer, StepPlan } from '../backend/ops.ts';
+import type { PenaltyParams, SamplingParams, TokenPenalties } from '../sampling/params.ts';
+import type { DecodeLoop, DecodeLoopOptions } from '../generate/decode-loop.ts';
+import { DeviceDecodeLoop, type LoopHost } from './decode-loop.ts';
 import type { RangedSource } from '../gguf/source.ts';
 import type { GgufModel } from '../gguf/split.ts';
 import type { ModelConfig } from './config.ts';
@@ -21,8 +27,23 @@ export interface EvalOptions {
   tap?: ForwardTap;
 }
 
-export class Model {
-  private readonly state: ForwardState;
+/** Plans kept at once; the oldest is dropped past this (a new sampling setup per request is rare). */
+const MAX_PLANS = 6;
+
+interface KeptPlan {
+  loop: boolean;
+  sampling: SamplingParams;
+  penalties: PenaltyParams | undefined;
+  plan: StepPlan;
+}
+
+export class Model implements LoopHost {
+  readonly state: ForwardState;
+  private plans: KeptPlan[] = [];
+  private history: IdBuffer | undefined;
+  private readonly oneId = new Uint32Array(1);
+  private readonly onePosition = new Uint32Array(1);
+  private readonly oneU = [0];
 
   private constructor(
     state: ForwardState,
@@ -84,18 +105,79 @@ export class Model {
    */
   async next(tokens: readonly number[], sampling: SamplingParams, u: number, penalties?: TokenPenalties): Promise<number> {
     if (tokens.length === 0) throw new RangeError('next: no tokens to evaluate');
-    const { backend, scratch, config } = this.state;
+    const { backend, scratch, config, kv } = this.state;
     const B = scratch.batch;
-    this.state.kv.checkRoom(tokens.length);
-    for (let at = 0; at < tokens.length; at += B) {
-      const chunk = tokens.slice(at, at + B);
-      const isLast = at + B >= tokens.length;
-      await forward(this.state, chunk, isLast ? chunk.length - 1 : chunk.length);
-      if (!isLast) backend.submit();
+    kv.checkRoom(tokens.length);
+    this.oneU[0] = u;
+    // Host-counted penalties change the dispatches (their count is a uniform): not replayable.
+    const plain = !penalties || penalties.counts.length === 0;
+    const plan = tokens.length === 1 && plain ? this.decodePlan(false, sampling, undefined) : undefined;
+    const token = tokens[0]!;
+    if (plan && Number.isInteger(token) && token >= 0 && token < config.nVocab) {
+      backend.begin();
+      this.oneId[0] = token;
+      this.onePosition[0] = kv.length;
+      backend.writeIds(scratch.tokens, this.oneId);
+      backend.writeIds(scratch.positions, this.onePosition);
+      backend.replay(plan, this.oneU);
+      kv.advance(1);
+    } else {
+      const captured = tokens.length === 1 && plain ? backend.capture() : undefined;
+      for (let at = 0; at < tokens.length; at += B) {
+        const chunk = tokens.slice(at, at + B);
+        const isLast = at + B >= tokens.length;
+        await forward(this.state, chunk, isLast ? chunk.length - 1 : chunk.length);
+        if (!isLast) backend.submit();
+      }
+      backend.sample({ t: scratch.logits, stride: config.nVocab }, config.nVocab, 1, sampling, this.oneU, scratch.sampled, penalties);
+      if (captured) this.keepDecodePlan(false, sampling, undefined, captured);
     }
-    backend.sample({ t: scratch.logits, stride: config.nVocab }, config.nVocab, 1, sampling, [u], scratch.sampled, penalties);
-    const [id] = await backend.readIds(scratch.sampled, 1);
+    const read = backend.readIdsAsync(scratch.sampled, 1);
+    backend.submit();
+    const [id] = await read;
     return id!;
+  }
+
+  /**
+   * The token loop on the device: steps run ahead of the tokens read back, and `finish` discards
+   * what ran past the last token taken. Same tokens as calling `next` step by step with the same
+   * uniforms and penalties.
+   */
+  decodeLoop(options: DecodeLoopOptions): DecodeLoop {
+    return new DeviceDecodeLoop(this, options);
+  }
+
+  /** @internal LoopHost: the captured single-token step for this setup, if still valid. */
+  decodePlan(loop: boolean, sampling: SamplingParams, penalties: PenaltyParams | undefined): StepPlan | undefined {
+    for (const kept of this.plans) {
+      if (kept.loop === loop && sameSampling(kept.sampling, sampling) && samePenalties(kept.penalties, penalties)) {
+        if (kept.plan.valid) return kept.plan;
+        this.dropPlan(kept);
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  /** @internal LoopHost */
+  keepDecodePlan(loop: boolean, sampling: SamplingParams, penalties: PenaltyParams | undefined, plan: StepPlan): void {
+    for (const kept of this.plans.filter((k) => k.loop === loop && sameSampling(k.sampling, sampling) && samePenalties(k.penalties, penalties))) this.dropPlan(kept);
+    this.plans.push({ loop, sampling: { ...sampling }, penalties: penalties && { ...penalties }, plan });
+    while (this.plans.length > MAX_PLANS) this.dropPlan(this.plans[0]!);
+  }
+
+  /** @internal LoopHost: the penalties' history ring, made on first use (plans that bound a smaller one are dropped). */
+  penaltyHistory(lastN: number): IdBuffer {
+    if (!this.history || this.history.length < lastN) {
+      for (const kept of [...this.plans]) this.dropPlan(kept);
+      this.history = this.state.backend.ids('penalty history', Math.max(64, lastN));
+    }
+    return this.history;
+  }
+
+  private dropPlan(kept: KeptPlan): void {
+    kept.plan.destroy();
+    this.plans = this.plans.filter((k) => k !== kept);
   }
 
   /** Keeps the first `n` positions of the cache. */
@@ -108,6 +190,17 @@ export class Model {
   }
 
   destroy(): void {
+    for (const kept of this.plans) kept.plan.destroy();
+    this.plans = [];
     this.state.backend.destroy();
   }
+}
+
+function sameSampling(a: SamplingParams, b: SamplingParams): boolean {
+  return a.temperature === b.temperature && a.topK === b.topK && a.topP === b.topP && a.minP === b.minP;
+}
+
+function samePenalties(a: PenaltyParams | undefined, b: PenaltyParams | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.repetition === b.repetition && a.frequency === b.frequency && a.presence === b.presence && a.lastN === b.lastN;
 }

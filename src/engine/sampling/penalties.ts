@@ -23,3 +23,24 @@ export function applyPenalties(logits: Float32Array, counts: ReadonlyArray<reado
     logits[id] = Math.fround(logit - Math.fround(Math.fround(count * p.frequency) + p.presence));
   }
 }
+
+/**
+ * The (token id, count) pairs of a history ring (slots of 0xffffffff are empty), as
+ * `recentTokenCounts` gives them for the tokens it holds: the GPU's logit_penalty_history.wgsl and
+ * the CPU backend keep the last lastN tokens this way, by position modulo lastN.
+ */
+export function historyCounts(ring: ArrayLike<number>): Array<[number, number]> {
+  const counts = new Map<number, number>();
+  for (let i = 0; i < ring.length; i++) {
+    const id = ring[i]!;
+    if (id !== 0xffffffff) counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  return [...counts];
+}
+
+/** A history ring of the last `lastN` of `tokens`, which start at position `start`: the token at position p at p % lastN. */
+export function historyRing(tokens: readonly number[], start: number, lastN: number): Uint32Array<ArrayBuffer> {
+  const ring = new Uint32Array(lastN).fill(0xffffffff);
+  for (let i = Math.max(0, tokens.length - lastN); i < tokens.length; i++) ring[(start + i) % lastN] = tokens[i]! >>> 0;
+  return ring;
+}

@@ -28,18 +28,20 @@ import type {
   AttentionOp,
   Backend,
   BackendLimits,
+  DevicePenalties,
   ByteReader,
   IdBuffer,
   KvStorage,
   RopeOp,
   Rows,
+  StepPlan,
   Vector,
   Weight,
 } from '../ops.ts';
 import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
 import { yarnCorrDims } from '../rope-scaling.ts';
-import { applyPenalties } from '../../sampling/penalties.ts';
+import { applyPenalties, historyCounts } from '../../sampling/penalties.ts';
 import { sampleRow } from '../../sampling/chain.ts';
 import type { SamplingParams, TokenPenalties } from '../../sampling/params.ts';
 
@@ -357,10 +359,17 @@ export class CpuBackend implements Backend {
     this.kernels.elementwise({ op: 'softcap', a: rows(x), out: rows(x), n, scale: cap, rowStart: 0, rowEnd: count });
   }
 
-  sample(logits: Rows, vocab: number, count: number, params: SamplingParams, u: readonly number[], out: IdBuffer, penalties?: TokenPenalties): void {
+  sample(logits: Rows, vocab: number, count: number, params: SamplingParams, u: readonly number[], out: IdBuffer, penalties?: TokenPenalties | DevicePenalties): void {
     const o = (out as CpuBuffer).ptr;
     const base = (logits.t as CpuBuffer).ptr + 4 * (logits.offset ?? 0);
-    if (penalties) {
+    if (penalties && 'history' in penalties) {
+      if (count !== 1) throw new RangeError('sample: penalties from a device history take one row');
+      const n = penalties.params.lastN;
+      const history = this.kernels.u32((penalties.history as CpuBuffer).ptr, n);
+      const position = this.kernels.u32((penalties.positions as CpuBuffer).ptr + 4 * penalties.last, 1)[0]!;
+      history[position % n] = this.kernels.u32((penalties.tokens as CpuBuffer).ptr + 4 * penalties.last, 1)[0]!;
+      applyPenalties(this.kernels.f32(base, vocab), historyCounts(history), penalties.params);
+    } else if (penalties) {
       for (let r = 0; r < count; r++) applyPenalties(this.kernels.f32(base + 4 * r * logits.stride, vocab), penalties.counts, penalties.params);
     }
     if (params.temperature <= 0 || params.topK === 1) {
@@ -375,6 +384,15 @@ export class CpuBackend implements Backend {
   }
 
   submit(): void {}
+
+  /** Ops run when called: there is nothing to capture, and so never a plan to replay. */
+  capture(): StepPlan | undefined {
+    return undefined;
+  }
+
+  replay(_plan: StepPlan, _u: readonly number[]): void {
+    throw new Error('the CPU backend runs ops when called; it has no plans to replay');
+  }
 
   /**
    * The floats of an activation (or vector), in place: for tests and debugging taps, valid until the
@@ -393,6 +411,11 @@ export class CpuBackend implements Backend {
 
   async readIds(t: IdBuffer, count: number): Promise<Uint32Array> {
     return this.kernels.u32((t as CpuBuffer).ptr, count).slice();
+  }
+
+  /** The step already ran: the ids are there now. */
+  readIdsAsync(t: IdBuffer, count: number): Promise<Uint32Array> {
+    return Promise.resolve(this.kernels.u32((t as CpuBuffer).ptr, count).slice());
   }
 
   destroy(): void {

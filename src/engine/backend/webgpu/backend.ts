@@ -3,13 +3,17 @@
  * ./kernels into a {@link StepRecorder}, so a whole token step (every layer, the logits and the
  * sampled token) is one command buffer and one submit. Pipelines are compiled once per variant
  * (KernelCache) and bind groups are cached by the buffers they bind; a decode step that binds what
- * the previous one bound creates no GPU objects.
+ * the previous one bound creates no GPU objects. A step can be captured and replayed
+ * (`capture`/`replay`, see recorder.ts); plans are invalidated when a scratch buffer they may bind
+ * is reallocated, and destroyed with the backend. Sampled ids come back through a ring of mappable
+ * buffers made once (`readIdsAsync`), so a decode loop creates no GPU object per token.
  */
 import type { GgmlType } from '../../gguf/ggml-types.ts';
 import type {
   Activation,
   AttentionOp,
   Backend,
+  DevicePenalties,
   BackendLimits,
   ByteReader,
   IdBuffer,
@@ -19,8 +23,8 @@ import type {
   Vector,
   Weight,
 } from '../ops.ts';
-import { KernelCache } from './kernel.ts';
-import { decodeScratchFloats, encodeAttention, encodeKvWrite, kvCacheBytes, type KvCacheLayout } from './kernels/attention.ts';
+import { KernelCache, kernelFamily } from './kernel.ts';
+import { createDecodeDispatchBuffer, decodeScratchFloats, encodeAttention, encodeKvWrite, kvCacheBytes, type KvCacheLayout } from './kernels/attention.ts';
 import { foldedGrid, type RowView, shaderKernel } from './kernels/common.ts';
 import { encodeElementwise } from './kernels/elementwise.ts';
 import { encodeEmbed } from './kernels/embed.ts';
@@ -28,12 +32,12 @@ import { encodeGlu } from './kernels/glu.ts';
 import { encodeMatmul, matmulSupports } from './kernels/matmul.ts';
 import { encodeNorm } from './kernels/norm.ts';
 import { encodeRope } from './kernels/rope.ts';
-import { encodePenalties } from './kernels/penalty.ts';
+import { encodeHistoryPenalties, encodePenalties } from './kernels/penalty.ts';
 import { encodeSample, sampleScratchElements } from './kernels/sample.ts';
 import type { SamplingParams, TokenPenalties } from '../../sampling/params.ts';
 import { readBuffer } from './readback.ts';
 import type { KernelPaths, MatvecStrategy } from './probe.ts';
-import { StepRecorder } from './recorder.ts';
+import { StepPlan, StepRecorder, type RecorderCounters } from './recorder.ts';
 import { destroyWeight, uploadWeight, type GpuWeight } from './weights.ts';
 
 class GpuWeightHandle implements Weight {
@@ -87,6 +91,16 @@ export interface WebGpuBackendOptions {
   kernels?: KernelCache;
 }
 
+const SOFTCAP = kernelFamily();
+/** Slots of the id readback ring, and bytes per slot (64 ids). */
+const READ_RING_SLOTS = 8;
+const READ_SLOT_BYTES = 256;
+
+interface ReadSlot {
+  buffer: GPUBuffer;
+  busy: boolean;
+}
+
 export class WebGpuBackend implements Backend {
   readonly kind = 'webgpu' as const;
   readonly limits: BackendLimits;
@@ -97,7 +111,13 @@ export class WebGpuBackend implements Backend {
   private readonly owned: GPUBuffer[] = [];
   private readonly weights: GpuWeight[] = [];
   private readonly matvec: MatvecStrategy;
-  private attnScratch: { partialO: GPUBuffer; partialStats: GPUBuffer; floats: { partialO: number; partialStats: number } } | undefined;
+  private attnScratch: { partialO: GPUBuffer; partialStats: GPUBuffer; dispatch: GPUBuffer; floats: { partialO: number; partialStats: number } } | undefined;
+  /** What the decode dispatch arguments were computed for in the step being recorded (one count per step, not per layer). */
+  private decodeDispatchFor: { positions: GPUBuffer; tokens: number; heads: number; kvLength: number } | undefined;
+  private readonly plans = new Set<StepPlan>();
+  private readonly readRing: ReadSlot[] = [];
+  private readNext = 0;
+  private readonly toMap: Array<{ slot: ReadSlot; count: number; resolve: (ids: Uint32Array) => void; reject: (error: unknown) => void }> = [];
   private sampleScratch: { values: GPUBuffer; ids: GPUBuffer; elements: number } | undefined;
   private randomBuffer: GPUBuffer | undefined;
   private randomRows = 0;
@@ -165,11 +185,15 @@ export class WebGpuBackend implements Backend {
     const need = decodeScratchFloats(4, heads, headDim, capacity);
     const have = this.attnScratch?.floats;
     if (!have || have.partialO < need.partialO || have.partialStats < need.partialStats) {
+      const dispatch = this.attnScratch?.dispatch ?? createDecodeDispatchBuffer(this.device);
+      if (!this.attnScratch) this.owned.push(dispatch);
       this.attnScratch = {
         partialO: this.buffer('attention partial o', need.partialO * 4),
         partialStats: this.buffer('attention partial stats', need.partialStats * 4),
+        dispatch,
         floats: need,
       };
+      this.invalidatePlans();
     }
     return this.attnScratch;
   }
@@ -266,20 +290,28 @@ export class WebGpuBackend implements Backend {
   attention(cache: KvStorage, layer: number, q: Rows, out: Rows, positions: IdBuffer, tokens: number, heads: number, kvLength: number, op: AttentionOp): void {
     const kv = cache as GpuKv;
     const scratch = this.attentionScratch(heads, kv.headDim, kv.capacity);
+    if (kvLength > kv.capacity) throw new RangeError(`attention: kvLength ${kvLength} > capacity ${kv.capacity}`);
+    // Every query sees only keys up to its own position, so the whole cache is the same as
+    // [0, kvLength): with the capacity, nothing the step records depends on the cache's length.
+    const positionsBuffer = buf(positions);
+    const last = this.decodeDispatchFor;
+    const dispatchReady = last !== undefined && last.positions === positionsBuffer && last.tokens === tokens && last.heads === heads && last.kvLength === kv.capacity;
+    if (!dispatchReady) this.decodeDispatchFor = { positions: positionsBuffer, tokens, heads, kvLength: kv.capacity };
     encodeAttention(this.recorder, this.kernels, {
       cache: kv.layout,
       kCache: kv.k[layer]!,
       vCache: kv.v[layer]!,
       q: view(q),
       out: view(out),
-      positions: buf(positions),
+      positions: positionsBuffer,
       tokens,
       heads,
-      kvLength,
+      kvLength: kv.capacity,
       scale: op.scale,
       softcap: op.softcap,
       window: op.window,
       scratch,
+      dispatchReady,
     });
   }
 
@@ -298,7 +330,7 @@ export class WebGpuBackend implements Backend {
   softcap(x: Rows, n: number, rows: number, cap: number): void {
     if (n < 1 || rows < 1) return;
     const WORKGROUP_SIZE = 256;
-    const kernel = shaderKernel(this.kernels, 'softcap.wgsl', { constants: { WORKGROUP_SIZE } });
+    const kernel = this.kernels.variant(SOFTCAP, 0) ?? this.kernels.remember(SOFTCAP, 0, shaderKernel(this.kernels, 'softcap.wgsl', { constants: { WORKGROUP_SIZE } }));
     const [gx, gy] = foldedGrid(Math.ceil((n * rows) / WORKGROUP_SIZE));
     this.recorder.dispatch(kernel, {
       params: { n, rows, stride: x.stride, offset: x.offset ?? 0, cap, groups_x: gx },
@@ -308,18 +340,31 @@ export class WebGpuBackend implements Backend {
     });
   }
 
-  sample(logits: Rows, vocab: number, rows: number, params: SamplingParams, u: readonly number[], out: IdBuffer, penalties?: TokenPenalties): void {
-    if (penalties && penalties.counts.length > 0) this.penalize(logits, vocab, rows, penalties);
+  sample(logits: Rows, vocab: number, rows: number, params: SamplingParams, u: readonly number[], out: IdBuffer, penalties?: TokenPenalties | DevicePenalties): void {
+    if (penalties && 'history' in penalties) {
+      if (rows !== 1) throw new RangeError('sample: penalties from a device history take one row');
+      encodeHistoryPenalties(this.recorder, this.kernels, {
+        logits: buf(logits.t),
+        logitsOffset: logits.offset ?? 0,
+        vocab,
+        history: buf(penalties.history),
+        tokens: buf(penalties.tokens),
+        positions: buf(penalties.positions),
+        last: penalties.last,
+        params: penalties.params,
+      });
+    } else if (penalties && penalties.counts.length > 0) this.penalize(logits, vocab, rows, penalties);
     const elements = sampleScratchElements(vocab, rows);
     if (!this.sampleScratch || this.sampleScratch.elements < elements) {
       this.sampleScratch = { values: this.buffer('sample values', elements * 4), ids: this.buffer('sample ids', elements * 4), elements };
+      this.invalidatePlans();
     }
     if (!this.randomBuffer || this.randomRows < rows) {
       this.randomBuffer = this.buffer('sample uniforms', rows * 4);
       this.randomRows = rows;
+      this.invalidatePlans();
     }
-    if (u.length < rows) throw new RangeError(`sample: ${rows} rows need ${rows} uniforms, got ${u.length}`);
-    this.device.queue.writeBuffer(this.randomBuffer, 0, Float32Array.from(u.slice(0, rows)));
+    this.writeRandom(u, rows);
     encodeSample(this.recorder, this.kernels, {
       logits: view(logits),
       vocab,
@@ -337,6 +382,7 @@ export class WebGpuBackend implements Backend {
     if (!this.penaltyPairs || this.penaltyPairs.capacity < count) {
       const capacity = Math.max(64, 2 ** Math.ceil(Math.log2(count)));
       this.penaltyPairs = { buffer: this.buffer('penalty pairs', capacity * 8), capacity };
+      this.invalidatePlans();
     }
     const pairs = new Uint32Array(2 * count);
     penalties.counts.forEach(([id, n], i) => {
@@ -357,21 +403,93 @@ export class WebGpuBackend implements Backend {
     }
   }
 
+  private readonly randomStaging = new Float32Array(1);
+
+  /** The sampling uniforms of the step being recorded (queue-ordered before its submit). */
+  private writeRandom(u: readonly number[], rows: number): void {
+    if (u.length < rows) throw new RangeError(`sample: ${rows} rows need ${rows} uniforms, got ${u.length}`);
+    const values = rows === 1 ? this.randomStaging : new Float32Array(rows);
+    for (let i = 0; i < rows; i++) values[i] = u[i]!;
+    this.device.queue.writeBuffer(this.randomBuffer!, 0, values);
+  }
+
+  capture(): StepPlan {
+    const plan = this.recorder.capture();
+    this.plans.add(plan);
+    return plan;
+  }
+
+  replay(plan: StepPlan, u: readonly number[]): void {
+    if (!(plan instanceof StepPlan) || !this.plans.has(plan)) throw new Error('replay of a plan this backend did not capture');
+    if (u.length > 0) this.writeRandom(u, u.length);
+    this.recorder.replay(plan);
+  }
+
+  /** Plans bind scratch buffers; when one is reallocated they must be captured again. */
+  private invalidatePlans(): void {
+    for (const plan of this.plans) plan.destroy();
+    this.plans.clear();
+  }
+
+  /** Dispatches and submits recorded so far, for tests and the benchmark. */
+  get counters(): Readonly<RecorderCounters> {
+    return this.recorder.counters;
+  }
+
   submit(): void {
+    this.flush();
+  }
+
+  /** Submits the step, then starts mapping the readbacks it carries. */
+  private flush(): void {
     this.recorder.submit();
+    this.decodeDispatchFor = undefined;
+    for (const { slot, count, resolve, reject } of this.toMap) {
+      slot.buffer.mapAsync(GPUMapMode.READ, 0, READ_SLOT_BYTES).then(
+        () => {
+          const ids = new Uint32Array(slot.buffer.getMappedRange(0, READ_SLOT_BYTES).slice(0, count * 4));
+          slot.buffer.unmap();
+          slot.busy = false;
+          resolve(ids);
+        },
+        (error: unknown) => {
+          slot.busy = false;
+          reject(error);
+        },
+      );
+    }
+    this.toMap.length = 0;
   }
 
   async read(t: Activation, floats: number, offset = 0): Promise<Float32Array> {
-    this.recorder.submit();
+    this.flush();
     return new Float32Array(await readBuffer(this.device, buf(t), floats * 4, offset * 4));
   }
 
   async readIds(t: IdBuffer, count: number): Promise<Uint32Array> {
-    this.recorder.submit();
+    this.flush();
     return new Uint32Array(await readBuffer(this.device, buf(t), count * 4));
   }
 
+  readIdsAsync(t: IdBuffer, count: number): Promise<Uint32Array> {
+    if (!Number.isInteger(count) || count < 1 || count * 4 > READ_SLOT_BYTES) throw new RangeError(`readIdsAsync: 1..${READ_SLOT_BYTES / 4} ids, got ${count}`);
+    if (this.readRing.length === 0) {
+      for (let i = 0; i < READ_RING_SLOTS; i++) {
+        const buffer = this.device.createBuffer({ label: `id readback ${i}`, size: READ_SLOT_BYTES, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+        this.owned.push(buffer);
+        this.readRing.push({ buffer, busy: false });
+      }
+    }
+    const slot = this.readRing[this.readNext]!;
+    if (slot.busy) throw new Error(`more than ${READ_RING_SLOTS} id reads pending`);
+    this.readNext = (this.readNext + 1) % READ_RING_SLOTS;
+    slot.busy = true;
+    this.recorder.copyAtEnd(buf(t), 0, slot.buffer, 0, count * 4);
+    return new Promise((resolve, reject) => this.toMap.push({ slot, count, resolve, reject }));
+  }
+
   destroy(): void {
+    this.invalidatePlans();
     for (const w of this.weights) destroyWeight(w);
     for (const b of this.owned) b.destroy();
     this.recorder.destroy();

@@ -55,9 +55,26 @@ export function kernelKey(spec: KernelSpec): string {
   return `${spec.name}#${spec.entryPoint ?? 'main'}#${constantsKey}`;
 }
 
+let nextFamily = 0;
+
+/**
+ * A family of variants of one kernel (one shader file, or one encode function), for
+ * `KernelCache.variant`: each variant is then found by a small integer key that the caller
+ * computes from typed fields, so a dispatch builds no string and runs no preprocessor.
+ */
+export function kernelFamily(): number {
+  if (nextFamily >= FAMILIES) throw new Error(`more than ${FAMILIES} kernel families`);
+  return nextFamily++;
+}
+
+const FAMILIES = 64;
+/** Keys below this keep family + key * FAMILIES a small integer (a V8 Smi: no allocation). */
+const MAX_VARIANT_KEY = 2 ** 24;
+
 export class KernelCache {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly kernels = new Map<string, Kernel>();
+  private readonly variants = new Map<number, Kernel>();
 
   constructor(private readonly device: GPUDevice) {}
 
@@ -73,6 +90,21 @@ export class KernelCache {
       kernel = new Kernel(this.device, spec, module);
       this.kernels.set(key, kernel);
     }
+    return kernel;
+  }
+
+  /**
+   * The kernel of `family` under `key` (0 <= key < 2^24), or undefined until `remember` stores it.
+   * Encode functions look their kernel up here first and build a `KernelSpec` (strings, the
+   * preprocessor) only on a miss, once per variant.
+   */
+  variant(family: number, key: number): Kernel | undefined {
+    return this.variants.get(family + key * FAMILIES);
+  }
+
+  remember(family: number, key: number, kernel: Kernel): Kernel {
+    if (!Number.isInteger(key) || key < 0 || key >= MAX_VARIANT_KEY) throw new RangeError(`kernel variant key ${key} out of range`);
+    this.variants.set(family + key * FAMILIES, kernel);
     return kernel;
   }
 

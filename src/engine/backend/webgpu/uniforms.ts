@@ -79,29 +79,44 @@ export function uniformLayout(wgsl: string, structName: string): UniformLayout {
 /** Packs values into a new buffer laid out as `layout`. Throws on missing or unknown fields. */
 export function packUniforms(layout: UniformLayout, values: UniformValues): ArrayBuffer {
   const bytes = new ArrayBuffer(layout.byteLength);
-  const view = new DataView(bytes);
-  const known = new Set(layout.fields.map((f) => f.name));
-  for (const name of Object.keys(values)) {
-    if (!known.has(name)) throw new Error(`struct ${layout.structName} has no field '${name}'`);
-  }
+  packUniformsInto(layout, values, new DataView(bytes), 0);
+  return bytes;
+}
+
+/**
+ * Packs values into `view` at byte `at` (the step recorder's staging area), allocating nothing:
+ * this runs for every dispatch that is not replayed. Same checks as `packUniforms`.
+ */
+export function packUniformsInto(layout: UniformLayout, values: UniformValues, view: DataView, at: number): void {
+  let given = 0;
+  for (const name in values) if (values[name] !== undefined) given++;
   for (const field of layout.fields) {
     const value = values[field.name];
     if (value === undefined) throw new Error(`struct ${layout.structName}: missing value for '${field.name}'`);
-    const parts = typeof value === 'number' ? [value] : value;
-    if (parts.length !== field.components) {
-      throw new Error(`struct ${layout.structName}.${field.name}: expected ${field.components} components, got ${parts.length}`);
+    if (typeof value === 'number') {
+      if (field.components !== 1) throw new Error(`struct ${layout.structName}.${field.name}: expected ${field.components} components, got 1`);
+      setComponent(layout, field, view, at + field.offset, value);
+      continue;
     }
-    parts.forEach((part, i) => {
-      const at = field.offset + 4 * i;
-      if (field.kind === 'f32') view.setFloat32(at, part, true);
-      else if (field.kind === 'i32') view.setInt32(at, part, true);
-      else {
-        if (!Number.isInteger(part) || part < 0 || part > 0xffffffff) {
-          throw new Error(`struct ${layout.structName}.${field.name}: ${part} is not a u32`);
-        }
-        view.setUint32(at, part, true);
-      }
-    });
+    if (value.length !== field.components) {
+      throw new Error(`struct ${layout.structName}.${field.name}: expected ${field.components} components, got ${value.length}`);
+    }
+    for (let i = 0; i < value.length; i++) setComponent(layout, field, view, at + field.offset + 4 * i, value[i]!);
   }
-  return bytes;
+  if (given !== layout.fields.length) {
+    for (const name of Object.keys(values)) {
+      if (!layout.fields.some((f) => f.name === name)) throw new Error(`struct ${layout.structName} has no field '${name}'`);
+    }
+  }
+}
+
+function setComponent(layout: UniformLayout, field: UniformField, view: DataView, at: number, part: number): void {
+  if (field.kind === 'f32') view.setFloat32(at, part, true);
+  else if (field.kind === 'i32') view.setInt32(at, part, true);
+  else {
+    if (!Number.isInteger(part) || part < 0 || part > 0xffffffff) {
+      throw new Error(`struct ${layout.structName}.${field.name}: ${part} is not a u32`);
+    }
+    view.setUint32(at, part, true);
+  }
 }

@@ -3,7 +3,7 @@ import { freshSeed, randomFloats } from '../../../../test-support/gpu.ts';
 import { normalizedMse } from '../../../../test-support/compare.ts';
 import { preprocessWgsl } from '../preprocess.ts';
 import { SHADERS } from '../../../../shaders/index.ts';
-import { attentionReference, decodeScratchFloats, encodeAttention, encodeKvWrite, kvCacheBytes, type KvCacheLayout, type KvDtype } from './attention.ts';
+import { attentionReference, createDecodeDispatchBuffer, decodeScratchFloats, encodeAttention, encodeKvWrite, kvCacheBytes, type KvCacheLayout, type KvDtype } from './attention.ts';
 import { dequantizeF16, quantizeF16 } from '../../../gguf/quants/f16.ts';
 import { seededInts, useOpHarness } from './test-harness.ts';
 
@@ -25,6 +25,8 @@ interface Case {
   scattered?: boolean;
   /** Multiplies q, to make softmax peaked. */
   qGain?: number;
+  /** Cache positions past the new tokens, and kvLength = the whole cache (as a replayed decode step passes it). */
+  wholeCache?: number;
 }
 
 const cases: Case[] = [
@@ -45,6 +47,10 @@ const cases: Case[] = [
   { name: 'decode long context, 9 chunks', heads: 8, kvHeads: 2, headDim: 64, tokens: 1, prefix: 2100, variant: 'decode', qGain: 4 },
   { name: 'prefill long', heads: 2, kvHeads: 1, headDim: 64, tokens: 150, prefix: 20, variant: 'prefill', window: 64 },
   { name: 'prefill one token', heads: 2, kvHeads: 1, headDim: 64, tokens: 1, prefix: 9, variant: 'prefill' },
+  { name: 'decode over the whole cache: chunks from positions', heads: 4, kvHeads: 2, headDim: 64, tokens: 1, prefix: 300, variant: 'decode', wholeCache: 900 },
+  { name: 'decode 2 tokens over the whole cache, window', heads: 4, kvHeads: 1, headDim: 32, tokens: 2, prefix: 520, variant: 'decode', wholeCache: 300, window: 270 },
+  { name: 'decode first token over the whole cache', heads: 2, kvHeads: 2, headDim: 32, tokens: 1, prefix: 0, variant: 'decode', wholeCache: 700 },
+  { name: 'prefill over the whole cache', heads: 4, kvHeads: 2, headDim: 64, tokens: 9, prefix: 30, variant: 'prefill', wholeCache: 100 },
 ];
 
 /** Values as an f16 cache holds them. */
@@ -68,9 +74,9 @@ async function runCase(c: Case, dtype: KvDtype): Promise<void> {
     const { heads, kvHeads, headDim, tokens } = c;
     const qDim = heads * headDim;
     const kvDim = kvHeads * headDim;
-    const capacity = c.prefix + tokens + rand(0, 40);
+    const capacity = c.prefix + tokens + (c.wholeCache ?? rand(0, 40));
     const cache: KvCacheLayout = { capacity, kvHeads, headDim, dtype };
-    const kvLength = c.scattered ? c.prefix : c.prefix + tokens;
+    const kvLength = c.wholeCache !== undefined ? capacity : c.scattered ? c.prefix : c.prefix + tokens;
 
     // The cache: earlier tokens' k/v, NaN beyond (never read), the new tokens written by kv_write.
     const kHost = new Float32Array(capacity * kvDim).fill(NaN);
@@ -125,7 +131,7 @@ async function runCase(c: Case, dtype: KvDtype): Promise<void> {
       ...(c.scale !== undefined ? { scale: c.scale } : {}),
       ...(c.softcap ? { softcap: c.softcap } : {}),
       ...(c.window ? { window: c.window } : {}),
-      scratch: { partialO: h.poisoned(sizes.partialO), partialStats: h.poisoned(sizes.partialStats) },
+      scratch: { partialO: h.poisoned(sizes.partialO), partialStats: h.poisoned(sizes.partialStats), dispatch: createDecodeDispatchBuffer(h.device) },
       variant: c.variant,
     });
     await h.submit();

@@ -16,10 +16,12 @@
  * Grouped-query: query head h reads kv head h / (n_head / n_kv_head).
  *
  * Two variants: decode (few queries; keys split into chunks across workgroups, partial softmax
- * states merged by a combine pass: flash-decoding) and prefill (tiles of queries, online softmax
+ * states merged by a combine pass: flash-decoding; the chunk count is derived on the GPU from the
+ * query positions and dispatched indirectly, so a recorded decode step can be replayed as the
+ * cache grows) and prefill (tiles of queries, online softmax
  * over key tiles). Float64 reference: `attentionReference`.
  */
-import type { KernelCache } from '../kernel.ts';
+import { kernelFamily, type KernelCache } from '../kernel.ts';
 import type { BufferRange, StepRecorder } from '../recorder.ts';
 import { assertPositiveInt, foldedGrid, shaderKernel, type RowView } from './common.ts';
 
@@ -49,6 +51,11 @@ function kvSlot(dtype: KvDtype): { slot: string; suffix: string } {
 }
 
 const WRITE_WORKGROUP = 256;
+const KV_WRITE = kernelFamily();
+const ATTENTION_PREFILL = kernelFamily();
+const ATTENTION_DECODE = kernelFamily();
+const ATTENTION_COMBINE = kernelFamily();
+const ATTENTION_CHUNKS = kernelFamily();
 
 export interface KvWriteArgs {
   cache: KvCacheLayout;
@@ -68,7 +75,11 @@ export function encodeKvWrite(recorder: StepRecorder, kernels: KernelCache, args
   const row = cache.kvHeads * cache.headDim;
   const kv = kvSlot(cache.dtype);
   const [gx, gy] = foldedGrid(Math.ceil((args.tokens * row) / WRITE_WORKGROUP));
-  recorder.dispatch(shaderKernel(kernels, 'kv_write.wgsl', { name: `kv_write${kv.suffix}`, slots: { kv: kv.slot }, constants: { WORKGROUP_SIZE: WRITE_WORKGROUP } }), {
+  const dtype = cache.dtype === 'f16' ? 1 : 0;
+  const kernel =
+    kernels.variant(KV_WRITE, dtype) ??
+    kernels.remember(KV_WRITE, dtype, shaderKernel(kernels, 'kv_write.wgsl', { name: `kv_write${kv.suffix}`, slots: { kv: kv.slot }, constants: { WORKGROUP_SIZE: WRITE_WORKGROUP } }));
+  recorder.dispatch(kernel, {
     params: {
       n_tokens: args.tokens,
       n_kv_head: cache.kvHeads,
@@ -99,6 +110,11 @@ export function decodeScratchFloats(tokens: number, heads: number, headDim: numb
   return { partialO: tokens * heads * chunks * headDim, partialStats: tokens * heads * chunks * 2 };
 }
 
+/** The decode variant's indirect dispatch arguments (3 u32), written by attention_chunks.wgsl. */
+export function createDecodeDispatchBuffer(device: GPUDevice): GPUBuffer {
+  return device.createBuffer({ label: 'attention decode dispatch', size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.INDIRECT });
+}
+
 export interface AttentionArgs {
   cache: KvCacheLayout;
   kCache: GPUBuffer | BufferRange;
@@ -111,7 +127,11 @@ export interface AttentionArgs {
   positions: GPUBuffer | BufferRange;
   tokens: number;
   heads: number;
-  /** Cache positions [0, kvLength) are read; must exceed every query position that should see itself. */
+  /**
+   * Cache positions [0, kvLength) are read; must exceed every query position that should see
+   * itself. A query never sees keys past its own position, so kvLength = capacity is always right
+   * (the decode variant then still reads only the chunks the positions reach).
+   */
   kvLength: number;
   /** Default 1 / sqrt(headDim). */
   scale?: number;
@@ -119,8 +139,16 @@ export interface AttentionArgs {
   softcap?: number;
   /** Sliding window; 0 or absent means none. */
   window?: number;
-  /** Required by the decode variant; sizes from `decodeScratchFloats`. */
-  scratch?: { partialO: GPUBuffer; partialStats: GPUBuffer };
+  /**
+   * Required by the decode variant; sizes from `decodeScratchFloats`, `dispatch` from
+   * `createDecodeDispatchBuffer`.
+   */
+  scratch?: { partialO: GPUBuffer; partialStats: GPUBuffer; dispatch: GPUBuffer };
+  /**
+   * The decode variant: `scratch.dispatch` already holds this step's chunk count (an earlier
+   * layer's attention with the same positions, tokens, heads and kvLength computed it).
+   */
+  dispatchReady?: boolean;
   /** Default: decode up to DECODE_MAX_TOKENS query tokens, prefill above. */
   variant?: 'decode' | 'prefill';
 }
@@ -149,16 +177,11 @@ export function encodeAttention(recorder: StepRecorder, kernels: KernelCache, ar
   const scale = args.scale ?? 1 / Math.sqrt(headDim);
   const softcap = args.softcap ?? 0;
   const window = args.window ?? 0;
-  const kv = kvSlot(cache.dtype);
   const variant = args.variant ?? (tokens <= DECODE_MAX_TOKENS ? 'decode' : 'prefill');
 
   if (variant === 'prefill') {
     const { bq, bk } = prefillTiles(headDim);
-    const kernel = shaderKernel(kernels, 'attention_prefill.wgsl', {
-      name: `attention_prefill${kv.suffix}`,
-      slots: { kv: kv.slot },
-      constants: { HEAD_DIM: headDim, BQ: bq, BK: bk, WORKGROUP_SIZE: PREFILL_WORKGROUP },
-    });
+    const kernel = cacheKernel(kernels, ATTENTION_PREFILL, 'attention_prefill', cache, { HEAD_DIM: headDim, BQ: bq, BK: bk, WORKGROUP_SIZE: PREFILL_WORKGROUP });
     recorder.dispatch(kernel, {
       params: {
         n_tokens: tokens,
@@ -182,11 +205,18 @@ export function encodeAttention(recorder: StepRecorder, kernels: KernelCache, ar
 
   if (!args.scratch) throw new Error('attention: the decode variant needs scratch buffers (decodeScratchFloats)');
   const chunks = Math.max(1, Math.ceil(args.kvLength / DECODE_CHUNK));
-  const decode = shaderKernel(kernels, 'attention_decode.wgsl', {
-    name: `attention_decode${kv.suffix}`,
-    slots: { kv: kv.slot },
-    constants: { HEAD_DIM: headDim, WORKGROUP_SIZE: DECODE_WORKGROUP, CHUNK: DECODE_CHUNK },
-  });
+  const dispatch = args.scratch.dispatch;
+  if (!args.dispatchReady) {
+    const counter =
+      kernels.variant(ATTENTION_CHUNKS, 0) ?? kernels.remember(ATTENTION_CHUNKS, 0, shaderKernel(kernels, 'attention_chunks.wgsl', { constants: { CHUNK: DECODE_CHUNK } }));
+    recorder.dispatch(counter, {
+      params: { n_tokens: tokens, n_head: heads, kv_len: args.kvLength, n_chunks: chunks },
+      bind: { positions: args.positions, dispatch },
+      workgroups: [1],
+      label: 'attention chunks',
+    });
+  }
+  const decode = cacheKernel(kernels, ATTENTION_DECODE, 'attention_decode', cache, { HEAD_DIM: headDim, WORKGROUP_SIZE: DECODE_WORKGROUP, CHUNK: DECODE_CHUNK });
   recorder.dispatch(decode, {
     params: {
       n_head: heads,
@@ -208,15 +238,28 @@ export function encodeAttention(recorder: StepRecorder, kernels: KernelCache, ar
       partial_stats: args.scratch.partialStats,
     },
     workgroups: [chunks, heads, tokens],
+    indirect: { buffer: dispatch, offset: 0 },
     label: 'attention decode',
   });
-  const combine = shaderKernel(kernels, 'attention_combine.wgsl', { constants: { HEAD_DIM: headDim, WORKGROUP_SIZE: DECODE_WORKGROUP } });
+  const combine =
+    kernels.variant(ATTENTION_COMBINE, headDim) ??
+    kernels.remember(ATTENTION_COMBINE, headDim, shaderKernel(kernels, 'attention_combine.wgsl', { constants: { HEAD_DIM: headDim, WORKGROUP_SIZE: DECODE_WORKGROUP } }));
   recorder.dispatch(combine, {
     params: { n_head: heads, n_chunks: chunks, out_stride: outStride, out_offset: args.out.offset ?? 0 },
-    bind: { partial_o: args.scratch.partialO, partial_stats: args.scratch.partialStats, out: args.out.buffer },
+    bind: { partial_o: args.scratch.partialO, partial_stats: args.scratch.partialStats, out: args.out.buffer, dispatch },
     workgroups: [heads, tokens],
     label: 'attention combine',
   });
+}
+
+/**
+ * An attention kernel reading the cache through the `kv` slot, one variant per (head_dim, dtype);
+ * `constants` are evaluated on every call but only used on a miss.
+ */
+function cacheKernel(kernels: KernelCache, family: number, file: 'attention_prefill' | 'attention_decode', cache: KvCacheLayout, constants: Record<string, number>) {
+  const key = cache.headDim * 2 + (cache.dtype === 'f16' ? 1 : 0);
+  const kv = kvSlot(cache.dtype);
+  return kernels.variant(family, key) ?? kernels.remember(family, key, shaderKernel(kernels, `${file}.wgsl`, { name: `${file}${kv.suffix}`, slots: { kv: kv.slot }, constants }));
 }
 
 export interface AttentionReferenceArgs {

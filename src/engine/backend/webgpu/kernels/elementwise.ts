@@ -3,7 +3,7 @@
  * out = (a + b) * scale, (a * b) * scale or a * scale; b may broadcast one row (`b.stride = 0`).
  * In place when out and a are the same buffer. Float64 reference: `elementwiseReference`.
  */
-import type { KernelCache } from '../kernel.ts';
+import { kernelFamily, type KernelCache } from '../kernel.ts';
 import type { StepRecorder } from '../recorder.ts';
 import { foldedGrid, ioVariant, shaderKernel, type RowView } from './common.ts';
 
@@ -26,15 +26,20 @@ export interface ElementwiseArgs {
   dummy: GPUBuffer;
 }
 
+const ELEMENTWISE = kernelFamily();
+
 export function encodeElementwise(recorder: StepRecorder, kernels: KernelCache, args: ElementwiseArgs): void {
   if (args.n < 1 || args.rows < 1) return;
   if (args.op !== 'scale' && !args.b) throw new Error(`encodeElementwise: ${args.op} needs b`);
   const io = ioVariant(args.a.buffer, args.out.buffer);
-  const kernel = shaderKernel(kernels, 'elementwise.wgsl', {
-    name: `elementwise${io.suffix}`,
-    slots: { io: io.slot },
-    constants: { WORKGROUP_SIZE, OP: OPS[args.op] },
-  });
+  const key = OPS[args.op] * 2 + (io.slot === 'io_in_place.wgsl' ? 1 : 0);
+  const kernel =
+    kernels.variant(ELEMENTWISE, key) ??
+    kernels.remember(
+      ELEMENTWISE,
+      key,
+      shaderKernel(kernels, 'elementwise.wgsl', { name: `elementwise${io.suffix}`, slots: { io: io.slot }, constants: { WORKGROUP_SIZE, OP: OPS[args.op] } }),
+    );
   const [gx, gy] = foldedGrid(Math.ceil((args.n * args.rows) / WORKGROUP_SIZE));
   recorder.dispatch(kernel, {
     params: {

@@ -7,7 +7,7 @@
  */
 import { ggmlTypeName, type GgmlType } from '../../../gguf/ggml-types.ts';
 import { SHADERS } from '../../../../shaders/index.ts';
-import type { KernelCache } from '../kernel.ts';
+import { kernelFamily, type KernelCache } from '../kernel.ts';
 import { dispatchGrid } from '../pipelines.ts';
 import { preprocessWgsl } from '../preprocess.ts';
 import type { BufferRange, StepRecorder } from '../recorder.ts';
@@ -18,6 +18,18 @@ const WORKGROUP_SIZE = 64;
 
 export function embedSupports(type: GgmlType): boolean {
   return weightInclude(type) !== undefined;
+}
+
+const EMBED = kernelFamily();
+
+function compileEmbed(kernels: KernelCache, type: GgmlType) {
+  const include = weightInclude(type);
+  if (!include) throw new Error(`no embedding kernel for ${ggmlTypeName(type)} tables`);
+  return kernels.get({
+    name: `embed_${include.replace('weights_', '').replace('.wgsl', '')}`,
+    wgsl: preprocessWgsl('embed.wgsl', SHADERS, { weights: include }),
+    constants: { WORKGROUP_SIZE },
+  });
 }
 
 export interface EmbedArgs {
@@ -36,13 +48,7 @@ export interface EmbedArgs {
 export function encodeEmbed(recorder: StepRecorder, kernels: KernelCache, maxGroupsPerDim: number, args: EmbedArgs): void {
   const { table, tokens } = args;
   if (tokens < 1) return;
-  const include = weightInclude(table.type);
-  if (!include) throw new Error(`no embedding kernel for ${ggmlTypeName(table.type)} tables`);
-  const kernel = kernels.get({
-    name: `embed_${include.replace('weights_', '').replace('.wgsl', '')}`,
-    wgsl: preprocessWgsl('embed.wgsl', SHADERS, { weights: include }),
-    constants: { WORKGROUP_SIZE },
-  });
+  const kernel = kernels.variant(EMBED, table.type) ?? kernels.remember(EMBED, table.type, compileEmbed(kernels, table.type));
   const gx = Math.ceil(Math.ceil(table.k / 4) / WORKGROUP_SIZE);
   const [gy, gz] = dispatchGrid(tokens, maxGroupsPerDim);
   table.parts.forEach((part, i) => {

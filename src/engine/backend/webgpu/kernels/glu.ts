@@ -4,7 +4,7 @@
  * an f16 table, and returns 0 below -10 and x above 10). gate and up are row views, so they can be
  * the two halves of a fused gate_up output. Float64 reference: `gluReference`.
  */
-import type { KernelCache } from '../kernel.ts';
+import { kernelFamily, type KernelCache } from '../kernel.ts';
 import type { StepRecorder } from '../recorder.ts';
 import { foldedGrid, shaderKernel, type RowView } from './common.ts';
 
@@ -22,9 +22,12 @@ export interface GluArgs {
   rows: number;
 }
 
+const GLU = kernelFamily();
+
 export function encodeGlu(recorder: StepRecorder, kernels: KernelCache, args: GluArgs): void {
   if (args.n < 1 || args.rows < 1) return;
-  const kernel = shaderKernel(kernels, 'glu.wgsl', { constants: { WORKGROUP_SIZE, ACT: args.activation === 'silu' ? 0 : 1 } });
+  const act = args.activation === 'silu' ? 0 : 1;
+  const kernel = kernels.variant(GLU, act) ?? kernels.remember(GLU, act, shaderKernel(kernels, 'glu.wgsl', { constants: { WORKGROUP_SIZE, ACT: act } }));
   const [gx, gy] = foldedGrid(Math.ceil((args.n * args.rows) / WORKGROUP_SIZE));
   recorder.dispatch(kernel, {
     params: {

@@ -7,7 +7,7 @@
  */
 import { GgmlType, ggmlTypeName } from '../../../gguf/ggml-types.ts';
 import { SHADERS } from '../../../../shaders/index.ts';
-import type { KernelCache } from '../kernel.ts';
+import { kernelFamily, type KernelCache } from '../kernel.ts';
 import type { MatvecStrategy } from '../probe.ts';
 import { dispatchGrid } from '../pipelines.ts';
 import { preprocessWgsl } from '../preprocess.ts';
@@ -73,13 +73,27 @@ const MATVEC_LAYOUTS: Record<MatvecStrategy, { threadsPerRow: number; rowsPerWor
  * The kernel for a shader and weight format. `vec4X` reads activations four floats per load
  * (x_vec4.wgsl; rows whose stride and length are multiples of 4), else one (x_f32.wgsl).
  */
-function variant(
-  kernels: KernelCache,
-  shader: 'matvec.wgsl' | 'matvec_subgroup.wgsl' | 'matmul.wgsl' | 'matmul_rows.wgsl',
-  type: GgmlType,
-  constants?: Record<string, number>,
-  vec4X = false,
-) {
+const MATMUL = kernelFamily();
+type MatmulShader = 'matvec.wgsl' | 'matvec_subgroup.wgsl' | 'matmul.wgsl' | 'matmul_rows.wgsl';
+/** Shader and constants of each variant family member; its index is part of the typed key. */
+const SHADER_VARIANTS: ReadonlyArray<{ shader: MatmulShader; constants?: Record<string, number> }> = [
+  { shader: 'matvec.wgsl', constants: { THREADS_PER_ROW: MATVEC_LAYOUTS.workgroup.threadsPerRow, ROWS_PER_WORKGROUP: MATVEC_LAYOUTS.workgroup.rowsPerWorkgroup } },
+  { shader: 'matvec.wgsl', constants: { THREADS_PER_ROW: MATVEC_LAYOUTS.invocation.threadsPerRow, ROWS_PER_WORKGROUP: MATVEC_LAYOUTS.invocation.rowsPerWorkgroup } },
+  { shader: 'matvec_subgroup.wgsl', constants: { THREADS_PER_ROW: MATVEC_LAYOUTS.subgroup.threadsPerRow } },
+  { shader: 'matmul_rows.wgsl', constants: { WORKGROUP_SIZE: MATMUL_ROWS_WORKGROUP } },
+  { shader: 'matmul.wgsl' },
+];
+const MATVEC_VARIANT: Record<MatvecStrategy, number> = { workgroup: 0, invocation: 1, subgroup: 2 };
+const MATMUL_ROWS_VARIANT = 3;
+const MATMUL_TILED_VARIANT = 4;
+
+/** The kernel of variant `which` (SHADER_VARIANTS) for a weight format, preprocessed and compiled once. */
+function variant(kernels: KernelCache, which: number, type: GgmlType, vec4X: boolean) {
+  const key = (type * SHADER_VARIANTS.length + which) * 2 + (vec4X ? 1 : 0);
+  return kernels.variant(MATMUL, key) ?? kernels.remember(MATMUL, key, compileVariant(kernels, SHADER_VARIANTS[which]!.shader, type, SHADER_VARIANTS[which]!.constants, vec4X));
+}
+
+function compileVariant(kernels: KernelCache, shader: MatmulShader, type: GgmlType, constants: Record<string, number> | undefined, vec4X: boolean) {
   const include = WEIGHT_INCLUDES[type];
   if (!include) throw new Error(`no matmul kernel for ${ggmlTypeName(type)} weights`);
   const base = shader.replace('.wgsl', '');
@@ -133,12 +147,9 @@ export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGr
     const bind = { weights: part.buffer, x: args.x, bias: args.bias ?? args.dummy, out: args.out };
     if (tokens <= MATVEC_MAX_TOKENS) {
       const strategy = args.matvec ?? 'workgroup';
-      const { threadsPerRow, rowsPerWorkgroup } = MATVEC_LAYOUTS[strategy];
+      const { rowsPerWorkgroup } = MATVEC_LAYOUTS[strategy];
       const [gx, gy] = dispatchGrid(Math.ceil(part.rows / rowsPerWorkgroup), maxGroupsPerDim);
-      const kernel =
-        strategy === 'subgroup'
-          ? variant(kernels, 'matvec_subgroup.wgsl', weight.type, { THREADS_PER_ROW: threadsPerRow }, vec4X)
-          : variant(kernels, 'matvec.wgsl', weight.type, { THREADS_PER_ROW: threadsPerRow, ROWS_PER_WORKGROUP: rowsPerWorkgroup }, vec4X);
+      const kernel = variant(kernels, MATVEC_VARIANT[strategy], weight.type, vec4X);
       recorder.dispatch(kernel, {
         params: { ...common, groups_x: gx },
         bind,
@@ -147,7 +158,7 @@ export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGr
       });
     } else if (args.matvec === 'invocation') {
       const [gx, gy] = dispatchGrid(Math.ceil(part.rows / (MATMUL_ROWS_WORKGROUP * MATMUL_ROWS_PER_INVOCATION)), maxGroupsPerDim);
-      recorder.dispatch(variant(kernels, 'matmul_rows.wgsl', weight.type, { WORKGROUP_SIZE: MATMUL_ROWS_WORKGROUP }, vec4X), {
+      recorder.dispatch(variant(kernels, MATMUL_ROWS_VARIANT, weight.type, vec4X), {
         params: { ...common, groups_x: gx },
         bind,
         workgroups: [gx, gy, Math.ceil(tokens / MATMUL_ROWS_TOKENS)],
@@ -155,7 +166,7 @@ export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGr
       });
     } else {
       const gx = Math.ceil(part.rows / MATMUL_TILE);
-      recorder.dispatch(variant(kernels, 'matmul.wgsl', weight.type, undefined, vec4X), {
+      recorder.dispatch(variant(kernels, MATMUL_TILED_VARIANT, weight.type, vec4X), {
         params: { ...common, groups_x: gx },
         bind,
         workgroups: [gx, Math.ceil(tokens / MATMUL_TILE)],

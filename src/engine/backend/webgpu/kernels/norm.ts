@@ -4,7 +4,7 @@
  * LayerNorm: y = (x - mean) / sqrt(var + eps) * w + b, as ggml_norm, ggml_mul, ggml_add.
  * In place is allowed (out and x the same buffer and rows). Float64 references: `normReference`.
  */
-import type { KernelCache } from '../kernel.ts';
+import { kernelFamily, type KernelCache } from '../kernel.ts';
 import type { StepRecorder } from '../recorder.ts';
 import { foldedGrid, ioVariant, shaderKernel, type RowView } from './common.ts';
 
@@ -26,15 +26,20 @@ export interface NormArgs {
   dummy: GPUBuffer;
 }
 
+const NORM = kernelFamily();
+
 export function encodeNorm(recorder: StepRecorder, kernels: KernelCache, args: NormArgs): void {
   if (args.rows < 1 || args.n < 1) return;
   if (args.kind === 'rms' && args.bias) throw new Error('encodeNorm: RMSNorm takes no bias');
   const io = ioVariant(args.x.buffer, args.out.buffer);
-  const kernel = shaderKernel(kernels, 'norm.wgsl', {
-    name: `norm${io.suffix}`,
-    slots: { io: io.slot },
-    constants: { WORKGROUP_SIZE, LAYER_NORM: args.kind === 'layer' ? 1 : 0 },
-  });
+  const key = (args.kind === 'layer' ? 2 : 0) + (io.slot === 'io_in_place.wgsl' ? 1 : 0);
+  const kernel =
+    kernels.variant(NORM, key) ??
+    kernels.remember(
+      NORM,
+      key,
+      shaderKernel(kernels, 'norm.wgsl', { name: `norm${io.suffix}`, slots: { io: io.slot }, constants: { WORKGROUP_SIZE, LAYER_NORM: args.kind === 'layer' ? 1 : 0 } }),
+    );
   const [gx, gy] = foldedGrid(args.rows);
   recorder.dispatch(kernel, {
     params: {

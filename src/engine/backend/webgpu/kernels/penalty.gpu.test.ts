@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { freshSeed, randomFloats } from '../../../../test-support/gpu.ts';
-import { applyPenalties, recentTokenCounts } from '../../../sampling/penalties.ts';
-import { encodePenalties } from './penalty.ts';
+import { applyPenalties, historyRing, recentTokenCounts } from '../../../sampling/penalties.ts';
+import { encodeHistoryPenalties, encodePenalties } from './penalty.ts';
 import { useOpHarness } from './test-harness.ts';
 
 const h = useOpHarness();
@@ -32,6 +32,38 @@ describe('logit penalties on the GPU', () => {
     }
     expect(Array.from(actual).filter((x, i) => x !== logits[i]).length).toBeGreaterThan(10);
     expect(Array.from(actual.subarray(0, vocab))).toEqual(Array.from(logits.subarray(0, vocab)));
+  });
+
+  it.each([
+    { repetition: 1.3, frequency: 0.2, presence: 0.4, lastN: 64, start: 0, length: 90 },
+    { repetition: 0.7, frequency: 0, presence: 1, lastN: 64, start: 17, length: 30 },
+    { repetition: 1.1, frequency: 0.5, presence: 0, lastN: 5, start: 3, length: 41 },
+  ])('from a history ring on the GPU equal the CPU rule on the last N tokens: %o', async (c) => {
+    const { start, length, ...params } = c;
+    const seed = freshSeed(`history penalties ${JSON.stringify(c)}`);
+    const vocab = 700;
+    const logits = randomFloats(vocab * 2, seed).map((x) => x * 8);
+    // Tokens at positions start ..< start + length, with repeats and one id past the vocabulary;
+    // the ring holds all but the last, which the step's input appends.
+    const tokens = Array.from(randomFloats(length, seed + 1), (x) => Math.floor((x + 1) * 30));
+    tokens[Math.floor(length / 2)] = vocab + 5;
+    const ring = historyRing(tokens.slice(0, -1), start, params.lastN);
+    const history = h.uploadU32(ring);
+    const stepTokens = h.uploadU32(Uint32Array.from([9, tokens.at(-1)!]));
+    const positions = h.uploadU32(Uint32Array.from([0, start + length - 1]));
+    const buffer = h.upload(new Float32Array(logits));
+    encodeHistoryPenalties(h.recorder, h.kernels, { logits: buffer, logitsOffset: vocab, vocab, history, tokens: stepTokens, positions, last: 1, params });
+    await h.submit();
+    const actual = await h.readF32(buffer, vocab * 2);
+    const expected = new Float32Array(logits);
+    applyPenalties(expected.subarray(vocab), recentTokenCounts(tokens, params.lastN), params);
+    for (let i = 0; i < actual.length; i++) {
+      expect(Math.abs(actual[i]! - expected[i]!)).toBeLessThanOrEqual(4e-7 * Math.abs(expected[i]!) + 1e-7);
+    }
+    expect(Array.from(actual).filter((x, i) => x !== logits[i]).length).toBeGreaterThan(2);
+    expect(Array.from(actual.subarray(0, vocab))).toEqual(Array.from(logits.subarray(0, vocab)));
+    // The ring now holds the appended token, at its position modulo N.
+    expect(Array.from(await h.readU32(history, params.lastN))).toEqual(Array.from(historyRing(tokens, start, params.lastN)));
   });
 
   it('counts only the last N tokens', () => {

@@ -4,7 +4,7 @@
  * src/engine/sampling/penalties.ts; the WebGPU backend's `sample` runs it before the sampler.
  */
 import type { PenaltyParams } from '../../../sampling/params.ts';
-import type { KernelCache } from '../kernel.ts';
+import { kernelFamily, type KernelCache } from '../kernel.ts';
 import type { BufferRange, StepRecorder } from '../recorder.ts';
 import { shaderKernel } from './common.ts';
 
@@ -19,9 +19,12 @@ export interface PenaltyArgs {
   params: PenaltyParams;
 }
 
+const PENALTY = kernelFamily();
+
 export function encodePenalties(recorder: StepRecorder, kernels: KernelCache, args: PenaltyArgs): void {
   if (args.count < 1) return;
-  recorder.dispatch(shaderKernel(kernels, 'logit_penalty.wgsl'), {
+  const kernel = kernels.variant(PENALTY, 0) ?? kernels.remember(PENALTY, 0, shaderKernel(kernels, 'logit_penalty.wgsl'));
+  recorder.dispatch(kernel, {
     params: {
       n: args.count,
       logits_offset: args.logitsOffset ?? 0,
@@ -35,3 +38,44 @@ export function encodePenalties(recorder: StepRecorder, kernels: KernelCache, ar
     label: 'logit penalties',
   });
 }
+
+export interface HistoryPenaltyArgs {
+  logits: GPUBuffer;
+  /** Float offset of the row inside `logits`. */
+  logitsOffset?: number;
+  vocab: number;
+  /** u32[params.lastN]: the token at position p at p % lastN; 0xffffffff for none. Appended to here. */
+  history: GPUBuffer;
+  /** The step's input ids and positions; the one at `last` is appended to the history first. */
+  tokens: GPUBuffer;
+  positions: GPUBuffer;
+  last: number;
+  params: PenaltyParams;
+}
+
+const HISTORY_PENALTY = kernelFamily();
+
+/**
+ * The penalties over a history ring kept on the GPU (logit_penalty_history.wgsl): nothing the
+ * host writes per token, so a decode loop can record steps before it knows their tokens.
+ */
+export function encodeHistoryPenalties(recorder: StepRecorder, kernels: KernelCache, args: HistoryPenaltyArgs): void {
+  const n = args.params.lastN;
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`penalties over the last ${n} tokens`);
+  const kernel = kernels.variant(HISTORY_PENALTY, 0) ?? kernels.remember(HISTORY_PENALTY, 0, shaderKernel(kernels, 'logit_penalty_history.wgsl'));
+  recorder.dispatch(kernel, {
+    params: {
+      n,
+      last: args.last,
+      logits_offset: args.logitsOffset ?? 0,
+      vocab: args.vocab,
+      repeat: args.params.repetition,
+      frequency: args.params.frequency,
+      presence: args.params.presence,
+    },
+    bind: { tokens: args.tokens, positions: args.positions, history: args.history, logits: args.logits },
+    workgroups: [1],
+    label: 'logit penalties (history)',
+  });
+}
+

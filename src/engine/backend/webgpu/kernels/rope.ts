@@ -8,7 +8,7 @@
  * the tensor. Float64 reference: `ropeReference`.
  */
 import { yarnCorrDims } from '../../rope-scaling.ts';
-import type { KernelCache } from '../kernel.ts';
+import { kernelFamily, type KernelCache } from '../kernel.ts';
 import type { StepRecorder } from '../recorder.ts';
 import { foldedGrid, shaderKernel } from './common.ts';
 
@@ -70,13 +70,16 @@ function resolvedScaling(p: RopeParams) {
   return { freqScale, extFactor, attnFactor, corr };
 }
 
+const ROPE = kernelFamily();
+
 export function encodeRope(recorder: StepRecorder, kernels: KernelCache, args: RopeArgs): void {
   const { nRot, headDim } = args;
   if (nRot % 2 !== 0 || nRot < 2 || nRot > headDim) throw new RangeError(`rope: n_rot ${nRot} must be even and <= head_dim ${headDim}`);
   if (args.tokens < 1 || args.heads < 1) return;
   const s = resolvedScaling(args);
   const [gx, gy] = foldedGrid(Math.ceil((args.tokens * args.heads * (nRot / 2)) / WORKGROUP_SIZE));
-  recorder.dispatch(shaderKernel(kernels, 'rope.wgsl', { constants: { WORKGROUP_SIZE } }), {
+  const kernel = kernels.variant(ROPE, 0) ?? kernels.remember(ROPE, 0, shaderKernel(kernels, 'rope.wgsl', { constants: { WORKGROUP_SIZE } }));
+  recorder.dispatch(kernel, {
     params: {
       n_tokens: args.tokens,
       n_heads: args.heads,

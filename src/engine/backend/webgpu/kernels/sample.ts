@@ -8,7 +8,7 @@
  * The rule is src/engine/sampling/chain.ts's (`sampleRow`), checked against it given the same u;
  * top-k is at most SAMPLE_K_MAX.
  */
-import type { KernelCache } from '../kernel.ts';
+import { kernelFamily, type KernelCache } from '../kernel.ts';
 import type { BufferRange, StepRecorder } from '../recorder.ts';
 import { effectiveTopK, GREEDY, SAMPLE_K_MAX, type SamplingParams } from '../../../sampling/params.ts';
 import { shaderKernel, type RowView } from './common.ts';
@@ -36,6 +36,8 @@ export interface SampleArgs {
   scratch: { values: GPUBuffer; ids: GPUBuffer };
 }
 
+const SAMPLE = kernelFamily();
+
 export function encodeSample(recorder: StepRecorder, kernels: KernelCache, args: SampleArgs): void {
   const { vocab, rows } = args;
   if (rows < 1) return;
@@ -43,13 +45,15 @@ export function encodeSample(recorder: StepRecorder, kernels: KernelCache, args:
   const k = effectiveTopK(args.params);
   const groups = Math.ceil(vocab / ITEMS_PER_GROUP);
   if (rows > 65535 || groups > 65535) throw new RangeError('sample: too many rows or too large a vocabulary');
-  recorder.dispatch(shaderKernel(kernels, 'sample_candidates.wgsl', { constants: { WORKGROUP_SIZE, ITEMS_PER_GROUP } }), {
+  const candidates = kernels.variant(SAMPLE, 0) ?? kernels.remember(SAMPLE, 0, shaderKernel(kernels, 'sample_candidates.wgsl', { constants: { WORKGROUP_SIZE, ITEMS_PER_GROUP } }));
+  const finish = kernels.variant(SAMPLE, 1) ?? kernels.remember(SAMPLE, 1, shaderKernel(kernels, 'sample_finish.wgsl', { constants: { WORKGROUP_SIZE } }));
+  recorder.dispatch(candidates, {
     params: { vocab, logits_stride: args.logits.stride ?? vocab, logits_offset: args.logits.offset ?? 0, k, n_groups: groups },
     bind: { logits: args.logits.buffer, cand_val: args.scratch.values, cand_idx: args.scratch.ids },
     workgroups: [groups, rows],
     label: 'sample candidates',
   });
-  recorder.dispatch(shaderKernel(kernels, 'sample_finish.wgsl', { constants: { WORKGROUP_SIZE } }), {
+  recorder.dispatch(finish, {
     params: { n_cand: groups * k, k, temperature: args.params.temperature, top_p: args.params.topP, min_p: args.params.minP },
     bind: { cand_val: args.scratch.values, cand_idx: args.scratch.ids, random: args.random, tokens: args.tokens },
     workgroups: [rows],

@@ -2,7 +2,7 @@
  * Softmax over rows (softmax.wgsl): out = softmax(x * scale), in place allowed. Used by tests and
  * by sampling diagnostics; attention has its own fused online softmax. Reference: `softmaxReference`.
  */
-import type { KernelCache } from '../kernel.ts';
+import { kernelFamily, type KernelCache } from '../kernel.ts';
 import type { StepRecorder } from '../recorder.ts';
 import { foldedGrid, ioVariant, shaderKernel, type RowView } from './common.ts';
 
@@ -17,10 +17,15 @@ export interface SoftmaxArgs {
   scale?: number;
 }
 
+const SOFTMAX = kernelFamily();
+
 export function encodeSoftmax(recorder: StepRecorder, kernels: KernelCache, args: SoftmaxArgs): void {
   if (args.n < 1 || args.rows < 1) return;
   const io = ioVariant(args.x.buffer, args.out.buffer);
-  const kernel = shaderKernel(kernels, 'softmax.wgsl', { name: `softmax${io.suffix}`, slots: { io: io.slot }, constants: { WORKGROUP_SIZE } });
+  const key = io.slot === 'io_in_place.wgsl' ? 1 : 0;
+  const kernel =
+    kernels.variant(SOFTMAX, key) ??
+    kernels.remember(SOFTMAX, key, shaderKernel(kernels, 'softmax.wgsl', { name: `softmax${io.suffix}`, slots: { io: io.slot }, constants: { WORKGROUP_SIZE } }));
   const [gx, gy] = foldedGrid(args.rows);
   recorder.dispatch(kernel, {
     params: {

@@ -1,0 +1,78 @@
+/**
+ * The token loop's contract, between a chat session (which decides when to stop: end-of-generation
+ * tokens, stop strings, max_tokens, abort) and a model (which evaluates and samples). A loop hands
+ * out sampled tokens in step order; a model may run steps ahead of the ones taken (the GPU loop in
+ * src/engine/model/decode-loop.ts records a few steps before their tokens are read back), and
+ * `finish` discards whatever ran past the last token taken, so the result and the KV cache are the
+ * same as stepping one token at a time (`StepByStepLoop`).
+ */
+import { penaltiesActive, recentTokenCounts, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
+
+export interface DecodeLoopOptions {
+  /** Tokens the first step evaluates after the cached ones (at least one). */
+  prompt: readonly number[];
+  /** The tokens already in the KV cache, in order (the penalties count the last `lastN` of them). */
+  cached: readonly number[];
+  sampling: SamplingParams;
+  penalties: PenaltyParams;
+  /** A uniform number in [0, 1) for each step, drawn in step order. */
+  random: () => number;
+  /** Steps (sampled tokens) the loop may run at most: the caller's max_tokens and the room left in the context. */
+  maxSteps: number;
+}
+
+export interface DecodeLoop {
+  /**
+   * The token sampled by the next step. Step 0 evaluates the prompt, step i > 0 the token of step
+   * i - 1. At most `maxSteps` calls.
+   */
+  next(): Promise<number>;
+  /**
+   * Ends the loop. The KV cache then holds the cached tokens, the prompt (once a token was taken)
+   * and every token taken but the last (which no step needs to have evaluated), exactly as when
+   * stepping one token at a time; steps that ran past that are discarded.
+   */
+  finish(): Promise<void>;
+}
+
+/** What `StepByStepLoop` needs: evaluate tokens and sample the next one, one step per call. */
+export interface SteppedModel {
+  next(tokens: readonly number[], sampling: SamplingParams, u: number, penalties?: TokenPenalties): Promise<number>;
+}
+
+/**
+ * The reference loop: one step per token, each waiting for the previous token, penalties counted
+ * on the host. Models without a loop of their own run this one.
+ */
+export class StepByStepLoop implements DecodeLoop {
+  private pending: number[];
+  /** The last lastN tokens evaluated so far (the penalties' history). */
+  private recent: number[];
+  private steps = 0;
+
+  constructor(
+    private readonly model: SteppedModel,
+    private readonly options: DecodeLoopOptions,
+  ) {
+    if (options.prompt.length === 0) throw new RangeError('decode loop: no prompt tokens');
+    this.pending = [...options.prompt];
+    this.recent = options.cached.slice(-options.penalties.lastN);
+  }
+
+  async next(): Promise<number> {
+    if (this.steps >= this.options.maxSteps) throw new RangeError(`decode loop: more than ${this.options.maxSteps} steps`);
+    const { sampling, penalties } = this.options;
+    const u = this.options.random();
+    let stepPenalties: TokenPenalties | undefined;
+    if (penaltiesActive(penalties)) stepPenalties = { params: penalties, counts: recentTokenCounts([...this.recent, ...this.pending], penalties.lastN) };
+    const token = await this.model.next(this.pending, sampling, u, stepPenalties);
+    this.steps++;
+    this.recent = [...this.recent, ...this.pending].slice(-Math.max(1, penalties.lastN));
+    this.pending = [token];
+    return token;
+  }
+
+  async finish(): Promise<void> {
+    // Every step ran because its token was asked for: nothing to discard.
+  }
+}
