@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { readGguf } from '../../src/engine/gguf/reader.ts';
 import { Tokenizer } from '../../src/engine/tokenizer/index.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
-import { llamaCppSourceDir } from '../../src/test-support/llama-ref.ts';
+import { llamaCppSourceDir } from '../../src/testing/llama-ref.ts';
 
 export function vocabDir(): string {
   return join(llamaCppSourceDir(), 'models');

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGguf } from '../gguf/reader.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
-import { llamaCppSourceDir, llamaRefTokenize } from '../../test-support/llama-ref.ts';
+import { llamaCppSourceDir, llamaRefTokenize } from '../../testing/llama-ref.ts';
 import { Tokenizer } from './tokenizer.ts';
 
 /** ~1 MB of text mixing prose in several scripts, code, numbers, whitespace and emoji; seeded. */

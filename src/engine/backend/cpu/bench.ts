@@ -25,7 +25,7 @@ import { GgmlType } from '../../gguf/ggml-types.ts';
 import { writeGguf } from '../../gguf/writer.ts';
 import { Model } from '../../model/model.ts';
 import { nodeFileSource } from '../../../node/file-source.ts';
-import { randomBlocks } from '../../../test-support/random-weights.ts';
+import { randomBlocks } from '../../../testing/random-weights.ts';
 import { planTestModel, q4kmRecipe } from '../../../testing/make-model.ts';
 import { CpuBackend } from './backend.ts';
 import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES } from './kernels.ts';

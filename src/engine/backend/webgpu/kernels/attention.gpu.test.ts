@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { freshSeed, randomFloats } from '../../../../test-support/gpu.ts';
-import { normalizedMse } from '../../../../test-support/compare.ts';
+import { freshSeed, randomFloats } from '../../../../testing/gpu.ts';
+import { normalizedMse } from '../../../../testing/compare.ts';
 import { preprocessWgsl } from '../preprocess.ts';
 import { SHADERS } from '../../../../shaders/index.ts';
 import { attentionReference, decodeScratchFloats, encodeAttention, encodeKvWrite, kvCacheBytes, type KvCacheLayout, type KvDtype } from './attention.ts';

@@ -143,7 +143,7 @@ export async function benchMatmul(context: GpuContext, options: MatmulBenchOptio
     import('../recorder.ts'),
     import('../weights.ts'),
     import('./matmul.ts'),
-    import('../../../../test-support/random-weights.ts'),
+    import('../../../../testing/random-weights.ts'),
     import('../../../gguf/ggml-types.ts'),
   ]);
   const { device } = context;

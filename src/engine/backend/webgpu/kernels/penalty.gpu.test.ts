@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { freshSeed, randomFloats } from '../../../../test-support/gpu.ts';
+import { freshSeed, randomFloats } from '../../../../testing/gpu.ts';
 import { applyPenalties, recentTokenCounts } from '../../../generate/penalties.ts';
 import { encodePenalties } from './penalty.ts';
 import { useOpHarness } from './test-harness.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acquireTestGpu, freshSeed, randomFloats, uploadFloats, type TestGpu } from '../../../../test-support/gpu.ts';
+import { acquireTestGpu, freshSeed, randomFloats, uploadFloats, type TestGpu } from '../../../../testing/gpu.ts';
 import { readBuffer } from '../readback.ts';
 import { encodeReduceSum, sumFloat64 } from './reduce.ts';
 

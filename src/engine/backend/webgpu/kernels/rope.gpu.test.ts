@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { freshSeed, randomFloats } from '../../../../test-support/gpu.ts';
-import { normalizedMse } from '../../../../test-support/compare.ts';
+import { freshSeed, randomFloats } from '../../../../testing/gpu.ts';
+import { normalizedMse } from '../../../../testing/compare.ts';
 import { encodeRope, llama3FreqFactors, ropeReference, yarnCorrDims, type RopeParams } from './rope.ts';
 import { seededInts, useOpHarness } from './test-harness.ts';
 

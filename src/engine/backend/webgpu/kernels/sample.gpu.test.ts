@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { freshSeed, randomFloats } from '../../../../test-support/gpu.ts';
+import { freshSeed, randomFloats } from '../../../../testing/gpu.ts';
 import { encodeArgmax, encodeSample, sampleReference, sampleScratchElements, type SamplingParams } from './sample.ts';
 import { seededInts, useOpHarness } from './test-harness.ts';
 

@@ -3,7 +3,7 @@
  * helpers to upload data, allocate NaN-poisoned outputs and read results back.
  */
 import { afterAll, beforeAll } from 'vitest';
-import { acquireTestGpu, uploadFloats, type TestGpu } from '../../../../test-support/gpu.ts';
+import { acquireTestGpu, uploadFloats, type TestGpu } from '../../../../testing/gpu.ts';
 import { KernelCache } from '../kernel.ts';
 import { readBuffer } from '../readback.ts';
 import { StepRecorder } from '../recorder.ts';
