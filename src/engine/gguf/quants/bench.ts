@@ -5,7 +5,7 @@
  * Single-threaded, so numbers on a shared machine are noisy: compare formats within one run.
  */
 import { QUANT_FORMATS } from './index.ts';
-import { mixedRows } from './test-data.ts';
+import { mixedRows } from '../../../testing/quant-test-data.ts';
 
 const millions = Number(process.argv[2] ?? 4);
 const only = new Set(process.argv.slice(3).map((s) => s.toUpperCase()));

@@ -5,7 +5,7 @@ import { preprocessWgsl } from '../preprocess.ts';
 import { SHADERS } from '../../../../shaders/index.ts';
 import { attentionReference, decodeScratchFloats, encodeAttention, encodeKvWrite, kvCacheBytes, type KvCacheLayout, type KvDtype } from './attention.ts';
 import { dequantizeF16, quantizeF16 } from '../../../gguf/quants/f16.ts';
-import { seededInts, useOpHarness } from './test-harness.ts';
+import { seededInts, useOpHarness } from '../../../../testing/op-harness.ts';
 
 const h = useOpHarness();
 

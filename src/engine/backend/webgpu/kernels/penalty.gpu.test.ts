@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { freshSeed, randomFloats } from '../../../../testing/gpu.ts';
 import { applyPenalties, recentTokenCounts } from '../../../generate/penalties.ts';
 import { encodePenalties } from './penalty.ts';
-import { useOpHarness } from './test-harness.ts';
+import { useOpHarness } from '../../../../testing/op-harness.ts';
 
 const h = useOpHarness();
 

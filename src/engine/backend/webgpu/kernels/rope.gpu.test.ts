@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { freshSeed, randomFloats } from '../../../../testing/gpu.ts';
 import { normalizedMse } from '../../../../testing/compare.ts';
 import { encodeRope, llama3FreqFactors, ropeReference, yarnCorrDims, type RopeParams } from './rope.ts';
-import { seededInts, useOpHarness } from './test-harness.ts';
+import { seededInts, useOpHarness } from '../../../../testing/op-harness.ts';
 
 const h = useOpHarness();
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { freshSeed, randomFloats } from '../../../../testing/gpu.ts';
 import { encodeArgmax, encodeSample, sampleReference, sampleScratchElements, type SamplingParams } from './sample.ts';
-import { seededInts, useOpHarness } from './test-harness.ts';
+import { seededInts, useOpHarness } from '../../../../testing/op-harness.ts';
 
 const h = useOpHarness();
 

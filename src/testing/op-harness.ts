@@ -1,12 +1,13 @@
 /**
- * Shared setup for the op kernel GPU tests: one device, kernel cache and recorder per file, and
- * helpers to upload data, allocate NaN-poisoned outputs and read results back.
+ * Shared setup for the op kernel GPU tests (src/engine/backend/webgpu/kernels/*.gpu.test.ts): one
+ * device, kernel cache and recorder per file, and helpers to upload data, allocate NaN-poisoned
+ * outputs and read results back.
  */
 import { afterAll, beforeAll } from 'vitest';
-import { acquireTestGpu, uploadFloats, type TestGpu } from '../../../../testing/gpu.ts';
-import { KernelCache } from '../kernel.ts';
-import { readBuffer } from '../readback.ts';
-import { StepRecorder } from '../recorder.ts';
+import { acquireTestGpu, uploadFloats, type TestGpu } from './gpu.ts';
+import { KernelCache } from '../engine/backend/webgpu/kernel.ts';
+import { readBuffer } from '../engine/backend/webgpu/readback.ts';
+import { StepRecorder } from '../engine/backend/webgpu/recorder.ts';
 
 export interface OpHarness {
   gpu: TestGpu;
