@@ -8,8 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { klDivergence, topOneAgreement } from '../src/test-support/compare.ts';
-import { llamaRefLogits } from '../src/test-support/llama-ref.ts';
+import { klDivergence, topOneAgreement } from '../src/testing/compare.ts';
+import { llamaRefLogits } from '../src/testing/llama-ref.ts';
 import { makeTestModel, q4kmRecipe } from '../src/testing/make-model.ts';
 
 const HEARTH = 'bin/hearth.js';

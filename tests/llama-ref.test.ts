@@ -1,12 +1,12 @@
 /**
- * Sanity checks of the llama.cpp reference tool itself (src/test-support/llama-ref.ts): if these
+ * Sanity checks of the llama.cpp reference tool itself (src/testing/llama-ref.ts): if these
  * fail, every parity test built on it is meaningless.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { maxAbsDiff, normalizedMse } from '../src/test-support/compare.ts';
+import { maxAbsDiff, normalizedMse } from '../src/testing/compare.ts';
 import {
   LlamaRefError,
   ensureLlamaRef,
@@ -24,7 +24,7 @@ import {
   llamaRefTokenizeMany,
   llamaRefTypes,
   llamaRefVocabInfo,
-} from '../src/test-support/llama-ref.ts';
+} from '../src/testing/llama-ref.ts';
 
 // The first call compiles the tool (a few seconds); later ones reuse the stamped binary.
 const BUILD_TIMEOUT = 300_000;

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { expect, test, type CDPSession, type Page } from '@playwright/test';
-import { makeTestGguf } from '../../src/engine/store/test-fixtures.ts';
+import { makeTestGguf } from '../../src/testing/store-fixtures.ts';
 import type { HarnessOptions } from './harness.ts';
 import { generatedGgufFile, startHarnessServer, startModelServer, type ModelServer, type ServedFile } from './server.ts';
 

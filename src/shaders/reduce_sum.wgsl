@@ -1,6 +1,6 @@
 // Parallel sum reduction, one pass: each workgroup adds up a contiguous slice of `input` and
-// writes one partial sum. The host runs passes until one value is left. Used for norms and as the
-// foundation's end-to-end check of the WebGPU path.
+// writes one partial sum. The host runs passes until one value is left. No engine op uses it: it is
+// the end-to-end check of the WebGPU path (kernels/reduce.gpu.test.ts holds its encoder).
 
 struct Params {
   n: u32,

@@ -10,7 +10,7 @@ import { readGguf } from '../engine/gguf/reader.ts';
 import { bytesSource } from '../engine/gguf/source.ts';
 import type { GgufFile } from '../engine/gguf/types.ts';
 import { nodeFileSource } from '../node/file-source.ts';
-import { llamaCppSourceDir, llamaRefLogits } from '../test-support/llama-ref.ts';
+import { llamaCppSourceDir, llamaRefLogits } from './llama-ref.ts';
 import { TEST_ARCHS, makeTestModel, parseQuantSpec, planTestModel, syntheticVocab, useMoreBits, type TestArch, type TestModelOptions } from './make-model.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'hearth-make-model-'));

@@ -13,7 +13,7 @@ import {
   isBuiltinTemplateName,
 } from '../../src/engine/chat/builtin.ts';
 import { LLAMA_CPP_TEST_CONVERSATION, readLlamaCppChatCases } from './llama-cpp-chat-cases.ts';
-import { llamaCppSourceDir as llamaCppSource } from '../../src/test-support/llama-ref.ts';
+import { llamaCppSourceDir as llamaCppSource } from '../../src/testing/llama-ref.ts';
 
 const cases = readLlamaCppChatCases();
 

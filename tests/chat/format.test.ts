@@ -9,7 +9,7 @@ import { applyBuiltinTemplate } from '../../src/engine/chat/builtin.ts';
 import { CHATML_TEMPLATE, chatFormatLabel, chooseChatFormat, formatChat } from '../../src/engine/chat/format.ts';
 import { chatTemplateMetadata } from '../../src/engine/chat/metadata.ts';
 import { ChatTemplateError, type ChatMessage } from '../../src/engine/chat/template.ts';
-import { llamaCppSourceDir } from '../../src/test-support/llama-ref.ts';
+import { llamaCppSourceDir } from '../../src/testing/llama-ref.ts';
 
 const chat: ChatMessage[] = [
   { role: 'system', content: 'Be brief.' },

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { llamaCppSourceDir as llamaCppSource } from '../../src/test-support/llama-ref.ts';
+import { llamaCppSourceDir as llamaCppSource } from '../../src/testing/llama-ref.ts';
 
 export interface LlamaCppChatCase {
   name: string;

@@ -18,7 +18,7 @@ import {
 import { readGguf } from '../../src/engine/gguf/reader.ts';
 import type { GgufFile } from '../../src/engine/gguf/types.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
-import { llamaCppSourceDir, llamaRefVocabInfo } from '../../src/test-support/llama-ref.ts';
+import { llamaCppSourceDir, llamaRefVocabInfo } from '../../src/testing/llama-ref.ts';
 
 const { control, normal, userDefined } = TokenType;
 

@@ -17,7 +17,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ChatTemplate, ChatTemplateError, type RenderChatOptions } from '../../src/engine/chat/template.ts';
 import { conversations, weatherTool, type Conversation } from './conversations.ts';
 import { LLAMA_CPP_TEST_CONVERSATION, readLlamaCppChatCases } from './llama-cpp-chat-cases.ts';
-import { llamaCppSourceDir as llamaCppSource } from '../../src/test-support/llama-ref.ts';
+import { llamaCppSourceDir as llamaCppSource } from '../../src/testing/llama-ref.ts';
 import { renderWithPython, type PythonCase, type PythonResult } from './python-jinja2.ts';
 
 const NOW = new Date(2024, 6, 26, 9, 5, 7);

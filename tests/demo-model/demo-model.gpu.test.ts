@@ -4,10 +4,10 @@ import { WebGpuBackend } from '../../src/engine/backend/webgpu/backend.ts';
 import { bytesSource, readGguf } from '../../src/engine/gguf/index.ts';
 import { Model } from '../../src/engine/model/model.ts';
 import { Tokenizer } from '../../src/engine/tokenizer/index.ts';
-import { argmax, klDivergence, topOneAgreement } from '../../src/test-support/compare.ts';
-import { acquireTestGpu, type TestGpu } from '../../src/test-support/gpu.ts';
-import { llamaRefLogits } from '../../src/test-support/llama-ref.ts';
-import { loadReferenceWeights, ReferenceSession, type ReferenceModel } from '../../src/test-support/reference-forward.ts';
+import { argmax, klDivergence, topOneAgreement } from '../../src/testing/compare.ts';
+import { acquireTestGpu, type TestGpu } from '../../src/testing/gpu.ts';
+import { llamaRefLogits } from '../../src/testing/llama-ref.ts';
+import { loadReferenceWeights, ReferenceSession, type ReferenceModel } from '../../src/testing/reference-forward.ts';
 
 /**
  * The built-in demo model (tools/demo-model) as a golden fixture: llama.cpp reads the shipped file

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.ts';
 import { nodeGpu, nodeProbeOptions } from '../../src/node/webgpu.ts';
-import { watchedGpu } from '../../src/test-support/gpu.ts';
+import { watchedGpu } from '../../src/testing/gpu.ts';
 import { makeTestModel } from '../../src/testing/make-model.ts';
 
 let engine: Engine | undefined;

@@ -15,7 +15,7 @@ import { openGgufModel, type GgufModel } from '../../src/engine/gguf/split.ts';
 import { Model } from '../../src/engine/model/model.ts';
 import { ModelStore } from '../../src/engine/store/index.ts';
 import { nodeGpu, nodeProbeOptions } from '../../src/node/webgpu.ts';
-import { acquireTestGpu, type TestGpu } from '../../src/test-support/gpu.ts';
+import { acquireTestGpu, type TestGpu } from '../../src/testing/gpu.ts';
 import { makeTestModel } from '../../src/testing/make-model.ts';
 import { splitGguf, type GgufPart } from '../../src/testing/split-gguf.ts';
 

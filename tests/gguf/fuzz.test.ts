@@ -9,7 +9,7 @@ import { readGguf, type ReadGgufOptions } from '../../src/engine/gguf/reader.ts'
 import { bytesSource, type RangedSource } from '../../src/engine/gguf/source.ts';
 import type { GgufFile } from '../../src/engine/gguf/types.ts';
 import { countingSource, featureFile } from './fixtures.ts';
-import { mulberry32 as rng } from '../../src/test-support/random.ts';
+import { mulberry32 as rng } from '../../src/testing/random.ts';
 
 const base = featureFile().bytes;
 

@@ -10,7 +10,7 @@ import { GgufValueType } from '../../src/engine/gguf/types.ts';
 import { writeGguf } from '../../src/engine/gguf/writer.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
 import { splitPartName } from '../../src/engine/gguf/split.ts';
-import { llamaCppSourceDir } from '../../src/test-support/llama-ref.ts';
+import { llamaCppSourceDir } from '../../src/testing/llama-ref.ts';
 import { featureFile } from './fixtures.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'hearth-inspect-'));

@@ -13,7 +13,7 @@ import { bytesSource } from '../../src/engine/gguf/source.ts';
 import { GgufValueType, ggufValueTypeName, type GgufFile, type GgufValue } from '../../src/engine/gguf/types.ts';
 import { writeGguf } from '../../src/engine/gguf/writer.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
-import { llamaCppSourceDir, llamaRefMeta, llamaRefTypes, type LlamaRefMeta, type LlamaRefScalar } from '../../src/test-support/llama-ref.ts';
+import { llamaCppSourceDir, llamaRefMeta, llamaRefTypes, type LlamaRefMeta, type LlamaRefScalar } from '../../src/testing/llama-ref.ts';
 import { featureFile } from './fixtures.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'hearth-compat-'));

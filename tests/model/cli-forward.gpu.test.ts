@@ -12,8 +12,8 @@ import { readGguf } from '../../src/engine/gguf/reader.ts';
 import { Model } from '../../src/engine/model/model.ts';
 import { Tokenizer } from '../../src/engine/tokenizer/index.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
-import { klDivergence, topOneAgreement } from '../../src/test-support/compare.ts';
-import { acquireTestGpu, type TestGpu } from '../../src/test-support/gpu.ts';
+import { klDivergence, topOneAgreement } from '../../src/testing/compare.ts';
+import { acquireTestGpu, type TestGpu } from '../../src/testing/gpu.ts';
 import { makeTestModel } from '../../src/testing/make-model.ts';
 
 const HEARTH = 'bin/hearth.js';

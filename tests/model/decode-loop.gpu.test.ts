@@ -1,6 +1,6 @@
 /**
  * The token loop on the device (src/engine/model/decode-loop.ts) against the step-by-step loop
- * (src/engine/generate/decode-loop.ts's StepByStepLoop over Model.next): the same token ids,
+ * (src/engine/model/token-loop.ts's StepByStepLoop over Model.next): the same token ids,
  * greedy and seeded with penalties, for every architecture the generator makes, on WebGPU
  * (SwiftShader here) and on the CPU backend. Then what it costs: after warm-up a decode step
  * creates no GPU object, uses one command encoder and one submit, and records exactly its plan's
@@ -13,11 +13,11 @@ import type { Backend } from '../../src/engine/backend/ops.ts';
 import { WebGpuBackend } from '../../src/engine/backend/webgpu/backend.ts';
 import { KernelCache } from '../../src/engine/backend/webgpu/kernel.ts';
 import { countGpuObjects } from '../../src/bench/gpu-objects.ts';
-import { StepByStepLoop, type DecodeLoop, type DecodeLoopOptions } from '../../src/engine/generate/decode-loop.ts';
+import { StepByStepLoop, type DecodeLoop, type DecodeLoopOptions } from '../../src/engine/model/token-loop.ts';
 import { SeededRandom } from '../../src/engine/generate/rng.ts';
 import { Model } from '../../src/engine/model/model.ts';
 import { GREEDY, NO_PENALTIES, type PenaltyParams, type SamplingParams } from '../../src/engine/sampling/index.ts';
-import { acquireTestGpu, type TestGpu } from '../../src/test-support/gpu.ts';
+import { acquireTestGpu, type TestGpu } from '../../src/testing/gpu.ts';
 import { editedTestModel, gemma3Edit } from '../../src/testing/edit-model.ts';
 import { makeTestModel, type TestArch } from '../../src/testing/make-model.ts';
 

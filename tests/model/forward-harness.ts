@@ -1,6 +1,6 @@
 /**
  * Shared by the forward-pass GPU test files (forward*.gpu.test.ts): the GPU forward pass
- * (src/engine/model/forward.ts on the WebGPU backend) against the exact answer (the float64 reference, src/test-support/reference-forward.ts) and against llama.cpp's
+ * (src/engine/model/forward.ts on the WebGPU backend) against the exact answer (the float64 reference, src/testing/reference-forward.ts) and against llama.cpp's
  * CPU logits (f32 KV cache), on generated random-weight models of every architecture and weight
  * type: one prefill in chunks, token-by-token decode and a mix of step sizes must all give the
  * reference's logits; greedy generation on the GPU must pick the reference's tokens.
@@ -23,10 +23,10 @@ import { readGguf } from '../../src/engine/gguf/reader.ts';
 import type { RangedSource } from '../../src/engine/gguf/source.ts';
 import { Model } from '../../src/engine/model/model.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
-import { argmax, klDivergence, normalizedMse, topOneAgreement } from '../../src/test-support/compare.ts';
-import { acquireTestGpu, type TestGpu } from '../../src/test-support/gpu.ts';
-import { llamaCppSourceDir, llamaRefLogits } from '../../src/test-support/llama-ref.ts';
-import { ReferenceSession, loadReferenceWeights, referenceForward, type ReferenceModel } from '../../src/test-support/reference-forward.ts';
+import { argmax, klDivergence, normalizedMse, topOneAgreement } from '../../src/testing/compare.ts';
+import { acquireTestGpu, type TestGpu } from '../../src/testing/gpu.ts';
+import { llamaCppSourceDir, llamaRefLogits } from '../../src/testing/llama-ref.ts';
+import { ReferenceSession, loadReferenceWeights, referenceForward, type ReferenceModel } from '../../src/testing/reference-forward.ts';
 import { editedTestModel, gemma3Edit, type ModelEdit } from '../../src/testing/edit-model.ts';
 import { q4kmRecipe, useMoreBits, type QuantRecipe, type TestModelOptions, type VocabSource } from '../../src/testing/make-model.ts';
 import { GREEDY } from '../../src/engine/sampling/params.ts';

@@ -11,9 +11,9 @@ import { ContextFullError } from '../../src/engine/model/kv-cache.ts';
 import { ModelTooLargeError, planMemory } from '../../src/engine/model/loader.ts';
 import { readModelConfig } from '../../src/engine/model/config.ts';
 import { Model } from '../../src/engine/model/model.ts';
-import { klDivergence, normalizedMse } from '../../src/test-support/compare.ts';
-import { acquireTestGpu, type TestGpu } from '../../src/test-support/gpu.ts';
-import { loadReferenceWeights, referenceForward, type ReferenceModel } from '../../src/test-support/reference-forward.ts';
+import { klDivergence, normalizedMse } from '../../src/testing/compare.ts';
+import { acquireTestGpu, type TestGpu } from '../../src/testing/gpu.ts';
+import { loadReferenceWeights, referenceForward, type ReferenceModel } from '../../src/testing/reference-forward.ts';
 import { makeTestModel } from '../../src/testing/make-model.ts';
 import { applyPenalties, GREEDY, recentTokenCounts, sampleDistribution, sampleRow, type TokenPenalties } from '../../src/engine/sampling/index.ts';
 

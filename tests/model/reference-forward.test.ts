@@ -1,5 +1,5 @@
 /**
- * The float64 reference forward pass (src/test-support/reference-forward.ts) against llama.cpp's
+ * The float64 reference forward pass (src/testing/reference-forward.ts) against llama.cpp's
  * CPU logits on the same F32 files, for every architecture we support; plus its own consistency:
  * prefill equals token-by-token decode equals any mix, and a peaked model's greedy continuation
  * is the same under both.
@@ -21,14 +21,14 @@ import { GgmlType } from '../../src/engine/gguf/ggml-types.ts';
 import { GgufValueType } from '../../src/engine/gguf/types.ts';
 import { readGguf } from '../../src/engine/gguf/reader.ts';
 import { writeGguf } from '../../src/engine/gguf/writer.ts';
-import { argmax, klDivergence, maxAbsDiff, topOneAgreement } from '../../src/test-support/compare.ts';
-import { llamaCppSourceDir, llamaRefLogits, llamaRefTinyModel } from '../../src/test-support/llama-ref.ts';
+import { argmax, klDivergence, maxAbsDiff, topOneAgreement } from '../../src/testing/compare.ts';
+import { llamaCppSourceDir, llamaRefLogits, llamaRefTinyModel } from '../../src/testing/llama-ref.ts';
 import {
   ReferenceSession,
   loadReferenceModel,
   referenceForward,
   type ReferenceModel,
-} from '../../src/test-support/reference-forward.ts';
+} from '../../src/testing/reference-forward.ts';
 import { editedTestModel, gemma3Edit, type ModelEdit } from '../../src/testing/edit-model.ts';
 import { type TestModelOptions, type VocabSource } from '../../src/testing/make-model.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';

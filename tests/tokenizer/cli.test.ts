@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { llamaRefTokenize } from '../../src/test-support/llama-ref.ts';
+import { llamaRefTokenize } from '../../src/testing/llama-ref.ts';
 import { vocabPath } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hearth-tokenize-'));

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ATTR, type Tokenizer } from '../../src/engine/tokenizer/index.ts';
-import { llamaRefDetokenizeBytes, llamaRefPieces } from '../../src/test-support/llama-ref.ts';
+import { llamaRefDetokenizeBytes, llamaRefPieces } from '../../src/testing/llama-ref.ts';
 import { HARD_CASES, INVALID_UTF8, randomCases } from './corpus.ts';
 import { loadTokenizer, rng, vocabPath } from './helpers.ts';
 import { byteStringToBytes, bytesToByteString, cptUtf8 } from '../../src/engine/tokenizer/bytes.ts';

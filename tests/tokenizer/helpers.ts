@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { readGguf } from '../../src/engine/gguf/reader.ts';
 import { Tokenizer } from '../../src/engine/tokenizer/index.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
-import { llamaCppSourceDir } from '../../src/test-support/llama-ref.ts';
+import { llamaCppSourceDir } from '../../src/testing/llama-ref.ts';
 
 export function vocabDir(): string {
   return join(llamaCppSourceDir(), 'models');
@@ -94,13 +94,4 @@ export function readSuite(name: string): SuiteCase[] | undefined {
 }
 
 /** A small deterministic PRNG (mulberry32), so a failing generated case can be regenerated. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from '../../src/testing/random.ts';

@@ -1,6 +1,6 @@
 /**
  * Beyond llama.cpp's suites: our ids against llama.cpp's own (tools/llama-ref, through
- * src/test-support/llama-ref.ts) on a generated corpus of hard cases, for every vocab file of
+ * src/testing/llama-ref.ts) on a generated corpus of hard cases, for every vocab file of
  * llama.cpp we can load, with add_special and parse_special on and off. One llama-ref process per
  * vocab and option set tokenizes the whole corpus.
  *
@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ATTR, type Tokenizer } from '../../src/engine/tokenizer/index.ts';
-import { llamaRefTokenizeMany, llamaRefVocabInfo } from '../../src/test-support/llama-ref.ts';
+import { llamaRefTokenizeMany, llamaRefVocabInfo } from '../../src/testing/llama-ref.ts';
 import { HARD_CASES, INVALID_UTF8, randomCases, specialCases } from './corpus.ts';
 import { loadTokenizer, rng, vocabPath } from './helpers.ts';
 

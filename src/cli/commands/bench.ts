@@ -4,7 +4,7 @@ import { BENCH_QUANTS, MODEL_SHAPES } from '../../bench/models.ts';
 import { RUNTIMES, type RuntimeId } from '../../bench/report.ts';
 import { runBench } from '../../bench/run.ts';
 import { createGpuContext } from '../../engine/backend/webgpu/device.ts';
-import { benchMatmul, type MatmulBenchOptions } from '../../engine/backend/webgpu/kernels/bench-matmul.ts';
+import { benchMatmul, type MatmulBenchOptions } from '../../bench/webgpu/matmul.ts';
 import { ggmlTypeByName } from '../../engine/gguf/ggml-types.ts';
 import { nodeGpu, nodeProbeOptions } from '../../node/webgpu.ts';
 import { parseFlags, UsageError, type CliCommand } from '../command.ts';

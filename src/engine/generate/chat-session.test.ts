@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bytesSource, readGguf } from '../gguf/index.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
-import { llamaCppSourceDir } from '../../test-support/llama-ref.ts';
+import { llamaCppSourceDir } from '../../testing/llama-ref.ts';
 import { recentTokenCounts, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
 import type { ChatCompletionChunk, ChatMessage } from '../api.ts';
 import { ChatSession, ContextWindowExceededError, type SessionModel } from './chat-session.ts';

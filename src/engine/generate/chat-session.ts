@@ -25,7 +25,7 @@ import {
 import { HearthError } from '../errors.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { NO_PENALTIES, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
-import { StepByStepLoop, type DecodeLoop, type DecodeLoopOptions } from './decode-loop.ts';
+import { StepByStepLoop, type DecodeLoop, type DecodeLoopOptions } from '../model/token-loop.ts';
 import { randomSeed, SeededRandom } from './rng.ts';
 import { StopStringMatcher } from './stop-strings.ts';
 import { yieldToEventLoop } from './yield.ts';

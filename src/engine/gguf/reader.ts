@@ -7,7 +7,7 @@
  * Parsing is synchronous on the buffered window; the only awaits are window refills, so a
  * 250k-entry token array costs a handful of reads, not 250k promise round trips.
  */
-import { GgmlType, ggmlTypeInfo, ggmlTypeName } from './ggml-types.ts';
+import { GgmlType, ggmlTypeInfo } from './ggml-types.ts';
 import { GgufFormatError, type GgufFormatErrorDetail } from './errors.ts';
 import type { RangedSource } from './source.ts';
 import {
@@ -685,9 +685,4 @@ export async function readGguf(source: RangedSource, options: ReadGgufOptions = 
     }
     throw error;
   }
-}
-
-/** The ggml type name of a tensor ("Q4_K"). */
-export function tensorTypeName(tensor: Pick<GgufTensorInfo, 'type'>): string {
-  return ggmlTypeName(tensor.type);
 }

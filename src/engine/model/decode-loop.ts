@@ -16,7 +16,7 @@
  * at a time.
  */
 import type { Backend, DevicePenalties, IdBuffer, StepPlan } from '../backend/ops.ts';
-import type { DecodeLoop, DecodeLoopOptions } from '../generate/decode-loop.ts';
+import type { DecodeLoop, DecodeLoopOptions } from './token-loop.ts';
 import { historyRing, penaltiesActive, type PenaltyParams, type SamplingParams } from '../sampling/index.ts';
 import { forward, type ForwardState } from './forward.ts';
 

@@ -1,7 +1,7 @@
 /**
  * The forward pass, once for every supported architecture, written against the backend op
  * interface (../backend/ops.ts). It reads top to bottom like llama.cpp's graph builders
- * (src/models/<arch>.cpp) and like the float64 reference (src/test-support/reference-forward.ts),
+ * (src/models/<arch>.cpp) and like the float64 reference (src/testing/reference-forward.ts),
  * op for op: embeddings; per layer norm, q/k/v, q/k norms, rope, KV write, attention, output
  * projection, post-norm, residual, norm, gated FFN, post-norm, residual; final norm; logits,
  * softcap, divisor. Architecture differences are flags of {@link ModelConfig} and optional

@@ -10,7 +10,7 @@
  */
 import type { Backend, IdBuffer, StepPlan } from '../backend/ops.ts';
 import type { PenaltyParams, SamplingParams, TokenPenalties } from '../sampling/params.ts';
-import type { DecodeLoop, DecodeLoopOptions } from '../generate/decode-loop.ts';
+import type { DecodeLoop, DecodeLoopOptions } from './token-loop.ts';
 import { DeviceDecodeLoop, type LoopHost } from './decode-loop.ts';
 import type { RangedSource } from '../gguf/source.ts';
 import type { GgufModel } from '../gguf/split.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sampleReference, topCandidates } from './chain.ts';
 import { effectiveTopK, SAMPLE_K_MAX } from './params.ts';
-import { mulberry32, freshSeed } from '../../test-support/random.ts';
+import { mulberry32, freshSeed } from '../../testing/random.ts';
 
 // Logits whose temperature-1 probabilities are exactly 0.5, 0.25, 0.125, 0.0625, 0.0625.
 const LN2 = Math.log(2);

@@ -7,7 +7,7 @@ import { writeGguf } from '../gguf/writer.ts';
 import { describeModel } from '../model-info.ts';
 import { DownloadError, DownloadInProgressError, IntegrityError, ModelNotFoundError, StorageQuotaError } from './errors.ts';
 import { ModelStore, type DownloadProgress, type ModelStoreOptions, type StorageManagerLike } from './model-store.ts';
-import { makeTestGguf, randomBytes } from './test-fixtures.ts';
+import { makeTestGguf, randomBytes } from '../../testing/store-fixtures.ts';
 
 const CHUNK = 4096;
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');

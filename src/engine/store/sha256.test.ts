@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Sha256, sha256Hex } from './sha256.ts';
-import { mulberry32 as rng } from '../../test-support/random.ts';
+import { mulberry32 as rng } from '../../testing/random.ts';
 
 const reference = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 

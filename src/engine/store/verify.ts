@@ -4,7 +4,7 @@
  */
 import type { RangedSource } from '../gguf/source.ts';
 import { openGgufModel } from '../gguf/split.ts';
-import { modelQuantization } from '../model-info.ts';
+import { modelQuantization } from '../model/quantization.ts';
 import { IntegrityError } from './errors.ts';
 import type { ModelDb, ModelRecord } from './records.ts';
 import { Sha256 } from './sha256.ts';

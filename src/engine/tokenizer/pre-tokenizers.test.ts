@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { llamaCppSourceDir } from '../../test-support/llama-ref.ts';
+import { llamaCppSourceDir } from '../../testing/llama-ref.ts';
 import { TokenizerLoadError } from './errors.ts';
 import { PRE_TOKENIZER_REGEXES, PreTokenizer, collapseRegex, stdRegexToJs } from './pre-tokenizers.ts';
 import { KNOWN_PRE_TOKENIZERS, loadVocab } from './vocab.ts';

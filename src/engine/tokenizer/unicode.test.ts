@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { llamaCppSourceDir } from '../../test-support/llama-ref.ts';
+import { llamaCppSourceDir } from '../../testing/llama-ref.ts';
 import { bytesToByteString } from './bytes.ts';
 import { encodeRanges, parseLlamaUnicodeData } from './gen-unicode-data.ts';
 import { CATEGORY_RANGES, WHITESPACE } from './unicode-data.ts';

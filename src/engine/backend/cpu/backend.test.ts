@@ -4,14 +4,14 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GgmlType } from '../../gguf/ggml-types.ts';
-import { normalizedMse } from '../../../test-support/compare.ts';
-import { exactWeights, randomBlocks } from '../../../test-support/random-weights.ts';
+import { normalizedMse } from '../../../testing/compare.ts';
+import { exactWeights, randomBlocks } from '../../../testing/random-weights.ts';
 import { attentionReference } from '../webgpu/kernels/attention.ts';
 import { matmulReference } from '../webgpu/kernels/matmul.ts';
 import { applyPenalties, recentTokenCounts, sampleRow } from '../../sampling/index.ts';
 import { QUANT_FORMATS } from '../../gguf/quants/index.ts';
 import { CPU_CONVERTED_WEIGHT_TYPES, CpuBackend, Q8A_MAX_TOKENS } from './backend.ts';
-import { mulberry32 as rng, freshSeed } from '../../../test-support/random.ts';
+import { mulberry32 as rng, freshSeed } from '../../../testing/random.ts';
 
 
 

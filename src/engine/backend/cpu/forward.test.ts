@@ -1,6 +1,6 @@
 /**
  * Whole models on the CPU backend: the shared forward pass (src/engine/model) on CpuBackend against
- * the float64 reference (src/test-support/reference-forward.ts), on generated random-weight models.
+ * the float64 reference (src/testing/reference-forward.ts), on generated random-weight models.
  * f32 activations throughout must match the reference as the WebGPU path does (KL <= 1e-4, top-1
  * >= 99%); the default backend (8-bit activations for quantized weights, as llama.cpp's CPU backend)
  * is compared with llama.cpp's CPU logits on the same file with the WebGPU path's bars for
@@ -15,9 +15,9 @@ import { readGguf } from '../../gguf/reader.ts';
 import { writeGguf } from '../../gguf/writer.ts';
 import { Model } from '../../model/model.ts';
 import { nodeFileSource } from '../../../node/file-source.ts';
-import { klDivergence, topOneAgreement } from '../../../test-support/compare.ts';
-import { llamaRefLogits } from '../../../test-support/llama-ref.ts';
-import { loadReferenceWeights, referenceForward } from '../../../test-support/reference-forward.ts';
+import { klDivergence, topOneAgreement } from '../../../testing/compare.ts';
+import { llamaRefLogits } from '../../../testing/llama-ref.ts';
+import { loadReferenceWeights, referenceForward } from '../../../testing/reference-forward.ts';
 import { planTestModel, q4kmRecipe, type QuantRecipe, type TestArch } from '../../../testing/make-model.ts';
 import { GgmlType } from '../../gguf/ggml-types.ts';
 import { CpuBackend } from './backend.ts';

@@ -7,8 +7,8 @@ import { setFlagsFromString } from 'node:v8';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GgmlType } from '../../gguf/ggml-types.ts';
 import { f32ToF16 } from '../../gguf/quants/index.ts';
-import { normalizedMse } from '../../../test-support/compare.ts';
-import { exactWeights, randomBlocks } from '../../../test-support/random-weights.ts';
+import { normalizedMse } from '../../../testing/compare.ts';
+import { exactWeights, randomBlocks } from '../../../testing/random-weights.ts';
 import { attentionReference } from '../webgpu/kernels/attention.ts';
 import { elementwiseReference } from '../webgpu/kernels/elementwise.ts';
 import { embedReference } from '../webgpu/kernels/embed.ts';
@@ -19,7 +19,7 @@ import { yarnCorrDims } from '../rope-scaling.ts';
 import { llama3FreqFactors, ropeReference } from '../webgpu/kernels/rope.ts';
 import { softmaxReference } from '../webgpu/kernels/softmax.ts';
 import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_BLOCK_BYTES, Q8A_WEIGHT_TYPES, Q8K_BLOCK_BYTES, Q8K_WEIGHT_TYPES, relaxedSimdSupported, simdSupported } from './kernels.ts';
-import { mulberry32 as rng, freshSeed } from '../../../test-support/random.ts';
+import { mulberry32 as rng, freshSeed } from '../../../testing/random.ts';
 
 // Node 20's V8 has relaxed SIMD behind a flag (on by default from Node 22, Chrome 114): turn it on
 // so the relaxed build is tested here too.

@@ -23,9 +23,6 @@ export const REPORTED_LIMITS = [
 
 export type ReportedLimit = (typeof REPORTED_LIMITS)[number];
 
-/** Features whose presence switches on faster kernel variants. */
-export const OPTIONAL_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
-
 export interface AdapterReport {
   vendor: string;
   architecture: string;

@@ -35,11 +35,6 @@ export function roundAway(x: number): number {
   return x < 0 ? -Math.floor(0.5 - x) : Math.floor(x + 0.5);
 }
 
-/** `(int8_t)` / `(int)` of a float: truncation toward zero, wrapped to 8 bits. */
-export function truncToInt8(x: number): number {
-  return (Math.trunc(x) << 24) >> 24;
-}
-
 /** 6-bit scale `j` of a Q4_K/Q5_K block (ggml's get_scale_min_k4); `s` is the offset of `scales[12]`. */
 export function scaleK4(j: number, q: Uint8Array, s: number): number {
   return j < 4 ? q[s + j]! & 63 : (q[s + j + 4]! & 0xf) | ((q[s + j - 4]! >> 6) << 4);

@@ -4,10 +4,10 @@
  * data each run. Re-run a failure with QUANT_SEED=<seed printed below>.
  */
 import { describe, expect, it } from 'vitest';
-import { llamaRefDequantize, llamaRefQuantize } from '../../../test-support/llama-ref.ts';
+import { llamaRefDequantize, llamaRefQuantize } from '../../../testing/llama-ref.ts';
 import { QUANT_FORMATS, type QuantFormat } from './index.ts';
 import { quantizeIq4NlRef } from './iq4_nl.ts';
-import { DISTRIBUTIONS, firstDifference, mixedRows, rng, testSeed } from './test-data.ts';
+import { DISTRIBUTIONS, firstDifference, mixedRows, rng, testSeed } from '../../../testing/quant-test-data.ts';
 
 const seed = testSeed();
 console.log(`llama-parity: seed ${seed} (QUANT_SEED=${seed} to repeat)`);

@@ -9,7 +9,7 @@ import { GgmlType, ggmlTypeInfo } from '../ggml-types.ts';
 import { minK4, nearestInt, packScalesK4, roundAway, scaleK4 } from './f32-math.ts';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, QUANT_FORMATS, quantFormat, requireQuantFormat } from './index.ts';
 import { F16_TO_F32_BITS } from './half.ts';
-import { DISTRIBUTIONS, mixedRows, rng, testSeed } from './test-data.ts';
+import { DISTRIBUTIONS, mixedRows, rng, testSeed } from '../../../testing/quant-test-data.ts';
 
 const seed = testSeed();
 console.log(`quants: seed ${seed} (QUANT_SEED=${seed} to repeat)`);

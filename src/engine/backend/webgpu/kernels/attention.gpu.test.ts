@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { freshSeed, randomFloats } from '../../../../test-support/gpu.ts';
-import { normalizedMse } from '../../../../test-support/compare.ts';
+import { freshSeed, randomFloats } from '../../../../testing/gpu.ts';
+import { normalizedMse } from '../../../../testing/compare.ts';
 import { preprocessWgsl } from '../preprocess.ts';
 import { SHADERS } from '../../../../shaders/index.ts';
 import { attentionReference, createDecodeDispatchBuffer, decodeScratchFloats, encodeAttention, encodeKvWrite, kvCacheBytes, type KvCacheLayout, type KvDtype } from './attention.ts';
 import { dequantizeF16, quantizeF16 } from '../../../gguf/quants/f16.ts';
-import { seededInts, useOpHarness } from './test-harness.ts';
+import { seededInts, useOpHarness } from '../../../../testing/op-harness.ts';
 
 const h = useOpHarness();
 

@@ -1,10 +1,9 @@
 /**
- * Small things the non-matmul kernel modules share: the strided row view every op takes, the
- * 2-D folding of large 1-D dispatches, and a lookup of registered shaders.
+ * Small things the kernel modules share: the strided row view every op takes, the 2-D folding of
+ * large 1-D dispatches, and a lookup of registered shaders.
  */
 import { SHADERS } from '../../../../shaders/index.ts';
 import type { KernelCache, Kernel } from '../kernel.ts';
-import { dispatchGrid } from '../pipelines.ts';
 import { preprocessWgsl } from '../preprocess.ts';
 import type { BufferRange } from '../recorder.ts';
 
@@ -17,6 +16,13 @@ export interface RowView {
   buffer: GPUBuffer | BufferRange;
   stride?: number;
   offset?: number;
+}
+
+/** Splits a 1-D workgroup count into a 2-D dispatch that respects the per-dimension limit. */
+export function dispatchGrid(groups: number, maxPerDimension: number): [number, number] {
+  if (groups <= maxPerDimension) return [groups, 1];
+  const y = Math.ceil(groups / maxPerDimension);
+  return [Math.ceil(groups / y), y];
 }
 
 /** WebGPU guarantees at least this many workgroups per dispatch dimension on every device. */

@@ -8,10 +8,10 @@
 import { ggmlTypeName, type GgmlType } from '../../../gguf/ggml-types.ts';
 import { SHADERS } from '../../../../shaders/index.ts';
 import { kernelFamily, type KernelCache } from '../kernel.ts';
-import { dispatchGrid } from '../pipelines.ts';
 import { preprocessWgsl } from '../preprocess.ts';
 import type { BufferRange, StepRecorder } from '../recorder.ts';
 import type { GpuWeight } from '../weights.ts';
+import { dispatchGrid } from './common.ts';
 import { weightInclude } from './matmul.ts';
 
 const WORKGROUP_SIZE = 64;

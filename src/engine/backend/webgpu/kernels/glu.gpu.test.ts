@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { freshSeed, randomFloats } from '../../../../test-support/gpu.ts';
-import { normalizedMse } from '../../../../test-support/compare.ts';
+import { freshSeed, randomFloats } from '../../../../testing/gpu.ts';
+import { normalizedMse } from '../../../../testing/compare.ts';
 import { encodeGlu, geluReference, gluReference, type GluActivation } from './glu.ts';
-import { gatherRows, useOpHarness } from './test-harness.ts';
+import { gatherRows, useOpHarness } from '../../../../testing/op-harness.ts';
 
 const h = useOpHarness();
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GgmlType } from '../../../gguf/ggml-types.ts';
-import { acquireTestGpu, freshSeed, randomFloats, uploadFloats, type TestGpu } from '../../../../test-support/gpu.ts';
-import { randomWeight } from '../../../../test-support/random-weights.ts';
-import { normalizedMse } from '../../../../test-support/compare.ts';
+import { acquireTestGpu, freshSeed, randomFloats, uploadFloats, type TestGpu } from '../../../../testing/gpu.ts';
+import { randomWeight } from '../../../../testing/random-weights.ts';
+import { normalizedMse } from '../../../../testing/compare.ts';
 import { KernelCache } from '../kernel.ts';
 import { readBuffer } from '../readback.ts';
 import { StepRecorder } from '../recorder.ts';

@@ -9,10 +9,10 @@ import { GgmlType, ggmlTypeName } from '../../../gguf/ggml-types.ts';
 import { SHADERS } from '../../../../shaders/index.ts';
 import { kernelFamily, type KernelCache } from '../kernel.ts';
 import type { MatvecStrategy } from '../probe.ts';
-import { dispatchGrid } from '../pipelines.ts';
 import { preprocessWgsl } from '../preprocess.ts';
 import type { BufferRange, StepRecorder } from '../recorder.ts';
 import type { GpuWeight } from '../weights.ts';
+import { dispatchGrid } from './common.ts';
 
 /** Block-at-a-time dot products for matvec (the `dot` slot); other formats use dot_generic.wgsl. */
 const DOT_INCLUDES: Partial<Record<GgmlType, string>> = {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { freshSeed, randomFloats } from '../../../../test-support/gpu.ts';
-import { normalizedMse } from '../../../../test-support/compare.ts';
+import { freshSeed, randomFloats } from '../../../../testing/gpu.ts';
+import { normalizedMse } from '../../../../testing/compare.ts';
 import { encodeNorm, normReference } from './norm.ts';
-import { seededInts, useOpHarness } from './test-harness.ts';
+import { seededInts, useOpHarness } from '../../../../testing/op-harness.ts';
 
 const h = useOpHarness();
 

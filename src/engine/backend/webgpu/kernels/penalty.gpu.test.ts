@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { freshSeed, randomFloats } from '../../../../test-support/gpu.ts';
+import { freshSeed, randomFloats } from '../../../../testing/gpu.ts';
 import { applyPenalties, historyRing, recentTokenCounts } from '../../../sampling/penalties.ts';
 import { encodeHistoryPenalties, encodePenalties } from './penalty.ts';
-import { useOpHarness } from './test-harness.ts';
+import { useOpHarness } from '../../../../testing/op-harness.ts';
 
 const h = useOpHarness();
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { freshSeed, randomFloats } from '../../../../test-support/gpu.ts';
+import { freshSeed, randomFloats } from '../../../../testing/gpu.ts';
 import { sampleReference, type SamplingParams } from '../../../sampling/index.ts';
 import { encodeArgmax, encodeSample, sampleScratchElements } from './sample.ts';
-import { seededInts, useOpHarness } from './test-harness.ts';
+import { seededInts, useOpHarness } from '../../../../testing/op-harness.ts';
 
 const h = useOpHarness();
 

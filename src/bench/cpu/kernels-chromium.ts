@@ -1,16 +1,16 @@
 /**
- * The matvec micro-benchmark of bench.ts in the system's Chromium (not a test), both builds side by
- * side: relaxed SIMD only runs correctly in a browser here (see README.md), and the browser is where
- * the CPU backend runs.
+ * The matvec micro-benchmark of kernels.ts in the system's Chromium (not a test), both builds side
+ * by side: relaxed SIMD only runs correctly in a browser here (see src/engine/backend/cpu/README.md),
+ * and the browser is where the CPU backend runs.
  *
- *   npx tsx src/engine/backend/cpu/bench-chromium.ts [--n 4096]
+ *   npx tsx src/bench/cpu/kernels-chromium.ts [--n 4096]
  *
  * Weight GB/s of one single-threaded matvec per type and path (fastest of 12 runs; on a shared
  * machine the minimum is the best estimate), beside the rate of streaming 128 MiB with SIMD loads.
  */
 import { chromium } from 'playwright-core';
-import { GgmlType } from '../../gguf/ggml-types.ts';
-import { RELAXED_WASM_BASE64, SIMD_WASM_BASE64 } from './generated/kernels-wasm.ts';
+import { GgmlType } from '../../engine/gguf/ggml-types.ts';
+import { RELAXED_WASM_BASE64, SIMD_WASM_BASE64 } from '../../engine/backend/cpu/generated/kernels-wasm.ts';
 
 const i = process.argv.indexOf('--n');
 const n = i >= 0 ? Number(process.argv[i + 1]) : 4096;

@@ -3,9 +3,9 @@
  * quantizers' corner cases (ties, all-zero and constant groups, one-signed groups, outliers,
  * values near ggml's 1e-15 "all zero" threshold).
  */
-import { mulberry32 } from '../../../test-support/random.ts';
+import { mulberry32 } from './random.ts';
 
-export { mulberry32 as rng } from '../../../test-support/random.ts';
+export { mulberry32 as rng } from './random.ts';
 
 /** Seed for a test run: QUANT_SEED from the environment, else fresh. */
 export function testSeed(): number {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { GgmlType, byteSizeOf } from './gguf/ggml-types.ts';
-import { dominantQuantization, modelQuantization } from './model-info.ts';
+import { GgmlType, byteSizeOf } from '../gguf/ggml-types.ts';
+import { dominantQuantization, modelQuantization } from './quantization.ts';
 
 const tensor = (type: GgmlType, shape: number[]) => ({ type, shape, byteSize: byteSizeOf(type, shape.reduce((a, b) => a * b, 1)) });
 

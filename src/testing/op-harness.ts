@@ -1,12 +1,14 @@
 /**
- * Shared setup for the op kernel GPU tests: one device, kernel cache and recorder per file, and
- * helpers to upload data, allocate NaN-poisoned outputs and read results back.
+ * Shared setup for the op kernel GPU tests (src/engine/backend/webgpu/kernels/*.gpu.test.ts): one
+ * device, kernel cache and recorder per file, and helpers to upload data, allocate NaN-poisoned
+ * outputs and read results back.
  */
 import { afterAll, beforeAll } from 'vitest';
-import { acquireTestGpu, uploadFloats, type TestGpu } from '../../../../test-support/gpu.ts';
-import { KernelCache } from '../kernel.ts';
-import { readBuffer } from '../readback.ts';
-import { StepRecorder } from '../recorder.ts';
+import { acquireTestGpu, uploadFloats, type TestGpu } from './gpu.ts';
+import { mulberry32 } from './random.ts';
+import { KernelCache } from '../engine/backend/webgpu/kernel.ts';
+import { readBuffer } from '../engine/backend/webgpu/readback.ts';
+import { StepRecorder } from '../engine/backend/webgpu/recorder.ts';
 
 export interface OpHarness {
   gpu: TestGpu;
@@ -68,15 +70,8 @@ export function useOpHarness(): OpHarness {
 
 /** Random integer in [lo, hi] from a seeded generator. */
 export function seededInts(seed: number): (lo: number, hi: number) => number {
-  let state = seed >>> 0;
-  return (lo, hi) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    return lo + Math.floor(u * (hi - lo + 1));
-  };
+  const next = mulberry32(seed);
+  return (lo, hi) => lo + Math.floor(next() * (hi - lo + 1));
 }
 
 /** Contiguous rows of length n placed at `offset + r * stride` in a NaN-filled array. */

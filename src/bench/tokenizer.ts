@@ -2,7 +2,7 @@
  * Tokenizer benchmark (not a test): MB/s on 1 MB of mixed text, ours beside llama.cpp's on the
  * same bytes and vocab, and whether the ids agree.
  *
- *   npx tsx src/engine/tokenizer/bench.ts [vocab.gguf ...]
+ *   npx tsx src/bench/tokenizer.ts [vocab.gguf ...]
  *
  * Without arguments it uses llama.cpp's Llama 3 (BPE), Qwen2 (BPE), Gemma 4 (BPE on UTF-8) and
  * Llama 2 (SPM) vocab files. llama.cpp's time is that of `llama-ref tokenize` on the file minus
@@ -11,10 +11,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readGguf } from '../gguf/reader.ts';
-import { nodeFileSource } from '../../node/file-source.ts';
-import { llamaCppSourceDir, llamaRefTokenize } from '../../test-support/llama-ref.ts';
-import { Tokenizer } from './tokenizer.ts';
+import { readGguf } from '../engine/gguf/reader.ts';
+import { nodeFileSource } from '../node/file-source.ts';
+import { llamaCppSourceDir, llamaRefTokenize } from '../testing/llama-ref.ts';
+import { Tokenizer } from '../engine/tokenizer/tokenizer.ts';
 
 /** ~1 MB of text mixing prose in several scripts, code, numbers, whitespace and emoji; seeded. */
 export function mixedText(bytes = 1 << 20, seed = 1): string {
@@ -123,4 +123,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1]?.endsWith("bench.ts")) await main();
+if (process.argv[1]?.endsWith('tokenizer.ts')) await main();

@@ -9,10 +9,10 @@
  *   npx hearth bench kernels [--types Q4_K,Q8_0] [--shapes 4096x4096,14336x4096] [--prefill 512]
  *     [--seconds 1] [--matvec workgroup|subgroup|invocation] [--wall] [--json FILE]
  */
-import type { GgmlType } from '../../../gguf/ggml-types.ts';
-import type { GpuContext } from '../device.ts';
-import { adapterName, type MatvecStrategy } from '../probe.ts';
-import type { GpuWeight } from '../weights.ts';
+import type { GgmlType } from '../../engine/gguf/ggml-types.ts';
+import type { GpuContext } from '../../engine/backend/webgpu/device.ts';
+import { adapterName, type MatvecStrategy } from '../../engine/backend/webgpu/probe.ts';
+import type { GpuWeight } from '../../engine/backend/webgpu/weights.ts';
 
 /** Weight bytes cycled through per entry: more than the largest GPU caches. */
 const CACHE_FLUSH_BYTES = 256 << 20;
@@ -139,12 +139,12 @@ async function timeIt(timer: StepTimer, seconds: number, step: Parameters<StepTi
 
 export async function benchMatmul(context: GpuContext, options: MatmulBenchOptions = {}): Promise<MatmulBenchReport> {
   const [{ KernelCache }, { StepRecorder }, { uploadWeight, destroyWeight }, matmul, { randomBlocks }, types] = await Promise.all([
-    import('../kernel.ts'),
-    import('../recorder.ts'),
-    import('../weights.ts'),
-    import('./matmul.ts'),
-    import('../../../../test-support/random-weights.ts'),
-    import('../../../gguf/ggml-types.ts'),
+    import('../../engine/backend/webgpu/kernel.ts'),
+    import('../../engine/backend/webgpu/recorder.ts'),
+    import('../../engine/backend/webgpu/weights.ts'),
+    import('../../engine/backend/webgpu/kernels/matmul.ts'),
+    import('../../testing/random-weights.ts'),
+    import('../../engine/gguf/ggml-types.ts'),
   ]);
   const { device } = context;
   const log = options.log ?? (() => {});

@@ -1,7 +1,7 @@
 /**
  * Micro-benchmark of the CPU matmul kernels (not a test):
  *
- *   npx tsx src/engine/backend/cpu/bench.ts [--n 4096] [--prefill 32] [--relaxed] [--threads 1,2]
+ *   npx tsx src/bench/cpu/kernels.ts [--n 4096] [--prefill 32] [--relaxed] [--threads 1,2]
  *     [--model 1024,24,4864,16,2] [--only-threads] [--types Q5_0,Q4_1] [--no-threads]
  *
  * Decode is memory-bound: a matvec reads every weight byte once, so its rate in weight GB/s beside
@@ -21,14 +21,14 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
-import { GgmlType } from '../../gguf/ggml-types.ts';
-import { writeGguf } from '../../gguf/writer.ts';
-import { Model } from '../../model/model.ts';
-import { nodeFileSource } from '../../../node/file-source.ts';
-import { randomBlocks } from '../../../test-support/random-weights.ts';
-import { planTestModel, q4kmRecipe } from '../../../testing/make-model.ts';
-import { CpuBackend } from './backend.ts';
-import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES } from './kernels.ts';
+import { GgmlType } from '../../engine/gguf/ggml-types.ts';
+import { writeGguf } from '../../engine/gguf/writer.ts';
+import { Model } from '../../engine/model/model.ts';
+import { nodeFileSource } from '../../node/file-source.ts';
+import { randomBlocks } from '../../testing/random-weights.ts';
+import { planTestModel, q4kmRecipe } from '../../testing/make-model.ts';
+import { CpuBackend } from '../../engine/backend/cpu/backend.ts';
+import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES } from '../../engine/backend/cpu/kernels.ts';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -2,9 +2,9 @@
  * Shared by the store's unit tests and its browser harness: a small valid GGUF with random tensor
  * data, and split parts of one.
  */
-import { GgmlType } from '../gguf/ggml-types.ts';
-import { GgufValueType } from '../gguf/types.ts';
-import { writeGguf } from '../gguf/writer.ts';
+import { GgmlType } from '../engine/gguf/ggml-types.ts';
+import { GgufValueType } from '../engine/gguf/types.ts';
+import { writeGguf } from '../engine/gguf/writer.ts';
 
 /** Deterministic bytes (xorshift), so a corruption anywhere changes the hash. */
 export function randomBytes(length: number, seed = 1): Uint8Array<ArrayBuffer> {

@@ -4,21 +4,18 @@
  * proves nothing. On machines without a GPU driver, vite.config.ts points Dawn at SwiftShader.
  */
 import { createGpuContext, type GpuContext } from '../engine/backend/webgpu/device.ts';
-import { PipelineCache } from '../engine/backend/webgpu/pipelines.ts';
 import { nodeGpu, nodeProbeOptions } from '../node/webgpu.ts';
 import { mulberry32 } from './random.ts';
 
-export interface TestGpu extends GpuContext {
-  pipelines: PipelineCache;
-}
+/** A GPU test's device: the engine's own GPU context, on Dawn. */
+export type TestGpu = GpuContext;
 
 export async function acquireTestGpu(): Promise<TestGpu> {
   const errors: Error[] = [];
-  const context = await createGpuContext(nodeGpu(), {
+  return createGpuContext(nodeGpu(), {
     ...nodeProbeOptions(),
     onUncapturedError: (error) => errors.push(error),
   });
-  return { ...context, pipelines: new PipelineCache(context.device) };
 }
 
 /** Deterministic pseudo-random floats in [-1, 1), fresh per seed. */

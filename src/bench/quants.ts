@@ -1,11 +1,11 @@
 /**
  * CPU throughput of the reference dequantizers (and quantizers), one format at a time:
- *   npx tsx src/engine/gguf/quants/bench.ts [elements-in-millions=4] [format ...]
+ *   npx tsx src/bench/quants.ts [elements-in-millions=4] [format ...]
  * Dequantize reports MB/s of quantized input and M elements/s of output; quantize M elements/s.
  * Single-threaded, so numbers on a shared machine are noisy: compare formats within one run.
  */
-import { QUANT_FORMATS } from './index.ts';
-import { mixedRows } from './test-data.ts';
+import { QUANT_FORMATS } from '../engine/gguf/quants/index.ts';
+import { mixedRows } from '../testing/quant-test-data.ts';
 
 const millions = Number(process.argv[2] ?? 4);
 const only = new Set(process.argv.slice(3).map((s) => s.toUpperCase()));
