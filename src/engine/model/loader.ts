@@ -1,10 +1,11 @@
 /**
  * Loading a GGUF model into a backend: validate the file (`readModelConfig`, `checkTensors`), plan
  * memory (weights as stored + KV cache for the chosen context + scratch) against the backend's
- * limits before anything is uploaded, then stream each tensor from the ranged source that holds it
- * (a split model's tensors are spread over its parts; one file is the one-part case). Matrices stay
- * in their file format (kernels dequantize on the fly); 1-D tensors (norms, biases, rope factors)
- * are dequantized here to f32.
+ * limits before anything is uploaded (`planLoad`; a backend sized from the plan, the CPU's, is
+ * planned before it exists and loads that same plan), then stream each tensor from the ranged
+ * source that holds it (a split model's tensors are spread over its parts; one file is the
+ * one-part case). Matrices stay in their file format (kernels dequantize on the fly); 1-D tensors
+ * (norms, biases, rope factors) are dequantized here to f32.
  */
 import { HearthError } from '../errors.ts';
 import { ggmlTypeName } from '../gguf/ggml-types.ts';
@@ -199,16 +200,25 @@ export function plannedTensors<T extends { name: string }>(tensors: readonly T[]
   return tensors.filter((t) => t.name !== 'rope_factors_long.weight' && t.name !== 'rope_factors_short.weight');
 }
 
-function isGgufModel(source: RangedSource | GgufModel): source is GgufModel {
-  return 'tensorsByName' in source;
+/** A model read, checked and planned for one backend: everything a load decides before uploading. */
+export interface PlannedLoad {
+  file: GgufModel;
+  config: ModelConfig;
+  plan: MemoryPlan;
 }
 
 /**
- * Reads, validates and uploads a model; the KV cache and scratch are allocated here, once. `source`
- * is one GGUF file, or a model opened with `openGgufModel` (every part of a split model).
+ * What a load is planned against: the backend itself, or, for a backend sized from the plan (the
+ * CPU's memory), its ceiling before it exists.
  */
-export async function loadModel(backend: Backend, source: RangedSource | GgufModel, options: LoadOptions = {}): Promise<LoadedModel> {
-  const file = isGgufModel(source) ? source : assembleGgufModel([{ file: options.file ?? (await readGguf(source)), source }]);
+export type PlanTarget = Pick<Backend, 'kind' | 'limits' | 'supportsWeight'> & Partial<Pick<Backend, 'weightBytes'>>;
+
+/**
+ * Reads and validates a model (`readModelConfig`, `checkTensors`, what the forward pass and the
+ * target's kernels support) and plans its memory on `target` ({@link planMemory}). Throws before
+ * anything is allocated.
+ */
+export function planLoad(file: GgufModel, target: PlanTarget, options: Pick<LoadOptions, 'contextLength' | 'batch'> = {}): PlannedLoad {
   const config = readModelConfig(file);
   checkTensors(config, file);
   if (config.headDimK !== config.headDimV) {
@@ -220,15 +230,37 @@ export async function loadModel(backend: Backend, source: RangedSource | GgufMod
   if (config.qkNorm && config.tensors.fusedQkv) {
     throw new UnsupportedModelError('q/k norms on a fused qkv projection are not supported', {});
   }
-  const infos = file.tensorsByName;
   for (const t of file.tensors) {
-    if (isMatrix(t) && !backend.supportsWeight(t.type)) {
-      throw new UnsupportedModelError(`${t.name}: the ${backend.kind} backend has no kernel for ${ggmlTypeName(t.type)} weights`, { tensor: t.name });
+    if (isMatrix(t) && !target.supportsWeight(t.type)) {
+      throw new UnsupportedModelError(`${t.name}: the ${target.kind} backend has no kernel for ${ggmlTypeName(t.type)} weights`, { tensor: t.name });
     }
   }
-  const used = plannedTensors(file.tensors);
-  const plan = planMemory(config, used, backend, options);
+  return { file, config, plan: planMemory(config, plannedTensors(file.tensors), target, options) };
+}
 
+function isGgufModel(source: RangedSource | GgufModel): source is GgufModel {
+  return 'tensorsByName' in source;
+}
+
+/** One file as a one-part model; `header` when the caller has read it already. */
+async function asGgufModel(source: RangedSource | GgufModel, header: GgufFile | undefined): Promise<GgufModel> {
+  return isGgufModel(source) ? source : assembleGgufModel([{ file: header ?? (await readGguf(source)), source }]);
+}
+
+function isPlannedLoad(source: RangedSource | GgufModel | PlannedLoad): source is PlannedLoad {
+  return 'plan' in source && 'config' in source;
+}
+
+/**
+ * Reads, validates and uploads a model; the KV cache and scratch are allocated here, once. `source`
+ * is one GGUF file, a model opened with `openGgufModel` (every part of a split model), or one
+ * already planned for this backend with {@link planLoad} (its plan fixes the context and batch).
+ */
+export async function loadModel(backend: Backend, source: RangedSource | GgufModel | PlannedLoad, options: LoadOptions = {}): Promise<LoadedModel> {
+  const planned = isPlannedLoad(source) ? source : planLoad(await asGgufModel(source, options.file), backend, options);
+  const { file, config, plan } = planned;
+  const infos = file.tensorsByName;
+  const used = plannedTensors(file.tensors);
   const total = used.reduce((a, t) => a + t.byteSize, 0);
   let loaded = 0;
   const progress = (bytes: number) => {
