@@ -8,9 +8,9 @@
  *
  * Backends: `backend: 'auto'` (the default) runs on WebGPU and falls back to the WebAssembly CPU
  * backend when WebGPU is missing or will not start (no navigator.gpu, no adapter, no device), or
- * when its adapter is a software renderer, slower than the CPU backend itself; the
- * loaded model's info says which backend runs and why (`backend`, `backendNotice`). A reload after
- * a lost device goes through the same choice, so it may land on the CPU.
+ * when its adapter is a software renderer, slower than the CPU backend itself (backend/choose.ts);
+ * the loaded model's info says which backend runs and why (`backend`, `backendNotice`). A reload
+ * after a lost device goes through the same choice, so it may land on the CPU.
  */
 import type {
   ChatCompletion,
@@ -19,7 +19,6 @@ import type {
   ChatMessage,
   EngineApi,
   Capabilities,
-  CpuReport,
   EngineInfo,
   EngineStatus,
   GpuReport,
@@ -28,22 +27,17 @@ import type {
   ModelInfo,
   ModelSource,
 } from './api.ts';
-import type { Backend } from './backend/ops.ts';
-import { CPU_BACKEND_OVERHEAD_BYTES, CpuBackend, cpuWeightBytes } from './backend/cpu/backend.ts';
-import { relaxedSimdSupported, simdSupported, WASM32_MAX_BYTES } from './backend/cpu/kernels.ts';
+import { chooseBackend, cpuReport, softwareAdapterName } from './backend/choose.ts';
 import { createGpuContext, type GpuContext } from './backend/webgpu/device.ts';
-import { WebGpuBackend } from './backend/webgpu/backend.ts';
 import { KernelCache } from './backend/webgpu/kernel.ts';
-import { adapterName, probeWebGPU, type ProbeOptions } from './backend/webgpu/probe.ts';
-import { DeviceLostError, HearthError, WebGPUUnavailableError } from './errors.ts';
-import type { GgufModel } from './gguf/split.ts';
+import { probeWebGPU, type ProbeOptions } from './backend/webgpu/probe.ts';
+import { DeviceLostError, HearthError } from './errors.ts';
 import { ChatSession } from './generate/chat-session.ts';
 import { validateChatRequest, validateMessages, type ValidChatRequest } from './generate/validate-request.ts';
 import { blobSource, httpRangeSource, type RangedSource } from './gguf/source.ts';
 import { expandSplitUrls, openGgufModel } from './gguf/split.ts';
 import { describeModel } from './model-info.ts';
-import { readModelConfig } from './model/config.ts';
-import { planMemory, plannedTensors } from './model/loader.ts';
+import { planLoad } from './model/loader.ts';
 import { Model } from './model/model.ts';
 import { Tokenizer } from './tokenizer/index.ts';
 import type { CachedModel, DownloadProgress, ModelEntry, ModelStore, StoreUsage } from './store/index.ts';
@@ -70,32 +64,6 @@ function baseName(path: string): string {
 
 /** A chat request arrived with no model loaded. */
 export class NoModelLoadedError extends HearthError {}
-
-/** The most CPU threads the engine starts by default: decode is memory-bound past a few. */
-export const MAX_DEFAULT_THREADS = 8;
-
-/** What the CPU backend can do here (for the capability page and the default thread count). */
-export function cpuReport(): CpuReport {
-  const support = CpuBackend.threadingSupport();
-  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
-  return {
-    wasmSimd: simdSupported(),
-    relaxedSimd: relaxedSimdSupported(),
-    threadsAvailable: support.available,
-    ...(support.reason !== undefined ? { threadsReason: support.reason } : {}),
-    hardwareConcurrency: support.hardwareConcurrency,
-    defaultThreads: support.available ? Math.max(1, Math.min(support.hardwareConcurrency, MAX_DEFAULT_THREADS)) : 1,
-    ...(isolated !== undefined ? { crossOriginIsolated: isolated } : {}),
-  };
-}
-
-/** A backend made for one load, with what the model info says about it. */
-interface ChosenBackend {
-  backend: Backend;
-  kind: 'webgpu' | 'cpu';
-  notice?: string;
-  threads?: number;
-}
 
 interface Loaded {
   model: Model;
@@ -296,63 +264,6 @@ export class Engine implements EngineApi {
     return this.gpuDevice;
   }
 
-  /**
-   * The backend a load runs on: WebGPU, the CPU, or (auto) WebGPU with the CPU as the fallback
-   * when WebGPU cannot start. Only a failure to get a device falls back; a model that does not fit
-   * or is not supported on the GPU is reported as such. Auto also takes the CPU when the only
-   * WebGPU adapter is a software renderer (SwiftShader, llvmpipe, WARP): that emulates a GPU on
-   * the same CPU, about 100x slower than the CPU backend itself. 'webgpu' still runs there.
-   */
-  private async chooseBackend(file: GgufModel, options: LoadModelOptions): Promise<ChosenBackend> {
-    const want = options.backend ?? 'auto';
-    if (want === 'cpu') return this.cpuBackend(file, options, 'Running on the CPU, as chosen');
-    if (want === 'auto') {
-      const software = await this.softwareAdapterName();
-      if (software) return this.cpuBackend(file, options, `The WebGPU adapter is a software renderer (${software}), slower than the CPU; running on the CPU`);
-    }
-    try {
-      const { context, kernels } = await this.gpu();
-      return { backend: new WebGpuBackend(context.device, { kernelPaths: context.kernelPaths, kernels }), kind: 'webgpu' };
-    } catch (error) {
-      if (want === 'webgpu' || !(error instanceof WebGPUUnavailableError || (error as Error)?.name === 'WebGPUUnavailableError')) throw error;
-      const reason = ((error as Error).message || String(error)).replace(/\.$/, '');
-      return this.cpuBackend(file, options, `WebGPU unavailable: ${reason}; running on the CPU`);
-    }
-  }
-
-  /** The adapter's name when WebGPU here is a software renderer (the device's, or a fresh probe's). */
-  private async softwareAdapterName(): Promise<string | undefined> {
-    const context = this.gpuDevice?.context;
-    const found = context
-      ? { adapter: context.adapter, software: context.kernelPaths.software }
-      : await probeWebGPU(this.platform.gpu, this.platform.probeOptions).then((p) => (p.available ? { adapter: p.adapter, software: p.kernelPaths.software } : undefined));
-    if (!found?.software) return undefined;
-    return adapterName(found.adapter) || 'unnamed';
-  }
-
-  /**
-   * A CPU backend sized for this model: its memory budget is the model's plan (weights, KV cache
-   * for the context, scratch), so a shared memory declares no more than it needs. Threads: the
-   * option, else min(cores, 8) where workers can start, else 1.
-   */
-  private async cpuBackend(file: GgufModel, options: LoadModelOptions, why: string): Promise<ChosenBackend> {
-    const config = readModelConfig(file);
-    const plan = planMemory(config, plannedTensors(file.tensors), { limits: { maxBufferBytes: 2 ** 31, memoryBudgetBytes: WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES }, weightBytes: cpuWeightBytes }, {
-      ...(options.contextLength ? { contextLength: options.contextLength } : {}),
-    });
-    const report = cpuReport();
-    if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
-      throw new HearthError(`threads must be a positive integer, got ${options.threads}`);
-    }
-    const threads = options.threads ?? report.defaultThreads;
-    const backend = await CpuBackend.create({ threads, memoryBudgetBytes: plan.totalBytes });
-    const n = backend.threads;
-    let notice = `${why} (${n} thread${n === 1 ? '' : 's'})`;
-    const single = backend.threadingFallback ?? (n === 1 && !report.threadsAvailable ? report.threadsReason : undefined);
-    if (single) notice += `; single-threaded because ${single}`;
-    return { backend, kind: 'cpu', notice, threads: n };
-  }
-
   private async load(source: ModelSource, options: LoadModelOptions, onProgress?: (progress: LoadProgress) => void): Promise<Loaded> {
     const want = options.backend ?? 'auto';
     if (want !== 'auto' && want !== 'webgpu' && want !== 'cpu') throw new HearthError(`Unknown backend '${String(want)}' (auto, webgpu, cpu).`);
@@ -368,11 +279,19 @@ export class Engine implements EngineApi {
       const file = await openGgufModel(sources);
       const fileName = givenName ?? baseName(file.sources[0]!.name ?? 'model.gguf');
       const tokenizer = Tokenizer.fromGgufMetadata(file.metadata as ReadonlyMap<string, unknown>);
-      const chosen = await this.chooseBackend(file, options);
+      const sizing = options.contextLength ? { contextLength: options.contextLength } : {};
+      const chosen = await chooseBackend({
+        backend: options.backend,
+        threads: options.threads,
+        gpuDevice: () => this.gpu(),
+        softwareAdapter: () => softwareAdapterName(this.gpuDevice?.context, this.platform.gpu, this.platform.probeOptions),
+        planForCpu: (target) => planLoad(file, target, sizing),
+      });
       let model: Model;
       try {
-        model = await Model.load(chosen.backend, file, {
-          ...(options.contextLength ? { contextLength: options.contextLength } : {}),
+        // A CPU backend was sized from the model's plan: load that plan rather than make another.
+        model = await Model.load(chosen.backend, chosen.planned ?? file, {
+          ...sizing,
           onProgress: (loaded, total) => report({ phase: 'uploading-weights', loaded, total }),
         });
       } catch (error) {

@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatMessage, ModelSource } from '../../src/engine/api.ts';
-import { Engine, cpuReport } from '../../src/engine/engine.ts';
+import { cpuReport } from '../../src/engine/backend/choose.ts';
+import { Engine } from '../../src/engine/engine.ts';
 import { makeTestModel } from '../../src/testing/make-model.ts';
 
 let modelBytes: Uint8Array;

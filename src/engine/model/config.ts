@@ -28,7 +28,30 @@ export type RopeType = 'normal' | 'neox';
 export type RopeScalingType = 'none' | 'linear' | 'yarn' | 'longrope';
 const ROPE_SCALING_TYPES: readonly RopeScalingType[] = ['none', 'linear', 'yarn', 'longrope'];
 
-/** The architecture rules that are not in the file. */
+/**
+ * Sliding-window attention: which layers attend to a window, how wide, and the rope those layers use.
+ * Defaults apply where the file has no `attention.sliding_window` / `sliding_window_pattern` key.
+ */
+interface SlidingWindowRule {
+  /**
+   * The window when the file has no key; `'keyed'`: layers slide only when the file gives a
+   * positive window (a non-positive one switches sliding off rather than failing).
+   */
+  window: number | 'keyed';
+  /** Every `period`-th layer (the last of each period) attends fully; 0 means every layer slides. */
+  period: number;
+  /**
+   * Rope of the sliding layers without a `rope.freq_base_swa` key: `'as-full'` takes the full
+   * layers' base and scale; `'unscaled-base-10000'` starts from base 10000 and scale 1, so a model's
+   * rope scaling applies to its full-attention layers only.
+   */
+  rope: 'as-full' | 'unscaled-base-10000';
+}
+
+/**
+ * The architecture rules that are not in the file, named after what they do; {@link ARCHITECTURES}
+ * says which architecture follows which.
+ */
 interface ArchRules {
   ropeType: RopeType;
   /** llama.cpp's graph asserts rope covers the whole head (llama, qwen2, qwen3, granite). */
@@ -43,16 +66,32 @@ interface ArchRules {
   activation: 'silu' | 'gelu';
   /** ffn_up holds [gate; up] stacked, 2 * n_ff rows, and there is no ffn_gate (phi3). */
   fusedGateUp: boolean;
-  /** Sliding-window scheme; phi3 files may carry a window, but llama.cpp disables it. */
-  swa: 'none' | 'gemma2' | 'gemma3';
-  /** Attention scale rule (see {@link attentionScale}). */
-  attnScale: 'head-dim' | 'gemma' | 'granite';
-  /** Embedding multiplier: gemma's sqrt(n_embd), granite's key, or none. */
-  embeddingScale: 'none' | 'sqrt-embd' | 'granite';
-  /** Softcapping rule: gemma2 always caps (defaults 50 / 30), gemma3 caps final logits only if keyed. */
-  softcap: 'none' | 'gemma2' | 'gemma3';
-  /** Granite's residual scale and logit divisor. */
-  graniteScales: boolean;
+  /** Sliding-window attention, or none (phi3 files may carry a window, but llama.cpp disables it). */
+  slidingWindow: SlidingWindowRule | 'none';
+  /**
+   * Attention scale: 1/sqrt(head size) (`'head-dim'`), or the file's `attention.scale` when set and
+   * non-zero (`'keyed'`).
+   */
+  attnScale: 'head-dim' | 'keyed';
+  /**
+   * A layer count at which the attention scale is 1/sqrt(n_embd / n_head) instead: llama.cpp does
+   * not read query_pre_attn_scalar but keys the rule on the layer count of the models that need it
+   * (gemma2 27B: 46 layers, gemma3 27B: 62). 0: never.
+   */
+  attnScaleEmbdPerHeadAtLayers: number;
+  /**
+   * Multipliers: `'sqrt-embd'` scales the token embeddings by sqrt(n_embd); `'keyed'` reads
+   * `embedding_scale` and `residual_scale` (0 or absent: none) and the required `logit_scale`, the
+   * logits' divisor.
+   */
+  scales: 'none' | 'sqrt-embd' | 'keyed';
+  /**
+   * Softcapping: `'attn-and-final'` always caps attention scores and final logits (defaults 50 and
+   * 30); `'final-if-keyed'` caps the final logits only when the file gives a cap.
+   */
+  softcap: 'none' | 'attn-and-final' | 'final-if-keyed';
+  /** `rope.scaling.finetuned = false` turns rope off altogether (default on). */
+  ropeSwitchedByFinetuned: boolean;
   /** output.weight is never read; the output shares token_embd (gemma2 loader). */
   alwaysTied: boolean;
   /** Optional `output.bias` (qwen2, phi3). */
@@ -71,11 +110,12 @@ const BASE: ArchRules = {
   postNorms: false,
   activation: 'silu',
   fusedGateUp: false,
-  swa: 'none',
+  slidingWindow: 'none',
   attnScale: 'head-dim',
-  embeddingScale: 'none',
+  attnScaleEmbdPerHeadAtLayers: 0,
+  scales: 'none',
   softcap: 'none',
-  graniteScales: false,
+  ropeSwitchedByFinetuned: false,
   alwaysTied: false,
   outputBias: false,
   denseBiases: false,
@@ -91,15 +131,21 @@ export const ARCHITECTURES: Readonly<Record<Architecture, Readonly<ArchRules>>> 
   qwen3: { ...BASE, ropeType: 'neox', qkNorm: true },
   // phi3: fused qkv and gate-up; a sliding_window key is read and then switched off (llama.cpp PR 13676).
   phi3: { ...BASE, ropeType: 'neox', fullRotary: false, qWidthIsEmbd: true, fusedGateUp: true, outputBias: true, ropeFactorTensors: 'long-short' },
+  // gemma2 always alternates sliding and full layers.
   gemma2: {
-    ...BASE, ropeType: 'neox', fullRotary: false, postNorms: true, activation: 'gelu', swa: 'gemma2', attnScale: 'gemma',
-    embeddingScale: 'sqrt-embd', softcap: 'gemma2', alwaysTied: true,
+    ...BASE, ropeType: 'neox', fullRotary: false, postNorms: true, activation: 'gelu',
+    slidingWindow: { window: 4096, period: 2, rope: 'as-full' }, attnScaleEmbdPerHeadAtLayers: 46,
+    scales: 'sqrt-embd', softcap: 'attn-and-final', alwaysTied: true,
   },
+  // gemma3 slides only when the file gives a window.
   gemma3: {
-    ...BASE, ropeType: 'neox', fullRotary: false, qkNorm: true, postNorms: true, activation: 'gelu', swa: 'gemma3',
-    attnScale: 'gemma', embeddingScale: 'sqrt-embd', softcap: 'gemma3',
+    ...BASE, ropeType: 'neox', fullRotary: false, qkNorm: true, postNorms: true, activation: 'gelu',
+    slidingWindow: { window: 'keyed', period: 6, rope: 'unscaled-base-10000' }, attnScaleEmbdPerHeadAtLayers: 62,
+    scales: 'sqrt-embd', softcap: 'final-if-keyed',
   },
-  granite: { ...BASE, attnScale: 'granite', embeddingScale: 'granite', graniteScales: true, denseBiases: true, ropeFactorTensors: 'freqs-or-long-short' },
+  granite: {
+    ...BASE, attnScale: 'keyed', scales: 'keyed', ropeSwitchedByFinetuned: true, denseBiases: true, ropeFactorTensors: 'freqs-or-long-short',
+  },
 };
 
 // ---------------------------------------------------------------- the key table
@@ -469,16 +515,16 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
   // Sliding windows.
   let slidingWindow = 0;
   let swaPeriod = 0;
-  if (rules.swa === 'gemma2') {
-    // Gemma 2 always alternates; window 4096 and period 2 unless keyed.
-    slidingWindow = r.int('slidingWindow') ?? 4096;
-    swaPeriod = r.scalarOrIgnoredArray('slidingWindowPattern') ?? 2;
-  } else if (rules.swa === 'gemma3') {
-    // Gemma 3 uses sliding windows only when the file gives a positive window; period 6 unless keyed.
+  const swa = rules.slidingWindow;
+  if (swa !== 'none') {
     const w = r.int('slidingWindow');
-    if (w !== undefined && w > 0) {
+    if (swa.window !== 'keyed') {
+      // A keyed window of 0 or less is kept, then refused below.
+      slidingWindow = w ?? swa.window;
+      swaPeriod = r.scalarOrIgnoredArray('slidingWindowPattern') ?? swa.period;
+    } else if (w !== undefined && w > 0) {
       slidingWindow = w;
-      swaPeriod = r.scalarOrIgnoredArray('slidingWindowPattern') ?? 6;
+      swaPeriod = r.scalarOrIgnoredArray('slidingWindowPattern') ?? swa.period;
     }
   }
   if (slidingWindow < 0) fail(`${arch}: sliding window ${slidingWindow} must be positive`, { key: r.key('slidingWindow') });
@@ -492,12 +538,10 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
 
   // Attention scale, softcaps, multipliers.
   let attentionScale = 1 / Math.sqrt(headDimK);
-  if (rules.attnScale === 'gemma') {
-    // llama.cpp does not read query_pre_attn_scalar: it keys the rule on the layer count of the
-    // 27B models (gemma2: 46 layers, gemma3: 62), which use n_embd / n_head instead of head size.
-    const is27B = (arch === 'gemma2' && nLayer === 46) || (arch === 'gemma3' && nLayer === 62);
-    attentionScale = is27B ? 1 / Math.sqrt(Math.floor(nEmbd / nHead)) : 1 / Math.sqrt(headDimK);
-  } else if (rules.attnScale === 'granite') {
+  if (rules.attnScaleEmbdPerHeadAtLayers !== 0 && nLayer === rules.attnScaleEmbdPerHeadAtLayers) {
+    attentionScale = 1 / Math.sqrt(Math.floor(nEmbd / nHead));
+  }
+  if (rules.attnScale === 'keyed') {
     const s = r.float('attentionScale') ?? 0;
     if (!Number.isFinite(s)) fail(`${arch}: attention scale ${s} is not finite`, { key: r.key('attentionScale') });
     if (s !== 0) attentionScale = s;
@@ -505,12 +549,12 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
 
   let attnSoftcap = 0;
   let finalSoftcap = 0;
-  if (rules.softcap === 'gemma2') {
+  if (rules.softcap === 'attn-and-final') {
     attnSoftcap = r.float('attnLogitSoftcapping') ?? 50;
     finalSoftcap = r.float('finalLogitSoftcapping') ?? 30;
     positiveFloat(r, 'attnLogitSoftcapping', attnSoftcap);
     positiveFloat(r, 'finalLogitSoftcapping', finalSoftcap);
-  } else if (rules.softcap === 'gemma3') {
+  } else if (rules.softcap === 'final-if-keyed') {
     finalSoftcap = r.float('finalLogitSoftcapping') ?? 0;
     if (!Number.isFinite(finalSoftcap) || finalSoftcap < 0) fail(`${arch}: final logit softcap ${finalSoftcap} is invalid`, { key: r.key('finalLogitSoftcapping') });
   }
@@ -518,11 +562,11 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
   let embeddingScale = 1;
   let residualScale = 1;
   let logitDivisor = 1;
-  if (rules.embeddingScale === 'sqrt-embd') embeddingScale = Math.sqrt(nEmbd);
-  if (rules.graniteScales) {
+  if (rules.scales === 'sqrt-embd') embeddingScale = Math.sqrt(nEmbd);
+  if (rules.scales === 'keyed') {
     const e = r.float('embeddingScale') ?? 0;
     const s = r.float('residualScale') ?? 0;
-    // logit_scale is required by llama.cpp's granite loader.
+    // logit_scale is required by llama.cpp's granite loader, the one that reads these keys.
     const l = r.required('logitScale', r.float('logitScale'));
     for (const [name, v] of [['embeddingScale', e], ['residualScale', s]] as const) {
       if (!Number.isFinite(v)) fail(`${arch}: ${r.key(name)} = ${v} is not finite`, { key: r.key(name) });
@@ -607,18 +651,18 @@ function readRope(r: KeyReader, arch: Architecture, rules: ArchRules, nCtxTrain:
 
   let freqBaseSwa = freqBase;
   let freqScaleSwa = freqScale;
-  if (rules.swa === 'gemma2') {
+  const swaRope = rules.slidingWindow === 'none' ? 'none' : rules.slidingWindow.rope;
+  if (swaRope === 'as-full') {
     freqBaseSwa = r.float('ropeFreqBaseSwa') ?? freqBase;
-  } else if (rules.swa === 'gemma3') {
-    // gemma3 starts from the hparams defaults (10000, scale 1), not from the global values:
-    // the 4B+ models' linear scaling applies to the global layers only.
+  } else if (swaRope === 'unscaled-base-10000') {
+    // From the hparams defaults (10000, scale 1), not from the full layers' values: gemma3 4B+'s
+    // linear scaling applies to its full-attention layers only.
     freqBaseSwa = r.float('ropeFreqBaseSwa') ?? 10000;
     freqScaleSwa = 1;
   }
   positiveFloat(r, 'ropeFreqBaseSwa', freqBaseSwa);
 
-  // Granite uses rope.scaling.finetuned as an on/off switch for rope (default on).
-  const enabled = arch === 'granite' ? (r.bool('ropeScalingFinetuned') ?? true) : true;
+  const enabled = rules.ropeSwitchedByFinetuned ? (r.bool('ropeScalingFinetuned') ?? true) : true;
 
   const names = new Set(tensors.map((t) => t.name));
   let factors: RopeConfig['factors'] = 'none';

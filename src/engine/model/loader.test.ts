@@ -32,3 +32,32 @@ describe('planMemory', () => {
     expect(() => planMemory(config, tensors, { limits: tight, weightBytes: cpuWeightBytes }, options)).toThrow(ModelTooLargeError);
   });
 });
+
+/**
+ * The scratch is sized from the layer-tensor table's reads and writes; these are the widths the
+ * forward pass uses, written out: x, cur, q | k | v (or the fused qkv), attn, gate (twice as wide
+ * when gate and up are fused), up, ffh, logits, and three id buffers.
+ */
+describe('planMemory scratch', () => {
+  const planned = async (arch: 'llama' | 'phi3') => {
+    const bytes = makeTestModel({ arch, embd: 64, layers: 2, heads: 4, kvHeads: arch === 'phi3' ? 4 : 2, ff: 96, seed: 5 });
+    const file = await readGguf(bytesSource(bytes));
+    const config = readModelConfig(file);
+    const limits = { maxBufferBytes: 1 << 30, memoryBudgetBytes: 1 << 30 };
+    return { config, plan: planMemory(config, file.tensors, { limits }, { contextLength: 256, batch: 4 }) };
+  };
+
+  it('separate q, k, v and gate, up', async () => {
+    const { config: c, plan } = await planned('llama');
+    expect([c.tensors.fusedQkv, c.fusedGateUp]).toEqual([false, false]);
+    const widths = [c.nEmbd, c.nEmbd, c.qDim, c.kvDimK, c.kvDimV, c.nHead * c.headDimV, 96, 96, 96, c.nVocab];
+    expect(plan.scratchBytes).toBe(4 * (4 * widths.reduce((a, b) => a + b, 0) + 3 * 4));
+  });
+
+  it('fused qkv and gate-up', async () => {
+    const { config: c, plan } = await planned('phi3');
+    expect([c.tensors.fusedQkv, c.fusedGateUp]).toEqual([true, true]);
+    const widths = [c.nEmbd, c.nEmbd, c.qDim + c.kvDimK + c.kvDimV, c.nHead * c.headDimV, 2 * 96, 96, c.nVocab];
+    expect(plan.scratchBytes).toBe(4 * (4 * widths.reduce((a, b) => a + b, 0) + 3 * 4));
+  });
+});

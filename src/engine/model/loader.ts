@@ -1,10 +1,11 @@
 /**
  * Loading a GGUF model into a backend: validate the file (`readModelConfig`, `checkTensors`), plan
  * memory (weights as stored + KV cache for the chosen context + scratch) against the backend's
- * limits before anything is uploaded, then stream each tensor from the ranged source that holds it
- * (a split model's tensors are spread over its parts; one file is the one-part case). Matrices stay
- * in their file format (kernels dequantize on the fly); 1-D tensors (norms, biases, rope factors)
- * are dequantized here to f32.
+ * limits before anything is uploaded (`planLoad`; a backend sized from the plan, the CPU's, is
+ * planned before it exists and loads that same plan), then stream each tensor from the ranged
+ * source that holds it (a split model's tensors are spread over its parts; one file is the
+ * one-part case). Matrices stay in their file format (kernels dequantize on the fly); 1-D tensors
+ * (norms, biases, rope factors) are dequantized here to f32.
  */
 import { HearthError } from '../errors.ts';
 import { ggmlTypeName } from '../gguf/ggml-types.ts';
@@ -17,47 +18,14 @@ import type { Activation, Backend, IdBuffer, Vector, Weight } from '../backend/o
 import { readModelConfig, type ModelConfig } from './config.ts';
 import { UnsupportedModelError } from './errors.ts';
 import { KvCache } from './kv-cache.ts';
-import { checkTensors, isMatrix, layerTensor } from './tensors.ts';
+import { layerActivationWidths, layerTensorName, layerTensorsOf, type ActivationName, type LayerWeights } from './layer-tensors.ts';
+import { checkTensors, isMatrix } from './tensors.ts';
 
 /**
  * Weights + KV cache + scratch exceed what the device (or the caller's budget) allows. `detail`
  * has the byte counts; a shorter context or a smaller quantization may fit.
  */
 export class ModelTooLargeError extends HearthError {}
-
-/** One block's tensors. Shapes as [rows][k] of the matmul (GGUF [k, rows]). */
-export interface LayerWeights {
-  /** f32[nEmbd] */
-  attnNorm: Vector;
-  /** [qDim + kvDimK + kvDimV][nEmbd] when the file fuses q, k, v (phi3); else q, k, v. */
-  qkv?: Weight | undefined;
-  qkvBias?: Vector | undefined;
-  /** [qDim][nEmbd], [kvDimK][nEmbd], [kvDimV][nEmbd] */
-  q?: Weight | undefined;
-  k?: Weight | undefined;
-  v?: Weight | undefined;
-  qBias?: Vector | undefined;
-  kBias?: Vector | undefined;
-  vBias?: Vector | undefined;
-  /** f32[headDimK], per-head RMS norms (qwen3, gemma3). */
-  qNorm?: Vector | undefined;
-  kNorm?: Vector | undefined;
-  /** [nEmbd][nHead * headDimV] */
-  attnOutput: Weight;
-  attnOutputBias?: Vector | undefined;
-  /** f32[nEmbd] (gemma) */
-  postAttnNorm?: Vector | undefined;
-  ffnNorm: Vector;
-  /** [nFf][nEmbd]; absent when ffnUp is fused [2 nFf][nEmbd] = [gate; up] (phi3). */
-  ffnGate?: Weight | undefined;
-  ffnGateBias?: Vector | undefined;
-  ffnUp: Weight;
-  ffnUpBias?: Vector | undefined;
-  /** [nEmbd][nFf] */
-  ffnDown: Weight;
-  ffnDownBias?: Vector | undefined;
-  postFfnNorm?: Vector | undefined;
-}
 
 export interface ModelWeights {
   /** [nVocab][nEmbd] */
@@ -71,7 +39,11 @@ export interface ModelWeights {
   layers: LayerWeights[];
 }
 
-/** Activation scratch for up to `batch` tokens per step, allocated once. Shapes per step of n <= batch tokens. */
+/**
+ * Activation scratch for up to `batch` tokens per step, allocated once. Shapes per step of n <= batch
+ * tokens. The widths of the buffers the blocks' matmuls read and write come from `LAYER_TENSORS`
+ * (their `reads` / `writes`), so only a new activation name needs a field here.
+ */
 export interface Scratch {
   batch: number;
   /** [batch][nEmbd]: the residual stream. */
@@ -139,19 +111,24 @@ function kvBytesFor(c: ModelConfig, capacity: number): number {
   return c.nLayer * capacity * (c.kvDimK + c.kvDimV) * 4;
 }
 
+/** The id buffers of `Scratch`: u32 [batch] each. */
+const ID_BUFFERS = ['tokens', 'positions', 'sampled'] as const;
+
+/**
+ * Floats per token of each activation buffer, in allocation order: the residual stream x and cur,
+ * the blocks' matmul inputs and outputs, the logits.
+ */
+function scratchWidths(c: ModelConfig): Map<ActivationName, number> {
+  const widths = layerActivationWidths(c, [
+    ['x', c.nEmbd],
+    ['cur', c.nEmbd],
+  ]);
+  return widths.set('logits', c.nVocab);
+}
+
 function scratchFloats(c: ModelConfig, batch: number): { largest: number; total: number } {
-  const maxFf = Math.max(...c.layers.map((l) => l.nFf));
-  const widths = [
-    c.nEmbd,
-    c.nEmbd,
-    ...(c.tensors.fusedQkv ? [c.qDim + c.kvDimK + c.kvDimV] : [c.qDim, c.kvDimK, c.kvDimV]),
-    c.nHead * c.headDimV,
-    maxFf * (c.fusedGateUp ? 2 : 1),
-    ...(c.fusedGateUp ? [] : [maxFf]),
-    maxFf,
-    c.nVocab,
-  ].map((w) => w * batch);
-  return { largest: Math.max(...widths), total: widths.reduce((a, b) => a + b, 0) + 3 * batch };
+  const widths = [...scratchWidths(c).values()].map((w) => w * batch);
+  return { largest: Math.max(...widths), total: widths.reduce((a, b) => a + b, 0) + ID_BUFFERS.length * batch };
 }
 
 /**
@@ -223,16 +200,25 @@ export function plannedTensors<T extends { name: string }>(tensors: readonly T[]
   return tensors.filter((t) => t.name !== 'rope_factors_long.weight' && t.name !== 'rope_factors_short.weight');
 }
 
-function isGgufModel(source: RangedSource | GgufModel): source is GgufModel {
-  return 'tensorsByName' in source;
+/** A model read, checked and planned for one backend: everything a load decides before uploading. */
+export interface PlannedLoad {
+  file: GgufModel;
+  config: ModelConfig;
+  plan: MemoryPlan;
 }
 
 /**
- * Reads, validates and uploads a model; the KV cache and scratch are allocated here, once. `source`
- * is one GGUF file, or a model opened with `openGgufModel` (every part of a split model).
+ * What a load is planned against: the backend itself, or, for a backend sized from the plan (the
+ * CPU's memory), its ceiling before it exists.
  */
-export async function loadModel(backend: Backend, source: RangedSource | GgufModel, options: LoadOptions = {}): Promise<LoadedModel> {
-  const file = isGgufModel(source) ? source : assembleGgufModel([{ file: options.file ?? (await readGguf(source)), source }]);
+export type PlanTarget = Pick<Backend, 'kind' | 'limits' | 'supportsWeight'> & Partial<Pick<Backend, 'weightBytes'>>;
+
+/**
+ * Reads and validates a model (`readModelConfig`, `checkTensors`, what the forward pass and the
+ * target's kernels support) and plans its memory on `target` ({@link planMemory}). Throws before
+ * anything is allocated.
+ */
+export function planLoad(file: GgufModel, target: PlanTarget, options: Pick<LoadOptions, 'contextLength' | 'batch'> = {}): PlannedLoad {
   const config = readModelConfig(file);
   checkTensors(config, file);
   if (config.headDimK !== config.headDimV) {
@@ -244,15 +230,37 @@ export async function loadModel(backend: Backend, source: RangedSource | GgufMod
   if (config.qkNorm && config.tensors.fusedQkv) {
     throw new UnsupportedModelError('q/k norms on a fused qkv projection are not supported', {});
   }
-  const infos = file.tensorsByName;
   for (const t of file.tensors) {
-    if (isMatrix(t) && !backend.supportsWeight(t.type)) {
-      throw new UnsupportedModelError(`${t.name}: the ${backend.kind} backend has no kernel for ${ggmlTypeName(t.type)} weights`, { tensor: t.name });
+    if (isMatrix(t) && !target.supportsWeight(t.type)) {
+      throw new UnsupportedModelError(`${t.name}: the ${target.kind} backend has no kernel for ${ggmlTypeName(t.type)} weights`, { tensor: t.name });
     }
   }
-  const used = plannedTensors(file.tensors);
-  const plan = planMemory(config, used, backend, options);
+  return { file, config, plan: planMemory(config, plannedTensors(file.tensors), target, options) };
+}
 
+function isGgufModel(source: RangedSource | GgufModel): source is GgufModel {
+  return 'tensorsByName' in source;
+}
+
+/** One file as a one-part model; `header` when the caller has read it already. */
+async function asGgufModel(source: RangedSource | GgufModel, header: GgufFile | undefined): Promise<GgufModel> {
+  return isGgufModel(source) ? source : assembleGgufModel([{ file: header ?? (await readGguf(source)), source }]);
+}
+
+function isPlannedLoad(source: RangedSource | GgufModel | PlannedLoad): source is PlannedLoad {
+  return 'plan' in source && 'config' in source;
+}
+
+/**
+ * Reads, validates and uploads a model; the KV cache and scratch are allocated here, once. `source`
+ * is one GGUF file, a model opened with `openGgufModel` (every part of a split model), or one
+ * already planned for this backend with {@link planLoad} (its plan fixes the context and batch).
+ */
+export async function loadModel(backend: Backend, source: RangedSource | GgufModel | PlannedLoad, options: LoadOptions = {}): Promise<LoadedModel> {
+  const planned = isPlannedLoad(source) ? source : planLoad(await asGgufModel(source, options.file), backend, options);
+  const { file, config, plan } = planned;
+  const infos = file.tensorsByName;
+  const used = plannedTensors(file.tensors);
   const total = used.reduce((a, t) => a + t.byteSize, 0);
   let loaded = 0;
   const progress = (bytes: number) => {
@@ -288,37 +296,16 @@ export async function loadModel(backend: Backend, source: RangedSource | GgufMod
     ropeFactors = await optVector(long ? 'rope_factors_long.weight' : 'rope_factors_short.weight');
   }
 
+  const blockTensors = layerTensorsOf(config);
   const layers: LayerWeights[] = [];
   for (let il = 0; il < config.nLayer; il++) {
-    const W = (base: string) => matrix(layerTensor(il, base));
-    const V = (base: string) => vector(layerTensor(il, base));
-    const optW = (base: string) => (infos.has(layerTensor(il, base)) ? W(base) : Promise.resolve(undefined));
-    const optV = (base: string) => optVector(layerTensor(il, base));
-    const B = (base: string) => optVector(layerTensor(il, base, 'bias'));
-    layers.push({
-      attnNorm: await V('attn_norm'),
-      qkv: await optW('attn_qkv'),
-      qkvBias: await B('attn_qkv'),
-      q: await optW('attn_q'),
-      k: await optW('attn_k'),
-      v: await optW('attn_v'),
-      qBias: await B('attn_q'),
-      kBias: await B('attn_k'),
-      vBias: await B('attn_v'),
-      qNorm: await optV('attn_q_norm'),
-      kNorm: await optV('attn_k_norm'),
-      attnOutput: await W('attn_output'),
-      attnOutputBias: await B('attn_output'),
-      postAttnNorm: config.postNorms ? await V('post_attention_norm') : undefined,
-      ffnNorm: await V('ffn_norm'),
-      ffnGate: await optW('ffn_gate'),
-      ffnGateBias: await B('ffn_gate'),
-      ffnUp: await W('ffn_up'),
-      ffnUpBias: await B('ffn_up'),
-      ffnDown: await W('ffn_down'),
-      ffnDownBias: await B('ffn_down'),
-      postFfnNorm: config.postNorms ? await V('post_ffw_norm') : undefined,
-    });
+    const layer: Partial<Record<keyof LayerWeights, Weight | Vector>> = {};
+    for (const [field, entry] of blockTensors) {
+      const name = layerTensorName(il, entry);
+      layer[field] = entry.kind === 'matrix' ? await matrix(name) : await vector(name);
+    }
+    // Every field the model has is set; the table types the rest as possibly undefined.
+    layers.push(layer as LayerWeights);
   }
   const tokenEmbd = await matrix('token_embd.weight');
   const weights: ModelWeights = {
@@ -331,25 +318,10 @@ export async function loadModel(backend: Backend, source: RangedSource | GgufMod
   };
 
   const B = plan.batch;
-  const maxFf = Math.max(...config.layers.map((l) => l.nFf));
-  const fused = config.tensors.fusedQkv;
-  const scratch: Scratch = {
-    batch: B,
-    x: backend.activation('x', B * config.nEmbd),
-    cur: backend.activation('cur', B * config.nEmbd),
-    qkv: fused ? backend.activation('qkv', B * (config.qDim + config.kvDimK + config.kvDimV)) : undefined,
-    q: fused ? undefined : backend.activation('q', B * config.qDim),
-    k: fused ? undefined : backend.activation('k', B * config.kvDimK),
-    v: fused ? undefined : backend.activation('v', B * config.kvDimV),
-    attn: backend.activation('attn', B * config.nHead * config.headDimV),
-    gate: backend.activation('gate', B * maxFf * (config.fusedGateUp ? 2 : 1)),
-    up: config.fusedGateUp ? undefined : backend.activation('up', B * maxFf),
-    ffh: backend.activation('ffh', B * maxFf),
-    logits: backend.activation('logits', B * config.nVocab),
-    tokens: backend.ids('tokens', B),
-    positions: backend.ids('positions', B),
-    sampled: backend.ids('sampled', B),
-  };
+  const activations = [...scratchWidths(config)].map(([name, width]) => [name, backend.activation(name, B * width)] as const);
+  const ids = ID_BUFFERS.map((name) => [name, backend.ids(name, B)] as const);
+  // scratchWidths names every activation the forward pass reads for this config.
+  const scratch = { batch: B, ...Object.fromEntries(activations), ...Object.fromEntries(ids) } as Scratch;
   const kv = new KvCache(backend.kvStorage({ layers: config.nLayer, capacity: plan.contextLength, kvHeads: config.nHeadKv, headDim: config.headDimK }));
   return { config, weights, scratch, kv, plan };
 }

@@ -16,7 +16,7 @@ import type { RangedSource } from '../gguf/source.ts';
 import type { GgufModel } from '../gguf/split.ts';
 import type { ModelConfig } from './config.ts';
 import { forward, type ForwardState, type ForwardTap } from './forward.ts';
-import { loadModel, type LoadOptions, type MemoryPlan } from './loader.ts';
+import { loadModel, type LoadOptions, type MemoryPlan, type PlannedLoad } from './loader.ts';
 
 export type LogitsWanted = 'all' | 'last' | 'none';
 
@@ -52,8 +52,11 @@ export class Model implements LoopHost {
     this.state = state;
   }
 
-  /** Loads one GGUF file, or every part of a split model opened with `openGgufModel`. */
-  static async load(backend: Backend, source: RangedSource | GgufModel, options: LoadOptions = {}): Promise<Model> {
+  /**
+   * Loads one GGUF file, every part of a split model opened with `openGgufModel`, or a model
+   * planned for this backend with `planLoad`.
+   */
+  static async load(backend: Backend, source: RangedSource | GgufModel | PlannedLoad, options: LoadOptions = {}): Promise<Model> {
     const loaded = await loadModel(backend, source, options);
     return new Model({ backend, config: loaded.config, weights: loaded.weights, scratch: loaded.scratch, kv: loaded.kv }, loaded.plan);
   }

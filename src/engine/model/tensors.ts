@@ -1,13 +1,15 @@
 /**
  * The tensors a model of a given {@link ModelConfig} reads, by GGUF name with GGUF-order shapes
  * (ne0 first), as llama.cpp's loaders create them (src/models/<arch>.cpp `load_arch_tensors`,
- * names from src/llama-arch.cpp), and `checkTensors`, which holds a file to that list.
+ * names from src/llama-arch.cpp), and `checkTensors`, which holds a file to that list. A block's
+ * tensors come from the one table of them, `LAYER_TENSORS` (layer-tensors.ts).
  */
 import { ggmlTypeName } from '../gguf/ggml-types.ts';
 import { QUANT_FORMATS, quantFormat } from '../gguf/quants/index.ts';
 import type { GgufFile } from '../gguf/types.ts';
 import type { ModelConfig } from './config.ts';
 import { ModelConfigError, UnsupportedModelError } from './errors.ts';
+import { layerTensorName, layerTensorsOf } from './layer-tensors.ts';
 
 /**
  * A matrix: two or more dimensions above 1. Matrices stay in their file type (kernels read them);
@@ -25,14 +27,9 @@ export interface TensorSpec {
   optional?: boolean;
 }
 
-/** Names of one layer's tensors: `layerTensor(3, 'attn_q')` is `blk.3.attn_q.weight`. */
-export function layerTensor(il: number, base: string, suffix: 'weight' | 'bias' = 'weight'): string {
-  return `blk.${il}.${base}.${suffix}`;
-}
-
 /** Every tensor the forward pass of `config` reads, in load order. */
 export function modelTensors(config: ModelConfig): TensorSpec[] {
-  const { nEmbd, nVocab, qDim, kvDimK, kvDimV, headDimK, tensors: t } = config;
+  const { nEmbd, nVocab, tensors: t } = config;
   const out: TensorSpec[] = [{ name: 'token_embd.weight', shape: [nEmbd, nVocab] }];
   const halfRot = config.rope.nRot / 2;
   if (config.rope.factors === 'freqs') out.push({ name: 'rope_freqs.weight', shape: [halfRot] });
@@ -40,41 +37,10 @@ export function modelTensors(config: ModelConfig): TensorSpec[] {
     out.push({ name: 'rope_factors_long.weight', shape: [halfRot], optional: true });
     out.push({ name: 'rope_factors_short.weight', shape: [halfRot], optional: true });
   }
+  const blockTensors = layerTensorsOf(config);
   for (let il = 0; il < config.nLayer; il++) {
-    const nFf = config.layers[il]!.nFf;
-    const w = (base: string, shape: number[]) => out.push({ name: layerTensor(il, base), shape });
-    const b = (base: string, n: number) => out.push({ name: layerTensor(il, base, 'bias'), shape: [n] });
-    w('attn_norm', [nEmbd]);
-    if (t.fusedQkv) {
-      w('attn_qkv', [nEmbd, qDim + kvDimK + kvDimV]);
-      if (t.qkvBias) b('attn_qkv', qDim + kvDimK + kvDimV);
-    } else {
-      w('attn_q', [nEmbd, qDim]);
-      w('attn_k', [nEmbd, kvDimK]);
-      w('attn_v', [nEmbd, kvDimV]);
-      if (t.qBias) b('attn_q', qDim);
-      if (t.kBias) b('attn_k', kvDimK);
-      if (t.vBias) b('attn_v', kvDimV);
-    }
-    if (config.qkNorm) {
-      w('attn_q_norm', [headDimK]);
-      w('attn_k_norm', [headDimK]);
-    }
-    w('attn_output', [config.nHead * config.headDimV, nEmbd]);
-    if (t.attnOutBias) b('attn_output', nEmbd);
-    if (config.postNorms) w('post_attention_norm', [nEmbd]);
-    w('ffn_norm', [nEmbd]);
-    if (config.fusedGateUp) {
-      w('ffn_up', [nEmbd, 2 * nFf]);
-    } else {
-      w('ffn_gate', [nEmbd, nFf]);
-      w('ffn_up', [nEmbd, nFf]);
-    }
-    w('ffn_down', [nFf, nEmbd]);
-    if (t.ffnGateBias) b('ffn_gate', nFf);
-    if (t.ffnUpBias) b('ffn_up', config.fusedGateUp ? 2 * nFf : nFf);
-    if (t.ffnDownBias) b('ffn_down', nEmbd);
-    if (config.postNorms) w('post_ffw_norm', [nEmbd]);
+    const layer = config.layers[il]!;
+    for (const [, entry] of blockTensors) out.push({ name: layerTensorName(il, entry), shape: entry.shape(config, layer) });
   }
   out.push({ name: 'output_norm.weight', shape: [nEmbd] });
   if (!t.tiedEmbeddings) out.push({ name: 'output.weight', shape: [nEmbd, nVocab] });

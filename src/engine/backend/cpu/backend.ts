@@ -83,6 +83,14 @@ export function cpuWeightBytes(type: GgmlType, shape: readonly number[]): number
   return 4 * elements;
 }
 
+/**
+ * Native kernel types, and every type the quants registry decodes (converted to F32 at load).
+ * Static, as `cpuWeightBytes`, for a plan made before the backend exists.
+ */
+export function cpuSupportsWeight(type: GgmlType): boolean {
+  return CPU_WEIGHT_TYPES.includes(type) || quantFormat(type) !== undefined;
+}
+
 export interface CpuBackendOptions extends CpuKernelsOptions {
   /**
    * Bytes the model may take; default 4 GiB (the most a wasm32 memory can address). With threads
@@ -175,9 +183,8 @@ export class CpuBackend implements Backend {
     return this.kernels.threadingFallback;
   }
 
-  /** Native kernel types, and every type the quants registry decodes (converted to F32 at load). */
   supportsWeight(type: GgmlType): boolean {
-    return CPU_WEIGHT_TYPES.includes(type) || quantFormat(type) !== undefined;
+    return cpuSupportsWeight(type);
   }
 
   /**

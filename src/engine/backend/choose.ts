@@ -1,0 +1,136 @@
+/**
+ * Which backend a load runs on, and how the CPU backend is sized. `auto` (the default) runs on
+ * WebGPU and falls back to the WebAssembly CPU backend when WebGPU is missing or will not start (no
+ * navigator.gpu, no adapter, no device), or when its adapter is a software renderer (SwiftShader,
+ * llvmpipe, WARP: a GPU emulated on the same CPU, about 100x slower than the CPU backend itself);
+ * `webgpu` and `cpu` take that backend, and `webgpu` still runs on a software renderer. Only a
+ * failure to get a device falls back: a model that does not fit or is not supported on the GPU is
+ * reported as such. The result says which backend runs and why, for the model info.
+ *
+ * The CPU backend's memory is sized from the model's plan (weights, KV cache for the context,
+ * scratch), so a shared memory declares no more than it needs; the plan is made here, once, against
+ * the CPU's ceiling ({@link CPU_PLAN_TARGET}) and handed on to the load.
+ */
+import type { CpuReport } from '../api.ts';
+import { HearthError, WebGPUUnavailableError } from '../errors.ts';
+import type { GgmlType } from '../gguf/ggml-types.ts';
+import { CPU_BACKEND_OVERHEAD_BYTES, CpuBackend, cpuSupportsWeight, cpuWeightBytes } from './cpu/backend.ts';
+import { relaxedSimdSupported, simdSupported, WASM32_MAX_BYTES } from './cpu/kernels.ts';
+import type { Backend, BackendLimits } from './ops.ts';
+import type { GpuContext } from './webgpu/device.ts';
+import { WebGpuBackend } from './webgpu/backend.ts';
+import type { KernelCache } from './webgpu/kernel.ts';
+import { adapterName, probeWebGPU, type ProbeOptions } from './webgpu/probe.ts';
+
+export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
+
+/** The most CPU threads a load starts by default: decode is memory-bound past a few. */
+export const MAX_DEFAULT_THREADS = 8;
+
+/** What the CPU backend can do here (for the capability page and the default thread count). */
+export function cpuReport(): CpuReport {
+  const support = CpuBackend.threadingSupport();
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
+  return {
+    wasmSimd: simdSupported(),
+    relaxedSimd: relaxedSimdSupported(),
+    threadsAvailable: support.available,
+    ...(support.reason !== undefined ? { threadsReason: support.reason } : {}),
+    hardwareConcurrency: support.hardwareConcurrency,
+    defaultThreads: support.available ? Math.max(1, Math.min(support.hardwareConcurrency, MAX_DEFAULT_THREADS)) : 1,
+    ...(isolated !== undefined ? { crossOriginIsolated: isolated } : {}),
+  };
+}
+
+/**
+ * What a CPU load is planned against before the backend exists: a wasm32 memory's 4 GiB less what
+ * the backend itself takes, the CPU's weight sizes (converted types widened to F32) and types.
+ */
+export const CPU_PLAN_TARGET: {
+  kind: 'cpu';
+  limits: BackendLimits;
+  supportsWeight(type: GgmlType): boolean;
+  weightBytes(type: GgmlType, shape: readonly number[]): number;
+} = {
+  kind: 'cpu',
+  limits: { maxBufferBytes: 2 ** 31, memoryBudgetBytes: WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES },
+  supportsWeight: cpuSupportsWeight,
+  weightBytes: cpuWeightBytes,
+};
+
+/** A model planned against a backend: the CPU backend takes its memory budget from `plan`. */
+export interface Planned {
+  plan: { totalBytes: number };
+}
+
+/** A backend made for one load, with what the model info says about it. */
+export interface ChosenBackend<P extends Planned> {
+  backend: Backend;
+  kind: 'webgpu' | 'cpu';
+  notice?: string;
+  threads?: number;
+  /** The CPU's: the model as planned to size the backend; load it as is rather than plan again. */
+  planned?: P;
+}
+
+export interface BackendRequest<P extends Planned> {
+  /** Default 'auto'. */
+  backend?: BackendChoice | undefined;
+  /** CPU threads; default min(cores, 8) where workers can start, else 1. */
+  threads?: number | undefined;
+  /** The WebGPU device, held or opened now; throws WebGPUUnavailableError when WebGPU cannot start. */
+  gpuDevice(): Promise<{ context: GpuContext; kernels: KernelCache }>;
+  /** The adapter's name when WebGPU here is a software renderer (see {@link softwareAdapterName}). */
+  softwareAdapter(): Promise<string | undefined>;
+  /** The model read, checked and planned on `target` (the loader's `planLoad`). */
+  planForCpu(target: typeof CPU_PLAN_TARGET): P;
+}
+
+/** The backend a load runs on, as the module comment says. */
+export async function chooseBackend<P extends Planned>(request: BackendRequest<P>): Promise<ChosenBackend<P>> {
+  const want = request.backend ?? 'auto';
+  if (want === 'cpu') return cpuBackend(request, 'Running on the CPU, as chosen');
+  if (want === 'auto') {
+    const software = await request.softwareAdapter();
+    if (software) return cpuBackend(request, `The WebGPU adapter is a software renderer (${software}), slower than the CPU; running on the CPU`);
+  }
+  try {
+    const { context, kernels } = await request.gpuDevice();
+    return { backend: new WebGpuBackend(context.device, { kernelPaths: context.kernelPaths, kernels }), kind: 'webgpu' };
+  } catch (error) {
+    if (want === 'webgpu' || !(error instanceof WebGPUUnavailableError || (error as Error)?.name === 'WebGPUUnavailableError')) throw error;
+    const reason = ((error as Error).message || String(error)).replace(/\.$/, '');
+    return cpuBackend(request, `WebGPU unavailable: ${reason}; running on the CPU`);
+  }
+}
+
+/**
+ * The adapter's name when WebGPU here is a software renderer: the held device's adapter, else a
+ * fresh probe's (which opens no device). Undefined for a hardware adapter or no WebGPU at all.
+ */
+export async function softwareAdapterName(held: GpuContext | undefined, gpu: GPU | undefined, probeOptions?: ProbeOptions): Promise<string | undefined> {
+  const found = held
+    ? { adapter: held.adapter, software: held.kernelPaths.software }
+    : await probeWebGPU(gpu, probeOptions).then((p) => (p.available ? { adapter: p.adapter, software: p.kernelPaths.software } : undefined));
+  if (!found?.software) return undefined;
+  return adapterName(found.adapter) || 'unnamed';
+}
+
+/**
+ * A CPU backend sized for this model: its memory budget is the model's plan, so a shared memory
+ * declares no more than it needs. Threads: the request's, else the default of {@link cpuReport}.
+ */
+async function cpuBackend<P extends Planned>(request: BackendRequest<P>, why: string): Promise<ChosenBackend<P>> {
+  const planned = request.planForCpu(CPU_PLAN_TARGET);
+  const report = cpuReport();
+  if (request.threads !== undefined && (!Number.isInteger(request.threads) || request.threads < 1)) {
+    throw new HearthError(`threads must be a positive integer, got ${request.threads}`);
+  }
+  const threads = request.threads ?? report.defaultThreads;
+  const backend = await CpuBackend.create({ threads, memoryBudgetBytes: planned.plan.totalBytes });
+  const n = backend.threads;
+  let notice = `${why} (${n} thread${n === 1 ? '' : 's'})`;
+  const single = backend.threadingFallback ?? (n === 1 && !report.threadsAvailable ? report.threadsReason : undefined);
+  if (single) notice += `; single-threaded because ${single}`;
+  return { backend, kind: 'cpu', notice, threads: n, planned };
+}
