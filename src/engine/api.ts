@@ -15,9 +15,11 @@
  * GgufFormatError, DeviceLostError, ContextWindowExceededError, NoModelLoadedError.
  */
 import type { GpuReport } from './backend/webgpu/probe.ts';
+import type { CpuReport } from './backend/choose.ts';
 import type { CachedModel, DownloadProgress, ModelEntry, StoreUsage } from './store/index.ts';
 
 export type { GpuReport, AdapterReport, KernelPaths } from './backend/webgpu/probe.ts';
+export type { CpuReport } from './backend/choose.ts';
 export type { CachedModel, DownloadProgress, ModelEntry, StoreUsage } from './store/index.ts';
 
 export interface EngineInfo {
@@ -93,22 +95,6 @@ export interface ModelInfo {
   threads?: number;
 }
 
-/** What the CPU backend can do in this engine (WebAssembly features and threads). */
-export interface CpuReport {
-  /** WebAssembly SIMD128: required by the CPU backend. */
-  wasmSimd: boolean;
-  /** Relaxed SIMD (faster integer dots), used where available. */
-  relaxedSimd: boolean;
-  /** Whether worker threads can start (SharedArrayBuffer, cross-origin isolation, ...); if not, why. */
-  threadsAvailable: boolean;
-  threadsReason?: string;
-  /** Logical cores the platform reports. */
-  hardwareConcurrency: number;
-  /** Threads a CPU load uses by default. */
-  defaultThreads: number;
-  /** The page's (worker's) `crossOriginIsolated`, where the platform has one. */
-  crossOriginIsolated?: boolean;
-}
 
 /** Everything the capability page shows: the WebGPU adapter and the CPU backend. */
 export interface Capabilities {

@@ -11,7 +11,6 @@
  * scratch), so a shared memory declares no more than it needs; the plan is made here, once, against
  * the CPU's ceiling ({@link CPU_PLAN_TARGET}) and handed on to the load.
  */
-import type { CpuReport } from '../api.ts';
 import { HearthError, WebGPUUnavailableError } from '../errors.ts';
 import type { GgmlType } from '../gguf/ggml-types.ts';
 import { CPU_BACKEND_OVERHEAD_BYTES, CpuBackend, cpuSupportsWeight, cpuWeightBytes } from './cpu/backend.ts';
@@ -21,6 +20,23 @@ import type { GpuContext } from './webgpu/device.ts';
 import { WebGpuBackend } from './webgpu/backend.ts';
 import type { KernelCache } from './webgpu/kernel.ts';
 import { adapterName, probeWebGPU, type ProbeOptions } from './webgpu/probe.ts';
+
+/** What the CPU backend can do in this engine (WebAssembly features and threads). */
+export interface CpuReport {
+  /** WebAssembly SIMD128: required by the CPU backend. */
+  wasmSimd: boolean;
+  /** Relaxed SIMD (faster integer dots), used where available. */
+  relaxedSimd: boolean;
+  /** Whether worker threads can start (SharedArrayBuffer, cross-origin isolation, ...); if not, why. */
+  threadsAvailable: boolean;
+  threadsReason?: string;
+  /** Logical cores the platform reports. */
+  hardwareConcurrency: number;
+  /** Threads a CPU load uses by default. */
+  defaultThreads: number;
+  /** The page's (worker's) `crossOriginIsolated`, where the platform has one. */
+  crossOriginIsolated?: boolean;
+}
 
 export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
 
