@@ -90,7 +90,8 @@ fi
 
 echo "== engine bundle"
 node scripts/device-check/bundle.mjs "$build/app" | sed 's/^/  /'
-tar -C "$build/app" -cf - hearth.mjs gpu-tests.mjs | xz -9 -c > "$carry/hearth.tar.xz"
+tar -C "$build/app" -cf - hearth.mjs gpu-tests.mjs | xz -9 -c > "$carry/hearth.tar.xz.partial"
+mv "$carry/hearth.tar.xz.partial" "$carry/hearth.tar.xz"
 
 echo "== what the device run generates there (not carried)"
 (cd "$build/app" && mkdir -p node_modules && ln -sfn "$PWD/../../../node_modules/webgpu" node_modules/webgpu && node hearth.mjs device sizes) | sed 's/^/  /'

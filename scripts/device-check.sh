@@ -69,10 +69,11 @@ say "unpacking $CARRY into $WORK"
 for f in node.xz webgpu.tar.xz hearth.tar.xz llama.tar.xz; do
   [ -f "$CARRY/$f" ] || { [ "$f" = llama.tar.xz ] && [ "$PEER" = 0 ]; } || { echo "device-check: missing $CARRY/$f: run npm run device-check:prepare and carry .device/carry" >&2; exit 1; }
 done
-xz -dc "$CARRY/node.xz" > "$WORK/bin/node" && chmod +x "$WORK/bin/node"
-xz -dc "$CARRY/webgpu.tar.xz" | tar -C "$WORK/app/node_modules/webgpu" -xf -
-xz -dc "$CARRY/hearth.tar.xz" | tar -C "$WORK/app" -xf -
-[ -f "$CARRY/llama.tar.xz" ] && xz -dc "$CARRY/llama.tar.xz" | tar -C "$WORK/llama" -xf -
+unpack_failed() { echo "device-check: could not unpack $1" >&2; exit 1; }
+xz -dc "$CARRY/node.xz" > "$WORK/bin/node" && chmod +x "$WORK/bin/node" || unpack_failed node.xz
+xz -dc "$CARRY/webgpu.tar.xz" | tar -C "$WORK/app/node_modules/webgpu" -xf - || unpack_failed webgpu.tar.xz
+xz -dc "$CARRY/hearth.tar.xz" | tar -C "$WORK/app" -xf - || unpack_failed hearth.tar.xz
+if [ -f "$CARRY/llama.tar.xz" ]; then xz -dc "$CARRY/llama.tar.xz" | tar -C "$WORK/llama" -xf - || unpack_failed llama.tar.xz; fi
 NODE=$WORK/bin/node
 HEARTH=$WORK/app/hearth.mjs
 say "node $("$NODE" --version), unpacked $(du -sh "$WORK" | cut -f1)"
@@ -129,21 +130,22 @@ if [ "$REHEARSE" = 1 ]; then
   SHAPE_FLAGS=(--rehearse)
   WORKLOAD=(--prompt 32 --contexts 16,64 --decode 4 --runs 1)
   PEER_PP=32 PEER_TG=4 PEER_DEPTHS=16,64 PEER_REPS=1
-  KERNEL_FLAGS=(--seconds 0.5 --prefill 64)
+  # Full-size kernels take minutes each on SwiftShader: the same formats at an eighth of the rows and k.
+  KERNEL_FLAGS=(--shapes 512x512,1792x512 --seconds 0.5 --prefill 64)
   LIMIT_GPU_TESTS=300 LIMIT_KERNELS=150 LIMIT_GENERATE=120 LIMIT_OURS_1B=60 LIMIT_OURS_8B=60 LIMIT_PEER=60
 else
   SHAPE_FLAGS=()
   WORKLOAD=(--prompt 512 --contexts 128,2048 --decode 32 --runs 2)
   PEER_PP=512 PEER_TG=32 PEER_DEPTHS=128,2048 PEER_REPS=3
-  KERNEL_FLAGS=(--seconds 1 --prefill 512)
+  KERNEL_FLAGS=(--shapes 4096x4096,14336x4096 --seconds 1 --prefill 512)
   LIMIT_GPU_TESTS=120 LIMIT_KERNELS=75 LIMIT_GENERATE=300 LIMIT_OURS_1B=75 LIMIT_OURS_8B=120 LIMIT_PEER=60
 fi
 cd "$WORK/app"
 part sizes 30 "$NODE" "$HEARTH" device sizes "${SHAPE_FLAGS[@]}" --json "$RESULTS/sizes.json"
 
 # Model generation is CPU work: start it now, beside the GPU parts. Rehearsal: two processes (the
-# GPU parts need the CPU too on SwiftShader); on the device, all cores.
-GEN_PARTS=$(nproc); [ "$REHEARSE" = 1 ] && GEN_PARTS=1
+# GPU parts need the CPU too on SwiftShader, but two exercise the split); on the device, all cores.
+GEN_PARTS=$(nproc); [ "$REHEARSE" = 1 ] && GEN_PARTS=2
 ( part generate "$LIMIT_GENERATE" "$NODE" "$HEARTH" device generate "${SHAPE_FLAGS[@]}" --dir "$WORK/models" --parts "$GEN_PARTS" >/dev/null ) &
 GEN_PID=$!
 
@@ -151,7 +153,7 @@ if [ "$OURS" = 1 ]; then
   part probe 30 "$NODE" "$HEARTH" probe
   sed -n '/^{/,$p' "$RESULTS/probe.txt" > "$RESULTS/probe.json"
   part gpu-tests "$LIMIT_GPU_TESTS" "$NODE" "$WORK/app/gpu-tests.mjs" --json "$RESULTS/gpu-tests.json"
-  part kernels "$LIMIT_KERNELS" "$NODE" "$HEARTH" bench kernels --types Q4_K,Q8_0 --shapes 4096x4096,14336x4096 "${KERNEL_FLAGS[@]}" --json "$RESULTS/kernels.json"
+  part kernels "$LIMIT_KERNELS" "$NODE" "$HEARTH" bench kernels --types Q4_K,Q8_0 "${KERNEL_FLAGS[@]}" --json "$RESULTS/kernels.json"
 fi
 if [ "$PEER" = 1 ] && [ -x "$WORK/llama/llama-bench" ]; then
   part peer-devices 20 "$WORK/llama/llama-bench" --list-devices

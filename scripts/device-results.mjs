@@ -25,7 +25,8 @@ mkdirSync(dirname(jsonOut), { recursive: true });
 writeFileSync(jsonOut, JSON.stringify(r, null, 2) + '\n');
 
 const n = (x, digits = 1) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '–');
-const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? `${(a / b).toFixed(2)}x` : '–');
+const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? `${(a / b).toPrecision(2)}x` : '–');
+const sig = (x) => (typeof x === 'number' && Number.isFinite(x) ? x.toPrecision(3) : '–');
 const mib = (b) => (typeof b === 'number' ? `${(b / 2 ** 20).toFixed(0)} MiB` : '–');
 const names = { 'llama-3.2-1b': 'Llama-3.2-1B', 'llama-3.1-8b': 'Llama-3.1-8B' };
 
@@ -38,7 +39,7 @@ lines.push('');
 lines.push(`- Adapter: ${a ? `${a.vendor} ${a.architecture} ${a.device} (${a.description})${a.isFallbackAdapter ? ', fallback adapter' : ''}` : 'none (probe failed)'}`);
 if (r.driver) lines.push(`- Driver (nvidia-smi): ${r.driver.split('\n').slice(1).join('; ')}`);
 if (r.peerDevices) {
-  const dev = r.peerDevices.split('\n').filter((l) => /^\s*\S+: /.test(l) && !/load_backend|Available/.test(l));
+  const dev = r.peerDevices.split('\n').filter((l) => /^\s*\S+: /.test(l) && !/load_backend|Available|^ggml_/.test(l));
   lines.push(`- llama.cpp's Vulkan devices: ${dev.length ? dev.map((l) => l.trim()).join('; ') : 'none (it runs on the CPU)'}`);
 }
 const g = r.gpuTests;
@@ -64,7 +65,7 @@ if (k?.entries?.length) {
   lines.push('| type | op | rows x k | tokens | ms | GB/s | of copy bandwidth | GFLOP/s |');
   lines.push('|---|---|---|---|---|---|---|---|');
   for (const e of k.entries) {
-    lines.push(`| ${e.type} | ${e.op} | ${e.rows}x${e.k} | ${e.tokens} | ${n(e.ms, 3)} | ${n(e.gbPerS)} | ${k.copyGbPerS ? `${((100 * e.gbPerS) / k.copyGbPerS).toFixed(0)}%` : '–'} | ${n(e.gflopPerS)} |`);
+    lines.push(`| ${e.type} | ${e.op} | ${e.rows}x${e.k} | ${e.tokens} | ${sig(e.ms)} | ${sig(e.gbPerS)} | ${k.copyGbPerS ? `${((100 * e.gbPerS) / k.copyGbPerS).toPrecision(2)}%` : '–'} | ${sig(e.gflopPerS)} |`);
   }
 } else {
   lines.push('', 'Kernels: no result.');

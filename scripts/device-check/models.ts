@@ -20,7 +20,9 @@ import { BENCH_QUANTS, benchModelFile, benchVocab, modelOptions, modelShape, typ
 import { runNodeWebGpu } from '../../src/bench/node-webgpu.ts';
 import { weightBytesPerToken } from '../../src/bench/stats.ts';
 import type { Workload } from '../../src/bench/types.ts';
+import { readGguf } from '../../src/engine/gguf/reader.ts';
 import { layoutGguf } from '../../src/engine/gguf/writer.ts';
+import { nodeFileSource } from '../../src/node/file-source.ts';
 import { ggmlTypeName } from '../../src/engine/gguf/ggml-types.ts';
 import { planTestModel } from '../../src/testing/make-model.ts';
 
@@ -37,12 +39,20 @@ const REHEARSAL_SHAPES: Record<string, Partial<ModelShape>> = {
   'llama-3.1-8b': { embd: 512, layers: 2, heads: 8, kvHeads: 2, ff: 1536, vocab: 4096 },
 };
 
+const REHEARSAL_SUFFIX = '-rehearsal';
+
+/** The flags that name `shape` to another process (deviceShape's inverse). */
+function shapeFlags(shape: ModelShape): string[] {
+  const rehearsal = shape.id.endsWith(REHEARSAL_SUFFIX);
+  return ['--shapes', rehearsal ? shape.id.slice(0, -REHEARSAL_SUFFIX.length) : shape.id, ...(rehearsal ? ['--rehearse'] : [])];
+}
+
 export function deviceShape(id: string, rehearse: boolean): ModelShape {
   const shape = modelShape(id);
   if (!rehearse) return shape;
   const small = REHEARSAL_SHAPES[id];
   if (!small) throw new RangeError(`no rehearsal shape for '${id}'`);
-  return { ...shape, ...small, id: `${id}-rehearsal`, name: `${shape.name} (rehearsal shape)` };
+  return { ...shape, ...small, id: `${id}${REHEARSAL_SUFFIX}`, name: `${shape.name} (rehearsal shape)` };
 }
 
 function planFor(shape: ModelShape, quant: string) {
@@ -119,7 +129,7 @@ export async function generateModel(dir: string, shape: ModelShape, quant: strin
   const script = process.argv[1]!;
   const children = Array.from({ length: parts }, (_, part) =>
     new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, [script, 'device', 'generate-part', '--shape', shape.id, '--rehearse', String(shape.id.endsWith('-rehearsal')), '--quant', quant, '--file', partial, '--parts', String(parts), '--part', String(part)], { stdio: 'inherit' });
+      const child = spawn(process.execPath, [script, 'device', 'generate-part', ...shapeFlags(shape), '--quant', quant, '--file', partial, '--parts', String(parts), '--part', String(part)], { stdio: 'inherit' });
       child.on('error', reject);
       child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`generator part ${part} exited with ${signal ?? code}`))));
     }));
@@ -128,6 +138,18 @@ export async function generateModel(dir: string, shape: ModelShape, quant: strin
   } catch (error) {
     rmSync(partial, { force: true });
     throw error;
+  }
+  // Every part must have written the same model's tensors: read the header back before it counts as done.
+  const source = await nodeFileSource(partial);
+  try {
+    const header = await readGguf(source);
+    const last = header.tensors.at(-1);
+    if (header.tensors.length !== layout.tensors.length || last?.name !== layout.tensors.at(-1)?.name) throw new Error(`generated ${partial} does not read back as planned`);
+  } catch (error) {
+    rmSync(partial, { force: true });
+    throw error;
+  } finally {
+    await source.close();
   }
   renameSync(partial, path);
   log(`  ${(statSync(path).size / 2 ** 20).toFixed(0)} MiB in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -183,7 +205,7 @@ function numberFlag(args: string[], name: string, fallback: number): number {
 export async function deviceCommand(args: string[]): Promise<number> {
   const [step, ...rest] = args;
   const log = (line: string) => process.stdout.write(line + '\n');
-  const rehearse = rest.includes('--rehearse') && flag(rest, '--rehearse') !== 'false';
+  const rehearse = rest.includes('--rehearse');
   const quant = flag(rest, '--quant') ?? DEVICE_QUANT;
   const shapes = (flag(rest, '--shapes') ?? DEVICE_SHAPES.join(',')).split(',').map((id) => deviceShape(id, rehearse));
   switch (step) {
@@ -206,7 +228,7 @@ export async function deviceCommand(args: string[]): Promise<number> {
     case 'generate-part': {
       const [shape] = shapes;
       const file = flag(rest, '--file');
-      if (!shape || !file) throw new RangeError('generate-part needs --shape and --file');
+      if (!shape || !file) throw new RangeError('generate-part needs --shapes and --file');
       await generatePart(shape, quant, file, numberFlag(rest, '--parts', 1), Number(flag(rest, '--part') ?? 0));
       return 0;
     }
