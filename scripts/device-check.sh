@@ -7,7 +7,7 @@
 #   probe       adapter, driver, features, limits (hearth probe)
 #   gpu-tests   every WGSL kernel against its float64 reference (src/**/*.gpu.test.ts)
 #   kernels     hearth bench kernels: Q4_K and Q8_0 at 4096x4096 and 14336x4096, copy bandwidth
-#   generate    random-weight Q4_K_M GGUFs shaped as Llama-3.2-1B and Llama-3.1-8B (in the
+#   generate-*  random-weight Q4_K_M GGUFs shaped as Llama-3.2-1B and Llama-3.1-8B (in the
 #               background from the start: it is CPU work)
 #   ours-*      decode and prefill on each file (load, TTFT for 512 tokens, decode at 128 and 2048)
 #   peer-*      llama.cpp's llama-bench (Vulkan) on the same file: pp512, tg32 at depth 128 and 2048
@@ -143,11 +143,18 @@ fi
 cd "$WORK/app"
 part sizes 30 "$NODE" "$HEARTH" device sizes "${SHAPE_FLAGS[@]}" --json "$RESULTS/sizes.json"
 
-# Model generation is CPU work: start it now, beside the GPU parts. Rehearsal: two processes (the
-# GPU parts need the CPU too on SwiftShader, but two exercise the split); on the device, all cores.
-GEN_PARTS=$(nproc); [ "$REHEARSE" = 1 ] && GEN_PARTS=2
-( part generate "$LIMIT_GENERATE" "$NODE" "$HEARTH" device generate "${SHAPE_FLAGS[@]}" --dir "$WORK/models" --parts "$GEN_PARTS" >/dev/null ) &
-GEN_PID=$!
+# Model generation is CPU work: start it now, beside the GPU parts, both shapes at once. Each file's
+# largest tensor (token_embd, 525M values for the 8B) is quantized by one process and is its
+# critical path, so the 8B gets most cores and starts at once rather than after the 1B.
+# Rehearsal: two processes each (the GPU parts need the CPU too on SwiftShader).
+CORES=$(nproc)
+declare -A GEN_PID
+for id in llama-3.2-1b llama-3.1-8b; do
+  [ "$id" = llama-3.1-8b ] && parts=$(( CORES > 3 ? CORES - 2 : 1 )) || parts=$(( CORES > 7 ? CORES / 4 : 1 ))
+  [ "$REHEARSE" = 1 ] && parts=2
+  ( part "generate-$id" "$LIMIT_GENERATE" "$NODE" "$HEARTH" device generate "${SHAPE_FLAGS[@]}" --shapes "$id" --dir "$WORK/models" --parts "$parts" >/dev/null ) &
+  GEN_PID[$id]=$!
+done
 
 if [ "$OURS" = 1 ]; then
   part probe 30 "$NODE" "$HEARTH" probe
@@ -159,15 +166,15 @@ if [ "$PEER" = 1 ] && [ -x "$WORK/llama/llama-bench" ]; then
   part peer-devices 20 "$WORK/llama/llama-bench" --list-devices
 fi
 
-wait_for() { # FILE: waits for the generator to finish it (or to end)
-  while [ ! -f "$1" ] && kill -0 "$GEN_PID" 2>/dev/null; do sleep 1; done
+wait_for() { # FILE PID: waits for the generator PID to finish FILE (or to end)
+  while [ ! -f "$1" ] && kill -0 "$2" 2>/dev/null; do sleep 1; done
   [ -f "$1" ]
 }
 for id in llama-3.2-1b llama-3.1-8b; do
   model_id=$id; [ "$REHEARSE" = 1 ] && model_id=$id-rehearsal
   file=$WORK/models/$model_id-q4_k_m.gguf
   say "waiting for $file"
-  if ! wait_for "$file"; then
+  if ! wait_for "$file" "${GEN_PID[$id]}"; then
     say "$model_id: no file (generation failed or timed out)"
     printf '%s\tskipped\t0\tno model file\n' "ours-$id" >> "$PARTS"
     continue
@@ -182,8 +189,8 @@ for id in llama-3.2-1b llama-3.1-8b; do
       "$WORK/llama/llama-bench" "$file" "$PEER_PP" "$PEER_TG" "$PEER_DEPTHS" "$PEER_REPS" "$RESULTS/peer-$id"
   fi
 done
-kill "$GEN_PID" 2>/dev/null
-wait "$GEN_PID" 2>/dev/null
+# The generators' own timeouts bound this (their limit was cut to the budget when they started).
+wait "${GEN_PID[@]}" 2>/dev/null
 
 say "collecting"
 "$NODE" "$HEARTH" device collect --dir "$RESULTS" --mode "$([ "$REHEARSE" = 1 ] && echo rehearsal || echo device)" --seconds "$(elapsed)"
