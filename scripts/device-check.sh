@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run device-check: the real-GPU check, in one call on a machine with an NVIDIA GPU and Vulkan
-# but no Node, no npm and no network. Needs .device/carry/ from `npm run device-check:prepare`
+# but no Node, no npm and no network (it needs glibc 2.34 and GCC 12's libstdc++, as dawn.node does). Needs .device/carry/ from `npm run device-check:prepare`
 # (carry: [".device/carry"]). Unpacks into /tmp, points the Vulkan loader at the NVIDIA driver,
 # then runs, each part under its own timeout inside an 8-minute budget (a part that fails or times
 # out is recorded and the run goes on):
@@ -123,7 +123,7 @@ else
   fi
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv > "$RESULTS/nvidia-smi.csv" 2>&1 && sed 's/^/    /' "$RESULTS/nvidia-smi.csv"
 fi
-{ uname -a; nproc; grep -m1 'model name' /proc/cpuinfo; free -g | head -2; } > "$RESULTS/host.txt" 2>&1
+{ uname -a; ldd --version 2>&1 | head -1; nproc; grep -m1 "model name" /proc/cpuinfo; free -g | head -2; } > "$RESULTS/host.txt" 2>&1
 
 # --- What runs where.
 if [ "$REHEARSE" = 1 ]; then
