@@ -2,9 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BENCH_QUANTS, MODEL_SHAPES } from '../../bench/models.ts';
 import { RUNTIMES, type RuntimeId } from '../../bench/report.ts';
-import { runBench } from '../../bench/run.ts';
 import { createGpuContext } from '../../engine/backend/webgpu/device.ts';
-import { benchMatmul, type MatmulBenchOptions } from '../../bench/webgpu/matmul.ts';
+import type { MatmulBenchOptions } from '../../bench/webgpu/matmul.ts';
 import { ggmlTypeByName } from '../../engine/gguf/ggml-types.ts';
 import { nodeGpu, nodeProbeOptions } from '../../node/webgpu.ts';
 import { parseFlags, UsageError, type CliCommand } from '../command.ts';
@@ -44,6 +43,9 @@ async function benchKernels(args: string[]): Promise<number> {
   if (switches.has('--wall')) options.wallTime = true;
   const context = await createGpuContext(nodeGpu(), nodeProbeOptions());
   try {
+    // Imported when run: the bench modules pull in node-llama-cpp and Playwright, which every
+    // other command would otherwise load at start-up.
+    const { benchMatmul } = await import('../../bench/webgpu/matmul.ts');
     const report = await benchMatmul(context, options);
     const json = values.get('--json');
     if (json) writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
@@ -89,6 +91,7 @@ async function benchModels(args: string[]): Promise<number> {
     return n;
   });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const { runBench } = await import('../../bench/run.ts');
   await runBench({
     models: list(values, '--models', preset.models, MODEL_SHAPES.map((m) => m.id)),
     quants: list(values, '--quants', preset.quants, BENCH_QUANTS),
