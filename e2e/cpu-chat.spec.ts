@@ -42,6 +42,30 @@ test('without WebGPU the demo model loads on the CPU, with threads, and chats', 
   expect((reply.match(/\b[A-Za-z]+\b/g) ?? []).length).toBeGreaterThanOrEqual(3);
   await page.screenshot({ path: `${SHOTS}/cpu-chat.png`, fullPage: true });
 
+  // Abort ends a request within a token on the CPU backend too: its steps never wait on a task,
+  // so the engine must yield for the abort message to arrive.
+  const cut = await page.evaluate(async () => {
+    const controller = new AbortController();
+    const s = window.hearth!.chat.completions.create({
+      messages: [{ role: 'user', content: 'And God said' }], temperature: 0, max_tokens: 400, stream: true, signal: controller.signal,
+    });
+    let chunks = 0;
+    let atAbort = -1;
+    for await (const chunk of s) {
+      if (!chunk.choices[0].delta.content) continue;
+      chunks++;
+      if (chunks === 3) {
+        controller.abort();
+        atAbort = chunks;
+      }
+    }
+    const completion = await s.completion;
+    return { after: chunks - atAbort, finish: completion.choices[0].finish_reason, tokens: completion.usage.completion_tokens };
+  });
+  expect(cut.finish).toBe('abort');
+  expect(cut.after).toBeLessThanOrEqual(2);
+  expect(cut.tokens).toBeLessThan(20);
+
   // The Device page: CPU backend with SIMD and its threads (or, on one core, why not).
   await page.getByTestId('nav-device').click();
   const cpu = page.getByTestId('cpu-report');
