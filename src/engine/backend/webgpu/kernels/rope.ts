@@ -57,7 +57,7 @@ export interface RopeArgs extends RopeParams {
   dummy: GPUBuffer;
 }
 
-function resolvedScaling(p: RopeParams) {
+export function resolvedScaling(p: RopeParams) {
   const s = p.scaling ?? {};
   const freqScale = s.freqScale ?? 1;
   const extFactor = s.extFactor ?? 0;
