@@ -293,6 +293,13 @@ export class CpuBackend implements Backend {
     this.kernels.norm({ kind, x: rows(x), y: rows(out), n, eps, weight: ptr(weight), bias: ptr(bias), rowStart: 0, rowEnd: count });
   }
 
+  addNorm(x: Rows, cur: Rows, n: number, count: number, eps: number, weight?: Vector, scale = 1): void {
+    // Each op runs at once here, so the fused op is the three in turn.
+    if (scale !== 1) this.scale(cur, cur, n, count, scale);
+    this.add(x, cur, x, n, count);
+    this.norm('rms', x, cur, n, count, eps, weight);
+  }
+
   matmul(w: Weight, x: Rows, out: Rows, tokens: number, bias?: Vector): void {
     const cw = w as CpuWeight;
     if (this.quantized && cw.k % 256 === 0 && Q8K_WEIGHT_TYPES.includes(cw.type)) {
@@ -339,6 +346,12 @@ export class CpuBackend implements Backend {
         mem.copyWithin((dst >> 2) + p * width, from, from + width);
       }
     }
+  }
+
+  ropeKvWrite(cache: KvStorage, layer: number, q: Rows, k: Rows, v: Rows, heads: number, positions: IdBuffer, tokens: number, op: RopeOp): void {
+    this.rope(q, tokens, heads, cache.headDim, positions, op);
+    this.rope(k, tokens, cache.kvHeads, cache.headDim, positions, op);
+    this.kvWrite(cache, layer, k, v, positions, tokens);
   }
 
   attention(cache: KvStorage, layer: number, q: Rows, out: Rows, positions: IdBuffer, tokens: number, heads: number, kvLength: number, op: AttentionOp): void {

@@ -30,8 +30,9 @@ import { encodeElementwise } from './kernels/elementwise.ts';
 import { encodeEmbed } from './kernels/embed.ts';
 import { encodeGlu } from './kernels/glu.ts';
 import { encodeMatmul, matmulSupports } from './kernels/matmul.ts';
-import { encodeNorm } from './kernels/norm.ts';
-import { encodeRope } from './kernels/rope.ts';
+import { encodeAddNorm, encodeNorm } from './kernels/norm.ts';
+import { encodeRope, type RopeArgs } from './kernels/rope.ts';
+import { encodeRopeKvWrite, ropeKvWriteFits } from './kernels/rope-kv-write.ts';
 import { encodeHistoryPenalties, encodePenalties } from './kernels/penalty.ts';
 import { encodeSample, sampleScratchElements } from './kernels/sample.ts';
 import type { SamplingParams, TokenPenalties } from '../../sampling/params.ts';
@@ -234,6 +235,10 @@ export class WebGpuBackend implements Backend {
     });
   }
 
+  addNorm(x: Rows, cur: Rows, n: number, rows: number, eps: number, weight?: Vector, scale = 1): void {
+    encodeAddNorm(this.recorder, this.kernels, { x: view(x), cur: view(cur), n, rows, eps, scale, ...(weight ? { weight: buf(weight) } : {}), dummy: this.dummy });
+  }
+
   matmul(w: Weight, x: Rows, out: Rows, tokens: number, bias?: Vector): void {
     if (x.offset || out.offset) throw new Error(`matmul ${w.name}: x and out rows must start at offset 0`);
     encodeMatmul(this.recorder, this.kernels, this.maxGroups, {
@@ -251,23 +256,38 @@ export class WebGpuBackend implements Backend {
 
   rope(x: Rows, tokens: number, heads: number, headDim: number, positions: IdBuffer, op: RopeOp): void {
     encodeRope(this.recorder, this.kernels, {
-      mode: op.mode,
-      nRot: op.nRot,
-      freqBase: op.freqBase,
-      scaling: {
-        freqScale: op.freqScale,
-        extFactor: op.extFactor,
-        attnFactor: op.attnFactor,
-        betaFast: op.betaFast,
-        betaSlow: op.betaSlow,
-        origCtx: op.origCtx,
-      },
+      ...ropeParams(op),
       x: buf(x.t),
       tokenStride: x.stride,
       offset: x.offset ?? 0,
       tokens,
       heads,
       headDim,
+      positions: buf(positions),
+      ...(op.factors ? { freqFactors: buf(op.factors) } : {}),
+      dummy: this.dummy,
+    });
+  }
+
+  ropeKvWrite(cache: KvStorage, layer: number, q: Rows, k: Rows, v: Rows, heads: number, positions: IdBuffer, tokens: number, op: RopeOp): void {
+    const kv = cache as GpuKv;
+    if (!ropeKvWriteFits(view(q), view(k), view(v), kv.headDim)) {
+      // q and k in one buffer but v apart (or an odd head size): the three ops.
+      this.rope(q, tokens, heads, kv.headDim, positions, op);
+      this.rope(k, tokens, kv.kvHeads, kv.headDim, positions, op);
+      this.kvWrite(cache, layer, k, v, positions, tokens);
+      return;
+    }
+    encodeRopeKvWrite(this.recorder, this.kernels, {
+      ...ropeParams(op),
+      cache: kv.layout,
+      kCache: kv.k[layer]!,
+      vCache: kv.v[layer]!,
+      q: view(q),
+      k: view(k),
+      v: view(v),
+      heads,
+      tokens,
       positions: buf(positions),
       ...(op.factors ? { freqFactors: buf(op.factors) } : {}),
       dummy: this.dummy,
@@ -503,4 +523,21 @@ function buf(handle: Vector | Activation | IdBuffer): GPUBuffer {
 
 function view(rows: Rows): RowView {
   return { buffer: buf(rows.t), stride: rows.stride, offset: rows.offset ?? 0 };
+}
+
+/** The kernels' rope parameters from the op's. */
+function ropeParams(op: RopeOp): Pick<RopeArgs, 'mode' | 'nRot' | 'freqBase' | 'scaling'> {
+  return {
+    mode: op.mode,
+    nRot: op.nRot,
+    freqBase: op.freqBase,
+    scaling: {
+      freqScale: op.freqScale,
+      extFactor: op.extFactor,
+      attnFactor: op.attnFactor,
+      betaFast: op.betaFast,
+      betaSlow: op.betaSlow,
+      origCtx: op.origCtx,
+    },
+  };
 }
