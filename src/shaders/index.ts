@@ -41,6 +41,7 @@ import normWgsl from './norm.wgsl?raw';
 import addNormWgsl from './add_norm.wgsl?raw';
 import ropeKvWriteWgsl from './rope_kv_write.wgsl?raw';
 import ropeCommonWgsl from './rope_common.wgsl?raw';
+import gluCommonWgsl from './glu_common.wgsl?raw';
 import ropeQkvSeparateWgsl from './rope_qkv_separate.wgsl?raw';
 import ropeQkvSharedWgsl from './rope_qkv_shared.wgsl?raw';
 import weightsBf16 from './weights_bf16.wgsl?raw';
@@ -104,6 +105,7 @@ export const SHADERS: Readonly<Record<string, string>> = {
   'add_norm.wgsl': addNormWgsl,
   'rope_kv_write.wgsl': ropeKvWriteWgsl,
   'rope_common.wgsl': ropeCommonWgsl,
+  'glu_common.wgsl': gluCommonWgsl,
   'rope_qkv_separate.wgsl': ropeQkvSeparateWgsl,
   'rope_qkv_shared.wgsl': ropeQkvSharedWgsl,
   'weights_bf16.wgsl': weightsBf16,

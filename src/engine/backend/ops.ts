@@ -158,7 +158,7 @@ export interface Backend {
    * `scale`, `add` and `norm` in turn, in one pass (one dispatch between two blocks, not two).
    */
   addNorm(x: Rows, cur: Rows, n: number, rows: number, eps: number, weight?: Vector, scale?: number): void;
-  /** out[t, r] = sum_k x[t, k] * W[r, k] (+ bias[r]); x and out rows start at offset 0 of their activations. */
+  /** out[t, r] = sum_k x[t, k] * W[r, k] (+ bias[r]); x rows start at offset 0 of their activation. */
   matmul(w: Weight, x: Rows, out: Rows, tokens: number, bias?: Vector): void;
   /** Rotates `heads` heads of `headDim` per token in place (head h at x.offset + t * x.stride + h * headDim). */
   rope(x: Rows, tokens: number, heads: number, headDim: number, positions: IdBuffer, op: RopeOp): void;
@@ -175,6 +175,12 @@ export interface Backend {
    * backend may read visibility from `positions` alone (WebGPU does, to replay decode steps).
    */
   attention(cache: KvStorage, layer: number, q: Rows, out: Rows, positions: IdBuffer, tokens: number, heads: number, kvLength: number, op: AttentionOp): void;
+  /**
+   * The gate/up projection and the GLU as one op, for a [gate; up] weight (2 n rows): gateUp =
+   * W x (+ bias), then out = act(gate) * up (`glu` of its halves). A backend may apply the GLU as
+   * it stores the products and leave gateUp unwritten (WebGPU decode); out is another activation.
+   */
+  gluMatmul(activation: 'silu' | 'gelu', w: Weight, x: Rows, gateUp: Rows, out: Rows, tokens: number, bias?: Vector): void;
   /** out = act(gate) * up (SiLU or ggml's tanh GELU), `rows` rows of `n`; out is another activation. */
   glu(activation: 'silu' | 'gelu', gate: Rows, up: Rows, out: Rows, n: number, rows: number): void;
   /** out = (a + b) * scale; in place when out is a. */

@@ -15,7 +15,9 @@
  * a block's residual add with the RMSNorm after it (`addNorm`: the FFN's residual joins x in the
  * next layer's attention norm, the last one in the final norm), and RoPE of q and k with the KV
  * write (`ropeKvWrite`). A tap reads the intermediates between them, so a debug run keeps the
- * ops separate; both orders compute the same values.
+ * ops separate; both orders compute the same values. A [gate; up] projection (phi3's, or q|k|v
+ * and gate|up stacked by the loader: stacking.ts) always goes through `gluMatmul`, whose GLU the
+ * GPU applies as it stores the products.
  */
 import type { Backend, RopeOp, Rows, Vector } from '../backend/ops.ts';
 import type { ModelConfig } from './config.ts';
@@ -101,7 +103,7 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
     const layer = c.layers[il]!;
     const swa = layer.slidingWindow;
 
-    // --- attention norm, q/k/v (fused: one projection, split as q | k | v by row views)
+    // --- attention norm, q/k/v (fused or stacked at load: one projection, split as q | k | v by row views)
     residualNorm(x, n, lw.attnNorm);
     await see('attn_norm', il, cur, E);
     let q: Rows, k: Rows, v: Rows;
@@ -111,6 +113,8 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
       q = { t: s.qkv!, stride: width, offset: 0 };
       k = { t: s.qkv!, stride: width, offset: qDim };
       v = { t: s.qkv!, stride: width, offset: qDim + kvDimK };
+      // v apart where its format is not q's and k's (the loader stacked q | k only): its own rows.
+      if (lw.v) b.matmul(lw.v, cur, v, n, lw.vBias);
     } else {
       q = { t: s.q!, stride: qDim };
       k = { t: s.k!, stride: kvDimK };
@@ -162,23 +166,21 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
     }
     await blockDone('ffn_inp', il);
 
-    // --- FFN: norm, gate and up (phi3: one fused [gate | up] projection), GLU, down
+    // --- FFN: norm, gate and up (one [gate; up] projection: phi3's, or stacked at load), GLU, down
     const nFf = layer.nFf;
     residualNorm(x, n, lw.ffnNorm);
     await see('ffn_norm', il, cur, E);
-    let gate: Rows, up: Rows;
+    const ffh: Rows = { t: s.ffh, stride: nFf };
     if (lw.ffnGate) {
-      gate = { t: s.gate, stride: nFf };
-      up = { t: s.up!, stride: nFf };
+      const gate: Rows = { t: s.gate, stride: nFf };
+      const up: Rows = { t: s.up!, stride: nFf };
       b.matmul(lw.ffnUp, cur, up, n, lw.ffnUpBias);
       b.matmul(lw.ffnGate, cur, gate, n, lw.ffnGateBias);
+      b.glu(c.activation, gate, up, ffh, nFf, n);
     } else {
-      b.matmul(lw.ffnUp, cur, { t: s.gate, stride: 2 * nFf }, n, lw.ffnUpBias);
-      gate = { t: s.gate, stride: 2 * nFf, offset: 0 };
-      up = { t: s.gate, stride: 2 * nFf, offset: nFf };
+      // [gate; up] in one matrix (phi3's, or stacked at load): the GLU applied as it is stored.
+      b.gluMatmul(c.activation, lw.ffnUp, cur, { t: s.gate, stride: 2 * nFf }, ffh, n, lw.ffnUpBias);
     }
-    const ffh: Rows = { t: s.ffh, stride: nFf };
-    b.glu(c.activation, gate, up, ffh, nFf, n);
     await see('ffn_act', il, ffh, nFf);
     b.matmul(lw.ffnDown, ffh, cur, n, lw.ffnDownBias);
     await see('ffn_out', il, cur, E);

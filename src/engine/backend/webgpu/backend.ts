@@ -23,13 +23,14 @@ import type {
   Vector,
   Weight,
 } from '../ops.ts';
+import { gluMatmulInSteps, ropeKvWriteInSteps } from '../fused-steps.ts';
 import { KernelCache, kernelFamily } from './kernel.ts';
 import { createDecodeDispatchBuffer, decodeScratchFloats, encodeAttention, encodeKvWrite, kvCacheBytes, type KvCacheLayout } from './kernels/attention.ts';
 import { foldedGrid, type RowView, shaderKernel } from './kernels/common.ts';
 import { encodeElementwise } from './kernels/elementwise.ts';
 import { encodeEmbed } from './kernels/embed.ts';
 import { encodeGlu } from './kernels/glu.ts';
-import { encodeMatmul, matmulSupports } from './kernels/matmul.ts';
+import { encodeMatmul, gluMatmulFits, matmulSupports } from './kernels/matmul.ts';
 import { encodeAddNorm, encodeNorm } from './kernels/norm.ts';
 import { encodeRope, type RopeArgs } from './kernels/rope.ts';
 import { encodeRopeKvWrite, ropeKvWriteFits } from './kernels/rope-kv-write.ts';
@@ -240,12 +241,13 @@ export class WebGpuBackend implements Backend {
   }
 
   matmul(w: Weight, x: Rows, out: Rows, tokens: number, bias?: Vector): void {
-    if (x.offset || out.offset) throw new Error(`matmul ${w.name}: x and out rows must start at offset 0`);
+    if (x.offset) throw new Error(`matmul ${w.name}: x rows must start at offset 0`);
     encodeMatmul(this.recorder, this.kernels, this.maxGroups, {
       weight: (w as GpuWeightHandle).gpu,
       x: { buffer: buf(x.t) },
       out: { buffer: buf(out.t) },
       tokens,
+      outOffset: out.offset ?? 0,
       xStride: x.stride,
       outStride: out.stride,
       ...(bias ? { bias: buf(bias) } : {}),
@@ -273,9 +275,7 @@ export class WebGpuBackend implements Backend {
     const kv = cache as GpuKv;
     if (!ropeKvWriteFits(view(q), view(k), view(v), kv.headDim)) {
       // q and k in one buffer but v apart (or an odd head size): the three ops.
-      this.rope(q, tokens, heads, kv.headDim, positions, op);
-      this.rope(k, tokens, kv.kvHeads, kv.headDim, positions, op);
-      this.kvWrite(cache, layer, k, v, positions, tokens);
+      ropeKvWriteInSteps(this, cache, layer, q, k, v, heads, positions, tokens, op);
       return;
     }
     encodeRopeKvWrite(this.recorder, this.kernels, {
@@ -332,6 +332,27 @@ export class WebGpuBackend implements Backend {
       window: op.window,
       scratch,
       dispatchReady,
+    });
+  }
+
+  gluMatmul(activation: 'silu' | 'gelu', w: Weight, x: Rows, gateUp: Rows, out: Rows, tokens: number, bias?: Vector): void {
+    const gpu = (w as GpuWeightHandle).gpu;
+    if (x.offset || !gluMatmulFits(gpu, tokens)) {
+      gluMatmulInSteps(this, activation, w, x, gateUp, out, tokens, bias);
+      return;
+    }
+    encodeMatmul(this.recorder, this.kernels, this.maxGroups, {
+      weight: gpu,
+      x: { buffer: buf(x.t) },
+      out: { buffer: buf(out.t) },
+      tokens,
+      outOffset: out.offset ?? 0,
+      xStride: x.stride,
+      outStride: out.stride,
+      ...(bias ? { bias: buf(bias) } : {}),
+      dummy: this.dummy,
+      matvec: this.matvec,
+      glu: activation,
     });
   }
 
