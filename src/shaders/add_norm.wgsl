@@ -25,7 +25,7 @@ override WORKGROUP_SIZE: u32 = 256; // power of two
 @group(0) @binding(2) var<storage, read_write> cur: array<f32>;
 @group(0) @binding(3) var<storage, read> weight: array<f32>;
 
-var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
+//#include "workgroup_sum.wgsl"
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -43,15 +43,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     x[xb + i] = v;
     sq += v * v;
   }
-  partial[lid] = sq;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      partial[lid] += partial[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let inv = inverseSqrt(partial[0] / f32(params.n) + params.eps);
+  let inv = inverseSqrt(workgroup_sum(sq, lid) / f32(params.n) + params.eps);
 
   for (var i = lid; i < params.n; i += WORKGROUP_SIZE) {
     var y = x[xb + i] * inv;

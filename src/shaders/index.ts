@@ -42,6 +42,7 @@ import addNormWgsl from './add_norm.wgsl?raw';
 import ropeKvWriteWgsl from './rope_kv_write.wgsl?raw';
 import ropeCommonWgsl from './rope_common.wgsl?raw';
 import gluCommonWgsl from './glu_common.wgsl?raw';
+import workgroupSumWgsl from './workgroup_sum.wgsl?raw';
 import ropeQkvSeparateWgsl from './rope_qkv_separate.wgsl?raw';
 import ropeQkvSharedWgsl from './rope_qkv_shared.wgsl?raw';
 import weightsBf16 from './weights_bf16.wgsl?raw';
@@ -106,6 +107,7 @@ export const SHADERS: Readonly<Record<string, string>> = {
   'rope_kv_write.wgsl': ropeKvWriteWgsl,
   'rope_common.wgsl': ropeCommonWgsl,
   'glu_common.wgsl': gluCommonWgsl,
+  'workgroup_sum.wgsl': workgroupSumWgsl,
   'rope_qkv_separate.wgsl': ropeQkvSeparateWgsl,
   'rope_qkv_shared.wgsl': ropeQkvSharedWgsl,
   'weights_bf16.wgsl': weightsBf16,

@@ -241,6 +241,11 @@ export class WebGpuBackend implements Backend {
   }
 
   matmul(w: Weight, x: Rows, out: Rows, tokens: number, bias?: Vector): void {
+    this.product(w, x, out, tokens, bias);
+  }
+
+  /** W x (+ bias) into out, or with `glu` the GLU of a [gate; up] product (gluMatmulFits). */
+  private product(w: Weight, x: Rows, out: Rows, tokens: number, bias: Vector | undefined, glu?: 'silu' | 'gelu'): void {
     if (x.offset) throw new Error(`matmul ${w.name}: x rows must start at offset 0`);
     encodeMatmul(this.recorder, this.kernels, this.maxGroups, {
       weight: (w as GpuWeightHandle).gpu,
@@ -253,6 +258,7 @@ export class WebGpuBackend implements Backend {
       ...(bias ? { bias: buf(bias) } : {}),
       dummy: this.dummy,
       matvec: this.matvec,
+      ...(glu ? { glu } : {}),
     });
   }
 
@@ -337,23 +343,8 @@ export class WebGpuBackend implements Backend {
 
   gluMatmul(activation: 'silu' | 'gelu', w: Weight, x: Rows, gateUp: Rows, out: Rows, tokens: number, bias?: Vector): void {
     const gpu = (w as GpuWeightHandle).gpu;
-    if (x.offset || !gluMatmulFits(gpu, tokens)) {
-      gluMatmulInSteps(this, activation, w, x, gateUp, out, tokens, bias);
-      return;
-    }
-    encodeMatmul(this.recorder, this.kernels, this.maxGroups, {
-      weight: gpu,
-      x: { buffer: buf(x.t) },
-      out: { buffer: buf(out.t) },
-      tokens,
-      outOffset: out.offset ?? 0,
-      xStride: x.stride,
-      outStride: out.stride,
-      ...(bias ? { bias: buf(bias) } : {}),
-      dummy: this.dummy,
-      matvec: this.matvec,
-      glu: activation,
-    });
+    if (x.offset || !gluMatmulFits(gpu, tokens)) gluMatmulInSteps(this, activation, w, x, gateUp, out, tokens, bias);
+    else this.product(w, x, out, tokens, bias, activation);
   }
 
   glu(activation: 'silu' | 'gelu', gate: Rows, up: Rows, out: Rows, n: number, rows: number): void {

@@ -60,15 +60,19 @@ async function runCase(c: Case, seed: number): Promise<{ actual: Float32Array; e
     dummy,
   });
   recorder.submit();
-  const all = new Float32Array(await readBuffer(device, outBuf, c.tokens * outStride * 4));
-  const actual = gatherRows(all, c.rows, c.tokens, outStride, outOffset);
-  // Outside the slice nothing is written: the poison stays.
-  for (let i = 0; i < all.length; i++) {
-    const col = i % outStride;
-    if ((col < outOffset || col >= outOffset + c.rows) && !Number.isNaN(all[i])) throw new Error(`matmul wrote float ${i}, outside its rows`);
-  }
+  const actual = await readSlice(outBuf, c.rows, c.tokens, outStride, outOffset);
   for (const b of [xBuf, outBuf, dummy, biasBuf, ...weight.parts.map((p) => p.buffer)]) b?.destroy();
   return { actual, expected: matmulReference(w.values, c.k, c.rows, x, c.tokens, biasValues) };
+}
+
+/** The `rows` floats at `offset` of each token's `stride`, after checking nothing outside them was written (the poison stays). */
+async function readSlice(buffer: GPUBuffer, rows: number, tokens: number, stride: number, offset: number): Promise<Float32Array> {
+  const all = new Float32Array(await readBuffer(gpu.device, buffer, tokens * stride * 4));
+  for (let i = 0; i < all.length; i++) {
+    const col = i % stride;
+    if ((col < offset || col >= offset + rows) && !Number.isNaN(all[i])) throw new Error(`float ${i} written, outside the output rows`);
+  }
+  return gatherRows(all, rows, tokens, stride, offset);
 }
 
 const FLOAT_TYPES = [GgmlType.F32, GgmlType.F16, GgmlType.BF16];
@@ -154,12 +158,8 @@ async function runGlu(c: GluCase, seed: number, matvec: MatvecStrategy): Promise
     glu: c.activation,
   });
   recorder.submit();
-  const all = new Float32Array(await readBuffer(device, outBuf, c.tokens * outStride * 4));
+  const actual = await readSlice(outBuf, c.rows, c.tokens, outStride, outOffset);
   for (const b of [xBuf, outBuf, dummy, biasBuf, ...weight.parts.map((p) => p.buffer)]) b?.destroy();
-  for (let i = 0; i < all.length; i++) {
-    const col = i % outStride;
-    if ((col < outOffset || col >= outOffset + c.rows) && !Number.isNaN(all[i])) throw new Error(`GLU matvec wrote float ${i}, outside its rows`);
-  }
   const full = matmulReference(w.values, c.k, 2 * c.rows, x, c.tokens, biasValues);
   const gate = new Float64Array(c.tokens * c.rows);
   const up = new Float64Array(c.tokens * c.rows);
@@ -167,7 +167,7 @@ async function runGlu(c: GluCase, seed: number, matvec: MatvecStrategy): Promise
     gate.set(full.subarray(t * 2 * c.rows, t * 2 * c.rows + c.rows), t * c.rows);
     up.set(full.subarray(t * 2 * c.rows + c.rows, (t + 1) * 2 * c.rows), t * c.rows);
   }
-  return { actual: gatherRows(all, c.rows, c.tokens, outStride, outOffset), expected: gluReference(c.activation, gate, up) };
+  return { actual, expected: gluReference(c.activation, gate, up) };
 }
 
 describe('matvec with the GLU applied as [gate; up] rows are stored', () => {

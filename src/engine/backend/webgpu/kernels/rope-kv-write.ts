@@ -9,7 +9,7 @@ import { kernelFamily, type KernelCache } from '../kernel.ts';
 import type { BufferRange, StepRecorder } from '../recorder.ts';
 import { kvSlot, type KvCacheLayout } from './attention.ts';
 import { foldedGrid, shaderKernel, type RowView } from './common.ts';
-import { resolvedScaling, ropeReference, type RopeParams } from './rope.ts';
+import { ropeReference, ropeUniforms, type RopeParams } from './rope.ts';
 
 const WORKGROUP_SIZE = 256;
 const ROPE_KV_WRITE = kernelFamily();
@@ -63,7 +63,6 @@ export function encodeRopeKvWrite(recorder: StepRecorder, kernels: KernelCache, 
         constants: { WORKGROUP_SIZE },
       }),
     );
-  const s = resolvedScaling(args);
   const row = cache.kvHeads * headDim;
   const [gx, gy] = foldedGrid(Math.ceil((args.tokens * (args.heads + 2 * cache.kvHeads) * (headDim / 2)) / WORKGROUP_SIZE));
   recorder.dispatch(kernel, {
@@ -79,14 +78,7 @@ export function encodeRopeKvWrite(recorder: StepRecorder, kernels: KernelCache, 
       k_offset: args.k.offset ?? 0,
       v_stride: args.v.stride ?? row,
       v_offset: args.v.offset ?? 0,
-      neox: args.mode === 'neox' ? 1 : 0,
-      has_freq_factors: args.freqFactors ? 1 : 0,
-      freq_base: args.freqBase,
-      freq_scale: s.freqScale,
-      ext_factor: s.extFactor,
-      attn_factor: s.attnFactor,
-      corr_low: s.corr[0],
-      corr_high: s.corr[1],
+      ...ropeUniforms(args, args.freqFactors !== undefined),
       capacity: cache.capacity,
       groups_x: gx,
     },
