@@ -38,6 +38,13 @@ import elementwiseWgsl from './elementwise.wgsl?raw';
 import ioInPlaceWgsl from './io_in_place.wgsl?raw';
 import ioSeparateWgsl from './io_separate.wgsl?raw';
 import normWgsl from './norm.wgsl?raw';
+import addNormWgsl from './add_norm.wgsl?raw';
+import ropeKvWriteWgsl from './rope_kv_write.wgsl?raw';
+import ropeCommonWgsl from './rope_common.wgsl?raw';
+import gluCommonWgsl from './glu_common.wgsl?raw';
+import workgroupSumWgsl from './workgroup_sum.wgsl?raw';
+import ropeQkvSeparateWgsl from './rope_qkv_separate.wgsl?raw';
+import ropeQkvSharedWgsl from './rope_qkv_shared.wgsl?raw';
 import weightsBf16 from './weights_bf16.wgsl?raw';
 import weightsF16 from './weights_f16.wgsl?raw';
 import weightsF32 from './weights_f32.wgsl?raw';
@@ -96,6 +103,13 @@ export const SHADERS: Readonly<Record<string, string>> = {
   'io_in_place.wgsl': ioInPlaceWgsl,
   'io_separate.wgsl': ioSeparateWgsl,
   'norm.wgsl': normWgsl,
+  'add_norm.wgsl': addNormWgsl,
+  'rope_kv_write.wgsl': ropeKvWriteWgsl,
+  'rope_common.wgsl': ropeCommonWgsl,
+  'glu_common.wgsl': gluCommonWgsl,
+  'workgroup_sum.wgsl': workgroupSumWgsl,
+  'rope_qkv_separate.wgsl': ropeQkvSeparateWgsl,
+  'rope_qkv_shared.wgsl': ropeQkvSharedWgsl,
   'weights_bf16.wgsl': weightsBf16,
   'weights_f16.wgsl': weightsF16,
   'weights_f32.wgsl': weightsF32,

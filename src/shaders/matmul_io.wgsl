@@ -7,7 +7,8 @@ struct Params {
   rows: u32,       // rows of W in this buffer (a part of a split tensor)
   tokens: u32,
   out_stride: u32, // floats per token in `out` (all rows of W)
-  out_offset: u32, // first output row this part writes
+  out_offset: u32, // first output row this part writes (and its first bias)
+  out_base: u32,   // first float of token 0's row in `out` (a slice of a wider row: v of a [q | k | v] buffer)
   x_stride: u32,   // floats per token in `x`
   has_bias: u32,
   groups_x: u32,   // workgroups in x (they fold into x and y past the per-dimension limit)
@@ -27,5 +28,5 @@ fn store_output(row: u32, t: u32, sum: f32) {
   if (params.has_bias != 0u) {
     value += bias[params.out_offset + row];
   }
-  out[t * params.out_stride + params.out_offset + row] = value;
+  out[params.out_base + t * params.out_stride + params.out_offset + row] = value;
 }

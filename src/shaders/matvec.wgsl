@@ -9,6 +9,7 @@
 override ROWS_PER_WORKGROUP: u32 = 4u;
 
 var<workgroup> partial: array<f32, THREADS_PER_ROW * ROWS_PER_WORKGROUP>;
+var<workgroup> partial_up: array<f32, THREADS_PER_ROW * ROWS_PER_WORKGROUP>;
 
 @compute @workgroup_size(THREADS_PER_ROW * ROWS_PER_WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -16,24 +17,30 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let row = (wid.x + wid.y * params.groups_x) * ROWS_PER_WORKGROUP + lid / THREADS_PER_ROW;
   let t = wid.z;
   var acc = 0.0;
+  var acc_up = 0.0;
   if (row < params.rows) {
     acc = row_dot(row, lane, t * params.x_stride);
+    acc_up = up_dot(row, lane, t * params.x_stride);
   }
   if (THREADS_PER_ROW == 1u) {
     if (row < params.rows) {
-      store_output(row, t, acc);
+      store_row(row, t, acc, acc_up);
     }
     return;
   }
   partial[lid] = acc;
+  partial_up[lid] = acc_up;
   workgroupBarrier();
   for (var stride = THREADS_PER_ROW / 2u; stride > 0u; stride >>= 1u) {
     if (lane < stride) {
       partial[lid] += partial[lid + stride];
+      if (GLU != 0u) {
+        partial_up[lid] += partial_up[lid + stride];
+      }
     }
     workgroupBarrier();
   }
   if (lane == 0u && row < params.rows) {
-    store_output(row, t, partial[lid]);
+    store_row(row, t, partial[lid], partial_up[lid]);
   }
 }

@@ -27,21 +27,7 @@ override LAYER_NORM: u32 = 0u;      // 0: RMSNorm, 1: LayerNorm
 
 //#include io
 
-var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
-
-fn workgroup_sum(value: f32, lid: u32) -> f32 {
-  partial[lid] = value;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      partial[lid] += partial[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier(); // partial is reused by the next call
-  return total;
-}
+//#include "workgroup_sum.wgsl"
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {

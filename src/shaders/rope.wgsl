@@ -38,16 +38,7 @@ override WORKGROUP_SIZE: u32 = 256;
 @group(0) @binding(2) var<storage, read> freq_factors: array<f32>;
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;
 
-// 2*pi split so that k * TAU_HI is exact for the k a position can reach (Cody-Waite): WGSL only
-// promises sin/cos accuracy on [-pi, pi], and angles here reach tens of thousands of radians.
-const TAU_HI: f32 = 6.28125;
-const TAU_LO: f32 = 0.0019353071795864769;
-const INV_TAU: f32 = 0.15915494309189535;
-
-fn reduce_angle(t: f32) -> f32 {
-  let k = round(t * INV_TAU);
-  return (t - k * TAU_HI) - k * TAU_LO;
-}
+//#include "rope_common.wgsl"
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -60,30 +51,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let head = (index / half) % params.n_heads;
   let t = index / (half * params.n_heads);
 
-  var theta_extrap = f32(positions[t]) * pow(params.freq_base, -f32(2u * p) / f32(params.n_rot));
-  if (params.has_freq_factors != 0u) {
-    theta_extrap /= freq_factors[p];
-  }
-  let theta_interp = params.freq_scale * theta_extrap;
-  var theta = theta_interp;
-  var mscale = params.attn_factor;
-  if (params.ext_factor != 0.0) {
-    let y = (f32(p) - params.corr_low) / max(0.001, params.corr_high - params.corr_low);
-    let ramp_mix = (1.0 - clamp(y, 0.0, 1.0)) * params.ext_factor;
-    theta = theta_interp * (1.0 - ramp_mix) + theta_extrap * ramp_mix;
-    mscale *= 1.0 + 0.1 * log(1.0 / params.freq_scale);
-  }
-  let angle = reduce_angle(theta);
-  let c = cos(angle) * mscale;
-  let s = sin(angle) * mscale;
+  let cs = rope_cos_sin(positions[t], p);
+  let c = cs.x;
+  let s = cs.y;
 
   let base = params.offset + t * params.token_stride + head * params.head_stride;
-  var i0 = base + 2u * p;
-  var i1 = i0 + 1u;
-  if (params.neox != 0u) {
-    i0 = base + p;
-    i1 = i0 + half;
-  }
+  let pair = rope_pair(p, params.neox != 0u);
+  let i0 = base + pair.x;
+  let i1 = base + pair.y;
   let x0 = x[i0];
   let x1 = x[i1];
   x[i0] = x0 * c - x1 * s;

@@ -152,18 +152,35 @@ export interface Backend {
   embed(table: Weight, ids: IdBuffer, out: Rows, tokens: number, scale: number): void;
   /** RMSNorm (`x / sqrt(mean(x^2) + eps) * w`) or LayerNorm of `rows` rows of `n`; in place allowed (same rows). */
   norm(kind: 'rms' | 'layer', x: Rows, out: Rows, n: number, rows: number, eps: number, weight?: Vector, bias?: Vector): void;
-  /** out[t, r] = sum_k x[t, k] * W[r, k] (+ bias[r]); x and out rows start at offset 0 of their activations. */
+  /**
+   * The residual add and the RMSNorm after it, as one op: x += cur * scale, then
+   * cur = x / sqrt(mean(x^2) + eps) * weight. x and cur are different activations. The same as
+   * `scale`, `add` and `norm` in turn, in one pass (one dispatch between two blocks, not two).
+   */
+  addNorm(x: Rows, cur: Rows, n: number, rows: number, eps: number, weight?: Vector, scale?: number): void;
+  /** out[t, r] = sum_k x[t, k] * W[r, k] (+ bias[r]); x rows start at offset 0 of their activation. */
   matmul(w: Weight, x: Rows, out: Rows, tokens: number, bias?: Vector): void;
   /** Rotates `heads` heads of `headDim` per token in place (head h at x.offset + t * x.stride + h * headDim). */
   rope(x: Rows, tokens: number, heads: number, headDim: number, positions: IdBuffer, op: RopeOp): void;
   /** Copies k and v rows into layer `layer` of the cache at the slots in `positions`. */
   kvWrite(cache: KvStorage, layer: number, k: Rows, v: Rows, positions: IdBuffer, tokens: number): void;
   /**
+   * `rope` of q (`heads` heads) and k (the cache's kvHeads heads), both in place, then `kvWrite`
+   * of k and v, as one op (one dispatch where the backend can, not three).
+   */
+  ropeKvWrite(cache: KvStorage, layer: number, q: Rows, k: Rows, v: Rows, heads: number, positions: IdBuffer, tokens: number, op: RopeOp): void;
+  /**
    * Causal attention of `tokens` queries (`heads` per row) over cache slots [0, kvLength); out
    * laid out like q. kvLength is the largest position + 1: a query never sees a later key, so a
    * backend may read visibility from `positions` alone (WebGPU does, to replay decode steps).
    */
   attention(cache: KvStorage, layer: number, q: Rows, out: Rows, positions: IdBuffer, tokens: number, heads: number, kvLength: number, op: AttentionOp): void;
+  /**
+   * The gate/up projection and the GLU as one op, for a [gate; up] weight (2 n rows): gateUp =
+   * W x (+ bias), then out = act(gate) * up (`glu` of its halves). A backend may apply the GLU as
+   * it stores the products and leave gateUp unwritten (WebGPU decode); out is another activation.
+   */
+  gluMatmul(activation: 'silu' | 'gelu', w: Weight, x: Rows, gateUp: Rows, out: Rows, tokens: number, bias?: Vector): void;
   /** out = act(gate) * up (SiLU or ggml's tanh GELU), `rows` rows of `n`; out is another activation. */
   glu(activation: 'silu' | 'gelu', gate: Rows, up: Rows, out: Rows, n: number, rows: number): void;
   /** out = (a + b) * scale; in place when out is a. */

@@ -10,8 +10,16 @@
  * Every intermediate is named as llama.cpp's `cb(cur, name, il)` and passed to `tap`; without a
  * tap that costs nothing, with one it reads the tensor back (a debug run), so a wrong layer can be
  * found against a reference dump.
+ *
+ * Without a tap, ops that always follow each other run fused (fewer GPU dispatches per layer):
+ * a block's residual add with the RMSNorm after it (`addNorm`: the FFN's residual joins x in the
+ * next layer's attention norm, the last one in the final norm), and RoPE of q and k with the KV
+ * write (`ropeKvWrite`). A tap reads the intermediates between them, so a debug run keeps the
+ * ops separate; both orders compute the same values. A [gate; up] projection (phi3's, or q|k|v
+ * and gate|up stacked by the loader: stacking.ts) always goes through `gluMatmul`, whose GLU the
+ * GPU applies as it stores the products.
  */
-import type { Backend, RopeOp, Rows } from '../backend/ops.ts';
+import type { Backend, RopeOp, Rows, Vector } from '../backend/ops.ts';
 import type { ModelConfig } from './config.ts';
 import type { KvCache } from './kv-cache.ts';
 import type { ModelWeights, Scratch } from './loader.ts';
@@ -72,13 +80,31 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
   b.embed(w.tokenEmbd, s.tokens, x, n, c.embeddingScale);
   await see('inp_embd', -1, x, E);
 
+  const fuse = !tap;
+  /** cur holds a block output that has not joined x yet (fused: it does in the next norm). */
+  let pending = false;
+  /** The residual (if one is pending), then cur = RMSNorm(x rows) * weight. */
+  const residualNorm = (xRows: Rows, rows: number, weight: Vector) => {
+    if (pending) b.addNorm(xRows, cur, E, rows, eps, weight, c.residualScale);
+    else b.norm('rms', xRows, cur, E, rows, eps, weight);
+    pending = false;
+  };
+  /** The block output in cur joins x now, or (fused) in the next norm. */
+  const blockDone = async (tapName: string, il: number) => {
+    if (fuse) pending = true;
+    else {
+      residual(b, c, x, cur, n);
+      await see(tapName, il, x, E);
+    }
+  };
+
   for (let il = 0; il < c.nLayer; il++) {
     const lw = w.layers[il]!;
     const layer = c.layers[il]!;
     const swa = layer.slidingWindow;
 
-    // --- attention norm, q/k/v (fused: one projection, split as q | k | v by row views)
-    b.norm('rms', x, cur, E, n, eps, lw.attnNorm);
+    // --- attention norm, q/k/v (fused or stacked at load: one projection, split as q | k | v by row views)
+    residualNorm(x, n, lw.attnNorm);
     await see('attn_norm', il, cur, E);
     let q: Rows, k: Rows, v: Rows;
     if (lw.qkv) {
@@ -87,6 +113,8 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
       q = { t: s.qkv!, stride: width, offset: 0 };
       k = { t: s.qkv!, stride: width, offset: qDim };
       v = { t: s.qkv!, stride: width, offset: qDim + kvDimK };
+      // v apart where its format is not q's and k's (the loader stacked q | k only): its own rows.
+      if (lw.v) b.matmul(lw.v, cur, v, n, lw.vBias);
     } else {
       q = { t: s.q!, stride: qDim };
       k = { t: s.k!, stride: kvDimK };
@@ -109,17 +137,19 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
       await see('Kcur_normed', il, k, kvDimK);
     }
 
-    // --- rope (sliding-window layers have their own base and scale: gemma3)
-    if (c.rope.enabled) {
-      const rope = ropeOp(c, swa, w);
-      b.rope(q, n, nHead, headDimK, s.positions, rope);
-      b.rope(k, n, nHeadKv, headDimK, s.positions, rope);
-      await see('Qcur_rope', il, q, qDim);
-      await see('Kcur_rope', il, k, kvDimK);
+    // --- rope (sliding-window layers have their own base and scale: gemma3), store k and v at
+    // their positions, then attend over positions [0, kvLength)
+    const rope = c.rope.enabled ? ropeOp(c, swa, w) : undefined;
+    if (rope && fuse) b.ropeKvWrite(kv.storage, il, q, k, v, nHead, s.positions, n, rope);
+    else {
+      if (rope) {
+        b.rope(q, n, nHead, headDimK, s.positions, rope);
+        b.rope(k, n, nHeadKv, headDimK, s.positions, rope);
+        await see('Qcur_rope', il, q, qDim);
+        await see('Kcur_rope', il, k, kvDimK);
+      }
+      b.kvWrite(kv.storage, il, k, v, s.positions, n);
     }
-
-    // --- store k and v at their positions, then attend over positions [0, kvLength)
-    b.kvWrite(kv.storage, il, k, v, s.positions, n);
     b.attention(kv.storage, il, q, attn, s.positions, n, nHead, kvLength, {
       scale: c.attentionScale,
       softcap: c.attnSoftcap,
@@ -134,26 +164,23 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
       b.norm('rms', cur, cur, E, n, eps, lw.postAttnNorm);
       await see('attn_post_norm', il, cur, E);
     }
-    residual(b, c, x, cur, n);
-    await see('ffn_inp', il, x, E);
+    await blockDone('ffn_inp', il);
 
-    // --- FFN: norm, gate and up (phi3: one fused [gate | up] projection), GLU, down
+    // --- FFN: norm, gate and up (one [gate; up] projection: phi3's, or stacked at load), GLU, down
     const nFf = layer.nFf;
-    b.norm('rms', x, cur, E, n, eps, lw.ffnNorm);
+    residualNorm(x, n, lw.ffnNorm);
     await see('ffn_norm', il, cur, E);
-    let gate: Rows, up: Rows;
+    const ffh: Rows = { t: s.ffh, stride: nFf };
     if (lw.ffnGate) {
-      gate = { t: s.gate, stride: nFf };
-      up = { t: s.up!, stride: nFf };
+      const gate: Rows = { t: s.gate, stride: nFf };
+      const up: Rows = { t: s.up!, stride: nFf };
       b.matmul(lw.ffnUp, cur, up, n, lw.ffnUpBias);
       b.matmul(lw.ffnGate, cur, gate, n, lw.ffnGateBias);
+      b.glu(c.activation, gate, up, ffh, nFf, n);
     } else {
-      b.matmul(lw.ffnUp, cur, { t: s.gate, stride: 2 * nFf }, n, lw.ffnUpBias);
-      gate = { t: s.gate, stride: 2 * nFf, offset: 0 };
-      up = { t: s.gate, stride: 2 * nFf, offset: nFf };
+      // [gate; up] in one matrix (phi3's, or stacked at load): the GLU applied as it is stored.
+      b.gluMatmul(c.activation, lw.ffnUp, cur, { t: s.gate, stride: 2 * nFf }, ffh, n, lw.ffnUpBias);
     }
-    const ffh: Rows = { t: s.ffh, stride: nFf };
-    b.glu(c.activation, gate, up, ffh, nFf, n);
     await see('ffn_act', il, ffh, nFf);
     b.matmul(lw.ffnDown, ffh, cur, n, lw.ffnDownBias);
     await see('ffn_out', il, cur, E);
@@ -161,16 +188,20 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
       b.norm('rms', cur, cur, E, n, eps, lw.postFfnNorm);
       await see('ffn_post_norm', il, cur, E);
     }
-    residual(b, c, x, cur, n);
-    await see('l_out', il, x, E);
+    await blockDone('l_out', il);
   }
 
   // --- final norm of the rows whose logits are wanted, logits (tied: token_embd), output bias,
   // softcap (gemma2), divisor (granite)
   const rows = n - logitsFrom;
+  // The last residual, fused with the final norm when that covers every row (decode).
+  if (pending && (rows === 0 || logitsFrom > 0)) {
+    residual(b, c, x, cur, n);
+    pending = false;
+  }
   if (rows > 0) {
     const logits: Rows = { t: s.logits, stride: c.nVocab };
-    b.norm('rms', { t: s.x, stride: E, offset: logitsFrom * E }, cur, E, rows, eps, w.outputNorm);
+    residualNorm({ t: s.x, stride: E, offset: logitsFrom * E }, rows, w.outputNorm);
     await see('result_norm', -1, cur, E, rows);
     b.matmul(w.output, cur, logits, rows, w.outputBias);
     if (c.finalSoftcap) b.softcap(logits, c.nVocab, rows, c.finalSoftcap);

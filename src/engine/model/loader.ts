@@ -18,7 +18,8 @@ import type { Activation, Backend, IdBuffer, Vector, Weight } from '../backend/o
 import { readModelConfig, type ModelConfig } from './config.ts';
 import { UnsupportedModelError } from './errors.ts';
 import { KvCache } from './kv-cache.ts';
-import { layerActivationWidths, layerTensorName, layerTensorsOf, type ActivationName, type LayerWeights } from './layer-tensors.ts';
+import { LAYER_TENSORS, layerActivationWidths, layerTensorName, type ActivationName, type LayerWeights } from './layer-tensors.ts';
+import { stackedLoad } from './stacking.ts';
 import { checkTensors, isMatrix } from './tensors.ts';
 
 /**
@@ -148,7 +149,8 @@ export function planMemory(
   // Matrices as the backend holds them; vectors (norms, biases) are widened to f32 at load.
   const loadedBytes = (t: GgufTensorInfo) => (isMatrix(t) ? (backend.weightBytes?.(t.type, t.shape) ?? t.byteSize) : 4 * t.elementCount);
   const weightBytes = tensors.reduce((a, t) => a + loadedBytes(t), 0);
-  const scratch = scratchFloats(config, batch);
+  // The scratch of the blocks as loaded (stacked projections write one buffer, not several).
+  const scratch = scratchFloats(stackedLoad(config, tensors).config, batch);
   const scratchBytes = scratch.total * 4;
   const layerKvBytes = (ctx: number) => ctx * Math.max(config.kvDimK, config.kvDimV) * 4;
   const fits = (ctx: number) => weightBytes + kvBytesFor(config, ctx) + scratchBytes <= memoryBudgetBytes && layerKvBytes(ctx) <= maxBufferBytes;
@@ -278,15 +280,43 @@ export async function loadModel(backend: Backend, source: RangedSource | GgufMod
     progress(t.byteSize);
     return w;
   };
-  const vector = async (name: string): Promise<Vector> => {
+  const vectorValues = async (name: string): Promise<Float32Array> => {
     const t = info(name);
     const bytes = await t.source.read(t.fileOffset, t.byteSize);
     const values = new Float32Array(t.elementCount);
     requireQuantFormat(t.type).dequantize(bytes, values, t.elementCount);
     progress(t.byteSize);
-    return backend.vector(name, values);
+    return values;
   };
+  const vector = async (name: string): Promise<Vector> => backend.vector(name, await vectorValues(name));
   const optVector = (name: string) => (infos.has(name) ? vector(name) : Promise.resolve(undefined));
+  /** One matrix of the rows of `names` in turn (all of one format: stacking.ts), read straight from their bytes. */
+  const stackedMatrix = async (names: string[]): Promise<Weight> => {
+    const parts = names.map(info);
+    const [k, ...rest] = parts[0]!.shape;
+    if (rest.length !== 1) throw new Error(`${names[0]}: a stacked matrix must be 2-D`);
+    const rows = parts.reduce((a, t) => a + t.shape[1]!, 0);
+    const name = names.map((n) => n.replace(/\.weight$/, '')).join('+').replace(/\+blk\.\d+\./g, '+') + '.weight';
+    const read = async (offset: number, length: number) => {
+      const out = new Uint8Array(length);
+      let start = 0;
+      for (const t of parts) {
+        const from = Math.max(offset, start);
+        const to = Math.min(offset + length, start + t.byteSize);
+        if (from < to) out.set(await t.source.read(t.fileOffset + from - start, to - from), from - offset);
+        start += t.byteSize;
+      }
+      return out;
+    };
+    const w = await backend.weight({ name, type: parts[0]!.type, shape: [k!, rows] }, read);
+    for (const t of parts) progress(t.byteSize);
+    return w;
+  };
+  const stackedVector = async (names: string[]): Promise<Vector> => {
+    const values: number[] = [];
+    for (const name of names) values.push(...(await vectorValues(name)));
+    return backend.vector(names.join('+'), Float32Array.from(values));
+  };
 
   let ropeFactors: Vector | undefined;
   if (config.rope.factors === 'freqs') ropeFactors = await vector('rope_freqs.weight');
@@ -296,13 +326,15 @@ export async function loadModel(backend: Backend, source: RangedSource | GgufMod
     ropeFactors = await optVector(long ? 'rope_factors_long.weight' : 'rope_factors_short.weight');
   }
 
-  const blockTensors = layerTensorsOf(config);
+  // Blocks as loaded: q|k|v and gate|up stacked into one matrix each where the data allows.
+  const stacked = stackedLoad(config, file.tensors);
   const layers: LayerWeights[] = [];
   for (let il = 0; il < config.nLayer; il++) {
     const layer: Partial<Record<keyof LayerWeights, Weight | Vector>> = {};
-    for (const [field, entry] of blockTensors) {
-      const name = layerTensorName(il, entry);
-      layer[field] = entry.kind === 'matrix' ? await matrix(name) : await vector(name);
+    for (const { field, parts } of stacked.blocks[il]!) {
+      const names = parts.map((part) => layerTensorName(il, LAYER_TENSORS[part]));
+      if (LAYER_TENSORS[field].kind === 'matrix') layer[field] = names.length > 1 ? await stackedMatrix(names) : await matrix(names[0]!);
+      else layer[field] = names.length > 1 ? await stackedVector(names) : await vector(names[0]!);
     }
     // Every field the model has is set; the table types the rest as possibly undefined.
     layers.push(layer as LayerWeights);
@@ -318,7 +350,7 @@ export async function loadModel(backend: Backend, source: RangedSource | GgufMod
   };
 
   const B = plan.batch;
-  const activations = [...scratchWidths(config)].map(([name, width]) => [name, backend.activation(name, B * width)] as const);
+  const activations = [...scratchWidths(stacked.config)].map(([name, width]) => [name, backend.activation(name, B * width)] as const);
   const ids = ID_BUFFERS.map((name) => [name, backend.ids(name, B)] as const);
   // scratchWidths names every activation the forward pass reads for this config.
   const scratch = { batch: B, ...Object.fromEntries(activations), ...Object.fromEntries(ids) } as Scratch;

@@ -41,6 +41,7 @@ import type {
 import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
 import { yarnCorrDims } from '../rope-scaling.ts';
+import { addNormInSteps, gluMatmulInSteps, ropeKvWriteInSteps } from '../fused-steps.ts';
 import { applyPenalties, historyCounts } from '../../sampling/penalties.ts';
 import { sampleRow } from '../../sampling/chain.ts';
 import type { SamplingParams, TokenPenalties } from '../../sampling/params.ts';
@@ -293,6 +294,11 @@ export class CpuBackend implements Backend {
     this.kernels.norm({ kind, x: rows(x), y: rows(out), n, eps, weight: ptr(weight), bias: ptr(bias), rowStart: 0, rowEnd: count });
   }
 
+  // The fused ops: each op runs at once here, so a fused one is its parts in turn.
+  addNorm(x: Rows, cur: Rows, n: number, count: number, eps: number, weight?: Vector, scale = 1): void {
+    addNormInSteps(this, x, cur, n, count, eps, weight, scale);
+  }
+
   matmul(w: Weight, x: Rows, out: Rows, tokens: number, bias?: Vector): void {
     const cw = w as CpuWeight;
     if (this.quantized && cw.k % 256 === 0 && Q8K_WEIGHT_TYPES.includes(cw.type)) {
@@ -341,6 +347,10 @@ export class CpuBackend implements Backend {
     }
   }
 
+  ropeKvWrite(cache: KvStorage, layer: number, q: Rows, k: Rows, v: Rows, heads: number, positions: IdBuffer, tokens: number, op: RopeOp): void {
+    ropeKvWriteInSteps(this, cache, layer, q, k, v, heads, positions, tokens, op);
+  }
+
   attention(cache: KvStorage, layer: number, q: Rows, out: Rows, positions: IdBuffer, tokens: number, heads: number, kvLength: number, op: AttentionOp): void {
     const kv = cache as CpuKv;
     this.kernels.attention({
@@ -348,6 +358,10 @@ export class CpuBackend implements Backend {
       heads, kvHeads: kv.kvHeads, headDim: kv.headDim, kvLength, scale: op.scale, softcap: op.softcap, window: op.window,
       scratch: this.scratchFor(kvLength), scratchStride: 4 * this.attnScratch.floats, uStart: 0, uEnd: tokens * heads,
     });
+  }
+
+  gluMatmul(activation: 'silu' | 'gelu', w: Weight, x: Rows, gateUp: Rows, out: Rows, tokens: number, bias?: Vector): void {
+    gluMatmulInSteps(this, activation, w, x, gateUp, out, tokens, bias);
   }
 
   glu(activation: 'silu' | 'gelu', gate: Rows, up: Rows, out: Rows, n: number, count: number): void {

@@ -23,15 +23,17 @@ import type {
   Vector,
   Weight,
 } from '../ops.ts';
+import { gluMatmulInSteps, ropeKvWriteInSteps } from '../fused-steps.ts';
 import { KernelCache, kernelFamily } from './kernel.ts';
 import { createDecodeDispatchBuffer, decodeScratchFloats, encodeAttention, encodeKvWrite, kvCacheBytes, type KvCacheLayout } from './kernels/attention.ts';
 import { foldedGrid, type RowView, shaderKernel } from './kernels/common.ts';
 import { encodeElementwise } from './kernels/elementwise.ts';
 import { encodeEmbed } from './kernels/embed.ts';
 import { encodeGlu } from './kernels/glu.ts';
-import { encodeMatmul, matmulSupports } from './kernels/matmul.ts';
-import { encodeNorm } from './kernels/norm.ts';
-import { encodeRope } from './kernels/rope.ts';
+import { encodeMatmul, gluMatmulFits, matmulSupports } from './kernels/matmul.ts';
+import { encodeAddNorm, encodeNorm } from './kernels/norm.ts';
+import { encodeRope, type RopeArgs } from './kernels/rope.ts';
+import { encodeRopeKvWrite, ropeKvWriteFits } from './kernels/rope-kv-write.ts';
 import { encodeHistoryPenalties, encodePenalties } from './kernels/penalty.ts';
 import { encodeSample, sampleScratchElements } from './kernels/sample.ts';
 import type { SamplingParams, TokenPenalties } from '../../sampling/params.ts';
@@ -234,40 +236,64 @@ export class WebGpuBackend implements Backend {
     });
   }
 
+  addNorm(x: Rows, cur: Rows, n: number, rows: number, eps: number, weight?: Vector, scale = 1): void {
+    encodeAddNorm(this.recorder, this.kernels, { x: view(x), cur: view(cur), n, rows, eps, scale, ...(weight ? { weight: buf(weight) } : {}), dummy: this.dummy });
+  }
+
   matmul(w: Weight, x: Rows, out: Rows, tokens: number, bias?: Vector): void {
-    if (x.offset || out.offset) throw new Error(`matmul ${w.name}: x and out rows must start at offset 0`);
+    this.product(w, x, out, tokens, bias);
+  }
+
+  /** W x (+ bias) into out, or with `glu` the GLU of a [gate; up] product (gluMatmulFits). */
+  private product(w: Weight, x: Rows, out: Rows, tokens: number, bias: Vector | undefined, glu?: 'silu' | 'gelu'): void {
+    if (x.offset) throw new Error(`matmul ${w.name}: x rows must start at offset 0`);
     encodeMatmul(this.recorder, this.kernels, this.maxGroups, {
       weight: (w as GpuWeightHandle).gpu,
       x: { buffer: buf(x.t) },
       out: { buffer: buf(out.t) },
       tokens,
+      outOffset: out.offset ?? 0,
       xStride: x.stride,
       outStride: out.stride,
       ...(bias ? { bias: buf(bias) } : {}),
       dummy: this.dummy,
       matvec: this.matvec,
+      ...(glu ? { glu } : {}),
     });
   }
 
   rope(x: Rows, tokens: number, heads: number, headDim: number, positions: IdBuffer, op: RopeOp): void {
     encodeRope(this.recorder, this.kernels, {
-      mode: op.mode,
-      nRot: op.nRot,
-      freqBase: op.freqBase,
-      scaling: {
-        freqScale: op.freqScale,
-        extFactor: op.extFactor,
-        attnFactor: op.attnFactor,
-        betaFast: op.betaFast,
-        betaSlow: op.betaSlow,
-        origCtx: op.origCtx,
-      },
+      ...ropeParams(op),
       x: buf(x.t),
       tokenStride: x.stride,
       offset: x.offset ?? 0,
       tokens,
       heads,
       headDim,
+      positions: buf(positions),
+      ...(op.factors ? { freqFactors: buf(op.factors) } : {}),
+      dummy: this.dummy,
+    });
+  }
+
+  ropeKvWrite(cache: KvStorage, layer: number, q: Rows, k: Rows, v: Rows, heads: number, positions: IdBuffer, tokens: number, op: RopeOp): void {
+    const kv = cache as GpuKv;
+    if (!ropeKvWriteFits(view(q), view(k), view(v), kv.headDim)) {
+      // q and k in one buffer but v apart (or an odd head size): the three ops.
+      ropeKvWriteInSteps(this, cache, layer, q, k, v, heads, positions, tokens, op);
+      return;
+    }
+    encodeRopeKvWrite(this.recorder, this.kernels, {
+      ...ropeParams(op),
+      cache: kv.layout,
+      kCache: kv.k[layer]!,
+      vCache: kv.v[layer]!,
+      q: view(q),
+      k: view(k),
+      v: view(v),
+      heads,
+      tokens,
       positions: buf(positions),
       ...(op.factors ? { freqFactors: buf(op.factors) } : {}),
       dummy: this.dummy,
@@ -313,6 +339,12 @@ export class WebGpuBackend implements Backend {
       scratch,
       dispatchReady,
     });
+  }
+
+  gluMatmul(activation: 'silu' | 'gelu', w: Weight, x: Rows, gateUp: Rows, out: Rows, tokens: number, bias?: Vector): void {
+    const gpu = (w as GpuWeightHandle).gpu;
+    if (x.offset || !gluMatmulFits(gpu, tokens)) gluMatmulInSteps(this, activation, w, x, gateUp, out, tokens, bias);
+    else this.product(w, x, out, tokens, bias, activation);
   }
 
   glu(activation: 'silu' | 'gelu', gate: Rows, up: Rows, out: Rows, n: number, rows: number): void {
@@ -503,4 +535,21 @@ function buf(handle: Vector | Activation | IdBuffer): GPUBuffer {
 
 function view(rows: Rows): RowView {
   return { buffer: buf(rows.t), stride: rows.stride, offset: rows.offset ?? 0 };
+}
+
+/** The kernels' rope parameters from the op's. */
+function ropeParams(op: RopeOp): Pick<RopeArgs, 'mode' | 'nRot' | 'freqBase' | 'scaling'> {
+  return {
+    mode: op.mode,
+    nRot: op.nRot,
+    freqBase: op.freqBase,
+    scaling: {
+      freqScale: op.freqScale,
+      extFactor: op.extFactor,
+      attnFactor: op.attnFactor,
+      betaFast: op.betaFast,
+      betaSlow: op.betaSlow,
+      origCtx: op.origCtx,
+    },
+  };
 }

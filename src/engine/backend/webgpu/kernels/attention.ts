@@ -46,7 +46,7 @@ export function kvDtypeFor(device: GPUDevice): KvDtype {
   return device.features.has('shader-f16') ? 'f16' : 'f32';
 }
 
-function kvSlot(dtype: KvDtype): { slot: string; suffix: string } {
+export function kvSlot(dtype: KvDtype): { slot: string; suffix: string } {
   return dtype === 'f16' ? { slot: 'kv_f16.wgsl', suffix: '_f16' } : { slot: 'kv_f32.wgsl', suffix: '' };
 }
 

@@ -13,6 +13,7 @@ import { preprocessWgsl } from '../preprocess.ts';
 import type { BufferRange, StepRecorder } from '../recorder.ts';
 import type { GpuWeight } from '../weights.ts';
 import { dispatchGrid } from './common.ts';
+import type { GluActivation } from './glu.ts';
 
 /** Block-at-a-time dot products for matvec (the `dot` slot); other formats use dot_generic.wgsl. */
 const DOT_INCLUDES: Partial<Record<GgmlType, string>> = {
@@ -87,18 +88,25 @@ const MATVEC_VARIANT: Record<MatvecStrategy, number> = { workgroup: 0, invocatio
 const MATMUL_ROWS_VARIANT = 3;
 const MATMUL_TILED_VARIANT = 4;
 
+/** matvec's GLU constant: 0 a plain product, else the activation applied as [gate; up] rows are stored. */
+const GLU_CONSTANT: Record<'none' | GluActivation, number> = { none: 0, silu: 1, gelu: 2 };
+
 /** The kernel of variant `which` (SHADER_VARIANTS) for a weight format, preprocessed and compiled once. */
-function variant(kernels: KernelCache, which: number, type: GgmlType, vec4X: boolean) {
-  const key = (type * SHADER_VARIANTS.length + which) * 2 + (vec4X ? 1 : 0);
-  return kernels.variant(MATMUL, key) ?? kernels.remember(MATMUL, key, compileVariant(kernels, SHADER_VARIANTS[which]!.shader, type, SHADER_VARIANTS[which]!.constants, vec4X));
+function variant(kernels: KernelCache, which: number, type: GgmlType, vec4X: boolean, glu: 'none' | GluActivation = 'none') {
+  const key = ((type * SHADER_VARIANTS.length + which) * 2 + (vec4X ? 1 : 0)) * 3 + GLU_CONSTANT[glu];
+  const { shader, constants } = SHADER_VARIANTS[which]!;
+  return (
+    kernels.variant(MATMUL, key) ??
+    kernels.remember(MATMUL, key, compileVariant(kernels, shader, type, glu === 'none' ? constants : { ...constants, GLU: GLU_CONSTANT[glu] }, vec4X, glu))
+  );
 }
 
-function compileVariant(kernels: KernelCache, shader: MatmulShader, type: GgmlType, constants: Record<string, number> | undefined, vec4X: boolean) {
+function compileVariant(kernels: KernelCache, shader: MatmulShader, type: GgmlType, constants: Record<string, number> | undefined, vec4X: boolean, glu: 'none' | GluActivation) {
   const include = WEIGHT_INCLUDES[type];
   if (!include) throw new Error(`no matmul kernel for ${ggmlTypeName(type)} weights`);
   const base = shader.replace('.wgsl', '');
   return kernels.get({
-    name: `${base}_${include.replace('weights_', '').replace('.wgsl', '')}${vec4X ? '_xv4' : ''}`,
+    name: `${base}_${include.replace('weights_', '').replace('.wgsl', '')}${vec4X ? '_xv4' : ''}${glu === 'none' ? '' : `_${glu}`}`,
     wgsl: preprocessWgsl(shader, SHADERS, {
       weights: include,
       dot: DOT_INCLUDES[type] ?? 'dot_generic.wgsl',
@@ -112,9 +120,10 @@ export interface MatmulArgs {
   weight: GpuWeight;
   /** Activations, `tokens` rows of `xStride` floats (the first `weight.k` are used). */
   x: BufferRange;
-  /** Output, `tokens` rows of `outStride` floats. */
+  /** Output, `tokens` rows of `outStride` floats, row 0 at float `outOffset`. */
   out: BufferRange;
   tokens: number;
+  outOffset?: number;
   xStride?: number;
   outStride?: number;
   bias?: GPUBuffer;
@@ -126,6 +135,17 @@ export interface MatmulArgs {
    * `invocation` (software adapters) also runs prefill without barriers (matmul_rows.wgsl).
    */
   matvec?: MatvecStrategy;
+  /**
+   * The weight is [gate; up] (2 n rows, one part): out gets n rows of act(gate) * up, the GLU
+   * applied as the products are stored (bias: 2 n values, gate's then up's). Matvec only
+   * (`gluMatmulFits`).
+   */
+  glu?: GluActivation;
+}
+
+/** Whether `encodeMatmul` can apply the GLU as it stores: a decode step and a [gate; up] weight in one buffer. */
+export function gluMatmulFits(weight: GpuWeight, tokens: number): boolean {
+  return tokens <= MATVEC_MAX_TOKENS && weight.parts.length === 1 && weight.rows % 2 === 0;
 }
 
 export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGroupsPerDim: number, args: MatmulArgs): void {
@@ -133,13 +153,16 @@ export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGr
   const xStride = args.xStride ?? weight.k;
   const outStride = args.outStride ?? weight.rows;
   if (tokens < 1) return;
+  if (args.glu && !gluMatmulFits(weight, tokens)) throw new Error(`matmul ${weight.name}: the GLU store takes <= ${MATVEC_MAX_TOKENS} tokens and an even number of rows in one buffer`);
   const vec4X = weight.k % 4 === 0 && xStride % 4 === 0;
   for (const part of weight.parts) {
     const common = {
       k: weight.k,
-      rows: part.rows,
+      // With the GLU, the output rows: each pairs a gate row with the up row `rows` after it.
+      rows: args.glu ? part.rows / 2 : part.rows,
       out_stride: outStride,
       out_offset: part.rowStart,
+      out_base: args.outOffset ?? 0,
       x_stride: xStride,
       has_bias: args.bias ? 1 : 0,
       tokens,
@@ -148,13 +171,13 @@ export function encodeMatmul(recorder: StepRecorder, kernels: KernelCache, maxGr
     if (tokens <= MATVEC_MAX_TOKENS) {
       const strategy = args.matvec ?? 'workgroup';
       const { rowsPerWorkgroup } = MATVEC_LAYOUTS[strategy];
-      const [gx, gy] = dispatchGrid(Math.ceil(part.rows / rowsPerWorkgroup), maxGroupsPerDim);
-      const kernel = variant(kernels, MATVEC_VARIANT[strategy], weight.type, vec4X);
+      const [gx, gy] = dispatchGrid(Math.ceil(common.rows / rowsPerWorkgroup), maxGroupsPerDim);
+      const kernel = variant(kernels, MATVEC_VARIANT[strategy], weight.type, vec4X, args.glu);
       recorder.dispatch(kernel, {
         params: { ...common, groups_x: gx },
         bind,
         workgroups: [gx, gy, tokens],
-        label: `matvec ${weight.name}`,
+        label: `matvec ${weight.name}${args.glu ? ` ${args.glu}` : ''}`,
       });
     } else if (args.matvec === 'invocation') {
       const [gx, gy] = dispatchGrid(Math.ceil(part.rows / (MATMUL_ROWS_WORKGROUP * MATMUL_ROWS_PER_INVOCATION)), maxGroupsPerDim);

@@ -3,6 +3,10 @@
  * RMSNorm: y = x / sqrt(mean(x^2) + eps) * w, as ggml_rms_norm followed by ggml_mul.
  * LayerNorm: y = (x - mean) / sqrt(var + eps) * w + b, as ggml_norm, ggml_mul, ggml_add.
  * In place is allowed (out and x the same buffer and rows). Float64 references: `normReference`.
+ *
+ * `encodeAddNorm` (add_norm.wgsl) is the residual add fused with the RMSNorm after it, so a decode
+ * step spends one dispatch, not two, between two blocks: x += cur * scale, then cur = rms(x) * w.
+ * Float64 reference: `addNormReference`.
  */
 import { kernelFamily, type KernelCache } from '../kernel.ts';
 import type { StepRecorder } from '../recorder.ts';
@@ -27,6 +31,7 @@ export interface NormArgs {
 }
 
 const NORM = kernelFamily();
+const ADD_NORM = kernelFamily();
 
 export function encodeNorm(recorder: StepRecorder, kernels: KernelCache, args: NormArgs): void {
   if (args.rows < 1 || args.n < 1) return;
@@ -85,4 +90,57 @@ export function normReference(
     }
   }
   return out;
+}
+
+export interface AddNormArgs {
+  /** The residual stream: x += cur * scale (written). */
+  x: RowView;
+  /** The block output, overwritten with RMSNorm(x) * weight; another buffer than x. */
+  cur: RowView;
+  n: number;
+  rows: number;
+  eps: number;
+  /** Multiplier of cur before the add (granite's residual scale); default 1. */
+  scale?: number;
+  weight?: GPUBuffer;
+  /** Any storage buffer, bound where the weight is absent. */
+  dummy: GPUBuffer;
+}
+
+export function encodeAddNorm(recorder: StepRecorder, kernels: KernelCache, args: AddNormArgs): void {
+  if (args.rows < 1 || args.n < 1) return;
+  if (args.x.buffer === args.cur.buffer) throw new Error('encodeAddNorm: x and cur must be different buffers');
+  const kernel = kernels.variant(ADD_NORM, 0) ?? kernels.remember(ADD_NORM, 0, shaderKernel(kernels, 'add_norm.wgsl', { constants: { WORKGROUP_SIZE } }));
+  const [gx, gy] = foldedGrid(args.rows);
+  recorder.dispatch(kernel, {
+    params: {
+      n: args.n,
+      rows: args.rows,
+      x_stride: args.x.stride ?? args.n,
+      x_offset: args.x.offset ?? 0,
+      cur_stride: args.cur.stride ?? args.n,
+      cur_offset: args.cur.offset ?? 0,
+      eps: args.eps,
+      scale: args.scale ?? 1,
+      has_weight: args.weight ? 1 : 0,
+      groups_x: gx,
+    },
+    bind: { x: args.x.buffer, cur: args.cur.buffer, weight: args.weight ?? args.dummy },
+    workgroups: [gx, gy],
+    label: 'add_rms_norm',
+  });
+}
+
+/** Float64 reference of `encodeAddNorm` over contiguous rows: the new x and the new cur. */
+export function addNormReference(
+  x: ArrayLike<number>,
+  cur: ArrayLike<number>,
+  n: number,
+  rows: number,
+  eps: number,
+  scale: number,
+  weight?: ArrayLike<number>,
+): { x: Float64Array; cur: Float64Array } {
+  const sum = Float64Array.from({ length: rows * n }, (_, i) => x[i]! + cur[i]! * scale);
+  return { x: sum, cur: normReference('rms', sum, n, rows, eps, weight) };
 }

@@ -57,6 +57,21 @@ export interface RopeArgs extends RopeParams {
   dummy: GPUBuffer;
 }
 
+/** The uniforms rope_common.wgsl reads (besides n_rot), shared by rope.wgsl and rope_kv_write.wgsl. */
+export function ropeUniforms(p: RopeParams, hasFreqFactors: boolean) {
+  const s = resolvedScaling(p);
+  return {
+    neox: p.mode === 'neox' ? 1 : 0,
+    has_freq_factors: hasFreqFactors ? 1 : 0,
+    freq_base: p.freqBase,
+    freq_scale: s.freqScale,
+    ext_factor: s.extFactor,
+    attn_factor: s.attnFactor,
+    corr_low: s.corr[0],
+    corr_high: s.corr[1],
+  };
+}
+
 function resolvedScaling(p: RopeParams) {
   const s = p.scaling ?? {};
   const freqScale = s.freqScale ?? 1;
@@ -76,7 +91,6 @@ export function encodeRope(recorder: StepRecorder, kernels: KernelCache, args: R
   const { nRot, headDim } = args;
   if (nRot % 2 !== 0 || nRot < 2 || nRot > headDim) throw new RangeError(`rope: n_rot ${nRot} must be even and <= head_dim ${headDim}`);
   if (args.tokens < 1 || args.heads < 1) return;
-  const s = resolvedScaling(args);
   const [gx, gy] = foldedGrid(Math.ceil((args.tokens * args.heads * (nRot / 2)) / WORKGROUP_SIZE));
   const kernel = kernels.variant(ROPE, 0) ?? kernels.remember(ROPE, 0, shaderKernel(kernels, 'rope.wgsl', { constants: { WORKGROUP_SIZE } }));
   recorder.dispatch(kernel, {
@@ -87,14 +101,7 @@ export function encodeRope(recorder: StepRecorder, kernels: KernelCache, args: R
       token_stride: args.tokenStride,
       head_stride: args.headStride ?? headDim,
       offset: args.offset ?? 0,
-      neox: args.mode === 'neox' ? 1 : 0,
-      has_freq_factors: args.freqFactors ? 1 : 0,
-      freq_base: args.freqBase,
-      freq_scale: s.freqScale,
-      ext_factor: s.extFactor,
-      attn_factor: s.attnFactor,
-      corr_low: s.corr[0],
-      corr_high: s.corr[1],
+      ...ropeUniforms(args, args.freqFactors !== undefined),
       groups_x: gx,
     },
     bind: { positions: args.positions, freq_factors: args.freqFactors ?? args.dummy, x: args.x },
