@@ -81,6 +81,8 @@ export class DeviceDecodeLoop implements DecodeLoop {
   }
 
   private async issue(): Promise<void> {
+    const stats = this.options.stats;
+    const t0 = stats ? performance.now() : 0;
     const { backend: b, scratch: s, config: c, kv } = this.host.state;
     const step = this.issued++;
     this.u[0] = this.options.random();
@@ -120,5 +122,9 @@ export class DeviceDecodeLoop implements DecodeLoop {
     }
     this.inflight.push(b.readIdsAsync(s.tokens, 1));
     b.submit();
+    if (stats) {
+      stats.steps++;
+      stats.hostMs += performance.now() - t0;
+    }
   }
 }
