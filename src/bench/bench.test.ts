@@ -96,7 +96,7 @@ describe('report', () => {
   });
 
   it("decode's host costs: per-token figures and the ceiling host time allows, for the runtimes that report them", () => {
-    const host = (hostMsPerToken: number, objectsPerToken = 0) => ({ tokens: 16, hostMsPerToken, dispatchesPerToken: 290, submitsPerToken: 1, objectsPerToken });
+    const host = (hostMsPerToken: number, objectsPerToken = 0) => ({ tokens: 16, hostMsPerToken, submitMsPerToken: hostMsPerToken / 2, dispatchesPerToken: 290, submitsPerToken: 1, objectsPerToken });
     const sample = (decodeHost?: ReturnType<typeof host>) => ({ loadMs: 1000, ttftMs: 1000, prefillTps: 16, decodeTps: { '128': 3 }, ...(decodeHost ? { decodeHost } : {}) });
     const m: ModelResult = {
       model: 'llama-3.2-1b',
@@ -118,8 +118,8 @@ describe('report', () => {
     const lines = formatHostTable(report).split('\n');
     expect(lines[0]).toContain('host ceiling tok/s');
     expect(lines).toHaveLength(4); // header, rule, the two WebGPU runtimes
-    expect(lines[2]).toMatch(/webgpu-node .*\| 2\.500 \(2\.000–4\.000\) *\| 400 *\| 290 \(290–290\) *\| 1\.00 \(1\.00–1\.00\) *\| 0\.00 \(0\.00–0\.50\)/);
-    expect(lines[3]).toMatch(/webgpu-chromium .*\| 0\.800 *\| 1250 *\|/);
+    expect(lines[2]).toMatch(/webgpu-node .*\| 2\.500 \(2\.000–4\.000\) *\| 1\.250 \(1\.000–2\.000\) *\| 400 *\| 290 \(290–290\) *\| 1\.00 \(1\.00–1\.00\) *\| 0\.00 \(0\.00–0\.50\)/);
+    expect(lines[3]).toMatch(/webgpu-chromium .*\| 0\.800 *\| 0\.400 *\| 1250 *\|/);
     expect(formatHostTable({ ...report, results: [{ ...m, runtimes: [m.runtimes[2]!] }] })).toBe('');
   });
 });

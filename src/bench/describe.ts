@@ -16,7 +16,7 @@ export function describeSample(s: RunSample): string {
     ...decode,
     ...(s.decodeHost
       ? [
-          `host ${s.decodeHost.hostMsPerToken.toFixed(3)} ms/tok, ${s.decodeHost.dispatchesPerToken.toFixed(0)} dispatches, ` +
+          `host ${s.decodeHost.hostMsPerToken.toFixed(3)} ms/tok (submit ${s.decodeHost.submitMsPerToken.toFixed(3)}), ${s.decodeHost.dispatchesPerToken.toFixed(0)} dispatches, ` +
             `${s.decodeHost.submitsPerToken.toFixed(2)} submits, ${s.decodeHost.objectsPerToken.toFixed(2)} objects per token`,
         ]
       : []),

@@ -76,7 +76,7 @@ export async function measureOurs(o: OursRunOptions): Promise<RunSample> {
     sample();
 
     const decodeTps: Record<string, number> = {};
-    const host = { tokens: 0, hostMs: 0, dispatches: 0, submits: 0, objects: 0 };
+    const host = { tokens: 0, hostMs: 0, submitMs: 0, dispatches: 0, submits: 0, objects: 0 };
     for (const ctx of contexts) {
       if (model.position > ctx) {
         model.reset();
@@ -96,6 +96,7 @@ export async function measureOurs(o: OursRunOptions): Promise<RunSample> {
       if (d.host) {
         host.tokens += d.host.steps;
         host.hostMs += d.host.hostMs;
+        host.submitMs += d.host.submitMs;
         host.dispatches += d.host.dispatches;
         host.submits += d.host.submits;
         host.objects += d.host.objects;
@@ -107,6 +108,7 @@ export async function measureOurs(o: OursRunOptions): Promise<RunSample> {
         ? {
             tokens: host.tokens,
             hostMsPerToken: host.hostMs / host.tokens,
+            submitMsPerToken: host.submitMs / host.tokens,
             dispatchesPerToken: host.dispatches / host.tokens,
             submitsPerToken: host.submits / host.tokens,
             objectsPerToken: host.objects / host.tokens,
@@ -142,7 +144,7 @@ interface LoopWindow {
  * steps recorded during the window are as many as its tokens, all past the loop's start-up.
  */
 async function decodeThroughLoop(model: Model, input: number[], cached: readonly number[], warm: number, tokens: number, counts?: () => StepCounts): Promise<LoopWindow> {
-  const stats: LoopStats = { steps: 0, hostMs: 0 };
+  const stats: LoopStats = { steps: 0, hostMs: 0, submitMs: 0 };
   const loop = model.decodeLoop({
     prompt: input,
     cached,
@@ -157,6 +159,7 @@ async function decodeThroughLoop(model: Model, input: number[], cached: readonly
     for (let i = 0; i < warm; i++) ids.push(await loop.next());
     const steps = stats.steps;
     const hostMs = stats.hostMs;
+    const submitMs = stats.submitMs;
     const before = counts?.();
     const t0 = performance.now();
     for (let i = 0; i < tokens; i++) ids.push(await loop.next());
@@ -169,6 +172,7 @@ async function decodeThroughLoop(model: Model, input: number[], cached: readonly
       host: {
         steps: stats.steps - steps,
         hostMs: stats.hostMs - hostMs,
+        submitMs: stats.submitMs - submitMs,
         dispatches: after.dispatches - before.dispatches,
         submits: after.submits - before.submits,
         objects: after.objects - before.objects,

@@ -125,7 +125,7 @@ export function formatTable(report: BenchReport): string {
  */
 export function formatHostTable(report: BenchReport): string {
   const contexts = [...report.workload.contexts].sort((a, b) => a - b);
-  const header = ['model', 'quant', 'runtime', ...contexts.map((c) => `decode@${c} tok/s`), 'host ms/tok', 'host ceiling tok/s', 'dispatches/tok', 'submits/tok', 'GPU objects/tok'];
+  const header = ['model', 'quant', 'runtime', ...contexts.map((c) => `decode@${c} tok/s`), 'host ms/tok', 'of which submit', 'host ceiling tok/s', 'dispatches/tok', 'submits/tok', 'GPU objects/tok'];
   const rows: string[][] = [];
   for (const m of report.results) {
     for (const r of m.runtimes) {
@@ -137,6 +137,7 @@ export function formatHostTable(report: BenchReport): string {
         r.runtime,
         ...contexts.map((c) => fmtStat(s.decodeTps[String(c)], 2)),
         fmtStat(s.host.hostMsPerToken, 3),
+        fmtStat(s.host.submitMsPerToken, 3),
         s.host.ceilingTps.toFixed(0),
         fmtStat(s.host.dispatchesPerToken, 0),
         fmtStat(s.host.submitsPerToken, 2),

@@ -34,6 +34,7 @@ export interface HostSummary {
   hostMsPerToken: Stat;
   /** 1000 / the median host ms per token: the decode rate host time alone allows. */
   ceilingTps: number;
+  submitMsPerToken: Stat | undefined;
   dispatchesPerToken: Stat | undefined;
   submitsPerToken: Stat | undefined;
   objectsPerToken: Stat | undefined;
@@ -61,6 +62,7 @@ function summarizeHost(samples: readonly RunSample[]): HostSummary | undefined {
   return {
     hostMsPerToken,
     ceilingTps: 1000 / hostMsPerToken.median,
+    submitMsPerToken: stat(costs.map((c) => c.submitMsPerToken)),
     dispatchesPerToken: stat(costs.map((c) => c.dispatchesPerToken)),
     submitsPerToken: stat(costs.map((c) => c.submitsPerToken)),
     objectsPerToken: stat(costs.map((c) => c.objectsPerToken)),

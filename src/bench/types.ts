@@ -43,6 +43,8 @@ export interface DecodeHostCosts {
   tokens: number;
   /** Milliseconds from a step's start until its submit returned, per token. */
   hostMsPerToken: number;
+  /** The part of hostMsPerToken inside submit (the WebGPU implementation and driver). */
+  submitMsPerToken: number;
   dispatchesPerToken: number;
   submitsPerToken: number;
   /** GPU objects created (buffers, bind groups, pipelines, ...; not command encoders) per token. */

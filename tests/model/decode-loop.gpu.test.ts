@@ -109,7 +109,7 @@ describe('a decode step on WebGPU after warm-up', () => {
         [SEEDED, PENALIZED],
       ] as const) {
         model.reset();
-        const stats = { steps: 0, hostMs: 0 };
+        const stats = { steps: 0, hostMs: 0, submitMs: 0 };
         const loop = model.decodeLoop({ ...options(sampling, penalties, [], PROMPT, 40), stats });
         for (let i = 0; i < 6; i++) await loop.next();
         const before = counter.snapshot();

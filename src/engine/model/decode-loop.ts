@@ -121,10 +121,13 @@ export class DeviceDecodeLoop implements DecodeLoop {
       }
     }
     this.inflight.push(b.readIdsAsync(s.tokens, 1));
+    const t1 = stats ? performance.now() : 0;
     b.submit();
     if (stats) {
+      const t2 = performance.now();
       stats.steps++;
-      stats.hostMs += performance.now() - t0;
+      stats.hostMs += t2 - t0;
+      stats.submitMs += t2 - t1;
     }
   }
 }

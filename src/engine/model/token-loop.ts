@@ -32,6 +32,8 @@ export interface DecodeLoopOptions {
 export interface LoopStats {
   steps: number;
   hostMs: number;
+  /** The part of hostMs inside the backend's submit (the WebGPU implementation's and driver's share). */
+  submitMs: number;
 }
 
 export interface DecodeLoop {
