@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { benchVocab, MODEL_SHAPES, modelOptions, modelShape, paramCount } from './models.ts';
 import { benchPrompt } from './prompt.ts';
-import { analyze, formatTable, type BenchReport, type ModelResult } from './report.ts';
+import { analyze, formatHostTable, formatTable, type BenchReport, type ModelResult } from './report.ts';
 import { decodeFloor, ratio, stat, weightBytesPerToken } from './stats.ts';
 import { planTestModel } from '../testing/make-model.ts';
 
@@ -93,5 +93,33 @@ describe('report', () => {
     expect(table).toContain('error: Error: boom');
     expect(table).toContain('0.25x / 0.25x'); // against llama.cpp's GPU build
     expect(table).toContain('0.50x / 0.50x');
+  });
+
+  it("decode's host costs: per-token figures and the ceiling host time allows, for the runtimes that report them", () => {
+    const host = (hostMsPerToken: number, objectsPerToken = 0) => ({ tokens: 16, hostMsPerToken, submitMsPerToken: hostMsPerToken / 2, dispatchesPerToken: 290, submitsPerToken: 1, objectsPerToken });
+    const sample = (decodeHost?: ReturnType<typeof host>) => ({ loadMs: 1000, ttftMs: 1000, prefillTps: 16, decodeTps: { '128': 3 }, ...(decodeHost ? { decodeHost } : {}) });
+    const m: ModelResult = {
+      model: 'llama-3.2-1b',
+      quant: 'q4_k_m',
+      file: 'x.gguf',
+      fileBytes: 1,
+      weightBytesPerToken: 1e9,
+      runtimes: [
+        { runtime: 'webgpu-node', samples: [sample(host(2)), sample(host(4)), sample(host(2.5, 0.5))] },
+        { runtime: 'webgpu-chromium', samples: [sample(host(0.8))] },
+        { runtime: 'cpu-chromium', samples: [sample()] },
+      ],
+    };
+    analyze(m);
+    expect(m.runtimes[0]!.summary?.host?.hostMsPerToken.median).toBe(2.5);
+    expect(m.runtimes[0]!.summary?.host?.ceilingTps).toBeCloseTo(400);
+    expect(m.runtimes[2]!.summary?.host, 'no host figures without counts').toBeUndefined();
+    const report: BenchReport = { date: '', host: { platform: '', cpus: 2, cpuModel: '', node: '' }, workload: { promptTokens: 16, contexts: [128], decodeTokens: 16, threads: 1 }, runs: 3, results: [m] };
+    const lines = formatHostTable(report).split('\n');
+    expect(lines[0]).toContain('host ceiling tok/s');
+    expect(lines).toHaveLength(4); // header, rule, the two WebGPU runtimes
+    expect(lines[2]).toMatch(/webgpu-node .*\| 2\.500 \(2\.000–4\.000\) *\| 1\.250 \(1\.000–2\.000\) *\| 400 *\| 290 \(290–290\) *\| 1\.00 \(1\.00–1\.00\) *\| 0\.00 \(0\.00–0\.50\)/);
+    expect(lines[3]).toMatch(/webgpu-chromium .*\| 0\.800 *\| 0\.400 *\| 1250 *\|/);
+    expect(formatHostTable({ ...report, results: [{ ...m, runtimes: [m.runtimes[2]!] }] })).toBe('');
   });
 });

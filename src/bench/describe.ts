@@ -14,5 +14,11 @@ export function describeSample(s: RunSample): string {
     `ttft ${(s.ttftMs / 1000).toFixed(2)} s`,
     `prefill ${s.prefillTps.toFixed(1)} tok/s`,
     ...decode,
+    ...(s.decodeHost
+      ? [
+          `host ${s.decodeHost.hostMsPerToken.toFixed(3)} ms/tok (submit ${s.decodeHost.submitMsPerToken.toFixed(3)}), ${s.decodeHost.dispatchesPerToken.toFixed(0)} dispatches, ` +
+            `${s.decodeHost.submitsPerToken.toFixed(2)} submits, ${s.decodeHost.objectsPerToken.toFixed(2)} objects per token`,
+        ]
+      : []),
   ].join(', ');
 }

@@ -115,6 +115,40 @@ export function formatTable(report: BenchReport): string {
       ]);
     }
   }
+  return markdownTable(header, rows);
+}
+
+/**
+ * Decode's host costs beside its speed, one row per model and WebGPU runtime that reported them:
+ * JavaScript ms per token (recording and submitting a step), the decode rate that host time alone
+ * allows, and what each token asked of the device. Empty when no runtime reported them.
+ */
+export function formatHostTable(report: BenchReport): string {
+  const contexts = [...report.workload.contexts].sort((a, b) => a - b);
+  const header = ['model', 'quant', 'runtime', ...contexts.map((c) => `decode@${c} tok/s`), 'host ms/tok', 'of which submit', 'host ceiling tok/s', 'dispatches/tok', 'submits/tok', 'GPU objects/tok'];
+  const rows: string[][] = [];
+  for (const m of report.results) {
+    for (const r of m.runtimes) {
+      const s = r.summary;
+      if (!s?.host) continue;
+      rows.push([
+        m.model,
+        m.quant,
+        r.runtime,
+        ...contexts.map((c) => fmtStat(s.decodeTps[String(c)], 2)),
+        fmtStat(s.host.hostMsPerToken, 3),
+        fmtStat(s.host.submitMsPerToken, 3),
+        s.host.ceilingTps.toFixed(0),
+        fmtStat(s.host.dispatchesPerToken, 0),
+        fmtStat(s.host.submitsPerToken, 2),
+        fmtStat(s.host.objectsPerToken, 2),
+      ]);
+    }
+  }
+  return rows.length > 0 ? markdownTable(header, rows) : '';
+}
+
+function markdownTable(header: string[], rows: string[][]): string {
   const all = [header, ...rows];
   const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
   const line = (r: string[]) => `| ${r.map((v, c) => (v ?? '').padEnd(widths[c]!)).join(' | ')} |`;

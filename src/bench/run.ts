@@ -13,7 +13,7 @@ import { ChromiumBench } from './chromium.ts';
 import { runLlamaCpp } from './llama-cpp.ts';
 import { ensureBenchModel, modelShape } from './models.ts';
 import { runNodeWebGpu } from './node-webgpu.ts';
-import { analyze, formatTable, type BenchReport, type ModelResult, type RuntimeId, type RuntimeResult } from './report.ts';
+import { analyze, formatHostTable, formatTable, type BenchReport, type ModelResult, type RuntimeId, type RuntimeResult } from './report.ts';
 import { weightBytesPerToken } from './stats.ts';
 import type { Workload } from './types.ts';
 
@@ -102,6 +102,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   }
   o.log('');
   o.log(formatTable(report));
+  const host = formatHostTable(report);
+  if (host) o.log(`\nDecode host costs (WebGPU): JavaScript time recording and submitting a step, per token\n${host}`);
   o.log(`\nJSON: ${o.out}`);
   return report;
 }

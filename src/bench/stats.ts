@@ -26,6 +26,18 @@ export interface Summary {
   decodeTps: Record<string, Stat | undefined>;
   peakDeviceBytes?: Stat | undefined;
   peakHeapBytes?: Stat | undefined;
+  /** Decode's host costs per token (WebGPU runtimes). */
+  host?: HostSummary | undefined;
+}
+
+export interface HostSummary {
+  hostMsPerToken: Stat;
+  /** 1000 / the median host ms per token: the decode rate host time alone allows. */
+  ceilingTps: number;
+  submitMsPerToken: Stat | undefined;
+  dispatchesPerToken: Stat | undefined;
+  submitsPerToken: Stat | undefined;
+  objectsPerToken: Stat | undefined;
 }
 
 export function summarize(samples: readonly RunSample[]): Summary {
@@ -39,6 +51,21 @@ export function summarize(samples: readonly RunSample[]): Summary {
     decodeTps: Object.fromEntries(contexts.map((c) => [c, pick((s) => s.decodeTps[c])])),
     peakDeviceBytes: pick((s) => s.peakDeviceBytes),
     peakHeapBytes: pick((s) => s.peakHeapBytes),
+    host: summarizeHost(samples),
+  };
+}
+
+function summarizeHost(samples: readonly RunSample[]): HostSummary | undefined {
+  const costs = samples.flatMap((s) => (s.decodeHost ? [s.decodeHost] : []));
+  const hostMsPerToken = stat(costs.map((c) => c.hostMsPerToken));
+  if (!hostMsPerToken) return undefined;
+  return {
+    hostMsPerToken,
+    ceilingTps: 1000 / hostMsPerToken.median,
+    submitMsPerToken: stat(costs.map((c) => c.submitMsPerToken)),
+    dispatchesPerToken: stat(costs.map((c) => c.dispatchesPerToken)),
+    submitsPerToken: stat(costs.map((c) => c.submitsPerToken)),
+    objectsPerToken: stat(costs.map((c) => c.objectsPerToken)),
   };
 }
 

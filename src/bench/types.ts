@@ -28,6 +28,34 @@ export interface RunSample {
   peakDeviceBytes?: number;
   /** Largest JS heap seen at the phase boundaries. */
   peakHeapBytes?: number;
+  /** What the measured decode tokens cost the host (WebGPU runtimes), over every context. */
+  decodeHost?: DecodeHostCosts;
+}
+
+/**
+ * Host-side cost of decode on WebGPU, per token, over the measured tokens (after warm-up): the
+ * JavaScript time spent recording and submitting steps, and what the device was asked to do.
+ * These hold on any adapter; on a software one (SwiftShader) the GPU time means nothing but the
+ * host time is real.
+ */
+export interface DecodeHostCosts {
+  /** Tokens measured. */
+  tokens: number;
+  /** Milliseconds from a step's start until its submit returned, per token. */
+  hostMsPerToken: number;
+  /** The part of hostMsPerToken inside submit (the WebGPU implementation and driver). */
+  submitMsPerToken: number;
+  dispatchesPerToken: number;
+  submitsPerToken: number;
+  /** GPU objects created (buffers, bind groups, pipelines, ...; not command encoders) per token. */
+  objectsPerToken: number;
+}
+
+/** Cumulative counts of a WebGPU device and backend, read at the ends of a measured window. */
+export interface StepCounts {
+  dispatches: number;
+  submits: number;
+  objects: number;
 }
 
 /** Memory bandwidth of the device a runtime uses, measured beside the runs. */

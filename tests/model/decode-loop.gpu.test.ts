@@ -109,13 +109,18 @@ describe('a decode step on WebGPU after warm-up', () => {
         [SEEDED, PENALIZED],
       ] as const) {
         model.reset();
-        const loop = model.decodeLoop(options(sampling, penalties, [], PROMPT, 40));
+        const stats = { steps: 0, hostMs: 0, submitMs: 0 };
+        const loop = model.decodeLoop({ ...options(sampling, penalties, [], PROMPT, 40), stats });
         for (let i = 0; i < 6; i++) await loop.next();
         const before = counter.snapshot();
         const dispatches = backend.counters.dispatches;
+        const steps = stats.steps;
         const tokens = 20;
         for (let i = 0; i < tokens; i++) await loop.next();
         const after = counter.snapshot();
+        // The loop's host-cost stats (what `hearth bench` reads) count the steps it recorded.
+        expect(stats.steps - steps).toBe(tokens);
+        expect(stats.hostMs).toBeGreaterThan(0);
         await loop.finish();
         const plan = model.decodePlan(true, sampling, penalties.repetition === 1 ? undefined : penalties);
         expect(plan?.valid).toBe(true);

@@ -5,13 +5,12 @@
  */
 import { CpuBackend, type CpuBackendOptions } from '../../engine/backend/cpu/backend.ts';
 import { createGpuContext } from '../../engine/backend/webgpu/device.ts';
-import { WebGpuBackend } from '../../engine/backend/webgpu/backend.ts';
 import { httpRangeSource } from '../../engine/gguf/source.ts';
 import { gpuCopyBandwidth, wasmReadBandwidth } from '../bandwidth.ts';
-import { trackGpuMemory } from '../gpu-memory.ts';
 import { measureOurs } from '../measure.ts';
 import { adapterName, describeSample } from '../describe.ts';
 import type { Bandwidth, RunSample, Workload } from '../types.ts';
+import { measureWebGpuRuns } from '../webgpu-runs.ts';
 import { runWllama, type WllamaPageResult } from './wllama.ts';
 
 export interface PageRunArgs {
@@ -33,26 +32,17 @@ function heapBytes(): number | undefined {
   return (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize;
 }
 
+/**
+ * This engine on the page's WebGPU adapter, whatever it is: the engine's Auto choice would take the
+ * CPU backend on a software adapter (SwiftShader here), but this runtime measures WebGPU, so it
+ * makes the WebGPU backend directly.
+ */
 async function oursWebGpu(a: PageRunArgs): Promise<PageResult> {
   const context = await createGpuContext(navigator.gpu);
   try {
     const bandwidth = await gpuCopyBandwidth(context.device);
-    const memory = trackGpuMemory(context.device);
     const source = await httpRangeSource(a.url);
-    const samples: RunSample[] = [];
-    for (let run = 0; run < a.runs; run++) {
-      memory.resetPeak();
-      const sample = await measureOurs({
-        workload: a.workload,
-        run,
-        source,
-        backend: async () => new WebGpuBackend(context.device, { kernelPaths: context.kernelPaths }),
-        deviceBytes: () => memory.peakBytes,
-        heapBytes,
-      });
-      console.log(`    run ${run + 1}: ${describeSample(sample)}`);
-      samples.push(sample);
-    }
+    const samples = await measureWebGpuRuns({ context, source, workload: a.workload, runs: a.runs, heapBytes, log: (line) => console.log(line) });
     return { device: adapterName(context.adapter), bandwidth, samples };
   } finally {
     context.destroy();

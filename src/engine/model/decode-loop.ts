@@ -81,6 +81,8 @@ export class DeviceDecodeLoop implements DecodeLoop {
   }
 
   private async issue(): Promise<void> {
+    const stats = this.options.stats;
+    const t0 = stats ? performance.now() : 0;
     const { backend: b, scratch: s, config: c, kv } = this.host.state;
     const step = this.issued++;
     this.u[0] = this.options.random();
@@ -119,6 +121,13 @@ export class DeviceDecodeLoop implements DecodeLoop {
       }
     }
     this.inflight.push(b.readIdsAsync(s.tokens, 1));
+    const t1 = stats ? performance.now() : 0;
     b.submit();
+    if (stats) {
+      const t2 = performance.now();
+      stats.steps++;
+      stats.hostMs += t2 - t0;
+      stats.submitMs += t2 - t1;
+    }
   }
 }

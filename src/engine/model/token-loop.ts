@@ -19,6 +19,21 @@ export interface DecodeLoopOptions {
   random: () => number;
   /** Steps (sampled tokens) the loop may run at most: the caller's max_tokens and the room left in the context. */
   maxSteps: number;
+  /** Filled by a loop that records steps ahead (the device loop) with what recording them cost the host; the benchmark reads it. */
+  stats?: LoopStats;
+}
+
+/**
+ * Host cost of the steps a loop has recorded, cumulative (read the difference over a window). A
+ * step's host time runs from the start of its recording until its submit returns: the JavaScript
+ * a token costs, which bounds decode speed at 1000 / (hostMs / steps) tokens/s however fast the
+ * device is.
+ */
+export interface LoopStats {
+  steps: number;
+  hostMs: number;
+  /** The part of hostMs inside the backend's submit (the WebGPU implementation's and driver's share). */
+  submitMs: number;
 }
 
 export interface DecodeLoop {
