@@ -79,6 +79,16 @@ function isDeviceLost(error: unknown): boolean {
   return error instanceof DeviceLostError || (error as Error)?.name === 'DeviceLostError';
 }
 
+/**
+ * A load that ran out of memory, which the model in use may be the cause of: the plan did not fit
+ * the budget (ModelTooLargeError), or the CPU backend's WebAssembly memory could not be allocated
+ * or grown (a RangeError).
+ */
+function isOutOfMemory(error: unknown): boolean {
+  const e = error as Error | undefined;
+  return e?.name === 'ModelTooLargeError' || (e instanceof RangeError && /memory|allocat/i.test(e.message));
+}
+
 export class Engine implements EngineApi {
   /** The GPU device and the pipelines compiled on it, kept across model loads (compiling is slow). */
   private gpuDevice: { context: GpuContext; kernels: KernelCache } | undefined;
@@ -295,10 +305,8 @@ export class Engine implements EngineApi {
         loaded = await this.open(source, options, report);
       } catch (error) {
         const previous = this.loaded;
-        if (!previous || (error as Error)?.name !== 'ModelTooLargeError') throw error;
-        this.releaseModel();
-        loaded = await this.open(source, options, report);
-        loaded.info = { ...loaded.info, loadNotice: `${previous.info.name} was unloaded first: the two models did not fit in memory together.` };
+        if (!previous || !isOutOfMemory(error)) throw error;
+        loaded = await this.replace(previous, source, options, report);
       }
       this.releaseModel();
       this.loaded = loaded;
@@ -310,6 +318,25 @@ export class Engine implements EngineApi {
       const e = error as Error;
       // The model in use, if the failed load left one, answers as before.
       this.state = this.loaded ? { state: 'ready', model: this.loaded.info, busy: false } : { state: 'error', error: { name: e.name, message: e.message } };
+      throw error;
+    }
+  }
+
+  /**
+   * The second try after the new model did not fit beside `previous`: frees `previous` and loads
+   * the new one alone. If that fails too, `previous` is loaded again (the user keeps a model) and
+   * the second try's error is thrown.
+   */
+  private async replace(previous: Loaded, source: ModelSource, options: LoadModelOptions, report: (progress: LoadProgress) => void): Promise<Loaded> {
+    this.releaseModel();
+    try {
+      const loaded = await this.open(source, options, report);
+      loaded.info = { ...loaded.info, loadNotice: `${previous.info.name} was unloaded first: the two models did not fit in memory together.` };
+      return loaded;
+    } catch (error) {
+      if (!isDeviceLost(error)) {
+        this.loaded = await this.open(previous.source, previous.options, () => undefined).catch(() => undefined);
+      }
       throw error;
     }
   }
