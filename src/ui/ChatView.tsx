@@ -241,11 +241,12 @@ export function ChatView({
 
 /** Why a reply ended where it did, and what to do about it; undefined for a natural end. */
 function finishText(stats: ReplyStats): string | undefined {
+  // 'stopped' is kept for the user's Stop alone.
   if (stats.finishReason === 'abort') return 'stopped';
   if (stats.finishReason !== 'length') return undefined;
-  if (stats.lengthLimit === 'max_tokens') return `stopped at Max reply tokens (${stats.maxTokens ?? stats.completionTokens}); raise it in Settings for longer replies`;
+  if (stats.lengthLimit === 'max_tokens') return `reached Max reply tokens (${stats.maxTokens ?? stats.completionTokens}); raise it in Settings for longer replies`;
   if (stats.lengthLimit === 'context_window') {
-    return `stopped: the context window (${stats.contextLength ?? '?'} tokens) is full. Send again to go on (the oldest messages are then left out), start a new chat, or load a model with a longer context`;
+    return `the context window (${stats.contextLength ?? '?'} tokens) is full. Send again to go on (the oldest messages are then left out), start a new chat, or load a model with a longer context`;
   }
   return 'hit the length limit';
 }
