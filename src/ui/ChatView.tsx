@@ -42,7 +42,8 @@ export function ChatView({
   const modelReady = inUse !== undefined && model.state !== 'loading';
 
   useEffect(() => {
-    listEnd.current?.scrollIntoView({ block: 'end' });
+    // An empty chat shows its introduction from the top.
+    if (active?.messages.length) listEnd.current?.scrollIntoView({ block: 'end' });
   }, [active?.messages]);
 
   const startConversation = () => {
@@ -80,6 +81,17 @@ export function ChatView({
   });
 
   const contextLength = inUse?.info.contextLength;
+  const intro = (compact: boolean) =>
+    entry && (
+      <DemoIntro
+        entry={entry}
+        assistant={catalog.find((m) => m.id === entry.assistant)}
+        compact={compact}
+        canReply={chat.canReply}
+        onExample={(text) => chat.send(target(), text)}
+        onOpenModels={onOpenModels}
+      />
+    );
   const lastAssistant = active?.messages.at(-1)?.role === 'assistant' ? active.messages.at(-1) : undefined;
 
   return (
@@ -136,18 +148,11 @@ export function ChatView({
           </div>
         )}
 
-        {continuation && entry && (
-          <DemoIntro
-            entry={entry}
-            assistant={catalog.find((m) => m.id === entry.assistant)}
-            compact={!!active?.messages.length}
-            canReply={chat.canReply}
-            onExample={(text) => chat.send(target(), text)}
-            onOpenModels={onOpenModels}
-          />
-        )}
+        {/* Once there is text, the demo's introduction shrinks to a line above it. */}
+        {continuation && entry && active?.messages.length ? intro(true) : null}
 
         <div className="messages" role="log" aria-live="polite" aria-relevant="additions" aria-label="Messages" data-testid="messages">
+          {continuation && entry && !active?.messages.length && intro(false)}
           {active?.messages.length || continuation ? null : (
             <p className="muted empty-chat">
               {modelReady
