@@ -93,6 +93,11 @@ export interface ModelInfo {
   backendNotice?: string;
   /** CPU threads in use (CPU backend only). */
   threads?: number;
+  /**
+   * Set when the previous model had to be unloaded before this one could load (the two did not
+   * fit in memory together); says which.
+   */
+  loadNotice?: string;
 }
 
 
@@ -123,6 +128,14 @@ export type ContextOverflowPolicy =
   | 'drop-oldest-turns'
   /** Throw ContextWindowExceededError. */
   | 'error';
+
+/**
+ * How the messages become the prompt: 'chat' (default) formats them with the model's chat
+ * template; 'text' joins their contents as plain text for the model to continue, with no template
+ * and no special tokens but the tokenizer's own (BOS): for base models, which continue text and
+ * do not follow instructions.
+ */
+export type PromptFormat = 'chat' | 'text';
 
 /** OpenAI's text content part; a message's content may be an array of them. */
 export interface ChatContentPart {
@@ -157,6 +170,8 @@ export interface ChatCompletionRequest {
   seed?: number;
   stop?: string | string[];
   context_overflow?: ContextOverflowPolicy;
+  /** A Hearth extension: 'text' continues the messages' text without a chat template. */
+  prompt_format?: PromptFormat;
   /** Chosen by the caller so it can `abort(request_id)`; generated when absent. */
   request_id?: string;
 }
@@ -171,6 +186,11 @@ export interface CompletionUsage {
   cached_prompt_tokens: number;
   /** Turns dropped by the context overflow policy. */
   dropped_messages: number;
+  /**
+   * With finish_reason 'length', which limit ended the reply: the request's max_tokens, or the
+   * context window (the prompt and the reply fill every position the model has).
+   */
+  length_limit?: 'max_tokens' | 'context_window';
   time_to_first_token_ms: number;
   prefill_tokens_per_second: number;
   decode_tokens_per_second: number;
@@ -184,6 +204,30 @@ export interface ChatCompletionChunk {
   choices: [{ index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: FinishReason | null }];
   /** On the last chunk only. */
   usage?: CompletionUsage;
+  /**
+   * A Hearth extension, on every chunk: positions of the context window in use after this chunk
+   * (the fitted prompt and the tokens generated so far, at most the window) and the window's size,
+   * for a live meter.
+   */
+  context?: ContextFill;
+}
+
+export interface ContextFill {
+  used: number;
+  total: number;
+}
+
+/** What a conversation takes of the context window, as the next request would send it. */
+export interface ContextMeasure {
+  /** Prompt tokens of all the messages. */
+  prompt_tokens: number;
+  /** Prompt tokens after the overflow policy dropped the oldest turns (what the model would see). */
+  fitted_tokens: number;
+  /** Messages the policy would drop. */
+  dropped_messages: number;
+  /** False when even the newest turn alone does not fit. */
+  fits: boolean;
+  context_length: number;
 }
 
 export interface ChatCompletion {
@@ -206,7 +250,10 @@ export interface EngineApi {
   capabilities(): Promise<Capabilities>;
   /** What the engine is doing: idle, loading (with progress), ready (with the model), or failed. */
   status(): Promise<EngineStatus>;
-  /** Loads a model, replacing the current one. Progress goes to `onProgress`. */
+  /**
+   * Loads a model, replacing the current one once the new one is ready: if the load fails, the
+   * current model stays loaded and usable. Progress goes to `onProgress`.
+   */
   loadModel(source: ModelSource, options?: LoadModelOptions, onProgress?: (progress: LoadProgress) => void): Promise<ModelInfo>;
   unloadModel(): Promise<void>;
   /**
@@ -218,6 +265,11 @@ export interface EngineApi {
   abort(requestId: string): Promise<void>;
   /** Prompt tokens `messages` take with the loaded model's template (for a context meter). */
   countTokens(messages: ChatMessage[]): Promise<number>;
+  /**
+   * What `messages` take of the context window once the oldest turns that do not fit are dropped,
+   * as a chat completion with the same `prompt_format` would send them (for a context meter).
+   */
+  measureContext(messages: ChatMessage[], options?: { prompt_format?: PromptFormat }): Promise<ContextMeasure>;
 
   // ---- The model store (IndexedDB): independent of generation, so downloads run while chatting.
   /** Cached models, complete and partial. */

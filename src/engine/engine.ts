@@ -17,6 +17,7 @@ import type {
   ChatCompletionChunk,
   ChatCompletionRequest,
   ChatMessage,
+  ContextMeasure,
   EngineApi,
   Capabilities,
   EngineInfo,
@@ -33,7 +34,7 @@ import { KernelCache } from './backend/webgpu/kernel.ts';
 import { probeWebGPU, type ProbeOptions } from './backend/webgpu/probe.ts';
 import { DeviceLostError, HearthError } from './errors.ts';
 import { ChatSession } from './generate/chat-session.ts';
-import { validateChatRequest, validateMessages, type ValidChatRequest } from './generate/validate-request.ts';
+import { validateChatRequest, validateMeasureOptions, validateMessages, type ValidChatRequest } from './generate/validate-request.ts';
 import { blobSource, httpRangeSource, type RangedSource } from './gguf/source.ts';
 import { expandSplitUrls, openGgufModel } from './gguf/split.ts';
 import { describeModel } from './model-info.ts';
@@ -76,6 +77,16 @@ interface Loaded {
 /** A lost GPU device, thrown here or across the worker boundary (where only the name survives). */
 function isDeviceLost(error: unknown): boolean {
   return error instanceof DeviceLostError || (error as Error)?.name === 'DeviceLostError';
+}
+
+/**
+ * A load that ran out of memory, which the model in use may be the cause of: the plan did not fit
+ * the budget (ModelTooLargeError), or the CPU backend's WebAssembly memory could not be allocated
+ * or grown (a RangeError).
+ */
+function isOutOfMemory(error: unknown): boolean {
+  const e = error as Error | undefined;
+  return e?.name === 'ModelTooLargeError' || (e instanceof RangeError && /memory|allocat/i.test(e.message));
 }
 
 export class Engine implements EngineApi {
@@ -150,6 +161,16 @@ export class Engine implements EngineApi {
 
   countTokens(messages: ChatMessage[]): Promise<number> {
     return this.enqueue(async () => (await this.ensureLoaded()).session.countTokens(validateMessages(messages)));
+  }
+
+  measureContext(messages: ChatMessage[], options?: { prompt_format?: 'chat' | 'text' }): Promise<ContextMeasure> {
+    let valid: { messages: ChatMessage[]; format: 'chat' | 'text' | undefined };
+    try {
+      valid = { messages: validateMessages(messages), format: validateMeasureOptions(options).prompt_format };
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.enqueue(async () => (await this.ensureLoaded()).session.measure(valid.messages, valid.format));
   }
 
   listModels(): Promise<CachedModel[]> {
@@ -264,41 +285,90 @@ export class Engine implements EngineApi {
     return this.gpuDevice;
   }
 
+  /**
+   * Loads `source` and makes it the model in use. The model in use stays loaded (and usable after
+   * a failure) until the new one is ready; only if the two do not fit in memory together
+   * (ModelTooLargeError) is the old one unloaded first and the load tried once more, which the
+   * new model's `loadNotice` says.
+   */
   private async load(source: ModelSource, options: LoadModelOptions, onProgress?: (progress: LoadProgress) => void): Promise<Loaded> {
     const want = options.backend ?? 'auto';
     if (want !== 'auto' && want !== 'webgpu' && want !== 'cpu') throw new HearthError(`Unknown backend '${String(want)}' (auto, webgpu, cpu).`);
-    this.releaseModel();
     this.state = { state: 'loading', progress: { phase: 'reading-header', loaded: 0, total: 0 } };
     const report = (progress: LoadProgress) => {
       this.state = { state: 'loading', progress };
       onProgress?.(progress);
     };
     try {
-      const { sources, fileName: givenName } = await this.openSource(source);
-      report({ phase: 'reading-header', loaded: 0, total: sources.reduce((sum, s) => sum + s.size, 0) });
-      const file = await openGgufModel(sources);
-      const fileName = givenName ?? baseName(file.sources[0]!.name ?? 'model.gguf');
-      const tokenizer = Tokenizer.fromGgufMetadata(file.metadata as ReadonlyMap<string, unknown>);
-      const sizing = options.contextLength ? { contextLength: options.contextLength } : {};
-      const chosen = await chooseBackend({
-        backend: options.backend,
-        threads: options.threads,
-        gpuDevice: () => this.gpu(),
-        softwareAdapter: () => softwareAdapterName(this.gpuDevice?.context, this.platform.gpu, this.platform.probeOptions),
-        planForCpu: (target) => planLoad(file, target, sizing),
-      });
-      let model: Model;
+      let loaded: Loaded;
       try {
-        // A CPU backend was sized from the model's plan: load that plan rather than make another.
-        model = await Model.load(chosen.backend, chosen.planned ?? file, {
-          ...sizing,
-          onProgress: (loaded, total) => report({ phase: 'uploading-weights', loaded, total }),
-        });
+        loaded = await this.open(source, options, report);
       } catch (error) {
-        // The model owns the backend once loaded; before that, free it here (GPU buffers, CPU workers).
-        chosen.backend.destroy();
-        throw error;
+        const previous = this.loaded;
+        if (!previous || !isOutOfMemory(error)) throw error;
+        loaded = await this.replace(previous, source, options, report);
       }
+      this.releaseModel();
+      this.loaded = loaded;
+      this.lastLoad = { source, options };
+      this.state = { state: 'ready', model: loaded.info, busy: false };
+      return loaded;
+    } catch (error) {
+      if (isDeviceLost(error)) this.release();
+      const e = error as Error;
+      // The model in use, if the failed load left one, answers as before.
+      this.state = this.loaded ? { state: 'ready', model: this.loaded.info, busy: false } : { state: 'error', error: { name: e.name, message: e.message } };
+      throw error;
+    }
+  }
+
+  /**
+   * The second try after the new model did not fit beside `previous`: frees `previous` and loads
+   * the new one alone. If that fails too, `previous` is loaded again (the user keeps a model) and
+   * the second try's error is thrown.
+   */
+  private async replace(previous: Loaded, source: ModelSource, options: LoadModelOptions, report: (progress: LoadProgress) => void): Promise<Loaded> {
+    this.releaseModel();
+    try {
+      const loaded = await this.open(source, options, report);
+      loaded.info = { ...loaded.info, loadNotice: `${previous.info.name} was unloaded first: the two models did not fit in memory together.` };
+      return loaded;
+    } catch (error) {
+      if (!isDeviceLost(error)) {
+        this.loaded = await this.open(previous.source, previous.options, () => undefined).catch(() => undefined);
+      }
+      throw error;
+    }
+  }
+
+  /** Reads, plans and uploads a model, leaving the model in use untouched; frees what it made on failure. */
+  private async open(source: ModelSource, options: LoadModelOptions, report: (progress: LoadProgress) => void): Promise<Loaded> {
+    const { sources, fileName: givenName } = await this.openSource(source);
+    report({ phase: 'reading-header', loaded: 0, total: sources.reduce((sum, s) => sum + s.size, 0) });
+    const file = await openGgufModel(sources);
+    const fileName = givenName ?? baseName(file.sources[0]!.name ?? 'model.gguf');
+    const tokenizer = Tokenizer.fromGgufMetadata(file.metadata as ReadonlyMap<string, unknown>);
+    const sizing = options.contextLength ? { contextLength: options.contextLength } : {};
+    const chosen = await chooseBackend({
+      backend: options.backend,
+      threads: options.threads,
+      gpuDevice: () => this.gpu(),
+      softwareAdapter: () => softwareAdapterName(this.gpuDevice?.context, this.platform.gpu, this.platform.probeOptions),
+      planForCpu: (target) => planLoad(file, target, sizing),
+    });
+    let model: Model;
+    try {
+      // A CPU backend was sized from the model's plan: load that plan rather than make another.
+      model = await Model.load(chosen.backend, chosen.planned ?? file, {
+        ...sizing,
+        onProgress: (loaded, total) => report({ phase: 'uploading-weights', loaded, total }),
+      });
+    } catch (error) {
+      // The model owns the backend once loaded; before that, free it here (GPU buffers, CPU workers).
+      chosen.backend.destroy();
+      throw error;
+    }
+    try {
       const info0 = { modelName: String(file.metadata.get('general.name') ?? fileName) };
       const session = new ChatSession(model, tokenizer, file.metadata as ReadonlyMap<string, unknown>, info0);
       const info = describeModel(file, {
@@ -311,15 +381,9 @@ export class Engine implements EngineApi {
         backendNotice: chosen.notice,
         threads: chosen.threads,
       });
-      this.loaded = { model, session, info, source, options };
-      this.lastLoad = { source, options };
-      this.state = { state: 'ready', model: info, busy: false };
-      return this.loaded;
+      return { model, session, info, source, options };
     } catch (error) {
-      if (isDeviceLost(error)) this.release();
-      else this.releaseModel();
-      const e = error as Error;
-      this.state = { state: 'error', error: { name: e.name, message: e.message } };
+      model.destroy();
       throw error;
     }
   }

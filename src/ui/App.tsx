@@ -92,7 +92,7 @@ export function App() {
         {view === 'chat' && (
           <>
             {gpu && !gpu.available && <CapabilityReport report={gpu} cpu={cpu} />}
-            <ChatView model={engine.model} prefs={prefs} setPrefs={setPrefs} onOpenModels={() => setView('models')} />
+            <ChatView model={engine.model} catalog={engine.catalog} prefs={prefs} setPrefs={setPrefs} onOpenModels={() => setView('models')} />
           </>
         )}
         {view === 'models' && <ModelManager engine={engine} gpu={gpu} />}

@@ -4,25 +4,33 @@
  * its engine calls are in useChat.ts.
  */
 import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
-import type { ReplyStats } from './conversations.ts';
+import type { CatalogModel } from './catalog.ts';
+import type { Conversation, ReplyStats } from './conversations.ts';
 import { ConversationList } from './ConversationList.tsx';
 import { Markdown } from './Markdown.tsx';
+import { ModelBanner } from './ModelStatus.tsx';
 import type { Preferences, SamplingSettings } from './settings.ts';
-import { useChat } from './useChat.ts';
-import type { ModelState } from './useEngine.ts';
+import { useChat, type ContextUse } from './useChat.ts';
+import { loadedModel, type ModelState } from './useEngine.ts';
 
 export function ChatView({
   model,
+  catalog,
   prefs,
   setPrefs,
   onOpenModels,
 }: {
   model: ModelState;
+  /** The catalog, to know the loaded model's mode (a text-continuation demo, or a chat model). */
+  catalog: CatalogModel[];
   prefs: Preferences;
   setPrefs: (patch: Partial<Preferences>) => void;
   onOpenModels: () => void;
 }) {
-  const chat = useChat({ model, prefs });
+  const inUse = loadedModel(model);
+  const entry = inUse?.id !== undefined ? catalog.find((m) => m.id === inUse.id) : undefined;
+  const continuation = entry?.mode === 'continuation';
+  const chat = useChat({ model, prefs, mode: entry?.mode });
   const { active, streaming, stop } = chat;
   const [draft, setDraft] = useState('');
   const [editing, setEditing] = useState<{ id: string; text: string }>();
@@ -31,10 +39,11 @@ export function ChatView({
   const composer = useRef<HTMLTextAreaElement>(null);
   const listEnd = useRef<HTMLDivElement>(null);
 
-  const modelReady = model.state === 'ready';
+  const modelReady = inUse !== undefined && model.state !== 'loading';
 
   useEffect(() => {
-    listEnd.current?.scrollIntoView({ block: 'end' });
+    // An empty chat shows its introduction from the top.
+    if (active?.messages.length) listEnd.current?.scrollIntoView({ block: 'end' });
   }, [active?.messages]);
 
   const startConversation = () => {
@@ -43,11 +52,15 @@ export function ChatView({
     return conversation;
   };
 
+  /** A conversation to write into: the open one, unless it is a chat and the model continues text. */
+  const target = (): Conversation => (active && !(continuation && active.systemPrompt.trim()) ? active : startConversation());
+
   const send = (event?: FormEvent) => {
     event?.preventDefault();
-    const text = draft.trim();
-    if (!text || !chat.canReply) return;
-    chat.send(active ?? startConversation(), text);
+    // Text to continue keeps its spaces: a trailing space changes what the model writes next.
+    const text = continuation ? draft : draft.trim();
+    if (!text.trim() || !chat.canReply) return;
+    chat.send(target(), text);
     setDraft('');
   };
 
@@ -67,7 +80,18 @@ export function ChatView({
     return () => window.removeEventListener('keydown', onKey);
   });
 
-  const contextLength = model.state === 'ready' ? model.info.contextLength : undefined;
+  const contextLength = inUse?.info.contextLength;
+  const intro = (compact: boolean) =>
+    entry && (
+      <DemoIntro
+        entry={entry}
+        assistant={catalog.find((m) => m.id === entry.assistant)}
+        compact={compact}
+        canReply={chat.canReply}
+        onExample={(text) => chat.send(target(), text)}
+        onOpenModels={onOpenModels}
+      />
+    );
   const lastAssistant = active?.messages.at(-1)?.role === 'assistant' ? active.messages.at(-1) : undefined;
 
   return (
@@ -97,7 +121,7 @@ export function ChatView({
             ☰ Chats
           </button>
           <h2 className="chat-title">{active?.title ?? 'New chat'}</h2>
-          <ContextMeter used={chat.contextUsed} total={contextLength} />
+          <ContextMeter use={chat.context} total={contextLength} />
           <button type="button" className="ghost" aria-expanded={showSettings} aria-controls="chat-settings" onClick={() => setShowSettings((v) => !v)} data-testid="settings-toggle">
             ⚙ Settings
           </button>
@@ -105,6 +129,7 @@ export function ChatView({
 
         {showSettings && (
           <ChatSettings
+            continuation={continuation}
             systemPrompt={active?.systemPrompt ?? prefs.systemPrompt}
             onSystemPrompt={(systemPrompt) => {
               chat.setSystemPrompt(systemPrompt);
@@ -123,10 +148,18 @@ export function ChatView({
           </div>
         )}
 
+        {/* Once there is text, the demo's introduction shrinks to a line above it. */}
+        {continuation && entry && active?.messages.length ? intro(true) : null}
+
         <div className="messages" role="log" aria-live="polite" aria-relevant="additions" aria-label="Messages" data-testid="messages">
-          {active?.messages.length ? null : (
+          {continuation && entry && !active?.messages.length && intro(false)}
+          {active?.messages.length || continuation ? null : (
             <p className="muted empty-chat">
-              {modelReady ? 'Ask something. Enter sends, Shift+Enter adds a line, Escape stops a reply.' : 'Load a model to start chatting.'}
+              {modelReady
+                ? 'Ask something. Enter sends, Shift+Enter adds a line, Escape stops a reply.'
+                : model.state === 'starting' || model.state === 'loading'
+                  ? 'The model is loading; you can write while it does.'
+                  : 'Load a model to start chatting.'}
             </p>
           )}
           {active?.messages.map((m) => {
@@ -138,7 +171,7 @@ export function ChatView({
                 data-testid={`message-${m.role}`}
                 data-streaming={isStreaming ? 'true' : undefined}
                 aria-busy={isStreaming}
-                aria-label={m.role === 'user' ? 'You' : 'Assistant'}
+                aria-label={m.role === 'user' ? 'You' : continuation ? 'Continuation' : 'Assistant'}
               >
                 {editing?.id === m.id ? (
                   <div className="edit">
@@ -190,7 +223,9 @@ export function ChatView({
             value={draft}
             onChange={(e) => setDraft(e.target.value)}
             onKeyDown={onComposerKey}
-            placeholder={modelReady ? 'Message (Enter to send, Shift+Enter for a new line)' : 'Load a model to chat'}
+            placeholder={
+              !modelReady ? 'Load a model to chat' : continuation ? 'The opening of a passage, for the model to continue (Enter to send)' : 'Message (Enter to send, Shift+Enter for a new line)'
+            }
             rows={2}
             data-testid="composer"
           />
@@ -209,96 +244,127 @@ export function ChatView({
   );
 }
 
+/** Why a reply ended where it did, and what to do about it; undefined for a natural end. */
+function finishText(stats: ReplyStats): string | undefined {
+  // 'stopped' is kept for the user's Stop alone.
+  if (stats.finishReason === 'abort') return 'stopped';
+  if (stats.finishReason !== 'length') return undefined;
+  if (stats.lengthLimit === 'max_tokens') return `reached Max reply tokens (${stats.maxTokens ?? stats.completionTokens}); raise it in Settings for longer replies`;
+  if (stats.lengthLimit === 'context_window') {
+    return `the context window (${stats.contextLength ?? '?'} tokens) is full. Send again to go on (the oldest messages are then left out), start a new chat, or load a model with a longer context`;
+  }
+  return 'hit the length limit';
+}
+
 function Stats({ stats }: { stats: ReplyStats }) {
-  const reason = stats.finishReason === 'abort' ? 'stopped' : stats.finishReason === 'length' ? 'hit the length limit' : undefined;
+  const reason = finishText(stats);
   return (
-    <p className="stats" data-testid="reply-stats">
-      <span title="Decode speed">{stats.decodeTokensPerSecond.toFixed(1)} tokens/s</span>
-      <span title="Time to first token">TTFT {Math.round(stats.timeToFirstTokenMs)} ms</span>
-      <span title="Tokens generated">{stats.completionTokens} tokens</span>
-      <span title="Prompt tokens (reused from the previous turn)">
-        prompt {stats.promptTokens}
-        {stats.cachedPromptTokens > 0 ? ` (${stats.cachedPromptTokens} cached)` : ''}
-      </span>
-      {reason && <span className="finish">{reason}</span>}
-    </p>
+    <>
+      <p className="stats" data-testid="reply-stats">
+        <span title="Decode speed">{stats.decodeTokensPerSecond.toFixed(1)} tokens/s</span>
+        <span title="Time to first token">TTFT {Math.round(stats.timeToFirstTokenMs)} ms</span>
+        <span title="Tokens generated">{stats.completionTokens} tokens</span>
+        <span title="Prompt tokens (reused from the previous turn)">
+          prompt {stats.promptTokens}
+          {stats.cachedPromptTokens > 0 ? ` (${stats.cachedPromptTokens} cached)` : ''}
+        </span>
+        {reason && <span className="finish" data-testid="finish-reason">{reason}</span>}
+      </p>
+      {stats.droppedMessages ? (
+        <p className="stats" data-testid="dropped-note">
+          The {stats.droppedMessages} oldest messages did not fit the context window and were left out of this reply.
+        </p>
+      ) : null}
+    </>
   );
 }
 
-function ContextMeter({ used, total }: { used: number | undefined; total: number | undefined }) {
-  if (!total) return <span className="context-meter muted" />;
-  const value = used ?? 0;
-  const ratio = value / total;
+function ContextMeter({ use, total }: { use: ContextUse | undefined; total: number | undefined }) {
+  const size = use?.total ?? total;
+  if (!size) return <span className="context-meter muted" />;
+  const value = use?.used ?? 0;
+  const ratio = value / size;
   return (
-    <span className="context-meter" data-testid="context-meter" title="Tokens of the model's context window this conversation uses">
+    <span
+      className="context-meter"
+      data-testid="context-meter"
+      title={
+        use?.dropped
+          ? `Tokens of the model's context window in use; the ${use.dropped} oldest messages no longer fit and are left out`
+          : "Tokens of the model's context window this conversation uses"
+      }
+    >
       <label htmlFor="context-meter">Context</label>
-      <meter id="context-meter" min={0} max={total} low={total * 0.7} high={total * 0.9} optimum={0} value={value} />
-      <span className={ratio > 0.9 ? 'warn' : ''}>
-        {used === undefined ? '…' : value.toLocaleString('en-US')} / {total.toLocaleString('en-US')}
+      <meter id="context-meter" min={0} max={size} low={size * 0.7} high={size * 0.9} optimum={0} value={value} />
+      <span className={ratio > 0.9 ? 'warn' : ''} data-testid="context-count">
+        {value.toLocaleString('en-US')} / {size.toLocaleString('en-US')}
       </span>
+      {use?.dropped ? <span className="muted small" data-testid="context-dropped"> ({use.dropped} oldest left out)</span> : null}
     </span>
   );
 }
 
-function ModelBanner({ model, onOpenModels }: { model: ModelState; onOpenModels: () => void }) {
-  switch (model.state) {
-    case 'ready':
-      return (
-        <p className="model-line" data-testid="model-ready">
-          Model: <strong>{model.info.name}</strong> <span className="muted">({model.info.quantization}, <span data-testid="model-backend">{model.info.backend === 'cpu' ? 'CPU' : 'WebGPU'}</span>, context {model.info.contextLength.toLocaleString('en-US')})</span>
-          {!model.info.hasChatTemplate && model.info.templateFallback && <span className="muted"> · {model.info.templateFallback}</span>}
-          {model.info.backendNotice && (
-            <span className="muted" data-testid="backend-notice" data-backend={model.info.backend}>
-              {' '}
-              · {model.info.backendNotice}
-            </span>
-          )}
-        </p>
-      );
-    case 'loading': {
-      const p = model.download ?? model.progress;
-      const total = model.download ? (model.download.total ?? 0) : (model.progress?.total ?? 0);
-      const done = model.download ? model.download.bytes : (model.progress?.loaded ?? 0);
-      const uploaded = model.progress?.phase === 'uploading-weights' && total > 0 && done >= total;
-      // After the last weight is uploaded the engine compiles its kernels (slow on software GPUs).
-      const phase = model.download ? 'Fetching' : uploaded ? 'Preparing the GPU kernels for' : model.progress ? PHASES[model.progress.phase] : 'Opening';
-      return (
-        <div className="model-line" role="status" data-testid="model-loading">
-          {phase} {model.label}…{' '}
-          {p && total > 0 && <progress max={total} value={done} aria-label={`${phase} ${model.label}`} />}
-        </div>
-      );
-    }
-    case 'error':
-      return (
-        <div className="notice error" role="alert" data-testid="model-error">
-          <strong>{model.error.title}</strong> ({model.label}): {model.error.message}{' '}
-          <button type="button" className="ghost" onClick={onOpenModels}>Open Models</button>
-        </div>
-      );
-    case 'none':
-      return (
-        <div className="notice" data-testid="model-none">
-          {model.notice ?? 'No model is loaded.'}{' '}
-          <button type="button" className="ghost" onClick={onOpenModels}>Open Models</button>
-        </div>
-      );
+/**
+ * What the built-in demo is, openings to click, and where to get a model that answers questions:
+ * all from the catalog entry (its notes, examples and suggested assistant).
+ */
+function DemoIntro({
+  entry,
+  assistant,
+  compact,
+  canReply,
+  onExample,
+  onOpenModels,
+}: {
+  entry: CatalogModel;
+  assistant: CatalogModel | undefined;
+  compact: boolean;
+  canReply: boolean;
+  onExample: (text: string) => void;
+  onOpenModels: () => void;
+}) {
+  const suggestion = assistant && (
+    <>
+      For answers to questions, download an assistant such as <strong>{assistant.name}</strong> ({assistant.quantization}, about{' '}
+      {Math.round(assistant.approxSize / 1e6)} MB) in{' '}
+      <button type="button" className="link" onClick={onOpenModels} data-testid="get-assistant">
+        Models
+      </button>
+      .
+    </>
+  );
+  if (compact) {
+    return (
+      <p className="muted small demo-intro compact" data-testid="demo-intro">
+        Text continuation: {entry.name} continues what you write; it does not answer. {suggestion}
+      </p>
+    );
   }
+  return (
+    <section className="panel demo-intro" aria-labelledby="demo-heading" data-testid="demo-intro">
+      <h3 id="demo-heading">{entry.name}: text continuation</h3>
+      {entry.notes && <p>{entry.notes}</p>}
+      <p>Write the opening of a passage and it carries on; there is no system prompt and no chat. Or start with one of these:</p>
+      <div className="row wrap examples">
+        {(entry.examples ?? []).map((text) => (
+          <button key={text} type="button" className="ghost" onClick={() => onExample(text)} disabled={!canReply} data-testid="example">
+            {text}
+          </button>
+        ))}
+      </div>
+      {suggestion && <p data-testid="assistant-suggestion">{suggestion}</p>}
+    </section>
+  );
 }
 
-const PHASES: Record<string, string> = {
-  'reading-header': 'Reading',
-  'uploading-weights': 'Uploading weights of',
-  'compiling-kernels': 'Compiling kernels for',
-  'warming-up': 'Warming up',
-};
-
 function ChatSettings({
+  continuation,
   systemPrompt,
   onSystemPrompt,
   sampling,
   onSampling,
 }: {
+  continuation: boolean;
   systemPrompt: string;
   onSystemPrompt: (text: string) => void;
   sampling: SamplingSettings;
@@ -321,10 +387,14 @@ function ChatSettings({
   );
   return (
     <div id="chat-settings" className="panel settings" data-testid="chat-settings">
-      <label className="setting wide">
-        <span>System prompt (this conversation, and new ones)</span>
-        <textarea value={systemPrompt} onChange={(e) => onSystemPrompt(e.target.value)} rows={3} data-testid="system-prompt" />
-      </label>
+      {continuation ? (
+        <p className="muted small" data-testid="no-system-prompt">This model continues text: it gets no system prompt.</p>
+      ) : (
+        <label className="setting wide">
+          <span>System prompt (this conversation, and new ones)</span>
+          <textarea value={systemPrompt} onChange={(e) => onSystemPrompt(e.target.value)} rows={3} data-testid="system-prompt" />
+        </label>
+      )}
       <div className="settings-grid">
         {field('temperature', 'Temperature', 0, 2, 0.05, '0 is greedy; higher is more varied.')}
         {field('top_p', 'Top-p', 0, 1, 0.01, 'Sample from the smallest set with this much probability.')}

@@ -6,7 +6,8 @@ import { useEffect, useRef, useState } from 'react';
 import type { BackendChoice, GpuReport } from '../engine/api.ts';
 import { fitVerdict, runningBackend, type CatalogModel, type DeviceFacts } from './catalog.ts';
 import { formatBytes } from './CapabilityReport.tsx';
-import type { EngineHandle } from './useEngine.ts';
+import { LoadOutcome } from './ModelStatus.tsx';
+import { loadedModel, type EngineHandle } from './useEngine.ts';
 
 export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuReport | undefined }) {
   const [copy, setCopy] = useState(true);
@@ -26,7 +27,8 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
     freeStorage: usage?.quota !== undefined && usage.usage !== undefined ? usage.quota - usage.usage : undefined,
   };
   const busy = model.state === 'loading';
-  const loadedLabel = model.state === 'ready' ? model.label : undefined;
+  const inUse = loadedModel(model);
+  const loadedLabel = inUse?.label;
   const catalogIds = new Set(catalog.map((m) => m.id));
   const others = cached.filter((m) => !catalogIds.has(m.id));
 
@@ -43,9 +45,9 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
               <option value="cpu">CPU (WebAssembly)</option>
             </select>
           </label>
-          {model.state === 'ready' && (
+          {inUse && (
             <span className="muted small" data-testid="backend-in-use">
-              Now: {model.info.backend === 'cpu' ? `CPU, ${model.info.threads ?? 1} thread${model.info.threads === 1 ? '' : 's'}` : 'WebGPU'}
+              Now: {inUse.info.backend === 'cpu' ? `CPU, ${inUse.info.threads ?? 1} thread${inUse.info.threads === 1 ? '' : 's'}` : 'WebGPU'}
             </span>
           )}
         </div>
@@ -82,6 +84,7 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
             }}
           />
         </div>
+        <LoadOutcome model={model} where={{ kind: 'file' }} />
         {usage && (
           <p className="muted" data-testid="storage-usage">
             Models use {formatBytes(usage.modelBytes)}
@@ -125,6 +128,7 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
                   {verdict.level === 'no' && <p className="small" data-testid="fit-reason">{verdict.reason}</p>}
                   {progress && <DownloadBar progress={progress} label={entry.name} />}
                   {error && <p className="message-error" role="alert">{error.title}: {error.message}</p>}
+                  <LoadOutcome model={model} where={{ kind: 'entry', id: entry.id }} />
                   {stored && !complete && !progress && (
                     <p className="muted small">Partly downloaded ({formatBytes(stored.storedBytes)}); Download resumes it.</p>
                   )}
@@ -181,6 +185,7 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
                     {m.size !== undefined ? formatBytes(m.size) : ''} · {m.origin === 'session' ? 'read in place (this session only)' : 'stored in this browser'}
                     {m.state === 'partial' ? ' · incomplete' : ''}
                   </p>
+                  <LoadOutcome model={model} where={{ kind: 'entry', id: m.id }} />
                 </div>
                 <div className="catalog-actions">
                   <button type="button" onClick={() => void engine.loadCached(m.id, m.name)} disabled={busy || m.state !== 'complete' || loadedLabel === m.name}>

@@ -14,6 +14,16 @@ describe('public/models.json', () => {
     expect(demo.urls).toEqual(['models/hearth-demo-kjv-q8_0.gguf']);
   });
 
+  it('marks the demo as a text-continuation model, with openings to click and an assistant model to suggest', () => {
+    const demo = catalog[0]!;
+    expect(demo.mode).toBe('continuation');
+    expect(demo.examples?.length).toBeGreaterThan(0);
+    const assistant = catalog.find((m) => m.id === demo.assistant);
+    expect(assistant?.mode).toBe('chat');
+    expect(assistant?.builtin).toBe(false);
+    expect(catalog.filter((m) => m.mode === 'continuation').map((m) => m.id)).toEqual([demo.id]);
+  });
+
   it("describes the built-in demo as its file does (context, size, quantization)", async () => {
     const demo = catalog[0]!;
     const bytes = readFileSync(new URL(`../../public/${demo.urls[0]}`, import.meta.url));

@@ -22,7 +22,18 @@ export interface CatalogModel {
   notes?: string | undefined;
   /** Shipped with the app (served from its own origin). */
   builtin?: boolean | undefined;
+  /**
+   * 'continuation' for a base model that continues text and does not follow instructions: the
+   * chat then sends the text without a chat template or system prompt (prompt_format 'text').
+   */
+  mode?: CatalogMode | undefined;
+  /** Openings to click in continuation mode. */
+  examples?: string[] | undefined;
+  /** The catalog id of an assistant model to suggest instead, for real questions. */
+  assistant?: string | undefined;
 }
+
+export type CatalogMode = 'chat' | 'continuation';
 
 export function parseCatalog(data: unknown): CatalogModel[] {
   const list = (data as { models?: unknown })?.models;
@@ -38,6 +49,9 @@ export function parseCatalog(data: unknown): CatalogModel[] {
       id: m.id!, name: m.name!, family: String(m.family ?? ''), parameters: String(m.parameters ?? ''), quantization: String(m.quantization ?? ''),
       urls: m.urls!, approxSize: m.approxSize!, memoryEstimate: m.memoryEstimate!, license: String(m.license ?? 'unknown'),
       contextLength: Number(m.contextLength ?? 0), homepage: m.homepage, notes: m.notes, builtin: m.builtin === true,
+      mode: m.mode === 'continuation' ? 'continuation' : 'chat',
+      examples: Array.isArray(m.examples) ? m.examples.filter((e): e is string => typeof e === 'string' && e.trim() !== '').slice(0, 8) : [],
+      assistant: typeof m.assistant === 'string' ? m.assistant : undefined,
     });
   }
   return out;

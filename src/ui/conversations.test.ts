@@ -16,6 +16,19 @@ describe('conversation export and import', () => {
     expect(back!.messages[1]!.stats?.decodeTokensPerSecond).toBe(30);
   });
 
+  it("keeps what ended a reply at a limit (which limit, the turns left out), and only valid values", () => {
+    const stats = { promptTokens: 200, completionTokens: 44, cachedPromptTokens: 0, timeToFirstTokenMs: 1, decodeTokensPerSecond: 1, prefillTokensPerSecond: 1, model: 'm' };
+    const c = newConversation('');
+    c.messages.push(
+      { id: 'a', role: 'user', content: 'Hello' },
+      { id: 'b', role: 'assistant', content: 'x', stats: { ...stats, finishReason: 'length', lengthLimit: 'context_window', droppedMessages: 2, contextLength: 256, maxTokens: 512 } },
+      { id: 'c', role: 'assistant', content: 'y', stats: { ...stats, finishReason: 'stop', lengthLimit: 'max_tokens' } },
+    );
+    const [back] = parseExport(exportConversations([c]));
+    expect(back!.messages[1]!.stats).toMatchObject({ lengthLimit: 'context_window', droppedMessages: 2, contextLength: 256, maxTokens: 512 });
+    expect(back!.messages[2]!.stats?.lengthLimit).toBeUndefined();
+  });
+
   it('gives a clashing id a fresh one', () => {
     const c = newConversation();
     const [back] = parseExport(exportConversations([c]), new Set([c.id]));

@@ -14,6 +14,13 @@ export interface ReplyStats {
   prefillTokensPerSecond: number;
   finishReason: 'stop' | 'length' | 'abort';
   model: string;
+  /** With finishReason 'length': Max reply tokens, or a full context window. */
+  lengthLimit?: 'max_tokens' | 'context_window' | undefined;
+  /** Oldest messages left out so the conversation fit the context window. */
+  droppedMessages?: number | undefined;
+  /** The context window the reply ran in, and the Max reply tokens it asked for. */
+  contextLength?: number | undefined;
+  maxTokens?: number | undefined;
 }
 
 export interface StoredMessage {
@@ -119,6 +126,10 @@ function parseStats(value: unknown): ReplyStats | undefined {
     prefillTokensPerSecond: num(s.prefillTokensPerSecond, 0),
     finishReason: finish,
     model: typeof s.model === 'string' ? s.model.slice(0, 200) : '',
+    ...(finish === 'length' && (s.lengthLimit === 'max_tokens' || s.lengthLimit === 'context_window') ? { lengthLimit: s.lengthLimit } : {}),
+    ...(num(s.droppedMessages, 0) > 0 ? { droppedMessages: num(s.droppedMessages, 0) } : {}),
+    ...(num(s.contextLength, 0) > 0 ? { contextLength: num(s.contextLength, 0) } : {}),
+    ...(num(s.maxTokens, 0) > 0 ? { maxTokens: num(s.maxTokens, 0) } : {}),
   };
 }
 

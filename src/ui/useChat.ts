@@ -5,7 +5,8 @@
  * (`engineClient().chat.completions.create`), stopped through its AbortSignal.
  */
 import { useCallback, useEffect, useState } from 'react';
-import type { ChatMessage } from '../engine/api.ts';
+import type { ChatMessage, PromptFormat } from '../engine/api.ts';
+import type { CatalogMode } from './catalog.ts';
 import {
   deleteConversation,
   listConversations,
@@ -21,7 +22,7 @@ import {
 import { engineClient } from './engine-client.ts';
 import { describeError, errorText } from './errors.ts';
 import { samplingRequest, type Preferences } from './settings.ts';
-import type { ModelState } from './useEngine.ts';
+import { loadedModel, type ModelState } from './useEngine.ts';
 
 /** The reply being streamed in. */
 export interface Streaming {
@@ -32,6 +33,13 @@ export interface Streaming {
 }
 
 const ACTIVE_KEY = 'hearth.activeConversation';
+
+export interface ContextUse {
+  used: number;
+  total: number;
+  /** Oldest messages the next request leaves out. */
+  dropped: number;
+}
 
 export interface ChatHandle {
   conversations: Conversation[];
@@ -45,8 +53,12 @@ export interface ChatHandle {
   announce: string;
   notice: string | undefined;
   dismissNotice(): void;
-  /** Prompt tokens the open conversation takes with the loaded model's template. */
-  contextUsed: number | undefined;
+  /**
+   * What the open conversation takes of the context window: before a reply, what the next request
+   * would send (after the oldest turns that do not fit are dropped); while a reply streams, its
+   * prompt and the tokens generated so far.
+   */
+  context: ContextUse | undefined;
   select(id: string): void;
   /** Starts an empty conversation with the preferred system prompt and opens it. */
   startConversation(): Conversation;
@@ -67,17 +79,24 @@ export interface ChatHandle {
   importFile(file: File): Promise<void>;
 }
 
-export function useChat({ model, prefs }: { model: ModelState; prefs: Preferences }): ChatHandle {
+/**
+ * `mode` is the loaded model's catalog mode: 'continuation' (a base model, such as the built-in
+ * demo) sends the conversation as text to continue, with no template and no system prompt.
+ */
+export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; prefs: Preferences; mode?: CatalogMode | undefined }): ChatHandle {
   const [conversations, setConversations] = useState<Conversation[]>([]);
   const [activeId, setActiveId] = useState<string>();
   const [loaded, setLoaded] = useState(false);
   const [streaming, setStreaming] = useState<Streaming>();
   const [announce, setAnnounce] = useState('');
   const [notice, setNotice] = useState<string>();
-  const [contextUsed, setContextUsed] = useState<number>();
+  const [context, setContext] = useState<ContextUse>();
 
   const active = conversations.find((c) => c.id === activeId);
-  const modelReady = model.state === 'ready';
+  // A model kept after a failed load answers; during a load a reply would wait for the new model.
+  const inUse = loadedModel(model);
+  const modelReady = inUse !== undefined && model.state !== 'loading';
+  const format: PromptFormat = mode === 'continuation' ? 'text' : 'chat';
 
   useEffect(() => {
     listConversations()
@@ -103,23 +122,19 @@ export function useChat({ model, prefs }: { model: ModelState; prefs: Preference
     if (persist) saveConversation(conversation).catch((error: unknown) => setNotice(`Could not save: ${(error as Error).message}`));
   }, []);
 
-  // The context meter: prompt tokens of the open conversation with the loaded model's template.
+  // The context meter between replies: what the next request would send, as the engine fits it.
   const messagesKey = active ? `${active.id}:${active.messages.length}:${active.systemPrompt.length}` : '';
   useEffect(() => {
-    if (!modelReady || streaming || !active) {
-      if (!active) setContextUsed(undefined);
-      return;
-    }
+    if (!modelReady || streaming) return;
     let stale = false;
-    engineClient()
-      .engine.countTokens(toChat(active))
-      .then((n) => !stale && setContextUsed(n))
-      .catch(() => !stale && setContextUsed(undefined));
+    void measure(active ? toChat(active, format) : [], format).then((use) => {
+      if (use && !stale) setContext(use);
+    });
     return () => {
       stale = true;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [messagesKey, modelReady, streaming, model.state === 'ready' ? model.info : undefined]);
+  }, [messagesKey, modelReady, streaming, inUse?.info, format]);
 
   /** Runs a reply for the conversation's last message (a user turn) and streams it in. */
   const generate = useCallback(
@@ -130,6 +145,10 @@ export function useChat({ model, prefs }: { model: ModelState; prefs: Preference
       const controller = new AbortController();
       setStreaming({ conversationId: current.id, messageId: assistant.id, stop: controller });
       setAnnounce('The assistant is replying…');
+      const messages = toChat(conversation, format);
+      // The meter shows this request's prompt until the first token comes, then follows the reply.
+      const before = await measure(messages, format);
+      if (before) setContext(before);
       let text = '';
       let frame = 0;
       const flush = () => {
@@ -138,8 +157,17 @@ export function useChat({ model, prefs }: { model: ModelState; prefs: Preference
         put(current, false);
       };
       try {
-        const reply = engineClient().chat.completions.create({ ...samplingRequest(prefs.sampling), messages: toChat(conversation), stream: true, signal: controller.signal });
+        const sampling = samplingRequest(prefs.sampling);
+        const reply = engineClient().chat.completions.create({
+          ...sampling,
+          ...(format === 'text' ? { prompt_format: format } : {}),
+          messages,
+          stream: true,
+          signal: controller.signal,
+        });
         for await (const chunk of reply) {
+          const fill = chunk.context;
+          if (fill) setContext({ used: fill.used, total: fill.total, dropped: before?.dropped ?? 0 });
           const delta = chunk.choices[0].delta.content;
           if (!delta) continue;
           text += delta;
@@ -158,15 +186,23 @@ export function useChat({ model, prefs }: { model: ModelState; prefs: Preference
           prefillTokensPerSecond: u.prefill_tokens_per_second,
           finishReason: result.choices[0].finish_reason,
           model: result.model,
+          lengthLimit: u.length_limit,
+          droppedMessages: u.dropped_messages,
+          contextLength: before?.total,
+          maxTokens: sampling.max_tokens,
         };
         current = {
           ...current,
           messages: current.messages.map((m) => (m.id === assistant.id ? { ...m, content: result.choices[0].message.content, stats } : m)),
           updatedAt: Date.now(),
         };
-        setContextUsed(u.prompt_tokens + u.completion_tokens);
         setAnnounce(stats.finishReason === 'abort' ? 'Reply stopped.' : `Reply finished: ${stats.completionTokens} tokens.`);
-        if (u.dropped_messages > 0) setNotice(`The conversation no longer fits the context window: the ${u.dropped_messages} oldest messages were left out of this reply.`);
+        if (u.dropped_messages > 0) {
+          setNotice(
+            `This conversation is longer than the model's context window (${before?.total ?? '?'} tokens): its ${u.dropped_messages} oldest messages were left out of this reply, ` +
+              'so the model no longer sees them. Start a new chat to begin afresh, or load a model with a longer context.',
+          );
+        }
       } catch (error) {
         if (frame) cancelAnimationFrame(frame);
         current = {
@@ -180,15 +216,16 @@ export function useChat({ model, prefs }: { model: ModelState; prefs: Preference
         setStreaming(undefined);
       }
     },
-    [prefs.sampling, put],
+    [prefs.sampling, put, format],
   );
 
   const startConversation = useCallback((): Conversation => {
-    const conversation = newConversation(prefs.systemPrompt);
+    // Text to continue has no system prompt: a base model would only continue it as text.
+    const conversation = newConversation(format === 'text' ? '' : prefs.systemPrompt);
     put(conversation);
     setActiveId(conversation.id);
     return conversation;
-  }, [prefs.systemPrompt, put]);
+  }, [prefs.systemPrompt, put, format]);
 
   const send = (base: Conversation, text: string) => {
     const user: StoredMessage = { id: newId(), role: 'user', content: text };
@@ -268,7 +305,7 @@ export function useChat({ model, prefs }: { model: ModelState; prefs: Preference
     announce,
     notice,
     dismissNotice: () => setNotice(undefined),
-    contextUsed,
+    context,
     select: setActiveId,
     startConversation,
     send,
@@ -283,7 +320,22 @@ export function useChat({ model, prefs }: { model: ModelState; prefs: Preference
   };
 }
 
-function toChat(conversation: Conversation): ChatMessage[] {
+/** The request's messages; text to continue leaves the system prompt out (prompt_format 'text'). */
+function toChat(conversation: Conversation, format: PromptFormat): ChatMessage[] {
   const messages: ChatMessage[] = conversation.messages.filter((m) => m.content.trim() !== '' || m.role === 'user').map((m) => ({ role: m.role, content: m.content }));
-  return conversation.systemPrompt.trim() ? [{ role: 'system', content: conversation.systemPrompt }, ...messages] : messages;
+  return format === 'chat' && conversation.systemPrompt.trim() ? [{ role: 'system', content: conversation.systemPrompt }, ...messages] : messages;
+}
+
+/** What `messages` take of the context window as the engine fits them; undefined when it cannot say. */
+async function measure(messages: ChatMessage[], format: PromptFormat): Promise<ContextUse | undefined> {
+  try {
+    if (messages.length === 0) {
+      const info = await engineClient().engine.status();
+      return info.state === 'ready' ? { used: 0, total: info.model.contextLength, dropped: 0 } : undefined;
+    }
+    const m = await engineClient().engine.measureContext(messages, { prompt_format: format });
+    return { used: m.fitted_tokens, total: m.context_length, dropped: m.dropped_messages };
+  } catch {
+    return undefined;
+  }
 }

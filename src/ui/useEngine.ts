@@ -6,6 +6,10 @@
  *
  * Loads are numbered: a newer load (the user picking a model) makes an older one (the automatic
  * demo load at start) stale, and a stale load never replaces the model the user chose.
+ *
+ * A load that fails leaves the model in use loaded (the engine frees it only once the new one is
+ * ready), so the state keeps it as `current` while loading and after an error, and says where the
+ * load was asked for (`origin`) so the error shows there.
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { BackendChoice, CachedModel, CpuReport, DownloadProgress, EngineInfo, GpuReport, LoadProgress, ModelInfo, ModelSource, StoreUsage } from '../engine/api.ts';
@@ -18,13 +22,33 @@ export type EngineBoot =
   | { status: 'ready'; info: EngineInfo; gpu: GpuReport; cpu: CpuReport }
   | { status: 'failed'; error: string };
 
+/** A model that is loaded and answers; `id` is its store id (a catalog id for catalog models). */
+export interface LoadedModel {
+  info: ModelInfo;
+  label: string;
+  id?: string | undefined;
+}
+
+/** Where a load was asked for: a file picked or dropped, a catalog or store entry, or start-up. */
+export type LoadOrigin = { kind: 'file' } | { kind: 'entry'; id: string } | { kind: 'auto' };
+
 export type ModelState =
+  /** Before start-up has decided what to load (the model used last, else the built-in demo). */
+  | { state: 'starting' }
   | { state: 'none'; notice?: string | undefined }
-  | { state: 'loading'; label: string; progress?: LoadProgress | undefined; download?: DownloadProgress | undefined }
-  | { state: 'ready'; info: ModelInfo; label: string }
-  | { state: 'error'; label: string; error: FriendlyError };
+  | { state: 'loading'; label: string; origin: LoadOrigin; progress?: LoadProgress | undefined; download?: DownloadProgress | undefined; current?: LoadedModel | undefined }
+  | ({ state: 'ready' } & LoadedModel)
+  | { state: 'error'; label: string; origin: LoadOrigin; error: FriendlyError; current?: LoadedModel | undefined };
+
+/** The model that answers now: the ready one, or the one kept while another loads or after it failed. */
+export function loadedModel(model: ModelState): LoadedModel | undefined {
+  if (model.state === 'ready') return { info: model.info, label: model.label, id: model.id };
+  if (model.state === 'loading' || model.state === 'error') return model.current;
+  return undefined;
+}
 
 const LAST_MODEL_KEY = 'hearth.lastModel';
+const AUTO: LoadOrigin = { kind: 'auto' };
 const BACKEND_KEY = 'hearth.backend';
 
 function savedBackend(): BackendChoice {
@@ -56,7 +80,7 @@ export interface EngineHandle {
 
 export function useEngine(): EngineHandle {
   const [boot, setBoot] = useState<EngineBoot>({ status: 'starting' });
-  const [model, setModel] = useState<ModelState>({ state: 'none' });
+  const [model, setModel] = useState<ModelState>({ state: 'starting' });
   const [catalog, setCatalog] = useState<CatalogModel[]>([]);
   const [catalogError, setCatalogError] = useState<string>();
   const [cached, setCached] = useState<CachedModel[]>([]);
@@ -67,7 +91,15 @@ export function useEngine(): EngineHandle {
   const [backend, setBackendState] = useState<BackendChoice>(savedBackend);
   const backendRef = useRef(backend);
   /** What was loaded last, to load again on another backend. */
-  const lastSource = useRef<{ source: ModelSource; label: string; remember: string | undefined } | undefined>(undefined);
+  const lastSource = useRef<{ source: ModelSource; label: string; remember: string | undefined; origin: LoadOrigin } | undefined>(undefined);
+
+  /** A load begins or fails: the model in use stays in use. */
+  const loading = useCallback((label: string, origin: LoadOrigin, extra: { progress?: LoadProgress; download?: DownloadProgress } = {}) => {
+    setModel((prev) => ({ state: 'loading', label, origin, ...extra, current: loadedModel(prev) }));
+  }, []);
+  const failed = useCallback((label: string, origin: LoadOrigin, error: unknown) => {
+    setModel((prev) => ({ state: 'error', label, origin, error: describeError(error), current: loadedModel(prev) }));
+  }, []);
 
   const refreshStore = useCallback(async () => {
     const engine = engineClient().engine;
@@ -81,24 +113,24 @@ export function useEngine(): EngineHandle {
   }, []);
 
   /** Loads a source unless a newer load started meanwhile. */
-  const load = useCallback(async (source: ModelSource, label: string, seq = ++loadSeq.current, remember?: string) => {
+  const load = useCallback(async (source: ModelSource, label: string, origin: LoadOrigin, seq = ++loadSeq.current, remember?: string) => {
     const engine = engineClient().engine;
-    setModel({ state: 'loading', label });
-    lastSource.current = { source, label, remember };
+    loading(label, origin);
     try {
       const info = await engine.loadModel(source, { backend: backendRef.current }, (progress: LoadProgress) => {
-        if (seq === loadSeq.current) setModel({ state: 'loading', label, progress });
+        if (seq === loadSeq.current) loading(label, origin, { progress });
       });
       if (seq !== loadSeq.current) return;
-      setModel({ state: 'ready', info, label });
+      lastSource.current = { source, label, remember, origin };
+      setModel({ state: 'ready', info, label, id: source.kind === 'cached' ? source.id : undefined });
       if (remember) localStorage.setItem(LAST_MODEL_KEY, JSON.stringify({ id: remember, label }));
       else localStorage.removeItem(LAST_MODEL_KEY);
     } catch (error) {
-      if (seq === loadSeq.current) setModel({ state: 'error', label, error: describeError(error) });
+      if (seq === loadSeq.current) failed(label, origin, error);
     }
-  }, []);
+  }, [loading, failed]);
 
-  const loadCached = useCallback((id: string, label: string) => load({ kind: 'cached', id }, label, undefined, id), [load]);
+  const loadCached = useCallback((id: string, label: string) => load({ kind: 'cached', id }, label, { kind: 'entry', id }, undefined, id), [load]);
 
   const loadFile = useCallback(
     async (files: File[], copy: boolean) => {
@@ -106,17 +138,18 @@ export function useEngine(): EngineHandle {
       // Parts named <prefix>-0000i-of-0000n.gguf sort into order; the engine checks split.no anyway.
       const parts = [...files].sort((a, b) => a.name.localeCompare(b.name));
       const label = parts[0]?.name ?? 'model';
-      setModel({ state: 'loading', label });
+      const origin: LoadOrigin = { kind: 'file' };
+      loading(label, origin);
       try {
         const entry = await engineClient().engine.importModelFile(parts, { copy, name: label });
         await refreshStore();
         if (seq !== loadSeq.current) return;
-        await load({ kind: 'cached', id: entry.id }, label, seq, copy ? entry.id : undefined);
+        await load({ kind: 'cached', id: entry.id }, label, origin, seq, copy ? entry.id : undefined);
       } catch (error) {
-        if (seq === loadSeq.current) setModel({ state: 'error', label, error: describeError(error) });
+        if (seq === loadSeq.current) failed(label, origin, error);
       }
     },
-    [load, refreshStore],
+    [load, loading, failed, refreshStore],
   );
 
   const download = useCallback(
@@ -159,7 +192,10 @@ export function useEngine(): EngineHandle {
         if (cancelled) return;
         setBoot({ status: 'ready', info, gpu: caps.gpu, cpu: caps.cpu });
       } catch (error) {
-        if (!cancelled) setBoot({ status: 'failed', error: String((error as Error)?.message ?? error) });
+        if (!cancelled) {
+          setBoot({ status: 'failed', error: String((error as Error)?.message ?? error) });
+          setModel({ state: 'none' });
+        }
         return;
       }
       let entries: CatalogModel[] = [];
@@ -181,9 +217,12 @@ export function useEngine(): EngineHandle {
       const list = await engine.listModels().catch(() => [] as CachedModel[]);
       const last = JSON.parse(localStorage.getItem(LAST_MODEL_KEY) ?? 'null') as { id: string; label: string } | null;
       const lastModel = last && list.find((m) => m.id === last.id && m.state === 'complete');
-      if (lastModel) return load({ kind: 'cached', id: lastModel.id }, last.label, seq, lastModel.id);
+      if (lastModel) return load({ kind: 'cached', id: lastModel.id }, last.label, AUTO, seq, lastModel.id);
       const demo = entries.find((m) => m.builtin);
-      if (!demo) return;
+      if (!demo) {
+        if (seq === loadSeq.current) setModel({ state: 'none' });
+        return;
+      }
       if (!list.some((m) => m.id === demo.id && m.state === 'complete')) {
         const url = new URL(demo.urls[0]!, document.baseURI).href;
         // A missing file would come back as the app's index.html: check before storing anything.
@@ -193,23 +232,23 @@ export function useEngine(): EngineHandle {
           return;
         }
         if (seq !== loadSeq.current) return;
-        setModel({ state: 'loading', label: demo.name });
+        loading(demo.name, AUTO);
         try {
           await engine.downloadModel(toStoreEntry(demo, document.baseURI), (download: DownloadProgress) => {
-            if (seq === loadSeq.current) setModel({ state: 'loading', label: demo.name, download });
+            if (seq === loadSeq.current) loading(demo.name, AUTO, { download });
           });
         } catch (error) {
-          if (seq === loadSeq.current) setModel({ state: 'error', label: demo.name, error: describeError(error) });
+          if (seq === loadSeq.current) failed(demo.name, AUTO, error);
           return;
         }
         await refreshStore();
       }
-      if (seq === loadSeq.current) await load({ kind: 'cached', id: demo.id }, demo.name, seq, demo.id);
+      if (seq === loadSeq.current) await load({ kind: 'cached', id: demo.id }, demo.name, AUTO, seq, demo.id);
     }
     return () => {
       cancelled = true;
     };
-  }, [load, refreshStore]);
+  }, [load, loading, failed, refreshStore]);
 
   const setBackend = useCallback(
     (choice: BackendChoice) => {
@@ -218,7 +257,7 @@ export function useEngine(): EngineHandle {
       if (choice === 'auto') localStorage.removeItem(BACKEND_KEY);
       else localStorage.setItem(BACKEND_KEY, choice);
       const last = lastSource.current;
-      if (last && model.state !== 'loading') void load(last.source, last.label, undefined, last.remember);
+      if (last && model.state !== 'loading') void load(last.source, last.label, last.origin, undefined, last.remember);
     },
     [load, model.state],
   );

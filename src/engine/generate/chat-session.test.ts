@@ -209,4 +209,54 @@ describe('ChatSession', () => {
       expect(penalties[step]?.counts).toEqual(recentTokenCounts(evaluated.slice(0, step + 1).flat(), 64));
     }
   });
+
+  it("continues plain text with prompt_format 'text': no template, the messages' contents joined", async () => {
+    const messages: ChatMessage[] = [
+      { role: 'user', content: 'In the beginning' },
+      { role: 'assistant', content: ' God created' },
+      { role: 'user', content: ' <|im_start|>' },
+    ];
+    const { s, model } = session(512, ' the heaven');
+    const result = await s.complete({ messages, prompt_format: 'text', seed: 1 }, undefined, () => false);
+    const expected = tokenizer.encode('In the beginning God created <|im_start|>', { addSpecial: true, parseSpecial: false });
+    expect(model.evaluated[0]).toEqual(expected);
+    expect(expected).not.toContain(tokenizer.encode('<|im_start|>', { parseSpecial: true })[0]);
+    expect(result.usage.prompt_tokens).toBe(expected.length);
+    expect(result.choices[0].message.content).toBe(' the heaven');
+    expect(s.countTokens(messages, 'text')).toBe(expected.length);
+  });
+
+  it('says which limit ended a reply, and reports the context in use on every chunk', async () => {
+    const byMax = await session(512, 'a b c d e f g h i j').s.complete({ messages: USER, max_tokens: 3 }, undefined, () => false);
+    expect(byMax.usage.length_limit).toBe('max_tokens');
+    const prompt = session(4096, 'x').s.promptTokens(USER).length;
+    const chunks: ChatCompletionChunk[] = [];
+    const full = await session(prompt + 5, 'a b c d e f g h i j k l m n o p q r s t').s.complete({ messages: USER, max_tokens: 512 }, (c) => chunks.push(c), () => false);
+    expect(full.usage.length_limit).toBe('context_window');
+    const used = chunks.map((c) => c.context?.used);
+    expect(used[0]).toBe(prompt + 1);
+    expect(full.usage.completion_tokens).toBe(6);
+    expect(used.at(-1)).toBe(prompt + 5);
+    expect(used.every((u, i) => u !== undefined && u <= prompt + 5 && (i === 0 || u >= used[i - 1]!))).toBe(true);
+    expect(chunks.every((c) => c.context?.total === prompt + 5)).toBe(true);
+    const stopped = await session(512, 'ok').s.complete({ messages: USER }, undefined, () => false);
+    expect(stopped.usage.length_limit).toBeUndefined();
+  });
+
+  it('measures what the next request would take of the context window, after dropping the oldest turns', () => {
+    const history: ChatMessage[] = [{ role: 'system', content: 'System rules.' }];
+    for (let i = 0; i < 6; i++) {
+      history.push({ role: 'user', content: `Question number ${i} with some padding words to take space.` });
+      history.push({ role: 'assistant', content: `Answer number ${i}, also with some padding words.` });
+    }
+    history.push({ role: 'user', content: 'Final question?' });
+    const all = session(4096, 'x').s.promptTokens(history).length;
+    const { s } = session(Math.floor(all / 2), 'ok');
+    const measure = s.measure(history);
+    expect(measure).toMatchObject({ prompt_tokens: all, fits: true, context_length: Math.floor(all / 2) });
+    expect(measure.fitted_tokens).toBeLessThan(Math.floor(all / 2));
+    expect(measure.fitted_tokens).toBe(s.fitMessages(history, 'drop-oldest-turns').tokens.length);
+    expect(measure.dropped_messages).toBeGreaterThan(0);
+    expect(session(64, 'ok').s.measure([{ role: 'user', content: 'word '.repeat(400) }])).toMatchObject({ fits: false, dropped_messages: 0 });
+  });
 });

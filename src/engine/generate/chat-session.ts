@@ -11,7 +11,9 @@ import type {
   ChatCompletionRequest,
   ChatMessage,
   CompletionUsage,
+  ContextMeasure,
   FinishReason,
+  PromptFormat,
 } from '../api.ts';
 import {
   chatTemplateMetadata,
@@ -92,8 +94,13 @@ export class ChatSession {
     this.now = options.now ?? (() => performance.now());
   }
 
-  /** The prompt tokens for `messages` (with the assistant's turn opened). */
-  promptTokens(messages: readonly ChatMessage[]): number[] {
+  /**
+   * The prompt tokens for `messages`: with the chat template and the assistant's turn opened, or
+   * for 'text' their contents joined as plain text to continue (special-token text in them stays
+   * text: it is the user's, not the template's).
+   */
+  promptTokens(messages: readonly ChatMessage[], format: PromptFormat = 'chat'): number[] {
+    if (format === 'text') return this.tokenizer.encode(messages.map((m) => m.content).join(''), { addSpecial: true, parseSpecial: false });
     const text = formatChat(this.format.format, messages.map((m) => ({ role: m.role, content: m.content })), {
       addGenerationPrompt: true,
       bosToken: this.bosText,
@@ -108,10 +115,14 @@ export class ChatSession {
    * The messages that fit with room for at least one generated token: the system prompt and the
    * newest turns, dropping whole turns (a user message and the replies after it) from the oldest.
    */
-  fitMessages(messages: readonly ChatMessage[], policy: ChatCompletionRequest['context_overflow']): { messages: ChatMessage[]; tokens: number[]; dropped: number } {
+  fitMessages(
+    messages: readonly ChatMessage[],
+    policy: ChatCompletionRequest['context_overflow'],
+    format: PromptFormat = 'chat',
+  ): { messages: ChatMessage[]; tokens: number[]; dropped: number } {
     const limit = this.model.contextLength - 1;
     let kept = [...messages];
-    let tokens = this.promptTokens(kept);
+    let tokens = this.promptTokens(kept, format);
     if (tokens.length <= limit) return { messages: kept, tokens, dropped: 0 };
     const tooLong = (detail: Record<string, unknown>) =>
       new ContextWindowExceededError(
@@ -130,14 +141,27 @@ export class ChatSession {
       while (end < lastUser && kept[end]!.role !== 'user') end++;
       dropped += end - first;
       kept = [...kept.slice(0, first), ...kept.slice(end)];
-      tokens = this.promptTokens(kept);
+      tokens = this.promptTokens(kept, format);
     }
     return { messages: kept, tokens, dropped };
   }
 
   /** Token count of the prompt for `messages`, for a context meter. */
-  countTokens(messages: readonly ChatMessage[]): number {
-    return this.promptTokens(messages).length;
+  countTokens(messages: readonly ChatMessage[], format: PromptFormat = 'chat'): number {
+    return this.promptTokens(messages, format).length;
+  }
+
+  /** What `messages` take of the context window after the default overflow policy (for a meter). */
+  measure(messages: readonly ChatMessage[], format: PromptFormat = 'chat'): ContextMeasure {
+    const all = this.promptTokens(messages, format).length;
+    const context_length = this.model.contextLength;
+    try {
+      const fitted = this.fitMessages(messages, 'drop-oldest-turns', format);
+      return { prompt_tokens: all, fitted_tokens: fitted.tokens.length, dropped_messages: fitted.dropped, fits: true, context_length };
+    } catch (error) {
+      if (!(error instanceof ContextWindowExceededError)) throw error;
+      return { prompt_tokens: all, fitted_tokens: all, dropped_messages: 0, fits: false, context_length };
+    }
   }
 
   /** Forgets the cached prefix (after a failure that may have left the cache inconsistent). */
@@ -153,7 +177,7 @@ export class ChatSession {
     aborted: () => boolean,
   ): Promise<ChatCompletion> {
     const started = this.now();
-    const { tokens: prompt, dropped } = this.fitMessages(request.messages, request.context_overflow);
+    const { tokens: prompt, dropped } = this.fitMessages(request.messages, request.context_overflow, request.prompt_format);
     return this.completePrompt(prompt, request, onChunk, aborted, { started, dropped });
   }
 
@@ -201,9 +225,13 @@ export class ChatSession {
     const generated: number[] = [];
     let content = '';
     let finish: FinishReason = 'length';
+    let lengthLimit: CompletionUsage['length_limit'];
     let stoppedByString = false;
     let firstTokenAt = 0;
     let sentRole = false;
+    // The last token generated takes a position only when the next step evaluates it: a reply
+    // that fills the window ends one token past it, which the next request's prompt must fit.
+    const contextFill = () => ({ used: Math.min(prompt.length + generated.length, contextLength), total: contextLength });
     const emit = (text: string) => {
       if (!text) return;
       content += text;
@@ -213,6 +241,7 @@ export class ChatSession {
         created,
         model: this.options.modelName,
         choices: [{ index: 0, delta: sentRole ? { content: text } : { role: 'assistant', content: text }, finish_reason: null }],
+        context: contextFill(),
       });
       sentRole = true;
     };
@@ -228,6 +257,7 @@ export class ChatSession {
         // The cache's own position may run ahead of `cached` (steps in flight): count from `cached`.
         if (generated.length >= maxTokens || this.cached.length + pending.length > contextLength) {
           finish = 'length';
+          lengthLimit = generated.length >= maxTokens ? 'max_tokens' : 'context_window';
           break;
         }
         const token = await loop.next();
@@ -271,6 +301,7 @@ export class ChatSession {
       total_tokens: prompt.length + generated.length,
       cached_prompt_tokens: common,
       dropped_messages: dropped,
+      ...(lengthLimit ? { length_limit: lengthLimit } : {}),
       time_to_first_token_ms: firstTokenAt ? firstTokenAt - started : 0,
       prefill_tokens_per_second: prefillMs > 0 ? (evaluatedPrompt * 1000) / prefillMs : 0,
       decode_tokens_per_second: decodeMs > 0 && generated.length > 1 ? ((generated.length - 1) * 1000) / decodeMs : 0,
@@ -282,6 +313,7 @@ export class ChatSession {
       model: this.options.modelName,
       choices: [{ index: 0, delta: {}, finish_reason: finish }],
       usage,
+      context: contextFill(),
     });
     return {
       id,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidRequestError, validateChatRequest, validateMessages } from './validate-request.ts';
+import { InvalidRequestError, validateChatRequest, validateMeasureOptions, validateMessages } from './validate-request.ts';
 
 const USER = [{ role: 'user', content: 'Hello' }];
 
@@ -79,5 +79,20 @@ describe('chat request validation', () => {
 
   it('lists what is supported when a parameter is unknown', () => {
     expect(rejection({ messages: USER, tools: [] }).message).toMatch(/supported: messages, stream, max_tokens/);
+  });
+
+  it("takes prompt_format 'chat' or 'text' and rejects anything else by name", () => {
+    expect(validateChatRequest({ messages: USER, prompt_format: 'text' })).toEqual({ messages: USER, prompt_format: 'text' });
+    expect(validateChatRequest({ messages: USER, prompt_format: 'chat' })).toEqual({ messages: USER, prompt_format: 'chat' });
+    const error = rejection({ messages: USER, prompt_format: 'raw' });
+    expect(error.detail?.param).toBe('prompt_format');
+    expect(error.message).toContain("'chat', 'text'");
+  });
+
+  it('checks the options of a context measure the same way', () => {
+    expect(validateMeasureOptions(undefined)).toEqual({});
+    expect(validateMeasureOptions({ prompt_format: 'text' })).toEqual({ prompt_format: 'text' });
+    expect(() => validateMeasureOptions({ prompt_format: 'raw' })).toThrow(InvalidRequestError);
+    expect(() => validateMeasureOptions({ template: 'none' })).toThrow(/'template' is not a supported option/);
   });
 });

@@ -5,7 +5,7 @@
  * request it did not make (`n: 2` answered with one choice, `logprobs` answered without them).
  * OpenAI-style content arrays of text parts are joined into the plain text the templates take.
  */
-import type { ChatCompletionRequest, ChatMessage } from '../api.ts';
+import type { ChatCompletionRequest, ChatMessage, PromptFormat } from '../api.ts';
 import { HearthError } from '../errors.ts';
 
 /** A request field is missing, of the wrong type, out of range, or not supported; `detail.param` names it. */
@@ -16,6 +16,7 @@ export type ValidChatRequest = Omit<ChatCompletionRequest, 'messages'> & { messa
 
 const ROLES: ReadonlySet<string> = new Set(['system', 'user', 'assistant']);
 const OVERFLOW: ReadonlySet<string> = new Set(['drop-oldest-turns', 'error']);
+const PROMPT_FORMATS: ReadonlySet<string> = new Set(['chat', 'text']);
 const MAX_STOP_STRINGS = 16;
 const MAX_REQUEST_ID = 256;
 
@@ -75,6 +76,7 @@ const FIELDS: Record<string, Check> = {
     });
   },
   context_overflow: oneOf(OVERFLOW),
+  prompt_format: oneOf(PROMPT_FORMATS),
   request_id: (v, p) => {
     if (typeof v !== 'string' || v.length === 0 || v.length > MAX_REQUEST_ID) fail(p, `must be a non-empty string of at most ${MAX_REQUEST_ID} characters`, v);
   },
@@ -137,4 +139,15 @@ export function validateChatRequest(request: unknown): ValidChatRequest {
 /** The messages of a token count request, checked like a completion's. */
 export function validateMessages(messages: unknown): ChatMessage[] {
   return checkMessages(messages);
+}
+
+/** The options of a context measure: the completion's own `prompt_format`, nothing else. */
+export function validateMeasureOptions(options: unknown): { prompt_format?: PromptFormat } {
+  if (options === undefined || options === null) return {};
+  if (!isPlainObject(options)) fail('options', 'must be an object { prompt_format }', options);
+  for (const [key, value] of Object.entries(options)) {
+    if (key !== 'prompt_format') fail(key, 'is not a supported option (supported: prompt_format)');
+    if (value !== undefined && value !== null) FIELDS.prompt_format!(value, key);
+  }
+  return options.prompt_format ? { prompt_format: options.prompt_format as PromptFormat } : {};
 }
