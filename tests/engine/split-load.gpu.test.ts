@@ -134,10 +134,13 @@ describe('the engine loads a split model from every kind of source', () => {
     same(await run({ kind: 'cached', id: inPlace.id }));
   });
 
-  it('names what is wrong when a part is missing', async () => {
+  it('names what is wrong when a part is missing, and keeps the model in use', async () => {
+    const before = await engine.status();
+    expect(before.state).toBe('ready');
     const error = await engine.loadModel({ kind: 'url', urls: [parts[0]!, parts[2]!].map((p) => `${baseUrl}/${p.name}`) }).catch((e: unknown) => e);
     expect((error as Error).name).toBe('GgufFormatError');
     expect((error as Error).message).toMatch(/missing: part 2 of 3/);
-    expect(await engine.status()).toMatchObject({ state: 'error', error: { name: 'GgufFormatError' } });
+    // A failed load leaves the model that was answering loaded (#19): the error is the call's.
+    expect(await engine.status()).toEqual(before);
   });
 });
