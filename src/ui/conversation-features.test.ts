@@ -72,33 +72,30 @@ describe('reply versions', () => {
 });
 
 describe('the title follows the first message', () => {
-  const chat = (title: string, first: string, renamed?: boolean): Conversation => ({
+  const chat = (title: string, first?: string): Conversation => ({
     ...newConversation(),
     title,
-    ...(renamed ? { renamed } : {}),
-    messages: [{ id: 'u', role: 'user', content: first }, { id: 'a', role: 'assistant', content: 'reply' }],
+    messages: first === undefined ? [] : [{ id: 'u', role: 'user', content: first }, { id: 'a', role: 'assistant', content: 'reply' }],
+  });
+  const edited = (c: Conversation, text: string): Conversation => ({ ...c, messages: c.messages.map((m) => (m.id === 'u' ? { ...m, content: text } : m)) });
+
+  it('from the first message sent to a new chat', () => {
+    expect(autoTitle(chat('New chat'), chat('New chat', 'Hello there'))).toBe('Hello there');
   });
 
-  it('from the first user message, also after it is edited', () => {
-    expect(autoTitle(chat('New chat', 'Hello there'))).toBe('Hello there');
-    expect(autoTitle(chat('Hello there', 'Good morning\nsecond line'))).toBe('Good morning');
+  it('and again when that message is edited', () => {
+    const c = chat('Hello there', 'Hello there');
+    expect(autoTitle(c, edited(c, 'Good morning\nsecond line'))).toBe('Good morning');
   });
 
-  it('not once the user has renamed the chat', () => {
-    expect(autoTitle(chat('My trip', 'Good morning', true))).toBe('My trip');
+  it('not once the user has renamed the chat (or an import named it)', () => {
+    const c = chat('My trip', 'Hello there');
+    expect(autoTitle(c, edited(c, 'Good morning'))).toBe('My trip');
+    expect(autoTitle(chat('Imported chat'), chat('Imported chat', 'Hi'))).toBe('Imported chat');
   });
 
-  it('an empty chat keeps its title', () => {
-    expect(autoTitle(newConversation())).toBe('New chat');
-  });
-
-  it('an imported title that is not the first message counts as a rename', () => {
-    const [named, plain] = parseExport(JSON.stringify({ conversations: [
-      { title: 'Holiday plans', messages: [{ role: 'user', content: 'Where to go?' }] },
-      { title: 'Where to go?', messages: [{ role: 'user', content: 'Where to go?' }] },
-    ] }));
-    expect(named!.renamed).toBe(true);
-    expect(plain!.renamed).toBe(false);
+  it('a chat with no user message keeps its title', () => {
+    expect(autoTitle(chat('New chat'), chat('New chat'))).toBe('New chat');
   });
 });
 

@@ -46,8 +46,6 @@ export interface StoredMessage extends ReplyVersion {
 export interface Conversation {
   id: string;
   title: string;
-  /** The user named it: its title no longer follows the first message. */
-  renamed?: boolean | undefined;
   systemPrompt: string;
   messages: StoredMessage[];
   createdAt: number;
@@ -82,14 +80,20 @@ export function titleFrom(text: string): string {
   return `${space > 24 ? cut.slice(0, space) : cut}…`;
 }
 
+function firstUserText(conversation: Conversation): string | undefined {
+  return conversation.messages.find((m) => m.role === 'user')?.content;
+}
+
 /**
- * The title a conversation gets from its first user message (set on the first send, and again
- * when that message is edited), unless the user has renamed it.
+ * The title after a change from `before` to `after`: a title that came from the first user
+ * message (or the "New chat" of an empty one) follows that message, through the first send and
+ * any later edit; one the user gave (a rename, an import's title) stays.
  */
-export function autoTitle(conversation: Conversation): string {
-  if (conversation.renamed) return conversation.title;
-  const first = conversation.messages.find((m) => m.role === 'user');
-  return first ? titleFrom(first.content) : conversation.title;
+export function autoTitle(before: Conversation, after: Conversation): string {
+  const was = firstUserText(before);
+  const automatic = was === undefined ? before.title === 'New chat' : before.title === titleFrom(was);
+  const now = firstUserText(after);
+  return automatic && now !== undefined ? titleFrom(now) : before.title;
 }
 
 /**
@@ -249,17 +253,14 @@ export function parseExport(text: string, existingIds: ReadonlySet<string> = new
       });
       return showReplyVersion({ ...message, versions }, num(r.version, versions.length - 1));
     });
-    const title = typeof c.title === 'string' && c.title.trim() ? c.title.slice(0, 200) : 'Imported chat';
-    const first = messages.find((m) => m.role === 'user');
+
     let id = typeof c.id === 'string' && c.id.length > 0 && c.id.length < 100 ? c.id : newId();
     if (seen.has(id)) id = newId();
     seen.add(id);
     const now = Date.now();
     return {
       id,
-      title,
-      // A title that is not the first message's was given by someone: it stays when that message is edited.
-      renamed: c.renamed === true || !first || title !== titleFrom(first.content),
+      title: typeof c.title === 'string' && c.title.trim() ? c.title.slice(0, 200) : 'Imported chat',
       systemPrompt: typeof c.systemPrompt === 'string' ? str(c.systemPrompt, 'A system prompt') : '',
       messages,
       createdAt: num(c.createdAt, now),
