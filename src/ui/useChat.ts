@@ -136,7 +136,9 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
   }, []);
 
   // The context meter between replies: what the next request would send, as the engine fits it.
-  const messagesKey = active ? `${active.id}:${active.messages.length}:${active.systemPrompt.length}` : '';
+  // The text's length changes with an edit or a switch to another version of a reply, too.
+  const textLength = active?.messages.reduce((n, m) => n + m.content.length, 0) ?? 0;
+  const messagesKey = active ? `${active.id}:${active.messages.length}:${textLength}:${active.systemPrompt.length}` : '';
   useEffect(() => {
     if (!modelReady || streaming) return;
     let stale = false;
