@@ -97,8 +97,10 @@ export function ChatView({
   useEffect(() => {
     const onKey = (event: globalThis.KeyboardEvent) => {
       if (event.key !== 'Escape') return;
-      // Escape closes the open drawer first; otherwise it stops a reply.
-      if (showList) closeList(true);
+      // Escape closes the open drawer first (unless it cancels a rename there); otherwise it stops a reply.
+      if (showList) {
+        if (!(event.target instanceof HTMLInputElement)) closeList(true);
+      }
       else if (streaming) stop();
     };
     window.addEventListener('keydown', onKey);
