@@ -11,6 +11,12 @@ import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Engine
 import { installErrorTransfer } from './errors.ts';
 import type { WorkerApi } from './protocol.ts';
 import { remoteEngine } from './remote-engine.ts';
+import type { LockManagerLike } from './tab-share/election.ts';
+import { CHANNEL, type TabChannel } from './tab-share/protocol.ts';
+import { shareEngine, type SharedEngine } from './tab-share/share-engine.ts';
+
+export type { SharedEngine, TabRole, TabShareState } from './tab-share/share-engine.ts';
+export type { SharedModel } from './tab-share/protocol.ts';
 
 export interface CreateOptions {
   /** Aborting ends the request within one token; it then finishes with `finish_reason: 'abort'`. */
@@ -120,4 +126,17 @@ export function createHearthClient(engine: EngineApi): HearthClient {
 export function connectEngineWorker(worker: Worker): HearthClient {
   installErrorTransfer();
   return createHearthClient(remoteEngine(Comlink.wrap<WorkerApi>(worker)));
+}
+
+/**
+ * The engine shared by all the tabs of this origin (tab-share/share-engine.ts): the worker that
+ * `startWorker` starts runs in one tab only, the one that owns the engine; every other tab's client
+ * sends its requests there. Where Web Locks or BroadcastChannel are missing, every tab starts its own.
+ */
+export function connectSharedEngine(startWorker: () => Worker): { client: HearthClient; tabs: SharedEngine } {
+  installErrorTransfer();
+  const locks = (globalThis.navigator as { locks?: LockManagerLike } | undefined)?.locks;
+  const channel = typeof BroadcastChannel === 'function' ? (new BroadcastChannel(CHANNEL) as unknown as TabChannel) : undefined;
+  const tabs = shareEngine({ startEngine: () => remoteEngine(Comlink.wrap<WorkerApi>(startWorker())), locks, channel });
+  return { client: createHearthClient(tabs.engine), tabs };
 }
