@@ -185,15 +185,23 @@ async function waitFor(test: () => boolean): Promise<void> {
 
 const DEMO: ModelSource = { kind: 'cached', id: 'demo' };
 
+/**
+ * Tab A opens and owns the engine (A's engine waits on `gate` before each piece it streams), loads
+ * `load` if given, then tab B opens and follows it, having heard of A's model.
+ */
+async function ownerAndFollower(options: { load?: ModelSource; gate?: () => Promise<void> } = {}) {
+  const locks = new FakeLocks();
+  const a = openTab('A', locks, options.gate);
+  await until(a, (s) => s.role === 'owner');
+  if (options.load) await a.shared.engine.loadModel(options.load, { backend: 'cpu' });
+  const b = openTab('B', locks);
+  await until(b, (s) => s.role === 'follower' && s.model.state === (options.load ? 'ready' : 'none'));
+  return { locks, a, b };
+}
+
 describe('one engine for all tabs', () => {
   it('the first tab owns the engine; a second tab starts none and runs its requests on the first', async () => {
-    const locks = new FakeLocks();
-    const a = openTab('A', locks);
-    await until(a, (s) => s.role === 'owner');
-    await a.shared.engine.loadModel(DEMO, { backend: 'cpu' });
-    const b = openTab('B', locks);
-    await until(b, (s) => s.role === 'follower');
-
+    const { a, b } = await ownerAndFollower({ load: DEMO });
     expect(a.started).toBe(1);
     expect(b.started).toBe(0);
     expect((await b.shared.engine.info()).runtime).toBe('engine of A');
@@ -204,13 +212,8 @@ describe('one engine for all tabs', () => {
   });
 
   it("a follower's abort reaches the owner's engine and ends its request there", async () => {
-    const locks = new FakeLocks();
     const gates: Array<() => void> = [];
-    const gate = () => new Promise<void>((resolve) => gates.push(resolve));
-    const a = openTab('A', locks, gate);
-    await until(a, (s) => s.role === 'owner');
-    const b = openTab('B', locks);
-    await until(b, (s) => s.role === 'follower');
+    const { a, b } = await ownerAndFollower({ gate: () => new Promise<void>((resolve) => gates.push(resolve)) });
     const controller = new AbortController();
     const reply = chatText(b.shared, { signal: controller.signal });
     // Let the first piece through, then abort while the engine waits before the second.
@@ -225,12 +228,7 @@ describe('one engine for all tabs', () => {
   });
 
   it('when the owner closes, the follower starts its own engine, loads the same model again and answers', async () => {
-    const locks = new FakeLocks();
-    const a = openTab('A', locks);
-    await until(a, (s) => s.role === 'owner');
-    await a.shared.engine.loadModel(DEMO, { backend: 'cpu' });
-    const b = openTab('B', locks);
-    await until(b, (s) => s.role === 'follower' && s.model.state === 'ready');
+    const { a, b } = await ownerAndFollower({ load: DEMO });
     a.close();
 
     const state = await until(b, (s) => s.role === 'owner' && s.model.state === 'ready');
@@ -242,11 +240,7 @@ describe('one engine for all tabs', () => {
   });
 
   it('a request in flight when the owner closes fails with EngineMovedError, and the next one runs on the new owner', async () => {
-    const locks = new FakeLocks();
-    const a = openTab('A', locks, () => new Promise<void>(() => undefined)); // A never finishes a reply
-    await until(a, (s) => s.role === 'owner');
-    const b = openTab('B', locks);
-    await until(b, (s) => s.role === 'follower');
+    const { a, b } = await ownerAndFollower({ gate: () => new Promise<void>(() => undefined) }); // A never finishes a reply
     const inFlight = chatText(b.shared);
     // The request reached A's engine (which streams nothing, as if busy) before A goes away.
     await waitFor(() => a.engines[0]!.requests.length === 1);
@@ -256,12 +250,7 @@ describe('one engine for all tabs', () => {
   });
 
   it('with three tabs, the second takes over and the third moves to it', async () => {
-    const locks = new FakeLocks();
-    const a = openTab('A', locks);
-    await until(a, (s) => s.role === 'owner');
-    await a.shared.engine.loadModel(DEMO);
-    const b = openTab('B', locks);
-    await until(b, (s) => s.role === 'follower');
+    const { locks, a, b } = await ownerAndFollower({ load: DEMO });
     const c = openTab('C', locks);
     await until(c, (s) => s.role === 'follower');
     expect((await c.shared.engine.info()).runtime).toBe('engine of A');
@@ -277,11 +266,7 @@ describe('one engine for all tabs', () => {
   });
 
   it("a model loaded from a follower is the owner's, and every tab hears of it", async () => {
-    const locks = new FakeLocks();
-    const a = openTab('A', locks);
-    await until(a, (s) => s.role === 'owner');
-    const b = openTab('B', locks);
-    await until(b, (s) => s.role === 'follower');
+    const { a, b } = await ownerAndFollower();
     const loaded = await b.shared.engine.loadModel({ kind: 'cached', id: 'other' });
     expect(loaded.name).toBe('other in A');
     expect(a.engines[0]!.loads).toEqual([{ source: { kind: 'cached', id: 'other' } }]);
