@@ -249,6 +249,18 @@ describe('one engine for all tabs', () => {
     expect(await chatText(b.shared)).toEqual({ text: 'B:abc', chunks: 5, finish: 'stop' });
   });
 
+  it("a follower that leaves mid-reply has its request aborted in the owner's engine", async () => {
+    const gates: Array<() => void> = [];
+    const { a, b } = await ownerAndFollower({ gate: () => new Promise<void>((resolve) => gates.push(resolve)) });
+    const reply = chatText(b.shared);
+    reply.catch(() => undefined);
+    await waitFor(() => a.engines[0]!.requests.length === 1);
+    b.close();
+    await waitFor(() => a.engines[0]!.aborted.size === 1);
+    expect([...a.engines[0]!.aborted]).toEqual([a.engines[0]!.requests[0]!.request_id]);
+    await expect(reply).rejects.toMatchObject({ name: 'EngineMovedError' });
+  });
+
   it('with three tabs, the second takes over and the third moves to it', async () => {
     const { locks, a, b } = await ownerAndFollower({ load: DEMO });
     const c = openTab('C', locks);

@@ -69,7 +69,7 @@ export function shareEngine({ startEngine, locks, channel, tabId }: ShareOptions
   if (!locks || !channel) {
     movable.moveTo(announceModel(startEngine(), (model) => update({ model })).engine);
     update({ role: 'alone' });
-    return handle(() => movable.detach());
+    return handle(() => movable.detach('This tab closed its engine.'));
   }
 
   const self = tabId ?? crypto.randomUUID();
@@ -117,6 +117,6 @@ export function shareEngine({ startEngine, locks, channel, tabId }: ShareOptions
     election.resign();
     follower?.close();
     server?.close();
-    movable.detach();
+    movable.detach('This tab left the shared engine.');
   });
 }
