@@ -112,8 +112,9 @@ export function App() {
         )}
         {boot.status === 'failed' && <span data-testid="engine-status">Engine failed to start.</span>}
         {boot.status === 'ready' && (
-          <span data-testid="engine-status" data-engine-version={boot.info.version}>
-            Engine {boot.info.version} ready ({boot.info.runtime}). Runs in this tab; nothing leaves your device.
+          <span data-testid="engine-status" data-engine-version={boot.info.version} data-engine-tab={engine.tab.role}>
+            Engine {boot.info.version} ready ({boot.info.runtime}). {engine.tab.role === 'follower' ? 'Running in another tab of this app' : 'Runs in this tab'}
+            {engine.tab.moves > 0 && <span data-testid="engine-moved"> (it moved when the tab that ran it closed)</span>}; nothing leaves your device.
           </span>
         )}
       </footer>

@@ -21,6 +21,7 @@ const ADVICE: Record<string, { title: string; action: string }> = {
   DownloadError: { title: 'The download failed', action: 'Check the connection and press Download again: it resumes where it stopped.' },
   ModelNotFoundError: { title: 'Model not found', action: 'It may have been deleted; pick another in Models.' },
   DownloadInProgressError: { title: 'Already downloading', action: 'Wait for the running download to finish.' },
+  EngineMovedError: { title: 'The engine moved to another tab', action: 'The tab that ran the model was closed; the model reloads in another tab. Send again once it is ready.' },
   ImportFormatError: { title: 'Could not import', action: 'Choose a JSON file exported by Hearth.' },
 };
 
