@@ -14,3 +14,5 @@ export {
 } from './model-store.ts';
 export { DownloadError, DownloadInProgressError, IntegrityError, ModelNotFoundError, StorageQuotaError, formatBytes } from './errors.ts';
 export { Sha256, sha256Hex, type Sha256State } from './sha256.ts';
+export { DEFAULT_STALL_MS, NetworkStallError, stallGuardedFetch } from './stall-fetch.ts';
+export type { LockManagerLike } from './locks.ts';
