@@ -1,6 +1,7 @@
 /** Model store: download, import, verify and read GGUF models cached in IndexedDB. */
 export {
   ModelStore,
+  fileModelId,
   DEFAULT_CHUNK_BYTES,
   type CachedModel,
   type DownloadOptions,
@@ -16,3 +17,4 @@ export { DownloadError, DownloadInProgressError, IntegrityError, ModelNotFoundEr
 export { Sha256, sha256Hex, type Sha256State } from './sha256.ts';
 export { DEFAULT_STALL_MS, NetworkStallError, stallGuardedFetch } from './stall-fetch.ts';
 export type { LockManagerLike } from './locks.ts';
+export { RateMeter } from './progress.ts';

@@ -230,7 +230,7 @@ export class ModelStore {
     const blobs = Array.isArray(file) ? file : [file];
     if (blobs.length === 0) throw new RangeError('importFile: no file');
     const fileName = (blobs[0] as File).name ?? 'local model';
-    const id = options.id ?? `file:${fileName}:${blobs.reduce((s, b) => s + b.size, 0)}`;
+    const id = options.id ?? fileModelId(blobs);
     const quantization = options.quantization ?? (await validateGguf(blobSources(blobs), fileName, id));
     if (!options.copy) {
       const model: CachedModel = {
@@ -293,6 +293,12 @@ function busyElsewhere(id: string, what: 'delete' | 'download'): never {
       : `"${id}" is already being downloaded or copied in another tab of this site.`,
     { id, elsewhere: true },
   );
+}
+
+/** The id a local file (or the parts of one) is stored under: the same file again finds its copy. */
+export function fileModelId(blobs: Blob[]): string {
+  const name = (blobs[0] as File | undefined)?.name ?? 'local model';
+  return `file:${name}:${blobs.reduce((s, b) => s + b.size, 0)}`;
 }
 
 function expandUrls(urls: string[]): string[] {
