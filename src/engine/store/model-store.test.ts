@@ -9,6 +9,8 @@ import { DownloadError, DownloadInProgressError, IntegrityError, ModelNotFoundEr
 import { ModelStore, type DownloadProgress, type ModelStoreOptions, type StorageManagerLike } from './model-store.ts';
 import { makeTestGguf, randomBytes } from '../../testing/store-fixtures.ts';
 import { fakeLocks } from '../../testing/fake-locks.ts';
+import { blobSource } from '../gguf/source.ts';
+import { validateGguf } from './verify.ts';
 
 const CHUNK = 4096;
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -287,7 +289,7 @@ describe('ModelStore download', () => {
     const small = makeStore({ fetch: server.fetch, storage: storage(MODEL.length / 2) });
     const error = await small.download({ id: 'm', urls: [URL_A] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageQuotaError);
-    expect((error as Error).message).toMatch(/needs 49\.5 KB more.*only 23\.8 KB more/);
+    expect((error as Error).message).toMatch(/needs 48\.3 KiB more.*only 23\.2 KiB more/);
     expect(await small.list()).toEqual([]);
     expect(calls).not.toContain('persist');
 
@@ -310,7 +312,7 @@ describe('ModelStore download', () => {
     const store = makeStore({ fetch: server.fetch });
     const error = await store.download({ id: 'm', urls: [URL_A], sha256: sha(MODEL) }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageQuotaError);
-    expect((error as Error).message).toMatch(/Storage ran out.*after 16\.4 KB of 49\.5 KB.*resume, or delete/);
+    expect((error as Error).message).toMatch(/Storage ran out.*after 16 KiB of 48\.3 KiB.*resume, or delete/);
     expect((await store.get('m'))!.storedBytes).toBe(4 * CHUNK);
     failFrom = Infinity;
     expect((await store.download({ id: 'm', urls: [URL_A], sha256: sha(MODEL) })).state).toBe('complete');
@@ -569,5 +571,13 @@ describe('ModelStore on a bad network (issue 28 items 2, 3, 9, 10)', () => {
     release();
     expect((await downloading).state).toBe('complete');
     expect(await tabB.delete('m')).toBe(true);
+  });
+});
+
+describe('validateGguf', () => {
+  it('names the file once in its error (it was named three times)', async () => {
+    const notes = new Blob([new TextEncoder().encode('not a model\n'.repeat(100))]);
+    const error = await validateGguf([blobSource(notes, 'notes.gguf')], 'notes.gguf', 'id').catch((e: unknown) => e as Error);
+    expect((error as Error).message.split('notes.gguf').length - 1).toBe(1);
   });
 });
