@@ -36,7 +36,8 @@ function LoadProgressLine({ model, testId }: { model: Loading; testId: string })
   const { download, progress } = model;
   const figures = download
     ? { done: download.bytes, total: download.total, rate: download.rate, eta: download.eta }
-    : progress && progress.total > 0
+    : // Only the weights phase counts bytes; the header read reports its total with nothing done.
+      progress?.phase === 'uploading-weights' && progress.total > 0
       ? { done: progress.loaded, total: progress.total, rate: progress.rate, eta: progress.eta }
       : undefined;
   const status = download?.phase === 'retrying' ? `Retrying (${download.reason ?? 'network error'})…` : undefined;
