@@ -41,7 +41,7 @@ export type ModelState =
   /** Before start-up has decided what to load (the model used last, else the built-in demo). */
   | { state: 'starting' }
   | { state: 'none'; notice?: string | undefined }
-  | { state: 'loading'; label: string; origin: LoadOrigin; progress?: LoadProgress | undefined; download?: DownloadProgress | undefined; current?: LoadedModel | undefined }
+  | { state: 'loading'; label: string; origin: LoadOrigin; progress?: LoadProgress | undefined; download?: DownloadProgress | undefined; current?: LoadedModel | undefined; cancel?: (() => void) | undefined }
   | ({ state: 'ready' } & LoadedModel)
   | { state: 'error'; label: string; origin: LoadOrigin; error: FriendlyError; current?: LoadedModel | undefined };
 
@@ -107,11 +107,26 @@ export function useEngine(): EngineHandle {
   const cachedRef = useRef<CachedModel[]>([]);
   cachedRef.current = cached;
 
-  /** A load begins or fails: the model in use stays in use. */
+  /**
+   * A load begins or fails: the model in use stays in use. Every stage can be cancelled: a
+   * download or a copy by its id (known from its first progress event), a load into the backend
+   * by `cancelLoad`.
+   */
   const loading = useCallback((label: string, origin: LoadOrigin, extra: { progress?: LoadProgress; download?: DownloadProgress } = {}) => {
-    setModel((prev) => ({ state: 'loading', label, origin, ...extra, current: loadedModel(prev) }));
+    const engine = engineClient().engine;
+    const id = extra.download?.id;
+    const cancel = () => void (id !== undefined ? engine.cancelDownload(id) : engine.cancelLoad());
+    setModel((prev) => ({ state: 'loading', label, origin, ...extra, current: loadedModel(prev), cancel }));
   }, []);
+  /** A failed load shows its error; a cancelled one goes back to the model in use, silently. */
   const failed = useCallback((label: string, origin: LoadOrigin, error: unknown) => {
+    if ((error as Error)?.name === 'AbortError') {
+      setModel((prev) => {
+        const current = loadedModel(prev);
+        return current ? { state: 'ready', ...current } : { state: 'none', notice: `Loading ${label} was cancelled. No model is loaded.` };
+      });
+      return;
+    }
     setModel((prev) => ({ state: 'error', label, origin, error: describeError(error), current: loadedModel(prev) }));
   }, []);
 
@@ -187,12 +202,16 @@ export function useEngine(): EngineHandle {
       const origin: LoadOrigin = { kind: 'file' };
       loading(label, origin);
       try {
-        const entry = await engineClient().engine.importModelFile(parts, { copy, name: label });
+        const entry = await engineClient().engine.importModelFile(parts, { copy, name: label }, (download: DownloadProgress) => {
+          if (seq === loadSeq.current) loading(label, origin, { download });
+        });
         await refreshStore();
         if (seq !== loadSeq.current) return;
         await load({ kind: 'cached', id: entry.id }, label, origin, seq, copy ? entry.id : undefined);
       } catch (error) {
         if (seq === loadSeq.current) failed(label, origin, error);
+        // A cancelled or failed copy leaves an incomplete entry: list it, with what to do.
+        await refreshStore();
       }
     },
     [load, loading, failed, refreshStore],
