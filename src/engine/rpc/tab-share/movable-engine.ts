@@ -17,6 +17,7 @@ export const ENGINE_METHODS = [
   'capabilities',
   'status',
   'loadModel',
+  'cancelLoad',
   'unloadModel',
   'chatCompletion',
   'abort',
