@@ -46,3 +46,34 @@ describe('Engine.loadModel', () => {
     await engine.unloadModel();
   }, 120_000);
 });
+
+describe('Engine.abort', () => {
+  it('applies to the requests with that id in flight or queued at the time, never to a later one', async () => {
+    const engine = new Engine({ gpu: undefined, runtime: 'test' });
+    await engine.loadModel(file(first, 'first.gguf'), OPTIONS);
+    const request = { messages: [{ role: 'user' as const, content: 'Hi' }], max_tokens: 3, temperature: 0, request_id: 'dup' };
+
+    // Aborting a finished request, or an id nobody used, leaves the next request with that id alone.
+    const done = await engine.chatCompletion(request);
+    expect(done.choices[0].finish_reason).not.toBe('abort');
+    await engine.abort('dup');
+    await engine.abort('never-used');
+    const next = await engine.chatCompletion(request);
+    expect(next.choices[0].finish_reason).toBe(done.choices[0].finish_reason);
+    expect(next.usage.completion_tokens).toBe(done.usage.completion_tokens);
+    const unused = await engine.chatCompletion({ ...request, request_id: 'never-used' });
+    expect(unused.choices[0].finish_reason).not.toBe('abort');
+
+    // A queued request is aborted; one sent after the abort with the same id is not.
+    const blocker = engine.chatCompletion({ ...request, request_id: 'other' });
+    const queued = engine.chatCompletion(request);
+    await engine.abort('dup');
+    const later = engine.chatCompletion(request);
+    await blocker;
+    expect((await queued).choices[0].finish_reason).toBe('abort');
+    expect((await queued).usage.completion_tokens).toBe(0);
+    expect((await later).choices[0].finish_reason).toBe(done.choices[0].finish_reason);
+    expect((await later).usage.completion_tokens).toBe(done.usage.completion_tokens);
+    await engine.unloadModel();
+  }, 120_000);
+});
