@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { makeTestModel } from '../testing/make-model.ts';
 import { randomBytes } from '../testing/store-fixtures.ts';
 import { Engine } from './engine.ts';
+import { createHearthClient } from './rpc/client.ts';
 
 const first = makeTestModel({ arch: 'llama', embd: 64, layers: 1, heads: 4, ff: 96, ctx: 256, seed: 1, name: 'First model' });
 const second = makeTestModel({ arch: 'llama', embd: 64, layers: 1, heads: 4, ff: 96, ctx: 256, seed: 2, name: 'Second model' });
@@ -74,6 +75,13 @@ describe('Engine.abort', () => {
     expect((await queued).usage.completion_tokens).toBe(0);
     expect((await later).choices[0].finish_reason).toBe(done.choices[0].finish_reason);
     expect((await later).usage.completion_tokens).toBe(done.usage.completion_tokens);
+
+    // The client forwards a signal aborted before the call after sending the request, so it still lands.
+    const early = new AbortController();
+    early.abort();
+    const client = createHearthClient(engine);
+    const viaClient = await client.chat.completions.create({ ...request, request_id: 'client', signal: early.signal });
+    expect(viaClient.choices[0].finish_reason).toBe('abort');
     await engine.unloadModel();
   }, 120_000);
 });
