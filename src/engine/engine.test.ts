@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { makeTestModel } from '../testing/make-model.ts';
 import { randomBytes } from '../testing/store-fixtures.ts';
 import { Engine } from './engine.ts';
+import { createHearthClient } from './rpc/client.ts';
 
 const first = makeTestModel({ arch: 'llama', embd: 64, layers: 1, heads: 4, ff: 96, ctx: 256, seed: 1, name: 'First model' });
 const second = makeTestModel({ arch: 'llama', embd: 64, layers: 1, heads: 4, ff: 96, ctx: 256, seed: 2, name: 'Second model' });
@@ -43,6 +44,44 @@ describe('Engine.loadModel', () => {
     expect(info.name).toBe('Second model');
     expect(info.loadNotice).toBeUndefined();
     expect(await answers(engine)).toBe('Second model');
+    await engine.unloadModel();
+  }, 120_000);
+});
+
+describe('Engine.abort', () => {
+  it('applies to the requests with that id in flight or queued at the time, never to a later one', async () => {
+    const engine = new Engine({ gpu: undefined, runtime: 'test' });
+    await engine.loadModel(file(first, 'first.gguf'), OPTIONS);
+    const request = { messages: [{ role: 'user' as const, content: 'Hi' }], max_tokens: 3, temperature: 0, request_id: 'dup' };
+
+    // Aborting a finished request, or an id nobody used, leaves the next request with that id alone.
+    const done = await engine.chatCompletion(request);
+    expect(done.choices[0].finish_reason).not.toBe('abort');
+    await engine.abort('dup');
+    await engine.abort('never-used');
+    const next = await engine.chatCompletion(request);
+    expect(next.choices[0].finish_reason).toBe(done.choices[0].finish_reason);
+    expect(next.usage.completion_tokens).toBe(done.usage.completion_tokens);
+    const unused = await engine.chatCompletion({ ...request, request_id: 'never-used' });
+    expect(unused.choices[0].finish_reason).not.toBe('abort');
+
+    // A queued request is aborted; one sent after the abort with the same id is not.
+    const blocker = engine.chatCompletion({ ...request, request_id: 'other' });
+    const queued = engine.chatCompletion(request);
+    await engine.abort('dup');
+    const later = engine.chatCompletion(request);
+    await blocker;
+    expect((await queued).choices[0].finish_reason).toBe('abort');
+    expect((await queued).usage.completion_tokens).toBe(0);
+    expect((await later).choices[0].finish_reason).toBe(done.choices[0].finish_reason);
+    expect((await later).usage.completion_tokens).toBe(done.usage.completion_tokens);
+
+    // The client forwards a signal aborted before the call after sending the request, so it still lands.
+    const early = new AbortController();
+    early.abort();
+    const client = createHearthClient(engine);
+    const viaClient = await client.chat.completions.create({ ...request, request_id: 'client', signal: early.signal });
+    expect(viaClient.choices[0].finish_reason).toBe('abort');
     await engine.unloadModel();
   }, 120_000);
 });

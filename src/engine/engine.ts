@@ -106,7 +106,11 @@ export class Engine implements EngineApi {
   private lastLoad: { source: ModelSource; options: LoadModelOptions } | undefined;
   private state: EngineStatus = { state: 'idle' };
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly aborted = new Set<string>();
+  /**
+   * The requests queued or running, by request id (a caller may reuse an id): an abort marks the
+   * ones there at the time, never a later request with the same id.
+   */
+  private readonly inFlight = new Map<string, Set<{ aborted: boolean }>>();
   private busy = false;
   private nextRequest = 1;
   private readonly downloads = new Map<string, AbortController>();
@@ -165,22 +169,27 @@ export class Engine implements EngineApi {
       return Promise.reject(error);
     }
     const requestId = request.request_id ?? `req-${this.nextRequest++}`;
+    const mark = { aborted: false };
+    const sameId = this.inFlight.get(requestId) ?? new Set();
+    this.inFlight.set(requestId, sameId.add(mark));
     return this.enqueue(async () => {
       try {
         const loaded = await this.ensureLoaded();
         this.busy = true;
-        return await loaded.session.complete({ ...request, request_id: requestId }, onChunk, () => this.aborted.has(requestId));
+        return await loaded.session.complete({ ...request, request_id: requestId }, onChunk, () => mark.aborted);
       } catch (error) {
         throw this.afterFailure(error);
       } finally {
         this.busy = false;
-        this.aborted.delete(requestId);
+        sameId.delete(mark);
+        if (sameId.size === 0 && this.inFlight.get(requestId) === sameId) this.inFlight.delete(requestId);
       }
     });
   }
 
+  /** Aborts the requests with this id that are queued or running now; a finished or unknown id is a no-op. */
   async abort(requestId: string): Promise<void> {
-    this.aborted.add(requestId);
+    for (const mark of this.inFlight.get(requestId) ?? []) mark.aborted = true;
   }
 
   countTokens(messages: ChatMessage[]): Promise<number> {

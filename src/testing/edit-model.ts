@@ -5,7 +5,7 @@
  */
 import { GgmlType } from '../engine/gguf/ggml-types.ts';
 import { GgufValueType } from '../engine/gguf/types.ts';
-import { writeGguf } from '../engine/gguf/writer.ts';
+import { writeGguf, type GgufInputValue } from '../engine/gguf/writer.ts';
 import { planTestModel, type TestModelOptions } from './make-model.ts';
 
 /** Changes to a generated model before it is written: metadata edits and extra F32 tensors. */
@@ -13,6 +13,8 @@ export interface ModelEdit {
   /** Replaces `from.` with `to.` in every key and sets general.architecture (gemma3 from gemma2). */
   renameArch?: { from: string; to: string };
   set?: Array<[string, number | string | boolean, GgufValueType]>;
+  /** Values of any shape (arrays, nested arrays, bigints), stored with the types the writer infers. */
+  put?: Array<[string, GgufInputValue]>;
   remove?: string[];
   /** Extra F32 tensors, appended after the generated ones. */
   addTensors?: Array<{ name: string; shape: number[]; values: (n: number) => Float32Array }>;
@@ -37,6 +39,10 @@ export function editedTestModel(options: TestModelOptions, edit: ModelEdit = {})
   for (const [key, value, type] of edit.set ?? []) {
     md.set(key, type === GgufValueType.BOOL ? Boolean(value) : value);
     ty.set(key, { type });
+  }
+  for (const [key, value] of edit.put ?? []) {
+    md.set(key, value);
+    ty.delete(key);
   }
   const tensors = plan.spec.tensors.map((t, i) => {
     const info = { ...t, offset: 0, fileOffset: 0, byteSize: 0, elementCount: elements(t.shape) };

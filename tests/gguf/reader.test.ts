@@ -114,6 +114,19 @@ describe('readGguf on a valid file', () => {
     expect(source.bytesRead).toBeLessThanOrEqual(layout.header.length + 4096);
   });
 
+  it('reads a large real-world tokenizer (262k tokens, 280k merges, scores, types) within the metadata limit', async () => {
+    const n = 262_144;
+    const tokens = Array.from({ length: n }, (_, i) => `▁token${i}`);
+    const merges = Array.from({ length: 280_000 }, (_, i) => `▁tok en${i}`);
+    const layout = layoutGguf({
+      metadata: { 'tokenizer.ggml.tokens': tokens, 'tokenizer.ggml.merges': merges, 'tokenizer.ggml.scores': new Float32Array(n), 'tokenizer.ggml.token_type': new Int32Array(n) },
+      tensors: [],
+    });
+    const g = await readGguf(bytesSource(layout.header));
+    expect((g.metadata.get('tokenizer.ggml.tokens') as string[]).length).toBe(n);
+    expect((g.metadata.get('tokenizer.ggml.merges') as string[]).length).toBe(280_000);
+  });
+
   it('reads a 300k-string array in a few large reads', async () => {
     const tokens = Array.from({ length: 300_000 }, (_, i) => `tok${i}`);
     const layout = layoutGguf({ metadata: { 'tokenizer.ggml.tokens': tokens }, tensors: [{ name: 'w', type: GgmlType.F32, shape: [1 << 20, 1024] }] });
@@ -198,6 +211,32 @@ describe('readGguf rejects malformed files with GgufFormatError', () => {
     expect((await parseError(deep.build())).message).toMatch(/nests arrays deeper than 4 levels/);
     const arrayOfArrayType = new Raw().header(0, 1).str('k').i32(T.ARRAY).i32(-1).u64(0).build();
     expect((await parseError(arrayOfArrayType)).message).toMatch(/unknown value type -1/);
+  });
+
+  it('millions of empty nested arrays fail on their count, before any is decoded', async () => {
+    // 2M empty u8 arrays in one key: 24 MB of file, gigabytes of JS arrays if decoded.
+    const count = 2_000_000;
+    const head = new Raw().header(0, 1).str('k').i32(T.ARRAY).i32(T.ARRAY).u64(count).build();
+    const bytes = new Uint8Array(head.length + count * 12);
+    bytes.set(head);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0, at = head.length; i < count; i++, at += 12) view.setInt32(at, T.UINT8, true);
+    const error = await parseError(bytes);
+    expect(error.message).toMatch(/metadata decoded up to key 'k' at offset \d+ would take about \d+ bytes of memory, over the limit of 268435456/);
+    expect(error.detail).toMatchObject({ key: 'k', expected: 'metadata that decodes to at most 268435456 bytes' });
+  });
+
+  it('bounds the decoded size of strings and arrays over all keys, with the limit as an option', async () => {
+    const many = new Raw().header(0, 3);
+    for (const key of ['a', 'b', 'c']) {
+      many.str(key).i32(T.ARRAY).i32(T.STRING).u64(1000);
+      for (let i = 0; i < 1000; i++) many.str('tok');
+    }
+    const file = many.build();
+    await expect(readGguf(bytesSource(file))).resolves.toBeDefined();
+    // 3 x 1000 strings of 3 bytes: about 3 x (256 + 1000 x 35) bytes decoded; the third key passes 80 000.
+    const error = await parseError(file, { maxMetadataBytes: 80_000 });
+    expect(error.detail.key).toBe('c');
   });
 
   it('general.alignment must be a u32 power of two', async () => {

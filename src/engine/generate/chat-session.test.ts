@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { bytesSource, readGguf } from '../gguf/index.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { llamaCppSourceDir } from '../../testing/llama-ref.ts';
+import { mulberry32 } from '../../testing/random.ts';
 import { recentTokenCounts, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
 import type { ChatCompletionChunk, ChatMessage } from '../api.ts';
 import { ChatSession, ContextWindowExceededError, type SessionModel } from './chat-session.ts';
@@ -259,4 +260,68 @@ describe('ChatSession', () => {
     expect(measure.dropped_messages).toBeGreaterThan(0);
     expect(session(64, 'ok').s.measure([{ role: 'user', content: 'word '.repeat(400) }])).toMatchObject({ fits: false, dropped_messages: 0 });
   });
+
+  it('fits like the reference rule (drop the oldest turn, render again, repeat) on random conversations', () => {
+    const next = mulberry32(2024);
+    const pick = <T,>(items: readonly T[]) => items[Math.floor(next() * items.length)]!;
+    const words = ['alpha', 'beta', 'gamma', 'delta', 'a longer sentence with several words', '12345', 'ok', '?'];
+    const roles: ChatMessage['role'][] = ['system', 'user', 'user', 'assistant', 'assistant'];
+    const outcome = (fit: () => { messages: ChatMessage[]; tokens: number[]; dropped: number }) => {
+      try {
+        return fit();
+      } catch (error) {
+        if (!(error instanceof ContextWindowExceededError)) throw error;
+        return { error: error.message, detail: error.detail };
+      }
+    };
+    // One session (building one is slow); the window is set per conversation.
+    const model = new ScriptedModel(0, [imEnd]);
+    const window = model as { contextLength: number };
+    const s = new ChatSession(model, tokenizer, metadata, { modelName: 'test' });
+    let compared = 0;
+    let droppedSome = 0;
+    for (let c = 0; c < 60; c++) {
+      const messages: ChatMessage[] = [];
+      const n = 1 + Math.floor(next() * 40);
+      for (let i = 0; i < n; i++) {
+        const content = Array.from({ length: 1 + Math.floor(next() * 12) }, () => pick(words)).join(' ');
+        messages.push({ role: i === n - 1 ? 'user' : pick(roles), content });
+      }
+      const all = s.promptTokens(messages).length;
+      const contextLength = 8 + Math.floor(next() * all * 1.1);
+      window.contextLength = contextLength;
+      const expected = outcome(() => referenceFit(s, messages, contextLength));
+      const actual = outcome(() => s.fitMessages(messages, 'drop-oldest-turns'));
+      expect(actual, `conversation ${c}: ${n} messages, context ${contextLength}`).toEqual(expected);
+      compared++;
+      if ('dropped' in expected && expected.dropped > 0) droppedSome++;
+    }
+    expect(compared).toBe(60);
+    expect(droppedSome).toBeGreaterThan(10);
+  }, 60_000);
 });
+
+/** The fitting rule as first written (quadratic): drop the oldest turn and render again until it fits. */
+function referenceFit(s: ChatSession, messages: readonly ChatMessage[], contextLength: number): { messages: ChatMessage[]; tokens: number[]; dropped: number } {
+  const limit = contextLength - 1;
+  let kept = [...messages];
+  let tokens = s.promptTokens(kept);
+  let dropped = 0;
+  const tooLong = () =>
+    new ContextWindowExceededError(
+      `The conversation needs ${tokens.length} tokens but the context window holds ${contextLength}. ` +
+        'Start a new conversation, shorten the messages, or load the model with a longer context.',
+      { promptTokens: tokens.length, contextLength, policy: 'drop-oldest-turns', droppedMessages: dropped },
+    );
+  while (tokens.length > limit) {
+    const first = kept.findIndex((m) => m.role !== 'system');
+    const lastUser = kept.map((m) => m.role).lastIndexOf('user');
+    if (first < 0 || first >= lastUser) throw tooLong();
+    let end = first + 1;
+    while (end < lastUser && kept[end]!.role !== 'user') end++;
+    dropped += end - first;
+    kept = [...kept.slice(0, first), ...kept.slice(end)];
+    tokens = s.promptTokens(kept);
+  }
+  return { messages: kept, tokens, dropped };
+}

@@ -113,7 +113,13 @@ export class ChatSession {
 
   /**
    * The messages that fit with room for at least one generated token: the system prompt and the
-   * newest turns, dropping whole turns (a user message and the replies after it) from the oldest.
+   * newest turns, dropping whole turns (a user message and the replies after it) from the oldest,
+   * as few as needed.
+   *
+   * Dropping turns one at a time and rendering after each was quadratic (2000 turns: tens of
+   * seconds before the first token). The same fewest-turns answer is found by a search over the
+   * number of dropped turns: galloping down from "all droppable turns dropped", whose renders are
+   * small, then bisecting. This relies on a prompt never growing when a turn is dropped from it.
    */
   fitMessages(
     messages: readonly ChatMessage[],
@@ -121,29 +127,48 @@ export class ChatSession {
     format: PromptFormat = 'chat',
   ): { messages: ChatMessage[]; tokens: number[]; dropped: number } {
     const limit = this.model.contextLength - 1;
-    let kept = [...messages];
-    let tokens = this.promptTokens(kept, format);
-    if (tokens.length <= limit) return { messages: kept, tokens, dropped: 0 };
-    const tooLong = (detail: Record<string, unknown>) =>
+    const all = [...messages];
+    const tokens = this.promptTokens(all, format);
+    if (tokens.length <= limit) return { messages: all, tokens, dropped: 0 };
+    const tooLong = (promptTokens: number, detail: Record<string, unknown>) =>
       new ContextWindowExceededError(
-        `The conversation needs ${tokens.length} tokens but the context window holds ${this.model.contextLength}. ` +
+        `The conversation needs ${promptTokens} tokens but the context window holds ${this.model.contextLength}. ` +
           'Start a new conversation, shorten the messages, or load the model with a longer context.',
-        { promptTokens: tokens.length, contextLength: this.model.contextLength, ...detail },
+        { promptTokens, contextLength: this.model.contextLength, ...detail },
       );
-    if (policy === 'error') throw tooLong({ policy });
-    let dropped = 0;
-    while (tokens.length > limit) {
-      const first = kept.findIndex((m) => m.role !== 'system');
-      const lastUser = kept.map((m) => m.role).lastIndexOf('user');
-      if (first < 0 || first >= lastUser) throw tooLong({ policy: 'drop-oldest-turns', droppedMessages: dropped });
-      // Drop the oldest turn: its user message and everything up to the next user message.
-      let end = first + 1;
-      while (end < lastUser && kept[end]!.role !== 'user') end++;
-      dropped += end - first;
-      kept = [...kept.slice(0, first), ...kept.slice(end)];
-      tokens = this.promptTokens(kept, format);
+    if (policy === 'error') throw tooLong(tokens.length, { policy });
+    const cuts = turnCuts(all);
+    if (cuts.length < 2) throw tooLong(tokens.length, { policy: 'drop-oldest-turns', droppedMessages: 0 });
+    /** The prompt with the `k` oldest turns dropped. */
+    const dropTurns = (k: number) => {
+      const kept = k === 0 ? all : [...all.slice(0, cuts[0]), ...all.slice(cuts[k])];
+      return { messages: kept, tokens: this.promptTokens(kept, format), dropped: cuts[k]! - cuts[0]! };
+    };
+    const most = cuts.length - 1;
+    let best = dropTurns(most);
+    if (best.tokens.length > limit) throw tooLong(best.tokens.length, { policy: 'drop-oldest-turns', droppedMessages: best.dropped });
+    // Invariant: dropping `fit` turns fits (`best` is that prompt), dropping `short` does not.
+    let fit = most;
+    let short = 0;
+    for (let gap = 1; fit - gap > 0; gap *= 2) {
+      const attempt = dropTurns(fit - gap);
+      if (attempt.tokens.length > limit) {
+        short = fit - gap;
+        break;
+      }
+      fit -= gap;
+      best = attempt;
     }
-    return { messages: kept, tokens, dropped };
+    while (fit - short > 1) {
+      const mid = (fit + short) >> 1;
+      const attempt = dropTurns(mid);
+      if (attempt.tokens.length > limit) short = mid;
+      else {
+        fit = mid;
+        best = attempt;
+      }
+    }
+    return best;
   }
 
   /** Token count of the prompt for `messages`, for a context meter. */
@@ -324,6 +349,25 @@ export class ChatSession {
       usage,
     };
   }
+}
+
+/**
+ * Where the droppable turns start: [first non-system message, next user message after it, ...,
+ * the last user message]. Dropping k turns keeps the messages before the first cut and from cut k
+ * on; a turn runs from its start to the next user message (the replies and any system message
+ * between them go with it). Fewer than two cuts: nothing can be dropped.
+ */
+function turnCuts(messages: readonly ChatMessage[]): number[] {
+  const first = messages.findIndex((m) => m.role !== 'system');
+  const lastUser = messages.map((m) => m.role).lastIndexOf('user');
+  if (first < 0 || first >= lastUser) return [];
+  const cuts = [first];
+  for (let at = first; at < lastUser; ) {
+    at++;
+    while (at < lastUser && messages[at]!.role !== 'user') at++;
+    cuts.push(at);
+  }
+  return cuts;
 }
 
 function toArray(stop: string | string[] | undefined): string[] {

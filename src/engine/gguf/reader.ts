@@ -38,6 +38,13 @@ export interface ReadGgufOptions {
   maxArrayLength?: number;
   /** Deepest nesting of arrays of arrays (1 = no arrays inside arrays). Default 4. */
   maxArrayDepth?: number;
+  /**
+   * Most memory the decoded metadata may take, as estimated by {@link decodedCost} (JS strings and
+   * arrays cost far more than their encoded bytes: an empty nested array is 12 bytes in the file
+   * and hundreds in memory). Real models take a few tens of MiB (a 262k-token vocabulary with its
+   * scores and types, 280k merges). Default 256 MiB.
+   */
+  maxMetadataBytes?: number;
   /** First read size in bytes; later reads double up to 4 MiB. Default 64 KiB. */
   initialReadBytes?: number;
 }
@@ -47,6 +54,7 @@ const DEFAULTS = {
   maxKeyBytes: 65535,
   maxArrayLength: 2 ** 30,
   maxArrayDepth: 4,
+  maxMetadataBytes: 256 * 1024 * 1024,
   initialReadBytes: 64 * 1024,
 };
 const MAX_READ_BYTES = 4 * 1024 * 1024;
@@ -56,6 +64,13 @@ const MIN_KV_BYTES = 8 + 1 + 4 + 1; // key length, 1-byte key, value type, 1-byt
 const MIN_TENSOR_INFO_BYTES = 8 + 1 + 4 + 8 + 4 + 8; // name length, 1-byte name, n_dims, 1 dim, type, offset
 const MIN_STRING_BYTES = 8;
 const MIN_ARRAY_BYTES = 4 + 8; // element type + count
+
+/**
+ * Estimated heap bytes of decoded metadata values, charged before they are allocated: a string
+ * (header and array slot) plus its bytes; an array value (a JS array or typed array with its
+ * buffer, and its type info) plus its elements; a boolean array slot. Measured on V8, rounded up.
+ */
+const decodedCost = { string: 32, array: 256, bool: 8 } as const;
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -234,6 +249,25 @@ interface ParseState {
   options: typeof DEFAULTS;
   /** Set when any string of the current key needed replacement characters. */
   lossy: boolean;
+  /** Estimated heap bytes of the metadata decoded so far ({@link decodedCost}). */
+  decoded: number;
+}
+
+/**
+ * Counts `bytes` of decoded metadata against the limit before they are allocated, so a file of
+ * millions of tiny values fails here rather than after taking gigabytes.
+ */
+function chargeDecoded(s: ParseState, bytes: number, at: number, key: string): void {
+  s.decoded += bytes;
+  const limit = s.options.maxMetadataBytes;
+  if (s.decoded > limit) {
+    fail(`GGUF: metadata decoded up to key '${key}' at offset ${at} would take about ${s.decoded} bytes of memory, over the limit of ${limit}`, {
+      offset: at,
+      expected: `metadata that decodes to at most ${limit} bytes`,
+      actual: s.decoded,
+      key,
+    });
+  }
 }
 
 /**
@@ -358,7 +392,7 @@ function typedArray(type: GgufValueType, bytes: Uint8Array<ArrayBuffer>): GgufAr
 }
 
 /** An array value: element type, u64 count, elements. Returns the value and its type info. */
-async function readArray(s: ParseState, key: string, depth: number): Promise<{ value: GgufArray; info: GgufTypeInfo }> {
+async function readArray(s: ParseState, key: string, depth: number, overheadCharged = false): Promise<{ value: GgufArray; info: GgufTypeInfo }> {
   const { c, options } = s;
   const elementType = await readValueType(s, `element type of array '${key}'`, key);
   if (c.available() < 8) await c.need(8, `length of array '${key}'`);
@@ -383,14 +417,28 @@ async function readArray(s: ParseState, key: string, depth: number): Promise<{ v
       key,
     });
   }
+  const perElement =
+    elementType === GgufValueType.STRING
+      ? decodedCost.string
+      : elementType === GgufValueType.ARRAY
+        ? decodedCost.array
+        : elementType === GgufValueType.BOOL
+          ? decodedCost.bool
+          : GGUF_SCALAR_SIZE[elementType]!;
+  // An array inside an array had its overhead charged with its parent's elements.
+  chargeDecoded(s, (overheadCharged ? 0 : decodedCost.array) + count * perElement, at, key);
 
   switch (elementType) {
     case GgufValueType.STRING: {
       const out: string[] = new Array<string>(count);
+      const before = c.pos;
       for (let i = 0; i < count; i++) {
         // Synchronous unless the window must be refilled: an await per string would dominate.
         out[i] = readBufferedString(s, c.remaining()) ?? (await readString(s, `string ${i} of array '${key}'`, c.remaining(), { key }));
       }
+      // The strings' own bytes (their headers were charged above); a UTF-8 byte is at most one
+      // UTF-16 unit, so the encoded length bounds the decoded one.
+      chargeDecoded(s, c.pos - before - 8 * count, before, key);
       return { value: out, info: { type: GgufValueType.ARRAY, elementType } };
     }
     case GgufValueType.BOOL: {
@@ -410,7 +458,7 @@ async function readArray(s: ParseState, key: string, depth: number): Promise<{ v
       const out: GgufArray[] = new Array<GgufArray>(count);
       const elements: GgufTypeInfo[] = new Array<GgufTypeInfo>(count);
       for (let i = 0; i < count; i++) {
-        const inner = await readArray(s, key, depth + 1);
+        const inner = await readArray(s, key, depth + 1, true);
         out[i] = inner.value;
         elements[i] = inner.info;
       }
@@ -447,6 +495,7 @@ async function readKeyValues(
     let info: GgufTypeInfo;
     if (type === GgufValueType.STRING) {
       value = await readString(s, `string value of '${key}'`, c.remaining(), { key });
+      chargeDecoded(s, decodedCost.string + value.length, keyAt, key);
       info = { type };
     } else if (type === GgufValueType.ARRAY) {
       ({ value, info } = await readArray(s, key, 1));
@@ -564,7 +613,7 @@ export async function readGguf(source: RangedSource, options: ReadGgufOptions = 
   const fileSize = source.size;
   if (!Number.isSafeInteger(fileSize) || fileSize < 0) throw new TypeError(`source size ${fileSize} is not a byte count`);
   const c = new Cursor(source, fileSize, Math.min(fileSize, opts.maxHeaderBytes), opts.maxHeaderBytes, opts.initialReadBytes);
-  const s: ParseState = { c, options: opts, lossy: false };
+  const s: ParseState = { c, options: opts, lossy: false, decoded: 0 };
   const named = (message: string) => (source.name ? `${message} (${source.name})` : message);
   try {
     if (fileSize < 4) fail(`GGUF: file of ${fileSize} bytes is too small for the magic`, { offset: 0, expected: "magic 'GGUF'", actual: fileSize });

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { GgmlType } from '../gguf/ggml-types.ts';
 import { GgufValueType, type GgufFile, type GgufTensorInfo, type GgufTypeInfo, type GgufValue } from '../gguf/types.ts';
-import { ARCHITECTURES, SUPPORTED_ARCHITECTURES, readModelConfig, type ModelConfig } from './config.ts';
+import { ARCHITECTURES, MAX_LAYERS, SUPPORTED_ARCHITECTURES, readModelConfig, type ModelConfig } from './config.ts';
 import { ModelConfigError, UnsupportedModelError } from './errors.ts';
 import { checkTensors, modelTensors } from './tensors.ts';
 
@@ -300,6 +300,39 @@ describe('readModelConfig: errors', () => {
 
   it('vocab_size disagreeing with the token list is rejected', () => {
     expect(() => readModelConfig(fileOf(meta('llama', { 'llama.vocab_size': 101 })))).toThrow(/101.*100 tokens/);
+  });
+});
+
+describe('sizes that drive allocations', () => {
+  it('refuses a layer count or context over the limits before sizing anything by them', () => {
+    for (const blocks of [MAX_LAYERS + 1, 1e6, 2 ** 32 - 1]) {
+      const e = thrown(() => readModelConfig(fileOf(meta('llama', { 'llama.block_count': blocks }))));
+      expect(e, String(blocks)).toBeInstanceOf(ModelConfigError);
+      expect(e.message).toContain(`'llama.block_count' = ${blocks} is over the limit of ${MAX_LAYERS}`);
+    }
+    expect(thrown(() => readModelConfig(fileOf(meta('llama', { 'llama.context_length': 2 ** 31 }))))).toBeInstanceOf(ModelConfigError);
+    expect(thrown(() => readModelConfig(fileOf(meta('llama', { 'llama.rope.scaling.original_context_length': 2 ** 31 }))))).toBeInstanceOf(ModelConfigError);
+  });
+
+  it('refuses a negative expert count by name', () => {
+    const file = fileOf(meta('llama'));
+    file.metadata.set('llama.expert_count', -3);
+    file.metadataTypes.set('llama.expert_count', { type: GgufValueType.INT32 });
+    expect(thrown(() => readModelConfig(file)).message).toMatch(/expert_count' = -3 must not be negative/);
+  });
+
+  it('holds the layer count to the blk.N tensors, and vocabulary and width to token_embd', () => {
+    const { file } = withTensors(meta('llama'));
+    // 300 layers are within the limit, but the file has tensors for 2.
+    const more = readModelConfig(fileOf(meta('llama', { 'llama.block_count': 300 })));
+    const e = thrown(() => checkTensors(more, file));
+    expect(e).toBeInstanceOf(ModelConfigError);
+    expect(e.message).toContain('block_count is 300 but the file has tensors for 2 blocks (blk.0 to blk.1)');
+    const far = { ...file, tensors: [...file.tensors, { ...file.tensors[0]!, name: 'blk.4000000000.attn_q.weight' }] };
+    expect(thrown(() => checkTensors(readModelConfig(file), far)).message).toContain('tensors for 4000000001 blocks');
+    const vocab = readModelConfig(fileOf(meta('llama', { 'llama.vocab_size': 100, 'tokenizer.ggml.tokens': undefined })));
+    const wrongRows = { ...file, tensors: file.tensors.map((t) => (t.name === 'token_embd.weight' ? { ...t, shape: [64, 5000] } : t)) };
+    expect(thrown(() => checkTensors(vocab, wrongRows)).message).toContain('token_embd.weight is [64, 5000] but the metadata gives 64 embedding dimensions and 100 tokens');
   });
 });
 

@@ -426,6 +426,20 @@ function positiveInt(reader: KeyReader, name: ConfigKey, v: number): number {
   return v;
 }
 
+/**
+ * Most layers a model may have: llama.cpp's LLAMA_MAX_LAYERS. The largest published models have
+ * about 130; per-layer arrays and tensor lists are sized by this count.
+ */
+export const MAX_LAYERS = 512;
+
+/** Longest training context we accept (2^28 tokens; published models go up to 10M). */
+export const MAX_CONTEXT_LENGTH = 2 ** 28;
+
+function atMost(reader: KeyReader, name: ConfigKey, v: number, max: number): number {
+  if (v > max) fail(`GGUF key '${reader.key(name)}' = ${v} is over the limit of ${max}`, { key: reader.key(name), value: v, max });
+  return v;
+}
+
 function positiveFloat(reader: KeyReader, name: ConfigKey, v: number): number {
   if (!Number.isFinite(v) || v <= 0) fail(`GGUF key '${reader.key(name)}' = ${v} must be a positive number`, { key: reader.key(name), value: v });
   return v;
@@ -455,6 +469,7 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
   const r = new KeyReader(file, arch);
 
   const experts = r.int('expertCount') ?? 0;
+  if (experts < 0) fail(`GGUF key '${r.key('expertCount')}' = ${experts} must not be negative`, { key: r.key('expertCount'), value: experts });
   if (experts > 0) {
     throw new UnsupportedModelError(`mixture-of-experts ${arch} models (${experts} experts) are not supported; supported: dense ${SUPPORTED_ARCHITECTURES.join(', ')}`, {
       architecture: arch,
@@ -465,9 +480,11 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
 
   // Sizes. llama.cpp requires context_length, embedding_length and block_count; head_count and
   // feed_forward_length are optional there only for non-transformer architectures.
-  const nCtxTrain = positiveInt(r, 'contextLength', r.required('contextLength', r.int('contextLength')));
+  // Bounded before anything is sized by them: a hostile block_count of 2^32-1 must be an error
+  // here, not an array of that length.
+  const nCtxTrain = atMost(r, 'contextLength', positiveInt(r, 'contextLength', r.required('contextLength', r.int('contextLength'))), MAX_CONTEXT_LENGTH);
   const nEmbd = positiveInt(r, 'embeddingLength', r.required('embeddingLength', r.int('embeddingLength')));
-  const nLayer = positiveInt(r, 'blockCount', r.required('blockCount', r.int('blockCount')));
+  const nLayer = atMost(r, 'blockCount', positiveInt(r, 'blockCount', r.required('blockCount', r.int('blockCount'))), MAX_LAYERS);
   const nFf = r.required('feedForwardLength', r.perLayer('feedForwardLength', nLayer));
   nFf.forEach((v) => positiveInt(r, 'feedForwardLength', v));
   const heads = r.required('headCount', r.perLayer('headCount', nLayer));
@@ -636,7 +653,7 @@ function readRope(r: KeyReader, arch: Architecture, rules: ArchRules, nCtxTrain:
   const ropeAttnFactor = r.float('ropeScalingAttnFactor') ?? 1;
   if (!Number.isFinite(ropeAttnFactor) || ropeAttnFactor <= 0) fail(`${arch}: rope attn_factor ${ropeAttnFactor} is invalid`, { key: r.key('ropeScalingAttnFactor') });
   const nCtxOrig = r.int('ropeScalingOrigCtx') ?? nCtxTrain;
-  positiveInt(r, 'ropeScalingOrigCtx', nCtxOrig);
+  atMost(r, 'ropeScalingOrigCtx', positiveInt(r, 'ropeScalingOrigCtx', nCtxOrig), MAX_CONTEXT_LENGTH);
 
   // llama-context.cpp: YaRN turns on the ramp (ext_factor 1) and pre-divides the magnitude that the
   // rope op multiplies back in, so a plain YaRN model ends with magnitude rope.scaling.attn_factor.

@@ -313,9 +313,16 @@ export async function loadModel(backend: Backend, source: RangedSource | GgufMod
     return w;
   };
   const stackedVector = async (names: string[]): Promise<Vector> => {
-    const values: number[] = [];
-    for (const name of names) values.push(...(await vectorValues(name)));
-    return backend.vector(names.join('+'), Float32Array.from(values));
+    // Concatenated without spreading into push: a long vector would overflow the call stack.
+    const parts: Float32Array[] = [];
+    for (const name of names) parts.push(await vectorValues(name));
+    const values = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      values.set(p, at);
+      at += p.length;
+    }
+    return backend.vector(names.join('+'), values);
   };
 
   let ropeFactors: Vector | undefined;

@@ -6,7 +6,7 @@
  */
 import { ggmlTypeName } from '../gguf/ggml-types.ts';
 import { QUANT_FORMATS, quantFormat } from '../gguf/quants/index.ts';
-import type { GgufFile } from '../gguf/types.ts';
+import type { GgufFile, GgufTensorInfo } from '../gguf/types.ts';
 import type { ModelConfig } from './config.ts';
 import { ModelConfigError, UnsupportedModelError } from './errors.ts';
 import { layerTensorName, layerTensorsOf } from './layer-tensors.ts';
@@ -48,6 +48,40 @@ export function modelTensors(config: ModelConfig): TensorSpec[] {
   return out;
 }
 
+/** Blocks the file has tensors for: one past the highest N of its `blk.N.` tensors. */
+function blocksWithTensors(tensors: readonly { name: string }[]): number {
+  let blocks = 0;
+  for (const { name } of tensors) {
+    const match = /^blk\.(\d+)\./.exec(name);
+    if (match) blocks = Math.max(blocks, Number(match[1]) + 1);
+  }
+  return blocks;
+}
+
+/**
+ * The sizes that decide how much the list of expected tensors (and later the load) allocates,
+ * held to the tensors the file has before that list is built: the layer count to the `blk.N`
+ * tensors, the vocabulary and embedding sizes to `token_embd`.
+ */
+function checkSizesAgainstTensors(config: ModelConfig, tensors: readonly Pick<GgufTensorInfo, 'name' | 'shape'>[]): void {
+  const blocks = blocksWithTensors(tensors);
+  if (blocks !== config.nLayer) {
+    throw new ModelConfigError(
+      `${config.architecture} model: block_count is ${config.nLayer} but the file has tensors for ${blocks} blocks` +
+        (blocks > 0 ? ` (blk.0 to blk.${blocks - 1})` : ''),
+      { key: `${config.architecture}.block_count`, nLayer: config.nLayer, blocks },
+    );
+  }
+  const embd = tensors.find((t) => t.name === 'token_embd.weight');
+  if (embd && (embd.shape[0] !== config.nEmbd || (embd.shape[1] ?? 1) !== config.nVocab)) {
+    throw new ModelConfigError(
+      `${config.architecture} model: token_embd.weight is [${embd.shape.join(', ')}] but the metadata gives ` +
+        `${config.nEmbd} embedding dimensions and ${config.nVocab} tokens, so [${config.nEmbd}, ${config.nVocab}]`,
+      { tensor: 'token_embd.weight', shape: embd.shape, nEmbd: config.nEmbd, nVocab: config.nVocab },
+    );
+  }
+}
+
 /** Drops trailing 1s (ggml_n_dims), so [64, 1] and [64] compare equal. */
 function trimShape(shape: readonly number[]): number[] {
   const s = [...shape];
@@ -69,6 +103,7 @@ function listed(items: string[]): string {
  * cannot decode and the ones we can.
  */
 export function checkTensors(config: ModelConfig, file: Pick<GgufFile, 'tensors'>): void {
+  checkSizesAgainstTensors(config, file.tensors);
   const byName = new Map(file.tensors.map((t) => [t.name, t]));
   const expected = modelTensors(config);
   const expectedNames = new Set(expected.map((s) => s.name));

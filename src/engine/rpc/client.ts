@@ -49,7 +49,11 @@ function requestIdFor(request: ChatCompletionRequest): string {
   return request.request_id ?? `client-${Date.now().toString(36)}-${nextRequest++}`;
 }
 
-/** Ends the request when `signal` aborts (also if it already has); returns the unsubscribe. */
+/**
+ * Ends the request when `signal` aborts (also if it already has); returns the unsubscribe. Call it
+ * after sending the request: the engine aborts only requests it has received (calls reach it in
+ * order), so an abort sent first would miss it.
+ */
 function forwardAbort(engine: EngineApi, requestId: string, signal: AbortSignal | undefined): () => void {
   if (!signal) return () => undefined;
   const abort = () => void engine.abort(requestId);
@@ -67,14 +71,14 @@ function stream(engine: EngineApi, request: ChatCompletionRequest, signal: Abort
     wake?.();
     wake = undefined;
   };
-  const unsubscribe = forwardAbort(engine, request.request_id!, signal);
   // The engine reports every chunk, the final one (finish reason, usage) included, before the
   // completion resolves: the chunks are the stream as they come.
-  const completion = engine
-    .chatCompletion({ ...request, stream: true }, (chunk) => {
-      queue.push(chunk);
-      notify();
-    })
+  const sent = engine.chatCompletion({ ...request, stream: true }, (chunk) => {
+    queue.push(chunk);
+    notify();
+  });
+  const unsubscribe = forwardAbort(engine, request.request_id!, signal);
+  const completion = sent
     .then(
       (result) => {
         ended = true;
@@ -117,8 +121,9 @@ export function createHearthClient(engine: EngineApi): HearthClient {
   function create({ signal, stream: streaming, ...rest }: CreateRequest & { stream?: boolean }): ChatCompletionStream | Promise<ChatCompletion> {
     const request: ChatCompletionRequest = { ...rest, request_id: requestIdFor(rest) };
     if (streaming) return stream(engine, request, signal);
+    const reply = engine.chatCompletion(request);
     const unsubscribe = forwardAbort(engine, request.request_id!, signal);
-    return engine.chatCompletion(request).finally(unsubscribe);
+    return reply.finally(unsubscribe);
   }
   return { chat: { completions: { create } }, engine };
 }

@@ -155,6 +155,21 @@ describe('loading', () => {
     expect(() => Tokenizer.fromGgufMetadata(new Map())).toThrow(/tokenizer.ggml.model is missing/);
   });
 
+  it('names a vocabulary without tokens when it is loaded, for every vocab type', () => {
+    for (const model of ['llama', 'gpt2']) {
+      const md = new Map<string, unknown>([['tokenizer.ggml.model', model], ['tokenizer.ggml.tokens', []], ['tokenizer.ggml.merges', []]]);
+      const e = (() => {
+        try {
+          Tokenizer.fromGgufMetadata(md);
+        } catch (error) {
+          return error;
+        }
+      })();
+      expect(e, model).toBeInstanceOf(TokenizerLoadError);
+      expect((e as Error).message, model).toMatch(/vocabulary is empty/);
+    }
+  });
+
   it('uses llama.cpp defaults for BOS/EOS per vocab type, overridden by the file', () => {
     const spm = spmVocab([]);
     expect(spm.flags.addBos).toBe(true);

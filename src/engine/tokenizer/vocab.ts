@@ -354,6 +354,8 @@ export function loadVocab(md: TokenizerMetadata): Vocab {
   const rawTokens = getStrings(md, 'tokenizer.ggml.tokens');
   if (rawTokens === undefined) throw new TokenizerLoadError('cannot find tokenizer vocab in model file', { key: 'tokenizer.ggml.tokens' });
   const n = rawTokens.length;
+  // Nothing can be encoded or decoded with no tokens; said here rather than as a crash later.
+  if (n === 0) throw new TokenizerLoadError('the vocabulary is empty (tokenizer.ggml.tokens has no tokens)', { key: 'tokenizer.ggml.tokens' });
   const scoresIn = getNumbers(md, 'tokenizer.ggml.scores');
   if (scoresIn && scoresIn.length < n) {
     throw new TokenizerLoadError(`Index out of array bounds for scores (${scoresIn.length} < ${n})`, { key: 'tokenizer.ggml.scores' });
