@@ -1,0 +1,4 @@
+export * from './grammar.ts';
+export * from './gbnf.ts';
+export * from './automaton.ts';
+export * from './token-mask.ts';
