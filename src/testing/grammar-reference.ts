@@ -36,11 +36,14 @@ export function decodeUtf8Prefix(bytes: Uint8Array): { cps: number[]; tail?: [nu
     const min = [0, 0, 0x80, 0x800, 0x10000][length]!;
     if (have < length) {
       const span = 64 ** (length - have);
-      const lo = Math.max(value * span, min);
-      const hi = Math.min(value * span + span - 1, 0x10ffff);
+      let lo = Math.max(value * span, min);
+      let hi = Math.min(value * span + span - 1, 0x10ffff);
+      // Surrogates (U+D800..DFFF) are not characters; a tail range lies on one side of them.
+      if (lo >= 0xd800 && lo <= 0xdfff) lo = 0xe000;
+      if (hi >= 0xd800 && hi <= 0xdfff) hi = 0xd7ff;
       return lo <= hi ? { cps, tail: [lo, hi] } : undefined;
     }
-    if (value < min || value > 0x10ffff) return undefined;
+    if (value < min || value > 0x10ffff || (value >= 0xd800 && value <= 0xdfff)) return undefined;
     cps.push(value);
     i += length;
   }

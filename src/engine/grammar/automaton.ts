@@ -10,15 +10,25 @@
  * starts with those bytes would be (llama.cpp's partial-UTF-8 rule). Overlong forms, bytes that can
  * never appear in UTF-8 (C0, C1, F5..FF) and code points above U+10FFFF are rejected.
  */
-import { rangesContain, rangesIntersect, type Element, type Grammar } from './grammar.ts';
+import { GrammarError, rangesContain, rangesIntersect, type Element, type Grammar } from './grammar.ts';
 
 /** The transition to no state: the byte is not allowed. */
 export const REJECT = -1;
 const UNKNOWN = -2;
 /** The smallest code point a UTF-8 sequence of each length may encode (shorter ones are overlong). */
 const MIN_CODE_POINT = [0, 0, 0x80, 0x800, 0x10000];
+/**
+ * Parse stacks one state may hold. A very ambiguous grammar (`x ::= [^a]{1,2} root{1,2} x+`) has a number of
+ * distinct parses that grows exponentially with the text, as it does in llama.cpp's matcher; past
+ * this bound the grammar is refused with a GrammarError rather than stalling generation.
+ */
+export const MAX_PARSE_STACKS = 4096;
 
 type Stack = readonly number[];
+
+function isSurrogate(cp: number): boolean {
+  return cp >= 0xd800 && cp <= 0xdfff;
+}
 
 export class GrammarAutomaton {
   /** The grammar's alternatives laid end to end; `null` ends an alternative. A stack holds indices into it. */
@@ -95,7 +105,7 @@ export class GrammarAutomaton {
     const value = (this.partialValue[state]! << 6) | (byte & 0x3f);
     const length = this.partialLength[state]!;
     if (left > 1) return this.partial(state, value, left - 1, length);
-    if (value < MIN_CODE_POINT[length]! || value > 0x10ffff) return REJECT;
+    if (value < MIN_CODE_POINT[length]! || value > 0x10ffff || isSurrogate(value)) return REJECT;
     return this.advance(state, value);
   }
 
@@ -106,26 +116,38 @@ export class GrammarAutomaton {
     const hi = Math.min(value * 2 ** shift + 2 ** shift - 1, 0x10ffff);
     if (lo > hi) return REJECT;
     const stacks = this.stacks[state]!;
-    const possible = stacks.some((s) => s.length > 0 && rangesIntersect((this.elements[s[s.length - 1]!] as Element & { kind: 'char' }).ranges, lo, hi));
+    // Surrogates are not characters: only the parts of [lo, hi] outside them count.
+    const allows = (ranges: Uint32Array) =>
+      (lo <= 0xd7ff && rangesIntersect(ranges, lo, Math.min(hi, 0xd7ff))) || (hi >= 0xe000 && rangesIntersect(ranges, Math.max(lo, 0xe000), hi));
+    const possible = stacks.some((s) => s.length > 0 && allows((this.elements[s[s.length - 1]!] as Element & { kind: 'char' }).ranges));
     return possible ? this.intern(stacks, value, left, length) : REJECT;
   }
 
   /** The state after a whole code point. */
   private advance(state: number, cp: number): number {
     const out = new Map<string, Stack>();
+    const seen = new Set<string>();
     for (const stack of this.stacks[state]!) {
       if (stack.length === 0) continue;
       const top = stack[stack.length - 1]!;
       if (!rangesContain((this.elements[top] as Element & { kind: 'char' }).ranges, cp)) continue;
       const rest = stack.slice(0, -1);
       if (this.elements[top + 1] !== null) rest.push(top + 1);
-      this.expand(rest, out);
+      this.expand(rest, out, seen);
+    }
+    if (out.size > MAX_PARSE_STACKS) {
+      throw new GrammarError(`grammar: too ambiguous (more than ${MAX_PARSE_STACKS} ways to parse the text so far); rewrite it so each text has few parses`, { stacks: out.size });
     }
     return out.size === 0 ? REJECT : this.intern([...out.values()], 0, 0, 0);
   }
 
-  /** Expands rule references at the top until every stack's top is a character set (or it is empty). */
-  private expand(stack: number[], out: Map<string, Stack>): void {
+  /**
+   * Expands rule references at the top until every stack's top is a character set (or it is empty).
+   * `seen` holds the intermediate stacks already expanded in this step: ambiguous grammars reach
+   * the same one along many paths, which would otherwise multiply the work exponentially.
+   */
+  private expand(stack: number[], out: Map<string, Stack>, seen = new Set<string>()): void {
+    const key = stack.join(',');
     if (stack.length === 0) {
       out.set('', stack);
       return;
@@ -133,12 +155,14 @@ export class GrammarAutomaton {
     const top = stack[stack.length - 1]!;
     const element = this.elements[top]!;
     if (element.kind === 'char') {
-      out.set(stack.join(','), stack);
+      out.set(key, stack);
       return;
     }
+    if (seen.has(key)) return;
+    seen.add(key);
     const rest = stack.slice(0, -1);
     if (this.elements[top + 1] !== null) rest.push(top + 1);
-    for (const at of this.altStarts[element.rule]!) this.expand(this.elements[at] === null ? rest.slice() : [...rest, at], out);
+    for (const at of this.altStarts[element.rule]!) this.expand(this.elements[at] === null ? rest.slice() : [...rest, at], out, seen);
   }
 
   private intern(stacks: Stack[], value: number, left: number, length: number): number {

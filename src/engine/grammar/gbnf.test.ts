@@ -90,6 +90,21 @@ describe('grammar automaton', () => {
     expect(walk(0xe4, 0xb9)).toBe(REJECT);
     expect(walk(0xc0, 0x80)).toBe(REJECT); // overlong NUL
     expect(walk(0xa9)).toBe(REJECT); // a lone continuation byte
+    const any = new GrammarAutomaton(parseGbnf('root ::= .'));
+    expect(any.walk(any.start, [0xed, 0x9f, 0xbf])).not.toBe(REJECT); // U+D7FF
+    expect(any.walk(any.start, [0xed, 0xa0])).toBe(REJECT); // a surrogate, U+D800..
+    expect(any.walk(any.start, [0xed, 0xbf, 0xbf])).toBe(REJECT);
+  });
+
+  it('refuses an exponentially ambiguous grammar by name instead of stalling', () => {
+    // Found by the random test below: the parses of "bbb..." triple with each character.
+    const text = String.raw`root ::= r0
+r0 ::= ("中\"\""*) | r1 "\"中b" r1
+r1 ::= [a"]* "{中b" ([^é-😀] "é"?) | [^a]{1,2} r0{1,2} r1+`;
+    const automaton = new GrammarAutomaton(parseGbnf(text));
+    expect(() => automaton.walk(automaton.start, new TextEncoder().encode('b'.repeat(12)))).toThrow(
+      expect.objectContaining({ name: 'GrammarError', message: expect.stringMatching(/too ambiguous/) }),
+    );
   });
 
   it('agrees with the reference recognizer on random grammars and strings', () => {
@@ -103,7 +118,14 @@ describe('grammar automaton', () => {
       for (let s = 0; s < 30; s++) {
         const input = guidedString(next, 1 + Math.floor(next() * 10), 0.9, (t) => recognize(grammar, codePoints(t)) !== 'reject');
         const bytes = new TextEncoder().encode(input);
-        const state = automaton.walk(automaton.start, bytes);
+        let state: number;
+        try {
+          state = automaton.walk(automaton.start, bytes);
+        } catch (error) {
+          // An exponentially ambiguous draw: refused by name (checked below), not compared.
+          expect(error).toMatchObject({ name: 'GrammarError', message: expect.stringMatching(/too ambiguous/) });
+          break;
+        }
         const ours = state === REJECT ? 'reject' : automaton.accepting(state) ? 'complete' : 'prefix';
         const theirs = recognize(grammar, codePoints(input));
         expect(ours, `${text}\ninput ${JSON.stringify(input)}`).toBe(theirs);
