@@ -74,7 +74,7 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
 }
 
 /** Allowed tokens as a bitset: bit (id & 31) of word (id >> 5). */
-export type TokenMask = Uint32Array;
+export type TokenMask = Uint32Array<ArrayBuffer>;
 
 export function maskHas(mask: TokenMask, id: number): boolean {
   return ((mask[id >>> 5]! >>> (id & 31)) & 1) === 1;
