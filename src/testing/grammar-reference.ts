@@ -4,6 +4,8 @@
  * (src/engine/grammar/automaton.ts), so the two check each other. Slow; for tests only.
  */
 import { rangesIntersect, type Grammar } from '../engine/grammar/grammar.ts';
+import { GrammarAutomaton, REJECT } from '../engine/grammar/automaton.ts';
+import { parseGbnf } from '../engine/grammar/gbnf.ts';
 
 export type Verdict = 'reject' | 'prefix' | 'complete';
 
@@ -84,4 +86,11 @@ export function recognize(grammar: Grammar, cps: readonly number[], tail?: [numb
   const ends = ruleEnds(grammar.root, 0);
   if (ends.has(n) && !tail) return 'complete';
   return ends.has(n) || ends.has(OPEN) ? 'prefix' : 'reject';
+}
+
+/** How the engine's automaton stands after `text` (the same verdicts as `recognize`), for hand-checked cases. */
+export function automatonVerdict(grammar: Grammar | string, text: string): Verdict {
+  const automaton = new GrammarAutomaton(typeof grammar === 'string' ? parseGbnf(grammar) : grammar);
+  const state = automaton.walk(automaton.start, new TextEncoder().encode(text));
+  return state === REJECT ? 'reject' : automaton.accepting(state) ? 'complete' : 'prefix';
 }

@@ -1,17 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { parseToolCalls, toolCallGbnf, type ToolFunction } from './tool-calls.ts';
-import { GrammarAutomaton, parseGbnf, REJECT } from '../grammar/index.ts';
+import { automatonVerdict as verdict } from '../../testing/grammar-reference.ts';
 
 const TOOLS: ToolFunction[] = [
   { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' }, unit: { enum: ['c', 'f'] } }, required: ['city'] } },
   { name: 'now', parameters: { type: 'object', properties: {}, additionalProperties: false } },
 ];
 
-function verdict(gbnf: string, text: string): string {
-  const automaton = new GrammarAutomaton(parseGbnf(gbnf));
-  const state = automaton.walk(automaton.start, new TextEncoder().encode(text));
-  return state === REJECT ? 'reject' : automaton.accepting(state) ? 'complete' : 'prefix';
-}
 
 describe('tool calls', () => {
   it('parses Hermes / Qwen <tool_call> blocks into OpenAI tool_calls, keeping the other text', () => {

@@ -4,18 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { parseGbnf } from './gbnf.ts';
 import { GrammarAutomaton, REJECT } from './automaton.ts';
 import { llamaCppSourceDir } from '../../testing/llama-ref.ts';
-import { recognize } from '../../testing/grammar-reference.ts';
+import { automatonVerdict as verdict, recognize } from '../../testing/grammar-reference.ts';
 import { mulberry32, freshSeed } from '../../testing/random.ts';
 import { guidedString, randomGrammar } from '../../testing/random-grammar.ts';
 
 const codePoints = (text: string) => Array.from(text, (c) => c.codePointAt(0)!);
 
-/** 'complete', 'prefix' or 'reject' for `text` by the engine's automaton. */
-function verdict(gbnf: string, text: string): string {
-  const automaton = new GrammarAutomaton(parseGbnf(gbnf));
-  const state = automaton.walk(automaton.start, new TextEncoder().encode(text));
-  return state === REJECT ? 'reject' : automaton.accepting(state) ? 'complete' : 'prefix';
-}
 
 describe('GBNF parser', () => {
   it('parses every grammar shipped with llama.cpp', () => {

@@ -2,16 +2,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { anyJsonObjectGbnf, jsonSchemaToGbnf } from './json-schema.ts';
 import { parseGbnf } from './gbnf.ts';
 import { GrammarAutomaton, REJECT } from './automaton.ts';
+import { automatonVerdict } from '../../testing/grammar-reference.ts';
 import { GrammarConstraint, maskHas, TokenTrie } from './token-mask.ts';
 import { freshSeed, mulberry32 } from '../../testing/random.ts';
 import { randomSchema, schemaErrors } from '../../testing/json-schema-check.ts';
 import { loadTokenizer } from '../../../tests/tokenizer/helpers.ts';
 
-function verdict(schema: unknown, text: string): string {
-  const automaton = new GrammarAutomaton(parseGbnf(jsonSchemaToGbnf(schema)));
-  const state = automaton.walk(automaton.start, new TextEncoder().encode(text));
-  return state === REJECT ? 'reject' : automaton.accepting(state) ? 'complete' : 'prefix';
-}
+const verdict = (schema: unknown, text: string) => automatonVerdict(jsonSchemaToGbnf(schema), text);
 
 describe('JSON schema to grammar', () => {
   it('objects: required properties always, optional ones maybe, in declared order, nothing else', () => {
