@@ -182,7 +182,19 @@ export interface ChatCompletionRequest {
   prompt_format?: PromptFormat;
   /** Chosen by the caller so it can `abort(request_id)`; generated when absent. */
   request_id?: string;
+  /**
+   * Constrains the reply: 'json_object' to any JSON object, 'json_schema' to JSON valid against
+   * the schema (the subset src/engine/grammar/json-schema.ts lists; others are refused by name).
+   */
+  response_format?: ResponseFormat;
+  /** A Hearth extension: constrains the reply to a llama.cpp GBNF grammar (its `root` rule). */
+  grammar?: string;
 }
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; json_schema: { name: string; description?: string; schema?: Record<string, unknown> | boolean; strict?: boolean | null } };
 
 export type FinishReason = 'stop' | 'length' | 'abort';
 

@@ -2,6 +2,7 @@
  * Every WGSL file, by file name, for the preprocessor's includes. Imported with Vite's `?raw`
  * (the CLI registers a Node hook that does the same), so the shaders stay plain .wgsl files.
  */
+import logitMask from './logit_mask.wgsl?raw';
 import logitPenalty from './logit_penalty.wgsl?raw';
 import logitPenaltyHistory from './logit_penalty_history.wgsl?raw';
 import penaltyCommon from './penalty_common.wgsl?raw';
@@ -67,6 +68,7 @@ import weightsQ5K from './weights_q5_k.wgsl?raw';
 import weightsQ6K from './weights_q6_k.wgsl?raw';
 
 export const SHADERS: Readonly<Record<string, string>> = {
+  'logit_mask.wgsl': logitMask,
   'logit_penalty.wgsl': logitPenalty,
   'logit_penalty_history.wgsl': logitPenaltyHistory,
   'penalty_common.wgsl': penaltyCommon,

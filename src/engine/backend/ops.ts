@@ -14,6 +14,7 @@
  */
 import type { GgmlType } from '../gguf/ggml-types.ts';
 import type { PenaltyParams, SamplingParams, TokenPenalties } from '../sampling/params.ts';
+import type { AllowedTokens } from '../sampling/mask.ts';
 
 /** A weight matrix as stored in the file: `rows` rows of `k` values in format `type` (GGUF shape [k, rows]). */
 export interface Weight {
@@ -192,9 +193,19 @@ export interface Backend {
   /**
    * One token per row of logits into `out`, by src/engine/sampling's chain, drawn with the host
    * uniforms `u` (one per row). `penalties` first adjust every row in place (the logits are spent);
-   * `DevicePenalties` take one row.
+   * `DevicePenalties` take one row. `allowed` (a grammar's token mask, one row) then sets every
+   * other token's logit to MASKED_LOGIT, so the chain never draws it.
    */
-  sample(logits: Rows, vocab: number, rows: number, params: SamplingParams, u: readonly number[], out: IdBuffer, penalties?: TokenPenalties | DevicePenalties): void;
+  sample(
+    logits: Rows,
+    vocab: number,
+    rows: number,
+    params: SamplingParams,
+    u: readonly number[],
+    out: IdBuffer,
+    penalties?: TokenPenalties | DevicePenalties,
+    allowed?: AllowedTokens,
+  ): void;
   /** Ends the step and hands it to the device. */
   submit(): void;
 

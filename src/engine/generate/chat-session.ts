@@ -26,7 +26,9 @@ import {
 } from '../chat/index.ts';
 import { HearthError } from '../errors.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import { NO_PENALTIES, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
+import { NO_PENALTIES, type AllowedTokens, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
+import { GrammarConstraint } from '../grammar/index.ts';
+import { constraintVocabulary, requestGrammar } from './constraint.ts';
 import { StepByStepLoop, type DecodeLoop, type DecodeLoopOptions } from '../model/token-loop.ts';
 import { randomSeed, SeededRandom } from './rng.ts';
 import { StopStringMatcher } from './stop-strings.ts';
@@ -44,9 +46,10 @@ export interface SessionModel {
   readonly position: number;
   /**
    * Evaluates `tokens` after the cached ones and samples the next token from the last position's
-   * logits on the device, after `penalties` if given; `u` is a uniform number in [0, 1).
+   * logits on the device, after `penalties` if given and among the `allowed` tokens if given; `u`
+   * is a uniform number in [0, 1).
    */
-  next(tokens: readonly number[], sampling: SamplingParams, u: number, penalties?: TokenPenalties): Promise<number>;
+  next(tokens: readonly number[], sampling: SamplingParams, u: number, penalties?: TokenPenalties, allowed?: AllowedTokens): Promise<number>;
   /** Keeps the first `n` cached positions. */
   truncate(n: number): void;
   /**
@@ -235,6 +238,10 @@ export class ChatSession {
     const decoder = this.tokenizer.createStreamDecoder({ removeSpecial: true });
     const matcher = new StopStringMatcher([...this.stops, ...toArray(request.stop)]);
 
+    // A response_format or grammar constrains every token; the grammar ends the reply when complete.
+    const grammar = requestGrammar(request);
+    const constraint = grammar && new GrammarConstraint(grammar, constraintVocabulary(this.tokenizer, [...this.endIds]));
+
     let pending = prompt.slice(common);
     const contextLength = this.model.contextLength;
     const loopOptions: DecodeLoopOptions = {
@@ -245,8 +252,11 @@ export class ChatSession {
       random: () => rng.nextFloat(),
       // Step 0 needs room for the prompt, step i > 0 for one more token.
       maxSteps: common + pending.length > contextLength ? 0 : Math.min(maxTokens, contextLength - common - pending.length + 1),
+      ...(constraint ? { allowedTokens: () => constraint.allowed() } : {}),
     };
-    const loop = this.model.decodeLoop?.(loopOptions) ?? new StepByStepLoop(this.model, loopOptions);
+    // The mask of each step depends on the token before it: a constrained reply steps one token
+    // at a time (the device loop records steps before their tokens are known).
+    const loop = (!constraint && this.model.decodeLoop?.(loopOptions)) || new StepByStepLoop(this.model, loopOptions);
     const generated: number[] = [];
     let content = '';
     let finish: FinishReason = 'length';
@@ -289,6 +299,8 @@ export class ChatSession {
         this.cached.push(...pending);
         pending = [token];
         if (generated.length === 0) firstTokenAt = this.now();
+        // Throws GrammarViolationError if the sampler drew a token the mask excluded (a bug).
+        constraint?.accept(token);
         if (this.endIds.has(token)) {
           finish = 'stop';
           break;
@@ -299,6 +311,10 @@ export class ChatSession {
         if (stopped) {
           finish = 'stop';
           stoppedByString = true;
+          break;
+        }
+        if (constraint && !constraint.canContinue) {
+          finish = 'stop';
           break;
         }
       }

@@ -7,6 +7,7 @@
  */
 import type { ChatCompletionRequest, ChatMessage, PromptFormat } from '../api.ts';
 import { HearthError } from '../errors.ts';
+import { GrammarError, UnsupportedSchemaError, requestGrammar } from './constraint.ts';
 
 /** A request field is missing, of the wrong type, out of range, or not supported; `detail.param` names it. */
 export class InvalidRequestError extends HearthError {}
@@ -89,6 +90,21 @@ const FIELDS: Record<string, Check> = {
   logprobs: (v, p) => {
     if (v !== false) fail(p, 'is not supported: Hearth does not return log probabilities', v);
   },
+  response_format: (v, p) => {
+    if (!isPlainObject(v) || !['text', 'json_object', 'json_schema'].includes(v.type as string)) {
+      fail(`${p}.type`, "must be one of 'text', 'json_object', 'json_schema'", isPlainObject(v) ? v.type : v);
+    }
+    for (const key of Object.keys(v)) if (key !== 'type' && !(key === 'json_schema' && v.type === 'json_schema')) fail(`${p}.${key}`, 'is not supported');
+    if (v.type !== 'json_schema') return;
+    const js = v.json_schema;
+    if (!isPlainObject(js)) fail(`${p}.json_schema`, 'must be an object { name, schema, strict }', js);
+    if (typeof js.name !== 'string' || !/^[a-zA-Z0-9_-]{1,64}$/.test(js.name)) fail(`${p}.json_schema.name`, 'must be 1 to 64 letters, digits, _ or -', js.name);
+    for (const key of Object.keys(js)) if (!['name', 'description', 'schema', 'strict'].includes(key)) fail(`${p}.json_schema.${key}`, 'is not supported');
+    if (js.strict !== undefined && js.strict !== null && typeof js.strict !== 'boolean') fail(`${p}.json_schema.strict`, 'must be true or false', js.strict);
+  },
+  grammar: (v, p) => {
+    if (typeof v !== 'string' || v.length === 0) fail(p, 'must be a non-empty GBNF grammar', v);
+  },
 };
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -133,6 +149,17 @@ export function validateChatRequest(request: unknown): ValidChatRequest {
   const valid: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(request)) if (value !== undefined && value !== null) valid[key] = value;
   valid.messages = checkMessages(request.messages);
+  if (valid.grammar !== undefined && isPlainObject(valid.response_format) && valid.response_format.type !== 'text') {
+    fail('grammar', 'cannot be combined with a JSON response_format: give one constraint');
+  }
+  // Compiles the constraint now, so an unusable schema or grammar is refused before generation.
+  try {
+    requestGrammar(valid as ValidChatRequest);
+  } catch (error) {
+    if (error instanceof UnsupportedSchemaError) throw new UnsupportedSchemaError(error.message, { ...error.detail, param: 'response_format.json_schema.schema' });
+    if (error instanceof GrammarError) throw new GrammarError(error.message, { ...error.detail, param: valid.grammar !== undefined ? 'grammar' : 'response_format' });
+    throw error;
+  }
   return valid as ValidChatRequest;
 }
 

@@ -10,6 +10,7 @@
  */
 import type { Backend, IdBuffer, StepPlan } from '../backend/ops.ts';
 import type { PenaltyParams, SamplingParams, TokenPenalties } from '../sampling/params.ts';
+import type { AllowedTokens } from '../sampling/mask.ts';
 import type { DecodeLoop, DecodeLoopOptions } from './token-loop.ts';
 import { DeviceDecodeLoop, type LoopHost } from './decode-loop.ts';
 import type { RangedSource } from '../gguf/source.ts';
@@ -106,14 +107,15 @@ export class Model implements LoopHost {
    * logits with llama.cpp's chain (greedy when temperature <= 0), after `penalties` if given; `u`
    * is a uniform in [0, 1).
    */
-  async next(tokens: readonly number[], sampling: SamplingParams, u: number, penalties?: TokenPenalties): Promise<number> {
+  async next(tokens: readonly number[], sampling: SamplingParams, u: number, penalties?: TokenPenalties, allowed?: AllowedTokens): Promise<number> {
     if (tokens.length === 0) throw new RangeError('next: no tokens to evaluate');
     const { backend, scratch, config, kv } = this.state;
     const B = scratch.batch;
     kv.checkRoom(tokens.length);
     this.oneU[0] = u;
     // Host-counted penalties change the dispatches (their count is a uniform): not replayable.
-    const plain = !penalties || penalties.counts.length === 0;
+    // So does a grammar's token mask (written per token).
+    const plain = (!penalties || penalties.counts.length === 0) && !allowed;
     const plan = tokens.length === 1 && plain ? this.decodePlan(false, sampling, undefined) : undefined;
     const token = tokens[0]!;
     if (plan && Number.isInteger(token) && token >= 0 && token < config.nVocab) {
@@ -132,7 +134,7 @@ export class Model implements LoopHost {
         await forward(this.state, chunk, isLast ? chunk.length - 1 : chunk.length);
         if (!isLast) backend.submit();
       }
-      backend.sample({ t: scratch.logits, stride: config.nVocab }, config.nVocab, 1, sampling, this.oneU, scratch.sampled, penalties);
+      backend.sample({ t: scratch.logits, stride: config.nVocab }, config.nVocab, 1, sampling, this.oneU, scratch.sampled, penalties, allowed);
       if (captured) this.keepDecodePlan(false, sampling, undefined, captured);
     }
     const read = backend.readIdsAsync(scratch.sampled, 1);

@@ -6,7 +6,7 @@
  * `finish` discards whatever ran past the last token taken, so the result and the KV cache are the
  * same as stepping one token at a time (`StepByStepLoop`).
  */
-import { penaltiesActive, recentTokenCounts, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
+import { penaltiesActive, recentTokenCounts, type AllowedTokens, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
 
 export interface DecodeLoopOptions {
   /** Tokens the first step evaluates after the cached ones (at least one). */
@@ -19,6 +19,12 @@ export interface DecodeLoopOptions {
   random: () => number;
   /** Steps (sampled tokens) the loop may run at most: the caller's max_tokens and the room left in the context. */
   maxSteps: number;
+  /**
+   * A grammar's allowed tokens for the next step, asked just before it runs (after the previous
+   * token was taken). A loop that records steps ahead cannot know them: constrained requests run
+   * StepByStepLoop.
+   */
+  allowedTokens?: () => AllowedTokens;
   /** Filled by a loop that records steps ahead (the device loop) with what recording them cost the host; the benchmark reads it. */
   stats?: LoopStats;
 }
@@ -52,7 +58,7 @@ export interface DecodeLoop {
 
 /** What `StepByStepLoop` needs: evaluate tokens and sample the next one, one step per call. */
 export interface SteppedModel {
-  next(tokens: readonly number[], sampling: SamplingParams, u: number, penalties?: TokenPenalties): Promise<number>;
+  next(tokens: readonly number[], sampling: SamplingParams, u: number, penalties?: TokenPenalties, allowed?: AllowedTokens): Promise<number>;
 }
 
 /**
@@ -80,7 +86,7 @@ export class StepByStepLoop implements DecodeLoop {
     const u = this.options.random();
     let stepPenalties: TokenPenalties | undefined;
     if (penaltiesActive(penalties)) stepPenalties = { params: penalties, counts: recentTokenCounts([...this.recent, ...this.pending], penalties.lastN) };
-    const token = await this.model.next(this.pending, sampling, u, stepPenalties);
+    const token = await this.model.next(this.pending, sampling, u, stepPenalties, this.options.allowedTokens?.());
     this.steps++;
     this.recent = [...this.recent, ...this.pending].slice(-Math.max(1, penalties.lastN));
     this.pending = [token];

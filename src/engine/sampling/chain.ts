@@ -80,14 +80,19 @@ export function keptDistribution(c: Candidates, params: SamplingParams): Distrib
   return { ids: ids.slice(0, keep), probs: Array.from(w, (x) => x / sum) };
 }
 
-/** The first candidate whose cumulative probability exceeds `u` (the last one if rounding leaves none). */
+/**
+ * The first candidate whose cumulative probability exceeds `u`; if rounding leaves none, the last
+ * one with a probability above 0 (a masked token, probability exactly 0, is never drawn).
+ */
 export function draw(d: Distribution, u: number): number {
   let acc = 0;
+  let last = 0;
   for (let i = 0; i < d.ids.length; i++) {
     acc += d.probs[i]!;
+    if (d.probs[i]! > 0) last = i;
     if (acc > u) return d.ids[i]!;
   }
-  return d.ids[d.ids.length - 1]!;
+  return d.ids[last]!;
 }
 
 /** The kept candidates of a row and their probabilities. */

@@ -44,6 +44,7 @@ import { yarnCorrDims } from '../rope-scaling.ts';
 import { addNormInSteps, gluMatmulInSteps, ropeKvWriteInSteps } from '../fused-steps.ts';
 import { applyPenalties, historyCounts } from '../../sampling/penalties.ts';
 import { sampleRow } from '../../sampling/chain.ts';
+import { applyTokenMask, type AllowedTokens } from '../../sampling/mask.ts';
 import type { SamplingParams, TokenPenalties } from '../../sampling/params.ts';
 
 export type { ThreadingSupport } from './threads.ts';
@@ -380,7 +381,16 @@ export class CpuBackend implements Backend {
     this.kernels.elementwise({ op: 'softcap', a: rows(x), out: rows(x), n, scale: cap, rowStart: 0, rowEnd: count });
   }
 
-  sample(logits: Rows, vocab: number, count: number, params: SamplingParams, u: readonly number[], out: IdBuffer, penalties?: TokenPenalties | DevicePenalties): void {
+  sample(
+    logits: Rows,
+    vocab: number,
+    count: number,
+    params: SamplingParams,
+    u: readonly number[],
+    out: IdBuffer,
+    penalties?: TokenPenalties | DevicePenalties,
+    allowed?: AllowedTokens,
+  ): void {
     const o = (out as CpuBuffer).ptr;
     const base = (logits.t as CpuBuffer).ptr + 4 * (logits.offset ?? 0);
     if (penalties && 'history' in penalties) {
@@ -392,6 +402,10 @@ export class CpuBackend implements Backend {
       applyPenalties(this.kernels.f32(base, vocab), historyCounts(history), penalties.params);
     } else if (penalties) {
       for (let r = 0; r < count; r++) applyPenalties(this.kernels.f32(base + 4 * r * logits.stride, vocab), penalties.counts, penalties.params);
+    }
+    if (allowed) {
+      if (count !== 1) throw new RangeError('sample: a token mask takes one row');
+      applyTokenMask(this.kernels.f32(base, vocab), allowed);
     }
     if (params.temperature <= 0 || params.topK === 1) {
       this.kernels.argmax({ x: rows(logits), n: vocab, out: o, rowStart: 0, rowEnd: count });

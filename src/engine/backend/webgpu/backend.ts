@@ -34,9 +34,10 @@ import { encodeMatmul, gluMatmulFits, matmulSupports } from './kernels/matmul.ts
 import { encodeAddNorm, encodeNorm } from './kernels/norm.ts';
 import { encodeRope, type RopeArgs } from './kernels/rope.ts';
 import { encodeRopeKvWrite, ropeKvWriteFits } from './kernels/rope-kv-write.ts';
-import { encodeHistoryPenalties, encodePenalties } from './kernels/penalty.ts';
+import { encodeHistoryPenalties, encodePenalties, encodeTokenMask } from './kernels/penalty.ts';
 import { encodeSample, sampleScratchElements } from './kernels/sample.ts';
 import type { SamplingParams, TokenPenalties } from '../../sampling/params.ts';
+import type { AllowedTokens } from '../../sampling/mask.ts';
 import { readBuffer } from './readback.ts';
 import type { KernelPaths, MatvecStrategy } from './probe.ts';
 import { StepPlan, StepRecorder, type RecorderCounters } from './recorder.ts';
@@ -125,6 +126,7 @@ export class WebGpuBackend implements Backend {
   private randomRows = 0;
   /** (token id, count) u32 pairs for the penalty kernel; grows to the most pairs asked for. */
   private penaltyPairs: { buffer: GPUBuffer; capacity: number } | undefined;
+  private maskBuffer: { buffer: GPUBuffer; words: number } | undefined;
 
   constructor(
     readonly device: GPUDevice,
@@ -372,7 +374,16 @@ export class WebGpuBackend implements Backend {
     });
   }
 
-  sample(logits: Rows, vocab: number, rows: number, params: SamplingParams, u: readonly number[], out: IdBuffer, penalties?: TokenPenalties | DevicePenalties): void {
+  sample(
+    logits: Rows,
+    vocab: number,
+    rows: number,
+    params: SamplingParams,
+    u: readonly number[],
+    out: IdBuffer,
+    penalties?: TokenPenalties | DevicePenalties,
+    allowed?: AllowedTokens,
+  ): void {
     if (penalties && 'history' in penalties) {
       if (rows !== 1) throw new RangeError('sample: penalties from a device history take one row');
       encodeHistoryPenalties(this.recorder, this.kernels, {
@@ -386,6 +397,7 @@ export class WebGpuBackend implements Backend {
         params: penalties.params,
       });
     } else if (penalties && penalties.counts.length > 0) this.penalize(logits, vocab, rows, penalties);
+    if (allowed) this.mask(logits, vocab, rows, allowed);
     const elements = sampleScratchElements(vocab, rows);
     if (!this.sampleScratch || this.sampleScratch.elements < elements) {
       this.sampleScratch = { values: this.buffer('sample values', elements * 4), ids: this.buffer('sample ids', elements * 4), elements };
@@ -406,6 +418,23 @@ export class WebGpuBackend implements Backend {
       tokens: buf(out),
       scratch: { values: this.sampleScratch.values, ids: this.sampleScratch.ids },
     });
+  }
+
+  /**
+   * A grammar's token mask on the device: the bitset (vocab / 8 bytes, 19 KB for 152k tokens) is
+   * written to a buffer the step reads, so the logits are never read back. The write changes per
+   * token, so a masked step is recorded afresh, never replayed from a plan.
+   */
+  private mask(logits: Rows, vocab: number, rows: number, allowed: AllowedTokens): void {
+    if (rows !== 1) throw new RangeError('sample: a token mask takes one row');
+    const words = Math.ceil(vocab / 32);
+    if (allowed.length < words) throw new RangeError(`sample: a mask of ${allowed.length} words for ${vocab} tokens`);
+    if (!this.maskBuffer || this.maskBuffer.words < words) {
+      this.maskBuffer = { buffer: this.buffer('token mask', words * 4), words };
+      this.invalidatePlans();
+    }
+    this.device.queue.writeBuffer(this.maskBuffer.buffer, 0, allowed, 0, words);
+    encodeTokenMask(this.recorder, this.kernels, { logits: buf(logits.t), logitsOffset: logits.offset ?? 0, vocab, allowed: this.maskBuffer.buffer });
   }
 
   /** Applies the penalties to each row on the device, so sampling with them still reads back only ids. */

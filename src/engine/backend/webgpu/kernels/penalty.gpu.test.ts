@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { freshSeed, randomFloats } from '../../../../testing/gpu.ts';
 import { applyPenalties, historyRing, recentTokenCounts } from '../../../sampling/penalties.ts';
-import { encodeHistoryPenalties, encodePenalties } from './penalty.ts';
+import { encodeHistoryPenalties, encodePenalties, encodeTokenMask } from './penalty.ts';
+import { applyTokenMask } from '../../../sampling/mask.ts';
 import { useOpHarness } from '../../../../testing/op-harness.ts';
 
 const h = useOpHarness();
@@ -71,5 +72,20 @@ describe('logit penalties on the GPU', () => {
       [2, 2],
       [3, 1],
     ]);
+  });
+
+  it.each([1000, 70_001])('a token mask over %i tokens equals the CPU rule, and leaves other rows alone', async (vocab) => {
+    const seed = freshSeed(`token mask ${vocab}`);
+    const logits = randomFloats(vocab * 2, seed).map((x) => x * 8);
+    const bits = randomFloats(Math.ceil(vocab / 32), seed + 1);
+    const allowed = Uint32Array.from(bits, (x) => Math.floor((x + 1) * 0x7fffffff) ^ 0x5555);
+    const buffer = h.upload(new Float32Array(logits));
+    encodeTokenMask(h.recorder, h.kernels, { logits: buffer, logitsOffset: vocab, vocab, allowed: h.uploadU32(allowed) });
+    await h.submit();
+    const actual = await h.readF32(buffer, vocab * 2);
+    const expected = new Float32Array(logits);
+    applyTokenMask(expected.subarray(vocab), allowed);
+    expect(Array.from(actual)).toEqual(Array.from(expected));
+    expect(Array.from(expected.subarray(vocab)).filter((x) => x < -1e38).length).toBeGreaterThan(vocab / 4);
   });
 });

@@ -6,7 +6,7 @@
 import type { PenaltyParams } from '../../../sampling/params.ts';
 import { kernelFamily, type KernelCache } from '../kernel.ts';
 import type { BufferRange, StepRecorder } from '../recorder.ts';
-import { shaderKernel } from './common.ts';
+import { foldedGrid, shaderKernel } from './common.ts';
 
 export interface PenaltyArgs {
   logits: GPUBuffer;
@@ -79,3 +79,26 @@ export function encodeHistoryPenalties(recorder: StepRecorder, kernels: KernelCa
   });
 }
 
+
+export interface MaskArgs {
+  logits: GPUBuffer;
+  /** Float offset of the row inside `logits`. */
+  logitsOffset: number;
+  vocab: number;
+  /** u32[ceil(vocab / 32)]: the allowed-token bitset. */
+  allowed: GPUBuffer;
+}
+
+const MASK = kernelFamily();
+
+/** A grammar's token mask on one row of logits (logit_mask.wgsl); reference: applyTokenMask. */
+export function encodeTokenMask(recorder: StepRecorder, kernels: KernelCache, args: MaskArgs): void {
+  const kernel = kernels.variant(MASK, 0) ?? kernels.remember(MASK, 0, shaderKernel(kernels, 'logit_mask.wgsl'));
+  const [gx, gy] = foldedGrid(Math.ceil(args.vocab / 256));
+  recorder.dispatch(kernel, {
+    params: { vocab: args.vocab, logits_offset: args.logitsOffset, groups_x: gx },
+    bind: { allowed: args.allowed, logits: args.logits },
+    workgroups: [gx, gy],
+    label: 'logit mask',
+  });
+}

@@ -1,0 +1,120 @@
+/**
+ * A context-free grammar over Unicode code points, in the shape llama.cpp's grammar parser
+ * (src/llama-grammar.cpp) gives GBNF: each rule is a list of alternatives, each alternative a
+ * sequence of elements, an element either a character set or a reference to another rule.
+ * Repetitions (`*`, `+`, `?`, `{m,n}`) and groups are already rewritten into generated rules, so
+ * the matcher only ever sees sets and references.
+ */
+import { HearthError } from '../errors.ts';
+
+/** A GBNF text, a JSON schema or a grammar built from them cannot be used (the message says why). */
+export class GrammarError extends HearthError {}
+
+/** The largest Unicode code point. */
+export const MAX_CODE_POINT = 0x10ffff;
+
+/**
+ * A set of code points as sorted, disjoint, non-adjacent inclusive ranges `[lo0, hi0, lo1, hi1, ...]`
+ * (a negated class is stored as its complement, so matching never needs a flag).
+ */
+export type CharRanges = Uint32Array;
+
+export type Element = { kind: 'char'; ranges: CharRanges } | { kind: 'ref'; rule: number };
+
+/** One alternative: its elements in order (empty for the empty alternative). */
+export type Alternative = readonly Element[];
+
+export interface Grammar {
+  /** Rule id -> its alternatives. */
+  readonly rules: ReadonlyArray<readonly Alternative[]>;
+  /** Rule id -> name (generated rules get `name-N`). */
+  readonly names: readonly string[];
+  /** The start rule's id. */
+  readonly root: number;
+}
+
+/** Normalizes ranges: sorted, overlapping and adjacent ranges merged; `negate` takes the complement. */
+export function charRanges(pairs: ReadonlyArray<readonly [number, number]>, negate = false): CharRanges {
+  const sorted = pairs.map(([lo, hi]) => [Math.min(lo, hi), Math.max(lo, hi)] as [number, number]).sort((a, b) => a[0] - b[0]);
+  const merged: Array<[number, number]> = [];
+  for (const [lo, hi] of sorted) {
+    const last = merged[merged.length - 1];
+    if (last && lo <= last[1] + 1) last[1] = Math.max(last[1], hi);
+    else merged.push([lo, hi]);
+  }
+  if (!negate) return Uint32Array.from(merged.flat());
+  const out: number[] = [];
+  let next = 0;
+  for (const [lo, hi] of merged) {
+    if (lo > next) out.push(next, lo - 1);
+    next = hi + 1;
+  }
+  if (next <= MAX_CODE_POINT) out.push(next, MAX_CODE_POINT);
+  return Uint32Array.from(out);
+}
+
+/** True when `cp` is in the set. */
+export function rangesContain(ranges: CharRanges, cp: number): boolean {
+  for (let i = 0; i < ranges.length; i += 2) {
+    if (cp < ranges[i]!) return false;
+    if (cp <= ranges[i + 1]!) return true;
+  }
+  return false;
+}
+
+/** True when the set holds some code point in [lo, hi]. */
+export function rangesIntersect(ranges: CharRanges, lo: number, hi: number): boolean {
+  for (let i = 0; i < ranges.length; i += 2) if (ranges[i]! <= hi && ranges[i + 1]! >= lo) return true;
+  return false;
+}
+
+/** Rules that can derive the empty string. */
+export function nullableRules(grammar: Grammar): boolean[] {
+  const nullable = grammar.rules.map(() => false);
+  for (let changed = true; changed; ) {
+    changed = false;
+    grammar.rules.forEach((alts, id) => {
+      if (nullable[id]) return;
+      if (alts.some((alt) => alt.every((e) => e.kind === 'ref' && nullable[e.rule]))) nullable[id] = changed = true;
+    });
+  }
+  return nullable;
+}
+
+/**
+ * Checks what the matcher relies on: every referenced rule exists, and no rule can reach itself
+ * without consuming a character (left recursion, which a top-down matcher would expand forever;
+ * llama.cpp rejects it the same way). Throws GrammarError.
+ */
+export function checkGrammar(grammar: Grammar): void {
+  const { rules, names } = grammar;
+  if (!rules[grammar.root]) throw new GrammarError('grammar: no root rule');
+  rules.forEach((alts, id) => {
+    for (const alt of alts) for (const e of alt) if (e.kind === 'ref' && !rules[e.rule]) throw new GrammarError(`grammar: rule ${names[id]} refers to an undefined rule`);
+  });
+  const nullable = nullableRules(grammar);
+  // Rules each rule can start with (before consuming anything).
+  const starts = rules.map((alts) => {
+    const out = new Set<number>();
+    for (const alt of alts) {
+      for (const e of alt) {
+        if (e.kind === 'char') break;
+        out.add(e.rule);
+        if (!nullable[e.rule]) break;
+      }
+    }
+    return out;
+  });
+  const state = rules.map(() => 0); // 0 unvisited, 1 on the path, 2 done
+  const visit = (id: number, path: number[]): void => {
+    if (state[id] === 2) return;
+    if (state[id] === 1) {
+      const cycle = [...path.slice(path.indexOf(id)), id].map((r) => names[r]);
+      throw new GrammarError(`grammar: left recursion (${cycle.join(' -> ')}): a rule must consume a character before it can refer to itself`, { cycle });
+    }
+    state[id] = 1;
+    for (const next of starts[id]!) visit(next, [...path, id]);
+    state[id] = 2;
+  };
+  rules.forEach((_, id) => visit(id, []));
+}

@@ -1,0 +1,109 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { anyJsonObjectGbnf, jsonSchemaToGbnf } from './json-schema.ts';
+import { parseGbnf } from './gbnf.ts';
+import { GrammarAutomaton, REJECT } from './automaton.ts';
+import { automatonVerdict } from '../../testing/grammar-reference.ts';
+import { GrammarConstraint, maskHas, TokenTrie } from './token-mask.ts';
+import { freshSeed, mulberry32 } from '../../testing/random.ts';
+import { randomSchema, schemaErrors } from '../../testing/json-schema-check.ts';
+import { loadTokenizer } from '../../../tests/tokenizer/helpers.ts';
+
+const verdict = (schema: unknown, text: string) => automatonVerdict(jsonSchemaToGbnf(schema), text);
+
+describe('JSON schema to grammar', () => {
+  it('objects: required properties always, optional ones maybe, in declared order, nothing else', () => {
+    const schema = { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'string' }, c: { type: 'boolean' } }, required: ['b'] };
+    expect(verdict(schema, '{"b": "x"}')).toBe('complete');
+    expect(verdict(schema, '{"a": -12, "b": "x\\n\\u00e9", "c": true}')).toBe('complete');
+    expect(verdict(schema, '{"a": 1')).toBe('prefix');
+    expect(verdict(schema, '{"a": 1}')).toBe('reject'); // b is required
+    expect(verdict(schema, '{"c": true}')).toBe('reject');
+    expect(verdict(schema, '{"b": "x", "d": 1}')).toBe('reject');
+    expect(verdict(schema, '{"a": 1.5')).toBe('reject');
+    expect(verdict(schema, '{"a": 01')).toBe('reject');
+  });
+
+  it('arrays with bounds, enums, consts, anyOf, nullable types and $ref to $defs (recursive too)', () => {
+    expect(verdict({ type: 'array', items: { type: 'number' }, minItems: 1, maxItems: 2 }, '[ ')).toBe('prefix');
+    expect(verdict({ type: 'array', items: { type: 'number' }, minItems: 1, maxItems: 2 }, '[]')).toBe('reject');
+    expect(verdict({ type: 'array', items: { type: 'number' }, minItems: 1, maxItems: 2 }, '[1e5, -0.25]')).toBe('complete');
+    expect(verdict({ type: 'array', items: { type: 'number' }, minItems: 1, maxItems: 2 }, '[1, 2, 3')).toBe('reject');
+    expect(verdict({ enum: ['a', 1, null] }, 'null')).toBe('complete');
+    expect(verdict({ enum: ['a', 1, null] }, '"b"')).toBe('reject');
+    expect(verdict({ const: { k: [1, 'x'] } }, '{"k":[1,"x"]}')).toBe('complete');
+    expect(verdict({ anyOf: [{ type: 'integer' }, { type: 'string', maxLength: 2 }] }, '"abc')).toBe('reject');
+    expect(verdict({ type: ['string', 'null'] }, 'null')).toBe('complete');
+    const tree = { $ref: '#/$defs/node', $defs: { node: { type: 'object', properties: { kids: { type: 'array', items: { $ref: '#/$defs/node' } } }, required: ['kids'] } } };
+    expect(verdict(tree, '{"kids": [{"kids": []}, {"kids": [{"kids": []}]}]}')).toBe('complete');
+    expect(verdict(true, '[{"any": "json"}, 1]')).toBe('complete');
+    expect(verdict({ type: 'object' }, '{"free": {"form": null}}')).toBe('complete');
+  });
+
+  it('json_object mode allows any JSON object and nothing else', () => {
+    const automaton = new GrammarAutomaton(parseGbnf(anyJsonObjectGbnf()));
+    const run = (t: string) => automaton.walk(automaton.start, new TextEncoder().encode(t));
+    expect(automaton.accepting(run('{"a": [1, {"b": null}], "c": "d"}'))).toBe(true);
+    expect(run('[1]')).toBe(REJECT);
+    expect(run('"s"')).toBe(REJECT);
+  });
+
+  it('rejects keywords outside the subset with an UnsupportedSchemaError naming the keyword and the supported ones', () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ type: 'string', pattern: '^a' }, /"pattern" is not supported.*Supported keywords: type, properties/],
+      [{ type: 'number', minimum: 0 }, /"minimum" is not supported/],
+      [{ type: 'object', properties: { a: { type: 'string', format: 'date' } } }, /#\/properties\/a: the keyword "format"/],
+      [{ type: 'object', properties: {}, additionalProperties: { type: 'string' } }, /only additionalProperties: false/],
+      [{ type: 'date' }, /unknown type "date"/],
+      [{ $ref: '#/$defs/missing' }, /does not name an entry/],
+      [{ type: 'object', properties: { a: true }, required: ['b'] }, /required must list names/],
+      [{ allOf: [] }, /"allOf" is not supported/],
+    ];
+    for (const [schema, message] of cases) {
+      expect(() => jsonSchemaToGbnf(schema), JSON.stringify(schema)).toThrow(expect.objectContaining({ name: 'UnsupportedSchemaError', message: expect.stringMatching(message) }));
+    }
+  });
+});
+
+describe('constrained generation under random schemas', () => {
+  let pieces: Array<Uint8Array | null>;
+  let trie: TokenTrie;
+  let closers: Set<number>;
+  beforeAll(async () => {
+    // The first 8000 tokens of Qwen2's vocabulary (its 256 byte tokens and the commonest merges):
+    // real multi-byte, merged tokens, and small enough to build hundreds of grammars quickly.
+    const tokenizer = await loadTokenizer('qwen2');
+    pieces = Array.from({ length: 8000 }, (_, id) => (tokenizer.isControl(id) ? null : tokenizer.tokenToPiece(id)));
+    trie = TokenTrie.build(pieces);
+    closers = new Set(pieces.flatMap((p, id) => (p && /["}\]0-9]/.test(new TextDecoder().decode(p)) ? [id] : [])));
+  });
+
+  it('every finished output of a random walk parses and validates (300 schemas)', () => {
+    const next = mulberry32(freshSeed('random schemas'));
+    const END = pieces.length; // a stand-in end-of-generation token
+    let finished = 0;
+    for (let trial = 0; trial < 300; trial++) {
+      const schema = randomSchema(next);
+      const constraint = new GrammarConstraint(parseGbnf(jsonSchemaToGbnf(schema)), { trie, pieces: [...pieces, null], endTokens: [END] });
+      const decoder = new TextDecoder();
+      let text = '';
+      for (let step = 0; step < 400; step++) {
+        const mask = constraint.allowed();
+        const allowed = Array.from({ length: END + 1 }, (_, i) => i).filter((i) => maskHas(mask, i));
+        expect(allowed.length, `${JSON.stringify(schema)} after ${JSON.stringify(text)}`).toBeGreaterThan(0);
+        // Random tokens, leaning towards ones that close strings, arrays and objects so walks end.
+        const leaning = allowed.filter((i) => i === END || closers.has(i));
+        const pool = leaning.length > 0 && next() < 0.6 ? leaning : allowed;
+        const token = pool[Math.floor(next() * pool.length)]!;
+        if (token === END) break;
+        constraint.accept(token);
+        text += decoder.decode(pieces[token]!, { stream: true });
+        if (!constraint.canContinue) break;
+      }
+      if (!constraint.complete) continue;
+      finished++;
+      const value = JSON.parse(text);
+      expect(schemaErrors(schema, value), `${JSON.stringify(schema)}\n${text}`).toEqual([]);
+    }
+    expect(finished).toBeGreaterThan(250);
+  }, 600_000);
+});

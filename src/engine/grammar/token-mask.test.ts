@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseGbnf } from './gbnf.ts';
+import { GrammarConstraint, maskHas, TokenTrie, type TokenMask } from './token-mask.ts';
+import type { Grammar } from './grammar.ts';
+import { llamaCppSourceDir } from '../../testing/llama-ref.ts';
+import { recognizeBytes } from '../../testing/grammar-reference.ts';
+import { freshSeed, mulberry32 } from '../../testing/random.ts';
+import { ALPHABET, randomGrammar } from '../../testing/random-grammar.ts';
+import { loadTokenizer } from '../../../tests/tokenizer/helpers.ts';
+
+const utf8 = new TextEncoder();
+
+/** The allowed set by brute force: every token's bytes after `prefix` against the reference recognizer. */
+function bruteForceMask(grammar: Grammar, prefix: Uint8Array, pieces: ReadonlyArray<Uint8Array | null>): number[] {
+  const allowed: number[] = [];
+  pieces.forEach((piece, id) => {
+    if (!piece || piece.length === 0) return;
+    const bytes = new Uint8Array(prefix.length + piece.length);
+    bytes.set(prefix);
+    bytes.set(piece, prefix.length);
+    if (recognizeBytes(grammar, bytes) !== 'reject') allowed.push(id);
+  });
+  return allowed;
+}
+
+function ids(mask: TokenMask, size: number): number[] {
+  return Array.from({ length: size }, (_, i) => i).filter((i) => maskHas(mask, i));
+}
+
+/** A small vocabulary: every string of one or two alphabet characters, and the single bytes of the multi-byte ones. */
+function smallVocabulary(): Array<Uint8Array | null> {
+  const texts = [...ALPHABET, ...ALPHABET.flatMap((a) => ALPHABET.map((b) => a + b)), 'abc', '"a"'];
+  const pieces: Array<Uint8Array | null> = texts.map((t) => utf8.encode(t));
+  for (const c of ALPHABET) for (const b of utf8.encode(c)) if (b >= 0x80) pieces.push(Uint8Array.of(b));
+  for (const c of ['中', '😀']) pieces.push(utf8.encode(c).slice(0, 2));
+  pieces.push(null); // a special token: never allowed
+  return pieces;
+}
+
+describe('token trie', () => {
+  it('holds every token once, under its bytes', () => {
+    const pieces = [utf8.encode('ab'), utf8.encode('a'), utf8.encode('b'), null, utf8.encode('ab'), utf8.encode('abc')];
+    const trie = TokenTrie.build(pieces);
+    expect(trie.nodes).toBe(1 + 4); // root, a, ab, abc, b
+    expect([...trie.tokenIds].sort()).toEqual([0, 1, 2, 4, 5]);
+  });
+});
+
+describe('grammar token masks', () => {
+  it('equal the brute-force allowed set on random grammars, along random constrained walks', () => {
+    const next = mulberry32(freshSeed('grammar masks'));
+    const pieces = smallVocabulary();
+    const trie = TokenTrie.build(pieces);
+    let compared = 0;
+    for (let trial = 0; trial < 40; trial++) {
+      const { grammar, text } = randomGrammar(next);
+      if (!grammar) continue;
+      const constraint = new GrammarConstraint(grammar, { trie, pieces, endTokens: [] });
+      let prefix = new Uint8Array(0);
+      for (let step = 0; step < 6; step++) {
+        const ours = ids(constraint.allowed(), pieces.length);
+        expect(ours, `${text}\nafter ${JSON.stringify(new TextDecoder().decode(prefix))}`).toEqual(bruteForceMask(grammar, prefix, pieces));
+        compared++;
+        if (ours.length === 0) break;
+        const token = ours[Math.floor(next() * ours.length)]!;
+        constraint.accept(token);
+        prefix = Uint8Array.from([...prefix, ...pieces[token]!]);
+      }
+    }
+    expect(compared).toBeGreaterThan(60);
+  });
+
+  it('on the 152k-token Qwen2 vocabulary equal the brute-force set for JSON (every token tried)', async () => {
+    const tokenizer = await loadTokenizer('qwen2');
+    const pieces = Array.from({ length: tokenizer.size }, (_, id) => (tokenizer.isControl(id) ? null : tokenizer.tokenToPiece(id)));
+    const trie = TokenTrie.build(pieces);
+    const grammar = parseGbnf(readFileSync(join(llamaCppSourceDir(), 'grammars', 'json.gbnf'), 'utf8'));
+    const eos = tokenizer.special.eos!;
+    const constraint = new GrammarConstraint(grammar, { trie, pieces, endTokens: [eos] });
+    let text = '';
+    for (const chunk of ['', '{"na', 'me": "\\u00e9中', '", "n": [1.5, ', '-2]}']) {
+      for (const id of tokenizer.encode(chunk, { addSpecial: false })) constraint.accept(id);
+      text += chunk;
+      const expected = bruteForceMask(grammar, utf8.encode(text), pieces);
+      const complete = text.endsWith('}');
+      expect(ids(constraint.allowed(), pieces.length), text).toEqual(complete ? [...expected, eos].sort((a, b) => a - b) : expected);
+      expect(expected.length).toBeGreaterThan(0);
+    }
+    expect(constraint.complete).toBe(true);
+  }, 600_000);
+
+  it('refuses a token the grammar does not allow, and an end token before the grammar is complete', () => {
+    const pieces = [utf8.encode('a'), utf8.encode('b'), null];
+    const constraint = new GrammarConstraint(parseGbnf('root ::= "ab"'), { trie: TokenTrie.build(pieces), pieces, endTokens: [2] });
+    expect(() => constraint.accept(1)).toThrow(expect.objectContaining({ name: 'GrammarViolationError' }));
+    expect(() => constraint.accept(2)).toThrow(expect.objectContaining({ name: 'GrammarViolationError' }));
+    constraint.accept(0);
+    constraint.accept(1);
+    expect(constraint.complete).toBe(true);
+    expect(constraint.canContinue).toBe(false);
+    expect(ids(constraint.allowed(), 3)).toEqual([2]);
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * For the structured-output tests: random schemas in the supported subset, and a small validator
+ * for that subset written from the JSON Schema spec (independent of the schema -> grammar converter
+ * it checks). No dependency: none of the project's packages validates JSON Schema.
+ */
+
+type Schema = boolean | Record<string, unknown>;
+
+/** Why `value` does not validate against `schema` (empty when it does). */
+export function schemaErrors(schema: Schema, value: unknown, root: Schema = schema, path = '$'): string[] {
+  if (schema === true) return [];
+  if (schema === false) return [`${path}: schema false`];
+  const s = schema;
+  if (typeof s.$ref === 'string') {
+    const target = s.$ref === '#' ? root : (root as Record<string, Record<string, Schema>>)[s.$ref.split('/')[1]!]![s.$ref.split('/')[2]!]!;
+    return schemaErrors(target, value, root, path);
+  }
+  const errors: string[] = [];
+  if ('const' in s && !deepEqual(s.const, value)) errors.push(`${path}: not the const`);
+  if (Array.isArray(s.enum) && !s.enum.some((v) => deepEqual(v, value))) errors.push(`${path}: not in enum`);
+  if (Array.isArray(s.anyOf) && !s.anyOf.some((x) => schemaErrors(x as Schema, value, root, path).length === 0)) errors.push(`${path}: no anyOf branch`);
+  if (Array.isArray(s.oneOf)) {
+    const n = s.oneOf.filter((x) => schemaErrors(x as Schema, value, root, path).length === 0).length;
+    if (n !== 1) errors.push(`${path}: ${n} oneOf branches match`);
+  }
+  if (s.type !== undefined) {
+    const types = Array.isArray(s.type) ? s.type : [s.type];
+    if (!types.some((t) => typeOk(t as string, value))) errors.push(`${path}: not of type ${types.join('|')}`);
+  }
+  if (typeof value === 'string') {
+    const length = [...value].length;
+    if (typeof s.minLength === 'number' && length < s.minLength) errors.push(`${path}: shorter than ${s.minLength}`);
+    if (typeof s.maxLength === 'number' && length > s.maxLength) errors.push(`${path}: longer than ${s.maxLength}`);
+  }
+  if (Array.isArray(value)) {
+    if (typeof s.minItems === 'number' && value.length < s.minItems) errors.push(`${path}: fewer than ${s.minItems} items`);
+    if (typeof s.maxItems === 'number' && value.length > s.maxItems) errors.push(`${path}: more than ${s.maxItems} items`);
+    if (s.items !== undefined) value.forEach((v, i) => errors.push(...schemaErrors(s.items as Schema, v, root, `${path}[${i}]`)));
+  }
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const obj = value as Record<string, unknown>;
+    const props = (s.properties ?? {}) as Record<string, Schema>;
+    for (const r of (s.required ?? []) as string[]) if (!(r in obj)) errors.push(`${path}: missing ${r}`);
+    for (const [k, v] of Object.entries(obj)) {
+      if (k in props) errors.push(...schemaErrors(props[k]!, v, root, `${path}.${k}`));
+      else if (s.additionalProperties === false) errors.push(`${path}: unexpected property ${k}`);
+    }
+  }
+  return errors;
+}
+
+function typeOk(type: string, v: unknown): boolean {
+  switch (type) {
+    case 'null': return v === null;
+    case 'boolean': return typeof v === 'boolean';
+    case 'string': return typeof v === 'string';
+    case 'number': return typeof v === 'number';
+    case 'integer': return typeof v === 'number' && Number.isInteger(v);
+    case 'array': return Array.isArray(v);
+    case 'object': return typeof v === 'object' && v !== null && !Array.isArray(v);
+    default: return false;
+  }
+}
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, canonical(x)]));
+  return v;
+}
+
+/** A random schema of the supported subset, nested up to `depth`. */
+export function randomSchema(next: () => number, depth = 3): Record<string, unknown> {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
+  const leaf = (): Record<string, unknown> => {
+    const r = next();
+    if (r < 0.2) return next() < 0.5 ? { type: 'string' } : { type: 'string', minLength: 1, maxLength: 1 + Math.floor(next() * 8) };
+    if (r < 0.35) return { type: 'integer' };
+    if (r < 0.45) return { type: 'number' };
+    if (r < 0.55) return { type: 'boolean' };
+    if (r < 0.6) return { type: ['string', 'null'] };
+    if (r < 0.7) return { enum: pick([['red', 'green', 'blue'], [1, 2.5, 'x', null, true], [{ a: [1] }, 'é"\\']]) };
+    if (r < 0.75) return { const: pick(['fixed', 42, { k: 'v' }]) };
+    if (r < 0.85) return { oneOf: [{ type: 'string', maxLength: 3 }, { type: 'integer' }, { type: 'null' }] };
+    return { anyOf: [{ type: 'number' }, { type: 'boolean' }] };
+  };
+  const node = (d: number): Record<string, unknown> => {
+    if (d <= 0 || next() < 0.3) return leaf();
+    if (next() < 0.55) {
+      const names = ['id', 'name', 'tags', 'a b', 'é', 'nested', 'x'].filter(() => next() < 0.5);
+      const properties = Object.fromEntries(names.map((n) => [n, node(d - 1)]));
+      const required = names.filter(() => next() < 0.6);
+      return { type: 'object', properties, required, ...(next() < 0.5 ? { additionalProperties: false } : {}) };
+    }
+    const minItems = Math.floor(next() * 2);
+    return { type: 'array', items: node(d - 1), minItems, ...(next() < 0.6 ? { maxItems: minItems + Math.floor(next() * 4) } : {}) };
+  };
+  const schema = node(depth);
+  if (next() < 0.2) return { type: 'object', properties: { item: { $ref: '#/$defs/item' }, list: { type: 'array', items: { $ref: '#/$defs/item' }, maxItems: 3 } }, required: ['item'], $defs: { item: schema } };
+  return schema;
+}
