@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ChatTemplateError, renderChat } from '../../src/engine/chat/template.ts';
 import { TEMPLATE_LIMITS } from '../../src/engine/chat/jinja-runtime.ts';
+import { chooseChatFormat } from '../../src/engine/chat/format.ts';
 
 const MESSAGES = [{ role: 'user' as const, content: 'Hi' }];
 const OPTIONS = { addGenerationPrompt: true, bosToken: '<s>', eosToken: '</s>' };
@@ -40,5 +41,23 @@ describe('chat template limits', () => {
     expect(text.split('<|im_start|>').length).toBe(2002);
     expect(text.length).toBeLessThan(TEMPLATE_LIMITS.chars);
     expect(renderChat('{% for i in range(100000) %}{% endfor %}ok', MESSAGES, OPTIONS)).toBe('ok');
+  });
+
+  it('runs a template that is over its limits for one "Hello" only once, at load', { timeout: 30_000 }, () => {
+    const loops = '{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}';
+    // A family llama.cpp recognises: its built-in format replaces the template, and says why.
+    const chatml = chooseChatFormat({ chatTemplate: `${loops}<|im_start|>{{ messages[0].content }}<|im_end|>` });
+    expect(chatml.format).toEqual({ kind: 'builtin', name: 'chatml' });
+    expect(chatml.notice).toMatch(/went past the rendering limits/);
+    // No family to fall back to: the template stays, and every later render fails at once with
+    // the error found at load, instead of spending the render budget on each chat.
+    const unknown = chooseChatFormat({ chatTemplate: `${loops}{{ messages[0].content }}` });
+    expect(unknown.format.kind).toBe('jinja');
+    if (unknown.format.kind !== 'jinja') return;
+    const first = (() => { try { unknown.format.template.render(MESSAGES, OPTIONS); } catch (e) { return e; } })();
+    const second = (() => { try { unknown.format.template.render(MESSAGES, OPTIONS); } catch (e) { return e; } })();
+    expect(first).toBeInstanceOf(ChatTemplateError);
+    expect((first as ChatTemplateError).kind).toBe('limit');
+    expect(second).toBe(first);
   });
 });

@@ -79,7 +79,8 @@ export function chatFormatLabel(name: BuiltinTemplateName): string {
 }
 
 function fallback(family: BuiltinTemplateName, source: 'unparsable' | 'unrenderable', error: ChatTemplateError): ChatFormatChoice {
-  const problem = source === 'unparsable' ? 'could not be read' : 'could not be rendered';
+  const problem =
+    source === 'unparsable' ? 'could not be read' : error.kind === 'limit' ? 'went past the rendering limits' : 'could not be rendered';
   return {
     format: { kind: 'builtin', name: family },
     source,
@@ -102,7 +103,11 @@ function fromJinja(source: string, origin: 'template' | 'default'): ChatFormatCh
     // (rejects the conversation on purpose) is working as written and is kept.
     template.render([{ role: 'user', content: 'Hello' }], { addGenerationPrompt: true, bosToken: '', eosToken: '' });
   } catch (error) {
-    if (error instanceof ChatTemplateError && error.kind === 'render' && family !== undefined) {
+    if (error instanceof ChatTemplateError && error.kind === 'limit') {
+      // Over its limits for one "Hello": hostile or broken, and each render would cost seconds.
+      if (family !== undefined) return fallback(family, 'unrenderable', error);
+      template.refuse(error);
+    } else if (error instanceof ChatTemplateError && error.kind === 'render' && family !== undefined) {
       return fallback(family, 'unrenderable', error);
     }
   }

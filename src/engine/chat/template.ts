@@ -97,6 +97,8 @@ function messageOf(error: unknown): string {
 export class ChatTemplate {
   readonly source: string;
   private readonly program: ReturnType<typeof parseTemplate>;
+  /** Set by `refuse`: every render fails with this at once, without running the template. */
+  private refusal: ChatTemplateError | undefined;
 
   /** @throws {ChatTemplateError} kind `syntax` when the text is not Jinja the engine accepts. */
   constructor(source: string) {
@@ -120,8 +122,17 @@ export class ChatTemplate {
     return { ...context, ...options.extra };
   }
 
-  /** @throws {ChatTemplateError} kind `raised` or `render`. */
+  /**
+   * From now on every render throws `error` at once. For a template that went past its limits
+   * on the simplest exchange: it would spend the whole render budget (seconds) on every chat.
+   */
+  refuse(error: ChatTemplateError): void {
+    this.refusal = error;
+  }
+
+  /** @throws {ChatTemplateError} kind `raised`, `render` or `limit`. */
   render(messages: readonly ChatMessage[], options: RenderChatOptions): string {
+    if (this.refusal) throw this.refusal;
     // A JSON round trip gives the template plain data (no prototypes, no undefined fields, no shared
     // objects), as Python's jinja2 gets from transformers.
     const context = JSON.parse(JSON.stringify(ChatTemplate.context(messages, options))) as Record<string, unknown>;
