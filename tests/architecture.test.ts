@@ -62,14 +62,17 @@ const FORBIDDEN_PACKAGES = ['vitest', '@playwright/test', 'playwright-core'];
 
 /**
  * The engine's layers, bottom first. Files directly in src/engine are its entry points (engine.ts,
- * api.ts, worker.ts, client.ts, ...), except errors.ts and version.ts, which everything may use.
+ * api.ts, worker.ts, client.ts, ...), except the leaf modules of BASE, which everything may use.
  */
 type Layer = 'base' | 'gguf' | 'tokenizer' | 'chat' | 'sampling' | 'grammar' | 'backend' | 'model' | 'generate' | 'store' | 'entry' | 'rpc';
+
+/** Files directly in src/engine that import nothing of the engine's, for every layer to use. */
+const BASE = new Set(['errors.ts', 'version.ts', 'format-bytes.ts']);
 
 function layerOf(path: string): Layer | undefined {
   if (!path.startsWith(`${ENGINE}/`)) return undefined;
   const rest = path.slice(ENGINE.length + 1);
-  if (!rest.includes('/')) return rest === 'errors.ts' || rest === 'version.ts' ? 'base' : 'entry';
+  if (!rest.includes('/')) return BASE.has(rest) ? 'base' : 'entry';
   return rest.slice(0, rest.indexOf('/')) as Layer;
 }
 
