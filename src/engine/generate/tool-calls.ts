@@ -166,15 +166,14 @@ export class ToolCallStream {
     let out: string;
     if (this.format === 'hermes') {
       const at = all.indexOf(HERMES_OPEN);
+      // The spaces before a call go with it (they are not content once a call follows).
       if (at >= 0) {
         this.inCall = true;
-        out = all.slice(0, at);
-        this.held = all.slice(at);
+        out = all.slice(0, at).trimEnd();
       } else {
-        const keep = heldPrefixLength(all, HERMES_OPEN);
-        out = all.slice(0, all.length - keep);
-        this.held = all.slice(all.length - keep);
+        out = all.slice(0, all.length - heldPrefixLength(all, HERMES_OPEN)).trimEnd();
       }
+      this.held = all.slice(out.length);
     } else if (this.plain) {
       out = all;
       this.held = '';
