@@ -74,4 +74,23 @@ describe('hearth generate --backend cpu', () => {
     expect(r.status).toBe(0);
     expect(r.stdout.length).toBeGreaterThan(0);
   });
+
+  it('--grammar FILE constrains the text; --json prints the completion object; a bad schema is a named error', { timeout: 300_000 }, () => {
+    const modelPath = join(dir, 'llama-gen.gguf');
+    writeFileSync(modelPath, makeTestModel({ arch: 'llama', embd: 64, layers: 2, heads: 4, kvHeads: 2, ff: 128, ctx: 512, seed: 11, quant: 'q8_0' }));
+    const grammar = join(dir, 'answer.gbnf');
+    writeFileSync(grammar, 'root ::= ("yes" | "no") ", " [0-9] [0-9]\n');
+    const r = hearth(['generate', modelPath, '--prompt', 'Once upon a time', '-n', '20', '--temperature', '1', '--seed', '3', '--grammar', grammar, '--json', '--backend', 'cpu', '--threads', '2']);
+    expect(r.status, r.stderr).toBe(0);
+    const completion = JSON.parse(r.stdout) as { object: string; choices: Array<{ message: { content: string }; finish_reason: string }> };
+    expect(completion.object).toBe('chat.completion');
+    expect(completion.choices[0]!.message.content).toMatch(/^(yes|no), [0-9]{2}$/);
+    expect(completion.choices[0]!.finish_reason).toBe('stop');
+
+    const schema = join(dir, 'bad.json');
+    writeFileSync(schema, JSON.stringify({ type: 'string', format: 'email' }));
+    const bad = hearth(['generate', modelPath, '--prompt', 'x', '--json-schema', schema, '--backend', 'cpu']);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/UnsupportedSchemaError: .*format/);
+  });
 });

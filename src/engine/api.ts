@@ -123,11 +123,36 @@ export type EngineStatus =
 
 // ---- Chat completions ---------------------------------------------------------------------
 
-export type ChatRole = 'system' | 'user' | 'assistant';
+export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';
 
 export interface ChatMessage {
   role: ChatRole;
+  /** An assistant message that only calls tools has '' here (a request may send null). */
   content: string;
+  /** On an assistant message: the calls it made (arguments as the JSON string OpenAI sends). */
+  tool_calls?: ToolCall[];
+  /** On a 'tool' message: the id of the call it answers. */
+  tool_call_id?: string;
+}
+
+/** A function the model may call, in OpenAI's shape; `parameters` is a JSON Schema of its arguments. */
+export interface ChatCompletionTool {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+}
+
+/**
+ * 'none': the model writes text (the tools are still shown to it); 'auto' (default with tools): the
+ * reply is parsed for calls; 'required': the reply is constrained to one call to one of the tools;
+ * a named function: to one call to that tool. Constrained calls have arguments valid for the schema.
+ */
+export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } };
+
+/** A call the model made, in OpenAI's shape: `arguments` is a JSON string. */
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
 }
 
 /** What to do when the conversation does not fit the context window. */
@@ -154,7 +179,10 @@ export interface ChatContentPart {
 /** A message as a request may carry it: plain text or text parts (joined). */
 export interface ChatRequestMessage {
   role: ChatRole;
-  content: string | ChatContentPart[];
+  /** null only on an assistant message with tool_calls. */
+  content: string | ChatContentPart[] | null;
+  tool_calls?: ToolCall[];
+  tool_call_id?: string;
 }
 
 /**
@@ -189,6 +217,10 @@ export interface ChatCompletionRequest {
   response_format?: ResponseFormat;
   /** A Hearth extension: constrains the reply to a llama.cpp GBNF grammar (its `root` rule). */
   grammar?: string;
+  /** Functions the model may call; they are rendered by the model's chat template. */
+  tools?: ChatCompletionTool[];
+  /** Default 'auto' when there are tools. */
+  tool_choice?: ToolChoice;
 }
 
 export type ResponseFormat =
@@ -196,7 +228,8 @@ export type ResponseFormat =
   | { type: 'json_object' }
   | { type: 'json_schema'; json_schema: { name: string; description?: string; schema?: Record<string, unknown> | boolean; strict?: boolean | null } };
 
-export type FinishReason = 'stop' | 'length' | 'abort';
+/** 'tool_calls': the reply is calls to the request's tools (`message.tool_calls`). */
+export type FinishReason = 'stop' | 'length' | 'abort' | 'tool_calls';
 
 export interface CompletionUsage {
   prompt_tokens: number;
@@ -221,7 +254,7 @@ export interface ChatCompletionChunk {
   object: 'chat.completion.chunk';
   created: number;
   model: string;
-  choices: [{ index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: FinishReason | null }];
+  choices: [{ index: 0; delta: { role?: 'assistant'; content?: string; tool_calls?: ToolCallDelta[] }; finish_reason: FinishReason | null }];
   /** On the last chunk only. */
   usage?: CompletionUsage;
   /**
@@ -230,6 +263,14 @@ export interface ChatCompletionChunk {
    * for a live meter.
    */
   context?: ContextFill;
+}
+
+/**
+ * A tool call in a stream. Hearth sends each call whole, in the last chunk (OpenAI may split the
+ * arguments over several chunks; a client that joins them by `index` reads both the same).
+ */
+export interface ToolCallDelta extends ToolCall {
+  index: number;
 }
 
 export interface ContextFill {
@@ -255,7 +296,12 @@ export interface ChatCompletion {
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: [{ index: 0; message: { role: 'assistant'; content: string }; finish_reason: FinishReason }];
+  /**
+   * `tool_calls` is present only when the model called tools; `content` is then the text outside
+   * the calls, '' when there is none (OpenAI sends null there: Hearth keeps content a string so
+   * every reader of a reply's text stays simple).
+   */
+  choices: [{ index: 0; message: { role: 'assistant'; content: string; tool_calls?: ToolCall[] }; finish_reason: FinishReason }];
   usage: CompletionUsage;
 }
 

@@ -201,7 +201,8 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
           timeToFirstTokenMs: u.time_to_first_token_ms,
           decodeTokensPerSecond: u.decode_tokens_per_second,
           prefillTokensPerSecond: u.prefill_tokens_per_second,
-          finishReason: result.choices[0].finish_reason,
+          // The app sends no tools, so a reply never ends in calls; 'tool_calls' would be one.
+          finishReason: result.choices[0].finish_reason === 'tool_calls' ? 'stop' : result.choices[0].finish_reason,
           model: result.model,
           lengthLimit: u.length_limit,
           droppedMessages: u.dropped_messages,

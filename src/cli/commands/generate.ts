@@ -6,16 +6,53 @@
  * given take ChatSession's defaults, as a chat completion does (temperature 0.7). Prefill and
  * decode speeds go to stderr at the end. Generation stops after N tokens or at an
  * end-of-generation token or stop string of the model.
+ *
+ * Structured output, as a chat completion's: `--json-object` (any JSON object), `--json-schema FILE`
+ * (JSON valid against the schema in FILE), `--grammar FILE` (a llama.cpp GBNF grammar); the reply
+ * then ends when the constraint is complete. `--json` prints the completion object (content,
+ * finish_reason, usage) as JSON at the end instead of streaming the text.
  */
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { ChatCompletionRequest } from '../../engine/api.ts';
 import { ChatSession } from '../../engine/generate/chat-session.ts';
+import { validateChatRequest } from '../../engine/generate/validate-request.ts';
 import { readGguf } from '../../engine/gguf/reader.ts';
 import { Model } from '../../engine/model/model.ts';
 import { Tokenizer } from '../../engine/tokenizer/index.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
 import { UsageError, backendArg, parseFlags, type CliCommand } from '../command.ts';
 import { backendFlags, cliBackend } from './backend.ts';
+
+/** The constraint flags as request fields, checked as a request's are (named errors before loading the model). */
+function constraintFlags(values: Map<string, string>, switches: Set<string>): Pick<ChatCompletionRequest, 'response_format' | 'grammar'> {
+  const read = (flag: string) => {
+    const file = values.get(flag)!;
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new UsageError(`${flag}: cannot read ${file} (${(error as Error).message})`);
+    }
+  };
+  const given = ['--json-schema', '--grammar'].filter((f) => values.has(f)).concat(switches.has('--json-object') ? ['--json-object'] : []);
+  if (given.length > 1) throw new UsageError(`give one of ${given.join(', ')}`);
+  const fields: Pick<ChatCompletionRequest, 'response_format' | 'grammar'> = {};
+  if (values.has('--grammar')) fields.grammar = read('--grammar');
+  if (switches.has('--json-object')) fields.response_format = { type: 'json_object' };
+  if (values.has('--json-schema')) {
+    let schema: unknown;
+    try {
+      schema = JSON.parse(read('--json-schema'));
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      throw new UsageError(`--json-schema: ${values.get('--json-schema')} is not JSON (${(error as Error).message})`);
+    }
+    fields.response_format = { type: 'json_schema', json_schema: { name: 'schema', schema: schema as Record<string, unknown> } };
+  }
+  // Throws GrammarError / UnsupportedSchemaError naming the problem.
+  validateChatRequest({ messages: [{ role: 'user', content: '' }], ...fields });
+  return fields;
+}
 
 function numberFlag(values: Map<string, string>, name: string, fallback: number, check: (v: number) => boolean, what: string): number {
   const raw = values.get(name);
@@ -27,12 +64,12 @@ function numberFlag(values: Map<string, string>, name: string, fallback: number,
 
 export const generateCommand: CliCommand = {
   usage:
-    'generate FILE.gguf --prompt TEXT [--chat] [-n N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [--ctx N] [--backend webgpu|cpu] [--threads N]   stream generated text',
+    'generate FILE.gguf --prompt TEXT [--chat] [-n N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [--ctx N] [--backend webgpu|cpu] [--threads N] [--json-object | --json-schema FILE | --grammar FILE] [--json]   stream generated text',
   needsGpu: (args) => backendArg(args) !== 'cpu',
   async run(args) {
     const { positional, values, switches } = parseFlags(args, {
-      values: ['--prompt', '-n', '--temperature', '--top-k', '--top-p', '--min-p', '--seed', '--ctx', '--batch', '--backend', '--threads'],
-      switches: ['--chat'],
+      values: ['--prompt', '-n', '--temperature', '--top-k', '--top-p', '--min-p', '--seed', '--ctx', '--batch', '--backend', '--threads', '--json-schema', '--grammar'],
+      switches: ['--chat', '--json', '--json-object'],
     });
     if (positional.length !== 1) throw new UsageError('generate takes one model file');
     const prompt = values.get('--prompt');
@@ -47,6 +84,9 @@ export const generateCommand: CliCommand = {
     const seed = numberFlag(values, '--seed', Math.floor(Math.random() * 2 ** 31), (v) => Number.isInteger(v) && v >= 0, 'a non-negative integer');
     const ctx = values.has('--ctx') ? numberFlag(values, '--ctx', 0, (v) => Number.isInteger(v) && v > 0, 'a positive integer') : undefined;
     const batch = values.has('--batch') ? numberFlag(values, '--batch', 0, (v) => Number.isInteger(v) && v > 0, 'a positive integer') : undefined;
+
+    const constraint = constraintFlags(values, switches);
+    const printJson = switches.has('--json');
 
     backendFlags(values);
     const source = await nodeFileSource(positional[0]!);
@@ -79,9 +119,10 @@ export const generateCommand: CliCommand = {
 
       const t0 = performance.now();
       // The request's messages are not read: the prompt is `ids`.
-      const request: ChatCompletionRequest = { messages: [], ...sampling, max_tokens: nPredict, seed };
-      const { usage } = await session.completePrompt(ids, request, (chunk) => process.stdout.write(chunk.choices[0].delta.content ?? ''), () => false);
-      process.stdout.write('\n');
+      const request: ChatCompletionRequest = { messages: [], ...sampling, ...constraint, max_tokens: nPredict, seed };
+      const completion = await session.completePrompt(ids, request, printJson ? undefined : (chunk) => process.stdout.write(chunk.choices[0].delta.content ?? ''), () => false);
+      const { usage } = completion;
+      process.stdout.write(printJson ? `${JSON.stringify(completion, null, 2)}\n` : '\n');
       const prefillMs = usage.time_to_first_token_ms;
       const decodeMs = performance.now() - t0 - prefillMs;
       // The first token comes from the prefill, each later one from a decode step.

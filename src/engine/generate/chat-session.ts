@@ -9,6 +9,7 @@ import type {
   ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionRequest,
+  ChatCompletionTool,
   ChatMessage,
   CompletionUsage,
   ContextMeasure,
@@ -29,6 +30,7 @@ import type { Tokenizer } from '../tokenizer/index.ts';
 import { NO_PENALTIES, type AllowedTokens, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
 import { GrammarConstraint } from '../grammar/index.ts';
 import { constraintVocabulary, requestGrammar } from './constraint.ts';
+import { templateMessages, toolCallFormatOf, ToolCallStream, type ToolCall, type ToolCallFormat } from './tool-calls.ts';
 import { StepByStepLoop, type DecodeLoop, type DecodeLoopOptions } from '../model/token-loop.ts';
 import { randomSeed, SeededRandom } from './rng.ts';
 import { StopStringMatcher } from './stop-strings.ts';
@@ -72,6 +74,8 @@ export class ChatSession {
   /** Tokens in the model's KV cache, in order (the model's `position` equals their count). */
   private cached: number[] = [];
   readonly format: ChatFormatChoice;
+  /** How this model writes tool calls (from its template). */
+  readonly toolFormat: ToolCallFormat;
   private readonly endIds: Set<number>;
   private readonly stops: string[];
   private readonly bosText: string;
@@ -86,6 +90,7 @@ export class ChatSession {
     private readonly options: SessionOptions,
   ) {
     this.format = chooseChatFormat(chatTemplateMetadata(metadata));
+    this.toolFormat = toolCallFormatOf(this.format);
     const vocab = stopVocab(metadata);
     const eog = vocab ? endOfGenerationTokens(vocab, this.format.format) : undefined;
     this.endIds = new Set(eog?.ids ?? []);
@@ -100,12 +105,13 @@ export class ChatSession {
   /**
    * The prompt tokens for `messages`: with the chat template and the assistant's turn opened, or
    * for 'text' their contents joined as plain text to continue (special-token text in them stays
-   * text: it is the user's, not the template's).
+   * text: it is the user's, not the template's). `tools` go to the template, which shows them to the model.
    */
-  promptTokens(messages: readonly ChatMessage[], format: PromptFormat = 'chat'): number[] {
+  promptTokens(messages: readonly ChatMessage[], format: PromptFormat = 'chat', tools?: readonly ChatCompletionTool[]): number[] {
     if (format === 'text') return this.tokenizer.encode(messages.map((m) => m.content).join(''), { addSpecial: true, parseSpecial: false });
-    const text = formatChat(this.format.format, messages.map((m) => ({ role: m.role, content: m.content })), {
+    const text = formatChat(this.format.format, templateMessages(messages), {
       addGenerationPrompt: true,
+      ...(tools ? { tools } : {}),
       bosToken: this.bosText,
       eosToken: this.eosText,
       tokenizerAddsBos: this.tokenizer.flags.addBos,
@@ -128,10 +134,11 @@ export class ChatSession {
     messages: readonly ChatMessage[],
     policy: ChatCompletionRequest['context_overflow'],
     format: PromptFormat = 'chat',
+    tools?: readonly ChatCompletionTool[],
   ): { messages: ChatMessage[]; tokens: number[]; dropped: number } {
     const limit = this.model.contextLength - 1;
     const all = [...messages];
-    const tokens = this.promptTokens(all, format);
+    const tokens = this.promptTokens(all, format, tools);
     if (tokens.length <= limit) return { messages: all, tokens, dropped: 0 };
     const tooLong = (promptTokens: number, detail: Record<string, unknown>) =>
       new ContextWindowExceededError(
@@ -145,7 +152,7 @@ export class ChatSession {
     /** The prompt with the `k` oldest turns dropped. */
     const dropTurns = (k: number) => {
       const kept = k === 0 ? all : [...all.slice(0, cuts[0]), ...all.slice(cuts[k])];
-      return { messages: kept, tokens: this.promptTokens(kept, format), dropped: cuts[k]! - cuts[0]! };
+      return { messages: kept, tokens: this.promptTokens(kept, format, tools), dropped: cuts[k]! - cuts[0]! };
     };
     const most = cuts.length - 1;
     let best = dropTurns(most);
@@ -205,7 +212,7 @@ export class ChatSession {
     aborted: () => boolean,
   ): Promise<ChatCompletion> {
     const started = this.now();
-    const { tokens: prompt, dropped } = this.fitMessages(request.messages, request.context_overflow, request.prompt_format);
+    const { tokens: prompt, dropped } = this.fitMessages(request.messages, request.context_overflow, request.prompt_format, request.tools);
     return this.completePrompt(prompt, request, onChunk, aborted, { started, dropped });
   }
 
@@ -239,7 +246,13 @@ export class ChatSession {
     const matcher = new StopStringMatcher([...this.stops, ...toArray(request.stop)]);
 
     // A response_format or grammar constrains every token; the grammar ends the reply when complete.
-    const grammar = requestGrammar(request);
+    const grammar = requestGrammar(request, this.toolFormat);
+    // With tools (and tool_choice not 'none') the reply is parsed for calls, whose text is not streamed as content.
+    const toolStream =
+      request.tools && request.tools.length > 0 && request.tool_choice !== 'none'
+        ? new ToolCallStream(this.toolFormat, request.tools.map((t) => t.function))
+        : undefined;
+    let toolCalls: ToolCall[] = [];
     const constraint = grammar && new GrammarConstraint(grammar, constraintVocabulary(this.tokenizer, [...this.endIds]));
 
     let pending = prompt.slice(common);
@@ -267,7 +280,7 @@ export class ChatSession {
     // The last token generated takes a position only when the next step evaluates it: a reply
     // that fills the window ends one token past it, which the next request's prompt must fit.
     const contextFill = () => ({ used: Math.min(prompt.length + generated.length, contextLength), total: contextLength });
-    const emit = (text: string) => {
+    const send = (text: string) => {
       if (!text) return;
       content += text;
       onChunk?.({
@@ -280,6 +293,7 @@ export class ChatSession {
       });
       sentRole = true;
     };
+    const emit = (text: string) => send(toolStream ? toolStream.push(text) : text);
 
     try {
       for (;;) {
@@ -323,6 +337,13 @@ export class ChatSession {
         const tail = matcher.push(decoder.flush());
         emit(tail.stopped ? tail.emit : tail.emit + matcher.flush());
       }
+      if (toolStream) {
+        const parsed = toolStream.finish();
+        send(parsed.rest);
+        // Ids unique in the conversation, for the tool messages that answer them.
+        toolCalls = parsed.tool_calls.map((c, i) => ({ ...c, id: `call_${id}_${i}` }));
+        if (toolCalls.length > 0 && finish === 'stop') finish = 'tool_calls';
+      }
       // Discards the steps that ran past the last token taken: the cache then holds `cached`.
       await loop.finish();
       if (this.model.position !== this.cached.length) throw new Error(`the cache holds ${this.model.position} tokens, the session ${this.cached.length}`);
@@ -352,7 +373,13 @@ export class ChatSession {
       object: 'chat.completion.chunk',
       created,
       model: this.options.modelName,
-      choices: [{ index: 0, delta: {}, finish_reason: finish }],
+      choices: [
+        {
+          index: 0,
+          delta: toolCalls.length > 0 ? { ...(sentRole ? {} : { role: 'assistant' as const }), tool_calls: toolCalls.map((c, index) => ({ index, ...c })) } : {},
+          finish_reason: finish,
+        },
+      ],
       usage,
       context: contextFill(),
     });
@@ -361,7 +388,7 @@ export class ChatSession {
       object: 'chat.completion',
       created,
       model: this.options.modelName,
-      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: finish }],
+      choices: [{ index: 0, message: { role: 'assistant', content, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) }, finish_reason: finish }],
       usage,
     };
   }

@@ -1,43 +1,18 @@
 /**
- * Structured output through the whole session: a model of random logits (any model, even random
- * weights, must give valid output), sampled by the CPU backend's own rule (mask, then the chain),
+ * Structured output through the whole session: a model of random logits (src/testing/random-logits-model.ts)
  * under response_format and grammar requests.
  */
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bytesSource, readGguf } from '../gguf/index.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
-import { applyTokenMask, sampleRow, type AllowedTokens, type SamplingParams } from '../sampling/index.ts';
 import { llamaCppSourceDir } from '../../testing/llama-ref.ts';
 import { freshSeed, mulberry32 } from '../../testing/random.ts';
 import { randomSchema, schemaErrors } from '../../testing/json-schema-check.ts';
 import type { ChatCompletionRequest } from '../api.ts';
-import { ChatSession, type SessionModel } from './chat-session.ts';
+import { RandomLogitsModel, closingTokens } from '../../testing/random-logits-model.ts';
+import { ChatSession } from './chat-session.ts';
 import { validateChatRequest } from './validate-request.ts';
-
-/** Random logits every step, leaning towards tokens that close strings and containers so replies end. */
-class RandomLogitsModel implements SessionModel {
-  position = 0;
-  readonly masked: boolean[] = [];
-  constructor(
-    readonly contextLength: number,
-    private readonly next_: () => number,
-    private readonly closers: Uint8Array,
-  ) {}
-
-  async next(tokens: readonly number[], sampling: SamplingParams, u: number, _penalties?: unknown, allowed?: AllowedTokens): Promise<number> {
-    this.position += tokens.length;
-    this.masked.push(allowed !== undefined);
-    const logits = new Float32Array(this.closers.length);
-    for (let i = 0; i < logits.length; i++) logits[i] = this.next_() * 4 + this.closers[i]! * 6;
-    if (allowed) applyTokenMask(logits, allowed);
-    return sampleRow(logits, sampling, u);
-  }
-
-  truncate(n: number): void {
-    this.position = n;
-  }
-}
 
 let tokenizer: Tokenizer;
 let metadata: Map<string, unknown>;
@@ -47,7 +22,7 @@ beforeAll(async () => {
   const bytes = readFileSync(`${llamaCppSourceDir()}/models/ggml-vocab-qwen2.gguf`);
   metadata = (await readGguf(bytesSource(new Uint8Array(bytes)))).metadata as Map<string, unknown>;
   tokenizer = Tokenizer.fromGgufMetadata(metadata);
-  closers = Uint8Array.from({ length: tokenizer.size }, (_, id) => (/["}\]0-9]/.test(tokenizer.tokenText(id)) || tokenizer.isEog(id) ? 1 : 0));
+  closers = closingTokens(tokenizer);
 });
 
 async function generate(request: Omit<ChatCompletionRequest, 'messages'>, seed: number) {

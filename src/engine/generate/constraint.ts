@@ -1,15 +1,25 @@
 /**
- * A request's output constraint: the grammar its response_format or grammar asks for, and the
+ * A request's output constraint: the grammar its response_format, grammar or tool_choice asks for, and the
  * vocabulary a constraint walks (token byte strings in a trie, built once per tokenizer).
  */
 import type { ChatCompletionRequest } from '../api.ts';
 import { anyJsonObjectGbnf, jsonSchemaToGbnf, parseGbnf, TokenTrie, type ConstraintVocabulary, type Grammar } from '../grammar/index.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
+import { toolCallGbnf, type ToolCallFormat } from './tool-calls.ts';
 
 export { GrammarError, UnsupportedSchemaError } from '../grammar/index.ts';
 
-/** The grammar a request constrains its reply to, or undefined; throws GrammarError / UnsupportedSchemaError. */
-export function requestGrammar(request: Pick<ChatCompletionRequest, 'response_format' | 'grammar'>): Grammar | undefined {
+/**
+ * The grammar a request constrains its reply to, or undefined; throws GrammarError /
+ * UnsupportedSchemaError. tool_choice 'required' or a named function: one call, in the model's
+ * `toolFormat`, to one of the tools it allows.
+ */
+export function requestGrammar(
+  request: Pick<ChatCompletionRequest, 'response_format' | 'grammar' | 'tools' | 'tool_choice'>,
+  toolFormat: ToolCallFormat = 'hermes',
+): Grammar | undefined {
+  const forced = forcedTools(request);
+  if (forced) return parseGbnf(toolCallGbnf(forced, toolFormat));
   if (request.grammar !== undefined) return parseGbnf(request.grammar);
   const format = request.response_format;
   if (!format || format.type === 'text') return undefined;
@@ -35,4 +45,12 @@ export function constraintVocabulary(tokenizer: Tokenizer, endTokens: readonly n
     vocabularies.set(tokenizer, built);
   }
   return { ...built, endTokens };
+}
+
+/** The tools a reply must call one of (tool_choice 'required' or a named function), or undefined. */
+export function forcedTools(request: Pick<ChatCompletionRequest, 'tools' | 'tool_choice'>) {
+  const choice = request.tool_choice;
+  const tools = (request.tools ?? []).map((t) => t.function);
+  if (tools.length === 0 || choice === undefined || choice === 'none' || choice === 'auto') return undefined;
+  return choice === 'required' ? tools : tools.filter((t) => t.name === choice.function.name);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseToolCalls, toolCallGbnf, type ToolFunction } from './tool-calls.ts';
+import { parseToolCalls, toolCallGbnf, ToolCallStream, type ToolCallFormat, type ToolFunction } from './tool-calls.ts';
+import { freshSeed, mulberry32 } from '../../testing/random.ts';
 import { automatonVerdict as verdict } from '../../testing/grammar-reference.ts';
 
 const TOOLS: ToolFunction[] = [
@@ -46,5 +47,49 @@ describe('tool calls', () => {
     const named = toolCallGbnf([TOOLS[0]!], 'llama3');
     expect(verdict(named, '{"name": "get_weather", "parameters": {"city": "Oslo", "unit": "f"}}')).toBe('complete');
     expect(verdict(named, '{"name": "now"')).toBe('reject');
+  });
+});
+
+describe('ToolCallStream', () => {
+  /** Streams `reply` in random pieces; returns what was streamed as content, and the calls. */
+  function stream(reply: string, format: ToolCallFormat, next: () => number) {
+    const s = new ToolCallStream(format, TOOLS);
+    let shown = '';
+    for (let at = 0; at < reply.length; ) {
+      const end = Math.min(reply.length, at + 1 + Math.floor(next() * 6));
+      shown += s.push(reply.slice(at, end));
+      at = end;
+    }
+    const { tool_calls, rest } = s.finish();
+    return { shown: shown + rest, names: tool_calls.map((c) => c.function.name) };
+  }
+
+  it('streams the text outside calls, whatever the pieces, and never a piece of a call', () => {
+    const next = mulberry32(freshSeed('tool call stream'));
+    const call = '<tool_call>\n{"name": "now", "arguments": {}}\n</tool_call>';
+    const cases: Array<[string, ToolCallFormat, string, string[]]> = [
+      [`Checking.\n${call}`, 'hermes', 'Checking.', ['now']],
+      [`${call}\n${call}`, 'hermes', '', ['now', 'now']],
+      [`${call}\nDone, see above.`, 'hermes', '\nDone, see above.', ['now']],
+      ['No call here, only <tool and <tool_cal text. ', 'hermes', 'No call here, only <tool and <tool_cal text. ', []],
+      ['<tool_call>{"name": "rm", "arguments": {}}</tool_call>', 'hermes', '<tool_call>{"name": "rm", "arguments": {}}</tool_call>', []],
+      ['  {"name": "now", "parameters": {}}', 'llama3', '', ['now']],
+      ['<|python_tag|>{"name": "now", "parameters": {}}', 'llama3', '', ['now']],
+      ['Plain {"name": "now", "parameters": {}}', 'llama3', 'Plain {"name": "now", "parameters": {}}', []],
+      ['{"not": "a call"}', 'llama3', '{"not": "a call"}', []],
+    ];
+    for (let round = 0; round < 20; round++) {
+      for (const [reply, format, content, names] of cases) {
+        expect(stream(reply, format, next), `${format}: ${reply}`).toEqual({ shown: content, names });
+      }
+    }
+  });
+
+  it('holds back a call as it arrives: no content is streamed from its marker on', () => {
+    const s = new ToolCallStream('hermes', TOOLS);
+    expect(s.push('Hi <tool')).toBe('Hi');
+    expect(s.push('_call>\n{"name": "now", ')).toBe('');
+    expect(s.push('"arguments": {}}\n</tool_call>')).toBe('');
+    expect(s.finish().tool_calls).toHaveLength(1);
   });
 });

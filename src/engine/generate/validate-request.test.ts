@@ -78,7 +78,7 @@ describe('chat request validation', () => {
   });
 
   it('lists what is supported when a parameter is unknown', () => {
-    expect(rejection({ messages: USER, tools: [] }).message).toMatch(/supported: messages, stream, max_tokens/);
+    expect(rejection({ messages: USER, functions: [] }).message).toMatch(/supported: messages, stream, max_tokens/);
   });
 
   it("takes prompt_format 'chat' or 'text' and rejects anything else by name", () => {

@@ -5,9 +5,11 @@
  * request it did not make (`n: 2` answered with one choice, `logprobs` answered without them).
  * OpenAI-style content arrays of text parts are joined into the plain text the templates take.
  */
-import type { ChatCompletionRequest, ChatMessage, PromptFormat } from '../api.ts';
+import type { ChatCompletionRequest, ChatMessage, PromptFormat, ToolCall } from '../api.ts';
 import { HearthError } from '../errors.ts';
 import { GrammarError, UnsupportedSchemaError, requestGrammar } from './constraint.ts';
+import { toolCallGbnf } from './tool-calls.ts';
+import { parseGbnf } from '../grammar/index.ts';
 
 /** A request field is missing, of the wrong type, out of range, or not supported; `detail.param` names it. */
 export class InvalidRequestError extends HearthError {}
@@ -15,7 +17,8 @@ export class InvalidRequestError extends HearthError {}
 /** A request whose fields have been checked, with every message's content as text. */
 export type ValidChatRequest = Omit<ChatCompletionRequest, 'messages'> & { messages: ChatMessage[] };
 
-const ROLES: ReadonlySet<string> = new Set(['system', 'user', 'assistant']);
+const ROLES: ReadonlySet<string> = new Set(['system', 'user', 'assistant', 'tool']);
+const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 const OVERFLOW: ReadonlySet<string> = new Set(['drop-oldest-turns', 'error']);
 const PROMPT_FORMATS: ReadonlySet<string> = new Set(['chat', 'text']);
 const MAX_STOP_STRINGS = 16;
@@ -105,6 +108,39 @@ const FIELDS: Record<string, Check> = {
   grammar: (v, p) => {
     if (typeof v !== 'string' || v.length === 0) fail(p, 'must be a non-empty GBNF grammar', v);
   },
+  tools: (v, p) => {
+    if (!Array.isArray(v)) fail(p, "must be an array of { type: 'function', function: { name, description, parameters } }", v);
+    const names = new Set<string>();
+    v.forEach((tool, i) => {
+      const at = `${p}[${i}]`;
+      if (!isPlainObject(tool) || tool.type !== 'function') fail(`${at}.type`, "must be 'function'", isPlainObject(tool) ? tool.type : tool);
+      for (const key of Object.keys(tool)) if (key !== 'type' && key !== 'function') fail(`${at}.${key}`, 'is not supported');
+      const fn = tool.function;
+      if (!isPlainObject(fn)) fail(`${at}.function`, 'must be an object { name, description, parameters }', fn);
+      for (const key of Object.keys(fn)) if (!['name', 'description', 'parameters', 'strict'].includes(key)) fail(`${at}.function.${key}`, 'is not supported');
+      if (typeof fn.name !== 'string' || !TOOL_NAME.test(fn.name)) fail(`${at}.function.name`, 'must be 1 to 64 letters, digits, _ or -', fn.name);
+      if (names.has(fn.name)) fail(`${at}.function.name`, 'names a tool already listed: tool names must be unique', fn.name);
+      names.add(fn.name);
+      if (fn.description !== undefined && typeof fn.description !== 'string') fail(`${at}.function.description`, 'must be a string', fn.description);
+      if (fn.parameters !== undefined && !isPlainObject(fn.parameters)) fail(`${at}.function.parameters`, 'must be a JSON Schema object', fn.parameters);
+      // Compiles the call grammar now: a schema outside the supported subset is refused before any
+      // request generates (tool_choice 'required' would need it mid-conversation).
+      try {
+        parseGbnf(toolCallGbnf([{ name: fn.name, ...(fn.parameters ? { parameters: fn.parameters as Record<string, unknown> } : {}) }], 'hermes'));
+      } catch (error) {
+        if (error instanceof UnsupportedSchemaError || error instanceof GrammarError) {
+          throw new (error.constructor as typeof UnsupportedSchemaError)(error.message, { ...error.detail, param: `${at}.function.parameters` });
+        }
+        throw error;
+      }
+    });
+  },
+  tool_choice: (v, p) => {
+    if (v === 'none' || v === 'auto' || v === 'required') return;
+    if (!isPlainObject(v) || v.type !== 'function' || !isPlainObject(v.function) || typeof v.function.name !== 'string') {
+      fail(p, "must be 'none', 'auto', 'required' or { type: 'function', function: { name } }", v);
+    }
+  },
 };
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -124,17 +160,60 @@ function messageText(content: unknown, param: string): string {
     .join('');
 }
 
+/** An assistant message's calls, OpenAI-shaped: `arguments` is the JSON string of the call's arguments. */
+function checkToolCalls(calls: unknown, param: string): ToolCall[] {
+  if (!Array.isArray(calls)) fail(param, "must be an array of { id, type: 'function', function: { name, arguments } }", calls);
+  return calls.map((call, i) => {
+    const at = `${param}[${i}]`;
+    if (!isPlainObject(call) || call.type !== 'function') fail(`${at}.type`, "must be 'function'", isPlainObject(call) ? call.type : call);
+    if (typeof call.id !== 'string') fail(`${at}.id`, 'must be a string', call.id);
+    const fn = call.function;
+    if (!isPlainObject(fn) || typeof fn.name !== 'string') fail(`${at}.function.name`, 'must be a string', isPlainObject(fn) ? fn.name : fn);
+    if (typeof fn.arguments !== 'string') fail(`${at}.function.arguments`, 'must be a JSON string', fn.arguments);
+    return { id: call.id, type: 'function', function: { name: fn.name, arguments: fn.arguments } };
+  });
+}
+
+const MESSAGE_KEYS: Record<string, readonly string[]> = {
+  assistant: ['role', 'content', 'tool_calls'],
+  tool: ['role', 'content', 'tool_call_id'],
+};
+
 function checkMessages(messages: unknown, param = 'messages'): ChatMessage[] {
   if (!Array.isArray(messages) || messages.length === 0) fail(param, 'must be a non-empty array of messages', messages);
   return messages.map((m, i) => {
     const at = `${param}[${i}]`;
     if (!isPlainObject(m)) fail(at, "must be an object { role, content }", m);
-    for (const key of Object.keys(m)) {
-      if (key !== 'role' && key !== 'content') fail(`${at}.${key}`, 'is not supported (a message has role and content)');
-    }
     if (typeof m.role !== 'string' || !ROLES.has(m.role)) fail(`${at}.role`, `must be one of ${[...ROLES].map((r) => `'${r}'`).join(', ')}`, m.role);
-    return { role: m.role as ChatMessage['role'], content: messageText(m.content, `${at}.content`) };
+    const keys = MESSAGE_KEYS[m.role] ?? ['role', 'content'];
+    for (const key of Object.keys(m)) {
+      if (!keys.includes(key)) fail(`${at}.${key}`, `is not supported (a${m.role === 'assistant' ? 'n' : ''} ${m.role} message has ${keys.join(', ')})`);
+    }
+    const message: ChatMessage = { role: m.role as ChatMessage['role'], content: '' };
+    if (m.tool_calls !== undefined && m.tool_calls !== null) message.tool_calls = checkToolCalls(m.tool_calls, `${at}.tool_calls`);
+    // Only an assistant message that calls tools may have no content (OpenAI's null).
+    if (!(message.tool_calls && (m.content === null || m.content === undefined))) message.content = messageText(m.content, `${at}.content`);
+    if (m.role === 'tool') {
+      if (typeof m.tool_call_id !== 'string') fail(`${at}.tool_call_id`, 'must be the id of the call this message answers', m.tool_call_id);
+      message.tool_call_id = m.tool_call_id;
+    }
+    return message;
   });
+}
+
+/** tool_choice against the tools: a named function must be one of them; a forced call is the only constraint. */
+function checkToolChoice(valid: Record<string, unknown>): void {
+  const choice = valid.tool_choice;
+  if (choice === undefined || choice === 'none' || choice === 'auto') return;
+  const tools = (valid.tools ?? []) as Array<{ function: { name: string } }>;
+  if (tools.length === 0) fail('tool_choice', 'needs tools to choose from', choice);
+  if (isPlainObject(choice)) {
+    const name = (choice.function as { name: string }).name;
+    if (!tools.some((t) => t.function.name === name)) fail('tool_choice.function.name', `names no tool of the request (tools: ${tools.map((t) => t.function.name).join(', ')})`, name);
+  }
+  if (valid.grammar !== undefined || (isPlainObject(valid.response_format) && valid.response_format.type !== 'text')) {
+    fail('tool_choice', 'that forces a call cannot be combined with response_format or grammar: give one constraint', choice);
+  }
 }
 
 /** Checks a request and returns it with text messages; throws InvalidRequestError naming the field. */
@@ -152,6 +231,7 @@ export function validateChatRequest(request: unknown): ValidChatRequest {
   if (valid.grammar !== undefined && isPlainObject(valid.response_format) && valid.response_format.type !== 'text') {
     fail('grammar', 'cannot be combined with a JSON response_format: give one constraint');
   }
+  checkToolChoice(valid);
   // Compiles the constraint now, so an unusable schema or grammar is refused before generation.
   try {
     requestGrammar(valid as ValidChatRequest);

@@ -1,0 +1,290 @@
+/**
+ * Tool calling through the whole session: requests with tools and tool_choice, replies scripted
+ * (a call in the model's format, or plain text) or drawn from random logits (a forced call must
+ * always parse), and follow-up conversations rendered through the real Qwen2.5 and Llama 3.1
+ * templates, compared with Python's jinja2.
+ */
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { bytesSource, readGguf } from '../gguf/index.ts';
+import { Tokenizer } from '../tokenizer/index.ts';
+import type { SamplingParams } from '../sampling/index.ts';
+import { llamaCppSourceDir } from '../../testing/llama-ref.ts';
+import { freshSeed, mulberry32 } from '../../testing/random.ts';
+import { schemaErrors } from '../../testing/json-schema-check.ts';
+import { RandomLogitsModel, closingTokens } from '../../testing/random-logits-model.ts';
+import { renderWithPython } from '../../../tests/chat/python-jinja2.ts';
+import type { ChatCompletionChunk, ChatCompletionRequest, ChatCompletionTool } from '../api.ts';
+import { ChatSession, type SessionModel } from './chat-session.ts';
+import { validateChatRequest } from './validate-request.ts';
+
+/** Replies with the scripted tokens, whatever it is asked. */
+class ScriptedModel implements SessionModel {
+  position = 0;
+  private step = 0;
+  constructor(
+    readonly contextLength: number,
+    private readonly reply: number[],
+  ) {}
+  async next(tokens: readonly number[], _sampling: SamplingParams): Promise<number> {
+    this.position += tokens.length;
+    return this.reply[Math.min(this.step++, this.reply.length - 1)]!;
+  }
+  truncate(n: number): void {
+    this.position = n;
+  }
+}
+
+interface Vocab {
+  tokenizer: Tokenizer;
+  metadata: Map<string, unknown>;
+  end: number;
+}
+
+const TEMPLATES = `${llamaCppSourceDir()}/models/templates`;
+
+/** A vocabulary with the chat template of the model family put in its metadata. */
+async function vocab(name: string, template: string, endToken: string): Promise<Vocab> {
+  const bytes = readFileSync(`${llamaCppSourceDir()}/models/ggml-vocab-${name}.gguf`);
+  const metadata = new Map((await readGguf(bytesSource(new Uint8Array(bytes)))).metadata as Map<string, unknown>);
+  metadata.set('tokenizer.chat_template', readFileSync(`${TEMPLATES}/${template}`, 'utf8'));
+  const tokenizer = Tokenizer.fromGgufMetadata(metadata);
+  const end = tokenizer.encode(endToken, { parseSpecial: true });
+  if (end.length !== 1) throw new Error(`${endToken} is not one token in ${name}`);
+  return { tokenizer, metadata, end: end[0]! };
+}
+
+let qwen: Vocab;
+let llama: Vocab;
+
+beforeAll(async () => {
+  qwen = await vocab('qwen2', 'Qwen-Qwen2.5-7B-Instruct.jinja', '<|im_end|>');
+  llama = await vocab('llama-bpe', 'meta-llama-Llama-3.1-8B-Instruct.jinja', '<|eot_id|>');
+});
+
+const TOOLS: ChatCompletionTool[] = [
+  {
+    type: 'function',
+    function: {
+      name: 'get_weather',
+      description: 'The weather in a city.',
+      parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 12 }, unit: { enum: ['celsius', 'fahrenheit'] } }, required: ['city'], additionalProperties: false },
+    },
+  },
+  {
+    type: 'function',
+    function: {
+      name: 'add',
+      parameters: { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'integer' } }, required: ['a', 'b'], additionalProperties: false },
+    },
+  },
+];
+
+const ASK = [{ role: 'user', content: 'Weather in Paris?' }];
+
+async function scripted(v: Vocab, reply: string, request: Omit<ChatCompletionRequest, 'messages'>) {
+  const model = new ScriptedModel(4096, [...v.tokenizer.encode(reply), v.end]);
+  const session = new ChatSession(model, v.tokenizer, v.metadata, { modelName: 'test' });
+  const chunks: ChatCompletionChunk[] = [];
+  const result = await session.complete(validateChatRequest({ messages: ASK, temperature: 0, ...request }), (c) => chunks.push(c), () => false);
+  const streamed = chunks.map((c) => c.choices[0].delta.content ?? '').join('');
+  return { result, chunks, streamed, session };
+}
+
+const QWEN_CALL = 'Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>';
+
+describe('tool calls in a chat session', () => {
+  it("auto: a Qwen-style call becomes message.tool_calls and finish_reason 'tool_calls'; its text is not streamed", async () => {
+    const { result, chunks, streamed, session } = await scripted(qwen, QWEN_CALL, { tools: TOOLS });
+    expect(session.toolFormat).toBe('hermes');
+    const choice = result.choices[0];
+    expect(choice.finish_reason).toBe('tool_calls');
+    expect(choice.message.tool_calls).toEqual([{ id: expect.stringMatching(/^call_/), type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]);
+    expect(choice.message.content).toBe('Let me check.');
+    // The stream: the text before the call as content, nothing of the call, the call in the last chunk.
+    expect(streamed).toBe('Let me check.');
+    expect(chunks.some((c) => (c.choices[0].delta.content ?? '').includes('<'))).toBe(false);
+    const last = chunks.at(-1)!;
+    expect(last.choices[0].finish_reason).toBe('tool_calls');
+    expect(last.choices[0].delta.tool_calls).toEqual([{ index: 0, ...choice.message.tool_calls![0]! }]);
+  });
+
+  it('auto: two calls, ids unique; a reply without calls is plain content, streamed whole', async () => {
+    const two = `${QWEN_CALL}\n<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n</tool_call>`;
+    const { result } = await scripted(qwen, two, { tools: TOOLS, tool_choice: 'auto' });
+    const calls = result.choices[0].message.tool_calls!;
+    expect(calls.map((c) => c.function.name)).toEqual(['get_weather', 'add']);
+    expect(new Set(calls.map((c) => c.id)).size).toBe(2);
+
+    const plain = 'It is sunny <b>today</b>, I think. <tool_ nope\n';
+    const { result: r, streamed, chunks } = await scripted(qwen, plain, { tools: TOOLS });
+    expect(r.choices[0].finish_reason).toBe('stop');
+    expect(r.choices[0].message).toEqual({ role: 'assistant', content: plain });
+    expect(streamed).toBe(plain);
+    expect(chunks.some((c) => c.choices[0].delta.tool_calls)).toBe(false);
+  });
+
+  it("auto: a call to an unknown tool or with broken JSON stays content", async () => {
+    const bad = '<tool_call>\n{"name": "delete_all", "arguments": {}}\n</tool_call>';
+    const { result, streamed } = await scripted(qwen, bad, { tools: TOOLS });
+    expect(result.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: bad } });
+    expect(result.choices[0].message.tool_calls).toBeUndefined();
+    expect(streamed).toBe(bad);
+  });
+
+  it("'none': the reply is not parsed, even when it holds a call", async () => {
+    const { result, streamed } = await scripted(qwen, QWEN_CALL, { tools: TOOLS, tool_choice: 'none' });
+    expect(result.choices[0]).toEqual({ index: 0, message: { role: 'assistant', content: QWEN_CALL }, finish_reason: 'stop' });
+    expect(streamed).toBe(QWEN_CALL);
+  });
+
+  it('auto with a Llama 3.1 template: its bare JSON call (after <|python_tag|> or not) is parsed', async () => {
+    for (const reply of ['{"name": "add", "parameters": {"a": 2, "b": 3}}', '<|python_tag|>{"name": "add", "parameters": {"a": 2, "b": 3}}']) {
+      const { result, streamed, session } = await scripted(llama, reply, { tools: TOOLS });
+      expect(session.toolFormat).toBe('llama3');
+      expect(result.choices[0].finish_reason).toBe('tool_calls');
+      expect(result.choices[0].message.tool_calls![0]!.function).toEqual({ name: 'add', arguments: '{"a":2,"b":3}' });
+      expect(result.choices[0].message.content).toBe('');
+      expect(streamed).toBe('');
+    }
+    const { result } = await scripted(llama, 'Sure: {"name": "add"} is a tool.', { tools: TOOLS });
+    expect(result.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: 'Sure: {"name": "add"} is a tool.' } });
+  });
+});
+
+describe('forced tool calls from a random-logits model', () => {
+  async function forced(v: Vocab, closers: Uint8Array, request: Omit<ChatCompletionRequest, 'messages'>, seed: number) {
+    const model = new RandomLogitsModel(4096, mulberry32(seed), closers);
+    const session = new ChatSession(model, v.tokenizer, v.metadata, { modelName: 'random' });
+    const valid = validateChatRequest({ messages: ASK, temperature: 1, top_k: 0, top_p: 1, min_p: 0, seed, max_tokens: 300, ...request });
+    return { result: await session.complete(valid, undefined, () => false), model };
+  }
+
+  function expectValidCall(result: Awaited<ReturnType<typeof forced>>['result'], names: readonly string[]) {
+    const choice = result.choices[0];
+    expect(choice.finish_reason, choice.message.content).toBe('tool_calls');
+    expect(choice.message.tool_calls).toHaveLength(1);
+    const call = choice.message.tool_calls![0]!.function;
+    expect(names).toContain(call.name);
+    const schema = TOOLS.find((t) => t.function.name === call.name)!.function.parameters!;
+    expect(schemaErrors(schema, JSON.parse(call.arguments)), call.arguments).toEqual([]);
+    return call.name;
+  }
+
+  it("'required': every reply is one call to one of the tools with valid arguments (Qwen and Llama 3 formats)", async () => {
+    const next = mulberry32(freshSeed('required tool calls'));
+    for (const v of [qwen, llama]) {
+      const closers = closingTokens(v.tokenizer);
+      const called = new Set<string>();
+      for (let trial = 0; trial < 12; trial++) {
+        const { result, model } = await forced(v, closers, { tools: TOOLS, tool_choice: 'required' }, Math.floor(next() * 2 ** 31));
+        expect(model.masked.every(Boolean)).toBe(true);
+        called.add(expectValidCall(result, ['get_weather', 'add']));
+      }
+      // Both tools are reachable: the grammar is a choice, not the first tool.
+      expect(called.size).toBe(2);
+    }
+  }, 600_000);
+
+  it('a named function: every reply calls that one', async () => {
+    const next = mulberry32(freshSeed('named tool calls'));
+    const closers = closingTokens(qwen.tokenizer);
+    for (let trial = 0; trial < 6; trial++) {
+      const { result } = await forced(qwen, closers, { tools: TOOLS, tool_choice: { type: 'function', function: { name: 'add' } } }, Math.floor(next() * 2 ** 31));
+      expectValidCall(result, ['add']);
+    }
+  }, 300_000);
+
+  it("'auto' and 'none' put no constraint on the reply (so the checks above can fail)", async () => {
+    const closers = closingTokens(qwen.tokenizer);
+    for (const tool_choice of ['auto', 'none'] as const) {
+      const { result, model } = await forced(qwen, closers, { tools: TOOLS, tool_choice, max_tokens: 30 }, 5);
+      expect(model.masked.some(Boolean)).toBe(false);
+      expect(result.choices[0].message.tool_calls).toBeUndefined();
+    }
+  });
+});
+
+describe('a follow-up with the call and its result', () => {
+  const followUp = [
+    { role: 'system', content: 'You help with weather.' },
+    { role: 'user', content: 'Weather in Paris?' },
+    { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Paris", "unit": "celsius"}' } }] },
+    { role: 'tool', tool_call_id: 'call_1', content: '{"temperature": 21}' },
+  ];
+  /** The same conversation as Python's transformers gives it to the template: arguments as an object. */
+  const pythonMessages = [
+    followUp[0],
+    followUp[1],
+    { role: 'assistant', content: '', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris', unit: 'celsius' } } }] },
+    followUp[3],
+  ];
+
+  it.each([
+    ['Qwen2.5', () => qwen],
+    ['Llama 3.1', () => llama],
+  ])('renders through the real %s template as Python jinja2 does', (_name, get) => {
+    const v = get();
+    const session = new ChatSession(new ScriptedModel(8192, [v.end]), v.tokenizer, v.metadata, { modelName: 'test' });
+    const request = validateChatRequest({ messages: followUp, tools: TOOLS });
+    const tokens = session.fitMessages(request.messages, 'error', 'chat', request.tools).tokens;
+    const special = v.tokenizer.special;
+    const [python] = renderWithPython([
+      {
+        template: v.metadata.get('tokenizer.chat_template') as string,
+        context: {
+          messages: pythonMessages,
+          tools: TOOLS,
+          add_generation_prompt: true,
+          bos_token: special.bos !== null ? v.tokenizer.tokenText(special.bos) : '',
+          eos_token: special.eos !== null ? v.tokenizer.tokenText(special.eos) : '',
+        },
+        now: [2026, 1, 2, 3, 4, 5],
+      },
+    ]);
+    if (!python!.ok) throw new Error(python!.message);
+    expect(python!.text).toContain('"city": "Paris"');
+    expect(python!.text).toContain('get_weather');
+    expect(v.tokenizer.decode(tokens, { unparseSpecial: true })).toBe(python!.text);
+  });
+});
+
+describe('tool request validation', () => {
+  const reject = (request: Record<string, unknown>) => {
+    try {
+      validateChatRequest({ messages: ASK, ...request });
+    } catch (error) {
+      return error as Error & { detail?: Record<string, unknown> };
+    }
+    throw new Error(`accepted ${JSON.stringify(request)}`);
+  };
+
+  it.each([
+    [{ tools: TOOLS, tool_choice: { type: 'function', function: { name: 'nope' } } }, 'InvalidRequestError', 'tool_choice.function.name'],
+    [{ tools: TOOLS, tool_choice: 'sometimes' }, 'InvalidRequestError', 'tool_choice'],
+    [{ tool_choice: 'required' }, 'InvalidRequestError', 'tool_choice'],
+    [{ tools: [TOOLS[0], TOOLS[0]] }, 'InvalidRequestError', 'tools[1].function.name'],
+    [{ tools: [{ type: 'function', function: { name: 'has space' } }] }, 'InvalidRequestError', 'tools[0].function.name'],
+    [{ tools: [{ type: 'retrieval' }] }, 'InvalidRequestError', 'tools[0].type'],
+    [{ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { s: { type: 'string', pattern: 'a+' } } } } }] }, 'UnsupportedSchemaError', 'tools[0].function.parameters'],
+    [{ tools: TOOLS, tool_choice: 'required', response_format: { type: 'json_object' } }, 'InvalidRequestError', 'tool_choice'],
+    [{ messages: [{ role: 'tool', content: '1' }] }, 'InvalidRequestError', 'messages[0].tool_call_id'],
+    [{ messages: [{ role: 'user', content: null }] }, 'InvalidRequestError', 'messages[0].content'],
+    [{ messages: [{ role: 'user', content: 'x', tool_calls: [] }] }, 'InvalidRequestError', 'messages[0].tool_calls'],
+    [{ messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: {} } }] }] }, 'InvalidRequestError', 'messages[0].tool_calls[0].function.arguments'],
+  ])('rejects %j: %s naming %s', (request, name, param) => {
+    const error = reject(request);
+    expect(error.name).toBe(name);
+    expect(error.detail?.param).toBe(param);
+  });
+
+  it('accepts the OpenAI shapes', () => {
+    const valid = validateChatRequest({
+      messages: [...ASK, { role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'add', arguments: '{"a":1,"b":2}' } }] }, { role: 'tool', tool_call_id: 'c', content: '3' }],
+      tools: TOOLS,
+      tool_choice: { type: 'function', function: { name: 'add' } },
+    });
+    expect(valid.messages[1]).toEqual({ role: 'assistant', content: '', tool_calls: [{ id: 'c', type: 'function', function: { name: 'add', arguments: '{"a":1,"b":2}' } }] });
+    expect(valid.messages[2]).toEqual({ role: 'tool', content: '3', tool_call_id: 'c' });
+  });
+});
