@@ -85,6 +85,16 @@ async function importConversations(page: Page, name: string, data: unknown) {
   await page.getByTestId('import-conversations').setInputFiles(file);
 }
 
+/** The chat with the demo's reply, then with rendered markdown (code colors, tables, links, quotations). */
+async function auditChat(page: Page, prefix: string): Promise<string[]> {
+  await send(page, 'In the beginning');
+  await expect(lastReply(page).getByTestId('reply-stats')).toContainText(/tokens\/s/, { timeout: 120_000 });
+  const found = await audit(page, `${prefix}-chat-reply`);
+  await importConversations(page, 'markdown-conversation', MARKDOWN_CONVERSATION);
+  await expect(lastReply(page).locator('.hljs-keyword').first()).toHaveText('def');
+  return [...found, ...(await audit(page, `${prefix}-chat-markdown`))];
+}
+
 /** A theme chosen in the app, or left to the system's preference (here: dark). */
 async function useTheme(page: Page, theme: 'light' | 'dark' | 'system-dark') {
   if (theme === 'system-dark') {
@@ -109,14 +119,7 @@ for (const theme of ['light', 'dark'] as const) {
     await page.getByTestId('chat-settings').getByLabel('Max reply tokens').fill('24');
     found.push(...(await audit(page, `desktop-${theme}-chat-settings`)));
     await page.getByTestId('settings-toggle').click();
-    await send(page, 'In the beginning');
-    await expect(lastReply(page).getByTestId('reply-stats')).toContainText(/tokens\/s/, { timeout: 120_000 });
-    found.push(...(await audit(page, `desktop-${theme}-chat-reply`)));
-
-    // Rendered markdown: code colors, tables, links, quotations.
-    await importConversations(page, 'markdown-conversation', MARKDOWN_CONVERSATION);
-    await expect(lastReply(page).locator('.hljs-keyword').first()).toHaveText('def');
-    found.push(...(await audit(page, `desktop-${theme}-chat-markdown`)));
+    found.push(...(await auditChat(page, `desktop-${theme}`)));
 
     // Models, with a failed load's error shown where the file was picked.
     await page.getByTestId('nav-models').click();
@@ -141,12 +144,7 @@ for (const theme of ['light', 'system-dark'] as const) {
     await openDemo(page);
     await useTheme(page, theme);
 
-    await send(page, 'In the beginning');
-    await expect(lastReply(page).getByTestId('reply-stats')).toContainText(/tokens\/s/, { timeout: 120_000 });
-    found.push(...(await audit(page, `phone-${theme}-chat-reply`)));
-    await importConversations(page, 'markdown-conversation', MARKDOWN_CONVERSATION);
-    await expect(lastReply(page).locator('.hljs-keyword').first()).toHaveText('def');
-    found.push(...(await audit(page, `phone-${theme}-chat-markdown`)));
+    found.push(...(await auditChat(page, `phone-${theme}`)));
 
     // The conversation list, open as a drawer.
     await page.getByRole('button', { name: /Chats/ }).click();
@@ -209,6 +207,30 @@ test('keyboard: the message box has focus on load and after a reply; the convers
     await page.getByTestId('new-chat').focus();
     await page.keyboard.press('Tab');
     expect(await focusedTitle()).toBe(order[1]);
+  });
+
+  await test.step('F2 renames the focused conversation and Right reaches its buttons, all without leaving the list', async () => {
+    await page.keyboard.press('F2');
+    await expect(page.getByLabel('New name')).toBeFocused();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('Renamed');
+    await page.keyboard.press('Enter');
+    await expect(list.getByRole('button', { name: 'Renamed', exact: true })).toBeFocused();
+    await page.keyboard.press('ArrowRight');
+    await expect(list.getByRole('button', { name: 'Rename "Renamed"' })).toBeFocused();
+    await page.keyboard.press('ArrowRight');
+    await expect(list.getByRole('button', { name: 'Delete "Renamed"' })).toBeFocused();
+    await page.keyboard.press('ArrowLeft');
+    await page.keyboard.press('ArrowLeft');
+    await expect(list.getByRole('button', { name: 'Renamed', exact: true })).toBeFocused();
+    // Delete asks first, then leaves the focus on the conversation after the deleted one.
+    const before = await titles.allInnerTexts();
+    const at = before.indexOf('Renamed');
+    const next = before[at + 1] ?? before[at - 1]!;
+    page.once('dialog', (d) => void d.accept());
+    await page.keyboard.press('Delete');
+    await expect(list.getByRole('button', { name: 'Renamed', exact: true })).toHaveCount(0);
+    await expect(list.getByRole('button', { name: next, exact: true })).toBeFocused();
   });
 
   await test.step('a reply sent with the Send button gives the focus back to the message box', async () => {

@@ -43,6 +43,15 @@ export function ConversationList({
   const has = (id: string | undefined) => id !== undefined && conversations.some((c) => c.id === id);
   const tabStop = has(rovingId) ? rovingId : has(activeId) ? activeId : conversations[0]?.id;
 
+  // After a delete from the keyboard, the focus goes to the conversation that took its place.
+  const refocusAt = useRef<number | undefined>(undefined);
+  useEffect(() => {
+    if (refocusAt.current === undefined) return;
+    const all = titles();
+    all[Math.min(refocusAt.current, all.length - 1)]?.focus();
+    refocusAt.current = undefined;
+  }, [conversations]);
+
   const titles = () => [...(list.current?.querySelectorAll<HTMLButtonElement>('.conversation-title') ?? [])];
   const focusTitle = (id: string) => list.current?.querySelector<HTMLButtonElement>(`[data-conversation="${CSS.escape(id)}"] .conversation-title`)?.focus();
 
@@ -73,7 +82,10 @@ export function ConversationList({
       setRenaming({ id: conversation.id, title: conversation.title });
     } else if (event.key === 'Delete' && busyId !== conversation.id) {
       event.preventDefault();
-      void remove(conversation);
+      refocusAt.current = at;
+      void remove(conversation).then((deleted) => {
+        if (!deleted) refocusAt.current = undefined;
+      });
     }
   };
 
@@ -84,9 +96,11 @@ export function ConversationList({
     if (refocus) requestAnimationFrame(() => focusTitle(renaming.id));
   };
 
-  const remove = async (conversation: Conversation) => {
-    if (!confirm(`Delete "${conversation.title}"? This cannot be undone.`)) return;
+  /** Whether the user confirmed and it was deleted. */
+  const remove = async (conversation: Conversation): Promise<boolean> => {
+    if (!confirm(`Delete "${conversation.title}"? This cannot be undone.`)) return false;
     await onDelete(conversation);
+    return true;
   };
 
   const exportAll = () => {
