@@ -210,7 +210,7 @@ test.describe('model store in Chromium', () => {
       const refused = await page.evaluate((entry) => window.harness.download(entry), { id: 'm', urls: [url('huge')] });
       expect(refused).toMatchObject({ ok: false, error: { name: 'StorageQuotaError', detail: { neededBytes: 20e12, quota: expect.any(Number) } } });
       expect(!refused.ok && refused.error.detail!.quota).toBeGreaterThanOrEqual(estimate.quota!);
-      expect(!refused.ok && refused.error.message).toMatch(/Not enough storage for "model-f16.gguf": it needs 20\.0 TB more, but this browser allows only [\d.]+ (GB|MB) more/);
+      expect(!refused.ok && refused.error.message).toMatch(/Not enough storage for "model-f16.gguf": it needs 18\.2 TiB more, but this browser allows only [\d.]+ (GiB|MiB) more/);
       expect(requests('huge').map((r) => r.range)).toEqual(['bytes=0-0']);
       expect(await page.evaluate(() => window.harness.list())).toEqual({ ok: true, value: [] });
 

@@ -68,6 +68,14 @@ export interface LoadProgress {
   /** Bytes done and total for the current phase (0 when unknown). */
   loaded: number;
   total: number;
+  /** Bytes per second over the last few seconds, and seconds left at that rate (when known). */
+  rate?: number | undefined;
+  eta?: number | undefined;
+  /**
+   * In `uploading-weights`: where the weights go. On 'webgpu' they are uploaded to the GPU; on
+   * 'cpu' they are copied and unpacked into the WebAssembly memory (nothing is uploaded).
+   */
+  backend?: 'webgpu' | 'cpu' | undefined;
 }
 
 export interface ModelInfo {
@@ -278,8 +286,17 @@ export interface EngineApi {
   downloadModel(entry: ModelEntry, onProgress?: (progress: DownloadProgress) => void): Promise<CachedModel>;
   /** Stops a running download, keeping what was stored for a later resume. */
   cancelDownload(id: string): Promise<void>;
-  /** Adds a local file (or the parts of a split model): copied into the store, or read in place for this session. */
-  importModelFile(files: Blob[], options: { copy: boolean; name?: string }): Promise<CachedModel>;
+  /**
+   * Adds a local file (or the parts of a split model): copied into the store, or read in place for
+   * this session. A copy reports progress (its `id` is the stored model's) and `cancelDownload(id)`
+   * stops it, keeping what was copied for a later resume with the same file.
+   */
+  importModelFile(files: Blob[], options: { copy: boolean; name?: string }, onProgress?: (progress: DownloadProgress) => void): Promise<CachedModel>;
+  /**
+   * Cancels the loads asked for and not finished (running or waiting in the queue): each rejects
+   * with an AbortError and the model in use stays loaded. Not queued, like `abort`.
+   */
+  cancelLoad(): Promise<void>;
   deleteModel(id: string, options?: { partialOnly?: boolean }): Promise<boolean>;
   storageUsage(): Promise<StoreUsage>;
 }

@@ -41,7 +41,7 @@ import { describeModel } from './model-info.ts';
 import { planLoad } from './model/loader.ts';
 import { Model } from './model/model.ts';
 import { Tokenizer } from './tokenizer/index.ts';
-import type { CachedModel, DownloadProgress, ModelEntry, ModelStore, StoreUsage } from './store/index.ts';
+import { DEFAULT_STALL_MS, RateMeter, fileModelId, stallGuardedFetch, type CachedModel, type DownloadProgress, type ModelEntry, type ModelStore, type StoreUsage } from './store/index.ts';
 import { ENGINE_VERSION } from './version.ts';
 
 export interface EnginePlatform {
@@ -51,6 +51,15 @@ export interface EnginePlatform {
   probeOptions?: ProbeOptions;
   /** The model store (IndexedDB in the browser); without one, only files and URLs load. */
   store?: ModelStore;
+  /** For models loaded from a URL; default the global fetch. */
+  fetch?: typeof fetch;
+  /** A URL load fails once its server sends nothing for this long (default 30 s). */
+  stallTimeoutMs?: number;
+}
+
+/** The error a cancelled load ends with. */
+function loadCancelled(): DOMException {
+  return new DOMException('The load was cancelled; the model in use stays loaded.', 'AbortError');
 }
 
 /** The last segment of a path or URL, decoded: what a user would call the file. */
@@ -101,6 +110,8 @@ export class Engine implements EngineApi {
   private busy = false;
   private nextRequest = 1;
   private readonly downloads = new Map<string, AbortController>();
+  /** Loads asked for and not finished, running or queued: `cancelLoad` aborts them. */
+  private readonly loads = new Set<AbortController>();
 
   constructor(private readonly platform: EnginePlatform) {}
 
@@ -121,8 +132,21 @@ export class Engine implements EngineApi {
     return this.state;
   }
 
+  /**
+   * Queued like every request; `cancelLoad` ends it whether it runs or waits. A load from a URL
+   * whose server stalls fails after the stall timeout, so it never holds the queue for good.
+   */
   loadModel(source: ModelSource, options: LoadModelOptions = {}, onProgress?: (progress: LoadProgress) => void): Promise<ModelInfo> {
-    return this.enqueue(async () => (await this.load(source, options, onProgress)).info);
+    const controller = new AbortController();
+    this.loads.add(controller);
+    return this.enqueue(async () => {
+      if (controller.signal.aborted) throw loadCancelled();
+      return (await this.load(source, options, onProgress, controller.signal)).info;
+    }).finally(() => this.loads.delete(controller));
+  }
+
+  async cancelLoad(): Promise<void> {
+    for (const controller of this.loads) controller.abort(loadCancelled());
   }
 
   unloadModel(): Promise<void> {
@@ -191,8 +215,15 @@ export class Engine implements EngineApi {
     this.downloads.get(id)?.abort();
   }
 
-  importModelFile(files: Blob[], options: { copy: boolean; name?: string }): Promise<CachedModel> {
-    return this.requireStore().importFile(files, options);
+  async importModelFile(files: Blob[], options: { copy: boolean; name?: string }, onProgress?: (progress: DownloadProgress) => void): Promise<CachedModel> {
+    const id = fileModelId(files);
+    const controller = new AbortController();
+    this.downloads.set(id, controller);
+    try {
+      return await this.requireStore().importFile(files, { ...options, id, signal: controller.signal, ...(onProgress ? { onProgress } : {}) });
+    } finally {
+      if (this.downloads.get(id) === controller) this.downloads.delete(id);
+    }
   }
 
   deleteModel(id: string, options: { partialOnly?: boolean } = {}): Promise<boolean> {
@@ -250,7 +281,7 @@ export class Engine implements EngineApi {
    * gguf-split) is several; `openGgufModel` orders and checks them. `fileName` is the name to show
    * when the model has no `general.name`; undefined means the first part's.
    */
-  private async openSource(source: ModelSource): Promise<{ sources: RangedSource[]; fileName?: string }> {
+  private async openSource(source: ModelSource, signal: AbortSignal | undefined): Promise<{ sources: RangedSource[]; fileName?: string }> {
     switch (source.kind) {
       case 'file': {
         const files = 'files' in source ? source.files : [{ file: source.file, name: source.name }];
@@ -262,7 +293,8 @@ export class Engine implements EngineApi {
         if (!first) throw new HearthError('A URL model source needs at least one URL.');
         // One part's URL stands for all of them, as in llama.cpp's --model-url.
         const urls = expandSplitUrls(source.urls);
-        return { sources: await Promise.all(urls.map((url) => httpRangeSource(url))) };
+        const guarded = stallGuardedFetch(this.platform.fetch ?? ((input, init) => fetch(input, init)), this.platform.stallTimeoutMs ?? DEFAULT_STALL_MS);
+        return { sources: await Promise.all(urls.map((url) => httpRangeSource(url, undefined, { fetch: guarded, ...(signal ? { signal } : {}) }))) };
       }
       case 'cached': {
         const store = this.requireStore();
@@ -291,21 +323,29 @@ export class Engine implements EngineApi {
    * (ModelTooLargeError) is the old one unloaded first and the load tried once more, which the
    * new model's `loadNotice` says.
    */
-  private async load(source: ModelSource, options: LoadModelOptions, onProgress?: (progress: LoadProgress) => void): Promise<Loaded> {
+  private async load(source: ModelSource, options: LoadModelOptions, onProgress?: (progress: LoadProgress) => void, signal?: AbortSignal): Promise<Loaded> {
     const want = options.backend ?? 'auto';
     if (want !== 'auto' && want !== 'webgpu' && want !== 'cpu') throw new HearthError(`Unknown backend '${String(want)}' (auto, webgpu, cpu).`);
     this.state = { state: 'loading', progress: { phase: 'reading-header', loaded: 0, total: 0 } };
+    let meter = new RateMeter(() => Date.now());
+    let phase: LoadProgress['phase'] | undefined;
+    // Progress is where a load notices a cancel: it throws out of the loader, which frees what it made.
     const report = (progress: LoadProgress) => {
-      this.state = { state: 'loading', progress };
-      onProgress?.(progress);
+      if (signal?.aborted) throw loadCancelled();
+      if (progress.phase !== phase) meter = new RateMeter(() => Date.now());
+      phase = progress.phase;
+      const rate = meter.add(progress.loaded);
+      const withRate = { ...progress, rate, eta: rate > 0 && progress.total > 0 ? (progress.total - progress.loaded) / rate : undefined };
+      this.state = { state: 'loading', progress: withRate };
+      onProgress?.(withRate);
     };
     try {
       let loaded: Loaded;
       try {
-        loaded = await this.open(source, options, report);
+        loaded = await this.open(source, options, report, signal);
       } catch (error) {
         const previous = this.loaded;
-        if (!previous || !isOutOfMemory(error)) throw error;
+        if (!previous || !isOutOfMemory(error) || signal?.aborted) throw error;
         loaded = await this.replace(previous, source, options, report);
       }
       this.releaseModel();
@@ -342,10 +382,11 @@ export class Engine implements EngineApi {
   }
 
   /** Reads, plans and uploads a model, leaving the model in use untouched; frees what it made on failure. */
-  private async open(source: ModelSource, options: LoadModelOptions, report: (progress: LoadProgress) => void): Promise<Loaded> {
-    const { sources, fileName: givenName } = await this.openSource(source);
+  private async open(source: ModelSource, options: LoadModelOptions, report: (progress: LoadProgress) => void, signal?: AbortSignal): Promise<Loaded> {
+    const { sources, fileName: givenName } = await this.openSource(source, signal);
     report({ phase: 'reading-header', loaded: 0, total: sources.reduce((sum, s) => sum + s.size, 0) });
     const file = await openGgufModel(sources);
+    if (signal?.aborted) throw loadCancelled();
     const fileName = givenName ?? baseName(file.sources[0]!.name ?? 'model.gguf');
     const tokenizer = Tokenizer.fromGgufMetadata(file.metadata as ReadonlyMap<string, unknown>);
     const sizing = options.contextLength ? { contextLength: options.contextLength } : {};
@@ -361,7 +402,7 @@ export class Engine implements EngineApi {
       // A CPU backend was sized from the model's plan: load that plan rather than make another.
       model = await Model.load(chosen.backend, chosen.planned ?? file, {
         ...sizing,
-        onProgress: (loaded, total) => report({ phase: 'uploading-weights', loaded, total }),
+        onProgress: (loaded, total) => report({ phase: 'uploading-weights', loaded, total, backend: chosen.kind }),
       });
     } catch (error) {
       // The model owns the backend once loaded; before that, free it here (GPU buffers, CPU workers).

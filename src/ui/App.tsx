@@ -4,7 +4,7 @@ import { ChatView } from './ChatView.tsx';
 import { ModelManager } from './ModelManager.tsx';
 import { UpdatePrompt } from './pwa.tsx';
 import { usePreferences, type Theme } from './settings.ts';
-import { useEngine } from './useEngine.ts';
+import { loadedModel, useEngine } from './useEngine.ts';
 
 type View = 'chat' | 'models' | 'device';
 const VIEWS: { id: View; label: string }[] = [
@@ -41,6 +41,7 @@ export function App() {
   // A GGUF file (or all parts of a split one) dropped anywhere on the app loads it, kept in the
   // store as the model manager's default does.
   const [dragging, setDragging] = useState(false);
+  const [dropNotice, setDropNotice] = useState<string>();
   const hasFiles = (e: DragEvent) => [...e.dataTransfer.types].includes('Files');
   const onDragOver = (e: DragEvent) => {
     if (!hasFiles(e)) return;
@@ -52,7 +53,11 @@ export function App() {
     if (!hasFiles(e)) return;
     e.preventDefault();
     setDragging(false);
-    const files = [...e.dataTransfer.files].filter((f) => f.name.toLowerCase().endsWith('.gguf'));
+    const all = [...e.dataTransfer.files];
+    const files = all.filter((f) => f.name.toLowerCase().endsWith('.gguf'));
+    const skipped = all.filter((f) => !files.includes(f)).map((f) => f.name);
+    // Say why a drop did nothing (or only part of it was used), never ignore it silently.
+    setDropNotice(skipped.length > 0 ? `${skipped.join(', ')} ${skipped.length === 1 ? 'is' : 'are'} not a GGUF model file (.gguf), so ${files.length > 0 ? 'only the .gguf files were loaded' : 'nothing was loaded'}. Hearth runs GGUF models, as published on Hugging Face.` : undefined);
     if (files.length === 0) return;
     setView('chat');
     void engine.loadFile(files, true);
@@ -72,6 +77,7 @@ export function App() {
             </button>
           ))}
         </nav>
+        <UpdatePrompt />
         <label className="theme">
           <span className="sr-only">Theme</span>
           <select value={prefs.theme} onChange={(e) => setPrefs({ theme: e.target.value as Theme })} data-testid="theme">
@@ -82,6 +88,14 @@ export function App() {
         </label>
       </header>
       <main id="main" tabIndex={-1}>
+        {dropNotice && (
+          <div className="notice error" role="alert" data-testid="drop-notice">
+            <span>{dropNotice}</span>
+            <button type="button" className="ghost" onClick={() => setDropNotice(undefined)}>
+              OK
+            </button>
+          </div>
+        )}
         {boot.status === 'failed' && (
           <div role="alert" className="panel error">
             <h2>The engine did not start</h2>
@@ -100,7 +114,7 @@ export function App() {
           <>
             {boot.status === 'starting' && <p className="muted">Asking the GPU…</p>}
             {gpu && <CapabilityReport report={gpu} cpu={cpu} />}
-            {boot.status !== 'failed' && <CpuCapabilityReport cpu={cpu} />}
+            {boot.status !== 'failed' && <CpuCapabilityReport cpu={cpu} inUse={loadedModel(engine.model)?.info.backend} />}
           </>
         )}
       </main>
@@ -112,12 +126,12 @@ export function App() {
         )}
         {boot.status === 'failed' && <span data-testid="engine-status">Engine failed to start.</span>}
         {boot.status === 'ready' && (
-          <span data-testid="engine-status" data-engine-version={boot.info.version}>
-            Engine {boot.info.version} ready ({boot.info.runtime}). Runs in this tab; nothing leaves your device.
+          <span data-testid="engine-status" data-engine-version={boot.info.version} data-engine-tab={engine.tab.role}>
+            Engine {boot.info.version} ready ({boot.info.runtime}). {engine.tab.role === 'follower' ? 'Running in another tab of this app' : 'Runs in this tab'}
+            {engine.tab.moves > 0 && <span data-testid="engine-moved"> (it moved when the tab that ran it closed)</span>}; nothing leaves your device.
           </span>
         )}
       </footer>
-      <UpdatePrompt />
     </div>
   );
 }

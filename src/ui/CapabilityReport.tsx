@@ -1,4 +1,5 @@
 import type { CpuReport, GpuReport } from '../engine/api.ts';
+import { formatBytes } from '../engine/format-bytes.ts';
 
 const LIMIT_LABELS: Record<string, string> = {
   maxBufferSize: 'Largest buffer',
@@ -18,16 +19,8 @@ const LIMIT_LABELS: Record<string, string> = {
 
 const BYTE_LIMITS = new Set(['maxBufferSize', 'maxStorageBufferBindingSize', 'maxUniformBufferBindingSize', 'maxComputeWorkgroupStorageSize']);
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
-}
+/** The app's one byte formatter (binary units), shared with the engine's messages. */
+export { formatBytes };
 
 /**
  * What the engine found: the WebGPU adapter and what it enables, or why there is none and what to
@@ -97,7 +90,7 @@ export function CapabilityReport({ report, cpu }: { report: GpuReport; cpu?: Cpu
 }
 
 /** The CPU backend: WebAssembly SIMD and relaxed SIMD, threads (or why it runs on one). */
-export function CpuCapabilityReport({ cpu }: { cpu: CpuReport | undefined }) {
+export function CpuCapabilityReport({ cpu, inUse }: { cpu: CpuReport | undefined; inUse?: 'webgpu' | 'cpu' | undefined }) {
   const memory = (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
   return (
     <section className="panel" aria-labelledby="cpu-heading" data-testid="cpu-report">
@@ -117,9 +110,15 @@ export function CpuCapabilityReport({ cpu }: { cpu: CpuReport | undefined }) {
               : `single-threaded: ${cpu.threadsReason ?? 'threads are not available'}`}
           </dd>
           <dt>Device memory</dt>
-          <dd>{memory !== undefined ? `${memory} GB reported (browsers round this down; many cap it at 8)` : 'not reported by this browser'}</dd>
+          <dd>{memory !== undefined ? `${memory} GiB reported (browsers round this down; many cap it at 8)` : 'not reported by this browser'}</dd>
           <dt>Used for</dt>
-          <dd>Chat runs on WebGPU when it is available; otherwise (or when chosen in Models) on the CPU.</dd>
+          <dd data-testid="backend-used">
+            {inUse === 'cpu'
+              ? 'Chat runs on the CPU now (WebGPU is missing, a slower software renderer, or the CPU was chosen in Models).'
+              : inUse === 'webgpu'
+                ? 'Chat runs on WebGPU now; the CPU takes over where WebGPU is missing or chosen in Models.'
+                : 'No model is loaded. Auto runs models on WebGPU with a hardware GPU, otherwise on the CPU.'}
+          </dd>
         </dl>
       )}
     </section>

@@ -5,8 +5,10 @@
  */
 import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import type { CatalogModel } from './catalog.ts';
-import type { Conversation, ReplyStats } from './conversations.ts';
+import { conversationMarkdown, exportFileName } from './conversation-markdown.ts';
+import { exportConversations, type Conversation, type ReplyStats, type StoredMessage } from './conversations.ts';
 import { ConversationList } from './ConversationList.tsx';
+import { downloadText } from './download.ts';
 import { Markdown } from './Markdown.tsx';
 import { ModelBanner } from './ModelStatus.tsx';
 import type { Preferences, SamplingSettings } from './settings.ts';
@@ -37,18 +39,37 @@ export function ChatView({
   const [showSettings, setShowSettings] = useState(false);
   const [showList, setShowList] = useState(false);
   const composer = useRef<HTMLTextAreaElement>(null);
-  const listEnd = useRef<HTMLDivElement>(null);
+  const listToggle = useRef<HTMLButtonElement>(null);
+  const messagesBox = useRef<HTMLElement>(null);
+  // Whether the view follows the reply as it grows: only while the user is at the bottom, so
+  // reading back during a reply is not interrupted.
+  const stickToBottom = useRef(true);
 
   const modelReady = inUse !== undefined && model.state !== 'loading';
 
+  const onMessagesScroll = () => {
+    const box = messagesBox.current;
+    if (box) stickToBottom.current = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
+  };
+  // Another conversation opens at its end.
   useEffect(() => {
+    stickToBottom.current = true;
+  }, [active?.id]);
+  useEffect(() => {
+    const box = messagesBox.current;
     // An empty chat shows its introduction from the top.
-    if (active?.messages.length) listEnd.current?.scrollIntoView({ block: 'end' });
+    if (box && active?.messages.length && stickToBottom.current) box.scrollTop = box.scrollHeight;
   }, [active?.messages]);
+
+  /** Closes the conversation drawer (phones), returning focus to its toggle when it had it. */
+  const closeList = (refocus = false) => {
+    setShowList(false);
+    if (refocus) listToggle.current?.focus();
+  };
 
   const startConversation = () => {
     const conversation = chat.startConversation();
-    setShowList(false);
+    closeList();
     return conversation;
   };
 
@@ -60,6 +81,7 @@ export function ChatView({
     // Text to continue keeps its spaces: a trailing space changes what the model writes next.
     const text = continuation ? draft : draft.trim();
     if (!text.trim() || !chat.canReply) return;
+    stickToBottom.current = true;
     chat.send(target(), text);
     setDraft('');
   };
@@ -90,7 +112,12 @@ export function ChatView({
 
   useEffect(() => {
     const onKey = (event: globalThis.KeyboardEvent) => {
-      if (event.key === 'Escape' && streaming) stop();
+      if (event.key !== 'Escape') return;
+      // Escape closes the open drawer first (unless it cancels a rename there); otherwise it stops a reply.
+      if (showList) {
+        if (!(event.target instanceof HTMLInputElement)) closeList(true);
+      }
+      else if (streaming) stop();
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
@@ -109,6 +136,10 @@ export function ChatView({
       />
     );
   const lastAssistant = active?.messages.at(-1)?.role === 'assistant' ? active.messages.at(-1) : undefined;
+  const regenerate = () => {
+    stickToBottom.current = true;
+    chat.regenerate();
+  };
 
   return (
     <div className="chat-layout">
@@ -124,33 +155,37 @@ export function ChatView({
         }}
         onSelect={(id) => {
           chat.select(id);
-          setShowList(false);
+          closeList();
         }}
+        onClose={() => closeList(true)}
         onRename={chat.rename}
         onDelete={chat.remove}
         onImport={chat.importFile}
       />
 
+      {/* On a phone the list is a drawer over the chat: a tap beside it closes it. */}
+      {showList && <div className="drawer-backdrop" aria-hidden="true" onClick={() => closeList()} data-testid="drawer-backdrop" />}
+
       <section className="chat" aria-label="Chat">
         <div className="chat-toolbar">
-          <button type="button" className="ghost list-toggle" aria-expanded={showList} onClick={() => setShowList((v) => !v)}>
-            ☰ Chats
+          <button ref={listToggle} type="button" className="ghost list-toggle" aria-expanded={showList} onClick={() => setShowList((v) => !v)} data-testid="list-toggle">
+            ☰ <span className="toolbar-label">Chats</span>
           </button>
-          <h2 className="chat-title">{active?.title ?? 'New chat'}</h2>
+          <h2 className="chat-title" data-testid="chat-title">{active?.title ?? 'New chat'}</h2>
           <ContextMeter use={chat.context} total={contextLength} />
           <button type="button" className="ghost" aria-expanded={showSettings} aria-controls="chat-settings" onClick={() => setShowSettings((v) => !v)} data-testid="settings-toggle">
-            ⚙ Settings
+            ⚙ <span className="toolbar-label">Settings</span>
           </button>
+          <ExportMenu conversation={active} />
         </div>
 
         {showSettings && (
           <ChatSettings
             continuation={continuation}
             systemPrompt={active?.systemPrompt ?? prefs.systemPrompt}
-            onSystemPrompt={(systemPrompt) => {
-              chat.setSystemPrompt(systemPrompt);
-              setPrefs({ systemPrompt });
-            }}
+            onSystemPrompt={chat.setSystemPrompt}
+            defaultSystemPrompt={prefs.systemPrompt}
+            onDefaultSystemPrompt={(systemPrompt) => setPrefs({ systemPrompt })}
             sampling={prefs.sampling}
             onSampling={(sampling) => setPrefs({ sampling })}
           />
@@ -168,7 +203,7 @@ export function ChatView({
         {continuation && entry && active?.messages.length ? intro(true) : null}
 
         {/* Not a live region: a screen reader would read every token. The status line below announces replies. */}
-        <section className="messages" aria-label="Messages" data-testid="messages">
+        <section ref={messagesBox} onScroll={onMessagesScroll} className="messages" aria-label="Messages" data-testid="messages">
           {continuation && entry && !active?.messages.length && intro(false)}
           {active?.messages.length || continuation ? null : (
             <p className="muted empty-chat">
@@ -216,19 +251,19 @@ export function ChatView({
                 {!isStreaming && editing?.id !== m.id && (
                   <div className="message-actions">
                     <button type="button" className="ghost small" onClick={() => setEditing({ id: m.id, text: m.content })} disabled={!!streaming}>Edit</button>
-                    <button type="button" className="ghost small" onClick={() => void navigator.clipboard?.writeText(m.content)}>Copy</button>
+                    <CopyButton text={m.content} />
                     <button type="button" className="ghost small" onClick={() => chat.deleteMessage(m.id)} disabled={!!streaming}>Delete</button>
                     {m === lastAssistant && (
-                      <button type="button" className="ghost small" onClick={chat.regenerate} disabled={!modelReady || !!streaming} data-testid="regenerate">
+                      <button type="button" className="ghost small" onClick={regenerate} disabled={!modelReady || !!streaming} data-testid="regenerate">
                         ↻ Regenerate
                       </button>
                     )}
+                    <VersionSwitch message={m} disabled={!!streaming} onShow={(index) => chat.showVersion(m.id, index)} />
                   </div>
                 )}
               </article>
             );
           })}
-          <div ref={listEnd} />
         </section>
         <p className="sr-only" role="status" data-testid="chat-announcer">{chat.announce}</p>
 
@@ -380,12 +415,18 @@ function ChatSettings({
   continuation,
   systemPrompt,
   onSystemPrompt,
+  defaultSystemPrompt,
+  onDefaultSystemPrompt,
   sampling,
   onSampling,
 }: {
   continuation: boolean;
+  /** This conversation's own system prompt. */
   systemPrompt: string;
   onSystemPrompt: (text: string) => void;
+  /** The system prompt new chats start with. */
+  defaultSystemPrompt: string;
+  onDefaultSystemPrompt: (text: string) => void;
   sampling: SamplingSettings;
   onSampling: (s: SamplingSettings) => void;
 }) {
@@ -413,9 +454,14 @@ function ChatSettings({
         <div className="setting wide">
           <label htmlFor="setting-system-prompt">System prompt</label>
           <textarea id="setting-system-prompt" value={systemPrompt} onChange={(e) => onSystemPrompt(e.target.value)} rows={3} aria-describedby="help-system-prompt" data-testid="system-prompt" />
-          <small id="help-system-prompt" className="muted">For this conversation, and new ones.</small>
+          <small id="help-system-prompt" className="muted">Of this chat only.</small>
         </div>
       )}
+      <div className="setting wide">
+        <label htmlFor="setting-default-system-prompt">Default system prompt</label>
+        <textarea id="setting-default-system-prompt" value={defaultSystemPrompt} onChange={(e) => onDefaultSystemPrompt(e.target.value)} rows={2} aria-describedby="help-default-system-prompt" data-testid="default-system-prompt" />
+        <small id="help-default-system-prompt" className="muted">New chats start with it.</small>
+      </div>
       <div className="settings-grid">
         {field('temperature', 'Temperature', 0, 2, 0.05, '0 is greedy; higher is more varied.')}
         {field('top_p', 'Top-p', 0, 1, 0.01, 'Sample from the smallest set with this much probability.')}
@@ -430,5 +476,76 @@ function ChatSettings({
         </div>
       </div>
     </div>
+  );
+}
+
+/** Copy, confirming with "Copied" (or saying the browser refused) for a moment. */
+function CopyButton({ text }: { text: string }) {
+  const [result, setResult] = useState<'copied' | 'failed'>();
+  useEffect(() => {
+    if (!result) return;
+    const timer = setTimeout(() => setResult(undefined), 2000);
+    return () => clearTimeout(timer);
+  }, [result]);
+  const copy = async () => {
+    try {
+      // navigator.clipboard is missing outside secure contexts: that is a failure too.
+      await navigator.clipboard.writeText(text);
+      setResult('copied');
+    } catch {
+      setResult('failed');
+    }
+  };
+  return (
+    <button type="button" className="ghost small" onClick={() => void copy()} data-testid="copy">
+      <span aria-live="polite">{result === 'copied' ? 'Copied' : result === 'failed' ? 'Copy failed' : 'Copy'}</span>
+    </button>
+  );
+}
+
+/** "‹ 2/3 ›" on a regenerated reply: which version is shown, and the others a click away. */
+function VersionSwitch({ message, disabled, onShow }: { message: StoredMessage; disabled: boolean; onShow: (index: number) => void }) {
+  const count = message.versions?.length ?? 0;
+  if (count < 2) return null;
+  const at = message.version ?? count - 1;
+  return (
+    <span className="versions" role="group" aria-label="Versions of this reply" data-testid="versions">
+      <button type="button" className="icon" aria-label="Previous version" disabled={disabled || at === 0} onClick={() => onShow(at - 1)} data-testid="version-previous">
+        ‹
+      </button>
+      <span data-testid="version-label">
+        {at + 1}/{count}
+      </span>
+      <button type="button" className="icon" aria-label="Next version" disabled={disabled || at === count - 1} onClick={() => onShow(at + 1)} data-testid="version-next">
+        ›
+      </button>
+    </span>
+  );
+}
+
+/** Export of the open conversation: Markdown to read, or JSON to import again (all versions kept). */
+function ExportMenu({ conversation }: { conversation: Conversation | undefined }) {
+  const menu = useRef<HTMLDetailsElement>(null);
+  const save = (ext: 'md' | 'json') => {
+    if (!conversation) return;
+    if (ext === 'md') downloadText(exportFileName(conversation.title, ext), conversationMarkdown(conversation), 'text/markdown;charset=utf-8');
+    else downloadText(exportFileName(conversation.title, ext), exportConversations([conversation]), 'application/json');
+    if (menu.current) menu.current.open = false;
+  };
+  const disabled = !conversation?.messages.length;
+  return (
+    <details ref={menu} className="menu" data-testid="export-menu">
+      <summary className="ghost">
+        ⤓ <span className="toolbar-label">Export</span>
+      </summary>
+      <div className="menu-items">
+        <button type="button" className="ghost" onClick={() => save('md')} disabled={disabled} data-testid="export-markdown">
+          This chat as Markdown
+        </button>
+        <button type="button" className="ghost" onClick={() => save('json')} disabled={disabled} data-testid="export-json">
+          This chat as JSON
+        </button>
+      </div>
+    </details>
   );
 }

@@ -1,12 +1,13 @@
 /**
- * The saved conversations beside the chat: open, start, rename and delete one; export them all
- * to a JSON file or import such a file.
+ * The saved conversations beside the chat (a drawer over it on a phone): open, start, rename and
+ * delete one; export them all to a JSON file or import such a file.
  *
  * The list is one tab stop (a roving tabindex): Up/Down/Home/End move between conversations, Enter
  * opens one, Right/Left reach its Rename and Delete buttons, F2 renames and Delete deletes it.
  */
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { exportConversations, type Conversation } from './conversations.ts';
+import { downloadText } from './download.ts';
 
 export function ConversationList({
   conversations,
@@ -19,12 +20,13 @@ export function ConversationList({
   onRename,
   onDelete,
   onImport,
+  onClose,
 }: {
   conversations: Conversation[];
   activeId: string | undefined;
   /** Whether the saved conversations have been read (before that, an empty list says nothing). */
   loaded: boolean;
-  /** Shown over the chat on narrow screens. */
+  /** Shown over the chat on narrow screens, as a drawer. */
   open: boolean;
   /** The conversation a reply is streaming into: it cannot be deleted meanwhile. */
   busyId: string | undefined;
@@ -33,9 +35,18 @@ export function ConversationList({
   onRename: (id: string, title: string) => void;
   onDelete: (conversation: Conversation) => Promise<void>;
   onImport: (file: File) => Promise<void>;
+  /** Closes the drawer. */
+  onClose: () => void;
 }) {
   const [renaming, setRenaming] = useState<{ id: string; title: string }>();
   const importInput = useRef<HTMLInputElement>(null);
+  const closeButton = useRef<HTMLButtonElement>(null);
+
+  // The drawer takes the focus when it opens, so the keyboard is where the eyes are.
+  useEffect(() => {
+    if (open) closeButton.current?.focus();
+  }, [open]);
+
   const list = useRef<HTMLUListElement>(null);
   // The conversation whose title is the list's one tab stop: the last one focused, else the open one.
   const [rovingId, setRovingId] = useState<string>();
@@ -104,13 +115,7 @@ export function ConversationList({
   };
 
   const exportAll = () => {
-    const blob = new Blob([exportConversations(conversations)], { type: 'application/json' });
-    const url = URL.createObjectURL(blob);
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = `hearth-conversations-${new Date().toISOString().slice(0, 10)}.json`;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
+    downloadText(`hearth-conversations-${new Date().toISOString().slice(0, 10)}.json`, exportConversations(conversations), 'application/json');
   };
 
   return (
@@ -118,6 +123,9 @@ export function ConversationList({
       <div className="sidebar-actions">
         <button type="button" onClick={onNew} data-testid="new-chat">
           + New chat
+        </button>
+        <button ref={closeButton} type="button" className="icon drawer-close" aria-label="Close conversations" onClick={onClose} data-testid="close-list">
+          ✕
         </button>
       </div>
       <ul className="conversation-list" data-testid="conversation-list" ref={list} onKeyDown={onListKey}>

@@ -7,6 +7,7 @@ import type { BackendChoice, GpuReport } from '../engine/api.ts';
 import { fitVerdict, runningBackend, type CatalogModel, type DeviceFacts } from './catalog.ts';
 import { formatBytes } from './CapabilityReport.tsx';
 import { LoadOutcome } from './ModelStatus.tsx';
+import { TransferProgress } from './TransferProgress.tsx';
 import { loadedModel, type EngineHandle } from './useEngine.ts';
 
 export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuReport | undefined }) {
@@ -100,8 +101,8 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
         <h2 id="catalog-heading">Catalog</h2>
         {engine.catalogError && <p role="alert" className="message-error">{engine.catalogError}</p>}
         <p className="muted">
-          Memory estimates include a 4096-token context. Browsers round the device memory they report down (many cap it at 8 GB)
-          {device.deviceMemoryGiB !== undefined ? `; this one reports ${device.deviceMemoryGiB} GB` : ''}, and never report the GPU's own.
+          Memory estimates include a 4096-token context. Browsers round the device memory they report down (many cap it at 8 GiB)
+          {device.deviceMemoryGiB !== undefined ? `; this one reports ${device.deviceMemoryGiB} GiB` : ''}, and never report the GPU's own.
         </p>
         <ul className="catalog" data-testid="catalog">
           {catalog.map((entry) => {
@@ -131,8 +132,12 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
                   {progress && <DownloadBar progress={progress} label={entry.name} />}
                   {error && <p className="message-error" role="alert">{error.title}: {error.message}</p>}
                   <LoadOutcome model={model} where={{ kind: 'entry', id: entry.id }} />
-                  {stored && !complete && !progress && (
-                    <p className="muted small">Partly downloaded ({formatBytes(stored.storedBytes)}); Download resumes it.</p>
+                  {/* A resume is promised only where bytes were kept and nothing failed since. */}
+                  {stored && !complete && !progress && !error && stored.storedBytes > 0 && (
+                    <p className="muted small" data-testid="partial-note">
+                      Partly downloaded ({formatBytes(stored.storedBytes)}
+                      {stored.size ? ` of ${formatBytes(stored.size)}` : ''}); Resume continues from there.
+                    </p>
                   )}
                 </div>
                 <div className="catalog-actions">
@@ -152,7 +157,7 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
                   ) : (
                     <>
                       <button type="button" onClick={() => void engine.download(entry)} disabled={verdict.level === 'no'} aria-describedby={verdict.level === 'no' ? `fit-${entry.id}` : undefined}>
-                        {stored ? 'Resume' : 'Download'}
+                        {stored && stored.storedBytes > 0 ? 'Resume' : 'Download'}
                       </button>
                       {stored && (
                         <button type="button" className="ghost" onClick={() => void engine.remove(entry.id)}>
@@ -187,12 +192,40 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
                     {m.size !== undefined ? formatBytes(m.size) : ''} · {m.origin === 'session' ? 'read in place (this session only)' : 'stored in this browser'}
                     {m.state === 'partial' ? ' · incomplete' : ''}
                   </p>
+                  {m.state === 'partial' && (
+                    <p className="small" id={`incomplete-${m.id}`} data-testid="incomplete-note">
+                      {m.origin === 'file'
+                        ? `Copying this file stopped at ${formatBytes(m.storedBytes)}${m.size ? ` of ${formatBytes(m.size)}` : ''} (it was cancelled, or the page closed). It cannot be loaded until the copy is complete: choose the same file again to continue, or delete it.`
+                        : `Only ${formatBytes(m.storedBytes)}${m.size ? ` of ${formatBytes(m.size)}` : ''} is stored, so it cannot be loaded yet. Delete it, or download it again.`}
+                    </p>
+                  )}
                   <LoadOutcome model={model} where={{ kind: 'entry', id: m.id }} />
                 </div>
                 <div className="catalog-actions">
-                  <button type="button" onClick={() => void engine.loadCached(m.id, m.name)} disabled={busy || m.state !== 'complete' || loadedLabel === m.name}>
-                    {loadedLabel === m.name ? 'Loaded' : 'Load'}
-                  </button>
+                  {m.state === 'partial' && m.origin === 'file' ? (
+                    <button
+                      type="button"
+                      onClick={() => {
+                        // Continuing needs the file itself again, copied (the copy resumes from its stored bytes).
+                        setCopy(true);
+                        fileInput.current?.click();
+                      }}
+                      disabled={busy}
+                      aria-describedby={`incomplete-${m.id}`}
+                      data-testid="resume-copy"
+                    >
+                      Resume…
+                    </button>
+                  ) : (
+                    <button
+                      type="button"
+                      onClick={() => void engine.loadCached(m.id, m.name)}
+                      disabled={busy || m.state !== 'complete' || loadedLabel === m.name}
+                      aria-describedby={m.state === 'partial' ? `incomplete-${m.id}` : undefined}
+                    >
+                      {loadedLabel === m.name ? 'Loaded' : 'Load'}
+                    </button>
+                  )}
                   {m.origin !== 'session' && (
                     <button type="button" className="ghost" onClick={() => confirm(`Delete ${m.name} from this browser?`) && void engine.remove(m.id)}>
                       Delete
@@ -209,17 +242,10 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
 }
 
 function DownloadBar({ progress, label }: { progress: NonNullable<EngineHandle['downloads'][string]>; label: string }) {
-  const pct = progress.total ? Math.floor((progress.bytes / progress.total) * 100) : undefined;
+  const status = progress.phase === 'verifying' ? 'Verifying…' : progress.phase === 'retrying' ? `Retrying (${progress.reason ?? 'network error'})…` : undefined;
   return (
-    <div className="download" data-testid="download-progress">
-      <progress max={progress.total ?? 1} value={progress.total ? progress.bytes : undefined} aria-label={`Downloading ${label}`} />
-      <span className="small muted">
-        {progress.phase === 'verifying' ? 'Verifying…' : progress.phase === 'retrying' ? `Retrying (${progress.reason ?? 'network error'})…` : ''}
-        {pct !== undefined ? ` ${pct}%` : ''} {formatBytes(progress.bytes)}
-        {progress.total ? ` of ${formatBytes(progress.total)}` : ''}
-        {progress.rate > 0 ? ` · ${formatBytes(progress.rate)}/s` : ''}
-        {progress.eta !== undefined ? ` · ${Math.ceil(progress.eta)} s left` : ''}
-      </span>
+    <div data-testid="download-progress">
+      <TransferProgress label={`Downloading ${label}`} figures={{ done: progress.bytes, total: progress.total, rate: progress.rate, eta: progress.eta }} status={status} />
     </div>
   );
 }

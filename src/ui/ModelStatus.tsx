@@ -3,31 +3,59 @@
  * failed load) and, on the Models page, a load's progress and error shown where it was asked for.
  * A failed load leaves the model in use loaded, so both say which model still answers.
  */
+import { TransferProgress } from './TransferProgress.tsx';
 import type { LoadOrigin, LoadedModel, ModelState } from './useEngine.ts';
-
-const PHASES: Record<string, string> = {
-  'reading-header': 'Reading',
-  'uploading-weights': 'Uploading weights of',
-  'compiling-kernels': 'Compiling kernels for',
-  'warming-up': 'Warming up',
-};
 
 type Loading = Extract<ModelState, { state: 'loading' }>;
 type Failed = Extract<ModelState, { state: 'error' }>;
 
-/** "Uploading weights of X… [progress]" for a load or the demo's first fetch. */
+/**
+ * What the wait is, in words that are true on the backend that runs: on the CPU nothing is
+ * uploaded (the weights are copied and unpacked into WebAssembly memory), and no GPU kernels are
+ * compiled after them.
+ */
+function waitPhase(model: Loading): string {
+  const { download, progress } = model;
+  if (download) {
+    if (download.phase === 'verifying') return 'Verifying';
+    return model.origin.kind === 'file' ? 'Copying into this browser:' : 'Downloading';
+  }
+  if (!progress) return 'Opening';
+  if (progress.phase === 'uploading-weights') {
+    const cpu = progress.backend === 'cpu';
+    const finished = progress.total > 0 && progress.loaded >= progress.total;
+    if (finished) return cpu ? 'Starting' : 'Preparing the GPU kernels for';
+    return cpu ? 'Preparing weights (CPU) of' : 'Uploading weights to the GPU:';
+  }
+  return { 'reading-header': 'Reading', 'compiling-kernels': 'Compiling kernels for', 'warming-up': 'Warming up' }[progress.phase];
+}
+
+/** "Copying into this browser: X… [bar] 45% · 26 MiB of 58 MiB · 12 MiB/s · 3 s left [Cancel]" for any load. */
 function LoadProgressLine({ model, testId }: { model: Loading; testId: string }) {
-  const p = model.download ?? model.progress;
-  const total = model.download ? (model.download.total ?? 0) : (model.progress?.total ?? 0);
-  const done = model.download ? model.download.bytes : (model.progress?.loaded ?? 0);
-  const uploaded = model.progress?.phase === 'uploading-weights' && total > 0 && done >= total;
-  // After the last weight is uploaded the engine compiles its kernels (slow on software GPUs).
-  const phase = model.download ? 'Fetching' : uploaded ? 'Preparing the GPU kernels for' : model.progress ? PHASES[model.progress.phase] : 'Opening';
+  const phase = waitPhase(model);
+  const { download, progress } = model;
+  const figures = download
+    ? { done: download.bytes, total: download.total, rate: download.rate, eta: download.eta }
+    : // Only the weights phase counts bytes; the header read reports its total with nothing done.
+      progress?.phase === 'uploading-weights' && progress.total > 0
+      ? { done: progress.loaded, total: progress.total, rate: progress.rate, eta: progress.eta }
+      : undefined;
+  const status = download?.phase === 'retrying' ? `Retrying (${download.reason ?? 'network error'})…` : undefined;
   return (
     <div className="model-line" role="status" data-testid={testId}>
-      {phase} {model.label}…{' '}
-      {p && total > 0 && <progress max={total} value={done} aria-label={`${phase} ${model.label}`} />}
-      {model.current && <span className="muted"> {model.current.info.name} stays in use until it is ready.</span>}
+      <span data-testid="load-phase">
+        {phase} {model.label}…
+      </span>{' '}
+      {figures ? (
+        <TransferProgress label={`${phase} ${model.label}`} figures={figures} status={status} onCancel={model.cancel} testId="load-transfer" />
+      ) : (
+        model.cancel && (
+          <button type="button" className="ghost small" onClick={model.cancel} data-testid="transfer-cancel">
+            Cancel
+          </button>
+        )
+      )}
+      {model.current && <span className="muted"> {displayName(model.current)} stays in use until it is ready.</span>}
     </div>
   );
 }
@@ -36,9 +64,11 @@ function LoadError({ model, testId, onOpenModels }: { model: Failed; testId: str
   return (
     <div className="notice error" role="alert" data-testid={testId}>
       <span>
-        <strong>{model.error.title}</strong> ({model.label}): {model.error.message}
+        <strong>{model.error.title}</strong>
+        {/* The file's name once: most messages name it already. */}
+        {model.error.message.includes(model.label) ? '' : ` (${model.label})`}: {model.error.message}
         {model.current ? (
-          <span data-testid="still-loaded"> {model.current.info.name} is still loaded and answers.</span>
+          <span data-testid="still-loaded"> {displayName(model.current)} is still loaded and answers.</span>
         ) : (
           ' No model is loaded.'
         )}
@@ -48,11 +78,19 @@ function LoadError({ model, testId, onOpenModels }: { model: Failed; testId: str
   );
 }
 
+/**
+ * The name to show for a loaded model, one per model: the catalog's name for a catalog model (the
+ * same as on the Models page), else the file's own `general.name`.
+ */
+export function displayName(model: LoadedModel): string {
+  return model.id !== undefined && !model.id.startsWith('file:') ? model.label : model.info.name;
+}
+
 function ModelLine({ model }: { model: LoadedModel }) {
   const { info } = model;
   return (
     <p className="model-line" data-testid="model-ready">
-      Model: <strong>{info.name}</strong> <span className="muted">({info.quantization}, <span data-testid="model-backend">{info.backend === 'cpu' ? 'CPU' : 'WebGPU'}</span>, context {info.contextLength.toLocaleString('en-US')})</span>
+      Model: <strong data-testid="model-name">{displayName(model)}</strong> <span className="muted">({info.quantization}, <span data-testid="model-backend">{info.backend === 'cpu' ? 'CPU' : 'WebGPU'}</span>, context {info.contextLength.toLocaleString('en-US')})</span>
       {!info.hasChatTemplate && info.templateFallback && <span className="muted"> · {info.templateFallback}</span>}
       {info.backendNotice && (
         <span className="muted" data-testid="backend-notice" data-backend={info.backend}>

@@ -2,6 +2,7 @@
  * The model catalog (public/models.json) and the "fits this device" verdict. The catalog is data,
  * not code: entries are validated when read, and a bad entry is skipped, not fatal.
  */
+import { formatBytes } from '../engine/format-bytes.ts';
 import type { BackendChoice, CpuReport, GpuReport, ModelEntry } from '../engine/api.ts';
 
 export interface CatalogModel {
@@ -131,10 +132,10 @@ export function fitVerdict(model: CatalogModel, device: DeviceFacts, downloaded:
     const budget = memory * GiB * 0.5;
     const capped = memory >= 8;
     if (model.memoryEstimate > budget * 1.6 && !capped) {
-      return { level: 'no', reason: `Needs about ${gb(model.memoryEstimate)} of memory; this device reports ${memory} GB.` };
+      return { level: 'no', reason: `Needs about ${gb(model.memoryEstimate)} of memory; this device reports ${memory} GiB.` };
     }
     if (model.memoryEstimate > budget && !cpuCapped) {
-      return { level: 'tight', reason: `Needs about ${gb(model.memoryEstimate)} of memory; this device reports ${capped ? 'at least ' : ''}${memory} GB. It may not fit.` };
+      return { level: 'tight', reason: `Needs about ${gb(model.memoryEstimate)} of memory; this device reports ${capped ? 'at least ' : ''}${memory} GiB. It may not fit.` };
     }
   }
   if (cpuCapped) {
@@ -143,9 +144,8 @@ export function fitVerdict(model: CatalogModel, device: DeviceFacts, downloaded:
   if (device.backend === 'webgpu' && device.maxBufferSize !== undefined && device.maxBufferSize < 256 * 1024 * 1024 && model.memoryEstimate > 2 * GiB) {
     return { level: 'tight', reason: `This GPU's buffers are small (${gb(device.maxBufferSize)}); large models may fail to load.` };
   }
-  return { level: 'fits', reason: `Needs about ${gb(model.memoryEstimate)} of memory${memory !== undefined ? `; this device reports ${memory >= 8 ? 'at least ' : ''}${memory} GB` : ''}.` };
+  return { level: 'fits', reason: `Needs about ${gb(model.memoryEstimate)} of memory${memory !== undefined ? `; this device reports ${memory >= 8 ? 'at least ' : ''}${memory} GiB` : ''}.` };
 }
 
-function gb(bytes: number): string {
-  return bytes >= GiB ? `${(bytes / 1e9).toFixed(1)} GB` : `${Math.round(bytes / 1e6)} MB`;
-}
+/** Sizes in the app's one unit system (binary). */
+const gb = formatBytes;

@@ -23,13 +23,24 @@ export interface ReplyStats {
   maxTokens?: number | undefined;
 }
 
-export interface StoredMessage {
-  id: string;
-  role: 'user' | 'assistant';
+/** One version of a reply: Regenerate adds one, and the user switches between them. */
+export interface ReplyVersion {
   content: string;
   stats?: ReplyStats | undefined;
   /** An error that ended this reply (name: message), shown under it. */
   error?: string | undefined;
+}
+
+export interface StoredMessage extends ReplyVersion {
+  id: string;
+  role: 'user' | 'assistant';
+  /**
+   * Every version of a regenerated reply, oldest first; absent until the first Regenerate. The
+   * message's own content, stats and error are always those of `versions[version]` (the one shown
+   * and the one the next request sends), so code that ignores versions stays right.
+   */
+  versions?: ReplyVersion[] | undefined;
+  version?: number | undefined;
 }
 
 export interface Conversation {
@@ -67,6 +78,65 @@ export function titleFrom(text: string): string {
   const cut = line.slice(0, 48);
   const space = cut.lastIndexOf(' ');
   return `${space > 24 ? cut.slice(0, space) : cut}…`;
+}
+
+function firstUserText(conversation: Conversation): string | undefined {
+  return conversation.messages.find((m) => m.role === 'user')?.content;
+}
+
+/**
+ * The title after a change from `before` to `after`: a title that came from the first user
+ * message (or the "New chat" of an empty one) follows that message, through the first send and
+ * any later edit; one the user gave (a rename, an import's title) stays.
+ */
+export function autoTitle(before: Conversation, after: Conversation): string {
+  const was = firstUserText(before);
+  const automatic = was === undefined ? before.title === 'New chat' : before.title === titleFrom(was);
+  const now = firstUserText(after);
+  return automatic && now !== undefined ? titleFrom(now) : before.title;
+}
+
+/**
+ * An empty conversation is kept only in memory: "New chat" clicked again reuses it, and it is
+ * saved once it has a message (so a row of empty chats never piles up in the store).
+ */
+export function isWorthSaving(conversation: Conversation): boolean {
+  return conversation.messages.length > 0;
+}
+
+/** The empty conversation a "New chat" click reuses instead of making another. */
+export function findEmptyConversation(conversations: readonly Conversation[]): Conversation | undefined {
+  return conversations.find((c) => !isWorthSaving(c));
+}
+
+function versionOf(message: ReplyVersion): ReplyVersion {
+  return { content: message.content, ...(message.stats ? { stats: message.stats } : {}), ...(message.error ? { error: message.error } : {}) };
+}
+
+/** The reply with a new, empty version added after the others and shown (for Regenerate to fill). */
+export function addReplyVersion(message: StoredMessage): StoredMessage {
+  const versions = [...(message.versions ?? [versionOf(message)]), { content: '' }];
+  return { id: message.id, role: message.role, content: '', versions, version: versions.length - 1 };
+}
+
+/** The reply with its shown version replaced by `reply` (a streamed text, the finished reply). */
+export function setShownReply(message: StoredMessage, reply: ReplyVersion): StoredMessage {
+  const shown = versionOf(reply);
+  const next: StoredMessage = { id: message.id, role: message.role, ...shown };
+  if (message.versions) {
+    const at = message.version ?? message.versions.length - 1;
+    next.versions = message.versions.map((v, i) => (i === at ? shown : v));
+    next.version = at;
+  }
+  return next;
+}
+
+/** The reply showing its version `index` (clamped to the versions there are). */
+export function showReplyVersion(message: StoredMessage, index: number): StoredMessage {
+  const versions = message.versions;
+  if (!versions?.length) return message;
+  const at = Math.min(versions.length - 1, Math.max(0, Math.trunc(index)));
+  return { id: message.id, role: message.role, ...versions[at]!, versions, version: at };
 }
 
 let store: UseStore | undefined;
@@ -133,6 +203,16 @@ function parseStats(value: unknown): ReplyStats | undefined {
   };
 }
 
+const MAX_VERSIONS = 100;
+
+function parseVersion(r: Record<string, unknown>, role: StoredMessage['role'], what: string): ReplyVersion {
+  const version: ReplyVersion = { content: str(r.content, what) };
+  const stats = role === 'assistant' ? parseStats(r.stats) : undefined;
+  if (stats) version.stats = stats;
+  if (typeof r.error === 'string') version.error = r.error.slice(0, 2000);
+  return version;
+}
+
 /**
  * Reads an export file (or a single conversation). Returns conversations with fresh ids where the
  * file's clash with `existingIds`, so an import never overwrites.
@@ -163,12 +243,17 @@ export function parseExport(text: string, existingIds: ReadonlySet<string> = new
       if (!m || typeof m !== 'object') throw new ImportFormatError(`Message ${j + 1} of conversation ${i + 1} is not an object.`);
       const r = m as Record<string, unknown>;
       if (r.role !== 'user' && r.role !== 'assistant') throw new ImportFormatError(`Message ${j + 1} of conversation ${i + 1} has role ${JSON.stringify(r.role)}; expected "user" or "assistant".`);
-      const message: StoredMessage = { id: newId(), role: r.role, content: str(r.content, `Message ${j + 1} of conversation ${i + 1}`) };
-      const stats = r.role === 'assistant' ? parseStats(r.stats) : undefined;
-      if (stats) message.stats = stats;
-      if (typeof r.error === 'string') message.error = r.error.slice(0, 2000);
-      return message;
+      const what = `Message ${j + 1} of conversation ${i + 1}`;
+      const message: StoredMessage = { id: newId(), role: r.role, ...parseVersion(r, r.role, what) };
+      if (r.role !== 'assistant' || !Array.isArray(r.versions) || r.versions.length === 0) return message;
+      if (r.versions.length > MAX_VERSIONS) throw new ImportFormatError(`${what} has ${r.versions.length} versions; at most ${MAX_VERSIONS} are kept.`);
+      const versions = r.versions.map((v: unknown, k: number) => {
+        if (!v || typeof v !== 'object') throw new ImportFormatError(`Version ${k + 1} of ${what.toLowerCase()} is not an object.`);
+        return parseVersion(v as Record<string, unknown>, 'assistant', `Version ${k + 1} of ${what.toLowerCase()}`);
+      });
+      return showReplyVersion({ ...message, versions }, num(r.version, versions.length - 1));
     });
+
     let id = typeof c.id === 'string' && c.id.length > 0 && c.id.length < 100 ? c.id : newId();
     if (seen.has(id)) id = newId();
     seen.add(id);

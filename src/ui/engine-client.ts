@@ -6,8 +6,11 @@
  * The same client is offered to developers as `window.hearth`
  * (`hearth.chat.completions.create({ messages, stream: true, signal })`, `hearth.engine.*`):
  * handy from the console, and what the browser tests of the engine API drive.
+ *
+ * One engine serves all the app's tabs: the first tab starts the worker, the others send their
+ * requests to it, and when it closes another tab takes over (`engineTabs()` says which this is).
  */
-import { connectEngineWorker, type HearthClient } from '../engine/rpc/client.ts';
+import { connectSharedEngine, type HearthClient, type SharedEngine } from '../engine/rpc/client.ts';
 
 declare global {
   interface Window {
@@ -15,13 +18,26 @@ declare global {
   }
 }
 
-let client: HearthClient | undefined;
+let connection: { client: HearthClient; tabs: SharedEngine } | undefined;
+
+function connect() {
+  if (!connection) {
+    connection = connectSharedEngine(() => new Worker(new URL('../engine/rpc/worker.ts', import.meta.url), { type: 'module', name: 'hearth-engine' }));
+    window.hearth = connection.client;
+    const { tabs } = connection;
+    // Leaving for good: hand the engine over now rather than when the page is torn down.
+    window.addEventListener('pagehide', (event) => {
+      if (!event.persisted) tabs.close();
+    });
+  }
+  return connection;
+}
 
 export function engineClient(): HearthClient {
-  if (!client) {
-    const worker = new Worker(new URL('../engine/rpc/worker.ts', import.meta.url), { type: 'module', name: 'hearth-engine' });
-    client = connectEngineWorker(worker);
-    window.hearth = client;
-  }
-  return client;
+  return connect().client;
+}
+
+/** Which tab runs the engine, the model it has loaded, and when it moved. */
+export function engineTabs(): SharedEngine {
+  return connect().tabs;
 }

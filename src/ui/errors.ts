@@ -18,9 +18,11 @@ const ADVICE: Record<string, { title: string; action: string }> = {
   ModelTooLargeError: { title: 'The model is too large for this device', action: 'Pick a smaller model or a smaller quantization (Q4_K_M).' },
   StorageQuotaError: { title: 'Not enough storage', action: 'Delete models you no longer use in Models, or free space on the device.' },
   IntegrityError: { title: 'The download is damaged', action: 'Delete it in Models and download it again.' },
-  DownloadError: { title: 'The download failed', action: 'Check the connection and press Download again: it resumes where it stopped.' },
+  // The store's message says whether anything was kept, so this promises no resume.
+  DownloadError: { title: 'The download failed', action: 'Check the connection and try again.' },
   ModelNotFoundError: { title: 'Model not found', action: 'It may have been deleted; pick another in Models.' },
   DownloadInProgressError: { title: 'Already downloading', action: 'Wait for the running download to finish.' },
+  EngineMovedError: { title: 'The engine moved to another tab', action: 'The tab that ran the model was closed; the model reloads in another tab. Send again once it is ready.' },
   ImportFormatError: { title: 'Could not import', action: 'Choose a JSON file exported by Hearth.' },
 };
 

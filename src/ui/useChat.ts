@@ -8,13 +8,18 @@ import { useCallback, useEffect, useState } from 'react';
 import type { ChatMessage, PromptFormat } from '../engine/api.ts';
 import type { CatalogMode } from './catalog.ts';
 import {
+  addReplyVersion,
+  autoTitle,
   deleteConversation,
+  findEmptyConversation,
+  isWorthSaving,
   listConversations,
   newConversation,
   newId,
   parseExport,
   saveConversation,
-  titleFrom,
+  setShownReply,
+  showReplyVersion,
   type Conversation,
   type ReplyStats,
   type StoredMessage,
@@ -60,19 +65,25 @@ export interface ChatHandle {
    */
   context: ContextUse | undefined;
   select(id: string): void;
-  /** Starts an empty conversation with the preferred system prompt and opens it. */
+  /**
+   * Opens an empty conversation with the default system prompt: the empty one there is, if any
+   * (it is saved only once it has a message), else a new one.
+   */
   startConversation(): Conversation;
   /** Adds a user message to `conversation` (naming a new one after it) and streams the reply. */
   send(conversation: Conversation, text: string): void;
   stop(): void;
-  /** Replies again to the open conversation's last user message, replacing the last reply. */
+  /** Replies again to the open conversation's last user message, as a new version of the last reply. */
   regenerate(): void;
+  /** Shows version `index` of a regenerated reply of the open conversation. */
+  showVersion(messageId: string, index: number): void;
   /**
    * Changes a message of the open conversation; with `resend`, drops what follows and replies to
    * it. Returns false when there is no such message.
    */
   editMessage(id: string, text: string, resend: boolean): boolean;
   deleteMessage(id: string): void;
+  /** The open conversation's own system prompt (the default for new chats is a preference). */
   setSystemPrompt(text: string): void;
   rename(id: string, title: string): void;
   remove(conversation: Conversation): Promise<void>;
@@ -113,17 +124,21 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
     if (activeId) localStorage.setItem(ACTIVE_KEY, activeId);
   }, [activeId]);
 
-  /** Replaces one conversation in state and in IndexedDB. */
+  /** Replaces one conversation in state and in IndexedDB (where an empty one is not kept). */
   const put = useCallback((conversation: Conversation, persist = true) => {
     setConversations((list) => {
       const others = list.filter((c) => c.id !== conversation.id);
       return [conversation, ...others].sort((a, b) => b.updatedAt - a.updatedAt);
     });
-    if (persist) saveConversation(conversation).catch((error: unknown) => setNotice(`Could not save: ${(error as Error).message}`));
+    if (!persist) return;
+    const saved = isWorthSaving(conversation) ? saveConversation(conversation) : deleteConversation(conversation.id);
+    saved.catch((error: unknown) => setNotice(`Could not save: ${(error as Error).message}`));
   }, []);
 
   // The context meter between replies: what the next request would send, as the engine fits it.
-  const messagesKey = active ? `${active.id}:${active.messages.length}:${active.systemPrompt.length}` : '';
+  // The text's length changes with an edit or a switch to another version of a reply, too.
+  const textLength = active?.messages.reduce((n, m) => n + m.content.length, 0) ?? 0;
+  const messagesKey = active ? `${active.id}:${active.messages.length}:${textLength}:${active.systemPrompt.length}` : '';
   useEffect(() => {
     if (!modelReady || streaming) return;
     let stale = false;
@@ -136,10 +151,12 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [messagesKey, modelReady, streaming, inUse?.info, format]);
 
-  /** Runs a reply for the conversation's last message (a user turn) and streams it in. */
+  /**
+   * Runs a reply for the conversation's last message (a user turn) and streams it into
+   * `assistant`: a new message, or a new version of the reply being regenerated.
+   */
   const generate = useCallback(
-    async (conversation: Conversation) => {
-      const assistant: StoredMessage = { id: newId(), role: 'assistant', content: '' };
+    async (conversation: Conversation, assistant: StoredMessage = { id: newId(), role: 'assistant', content: '' }) => {
       let current: Conversation = { ...conversation, messages: [...conversation.messages, assistant], updatedAt: Date.now() };
       put(current, false);
       const controller = new AbortController();
@@ -153,7 +170,7 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
       let frame = 0;
       const flush = () => {
         frame = 0;
-        current = { ...current, messages: current.messages.map((m) => (m.id === assistant.id ? { ...m, content: text } : m)) };
+        current = { ...current, messages: current.messages.map((m) => (m.id === assistant.id ? setShownReply(m, { content: text }) : m)) };
         put(current, false);
       };
       try {
@@ -193,7 +210,7 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
         };
         current = {
           ...current,
-          messages: current.messages.map((m) => (m.id === assistant.id ? { ...m, content: result.choices[0].message.content, stats } : m)),
+          messages: current.messages.map((m) => (m.id === assistant.id ? setShownReply(m, { content: result.choices[0].message.content, stats }) : m)),
           updatedAt: Date.now(),
         };
         setAnnounce(stats.finishReason === 'abort' ? 'Reply stopped.' : `Reply finished: ${stats.completionTokens} tokens.`);
@@ -207,7 +224,7 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
         if (frame) cancelAnimationFrame(frame);
         current = {
           ...current,
-          messages: current.messages.map((m) => (m.id === assistant.id ? { ...m, content: text, error: errorText(error) } : m)),
+          messages: current.messages.map((m) => (m.id === assistant.id ? setShownReply(m, { content: text, error: errorText(error) }) : m)),
           updatedAt: Date.now(),
         };
         setAnnounce(`The reply failed: ${describeError(error).title}.`);
@@ -220,21 +237,19 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
   );
 
   const startConversation = useCallback((): Conversation => {
+    const empty = findEmptyConversation(conversations);
     // Text to continue has no system prompt: a base model would only continue it as text.
-    const conversation = newConversation(format === 'text' ? '' : prefs.systemPrompt);
+    const systemPrompt = format === 'text' ? '' : (empty?.systemPrompt ?? prefs.systemPrompt);
+    const conversation = empty ? { ...empty, systemPrompt, updatedAt: Date.now() } : newConversation(systemPrompt);
     put(conversation);
     setActiveId(conversation.id);
     return conversation;
-  }, [prefs.systemPrompt, put, format]);
+  }, [conversations, prefs.systemPrompt, put, format]);
 
   const send = (base: Conversation, text: string) => {
     const user: StoredMessage = { id: newId(), role: 'user', content: text };
-    const next: Conversation = {
-      ...base,
-      title: base.messages.length === 0 && base.title === 'New chat' ? titleFrom(text) : base.title,
-      messages: [...base.messages, user],
-      updatedAt: Date.now(),
-    };
+    const next: Conversation = { ...base, messages: [...base.messages, user], updatedAt: Date.now() };
+    next.title = autoTitle(base, next);
     put(next);
     void generate(next);
   };
@@ -247,18 +262,25 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
     if (!active || streaming || !modelReady) return;
     const last = active.messages.at(-1);
     if (last?.role !== 'assistant') return;
-    const next = { ...active, messages: active.messages.slice(0, -1) };
-    void generate(next);
+    // The earlier versions stay with the reply; the new one is shown as it streams in.
+    void generate({ ...active, messages: active.messages.slice(0, -1) }, addReplyVersion(last));
+  };
+
+  const showVersion = (messageId: string, index: number) => {
+    if (!active || streaming?.messageId === messageId) return;
+    put({ ...active, messages: active.messages.map((m) => (m.id === messageId ? showReplyVersion(m, index) : m)) });
   };
 
   const editMessage = (id: string, text: string, resend: boolean): boolean => {
     if (!active) return false;
     const index = active.messages.findIndex((m) => m.id === id);
     if (index < 0) return false;
-    const edited = { ...active.messages[index]!, content: text };
+    const old = active.messages[index]!;
+    const edited = old.role === 'assistant' ? setShownReply(old, { ...old, content: text }) : { ...old, content: text };
     // Resending drops everything after the edited message: the replies answered the old text.
     const messages = resend ? [...active.messages.slice(0, index), edited] : active.messages.map((m, i) => (i === index ? edited : m));
     const next = { ...active, messages, updatedAt: Date.now() };
+    next.title = autoTitle(active, next);
     put(next);
     if (resend && edited.role === 'user' && modelReady) void generate(next);
     return true;
@@ -270,7 +292,11 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
   };
 
   const setSystemPrompt = (systemPrompt: string) => {
-    if (active) put({ ...active, systemPrompt });
+    if (active) return put({ ...active, systemPrompt });
+    // With no conversation open, the prompt starts one (kept in memory until its first message).
+    const conversation = newConversation(systemPrompt);
+    put(conversation);
+    setActiveId(conversation.id);
   };
 
   const rename = (id: string, title: string) => {
@@ -311,6 +337,7 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
     send,
     stop,
     regenerate,
+    showVersion,
     editMessage,
     deleteMessage,
     setSystemPrompt,

@@ -10,11 +10,16 @@
  * A load that fails leaves the model in use loaded (the engine frees it only once the new one is
  * ready), so the state keeps it as `current` while loading and after an error, and says where the
  * load was asked for (`origin`) so the error shows there.
+ *
+ * The engine is shared by the app's tabs (engineTabs()): a tab that opens while another has a
+ * model loaded (or loading) shows that one instead of loading its own, and a load, or the reload
+ * after the engine moved to another tab, shows in every tab.
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
+import type { SharedModel, TabShareState } from '../engine/rpc/client.ts';
 import type { BackendChoice, CachedModel, CpuReport, DownloadProgress, EngineInfo, GpuReport, LoadProgress, ModelInfo, ModelSource, StoreUsage } from '../engine/api.ts';
 import { loadCatalog, toStoreEntry, type CatalogModel } from './catalog.ts';
-import { engineClient } from './engine-client.ts';
+import { engineClient, engineTabs } from './engine-client.ts';
 import { describeError, type FriendlyError } from './errors.ts';
 
 export type EngineBoot =
@@ -36,7 +41,7 @@ export type ModelState =
   /** Before start-up has decided what to load (the model used last, else the built-in demo). */
   | { state: 'starting' }
   | { state: 'none'; notice?: string | undefined }
-  | { state: 'loading'; label: string; origin: LoadOrigin; progress?: LoadProgress | undefined; download?: DownloadProgress | undefined; current?: LoadedModel | undefined }
+  | { state: 'loading'; label: string; origin: LoadOrigin; progress?: LoadProgress | undefined; download?: DownloadProgress | undefined; current?: LoadedModel | undefined; cancel?: (() => void) | undefined }
   | ({ state: 'ready' } & LoadedModel)
   | { state: 'error'; label: string; origin: LoadOrigin; error: FriendlyError; current?: LoadedModel | undefined };
 
@@ -67,6 +72,8 @@ export interface EngineHandle {
   downloadErrors: Record<string, FriendlyError>;
   /** The backend loads ask for (Auto: WebGPU, else the CPU); remembered in this browser. */
   backend: BackendChoice;
+  /** Which tab runs the engine ('follower': another one) and how often it moved. */
+  tab: TabShareState;
   /** Changes the backend choice and reloads the loaded model on it. */
   setBackend(choice: BackendChoice): void;
   refreshStore(): Promise<void>;
@@ -92,14 +99,65 @@ export function useEngine(): EngineHandle {
   const backendRef = useRef(backend);
   /** What was loaded last, to load again on another backend. */
   const lastSource = useRef<{ source: ModelSource; label: string; remember: string | undefined; origin: LoadOrigin } | undefined>(undefined);
+  const [tab, setTab] = useState<TabShareState>(() => engineTabs().state());
+  /** Loads this tab asked for and that have not ended: while one runs, it says what the model is. */
+  const loadsHere = useRef(0);
+  /** Set once start-up has decided what to load: from then on, the shared engine's model shows here. */
+  const followShared = useRef(false);
+  const cachedRef = useRef<CachedModel[]>([]);
+  cachedRef.current = cached;
 
-  /** A load begins or fails: the model in use stays in use. */
+  /**
+   * A load begins or fails: the model in use stays in use. Every stage can be cancelled: a
+   * download or a copy by its id (known from its first progress event), a load into the backend
+   * by `cancelLoad`.
+   */
   const loading = useCallback((label: string, origin: LoadOrigin, extra: { progress?: LoadProgress; download?: DownloadProgress } = {}) => {
-    setModel((prev) => ({ state: 'loading', label, origin, ...extra, current: loadedModel(prev) }));
+    const engine = engineClient().engine;
+    const id = extra.download?.id;
+    const cancel = () => void (id !== undefined ? engine.cancelDownload(id) : engine.cancelLoad());
+    setModel((prev) => ({ state: 'loading', label, origin, ...extra, current: loadedModel(prev), cancel }));
   }, []);
+  /** A failed load shows its error; a cancelled one goes back to the model in use, silently. */
   const failed = useCallback((label: string, origin: LoadOrigin, error: unknown) => {
+    if ((error as Error)?.name === 'AbortError') {
+      setModel((prev) => {
+        const current = loadedModel(prev);
+        return current ? { state: 'ready', ...current } : { state: 'none', notice: `Loading ${label} was cancelled. No model is loaded.` };
+      });
+      return;
+    }
     setModel((prev) => ({ state: 'error', label, origin, error: describeError(error), current: loadedModel(prev) }));
   }, []);
+
+  /** The model another tab loaded (or the engine reloads after it moved), as this tab shows it. */
+  const showShared = useCallback(
+    (shared: SharedModel) => {
+      if (shared.state === 'none') return setModel({ state: 'none' });
+      const id = shared.source.kind === 'cached' ? shared.source.id : undefined;
+      const last = JSON.parse(localStorage.getItem(LAST_MODEL_KEY) ?? 'null') as { id: string; label: string } | null;
+      const label = (id && last?.id === id ? last.label : cachedRef.current.find((m) => m.id === id)?.name) ?? (shared.state === 'ready' ? shared.info.name : (id ?? 'model'));
+      if (shared.state === 'ready') {
+        lastSource.current = { source: shared.source, label, remember: id, origin: AUTO };
+        setModel({ state: 'ready', info: shared.info, label, id });
+      } else if (shared.state === 'loading') loading(label, AUTO);
+      else failed(label, AUTO, shared.error);
+    },
+    [loading, failed],
+  );
+
+  /** The shared model last seen, so that only a change of it shows here. */
+  const sharedSeen = useRef<SharedModel>(tab.model);
+  useEffect(
+    () =>
+      engineTabs().subscribe((state) => {
+        setTab(state);
+        if (state.model === sharedSeen.current) return;
+        sharedSeen.current = state.model;
+        if (followShared.current && loadsHere.current === 0) showShared(state.model);
+      }),
+    [showShared],
+  );
 
   const refreshStore = useCallback(async () => {
     const engine = engineClient().engine;
@@ -116,6 +174,7 @@ export function useEngine(): EngineHandle {
   const load = useCallback(async (source: ModelSource, label: string, origin: LoadOrigin, seq = ++loadSeq.current, remember?: string) => {
     const engine = engineClient().engine;
     loading(label, origin);
+    loadsHere.current++;
     try {
       const info = await engine.loadModel(source, { backend: backendRef.current }, (progress: LoadProgress) => {
         if (seq === loadSeq.current) loading(label, origin, { progress });
@@ -127,6 +186,8 @@ export function useEngine(): EngineHandle {
       else localStorage.removeItem(LAST_MODEL_KEY);
     } catch (error) {
       if (seq === loadSeq.current) failed(label, origin, error);
+    } finally {
+      loadsHere.current--;
     }
   }, [loading, failed]);
 
@@ -141,12 +202,16 @@ export function useEngine(): EngineHandle {
       const origin: LoadOrigin = { kind: 'file' };
       loading(label, origin);
       try {
-        const entry = await engineClient().engine.importModelFile(parts, { copy, name: label });
+        const entry = await engineClient().engine.importModelFile(parts, { copy, name: label }, (download: DownloadProgress) => {
+          if (seq === loadSeq.current) loading(label, origin, { download });
+        });
         await refreshStore();
         if (seq !== loadSeq.current) return;
         await load({ kind: 'cached', id: entry.id }, label, origin, seq, copy ? entry.id : undefined);
       } catch (error) {
         if (seq === loadSeq.current) failed(label, origin, error);
+        // A cancelled or failed copy leaves an incomplete entry: list it, with what to do.
+        await refreshStore();
       }
     },
     [load, loading, failed, refreshStore],
@@ -214,6 +279,10 @@ export function useEngine(): EngineHandle {
     /** Start-up: the model used last, else the built-in demo (fetched from this app's origin once). */
     async function autoLoad(entries: CatalogModel[]) {
       const seq = ++loadSeq.current;
+      followShared.current = true;
+      // Another tab runs the engine and has a model: use it, not a second load.
+      const shared = engineTabs().state().model;
+      if (shared.state !== 'none') return showShared(shared);
       const list = await engine.listModels().catch(() => [] as CachedModel[]);
       const last = JSON.parse(localStorage.getItem(LAST_MODEL_KEY) ?? 'null') as { id: string; label: string } | null;
       const lastModel = last && list.find((m) => m.id === last.id && m.state === 'complete');
@@ -248,7 +317,7 @@ export function useEngine(): EngineHandle {
     return () => {
       cancelled = true;
     };
-  }, [load, loading, failed, refreshStore]);
+  }, [load, loading, failed, refreshStore, showShared]);
 
   const setBackend = useCallback(
     (choice: BackendChoice) => {
@@ -262,5 +331,5 @@ export function useEngine(): EngineHandle {
     [load, model.state],
   );
 
-  return { boot, model, backend, setBackend, catalog, catalogError, cached, usage, downloads, downloadErrors, refreshStore, loadCached, loadFile, download, cancelDownload, remove };
+  return { boot, model, tab, backend, setBackend, catalog, catalogError, cached, usage, downloads, downloadErrors, refreshStore, loadCached, loadFile, download, cancelDownload, remove };
 }

@@ -2,7 +2,8 @@
  * The engine as web developers know OpenAI's client: `client.chat.completions.create(request)`
  * returns the completion, or with `stream: true` an async iterator of chunks; an `AbortSignal`
  * ends the request within one token. It wraps any `EngineApi`: the `Engine` itself (Node, tests)
- * or the engine behind its Web Worker (`connectEngineWorker`, over remote-engine.ts). Either way
+ * or the engine behind its Web Worker (`connectEngineWorker`, or `connectSharedEngine` for one worker
+ * shared by the app's tabs; over remote-engine.ts). Either way
  * the engine reports a request's chunks in order and before its completion (across the worker,
  * the pull streams of protocol.ts make it so), so the stream yields them as they come.
  */
@@ -11,6 +12,12 @@ import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Engine
 import { installErrorTransfer } from './errors.ts';
 import type { WorkerApi } from './protocol.ts';
 import { remoteEngine } from './remote-engine.ts';
+import type { LockManagerLike } from './tab-share/election.ts';
+import { CHANNEL, type TabChannel } from './tab-share/protocol.ts';
+import { shareEngine, type SharedEngine } from './tab-share/share-engine.ts';
+
+export type { SharedEngine, TabRole, TabShareState } from './tab-share/share-engine.ts';
+export type { SharedModel } from './tab-share/protocol.ts';
 
 export interface CreateOptions {
   /** Aborting ends the request within one token; it then finishes with `finish_reason: 'abort'`. */
@@ -118,6 +125,24 @@ export function createHearthClient(engine: EngineApi): HearthClient {
 
 /** Connects to the engine running in `worker` (src/engine/rpc/worker.ts) and wraps it as a client. */
 export function connectEngineWorker(worker: Worker): HearthClient {
+  return createHearthClient(engineInWorker(worker));
+}
+
+/** The engine running in `worker`, as a plain `EngineApi`. */
+function engineInWorker(worker: Worker): EngineApi {
   installErrorTransfer();
-  return createHearthClient(remoteEngine(Comlink.wrap<WorkerApi>(worker)));
+  return remoteEngine(Comlink.wrap<WorkerApi>(worker));
+}
+
+/**
+ * The engine shared by all the tabs of this origin (tab-share/share-engine.ts): the worker that
+ * `startWorker` starts runs in one tab only, the one that owns the engine; every other tab's client
+ * sends its requests there. Where Web Locks or BroadcastChannel are missing, every tab starts its own.
+ */
+export function connectSharedEngine(startWorker: () => Worker): { client: HearthClient; tabs: SharedEngine } {
+  installErrorTransfer();
+  const locks = (globalThis.navigator as { locks?: LockManagerLike } | undefined)?.locks;
+  const channel = typeof BroadcastChannel === 'function' ? (new BroadcastChannel(CHANNEL) as unknown as TabChannel) : undefined;
+  const tabs = shareEngine({ startEngine: () => engineInWorker(startWorker()), locks, channel });
+  return { client: createHearthClient(tabs.engine), tabs };
 }

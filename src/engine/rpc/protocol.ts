@@ -26,6 +26,7 @@ import type {
 export interface ReportingCalls {
   loadModel: { args: [source: ModelSource, options?: LoadModelOptions]; event: LoadProgress; result: ModelInfo };
   downloadModel: { args: [entry: ModelEntry]; event: DownloadProgress; result: CachedModel };
+  importModelFile: { args: [files: Blob[], options: { copy: boolean; name?: string }]; event: DownloadProgress; result: CachedModel };
   chatCompletion: { args: [request: ChatCompletionRequest]; event: ChatCompletionChunk; result: ChatCompletion };
 }
 

@@ -28,6 +28,7 @@ export function remoteEngine(worker: Comlink.Remote<WorkerApi> | WorkerApi): Eng
   const reporting: Pick<EngineApi, ReportingCall> = {
     loadModel: (source, options, onProgress) => pullToEnd(streams, 'loadModel', [source, options], onProgress),
     downloadModel: (entry, onProgress) => pullToEnd(streams, 'downloadModel', [entry], onProgress),
+    importModelFile: (files, options, onProgress) => pullToEnd(streams, 'importModelFile', [files, options], onProgress),
     chatCompletion: (request, onChunk) => pullToEnd(streams, 'chatCompletion', [request], onChunk),
   };
   return new Proxy(engine, {

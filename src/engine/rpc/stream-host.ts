@@ -15,6 +15,7 @@ type Starter<C extends ReportingCall> = (
 const START: { [C in ReportingCall]: Starter<C> } = {
   loadModel: (engine, [source, options], onEvent) => engine.loadModel(source, options, onEvent),
   downloadModel: (engine, [entry], onEvent) => engine.downloadModel(entry, onEvent),
+  importModelFile: (engine, [files, options], onEvent) => engine.importModelFile(files, options, onEvent),
   chatCompletion: (engine, [request], onEvent) => engine.chatCompletion(request, onEvent),
 };
 

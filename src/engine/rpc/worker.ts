@@ -1,7 +1,8 @@
 /**
  * The engine's dedicated Web Worker: all model work happens here, off the UI thread. It serves
  * the engine for plain calls and its reporting calls as pull streams (protocol.ts); the page
- * reaches both only through the client (client.ts, `connectEngineWorker`).
+ * reaches both only through the client (client.ts, `connectSharedEngine`; in the tab that owns the
+ * engine: tab-share/).
  */
 import * as Comlink from 'comlink';
 import { Engine } from '../engine.ts';

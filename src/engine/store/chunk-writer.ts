@@ -22,29 +22,37 @@ export interface PartWrite {
 
 /**
  * Reads a body into chunks, committing each full chunk (and the last one at the end of the
- * part). The body starts at the part's stored bytes after `skip` bytes. Bytes of an unfinished
- * chunk are dropped on failure: the resume restarts at a chunk boundary, so `stored` stays a
- * multiple of the chunk size.
+ * part). The body starts at the part's stored bytes after `skip` bytes. On a pause the bytes of
+ * the unfinished chunk are written as a short chunk (see records.ts), so a pause keeps everything;
+ * on a failure they are dropped and the retry restarts at a chunk boundary.
  */
 export async function writeChunks(target: PartWrite, reader: ReadableStreamDefaultReader<Uint8Array>, skip: number): Promise<void> {
   const { db, record, part: p, before, emit, signal } = target;
   const part = record.parts[p]!;
   const size = part.size!;
   const chunkBytes = record.chunkBytes;
+  // A pause left a short chunk: its bytes start the buffer again.
+  const tail = part.stored % chunkBytes;
   const hash = part.hash ? Sha256.restore(part.hash) : undefined;
-  if (hash && hash.length !== part.stored) throw new IntegrityError(`internal: hash state of "${record.id}" does not match its stored bytes`, { id: record.id });
+  if (hash && hash.length !== part.stored - tail) throw new IntegrityError(`internal: hash state of "${record.id}" does not match its stored bytes`, { id: record.id });
   // One chunk is written to IndexedDB while the next fills and the one after is hashed: the
   // write overlaps the network and the hashing. `handed` is the end of the bytes handed to a
   // commit; `part.stored` only moves once a commit has landed.
-  let handed = part.stored;
+  let handed = part.stored - tail;
   let pending: Promise<void> | undefined;
   const settle = async () => {
     const write = pending;
     pending = undefined;
     await write;
   };
-  let buffer = new Uint8Array(Math.min(chunkBytes, size - part.stored));
+  let buffer = new Uint8Array(Math.min(chunkBytes, size - handed));
   let fill = 0;
+  if (tail > 0) {
+    const [short] = await db.readChunks(record.id, p, [handed / chunkBytes]);
+    if (short?.length !== tail) throw new IntegrityError(`The stored part of "${record.name}" is damaged (a chunk is missing). Delete it and download it again.`, { id: record.id, part: p });
+    buffer.set(short);
+    fill = tail;
+  }
   try {
     for (;;) {
       let result: ReadableStreamReadResult<Uint8Array>;
@@ -93,6 +101,10 @@ export async function writeChunks(target: PartWrite, reader: ReadableStreamDefau
   } catch (error) {
     // A failed write (the quota) explains more than the read error it caused.
     await settle();
+    if (isAbort(error) && handed + fill > part.stored) {
+      // Paused: keep the unfinished chunk too. Best effort; without it the resume starts earlier.
+      await db.commitChunk(record, p, handed / chunkBytes, buffer.slice(0, fill), handed + fill, hash?.save()).catch(() => undefined);
+    }
     throw error;
   }
   if (part.stored < size) {

@@ -26,15 +26,5 @@ export class ModelNotFoundError extends HearthError {}
 /** A download of that model is already running in this store. */
 export class DownloadInProgressError extends HearthError {}
 
-/** `1.5 GB`, `320 MB`: sizes in messages people read. */
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes)) return 'an unknown size';
-  const units = ['bytes', 'KB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} bytes` : `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
-}
+/** Sizes in messages people read: binary units, as everywhere in the app. */
+export { formatBytes } from '../format-bytes.ts';

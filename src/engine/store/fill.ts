@@ -5,7 +5,7 @@
  */
 import { chunkSource, type ChunkCacheOptions } from './chunk-reader.ts';
 import type { PartWrite } from './chunk-writer.ts';
-import { transferHttp, type HttpOptions } from './download.ts';
+import { ResourceChangedError, transferHttp, type HttpOptions } from './download.ts';
 import { DownloadError, StorageQuotaError, formatBytes } from './errors.ts';
 import { transferBlob } from './import-blob.ts';
 import { progressEmitter } from './progress.ts';
@@ -40,6 +40,7 @@ export async function fillModel(ctx: FillContext, record: ModelRecord, sources: 
       const source = sources[p]!;
       const target: PartWrite = { db, record, part: p, before, emit, signal: options.signal };
       let failures = 0;
+      let restarts = 0;
       for (;;) {
         const startedAt = part.stored;
         try {
@@ -49,12 +50,24 @@ export async function fillModel(ctx: FillContext, record: ModelRecord, sources: 
         } catch (error) {
           if (isAbort(error) || options.signal?.aborted) throw options.signal ? abortError(options.signal) : error;
           if (isQuota(error) && !(error instanceof StorageQuotaError)) throw quotaError(record, error);
+          if (error instanceof ResourceChangedError) {
+            // The stored bytes belong to another version of the file: fetch it again from zero.
+            // A server whose file changes on every request would loop: give up after a few.
+            if (++restarts > retry.attempts) {
+              throw new DownloadError(`"${record.name}" keeps changing on the server (${error.message}); try again later.`, { id: record.id, url: part.source });
+            }
+            await db.resetPart(record, p, error.size, error.validator);
+            emit({ phase: 'retrying', part: p, bytes: before, attempt: restarts, retryInMs: 0, reason: `${error.message}; starting this file again` }, true);
+            continue;
+          }
           if (!(error instanceof RetryableError)) throw error;
           failures = part.stored > startedAt ? 1 : failures + 1;
           if (failures >= retry.attempts) {
+            const kept = storedBytes(record);
             throw new DownloadError(
-              `Downloading "${record.name}" failed ${failures} times in a row (${error.message}). ${formatBytes(storedBytes(record))} are kept: try again later to resume.`,
-              { id: record.id, url: part.source, partialBytes: storedBytes(record), reason: error.message },
+              `Downloading "${record.name}" failed ${failures} times in a row (${error.message}). ` +
+                (kept > 0 ? `${formatBytes(kept)} are kept: try again later to resume.` : 'Nothing was stored: try again later.'),
+              { id: record.id, url: part.source, partialBytes: kept, reason: error.message },
             );
           }
           const delay = retryDelay(retry, failures);

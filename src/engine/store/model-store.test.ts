@@ -8,6 +8,9 @@ import { describeModel } from '../model-info.ts';
 import { DownloadError, DownloadInProgressError, IntegrityError, ModelNotFoundError, StorageQuotaError } from './errors.ts';
 import { ModelStore, type DownloadProgress, type ModelStoreOptions, type StorageManagerLike } from './model-store.ts';
 import { makeTestGguf, randomBytes } from '../../testing/store-fixtures.ts';
+import { fakeLocks } from '../../testing/fake-locks.ts';
+import { blobSource } from '../gguf/source.ts';
+import { validateGguf } from './verify.ts';
 
 const CHUNK = 4096;
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -25,11 +28,22 @@ interface Behaviour {
   claimSize?: number;
   /** Flip a byte of the body at this offset. */
   corruptAt?: number;
+  /** Send this many bytes of the body, then nothing more (until aborted), for the first `stallTimes` requests. */
+  stallAfter?: number;
+  stallTimes?: number;
+  /** Never answer the first `silentTimes` requests (until aborted). */
+  silentTimes?: number;
+  /** Send this ETag and honour If-Range: a request whose If-Range differs gets the whole file (200). */
+  etag?: string;
 }
+
+/** Resolves when `signal` aborts; never otherwise. */
+const untilAborted = (signal: AbortSignal | undefined) =>
+  new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')), { once: true }));
 
 /** An in-memory HTTP server with Range support and configurable faults. Logs every Range asked. */
 function fakeServer(files: Record<string, Uint8Array>, behaviour: Record<string, Behaviour> = {}) {
-  const log: Array<{ url: string; range: string | null; status: number }> = [];
+  const log: Array<{ url: string; range: string | null; status: number; ifRange?: string | null }> = [];
   const counts = new Map<string, number>();
   const fetchFn = (async (input: RequestInfo | URL, init?: RequestInit) => {
     const url = String(input);
@@ -39,7 +53,12 @@ function fakeServer(files: Record<string, Uint8Array>, behaviour: Record<string,
     counts.set(url, n);
     const b = behaviour[url] ?? {};
     const range = new Headers(init?.headers).get('Range');
+    const ifRange = new Headers(init?.headers).get('If-Range');
     let file = files[url];
+    if (b.silentTimes !== undefined && n <= b.silentTimes) {
+      log.push({ url, range, status: 0 });
+      return untilAborted(signal);
+    }
     if (b.status !== undefined && (b.statusTimes === undefined || n <= b.statusTimes)) {
       log.push({ url, range, status: b.status });
       return new Response('nope', { status: b.status });
@@ -57,7 +76,9 @@ function fakeServer(files: Record<string, Uint8Array>, behaviour: Record<string,
     let end = total - 1;
     let status = 200;
     const headers = new Headers();
-    const match = range && !b.ignoreRange ? /^bytes=(\d+)-(\d*)$/.exec(range) : null;
+    if (b.etag) headers.set('ETag', b.etag);
+    const rangeValid = ifRange === null || ifRange === b.etag;
+    const match = range && !b.ignoreRange && rangeValid ? /^bytes=(\d+)-(\d*)$/.exec(range) : null;
     if (match) {
       start = Number(match[1]);
       end = match[2] ? Math.min(Number(match[2]), total - 1) : total - 1;
@@ -69,14 +90,16 @@ function fakeServer(files: Record<string, Uint8Array>, behaviour: Record<string,
       headers.set('Content-Range', `bytes ${start}-${end}/${total}`);
     }
     headers.set('Content-Length', String(end - start + 1));
-    log.push({ url, range, status });
+    log.push({ url, range, status, ifRange });
     let body = file.subarray(start, Math.min(end + 1, file.length));
     const cut = b.cutAfter !== undefined && n <= (b.cutTimes ?? Infinity);
     if (cut) body = body.subarray(0, b.cutAfter);
+    const stallAt = b.stallAfter !== undefined && n <= (b.stallTimes ?? Infinity) ? b.stallAfter : Infinity;
     let at = 0;
     const stream = new ReadableStream<Uint8Array>({
-      pull(controller) {
+      async pull(controller) {
         if (signal?.aborted) return controller.error(new DOMException('aborted', 'AbortError'));
+        if (at >= stallAt) return untilAborted(signal).catch((error: unknown) => controller.error(error));
         if (at >= body.length) {
           if (cut) controller.error(new TypeError('network error: connection reset'));
           else controller.close();
@@ -143,22 +166,29 @@ describe('ModelStore download', () => {
     expect((await openGgufModel(await store.sources('m'))).tensors.length).toBe(4);
   });
 
-  it('pauses on abort, keeps whole chunks, and resumes with a Range request', async () => {
+  it('pauses on abort, keeps every byte received (the unfinished chunk too), and resumes with a Range request', async () => {
     const server = fakeServer({ [URL_A]: MODEL });
     // A clock that moves 1 s per reading, so no progress event is throttled away.
     let clock = 0;
     const store = makeStore({ fetch: server.fetch, now: () => (clock += 1000) });
     const controller = new AbortController();
     const entry = { id: 'm', urls: [URL_A], sha256: sha(MODEL) };
+    let pausedAt = 0;
     const paused = store.download(entry, {
       signal: controller.signal,
-      onProgress: (p) => p.bytes > 25_000 && controller.abort(),
+      onProgress: (p) => {
+        if (p.bytes > 25_000 && !controller.signal.aborted) {
+          pausedAt = p.bytes;
+          controller.abort();
+        }
+      },
     });
     await expect(paused).rejects.toMatchObject({ name: 'AbortError' });
     const [partial] = await store.list();
     expect(partial).toMatchObject({ id: 'm', state: 'partial', size: MODEL.length });
-    expect(partial!.storedBytes).toBeGreaterThan(20_000);
-    expect(partial!.storedBytes % CHUNK).toBe(0);
+    // Everything that arrived before the pause, not only whole chunks (issue 28 item 10).
+    expect(partial!.storedBytes).toBe(pausedAt);
+    expect(partial!.storedBytes % CHUNK).not.toBe(0);
     await expect(store.source('m')).rejects.toBeInstanceOf(ModelNotFoundError);
 
     // A new store object stands for a reload: nothing in memory, only IndexedDB.
@@ -190,7 +220,8 @@ describe('ModelStore download', () => {
     const store = makeStore({ fetch: server.fetch });
     const error = await store.download({ id: 'm', urls: [URL_A] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DownloadError);
-    expect((error as DownloadError).message).toMatch(/failed 3 times in a row.*try again later to resume/);
+    // Nothing was stored (the cut comes before the first chunk): no promise of a resume (issue 28 item 10).
+    expect((error as DownloadError).message).toEqual(expect.stringMatching(/failed 3 times in a row.*Nothing was stored: try again later/));
     expect((await store.get('m'))?.state).toBe('partial');
     expect(await store.delete('m', { partialOnly: true })).toBe(true);
     expect(await store.list()).toEqual([]);
@@ -258,7 +289,7 @@ describe('ModelStore download', () => {
     const small = makeStore({ fetch: server.fetch, storage: storage(MODEL.length / 2) });
     const error = await small.download({ id: 'm', urls: [URL_A] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageQuotaError);
-    expect((error as Error).message).toMatch(/needs 49\.5 KB more.*only 23\.8 KB more/);
+    expect((error as Error).message).toMatch(/needs 48\.3 KiB more.*only 23\.2 KiB more/);
     expect(await small.list()).toEqual([]);
     expect(calls).not.toContain('persist');
 
@@ -281,7 +312,7 @@ describe('ModelStore download', () => {
     const store = makeStore({ fetch: server.fetch });
     const error = await store.download({ id: 'm', urls: [URL_A], sha256: sha(MODEL) }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageQuotaError);
-    expect((error as Error).message).toMatch(/Storage ran out.*after 16\.4 KB of 49\.5 KB.*resume, or delete/);
+    expect((error as Error).message).toMatch(/Storage ran out.*after 16 KiB of 48\.3 KiB.*resume, or delete/);
     expect((await store.get('m'))!.storedBytes).toBe(4 * CHUNK);
     failFrom = Infinity;
     expect((await store.download({ id: 'm', urls: [URL_A], sha256: sha(MODEL) })).state).toBe('complete');
@@ -405,5 +436,148 @@ describe('ModelStore download', () => {
     await expect(source.read(2 * CHUNK + 5, 10)).rejects.toBeInstanceOf(IntegrityError);
     await expect(source.read(CHUNK, 3 * CHUNK)).rejects.toThrow(/damaged.*chunk 2/);
     expect(Array.from(await source.read(0, 10))).toEqual(Array.from(MODEL.subarray(0, 10)));
+  });
+});
+
+describe('ModelStore on a bad network (issue 28 items 2, 3, 9, 10)', () => {
+  /** A clock that moves 1 s per reading, so no progress event is throttled away. */
+  const ticking = () => {
+    let clock = 0;
+    return () => (clock += 1000);
+  };
+
+  it('retries a body that stalls: no byte for the stall timeout fails the attempt, the next resumes', async () => {
+    const server = fakeServer({ [URL_A]: MODEL }, { [URL_A]: { stallAfter: 10_000, stallTimes: 2 } });
+    const store = makeStore({ fetch: server.fetch, stallTimeoutMs: 50 });
+    const retries: DownloadProgress[] = [];
+    const model = await store.download({ id: 'm', urls: [URL_A], sha256: sha(MODEL) }, { onProgress: (p) => p.phase === 'retrying' && retries.push(p) });
+    expect(model.state).toBe('complete');
+    expect(retries[0]!.reason).toEqual(expect.stringMatching(/no data from .* for 0 s/));
+    expect(sha(await readAll(store, 'm'))).toBe(sha(MODEL));
+  });
+
+  it('retries a size probe nobody answers, and gives up with a named error when nobody ever does', async () => {
+    const server = fakeServer({ [URL_A]: MODEL }, { [URL_A]: { silentTimes: 2 } });
+    const store = makeStore({ fetch: server.fetch, stallTimeoutMs: 50 });
+    expect((await store.download({ id: 'm', urls: [URL_A] })).state).toBe('complete');
+
+    const dead = fakeServer({ [URL_A]: MODEL }, { [URL_A]: { silentTimes: Infinity } });
+    const other = makeStore({ fetch: dead.fetch, stallTimeoutMs: 50 });
+    const error = await other.download({ id: 'm', urls: [URL_A] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DownloadError);
+    expect((error as Error).message).toEqual(expect.stringMatching(/Cannot reach .*no data/));
+  });
+
+  it('a pause cancels a stalled transfer at once', async () => {
+    const server = fakeServer({ [URL_A]: MODEL }, { [URL_A]: { stallAfter: 5_000 } });
+    // The default stall timeout (30 s) is far longer than this test may take.
+    const store = makeStore({ fetch: server.fetch, now: ticking() });
+    const controller = new AbortController();
+    const download = store.download({ id: 'm', urls: [URL_A] }, { signal: controller.signal, onProgress: (p) => p.bytes >= 5_000 && controller.abort() });
+    await expect(download).rejects.toMatchObject({ name: 'AbortError' });
+    expect((await store.get('m'))?.storedBytes).toBe(5_000);
+  });
+
+  /** Pauses a download of `entry` once more than `bytes` are in, and returns the bytes kept. */
+  async function pauseAfter(store: ModelStore, entry: { id: string; urls: string[] }, bytes: number): Promise<number> {
+    const controller = new AbortController();
+    await store
+      .download(entry, { signal: controller.signal, onProgress: (p) => p.bytes > bytes && controller.abort() })
+      .catch((e: unknown) => expect(e).toMatchObject({ name: 'AbortError' }));
+    return (await store.get(entry.id))!.storedBytes;
+  }
+
+  it('resumes with If-Range: a file that changed on the server (same size) is fetched again, not spliced', async () => {
+    const files = { [URL_A]: MODEL };
+    const behaviour: Behaviour = { etag: '"v1"' };
+    const server = fakeServer(files, { [URL_A]: behaviour });
+    const store = makeStore({ fetch: server.fetch, now: ticking() });
+    const entry = { id: 'm', urls: [URL_A] };
+    expect(await pauseAfter(store, entry, 25_000)).toBeGreaterThan(25_000);
+    const changed = makeTestGguf(60_000, 4);
+    expect(changed.length).toBe(MODEL.length);
+    files[URL_A] = changed;
+    behaviour.etag = '"v2"';
+    expect((await store.download(entry)).state).toBe('complete');
+    expect(server.log.at(-2)).toMatchObject({ ifRange: '"v1"', status: 200 });
+    expect(sha(await readAll(store, 'm'))).toBe(sha(changed));
+  });
+
+  it('restarts when a resumed 206 shows a new size or validator (a server that ignores If-Range)', async () => {
+    const files = { [URL_A]: MODEL };
+    const server = fakeServer(files, { [URL_A]: { etag: '"v1"' } });
+    const store = makeStore({ fetch: server.fetch, now: ticking() });
+    const entry = { id: 'm', urls: [URL_A] };
+    await pauseAfter(store, entry, 25_000);
+    const bigger = makeTestGguf(90_000, 5);
+    files[URL_A] = bigger;
+    // Ignores If-Range: answers 206 from the stored offset, with the new total in Content-Range.
+    const ignoring = fakeServer(files, { [URL_A]: { etag: '"v1"' } });
+    const plain = ((input: RequestInfo | URL, init?: RequestInit) => {
+      const headers = new Headers(init?.headers);
+      headers.delete('If-Range');
+      return ignoring.fetch(input, { ...init, headers });
+    }) as typeof fetch;
+    const reloaded = new ModelStore({ dbName: `store-test-${dbCounter}`, chunkBytes: CHUNK, storage: null, fetch: plain, retry: { attempts: 3, baseDelayMs: 1 } });
+    expect((await reloaded.download(entry)).size).toBe(bigger.length);
+    expect(sha(await readAll(reloaded, 'm'))).toBe(sha(bigger));
+  });
+
+  it('restarts after a 416 (the file shrank below the stored bytes) instead of failing for good', async () => {
+    const files = { [URL_A]: MODEL };
+    const server = fakeServer(files);
+    const store = makeStore({ fetch: server.fetch, now: ticking() });
+    const entry = { id: 'm', urls: [URL_A] };
+    await pauseAfter(store, entry, 40_000);
+    const smaller = makeTestGguf(20_000, 6);
+    files[URL_A] = smaller;
+    expect((await store.download(entry)).state).toBe('complete');
+    expect(server.log.some((r) => r.status === 416)).toBe(true);
+    expect(sha(await readAll(store, 'm'))).toBe(sha(smaller));
+  });
+
+  it('keeps the bytes of a pause before the first chunk is full, and hashes across the resume', async () => {
+    const server = fakeServer({ [URL_A]: MODEL });
+    const store = makeStore({ fetch: server.fetch, now: ticking() });
+    const entry = { id: 'm', urls: [URL_A], sha256: sha(MODEL) };
+    const kept = await pauseAfter(store, entry, 2_000);
+    expect(kept).toBeGreaterThan(2_000);
+    expect(kept).toBeLessThan(CHUNK);
+    // A second pause inside the same unfinished chunk keeps the earlier bytes and the new ones.
+    expect(await pauseAfter(store, entry, kept + 500)).toBeGreaterThan(kept);
+    const model = await store.download(entry);
+    expect(model.sha256).toEqual([sha(MODEL)]);
+    expect(sha(await readAll(store, 'm'))).toBe(sha(MODEL));
+  });
+
+  it('refuses, by name, to delete a model another tab is downloading (Web Locks), and the download completes', async () => {
+    const locks = fakeLocks();
+    const server = fakeServer({ [URL_A]: MODEL });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let requests = 0;
+    const slowFetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      if (++requests === 2) await gate;
+      return server.fetch(input, init);
+    }) as typeof fetch;
+    const tabA = makeStore({ fetch: slowFetch, locks });
+    const tabB = new ModelStore({ dbName: `store-test-${dbCounter}`, chunkBytes: CHUNK, storage: null, fetch: server.fetch, locks });
+    const downloading = tabA.download({ id: 'm', urls: [URL_A] });
+    await expect.poll(() => requests).toBe(2);
+    const refused = await tabB.delete('m').catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(DownloadInProgressError);
+    expect((refused as Error).message).toEqual(expect.stringMatching(/another tab/));
+    await expect(tabB.download({ id: 'm', urls: [URL_A] })).rejects.toBeInstanceOf(DownloadInProgressError);
+    release();
+    expect((await downloading).state).toBe('complete');
+    expect(await tabB.delete('m')).toBe(true);
+  });
+});
+
+describe('validateGguf', () => {
+  it('names the file once in its error (it was named three times)', async () => {
+    const notes = new Blob([new TextEncoder().encode('not a model\n'.repeat(100))]);
+    const error = await validateGguf([blobSource(notes, 'notes.gguf')], 'notes.gguf', 'id').catch((e: unknown) => e as Error);
+    expect((error as Error).message.split('notes.gguf').length - 1).toBe(1);
   });
 });

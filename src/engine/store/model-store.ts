@@ -18,6 +18,8 @@ import { chunkSource, type ChunkCacheOptions } from './chunk-reader.ts';
 import { probeSize, type HttpOptions } from './download.ts';
 import { DownloadError, DownloadInProgressError, IntegrityError, ModelNotFoundError, formatBytes } from './errors.ts';
 import { fillModel, type FillContext, type PartSource } from './fill.ts';
+import { platformLocks, withModelLock, type LockManagerLike } from './locks.ts';
+import { DEFAULT_STALL_MS, stallGuardedFetch } from './stall-fetch.ts';
 import { blobSources } from './import-blob.ts';
 import { StorageQuota } from './quota.ts';
 import { DEFAULT_CHUNK_BYTES, ModelDb, newModelRecord, storedBytes, toCachedModel, totalSize, type ModelRecord } from './records.ts';
@@ -49,6 +51,13 @@ export interface ModelStoreOptions {
    */
   readAheadChunks?: number;
   now?: () => number;
+  /**
+   * A request or body that sends nothing for this long fails and is retried with backoff
+   * (default {@link DEFAULT_STALL_MS}); tests use a short one.
+   */
+  stallTimeoutMs?: number;
+  /** Web Locks shared by the origin's tabs: default `navigator.locks`, `null` for none. */
+  locks?: LockManagerLike | null;
 }
 
 export class ModelStore {
@@ -60,6 +69,7 @@ export class ModelStore {
   private readonly fillContext: FillContext;
   private readonly now: () => number;
   private readonly active = new Set<string>();
+  private readonly locks: LockManagerLike | null;
   /** Local files read in place: not in IndexedDB, gone after a reload. */
   private readonly session = new Map<string, { model: CachedModel; blobs: Blob[] }>();
 
@@ -77,7 +87,9 @@ export class ModelStore {
       baseDelayMs: options.retry?.baseDelayMs ?? 1000,
       maxDelayMs: options.retry?.maxDelayMs ?? 30_000,
     };
-    this.http = { fetch: options.fetch ?? ((input, init) => fetch(input, init)), headers: options.headers ?? {}, retry };
+    const baseFetch: typeof fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.http = { fetch: stallGuardedFetch(baseFetch, options.stallTimeoutMs ?? DEFAULT_STALL_MS), headers: options.headers ?? {}, retry };
+    this.locks = options.locks !== undefined ? options.locks : platformLocks();
     this.cache = { readCacheChunks: options.readCacheChunks ?? 4, readAheadChunks: options.readAheadChunks ?? 0 };
     this.now = options.now ?? (() => Date.now());
     this.fillContext = { db: this.db, http: this.http, retry, cache: this.cache, now: this.now };
@@ -113,11 +125,13 @@ export class ModelStore {
       if (options.partialOnly) return false;
       return this.session.delete(id);
     }
-    const record = await this.db.record(id);
-    if (!record) return false;
-    if (options.partialOnly && record.state === 'complete') return false;
-    await this.db.deleteModel(record);
-    return true;
+    return withModelLock(this.locks, id, () => busyElsewhere(id, 'delete'), async () => {
+      const record = await this.db.record(id);
+      if (!record) return false;
+      if (options.partialOnly && record.state === 'complete') return false;
+      await this.db.deleteModel(record);
+      return true;
+    });
   }
 
   async markUsed(id: string): Promise<void> {
@@ -195,7 +209,7 @@ export class ModelStore {
       }
       // Sizes of every part before the first byte is stored, so the quota check covers the whole model.
       for (const part of record.parts) {
-        if (part.size === undefined) part.size = await probeSize(this.http, part.source, options.signal);
+        if (part.size === undefined) Object.assign(part, await probeSize(this.http, part.source, options.signal));
       }
       if (entry.size !== undefined && totalSize(record) !== entry.size) {
         throw new IntegrityError(
@@ -216,7 +230,7 @@ export class ModelStore {
     const blobs = Array.isArray(file) ? file : [file];
     if (blobs.length === 0) throw new RangeError('importFile: no file');
     const fileName = (blobs[0] as File).name ?? 'local model';
-    const id = options.id ?? `file:${fileName}:${blobs.reduce((s, b) => s + b.size, 0)}`;
+    const id = options.id ?? fileModelId(blobs);
     const quantization = options.quantization ?? (await validateGguf(blobSources(blobs), fileName, id));
     if (!options.copy) {
       const model: CachedModel = {
@@ -264,11 +278,27 @@ export class ModelStore {
     if (options.signal?.aborted) throw abortError(options.signal);
     this.active.add(id);
     try {
-      return await body();
+      return await withModelLock(this.locks, id, () => busyElsewhere(id, 'download'), body);
     } finally {
       this.active.delete(id);
     }
   }
+}
+
+/** Another tab of this site is writing model `id` (its lock is held). */
+function busyElsewhere(id: string, what: 'delete' | 'download'): never {
+  throw new DownloadInProgressError(
+    what === 'delete'
+      ? `"${id}" is being downloaded or copied in another tab of this site; pause it there before deleting it.`
+      : `"${id}" is already being downloaded or copied in another tab of this site.`,
+    { id, elsewhere: true },
+  );
+}
+
+/** The id a local file (or the parts of one) is stored under: the same file again finds its copy. */
+export function fileModelId(blobs: Blob[]): string {
+  const name = (blobs[0] as File | undefined)?.name ?? 'local model';
+  return `file:${name}:${blobs.reduce((s, b) => s + b.size, 0)}`;
 }
 
 function expandUrls(urls: string[]): string[] {

@@ -7,8 +7,8 @@ export type PartProgress = Omit<DownloadProgress, 'id' | 'parts' | 'total' | 'ra
 /** Sends a progress event; without `force`, at most one every 100 ms. */
 export type EmitProgress = (progress: PartProgress, force?: boolean) => void;
 
-/** Moving rate over the last few seconds, for progress events. */
-class RateMeter {
+/** Moving rate over the last few seconds, for progress events (downloads, copies, loads). */
+export class RateMeter {
   private samples: Array<{ t: number; bytes: number }> = [];
   constructor(private readonly now: () => number) {}
   add(bytes: number): number {

@@ -11,8 +11,11 @@
  * 4 MiB, was chosen by measurement: see {@link DEFAULT_CHUNK_BYTES}.
  *
  * A chunk is written before the record that counts it, so a crash between the two leaves a record
- * that under-counts: the resume rewrites that chunk. A part's `stored` is always a whole number of
- * chunks until the part is complete, which is what lets a resume ask for `Range: bytes=stored-`.
+ * that under-counts: the resume rewrites that chunk. A resume asks for `Range: bytes=stored-`.
+ * `stored` is a whole number of chunks except after a pause: then the bytes of the unfinished
+ * chunk are written as a short chunk at its index (a pause before the first chunk would otherwise
+ * lose everything), and the resume reads them back and completes that chunk. The hash state only
+ * ever covers whole chunks.
  * When the catalog gives a SHA-256, the hash state is saved with each record update, so a resumed
  * download keeps hashing where it stopped. (Without one nothing is hashed: the in-page SHA-256 is
  * slower than the rest of the download path and would halve its rate; the size and the GGUF check
@@ -46,6 +49,11 @@ export interface PartRecord {
   hash: Sha256State | undefined;
   /** The verified SHA-256, once complete. */
   sha256: string | undefined;
+  /**
+   * What identifies the server's version of the file (strong ETag or Last-Modified), sent as
+   * `If-Range` on a resume so a changed file restarts instead of mixing two versions.
+   */
+  validator?: string | undefined;
 }
 
 /** The IndexedDB record of one model. */
@@ -119,22 +127,37 @@ export class ModelDb {
     await set(record.id, record, this.meta);
   }
 
+  /**
+   * Empties part `p` (the server's file changed) to be fetched again from byte 0 at its new
+   * `size`. Record first, so a crash leaves an empty part, not stale chunks counted as stored.
+   */
+  async resetPart(record: ModelRecord, p: number, size: number, validator: string | undefined): Promise<void> {
+    const keys = chunkKeys(record, p);
+    const part = record.parts[p]!;
+    Object.assign(part, { size, validator, stored: 0, hash: part.expectedSha256 !== undefined ? new Sha256().save() : undefined, sha256: undefined });
+    await set(record.id, record, this.meta);
+    await delMany(keys, this.chunks);
+  }
+
   /** Deletes a model's record and every chunk it has, or may have, written. */
   async deleteModel(record: ModelRecord): Promise<void> {
     // Record first shows nothing stored, so a crash mid-delete leaves an empty partial, not a
     // complete model with missing chunks.
-    const keys: Array<[string, number, number]> = [];
-    record.parts.forEach((part, p) => {
-      const upTo = part.size !== undefined ? part.size : part.stored + record.chunkBytes;
-      // One past the count: a chunk written just before a crash, not yet in the record.
-      const count = Math.ceil(upTo / record.chunkBytes) + 1;
-      for (let i = 0; i < count; i++) keys.push([record.id, p, i]);
-    });
+    const keys = record.parts.flatMap((_, p) => chunkKeys(record, p));
     const emptied: ModelRecord = { ...record, state: 'partial', parts: record.parts.map((q) => ({ ...q, stored: 0, hash: q.hash ? new Sha256().save() : undefined })) };
     await set(record.id, emptied, this.meta);
     await delMany(keys, this.chunks);
     await del(record.id, this.meta);
   }
+}
+
+/** The keys of every chunk part `p` of `record` has, or may have, written. */
+function chunkKeys(record: ModelRecord, p: number): Array<[string, number, number]> {
+  const part = record.parts[p]!;
+  const upTo = part.size !== undefined ? Math.max(part.size, part.stored) : part.stored + record.chunkBytes;
+  // One past the count: a chunk written just before a crash, not yet in the record.
+  const count = Math.ceil(upTo / record.chunkBytes) + 1;
+  return Array.from({ length: count }, (_, i) => [record.id, p, i] as [string, number, number]);
 }
 
 /** Bytes of all parts; NaN while a part's size is unknown. */

@@ -36,8 +36,10 @@ export async function validateGguf(sources: RangedSource[], name: string, id: st
     return modelQuantization(model);
   } catch (error) {
     await onInvalid?.();
+    // The reader names the source at the end of its message; this one names it already, once.
+    const reason = (error as Error).message.replace(` (${name})`, '');
     throw new IntegrityError(
-      `"${name}" is not a usable GGUF model: ${(error as Error).message}` + (onInvalid ? ' The download was deleted.' : ''),
+      `"${name}" is not a usable GGUF model: ${reason}` + (onInvalid ? ' The download was deleted.' : ''),
       { id, cause: (error as Error).name },
     );
   }

@@ -1,0 +1,44 @@
+/** What the chat specs on the built-in demo model share: opening it, settings, sending, downloads. */
+import { expect, type Download, type Page } from '@playwright/test';
+
+export const SHOTS = 'test-results/screenshots';
+
+export const lastReply = (page: Page) => page.getByTestId('message-assistant').last();
+
+/** Opens the app and waits for the built-in demo model, which loads by itself. */
+export async function openDemo(page: Page) {
+  await page.goto('/');
+  await expect(page.getByTestId('model-ready')).toContainText(/tiny demo/i, { timeout: 180_000 });
+}
+
+export async function setSampling(page: Page, values: { temperature?: string; max?: string }) {
+  const settings = page.getByTestId('chat-settings');
+  if (!(await settings.isVisible())) await page.getByTestId('settings-toggle').click();
+  if (values.temperature !== undefined) await settings.getByLabel('Temperature').fill(values.temperature);
+  if (values.max !== undefined) await settings.getByLabel('Max reply tokens').fill(values.max);
+  await page.getByTestId('settings-toggle').click();
+}
+
+export async function send(page: Page, text: string) {
+  const composer = page.getByTestId('composer');
+  await composer.fill(text);
+  await composer.press('Enter');
+}
+
+/** Waits for the last reply to finish (its statistics appear). */
+export async function replyDone(page: Page) {
+  await expect(lastReply(page).getByTestId('reply-stats')).toContainText(/tokens\/s/, { timeout: 120_000 });
+}
+
+export async function downloadedText(download: Promise<Download>): Promise<{ name: string; text: string }> {
+  const done = await download;
+  const chunks: Buffer[] = [];
+  for await (const chunk of await done.createReadStream()) chunks.push(chunk as Buffer);
+  return { name: done.suggestedFilename(), text: Buffer.concat(chunks).toString('utf8') };
+}
+
+/** The "works offline" toast, when it shows, is dismissed as a user would. */
+export async function dismissToast(page: Page) {
+  const ok = page.getByRole('button', { name: 'OK', exact: true });
+  if (await ok.isVisible()) await ok.click();
+}
