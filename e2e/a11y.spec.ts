@@ -150,6 +150,7 @@ for (const theme of ['light', 'system-dark'] as const) {
     await page.getByRole('button', { name: /Chats/ }).click();
     await expect(page.getByTestId('new-chat')).toBeVisible();
     found.push(...(await audit(page, `phone-${theme}-conversations`)));
+    await page.getByTestId('close-list').click();
 
     await page.getByTestId('nav-models').click();
     await expect(page.getByTestId('catalog')).toBeVisible();
