@@ -96,7 +96,7 @@ export function ChatView({
 
   useEffect(() => {
     // The message box is where a visit starts; not on touch screens, where focus opens the keyboard.
-    if (matchMedia('(pointer: fine)').matches) composer.current?.focus();
+    if (matchMedia('(pointer: fine)').matches) composer.current?.focus({ preventScroll: true });
   }, []);
 
   const replying = streaming !== undefined;
@@ -107,7 +107,7 @@ export function ChatView({
     // Send and Stop swap places as a reply starts and ends, so a click on either leaves the focus on
     // nothing: give it back to the message box, but never take it from where the user moved it.
     const lost = document.activeElement === null || document.activeElement === document.body;
-    if (lost) composer.current?.focus();
+    if (lost) composer.current?.focus({ preventScroll: true });
   }, [replying]);
 
   useEffect(() => {
