@@ -40,7 +40,7 @@ export function ChatView({
   const [showList, setShowList] = useState(false);
   const composer = useRef<HTMLTextAreaElement>(null);
   const listToggle = useRef<HTMLButtonElement>(null);
-  const messagesBox = useRef<HTMLDivElement>(null);
+  const messagesBox = useRef<HTMLElement>(null);
   // Whether the view follows the reply as it grows: only while the user is at the bottom, so
   // reading back during a reply is not interrupted.
   const stickToBottom = useRef(true);
@@ -93,6 +93,22 @@ export function ChatView({
   const onComposerKey = (event: KeyboardEvent<HTMLTextAreaElement>) => {
     if (event.key === 'Enter' && !event.shiftKey && !event.nativeEvent.isComposing) send(event);
   };
+
+  useEffect(() => {
+    // The message box is where a visit starts; not on touch screens, where focus opens the keyboard.
+    if (matchMedia('(pointer: fine)').matches) composer.current?.focus({ preventScroll: true });
+  }, []);
+
+  const replying = streaming !== undefined;
+  const wasReplying = useRef(replying);
+  useEffect(() => {
+    if (wasReplying.current === replying) return;
+    wasReplying.current = replying;
+    // Send and Stop swap places as a reply starts and ends, so a click on either leaves the focus on
+    // nothing: give it back to the message box, but never take it from where the user moved it.
+    const lost = document.activeElement === null || document.activeElement === document.body;
+    if (lost) composer.current?.focus({ preventScroll: true });
+  }, [replying]);
 
   useEffect(() => {
     const onKey = (event: globalThis.KeyboardEvent) => {
@@ -186,7 +202,8 @@ export function ChatView({
         {/* Once there is text, the demo's introduction shrinks to a line above it. */}
         {continuation && entry && active?.messages.length ? intro(true) : null}
 
-        <div ref={messagesBox} onScroll={onMessagesScroll} className="messages" role="log" aria-live="polite" aria-relevant="additions" aria-label="Messages" data-testid="messages">
+        {/* Not a live region: a screen reader would read every token. The status line below announces replies. */}
+        <section ref={messagesBox} onScroll={onMessagesScroll} className="messages" aria-label="Messages" data-testid="messages">
           {continuation && entry && !active?.messages.length && intro(false)}
           {active?.messages.length || continuation ? null : (
             <p className="muted empty-chat">
@@ -247,11 +264,12 @@ export function ChatView({
               </article>
             );
           })}
-        </div>
+        </section>
         <p className="sr-only" role="status" data-testid="chat-announcer">{chat.announce}</p>
 
         <form className="composer" onSubmit={send}>
           <label htmlFor="composer-input" className="sr-only">Message</label>
+          <span id="composer-keys" className="sr-only">Enter sends, Shift+Enter adds a line, Escape stops a reply.</span>
           <textarea
             id="composer-input"
             ref={composer}
@@ -262,6 +280,7 @@ export function ChatView({
               !modelReady ? 'Load a model to chat' : continuation ? 'The opening of a passage, for the model to continue (Enter to send)' : 'Message (Enter to send, Shift+Enter for a new line)'
             }
             rows={2}
+            aria-describedby="composer-keys"
             data-testid="composer"
           />
           {streaming ? (
@@ -412,9 +431,10 @@ function ChatSettings({
   onSampling: (s: SamplingSettings) => void;
 }) {
   const field = (key: keyof Omit<SamplingSettings, 'seed'>, label: string, min: number, max: number, step: number, help: string) => (
-    <label className="setting">
-      <span>{label}</span>
+    <div className="setting">
+      <label htmlFor={`setting-${key}`}>{label}</label>
       <input
+        id={`setting-${key}`}
         type="number"
         min={min}
         max={max}
@@ -424,22 +444,24 @@ function ChatSettings({
         aria-describedby={`help-${key}`}
       />
       <small id={`help-${key}`} className="muted">{help}</small>
-    </label>
+    </div>
   );
   return (
     <div id="chat-settings" className="panel settings" data-testid="chat-settings">
       {continuation ? (
         <p className="muted small" data-testid="no-system-prompt">This model continues text: it gets no system prompt.</p>
       ) : (
-        <label className="setting wide">
-          <span>System prompt of this chat</span>
-          <textarea value={systemPrompt} onChange={(e) => onSystemPrompt(e.target.value)} rows={3} data-testid="system-prompt" />
-        </label>
+        <div className="setting wide">
+          <label htmlFor="setting-system-prompt">System prompt</label>
+          <textarea id="setting-system-prompt" value={systemPrompt} onChange={(e) => onSystemPrompt(e.target.value)} rows={3} aria-describedby="help-system-prompt" data-testid="system-prompt" />
+          <small id="help-system-prompt" className="muted">Of this chat only.</small>
+        </div>
       )}
-      <label className="setting wide">
-        <span>Default system prompt for new chats</span>
-        <textarea value={defaultSystemPrompt} onChange={(e) => onDefaultSystemPrompt(e.target.value)} rows={2} data-testid="default-system-prompt" />
-      </label>
+      <div className="setting wide">
+        <label htmlFor="setting-default-system-prompt">Default system prompt</label>
+        <textarea id="setting-default-system-prompt" value={defaultSystemPrompt} onChange={(e) => onDefaultSystemPrompt(e.target.value)} rows={2} aria-describedby="help-default-system-prompt" data-testid="default-system-prompt" />
+        <small id="help-default-system-prompt" className="muted">New chats start with it.</small>
+      </div>
       <div className="settings-grid">
         {field('temperature', 'Temperature', 0, 2, 0.05, '0 is greedy; higher is more varied.')}
         {field('top_p', 'Top-p', 0, 1, 0.01, 'Sample from the smallest set with this much probability.')}
@@ -447,11 +469,11 @@ function ChatSettings({
         {field('min_p', 'Min-p', 0, 1, 0.01, 'Drop tokens below this fraction of the likeliest.')}
         {field('repetition_penalty', 'Repetition penalty', 0.5, 2, 0.05, 'Above 1 discourages repeating tokens.')}
         {field('max_tokens', 'Max reply tokens', 1, 32768, 1, 'The reply stops here.')}
-        <label className="setting">
-          <span>Seed</span>
-          <input type="text" inputMode="numeric" value={sampling.seed} placeholder="random" onChange={(e) => onSampling({ ...sampling, seed: e.target.value })} />
-          <small className="muted">The same seed repeats a reply.</small>
-        </label>
+        <div className="setting">
+          <label htmlFor="setting-seed">Seed</label>
+          <input id="setting-seed" type="text" inputMode="numeric" value={sampling.seed} placeholder="random" onChange={(e) => onSampling({ ...sampling, seed: e.target.value })} aria-describedby="help-seed" />
+          <small id="help-seed" className="muted">The same seed repeats a reply.</small>
+        </div>
       </div>
     </div>
   );

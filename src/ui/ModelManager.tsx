@@ -67,8 +67,10 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
             Choose a .gguf file…
           </button>
           <label className="check">
-            <input type="checkbox" checked={copy} onChange={(e) => setCopy(e.target.checked)} /> Keep a copy in this browser (works offline, survives reloads)
+            <input type="checkbox" checked={copy} onChange={(e) => setCopy(e.target.checked)} aria-describedby="keep-copy-help" /> Keep a copy in this browser
           </label>
+          <small id="keep-copy-help" className="muted">Works offline and survives reloads.</small>
+          {/* Opened by the button above; hidden from screen readers so the picker is met once. */}
           <input
             ref={fileInput}
             type="file"
@@ -76,7 +78,7 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
             multiple
             className="sr-only"
             tabIndex={-1}
-            aria-label="GGUF model file"
+            aria-hidden="true"
             data-testid="model-file"
             onChange={(e) => {
               const files = [...(e.target.files ?? [])];
