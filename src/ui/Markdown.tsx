@@ -1,4 +1,6 @@
 import { memo, useEffect, useRef, type MouseEvent } from 'react';
+import 'katex/dist/katex.min.css';
+import './markdown.css';
 import { renderMarkdown } from './markdown.ts';
 
 /**
