@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSafeStyle, RENDER_LIMITS, renderMarkdownHtml } from './markdown.ts';
+import { isSafeStyle, RENDER_LIMITS, RenderCache, renderMarkdownHtml } from './markdown.ts';
 import { MATH_LIMITS } from './markdown-math.ts';
 
 describe('renderMarkdownHtml', () => {
@@ -173,5 +173,19 @@ describe('isSafeStyle', () => {
     for (const bad of ['background:url(https://e.x/a)', 'background:url/**/(x)', 'background-image:image-set(x 1x)', 'width:expression(alert(1))', "font-family:'x'", 'a:b\\75rl(x)', 'color:var(--x)', '@import x']) {
       expect(isSafeStyle(bad), bad).toBe(false);
     }
+  });
+});
+
+describe('RenderCache', () => {
+  it('renders a text once, and forgets the least recently used past its size', () => {
+    const calls: string[] = [];
+    const render = (text: string) => (calls.push(text), `<p>${text}</p>`);
+    const cache = new RenderCache(2 * 17); // two entries: 5 characters of text, 12 of HTML
+    for (const text of ['aaaaa', 'bbbbb', 'aaaaa']) expect(cache.get(text, render)).toBe(`<p>${text}</p>`);
+    expect(calls).toEqual(['aaaaa', 'bbbbb']);
+    cache.get('ccccc', render); // over budget: bbbbb, the least recently used, goes
+    cache.get('aaaaa', render);
+    cache.get('bbbbb', render);
+    expect(calls).toEqual(['aaaaa', 'bbbbb', 'ccccc', 'bbbbb']);
   });
 });

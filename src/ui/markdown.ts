@@ -218,8 +218,7 @@ export function isSafeStyle(style: string): boolean {
 
 let hooked = false;
 
-/** Markdown to sanitized HTML, safe to assign to `innerHTML`. */
-export function renderMarkdown(text: string): string {
+function sanitize(html: string): string {
   if (!hooked) {
     hooked = true;
     // Second line of defense for links: drop any href DOMPurify would allow that we do not.
@@ -228,10 +227,45 @@ export function renderMarkdown(text: string): string {
       if (node.hasAttribute('style') && !isSafeStyle(node.getAttribute('style') ?? '')) node.removeAttribute('style');
     });
   }
-  return DOMPurify.sanitize(renderMarkdownHtml(text), {
+  return DOMPurify.sanitize(html, {
     ALLOWED_TAGS,
     ALLOWED_ATTR,
     ALLOW_DATA_ATTR: false,
     ALLOWED_URI_REGEXP: /^(?:https?:|mailto:)/i,
   });
+}
+
+/**
+ * Rendered messages by their text, least recently used first, so a finished message is rendered
+ * once per page load: switching chats, or React mounting a message again, reuses it.
+ */
+export class RenderCache {
+  private readonly entries = new Map<string, string>();
+  private chars = 0;
+  constructor(private readonly maxChars: number) {}
+
+  get(text: string, render: (text: string) => string): string {
+    const hit = this.entries.get(text);
+    if (hit !== undefined) {
+      this.entries.delete(text); // re-inserted below: now the most recently used
+      this.entries.set(text, hit);
+      return hit;
+    }
+    const html = render(text);
+    this.entries.set(text, html);
+    this.chars += text.length + html.length;
+    for (const [key, value] of this.entries) {
+      if (this.chars <= this.maxChars) break;
+      this.entries.delete(key);
+      this.chars -= key.length + value.length;
+    }
+    return html;
+  }
+}
+
+const rendered = new RenderCache(16 * 1024 * 1024);
+
+/** Markdown to sanitized HTML, safe to assign to `innerHTML`. */
+export function renderMarkdown(text: string): string {
+  return rendered.get(text, (t) => sanitize(renderMarkdownHtml(t)));
 }
