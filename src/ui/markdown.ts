@@ -216,6 +216,8 @@ export function isSafeStyle(style: string): boolean {
   return [...style.matchAll(/([a-z-]*)\s*\(/gi)].every((m) => m[1]!.toLowerCase() === 'calc');
 }
 
+const URI_SAFE_ATTR = ALLOWED_ATTR.filter((name) => name !== 'href');
+
 let hooked = false;
 
 function sanitize(html: string): string {
@@ -232,6 +234,9 @@ function sanitize(html: string): string {
     ALLOWED_ATTR,
     ALLOW_DATA_ATTR: false,
     ALLOWED_URI_REGEXP: /^(?:https?:|mailto:)/i,
+    // DOMPurify holds every attribute that is not "URI-safe" to ALLOWED_URI_REGEXP, which dropped
+    // target="_blank", rel, type and KaTeX's SVG paths and sizes: only href is a URL here.
+    ADD_URI_SAFE_ATTR: URI_SAFE_ATTR,
   });
 }
 
