@@ -42,7 +42,8 @@ const DELIMITERS: Record<string, [open: string, close: string, display: boolean]
   '\\[': ['\\[', '\\]', true],
 };
 
-function escapeHtml(text: string): string {
+/** Text as HTML text or attribute value. */
+export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
 }
 

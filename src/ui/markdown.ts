@@ -32,7 +32,7 @@ import sql from 'highlight.js/lib/languages/sql';
 import typescript from 'highlight.js/lib/languages/typescript';
 import xml from 'highlight.js/lib/languages/xml';
 import yaml from 'highlight.js/lib/languages/yaml';
-import { mathPlugin, type MathEnv } from './markdown-math.ts';
+import { escapeHtml, mathPlugin, type MathEnv } from './markdown-math.ts';
 
 /**
  * What one message may cost. Measured (Node, before these limits): highlight.js's markdown
@@ -69,10 +69,6 @@ hljs.registerAliases(['yml'], { languageName: 'yaml' });
 hljs.registerAliases(['c++', 'hpp', 'cc'], { languageName: 'cpp' });
 
 const SAFE_LINK = /^(https?:|mailto:)/i;
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
-}
 
 const md = new MarkdownIt({ html: false, linkify: true, breaks: false, typographer: false });
 md.use(mathPlugin);
