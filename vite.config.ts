@@ -43,7 +43,9 @@ export default defineConfig({
       manifest: false,
       includeAssets: ['icon.svg', 'icons/*', 'models.json'],
       workbox: {
-        globPatterns: ['**/*.{js,css,html,svg,png,webmanifest,json,wasm}'],
+        // woff2: KaTeX's math fonts, bundled from node_modules. Its CSS also names .woff and .ttf
+        // fallbacks, which no browser that runs this app picks, so only woff2 is precached.
+        globPatterns: ['**/*.{js,css,html,svg,png,webmanifest,json,wasm,woff2}'],
         globIgnores: ['**/*.map', 'models/**'],
         // The engine worker bundle and the WASM kernels are larger than Workbox's 2 MiB default.
         maximumFileSizeToCacheInBytes: 16 * 1024 * 1024,

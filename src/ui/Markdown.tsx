@@ -1,15 +1,44 @@
+import 'katex/dist/katex.min.css';
+import './markdown.css';
 import { memo, useEffect, useRef, type MouseEvent } from 'react';
 import { renderMarkdown } from './markdown.ts';
 
 /**
  * Model output, rendered as sanitized markdown. The HTML is assigned through a ref only after
  * `renderMarkdown` sanitized it; code blocks' copy buttons work by event delegation.
+ *
+ * While a reply streams in, its text changes with every token and each change renders the whole
+ * message again. The first text is shown at once; after that a new render waits at least twice as
+ * long as the last one took, so a long reply spends at most a third of the main thread on
+ * rendering itself, and the page stays responsive.
  */
 export const Markdown = memo(function Markdown({ text }: { text: string }) {
   const ref = useRef<HTMLDivElement>(null);
+  const latest = useRef(text);
+  const shown = useRef<string | undefined>(undefined);
+  const lastCostMs = useRef(0);
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  latest.current = text;
+
   useEffect(() => {
-    if (ref.current) ref.current.innerHTML = renderMarkdown(text);
+    const paint = () => {
+      timer.current = undefined;
+      if (!ref.current || shown.current === latest.current) return;
+      const start = performance.now();
+      ref.current.innerHTML = renderMarkdown(latest.current);
+      shown.current = latest.current;
+      lastCostMs.current = performance.now() - start;
+    };
+    if (shown.current === undefined) paint();
+    else timer.current ??= setTimeout(paint, Math.max(16, 2 * lastCostMs.current));
   }, [text]);
+  useEffect(
+    () => () => {
+      clearTimeout(timer.current);
+      timer.current = undefined;
+    },
+    [],
+  );
 
   const onClick = (event: MouseEvent<HTMLDivElement>) => {
     const button = (event.target as HTMLElement).closest<HTMLButtonElement>('button[data-copy-code]');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exportConversations, ImportFormatError, newConversation, parseExport, titleFrom } from './conversations.ts';
+import { exportConversations, ImportFormatError, ImportTooLargeError, MAX_IMPORT_BYTES, newConversation, parseExport, readImportFile, titleFrom } from './conversations.ts';
 
 describe('conversation export and import', () => {
   it('round-trips', () => {
@@ -54,5 +54,22 @@ describe('conversation export and import', () => {
     const long = titleFrom('one two three four five six seven eight nine ten eleven twelve');
     expect(long.length).toBeLessThanOrEqual(49);
     expect(long.endsWith('…')).toBe(true);
+  });
+});
+
+describe('import size limit', () => {
+  it('refuses a file over the limit by its size, before reading it', async () => {
+    const file = new Blob([new Uint8Array(MAX_IMPORT_BYTES + 1)]);
+    let read = false;
+    const spy = Object.assign(file, { text: () => ((read = true), Promise.resolve('')) });
+    await expect(readImportFile(spy)).rejects.toThrow(ImportTooLargeError);
+    await expect(readImportFile(spy)).rejects.toThrow(/at most 32\.0 MiB/);
+    expect(read).toBe(false);
+  });
+
+  it('refuses text over the limit with a named error, and reads a file under it', async () => {
+    const text = exportConversations([newConversation()]);
+    expect(() => parseExport(text + ' '.repeat(MAX_IMPORT_BYTES))).toThrow(ImportTooLargeError);
+    expect(parseExport(await readImportFile(new Blob([text])))).toHaveLength(1);
   });
 });

@@ -17,6 +17,7 @@ import {
   newConversation,
   newId,
   parseExport,
+  readImportFile,
   saveConversation,
   setShownReply,
   showReplyVersion,
@@ -313,7 +314,7 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
 
   const importFile = async (file: File) => {
     try {
-      const imported = parseExport(await file.text(), new Set(conversations.map((c) => c.id)));
+      const imported = parseExport(await readImportFile(file), new Set(conversations.map((c) => c.id)));
       for (const c of imported) await saveConversation(c);
       setConversations((list) => [...imported, ...list].sort((a, b) => b.updatedAt - a.updatedAt));
       if (imported[0]) setActiveId(imported[0].id);
