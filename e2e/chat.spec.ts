@@ -19,7 +19,7 @@ const TEMPLATE =
 test.beforeAll(() => {
   mkdirSync(join('test-results', 'e2e-app'), { recursive: true });
   execFileSync('node', ['bin/hearth.js', 'make-model', '--arch', 'llama', '--embd', '64', '--layers', '2', '--heads', '4', '--ff', '128',
-    '--ctx', '512', '--seed', '7', '--name', 'Tiny test model', '--chat-template', TEMPLATE, '--out', MODEL]);
+    '--ctx', '2048', '--seed', '7', '--name', 'Tiny test model', '--chat-template', TEMPLATE, '--out', MODEL]);
 });
 
 /** Every request the page, its workers and its service worker make; all must stay on localhost. */
@@ -83,7 +83,7 @@ test('chat: load a model, stream a reply, stop, regenerate, edit, reload, then o
   setInterval(saveLog, 2000).unref();
 
   // On WebGPU (SwiftShader here): 'stop ends a reply mid-way' needs a reply slower than a click,
-  // and auto's CPU backend finishes this tiny model's 400 tokens in a fraction of a second.
+  // and auto's CPU backend finishes this tiny model's long reply in a fraction of a second.
   await page.addInitScript(() => localStorage.setItem('hearth.backend', 'webgpu'));
   await openApp(page);
   // The built-in demo (public/models/, copied into every build) loads by itself.
@@ -112,14 +112,15 @@ test('chat: load a model, stream a reply, stop, regenerate, edit, reload, then o
     await expect(stats).toContainText(/TTFT \d+ ms/);
     await expect(lastReply(page).getByTestId('markdown')).not.toBeEmpty();
     await expect(page.getByTestId('chat-announcer')).toContainText(/Reply finished|Reply stopped/);
-    await expect(page.getByTestId('context-meter')).toContainText(/[1-9]\d* \/ 512/);
+    await expect(page.getByTestId('context-meter')).toContainText(/[1-9]\d* \/ 2048/);
     await expect(page.getByTestId('conversation-list')).toContainText('Hello there');
     await page.screenshot({ path: `${SHOTS}/chat.png`, fullPage: true });
   });
 
   await test.step('stop ends a reply mid-way', async () => {
     // Greedy decoding of a random model cycles without an end token: only Stop ends this early.
-    await setSampling(page, { temperature: '0', max: '400' });
+    // A context of 2048 leaves the click time to arrive even on a loaded machine.
+    await setSampling(page, { temperature: '0', max: '2000' });
     await send(page, 'Tell me a long story');
     await expect(page.getByTestId('message-assistant')).toHaveCount(2);
     await expect(lastReply(page).getByTestId('markdown')).not.toBeEmpty({ timeout: 120_000 });
