@@ -30,7 +30,7 @@ import type { Tokenizer } from '../tokenizer/index.ts';
 import { NO_PENALTIES, type AllowedTokens, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
 import { GrammarConstraint } from '../grammar/index.ts';
 import { constraintVocabulary, requestGrammar } from './constraint.ts';
-import { templateMessages, toolCallFormatOf, ToolCallStream, type ToolCall, type ToolCallFormat } from './tool-calls.ts';
+import { templateMessages, toolCallFormatOf, toolCallId, ToolCallStream, type ToolCall, type ToolCallFormat } from './tool-calls.ts';
 import { StepByStepLoop, type DecodeLoop, type DecodeLoopOptions } from '../model/token-loop.ts';
 import { randomSeed, SeededRandom } from './rng.ts';
 import { StopStringMatcher } from './stop-strings.ts';
@@ -341,7 +341,7 @@ export class ChatSession {
         const parsed = toolStream.finish();
         send(parsed.rest);
         // Ids unique in the conversation, for the tool messages that answer them.
-        toolCalls = parsed.tool_calls.map((c, i) => ({ ...c, id: `call_${id}_${i}` }));
+        toolCalls = parsed.tool_calls.map((c, i) => ({ ...c, id: toolCallId(this.toolFormat, id, i) }));
         if (toolCalls.length > 0 && finish === 'stop') finish = 'tool_calls';
       }
       // Discards the steps that ran past the last token taken: the cache then holds `cached`.
