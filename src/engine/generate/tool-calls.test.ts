@@ -48,6 +48,25 @@ describe('tool calls', () => {
     expect(verdict(named, '{"name": "get_weather", "parameters": {"city": "Oslo", "unit": "f"}}')).toBe('complete');
     expect(verdict(named, '{"name": "now"')).toBe('reject');
   });
+
+  it('constrains a required call in the Mistral, Granite and Phi-4-mini formats', () => {
+    const nemo = toolCallGbnf(TOOLS, 'mistral-nemo');
+    expect(verdict(nemo, '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "a1b2c3d4e"}]')).toBe('complete');
+    expect(verdict(nemo, '[TOOL_CALLS][{"name": "now", "arguments": {}, "id": "short"}]')).toBe('reject'); // Nemo's template takes 9-character ids
+    expect(verdict(nemo, '[TOOL_CALLS][{"name": "now", "arguments": {}, "id": "123456789"}, ')).toBe('reject'); // one call
+    const args = toolCallGbnf(TOOLS, 'mistral');
+    expect(verdict(args, '[TOOL_CALLS]get_weather[ARGS]{"city": "Oslo", "unit": "f"}')).toBe('complete');
+    expect(verdict(args, '[TOOL_CALLS]now[ARGS]{}')).toBe('complete');
+    expect(verdict(args, '[TOOL_CALLS]now[ARGS]{"city": "Oslo"}')).toBe('reject'); // now's schema has no properties
+    expect(verdict(args, '[TOOL_CALLS]get_weather[ARGS]{"unit": "c"}')).toBe('reject');
+    expect(verdict(args, '[TOOL_CALLS]rm[')).toBe('reject');
+    const granite = toolCallGbnf(TOOLS, 'granite');
+    expect(verdict(granite, '<|tool_call|>[{"name": "get_weather", "arguments": {"city": "Rome"}}]')).toBe('complete');
+    expect(verdict(granite, '[{"name": "get_weather"')).toBe('reject');
+    const phi = toolCallGbnf([TOOLS[1]!], 'phi4');
+    expect(verdict(phi, 'functools[{"name": "now", "arguments": {}}]')).toBe('complete');
+    expect(verdict(phi, 'functools[{"name": "get_weather"')).toBe('reject');
+  });
 });
 
 describe('ToolCallStream', () => {

@@ -93,9 +93,9 @@ function mistralArgsGbnf(tools: readonly ToolFunction[]): string {
   const alternatives: string[] = [];
   let rules = '';
   tools.forEach((t, i) => {
-    const { value, rules: own } = splitRoot(prefixRuleNames(jsonSchemaToGbnf(t.parameters ?? NO_ARGUMENTS), `t${i}-`));
-    alternatives.push(`${gbnfLiteral(`[TOOL_CALLS]${t.name}[ARGS]`)} ${value}`);
-    rules += own;
+    const { value, rules: own } = splitRoot(jsonSchemaToGbnf(t.parameters ?? NO_ARGUMENTS));
+    alternatives.push(`${gbnfLiteral(`[TOOL_CALLS]${t.name}[ARGS]`)} ${prefixRuleNames(value, `t${i}-`)}`);
+    rules += prefixRuleNames(own, `t${i}-`);
   });
   return `root ::= ${alternatives.join(' | ')}${rules}`;
 }

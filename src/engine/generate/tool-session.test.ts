@@ -44,10 +44,11 @@ interface Vocab {
 const TEMPLATES = `${llamaCppSourceDir()}/models/templates`;
 
 /** A vocabulary with the chat template of the model family put in its metadata. */
-async function vocab(name: string, template: string, endToken: string): Promise<Vocab> {
+async function vocab(name: string, template: string, endToken: string, overrides: Record<string, unknown> = {}): Promise<Vocab> {
   const bytes = readFileSync(`${llamaCppSourceDir()}/models/ggml-vocab-${name}.gguf`);
   const metadata = new Map((await readGguf(bytesSource(new Uint8Array(bytes)))).metadata as Map<string, unknown>);
   metadata.set('tokenizer.chat_template', readFileSync(`${TEMPLATES}/${template}`, 'utf8'));
+  for (const [key, value] of Object.entries(overrides)) metadata.set(key, value);
   const tokenizer = Tokenizer.fromGgufMetadata(metadata);
   const end = tokenizer.encode(endToken, { parseSpecial: true });
   if (end.length !== 1) throw new Error(`${endToken} is not one token in ${name}`);
@@ -56,10 +57,17 @@ async function vocab(name: string, template: string, endToken: string): Promise<
 
 let qwen: Vocab;
 let llama: Vocab;
+// llama.cpp ships no Mistral or Granite vocabulary: their templates go with Llama 3's byte-level
+// one, which writes any text (the markers as text, as the forced-call grammars spell them).
+let nemo: Vocab;
+let granite: Vocab;
 
 beforeAll(async () => {
   qwen = await vocab('qwen2', 'Qwen-Qwen2.5-7B-Instruct.jinja', '<|im_end|>');
   llama = await vocab('llama-bpe', 'meta-llama-Llama-3.1-8B-Instruct.jinja', '<|eot_id|>');
+  nemo = await vocab('llama-bpe', 'mistralai-Mistral-Nemo-Instruct-2407.jinja', '<|eot_id|>');
+  // Granite's own vocabulary adds no BOS (its template writes none).
+  granite = await vocab('llama-bpe', 'ibm-granite-granite-3.3-2B-Instruct.jinja', '<|eot_id|>', { 'tokenizer.ggml.add_bos_token': false });
 });
 
 const TOOLS: ChatCompletionTool[] = [
@@ -150,6 +158,38 @@ describe('tool calls in a chat session', () => {
     const { result } = await scripted(llama, 'Sure: {"name": "add"} is a tool.', { tools: TOOLS });
     expect(result.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: 'Sure: {"name": "add"} is a tool.' } });
   });
+
+  it("auto with Mistral Nemo's template: a [TOOL_CALLS] list is parsed, its ids are the 9 alphanumerics the template takes back", async () => {
+    const reply = '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "a1b2c3d4e"}, {"name": "add", "arguments": {"a": 1, "b": 2}, "id": "f5g6h7i8j"}]';
+    const { result, streamed, session } = await scripted(nemo, reply, { tools: TOOLS });
+    expect(session.toolFormat).toBe('mistral-nemo');
+    const choice = result.choices[0];
+    expect(choice.finish_reason).toBe('tool_calls');
+    expect(choice.message.tool_calls!.map((c) => c.function)).toEqual([
+      { name: 'get_weather', arguments: '{"city":"Paris"}' },
+      { name: 'add', arguments: '{"a":1,"b":2}' },
+    ]);
+    const ids = choice.message.tool_calls!.map((c) => c.id);
+    for (const id of ids) expect(id).toMatch(/^[a-zA-Z0-9]{9}$/);
+    expect(new Set(ids).size).toBe(2);
+    expect(streamed).toBe('');
+    // The reply and its results, sent back as the next request, render through the template (which raises on other ids).
+    const next = validateChatRequest({
+      messages: [...ASK, choice.message, ...ids.map((id) => ({ role: 'tool', tool_call_id: id, content: '1' }))],
+      tools: TOOLS,
+    });
+    const text = nemo.tokenizer.decode(session.fitMessages(next.messages, 'error', 'chat', next.tools).tokens, { unparseSpecial: true });
+    expect(text).toContain(`"id": "${ids[1]}"`);
+  });
+
+  it('auto with a Granite 3.3 template: its <|tool_call|> list is parsed, the text before it is content', async () => {
+    const { result, streamed, session } = await scripted(granite, 'One moment.<|tool_call|>[{"name": "add", "arguments": {"a": 2, "b": 3}}]', { tools: TOOLS });
+    expect(session.toolFormat).toBe('granite');
+    expect(result.choices[0].finish_reason).toBe('tool_calls');
+    expect(result.choices[0].message.tool_calls![0]!).toEqual({ id: expect.stringMatching(/^call_/), type: 'function', function: { name: 'add', arguments: '{"a":2,"b":3}' } });
+    expect(result.choices[0].message.content).toBe('One moment.');
+    expect(streamed).toBe('One moment.');
+  });
 });
 
 describe('forced tool calls from a random-logits model', () => {
@@ -186,6 +226,18 @@ describe('forced tool calls from a random-logits model', () => {
     }
   }, 600_000);
 
+  it("'required' in the Mistral Nemo and Granite formats: one valid call each time", async () => {
+    const next = mulberry32(freshSeed('required tool calls, list formats'));
+    for (const v of [nemo, granite]) {
+      const closers = closingTokens(v.tokenizer);
+      for (let trial = 0; trial < 4; trial++) {
+        const { result, model } = await forced(v, closers, { tools: TOOLS, tool_choice: 'required' }, Math.floor(next() * 2 ** 31));
+        expect(model.masked.every(Boolean)).toBe(true);
+        expectValidCall(result, ['get_weather', 'add']);
+      }
+    }
+  }, 600_000);
+
   it('a named function: every reply calls that one', async () => {
     const next = mulberry32(freshSeed('named tool calls'));
     const closers = closingTokens(qwen.tokenizer);
@@ -206,25 +258,32 @@ describe('forced tool calls from a random-logits model', () => {
 });
 
 describe('a follow-up with the call and its result', () => {
-  const followUp = [
+  const followUpCall1 = [
     { role: 'system', content: 'You help with weather.' },
     { role: 'user', content: 'Weather in Paris?' },
     { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Paris", "unit": "celsius"}' } }] },
     { role: 'tool', tool_call_id: 'call_1', content: '{"temperature": 21}' },
   ];
   /** The same conversation as Python's transformers gives it to the template: arguments as an object. */
-  const pythonMessages = [
-    followUp[0],
-    followUp[1],
+  const pythonCall1 = [
+    followUpCall1[0],
+    followUpCall1[1],
     { role: 'assistant', content: '', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris', unit: 'celsius' } } }] },
-    followUp[3],
+    followUpCall1[3],
   ];
+  /** Mistral's templates take only 9-character ids. */
+  const withId = <T,>(messages: T[], id: string): T[] => JSON.parse(JSON.stringify(messages).replaceAll('"call_1"', JSON.stringify(id)));
 
   it.each([
-    ['Qwen2.5', () => qwen],
-    ['Llama 3.1', () => llama],
-  ])('renders through the real %s template as Python jinja2 does', (_name, get) => {
+    ['Qwen2.5', () => qwen, 'call_1', '"city": "Paris"'],
+    ['Llama 3.1', () => llama, 'call_1', '"city": "Paris"'],
+    ['Mistral Nemo', () => nemo, 'a1b2c3d4e', '"city": "Paris"'],
+    // Granite 3.3's template shows an assistant turn's content only, not its calls; the result it shows.
+    ['Granite 3.3', () => granite, 'call_1', '{"temperature": 21}'],
+  ])('renders through the real %s template as Python jinja2 does', (_name, get, id, shown) => {
     const v = get();
+    const followUp = withId(followUpCall1, id);
+    const pythonMessages = withId(pythonCall1, id);
     const session = new ChatSession(new ScriptedModel(8192, [v.end]), v.tokenizer, v.metadata, { modelName: 'test' });
     const request = validateChatRequest({ messages: followUp, tools: TOOLS });
     const tokens = session.fitMessages(request.messages, 'error', 'chat', request.tools).tokens;
@@ -243,7 +302,7 @@ describe('a follow-up with the call and its result', () => {
       },
     ]);
     if (!python!.ok) throw new Error(python!.message);
-    expect(python!.text).toContain('"city": "Paris"');
+    expect(python!.text).toContain(shown);
     expect(python!.text).toContain('get_weather');
     expect(v.tokenizer.decode(tokens, { unparseSpecial: true })).toBe(python!.text);
   });
