@@ -30,7 +30,7 @@ import type { Tokenizer } from '../tokenizer/index.ts';
 import { NO_PENALTIES, type AllowedTokens, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
 import { GrammarConstraint } from '../grammar/index.ts';
 import { constraintVocabulary, requestGrammar } from './constraint.ts';
-import { templateMessages, toolCallFormatOf, toolCallId, ToolCallStream, type ToolCall, type ToolCallFormat } from './tool-calls.ts';
+import { templateMessages, toolCallFormatOf, toolCallId, toolCallTokenTexts, ToolCallStream, type ToolCall, type ToolCallFormat } from './tool-calls.ts';
 import { StepByStepLoop, type DecodeLoop, type DecodeLoopOptions } from '../model/token-loop.ts';
 import { randomSeed, SeededRandom } from './rng.ts';
 import { StopStringMatcher } from './stop-strings.ts';
@@ -76,6 +76,8 @@ export class ChatSession {
   readonly format: ChatFormatChoice;
   /** How this model writes tool calls (from its template). */
   readonly toolFormat: ToolCallFormat;
+  /** The format's markers that are single tokens: with tools, decoded as text and allowed in a forced call. */
+  private readonly toolTokens = new Set<number>();
   private readonly endIds: Set<number>;
   private readonly stops: string[];
   private readonly bosText: string;
@@ -91,6 +93,10 @@ export class ChatSession {
   ) {
     this.format = chooseChatFormat(chatTemplateMetadata(metadata));
     this.toolFormat = toolCallFormatOf(this.format);
+    for (const text of toolCallTokenTexts(this.toolFormat)) {
+      const ids = tokenizer.encode(text, { parseSpecial: true });
+      if (ids.length === 1) this.toolTokens.add(ids[0]!);
+    }
     const vocab = stopVocab(metadata);
     const eog = vocab ? endOfGenerationTokens(vocab, this.format.format) : undefined;
     this.endIds = new Set(eog?.ids ?? []);
@@ -242,18 +248,20 @@ export class ChatSession {
     const penalties = penaltiesOf(request);
     const rng = new SeededRandom(request.seed ?? randomSeed());
     const maxTokens = request.max_tokens ?? Number.POSITIVE_INFINITY;
-    const decoder = this.tokenizer.createStreamDecoder({ removeSpecial: true });
     const matcher = new StopStringMatcher([...this.stops, ...toArray(request.stop)]);
 
     // A response_format or grammar constrains every token; the grammar ends the reply when complete.
     const grammar = requestGrammar(request, this.toolFormat);
-    // With tools (and tool_choice not 'none') the reply is parsed for calls, whose text is not streamed as content.
+    // With tools (and tool_choice not 'none') the reply is parsed for calls, whose text is not streamed
+    // as content; their marker tokens decode as text for the parser (and a forced call may use them).
     const toolStream =
       request.tools && request.tools.length > 0 && request.tool_choice !== 'none'
         ? new ToolCallStream(this.toolFormat, request.tools.map((t) => t.function))
         : undefined;
+    const keptTokens = toolStream ? this.toolTokens : new Set<number>();
+    const decoder = this.tokenizer.createStreamDecoder({ removeSpecial: true, unparseTokens: keptTokens });
     let toolCalls: ToolCall[] = [];
-    const constraint = grammar && new GrammarConstraint(grammar, constraintVocabulary(this.tokenizer, [...this.endIds]));
+    const constraint = grammar && new GrammarConstraint(grammar, constraintVocabulary(this.tokenizer, [...this.endIds], keptTokens));
 
     let pending = prompt.slice(common);
     const contextLength = this.model.contextLength;

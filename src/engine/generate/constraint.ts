@@ -27,22 +27,27 @@ export function requestGrammar(
   return parseGbnf(jsonSchemaToGbnf(format.json_schema.schema ?? true));
 }
 
-const vocabularies = new WeakMap<Tokenizer, { trie: TokenTrie; pieces: Array<Uint8Array | null> }>();
+/** Per tokenizer, per set of kept control tokens (their ids joined), the built vocabulary. */
+const vocabularies = new WeakMap<Tokenizer, Map<string, { trie: TokenTrie; pieces: Array<Uint8Array | null> }>>();
 
 /**
  * The vocabulary of `tokenizer` for constraints: each token's bytes, except special and control
- * tokens (their text is markup, not the model writing), which a grammar never allows; `endTokens`
+ * tokens (their text is markup, not the model writing), which a grammar never allows, but for
+ * `keptTokens` (a tool-call marker such as `[TOOL_CALLS]`), which count as their text; `endTokens`
  * are allowed once the grammar is complete.
  */
-export function constraintVocabulary(tokenizer: Tokenizer, endTokens: readonly number[]): ConstraintVocabulary {
-  let built = vocabularies.get(tokenizer);
+export function constraintVocabulary(tokenizer: Tokenizer, endTokens: readonly number[], keptTokens: ReadonlySet<number> = new Set()): ConstraintVocabulary {
+  let byKept = vocabularies.get(tokenizer);
+  if (!byKept) vocabularies.set(tokenizer, (byKept = new Map()));
+  const key = [...keptTokens].sort((a, b) => a - b).join(',');
+  let built = byKept.get(key);
   if (!built) {
     const pieces = Array.from({ length: tokenizer.size }, (_, id) => {
-      const piece = tokenizer.tokenToPiece(id);
+      const piece = tokenizer.tokenToPiece(id, { special: keptTokens.has(id) });
       return piece.length > 0 ? piece : null;
     });
     built = { trie: TokenTrie.build(pieces), pieces };
-    vocabularies.set(tokenizer, built);
+    byKept.set(key, built);
   }
   return { ...built, endTokens };
 }

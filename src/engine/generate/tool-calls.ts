@@ -50,6 +50,28 @@ const MARKERS: Partial<Record<ToolCallFormat, string>> = {
   phi4: 'functools',
 };
 
+/**
+ * The marker texts of a format that vocabularies hold as control tokens, which decode to nothing
+ * and which a grammar never allows unless they are kept (llama.cpp's preserved_tokens for the same
+ * formats): with tools, the session renders them as text and lets a forced call use them.
+ */
+export function toolCallTokenTexts(format: ToolCallFormat): string[] {
+  switch (format) {
+    case 'hermes':
+      return ['<tool_call>', '</tool_call>'];
+    case 'llama3':
+      return ['<|python_tag|>'];
+    case 'mistral-nemo':
+      return ['[TOOL_CALLS]'];
+    case 'mistral':
+      return ['[TOOL_CALLS]', '[CALL_ID]', '[ARGS]'];
+    case 'granite':
+      return ['<|tool_call|>'];
+    case 'phi4':
+      return [];
+  }
+}
+
 const NO_ARGUMENTS = { type: 'object', properties: {}, additionalProperties: false };
 
 /** `gbnf`'s first line is `root ::= <value rule>`: the value rule, and the other rules. */

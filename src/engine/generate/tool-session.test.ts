@@ -16,6 +16,8 @@ import { RandomLogitsModel, closingTokens } from '../../testing/random-logits-mo
 import { renderWithPython } from '../../../tests/chat/python-jinja2.ts';
 import type { ChatCompletionChunk, ChatCompletionRequest, ChatCompletionTool } from '../api.ts';
 import { ChatSession, type SessionModel } from './chat-session.ts';
+import { constraintVocabulary, requestGrammar } from './constraint.ts';
+import { GrammarConstraint, maskHas } from '../grammar/index.ts';
 import { validateChatRequest } from './validate-request.ts';
 
 /** Replies with the scripted tokens, whatever it is asked. */
@@ -44,11 +46,21 @@ interface Vocab {
 const TEMPLATES = `${llamaCppSourceDir()}/models/templates`;
 
 /** A vocabulary with the chat template of the model family put in its metadata. */
-async function vocab(name: string, template: string, endToken: string, overrides: Record<string, unknown> = {}): Promise<Vocab> {
+async function vocab(name: string, template: string, endToken: string, overrides: Record<string, unknown> = {}, controlTokens: string[] = []): Promise<Vocab> {
   const bytes = readFileSync(`${llamaCppSourceDir()}/models/ggml-vocab-${name}.gguf`);
   const metadata = new Map((await readGguf(bytesSource(new Uint8Array(bytes)))).metadata as Map<string, unknown>);
   metadata.set('tokenizer.chat_template', readFileSync(`${TEMPLATES}/${template}`, 'utf8'));
   for (const [key, value] of Object.entries(overrides)) metadata.set(key, value);
+  if (controlTokens.length > 0) {
+    // Unused reserved control tokens take the names of the family's markers, as its own vocabulary has them.
+    const tokens = [...(metadata.get('tokenizer.ggml.tokens') as string[])];
+    controlTokens.forEach((text, i) => {
+      const at = tokens.indexOf(`<|reserved_special_token_${10 + i}|>`);
+      if (at < 0) throw new Error(`${name} has no reserved token to rename`);
+      tokens[at] = text;
+    });
+    metadata.set('tokenizer.ggml.tokens', tokens);
+  }
   const tokenizer = Tokenizer.fromGgufMetadata(metadata);
   const end = tokenizer.encode(endToken, { parseSpecial: true });
   if (end.length !== 1) throw new Error(`${endToken} is not one token in ${name}`);
@@ -58,16 +70,16 @@ async function vocab(name: string, template: string, endToken: string, overrides
 let qwen: Vocab;
 let llama: Vocab;
 // llama.cpp ships no Mistral or Granite vocabulary: their templates go with Llama 3's byte-level
-// one, which writes any text (the markers as text, as the forced-call grammars spell them).
+// one, with their call markers as control tokens (as in their own vocabularies).
 let nemo: Vocab;
 let granite: Vocab;
 
 beforeAll(async () => {
   qwen = await vocab('qwen2', 'Qwen-Qwen2.5-7B-Instruct.jinja', '<|im_end|>');
   llama = await vocab('llama-bpe', 'meta-llama-Llama-3.1-8B-Instruct.jinja', '<|eot_id|>');
-  nemo = await vocab('llama-bpe', 'mistralai-Mistral-Nemo-Instruct-2407.jinja', '<|eot_id|>');
+  nemo = await vocab('llama-bpe', 'mistralai-Mistral-Nemo-Instruct-2407.jinja', '<|eot_id|>', {}, ['[TOOL_CALLS]']);
   // Granite's own vocabulary adds no BOS (its template writes none).
-  granite = await vocab('llama-bpe', 'ibm-granite-granite-3.3-2B-Instruct.jinja', '<|eot_id|>', { 'tokenizer.ggml.add_bos_token': false });
+  granite = await vocab('llama-bpe', 'ibm-granite-granite-3.3-2B-Instruct.jinja', '<|eot_id|>', { 'tokenizer.ggml.add_bos_token': false }, ['<|tool_call|>']);
 });
 
 const TOOLS: ChatCompletionTool[] = [
@@ -90,8 +102,9 @@ const TOOLS: ChatCompletionTool[] = [
 
 const ASK = [{ role: 'user', content: 'Weather in Paris?' }];
 
-async function scripted(v: Vocab, reply: string, request: Omit<ChatCompletionRequest, 'messages'>) {
-  const model = new ScriptedModel(4096, [...v.tokenizer.encode(reply), v.end]);
+/** `reply`'s tokens; with `parseSpecial`, control-token texts in it become those tokens, as a model writes them. */
+async function scripted(v: Vocab, reply: string, request: Omit<ChatCompletionRequest, 'messages'>, parseSpecial = false) {
+  const model = new ScriptedModel(4096, [...v.tokenizer.encode(reply, { parseSpecial }), v.end]);
   const session = new ChatSession(model, v.tokenizer, v.metadata, { modelName: 'test' });
   const chunks: ChatCompletionChunk[] = [];
   const result = await session.complete(validateChatRequest({ messages: ASK, temperature: 0, ...request }), (c) => chunks.push(c), () => false);
@@ -161,7 +174,8 @@ describe('tool calls in a chat session', () => {
 
   it("auto with Mistral Nemo's template: a [TOOL_CALLS] list is parsed, its ids are the 9 alphanumerics the template takes back", async () => {
     const reply = '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "a1b2c3d4e"}, {"name": "add", "arguments": {"a": 1, "b": 2}, "id": "f5g6h7i8j"}]';
-    const { result, streamed, session } = await scripted(nemo, reply, { tools: TOOLS });
+    expect(nemo.tokenizer.encode(reply, { parseSpecial: true })[0]).not.toBe(nemo.tokenizer.encode(reply)[0]); // [TOOL_CALLS] is one control token
+    const { result, streamed, session } = await scripted(nemo, reply, { tools: TOOLS }, true);
     expect(session.toolFormat).toBe('mistral-nemo');
     const choice = result.choices[0];
     expect(choice.finish_reason).toBe('tool_calls');
@@ -183,7 +197,7 @@ describe('tool calls in a chat session', () => {
   });
 
   it('auto with a Granite 3.3 template: its <|tool_call|> list is parsed, the text before it is content', async () => {
-    const { result, streamed, session } = await scripted(granite, 'One moment.<|tool_call|>[{"name": "add", "arguments": {"a": 2, "b": 3}}]', { tools: TOOLS });
+    const { result, streamed, session } = await scripted(granite, 'One moment.<|tool_call|>[{"name": "add", "arguments": {"a": 2, "b": 3}}]', { tools: TOOLS }, true);
     expect(session.toolFormat).toBe('granite');
     expect(result.choices[0].finish_reason).toBe('tool_calls');
     expect(result.choices[0].message.tool_calls![0]!).toEqual({ id: expect.stringMatching(/^call_/), type: 'function', function: { name: 'add', arguments: '{"a":2,"b":3}' } });
@@ -237,6 +251,20 @@ describe('forced tool calls from a random-logits model', () => {
       }
     }
   }, 600_000);
+
+  it('a forced call may write its marker as the control token the model was trained on, or as text', () => {
+    const marker = nemo.tokenizer.encode('[TOOL_CALLS]', { parseSpecial: true });
+    expect(marker).toHaveLength(1);
+    expect(nemo.tokenizer.decode(marker)).toBe('');
+    expect(nemo.tokenizer.decode(marker, { unparseTokens: new Set(marker) })).toBe('[TOOL_CALLS]');
+    const grammar = requestGrammar({ tools: TOOLS, tool_choice: 'required' }, 'mistral-nemo')!;
+    const kept = new GrammarConstraint(grammar, constraintVocabulary(nemo.tokenizer, [nemo.end], new Set(marker)));
+    expect(maskHas(kept.allowed(), marker[0]!)).toBe(true);
+    expect(maskHas(kept.allowed(), nemo.tokenizer.encode('[')[0]!)).toBe(true);
+    // Without keeping it, a control token is markup a grammar never allows.
+    const plain = new GrammarConstraint(grammar, constraintVocabulary(nemo.tokenizer, [nemo.end]));
+    expect(maskHas(plain.allowed(), marker[0]!)).toBe(false);
+  });
 
   it('a named function: every reply calls that one', async () => {
     const next = mulberry32(freshSeed('named tool calls'));

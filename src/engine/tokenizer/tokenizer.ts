@@ -30,6 +30,11 @@ export interface DecodeOptions {
   removeSpecial?: boolean;
   /** Render control and unknown tokens as their text. Default false: they decode to nothing. */
   unparseSpecial?: boolean;
+  /**
+   * Control tokens rendered as their text even without `unparseSpecial` (llama.cpp's preserved
+   * tokens: a tool-call marker such as Mistral's `[TOOL_CALLS]` that the reply's parser must see).
+   */
+  unparseTokens?: ReadonlySet<number>;
 }
 
 const ESCAPED_SPACE = '\u2581';
@@ -431,7 +436,7 @@ export class Tokenizer {
     if (removeSpecial && flags.addEos && last > first && ids[last - 1] === this.vocab.special.eos) last--;
     let text = '';
     for (let i = first; i < last; i++) {
-      text += this.pieceOf(ids[i]!, special, removeSpace ? 1 : 0);
+      text += this.pieceOf(ids[i]!, special || (options.unparseTokens?.has(ids[i]!) ?? false), removeSpace ? 1 : 0);
       removeSpace = false;
     }
     const bytes = byteStringToBytes(text);
@@ -459,6 +464,7 @@ export class StreamDecoder {
   private readonly cleaner: SpaceCleaner | undefined;
   private readonly removeSpecial: boolean;
   private readonly special: boolean;
+  private readonly unparseTokens: ReadonlySet<number> | undefined;
   private started = false;
   private removeSpace: boolean;
   /** The piece of an EOS that would be dropped if it turns out to be the last token. */
@@ -473,6 +479,7 @@ export class StreamDecoder {
   ) {
     this.removeSpecial = options.removeSpecial ?? false;
     this.special = options.unparseSpecial ?? false;
+    this.unparseTokens = options.unparseTokens;
     this.removeSpace = vocab.flags.addSpacePrefix;
     this.cleaner = vocab.flags.cleanSpaces ? new SpaceCleaner() : undefined;
   }
@@ -487,7 +494,7 @@ export class StreamDecoder {
         return '';
       }
     }
-    const piece = this.pieceOf(id, this.special, this.removeSpace ? 1 : 0);
+    const piece = this.pieceOf(id, this.special || (this.unparseTokens?.has(id) ?? false), this.removeSpace ? 1 : 0);
     this.removeSpace = false;
     let bytes = '';
     if (this.heldEos !== undefined) {
