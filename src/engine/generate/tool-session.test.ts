@@ -73,11 +73,16 @@ let llama: Vocab;
 // one, with their call markers as control tokens (as in their own vocabularies).
 let nemo: Vocab;
 let granite: Vocab;
+let mistralSmall: Vocab;
+let devstral: Vocab;
 
 beforeAll(async () => {
   qwen = await vocab('qwen2', 'Qwen-Qwen2.5-7B-Instruct.jinja', '<|im_end|>');
   llama = await vocab('llama-bpe', 'meta-llama-Llama-3.1-8B-Instruct.jinja', '<|eot_id|>');
   nemo = await vocab('llama-bpe', 'mistralai-Mistral-Nemo-Instruct-2407.jinja', '<|eot_id|>', {}, ['[TOOL_CALLS]']);
+  const mistralMarkers = ['[TOOL_CALLS]', '[ARGS]', '[CALL_ID]'];
+  mistralSmall = await vocab('llama-bpe', 'Mistral-Small-3.2-24B-Instruct-2506.jinja', '<|eot_id|>', {}, mistralMarkers);
+  devstral = await vocab('llama-bpe', 'unsloth-mistral-Devstral-Small-2507.jinja', '<|eot_id|>', {}, mistralMarkers);
   // Granite's own vocabulary adds no BOS (its template writes none).
   granite = await vocab('llama-bpe', 'ibm-granite-granite-3.3-2B-Instruct.jinja', '<|eot_id|>', { 'tokenizer.ggml.add_bos_token': false }, ['<|tool_call|>']);
 });
@@ -196,6 +201,21 @@ describe('tool calls in a chat session', () => {
     expect(text).toContain(`"id": "${ids[1]}"`);
   });
 
+  it("auto with Mistral Small 3.2's template: [TOOL_CALLS]name[CALL_ID]id[ARGS]{...} calls, from control tokens", async () => {
+    const reply = 'Checking.[TOOL_CALLS]get_weather[CALL_ID]000000001[ARGS]{"city": "Oslo"}[TOOL_CALLS]add[CALL_ID]000000002[ARGS]{"a": 1, "b": 2}';
+    const { result, streamed, session } = await scripted(mistralSmall, reply, { tools: TOOLS }, true);
+    expect(session.toolFormat).toBe('mistral');
+    const choice = result.choices[0];
+    expect(choice.finish_reason).toBe('tool_calls');
+    expect(choice.message.tool_calls!.map((c) => c.function)).toEqual([
+      { name: 'get_weather', arguments: '{"city":"Oslo"}' },
+      { name: 'add', arguments: '{"a":1,"b":2}' },
+    ]);
+    for (const call of choice.message.tool_calls!) expect(call.id).toMatch(/^[a-zA-Z0-9]{9}$/);
+    expect(choice.message.content).toBe('Checking.');
+    expect(streamed).toBe('Checking.');
+  });
+
   it('auto with a Granite 3.3 template: its <|tool_call|> list is parsed, the text before it is content', async () => {
     const { result, streamed, session } = await scripted(granite, 'One moment.<|tool_call|>[{"name": "add", "arguments": {"a": 2, "b": 3}}]', { tools: TOOLS }, true);
     expect(session.toolFormat).toBe('granite');
@@ -306,6 +326,8 @@ describe('a follow-up with the call and its result', () => {
     ['Qwen2.5', () => qwen, 'call_1', '"city": "Paris"'],
     ['Llama 3.1', () => llama, 'call_1', '"city": "Paris"'],
     ['Mistral Nemo', () => nemo, 'a1b2c3d4e', '"city": "Paris"'],
+    ['Mistral Small 3.2', () => mistralSmall, 'a1b2c3d4e', '"city": "Paris"'],
+    ['Devstral', () => devstral, 'a1b2c3d4e', '"city": "Paris"'],
     // Granite 3.3's template shows an assistant turn's content only, not its calls; the result it shows.
     ['Granite 3.3', () => granite, 'call_1', '{"temperature": 21}'],
   ])('renders through the real %s template as Python jinja2 does', (_name, get, id, shown) => {
