@@ -58,7 +58,13 @@ export default defineConfig({
   // keepNames: engine errors take their stable `name` from their class (`new.target.name`), which
   // the minifier would otherwise rename; the UI switches on those names.
   worker: { format: 'es', rolldownOptions: { output: { keepNames: true } } },
-  build: { target: 'es2022', sourcemap: true },
+  build: {
+    target: 'es2022',
+    sourcemap: true,
+    // Fonts (KaTeX's) stay files: the page's CSP allows fonts from 'self' only, not data: URLs,
+    // and the service worker precaches them for offline use.
+    assetsInlineLimit: (file: string) => (/\.(woff2?|ttf)$/.test(file) ? false : undefined),
+  },
   preview: { host: '127.0.0.1', port: 4173, headers: CROSS_ORIGIN_ISOLATION },
   server: { host: '127.0.0.1', port: 5173, headers: CROSS_ORIGIN_ISOLATION },
   test: {

@@ -112,7 +112,7 @@ test('chat: load a model, stream a reply, stop, regenerate, edit, reload, then o
     await expect(stats).toContainText(/TTFT \d+ ms/);
     await expect(lastReply(page).getByTestId('markdown')).not.toBeEmpty();
     await expect(page.getByTestId('chat-announcer')).toContainText(/Reply finished|Reply stopped/);
-    await expect(page.getByTestId('context-meter')).toContainText(/[1-9]\d* \/ 2048/);
+    await expect(page.getByTestId('context-meter')).toContainText(/[1-9][\d,]* \/ 2,048/);
     await expect(page.getByTestId('conversation-list')).toContainText('Hello there');
     await page.screenshot({ path: `${SHOTS}/chat.png`, fullPage: true });
   });
