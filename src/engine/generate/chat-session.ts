@@ -29,7 +29,7 @@ import { HearthError } from '../errors.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { NO_PENALTIES, type AllowedTokens, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
 import { GrammarConstraint } from '../grammar/index.ts';
-import { constraintVocabulary, requestGrammar } from './constraint.ts';
+import { compiledGrammar, requestGbnf } from './constraint.ts';
 import { templateMessages, toolCallFormatOf, ToolCallStream, type ToolCall, type ToolCallFormat } from './tool-calls.ts';
 import { StepByStepLoop, type DecodeLoop, type DecodeLoopOptions } from '../model/token-loop.ts';
 import { randomSeed, SeededRandom } from './rng.ts';
@@ -246,14 +246,14 @@ export class ChatSession {
     const matcher = new StopStringMatcher([...this.stops, ...toArray(request.stop)]);
 
     // A response_format or grammar constrains every token; the grammar ends the reply when complete.
-    const grammar = requestGrammar(request, this.toolFormat);
+    const gbnf = requestGbnf(request, this.toolFormat);
     // With tools (and tool_choice not 'none') the reply is parsed for calls, whose text is not streamed as content.
     const toolStream =
       request.tools && request.tools.length > 0 && request.tool_choice !== 'none'
         ? new ToolCallStream(this.toolFormat, request.tools.map((t) => t.function))
         : undefined;
     let toolCalls: ToolCall[] = [];
-    const constraint = grammar && new GrammarConstraint(grammar, constraintVocabulary(this.tokenizer, [...this.endIds]));
+    const constraint = gbnf === undefined ? undefined : new GrammarConstraint(compiledGrammar(this.tokenizer, [...this.endIds], gbnf));
 
     let pending = prompt.slice(common);
     const contextLength = this.model.contextLength;
