@@ -137,9 +137,11 @@ export async function benchConstrained(o: ConstrainedBenchOptions): Promise<Cons
     coldTokensPerSecond: cold[i]!,
   }));
   o.log('');
-  o.log(`${'variant'.padEnd(22)} ${'tok/s'.padStart(8)} ${'tokens'.padStart(7)} ${'vs none'.padStart(8)} ${'first reply tok/s'.padStart(18)}`);
+  o.log(`${'variant'.padEnd(22)} ${'tok/s'.padStart(8)} ${'tokens'.padStart(7)} ${'vs none'.padStart(8)} ${'ms/token added'.padStart(15)} ${'first reply tok/s'.padStart(18)}`);
   for (const r of rows) {
-    const cells = [r.tokensPerSecond.toFixed(1).padStart(8), r.tokens.toFixed(0).padStart(7), `${(r.ratio * 100).toFixed(1)}%`.padStart(8), r.coldTokensPerSecond.toFixed(1).padStart(18)];
+    // What the constraint adds to each token (mask, matcher, the step-by-step loop): 1/speed - 1/base.
+    const added = (1 / r.tokensPerSecond - 1 / base) * 1000;
+    const cells = [r.tokensPerSecond.toFixed(1).padStart(8), r.tokens.toFixed(0).padStart(7), `${(r.ratio * 100).toFixed(1)}%`.padStart(8), added.toFixed(2).padStart(15), r.coldTokensPerSecond.toFixed(1).padStart(18)];
     o.log(`${r.variant.padEnd(22)} ${cells.join(' ')}`);
   }
   return rows;
