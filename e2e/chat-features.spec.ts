@@ -5,11 +5,10 @@
  * title follows an edited first message unless renamed; the view stays where the user reads while
  * a reply streams; one chat exports as Markdown or JSON.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { downloadedText, lastReply, openDemo, replyDone, send, setSampling, SHOTS } from './chat-helpers.ts';
+import { downloadedText, lastReply, openDemo, openTinyChatModel, replyDone, send, setSampling, SHOTS } from './chat-helpers.ts';
 
 test.describe.configure({ timeout: 300_000 });
 test.use({ viewport: { width: 1280, height: 800 } });
@@ -97,14 +96,7 @@ test('"New chat" clicked again and again keeps one empty chat, saved only once i
 
 test("a chat's system prompt is its own: the default for new chats is a separate setting", async ({ page }) => {
   // The demo continues text and takes no system prompt: this needs a model with a chat template.
-  const model = join(DIR, 'tiny-chat.gguf');
-  execFileSync('node', ['bin/hearth.js', 'make-model', '--arch', 'llama', '--embd', '64', '--layers', '2', '--heads', '4', '--ff', '128', '--ctx', '512', '--seed', '7',
-    '--name', 'Tiny test model', '--chat-template', '{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}', '--out', model]);
-  await openDemo(page);
-  await page.getByTestId('nav-models').click();
-  await page.getByTestId('model-file').setInputFiles(model);
-  await page.getByTestId('nav-chat').click();
-  await expect(page.getByTestId('model-ready')).toContainText('Tiny test model', { timeout: 120_000 });
+  await openTinyChatModel(page, join(DIR, 'tiny-chat.gguf'));
 
   await page.getByTestId('new-chat').click();
   await page.getByTestId('settings-toggle').click();

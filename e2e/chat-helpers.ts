@@ -1,4 +1,5 @@
 /** What the chat specs on the built-in demo model share: opening it, settings, sending, downloads. */
+import { execFileSync } from 'node:child_process';
 import { expect, type Download, type Page } from '@playwright/test';
 
 export const SHOTS = 'test-results/screenshots';
@@ -41,4 +42,18 @@ export async function downloadedText(download: Promise<Download>): Promise<{ nam
 export async function dismissToast(page: Page) {
   const ok = page.getByRole('button', { name: 'OK', exact: true });
   if (await ok.isVisible()) await ok.click();
+}
+
+/**
+ * Generates a small random-weight chat model (the demo continues text and has no chat template) at
+ * `path`, opens the app and loads it from the Models page.
+ */
+export async function openTinyChatModel(page: Page, path: string, ctx = 512) {
+  execFileSync('node', ['bin/hearth.js', 'make-model', '--arch', 'llama', '--embd', '64', '--layers', '2', '--heads', '4', '--ff', '128', '--ctx', String(ctx), '--seed', '7',
+    '--name', 'Tiny test model', '--chat-template', '{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}', '--out', path]);
+  await openDemo(page);
+  await page.getByTestId('nav-models').click();
+  await page.getByTestId('model-file').setInputFiles(path);
+  await page.getByTestId('nav-chat').click();
+  await expect(page.getByTestId('model-ready')).toContainText('Tiny test model', { timeout: 120_000 });
 }

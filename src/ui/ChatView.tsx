@@ -188,6 +188,8 @@ export function ChatView({
             onDefaultSystemPrompt={(systemPrompt) => setPrefs({ systemPrompt })}
             sampling={prefs.sampling}
             onSampling={(sampling) => setPrefs({ sampling })}
+            jsonMode={prefs.jsonMode}
+            onJsonMode={(jsonMode) => setPrefs({ jsonMode })}
           />
         )}
 
@@ -318,6 +320,7 @@ function Stats({ stats }: { stats: ReplyStats }) {
         <span title="Decode speed">{stats.decodeTokensPerSecond.toFixed(1)} tokens/s</span>
         <span title="Time to first token">TTFT {Math.round(stats.timeToFirstTokenMs)} ms</span>
         <span title="Tokens generated">{stats.completionTokens} tokens</span>
+        {stats.jsonMode && <span title="Constrained to one JSON object (JSON mode)" data-testid="json-mode-stat">JSON</span>}
         <span title="Prompt tokens (reused from the previous turn)">
           prompt {stats.promptTokens}
           {stats.cachedPromptTokens > 0 ? ` (${stats.cachedPromptTokens} cached)` : ''}
@@ -419,6 +422,8 @@ function ChatSettings({
   onDefaultSystemPrompt,
   sampling,
   onSampling,
+  jsonMode,
+  onJsonMode,
 }: {
   continuation: boolean;
   /** This conversation's own system prompt. */
@@ -429,6 +434,8 @@ function ChatSettings({
   onDefaultSystemPrompt: (text: string) => void;
   sampling: SamplingSettings;
   onSampling: (s: SamplingSettings) => void;
+  jsonMode: boolean;
+  onJsonMode: (on: boolean) => void;
 }) {
   const field = (key: keyof Omit<SamplingSettings, 'seed'>, label: string, min: number, max: number, step: number, help: string) => (
     <div className="setting">
@@ -473,6 +480,11 @@ function ChatSettings({
           <label htmlFor="setting-seed">Seed</label>
           <input id="setting-seed" type="text" inputMode="numeric" value={sampling.seed} placeholder="random" onChange={(e) => onSampling({ ...sampling, seed: e.target.value })} aria-describedby="help-seed" />
           <small id="help-seed" className="muted">The same seed repeats a reply.</small>
+        </div>
+        <div className="setting">
+          <label htmlFor="setting-json-mode">JSON mode</label>
+          <input id="setting-json-mode" type="checkbox" checked={jsonMode} onChange={(e) => onJsonMode(e.target.checked)} aria-describedby="help-json-mode" data-testid="json-mode" />
+          <small id="help-json-mode" className="muted">Replies are one JSON object, always valid (unless cut off by Max reply tokens).</small>
         </div>
       </div>
     </div>

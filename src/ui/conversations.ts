@@ -21,6 +21,8 @@ export interface ReplyStats {
   /** The context window the reply ran in, and the Max reply tokens it asked for. */
   contextLength?: number | undefined;
   maxTokens?: number | undefined;
+  /** The reply was constrained to a JSON object (JSON mode). */
+  jsonMode?: boolean | undefined;
 }
 
 /** One version of a reply: Regenerate adds one, and the user switches between them. */

@@ -29,9 +29,11 @@ export interface Preferences {
   /** System prompt for new conversations. */
   systemPrompt: string;
   theme: Theme;
+  /** JSON mode: chat replies are constrained to one JSON object (response_format json_object). */
+  jsonMode: boolean;
 }
 
-export const DEFAULT_PREFERENCES: Preferences = { sampling: DEFAULT_SAMPLING, systemPrompt: 'You are a helpful assistant.', theme: 'system' };
+export const DEFAULT_PREFERENCES: Preferences = { sampling: DEFAULT_SAMPLING, systemPrompt: 'You are a helpful assistant.', theme: 'system', jsonMode: false };
 
 const KEY = 'hearth.preferences';
 
@@ -43,6 +45,7 @@ function load(): Preferences {
       sampling: { ...DEFAULT_SAMPLING, ...(raw.sampling ?? {}) },
       systemPrompt: typeof raw.systemPrompt === 'string' ? raw.systemPrompt : DEFAULT_PREFERENCES.systemPrompt,
       theme: raw.theme === 'light' || raw.theme === 'dark' ? raw.theme : 'system',
+      jsonMode: raw.jsonMode === true,
     };
   } catch {
     return DEFAULT_PREFERENCES;

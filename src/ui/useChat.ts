@@ -176,9 +176,11 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
       };
       try {
         const sampling = samplingRequest(prefs.sampling);
+        const jsonMode = prefs.jsonMode;
         const reply = engineClient().chat.completions.create({
           ...sampling,
           ...(format === 'text' ? { prompt_format: format } : {}),
+          ...(jsonMode ? { response_format: { type: 'json_object' as const } } : {}),
           messages,
           stream: true,
           signal: controller.signal,
@@ -209,6 +211,7 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
           droppedMessages: u.dropped_messages,
           contextLength: before?.total,
           maxTokens: sampling.max_tokens,
+          jsonMode,
         };
         current = {
           ...current,
@@ -235,7 +238,7 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
         setStreaming(undefined);
       }
     },
-    [prefs.sampling, put, format],
+    [prefs.sampling, prefs.jsonMode, put, format],
   );
 
   const startConversation = useCallback((): Conversation => {

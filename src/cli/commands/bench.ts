@@ -6,7 +6,7 @@ import { createGpuContext } from '../../engine/backend/webgpu/device.ts';
 import type { MatmulBenchOptions } from '../../bench/webgpu/matmul.ts';
 import { ggmlTypeByName } from '../../engine/gguf/ggml-types.ts';
 import { nodeGpu, nodeProbeOptions } from '../../node/webgpu.ts';
-import { parseFlags, UsageError, type CliCommand } from '../command.ts';
+import { backendArg, parseFlags, UsageError, type CliCommand } from '../command.ts';
 
 const KERNEL_FLAGS = { values: ['--types', '--shapes', '--prefill', '--seconds', '--json', '--matvec'], switches: ['--wall'] } as const;
 
@@ -110,7 +110,29 @@ async function benchModels(args: string[]): Promise<number> {
   return 0;
 }
 
-const SUITES: Record<string, (args: string[]) => Promise<number>> = { kernels: benchKernels, models: benchModels };
+const CONSTRAINED_FLAGS = { values: ['--backend', '--threads', '--decode', '--runs', '--embd', '--layers'] } as const;
+
+/** `hearth bench constrained`: decode tok/s without a constraint, under json_object and a nested json_schema. */
+async function benchConstrainedSuite(args: string[]): Promise<number> {
+  const { positional, values } = parseFlags(args, CONSTRAINED_FLAGS);
+  if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]}`);
+  const backend = values.get('--backend') ?? 'cpu';
+  if (backend !== 'cpu' && backend !== 'webgpu') throw new UsageError(`bad --backend ${backend}: expected cpu or webgpu`);
+  const { benchConstrained } = await import('../../bench/constrained.ts');
+  await benchConstrained({
+    backend,
+    gpu: backend === 'webgpu' ? nodeGpu() : undefined,
+    threads: positiveInt(values, '--threads', 1),
+    decodeTokens: positiveInt(values, '--decode', 64),
+    runs: positiveInt(values, '--runs', 3),
+    embd: positiveInt(values, '--embd', 256),
+    layers: positiveInt(values, '--layers', 2),
+    log: (line) => process.stdout.write(line + '\n'),
+  });
+  return 0;
+}
+
+const SUITES: Record<string, (args: string[]) => Promise<number>> = { kernels: benchKernels, models: benchModels, constrained: benchConstrainedSuite };
 
 export const benchCommand: CliCommand = {
   usage: 'bench [--full] [--models M,..] [--quants q4_k_m,q8_0,f16] [--runtimes R,..] [--prompt N]\n' +
@@ -118,8 +140,11 @@ export const benchCommand: CliCommand = {
     '                           model benchmark: load, TTFT, prefill and decode tok/s beside llama.cpp and wllama\n' +
     `                           (models: ${MODEL_SHAPES.map((m) => m.id).join(', ')}; runtimes: ${RUNTIMES.join(', ')})\n` +
     '  hearth bench kernels [--types Q4_K,Q8_0] [--shapes 4096x4096] [--prefill 512] [--matvec workgroup|subgroup|invocation] [--json FILE]\n' +
-    '                           matmul kernel GB/s and GFLOP/s beside the copy bandwidth',
-  needsGpu: true,
+    '                           matmul kernel GB/s and GFLOP/s beside the copy bandwidth\n' +
+    '  hearth bench constrained [--backend cpu|webgpu] [--threads N] [--decode N] [--runs N] [--embd N] [--layers N]\n' +
+    '                           decode tok/s unconstrained vs json_object vs a nested json_schema (Qwen2 vocabulary)',
+  // The constrained bench runs on the CPU unless asked for WebGPU.
+  needsGpu: (args) => args[0] !== 'constrained' || backendArg(args) === 'webgpu',
   async run(args) {
     const [suite, ...rest] = args;
     // No suite (or flags first): the model benchmark.

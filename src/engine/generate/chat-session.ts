@@ -29,7 +29,7 @@ import { HearthError } from '../errors.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { NO_PENALTIES, type AllowedTokens, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
 import { GrammarConstraint } from '../grammar/index.ts';
-import { constraintVocabulary, requestGrammar } from './constraint.ts';
+import { compiledGrammar, requestGbnf } from './constraint.ts';
 import { templateMessages, toolCallFormatOf, toolCallId, toolCallTokenTexts, ToolCallStream, type ToolCall, type ToolCallFormat } from './tool-calls.ts';
 import { StepByStepLoop, type DecodeLoop, type DecodeLoopOptions } from '../model/token-loop.ts';
 import { randomSeed, SeededRandom } from './rng.ts';
@@ -251,7 +251,7 @@ export class ChatSession {
     const matcher = new StopStringMatcher([...this.stops, ...toArray(request.stop)]);
 
     // A response_format or grammar constrains every token; the grammar ends the reply when complete.
-    const grammar = requestGrammar(request, this.toolFormat);
+    const gbnf = requestGbnf(request, this.toolFormat);
     // With tools (and tool_choice not 'none') the reply is parsed for calls, whose text is not streamed
     // as content; their marker tokens decode as text for the parser (and a forced call may use them).
     const toolStream =
@@ -261,7 +261,7 @@ export class ChatSession {
     const keptTokens = toolStream ? this.toolTokens : new Set<number>();
     const decoder = this.tokenizer.createStreamDecoder({ removeSpecial: true, unparseTokens: keptTokens });
     let toolCalls: ToolCall[] = [];
-    const constraint = grammar && new GrammarConstraint(grammar, constraintVocabulary(this.tokenizer, [...this.endIds], keptTokens));
+    const constraint = gbnf === undefined ? undefined : new GrammarConstraint(compiledGrammar(this.tokenizer, [...this.endIds], gbnf, keptTokens));
 
     let pending = prompt.slice(common);
     const contextLength = this.model.contextLength;

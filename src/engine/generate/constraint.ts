@@ -3,7 +3,7 @@
  * vocabulary a constraint walks (token byte strings in a trie, built once per tokenizer).
  */
 import type { ChatCompletionRequest } from '../api.ts';
-import { anyJsonObjectGbnf, jsonSchemaToGbnf, parseGbnf, TokenTrie, type ConstraintVocabulary, type Grammar } from '../grammar/index.ts';
+import { anyJsonObjectGbnf, CompiledGrammar, jsonSchemaToGbnf, parseGbnf, TokenTrie, type ConstraintVocabulary, type Grammar } from '../grammar/index.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { toolCallGbnf, type ToolCallFormat } from './tool-calls.ts';
 
@@ -18,13 +18,53 @@ export function requestGrammar(
   request: Pick<ChatCompletionRequest, 'response_format' | 'grammar' | 'tools' | 'tool_choice'>,
   toolFormat: ToolCallFormat = 'hermes',
 ): Grammar | undefined {
+  const gbnf = requestGbnf(request, toolFormat);
+  return gbnf === undefined ? undefined : parseGbnf(gbnf);
+}
+
+/** The GBNF text of the grammar {@link requestGrammar} parses (the key of the compiled-grammar cache). */
+export function requestGbnf(
+  request: Pick<ChatCompletionRequest, 'response_format' | 'grammar' | 'tools' | 'tool_choice'>,
+  toolFormat: ToolCallFormat = 'hermes',
+): string | undefined {
   const forced = forcedTools(request);
-  if (forced) return parseGbnf(toolCallGbnf(forced, toolFormat));
-  if (request.grammar !== undefined) return parseGbnf(request.grammar);
+  if (forced) return toolCallGbnf(forced, toolFormat);
+  if (request.grammar !== undefined) return request.grammar;
   const format = request.response_format;
   if (!format || format.type === 'text') return undefined;
-  if (format.type === 'json_object') return parseGbnf(anyJsonObjectGbnf());
-  return parseGbnf(jsonSchemaToGbnf(format.json_schema.schema ?? true));
+  if (format.type === 'json_object') return anyJsonObjectGbnf();
+  return jsonSchemaToGbnf(format.json_schema.schema ?? true);
+}
+
+/** Grammars compiled per tokenizer, most recently used last; a few, since each holds its masks. */
+const compiledGrammars = new WeakMap<Tokenizer, Map<string, CompiledGrammar>>();
+const MAX_COMPILED_GRAMMARS = 8;
+/** Masks per compiled grammar at most: 2048 masks of a 152k vocabulary are 39 MB. */
+const MAX_MASKS_PER_GRAMMAR = 2048;
+
+/**
+ * `gbnf` compiled for `tokenizer`, shared across requests: the automaton and the per-state masks
+ * built by one request serve every later request with the same grammar (a schema an app sends with
+ * every message pays its trie walks once). Throws GrammarError as parseGbnf does.
+ */
+export function compiledGrammar(
+  tokenizer: Tokenizer,
+  endTokens: readonly number[],
+  gbnf: string,
+  keptTokens: ReadonlySet<number> = new Set(),
+): CompiledGrammar {
+  let cache = compiledGrammars.get(tokenizer);
+  if (!cache) compiledGrammars.set(tokenizer, (cache = new Map()));
+  // The end tokens are in the masks of accepting states and the kept tokens in the vocabulary the
+  // masks are built over, so both are part of the key.
+  const kept = [...keptTokens].sort((a, b) => a - b).join(',');
+  const key = `${endTokens.join(',')}\n${kept}\n${gbnf}`;
+  let compiled = cache.get(key);
+  if (compiled) cache.delete(key);
+  else compiled = new CompiledGrammar(parseGbnf(gbnf), constraintVocabulary(tokenizer, endTokens, keptTokens), MAX_MASKS_PER_GRAMMAR);
+  cache.set(key, compiled);
+  if (cache.size > MAX_COMPILED_GRAMMARS) cache.delete(cache.keys().next().value!);
+  return compiled;
 }
 
 /** Per tokenizer, per set of kept control tokens (their ids joined), the built vocabulary. */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseGbnf } from './gbnf.ts';
-import { GrammarConstraint, maskHas, TokenTrie, type TokenMask } from './token-mask.ts';
+import { CompiledGrammar, GrammarConstraint, maskHas, TokenTrie, type TokenMask } from './token-mask.ts';
 import type { Grammar } from './grammar.ts';
 import { llamaCppSourceDir } from '../../testing/llama-ref.ts';
 import { recognizeBytes } from '../../testing/grammar-reference.ts';
@@ -101,5 +101,36 @@ describe('grammar token masks', () => {
     expect(constraint.complete).toBe(true);
     expect(constraint.canContinue).toBe(false);
     expect(ids(constraint.allowed(), 3)).toEqual([2]);
+  });
+});
+
+describe('CompiledGrammar (shared across generations)', () => {
+  const pieces = [utf8.encode('a'), utf8.encode('b'), utf8.encode('ab'), null];
+  const vocabulary = { trie: TokenTrie.build(pieces), pieces, endTokens: [3] };
+
+  it('serves every constraint over it the same masks, each constraint keeping its own position', () => {
+    const compiled = new CompiledGrammar(parseGbnf('root ::= "a" "b"*'), vocabulary);
+    const first = new GrammarConstraint(compiled);
+    const second = new GrammarConstraint(compiled);
+    const atStart = first.allowed();
+    expect(ids(atStart, 4)).toEqual([0, 2]);
+    first.accept(0);
+    // The second generation has not moved, and reuses the mask the first one built.
+    expect(second.allowed()).toBe(atStart);
+    expect(ids(first.allowed(), 4)).toEqual([1, 3]);
+    second.accept(2);
+    expect(second.allowed()).toBe(first.allowed());
+  });
+
+  it('starts its mask cache over past maxMasks, and the masks stay right', () => {
+    const compiled = new CompiledGrammar(parseGbnf('root ::= "a" "b" "b"'), vocabulary, 1);
+    const constraint = new GrammarConstraint(compiled);
+    const start = constraint.allowed();
+    constraint.accept(0);
+    expect(ids(constraint.allowed(), 4)).toEqual([1]);
+    const again = new GrammarConstraint(compiled);
+    // Evicted: built again, equal but not the same array.
+    expect(again.allowed()).not.toBe(start);
+    expect(ids(again.allowed(), 4)).toEqual([0, 2]);
   });
 });

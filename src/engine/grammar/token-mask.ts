@@ -117,51 +117,75 @@ export interface ConstraintVocabulary {
 export class GrammarViolationError extends GrammarError {}
 
 /**
- * One generation under a grammar: the allowed tokens now, and the matcher advanced by each token
- * taken. Masks are cached per automaton state for the life of the constraint.
+ * A grammar compiled for one vocabulary: its automaton (built lazily, byte by byte) and the mask of
+ * each automaton state met so far. Shared by every generation under the same grammar (see
+ * src/engine/generate/constraint.ts), so a schema sent again costs map lookups, not trie walks.
  */
-export class GrammarConstraint {
-  private readonly automaton: GrammarAutomaton;
-  private state: number;
+export class CompiledGrammar {
+  readonly automaton: GrammarAutomaton;
   private readonly masks = new Map<number, TokenMask>();
 
   constructor(
     grammar: Grammar,
-    private readonly vocabulary: ConstraintVocabulary,
+    readonly vocabulary: ConstraintVocabulary,
+    /** Masks kept at most (each is vocabulary / 8 bytes: 19 KB for 152k tokens); then the cache starts over. */
+    private readonly maxMasks = Infinity,
   ) {
     this.automaton = new GrammarAutomaton(grammar);
-    this.state = this.automaton.start;
+  }
+
+  /** The tokens allowed in `state` (end-of-generation tokens when it is accepting). Do not modify it. */
+  mask(state: number): TokenMask {
+    let mask = this.masks.get(state);
+    if (!mask) {
+      mask = grammarMask(this.automaton, state, this.vocabulary.trie);
+      if (this.automaton.accepting(state)) for (const id of this.vocabulary.endTokens) mask[id >>> 5]! |= 1 << (id & 31);
+      if (this.masks.size >= this.maxMasks) this.masks.clear();
+      this.masks.set(state, mask);
+    }
+    return mask;
+  }
+}
+
+/**
+ * One generation under a grammar: the allowed tokens now, and the matcher advanced by each token
+ * taken. Masks come from the CompiledGrammar, which may be shared with other generations.
+ */
+export class GrammarConstraint {
+  private readonly compiled: CompiledGrammar;
+  private state: number;
+
+  constructor(grammar: Grammar | CompiledGrammar, vocabulary?: ConstraintVocabulary) {
+    if (grammar instanceof CompiledGrammar) this.compiled = grammar;
+    else if (vocabulary) this.compiled = new CompiledGrammar(grammar, vocabulary);
+    else throw new TypeError('GrammarConstraint: a Grammar needs its vocabulary');
+    this.state = this.compiled.automaton.start;
   }
 
   /** True when the output so far is a whole sentence of the grammar. */
   get complete(): boolean {
-    return this.automaton.accepting(this.state);
+    return this.compiled.automaton.accepting(this.state);
   }
 
   /** True when the grammar allows more text after the output so far. */
   get canContinue(): boolean {
-    return this.automaton.canContinue(this.state);
+    return this.compiled.automaton.canContinue(this.state);
   }
 
   /** The tokens allowed next (end-of-generation tokens when complete). Do not modify it. */
   allowed(): TokenMask {
-    let mask = this.masks.get(this.state);
-    if (!mask) {
-      mask = grammarMask(this.automaton, this.state, this.vocabulary.trie);
-      if (this.complete) for (const id of this.vocabulary.endTokens) mask[id >>> 5]! |= 1 << (id & 31);
-      this.masks.set(this.state, mask);
-    }
-    return mask;
+    return this.compiled.mask(this.state);
   }
 
   /** Advances past `token`; throws GrammarViolationError when the grammar does not allow it. */
   accept(token: number): void {
-    if (this.vocabulary.endTokens.includes(token)) {
+    const { endTokens, pieces } = this.compiled.vocabulary;
+    if (endTokens.includes(token)) {
       if (!this.complete) throw new GrammarViolationError(`token ${token} ends generation before the grammar is complete`, { token });
       return;
     }
-    const piece = this.vocabulary.pieces[token];
-    const next = piece && piece.length > 0 ? this.automaton.walk(this.state, piece) : REJECT;
+    const piece = pieces[token];
+    const next = piece && piece.length > 0 ? this.compiled.automaton.walk(this.state, piece) : REJECT;
     if (next === REJECT) throw new GrammarViolationError(`token ${token} is not allowed by the grammar here`, { token });
     this.state = next;
   }
