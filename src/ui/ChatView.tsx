@@ -44,6 +44,14 @@ export function ChatView({
   // Whether the view follows the reply as it grows: only while the user is at the bottom, so
   // reading back during a reply is not interrupted.
   const stickToBottom = useRef(true);
+  // Where the view last scrolled itself to: a view above it now was moved up by the user, even if
+  // the scroll event saying so has not arrived yet (it comes a frame later, after new tokens may).
+  const autoScrolledTo = useRef<number | undefined>(undefined);
+  /** Follow the reply again from now on (a send, a regenerate, another conversation). */
+  const followFromNowOn = () => {
+    stickToBottom.current = true;
+    autoScrolledTo.current = undefined;
+  };
 
   const modelReady = inUse !== undefined && model.state !== 'loading';
 
@@ -52,14 +60,28 @@ export function ChatView({
     if (box) stickToBottom.current = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
   };
   // Another conversation opens at its end.
-  useEffect(() => {
-    stickToBottom.current = true;
-  }, [active?.id]);
+  useEffect(followFromNowOn, [active?.id]);
+  const hasMessages = !!active?.messages.length;
   useEffect(() => {
     const box = messagesBox.current;
     // An empty chat shows its introduction from the top.
-    if (box && active?.messages.length && stickToBottom.current) box.scrollTop = box.scrollHeight;
-  }, [active?.messages]);
+    if (!box || !hasMessages) return;
+    const follow = () => {
+      if (!stickToBottom.current) return;
+      if (autoScrolledTo.current !== undefined && box.scrollTop < autoScrolledTo.current - 48) {
+        stickToBottom.current = false;
+        return;
+      }
+      box.scrollTop = box.scrollHeight;
+      autoScrolledTo.current = box.scrollTop;
+    };
+    follow();
+    // Every change of the messages' DOM, not each state update: a streaming reply's Markdown
+    // renders on its own schedule, after the message text it shows has changed.
+    const observer = new MutationObserver(follow);
+    observer.observe(box, { childList: true, subtree: true, characterData: true });
+    return () => observer.disconnect();
+  }, [hasMessages, active?.id]);
 
   /** Closes the conversation drawer (phones), returning focus to its toggle when it had it. */
   const closeList = (refocus = false) => {
@@ -81,12 +103,13 @@ export function ChatView({
     // Text to continue keeps its spaces: a trailing space changes what the model writes next.
     const text = continuation ? draft : draft.trim();
     if (!text.trim() || !chat.canReply) return;
-    stickToBottom.current = true;
+    followFromNowOn();
     chat.send(target(), text);
     setDraft('');
   };
 
   const saveEdit = (resend: boolean) => {
+    if (resend) followFromNowOn();
     if (editing && chat.editMessage(editing.id, editing.text, resend)) setEditing(undefined);
   };
 
@@ -137,7 +160,7 @@ export function ChatView({
     );
   const lastAssistant = active?.messages.at(-1)?.role === 'assistant' ? active.messages.at(-1) : undefined;
   const regenerate = () => {
-    stickToBottom.current = true;
+    followFromNowOn();
     chat.regenerate();
   };
 
@@ -245,7 +268,7 @@ export function ChatView({
                   <p className="user-text" data-testid="user-text">{m.content}</p>
                 ) : (
                   <>
-                    {m.content ? <Markdown text={m.content} /> : isStreaming ? <p className="muted typing">Thinking…</p> : null}
+                    {m.content ? <Markdown text={m.content} streaming={isStreaming} /> : isStreaming ? <p className="muted typing">Thinking…</p> : null}
                     {m.error && <p className="message-error" role="alert">{m.error}</p>}
                     {m.stats && <Stats stats={m.stats} />}
                   </>

@@ -1,6 +1,6 @@
 import 'katex/dist/katex.min.css';
 import './markdown.css';
-import { memo, useEffect, useRef, type MouseEvent } from 'react';
+import { memo, useEffect, useLayoutEffect, useRef, type MouseEvent } from 'react';
 import { renderMarkdown } from './markdown.ts';
 
 /**
@@ -10,9 +10,10 @@ import { renderMarkdown } from './markdown.ts';
  * While a reply streams in, its text changes with every token and each change renders the whole
  * message again. The first text is shown at once; after that a new render waits at least twice as
  * long as the last one took, so a long reply spends at most a third of the main thread on
- * rendering itself, and the page stays responsive.
+ * rendering itself, and the page stays responsive. Once the reply is no longer `streaming`, its
+ * final text renders at once (the reply's statistics must never show beside a stale text).
  */
-export const Markdown = memo(function Markdown({ text }: { text: string }) {
+export const Markdown = memo(function Markdown({ text, streaming = false }: { text: string; streaming?: boolean }) {
   const ref = useRef<HTMLDivElement>(null);
   const latest = useRef(text);
   const shown = useRef<string | undefined>(undefined);
@@ -20,7 +21,8 @@ export const Markdown = memo(function Markdown({ text }: { text: string }) {
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   latest.current = text;
 
-  useEffect(() => {
+  // A layout effect: the HTML is in place in the same commit as the text it shows (and the stats).
+  useLayoutEffect(() => {
     const paint = () => {
       timer.current = undefined;
       if (!ref.current || shown.current === latest.current) return;
@@ -29,9 +31,11 @@ export const Markdown = memo(function Markdown({ text }: { text: string }) {
       shown.current = latest.current;
       lastCostMs.current = performance.now() - start;
     };
-    if (shown.current === undefined) paint();
-    else timer.current ??= setTimeout(paint, Math.max(16, 2 * lastCostMs.current));
-  }, [text]);
+    if (shown.current === undefined || !streaming) {
+      clearTimeout(timer.current);
+      paint();
+    } else timer.current ??= setTimeout(paint, Math.max(16, 2 * lastCostMs.current));
+  }, [text, streaming]);
   useEffect(
     () => () => {
       clearTimeout(timer.current);
