@@ -266,11 +266,15 @@ export interface ChatCompletionChunk {
 }
 
 /**
- * A tool call in a stream. Hearth sends each call whole, in the last chunk (OpenAI may split the
- * arguments over several chunks; a client that joins them by `index` reads both the same).
+ * A piece of a tool call in a stream, as OpenAI sends them: a call's first piece has its `index`,
+ * `id`, `type` and `function.name` (with `arguments: ''`); the next pieces of the same `index` carry
+ * `function.arguments` fragments, which joined in order are the call's `arguments`.
  */
-export interface ToolCallDelta extends ToolCall {
+export interface ToolCallDelta {
   index: number;
+  id?: string;
+  type?: 'function';
+  function: { name?: string; arguments: string };
 }
 
 export interface ContextFill {
@@ -291,6 +295,8 @@ export interface ContextMeasure {
   context_length: number;
 }
 
+export type AssistantReply = { role: 'assistant'; content: string; tool_calls?: undefined } | { role: 'assistant'; content: string | null; tool_calls: ToolCall[] };
+
 export interface ChatCompletion {
   id: string;
   object: 'chat.completion';
@@ -298,10 +304,10 @@ export interface ChatCompletion {
   model: string;
   /**
    * `tool_calls` is present only when the model called tools; `content` is then the text outside
-   * the calls, '' when there is none (OpenAI sends null there: Hearth keeps content a string so
-   * every reader of a reply's text stays simple).
+   * the calls, null when there is none (as OpenAI sends it). A reply without calls always has
+   * its text here, a string.
    */
-  choices: [{ index: 0; message: { role: 'assistant'; content: string; tool_calls?: ToolCall[] }; finish_reason: FinishReason }];
+  choices: [{ index: 0; message: AssistantReply; finish_reason: FinishReason }];
   usage: CompletionUsage;
 }
 

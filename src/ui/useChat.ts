@@ -215,7 +215,7 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
         };
         current = {
           ...current,
-          messages: current.messages.map((m) => (m.id === assistant.id ? setShownReply(m, { content: result.choices[0].message.content, stats }) : m)),
+          messages: current.messages.map((m) => (m.id === assistant.id ? setShownReply(m, { content: result.choices[0].message.content ?? '', stats }) : m)),
           updatedAt: Date.now(),
         };
         setAnnounce(stats.finishReason === 'abort' ? 'Reply stopped.' : `Reply finished: ${stats.completionTokens} tokens.`);

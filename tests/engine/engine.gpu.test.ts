@@ -73,7 +73,7 @@ describe('engine API (Node, WebGPU)', () => {
     const engine = await freshEngine();
     const chunks: ChatCompletionChunk[] = [];
     const result = await engine.chatCompletion({ messages: CHAT, ...GREEDY, stream: true }, (c) => chunks.push(c));
-    expect(result.choices[0].message.content.length).toBeGreaterThan(0);
+    expect(result.choices[0].message.content?.length).toBeGreaterThan(0);
     expect(chunks.map((c) => c.choices[0].delta.content ?? '').join('')).toBe(result.choices[0].message.content);
     expect(result.usage.completion_tokens).toBeGreaterThan(0);
     expect(result.usage.decode_tokens_per_second).toBeGreaterThan(0);
@@ -96,7 +96,7 @@ describe('engine API (Node, WebGPU)', () => {
     });
     expect(aborted.choices[0].finish_reason).toBe('abort');
     expect(aborted.usage.completion_tokens).toBeLessThanOrEqual(stopAfter + 1);
-    const next: ChatMessage[] = [...CHAT, { role: 'assistant', content: aborted.choices[0].message.content }, { role: 'user', content: 'Go on.' }];
+    const next: ChatMessage[] = [...CHAT, { role: 'assistant', content: aborted.choices[0].message.content ?? '' }, { role: 'user', content: 'Go on.' }];
     const afterAbort = await engine.chatCompletion({ messages: next, ...GREEDY });
     const fresh = await (await freshEngine()).chatCompletion({ messages: next, ...GREEDY });
     expect(afterAbort.choices[0].message.content).toBe(fresh.choices[0].message.content);

@@ -98,7 +98,7 @@ describe('the engine loads a split model from every kind of source', () => {
   async function run(source: ModelSource): Promise<{ info: ModelInfo; text: string }> {
     const info = await engine.loadModel(source, { contextLength: 128 });
     const reply = await engine.chatCompletion(GREEDY);
-    return { info, text: reply.choices[0].message.content };
+    return { info, text: reply.choices[0].message.content ?? '' };
   }
 
   beforeAll(async () => {

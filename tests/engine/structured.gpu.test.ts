@@ -37,7 +37,7 @@ async function reply(backend: 'webgpu' | 'cpu'): Promise<{ content: string; fini
   const source: ModelSource = { kind: 'file', file: new Blob([modelBytes as Uint8Array<ArrayBuffer>]), name: 'test-model.gguf' };
   await engine.loadModel(source, { contextLength: 512, backend });
   const result = await engine.chatCompletion(REQUEST);
-  return { content: result.choices[0].message.content, finish: result.choices[0].finish_reason };
+  return { content: result.choices[0].message.content ?? '', finish: result.choices[0].finish_reason };
 }
 
 beforeAll(() => {

@@ -95,7 +95,7 @@ describe('ChatSession', () => {
     const first = await s.complete({ messages: USER }, undefined, () => false);
     model.restart();
     model.evaluated = [];
-    const second: ChatMessage[] = [...USER, { role: 'assistant', content: first.choices[0].message.content }, { role: 'user', content: 'Again.' }];
+    const second: ChatMessage[] = [...USER, { role: 'assistant', content: first.choices[0].message.content ?? '' }, { role: 'user', content: 'Again.' }];
     const result = await s.complete({ messages: second }, undefined, () => false);
     const prompt = s.promptTokens(second);
     expect(result.usage.cached_prompt_tokens).toBeGreaterThanOrEqual(first.usage.prompt_tokens);

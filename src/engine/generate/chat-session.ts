@@ -15,6 +15,7 @@ import type {
   ContextMeasure,
   FinishReason,
   PromptFormat,
+  ToolCallDelta,
 } from '../api.ts';
 import {
   chatTemplateMetadata,
@@ -30,7 +31,7 @@ import type { Tokenizer } from '../tokenizer/index.ts';
 import { NO_PENALTIES, type AllowedTokens, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
 import { GrammarConstraint } from '../grammar/index.ts';
 import { compiledGrammar, requestGbnf } from './constraint.ts';
-import { templateMessages, toolCallFormatOf, toolCallId, toolCallTokenTexts, ToolCallStream, type ToolCall, type ToolCallFormat } from './tool-calls.ts';
+import { templateMessages, toolCallFormatOf, toolCallId, toolCallTokenTexts, ToolCallStream, type ToolCall, type ToolCallEvent, type ToolCallFormat } from './tool-calls.ts';
 import { StepByStepLoop, type DecodeLoop, type DecodeLoopOptions } from '../model/token-loop.ts';
 import { randomSeed, SeededRandom } from './rng.ts';
 import { StopStringMatcher } from './stop-strings.ts';
@@ -256,7 +257,12 @@ export class ChatSession {
     // as content; their marker tokens decode as text for the parser (and a forced call may use them).
     const toolStream =
       request.tools && request.tools.length > 0 && request.tool_choice !== 'none'
-        ? new ToolCallStream(this.toolFormat, request.tools.map((t) => t.function))
+        ? new ToolCallStream(
+            this.toolFormat,
+            request.tools.map((t) => t.function),
+            // Ids unique in the conversation, for the tool messages that answer them.
+            (index) => toolCallId(this.toolFormat, id, index),
+          )
         : undefined;
     const keptTokens = toolStream ? this.toolTokens : new Set<number>();
     const decoder = this.tokenizer.createStreamDecoder({ removeSpecial: true, unparseTokens: keptTokens });
@@ -301,7 +307,22 @@ export class ChatSession {
       });
       sentRole = true;
     };
-    const emit = (text: string) => send(toolStream ? toolStream.push(text) : text);
+    const sendToolCall = (delta: ToolCallDelta) => {
+      onChunk?.({
+        id,
+        object: 'chat.completion.chunk',
+        created,
+        model: this.options.modelName,
+        choices: [{ index: 0, delta: { ...(sentRole ? {} : { role: 'assistant' as const }), tool_calls: [delta] }, finish_reason: null }],
+        context: contextFill(),
+      });
+      sentRole = true;
+    };
+    const sendEvents = (events: readonly ToolCallEvent[]) => {
+      for (const event of events) if ('content' in event) send(event.content);
+      else sendToolCall(event.tool_call);
+    };
+    const emit = (text: string) => (toolStream ? sendEvents(toolStream.push(text)) : send(text));
 
     try {
       for (;;) {
@@ -346,11 +367,12 @@ export class ChatSession {
         emit(tail.stopped ? tail.emit : tail.emit + matcher.flush());
       }
       if (toolStream) {
-        const parsed = toolStream.finish();
-        send(parsed.rest);
-        // Ids unique in the conversation, for the tool messages that answer them.
-        toolCalls = parsed.tool_calls.map((c, i) => ({ ...c, id: toolCallId(this.toolFormat, id, i) }));
-        if (toolCalls.length > 0 && finish === 'stop') finish = 'tool_calls';
+        const ended = toolStream.finish();
+        sendEvents(ended.events);
+        toolCalls = ended.tool_calls;
+        // A call the reply broke off (the model stopped inside it) keeps finish_reason 'stop', so a
+        // client that parses the arguments of 'tool_calls' replies only always can.
+        if (toolCalls.length > 0 && ended.complete && finish === 'stop') finish = 'tool_calls';
       }
       // Discards the steps that ran past the last token taken: the cache then holds `cached`.
       await loop.finish();
@@ -384,7 +406,7 @@ export class ChatSession {
       choices: [
         {
           index: 0,
-          delta: toolCalls.length > 0 ? { ...(sentRole ? {} : { role: 'assistant' as const }), tool_calls: toolCalls.map((c, index) => ({ index, ...c })) } : {},
+          delta: {},
           finish_reason: finish,
         },
       ],
@@ -396,7 +418,8 @@ export class ChatSession {
       object: 'chat.completion',
       created,
       model: this.options.modelName,
-      choices: [{ index: 0, message: { role: 'assistant', content, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) }, finish_reason: finish }],
+      // As OpenAI's: a reply that is only calls has content null.
+      choices: [{ index: 0, message: toolCalls.length > 0 ? { role: 'assistant', content: content === '' ? null : content, tool_calls: toolCalls } : { role: 'assistant', content }, finish_reason: finish }],
       usage,
     };
   }

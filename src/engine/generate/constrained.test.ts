@@ -41,7 +41,7 @@ describe('constrained generation in a chat session', () => {
       const schema = randomSchema(next, 2);
       const { result, model } = await generate({ max_tokens: 400, response_format: { type: 'json_schema', json_schema: { name: 'out', schema, strict: true } } }, Math.floor(next() * 2 ** 31));
       expect(model.masked.every(Boolean)).toBe(true);
-      const reply = result.choices[0].message.content;
+      const reply = result.choices[0].message.content ?? '';
       if (result.choices[0].finish_reason !== 'stop') continue;
       finished++;
       expect(schemaErrors(schema, JSON.parse(reply)), `${JSON.stringify(schema)}\n${reply}`).toEqual([]);
@@ -52,13 +52,13 @@ describe('constrained generation in a chat session', () => {
   it('the same model without a constraint writes no JSON (so the check above can fail)', async () => {
     const { result, model } = await generate({ max_tokens: 30 }, 7);
     expect(model.masked.some(Boolean)).toBe(false);
-    expect(() => JSON.parse(result.choices[0].message.content)).toThrow();
+    expect(() => JSON.parse(result.choices[0].message.content ?? '')).toThrow();
   });
 
   it('json_object and a GBNF grammar: the reply matches and ends with finish_reason stop', async () => {
     const { result } = await generate({ max_tokens: 400, response_format: { type: 'json_object' } }, 3);
     expect(result.choices[0].finish_reason).toBe('stop');
-    expect(JSON.parse(result.choices[0].message.content)).toBeTypeOf('object');
+    expect(JSON.parse(result.choices[0].message.content ?? '')).toBeTypeOf('object');
     const g = await generate({ max_tokens: 50, grammar: 'root ::= ("yes" | "no") ", " [0-9]{2}' }, 4);
     expect(g.result.choices[0].message.content).toMatch(/^(yes|no), [0-9]{2}$/);
     expect(g.result.choices[0].finish_reason).toBe('stop');

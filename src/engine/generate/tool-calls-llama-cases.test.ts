@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { chooseChatFormat } from '../chat/index.ts';
 import { llamaCppSourceDir } from '../../testing/llama-ref.ts';
 import { parseToolCalls, toolCallFormatOf, ToolCallStream, type ToolCallFormat, type ToolFunction } from './tool-calls.ts';
+import { joinEvents } from '../../testing/tool-call-events.ts';
 
 /** test-chat.cpp's special_function_tool and special_function_tool_with_optional_param. */
 const SPECIAL: ToolFunction[] = [
@@ -31,6 +32,8 @@ interface Case {
   /** [name, arguments] of each call; arguments compared as parsed JSON. */
   calls: Array<[string, Record<string, unknown>]>;
   tools?: ToolFunction[];
+  /** The reply stops inside a call: no call once finished, but a stream has shown it starting. */
+  truncated?: boolean;
 }
 
 const CASES: Case[] = [
@@ -108,8 +111,8 @@ const CASES: Case[] = [
     calls: [['test_function', { quoted: 'He said "hello"', path: 'C:\\Users\\file.txt', newline: 'line1\nline2', unicode: 'emoji: 🎉' }]],
   },
   // vLLM's malformed inputs: no call, the text stays content.
+  { source: 'Phi-4-mini malformed', format: 'phi4', tools: PHI_TOOLS, text: 'functools[{"name": "func", "arguments": {', content: 'functools[{"name": "func", "arguments": {', calls: [], truncated: true },
   ...[
-    'functools[{"name": "func", "arguments": {',
     'functools[{"name": "func", "arguments": "not a dict"}]',
     'functools{"name": "func"}',
     'functools[{"name": "func"}]',
@@ -133,12 +136,19 @@ describe("llama.cpp's chat test cases", () => {
   it.each(CASES.map((c) => [`${c.source} (${c.format}): ${JSON.stringify(c.text).slice(0, 70)}`, c] as const))('streams %s: the same calls, no piece of one as content', (_label, c) => {
     // One character at a time: the hold-back must decide at every boundary.
     const stream = new ToolCallStream(c.format, c.tools ?? SPECIAL);
-    let shown = '';
-    for (const ch of c.text) shown += stream.push(ch);
-    const { tool_calls, rest } = stream.finish();
-    expect(namesAndArguments(tool_calls)).toEqual(c.calls);
-    if (c.calls.length === 0) expect(shown + rest).toBe(c.text);
-    else expect((shown + rest).trim()).toBe(c.content);
+    const events = [...c.text].flatMap((ch) => stream.push(ch));
+    const finished = stream.finish();
+    const { content, calls } = joinEvents([...events, ...finished.events]);
+    expect(calls).toEqual(finished.tool_calls);
+    if (c.truncated) {
+      // A stream shows a call as soon as it starts: the cut-off call was one, marked incomplete.
+      expect(finished.complete).toBe(false);
+      return;
+    }
+    expect(finished.complete).toBe(true);
+    expect(namesAndArguments(calls)).toEqual(c.calls);
+    if (c.calls.length === 0) expect(content).toBe(c.text);
+    else expect(content.trim()).toBe(c.content);
   });
 });
 

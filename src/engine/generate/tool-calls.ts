@@ -14,10 +14,11 @@
  * In every format the text before the first call is content.
  *
  * The session (chat-session.ts) picks the format from the model's template (`toolCallFormatOf`),
- * renders requests' tool calls the way templates read them (`templateMessages`), and holds a call's
- * text back from the stream (`ToolCallStream`).
+ * renders requests' tool calls the way templates read them (`templateMessages`), and streams a
+ * reply's calls in pieces, never as content (`ToolCallStream`). One scanner (`scanReply`) reads a
+ * reply as far as it goes, for the stream and for finished replies alike.
  */
-import type { ChatMessage as RequestMessage } from '../api.ts';
+import type { ChatMessage as RequestMessage, ToolCallDelta } from '../api.ts';
 import type { ChatFormatChoice, ChatMessage as TemplateMessage } from '../chat/index.ts';
 import { jsonSchemaToGbnf } from '../grammar/index.ts';
 
@@ -131,25 +132,17 @@ function prefixRuleNames(gbnf: string, prefix: string): string {
   return gbnf.replace(/"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|\{[0-9, ]*\}|[a-zA-Z][a-zA-Z0-9-]*/g, (m) => (/^[a-zA-Z]/.test(m) ? prefix + m : m));
 }
 
-/** A call object as the model wrote it, if it is one: a known tool's name and an arguments object. */
-function callOf(value: unknown, format: ToolCallFormat, names: ReadonlySet<string>, index: number): ToolCall | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const call = value as Record<string, unknown>;
-  return namedCall(call.name, call[argumentsKey(format)] ?? call.arguments, names, index);
-}
-
-function namedCall(name: unknown, args: unknown, names: ReadonlySet<string>, index: number): ToolCall | undefined {
-  if (typeof name !== 'string' || !names.has(name)) return undefined;
-  if (typeof args !== 'object' || args === null || Array.isArray(args)) return undefined;
-  return { id: `call_${index}`, type: 'function', function: { name, arguments: JSON.stringify(args) } };
-}
-
 function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
     return undefined;
   }
+}
+
+function isJsonObject(text: string): boolean {
+  const value = parseJson(text);
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
@@ -174,93 +167,273 @@ function jsonValueEnd(text: string, start: number): number {
   return -1;
 }
 
-/** Hermes blocks that are calls to known tools, and the text with them removed (untrimmed). */
-function hermesCalls(text: string, tools: readonly ToolFunction[]): { outside: string; calls: ToolCall[] } {
-  const names = new Set(tools.map((t) => t.name));
-  const calls: ToolCall[] = [];
-  const outside = text.replace(/<tool_call>\s*([\s\S]*?)\s*<\/tool_call>/g, (block, body: string) => {
-    const call = callOf(parseJson(body), 'hermes', names, calls.length);
-    if (!call) return block;
-    calls.push(call);
-    return '';
-  });
+/** Where the JSON string starting at `text[start]` (a quote) ends, after its closing quote; -1 when it does not close. */
+function jsonStringEnd(text: string, start: number): number {
+  for (let i = start + 1; i < text.length; i++) {
+    if (text[i] === '\\') i++;
+    else if (text[i] === '"') return i + 1;
+  }
+  return -1;
+}
+
+const OPEN = -1;
+const BROKEN = -2;
+
+/** Where the JSON value at `text[start]` ends: OPEN when the text stops inside it, BROKEN when no value starts there. */
+function valueEnd(text: string, start: number): number {
+  if (start >= text.length) return OPEN;
+  const c = text[start]!;
+  if (c === '"') return jsonStringEnd(text, start);
+  if (c === '{' || c === '[') return jsonValueEnd(text, start);
+  let i = start;
+  while (i < text.length && /[A-Za-z0-9.+-]/.test(text[i]!)) i++;
+  if (i === text.length) return OPEN; // a number or literal may go on
+  return i === start ? BROKEN : i;
+}
+
+function skipSpace(text: string, at: number): number {
+  while (at < text.length && /\s/.test(text[at]!)) at++;
+  return at;
+}
+
+/** What a scan of a call object found so far: its name once whole, and where its arguments value lies. */
+interface ObjectScan {
+  state: 'open' | 'closed' | 'broken';
+  /** After the closing brace when closed; where it broke when broken. */
+  end: number;
+  name?: string;
+  /** The arguments value: `end` undefined while the text stops inside it. */
+  args?: { start: number; end?: number };
+}
+
+/**
+ * Scans the JSON object at `text[start]` (a brace) key by key, as far as the text goes: a call's
+ * `name` and its arguments (under the first of `argKeys` present) are known before it closes.
+ */
+function scanObject(text: string, start: number, argKeys: readonly string[]): ObjectScan {
+  const scan: ObjectScan = { state: 'open', end: text.length };
+  const stop = (state: ObjectScan['state'], end: number) => Object.assign(scan, { state, end });
+  let at = skipSpace(text, start + 1);
+  if (text[at] === '}') return stop('closed', at + 1);
+  for (;;) {
+    if (at >= text.length) return scan;
+    if (text[at] !== '"') return stop('broken', at);
+    const keyEnd = jsonStringEnd(text, at);
+    if (keyEnd < 0) return scan;
+    const key = parseJson(text.slice(at, keyEnd));
+    at = skipSpace(text, keyEnd);
+    if (at >= text.length) return scan;
+    if (text[at] !== ':') return stop('broken', at);
+    const value = skipSpace(text, at + 1);
+    if (value >= text.length) return scan;
+    const end = valueEnd(text, value);
+    if (end === BROKEN) return stop('broken', value);
+    if (typeof key === 'string' && argKeys.includes(key) && !scan.args) scan.args = end === OPEN ? { start: value } : { start: value, end };
+    if (end === OPEN) return scan;
+    if (key === 'name') {
+      const name = parseJson(text.slice(value, end));
+      if (typeof name === 'string') scan.name = name;
+    }
+    at = skipSpace(text, end);
+    if (at >= text.length) return scan;
+    if (text[at] === '}') return stop('closed', at + 1);
+    if (text[at] !== ',') return stop('broken', at);
+    at = skipSpace(text, at + 1);
+  }
+}
+
+/**
+ * A call as far as the reply has written it: `arguments` is the model's JSON with the spaces
+ * outside strings removed, which only grows as the reply does (a stream sends its new end);
+ * `complete` once it is a whole JSON object and the call around it has closed.
+ */
+export interface CallSoFar {
+  name: string;
+  arguments: string;
+  complete: boolean;
+}
+
+/** `json` without the white space outside its strings; a prefix of the JSON gives a prefix of the result. */
+function compactJson(json: string): string {
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i]!;
+    if (inString) {
+      out += c;
+      if (c === '\\' && i + 1 < json.length) out += json[++i];
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+      out += c;
+    } else if (!/\s/.test(c)) out += c;
+  }
+  return out;
+}
+
+/**
+ * The call in the object at `text[start]`: undefined while it may still become one (its name or
+ * the start of its arguments not written yet), null when it is none (an unknown tool, arguments
+ * that are no object, broken JSON before both were known). A call is one from the moment its name
+ * is a known tool's and its arguments start with a brace: it stays one however the text goes on.
+ */
+function callInObject(text: string, start: number, argKeys: readonly string[], names: ReadonlySet<string>): { call: CallSoFar; scan: ObjectScan } | null | undefined {
+  const scan = scanObject(text, start, argKeys);
+  const undecided = scan.state === 'open' ? undefined : null;
+  if (scan.name === undefined) return undecided;
+  if (!names.has(scan.name)) return null;
+  if (!scan.args) return undecided;
+  if (text[scan.args.start] !== '{') return null;
+  const raw = text.slice(scan.args.start, scan.args.end ?? text.length);
+  return { call: { name: scan.name, arguments: compactJson(raw), complete: scan.state === 'closed' && scan.args.end !== undefined && isJsonObject(raw) }, scan };
+}
+
+/**
+ * Calls found from a marker (or the reply's start, Llama 3): `end` is where the decided text ends
+ * (the calls' text, and what closes them); `open` when the text after `end` may still be part of
+ * them. null: no call starts here, the marker is text.
+ */
+type CallsScan = { calls: CallSoFar[]; end: number; open: boolean } | null;
+
+/** One `<tool_call>` block: the object, then the closing tag. */
+function hermesBlock(text: string, at: number, names: ReadonlySet<string>): CallsScan {
+  const brace = skipSpace(text, at + '<tool_call>'.length);
+  if (brace >= text.length) return { calls: [], end: at, open: true };
+  if (text[brace] !== '{') return null;
+  const found = callInObject(text, brace, ['arguments', 'parameters'], names);
+  if (found === undefined) return { calls: [], end: at, open: true };
+  if (found === null) return null;
+  const { call, scan } = found;
+  if (scan.state !== 'closed') return { calls: [call], end: scan.end, open: scan.state === 'open' };
+  const tag = skipSpace(text, scan.end);
+  const rest = text.slice(tag);
+  if (rest.startsWith('</tool_call>')) return { calls: [call], end: tag + '</tool_call>'.length, open: false };
+  return { calls: [call], end: scan.end, open: '</tool_call>'.startsWith(rest) };
+}
+
+/** A marker, then a JSON list of call objects (Mistral Nemo, Granite 3, Phi-4-mini). */
+function callList(text: string, at: number, marker: string, names: ReadonlySet<string>): CallsScan {
+  const pending = { calls: [], end: at, open: true };
+  let p = skipSpace(text, at + marker.length);
+  if (p >= text.length) return pending;
+  if (text[p] !== '[') return null;
+  const calls: CallSoFar[] = [];
+  p = skipSpace(text, p + 1);
+  for (;;) {
+    if (p >= text.length) return calls.length === 0 ? pending : { calls, end: p, open: true };
+    if (text[p] !== '{') return calls.length === 0 ? null : { calls, end: p, open: false };
+    const found = callInObject(text, p, ['arguments'], names);
+    if (found === undefined) return calls.length === 0 ? pending : { calls, end: p, open: true };
+    if (found === null) return calls.length === 0 ? null : { calls, end: p, open: false };
+    calls.push(found.call);
+    if (found.scan.state !== 'closed') return { calls, end: found.scan.end, open: found.scan.state === 'open' };
+    const after = skipSpace(text, found.scan.end);
+    if (after >= text.length) return { calls, end: found.scan.end, open: true };
+    if (text[after] === ']') return { calls, end: after + 1, open: false };
+    if (text[after] !== ',') return { calls, end: found.scan.end, open: false };
+    p = skipSpace(text, after + 1);
+  }
+}
+
+/** Whether `rest` (from a `[TOOL_CALLS]` marker) may still become a whole `[TOOL_CALLS]name[CALL_ID]id[ARGS]` head. */
+function mayBecomeMistralHead(rest: string): boolean {
+  let after = rest.slice(/^\[TOOL_CALLS\][a-zA-Z0-9_.-]*/.exec(rest)![0].length);
+  if ('[ARGS]'.startsWith(after) || '[CALL_ID]'.startsWith(after)) return true;
+  if (!after.startsWith('[CALL_ID]')) return false;
+  after = after.slice('[CALL_ID]'.length).replace(/^[a-zA-Z0-9]*/, '');
+  return '[ARGS]'.startsWith(after);
+}
+
+const MISTRAL_HEAD = /^\[TOOL_CALLS\]([a-zA-Z0-9_.-]+)(?:\[CALL_ID\][a-zA-Z0-9]*)?\[ARGS\]/;
+
+/** `[TOOL_CALLS]name[ARGS]{...}` or `[TOOL_CALLS]name[CALL_ID]id[ARGS]{...}`: one call. */
+function mistralArgsCall(text: string, at: number, names: ReadonlySet<string>): CallsScan {
+  const pending = { calls: [], end: at, open: true };
+  const rest = text.slice(at);
+  const head = MISTRAL_HEAD.exec(rest);
+  if (!head) return mayBecomeMistralHead(rest) ? pending : null;
+  if (!names.has(head[1]!)) return null;
+  const open = at + head[0].length;
+  if (open >= text.length) return pending;
+  if (text[open] !== '{') return null;
+  const end = jsonValueEnd(text, open);
+  const raw = text.slice(open, end < 0 ? text.length : end);
+  const call = { name: head[1]!, arguments: compactJson(raw), complete: end >= 0 && isJsonObject(raw) };
+  return end < 0 ? { calls: [call], end: text.length, open: true } : { calls: [call], end, open: false };
+}
+
+const LLAMA3_TAG = '<|python_tag|>';
+
+/** Llama 3.x: the whole reply is calls, `{"name": ..., "parameters": {...}}` separated by `;`, optionally after `<|python_tag|>`. */
+function llama3Calls(text: string, names: ReadonlySet<string>): CallsScan {
+  const pending = { calls: [], end: 0, open: true };
+  let p = skipSpace(text, 0);
+  const head = text.slice(p);
+  if (head.length < LLAMA3_TAG.length && LLAMA3_TAG.startsWith(head)) return pending;
+  if (head.startsWith(LLAMA3_TAG)) p = skipSpace(text, p + LLAMA3_TAG.length);
+  const calls: CallSoFar[] = [];
+  for (;;) {
+    if (p >= text.length) return calls.length === 0 ? pending : { calls, end: p, open: true };
+    if (text[p] !== '{') return calls.length === 0 ? null : { calls, end: p, open: false };
+    const found = callInObject(text, p, ['parameters', 'arguments'], names);
+    if (found === undefined) return calls.length === 0 ? pending : { calls, end: p, open: true };
+    if (found === null) return calls.length === 0 ? null : { calls, end: p, open: false };
+    calls.push(found.call);
+    if (found.scan.state !== 'closed') return { calls, end: found.scan.end, open: found.scan.state === 'open' };
+    const after = skipSpace(text, found.scan.end);
+    if (after >= text.length) return { calls, end: found.scan.end, open: true };
+    if (text[after] !== ';') return { calls, end: found.scan.end, open: false };
+    p = skipSpace(text, after + 1);
+  }
+}
+
+/**
+ * The reply so far read for calls: the calls (as far as written), and the text outside them, of
+ * which a stream may show `outside` (text that may still start a call, such as the start of a
+ * marker or a call not yet decided, is held back; with `final`, it is text after all).
+ */
+export function scanReply(text: string, format: ToolCallFormat, names: ReadonlySet<string>, final: boolean): { outside: string; calls: CallSoFar[] } {
+  if (format === 'llama3') {
+    const found = llama3Calls(text, names);
+    if (found === null || (final && found.calls.length === 0)) return { outside: text, calls: [] };
+    return { outside: found.open && !final ? '' : text.slice(found.end), calls: found.calls };
+  }
+  const marker = MARKERS[format]!;
+  let outside = '';
+  const calls: CallSoFar[] = [];
+  for (let pos = 0; ; ) {
+    const at = text.indexOf(marker, pos);
+    if (at < 0) {
+      const tail = text.slice(pos);
+      outside += final ? tail : tail.slice(0, tail.length - heldPrefixLength(tail, marker));
+      break;
+    }
+    outside += text.slice(pos, at);
+    const found = format === 'hermes' ? hermesBlock(text, at, names) : format === 'mistral' ? mistralArgsCall(text, at, names) : callList(text, at, marker, names);
+    if (found === null || (final && found.calls.length === 0)) {
+      outside += marker;
+      pos = at + marker.length;
+      continue;
+    }
+    calls.push(...found.calls);
+    if (found.open && !final) break;
+    pos = found.end;
+  }
   return { outside, calls };
 }
 
 /**
- * The list formats (Mistral Nemo, Granite, Phi-4-mini): the marker, then a JSON list of calls, all
- * of which must be calls to known tools; the text before the marker and after the list is content.
- */
-function listCalls(text: string, format: ToolCallFormat, tools: readonly ToolFunction[]): { outside: string; calls: ToolCall[] } {
-  const none = { outside: text, calls: [] };
-  const marker = MARKERS[format]!;
-  const at = text.indexOf(marker);
-  if (at < 0) return none;
-  const open = text.indexOf('[', at + marker.length);
-  if (open < 0 || text.slice(at + marker.length, open).trim() !== '') return none;
-  const end = jsonValueEnd(text, open);
-  const list = end < 0 ? undefined : parseJson(text.slice(open, end));
-  if (!Array.isArray(list) || list.length === 0) return none;
-  const names = new Set(tools.map((t) => t.name));
-  const calls: ToolCall[] = [];
-  for (const item of list) {
-    const call = callOf(item, format, names, calls.length);
-    if (!call) return none;
-    calls.push(call);
-  }
-  return { outside: text.slice(0, at) + text.slice(end), calls };
-}
-
-const MISTRAL_CALL = /\[TOOL_CALLS\]([a-zA-Z0-9_.-]+)(?:\[CALL_ID\]([a-zA-Z0-9]*))?\[ARGS\]/y;
-
-/** `[TOOL_CALLS]name[ARGS]{...}` calls, one after another from the first marker; all must be calls to known tools. */
-function mistralArgsCalls(text: string, tools: readonly ToolFunction[]): { outside: string; calls: ToolCall[] } {
-  const none = { outside: text, calls: [] };
-  const first = text.indexOf('[TOOL_CALLS]');
-  if (first < 0) return none;
-  const names = new Set(tools.map((t) => t.name));
-  const calls: ToolCall[] = [];
-  let at = first;
-  while (at < text.length) {
-    MISTRAL_CALL.lastIndex = at;
-    const head = MISTRAL_CALL.exec(text);
-    if (!head) break;
-    const open = MISTRAL_CALL.lastIndex;
-    const end = text[open] === '{' ? jsonValueEnd(text, open) : -1;
-    const call = end < 0 ? undefined : namedCall(head[1], parseJson(text.slice(open, end)), names, calls.length);
-    if (!call) return none;
-    calls.push(call);
-    at = end;
-  }
-  if (calls.length === 0) return none;
-  return { outside: text.slice(0, first) + text.slice(at), calls };
-}
-
-/** The calls in `text` in a format that marks them, and the text outside them (untrimmed). */
-function markedCalls(text: string, format: ToolCallFormat, tools: readonly ToolFunction[]): { outside: string; calls: ToolCall[] } {
-  if (format === 'hermes') return hermesCalls(text, tools);
-  if (format === 'mistral') return mistralArgsCalls(text, tools);
-  return listCalls(text, format, tools);
-}
-
-/**
  * The tool calls in a finished reply and the text around them. Anything that is not a well-formed
- * call to a known tool stays in `content` (model output is untrusted text, never executed here).
+ * call to a known tool stays in `content` (model output is untrusted text, never executed here);
+ * a reply with a call cut short is all content.
  */
 export function parseToolCalls(text: string, format: ToolCallFormat, tools: readonly ToolFunction[]): { content: string; tool_calls: ToolCall[] } {
-  if (format !== 'llama3') {
-    const { outside, calls } = markedCalls(text, format, tools);
-    return { content: calls.length > 0 ? outside.trim() : text, tool_calls: calls };
-  }
-  const names = new Set(tools.map((t) => t.name));
-  const calls: ToolCall[] = [];
-  const body = text.trim().replace(/^<\|python_tag\|>/, '').trim();
-  for (const part of body.split(/;\s*(?=\{)/)) {
-    const call = callOf(parseJson(part), format, names, calls.length);
-    if (!call) return { content: text, tool_calls: [] };
-    calls.push(call);
-  }
-  return { content: '', tool_calls: calls };
+  const { outside, calls } = scanReply(text, format, new Set(tools.map((t) => t.name)), true);
+  if (calls.length === 0 || calls.some((c) => !c.complete)) return { content: text, tool_calls: [] };
+  return {
+    content: outside.trim(),
+    tool_calls: calls.map((c, i) => ({ id: `call_${i}`, type: 'function', function: { name: c.name, arguments: c.arguments } })),
+  };
 }
 
 /**
@@ -312,82 +485,73 @@ export function templateMessages(messages: readonly RequestMessage[]): TemplateM
   });
 }
 
-const LLAMA3_TAG = '<|python_tag|>';
+/** A piece of a streamed reply: text, or a piece of a call (OpenAI's `delta.tool_calls[i]`). */
+export type ToolCallEvent = { content: string } | { tool_call: ToolCallDelta };
 
 /**
- * Streams a reply that may hold tool calls: text is passed on as content until a call may be
- * starting (the formats that mark calls: their marker, such as `<tool_call>` or `[TOOL_CALLS]`, a
- * prefix of it held back until it is decided; Llama 3: a reply
- * whose first non-space text is `{` or `<|python_tag|>`, since its call is the whole reply), and
- * held from there to the end. `finish` parses the reply: the calls, and the held text that is not
- * part of one, to stream as content after all.
+ * Streams a reply that may hold tool calls, as OpenAI streams them: the text outside calls as
+ * content (held back where a call may be starting: a marker such as `<tool_call>` or `[TOOL_CALLS]`
+ * or the start of one; Llama 3: a reply whose first non-space text is `{` or `<|python_tag|>`, since
+ * its calls are the whole reply; and white space, which goes with a call that follows it); a call,
+ * once its name is a known tool's and its arguments start, as `{index, id, type, function: {name,
+ * arguments: ''}}`; then its arguments as they come, `{index, function: {arguments}}`, the pieces
+ * adding up to the call's `arguments`. A call's markup is never content.
  */
 export class ToolCallStream {
-  private held = '';
-  private inCall = false;
-  /** Llama 3: the reply's start was plain text, so it is no call. */
-  private plain = false;
+  private text = '';
+  private shownContent = '';
+  private readonly shownCalls: CallSoFar[] = [];
+  private readonly names: ReadonlySet<string>;
 
   constructor(
     private readonly format: ToolCallFormat,
-    private readonly tools: readonly ToolFunction[],
-  ) {}
-
-  /** The part of `text` (with what was held before it) that is content for sure. */
-  push(text: string): string {
-    if (this.inCall) {
-      this.held += text;
-      return '';
-    }
-    const all = this.held + text;
-    let out: string;
-    const marker = MARKERS[this.format];
-    if (marker !== undefined) {
-      const at = all.indexOf(marker);
-      // The spaces before a call go with it (they are not content once a call follows).
-      if (at >= 0) {
-        this.inCall = true;
-        out = all.slice(0, at).trimEnd();
-      } else {
-        out = all.slice(0, all.length - heldPrefixLength(all, marker)).trimEnd();
-      }
-      this.held = all.slice(out.length);
-    } else if (this.plain) {
-      out = all;
-      this.held = '';
-    } else {
-      const start = all.trimStart();
-      if (start === '' || LLAMA3_TAG.startsWith(start)) {
-        this.held = all;
-        return '';
-      }
-      if (start.startsWith('{') || start.startsWith(LLAMA3_TAG)) {
-        this.inCall = true;
-        this.held = all;
-        return '';
-      }
-      this.plain = true;
-      out = all;
-      this.held = '';
-    }
-    return out;
+    tools: readonly ToolFunction[],
+    /** The id of the reply's call `index`. */
+    private readonly idOf: (index: number) => string = (index) => `call_${index}`,
+  ) {
+    this.names = new Set(tools.map((t) => t.name));
   }
 
-  /** The calls in the whole reply, and the held text that is content (to stream, then append). */
-  finish(): { tool_calls: ToolCall[]; rest: string } {
-    const held = this.held;
-    this.held = '';
-    let calls: ToolCall[];
-    let outside: string;
-    if (this.format !== 'llama3') ({ calls, outside } = markedCalls(held, this.format, this.tools));
-    else {
-      const parsed = parseToolCalls(held, 'llama3', this.tools);
-      calls = parsed.tool_calls;
-      outside = parsed.content;
-    }
-    // Around calls, only text that says something is content (not the newlines between blocks).
-    const rest = calls.length > 0 && outside.trim() === '' ? '' : outside;
-    return { tool_calls: calls, rest };
+  /** What `piece` (with what was held before it) adds to the stream. */
+  push(piece: string): ToolCallEvent[] {
+    this.text += piece;
+    const { outside, calls } = scanReply(this.text, this.format, this.names, false);
+    return this.changes(outside.trimEnd(), calls);
+  }
+
+  /**
+   * The end of the stream: the held text that is content after all (around calls, only text that
+   * says something), and every call the stream started, `complete` when all of them are whole.
+   */
+  finish(): { events: ToolCallEvent[]; tool_calls: ToolCall[]; complete: boolean } {
+    const { outside, calls } = scanReply(this.text, this.format, this.names, true);
+    const events = this.changes(calls.length > 0 ? outside.trimEnd() : outside, calls);
+    return {
+      events,
+      tool_calls: calls.map((c, i) => ({ id: this.idOf(i), type: 'function', function: { name: c.name, arguments: c.arguments } })),
+      complete: calls.every((c) => c.complete),
+    };
+  }
+
+  private changes(content: string, calls: readonly CallSoFar[]): ToolCallEvent[] {
+    const events: ToolCallEvent[] = [];
+    // What a scan decided stays decided (the text only grows), so the shown text is a prefix.
+    if (!content.startsWith(this.shownContent)) throw new Error(`tool-call stream: content went back from ${JSON.stringify(this.shownContent)} to ${JSON.stringify(content)}`);
+    if (content.length > this.shownContent.length) events.push({ content: content.slice(this.shownContent.length) });
+    this.shownContent = content;
+    calls.forEach((call, index) => {
+      let shown = this.shownCalls[index];
+      if (!shown) {
+        shown = { name: call.name, arguments: '', complete: false };
+        this.shownCalls.push(shown);
+        events.push({ tool_call: { index, id: this.idOf(index), type: 'function', function: { name: call.name, arguments: '' } } });
+      }
+      if (call.arguments.length > shown.arguments.length) {
+        events.push({ tool_call: { index, function: { arguments: call.arguments.slice(shown.arguments.length) } } });
+        shown.arguments = call.arguments;
+      }
+    });
+    return events;
   }
 }
 

@@ -19,6 +19,7 @@ import { ChatSession, type SessionModel } from './chat-session.ts';
 import { constraintVocabulary, requestGrammar } from './constraint.ts';
 import { GrammarConstraint, maskHas } from '../grammar/index.ts';
 import { validateChatRequest } from './validate-request.ts';
+import { joinEvents } from '../../testing/tool-call-events.ts';
 
 /** Replies with the scripted tokens, whatever it is asked. */
 class ScriptedModel implements SessionModel {
@@ -85,7 +86,7 @@ beforeAll(async () => {
   devstral = await vocab('llama-bpe', 'unsloth-mistral-Devstral-Small-2507.jinja', '<|eot_id|>', {}, mistralMarkers);
   // Granite's own vocabulary adds no BOS (its template writes none).
   granite = await vocab('llama-bpe', 'ibm-granite-granite-3.3-2B-Instruct.jinja', '<|eot_id|>', { 'tokenizer.ggml.add_bos_token': false }, ['<|tool_call|>']);
-});
+}, 120_000); // six vocabularies: seconds, longer on a loaded machine
 
 const TOOLS: ChatCompletionTool[] = [
   {
@@ -117,6 +118,15 @@ async function scripted(v: Vocab, reply: string, request: Omit<ChatCompletionReq
   return { result, chunks, streamed, session };
 }
 
+/** The calls a completion stream sent, joined from their pieces as an OpenAI client joins them. */
+function streamedCalls(chunks: readonly ChatCompletionChunk[]) {
+  const events = chunks.flatMap((c) => [
+    ...(c.choices[0].delta.content ? [{ content: c.choices[0].delta.content }] : []),
+    ...(c.choices[0].delta.tool_calls ?? []).map((tool_call) => ({ tool_call })),
+  ]);
+  return joinEvents(events).calls;
+}
+
 const QWEN_CALL = 'Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>';
 
 describe('tool calls in a chat session', () => {
@@ -127,12 +137,17 @@ describe('tool calls in a chat session', () => {
     expect(choice.finish_reason).toBe('tool_calls');
     expect(choice.message.tool_calls).toEqual([{ id: expect.stringMatching(/^call_/), type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]);
     expect(choice.message.content).toBe('Let me check.');
-    // The stream: the text before the call as content, nothing of the call, the call in the last chunk.
+    // The stream: the text before the call as content, nothing of the call; the call in pieces
+    // (name, then arguments) before the last chunk, which only ends it.
     expect(streamed).toBe('Let me check.');
     expect(chunks.some((c) => (c.choices[0].delta.content ?? '').includes('<'))).toBe(false);
+    expect(streamedCalls(chunks)).toEqual(choice.message.tool_calls);
+    const pieces = chunks.filter((c) => c.choices[0].delta.tool_calls);
+    expect(pieces.length).toBeGreaterThan(2);
+    for (const c of pieces) expect(c.choices[0].delta.tool_calls).toHaveLength(1);
+    expect(pieces[0]!.choices[0].delta.tool_calls![0]).toEqual({ index: 0, id: choice.message.tool_calls![0]!.id, type: 'function', function: { name: 'get_weather', arguments: '' } });
     const last = chunks.at(-1)!;
-    expect(last.choices[0].finish_reason).toBe('tool_calls');
-    expect(last.choices[0].delta.tool_calls).toEqual([{ index: 0, ...choice.message.tool_calls![0]! }]);
+    expect(last.choices[0]).toEqual({ index: 0, delta: {}, finish_reason: 'tool_calls' });
   });
 
   it('auto: two calls, ids unique; a reply without calls is plain content, streamed whole', async () => {
@@ -170,7 +185,8 @@ describe('tool calls in a chat session', () => {
       expect(session.toolFormat).toBe('llama3');
       expect(result.choices[0].finish_reason).toBe('tool_calls');
       expect(result.choices[0].message.tool_calls![0]!.function).toEqual({ name: 'add', arguments: '{"a":2,"b":3}' });
-      expect(result.choices[0].message.content).toBe('');
+      // Only calls: content null, as OpenAI's.
+      expect(result.choices[0].message.content).toBeNull();
       expect(streamed).toBe('');
     }
     const { result } = await scripted(llama, 'Sure: {"name": "add"} is a tool.', { tools: TOOLS });
@@ -231,13 +247,19 @@ describe('forced tool calls from a random-logits model', () => {
     const model = new RandomLogitsModel(4096, mulberry32(seed), closers);
     const session = new ChatSession(model, v.tokenizer, v.metadata, { modelName: 'random' });
     const valid = validateChatRequest({ messages: ASK, temperature: 1, top_k: 0, top_p: 1, min_p: 0, seed, max_tokens: 300, ...request });
-    return { result: await session.complete(valid, undefined, () => false), model };
+    const chunks: ChatCompletionChunk[] = [];
+    const result = await session.complete(valid, (c) => chunks.push(c), () => false);
+    // Streamed, the call came in pieces that join to the completion's calls.
+    expect(streamedCalls(chunks)).toEqual(result.choices[0].message.tool_calls ?? []);
+    expect(chunks.map((c) => c.choices[0].delta.content ?? '').join('')).toBe(result.choices[0].message.content ?? '');
+    return { result, model };
   }
 
   function expectValidCall(result: Awaited<ReturnType<typeof forced>>['result'], names: readonly string[]) {
     const choice = result.choices[0];
-    expect(choice.finish_reason, choice.message.content).toBe('tool_calls');
+    expect(choice.finish_reason, choice.message.content ?? undefined).toBe('tool_calls');
     expect(choice.message.tool_calls).toHaveLength(1);
+    expect(choice.message.content).toBeNull();
     const call = choice.message.tool_calls![0]!.function;
     expect(names).toContain(call.name);
     const schema = TOOLS.find((t) => t.function.name === call.name)!.function.parameters!;
