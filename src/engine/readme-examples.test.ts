@@ -13,7 +13,7 @@ import { createHearthClient, type HearthClient } from './rpc/client.ts';
 import { makeTestModel } from '../testing/make-model.ts';
 import { llamaCppSourceDir } from '../testing/llama-ref.ts';
 import { schemaErrors } from '../testing/json-schema-check.ts';
-import type { ChatCompletionRequest, ToolCall } from './api.ts';
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ToolCall } from './api.ts';
 
 /** The ```js block after `<!-- checked example: NAME -->` in the README. */
 function readmeExample(name: string): string {
@@ -27,23 +27,38 @@ function readmeExample(name: string): string {
 async function runExample(code: string, client: HearthClient) {
   const logged: unknown[][] = [];
   const requests: ChatCompletionRequest[] = [];
-  const results: Array<Awaited<ReturnType<HearthClient['chat']['completions']['create']>>> = [];
+  const results: ChatCompletion[] = [];
+  const chunks: ChatCompletionChunk[] = [];
   const hearth = {
     chat: {
       completions: {
-        create: async (request: ChatCompletionRequest) => {
+        create: (request: ChatCompletionRequest) => {
           // A copy: the example goes on to change its messages array.
           requests.push(structuredClone(request));
-          const result = await client.chat.completions.create(request as ChatCompletionRequest & { stream?: false });
-          results.push(result);
-          return result;
+          if (request.stream) {
+            const stream = client.chat.completions.create(request as ChatCompletionRequest & { stream: true });
+            void stream.completion.then((result) => results.push(result));
+            return {
+              async *[Symbol.asyncIterator]() {
+                for await (const chunk of stream) {
+                  chunks.push(chunk);
+                  yield chunk;
+                }
+                await stream.completion;
+              },
+            };
+          }
+          return client.chat.completions.create(request as ChatCompletionRequest & { stream?: false }).then((result) => {
+            results.push(result);
+            return result;
+          });
         },
       },
     },
   };
   const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (...args: string[]) => (...args: unknown[]) => Promise<void>;
   await new AsyncFunction('hearth', 'console', code)(hearth, { log: (...args: unknown[]) => logged.push(args) });
-  return { logged, requests, results };
+  return { logged, requests, results, chunks };
 }
 
 let engine: Engine;
@@ -74,6 +89,21 @@ describe('README examples', () => {
     expect(sent.slice(2).map((m) => m.role === 'tool' && m.tool_call_id)).toEqual(calls.map((c) => c.id));
     expect(results[1]!.usage.prompt_tokens).toBeGreaterThan(results[0]!.usage.prompt_tokens);
     expect(logged).toEqual([[calls, results[1]!.choices[0].message.content]]);
+  }, 300_000);
+
+  it('tool calling, streamed: the pieces join to the calls of the completion, each with valid arguments', async () => {
+    const { logged, requests, results, chunks } = await runExample(readmeExample('tool-calling-stream'), createHearthClient(engine));
+    const completion = results[0]!;
+    expect(completion.choices[0].finish_reason).toBe('tool_calls');
+    const calls = completion.choices[0].message.tool_calls as ToolCall[];
+    expect(calls.length).toBeGreaterThan(0);
+    // The call came in pieces: its name first, then more than one fragment of arguments.
+    const pieces = chunks.flatMap((c) => c.choices[0].delta.tool_calls ?? []);
+    expect(pieces[0]).toEqual({ index: 0, id: calls[0]!.id, type: 'function', function: { name: 'get_weather', arguments: '' } });
+    expect(pieces.length).toBeGreaterThan(calls.length + 1);
+    const schema = requests[0]!.tools![0]!.function.parameters as Record<string, unknown>;
+    expect(logged).toEqual([['tool_calls', ''], ...calls.map((c) => ['get_weather', JSON.parse(c.function.arguments)])]);
+    for (const call of calls) expect(schemaErrors(schema, JSON.parse(call.function.arguments))).toEqual([]);
   }, 300_000);
 
   it('json_schema: the reply parses and validates against the schema', async () => {
