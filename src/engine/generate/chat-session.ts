@@ -31,7 +31,7 @@ import type { Tokenizer } from '../tokenizer/index.ts';
 import { NO_PENALTIES, type AllowedTokens, type PenaltyParams, type SamplingParams, type TokenPenalties } from '../sampling/index.ts';
 import { GrammarConstraint } from '../grammar/index.ts';
 import { compiledGrammar, requestGbnf } from './constraint.ts';
-import { templateMessages, toolCallFormatOf, toolCallId, toolCallTokenTexts, ToolCallStream, type ToolCall, type ToolCallEvent, type ToolCallFormat } from './tool-calls.ts';
+import { endsInsideThinking, templateMessages, thinkingTokenTexts, toolCallFormatOf, toolCallId, toolCallTokenTexts, ToolCallStream, type ToolCall, type ToolCallEvent, type ToolCallFormat } from './tool-calls.ts';
 import { StepByStepLoop, type DecodeLoop, type DecodeLoopOptions } from '../model/token-loop.ts';
 import { randomSeed, SeededRandom } from './rng.ts';
 import { StopStringMatcher } from './stop-strings.ts';
@@ -77,7 +77,10 @@ export class ChatSession {
   readonly format: ChatFormatChoice;
   /** How this model writes tool calls (from its template). */
   readonly toolFormat: ToolCallFormat;
-  /** The format's markers that are single tokens: with tools, decoded as text and allowed in a forced call. */
+  /**
+   * The format's markers (and thinking tags) that are single tokens: with tools, decoded as text
+   * for the parser (a call inside a thinking block is none) and allowed in a forced call.
+   */
   private readonly toolTokens = new Set<number>();
   private readonly endIds: Set<number>;
   private readonly stops: string[];
@@ -94,7 +97,7 @@ export class ChatSession {
   ) {
     this.format = chooseChatFormat(chatTemplateMetadata(metadata));
     this.toolFormat = toolCallFormatOf(this.format);
-    for (const text of toolCallTokenTexts(this.toolFormat)) {
+    for (const text of [...toolCallTokenTexts(this.toolFormat), ...thinkingTokenTexts()]) {
       const ids = tokenizer.encode(text, { parseSpecial: true });
       if (ids.length === 1) this.toolTokens.add(ids[0]!);
     }
@@ -262,6 +265,8 @@ export class ChatSession {
             request.tools.map((t) => t.function),
             // Ids unique in the conversation, for the tool messages that answer them.
             (index) => toolCallId(this.toolFormat, id, index),
+            // A forced call's grammar starts at the call: no thinking before it.
+            gbnf === undefined && endsInsideThinking(this.tokenizer.decode(prompt.slice(-8), { unparseSpecial: true })),
           )
         : undefined;
     const keptTokens = toolStream ? this.toolTokens : new Set<number>();

@@ -34,6 +34,8 @@ interface Case {
   tools?: ToolFunction[];
   /** The reply stops inside a call: no call once finished, but a stream has shown it starting. */
   truncated?: boolean;
+  /** The prompt opened a thinking block (the template's generation prompt ends with `<think>`). */
+  thinkingOpen?: boolean;
 }
 
 const CASES: Case[] = [
@@ -71,6 +73,52 @@ const CASES: Case[] = [
   // unsloth-mistral-Devstral-Small-2507.jinja
   { source: 'Devstral', format: 'mistral', text: '[TOOL_CALLS]special_function[ARGS]{"arg1": 1}', content: '', calls: [['special_function', { arg1: 1 }]] },
   { source: 'Devstral', format: 'mistral', text: `${HELLO}[TOOL_CALLS]special_function[ARGS]{"arg1": 1}`, content: HELLO, calls: [['special_function', { arg1: 1 }]] },
+  // Ministral 3 Reasoning's [THINK] blocks. Hearth has no reasoning_content: a thinking block stays
+  // content, tags and all, as llama.cpp gives it with reasoning_format none; a call drafted inside
+  // it is no call, as llama.cpp's reasoning parser reads it ("fake tool call marker in reasoning").
+  { source: 'Ministral 3 thinking', format: 'mistral', text: `[THINK]I'm\nthinking[/THINK]${HELLO}`, content: `[THINK]I'm\nthinking[/THINK]${HELLO}`, calls: [] },
+  { source: 'Ministral 3 thinking', format: 'mistral', text: '[THINK]I\'m\nthinking[/THINK][TOOL_CALLS]special_function[ARGS]{"arg1":1}', content: "[THINK]I'm\nthinking[/THINK]", calls: [['special_function', { arg1: 1 }]] },
+  {
+    source: 'Ministral 3 thinking',
+    format: 'mistral',
+    text: '[THINK]Let me think about [TOOL_CALLS]special_function[ARGS]{"arg1":1} and more[/THINK][TOOL_CALLS]special_function[ARGS]{"arg1": 1}',
+    content: '[THINK]Let me think about [TOOL_CALLS]special_function[ARGS]{"arg1":1} and more[/THINK]',
+    calls: [['special_function', { arg1: 1 }]],
+  },
+  // Reka-Edge.jinja: <tool_call> blocks after thinking the template opened (its prompt ends with <think>).
+  {
+    source: 'Reka Edge thinking',
+    format: 'hermes',
+    thinkingOpen: true,
+    text: "I'm\nthinking\n</think>\n\n<tool_call>\n{\"name\": \"special_function\", \"arguments\": {\"arg1\": 1}}</tool_call>",
+    content: "I'm\nthinking\n</think>",
+    calls: [['special_function', { arg1: 1 }]],
+  },
+  {
+    source: 'Reka Edge thinking',
+    format: 'hermes',
+    thinkingOpen: true,
+    tools: [{ name: 'get_time', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }],
+    text: 'I need to call a function\n</think>\n\nLet me check the time.<tool_call>\n{"name": "get_time", "arguments": {"city": "XYZCITY"}}</tool_call>',
+    content: 'I need to call a function\n</think>\n\nLet me check the time.',
+    calls: [['get_time', { city: 'XYZCITY' }]],
+  },
+  {
+    source: 'Reka Edge thinking',
+    format: 'hermes',
+    thinkingOpen: true,
+    text: 'Let me think about <tool_call>\n{"name": "special_function", "arguments": {"arg1": 2}}</tool_call> hmm\n</think>\n\n<tool_call>\n{"name": "special_function", "arguments": {"arg1": 1}}</tool_call>',
+    content: 'Let me think about <tool_call>\n{"name": "special_function", "arguments": {"arg1": 2}}</tool_call> hmm\n</think>',
+    calls: [['special_function', { arg1: 1 }]],
+  },
+  // The same with the block opened in the reply (Qwen3 / DeepSeek-R1 style).
+  {
+    source: 'Qwen3-style thinking',
+    format: 'hermes',
+    text: '<think>\nMaybe <tool_call>\n{"name": "special_function", "arguments": {"arg1": 2}}</tool_call>?\n</think>\n\n<tool_call>\n{"name": "special_function", "arguments": {"arg1": 1}}</tool_call>',
+    content: '<think>\nMaybe <tool_call>\n{"name": "special_function", "arguments": {"arg1": 2}}</tool_call>?\n</think>',
+    calls: [['special_function', { arg1: 1 }]],
+  },
   // ibm-granite-granite-3.3-2B-Instruct.jinja (COMMON_CHAT_FORMAT_GRANITE, llama.cpp's tests before the PEG parsers)
   { source: 'Granite 3.3', format: 'granite', text: HELLO, content: HELLO, calls: [] },
   { source: 'Granite 3.3', format: 'granite', text: '<|tool_call|>[{"name": "special_function", "arguments": {"arg1": 1}}]', content: '', calls: [['special_function', { arg1: 1 }]] },
@@ -128,14 +176,14 @@ function namesAndArguments(calls: ReadonlyArray<{ function: { name: string; argu
 
 describe("llama.cpp's chat test cases", () => {
   it.each(CASES.map((c) => [`${c.source} (${c.format}): ${JSON.stringify(c.text).slice(0, 70)}`, c] as const))('%s', (_label, c) => {
-    const parsed = parseToolCalls(c.text, c.format, c.tools ?? SPECIAL);
+    const parsed = parseToolCalls(c.text, c.format, c.tools ?? SPECIAL, c.thinkingOpen);
     expect(parsed.content).toBe(c.content);
     expect(namesAndArguments(parsed.tool_calls)).toEqual(c.calls);
   });
 
   it.each(CASES.map((c) => [`${c.source} (${c.format}): ${JSON.stringify(c.text).slice(0, 70)}`, c] as const))('streams %s: the same calls, no piece of one as content', (_label, c) => {
     // One character at a time: the hold-back must decide at every boundary.
-    const stream = new ToolCallStream(c.format, c.tools ?? SPECIAL);
+    const stream = new ToolCallStream(c.format, c.tools ?? SPECIAL, undefined, c.thinkingOpen);
     const events = [...c.text].flatMap((ch) => stream.push(ch));
     const finished = stream.finish();
     const { content, calls } = joinEvents([...events, ...finished.events]);

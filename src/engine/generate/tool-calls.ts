@@ -392,16 +392,21 @@ function llama3Calls(text: string, names: ReadonlySet<string>): CallsScan {
  * which a stream may show `outside` (text that may still start a call, such as the start of a
  * marker or a call not yet decided, is held back; with `final`, it is text after all).
  */
-export function scanReply(text: string, format: ToolCallFormat, names: ReadonlySet<string>, final: boolean): { outside: string; calls: CallSoFar[] } {
+export function scanReply(text: string, format: ToolCallFormat, names: ReadonlySet<string>, final: boolean, thinkingOpen = false): { outside: string; calls: CallSoFar[] } {
+  // A thinking block is content (Hearth has no reasoning_content), and never holds calls: the
+  // calls a model drafts while it thinks are not made (llama.cpp's reasoning parsers agree).
+  const start = thinkingEnd(text, thinkingOpen);
+  if (start === undefined) return { outside: text, calls: [] };
   if (format === 'llama3') {
-    const found = llama3Calls(text, names);
+    const rest = text.slice(start);
+    const found = llama3Calls(rest, names);
     if (found === null || (final && found.calls.length === 0)) return { outside: text, calls: [] };
-    return { outside: found.open && !final ? '' : text.slice(found.end), calls: found.calls };
+    return { outside: text.slice(0, start) + (found.open && !final ? '' : rest.slice(found.end)), calls: found.calls };
   }
   const marker = MARKERS[format]!;
-  let outside = '';
+  let outside = text.slice(0, start);
   const calls: CallSoFar[] = [];
-  for (let pos = 0; ; ) {
+  for (let pos = start; ; ) {
     const at = text.indexOf(marker, pos);
     if (at < 0) {
       const tail = text.slice(pos);
@@ -422,13 +427,50 @@ export function scanReply(text: string, format: ToolCallFormat, names: ReadonlyS
   return { outside, calls };
 }
 
+/** The tags of thinking blocks: Qwen3 / DeepSeek-R1 style, and Magistral / Ministral reasoning. */
+const THINKING_TAGS: ReadonlyArray<readonly [string, string]> = [
+  ['<think>', '</think>'],
+  ['[THINK]', '[/THINK]'],
+];
+
+/** The tag texts of thinking blocks, which a reply with tools keeps as text where they are control tokens (as llama.cpp's preserved tokens). */
+export function thinkingTokenTexts(): string[] {
+  return THINKING_TAGS.flat();
+}
+
+/** Whether a prompt ends inside an opened thinking block (templates that open the assistant's thinking themselves). */
+export function endsInsideThinking(promptText: string): boolean {
+  const tail = promptText.trimEnd();
+  return THINKING_TAGS.some(([open]) => tail.endsWith(open));
+}
+
+/**
+ * Where the thinking block a reply starts with ends (after its closing tag); 0 when the reply
+ * starts with none; undefined while it has not closed. `open`: the prompt opened the block.
+ */
+function thinkingEnd(text: string, open: boolean): number | undefined {
+  if (open) {
+    const ends = THINKING_TAGS.map(([, close]) => [text.indexOf(close), close.length] as const).filter(([at]) => at >= 0);
+    if (ends.length === 0) return undefined;
+    const [at, length] = ends.reduce((a, b) => (b[0] < a[0] ? b : a));
+    return at + length;
+  }
+  const first = skipSpace(text, 0);
+  for (const [openTag, close] of THINKING_TAGS) {
+    if (!text.startsWith(openTag, first)) continue;
+    const at = text.indexOf(close, first + openTag.length);
+    return at < 0 ? undefined : at + close.length;
+  }
+  return 0;
+}
+
 /**
  * The tool calls in a finished reply and the text around them. Anything that is not a well-formed
  * call to a known tool stays in `content` (model output is untrusted text, never executed here);
  * a reply with a call cut short is all content.
  */
-export function parseToolCalls(text: string, format: ToolCallFormat, tools: readonly ToolFunction[]): { content: string; tool_calls: ToolCall[] } {
-  const { outside, calls } = scanReply(text, format, new Set(tools.map((t) => t.name)), true);
+export function parseToolCalls(text: string, format: ToolCallFormat, tools: readonly ToolFunction[], thinkingOpen = false): { content: string; tool_calls: ToolCall[] } {
+  const { outside, calls } = scanReply(text, format, new Set(tools.map((t) => t.name)), true, thinkingOpen);
   if (calls.length === 0 || calls.some((c) => !c.complete)) return { content: text, tool_calls: [] };
   return {
     content: outside.trim(),
@@ -508,6 +550,8 @@ export class ToolCallStream {
     tools: readonly ToolFunction[],
     /** The id of the reply's call `index`. */
     private readonly idOf: (index: number) => string = (index) => `call_${index}`,
+    /** The prompt opened a thinking block, which the reply closes before any call (endsInsideThinking). */
+    private readonly thinkingOpen = false,
   ) {
     this.names = new Set(tools.map((t) => t.name));
   }
@@ -515,7 +559,7 @@ export class ToolCallStream {
   /** What `piece` (with what was held before it) adds to the stream. */
   push(piece: string): ToolCallEvent[] {
     this.text += piece;
-    const { outside, calls } = scanReply(this.text, this.format, this.names, false);
+    const { outside, calls } = scanReply(this.text, this.format, this.names, false, this.thinkingOpen);
     return this.changes(outside.trimEnd(), calls);
   }
 
@@ -524,7 +568,7 @@ export class ToolCallStream {
    * says something), and every call the stream started, `complete` when all of them are whole.
    */
   finish(): { events: ToolCallEvent[]; tool_calls: ToolCall[]; complete: boolean } {
-    const { outside, calls } = scanReply(this.text, this.format, this.names, true);
+    const { outside, calls } = scanReply(this.text, this.format, this.names, true, this.thinkingOpen);
     const events = this.changes(calls.length > 0 ? outside.trimEnd() : outside, calls);
     return {
       events,

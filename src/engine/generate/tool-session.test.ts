@@ -193,6 +193,25 @@ describe('tool calls in a chat session', () => {
     expect(result.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: 'Sure: {"name": "add"} is a tool.' } });
   });
 
+  it('auto after a thinking block the template opened: the thinking is content, a call drafted in it is none', async () => {
+    // Qwen2.5's template with its assistant turn opened in thinking, as DeepSeek-R1's and Reka's templates open it.
+    const template = (qwen.metadata.get('tokenizer.chat_template') as string).replace("{{- '<|im_start|>assistant\\n' }}", "{{- '<|im_start|>assistant\\n<think>\\n' }}");
+    expect(template).toContain('<think>');
+    const thinking: Vocab = { ...qwen, metadata: new Map(qwen.metadata).set('tokenizer.chat_template', template) };
+    const draft = '<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 1}}\n</tool_call>';
+    const reply = `Maybe ${draft}, no: the weather.\n</think>\n\n${QWEN_CALL}`;
+    const { result, chunks, streamed } = await scripted(thinking, reply, { tools: TOOLS });
+    const choice = result.choices[0];
+    expect(choice.finish_reason).toBe('tool_calls');
+    expect(choice.message.tool_calls!.map((c) => c.function)).toEqual([{ name: 'get_weather', arguments: '{"city":"Paris"}' }]);
+    expect(choice.message.content).toBe(`Maybe ${draft}, no: the weather.\n</think>\n\nLet me check.`);
+    expect(streamed).toBe(choice.message.content);
+    expect(streamedCalls(chunks)).toEqual(choice.message.tool_calls);
+    // Without the opened block, the drafted call is a call.
+    const { result: plain } = await scripted(qwen, reply, { tools: TOOLS });
+    expect(plain.choices[0].message.tool_calls!.map((c) => c.function.name)).toEqual(['add', 'get_weather']);
+  });
+
   it("auto with Mistral Nemo's template: a [TOOL_CALLS] list is parsed, its ids are the 9 alphanumerics the template takes back", async () => {
     const reply = '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "a1b2c3d4e"}, {"name": "add", "arguments": {"a": 1, "b": 2}, "id": "f5g6h7i8j"}]';
     expect(nemo.tokenizer.encode(reply, { parseSpecial: true })[0]).not.toBe(nemo.tokenizer.encode(reply)[0]); // [TOOL_CALLS] is one control token
