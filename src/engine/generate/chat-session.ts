@@ -119,7 +119,7 @@ export class ChatSession {
    */
   promptTokens(messages: readonly ChatMessage[], format: PromptFormat = 'chat', tools?: readonly ChatCompletionTool[]): number[] {
     if (format === 'text') return this.tokenizer.encode(messages.map((m) => m.content).join(''), { addSpecial: true, parseSpecial: false });
-    const text = formatChat(this.format.format, templateMessages(messages), {
+    const text = formatChat(this.format.format, templateMessages(messages, this.toolFormat, tools?.map((t) => t.function)), {
       addGenerationPrompt: true,
       ...(tools ? { tools } : {}),
       bosToken: this.bosText,

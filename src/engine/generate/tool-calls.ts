@@ -510,21 +510,57 @@ export function toolCallId(format: ToolCallFormat, replyId: string, index: numbe
 /**
  * Messages as chat templates read them: a call's `arguments` as the object it encodes (Qwen's and
  * Llama 3.1's templates apply `tojson` to it; llama.cpp's common/chat.cpp parses the string the
- * same way), kept as the string when it is not a JSON object.
+ * same way), kept as the string when it is not a JSON object. Phi-4-mini's template reads neither
+ * a `tools` variable nor `tool_calls` (phi4TemplateMessages).
  */
-export function templateMessages(messages: readonly RequestMessage[]): TemplateMessage[] {
-  return messages.map((m) => {
-    const out: TemplateMessage = { role: m.role, content: m.content };
-    if (m.tool_call_id !== undefined) out.tool_call_id = m.tool_call_id;
+export function templateMessages(messages: readonly RequestMessage[], format?: ToolCallFormat, tools?: readonly ToolFunction[]): TemplateMessage[] {
+  const out = messages.map((m) => {
+    const message: TemplateMessage = { role: m.role, content: m.content };
+    if (m.tool_call_id !== undefined) message.tool_call_id = m.tool_call_id;
     if (m.tool_calls) {
-      out.tool_calls = m.tool_calls.map((c) => {
+      message.tool_calls = m.tool_calls.map((c) => {
         const parsed = parseJson(c.function.arguments);
         const args = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : c.function.arguments;
         return { id: c.id, type: 'function', function: { name: c.function.name, arguments: args } };
       });
     }
-    return out;
+    return message;
   });
+  return format === 'phi4' ? phi4TemplateMessages(out, tools) : out;
+}
+
+/**
+ * Phi-4-mini's template shows the tools only as the system message's `tools` field, a JSON string
+ * of the functions (its model card builds it with Python's `json.dumps`), and an assistant turn's
+ * content only: the tools go there (a system message with no text is added when there is none),
+ * and a turn's calls are written into its content as the model writes them, `functools[...]`.
+ */
+function phi4TemplateMessages(messages: TemplateMessage[], tools: readonly ToolFunction[] | undefined): TemplateMessage[] {
+  const out = messages.map((m) => {
+    if (!m.tool_calls) return m;
+    const { tool_calls: calls, ...rest } = m;
+    const written = `functools${pythonJson(calls.map((c) => ({ name: c.function.name, arguments: c.function.arguments })))}`;
+    return { ...rest, content: m.content === '' ? written : `${m.content}\n${written}` };
+  });
+  if (!tools || tools.length === 0) return out;
+  const list = pythonJson(tools.map((t) => ({ name: t.name, ...(t.description !== undefined ? { description: t.description } : {}), ...(t.parameters ? { parameters: t.parameters } : {}) })));
+  const system = out.findIndex((m) => m.role === 'system');
+  if (system < 0) return [{ role: 'system', content: '', tools: list }, ...out];
+  out[system] = { ...out[system]!, tools: list };
+  return out;
+}
+
+/** JSON as Python's `json.dumps` writes it by default: `, ` and `: ` between items, non-ASCII escaped. */
+function pythonJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(pythonJson).join(', ')}]`;
+  if (typeof value === 'object' && value !== null) {
+    return `{${Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${pythonJson(k)}: ${pythonJson(v)}`)
+      .join(', ')}}`;
+  }
+  const json = JSON.stringify(value) ?? 'null';
+  return typeof value === 'string' ? json.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : json;
 }
 
 /** A piece of a streamed reply: text, or a piece of a call (OpenAI's `delta.tool_calls[i]`). */

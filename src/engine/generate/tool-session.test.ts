@@ -4,6 +4,7 @@
  * always parse), and follow-up conversations rendered through the real Qwen2.5 and Llama 3.1
  * templates, compared with Python's jinja2.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bytesSource, readGguf } from '../gguf/index.ts';
@@ -13,7 +14,7 @@ import { llamaCppSourceDir } from '../../testing/llama-ref.ts';
 import { freshSeed, mulberry32 } from '../../testing/random.ts';
 import { schemaErrors } from '../../testing/json-schema-check.ts';
 import { RandomLogitsModel, closingTokens } from '../../testing/random-logits-model.ts';
-import { renderWithPython } from '../../../tests/chat/python-jinja2.ts';
+import { PYTHON, renderWithPython } from '../../../tests/chat/python-jinja2.ts';
 import type { ChatCompletionChunk, ChatCompletionRequest, ChatCompletionTool } from '../api.ts';
 import { ChatSession, type SessionModel } from './chat-session.ts';
 import { constraintVocabulary, requestGrammar } from './constraint.ts';
@@ -47,10 +48,10 @@ interface Vocab {
 const TEMPLATES = `${llamaCppSourceDir()}/models/templates`;
 
 /** A vocabulary with the chat template of the model family put in its metadata. */
-async function vocab(name: string, template: string, endToken: string, overrides: Record<string, unknown> = {}, controlTokens: string[] = []): Promise<Vocab> {
+async function vocab(name: string, template: string | { source: string }, endToken: string, overrides: Record<string, unknown> = {}, controlTokens: string[] = []): Promise<Vocab> {
   const bytes = readFileSync(`${llamaCppSourceDir()}/models/ggml-vocab-${name}.gguf`);
   const metadata = new Map((await readGguf(bytesSource(new Uint8Array(bytes)))).metadata as Map<string, unknown>);
-  metadata.set('tokenizer.chat_template', readFileSync(`${TEMPLATES}/${template}`, 'utf8'));
+  metadata.set('tokenizer.chat_template', typeof template === 'string' ? readFileSync(`${TEMPLATES}/${template}`, 'utf8') : template.source);
   for (const [key, value] of Object.entries(overrides)) metadata.set(key, value);
   if (controlTokens.length > 0) {
     // Unused reserved control tokens take the names of the family's markers, as its own vocabulary has them.
@@ -76,6 +77,14 @@ let nemo: Vocab;
 let granite: Vocab;
 let mistralSmall: Vocab;
 let devstral: Vocab;
+let phi4mini: Vocab;
+
+/**
+ * Phi-4-mini-instruct's chat template (Hugging Face; llama.cpp does not ship it): the tools come in
+ * the system message's `tools` field, a JSON string.
+ */
+const PHI4_MINI_TEMPLATE =
+  "{% for message in messages %}{% if message['role'] == 'system' and 'tools' in message and message['tools'] is not none %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|tool|>' + message['tools'] + '<|/tool|>' + '<|end|>' }}{% else %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}";
 
 beforeAll(async () => {
   qwen = await vocab('qwen2', 'Qwen-Qwen2.5-7B-Instruct.jinja', '<|im_end|>');
@@ -86,7 +95,9 @@ beforeAll(async () => {
   devstral = await vocab('llama-bpe', 'unsloth-mistral-Devstral-Small-2507.jinja', '<|eot_id|>', {}, mistralMarkers);
   // Granite's own vocabulary adds no BOS (its template writes none).
   granite = await vocab('llama-bpe', 'ibm-granite-granite-3.3-2B-Instruct.jinja', '<|eot_id|>', { 'tokenizer.ggml.add_bos_token': false }, ['<|tool_call|>']);
-}, 120_000); // six vocabularies: seconds, longer on a loaded machine
+  // Phi-4-mini's own vocabulary is not in llama.cpp: Llama 3's, with Phi's role markers as control tokens (and, as Phi's, no BOS).
+  phi4mini = await vocab('llama-bpe', { source: PHI4_MINI_TEMPLATE }, '<|end|>', { 'tokenizer.ggml.add_bos_token': false }, ['<|system|>', '<|end|>', '<|user|>', '<|assistant|>', '<|tool|>', '<|/tool|>']);
+}, 120_000); // seven vocabularies: seconds, longer on a loaded machine
 
 const TOOLS: ChatCompletionTool[] = [
   {
@@ -395,6 +406,43 @@ describe('a follow-up with the call and its result', () => {
     if (!python!.ok) throw new Error(python!.message);
     expect(python!.text).toContain(shown);
     expect(python!.text).toContain('get_weather');
+    expect(v.tokenizer.decode(tokens, { unparseSpecial: true })).toBe(python!.text);
+  });
+});
+
+describe("Phi-4-mini's template, which reads tools from the system message", () => {
+  /** Python's json.dumps of `value`, the way Phi-4-mini's model card builds its `tools` string. */
+  const pythonDumps = (value: unknown) => execFileSync(PYTHON, ['-c', 'import json, sys; sys.stdout.write(json.dumps(json.load(sys.stdin)))'], { input: JSON.stringify(value), encoding: 'utf8' });
+
+  it.each([
+    ['with a system prompt', true],
+    ['without one (an empty system message carries the tools)', false],
+  ])('renders tools, a call and its result as Python jinja2 does, %s', (_label, withSystem) => {
+    const v = phi4mini;
+    expect(v.tokenizer.encode('<|tool|>', { parseSpecial: true })).toHaveLength(1);
+    const args = { city: 'Zürich', unit: 'celsius' };
+    const messages = [
+      ...(withSystem ? [{ role: 'system', content: 'You help with weather.' }] : []),
+      { role: 'user', content: 'Weather in Zürich?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: JSON.stringify(args) } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: '{"temperature": 21}' },
+    ];
+    // As Phi-4-mini's model card passes them: the functions as a json.dumps string on the system
+    // message; the earlier call as the model writes it.
+    const pythonMessages = [
+      { role: 'system', content: withSystem ? 'You help with weather.' : '', tools: pythonDumps(TOOLS.map((t) => t.function)) },
+      messages.at(-3),
+      { role: 'assistant', content: `functools${pythonDumps([{ name: 'get_weather', arguments: args }])}` },
+      messages.at(-1),
+    ];
+    const session = new ChatSession(new ScriptedModel(8192, [v.end]), v.tokenizer, v.metadata, { modelName: 'test' });
+    expect(session.toolFormat).toBe('phi4');
+    const request = validateChatRequest({ messages, tools: TOOLS });
+    const tokens = session.fitMessages(request.messages, 'error', 'chat', request.tools).tokens;
+    const [python] = renderWithPython([{ template: PHI4_MINI_TEMPLATE, context: { messages: pythonMessages, add_generation_prompt: true, eos_token: '<|end|>' }, now: [2026, 1, 2, 3, 4, 5] }]);
+    if (!python!.ok) throw new Error(python!.message);
+    expect(python!.text).toContain('<|tool|>[{"name": "get_weather", "description": "The weather in a city."');
+    expect(python!.text).toContain('<|assistant|>functools[{"name": "get_weather", "arguments": {"city": "Z\\u00fcrich", "unit": "celsius"}}]<|end|>');
     expect(v.tokenizer.decode(tokens, { unparseSpecial: true })).toBe(python!.text);
   });
 });
