@@ -312,9 +312,9 @@ describe('forced tool calls from a random-logits model', () => {
     }
   }, 600_000);
 
-  it("'required' in the Mistral Nemo and Granite formats: one valid call each time", async () => {
+  it("'required' in the Mistral Nemo, Mistral [ARGS], Granite and Phi-4-mini formats: one valid call each time", async () => {
     const next = mulberry32(freshSeed('required tool calls, list formats'));
-    for (const v of [nemo, granite]) {
+    for (const v of [nemo, mistralSmall, granite, phi4mini]) {
       const closers = closingTokens(v.tokenizer);
       for (let trial = 0; trial < 4; trial++) {
         const { result, model } = await forced(v, closers, { tools: TOOLS, tool_choice: 'required' }, Math.floor(next() * 2 ** 31));
