@@ -221,6 +221,11 @@ export interface ChatCompletionRequest {
   tools?: ChatCompletionTool[];
   /** Default 'auto' when there are tools. */
   tool_choice?: ToolChoice;
+  /**
+   * Default true: with 'auto' a reply may call several tools. false: the reply ends after its first
+   * call. A forced call ('required' or a named function) is one call either way.
+   */
+  parallel_tool_calls?: boolean;
 }
 
 export type ResponseFormat =

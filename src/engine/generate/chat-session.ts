@@ -361,6 +361,11 @@ export class ChatSession {
           stoppedByString = true;
           break;
         }
+        // parallel_tool_calls false: one call, and the reply ends with it.
+        if (request.parallel_tool_calls === false && toolStream && toolStream.completeCalls > 0) {
+          finish = 'stop';
+          break;
+        }
         if (constraint && !constraint.canContinue) {
           finish = 'stop';
           break;

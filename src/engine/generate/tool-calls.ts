@@ -580,6 +580,7 @@ export class ToolCallStream {
   private shownContent = '';
   private readonly shownCalls: CallSoFar[] = [];
   private readonly names: ReadonlySet<string>;
+  private calls: readonly CallSoFar[] = [];
 
   constructor(
     private readonly format: ToolCallFormat,
@@ -596,7 +597,13 @@ export class ToolCallStream {
   push(piece: string): ToolCallEvent[] {
     this.text += piece;
     const { outside, calls } = scanReply(this.text, this.format, this.names, false, this.thinkingOpen);
+    this.calls = calls;
     return this.changes(outside.trimEnd(), calls);
+  }
+
+  /** How many of the calls so far are whole. */
+  get completeCalls(): number {
+    return this.calls.filter((c) => c.complete).length;
   }
 
   /**

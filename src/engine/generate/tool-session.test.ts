@@ -176,6 +176,17 @@ describe('tool calls in a chat session', () => {
     expect(chunks.some((c) => c.choices[0].delta.tool_calls)).toBe(false);
   });
 
+  it('parallel_tool_calls false: the reply ends with its first call', async () => {
+    const two = `${QWEN_CALL}\n<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n</tool_call>`;
+    const { result: both } = await scripted(qwen, two, { tools: TOOLS, parallel_tool_calls: true });
+    expect(both.choices[0].message.tool_calls!.map((c) => c.function.name)).toEqual(['get_weather', 'add']);
+    const { result, chunks } = await scripted(qwen, two, { tools: TOOLS, parallel_tool_calls: false });
+    expect(result.choices[0].finish_reason).toBe('tool_calls');
+    expect(result.choices[0].message.tool_calls!.map((c) => c.function)).toEqual([{ name: 'get_weather', arguments: '{"city":"Paris"}' }]);
+    expect(streamedCalls(chunks)).toEqual(result.choices[0].message.tool_calls);
+    expect(result.usage.completion_tokens).toBeLessThan(both.usage.completion_tokens);
+  });
+
   it("auto: a call to an unknown tool or with broken JSON stays content", async () => {
     const bad = '<tool_call>\n{"name": "delete_all", "arguments": {}}\n</tool_call>';
     const { result, streamed } = await scripted(qwen, bad, { tools: TOOLS });
@@ -460,6 +471,7 @@ describe('tool request validation', () => {
   it.each([
     [{ tools: TOOLS, tool_choice: { type: 'function', function: { name: 'nope' } } }, 'InvalidRequestError', 'tool_choice.function.name'],
     [{ tools: TOOLS, tool_choice: 'sometimes' }, 'InvalidRequestError', 'tool_choice'],
+    [{ tools: TOOLS, parallel_tool_calls: 'no' }, 'InvalidRequestError', 'parallel_tool_calls'],
     [{ tool_choice: 'required' }, 'InvalidRequestError', 'tool_choice'],
     [{ tools: [TOOLS[0], TOOLS[0]] }, 'InvalidRequestError', 'tools[1].function.name'],
     [{ tools: [{ type: 'function', function: { name: 'has space' } }] }, 'InvalidRequestError', 'tools[0].function.name'],

@@ -135,6 +135,7 @@ const FIELDS: Record<string, Check> = {
       }
     });
   },
+  parallel_tool_calls: boolean,
   tool_choice: (v, p) => {
     if (v === 'none' || v === 'auto' || v === 'required') return;
     if (!isPlainObject(v) || v.type !== 'function' || !isPlainObject(v.function) || typeof v.function.name !== 'string') {
