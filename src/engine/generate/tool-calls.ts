@@ -313,24 +313,32 @@ function hermesBlock(text: string, at: number, names: ReadonlySet<string>): Call
 
 /** A marker, then a JSON list of call objects (Mistral Nemo, Granite 3, Phi-4-mini). */
 function callList(text: string, at: number, marker: string, names: ReadonlySet<string>): CallsScan {
-  const pending = { calls: [], end: at, open: true };
-  let p = skipSpace(text, at + marker.length);
-  if (p >= text.length) return pending;
+  const p = skipSpace(text, at + marker.length);
+  if (p >= text.length) return { calls: [], end: at, open: true };
   if (text[p] !== '[') return null;
+  return callObjects(text, skipSpace(text, p + 1), at, ['arguments'], names, ',', ']');
+}
+
+/**
+ * Call objects one after another from `text[p]`, separated by `separator`, up to `close` where
+ * they are a list. While none is decided, the text from `pendingFrom` on is held.
+ */
+function callObjects(text: string, p: number, pendingFrom: number, argKeys: readonly string[], names: ReadonlySet<string>, separator: string, close?: string): CallsScan {
   const calls: CallSoFar[] = [];
-  p = skipSpace(text, p + 1);
+  const undecided = (end: number): CallsScan => (calls.length === 0 ? { calls, end: pendingFrom, open: true } : { calls, end, open: true });
+  const notACall = (end: number): CallsScan => (calls.length === 0 ? null : { calls, end, open: false });
   for (;;) {
-    if (p >= text.length) return calls.length === 0 ? pending : { calls, end: p, open: true };
-    if (text[p] !== '{') return calls.length === 0 ? null : { calls, end: p, open: false };
-    const found = callInObject(text, p, ['arguments'], names);
-    if (found === undefined) return calls.length === 0 ? pending : { calls, end: p, open: true };
-    if (found === null) return calls.length === 0 ? null : { calls, end: p, open: false };
+    if (p >= text.length) return undecided(p);
+    if (text[p] !== '{') return notACall(p);
+    const found = callInObject(text, p, argKeys, names);
+    if (found === undefined) return undecided(p);
+    if (found === null) return notACall(p);
     calls.push(found.call);
     if (found.scan.state !== 'closed') return { calls, end: found.scan.end, open: found.scan.state === 'open' };
     const after = skipSpace(text, found.scan.end);
     if (after >= text.length) return { calls, end: found.scan.end, open: true };
-    if (text[after] === ']') return { calls, end: after + 1, open: false };
-    if (text[after] !== ',') return { calls, end: found.scan.end, open: false };
+    if (close !== undefined && text[after] === close) return { calls, end: after + 1, open: false };
+    if (text[after] !== separator) return { calls, end: found.scan.end, open: false };
     p = skipSpace(text, after + 1);
   }
 }
@@ -366,25 +374,11 @@ const LLAMA3_TAG = '<|python_tag|>';
 
 /** Llama 3.x: the whole reply is calls, `{"name": ..., "parameters": {...}}` separated by `;`, optionally after `<|python_tag|>`. */
 function llama3Calls(text: string, names: ReadonlySet<string>): CallsScan {
-  const pending = { calls: [], end: 0, open: true };
   let p = skipSpace(text, 0);
   const head = text.slice(p);
-  if (head.length < LLAMA3_TAG.length && LLAMA3_TAG.startsWith(head)) return pending;
+  if (head.length < LLAMA3_TAG.length && LLAMA3_TAG.startsWith(head)) return { calls: [], end: 0, open: true };
   if (head.startsWith(LLAMA3_TAG)) p = skipSpace(text, p + LLAMA3_TAG.length);
-  const calls: CallSoFar[] = [];
-  for (;;) {
-    if (p >= text.length) return calls.length === 0 ? pending : { calls, end: p, open: true };
-    if (text[p] !== '{') return calls.length === 0 ? null : { calls, end: p, open: false };
-    const found = callInObject(text, p, ['parameters', 'arguments'], names);
-    if (found === undefined) return calls.length === 0 ? pending : { calls, end: p, open: true };
-    if (found === null) return calls.length === 0 ? null : { calls, end: p, open: false };
-    calls.push(found.call);
-    if (found.scan.state !== 'closed') return { calls, end: found.scan.end, open: found.scan.state === 'open' };
-    const after = skipSpace(text, found.scan.end);
-    if (after >= text.length) return { calls, end: found.scan.end, open: true };
-    if (text[after] !== ';') return { calls, end: found.scan.end, open: false };
-    p = skipSpace(text, after + 1);
-  }
+  return callObjects(text, p, 0, ['parameters', 'arguments'], names, ';');
 }
 
 /**
