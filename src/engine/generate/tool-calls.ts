@@ -571,7 +571,9 @@ export type ToolCallEvent = { content: string } | { tool_call: ToolCallDelta };
  */
 export class ToolCallStream {
   private text = '';
-  private shownContent = '';
+  /** How much content the stream has shown, and its last characters (to check a scan kept them). */
+  private shownLength = 0;
+  private shownTail = '';
   private readonly shownCalls: CallSoFar[] = [];
   private readonly names: ReadonlySet<string>;
   private calls: readonly CallSoFar[] = [];
@@ -617,9 +619,13 @@ export class ToolCallStream {
   private changes(content: string, calls: readonly CallSoFar[]): ToolCallEvent[] {
     const events: ToolCallEvent[] = [];
     // What a scan decided stays decided (the text only grows), so the shown text is a prefix.
-    if (!content.startsWith(this.shownContent)) throw new Error(`tool-call stream: content went back from ${JSON.stringify(this.shownContent)} to ${JSON.stringify(content)}`);
-    if (content.length > this.shownContent.length) events.push({ content: content.slice(this.shownContent.length) });
-    this.shownContent = content;
+    // (Checked on the last characters shown: comparing all of it each token made long replies quadratic.)
+    if (content.length < this.shownLength || !content.startsWith(this.shownTail, this.shownLength - this.shownTail.length)) {
+      throw new Error(`tool-call stream: a scan took back content it had shown (${JSON.stringify(this.shownTail)})`);
+    }
+    if (content.length > this.shownLength) events.push({ content: content.slice(this.shownLength) });
+    this.shownLength = content.length;
+    this.shownTail = content.slice(-32);
     calls.forEach((call, index) => {
       let shown = this.shownCalls[index];
       if (!shown) {
