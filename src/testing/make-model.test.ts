@@ -26,11 +26,12 @@ const LAYER_TENSORS: Record<TestArch, string[]> = {
   qwen2: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_q.bias', 'attn_k.bias', 'attn_v.bias', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
   qwen3: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_q_norm', 'attn_k_norm', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
   phi3: ['attn_norm', 'attn_qkv', 'attn_output', 'ffn_norm', 'ffn_up', 'ffn_down'],
+  gemma: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
   gemma2: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'post_attention_norm', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down', 'post_ffw_norm'],
 };
 
 function expectedNames(arch: TestArch, layers: number, extraGlobal: string[] = []): string[] {
-  const names = ['token_embd.weight', ...extraGlobal, 'output_norm.weight', ...(arch === 'gemma2' ? [] : ['output.weight'])];
+  const names = ['token_embd.weight', ...extraGlobal, 'output_norm.weight', ...(arch === 'gemma' || arch === 'gemma2' ? [] : ['output.weight'])];
   for (let i = 0; i < layers; i++) {
     for (const t of LAYER_TENSORS[arch]) names.push(`blk.${i}.${t.includes('.') ? t : `${t}.weight`}`);
   }
@@ -100,7 +101,8 @@ describe('test-model generator', () => {
     if (arch === 'mistral') expect(getInteger(file, 'llama.attention.sliding_window')).toBe(4096);
     if (arch === 'gemma2') expect(getNumber(file, 'gemma2.final_logit_softcapping')).toBe(30);
     if (arch === 'granite') expect(getNumber(file, 'granite.logit_scale')).toBe(8);
-    if (arch === 'qwen3') expect(getInteger(file, 'qwen3.attention.key_length')).toBe(16);
+    if (arch === 'qwen3' || arch === 'gemma') expect(getInteger(file, `${arch}.attention.key_length`)).toBe(16);
+    if (arch === 'gemma') expect(file.metadata.has('gemma.attention.sliding_window') || file.metadata.has('gemma.final_logit_softcapping')).toBe(false);
     expect(file.tensors.every((t) => t.type === GgmlType.F32)).toBe(true);
 
     const path = join(tmp, `${arch}.gguf`);
