@@ -13,6 +13,15 @@ const ARCHS: ArchCase[] = [
   { label: 'llama', options: { arch: 'llama', ...DIMS, ropeFreqs: true, biases: true }, check: (m) => expect(m.config.rope.factors).toBe('freqs') },
   { label: 'qwen2', options: { arch: 'qwen2', ...DIMS }, check: (m) => expect(m.config.tensors.qBias).toBe(true) },
   { label: 'qwen3', options: { arch: 'qwen3', ...DIMS, headDim: 64 }, check: (m) => expect(m.config.qkNorm).toBe(true) },
+  // Gemma 1: a head size that is not embd / heads (as Gemma 7B's 256 with 3072 / 16).
+  {
+    label: 'gemma',
+    options: { arch: 'gemma', ...DIMS, headDim: 128 },
+    check: (m) => {
+      expect([m.config.qDim, m.config.embeddingScale, m.config.activation, m.config.postNorms]).toEqual([512, 16, 'gelu', false]);
+      expect(m.config.tensors.tiedEmbeddings).toBe(true);
+    },
+  },
   // Window 16 < 72 positions; the softcaps lowered to 2 and 5 so that they bite on a small model.
   {
     label: 'gemma2',
