@@ -15,9 +15,9 @@ import { GgufValueType, type GgufValue } from '../../src/engine/gguf/types.ts';
 import { writeGguf } from '../../src/engine/gguf/writer.ts';
 import { Tokenizer } from '../../src/engine/tokenizer/index.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
-import { llamaRefDetokenizeBytes, llamaRefTokenizeMany, llamaRefVocabInfo } from '../../src/testing/llama-ref.ts';
+import { llamaRefDetokenizeBytes, llamaRefVocabInfo } from '../../src/testing/llama-ref.ts';
 import { HARD_CASES, INVALID_UTF8, randomCases, specialCases } from './corpus.ts';
-import { loadTokenizer, vocabPath } from './helpers.ts';
+import { loadTokenizer, tokenizationMismatches, vocabPath } from './helpers.ts';
 
 const CONTROL = 3;
 const USER_DEFINED = 4;
@@ -83,22 +83,7 @@ describe('a Gemma-style SentencePiece vocabulary (no space prefix, Gemma special
       '<start_of_turn>user\nHi there<end_of_turn>\n<start_of_turn>model\n',
       HARD_CASES.join(' | '),
     ];
-    const failures: string[] = [];
-    for (const [addSpecial, parseSpecial, inputs] of [
-      [false, false, corpus],
-      [true, true, corpus],
-      [true, false, withSpecials],
-      [false, true, withSpecials],
-    ] as const) {
-      const opts = { addSpecial, parseSpecial };
-      const expected = llamaRefTokenizeMany(path, inputs, opts);
-      inputs.forEach((input, i) => {
-        const got = tok.encode(input, opts);
-        if (JSON.stringify(got) !== JSON.stringify(expected[i])) {
-          failures.push(`${JSON.stringify(opts)} ${JSON.stringify(typeof input === 'string' ? input : [...input])}\n  llama.cpp ${expected[i]!.join(' ')}\n  ours      ${got.join(' ')}`);
-        }
-      });
-    }
+    const failures = tokenizationMismatches(tok, path, corpus, withSpecials);
     expect(failures.slice(0, 10), `${failures.length} mismatches:\n${failures.slice(0, 10).join('\n')}`).toEqual([]);
   }, 120_000);
 
