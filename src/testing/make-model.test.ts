@@ -10,6 +10,7 @@ import { readGguf } from '../engine/gguf/reader.ts';
 import { bytesSource } from '../engine/gguf/source.ts';
 import type { GgufFile } from '../engine/gguf/types.ts';
 import { nodeFileSource } from '../node/file-source.ts';
+import { argmax } from './compare.ts';
 import { llamaCppSourceDir, llamaRefLogits } from './llama-ref.ts';
 import { TEST_ARCHS, makeTestModel, parseQuantSpec, planTestModel, syntheticVocab, useMoreBits, type TestArch, type TestModelOptions } from './make-model.ts';
 
@@ -115,6 +116,16 @@ describe('test-model generator', () => {
     for (const s of stats.std) expect(s).toBeLessThan(9);
     // Peaked: on average the top token takes a good share of the probability (flat would be 1/323).
     expect(stats.meanMaxProb).toBeGreaterThan(0.25);
+  });
+
+  it('gemma: the blocks matter, not just the tied, scaled embedding of the input token', { timeout: 120_000 }, () => {
+    // Without the gain on its blocks' outputs every position's top-1 was its own input token.
+    const path = join(tmp, 'gemma-self.gguf');
+    writeFileSync(path, makeTestModel({ arch: 'gemma', ...SMALL, seed: 7 }));
+    const tokens = Array.from({ length: 60 }, (_, i) => 3 + ((i * 7919 + 13) % 320));
+    const { logits, nVocab } = llamaRefLogits(path, tokens);
+    const self = tokens.filter((t, i) => argmax(logits, i * nVocab, nVocab) === t).length;
+    expect(self / tokens.length).toBeLessThan(0.6);
   });
 
   it('is deterministic per seed, and a tensor has the same values whatever its type', async () => {
