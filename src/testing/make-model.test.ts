@@ -10,6 +10,7 @@ import { readGguf } from '../engine/gguf/reader.ts';
 import { bytesSource } from '../engine/gguf/source.ts';
 import type { GgufFile } from '../engine/gguf/types.ts';
 import { nodeFileSource } from '../node/file-source.ts';
+import { argmax } from './compare.ts';
 import { llamaCppSourceDir, llamaRefLogits } from './llama-ref.ts';
 import { TEST_ARCHS, makeTestModel, parseQuantSpec, planTestModel, syntheticVocab, useMoreBits, type TestArch, type TestModelOptions } from './make-model.ts';
 
@@ -26,11 +27,12 @@ const LAYER_TENSORS: Record<TestArch, string[]> = {
   qwen2: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_q.bias', 'attn_k.bias', 'attn_v.bias', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
   qwen3: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_q_norm', 'attn_k_norm', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
   phi3: ['attn_norm', 'attn_qkv', 'attn_output', 'ffn_norm', 'ffn_up', 'ffn_down'],
+  gemma: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
   gemma2: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'post_attention_norm', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down', 'post_ffw_norm'],
 };
 
 function expectedNames(arch: TestArch, layers: number, extraGlobal: string[] = []): string[] {
-  const names = ['token_embd.weight', ...extraGlobal, 'output_norm.weight', ...(arch === 'gemma2' ? [] : ['output.weight'])];
+  const names = ['token_embd.weight', ...extraGlobal, 'output_norm.weight', ...(arch === 'gemma' || arch === 'gemma2' ? [] : ['output.weight'])];
   for (let i = 0; i < layers; i++) {
     for (const t of LAYER_TENSORS[arch]) names.push(`blk.${i}.${t.includes('.') ? t : `${t}.weight`}`);
   }
@@ -100,7 +102,8 @@ describe('test-model generator', () => {
     if (arch === 'mistral') expect(getInteger(file, 'llama.attention.sliding_window')).toBe(4096);
     if (arch === 'gemma2') expect(getNumber(file, 'gemma2.final_logit_softcapping')).toBe(30);
     if (arch === 'granite') expect(getNumber(file, 'granite.logit_scale')).toBe(8);
-    if (arch === 'qwen3') expect(getInteger(file, 'qwen3.attention.key_length')).toBe(16);
+    if (arch === 'qwen3' || arch === 'gemma') expect(getInteger(file, `${arch}.attention.key_length`)).toBe(16);
+    if (arch === 'gemma') expect(file.metadata.has('gemma.attention.sliding_window') || file.metadata.has('gemma.final_logit_softcapping')).toBe(false);
     expect(file.tensors.every((t) => t.type === GgmlType.F32)).toBe(true);
 
     const path = join(tmp, `${arch}.gguf`);
@@ -113,6 +116,16 @@ describe('test-model generator', () => {
     for (const s of stats.std) expect(s).toBeLessThan(9);
     // Peaked: on average the top token takes a good share of the probability (flat would be 1/323).
     expect(stats.meanMaxProb).toBeGreaterThan(0.25);
+  });
+
+  it('gemma: the blocks matter, not just the tied, scaled embedding of the input token', { timeout: 120_000 }, () => {
+    // Without the gain on its blocks' outputs every position's top-1 was its own input token.
+    const path = join(tmp, 'gemma-self.gguf');
+    writeFileSync(path, makeTestModel({ arch: 'gemma', ...SMALL, seed: 7 }));
+    const tokens = Array.from({ length: 60 }, (_, i) => 3 + ((i * 7919 + 13) % 320));
+    const { logits, nVocab } = llamaRefLogits(path, tokens);
+    const self = tokens.filter((t, i) => argmax(logits, i * nVocab, nVocab) === t).length;
+    expect(self / tokens.length).toBeLessThan(0.6);
   });
 
   it('is deterministic per seed, and a tensor has the same values whatever its type', async () => {

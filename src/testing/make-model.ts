@@ -19,8 +19,8 @@ import { GgufValueType, type GgufTensorInfo, type GgufTypeInfo, type GgufValue }
 import { writeGguf, type GgufInputValue, type GgufTensorSpec, type GgufWriteSpec, type TensorDataProvider } from '../engine/gguf/writer.ts';
 
 /** `mistral` is the llama architecture with `llama.attention.sliding_window` set, as Mistral 7B v0.1. */
-export type TestArch = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2' | 'granite';
-export const TEST_ARCHS: readonly TestArch[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'granite'];
+export type TestArch = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma' | 'gemma2' | 'granite';
+export const TEST_ARCHS: readonly TestArch[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'granite'];
 
 /** What a tensor is for; quantization recipes choose types by role. */
 export type TensorRole =
@@ -74,7 +74,7 @@ export interface TestModelOptions {
   kvHeads?: number;
   /**
    * Head dimension. Default embd / heads. llama.cpp requires heads * headDim == embd for qwen2 and
-   * phi3 (their q projection is embd x embd); qwen3, gemma2, llama and granite allow any.
+   * phi3 (their q projection is embd x embd); qwen3, gemma, gemma2, llama and granite allow any.
    */
   headDim?: number;
   /** Feed-forward size (n_ff). */
@@ -88,7 +88,7 @@ export interface TestModelOptions {
   seed?: number;
   /** Standard deviation of the logits, about. Default 6. */
   outputScale?: number;
-  /** No output.weight: logits use token_embd (always so for gemma2). */
+  /** No output.weight: logits use token_embd (always so for gemma and gemma2). */
   tiedEmbeddings?: boolean;
   /** Window for mistral (default 4096) and gemma2 (default 4096; llama.cpp's default for gemma2). */
   slidingWindow?: number;
@@ -315,7 +315,7 @@ export function planTensors(o: TestModelOptions, d: Dims): TensorPlan[] {
   const outputScale = o.outputScale ?? 6;
   const granite = o.arch === 'granite';
   const logitScale = granite ? GRANITE_LOGIT_SCALE : 1;
-  const tied = o.arch === 'gemma2' || (o.tiedEmbeddings ?? false);
+  const tied = o.arch === 'gemma' || o.arch === 'gemma2' || (o.tiedEmbeddings ?? false);
   // Normalized hidden states have RMS ~1, so std(logit) ~ std(w) * sqrt(E): pick std(w) to make it
   // outputScale (granite divides logits by logit_scale, so scale up by it).
   const outputStd = (outputScale * logitScale) / Math.sqrt(E);
@@ -325,6 +325,12 @@ export function planTensors(o: TestModelOptions, d: Dims): TensorPlan[] {
   // Gemma 2 scales the (tied, so output-sized) embeddings by sqrt(embd); larger post-norm gains keep
   // the layers' contributions comparable to that, so the logits depend on more than the last token.
   const postNorm: WeightInit = { kind: 'normal', mean: 4, std: 0.4 };
+  // Gemma 1 has the same scaled embeddings and no post-norms. Tied and scaled, a token's own
+  // embedding dominates the residual (rms 6 against about 1 from each block) and every position
+  // predicts its input token whatever the blocks do; a gain on the blocks' output projections
+  // makes them count (measured at embd 64: 80 of 80 positions predict their input token with gain
+  // 1 or 4, 35 of 80 with 16).
+  const blockOut = (fanIn: number): WeightInit => ({ kind: 'normal', std: (o.arch === 'gemma' ? GEMMA_BLOCK_GAIN : 1) / Math.sqrt(fanIn) });
   const add = (name: string, role: TensorRole, layer: number, shape: number[], init: WeightInit) => out.push({ name, role, layer, shape, init });
 
   // A tied embedding is also the output projection: it gets the output's scale and, like in
@@ -357,7 +363,7 @@ export function planTensors(o: TestModelOptions, d: Dims): TensorPlan[] {
         add(`${b}attn_q_norm.weight`, 'vector', i, [D], norm);
         add(`${b}attn_k_norm.weight`, 'vector', i, [D], norm);
       }
-      add(`${b}attn_output.weight`, 'attn_output', i, [H * D, E], proj(H * D));
+      add(`${b}attn_output.weight`, 'attn_output', i, [H * D, E], blockOut(H * D));
       if (extraBiases) add(`${b}attn_output.bias`, 'vector', i, [E], bias);
     }
     if (o.arch === 'gemma2') add(`${b}post_attention_norm.weight`, 'vector', i, [E], postNorm);
@@ -368,7 +374,7 @@ export function planTensors(o: TestModelOptions, d: Dims): TensorPlan[] {
       add(`${b}ffn_gate.weight`, 'ffn_gate', i, [E, F], proj(E));
       add(`${b}ffn_up.weight`, 'ffn_up', i, [E, F], proj(E));
     }
-    add(`${b}ffn_down.weight`, 'ffn_down', i, [F, E], proj(F));
+    add(`${b}ffn_down.weight`, 'ffn_down', i, [F, E], blockOut(F));
     if (extraBiases) {
       if (o.arch !== 'phi3') add(`${b}ffn_gate.bias`, 'vector', i, [F], bias);
       add(`${b}ffn_up.bias`, 'vector', i, [F], bias);
@@ -382,6 +388,8 @@ export function planTensors(o: TestModelOptions, d: Dims): TensorPlan[] {
 }
 
 const GRANITE_LOGIT_SCALE = 8;
+/** Gain of gemma's attn_output and ffn_down, against the sqrt(embd)-scaled tied embeddings. */
+const GEMMA_BLOCK_GAIN = 16;
 
 function archMetadata(o: TestModelOptions, d: Dims, fileType: number): Array<[string, GgufValue, GgufValueType]> {
   const T = GgufValueType;
@@ -405,7 +413,8 @@ function archMetadata(o: TestModelOptions, d: Dims, fileType: number): Array<[st
     [k('rope.freq_base'), o.ropeFreqBase ?? (o.arch === 'qwen2' || o.arch === 'qwen3' ? 1000000 : 10000), T.FLOAT32],
     [k('rope.dimension_count'), d.D, T.UINT32],
   ];
-  if (d.D * d.H !== d.E || o.arch === 'gemma2' || o.arch === 'qwen3') {
+  // Gemma's converter always writes the head size (Gemma 7B: 256, not 3072 / 16).
+  if (d.D * d.H !== d.E || o.arch === 'gemma' || o.arch === 'gemma2' || o.arch === 'qwen3') {
     m.push([k('attention.key_length'), d.D, T.UINT32], [k('attention.value_length'), d.D, T.UINT32]);
   }
   if (o.arch === 'llama' || o.arch === 'mistral') m.push([k('vocab_size'), d.V, T.UINT32]);

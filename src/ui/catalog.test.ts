@@ -36,7 +36,7 @@ describe('public/models.json', () => {
 
   it('lists the well-known instruct models with sizes, licenses and memory estimates', () => {
     const families = new Set(catalog.map((m) => m.family));
-    for (const f of ['Qwen2.5', 'Llama 3.2', 'Llama 3.1', 'Phi-3.5', 'Gemma 2', 'Mistral', 'Granite 3.x']) expect(families).toContain(f);
+    for (const f of ['Qwen2.5', 'Llama 3.2', 'Llama 3.1', 'Phi-3.5', 'Gemma 1', 'Gemma 2', 'Mistral', 'Granite 3.x']) expect(families).toContain(f);
     for (const m of catalog.slice(1)) {
       expect(m.urls[0]).toMatch(/^https:\/\/huggingface\.co\/.+\.gguf$/);
       expect(m.memoryEstimate).toBeGreaterThan(m.approxSize);

@@ -136,7 +136,30 @@ describe('formatChat', () => {
 
   it('passes a rejection by the template on as a ChatTemplateError', () => {
     const choice = chooseChatFormat({ chatTemplate: template('google-gemma-2-2b-it.jinja') });
-    expect(() => formatChat(choice.format, chat, { ...tokens, addGenerationPrompt: true })).toThrow(/System role not supported/);
+    const twoUsers: ChatMessage[] = [{ role: 'user', content: 'Hi' }, { role: 'user', content: 'Again' }];
+    expect(() => formatChat(choice.format, twoUsers, { ...tokens, addGenerationPrompt: true })).toThrow(/Conversation roles must alternate/);
+  });
+
+  it("merges the system prompt into the next message for a template without a system role (Gemma), as llama.cpp does", () => {
+    // Gemma 1.1's and Gemma 2's template (the same text) raises on a system message; llama.cpp
+    // probes that and writes the system prompt, a newline, then the first user message instead.
+    const gemma = chooseChatFormat({ chatTemplate: template('google-gemma-2-2b-it.jinja') });
+    expect(gemma.format).toMatchObject({ kind: 'jinja', systemRole: false });
+    expect(formatChat(gemma.format, chat, { bosToken: '<bos>', eosToken: '<eos>', addGenerationPrompt: true })).toBe(
+      '<bos><start_of_turn>user\nBe brief.\nHi<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n' +
+        '<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n',
+    );
+    // A system prompt alone is dropped; without one nothing changes.
+    expect(formatChat(gemma.format, chat.slice(0, 1), { bosToken: '<bos>', eosToken: '<eos>', addGenerationPrompt: true })).toBe('<bos><start_of_turn>model\n');
+    expect(formatChat(gemma.format, chat.slice(1, 2), { bosToken: '<bos>', eosToken: '<eos>', addGenerationPrompt: false })).toBe(
+      '<bos><start_of_turn>user\nHi<end_of_turn>\n',
+    );
+    // A template that silently skips system messages gets the merge too; ones that write it do not.
+    const skips = chooseChatFormat({ chatTemplate: "{% for m in messages %}{% if m.role != 'system' %}[{{ m.role }}]{{ m.content }}{% endif %}{% endfor %}" });
+    expect(formatChat(skips.format, chat.slice(0, 2), { ...tokens, addGenerationPrompt: false })).toBe('[user]Be brief.\nHi');
+    for (const file of ['meta-llama-Llama-3.2-3B-Instruct.jinja', 'Qwen-Qwen2.5-7B-Instruct.jinja', 'microsoft-Phi-3.5-mini-instruct.jinja']) {
+      expect(chooseChatFormat({ chatTemplate: template(file) }).format, file).toMatchObject({ kind: 'jinja', systemRole: true });
+    }
   });
 
   it('renders the ChatML default template source exactly as llama.cpp writes it', () => {

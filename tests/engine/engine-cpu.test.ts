@@ -2,10 +2,13 @@
  * The engine on the CPU backend, in Node with no WebGPU: `backend: 'auto'` falls back to the CPU
  * and says why, 'cpu' forces it (with threads), 'webgpu' refuses, and chat works end to end.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatMessage, ModelSource } from '../../src/engine/api.ts';
 import { cpuReport } from '../../src/engine/backend/choose.ts';
 import { Engine } from '../../src/engine/engine.ts';
+import { llamaCppSourceDir } from '../../src/testing/llama-ref.ts';
 import { makeTestModel } from '../../src/testing/make-model.ts';
 
 let modelBytes: Uint8Array;
@@ -68,6 +71,19 @@ describe('engine on the CPU backend', () => {
   it('webgpu does not fall back', async () => {
     const error = await engine().loadModel(source(), { backend: 'webgpu' }).catch((x: unknown) => x);
     expect((error as Error).name).toBe('WebGPUUnavailableError');
+  });
+
+  it('chats with a Gemma 1 model, its template taking the system prompt into the first user turn', async () => {
+    const chatTemplate = readFileSync(join(llamaCppSourceDir(), 'models', 'templates', 'google-gemma-2-2b-it.jinja'), 'utf8');
+    const gemma = makeTestModel({ arch: 'gemma', embd: 64, layers: 2, heads: 4, kvHeads: 1, headDim: 32, ff: 128, ctx: 512, seed: 5, quant: 'q8_0', chatTemplate });
+    const e = engine();
+    const info = await e.loadModel({ kind: 'file', file: new Blob([gemma as Uint8Array<ArrayBuffer>]), name: 'gemma.gguf' }, { backend: 'cpu', threads: 1, contextLength: 256 });
+    expect(info.backend).toBe('cpu');
+    const withSystem = await e.chatCompletion({ messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }], temperature: 0, max_tokens: 6 });
+    const merged = await e.chatCompletion({ messages: [{ role: 'user', content: 'Be brief.\nHi' }], temperature: 0, max_tokens: 6 });
+    expect(withSystem.usage.completion_tokens).toBeGreaterThan(0);
+    expect(withSystem.usage.prompt_tokens).toBe(merged.usage.prompt_tokens);
+    expect(withSystem.choices[0].message.content).toBe(merged.choices[0].message.content);
   });
 
   it('reports the CPU capabilities', async () => {

@@ -32,7 +32,7 @@ afterAll(() => gpu?.destroy());
 // Flat logits (outputScale), so seeded sampling varies and the comparison says something.
 const DIMS = { embd: 64, layers: 2, heads: 4, kvHeads: 2, ff: 96, seed: 11, outputScale: 1.5 } as const;
 const MODELS: Array<{ label: string; bytes: () => Uint8Array }> = [
-  ...(['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'granite'] as TestArch[]).map((arch) => ({
+  ...(['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'granite'] as TestArch[]).map((arch) => ({
     label: arch,
     bytes: () => makeTestModel({ arch, ...DIMS, ...(arch === 'gemma2' || arch === 'mistral' ? { slidingWindow: 8 } : {}) }),
   })),

@@ -13,6 +13,15 @@ const ARCHS: ArchCase[] = [
   { label: 'llama', options: { arch: 'llama', ...DIMS, ropeFreqs: true, biases: true }, check: (m) => expect(m.config.rope.factors).toBe('freqs') },
   { label: 'qwen2', options: { arch: 'qwen2', ...DIMS }, check: (m) => expect(m.config.tensors.qBias).toBe(true) },
   { label: 'qwen3', options: { arch: 'qwen3', ...DIMS, headDim: 64 }, check: (m) => expect(m.config.qkNorm).toBe(true) },
+  // Gemma 1: Gemma 2B's attention (heads of 256, one KV head), a head size that is not embd / heads.
+  {
+    label: 'gemma',
+    options: { arch: 'gemma', ...DIMS, kvHeads: 1, headDim: 256 },
+    check: (m) => {
+      expect([m.config.qDim, m.config.kvDimK, m.config.embeddingScale, m.config.activation, m.config.postNorms]).toEqual([1024, 256, 16, 'gelu', false]);
+      expect(m.config.tensors.tiedEmbeddings).toBe(true);
+    },
+  },
   // Window 16 < 72 positions; the softcaps lowered to 2 and 5 so that they bite on a small model.
   {
     label: 'gemma2',

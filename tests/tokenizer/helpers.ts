@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { readGguf } from '../../src/engine/gguf/reader.ts';
 import { Tokenizer } from '../../src/engine/tokenizer/index.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
-import { llamaCppSourceDir } from '../../src/testing/llama-ref.ts';
+import { llamaCppSourceDir, llamaRefTokenizeMany } from '../../src/testing/llama-ref.ts';
 
 export function vocabDir(): string {
   return join(llamaCppSourceDir(), 'models');
@@ -95,3 +95,37 @@ export function readSuite(name: string): SuiteCase[] | undefined {
 
 /** A small deterministic PRNG (mulberry32), so a failing generated case can be regenerated. */
 export { mulberry32 as rng } from '../../src/testing/random.ts';
+
+function describeInput(input: string | Uint8Array): string {
+  return typeof input === 'string' ? JSON.stringify(input) : `bytes[${[...input].map((b) => b.toString(16)).join(' ')}]`;
+}
+
+/**
+ * Our ids against llama.cpp's (one llama-ref process per option set) for `corpus` with
+ * add_special and parse_special both off and both on, and for `withSpecials` with one on and the
+ * other off: the mismatches, described.
+ */
+export function tokenizationMismatches(
+  tok: Tokenizer,
+  modelPath: string,
+  corpus: readonly (string | Uint8Array)[],
+  withSpecials: readonly (string | Uint8Array)[],
+): string[] {
+  const failures: string[] = [];
+  for (const [addSpecial, parseSpecial, inputs] of [
+    [false, false, corpus],
+    [true, true, corpus],
+    [true, false, withSpecials],
+    [false, true, withSpecials],
+  ] as const) {
+    const opts = { addSpecial, parseSpecial };
+    const expected = llamaRefTokenizeMany(modelPath, inputs, opts);
+    inputs.forEach((input, i) => {
+      const got = tok.encode(input, opts);
+      if (JSON.stringify(got) !== JSON.stringify(expected[i])) {
+        failures.push(`${JSON.stringify(opts)} ${describeInput(input)}\n  llama.cpp ${expected[i]!.join(' ')}\n  ours      ${got.join(' ')}`);
+      }
+    });
+  }
+  return failures;
+}

@@ -19,8 +19,8 @@ const HELP = `make-model --arch ARCH --out FILE [options]
                 q4_k_m,output=q8_0,token_embd=f16 (roles: token_embd output attn_q attn_k attn_v attn_qkv
                 attn_output ffn_gate ffn_up ffn_down vector)
   --seed N      (default 1)    --output-scale X  std of the logits (default 6)
-  --sliding-window N  (mistral, gemma2)   --tied  no output.weight   --biases   --rope-freqs (llama)
-  --long-rope (phi3)  --chat-template TEXT  --name TEXT`;
+  --sliding-window N  (mistral, gemma2)   --tied  no output.weight (always so for gemma, gemma2)
+  --biases   --rope-freqs (llama)   --long-rope (phi3)  --chat-template TEXT  --name TEXT`;
 
 function int(values: Map<string, string>, flag: string, fallback?: number): number | undefined {
   const v = values.get(flag);

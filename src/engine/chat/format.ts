@@ -9,7 +9,9 @@
  * - absent: `tokenizer.chat_template.tool_use` if present; else ChatML, llama.cpp's default, except
  *   llama.cpp's one exception (Mistral Small 2503: tekken pre-tokenizer and 40 layers, "mistral-v7-tekken").
  * A Jinja template our engine cannot parse, or that fails to render a plain exchange, is replaced
- * by llama.cpp's built-in format for its family when llama.cpp's heuristics recognise one.
+ * by llama.cpp's built-in format for its family when llama.cpp's heuristics recognise one. A Jinja
+ * template that takes no system message (Gemma's raises "System role not supported") gets the
+ * system prompt merged into the next message, as llama.cpp's chat does.
  * When the model's own template is not what formats the chat, the choice carries a `notice` the UI
  * shows ("This model has no chat template; using ChatML").
  */
@@ -41,7 +43,16 @@ export type ChatFormatSource =
   | 'unrenderable';
 
 export type ChatFormat =
-  | { kind: 'jinja'; template: ChatTemplate }
+  | {
+      kind: 'jinja';
+      template: ChatTemplate;
+      /**
+       * The template writes a leading system message. When false, {@link formatChat} merges it into
+       * the next message (llama.cpp: caps `supports_system_role`, workaround
+       * `system_message_not_supported` in common/chat.cpp).
+       */
+      systemRole: boolean;
+    }
   | { kind: 'builtin'; name: BuiltinTemplateName };
 
 export interface ChatFormatChoice {
@@ -111,7 +122,35 @@ function fromJinja(source: string, origin: 'template' | 'default'): ChatFormatCh
       return fallback(family, 'unrenderable', error);
     }
   }
-  return { format: { kind: 'jinja', template }, source: origin, family, notice: undefined };
+  return { format: { kind: 'jinja', template, systemRole: takesSystemRole(template) }, source: origin, family, notice: undefined };
+}
+
+const SYSTEM_PROBE = 'System message';
+
+/**
+ * Whether a template writes a system message, probed as llama.cpp probes it (jinja/caps.cpp: a
+ * system and a user message; llama.cpp asks whether the system content was read, we whether it
+ * was written). A template that raises on it does not take one; one that fails for other reasons
+ * is left as it is.
+ */
+function takesSystemRole(template: ChatTemplate): boolean {
+  try {
+    const probe = [{ role: 'system', content: SYSTEM_PROBE }, { role: 'user', content: 'User message' }];
+    return template.render(probe, { addGenerationPrompt: false, bosToken: '', eosToken: '' }).includes(SYSTEM_PROBE);
+  } catch (error) {
+    return !(error instanceof ChatTemplateError && error.kind === 'raised');
+  }
+}
+
+/**
+ * llama.cpp's workaround for templates without a system role: the system message becomes the
+ * start of the next message ("system\nnext"), or is dropped when it is the only one.
+ */
+function mergeSystemMessage(messages: readonly ChatMessage[]): readonly ChatMessage[] {
+  if (messages[0]?.role !== 'system') return messages;
+  if (messages.length === 1) return [];
+  const [system, next, ...rest] = messages;
+  return [{ ...next!, content: `${system!.content}\n${next!.content}` }, ...rest];
 }
 
 /**
@@ -161,7 +200,7 @@ export interface FormatChatOptions extends RenderChatOptions {
 export function formatChat(format: ChatFormat, messages: readonly ChatMessage[], options: FormatChatOptions): string {
   let text =
     format.kind === 'jinja'
-      ? format.template.render(messages, options)
+      ? format.template.render(format.systemRole ? messages : mergeSystemMessage(messages), options)
       : applyBuiltinTemplate(format.name, messages, options.addGenerationPrompt);
   if (options.tokenizerAddsBos && options.bosToken !== '' && text.startsWith(options.bosToken)) {
     text = text.slice(options.bosToken.length);

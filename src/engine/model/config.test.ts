@@ -139,7 +139,7 @@ describe('readModelConfig: derived values', () => {
 
   it('rope type per architecture follows llama.cpp: normal for llama and granite, neox for the rest', () => {
     const types = Object.fromEntries(SUPPORTED_ARCHITECTURES.map((a) => [a, ARCHITECTURES[a].ropeType]));
-    expect(types).toEqual({ llama: 'normal', granite: 'normal', qwen2: 'neox', qwen3: 'neox', phi3: 'neox', gemma2: 'neox', gemma3: 'neox' });
+    expect(types).toEqual({ llama: 'normal', granite: 'normal', qwen2: 'neox', qwen3: 'neox', phi3: 'neox', gemma: 'neox', gemma2: 'neox', gemma3: 'neox' });
   });
 
   it('head_count_kv defaults to head_count; key_length overrides the head size (qwen3)', () => {
@@ -192,6 +192,29 @@ describe('readModelConfig: derived values', () => {
     expect(config.tensors).toMatchObject({ qBias: true, kBias: true, vBias: true, outputBias: true, tiedEmbeddings: false, fusedQkv: false });
     const fused = readModelConfig(fileOf(meta('llama'), [{ name: 'blk.0.attn_qkv.weight', shape: [64, 128] }, { name: 'blk.0.attn_qkv.bias', shape: [128] }]));
     expect(fused.tensors).toMatchObject({ fusedQkv: true, qkvBias: true, qBias: false });
+  });
+
+  it('gemma (Gemma 1): sqrt(n_embd) embeddings, GeGLU, always tied, neox rope on part of a head; no window, softcaps or post-norms', () => {
+    // Gemma 7B's shape in small: head size 32 is not n_embd / n_head = 16, and rope may cover less.
+    const c = readModelConfig(fileOf(meta('gemma', {
+      'gemma.block_count': 4,
+      'gemma.attention.key_length': 32,
+      'gemma.attention.value_length': 32,
+      'gemma.rope.dimension_count': 16,
+      'gemma.attention.sliding_window': 16,
+    })));
+    expect([c.embeddingScale, c.activation, c.postNorms, c.qkNorm, c.fusedGateUp]).toEqual([8, 'gelu', false, false, false]);
+    expect([c.slidingWindow, c.attnSoftcap, c.finalSoftcap, c.residualScale, c.logitDivisor]).toEqual([0, 0, 0, 1, 1]);
+    expect(c.layers.every((l) => !l.slidingWindow)).toBe(true);
+    expect([c.headDimK, c.qDim, c.kvDimK, c.rope.nRot, c.rope.type, c.attentionScale]).toEqual([32, 128, 64, 16, 'neox', 1 / Math.sqrt(32)]);
+    expect(c.tensors.tiedEmbeddings).toBe(true);
+    // Gemma 1 has no per-layer post norms: a file is held to attn_norm and ffn_norm only.
+    const names = modelTensors(c).map((s) => s.name);
+    expect(names.filter((n) => n.startsWith('blk.0.'))).toEqual([
+      'blk.0.attn_norm.weight', 'blk.0.attn_q.weight', 'blk.0.attn_k.weight', 'blk.0.attn_v.weight', 'blk.0.attn_output.weight',
+      'blk.0.ffn_norm.weight', 'blk.0.ffn_gate.weight', 'blk.0.ffn_up.weight', 'blk.0.ffn_down.weight',
+    ]);
+    expect(names).not.toContain('output.weight');
   });
 
   it('gemma2 defaults: window 4096 on even layers, softcaps 50 and 30, sqrt(n_embd) embeddings, always tied', () => {
@@ -357,10 +380,12 @@ describe('checkTensors', () => {
     expect((e as ModelConfigError).detail).toMatchObject({ missing: ['blk.1.ffn_down.weight'], unexpected: ['blk.0.mystery.weight'] });
   });
 
-  it('gemma2 files with an output.weight are refused (llama.cpp never loads it)', () => {
-    const { file, config } = withTensors(meta('gemma2'));
-    file.tensors.push({ ...file.tensors[0]!, name: 'output.weight', shape: [64, 100] });
-    expect(() => checkTensors(config, file)).toThrow(/does not use: output\.weight/);
+  it('gemma and gemma2 files with an output.weight are refused (llama.cpp never loads it)', () => {
+    for (const arch of ['gemma', 'gemma2']) {
+      const { file, config } = withTensors(meta(arch));
+      file.tensors.push({ ...file.tensors[0]!, name: 'output.weight', shape: [64, 100] });
+      expect(() => checkTensors(config, file), arch).toThrow(/does not use: output\.weight/);
+    }
   });
 
   it('phi3 expects fused gate-up [n_embd, 2 n_ff]; qwen3 expects q/k norms of the head size', () => {

@@ -14,7 +14,7 @@ import { ModelConfigError, UnsupportedModelError } from './errors.ts';
 // ---------------------------------------------------------------- architectures
 
 /** The `general.architecture` values we run. */
-export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3', 'granite'] as const;
+export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'gemma3', 'granite'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
 /**
@@ -92,7 +92,7 @@ interface ArchRules {
   softcap: 'none' | 'attn-and-final' | 'final-if-keyed';
   /** `rope.scaling.finetuned = false` turns rope off altogether (default on). */
   ropeSwitchedByFinetuned: boolean;
-  /** output.weight is never read; the output shares token_embd (gemma2 loader). */
+  /** output.weight is never read; the output shares token_embd (gemma, gemma2 loaders). */
   alwaysTied: boolean;
   /** Optional `output.bias` (qwen2, phi3). */
   outputBias: boolean;
@@ -131,6 +131,10 @@ export const ARCHITECTURES: Readonly<Record<Architecture, Readonly<ArchRules>>> 
   qwen3: { ...BASE, ropeType: 'neox', qkNorm: true },
   // phi3: fused qkv and gate-up; a sliding_window key is read and then switched off (llama.cpp PR 13676).
   phi3: { ...BASE, ropeType: 'neox', fullRotary: false, qWidthIsEmbd: true, fusedGateUp: true, outputBias: true, ropeFactorTensors: 'long-short' },
+  // gemma (Gemma 1, 2B/7B): gemma2 without its window, softcaps and post-norms; the output is
+  // token_embd. The converter bakes the +1 of Gemma's RMS norm into the stored weights, so the
+  // norms are plain ones.
+  gemma: { ...BASE, ropeType: 'neox', fullRotary: false, activation: 'gelu', scales: 'sqrt-embd', alwaysTied: true },
   // gemma2 always alternates sliding and full layers.
   gemma2: {
     ...BASE, ropeType: 'neox', fullRotary: false, postNorms: true, activation: 'gelu',

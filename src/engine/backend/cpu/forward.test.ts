@@ -83,6 +83,8 @@ const CASES: Array<[TestArch, string, string | QuantRecipe]> = [
   ['qwen2', 'F32', 'f32'],
   ['qwen2', 'Q4_K_M', q4kmRecipe],
   ['gemma2', 'Q8_0', 'q8_0'],
+  ['gemma', 'F32', 'f32'],
+  ['gemma', 'Q4_K_M', q4kmRecipe],
   ['granite', 'Q4_0', 'q4_0'],
   ['qwen3', 'Q6_K', 'q6_k'],
   ['qwen2', 'Q5_0/Q4_1/Q5_1', legacyMixRecipe],
@@ -113,6 +115,14 @@ describe('CPU forward vs the float64 reference', () => {
         if (!quantized || typeName === 'F32') {
           expect(kl).toBeLessThanOrEqual(1e-4);
           expect(top1).toBeGreaterThanOrEqual(0.99);
+          if (typeName === 'F32') {
+            // F32 weights: nothing is quantized on either side, so llama.cpp's bar (as on WebGPU).
+            const klLlama = klDivergence(llama, logits, V);
+            const top1Llama = topOneAgreement(llama, logits, V);
+            results.push(`vs llama.cpp: KL ${klLlama.toExponential(2)}, top-1 ${(top1Llama * 100).toFixed(1)}%`);
+            expect(klLlama).toBeLessThanOrEqual(1e-5);
+            expect(top1Llama).toBeGreaterThanOrEqual(0.99);
+          }
         } else {
           const klLlama = klDivergence(llama, logits, V);
           const top1Llama = topOneAgreement(llama, logits, V);
@@ -121,7 +131,14 @@ describe('CPU forward vs the float64 reference', () => {
           expect(top1Llama).toBeGreaterThanOrEqual(0.93);
           // K-quants: Q8K quantizes activations as llama.cpp's Q8_K does (one scale per 256,
           // max|x| / 127, round to nearest), so the two agree to f32 rounding (measured ~3e-13).
-          if (typeName === 'Q4_K_M' || typeName === 'Q6_K') expect(klLlama).toBeLessThanOrEqual(1e-8);
+          // Not with GELU: llama.cpp CPU's f16 GELU table (relative error ~1e-3) moves some of
+          // ffn_down's inputs across a Q8_K rounding step, so each side's 8-bit rounding is its
+          // own draw (gemma Q4_K_M, seeds 11-13: ours 3.4e-4, 3.6e-4, 7.1e-4 from the exact
+          // answer, llama.cpp 1.7e-4, 2.0e-4, 1.0e-3). There: the same order as llama.cpp's.
+          if (typeName === 'Q4_K_M' || typeName === 'Q6_K') {
+            if (ref.config.activation === 'gelu') expect(kl).toBeLessThanOrEqual(3 * klDivergence(exact, llama, V));
+            else expect(klLlama).toBeLessThanOrEqual(1e-8);
+          }
         }
         model.destroy();
       }
