@@ -11,6 +11,8 @@ import { ConversationList } from './ConversationList.tsx';
 import { downloadText } from './download.ts';
 import { Markdown } from './Markdown.tsx';
 import { ModelBanner } from './ModelStatus.tsx';
+import { AdapterBar } from './AdapterBar.tsx';
+import { useAdapters } from './useAdapters.ts';
 import type { Preferences, SamplingSettings } from './settings.ts';
 import { useChat, type ContextUse } from './useChat.ts';
 import { loadedModel, type ModelState } from './useEngine.ts';
@@ -32,7 +34,8 @@ export function ChatView({
   const inUse = loadedModel(model);
   const entry = inUse?.id !== undefined ? catalog.find((m) => m.id === inUse.id) : undefined;
   const continuation = entry?.mode === 'continuation';
-  const chat = useChat({ model, prefs, mode: entry?.mode });
+  const adapters = useAdapters(model);
+  const chat = useChat({ model, prefs, mode: entry?.mode, adapters: adapters.request });
   const { active, streaming, stop } = chat;
   const [draft, setDraft] = useState('');
   const [editing, setEditing] = useState<{ id: string; text: string }>();
@@ -217,6 +220,7 @@ export function ChatView({
         )}
 
         <ModelBanner model={model} onOpenModels={onOpenModels} />
+        {inUse && <AdapterBar adapters={adapters} disabled={model.state === 'loading'} />}
         {chat.notice && (
           <div className="notice" role="status">
             <span>{chat.notice}</span>
