@@ -11,7 +11,7 @@ import { ConversationList } from './ConversationList.tsx';
 import { downloadText } from './download.ts';
 import { Markdown } from './Markdown.tsx';
 import { ModelBanner } from './ModelStatus.tsx';
-import { AdapterBar } from './AdapterBar.tsx';
+import { ActiveAdapters, AdapterPanel } from './AdapterBar.tsx';
 import { useAdapters } from './useAdapters.ts';
 import type { Preferences, SamplingSettings } from './settings.ts';
 import { useChat, type ContextUse } from './useChat.ts';
@@ -219,8 +219,9 @@ export function ChatView({
           />
         )}
 
-        <ModelBanner model={model} onOpenModels={onOpenModels} />
-        {inUse && <AdapterBar adapters={adapters} disabled={model.state === 'loading'} />}
+        {showSettings && inUse && <AdapterPanel adapters={adapters} disabled={model.state === 'loading'} />}
+
+        <ModelBanner model={model} onOpenModels={onOpenModels} extra={<ActiveAdapters adapters={adapters} />} />
         {chat.notice && (
           <div className="notice" role="status">
             <span>{chat.notice}</span>

@@ -99,7 +99,7 @@ export function readLoraFile(file: Pick<GgufFile, 'metadata' | 'metadataTypes' |
   }
   const architecture = str(LORA_KEYS.architecture);
   if (architecture !== base.architecture) {
-    throw new AdapterMismatchError(`the adapter is for ${architecture === undefined ? 'an unnamed architecture' : `'${architecture}'`}, the model is '${base.architecture}'`, {
+    throw new AdapterMismatchError(`This adapter is for ${architecture === undefined ? 'an unnamed architecture' : `'${architecture}' models`}; the model in use is '${base.architecture}'.`, {
       key: LORA_KEYS.architecture,
       adapter: architecture ?? null,
       model: base.architecture,

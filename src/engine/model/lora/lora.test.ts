@@ -92,7 +92,7 @@ describe('LoRA adapter files', () => {
     check(withMeta({ 'general.type': 'model' }), AdapterFormatError, /general\.type is 'model'/);
     check(withMeta({}, ['general.type']), AdapterFormatError, /general\.type is missing/);
     check(withMeta({ 'adapter.type': 'control_vector' }), AdapterFormatError, /only 'lora'/);
-    check(withMeta({ 'general.architecture': 'qwen2' }), AdapterMismatchError, /for 'qwen2', the model is 'llama'/);
+    check(withMeta({ 'general.architecture': 'qwen2' }), AdapterMismatchError, /for 'qwen2' models; the model in use is 'llama'/);
     check(withMeta({ 'adapter.lora.alpha': -1 }), AdapterFormatError, /alpha is -1/);
     const meta = { 'general.type': 'adapter', 'general.architecture': 'llama', 'adapter.type': 'lora', 'adapter.lora.alpha': 4 };
     check(await header({ metadata: meta, tensors: [f32('blk.0.attn_q.weight.lora_a', [64, 4])] }), AdapterFormatError, /no \.lora_b/);
