@@ -236,8 +236,12 @@ export interface AdapterChoice {
 
 // ---- LoRA adapters ------------------------------------------------------------------------
 
-/** Where a LoRA adapter's GGUF comes from (llama.cpp's format: convert_lora_to_gguf.py, `hearth make-lora`). */
-export type AdapterSource = { kind: 'file'; file: Blob; name: string } | { kind: 'url'; url: string };
+/**
+ * Where a LoRA adapter's GGUF comes from (llama.cpp's format: convert_lora_to_gguf.py, `hearth
+ * make-lora`): a local file, a URL, or the model store, which keeps an adapter file as it keeps a
+ * model (downloaded with `downloadModel` or copied with `importModelFile`, checked, in IndexedDB).
+ */
+export type AdapterSource = { kind: 'file'; file: Blob; name: string } | { kind: 'url'; url: string } | { kind: 'cached'; id: string };
 
 export interface AdapterInfo {
   /** What a request names in `adapters`. */

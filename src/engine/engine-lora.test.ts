@@ -3,9 +3,11 @@
  * requests that pick adapters by id with their scales. Switching adapters between requests never
  * reloads the base model; the KV prefix is reused only by a request with the same adapters;
  * unknown ids and malformed choices are refused by name; an adapter for another base is refused
- * with AdapterMismatchError.
+ * with AdapterMismatchError. An adapter kept in the model store (IndexedDB) loads by its store id.
  */
+import 'fake-indexeddb/auto';
 import { describe, expect, it, vi } from 'vitest';
+import { ModelStore } from './store/model-store.ts';
 import { readGguf } from './gguf/reader.ts';
 import { bytesSource } from './gguf/source.ts';
 import { readModelConfig } from './model/config.ts';
@@ -82,6 +84,28 @@ describe('Engine LoRA adapters', () => {
       expect(text(await ask([{ id: 'style' }]))).toBe(text(withA));
     } finally {
       loads.mockRestore();
+      await engine.unloadModel();
+    }
+  }, 120_000);
+
+  it('loads an adapter kept in the model store, with the same effect as from its file', async () => {
+    const store = new ModelStore({ dbName: 'engine-lora-store', storage: null });
+    const engine = new Engine({ gpu: undefined, runtime: 'test', store });
+    await engine.loadModel({ kind: 'file', file: blob(bytes), name: 'base.gguf' }, OPTIONS);
+    try {
+      const adapter = await adapterBytes(1);
+      const stored = await engine.importModelFile([new File([adapter as Uint8Array<ArrayBuffer>], 'style.gguf')], { copy: true });
+      expect(stored.storedBytes).toBe(adapter.length);
+      const fromStore = await engine.loadAdapter({ kind: 'cached', id: stored.id }, { id: 'kept' });
+      const fromFile = await engine.loadAdapter({ kind: 'file', file: blob(adapter), name: 'style.gguf' }, { id: 'picked' });
+      expect(fromStore.targets).toEqual(fromFile.targets);
+      const ask = (id: string) => engine.chatCompletion({ messages: MESSAGES, max_tokens: 8, temperature: 0, adapters: [{ id, scale: 0.8 }] });
+      const a = await ask('kept');
+      const b = await ask('picked');
+      expect(a.choices[0].message.content).toBe(b.choices[0].message.content);
+      const base = await engine.chatCompletion({ messages: MESSAGES, max_tokens: 8, temperature: 0 });
+      expect(base.choices[0].message.content).not.toBe(a.choices[0].message.content);
+    } finally {
       await engine.unloadModel();
     }
   }, 120_000);

@@ -169,7 +169,8 @@ export class Engine implements EngineApi {
   loadAdapter(source: AdapterSource, options: { id?: string } = {}): Promise<AdapterInfo> {
     return this.enqueue(async () => {
       const loaded = await this.ensureLoaded();
-      const name = source.kind === 'file' ? source.name : baseName(source.url);
+      const opened = await this.openAdapterSource(source);
+      const name = opened.name;
       if (options.id !== undefined && (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 256)) {
         throw new InvalidRequestError("Invalid request: 'id' must be a non-empty string of at most 256 characters.", { param: 'id' });
       }
@@ -180,10 +181,7 @@ export class Engine implements EngineApi {
       const stem = name.replace(/\.gguf$/i, '') || 'adapter';
       let id = options.id ?? stem;
       for (let n = 2; loaded.adapters.has(id); n++) id = `${stem}-${n}`;
-      const range =
-        source.kind === 'file'
-          ? blobSource(source.file, source.name)
-          : await httpRangeSource(source.url, undefined, { fetch: stallGuardedFetch(this.platform.fetch ?? ((input, init) => fetch(input, init)), this.platform.stallTimeoutMs ?? DEFAULT_STALL_MS) });
+      const range = opened.source;
       try {
         const lora = await loaded.model.loadAdapter(range, id);
         loaded.adapters.set(id, lora);
@@ -194,6 +192,26 @@ export class Engine implements EngineApi {
         await range.close?.();
       }
     });
+  }
+
+  /** An adapter's bytes and the name to show: one file, picked, at a URL, or in the store. */
+  private async openAdapterSource(source: AdapterSource): Promise<{ source: RangedSource; name: string }> {
+    switch (source.kind) {
+      case 'file':
+        return { source: blobSource(source.file, source.name), name: source.name };
+      case 'url': {
+        const guarded = stallGuardedFetch(this.platform.fetch ?? ((input, init) => fetch(input, init)), this.platform.stallTimeoutMs ?? DEFAULT_STALL_MS);
+        return { source: await httpRangeSource(source.url, undefined, { fetch: guarded }), name: baseName(source.url) };
+      }
+      case 'cached': {
+        const store = this.requireStore();
+        const record = await store.get(source.id);
+        const sources = await store.sources(source.id);
+        if (sources.length !== 1) throw new InvalidRequestError(`Invalid request: '${source.id}' is ${sources.length} files; an adapter is one.`, { param: 'id', value: source.id });
+        await store.markUsed(source.id);
+        return { source: sources[0]!, name: record?.name ?? source.id };
+      }
+    }
   }
 
   chatCompletion(untrusted: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void): Promise<ChatCompletion> {
