@@ -226,6 +226,40 @@ export interface ChatCompletionRequest {
    * call. A forced call ('required' or a named function) is one call either way.
    */
   parallel_tool_calls?: boolean;
+  /**
+   * A Hearth extension: LoRA adapters (loaded with `loadAdapter`) applied to this request, each at
+   * its scale (default 1), as llama.cpp's --lora-scaled. Absent or empty: the base model. The KV
+   * prefix of the previous request is reused only when its adapters were the same.
+   */
+  adapters?: AdapterChoice[];
+}
+
+export interface AdapterChoice {
+  id: string;
+  scale?: number;
+}
+
+// ---- LoRA adapters ------------------------------------------------------------------------
+
+/**
+ * Where a LoRA adapter's GGUF comes from (llama.cpp's format: convert_lora_to_gguf.py, `hearth
+ * make-lora`): a local file, a URL, or the model store, which keeps an adapter file as it keeps a
+ * model (downloaded with `downloadModel` or copied with `importModelFile`, checked, in IndexedDB).
+ */
+export type AdapterSource = { kind: 'file'; file: Blob; name: string } | { kind: 'url'; url: string } | { kind: 'cached'; id: string };
+
+export interface AdapterInfo {
+  /** What a request names in `adapters`. */
+  id: string;
+  name: string;
+  architecture: string;
+  alpha: number;
+  /** Adapted base tensors, e.g. blk.0.attn_q.weight. */
+  targets: string[];
+  /** Largest rank over its tensors. */
+  rank: number;
+  /** Bytes it takes on the backend. */
+  bytes: number;
 }
 
 export type ResponseFormat =
@@ -333,6 +367,13 @@ export interface EngineApi {
    */
   loadModel(source: ModelSource, options?: LoadModelOptions, onProgress?: (progress: LoadProgress) => void): Promise<ModelInfo>;
   unloadModel(): Promise<void>;
+  /**
+   * Reads, validates (against the loaded model: architecture, tensors, shapes, rank, alpha) and
+   * uploads a LoRA adapter; requests then pick it by id in `adapters`. The base weights are never
+   * changed, so switching adapters between requests reloads nothing. Adapters belong to the model
+   * they were loaded for: loading another model drops them. Queued like every request.
+   */
+  loadAdapter(source: AdapterSource, options?: { id?: string }): Promise<AdapterInfo>;
   /**
    * Runs a chat completion; requests queue and run one at a time. With `onChunk`, the reply
    * streams as OpenAI-style chunks; the complete result is returned either way.

@@ -13,6 +13,8 @@
  * after a lost device goes through the same choice, so it may land on the CPU.
  */
 import type {
+  AdapterInfo,
+  AdapterSource,
   ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionRequest,
@@ -34,7 +36,8 @@ import { KernelCache } from './backend/webgpu/kernel.ts';
 import { probeWebGPU, type ProbeOptions } from './backend/webgpu/probe.ts';
 import { DeviceLostError, HearthError } from './errors.ts';
 import { ChatSession } from './generate/chat-session.ts';
-import { validateChatRequest, validateMeasureOptions, validateMessages, type ValidChatRequest } from './generate/validate-request.ts';
+import { InvalidRequestError, resolveAdapters, validateChatRequest, validateMeasureOptions, validateMessages, type ValidChatRequest } from './generate/validate-request.ts';
+import { sameAdapters, type LoadedLora } from './model/lora/apply.ts';
 import { blobSource, httpRangeSource, type RangedSource } from './gguf/source.ts';
 import { expandSplitUrls, openGgufModel } from './gguf/split.ts';
 import { describeModel } from './model-info.ts';
@@ -81,6 +84,8 @@ interface Loaded {
   info: ModelInfo;
   source: ModelSource;
   options: LoadModelOptions;
+  /** LoRA adapters loaded for this model, by id (dropped with it). */
+  adapters: Map<string, LoadedLora>;
 }
 
 /** A lost GPU device, thrown here or across the worker boundary (where only the name survives). */
@@ -161,10 +166,58 @@ export class Engine implements EngineApi {
     });
   }
 
+  loadAdapter(source: AdapterSource, options: { id?: string } = {}): Promise<AdapterInfo> {
+    return this.enqueue(async () => {
+      const loaded = await this.ensureLoaded();
+      const opened = await this.openAdapterSource(source);
+      const name = opened.name;
+      if (options.id !== undefined && (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 256)) {
+        throw new InvalidRequestError("Invalid request: 'id' must be a non-empty string of at most 256 characters.", { param: 'id' });
+      }
+      if (options.id !== undefined && loaded.adapters.has(options.id)) {
+        throw new InvalidRequestError(`Invalid request: 'id' ${options.id} names an adapter already loaded.`, { param: 'id', value: options.id });
+      }
+      // A free id from the file name: name, name-2, name-3, ...
+      const stem = name.replace(/\.gguf$/i, '') || 'adapter';
+      let id = options.id ?? stem;
+      for (let n = 2; loaded.adapters.has(id); n++) id = `${stem}-${n}`;
+      const range = opened.source;
+      try {
+        const lora = await loaded.model.loadAdapter(range, id);
+        loaded.adapters.set(id, lora);
+        let rank = 0;
+        for (const pair of lora.targets.values()) rank = Math.max(rank, pair.rank);
+        return { id, name: lora.name ?? name, architecture: loaded.model.config.architecture, alpha: lora.alpha, targets: [...lora.targets.keys()], rank, bytes: lora.bytes };
+      } finally {
+        await range.close?.();
+      }
+    });
+  }
+
+  /** An adapter's bytes and the name to show: one file, picked, at a URL, or in the store. */
+  private async openAdapterSource(source: AdapterSource): Promise<{ source: RangedSource; name: string }> {
+    switch (source.kind) {
+      case 'file':
+        return { source: blobSource(source.file, source.name), name: source.name };
+      case 'url': {
+        const guarded = stallGuardedFetch(this.platform.fetch ?? ((input, init) => fetch(input, init)), this.platform.stallTimeoutMs ?? DEFAULT_STALL_MS);
+        return { source: await httpRangeSource(source.url, undefined, { fetch: guarded }), name: baseName(source.url) };
+      }
+      case 'cached': {
+        const store = this.requireStore();
+        const record = await store.get(source.id);
+        const sources = await store.sources(source.id);
+        if (sources.length !== 1) throw new InvalidRequestError(`Invalid request: '${source.id}' is ${sources.length} files; an adapter is one.`, { param: 'id', value: source.id });
+        await store.markUsed(source.id);
+        return { source: sources[0]!, name: record?.name ?? source.id };
+      }
+    }
+  }
+
   chatCompletion(untrusted: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void): Promise<ChatCompletion> {
     let request: ValidChatRequest;
     try {
-      request = validateChatRequest(untrusted);
+      request = validateChatRequest(untrusted, this.loaded?.adapters);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -175,6 +228,12 @@ export class Engine implements EngineApi {
     return this.enqueue(async () => {
       try {
         const loaded = await this.ensureLoaded();
+        // The adapters this request asks for; another set than the last request's cannot reuse its KV prefix.
+        const adapters = resolveAdapters(request.adapters, loaded.adapters);
+        if (!sameAdapters(loaded.model.adapters, adapters)) {
+          loaded.model.setAdapters(adapters);
+          loaded.session.invalidateCache();
+        }
         this.busy = true;
         return await loaded.session.complete({ ...request, request_id: requestId }, onChunk, () => mark.aborted);
       } catch (error) {
@@ -431,7 +490,7 @@ export class Engine implements EngineApi {
         backendNotice: chosen.notice,
         threads: chosen.threads,
       });
-      return { model, session, info, source, options };
+      return { model, session, info, source, options, adapters: new Map() };
     } catch (error) {
       model.destroy();
       throw error;

@@ -238,6 +238,8 @@ export interface LogitsOptions extends CommonOptions {
   kvType?: string;
   /** Disable CPU weight repacking (extra buffer types). */
   noRepack?: boolean;
+  /** LoRA adapter files at their scales (llama.cpp's --lora-scaled), set on the context. */
+  loras?: readonly { path: string; scale: number }[];
 }
 
 export interface LlamaRefLogits {
@@ -265,6 +267,12 @@ export function llamaRefLogits(model: string, ids: readonly number[], opts: Logi
     if (opts.ubatch !== undefined) args.push('--ubatch', String(opts.ubatch));
     if (opts.kvType !== undefined) args.push('--kv-type', opts.kvType);
     if (opts.noRepack) args.push('--no-repack');
+    if (opts.loras?.length) {
+      for (const l of opts.loras) {
+        if (l.path.includes(',')) throw new LlamaRefError(`llamaRefLogits: an adapter path with a comma: ${l.path}`);
+      }
+      args.push('--lora', opts.loras.map((l) => `${l.path}:${l.scale}`).join(','));
+    }
     refRun(args, { ...opts, timeoutMs: opts.timeoutMs ?? 600_000 });
     const logits = readF32(of);
     const nVocab = logits.length / ids.length;

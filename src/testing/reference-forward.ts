@@ -21,6 +21,7 @@ import { f16ToF32, f32ToF16, requireQuantFormat } from '../engine/gguf/quants/in
 import type { RangedSource } from '../engine/gguf/source.ts';
 import type { GgufFile, GgufTensorInfo } from '../engine/gguf/types.ts';
 import { nodeFileSource } from '../node/file-source.ts';
+import type { LoraAdapterData } from '../engine/model/lora/adapter-data.ts';
 
 /** A model ready for {@link referenceForward}: its config and every tensor it reads, dequantized. */
 export interface ReferenceModel {
@@ -85,6 +86,18 @@ export interface ReferenceOptions {
    * llama.cpp is that table and nothing else.
    */
   ggmlCpuGelu?: boolean;
+  /** LoRA adapters at their scales (llama.cpp's --lora-scaled): W x + s B (A x) after every adapted matmul. */
+  adapters?: readonly { data: LoraAdapterData; scale: number }[];
+}
+
+/** One adapted tensor of one adapter, with its effective scale s. */
+interface ReferenceLora {
+  a: Float32Array;
+  b: Float32Array;
+  rank: number;
+  nIn: number;
+  nOut: number;
+  s: number;
 }
 
 /** llama.cpp's context size for a requested n_ctx (llama-context.cpp pads it to 256). */
@@ -215,6 +228,8 @@ export class ReferenceSession {
   private readonly vCache: Float64Array[];
   /** Position of each filled cache cell. */
   private readonly cellPos: Int32Array;
+  /** Adapters by base tensor name. */
+  private readonly loras = new Map<string, ReferenceLora[]>();
   private used = 0;
   private nextPos = 0;
 
@@ -229,6 +244,28 @@ export class ReferenceSession {
     this.kCache = this.config.layers.map(() => new Float64Array(this.nCtx * this.config.kvDimK));
     this.vCache = this.config.layers.map(() => new Float64Array(this.nCtx * this.config.kvDimV));
     this.cellPos = new Int32Array(this.nCtx);
+    for (const { data, scale } of options.adapters ?? []) {
+      for (const t of data.targets) {
+        // llama.cpp's get_scale: alpha 0 means the scale as given.
+        const s = data.alpha ? (scale * data.alpha) / t.rank : scale;
+        const list = this.loras.get(t.base) ?? [];
+        list.push({ a: t.a, b: t.b, rank: t.rank, nIn: t.nIn, nOut: t.nOut, s });
+        this.loras.set(t.base, list);
+      }
+    }
+  }
+
+  /** out[outOff..] += s B (A x[xOff..]) for each adapter of base tensor `name`. */
+  private lora(name: string, x: Float64Array, xOff: number, out: Float64Array, outOff: number): void {
+    for (const l of this.loras.get(name) ?? []) {
+      const ax = new Float64Array(l.rank);
+      matVec(l.a, l.nIn, l.rank, x, xOff, ax, 0);
+      for (let o = 0; o < l.nOut; o++) {
+        let sum = 0;
+        for (let r = 0; r < l.rank; r++) sum += l.b[o * l.rank + r]! * ax[r]!;
+        out[outOff + o] = out[outOff + o]! + l.s * sum;
+      }
+    }
   }
 
   /** Cells in use (tokens evaluated since the last reset). */
@@ -307,6 +344,14 @@ export class ReferenceSession {
     for (let t = 0; t < n; t++) {
       const row = tokens[t]! * nEmbd;
       for (let i = 0; i < nEmbd; i++) x[t * nEmbd + i] = embd[row + i]! * c.embeddingScale;
+      // Adapted embeddings: + s B A[token] (A is [nVocab][rank]), scaled with the row.
+      for (const l of this.loras.get('token_embd.weight') ?? []) {
+        for (let i = 0; i < nEmbd; i++) {
+          let sum = 0;
+          for (let r = 0; r < l.rank; r++) sum += l.b[i * l.rank + r]! * l.a[tokens[t]! * l.rank + r]!;
+          x[t * nEmbd + i] = x[t * nEmbd + i]! + l.s * sum * c.embeddingScale;
+        }
+      }
     }
     tap('inp_embd', -1, x, nEmbd);
 
@@ -327,6 +372,7 @@ export class ReferenceSession {
         if (qkv) {
           // Fused: one [nEmbd, qDim + 2 kvDim] projection, split as q | k | v.
           matVec(this.w(L('attn_qkv')), nEmbd, qkv.length, cur, t * nEmbd, qkv, 0);
+          this.lora(L('attn_qkv'), cur, t * nEmbd, qkv, 0);
           addBias(qkv, 0, this.wOpt(L('attn_qkv', 'bias')));
           q.set(qkv.subarray(0, qDim), t * qDim);
           k.set(qkv.subarray(qDim, qDim + kvDimK), t * kvDimK);
@@ -335,6 +381,9 @@ export class ReferenceSession {
           matVec(this.w(L('attn_q')), nEmbd, qDim, cur, t * nEmbd, q, t * qDim);
           matVec(this.w(L('attn_k')), nEmbd, kvDimK, cur, t * nEmbd, k, t * kvDimK);
           matVec(this.w(L('attn_v')), nEmbd, kvDimV, cur, t * nEmbd, v, t * kvDimV);
+          this.lora(L('attn_q'), cur, t * nEmbd, q, t * qDim);
+          this.lora(L('attn_k'), cur, t * nEmbd, k, t * kvDimK);
+          this.lora(L('attn_v'), cur, t * nEmbd, v, t * kvDimV);
           addBias(q, t * qDim, this.wOpt(L('attn_q', 'bias')));
           addBias(k, t * kvDimK, this.wOpt(L('attn_k', 'bias')));
           addBias(v, t * kvDimV, this.wOpt(L('attn_v', 'bias')));
@@ -413,6 +462,7 @@ export class ReferenceSession {
       const woB = this.wOpt(L('attn_output', 'bias'));
       for (let t = 0; t < n; t++) {
         matVec(wo, nHead * headDimV, nEmbd, attn, t * nHead * headDimV, cur, t * nEmbd);
+        this.lora(L('attn_output'), attn, t * nHead * headDimV, cur, t * nEmbd);
         addBias(cur, t * nEmbd, woB);
       }
       tap('attn_out', il, cur, nEmbd);
@@ -440,16 +490,20 @@ export class ReferenceSession {
         if (c.fusedGateUp) {
           // phi3: ffn_up yields [gate | up] (ggml_swiglu takes the first half as the gate).
           matVec(wUp, nEmbd, 2 * nFf, h, 0, gate, 0);
+          this.lora(L('ffn_up'), h, 0, gate, 0);
           addBias(gate, 0, upB);
           for (let i = 0; i < nFf; i++) up[i] = gate[nFf + i]!;
         } else {
           matVec(wUp, nEmbd, nFf, h, 0, up, 0);
+          this.lora(L('ffn_up'), h, 0, up, 0);
           addBias(up, 0, upB);
           matVec(wGate!, nEmbd, nFf, h, 0, gate, 0);
+          this.lora(L('ffn_gate'), h, 0, gate, 0);
           addBias(gate, 0, gateB);
         }
         for (let i = 0; i < nFf; i++) gate[i] = act(gate[i]!) * up[i]!;
         matVec(wDown, nFf, nEmbd, gate, 0, cur, t * nEmbd);
+        this.lora(L('ffn_down'), gate, 0, cur, t * nEmbd);
         addBias(cur, t * nEmbd, downB);
       }
       tap('ffn_out', il, cur, nEmbd);
@@ -471,6 +525,7 @@ export class ReferenceSession {
     const logits = new Float64Array(n * c.nVocab);
     for (let t = 0; t < n; t++) {
       matVec(out, nEmbd, c.nVocab, cur, t * nEmbd, logits, t * c.nVocab);
+      this.lora('output.weight', cur, t * nEmbd, logits, t * c.nVocab);
       addBias(logits, t * c.nVocab, outB);
     }
     if (c.finalSoftcap) {

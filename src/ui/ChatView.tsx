@@ -11,6 +11,8 @@ import { ConversationList } from './ConversationList.tsx';
 import { downloadText } from './download.ts';
 import { Markdown } from './Markdown.tsx';
 import { ModelBanner } from './ModelStatus.tsx';
+import { ActiveAdapters, AdapterPanel } from './AdapterBar.tsx';
+import { useAdapters } from './useAdapters.ts';
 import type { Preferences, SamplingSettings } from './settings.ts';
 import { useChat, type ContextUse } from './useChat.ts';
 import { loadedModel, type ModelState } from './useEngine.ts';
@@ -32,7 +34,8 @@ export function ChatView({
   const inUse = loadedModel(model);
   const entry = inUse?.id !== undefined ? catalog.find((m) => m.id === inUse.id) : undefined;
   const continuation = entry?.mode === 'continuation';
-  const chat = useChat({ model, prefs, mode: entry?.mode });
+  const adapters = useAdapters(model);
+  const chat = useChat({ model, prefs, mode: entry?.mode, adapters: adapters.request });
   const { active, streaming, stop } = chat;
   const [draft, setDraft] = useState('');
   const [editing, setEditing] = useState<{ id: string; text: string }>();
@@ -216,7 +219,9 @@ export function ChatView({
           />
         )}
 
-        <ModelBanner model={model} onOpenModels={onOpenModels} />
+        {showSettings && inUse && <AdapterPanel adapters={adapters} disabled={model.state === 'loading'} />}
+
+        <ModelBanner model={model} onOpenModels={onOpenModels} extra={<ActiveAdapters adapters={adapters} />} />
         {chat.notice && (
           <div className="notice" role="status">
             <span>{chat.notice}</span>

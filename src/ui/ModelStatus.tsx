@@ -3,6 +3,7 @@
  * failed load) and, on the Models page, a load's progress and error shown where it was asked for.
  * A failed load leaves the model in use loaded, so both say which model still answers.
  */
+import type { ReactNode } from 'react';
 import { TransferProgress } from './TransferProgress.tsx';
 import type { LoadOrigin, LoadedModel, ModelState } from './useEngine.ts';
 
@@ -86,7 +87,7 @@ export function displayName(model: LoadedModel): string {
   return model.id !== undefined && !model.id.startsWith('file:') ? model.label : model.info.name;
 }
 
-function ModelLine({ model }: { model: LoadedModel }) {
+function ModelLine({ model, extra }: { model: LoadedModel; extra?: ReactNode }) {
   const { info } = model;
   return (
     <p className="model-line" data-testid="model-ready">
@@ -99,12 +100,14 @@ function ModelLine({ model }: { model: LoadedModel }) {
         </span>
       )}
       {info.loadNotice && <span className="muted" data-testid="load-notice"> · {info.loadNotice}</span>}
+      {extra}
     </p>
   );
 }
 
 /** The chat's banner: the model in use, or what is happening instead. */
-export function ModelBanner({ model, onOpenModels }: { model: ModelState; onOpenModels: () => void }) {
+/** `extra`: more about the model in use, at the end of its line (the LoRA adapters applied). */
+export function ModelBanner({ model, onOpenModels, extra }: { model: ModelState; onOpenModels: () => void; extra?: ReactNode }) {
   switch (model.state) {
     case 'starting':
       return (
@@ -113,13 +116,13 @@ export function ModelBanner({ model, onOpenModels }: { model: ModelState; onOpen
         </p>
       );
     case 'ready':
-      return <ModelLine model={model} />;
+      return <ModelLine model={model} extra={extra} />;
     case 'loading':
       return <LoadProgressLine model={model} testId="model-loading" />;
     case 'error':
       return (
         <>
-          {model.current && <ModelLine model={model.current} />}
+          {model.current && <ModelLine model={model.current} extra={extra} />}
           <LoadError model={model} testId="model-error" onOpenModels={onOpenModels} />
         </>
       );

@@ -24,6 +24,9 @@ const ADVICE: Record<string, { title: string; action: string }> = {
   DownloadInProgressError: { title: 'Already downloading', action: 'Wait for the running download to finish.' },
   EngineMovedError: { title: 'The engine moved to another tab', action: 'The tab that ran the model was closed; the model reloads in another tab. Send again once it is ready.' },
   ImportFormatError: { title: 'Could not import', action: 'Choose a JSON file exported by Hearth.' },
+  AdapterFormatError: { title: 'Not a LoRA adapter we can use', action: 'Choose a LoRA adapter in GGUF form (llama.cpp convert_lora_to_gguf.py).' },
+  AdapterMismatchError: { title: 'The adapter is for another model', action: 'Choose an adapter made for the model in use.' },
+  UnsupportedAdapterError: { title: 'Adapter not supported', action: 'Hearth applies adapters to attention, feed-forward, output and embedding weights.' },
 };
 
 export function describeError(error: unknown): FriendlyError {

@@ -95,7 +95,20 @@ export interface ChatHandle {
  * `mode` is the loaded model's catalog mode: 'continuation' (a base model, such as the built-in
  * demo) sends the conversation as text to continue, with no template and no system prompt.
  */
-export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; prefs: Preferences; mode?: CatalogMode | undefined }): ChatHandle {
+const NO_ADAPTERS: ReadonlyArray<{ id: string; scale: number }> = [];
+
+export function useChat({
+  model,
+  prefs,
+  mode = 'chat',
+  adapters = NO_ADAPTERS,
+}: {
+  model: ModelState;
+  prefs: Preferences;
+  mode?: CatalogMode | undefined;
+  /** LoRA adapters each reply applies, at their scales. */
+  adapters?: ReadonlyArray<{ id: string; scale: number }>;
+}): ChatHandle {
   const [conversations, setConversations] = useState<Conversation[]>([]);
   const [activeId, setActiveId] = useState<string>();
   const [loaded, setLoaded] = useState(false);
@@ -181,6 +194,7 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
           ...sampling,
           ...(format === 'text' ? { prompt_format: format } : {}),
           ...(jsonMode ? { response_format: { type: 'json_object' as const } } : {}),
+          ...(adapters.length ? { adapters: adapters.map((a) => ({ ...a })) } : {}),
           messages,
           stream: true,
           signal: controller.signal,
@@ -238,7 +252,7 @@ export function useChat({ model, prefs, mode = 'chat' }: { model: ModelState; pr
         setStreaming(undefined);
       }
     },
-    [prefs.sampling, prefs.jsonMode, put, format],
+    [prefs.sampling, prefs.jsonMode, put, format, adapters],
   );
 
   const startConversation = useCallback((): Conversation => {

@@ -19,7 +19,7 @@ static const char *kUsage =
     "  piece MODEL.gguf --ids-file IDS.json [--special] [--lstrip N]  -> JSON array of base64 pieces\n"
     "  vocab-info MODEL.gguf  -> JSON: special tokens, add_bos/add_eos, end-of-generation ids\n"
     "  logits MODEL.gguf --tokens-file IDS.json --out OUT.f32 [--n-ctx N] [--threads T] [--batch N]\n"
-    "         [--ubatch N] [--kv-type f16|f32|...] [--no-repack]\n"
+    "         [--ubatch N] [--kv-type f16|f32|...] [--no-repack] [--lora FILE[:SCALE][,FILE[:SCALE]...]]\n"
     "      -> float32 [n_tokens][n_vocab] logits of every position, CPU only, no flash attention\n"
     "  quantize TYPE --in IN.f32 --out OUT.bin --n-per-row K [--nrows R]      (type traits from_float_ref)\n"
     "  quantize-chunk TYPE --in IN.f32 --out OUT.bin --n-per-row K [--nrows R] [--imatrix W.f32]\n"

@@ -1,5 +1,6 @@
 // logits: llama.cpp's CPU logits for every position of one sequence; info: which CPU backend runs them.
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <strings.h>
 
@@ -17,8 +18,37 @@ static ggml_type kv_type_by_name(const std::string &name) {
   throw Error("unknown KV cache type '" + name + "'");
 }
 
+/** One `--lora` entry: an adapter file and its scale (llama.cpp's --lora-scaled FILE SCALE). */
+struct LoraArg {
+  std::string path;
+  float scale;
+};
+
+/** "FILE[:SCALE][,FILE[:SCALE]...]": the scale is what follows the last ':' when it is a number (default 1). */
+static std::vector<LoraArg> parse_loras(const std::string &spec) {
+  std::vector<LoraArg> out;
+  size_t start = 0;
+  while (start <= spec.size() && !spec.empty()) {
+    size_t comma = spec.find(',', start);
+    std::string item = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    LoraArg arg{item, 1.0f};
+    size_t colon = item.rfind(':');
+    if (colon != std::string::npos) {
+      const std::string tail = item.substr(colon + 1);
+      char *end = nullptr;
+      float v = std::strtof(tail.c_str(), &end);
+      if (!tail.empty() && end && *end == '\0') arg = {item.substr(0, colon), v};
+    }
+    if (arg.path.empty()) throw Error("--lora: empty file name in '" + spec + "'");
+    out.push_back(arg);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 int cmd_logits(Args &a) {
-  a.expect_positionals(1, "llama-ref logits MODEL.gguf --tokens-file IDS.json --out OUT.f32 [--n-ctx N] [--threads T] [--batch N]");
+  a.expect_positionals(1, "llama-ref logits MODEL.gguf --tokens-file IDS.json --out OUT.f32 [--n-ctx N] [--threads T] [--batch N] [--lora FILE[:SCALE],...]");
   const std::string model_path = a.positional[0];
   auto ids = parse_int_list(read_file(a.str("--tokens-file")), "--tokens-file");
   const std::string out_path = a.str("--out");
@@ -29,6 +59,7 @@ int cmd_logits(Args &a) {
   // llama.cpp's default KV cache type is f16; f32 removes that rounding for tight comparisons.
   const ggml_type kv_type = kv_type_by_name(a.str_or("--kv-type", "f16"));
   const bool no_repack = a.flag("--no-repack");
+  const std::vector<LoraArg> loras = parse_loras(a.str_or("--lora", ""));
   a.reject_unused();
 
   const int64_t n_tokens = (int64_t)ids.size();
@@ -70,6 +101,19 @@ int cmd_logits(Args &a) {
   cp.op_offload = false;
   std::unique_ptr<llama_context, void (*)(llama_context *)> ctx(llama_init_from_model(model.get(), cp), llama_free);
   if (!ctx) throw Error("llama_init_from_model failed");
+
+  // Adapters as llama.cpp's --lora / --lora-scaled: loaded for the model, set on the context.
+  std::vector<llama_adapter_lora *> adapters;
+  std::vector<float> scales;
+  for (const auto &l : loras) {
+    llama_adapter_lora *adapter = llama_adapter_lora_init(model.get(), l.path.c_str());
+    if (!adapter) throw Error("llama.cpp could not load the LoRA adapter " + l.path);
+    adapters.push_back(adapter);
+    scales.push_back(l.scale);
+  }
+  if (!adapters.empty() && llama_set_adapters_lora(ctx.get(), adapters.data(), adapters.size(), scales.data()) != 0) {
+    throw Error("llama_set_adapters_lora failed");
+  }
 
   // The logits row width is the model's output size, which equals the vocabulary for causal LMs.
   std::vector<float> logits((size_t)n_tokens * n_vocab);

@@ -22,6 +22,7 @@ import { Model } from '../../engine/model/model.ts';
 import { Tokenizer } from '../../engine/tokenizer/index.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
 import { UsageError, backendArg, parseFlags, type CliCommand } from '../command.ts';
+import { attachLoras, takeLoraFlags } from '../lora-flags.ts';
 import { backendFlags, cliBackend } from './backend.ts';
 
 /** The constraint flags as request fields, checked as a request's are (named errors before loading the model). */
@@ -64,9 +65,10 @@ function numberFlag(values: Map<string, string>, name: string, fallback: number,
 
 export const generateCommand: CliCommand = {
   usage:
-    'generate FILE.gguf --prompt TEXT [--chat] [-n N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [--ctx N] [--backend webgpu|cpu] [--threads N] [--json-object | --json-schema FILE | --grammar FILE] [--json]   stream generated text',
+    'generate FILE.gguf --prompt TEXT [--chat] [-n N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [--ctx N] [--backend webgpu|cpu] [--threads N] [--lora FILE[:SCALE]]... [--json-object | --json-schema FILE | --grammar FILE] [--json]   stream generated text',
   needsGpu: (args) => backendArg(args) !== 'cpu',
-  async run(args) {
+  async run(allArgs) {
+    const { rest: args, loras } = takeLoraFlags(allArgs);
     const { positional, values, switches } = parseFlags(args, {
       values: ['--prompt', '-n', '--temperature', '--top-k', '--top-p', '--min-p', '--seed', '--ctx', '--batch', '--backend', '--threads', '--json-schema', '--grammar'],
       switches: ['--chat', '--json', '--json-object'],
@@ -104,6 +106,7 @@ export const generateCommand: CliCommand = {
         ...(ctx !== undefined ? { contextLength: ctx } : {}),
         ...(batch !== undefined ? { batch } : {}),
       });
+      await attachLoras(model, loras);
       const session = new ChatSession(model, tokenizer, metadata as ReadonlyMap<string, unknown>, { modelName: basename(positional[0]!) });
       let ids: number[];
       if (switches.has('--chat')) {

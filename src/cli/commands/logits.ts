@@ -9,12 +9,14 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { Model } from '../../engine/model/model.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
 import { UsageError, backendArg, parseFlags, type CliCommand } from '../command.ts';
+import { attachLoras, takeLoraFlags } from '../lora-flags.ts';
 import { backendFlags, cliBackend } from './backend.ts';
 
 export const logitsCommand: CliCommand = {
-  usage: 'logits FILE.gguf --tokens-file IDS.json --out OUT.f32 [--backend webgpu|cpu] [--threads N] [--batch N]   write every position\'s logits (f32 LE)',
+  usage: 'logits FILE.gguf --tokens-file IDS.json --out OUT.f32 [--backend webgpu|cpu] [--threads N] [--batch N] [--lora FILE[:SCALE]]...   write every position\'s logits (f32 LE)',
   needsGpu: (args) => backendArg(args) !== 'cpu',
-  async run(args) {
+  async run(allArgs) {
+    const { rest: args, loras } = takeLoraFlags(allArgs);
     const { positional, values } = parseFlags(args, { values: ['--tokens-file', '--out', '--backend', '--threads', '--batch'] });
     if (positional.length !== 1) throw new UsageError('logits takes one model file');
     const tokensFile = values.get('--tokens-file');
@@ -39,6 +41,7 @@ export const logitsCommand: CliCommand = {
         contextLength: Math.ceil(tokens.length / 256) * 256,
         ...(batch !== undefined ? { batch } : {}),
       });
+      await attachLoras(model, loras);
       const logits = await model.eval(tokens, { logits: 'all' });
       // Float32Array bytes are in the platform's order; every platform Node and WebGPU run on is little-endian.
       await writeFile(out, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));

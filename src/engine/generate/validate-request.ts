@@ -23,6 +23,7 @@ const OVERFLOW: ReadonlySet<string> = new Set(['drop-oldest-turns', 'error']);
 const PROMPT_FORMATS: ReadonlySet<string> = new Set(['chat', 'text']);
 const MAX_STOP_STRINGS = 16;
 const MAX_REQUEST_ID = 256;
+const MAX_ADAPTERS = 16;
 
 type Check = (value: unknown, param: string) => void;
 
@@ -104,6 +105,21 @@ const FIELDS: Record<string, Check> = {
     if (typeof js.name !== 'string' || !/^[a-zA-Z0-9_-]{1,64}$/.test(js.name)) fail(`${p}.json_schema.name`, 'must be 1 to 64 letters, digits, _ or -', js.name);
     for (const key of Object.keys(js)) if (!['name', 'description', 'schema', 'strict'].includes(key)) fail(`${p}.json_schema.${key}`, 'is not supported');
     if (js.strict !== undefined && js.strict !== null && typeof js.strict !== 'boolean') fail(`${p}.json_schema.strict`, 'must be true or false', js.strict);
+  },
+  adapters: (v, p) => {
+    if (!Array.isArray(v) || v.length > MAX_ADAPTERS) fail(p, `must be an array of at most ${MAX_ADAPTERS} { id, scale }`, v);
+    const ids = new Set<string>();
+    v.forEach((a, i) => {
+      const at = `${p}[${i}]`;
+      if (!isPlainObject(a)) fail(at, 'must be an object { id, scale }', a);
+      for (const key of Object.keys(a)) if (key !== 'id' && key !== 'scale') fail(`${at}.${key}`, 'is not supported (an adapter is { id, scale })');
+      if (typeof a.id !== 'string' || a.id.length === 0) fail(`${at}.id`, 'must be the id loadAdapter returned', a.id);
+      if (ids.has(a.id)) fail(`${at}.id`, 'names an adapter already in the list', a.id);
+      ids.add(a.id);
+      if (a.scale !== undefined && a.scale !== null && (typeof a.scale !== 'number' || !Number.isFinite(a.scale) || Math.abs(a.scale) > 1000)) {
+        fail(`${at}.scale`, 'must be a finite number from -1000 to 1000 (default 1)', a.scale);
+      }
+    });
   },
   grammar: (v, p) => {
     if (typeof v !== 'string' || v.length === 0) fail(p, 'must be a non-empty GBNF grammar', v);
@@ -217,8 +233,26 @@ function checkToolChoice(valid: Record<string, unknown>): void {
   }
 }
 
-/** Checks a request and returns it with text messages; throws InvalidRequestError naming the field. */
-export function validateChatRequest(request: unknown): ValidChatRequest {
+/**
+ * The adapters a request names, resolved against those loaded (`known`, by id), each at its scale
+ * (default 1); an unknown id is refused by name.
+ */
+export function resolveAdapters<T>(choices: ValidChatRequest['adapters'], known: ReadonlyMap<string, T>): Array<{ lora: T; scale: number }> {
+  return (choices ?? []).map((a, i) => {
+    const lora = known.get(a.id);
+    if (lora === undefined) {
+      const loaded = [...known.keys()];
+      fail(`adapters[${i}].id`, `names no loaded adapter (${loaded.length ? `loaded: ${loaded.map((k) => `'${k}'`).join(', ')}` : 'none is loaded; call loadAdapter first'})`, a.id);
+    }
+    return { lora, scale: a.scale ?? 1 };
+  });
+}
+
+/**
+ * Checks a request and returns it with text messages; throws InvalidRequestError naming the field.
+ * With `adapters` (the loaded ones, by id), an adapter id the request names must be one of them.
+ */
+export function validateChatRequest(request: unknown, adapters?: ReadonlyMap<string, unknown>): ValidChatRequest {
   if (!isPlainObject(request)) fail('request', 'must be an object with messages', request);
   for (const [key, value] of Object.entries(request)) {
     const check = FIELDS[key];
@@ -233,6 +267,7 @@ export function validateChatRequest(request: unknown): ValidChatRequest {
     fail('grammar', 'cannot be combined with a JSON response_format: give one constraint');
   }
   checkToolChoice(valid);
+  if (adapters) resolveAdapters((valid as ValidChatRequest).adapters, adapters);
   // Compiles the constraint now, so an unusable schema or grammar is refused before generation.
   try {
     requestGrammar(valid as ValidChatRequest);

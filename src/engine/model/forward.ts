@@ -23,6 +23,7 @@ import type { Backend, RopeOp, Rows, Vector } from '../backend/ops.ts';
 import type { ModelConfig } from './config.ts';
 import type { KvCache } from './kv-cache.ts';
 import type { ModelWeights, Scratch } from './loader.ts';
+import { adapts, addLoraDeltas, addLoraEmbeddings, type ActiveLora } from './lora/apply.ts';
 
 /**
  * Observes an intermediate: `layer` is -1 outside the layer loop; `data` is [tokens][width], read
@@ -36,6 +37,8 @@ export interface ForwardState {
   weights: ModelWeights;
   scratch: Scratch;
   kv: KvCache;
+  /** LoRA adapters applied on top of the base weights (lora/apply.ts); none: the base model. */
+  adapters?: readonly ActiveLora[] | undefined;
 }
 
 /**
@@ -78,6 +81,12 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
 
   // Token embeddings (gemma: times sqrt(n_embd); granite: times embedding_scale).
   b.embed(w.tokenEmbd, s.tokens, x, n, c.embeddingScale);
+  const adapters = state.adapters?.length ? state.adapters : undefined;
+  if (adapters) addLoraEmbeddings(b, adapters, s.tokens, x, n, c.embeddingScale);
+  /** s * B (A x) of each adapter of block tensor `name` (attn_q...) into out, after its base matmul. */
+  const lora = (il: number, name: string, input: Rows, out: Rows, rows = n) => {
+    if (adapters) addLoraDeltas(b, adapters, il < 0 ? `${name}.weight` : `blk.${il}.${name}.weight`, input, out, rows);
+  };
   await see('inp_embd', -1, x, E);
 
   const fuse = !tap;
@@ -115,6 +124,11 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
       v = { t: s.qkv!, stride: width, offset: qDim + kvDimK };
       // v apart where its format is not q's and k's (the loader stacked q | k only): its own rows.
       if (lw.v) b.matmul(lw.v, cur, v, n, lw.vBias);
+      // The file's fused projection, or the parts the loader stacked: adapters name the file's tensors.
+      lora(il, 'attn_qkv', cur, { t: s.qkv!, stride: width }, n);
+      lora(il, 'attn_q', cur, q);
+      lora(il, 'attn_k', cur, k);
+      lora(il, 'attn_v', cur, v);
     } else {
       q = { t: s.q!, stride: qDim };
       k = { t: s.k!, stride: kvDimK };
@@ -122,6 +136,9 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
       b.matmul(lw.q!, cur, q, n, lw.qBias);
       b.matmul(lw.k!, cur, k, n, lw.kBias);
       b.matmul(lw.v!, cur, v, n, lw.vBias);
+      lora(il, 'attn_q', cur, q);
+      lora(il, 'attn_k', cur, k);
+      lora(il, 'attn_v', cur, v);
     }
     await see('Qcur', il, q, qDim);
     await see('Kcur', il, k, kvDimK);
@@ -159,6 +176,7 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
 
     // --- output projection, post-norm (gemma), residual (granite: scaled)
     b.matmul(lw.attnOutput, attn, cur, n, lw.attnOutputBias);
+    lora(il, 'attn_output', attn, cur);
     await see('attn_out', il, cur, E);
     if (lw.postAttnNorm) {
       b.norm('rms', cur, cur, E, n, eps, lw.postAttnNorm);
@@ -176,13 +194,27 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
       const up: Rows = { t: s.up!, stride: nFf };
       b.matmul(lw.ffnUp, cur, up, n, lw.ffnUpBias);
       b.matmul(lw.ffnGate, cur, gate, n, lw.ffnGateBias);
+      lora(il, 'ffn_up', cur, up);
+      lora(il, 'ffn_gate', cur, gate);
       b.glu(c.activation, gate, up, ffh, nFf, n);
+    } else if (adapters && (adapts(adapters, `blk.${il}.ffn_up.weight`) || adapts(adapters, `blk.${il}.ffn_gate.weight`))) {
+      // An adapted [gate; up]: the product is stored, the deltas join its halves, then the GLU
+      // (the file's fused ffn_up covers both halves; a stacked gate and up, one each).
+      const gateUp: Rows = { t: s.gate, stride: 2 * nFf };
+      b.matmul(lw.ffnUp, cur, gateUp, n, lw.ffnUpBias);
+      if (c.fusedGateUp) lora(il, 'ffn_up', cur, gateUp);
+      else {
+        lora(il, 'ffn_gate', cur, { t: s.gate, stride: 2 * nFf, offset: 0 });
+        lora(il, 'ffn_up', cur, { t: s.gate, stride: 2 * nFf, offset: nFf });
+      }
+      b.glu(c.activation, { t: s.gate, stride: 2 * nFf, offset: 0 }, { t: s.gate, stride: 2 * nFf, offset: nFf }, ffh, nFf, n);
     } else {
       // [gate; up] in one matrix (phi3's, or stacked at load): the GLU applied as it is stored.
       b.gluMatmul(c.activation, lw.ffnUp, cur, { t: s.gate, stride: 2 * nFf }, ffh, n, lw.ffnUpBias);
     }
     await see('ffn_act', il, ffh, nFf);
     b.matmul(lw.ffnDown, ffh, cur, n, lw.ffnDownBias);
+    lora(il, 'ffn_down', ffh, cur);
     await see('ffn_out', il, cur, E);
     if (lw.postFfnNorm) {
       b.norm('rms', cur, cur, E, n, eps, lw.postFfnNorm);
@@ -204,6 +236,7 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
     residualNorm({ t: s.x, stride: E, offset: logitsFrom * E }, rows, w.outputNorm);
     await see('result_norm', -1, cur, E, rows);
     b.matmul(w.output, cur, logits, rows, w.outputBias);
+    lora(-1, 'output', cur, logits, rows);
     if (c.finalSoftcap) b.softcap(logits, c.nVocab, rows, c.finalSoftcap);
     if (c.logitDivisor !== 1) b.scale(logits, logits, c.nVocab, rows, 1 / c.logitDivisor);
     await see('result_output', -1, logits, c.nVocab, rows);

@@ -18,6 +18,9 @@ import type { GgufModel } from '../gguf/split.ts';
 import type { ModelConfig } from './config.ts';
 import { forward, type ForwardState, type ForwardTap } from './forward.ts';
 import { loadModel, type LoadOptions, type MemoryPlan, type PlannedLoad } from './loader.ts';
+import { sameAdapters, uploadLora, type ActiveLora, type LoadedLora } from './lora/apply.ts';
+import type { LoraAdapterData } from './lora/adapter-data.ts';
+import { readLoraAdapter } from './lora/load.ts';
 
 export type LogitsWanted = 'all' | 'last' | 'none';
 
@@ -183,6 +186,33 @@ export class Model implements LoopHost {
   private dropPlan(kept: KeptPlan): void {
     kept.plan.destroy();
     this.plans = this.plans.filter((k) => k !== kept);
+  }
+
+  /**
+   * Reads, validates and uploads a LoRA adapter for this model (a GGUF adapter file, or the float
+   * values training made); it is applied once in `setAdapters`. The base weights are untouched.
+   */
+  async loadAdapter(source: RangedSource | LoraAdapterData, id: string): Promise<LoadedLora> {
+    const data = 'targets' in source ? source : await readLoraAdapter(source, this.config);
+    return uploadLora(this.state.backend, data, this.state.scratch.batch, id);
+  }
+
+  /** The adapters the following steps apply (empty: the base model). */
+  get adapters(): readonly ActiveLora[] {
+    return this.state.adapters ?? [];
+  }
+
+  /**
+   * Sets the adapters of the following steps. Another set (or scale) drops the captured decode
+   * steps, which recorded the old ones; the KV cache is the caller's to keep or reset.
+   */
+  setAdapters(adapters: readonly ActiveLora[]): void {
+    for (const a of adapters) {
+      if (!Number.isFinite(a.scale)) throw new RangeError(`adapter ${a.lora.id}: scale ${a.scale} must be finite`);
+    }
+    if (sameAdapters(this.adapters, adapters)) return;
+    for (const kept of [...this.plans]) this.dropPlan(kept);
+    this.state.adapters = adapters.map((a) => ({ ...a }));
   }
 
   /** Keeps the first `n` positions of the cache. */

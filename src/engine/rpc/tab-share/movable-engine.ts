@@ -19,6 +19,7 @@ export const ENGINE_METHODS = [
   'loadModel',
   'cancelLoad',
   'unloadModel',
+  'loadAdapter',
   'chatCompletion',
   'abort',
   'countTokens',

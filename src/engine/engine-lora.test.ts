@@ -1,0 +1,112 @@
+/**
+ * LoRA adapters through the engine API (Node, CPU backend, generated models): `loadAdapter`, then
+ * requests that pick adapters by id with their scales. Switching adapters between requests never
+ * reloads the base model; the KV prefix is reused only by a request with the same adapters;
+ * unknown ids and malformed choices are refused by name; an adapter for another base is refused
+ * with AdapterMismatchError. An adapter kept in the model store (IndexedDB) loads by its store id.
+ */
+import 'fake-indexeddb/auto';
+import { describe, expect, it, vi } from 'vitest';
+import { ModelStore } from './store/model-store.ts';
+import { readGguf } from './gguf/reader.ts';
+import { bytesSource } from './gguf/source.ts';
+import { readModelConfig } from './model/config.ts';
+import { writeLoraGguf } from './model/lora/adapter-data.ts';
+import { Model } from './model/model.ts';
+import { makeRandomLora } from '../testing/make-lora.ts';
+import { makeTestModel } from '../testing/make-model.ts';
+import { Engine } from './engine.ts';
+
+const bytes = makeTestModel({ arch: 'llama', embd: 64, layers: 2, heads: 4, ff: 96, ctx: 256, seed: 4, name: 'Base' });
+const blob = (b: Uint8Array) => new Blob([b as Uint8Array<ArrayBuffer>]);
+const OPTIONS = { backend: 'cpu' as const, threads: 1 };
+const MESSAGES = [{ role: 'user' as const, content: 'Tell me something about the sea' }];
+
+async function adapterBytes(seed: number, arch: 'llama' | 'qwen2' = 'llama') {
+  const base = arch === 'llama' ? bytes : makeTestModel({ arch, embd: 64, layers: 2, heads: 4, ff: 96, seed: 1 });
+  const config = readModelConfig(await readGguf(bytesSource(base)));
+  return writeLoraGguf(makeRandomLora(config, { rank: 8, targets: ['attn_q', 'attn_v', 'ffn_down', 'output'], seed, gain: 1 }));
+}
+
+describe('Engine LoRA adapters', () => {
+  it('loads adapters, applies them per request, keeps the base loaded, reuses the KV prefix only for the same adapters', async () => {
+    const engine = new Engine({ gpu: undefined, runtime: 'test' });
+    await engine.loadModel({ kind: 'file', file: blob(bytes), name: 'base.gguf' }, OPTIONS);
+    const loads = vi.spyOn(Model, 'load');
+    try {
+      const a = await engine.loadAdapter({ kind: 'file', file: blob(await adapterBytes(1)), name: 'style.gguf' });
+      expect(a.id).toBe('style');
+      expect(a.rank).toBe(8);
+      expect(a.targets).toContain('blk.1.ffn_down.weight');
+      expect(a.targets).toContain('output.weight');
+      const b = await engine.loadAdapter({ kind: 'file', file: blob(await adapterBytes(2)), name: 'style.gguf' });
+      expect(b.id).toBe('style-2');
+
+      const ask = (adapters?: Array<{ id: string; scale?: number }>) =>
+        engine.chatCompletion({ messages: MESSAGES, max_tokens: 8, temperature: 0, ...(adapters ? { adapters } : {}) });
+      const base1 = await ask();
+      const withA = await ask([{ id: 'style' }]);
+      const withA2 = await ask([{ id: 'style', scale: 1 }]);
+      const withBoth = await ask([{ id: 'style', scale: 0.5 }, { id: 'style-2', scale: 1.5 }]);
+      const base2 = await ask();
+      const text = (r: typeof base1) => r.choices[0].message.content;
+      expect(text(withA)).not.toBe(text(base1));
+      expect(text(withBoth)).not.toBe(text(withA));
+      expect(text(withA2)).toBe(text(withA));
+      expect(text(base2)).toBe(text(base1));
+      // Same adapters (scale 1 spelled or not): the prompt's prefix comes from the cache; other adapters: evaluated again.
+      expect(withA2.usage.cached_prompt_tokens).toBeGreaterThan(0);
+      expect(withA.usage.cached_prompt_tokens).toBe(0);
+      expect(withBoth.usage.cached_prompt_tokens).toBe(0);
+      expect(base2.usage.cached_prompt_tokens).toBe(0);
+      expect(loads).not.toHaveBeenCalled();
+
+      // Unknown ids and malformed choices are refused by name.
+      const unknown = await ask([{ id: 'nope' }]).catch((e: unknown) => e as Error);
+      expect((unknown as Error).name).toBe('InvalidRequestError');
+      expect((unknown as Error).message).toMatch(/'adapters\[0\]\.id' names no loaded adapter \(loaded: 'style', 'style-2'\)/);
+      for (const [bad, message] of [
+        [[{ id: 'style', scale: Number.NaN }], /adapters\[0\]\.scale/],
+        [[{ id: 'style', weight: 1 }], /adapters\[0\]\.weight' is not supported/],
+        [[{ id: 'style' }, { id: 'style' }], /adapters\[1\]\.id' names an adapter already in the list/],
+        ['style', /'adapters' must be an array/],
+      ] as const) {
+        const e = await engine.chatCompletion({ messages: MESSAGES, adapters: bad as never }).catch((x: unknown) => x as Error);
+        expect((e as Error).name).toBe('InvalidRequestError');
+        expect((e as Error).message).toMatch(message);
+      }
+      // An adapter made for another architecture.
+      const other = await engine.loadAdapter({ kind: 'file', file: blob(await adapterBytes(3, 'qwen2')), name: 'q.gguf' }).catch((e: unknown) => e as Error);
+      expect((other as Error).name).toBe('AdapterMismatchError');
+      // Not a GGUF at all.
+      const junk = await engine.loadAdapter({ kind: 'file', file: blob(new TextEncoder().encode('hello')), name: 'j.gguf' }).catch((e: unknown) => e as Error);
+      expect((junk as Error).name).toBe('GgufFormatError');
+      expect(text(await ask([{ id: 'style' }]))).toBe(text(withA));
+    } finally {
+      loads.mockRestore();
+      await engine.unloadModel();
+    }
+  }, 120_000);
+
+  it('loads an adapter kept in the model store, with the same effect as from its file', async () => {
+    const store = new ModelStore({ dbName: 'engine-lora-store', storage: null });
+    const engine = new Engine({ gpu: undefined, runtime: 'test', store });
+    await engine.loadModel({ kind: 'file', file: blob(bytes), name: 'base.gguf' }, OPTIONS);
+    try {
+      const adapter = await adapterBytes(1);
+      const stored = await engine.importModelFile([new File([adapter as Uint8Array<ArrayBuffer>], 'style.gguf')], { copy: true });
+      expect(stored.storedBytes).toBe(adapter.length);
+      const fromStore = await engine.loadAdapter({ kind: 'cached', id: stored.id }, { id: 'kept' });
+      const fromFile = await engine.loadAdapter({ kind: 'file', file: blob(adapter), name: 'style.gguf' }, { id: 'picked' });
+      expect(fromStore.targets).toEqual(fromFile.targets);
+      const ask = (id: string) => engine.chatCompletion({ messages: MESSAGES, max_tokens: 8, temperature: 0, adapters: [{ id, scale: 0.8 }] });
+      const a = await ask('kept');
+      const b = await ask('picked');
+      expect(a.choices[0].message.content).toBe(b.choices[0].message.content);
+      const base = await engine.chatCompletion({ messages: MESSAGES, max_tokens: 8, temperature: 0 });
+      expect(base.choices[0].message.content).not.toBe(a.choices[0].message.content);
+    } finally {
+      await engine.unloadModel();
+    }
+  }, 120_000);
+});
