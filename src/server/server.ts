@@ -195,20 +195,24 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
       const abort = () => void engine.abort(id);
       left.signal.addEventListener('abort', abort, { once: true });
       running = id;
+      let ended: RequestRecord;
       try {
-        await answer(res, request, parsed, kind, left.signal);
+        ended = await answer(res, request, parsed, kind, left.signal);
       } finally {
         running = null;
         left.signal.removeEventListener('abort', abort);
         release();
       }
+      // Reported once the next request has its turn: a listener sees the server as it now is.
+      record(ended);
     } finally {
       inFlight.delete(entry);
       settle();
     }
   }
 
-  async function answer(res: ServerResponse, request: ServerRequest['request'], parsed: ServerRequest, kind: 'chat' | 'text', left: AbortSignal): Promise<void> {
+  /** Generates and sends the reply; returns how the request ended. */
+  async function answer(res: ServerResponse, request: ServerRequest['request'], parsed: ServerRequest, kind: 'chat' | 'text', left: AbortSignal): Promise<RequestRecord> {
     const id = request.request_id!;
     const chunkOf = (chunk: ChatCompletionChunk) => (kind === 'chat' ? servedChunk(chunk, modelId) : textChunk(chunk, modelId));
     let completion: ChatCompletion;
@@ -220,12 +224,11 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
     } catch (error) {
       const apiError = toApiError(error, kind === 'text' ? completionParam : undefined);
       if (apiError.status >= 500) log(`error in ${id}: ${apiError.message}`);
-      record({ id, endpoint: kind, stream: parsed.stream, outcome: 'failed', status: apiError.status });
       if (res.headersSent) {
         sendEvent(res, apiError.body());
         res.end();
       } else sendJson(res, apiError.status, apiError.body());
-      return;
+      return { id, endpoint: kind, stream: parsed.stream, outcome: 'failed', status: apiError.status };
     }
     const finish = completion.choices[0].finish_reason;
     if (parsed.stream) {
@@ -238,14 +241,14 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
     } else {
       sendJson(res, 200, kind === 'chat' ? servedCompletion(completion, modelId) : textCompletion(completion, modelId));
     }
-    record({
+    return {
       id,
       endpoint: kind,
       stream: parsed.stream,
       outcome: finish === 'abort' ? 'aborted' : 'finished',
       finish_reason: finish,
       completion_tokens: completion.usage.completion_tokens,
-    });
+    };
   }
 
   const routes: Record<string, Route> = {
