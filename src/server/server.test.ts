@@ -122,6 +122,36 @@ describe('hearth serve with the openai client', () => {
     expect(typeof value === 'object' && value !== null && !Array.isArray(value)).toBe(true);
   });
 
+  it('answers a forced tool call in the OpenAI shape, streamed and not', async () => {
+    const tools = [
+      {
+        type: 'function' as const,
+        function: { name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 20 } }, required: ['city'], additionalProperties: false } },
+      },
+    ];
+    const request = { model: TEST_MODEL_ID, messages: hi, tools, tool_choice: 'required' as const, seed: 4, max_tokens: 200 };
+    const reply = await client.chat.completions.create(request);
+    expect(reply.choices[0]!.finish_reason).toBe('tool_calls');
+    const [call] = reply.choices[0]!.message.tool_calls!;
+    expect(call!.type === 'function' && call!.function.name).toBe('get_weather');
+    const args: unknown = JSON.parse(call!.type === 'function' ? call!.function.arguments : '');
+    expect(schemaErrors(tools[0]!.function.parameters, args)).toEqual([]);
+    const stream = await client.chat.completions.create({ ...request, stream: true });
+    const calls: OpenAI.ChatCompletionChunk.Choice.Delta.ToolCall[] = [];
+    for await (const chunk of stream) calls.push(...(chunk.choices[0]?.delta.tool_calls ?? []));
+    expect(calls.map((c) => c.function?.arguments)).toEqual([call!.type === 'function' ? call!.function.arguments : undefined]);
+  });
+
+  it('refuses a prompt that does not fit with 400 context_length_exceeded, streamed or not', async () => {
+    const long = [{ role: 'user' as const, content: 'word '.repeat(3000) }];
+    for (const stream of [false, true]) {
+      const request = { model: TEST_MODEL_ID, messages: long, context_overflow: 'error', stream } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming;
+      const error = await client.chat.completions.create(request).catch((e: unknown) => e);
+      expect(error, `stream ${stream}`).toBeInstanceOf(OpenAI.BadRequestError);
+      expect(error).toMatchObject({ code: 'context_length_exceeded', param: 'messages' });
+    }
+  });
+
   it('lists and retrieves the served model; an unknown model is a 404', async () => {
     const list = await client.models.list();
     expect(list.data.map((m) => m.id)).toEqual([TEST_MODEL_ID]);

@@ -98,9 +98,16 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-/** One server-sent event; a client that has left is not written to. */
+/**
+ * One server-sent event; a client that has left is not written to. The stream's headers go with its
+ * first event, so an error found before the first token (a prompt that does not fit) still gets its
+ * own status rather than a 200 stream holding an error.
+ */
 function sendEvent(res: ServerResponse, data: unknown): void {
   if (res.destroyed || res.writableEnded) return;
+  if (!res.headersSent) {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+  }
   res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
 }
 
@@ -180,10 +187,6 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
     const entry = { left, done: new Promise<void>((resolve) => (settle = resolve)) };
     inFlight.add(entry);
     try {
-      if (parsed.stream) {
-        res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-        res.flushHeaders();
-      }
       let release: () => void;
       try {
         release = await turn;
