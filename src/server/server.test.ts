@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatCompletionChunk, ChatCompletionRequest, EngineApi } from '../engine/api.ts';
 import type { Engine } from '../engine/engine.ts';
 import { schemaErrors } from '../testing/json-schema-check.ts';
+import { AsyncFunction, readmeExample } from '../testing/readme-example.ts';
 import { TEST_MODEL_ID, loadTestEngine, startTestServer, until, type TestServer } from '../testing/test-server.ts';
 import type { RequestRecord } from './server.ts';
 
@@ -271,6 +272,34 @@ describe('hearth serve with the openai client', () => {
     expect(served.server.state().running).toBeNull();
     // The engine is free for the next request.
     expect((await client.chat.completions.create({ model: TEST_MODEL_ID, messages: hi, max_tokens: 2 })).choices[0]!.finish_reason).toBeTruthy();
+  });
+});
+
+describe('the README example of hearth serve', () => {
+  it('runs as written against a server started as it says', async () => {
+    const readme = await startTestServer(engine, { modelId: 'model', apiKey: 'secret' });
+    const records: RequestRecord[] = [];
+    readme.server.onRequestEnd((r) => records.push(r));
+    // The example names the default port; this server has a free one.
+    class ExampleOpenAI extends OpenAI {
+      constructor(options: { baseURL: string; apiKey: string }) {
+        expect(options.baseURL).toBe('http://127.0.0.1:8080/v1');
+        super({ ...options, baseURL: readme.baseURL, maxRetries: 0 });
+      }
+    }
+    let written = '';
+    const logged: unknown[][] = [];
+    try {
+      const process = { stdout: { write: (text: string) => void (written += text) } };
+      await new AsyncFunction('OpenAI', 'process', 'console', readmeExample('serve'))(ExampleOpenAI, process, { log: (...args: unknown[]) => logged.push(args) });
+    } finally {
+      await readme.server.close();
+    }
+    expect(records.map((r) => [r.stream, r.outcome])).toEqual([[true, 'finished'], [false, 'finished']]);
+    expect(written.length > 0).toBe(records[0]!.completion_tokens! > 0);
+    const schema = { type: 'object', properties: { title: { type: 'string', maxLength: 40 } }, required: ['title'], additionalProperties: false };
+    expect(logged).toHaveLength(records[1]!.finish_reason === 'stop' ? 1 : 0);
+    for (const [value] of logged) expect(schemaErrors(schema, value)).toEqual([]);
   });
 });
 
