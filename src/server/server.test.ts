@@ -222,6 +222,37 @@ describe('hearth serve with the openai client', () => {
     }
   });
 
+  it('answers odd values of every field with 200 or 4xx, never a 5xx, and keeps serving', async () => {
+    const auth = { Authorization: `Bearer ${KEY}` };
+    const values: unknown[] = [null, -1.5, 'x', {}, [{}], 'a'.repeat(300)];
+    const fields = [
+      'messages', 'prompt', 'stream', 'max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'repetition_penalty', 'presence_penalty', 'frequency_penalty',
+      'seed', 'stop', 'context_overflow', 'prompt_format', 'model', 'n', 'logprobs', 'response_format', 'grammar', 'tools', 'tool_choice',
+      'stream_options', 'max_completion_tokens', 'user', 'echo', 'suffix', 'best_of',
+    ];
+    const failures: string[] = [];
+    const send = async (path: string, body: string) => {
+      const response = await fetch(`${served.baseURL}${path}`, { method: 'POST', headers: auth, body });
+      await response.text();
+      if (response.status >= 500) failures.push(`${path} ${body.slice(0, 120)}: ${response.status}`);
+    };
+    for (const field of fields) {
+      for (const value of values) {
+        await send('/chat/completions', JSON.stringify({ messages: hi, max_tokens: 1, [field]: value }));
+        await send('/completions', JSON.stringify({ prompt: 'Hi', max_tokens: 1, [field]: value }));
+      }
+    }
+    // Nesting deeper than the schema and grammar compilers recurse.
+    const deepSchema = '{"type":"object","properties":{"a":'.repeat(5000) + '{}' + '}}'.repeat(5000);
+    await send('/chat/completions', `{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":${deepSchema}}}}`);
+    await send('/chat/completions', JSON.stringify({ messages: hi, grammar: `root ::= ${'('.repeat(5000)}"a"${')'.repeat(5000)}` }));
+    await send('/chat/completions', '['.repeat(100_000) + ']'.repeat(100_000));
+    const badEscape = await fetch(`${served.baseURL}/models/%E0%A4%A`, { headers: auth });
+    expect(badEscape.status).toBe(404);
+    expect(failures).toEqual([]);
+    expect((await client.chat.completions.create({ model: TEST_MODEL_ID, messages: hi, max_tokens: 2 })).choices).toHaveLength(1);
+  }, 60_000);
+
   it('answers CORS preflights without the key, so a page on another origin can call it', async () => {
     const preflight = await fetch(`${served.baseURL}/chat/completions`, {
       method: 'OPTIONS',

@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import type { ChatCompletion, ChatCompletionChunk, EngineApi, FinishReason } from '../engine/api.ts';
 import { validateChatRequest } from '../engine/generate/validate-request.ts';
 import { readJsonObject } from './body.ts';
-import { ApiError, toApiError } from './errors.ts';
+import { ApiError, invalidParam, toApiError } from './errors.ts';
 import {
   chatRequestFrom,
   completionParam,
@@ -117,6 +117,20 @@ function sameKey(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
+/**
+ * The engine's checks of a request. A schema or grammar nested deeper than the compiler's recursion
+ * goes (a stack overflow) is the request's fault: a 400 naming the field, not a 500.
+ */
+function checkRequest(request: ServerRequest['request']): void {
+  try {
+    validateChatRequest(request);
+  } catch (error) {
+    if (!(error instanceof RangeError && /call stack/i.test(error.message))) throw error;
+    const param = request.grammar !== undefined ? 'grammar' : request.response_format !== undefined ? 'response_format' : request.tools !== undefined ? 'tools' : 'messages';
+    throw invalidParam(param, `'${param}' is nested too deeply to compile.`);
+  }
+}
+
 export function createHearthServer(options: HearthServerOptions): HearthServer {
   const { engine, modelId, apiKey } = options;
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
@@ -177,7 +191,7 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
     const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
     const request = { ...parsed.request, request_id: id, stream: parsed.stream };
     // Checked before the request waits: a bad field is a 400 now, not after the queue.
-    validateChatRequest(request);
+    checkRequest(request);
     const left = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) left.abort();
@@ -277,7 +291,12 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
       return {
         methods: {
           GET: (_req, res, p) => {
-            const asked = decodeURIComponent(p.slice('/v1/models/'.length));
+            let asked = p.slice('/v1/models/'.length);
+            try {
+              asked = decodeURIComponent(asked);
+            } catch {
+              // Not percent-encoded text: it names no model either.
+            }
             if (asked !== modelId) throw new ApiError(404, `The model '${asked.slice(0, 200)}' does not exist on this server; it serves '${modelId}'.`, 'not_found_error', 'model', 'model_not_found');
             sendJson(res, 200, modelObject());
           },
