@@ -6,6 +6,7 @@
  * a chat request with `prompt_format: 'text'` (the prompt continued as it is, no chat template).
  */
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, CompletionUsage } from '../engine/api.ts';
+import { CHAT_REQUEST_FIELDS } from '../engine/generate/validate-request.ts';
 import { ApiError, invalidParam } from './errors.ts';
 
 export interface ServerRequest {
@@ -56,6 +57,12 @@ export function chatRequestFrom(body: Record<string, unknown>, servedModel: stri
   // The server names requests itself (the id of the reply); a client ends one by closing its connection.
   if (given(body.request_id)) {
     throw invalidParam('request_id', "'request_id' is set by the server; to end a request, close its connection.", 'unsupported_parameter');
+  }
+  for (const key of Object.keys(body)) {
+    if (!SERVER_FIELDS.has(key) && !CHAT_REQUEST_FIELDS.includes(key)) {
+      const supported = [...CHAT_REQUEST_FIELDS.filter((f) => f !== 'request_id'), 'stream_options', 'max_completion_tokens', 'user'].join(', ');
+      throw invalidParam(key, `'${key}' is not a supported parameter (supported: ${supported}).`, 'unsupported_parameter');
+    }
   }
   const flags = streamFlags(body);
   const request: Record<string, unknown> = {};

@@ -330,7 +330,10 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
 
   const http = createServer((req, res) => {
     const started = performance.now();
-    res.on('finish', () => log(`${req.method} ${req.url} ${res.statusCode} ${(performance.now() - started).toFixed(0)} ms`));
+    res.on('close', () => {
+      const left = res.writableFinished ? '' : ' (the client left)';
+      log(`${req.method} ${req.url} ${res.statusCode} ${(performance.now() - started).toFixed(0)} ms${left}`);
+    });
     handle(req, res).catch((error: unknown) => {
       if (error instanceof QueueFullError) error = new ApiError(503, error.message, 'server_busy', null, 'queue_full');
       const apiError = toApiError(error);
