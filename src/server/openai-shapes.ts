@@ -5,7 +5,7 @@
  * `max_completion_tokens`, the `user` label) and the legacy text completions endpoint, which runs as
  * a chat request with `prompt_format: 'text'` (the prompt continued as it is, no chat template).
  */
-import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, CompletionUsage } from '../engine/api.ts';
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, CompletionUsage, FinishReason } from '../engine/api.ts';
 import { CHAT_REQUEST_FIELDS } from '../engine/generate/validate-request.ts';
 import { ApiError, invalidParam } from './errors.ts';
 
@@ -131,27 +131,25 @@ export function servedCompletion(completion: ChatCompletion, model: string): Cha
   return { ...completion, model, usage: openAiUsage(completion.usage) };
 }
 
-/** A legacy text completion chunk (`object: 'text_completion'`, each choice's `text`). */
-export function textChunk(chunk: ChatCompletionChunk, model: string) {
-  const choice = chunk.choices[0];
+/**
+ * A legacy text completion (`object: 'text_completion'`, the choice's `text`): a stream's chunks and
+ * the whole reply have the same shape, usage on the last chunk only.
+ */
+function textObject(from: { id: string; created: number; usage?: CompletionUsage | undefined }, model: string, text: string, finish: FinishReason | null) {
   return {
-    id: chunk.id,
+    id: from.id,
     object: 'text_completion' as const,
-    created: chunk.created,
+    created: from.created,
     model,
-    choices: [{ index: 0, text: choice.delta.content ?? '', logprobs: null, finish_reason: choice.finish_reason }],
-    ...(chunk.usage ? { usage: openAiUsage(chunk.usage) } : {}),
+    choices: [{ index: 0, text, logprobs: null, finish_reason: finish }],
+    ...(from.usage ? { usage: openAiUsage(from.usage) } : {}),
   };
 }
 
+export function textChunk(chunk: ChatCompletionChunk, model: string) {
+  return textObject(chunk, model, chunk.choices[0].delta.content ?? '', chunk.choices[0].finish_reason);
+}
+
 export function textCompletion(completion: ChatCompletion, model: string) {
-  const choice = completion.choices[0];
-  return {
-    id: completion.id,
-    object: 'text_completion' as const,
-    created: completion.created,
-    model,
-    choices: [{ index: 0, text: choice.message.content, logprobs: null, finish_reason: choice.finish_reason }],
-    usage: openAiUsage(completion.usage),
-  };
+  return textObject(completion, model, completion.choices[0].message.content, completion.choices[0].finish_reason);
 }

@@ -282,7 +282,7 @@ describe('hearth serve with the openai client', () => {
     }
   });
 
-  it('aborts the generation when the client stops reading mid-stream', async () => {
+  it('aborts the generation when the client stops reading mid-stream, or gives up on a whole reply', async () => {
     // A request that runs to its token limit when left alone.
     const request = { messages: hi, max_tokens: 400, seed: 11, temperature: 1 };
     let seed = request.seed;
@@ -301,6 +301,17 @@ describe('hearth serve with the openai client', () => {
     expect(record).toMatchObject({ outcome: 'aborted', finish_reason: 'abort', stream: true });
     expect(record.completion_tokens).toBeLessThan(request.max_tokens);
     expect(served.server.state().running).toBeNull();
+
+    // A whole (non-streamed) reply whose client gives up is aborted the same way.
+    const giveUp = new AbortController();
+    const ended2 = nextRecord(served, (r) => !r.stream);
+    const waiting = client.chat.completions.create({ model: TEST_MODEL_ID, ...request, seed }, { signal: giveUp.signal });
+    await until(() => served.server.state().running !== null);
+    giveUp.abort();
+    await expect(waiting).rejects.toBeInstanceOf(OpenAI.APIUserAbortError);
+    const record2 = await ended2;
+    expect(record2).toMatchObject({ outcome: 'aborted', finish_reason: 'abort' });
+    expect(record2.completion_tokens).toBeLessThan(request.max_tokens);
     // The engine is free for the next request.
     expect((await client.chat.completions.create({ model: TEST_MODEL_ID, messages: hi, max_tokens: 2 })).choices[0]!.finish_reason).toBeTruthy();
   });
