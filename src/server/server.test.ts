@@ -277,6 +277,16 @@ describe('hearth serve with the openai client', () => {
       expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example');
       const other = await fetch(`${only.url}/health`, { headers: { Origin: 'https://evil.example' } });
       expect(other.headers.get('access-control-allow-origin')).toBeNull();
+      // A simple POST needs no preflight: it is refused rather than run with its answer hidden.
+      const simple = await fetch(`${only.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { Origin: 'https://evil.example', 'Content-Type': 'text/plain' },
+        body: JSON.stringify({ messages: hi, max_tokens: 1 }),
+      });
+      expect(simple.status).toBe(403);
+      expect(only.server.state().counts.finished).toBe(0);
+      // No Origin header (curl, the openai client in Node) is not a browser page: allowed.
+      expect((await fetch(`${only.baseURL}/models`)).status).toBe(200);
     } finally {
       await only.server.close();
     }

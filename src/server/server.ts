@@ -316,6 +316,12 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
       path = '/';
     }
     if (method === 'OPTIONS') return preflight(req, res);
+    // A page of another origin can send a simple POST without a preflight: with an origin list, its
+    // request must not run even though the browser would hide the answer.
+    const origin = req.headers.origin;
+    if (origin !== undefined && !origins.includes('*') && !origins.includes(origin)) {
+      throw new ApiError(403, `Requests from ${origin.slice(0, 200)} are not allowed (see --cors-origin).`, 'invalid_request_error', null, 'origin_not_allowed');
+    }
     const route = routeOf(path);
     if (!route) throw new ApiError(404, `Invalid URL (${method} ${path}): the routes are POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health.`, 'invalid_request_error', null, 'unknown_url');
     const handler = route.methods[method];
