@@ -85,6 +85,22 @@ describe('hearth serve with the openai client', () => {
     expect(finishes.filter((f) => f !== null)).toEqual([whole.choices[0]!.finish_reason]);
     expect(finishes.at(-1)).toBe(whole.choices[0]!.finish_reason);
     expect(usage?.completion_tokens).toBe(whole.usage?.completion_tokens);
+
+    // On the wire: server-sent events, each `data: {json}` and a blank line, `data: [DONE]` last.
+    const raw = await fetch(`${served.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${KEY}` },
+      body: JSON.stringify({ ...request, stream: true }),
+    });
+    expect(raw.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const events = (await raw.text()).split('\n\n');
+    expect(events.pop()).toBe('');
+    expect(events.pop()).toBe('data: [DONE]');
+    const chunks = events.map((e) => {
+      expect(e).toMatch(/^data: \{/);
+      return JSON.parse(e.slice('data: '.length)) as ChatCompletionChunk;
+    });
+    expect(chunks.map((c) => c.choices[0].delta.content ?? '').join('')).toBe(text);
   });
 
   it('continues text on /v1/completions, streamed and not', async () => {
