@@ -14,6 +14,7 @@ import { makeModelCommand } from './commands/make-model.ts';
 import { makeLoraCommand } from './commands/make-lora.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { generateCommand } from './commands/generate.ts';
+import { serveCommand } from './commands/serve.ts';
 
 /** Every subcommand, by name. Add new commands here. */
 const COMMANDS: Record<string, CliCommand> = {
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, CliCommand> = {
   'make-lora': makeLoraCommand,
   logits: logitsCommand,
   generate: generateCommand,
+  serve: serveCommand,
 };
 
 function usage(): string {

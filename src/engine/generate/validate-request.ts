@@ -160,6 +160,9 @@ const FIELDS: Record<string, Check> = {
   },
 };
 
+/** The request fields the engine takes (a server takes a few more of its own). */
+export const CHAT_REQUEST_FIELDS: readonly string[] = Object.keys(FIELDS);
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
