@@ -24,6 +24,14 @@ const ADVICE: Record<string, { title: string; action: string }> = {
   DownloadInProgressError: { title: 'Already downloading', action: 'Wait for the running download to finish.' },
   EngineMovedError: { title: 'The engine moved to another tab', action: 'The tab that ran the model was closed; the model reloads in another tab. Send again once it is ready.' },
   ImportFormatError: { title: 'Could not import', action: 'Choose a JSON file exported by Hearth.' },
+  // A server's errors (src/engine/rpc/openai-server.ts) say what to do themselves.
+  ServerUrlError: { title: 'Not a server address the app can use', action: '' },
+  ServerUnreachableError: { title: 'The server is not reachable', action: '' },
+  ServerCorsError: { title: 'The server does not allow this page (CORS)', action: '' },
+  ServerAuthError: { title: 'The server refused the API key', action: '' },
+  ServerModelNotFoundError: { title: 'The server no longer has this model', action: '' },
+  ServerStreamError: { title: 'The reply broke off', action: '' },
+  ServerResponseError: { title: 'The server refused', action: '' },
 };
 
 export function describeError(error: unknown): FriendlyError {

@@ -211,12 +211,13 @@ describe('normalizeServerUrl', () => {
   it('keeps https anywhere and http on this machine, without a trailing slash or /v1', () => {
     expect(normalizeServerUrl(' http://localhost:8080/v1/ ')).toBe('http://localhost:8080');
     expect(normalizeServerUrl('http://127.0.0.1:11434')).toBe('http://127.0.0.1:11434');
-    expect(normalizeServerUrl('http://[::1]:8080/')).toBe('http://[::1]:8080');
     expect(normalizeServerUrl('https://llm.example.com/api/v1')).toBe('https://llm.example.com/api');
+    expect(normalizeServerUrl('localhost:8080')).toBe('http://localhost:8080');
+    expect(normalizeServerUrl('llm.example.com')).toBe('https://llm.example.com');
   });
 
   it('refuses by name what the page could not or should not reach', () => {
-    for (const bad of ['not a url', 'ftp://host/', 'http://192.168.1.5:8080', 'https://user:pw@host/', 'https://host/?key=1']) {
+    for (const bad of ['http://', 'ftp://host/', 'http://192.168.1.5:8080', 'http://[::1]:8080', 'https://user:pw@host/', 'https://host/?key=1']) {
       expect(() => normalizeServerUrl(bad), bad).toThrow(ServerUrlError);
     }
     expect(() => normalizeServerUrl('http://192.168.1.5:8080')).toThrow(/over https/);

@@ -40,9 +40,12 @@ export class ServerStreamError extends HearthError {}
 /** Any other refusal (an HTTP error status, an answer that is not OpenAI's shape). */
 export class ServerResponseError extends HearthError {}
 
-/** `localhost`, 127.0.0.0/8 and ::1: browsers treat plain HTTP to them as secure, and so does the CSP. */
+/**
+ * This machine, as the app's Content-Security-Policy (index.html) lets the page reach it over plain
+ * http: `localhost` and `127.0.0.1` (a CSP cannot name IPv6 literals or address ranges).
+ */
 function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname.endsWith('.localhost') || /^127(\.\d{1,3}){3}$/.test(hostname) || hostname === '[::1]';
+  return hostname === 'localhost' || hostname === '127.0.0.1';
 }
 
 /**
@@ -52,16 +55,19 @@ function isLoopback(hostname: string): boolean {
  * A trailing `/v1` is dropped, since the endpoints add it.
  */
 export function normalizeServerUrl(input: string): string {
+  let text = input.trim();
+  // "localhost:8080" as people type it: plain http on this machine, https elsewhere.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) text = `${/^(localhost|127\.0\.0\.1)(:|\/|$)/.test(text) ? 'http' : 'https'}://${text}`;
   let url: URL;
   try {
-    url = new URL(input.trim());
+    url = new URL(text);
   } catch {
     throw new ServerUrlError(`"${input.trim()}" is not a URL. Enter the server's address, such as http://localhost:8080 or https://llm.example.com.`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ServerUrlError(`${url.protocol} is not a web address: use http://localhost:PORT for a server on this machine, or https:// for another one.`);
   if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
     throw new ServerUrlError(
-      `Plain http:// works only for a server on this machine (localhost). ${url.host} is another machine: connect to it over https:// ` +
+      `Plain http:// works only for a server on this machine (localhost or 127.0.0.1). ${url.host} is not: connect to it over https:// ` +
         '(for example behind a reverse proxy with a certificate), so the chat and the API key are encrypted on the way.',
     );
   }
