@@ -25,20 +25,37 @@ export interface ServerConfig {
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
+// Each class names itself: the UI switches on `name`, and the app's main bundle is minified
+// without keepNames (only the worker's keeps them), which would rename the classes.
+
 /** The URL is not one the app can talk to (malformed, or plain HTTP to another machine). */
-export class ServerUrlError extends HearthError {}
+export class ServerUrlError extends HearthError {
+  override name = 'ServerUrlError';
+}
 /** Nothing answered at the server's address (it is down, or the address or port is wrong). */
-export class ServerUnreachableError extends HearthError {}
+export class ServerUnreachableError extends HearthError {
+  override name = 'ServerUnreachableError';
+}
 /** The server answered, but without the CORS headers that let this page read its replies. */
-export class ServerCorsError extends HearthError {}
+export class ServerCorsError extends HearthError {
+  override name = 'ServerCorsError';
+}
 /** The server refused the API key (401), or the key lacks access (403). */
-export class ServerAuthError extends HearthError {}
+export class ServerAuthError extends HearthError {
+  override name = 'ServerAuthError';
+}
 /** The server no longer has the model the chat uses (404). */
-export class ServerModelNotFoundError extends HearthError {}
+export class ServerModelNotFoundError extends HearthError {
+  override name = 'ServerModelNotFoundError';
+}
 /** The stream broke off, or carried something that is not a chat completion chunk. */
-export class ServerStreamError extends HearthError {}
+export class ServerStreamError extends HearthError {
+  override name = 'ServerStreamError';
+}
 /** Any other refusal (an HTTP error status, an answer that is not OpenAI's shape). */
-export class ServerResponseError extends HearthError {}
+export class ServerResponseError extends HearthError {
+  override name = 'ServerResponseError';
+}
 
 /**
  * This machine, as the app's Content-Security-Policy (index.html) lets the page reach it over plain
@@ -143,7 +160,7 @@ async function refusal(response: Response, config: ServerConfig, model: string |
   const detail = { status: response.status, message };
   if (response.status === 401 || response.status === 403) {
     const what = config.apiKey ? 'refused the API key' : 'needs an API key';
-    return new ServerAuthError(`The server at ${host} ${what} (HTTP ${response.status}: ${message}). Enter the right key for this server in Models → Servers.`, detail);
+    return new ServerAuthError(`The server at ${host} ${what} (HTTP ${response.status}: ${message}). In Models → Servers, add the server again with the right key.`, detail);
   }
   if (response.status === 404 && model !== undefined) {
     return new ServerModelNotFoundError(
