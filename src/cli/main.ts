@@ -13,6 +13,7 @@ import { tokenizeCommand } from './commands/tokenize.ts';
 import { makeModelCommand } from './commands/make-model.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { generateCommand } from './commands/generate.ts';
+import { serveCommand } from './commands/serve.ts';
 
 /** Every subcommand, by name. Add new commands here. */
 const COMMANDS: Record<string, CliCommand> = {
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, CliCommand> = {
   'make-model': makeModelCommand,
   logits: logitsCommand,
   generate: generateCommand,
+  serve: serveCommand,
 };
 
 function usage(): string {
