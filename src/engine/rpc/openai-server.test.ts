@@ -138,7 +138,22 @@ describe('ServerChatEngine through the chat client', () => {
     const done = await client().chat.completions.create({ messages, stream: true }).completion;
     expect(done.choices[0].finish_reason).toBe('length');
     expect(done.usage.completion_tokens).toBe(2);
+    expect(done.usage.length_limit).toBeUndefined();
     expect(seen[0]!.auth).toBeUndefined();
+  });
+
+  it("passes on Hearth's extensions when the server is hearth serve: the context fill and which limit ended the reply", async () => {
+    const withContext = (content: string, used: number, finish: string | null = null, usage?: object) =>
+      `data: ${JSON.stringify({ id: 'h', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: finish }], context: { used, total: 512 }, ...(usage ? { usage } : {}) })}\n\n`;
+    handler = (_req, res) => {
+      sse(res);
+      res.end(withContext('a', 10) + withContext('', 11, 'length', { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11, length_limit: 'max_tokens' }) + 'data: [DONE]\n\n');
+    };
+    const stream = client().chat.completions.create({ messages, stream: true });
+    const fills: unknown[] = [];
+    for await (const c of stream) fills.push(c.context);
+    expect(fills).toEqual([{ used: 10, total: 512 }, { used: 11, total: 512 }]);
+    expect((await stream.completion).usage).toMatchObject({ completion_tokens: 2, length_limit: 'max_tokens' });
   });
 
   it('stops mid-stream: the fetch is aborted, the reply ends with its text and finish_reason abort', async () => {

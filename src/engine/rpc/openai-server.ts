@@ -123,7 +123,7 @@ async function explainFailedFetch(url: string, error: unknown, fetchImpl: FetchL
     return new ServerCorsError(
       `The server at ${host} answered, but did not allow this page (${pageOrigin}) to read its replies: the browser requires the server to send CORS headers ` +
         '(Access-Control-Allow-Origin, and Access-Control-Allow-Headers for Authorization and Content-Type). ' +
-        'llama.cpp\'s llama-server and hearth serve send them by default; Ollama needs OLLAMA_ORIGINS set to this page\'s origin; vLLM takes --allowed-origins; ' +
+        'llama.cpp\'s llama-server and hearth serve send them by default (hearth serve --cors-origin lists the origins it allows: include this one); Ollama needs OLLAMA_ORIGINS set to this page\'s origin; vLLM takes --allowed-origins; ' +
         'a reverse proxy in front of the server must pass them on (and answer OPTIONS requests).',
       { url, reason },
     );
@@ -194,6 +194,8 @@ interface WireChunk {
   error?: { message?: unknown } | string;
   choices?: Array<{ delta?: { content?: unknown; tool_calls?: WireToolCall[] }; message?: { content?: unknown; tool_calls?: ToolCall[] }; finish_reason?: unknown }>;
   usage?: Partial<Record<keyof CompletionUsage, unknown>>;
+  /** Hearth's extension (hearth serve sends it): the context window in use, for a live meter. */
+  context?: { used?: unknown; total?: unknown };
 }
 
 interface WireToolCall {
@@ -236,12 +238,14 @@ class Reply {
     const finish = typeof choice.finish_reason === 'string' && FINISH_REASONS.includes(choice.finish_reason) ? (choice.finish_reason as FinishReason) : undefined;
     if (finish) this.finish = finish;
     if (!text && !finish) return undefined;
+    const { used, total } = chunk.context ?? {};
     return {
       id: this.id,
       object: 'chat.completion.chunk',
       created: this.created,
       model: this.model,
       choices: [{ index: 0, delta: text ? { content: text } : {}, finish_reason: finish ?? null }],
+      ...(typeof used === 'number' && typeof total === 'number' ? { context: { used, total } } : {}),
     };
   }
 
@@ -275,6 +279,7 @@ class Reply {
       prefill_tokens_per_second: number(u.prefill_tokens_per_second, ttft > 0 ? (promptTokens * 1000) / ttft : 0),
       decode_tokens_per_second: number(u.decode_tokens_per_second, decodeSeconds > 0 ? (completionTokens - 1) / decodeSeconds : 0),
     };
+    if (finish === 'length' && (u.length_limit === 'max_tokens' || u.length_limit === 'context_window')) usage.length_limit = u.length_limit;
     const message: ChatCompletion['choices'][0]['message'] = { role: 'assistant', content: this.content };
     if (this.calls.length > 0) message.tool_calls = this.calls.filter(Boolean);
     return { id: this.id, object: 'chat.completion', created: this.created, model: this.model, choices: [{ index: 0, message, finish_reason: finish }], usage };
