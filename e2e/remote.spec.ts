@@ -10,6 +10,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { SHOTS } from './chat-helpers.ts';
 
@@ -213,5 +214,38 @@ test('a server that goes down, and one that refuses CORS: named, explained, and 
   } finally {
     await noCors.close();
     await fake.close().catch(() => undefined);
+  }
+});
+
+/** axe-core's serious and critical violations on the page as it is now. */
+async function seriousViolations(page: Page, name: string): Promise<string[]> {
+  const results = await new AxeBuilder({ page }).analyze();
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${name}: ${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).slice(0, 4).join(' | ')}`);
+}
+
+test('the Servers panel and a remote chat pass an axe audit in the light and the dark theme', async ({ page }) => {
+  const fake = await startFake();
+  try {
+    await page.goto('/');
+    await addServer(page, `${fake.base}`, 'wrong-key');
+    await expect(page.getByTestId('server-error')).toBeVisible();
+    await addServer(page, fake.base, KEY);
+    await page.getByTestId('use-remote').click();
+    const found: string[] = [];
+    for (const theme of ['light', 'dark']) {
+      await page.getByTestId('theme').selectOption(theme);
+      await page.getByTestId('nav-models').click();
+      await expect(page.getByTestId('remote-in-use')).toBeVisible();
+      found.push(...(await seriousViolations(page, `${theme}-models-servers`)));
+      await page.getByTestId('nav-chat').click();
+      await send(page, `Hello in ${theme}`);
+      await expect(lastReply(page).getByTestId('reply-server')).toBeVisible();
+      found.push(...(await seriousViolations(page, `${theme}-remote-chat`)));
+    }
+    expect(found).toEqual([]);
+  } finally {
+    await fake.close();
   }
 });
