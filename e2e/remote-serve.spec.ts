@@ -12,7 +12,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+import { addServer, lastReply, send } from './chat-helpers.ts';
 
 const KEY = 'serve-test-key';
 const TEMPLATE = '{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}';
@@ -56,20 +57,6 @@ async function stop(child: ChildProcess | undefined): Promise<void> {
   child.kill('SIGTERM');
   await exited;
 }
-
-async function addServer(page: Page, url: string, key: string) {
-  await page.getByTestId('nav-models').click();
-  await page.getByTestId('server-url').fill(url);
-  await page.getByTestId('server-key').fill(key);
-  await page.getByTestId('add-server').click();
-}
-
-async function send(page: Page, text: string) {
-  await page.getByTestId('composer').fill(text);
-  await page.getByTestId('composer').press('Enter');
-}
-
-const lastReply = (page: Page) => page.getByTestId('message-assistant').last();
 
 test('chats with a model on hearth serve: wrong key, models, a streamed reply stored here, the model gone, the server down', async ({ page }) => {
   test.setTimeout(180_000);

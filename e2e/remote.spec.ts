@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
-import { SHOTS } from './chat-helpers.ts';
+import { addServer, lastReply, send, SHOTS } from './chat-helpers.ts';
 
 const KEY = 'sk-test-key';
 const MODEL = 'fake-remote-model';
@@ -86,20 +86,6 @@ async function startFake({ cors = true, port = 0 } = {}): Promise<FakeServer> {
     });
   return fake;
 }
-
-async function addServer(page: Page, url: string, key: string) {
-  await page.getByTestId('nav-models').click();
-  await page.getByTestId('server-url').fill(url);
-  await page.getByTestId('server-key').fill(key);
-  await page.getByTestId('add-server').click();
-}
-
-async function send(page: Page, text: string) {
-  await page.getByTestId('composer').fill(text);
-  await page.getByTestId('composer').press('Enter');
-}
-
-const lastReply = (page: Page) => page.getByTestId('message-assistant').last();
 
 test('a chat with a server: add it, list its models, stream a reply that is stored here, stop one, remove the server', async ({ page, baseURL }) => {
   const fake = await startFake();

@@ -107,7 +107,7 @@ function ModelLine({ model }: { model: LoadedModel }) {
 
 /**
  * The chat's banner for a remote model: which model, on which server, and plainly that the
- * messages leave this device (the local banner says nothing leaves it).
+ * messages leave this device (for a local model the footer says nothing leaves it).
  */
 export function RemoteModelLine({ remote }: { remote: RemoteChoice }) {
   const host = serverHost(remote.server.baseUrl);
