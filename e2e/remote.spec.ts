@@ -128,6 +128,19 @@ test('a chat with a server: add it, list its models, stream a reply that is stor
     await expect(banner.getByTestId('model-server')).toHaveText(`127.0.0.1:${fake.port}`);
     await expect(banner.getByTestId('leaves-device')).toBeVisible();
     await expect(page.getByTestId('footer-remote')).toContainText('leave this device');
+    // On a phone the marker wraps within the page instead of widening it.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await expect(banner.getByTestId('leaves-device')).toBeVisible();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    // Not cut off by the banner (a phone's model line is one line, ellipsized, for a local model).
+    const clipped = await banner.getByTestId('leaves-device').evaluate((marker) => {
+      const line = marker.closest('.model-line')!.getBoundingClientRect();
+      const box = marker.getBoundingClientRect();
+      return box.right > line.right + 0.5 || box.bottom > line.bottom + 0.5;
+    });
+    expect(clipped).toBe(false);
+    await page.screenshot({ path: `${SHOTS}/remote-chat-phone.png` });
+    await page.setViewportSize({ width: 1280, height: 720 });
 
     await send(page, 'Say hello');
     await expect(lastReply(page)).toContainText('Hello from the server.');

@@ -127,6 +127,7 @@ export function ServersPanel({ remote }: { remote: RemoteServersHandle }) {
         <p className="row wrap" data-testid="remote-in-use">
           <span>
             Chats go to <strong>{remote.choice.model}</strong> on <strong>{serverHost(remote.choice.server.baseUrl)}</strong>.
+            {!remote.choice.server.models.includes(remote.choice.model) && ' The server no longer lists this model: pick another, or replies will fail.'}
           </span>
           <button type="button" className="ghost" onClick={remote.chooseLocal} data-testid="use-local">
             Use this device&apos;s model instead

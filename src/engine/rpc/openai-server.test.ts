@@ -85,6 +85,10 @@ describe('listServerModels', () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     await expect(listServerModels({ baseUrl: `http://127.0.0.1:${port}` })).rejects.toThrow(ServerUnreachableError);
+    await expect(listServerModels({ baseUrl: `http://127.0.0.1:${port}` })).rejects.not.toThrow(/Private Network Access/);
+    // From a page on another machine, a local server may also be blocked by the browser: say so.
+    vi.stubGlobal('location', { origin: 'https://hearth.example' });
+    await expect(listServerModels({ baseUrl: `http://127.0.0.1:${port}` })).rejects.toThrow(/Private Network Access/);
   });
 
   it('tells CORS refused from down when the page is on another origin', async () => {

@@ -128,7 +128,14 @@ async function explainFailedFetch(url: string, error: unknown, fetchImpl: FetchL
       { url, reason },
     );
   }
-  return new ServerUnreachableError(`Nothing answered at ${host} (${reason}). Check that the server is running and that the address and port are right.`, { url, reason });
+  // A page from another machine reaching this one: Chrome's Private Network Access blocks it unless
+  // the server allows it, and a blocked probe looks the same as a server that is down.
+  const page = pageOrigin ? new URL(pageOrigin).hostname : undefined;
+  const privateNetwork =
+    page !== undefined && !isLoopback(page) && isLoopback(new URL(url).hostname)
+      ? ' If it is running, the browser may be keeping this page from reaching your machine (Private Network Access): the server must answer the preflight with Access-Control-Allow-Private-Network: true, as hearth serve does.'
+      : '';
+  return new ServerUnreachableError(`Nothing answered at ${host} (${reason}). Check that the server is running and that the address and port are right.${privateNetwork}`, { url, reason });
 }
 
 async function send(config: ServerConfig, path: string, init: RequestInit, fetchImpl: FetchLike): Promise<Response> {
