@@ -13,15 +13,8 @@ import { createHearthClient, type HearthClient } from './rpc/client.ts';
 import { makeTestModel } from '../testing/make-model.ts';
 import { llamaCppSourceDir } from '../testing/llama-ref.ts';
 import { schemaErrors } from '../testing/json-schema-check.ts';
+import { AsyncFunction, readmeExample } from '../testing/readme-example.ts';
 import type { ChatCompletionRequest, ToolCall } from './api.ts';
-
-/** The ```js block after `<!-- checked example: NAME -->` in the README. */
-function readmeExample(name: string): string {
-  const readme = readFileSync('README.md', 'utf8');
-  const match = new RegExp(`<!-- checked example: ${name} -->\\n\`\`\`js\\n([\\s\\S]*?)\\n\`\`\``).exec(readme);
-  if (!match) throw new Error(`README.md has no checked example '${name}'`);
-  return match[1]!;
-}
 
 /** Runs an example with `hearth` bound to `client`; returns what it logged and the requests it sent. */
 async function runExample(code: string, client: HearthClient) {
@@ -41,7 +34,6 @@ async function runExample(code: string, client: HearthClient) {
       },
     },
   };
-  const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (...args: string[]) => (...args: unknown[]) => Promise<void>;
   await new AsyncFunction('hearth', 'console', code)(hearth, { log: (...args: unknown[]) => logged.push(args) });
   return { logged, requests, results };
 }

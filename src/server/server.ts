@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import type { ChatCompletion, ChatCompletionChunk, EngineApi, FinishReason } from '../engine/api.ts';
 import { validateChatRequest } from '../engine/generate/validate-request.ts';
 import { readJsonObject } from './body.ts';
-import { ApiError, toApiError } from './errors.ts';
+import { ApiError, invalidParam, toApiError } from './errors.ts';
 import {
   chatRequestFrom,
   completionParam,
@@ -98,9 +98,16 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-/** One server-sent event; a client that has left is not written to. */
+/**
+ * One server-sent event; a client that has left is not written to. The stream's headers go with its
+ * first event, so an error found before the first token (a prompt that does not fit) still gets its
+ * own status rather than a 200 stream holding an error.
+ */
 function sendEvent(res: ServerResponse, data: unknown): void {
   if (res.destroyed || res.writableEnded) return;
+  if (!res.headersSent) {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+  }
   res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
 }
 
@@ -108,6 +115,20 @@ function sendEvent(res: ServerResponse, data: unknown): void {
 function sameKey(given: string, expected: string): boolean {
   const digest = (s: string) => createHash('sha256').update(s).digest();
   return timingSafeEqual(digest(given), digest(expected));
+}
+
+/**
+ * The engine's checks of a request. A schema or grammar nested deeper than the compiler's recursion
+ * goes (a stack overflow) is the request's fault: a 400 naming the field, not a 500.
+ */
+function checkRequest(request: ServerRequest['request']): void {
+  try {
+    validateChatRequest(request);
+  } catch (error) {
+    if (!(error instanceof RangeError && /call stack/i.test(error.message))) throw error;
+    const param = request.grammar !== undefined ? 'grammar' : request.response_format !== undefined ? 'response_format' : request.tools !== undefined ? 'tools' : 'messages';
+    throw invalidParam(param, `'${param}' is nested too deeply to compile.`);
+  }
 }
 
 export function createHearthServer(options: HearthServerOptions): HearthServer {
@@ -170,7 +191,7 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
     const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
     const request = { ...parsed.request, request_id: id, stream: parsed.stream };
     // Checked before the request waits: a bad field is a 400 now, not after the queue.
-    validateChatRequest(request);
+    checkRequest(request);
     const left = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) left.abort();
@@ -180,10 +201,6 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
     const entry = { left, done: new Promise<void>((resolve) => (settle = resolve)) };
     inFlight.add(entry);
     try {
-      if (parsed.stream) {
-        res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-        res.flushHeaders();
-      }
       let release: () => void;
       try {
         release = await turn;
@@ -195,20 +212,24 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
       const abort = () => void engine.abort(id);
       left.signal.addEventListener('abort', abort, { once: true });
       running = id;
+      let ended: RequestRecord;
       try {
-        await answer(res, request, parsed, kind, left.signal);
+        ended = await answer(res, request, parsed, kind, left.signal);
       } finally {
         running = null;
         left.signal.removeEventListener('abort', abort);
         release();
       }
+      // Reported once the next request has its turn: a listener sees the server as it now is.
+      record(ended);
     } finally {
       inFlight.delete(entry);
       settle();
     }
   }
 
-  async function answer(res: ServerResponse, request: ServerRequest['request'], parsed: ServerRequest, kind: 'chat' | 'text', left: AbortSignal): Promise<void> {
+  /** Generates and sends the reply; returns how the request ended. */
+  async function answer(res: ServerResponse, request: ServerRequest['request'], parsed: ServerRequest, kind: 'chat' | 'text', left: AbortSignal): Promise<RequestRecord> {
     const id = request.request_id!;
     const chunkOf = (chunk: ChatCompletionChunk) => (kind === 'chat' ? servedChunk(chunk, modelId) : textChunk(chunk, modelId));
     let completion: ChatCompletion;
@@ -220,12 +241,11 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
     } catch (error) {
       const apiError = toApiError(error, kind === 'text' ? completionParam : undefined);
       if (apiError.status >= 500) log(`error in ${id}: ${apiError.message}`);
-      record({ id, endpoint: kind, stream: parsed.stream, outcome: 'failed', status: apiError.status });
       if (res.headersSent) {
         sendEvent(res, apiError.body());
         res.end();
       } else sendJson(res, apiError.status, apiError.body());
-      return;
+      return { id, endpoint: kind, stream: parsed.stream, outcome: 'failed', status: apiError.status };
     }
     const finish = completion.choices[0].finish_reason;
     if (parsed.stream) {
@@ -238,14 +258,14 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
     } else {
       sendJson(res, 200, kind === 'chat' ? servedCompletion(completion, modelId) : textCompletion(completion, modelId));
     }
-    record({
+    return {
       id,
       endpoint: kind,
       stream: parsed.stream,
       outcome: finish === 'abort' ? 'aborted' : 'finished',
       finish_reason: finish,
       completion_tokens: completion.usage.completion_tokens,
-    });
+    };
   }
 
   const routes: Record<string, Route> = {
@@ -271,7 +291,12 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
       return {
         methods: {
           GET: (_req, res, p) => {
-            const asked = decodeURIComponent(p.slice('/v1/models/'.length));
+            let asked = p.slice('/v1/models/'.length);
+            try {
+              asked = decodeURIComponent(asked);
+            } catch {
+              // Not percent-encoded text: it names no model either.
+            }
             if (asked !== modelId) throw new ApiError(404, `The model '${asked.slice(0, 200)}' does not exist on this server; it serves '${modelId}'.`, 'not_found_error', 'model', 'model_not_found');
             sendJson(res, 200, modelObject());
           },
