@@ -88,6 +88,21 @@ test('chats with a model on hearth serve: wrong key, models, a streamed reply st
     const text = (await lastReply(page).getByTestId('markdown').textContent()) ?? '';
     expect(text.length).toBeGreaterThan(0);
 
+    // Developers get the same client: window.hearthServer takes window.hearth's request shape.
+    const viaConsole = await page.evaluate(
+      async ({ baseUrl, apiKey }) => {
+        const client = window.hearthServer!({ baseUrl, apiKey, model: 'tiny-chat' });
+        const stream = client.chat.completions.create({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4, temperature: 0, stream: true });
+        let text = '';
+        for await (const chunk of stream) text += chunk.choices[0].delta.content ?? '';
+        const done = await stream.completion;
+        return { text, content: done.choices[0].message.content, finish: done.choices[0].finish_reason, tokens: done.usage.completion_tokens };
+      },
+      { baseUrl: `http://localhost:${port}`, apiKey: KEY },
+    );
+    expect(viaConsole.text).toBe(viaConsole.content);
+    expect(viaConsole).toMatchObject({ finish: 'length', tokens: 4 });
+
     // Stored in this browser: after a reload the reply is there, word for word.
     await page.reload();
     await expect(page.getByTestId('message-assistant').first().getByTestId('markdown')).toHaveText(text);

@@ -9,8 +9,8 @@
  * app sees the same servers. Removing a server forgets its key.
  */
 import { useCallback, useState } from 'react';
-import { createChatClient, type ChatClient } from '../engine/rpc/client.ts';
-import { listServerModels, normalizeServerUrl, ServerChatEngine } from '../engine/rpc/openai-server.ts';
+import type { ChatClient } from '../engine/rpc/client.ts';
+import { connectServer, listServerModels, normalizeServerUrl } from '../engine/rpc/openai-server.ts';
 
 export interface RemoteServer {
   id: string;
@@ -55,7 +55,7 @@ function readChoice(servers: RemoteServer[]): RemoteChoice | undefined {
 
 /** The chat client for a remote model: the same OpenAI-shaped client as the local engine's. */
 export function remoteChatClient(choice: RemoteChoice): ChatClient {
-  return createChatClient(new ServerChatEngine({ baseUrl: choice.server.baseUrl, apiKey: choice.server.apiKey }, choice.model));
+  return connectServer({ baseUrl: choice.server.baseUrl, apiKey: choice.server.apiKey, model: choice.model });
 }
 
 export interface RemoteServersHandle {

@@ -13,7 +13,7 @@
  */
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, CompletionUsage, FinishReason, ToolCall } from '../api.ts';
 import { HearthError } from '../errors.ts';
-import type { ChatEngine } from './client.ts';
+import { createChatClient, type ChatClient, type ChatEngine } from './client.ts';
 import { readSse } from './sse.ts';
 
 export interface ServerConfig {
@@ -390,4 +390,13 @@ export class ServerChatEngine implements ChatEngine {
     if (!done && !reply.finish) throw streamFailure('the stream ended before the reply did (the server stopped, or the connection dropped).', this.config);
     return reply.completion(reply.finish ?? 'stop');
   }
+}
+
+/**
+ * The OpenAI-shaped client for `model` on a server: `create(request)` takes the same request as the
+ * local engine's client (`window.hearth`), so code written against one runs against the other. The
+ * app offers it to developers as `window.hearthServer({ baseUrl, apiKey, model })`.
+ */
+export function connectServer({ baseUrl, apiKey, model }: { baseUrl: string; apiKey?: string | undefined; model: string }, options: { fetch?: FetchLike } = {}): ChatClient {
+  return createChatClient(new ServerChatEngine({ baseUrl: normalizeServerUrl(baseUrl), apiKey }, model, options));
 }
