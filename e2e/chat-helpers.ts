@@ -57,3 +57,11 @@ export async function openTinyChatModel(page: Page, path: string, ctx = 512) {
   await page.getByTestId('nav-chat').click();
   await expect(page.getByTestId('model-ready')).toContainText('Tiny test model', { timeout: 120_000 });
 }
+
+/** Models → Servers: adds the server at `url` with `key` (the page checks it by listing its models). */
+export async function addServer(page: Page, url: string, key: string) {
+  await page.getByTestId('nav-models').click();
+  await page.getByTestId('server-url').fill(url);
+  await page.getByTestId('server-key').fill(key);
+  await page.getByTestId('add-server').click();
+}

@@ -151,5 +151,5 @@ export function textChunk(chunk: ChatCompletionChunk, model: string) {
 }
 
 export function textCompletion(completion: ChatCompletion, model: string) {
-  return textObject(completion, model, completion.choices[0].message.content, completion.choices[0].finish_reason);
+  return textObject(completion, model, completion.choices[0].message.content ?? '', completion.choices[0].finish_reason);
 }

@@ -1,10 +1,12 @@
 import { useEffect, useState, type DragEvent } from 'react';
+import { serverHost } from '../engine/rpc/openai-server.ts';
 import { CapabilityReport, CpuCapabilityReport } from './CapabilityReport.tsx';
 import { ChatView } from './ChatView.tsx';
 import { ModelManager } from './ModelManager.tsx';
 import { UpdatePrompt } from './pwa.tsx';
+import { useRemoteServers } from './remote-servers.ts';
 import { usePreferences, type Theme } from './settings.ts';
-import { loadedModel, useEngine } from './useEngine.ts';
+import { loadedModel, useEngine, type EngineHandle } from './useEngine.ts';
 
 type View = 'chat' | 'models' | 'device';
 const VIEWS: { id: View; label: string }[] = [
@@ -19,7 +21,21 @@ function initialView(): View {
 }
 
 export function App() {
-  const engine = useEngine();
+  const engineState = useEngine();
+  const remote = useRemoteServers();
+  // Picking a local model (a load, a file, a drop) sends the chats back to this device.
+  const engine: EngineHandle = {
+    ...engineState,
+    loadCached: (id, label) => {
+      remote.chooseLocal();
+      return engineState.loadCached(id, label);
+    },
+    loadFile: (files, copy) => {
+      remote.chooseLocal();
+      return engineState.loadFile(files, copy);
+    },
+  };
+  const remoteHost = remote.choice && serverHost(remote.choice.server.baseUrl);
   const [prefs, setPrefs] = usePreferences();
   const [view, setViewState] = useState<View>(initialView);
   const { boot } = engine;
@@ -106,10 +122,10 @@ export function App() {
         {view === 'chat' && (
           <>
             {gpu && !gpu.available && <CapabilityReport report={gpu} cpu={cpu} />}
-            <ChatView model={engine.model} catalog={engine.catalog} prefs={prefs} setPrefs={setPrefs} onOpenModels={() => setView('models')} />
+            <ChatView model={engine.model} remote={remote.choice} catalog={engine.catalog} prefs={prefs} setPrefs={setPrefs} onOpenModels={() => setView('models')} />
           </>
         )}
-        {view === 'models' && <ModelManager engine={engine} gpu={gpu} />}
+        {view === 'models' && <ModelManager engine={engine} gpu={gpu} remote={remote} />}
         {view === 'device' && (
           <>
             {boot.status === 'starting' && <p className="muted">Asking the GPU…</p>}
@@ -128,7 +144,12 @@ export function App() {
         {boot.status === 'ready' && (
           <span data-testid="engine-status" data-engine-version={boot.info.version} data-engine-tab={engine.tab.role}>
             Engine {boot.info.version} ready ({boot.info.runtime}). {engine.tab.role === 'follower' ? 'Running in another tab of this app' : 'Runs in this tab'}
-            {engine.tab.moves > 0 && <span data-testid="engine-moved"> (it moved when the tab that ran it closed)</span>}; nothing leaves your device.
+            {engine.tab.moves > 0 && <span data-testid="engine-moved"> (it moved when the tab that ran it closed)</span>}
+            {remoteHost ? (
+              <strong data-testid="footer-remote">; chats go to {remoteHost}: your messages leave this device.</strong>
+            ) : (
+              '; nothing leaves your device.'
+            )}
           </span>
         )}
       </footer>

@@ -4,13 +4,15 @@
  * its engine calls are in useChat.ts.
  */
 import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { serverHost } from '../engine/rpc/openai-server.ts';
 import type { CatalogModel } from './catalog.ts';
 import { conversationMarkdown, exportFileName } from './conversation-markdown.ts';
 import { exportConversations, type Conversation, type ReplyStats, type StoredMessage } from './conversations.ts';
 import { ConversationList } from './ConversationList.tsx';
 import { downloadText } from './download.ts';
 import { Markdown } from './Markdown.tsx';
-import { ModelBanner } from './ModelStatus.tsx';
+import { ModelBanner, RemoteModelLine } from './ModelStatus.tsx';
+import type { RemoteChoice } from './remote-servers.ts';
 import { ActiveAdapters, AdapterPanel } from './AdapterBar.tsx';
 import { useAdapters } from './useAdapters.ts';
 import type { Preferences, SamplingSettings } from './settings.ts';
@@ -23,19 +25,23 @@ export function ChatView({
   prefs,
   setPrefs,
   onOpenModels,
+  remote,
 }: {
   model: ModelState;
+  /** The remote model chats go to instead of the local one (Models → Servers). */
+  remote?: RemoteChoice | undefined;
   /** The catalog, to know the loaded model's mode (a text-continuation demo, or a chat model). */
   catalog: CatalogModel[];
   prefs: Preferences;
   setPrefs: (patch: Partial<Preferences>) => void;
   onOpenModels: () => void;
 }) {
-  const inUse = loadedModel(model);
+  // With a remote model chosen, the local one (if any) stays loaded but does not answer.
+  const inUse = remote ? undefined : loadedModel(model);
   const entry = inUse?.id !== undefined ? catalog.find((m) => m.id === inUse.id) : undefined;
   const continuation = entry?.mode === 'continuation';
   const adapters = useAdapters(model);
-  const chat = useChat({ model, prefs, mode: entry?.mode, adapters: adapters.request });
+  const chat = useChat({ model, prefs, mode: entry?.mode, adapters: adapters.request, remote });
   const { active, streaming, stop } = chat;
   const [draft, setDraft] = useState('');
   const [editing, setEditing] = useState<{ id: string; text: string }>();
@@ -56,7 +62,7 @@ export function ChatView({
     autoScrolledTo.current = undefined;
   };
 
-  const modelReady = inUse !== undefined && model.state !== 'loading';
+  const modelReady = remote !== undefined || (inUse !== undefined && model.state !== 'loading');
 
   const onMessagesScroll = () => {
     const box = messagesBox.current;
@@ -219,9 +225,13 @@ export function ChatView({
           />
         )}
 
-        {showSettings && inUse && <AdapterPanel adapters={adapters} disabled={model.state === 'loading'} />}
+        {showSettings && inUse && !remote && <AdapterPanel adapters={adapters} disabled={model.state === 'loading'} />}
 
-        <ModelBanner model={model} onOpenModels={onOpenModels} extra={<ActiveAdapters adapters={adapters} />} />
+        {remote ? (
+          <RemoteModelLine remote={remote} />
+        ) : (
+          <ModelBanner model={model} onOpenModels={onOpenModels} extra={<ActiveAdapters adapters={adapters} />} />
+        )}
         {chat.notice && (
           <div className="notice" role="status">
             <span>{chat.notice}</span>
@@ -237,7 +247,9 @@ export function ChatView({
           {continuation && entry && !active?.messages.length && intro(false)}
           {active?.messages.length || continuation ? null : (
             <p className="muted empty-chat">
-              {modelReady
+              {remote
+                ? `Messages go to ${serverHost(remote.server.baseUrl)}, which writes the replies; the conversation is kept in this browser. Enter sends, Escape stops a reply.`
+                : modelReady
                 ? 'Ask something. Enter sends, Shift+Enter adds a line, Escape stops a reply.'
                 : model.state === 'starting' || model.state === 'loading'
                   ? 'The model is loading; you can write while it does.'
@@ -349,6 +361,11 @@ function Stats({ stats }: { stats: ReplyStats }) {
         <span title="Time to first token">TTFT {Math.round(stats.timeToFirstTokenMs)} ms</span>
         <span title="Tokens generated">{stats.completionTokens} tokens</span>
         {stats.jsonMode && <span title="Constrained to one JSON object (JSON mode)" data-testid="json-mode-stat">JSON</span>}
+        {stats.server && (
+          <span title={`Written by ${stats.model} on the server ${stats.server}; speeds include the network`} data-testid="reply-server">
+            ↗ {stats.server}
+          </span>
+        )}
         <span title="Prompt tokens (reused from the previous turn)">
           prompt {stats.promptTokens}
           {stats.cachedPromptTokens > 0 ? ` (${stats.cachedPromptTokens} cached)` : ''}

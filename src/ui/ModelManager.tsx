@@ -8,9 +8,11 @@ import { fitVerdict, runningBackend, type CatalogModel, type DeviceFacts } from 
 import { formatBytes } from './CapabilityReport.tsx';
 import { LoadOutcome } from './ModelStatus.tsx';
 import { TransferProgress } from './TransferProgress.tsx';
+import type { RemoteServersHandle } from './remote-servers.ts';
+import { ServersPanel } from './ServersPanel.tsx';
 import { loadedModel, type EngineHandle } from './useEngine.ts';
 
-export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuReport | undefined }) {
+export function ModelManager({ engine, gpu, remote }: { engine: EngineHandle; gpu: GpuReport | undefined; remote: RemoteServersHandle }) {
   const [copy, setCopy] = useState(true);
   const fileInput = useRef<HTMLInputElement>(null);
   const { catalog, cached, usage, downloads, downloadErrors, model } = engine;
@@ -143,9 +145,7 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
                 <div className="catalog-actions">
                   {complete ? (
                     <>
-                      <button type="button" onClick={() => void engine.loadCached(entry.id, entry.name)} disabled={busy || loadedLabel === entry.name}>
-                        {loadedLabel === entry.name ? 'Loaded' : 'Load'}
-                      </button>
+                      <LoadButton label={entry.name} loaded={loadedLabel === entry.name} remote={remote} disabled={busy} onLoad={() => void engine.loadCached(entry.id, entry.name)} />
                       <button type="button" className="ghost" onClick={() => confirm(`Delete ${entry.name} from this browser?`) && void engine.remove(entry.id)}>
                         Delete
                       </button>
@@ -177,6 +177,8 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
           })}
         </ul>
       </section>
+
+      <ServersPanel remote={remote} />
 
       {others.length > 0 && (
         <section className="panel" aria-labelledby="stored-heading">
@@ -217,14 +219,14 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
                       Resume…
                     </button>
                   ) : (
-                    <button
-                      type="button"
-                      onClick={() => void engine.loadCached(m.id, m.name)}
-                      disabled={busy || m.state !== 'complete' || loadedLabel === m.name}
-                      aria-describedby={m.state === 'partial' ? `incomplete-${m.id}` : undefined}
-                    >
-                      {loadedLabel === m.name ? 'Loaded' : 'Load'}
-                    </button>
+                    <LoadButton
+                      label={m.name}
+                      loaded={loadedLabel === m.name}
+                      remote={remote}
+                      disabled={busy || m.state !== 'complete'}
+                      describedBy={m.state === 'partial' ? `incomplete-${m.id}` : undefined}
+                      onLoad={() => void engine.loadCached(m.id, m.name)}
+                    />
                   )}
                   {m.origin !== 'session' && (
                     <button type="button" className="ghost" onClick={() => confirm(`Delete ${m.name} from this browser?`) && void engine.remove(m.id)}>
@@ -238,6 +240,25 @@ export function ModelManager({ engine, gpu }: { engine: EngineHandle; gpu: GpuRe
         </section>
       )}
     </div>
+  );
+}
+
+/**
+ * Load, or Loaded for the model that answers. While a server's model answers, the local model
+ * stays loaded: Use sends the chats back to it without loading it again.
+ */
+function LoadButton({ label, loaded, remote, disabled, describedBy, onLoad }: { label: string; loaded: boolean; remote: RemoteServersHandle; disabled: boolean; describedBy?: string | undefined; onLoad: () => void }) {
+  if (loaded && remote.choice) {
+    return (
+      <button type="button" onClick={remote.chooseLocal} aria-label={`Use ${label} on this device`} data-testid="use-loaded">
+        Use
+      </button>
+    );
+  }
+  return (
+    <button type="button" onClick={onLoad} disabled={disabled || loaded} aria-describedby={describedBy}>
+      {loaded ? 'Loaded' : 'Load'}
+    </button>
   );
 }
 

@@ -4,6 +4,8 @@
  * A failed load leaves the model in use loaded, so both say which model still answers.
  */
 import type { ReactNode } from 'react';
+import { serverHost } from '../engine/rpc/openai-server.ts';
+import type { RemoteChoice } from './remote-servers.ts';
 import { TransferProgress } from './TransferProgress.tsx';
 import type { LoadOrigin, LoadedModel, ModelState } from './useEngine.ts';
 
@@ -101,6 +103,22 @@ function ModelLine({ model, extra }: { model: LoadedModel; extra?: ReactNode }) 
       )}
       {info.loadNotice && <span className="muted" data-testid="load-notice"> · {info.loadNotice}</span>}
       {extra}
+    </p>
+  );
+}
+
+/**
+ * The chat's banner for a remote model: which model, on which server, and plainly that the
+ * messages leave this device (for a local model the footer says nothing leaves it).
+ */
+export function RemoteModelLine({ remote }: { remote: RemoteChoice }) {
+  const host = serverHost(remote.server.baseUrl);
+  return (
+    <p className="model-line remote" data-testid="model-ready" data-remote="true">
+      Model: <strong data-testid="model-name">{remote.model}</strong> <span className="muted">on</span> <strong data-testid="model-server">{host}</strong>{' '}
+      <span className="leaves-device" data-testid="leaves-device">
+        ↗ Leaves this device: your messages are sent to {host}
+      </span>
     </p>
   );
 }

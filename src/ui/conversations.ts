@@ -23,6 +23,8 @@ export interface ReplyStats {
   maxTokens?: number | undefined;
   /** The reply was constrained to a JSON object (JSON mode). */
   jsonMode?: boolean | undefined;
+  /** The host of the server that wrote the reply (a remote model); absent: this device did. */
+  server?: string | undefined;
 }
 
 /** One version of a reply: Regenerate adds one, and the user switches between them. */
@@ -224,6 +226,7 @@ function parseStats(value: unknown): ReplyStats | undefined {
     ...(num(s.droppedMessages, 0) > 0 ? { droppedMessages: num(s.droppedMessages, 0) } : {}),
     ...(num(s.contextLength, 0) > 0 ? { contextLength: num(s.contextLength, 0) } : {}),
     ...(num(s.maxTokens, 0) > 0 ? { maxTokens: num(s.maxTokens, 0) } : {}),
+    ...(typeof s.server === 'string' && s.server ? { server: s.server.slice(0, 200) } : {}),
   };
 }
 

@@ -5,16 +5,25 @@
  *
  * The same client is offered to developers as `window.hearth`
  * (`hearth.chat.completions.create({ messages, stream: true, signal })`, `hearth.engine.*`):
- * handy from the console, and what the browser tests of the engine API drive.
+ * handy from the console, and what the browser tests of the engine API drive. For a model on an
+ * OpenAI-compatible server, `window.hearthServer({ baseUrl, apiKey, model })` gives the same
+ * `chat.completions.create` (src/engine/rpc/openai-server.ts).
  *
  * One engine serves all the app's tabs: the first tab starts the worker, the others send their
  * requests to it, and when it closes another tab takes over (`engineTabs()` says which this is).
  */
 import { connectSharedEngine, type HearthClient, type SharedEngine } from '../engine/rpc/client.ts';
+import { connectServer } from '../engine/rpc/openai-server.ts';
 
 declare global {
   interface Window {
     hearth?: HearthClient;
+    /**
+     * The same client for a model on an OpenAI-compatible server (`hearthServer({ baseUrl, apiKey,
+     * model }).chat.completions.create(...)`): the request shape is the local engine's. Nothing is
+     * sent until it is called.
+     */
+    hearthServer?: typeof connectServer;
   }
 }
 
@@ -24,6 +33,7 @@ function connect() {
   if (!connection) {
     connection = connectSharedEngine(() => new Worker(new URL('../engine/rpc/worker.ts', import.meta.url), { type: 'module', name: 'hearth-engine' }));
     window.hearth = connection.client;
+    window.hearthServer = connectServer;
     const { tabs } = connection;
     // Leaving for good: hand the engine over now rather than when the page is torn down.
     window.addEventListener('pagehide', (event) => {

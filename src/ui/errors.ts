@@ -27,6 +27,14 @@ const ADVICE: Record<string, { title: string; action: string }> = {
   AdapterFormatError: { title: 'Not a LoRA adapter we can use', action: 'Choose a LoRA adapter in GGUF form (llama.cpp convert_lora_to_gguf.py).' },
   AdapterMismatchError: { title: 'The adapter is for another model', action: 'Choose an adapter made for the model in use.' },
   UnsupportedAdapterError: { title: 'Adapter not supported', action: 'Hearth applies adapters to attention, feed-forward, output and embedding weights.' },
+  // A server's errors (src/engine/rpc/openai-server.ts) say what to do themselves.
+  ServerUrlError: { title: 'Not a server address the app can use', action: '' },
+  ServerUnreachableError: { title: 'The server is not reachable', action: '' },
+  ServerCorsError: { title: 'The server does not allow this page (CORS)', action: '' },
+  ServerAuthError: { title: 'The server refused the API key', action: '' },
+  ServerModelNotFoundError: { title: 'The server no longer has this model', action: '' },
+  ServerStreamError: { title: 'The reply broke off', action: '' },
+  ServerResponseError: { title: 'The server refused', action: '' },
 };
 
 export function describeError(error: unknown): FriendlyError {

@@ -79,3 +79,17 @@ export function samplingRequest(s: SamplingSettings): Record<string, number> {
   if (s.seed.trim() !== '' && Number.isFinite(seed)) out.seed = seed;
   return out;
 }
+
+/** Sampling fields outside OpenAI's API (llama.cpp's and Hearth's extensions). */
+const EXTENSIONS = ['top_k', 'min_p', 'repetition_penalty'] as const;
+
+/**
+ * The sampling fields for a remote server: OpenAI's (temperature, top_p, max_tokens, seed) always,
+ * the extensions only when the user changed them from the defaults, since a strict server (OpenAI's
+ * own) refuses fields it does not know, while llama-server and hearth serve take them.
+ */
+export function remoteSamplingRequest(s: SamplingSettings): Record<string, number> {
+  const out = samplingRequest(s);
+  for (const field of EXTENSIONS) if (out[field] === DEFAULT_SAMPLING[field]) delete out[field];
+  return out;
+}

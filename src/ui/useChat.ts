@@ -2,7 +2,9 @@
  * The chat as React state: the saved conversations (read from and written to IndexedDB), the open
  * one, the reply being streamed in, and what the chat tells the user (notices, the screen-reader
  * announcement, the context meter's count). Replies stream through the page's engine client
- * (`engineClient().chat.completions.create`), stopped through its AbortSignal.
+ * (`engineClient().chat.completions.create`), stopped through its AbortSignal; or, when the user
+ * chose a remote model, through the same OpenAI-shaped client over that server
+ * (remote-servers.ts). Either way the conversation is stored here, in this browser.
  */
 import { useCallback, useEffect, useState } from 'react';
 import type { ChatMessage, PromptFormat } from '../engine/api.ts';
@@ -25,9 +27,11 @@ import {
   type ReplyStats,
   type StoredMessage,
 } from './conversations.ts';
+import { serverHost } from '../engine/rpc/openai-server.ts';
 import { engineClient } from './engine-client.ts';
 import { describeError, errorText } from './errors.ts';
-import { samplingRequest, type Preferences } from './settings.ts';
+import { remoteChatClient, type RemoteChoice } from './remote-servers.ts';
+import { remoteSamplingRequest, samplingRequest, type Preferences } from './settings.ts';
 import { loadedModel, type ModelState } from './useEngine.ts';
 
 /** The reply being streamed in. */
@@ -102,12 +106,15 @@ export function useChat({
   prefs,
   mode = 'chat',
   adapters = NO_ADAPTERS,
+  remote,
 }: {
   model: ModelState;
   prefs: Preferences;
   mode?: CatalogMode | undefined;
   /** LoRA adapters each reply applies, at their scales. */
   adapters?: ReadonlyArray<{ id: string; scale: number }>;
+  /** The remote model chats go to, instead of the local engine. */
+  remote?: RemoteChoice | undefined;
 }): ChatHandle {
   const [conversations, setConversations] = useState<Conversation[]>([]);
   const [activeId, setActiveId] = useState<string>();
@@ -120,8 +127,9 @@ export function useChat({
   const active = conversations.find((c) => c.id === activeId);
   // A model kept after a failed load answers; during a load a reply would wait for the new model.
   const inUse = loadedModel(model);
-  const modelReady = inUse !== undefined && model.state !== 'loading';
-  const format: PromptFormat = mode === 'continuation' ? 'text' : 'chat';
+  // A remote model is ready as soon as it is chosen: the server says otherwise when a reply is asked.
+  const modelReady = remote !== undefined || (inUse !== undefined && model.state !== 'loading');
+  const format: PromptFormat = mode === 'continuation' && !remote ? 'text' : 'chat';
 
   useEffect(() => {
     listConversations()
@@ -155,6 +163,8 @@ export function useChat({
   const messagesKey = active ? `${active.id}:${active.messages.length}:${textLength}:${active.systemPrompt.length}` : '';
   useEffect(() => {
     if (!modelReady || streaming) return;
+    // A server's context window is not known here: no meter (its replies report their usage).
+    if (remote) return setContext(undefined);
     let stale = false;
     void measure(active ? toChat(active, format) : [], format).then((use) => {
       if (use && !stale) setContext(use);
@@ -163,7 +173,7 @@ export function useChat({
       stale = true;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [messagesKey, modelReady, streaming, inUse?.info, format]);
+  }, [messagesKey, modelReady, streaming, inUse?.info, format, remote]);
 
   /**
    * Runs a reply for the conversation's last message (a user turn) and streams it into
@@ -178,7 +188,7 @@ export function useChat({
       setAnnounce('The assistant is replying…');
       const messages = toChat(conversation, format);
       // The meter shows this request's prompt until the first token comes, then follows the reply.
-      const before = await measure(messages, format);
+      const before = remote ? undefined : await measure(messages, format);
       if (before) setContext(before);
       let text = '';
       let frame = 0;
@@ -188,13 +198,14 @@ export function useChat({
         put(current, false);
       };
       try {
-        const sampling = samplingRequest(prefs.sampling);
+        const sampling = remote ? remoteSamplingRequest(prefs.sampling) : samplingRequest(prefs.sampling);
         const jsonMode = prefs.jsonMode;
-        const reply = engineClient().chat.completions.create({
+        const client = remote ? remoteChatClient(remote) : engineClient();
+        const reply = client.chat.completions.create({
           ...sampling,
           ...(format === 'text' ? { prompt_format: format } : {}),
           ...(jsonMode ? { response_format: { type: 'json_object' as const } } : {}),
-          ...(adapters.length ? { adapters: adapters.map((a) => ({ ...a })) } : {}),
+          ...(adapters.length && !remote ? { adapters: adapters.map((a) => ({ ...a })) } : {}),
           messages,
           stream: true,
           signal: controller.signal,
@@ -226,6 +237,7 @@ export function useChat({
           contextLength: before?.total,
           maxTokens: sampling.max_tokens,
           jsonMode,
+          ...(remote ? { server: serverHost(remote.server.baseUrl) } : {}),
         };
         current = {
           ...current,
@@ -252,7 +264,7 @@ export function useChat({
         setStreaming(undefined);
       }
     },
-    [prefs.sampling, prefs.jsonMode, put, format, adapters],
+    [prefs.sampling, prefs.jsonMode, put, format, adapters, remote],
   );
 
   const startConversation = useCallback((): Conversation => {

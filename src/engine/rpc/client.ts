@@ -31,16 +31,27 @@ export interface ChatCompletionStream extends AsyncIterable<ChatCompletionChunk>
   readonly completion: Promise<ChatCompletion>;
 }
 
-export interface HearthClient {
+/** The OpenAI-shaped chat call alone: what a local engine and a remote server both offer. */
+export interface ChatClient {
   chat: {
     completions: {
       create(request: CreateRequest & { stream: true }): ChatCompletionStream;
       create(request: CreateRequest & { stream?: false }): Promise<ChatCompletion>;
     };
   };
+}
+
+export interface HearthClient extends ChatClient {
   /** Everything else (models, store, status, probe) as the engine offers it. */
   engine: EngineApi;
 }
+
+/**
+ * What a chat client needs of an engine: the reporting chat call and abort by request id. The
+ * engine offers it, and so does a remote OpenAI-compatible server (openai-server.ts), so both
+ * stream, stop and fail through the same client code.
+ */
+export type ChatEngine = Pick<EngineApi, 'chatCompletion' | 'abort'>;
 
 let nextRequest = 1;
 
@@ -54,7 +65,7 @@ function requestIdFor(request: ChatCompletionRequest): string {
  * after sending the request: the engine aborts only requests it has received (calls reach it in
  * order), so an abort sent first would miss it.
  */
-function forwardAbort(engine: EngineApi, requestId: string, signal: AbortSignal | undefined): () => void {
+function forwardAbort(engine: ChatEngine, requestId: string, signal: AbortSignal | undefined): () => void {
   if (!signal) return () => undefined;
   const abort = () => void engine.abort(requestId);
   if (signal.aborted) abort();
@@ -62,7 +73,7 @@ function forwardAbort(engine: EngineApi, requestId: string, signal: AbortSignal 
   return () => signal.removeEventListener('abort', abort);
 }
 
-function stream(engine: EngineApi, request: ChatCompletionRequest, signal: AbortSignal | undefined): ChatCompletionStream {
+function stream(engine: ChatEngine, request: ChatCompletionRequest, signal: AbortSignal | undefined): ChatCompletionStream {
   const queue: ChatCompletionChunk[] = [];
   let wake: (() => void) | undefined;
   let ended = false;
@@ -116,6 +127,11 @@ function stream(engine: EngineApi, request: ChatCompletionRequest, signal: Abort
 
 /** An OpenAI-shaped client over an engine: the `Engine` itself, or the one behind the worker. */
 export function createHearthClient(engine: EngineApi): HearthClient {
+  return { ...createChatClient(engine), engine };
+}
+
+/** The chat call alone, over anything that runs chat completions (an engine, a remote server). */
+export function createChatClient(engine: ChatEngine): ChatClient {
   function create(request: CreateRequest & { stream: true }): ChatCompletionStream;
   function create(request: CreateRequest & { stream?: false }): Promise<ChatCompletion>;
   function create({ signal, stream: streaming, ...rest }: CreateRequest & { stream?: boolean }): ChatCompletionStream | Promise<ChatCompletion> {
@@ -125,7 +141,7 @@ export function createHearthClient(engine: EngineApi): HearthClient {
     const unsubscribe = forwardAbort(engine, request.request_id!, signal);
     return reply.finally(unsubscribe);
   }
-  return { chat: { completions: { create } }, engine };
+  return { chat: { completions: { create } } };
 }
 
 /** Connects to the engine running in `worker` (src/engine/rpc/worker.ts) and wraps it as a client. */
