@@ -61,7 +61,8 @@ function meta(arch: string, extra: Meta = {}): Meta {
     [`${arch}.attention.head_count`]: 4,
     [`${arch}.attention.head_count_kv`]: 2,
     [`${arch}.attention.layer_norm_rms_epsilon`]: 1e-5,
-    ...(arch === 'granite' ? { 'granite.logit_scale': 8 } : {}),
+    ...(arch === 'granite' || arch === 'granitemoe' ? { [`${arch}.logit_scale`]: 8 } : {}),
+    ...(arch.endsWith('moe') ? { [`${arch}.expert_count`]: 4, [`${arch}.expert_used_count`]: 2 } : {}),
     ...extra,
   };
 }
@@ -139,7 +140,10 @@ describe('readModelConfig: derived values', () => {
 
   it('rope type per architecture follows llama.cpp: normal for llama and granite, neox for the rest', () => {
     const types = Object.fromEntries(SUPPORTED_ARCHITECTURES.map((a) => [a, ARCHITECTURES[a].ropeType]));
-    expect(types).toEqual({ llama: 'normal', granite: 'normal', qwen2: 'neox', qwen3: 'neox', phi3: 'neox', gemma2: 'neox', gemma3: 'neox' });
+    expect(types).toEqual({
+      llama: 'normal', granite: 'normal', qwen2: 'neox', qwen3: 'neox', phi3: 'neox', gemma2: 'neox', gemma3: 'neox',
+      granitemoe: 'normal', qwen2moe: 'neox', qwen3moe: 'neox',
+    });
   });
 
   it('head_count_kv defaults to head_count; key_length overrides the head size (qwen3)', () => {
@@ -255,8 +259,8 @@ describe('readModelConfig: errors', () => {
     expect((e as UnsupportedModelError).detail?.supported).toEqual([...SUPPORTED_ARCHITECTURES]);
   });
 
-  it('mixture-of-experts files are unsupported', () => {
-    expect(() => readModelConfig(fileOf(meta('llama', { 'llama.expert_count': 8 })))).toThrow(UnsupportedModelError);
+  it('experts in an architecture without an MoE graph are unsupported (moe-config.test.ts has the MoE ones)', () => {
+    expect(() => readModelConfig(fileOf(meta('qwen2', { 'qwen2.expert_count': 8 })))).toThrow(UnsupportedModelError);
   });
 
   it('a missing general.architecture or required key is ModelConfigError naming the key', () => {

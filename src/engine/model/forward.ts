@@ -23,6 +23,7 @@ import type { Backend, RopeOp, Rows, Vector } from '../backend/ops.ts';
 import type { ModelConfig } from './config.ts';
 import type { KvCache } from './kv-cache.ts';
 import type { ModelWeights, Scratch } from './loader.ts';
+import { moeFfnOp } from './moe-ffn.ts';
 
 /**
  * Observes an intermediate: `layer` is -1 outside the layer loop; `data` is [tokens][width], read
@@ -170,19 +171,26 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
     const nFf = layer.nFf;
     residualNorm(x, n, lw.ffnNorm);
     await see('ffn_norm', il, cur, E);
-    const ffh: Rows = { t: s.ffh, stride: nFf };
-    if (lw.ffnGate) {
-      const gate: Rows = { t: s.gate, stride: nFf };
-      const up: Rows = { t: s.up!, stride: nFf };
-      b.matmul(lw.ffnUp, cur, up, n, lw.ffnUpBias);
-      b.matmul(lw.ffnGate, cur, gate, n, lw.ffnGateBias);
-      b.glu(c.activation, gate, up, ffh, nFf, n);
+    if (c.moe) {
+      // Mixture of experts: the router picks each token's experts; their FFNs (and a shared one) sum into moeOut.
+      const out: Rows = { t: s.moeOut!, stride: E };
+      b.moeFfn!(cur, out, n, moeFfnOp(c.moe, c.activation, lw, s));
+      b.scale(out, cur, E, n, 1);
     } else {
-      // [gate; up] in one matrix (phi3's, or stacked at load): the GLU applied as it is stored.
-      b.gluMatmul(c.activation, lw.ffnUp, cur, { t: s.gate, stride: 2 * nFf }, ffh, n, lw.ffnUpBias);
+      const ffh: Rows = { t: s.ffh, stride: nFf };
+      if (lw.ffnGate) {
+        const gate: Rows = { t: s.gate, stride: nFf };
+        const up: Rows = { t: s.up!, stride: nFf };
+        b.matmul(lw.ffnUp!, cur, up, n, lw.ffnUpBias);
+        b.matmul(lw.ffnGate, cur, gate, n, lw.ffnGateBias);
+        b.glu(c.activation, gate, up, ffh, nFf, n);
+      } else {
+        // [gate; up] in one matrix (phi3's, or stacked at load): the GLU applied as it is stored.
+        b.gluMatmul(c.activation, lw.ffnUp!, cur, { t: s.gate, stride: 2 * nFf }, ffh, n, lw.ffnUpBias);
+      }
+      await see('ffn_act', il, ffh, nFf);
+      b.matmul(lw.ffnDown!, ffh, cur, n, lw.ffnDownBias);
     }
-    await see('ffn_act', il, ffh, nFf);
-    b.matmul(lw.ffnDown, ffh, cur, n, lw.ffnDownBias);
     await see('ffn_out', il, cur, E);
     if (lw.postFfnNorm) {
       b.norm('rms', cur, cur, E, n, eps, lw.postFfnNorm);

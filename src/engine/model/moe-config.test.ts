@@ -1,0 +1,108 @@
+/**
+ * Mixture-of-experts configuration (moe-config.ts) as llama.cpp reads it: which keys, which
+ * defaults per architecture, the routing rules each graph passes to build_moe_ffn, the tensors an
+ * MoE block must have, and named errors for impossible expert counts.
+ */
+import { describe, expect, it } from 'vitest';
+import { GgufValueType, type GgufFile, type GgufTypeInfo, type GgufValue } from '../gguf/types.ts';
+import { readModelConfig } from './config.ts';
+import { ModelConfigError } from './errors.ts';
+import { modelTensors } from './tensors.ts';
+
+const TOKENS = Array.from({ length: 100 }, (_, i) => `t${i}`);
+
+function fileOf(arch: string, extra: Record<string, number | string | Uint32Array | undefined> = {}): GgufFile {
+  const entries: Record<string, number | string | string[] | Uint32Array | undefined> = {
+    'general.architecture': arch,
+    'tokenizer.ggml.tokens': TOKENS,
+    [`${arch}.context_length`]: 2048,
+    [`${arch}.embedding_length`]: 64,
+    [`${arch}.block_count`]: 2,
+    [`${arch}.feed_forward_length`]: 96,
+    [`${arch}.attention.head_count`]: 4,
+    [`${arch}.attention.head_count_kv`]: 2,
+    [`${arch}.attention.layer_norm_rms_epsilon`]: 1e-5,
+    [`${arch}.logit_scale`]: 8,
+    [`${arch}.expert_count`]: 8,
+    [`${arch}.expert_used_count`]: 2,
+    ...extra,
+  };
+  const metadata = new Map<string, GgufValue>();
+  const metadataTypes = new Map<string, GgufTypeInfo>();
+  for (const [k, v] of Object.entries(entries)) {
+    if (v === undefined) continue;
+    metadata.set(k, v);
+    if (typeof v === 'string') metadataTypes.set(k, { type: GgufValueType.STRING });
+    else if (Array.isArray(v)) metadataTypes.set(k, { type: GgufValueType.ARRAY, elementType: GgufValueType.STRING });
+    else if (v instanceof Uint32Array) metadataTypes.set(k, { type: GgufValueType.ARRAY, elementType: GgufValueType.UINT32 });
+    else metadataTypes.set(k, { type: Number.isInteger(v) ? GgufValueType.UINT32 : GgufValueType.FLOAT32 });
+  }
+  return { version: 3, metadata, metadataTypes, tensors: [], dataOffset: 0, alignment: 32 } as unknown as GgufFile;
+}
+
+const shapes = (arch: string, extra = {}) => new Map(modelTensors(readModelConfig(fileOf(arch, extra))).map((t) => [t.name, t.shape]));
+
+describe('mixture-of-experts config', () => {
+  it('routing per architecture as llama.cpp graphs pass it: softmax; renormalized for llama, granite, qwen3moe; not for qwen2moe', () => {
+    const rules = Object.fromEntries(['llama', 'granite', 'granitemoe', 'qwen2moe', 'qwen3moe'].map((a) => [a, readModelConfig(fileOf(a)).moe]));
+    for (const moe of Object.values(rules)) expect(moe).toMatchObject({ nExpert: 8, nExpertUsed: 2, gating: 'softmax', weightsScale: 1 });
+    expect(Object.fromEntries(Object.entries(rules).map(([a, m]) => [a, m!.normalize]))).toEqual({ llama: true, granite: true, granitemoe: true, qwen2moe: false, qwen3moe: true });
+    // Dense llama and granite stay dense.
+    expect(readModelConfig(fileOf('llama', { 'llama.expert_count': undefined })).moe).toBeUndefined();
+    expect(readModelConfig(fileOf('granite', { 'granite.expert_count': 0 })).moe).toBeUndefined();
+  });
+
+  it('expert widths: feed_forward_length (llama, granitemoe); expert_feed_forward_length else n_ff / used (qwen*moe)', () => {
+    expect(readModelConfig(fileOf('llama')).moe!.nFfExp).toBe(96);
+    expect(readModelConfig(fileOf('granitemoe', { 'granitemoe.expert_feed_forward_length': 32 })).moe!.nFfExp).toBe(96);
+    expect(readModelConfig(fileOf('qwen3moe')).moe!.nFfExp).toBe(48);
+    expect(readModelConfig(fileOf('qwen3moe', { 'qwen3moe.expert_feed_forward_length': 32 })).moe!.nFfExp).toBe(32);
+    expect(readModelConfig(fileOf('qwen3moe', { 'qwen3moe.expert_feed_forward_length': Uint32Array.of(32, 32) })).moe!.nFfExp).toBe(32);
+  });
+
+  it('shared experts: qwen2moe always (gated; width keyed, else n_ff), granitemoe only when keyed', () => {
+    expect(readModelConfig(fileOf('qwen2moe')).moe).toMatchObject({ nFfShexp: 96, sharedGate: true });
+    expect(readModelConfig(fileOf('qwen2moe', { 'qwen2moe.expert_shared_feed_forward_length': 40 })).moe).toMatchObject({ nFfShexp: 40, sharedGate: true });
+    expect(readModelConfig(fileOf('granitemoe')).moe).toMatchObject({ nFfShexp: 0, sharedGate: false });
+    expect(readModelConfig(fileOf('granitemoe', { 'granitemoe.expert_shared_feed_forward_length': 40 })).moe).toMatchObject({ nFfShexp: 40, sharedGate: false });
+    expect(readModelConfig(fileOf('qwen3moe', { 'qwen3moe.expert_shared_feed_forward_length': 40 })).moe!.nFfShexp).toBe(0);
+  });
+
+  it('an MoE block has the router and 3-D expert tensors instead of the dense FFN', () => {
+    const q2 = shapes('qwen2moe', { 'qwen2moe.expert_feed_forward_length': 32, 'qwen2moe.expert_shared_feed_forward_length': 40 });
+    expect(q2.get('blk.1.ffn_gate_inp.weight')).toEqual([64, 8]);
+    expect(q2.get('blk.1.ffn_gate_exps.weight')).toEqual([64, 32, 8]);
+    expect(q2.get('blk.1.ffn_up_exps.weight')).toEqual([64, 32, 8]);
+    expect(q2.get('blk.1.ffn_down_exps.weight')).toEqual([32, 64, 8]);
+    expect(q2.get('blk.1.ffn_gate_inp_shexp.weight')).toEqual([64]);
+    expect(q2.get('blk.1.ffn_down_shexp.weight')).toEqual([40, 64]);
+    expect(q2.has('blk.1.ffn_up.weight')).toBe(false);
+    const mixtral = shapes('llama');
+    expect(mixtral.get('blk.0.ffn_gate_exps.weight')).toEqual([64, 96, 8]);
+    expect(mixtral.has('blk.0.ffn_gate_shexp.weight')).toBe(false);
+    expect(mixtral.has('blk.0.ffn_gate_inp_shexp.weight')).toBe(false);
+    expect(mixtral.has('blk.0.ffn_gate.weight')).toBe(false);
+  });
+
+  it('impossible expert counts are ModelConfigError naming the key', () => {
+    const bad: Array<[string, Record<string, number | undefined>, RegExp]> = [
+      ['qwen3moe', { 'qwen3moe.expert_used_count': 9 }, /qwen3moe\.expert_used_count/],
+      ['llama', { 'llama.expert_used_count': undefined }, /llama\.expert_used_count/],
+      ['llama', { 'llama.expert_used_count': 0 }, /llama\.expert_used_count/],
+      ['qwen2moe', { 'qwen2moe.expert_count': 0 }, /qwen2moe\.expert_count/],
+      ['granitemoe', { 'granitemoe.expert_count': undefined }, /granitemoe\.expert_count/],
+      ['llama', { 'llama.expert_count': 100000 }, /llama\.expert_count/],
+    ];
+    for (const [arch, extra, key] of bad) {
+      let error: unknown;
+      try {
+        readModelConfig(fileOf(arch, extra));
+      } catch (e) {
+        error = e;
+      }
+      expect(error, JSON.stringify(extra)).toBeInstanceOf(ModelConfigError);
+      expect((error as Error).message).toMatch(key);
+    }
+    expect(() => readModelConfig(fileOf('qwen3moe', { 'qwen3moe.expert_used_count': Uint32Array.of(2, 3) as never }))).toThrow(/varies by layer/);
+  });
+});
