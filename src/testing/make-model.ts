@@ -24,8 +24,8 @@ import { writeGguf, type GgufInputValue, type GgufTensorSpec, type GgufWriteSpec
  */
 export type TestArch = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2' | 'granite' | MoeTestArch;
 /** Architectures whose FFN is a mixture of experts (options `experts`, `expertsUsed`, `expertFf`, `sharedFf`). */
-export type MoeTestArch = 'mixtral' | 'granitemoe' | 'qwen2moe' | 'qwen3moe';
-export const MOE_TEST_ARCHS: readonly MoeTestArch[] = ['mixtral', 'granitemoe', 'qwen2moe', 'qwen3moe'];
+export type MoeTestArch = 'mixtral' | 'granitemoe' | 'qwen2moe' | 'qwen3moe' | 'olmoe';
+export const MOE_TEST_ARCHS: readonly MoeTestArch[] = ['mixtral', 'granitemoe', 'qwen2moe', 'qwen3moe', 'olmoe'];
 export const TEST_ARCHS: readonly TestArch[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'granite', ...MOE_TEST_ARCHS];
 
 /** What a tensor is for; quantization recipes choose types by role. */
@@ -327,10 +327,11 @@ function checkDims(o: TestModelOptions, d: Dims): void {
   }
   if (d.H % d.Hkv !== 0) throw new RangeError(`make-model: heads (${d.H}) must be a multiple of kvHeads (${d.Hkv})`);
   if (d.D % 2 !== 0) throw new RangeError(`make-model: headDim (${d.D}) must be even for RoPE`);
-  if ((o.arch === 'qwen2' || o.arch === 'qwen2moe' || o.arch === 'phi3') && d.H * d.D !== d.E) {
+  if ((o.arch === 'qwen2' || o.arch === 'qwen2moe' || o.arch === 'phi3' || o.arch === 'olmoe') && d.H * d.D !== d.E) {
     throw new RangeError(`make-model: ${o.arch} needs heads * headDim == embd (${d.H} * ${d.D} != ${d.E})`);
   }
   if (d.V < 1) throw new RangeError('make-model: the vocabulary has no tokens');
+  if (o.arch === 'olmoe' && d.Hkv !== d.H) throw new RangeError(`make-model: olmoe needs kvHeads == heads (its attn_k_norm is embd wide)`);
   const m = moeDims(o);
   if (m) {
     for (const [k, v] of Object.entries({ experts: m.X, expertsUsed: m.U, expertFf: m.FX })) {
@@ -392,6 +393,10 @@ export function planTensors(o: TestModelOptions, d: Dims): TensorPlan[] {
       if (o.arch === 'qwen3' || o.arch === 'qwen3moe') {
         add(`${b}attn_q_norm.weight`, 'vector', i, [D], norm);
         add(`${b}attn_k_norm.weight`, 'vector', i, [D], norm);
+      }
+      if (o.arch === 'olmoe') {
+        add(`${b}attn_q_norm.weight`, 'vector', i, [E], norm);
+        add(`${b}attn_k_norm.weight`, 'vector', i, [E], norm);
       }
       add(`${b}attn_output.weight`, 'attn_output', i, [H * D, E], proj(H * D));
       if (extraBiases) add(`${b}attn_output.bias`, 'vector', i, [E], bias);

@@ -350,6 +350,12 @@ export class ReferenceSession {
         const qn = this.w(L('attn_q_norm'));
         const kn = this.w(L('attn_k_norm'));
         for (let t = 0; t < n; t++) {
+          if (c.qkNormOver === 'row') {
+            // olmoe: over the token's whole q and k rows.
+            rmsNorm(q, t * qDim, qDim, c.normEps, qn, q, t * qDim);
+            rmsNorm(k, t * kvDimK, kvDimK, c.normEps, kn, k, t * kvDimK);
+            continue;
+          }
           for (let h = 0; h < nHead; h++) rmsNorm(q, t * qDim + h * headDimK, headDimK, c.normEps, qn, q, t * qDim + h * headDimK);
           for (let h = 0; h < nHeadKv; h++) rmsNorm(k, t * kvDimK + h * headDimK, headDimK, c.normEps, kn, k, t * kvDimK + h * headDimK);
         }

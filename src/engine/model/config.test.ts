@@ -63,6 +63,7 @@ function meta(arch: string, extra: Meta = {}): Meta {
     [`${arch}.attention.layer_norm_rms_epsilon`]: 1e-5,
     ...(arch === 'granite' || arch === 'granitemoe' ? { [`${arch}.logit_scale`]: 8 } : {}),
     ...(arch.endsWith('moe') ? { [`${arch}.expert_count`]: 4, [`${arch}.expert_used_count`]: 2 } : {}),
+    ...(arch === 'olmoe' ? { 'olmoe.attention.head_count_kv': 4 } : {}),
     ...extra,
   };
 }
@@ -142,7 +143,7 @@ describe('readModelConfig: derived values', () => {
     const types = Object.fromEntries(SUPPORTED_ARCHITECTURES.map((a) => [a, ARCHITECTURES[a].ropeType]));
     expect(types).toEqual({
       llama: 'normal', granite: 'normal', qwen2: 'neox', qwen3: 'neox', phi3: 'neox', gemma2: 'neox', gemma3: 'neox',
-      granitemoe: 'normal', qwen2moe: 'neox', qwen3moe: 'neox',
+      granitemoe: 'normal', qwen2moe: 'neox', qwen3moe: 'neox', olmoe: 'neox',
     });
   });
 

@@ -15,7 +15,7 @@ import { readMoeConfig, type MoeConfig, type MoeRules } from './moe-config.ts';
 // ---------------------------------------------------------------- architectures
 
 /** The `general.architecture` values we run. */
-export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3', 'granite', 'granitemoe', 'qwen2moe', 'qwen3moe'] as const;
+export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3', 'granite', 'granitemoe', 'qwen2moe', 'qwen3moe', 'olmoe'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
 /**
@@ -61,6 +61,8 @@ interface ArchRules {
   qWidthIsEmbd: boolean;
   /** RMS norms of q and k per head before rope (attn_q_norm / attn_k_norm). */
   qkNorm: boolean;
+  /** What those norms cover: each head (`'head'`), or the whole q and k row of a token (`'row'`: olmoe). */
+  qkNormOver: 'head' | 'row';
   /** RMS norms after attention and after the FFN, before each residual add (gemma). */
   postNorms: boolean;
   /** GLU activation: SiLU (SwiGLU) or GELU with the tanh approximation (GeGLU). */
@@ -110,6 +112,7 @@ const BASE: ArchRules = {
   fullRotary: true,
   qWidthIsEmbd: false,
   qkNorm: false,
+  qkNormOver: 'head',
   postNorms: false,
   activation: 'silu',
   fusedGateUp: false,
@@ -160,6 +163,8 @@ export const ARCHITECTURES: Readonly<Record<Architecture, Readonly<ArchRules>>> 
   // qwen2moe: qwen2's attention; experts not renormalized; a shared expert with a sigmoid gate.
   qwen2moe: { ...BASE, ropeType: 'neox', qWidthIsEmbd: true, moe: { normalize: false, expertFf: 'keyed-or-ff-per-used', shared: 'gated', required: true } },
   qwen3moe: { ...BASE, ropeType: 'neox', qkNorm: true, moe: { normalize: true, expertFf: 'keyed-or-ff-per-used', shared: 'none', required: true } },
+  // olmoe: q and k RMS-normed over the whole row (attn_q_norm / attn_k_norm are n_embd wide); experts not renormalized.
+  olmoe: { ...BASE, ropeType: 'neox', qWidthIsEmbd: true, qkNorm: true, qkNormOver: 'row', moe: { normalize: false, expertFf: 'ff', shared: 'none', required: true } },
 };
 
 // ---------------------------------------------------------------- the key table
@@ -324,6 +329,8 @@ export interface ModelConfig {
   activation: 'silu' | 'gelu';
   fusedGateUp: boolean;
   qkNorm: boolean;
+  /** Whether the q/k norms cover each head or a token's whole q and k rows (olmoe). */
+  qkNormOver: 'head' | 'row';
   postNorms: boolean;
   tensors: TensorFeatures;
   /** Mixture-of-experts FFN (moe-config.ts); undefined for a dense model. */
@@ -535,6 +542,10 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
   if (rules.qWidthIsEmbd && nHead * headDimK !== nEmbd) {
     fail(`${arch}: ${nHead} heads x ${headDimK} = ${nHead * headDimK} must equal the embedding length ${nEmbd}`, { key: r.key('headCount'), nHead, headDimK, nEmbd });
   }
+  // Row-wide q/k norms have one n_embd-wide weight for both (llama.cpp's olmoe loader).
+  if (rules.qkNorm && rules.qkNormOver === 'row' && nHeadKv * headDimK !== nEmbd) {
+    fail(`${arch}: key/value width ${nHeadKv} x ${headDimK} must equal the embedding length ${nEmbd} (attn_k_norm is ${nEmbd} wide)`, { key: r.key('headCountKv'), nHeadKv, headDimK, nEmbd });
+  }
   const normEps = positiveFloat(r, 'rmsEps', r.required('rmsEps', r.float('rmsEps')));
 
   const tokenCount = r.tokenCount();
@@ -645,6 +656,7 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
     activation: rules.activation,
     fusedGateUp: rules.fusedGateUp,
     qkNorm: rules.qkNorm,
+    qkNormOver: rules.qkNormOver,
     postNorms: rules.postNorms,
     tensors,
     moe,

@@ -130,10 +130,12 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
 
     // --- per-head RMS norms of q and k (qwen3, gemma3): every head is a row of headDimK
     if (lw.qNorm && lw.kNorm) {
-      const qHeads: Rows = { t: s.q!, stride: headDimK };
-      const kHeads: Rows = { t: s.k!, stride: headDimK };
-      b.norm('rms', qHeads, qHeads, headDimK, n * nHead, eps, lw.qNorm);
-      b.norm('rms', kHeads, kHeads, headDimK, n * nHeadKv, eps, lw.kNorm);
+      // olmoe normalizes each token's whole q and k row instead.
+      const row = c.qkNormOver === 'row';
+      const qHeads: Rows = { t: s.q!, stride: row ? qDim : headDimK };
+      const kHeads: Rows = { t: s.k!, stride: row ? kvDimK : headDimK };
+      b.norm('rms', qHeads, qHeads, qHeads.stride, row ? n : n * nHead, eps, lw.qNorm);
+      b.norm('rms', kHeads, kHeads, kHeads.stride, row ? n : n * nHeadKv, eps, lw.kNorm);
       await see('Qcur_normed', il, q, qDim);
       await see('Kcur_normed', il, k, kvDimK);
     }

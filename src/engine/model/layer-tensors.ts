@@ -67,9 +67,9 @@ export const LAYER_TENSORS = {
   qBias: { gguf: 'attn_q', suffix: 'bias', kind: 'vector', when: (c) => c.tensors.qBias, shape: (c) => [c.qDim] },
   kBias: { gguf: 'attn_k', suffix: 'bias', kind: 'vector', when: (c) => c.tensors.kBias, shape: (c) => [c.kvDimK] },
   vBias: { gguf: 'attn_v', suffix: 'bias', kind: 'vector', when: (c) => c.tensors.vBias, shape: (c) => [c.kvDimV] },
-  /** f32[headDimK], per-head RMS norms (qwen3, gemma3). */
-  qNorm: { gguf: 'attn_q_norm', kind: 'vector', when: (c) => c.qkNorm, shape: (c) => [c.headDimK] },
-  kNorm: { gguf: 'attn_k_norm', kind: 'vector', when: (c) => c.qkNorm, shape: (c) => [c.headDimK] },
+  /** f32[headDimK], per-head RMS norms (qwen3, gemma3); f32[qDim] and f32[kvDimK] over whole rows (olmoe). */
+  qNorm: { gguf: 'attn_q_norm', kind: 'vector', when: (c) => c.qkNorm, shape: (c) => [c.qkNormOver === 'row' ? c.qDim : c.headDimK] },
+  kNorm: { gguf: 'attn_k_norm', kind: 'vector', when: (c) => c.qkNorm, shape: (c) => [c.qkNormOver === 'row' ? c.kvDimK : c.headDimK] },
   /** [nEmbd][nHead * headDimV] */
   attnOutput: { gguf: 'attn_output', kind: 'matrix', shape: (c) => [c.nHead * c.headDimV, c.nEmbd], reads: 'attn', writes: 'cur' },
   attnOutputBias: { gguf: 'attn_output', suffix: 'bias', kind: 'vector', when: (c) => c.tensors.attnOutBias, shape: (c) => [c.nEmbd] },

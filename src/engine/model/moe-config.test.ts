@@ -84,6 +84,14 @@ describe('mixture-of-experts config', () => {
     expect(mixtral.has('blk.0.ffn_gate.weight')).toBe(false);
   });
 
+  it('olmoe: q/k norms over whole rows (n_embd wide), experts not renormalized, k as wide as n_embd', () => {
+    const c = readModelConfig(fileOf('olmoe', { 'olmoe.attention.head_count_kv': 4 }));
+    expect([c.qkNorm, c.qkNormOver, c.rope.type, c.moe!.normalize, c.moe!.nFfExp]).toEqual([true, 'row', 'neox', false, 96]);
+    const s = new Map(modelTensors(c).map((t) => [t.name, t.shape]));
+    expect([s.get('blk.0.attn_q_norm.weight'), s.get('blk.0.attn_k_norm.weight')]).toEqual([[64], [64]]);
+    expect(() => readModelConfig(fileOf('olmoe'))).toThrow(/attn_k_norm is 64 wide/);
+  });
+
   it('impossible expert counts are ModelConfigError naming the key', () => {
     const bad: Array<[string, Record<string, number | undefined>, RegExp]> = [
       ['qwen3moe', { 'qwen3moe.expert_used_count': 9 }, /qwen3moe\.expert_used_count/],

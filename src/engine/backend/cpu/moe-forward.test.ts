@@ -38,6 +38,7 @@ const SHAPES: Record<MoeTestArch, Omit<TestModelOptions, 'arch' | 'quant'>> = {
   granitemoe: { embd: 256, layers: 2, heads: 4, kvHeads: 2, ff: 256, experts: 6, expertsUsed: 3, sharedFf: 256, seed: 6 },
   qwen2moe: { embd: 256, layers: 2, heads: 4, kvHeads: 2, ff: 512, experts: 10, expertsUsed: 4, expertFf: 256, sharedFf: 512, seed: 7 },
   qwen3moe: { embd: 256, layers: 2, heads: 4, kvHeads: 2, headDim: 96, ff: 512, experts: 16, expertsUsed: 5, expertFf: 256, seed: 8 },
+  olmoe: { embd: 256, layers: 2, heads: 4, ff: 256, experts: 12, expertsUsed: 4, seed: 9 },
 };
 
 function tokensFor(n: number, vocab: number): number[] {
