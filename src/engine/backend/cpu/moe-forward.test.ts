@@ -41,6 +41,12 @@ const SHAPES: Record<MoeTestArch, Omit<TestModelOptions, 'arch' | 'quant'>> = {
   olmoe: { embd: 256, layers: 2, heads: 4, ff: 256, experts: 12, expertsUsed: 4, seed: 9 },
 };
 
+function binomial(n: number, k: number): number {
+  let r = 1;
+  for (let i = 0; i < k; i++) r = (r * (n - i)) / (i + 1);
+  return r;
+}
+
 function tokensFor(n: number, vocab: number): number[] {
   let s = 4242;
   return Array.from({ length: n }, () => {
@@ -69,12 +75,14 @@ describe('mixture-of-experts on the CPU backend', () => {
   const cases = (Object.keys(SHAPES) as MoeTestArch[]).flatMap((arch) => (['f32', 'q8_0', 'q4_k_m'] as const).map((quant) => [arch, quant] as const));
   it.each(cases)('%s %s', { timeout: 120_000 }, async (arch, quant) => {
     const path = join(dir, `${arch}-${quant}.gguf`);
-    writeFileSync(path, makeTestModel({ arch, quant, ...SHAPES[arch] }));
+    // Quantized files with at most 6 experts: quantizing in JS is what takes the time here.
+    const shape = quant === 'f32' ? SHAPES[arch] : { ...SHAPES[arch], experts: Math.min(6, SHAPES[arch].experts!), expertsUsed: Math.min(3, SHAPES[arch].expertsUsed!) };
+    writeFileSync(path, makeTestModel({ arch, quant, ...shape }));
     const source = await nodeFileSource(path);
     const ref = await loadReferenceWeights(await readGguf(source), source).finally(() => source.close?.());
     const moe = ref.config.moe!;
-    expect(moe.nExpert).toBe(SHAPES[arch].experts);
-    expect(moe.nExpertUsed).toBe(SHAPES[arch].expertsUsed);
+    expect(moe.nExpert).toBe(shape.experts);
+    expect(moe.nExpertUsed).toBe(shape.expertsUsed);
     const V = ref.config.nVocab;
     const tokens = tokensFor(N_TOKENS, V);
 
@@ -89,7 +97,10 @@ describe('mixture-of-experts on the CPU backend', () => {
         chosen.set(layer, sets);
       },
     });
-    for (const sets of chosen.values()) expect(sets.size).toBeGreaterThanOrEqual(Math.min(8, N_TOKENS / 3));
+    // Different tokens choose different sets of experts in every layer (at least half of the possible sets, up to 8).
+    const possible = binomial(moe.nExpert, moe.nExpertUsed);
+    expect(chosen.size).toBe(ref.config.nLayer);
+    for (const sets of chosen.values()) expect(sets.size).toBeGreaterThanOrEqual(Math.min(8, Math.ceil(possible / 2)));
 
     const llama = llamaRefLogits(path, tokens, { kvType: 'f32', threads: 2, nCtx: 256 }).logits;
     const ours = await cpuLogits(path, tokens, V, false);
