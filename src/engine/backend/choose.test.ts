@@ -49,6 +49,25 @@ describe('chooseBackend', () => {
     }
   });
 
+  it('auto: runs a model that needs a CPU-only op (mixture of experts) on the CPU without opening a device', async () => {
+    let opened = false;
+    const { req } = request({
+      cpuOnly: 'Mixture-of-experts models',
+      gpuDevice: () => {
+        opened = true;
+        return Promise.reject(new Error('not to be called'));
+      },
+    });
+    const chosen = await chooseBackend(req);
+    try {
+      expect(opened).toBe(false);
+      expect(chosen.kind).toBe('cpu');
+      expect(chosen.notice).toMatch(/^Mixture-of-experts models run on the CPU backend only for now; running on the CPU \(1 thread\)/);
+    } finally {
+      chosen.backend.destroy();
+    }
+  });
+
   it('auto: takes the CPU over a software adapter without opening a device', async () => {
     let opened = false;
     const { req } = request({
