@@ -13,7 +13,10 @@ import type { Activation, Backend, MoeFfnOp, Rows, Vector, Weight } from '../ops
 /** What the MoE steps need of the CPU backend beside its ops. */
 export interface MoeHost {
   backend: Backend;
-  /** The floats of an activation, in place (valid until the next allocation: none during a step). */
+  /**
+   * The floats of an activation, in place: valid until the next allocation, and a matmul may grow its
+   * activation-quantizing scratch once, so take a view after the kernels that precede its use.
+   */
   view(t: Activation | Vector): Float32Array;
   /** Rows first ..< first + count of a weight, as a weight of its own (a view, not a copy). */
   rowsOf(w: Weight, first: number, count: number): Weight;
@@ -69,9 +72,7 @@ export function moeFfnOnHost(host: MoeHost, x: Rows, out: Rows, tokens: number, 
   const E = op.router.k;
   const s = op.scratch;
   if (x.t === out.t) throw new RangeError('moeFfn: out must be another activation than x');
-  const rowsOf = (r: Rows) => ({ mem: host.view(r.t), at: (t: number) => (r.offset ?? 0) + t * r.stride });
-  const xr = rowsOf(x);
-  const or = rowsOf(out);
+  const at = (r: Rows, t: number) => (r.offset ?? 0) + t * r.stride;
 
   // Router logits of every token, then the choice of experts on the host.
   b.matmul(op.router, x, { t: s.logits, stride: op.nExpert }, tokens);
@@ -85,45 +86,46 @@ export function moeFfnOnHost(host: MoeHost, x: Rows, out: Rows, tokens: number, 
     b.matmul(sh.up, x, { t: s.up, stride: F }, tokens);
     b.glu(op.activation, { t: s.gate, stride: F }, { t: s.up, stride: F }, { t: s.h, stride: F }, F, tokens);
     b.matmul(sh.down, { t: s.h, stride: F }, { t: s.y, stride: E }, tokens);
-    const y = host.view(s.y);
+    const [xm, om, y] = [host.view(x.t), host.view(out.t), host.view(s.y)];
     const g = sh.gateInp ? host.view(sh.gateInp) : undefined;
     for (let t = 0; t < tokens; t++) {
       let scale = 1;
       if (g) {
         let dot = 0;
-        for (let i = 0; i < E; i++) dot += xr.mem[xr.at(t) + i]! * g[i]!;
+        for (let i = 0; i < E; i++) dot += xm[at(x, t) + i]! * g[i]!;
         scale = 1 / (1 + Math.exp(-dot));
       }
-      for (let i = 0; i < E; i++) or.mem[or.at(t) + i] = y[t * E + i]! * scale;
+      for (let i = 0; i < E; i++) om[at(out, t) + i] = y[t * E + i]! * scale;
     }
   } else {
-    for (let t = 0; t < tokens; t++) or.mem.fill(0, or.at(t), or.at(t) + E);
+    const om = host.view(out.t);
+    for (let t = 0; t < tokens; t++) om.fill(0, at(out, t), at(out, t) + E);
   }
 
   // Expert by expert: gather the tokens that chose it, run its FFN once on all of them, add back weighted.
   const F = op.nFf;
   const chosenBy: number[][] = Array.from({ length: op.nExpert }, () => []);
   for (let i = 0; i < experts.length; i++) chosenBy[experts[i]!]!.push(i);
-  const gathered = host.view(s.x);
   for (let e = 0; e < op.nExpert; e++) {
     const picks = chosenBy[e]!;
     const m = picks.length;
     if (m === 0) continue;
+    const [xm, gathered] = [host.view(x.t), host.view(s.x)];
     for (let j = 0; j < m; j++) {
       const t = Math.floor(picks[j]! / op.used);
-      gathered.set(xr.mem.subarray(xr.at(t), xr.at(t) + E), j * E);
+      gathered.set(xm.subarray(at(x, t), at(x, t) + E), j * E);
     }
     const gx: Rows = { t: s.x, stride: E };
     b.matmul(host.rowsOf(op.gate, e * F, F), gx, { t: s.gate, stride: F }, m);
     b.matmul(host.rowsOf(op.up, e * F, F), gx, { t: s.up, stride: F }, m);
     b.glu(op.activation, { t: s.gate, stride: F }, { t: s.up, stride: F }, { t: s.h, stride: F }, F, m);
     b.matmul(host.rowsOf(op.down, e * E, E), { t: s.h, stride: F }, { t: s.y, stride: E }, m);
-    const y = host.view(s.y);
+    const [om, y] = [host.view(out.t), host.view(s.y)];
     for (let j = 0; j < m; j++) {
       const t = Math.floor(picks[j]! / op.used);
       const w = weights[picks[j]!]!;
-      const o = or.at(t);
-      for (let i = 0; i < E; i++) or.mem[o + i] = or.mem[o + i]! + w * y[j * E + i]!;
+      const o = at(out, t);
+      for (let i = 0; i < E; i++) om[o + i] = om[o + i]! + w * y[j * E + i]!;
     }
   }
 }
