@@ -4,15 +4,16 @@
  * MoE block must have, and named errors for impossible expert counts.
  */
 import { describe, expect, it } from 'vitest';
-import { GgufValueType, type GgufFile, type GgufTypeInfo, type GgufValue } from '../gguf/types.ts';
+import type { GgufFile } from '../gguf/types.ts';
+import { headerOnlyGguf, type Meta } from '../../testing/header-gguf.ts';
 import { readModelConfig } from './config.ts';
 import { ModelConfigError } from './errors.ts';
 import { modelTensors } from './tensors.ts';
 
 const TOKENS = Array.from({ length: 100 }, (_, i) => `t${i}`);
 
-function fileOf(arch: string, extra: Record<string, number | string | Uint32Array | undefined> = {}): GgufFile {
-  const entries: Record<string, number | string | string[] | Uint32Array | undefined> = {
+function fileOf(arch: string, extra: Meta = {}): GgufFile {
+  return headerOnlyGguf({
     'general.architecture': arch,
     'tokenizer.ggml.tokens': TOKENS,
     [`${arch}.context_length`]: 2048,
@@ -26,18 +27,7 @@ function fileOf(arch: string, extra: Record<string, number | string | Uint32Arra
     [`${arch}.expert_count`]: 8,
     [`${arch}.expert_used_count`]: 2,
     ...extra,
-  };
-  const metadata = new Map<string, GgufValue>();
-  const metadataTypes = new Map<string, GgufTypeInfo>();
-  for (const [k, v] of Object.entries(entries)) {
-    if (v === undefined) continue;
-    metadata.set(k, v);
-    if (typeof v === 'string') metadataTypes.set(k, { type: GgufValueType.STRING });
-    else if (Array.isArray(v)) metadataTypes.set(k, { type: GgufValueType.ARRAY, elementType: GgufValueType.STRING });
-    else if (v instanceof Uint32Array) metadataTypes.set(k, { type: GgufValueType.ARRAY, elementType: GgufValueType.UINT32 });
-    else metadataTypes.set(k, { type: Number.isInteger(v) ? GgufValueType.UINT32 : GgufValueType.FLOAT32 });
-  }
-  return { version: 3, metadata, metadataTypes, tensors: [], dataOffset: 0, alignment: 32 } as unknown as GgufFile;
+  });
 }
 
 const shapes = (arch: string, extra = {}) => new Map(modelTensors(readModelConfig(fileOf(arch, extra))).map((t) => [t.name, t.shape]));
@@ -111,6 +101,6 @@ describe('mixture-of-experts config', () => {
       expect(error, JSON.stringify(extra)).toBeInstanceOf(ModelConfigError);
       expect((error as Error).message).toMatch(key);
     }
-    expect(() => readModelConfig(fileOf('qwen3moe', { 'qwen3moe.expert_used_count': Uint32Array.of(2, 3) as never }))).toThrow(/varies by layer/);
+    expect(() => readModelConfig(fileOf('qwen3moe', { 'qwen3moe.expert_used_count': Uint32Array.of(2, 3) }))).toThrow(/varies by layer/);
   });
 });

@@ -75,8 +75,8 @@ describe('mixture-of-experts on the CPU backend', () => {
   const cases = (Object.keys(SHAPES) as MoeTestArch[]).flatMap((arch) => (['f32', 'q8_0', 'q4_k_m'] as const).map((quant) => [arch, quant] as const));
   it.each(cases)('%s %s', { timeout: 120_000 }, async (arch, quant) => {
     const path = join(dir, `${arch}-${quant}.gguf`);
-    // Quantized files with at most 6 experts: quantizing in JS is what takes the time here.
-    const shape = quant === 'f32' ? SHAPES[arch] : { ...SHAPES[arch], experts: Math.min(6, SHAPES[arch].experts!), expertsUsed: Math.min(3, SHAPES[arch].expertsUsed!) };
+    // Quantized files with 4 experts, 2 used: quantizing in JS is what takes the time here.
+    const shape = quant === 'f32' ? SHAPES[arch] : { ...SHAPES[arch], experts: 4, expertsUsed: 2 };
     writeFileSync(path, makeTestModel({ arch, quant, ...shape }));
     const source = await nodeFileSource(path);
     const ref = await loadReferenceWeights(await readGguf(source), source).finally(() => source.close?.());
