@@ -40,3 +40,27 @@ export function headerOnlyGguf(meta: Meta, tensors: Array<Pick<GgufTensorInfo, '
     invalidUtf8Keys: [],
   };
 }
+
+const TOKENS = Array.from({ length: 100 }, (_, i) => `t${i}`);
+
+/**
+ * A small model's metadata: 64 wide, 4 heads of 16, 2 KV heads, 2 layers, 100 tokens; with the keys
+ * its architecture requires (granite's logit_scale; 4 experts, 2 used for the MoE ones).
+ */
+export function smallModelMeta(arch: string, extra: Meta = {}): Meta {
+  return {
+    'general.architecture': arch,
+    'tokenizer.ggml.tokens': TOKENS,
+    [`${arch}.context_length`]: 2048,
+    [`${arch}.embedding_length`]: 64,
+    [`${arch}.block_count`]: 2,
+    [`${arch}.feed_forward_length`]: 96,
+    [`${arch}.attention.head_count`]: 4,
+    [`${arch}.attention.head_count_kv`]: 2,
+    [`${arch}.attention.layer_norm_rms_epsilon`]: 1e-5,
+    ...(arch === 'granite' || arch === 'granitemoe' ? { [`${arch}.logit_scale`]: 8 } : {}),
+    ...(arch.endsWith('moe') ? { [`${arch}.expert_count`]: 4, [`${arch}.expert_used_count`]: 2 } : {}),
+    ...(arch === 'olmoe' ? { 'olmoe.attention.head_count_kv': 4 } : {}),
+    ...extra,
+  };
+}

@@ -7,31 +7,11 @@
 import { describe, expect, it } from 'vitest';
 import { GgmlType } from '../gguf/ggml-types.ts';
 import { GgufValueType, type GgufFile } from '../gguf/types.ts';
-import { headerOnlyGguf as fileOf, type Meta } from '../../testing/header-gguf.ts';
+import { headerOnlyGguf as fileOf, smallModelMeta as meta, type Meta } from '../../testing/header-gguf.ts';
 import { ARCHITECTURES, MAX_LAYERS, SUPPORTED_ARCHITECTURES, readModelConfig, type ModelConfig } from './config.ts';
 import { ModelConfigError, UnsupportedModelError } from './errors.ts';
 import { checkTensors, modelTensors } from './tensors.ts';
 
-const TOKENS = Array.from({ length: 100 }, (_, i) => `t${i}`);
-
-/** A small model's metadata: 64 wide, 4 heads of 16, 2 KV heads, 2 layers. */
-function meta(arch: string, extra: Meta = {}): Meta {
-  return {
-    'general.architecture': arch,
-    'tokenizer.ggml.tokens': TOKENS,
-    [`${arch}.context_length`]: 2048,
-    [`${arch}.embedding_length`]: 64,
-    [`${arch}.block_count`]: 2,
-    [`${arch}.feed_forward_length`]: 96,
-    [`${arch}.attention.head_count`]: 4,
-    [`${arch}.attention.head_count_kv`]: 2,
-    [`${arch}.attention.layer_norm_rms_epsilon`]: 1e-5,
-    ...(arch === 'granite' || arch === 'granitemoe' ? { [`${arch}.logit_scale`]: 8 } : {}),
-    ...(arch.endsWith('moe') ? { [`${arch}.expert_count`]: 4, [`${arch}.expert_used_count`]: 2 } : {}),
-    ...(arch === 'olmoe' ? { 'olmoe.attention.head_count_kv': 4 } : {}),
-    ...extra,
-  };
-}
 
 /** Reads the config, then builds the file again with exactly the tensors it expects. */
 function withTensors(m: Meta, optional: string[] = []): { file: GgufFile; config: ModelConfig } {
