@@ -28,6 +28,10 @@ describe('stats', () => {
     const t = (name: string, byteSize: number, shape = [4, 4]) => ({ name, shape, byteSize });
     expect(weightBytesPerToken([t('token_embd.weight', 100), t('blk.0.ffn_up.weight', 10), t('output_norm.weight', 1, [4])])).toBe(110);
     expect(weightBytesPerToken([t('token_embd.weight', 100), t('blk.0.ffn_up.weight', 10), t('output.weight', 50)])).toBe(60);
+    // Experts: a step reads the used ones' share of a 3-D expert tensor; without the count, all of it.
+    const moe = [t('token_embd.weight', 100), t('blk.0.ffn_gate_inp.weight', 4), t('blk.0.ffn_up_exps.weight', 400, [4, 4, 40]), t('output.weight', 50)];
+    expect(weightBytesPerToken(moe, 8)).toBe(4 + 80 + 50);
+    expect(weightBytesPerToken(moe)).toBe(4 + 400 + 50);
   });
 });
 
@@ -39,6 +43,8 @@ describe('model shapes', () => {
     expect(billions['qwen2.5-1.5b']).toBeCloseTo(1.544, 2);
     expect(billions['phi-3.5-mini']).toBeCloseTo(3.821, 2);
     expect(billions['llama-3.1-8b']).toBeCloseTo(8.03, 2);
+    // IBM: 3.3B parameters in all, 800M active.
+    expect(billions['granite-3b-a800m']).toBeCloseTo(3.3, 1);
   });
 
   it('agree with the generator (same tensors, same element count)', () => {
@@ -92,6 +98,9 @@ describe('report', () => {
     expect(table).toContain('30.0% of 10');
     expect(table).toContain('error: Error: boom');
     expect(table).toContain('0.25x / 0.25x'); // against llama.cpp's GPU build
+    expect(table).toMatch(/\| 954 +\|/); // weight MiB per token
+    const moe = formatTable({ ...report, results: [{ ...m, weightBytesPerToken: 300 * 2 ** 20, weightBytesAll: 1200 * 2 ** 20 }] });
+    expect(moe).toMatch(/\| 300 of 1200 +\|/);
     expect(table).toContain('0.50x / 0.50x');
   });
 

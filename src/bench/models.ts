@@ -1,5 +1,5 @@
 /**
- * The benchmark's models: random-weight GGUF files with the exact shapes of five real models
+ * The benchmark's models: random-weight GGUF files with the exact shapes of real models (five dense, one mixture of experts)
  * (vocabulary size, layers, heads, KV heads, feed-forward size, tied embeddings), in three
  * quantization mixes. Decode and prefill speed depend on the shapes and the storage types, never on
  * the values, so these stand in for the real files without a download.
@@ -36,6 +36,9 @@ export interface ModelShape {
   ropeFreqs?: boolean;
   /** Phi-3.5's long-context RoPE factors. */
   longRope?: boolean;
+  /** A mixture of experts: experts per block, used per token (ff is one expert's width). */
+  experts?: number;
+  expertsUsed?: number;
 }
 
 /** From each model's config.json / GGUF header (head dim is embd / heads for all five). */
@@ -45,6 +48,11 @@ export const MODEL_SHAPES: readonly ModelShape[] = [
   { id: 'qwen2.5-1.5b', name: 'Qwen2.5-1.5B-Instruct', arch: 'qwen2', embd: 1536, layers: 28, heads: 12, kvHeads: 2, ff: 8960, vocab: 151936, tied: true, ctx: 32768 },
   { id: 'phi-3.5-mini', name: 'Phi-3.5-mini-instruct', arch: 'phi3', embd: 3072, layers: 32, heads: 32, kvHeads: 32, ff: 8192, vocab: 32064, tied: false, ctx: 131072, longRope: true },
   { id: 'llama-3.1-8b', name: 'Llama-3.1-8B-Instruct', arch: 'llama', embd: 4096, layers: 32, heads: 32, kvHeads: 8, ff: 14336, vocab: 128256, tied: false, ctx: 131072, ropeFreqs: true },
+  // Granite 3.1 3B-A800M: 40 experts of width 512, 8 per token; its dense peer by active size is Llama-3.2-1B.
+  {
+    id: 'granite-3b-a800m', name: 'granite-3.1-3b-a800m-instruct', arch: 'granitemoe', embd: 1536, layers: 32, heads: 24, kvHeads: 8, ff: 512, vocab: 49155, tied: true, ctx: 131072,
+    experts: 40, expertsUsed: 8,
+  },
 ];
 
 /** The mixes: llama.cpp's Q4_K_M recipe, and all matrices in Q8_0 or F16. */
@@ -62,8 +70,9 @@ export function paramCount(m: ModelShape): number {
   const D = m.embd / m.heads;
   const kv = m.kvHeads * D;
   const attn = m.arch === 'phi3' ? m.embd * (m.embd + 2 * kv) + m.embd * m.embd : 2 * m.embd * m.embd + 2 * m.embd * kv;
-  // Gate, up and down; phi3 fuses gate and up into one [2 ff][embd] matrix, the same count.
-  const ffn = 3 * m.embd * m.ff;
+  // Gate, up and down (phi3 fuses gate and up into one [2 ff][embd] matrix, the same count); a
+  // mixture of experts has that per expert, and its router.
+  const ffn = m.experts ? m.experts * 3 * m.embd * m.ff + m.embd * m.experts : 3 * m.embd * m.ff;
   const biases = m.arch === 'qwen2' ? m.embd + 2 * kv : 0;
   const perLayer = attn + ffn + biases + 2 * m.embd;
   const embeddings = m.vocab * m.embd * (m.tied ? 1 : 2);
@@ -85,6 +94,7 @@ export function modelOptions(m: ModelShape, quant: string, vocab: VocabSource): 
     tiedEmbeddings: m.tied,
     ropeFreqs: m.ropeFreqs ?? false,
     longRope: m.longRope ?? false,
+    ...(m.experts ? { experts: m.experts, expertsUsed: m.expertsUsed ?? 1 } : {}),
     name: `hearth bench ${m.id} ${quant}`,
   };
 }

@@ -28,8 +28,10 @@ export interface ModelResult {
   quant: string;
   file: string;
   fileBytes: number;
-  /** Bytes of weights one decode step reads. */
+  /** Bytes of weights one decode step reads (a mixture of experts: the used experts' share). */
   weightBytesPerToken: number;
+  /** A mixture of experts: the bytes a step would read if every expert ran (all of them stay resident). */
+  weightBytesAll?: number;
   runtimes: RuntimeResult[];
 }
 
@@ -70,6 +72,7 @@ export function formatTable(report: BenchReport): string {
   const header = [
     'model',
     'quant',
+    'weights MiB/tok',
     'runtime',
     'load s',
     `ttft s (${report.workload.promptTokens})`,
@@ -91,12 +94,14 @@ export function formatTable(report: BenchReport): string {
         if (!x) return '-';
         return `${fmtRatio(x.prefillTps)} / ${contexts.map((c) => fmtRatio(x[`decodeTps@${c}`])).join(', ')}`;
       };
+      const perToken = `${(m.weightBytesPerToken / 2 ** 20).toFixed(0)}` + (m.weightBytesAll !== undefined ? ` of ${(m.weightBytesAll / 2 ** 20).toFixed(0)}` : '');
       rows.push([
         m.model,
         m.quant,
+        perToken,
         r.runtime + (r.threads !== undefined ? ` t${r.threads}` : ''),
         ...(r.error || !s
-          ? [`error: ${(r.error ?? 'no runs').slice(0, 80)}`, ...Array(header.length - 4).fill('')]
+          ? [`error: ${(r.error ?? 'no runs').slice(0, 80)}`, ...Array(header.length - 5).fill('')]
           : [
               fmtStat(s.loadMs, 2, 1e-3),
               fmtStat(s.ttftMs, 2, 1e-3),

@@ -52,7 +52,14 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         const file = await ensureBenchModel(o.cacheDir, shape, quant, o.log);
         const source = await nodeFileSource(file);
         const header = await readGguf(source).finally(() => source.close());
-        const result: ModelResult = { model: id, quant, file, fileBytes: statSync(file).size, weightBytesPerToken: weightBytesPerToken(header.tensors), runtimes: [] };
+        const used = header.metadata.get(`${header.metadata.get('general.architecture')}.expert_used_count`);
+        const expertsUsed = typeof used === 'number' ? used : undefined;
+        const result: ModelResult = {
+          model: id, quant, file, fileBytes: statSync(file).size,
+          weightBytesPerToken: weightBytesPerToken(header.tensors, expertsUsed),
+          ...(expertsUsed !== undefined ? { weightBytesAll: weightBytesPerToken(header.tensors) } : {}),
+          runtimes: [],
+        };
         report.results.push(result);
         for (const runtime of o.runtimes) {
           o.log(`${id} ${quant} on ${runtime}`);

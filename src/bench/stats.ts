@@ -101,14 +101,17 @@ export function decodeFloor(weightBytesPerToken: number, bytesPerS: number, deco
 /**
  * Weight bytes one decode step reads: every 2-D tensor except the token embedding (of which a step
  * reads one row), unless the embedding is also the output projection (tied), which reads it whole.
+ * A 3-D expert tensor ([k, rows, experts]: a mixture of experts) is read for `expertsUsed` of its
+ * experts only; without that count, whole (what the file holds, not what a step reads).
  */
-export function weightBytesPerToken(tensors: ReadonlyArray<{ name: string; shape: readonly number[]; byteSize: number }>): number {
+export function weightBytesPerToken(tensors: ReadonlyArray<{ name: string; shape: readonly number[]; byteSize: number }>, expertsUsed?: number): number {
   const tied = !tensors.some((t) => t.name === 'output.weight');
   let bytes = 0;
   for (const t of tensors) {
     if (t.shape.length < 2) continue;
     if (t.name === 'token_embd.weight' && !tied) continue;
-    bytes += t.byteSize;
+    const experts = t.shape.length >= 3 ? t.shape[2]! : 1;
+    bytes += expertsUsed !== undefined && experts > 1 ? (t.byteSize * Math.min(expertsUsed, experts)) / experts : t.byteSize;
   }
   return bytes;
 }

@@ -12,7 +12,7 @@ import type { GgufFile } from '../engine/gguf/types.ts';
 import { nodeFileSource } from '../node/file-source.ts';
 import { argmax } from './compare.ts';
 import { llamaCppSourceDir, llamaRefLogits } from './llama-ref.ts';
-import { TEST_ARCHS, makeTestModel, parseQuantSpec, planTestModel, syntheticVocab, useMoreBits, type TestArch, type TestModelOptions } from './make-model.ts';
+import { MOE_TEST_ARCHS, TEST_ARCHS, makeTestModel, parseQuantSpec, planTestModel, syntheticVocab, useMoreBits, type MoeTestArch, type TestArch, type TestModelOptions } from './make-model.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'hearth-make-model-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -20,7 +20,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const SMALL = { embd: 64, layers: 2, heads: 4, kvHeads: 2, ff: 128 } as const;
 
 /** Per-layer tensor names (suffixes after blk.N.) that llama.cpp's loader takes for each arch, as set up here. */
-const LAYER_TENSORS: Record<TestArch, string[]> = {
+const LAYER_TENSORS: Record<Exclude<TestArch, MoeTestArch>, string[]> = {
   llama: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
   mistral: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
   granite: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
@@ -31,7 +31,7 @@ const LAYER_TENSORS: Record<TestArch, string[]> = {
   gemma2: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'post_attention_norm', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down', 'post_ffw_norm'],
 };
 
-function expectedNames(arch: TestArch, layers: number, extraGlobal: string[] = []): string[] {
+function expectedNames(arch: Exclude<TestArch, MoeTestArch>, layers: number, extraGlobal: string[] = []): string[] {
   const names = ['token_embd.weight', ...extraGlobal, 'output_norm.weight', ...(arch === 'gemma' || arch === 'gemma2' ? [] : ['output.weight'])];
   for (let i = 0; i < layers; i++) {
     for (const t of LAYER_TENSORS[arch]) names.push(`blk.${i}.${t.includes('.') ? t : `${t}.weight`}`);
@@ -75,7 +75,7 @@ function logitStats(logits: Float32Array, nVocab: number) {
 }
 
 describe('test-model generator', () => {
-  it.each(TEST_ARCHS)('%s: the tensors and keys llama.cpp expects, and llama.cpp runs it with peaked logits', { timeout: 120_000 }, async (arch) => {
+  it.each(TEST_ARCHS.filter((a): a is Exclude<TestArch, MoeTestArch> => !(MOE_TEST_ARCHS as readonly string[]).includes(a)))('%s: the tensors and keys llama.cpp expects, and llama.cpp runs it with peaked logits', { timeout: 120_000 }, async (arch) => {
     const options: TestModelOptions = { arch, ...SMALL, ...(arch === 'phi3' ? { longRope: true } : {}), ...(arch === 'llama' ? { ropeFreqs: true } : {}) };
     const bytes = makeTestModel(options);
     const file = await read(bytes);
@@ -176,6 +176,30 @@ describe('test-model generator', () => {
     expect(parseQuantSpec('q4_k_m').fileType).toBe(15);
     expect(() => parseQuantSpec('q4_k_x')).toThrow(/unknown quantization/);
     expect(() => parseQuantSpec('f16,attn=q8_0')).toThrow(/unknown tensor role/);
+  });
+
+  it('MoE archs: router, 3-D expert tensors and shared experts with llama.cpp\'s names, shapes and keys', async () => {
+    const q2 = await read(makeTestModel({ arch: 'qwen2moe', ...SMALL, experts: 6, expertsUsed: 3, expertFf: 32, sharedFf: 48 }));
+    expect(getString(q2, 'general.architecture')).toBe('qwen2moe');
+    expect([getInteger(q2, 'qwen2moe.expert_count'), getInteger(q2, 'qwen2moe.expert_used_count')]).toEqual([6, 3]);
+    expect(getInteger(q2, 'qwen2moe.expert_feed_forward_length')).toBe(32);
+    expect(getInteger(q2, 'qwen2moe.expert_shared_feed_forward_length')).toBe(48);
+    expect(shape(q2, 'blk.1.ffn_gate_inp.weight')).toEqual([64, 6]);
+    expect(shape(q2, 'blk.1.ffn_gate_exps.weight')).toEqual([64, 32, 6]);
+    expect(shape(q2, 'blk.1.ffn_down_exps.weight')).toEqual([32, 64, 6]);
+    expect(shape(q2, 'blk.1.ffn_gate_inp_shexp.weight')).toEqual([64]);
+    expect(shape(q2, 'blk.1.ffn_up_shexp.weight')).toEqual([64, 48]);
+    expect(q2.tensors.some((t) => t.name === 'blk.0.ffn_up.weight')).toBe(false);
+    const mixtral = await read(makeTestModel({ arch: 'mixtral', ...SMALL, quant: 'q8_0' }));
+    expect(getString(mixtral, 'general.architecture')).toBe('llama');
+    expect(getInteger(mixtral, 'llama.expert_count')).toBe(8);
+    // The router stays F32 as llama.cpp's quantizer leaves it; the experts take the recipe's type.
+    expect(mixtral.tensors.find((t) => t.name === 'blk.0.ffn_gate_inp.weight')!.type).toBe(GgmlType.F32);
+    expect(mixtral.tensors.find((t) => t.name === 'blk.0.ffn_up_exps.weight')!.type).toBe(GgmlType.Q8_0);
+    expect(mixtral.tensors.some((t) => t.name.includes('shexp'))).toBe(false);
+    expect(() => planTestModel({ arch: 'qwen3moe', ...SMALL, experts: 4, expertsUsed: 5 })).toThrow(/expertsUsed/);
+    expect(() => planTestModel({ arch: 'llama', ...SMALL, experts: 4 })).toThrow(/not a mixture-of-experts/);
+    expect(() => planTestModel({ arch: 'granitemoe', ...SMALL, expertFf: 32 })).toThrow(/expertFf/);
   });
 
   it('rejects impossible dimensions', () => {

@@ -18,9 +18,15 @@ import { quantFormat } from '../engine/gguf/quants/index.ts';
 import { GgufValueType, type GgufTensorInfo, type GgufTypeInfo, type GgufValue } from '../engine/gguf/types.ts';
 import { writeGguf, type GgufInputValue, type GgufTensorSpec, type GgufWriteSpec, type TensorDataProvider } from '../engine/gguf/writer.ts';
 
-/** `mistral` is the llama architecture with `llama.attention.sliding_window` set, as Mistral 7B v0.1. */
-export type TestArch = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma' | 'gemma2' | 'granite';
-export const TEST_ARCHS: readonly TestArch[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'granite'];
+/**
+ * `mistral` is the llama architecture with `llama.attention.sliding_window` set, as Mistral 7B v0.1;
+ * `mixtral` is the llama architecture with experts (ffn_gate_inp, ffn_{gate,up,down}_exps).
+ */
+export type TestArch = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma' | 'gemma2' | 'granite' | MoeTestArch;
+/** Architectures whose FFN is a mixture of experts (options `experts`, `expertsUsed`, `expertFf`, `sharedFf`). */
+export type MoeTestArch = 'mixtral' | 'granitemoe' | 'qwen2moe' | 'qwen3moe' | 'olmoe';
+export const MOE_TEST_ARCHS: readonly MoeTestArch[] = ['mixtral', 'granitemoe', 'qwen2moe', 'qwen3moe', 'olmoe'];
+export const TEST_ARCHS: readonly TestArch[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'granite', ...MOE_TEST_ARCHS];
 
 /** What a tensor is for; quantization recipes choose types by role. */
 export type TensorRole =
@@ -103,6 +109,25 @@ export interface TestModelOptions {
   /** tokenizer.chat_template to set (overrides the vocab's). */
   chatTemplate?: string;
   name?: string;
+  /** MoE archs: experts per block (default 8) and experts per token (default 2). */
+  experts?: number;
+  expertsUsed?: number;
+  /** MoE archs: one expert's FFN width (default `ff`; written as expert_feed_forward_length for qwen2moe/qwen3moe). */
+  expertFf?: number;
+  /** Shared expert width: qwen2moe always has one (default `ff`); granitemoe when > 0 (default none). */
+  sharedFf?: number;
+}
+
+const isMoe = (arch: TestArch): arch is MoeTestArch => (MOE_TEST_ARCHS as readonly string[]).includes(arch);
+
+/** Resolved MoE sizes of a test model: experts, used, expert width, shared width (0: none). */
+function moeDims(o: TestModelOptions): { X: number; U: number; FX: number; FS: number } | undefined {
+  if (!isMoe(o.arch)) return undefined;
+  const X = o.experts ?? 8;
+  const U = o.expertsUsed ?? 2;
+  const FX = o.expertFf ?? o.ff;
+  const FS = o.arch === 'qwen2moe' ? (o.sharedFf ?? o.ff) : o.arch === 'granitemoe' ? (o.sharedFf ?? 0) : 0;
+  return { X, U, FX, FS };
 }
 
 // ---------------------------------------------------------------- random numbers
@@ -302,10 +327,21 @@ function checkDims(o: TestModelOptions, d: Dims): void {
   }
   if (d.H % d.Hkv !== 0) throw new RangeError(`make-model: heads (${d.H}) must be a multiple of kvHeads (${d.Hkv})`);
   if (d.D % 2 !== 0) throw new RangeError(`make-model: headDim (${d.D}) must be even for RoPE`);
-  if ((o.arch === 'qwen2' || o.arch === 'phi3') && d.H * d.D !== d.E) {
+  if ((o.arch === 'qwen2' || o.arch === 'qwen2moe' || o.arch === 'phi3' || o.arch === 'olmoe') && d.H * d.D !== d.E) {
     throw new RangeError(`make-model: ${o.arch} needs heads * headDim == embd (${d.H} * ${d.D} != ${d.E})`);
   }
   if (d.V < 1) throw new RangeError('make-model: the vocabulary has no tokens');
+  if (o.arch === 'olmoe' && d.Hkv !== d.H) throw new RangeError(`make-model: olmoe needs kvHeads == heads (its attn_k_norm is embd wide)`);
+  const m = moeDims(o);
+  if (m) {
+    for (const [k, v] of Object.entries({ experts: m.X, expertsUsed: m.U, expertFf: m.FX })) {
+      if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`make-model: ${k} must be a positive integer, got ${v}`);
+    }
+    if (m.U > m.X) throw new RangeError(`make-model: expertsUsed (${m.U}) must be at most experts (${m.X})`);
+    if (o.arch === 'mixtral' && m.FS > 0) throw new RangeError('make-model: mixtral has no shared expert');
+  } else if (o.experts !== undefined || o.expertsUsed !== undefined || o.expertFf !== undefined || o.sharedFf !== undefined) {
+    throw new RangeError(`make-model: ${o.arch} is not a mixture-of-experts architecture (${MOE_TEST_ARCHS.join(', ')} are)`);
+  }
 }
 
 /** The tensors llama.cpp's loader expects for `arch`, in the order a converter writes them. */
@@ -313,7 +349,7 @@ export function planTensors(o: TestModelOptions, d: Dims): TensorPlan[] {
   const { E, V, L, H, Hkv, D, F } = d;
   const out: TensorPlan[] = [];
   const outputScale = o.outputScale ?? 6;
-  const granite = o.arch === 'granite';
+  const granite = o.arch === 'granite' || o.arch === 'granitemoe';
   const logitScale = granite ? GRANITE_LOGIT_SCALE : 1;
   const tied = o.arch === 'gemma' || o.arch === 'gemma2' || (o.tiedEmbeddings ?? false);
   // Normalized hidden states have RMS ~1, so std(logit) ~ std(w) * sqrt(E): pick std(w) to make it
@@ -337,12 +373,13 @@ export function planTensors(o: TestModelOptions, d: Dims): TensorPlan[] {
   // llama.cpp's recipes, the output's quantization type (role 'output').
   if (tied) add('token_embd.weight', 'output', -1, [E, V], { kind: 'normal', std: outputStd });
   else add('token_embd.weight', 'token_embd', -1, [E, V], { kind: 'normal', std: 1 });
-  if (o.arch === 'llama' && o.ropeFreqs) add('rope_freqs.weight', 'vector', -1, [D / 2], { kind: 'ramp', from: 1, to: 8 });
+  if ((o.arch === 'llama' || o.arch === 'mixtral') && o.ropeFreqs) add('rope_freqs.weight', 'vector', -1, [D / 2], { kind: 'ramp', from: 1, to: 8 });
   if (o.arch === 'phi3' && o.longRope) {
     add('rope_factors_long.weight', 'vector', -1, [D / 2], { kind: 'ramp', from: 1, to: 16 });
     add('rope_factors_short.weight', 'vector', -1, [D / 2], { kind: 'ramp', from: 1, to: 1.5 });
   }
   const llamaLike = o.arch === 'llama' || o.arch === 'mistral' || o.arch === 'granite';
+  const moe = moeDims(o);
   const extraBiases = llamaLike && (o.biases ?? false);
   for (let i = 0; i < L; i++) {
     const b = `blk.${i}.`;
@@ -354,20 +391,41 @@ export function planTensors(o: TestModelOptions, d: Dims): TensorPlan[] {
       add(`${b}attn_q.weight`, 'attn_q', i, [E, H * D], proj(E));
       add(`${b}attn_k.weight`, 'attn_k', i, [E, Hkv * D], proj(E));
       add(`${b}attn_v.weight`, 'attn_v', i, [E, Hkv * D], proj(E));
-      if (o.arch === 'qwen2' && (o.biases ?? true)) {
+      if ((o.arch === 'qwen2' || o.arch === 'qwen2moe') && (o.biases ?? true)) {
         add(`${b}attn_q.bias`, 'vector', i, [H * D], bias);
         add(`${b}attn_k.bias`, 'vector', i, [Hkv * D], bias);
         add(`${b}attn_v.bias`, 'vector', i, [Hkv * D], bias);
       }
-      if (o.arch === 'qwen3') {
+      if (o.arch === 'qwen3' || o.arch === 'qwen3moe') {
         add(`${b}attn_q_norm.weight`, 'vector', i, [D], norm);
         add(`${b}attn_k_norm.weight`, 'vector', i, [D], norm);
+      }
+      if (o.arch === 'olmoe') {
+        add(`${b}attn_q_norm.weight`, 'vector', i, [E], norm);
+        add(`${b}attn_k_norm.weight`, 'vector', i, [E], norm);
       }
       add(`${b}attn_output.weight`, 'attn_output', i, [H * D, E], blockOut(H * D));
       if (extraBiases) add(`${b}attn_output.bias`, 'vector', i, [E], bias);
     }
     if (o.arch === 'gemma2') add(`${b}post_attention_norm.weight`, 'vector', i, [E], postNorm);
     add(`${b}ffn_norm.weight`, 'vector', i, [E], norm);
+    if (moe) {
+      // The router stays F32 (llama.cpp's quantizer never quantizes ffn_gate_inp: role 'vector').
+      // Its weights give logits of standard deviation ~2 over normalized inputs: clear but varied
+      // choices, so different tokens pick different experts.
+      const { X, FX, FS } = moe;
+      add(`${b}ffn_gate_inp.weight`, 'vector', i, [E, X], { kind: 'normal', std: 2 / Math.sqrt(E) });
+      add(`${b}ffn_gate_exps.weight`, 'ffn_gate', i, [E, FX, X], proj(E));
+      add(`${b}ffn_down_exps.weight`, 'ffn_down', i, [FX, E, X], proj(FX));
+      add(`${b}ffn_up_exps.weight`, 'ffn_up', i, [E, FX, X], proj(E));
+      if (o.arch === 'qwen2moe') add(`${b}ffn_gate_inp_shexp.weight`, 'vector', i, [E], { kind: 'normal', std: 1 / Math.sqrt(E) });
+      if (FS > 0) {
+        add(`${b}ffn_gate_shexp.weight`, 'ffn_gate', i, [E, FS], proj(E));
+        add(`${b}ffn_down_shexp.weight`, 'ffn_down', i, [FS, E], proj(FS));
+        add(`${b}ffn_up_shexp.weight`, 'ffn_up', i, [E, FS], proj(E));
+      }
+      continue;
+    }
     if (o.arch === 'phi3') {
       add(`${b}ffn_up.weight`, 'ffn_up', i, [E, 2 * F], proj(E));
     } else {
@@ -393,7 +451,7 @@ const GEMMA_BLOCK_GAIN = 16;
 
 function archMetadata(o: TestModelOptions, d: Dims, fileType: number): Array<[string, GgufValue, GgufValueType]> {
   const T = GgufValueType;
-  const arch = o.arch === 'mistral' ? 'llama' : o.arch;
+  const arch = o.arch === 'mistral' || o.arch === 'mixtral' ? 'llama' : o.arch;
   const k = (s: string) => `${arch}.${s}`;
   const ctx = o.ctx ?? (o.arch === 'phi3' && o.longRope ? 131072 : 4096);
   const m: Array<[string, GgufValue, GgufValueType]> = [
@@ -410,14 +468,21 @@ function archMetadata(o: TestModelOptions, d: Dims, fileType: number): Array<[st
     [k('attention.head_count'), d.H, T.UINT32],
     [k('attention.head_count_kv'), d.Hkv, T.UINT32],
     [k('attention.layer_norm_rms_epsilon'), o.rmsEps ?? 1e-5, T.FLOAT32],
-    [k('rope.freq_base'), o.ropeFreqBase ?? (o.arch === 'qwen2' || o.arch === 'qwen3' ? 1000000 : 10000), T.FLOAT32],
+    [k('rope.freq_base'), o.ropeFreqBase ?? (o.arch.startsWith('qwen') ? 1000000 : 10000), T.FLOAT32],
     [k('rope.dimension_count'), d.D, T.UINT32],
   ];
   // Gemma's converter always writes the head size (Gemma 7B: 256, not 3072 / 16).
-  if (d.D * d.H !== d.E || o.arch === 'gemma' || o.arch === 'gemma2' || o.arch === 'qwen3') {
+  if (d.D * d.H !== d.E || o.arch === 'gemma' || o.arch === 'gemma2' || o.arch === 'qwen3' || o.arch === 'qwen3moe') {
     m.push([k('attention.key_length'), d.D, T.UINT32], [k('attention.value_length'), d.D, T.UINT32]);
   }
-  if (o.arch === 'llama' || o.arch === 'mistral') m.push([k('vocab_size'), d.V, T.UINT32]);
+  if (o.arch === 'llama' || o.arch === 'mistral' || o.arch === 'mixtral') m.push([k('vocab_size'), d.V, T.UINT32]);
+  const moe = moeDims(o);
+  if (moe) {
+    m.push([k('expert_count'), moe.X, T.UINT32], [k('expert_used_count'), moe.U, T.UINT32]);
+    if (o.arch === 'qwen2moe' || o.arch === 'qwen3moe') m.push([k('expert_feed_forward_length'), moe.FX, T.UINT32]);
+    else if (moe.FX !== d.F) throw new RangeError(`make-model: ${o.arch} experts are feed_forward_length wide; expertFf (${moe.FX}) must equal ff (${d.F})`);
+    if (moe.FS > 0) m.push([k('expert_shared_feed_forward_length'), moe.FS, T.UINT32]);
+  }
   if (o.arch === 'mistral') m.push([k('attention.sliding_window'), o.slidingWindow ?? 4096, T.UINT32]);
   if (o.arch === 'gemma2') {
     m.push(
@@ -426,7 +491,7 @@ function archMetadata(o: TestModelOptions, d: Dims, fileType: number): Array<[st
       [k('final_logit_softcapping'), 30, T.FLOAT32],
     );
   }
-  if (o.arch === 'granite') {
+  if (o.arch === 'granite' || o.arch === 'granitemoe') {
     m.push(
       [k('logit_scale'), GRANITE_LOGIT_SCALE, T.FLOAT32],
       [k('residual_scale'), 0.22, T.FLOAT32],

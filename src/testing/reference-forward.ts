@@ -22,6 +22,7 @@ import type { RangedSource } from '../engine/gguf/source.ts';
 import type { GgufFile, GgufTensorInfo } from '../engine/gguf/types.ts';
 import { nodeFileSource } from '../node/file-source.ts';
 import type { LoraAdapterData } from '../engine/model/lora/adapter-data.ts';
+import { referenceMoeFfn } from './reference-moe.ts';
 
 /** A model ready for {@link referenceForward}: its config and every tensor it reads, dequantized. */
 export interface ReferenceModel {
@@ -398,6 +399,12 @@ export class ReferenceSession {
         const qn = this.w(L('attn_q_norm'));
         const kn = this.w(L('attn_k_norm'));
         for (let t = 0; t < n; t++) {
+          if (c.qkNormOver === 'row') {
+            // olmoe: over the token's whole q and k rows.
+            rmsNorm(q, t * qDim, qDim, c.normEps, qn, q, t * qDim);
+            rmsNorm(k, t * kvDimK, kvDimK, c.normEps, kn, k, t * kvDimK);
+            continue;
+          }
           for (let h = 0; h < nHead; h++) rmsNorm(q, t * qDim + h * headDimK, headDimK, c.normEps, qn, q, t * qDim + h * headDimK);
           for (let h = 0; h < nHeadKv; h++) rmsNorm(k, t * kvDimK + h * headDimK, headDimK, c.normEps, kn, k, t * kvDimK + h * headDimK);
         }
@@ -477,34 +484,45 @@ export class ReferenceSession {
       // --- FFN: norm, gate and up, GLU, down, post-norm (gemma), residual
       const nFf = layer.nFf;
       const ffnNorm = this.w(L('ffn_norm'));
-      const wUp = this.w(L('ffn_up'));
-      const wGate = c.fusedGateUp ? undefined : this.w(L('ffn_gate'));
-      const wDown = this.w(L('ffn_down'));
-      const upB = this.wOpt(L('ffn_up', 'bias'));
-      const gateB = this.wOpt(L('ffn_gate', 'bias'));
-      const downB = this.wOpt(L('ffn_down', 'bias'));
       const act = c.activation === 'gelu' ? this.gelu : silu;
       const h = new Float64Array(nEmbd);
-      for (let t = 0; t < n; t++) {
-        rmsNorm(x, t * nEmbd, nEmbd, c.normEps, ffnNorm, h, 0);
-        if (c.fusedGateUp) {
-          // phi3: ffn_up yields [gate | up] (ggml_swiglu takes the first half as the gate).
-          matVec(wUp, nEmbd, 2 * nFf, h, 0, gate, 0);
-          this.lora(L('ffn_up'), h, 0, gate, 0);
-          addBias(gate, 0, upB);
-          for (let i = 0; i < nFf; i++) up[i] = gate[nFf + i]!;
-        } else {
-          matVec(wUp, nEmbd, nFf, h, 0, up, 0);
-          this.lora(L('ffn_up'), h, 0, up, 0);
-          addBias(up, 0, upB);
-          matVec(wGate!, nEmbd, nFf, h, 0, gate, 0);
-          this.lora(L('ffn_gate'), h, 0, gate, 0);
-          addBias(gate, 0, gateB);
+      if (c.moe) {
+        const routerLogits = new Float64Array(n * c.moe.nExpert);
+        for (let t = 0; t < n; t++) {
+          rmsNorm(x, t * nEmbd, nEmbd, c.normEps, ffnNorm, h, 0);
+          const { out, logits } = referenceMoeFfn(c.moe, nEmbd, (name) => this.w(name), (name) => this.wOpt(name), il, h, act);
+          cur.set(out, t * nEmbd);
+          routerLogits.set(logits, t * c.moe.nExpert);
         }
-        for (let i = 0; i < nFf; i++) gate[i] = act(gate[i]!) * up[i]!;
-        matVec(wDown, nFf, nEmbd, gate, 0, cur, t * nEmbd);
-        this.lora(L('ffn_down'), gate, 0, cur, t * nEmbd);
-        addBias(cur, t * nEmbd, downB);
+        tap('ffn_moe_logits', il, routerLogits, c.moe.nExpert);
+      } else {
+        const wUp = this.w(L('ffn_up'));
+        const wGate = c.fusedGateUp ? undefined : this.w(L('ffn_gate'));
+        const wDown = this.w(L('ffn_down'));
+        const upB = this.wOpt(L('ffn_up', 'bias'));
+        const gateB = this.wOpt(L('ffn_gate', 'bias'));
+        const downB = this.wOpt(L('ffn_down', 'bias'));
+        for (let t = 0; t < n; t++) {
+          rmsNorm(x, t * nEmbd, nEmbd, c.normEps, ffnNorm, h, 0);
+          if (c.fusedGateUp) {
+            // phi3: ffn_up yields [gate | up] (ggml_swiglu takes the first half as the gate).
+            matVec(wUp, nEmbd, 2 * nFf, h, 0, gate, 0);
+            this.lora(L('ffn_up'), h, 0, gate, 0);
+            addBias(gate, 0, upB);
+            for (let i = 0; i < nFf; i++) up[i] = gate[nFf + i]!;
+          } else {
+            matVec(wUp, nEmbd, nFf, h, 0, up, 0);
+            this.lora(L('ffn_up'), h, 0, up, 0);
+            addBias(up, 0, upB);
+            matVec(wGate!, nEmbd, nFf, h, 0, gate, 0);
+            this.lora(L('ffn_gate'), h, 0, gate, 0);
+            addBias(gate, 0, gateB);
+          }
+          for (let i = 0; i < nFf; i++) gate[i] = act(gate[i]!) * up[i]!;
+          matVec(wDown, nFf, nEmbd, gate, 0, cur, t * nEmbd);
+          this.lora(L('ffn_down'), gate, 0, cur, t * nEmbd);
+          addBias(cur, t * nEmbd, downB);
+        }
       }
       tap('ffn_out', il, cur, nEmbd);
       if (c.postNorms) {

@@ -20,7 +20,8 @@ const HELP = `make-model --arch ARCH --out FILE [options]
                 attn_output ffn_gate ffn_up ffn_down vector)
   --seed N      (default 1)    --output-scale X  std of the logits (default 6)
   --sliding-window N  (mistral, gemma2)   --tied  no output.weight (always so for gemma, gemma2)
-  --biases   --rope-freqs (llama)   --long-rope (phi3)  --chat-template TEXT  --name TEXT`;
+  --biases   --rope-freqs (llama)   --long-rope (phi3)  --chat-template TEXT  --name TEXT
+  --experts N --experts-used N --expert-ff N --shared-ff N   (MoE archs: default 8, 2, ff, none; qwen2moe: shared ff)`;
 
 function int(values: Map<string, string>, flag: string, fallback?: number): number | undefined {
   const v = values.get(flag);
@@ -41,7 +42,7 @@ export const makeModelCommand: CliCommand = {
     const { positional, values, switches } = parseFlags(args, {
       values: [
         '--arch', '--out', '--vocab', '--embd', '--layers', '--heads', '--kv-heads', '--head-dim', '--ff', '--ctx', '--quant',
-        '--seed', '--output-scale', '--sliding-window', '--chat-template', '--name',
+        '--seed', '--output-scale', '--sliding-window', '--chat-template', '--name', '--experts', '--experts-used', '--expert-ff', '--shared-ff',
       ],
       switches: ['--tied', '--biases', '--rope-freqs', '--long-rope'],
     });
@@ -77,6 +78,10 @@ export const makeModelCommand: CliCommand = {
       ...(values.has('--quant') ? { quant: values.get('--quant')! } : {}),
       ...(values.has('--chat-template') ? { chatTemplate: values.get('--chat-template')! } : {}),
       ...(values.has('--name') ? { name: values.get('--name')! } : {}),
+      ...(values.has('--experts') ? { experts: int(values, '--experts')! } : {}),
+      ...(values.has('--experts-used') ? { expertsUsed: int(values, '--experts-used')! } : {}),
+      ...(values.has('--expert-ff') ? { expertFf: int(values, '--expert-ff')! } : {}),
+      ...(values.has('--shared-ff') ? { sharedFf: int(values, '--shared-ff')! } : {}),
       tiedEmbeddings: switches.has('--tied'),
       ropeFreqs: switches.has('--rope-freqs'),
       longRope: switches.has('--long-rope'),

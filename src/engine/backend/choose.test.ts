@@ -49,10 +49,17 @@ describe('chooseBackend', () => {
     }
   });
 
-  it('auto: takes the CPU over a software adapter without opening a device', async () => {
+  it.each([
+    ['a software adapter', { softwareAdapter: () => Promise.resolve('swiftshader') }, /^The WebGPU adapter is a software renderer \(swiftshader\), slower than the CPU; running on the CPU \(1 thread\)/],
+    [
+      'a model that needs a CPU-only op (mixture of experts)',
+      { cpuOnly: 'Mixture-of-experts models' },
+      /^Mixture-of-experts models run on the CPU backend only for now; running on the CPU \(1 thread\)/,
+    ],
+  ] as const)('auto: takes the CPU for %s without opening a device', async (_, overrides, notice) => {
     let opened = false;
     const { req } = request({
-      softwareAdapter: () => Promise.resolve('swiftshader'),
+      ...overrides,
       gpuDevice: () => {
         opened = true;
         return Promise.reject(new Error('not to be called'));
@@ -61,7 +68,8 @@ describe('chooseBackend', () => {
     const chosen = await chooseBackend(req);
     try {
       expect(opened).toBe(false);
-      expect(chosen.notice).toMatch(/^The WebGPU adapter is a software renderer \(swiftshader\), slower than the CPU; running on the CPU \(1 thread\)/);
+      expect(chosen.kind).toBe('cpu');
+      expect(chosen.notice).toMatch(notice);
     } finally {
       chosen.backend.destroy();
     }

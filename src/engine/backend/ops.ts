@@ -119,6 +119,33 @@ export interface StepPlan {
   destroy(): void;
 }
 
+/**
+ * A mixture-of-experts FFN (src/engine/model/moe-config.ts has the routing rules): router logits
+ * `router` x, probabilities (softmax or sigmoid over all experts), the `used` largest chosen, their
+ * weights (divided by their sum when `normalize`, times `weightsScale`), then each chosen expert's
+ * GLU FFN (rows e * nFf ..< (e+1) * nFf of `gate` and `up`, e * n_embd ..< of `down`) weighted and
+ * summed, plus the shared expert when there is one (times sigmoid(x · gateInp) when gated).
+ */
+export interface MoeFfnOp {
+  router: Weight;
+  gate: Weight;
+  up: Weight;
+  down: Weight;
+  nExpert: number;
+  used: number;
+  nFf: number;
+  gating: 'softmax' | 'sigmoid';
+  normalize: boolean;
+  weightsScale: number;
+  activation: 'silu' | 'gelu';
+  shared?: { gate: Weight; up: Weight; down: Weight; nFf: number; gateInp?: Vector | undefined } | undefined;
+  /**
+   * Scratch, each `batch` rows: router logits [nExpert], one expert's gathered inputs [n_embd],
+   * its gate, up and GLU [max(nFf, shared nFf)], its output [n_embd].
+   */
+  scratch: { logits: Activation; x: Activation; gate: Activation; up: Activation; h: Activation; y: Activation };
+}
+
 /** What a backend can hold, for load-time planning. */
 export interface BackendLimits {
   /** Largest single allocation in bytes (an activation, one layer's K or V). */
@@ -184,6 +211,12 @@ export interface Backend {
   gluMatmul(activation: 'silu' | 'gelu', w: Weight, x: Rows, gateUp: Rows, out: Rows, tokens: number, bias?: Vector): void;
   /** out = act(gate) * up (SiLU or ggml's tanh GELU), `rows` rows of `n`; out is another activation. */
   glu(activation: 'silu' | 'gelu', gate: Rows, up: Rows, out: Rows, n: number, rows: number): void;
+  /**
+   * The mixture-of-experts FFN of `tokens` rows of x into out (another activation); a token reads
+   * only its chosen experts' weights, and each expert's weights are read once for all the tokens
+   * that chose it. Absent on a backend that does not run MoE models yet (the loader refuses them).
+   */
+  moeFfn?(x: Rows, out: Rows, tokens: number, op: MoeFfnOp): void;
   /** out = (a + b) * scale; in place when out is a. */
   add(a: Rows, b: Rows, out: Rows, n: number, rows: number, scale?: number): void;
   /** out = a * scale; in place when out is a. */

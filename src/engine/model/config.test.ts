@@ -6,65 +6,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { GgmlType } from '../gguf/ggml-types.ts';
-import { GgufValueType, type GgufFile, type GgufTensorInfo, type GgufTypeInfo, type GgufValue } from '../gguf/types.ts';
+import { GgufValueType, type GgufFile } from '../gguf/types.ts';
+import { headerOnlyGguf as fileOf, smallModelMeta as meta, type Meta } from '../../testing/header-gguf.ts';
 import { ARCHITECTURES, MAX_LAYERS, SUPPORTED_ARCHITECTURES, readModelConfig, type ModelConfig } from './config.ts';
 import { ModelConfigError, UnsupportedModelError } from './errors.ts';
 import { checkTensors, modelTensors } from './tensors.ts';
 
-type Meta = Record<string, GgufValue | undefined>;
-
-/** A header-only GgufFile: numbers are stored as u32 when whole, f32 otherwise; number[] as u32 arrays. */
-function fileOf(meta: Meta, tensors: Array<Pick<GgufTensorInfo, 'name' | 'shape'> & { type?: GgmlType }> = []): GgufFile {
-  const metadata = new Map<string, GgufValue>();
-  const metadataTypes = new Map<string, GgufTypeInfo>();
-  for (const [k, v] of Object.entries(meta)) {
-    if (v === undefined) continue;
-    metadata.set(k, v);
-    if (typeof v === 'string') metadataTypes.set(k, { type: GgufValueType.STRING });
-    else if (typeof v === 'boolean') metadataTypes.set(k, { type: GgufValueType.BOOL });
-    else if (typeof v === 'number') metadataTypes.set(k, { type: Number.isInteger(v) ? GgufValueType.UINT32 : GgufValueType.FLOAT32 });
-    else if (Array.isArray(v) && typeof v[0] === 'string') metadataTypes.set(k, { type: GgufValueType.ARRAY, elementType: GgufValueType.STRING });
-    else if (v instanceof Uint32Array) metadataTypes.set(k, { type: GgufValueType.ARRAY, elementType: GgufValueType.UINT32 });
-    else throw new Error(`test helper: unsupported value for ${k}`);
-  }
-  return {
-    version: 3,
-    metadata,
-    metadataTypes,
-    tensors: tensors.map((t) => ({
-      name: t.name,
-      shape: t.shape,
-      type: t.type ?? GgmlType.F32,
-      offset: 0,
-      fileOffset: 0,
-      byteSize: 0,
-      elementCount: t.shape.reduce((a, b) => a * b, 1),
-    })),
-    alignment: 32,
-    dataOffset: 0,
-    fileSize: 0,
-    invalidUtf8Keys: [],
-  };
-}
-
-const TOKENS = Array.from({ length: 100 }, (_, i) => `t${i}`);
-
-/** A small model's metadata: 64 wide, 4 heads of 16, 2 KV heads, 2 layers. */
-function meta(arch: string, extra: Meta = {}): Meta {
-  return {
-    'general.architecture': arch,
-    'tokenizer.ggml.tokens': TOKENS,
-    [`${arch}.context_length`]: 2048,
-    [`${arch}.embedding_length`]: 64,
-    [`${arch}.block_count`]: 2,
-    [`${arch}.feed_forward_length`]: 96,
-    [`${arch}.attention.head_count`]: 4,
-    [`${arch}.attention.head_count_kv`]: 2,
-    [`${arch}.attention.layer_norm_rms_epsilon`]: 1e-5,
-    ...(arch === 'granite' ? { 'granite.logit_scale': 8 } : {}),
-    ...extra,
-  };
-}
 
 /** Reads the config, then builds the file again with exactly the tensors it expects. */
 function withTensors(m: Meta, optional: string[] = []): { file: GgufFile; config: ModelConfig } {
@@ -139,7 +86,10 @@ describe('readModelConfig: derived values', () => {
 
   it('rope type per architecture follows llama.cpp: normal for llama and granite, neox for the rest', () => {
     const types = Object.fromEntries(SUPPORTED_ARCHITECTURES.map((a) => [a, ARCHITECTURES[a].ropeType]));
-    expect(types).toEqual({ llama: 'normal', granite: 'normal', qwen2: 'neox', qwen3: 'neox', phi3: 'neox', gemma: 'neox', gemma2: 'neox', gemma3: 'neox' });
+    expect(types).toEqual({
+      llama: 'normal', granite: 'normal', qwen2: 'neox', qwen3: 'neox', phi3: 'neox', gemma: 'neox', gemma2: 'neox', gemma3: 'neox',
+      granitemoe: 'normal', qwen2moe: 'neox', qwen3moe: 'neox', olmoe: 'neox',
+    });
   });
 
   it('head_count_kv defaults to head_count; key_length overrides the head size (qwen3)', () => {
@@ -278,8 +228,8 @@ describe('readModelConfig: errors', () => {
     expect((e as UnsupportedModelError).detail?.supported).toEqual([...SUPPORTED_ARCHITECTURES]);
   });
 
-  it('mixture-of-experts files are unsupported', () => {
-    expect(() => readModelConfig(fileOf(meta('llama', { 'llama.expert_count': 8 })))).toThrow(UnsupportedModelError);
+  it('experts in an architecture without an MoE graph are unsupported (moe-config.test.ts has the MoE ones)', () => {
+    expect(() => readModelConfig(fileOf(meta('qwen2', { 'qwen2.expert_count': 8 })))).toThrow(UnsupportedModelError);
   });
 
   it('a missing general.architecture or required key is ModelConfigError naming the key', () => {

@@ -10,11 +10,12 @@
  */
 import { GgufValueType, type GgufFile, type GgufTensorInfo } from '../gguf/types.ts';
 import { ModelConfigError, UnsupportedModelError } from './errors.ts';
+import { readMoeConfig, type MoeConfig, type MoeRules } from './moe-config.ts';
 
 // ---------------------------------------------------------------- architectures
 
 /** The `general.architecture` values we run. */
-export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'gemma3', 'granite'] as const;
+export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'gemma3', 'granite', 'granitemoe', 'qwen2moe', 'qwen3moe', 'olmoe'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
 /**
@@ -60,6 +61,8 @@ interface ArchRules {
   qWidthIsEmbd: boolean;
   /** RMS norms of q and k per head before rope (attn_q_norm / attn_k_norm). */
   qkNorm: boolean;
+  /** What those norms cover: each head (`'head'`), or the whole q and k row of a token (`'row'`: olmoe). */
+  qkNormOver: 'head' | 'row';
   /** RMS norms after attention and after the FFN, before each residual add (gemma). */
   postNorms: boolean;
   /** GLU activation: SiLU (SwiGLU) or GELU with the tanh approximation (GeGLU). */
@@ -100,6 +103,8 @@ interface ArchRules {
   denseBiases: boolean;
   /** Which rope-frequency tensors the loader looks for. */
   ropeFactorTensors: 'none' | 'freqs-or-long-short' | 'long-short';
+  /** Mixture-of-experts rules (moe-config.ts), or none: the architecture has no expert layers. */
+  moe: MoeRules | 'none';
 }
 
 const BASE: ArchRules = {
@@ -107,6 +112,7 @@ const BASE: ArchRules = {
   fullRotary: true,
   qWidthIsEmbd: false,
   qkNorm: false,
+  qkNormOver: 'head',
   postNorms: false,
   activation: 'silu',
   fusedGateUp: false,
@@ -120,13 +126,15 @@ const BASE: ArchRules = {
   outputBias: false,
   denseBiases: false,
   ropeFactorTensors: 'none',
+  moe: 'none',
 };
 
 /** Per-architecture rules, from llama.cpp's src/models/<arch>.cpp. */
 export const ARCHITECTURES: Readonly<Record<Architecture, Readonly<ArchRules>>> = {
   // Llama 2/3.x, Mistral, and anything converted as "llama". llama.cpp's llama graph has no
   // sliding window: a Mistral file's `llama.attention.sliding_window` is not read at all.
-  llama: { ...BASE, denseBiases: true, ropeFactorTensors: 'freqs-or-long-short' },
+  // Mixtral-style llama files carry ffn_gate_inp and ffn_{gate,up,down}_exps (norm_w true).
+  llama: { ...BASE, denseBiases: true, ropeFactorTensors: 'freqs-or-long-short', moe: { normalize: true, expertFf: 'ff', shared: 'keyed', required: false } },
   qwen2: { ...BASE, ropeType: 'neox', qWidthIsEmbd: true, outputBias: true },
   qwen3: { ...BASE, ropeType: 'neox', qkNorm: true },
   // phi3: fused qkv and gate-up; a sliding_window key is read and then switched off (llama.cpp PR 13676).
@@ -149,7 +157,18 @@ export const ARCHITECTURES: Readonly<Record<Architecture, Readonly<ArchRules>>> 
   },
   granite: {
     ...BASE, attnScale: 'keyed', scales: 'keyed', ropeSwitchedByFinetuned: true, denseBiases: true, ropeFactorTensors: 'freqs-or-long-short',
+    moe: { normalize: true, expertFf: 'ff', shared: 'keyed', required: false },
   },
+  // granitemoe runs llama.cpp's granite graph with experts (and a shared expert when keyed).
+  granitemoe: {
+    ...BASE, attnScale: 'keyed', scales: 'keyed', ropeSwitchedByFinetuned: true, ropeFactorTensors: 'freqs-or-long-short',
+    moe: { normalize: true, expertFf: 'ff', shared: 'keyed', required: true },
+  },
+  // qwen2moe: qwen2's attention; experts not renormalized; a shared expert with a sigmoid gate.
+  qwen2moe: { ...BASE, ropeType: 'neox', qWidthIsEmbd: true, moe: { normalize: false, expertFf: 'keyed-or-ff-per-used', shared: 'gated', required: true } },
+  qwen3moe: { ...BASE, ropeType: 'neox', qkNorm: true, moe: { normalize: true, expertFf: 'keyed-or-ff-per-used', shared: 'none', required: true } },
+  // olmoe: q and k RMS-normed over the whole row (attn_q_norm / attn_k_norm are n_embd wide); experts not renormalized.
+  olmoe: { ...BASE, ropeType: 'neox', qWidthIsEmbd: true, qkNorm: true, qkNormOver: 'row', moe: { normalize: false, expertFf: 'ff', shared: 'none', required: true } },
 };
 
 // ---------------------------------------------------------------- the key table
@@ -177,6 +196,9 @@ export const KEYS = {
   blockCount: { key: 'block_count', kind: 'int' },
   feedForwardLength: { key: 'feed_forward_length', kind: 'int-or-array' },
   expertCount: { key: 'expert_count', kind: 'int' },
+  expertUsedCount: { key: 'expert_used_count', kind: 'int-or-array' },
+  expertFeedForwardLength: { key: 'expert_feed_forward_length', kind: 'int-or-array' },
+  expertSharedFeedForwardLength: { key: 'expert_shared_feed_forward_length', kind: 'int' },
   headCount: { key: 'attention.head_count', kind: 'int-or-array' },
   headCountKv: { key: 'attention.head_count_kv', kind: 'int-or-array' },
   keyLength: { key: 'attention.key_length', kind: 'int' },
@@ -311,8 +333,12 @@ export interface ModelConfig {
   activation: 'silu' | 'gelu';
   fusedGateUp: boolean;
   qkNorm: boolean;
+  /** Whether the q/k norms cover each head or a token's whole q and k rows (olmoe). */
+  qkNormOver: 'head' | 'row';
   postNorms: boolean;
   tensors: TensorFeatures;
+  /** Mixture-of-experts FFN (moe-config.ts); undefined for a dense model. */
+  moe: MoeConfig | undefined;
 }
 
 // ---------------------------------------------------------------- reading keys
@@ -474,7 +500,7 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
 
   const experts = r.int('expertCount') ?? 0;
   if (experts < 0) fail(`GGUF key '${r.key('expertCount')}' = ${experts} must not be negative`, { key: r.key('expertCount'), value: experts });
-  if (experts > 0) {
+  if (experts > 0 && rules.moe === 'none') {
     throw new UnsupportedModelError(`mixture-of-experts ${arch} models (${experts} experts) are not supported; supported: dense ${SUPPORTED_ARCHITECTURES.join(', ')}`, {
       architecture: arch,
       experts,
@@ -519,6 +545,10 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
   }
   if (rules.qWidthIsEmbd && nHead * headDimK !== nEmbd) {
     fail(`${arch}: ${nHead} heads x ${headDimK} = ${nHead * headDimK} must equal the embedding length ${nEmbd}`, { key: r.key('headCount'), nHead, headDimK, nEmbd });
+  }
+  // Row-wide q/k norms have one n_embd-wide weight for both (llama.cpp's olmoe loader).
+  if (rules.qkNorm && rules.qkNormOver === 'row' && nHeadKv * headDimK !== nEmbd) {
+    fail(`${arch}: key/value width ${nHeadKv} x ${headDimK} must equal the embedding length ${nEmbd} (attn_k_norm is ${nEmbd} wide)`, { key: r.key('headCountKv'), nHeadKv, headDimK, nEmbd });
   }
   const normEps = positiveFloat(r, 'rmsEps', r.required('rmsEps', r.float('rmsEps')));
 
@@ -599,6 +629,7 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
     logitDivisor = l;
   }
 
+  const moe = rules.moe === 'none' ? undefined : readMoeConfig(arch, rules.moe, r, nLayer, nFf);
   const tensors = readTensorFeatures(file.tensors, rules);
 
   return {
@@ -629,8 +660,10 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
     activation: rules.activation,
     fusedGateUp: rules.fusedGateUp,
     qkNorm: rules.qkNorm,
+    qkNormOver: rules.qkNormOver,
     postNorms: rules.postNorms,
     tensors,
+    moe,
   };
 }
 

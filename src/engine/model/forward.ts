@@ -24,6 +24,7 @@ import type { ModelConfig } from './config.ts';
 import type { KvCache } from './kv-cache.ts';
 import type { ModelWeights, Scratch } from './loader.ts';
 import { adapts, addLoraDeltas, addLoraEmbeddings, type ActiveLora } from './lora/apply.ts';
+import { moeFfnOp } from './moe-ffn.ts';
 
 /**
  * Observes an intermediate: `layer` is -1 outside the layer loop; `data` is [tokens][width], read
@@ -146,10 +147,12 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
 
     // --- per-head RMS norms of q and k (qwen3, gemma3): every head is a row of headDimK
     if (lw.qNorm && lw.kNorm) {
-      const qHeads: Rows = { t: s.q!, stride: headDimK };
-      const kHeads: Rows = { t: s.k!, stride: headDimK };
-      b.norm('rms', qHeads, qHeads, headDimK, n * nHead, eps, lw.qNorm);
-      b.norm('rms', kHeads, kHeads, headDimK, n * nHeadKv, eps, lw.kNorm);
+      // olmoe normalizes each token's whole q and k row instead.
+      const row = c.qkNormOver === 'row';
+      const qHeads: Rows = { t: s.q!, stride: row ? qDim : headDimK };
+      const kHeads: Rows = { t: s.k!, stride: row ? kvDimK : headDimK };
+      b.norm('rms', qHeads, qHeads, qHeads.stride, row ? n : n * nHead, eps, lw.qNorm);
+      b.norm('rms', kHeads, kHeads, kHeads.stride, row ? n : n * nHeadKv, eps, lw.kNorm);
       await see('Qcur_normed', il, q, qDim);
       await see('Kcur_normed', il, k, kvDimK);
     }
@@ -188,33 +191,41 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
     const nFf = layer.nFf;
     residualNorm(x, n, lw.ffnNorm);
     await see('ffn_norm', il, cur, E);
-    const ffh: Rows = { t: s.ffh, stride: nFf };
-    if (lw.ffnGate) {
-      const gate: Rows = { t: s.gate, stride: nFf };
-      const up: Rows = { t: s.up!, stride: nFf };
-      b.matmul(lw.ffnUp, cur, up, n, lw.ffnUpBias);
-      b.matmul(lw.ffnGate, cur, gate, n, lw.ffnGateBias);
-      lora(il, 'ffn_up', cur, up);
-      lora(il, 'ffn_gate', cur, gate);
-      b.glu(c.activation, gate, up, ffh, nFf, n);
-    } else if (adapters && (adapts(adapters, `blk.${il}.ffn_up.weight`) || adapts(adapters, `blk.${il}.ffn_gate.weight`))) {
-      // An adapted [gate; up]: the product is stored, the deltas join its halves, then the GLU
-      // (the file's fused ffn_up covers both halves; a stacked gate and up, one each).
-      const gateUp: Rows = { t: s.gate, stride: 2 * nFf };
-      b.matmul(lw.ffnUp, cur, gateUp, n, lw.ffnUpBias);
-      if (c.fusedGateUp) lora(il, 'ffn_up', cur, gateUp);
-      else {
-        lora(il, 'ffn_gate', cur, { t: s.gate, stride: 2 * nFf, offset: 0 });
-        lora(il, 'ffn_up', cur, { t: s.gate, stride: 2 * nFf, offset: nFf });
-      }
-      b.glu(c.activation, { t: s.gate, stride: 2 * nFf, offset: 0 }, { t: s.gate, stride: 2 * nFf, offset: nFf }, ffh, nFf, n);
+    if (c.moe) {
+      // Mixture of experts: the router picks each token's experts; their FFNs (and a shared one) sum into moeOut.
+      // (Adapters on expert tensors are refused at adapter load: llama.cpp's build_lora_mm_id is not built here.)
+      const out: Rows = { t: s.moeOut!, stride: E };
+      b.moeFfn!(cur, out, n, moeFfnOp(c.moe, c.activation, lw, s));
+      b.scale(out, cur, E, n, 1);
     } else {
-      // [gate; up] in one matrix (phi3's, or stacked at load): the GLU applied as it is stored.
-      b.gluMatmul(c.activation, lw.ffnUp, cur, { t: s.gate, stride: 2 * nFf }, ffh, n, lw.ffnUpBias);
+      const ffh: Rows = { t: s.ffh, stride: nFf };
+      if (lw.ffnGate) {
+        const gate: Rows = { t: s.gate, stride: nFf };
+        const up: Rows = { t: s.up!, stride: nFf };
+        b.matmul(lw.ffnUp!, cur, up, n, lw.ffnUpBias);
+        b.matmul(lw.ffnGate, cur, gate, n, lw.ffnGateBias);
+        lora(il, 'ffn_up', cur, up);
+        lora(il, 'ffn_gate', cur, gate);
+        b.glu(c.activation, gate, up, ffh, nFf, n);
+      } else if (adapters && (adapts(adapters, `blk.${il}.ffn_up.weight`) || adapts(adapters, `blk.${il}.ffn_gate.weight`))) {
+        // An adapted [gate; up]: the product is stored, the deltas join its halves, then the GLU
+        // (the file's fused ffn_up covers both halves; a stacked gate and up, one each).
+        const gateUp: Rows = { t: s.gate, stride: 2 * nFf };
+        b.matmul(lw.ffnUp!, cur, gateUp, n, lw.ffnUpBias);
+        if (c.fusedGateUp) lora(il, 'ffn_up', cur, gateUp);
+        else {
+          lora(il, 'ffn_gate', cur, { t: s.gate, stride: 2 * nFf, offset: 0 });
+          lora(il, 'ffn_up', cur, { t: s.gate, stride: 2 * nFf, offset: nFf });
+        }
+        b.glu(c.activation, { t: s.gate, stride: 2 * nFf, offset: 0 }, { t: s.gate, stride: 2 * nFf, offset: nFf }, ffh, nFf, n);
+      } else {
+        // [gate; up] in one matrix (phi3's, or stacked at load): the GLU applied as it is stored.
+        b.gluMatmul(c.activation, lw.ffnUp!, cur, { t: s.gate, stride: 2 * nFf }, ffh, n, lw.ffnUpBias);
+      }
+      await see('ffn_act', il, ffh, nFf);
+      b.matmul(lw.ffnDown!, ffh, cur, n, lw.ffnDownBias);
+      lora(il, 'ffn_down', ffh, cur);
     }
-    await see('ffn_act', il, ffh, nFf);
-    b.matmul(lw.ffnDown, ffh, cur, n, lw.ffnDownBias);
-    lora(il, 'ffn_down', ffh, cur);
     await see('ffn_out', il, cur, E);
     if (lw.postFfnNorm) {
       b.norm('rms', cur, cur, E, n, eps, lw.postFfnNorm);

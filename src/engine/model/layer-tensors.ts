@@ -47,6 +47,8 @@ const qkvWidth = (c: ModelConfig) => c.qDim + c.kvDimK + c.kvDimV;
 const separateQkv = (c: ModelConfig) => !c.tensors.fusedQkv;
 /** ffn_up holds [gate; up] stacked when fused (phi3). */
 const upWidth = (c: ModelConfig, l: LayerConfig) => (c.fusedGateUp ? 2 * l.nFf : l.nFf);
+const dense = (c: ModelConfig) => !c.moe;
+const sharedExpert = (c: ModelConfig) => (c.moe?.nFfShexp ?? 0) > 0;
 
 /**
  * One block's tensors, keyed by their {@link LayerWeights} field. Shapes in the comments are the
@@ -65,9 +67,9 @@ export const LAYER_TENSORS = {
   qBias: { gguf: 'attn_q', suffix: 'bias', kind: 'vector', when: (c) => c.tensors.qBias, shape: (c) => [c.qDim] },
   kBias: { gguf: 'attn_k', suffix: 'bias', kind: 'vector', when: (c) => c.tensors.kBias, shape: (c) => [c.kvDimK] },
   vBias: { gguf: 'attn_v', suffix: 'bias', kind: 'vector', when: (c) => c.tensors.vBias, shape: (c) => [c.kvDimV] },
-  /** f32[headDimK], per-head RMS norms (qwen3, gemma3). */
-  qNorm: { gguf: 'attn_q_norm', kind: 'vector', when: (c) => c.qkNorm, shape: (c) => [c.headDimK] },
-  kNorm: { gguf: 'attn_k_norm', kind: 'vector', when: (c) => c.qkNorm, shape: (c) => [c.headDimK] },
+  /** f32[headDimK], per-head RMS norms (qwen3, gemma3); f32[qDim] and f32[kvDimK] over whole rows (olmoe). */
+  qNorm: { gguf: 'attn_q_norm', kind: 'vector', when: (c) => c.qkNorm, shape: (c) => [c.qkNormOver === 'row' ? c.qDim : c.headDimK] },
+  kNorm: { gguf: 'attn_k_norm', kind: 'vector', when: (c) => c.qkNorm, shape: (c) => [c.qkNormOver === 'row' ? c.kvDimK : c.headDimK] },
   /** [nEmbd][nHead * headDimV] */
   attnOutput: { gguf: 'attn_output', kind: 'matrix', shape: (c) => [c.nHead * c.headDimV, c.nEmbd], reads: 'attn', writes: 'cur' },
   attnOutputBias: { gguf: 'attn_output', suffix: 'bias', kind: 'vector', when: (c) => c.tensors.attnOutBias, shape: (c) => [c.nEmbd] },
@@ -76,11 +78,24 @@ export const LAYER_TENSORS = {
   /** f32[nEmbd] */
   ffnNorm: { gguf: 'ffn_norm', kind: 'vector', shape: (c) => [c.nEmbd] },
   /** [nFf][nEmbd]; absent when ffnUp is fused [2 nFf][nEmbd] = [gate; up] (phi3). */
-  ffnGate: { gguf: 'ffn_gate', kind: 'matrix', when: (c) => !c.fusedGateUp, shape: (c, l) => [c.nEmbd, l.nFf], reads: 'cur', writes: 'gate' },
+  ffnGate: { gguf: 'ffn_gate', kind: 'matrix', when: (c) => !c.fusedGateUp && dense(c), shape: (c, l) => [c.nEmbd, l.nFf], reads: 'cur', writes: 'gate' },
   /** [nFf][nEmbd], or [2 nFf][nEmbd] fused; the fused one writes gate and up side by side into `gate`. */
-  ffnUp: { gguf: 'ffn_up', kind: 'matrix', shape: (c, l) => [c.nEmbd, upWidth(c, l)], reads: 'cur', writes: (c) => (c.fusedGateUp ? 'gate' : 'up') },
+  ffnUp: { gguf: 'ffn_up', kind: 'matrix', when: dense, shape: (c, l) => [c.nEmbd, upWidth(c, l)], reads: 'cur', writes: (c) => (c.fusedGateUp ? 'gate' : 'up') },
   /** [nEmbd][nFf] */
-  ffnDown: { gguf: 'ffn_down', kind: 'matrix', shape: (c, l) => [l.nFf, c.nEmbd], reads: 'ffh', writes: 'cur' },
+  ffnDown: { gguf: 'ffn_down', kind: 'matrix', when: dense, shape: (c, l) => [l.nFf, c.nEmbd], reads: 'ffh', writes: 'cur' },
+  // Mixture of experts (moe-config.ts): the router [nExpert][nEmbd], then each expert's gate, up and
+  // down stacked expert after expert (GGUF [k, rows, nExpert]: expert e is rows e*rows ..< (e+1)*rows),
+  // run by the backend's moeFfn on the tokens' gathered rows (moeX -> moeGate, moeUp -> moeH -> moeY).
+  ffnGateInp: { gguf: 'ffn_gate_inp', kind: 'matrix', when: (c) => !dense(c), shape: (c) => [c.nEmbd, c.moe!.nExpert], reads: 'cur', writes: 'moeLogits' },
+  ffnGateExps: { gguf: 'ffn_gate_exps', kind: 'matrix', when: (c) => !dense(c), shape: (c) => [c.nEmbd, c.moe!.nFfExp, c.moe!.nExpert], reads: 'moeX', writes: 'moeGate' },
+  ffnDownExps: { gguf: 'ffn_down_exps', kind: 'matrix', when: (c) => !dense(c), shape: (c) => [c.moe!.nFfExp, c.nEmbd, c.moe!.nExpert], reads: 'moeH', writes: 'moeY' },
+  ffnUpExps: { gguf: 'ffn_up_exps', kind: 'matrix', when: (c) => !dense(c), shape: (c) => [c.nEmbd, c.moe!.nFfExp, c.moe!.nExpert], reads: 'moeX', writes: 'moeUp' },
+  /** f32[nEmbd]: the shared expert's sigmoid gate (qwen2moe). */
+  ffnGateInpShexp: { gguf: 'ffn_gate_inp_shexp', kind: 'vector', when: (c) => c.moe?.sharedGate ?? false, shape: (c) => [c.nEmbd] },
+  /** The shared expert, on every token: [nFfShexp][nEmbd] gate and up, [nEmbd][nFfShexp] down. */
+  ffnGateShexp: { gguf: 'ffn_gate_shexp', kind: 'matrix', when: sharedExpert, shape: (c) => [c.nEmbd, c.moe!.nFfShexp], reads: 'cur', writes: 'moeGate' },
+  ffnDownShexp: { gguf: 'ffn_down_shexp', kind: 'matrix', when: sharedExpert, shape: (c) => [c.moe!.nFfShexp, c.nEmbd], reads: 'moeH', writes: 'moeY' },
+  ffnUpShexp: { gguf: 'ffn_up_shexp', kind: 'matrix', when: sharedExpert, shape: (c) => [c.nEmbd, c.moe!.nFfShexp], reads: 'cur', writes: 'moeUp' },
   ffnGateBias: { gguf: 'ffn_gate', suffix: 'bias', kind: 'vector', when: (c) => c.tensors.ffnGateBias, shape: (_, l) => [l.nFf] },
   ffnUpBias: { gguf: 'ffn_up', suffix: 'bias', kind: 'vector', when: (c) => c.tensors.ffnUpBias, shape: (c, l) => [upWidth(c, l)] },
   ffnDownBias: { gguf: 'ffn_down', suffix: 'bias', kind: 'vector', when: (c) => c.tensors.ffnDownBias, shape: (c) => [c.nEmbd] },

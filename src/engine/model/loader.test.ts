@@ -10,7 +10,9 @@ import { readGguf } from '../gguf/reader.ts';
 import { bytesSource } from '../gguf/source.ts';
 import { makeTestModel } from '../../testing/make-model.ts';
 import { readModelConfig } from './config.ts';
-import { ModelTooLargeError, planMemory } from './loader.ts';
+import { ModelTooLargeError, planLoad, planMemory } from './loader.ts';
+import { UnsupportedModelError } from './errors.ts';
+import { assembleGgufModel } from '../gguf/split.ts';
 
 describe('planMemory', () => {
   it('counts converted weight types at the size the CPU backend holds them', async () => {
@@ -59,5 +61,27 @@ describe('planMemory scratch', () => {
     expect([c.tensors.fusedQkv, c.fusedGateUp]).toEqual([true, true]);
     const widths = [c.nEmbd, c.nEmbd, c.qDim + c.kvDimK + c.kvDimV, c.nHead * c.headDimV, 2 * 96, 96, c.nVocab];
     expect(plan.scratchBytes).toBe(4 * (4 * widths.reduce((a, b) => a + b, 0) + 3 * 4));
+  });
+});
+
+/**
+ * Mixture-of-experts blocks: the scratch holds the router logits, one expert's gathered rows, its
+ * gate, up and GLU (as wide as the widest of the routed and shared experts), its output and the
+ * FFN's output; no dense FFN buffers. WebGPU has no moeFfn yet: a plan for it is refused by name.
+ */
+describe('planMemory for mixture-of-experts', () => {
+  it('sizes the MoE scratch and refuses a backend without the op', async () => {
+    const bytes = makeTestModel({ arch: 'qwen2moe', embd: 64, layers: 2, heads: 4, kvHeads: 4, ff: 96, experts: 6, expertsUsed: 2, expertFf: 32, sharedFf: 80, seed: 5 });
+    const file = await readGguf(bytesSource(bytes));
+    const c = readModelConfig(file);
+    const limits = { maxBufferBytes: 1 << 30, memoryBudgetBytes: 1 << 30 };
+    const plan = planMemory(c, file.tensors, { limits }, { contextLength: 256, batch: 4 });
+    // x, cur, moeOut; q, k, v; attn; router logits; gathered x; gate, up, h; expert output; logits.
+    const widths = [c.nEmbd, c.nEmbd, c.nEmbd, c.qDim, c.kvDimK, c.kvDimV, c.nHead * c.headDimV, 6, c.nEmbd, 80, 80, 80, c.nEmbd, c.nVocab];
+    expect(plan.scratchBytes).toBe(4 * (4 * widths.reduce((a, b) => a + b, 0) + 3 * 4));
+    const model = assembleGgufModel([{ file, source: bytesSource(bytes) }]);
+    expect(() => planLoad(model, { kind: 'webgpu', limits, supportsWeight: () => true })).toThrow(UnsupportedModelError);
+    expect(() => planLoad(model, { kind: 'webgpu', limits, supportsWeight: () => true })).toThrow(/mixture-of-experts models \(qwen2moe, 6 experts\) run on the CPU backend only/);
+    expect(planLoad(model, { kind: 'cpu', limits, supportsWeight: () => true, weightBytes: cpuWeightBytes }).config.moe?.nExpert).toBe(6);
   });
 });

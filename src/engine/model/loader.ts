@@ -66,6 +66,14 @@ export interface Scratch {
   ffh: Activation;
   /** [batch][nVocab] */
   logits: Activation;
+  /** Mixture of experts (moeFfn): router logits [batch][nExpert], one expert's gathered token rows [batch][nEmbd], its gate, up and GLU [batch][max expert width], its output [batch][nEmbd], the FFN's output [batch][nEmbd]. */
+  moeLogits?: Activation | undefined;
+  moeX?: Activation | undefined;
+  moeGate?: Activation | undefined;
+  moeUp?: Activation | undefined;
+  moeH?: Activation | undefined;
+  moeY?: Activation | undefined;
+  moeOut?: Activation | undefined;
   /** u32 [batch]: token ids, positions, sampled tokens. */
   tokens: IdBuffer;
   positions: IdBuffer;
@@ -123,6 +131,7 @@ function scratchWidths(c: ModelConfig): Map<ActivationName, number> {
   const widths = layerActivationWidths(c, [
     ['x', c.nEmbd],
     ['cur', c.nEmbd],
+    ...(c.moe ? [['moeOut', c.nEmbd] as [ActivationName, number]] : []),
   ]);
   return widths.set('logits', c.nVocab);
 }
@@ -227,6 +236,12 @@ export function planLoad(file: GgufModel, target: PlanTarget, options: Pick<Load
     throw new UnsupportedModelError(`head sizes differ for keys (${config.headDimK}) and values (${config.headDimV}); not supported yet`, {
       headDimK: config.headDimK,
       headDimV: config.headDimV,
+    });
+  }
+  if (config.moe && target.kind !== 'cpu') {
+    throw new UnsupportedModelError(`mixture-of-experts models (${config.architecture}, ${config.moe.nExpert} experts) run on the CPU backend only for now; choose the CPU backend`, {
+      architecture: config.architecture,
+      backend: target.kind,
     });
   }
   if (config.qkNorm && config.tensors.fusedQkv) {

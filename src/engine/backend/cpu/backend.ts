@@ -32,6 +32,7 @@ import type {
   ByteReader,
   IdBuffer,
   KvStorage,
+  MoeFfnOp,
   RopeOp,
   Rows,
   StepPlan,
@@ -40,6 +41,7 @@ import type {
 } from '../ops.ts';
 import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
+import { moeFfnOnHost, type MoeHost } from './moe.ts';
 import { yarnCorrDims } from '../rope-scaling.ts';
 import { addNormInSteps, gluMatmulInSteps, ropeKvWriteInSteps } from '../fused-steps.ts';
 import { applyPenalties, historyCounts } from '../../sampling/penalties.ts';
@@ -368,6 +370,21 @@ export class CpuBackend implements Backend {
   glu(activation: 'silu' | 'gelu', gate: Rows, up: Rows, out: Rows, n: number, count: number): void {
     this.kernels.glu({ activation, gate: rows(gate), up: rows(up), out: rows(out), n, rowStart: 0, rowEnd: count });
   }
+
+  moeFfn(x: Rows, out: Rows, tokens: number, op: MoeFfnOp): void {
+    moeFfnOnHost(this.moeHost, x, out, tokens, op);
+  }
+
+  private readonly moeHost: MoeHost = {
+    backend: this,
+    view: (t) => this.view(t),
+    rowsOf: (w, first, count) => {
+      const cw = w as CpuWeight;
+      if (first < 0 || count < 1 || first + count > cw.rows) throw new RangeError(`${cw.name}: rows ${first}..${first + count} outside 0..${cw.rows}`);
+      const rowBytes = cw.bytes / cw.rows;
+      return new CpuWeight(`${cw.name}[${first}..${first + count})`, cw.type, cw.k, count, rowBytes * count, cw.ptr + rowBytes * first);
+    },
+  };
 
   add(a: Rows, b: Rows, out: Rows, n: number, count: number, scale = 1): void {
     this.kernels.elementwise({ op: 'add', a: rows(a), b: rows(b), out: rows(out), n, scale, rowStart: 0, rowEnd: count });
