@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds tools/llama-ref (llama.cpp as a command-line test oracle) into .cache/llama-ref/llama-ref.
+# Builds tools/llama-ref (llama.cpp as a command-line test oracle) into .cache/llama-ref/<hash>/llama-ref.
 # It links against the prebuilt llama.cpp/ggml shared libraries that node-llama-cpp installs and
 # compiles against the headers of the same llama.cpp source (scripts/llama-cpp-source.sh), so no
 # llama.cpp build is needed. Rebuilds only when the sources, headers, libraries or compiler change
@@ -17,8 +17,6 @@ fi
 
 src_dir=$(bash scripts/llama-cpp-source.sh)
 lib_dir=$PWD/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
-out_dir=$PWD/.cache/llama-ref
-bin=$out_dir/llama-ref
 cxx=${CXX:-g++}
 
 if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
@@ -39,6 +37,10 @@ stamp_input() {
   sha256sum "$lib_dir"/libllama.v0.4.0.so "$lib_dir"/libggml.v0.4.0.so "$lib_dir"/libggml-base.so
 }
 want=$(stamp_input | sha256sum | cut -d' ' -f1)
+# One build per source state: worktrees that share .cache with other sources of llama-ref (parallel
+# branches) each keep their own binary instead of rebuilding over each other's.
+out_dir=$PWD/.cache/llama-ref/${want:0:16}
+bin=$out_dir/llama-ref
 stamp=$out_dir/.stamp
 if [ -x "$bin" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "$bin"

@@ -11,6 +11,7 @@ import { probeCommand } from './commands/probe.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { tokenizeCommand } from './commands/tokenize.ts';
 import { makeModelCommand } from './commands/make-model.ts';
+import { quantizeCommand } from './commands/quantize.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { generateCommand } from './commands/generate.ts';
 
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, CliCommand> = {
   inspect: inspectCommand,
   tokenize: tokenizeCommand,
   'make-model': makeModelCommand,
+  quantize: quantizeCommand,
   logits: logitsCommand,
   generate: generateCommand,
 };
