@@ -137,3 +137,40 @@ describe('quantize: streaming and errors', () => {
     expect(() => chooseTensorTypes([], new Map(), 'Q8_0')).toThrow(QuantizeError);
   });
 });
+
+describe('quantize with an importance matrix: byte-identical to llama-quantize', { timeout: 120_000 }, () => {
+  /** Positive weights for every matrix (ne0 values), as llama-imatrix would give. */
+  function imatrixFor(model: Uint8Array): Promise<Map<string, Float32Array>> {
+    return readGguf(bytesSource(model)).then((file) => {
+      const m = new Map<string, Float32Array>();
+      for (const t of file.tensors) {
+        if (t.shape.length < 2) continue;
+        const w = new Float32Array(t.shape[0]!);
+        for (let i = 0; i < w.length; i++) w[i] = Math.fround(0.05 + ((i * 31 + t.name.length * 7) % 53) / 9);
+        m.set(t.name, w);
+      }
+      return m;
+    });
+  }
+
+  // Q4_K_M with rows of 384 (Q5_0 fallbacks) and Q4_0 over 8 layers (layer 0's ffn_down becomes
+  // Q4_1 with an imatrix); the weighted Q5_K and Q6_K are checked alone in gguf/quants/weighted.test.ts.
+  it.each([
+    ['Q4_K_M', 2, 384],
+    ['Q4_0', 8, 256],
+  ] as const)('llama, %s', async (mix, layers, ff) => {
+    const model = makeTestModel({ arch: 'llama', embd: 256, layers, heads: 4, kvHeads: 2, ff, seed: 5 });
+    const imatrix = await imatrixFor(model);
+    const input = join(dir, `im-${mix}.gguf`);
+    const output = join(dir, `im-${mix}-out.gguf`);
+    writeFileSync(input, model);
+    llamaRefQuantizeModel(input, output, mix, { imatrix, threads: 1 });
+    const theirs = new Uint8Array(readFileSync(output));
+    const ours = await quantizeInMemory(model, mix, { imatrix });
+    const same = ours.length === theirs.length && ours.every((v, i) => v === theirs[i]);
+    expect(same, same ? '' : await describeDifference(ours, theirs)).toBe(true);
+    // The weights did change the bytes: without them the file differs.
+    const plain = await quantizeInMemory(model, mix);
+    expect(plain.length === ours.length && plain.every((v, i) => v === ours[i])).toBe(false);
+  });
+});

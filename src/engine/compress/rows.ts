@@ -4,6 +4,7 @@
  */
 import { GgmlType, ggmlTypeName } from '../gguf/ggml-types.ts';
 import { quantFormat } from '../gguf/quants/index.ts';
+import { hasWeightedQuantizer, quantizeWeighted } from '../gguf/quants/weighted.ts';
 import { QuantizeError } from './errors.ts';
 
 /** Types whose chunk quantizer ignores importance weights (Q8_0 and the float types). */
@@ -13,7 +14,10 @@ export function quantizeRows(type: GgmlType, values: Float32Array, nPerRow: numb
   const fmt = quantFormat(type);
   if (!fmt?.quantize) throw new QuantizeError(`cannot quantize to ${ggmlTypeName(type)}`, { type });
   if (weights && !WEIGHTS_IGNORED.has(type)) {
-    throw new QuantizeError(`quantizing to ${ggmlTypeName(type)} with an importance matrix is not supported yet`, { type });
+    if (!hasWeightedQuantizer(type)) {
+      throw new QuantizeError(`quantizing to ${ggmlTypeName(type)} with an importance matrix is not supported`, { type });
+    }
+    return quantizeWeighted(type, values, nPerRow, nRows, weights);
   }
   return fmt.quantize(values, nPerRow * nRows);
 }
