@@ -12,6 +12,7 @@ import { inspectCommand } from './commands/inspect.ts';
 import { tokenizeCommand } from './commands/tokenize.ts';
 import { makeModelCommand } from './commands/make-model.ts';
 import { quantizeCommand } from './commands/quantize.ts';
+import { evalCommand } from './commands/eval.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { generateCommand } from './commands/generate.ts';
 
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, CliCommand> = {
   tokenize: tokenizeCommand,
   'make-model': makeModelCommand,
   quantize: quantizeCommand,
+  eval: evalCommand,
   logits: logitsCommand,
   generate: generateCommand,
 };
