@@ -148,8 +148,11 @@ function useMoreBits(i: number, n: number): boolean {
   return i < eighth || i >= Math.trunc((7 * n) / 8) || (i - eighth) % 3 === 2;
 }
 
-/** ncols not a multiple of the block: llama.cpp's tensor_type_fallback. */
-function fallbackType(type: GgmlType, ncols: number): GgmlType {
+/**
+ * llama.cpp's tensor_type_fallback: `type`, or when `ncols` is not a multiple of its block, the
+ * smaller-block type llama-quantize uses instead (F16 when that does not fit either).
+ */
+export function fallbackType(type: GgmlType, ncols: number): GgmlType {
   const block = ggmlTypeInfo(type)!.blockSize;
   if (ncols % block === 0) return type;
   const next: Partial<Record<GgmlType, GgmlType>> = {

@@ -7,8 +7,10 @@
  * Q8_0 and the float types ignore importance weights in ggml; callers use their plain quantizers.
  */
 import { GgmlType } from '../ggml-types.ts';
-import { fr, GROUP_MAX_EPS, makeQxQuantsRmse1, minK4, nearestInt, packScalesK4, scaleK4 } from './f32-math.ts';
-import { F16_TO_F32, f32ToF16 } from './half.ts';
+import { fr, GROUP_MAX_EPS, makeQxQuantsRmse1, nearestInt, packScalesK4 } from './f32-math.ts';
+import { f32ToF16 } from './half.ts';
+import { packQuantsQ4_K, quantsFromScalesK } from './q4_k.ts';
+import { packQuantsQ5_K } from './q5_k.ts';
 import { quantizeQ6_KWeighted } from './q6_k.ts';
 
 const RMIN = fr(-0.9);
@@ -254,41 +256,9 @@ function quantizeKRow(type: GgmlType, x: Float32Array, xo: number, n: number, qw
     packScalesK4(ls, lm, dst, o + 4);
     putF16(dst, o, dBlock);
     putF16(dst, o + 2, mBlock);
-    const dAll = F16_TO_F32[dst[o]! | (dst[o + 1]! << 8)]!;
-    const mAll = F16_TO_F32[dst[o + 2]! | (dst[o + 3]! << 8)]!;
-    for (let j = 0; j < 8; j++) {
-      const d = fr(dAll * scaleK4(j, dst, o + 4));
-      if (!d) continue;
-      const dm = fr(mAll * minK4(j, dst, o + 4));
-      for (let ii = 0; ii < 32; ii++) {
-        L[32 * j + ii] = Math.max(0, Math.min(nmax, nearestInt(fr(fr(x[xb + 32 * j + ii]! + dm) / d))));
-      }
-    }
-    if (five) {
-      const qh = o + 16;
-      dst.fill(0, qh, qh + 32);
-      for (let c = 0; c < 4; c++) {
-        const ql = o + 48 + 32 * c;
-        for (let j = 0; j < 32; j++) {
-          let l1 = L[64 * c + j]!;
-          if (l1 > 15) {
-            l1 -= 16;
-            dst[qh + j]! |= 1 << (2 * c);
-          }
-          let l2 = L[64 * c + 32 + j]!;
-          if (l2 > 15) {
-            l2 -= 16;
-            dst[qh + j]! |= 2 << (2 * c);
-          }
-          dst[ql + j] = l1 | (l2 << 4);
-        }
-      }
-    } else {
-      for (let c = 0; c < 4; c++) {
-        const q = o + 16 + 32 * c;
-        for (let l = 0; l < 32; l++) dst[q + l] = L[64 * c + l]! | (L[64 * c + 32 + l]! << 4);
-      }
-    }
+    quantsFromScalesK(x, xb, dst, o, nmax, L);
+    if (five) packQuantsQ5_K(L, dst, o);
+    else packQuantsQ4_K(L, dst, o);
   }
   return o;
 }
