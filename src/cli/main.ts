@@ -12,6 +12,8 @@ import { inspectCommand } from './commands/inspect.ts';
 import { tokenizeCommand } from './commands/tokenize.ts';
 import { makeModelCommand } from './commands/make-model.ts';
 import { makeLoraCommand } from './commands/make-lora.ts';
+import { quantizeCommand } from './commands/quantize.ts';
+import { evalCommand } from './commands/eval.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { generateCommand } from './commands/generate.ts';
 import { serveCommand } from './commands/serve.ts';
@@ -24,6 +26,8 @@ const COMMANDS: Record<string, CliCommand> = {
   tokenize: tokenizeCommand,
   'make-model': makeModelCommand,
   'make-lora': makeLoraCommand,
+  quantize: quantizeCommand,
+  eval: evalCommand,
   logits: logitsCommand,
   generate: generateCommand,
   serve: serveCommand,

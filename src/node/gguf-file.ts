@@ -8,10 +8,16 @@ import { ggufChunks, layoutGguf, type GgufLayout, type GgufWriteSpec, type Tenso
 
 export async function writeGgufFile(path: string, spec: GgufWriteSpec, data: TensorDataProvider): Promise<GgufLayout> {
   const layout = layoutGguf(spec);
+  await writeChunksFile(path, ggufChunks(layout, data));
+  return layout;
+}
+
+/** Writes a stream of chunks (a GGUF from ggufChunks, quantizeChunks, ...) to `path`, atomically. */
+export async function writeChunksFile(path: string, chunks: AsyncIterable<Uint8Array>): Promise<void> {
   const partial = `${path}.partial`;
   const handle = await open(partial, 'w');
   try {
-    for await (const chunk of ggufChunks(layout, data)) {
+    for await (const chunk of chunks) {
       let done = 0;
       while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
     }
@@ -22,5 +28,4 @@ export async function writeGgufFile(path: string, spec: GgufWriteSpec, data: Ten
     throw error;
   }
   await rename(partial, path);
-  return layout;
 }

@@ -449,3 +449,36 @@ export function llamaRefTinyModel(vocabFile: string, outFile: string, opts: Tiny
   if (opts.type !== undefined) args.push('--type', opts.type);
   refRun(args, opts);
 }
+
+export interface ModelQuantizeOptions extends CommonOptions {
+  /** Per-tensor importance weights, passed to llama_model_quantize as they are. */
+  imatrix?: ReadonlyMap<string, Float32Array>;
+  /** Allow sources that are already quantized (llama-quantize --allow-requantize). */
+  allowRequantize?: boolean;
+  threads?: number;
+}
+
+/**
+ * llama-quantize itself: `llama_model_quantize` with its default parameters, `input` to `output`
+ * (paths) in the mix `fileType` ("Q4_K_M", "Q8_0", ...).
+ */
+export function llamaRefQuantizeModel(input: string, output: string, fileType: string, opts: ModelQuantizeOptions = {}): void {
+  withTemp((dir) => {
+    const args = ['quantize-model', input, output, fileType];
+    if (opts.imatrix) {
+      const parts: Uint8Array[] = [];
+      const u32 = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
+      parts.push(u32(opts.imatrix.size));
+      for (const [name, values] of opts.imatrix) {
+        const nameBytes = new TextEncoder().encode(name);
+        parts.push(u32(nameBytes.length), nameBytes, u32(values.length), new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+      }
+      const imf = join(dir, 'imatrix.bin');
+      writeFileSync(imf, Buffer.concat(parts));
+      args.push('--imatrix', imf);
+    }
+    if (opts.allowRequantize) args.push('--allow-requantize');
+    if (opts.threads !== undefined) args.push('--threads', String(opts.threads));
+    refRun(args, opts);
+  });
+}

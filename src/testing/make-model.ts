@@ -14,6 +14,7 @@
  * in memory with {@link makeTestModel}.
  */
 import { GgmlType, ggmlTypeByName, ggmlTypeInfo, ggmlTypeName } from '../engine/gguf/ggml-types.ts';
+import { fallbackType } from '../engine/compress/tensor-types.ts';
 import { quantFormat } from '../engine/gguf/quants/index.ts';
 import { GgufValueType, type GgufTensorInfo, type GgufTypeInfo, type GgufValue } from '../engine/gguf/types.ts';
 import { writeGguf, type GgufInputValue, type GgufTensorSpec, type GgufWriteSpec, type TensorDataProvider } from '../engine/gguf/writer.ts';
@@ -186,19 +187,7 @@ function fillNormal(out: Float32Array, next: () => number, mean: number, std: nu
 
 /** The fallback llama.cpp's quantizer uses when a row length is not a multiple of the block size. */
 export function compatibleType(type: GgmlType, rowLength: number): GgmlType {
-  const info = ggmlTypeInfo(type)!;
-  if (rowLength % info.blockSize === 0) return type;
-  const fallback: Partial<Record<GgmlType, GgmlType>> = {
-    [GgmlType.Q2_K]: GgmlType.Q4_0,
-    [GgmlType.Q3_K]: GgmlType.Q4_0,
-    [GgmlType.Q4_K]: GgmlType.Q5_0,
-    [GgmlType.Q5_K]: GgmlType.Q5_1,
-    [GgmlType.Q6_K]: GgmlType.Q8_0,
-    [GgmlType.IQ4_XS]: GgmlType.IQ4_NL,
-  };
-  const next = fallback[type];
-  if (next !== undefined && rowLength % ggmlTypeInfo(next)!.blockSize === 0) return next;
-  return GgmlType.F16;
+  return fallbackType(type, rowLength);
 }
 
 /** llama.cpp's use_more_bits: the first and last eighth of the layers and every third in between. */

@@ -94,5 +94,6 @@ int cmd_types(Args &a);
 int cmd_meta(Args &a);
 int cmd_info(Args &a);
 int cmd_tiny_model(Args &a);
+int cmd_quantize_model(Args &a);
 
 }  // namespace ref

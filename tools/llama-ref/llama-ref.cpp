@@ -29,7 +29,9 @@ static const char *kUsage =
     "  meta MODEL.gguf  -> JSON: version, alignment, data offset, key/values, tensor infos (gguf C API)\n"
     "  info  -> JSON: CPU backend variant loaded, its features, llama_print_system_info\n"
     "  tiny-model --vocab VOCAB.gguf --out OUT.gguf [--layers 2] [--dim 64] [--heads 4] [--kv-heads 2]\n"
-    "         [--ff 128] [--ctx 256] [--type f32] [--seed 1]  -> a random-weight llama model\n";
+    "         [--ff 128] [--ctx 256] [--type f32] [--seed 1]  -> a random-weight llama model\n"
+    "  quantize-model IN.gguf OUT.gguf TYPE [--imatrix NAMED.bin] [--allow-requantize] [--threads N]\n"
+    "      -> llama_model_quantize (llama-quantize's defaults); NAMED.bin: u32 n, then n x (u32 len, name, u32 k, k f32)\n";
 
 int main(int argc, char **argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
@@ -39,7 +41,7 @@ int main(int argc, char **argv) {
   const std::string cmd = argv[1];
   try {
     ref::Args a = ref::parse_args(argc, argv, 2, {"--verbose", "--add-special", "--parse-special", "--remove-special",
-                                                  "--unparse-special", "--special", "--no-repack"});
+                                                  "--unparse-special", "--special", "--no-repack", "--allow-requantize"});
     ref::install_log_capture(a.flag("--verbose"));
     ref::g_cpu_variant = a.str_or("--cpu-variant", "");
     if (cmd == "tokenize") return ref::cmd_tokenize(a);
@@ -54,6 +56,7 @@ int main(int argc, char **argv) {
     if (cmd == "meta") return ref::cmd_meta(a);
     if (cmd == "info") return ref::cmd_info(a);
     if (cmd == "tiny-model") return ref::cmd_tiny_model(a);
+    if (cmd == "quantize-model") return ref::cmd_quantize_model(a);
     std::fprintf(stderr, "llama-ref: unknown command '%s'\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const std::exception &e) {

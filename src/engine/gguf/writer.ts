@@ -396,6 +396,31 @@ export async function* ggufChunks(layout: GgufLayout, data: TensorDataProvider):
   }
 }
 
+/** Provides one tensor's data as a sequence of pieces (rows in slabs), so no tensor is held whole. */
+export type TensorPiecesProvider = (tensor: GgufTensorInfo, index: number) => AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+/**
+ * Like {@link ggufChunks}, but each tensor's data arrives in pieces: memory stays bounded by the
+ * largest piece, whatever the tensor's size. Throws if a tensor's pieces do not add up to its size.
+ */
+export async function* ggufPieceChunks(layout: GgufLayout, data: TensorPiecesProvider): AsyncGenerator<Uint8Array> {
+  yield layout.header;
+  for (let i = 0; i < layout.tensors.length; i++) {
+    const t = layout.tensors[i]!;
+    let written = 0;
+    for await (const piece of data(t, i)) {
+      written += piece.length;
+      if (written > t.byteSize) break;
+      yield piece;
+    }
+    if (written !== t.byteSize) {
+      throw new RangeError(`GGUF writer: tensor '${t.name}' needs ${t.byteSize} bytes of data, got ${written}${written > t.byteSize ? ' or more' : ''}`);
+    }
+    const pad = ggufPadding(t.byteSize, layout.alignment);
+    if (pad > 0) yield new Uint8Array(pad);
+  }
+}
+
 /** A whole GGUF file in memory (small files, tests). */
 export function writeGguf(spec: GgufWriteSpec & { tensors?: Array<GgufTensorSpec & { data: Uint8Array }> }): Uint8Array<ArrayBuffer> {
   const layout = layoutGguf(spec);

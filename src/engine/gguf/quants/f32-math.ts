@@ -157,11 +157,20 @@ export function makeQkx2Quants(
 }
 
 /**
- * ggml's make_qx_quants with rmse_type 1 and no importance weights (weights x^2), as Q6_K's
- * reference quantizer calls it: symmetric quants L in [0, 2*nmax) (stored offset by nmax), trying
+ * ggml's make_qx_quants with rmse_type 1, weights x^2 or the given `qw[qwo..qwo+n)` (importance
+ * weights), as Q6_K's quantizers and the weighted Q4_0/Q5_0 call it: symmetric quants L in [0, 2*nmax) (stored offset by nmax), trying
  * 18 scales around nmax/max. Returns the scale; 0 (with L all 0) for an all-zero group.
  */
-export function makeQxQuantsRmse1(n: number, nmax: number, x: Float32Array, xo: number, L: Uint8Array, lo: number): number {
+export function makeQxQuantsRmse1(
+  n: number,
+  nmax: number,
+  x: Float32Array,
+  xo: number,
+  L: Uint8Array,
+  lo: number,
+  qw?: Float32Array,
+  qwo = 0,
+): number {
   let max = 0;
   let amax = 0;
   for (let i = 0; i < n; i++) {
@@ -183,7 +192,7 @@ export function makeQxQuantsRmse1(n: number, nmax: number, x: Float32Array, xo: 
     const xi = x[xo + i]!;
     const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(fr(iscale * xi))));
     L[lo + i] = l + nmax;
-    const w = fr(xi * xi);
+    const w = qw ? qw[qwo + i]! : fr(xi * xi);
     sumlx = fr(sumlx + fr(fr(w * xi) * l));
     suml2 = fr(suml2 + fr(fr(w * l) * l));
   }
@@ -198,7 +207,7 @@ export function makeQxQuantsRmse1(n: number, nmax: number, x: Float32Array, xo: 
     for (let i = 0; i < n; i++) {
       const xi = x[xo + i]!;
       const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(fr(iscale * xi))));
-      const w = fr(xi * xi);
+      const w = qw ? qw[qwo + i]! : fr(xi * xi);
       sumlx = fr(sumlx + fr(fr(w * xi) * l));
       suml2 = fr(suml2 + fr(fr(w * l) * l));
     }

@@ -94,17 +94,31 @@ export function quantizeSuperBlockK(
   dst[o + 1] = hd >> 8;
   dst[o + 2] = hm & 0xff;
   dst[o + 3] = hm >> 8;
-  const dAll = F16_TO_F32[hd]!;
-  const mAll = F16_TO_F32[hm]!;
+  quantsFromScalesK(src, x, dst, o, nmax, s.L);
+}
+
+/**
+ * The last step of the Q4_K/Q5_K quantizers: with d, dmin and the 6-bit scales and mins already
+ * written at `o`, each value's quant from them, nearest_int((x + dm) / d) clamped to [0, nmax]. A
+ * zero scale keeps the quants chosen before (they multiply to 0 anyway).
+ */
+export function quantsFromScalesK(src: Float32Array, x: number, dst: Uint8Array, o: number, nmax: number, L: Uint8Array): void {
+  const dAll = F16_TO_F32[dst[o]! | (dst[o + 1]! << 8)]!;
+  const mAll = F16_TO_F32[dst[o + 2]! | (dst[o + 3]! << 8)]!;
   for (let j = 0; j < 8; j++) {
-    const d = fr(dAll * s.ls[j]!);
-    // A zero scale keeps the quants make_qkx2_quants chose (they multiply to 0 anyway).
+    const d = fr(dAll * scaleK4(j, dst, o + 4));
     if (!d) continue;
-    const dm = fr(mAll * s.lm[j]!);
+    const dm = fr(mAll * minK4(j, dst, o + 4));
     const xo = x + 32 * j;
-    for (let ii = 0; ii < 32; ii++) {
-      s.L[32 * j + ii] = Math.max(0, Math.min(nmax, nearestInt(fr(fr(src[xo + ii]! + dm) / d))));
-    }
+    for (let ii = 0; ii < 32; ii++) L[32 * j + ii] = Math.max(0, Math.min(nmax, nearestInt(fr(fr(src[xo + ii]! + dm) / d))));
+  }
+}
+
+/** Q4_K's quants: 4 chunks of 32 bytes, low nibbles the first 32 of each 64 values. */
+export function packQuantsQ4_K(L: Uint8Array, dst: Uint8Array, o: number): void {
+  for (let c = 0; c < 4; c++) {
+    const q = o + 16 + 32 * c;
+    for (let l = 0; l < 32; l++) dst[q + l] = L[64 * c + l]! | (L[64 * c + 32 + l]! << 4);
   }
 }
 
@@ -127,10 +141,7 @@ export function quantizeQ4_K(src: Float32Array, count = src.length, out?: Uint8A
   const s = new KScratch();
   for (let b = 0, o = 0, x = 0; b < count / QK; b++, o += BYTES, x += QK) {
     quantizeSuperBlockK(src, x, dst, o, Q4_K_PARAMS, s);
-    for (let c = 0; c < 4; c++) {
-      const q = o + 16 + 32 * c;
-      for (let l = 0; l < 32; l++) dst[q + l] = s.L[64 * c + l]! | (s.L[64 * c + 32 + l]! << 4);
-    }
+    packQuantsQ4_K(s.L, dst, o);
   }
   return dst;
 }

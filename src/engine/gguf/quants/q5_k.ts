@@ -52,28 +52,33 @@ export function quantizeQ5_K(src: Float32Array, count = src.length, out?: Uint8A
   const s = new KScratch();
   for (let b = 0, o = 0, x = 0; b < count / QK; b++, o += BYTES, x += QK) {
     quantizeSuperBlockK(src, x, dst, o, Q5_K_PARAMS, s);
-    const qh = o + 16;
-    dst.fill(0, qh, qh + 32);
-    for (let c = 0; c < 4; c++) {
-      const m1 = 1 << (2 * c);
-      const m2 = 2 << (2 * c);
-      const ql = o + 48 + 32 * c;
-      for (let j = 0; j < 32; j++) {
-        let l1 = s.L[64 * c + j]!;
-        if (l1 > 15) {
-          l1 -= 16;
-          dst[qh + j]! |= m1;
-        }
-        let l2 = s.L[64 * c + 32 + j]!;
-        if (l2 > 15) {
-          l2 -= 16;
-          dst[qh + j]! |= m2;
-        }
-        dst[ql + j] = l1 | (l2 << 4);
-      }
-    }
+    packQuantsQ5_K(s.L, dst, o);
   }
   return dst;
+}
+
+/** Q5_K's quants: low 4 bits in 4 chunks of 32 bytes, the fifth bits in qh (2 per chunk). */
+export function packQuantsQ5_K(L: Uint8Array, dst: Uint8Array, o: number): void {
+  const qh = o + 16;
+  dst.fill(0, qh, qh + 32);
+  for (let c = 0; c < 4; c++) {
+    const m1 = 1 << (2 * c);
+    const m2 = 2 << (2 * c);
+    const ql = o + 48 + 32 * c;
+    for (let j = 0; j < 32; j++) {
+      let l1 = L[64 * c + j]!;
+      if (l1 > 15) {
+        l1 -= 16;
+        dst[qh + j]! |= m1;
+      }
+      let l2 = L[64 * c + 32 + j]!;
+      if (l2 > 15) {
+        l2 -= 16;
+        dst[qh + j]! |= m2;
+      }
+      dst[ql + j] = l1 | (l2 << 4);
+    }
+  }
 }
 
 export const q5_K: QuantFormat = {

@@ -53,55 +53,76 @@ export function quantizeQ6_K(src: Float32Array, count = src.length, out?: Uint8A
   const dst = prepareQuantize(q6_K, src, count, out);
   const L = new Uint8Array(QK);
   const scales = new Float32Array(16);
-  for (let b = 0, o = 0, x = 0; b < count / QK; b++, o += BYTES, x += QK) {
-    let maxScale = 0;
-    let maxAbsScale = 0;
-    for (let ib = 0; ib < 16; ib++) {
-      const scale = makeQxQuantsRmse1(16, 32, src, x + 16 * ib, L, 16 * ib);
-      scales[ib] = scale;
-      const abs = Math.abs(scale);
-      if (abs > maxAbsScale) {
-        maxAbsScale = abs;
-        maxScale = scale;
-      }
-    }
-    if (maxAbsScale < GROUP_MAX_EPS) {
-      dst.fill(0, o, o + BYTES);
-      continue;
-    }
-    const iscale = fr(-128 / maxScale);
-    const hd = f32ToF16(fr(1 / iscale));
-    dst[o + 208] = hd & 0xff;
-    dst[o + 209] = hd >> 8;
-    const dAll = F16_TO_F32[hd]!;
-    for (let ib = 0; ib < 16; ib++) {
-      // int8_t = MIN(127, nearest_int(...)): can reach -128 for the largest scale.
-      const sc = (Math.min(127, nearestInt(fr(iscale * scales[ib]!))) << 24) >> 24;
-      dst[o + 192 + ib] = sc & 0xff;
-      const d = fr(dAll * sc);
-      // A zero scale keeps the quants make_qx_quants chose.
-      if (!d) continue;
-      for (let ii = 0; ii < 16; ii++) {
-        const l = Math.max(-32, Math.min(31, nearestInt(fr(src[x + 16 * ib + ii]! / d))));
-        L[16 * ib + ii] = l + 32;
-      }
-    }
-    for (let h = 0; h < 2; h++) {
-      const ql = o + 64 * h;
-      const qh = o + 128 + 32 * h;
-      const j = 128 * h;
-      for (let l = 0; l < 32; l++) {
-        const q1 = L[j + l]!;
-        const q2 = L[j + l + 32]!;
-        const q3 = L[j + l + 64]!;
-        const q4 = L[j + l + 96]!;
-        dst[ql + l] = (q1 & 0xf) | ((q3 & 0xf) << 4);
-        dst[ql + l + 32] = (q2 & 0xf) | ((q4 & 0xf) << 4);
-        dst[qh + l] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6);
-      }
+  for (let b = 0, o = 0, x = 0; b < count / QK; b++, o += BYTES, x += QK) quantizeBlockQ6_K(src, x, dst, o, L, scales);
+  return dst;
+}
+
+/**
+ * One row of `nPerRow` values at `src[xo]` with importance weights (quantize_row_q6_K_impl): the
+ * weights replace x^2 in make_qx_quants, the rest is the reference quantizer.
+ */
+export function quantizeQ6_KWeighted(src: Float32Array, xo: number, nPerRow: number, weights: Float32Array, dst: Uint8Array, o: number): void {
+  const L = new Uint8Array(QK);
+  const scales = new Float32Array(16);
+  for (let b = 0; b < nPerRow / QK; b++) quantizeBlockQ6_K(src, xo + b * QK, dst, o + b * BYTES, L, scales, weights, b * QK);
+}
+
+function quantizeBlockQ6_K(
+  src: Float32Array,
+  x: number,
+  dst: Uint8Array,
+  o: number,
+  L: Uint8Array,
+  scales: Float32Array,
+  qw?: Float32Array,
+  qwo = 0,
+): void {
+  let maxScale = 0;
+  let maxAbsScale = 0;
+  for (let ib = 0; ib < 16; ib++) {
+    const scale = makeQxQuantsRmse1(16, 32, src, x + 16 * ib, L, 16 * ib, qw, qwo + 16 * ib);
+    scales[ib] = scale;
+    const abs = Math.abs(scale);
+    if (abs > maxAbsScale) {
+      maxAbsScale = abs;
+      maxScale = scale;
     }
   }
-  return dst;
+  if (maxAbsScale < GROUP_MAX_EPS) {
+    dst.fill(0, o, o + BYTES);
+    return;
+  }
+  const iscale = fr(-128 / maxScale);
+  const hd = f32ToF16(fr(1 / iscale));
+  dst[o + 208] = hd & 0xff;
+  dst[o + 209] = hd >> 8;
+  const dAll = F16_TO_F32[hd]!;
+  for (let ib = 0; ib < 16; ib++) {
+    // int8_t = MIN(127, nearest_int(...)): can reach -128 for the largest scale.
+    const sc = (Math.min(127, nearestInt(fr(iscale * scales[ib]!))) << 24) >> 24;
+    dst[o + 192 + ib] = sc & 0xff;
+    const d = fr(dAll * sc);
+    // A zero scale keeps the quants make_qx_quants chose.
+    if (!d) continue;
+    for (let ii = 0; ii < 16; ii++) {
+      const l = Math.max(-32, Math.min(31, nearestInt(fr(src[x + 16 * ib + ii]! / d))));
+      L[16 * ib + ii] = l + 32;
+    }
+  }
+  for (let h = 0; h < 2; h++) {
+    const ql = o + 64 * h;
+    const qh = o + 128 + 32 * h;
+    const j = 128 * h;
+    for (let l = 0; l < 32; l++) {
+      const q1 = L[j + l]!;
+      const q2 = L[j + l + 32]!;
+      const q3 = L[j + l + 64]!;
+      const q4 = L[j + l + 96]!;
+      dst[ql + l] = (q1 & 0xf) | ((q3 & 0xf) << 4);
+      dst[ql + l + 32] = (q2 & 0xf) | ((q4 & 0xf) << 4);
+      dst[qh + l] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6);
+    }
+  }
 }
 
 export const q6_K: QuantFormat = {
