@@ -16,7 +16,7 @@ describe('compiledGrammar', () => {
     expect(compiledGrammar(tokenizer, [2], 'root ::= "yes"')).toBe(first);
     for (let i = 0; i < 8; i++) compiledGrammar(tokenizer, [2], `root ::= "m${i}"`);
     expect(compiledGrammar(tokenizer, [2], 'root ::= "yes"')).not.toBe(first);
-  });
+  }, 60_000);
 
   it('names a bad grammar as parseGbnf does', async () => {
     const tokenizer = await loadTokenizer('llama-spm');
@@ -44,5 +44,5 @@ describe('constraintVocabulary', () => {
     const kept = constraintVocabulary(tokenizer, [eos], new Set([pad]));
     expect(kept.pieces[pad]).not.toBeNull();
     expect(constraintVocabulary(tokenizer, [eos]).pieces[pad]).toBeNull();
-  });
+  }, 60_000);
 });

@@ -7,8 +7,12 @@
  * Choices that keep outputs valid and finite: objects with `properties` hold only the declared
  * ones, in declared order (required ones always, optional ones maybe); numbers have at most 16
  * digits before and after the point; whitespace is at most one space between tokens.
+ * `pattern` is converted as a regular expression (regex.ts); integer bounds exactly, number bounds
+ * when they are integers (numeric-range.ts; a bounded number has no exponent).
  */
 import { GrammarError } from './grammar.ts';
+import { integerRange, numberRange } from './numeric-range.ts';
+import { patternToGbnf } from './regex.ts';
 
 /** A schema uses a keyword (or a value of one) outside the supported subset. */
 export class UnsupportedSchemaError extends GrammarError {}
@@ -16,7 +20,8 @@ export class UnsupportedSchemaError extends GrammarError {}
 /** Keywords that constrain the output, each turned into rules. */
 export const SUPPORTED_SCHEMA_KEYWORDS = [
   'type', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems',
-  'minLength', 'maxLength', 'enum', 'const', 'anyOf', 'oneOf', '$ref', '$defs', 'definitions',
+  'minLength', 'maxLength', 'pattern', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
+  'enum', 'const', 'anyOf', 'oneOf', '$ref', '$defs', 'definitions',
 ] as const;
 /** Keywords that describe without constraining. */
 const ANNOTATIONS = new Set(['title', 'description', '$schema', '$id', '$comment', 'examples', 'default', 'deprecated', 'readOnly', 'writeOnly']);
@@ -154,6 +159,9 @@ class SchemaConverter {
         return this.array(schema, path, hint);
       case 'string':
         return this.string(schema, path, hint);
+      case 'integer':
+      case 'number':
+        return this.numeric(schema, type, path, hint);
       default:
         return usePrimitive(this.rules, type);
     }
@@ -166,7 +174,49 @@ class SchemaConverter {
     return v;
   }
 
+  /** A bound of `key`, or undefined; a safe integer's worth of size at most (the grammar spells it out). */
+  private bound(schema: Record<string, unknown>, key: string, path: string): number | undefined {
+    const v = schema[key];
+    if (v === undefined) return undefined;
+    if (typeof v === 'boolean') this.fail(`${path}/${key}`, `${key} as a boolean (draft 4) is not supported: give the bound as a number`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(`${path}/${key}`, `${key} must be a number`);
+    if (Math.abs(v) > Number.MAX_SAFE_INTEGER) this.fail(`${path}/${key}`, `${key} beyond ±2^53 is not supported`);
+    return v;
+  }
+
+  private numeric(schema: Record<string, unknown>, type: 'integer' | 'number', path: string, hint: string): string {
+    const min = this.bound(schema, 'minimum', path);
+    const max = this.bound(schema, 'maximum', path);
+    const exMin = this.bound(schema, 'exclusiveMinimum', path);
+    const exMax = this.bound(schema, 'exclusiveMaximum', path);
+    if (min === undefined && max === undefined && exMin === undefined && exMax === undefined) return usePrimitive(this.rules, type);
+    let body: string | undefined;
+    if (type === 'integer') {
+      const lows = [min === undefined ? undefined : Math.ceil(min), exMin === undefined ? undefined : Math.floor(exMin) + 1].filter((x) => x !== undefined);
+      const highs = [max === undefined ? undefined : Math.floor(max), exMax === undefined ? undefined : Math.ceil(exMax) - 1].filter((x) => x !== undefined);
+      body = integerRange(lows.length ? Math.max(...lows) : undefined, highs.length ? Math.min(...highs) : undefined);
+    } else {
+      // Numbers: exactly, for integer bounds (a fractional bound would need decimal comparisons).
+      for (const key of ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum']) {
+        if (schema[key] !== undefined && !Number.isInteger(schema[key])) this.fail(`${path}/${key}`, `a fractional ${key} for type number is not supported (integer bounds are)`);
+      }
+      // The tighter of each pair (an exclusive bound equal to an inclusive one is the tighter).
+      const loEx = exMin !== undefined && (min === undefined || exMin >= min);
+      const hiEx = exMax !== undefined && (max === undefined || exMax <= max);
+      body = numberRange(loEx ? exMin : min, loEx, hiEx ? exMax : max, hiEx);
+    }
+    if (body === undefined) this.fail(path, `no ${type} lies within the bounds`);
+    return this.rule(hint, body);
+  }
+
   private string(schema: Record<string, unknown>, path: string, hint: string): string {
+    if ('pattern' in schema) {
+      const pattern = schema.pattern;
+      if (typeof pattern !== 'string') this.fail(`${path}/pattern`, 'pattern must be a string');
+      if ('minLength' in schema || 'maxLength' in schema) this.fail(path, 'pattern together with minLength or maxLength is not supported (write the length into the pattern)');
+      const body = patternToGbnf(pattern, (what) => this.fail(`${path}/pattern`, what, { keyword: 'pattern' }));
+      return this.rule(hint, `"\\"" ${body} "\\""`);
+    }
     const min = this.count(schema, 'minLength', path) ?? 0;
     const max = this.count(schema, 'maxLength', path);
     if (min === 0 && max === undefined) return usePrimitive(this.rules, 'string');
