@@ -33,6 +33,7 @@ export function schemaErrors(schema: Schema, value: unknown, root: Schema = sche
     if (typeof s.maxLength === 'number' && length > s.maxLength) errors.push(`${path}: longer than ${s.maxLength}`);
     // JavaScript's own RegExp (the u flag, as the spec advises), independent of the converter's parser.
     if (typeof s.pattern === 'string' && !new RegExp(s.pattern, 'u').test(value)) errors.push(`${path}: does not match ${s.pattern}`);
+    if (typeof s.format === 'string' && !formatOk(s.format, value)) errors.push(`${path}: not a ${s.format}`);
   }
   if (typeof value === 'number') {
     if (typeof s.minimum === 'number' && value < s.minimum) errors.push(`${path}: below ${s.minimum}`);
@@ -55,6 +56,27 @@ export function schemaErrors(schema: Schema, value: unknown, root: Schema = sche
     }
   }
   return errors;
+}
+
+/** RFC 3339 dates and times checked by their numbers (Date's calendar), RFC 4122 UUIDs by shape. */
+function formatOk(format: string, v: string): boolean {
+  const dateOk = (d: string) => {
+    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(d);
+    if (!m) return false;
+    const date = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+    return date.getUTCFullYear() === Number(m[1]) && date.getUTCMonth() === Number(m[2]) - 1 && date.getUTCDate() === Number(m[3]);
+  };
+  const timeOk = (t: string) => {
+    const m = /^(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-](\d{2}):(\d{2}))$/i.exec(t);
+    return !!m && Number(m[1]) < 24 && Number(m[2]) < 60 && Number(m[3]) < 60 && (m[6] === undefined || (Number(m[6]) < 24 && Number(m[7]) < 60));
+  };
+  switch (format) {
+    case 'date': return dateOk(v);
+    case 'time': return timeOk(v);
+    case 'date-time': return v.length > 11 && /^[Tt]$/.test(v[10]!) && dateOk(v.slice(0, 10)) && timeOk(v.slice(11));
+    case 'uuid': return /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i.test(v);
+    default: return true;
+  }
 }
 
 function typeOk(type: string, v: unknown): boolean {
@@ -90,7 +112,8 @@ export function randomSchema(next: () => number, depth = 3): Record<string, unkn
     if (r < 0.33) return { type: 'integer', ...randomBounds(next, false) };
     if (r < 0.38) return { type: 'number' };
     if (r < 0.42) return { type: 'number', ...randomBounds(next, true) };
-    if (r < 0.45) return { type: 'string', pattern: next() < 0.5 ? pick(PATTERNS) : randomPattern(next) };
+    if (r < 0.43) return { type: 'string', pattern: next() < 0.5 ? pick(PATTERNS) : randomPattern(next) };
+    if (r < 0.45) return { type: 'string', format: pick(['date', 'time', 'date-time', 'uuid']) };
     if (r < 0.55) return { type: 'boolean' };
     if (r < 0.6) return { type: ['string', 'null'] };
     if (r < 0.7) return { enum: pick([['red', 'green', 'blue'], [1, 2.5, 'x', null, true], [{ a: [1] }, 'é"\\']]) };

@@ -51,7 +51,7 @@ describe('JSON schema to grammar', () => {
     const cases: Array<[unknown, RegExp]> = [
       [{ type: 'number', multipleOf: 2 }, /"multipleOf" is not supported.*Supported keywords: type, properties/],
       [{ type: 'array', uniqueItems: true }, /"uniqueItems" is not supported/],
-      [{ type: 'object', properties: { a: { type: 'string', format: 'date' } } }, /#\/properties\/a: the keyword "format"/],
+      [{ type: 'object', properties: { a: { type: 'string', contentEncoding: 'base64' } } }, /#\/properties\/a: the keyword "contentEncoding"/],
       [{ type: 'object', properties: {}, additionalProperties: { type: 'string' } }, /only additionalProperties: false/],
       [{ type: 'date' }, /unknown type "date"/],
       [{ $ref: '#/$defs/missing' }, /does not name an entry/],
@@ -170,5 +170,22 @@ describe('pattern and numeric bounds', () => {
     for (const [schema, message] of cases) {
       expect(() => jsonSchemaToGbnf(schema), JSON.stringify(schema)).toThrow(expect.objectContaining({ name: 'UnsupportedSchemaError', message: expect.stringMatching(message) }));
     }
+  });
+});
+
+describe('string formats', () => {
+  it('date, time, date-time and uuid accept valid values and refuse invalid ones (checked by the calendar)', () => {
+    const cases: Array<[string, string, boolean]> = [
+      ['date', '2024-02-28', true], ['date', '2023-04-31', false], ['date', '2024-13-01', false], ['date', '2024-01-31', true],
+      ['time', '23:59:59Z', true], ['time', '12:00:00.123+05:30', true], ['time', '24:00:00Z', false], ['time', '12:00:00', false],
+      ['date-time', '2024-06-30T08:15:00-07:00', true], ['date-time', '2024-06-31T08:15:00Z', false],
+      ['uuid', '123e4567-e89b-12d3-a456-426614174000', true], ['uuid', '123e4567-e89b-12d3-a456-42661417400', false],
+    ];
+    for (const [format, value, valid] of cases) {
+      const schema = { type: 'string', format };
+      expect(verdict(schema, JSON.stringify(value)) === 'complete', `${format} ${value}`).toBe(valid);
+      expect(schemaErrors(schema, value).length === 0, `validator: ${format} ${value}`).toBe(valid);
+    }
+    expect(() => jsonSchemaToGbnf({ type: 'string', format: 'email' })).toThrow(expect.objectContaining({ name: 'UnsupportedSchemaError', message: expect.stringMatching(/format "email" is not supported/) }));
   });
 });

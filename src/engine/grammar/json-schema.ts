@@ -20,7 +20,7 @@ export class UnsupportedSchemaError extends GrammarError {}
 /** Keywords that constrain the output, each turned into rules. */
 export const SUPPORTED_SCHEMA_KEYWORDS = [
   'type', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems',
-  'minLength', 'maxLength', 'pattern', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
+  'minLength', 'maxLength', 'pattern', 'format', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
   'enum', 'const', 'anyOf', 'oneOf', '$ref', '$defs', 'definitions',
 ] as const;
 /** Keywords that describe without constraining. */
@@ -28,6 +28,20 @@ const ANNOTATIONS = new Set(['title', 'description', '$schema', '$id', '$comment
 const SUPPORTED = new Set<string>(SUPPORTED_SCHEMA_KEYWORDS);
 const TYPES = ['object', 'array', 'string', 'number', 'integer', 'boolean', 'null'] as const;
 type JsonType = (typeof TYPES)[number];
+
+/**
+ * String formats as regular patterns, each accepting only valid values (RFC 3339 dates and times,
+ * RFC 4122 UUIDs). February has 28 days here: the 29th would need the year, which a pattern cannot
+ * check exactly, so it is left out rather than allowed in every year.
+ */
+const DATE = '\\d{4}-((0[13578]|1[02])-(0[1-9]|[12]\\d|3[01])|(0[469]|11)-(0[1-9]|[12]\\d|30)|02-(0[1-9]|1\\d|2[0-8]))';
+const TIME = '([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,6})?(Z|[+-]([01]\\d|2[0-3]):[0-5]\\d)';
+export const FORMAT_PATTERNS: Readonly<Record<string, string>> = {
+  date: `^${DATE}$`,
+  time: `^${TIME}$`,
+  'date-time': `^${DATE}T${TIME}$`,
+  uuid: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
+};
 
 /** Rules every schema grammar may use. */
 const PRIMITIVES: Record<string, string> = {
@@ -210,6 +224,13 @@ class SchemaConverter {
   }
 
   private string(schema: Record<string, unknown>, path: string, hint: string): string {
+    if ('format' in schema) {
+      const format = schema.format;
+      if (typeof format !== 'string' || !(format in FORMAT_PATTERNS)) this.fail(`${path}/format`, `the format ${JSON.stringify(format)} is not supported (supported: ${Object.keys(FORMAT_PATTERNS).join(', ')})`, { keyword: 'format' });
+      if ('pattern' in schema) this.fail(path, 'format together with pattern is not supported');
+      const { format: _, ...rest } = schema;
+      return this.string({ ...rest, pattern: FORMAT_PATTERNS[format] }, path, hint);
+    }
     if ('pattern' in schema) {
       const pattern = schema.pattern;
       if (typeof pattern !== 'string') this.fail(`${path}/pattern`, 'pattern must be a string');
