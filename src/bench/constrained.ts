@@ -15,6 +15,10 @@ import type { ChatCompletionRequest } from '../engine/api.ts';
 import { Engine } from '../engine/engine.ts';
 import { makeTestModel } from '../testing/make-model.ts';
 import { llamaCppSourceDir } from '../testing/llama-ref.ts';
+import { Tokenizer, type TokenizerMetadata } from '../engine/tokenizer/index.ts';
+import { compiledGrammar, requestGbnf } from '../engine/generate/constraint.ts';
+import { GrammarConstraint, maskHas } from '../engine/grammar/index.ts';
+import { mulberry32 } from '../testing/random.ts';
 
 /**
  * A nested schema of the kind people send: objects in an array in an object, enums, numbers.
@@ -144,5 +148,50 @@ export async function benchConstrained(o: ConstrainedBenchOptions): Promise<Cons
     const cells = [r.tokensPerSecond.toFixed(1).padStart(8), r.tokens.toFixed(0).padStart(7), `${(r.ratio * 100).toFixed(1)}%`.padStart(8), added.toFixed(2).padStart(15), r.coldTokensPerSecond.toFixed(1).padStart(18)];
     o.log(`${r.variant.padEnd(22)} ${cells.join(' ')}`);
   }
+  o.log('');
+  maskTimings(vocab.metadata as TokenizerMetadata, o.log);
   return rows;
+}
+
+/**
+ * The mask alone, without a model: random walks of `tokens` tokens under each constrained variant
+ * over Qwen2's vocabulary, timing `allowed()` and `accept()` per token. The first walk of each runs
+ * on a freshly compiled grammar (every mask built), the later ones on its cached masks.
+ */
+export function maskTimings(metadata: TokenizerMetadata, log: (line: string) => void, walks = 4, tokens = 200): void {
+  const tokenizer = Tokenizer.fromGgufMetadata(metadata);
+  const end = tokenizer.special.eos ?? 0;
+  const next = mulberry32(7);
+  const closers = Array.from({ length: tokenizer.size }, (_, id) => id === end || /["}\]0-9]/.test(new TextDecoder().decode(tokenizer.tokenToPiece(id))));
+  log(`mask time per token, ${walks} random walks of up to ${tokens} tokens (first walk: grammar compiled fresh)`);
+  log(`${'variant'.padEnd(22)} ${'first walk ms/token'.padStart(20)} ${'later walks ms/token'.padStart(21)}`);
+  for (const v of VARIANTS.slice(1)) {
+    const gbnf = requestGbnf(v.request)!;
+    const perWalk: number[] = [];
+    for (let walk = 0; walk < walks; walk++) {
+      const compiled = compiledGrammar(tokenizer, [end], gbnf);
+      const constraint = new GrammarConstraint(compiled);
+      let ms = 0;
+      let steps = 0;
+      for (; steps < tokens; steps++) {
+        const t0 = performance.now();
+        const mask = constraint.allowed();
+        ms += performance.now() - t0;
+        // A random allowed token, half the time one that closes something, so walks leave strings.
+        const allowed: number[] = [];
+        for (let id = 0; id < tokenizer.size; id++) if (maskHas(mask, id)) allowed.push(id);
+        const leaning = allowed.filter((id) => closers[id]);
+        const pool = leaning.length > 0 && next() < 0.5 ? leaning : allowed;
+        const token = pool[Math.floor(next() * pool.length)]!;
+        if (token === end) break;
+        const t1 = performance.now();
+        constraint.accept(token);
+        ms += performance.now() - t1;
+        if (!constraint.canContinue) break;
+      }
+      perWalk.push(ms / Math.max(1, steps));
+    }
+    const later = perWalk.slice(1);
+    log(`${v.variant.padEnd(22)} ${perWalk[0]!.toFixed(3).padStart(20)} ${(later.reduce((a, b) => a + b, 0) / Math.max(1, later.length)).toFixed(3).padStart(21)}`);
+  }
 }

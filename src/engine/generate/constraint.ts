@@ -4,7 +4,7 @@
  */
 import type { ChatCompletionRequest } from '../api.ts';
 import { anyJsonObjectGbnf, CompiledGrammar, jsonSchemaToGbnf, parseGbnf, TokenTrie, type ConstraintVocabulary, type Grammar } from '../grammar/index.ts';
-import type { Tokenizer } from '../tokenizer/index.ts';
+import { ATTR, type Tokenizer } from '../tokenizer/index.ts';
 import { toolCallGbnf, type ToolCallFormat } from './tool-calls.ts';
 
 export { GrammarError, UnsupportedSchemaError } from '../grammar/index.ts';
@@ -71,10 +71,18 @@ export function compiledGrammar(
 const vocabularies = new WeakMap<Tokenizer, Map<string, { trie: TokenTrie; pieces: Array<Uint8Array | null> }>>();
 
 /**
- * The vocabulary of `tokenizer` for constraints: each token's bytes, except special and control
- * tokens (their text is markup, not the model writing), which a grammar never allows, but for
- * `keptTokens` (a tool-call marker such as `[TOOL_CALLS]`), which count as their text; `endTokens`
- * are allowed once the grammar is complete.
+ * Token attributes a grammar never allows: control, unknown and unused tokens, and user-defined ones
+ * (the added tokens of a vocabulary, such as Qwen2's `[PAD151646]` padding or a chat template's
+ * markers), whose text is markup rather than the model writing. Their text, when a grammar wants it,
+ * is still reachable through ordinary tokens.
+ */
+const NEVER_ALLOWED = ATTR.CONTROL | ATTR.USER_DEFINED | ATTR.UNKNOWN | ATTR.UNUSED;
+
+/**
+ * The vocabulary of `tokenizer` for constraints: each token's bytes, except the tokens of
+ * {@link NEVER_ALLOWED} kinds, which a grammar never allows, but for `keptTokens` (a tool-call
+ * marker such as `[TOOL_CALLS]`), which count as their text; `endTokens` are allowed once the
+ * grammar is complete.
  */
 export function constraintVocabulary(tokenizer: Tokenizer, endTokens: readonly number[], keptTokens: ReadonlySet<number> = new Set()): ConstraintVocabulary {
   let byKept = vocabularies.get(tokenizer);
@@ -83,7 +91,9 @@ export function constraintVocabulary(tokenizer: Tokenizer, endTokens: readonly n
   let built = byKept.get(key);
   if (!built) {
     const pieces = Array.from({ length: tokenizer.size }, (_, id) => {
-      const piece = tokenizer.tokenToPiece(id, { special: keptTokens.has(id) });
+      const kept = keptTokens.has(id);
+      if (!kept && tokenizer.tokenAttr(id) & NEVER_ALLOWED) return null;
+      const piece = tokenizer.tokenToPiece(id, { special: kept });
       return piece.length > 0 ? piece : null;
     });
     built = { trie: TokenTrie.build(pieces), pieces };

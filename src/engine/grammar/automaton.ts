@@ -10,11 +10,13 @@
  * starts with those bytes would be (llama.cpp's partial-UTF-8 rule). Overlong forms, bytes that can
  * never appear in UTF-8 (C0, C1, F5..FF) and code points above U+10FFFF are rejected.
  */
-import { GrammarError, rangesContain, rangesIntersect, type Element, type Grammar } from './grammar.ts';
+import { GrammarError, rangesContain, rangesIntersect, type CharRanges, type Element, type Grammar } from './grammar.ts';
 
 /** The transition to no state: the byte is not allowed. */
 export const REJECT = -1;
 const UNKNOWN = -2;
+/** {@link GrammarAutomaton.classStep}'s answer when characters of the class lead to different states. */
+export const NOT_UNIFORM = -3;
 /** The smallest code point a UTF-8 sequence of each length may encode (shorter ones are overlong). */
 const MIN_CODE_POINT = [0, 0, 0x80, 0x800, 0x10000];
 /**
@@ -25,6 +27,12 @@ const MIN_CODE_POINT = [0, 0, 0x80, 0x800, 0x10000];
 export const MAX_PARSE_STACKS = 4096;
 
 type Stack = readonly number[];
+
+/** True when `ranges` holds every code point of [lo, hi] (ranges are disjoint and non-adjacent). */
+function rangesCover(ranges: CharRanges, lo: number, hi: number): boolean {
+  for (let i = 0; i < ranges.length; i += 2) if (ranges[i]! <= lo) { if (ranges[i + 1]! >= hi) return true; } else break;
+  return false;
+}
 
 function isSurrogate(cp: number): boolean {
   return cp >= 0xd800 && cp <= 0xdfff;
@@ -43,9 +51,21 @@ export class GrammarAutomaton {
   private readonly partialLeft: number[] = [];
   private readonly partialLength: number[] = [];
   private readonly table: Int32Array[] = [];
+  /** Per state: {@link classStep}'s answer, UNKNOWN until asked. */
+  private readonly classNext: number[] = [];
+  /** Per partial state: the whole-character state it continues (whose stacks it shares). */
+  private readonly base: number[] = [];
   readonly start: number;
 
-  constructor(grammar: Grammar) {
+  /**
+   * `uniformClass` (no surrogates; may be empty): a set of characters that often all lead to the
+   * same state, such as a JSON string's plain characters. Such a state's next state is computed
+   * once for all of them, not once per character met (see classStep).
+   */
+  constructor(
+    grammar: Grammar,
+    private readonly uniformClass: CharRanges = new Uint32Array(0),
+  ) {
     for (const alts of grammar.rules) {
       this.altStarts.push(
         alts.map((alt) => {
@@ -89,6 +109,36 @@ export class GrammarAutomaton {
     return this.partialLeft[state]! > 0 || this.stacks[state]!.some((s) => s.length > 0);
   }
 
+  /**
+   * The state after any one character of the automaton's uniform class (see the constructor), when
+   * they all lead to the same state (REJECT when none is allowed), or NOT_UNIFORM. They do when
+   * every parse stack's next character set holds either all of the class or none of it: the stacks
+   * that survive, and so the state, are then the same whichever character it was. Kept per state.
+   */
+  classStep(state: number): number {
+    let next = this.classNext[state]!;
+    if (next === UNKNOWN) this.classNext[state] = next = this.computeClassStep(state);
+    return next;
+  }
+
+  private computeClassStep(state: number): number {
+    const cls = this.uniformClass;
+    if (this.partialLeft[state]! > 0 || cls.length === 0) return NOT_UNIFORM;
+    for (const stack of this.stacks[state]!) {
+      if (stack.length === 0) continue;
+      const ranges = (this.elements[stack[stack.length - 1]!] as Element & { kind: 'char' }).ranges;
+      let all = true;
+      let some = false;
+      for (let i = 0; i < cls.length; i += 2) {
+        if (rangesIntersect(ranges, cls[i]!, cls[i + 1]!)) some = true;
+        if (all && !rangesCover(ranges, cls[i]!, cls[i + 1]!)) all = false;
+        if (some && !all) return NOT_UNIFORM;
+      }
+      if (some !== all) return NOT_UNIFORM;
+    }
+    return this.advanceChar(state, cls[0]!);
+  }
+
   private compute(state: number, byte: number): number {
     const left = this.partialLeft[state]!;
     if (left === 0) {
@@ -106,7 +156,7 @@ export class GrammarAutomaton {
     const length = this.partialLength[state]!;
     if (left > 1) return this.partial(state, value, left - 1, length);
     if (value < MIN_CODE_POINT[length]! || value > 0x10ffff || isSurrogate(value)) return REJECT;
-    return this.advance(state, value);
+    return this.advance(this.base[state]!, value);
   }
 
   /** The state partway through a character, if some code point it may become is allowed. */
@@ -120,11 +170,28 @@ export class GrammarAutomaton {
     const allows = (ranges: Uint32Array) =>
       (lo <= 0xd7ff && rangesIntersect(ranges, lo, Math.min(hi, 0xd7ff))) || (hi >= 0xe000 && rangesIntersect(ranges, Math.max(lo, 0xe000), hi));
     const possible = stacks.some((s) => s.length > 0 && allows((this.elements[s[s.length - 1]!] as Element & { kind: 'char' }).ranges));
-    return possible ? this.intern(stacks, value, left, length) : REJECT;
+    if (!possible) return REJECT;
+    // A partial state's stacks are its base state's, so the base's id keys it (no stack text to build).
+    const base = this.partialLeft[state]! > 0 ? this.base[state]! : state;
+    const key = `${base}#${value},${left},${length}`;
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.add(key, stacks, value, left, length);
+      this.base[id] = base;
+    }
+    return id;
   }
 
   /** The state after a whole code point. */
   private advance(state: number, cp: number): number {
+    if (rangesContain(this.uniformClass, cp)) {
+      const next = this.classStep(state);
+      if (next !== NOT_UNIFORM) return next;
+    }
+    return this.advanceChar(state, cp);
+  }
+
+  private advanceChar(state: number, cp: number): number {
     const out = new Map<string, Stack>();
     const seen = new Set<string>();
     for (const stack of this.stacks[state]!) {
@@ -167,16 +234,19 @@ export class GrammarAutomaton {
 
   private intern(stacks: Stack[], value: number, left: number, length: number): number {
     const key = `${stacks.map((s) => s.join(',')).sort().join('|')}#${value},${left},${length}`;
-    let id = this.ids.get(key);
-    if (id === undefined) {
-      id = this.stacks.length;
-      this.ids.set(key, id);
-      this.stacks.push(stacks);
-      this.partialValue.push(value);
-      this.partialLeft.push(left);
-      this.partialLength.push(length);
-      this.table.push(new Int32Array(256).fill(UNKNOWN));
-    }
+    return this.ids.get(key) ?? this.add(key, stacks, value, left, length);
+  }
+
+  private add(key: string, stacks: Stack[], value: number, left: number, length: number): number {
+    const id = this.stacks.length;
+    this.ids.set(key, id);
+    this.stacks.push(stacks);
+    this.partialValue.push(value);
+    this.partialLeft.push(left);
+    this.partialLength.push(length);
+    this.table.push(new Int32Array(256).fill(UNKNOWN));
+    this.classNext.push(UNKNOWN);
+    this.base.push(id);
     return id;
   }
 }

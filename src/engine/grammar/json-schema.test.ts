@@ -5,7 +5,7 @@ import { GrammarAutomaton, REJECT } from './automaton.ts';
 import { automatonVerdict } from '../../testing/grammar-reference.ts';
 import { GrammarConstraint, maskHas, TokenTrie } from './token-mask.ts';
 import { freshSeed, mulberry32 } from '../../testing/random.ts';
-import { randomSchema, schemaErrors } from '../../testing/json-schema-check.ts';
+import { PATTERNS, randomBounds, randomPattern, randomSchema, schemaErrors } from '../../testing/json-schema-check.ts';
 import { loadTokenizer } from '../../../tests/tokenizer/helpers.ts';
 
 const verdict = (schema: unknown, text: string) => automatonVerdict(jsonSchemaToGbnf(schema), text);
@@ -49,9 +49,9 @@ describe('JSON schema to grammar', () => {
 
   it('rejects keywords outside the subset with an UnsupportedSchemaError naming the keyword and the supported ones', () => {
     const cases: Array<[unknown, RegExp]> = [
-      [{ type: 'string', pattern: '^a' }, /"pattern" is not supported.*Supported keywords: type, properties/],
-      [{ type: 'number', minimum: 0 }, /"minimum" is not supported/],
-      [{ type: 'object', properties: { a: { type: 'string', format: 'date' } } }, /#\/properties\/a: the keyword "format"/],
+      [{ type: 'number', multipleOf: 2 }, /"multipleOf" is not supported.*Supported keywords: type, properties/],
+      [{ type: 'array', uniqueItems: true }, /"uniqueItems" is not supported/],
+      [{ type: 'object', properties: { a: { type: 'string', contentEncoding: 'base64' } } }, /#\/properties\/a: the keyword "contentEncoding"/],
       [{ type: 'object', properties: {}, additionalProperties: { type: 'string' } }, /only additionalProperties: false/],
       [{ type: 'date' }, /unknown type "date"/],
       [{ $ref: '#/$defs/missing' }, /does not name an entry/],
@@ -106,4 +106,86 @@ describe('constrained generation under random schemas', () => {
     }
     expect(finished).toBeGreaterThan(250);
   }, 600_000);
+});
+
+describe('pattern and numeric bounds', () => {
+  /** Random strings over the characters the patterns use. */
+  const randomText = (next: () => number): string => {
+    const chars = ['a', 'b', 'c', 'é', 'ü', '"', '\\', '\n', '1', '2', ' ', '.', '中', 'x', 'y', 'z', '@', 'A'];
+    return Array.from({ length: Math.floor(next() * 7) }, () => chars[Math.floor(next() * chars.length)]!).join('');
+  };
+
+  it('a pattern accepts exactly the strings JavaScript RegExp matches (listed and random patterns)', () => {
+    const next = mulberry32(freshSeed('patterns'));
+    const patterns = [...PATTERNS, ...Array.from({ length: 60 }, () => randomPattern(next))];
+    let matched = 0;
+    for (const pattern of patterns) {
+      const automaton = new GrammarAutomaton(parseGbnf(jsonSchemaToGbnf({ type: 'string', pattern })));
+      const regex = new RegExp(pattern, 'u');
+      for (let i = 0; i < 150; i++) {
+        const text = randomText(next);
+        const state = automaton.walk(automaton.start, new TextEncoder().encode(JSON.stringify(text)));
+        const accepted = state !== REJECT && automaton.accepting(state);
+        expect(accepted, `${pattern} on ${JSON.stringify(text)}`).toBe(regex.test(text));
+        if (accepted) matched++;
+      }
+    }
+    expect(matched).toBeGreaterThan(200);
+  });
+
+  it('integer and number bounds accept exactly the values inside them', () => {
+    const next = mulberry32(freshSeed('bounds'));
+    for (let trial = 0; trial < 60; trial++) {
+      const integer = next() < 0.5;
+      const schema = { type: integer ? 'integer' : 'number', ...randomBounds(next, !integer) };
+      const automaton = new GrammarAutomaton(parseGbnf(jsonSchemaToGbnf(schema)));
+      const values = Array.from({ length: 80 }, () => {
+        const around = Object.values(schema).filter((v) => typeof v === 'number') as number[];
+        const base = around[Math.floor(next() * around.length)]!;
+        const v = base + Math.floor((next() - 0.5) * 8) + (integer || next() < 0.5 ? 0 : Math.floor(next() * 100) / 100);
+        return Number(v.toFixed(2));
+      });
+      for (const v of values) {
+        const state = automaton.walk(automaton.start, new TextEncoder().encode(String(v)));
+        const accepted = state !== REJECT && automaton.accepting(state);
+        const valid = Number.isInteger(v) || !integer ? schemaErrors(schema, v).length === 0 : false;
+        expect(accepted, `${JSON.stringify(schema)} on ${v}`).toBe(valid);
+      }
+    }
+  });
+
+  it('refuses by name what is not regular or not exact', () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ type: 'string', pattern: '^(a)\\1$' }, /backreference/],
+      [{ type: 'string', pattern: '^(?=a)a$' }, /lookahead/],
+      [{ type: 'string', pattern: '^(?<!a)b$' }, /lookbehind/],
+      [{ type: 'string', pattern: '\\bword' }, /word boundary/],
+      [{ type: 'string', pattern: 'a^b' }, /"\^" inside/],
+      [{ type: 'string', pattern: '(a$)' }, /"\$" inside/],
+      [{ type: 'string', pattern: '^[a-z]+$', maxLength: 3 }, /pattern together with/],
+      [{ type: 'number', minimum: 0.5 }, /fractional minimum/],
+      [{ type: 'integer', minimum: 3, maximum: 2 }, /no integer lies within/],
+      [{ type: 'integer', exclusiveMinimum: true, minimum: 1 }, /boolean/],
+    ];
+    for (const [schema, message] of cases) {
+      expect(() => jsonSchemaToGbnf(schema), JSON.stringify(schema)).toThrow(expect.objectContaining({ name: 'UnsupportedSchemaError', message: expect.stringMatching(message) }));
+    }
+  });
+});
+
+describe('string formats', () => {
+  it('date, time, date-time and uuid accept valid values and refuse invalid ones (checked by the calendar)', () => {
+    const cases: Array<[string, string, boolean]> = [
+      ['date', '2024-02-28', true], ['date', '2023-04-31', false], ['date', '2024-13-01', false], ['date', '2024-01-31', true],
+      ['time', '23:59:59Z', true], ['time', '12:00:00.123+05:30', true], ['time', '24:00:00Z', false], ['time', '12:00:00', false],
+      ['date-time', '2024-06-30T08:15:00-07:00', true], ['date-time', '2024-06-31T08:15:00Z', false],
+      ['uuid', '123e4567-e89b-12d3-a456-426614174000', true], ['uuid', '123e4567-e89b-12d3-a456-42661417400', false],
+    ];
+    for (const [format, value, valid] of cases) {
+      const schema = { type: 'string', format };
+      expect(verdict(schema, JSON.stringify(value)) === 'complete', `${format} ${value}`).toBe(valid);
+      expect(schemaErrors(schema, value).length === 0, `validator: ${format} ${value}`).toBe(valid);
+    }
+    expect(() => jsonSchemaToGbnf({ type: 'string', format: 'email' })).toThrow(expect.objectContaining({ name: 'UnsupportedSchemaError', message: expect.stringMatching(/format "email" is not supported/) }));
+  });
 });

@@ -7,8 +7,12 @@
  * Choices that keep outputs valid and finite: objects with `properties` hold only the declared
  * ones, in declared order (required ones always, optional ones maybe); numbers have at most 16
  * digits before and after the point; whitespace is at most one space between tokens.
+ * `pattern` is converted as a regular expression (regex.ts); integer bounds exactly, number bounds
+ * when they are integers (numeric-range.ts; a bounded number has no exponent).
  */
 import { GrammarError } from './grammar.ts';
+import { integerRange, numberRange } from './numeric-range.ts';
+import { patternToGbnf } from './regex.ts';
 
 /** A schema uses a keyword (or a value of one) outside the supported subset. */
 export class UnsupportedSchemaError extends GrammarError {}
@@ -16,13 +20,28 @@ export class UnsupportedSchemaError extends GrammarError {}
 /** Keywords that constrain the output, each turned into rules. */
 export const SUPPORTED_SCHEMA_KEYWORDS = [
   'type', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems',
-  'minLength', 'maxLength', 'enum', 'const', 'anyOf', 'oneOf', '$ref', '$defs', 'definitions',
+  'minLength', 'maxLength', 'pattern', 'format', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
+  'enum', 'const', 'anyOf', 'oneOf', '$ref', '$defs', 'definitions',
 ] as const;
 /** Keywords that describe without constraining. */
 const ANNOTATIONS = new Set(['title', 'description', '$schema', '$id', '$comment', 'examples', 'default', 'deprecated', 'readOnly', 'writeOnly']);
 const SUPPORTED = new Set<string>(SUPPORTED_SCHEMA_KEYWORDS);
 const TYPES = ['object', 'array', 'string', 'number', 'integer', 'boolean', 'null'] as const;
 type JsonType = (typeof TYPES)[number];
+
+/**
+ * String formats as regular patterns, each accepting only valid values (RFC 3339 dates and times,
+ * RFC 4122 UUIDs). February has 28 days here: the 29th would need the year, which a pattern cannot
+ * check exactly, so it is left out rather than allowed in every year.
+ */
+const DATE = '\\d{4}-((0[13578]|1[02])-(0[1-9]|[12]\\d|3[01])|(0[469]|11)-(0[1-9]|[12]\\d|30)|02-(0[1-9]|1\\d|2[0-8]))';
+const TIME = '([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,6})?(Z|[+-]([01]\\d|2[0-3]):[0-5]\\d)';
+export const FORMAT_PATTERNS: Readonly<Record<string, string>> = {
+  date: `^${DATE}$`,
+  time: `^${TIME}$`,
+  'date-time': `^${DATE}T${TIME}$`,
+  uuid: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
+};
 
 /** Rules every schema grammar may use. */
 const PRIMITIVES: Record<string, string> = {
@@ -154,6 +173,9 @@ class SchemaConverter {
         return this.array(schema, path, hint);
       case 'string':
         return this.string(schema, path, hint);
+      case 'integer':
+      case 'number':
+        return this.numeric(schema, type, path, hint);
       default:
         return usePrimitive(this.rules, type);
     }
@@ -166,7 +188,56 @@ class SchemaConverter {
     return v;
   }
 
+  /** A bound of `key`, or undefined; a safe integer's worth of size at most (the grammar spells it out). */
+  private bound(schema: Record<string, unknown>, key: string, path: string): number | undefined {
+    const v = schema[key];
+    if (v === undefined) return undefined;
+    if (typeof v === 'boolean') this.fail(`${path}/${key}`, `${key} as a boolean (draft 4) is not supported: give the bound as a number`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(`${path}/${key}`, `${key} must be a number`);
+    if (Math.abs(v) > Number.MAX_SAFE_INTEGER) this.fail(`${path}/${key}`, `${key} beyond ±2^53 is not supported`);
+    return v;
+  }
+
+  private numeric(schema: Record<string, unknown>, type: 'integer' | 'number', path: string, hint: string): string {
+    const min = this.bound(schema, 'minimum', path);
+    const max = this.bound(schema, 'maximum', path);
+    const exMin = this.bound(schema, 'exclusiveMinimum', path);
+    const exMax = this.bound(schema, 'exclusiveMaximum', path);
+    if (min === undefined && max === undefined && exMin === undefined && exMax === undefined) return usePrimitive(this.rules, type);
+    let body: string | undefined;
+    if (type === 'integer') {
+      const lows = [min === undefined ? undefined : Math.ceil(min), exMin === undefined ? undefined : Math.floor(exMin) + 1].filter((x) => x !== undefined);
+      const highs = [max === undefined ? undefined : Math.floor(max), exMax === undefined ? undefined : Math.ceil(exMax) - 1].filter((x) => x !== undefined);
+      body = integerRange(lows.length ? Math.max(...lows) : undefined, highs.length ? Math.min(...highs) : undefined);
+    } else {
+      // Numbers: exactly, for integer bounds (a fractional bound would need decimal comparisons).
+      for (const key of ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum']) {
+        if (schema[key] !== undefined && !Number.isInteger(schema[key])) this.fail(`${path}/${key}`, `a fractional ${key} for type number is not supported (integer bounds are)`);
+      }
+      // The tighter of each pair (an exclusive bound equal to an inclusive one is the tighter).
+      const loEx = exMin !== undefined && (min === undefined || exMin >= min);
+      const hiEx = exMax !== undefined && (max === undefined || exMax <= max);
+      body = numberRange(loEx ? exMin : min, loEx, hiEx ? exMax : max, hiEx);
+    }
+    if (body === undefined) this.fail(path, `no ${type} lies within the bounds`);
+    return this.rule(hint, body);
+  }
+
   private string(schema: Record<string, unknown>, path: string, hint: string): string {
+    if ('format' in schema) {
+      const format = schema.format;
+      if (typeof format !== 'string' || !(format in FORMAT_PATTERNS)) this.fail(`${path}/format`, `the format ${JSON.stringify(format)} is not supported (supported: ${Object.keys(FORMAT_PATTERNS).join(', ')})`, { keyword: 'format' });
+      if ('pattern' in schema) this.fail(path, 'format together with pattern is not supported');
+      const { format: _, ...rest } = schema;
+      return this.string({ ...rest, pattern: FORMAT_PATTERNS[format] }, path, hint);
+    }
+    if ('pattern' in schema) {
+      const pattern = schema.pattern;
+      if (typeof pattern !== 'string') this.fail(`${path}/pattern`, 'pattern must be a string');
+      if ('minLength' in schema || 'maxLength' in schema) this.fail(path, 'pattern together with minLength or maxLength is not supported (write the length into the pattern)');
+      const body = patternToGbnf(pattern, (what) => this.fail(`${path}/pattern`, what, { keyword: 'pattern' }));
+      return this.rule(hint, `"\\"" ${body} "\\""`);
+    }
     const min = this.count(schema, 'minLength', path) ?? 0;
     const max = this.count(schema, 'maxLength', path);
     if (min === 0 && max === undefined) return usePrimitive(this.rules, 'string');

@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseGbnf } from './gbnf.ts';
-import { CompiledGrammar, GrammarConstraint, maskHas, TokenTrie, type TokenMask } from './token-mask.ts';
+import { CompiledGrammar, GrammarConstraint, grammarMask, maskHas, plainTokens, TokenTrie, type TokenMask } from './token-mask.ts';
+import { jsonSchemaToGbnf } from './json-schema.ts';
+import { randomSchema } from '../../testing/json-schema-check.ts';
 import type { Grammar } from './grammar.ts';
 import { llamaCppSourceDir } from '../../testing/llama-ref.ts';
 import { recognizeBytes } from '../../testing/grammar-reference.ts';
@@ -133,4 +135,56 @@ describe('CompiledGrammar (shared across generations)', () => {
     expect(again.allowed()).not.toBe(start);
     expect(ids(again.allowed(), 4)).toEqual([0, 2]);
   });
+});
+
+describe('plain-token masks (strings without a trie walk per position)', () => {
+  it('equal the full trie walk along random walks of random schemas with string lengths, and of GBNF grammars', async () => {
+    // Qwen2's first 6000 tokens (byte tokens, partial characters, quotes, escapes, newlines) and a
+    // few long and multi-byte ones.
+    const tokenizer = await loadTokenizer('qwen2');
+    const pieces: Array<Uint8Array | null> = Array.from({ length: 6000 }, (_, id) => (tokenizer.isControl(id) ? null : tokenizer.tokenToPiece(id)));
+    for (const t of ['中文', 'é', '😀x', 'a'.repeat(30), ' '.repeat(60), 'ab"', '\\n', '"}']) pieces.push(utf8.encode(t));
+    // Tokens ending partway through a character: after plain ones, a surrogate's start, past U+10FFFF.
+    for (const b of [[0x61, 0x62, 0xe4, 0xb8], [0xe4], [0xed, 0xa0], [0xf4, 0x90], [0xf0, 0x9f, 0x98], [0x80, 0x61]]) pieces.push(Uint8Array.from(b));
+    const vocabulary = { trie: TokenTrie.build(pieces), pieces, endTokens: [] };
+    const plain = plainTokens(vocabulary);
+    // Most tokens are plain, so the walk left is small.
+    expect(plain.rest.tokenIds.length).toBeLessThan(pieces.length / 4);
+    const next = mulberry32(freshSeed('plain masks'));
+    const lengths = (s: unknown): unknown => {
+      if (Array.isArray(s)) return s.map(lengths);
+      if (typeof s !== 'object' || s === null) return s;
+      const out: Record<string, unknown> = Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'enum' || k === 'const' ? v : lengths(v)]));
+      if (out.type === 'string' && next() < 0.8) Object.assign(out, { minLength: Math.floor(next() * 3), maxLength: 3 + Math.floor(next() * 20) });
+      return out;
+    };
+    const grammars = [
+      ...Array.from({ length: 30 }, () => parseGbnf(jsonSchemaToGbnf(lengths(randomSchema(next))))),
+      parseGbnf('root ::= "\\"" [^"\\\\\\x00-\\x1f]{2,7} "\\"" [a-z]*'),
+      parseGbnf('root ::= ([^"\\\\\\x00-\\x1f] [^"\\\\\\x00-\\x1f])* "."'),
+      parseGbnf('root ::= [^\\n]{0,5} "\\n" .{3}'),
+    ];
+    let compared = 0;
+    let withPlain = 0; // steps where plain tokens were allowed (the fast path's case)
+    for (const grammar of grammars) {
+      const compiled = new CompiledGrammar(grammar, vocabulary);
+      const constraint = new GrammarConstraint(compiled);
+      let state = compiled.automaton.start;
+      for (let step = 0; step < 60; step++) {
+        const mask = constraint.allowed();
+        const full = grammarMask(compiled.automaton, state, vocabulary.trie);
+        expect(ids(mask, pieces.length)).toEqual(ids(full, pieces.length));
+        compared++;
+        const allowed = ids(mask, pieces.length);
+        if (allowed.length === 0) break;
+        if (allowed.some((id) => plain.rest.tokenIds.indexOf(id) < 0)) withPlain++;
+        const token = allowed[Math.floor(next() * allowed.length)]!;
+        constraint.accept(token);
+        state = compiled.automaton.walk(state, pieces[token]!);
+        if (!constraint.canContinue) break;
+      }
+    }
+    expect(compared).toBeGreaterThan(300);
+    expect(withPlain).toBeGreaterThan(50);
+  }, 120_000);
 });

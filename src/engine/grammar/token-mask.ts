@@ -5,8 +5,8 @@
  * automaton, and is kept per automaton state, so a state met again (inside a JSON string, after
  * each comma, ...) costs a map lookup.
  */
-import { GrammarError, type Grammar } from './grammar.ts';
-import { GrammarAutomaton, REJECT } from './automaton.ts';
+import { charRanges, GrammarError, type Grammar } from './grammar.ts';
+import { GrammarAutomaton, NOT_UNIFORM, REJECT } from './automaton.ts';
 
 /** A vocabulary's token byte strings in a preorder trie. Node 0 is the root (the empty prefix). */
 export class TokenTrie {
@@ -80,9 +80,8 @@ export function maskHas(mask: TokenMask, id: number): boolean {
   return ((mask[id >>> 5]! >>> (id & 31)) & 1) === 1;
 }
 
-/** The tokens a trie walk from `state` allows (end-of-generation tokens not included). */
-export function grammarMask(automaton: GrammarAutomaton, state: number, trie: TokenTrie): TokenMask {
-  const mask = new Uint32Array(Math.ceil(trie.vocabSize / 32));
+/** The tokens a trie walk from `state` allows (end-of-generation tokens not included), added to `mask`. */
+export function grammarMask(automaton: GrammarAutomaton, state: number, trie: TokenTrie, mask: TokenMask = new Uint32Array(Math.ceil(trie.vocabSize / 32))): TokenMask {
   const { bytes, depth, subtreeEnd, tokenStart, tokenIds } = trie;
   const stateAt = new Int32Array(trie.maxDepth + 1);
   stateAt[0] = state;
@@ -102,6 +101,113 @@ export function grammarMask(automaton: GrammarAutomaton, state: number, trie: To
     node++;
   }
   return mask;
+}
+
+/**
+ * The characters of a JSON string's body written as themselves: anything but `"`, `\\` and control
+ * characters (surrogates are not characters). Most of a vocabulary is made of them.
+ */
+export const PLAIN_CLASS = charRanges([[0x20, 0x21], [0x23, 0x5b], [0x5d, 0xd7ff], [0xe000, 0x10ffff]]);
+/** Longer plain tokens are rare and are walked with the rest (this bounds the per-length masks). */
+const MAX_PLAIN_CHARS = 48;
+
+/**
+ * A vocabulary split for grammars that spend most tokens in strings: the "plain" tokens (UTF-8
+ * characters of {@link PLAIN_CLASS}, at most MAX_PLAIN_CHARS of them, the last maybe partial) by
+ * their number of characters, and a trie of the others. In a state where every character of the class leads to the
+ * same next state, and so on for k characters, the plain tokens allowed are exactly those of at most
+ * k characters (a bitset per k, kept), and only the other tokens are walked: a string with a
+ * maxLength, whose every position is a state of its own, no longer walks 150k tokens per position.
+ */
+export class PlainTokens {
+  /** Tokens of the trie that are not plain. */
+  readonly rest: TokenTrie;
+  /** Plain token ids by character count: byCount[countStart[k] .. countStart[k + 1]) have k characters. */
+  private readonly byCount: Int32Array;
+  private readonly countStart: Int32Array;
+  readonly maxChars: number;
+  private readonly upTo: TokenMask[] = [];
+
+  constructor(pieces: ReadonlyArray<Uint8Array | null>) {
+    const counts = pieces.map((p) => (p && p.length > 0 ? plainChars(p) : -1));
+    this.rest = TokenTrie.build(pieces.map((p, id) => (counts[id]! < 0 ? p : null)));
+    this.maxChars = counts.reduce((a, b) => Math.max(a, b), 0);
+    this.countStart = new Int32Array(this.maxChars + 2);
+    for (const c of counts) if (c >= 0) this.countStart[c + 1]!++;
+    for (let k = 0; k <= this.maxChars; k++) this.countStart[k + 1]! += this.countStart[k]!;
+    this.byCount = new Int32Array(this.countStart[this.maxChars + 1]!);
+    const at = this.countStart.slice(0, -1);
+    counts.forEach((c, id) => {
+      if (c >= 0) this.byCount[at[c]!++] = id;
+    });
+  }
+
+  /** The plain tokens of at most `k` characters (shared: copy before changing). */
+  maskUpTo(k: number): TokenMask {
+    k = Math.min(k, this.maxChars);
+    for (let j = this.upTo.length; j <= k; j++) {
+      const mask = j === 0 ? new Uint32Array(Math.ceil(this.rest.vocabSize / 32)) : this.upTo[j - 1]!.slice();
+      for (let t = this.countStart[j]!; t < this.countStart[j + 1]!; t++) {
+        const id = this.byCount[t]!;
+        mask[id >>> 5]! |= 1 << (id & 31);
+      }
+      this.upTo.push(mask);
+    }
+    return this.upTo[k]!;
+  }
+}
+
+/**
+ * The number of characters of a plain token, or -1 (not of the class, or too long). A token may end
+ * partway through a character (byte-level vocabularies split multi-byte characters): every
+ * character that can complete it is of the class (all of them are past U+007F), so it counts as one
+ * more character, allowed exactly where one more plain character is.
+ */
+function plainChars(bytes: Uint8Array): number {
+  let chars = 0;
+  for (let i = 0; i < bytes.length; chars++) {
+    const b = bytes[i]!;
+    let cp: number;
+    let n: number;
+    if (b < 0x80) [cp, n] = [b, 1];
+    else if (b >= 0xc2 && b <= 0xdf) [cp, n] = [b & 0x1f, 2];
+    else if (b >= 0xe0 && b <= 0xef) [cp, n] = [b & 0x0f, 3];
+    else if (b >= 0xf0 && b <= 0xf4) [cp, n] = [b & 0x07, 4];
+    else return -1;
+    const have = Math.min(n, bytes.length - i);
+    for (let j = 1; j < have; j++) {
+      const c = bytes[i + j]!;
+      if ((c & 0xc0) !== 0x80) return -1;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (have < n) {
+      // The code points this prefix may still become: some must be a character (not overlong, not
+      // past U+10FFFF, not all surrogates), as the automaton's partial-character rule requires.
+      const shift = 6 * (n - have);
+      const lo = Math.max(cp * 2 ** shift, [0, 0, 0x80, 0x800, 0x10000][n]!);
+      const hi = Math.min(cp * 2 ** shift + 2 ** shift - 1, 0x10ffff);
+      if (lo > hi || (lo >= 0xd800 && hi <= 0xdfff)) return -1;
+      chars++;
+      break;
+    }
+    if (cp < [0, 0, 0x80, 0x800, 0x10000][n]! || cp > 0x10ffff || !rangesHold(PLAIN_CLASS, cp)) return -1;
+    i += n;
+  }
+  return chars > MAX_PLAIN_CHARS ? -1 : chars;
+}
+
+function rangesHold(ranges: Uint32Array, cp: number): boolean {
+  for (let i = 0; i < ranges.length; i += 2) if (cp >= ranges[i]! && cp <= ranges[i + 1]!) return true;
+  return false;
+}
+
+const plainSplits = new WeakMap<TokenTrie, PlainTokens>();
+
+/** The plain split of a vocabulary, built once per trie. */
+export function plainTokens(vocabulary: ConstraintVocabulary): PlainTokens {
+  let split = plainSplits.get(vocabulary.trie);
+  if (!split) plainSplits.set(vocabulary.trie, (split = new PlainTokens(vocabulary.pieces)));
+  return split;
 }
 
 /** What a constraint needs of the model's vocabulary. */
@@ -131,14 +237,34 @@ export class CompiledGrammar {
     /** Masks kept at most (each is vocabulary / 8 bytes: 19 KB for 152k tokens); then the cache starts over. */
     private readonly maxMasks = Infinity,
   ) {
-    this.automaton = new GrammarAutomaton(grammar);
+    this.automaton = new GrammarAutomaton(grammar, PLAIN_CLASS);
+  }
+
+  /**
+   * How many plain characters in a row the grammar allows from `state` (at most `cap`) when each
+   * of them leads to the same state whichever it is, so that exactly the plain tokens of at most
+   * that many characters are allowed; -1 when that is not so (the mask then walks every token).
+   */
+  private plainRun(state: number, cap: number): number {
+    let at = state;
+    for (let k = 0; k < cap; k++) {
+      const next = this.automaton.classStep(at);
+      if (next === REJECT) return k;
+      if (next === NOT_UNIFORM) return -1;
+      // A state that stays itself (a string without a length bound) allows any number.
+      if (next === at) return cap;
+      at = next;
+    }
+    return cap;
   }
 
   /** The tokens allowed in `state` (end-of-generation tokens when it is accepting). Do not modify it. */
   mask(state: number): TokenMask {
     let mask = this.masks.get(state);
     if (!mask) {
-      mask = grammarMask(this.automaton, state, this.vocabulary.trie);
+      const plain = plainTokens(this.vocabulary);
+      const run = this.plainRun(state, plain.maxChars);
+      mask = run < 0 ? grammarMask(this.automaton, state, this.vocabulary.trie) : grammarMask(this.automaton, state, plain.rest, plain.maskUpTo(run).slice());
       if (this.automaton.accepting(state)) for (const id of this.vocabulary.endTokens) mask[id >>> 5]! |= 1 << (id & 31);
       if (this.masks.size >= this.maxMasks) this.masks.clear();
       this.masks.set(state, mask);

@@ -111,6 +111,19 @@ export class Model implements LoopHost {
    * is a uniform in [0, 1).
    */
   async next(tokens: readonly number[], sampling: SamplingParams, u: number, penalties?: TokenPenalties, allowed?: AllowedTokens): Promise<number> {
+    return this.step(tokens, sampling, u, penalties, allowed);
+  }
+
+  /**
+   * `next` with the token mask asked for once the step's forward pass is handed to the device, so
+   * the host computes the mask while the device evaluates (StepByStepLoop uses it for constrained
+   * replies); the mask is then uploaded just before the sample dispatch.
+   */
+  async nextWithMask(tokens: readonly number[], sampling: SamplingParams, u: number, penalties: TokenPenalties | undefined, allowed: () => AllowedTokens): Promise<number> {
+    return this.step(tokens, sampling, u, penalties, allowed);
+  }
+
+  private async step(tokens: readonly number[], sampling: SamplingParams, u: number, penalties: TokenPenalties | undefined, allowedOrLater: AllowedTokens | (() => AllowedTokens) | undefined): Promise<number> {
     if (tokens.length === 0) throw new RangeError('next: no tokens to evaluate');
     const { backend, scratch, config, kv } = this.state;
     const B = scratch.batch;
@@ -118,7 +131,7 @@ export class Model implements LoopHost {
     this.oneU[0] = u;
     // Host-counted penalties change the dispatches (their count is a uniform): not replayable.
     // So does a grammar's token mask (written per token).
-    const plain = (!penalties || penalties.counts.length === 0) && !allowed;
+    const plain = (!penalties || penalties.counts.length === 0) && !allowedOrLater;
     const plan = tokens.length === 1 && plain ? this.decodePlan(false, sampling, undefined) : undefined;
     const token = tokens[0]!;
     if (plan && Number.isInteger(token) && token >= 0 && token < config.nVocab) {
@@ -137,6 +150,11 @@ export class Model implements LoopHost {
         await forward(this.state, chunk, isLast ? chunk.length - 1 : chunk.length);
         if (!isLast) backend.submit();
       }
+      let allowed: AllowedTokens | undefined;
+      if (typeof allowedOrLater === 'function') {
+        backend.submit();
+        allowed = allowedOrLater();
+      } else allowed = allowedOrLater;
       backend.sample({ t: scratch.logits, stride: config.nVocab }, config.nVocab, 1, sampling, this.oneU, scratch.sampled, penalties, allowed);
       if (captured) this.keepDecodePlan(false, sampling, undefined, captured);
     }

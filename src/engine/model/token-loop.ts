@@ -20,9 +20,10 @@ export interface DecodeLoopOptions {
   /** Steps (sampled tokens) the loop may run at most: the caller's max_tokens and the room left in the context. */
   maxSteps: number;
   /**
-   * A grammar's allowed tokens for the next step, asked just before it runs (after the previous
-   * token was taken). A loop that records steps ahead cannot know them: constrained requests run
-   * StepByStepLoop.
+   * A grammar's allowed tokens for the next step, asked while it runs (after the previous token was
+   * taken; a model with `nextWithMask` asks once the step's forward pass is on the device, so the
+   * host computes the mask meanwhile). A loop that records steps ahead cannot know them:
+   * constrained requests run StepByStepLoop.
    */
   allowedTokens?: () => AllowedTokens;
   /** Filled by a loop that records steps ahead (the device loop) with what recording them cost the host; the benchmark reads it. */
@@ -59,6 +60,8 @@ export interface DecodeLoop {
 /** What `StepByStepLoop` needs: evaluate tokens and sample the next one, one step per call. */
 export interface SteppedModel {
   next(tokens: readonly number[], sampling: SamplingParams, u: number, penalties?: TokenPenalties, allowed?: AllowedTokens): Promise<number>;
+  /** `next` asking for the mask only once the step's forward pass runs (the host then works while the device does). */
+  nextWithMask?(tokens: readonly number[], sampling: SamplingParams, u: number, penalties: TokenPenalties | undefined, allowed: () => AllowedTokens): Promise<number>;
 }
 
 /**
@@ -86,7 +89,11 @@ export class StepByStepLoop implements DecodeLoop {
     const u = this.options.random();
     let stepPenalties: TokenPenalties | undefined;
     if (penaltiesActive(penalties)) stepPenalties = { params: penalties, counts: recentTokenCounts([...this.recent, ...this.pending], penalties.lastN) };
-    const token = await this.model.next(this.pending, sampling, u, stepPenalties, this.options.allowedTokens?.());
+    const { allowedTokens } = this.options;
+    const token =
+      allowedTokens && this.model.nextWithMask
+        ? await this.model.nextWithMask(this.pending, sampling, u, stepPenalties, allowedTokens)
+        : await this.model.next(this.pending, sampling, u, stepPenalties, allowedTokens?.());
     this.steps++;
     this.recent = [...this.recent, ...this.pending].slice(-Math.max(1, penalties.lastN));
     this.pending = [token];
