@@ -63,7 +63,9 @@ function formatOk(format: string, v: string): boolean {
   const dateOk = (d: string) => {
     const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(d);
     if (!m) return false;
-    const date = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+    // setUTCFullYear, not Date.UTC: Date.UTC reads years 0-99 as 1900-1999.
+    const date = new Date(0);
+    date.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
     return date.getUTCFullYear() === Number(m[1]) && date.getUTCMonth() === Number(m[2]) - 1 && date.getUTCDate() === Number(m[3]);
   };
   const timeOk = (t: string) => {

@@ -476,7 +476,7 @@ describe('tool request validation', () => {
     [{ tools: [TOOLS[0], TOOLS[0]] }, 'InvalidRequestError', 'tools[1].function.name'],
     [{ tools: [{ type: 'function', function: { name: 'has space' } }] }, 'InvalidRequestError', 'tools[0].function.name'],
     [{ tools: [{ type: 'retrieval' }] }, 'InvalidRequestError', 'tools[0].type'],
-    [{ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { s: { type: 'string', pattern: 'a+' } } } } }] }, 'UnsupportedSchemaError', 'tools[0].function.parameters'],
+    [{ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { s: { type: 'number', multipleOf: 3 } } } } }] }, 'UnsupportedSchemaError', 'tools[0].function.parameters'],
     [{ tools: TOOLS, tool_choice: 'required', response_format: { type: 'json_object' } }, 'InvalidRequestError', 'tool_choice'],
     [{ messages: [{ role: 'tool', content: '1' }] }, 'InvalidRequestError', 'messages[0].tool_call_id'],
     [{ messages: [{ role: 'user', content: null }] }, 'InvalidRequestError', 'messages[0].content'],

@@ -93,7 +93,7 @@ async function compare(name: string, arch: TestArch, quant: string | QuantRecipe
   };
   console.log(`[lora parity] ${name}: ${Object.entries(figures).map(([k, v]) => `${k} ${k.startsWith('top1') ? v.toFixed(3) : v.toExponential(2)}`).join(', ')}`);
   // The adapters matter: a comparison that passes without them would prove nothing.
-  expect(figures.adapterMoves).toBeGreaterThan(1e-2);
+  expect(figures.adapterMoves).toBeGreaterThan(1e-3);
   return figures;
 }
 
@@ -142,7 +142,8 @@ describe('LoRA vs llama.cpp', () => {
     if (targets.length === 0) targets.push('ffn_down');
     const rank = 1 + Math.floor(next() * 32);
     const alpha = next() < 0.2 ? 0 : Math.round(next() * 64);
-    const scale = Math.round((next() * 2 - 0.5) * 100) / 100 || 0.5;
+    // A scale near zero would leave nothing to compare: its size is drawn from [0.3, 1.3), its sign at random.
+    const scale = Math.round((next() < 0.3 ? -1 : 1) * (0.3 + next()) * 100) / 100;
     console.log(`[lora parity] held-out: ${arch}, rank ${rank}, alpha ${alpha}, scale ${scale}, targets ${targets.join(',')}`);
     const data = makeRandomLora(config, { rank, alpha, targets, seed, gain: 0.25 + next() });
     const f = await compare(`held-out-${arch}`, arch, 'f32', [{ data, scale }]);
