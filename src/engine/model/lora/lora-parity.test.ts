@@ -141,7 +141,8 @@ describe('LoRA vs llama.cpp', () => {
     const targets = candidates.filter(() => next() < 0.5);
     if (targets.length === 0) targets.push('ffn_down');
     const rank = 1 + Math.floor(next() * 32);
-    const alpha = next() < 0.2 ? 0 : Math.round(next() * 64);
+    // alpha/rank is the adapter's gain: drawn in [0.5, 2.5) so that the adapter always moves the logits (alpha 0 means a gain of 1).
+    const alpha = next() < 0.2 ? 0 : Math.max(1, Math.round(rank * (0.5 + 2 * next())));
     // A scale near zero would leave nothing to compare: its size is drawn from [0.3, 1.3), its sign at random.
     const scale = Math.round((next() < 0.3 ? -1 : 1) * (0.3 + next()) * 100) / 100;
     console.log(`[lora parity] held-out: ${arch}, rank ${rank}, alpha ${alpha}, scale ${scale}, targets ${targets.join(',')}`);
