@@ -263,6 +263,15 @@ describe('hearth serve with the openai client', () => {
     await send('/chat/completions', `{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":${deepSchema}}}}`);
     await send('/chat/completions', JSON.stringify({ messages: hi, grammar: `root ::= ${'('.repeat(5000)}"a"${')'.repeat(5000)}` }));
     await send('/chat/completions', '['.repeat(100_000) + ']'.repeat(100_000));
+    // The compilers' own nesting limit names the problem (not a stack overflow caught after the fact).
+    for (const body of [
+      `{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":${deepSchema}}}}`,
+      JSON.stringify({ messages: hi, grammar: `root ::= ${'('.repeat(5000)}"a"${')'.repeat(5000)}` }),
+    ]) {
+      const response = await fetch(`${served.baseURL}/chat/completions`, { method: 'POST', headers: auth, body });
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/nested more than 100 deep/);
+    }
     const badEscape = await fetch(`${served.baseURL}/models/%E0%A4%A`, { headers: auth });
     expect(badEscape.status).toBe(404);
     expect(failures).toEqual([]);
