@@ -13,7 +13,8 @@ import type { Engine } from '../engine/engine.ts';
 import { schemaErrors } from '../testing/json-schema-check.ts';
 import { AsyncFunction, readmeExample } from '../testing/readme-example.ts';
 import { TEST_MODEL_ID, loadTestEngine, startTestServer, until, type TestServer } from '../testing/test-server.ts';
-import type { RequestRecord } from './server.ts';
+import { request as httpRequest } from 'node:http';
+import { hostAllowed, type RequestRecord } from './server.ts';
 
 const KEY = 'test-key-1234';
 let engine: Engine;
@@ -314,6 +315,41 @@ describe('hearth serve with the openai client', () => {
       expect((await fetch(`${only.baseURL}/models`)).status).toBe(200);
     } finally {
       await only.server.close();
+    }
+  });
+
+  it('bound to loopback, answers only Host values naming loopback at its port or the allowed names (DNS rebinding)', async () => {
+    const guarded = await startTestServer(engine, { allowedHosts: ['hearth.internal', 'proxy.example:9000'] });
+    const port = Number(new URL(guarded.url).port);
+    /** Node's fetch may not set Host: a raw request does. */
+    const statusFor = (host: string | null, method = 'GET', path = '/v1/models') =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, method, path, setHost: host !== null, headers: host === null ? {} : { Host: host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      for (const ok of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `LOCALHOST:${port}`, 'hearth.internal', 'hearth.internal:1234', 'proxy.example:9000']) {
+        expect(await statusFor(ok), ok).toBe(200);
+      }
+      for (const bad of ['attacker.example', `attacker.example:${port}`, `localhost:${port + 1}`, 'localhost', 'proxy.example', 'proxy.example:9001', `evil@localhost:${port}`]) {
+        expect(await statusFor(bad), String(bad)).toBe(403);
+      }
+      // No Host at all: Node's HTTP/1.1 parser refuses it before the server sees it.
+      expect(await statusFor(null)).toBe(400);
+      // The same check before the route: preflights and /health too.
+      expect(await statusFor('attacker.example', 'OPTIONS', '/v1/chat/completions')).toBe(403);
+      expect(await statusFor('attacker.example', 'GET', '/health')).toBe(403);
+      expect(await statusFor(`localhost:${port}`, 'GET', '/health')).toBe(200);
+      expect(guarded.server.state().counts.finished).toBe(0);
+      expect(hostAllowed(`localhost:${port}`, port, [])).toBe(true);
+      expect(hostAllowed('localhost:80', 80, [])).toBe(true);
+      expect(hostAllowed('localhost', 80, [])).toBe(true);
+    } finally {
+      await guarded.server.close();
     }
   });
 

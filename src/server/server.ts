@@ -45,6 +45,11 @@ export interface HearthServerOptions {
   corsOrigins?: readonly string[];
   /** One line per request (default: none). */
   log?: (line: string) => void;
+  /**
+   * Host names (optionally `name:port`) accepted in the Host header besides localhost, 127.0.0.1 and
+   * [::1] at the bound port, when the server listens on a loopback address (see {@link hostAllowed}).
+   */
+  allowedHosts?: readonly string[];
 }
 
 export type RequestOutcome = 'finished' | 'aborted' | 'dropped' | 'failed';
@@ -111,6 +116,37 @@ function sendEvent(res: ServerResponse, data: unknown): void {
   res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
 }
 
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** True for an address a listening socket reports that only this machine can reach. */
+export function isLoopbackAddress(address: string): boolean {
+  return address === '::1' || /^127\./.test(address) || address === '::ffff:127.0.0.1' || address === 'localhost';
+}
+
+/**
+ * DNS rebinding: a page on attacker.example can make its own name resolve to 127.0.0.1 and then
+ * call a server on this machine as a same-origin page (no CORS, no Origin check applies). Its
+ * requests still carry `Host: attacker.example`, so a server bound to loopback answers only Host
+ * values naming loopback at its own port, or the names it was given (`name` any port, `name:port`
+ * that port).
+ */
+export function hostAllowed(header: string | undefined, port: number, allowed: readonly string[]): boolean {
+  if (header === undefined || /[\s/@?#\\]/.test(header)) return false;
+  let url: URL;
+  try {
+    url = new URL(`http://${header}`);
+  } catch {
+    return false;
+  }
+  const name = url.hostname.toLowerCase();
+  const given = url.port === '' ? 80 : Number(url.port);
+  if (LOOPBACK_NAMES.has(name) && given === port) return true;
+  return allowed.some((entry) => {
+    const e = entry.toLowerCase();
+    return e === name || e === `${name}:${given}`;
+  });
+}
+
 /** Compares in constant time (digests of equal length), so the key cannot be guessed byte by byte from timings. */
 function sameKey(given: string, expected: string): boolean {
   const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -143,6 +179,8 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
   /** The clients' connections to end on close: running and waiting generations, by their signal. */
   const inFlight = new Set<{ left: AbortController; done: Promise<void> }>();
   let running: string | null = null;
+  /** The port whose loopback Host values are accepted; null when not bound to loopback (no check). */
+  let loopbackPort: number | null = null;
 
   const modelObject = () => ({ id: modelId, object: 'model', created, owned_by: 'hearth' });
 
@@ -307,6 +345,9 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (loopbackPort !== null && !hostAllowed(req.headers.host, loopbackPort, options.allowedHosts ?? [])) {
+      throw new ApiError(403, `The Host ${JSON.stringify((req.headers.host ?? '').slice(0, 200))} is not this server's (a server on localhost answers only Host localhost, 127.0.0.1 or [::1] at its port; see --allowed-host).`, 'invalid_request_error', null, 'host_not_allowed');
+    }
     cors(req, res);
     const method = req.method ?? 'GET';
     let path: string;
@@ -361,6 +402,7 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
         http.listen(port, host, () => {
           http.off('error', reject);
           const { address, port: bound } = http.address() as AddressInfo;
+          loopbackPort = isLoopbackAddress(address) ? bound : null;
           resolve(`http://${address.includes(':') ? `[${address}]` : address}:${bound}`);
         });
       });
