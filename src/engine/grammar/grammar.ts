@@ -8,7 +8,9 @@
 import { HearthError } from '../errors.ts';
 
 /** A GBNF text, a JSON schema or a grammar built from them cannot be used (the message says why). */
-export class GrammarError extends HearthError {}
+export class GrammarError extends HearthError {
+  override name = 'GrammarError';
+}
 
 /**
  * How deeply a schema, a GBNF group or a pattern group may nest. The compilers recurse once per

@@ -15,7 +15,9 @@ import { integerRange, numberRange } from './numeric-range.ts';
 import { patternToGbnf } from './regex.ts';
 
 /** A schema uses a keyword (or a value of one) outside the supported subset. */
-export class UnsupportedSchemaError extends GrammarError {}
+export class UnsupportedSchemaError extends GrammarError {
+  override name = 'UnsupportedSchemaError';
+}
 
 /** Keywords that constrain the output, each turned into rules. */
 export const SUPPORTED_SCHEMA_KEYWORDS = [
