@@ -14,6 +14,7 @@ import { schemaErrors } from '../testing/json-schema-check.ts';
 import { AsyncFunction, readmeExample } from '../testing/readme-example.ts';
 import { TEST_MODEL_ID, loadTestEngine, startTestServer, until, type TestServer } from '../testing/test-server.ts';
 import { request as httpRequest } from 'node:http';
+import { SseParser, type SseEvent } from '../engine/rpc/sse.ts';
 import { hostAllowed, type RequestRecord } from './server.ts';
 
 const KEY = 'test-key-1234';
@@ -433,6 +434,46 @@ describe('hearth serve queue', () => {
     });
     return { engine: wrapped, open, seen };
   }
+
+  it('sends SSE keep-alive comments while a streamed request waits, which the openai client and the app\'s parser skip', async () => {
+    const { engine: gatedEngine, open } = gated(engine);
+    const slow = await startTestServer(gatedEngine, { keepAliveMs: 5 });
+    const body = { model: TEST_MODEL_ID, messages: hi, max_tokens: 3, seed: 1, stream: true };
+    try {
+      const response = await fetch(`${slow.baseURL}/chat/completions`, { method: 'POST', body: JSON.stringify(body) });
+      // The comment comes before any token: the headers went with it.
+      expect(response.status).toBe(200);
+      const reader = response.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      while ((text.match(/: keep-alive\n\n/g) ?? []).length < 2) text += decoder.decode((await reader.read()).value, { stream: true });
+      expect(text).not.toContain('data:');
+      // The openai client, waiting behind the same gate, reads through its comments too.
+      const openai = new OpenAI({ baseURL: slow.baseURL, apiKey: 'none', maxRetries: 0 });
+      const second = openai.chat.completions.create({ ...body, stream: true });
+      await until(() => slow.server.state().waiting === 1);
+      open();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+      const events: SseEvent[] = [];
+      const parser = new SseParser((e) => events.push(e));
+      parser.push(text);
+      parser.end();
+      expect(events.at(-1)!.data).toBe('[DONE]');
+      const chunks = events.slice(0, -1).map((e) => JSON.parse(e.data) as { choices: Array<{ delta: { content?: string } }> });
+      const reply = await engine.chatCompletion({ messages: hi, max_tokens: 3, seed: 1 });
+      expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe(reply.choices[0].message.content);
+      let streamed = '';
+      for await (const chunk of await second) streamed += chunk.choices[0]?.delta.content ?? '';
+      expect(streamed).toBe(reply.choices[0].message.content);
+    } finally {
+      open();
+      await slow.server.close();
+    }
+  });
 
   it('drops a waiting request whose client leaves, refuses past the limit with 503, then serves in order', async () => {
     const { engine: gatedEngine, open, seen } = gated(engine);

@@ -50,6 +50,13 @@ export interface HearthServerOptions {
    * [::1] at the bound port, when the server listens on a loopback address (see {@link hostAllowed}).
    */
   allowedHosts?: readonly string[];
+  /**
+   * A streamed request that has no event yet (waiting its turn, or reading its prompt) gets an SSE
+   * comment `: keep-alive` this often, so proxies and clients with idle timeouts keep the connection
+   * (default 15 s). The first one sends the stream's 200 headers: an error after it is an error
+   * event in the stream, as an error after the first token is.
+   */
+  keepAliveMs?: number;
 }
 
 export type RequestOutcome = 'finished' | 'aborted' | 'dropped' | 'failed';
@@ -103,6 +110,26 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
+const DEFAULT_KEEP_ALIVE_MS = 15_000;
+/** Streams that have sent an event (keep-alive comments stop then). */
+const eventsSent = new WeakSet<ServerResponse>();
+
+function startStream(res: ServerResponse): void {
+  if (!res.headersSent) {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+  }
+}
+
+/** Sends `: keep-alive` comments every `ms` until the stream's first event; returns the stop. */
+function keepAlive(res: ServerResponse, ms: number): () => void {
+  const timer = setInterval(() => {
+    if (res.destroyed || res.writableEnded || eventsSent.has(res)) return clearInterval(timer);
+    startStream(res);
+    res.write(': keep-alive\n\n');
+  }, ms);
+  return () => clearInterval(timer);
+}
+
 /**
  * One server-sent event; a client that has left is not written to. The stream's headers go with its
  * first event, so an error found before the first token (a prompt that does not fit) still gets its
@@ -110,9 +137,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
  */
 function sendEvent(res: ServerResponse, data: unknown): void {
   if (res.destroyed || res.writableEnded) return;
-  if (!res.headersSent) {
-    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-  }
+  startStream(res);
+  eventsSent.add(res);
   res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
 }
 
@@ -238,6 +264,7 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
     let settle!: () => void;
     const entry = { left, done: new Promise<void>((resolve) => (settle = resolve)) };
     inFlight.add(entry);
+    const stopKeepAlive = parsed.stream ? keepAlive(res, options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS) : () => undefined;
     try {
       let release: () => void;
       try {
@@ -261,6 +288,7 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
       // Reported once the next request has its turn: a listener sees the server as it now is.
       record(ended);
     } finally {
+      stopKeepAlive();
       inFlight.delete(entry);
       settle();
     }
