@@ -180,8 +180,9 @@ function sameKey(given: string, expected: string): boolean {
 }
 
 /**
- * The engine's checks of a request. A schema or grammar nested deeper than the compiler's recursion
- * goes (a stack overflow) is the request's fault: a 400 naming the field, not a 500.
+ * The engine's checks of a request. The grammar compilers bound their own nesting (a named
+ * UnsupportedSchemaError or GrammarError); a stack overflow anywhere else in the checks is still
+ * the request's fault: a 400 naming the field, not a 500.
  */
 function checkRequest(request: ServerRequest['request']): void {
   try {
