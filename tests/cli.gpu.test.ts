@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,30 @@ describe('hearth CLI', () => {
     expect(result.stderr).toContain("unknown command 'frobnicate'");
     expect(result.stderr).toContain('hearth probe');
   });
+
+  it('serve stops, child and all, on a SIGTERM sent to the parent alone (the software-Vulkan re-launch forwards it)', async () => {
+    // HEARTH_SOFTWARE_GPU=1 makes the CLI re-launch itself where SwiftShader is installed.
+    const cli = spawn(process.execPath, [...HEARTH, 'serve', 'public/models/hearth-demo-kjv-q8_0.gguf', '--port', '0', '--backend', 'webgpu'], {
+      env: { ...process.env, HEARTH_SOFTWARE_GPU: '1' },
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => cli.once('exit', (code) => resolve(code)));
+    let err = '';
+    cli.stderr.setEncoding('utf8');
+    const url = await new Promise<string>((resolve, reject) => {
+      cli.stderr.on('data', (text: string) => {
+        err += text;
+        const m = /serving '[^']+' at (\S+)\/v1/.exec(err);
+        if (m) resolve(m[1]!);
+      });
+      void exited.then(() => reject(new Error(`serve exited early: ${err}`)));
+    });
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+    cli.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(err).toContain('stopping: ending requests in flight');
+    await expect(fetch(`${url}/health`)).rejects.toThrow();
+  }, 120_000);
 
   it('prints the package version', () => {
     const out = execFileSync(process.execPath, [...HEARTH, '--version'], { encoding: 'utf8' });

@@ -2,8 +2,8 @@
  * `hearth` command line: the engine core under Node with Dawn's WebGPU. Each command lives in
  * src/cli/commands/ and returns an exit code; usage errors exit with 2, failures with 1.
  */
-import { spawnSync } from 'node:child_process';
 import { ENGINE_VERSION } from '../engine/version.ts';
+import { runForwardingSignals } from '../node/forward-signals.ts';
 import { softwareVulkanEnv } from '../node/vulkan-env.ts';
 import { UsageError, type CliCommand, commandNeedsGpu } from './command.ts';
 import { benchCommand } from './commands/bench.ts';
@@ -49,15 +49,12 @@ On a machine without a GPU driver, Chromium's SwiftShader is used when installed
 /**
  * Re-runs this process with the environment that lets Dawn find a software Vulkan driver, when
  * that is needed. Returns the child's exit code, or null when the current process is fine as is.
+ * Signals sent to this process reach the child (a stopped `hearth serve` must not run on).
  */
-function reexecWithSoftwareVulkan(): number | null {
+async function reexecWithSoftwareVulkan(): Promise<number | null> {
   const env = softwareVulkanEnv();
   if (!env) return null;
-  const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, ...env },
-  });
-  return child.status ?? 1;
+  return runForwardingSignals(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { env: { ...process.env, ...env } });
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -75,11 +72,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`hearth: unknown command '${name}'\n\n${usage()}\n`);
     return 2;
   }
-  if (commandNeedsGpu(command, rest)) {
-    const childStatus = reexecWithSoftwareVulkan();
-    if (childStatus !== null) return childStatus;
-  }
   try {
+    if (commandNeedsGpu(command, rest)) {
+      const childStatus = await reexecWithSoftwareVulkan();
+      if (childStatus !== null) return childStatus;
+    }
     return await command.run(rest);
   } catch (error) {
     if (error instanceof UsageError) {

@@ -77,7 +77,9 @@ function baseName(path: string): string {
 }
 
 /** A chat request arrived with no model loaded. */
-export class NoModelLoadedError extends HearthError {}
+export class NoModelLoadedError extends HearthError {
+  override name = 'NoModelLoadedError';
+}
 
 interface Loaded {
   model: Model;

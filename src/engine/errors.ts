@@ -9,16 +9,22 @@ export class HearthError extends Error {
   constructor(message: string, detail?: Record<string, unknown>) {
     super(message);
     this.detail = detail;
-    // `name` is set from the subclass so that `instanceof` is not needed after a postMessage.
+    // `name` identifies the class after a postMessage, where `instanceof` no longer works. Each
+    // subclass also sets it as a string literal (`override name = 'X'`): the page bundle is minified
+    // without keepNames, where `new.target.name` would be a mangled name (tests/error-names.test.ts).
     this.name = new.target.name;
   }
 }
 
 /** The page or process has no usable WebGPU adapter. */
-export class WebGPUUnavailableError extends HearthError {}
+export class WebGPUUnavailableError extends HearthError {
+  override name = 'WebGPUUnavailableError';
+}
 
 /** The GPU device was lost (driver reset, tab backgrounded on some platforms, out of memory). */
-export class DeviceLostError extends HearthError {}
+export class DeviceLostError extends HearthError {
+  override name = 'DeviceLostError';
+}
 
 /** Plain-object form of an error, as it crosses a worker or process boundary. */
 export interface SerializedError {

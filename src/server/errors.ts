@@ -15,6 +15,7 @@ export interface ApiErrorBody {
 
 /** An error answered with `status` and OpenAI's error body. */
 export class ApiError extends HearthError {
+  override name = 'ApiError';
   constructor(
     readonly status: number,
     message: string,

@@ -7,10 +7,14 @@
 import { HearthError } from '../engine/errors.ts';
 
 /** More requests wait than the server accepts. */
-export class QueueFullError extends HearthError {}
+export class QueueFullError extends HearthError {
+  override name = 'QueueFullError';
+}
 
 /** A waiting request's client left (its signal aborted) before its turn. */
-export class LeftQueueError extends HearthError {}
+export class LeftQueueError extends HearthError {
+  override name = 'LeftQueueError';
+}
 
 interface Waiter {
   grant: () => void;

@@ -13,7 +13,9 @@ import type { Engine } from '../engine/engine.ts';
 import { schemaErrors } from '../testing/json-schema-check.ts';
 import { AsyncFunction, readmeExample } from '../testing/readme-example.ts';
 import { TEST_MODEL_ID, loadTestEngine, startTestServer, until, type TestServer } from '../testing/test-server.ts';
-import type { RequestRecord } from './server.ts';
+import { request as httpRequest } from 'node:http';
+import { SseParser, type SseEvent } from '../engine/rpc/sse.ts';
+import { hostAllowed, type RequestRecord } from './server.ts';
 
 const KEY = 'test-key-1234';
 let engine: Engine;
@@ -266,6 +268,15 @@ describe('hearth serve with the openai client', () => {
     await send('/chat/completions', `{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":${deepSchema}}}}`);
     await send('/chat/completions', JSON.stringify({ messages: hi, grammar: `root ::= ${'('.repeat(5000)}"a"${')'.repeat(5000)}` }));
     await send('/chat/completions', '['.repeat(100_000) + ']'.repeat(100_000));
+    // The compilers' own nesting limit names the problem (not a stack overflow caught after the fact).
+    for (const body of [
+      `{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":${deepSchema}}}}`,
+      JSON.stringify({ messages: hi, grammar: `root ::= ${'('.repeat(5000)}"a"${')'.repeat(5000)}` }),
+    ]) {
+      const response = await fetch(`${served.baseURL}/chat/completions`, { method: 'POST', headers: auth, body });
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/nested more than 100 deep/);
+    }
     const badEscape = await fetch(`${served.baseURL}/models/%E0%A4%A`, { headers: auth });
     expect(badEscape.status).toBe(404);
     expect(failures).toEqual([]);
@@ -308,6 +319,41 @@ describe('hearth serve with the openai client', () => {
       expect((await fetch(`${only.baseURL}/models`)).status).toBe(200);
     } finally {
       await only.server.close();
+    }
+  });
+
+  it('bound to loopback, answers only Host values naming loopback at its port or the allowed names (DNS rebinding)', async () => {
+    const guarded = await startTestServer(engine, { allowedHosts: ['hearth.internal', 'proxy.example:9000'] });
+    const port = Number(new URL(guarded.url).port);
+    /** Node's fetch may not set Host: a raw request does. */
+    const statusFor = (host: string | null, method = 'GET', path = '/v1/models') =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, method, path, setHost: host !== null, headers: host === null ? {} : { Host: host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      for (const ok of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `LOCALHOST:${port}`, 'hearth.internal', 'hearth.internal:1234', 'proxy.example:9000']) {
+        expect(await statusFor(ok), ok).toBe(200);
+      }
+      for (const bad of ['attacker.example', `attacker.example:${port}`, `localhost:${port + 1}`, 'localhost', 'proxy.example', 'proxy.example:9001', `evil@localhost:${port}`]) {
+        expect(await statusFor(bad), String(bad)).toBe(403);
+      }
+      // No Host at all: Node's HTTP/1.1 parser refuses it before the server sees it.
+      expect(await statusFor(null)).toBe(400);
+      // The same check before the route: preflights and /health too.
+      expect(await statusFor('attacker.example', 'OPTIONS', '/v1/chat/completions')).toBe(403);
+      expect(await statusFor('attacker.example', 'GET', '/health')).toBe(403);
+      expect(await statusFor(`localhost:${port}`, 'GET', '/health')).toBe(200);
+      expect(guarded.server.state().counts.finished).toBe(0);
+      expect(hostAllowed(`localhost:${port}`, port, [])).toBe(true);
+      expect(hostAllowed('localhost:80', 80, [])).toBe(true);
+      expect(hostAllowed('localhost', 80, [])).toBe(true);
+    } finally {
+      await guarded.server.close();
     }
   });
 
@@ -391,6 +437,46 @@ describe('hearth serve queue', () => {
     });
     return { engine: wrapped, open, seen };
   }
+
+  it('sends SSE keep-alive comments while a streamed request waits, which the openai client and the app\'s parser skip', async () => {
+    const { engine: gatedEngine, open } = gated(engine);
+    const slow = await startTestServer(gatedEngine, { keepAliveMs: 5 });
+    const body = { model: TEST_MODEL_ID, messages: hi, max_tokens: 3, seed: 1, stream: true };
+    try {
+      const response = await fetch(`${slow.baseURL}/chat/completions`, { method: 'POST', body: JSON.stringify(body) });
+      // The comment comes before any token: the headers went with it.
+      expect(response.status).toBe(200);
+      const reader = response.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      while ((text.match(/: keep-alive\n\n/g) ?? []).length < 2) text += decoder.decode((await reader.read()).value, { stream: true });
+      expect(text).not.toContain('data:');
+      // The openai client, waiting behind the same gate, reads through its comments too.
+      const openai = new OpenAI({ baseURL: slow.baseURL, apiKey: 'none', maxRetries: 0 });
+      const second = openai.chat.completions.create({ ...body, stream: true });
+      await until(() => slow.server.state().waiting === 1);
+      open();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+      const events: SseEvent[] = [];
+      const parser = new SseParser((e) => events.push(e));
+      parser.push(text);
+      parser.end();
+      expect(events.at(-1)!.data).toBe('[DONE]');
+      const chunks = events.slice(0, -1).map((e) => JSON.parse(e.data) as { choices: Array<{ delta: { content?: string } }> });
+      const reply = await engine.chatCompletion({ messages: hi, max_tokens: 3, seed: 1 });
+      expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe(reply.choices[0].message.content);
+      let streamed = '';
+      for await (const chunk of await second) streamed += chunk.choices[0]?.delta.content ?? '';
+      expect(streamed).toBe(reply.choices[0].message.content);
+    } finally {
+      open();
+      await slow.server.close();
+    }
+  });
 
   it('drops a waiting request whose client leaves, refuses past the limit with 503, then serves in order', async () => {
     const { engine: gatedEngine, open, seen } = gated(engine);

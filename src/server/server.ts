@@ -45,6 +45,18 @@ export interface HearthServerOptions {
   corsOrigins?: readonly string[];
   /** One line per request (default: none). */
   log?: (line: string) => void;
+  /**
+   * Host names (optionally `name:port`) accepted in the Host header besides localhost, 127.0.0.1 and
+   * [::1] at the bound port, when the server listens on a loopback address (see {@link hostAllowed}).
+   */
+  allowedHosts?: readonly string[];
+  /**
+   * A streamed request that has no event yet (waiting its turn, or reading its prompt) gets an SSE
+   * comment `: keep-alive` this often, so proxies and clients with idle timeouts keep the connection
+   * (default 15 s). The first one sends the stream's 200 headers: an error after it is an error
+   * event in the stream, as an error after the first token is.
+   */
+  keepAliveMs?: number;
 }
 
 export type RequestOutcome = 'finished' | 'aborted' | 'dropped' | 'failed';
@@ -98,6 +110,26 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
+const DEFAULT_KEEP_ALIVE_MS = 15_000;
+/** Streams that have sent an event (keep-alive comments stop then). */
+const eventsSent = new WeakSet<ServerResponse>();
+
+function startStream(res: ServerResponse): void {
+  if (!res.headersSent) {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+  }
+}
+
+/** Sends `: keep-alive` comments every `ms` until the stream's first event; returns the stop. */
+function keepAlive(res: ServerResponse, ms: number): () => void {
+  const timer = setInterval(() => {
+    if (res.destroyed || res.writableEnded || eventsSent.has(res)) return clearInterval(timer);
+    startStream(res);
+    res.write(': keep-alive\n\n');
+  }, ms);
+  return () => clearInterval(timer);
+}
+
 /**
  * One server-sent event; a client that has left is not written to. The stream's headers go with its
  * first event, so an error found before the first token (a prompt that does not fit) still gets its
@@ -105,10 +137,40 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
  */
 function sendEvent(res: ServerResponse, data: unknown): void {
   if (res.destroyed || res.writableEnded) return;
-  if (!res.headersSent) {
-    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-  }
+  startStream(res);
+  eventsSent.add(res);
   res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
+}
+
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** True for an address a listening socket reports that only this machine can reach. */
+export function isLoopbackAddress(address: string): boolean {
+  return address === '::1' || /^127\./.test(address) || address === '::ffff:127.0.0.1' || address === 'localhost';
+}
+
+/**
+ * DNS rebinding: a page on attacker.example can make its own name resolve to 127.0.0.1 and then
+ * call a server on this machine as a same-origin page (no CORS, no Origin check applies). Its
+ * requests still carry `Host: attacker.example`, so a server bound to loopback answers only Host
+ * values naming loopback at its own port, or the names it was given (`name` any port, `name:port`
+ * that port).
+ */
+export function hostAllowed(header: string | undefined, port: number, allowed: readonly string[]): boolean {
+  if (header === undefined || /[\s/@?#\\]/.test(header)) return false;
+  let url: URL;
+  try {
+    url = new URL(`http://${header}`);
+  } catch {
+    return false;
+  }
+  const name = url.hostname.toLowerCase();
+  const given = url.port === '' ? 80 : Number(url.port);
+  if (LOOPBACK_NAMES.has(name) && given === port) return true;
+  return allowed.some((entry) => {
+    const e = entry.toLowerCase();
+    return e === name || e === `${name}:${given}`;
+  });
 }
 
 /** Compares in constant time (digests of equal length), so the key cannot be guessed byte by byte from timings. */
@@ -118,8 +180,9 @@ function sameKey(given: string, expected: string): boolean {
 }
 
 /**
- * The engine's checks of a request. A schema or grammar nested deeper than the compiler's recursion
- * goes (a stack overflow) is the request's fault: a 400 naming the field, not a 500.
+ * The engine's checks of a request. The grammar compilers bound their own nesting (a named
+ * UnsupportedSchemaError or GrammarError); a stack overflow anywhere else in the checks is still
+ * the request's fault: a 400 naming the field, not a 500.
  */
 function checkRequest(request: ServerRequest['request']): void {
   try {
@@ -143,6 +206,8 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
   /** The clients' connections to end on close: running and waiting generations, by their signal. */
   const inFlight = new Set<{ left: AbortController; done: Promise<void> }>();
   let running: string | null = null;
+  /** The port whose loopback Host values are accepted; null when not bound to loopback (no check). */
+  let loopbackPort: number | null = null;
 
   const modelObject = () => ({ id: modelId, object: 'model', created, owned_by: 'hearth' });
 
@@ -200,6 +265,7 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
     let settle!: () => void;
     const entry = { left, done: new Promise<void>((resolve) => (settle = resolve)) };
     inFlight.add(entry);
+    const stopKeepAlive = parsed.stream ? keepAlive(res, options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS) : () => undefined;
     try {
       let release: () => void;
       try {
@@ -223,6 +289,7 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
       // Reported once the next request has its turn: a listener sees the server as it now is.
       record(ended);
     } finally {
+      stopKeepAlive();
       inFlight.delete(entry);
       settle();
     }
@@ -307,6 +374,9 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (loopbackPort !== null && !hostAllowed(req.headers.host, loopbackPort, options.allowedHosts ?? [])) {
+      throw new ApiError(403, `The Host ${JSON.stringify((req.headers.host ?? '').slice(0, 200))} is not this server's (a server on localhost answers only Host localhost, 127.0.0.1 or [::1] at its port; see --allowed-host).`, 'invalid_request_error', null, 'host_not_allowed');
+    }
     cors(req, res);
     const method = req.method ?? 'GET';
     let path: string;
@@ -361,6 +431,7 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
         http.listen(port, host, () => {
           http.off('error', reject);
           const { address, port: bound } = http.address() as AddressInfo;
+          loopbackPort = isLoopbackAddress(address) ? bound : null;
           resolve(`http://${address.includes(':') ? `[${address}]` : address}:${bound}`);
         });
       });

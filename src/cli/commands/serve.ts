@@ -60,7 +60,7 @@ export interface ServeHooks {
 export async function serve(args: string[], hooks: ServeHooks = {}): Promise<number> {
   const print = hooks.print ?? ((line: string) => void process.stderr.write(`${line}\n`));
   const { positional, values } = parseFlags(args, {
-    values: ['--port', '--host', '--backend', '--threads', '--ctx', '--api-key', '--model-id', '--max-queue', '--cors-origin'],
+    values: ['--port', '--host', '--backend', '--threads', '--ctx', '--api-key', '--model-id', '--max-queue', '--cors-origin', '--allowed-host'],
   });
   if (positional.length !== 1) throw new UsageError('serve takes one model file');
   const port = integerFlag(values, '--port', 0, 65535) ?? 8080;
@@ -74,6 +74,7 @@ export async function serve(args: string[], hooks: ServeHooks = {}): Promise<num
   const apiKey = values.get('--api-key') ?? (process.env.HEARTH_API_KEY || undefined);
   if (apiKey !== undefined && apiKey.length === 0) throw new UsageError('--api-key must not be empty');
   const corsOrigins = values.get('--cors-origin')?.split(',').map((o) => o.trim()).filter(Boolean);
+  const allowedHosts = values.get('--allowed-host')?.split(',').map((h) => h.trim()).filter(Boolean);
   const path = positional[0]!;
   const modelId = values.get('--model-id') ?? defaultModelId(path);
 
@@ -107,6 +108,7 @@ export async function serve(args: string[], hooks: ServeHooks = {}): Promise<num
     apiKey,
     ...(maxWaiting !== undefined ? { maxWaiting } : {}),
     ...(corsOrigins ? { corsOrigins } : {}),
+    ...(allowedHosts ? { allowedHosts } : {}),
     log: print,
   });
   let url: string;
@@ -130,7 +132,7 @@ export async function serve(args: string[], hooks: ServeHooks = {}): Promise<num
 
 export const serveCommand: CliCommand = {
   usage:
-    'serve MODEL.gguf [--port N] [--host 127.0.0.1] [--backend auto|webgpu|cpu] [--threads N] [--ctx N] [--api-key K] [--model-id NAME] [--max-queue N] [--cors-origin ORIGIN,...]   serve the model over the OpenAI API',
+    'serve MODEL.gguf [--port N] [--host 127.0.0.1] [--backend auto|webgpu|cpu] [--threads N] [--ctx N] [--api-key K] [--model-id NAME] [--max-queue N] [--cors-origin ORIGIN,...] [--allowed-host NAME[:PORT],...]   serve the model over the OpenAI API',
   needsGpu: (args) => backendArg(args) !== 'cpu',
   run: (args) => serve(args),
 };

@@ -71,6 +71,7 @@ export type ChatTemplateErrorKind =
  * when it raised (`kind: 'raised'`), otherwise the Jinja engine's message.
  */
 export class ChatTemplateError extends HearthError {
+  override name = 'ChatTemplateError';
   readonly kind: ChatTemplateErrorKind;
   readonly templateMessage: string;
 

@@ -4,7 +4,11 @@ import { HearthError } from '../errors.ts';
  * A quantization cannot be done as asked: an unknown mix, a tensor type we cannot read, a model
  * without the metadata the rules need, an importance matrix that does not fit the model.
  */
-export class QuantizeError extends HearthError {}
+export class QuantizeError extends HearthError {
+  override name = 'QuantizeError';
+}
 
 /** An importance-matrix file is malformed or not one llama.cpp writes. */
-export class ImatrixFormatError extends HearthError {}
+export class ImatrixFormatError extends HearthError {
+  override name = 'ImatrixFormatError';
+}

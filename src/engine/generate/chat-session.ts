@@ -39,7 +39,9 @@ import { yieldToEventLoop } from './yield.ts';
 import type { ValidChatRequest } from './validate-request.ts';
 
 /** The conversation does not fit the context window, and the policy says not to drop turns. */
-export class ContextWindowExceededError extends HearthError {}
+export class ContextWindowExceededError extends HearthError {
+  override name = 'ContextWindowExceededError';
+}
 
 /** What the session needs of a loaded model (src/engine/model/model.ts's Model has it). */
 export interface SessionModel {

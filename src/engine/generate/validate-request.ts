@@ -12,7 +12,9 @@ import { toolCallGbnf } from './tool-calls.ts';
 import { parseGbnf } from '../grammar/index.ts';
 
 /** A request field is missing, of the wrong type, out of range, or not supported; `detail.param` names it. */
-export class InvalidRequestError extends HearthError {}
+export class InvalidRequestError extends HearthError {
+  override name = 'InvalidRequestError';
+}
 
 /** A request whose fields have been checked, with every message's content as text. */
 export type ValidChatRequest = Omit<ChatCompletionRequest, 'messages'> & { messages: ChatMessage[] };

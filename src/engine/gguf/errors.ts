@@ -24,6 +24,7 @@ export interface GgufFormatErrorDetail extends Record<string, unknown> {
  * failure: the file is untrusted input.
  */
 export class GgufFormatError extends HearthError {
+  override name = 'GgufFormatError';
   declare readonly detail: GgufFormatErrorDetail;
 
   constructor(message: string, detail: GgufFormatErrorDetail) {
@@ -35,4 +36,6 @@ export class GgufFormatError extends HearthError {
  * A byte source could not deliver what was asked: an HTTP server that ignores Range requests, a
  * short read, a file that changed size while being read. Distinct from a malformed file.
  */
-export class GgufSourceError extends HearthError {}
+export class GgufSourceError extends HearthError {
+  override name = 'GgufSourceError';
+}

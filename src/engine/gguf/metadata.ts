@@ -7,7 +7,9 @@ import { HearthError } from '../errors.ts';
 import { GgufValueType, ggufValueTypeName, type GgufArray, type GgufNumericArray, type GgufTypeInfo, type GgufValue } from './types.ts';
 
 /** A required metadata key is missing, or holds a value of the wrong type or range. */
-export class GgufMetadataError extends HearthError {}
+export class GgufMetadataError extends HearthError {
+  override name = 'GgufMetadataError';
+}
 
 export interface GgufMetadataHolder {
   metadata: Map<string, GgufValue>;

@@ -213,23 +213,30 @@ export class GrammarAutomaton {
    * `seen` holds the intermediate stacks already expanded in this step: ambiguous grammars reach
    * the same one along many paths, which would otherwise multiply the work exponentially.
    */
-  private expand(stack: number[], out: Map<string, Stack>, seen = new Set<string>()): void {
-    const key = stack.join(',');
-    if (stack.length === 0) {
-      out.set('', stack);
-      return;
+  private expand(start: number[], out: Map<string, Stack>, seen = new Set<string>()): void {
+    // A worklist, not recursion: a long chain of rules must not overflow the call stack.
+    const todo = [start];
+    while (todo.length > 0) {
+      const stack = todo.pop()!;
+      if (stack.length === 0) {
+        out.set('', stack);
+        continue;
+      }
+      const key = stack.join(',');
+      const top = stack[stack.length - 1]!;
+      const element = this.elements[top]!;
+      if (element.kind === 'char') {
+        out.set(key, stack);
+        continue;
+      }
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const rest = stack.slice(0, -1);
+      if (this.elements[top + 1] !== null) rest.push(top + 1);
+      // Pushed last to first, so they are expanded in the grammar's order (the order of `out`).
+      const alts = this.altStarts[element.rule]!;
+      for (let i = alts.length - 1; i >= 0; i--) todo.push(this.elements[alts[i]!] === null ? rest.slice() : [...rest, alts[i]!]);
     }
-    const top = stack[stack.length - 1]!;
-    const element = this.elements[top]!;
-    if (element.kind === 'char') {
-      out.set(key, stack);
-      return;
-    }
-    if (seen.has(key)) return;
-    seen.add(key);
-    const rest = stack.slice(0, -1);
-    if (this.elements[top + 1] !== null) rest.push(top + 1);
-    for (const at of this.altStarts[element.rule]!) this.expand(this.elements[at] === null ? rest.slice() : [...rest, at], out, seen);
   }
 
   private intern(stacks: Stack[], value: number, left: number, length: number): number {

@@ -61,6 +61,23 @@ item ::=
   });
 });
 
+describe('large and deep grammars', () => {
+  it('groups nested past the limit are a GrammarError, not a stack overflow', () => {
+    const text = `root ::= ${'('.repeat(20000)}"a"${')'.repeat(20000)}`;
+    expect(() => parseGbnf(text)).toThrow(expect.objectContaining({ name: 'GrammarError', message: expect.stringMatching(/groups nested more than 100 deep/) }));
+    expect(verdict(`root ::= ${'('.repeat(90)}"a"${')'.repeat(90)}`, 'a')).toBe('complete');
+  });
+
+  it('a long chain of rules compiles and matches without recursion; too many rules is a GrammarError', () => {
+    const chain = (n: number) => ['root ::= r0', ...Array.from({ length: n }, (_, i) => `r${i} ::= r${i + 1} | "x"`), `r${n} ::= "y"`].join('\n');
+    const long = parseGbnf(chain(15000));
+    expect(verdict(long, 'y')).toBe('complete');
+    expect(verdict(long, 'x')).toBe('complete');
+    expect(verdict(long, 'z')).toBe('reject');
+    expect(() => parseGbnf(chain(25000))).toThrow(expect.objectContaining({ name: 'GrammarError', message: expect.stringMatching(/more than 20000 rules/) }));
+  });
+});
+
 describe('grammar automaton', () => {
   it('accepts exactly the prefixes of JSON that llama.cpp\'s json.gbnf allows', () => {
     const json = readFileSync(join(llamaCppSourceDir(), 'grammars', 'json.gbnf'), 'utf8');

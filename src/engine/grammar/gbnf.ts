@@ -9,10 +9,12 @@
  *
  * Not supported (GrammarError): llama.cpp's token references (`<[id]>`, `<name>`).
  */
-import { charRanges, checkGrammar, GrammarError, MAX_CODE_POINT, type Alternative, type Element, type Grammar } from './grammar.ts';
+import { charRanges, checkGrammar, GrammarError, MAX_CODE_POINT, MAX_NESTING, type Alternative, type Element, type Grammar } from './grammar.ts';
 
 /** Upper bound on generated rules from repetitions (llama.cpp's MAX_REPETITION_THRESHOLD). */
 const MAX_REPETITION_RULES = 2000;
+/** Upper bound on rules, written and generated: keeps a hostile grammar's compile time and memory bounded. */
+const MAX_RULES = MAX_REPETITION_RULES * 10;
 
 export function parseGbnf(text: string, rootName = 'root'): Grammar {
   return new GbnfParser(text).parse(rootName);
@@ -25,6 +27,8 @@ class GbnfParser {
   private readonly names: string[] = [];
   private readonly rules: Array<Alternative[] | undefined> = [];
   private readonly defined = new Set<number>();
+  /** Open parentheses around the current position. */
+  private depth = 0;
 
   constructor(text: string) {
     this.cps = Array.from(text, (c) => c.codePointAt(0)!);
@@ -76,6 +80,7 @@ class GbnfParser {
   private idOf(name: string): number {
     let id = this.ids.get(name);
     if (id === undefined) {
+      if (this.names.length >= MAX_RULES) this.fail(`more than ${MAX_RULES} rules (counting those repetitions and groups generate)`);
       id = this.names.length;
       this.ids.set(name, id);
       this.names.push(name);
@@ -85,7 +90,6 @@ class GbnfParser {
   }
 
   private generated(base: string): number {
-    if (this.names.length > MAX_REPETITION_RULES * 10) this.fail('too many generated rules (repetition counts too large)');
     return this.idOf(`${base}-${this.names.length}`);
   }
 
@@ -158,12 +162,14 @@ class GbnfParser {
         out.push({ kind: 'ref', rule: this.idOf(this.name()) });
       } else if (c === 0x28) {
         lastStart = out.length;
+        if (++this.depth > MAX_NESTING) this.fail(`groups nested more than ${MAX_NESTING} deep`);
         this.pos++;
         this.space(true);
         const sub = this.generated(ruleName);
         this.rules[sub] = this.alternatives(ruleName, true);
         if (this.peek() !== 0x29) this.fail('expected )');
         this.pos++;
+        this.depth--;
         out.push({ kind: 'ref', rule: sub });
       } else if (c === 0x2a || c === 0x2b || c === 0x3f || c === 0x7b) {
         if (lastStart < 0) this.fail('a repetition operator needs something before it');

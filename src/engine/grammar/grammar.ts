@@ -8,7 +8,16 @@
 import { HearthError } from '../errors.ts';
 
 /** A GBNF text, a JSON schema or a grammar built from them cannot be used (the message says why). */
-export class GrammarError extends HearthError {}
+export class GrammarError extends HearthError {
+  override name = 'GrammarError';
+}
+
+/**
+ * How deeply a schema, a GBNF group or a pattern group may nest. The compilers recurse once per
+ * level, so without a bound a deep input would overflow the stack (a RangeError that names nothing);
+ * 100 levels is far past what real schemas and grammars use.
+ */
+export const MAX_NESTING = 100;
 
 /** The largest Unicode code point. */
 export const MAX_CODE_POINT = 0x10ffff;
@@ -68,15 +77,30 @@ export function rangesIntersect(ranges: CharRanges, lo: number, hi: number): boo
   return false;
 }
 
-/** Rules that can derive the empty string. */
+/**
+ * Rules that can derive the empty string. A worklist (each alternative counts its references not yet
+ * known nullable), so a long chain of rules costs linear time, not a pass per link.
+ */
 export function nullableRules(grammar: Grammar): boolean[] {
   const nullable = grammar.rules.map(() => false);
-  for (let changed = true; changed; ) {
-    changed = false;
-    grammar.rules.forEach((alts, id) => {
-      if (nullable[id]) return;
-      if (alts.some((alt) => alt.every((e) => e.kind === 'ref' && nullable[e.rule]))) nullable[id] = changed = true;
+  const waiting: number[][] = []; // [rule][alt] -> references not yet known nullable
+  const usedBy = grammar.rules.map(() => [] as Array<[number, number]>);
+  const found: number[] = [];
+  const mark = (id: number) => {
+    if (nullable[id]) return;
+    nullable[id] = true;
+    found.push(id);
+  };
+  grammar.rules.forEach((alts, id) => {
+    waiting[id] = alts.map((alt, a) => {
+      if (alt.some((e) => e.kind === 'char')) return Infinity;
+      for (const e of alt) usedBy[(e as Element & { kind: 'ref' }).rule]?.push([id, a]);
+      return alt.length;
     });
+    if (waiting[id]!.includes(0)) mark(id);
+  });
+  while (found.length > 0) {
+    for (const [id, a] of usedBy[found.pop()!]!) if (--waiting[id]![a]! === 0) mark(id);
   }
   return nullable;
 }
@@ -105,16 +129,29 @@ export function checkGrammar(grammar: Grammar): void {
     }
     return out;
   });
+  // Depth-first search with an explicit stack: a long chain of rules must not overflow the call stack.
   const state = rules.map(() => 0); // 0 unvisited, 1 on the path, 2 done
-  const visit = (id: number, path: number[]): void => {
-    if (state[id] === 2) return;
-    if (state[id] === 1) {
-      const cycle = [...path.slice(path.indexOf(id)), id].map((r) => names[r]);
-      throw new GrammarError(`grammar: left recursion (${cycle.join(' -> ')}): a rule must consume a character before it can refer to itself`, { cycle });
+  rules.forEach((_, start) => {
+    if (state[start] !== 0) return;
+    const path: number[] = [start];
+    const pending: Array<Iterator<number>> = [starts[start]!.values()];
+    state[start] = 1;
+    while (path.length > 0) {
+      const next = pending[pending.length - 1]!.next();
+      if (next.done) {
+        state[path.pop()!] = 2;
+        pending.pop();
+        continue;
+      }
+      const id = next.value;
+      if (state[id] === 2) continue;
+      if (state[id] === 1) {
+        const cycle = [...path.slice(path.indexOf(id)), id].map((r) => names[r]);
+        throw new GrammarError(`grammar: left recursion (${cycle.join(' -> ')}): a rule must consume a character before it can refer to itself`, { cycle });
+      }
+      state[id] = 1;
+      path.push(id);
+      pending.push(starts[id]!.values());
     }
-    state[id] = 1;
-    for (const next of starts[id]!) visit(next, [...path, id]);
-    state[id] = 2;
-  };
-  rules.forEach((_, id) => visit(id, []));
+  });
 }

@@ -64,6 +64,34 @@ describe('JSON schema to grammar', () => {
   });
 });
 
+describe('deeply nested schemas', () => {
+  const nest = (levels: number, wrap: (inner: unknown) => unknown) => {
+    let schema: unknown = { type: 'string' };
+    for (let i = 0; i < levels; i++) schema = wrap(schema);
+    return schema;
+  };
+  const tooDeep = expect.objectContaining({ name: 'UnsupportedSchemaError', message: expect.stringMatching(/nested more than 100 deep/) });
+
+  it('are an UnsupportedSchemaError past the nesting limit, not a stack overflow', () => {
+    expect(() => jsonSchemaToGbnf(nest(20000, (a) => ({ type: 'object', properties: { a }, required: ['a'] })))).toThrow(tooDeep);
+    expect(() => jsonSchemaToGbnf(nest(20000, (items) => ({ items })))).toThrow(tooDeep);
+    expect(() => jsonSchemaToGbnf(nest(20000, (s) => ({ anyOf: [s, { type: 'null' }] })))).toThrow(tooDeep);
+    const defs: Record<string, unknown> = { d20000: { type: 'null' } };
+    for (let i = 0; i < 20000; i++) defs[`d${i}`] = { anyOf: [{ $ref: `#/$defs/d${i + 1}` }, { type: 'null' }] };
+    expect(() => jsonSchemaToGbnf({ $ref: '#/$defs/d0', $defs: defs })).toThrow(tooDeep);
+    const pattern = `${'('.repeat(20000)}a${')'.repeat(20000)}`;
+    expect(() => jsonSchemaToGbnf({ type: 'string', pattern })).toThrow(expect.objectContaining({ name: 'UnsupportedSchemaError', message: expect.stringMatching(/pattern: groups nested more than 100 deep/) }));
+  });
+
+  it('within the limit still compile and constrain', () => {
+    const deep = nest(90, (a) => ({ type: 'object', properties: { a }, required: ['a'] }));
+    const text = `${'{"a": '.repeat(90)}"x"${'}'.repeat(90)}`;
+    expect(verdict(deep, text)).toBe('complete');
+    expect(verdict(deep, text.slice(0, -1))).toBe('prefix');
+    expect(verdict({ type: 'string', pattern: `^${'('.repeat(90)}ab${')'.repeat(90)}$` }, '"ab"')).toBe('complete');
+  });
+});
+
 describe('constrained generation under random schemas', () => {
   let pieces: Array<Uint8Array | null>;
   let trie: TokenTrie;

@@ -10,12 +10,14 @@
  * `pattern` is converted as a regular expression (regex.ts); integer bounds exactly, number bounds
  * when they are integers (numeric-range.ts; a bounded number has no exponent).
  */
-import { GrammarError } from './grammar.ts';
+import { GrammarError, MAX_NESTING } from './grammar.ts';
 import { integerRange, numberRange } from './numeric-range.ts';
 import { patternToGbnf } from './regex.ts';
 
 /** A schema uses a keyword (or a value of one) outside the supported subset. */
-export class UnsupportedSchemaError extends GrammarError {}
+export class UnsupportedSchemaError extends GrammarError {
+  override name = 'UnsupportedSchemaError';
+}
 
 /** Keywords that constrain the output, each turned into rules. */
 export const SUPPORTED_SCHEMA_KEYWORDS = [
@@ -110,6 +112,8 @@ class SchemaConverter {
   /** $ref target -> its rule name (set before converting, so recursive schemas refer to it). */
   private readonly refs = new Map<string, string>();
   private counter = 0;
+  /** Schemas being converted around the current one (nested properties, items, anyOf, $refs). */
+  private depth = 0;
 
   constructor(private readonly root: unknown) {}
 
@@ -129,6 +133,16 @@ class SchemaConverter {
 
   /** The rule name (or primitive) for a schema. */
   private visit(schema: unknown, path: string, hint: string): string {
+    if (this.depth >= MAX_NESTING) this.fail(path, `schemas nested more than ${MAX_NESTING} deep are not supported`, { depth: this.depth });
+    this.depth++;
+    try {
+      return this.visitOne(schema, path, hint);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private visitOne(schema: unknown, path: string, hint: string): string {
     if (schema === true) return usePrimitive(this.rules, 'value');
     if (schema === false) this.fail(path, 'the schema `false` allows nothing');
     if (!isObject(schema)) this.fail(path, 'a schema must be an object or a boolean');

@@ -11,6 +11,8 @@
  * A character the JSON string must escape (`"`, `\`, control characters) is written as its escape
  * (`\"`, `\\`, `\n`, `\u001f`); every other character as itself.
  */
+import { MAX_NESTING } from './grammar.ts';
+
 type Range = readonly [number, number];
 
 /** Any character `.` matches: all but the line terminators. */
@@ -136,6 +138,8 @@ export function patternToGbnf(pattern: string, fail: (what: string) => never): s
 class RegexParser {
   private readonly cps: number[];
   private pos = 0;
+  /** Open groups around the current position. */
+  private depth = 0;
 
   constructor(
     private readonly pattern: string,
@@ -241,6 +245,7 @@ class RegexParser {
   }
 
   private group(): Node {
+    if (++this.depth > MAX_NESTING) this.fail(`groups nested more than ${MAX_NESTING} deep`);
     if (this.eat('?')) {
       if (this.eat(':')) {
         /* non-capturing */
@@ -251,6 +256,7 @@ class RegexParser {
     }
     const body = this.alternation();
     if (!this.eat(')')) this.fail('an unclosed group');
+    this.depth--;
     return { ...body, text: `(${body.text})` };
   }
 

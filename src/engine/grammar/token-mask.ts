@@ -220,7 +220,9 @@ export interface ConstraintVocabulary {
 }
 
 /** A constrained generation that broke its grammar: a bug, never the model's fault. */
-export class GrammarViolationError extends GrammarError {}
+export class GrammarViolationError extends GrammarError {
+  override name = 'GrammarViolationError';
+}
 
 /**
  * A grammar compiled for one vocabulary: its automaton (built lazily, byte by byte) and the mask of

@@ -8,11 +8,15 @@ import { HearthError } from '../errors.ts';
  * The file is a well-formed GGUF of something we do not run: another architecture, or a tensor type
  * without a decoder. `detail.supported` lists what we do run.
  */
-export class UnsupportedModelError extends HearthError {}
+export class UnsupportedModelError extends HearthError {
+  override name = 'UnsupportedModelError';
+}
 
 /**
  * The file claims a supported architecture but its hyperparameters or tensors do not add up
  * (a missing key, heads that do not divide, a tensor with the wrong shape or missing).
  * `detail.key` or `detail.tensors` names the culprit.
  */
-export class ModelConfigError extends HearthError {}
+export class ModelConfigError extends HearthError {
+  override name = 'ModelConfigError';
+}

@@ -8,7 +8,9 @@ import { HearthError } from '../errors.ts';
 import type { KvStorage } from '../backend/ops.ts';
 
 /** More tokens than the context the model was loaded with. `detail` has the numbers. */
-export class ContextFullError extends HearthError {}
+export class ContextFullError extends HearthError {
+  override name = 'ContextFullError';
+}
 
 export class KvCache {
   private filled = 0;

@@ -26,7 +26,9 @@ import { checkTensors, isMatrix } from './tensors.ts';
  * Weights + KV cache + scratch exceed what the device (or the caller's budget) allows. `detail`
  * has the byte counts; a shorter context or a smaller quantization may fit.
  */
-export class ModelTooLargeError extends HearthError {}
+export class ModelTooLargeError extends HearthError {
+  override name = 'ModelTooLargeError';
+}
 
 export interface ModelWeights {
   /** [nVocab][nEmbd] */

@@ -25,8 +25,7 @@ export interface ServerConfig {
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
-// Each class names itself: the UI switches on `name`, and the app's main bundle is minified
-// without keepNames (only the worker's keeps them), which would rename the classes.
+// Each class names itself, as every error class does (tests/error-names.test.ts).
 
 /** The URL is not one the app can talk to (malformed, or plain HTTP to another machine). */
 export class ServerUrlError extends HearthError {

@@ -23,6 +23,7 @@ export interface HttpOptions {
 
 /** The file on the server changed since the stored bytes were fetched: they must be fetched again. */
 export class ResourceChangedError extends Error {
+  override name = 'ResourceChangedError';
   constructor(
     message: string,
     readonly size: number,

@@ -12,7 +12,9 @@ export interface RetryPolicy {
 }
 
 /** An error that another attempt may fix (network, 5xx, a connection closed early). */
-export class RetryableError extends Error {}
+export class RetryableError extends Error {
+  override name = 'RetryableError';
+}
 
 /** The wait before the next attempt after `failures` failures in a row (1 or more). */
 export function retryDelay(policy: RetryPolicy, failures: number): number {

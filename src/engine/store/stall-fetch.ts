@@ -8,7 +8,9 @@
 import { HearthError } from '../errors.ts';
 
 /** No byte arrived for the stall timeout: the server or the network stopped answering. */
-export class NetworkStallError extends HearthError {}
+export class NetworkStallError extends HearthError {
+  override name = 'NetworkStallError';
+}
 
 /** Default stall timeout: long enough for a slow mobile link, short enough that a user still waits. */
 export const DEFAULT_STALL_MS = 30_000;

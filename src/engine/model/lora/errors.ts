@@ -9,16 +9,22 @@ import { HearthError } from '../../errors.ts';
  * not `lora`, an `.lora_a` has no `.lora_b` (or the reverse), a tensor has another suffix, a rank
  * or alpha is not sane, a tensor type has no decoder. `detail.key` or `detail.tensor` names it.
  */
-export class AdapterFormatError extends HearthError {}
+export class AdapterFormatError extends HearthError {
+  override name = 'AdapterFormatError';
+}
 
 /**
  * A well-formed adapter made for another base: another architecture, a target tensor the base
  * does not have, or one whose shape does not match the base's. `detail.tensor` names it.
  */
-export class AdapterMismatchError extends HearthError {}
+export class AdapterMismatchError extends HearthError {
+  override name = 'AdapterMismatchError';
+}
 
 /**
  * The adapter targets a base tensor llama.cpp accepts but we do not apply (a MoE router, a norm
  * that ships as a matrix), or token embeddings of a model whose output reuses them.
  */
-export class UnsupportedAdapterError extends HearthError {}
+export class UnsupportedAdapterError extends HearthError {
+  override name = 'UnsupportedAdapterError';
+}

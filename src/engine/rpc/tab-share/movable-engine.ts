@@ -8,7 +8,9 @@ import type { EngineApi } from '../../api.ts';
 import { HearthError } from '../../errors.ts';
 
 /** The tab that ran the engine closed while this call was in flight; it did not finish. */
-export class EngineMovedError extends HearthError {}
+export class EngineMovedError extends HearthError {
+  override name = 'EngineMovedError';
+}
 
 /** Every method of `EngineApi`, spelled out so the engine's shape is checked, not guessed from a Proxy. */
 export const ENGINE_METHODS = [
