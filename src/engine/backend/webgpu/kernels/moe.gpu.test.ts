@@ -6,7 +6,7 @@
  * dequantized weights, for one token and for a batch that takes several scratch chunks.
  */
 import { describe, expect, it } from 'vitest';
-import { GgmlType } from '../../../gguf/ggml-types.ts';
+import { GgmlType, ggmlTypeName } from '../../../gguf/ggml-types.ts';
 import { requireQuantFormat } from '../../../gguf/quants/index.ts';
 import type { Activation, MoeFfnOp, Vector, Weight } from '../../ops.ts';
 import { freshSeed, randomFloats } from '../../../../testing/gpu.ts';
@@ -56,8 +56,9 @@ describe('matvec_indexed.wgsl', () => {
     { type: GgmlType.F32, k: 70, rows: 9, experts: 5, used: 2, tokens: 3, maxRowsPerPart: 13 },
     { type: GgmlType.Q8_0, k: 96, rows: 17, experts: 6, used: 3, tokens: 2, maxRowsPerPart: 40 },
     { type: GgmlType.Q8_0, k: 64, rows: 33, experts: 4, used: 1, tokens: 5 },
-  ];
-  it.each(cases)('$type k=$k rows=$rows experts=$experts used=$used tokens=$tokens parts of $maxRowsPerPart', async (c) => {
+    { type: GgmlType.Q4_K, k: 256, rows: 6, experts: 3, used: 2, tokens: 3, maxRowsPerPart: 4 },
+  ].map((c) => ({ ...c, name: ggmlTypeName(c.type) }));
+  it.each(cases)('$name k=$k rows=$rows experts=$experts used=$used tokens=$tokens parts of $maxRowsPerPart', async (c) => {
     const seed = freshSeed(`matvec indexed ${JSON.stringify(c)}`);
     const { bytes, dequantized } = encoded(c.type, randomFloats(c.k * c.rows * c.experts, seed));
     const weight = await uploadWeight(h.device, { name: 'exps', type: c.type, shape: [c.k, c.rows, c.experts] }, async (o, n) => bytes.subarray(o, o + n), c.maxRowsPerPart ? { maxRowsPerPart: c.maxRowsPerPart } : {});
@@ -100,8 +101,8 @@ describe('WebGPU moeFfn', () => {
     { type: GgmlType.F32, gating: 'softmax', normalize: true, weightsScale: 1, tokens: 1, shared: true },
     { type: GgmlType.F32, gating: 'sigmoid', normalize: false, weightsScale: 2.5, tokens: 7, shared: false },
     { type: GgmlType.Q8_0, gating: 'softmax', normalize: false, weightsScale: 1, tokens: 9, shared: true },
-  ] as const;
-  it.each(cases)('$type $gating normalize=$normalize scale=$weightsScale tokens=$tokens shared=$shared', async (c) => {
+  ].map((c) => ({ ...c, name: ggmlTypeName(c.type) })) as ReadonlyArray<{ type: GgmlType; name: string; gating: 'softmax' | 'sigmoid'; normalize: boolean; weightsScale: number; tokens: number; shared: boolean }>;
+  it.each(cases)('$name $gating normalize=$normalize scale=$weightsScale tokens=$tokens shared=$shared', async (c) => {
     const backend = new WebGpuBackend(h.device, { kernels: h.kernels });
     try {
       const seed = freshSeed(`moeFfn ${JSON.stringify(c)}`);
