@@ -355,8 +355,8 @@ export class WebGpuBackend implements Backend {
 
   /**
    * The mixture-of-experts FFN, all on the device: router matmul, routing (moe_route.wgsl: ids and
-   * weights in device buffers), the shared expert with the ordinary ops, then in chunks of tokens
-   * that fit the scratch, each (token, chosen expert) pair's gate, up and down products over only
+   * weights in device buffers), the shared expert with the ordinary ops, then in chunks of
+   * (token, expert) pairs that fit the scratch (a chunk may split a token's experts), each (token, chosen expert) pair's gate, up and down products over only
    * that expert's rows (indexed matvec), the GLU, and the weighted sum into out. Prefill reads a
    * chosen expert's weights once per token that chose it (not grouped by expert yet).
    */
@@ -375,8 +375,7 @@ export class WebGpuBackend implements Backend {
       Math.floor(floatsOf(s.y) / E),
       65535,
     );
-    const chunkTokens = Math.floor(pairCapacity / op.used);
-    if (chunkTokens < 1) throw new RangeError(`moeFfn: the scratch holds ${pairCapacity} expert rows, fewer than the ${op.used} experts of one token`);
+    if (pairCapacity < 1) throw new RangeError(`moeFfn: the scratch holds no expert row (${F} wide gate, ${E} wide output)`);
     const entries = tokens * op.used;
     if (!this.moeRouting || this.moeRouting.entries < entries) {
       this.moeRouting = { ids: this.buffer('moe expert ids', entries * 4), weights: this.buffer('moe expert weights', entries * 4), entries };
@@ -416,16 +415,15 @@ export class WebGpuBackend implements Backend {
       }
     }
 
-    for (let t0 = 0; t0 < tokens; t0 += chunkTokens) {
-      const n = Math.min(chunkTokens, tokens - t0);
-      const pairs = n * op.used;
+    for (let pairBase = 0; pairBase < entries; pairBase += pairCapacity) {
+      const pairs = Math.min(pairCapacity, entries - pairBase);
       const indexed = (w: Weight, rows: number, input: Rows, output: Activation, outStride: number) =>
         encodeIndexedMatvec(this.recorder, this.kernels, this.maxGroups, {
           weight: (w as GpuWeightHandle).gpu,
           rows,
           ids: routing.ids,
           used: op.used,
-          pairBase: t0 * op.used,
+          pairBase,
           pairs,
           x: { buffer: buf(input.t) },
           xStride: input.stride,
@@ -443,8 +441,8 @@ export class WebGpuBackend implements Backend {
         rows: E,
         ids: routing.ids,
         used: 1,
-        pairBase: t0 * op.used,
-        xRowBase: t0 * op.used,
+        pairBase,
+        xRowBase: pairBase,
         pairs,
         x: { buffer: buf(s.h) },
         xStride: F,
@@ -457,8 +455,8 @@ export class WebGpuBackend implements Backend {
         weights: routing.weights,
         used: op.used,
         n: E,
-        tokens: n,
-        tokenBase: t0,
+        pairBase,
+        pairs,
         out: view(out),
         shared,
         gate: buf(s.logits),

@@ -124,8 +124,9 @@ describe('WebGPU moeFfn', () => {
       // The backend's vectors are activations too (one buffer type): a way to fill them from the host.
       const x = backend.vector('x', xs) as Vector & Activation;
       const out = backend.vector('out', new Float32Array(c.tokens * E).fill(NaN)) as Vector & Activation;
-      // Scratch for 4 expert rows: a batch runs in chunks of 2 tokens (used 2).
-      const batch = 4;
+      // Scratch for 3 expert rows: a batch runs in chunks of 3 (token, expert) pairs (used 2), so
+      // chunks split tokens' experts.
+      const batch = 3;
       const act = (name: string, width: number) => backend.activation(name, Math.max(batch, c.tokens) * width);
       const scratchRows = (name: string, width: number) => backend.activation(name, batch * width);
       const op: MoeFfnOp = {

@@ -51,14 +51,15 @@ export function encodeMoeRoute(recorder: StepRecorder, kernels: KernelCache, arg
 }
 
 export interface MoeCombineArgs {
-  /** Expert outputs of the chunk, [tokens * used][n]. */
+  /** Expert outputs of the chunk's pairs, [pairs][n]. */
   y: GPUBuffer;
   /** Routing weights of all tokens, [tokens][used]. */
   weights: GPUBuffer;
   used: number;
   n: number;
-  tokens: number;
-  tokenBase: number;
+  /** The chunk: pairs pairBase ..< pairBase + pairs (pair p is token p / used); it may split a token's experts. */
+  pairBase: number;
+  pairs: number;
   /** Output rows (token t at offset + t * stride); read first when there is a shared expert. */
   out: RowView;
   /** 'plain': out holds the shared expert's output; 'gated': it is scaled by sigmoid(gate[t * gateStride]). */
@@ -69,15 +70,16 @@ export interface MoeCombineArgs {
 }
 
 export function encodeMoeCombine(recorder: StepRecorder, kernels: KernelCache, maxGroupsPerDim: number, args: MoeCombineArgs): void {
-  if (args.tokens < 1) return;
+  if (args.pairs < 1) return;
   if (args.shared === 'gated' && !args.gate) throw new Error('moe combine: a gated shared expert needs its gate logits');
   const kernel = kernels.variant(COMBINE, 0) ?? kernels.remember(COMBINE, 0, shaderKernel(kernels, 'moe_combine.wgsl', { constants: { WORKGROUP_SIZE: COMBINE_WORKGROUP } }));
-  const [gx, gy] = dispatchGrid(Math.ceil((args.n * args.tokens) / COMBINE_WORKGROUP), maxGroupsPerDim);
+  const tokens = Math.ceil((args.pairBase + args.pairs) / args.used) - Math.floor(args.pairBase / args.used);
+  const [gx, gy] = dispatchGrid(Math.ceil((args.n * tokens) / COMBINE_WORKGROUP), maxGroupsPerDim);
   recorder.dispatch(kernel, {
     params: {
       n: args.n,
-      tokens: args.tokens,
-      token_base: args.tokenBase,
+      pair_base: args.pairBase,
+      pairs: args.pairs,
       used: args.used,
       out_stride: args.out.stride ?? args.n,
       out_offset: args.out.offset ?? 0,
