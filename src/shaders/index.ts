@@ -14,6 +14,7 @@ import xVec4 from './x_vec4.wgsl?raw';
 import matvec from './matvec.wgsl?raw';
 import matvecCommon from './matvec_common.wgsl?raw';
 import matvecIndexed from './matvec_indexed.wgsl?raw';
+import matvecRowDot from './matvec_row_dot.wgsl?raw';
 import moeRoute from './moe_route.wgsl?raw';
 import moeCombine from './moe_combine.wgsl?raw';
 import dotGeneric from './dot_generic.wgsl?raw';
@@ -83,6 +84,7 @@ export const SHADERS: Readonly<Record<string, string>> = {
   'matvec.wgsl': matvec,
   'matvec_common.wgsl': matvecCommon,
   'matvec_indexed.wgsl': matvecIndexed,
+  'matvec_row_dot.wgsl': matvecRowDot,
   'moe_route.wgsl': moeRoute,
   'moe_combine.wgsl': moeCombine,
   'dot_generic.wgsl': dotGeneric,

@@ -35,17 +35,7 @@ override ROWS_PER_WORKGROUP: u32 = 4u;
 
 //#include dot
 
-fn row_dot(row: u32, lane: u32, xb: u32) -> f32 {
-  var acc = 0.0;
-  let chunks = params.k / CHUNK;
-  for (var c = lane; c < chunks; c += THREADS_PER_ROW) {
-    acc += chunk_dot(row, c, xb);
-  }
-  for (var k = chunks * CHUNK + lane; k < params.k; k += THREADS_PER_ROW) {
-    acc += w1(row, k) * x1(xb + k);
-  }
-  return acc;
-}
+//#include "matvec_row_dot.wgsl"
 
 var<workgroup> partial: array<f32, THREADS_PER_ROW * ROWS_PER_WORKGROUP>;
 

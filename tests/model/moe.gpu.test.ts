@@ -20,6 +20,7 @@ import { acquireTestGpu, type TestGpu } from '../../src/testing/gpu.ts';
 import { llamaRefLogits } from '../../src/testing/llama-ref.ts';
 import { makeTestModel, type MoeTestArch, type TestModelOptions } from '../../src/testing/make-model.ts';
 import { loadReferenceWeights, referenceForward } from '../../src/testing/reference-forward.ts';
+import { tokensFor } from '../../src/testing/random.ts';
 
 const N_TOKENS = 20;
 const PREFILL = 12;
@@ -36,14 +37,6 @@ afterAll(() => {
   gpu?.destroy();
   rmSync(dir, { recursive: true, force: true });
 });
-
-function tokensFor(n: number, vocab: number): number[] {
-  let s = 4242;
-  return Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s % vocab;
-  });
-}
 
 const CASES: Array<[MoeTestArch, 'f32' | 'q8_0', Omit<TestModelOptions, 'arch' | 'quant'>]> = [
   // The gated shared expert, experts not renormalized.
