@@ -14,8 +14,9 @@ import { WebGpuBackend } from '../../src/engine/backend/webgpu/backend.ts';
 import { KernelCache } from '../../src/engine/backend/webgpu/kernel.ts';
 import { readGguf } from '../../src/engine/gguf/reader.ts';
 import { Model } from '../../src/engine/model/model.ts';
+import { GREEDY } from '../../src/engine/sampling/index.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
-import { klDivergence, topOneAgreement } from '../../src/testing/compare.ts';
+import { argmax, klDivergence, topOneAgreement } from '../../src/testing/compare.ts';
 import { acquireTestGpu, type TestGpu } from '../../src/testing/gpu.ts';
 import { llamaRefLogits } from '../../src/testing/llama-ref.ts';
 import { makeTestModel, type MoeTestArch, type TestModelOptions } from '../../src/testing/make-model.ts';
@@ -60,12 +61,20 @@ describe('mixture-of-experts on the WebGPU backend', () => {
 
       const model = await Model.load(new WebGpuBackend(gpu.device, { kernels, kernelPaths: gpu.kernelPaths }), source, { contextLength: 128, batch: 8 });
       const ours = new Float32Array(tokens.length * V);
+      const generated: number[] = [];
       try {
         ours.set(await model.eval(tokens.slice(0, PREFILL), { logits: 'all' }), 0);
         for (let t = PREFILL; t < tokens.length; t++) ours.set(await model.eval([tokens[t]!], { logits: 'all' }), t * V);
+        // Greedy decode through the sampler: from the third step on, a captured step plan is replayed.
+        model.reset();
+        generated.push(await model.next(tokens.slice(0, PREFILL), GREEDY, 0));
+        for (let i = 0; i < 5; i++) generated.push(await model.next([generated.at(-1)!], GREEDY, 0));
       } finally {
         model.destroy();
       }
+      const sequence = [...tokens.slice(0, PREFILL), ...generated];
+      const exactGreedy = referenceForward(ref, sequence.slice(0, -1), { nCtx: 128 });
+      generated.forEach((id, i) => expect(id, `greedy token ${i}`).toBe(argmax(exactGreedy, (PREFILL - 1 + i) * V, V)));
       const kl = (a: ArrayLike<number>, b: ArrayLike<number>) => klDivergence(a, b, V);
       const figures = { llamaVsOurs: kl(llama, ours), exactVsOurs: kl(exact, ours), exactVsLlama: kl(exact, llama), top1: topOneAgreement(llama, ours, V) };
       console.log(
