@@ -42,7 +42,6 @@ import { blobSource, httpRangeSource, type RangedSource } from './gguf/source.ts
 import { expandSplitUrls, openGgufModel } from './gguf/split.ts';
 import { describeModel } from './model-info.ts';
 import { planLoad } from './model/loader.ts';
-import { readModelConfig } from './model/config.ts';
 import { Model } from './model/model.ts';
 import { Tokenizer } from './tokenizer/index.ts';
 import { DEFAULT_STALL_MS, RateMeter, fileModelId, stallGuardedFetch, type CachedModel, type DownloadProgress, type ModelEntry, type ModelStore, type StoreUsage } from './store/index.ts';
@@ -467,7 +466,6 @@ export class Engine implements EngineApi {
       gpuDevice: () => this.gpu(),
       softwareAdapter: () => softwareAdapterName(this.gpuDevice?.context, this.platform.gpu, this.platform.probeOptions),
       planForCpu: (target) => planLoad(file, target, sizing),
-      cpuOnly: isMixtureOfExperts(file) ? 'Mixture-of-experts models' : undefined,
     });
     let model: Model;
     try {
@@ -502,11 +500,3 @@ export class Engine implements EngineApi {
   }
 }
 
-/** Whether a file's FFNs are mixtures of experts (a file whose config does not read is planLoad's to report). */
-function isMixtureOfExperts(file: Parameters<typeof readModelConfig>[0]): boolean {
-  try {
-    return readModelConfig(file).moe !== undefined;
-  } catch {
-    return false;
-  }
-}

@@ -13,6 +13,10 @@ import xF32 from './x_f32.wgsl?raw';
 import xVec4 from './x_vec4.wgsl?raw';
 import matvec from './matvec.wgsl?raw';
 import matvecCommon from './matvec_common.wgsl?raw';
+import matvecIndexed from './matvec_indexed.wgsl?raw';
+import matvecRowDot from './matvec_row_dot.wgsl?raw';
+import moeRoute from './moe_route.wgsl?raw';
+import moeCombine from './moe_combine.wgsl?raw';
 import dotGeneric from './dot_generic.wgsl?raw';
 import dotQ4_0 from './dot_q4_0.wgsl?raw';
 import dotQ4K from './dot_q4_k.wgsl?raw';
@@ -79,6 +83,10 @@ export const SHADERS: Readonly<Record<string, string>> = {
   'x_vec4.wgsl': xVec4,
   'matvec.wgsl': matvec,
   'matvec_common.wgsl': matvecCommon,
+  'matvec_indexed.wgsl': matvecIndexed,
+  'matvec_row_dot.wgsl': matvecRowDot,
+  'moe_route.wgsl': moeRoute,
+  'moe_combine.wgsl': moeCombine,
   'dot_generic.wgsl': dotGeneric,
   'dot_q4_0.wgsl': dotQ4_0,
   'dot_q4_k.wgsl': dotQ4K,

@@ -16,19 +16,7 @@ override GLU: u32 = 0u;
 
 //#include dot
 
-// This invocation's part of sum_k W[row, k] * x[xb + k]: lane is its index among the row's invocations.
-fn row_dot(row: u32, lane: u32, xb: u32) -> f32 {
-  var acc = 0.0;
-  let chunks = params.k / CHUNK;
-  for (var c = lane; c < chunks; c += THREADS_PER_ROW) {
-    acc += chunk_dot(row, c, xb);
-  }
-  // Float formats may have rows that are not a whole number of chunks.
-  for (var k = chunks * CHUNK + lane; k < params.k; k += THREADS_PER_ROW) {
-    acc += w1(row, k) * x1(xb + k);
-  }
-  return acc;
-}
+//#include "matvec_row_dot.wgsl"
 
 // Stores output row `row` of token t: the plain sum (store_output), or with GLU act(gate) * up.
 fn store_row(row: u32, t: u32, gate: f32, up: f32) {

@@ -19,3 +19,12 @@ export function freshSeed(label: string): number {
   console.log(`[seed] ${label}: HEARTH_TEST_SEED=${seed}`);
   return seed;
 }
+
+/** `n` token ids below `vocab` from a fixed linear congruential sequence: the same prompt in every parity test. */
+export function tokensFor(n: number, vocab: number): number[] {
+  let s = 4242;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s % vocab;
+  });
+}

@@ -51,11 +51,6 @@ describe('chooseBackend', () => {
 
   it.each([
     ['a software adapter', { softwareAdapter: () => Promise.resolve('swiftshader') }, /^The WebGPU adapter is a software renderer \(swiftshader\), slower than the CPU; running on the CPU \(1 thread\)/],
-    [
-      'a model that needs a CPU-only op (mixture of experts)',
-      { cpuOnly: 'Mixture-of-experts models' },
-      /^Mixture-of-experts models run on the CPU backend only for now; running on the CPU \(1 thread\)/,
-    ],
   ] as const)('auto: takes the CPU for %s without opening a device', async (_, overrides, notice) => {
     let opened = false;
     const { req } = request({

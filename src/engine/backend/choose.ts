@@ -100,18 +100,12 @@ export interface BackendRequest<P extends Planned> {
   softwareAdapter(): Promise<string | undefined>;
   /** The model read, checked and planned on `target` (the loader's `planLoad`). */
   planForCpu(target: typeof CPU_PLAN_TARGET): P;
-  /**
-   * Set when the model needs an op only the CPU backend has yet (a mixture-of-experts FFN): `auto`
-   * then runs on the CPU and says why.
-   */
-  cpuOnly?: string | undefined;
 }
 
 /** The backend a load runs on, as the module comment says. */
 export async function chooseBackend<P extends Planned>(request: BackendRequest<P>): Promise<ChosenBackend<P>> {
   const want = request.backend ?? 'auto';
   if (want === 'cpu') return cpuBackend(request, 'Running on the CPU, as chosen');
-  if (want === 'auto' && request.cpuOnly) return cpuBackend(request, `${request.cpuOnly} run on the CPU backend only for now; running on the CPU`);
   if (want === 'auto') {
     const software = await request.softwareAdapter();
     if (software) return cpuBackend(request, `The WebGPU adapter is a software renderer (${software}), slower than the CPU; running on the CPU`);

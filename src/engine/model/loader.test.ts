@@ -80,8 +80,7 @@ describe('planMemory for mixture-of-experts', () => {
     const widths = [c.nEmbd, c.nEmbd, c.nEmbd, c.qDim, c.kvDimK, c.kvDimV, c.nHead * c.headDimV, 6, c.nEmbd, 80, 80, 80, c.nEmbd, c.nVocab];
     expect(plan.scratchBytes).toBe(4 * (4 * widths.reduce((a, b) => a + b, 0) + 3 * 4));
     const model = assembleGgufModel([{ file, source: bytesSource(bytes) }]);
-    expect(() => planLoad(model, { kind: 'webgpu', limits, supportsWeight: () => true })).toThrow(UnsupportedModelError);
-    expect(() => planLoad(model, { kind: 'webgpu', limits, supportsWeight: () => true })).toThrow(/mixture-of-experts models \(qwen2moe, 6 experts\) run on the CPU backend only/);
+    expect(planLoad(model, { kind: 'webgpu', limits, supportsWeight: () => true }).config.moe?.nExpert).toBe(6);
     expect(planLoad(model, { kind: 'cpu', limits, supportsWeight: () => true, weightBytes: cpuWeightBytes }).config.moe?.nExpert).toBe(6);
   });
 });

@@ -240,12 +240,6 @@ export function planLoad(file: GgufModel, target: PlanTarget, options: Pick<Load
       headDimV: config.headDimV,
     });
   }
-  if (config.moe && target.kind !== 'cpu') {
-    throw new UnsupportedModelError(`mixture-of-experts models (${config.architecture}, ${config.moe.nExpert} experts) run on the CPU backend only for now; choose the CPU backend`, {
-      architecture: config.architecture,
-      backend: target.kind,
-    });
-  }
   if (config.qkNorm && config.tensors.fusedQkv) {
     throw new UnsupportedModelError('q/k norms on a fused qkv projection are not supported', {});
   }

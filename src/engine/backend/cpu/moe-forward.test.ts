@@ -21,6 +21,7 @@ import { loadReferenceWeights, referenceForward } from '../../../testing/referen
 import { referenceRoute } from '../../../testing/reference-moe.ts';
 import { makeTestModel, type MoeTestArch, type TestModelOptions } from '../../../testing/make-model.ts';
 import { CpuBackend } from './backend.ts';
+import { tokensFor } from '../../../testing/random.ts';
 
 const N_TOKENS = 24;
 
@@ -45,14 +46,6 @@ function binomial(n: number, k: number): number {
   let r = 1;
   for (let i = 0; i < k; i++) r = (r * (n - i)) / (i + 1);
   return r;
-}
-
-function tokensFor(n: number, vocab: number): number[] {
-  let s = 4242;
-  return Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s % vocab;
-  });
 }
 
 /** Our logits for `tokens`: a prefill of 16 (batch 8: grouped by expert), then token by token (decode). */

@@ -8,7 +8,7 @@
  * is reallocated, and destroyed with the backend. Sampled ids come back through a ring of mappable
  * buffers made once (`readIdsAsync`), so a decode loop creates no GPU object per token.
  */
-import type { GgmlType } from '../../gguf/ggml-types.ts';
+import { GgmlType } from '../../gguf/ggml-types.ts';
 import type {
   Activation,
   AttentionOp,
@@ -18,6 +18,7 @@ import type {
   ByteReader,
   IdBuffer,
   KvStorage,
+  MoeFfnOp,
   RopeOp,
   Rows,
   Vector,
@@ -30,7 +31,8 @@ import { foldedGrid, type RowView, shaderKernel } from './kernels/common.ts';
 import { encodeElementwise } from './kernels/elementwise.ts';
 import { encodeEmbed } from './kernels/embed.ts';
 import { encodeGlu } from './kernels/glu.ts';
-import { encodeMatmul, gluMatmulFits, matmulSupports } from './kernels/matmul.ts';
+import { encodeIndexedMatvec, encodeMatmul, gluMatmulFits, matmulSupports } from './kernels/matmul.ts';
+import { encodeMoeCombine, encodeMoeRoute } from './kernels/moe.ts';
 import { encodeAddNorm, encodeNorm } from './kernels/norm.ts';
 import { encodeRope, type RopeArgs } from './kernels/rope.ts';
 import { encodeRopeKvWrite, ropeKvWriteFits } from './kernels/rope-kv-write.ts';
@@ -127,6 +129,8 @@ export class WebGpuBackend implements Backend {
   /** (token id, count) u32 pairs for the penalty kernel; grows to the most pairs asked for. */
   private penaltyPairs: { buffer: GPUBuffer; capacity: number } | undefined;
   private maskBuffer: { buffer: GPUBuffer; words: number } | undefined;
+  /** The chosen experts (u32) and their weights (f32) of every token of a moeFfn, [tokens][used]. */
+  private moeRouting: { ids: GPUBuffer; weights: GPUBuffer; entries: number } | undefined;
 
   constructor(
     readonly device: GPUDevice,
@@ -347,6 +351,119 @@ export class WebGpuBackend implements Backend {
     const gpu = (w as GpuWeightHandle).gpu;
     if (x.offset || !gluMatmulFits(gpu, tokens)) gluMatmulInSteps(this, activation, w, x, gateUp, out, tokens, bias);
     else this.product(w, x, out, tokens, bias, activation);
+  }
+
+  /**
+   * The mixture-of-experts FFN, all on the device: router matmul, routing (moe_route.wgsl: ids and
+   * weights in device buffers), the shared expert with the ordinary ops, then in chunks of
+   * (token, expert) pairs that fit the scratch (a chunk may split a token's experts), each (token, chosen expert) pair's gate, up and down products over only
+   * that expert's rows (indexed matvec), the GLU, and the weighted sum into out. Prefill reads a
+   * chosen expert's weights once per token that chose it (not grouped by expert yet).
+   */
+  moeFfn(x: Rows, out: Rows, tokens: number, op: MoeFfnOp): void {
+    if (tokens < 1) return;
+    if (x.t === out.t) throw new RangeError('moeFfn: out must be another activation than x');
+    if (x.offset) throw new Error('moeFfn: x rows must start at offset 0');
+    const s = op.scratch;
+    const E = op.router.k;
+    const F = op.nFf;
+    const floatsOf = (a: Activation) => (a as GpuBufferHandle).length;
+    const pairCapacity = Math.min(
+      Math.floor(floatsOf(s.gate) / F),
+      Math.floor(floatsOf(s.up) / F),
+      Math.floor(floatsOf(s.h) / F),
+      Math.floor(floatsOf(s.y) / E),
+      65535,
+    );
+    if (pairCapacity < 1) throw new RangeError(`moeFfn: the scratch holds no expert row (${F} wide gate, ${E} wide output)`);
+    const entries = tokens * op.used;
+    if (!this.moeRouting || this.moeRouting.entries < entries) {
+      this.moeRouting = { ids: this.buffer('moe expert ids', entries * 4), weights: this.buffer('moe expert weights', entries * 4), entries };
+      this.invalidatePlans();
+    }
+    const routing = this.moeRouting;
+
+    this.product(op.router, x, { t: s.logits, stride: op.nExpert }, tokens, undefined);
+    encodeMoeRoute(this.recorder, this.kernels, {
+      logits: buf(s.logits),
+      logitsStride: op.nExpert,
+      tokens,
+      nExpert: op.nExpert,
+      used: op.used,
+      gating: op.gating,
+      normalize: op.normalize,
+      weightsScale: op.weightsScale,
+      ids: routing.ids,
+      weights: routing.weights,
+    });
+
+    // The shared expert writes out first; the routing has consumed the logits, whose first
+    // `tokens` floats then take the shared gate's logit x · gateInp.
+    let shared: 'none' | 'plain' | 'gated' = 'none';
+    if (op.shared) {
+      const sh = op.shared;
+      const G = sh.nFf;
+      this.product(sh.gate, x, { t: s.gate, stride: G }, tokens, undefined);
+      this.product(sh.up, x, { t: s.up, stride: G }, tokens, undefined);
+      this.glu(op.activation, { t: s.gate, stride: G }, { t: s.up, stride: G }, { t: s.h, stride: G }, G, tokens);
+      this.product(sh.down, { t: s.h, stride: G }, out, tokens, undefined);
+      shared = 'plain';
+      if (sh.gateInp) {
+        const gateRow = new GpuWeightHandle({ name: 'ffn_gate_inp_shexp', type: GgmlType.F32, k: E, rows: 1, rowBytes: 4 * E, parts: [{ buffer: buf(sh.gateInp), rowStart: 0, rows: 1 }] });
+        this.product(gateRow, x, { t: s.logits, stride: 1 }, tokens, undefined);
+        shared = 'gated';
+      }
+    }
+
+    for (let pairBase = 0; pairBase < entries; pairBase += pairCapacity) {
+      const pairs = Math.min(pairCapacity, entries - pairBase);
+      const indexed = (w: Weight, rows: number, input: Rows, output: Activation, outStride: number) =>
+        encodeIndexedMatvec(this.recorder, this.kernels, this.maxGroups, {
+          weight: (w as GpuWeightHandle).gpu,
+          rows,
+          ids: routing.ids,
+          used: op.used,
+          pairBase,
+          pairs,
+          x: { buffer: buf(input.t) },
+          xStride: input.stride,
+          out: { buffer: buf(output) },
+          outStride,
+          matvec: this.matvec,
+        });
+      // gate and up read each pair's token row of x; the GLU's rows are per pair of the chunk, so
+      // down reads them with used = 1 and the chunk's first pair subtracted.
+      indexed(op.gate, F, x, s.gate, F);
+      indexed(op.up, F, x, s.up, F);
+      this.glu(op.activation, { t: s.gate, stride: F }, { t: s.up, stride: F }, { t: s.h, stride: F }, F, pairs);
+      encodeIndexedMatvec(this.recorder, this.kernels, this.maxGroups, {
+        weight: (op.down as GpuWeightHandle).gpu,
+        rows: E,
+        ids: routing.ids,
+        used: 1,
+        pairBase,
+        xRowBase: pairBase,
+        pairs,
+        x: { buffer: buf(s.h) },
+        xStride: F,
+        out: { buffer: buf(s.y) },
+        outStride: E,
+        matvec: this.matvec,
+      });
+      encodeMoeCombine(this.recorder, this.kernels, this.maxGroups, {
+        y: buf(s.y),
+        weights: routing.weights,
+        used: op.used,
+        n: E,
+        pairBase,
+        pairs,
+        out: view(out),
+        shared,
+        gate: buf(s.logits),
+        gateStride: 1,
+        dummy: this.dummy,
+      });
+    }
   }
 
   glu(activation: 'silu' | 'gelu', gate: Rows, up: Rows, out: Rows, n: number, rows: number): void {

@@ -17,7 +17,7 @@ import { klDivergence, topOneAgreement } from '../../../testing/compare.ts';
 import { llamaRefLogits } from '../../../testing/llama-ref.ts';
 import { makeTestModel, q4kmRecipe, type QuantRecipe, type TestArch } from '../../../testing/make-model.ts';
 import { makeRandomLora } from '../../../testing/make-lora.ts';
-import { freshSeed, mulberry32 } from '../../../testing/random.ts';
+import { freshSeed, mulberry32, tokensFor } from '../../../testing/random.ts';
 import { loadReferenceWeights, referenceForward } from '../../../testing/reference-forward.ts';
 import { LORA_TARGET_NAMES, type LoraTargetName } from './adapter-file.ts';
 import { writeLoraGguf, type LoraAdapterData } from './adapter-data.ts';
@@ -32,14 +32,6 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-function tokensFor(n: number, vocab: number): number[] {
-  let s = 4242;
-  return Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s % vocab;
-  });
-}
 
 interface Adapter {
   data: LoraAdapterData;

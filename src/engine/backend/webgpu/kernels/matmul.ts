@@ -220,3 +220,91 @@ export function matmulReference(
   }
   return out;
 }
+
+const INDEXED = kernelFamily();
+
+export interface IndexedMatvecArgs {
+  /** n_expert matrices of `rows` rows stacked (GGUF [k, rows, n_expert]), any split into parts. */
+  weight: GpuWeight;
+  /** Rows of one expert's matrix. */
+  rows: number;
+  /** Expert ids, u32 per (token, slot): pair p uses matrix ids[pairBase + p]. */
+  ids: GPUBuffer;
+  /** Experts per token: pair p reads activation row (pairBase + p) / used. */
+  used: number;
+  pairBase: number;
+  pairs: number;
+  /** Subtracted from the activation row (pairBase + p) / used: per-pair activations of a chunk pass pairBase with used 1. */
+  xRowBase?: number;
+  x: BufferRange;
+  xStride?: number;
+  /** Output, `pairs` rows of `outStride` floats from float `outOffset`. */
+  out: BufferRange;
+  outStride?: number;
+  outOffset?: number;
+  matvec?: MatvecStrategy;
+}
+
+/**
+ * The expert products of a mixture-of-experts FFN (matvec_indexed.wgsl): out[p] = W_{ids[p]} x[p / used],
+ * reading only the chosen matrices' rows. One dispatch per part of the weight.
+ */
+export function encodeIndexedMatvec(recorder: StepRecorder, kernels: KernelCache, maxGroupsPerDim: number, args: IndexedMatvecArgs): void {
+  const { weight, rows, pairs } = args;
+  if (pairs < 1) return;
+  if (weight.rows % rows !== 0) throw new Error(`indexed matvec ${weight.name}: ${weight.rows} rows are not a whole number of ${rows}-row matrices`);
+  if (pairs > 65535) throw new RangeError(`indexed matvec ${weight.name}: ${pairs} pairs > 65535 per dispatch`);
+  const xStride = args.xStride ?? weight.k;
+  const vec4X = weight.k % 4 === 0 && xStride % 4 === 0;
+  const layout = MATVEC_LAYOUTS[args.matvec === 'invocation' ? 'invocation' : 'workgroup'];
+  const include = WEIGHT_INCLUDES[weight.type];
+  if (!include) throw new Error(`no matmul kernel for ${ggmlTypeName(weight.type)} weights`);
+  const key = (weight.type * 2 + (vec4X ? 1 : 0)) * 2 + (layout.threadsPerRow === 1 ? 1 : 0);
+  const kernel =
+    kernels.variant(INDEXED, key) ??
+    kernels.remember(
+      INDEXED,
+      key,
+      kernels.get({
+        name: `matvec_indexed_${include.replace('weights_', '').replace('.wgsl', '')}${vec4X ? '_xv4' : ''}`,
+        wgsl: preprocessWgsl('matvec_indexed.wgsl', SHADERS, { weights: include, dot: DOT_INCLUDES[weight.type] ?? 'dot_generic.wgsl', x: vec4X ? 'x_vec4.wgsl' : 'x_f32.wgsl' }),
+        constants: { THREADS_PER_ROW: layout.threadsPerRow, ROWS_PER_WORKGROUP: layout.rowsPerWorkgroup },
+      }),
+    );
+  const [gx, gy] = dispatchGrid(Math.ceil(rows / layout.rowsPerWorkgroup), maxGroupsPerDim);
+  for (const part of weight.parts) {
+    recorder.dispatch(kernel, {
+      params: {
+        k: weight.k,
+        rows,
+        used: args.used,
+        pair_base: args.pairBase,
+        row_start: part.rowStart,
+        part_rows: part.rows,
+        out_stride: args.outStride ?? rows,
+        out_base: args.outOffset ?? 0,
+        x_stride: xStride,
+        x_row_base: args.xRowBase ?? 0,
+        groups_x: gx,
+      },
+      bind: { weights: part.buffer, x: args.x, out: args.out, ids: args.ids },
+      workgroups: [gx, gy, pairs],
+      label: `matvec indexed ${weight.name}`,
+    });
+  }
+}
+
+/** Float64 reference of encodeIndexedMatvec over dequantized stacked weights [n_expert * rows][k]. */
+export function indexedMatvecReference(w: Float64Array | Float32Array, k: number, rows: number, ids: ArrayLike<number>, used: number, x: Float32Array, xStride: number): Float64Array {
+  const out = new Float64Array(ids.length * rows);
+  for (let p = 0; p < ids.length; p++) {
+    const xb = Math.floor(p / used) * xStride;
+    for (let r = 0; r < rows; r++) {
+      const wb = (ids[p]! * rows + r) * k;
+      let acc = 0;
+      for (let i = 0; i < k; i++) acc += w[wb + i]! * x[xb + i]!;
+      out[p * rows + r] = acc;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,119 @@
+/**
+ * Mixture-of-experts routing and combining on the GPU (moe_route.wgsl, moe_combine.wgsl); the expert
+ * products between them are matmul.ts's `encodeIndexedMatvec`. Routing writes the chosen experts'
+ * ids and weights to device buffers that the expert products read, so a decode step reads nothing
+ * back. Float64 references beside each.
+ */
+import type { KernelCache } from '../kernel.ts';
+import { kernelFamily } from '../kernel.ts';
+import type { StepRecorder } from '../recorder.ts';
+import { dispatchGrid, shaderKernel, type RowView } from './common.ts';
+
+const ROUTE = kernelFamily();
+const COMBINE = kernelFamily();
+const ROUTE_WORKGROUP = 64;
+const COMBINE_WORKGROUP = 256;
+
+export interface MoeRouteArgs {
+  /** Router logits, `tokens` rows of `logitsStride` floats (the first `nExpert` used). */
+  logits: GPUBuffer;
+  logitsStride: number;
+  tokens: number;
+  nExpert: number;
+  used: number;
+  gating: 'softmax' | 'sigmoid';
+  normalize: boolean;
+  /** Multiplier of the chosen weights; 0 means none (as llama.cpp's expert_weights_scale). */
+  weightsScale: number;
+  /** u32 [tokens][used] and f32 [tokens][used]. */
+  ids: GPUBuffer;
+  weights: GPUBuffer;
+}
+
+export function encodeMoeRoute(recorder: StepRecorder, kernels: KernelCache, args: MoeRouteArgs): void {
+  if (args.tokens < 1) return;
+  if (args.used < 1 || args.used > args.nExpert) throw new RangeError(`moe route: used ${args.used} must be between 1 and ${args.nExpert}`);
+  const kernel = kernels.variant(ROUTE, 0) ?? kernels.remember(ROUTE, 0, shaderKernel(kernels, 'moe_route.wgsl', { constants: { WORKGROUP_SIZE: ROUTE_WORKGROUP } }));
+  recorder.dispatch(kernel, {
+    params: {
+      tokens: args.tokens,
+      n_expert: args.nExpert,
+      used: args.used,
+      logits_stride: args.logitsStride,
+      gating: args.gating === 'softmax' ? 0 : 1,
+      normalize: args.normalize ? 1 : 0,
+      scale: args.weightsScale !== 0 ? args.weightsScale : 1,
+    },
+    bind: { logits: args.logits, ids: args.ids, weights: args.weights },
+    workgroups: [Math.ceil(args.tokens / ROUTE_WORKGROUP)],
+    label: 'moe route',
+  });
+}
+
+export interface MoeCombineArgs {
+  /** Expert outputs of the chunk's pairs, [pairs][n]. */
+  y: GPUBuffer;
+  /** Routing weights of all tokens, [tokens][used]. */
+  weights: GPUBuffer;
+  used: number;
+  n: number;
+  /** The chunk: pairs pairBase ..< pairBase + pairs (pair p is token p / used); it may split a token's experts. */
+  pairBase: number;
+  pairs: number;
+  /** Output rows (token t at offset + t * stride); read first when there is a shared expert. */
+  out: RowView;
+  /** 'plain': out holds the shared expert's output; 'gated': it is scaled by sigmoid(gate[t * gateStride]). */
+  shared: 'none' | 'plain' | 'gated';
+  gate?: GPUBuffer;
+  gateStride?: number;
+  dummy: GPUBuffer;
+}
+
+export function encodeMoeCombine(recorder: StepRecorder, kernels: KernelCache, maxGroupsPerDim: number, args: MoeCombineArgs): void {
+  if (args.pairs < 1) return;
+  if (args.shared === 'gated' && !args.gate) throw new Error('moe combine: a gated shared expert needs its gate logits');
+  const kernel = kernels.variant(COMBINE, 0) ?? kernels.remember(COMBINE, 0, shaderKernel(kernels, 'moe_combine.wgsl', { constants: { WORKGROUP_SIZE: COMBINE_WORKGROUP } }));
+  const tokens = Math.ceil((args.pairBase + args.pairs) / args.used) - Math.floor(args.pairBase / args.used);
+  const [gx, gy] = dispatchGrid(Math.ceil((args.n * tokens) / COMBINE_WORKGROUP), maxGroupsPerDim);
+  recorder.dispatch(kernel, {
+    params: {
+      n: args.n,
+      pair_base: args.pairBase,
+      pairs: args.pairs,
+      used: args.used,
+      out_stride: args.out.stride ?? args.n,
+      out_offset: args.out.offset ?? 0,
+      shared_mode: { none: 0, plain: 1, gated: 2 }[args.shared],
+      gate_stride: args.gateStride ?? 1,
+      groups_x: gx,
+    },
+    bind: { y: args.y, weights: args.weights, gate: args.gate ?? args.dummy, out: args.out.buffer },
+    workgroups: [gx, gy],
+    label: 'moe combine',
+  });
+}
+
+/** Float64 reference of moe_route.wgsl: ids and weights [tokens][used] from logits [tokens][stride]. */
+export function moeRouteReference(
+  logits: Float32Array,
+  stride: number,
+  tokens: number,
+  op: { nExpert: number; used: number; gating: 'softmax' | 'sigmoid'; normalize: boolean; weightsScale: number },
+): { ids: number[]; weights: number[] } {
+  const ids: number[] = [];
+  const weights: number[] = [];
+  for (let t = 0; t < tokens; t++) {
+    const row = Array.from(logits.subarray(t * stride, t * stride + op.nExpert), Number);
+    const max = Math.max(...row);
+    const sum = row.reduce((s, l) => s + Math.exp(l - max), 0);
+    const prob = (l: number) => (op.gating === 'softmax' ? Math.exp(l - max) / sum : 1 / (1 + Math.exp(-l)));
+    const order = row.map((_, e) => e).sort((a, b) => row[b]! - row[a]! || a - b).slice(0, op.used);
+    const chosen = order.map((e) => prob(row[e]!));
+    const total = chosen.reduce((s, p) => s + p, 0);
+    const divisor = op.normalize ? Math.max(total, 6.103515625e-5) : 1;
+    const scale = op.weightsScale !== 0 ? op.weightsScale : 1;
+    ids.push(...order);
+    weights.push(...chosen.map((p) => (p / divisor) * scale));
+  }
+  return { ids, weights };
+}
