@@ -195,6 +195,21 @@ export class Engine implements EngineApi {
     });
   }
 
+  unloadAdapter(id: string): Promise<{ id: string; freedBytes: number }> {
+    return this.enqueue(async () => {
+      const loaded = await this.ensureLoaded();
+      const lora = typeof id === 'string' ? loaded.adapters.get(id) : undefined;
+      if (!lora) {
+        const names = [...loaded.adapters.keys()].map((k) => `'${k}'`).join(', ') || 'none';
+        throw new InvalidRequestError(`Invalid request: 'id' names no loaded adapter (loaded: ${names}).`, { param: 'id', value: String(id) });
+      }
+      // Its KV prefix was computed with it: the next request evaluates its prompt again.
+      if (loaded.model.adapters.some((a) => a.lora === lora)) loaded.session.invalidateCache();
+      loaded.adapters.delete(id);
+      return { id, freedBytes: loaded.model.unloadAdapter(lora) };
+    });
+  }
+
   /** An adapter's bytes and the name to show: one file, picked, at a URL, or in the store. */
   private async openAdapterSource(source: AdapterSource): Promise<{ source: RangedSource; name: string }> {
     switch (source.kind) {

@@ -22,3 +22,10 @@ export class AdapterMismatchError extends HearthError {}
  * that ships as a matrix), or token embeddings of a model whose output reuses them.
  */
 export class UnsupportedAdapterError extends HearthError {}
+
+/**
+ * The adapter does not fit: its A and B (as F32) and its scratch need more than the backend has
+ * left after the model (`detail.needBytes`, `detail.leftBytes`), or one of its tensors is larger
+ * than the device's largest buffer. Nothing was uploaded.
+ */
+export class AdapterTooLargeError extends HearthError {}

@@ -20,6 +20,7 @@ export const ENGINE_METHODS = [
   'cancelLoad',
   'unloadModel',
   'loadAdapter',
+  'unloadAdapter',
   'chatCompletion',
   'abort',
   'countTokens',
