@@ -17,10 +17,13 @@ class NotAnAdapterError extends Error {
   override name = 'NotAnAdapterError';
 }
 
-/** Keeps `stored` if it is an adapter; otherwise deletes it and says what it is. */
-async function keepAdapter(stored: CachedModel): Promise<CachedModel> {
+/**
+ * Keeps `stored` if it is an adapter; otherwise says what it is, and deletes it unless it was in
+ * the store before (a model picked here by mistake that was already kept stays).
+ */
+async function keepAdapter(stored: CachedModel, before: ReadonlySet<string>): Promise<CachedModel> {
   if (stored.kind === 'adapter') return stored;
-  await engineClient().engine.deleteModel(stored.id);
+  if (!before.has(stored.id)) await engineClient().engine.deleteModel(stored.id);
   throw new NotAnAdapterError(`"${stored.name}" is a model, not a LoRA adapter (its general.type is not 'adapter'); load it as a model above instead.`);
 }
 
@@ -41,8 +44,9 @@ export function AdapterStore({ engine }: { engine: EngineHandle }) {
   const run = async (what: string, body: () => Promise<CachedModel>) => {
     setBusy(what);
     setError(undefined);
+    const before = new Set(engine.cached.map((m) => m.id));
     try {
-      await keepAdapter(await body());
+      await keepAdapter(await body(), before);
     } catch (e) {
       setError(errorText(e));
     } finally {
