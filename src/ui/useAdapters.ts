@@ -46,6 +46,25 @@ function sameModel(a: ModelInfo, b: ModelInfo): boolean {
   return a.name === b.name && a.architecture === b.architecture && a.fileSize === b.fileSize && a.parameterCount === b.parameterCount;
 }
 
+/**
+ * Loads each adapter of `list` again from its source under its id, after the engine reloaded the
+ * model: the ones that load come back as they were (on or off, scale); the others are marked
+ * dropped with the reason. One the engine still has ("already loaded") is kept as it is.
+ */
+export async function reattachAll(list: readonly AttachedAdapter[], load: (source: AdapterSource, id: string) => Promise<AdapterInfo>): Promise<AttachedAdapter[]> {
+  const again: AttachedAdapter[] = [];
+  for (const a of list) {
+    try {
+      const { dropped: _, ...rest } = a;
+      again.push({ ...rest, info: await load(a.source, a.info.id) });
+    } catch (e) {
+      if ((e as Error).name === 'InvalidRequestError' && /already loaded/.test((e as Error).message)) again.push(a);
+      else again.push({ ...a, dropped: errorText(e) });
+    }
+  }
+  return again;
+}
+
 export function useAdapters(model: ModelState): AdaptersHandle {
   const [list, setList] = useState<AttachedAdapter[]>([]);
   const [busy, setBusy] = useState(false);
@@ -59,28 +78,19 @@ export function useAdapters(model: ModelState): AdaptersHandle {
 
   // A new ModelInfo means the engine loaded a model, and the adapters it had are gone with the old one.
   useEffect(() => {
+    // No model for a while (a reload after a device loss passes through that): keep the list for when it is back.
+    if (!info) return;
     const previous = lastInfo.current;
     lastInfo.current = info;
     if (previous === info) return;
-    if (!info || !previous || !sameModel(previous, info) || listRef.current.length === 0) {
+    if (!previous || !sameModel(previous, info) || listRef.current.length === 0) {
       setList([]);
       return;
     }
     let cancelled = false;
-    void (async () => {
-      const again: AttachedAdapter[] = [];
-      for (const a of listRef.current) {
-        try {
-          const loaded = await load(a.source, a.info.id);
-          again.push({ ...a, info: loaded, dropped: undefined });
-        } catch (e) {
-          // Still loaded (the same engine, only the model's info read again): nothing was dropped.
-          if ((e as Error).name === 'InvalidRequestError' && /already loaded/.test((e as Error).message)) again.push(a);
-          else again.push({ ...a, dropped: errorText(e) });
-        }
-      }
+    void reattachAll(listRef.current, load).then((again) => {
       if (!cancelled) setList(again);
-    })();
+    });
     return () => {
       cancelled = true;
     };
