@@ -17,6 +17,8 @@ import { makeRandomLora } from '../testing/make-lora.ts';
 import { makeTestModel } from '../testing/make-model.ts';
 import { Engine } from './engine.ts';
 import { CpuBackend } from './backend/cpu/backend.ts';
+import { ChatSession } from './generate/chat-session.ts';
+import { DeviceLostError } from './errors.ts';
 
 const bytes = makeTestModel({ arch: 'llama', embd: 64, layers: 2, heads: 4, ff: 96, ctx: 256, seed: 4, name: 'Base' });
 const blob = (b: Uint8Array) => new Blob([b as Uint8Array<ArrayBuffer>]);
@@ -152,6 +154,30 @@ describe('Engine LoRA adapters', () => {
       expect((named as Error).name).toBe('InvalidRequestError');
     } finally {
       left.mockRestore();
+      await engine.unloadModel();
+    }
+  }, 120_000);
+
+  it('after a device loss, the next request reloads the model with its adapters, under the same ids, from where they came from', async () => {
+    const store = new ModelStore({ dbName: 'engine-lora-lost', storage: null });
+    const engine = new Engine({ gpu: undefined, runtime: 'test', store });
+    await engine.loadModel({ kind: 'file', file: blob(bytes), name: 'base.gguf' }, OPTIONS);
+    try {
+      const stored = await engine.importModelFile([new File([(await adapterBytes(1)) as Uint8Array<ArrayBuffer>], 'style.gguf')], { copy: true });
+      const fromStore = await engine.loadAdapter({ kind: 'cached', id: stored.id });
+      const fromFile = await engine.loadAdapter({ kind: 'file', file: blob(await adapterBytes(2)), name: 'tone.gguf' });
+      const ask = () => engine.chatCompletion({ messages: MESSAGES, max_tokens: 6, temperature: 0, adapters: [{ id: fromStore.id, scale: 0.7 }, { id: fromFile.id, scale: 1.2 }] });
+      const before = (await ask()).choices[0].message.content;
+      const loads = vi.spyOn(Model, 'load');
+      const lost = vi.spyOn(ChatSession.prototype, 'complete').mockRejectedValueOnce(new DeviceLostError('GPU device lost (simulated)'));
+      const failed = await ask().catch((e: unknown) => e as Error);
+      expect((failed as Error).name).toBe('DeviceLostError');
+      lost.mockRestore();
+      // The next request names the same ids: the model is loaded again, with both adapters.
+      expect((await ask()).choices[0].message.content).toBe(before);
+      expect(loads).toHaveBeenCalledTimes(1);
+      loads.mockRestore();
+    } finally {
       await engine.unloadModel();
     }
   }, 120_000);
