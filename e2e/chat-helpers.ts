@@ -65,3 +65,17 @@ export async function addServer(page: Page, url: string, key: string) {
   await page.getByTestId('server-key').fill(key);
   await page.getByTestId('add-server').click();
 }
+
+/** Runs `bin/hearth.js` with `args` (make-model, make-lora, ...). */
+export const hearth = (...args: string[]) => execFileSync('node', ['bin/hearth.js', ...args]);
+
+/** The last reply's text, as rendered. */
+export const replyText = (page: Page) => lastReply(page).getByTestId('markdown').innerText();
+
+/** Regenerates the last reply, waits for it as version `version` of `version`, and returns its text. */
+export async function regenerate(page: Page, version: number): Promise<string> {
+  await page.getByTestId('regenerate').click();
+  await expect(lastReply(page).getByTestId('version-label')).toHaveText(`${version}/${version}`, { timeout: 120_000 });
+  await replyDone(page);
+  return replyText(page);
+}

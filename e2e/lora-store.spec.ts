@@ -6,27 +6,16 @@
  * matching), the header shows it, replies change; detached, the base answers again; deleted, it
  * leaves the store.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, test, type Page } from '@playwright/test';
-import { lastReply, openTinyChatModel, replyDone, send, setSampling } from './chat-helpers.ts';
+import { expect, test } from '@playwright/test';
+import { hearth, openTinyChatModel, regenerate, replyDone, replyText, send, setSampling } from './chat-helpers.ts';
 
 test.describe.configure({ timeout: 300_000 });
 test.use({ viewport: { width: 1280, height: 900 } });
 
 const DIR = join('test-results', 'e2e-lora-store');
 test.beforeAll(() => mkdirSync(DIR, { recursive: true }));
-
-const replyText = (page: Page) => lastReply(page).getByTestId('markdown').innerText();
-const hearth = (...args: string[]) => execFileSync('node', ['bin/hearth.js', ...args]);
-
-async function regenerate(page: Page, version: number) {
-  await page.getByTestId('regenerate').click();
-  await expect(lastReply(page).getByTestId('version-label')).toHaveText(`${version}/${version}`, { timeout: 120_000 });
-  await replyDone(page);
-  return replyText(page);
-}
 
 test('adapters in the store: import and download, listed apart, attach from the store, detach, delete', async ({ page, context }) => {
   const model = join(DIR, 'tiny.gguf');

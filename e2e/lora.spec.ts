@@ -3,27 +3,16 @@
  * with its scale, replies change; detached, the base model's reply comes back; an adapter made
  * for another model is refused with a named, readable error.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, test, type Page } from '@playwright/test';
-import { lastReply, openTinyChatModel, replyDone, send, setSampling } from './chat-helpers.ts';
+import { expect, test } from '@playwright/test';
+import { hearth, openTinyChatModel, regenerate, replyDone, replyText, send, setSampling } from './chat-helpers.ts';
 
 test.describe.configure({ timeout: 300_000 });
 test.use({ viewport: { width: 1280, height: 800 } });
 
 const DIR = join('test-results', 'e2e-lora');
 test.beforeAll(() => mkdirSync(DIR, { recursive: true }));
-
-const replyText = (page: Page) => lastReply(page).getByTestId('markdown').innerText();
-const hearth = (...args: string[]) => execFileSync('node', ['bin/hearth.js', ...args]);
-
-async function regenerate(page: Page, version: number) {
-  await page.getByTestId('regenerate').click();
-  await expect(lastReply(page).getByTestId('version-label')).toHaveText(`${version}/${version}`, { timeout: 120_000 });
-  await replyDone(page);
-  return replyText(page);
-}
 
 test('attach a LoRA adapter, see it in the header, replies change; detach it and the base answers again', async ({ page }) => {
   const model = join(DIR, 'tiny.gguf');
