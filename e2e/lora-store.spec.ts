@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { hearth, openTinyChatModel, regenerate, replyDone, replyText, send, setSampling } from './chat-helpers.ts';
+import { openTinyModelWithAdapters, regenerate, replyDone, replyText, send, setSampling } from './chat-helpers.ts';
 
 test.describe.configure({ timeout: 300_000 });
 test.use({ viewport: { width: 1280, height: 900 } });
@@ -18,14 +18,7 @@ const DIR = join('test-results', 'e2e-lora-store');
 test.beforeAll(() => mkdirSync(DIR, { recursive: true }));
 
 test('adapters in the store: import and download, listed apart, attach from the store, detach, delete', async ({ page, context }) => {
-  const model = join(DIR, 'tiny.gguf');
-  await openTinyChatModel(page, model);
-  const adapter = join(DIR, 'style.gguf');
-  hearth('make-lora', model, '--rank', '8', '--targets', 'attn_q,attn_v,ffn_down,output', '--gain', '2', '--seed', '3', '--out', adapter);
-  const other = join(DIR, 'other-base.gguf');
-  hearth('make-model', '--arch', 'qwen2', '--embd', '64', '--layers', '1', '--heads', '4', '--ff', '96', '--out', other);
-  const foreign = join(DIR, 'foreign.gguf');
-  hearth('make-lora', other, '--rank', '4', '--out', foreign);
+  const { model, adapter, foreign } = await openTinyModelWithAdapters(page, DIR);
   // The foreign adapter is "published" at a same-origin URL (the page's CSP allows its own origin).
   const foreignBytes = readFileSync(foreign);
   await context.route('**/published/foreign-lora.gguf', (route) =>

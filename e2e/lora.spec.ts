@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { hearth, openTinyChatModel, regenerate, replyDone, replyText, send, setSampling } from './chat-helpers.ts';
+import { openTinyModelWithAdapters, regenerate, replyDone, replyText, send, setSampling } from './chat-helpers.ts';
 
 test.describe.configure({ timeout: 300_000 });
 test.use({ viewport: { width: 1280, height: 800 } });
@@ -15,14 +15,7 @@ const DIR = join('test-results', 'e2e-lora');
 test.beforeAll(() => mkdirSync(DIR, { recursive: true }));
 
 test('attach a LoRA adapter, see it in the header, replies change; detach it and the base answers again', async ({ page }) => {
-  const model = join(DIR, 'tiny.gguf');
-  await openTinyChatModel(page, model);
-  const adapter = join(DIR, 'style.gguf');
-  hearth('make-lora', model, '--rank', '8', '--targets', 'attn_q,attn_v,ffn_down,output', '--gain', '2', '--seed', '3', '--out', adapter);
-  const other = join(DIR, 'other-base.gguf');
-  hearth('make-model', '--arch', 'qwen2', '--embd', '64', '--layers', '1', '--heads', '4', '--ff', '96', '--out', other);
-  const foreign = join(DIR, 'foreign.gguf');
-  hearth('make-lora', other, '--rank', '4', '--out', foreign);
+  const { adapter, foreign } = await openTinyModelWithAdapters(page, DIR);
 
   await setSampling(page, { temperature: '0', max: '10' });
   await send(page, 'Hello there');
