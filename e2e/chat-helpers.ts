@@ -65,3 +65,33 @@ export async function addServer(page: Page, url: string, key: string) {
   await page.getByTestId('server-key').fill(key);
   await page.getByTestId('add-server').click();
 }
+
+/** Runs `bin/hearth.js` with `args` (make-model, make-lora, ...). */
+export const hearth = (...args: string[]) => execFileSync('node', ['bin/hearth.js', ...args]);
+
+/** The last reply's text, as rendered. */
+export const replyText = (page: Page) => lastReply(page).getByTestId('markdown').innerText();
+
+/** Regenerates the last reply, waits for it as version `version` of `version`, and returns its text. */
+export async function regenerate(page: Page, version: number): Promise<string> {
+  await page.getByTestId('regenerate').click();
+  await expect(lastReply(page).getByTestId('version-label')).toHaveText(`${version}/${version}`, { timeout: 120_000 });
+  await replyDone(page);
+  return replyText(page);
+}
+
+/**
+ * The tiny chat model opened in the app, with two adapters made in `dir`: `adapter` (style.gguf,
+ * rank 8, for it) and `foreign` (foreign.gguf, rank 4, for a qwen2 model).
+ */
+export async function openTinyModelWithAdapters(page: Page, dir: string): Promise<{ model: string; adapter: string; foreign: string }> {
+  const model = `${dir}/tiny.gguf`;
+  await openTinyChatModel(page, model);
+  const adapter = `${dir}/style.gguf`;
+  hearth('make-lora', model, '--rank', '8', '--targets', 'attn_q,attn_v,ffn_down,output', '--gain', '2', '--seed', '3', '--out', adapter);
+  const other = `${dir}/other-base.gguf`;
+  hearth('make-model', '--arch', 'qwen2', '--embd', '64', '--layers', '1', '--heads', '4', '--ff', '96', '--out', other);
+  const foreign = `${dir}/foreign.gguf`;
+  hearth('make-lora', other, '--rank', '4', '--out', foreign);
+  return { model, adapter, foreign };
+}

@@ -3,11 +3,10 @@
  * with its scale, replies change; detached, the base model's reply comes back; an adapter made
  * for another model is refused with a named, readable error.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, test, type Page } from '@playwright/test';
-import { lastReply, openTinyChatModel, replyDone, send, setSampling } from './chat-helpers.ts';
+import { expect, test } from '@playwright/test';
+import { openTinyModelWithAdapters, regenerate, replyDone, replyText, send, setSampling } from './chat-helpers.ts';
 
 test.describe.configure({ timeout: 300_000 });
 test.use({ viewport: { width: 1280, height: 800 } });
@@ -15,25 +14,8 @@ test.use({ viewport: { width: 1280, height: 800 } });
 const DIR = join('test-results', 'e2e-lora');
 test.beforeAll(() => mkdirSync(DIR, { recursive: true }));
 
-const replyText = (page: Page) => lastReply(page).getByTestId('markdown').innerText();
-const hearth = (...args: string[]) => execFileSync('node', ['bin/hearth.js', ...args]);
-
-async function regenerate(page: Page, version: number) {
-  await page.getByTestId('regenerate').click();
-  await expect(lastReply(page).getByTestId('version-label')).toHaveText(`${version}/${version}`, { timeout: 120_000 });
-  await replyDone(page);
-  return replyText(page);
-}
-
 test('attach a LoRA adapter, see it in the header, replies change; detach it and the base answers again', async ({ page }) => {
-  const model = join(DIR, 'tiny.gguf');
-  await openTinyChatModel(page, model);
-  const adapter = join(DIR, 'style.gguf');
-  hearth('make-lora', model, '--rank', '8', '--targets', 'attn_q,attn_v,ffn_down,output', '--gain', '2', '--seed', '3', '--out', adapter);
-  const other = join(DIR, 'other-base.gguf');
-  hearth('make-model', '--arch', 'qwen2', '--embd', '64', '--layers', '1', '--heads', '4', '--ff', '96', '--out', other);
-  const foreign = join(DIR, 'foreign.gguf');
-  hearth('make-lora', other, '--rank', '4', '--out', foreign);
+  const { adapter, foreign } = await openTinyModelWithAdapters(page, DIR);
 
   await setSampling(page, { temperature: '0', max: '10' });
   await send(page, 'Hello there');

@@ -375,6 +375,13 @@ export interface EngineApi {
    */
   loadAdapter(source: AdapterSource, options?: { id?: string }): Promise<AdapterInfo>;
   /**
+   * Unloads an adapter by id: requests can no longer name it, the next request's KV prefix is not
+   * reused if it was in use, and its memory goes back to the backend as far as the backend can
+   * free it (`freedBytes`; the CPU backend frees only the latest allocations, WebGPU every
+   * buffer). Throws InvalidRequestError for an id that names no loaded adapter.
+   */
+  unloadAdapter(id: string): Promise<{ id: string; freedBytes: number }>;
+  /**
    * Runs a chat completion; requests queue and run one at a time. With `onChunk`, the reply
    * streams as OpenAI-style chunks; the complete result is returned either way.
    */

@@ -16,6 +16,9 @@ import { Model } from './model/model.ts';
 import { makeRandomLora } from '../testing/make-lora.ts';
 import { makeTestModel } from '../testing/make-model.ts';
 import { Engine } from './engine.ts';
+import { CpuBackend } from './backend/cpu/backend.ts';
+import { ChatSession } from './generate/chat-session.ts';
+import { DeviceLostError } from './errors.ts';
 
 const bytes = makeTestModel({ arch: 'llama', embd: 64, layers: 2, heads: 4, ff: 96, ctx: 256, seed: 4, name: 'Base' });
 const blob = (b: Uint8Array) => new Blob([b as Uint8Array<ArrayBuffer>]);
@@ -105,6 +108,75 @@ describe('Engine LoRA adapters', () => {
       expect(a.choices[0].message.content).toBe(b.choices[0].message.content);
       const base = await engine.chatCompletion({ messages: MESSAGES, max_tokens: 8, temperature: 0 });
       expect(base.choices[0].message.content).not.toBe(a.choices[0].message.content);
+    } finally {
+      await engine.unloadModel();
+    }
+  }, 120_000);
+
+  it('unloads an adapter by id: requests can no longer name it, its memory goes back where the backend can free it', async () => {
+    const engine = new Engine({ gpu: undefined, runtime: 'test' });
+    await engine.loadModel({ kind: 'file', file: blob(bytes), name: 'base.gguf' }, OPTIONS);
+    try {
+      const first = await engine.loadAdapter({ kind: 'file', file: blob(await adapterBytes(1)), name: 'a.gguf' });
+      const last = await engine.loadAdapter({ kind: 'file', file: blob(await adapterBytes(2)), name: 'b.gguf' });
+      const ask = (adapters?: Array<{ id: string; scale?: number }>) => engine.chatCompletion({ messages: MESSAGES, max_tokens: 6, temperature: 0, ...(adapters ? { adapters } : {}) });
+      const base = (await ask()).choices[0].message.content;
+      const withFirst = (await ask([{ id: first.id }])).choices[0].message.content;
+      expect(withFirst).not.toBe(base);
+      // The CPU backend's bump allocator frees only the latest allocations: the first adapter's bytes stay (0 freed), the last one's go back.
+      expect((await engine.unloadAdapter(first.id)).freedBytes).toBe(0);
+      const freed = await engine.unloadAdapter(last.id);
+      expect(freed.freedBytes).toBeGreaterThanOrEqual(last.bytes);
+      const gone = await ask([{ id: first.id }]).catch((e: unknown) => e as Error);
+      expect((gone as Error).name).toBe('InvalidRequestError');
+      // The request after the unload (it was in use) does not reuse the adapted KV prefix: the base reply again.
+      expect((await ask()).choices[0].message.content).toBe(base);
+      const unknown = await engine.unloadAdapter('nope').catch((e: unknown) => e as Error);
+      expect((unknown as Error).name).toBe('InvalidRequestError');
+      expect((unknown as Error).message).toMatch(/names no loaded adapter \(loaded: none\)/);
+      // Loaded again after the free: the same effect as before (the freed memory is reused, not corrupt).
+      const again = await engine.loadAdapter({ kind: 'file', file: blob(await adapterBytes(1)), name: 'a.gguf' });
+      expect((await ask([{ id: again.id }])).choices[0].message.content).toBe(withFirst);
+    } finally {
+      await engine.unloadModel();
+    }
+  }, 120_000);
+
+  it('refuses an adapter larger than the memory the backend has left, by name, and loads nothing', async () => {
+    const engine = new Engine({ gpu: undefined, runtime: 'test' });
+    await engine.loadModel({ kind: 'file', file: blob(bytes), name: 'base.gguf' }, OPTIONS);
+    const left = vi.spyOn(CpuBackend.prototype, 'memoryLeft').mockReturnValue(10_000);
+    try {
+      const error = await engine.loadAdapter({ kind: 'file', file: blob(await adapterBytes(1)), name: 'big.gguf' }).catch((e: unknown) => e as Error);
+      expect((error as Error).name).toBe('AdapterTooLargeError');
+      expect((error as Error).message).toMatch(/needs \d+ bytes .* has 10000 bytes left/);
+      const named = await engine.chatCompletion({ messages: MESSAGES, max_tokens: 2, adapters: [{ id: 'big' }] }).catch((e: unknown) => e as Error);
+      expect((named as Error).name).toBe('InvalidRequestError');
+    } finally {
+      left.mockRestore();
+      await engine.unloadModel();
+    }
+  }, 120_000);
+
+  it('after a device loss, the next request reloads the model with its adapters, under the same ids, from where they came from', async () => {
+    const store = new ModelStore({ dbName: 'engine-lora-lost', storage: null });
+    const engine = new Engine({ gpu: undefined, runtime: 'test', store });
+    await engine.loadModel({ kind: 'file', file: blob(bytes), name: 'base.gguf' }, OPTIONS);
+    try {
+      const stored = await engine.importModelFile([new File([(await adapterBytes(1)) as Uint8Array<ArrayBuffer>], 'style.gguf')], { copy: true });
+      const fromStore = await engine.loadAdapter({ kind: 'cached', id: stored.id });
+      const fromFile = await engine.loadAdapter({ kind: 'file', file: blob(await adapterBytes(2)), name: 'tone.gguf' });
+      const ask = () => engine.chatCompletion({ messages: MESSAGES, max_tokens: 6, temperature: 0, adapters: [{ id: fromStore.id, scale: 0.7 }, { id: fromFile.id, scale: 1.2 }] });
+      const before = (await ask()).choices[0].message.content;
+      const loads = vi.spyOn(Model, 'load');
+      const lost = vi.spyOn(ChatSession.prototype, 'complete').mockRejectedValueOnce(new DeviceLostError('GPU device lost (simulated)'));
+      const failed = await ask().catch((e: unknown) => e as Error);
+      expect((failed as Error).name).toBe('DeviceLostError');
+      lost.mockRestore();
+      // The next request names the same ids: the model is loaded again, with both adapters.
+      expect((await ask()).choices[0].message.content).toBe(before);
+      expect(loads).toHaveBeenCalledTimes(1);
+      loads.mockRestore();
     } finally {
       await engine.unloadModel();
     }

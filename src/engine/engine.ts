@@ -88,6 +88,8 @@ interface Loaded {
   options: LoadModelOptions;
   /** LoRA adapters loaded for this model, by id (dropped with it). */
   adapters: Map<string, LoadedLora>;
+  /** Where each adapter was loaded from, by id: to load them again after a device loss. */
+  adapterSources: Map<string, AdapterSource>;
 }
 
 /** A lost GPU device, thrown here or across the worker boundary (where only the name survives). */
@@ -109,6 +111,8 @@ export class Engine implements EngineApi {
   /** The GPU device and the pipelines compiled on it, kept across model loads (compiling is slow). */
   private gpuDevice: { context: GpuContext; kernels: KernelCache } | undefined;
   private loaded: Loaded | undefined;
+  /** The adapters of a model lost with its device, by id, to load again with it. */
+  private lostAdapters = new Map<string, AdapterSource>();
   /** What to reload after a device loss. */
   private lastLoad: { source: ModelSource; options: LoadModelOptions } | undefined;
   private state: EngineStatus = { state: 'idle' };
@@ -152,6 +156,8 @@ export class Engine implements EngineApi {
     this.loads.add(controller);
     return this.enqueue(async () => {
       if (controller.signal.aborted) throw loadCancelled();
+      // A model loaded by the caller starts with no adapters (the app attaches its own again).
+      this.lostAdapters = new Map();
       return (await this.load(source, options, onProgress, controller.signal)).info;
     }).finally(() => this.loads.delete(controller));
   }
@@ -164,6 +170,7 @@ export class Engine implements EngineApi {
     return this.enqueue(async () => {
       this.release();
       this.lastLoad = undefined;
+      this.lostAdapters = new Map();
       this.state = { state: 'idle' };
     });
   }
@@ -187,12 +194,29 @@ export class Engine implements EngineApi {
       try {
         const lora = await loaded.model.loadAdapter(range, id);
         loaded.adapters.set(id, lora);
+        loaded.adapterSources.set(id, source);
         let rank = 0;
         for (const pair of lora.targets.values()) rank = Math.max(rank, pair.rank);
         return { id, name: lora.name ?? name, architecture: loaded.model.config.architecture, alpha: lora.alpha, targets: [...lora.targets.keys()], rank, bytes: lora.bytes };
       } finally {
         await range.close?.();
       }
+    });
+  }
+
+  unloadAdapter(id: string): Promise<{ id: string; freedBytes: number }> {
+    return this.enqueue(async () => {
+      const loaded = await this.ensureLoaded();
+      const lora = typeof id === 'string' ? loaded.adapters.get(id) : undefined;
+      if (!lora) {
+        const names = [...loaded.adapters.keys()].map((k) => `'${k}'`).join(', ') || 'none';
+        throw new InvalidRequestError(`Invalid request: 'id' names no loaded adapter (loaded: ${names}).`, { param: 'id', value: String(id) });
+      }
+      // Its KV prefix was computed with it: the next request evaluates its prompt again.
+      if (loaded.model.adapters.some((a) => a.lora === lora)) loaded.session.invalidateCache();
+      loaded.adapters.delete(id);
+      loaded.adapterSources.delete(id);
+      return { id, freedBytes: loaded.model.unloadAdapter(lora) };
     });
   }
 
@@ -317,13 +341,41 @@ export class Engine implements EngineApi {
 
   private async ensureLoaded(): Promise<Loaded> {
     if (this.loaded) return this.loaded;
-    if (this.lastLoad) return this.load(this.lastLoad.source, this.lastLoad.options);
+    if (this.lastLoad) {
+      const lost = this.lostAdapters;
+      this.lostAdapters = new Map();
+      const loaded = await this.load(this.lastLoad.source, this.lastLoad.options);
+      await this.reattachAdapters(loaded, lost);
+      return loaded;
+    }
     throw new NoModelLoadedError('No model is loaded. Load a model first.');
   }
 
-  /** A device loss invalidates everything on the GPU: drop it, reload on the next request. */
+  /**
+   * After a device loss, the model's adapters are loaded again from where they came from (a file,
+   * a URL, the store) under the same ids, so requests naming them keep working. One that no longer
+   * loads (a deleted store entry, a URL gone) stays out; requests naming it get the unknown-id error.
+   */
+  private async reattachAdapters(loaded: Loaded, lost: ReadonlyMap<string, AdapterSource>): Promise<void> {
+    for (const [id, source] of lost) {
+      if (loaded.adapters.has(id)) continue;
+      let opened: { source: RangedSource; name: string } | undefined;
+      try {
+        opened = await this.openAdapterSource(source);
+        loaded.adapters.set(id, await loaded.model.loadAdapter(opened.source, id));
+        loaded.adapterSources.set(id, source);
+      } catch {
+        // Not fatal to the request: only one that names this adapter fails, by name.
+      } finally {
+        await opened?.source.close?.();
+      }
+    }
+  }
+
+  /** A device loss invalidates everything on the GPU: drop it, reload on the next request (with its adapters). */
   private afterFailure(error: unknown): unknown {
     if (isDeviceLost(error)) {
+      if (this.loaded) this.lostAdapters = new Map(this.loaded.adapterSources);
       this.release();
       this.state = { state: 'error', error: { name: 'DeviceLostError', message: (error as Error).message } };
     }
@@ -492,7 +544,7 @@ export class Engine implements EngineApi {
         backendNotice: chosen.notice,
         threads: chosen.threads,
       });
-      return { model, session, info, source, options, adapters: new Map() };
+      return { model, session, info, source, options, adapters: new Map(), adapterSources: new Map() };
     } catch (error) {
       model.destroy();
       throw error;

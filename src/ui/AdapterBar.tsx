@@ -1,15 +1,26 @@
 /**
  * The chat's LoRA adapters: the ones in use shown in the model line (name and scale), and, with
- * the chat settings, a panel to attach one from a .gguf file, switch each on or off, set its
- * scale, or detach it.
+ * the chat settings, a panel to attach one from the model store (those made for the loaded
+ * model's architecture; the others listed as not matching) or from a .gguf file, switch each on
+ * or off, set its scale, detach it, or attach again one the engine dropped.
  */
 import { useRef } from 'react';
+import type { CachedModel } from '../engine/api.ts';
+import { formatBytes } from './CapabilityReport.tsx';
 import type { AdaptersHandle } from './useAdapters.ts';
 
 /** The adapters in use, for the model line: " · LoRA: style ×1.5, tone ×0.5"; nothing when none is. */
 export function ActiveAdapters({ adapters }: { adapters: AdaptersHandle }) {
-  const inUse = adapters.list.filter((a) => a.active);
-  if (inUse.length === 0) return null;
+  const inUse = adapters.list.filter((a) => a.active && !a.dropped);
+  const dropped = adapters.list.filter((a) => a.dropped);
+  if (inUse.length === 0 && dropped.length === 0) return null;
+  if (inUse.length === 0) {
+    return (
+      <span data-testid="adapters-dropped" className="message-error">
+        {' · '}LoRA dropped: {dropped.map((a) => a.info.id).join(', ')}
+      </span>
+    );
+  }
   return (
     <span data-testid="adapters-active">
       {' · '}LoRA:{' '}
@@ -19,13 +30,28 @@ export function ActiveAdapters({ adapters }: { adapters: AdaptersHandle }) {
           <strong>{a.info.id}</strong> ×{a.scale}
         </span>
       ))}
+      {dropped.length > 0 && <span className="message-error" data-testid="adapters-dropped"> (dropped: {dropped.map((a) => a.info.id).join(', ')})</span>}
     </span>
   );
 }
 
 /** With the chat settings: attach an adapter, switch each on or off, set its scale, detach. */
-export function AdapterPanel({ adapters, disabled }: { adapters: AdaptersHandle; disabled: boolean }) {
+export function AdapterPanel({
+  adapters,
+  disabled,
+  stored,
+  architecture,
+}: {
+  adapters: AdaptersHandle;
+  disabled: boolean;
+  /** The adapters kept in the model store (Models → Adapters). */
+  stored: CachedModel[];
+  /** The loaded model's architecture: only adapters made for it can be attached. */
+  architecture: string | undefined;
+}) {
   const input = useRef<HTMLInputElement>(null);
+  const attachedFromStore = new Set(adapters.list.flatMap((a) => (a.source.kind === 'cached' ? [a.source.id] : [])));
+  const complete = stored.filter((m) => m.state === 'complete');
   return (
     <div className="panel adapters" data-testid="adapters-panel">
       <strong>LoRA adapters</strong>
@@ -36,8 +62,16 @@ export function AdapterPanel({ adapters, disabled }: { adapters: AdaptersHandle;
             <input type="checkbox" checked={a.active} onChange={(e) => adapters.setActive(a.info.id, e.target.checked)} /> {a.info.id}
           </label>{' '}
           <span className="muted">
-            (rank {a.info.rank}, {a.info.targets.length} tensors)
+            (rank {a.info.rank}, {a.info.targets.length} tensors{a.source.kind === 'cached' ? ', from the store' : ''})
           </span>{' '}
+          {a.dropped && (
+            <span className="message-error" data-testid="adapter-dropped">
+              Dropped when the model was reloaded: {a.dropped}{' '}
+              <button type="button" className="ghost small" disabled={adapters.busy} onClick={() => void adapters.reattach(a.info.id)}>
+                Re-attach
+              </button>
+            </span>
+          )}
           <label>
             Scale{' '}
             <input
@@ -56,6 +90,36 @@ export function AdapterPanel({ adapters, disabled }: { adapters: AdaptersHandle;
           </button>
         </div>
       ))}
+      {complete.length > 0 && (
+        <ul className="stored-adapters" data-testid="stored-adapters">
+          {complete.map((m) => {
+            const fits = architecture !== undefined && m.architecture === architecture;
+            return (
+              <li key={m.id} data-testid="stored-adapter">
+                {m.name}{' '}
+                <span className="muted small">
+                  for {m.architecture ?? 'an unnamed architecture'}
+                  {m.adapter ? `, rank ${m.adapter.rank}` : ''}
+                  {m.size !== undefined ? `, ${formatBytes(m.size)}` : ''}
+                  {!fits && ` (not for this model: it is ${architecture ?? 'not loaded'})`}
+                </span>{' '}
+                {fits && (
+                  <button
+                    type="button"
+                    className="ghost small"
+                    disabled={disabled || adapters.busy || attachedFromStore.has(m.id)}
+                    onClick={() => void adapters.attachStored(m.id)}
+                    aria-label={`Attach ${m.name}`}
+                    data-testid="stored-adapter-attach"
+                  >
+                    {attachedFromStore.has(m.id) ? 'Attached' : 'Attach'}
+                  </button>
+                )}
+              </li>
+            );
+          })}
+        </ul>
+      )}
       <input
         ref={input}
         type="file"

@@ -122,7 +122,7 @@ export function App() {
         {view === 'chat' && (
           <>
             {gpu && !gpu.available && <CapabilityReport report={gpu} cpu={cpu} />}
-            <ChatView model={engine.model} remote={remote.choice} catalog={engine.catalog} prefs={prefs} setPrefs={setPrefs} onOpenModels={() => setView('models')} />
+            <ChatView model={engine.model} storedAdapters={engine.cached.filter((m) => m.kind === 'adapter')} remote={remote.choice} catalog={engine.catalog} prefs={prefs} setPrefs={setPrefs} onOpenModels={() => setView('models')} />
           </>
         )}
         {view === 'models' && <ModelManager engine={engine} gpu={gpu} remote={remote} />}

@@ -5,6 +5,7 @@
  */
 import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { serverHost } from '../engine/rpc/openai-server.ts';
+import type { CachedModel } from '../engine/api.ts';
 import type { CatalogModel } from './catalog.ts';
 import { conversationMarkdown, exportFileName } from './conversation-markdown.ts';
 import { exportConversations, type Conversation, type ReplyStats, type StoredMessage } from './conversations.ts';
@@ -26,8 +27,11 @@ export function ChatView({
   setPrefs,
   onOpenModels,
   remote,
+  storedAdapters = [],
 }: {
   model: ModelState;
+  /** LoRA adapters kept in the model store, to attach in the chat settings. */
+  storedAdapters?: CachedModel[];
   /** The remote model chats go to instead of the local one (Models → Servers). */
   remote?: RemoteChoice | undefined;
   /** The catalog, to know the loaded model's mode (a text-continuation demo, or a chat model). */
@@ -225,7 +229,7 @@ export function ChatView({
           />
         )}
 
-        {showSettings && inUse && !remote && <AdapterPanel adapters={adapters} disabled={model.state === 'loading'} />}
+        {showSettings && inUse && !remote && <AdapterPanel adapters={adapters} disabled={model.state === 'loading'} stored={storedAdapters} architecture={inUse.info.architecture} />}
 
         {remote ? (
           <RemoteModelLine remote={remote} />

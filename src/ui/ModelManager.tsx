@@ -1,6 +1,7 @@
 /**
  * The model manager: the catalog with a "fits this device" verdict, downloads with progress,
- * models in the store (load, delete), and loading a local GGUF file.
+ * models in the store (load, delete), loading a local GGUF file, and the LoRA adapters kept in
+ * the store (AdapterStore).
  */
 import { useEffect, useRef, useState } from 'react';
 import type { BackendChoice, GpuReport } from '../engine/api.ts';
@@ -10,6 +11,7 @@ import { LoadOutcome } from './ModelStatus.tsx';
 import { TransferProgress } from './TransferProgress.tsx';
 import type { RemoteServersHandle } from './remote-servers.ts';
 import { ServersPanel } from './ServersPanel.tsx';
+import { AdapterStore } from './AdapterStore.tsx';
 import { loadedModel, type EngineHandle } from './useEngine.ts';
 
 export function ModelManager({ engine, gpu, remote }: { engine: EngineHandle; gpu: GpuReport | undefined; remote: RemoteServersHandle }) {
@@ -33,7 +35,8 @@ export function ModelManager({ engine, gpu, remote }: { engine: EngineHandle; gp
   const inUse = loadedModel(model);
   const loadedLabel = inUse?.label;
   const catalogIds = new Set(catalog.map((m) => m.id));
-  const others = cached.filter((m) => !catalogIds.has(m.id));
+  // Adapters are listed apart (AdapterStore) and never offered as a model to load.
+  const others = cached.filter((m) => !catalogIds.has(m.id) && m.kind !== 'adapter');
 
   return (
     <div className="models">
@@ -179,6 +182,8 @@ export function ModelManager({ engine, gpu, remote }: { engine: EngineHandle; gp
       </section>
 
       <ServersPanel remote={remote} />
+
+      <AdapterStore engine={engine} />
 
       {others.length > 0 && (
         <section className="panel" aria-labelledby="stored-heading">

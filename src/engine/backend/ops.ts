@@ -167,6 +167,19 @@ export interface Backend {
 
   // ---- allocation, at load time only
   weight(info: { name: string; type: GgmlType; shape: readonly number[] }, read: ByteReader): Promise<Weight>;
+  /**
+   * Gives back the memory of weights and buffers this backend made that nothing will use again
+   * (a detached LoRA adapter's), and returns the bytes given back: a backend frees what its
+   * allocator can (WebGPU: each buffer; the CPU backend's bump allocator: only a region at its
+   * top) and keeps the rest until `destroy`. Captured plans may have bound them: the caller
+   * drops those first. Absent: nothing is freed before `destroy`.
+   */
+  free?(items: ReadonlyArray<Weight | Activation>): number;
+  /**
+   * Bytes this backend can still allocate: what is left of its memory budget (WebGPU) or of its
+   * WebAssembly memory's maximum (CPU). Checked before an upload after the load (a LoRA adapter).
+   */
+  memoryLeft?(): number;
   vector(name: string, values: Float32Array): Vector;
   activation(name: string, floats: number): Activation;
   ids(name: string, length: number): IdBuffer;

@@ -18,7 +18,7 @@ import type { GgufModel } from '../gguf/split.ts';
 import type { ModelConfig } from './config.ts';
 import { forward, type ForwardState, type ForwardTap } from './forward.ts';
 import { loadModel, type LoadOptions, type MemoryPlan, type PlannedLoad } from './loader.ts';
-import { sameAdapters, uploadLora, type ActiveLora, type LoadedLora } from './lora/apply.ts';
+import { checkLoraFits, freeLora, sameAdapters, uploadLora, type ActiveLora, type LoadedLora } from './lora/apply.ts';
 import type { LoraAdapterData } from './lora/adapter-data.ts';
 import { readLoraAdapter } from './lora/load.ts';
 
@@ -212,7 +212,18 @@ export class Model implements LoopHost {
    */
   async loadAdapter(source: RangedSource | LoraAdapterData, id: string): Promise<LoadedLora> {
     const data = 'targets' in source ? source : await readLoraAdapter(source, this.config);
+    checkLoraFits(this.state.backend, data, this.state.scratch.batch);
     return uploadLora(this.state.backend, data, this.state.scratch.batch, id);
+  }
+
+  /**
+   * Unloads an adapter loaded by `loadAdapter`: out of the active set (dropping the captured steps
+   * that bound it), then its memory back to the backend as far as the backend can free it.
+   * Returns the bytes freed (0 where the backend keeps them until it is destroyed).
+   */
+  unloadAdapter(lora: LoadedLora): number {
+    if (this.adapters.some((a) => a.lora === lora)) this.setAdapters(this.adapters.filter((a) => a.lora !== lora));
+    return freeLora(this.state.backend, lora);
   }
 
   /** The adapters the following steps apply (empty: the base model). */

@@ -81,13 +81,14 @@ export async function fillModel(ctx: FillContext, record: ModelRecord, sources: 
   }
 
   emit({ phase: 'verifying', part: record.parts.length - 1, bytes: total }, true);
-  const quantization = await validateGguf(
+  const kind = await validateGguf(
     record.parts.map((_, i) => chunkSource(db, record, i, ctx.cache)),
     record.name,
     record.id,
     () => db.deleteModel(record),
   );
-  record.quantization ??= quantization;
+  record.quantization ??= kind.quantization;
+  Object.assign(record, { kind: kind.kind, architecture: kind.architecture, adapter: kind.adapter });
   record.state = 'complete';
   await db.putRecord(record);
   return toCachedModel(record);

@@ -11,6 +11,8 @@ import { makeTestGguf, randomBytes } from '../../testing/store-fixtures.ts';
 import { fakeLocks } from '../../testing/fake-locks.ts';
 import { blobSource } from '../gguf/source.ts';
 import { validateGguf } from './verify.ts';
+import { writeLoraGguf } from '../model/lora/adapter-data.ts';
+import { get as idbGet, set as idbSet, createStore } from 'idb-keyval';
 
 const CHUNK = 4096;
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -571,6 +573,57 @@ describe('ModelStore on a bad network (issue 28 items 2, 3, 9, 10)', () => {
     release();
     expect((await downloading).state).toBe('complete');
     expect(await tabB.delete('m')).toBe(true);
+  });
+});
+
+/** A rank-`rank` adapter for a llama base of width 8 on two tensors (q of block 0, and the embeddings), alpha 16. */
+function adapterFile(rank: number): Uint8Array<ArrayBuffer> {
+  const t = (base: string, nIn: number, nOut: number, embedding: boolean) => ({
+    base, rank, nIn, nOut, embedding, a: new Float32Array(rank * nIn).fill(0.01), b: new Float32Array(rank * nOut).fill(0.02),
+  });
+  return writeLoraGguf({ architecture: 'llama', alpha: 16, name: 'style', targets: [t('blk.0.attn_q.weight', 8, 8, false), t('token_embd.weight', 32, 8, true)] });
+}
+
+describe('ModelStore file kinds', () => {
+  it('records a LoRA adapter as an adapter (base architecture, rank, alpha, targets) and a model as a model, by every way in', async () => {
+    const ADAPTER = adapterFile(3);
+    const URL_L = 'https://hub.example/org/repo/resolve/main/style-lora.gguf';
+    const server = fakeServer({ [URL_A]: MODEL, [URL_L]: ADAPTER });
+    const store = makeStore({ fetch: server.fetch });
+    const downloaded = await store.download({ id: 'lora', urls: [URL_L], sha256: sha(ADAPTER) });
+    const want = { kind: 'adapter', architecture: 'llama', adapter: { type: 'lora', rank: 3, alpha: 16, targets: 2 } };
+    expect(downloaded).toMatchObject({ ...want, state: 'complete', sha256: [sha(ADAPTER)] });
+    const copied = await store.importFile(new File([ADAPTER], 'style.gguf'), { copy: true });
+    expect(copied).toMatchObject({ ...want, origin: 'file' });
+    const inPlace = await store.importFile(new File([adapterFile(5)], 'other.gguf'), { copy: false });
+    expect(inPlace).toMatchObject({ kind: 'adapter', origin: 'session', adapter: { rank: 5 } });
+    const model = await store.download({ id: 'm', urls: [URL_A] });
+    expect(model.kind).toBe('model');
+    expect(model.adapter).toBeUndefined();
+    // The kinds survive a new store over the same database (a reload).
+    const kinds = Object.fromEntries((await store.list()).map((m) => [m.id, m.kind]));
+    expect(kinds).toEqual({ lora: 'adapter', [copied.id]: 'adapter', [inPlace.id]: 'adapter', m: 'model' });
+    // Integrity as for models: a wrong SHA-256 deletes the adapter and says so.
+    await expect(store.download({ id: 'bad', urls: [URL_L], sha256: sha(MODEL) })).rejects.toBeInstanceOf(IntegrityError);
+    expect(await store.get('bad')).toBeUndefined();
+    expect(await store.delete('lora')).toBe(true);
+    expect((await store.list()).some((m) => m.id === 'lora')).toBe(false);
+  });
+
+  it('reads the kind of a record stored before kinds were recorded, once, and keeps it', async () => {
+    const dbName = `store-test-${++dbCounter}`;
+    const store = makeStore({ dbName });
+    const copied = await store.importFile(new File([adapterFile(2)], 'old.gguf'), { copy: true });
+    // Strip what this version records, as an older version's record would be.
+    const meta = createStore(dbName, 'models');
+    const record = await idbGet<Record<string, unknown>>(copied.id, meta);
+    delete record!.kind;
+    delete record!.architecture;
+    delete record!.adapter;
+    await idbSet(copied.id, record, meta);
+    const listed = await makeStore({ dbName }).list();
+    expect(listed[0]).toMatchObject({ kind: 'adapter', architecture: 'llama', adapter: { rank: 2 } });
+    expect(await idbGet<Record<string, unknown>>(copied.id, meta)).toMatchObject({ kind: 'adapter' });
   });
 });
 

@@ -100,6 +100,9 @@ export class ModelStore {
   /** Every model: complete and partial downloads, copied files, files read in place. */
   async list(): Promise<CachedModel[]> {
     const records = (await this.db.records()).filter((r) => r && typeof r.id === 'string');
+    for (const record of records) {
+      if (record.state === 'complete' && record.kind === undefined) await this.readKind(record);
+    }
     const models = records.map(toCachedModel);
     for (const { model } of this.session.values()) models.push(model);
     return models.sort((a, b) => (b.lastUsed ?? b.createdAt) - (a.lastUsed ?? a.createdAt));
@@ -150,6 +153,17 @@ export class ModelStore {
     const records = await this.db.records();
     const modelBytes = records.reduce((sum, r) => sum + storedBytes(r), 0);
     return { modelBytes, ...(await this.quota.origin()) };
+  }
+
+  /** A record stored before kinds were recorded: read its header once and keep what it is. */
+  private async readKind(record: ModelRecord): Promise<void> {
+    try {
+      const kind = await validateGguf(record.parts.map((_, i) => chunkSource(this.db, record, i, this.cache)), record.name, record.id);
+      Object.assign(record, { kind: kind.kind, architecture: kind.architecture, adapter: kind.adapter });
+      await this.db.putRecord(record);
+    } catch {
+      // Unreadable now (verified when stored): listed without a kind, which the app treats as a model.
+    }
   }
 
   // ---------------------------------------------------------------- reading
@@ -231,11 +245,15 @@ export class ModelStore {
     if (blobs.length === 0) throw new RangeError('importFile: no file');
     const fileName = (blobs[0] as File).name ?? 'local model';
     const id = options.id ?? fileModelId(blobs);
-    const quantization = options.quantization ?? (await validateGguf(blobSources(blobs), fileName, id));
+    const described = await validateGguf(blobSources(blobs), fileName, id);
+    const quantization = options.quantization ?? described.quantization;
     if (!options.copy) {
       const model: CachedModel = {
         id,
         name: options.name ?? fileName,
+        kind: described.kind,
+        architecture: described.architecture,
+        ...(described.adapter ? { adapter: described.adapter } : {}),
         size: blobs.reduce((s, b) => s + b.size, 0),
         storedBytes: 0,
         quantization,

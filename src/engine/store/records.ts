@@ -24,7 +24,7 @@
  */
 import { createStore, del, delMany, get, getMany, set, values, type UseStore } from 'idb-keyval';
 import { Sha256, type Sha256State } from './sha256.ts';
-import type { CachedModel } from './types.ts';
+import type { CachedModel, StoredAdapter } from './types.ts';
 
 /**
  * 4 MiB, by measurement (e2e/store/bench.ts, Chromium 156, 2 shared and heavily loaded cores; see
@@ -67,6 +67,13 @@ export interface ModelRecord {
   parts: PartRecord[];
   createdAt: number;
   lastUsed: number | undefined;
+  /**
+   * Read from the header when complete. Records stored before kinds were recorded have none and
+   * are read again (`ModelStore.list` fills it in).
+   */
+  kind?: 'model' | 'adapter' | undefined;
+  architecture?: string | undefined;
+  adapter?: StoredAdapter | undefined;
 }
 
 /**
@@ -174,6 +181,9 @@ export function toCachedModel(record: ModelRecord): CachedModel {
   return {
     id: record.id,
     name: record.name,
+    kind: record.kind,
+    architecture: record.architecture,
+    ...(record.adapter ? { adapter: record.adapter } : {}),
     size: Number.isNaN(size) ? undefined : size,
     storedBytes: storedBytes(record),
     quantization: record.quantization,

@@ -62,9 +62,29 @@ export interface ImportOptions {
   signal?: AbortSignal;
 }
 
+/** A LoRA adapter's header, as the store lists it. */
+export interface StoredAdapter {
+  /** `adapter.type`: 'lora' is the one the engine loads. */
+  type: string;
+  /** Largest rank over its tensors. */
+  rank: number;
+  alpha: number;
+  /** Adapted base tensors. */
+  targets: number;
+}
+
 export interface CachedModel {
   id: string;
   name: string;
+  /**
+   * What the file is, read from `general.type` when it was stored: a model to load, or a LoRA
+   * adapter to attach to a loaded model of `architecture`. Undefined while a download is partial.
+   */
+  kind: 'model' | 'adapter' | undefined;
+  /** `general.architecture` (an adapter's: the base it is made for), once known. */
+  architecture: string | undefined;
+  /** Adapters only. */
+  adapter?: StoredAdapter;
   /** Total bytes, when known. */
   size: number | undefined;
   /** Bytes held in IndexedDB (0 for a file read in place). */

@@ -4,7 +4,7 @@
  */
 import type { RangedSource } from '../gguf/source.ts';
 import { openGgufModel } from '../gguf/split.ts';
-import { modelQuantization } from '../model/quantization.ts';
+import { fileKind, type FileKind } from './file-kind.ts';
 import { IntegrityError } from './errors.ts';
 import type { ModelDb, ModelRecord } from './records.ts';
 import { Sha256 } from './sha256.ts';
@@ -27,13 +27,14 @@ export async function checkPartHash(db: ModelDb, record: ModelRecord, p: number)
 }
 
 /**
- * Parses the model's GGUF headers and returns its quantization. When they do not parse, runs
+ * Parses the model's GGUF headers and returns what the file is (model or adapter, architecture,
+ * quantization). When they do not parse, runs
  * `onInvalid` (which deletes a stored copy) and throws {@link IntegrityError}.
  */
-export async function validateGguf(sources: RangedSource[], name: string, id: string, onInvalid?: () => Promise<void>): Promise<string> {
+export async function validateGguf(sources: RangedSource[], name: string, id: string, onInvalid?: () => Promise<void>): Promise<FileKind> {
   try {
     const model = await openGgufModel(sources);
-    return modelQuantization(model);
+    return fileKind(model);
   } catch (error) {
     await onInvalid?.();
     // The reader names the source at the end of its message; this one names it already, once.

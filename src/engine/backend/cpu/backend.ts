@@ -146,6 +146,8 @@ class CpuKv implements KvStorage {
 export class CpuBackend implements Backend {
   readonly kind = 'cpu' as const;
   readonly limits: BackendLimits;
+  /** The memory's declared maximum: binding for a shared memory (threads); an unshared one grows to wasm32's 4 GiB. */
+  private readonly maximumBytes: number;
   private readonly quantized: boolean;
   /** One matmul chunk per thread, MATMUL_SCRATCH_FLOATS apart. */
   private readonly matmulScratch: number;
@@ -158,6 +160,7 @@ export class CpuBackend implements Backend {
     options: CpuBackendOptions,
   ) {
     this.limits = { maxBufferBytes: 2 ** 31, memoryBudgetBytes: options.memoryBudgetBytes ?? WASM32_MAX_BYTES };
+    this.maximumBytes = Math.min(WASM32_MAX_BYTES, (options.memoryBudgetBytes ?? WASM32_MAX_BYTES) + CPU_BACKEND_OVERHEAD_BYTES);
     this.quantized = options.quantizedActivations ?? true;
     this.matmulScratch = kernels.allocF32(MATMUL_SCRATCH_FLOATS * kernels.threads);
   }
@@ -241,6 +244,34 @@ export class CpuBackend implements Backend {
       fmt.dequantize(part, this.kernels.f32(ptr + 4 * r0 * k, n * k), n * k);
     }
     return new CpuWeight(name, GgmlType.F32, k, rows, bytes, ptr);
+  }
+
+  memoryLeft(): number {
+    const shared = typeof SharedArrayBuffer !== 'undefined' && this.kernels.memory.buffer instanceof SharedArrayBuffer;
+    return (shared ? this.maximumBytes : WASM32_MAX_BYTES) - this.kernels.mark();
+  }
+
+  /**
+   * The allocator is a bump pointer into one WebAssembly memory (which never shrinks): the items
+   * are freed only when they are the latest allocations, together, so the top moves back to the
+   * first of them; otherwise nothing is freed (0) until the backend is destroyed.
+   */
+  free(items: ReadonlyArray<Weight | Activation>): number {
+    const regions = items
+      .map((item) => (item instanceof CpuWeight ? { ptr: item.ptr, bytes: item.bytes } : item instanceof CpuBuffer ? { ptr: item.ptr, bytes: 4 * item.length } : undefined))
+      .filter((r) => r !== undefined)
+      .sort((a, b) => a.ptr - b.ptr);
+    if (regions.length === 0 || regions.length !== items.length) return 0;
+    // Contiguous up to the top: each region starts where the previous one ended (64-byte aligned).
+    for (let i = 1; i < regions.length; i++) {
+      const end = regions[i - 1]!.ptr + regions[i - 1]!.bytes;
+      if (regions[i]!.ptr !== Math.ceil(end / 64) * 64) return 0;
+    }
+    const last = regions.at(-1)!;
+    const top = this.kernels.mark();
+    if (last.ptr + last.bytes !== top) return 0;
+    this.kernels.release(regions[0]!.ptr);
+    return top - regions[0]!.ptr;
   }
 
   vector(name: string, values: Float32Array): Vector {

@@ -163,6 +163,31 @@ export class WebGpuBackend implements Backend {
     return new GpuWeightHandle(gpu);
   }
 
+  memoryLeft(): number {
+    const held = this.weights.reduce((sum, w) => sum + w.parts.reduce((s, p) => s + p.buffer.size, 0), 0) + this.owned.reduce((sum, b) => sum + b.size, 0);
+    return this.limits.memoryBudgetBytes - held;
+  }
+
+  free(items: ReadonlyArray<Weight | Activation>): number {
+    let freed = 0;
+    for (const item of items) {
+      if (item instanceof GpuWeightHandle) {
+        const at = this.weights.indexOf(item.gpu);
+        if (at < 0) continue;
+        this.weights.splice(at, 1);
+        destroyWeight(item.gpu);
+        freed += item.bytes;
+      } else if (item instanceof GpuBufferHandle) {
+        const at = this.owned.indexOf(item.buffer);
+        if (at < 0) continue;
+        this.owned.splice(at, 1);
+        freed += item.buffer.size;
+        item.buffer.destroy();
+      }
+    }
+    return freed;
+  }
+
   vector(name: string, values: Float32Array): Vector {
     const buffer = this.buffer(name, values.byteLength);
     this.device.queue.writeBuffer(buffer, 0, values as Float32Array<ArrayBuffer>);

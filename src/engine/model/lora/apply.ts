@@ -9,6 +9,7 @@
 import { GgmlType } from '../../gguf/ggml-types.ts';
 import type { Activation, Backend, IdBuffer, Rows, Weight } from '../../backend/ops.ts';
 import { loraScale } from './adapter-file.ts';
+import { AdapterTooLargeError } from './errors.ts';
 import type { LoraAdapterData } from './adapter-data.ts';
 
 interface LoraPair {
@@ -44,6 +45,34 @@ function bytesOf(v: Float32Array): Uint8Array {
   return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
+/**
+ * The bytes `uploadLora` will take (A and B as F32, and the scratch for `batch` tokens), checked
+ * before anything is uploaded against what the backend has left and its largest buffer: throws
+ * {@link AdapterTooLargeError}.
+ */
+export function checkLoraFits(backend: Backend, data: LoraAdapterData, batch: number): number {
+  let tensors = 0;
+  let largest = 0;
+  let maxRank = 1;
+  let maxOut = 1;
+  for (const t of data.targets) {
+    tensors += 4 * (t.a.length + t.b.length);
+    largest = Math.max(largest, 4 * t.a.length, 4 * t.b.length);
+    maxRank = Math.max(maxRank, t.rank);
+    maxOut = Math.max(maxOut, t.nOut);
+  }
+  const need = tensors + 4 * batch * (maxRank + maxOut);
+  const left = backend.memoryLeft?.() ?? Number.POSITIVE_INFINITY;
+  const detail = { needBytes: need, leftBytes: Number.isFinite(left) ? left : null, largestTensorBytes: largest, maxBufferBytes: backend.limits.maxBufferBytes };
+  if (largest > backend.limits.maxBufferBytes) {
+    throw new AdapterTooLargeError(`the adapter has a ${largest}-byte tensor, over the device's largest buffer (${backend.limits.maxBufferBytes} bytes)`, detail);
+  }
+  if (need > left) {
+    throw new AdapterTooLargeError(`the adapter needs ${need} bytes (its tensors as F32 and scratch); the backend has ${Math.max(0, left)} bytes left after the model`, detail);
+  }
+  return need;
+}
+
 /** Uploads an adapter's A and B (F32) and allocates its scratch for steps of up to `batch` tokens. */
 export async function uploadLora(backend: Backend, data: LoraAdapterData, batch: number, id: string): Promise<LoadedLora> {
   const targets = new Map<string, LoraPair>();
@@ -73,6 +102,13 @@ export async function uploadLora(backend: Backend, data: LoraAdapterData, batch:
     lowRank: backend.activation(`lora ${id} A x`, batch * maxRank),
     delta: backend.activation(`lora ${id} B A x`, batch * maxOut),
   };
+}
+
+/** Gives an adapter's A, B and scratch back to the backend, as far as it can (Backend.free); returns the bytes freed. */
+export function freeLora(backend: Backend, lora: LoadedLora): number {
+  if (!backend.free) return 0;
+  const items = [...lora.targets.values()].flatMap((pair) => [pair.a, pair.b]);
+  return backend.free([...items, lora.lowRank, lora.delta]);
 }
 
 /** Whether any active adapter adapts this base tensor. */

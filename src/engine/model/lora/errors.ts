@@ -28,3 +28,12 @@ export class AdapterMismatchError extends HearthError {
 export class UnsupportedAdapterError extends HearthError {
   override name = 'UnsupportedAdapterError';
 }
+
+/**
+ * The adapter does not fit: its A and B (as F32) and its scratch need more than the backend has
+ * left after the model (`detail.needBytes`, `detail.leftBytes`), or one of its tensors is larger
+ * than the device's largest buffer. Nothing was uploaded.
+ */
+export class AdapterTooLargeError extends HearthError {
+  override name = 'AdapterTooLargeError';
+}

@@ -22,6 +22,7 @@ export const ENGINE_METHODS = [
   'cancelLoad',
   'unloadModel',
   'loadAdapter',
+  'unloadAdapter',
   'chatCompletion',
   'abort',
   'countTokens',
