@@ -24,7 +24,12 @@ import type {
   Capabilities,
   EngineInfo,
   EngineStatus,
+  EvaluateProgress,
+  EvaluateRequest,
+  Evaluation,
   GpuReport,
+  QuantizeModelProgress,
+  QuantizeModelRequest,
   LoadModelOptions,
   LoadProgress,
   ModelInfo,
@@ -47,6 +52,8 @@ import { Model } from './model/model.ts';
 import { Tokenizer } from './tokenizer/index.ts';
 import { DEFAULT_STALL_MS, RateMeter, fileModelId, stallGuardedFetch, type CachedModel, type DownloadProgress, type ModelEntry, type ModelStore, type StoreUsage } from './store/index.ts';
 import { ENGINE_VERSION } from './version.ts';
+import { evaluateVersions, quantizeIntoStore, validateEvaluateRequest, validateQuantizeRequest, type OpenedVersion, type ValidEvaluateRequest } from './compare.ts';
+import { ModelNotFoundError } from './store/errors.ts';
 
 export interface EnginePlatform {
   /** The WebGPU entry point, or undefined where the platform has none. */
@@ -82,6 +89,7 @@ export class NoModelLoadedError extends HearthError {}
 interface Loaded {
   model: Model;
   session: ChatSession;
+  tokenizer: Tokenizer;
   info: ModelInfo;
   source: ModelSource;
   options: LoadModelOptions;
@@ -303,6 +311,85 @@ export class Engine implements EngineApi {
     return this.requireStore().usage();
   }
 
+  async quantizeModel(request: QuantizeModelRequest, onProgress?: (progress: QuantizeModelProgress) => void): Promise<CachedModel> {
+    validateQuantizeRequest(request);
+    const store = this.requireStore();
+    const { sources, fileName } = await this.openSource(request.source, undefined);
+    if (sources.length !== 1) throw new InvalidRequestError(`Invalid request: the model is ${sources.length} files; quantize takes one.`, { param: 'source' });
+    const source = sources[0]!;
+    const sourceId = request.source.kind === 'cached' ? request.source.id : (fileName ?? source.name ?? 'model');
+    const stem = (fileName ?? baseName(source.name ?? 'model')).replace(/\.gguf$/i, '');
+    const id = request.id ?? `${sourceId}:${request.type}`;
+    const controller = new AbortController();
+    this.downloads.set(id, controller);
+    try {
+      return await quantizeIntoStore(
+        store,
+        source,
+        { id, name: request.name ?? `${stem} ${request.type}`, fileName: `${stem}-${request.type}.gguf`, type: request.type },
+        controller.signal,
+        onProgress,
+      );
+    } finally {
+      if (this.downloads.get(id) === controller) this.downloads.delete(id);
+      await source.close?.();
+    }
+  }
+
+  evaluateModels(request: EvaluateRequest, onProgress?: (progress: EvaluateProgress) => void): Promise<Evaluation> {
+    let valid: ValidEvaluateRequest;
+    try {
+      valid = validateEvaluateRequest(request);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const requestId = request.request_id ?? `eval-${this.nextRequest++}`;
+    const mark = { aborted: false };
+    const sameId = this.inFlight.get(requestId) ?? new Set();
+    this.inFlight.set(requestId, sameId.add(mark));
+    const store = this.requireStore();
+    return this.enqueue(async () => {
+      // The backend (and threads) of the model in use: the speeds are this device's as it chats.
+      const backend = this.loaded?.info.backend ?? 'auto';
+      const threads = this.loaded?.info.threads;
+      const open = async (id: string, contextLength: number): Promise<OpenedVersion> => {
+        const cached = await store.get(id);
+        if (!cached) throw new ModelNotFoundError(`No stored model "${id}".`, { id });
+        const opened = await this.open({ kind: 'cached', id }, { contextLength, backend, ...(threads ? { threads } : {}) }, () => undefined);
+        return {
+          model: opened.model,
+          tokenizer: opened.tokenizer,
+          bytes: cached.size ?? opened.info.fileSize,
+          name: cached.name,
+          quantization: cached.quantization ?? opened.info.quantization,
+          backend: opened.info.backend,
+          close: () => opened.model.destroy(),
+        };
+      };
+      try {
+        this.busy = true;
+        return await evaluateVersions(valid, open, () => mark.aborted, onProgress);
+      } catch (error) {
+        throw this.afterFailure(error);
+      } finally {
+        this.busy = false;
+        sameId.delete(mark);
+        if (sameId.size === 0 && this.inFlight.get(requestId) === sameId) this.inFlight.delete(requestId);
+      }
+    });
+  }
+
+  async exportModel(id: string): Promise<Blob> {
+    const sources = await this.requireStore().sources(id);
+    const parts: Uint8Array[] = [];
+    // A chunk at a time: a Blob keeps its parts out of the JS heap (Chromium spills large ones to disk).
+    const step = 4 * 1024 * 1024;
+    for (const source of sources) {
+      for (let at = 0; at < source.size; at += step) parts.push((await source.read(at, Math.min(step, source.size - at))).slice());
+    }
+    return new Blob(parts as BlobPart[], { type: 'application/octet-stream' });
+  }
+
   private requireStore(): ModelStore {
     if (!this.platform.store) throw new HearthError('This engine has no model store (it runs outside a browser).');
     return this.platform.store;
@@ -492,7 +579,7 @@ export class Engine implements EngineApi {
         backendNotice: chosen.notice,
         threads: chosen.threads,
       });
-      return { model, session, info, source, options, adapters: new Map() };
+      return { model, session, tokenizer, info, source, options, adapters: new Map() };
     } catch (error) {
       model.destroy();
       throw error;
