@@ -231,20 +231,30 @@ export class Engine implements EngineApi {
       return Promise.reject(error);
     }
     const requestId = request.request_id ?? `req-${this.nextRequest++}`;
+    return this.runRequest(requestId, async (aborted) => {
+      const loaded = await this.ensureLoaded();
+      // The adapters this request asks for; another set than the last request's cannot reuse its KV prefix.
+      const adapters = resolveAdapters(request.adapters, loaded.adapters);
+      if (!sameAdapters(loaded.model.adapters, adapters)) {
+        loaded.model.setAdapters(adapters);
+        loaded.session.invalidateCache();
+      }
+      this.busy = true;
+      return await loaded.session.complete({ ...request, request_id: requestId }, onChunk, aborted);
+    });
+  }
+
+  /**
+   * Queues `body` as request `requestId`: `abort(requestId)` marks it while it is queued or
+   * running (`aborted()` says so); a lost device on the way is handled; busy ends with it.
+   */
+  private runRequest<T>(requestId: string, body: (aborted: () => boolean) => Promise<T>): Promise<T> {
     const mark = { aborted: false };
     const sameId = this.inFlight.get(requestId) ?? new Set();
     this.inFlight.set(requestId, sameId.add(mark));
     return this.enqueue(async () => {
       try {
-        const loaded = await this.ensureLoaded();
-        // The adapters this request asks for; another set than the last request's cannot reuse its KV prefix.
-        const adapters = resolveAdapters(request.adapters, loaded.adapters);
-        if (!sameAdapters(loaded.model.adapters, adapters)) {
-          loaded.model.setAdapters(adapters);
-          loaded.session.invalidateCache();
-        }
-        this.busy = true;
-        return await loaded.session.complete({ ...request, request_id: requestId }, onChunk, () => mark.aborted);
+        return await body(() => mark.aborted);
       } catch (error) {
         throw this.afterFailure(error);
       } finally {
@@ -344,11 +354,8 @@ export class Engine implements EngineApi {
       return Promise.reject(error);
     }
     const requestId = request.request_id ?? `eval-${this.nextRequest++}`;
-    const mark = { aborted: false };
-    const sameId = this.inFlight.get(requestId) ?? new Set();
-    this.inFlight.set(requestId, sameId.add(mark));
     const store = this.requireStore();
-    return this.enqueue(async () => {
+    return this.runRequest(requestId, async (aborted) => {
       // The backend (and threads) of the model in use: the speeds are this device's as it chats.
       const backend = this.loaded?.info.backend ?? 'auto';
       const threads = this.loaded?.info.threads;
@@ -366,16 +373,8 @@ export class Engine implements EngineApi {
           close: () => opened.model.destroy(),
         };
       };
-      try {
-        this.busy = true;
-        return await evaluateVersions(valid, open, () => mark.aborted, onProgress);
-      } catch (error) {
-        throw this.afterFailure(error);
-      } finally {
-        this.busy = false;
-        sameId.delete(mark);
-        if (sameId.size === 0 && this.inFlight.get(requestId) === sameId) this.inFlight.delete(requestId);
-      }
+      this.busy = true;
+      return evaluateVersions(valid, open, aborted, onProgress);
     });
   }
 
