@@ -3,7 +3,7 @@
  * worker writes the results into the store), measured on a short text, the table and the plot
  * show the three versions with plausible numbers, the results stay after switching pages, a
  * version downloads as the GGUF the store holds, a quantization cancelled through the engine API
- * leaves nothing behind, and the Benchmark page measures the loaded model and exports JSON.
+ * leaves nothing behind, a local F16 file is copied into the store and quantized from there, and the Benchmark page measures the loaded model and exports JSON.
  */
 import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
@@ -88,6 +88,16 @@ test('quantize the demo model, measure the versions, keep and download the resul
     return { error, kept: (await engine.listModels()).some((m) => m.id === id) };
   });
   expect(cancelled).toEqual({ error: 'AbortError', kept: false });
+
+  // A local F16 file: copied into the store, chosen as the original, quantized from there.
+  await page.getByTestId('compare-local').setInputFiles('public/models/hearth-demo-kjv-f16.gguf');
+  await expect(page.getByTestId('compare-source').locator('option:checked')).toContainText('F16', { timeout: 30_000 });
+  await expect(page.getByTestId('compare-row')).toHaveCount(0);
+  await page.getByTestId('quant-type-Q8_0').uncheck();
+  await page.getByTestId('quantize').click();
+  await expect(versions).toHaveCount(2, { timeout: 60_000 });
+  await expect(versions.last()).toContainText('Q4_0');
+  await expect(page.getByTestId('compare-error')).toHaveCount(0);
 
   // The benchmark of the loaded model, exported as JSON.
   await page.getByTestId('nav-bench').click();

@@ -380,13 +380,17 @@ export class Engine implements EngineApi {
 
   async exportModel(id: string): Promise<Blob> {
     const sources = await this.requireStore().sources(id);
-    const parts: Uint8Array[] = [];
-    // A chunk at a time: a Blob keeps its parts out of the JS heap (Chromium spills large ones to disk).
+    // Grown a chunk at a time: each chunk goes into the browser's blob storage (which spills large
+    // blobs to disk) and a Blob of Blobs refers to its parts, so the JS heap holds one chunk at a time.
+    let blob = new Blob([], { type: 'application/octet-stream' });
     const step = 4 * 1024 * 1024;
     for (const source of sources) {
-      for (let at = 0; at < source.size; at += step) parts.push((await source.read(at, Math.min(step, source.size - at))).slice());
+      for (let at = 0; at < source.size; at += step) {
+        const bytes = await source.read(at, Math.min(step, source.size - at));
+        blob = new Blob([blob, bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' });
+      }
     }
-    return new Blob(parts as BlobPart[], { type: 'application/octet-stream' });
+    return blob;
   }
 
   private requireStore(): ModelStore {

@@ -102,6 +102,22 @@ export function ComparePage({ engine }: { engine: EngineHandle }) {
     }
   };
 
+  /** A local GGUF is copied into the store first: the versions and the results then refer to stored models. */
+  const addLocalModel = async (file: File | undefined) => {
+    if (!file) return;
+    setError(undefined);
+    setNotice(`Copying ${file.name} into the store…`);
+    try {
+      const stored = await engineClient().engine.importModelFile([file], { copy: true });
+      await engine.refreshStore();
+      update({ sourceId: stored.id, evaluation: undefined });
+      setNotice(undefined);
+    } catch (e) {
+      setNotice(undefined);
+      setError(describeError(e));
+    }
+  };
+
   const readTextFile = async (file: File | undefined) => {
     if (file) update({ text: await file.text() });
   };
@@ -121,7 +137,7 @@ export function ComparePage({ engine }: { engine: EngineHandle }) {
           quality and gains in size and speed, on your own text. Everything runs on this device.
         </p>
         {originals.length === 0 ? (
-          <p>No stored model yet: download one (the demo model works) on the Models page first.</p>
+          <p>No stored model yet: download one (the demo model works) on the Models page, or pick a local file.</p>
         ) : (
           <div className="row">
             <label htmlFor="compare-source">Model</label>
@@ -134,6 +150,10 @@ export function ComparePage({ engine }: { engine: EngineHandle }) {
             </select>
           </div>
         )}
+        <div className="row">
+          <label htmlFor="compare-local">Or a local GGUF file (F32, F16, BF16 or quantized)</label>
+          <input id="compare-local" type="file" accept=".gguf" disabled={busy} onChange={(e) => void addLocalModel(e.target.files?.[0])} data-testid="compare-local" />
+        </div>
       </section>
 
       <section className="panel" aria-labelledby="quantize-heading">
