@@ -93,11 +93,16 @@ test('quantize the demo model, measure the versions, keep and download the resul
   await page.getByTestId('compare-local').setInputFiles('public/models/hearth-demo-kjv-f16.gguf');
   await expect(page.getByTestId('compare-source').locator('option:checked')).toContainText('F16', { timeout: 30_000 });
   await expect(page.getByTestId('compare-row')).toHaveCount(0);
-  await page.getByTestId('quant-type-Q8_0').uncheck();
   await page.getByTestId('quantize').click();
-  await expect(versions).toHaveCount(2, { timeout: 60_000 });
+  await expect(versions).toHaveCount(3, { timeout: 60_000 });
   await expect(versions.last()).toContainText('Q4_0');
   await expect(page.getByTestId('compare-error')).toHaveCount(0);
+  // The text is kept; measured again from the F16 original.
+  await page.getByTestId('evaluate').click();
+  await expect(rows).toHaveCount(3, { timeout: 90_000 });
+  const fromF16 = await rows.evaluateAll((trs) => trs.map((tr) => [tr.querySelector('th')!.textContent!, ...[...tr.querySelectorAll('td')].map((td) => td.textContent!.trim())]));
+  console.log(fromF16.map((r) => r.join(' | ')).join('\n'));
+  expect(fromF16.map((r) => r[2])).toEqual(['1.00×', expect.stringMatching(/^1\.[89]\d×$/), expect.stringMatching(/^[3-4]\.\d\d×$/)]);
 
   // The benchmark of the loaded model, exported as JSON.
   await page.getByTestId('nav-bench').click();
