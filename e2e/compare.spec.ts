@@ -6,7 +6,16 @@
  * leaves nothing behind, a local F16 file is copied into the store and quantized from there, and the Benchmark page measures the loaded model and exports JSON.
  */
 import { readFileSync } from 'node:fs';
-import { expect, test } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
+import { expect, test, type Page } from '@playwright/test';
+
+/** Serious and critical axe violations on the page as it is now. */
+async function axeFindings(page: Page, name: string): Promise<string[]> {
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${name}: ${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).slice(0, 4).join(' | ')}`);
+}
 
 // Public-domain text in the demo model's style (Genesis 1, KJV), long enough for a few windows of 32 tokens.
 const TEXT = `In the beginning God created the heaven and the earth. And the earth was without form, and void; and darkness was upon the face of the deep. And the Spirit of God moved upon the face of the waters. And God said, Let there be light: and there was light. And God saw the light, that it was good: and God divided the light from the darkness. And God called the light Day, and the darkness he called Night. And the evening and the morning were the first day. And God said, Let there be a firmament in the midst of the waters, and let it divide the waters from the waters. And God made the firmament, and divided the waters which were under the firmament from the waters which were above the firmament: and it was so. And God called the firmament Heaven. And the evening and the morning were the second day.`;
@@ -61,6 +70,10 @@ test('quantize the demo model, measure the versions, keep and download the resul
   await expect(plot.getByTestId('plot-point')).toHaveCount(3);
   await expect(plot.locator('title').first()).toHaveText('File size against perplexity');
   await page.screenshot({ path: 'test-results/screenshots/compare.png', fullPage: true });
+  const findings = await axeFindings(page, 'compare-light');
+  await page.getByTestId('theme').selectOption('dark');
+  findings.push(...(await axeFindings(page, 'compare-dark')));
+  await page.getByTestId('theme').selectOption('light');
 
   // The results stay when the page changes.
   await page.getByTestId('nav-chat').click();
@@ -116,6 +129,8 @@ test('quantize the demo model, measure the versions, keep and download the resul
   expect(report.decodeTokensPerSecond.runs).toBe(2);
   expect(report.decodeTokensPerSecond.median).toBeGreaterThan(0);
   expect(report.device.cpu).toMatch(/logical cores/);
+  findings.push(...(await axeFindings(page, 'benchmark')));
+  expect(findings).toEqual([]);
   console.log('bench', JSON.stringify(report));
   expect(errors).toEqual([]);
 });
