@@ -1,14 +1,18 @@
 /**
  * Size against perplexity, one point per version: an inline SVG with axes, ticks and labels, and
- * a title and description for screen readers (the table beside it has the same numbers).
+ * a title and description for screen readers (the table beside it has the same numbers). Sizes
+ * are plotted in MiB so the ticks fall on round values of the unit shown.
  */
 import { formatBytes } from '../engine/format-bytes.ts';
 import { plotGeometry, type PlotPoint } from './compare-results.ts';
 
-export function SizePerplexityPlot({ points }: { points: PlotPoint[] }) {
+const MIB = 1024 * 1024;
+
+export function SizePerplexityPlot({ points: inBytes }: { points: PlotPoint[] }) {
+  const points = inBytes.map((p) => ({ ...p, x: p.x / MIB }));
   const g = plotGeometry(points);
   const shown = points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
-  const desc = shown.map((p) => `${p.label}: ${formatBytes(p.x)}, perplexity ${p.y.toFixed(3)}`).join('; ');
+  const desc = shown.map((p) => `${p.label}: ${formatBytes(p.x * MIB)}, perplexity ${p.y.toFixed(3)}`).join('; ');
   return (
     <svg className="plot" viewBox={`0 0 ${g.width} ${g.height}`} role="img" aria-labelledby="plot-title plot-desc" data-testid="compare-plot">
       <title id="plot-title">File size against perplexity</title>
@@ -26,7 +30,7 @@ export function SizePerplexityPlot({ points }: { points: PlotPoint[] }) {
           <g key={`x${t}`}>
             <line x1={g.sx(t)} x2={g.sx(t)} y1={g.top} y2={g.bottom} />
             <text x={g.sx(t)} y={g.bottom + 16} textAnchor="middle">
-              {formatBytes(t)}
+              {Number(t.toPrecision(4))}
             </text>
           </g>
         ))}
@@ -35,7 +39,7 @@ export function SizePerplexityPlot({ points }: { points: PlotPoint[] }) {
         <line x1={g.left} x2={g.right} y1={g.bottom} y2={g.bottom} />
         <line x1={g.left} x2={g.left} y1={g.top} y2={g.bottom} />
         <text x={(g.left + g.right) / 2} y={g.height - 6} textAnchor="middle">
-          File size
+          File size (MiB)
         </text>
         <text transform={`translate(14 ${(g.top + g.bottom) / 2}) rotate(-90)`} textAnchor="middle">
           Perplexity (lower is better)
@@ -45,9 +49,9 @@ export function SizePerplexityPlot({ points }: { points: PlotPoint[] }) {
         {shown.map((p) => (
           <g key={p.label} data-testid="plot-point">
             <circle cx={g.sx(p.x)} cy={g.sy(p.y)} r={5}>
-              <title>{`${p.label}: ${formatBytes(p.x)}, perplexity ${p.y.toFixed(3)}`}</title>
+              <title>{`${p.label}: ${formatBytes(p.x * MIB)}, perplexity ${p.y.toFixed(3)}`}</title>
             </circle>
-            <text x={g.sx(p.x) + 8} y={g.sy(p.y) - 8} aria-hidden="true">
+            <text x={g.sx(p.x) + (g.sx(p.x) > (g.left + g.right) / 2 ? -8 : 8)} y={g.sy(p.y) - 8} textAnchor={g.sx(p.x) > (g.left + g.right) / 2 ? 'end' : 'start'} aria-hidden="true">
               {p.label}
             </text>
           </g>

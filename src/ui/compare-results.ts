@@ -83,9 +83,13 @@ export function plotGeometry(points: PlotPoint[], width = 560, height = 320): Pl
   const finite = points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
   const xs = finite.map((p) => p.x);
   const ys = finite.map((p) => p.y);
-  const xTicks = niceTicks(Math.min(0, ...xs), Math.max(...xs, 1));
-  const yTicks = niceTicks(Math.min(...ys), Math.max(...ys));
-  const [left, right, top, bottom] = [64, width - 16, 16, height - 48];
+  // A margin of 8% of the range on every side, so no point sits on an axis or under the edge.
+  const xMax = Math.max(...xs, 1);
+  const xTicks = niceTicks(0, xMax * 1.08);
+  const [yMin, yMax] = [Math.min(...ys), Math.max(...ys)];
+  const pad = (yMax - yMin) * 0.08;
+  const yTicks = niceTicks(yMin - pad, yMax + pad);
+  const [left, right, top, bottom] = [64, width - 24, 16, height - 48];
   const [x0, x1] = [xTicks[0] ?? 0, xTicks[xTicks.length - 1] ?? 1];
   const [y0, y1] = [yTicks[0] ?? 0, yTicks[yTicks.length - 1] ?? 1];
   return {
