@@ -115,6 +115,19 @@ describe('quantize and compare in the engine', { timeout: 120_000 }, () => {
     expect(self.models[1]!.top1).toBe(1);
   });
 
+  it('a producer failing mid-way surfaces its own error and leaves nothing stored', async () => {
+    const { store } = await setup('compare-producer');
+    class Broken extends Error {
+      override name = 'Broken';
+    }
+    async function* chunks() {
+      yield new Uint8Array(5000);
+      throw new Broken('the quantizer failed');
+    }
+    await expect(store.storeGenerated({ id: 'broken', name: 'broken', fileName: 'broken.gguf', size: 12_000 }, chunks())).rejects.toThrow(Broken);
+    expect((await store.list()).map((m) => m.id)).not.toContain('broken');
+  });
+
   it('refuses bad requests by name', async () => {
     const { engine, original } = await setup('compare-invalid');
     const source = { kind: 'cached' as const, id: original.id };
