@@ -350,6 +350,80 @@ export interface ChatCompletion {
   usage: CompletionUsage;
 }
 
+// ---- Compression and measurement ------------------------------------------------------------
+
+/** The quantization mixes the engine writes (llama-quantize's names). */
+export type QuantizationType = 'Q8_0' | 'Q6_K' | 'Q5_K_M' | 'Q4_K_M' | 'Q4_0';
+
+export interface QuantizeModelRequest {
+  /** A stored model or a local file: one GGUF file (F32, F16, BF16 or a quantized one). */
+  source: ModelSource;
+  type: QuantizationType;
+  /** The new model's store id (what `cancelDownload` stops); default `<source id>:<type>`. */
+  id?: string;
+  /** Its display name; default "<source name> <type>". */
+  name?: string;
+}
+
+export interface QuantizeModelProgress {
+  /** The new model's store id. */
+  id: string;
+  /** The tensor being written, its index and the number of tensors. */
+  tensor: string;
+  index: number;
+  count: number;
+  /** Output bytes written and the output's size. */
+  bytes: number;
+  total: number;
+}
+
+export interface EvaluateRequest {
+  /** Stored models to measure; the first is the reference the others' KL and top-1 compare to. */
+  ids: string[];
+  /** The text perplexity is measured on (at least 2 windows of `context_length` tokens). */
+  text: string;
+  /** Tokens per window, as llama-perplexity's -c; default 128. */
+  context_length?: number;
+  /** At most this many windows are scored (the text's first ones); default 16. */
+  max_windows?: number;
+  /** Tokens decoded one at a time for the decode speed; default 32. */
+  decode_tokens?: number;
+  /** For `abort(request_id)`: the evaluation stops before the next window. */
+  request_id?: string;
+}
+
+export interface EvaluateProgress {
+  /** Index in `ids` of the model being measured, and the window done. */
+  model: number;
+  window: number;
+  windows: number;
+}
+
+export interface ModelEvaluation {
+  id: string;
+  name: string;
+  quantization: string | undefined;
+  /** File size in bytes and the reference's size divided by it. */
+  bytes: number;
+  compression: number;
+  perplexity: number;
+  /** Mean KL(reference || model) in nats and top-1 agreement (0..1); 0 and 1 for the reference. */
+  kl: number;
+  top1: number;
+  prefill_tokens_per_second: number;
+  decode_tokens_per_second: number;
+  backend: 'webgpu' | 'cpu';
+}
+
+export interface Evaluation {
+  tokens: number;
+  context_length: number;
+  windows: number;
+  /** Scored positions per model. */
+  scored: number;
+  models: ModelEvaluation[];
+}
+
 // ---- The API ------------------------------------------------------------------------------
 
 export interface EngineApi {
@@ -416,4 +490,20 @@ export interface EngineApi {
   cancelLoad(): Promise<void>;
   deleteModel(id: string, options?: { partialOnly?: boolean }): Promise<boolean>;
   storageUsage(): Promise<StoreUsage>;
+
+  // ---- Compression: quantize a model into the store, measure versions against each other.
+  /**
+   * Writes a quantized copy of a one-file GGUF into the store, streamed (a slab of rows at a time,
+   * the result chunk by chunk), with llama-quantize's per-tensor types and bytes. Not queued behind
+   * chats (it runs no model); `cancelDownload(id)` stops it and deletes what was written.
+   */
+  quantizeModel(request: QuantizeModelRequest, onProgress?: (progress: QuantizeModelProgress) => void): Promise<CachedModel>;
+  /**
+   * Perplexity (llama-perplexity's windows) on a text for each stored model, KL and top-1 against
+   * the first, and prefill and decode speed on the backend the loaded model uses (auto without
+   * one). Queued like a request; each model is loaded beside the one in use and freed after.
+   */
+  evaluateModels(request: EvaluateRequest, onProgress?: (progress: EvaluateProgress) => void): Promise<Evaluation>;
+  /** A stored model's file, for the browser to save (a split model: its parts joined in order). */
+  exportModel(id: string): Promise<Blob>;
 }

@@ -24,7 +24,12 @@ import type {
   Capabilities,
   EngineInfo,
   EngineStatus,
+  EvaluateProgress,
+  EvaluateRequest,
+  Evaluation,
   GpuReport,
+  QuantizeModelProgress,
+  QuantizeModelRequest,
   LoadModelOptions,
   LoadProgress,
   ModelInfo,
@@ -46,6 +51,8 @@ import { Model } from './model/model.ts';
 import { Tokenizer } from './tokenizer/index.ts';
 import { DEFAULT_STALL_MS, RateMeter, fileModelId, stallGuardedFetch, type CachedModel, type DownloadProgress, type ModelEntry, type ModelStore, type StoreUsage } from './store/index.ts';
 import { ENGINE_VERSION } from './version.ts';
+import { evaluateVersions, quantizeIntoStore, validateEvaluateRequest, validateQuantizeRequest, type OpenedVersion, type ValidEvaluateRequest } from './compare.ts';
+import { ModelNotFoundError } from './store/errors.ts';
 
 export interface EnginePlatform {
   /** The WebGPU entry point, or undefined where the platform has none. */
@@ -83,6 +90,7 @@ export class NoModelLoadedError extends HearthError {
 interface Loaded {
   model: Model;
   session: ChatSession;
+  tokenizer: Tokenizer;
   info: ModelInfo;
   source: ModelSource;
   options: LoadModelOptions;
@@ -248,20 +256,30 @@ export class Engine implements EngineApi {
       return Promise.reject(error);
     }
     const requestId = request.request_id ?? `req-${this.nextRequest++}`;
+    return this.runRequest(requestId, async (aborted) => {
+      const loaded = await this.ensureLoaded();
+      // The adapters this request asks for; another set than the last request's cannot reuse its KV prefix.
+      const adapters = resolveAdapters(request.adapters, loaded.adapters);
+      if (!sameAdapters(loaded.model.adapters, adapters)) {
+        loaded.model.setAdapters(adapters);
+        loaded.session.invalidateCache();
+      }
+      this.busy = true;
+      return await loaded.session.complete({ ...request, request_id: requestId }, onChunk, aborted);
+    });
+  }
+
+  /**
+   * Queues `body` as request `requestId`: `abort(requestId)` marks it while it is queued or
+   * running (`aborted()` says so); a lost device on the way is handled; busy ends with it.
+   */
+  private runRequest<T>(requestId: string, body: (aborted: () => boolean) => Promise<T>): Promise<T> {
     const mark = { aborted: false };
     const sameId = this.inFlight.get(requestId) ?? new Set();
     this.inFlight.set(requestId, sameId.add(mark));
     return this.enqueue(async () => {
       try {
-        const loaded = await this.ensureLoaded();
-        // The adapters this request asks for; another set than the last request's cannot reuse its KV prefix.
-        const adapters = resolveAdapters(request.adapters, loaded.adapters);
-        if (!sameAdapters(loaded.model.adapters, adapters)) {
-          loaded.model.setAdapters(adapters);
-          loaded.session.invalidateCache();
-        }
-        this.busy = true;
-        return await loaded.session.complete({ ...request, request_id: requestId }, onChunk, () => mark.aborted);
+        return await body(() => mark.aborted);
       } catch (error) {
         throw this.afterFailure(error);
       } finally {
@@ -326,6 +344,78 @@ export class Engine implements EngineApi {
 
   storageUsage(): Promise<StoreUsage> {
     return this.requireStore().usage();
+  }
+
+  async quantizeModel(request: QuantizeModelRequest, onProgress?: (progress: QuantizeModelProgress) => void): Promise<CachedModel> {
+    validateQuantizeRequest(request);
+    const store = this.requireStore();
+    const { sources, fileName } = await this.openSource(request.source, undefined);
+    if (sources.length !== 1) throw new InvalidRequestError(`Invalid request: the model is ${sources.length} files; quantize takes one.`, { param: 'source' });
+    const source = sources[0]!;
+    const sourceId = request.source.kind === 'cached' ? request.source.id : (fileName ?? source.name ?? 'model');
+    const stem = (fileName ?? baseName(source.name ?? 'model')).replace(/\.gguf$/i, '');
+    const id = request.id ?? `${sourceId}:${request.type}`;
+    const controller = new AbortController();
+    this.downloads.set(id, controller);
+    try {
+      return await quantizeIntoStore(
+        store,
+        source,
+        { id, name: request.name ?? `${stem} ${request.type}`, fileName: `${stem}-${request.type}.gguf`, type: request.type },
+        controller.signal,
+        onProgress,
+      );
+    } finally {
+      if (this.downloads.get(id) === controller) this.downloads.delete(id);
+      await source.close?.();
+    }
+  }
+
+  evaluateModels(request: EvaluateRequest, onProgress?: (progress: EvaluateProgress) => void): Promise<Evaluation> {
+    let valid: ValidEvaluateRequest;
+    try {
+      valid = validateEvaluateRequest(request);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const requestId = request.request_id ?? `eval-${this.nextRequest++}`;
+    const store = this.requireStore();
+    return this.runRequest(requestId, async (aborted) => {
+      // The backend (and threads) of the model in use: the speeds are this device's as it chats.
+      const backend = this.loaded?.info.backend ?? 'auto';
+      const threads = this.loaded?.info.threads;
+      const open = async (id: string, contextLength: number): Promise<OpenedVersion> => {
+        const cached = await store.get(id);
+        if (!cached) throw new ModelNotFoundError(`No stored model "${id}".`, { id });
+        const opened = await this.open({ kind: 'cached', id }, { contextLength, backend, ...(threads ? { threads } : {}) }, () => undefined);
+        return {
+          model: opened.model,
+          tokenizer: opened.tokenizer,
+          bytes: cached.size ?? opened.info.fileSize,
+          name: cached.name,
+          quantization: cached.quantization ?? opened.info.quantization,
+          backend: opened.info.backend,
+          close: () => opened.model.destroy(),
+        };
+      };
+      this.busy = true;
+      return evaluateVersions(valid, open, aborted, onProgress);
+    });
+  }
+
+  async exportModel(id: string): Promise<Blob> {
+    const sources = await this.requireStore().sources(id);
+    // Grown a chunk at a time: each chunk goes into the browser's blob storage (which spills large
+    // blobs to disk) and a Blob of Blobs refers to its parts, so the JS heap holds one chunk at a time.
+    let blob = new Blob([], { type: 'application/octet-stream' });
+    const step = 4 * 1024 * 1024;
+    for (const source of sources) {
+      for (let at = 0; at < source.size; at += step) {
+        const bytes = await source.read(at, Math.min(step, source.size - at));
+        blob = new Blob([blob, bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' });
+      }
+    }
+    return blob;
   }
 
   private requireStore(): ModelStore {
@@ -544,7 +634,7 @@ export class Engine implements EngineApi {
         backendNotice: chosen.notice,
         threads: chosen.threads,
       });
-      return { model, session, info, source, options, adapters: new Map(), adapterSources: new Map() };
+      return { model, session, tokenizer, info, source, options, adapters: new Map(), adapterSources: new Map() };
     } catch (error) {
       model.destroy();
       throw error;

@@ -1,23 +1,27 @@
 import { useEffect, useState, type DragEvent } from 'react';
 import { serverHost } from '../engine/rpc/openai-server.ts';
 import { CapabilityReport, CpuCapabilityReport } from './CapabilityReport.tsx';
+import { BenchmarkPage } from './BenchmarkPage.tsx';
 import { ChatView } from './ChatView.tsx';
+import { ComparePage } from './ComparePage.tsx';
 import { ModelManager } from './ModelManager.tsx';
 import { UpdatePrompt } from './pwa.tsx';
 import { useRemoteServers } from './remote-servers.ts';
 import { usePreferences, type Theme } from './settings.ts';
 import { loadedModel, useEngine, type EngineHandle } from './useEngine.ts';
 
-type View = 'chat' | 'models' | 'device';
+type View = 'chat' | 'models' | 'compare' | 'bench' | 'device';
 const VIEWS: { id: View; label: string }[] = [
   { id: 'chat', label: 'Chat' },
   { id: 'models', label: 'Models' },
+  { id: 'compare', label: 'Compare' },
+  { id: 'bench', label: 'Benchmark' },
   { id: 'device', label: 'Device' },
 ];
 
 function initialView(): View {
   const hash = location.hash.slice(1);
-  return hash === 'models' || hash === 'device' ? hash : 'chat';
+  return VIEWS.some((v) => v.id === hash) ? (hash as View) : 'chat';
 }
 
 export function App() {
@@ -126,6 +130,8 @@ export function App() {
           </>
         )}
         {view === 'models' && <ModelManager engine={engine} gpu={gpu} remote={remote} />}
+        {view === 'compare' && <ComparePage engine={engine} />}
+        {view === 'bench' && <BenchmarkPage engine={engine} />}
         {view === 'device' && (
           <>
             {boot.status === 'starting' && <p className="muted">Asking the GPU…</p>}

@@ -15,6 +15,11 @@ import type {
   ChatCompletionRequest,
   DownloadProgress,
   EngineApi,
+  EvaluateProgress,
+  EvaluateRequest,
+  Evaluation,
+  QuantizeModelProgress,
+  QuantizeModelRequest,
   LoadModelOptions,
   LoadProgress,
   ModelEntry,
@@ -28,6 +33,8 @@ export interface ReportingCalls {
   downloadModel: { args: [entry: ModelEntry]; event: DownloadProgress; result: CachedModel };
   importModelFile: { args: [files: Blob[], options: { copy: boolean; name?: string }]; event: DownloadProgress; result: CachedModel };
   chatCompletion: { args: [request: ChatCompletionRequest]; event: ChatCompletionChunk; result: ChatCompletion };
+  quantizeModel: { args: [request: QuantizeModelRequest]; event: QuantizeModelProgress; result: CachedModel };
+  evaluateModels: { args: [request: EvaluateRequest]; event: EvaluateProgress; result: Evaluation };
 }
 
 export type ReportingCall = keyof ReportingCalls;

@@ -30,6 +30,8 @@ export function remoteEngine(worker: Comlink.Remote<WorkerApi> | WorkerApi): Eng
     downloadModel: (entry, onProgress) => pullToEnd(streams, 'downloadModel', [entry], onProgress),
     importModelFile: (files, options, onProgress) => pullToEnd(streams, 'importModelFile', [files, options], onProgress),
     chatCompletion: (request, onChunk) => pullToEnd(streams, 'chatCompletion', [request], onChunk),
+    quantizeModel: (request, onProgress) => pullToEnd(streams, 'quantizeModel', [request], onProgress),
+    evaluateModels: (request, onProgress) => pullToEnd(streams, 'evaluateModels', [request], onProgress),
   };
   return new Proxy(engine, {
     get: (target, name, receiver) => (name in reporting ? reporting[name as ReportingCall] : Reflect.get(target, name, receiver)),

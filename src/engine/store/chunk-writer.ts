@@ -5,7 +5,7 @@
 import { DownloadError, IntegrityError, formatBytes } from './errors.ts';
 import type { EmitProgress } from './progress.ts';
 import { storedBytes, totalSize, type ModelDb, type ModelRecord } from './records.ts';
-import { RetryableError, abortError, isAbort } from './retry.ts';
+import { GeneratedError, RetryableError, abortError, isAbort } from './retry.ts';
 import { Sha256 } from './sha256.ts';
 
 /** One part being stored: where its bytes go and whom to tell. */
@@ -59,7 +59,7 @@ export async function writeChunks(target: PartWrite, reader: ReadableStreamDefau
       try {
         result = await reader.read();
       } catch (error) {
-        if (isAbort(error)) throw error;
+        if (isAbort(error) || error instanceof GeneratedError) throw error;
         throw new RetryableError(`connection lost after ${formatBytes(before + handed + fill)}: ${(error as Error).message}`);
       }
       if (signal?.aborted) throw abortError(signal);

@@ -4,7 +4,7 @@
  */
 import { blobSource, type RangedSource } from '../gguf/source.ts';
 import { writeChunks, type PartWrite } from './chunk-writer.ts';
-import { abortError } from './retry.ts';
+import { GeneratedError, abortError } from './retry.ts';
 
 /** One ranged reader per file, named by the file's name where it has one. */
 export function blobSources(blobs: Blob[]): RangedSource[] {
@@ -23,6 +23,25 @@ export async function transferBlob(target: PartWrite, blob: Blob): Promise<void>
       const bytes = new Uint8Array(await blob.slice(at, Math.min(blob.size, at + chunkBytes)).arrayBuffer());
       at += bytes.length;
       return { done: false, value: bytes };
+    },
+  } as ReadableStreamDefaultReader<Uint8Array>;
+  await writeChunks(target, reader, 0);
+}
+
+/** Stores a part whose bytes a generator makes (a quantized model), in the order it yields them. */
+export async function transferGenerated(target: PartWrite, chunks: AsyncIterator<Uint8Array>): Promise<void> {
+  const { signal } = target;
+  const reader = {
+    async read() {
+      if (signal?.aborted) throw abortError(signal);
+      try {
+        const next = await chunks.next();
+        return next.done ? { done: true, value: undefined } : { done: false, value: next.value };
+      } catch (error) {
+        // Thrown as an abort when it is one (a cancel), else wrapped so writeChunks keeps it as it is.
+        if ((error as Error)?.name === 'AbortError') throw error;
+        throw new GeneratedError(error);
+      }
     },
   } as ReadableStreamDefaultReader<Uint8Array>;
   await writeChunks(target, reader, 0);

@@ -282,6 +282,33 @@ export class ModelStore {
     });
   }
 
+  /**
+   * Stores a model made on the fly (a quantized copy of a stored one): `size` bytes that `chunks`
+   * yields in order, written chunk by chunk, so it is never held whole in memory. A cancel or a
+   * failure deletes what was written (the bytes cannot be asked for again to resume); an existing
+   * model with the same id is replaced.
+   */
+  async storeGenerated(
+    model: { id: string; name: string; fileName: string; size: number; quantization?: string },
+    chunks: AsyncIterable<Uint8Array>,
+    options: DownloadOptions = {},
+  ): Promise<CachedModel> {
+    return this.run(model.id, options, async () => {
+      const old = await this.db.record(model.id);
+      if (old) await this.db.deleteModel(old);
+      const record = newModelRecord(
+        { id: model.id, name: model.name, origin: 'file', quantization: model.quantization, chunkBytes: this.chunkBytes, createdAt: this.now() },
+        [{ source: model.fileName, size: model.size, expectedSha256: undefined }],
+      );
+      try {
+        return await this.fill(record, [{ kind: 'chunks', chunks: chunks[Symbol.asyncIterator]() }], options);
+      } catch (error) {
+        await this.db.deleteModel(record).catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+
   /** Checks that the rest of `record` fits, saves the record, then stores its missing bytes. */
   private async fill(record: ModelRecord, sources: PartSource[], options: DownloadOptions): Promise<CachedModel> {
     await this.quota.checkSpace(record);

@@ -43,3 +43,10 @@ export function abortError(signal: AbortSignal): Error {
 }
 
 export const isAbort = (error: unknown) => error instanceof Error && error.name === 'AbortError';
+
+/** A generated part's producer failed (its error is the cause); not a transfer to retry. */
+export class GeneratedError extends Error {
+  constructor(override readonly cause: unknown) {
+    super((cause as Error)?.message ?? String(cause));
+  }
+}

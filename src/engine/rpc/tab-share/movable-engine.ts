@@ -33,6 +33,9 @@ export const ENGINE_METHODS = [
   'importModelFile',
   'deleteModel',
   'storageUsage',
+  'quantizeModel',
+  'evaluateModels',
+  'exportModel',
 ] as const satisfies ReadonlyArray<keyof EngineApi>;
 // A method added to EngineApi and missing above fails to compile here.
 type Missing = Exclude<keyof EngineApi, (typeof ENGINE_METHODS)[number]>;
