@@ -8,3 +8,10 @@ export class QuantizeError extends HearthError {}
 
 /** An importance-matrix file is malformed or not one llama.cpp writes. */
 export class ImatrixFormatError extends HearthError {}
+
+/**
+ * A pruning cannot be done as asked: a layer index outside the model, every layer dropped, a keep
+ * ratio outside (0, 1], FFN shrinking on a mixture-of-experts model, a tensor type whose columns we
+ * cannot rewrite, or importances that do not fit the model.
+ */
+export class PruneError extends HearthError {}
