@@ -68,6 +68,14 @@ describe('hearth prune', { timeout: 120_000 }, () => {
       expect(result.top1Agreement).toBeGreaterThanOrEqual(0.99);
       expect(result.compression).toBeGreaterThan(1);
 
+      // The loss metric: dropping the pass-through layer leaves the loss as it is.
+      out.mockClear();
+      expect(await pruneCommand.run([input, output, '--text', text, '--drop-layers', '1', '--metric', 'loss', '--ctx', '64', '--backend', 'cpu'])).toBe(0);
+      const byLoss = out.mock.calls.map((c) => String(c[0])).join('');
+      expect(byLoss).toMatch(/mean loss \d+\.\d+ nats/);
+      expect(byLoss).toMatch(/layer 2: [+-]0\.0000/);
+      expect(byLoss.match(/layer \d: [+-]\d+\.\d+/g)).toHaveLength(4);
+
       // Explicit layers need no text; bad requests are named errors.
       expect(await pruneCommand.run([input, output, '--layers', '0,3'])).toBe(0);
       expect((await readGguf(bytesSource(new Uint8Array(readFileSync(output))))).metadata.get('llama.block_count')).toBe(2);
@@ -75,6 +83,7 @@ describe('hearth prune', { timeout: 120_000 }, () => {
       await expect(pruneCommand.run([input, output, '--ffn-keep', '0.5'])).rejects.toBeInstanceOf(UsageError);
       await expect(pruneCommand.run([input, output, '--text', text, '--ffn-keep', '1.5'])).rejects.toBeInstanceOf(UsageError);
       await expect(pruneCommand.run([input, output])).rejects.toBeInstanceOf(UsageError);
+      await expect(pruneCommand.run([input, output, '--text', text, '--drop-layers', '1', '--metric', 'magic'])).rejects.toBeInstanceOf(UsageError);
     } finally {
       vi.restoreAllMocks();
     }

@@ -3,7 +3,10 @@
  * structured pruning (src/engine/compress/prune.ts) chosen by importances measured on a
  * calibration text (src/engine/compress/prune-importance.ts) with the engine's forward pass.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { logSoftmaxAt } from '../../engine/compress/perplexity.ts';
 import { readGguf } from '../../engine/gguf/reader.ts';
 import type { RangedSource } from '../../engine/gguf/source.ts';
 import type { GgufFile } from '../../engine/gguf/types.ts';
@@ -17,8 +20,10 @@ import { UsageError, backendArg, parseFlags, type CliCommand } from '../command.
 import { backendFlags, cliBackend } from './backend.ts';
 import { formatBytes } from './inspect.ts';
 
-const HELP = `prune MODEL.gguf OUT.gguf [--text CALIB.txt] [--drop-layers N | --layers 3,5] [--ffn-keep R] [--ctx N] [--tokens N] [--backend webgpu|cpu] [--threads N]
-  --drop-layers N  drop the N layers of least block influence (ShortGPT: 1 - cos(block input, output)) on the text
+const HELP = `prune MODEL.gguf OUT.gguf [--text CALIB.txt] [--drop-layers N [--metric influence|loss] | --layers 3,5] [--ffn-keep R] [--ctx N] [--tokens N] [--backend webgpu|cpu] [--threads N]
+  --drop-layers N  drop the N least important layers on the text, by --metric:
+                   influence (default): ShortGPT's block influence, mean 1 - cos(block input, output)
+                   loss: the change of the mean next-token loss when the layer alone is dropped (one run per layer)
   --layers 3,5     drop exactly these layers (0-based)
   --ffn-keep R     keep the fraction R of every layer's FFN channels, those of most mean |act(gate)*up| x |ffn_down column|
   --ctx N          calibration window in tokens (default 256); --tokens N: at most N calibration tokens (default 2048)`;
@@ -28,6 +33,63 @@ async function measure(model: Model, tokens: readonly number[], nCtx: number, im
   for (let at = 0; at < tokens.length; at += nCtx) {
     model.reset();
     await model.eval(tokens.slice(at, at + nCtx), { logits: 'none', tap: importance.tap });
+  }
+}
+
+/** Mean next-token negative log-likelihood over the calibration windows (every position but each window's last). */
+async function meanNll(model: Model, tokens: readonly number[], nCtx: number): Promise<number> {
+  const V = model.config.nVocab;
+  let nll = 0;
+  let count = 0;
+  for (let at = 0; at + 1 < tokens.length; at += nCtx) {
+    const window = tokens.slice(at, at + nCtx);
+    if (window.length < 2) break;
+    model.reset();
+    const logits = await model.eval(window, { logits: 'all' });
+    for (let t = 0; t + 1 < window.length; t++) nll -= logSoftmaxAt(logits, t, V, window[t + 1]!);
+    count += window.length - 1;
+  }
+  return nll / count;
+}
+
+/**
+ * Each layer's loss change when it alone is dropped: the model with that layer removed is written
+ * to a temporary file (prune.ts, streamed) and evaluated on the text, one layer at a time.
+ */
+async function layerLossChanges(
+  source: RangedSource,
+  file: GgufFile,
+  load: (s: RangedSource) => Promise<Model>,
+  tokens: readonly number[],
+  nCtx: number,
+): Promise<{ base: number; changes: number[] }> {
+  const measureOn = async (s: RangedSource) => {
+    const model = await load(s);
+    try {
+      return await meanNll(model, tokens, nCtx);
+    } finally {
+      model.destroy();
+    }
+  };
+  const base = await measureOn(source);
+  const dir = await mkdtemp(join(tmpdir(), 'hearth-prune-'));
+  try {
+    const changes: number[] = [];
+    for (let il = 0; il < ffnWidths(file).length; il++) {
+      const path = join(dir, `without-${il}.gguf`);
+      const plan = planPrune(file, { dropLayers: [il] });
+      await writeChunksFile(path, pruneChunks(source, file, plan));
+      const without = await nodeFileSource(path);
+      try {
+        changes.push((await measureOn(without)) - base);
+      } finally {
+        await without.close();
+        await rm(path, { force: true });
+      }
+    }
+    return { base, changes };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -63,13 +125,16 @@ export const pruneCommand: CliCommand = {
       return 0;
     }
     const { positional, values } = parseFlags(args, {
-      values: ['--text', '--drop-layers', '--layers', '--ffn-keep', '--ctx', '--tokens', '--backend', '--threads'],
+      values: ['--text', '--drop-layers', '--layers', '--ffn-keep', '--metric', '--ctx', '--tokens', '--backend', '--threads'],
     });
     if (positional.length !== 2) throw new UsageError(`usage: hearth ${HELP.split('\n')[0]}`);
     const [input, output] = positional as [string, string];
     if (values.has('--drop-layers') && values.has('--layers')) throw new UsageError('give --drop-layers N or --layers LIST, not both');
     const dropCount = values.has('--drop-layers') ? Number(values.get('--drop-layers')) : undefined;
     if (dropCount !== undefined && (!Number.isInteger(dropCount) || dropCount < 1)) throw new UsageError('--drop-layers needs a positive integer');
+    const metric = values.get('--metric') ?? 'influence';
+    if (metric !== 'influence' && metric !== 'loss') throw new UsageError(`unknown --metric '${metric}' (influence, loss)`);
+    if (values.has('--metric') && dropCount === undefined) throw new UsageError('--metric applies to --drop-layers N');
     const explicit = values.has('--layers') ? parseLayerList(values.get('--layers')!) : undefined;
     const ratio = values.has('--ffn-keep') ? Number(values.get('--ffn-keep')) : undefined;
     if (ratio !== undefined && !(ratio > 0 && ratio <= 1)) throw new UsageError('--ffn-keep needs a fraction in (0, 1]');
@@ -87,17 +152,24 @@ export const pruneCommand: CliCommand = {
     try {
       const file = await readGguf(source);
       let importance: PruneImportance | undefined;
+      let losses: { base: number; changes: number[] } | undefined;
       if (needsText) {
         const tokenizer = Tokenizer.fromGgufMetadata(file.metadata);
         const tokens = tokenizer.encode(new Uint8Array(await readFile(textPath!)), { addSpecial: true }).slice(0, maxTokens);
         if (tokens.length < 2) throw new UsageError(`${textPath}: too short to calibrate on`);
         importance = new PruneImportance(ffnWidths(file));
         const made = await cliBackend(values);
-        const model = await Model.load(made.backend, source, { contextLength: Math.ceil(Math.min(nCtx, tokens.length) / 256) * 256 });
+        const contextLength = Math.ceil(Math.min(nCtx, tokens.length) / 256) * 256;
+        const load = (s: RangedSource) => Model.load(made.backend, s, { contextLength });
         try {
-          await measure(model, tokens, nCtx, importance);
+          const model = await load(source);
+          try {
+            await measure(model, tokens, nCtx, importance);
+          } finally {
+            model.destroy();
+          }
+          if (dropCount !== undefined && metric === 'loss') losses = await layerLossChanges(source, file, load, tokens, nCtx);
         } finally {
-          model.destroy();
           made.close();
         }
         process.stdout.write(`calibrated on ${tokens.length} tokens of ${textPath}\n`);
@@ -105,10 +177,14 @@ export const pruneCommand: CliCommand = {
 
       let drop = explicit ?? [];
       if (dropCount !== undefined) {
-        const scores = importance!.layerScores();
+        const scores = losses ? losses.changes : importance!.layerScores();
         drop = leastImportantLayers(scores, dropCount);
-        process.stdout.write('block influence (1 - cos(input, output)), lowest dropped:\n');
-        scores.forEach((s, il) => process.stdout.write(`  layer ${il}: ${s.toExponential(3)}${drop.includes(il) ? '  dropped' : ''}\n`));
+        process.stdout.write(
+          losses
+            ? `mean loss ${losses.base.toFixed(4)} nats; its change with each layer dropped alone, lowest dropped:\n`
+            : 'block influence (1 - cos(input, output)), lowest dropped:\n',
+        );
+        scores.forEach((s, il) => process.stdout.write(`  layer ${il}: ${losses ? (s >= 0 ? '+' : '') + s.toFixed(4) : s.toExponential(3)}${drop.includes(il) ? '  dropped' : ''}\n`));
       } else if (importance) {
         const scores = importance.layerScores();
         process.stdout.write(`block influence: ${scores.map((s) => s.toExponential(2)).join(' ')}\n`);
