@@ -197,6 +197,7 @@ export const pruneCommand: CliCommand = {
         process.stdout.write(`FFN channels (mean |act| x |ffn_down column|), ${chosen.width} kept per layer:\n${chosen.lines.join('\n')}\n`);
       }
       const plan = planPrune(file, spec);
+      for (const w of plan.warnings) process.stderr.write(`warning: ${w}\n`);
       await writeChunksFile(output, pruneChunks(source, file, plan));
       process.stdout.write(
         `${output}: ${plan.keptLayers.length} layers (dropped ${drop.length ? drop.join(', ') : 'none'})` +

@@ -196,4 +196,27 @@ describe('prune: bad requests are named errors', () => {
     // Dropping layers of an MoE model is fine.
     expect(planPrune(moe, { dropLayers: [0] }).keptLayers).toEqual([1]);
   });
+
+  it('warns where dropped layers move gemma2 layers across its sliding-window pattern', async () => {
+    const file = await readGguf(bytesSource(makeTestModel({ arch: 'gemma2', embd: 64, layers: 4, heads: 2, ff: 64 })));
+    expect(planPrune(file, { dropLayers: [0] }).warnings).toHaveLength(1);
+    expect(planPrune(file, { dropLayers: [0] }).warnings[0]).toMatch(/source layer\(s\) 1, 2, 3 switch/);
+    expect(planPrune(file, { dropLayers: [2, 3] }).warnings).toEqual([]);
+    expect(planPrune(file, { dropLayers: [0, 1] }).warnings).toEqual([]);
+  });
+
+  it('reports progress and stops when cancelled', async () => {
+    const model = makeTestModel({ arch: 'llama', embd: 64, layers: 2, heads: 2, ff: 64 });
+    const source = bytesSource(model);
+    const file = await readGguf(source);
+    const plan = planPrune(file, { dropLayers: [1] });
+    let last = 0;
+    for await (const _ of pruneChunks(source, file, plan, { onProgress: (p) => (last = p.bytesDone) })) void _;
+    expect(last).toBe(plan.layout.fileSize);
+    const controller = new AbortController();
+    const run = async () => {
+      for await (const _ of pruneChunks(source, file, plan, { signal: controller.signal, slabBytes: 256 })) controller.abort();
+    };
+    await expect(run()).rejects.toMatchObject({ name: 'AbortError' });
+  });
 });

@@ -56,15 +56,45 @@ export interface PrunePlan {
   ffnWidth: number | undefined;
   sourceBytes: number;
   outputBytes: number;
+  /** What the cut changes beyond the removed weights (e.g. which layers use sliding-window attention). */
+  warnings: string[];
+}
+
+export interface PruneProgress {
+  /** The output tensor being written, its index and the number of tensors. */
+  tensor: string;
+  index: number;
+  count: number;
+  /** Output bytes produced so far (header included) and the output's size. */
+  bytesDone: number;
+  bytesTotal: number;
 }
 
 export interface PruneOptions {
   signal?: AbortSignal;
+  onProgress?: (progress: PruneProgress) => void;
   /** Source bytes per slab of rows; default 64 MiB. */
   slabBytes?: number;
 }
 
 const LAYER_TENSOR = /^blk\.(\d+)\.(.+)$/;
+
+/**
+ * Architectures where a layer's position decides whether it attends through a sliding window
+ * (llama.cpp's swa pattern: every layer but each period's last), with the default period.
+ */
+const SWA_PERIOD: Record<string, number> = { gemma2: 2, gemma3: 6 };
+
+/** A warning when dropping layers moves kept layers across the sliding-window pattern. */
+function swaWarning(file: GgufFile, arch: string, kept: readonly number[]): string | undefined {
+  const keyed = file.metadata.get(`${arch}.attention.sliding_window_pattern`);
+  const period = typeof keyed === 'number' ? keyed : SWA_PERIOD[arch];
+  if (!period) return undefined;
+  const slides = (il: number) => il % period < period - 1;
+  const moved = kept.filter((il, i) => slides(il) !== slides(i));
+  if (moved.length === 0) return undefined;
+  return `${arch} decides sliding-window attention by layer position (period ${period}): after the drop, source layer(s) ${moved.join(', ')} switch between sliding-window and full attention`;
+}
 const FLOAT_TYPES = new Set<GgmlType>([GgmlType.F32, GgmlType.F16, GgmlType.BF16]);
 
 function archOf(file: GgufFile): string {
@@ -222,7 +252,8 @@ export function planPrune(file: GgufFile, spec: PruneSpec): PrunePlan {
   const layout = layoutGguf({ metadata, metadataTypes: types, tensors: tensors.map((t) => ({ name: t.name, type: t.source.type, shape: t.shape })) });
   const sourceBytes = file.tensors.reduce((a, t) => a + t.byteSize, 0);
   const outputBytes = layout.tensors.reduce((a, t) => a + t.byteSize, 0);
-  return { tensors, layout, keptLayers, ffnWidth, sourceBytes, outputBytes };
+  const warning = drop.size ? swaWarning(file, arch, keptLayers) : undefined;
+  return { tensors, layout, keptLayers, ffnWidth, sourceBytes, outputBytes, warnings: warning ? [warning] : [] };
 }
 
 function abortReason(signal: AbortSignal): unknown {
@@ -256,10 +287,13 @@ function cutColumns(type: GgmlType, bytes: Uint8Array, nPerRow: number, rows: nu
 
 /** The pruned file as chunks: header, then each kept tensor cut in slabs of rows, with padding. */
 export async function* pruneChunks(source: RangedSource, file: GgufFile, plan: PrunePlan, options: PruneOptions = {}): AsyncGenerator<Uint8Array> {
-  const { signal } = options;
+  const { signal, onProgress } = options;
+  let current = 0;
+  let bytesDone = 0;
   const slabBytes = Math.max(1, options.slabBytes ?? 64 * 1024 * 1024);
 
   async function* tensorPieces(_out: GgufTensorInfo, index: number): AsyncGenerator<Uint8Array> {
+    current = index;
     const { source: src, cut } = plan.tensors[index]!;
     const nPerRow = src.shape[0]!;
     const nRows = src.elementCount / nPerRow;
@@ -290,6 +324,11 @@ export async function* pruneChunks(source: RangedSource, file: GgufFile, plan: P
     }
   }
 
-  yield* ggufPieceChunks(plan.layout, tensorPieces);
+  for await (const chunk of ggufPieceChunks(plan.layout, tensorPieces)) {
+    bytesDone += chunk.length;
+    yield chunk;
+    const count = plan.tensors.length;
+    onProgress?.({ tensor: plan.tensors[current]?.name ?? '', index: current, count, bytesDone, bytesTotal: plan.layout.fileSize });
+  }
   if (signal?.aborted) throw abortReason(signal);
 }
