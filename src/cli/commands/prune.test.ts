@@ -15,7 +15,7 @@ import { PruneError } from '../../engine/compress/errors.ts';
 import { maxAbsDiff } from '../../testing/compare.ts';
 import { makeTestModel } from '../../testing/make-model.ts';
 import { loadReferenceModel, referenceForward } from '../../testing/reference-forward.ts';
-import { UsageError } from '../command.ts';
+import { UsageError, commandNeedsGpu } from '../command.ts';
 import { evalCommand } from './eval.ts';
 import { pruneCommand } from './prune.ts';
 
@@ -76,7 +76,9 @@ describe('hearth prune', { timeout: 120_000 }, () => {
       expect(byLoss).toMatch(/layer 2: [+-]0\.0000/);
       expect(byLoss.match(/layer \d: [+-]\d+\.\d+/g)).toHaveLength(4);
 
-      // Explicit layers need no text; bad requests are named errors.
+      // Explicit layers need no text (and no GPU); bad requests are named errors.
+      expect(commandNeedsGpu(pruneCommand, [input, output, '--layers', '0,3'])).toBe(false);
+      expect(commandNeedsGpu(pruneCommand, [input, output, '--text', text, '--ffn-keep', '0.5'])).toBe(true);
       expect(await pruneCommand.run([input, output, '--layers', '0,3'])).toBe(0);
       expect((await readGguf(bytesSource(new Uint8Array(readFileSync(output))))).metadata.get('llama.block_count')).toBe(2);
       await expect(pruneCommand.run([input, output, '--layers', '0,1,2,3'])).rejects.toBeInstanceOf(PruneError);

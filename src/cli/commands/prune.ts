@@ -118,7 +118,8 @@ async function chooseChannels(source: RangedSource, file: GgufFile, importance: 
 
 export const pruneCommand: CliCommand = {
   usage: 'prune IN OUT --text F  drop layers / shrink FFN width by importance on a text (prune --help)',
-  needsGpu: (args) => backendArg(args) !== 'cpu' && !args.includes('--help'),
+  // Only measuring importances runs the model; cutting given layers reads and writes the file.
+  needsGpu: (args) => backendArg(args) !== 'cpu' && !args.includes('--help') && (args.includes('--drop-layers') || args.includes('--ffn-keep')),
   async run(args) {
     if (args.includes('--help')) {
       process.stdout.write(`hearth ${HELP}\n`);
