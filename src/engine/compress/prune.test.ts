@@ -17,6 +17,7 @@ import { bytesSource } from '../gguf/source.ts';
 import { Model } from '../model/model.ts';
 import { klDivergence, maxAbsDiff, topOneAgreement } from '../../testing/compare.ts';
 import { llamaRefLogits } from '../../testing/llama-ref.ts';
+import { editedTestModel } from '../../testing/edit-model.ts';
 import { makeTestModel, q4kmRecipe, type TestModelOptions } from '../../testing/make-model.ts';
 import { loadReferenceModel, referenceForward } from '../../testing/reference-forward.ts';
 import { PruneError } from './errors.ts';
@@ -203,6 +204,16 @@ describe('prune: bad requests are named errors', () => {
     expect(planPrune(file, { dropLayers: [0] }).warnings[0]).toMatch(/source layer\(s\) 1, 2, 3 switch/);
     expect(planPrune(file, { dropLayers: [2, 3] }).warnings).toEqual([]);
     expect(planPrune(file, { dropLayers: [0, 1] }).warnings).toEqual([]);
+  });
+
+  it('cuts per-layer metadata arrays to the kept layers', async () => {
+    const options: TestModelOptions = { arch: 'llama', embd: 64, layers: 4, heads: 4, kvHeads: 2, ff: 64, seed: 2 };
+    const model = editedTestModel(options, { put: [['llama.attention.head_count_kv', [2, 2, 2, 2]]] });
+    const pruned = await pruneInMemory(model, { dropLayers: [0, 3] });
+    const file = await readGguf(bytesSource(pruned));
+    expect(Array.from(file.metadata.get('llama.attention.head_count_kv') as ArrayLike<number>)).toEqual([2, 2]);
+    const tokens = tokensFor(8, 64, 9);
+    expect(maxAbsDiff(await referenceLogits(pruned, tokens), await referenceLogits(model, tokens, [0, 3]))).toBeLessThanOrEqual(1e-9);
   });
 
   it('reports progress and stops when cancelled', async () => {
