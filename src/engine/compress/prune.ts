@@ -144,19 +144,19 @@ function ffnCut(t: GgufTensorInfo, base: string, keep: readonly number[], nFf: n
   const bad = () => new PruneError(`${t.name} has shape [${t.shape.join(', ')}], not one an FFN of width ${nFf} has`, { tensor: t.name });
   switch (base) {
     case 'ffn_gate.weight':
-    case 'ffn_up.weight': {
-      if (t.shape.length !== 2) throw bad();
-      if (t.shape[1] === nFf) return { kind: 'rows', rows: keep };
-      // phi3's fused [gate; up]: channel j is row j and row nFf + j.
-      if (base === 'ffn_up.weight' && t.shape[1] === 2 * nFf) return { kind: 'rows', rows: [...keep, ...keep.map((j) => nFf + j)] };
-      throw bad();
-    }
+    case 'ffn_up.weight':
     case 'ffn_gate.bias':
     case 'ffn_up.bias': {
-      if (t.shape.length !== 1) throw bad();
-      if (t.shape[0] === nFf) return { kind: 'columns', columns: keep };
-      if (base === 'ffn_up.bias' && t.shape[0] === 2 * nFf) return { kind: 'columns', columns: [...keep, ...keep.map((j) => nFf + j)] };
-      throw bad();
+      // A matrix's channels are its rows (ne1), a bias's its elements (ne0).
+      const isBias = base.endsWith('.bias');
+      const n = t.shape[isBias ? 0 : 1];
+      if (t.shape.length !== (isBias ? 1 : 2)) throw bad();
+      let kept: readonly number[];
+      if (n === nFf) kept = keep;
+      // phi3's fused [gate; up]: channel j is row (element) j and nFf + j.
+      else if (base.startsWith('ffn_up.') && n === 2 * nFf) kept = [...keep, ...keep.map((j) => nFf + j)];
+      else throw bad();
+      return isBias ? { kind: 'columns', columns: kept } : { kind: 'rows', rows: kept };
     }
     case 'ffn_down.weight':
       if (t.shape.length !== 2 || t.shape[0] !== nFf) throw bad();
