@@ -14,6 +14,7 @@ import { makeModelCommand } from './commands/make-model.ts';
 import { makeLoraCommand } from './commands/make-lora.ts';
 import { quantizeCommand } from './commands/quantize.ts';
 import { evalCommand } from './commands/eval.ts';
+import { pruneCommand } from './commands/prune.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { generateCommand } from './commands/generate.ts';
 import { serveCommand } from './commands/serve.ts';
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, CliCommand> = {
   'make-lora': makeLoraCommand,
   quantize: quantizeCommand,
   eval: evalCommand,
+  prune: pruneCommand,
   logits: logitsCommand,
   generate: generateCommand,
   serve: serveCommand,

@@ -89,6 +89,8 @@ export interface ReferenceOptions {
   ggmlCpuGelu?: boolean;
   /** LoRA adapters at their scales (llama.cpp's --lora-scaled): W x + s B (A x) after every adapted matmul. */
   adapters?: readonly { data: LoraAdapterData; scale: number }[];
+  /** Layers to skip: the residual stream passes them unchanged (what dropping them should equal). */
+  skipLayers?: readonly number[];
 }
 
 /** One adapted tensor of one adapter, with its effective scale s. */
@@ -223,6 +225,7 @@ export class ReferenceSession {
   private readonly model: ReferenceModel;
   private readonly ropeContext: number;
   private readonly tap: Tap | undefined;
+  private readonly skipLayers: ReadonlySet<number>;
   private readonly gelu: (x: number) => number;
   /** Per layer, [nCtx][kvDimK] keys after rope and [nCtx][kvDimV] values. */
   private readonly kCache: Float64Array[];
@@ -241,6 +244,7 @@ export class ReferenceSession {
     if (!Number.isSafeInteger(this.nCtx) || this.nCtx <= 0) throw new RangeError(`nCtx ${this.nCtx} must be a positive integer`);
     this.ropeContext = options.ropeContext ?? llamaCppContextSize(this.nCtx);
     this.tap = options.tap;
+    this.skipLayers = new Set(options.skipLayers ?? []);
     this.gelu = options.ggmlCpuGelu ? geluF16Table : geluTanh;
     this.kCache = this.config.layers.map(() => new Float64Array(this.nCtx * this.config.kvDimK));
     this.vCache = this.config.layers.map(() => new Float64Array(this.nCtx * this.config.kvDimV));
@@ -357,6 +361,7 @@ export class ReferenceSession {
     tap('inp_embd', -1, x, nEmbd);
 
     for (let il = 0; il < c.nLayer; il++) {
+      if (this.skipLayers.has(il)) continue;
       const L = (base: string, suffix: 'weight' | 'bias' = 'weight') => `blk.${il}.${base}.${suffix}`;
       const layer = c.layers[il]!;
       const swa = layer.slidingWindow;

@@ -12,3 +12,12 @@ export class QuantizeError extends HearthError {
 export class ImatrixFormatError extends HearthError {
   override name = 'ImatrixFormatError';
 }
+
+/**
+ * A pruning cannot be done as asked: a layer index outside the model, every layer dropped, a keep
+ * ratio outside (0, 1], FFN shrinking on a mixture-of-experts model, a tensor type whose columns we
+ * cannot rewrite, or importances that do not fit the model.
+ */
+export class PruneError extends HearthError {
+  override name = 'PruneError';
+}
