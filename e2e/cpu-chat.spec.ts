@@ -91,7 +91,7 @@ test('without WebGPU the demo model loads on the CPU, with threads, and chats', 
   for (const m of tooBig) {
     const item = page.getByTestId(`catalog-${m.id}`);
     await expect(item.getByTestId('fit')).toContainText('Will not fit');
-    await expect(item.getByTestId('fit-reason')).toContainText(/at most 4 GiB.*needs WebGPU/);
+    await expect(item.getByTestId('fit-reason')).toContainText(/at most .*GiB \(one 4 GiB WebAssembly memory.*needs WebGPU/);
     await expect(item.getByRole('button', { name: /Download/ })).toBeDisabled();
   }
   const small = catalog.find((m) => m.approxSize < 1e9 && m.id !== catalog[0]!.id)!;
