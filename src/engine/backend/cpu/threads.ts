@@ -25,6 +25,15 @@
  * `Atomics.wait`: ops of one step follow each other within microseconds, so a worker usually catches
  * the next one without a futex wake-up, while between tokens it sleeps (as ggml's thread pool does).
  *
+ * A worker that dies (CpuWorkerLostError). The calling thread blocks inside ops, so it cannot
+ * hear a worker's 'error' or 'exit' event while waiting for that worker's chunk. Two things write
+ * LOST into the control block instead, and the wait checks it: the worker itself, when it fails
+ * outside a kernel (pool-worker.js), and a watchdog thread that stays in its event loop and holds
+ * one MessagePort per worker, whose other end the worker holds: the port closes when the worker is
+ * terminated or crashes (Node always; browsers that fire MessagePort `close`). The calling thread
+ * then takes the op's free chunks, waits for the live workers' chunks, stops the pool and throws;
+ * kernels.ts runs on one thread and starts a new pool on a second control block.
+ *
  * Platforms. Browser: `Worker` from a module URL (bundled by Vite) needs `SharedArrayBuffer`, which
  * needs a cross-origin isolated context (COOP `same-origin` + COEP `require-corp` or
  * `credentialless`); nested workers inherit it from the engine worker. Node: worker_threads, always
