@@ -38,6 +38,16 @@ function fixture(): Fixture {
   };
 }
 
+/** What `hold` over two chunks throws (undefined if nothing). */
+function runError(pool: ThreadPool): CpuWorkerLostError | undefined {
+  try {
+    pool.run(0, [FLAG, 0, 0], 1, 0, 2, 1);
+  } catch (e) {
+    return e as CpuWorkerLostError;
+  }
+  return undefined;
+}
+
 /** The pool's worker threads (private): the test plays the OS killing one. */
 const workerHandles = (pool: ThreadPool): { terminate(): void }[] => (pool as unknown as { handles: { terminate(): void }[] }).handles;
 
@@ -53,16 +63,11 @@ describe.runIf(threadingSupport().available)('CPU thread pool: a worker that die
       workerHandles(pool!)[0]!.terminate();
     };
     pool = await f.start({ hold: killer });
-    let error: unknown;
-    try {
-      pool.run(0, [FLAG, 0, 0], 1, 0, 2, 1);
-    } catch (e) {
-      error = e;
-    }
+    const error = runError(pool);
     expect(error).toBeInstanceOf(CpuWorkerLostError);
-    expect((error as CpuWorkerLostError).name).toBe('CpuWorkerLostError');
-    expect((error as CpuWorkerLostError).thread).toBe(1);
-    expect((error as CpuWorkerLostError).duringOp).toBe(true);
+    expect(error!.name).toBe('CpuWorkerLostError');
+    expect(error!.thread).toBe(1);
+    expect(error!.duringOp).toBe(true);
     expect(() => pool!.run(0, [FLAG, 0, 0], 1, 0, 2, 1)).toThrow(/destroyed/);
 
     // A new pool on a fresh control block runs the same op to the end, workers taking part.
@@ -82,14 +87,9 @@ describe.runIf(threadingSupport().available)('CPU thread pool: a worker that die
     const pool = await f.start({});
     workerHandles(pool)[0]!.terminate();
     await until(() => pool.lost);
-    let error: unknown;
-    try {
-      pool.run(0, [FLAG, 0, 0], 1, 0, 2, 1);
-    } catch (e) {
-      error = e;
-    }
+    const error = runError(pool);
     expect(error).toBeInstanceOf(CpuWorkerLostError);
-    expect((error as CpuWorkerLostError).duringOp).toBe(false);
+    expect(error!.duringOp).toBe(false);
   });
 
   it('a kernel that traps is a CpuKernelError and leaves the pool working', async () => {
