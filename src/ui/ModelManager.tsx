@@ -50,6 +50,24 @@ export function ModelManager({ engine, gpu, remote }: { engine: EngineHandle; gp
               <option value="cpu">CPU (WebAssembly)</option>
             </select>
           </label>
+          {cpu?.threadsAvailable && engine.backend !== 'webgpu' && (
+            <label>
+              CPU threads{' '}
+              <select
+                value={engine.threads ?? 'auto'}
+                onChange={(e) => engine.setThreads(e.target.value === 'auto' ? undefined : Number(e.target.value))}
+                disabled={busy}
+                data-testid="threads-choice"
+              >
+                <option value="auto">Auto ({cpu.defaultThreads})</option>
+                {Array.from({ length: Math.max(1, cpu.hardwareConcurrency) }, (_, i) => i + 1).map((n) => (
+                  <option key={n} value={n}>
+                    {n}
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
           {inUse && (
             <span className="muted small" data-testid="backend-in-use">
               Now: {inUse.info.backend === 'cpu' ? `CPU, ${inUse.info.threads ?? 1} thread${inUse.info.threads === 1 ? '' : 's'}` : 'WebGPU'}
