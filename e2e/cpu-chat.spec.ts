@@ -82,6 +82,10 @@ test('without WebGPU the demo model loads on the CPU, with threads, and chats', 
   await page.getByTestId('nav-models').click();
   await expect(page.getByTestId('backend-choice')).toHaveValue('auto');
   await expect(page.getByTestId('backend-in-use')).toContainText('CPU');
+  // The thread count can be set (default: the engine's, from hardwareConcurrency); the model reloads.
+  await expect(page.getByTestId('threads-choice')).toHaveValue('auto');
+  await page.getByTestId('threads-choice').selectOption('1');
+  await expect(page.getByTestId('backend-in-use')).toContainText('CPU, 1 thread');
 
   // "Fits this device" judges the backend that runs: on the CPU, weights over 4 GiB cannot load,
   // whatever the device memory says, and the reason shows before any download starts.
@@ -91,7 +95,7 @@ test('without WebGPU the demo model loads on the CPU, with threads, and chats', 
   for (const m of tooBig) {
     const item = page.getByTestId(`catalog-${m.id}`);
     await expect(item.getByTestId('fit')).toContainText('Will not fit');
-    await expect(item.getByTestId('fit-reason')).toContainText(/at most 4 GiB.*needs WebGPU/);
+    await expect(item.getByTestId('fit-reason')).toContainText(/at most .*GiB \(one 4 GiB WebAssembly memory.*needs WebGPU/);
     await expect(item.getByRole('button', { name: /Download/ })).toBeDisabled();
   }
   const small = catalog.find((m) => m.approxSize < 1e9 && m.id !== catalog[0]!.id)!;

@@ -30,6 +30,8 @@ export function ModelManager({ engine, gpu, remote }: { engine: EngineHandle; gp
     maxBufferSize: gpu?.available ? gpu.adapter.limits.maxBufferSize : undefined,
     deviceMemoryGiB: (navigator as Navigator & { deviceMemory?: number }).deviceMemory,
     freeStorage: usage?.quota !== undefined && usage.usage !== undefined ? usage.quota - usage.usage : undefined,
+    usable: { webgpu: runningBackend('webgpu', gpu, cpu) === 'webgpu' && !(gpu?.available && gpu.kernelPaths.software), cpu: runningBackend('cpu', gpu, cpu) === 'cpu' },
+    cpuMaxBytes: cpu?.maxModelBytes,
   };
   const busy = model.state === 'loading';
   const inUse = loadedModel(model);
@@ -51,6 +53,24 @@ export function ModelManager({ engine, gpu, remote }: { engine: EngineHandle; gp
               <option value="cpu">CPU (WebAssembly)</option>
             </select>
           </label>
+          {cpu?.threadsAvailable && engine.backend !== 'webgpu' && (
+            <label>
+              CPU threads{' '}
+              <select
+                value={engine.threads ?? 'auto'}
+                onChange={(e) => engine.setThreads(e.target.value === 'auto' ? undefined : Number(e.target.value))}
+                disabled={busy}
+                data-testid="threads-choice"
+              >
+                <option value="auto">Auto ({cpu.defaultThreads})</option>
+                {Array.from({ length: Math.max(1, cpu.hardwareConcurrency) }, (_, i) => i + 1).map((n) => (
+                  <option key={n} value={n}>
+                    {n}
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
           {inUse && (
             <span className="muted small" data-testid="backend-in-use">
               Now: {inUse.info.backend === 'cpu' ? `CPU, ${inUse.info.threads ?? 1} thread${inUse.info.threads === 1 ? '' : 's'}` : 'WebGPU'}
@@ -131,9 +151,10 @@ export function ModelManager({ engine, gpu, remote }: { engine: EngineHandle; gp
                   {entry.notes && <p className="small">{entry.notes}</p>}
                   <span className={`fit ${verdict.level}`} title={verdict.reason} data-testid="fit" id={`fit-${entry.id}`}>
                     {verdict.level === 'fits' ? '✓ Fits this device' : verdict.level === 'tight' ? '⚠ May not fit' : '✕ Will not fit'}
+                    {verdict.level !== 'no' && verdict.only && <span data-testid="fit-only"> ({verdict.only === 'webgpu' ? 'WebGPU' : 'CPU'} only)</span>}
                     <span className="sr-only">: {verdict.reason}</span>
                   </span>
-                  {verdict.level === 'no' && <p className="small" data-testid="fit-reason">{verdict.reason}</p>}
+                  {(verdict.level === 'no' || verdict.only) && <p className="small" data-testid="fit-reason">{verdict.reason}</p>}
                   {progress && <DownloadBar progress={progress} label={entry.name} />}
                   {error && <p className="message-error" role="alert">{error.title}: {error.message}</p>}
                   <LoadOutcome model={model} where={{ kind: 'entry', id: entry.id }} />

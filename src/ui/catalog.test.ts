@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fitVerdict, parseCatalog, runningBackend, toStoreEntry, type CatalogModel } from './catalog.ts';
+import { CPU_DEFAULT_MODEL_BYTES, fitVerdict, parseCatalog, runningBackend, toStoreEntry, type CatalogModel } from './catalog.ts';
 import type { CpuReport, GpuReport } from '../engine/api.ts';
+import { cpuReport } from '../engine/backend/choose.ts';
 import { bytesSource, readGguf } from '../engine/gguf/index.ts';
 
 const catalog = parseCatalog(JSON.parse(readFileSync(new URL('../../public/models.json', import.meta.url), 'utf8')));
@@ -103,11 +104,65 @@ describe('fitVerdict on the CPU backend', () => {
   });
   it('says no, and why, for weights over 4 GiB even where a GPU could run them', () => {
     const eightB = model(4.9 * GiB, 6 * GiB);
-    expect(fitVerdict(eightB, { backend: 'cpu', deviceMemoryGiB: 8 }, false)).toMatchObject({ level: 'no', reason: expect.stringMatching(/at most 4 GiB.*needs WebGPU/) });
+    expect(fitVerdict(eightB, { backend: 'cpu', deviceMemoryGiB: 8 }, false)).toMatchObject({ level: 'no', reason: expect.stringMatching(/at most .*GiB \(one 4 GiB WebAssembly memory.*needs WebGPU/) });
     expect(fitVerdict(eightB, { backend: 'webgpu', deviceMemoryGiB: 8 }, false).level).not.toBe('no');
   });
   it('is tight when only the default context pushes it past 4 GiB', () => {
     expect(fitVerdict(model(3.5 * GiB, 4.2 * GiB), { backend: 'cpu', deviceMemoryGiB: 8 }, false)).toMatchObject({ level: 'tight', reason: expect.stringMatching(/shorter context/) });
     expect(fitVerdict(model(1 * GiB, 1.5 * GiB), { backend: 'cpu', deviceMemoryGiB: 8 }, false).level).toBe('fits');
+  });
+});
+
+describe('fitVerdict per backend', () => {
+  const GiB = 1024 ** 3;
+  const model = (approxSize: number, memoryEstimate: number): CatalogModel => ({
+    id: 'm', name: 'm', family: '', parameters: '', quantization: '', urls: ['x'], approxSize, memoryEstimate, license: '', contextLength: 0,
+  });
+  const cpuOnly = { webgpu: false, cpu: true };
+  const both = { webgpu: true, cpu: true };
+  const catalog = parseCatalog(JSON.parse(readFileSync(new URL('../../public/models.json', import.meta.url), 'utf8')));
+
+  it('marks no catalog model past the CPU limit as fitting where only the CPU backend runs', () => {
+    const big = catalog.filter((m) => m.approxSize > CPU_DEFAULT_MODEL_BYTES);
+    // Qwen2.5-7B (4.4 GiB) and Llama-3.1-8B (4.6 GiB) Q4_K_M among them.
+    expect(big.length).toBeGreaterThanOrEqual(2);
+    for (const m of big) {
+      const v = fitVerdict(m, { backend: 'cpu', deviceMemoryGiB: 8, usable: cpuOnly }, false);
+      expect(v.level, m.id).toBe('no');
+      expect(v.only, m.id).toBeUndefined();
+      expect(v.reason).toMatch(/needs WebGPU/);
+    }
+  });
+
+  it('says a model past the CPU limit runs on WebGPU only where both backends run', () => {
+    const eightB = model(4.6 * GiB, 6.3 * GiB);
+    const onGpu = fitVerdict(eightB, { backend: 'webgpu', deviceMemoryGiB: 16, usable: both }, false);
+    expect(onGpu.level).not.toBe('no');
+    expect(onGpu.only).toBe('webgpu');
+    expect(onGpu.reason).toMatch(/Runs on WebGPU only: On the CPU a model may take at most/);
+    const cpuChosen = fitVerdict(eightB, { backend: 'cpu', deviceMemoryGiB: 16, usable: both }, false);
+    expect(cpuChosen.level).toBe('no');
+    expect(cpuChosen.only).toBe('webgpu');
+    expect(cpuChosen.reason).toMatch(/WebGPU can run it here: choose WebGPU or Auto/);
+  });
+
+  it('takes the CPU limit from the engine, less the backend\'s own buffers by default', () => {
+    expect(cpuReport().maxModelBytes).toBe(CPU_DEFAULT_MODEL_BYTES);
+    const justUnder4 = model(4 * GiB - 8 * 1024 ** 2, 4 * GiB);
+    expect(fitVerdict(justUnder4, { backend: 'cpu', usable: cpuOnly }, false).level).toBe('no');
+    const m = model(2 * GiB, 2.5 * GiB);
+    expect(fitVerdict(m, { backend: 'cpu', usable: cpuOnly }, false).level).toBe('fits');
+    expect(fitVerdict(m, { backend: 'cpu', usable: cpuOnly, cpuMaxBytes: 1 * GiB }, false).level).toBe('no');
+  });
+
+  it('names no single backend when both or neither can run it', () => {
+    const small = model(1 * GiB, 1.5 * GiB);
+    const fits = fitVerdict(small, { backend: 'webgpu', usable: both }, false);
+    expect(fits.level).toBe('fits');
+    expect(fits.only).toBeUndefined();
+    const noRoom = fitVerdict(small, { backend: 'webgpu', usable: both, freeStorage: 0.1 * GiB }, false);
+    expect(noRoom.level).toBe('no');
+    expect(noRoom.only).toBeUndefined();
+    expect(noRoom.reason).toMatch(/storage/);
   });
 });

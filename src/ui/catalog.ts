@@ -89,6 +89,11 @@ export function runningBackend(choice: BackendChoice, gpu: GpuReport | undefined
 
 /** The most a model may take on the CPU backend: one wasm32 memory (src/engine/backend/cpu). */
 export const CPU_MAX_BYTES = 4 * 1024 ** 3;
+/**
+ * What of that memory a model may take when the engine does not say (its CpuReport.maxModelBytes):
+ * 4 GiB less the backend's own buffers (src/engine/backend/cpu/backend.ts, 32 MiB).
+ */
+export const CPU_DEFAULT_MODEL_BYTES = CPU_MAX_BYTES - 32 * 1024 ** 2;
 
 export interface DeviceFacts {
   /** The backend a load would run on (`runningBackend`). */
@@ -99,6 +104,13 @@ export interface DeviceFacts {
   deviceMemoryGiB?: number | undefined;
   /** Free storage for this origin (quota - usage), when known. */
   freeStorage?: number | undefined;
+  /**
+   * The backends this browser could run at all, whichever is chosen (for "fits only on ..."):
+   * WebGPU with a hardware adapter, the CPU with WebAssembly SIMD. Unknown: not said.
+   */
+  usable?: { webgpu: boolean; cpu: boolean } | undefined;
+  /** The most the CPU backend may hold (weights, KV cache, scratch): the engine's CpuReport.maxModelBytes. */
+  cpuMaxBytes?: number | undefined;
 }
 
 export type FitLevel = 'fits' | 'tight' | 'no';
@@ -107,6 +119,8 @@ export interface FitVerdict {
   level: FitLevel;
   /** One short sentence for the badge's tooltip and screen readers. */
   reason: string;
+  /** Set when the model runs on one backend of this browser only: which (the badge says so). */
+  only?: 'webgpu' | 'cpu' | undefined;
 }
 
 const GiB = 1024 ** 3;
@@ -116,16 +130,17 @@ const GiB = 1024 ** 3;
  * so above that the verdict is "tight", not "no": the real amount may be larger. A GPU's own
  * memory is not exposed to web pages at all; system memory is the best proxy there is.
  */
-export function fitVerdict(model: CatalogModel, device: DeviceFacts, downloaded: boolean): FitVerdict {
+function verdictOn(model: CatalogModel, device: DeviceFacts, downloaded: boolean): FitVerdict {
+  const cpuMax = device.cpuMaxBytes ?? CPU_DEFAULT_MODEL_BYTES;
   if (device.backend === 'none') return { level: 'no', reason: 'The chosen backend cannot run in this browser (no WebGPU, or no WebAssembly SIMD for the CPU).' };
-  if (device.backend === 'cpu' && model.approxSize > CPU_MAX_BYTES) {
-    return { level: 'no', reason: `On the CPU a model may take at most 4 GiB (WebAssembly memory); its weights take about ${gb(model.approxSize)}. It needs WebGPU.` };
+  if (device.backend === 'cpu' && model.approxSize > cpuMax) {
+    return { level: 'no', reason: `On the CPU a model may take at most ${gb(cpuMax)} (one 4 GiB WebAssembly memory, less the engine's own buffers); its weights take about ${gb(model.approxSize)}. It needs WebGPU.` };
   }
   if (!downloaded && device.freeStorage !== undefined && model.approxSize > device.freeStorage) {
     return { level: 'no', reason: `Not enough storage: needs about ${gb(model.approxSize)}, ${gb(device.freeStorage)} free.` };
   }
   // The CPU backend's limit is a fact, where the device memory is only a browser's rounded hint.
-  const cpuCapped = device.backend === 'cpu' && model.memoryEstimate > CPU_MAX_BYTES;
+  const cpuCapped = device.backend === 'cpu' && model.memoryEstimate > cpuMax;
   const memory = device.deviceMemoryGiB;
   if (memory !== undefined) {
     // A tab can rarely use more than about half of the system's memory for the GPU.
@@ -139,12 +154,35 @@ export function fitVerdict(model: CatalogModel, device: DeviceFacts, downloaded:
     }
   }
   if (cpuCapped) {
-    return { level: 'tight', reason: `On the CPU a model may take at most 4 GiB; with a 4096-token context this one needs about ${gb(model.memoryEstimate)}, so it loads with a shorter context.` };
+    return { level: 'tight', reason: `On the CPU a model may take at most ${gb(cpuMax)}; with a 4096-token context this one needs about ${gb(model.memoryEstimate)}, so it loads with a shorter context.` };
   }
   if (device.backend === 'webgpu' && device.maxBufferSize !== undefined && device.maxBufferSize < 256 * 1024 * 1024 && model.memoryEstimate > 2 * GiB) {
     return { level: 'tight', reason: `This GPU's buffers are small (${gb(device.maxBufferSize)}); large models may fail to load.` };
   }
   return { level: 'fits', reason: `Needs about ${gb(model.memoryEstimate)} of memory${memory !== undefined ? `; this device reports ${memory >= 8 ? 'at least ' : ''}${memory} GiB` : ''}.` };
+}
+
+/**
+ * Whether a model can run here, on the backend a load would take (`device.backend`), and where the
+ * browser has both backends, whether it fits only one of them: a model past the CPU's one-memory
+ * limit says it runs on WebGPU only, and when the CPU is the chosen (or only working) backend the
+ * "no" says whether WebGPU would run it. WebGPU weights are split into buffers by rows
+ * (webgpu/weights.ts), so maxStorageBufferBindingSize limits a row, not a tensor: no catalog model
+ * comes near it, and the GPU verdict stays with memory and buffer size.
+ */
+export function fitVerdict(model: CatalogModel, device: DeviceFacts, downloaded: boolean): FitVerdict {
+  const here = verdictOn(model, device, downloaded);
+  const usable = device.usable;
+  if (!usable || device.backend === 'none') return here;
+  const other: RunningBackend = device.backend === 'webgpu' ? 'cpu' : 'webgpu';
+  if (!usable[other]) return here;
+  const there = verdictOn(model, { ...device, backend: other }, downloaded);
+  const name = (b: RunningBackend): string => (b === 'webgpu' ? 'WebGPU' : 'the CPU');
+  if (here.level !== 'no' && there.level === 'no') return { ...here, only: device.backend, reason: `${here.reason} Runs on ${name(device.backend)} only: ${there.reason}` };
+  if (here.level === 'no' && there.level !== 'no') {
+    return { ...here, only: other, reason: `${here.reason} ${name(other)} can run it here: choose ${other === 'webgpu' ? 'WebGPU or Auto' : 'the CPU'} as the backend.` };
+  }
+  return here;
 }
 
 /** Sizes in the app's one unit system (binary). */

@@ -56,6 +56,14 @@ const LAST_MODEL_KEY = 'hearth.lastModel';
 const AUTO: LoadOrigin = { kind: 'auto' };
 const BACKEND_KEY = 'hearth.backend';
 
+const THREADS_KEY = 'hearth.threads';
+
+/** The CPU thread count chosen in this browser; undefined: the engine's default (min(cores, 8)). */
+function savedThreads(): number | undefined {
+  const n = Number(localStorage.getItem(THREADS_KEY));
+  return Number.isInteger(n) && n >= 1 ? n : undefined;
+}
+
 function savedBackend(): BackendChoice {
   const saved = localStorage.getItem(BACKEND_KEY);
   return saved === 'webgpu' || saved === 'cpu' ? saved : 'auto';
@@ -76,6 +84,10 @@ export interface EngineHandle {
   tab: TabShareState;
   /** Changes the backend choice and reloads the loaded model on it. */
   setBackend(choice: BackendChoice): void;
+  /** CPU threads loads ask for; undefined: the engine's default. Remembered in this browser. */
+  threads: number | undefined;
+  /** Changes the CPU thread count and reloads a model loaded on the CPU. */
+  setThreads(threads: number | undefined): void;
   refreshStore(): Promise<void>;
   loadCached(id: string, label: string): Promise<void>;
   /** One GGUF file, or every part of a split model (llama.cpp's gguf-split, any order). */
@@ -97,6 +109,8 @@ export function useEngine(): EngineHandle {
   const loadSeq = useRef(0);
   const [backend, setBackendState] = useState<BackendChoice>(savedBackend);
   const backendRef = useRef(backend);
+  const [threads, setThreadsState] = useState<number | undefined>(savedThreads);
+  const threadsRef = useRef(threads);
   /** What was loaded last, to load again on another backend. */
   const lastSource = useRef<{ source: ModelSource; label: string; remember: string | undefined; origin: LoadOrigin } | undefined>(undefined);
   const [tab, setTab] = useState<TabShareState>(() => engineTabs().state());
@@ -176,7 +190,7 @@ export function useEngine(): EngineHandle {
     loading(label, origin);
     loadsHere.current++;
     try {
-      const info = await engine.loadModel(source, { backend: backendRef.current }, (progress: LoadProgress) => {
+      const info = await engine.loadModel(source, { backend: backendRef.current, ...(threadsRef.current !== undefined ? { threads: threadsRef.current } : {}) }, (progress: LoadProgress) => {
         if (seq === loadSeq.current) loading(label, origin, { progress });
       });
       if (seq !== loadSeq.current) return;
@@ -331,5 +345,18 @@ export function useEngine(): EngineHandle {
     [load, model.state],
   );
 
-  return { boot, model, tab, backend, setBackend, catalog, catalogError, cached, usage, downloads, downloadErrors, refreshStore, loadCached, loadFile, download, cancelDownload, remove };
+  const setThreads = useCallback(
+    (n: number | undefined) => {
+      threadsRef.current = n;
+      setThreadsState(n);
+      if (n === undefined) localStorage.removeItem(THREADS_KEY);
+      else localStorage.setItem(THREADS_KEY, String(n));
+      const last = lastSource.current;
+      const onCpu = model.state === 'ready' && model.info.backend === 'cpu';
+      if (last && onCpu) void load(last.source, last.label, last.origin, undefined, last.remember);
+    },
+    [load, model],
+  );
+
+  return { boot, model, tab, backend, setBackend, threads, setThreads, catalog, catalogError, cached, usage, downloads, downloadErrors, refreshStore, loadCached, loadFile, download, cancelDownload, remove };
 }

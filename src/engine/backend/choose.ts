@@ -36,6 +36,11 @@ export interface CpuReport {
   defaultThreads: number;
   /** The page's (worker's) `crossOriginIsolated`, where the platform has one. */
   crossOriginIsolated?: boolean;
+  /**
+   * The most a model may take on the CPU backend, weights, KV cache and scratch together: one
+   * wasm32 memory (4 GiB) less the backend's own buffers. The catalog's "fits" uses it.
+   */
+  maxModelBytes: number;
 }
 
 export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
@@ -55,6 +60,7 @@ export function cpuReport(): CpuReport {
     hardwareConcurrency: support.hardwareConcurrency,
     defaultThreads: support.available ? Math.max(1, Math.min(support.hardwareConcurrency, MAX_DEFAULT_THREADS)) : 1,
     ...(isolated !== undefined ? { crossOriginIsolated: isolated } : {}),
+    maxModelBytes: WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES,
   };
 }
 

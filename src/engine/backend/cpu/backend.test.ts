@@ -270,6 +270,34 @@ describe('CpuBackend threads', () => {
     }
   });
 
+  it('keeps working when a pool worker dies: runs on this thread, restarts the pool, same results', { timeout: 60_000 }, async () => {
+    const seed = freshSeed('cpu worker lost');
+    const one = await CpuBackend.create({ relaxed: false, threads: 1, memoryBudgetBytes: 64 << 20 });
+    const reference = await runOps(one, seed);
+    one.destroy();
+    const be = await CpuBackend.create({ relaxed: false, threads: 3, memoryBudgetBytes: 64 << 20 });
+    try {
+      // The test plays the OS killing a worker thread (the pool and its handles are private).
+      const pool = (be.kernels as unknown as { pool: { lost: boolean; handles: { terminate(): void }[] } }).pool;
+      pool.handles[0]!.terminate();
+      while (!pool.lost) await new Promise((r) => setTimeout(r, 5));
+      const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
+      const during = await runOps(be, seed);
+      during.forEach((a, i) => expect(bits(a), `output ${i} while restarting`).toEqual(bits(reference[i]!)));
+      await be.kernels.poolReady;
+      expect(be.kernels.poolRestarts).toBe(1);
+      expect(be.threads).toBe(3);
+      const restarted = (be.kernels as unknown as { pool: typeof pool | undefined }).pool;
+      expect(restarted).toBeDefined();
+      expect(restarted).not.toBe(pool);
+      const after = await runOps(be, seed);
+      after.forEach((a, i) => expect(bits(a), `output ${i} after the restart`).toEqual(bits(reference[i]!)));
+      expect(restarted!.lost).toBe(false);
+    } finally {
+      be.destroy();
+    }
+  });
+
   it('gives every op bitwise the same results on 2 and 3 threads as on 1', { timeout: 60_000 }, async () => {
     const seed = freshSeed('cpu threads');
     const results: Float32Array[][] = [];

@@ -10,7 +10,7 @@
  */
 import { GgmlType } from '../../gguf/ggml-types.ts';
 import { RELAXED_SHARED_WASM_BASE64, RELAXED_WASM_BASE64, SIMD_SHARED_WASM_BASE64, SIMD_WASM_BASE64 } from './generated/kernels-wasm.ts';
-import { CONTROL_BYTES, ThreadPool, threadingSupport } from './threads.ts';
+import { CONTROL_BYTES, CpuWorkerLostError, ThreadPool, threadingSupport, type PoolOptions } from './threads.ts';
 
 /** Weight types the CPU matmul, dequantize and embed kernels read (raw GGUF blocks). */
 export const CPU_WEIGHT_TYPES: readonly GgmlType[] = [
@@ -158,6 +158,12 @@ export class CpuKernels {
   private readonly fns: Array<(...args: number[]) => void>;
   private top: number;
   private pool: ThreadPool | undefined;
+  /** How the pool was started, to start it again after a worker died; undefined without one. */
+  private poolOptions: PoolOptions | undefined;
+  /** Two control blocks: a restarted pool takes the other, never one the dead pool's threads may still read. */
+  private controls: [number, number] = [0, 0];
+  /** Pools started after a worker died (tests and diagnostics). */
+  poolRestarts = 0;
   /** Why `threads` is 1 although more were asked for (no cross-origin isolation, ...). */
   threadingFallback: string | undefined;
 
@@ -199,9 +205,11 @@ export class CpuKernels {
       else if (want === true) throw new CpuBackendUnavailableError('relaxed SIMD validates but computes wrong results in this engine');
     }
     if (shared) {
-      const control = chosen.alloc(CONTROL_BYTES);
+      chosen.controls = [chosen.alloc(CONTROL_BYTES), chosen.alloc(CONTROL_BYTES)];
+      const poolOptions: PoolOptions = { module: chosen.module, memory, exports: chosen.k as unknown as Record<string, unknown>, control: chosen.controls[0], threads, kernels: KERNEL_NAMES };
       try {
-        chosen.pool = await ThreadPool.start({ module: chosen.module, memory, exports: chosen.k as unknown as Record<string, unknown>, control, threads, kernels: KERNEL_NAMES });
+        chosen.pool = await ThreadPool.start(poolOptions);
+        chosen.poolOptions = poolOptions;
       } catch (e) {
         fallback = `the worker threads did not start (${e instanceof Error ? e.message : String(e)})`;
       }
@@ -210,9 +218,46 @@ export class CpuKernels {
     return chosen;
   }
 
-  /** Threads that run each op (1: no pool). */
+  /**
+   * Threads that run each op (1: no pool). While a pool is being restarted after a worker died, ops
+   * run here alone but this still says the pool's size: per-thread scratch is sized by it.
+   */
   get threads(): number {
-    return this.pool?.threads ?? 1;
+    return this.pool?.threads ?? this.poolOptions?.threads ?? 1;
+  }
+
+  /** Resolves when no pool restart is under way (tests; the next op needs no waiting). */
+  get poolReady(): Promise<void> {
+    return this.restarting ?? Promise.resolve();
+  }
+
+  private restarting: Promise<void> | undefined;
+
+  /**
+   * A worker died: ops run on this thread until a new pool (same size, the other control block)
+   * is up. If it cannot start, the kernels stay single-threaded and `threadingFallback` says why.
+   */
+  private restartPool(): void {
+    this.pool = undefined;
+    const old = this.poolOptions;
+    if (!old || this.restarting) return;
+    const control = old.control === this.controls[0] ? this.controls[1] : this.controls[0];
+    const next = { ...old, control };
+    this.restarting = ThreadPool.start(next).then(
+      (pool) => {
+        this.restarting = undefined;
+        if (this.poolOptions !== old) return pool.destroy(); // destroyed meanwhile
+        this.pool = pool;
+        this.poolOptions = next;
+        this.poolRestarts++;
+      },
+      (e: unknown) => {
+        this.restarting = undefined;
+        if (this.poolOptions !== old) return;
+        this.poolOptions = undefined;
+        this.threadingFallback = `a worker thread died and the pool did not restart (${e instanceof Error ? e.message : String(e)})`;
+      },
+    );
   }
 
   /** Chunks of ops the pool's workers ran (0 without a pool): tests check they take part. */
@@ -224,6 +269,7 @@ export class CpuKernels {
   destroy(): void {
     this.pool?.destroy();
     this.pool = undefined;
+    this.poolOptions = undefined;
   }
 
   /**
@@ -235,8 +281,16 @@ export class CpuKernels {
   private exec(name: KernelName, args: number[], range: number, grain: number, scratch = -1, scratchStride = 0): void {
     const start = args[range]!;
     const units = args[range + 1]! - start;
-    if (this.pool && units >= 2 && (scratch < 0 || scratchStride > 0)) this.pool.run(K[name], args, range, start, units, grain, scratch, scratchStride);
-    else this.fns[K[name]]!(...args);
+    if (this.pool && units >= 2 && (scratch < 0 || scratchStride > 0)) {
+      try {
+        this.pool.run(K[name], args, range, start, units, grain, scratch, scratchStride);
+      } catch (e) {
+        if (!(e instanceof CpuWorkerLostError)) throw e;
+        this.restartPool();
+        if (e.duringOp) throw e;
+        this.fns[K[name]]!(...args);
+      }
+    } else this.fns[K[name]]!(...args);
   }
 
   /**

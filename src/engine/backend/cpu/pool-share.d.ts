@@ -15,6 +15,8 @@ export declare const QUIT: number;
 export declare const ERROR: number;
 export declare const SPIN: number;
 export declare const WORKER_CHUNKS: number;
+export declare const LOST: number;
+export declare const LOST_TID: number;
 export declare const CONTROL_INTS: number;
 export declare const ARGS_OFFSET: number;
 export declare const MAX_ARGS: number;
@@ -25,3 +27,4 @@ export type KernelFn = (...args: number[]) => void;
 
 export declare function claimChunks(fns: readonly KernelFn[], ctrl: Int32Array, args: Float64Array, tid: number): void;
 export declare function workerLoop(fns: readonly KernelFn[], ctrl: Int32Array, args: Float64Array, tid: number): void;
+export declare function markLost(ctrl: Int32Array, tid: number): void;

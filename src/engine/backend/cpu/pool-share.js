@@ -30,6 +30,8 @@ export const QUIT = 56;
 export const ERROR = 57; // 1 + the id of a thread whose kernel threw
 export const SPIN = 58; // polls of GEN before a worker sleeps in Atomics.wait
 export const WORKER_CHUNKS = 59; // chunks run by workers so far (tests check they take part)
+export const LOST = 60; // workers that died (an uncaught error, terminated): the caller stops waiting
+export const LOST_TID = 61; // the id of the last worker that died
 export const CONTROL_INTS = 64;
 export const ARGS_OFFSET = 256; // bytes from the control pointer to the float64 arguments
 export const MAX_ARGS = 32;
@@ -77,6 +79,20 @@ function runChunk(fns, ctrl, args, tid, i) {
  * publication (poll GEN `SPIN` times, then sleep in Atomics.wait, which workers may always do).
  * GEN is read before claiming, so an op published meanwhile is never slept through.
  */
+/**
+ * Records that worker `tid` is gone and wakes the calling thread, which may be waiting for a chunk
+ * that worker held: run() sees LOST and throws instead of waiting for ever. Called by the worker
+ * itself when it fails outside a kernel, and by the pool's watchdog when a worker's port closes
+ * (terminated, crashed). Ignored once the pool is quitting (destroy() terminates the workers).
+ */
+export function markLost(ctrl, tid) {
+  if (Atomics.load(ctrl, QUIT) !== 0) return;
+  Atomics.store(ctrl, LOST_TID, tid);
+  Atomics.add(ctrl, LOST, 1);
+  Atomics.notify(ctrl, FINISHED);
+  Atomics.notify(ctrl, GEN);
+}
+
 export function workerLoop(fns, ctrl, args, tid) {
   for (;;) {
     const seen = Atomics.load(ctrl, GEN);

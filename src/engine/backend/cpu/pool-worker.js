@@ -2,11 +2,17 @@
 // Worker in Node. Plain JavaScript so Node runs it without a TypeScript loader; Vite bundles it for
 // the browser from the `new Worker(new URL('./pool-worker.js', import.meta.url))` in threads.ts.
 //
-// One message arrives: { module, memory, control, tid, kernels }. The thread instantiates
+// One message arrives: { module, memory, control, tid, kernels, port }. The thread instantiates
 // the same compiled module over the same shared memory (re-applying the module's constant data
 // segments writes the bytes they already hold), answers { ready: true } or { error }, and then
-// never returns to its event loop: it serves ops from the control block until QUIT.
-import { ARGS_OFFSET, CONTROL_INTS, MAX_ARGS, workerLoop } from './pool-share.js';
+// never returns to its event loop: it serves ops from the control block until QUIT. `port` is
+// only held: when this thread dies its other end, in the watchdog, closes.
+//
+// Or { watch: true, memory, control, ports }: the pool's watchdog, a thread that stays in its event
+// loop (the calling thread cannot: it blocks inside ops) and marks a worker lost when its port
+// closes, i.e. the worker was terminated or crashed, so that the calling thread stops waiting for the
+// chunk that worker held.
+import { ARGS_OFFSET, CONTROL_INTS, MAX_ARGS, markLost, workerLoop } from './pool-share.js';
 
 const NODE_WORKER_THREADS = 'node:worker_threads';
 
@@ -18,8 +24,31 @@ async function connect() {
   return { post: (m) => parentPort.postMessage(m), once: (f) => parentPort.once('message', f) };
 }
 
+function watch(init) {
+  const ctrl = new Int32Array(init.memory.buffer, init.control, CONTROL_INTS);
+  for (const { tid, port } of init.ports) {
+    const lost = () => markLost(ctrl, tid);
+    // Node's MessagePort is an EventEmitter; a browser's fires `close` where it implements it
+    // (elsewhere a terminated worker goes unnoticed, but only the pool itself terminates workers).
+    // A port only reports its close once it is receiving, hence the empty message listener.
+    if (typeof port.on === 'function') {
+      port.on('close', lost);
+      port.on('message', () => {});
+    } else {
+      port.addEventListener('close', lost);
+      port.addEventListener('message', () => {});
+      port.start();
+    }
+  }
+}
+
 const port = await connect();
 port.once((init) => {
+  if (init.watch) {
+    watch(init);
+    port.post({ ready: true });
+    return;
+  }
   let fns;
   let ctrl;
   let args;
@@ -40,5 +69,13 @@ port.once((init) => {
     return;
   }
   port.post({ ready: true });
-  workerLoop(fns, ctrl, args, init.tid);
+  try {
+    workerLoop(fns, ctrl, args, init.tid);
+  } catch (e) {
+    // Failed outside a kernel (kernel errors are caught per chunk): this thread is gone, and the
+    // chunk it held will never finish.
+    markLost(ctrl, init.tid);
+    throw e;
+  }
+  init.port?.close();
 });

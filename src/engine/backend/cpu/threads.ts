@@ -25,15 +25,51 @@
  * `Atomics.wait`: ops of one step follow each other within microseconds, so a worker usually catches
  * the next one without a futex wake-up, while between tokens it sleeps (as ggml's thread pool does).
  *
+ * A worker that dies (CpuWorkerLostError). The calling thread blocks inside ops, so it cannot
+ * hear a worker's 'error' or 'exit' event while waiting for that worker's chunk. Two things write
+ * LOST into the control block instead, and the wait checks it: the worker itself, when it fails
+ * outside a kernel (pool-worker.js), and a watchdog thread that stays in its event loop and holds
+ * one MessagePort per worker, whose other end the worker holds: the port closes when the worker is
+ * terminated or crashes (Node always; browsers that fire MessagePort `close`). The calling thread
+ * then takes the op's free chunks, waits for the live workers' chunks, stops the pool and throws;
+ * kernels.ts runs on one thread and starts a new pool on a second control block.
+ *
  * Platforms. Browser: `Worker` from a module URL (bundled by Vite) needs `SharedArrayBuffer`, which
  * needs a cross-origin isolated context (COOP `same-origin` + COEP `require-corp` or
  * `credentialless`); nested workers inherit it from the engine worker. Node: worker_threads, always
  * available. `threadingSupport()` says which, and why not.
  */
 import type { Worker as NodeWorker } from 'node:worker_threads';
-import { ARGC, ARGS_OFFSET, CHUNK, CLAIM, claimChunks, CONTROL_BYTES, CONTROL_INTS, ERROR, FINISHED, GEN, KERNEL, MAX_ARGS, MAX_CHUNKS, QUIT, RANGE, SCRATCH, SCRATCH_STRIDE, SPIN, START, UNITS, WORKER_CHUNKS, type KernelFn } from './pool-share.js';
+import { ARGC, ARGS_OFFSET, CHUNK, CLAIM, claimChunks, CONTROL_BYTES, CONTROL_INTS, ERROR, FINISHED, GEN, KERNEL, LOST, LOST_TID, MAX_ARGS, MAX_CHUNKS, QUIT, RANGE, SCRATCH, SCRATCH_STRIDE, SPIN, START, UNITS, WORKER_CHUNKS, type KernelFn } from './pool-share.js';
 
 export { CONTROL_BYTES };
+
+/**
+ * A pool worker died during an op (an uncaught error outside a kernel, a failed allocation, the
+ * thread terminated): the op's output is incomplete. The pool is stopped; the caller (kernels.ts)
+ * runs on one thread and starts a new pool, so the next request works.
+ */
+export class CpuWorkerLostError extends Error {
+  override readonly name = 'CpuWorkerLostError';
+  /**
+   * `duringOp` false: the worker died between ops, this op never started (kernels.ts then runs it
+   * on the calling thread instead of failing it).
+   */
+  constructor(
+    readonly thread: number,
+    readonly duringOp = true,
+  ) {
+    super(`CPU pool thread ${thread} died ${duringOp ? 'during an op; the op was abandoned' : 'between ops'} and the thread pool is being restarted`);
+  }
+}
+
+/** A kernel threw (a trap: out-of-bounds memory, unreachable) on some thread; the pool is intact. */
+export class CpuKernelError extends Error {
+  override readonly name = 'CpuKernelError';
+  constructor(readonly thread: number) {
+    super(`CPU kernel failed on pool thread ${thread}`);
+  }
+}
 
 /** What `CpuBackend.threadingSupport()` reports: whether a pool can start here, and if not, why. */
 export interface ThreadingSupport {
@@ -89,7 +125,7 @@ function canBlock(): boolean {
 
 /** The platform shim: one started worker, Web Worker or worker_threads alike. */
 interface Thread {
-  post(message: unknown): void;
+  post(message: unknown, transfer?: readonly MessagePort[]): void;
   /** Resolves with the worker's first message; rejects on its error event. */
   firstMessage: Promise<unknown>;
   terminate(): void;
@@ -105,14 +141,22 @@ async function startThread(): Promise<Thread> {
       w.once('message', resolve);
       w.once('error', reject);
     });
-    return { post: (m) => w.postMessage(m), firstMessage, terminate: () => void w.terminate() };
+    // A worker that dies later marks itself lost in the control block (or the watchdog does); an
+    // 'error' event without a listener would otherwise take the whole process down.
+    w.on('error', () => {});
+    return { post: (m, transfer) => w.postMessage(m, transfer as never), firstMessage, terminate: () => void w.terminate() };
   }
   const w = new Worker(new URL('./pool-worker.js', import.meta.url), { type: 'module', name: 'hearth-cpu-thread' });
   const firstMessage = new Promise<unknown>((resolve, reject) => {
     w.onmessage = (e) => resolve(e.data);
     w.onerror = (e) => reject(new Error(e.message || 'CPU pool worker failed to start'));
   });
-  return { post: (m) => w.postMessage(m), firstMessage, terminate: () => w.terminate() };
+  return { post: (m, transfer) => w.postMessage(m, (transfer ?? []) as unknown as Transferable[]), firstMessage, terminate: () => w.terminate() };
+}
+
+/** A MessageChannel on either platform (Node 20 has a global one too; the Node one is typed apart). */
+function channel(): { port1: MessagePort; port2: MessagePort } {
+  return new MessageChannel();
 }
 
 export interface PoolOptions {
@@ -148,7 +192,10 @@ export class ThreadPool {
 
   readonly threads: number;
 
-  /** Starts `threads - 1` workers and waits until each has instantiated the module. */
+  /**
+   * Starts `threads - 1` workers and a watchdog (a thread that notices a worker's death while the
+   * calling thread blocks in an op) and waits until each is ready.
+   */
   static async start(o: PoolOptions): Promise<ThreadPool> {
     if (o.control % 64 !== 0) throw new RangeError('the control block must be 64-byte aligned');
     const ctrl = new Int32Array(o.memory.buffer, o.control, CONTROL_INTS);
@@ -157,13 +204,22 @@ export class ThreadPool {
     const handles: Thread[] = [];
     try {
       for (let tid = 1; tid < o.threads; tid++) handles.push(await startThread());
-      handles.forEach((h, i) => h.post({ module: o.module, memory: o.memory, control: o.control, tid: i + 1, kernels: o.kernels }));
+      const watchdog = await startThread();
+      handles.push(watchdog);
+      const watched: { tid: number; port: MessagePort }[] = [];
+      for (let tid = 1; tid < o.threads; tid++) {
+        const { port1, port2 } = channel();
+        handles[tid - 1]!.post({ module: o.module, memory: o.memory, control: o.control, tid, kernels: o.kernels, port: port1 }, [port1]);
+        watched.push({ tid, port: port2 });
+      }
+      watchdog.post({ watch: true, memory: o.memory, control: o.control, ports: watched }, watched.map((w) => w.port));
       const replies = await Promise.all(handles.map((h) => h.firstMessage));
       for (const r of replies) {
         const error = (r as { error?: string }).error;
         if (error !== undefined) throw new Error(`CPU pool worker: ${error}`);
       }
     } catch (e) {
+      Atomics.store(ctrl, QUIT, 1);
       for (const h of handles) h.terminate();
       throw e;
     }
@@ -179,6 +235,7 @@ export class ThreadPool {
   run(kernel: number, args: readonly number[], range: number, start: number, units: number, grain: number, scratch = -1, scratchStride = 0): void {
     if (this.destroyed) throw new Error('the CPU thread pool was destroyed');
     const c = this.ctrl;
+    if (this.lost) this.abandon(0, false);
     // CLAIM is exhausted here (the last op's chunks are all finished): no thread reads what follows.
     const per = Math.ceil(units / (this.threads * CHUNKS_PER_THREAD));
     const chunk = Math.max(grain, Math.ceil(per / grain) * grain, Math.ceil(units / MAX_CHUNKS));
@@ -201,13 +258,43 @@ export class ThreadPool {
     for (;;) {
       const done = Atomics.load(c, FINISHED);
       if (done === chunks) break;
+      if (Atomics.load(c, LOST) !== 0) this.abandon(chunks);
       if (this.blocking && --spins <= 0) {
         Atomics.wait(c, FINISHED, done);
         spins = SPIN_POLLS;
       }
     }
     const bad = Atomics.exchange(c, ERROR, 0);
-    if (bad !== 0) throw new Error(`CPU kernel failed on pool thread ${bad - 1}`);
+    if (bad !== 0) throw new CpuKernelError(bad - 1);
+  }
+
+  /** Whether a worker died (the pool must be replaced; the next run() throws CpuWorkerLostError). */
+  get lost(): boolean {
+    return Atomics.load(this.ctrl, LOST) !== 0;
+  }
+
+  /**
+   * A worker died holding a chunk of the current op (or between ops): takes the op's free chunks
+   * so no live worker starts another, waits for the live ones to finish theirs (each dead thread
+   * holds at most one), stops the pool and throws. Nothing of this pool touches memory afterwards
+   * except workers already told to QUIT, and a new pool uses a new control block.
+   */
+  private abandon(chunks: number, duringOp = true): never {
+    const c = this.ctrl;
+    let claimed: number;
+    for (;;) {
+      const v = Atomics.load(c, CLAIM);
+      claimed = Math.min(v & 0xffff, chunks);
+      if (Atomics.compareExchange(c, CLAIM, v, (chunks << 16) | chunks) === v) break;
+    }
+    for (;;) {
+      const done = Atomics.load(c, FINISHED);
+      if (done + Atomics.load(c, LOST) >= claimed) break;
+      if (this.blocking) Atomics.wait(c, FINISHED, done, 1);
+    }
+    const tid = Atomics.load(c, LOST_TID);
+    this.destroy();
+    throw new CpuWorkerLostError(tid, duringOp);
   }
 
   /** Chunks the workers (not the calling thread) have run so far. */
