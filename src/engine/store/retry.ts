@@ -46,6 +46,7 @@ export const isAbort = (error: unknown) => error instanceof Error && error.name 
 
 /** A generated part's producer failed (its error is the cause); not a transfer to retry. */
 export class GeneratedError extends Error {
+  override name = 'GeneratedError';
   constructor(override readonly cause: unknown) {
     super((cause as Error)?.message ?? String(cause));
   }
