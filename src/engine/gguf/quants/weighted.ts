@@ -7,7 +7,7 @@
  * Q8_0 and the float types ignore importance weights in ggml; callers use their plain quantizers.
  */
 import { GgmlType } from '../ggml-types.ts';
-import { fr, GROUP_MAX_EPS, makeQxQuantsRmse1, nearestInt, packScalesK4 } from './f32-math.ts';
+import { fr, GROUP_MAX_EPS, makeQkx2Quants, makeQxQuantsRmse1, nearestInt, packScalesK4 } from './f32-math.ts';
 import { f32ToF16 } from './half.ts';
 import { packQuantsQ4_K, quantsFromScalesK } from './q4_k.ts';
 import { packQuantsQ5_K } from './q5_k.ts';
@@ -18,8 +18,8 @@ const RDELTA = fr(0.05);
 const TENTH = fr(0.1);
 
 /**
- * ggml's make_qkx3_quants (squared error, importance weights given): x ~ scale * L + min with L in
- * [0, nmax], over nstep + 1 candidate scales. Writes L, the negated min into theMin[0], returns the scale.
+ * ggml's make_qkx3_quants with importance weights given: the same search as make_qkx2_quants with
+ * squared error over candidate scales -0.9 + 0.05 * i (ggml keeps two copies; we keep one).
  */
 function makeQkx3Quants(
   n: number,
@@ -33,73 +33,7 @@ function makeQkx3Quants(
   laux: Uint8Array,
   nstep: number,
 ): number {
-  let min = x[xo]!;
-  let max = x[xo]!;
-  let sumW = w[0]!;
-  let sumX = fr(sumW * x[xo]!);
-  for (let i = 1; i < n; i++) {
-    const xi = x[xo + i]!;
-    if (xi < min) min = xi;
-    if (xi > max) max = xi;
-    sumW = fr(sumW + w[i]!);
-    sumX = fr(sumX + fr(w[i]! * xi));
-  }
-  if (min > 0) min = 0;
-  if (max <= min) {
-    L.fill(0, lo, lo + n);
-    theMin[0] = -min;
-    return 0;
-  }
-  let iscale = fr(nmax / fr(max - min));
-  let scale = fr(1 / iscale);
-  let bestMad = 0;
-  for (let i = 0; i < n; i++) {
-    const xi = x[xo + i]!;
-    const l = Math.max(0, Math.min(nmax, nearestInt(fr(iscale * fr(xi - min)))));
-    L[lo + i] = l;
-    let diff = fr(fr(fr(scale * l) + min) - xi);
-    diff = fr(diff * diff);
-    bestMad = fr(bestMad + fr(w[i]! * diff));
-  }
-  for (let is = 0; is <= nstep; is++) {
-    // `min` moves to the best fit so far: later candidates use it (as ggml does).
-    iscale = fr(fr(fr(RMIN + fr(RDELTA * is)) + nmax) / fr(max - min));
-    let sumL = 0;
-    let sumL2 = 0;
-    let sumXL = 0;
-    for (let i = 0; i < n; i++) {
-      const xi = x[xo + i]!;
-      const l = Math.max(0, Math.min(nmax, nearestInt(fr(iscale * fr(xi - min)))));
-      laux[i] = l;
-      const wl = fr(w[i]! * l);
-      sumL = fr(sumL + wl);
-      sumL2 = fr(sumL2 + fr(wl * l));
-      sumXL = fr(sumXL + fr(wl * xi));
-    }
-    const D = fr(fr(sumW * sumL2) - fr(sumL * sumL));
-    if (D > 0) {
-      let thisScale = fr(fr(fr(sumW * sumXL) - fr(sumX * sumL)) / D);
-      let thisMin = fr(fr(fr(sumL2 * sumX) - fr(sumL * sumXL)) / D);
-      if (thisMin > 0) {
-        thisMin = 0;
-        thisScale = fr(sumXL / sumL2);
-      }
-      let mad = 0;
-      for (let i = 0; i < n; i++) {
-        let diff = fr(fr(fr(thisScale * laux[i]!) + thisMin) - x[xo + i]!);
-        diff = fr(diff * diff);
-        mad = fr(mad + fr(w[i]! * diff));
-      }
-      if (mad < bestMad) {
-        for (let i = 0; i < n; i++) L[lo + i] = laux[i]!;
-        bestMad = mad;
-        scale = thisScale;
-        min = thisMin;
-      }
-    }
-  }
-  theMin[0] = -min;
-  return scale;
+  return makeQkx2Quants(n, nmax, x, xo, w, L, lo, laux, theMin, RMIN, RDELTA, nstep, false);
 }
 
 /** ggml's make_qp_quants: non-negative x ~ scale * L, L in [0, nmax], weighted; refines L 5 times. */
