@@ -12,7 +12,7 @@ import type { GgufFile } from '../engine/gguf/types.ts';
 import { nodeFileSource } from '../node/file-source.ts';
 import { argmax } from './compare.ts';
 import { llamaCppSourceDir, llamaRefLogits } from './llama-ref.ts';
-import { MOE_TEST_ARCHS, TEST_ARCHS, makeTestModel, parseQuantSpec, planTestModel, syntheticVocab, useMoreBits, type MoeTestArch, type TestArch, type TestModelOptions } from './make-model.ts';
+import { MOE_TEST_ARCHS, SSM_TEST_ARCHS, TEST_ARCHS, makeTestModel, parseQuantSpec, planTestModel, syntheticVocab, useMoreBits, type MoeTestArch, type SsmTestArch, type TestArch, type TestModelOptions } from './make-model.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'hearth-make-model-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -20,7 +20,8 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const SMALL = { embd: 64, layers: 2, heads: 4, kvHeads: 2, ff: 128 } as const;
 
 /** Per-layer tensor names (suffixes after blk.N.) that llama.cpp's loader takes for each arch, as set up here. */
-const LAYER_TENSORS: Record<Exclude<TestArch, MoeTestArch>, string[]> = {
+type DenseTestArch = Exclude<TestArch, MoeTestArch | SsmTestArch>;
+const LAYER_TENSORS: Record<DenseTestArch, string[]> = {
   llama: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
   mistral: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
   granite: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
@@ -31,7 +32,7 @@ const LAYER_TENSORS: Record<Exclude<TestArch, MoeTestArch>, string[]> = {
   gemma2: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'post_attention_norm', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down', 'post_ffw_norm'],
 };
 
-function expectedNames(arch: Exclude<TestArch, MoeTestArch>, layers: number, extraGlobal: string[] = []): string[] {
+function expectedNames(arch: DenseTestArch, layers: number, extraGlobal: string[] = []): string[] {
   const names = ['token_embd.weight', ...extraGlobal, 'output_norm.weight', ...(arch === 'gemma' || arch === 'gemma2' ? [] : ['output.weight'])];
   for (let i = 0; i < layers; i++) {
     for (const t of LAYER_TENSORS[arch]) names.push(`blk.${i}.${t.includes('.') ? t : `${t}.weight`}`);
@@ -75,7 +76,7 @@ function logitStats(logits: Float32Array, nVocab: number) {
 }
 
 describe('test-model generator', () => {
-  it.each(TEST_ARCHS.filter((a): a is Exclude<TestArch, MoeTestArch> => !(MOE_TEST_ARCHS as readonly string[]).includes(a)))('%s: the tensors and keys llama.cpp expects, and llama.cpp runs it with peaked logits', { timeout: 120_000 }, async (arch) => {
+  it.each(TEST_ARCHS.filter((a): a is DenseTestArch => !(MOE_TEST_ARCHS as readonly string[]).includes(a) && !(SSM_TEST_ARCHS as readonly string[]).includes(a)))('%s: the tensors and keys llama.cpp expects, and llama.cpp runs it with peaked logits', { timeout: 120_000 }, async (arch) => {
     const options: TestModelOptions = { arch, ...SMALL, ...(arch === 'phi3' ? { longRope: true } : {}), ...(arch === 'llama' ? { ropeFreqs: true } : {}) };
     const bytes = makeTestModel(options);
     const file = await read(bytes);
@@ -200,6 +201,59 @@ describe('test-model generator', () => {
     expect(() => planTestModel({ arch: 'qwen3moe', ...SMALL, experts: 4, expertsUsed: 5 })).toThrow(/expertsUsed/);
     expect(() => planTestModel({ arch: 'llama', ...SMALL, experts: 4 })).toThrow(/not a mixture-of-experts/);
     expect(() => planTestModel({ arch: 'granitemoe', ...SMALL, expertFf: 32 })).toThrow(/expertFf/);
+  });
+
+  it('mamba2: llama.cpp\'s SSM tensors and keys with any groups, and llama.cpp runs it (the CLI too) with peaked logits', { timeout: 120_000 }, async () => {
+    // embd 48, d_inner 96 in 6 heads of 16, 3 groups of B/C with d_state 8, conv width 3.
+    const options: TestModelOptions = { arch: 'mamba2', embd: 48, layers: 2, heads: 6, ff: 0, ssmInner: 96, ssmState: 8, ssmGroups: 3, ssmConv: 3 };
+    const file = await read(makeTestModel(options));
+    const V = (syntheticVocab().metadata.get('tokenizer.ggml.tokens') as string[]).length;
+    expect(getString(file, 'general.architecture')).toBe('mamba2');
+    const key = (k: string) => getInteger(file, `mamba2.${k}`);
+    expect([key('ssm.conv_kernel'), key('ssm.inner_size'), key('ssm.state_size'), key('ssm.time_step_rank'), key('ssm.group_count')]).toEqual([3, 96, 8, 6, 3]);
+    expect([key('embedding_length'), key('block_count'), key('feed_forward_length'), key('attention.head_count')]).toEqual([48, 2, 0, 0]);
+    expect(getNumber(file, 'mamba2.attention.layer_norm_rms_epsilon')).toBeCloseTo(1e-5, 10);
+    const convDim = 96 + 2 * 3 * 8;
+    const shapes = Object.fromEntries(file.tensors.filter((t) => t.name.startsWith('blk.1.') || !t.name.startsWith('blk.')).map((t) => [t.name, t.shape]));
+    expect(shapes).toEqual({
+      'token_embd.weight': [48, V],
+      'blk.1.attn_norm.weight': [48],
+      'blk.1.ssm_in.weight': [48, 96 + convDim + 6],
+      'blk.1.ssm_conv1d.weight': [3, convDim],
+      'blk.1.ssm_conv1d.bias': [convDim],
+      'blk.1.ssm_dt.bias': [6],
+      'blk.1.ssm_a': [1, 6],
+      'blk.1.ssm_d': [1, 6],
+      'blk.1.ssm_norm.weight': [32, 3],
+      'blk.1.ssm_out.weight': [96, 48],
+      'output_norm.weight': [48],
+      'output.weight': [48, V],
+    });
+    // The file holds A = -exp(A_log): every value negative.
+    const a = planTestModel(options).values('blk.0.ssm_a');
+    expect(Math.max(...a)).toBeLessThan(0);
+    // Q8_0 quantizes the projections only; llama.cpp's quantizer keeps conv, A, D and norms in F32.
+    const q8 = await read(makeTestModel({ ...options, embd: 64, ssmInner: 192, heads: 6, quant: 'q8_0' }));
+    const types = Object.fromEntries(q8.tensors.filter((t) => t.name.startsWith('blk.0.')).map((t) => [t.name.slice(6), ggmlTypeName(t.type)]));
+    expect(types).toMatchObject({ 'ssm_in.weight': 'Q8_0', 'ssm_out.weight': 'Q8_0', 'ssm_conv1d.weight': 'F32', ssm_a: 'F32', ssm_d: 'F32', 'ssm_norm.weight': 'F32' });
+
+    const out = join(tmp, 'mamba2.gguf');
+    const r = spawnSync(
+      process.execPath,
+      ['bin/hearth.js', 'make-model', '--arch', 'mamba2', '--out', out, '--embd', '48', '--layers', '2', '--heads', '6', '--ssm-inner', '96', '--ssm-state', '8', '--ssm-groups', '3', '--ssm-conv', '3'],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/mamba2\.gguf: mamba2, /);
+    const { logits, nVocab } = llamaRefLogits(out, [1, 300, 301, 10, 302, 303, 259]);
+    expect(nVocab).toBe(V);
+    const stats = logitStats(logits, nVocab);
+    expect(stats.finite).toBe(true);
+    for (const s of stats.std) expect(s).toBeGreaterThan(3);
+    expect(stats.meanMaxProb).toBeGreaterThan(0.25);
+    expect(() => planTestModel({ ...options, ssmGroups: 4 })).toThrow(/multiple of ssmGroups/);
+    expect(() => planTestModel({ ...options, ssmInner: 100 })).toThrow(/multiple of heads/);
+    expect(() => planTestModel({ arch: 'llama', ...SMALL, ssmState: 8 })).toThrow(/not a state-space/);
   });
 
   it('rejects impossible dimensions', () => {

@@ -23,11 +23,17 @@ import { writeGguf, type GgufInputValue, type GgufTensorSpec, type GgufWriteSpec
  * `mistral` is the llama architecture with `llama.attention.sliding_window` set, as Mistral 7B v0.1;
  * `mixtral` is the llama architecture with experts (ffn_gate_inp, ffn_{gate,up,down}_exps).
  */
-export type TestArch = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma' | 'gemma2' | 'granite' | MoeTestArch;
+export type TestArch = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma' | 'gemma2' | 'granite' | MoeTestArch | SsmTestArch;
 /** Architectures whose FFN is a mixture of experts (options `experts`, `expertsUsed`, `expertFf`, `sharedFf`). */
 export type MoeTestArch = 'mixtral' | 'granitemoe' | 'qwen2moe' | 'qwen3moe' | 'olmoe';
 export const MOE_TEST_ARCHS: readonly MoeTestArch[] = ['mixtral', 'granitemoe', 'qwen2moe', 'qwen3moe', 'olmoe'];
-export const TEST_ARCHS: readonly TestArch[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'granite', ...MOE_TEST_ARCHS];
+/**
+ * State-space architectures: `mamba2` (no attention, no FFN: `heads` is the number of SSM heads,
+ * `ssm.time_step_rank`, and `ff` is unused; options `ssmInner`, `ssmState`, `ssmGroups`, `ssmConv`).
+ */
+export type SsmTestArch = 'mamba2';
+export const SSM_TEST_ARCHS: readonly SsmTestArch[] = ['mamba2'];
+export const TEST_ARCHS: readonly TestArch[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'granite', ...MOE_TEST_ARCHS, ...SSM_TEST_ARCHS];
 
 /** What a tensor is for; quantization recipes choose types by role. */
 export type TensorRole =
@@ -41,11 +47,14 @@ export type TensorRole =
   | 'ffn_gate'
   | 'ffn_up'
   | 'ffn_down'
+  /** State-space blocks: the input projection (z, xBC, dt) and the output projection. */
+  | 'ssm_in'
+  | 'ssm_out'
   /** 1-D tensors: norms, biases, rope factors. Always F32 in llama.cpp's recipes. */
   | 'vector';
 
 export const TENSOR_ROLES: readonly TensorRole[] = [
-  'token_embd', 'output', 'attn_q', 'attn_k', 'attn_v', 'attn_qkv', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down', 'vector',
+  'token_embd', 'output', 'attn_q', 'attn_k', 'attn_v', 'attn_qkv', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down', 'ssm_in', 'ssm_out', 'vector',
 ];
 
 export interface TensorPlan {
@@ -117,9 +126,34 @@ export interface TestModelOptions {
   expertFf?: number;
   /** Shared expert width: qwen2moe always has one (default `ff`); granitemoe when > 0 (default none). */
   sharedFf?: number;
+  /** mamba2: d_inner (ssm.inner_size, default 2 * embd). */
+  ssmInner?: number;
+  /** mamba2: d_state (ssm.state_size, default 16). */
+  ssmState?: number;
+  /** mamba2: groups of B and C (ssm.group_count, default 1); divides heads. */
+  ssmGroups?: number;
+  /** mamba2: causal convolution width (ssm.conv_kernel, default 4). */
+  ssmConv?: number;
 }
 
 const isMoe = (arch: TestArch): arch is MoeTestArch => (MOE_TEST_ARCHS as readonly string[]).includes(arch);
+const isSsm = (arch: TestArch): arch is SsmTestArch => (SSM_TEST_ARCHS as readonly string[]).includes(arch);
+
+/** Resolved Mamba2 sizes: d_inner, d_state, heads, head dim, groups, conv width. */
+export interface SsmDims {
+  inner: number;
+  state: number;
+  heads: number;
+  headDim: number;
+  groups: number;
+  conv: number;
+}
+
+function ssmDims(o: TestModelOptions): SsmDims | undefined {
+  if (!isSsm(o.arch)) return undefined;
+  const inner = o.ssmInner ?? 2 * o.embd;
+  return { inner, state: o.ssmState ?? 16, heads: o.heads, headDim: Math.floor(inner / o.heads), groups: o.ssmGroups ?? 1, conv: o.ssmConv ?? 4 };
+}
 
 /** Resolved MoE sizes of a test model: experts, used, expert width, shared width (0: none). */
 function moeDims(o: TestModelOptions): { X: number; U: number; FX: number; FS: number } | undefined {
@@ -310,6 +344,11 @@ export interface Dims {
 }
 
 function checkDims(o: TestModelOptions, d: Dims): void {
+  const ssm = ssmDims(o);
+  if (ssm) return checkSsmDims(o, d, ssm);
+  if (o.ssmInner !== undefined || o.ssmState !== undefined || o.ssmGroups !== undefined || o.ssmConv !== undefined) {
+    throw new RangeError(`make-model: ${o.arch} is not a state-space architecture (${SSM_TEST_ARCHS.join(', ')} are)`);
+  }
   const positive = { embd: d.E, layers: d.L, heads: d.H, kvHeads: d.Hkv, headDim: d.D, ff: d.F };
   for (const [k, v] of Object.entries(positive)) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`make-model: ${k} must be a positive integer, got ${v}`);
@@ -331,6 +370,54 @@ function checkDims(o: TestModelOptions, d: Dims): void {
   } else if (o.experts !== undefined || o.expertsUsed !== undefined || o.expertFf !== undefined || o.sharedFf !== undefined) {
     throw new RangeError(`make-model: ${o.arch} is not a mixture-of-experts architecture (${MOE_TEST_ARCHS.join(', ')} are)`);
   }
+}
+
+function checkSsmDims(o: TestModelOptions, d: Dims, s: SsmDims): void {
+  const positive = { embd: d.E, layers: d.L, heads: s.heads, ssmInner: s.inner, ssmState: s.state, ssmGroups: s.groups, ssmConv: s.conv };
+  for (const [k, v] of Object.entries(positive)) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`make-model: ${k} must be a positive integer, got ${v}`);
+  }
+  if (d.V < 1) throw new RangeError('make-model: the vocabulary has no tokens');
+  if (s.inner % s.heads !== 0) throw new RangeError(`make-model: ssmInner (${s.inner}) must be a multiple of heads (${s.heads})`);
+  if (s.heads % s.groups !== 0) throw new RangeError(`make-model: heads (${s.heads}) must be a multiple of ssmGroups (${s.groups})`);
+  if (s.conv < 2) throw new RangeError(`make-model: ssmConv must be at least 2 (llama.cpp keeps conv - 1 past columns), got ${s.conv}`);
+  if (o.kvHeads !== undefined || o.headDim !== undefined) throw new RangeError(`make-model: ${o.arch} has no attention (kvHeads, headDim); heads is its SSM head count`);
+  if (o.experts !== undefined || o.expertsUsed !== undefined || o.expertFf !== undefined || o.sharedFf !== undefined) {
+    throw new RangeError(`make-model: ${o.arch} is not a mixture-of-experts architecture (${MOE_TEST_ARCHS.join(', ')} are)`);
+  }
+}
+
+/**
+ * Mamba2's tensors (llama.cpp's llama_model_mamba2::load_arch_tensors). The values make a model
+ * whose state matters: dt = softplus(dt_proj + ssm_dt.bias) around 0.1, A = -exp(A_log) spread
+ * over [-8, -1] by head (the file holds A, already negated), so each head remembers a few tokens
+ * to a few tens of them.
+ */
+function planMamba2Tensors(o: TestModelOptions, d: Dims, s: SsmDims, add: (name: string, role: TensorRole, layer: number, shape: number[], init: WeightInit) => void): void {
+  const { E, V, L } = d;
+  const convDim = s.inner + 2 * s.groups * s.state;
+  const inProj = s.inner + convDim + s.heads;
+  const proj = (fanIn: number): WeightInit => ({ kind: 'normal', std: 1 / Math.sqrt(fanIn) });
+  const norm: WeightInit = { kind: 'normal', mean: 1, std: 0.1 };
+  const tied = o.tiedEmbeddings ?? false;
+  const outputStd = (o.outputScale ?? 6) / Math.sqrt(E);
+  if (tied) add('token_embd.weight', 'output', -1, [E, V], { kind: 'normal', std: outputStd });
+  else add('token_embd.weight', 'token_embd', -1, [E, V], { kind: 'normal', std: 1 });
+  for (let i = 0; i < L; i++) {
+    const b = `blk.${i}.`;
+    add(`${b}attn_norm.weight`, 'vector', i, [E], norm);
+    add(`${b}ssm_in.weight`, 'ssm_in', i, [E, inProj], proj(E));
+    // llama.cpp's quantizer keeps the convolution, A, D and the norm in F32 (role 'vector').
+    add(`${b}ssm_conv1d.weight`, 'vector', i, [s.conv, convDim], proj(s.conv));
+    add(`${b}ssm_conv1d.bias`, 'vector', i, [convDim], { kind: 'normal', std: 0.1 });
+    add(`${b}ssm_dt.bias`, 'vector', i, [s.heads], { kind: 'normal', mean: -2, std: 0.5 });
+    add(`${b}ssm_a`, 'vector', i, [1, s.heads], { kind: 'ramp', from: -1, to: -8 });
+    add(`${b}ssm_d`, 'vector', i, [1, s.heads], norm);
+    add(`${b}ssm_norm.weight`, 'vector', i, [s.inner / s.groups, s.groups], norm);
+    add(`${b}ssm_out.weight`, 'ssm_out', i, [s.inner, E], proj(s.inner));
+  }
+  add('output_norm.weight', 'vector', -1, [E], norm);
+  if (!tied) add('output.weight', 'output', -1, [E, V], { kind: 'normal', std: outputStd });
 }
 
 /** The tensors llama.cpp's loader expects for `arch`, in the order a converter writes them. */
@@ -357,6 +444,11 @@ export function planTensors(o: TestModelOptions, d: Dims): TensorPlan[] {
   // 1 or 4, 35 of 80 with 16).
   const blockOut = (fanIn: number): WeightInit => ({ kind: 'normal', std: (o.arch === 'gemma' ? GEMMA_BLOCK_GAIN : 1) / Math.sqrt(fanIn) });
   const add = (name: string, role: TensorRole, layer: number, shape: number[], init: WeightInit) => out.push({ name, role, layer, shape, init });
+  const ssm = ssmDims(o);
+  if (ssm) {
+    planMamba2Tensors(o, d, ssm, add);
+    return out;
+  }
 
   // A tied embedding is also the output projection: it gets the output's scale and, like in
   // llama.cpp's recipes, the output's quantization type (role 'output').
@@ -438,7 +530,32 @@ const GRANITE_LOGIT_SCALE = 8;
 /** Gain of gemma's attn_output and ffn_down, against the sqrt(embd)-scaled tied embeddings. */
 const GEMMA_BLOCK_GAIN = 16;
 
+/** Mamba2's keys as llama.cpp's converter writes them (feed_forward_length and head_count 0: unused, but read). */
+function mamba2Metadata(o: TestModelOptions, d: Dims, s: SsmDims, fileType: number): Array<[string, GgufValue, GgufValueType]> {
+  const T = GgufValueType;
+  const k = (key: string) => `${o.arch}.${key}`;
+  return [
+    ['general.architecture', o.arch, T.STRING],
+    ['general.name', o.name ?? 'hearth random-weight test model', T.STRING],
+    ['general.file_type', fileType, T.UINT32],
+    ['general.quantization_version', 2, T.UINT32],
+    [k('context_length'), o.ctx ?? 4096, T.UINT32],
+    [k('embedding_length'), d.E, T.UINT32],
+    [k('feed_forward_length'), 0, T.UINT32],
+    [k('attention.head_count'), 0, T.UINT32],
+    [k('block_count'), d.L, T.UINT32],
+    [k('ssm.conv_kernel'), s.conv, T.UINT32],
+    [k('ssm.inner_size'), s.inner, T.UINT32],
+    [k('ssm.state_size'), s.state, T.UINT32],
+    [k('ssm.time_step_rank'), s.heads, T.UINT32],
+    [k('ssm.group_count'), s.groups, T.UINT32],
+    [k('attention.layer_norm_rms_epsilon'), o.rmsEps ?? 1e-5, T.FLOAT32],
+  ];
+}
+
 function archMetadata(o: TestModelOptions, d: Dims, fileType: number): Array<[string, GgufValue, GgufValueType]> {
+  const ssm = ssmDims(o);
+  if (ssm) return mamba2Metadata(o, d, ssm, fileType);
   const T = GgufValueType;
   const arch = o.arch === 'mistral' || o.arch === 'mixtral' ? 'llama' : o.arch;
   const k = (s: string) => `${arch}.${s}`;
@@ -517,7 +634,10 @@ export function planTestModel(o: TestModelOptions): TestModelPlan {
   const tokens = vocab.metadata.get('tokenizer.ggml.tokens');
   if (!Array.isArray(tokens)) throw new RangeError('make-model: the vocab has no tokenizer.ggml.tokens string array');
   const H = o.heads;
-  const d: Dims = { E: o.embd, V: tokens.length, L: o.layers, H, Hkv: o.kvHeads ?? H, D: o.headDim ?? Math.floor(o.embd / H), F: o.ff };
+  const ssm = ssmDims(o);
+  const d: Dims = ssm
+    ? { E: o.embd, V: tokens.length, L: o.layers, H, Hkv: 0, D: ssm.headDim, F: 0 }
+    : { E: o.embd, V: tokens.length, L: o.layers, H, Hkv: o.kvHeads ?? H, D: o.headDim ?? Math.floor(o.embd / H), F: o.ff };
   checkDims(o, d);
 
   const quant = o.quant ?? 'f32';

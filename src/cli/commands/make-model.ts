@@ -21,7 +21,9 @@ const HELP = `make-model --arch ARCH --out FILE [options]
   --seed N      (default 1)    --output-scale X  std of the logits (default 6)
   --sliding-window N  (mistral, gemma2)   --tied  no output.weight (always so for gemma, gemma2)
   --biases   --rope-freqs (llama)   --long-rope (phi3)  --chat-template TEXT  --name TEXT
-  --experts N --experts-used N --expert-ff N --shared-ff N   (MoE archs: default 8, 2, ff, none; qwen2moe: shared ff)`;
+  --experts N --experts-used N --expert-ff N --shared-ff N   (MoE archs: default 8, 2, ff, none; qwen2moe: shared ff)
+  --ssm-inner N --ssm-state N --ssm-groups N --ssm-conv N   (mamba2: default 2*embd, 16, 1, 4; --heads is its
+                SSM head count, ssm.time_step_rank)`;
 
 function int(values: Map<string, string>, flag: string, fallback?: number): number | undefined {
   const v = values.get(flag);
@@ -43,6 +45,7 @@ export const makeModelCommand: CliCommand = {
       values: [
         '--arch', '--out', '--vocab', '--embd', '--layers', '--heads', '--kv-heads', '--head-dim', '--ff', '--ctx', '--quant',
         '--seed', '--output-scale', '--sliding-window', '--chat-template', '--name', '--experts', '--experts-used', '--expert-ff', '--shared-ff',
+        '--ssm-inner', '--ssm-state', '--ssm-groups', '--ssm-conv',
       ],
       switches: ['--tied', '--biases', '--rope-freqs', '--long-rope'],
     });
@@ -82,6 +85,10 @@ export const makeModelCommand: CliCommand = {
       ...(values.has('--experts-used') ? { expertsUsed: int(values, '--experts-used')! } : {}),
       ...(values.has('--expert-ff') ? { expertFf: int(values, '--expert-ff')! } : {}),
       ...(values.has('--shared-ff') ? { sharedFf: int(values, '--shared-ff')! } : {}),
+      ...(values.has('--ssm-inner') ? { ssmInner: int(values, '--ssm-inner')! } : {}),
+      ...(values.has('--ssm-state') ? { ssmState: int(values, '--ssm-state')! } : {}),
+      ...(values.has('--ssm-groups') ? { ssmGroups: int(values, '--ssm-groups')! } : {}),
+      ...(values.has('--ssm-conv') ? { ssmConv: int(values, '--ssm-conv')! } : {}),
       tiedEmbeddings: switches.has('--tied'),
       ropeFreqs: switches.has('--rope-freqs'),
       longRope: switches.has('--long-rope'),
