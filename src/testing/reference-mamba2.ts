@@ -1,0 +1,255 @@
+/**
+ * A float64 reference forward for llama.cpp's `mamba2` architecture (a pure state-space model: no
+ * attention, no FFN), the oracle for engine work on state-space models; checked against llama.cpp
+ * in tests/model/reference-mamba2.test.ts. The engine does not load mamba2 yet, so this reads the
+ * GGUF itself instead of going through readModelConfig.
+ *
+ * Per layer, as llama.cpp's build_mamba2_layer (src/models/mamba-base.cpp) and the CPU ops
+ * ggml_ssm_conv / ggml_ssm_scan compute it:
+ *   h = rms_norm(x) * attn_norm
+ *   [z | xBC | dt] = ssm_in · h                 z: d_inner, xBC: d_inner + 2·groups·d_state, dt: heads
+ *   xBC = silu(causal depthwise conv(xBC over the last conv_kernel columns, conv state first) + bias)
+ *   [x | B | C] = xBC                           x: heads × head_dim, B and C: groups × d_state
+ *   per head h (group g = h / (heads / groups)):
+ *     δ = softplus(dt[h] + dt_bias[h]); state[h] = state[h] · exp(δ · A[h]) + δ · x[h] ⊗ B[g]
+ *     y[h] = state[h] · C[g] + D[h] · x[h]
+ *   y = rms_norm_per_group(y · silu(z)) * ssm_norm (groups of d_inner / groups)
+ *   x = x + ssm_out · y
+ * then the final norm and the output projection. The GGUF holds A already negated (-exp(A_log)).
+ *
+ * The recurrent state (per layer: the conv_kernel - 1 last xBC columns and the d_state × d_inner
+ * scan state) lives in a {@link Mamba2ReferenceSession}, so a prompt can be fed in any split and
+ * gives the same logits. Plain loops, slow on purpose; for small test models.
+ */
+import { getInteger, getNumber, getString } from '../engine/gguf/metadata.ts';
+import { requireQuantFormat } from '../engine/gguf/quants/index.ts';
+import { readGguf } from '../engine/gguf/reader.ts';
+import type { RangedSource } from '../engine/gguf/source.ts';
+import type { GgufFile } from '../engine/gguf/types.ts';
+import { nodeFileSource } from '../node/file-source.ts';
+
+/** The hyperparameters llama.cpp's llama_model_mamba2::load_arch_hparams reads. */
+export interface Mamba2Config {
+  nEmbd: number;
+  nLayer: number;
+  nVocab: number;
+  /** ssm.conv_kernel: the convolution width (the state keeps convKernel - 1 columns). */
+  convKernel: number;
+  /** ssm.inner_size (d_inner). */
+  inner: number;
+  /** ssm.state_size (d_state). */
+  state: number;
+  /** ssm.time_step_rank: the number of SSM heads. */
+  heads: number;
+  /** ssm.group_count: heads share B and C in this many groups. */
+  groups: number;
+  headDim: number;
+  rmsEps: number;
+}
+
+export interface Mamba2ReferenceModel {
+  config: Mamba2Config;
+  /** By GGUF name, dequantized; element order as in the file (ne0 fastest). */
+  weights: Map<string, Float32Array>;
+}
+
+/** A file that is not a mamba2 model this reference can run. */
+export class Mamba2ReferenceError extends Error {
+  override name = 'Mamba2ReferenceError';
+}
+
+export function readMamba2Config(file: GgufFile): Mamba2Config {
+  const arch = getString(file, 'general.architecture');
+  if (arch !== 'mamba2') throw new Mamba2ReferenceError(`expected a mamba2 model, got '${arch}'`);
+  const k = (s: string) => `mamba2.${s}`;
+  const inner = getInteger(file, k('ssm.inner_size'));
+  const heads = getInteger(file, k('ssm.time_step_rank'));
+  const groups = getInteger(file, k('ssm.group_count'));
+  const embd = file.tensors.find((t) => t.name === 'token_embd.weight');
+  if (!embd) throw new Mamba2ReferenceError('no token_embd.weight');
+  const config: Mamba2Config = {
+    nEmbd: getInteger(file, k('embedding_length')),
+    nLayer: getInteger(file, k('block_count')),
+    nVocab: embd.shape[1]!,
+    convKernel: getInteger(file, k('ssm.conv_kernel')),
+    inner,
+    state: getInteger(file, k('ssm.state_size')),
+    heads,
+    groups,
+    headDim: inner / heads,
+    rmsEps: getNumber(file, k('attention.layer_norm_rms_epsilon')),
+  };
+  if (!Number.isInteger(config.headDim) || heads % groups !== 0 || config.convKernel < 1) {
+    throw new Mamba2ReferenceError(`inconsistent mamba2 sizes: inner ${inner}, heads ${heads}, groups ${groups}, conv ${config.convKernel}`);
+  }
+  return config;
+}
+
+/** Reads a mamba2 GGUF (a path or a ranged source) and dequantizes every tensor. */
+export async function loadMamba2Reference(source: RangedSource | string): Promise<Mamba2ReferenceModel> {
+  const src = typeof source === 'string' ? await nodeFileSource(source) : source;
+  try {
+    const file = await readGguf(src);
+    const config = readMamba2Config(file);
+    const weights = new Map<string, Float32Array>();
+    for (const info of file.tensors) {
+      const bytes = await src.read(info.fileOffset, info.byteSize);
+      const out = new Float32Array(info.elementCount);
+      requireQuantFormat(info.type).dequantize(bytes, out, info.elementCount);
+      weights.set(info.name, out);
+    }
+    return { config, weights };
+  } finally {
+    if (typeof source === 'string') await src.close?.();
+  }
+}
+
+/** out[o] = sum_i W[o * nIn + i] * v[vOff + i] for o < nOut (a GGUF [nIn, nOut] weight times a vector). */
+function matVec(w: Float32Array, nIn: number, nOut: number, v: Float64Array, vOff = 0): Float64Array {
+  if (w.length !== nIn * nOut) throw new Mamba2ReferenceError(`weight of ${w.length} values is not ${nIn} x ${nOut}`);
+  const out = new Float64Array(nOut);
+  for (let o = 0; o < nOut; o++) {
+    let sum = 0;
+    const row = o * nIn;
+    for (let i = 0; i < nIn; i++) sum += w[row + i]! * v[vOff + i]!;
+    out[o] = sum;
+  }
+  return out;
+}
+
+/** x / sqrt(mean(x²) + eps) * w over `n` values of `x` from `off` (w from `wOff`), in place. */
+function rmsNormInPlace(x: Float64Array, off: number, n: number, eps: number, w: Float32Array, wOff = 0): void {
+  let ss = 0;
+  for (let i = 0; i < n; i++) ss += x[off + i]! * x[off + i]!;
+  const scale = 1 / Math.sqrt(ss / n + eps);
+  for (let i = 0; i < n; i++) x[off + i] = x[off + i]! * scale * w[wOff + i]!;
+}
+
+const silu = (v: number) => v / (1 + Math.exp(-v));
+/** ggml's softplus: the identity above 20, where log1p(exp(x)) equals x in float32. */
+const softplus = (v: number) => (v > 20 ? v : Math.log1p(Math.exp(v)));
+
+/** One sequence's recurrent state: per layer the last convKernel - 1 xBC columns and the scan state. */
+export class Mamba2ReferenceSession {
+  readonly config: Mamba2Config;
+  private readonly model: Mamba2ReferenceModel;
+  /** Per layer [convKernel - 1][convDim], oldest column first. */
+  private readonly convState: Float64Array[];
+  /** Per layer [heads][headDim][state]. */
+  private readonly ssmState: Float64Array[];
+  private readonly convDim: number;
+
+  constructor(model: Mamba2ReferenceModel) {
+    this.model = model;
+    this.config = model.config;
+    const c = model.config;
+    this.convDim = c.inner + 2 * c.groups * c.state;
+    this.convState = Array.from({ length: c.nLayer }, () => new Float64Array((c.convKernel - 1) * this.convDim));
+    this.ssmState = Array.from({ length: c.nLayer }, () => new Float64Array(c.inner * c.state));
+  }
+
+  private w(name: string): Float32Array {
+    const t = this.model.weights.get(name);
+    if (!t) throw new Mamba2ReferenceError(`missing tensor ${name}`);
+    return t;
+  }
+
+  /** Feeds `tokens` after everything fed before; returns their logits, [tokens][nVocab]. */
+  eval(tokens: readonly number[]): Float64Array {
+    const c = this.config;
+    const E = c.nEmbd;
+    const n = tokens.length;
+    const embd = this.w('token_embd.weight');
+    const hidden = new Float64Array(n * E);
+    tokens.forEach((id, t) => {
+      if (!Number.isInteger(id) || id < 0 || id >= c.nVocab) throw new Mamba2ReferenceError(`token id ${id} out of range [0, ${c.nVocab})`);
+      for (let i = 0; i < E; i++) hidden[t * E + i] = embd[id * E + i]!;
+    });
+    for (let il = 0; il < c.nLayer; il++) this.layer(il, hidden, n);
+
+    const outNorm = this.w('output_norm.weight');
+    const output = this.model.weights.get('output.weight') ?? embd;
+    const logits = new Float64Array(n * c.nVocab);
+    for (let t = 0; t < n; t++) {
+      rmsNormInPlace(hidden, t * E, E, c.rmsEps, outNorm);
+      logits.set(matVec(output, E, c.nVocab, hidden, t * E), t * c.nVocab);
+    }
+    return logits;
+  }
+
+  /** One mamba2 block over the batch, in place on `hidden` ([n][nEmbd]). */
+  private layer(il: number, hidden: Float64Array, n: number): void {
+    const c = this.config;
+    const { nEmbd: E, inner, state: S, heads, headDim: P, groups, convKernel: K } = c;
+    const convDim = this.convDim;
+    const b = `blk.${il}.`;
+    const attnNorm = this.w(`${b}attn_norm.weight`);
+    const ssmIn = this.w(`${b}ssm_in.weight`);
+    const convW = this.w(`${b}ssm_conv1d.weight`);
+    const convB = this.w(`${b}ssm_conv1d.bias`);
+    const dtBias = this.w(`${b}ssm_dt.bias`);
+    const A = this.w(`${b}ssm_a`);
+    const D = this.w(`${b}ssm_d`);
+    const norm = this.w(`${b}ssm_norm.weight`);
+    const ssmOut = this.w(`${b}ssm_out.weight`);
+    const inProj = inner + convDim + heads;
+    const conv = this.convState[il]!;
+    const s = this.ssmState[il]!;
+    const headsPerGroup = heads / groups;
+    const groupWidth = inner / groups;
+
+    for (let t = 0; t < n; t++) {
+      const h = hidden.slice(t * E, (t + 1) * E);
+      rmsNormInPlace(h, 0, E, c.rmsEps, attnNorm);
+      const zxBCdt = matVec(ssmIn, E, inProj, h);
+
+      // Causal depthwise convolution: taps 0..K-2 read the state (oldest first), tap K-1 this token.
+      const xBC = new Float64Array(convDim);
+      for (let ch = 0; ch < convDim; ch++) {
+        let sum = 0;
+        for (let k = 0; k < K - 1; k++) sum += conv[k * convDim + ch]! * convW[ch * K + k]!;
+        sum += zxBCdt[inner + ch]! * convW[ch * K + K - 1]!;
+        xBC[ch] = silu(sum + convB[ch]!);
+      }
+      // Shift this token's pre-convolution column into the state.
+      if (K > 1) {
+        conv.copyWithin(0, convDim);
+        for (let ch = 0; ch < convDim; ch++) conv[(K - 2) * convDim + ch] = zxBCdt[inner + ch]!;
+      }
+
+      // Selective scan, one step per token; x is xBC[0, inner), B and C follow by group.
+      const y = new Float64Array(inner);
+      for (let hd = 0; hd < heads; hd++) {
+        const g = Math.floor(hd / headsPerGroup);
+        const bOff = inner + g * S;
+        const cOff = inner + groups * S + g * S;
+        const delta = softplus(zxBCdt[inner + convDim + hd]! + dtBias[hd]!);
+        const decay = Math.exp(delta * A[hd]!);
+        for (let p = 0; p < P; p++) {
+          const xi = hd * P + p;
+          const xDelta = xBC[xi]! * delta;
+          let sum = 0;
+          for (let k = 0; k < S; k++) {
+            const si = xi * S + k;
+            const v = s[si]! * decay + xBC[bOff + k]! * xDelta;
+            s[si] = v;
+            sum += v * xBC[cOff + k]!;
+          }
+          y[xi] = sum + xBC[xi]! * D[hd]!;
+        }
+      }
+
+      // Gate with silu(z), then RMS-normalize each group of inner / groups values.
+      for (let i = 0; i < inner; i++) y[i] = y[i]! * silu(zxBCdt[i]!);
+      for (let g = 0; g < groups; g++) rmsNormInPlace(y, g * groupWidth, groupWidth, c.rmsEps, norm, g * groupWidth);
+
+      const out = matVec(ssmOut, inner, E, y);
+      for (let i = 0; i < E; i++) hidden[t * E + i] = hidden[t * E + i]! + out[i]!;
+    }
+  }
+}
+
+/** The logits of every position of `tokens` from an empty state, [tokens][nVocab]. */
+export function referenceMamba2Forward(model: Mamba2ReferenceModel, tokens: readonly number[]): Float64Array {
+  return new Mamba2ReferenceSession(model).eval(tokens);
+}
