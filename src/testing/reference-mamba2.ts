@@ -22,11 +22,9 @@
  * gives the same logits. Plain loops, slow on purpose; for small test models.
  */
 import { getInteger, getNumber, getString } from '../engine/gguf/metadata.ts';
-import { requireQuantFormat } from '../engine/gguf/quants/index.ts';
-import { readGguf } from '../engine/gguf/reader.ts';
 import type { RangedSource } from '../engine/gguf/source.ts';
 import type { GgufFile } from '../engine/gguf/types.ts';
-import { nodeFileSource } from '../node/file-source.ts';
+import { RecurrentReferenceError, causalConvStep, loadGgufWeights, matVec, rmsNormInPlace, silu, tensor } from './reference-recurrent.ts';
 
 /** The hyperparameters llama.cpp's llama_model_mamba2::load_arch_hparams reads. */
 export interface Mamba2Config {
@@ -53,20 +51,15 @@ export interface Mamba2ReferenceModel {
   weights: Map<string, Float32Array>;
 }
 
-/** A file that is not a mamba2 model this reference can run. */
-export class Mamba2ReferenceError extends Error {
-  override name = 'Mamba2ReferenceError';
-}
-
 export function readMamba2Config(file: GgufFile): Mamba2Config {
   const arch = getString(file, 'general.architecture');
-  if (arch !== 'mamba2') throw new Mamba2ReferenceError(`expected a mamba2 model, got '${arch}'`);
+  if (arch !== 'mamba2') throw new RecurrentReferenceError(`expected a mamba2 model, got '${arch}'`);
   const k = (s: string) => `mamba2.${s}`;
   const inner = getInteger(file, k('ssm.inner_size'));
   const heads = getInteger(file, k('ssm.time_step_rank'));
   const groups = getInteger(file, k('ssm.group_count'));
   const embd = file.tensors.find((t) => t.name === 'token_embd.weight');
-  if (!embd) throw new Mamba2ReferenceError('no token_embd.weight');
+  if (!embd) throw new RecurrentReferenceError('no token_embd.weight');
   const config: Mamba2Config = {
     nEmbd: getInteger(file, k('embedding_length')),
     nLayer: getInteger(file, k('block_count')),
@@ -80,52 +73,16 @@ export function readMamba2Config(file: GgufFile): Mamba2Config {
     rmsEps: getNumber(file, k('attention.layer_norm_rms_epsilon')),
   };
   if (!Number.isInteger(config.headDim) || heads % groups !== 0 || config.convKernel < 1) {
-    throw new Mamba2ReferenceError(`inconsistent mamba2 sizes: inner ${inner}, heads ${heads}, groups ${groups}, conv ${config.convKernel}`);
+    throw new RecurrentReferenceError(`inconsistent mamba2 sizes: inner ${inner}, heads ${heads}, groups ${groups}, conv ${config.convKernel}`);
   }
   return config;
 }
 
 /** Reads a mamba2 GGUF (a path or a ranged source) and dequantizes every tensor. */
 export async function loadMamba2Reference(source: RangedSource | string): Promise<Mamba2ReferenceModel> {
-  const src = typeof source === 'string' ? await nodeFileSource(source) : source;
-  try {
-    const file = await readGguf(src);
-    const config = readMamba2Config(file);
-    const weights = new Map<string, Float32Array>();
-    for (const info of file.tensors) {
-      const bytes = await src.read(info.fileOffset, info.byteSize);
-      const out = new Float32Array(info.elementCount);
-      requireQuantFormat(info.type).dequantize(bytes, out, info.elementCount);
-      weights.set(info.name, out);
-    }
-    return { config, weights };
-  } finally {
-    if (typeof source === 'string') await src.close?.();
-  }
+  return loadGgufWeights(source, readMamba2Config);
 }
 
-/** out[o] = sum_i W[o * nIn + i] * v[vOff + i] for o < nOut (a GGUF [nIn, nOut] weight times a vector). */
-function matVec(w: Float32Array, nIn: number, nOut: number, v: Float64Array, vOff = 0): Float64Array {
-  if (w.length !== nIn * nOut) throw new Mamba2ReferenceError(`weight of ${w.length} values is not ${nIn} x ${nOut}`);
-  const out = new Float64Array(nOut);
-  for (let o = 0; o < nOut; o++) {
-    let sum = 0;
-    const row = o * nIn;
-    for (let i = 0; i < nIn; i++) sum += w[row + i]! * v[vOff + i]!;
-    out[o] = sum;
-  }
-  return out;
-}
-
-/** x / sqrt(mean(x²) + eps) * w over `n` values of `x` from `off` (w from `wOff`), in place. */
-function rmsNormInPlace(x: Float64Array, off: number, n: number, eps: number, w: Float32Array, wOff = 0): void {
-  let ss = 0;
-  for (let i = 0; i < n; i++) ss += x[off + i]! * x[off + i]!;
-  const scale = 1 / Math.sqrt(ss / n + eps);
-  for (let i = 0; i < n; i++) x[off + i] = x[off + i]! * scale * w[wOff + i]!;
-}
-
-const silu = (v: number) => v / (1 + Math.exp(-v));
 /** ggml's softplus: the identity above 20, where log1p(exp(x)) equals x in float32. */
 const softplus = (v: number) => (v > 20 ? v : Math.log1p(Math.exp(v)));
 
@@ -149,9 +106,7 @@ export class Mamba2ReferenceSession {
   }
 
   private w(name: string): Float32Array {
-    const t = this.model.weights.get(name);
-    if (!t) throw new Mamba2ReferenceError(`missing tensor ${name}`);
-    return t;
+    return tensor(this.model.weights, name);
   }
 
   /** Feeds `tokens` after everything fed before; returns their logits, [tokens][nVocab]. */
@@ -162,7 +117,7 @@ export class Mamba2ReferenceSession {
     const embd = this.w('token_embd.weight');
     const hidden = new Float64Array(n * E);
     tokens.forEach((id, t) => {
-      if (!Number.isInteger(id) || id < 0 || id >= c.nVocab) throw new Mamba2ReferenceError(`token id ${id} out of range [0, ${c.nVocab})`);
+      if (!Number.isInteger(id) || id < 0 || id >= c.nVocab) throw new RecurrentReferenceError(`token id ${id} out of range [0, ${c.nVocab})`);
       for (let i = 0; i < E; i++) hidden[t * E + i] = embd[id * E + i]!;
     });
     for (let il = 0; il < c.nLayer; il++) this.layer(il, hidden, n);
@@ -203,19 +158,9 @@ export class Mamba2ReferenceSession {
       rmsNormInPlace(h, 0, E, c.rmsEps, attnNorm);
       const zxBCdt = matVec(ssmIn, E, inProj, h);
 
-      // Causal depthwise convolution: taps 0..K-2 read the state (oldest first), tap K-1 this token.
-      const xBC = new Float64Array(convDim);
-      for (let ch = 0; ch < convDim; ch++) {
-        let sum = 0;
-        for (let k = 0; k < K - 1; k++) sum += conv[k * convDim + ch]! * convW[ch * K + k]!;
-        sum += zxBCdt[inner + ch]! * convW[ch * K + K - 1]!;
-        xBC[ch] = silu(sum + convB[ch]!);
-      }
-      // Shift this token's pre-convolution column into the state.
-      if (K > 1) {
-        conv.copyWithin(0, convDim);
-        for (let ch = 0; ch < convDim; ch++) conv[(K - 2) * convDim + ch] = zxBCdt[inner + ch]!;
-      }
+      // Causal depthwise convolution over xBC with the state's convKernel - 1 past columns.
+      const xBC = causalConvStep(conv, convW, K, convDim, zxBCdt, inner);
+      for (let ch = 0; ch < convDim; ch++) xBC[ch] = silu(xBC[ch]! + convB[ch]!);
 
       // Selective scan, one step per token; x is xBC[0, inner), B and C follow by group.
       const y = new Float64Array(inner);
