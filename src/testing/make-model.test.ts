@@ -20,7 +20,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const SMALL = { embd: 64, layers: 2, heads: 4, kvHeads: 2, ff: 128 } as const;
 
 /** Per-layer tensor names (suffixes after blk.N.) that llama.cpp's loader takes for each arch, as set up here. */
-type DenseTestArch = Exclude<TestArch, MoeTestArch | SsmTestArch>;
+type DenseTestArch = Exclude<TestArch, MoeTestArch | SsmTestArch | 'lfm2'>;
 const LAYER_TENSORS: Record<DenseTestArch, string[]> = {
   llama: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
   mistral: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
@@ -76,7 +76,7 @@ function logitStats(logits: Float32Array, nVocab: number) {
 }
 
 describe('test-model generator', () => {
-  it.each(TEST_ARCHS.filter((a): a is DenseTestArch => !(MOE_TEST_ARCHS as readonly string[]).includes(a) && !(SSM_TEST_ARCHS as readonly string[]).includes(a)))('%s: the tensors and keys llama.cpp expects, and llama.cpp runs it with peaked logits', { timeout: 120_000 }, async (arch) => {
+  it.each(TEST_ARCHS.filter((a): a is DenseTestArch => !(MOE_TEST_ARCHS as readonly string[]).includes(a) && !(SSM_TEST_ARCHS as readonly string[]).includes(a) && a !== 'lfm2'))('%s: the tensors and keys llama.cpp expects, and llama.cpp runs it with peaked logits', { timeout: 120_000 }, async (arch) => {
     const options: TestModelOptions = { arch, ...SMALL, ...(arch === 'phi3' ? { longRope: true } : {}), ...(arch === 'llama' ? { ropeFreqs: true } : {}) };
     const bytes = makeTestModel(options);
     const file = await read(bytes);
@@ -254,6 +254,42 @@ describe('test-model generator', () => {
     expect(() => planTestModel({ ...options, ssmGroups: 4 })).toThrow(/multiple of ssmGroups/);
     expect(() => planTestModel({ ...options, ssmInner: 100 })).toThrow(/multiple of heads/);
     expect(() => planTestModel({ arch: 'llama', ...SMALL, ssmState: 8 })).toThrow(/not a state-space/);
+  });
+
+  it('lfm2: short-convolution and attention layers with llama.cpp\'s names, per-layer kv heads, and llama.cpp runs it (the CLI too)', { timeout: 120_000 }, async () => {
+    const options: TestModelOptions = { arch: 'lfm2', embd: 64, layers: 4, heads: 4, kvHeads: 2, ff: 96, attnLayers: [1, 2], shortConv: 4 };
+    const file = await read(makeTestModel(options));
+    expect(getString(file, 'general.architecture')).toBe('lfm2');
+    expect([...(file.metadata.get('lfm2.attention.head_count_kv') as Int32Array)]).toEqual([0, 2, 2, 0]);
+    expect(getInteger(file, 'lfm2.shortconv.l_cache')).toBe(4);
+    const names = file.tensors.map((t) => t.name);
+    expect(names).toContain('token_embd_norm.weight');
+    expect(names).not.toContain('output_norm.weight');
+    expect(shape(file, 'blk.0.shortconv.in_proj.weight')).toEqual([64, 192]);
+    expect(shape(file, 'blk.0.shortconv.conv.weight')).toEqual([4, 64]);
+    expect(shape(file, 'blk.0.shortconv.out_proj.weight')).toEqual([64, 64]);
+    expect(names.filter((n) => n.startsWith('blk.0.attn_')).sort()).toEqual(['blk.0.attn_norm.weight']);
+    expect(shape(file, 'blk.1.attn_k.weight')).toEqual([64, 32]);
+    expect(shape(file, 'blk.2.attn_q_norm.weight')).toEqual([16]);
+    expect(names.some((n) => n.startsWith('blk.1.shortconv'))).toBe(false);
+    expect(shape(file, 'blk.3.ffn_down.weight')).toEqual([96, 64]);
+
+    const out = join(tmp, 'lfm2.gguf');
+    const r = spawnSync(
+      process.execPath,
+      ['bin/hearth.js', 'make-model', '--arch', 'lfm2', '--out', out, '--embd', '64', '--layers', '4', '--heads', '4', '--kv-heads', '2', '--ff', '96', '--attn-layers', '1,2', '--short-conv', '4'],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/lfm2\.gguf: lfm2, /);
+    const { logits, nVocab } = llamaRefLogits(out, [1, 300, 301, 10, 302, 303, 259]);
+    const stats = logitStats(logits, nVocab);
+    expect(stats.finite).toBe(true);
+    for (const s of stats.std) expect(s).toBeGreaterThan(3);
+    expect(stats.meanMaxProb).toBeGreaterThan(0.25);
+    expect(() => planTestModel({ ...options, attnLayers: [4] })).toThrow(/attnLayers/);
+    expect(() => planTestModel({ ...options, headDim: 8 })).toThrow(/heads \* headDim == embd/);
+    expect(() => planTestModel({ arch: 'llama', ...SMALL, shortConv: 3 })).toThrow(/lfm2 options/);
   });
 
   it('rejects impossible dimensions', () => {

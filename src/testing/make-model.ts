@@ -23,7 +23,7 @@ import { writeGguf, type GgufInputValue, type GgufTensorSpec, type GgufWriteSpec
  * `mistral` is the llama architecture with `llama.attention.sliding_window` set, as Mistral 7B v0.1;
  * `mixtral` is the llama architecture with experts (ffn_gate_inp, ffn_{gate,up,down}_exps).
  */
-export type TestArch = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma' | 'gemma2' | 'granite' | MoeTestArch | SsmTestArch;
+export type TestArch = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma' | 'gemma2' | 'granite' | 'lfm2' | MoeTestArch | SsmTestArch;
 /** Architectures whose FFN is a mixture of experts (options `experts`, `expertsUsed`, `expertFf`, `sharedFf`). */
 export type MoeTestArch = 'mixtral' | 'granitemoe' | 'qwen2moe' | 'qwen3moe' | 'olmoe';
 export const MOE_TEST_ARCHS: readonly MoeTestArch[] = ['mixtral', 'granitemoe', 'qwen2moe', 'qwen3moe', 'olmoe'];
@@ -33,7 +33,11 @@ export const MOE_TEST_ARCHS: readonly MoeTestArch[] = ['mixtral', 'granitemoe', 
  */
 export type SsmTestArch = 'mamba2';
 export const SSM_TEST_ARCHS: readonly SsmTestArch[] = ['mamba2'];
-export const TEST_ARCHS: readonly TestArch[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'granite', ...MOE_TEST_ARCHS, ...SSM_TEST_ARCHS];
+/**
+ * `lfm2` is a hybrid: short-convolution blocks and GQA attention blocks (options `attnLayers`,
+ * `shortConv`), each followed by a SwiGLU FFN.
+ */
+export const TEST_ARCHS: readonly TestArch[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'granite', 'lfm2', ...MOE_TEST_ARCHS, ...SSM_TEST_ARCHS];
 
 /** What a tensor is for; quantization recipes choose types by role. */
 export type TensorRole =
@@ -47,6 +51,9 @@ export type TensorRole =
   | 'ffn_gate'
   | 'ffn_up'
   | 'ffn_down'
+  /** LFM2's short-convolution blocks: the in-projection (b, c, x) and the out-projection. */
+  | 'shortconv_in'
+  | 'shortconv_out'
   /** State-space blocks: the input projection (z, xBC, dt) and the output projection. */
   | 'ssm_in'
   | 'ssm_out'
@@ -54,7 +61,7 @@ export type TensorRole =
   | 'vector';
 
 export const TENSOR_ROLES: readonly TensorRole[] = [
-  'token_embd', 'output', 'attn_q', 'attn_k', 'attn_v', 'attn_qkv', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down', 'ssm_in', 'ssm_out', 'vector',
+  'token_embd', 'output', 'attn_q', 'attn_k', 'attn_v', 'attn_qkv', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down', 'shortconv_in', 'shortconv_out', 'ssm_in', 'ssm_out', 'vector',
 ];
 
 export interface TensorPlan {
@@ -134,6 +141,10 @@ export interface TestModelOptions {
   ssmGroups?: number;
   /** mamba2: causal convolution width (ssm.conv_kernel, default 4). */
   ssmConv?: number;
+  /** lfm2: the layers with attention (the others are short-convolution blocks); default the odd ones. */
+  attnLayers?: readonly number[];
+  /** lfm2: the short convolution's width (shortconv.l_cache, default 3). */
+  shortConv?: number;
 }
 
 const isMoe = (arch: TestArch): arch is MoeTestArch => (MOE_TEST_ARCHS as readonly string[]).includes(arch);
@@ -349,6 +360,16 @@ function checkDims(o: TestModelOptions, d: Dims): void {
   if (o.ssmInner !== undefined || o.ssmState !== undefined || o.ssmGroups !== undefined || o.ssmConv !== undefined) {
     throw new RangeError(`make-model: ${o.arch} is not a state-space architecture (${SSM_TEST_ARCHS.join(', ')} are)`);
   }
+  if (o.arch === 'lfm2') {
+    // llama.cpp's lfm2 loader makes attn_q and attn_output embd x embd.
+    if (d.H * d.D !== d.E) throw new RangeError(`make-model: lfm2 needs heads * headDim == embd (${d.H} * ${d.D} != ${d.E})`);
+    const attn = lfm2AttnLayers(o);
+    if (attn.some((i) => !Number.isSafeInteger(i) || i < 0 || i >= d.L)) throw new RangeError(`make-model: attnLayers must be layer indices in [0, ${d.L}), got ${attn.join(',')}`);
+    const width = o.shortConv ?? 3;
+    if (!Number.isSafeInteger(width) || width < 2) throw new RangeError(`make-model: shortConv must be an integer of at least 2 (llama.cpp keeps width - 1 past columns), got ${width}`);
+  } else if (o.attnLayers !== undefined || o.shortConv !== undefined) {
+    throw new RangeError(`make-model: attnLayers and shortConv are lfm2 options, not ${o.arch}'s`);
+  }
   const positive = { embd: d.E, layers: d.L, heads: d.H, kvHeads: d.Hkv, headDim: d.D, ff: d.F };
   for (const [k, v] of Object.entries(positive)) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`make-model: ${k} must be a positive integer, got ${v}`);
@@ -385,6 +406,52 @@ function checkSsmDims(o: TestModelOptions, d: Dims, s: SsmDims): void {
   if (o.experts !== undefined || o.expertsUsed !== undefined || o.expertFf !== undefined || o.sharedFf !== undefined) {
     throw new RangeError(`make-model: ${o.arch} is not a mixture-of-experts architecture (${MOE_TEST_ARCHS.join(', ')} are)`);
   }
+}
+
+/** lfm2's attention layers: the ones asked for, or every odd layer. */
+export function lfm2AttnLayers(o: Pick<TestModelOptions, 'attnLayers' | 'layers'>): number[] {
+  return o.attnLayers ? [...o.attnLayers] : Array.from({ length: o.layers }, (_, i) => i).filter((i) => i % 2 === 1);
+}
+
+/**
+ * LFM2's tensors (llama.cpp's llama_model_lfm2::load_arch_tensors): per layer either attention
+ * (q, k, v with per-head q/k norms, output) or a short convolution (in_proj to b, c, x; conv;
+ * out_proj), then a SwiGLU FFN. The final norm is named token_embd_norm, as llama.cpp expects.
+ */
+function planLfm2Tensors(o: TestModelOptions, d: Dims, add: (name: string, role: TensorRole, layer: number, shape: number[], init: WeightInit) => void): void {
+  const { E, V, L, Hkv, D, F } = d;
+  const proj = (fanIn: number): WeightInit => ({ kind: 'normal', std: 1 / Math.sqrt(fanIn) });
+  const norm: WeightInit = { kind: 'normal', mean: 1, std: 0.1 };
+  const tied = o.tiedEmbeddings ?? false;
+  const outputStd = (o.outputScale ?? 6) / Math.sqrt(E);
+  const attn = new Set(lfm2AttnLayers(o));
+  const width = o.shortConv ?? 3;
+  if (tied) add('token_embd.weight', 'output', -1, [E, V], { kind: 'normal', std: outputStd });
+  else add('token_embd.weight', 'token_embd', -1, [E, V], { kind: 'normal', std: 1 });
+  for (let i = 0; i < L; i++) {
+    const b = `blk.${i}.`;
+    add(`${b}attn_norm.weight`, 'vector', i, [E], norm);
+    if (attn.has(i)) {
+      add(`${b}attn_q.weight`, 'attn_q', i, [E, E], proj(E));
+      add(`${b}attn_k.weight`, 'attn_k', i, [E, Hkv * D], proj(E));
+      add(`${b}attn_v.weight`, 'attn_v', i, [E, Hkv * D], proj(E));
+      add(`${b}attn_q_norm.weight`, 'vector', i, [D], norm);
+      add(`${b}attn_k_norm.weight`, 'vector', i, [D], norm);
+      add(`${b}attn_output.weight`, 'attn_output', i, [E, E], proj(E));
+    } else {
+      // b and c gate the convolution's input and output: unit-scale products keep it comparable
+      // to attention; the kernel's taps sum to about 1 over the window.
+      add(`${b}shortconv.in_proj.weight`, 'shortconv_in', i, [E, 3 * E], proj(E));
+      add(`${b}shortconv.conv.weight`, 'vector', i, [width, E], proj(width));
+      add(`${b}shortconv.out_proj.weight`, 'shortconv_out', i, [E, E], proj(E));
+    }
+    add(`${b}ffn_norm.weight`, 'vector', i, [E], norm);
+    add(`${b}ffn_gate.weight`, 'ffn_gate', i, [E, F], proj(E));
+    add(`${b}ffn_up.weight`, 'ffn_up', i, [E, F], proj(E));
+    add(`${b}ffn_down.weight`, 'ffn_down', i, [F, E], proj(F));
+  }
+  add('token_embd_norm.weight', 'vector', -1, [E], norm);
+  if (!tied) add('output.weight', 'output', -1, [E, V], { kind: 'normal', std: outputStd });
 }
 
 /**
@@ -447,6 +514,10 @@ export function planTensors(o: TestModelOptions, d: Dims): TensorPlan[] {
   const ssm = ssmDims(o);
   if (ssm) {
     planMamba2Tensors(o, d, ssm, add);
+    return out;
+  }
+  if (o.arch === 'lfm2') {
+    planLfm2Tensors(o, d, add);
     return out;
   }
 
@@ -531,7 +602,7 @@ const GRANITE_LOGIT_SCALE = 8;
 const GEMMA_BLOCK_GAIN = 16;
 
 /** Mamba2's keys as llama.cpp's converter writes them (feed_forward_length and head_count 0: unused, but read). */
-function mamba2Metadata(o: TestModelOptions, d: Dims, s: SsmDims, fileType: number): Array<[string, GgufValue, GgufValueType]> {
+function mamba2Metadata(o: TestModelOptions, d: Dims, s: SsmDims, fileType: number): MetadataEntry[] {
   const T = GgufValueType;
   const k = (key: string) => `${o.arch}.${key}`;
   return [
@@ -553,14 +624,17 @@ function mamba2Metadata(o: TestModelOptions, d: Dims, s: SsmDims, fileType: numb
   ];
 }
 
-function archMetadata(o: TestModelOptions, d: Dims, fileType: number): Array<[string, GgufValue, GgufValueType]> {
+/** A key, its value and its type (a plain type, or an array's element type). */
+type MetadataEntry = [string, GgufValue, GgufValueType | GgufTypeInfo];
+
+function archMetadata(o: TestModelOptions, d: Dims, fileType: number): MetadataEntry[] {
   const ssm = ssmDims(o);
   if (ssm) return mamba2Metadata(o, d, ssm, fileType);
   const T = GgufValueType;
   const arch = o.arch === 'mistral' || o.arch === 'mixtral' ? 'llama' : o.arch;
   const k = (s: string) => `${arch}.${s}`;
   const ctx = o.ctx ?? (o.arch === 'phi3' && o.longRope ? 131072 : 4096);
-  const m: Array<[string, GgufValue, GgufValueType]> = [
+  const m: MetadataEntry[] = [
     ['general.architecture', arch, T.STRING],
     // Not the arch name: llama.cpp changes token attributes when general.name contains "phi3" and
     // then needs Phi-3's own special tokens in the vocabulary.
@@ -572,16 +646,20 @@ function archMetadata(o: TestModelOptions, d: Dims, fileType: number): Array<[st
     [k('block_count'), d.L, T.UINT32],
     [k('feed_forward_length'), d.F, T.UINT32],
     [k('attention.head_count'), d.H, T.UINT32],
-    [k('attention.head_count_kv'), d.Hkv, T.UINT32],
+    // lfm2: per layer, 0 for the short-convolution blocks (llama.cpp tells the layer kinds apart by it).
+    o.arch === 'lfm2'
+      ? [k('attention.head_count_kv'), Int32Array.from({ length: d.L }, (_, i) => (lfm2AttnLayers(o).includes(i) ? d.Hkv : 0)), { type: T.ARRAY, elementType: T.INT32 }]
+      : [k('attention.head_count_kv'), d.Hkv, T.UINT32],
     [k('attention.layer_norm_rms_epsilon'), o.rmsEps ?? 1e-5, T.FLOAT32],
-    [k('rope.freq_base'), o.ropeFreqBase ?? (o.arch.startsWith('qwen') ? 1000000 : 10000), T.FLOAT32],
+    [k('rope.freq_base'), o.ropeFreqBase ?? (o.arch.startsWith('qwen') || o.arch === 'lfm2' ? 1000000 : 10000), T.FLOAT32],
     [k('rope.dimension_count'), d.D, T.UINT32],
   ];
   // Gemma's converter always writes the head size (Gemma 7B: 256, not 3072 / 16).
   if (d.D * d.H !== d.E || o.arch === 'gemma' || o.arch === 'gemma2' || o.arch === 'qwen3' || o.arch === 'qwen3moe') {
     m.push([k('attention.key_length'), d.D, T.UINT32], [k('attention.value_length'), d.D, T.UINT32]);
   }
-  if (o.arch === 'llama' || o.arch === 'mistral' || o.arch === 'mixtral') m.push([k('vocab_size'), d.V, T.UINT32]);
+  if (o.arch === 'llama' || o.arch === 'mistral' || o.arch === 'mixtral' || o.arch === 'lfm2') m.push([k('vocab_size'), d.V, T.UINT32]);
+  if (o.arch === 'lfm2') m.push([k('shortconv.l_cache'), o.shortConv ?? 3, T.UINT32]);
   const moe = moeDims(o);
   if (moe) {
     m.push([k('expert_count'), moe.X, T.UINT32], [k('expert_used_count'), moe.U, T.UINT32]);
@@ -656,7 +734,7 @@ export function planTestModel(o: TestModelOptions): TestModelPlan {
   const types = new Map<string, GgufTypeInfo>();
   for (const [key, value, type] of archMetadata(o, d, fileType)) {
     metadata.set(key, value);
-    types.set(key, { type });
+    types.set(key, typeof type === 'number' ? { type } : type);
   }
   for (const [key, value] of vocab.metadata) {
     if (!key.startsWith('tokenizer.')) continue;

@@ -23,7 +23,9 @@ const HELP = `make-model --arch ARCH --out FILE [options]
   --biases   --rope-freqs (llama)   --long-rope (phi3)  --chat-template TEXT  --name TEXT
   --experts N --experts-used N --expert-ff N --shared-ff N   (MoE archs: default 8, 2, ff, none; qwen2moe: shared ff)
   --ssm-inner N --ssm-state N --ssm-groups N --ssm-conv N   (mamba2: default 2*embd, 16, 1, 4; --heads is its
-                SSM head count, ssm.time_step_rank)`;
+                SSM head count, ssm.time_step_rank)
+  --attn-layers I,J,...  --short-conv N   (lfm2: the attention layers, default the odd ones; the others are
+                short-convolution blocks of width N, default 3)`;
 
 function int(values: Map<string, string>, flag: string, fallback?: number): number | undefined {
   const v = values.get(flag);
@@ -31,6 +33,15 @@ function int(values: Map<string, string>, flag: string, fallback?: number): numb
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${flag} needs a non-negative integer, got '${v}'`);
   return n;
+}
+
+function intList(v: string, flag: string): number[] {
+  const parts = v === '' ? [] : v.split(',');
+  return parts.map((p) => {
+    const n = Number(p.trim());
+    if (p.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new UsageError(`${flag} needs comma-separated non-negative integers, got '${v}'`);
+    return n;
+  });
 }
 
 export const makeModelCommand: CliCommand = {
@@ -45,7 +56,7 @@ export const makeModelCommand: CliCommand = {
       values: [
         '--arch', '--out', '--vocab', '--embd', '--layers', '--heads', '--kv-heads', '--head-dim', '--ff', '--ctx', '--quant',
         '--seed', '--output-scale', '--sliding-window', '--chat-template', '--name', '--experts', '--experts-used', '--expert-ff', '--shared-ff',
-        '--ssm-inner', '--ssm-state', '--ssm-groups', '--ssm-conv',
+        '--ssm-inner', '--ssm-state', '--ssm-groups', '--ssm-conv', '--attn-layers', '--short-conv',
       ],
       switches: ['--tied', '--biases', '--rope-freqs', '--long-rope'],
     });
@@ -89,6 +100,8 @@ export const makeModelCommand: CliCommand = {
       ...(values.has('--ssm-state') ? { ssmState: int(values, '--ssm-state')! } : {}),
       ...(values.has('--ssm-groups') ? { ssmGroups: int(values, '--ssm-groups')! } : {}),
       ...(values.has('--ssm-conv') ? { ssmConv: int(values, '--ssm-conv')! } : {}),
+      ...(values.has('--attn-layers') ? { attnLayers: intList(values.get('--attn-layers')!, '--attn-layers') } : {}),
+      ...(values.has('--short-conv') ? { shortConv: int(values, '--short-conv')! } : {}),
       tiedEmbeddings: switches.has('--tied'),
       ropeFreqs: switches.has('--rope-freqs'),
       longRope: switches.has('--long-rope'),
