@@ -1,0 +1,216 @@
+/**
+ * A float64 reference forward for llama.cpp's `lfm2` architecture (LiquidAI's LFM2: gated short
+ * convolutions and a few GQA attention layers), the oracle for engine work on hybrids; checked
+ * against llama.cpp in tests/model/reference-lfm2.test.ts. The engine does not load lfm2 yet, so
+ * this reads the GGUF itself instead of going through readModelConfig.
+ *
+ * Per layer, as llama.cpp's llama_model_lfm2 graph (src/models/lfm2.cpp) computes it:
+ *   h = rms_norm(x) * attn_norm
+ *   a short-convolution layer (attention.head_count_kv[il] == 0):
+ *     [b | c | u] = in_proj · h;  y = c ⊙ conv(b ⊙ u over the last l_cache columns);  out_proj · y
+ *   an attention layer: q, k, v; per-head RMS norms of q and k; NeoX RoPE; causal softmax
+ *     attention scaled by 1/sqrt(head_dim), GQA; attn_output
+ *   x = x + that;  x = x + ffn_down · (silu(ffn_gate · n) ⊙ ffn_up · n) with n = rms_norm(x) * ffn_norm
+ * then the final norm (named token_embd_norm in the file) and the output projection (token_embd
+ * when tied). A {@link Lfm2ReferenceSession} carries each conv layer's l_cache - 1 past columns and
+ * each attention layer's keys and values, so a prompt can be fed in any split.
+ */
+import { findNumber, getInteger, getNumber, getString } from '../engine/gguf/metadata.ts';
+import type { RangedSource } from '../engine/gguf/source.ts';
+import type { GgufFile } from '../engine/gguf/types.ts';
+import { RecurrentReferenceError, causalConvStep, loadGgufWeights, matVec, rmsNormInPlace, silu, tensor } from './reference-recurrent.ts';
+
+export interface Lfm2Config {
+  nEmbd: number;
+  nLayer: number;
+  nVocab: number;
+  nFf: number;
+  nHead: number;
+  /** Per layer; 0 marks a short-convolution layer. */
+  nHeadKv: number[];
+  headDim: number;
+  /** shortconv.l_cache: the convolution width. */
+  convWidth: number;
+  ropeBase: number;
+  rmsEps: number;
+}
+
+export interface Lfm2ReferenceModel {
+  config: Lfm2Config;
+  weights: Map<string, Float32Array>;
+}
+
+export function readLfm2Config(file: GgufFile): Lfm2Config {
+  const arch = getString(file, 'general.architecture');
+  if (arch !== 'lfm2') throw new RecurrentReferenceError(`expected an lfm2 model, got '${arch}'`);
+  const k = (s: string) => `lfm2.${s}`;
+  const nLayer = getInteger(file, k('block_count'));
+  const nEmbd = getInteger(file, k('embedding_length'));
+  const nHead = getInteger(file, k('attention.head_count'));
+  const kv = file.metadata.get(k('attention.head_count_kv'));
+  const nHeadKv = typeof kv === 'number' ? new Array<number>(nLayer).fill(kv) : ArrayBuffer.isView(kv) ? Array.from(kv as Int32Array, Number) : undefined;
+  if (!nHeadKv || nHeadKv.length !== nLayer) throw new RecurrentReferenceError(`lfm2.attention.head_count_kv must be a number or ${nLayer} numbers`);
+  const embd = file.tensors.find((t) => t.name === 'token_embd.weight');
+  if (!embd) throw new RecurrentReferenceError('no token_embd.weight');
+  const config: Lfm2Config = {
+    nEmbd,
+    nLayer,
+    nVocab: embd.shape[1]!,
+    nFf: getInteger(file, k('feed_forward_length')),
+    nHead,
+    nHeadKv,
+    headDim: nEmbd / nHead,
+    convWidth: getInteger(file, k('shortconv.l_cache')),
+    ropeBase: findNumber(file, k('rope.freq_base')) ?? 10000,
+    rmsEps: getNumber(file, k('attention.layer_norm_rms_epsilon')),
+  };
+  if (!Number.isInteger(config.headDim) || nHeadKv.some((h) => h !== 0 && nHead % h !== 0) || config.convWidth < 2) {
+    throw new RecurrentReferenceError(`inconsistent lfm2 sizes: embd ${nEmbd}, heads ${nHead}, kv heads ${nHeadKv.join(',')}, conv ${config.convWidth}`);
+  }
+  return config;
+}
+
+/** Reads an lfm2 GGUF (a path or a ranged source) and dequantizes every tensor. */
+export async function loadLfm2Reference(source: RangedSource | string): Promise<Lfm2ReferenceModel> {
+  return loadGgufWeights(source, readLfm2Config);
+}
+
+/** NeoX RoPE in place on each of `nHeads` heads of `x` (pairs i and i + headDim/2), ggml's theta = pos * base^(-2i/headDim). */
+function ropeNeox(x: Float64Array, nHeads: number, headDim: number, pos: number, base: number): void {
+  const half = headDim / 2;
+  for (let i = 0; i < half; i++) {
+    const theta = pos * Math.pow(base, (-2 * i) / headDim);
+    const cos = Math.cos(theta);
+    const sin = Math.sin(theta);
+    for (let h = 0; h < nHeads; h++) {
+      const a = h * headDim + i;
+      const x0 = x[a]!;
+      const x1 = x[a + half]!;
+      x[a] = x0 * cos - x1 * sin;
+      x[a + half] = x0 * sin + x1 * cos;
+    }
+  }
+}
+
+/** One sequence: the conv layers' past columns and the attention layers' keys and values. */
+export class Lfm2ReferenceSession {
+  readonly config: Lfm2Config;
+  private readonly model: Lfm2ReferenceModel;
+  /** Per conv layer [convWidth - 1][nEmbd], oldest first; undefined for attention layers. */
+  private readonly convState: Array<Float64Array | undefined>;
+  /** Per attention layer, one [nHeadKv * headDim] key and value per position so far. */
+  private readonly keys: Float64Array[][];
+  private readonly values: Float64Array[][];
+  private nPast = 0;
+
+  constructor(model: Lfm2ReferenceModel) {
+    this.model = model;
+    const c = (this.config = model.config);
+    this.convState = c.nHeadKv.map((kv) => (kv === 0 ? new Float64Array((c.convWidth - 1) * c.nEmbd) : undefined));
+    this.keys = c.nHeadKv.map(() => []);
+    this.values = c.nHeadKv.map(() => []);
+  }
+
+  private w(name: string): Float32Array {
+    return tensor(this.model.weights, name);
+  }
+
+  /** Feeds `tokens` after everything fed before; returns their logits, [tokens][nVocab]. */
+  eval(tokens: readonly number[]): Float64Array {
+    const c = this.config;
+    const E = c.nEmbd;
+    const embd = this.w('token_embd.weight');
+    const output = this.model.weights.get('output.weight') ?? embd;
+    const outNorm = this.w('token_embd_norm.weight');
+    const logits = new Float64Array(tokens.length * c.nVocab);
+    tokens.forEach((id, t) => {
+      if (!Number.isInteger(id) || id < 0 || id >= c.nVocab) throw new RecurrentReferenceError(`token id ${id} out of range [0, ${c.nVocab})`);
+      const x = Float64Array.from(embd.subarray(id * E, (id + 1) * E));
+      for (let il = 0; il < c.nLayer; il++) this.layer(il, x);
+      rmsNormInPlace(x, 0, E, c.rmsEps, outNorm);
+      logits.set(matVec(output, E, c.nVocab, x), t * c.nVocab);
+      this.nPast++;
+    });
+    return logits;
+  }
+
+  /** One block for the token at position nPast, in place on `x` [nEmbd]. */
+  private layer(il: number, x: Float64Array): void {
+    const c = this.config;
+    const E = c.nEmbd;
+    const b = `blk.${il}.`;
+    const h = x.slice();
+    rmsNormInPlace(h, 0, E, c.rmsEps, this.w(`${b}attn_norm.weight`));
+    const mixed = c.nHeadKv[il] === 0 ? this.shortConv(il, h) : this.attention(il, h);
+    for (let i = 0; i < E; i++) x[i] = x[i]! + mixed[i]!;
+
+    const n = x.slice();
+    rmsNormInPlace(n, 0, E, c.rmsEps, this.w(`${b}ffn_norm.weight`));
+    const gate = matVec(this.w(`${b}ffn_gate.weight`), E, c.nFf, n);
+    const up = matVec(this.w(`${b}ffn_up.weight`), E, c.nFf, n);
+    for (let i = 0; i < c.nFf; i++) gate[i] = silu(gate[i]!) * up[i]!;
+    const down = matVec(this.w(`${b}ffn_down.weight`), c.nFf, E, gate);
+    for (let i = 0; i < E; i++) x[i] = x[i]! + down[i]!;
+  }
+
+  private shortConv(il: number, h: Float64Array): Float64Array {
+    const c = this.config;
+    const E = c.nEmbd;
+    const b = `blk.${il}.shortconv.`;
+    const bcx = matVec(this.w(`${b}in_proj.weight`), E, 3 * E, h);
+    const bx = new Float64Array(E);
+    for (let i = 0; i < E; i++) bx[i] = bcx[i]! * bcx[2 * E + i]!;
+    const conv = causalConvStep(this.convState[il]!, this.w(`${b}conv.weight`), c.convWidth, E, bx);
+    for (let i = 0; i < E; i++) conv[i] = bcx[E + i]! * conv[i]!;
+    return matVec(this.w(`${b}out_proj.weight`), E, E, conv);
+  }
+
+  private attention(il: number, h: Float64Array): Float64Array {
+    const c = this.config;
+    const E = c.nEmbd;
+    const D = c.headDim;
+    const H = c.nHead;
+    const Hkv = c.nHeadKv[il]!;
+    const b = `blk.${il}.`;
+    const q = matVec(this.w(`${b}attn_q.weight`), E, H * D, h);
+    const k = matVec(this.w(`${b}attn_k.weight`), E, Hkv * D, h);
+    const v = matVec(this.w(`${b}attn_v.weight`), E, Hkv * D, h);
+    const qNorm = this.w(`${b}attn_q_norm.weight`);
+    const kNorm = this.w(`${b}attn_k_norm.weight`);
+    for (let hd = 0; hd < H; hd++) rmsNormInPlace(q, hd * D, D, c.rmsEps, qNorm);
+    for (let hd = 0; hd < Hkv; hd++) rmsNormInPlace(k, hd * D, D, c.rmsEps, kNorm);
+    ropeNeox(q, H, D, this.nPast, c.ropeBase);
+    ropeNeox(k, Hkv, D, this.nPast, c.ropeBase);
+    const keys = this.keys[il]!;
+    const values = this.values[il]!;
+    keys.push(k);
+    values.push(v);
+
+    const out = new Float64Array(H * D);
+    const scale = 1 / Math.sqrt(D);
+    const group = H / Hkv;
+    const scores = new Float64Array(keys.length);
+    for (let hd = 0; hd < H; hd++) {
+      const kvOff = Math.floor(hd / group) * D;
+      let max = -Infinity;
+      for (let p = 0; p < keys.length; p++) {
+        let dot = 0;
+        for (let i = 0; i < D; i++) dot += q[hd * D + i]! * keys[p]![kvOff + i]!;
+        scores[p] = dot * scale;
+        max = Math.max(max, scores[p]!);
+      }
+      let sum = 0;
+      for (let p = 0; p < keys.length; p++) sum += scores[p] = Math.exp(scores[p]! - max);
+      for (let p = 0; p < keys.length; p++) {
+        const wgt = scores[p]! / sum;
+        for (let i = 0; i < D; i++) out[hd * D + i] = out[hd * D + i]! + wgt * values[p]![kvOff + i]!;
+      }
+    }
+    return matVec(this.w(`${b}attn_output.weight`), H * D, E, out);
+  }
+}
+
+/** The logits of every position of `tokens` from an empty state, [tokens][nVocab]. */
+export function referenceLfm2Forward(model: Lfm2ReferenceModel, tokens: readonly number[]): Float64Array {
+  return new Lfm2ReferenceSession(model).eval(tokens);
+}
