@@ -1,9 +1,9 @@
 /**
  * The float64 lfm2 reference (src/testing/reference-lfm2.ts) against llama.cpp's CPU logits (f32
  * KV cache) on generated F32 files (src/testing/make-model.ts) of two shapes, different mixes of
- * short-convolution and attention layers; its own
- * consistency (a prompt fed whole, token by token or in uneven pieces gives the same logits); a
- * negative control (dropping the recurrent state between tokens lands far above the bar); and the
+ * short-convolution and attention layers; its own consistency (a prompt fed whole, token by token
+ * or in uneven pieces gives the same logits); a negative control (dropping the conv columns and
+ * the KV cache between tokens lands far above the bar); and the
  * engine still refusing lfm2 files by name until it has a forward for them.
  * Every comparison prints its figures ("[reference-lfm2] ...") for the issue notes.
  */
