@@ -1,0 +1,155 @@
+/**
+ * The float64 references of the recurrent architectures the engine does not load yet
+ * (src/testing/reference-mamba2.ts, reference-lfm2.ts) against llama.cpp's CPU logits (f32 KV
+ * cache where there is one) on generated F32 files (src/testing/make-model.ts), two shapes per
+ * architecture: mamba2 with one and with three B/C groups, lfm2 with two mixes of short-convolution
+ * and attention layers. Also each reference's own consistency (a prompt fed whole, token by token
+ * or in uneven pieces gives the same logits, and llama.cpp agrees when it splits the prompt); a
+ * negative control (a fresh state for every token lands far above the bar); and the engine still
+ * refusing these files by name until it has a forward for them.
+ * Every comparison prints its figures ("[reference-recurrent] ...") for the issue notes.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readGguf } from '../../src/engine/gguf/reader.ts';
+import { bytesSource } from '../../src/engine/gguf/source.ts';
+import { readModelConfig } from '../../src/engine/model/config.ts';
+import { UnsupportedModelError } from '../../src/engine/model/errors.ts';
+import { klDivergence, maxAbsDiff, topOneAgreement } from '../../src/testing/compare.ts';
+import { llamaRefLogits } from '../../src/testing/llama-ref.ts';
+import { makeTestModel, type TestModelOptions } from '../../src/testing/make-model.ts';
+import { Lfm2ReferenceSession, loadLfm2Reference } from '../../src/testing/reference-lfm2.ts';
+import { Mamba2ReferenceSession, loadMamba2Reference } from '../../src/testing/reference-mamba2.ts';
+
+const TIMEOUT = 120_000;
+const N_TOKENS = 64;
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hearth-ref-recurrent-'));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Deterministic token ids in [0, nVocab). */
+function randomTokens(n: number, nVocab: number, seed: number): number[] {
+  let s = seed >>> 0;
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out.push(s % nVocab);
+  }
+  return out;
+}
+
+/** What the tests need of a reference: a fresh session that takes tokens and gives their logits. */
+interface Session {
+  eval(tokens: readonly number[]): Float64Array;
+}
+interface Arch {
+  arch: 'mamba2' | 'lfm2';
+  /** Loads a file and returns its vocabulary size and a session factory. */
+  load(path: string): Promise<{ nVocab: number; session: () => Session }>;
+  shapes: Array<{ label: string; options: TestModelOptions }>;
+}
+
+const ARCHS: Arch[] = [
+  {
+    arch: 'mamba2',
+    async load(path) {
+      const model = await loadMamba2Reference(path);
+      return { nVocab: model.config.nVocab, session: () => new Mamba2ReferenceSession(model) };
+    },
+    shapes: [
+      // d_inner 128 in 8 heads of 16, one group, d_state 16, conv 4 (Mamba2's defaults, scaled down).
+      { label: 'embd 64, 2 layers, 8 heads x 16, state 16, 1 group, conv 4', options: { arch: 'mamba2', embd: 64, layers: 2, heads: 8, ff: 0, seed: 11 } },
+      {
+        label: 'embd 48, 3 layers, 6 heads x 16, state 8, 3 groups, conv 3, tied',
+        options: { arch: 'mamba2', embd: 48, layers: 3, heads: 6, ff: 0, ssmInner: 96, ssmState: 8, ssmGroups: 3, ssmConv: 3, tiedEmbeddings: true, seed: 12 },
+      },
+    ],
+  },
+  {
+    arch: 'lfm2',
+    async load(path) {
+      const model = await loadLfm2Reference(path);
+      return { nVocab: model.config.nVocab, session: () => new Lfm2ReferenceSession(model) };
+    },
+    shapes: [
+      { label: 'embd 64, 4 layers (attention at 1, 3), 4 heads / 2 kv, conv 3', options: { arch: 'lfm2', embd: 64, layers: 4, heads: 4, kvHeads: 2, ff: 96, seed: 21 } },
+      {
+        label: 'embd 48, 5 layers (attention at 2), 6 heads / 3 kv of 8, conv 4, tied',
+        options: { arch: 'lfm2', embd: 48, layers: 5, heads: 6, kvHeads: 3, ff: 80, attnLayers: [2], shortConv: 4, tiedEmbeddings: true, seed: 22 },
+      },
+    ],
+  },
+];
+
+function generate(name: string, options: TestModelOptions): string {
+  const path = join(dir, `${name}.gguf`);
+  writeFileSync(path, makeTestModel(options));
+  return path;
+}
+
+describe.each(ARCHS.map((a) => [a.arch, a] as const))('%s float64 reference', (arch, a) => {
+  it.each(a.shapes.map((s, i) => [i, s.label] as const))('shape %i (%s): matches llama.cpp at every position', { timeout: TIMEOUT }, async (i, label) => {
+    const path = generate(`${arch}-${i}`, a.shapes[i]!.options);
+    const { nVocab, session } = await a.load(path);
+    const tokens = randomTokens(N_TOKENS, nVocab, 100 + i);
+    const ref = llamaRefLogits(path, tokens, { threads: 2, kvType: 'f32' });
+    expect(ref.nVocab).toBe(nVocab);
+    const ours = session().eval(tokens);
+    // KL(llama.cpp || reference): P is llama.cpp's distribution.
+    const kl = klDivergence(ref.logits, ours, nVocab);
+    const top1 = topOneAgreement(ref.logits, ours, nVocab);
+    const maxAbs = maxAbsDiff(ref.logits, ours);
+    console.log(`[reference-recurrent] ${arch} ${label}: ${tokens.length} positions, mean KL ${kl.toExponential(2)}, top-1 ${(top1 * 100).toFixed(1)}%, max |dlogit| ${maxAbs.toExponential(2)}`);
+    expect(kl).toBeLessThanOrEqual(1e-5);
+    expect(top1).toBeGreaterThanOrEqual(0.99);
+
+    // Negative control: a fresh state for every token (conv columns, scan state, KV cache dropped) is far off.
+    const stateless = new Float64Array(ours.length);
+    tokens.forEach((id, t) => stateless.set(session().eval([id]), t * nVocab));
+    const klStateless = klDivergence(ref.logits, stateless, nVocab);
+    console.log(`[reference-recurrent] ${arch} ${label}: with a fresh state per token, mean KL ${klStateless.toExponential(2)}`);
+    expect(klStateless).toBeGreaterThan(1e-2);
+  });
+
+  it('a prompt fed whole, token by token or in uneven pieces gives the same logits; llama.cpp agrees in batches of 5', { timeout: TIMEOUT }, async () => {
+    const path = generate(`${arch}-split`, a.shapes[1]!.options);
+    const { nVocab: V, session } = await a.load(path);
+    const tokens = randomTokens(23, V, 7);
+    const whole = session().eval(tokens);
+    const one = session();
+    const byToken = new Float64Array(whole.length);
+    tokens.forEach((id, t) => byToken.set(one.eval([id]), t * V));
+    const pieces = session();
+    const byPieces = new Float64Array(whole.length);
+    let at = 0;
+    for (const len of [5, 1, 9, 8]) {
+      byPieces.set(pieces.eval(tokens.slice(at, at + len)), at * V);
+      at += len;
+    }
+    expect(at).toBe(tokens.length);
+    expect(maxAbsDiff(byToken, whole)).toBeLessThanOrEqual(1e-12);
+    expect(maxAbsDiff(byPieces, whole)).toBeLessThanOrEqual(1e-12);
+    const split = llamaRefLogits(path, tokens, { threads: 2, batch: 5, kvType: 'f32' });
+    expect(klDivergence(split.logits, whole, V)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('the engine still refuses it by name (UnsupportedModelError): it has no forward for it yet', async () => {
+    const file = await readGguf(bytesSource(makeTestModel(a.shapes[0]!.options)));
+    let caught: unknown;
+    try {
+      readModelConfig(file);
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(UnsupportedModelError);
+    expect((caught as Error).name).toBe('UnsupportedModelError');
+    expect((caught as Error).message).toContain(`architecture '${arch}' is not supported`);
+  });
+});
