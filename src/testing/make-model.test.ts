@@ -75,6 +75,22 @@ function logitStats(logits: Float32Array, nVocab: number) {
   return { finite, maxProb, std, meanMaxProb: maxProb.reduce((a, b) => a + b, 0) / rows };
 }
 
+const syntheticVocabSize = () => (syntheticVocab().metadata.get('tokenizer.ggml.tokens') as string[]).length;
+
+/** `hearth make-model --arch ARCH ...flags` writes a file llama.cpp runs with peaked, finite logits. */
+function cliModelRunsInLlama(arch: TestArch, flags: string[], nVocabWanted: number): void {
+  const out = join(tmp, `${arch}-cli.gguf`);
+  const r = spawnSync(process.execPath, ['bin/hearth.js', 'make-model', '--arch', arch, '--out', out, ...flags], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.stderr).toBe('');
+  expect(r.stdout).toContain(`${arch}-cli.gguf: ${arch}, `);
+  const { logits, nVocab } = llamaRefLogits(out, [1, 300, 301, 10, 302, 303, 259]);
+  expect(nVocab).toBe(nVocabWanted);
+  const stats = logitStats(logits, nVocab);
+  expect(stats.finite).toBe(true);
+  for (const s of stats.std) expect(s).toBeGreaterThan(3);
+  expect(stats.meanMaxProb).toBeGreaterThan(0.25);
+}
+
 describe('test-model generator', () => {
   it.each(TEST_ARCHS.filter((a): a is DenseTestArch => !(MOE_TEST_ARCHS as readonly string[]).includes(a) && !(SSM_TEST_ARCHS as readonly string[]).includes(a) && a !== 'lfm2'))('%s: the tensors and keys llama.cpp expects, and llama.cpp runs it with peaked logits', { timeout: 120_000 }, async (arch) => {
     const options: TestModelOptions = { arch, ...SMALL, ...(arch === 'phi3' ? { longRope: true } : {}), ...(arch === 'llama' ? { ropeFreqs: true } : {}) };
@@ -207,7 +223,7 @@ describe('test-model generator', () => {
     // embd 48, d_inner 96 in 6 heads of 16, 3 groups of B/C with d_state 8, conv width 3.
     const options: TestModelOptions = { arch: 'mamba2', embd: 48, layers: 2, heads: 6, ff: 0, ssmInner: 96, ssmState: 8, ssmGroups: 3, ssmConv: 3 };
     const file = await read(makeTestModel(options));
-    const V = (syntheticVocab().metadata.get('tokenizer.ggml.tokens') as string[]).length;
+    const V = syntheticVocabSize();
     expect(getString(file, 'general.architecture')).toBe('mamba2');
     const key = (k: string) => getInteger(file, `mamba2.${k}`);
     expect([key('ssm.conv_kernel'), key('ssm.inner_size'), key('ssm.state_size'), key('ssm.time_step_rank'), key('ssm.group_count')]).toEqual([3, 96, 8, 6, 3]);
@@ -237,20 +253,7 @@ describe('test-model generator', () => {
     const types = Object.fromEntries(q8.tensors.filter((t) => t.name.startsWith('blk.0.')).map((t) => [t.name.slice(6), ggmlTypeName(t.type)]));
     expect(types).toMatchObject({ 'ssm_in.weight': 'Q8_0', 'ssm_out.weight': 'Q8_0', 'ssm_conv1d.weight': 'F32', ssm_a: 'F32', ssm_d: 'F32', 'ssm_norm.weight': 'F32' });
 
-    const out = join(tmp, 'mamba2.gguf');
-    const r = spawnSync(
-      process.execPath,
-      ['bin/hearth.js', 'make-model', '--arch', 'mamba2', '--out', out, '--embd', '48', '--layers', '2', '--heads', '6', '--ssm-inner', '96', '--ssm-state', '8', '--ssm-groups', '3', '--ssm-conv', '3'],
-      { encoding: 'utf8', timeout: 60_000 },
-    );
-    expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(/mamba2\.gguf: mamba2, /);
-    const { logits, nVocab } = llamaRefLogits(out, [1, 300, 301, 10, 302, 303, 259]);
-    expect(nVocab).toBe(V);
-    const stats = logitStats(logits, nVocab);
-    expect(stats.finite).toBe(true);
-    for (const s of stats.std) expect(s).toBeGreaterThan(3);
-    expect(stats.meanMaxProb).toBeGreaterThan(0.25);
+    cliModelRunsInLlama('mamba2', ['--embd', '48', '--layers', '2', '--heads', '6', '--ssm-inner', '96', '--ssm-state', '8', '--ssm-groups', '3', '--ssm-conv', '3'], V);
     expect(() => planTestModel({ ...options, ssmGroups: 4 })).toThrow(/multiple of ssmGroups/);
     expect(() => planTestModel({ ...options, ssmInner: 100 })).toThrow(/multiple of heads/);
     expect(() => planTestModel({ arch: 'llama', ...SMALL, ssmState: 8 })).toThrow(/not a state-space/);
@@ -274,19 +277,7 @@ describe('test-model generator', () => {
     expect(names.some((n) => n.startsWith('blk.1.shortconv'))).toBe(false);
     expect(shape(file, 'blk.3.ffn_down.weight')).toEqual([96, 64]);
 
-    const out = join(tmp, 'lfm2.gguf');
-    const r = spawnSync(
-      process.execPath,
-      ['bin/hearth.js', 'make-model', '--arch', 'lfm2', '--out', out, '--embd', '64', '--layers', '4', '--heads', '4', '--kv-heads', '2', '--ff', '96', '--attn-layers', '1,2', '--short-conv', '4'],
-      { encoding: 'utf8', timeout: 60_000 },
-    );
-    expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(/lfm2\.gguf: lfm2, /);
-    const { logits, nVocab } = llamaRefLogits(out, [1, 300, 301, 10, 302, 303, 259]);
-    const stats = logitStats(logits, nVocab);
-    expect(stats.finite).toBe(true);
-    for (const s of stats.std) expect(s).toBeGreaterThan(3);
-    expect(stats.meanMaxProb).toBeGreaterThan(0.25);
+    cliModelRunsInLlama('lfm2', ['--embd', '64', '--layers', '4', '--heads', '4', '--kv-heads', '2', '--ff', '96', '--attn-layers', '1,2', '--short-conv', '4'], syntheticVocabSize());
     expect(() => planTestModel({ ...options, attnLayers: [4] })).toThrow(/attnLayers/);
     expect(() => planTestModel({ ...options, headDim: 8 })).toThrow(/heads \* headDim == embd/);
     expect(() => planTestModel({ arch: 'llama', ...SMALL, shortConv: 3 })).toThrow(/lfm2 options/);
