@@ -20,9 +20,9 @@ export function freshSeed(label: string): number {
   return seed;
 }
 
-/** `n` token ids below `vocab` from a fixed linear congruential sequence: the same prompt in every parity test. */
-export function tokensFor(n: number, vocab: number): number[] {
-  let s = 4242;
+/** `n` token ids below `vocab` from a fixed linear congruential sequence: the same prompt in every parity test (per seed). */
+export function tokensFor(n: number, vocab: number, seed = 4242): number[] {
+  let s = seed >>> 0;
   return Array.from({ length: n }, () => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return s % vocab;

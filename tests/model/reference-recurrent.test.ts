@@ -20,6 +20,7 @@ import { UnsupportedModelError } from '../../src/engine/model/errors.ts';
 import { klDivergence, maxAbsDiff, topOneAgreement } from '../../src/testing/compare.ts';
 import { llamaRefLogits } from '../../src/testing/llama-ref.ts';
 import { makeTestModel, type TestModelOptions } from '../../src/testing/make-model.ts';
+import { tokensFor } from '../../src/testing/random.ts';
 import { Lfm2ReferenceSession, loadLfm2Reference } from '../../src/testing/reference-lfm2.ts';
 import { Mamba2ReferenceSession, loadMamba2Reference } from '../../src/testing/reference-mamba2.ts';
 
@@ -33,17 +34,6 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** Deterministic token ids in [0, nVocab). */
-function randomTokens(n: number, nVocab: number, seed: number): number[] {
-  let s = seed >>> 0;
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out.push(s % nVocab);
-  }
-  return out;
-}
 
 /** What the tests need of a reference: a fresh session that takes tokens and gives their logits. */
 interface Session {
@@ -98,7 +88,7 @@ describe.each(ARCHS.map((a) => [a.arch, a] as const))('%s float64 reference', (a
   it.each(a.shapes.map((s, i) => [i, s.label] as const))('shape %i (%s): matches llama.cpp at every position', { timeout: TIMEOUT }, async (i, label) => {
     const path = generate(`${arch}-${i}`, a.shapes[i]!.options);
     const { nVocab, session } = await a.load(path);
-    const tokens = randomTokens(N_TOKENS, nVocab, 100 + i);
+    const tokens = tokensFor(N_TOKENS, nVocab, 100 + i);
     const ref = llamaRefLogits(path, tokens, { threads: 2, kvType: 'f32' });
     expect(ref.nVocab).toBe(nVocab);
     const ours = session().eval(tokens);
@@ -121,7 +111,7 @@ describe.each(ARCHS.map((a) => [a.arch, a] as const))('%s float64 reference', (a
   it('a prompt fed whole, token by token or in uneven pieces gives the same logits; llama.cpp agrees in batches of 5', { timeout: TIMEOUT }, async () => {
     const path = generate(`${arch}-split`, a.shapes[1]!.options);
     const { nVocab: V, session } = await a.load(path);
-    const tokens = randomTokens(23, V, 7);
+    const tokens = tokensFor(23, V, 7);
     const whole = session().eval(tokens);
     const one = session();
     const byToken = new Float64Array(whole.length);
