@@ -167,47 +167,72 @@ export class Lfm2ReferenceSession {
 
   private attention(il: number, h: Float64Array): Float64Array {
     const c = this.config;
-    const E = c.nEmbd;
-    const D = c.headDim;
-    const H = c.nHead;
-    const Hkv = c.nHeadKv[il]!;
-    const b = `blk.${il}.`;
-    const q = matVec(this.w(`${b}attn_q.weight`), E, H * D, h);
-    const k = matVec(this.w(`${b}attn_k.weight`), E, Hkv * D, h);
-    const v = matVec(this.w(`${b}attn_v.weight`), E, Hkv * D, h);
-    const qNorm = this.w(`${b}attn_q_norm.weight`);
-    const kNorm = this.w(`${b}attn_k_norm.weight`);
-    for (let hd = 0; hd < H; hd++) rmsNormInPlace(q, hd * D, D, c.rmsEps, qNorm);
-    for (let hd = 0; hd < Hkv; hd++) rmsNormInPlace(k, hd * D, D, c.rmsEps, kNorm);
-    ropeNeox(q, H, D, this.nPast, c.ropeBase);
-    ropeNeox(k, Hkv, D, this.nPast, c.ropeBase);
-    const keys = this.keys[il]!;
-    const values = this.values[il]!;
-    keys.push(k);
-    values.push(v);
-
-    const out = new Float64Array(H * D);
-    const scale = 1 / Math.sqrt(D);
-    const group = H / Hkv;
-    const scores = new Float64Array(keys.length);
-    for (let hd = 0; hd < H; hd++) {
-      const kvOff = Math.floor(hd / group) * D;
-      let max = -Infinity;
-      for (let p = 0; p < keys.length; p++) {
-        let dot = 0;
-        for (let i = 0; i < D; i++) dot += q[hd * D + i]! * keys[p]![kvOff + i]!;
-        scores[p] = dot * scale;
-        max = Math.max(max, scores[p]!);
-      }
-      let sum = 0;
-      for (let p = 0; p < keys.length; p++) sum += scores[p] = Math.exp(scores[p]! - max);
-      for (let p = 0; p < keys.length; p++) {
-        const wgt = scores[p]! / sum;
-        for (let i = 0; i < D; i++) out[hd * D + i] = out[hd * D + i]! + wgt * values[p]![kvOff + i]!;
-      }
-    }
-    return matVec(this.w(`${b}attn_output.weight`), H * D, E, out);
+    return attentionStep(this.model.weights, { nEmbd: c.nEmbd, nHead: c.nHead, nHeadKv: c.nHeadKv[il]!, headDim: c.headDim, rmsEps: c.rmsEps, ropeBase: c.ropeBase, qkNorm: true, scale: 1 / Math.sqrt(c.headDim) }, il, h, this.keys[il]!, this.values[il]!, this.nPast);
   }
+}
+
+/** One attention layer's shape and options (lfm2: q/k norms and NeoX RoPE; granitehybrid: neither). */
+export interface AttentionSpec {
+  nEmbd: number;
+  nHead: number;
+  nHeadKv: number;
+  headDim: number;
+  rmsEps: number;
+  /** NeoX RoPE with this base; undefined: no positional rotation. */
+  ropeBase: number | undefined;
+  /** Per-head RMS norms of q and k (attn_q_norm, attn_k_norm). */
+  qkNorm: boolean;
+  /** Multiplies q·k. */
+  scale: number;
+}
+
+/**
+ * Causal GQA attention of layer `il` for the token at `pos`: `h` is the normalized input; its
+ * key and value are appended to `keys` and `values`. Returns attn_output · heads (+ its bias if any).
+ */
+export function attentionStep(weights: Map<string, Float32Array>, a: AttentionSpec, il: number, h: Float64Array, keys: Float64Array[], values: Float64Array[], pos: number): Float64Array {
+  const { nEmbd: E, headDim: D, nHead: H, nHeadKv: Hkv } = a;
+  const b = `blk.${il}.`;
+  const w = (name: string) => tensor(weights, name);
+  const q = matVec(w(`${b}attn_q.weight`), E, H * D, h);
+  const k = matVec(w(`${b}attn_k.weight`), E, Hkv * D, h);
+  const v = matVec(w(`${b}attn_v.weight`), E, Hkv * D, h);
+  if (a.qkNorm) {
+    const qNorm = w(`${b}attn_q_norm.weight`);
+    const kNorm = w(`${b}attn_k_norm.weight`);
+    for (let hd = 0; hd < H; hd++) rmsNormInPlace(q, hd * D, D, a.rmsEps, qNorm);
+    for (let hd = 0; hd < Hkv; hd++) rmsNormInPlace(k, hd * D, D, a.rmsEps, kNorm);
+  }
+  if (a.ropeBase !== undefined) {
+    ropeNeox(q, H, D, pos, a.ropeBase);
+    ropeNeox(k, Hkv, D, pos, a.ropeBase);
+  }
+  keys.push(k);
+  values.push(v);
+
+  const out = new Float64Array(H * D);
+  const group = H / Hkv;
+  const scores = new Float64Array(keys.length);
+  for (let hd = 0; hd < H; hd++) {
+    const kvOff = Math.floor(hd / group) * D;
+    let max = -Infinity;
+    for (let p = 0; p < keys.length; p++) {
+      let dot = 0;
+      for (let i = 0; i < D; i++) dot += q[hd * D + i]! * keys[p]![kvOff + i]!;
+      scores[p] = dot * a.scale;
+      max = Math.max(max, scores[p]!);
+    }
+    let sum = 0;
+    for (let p = 0; p < keys.length; p++) sum += scores[p] = Math.exp(scores[p]! - max);
+    for (let p = 0; p < keys.length; p++) {
+      const wgt = scores[p]! / sum;
+      for (let i = 0; i < D; i++) out[hd * D + i] = out[hd * D + i]! + wgt * values[p]![kvOff + i]!;
+    }
+  }
+  const o = matVec(w(`${b}attn_output.weight`), H * D, E, out);
+  const bias = weights.get(`${b}attn_output.bias`);
+  if (bias) for (let i = 0; i < E; i++) o[i] = o[i]! + bias[i]!;
+  return o;
 }
 
 /** The logits of every position of `tokens` from an empty state, [tokens][nVocab]. */

@@ -94,15 +94,14 @@ export class Mamba2ReferenceSession {
   private readonly convState: Float64Array[];
   /** Per layer [heads][headDim][state]. */
   private readonly ssmState: Float64Array[];
-  private readonly convDim: number;
 
   constructor(model: Mamba2ReferenceModel) {
     this.model = model;
     this.config = model.config;
     const c = model.config;
-    this.convDim = c.inner + 2 * c.groups * c.state;
-    this.convState = Array.from({ length: c.nLayer }, () => new Float64Array((c.convKernel - 1) * this.convDim));
-    this.ssmState = Array.from({ length: c.nLayer }, () => new Float64Array(c.inner * c.state));
+    const states = Array.from({ length: c.nLayer }, () => mamba2LayerState(c));
+    this.convState = states.map((st) => st.conv);
+    this.ssmState = states.map((st) => st.ssm);
   }
 
   private w(name: string): Float32Array {
@@ -135,63 +134,75 @@ export class Mamba2ReferenceSession {
   /** One mamba2 block over the batch, in place on `hidden` ([n][nEmbd]). */
   private layer(il: number, hidden: Float64Array, n: number): void {
     const c = this.config;
-    const { nEmbd: E, inner, state: S, heads, headDim: P, groups, convKernel: K } = c;
-    const convDim = this.convDim;
-    const b = `blk.${il}.`;
-    const attnNorm = this.w(`${b}attn_norm.weight`);
-    const ssmIn = this.w(`${b}ssm_in.weight`);
-    const convW = this.w(`${b}ssm_conv1d.weight`);
-    const convB = this.w(`${b}ssm_conv1d.bias`);
-    const dtBias = this.w(`${b}ssm_dt.bias`);
-    const A = this.w(`${b}ssm_a`);
-    const D = this.w(`${b}ssm_d`);
-    const norm = this.w(`${b}ssm_norm.weight`);
-    const ssmOut = this.w(`${b}ssm_out.weight`);
-    const inProj = inner + convDim + heads;
-    const conv = this.convState[il]!;
-    const s = this.ssmState[il]!;
-    const headsPerGroup = heads / groups;
-    const groupWidth = inner / groups;
-
+    const E = c.nEmbd;
+    const attnNorm = this.w(`blk.${il}.attn_norm.weight`);
     for (let t = 0; t < n; t++) {
       const h = hidden.slice(t * E, (t + 1) * E);
       rmsNormInPlace(h, 0, E, c.rmsEps, attnNorm);
-      const zxBCdt = matVec(ssmIn, E, inProj, h);
-
-      // Causal depthwise convolution over xBC with the state's convKernel - 1 past columns.
-      const xBC = causalConvStep(conv, convW, K, convDim, zxBCdt, inner);
-      for (let ch = 0; ch < convDim; ch++) xBC[ch] = silu(xBC[ch]! + convB[ch]!);
-
-      // Selective scan, one step per token; x is xBC[0, inner), B and C follow by group.
-      const y = new Float64Array(inner);
-      for (let hd = 0; hd < heads; hd++) {
-        const g = Math.floor(hd / headsPerGroup);
-        const bOff = inner + g * S;
-        const cOff = inner + groups * S + g * S;
-        const delta = softplus(zxBCdt[inner + convDim + hd]! + dtBias[hd]!);
-        const decay = Math.exp(delta * A[hd]!);
-        for (let p = 0; p < P; p++) {
-          const xi = hd * P + p;
-          const xDelta = xBC[xi]! * delta;
-          let sum = 0;
-          for (let k = 0; k < S; k++) {
-            const si = xi * S + k;
-            const v = s[si]! * decay + xBC[bOff + k]! * xDelta;
-            s[si] = v;
-            sum += v * xBC[cOff + k]!;
-          }
-          y[xi] = sum + xBC[xi]! * D[hd]!;
-        }
-      }
-
-      // Gate with silu(z), then RMS-normalize each group of inner / groups values.
-      for (let i = 0; i < inner; i++) y[i] = y[i]! * silu(zxBCdt[i]!);
-      for (let g = 0; g < groups; g++) rmsNormInPlace(y, g * groupWidth, groupWidth, c.rmsEps, norm, g * groupWidth);
-
-      const out = matVec(ssmOut, inner, E, y);
+      const out = mamba2Mixer(this.model.weights, c, il, h, this.convState[il]!, this.ssmState[il]!);
       for (let i = 0; i < E; i++) hidden[t * E + i] = hidden[t * E + i]! + out[i]!;
     }
   }
+}
+
+/** The sizes a Mamba2 mixer needs (also granitehybrid's SSM layers). */
+export type Mamba2Sizes = Pick<Mamba2Config, 'nEmbd' | 'inner' | 'state' | 'heads' | 'headDim' | 'groups' | 'convKernel' | 'rmsEps'>;
+
+/** A fresh state for one Mamba2 layer: [convKernel - 1][convDim] conv columns and the [heads][headDim][state] scan state. */
+export function mamba2LayerState(c: Mamba2Sizes): { conv: Float64Array; ssm: Float64Array } {
+  const convDim = c.inner + 2 * c.groups * c.state;
+  return { conv: new Float64Array((c.convKernel - 1) * convDim), ssm: new Float64Array(c.inner * c.state) };
+}
+
+/**
+ * The Mamba2 mixer of layer `il` for one token: `h` is the normalized input [nEmbd]; `conv` and
+ * `s` (from {@link mamba2LayerState}) are updated in place. Returns ssm_out · y [nEmbd].
+ */
+export function mamba2Mixer(weights: Map<string, Float32Array>, c: Mamba2Sizes, il: number, h: Float64Array, conv: Float64Array, s: Float64Array): Float64Array {
+  const { nEmbd: E, inner, state: S, heads, headDim: P, groups, convKernel: K } = c;
+  const convDim = inner + 2 * groups * S;
+  const b = `blk.${il}.`;
+  const w = (name: string) => tensor(weights, name);
+  const convW = w(`${b}ssm_conv1d.weight`);
+  const convB = weights.get(`${b}ssm_conv1d.bias`);
+  const dtBias = w(`${b}ssm_dt.bias`);
+  const A = w(`${b}ssm_a`);
+  const D = w(`${b}ssm_d`);
+  const norm = w(`${b}ssm_norm.weight`);
+  const headsPerGroup = heads / groups;
+  const groupWidth = inner / groups;
+  const zxBCdt = matVec(w(`${b}ssm_in.weight`), E, inner + convDim + heads, h);
+
+  // Causal depthwise convolution over xBC with the state's convKernel - 1 past columns.
+  const xBC = causalConvStep(conv, convW, K, convDim, zxBCdt, inner);
+  for (let ch = 0; ch < convDim; ch++) xBC[ch] = silu(xBC[ch]! + (convB ? convB[ch]! : 0));
+
+  // Selective scan, one step; x is xBC[0, inner), B and C follow by group.
+  const y = new Float64Array(inner);
+  for (let hd = 0; hd < heads; hd++) {
+    const g = Math.floor(hd / headsPerGroup);
+    const bOff = inner + g * S;
+    const cOff = inner + groups * S + g * S;
+    const delta = softplus(zxBCdt[inner + convDim + hd]! + dtBias[hd]!);
+    const decay = Math.exp(delta * A[hd]!);
+    for (let p = 0; p < P; p++) {
+      const xi = hd * P + p;
+      const xDelta = xBC[xi]! * delta;
+      let sum = 0;
+      for (let k = 0; k < S; k++) {
+        const si = xi * S + k;
+        const v = s[si]! * decay + xBC[bOff + k]! * xDelta;
+        s[si] = v;
+        sum += v * xBC[cOff + k]!;
+      }
+      y[xi] = sum + xBC[xi]! * D[hd]!;
+    }
+  }
+
+  // Gate with silu(z), then RMS-normalize each group of inner / groups values.
+  for (let i = 0; i < inner; i++) y[i] = y[i]! * silu(zxBCdt[i]!);
+  for (let g = 0; g < groups; g++) rmsNormInPlace(y, g * groupWidth, groupWidth, c.rmsEps, norm, g * groupWidth);
+  return matVec(w(`${b}ssm_out.weight`), inner, E, y);
 }
 
 /** The logits of every position of `tokens` from an empty state, [tokens][nVocab]. */
