@@ -20,7 +20,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const SMALL = { embd: 64, layers: 2, heads: 4, kvHeads: 2, ff: 128 } as const;
 
 /** Per-layer tensor names (suffixes after blk.N.) that llama.cpp's loader takes for each arch, as set up here. */
-type DenseTestArch = Exclude<TestArch, MoeTestArch | SsmTestArch | 'lfm2'>;
+type DenseTestArch = Exclude<TestArch, MoeTestArch | SsmTestArch | 'lfm2' | 'granitehybrid'>;
 const LAYER_TENSORS: Record<DenseTestArch, string[]> = {
   llama: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
   mistral: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
@@ -92,7 +92,7 @@ function cliModelRunsInLlama(arch: TestArch, flags: string[], nVocabWanted: numb
 }
 
 describe('test-model generator', () => {
-  it.each(TEST_ARCHS.filter((a): a is DenseTestArch => !(MOE_TEST_ARCHS as readonly string[]).includes(a) && !(SSM_TEST_ARCHS as readonly string[]).includes(a) && a !== 'lfm2'))('%s: the tensors and keys llama.cpp expects, and llama.cpp runs it with peaked logits', { timeout: 120_000 }, async (arch) => {
+  it.each(TEST_ARCHS.filter((a): a is DenseTestArch => !(MOE_TEST_ARCHS as readonly string[]).includes(a) && !(SSM_TEST_ARCHS as readonly string[]).includes(a) && a !== 'lfm2' && a !== 'granitehybrid'))('%s: the tensors and keys llama.cpp expects, and llama.cpp runs it with peaked logits', { timeout: 120_000 }, async (arch) => {
     const options: TestModelOptions = { arch, ...SMALL, ...(arch === 'phi3' ? { longRope: true } : {}), ...(arch === 'llama' ? { ropeFreqs: true } : {}) };
     const bytes = makeTestModel(options);
     const file = await read(bytes);
@@ -255,8 +255,8 @@ describe('test-model generator', () => {
 
     cliModelRunsInLlama('mamba2', ['--embd', '48', '--layers', '2', '--heads', '6', '--ssm-inner', '96', '--ssm-state', '8', '--ssm-groups', '3', '--ssm-conv', '3'], V);
     expect(() => planTestModel({ ...options, ssmGroups: 4 })).toThrow(/multiple of ssmGroups/);
-    expect(() => planTestModel({ ...options, ssmInner: 100 })).toThrow(/multiple of heads/);
-    expect(() => planTestModel({ arch: 'llama', ...SMALL, ssmState: 8 })).toThrow(/not a state-space/);
+    expect(() => planTestModel({ ...options, ssmInner: 100 })).toThrow(/multiple of the SSM heads/);
+    expect(() => planTestModel({ arch: 'llama', ...SMALL, ssmState: 8 })).toThrow(/has no state-space layers/);
   });
 
   it('lfm2: short-convolution and attention layers with llama.cpp\'s names, per-layer kv heads, and llama.cpp runs it (the CLI too)', { timeout: 120_000 }, async () => {
@@ -280,7 +280,28 @@ describe('test-model generator', () => {
     cliModelRunsInLlama('lfm2', ['--embd', '64', '--layers', '4', '--heads', '4', '--kv-heads', '2', '--ff', '96', '--attn-layers', '1,2', '--short-conv', '4'], syntheticVocabSize());
     expect(() => planTestModel({ ...options, attnLayers: [4] })).toThrow(/attnLayers/);
     expect(() => planTestModel({ ...options, headDim: 8 })).toThrow(/heads \* headDim == embd/);
-    expect(() => planTestModel({ arch: 'llama', ...SMALL, shortConv: 3 })).toThrow(/lfm2 options/);
+    expect(() => planTestModel({ arch: 'llama', ...SMALL, shortConv: 3 })).toThrow(/shortConv is an lfm2 option/);
+  });
+
+  it('granitehybrid: Mamba2 and attention layers, granite scales, no RoPE, and llama.cpp runs it (the CLI too)', { timeout: 120_000 }, async () => {
+    const options: TestModelOptions = { arch: 'granitehybrid', embd: 32, layers: 3, heads: 4, kvHeads: 2, headDim: 12, ff: 48, attnLayers: [1], ssmHeads: 8, ssmState: 8, ssmGroups: 2 };
+    const file = await read(makeTestModel(options));
+    expect(getString(file, 'general.architecture')).toBe('granitehybrid');
+    expect([...(file.metadata.get('granitehybrid.attention.head_count_kv') as Int32Array)]).toEqual([0, 2, 0]);
+    const key = (k: string) => getInteger(file, `granitehybrid.${k}`);
+    expect([key('ssm.inner_size'), key('ssm.time_step_rank'), key('ssm.state_size'), key('ssm.group_count'), key('ssm.conv_kernel')]).toEqual([64, 8, 8, 2, 4]);
+    expect(file.metadata.get('granitehybrid.rope.scaling.finetuned')).toBe(false);
+    expect(getNumber(file, 'granitehybrid.logit_scale')).toBe(8);
+    expect(shape(file, 'blk.0.ssm_in.weight')).toEqual([32, 64 + 64 + 2 * 2 * 8 + 8]);
+    expect(shape(file, 'blk.2.ssm_norm.weight')).toEqual([32, 2]);
+    expect(shape(file, 'blk.1.attn_q.weight')).toEqual([32, 48]);
+    expect(shape(file, 'blk.1.attn_output.weight')).toEqual([48, 32]);
+    expect(file.tensors.some((t) => t.name.startsWith('blk.1.ssm_'))).toBe(false);
+    expect(shape(file, 'blk.0.ffn_down.weight')).toEqual([48, 32]);
+    cliModelRunsInLlama('granitehybrid', ['--embd', '32', '--layers', '3', '--heads', '4', '--kv-heads', '2', '--head-dim', '12', '--ff', '48', '--attn-layers', '1', '--ssm-heads', '8', '--ssm-state', '8', '--ssm-groups', '2'], syntheticVocabSize());
+    expect(() => planTestModel({ ...options, ssmInner: 32 })).toThrow(/ssmInner == 2 \* embd/);
+    expect(() => planTestModel({ ...options, ssmHeads: 6 })).toThrow(/multiple of ssmGroups|multiple of the SSM heads/);
+    expect(() => planTestModel({ arch: 'mamba2', embd: 32, layers: 1, heads: 4, ff: 0, ssmHeads: 4 })).toThrow(/ssmHeads is a granitehybrid option/);
   });
 
   it('rejects impossible dimensions', () => {

@@ -23,7 +23,7 @@ import { writeGguf, type GgufInputValue, type GgufTensorSpec, type GgufWriteSpec
  * `mistral` is the llama architecture with `llama.attention.sliding_window` set, as Mistral 7B v0.1;
  * `mixtral` is the llama architecture with experts (ffn_gate_inp, ffn_{gate,up,down}_exps).
  */
-export type TestArch = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma' | 'gemma2' | 'granite' | 'lfm2' | MoeTestArch | SsmTestArch;
+export type TestArch = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma' | 'gemma2' | 'granite' | 'lfm2' | 'granitehybrid' | MoeTestArch | SsmTestArch;
 /** Architectures whose FFN is a mixture of experts (options `experts`, `expertsUsed`, `expertFf`, `sharedFf`). */
 export type MoeTestArch = 'mixtral' | 'granitemoe' | 'qwen2moe' | 'qwen3moe' | 'olmoe';
 export const MOE_TEST_ARCHS: readonly MoeTestArch[] = ['mixtral', 'granitemoe', 'qwen2moe', 'qwen3moe', 'olmoe'];
@@ -34,10 +34,12 @@ export const MOE_TEST_ARCHS: readonly MoeTestArch[] = ['mixtral', 'granitemoe', 
 export type SsmTestArch = 'mamba2';
 export const SSM_TEST_ARCHS: readonly SsmTestArch[] = ['mamba2'];
 /**
- * `lfm2` is a hybrid: short-convolution blocks and GQA attention blocks (options `attnLayers`,
- * `shortConv`), each followed by a SwiGLU FFN.
+ * Hybrids: `lfm2` has short-convolution blocks and GQA attention blocks (options `attnLayers`,
+ * `shortConv`); `granitehybrid` (Granite 4.0-H) has Mamba2 blocks and attention blocks without
+ * RoPE (options `attnLayers`, `ssmHeads`, `ssmState`, `ssmGroups`, `ssmConv`; d_inner is 2 * embd
+ * as llama.cpp requires) and granite's scales. Each block is followed by a SwiGLU FFN.
  */
-export const TEST_ARCHS: readonly TestArch[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'granite', 'lfm2', ...MOE_TEST_ARCHS, ...SSM_TEST_ARCHS];
+export const TEST_ARCHS: readonly TestArch[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'granite', 'lfm2', 'granitehybrid', ...MOE_TEST_ARCHS, ...SSM_TEST_ARCHS];
 
 /** What a tensor is for; quantization recipes choose types by role. */
 export type TensorRole =
@@ -141,7 +143,9 @@ export interface TestModelOptions {
   ssmGroups?: number;
   /** mamba2: causal convolution width (ssm.conv_kernel, default 4). */
   ssmConv?: number;
-  /** lfm2: the layers with attention (the others are short-convolution blocks); default the odd ones. */
+  /** granitehybrid: SSM heads (ssm.time_step_rank, default `heads`). */
+  ssmHeads?: number;
+  /** lfm2, granitehybrid: the layers with attention (the others are short-convolution or Mamba2 blocks); default the odd ones. */
   attnLayers?: readonly number[];
   /** lfm2: the short convolution's width (shortconv.l_cache, default 3). */
   shortConv?: number;
@@ -160,10 +164,12 @@ export interface SsmDims {
   conv: number;
 }
 
+/** The SSM sizes of mamba2 and of granitehybrid's Mamba2 layers; undefined for other archs. */
 function ssmDims(o: TestModelOptions): SsmDims | undefined {
-  if (!isSsm(o.arch)) return undefined;
+  if (!isSsm(o.arch) && o.arch !== 'granitehybrid') return undefined;
   const inner = o.ssmInner ?? 2 * o.embd;
-  return { inner, state: o.ssmState ?? 16, heads: o.heads, headDim: Math.floor(inner / o.heads), groups: o.ssmGroups ?? 1, conv: o.ssmConv ?? 4 };
+  const heads = o.arch === 'granitehybrid' ? (o.ssmHeads ?? o.heads) : o.heads;
+  return { inner, state: o.ssmState ?? 16, heads, headDim: Math.floor(inner / heads), groups: o.ssmGroups ?? 1, conv: o.ssmConv ?? 4 };
 }
 
 /** Resolved MoE sizes of a test model: experts, used, expert width, shared width (0: none). */
@@ -355,20 +361,28 @@ export interface Dims {
 }
 
 function checkDims(o: TestModelOptions, d: Dims): void {
+  if (o.ssmHeads !== undefined && o.arch !== 'granitehybrid') throw new RangeError(`make-model: ssmHeads is a granitehybrid option (mamba2: heads)`);
   const ssm = ssmDims(o);
-  if (ssm) return checkSsmDims(o, d, ssm);
-  if (o.ssmInner !== undefined || o.ssmState !== undefined || o.ssmGroups !== undefined || o.ssmConv !== undefined) {
-    throw new RangeError(`make-model: ${o.arch} is not a state-space architecture (${SSM_TEST_ARCHS.join(', ')} are)`);
+  if (o.arch === 'mamba2') return checkSsmDims(o, d, ssm!);
+  if (ssm) {
+    checkSsmShape(d, ssm);
+    if (ssm.inner !== 2 * d.E) throw new RangeError(`make-model: ${o.arch} needs ssmInner == 2 * embd (llama.cpp asserts it), got ${ssm.inner}`);
+  } else if (o.ssmInner !== undefined || o.ssmState !== undefined || o.ssmGroups !== undefined || o.ssmConv !== undefined) {
+    throw new RangeError(`make-model: ${o.arch} has no state-space layers (${[...SSM_TEST_ARCHS, 'granitehybrid'].join(', ')} do)`);
+  }
+  if (o.arch === 'lfm2' || o.arch === 'granitehybrid') {
+    const attn = hybridAttnLayers(o);
+    if (attn.some((i) => !Number.isSafeInteger(i) || i < 0 || i >= d.L)) throw new RangeError(`make-model: attnLayers must be layer indices in [0, ${d.L}), got ${attn.join(',')}`);
+  } else if (o.attnLayers !== undefined) {
+    throw new RangeError(`make-model: attnLayers is an option of the hybrids (lfm2, granitehybrid), not ${o.arch}'s`);
   }
   if (o.arch === 'lfm2') {
     // llama.cpp's lfm2 loader makes attn_q and attn_output embd x embd.
     if (d.H * d.D !== d.E) throw new RangeError(`make-model: lfm2 needs heads * headDim == embd (${d.H} * ${d.D} != ${d.E})`);
-    const attn = lfm2AttnLayers(o);
-    if (attn.some((i) => !Number.isSafeInteger(i) || i < 0 || i >= d.L)) throw new RangeError(`make-model: attnLayers must be layer indices in [0, ${d.L}), got ${attn.join(',')}`);
     const width = o.shortConv ?? 3;
     if (!Number.isSafeInteger(width) || width < 2) throw new RangeError(`make-model: shortConv must be an integer of at least 2 (llama.cpp keeps width - 1 past columns), got ${width}`);
-  } else if (o.attnLayers !== undefined || o.shortConv !== undefined) {
-    throw new RangeError(`make-model: attnLayers and shortConv are lfm2 options, not ${o.arch}'s`);
+  } else if (o.shortConv !== undefined) {
+    throw new RangeError(`make-model: shortConv is an lfm2 option, not ${o.arch}'s`);
   }
   const positive = { embd: d.E, layers: d.L, heads: d.H, kvHeads: d.Hkv, headDim: d.D, ff: d.F };
   for (const [k, v] of Object.entries(positive)) {
@@ -393,23 +407,28 @@ function checkDims(o: TestModelOptions, d: Dims): void {
   }
 }
 
-function checkSsmDims(o: TestModelOptions, d: Dims, s: SsmDims): void {
-  const positive = { embd: d.E, layers: d.L, heads: s.heads, ssmInner: s.inner, ssmState: s.state, ssmGroups: s.groups, ssmConv: s.conv };
+/** The SSM sizes llama.cpp's Mamba2 layer accepts. */
+function checkSsmShape(d: Dims, s: SsmDims): void {
+  const positive = { embd: d.E, layers: d.L, 'SSM heads': s.heads, ssmInner: s.inner, ssmState: s.state, ssmGroups: s.groups, ssmConv: s.conv };
   for (const [k, v] of Object.entries(positive)) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`make-model: ${k} must be a positive integer, got ${v}`);
   }
-  if (d.V < 1) throw new RangeError('make-model: the vocabulary has no tokens');
-  if (s.inner % s.heads !== 0) throw new RangeError(`make-model: ssmInner (${s.inner}) must be a multiple of heads (${s.heads})`);
-  if (s.heads % s.groups !== 0) throw new RangeError(`make-model: heads (${s.heads}) must be a multiple of ssmGroups (${s.groups})`);
+  if (s.inner % s.heads !== 0) throw new RangeError(`make-model: ssmInner (${s.inner}) must be a multiple of the SSM heads (${s.heads})`);
+  if (s.heads % s.groups !== 0) throw new RangeError(`make-model: the SSM heads (${s.heads}) must be a multiple of ssmGroups (${s.groups})`);
   if (s.conv < 2) throw new RangeError(`make-model: ssmConv must be at least 2 (llama.cpp keeps conv - 1 past columns), got ${s.conv}`);
+}
+
+function checkSsmDims(o: TestModelOptions, d: Dims, s: SsmDims): void {
+  checkSsmShape(d, s);
+  if (d.V < 1) throw new RangeError('make-model: the vocabulary has no tokens');
   if (o.kvHeads !== undefined || o.headDim !== undefined) throw new RangeError(`make-model: ${o.arch} has no attention (kvHeads, headDim); heads is its SSM head count`);
   if (o.experts !== undefined || o.expertsUsed !== undefined || o.expertFf !== undefined || o.sharedFf !== undefined) {
     throw new RangeError(`make-model: ${o.arch} is not a mixture-of-experts architecture (${MOE_TEST_ARCHS.join(', ')} are)`);
   }
 }
 
-/** lfm2's attention layers: the ones asked for, or every odd layer. */
-export function lfm2AttnLayers(o: Pick<TestModelOptions, 'attnLayers' | 'layers'>): number[] {
+/** A hybrid's attention layers (lfm2, granitehybrid): the ones asked for, or every odd layer. */
+export function hybridAttnLayers(o: Pick<TestModelOptions, 'attnLayers' | 'layers'>): number[] {
   return o.attnLayers ? [...o.attnLayers] : Array.from({ length: o.layers }, (_, i) => i).filter((i) => i % 2 === 1);
 }
 
@@ -424,7 +443,7 @@ function planLfm2Tensors(o: TestModelOptions, d: Dims, add: (name: string, role:
   const norm: WeightInit = { kind: 'normal', mean: 1, std: 0.1 };
   const tied = o.tiedEmbeddings ?? false;
   const outputStd = (o.outputScale ?? 6) / Math.sqrt(E);
-  const attn = new Set(lfm2AttnLayers(o));
+  const attn = new Set(hybridAttnLayers(o));
   const width = o.shortConv ?? 3;
   if (tied) add('token_embd.weight', 'output', -1, [E, V], { kind: 'normal', std: outputStd });
   else add('token_embd.weight', 'token_embd', -1, [E, V], { kind: 'normal', std: 1 });
@@ -462,26 +481,66 @@ function planLfm2Tensors(o: TestModelOptions, d: Dims, add: (name: string, role:
  */
 function planMamba2Tensors(o: TestModelOptions, d: Dims, s: SsmDims, add: (name: string, role: TensorRole, layer: number, shape: number[], init: WeightInit) => void): void {
   const { E, V, L } = d;
-  const convDim = s.inner + 2 * s.groups * s.state;
-  const inProj = s.inner + convDim + s.heads;
-  const proj = (fanIn: number): WeightInit => ({ kind: 'normal', std: 1 / Math.sqrt(fanIn) });
   const norm: WeightInit = { kind: 'normal', mean: 1, std: 0.1 };
   const tied = o.tiedEmbeddings ?? false;
   const outputStd = (o.outputScale ?? 6) / Math.sqrt(E);
   if (tied) add('token_embd.weight', 'output', -1, [E, V], { kind: 'normal', std: outputStd });
   else add('token_embd.weight', 'token_embd', -1, [E, V], { kind: 'normal', std: 1 });
   for (let i = 0; i < L; i++) {
+    add(`blk.${i}.attn_norm.weight`, 'vector', i, [E], norm);
+    addMamba2Mixer(i, E, s, add);
+  }
+  add('output_norm.weight', 'vector', -1, [E], norm);
+  if (!tied) add('output.weight', 'output', -1, [E, V], { kind: 'normal', std: outputStd });
+}
+
+/** One layer's Mamba2 mixer tensors (mamba2, granitehybrid). */
+function addMamba2Mixer(i: number, E: number, s: SsmDims, add: (name: string, role: TensorRole, layer: number, shape: number[], init: WeightInit) => void): void {
+  const convDim = s.inner + 2 * s.groups * s.state;
+  const inProj = s.inner + convDim + s.heads;
+  const proj = (fanIn: number): WeightInit => ({ kind: 'normal', std: 1 / Math.sqrt(fanIn) });
+  const norm: WeightInit = { kind: 'normal', mean: 1, std: 0.1 };
+  const b = `blk.${i}.`;
+  add(`${b}ssm_in.weight`, 'ssm_in', i, [E, inProj], proj(E));
+  // llama.cpp's quantizer keeps the convolution, A, D and the norm in F32 (role 'vector').
+  add(`${b}ssm_conv1d.weight`, 'vector', i, [s.conv, convDim], proj(s.conv));
+  add(`${b}ssm_conv1d.bias`, 'vector', i, [convDim], { kind: 'normal', std: 0.1 });
+  add(`${b}ssm_dt.bias`, 'vector', i, [s.heads], { kind: 'normal', mean: -2, std: 0.5 });
+  add(`${b}ssm_a`, 'vector', i, [1, s.heads], { kind: 'ramp', from: -1, to: -8 });
+  add(`${b}ssm_d`, 'vector', i, [1, s.heads], norm);
+  add(`${b}ssm_norm.weight`, 'vector', i, [s.inner / s.groups, s.groups], norm);
+  add(`${b}ssm_out.weight`, 'ssm_out', i, [s.inner, E], proj(s.inner));
+}
+
+/**
+ * Granite 4.0-H's tensors (llama.cpp's llama_model_granite_hybrid::load_arch_tensors): per layer
+ * a Mamba2 mixer or attention (q, k, v, output; no RoPE), then a SwiGLU FFN; logits divided by
+ * granite's logit_scale, so the output projection is scaled up by it.
+ */
+function planGraniteHybridTensors(o: TestModelOptions, d: Dims, s: SsmDims, add: (name: string, role: TensorRole, layer: number, shape: number[], init: WeightInit) => void): void {
+  const { E, V, L, H, Hkv, D, F } = d;
+  const proj = (fanIn: number): WeightInit => ({ kind: 'normal', std: 1 / Math.sqrt(fanIn) });
+  const norm: WeightInit = { kind: 'normal', mean: 1, std: 0.1 };
+  const tied = o.tiedEmbeddings ?? false;
+  const outputStd = ((o.outputScale ?? 6) * GRANITE_LOGIT_SCALE) / Math.sqrt(E);
+  const attn = new Set(hybridAttnLayers(o));
+  if (tied) add('token_embd.weight', 'output', -1, [E, V], { kind: 'normal', std: outputStd });
+  else add('token_embd.weight', 'token_embd', -1, [E, V], { kind: 'normal', std: 1 });
+  for (let i = 0; i < L; i++) {
     const b = `blk.${i}.`;
     add(`${b}attn_norm.weight`, 'vector', i, [E], norm);
-    add(`${b}ssm_in.weight`, 'ssm_in', i, [E, inProj], proj(E));
-    // llama.cpp's quantizer keeps the convolution, A, D and the norm in F32 (role 'vector').
-    add(`${b}ssm_conv1d.weight`, 'vector', i, [s.conv, convDim], proj(s.conv));
-    add(`${b}ssm_conv1d.bias`, 'vector', i, [convDim], { kind: 'normal', std: 0.1 });
-    add(`${b}ssm_dt.bias`, 'vector', i, [s.heads], { kind: 'normal', mean: -2, std: 0.5 });
-    add(`${b}ssm_a`, 'vector', i, [1, s.heads], { kind: 'ramp', from: -1, to: -8 });
-    add(`${b}ssm_d`, 'vector', i, [1, s.heads], norm);
-    add(`${b}ssm_norm.weight`, 'vector', i, [s.inner / s.groups, s.groups], norm);
-    add(`${b}ssm_out.weight`, 'ssm_out', i, [s.inner, E], proj(s.inner));
+    if (attn.has(i)) {
+      add(`${b}attn_q.weight`, 'attn_q', i, [E, H * D], proj(E));
+      add(`${b}attn_k.weight`, 'attn_k', i, [E, Hkv * D], proj(E));
+      add(`${b}attn_v.weight`, 'attn_v', i, [E, Hkv * D], proj(E));
+      add(`${b}attn_output.weight`, 'attn_output', i, [H * D, E], proj(H * D));
+    } else {
+      addMamba2Mixer(i, E, s, add);
+    }
+    add(`${b}ffn_norm.weight`, 'vector', i, [E], norm);
+    add(`${b}ffn_gate.weight`, 'ffn_gate', i, [E, F], proj(E));
+    add(`${b}ffn_up.weight`, 'ffn_up', i, [E, F], proj(E));
+    add(`${b}ffn_down.weight`, 'ffn_down', i, [F, E], proj(F));
   }
   add('output_norm.weight', 'vector', -1, [E], norm);
   if (!tied) add('output.weight', 'output', -1, [E, V], { kind: 'normal', std: outputStd });
@@ -512,8 +571,12 @@ export function planTensors(o: TestModelOptions, d: Dims): TensorPlan[] {
   const blockOut = (fanIn: number): WeightInit => ({ kind: 'normal', std: (o.arch === 'gemma' ? GEMMA_BLOCK_GAIN : 1) / Math.sqrt(fanIn) });
   const add = (name: string, role: TensorRole, layer: number, shape: number[], init: WeightInit) => out.push({ name, role, layer, shape, init });
   const ssm = ssmDims(o);
-  if (ssm) {
-    planMamba2Tensors(o, d, ssm, add);
+  if (o.arch === 'mamba2') {
+    planMamba2Tensors(o, d, ssm!, add);
+    return out;
+  }
+  if (o.arch === 'granitehybrid') {
+    planGraniteHybridTensors(o, d, ssm!, add);
     return out;
   }
   if (o.arch === 'lfm2') {
@@ -615,12 +678,20 @@ function mamba2Metadata(o: TestModelOptions, d: Dims, s: SsmDims, fileType: numb
     [k('feed_forward_length'), 0, T.UINT32],
     [k('attention.head_count'), 0, T.UINT32],
     [k('block_count'), d.L, T.UINT32],
-    [k('ssm.conv_kernel'), s.conv, T.UINT32],
-    [k('ssm.inner_size'), s.inner, T.UINT32],
-    [k('ssm.state_size'), s.state, T.UINT32],
-    [k('ssm.time_step_rank'), s.heads, T.UINT32],
-    [k('ssm.group_count'), s.groups, T.UINT32],
+    ...ssmKeys(o.arch, s),
     [k('attention.layer_norm_rms_epsilon'), o.rmsEps ?? 1e-5, T.FLOAT32],
+  ];
+}
+
+/** The ssm.* keys of llama.cpp's Mamba2 layers. */
+function ssmKeys(arch: string, s: SsmDims): MetadataEntry[] {
+  const T = GgufValueType;
+  return [
+    [`${arch}.ssm.conv_kernel`, s.conv, T.UINT32],
+    [`${arch}.ssm.inner_size`, s.inner, T.UINT32],
+    [`${arch}.ssm.state_size`, s.state, T.UINT32],
+    [`${arch}.ssm.time_step_rank`, s.heads, T.UINT32],
+    [`${arch}.ssm.group_count`, s.groups, T.UINT32],
   ];
 }
 
@@ -629,7 +700,7 @@ type MetadataEntry = [string, GgufValue, GgufValueType | GgufTypeInfo];
 
 function archMetadata(o: TestModelOptions, d: Dims, fileType: number): MetadataEntry[] {
   const ssm = ssmDims(o);
-  if (ssm) return mamba2Metadata(o, d, ssm, fileType);
+  if (o.arch === 'mamba2') return mamba2Metadata(o, d, ssm!, fileType);
   const T = GgufValueType;
   const arch = o.arch === 'mistral' || o.arch === 'mixtral' ? 'llama' : o.arch;
   const k = (s: string) => `${arch}.${s}`;
@@ -647,8 +718,8 @@ function archMetadata(o: TestModelOptions, d: Dims, fileType: number): MetadataE
     [k('feed_forward_length'), d.F, T.UINT32],
     [k('attention.head_count'), d.H, T.UINT32],
     // lfm2: per layer, 0 for the short-convolution blocks (llama.cpp tells the layer kinds apart by it).
-    o.arch === 'lfm2'
-      ? [k('attention.head_count_kv'), Int32Array.from({ length: d.L }, (_, i) => (lfm2AttnLayers(o).includes(i) ? d.Hkv : 0)), { type: T.ARRAY, elementType: T.INT32 }]
+    o.arch === 'lfm2' || o.arch === 'granitehybrid'
+      ? [k('attention.head_count_kv'), Int32Array.from({ length: d.L }, (_, i) => (hybridAttnLayers(o).includes(i) ? d.Hkv : 0)), { type: T.ARRAY, elementType: T.INT32 }]
       : [k('attention.head_count_kv'), d.Hkv, T.UINT32],
     [k('attention.layer_norm_rms_epsilon'), o.rmsEps ?? 1e-5, T.FLOAT32],
     [k('rope.freq_base'), o.ropeFreqBase ?? (o.arch.startsWith('qwen') || o.arch === 'lfm2' ? 1000000 : 10000), T.FLOAT32],
@@ -675,7 +746,11 @@ function archMetadata(o: TestModelOptions, d: Dims, fileType: number): MetadataE
       [k('final_logit_softcapping'), 30, T.FLOAT32],
     );
   }
-  if (o.arch === 'granite' || o.arch === 'granitemoe') {
+  if (ssm) {
+    // Granite 4.0-H: Mamba2 layers, and attention without RoPE (llama.cpp reads rope.scaling.finetuned as the switch).
+    m.push(...ssmKeys(arch, ssm), [k('rope.scaling.finetuned'), false, T.BOOL]);
+  }
+  if (o.arch === 'granite' || o.arch === 'granitemoe' || o.arch === 'granitehybrid') {
     m.push(
       [k('logit_scale'), GRANITE_LOGIT_SCALE, T.FLOAT32],
       [k('residual_scale'), 0.22, T.FLOAT32],
@@ -713,7 +788,7 @@ export function planTestModel(o: TestModelOptions): TestModelPlan {
   if (!Array.isArray(tokens)) throw new RangeError('make-model: the vocab has no tokenizer.ggml.tokens string array');
   const H = o.heads;
   const ssm = ssmDims(o);
-  const d: Dims = ssm
+  const d: Dims = o.arch === 'mamba2' && ssm
     ? { E: o.embd, V: tokens.length, L: o.layers, H, Hkv: 0, D: ssm.headDim, F: 0 }
     : { E: o.embd, V: tokens.length, L: o.layers, H, Hkv: o.kvHeads ?? H, D: o.headDim ?? Math.floor(o.embd / H), F: o.ff };
   checkDims(o, d);

@@ -24,8 +24,9 @@ const HELP = `make-model --arch ARCH --out FILE [options]
   --experts N --experts-used N --expert-ff N --shared-ff N   (MoE archs: default 8, 2, ff, none; qwen2moe: shared ff)
   --ssm-inner N --ssm-state N --ssm-groups N --ssm-conv N   (mamba2: default 2*embd, 16, 1, 4; --heads is its
                 SSM head count, ssm.time_step_rank)
-  --attn-layers I,J,...  --short-conv N   (lfm2: the attention layers, default the odd ones; the others are
-                short-convolution blocks of width N, default 3)`;
+  --attn-layers I,J,...  --short-conv N   (lfm2, granitehybrid: the attention layers, default the odd ones;
+                the others are short-convolution blocks of width N, default 3, or Mamba2 blocks)
+  --ssm-heads N (granitehybrid: SSM heads, default --heads; d_inner is 2*embd)`;
 
 function int(values: Map<string, string>, flag: string, fallback?: number): number | undefined {
   const v = values.get(flag);
@@ -56,7 +57,7 @@ export const makeModelCommand: CliCommand = {
       values: [
         '--arch', '--out', '--vocab', '--embd', '--layers', '--heads', '--kv-heads', '--head-dim', '--ff', '--ctx', '--quant',
         '--seed', '--output-scale', '--sliding-window', '--chat-template', '--name', '--experts', '--experts-used', '--expert-ff', '--shared-ff',
-        '--ssm-inner', '--ssm-state', '--ssm-groups', '--ssm-conv', '--attn-layers', '--short-conv',
+        '--ssm-inner', '--ssm-state', '--ssm-groups', '--ssm-conv', '--attn-layers', '--short-conv', '--ssm-heads',
       ],
       switches: ['--tied', '--biases', '--rope-freqs', '--long-rope'],
     });
@@ -102,6 +103,7 @@ export const makeModelCommand: CliCommand = {
       ...(values.has('--ssm-conv') ? { ssmConv: int(values, '--ssm-conv')! } : {}),
       ...(values.has('--attn-layers') ? { attnLayers: intList(values.get('--attn-layers')!, '--attn-layers') } : {}),
       ...(values.has('--short-conv') ? { shortConv: int(values, '--short-conv')! } : {}),
+      ...(values.has('--ssm-heads') ? { ssmHeads: int(values, '--ssm-heads')! } : {}),
       tiedEmbeddings: switches.has('--tied'),
       ropeFreqs: switches.has('--rope-freqs'),
       longRope: switches.has('--long-rope'),
