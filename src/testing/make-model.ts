@@ -495,7 +495,7 @@ function planMamba2Tensors(o: TestModelOptions, d: Dims, s: SsmDims, add: (name:
 }
 
 /** One layer's Mamba2 mixer tensors (mamba2, granitehybrid). */
-function addMamba2Mixer(i: number, E: number, s: SsmDims, add: (name: string, role: TensorRole, layer: number, shape: number[], init: WeightInit) => void): void {
+function addMamba2Mixer(i: number, E: number, s: SsmDims, add: (name: string, role: TensorRole, layer: number, shape: number[], init: WeightInit) => void, outGain = 1): void {
   const convDim = s.inner + 2 * s.groups * s.state;
   const inProj = s.inner + convDim + s.heads;
   const proj = (fanIn: number): WeightInit => ({ kind: 'normal', std: 1 / Math.sqrt(fanIn) });
@@ -509,13 +509,18 @@ function addMamba2Mixer(i: number, E: number, s: SsmDims, add: (name: string, ro
   add(`${b}ssm_a`, 'vector', i, [1, s.heads], { kind: 'ramp', from: -1, to: -8 });
   add(`${b}ssm_d`, 'vector', i, [1, s.heads], norm);
   add(`${b}ssm_norm.weight`, 'vector', i, [s.inner / s.groups, s.groups], norm);
-  add(`${b}ssm_out.weight`, 'ssm_out', i, [s.inner, E], proj(s.inner));
+  add(`${b}ssm_out.weight`, 'ssm_out', i, [s.inner, E], { kind: 'normal', std: outGain / Math.sqrt(s.inner) });
 }
 
 /**
  * Granite 4.0-H's tensors (llama.cpp's llama_model_granite_hybrid::load_arch_tensors): per layer
  * a Mamba2 mixer or attention (q, k, v, output; no RoPE), then a SwiGLU FFN; logits divided by
- * granite's logit_scale, so the output projection is scaled up by it.
+ * granite's logit_scale, so the output projection is scaled up by it. As in trained Granite
+ * models, embeddings are small before embedding_scale and the blocks' output projections large
+ * against residual_scale, so every block adds about as much as the embedding: with unit
+ * embeddings (12 after scaling) and unit blocks (0.22 after scaling) the logits would hardly
+ * depend on anything but the current token (a fresh state per token measured KL 2e-7 from the
+ * full context).
  */
 function planGraniteHybridTensors(o: TestModelOptions, d: Dims, s: SsmDims, add: (name: string, role: TensorRole, layer: number, shape: number[], init: WeightInit) => void): void {
   const { E, V, L, H, Hkv, D, F } = d;
@@ -524,8 +529,9 @@ function planGraniteHybridTensors(o: TestModelOptions, d: Dims, s: SsmDims, add:
   const tied = o.tiedEmbeddings ?? false;
   const outputStd = ((o.outputScale ?? 6) * GRANITE_LOGIT_SCALE) / Math.sqrt(E);
   const attn = new Set(hybridAttnLayers(o));
+  const gain = 1 / GRANITE_RESIDUAL_SCALE;
   if (tied) add('token_embd.weight', 'output', -1, [E, V], { kind: 'normal', std: outputStd });
-  else add('token_embd.weight', 'token_embd', -1, [E, V], { kind: 'normal', std: 1 });
+  else add('token_embd.weight', 'token_embd', -1, [E, V], { kind: 'normal', std: 1 / GRANITE_EMBEDDING_SCALE });
   for (let i = 0; i < L; i++) {
     const b = `blk.${i}.`;
     add(`${b}attn_norm.weight`, 'vector', i, [E], norm);
@@ -533,14 +539,14 @@ function planGraniteHybridTensors(o: TestModelOptions, d: Dims, s: SsmDims, add:
       add(`${b}attn_q.weight`, 'attn_q', i, [E, H * D], proj(E));
       add(`${b}attn_k.weight`, 'attn_k', i, [E, Hkv * D], proj(E));
       add(`${b}attn_v.weight`, 'attn_v', i, [E, Hkv * D], proj(E));
-      add(`${b}attn_output.weight`, 'attn_output', i, [H * D, E], proj(H * D));
+      add(`${b}attn_output.weight`, 'attn_output', i, [H * D, E], { kind: 'normal', std: gain / Math.sqrt(H * D) });
     } else {
-      addMamba2Mixer(i, E, s, add);
+      addMamba2Mixer(i, E, s, add, gain);
     }
     add(`${b}ffn_norm.weight`, 'vector', i, [E], norm);
     add(`${b}ffn_gate.weight`, 'ffn_gate', i, [E, F], proj(E));
     add(`${b}ffn_up.weight`, 'ffn_up', i, [E, F], proj(E));
-    add(`${b}ffn_down.weight`, 'ffn_down', i, [F, E], proj(F));
+    add(`${b}ffn_down.weight`, 'ffn_down', i, [F, E], { kind: 'normal', std: gain / Math.sqrt(F) });
   }
   add('output_norm.weight', 'vector', -1, [E], norm);
   if (!tied) add('output.weight', 'output', -1, [E, V], { kind: 'normal', std: outputStd });
@@ -661,6 +667,8 @@ export function planTensors(o: TestModelOptions, d: Dims): TensorPlan[] {
 }
 
 const GRANITE_LOGIT_SCALE = 8;
+const GRANITE_RESIDUAL_SCALE = 0.22;
+const GRANITE_EMBEDDING_SCALE = 12;
 /** Gain of gemma's attn_output and ffn_down, against the sqrt(embd)-scaled tied embeddings. */
 const GEMMA_BLOCK_GAIN = 16;
 
@@ -753,8 +761,8 @@ function archMetadata(o: TestModelOptions, d: Dims, fileType: number): MetadataE
   if (o.arch === 'granite' || o.arch === 'granitemoe' || o.arch === 'granitehybrid') {
     m.push(
       [k('logit_scale'), GRANITE_LOGIT_SCALE, T.FLOAT32],
-      [k('residual_scale'), 0.22, T.FLOAT32],
-      [k('embedding_scale'), 12, T.FLOAT32],
+      [k('residual_scale'), GRANITE_RESIDUAL_SCALE, T.FLOAT32],
+      [k('embedding_scale'), GRANITE_EMBEDDING_SCALE, T.FLOAT32],
       [k('attention.scale'), 1 / d.D, T.FLOAT32],
     );
   }

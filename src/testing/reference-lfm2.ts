@@ -18,7 +18,7 @@
 import { findNumber, getInteger, getNumber, getString } from '../engine/gguf/metadata.ts';
 import type { RangedSource } from '../engine/gguf/source.ts';
 import type { GgufFile } from '../engine/gguf/types.ts';
-import { RecurrentReferenceError, causalConvStep, loadGgufWeights, matVec, rmsNormInPlace, silu, tensor } from './reference-recurrent.ts';
+import { RecurrentReferenceError, causalConvStep, loadGgufWeights, matVec, rmsNormInPlace, swigluFfn, tensor } from './reference-recurrent.ts';
 
 export interface Lfm2Config {
   nEmbd: number;
@@ -146,10 +146,7 @@ export class Lfm2ReferenceSession {
 
     const n = x.slice();
     rmsNormInPlace(n, 0, E, c.rmsEps, this.w(`${b}ffn_norm.weight`));
-    const gate = matVec(this.w(`${b}ffn_gate.weight`), E, c.nFf, n);
-    const up = matVec(this.w(`${b}ffn_up.weight`), E, c.nFf, n);
-    for (let i = 0; i < c.nFf; i++) gate[i] = silu(gate[i]!) * up[i]!;
-    const down = matVec(this.w(`${b}ffn_down.weight`), c.nFf, E, gate);
+    const down = swigluFfn(this.model.weights, il, n, E, c.nFf);
     for (let i = 0; i < E; i++) x[i] = x[i]! + down[i]!;
   }
 

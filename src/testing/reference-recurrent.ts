@@ -82,3 +82,12 @@ export function causalConvStep(state: Float64Array, w: Float32Array, width: numb
   }
   return out;
 }
+
+/** The SwiGLU FFN of layer `il`: ffn_down · (silu(ffn_gate · n) ⊙ ffn_up · n), `n` normalized [nEmbd]. */
+export function swigluFfn(weights: Map<string, Float32Array>, il: number, n: Float64Array, nEmbd: number, nFf: number): Float64Array {
+  const b = `blk.${il}.`;
+  const gate = matVec(tensor(weights, `${b}ffn_gate.weight`), nEmbd, nFf, n);
+  const up = matVec(tensor(weights, `${b}ffn_up.weight`), nEmbd, nFf, n);
+  for (let i = 0; i < nFf; i++) gate[i] = silu(gate[i]!) * up[i]!;
+  return matVec(tensor(weights, `${b}ffn_down.weight`), nFf, nEmbd, gate);
+}

@@ -1,9 +1,9 @@
 /**
  * The float64 references of the recurrent architectures the engine does not load yet
- * (src/testing/reference-mamba2.ts, reference-lfm2.ts) against llama.cpp's CPU logits (f32 KV
+ * (src/testing/reference-mamba2.ts, reference-lfm2.ts, reference-granite-hybrid.ts) against llama.cpp's CPU logits (f32 KV
  * cache where there is one) on generated F32 files (src/testing/make-model.ts), two shapes per
  * architecture: mamba2 with one and with three B/C groups, lfm2 with two mixes of short-convolution
- * and attention layers. Also each reference's own consistency (a prompt fed whole, token by token
+ * and attention layers, granitehybrid (dense FFN, no RoPE) with two mixes of Mamba2 and attention. Also each reference's own consistency (a prompt fed whole, token by token
  * or in uneven pieces gives the same logits, and llama.cpp agrees when it splits the prompt); a
  * negative control (a fresh state for every token lands far above the bar); and the engine still
  * refusing these files by name until it has a forward for them.
@@ -21,6 +21,7 @@ import { klDivergence, maxAbsDiff, topOneAgreement } from '../../src/testing/com
 import { llamaRefLogits } from '../../src/testing/llama-ref.ts';
 import { makeTestModel, type TestModelOptions } from '../../src/testing/make-model.ts';
 import { tokensFor } from '../../src/testing/random.ts';
+import { GraniteHybridReferenceSession, loadGraniteHybridReference } from '../../src/testing/reference-granite-hybrid.ts';
 import { Lfm2ReferenceSession, loadLfm2Reference } from '../../src/testing/reference-lfm2.ts';
 import { Mamba2ReferenceSession, loadMamba2Reference } from '../../src/testing/reference-mamba2.ts';
 
@@ -40,7 +41,7 @@ interface Session {
   eval(tokens: readonly number[]): Float64Array;
 }
 interface Arch {
-  arch: 'mamba2' | 'lfm2';
+  arch: 'mamba2' | 'lfm2' | 'granitehybrid';
   /** Loads a file and returns its vocabulary size and a session factory. */
   load(path: string): Promise<{ nVocab: number; session: () => Session }>;
   shapes: Array<{ label: string; options: TestModelOptions }>;
@@ -73,6 +74,20 @@ const ARCHS: Arch[] = [
       {
         label: 'embd 48, 5 layers (attention at 2), 6 heads / 3 kv of 8, conv 4, tied',
         options: { arch: 'lfm2', embd: 48, layers: 5, heads: 6, kvHeads: 3, ff: 80, attnLayers: [2], shortConv: 4, tiedEmbeddings: true, seed: 22 },
+      },
+    ],
+  },
+  {
+    arch: 'granitehybrid',
+    async load(path) {
+      const model = await loadGraniteHybridReference(path);
+      return { nVocab: model.config.nVocab, session: () => new GraniteHybridReferenceSession(model) };
+    },
+    shapes: [
+      { label: 'embd 64, 4 layers (attention at 1, 3), 4 heads / 2 kv, 8 SSM heads, state 16, 1 group', options: { arch: 'granitehybrid', embd: 64, layers: 4, heads: 4, kvHeads: 2, ff: 96, ssmHeads: 8, seed: 31 } },
+      {
+        label: 'embd 32, 5 layers (attention at 3), 4 heads x 12 / 2 kv, 8 SSM heads, state 8, 2 groups, conv 3',
+        options: { arch: 'granitehybrid', embd: 32, layers: 5, heads: 4, kvHeads: 2, headDim: 12, ff: 48, attnLayers: [3], ssmHeads: 8, ssmState: 8, ssmGroups: 2, ssmConv: 3, seed: 32 },
       },
     ],
   },

@@ -1,0 +1,146 @@
+/**
+ * A float64 reference forward for llama.cpp's `granitehybrid` architecture (IBM's Granite 4.0-H,
+ * dense FFN): Mamba2 layers and attention layers (head_count_kv 0 marks a Mamba2 layer), granite's
+ * scales; checked against llama.cpp in tests/model/reference-recurrent.test.ts. As llama.cpp's
+ * llama_model_granite_hybrid graph (src/models/granite-hybrid.cpp):
+ *   x = token_embd[id] * embedding_scale
+ *   per layer: h = rms_norm(x) * attn_norm; m = mamba2Mixer(h) or attention(h) (no RoPE when
+ *     rope.scaling.finetuned is false, q·k scaled by attention.scale);
+ *     f = x + m * residual_scale;  x = f + ffn(rms_norm(f) * ffn_norm) * residual_scale
+ *   logits = output · (rms_norm(x) * output_norm) / logit_scale
+ * The mixer and the attention step are reference-mamba2.ts's and reference-lfm2.ts's. Not covered:
+ * the MoE FFN variants and RoPE-enabled files (Bamba).
+ */
+import { findBoolean, findNumber, getInteger, getNumber, getString } from '../engine/gguf/metadata.ts';
+import type { RangedSource } from '../engine/gguf/source.ts';
+import type { GgufFile } from '../engine/gguf/types.ts';
+import { attentionStep } from './reference-lfm2.ts';
+import { mamba2LayerState, mamba2Mixer, type Mamba2Sizes } from './reference-mamba2.ts';
+import { RecurrentReferenceError, loadGgufWeights, matVec, rmsNormInPlace, swigluFfn, tensor } from './reference-recurrent.ts';
+
+export interface GraniteHybridConfig extends Mamba2Sizes {
+  nLayer: number;
+  nVocab: number;
+  nFf: number;
+  nHead: number;
+  /** Per layer; 0 marks a Mamba2 layer. */
+  nHeadKv: number[];
+  /** The attention head size. */
+  attnHeadDim: number;
+  embeddingScale: number;
+  residualScale: number;
+  logitScale: number;
+  attentionScale: number;
+}
+
+export interface GraniteHybridReferenceModel {
+  config: GraniteHybridConfig;
+  weights: Map<string, Float32Array>;
+}
+
+export function readGraniteHybridConfig(file: GgufFile): GraniteHybridConfig {
+  const arch = getString(file, 'general.architecture');
+  if (arch !== 'granitehybrid') throw new RecurrentReferenceError(`expected a granitehybrid model, got '${arch}'`);
+  const k = (s: string) => `granitehybrid.${s}`;
+  if (findBoolean(file, k('rope.scaling.finetuned')) !== false) throw new RecurrentReferenceError('granitehybrid with RoPE (rope.scaling.finetuned not false) is not covered by this reference');
+  if (findNumber(file, k('expert_count'))) throw new RecurrentReferenceError('granitehybrid with experts (MoE FFN) is not covered by this reference');
+  const nLayer = getInteger(file, k('block_count'));
+  const nEmbd = getInteger(file, k('embedding_length'));
+  const nHead = getInteger(file, k('attention.head_count'));
+  const kv = file.metadata.get(k('attention.head_count_kv'));
+  const nHeadKv = typeof kv === 'number' ? new Array<number>(nLayer).fill(kv) : ArrayBuffer.isView(kv) ? Array.from(kv as Int32Array, Number) : undefined;
+  if (!nHeadKv || nHeadKv.length !== nLayer) throw new RecurrentReferenceError(`granitehybrid.attention.head_count_kv must be a number or ${nLayer} numbers`);
+  const embd = file.tensors.find((t) => t.name === 'token_embd.weight');
+  if (!embd) throw new RecurrentReferenceError('no token_embd.weight');
+  const inner = getInteger(file, k('ssm.inner_size'));
+  const heads = getInteger(file, k('ssm.time_step_rank'));
+  const attnHeadDim = findNumber(file, k('attention.key_length')) ?? nEmbd / nHead;
+  const config: GraniteHybridConfig = {
+    nEmbd,
+    nLayer,
+    nVocab: embd.shape[1]!,
+    nFf: getInteger(file, k('feed_forward_length')),
+    nHead,
+    nHeadKv,
+    attnHeadDim,
+    inner,
+    state: getInteger(file, k('ssm.state_size')),
+    heads,
+    headDim: inner / heads,
+    groups: getInteger(file, k('ssm.group_count')),
+    convKernel: getInteger(file, k('ssm.conv_kernel')),
+    rmsEps: getNumber(file, k('attention.layer_norm_rms_epsilon')),
+    // llama.cpp: 0 or absent means no scaling.
+    embeddingScale: findNumber(file, k('embedding_scale')) || 1,
+    residualScale: findNumber(file, k('residual_scale')) || 1,
+    logitScale: findNumber(file, k('logit_scale')) || 1,
+    attentionScale: findNumber(file, k('attention.scale')) || 1 / Math.sqrt(attnHeadDim),
+  };
+  if (!Number.isInteger(config.headDim) || heads % config.groups !== 0 || !Number.isInteger(attnHeadDim) || nHeadKv.some((h) => h !== 0 && nHead % h !== 0)) {
+    throw new RecurrentReferenceError(`inconsistent granitehybrid sizes: inner ${inner}, SSM heads ${heads}, groups ${config.groups}, heads ${nHead}, kv heads ${nHeadKv.join(',')}`);
+  }
+  return config;
+}
+
+/** Reads a granitehybrid GGUF (a path or a ranged source) and dequantizes every tensor. */
+export async function loadGraniteHybridReference(source: RangedSource | string): Promise<GraniteHybridReferenceModel> {
+  return loadGgufWeights(source, readGraniteHybridConfig);
+}
+
+/** One sequence: the Mamba2 layers' conv and scan states, the attention layers' keys and values. */
+export class GraniteHybridReferenceSession {
+  readonly config: GraniteHybridConfig;
+  private readonly model: GraniteHybridReferenceModel;
+  private readonly ssm: Array<{ conv: Float64Array; ssm: Float64Array } | undefined>;
+  private readonly keys: Float64Array[][];
+  private readonly values: Float64Array[][];
+  private nPast = 0;
+
+  constructor(model: GraniteHybridReferenceModel) {
+    this.model = model;
+    const c = (this.config = model.config);
+    this.ssm = c.nHeadKv.map((kv) => (kv === 0 ? mamba2LayerState(c) : undefined));
+    this.keys = c.nHeadKv.map(() => []);
+    this.values = c.nHeadKv.map(() => []);
+  }
+
+  /** Feeds `tokens` after everything fed before; returns their logits, [tokens][nVocab]. */
+  eval(tokens: readonly number[]): Float64Array {
+    const c = this.config;
+    const E = c.nEmbd;
+    const w = (name: string) => tensor(this.model.weights, name);
+    const embd = w('token_embd.weight');
+    const output = this.model.weights.get('output.weight') ?? embd;
+    const logits = new Float64Array(tokens.length * c.nVocab);
+    tokens.forEach((id, t) => {
+      if (!Number.isInteger(id) || id < 0 || id >= c.nVocab) throw new RecurrentReferenceError(`token id ${id} out of range [0, ${c.nVocab})`);
+      const x = Float64Array.from(embd.subarray(id * E, (id + 1) * E), (v) => v * c.embeddingScale);
+      for (let il = 0; il < c.nLayer; il++) this.layer(il, x);
+      rmsNormInPlace(x, 0, E, c.rmsEps, w('output_norm.weight'));
+      const row = matVec(output, E, c.nVocab, x);
+      for (let v = 0; v < c.nVocab; v++) row[v] = row[v]! / c.logitScale;
+      logits.set(row, t * c.nVocab);
+      this.nPast++;
+    });
+    return logits;
+  }
+
+  private layer(il: number, x: Float64Array): void {
+    const c = this.config;
+    const E = c.nEmbd;
+    const b = `blk.${il}.`;
+    const w = (name: string) => tensor(this.model.weights, name);
+    const h = x.slice();
+    rmsNormInPlace(h, 0, E, c.rmsEps, w(`${b}attn_norm.weight`));
+    const st = this.ssm[il];
+    const mixed = st
+      ? mamba2Mixer(this.model.weights, c, il, h, st.conv, st.ssm)
+      : attentionStep(this.model.weights, { nEmbd: E, nHead: c.nHead, nHeadKv: c.nHeadKv[il]!, headDim: c.attnHeadDim, rmsEps: c.rmsEps, ropeBase: undefined, qkNorm: false, scale: c.attentionScale }, il, h, this.keys[il]!, this.values[il]!, this.nPast);
+    for (let i = 0; i < E; i++) x[i] = x[i]! + mixed[i]! * c.residualScale;
+
+    const n = x.slice();
+    rmsNormInPlace(n, 0, E, c.rmsEps, w(`${b}ffn_norm.weight`));
+    const down = swigluFfn(this.model.weights, il, n, E, c.nFf);
+    for (let i = 0; i < E; i++) x[i] = x[i]! + down[i]! * c.residualScale;
+  }
+}
