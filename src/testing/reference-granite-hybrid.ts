@@ -11,12 +11,12 @@
  * The mixer and the attention step are reference-mamba2.ts's and reference-lfm2.ts's. Not covered:
  * the MoE FFN variants and RoPE-enabled files (Bamba).
  */
-import { findBoolean, findNumber, getInteger, getNumber, getString } from '../engine/gguf/metadata.ts';
+import { findBoolean, findNumber, getInteger } from '../engine/gguf/metadata.ts';
 import type { RangedSource } from '../engine/gguf/source.ts';
 import type { GgufFile } from '../engine/gguf/types.ts';
 import { attentionStep } from './reference-lfm2.ts';
 import { mamba2LayerState, mamba2Mixer, type Mamba2Sizes } from './reference-mamba2.ts';
-import { RecurrentReferenceError, loadGgufWeights, matVec, rmsNormInPlace, swigluFfn, tensor } from './reference-recurrent.ts';
+import { RecurrentReferenceError, loadGgufWeights, perLayerKvHeads, readCommonConfig, type RecurrentReferenceModel, matVec, rmsNormInPlace, swigluFfn, tensor } from './reference-recurrent.ts';
 
 export interface GraniteHybridConfig extends Mamba2Sizes {
   nLayer: number;
@@ -33,32 +33,21 @@ export interface GraniteHybridConfig extends Mamba2Sizes {
   attentionScale: number;
 }
 
-export interface GraniteHybridReferenceModel {
-  config: GraniteHybridConfig;
-  weights: Map<string, Float32Array>;
-}
+export type GraniteHybridReferenceModel = RecurrentReferenceModel<GraniteHybridConfig>;
 
 export function readGraniteHybridConfig(file: GgufFile): GraniteHybridConfig {
-  const arch = getString(file, 'general.architecture');
-  if (arch !== 'granitehybrid') throw new RecurrentReferenceError(`expected a granitehybrid model, got '${arch}'`);
-  const k = (s: string) => `granitehybrid.${s}`;
+  const { key: k, nLayer, nEmbd, nVocab, rmsEps } = readCommonConfig(file, 'granitehybrid');
   if (findBoolean(file, k('rope.scaling.finetuned')) !== false) throw new RecurrentReferenceError('granitehybrid with RoPE (rope.scaling.finetuned not false) is not covered by this reference');
   if (findNumber(file, k('expert_count'))) throw new RecurrentReferenceError('granitehybrid with experts (MoE FFN) is not covered by this reference');
-  const nLayer = getInteger(file, k('block_count'));
-  const nEmbd = getInteger(file, k('embedding_length'));
   const nHead = getInteger(file, k('attention.head_count'));
-  const kv = file.metadata.get(k('attention.head_count_kv'));
-  const nHeadKv = typeof kv === 'number' ? new Array<number>(nLayer).fill(kv) : ArrayBuffer.isView(kv) ? Array.from(kv as Int32Array, Number) : undefined;
-  if (!nHeadKv || nHeadKv.length !== nLayer) throw new RecurrentReferenceError(`granitehybrid.attention.head_count_kv must be a number or ${nLayer} numbers`);
-  const embd = file.tensors.find((t) => t.name === 'token_embd.weight');
-  if (!embd) throw new RecurrentReferenceError('no token_embd.weight');
+  const nHeadKv = perLayerKvHeads(file, k('attention.head_count_kv'), nLayer);
   const inner = getInteger(file, k('ssm.inner_size'));
   const heads = getInteger(file, k('ssm.time_step_rank'));
   const attnHeadDim = findNumber(file, k('attention.key_length')) ?? nEmbd / nHead;
   const config: GraniteHybridConfig = {
     nEmbd,
     nLayer,
-    nVocab: embd.shape[1]!,
+    nVocab,
     nFf: getInteger(file, k('feed_forward_length')),
     nHead,
     nHeadKv,
@@ -69,7 +58,7 @@ export function readGraniteHybridConfig(file: GgufFile): GraniteHybridConfig {
     headDim: inner / heads,
     groups: getInteger(file, k('ssm.group_count')),
     convKernel: getInteger(file, k('ssm.conv_kernel')),
-    rmsEps: getNumber(file, k('attention.layer_norm_rms_epsilon')),
+    rmsEps,
     // llama.cpp: 0 or absent means no scaling.
     embeddingScale: findNumber(file, k('embedding_scale')) || 1,
     residualScale: findNumber(file, k('residual_scale')) || 1,

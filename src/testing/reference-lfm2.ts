@@ -15,10 +15,10 @@
  * when tied). A {@link Lfm2ReferenceSession} carries each conv layer's l_cache - 1 past columns and
  * each attention layer's keys and values, so a prompt can be fed in any split.
  */
-import { findNumber, getInteger, getNumber, getString } from '../engine/gguf/metadata.ts';
+import { findNumber, getInteger } from '../engine/gguf/metadata.ts';
 import type { RangedSource } from '../engine/gguf/source.ts';
 import type { GgufFile } from '../engine/gguf/types.ts';
-import { RecurrentReferenceError, causalConvStep, loadGgufWeights, matVec, rmsNormInPlace, swigluFfn, tensor } from './reference-recurrent.ts';
+import { RecurrentReferenceError, causalConvStep, loadGgufWeights, perLayerKvHeads, readCommonConfig, type RecurrentReferenceModel, matVec, rmsNormInPlace, swigluFfn, tensor } from './reference-recurrent.ts';
 
 export interface Lfm2Config {
   nEmbd: number;
@@ -35,34 +35,23 @@ export interface Lfm2Config {
   rmsEps: number;
 }
 
-export interface Lfm2ReferenceModel {
-  config: Lfm2Config;
-  weights: Map<string, Float32Array>;
-}
+export type Lfm2ReferenceModel = RecurrentReferenceModel<Lfm2Config>;
 
 export function readLfm2Config(file: GgufFile): Lfm2Config {
-  const arch = getString(file, 'general.architecture');
-  if (arch !== 'lfm2') throw new RecurrentReferenceError(`expected an lfm2 model, got '${arch}'`);
-  const k = (s: string) => `lfm2.${s}`;
-  const nLayer = getInteger(file, k('block_count'));
-  const nEmbd = getInteger(file, k('embedding_length'));
+  const { key: k, nLayer, nEmbd, nVocab, rmsEps } = readCommonConfig(file, 'lfm2');
   const nHead = getInteger(file, k('attention.head_count'));
-  const kv = file.metadata.get(k('attention.head_count_kv'));
-  const nHeadKv = typeof kv === 'number' ? new Array<number>(nLayer).fill(kv) : ArrayBuffer.isView(kv) ? Array.from(kv as Int32Array, Number) : undefined;
-  if (!nHeadKv || nHeadKv.length !== nLayer) throw new RecurrentReferenceError(`lfm2.attention.head_count_kv must be a number or ${nLayer} numbers`);
-  const embd = file.tensors.find((t) => t.name === 'token_embd.weight');
-  if (!embd) throw new RecurrentReferenceError('no token_embd.weight');
+  const nHeadKv = perLayerKvHeads(file, k('attention.head_count_kv'), nLayer);
   const config: Lfm2Config = {
     nEmbd,
     nLayer,
-    nVocab: embd.shape[1]!,
+    nVocab,
     nFf: getInteger(file, k('feed_forward_length')),
     nHead,
     nHeadKv,
     headDim: nEmbd / nHead,
     convWidth: getInteger(file, k('shortconv.l_cache')),
     ropeBase: findNumber(file, k('rope.freq_base')) ?? 10000,
-    rmsEps: getNumber(file, k('attention.layer_norm_rms_epsilon')),
+    rmsEps,
   };
   if (!Number.isInteger(config.headDim) || nHeadKv.some((h) => h !== 0 && nHead % h !== 0) || config.convWidth < 2) {
     throw new RecurrentReferenceError(`inconsistent lfm2 sizes: embd ${nEmbd}, heads ${nHead}, kv heads ${nHeadKv.join(',')}, conv ${config.convWidth}`);

@@ -21,10 +21,10 @@
  * scan state) lives in a {@link Mamba2ReferenceSession}, so a prompt can be fed in any split and
  * gives the same logits. Plain loops, slow on purpose; for small test models.
  */
-import { getInteger, getNumber, getString } from '../engine/gguf/metadata.ts';
+import { getInteger } from '../engine/gguf/metadata.ts';
 import type { RangedSource } from '../engine/gguf/source.ts';
 import type { GgufFile } from '../engine/gguf/types.ts';
-import { RecurrentReferenceError, causalConvStep, loadGgufWeights, matVec, rmsNormInPlace, silu, tensor } from './reference-recurrent.ts';
+import { RecurrentReferenceError, causalConvStep, loadGgufWeights, readCommonConfig, type RecurrentReferenceModel, matVec, rmsNormInPlace, silu, tensor } from './reference-recurrent.ts';
 
 /** The hyperparameters llama.cpp's llama_model_mamba2::load_arch_hparams reads. */
 export interface Mamba2Config {
@@ -45,32 +45,24 @@ export interface Mamba2Config {
   rmsEps: number;
 }
 
-export interface Mamba2ReferenceModel {
-  config: Mamba2Config;
-  /** By GGUF name, dequantized; element order as in the file (ne0 fastest). */
-  weights: Map<string, Float32Array>;
-}
+export type Mamba2ReferenceModel = RecurrentReferenceModel<Mamba2Config>;
 
 export function readMamba2Config(file: GgufFile): Mamba2Config {
-  const arch = getString(file, 'general.architecture');
-  if (arch !== 'mamba2') throw new RecurrentReferenceError(`expected a mamba2 model, got '${arch}'`);
-  const k = (s: string) => `mamba2.${s}`;
+  const { key: k, nLayer, nEmbd, nVocab, rmsEps } = readCommonConfig(file, 'mamba2');
   const inner = getInteger(file, k('ssm.inner_size'));
   const heads = getInteger(file, k('ssm.time_step_rank'));
   const groups = getInteger(file, k('ssm.group_count'));
-  const embd = file.tensors.find((t) => t.name === 'token_embd.weight');
-  if (!embd) throw new RecurrentReferenceError('no token_embd.weight');
   const config: Mamba2Config = {
-    nEmbd: getInteger(file, k('embedding_length')),
-    nLayer: getInteger(file, k('block_count')),
-    nVocab: embd.shape[1]!,
+    nEmbd,
+    nLayer,
+    nVocab,
     convKernel: getInteger(file, k('ssm.conv_kernel')),
     inner,
     state: getInteger(file, k('ssm.state_size')),
     heads,
     groups,
     headDim: inner / heads,
-    rmsEps: getNumber(file, k('attention.layer_norm_rms_epsilon')),
+    rmsEps,
   };
   if (!Number.isInteger(config.headDim) || heads % groups !== 0 || config.convKernel < 1) {
     throw new RecurrentReferenceError(`inconsistent mamba2 sizes: inner ${inner}, heads ${heads}, groups ${groups}, conv ${config.convKernel}`);

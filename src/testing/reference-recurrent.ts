@@ -6,12 +6,43 @@
 import { requireQuantFormat } from '../engine/gguf/quants/index.ts';
 import { readGguf } from '../engine/gguf/reader.ts';
 import type { RangedSource } from '../engine/gguf/source.ts';
+import { getInteger, getNumber, getString } from '../engine/gguf/metadata.ts';
 import type { GgufFile } from '../engine/gguf/types.ts';
 import { nodeFileSource } from '../node/file-source.ts';
 
 /** A file a recurrent reference cannot run: another architecture, sizes that do not add up, a missing tensor. */
 export class RecurrentReferenceError extends Error {
   override name = 'RecurrentReferenceError';
+}
+
+/** A model for one of these references: its config and every tensor by GGUF name, dequantized (ne0 fastest). */
+export interface RecurrentReferenceModel<C> {
+  config: C;
+  weights: Map<string, Float32Array>;
+}
+
+/** The keys every one of these architectures has, after checking general.architecture. */
+export function readCommonConfig(file: GgufFile, arch: string): { key: (s: string) => string; nLayer: number; nEmbd: number; nVocab: number; rmsEps: number } {
+  const found = getString(file, 'general.architecture');
+  if (found !== arch) throw new RecurrentReferenceError(`expected a ${arch} model, got '${found}'`);
+  const key = (s: string) => `${arch}.${s}`;
+  const embd = file.tensors.find((t) => t.name === 'token_embd.weight');
+  if (!embd) throw new RecurrentReferenceError('no token_embd.weight');
+  return {
+    key,
+    nLayer: getInteger(file, key('block_count')),
+    nEmbd: getInteger(file, key('embedding_length')),
+    nVocab: embd.shape[1]!,
+    rmsEps: getNumber(file, key('attention.layer_norm_rms_epsilon')),
+  };
+}
+
+/** attention.head_count_kv of a hybrid: one number per layer, 0 for the recurrent layers (or one number for all). */
+export function perLayerKvHeads(file: GgufFile, key: string, nLayer: number): number[] {
+  const kv = file.metadata.get(key);
+  const out = typeof kv === 'number' ? new Array<number>(nLayer).fill(kv) : ArrayBuffer.isView(kv) ? Array.from(kv as Int32Array, Number) : undefined;
+  if (!out || out.length !== nLayer) throw new RecurrentReferenceError(`${key} must be a number or ${nLayer} numbers`);
+  return out;
 }
 
 /** Reads a GGUF (a path or a ranged source), lets `readConfig` check it, and dequantizes every tensor. */
