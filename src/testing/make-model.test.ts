@@ -299,6 +299,12 @@ describe('test-model generator', () => {
     expect(file.tensors.some((t) => t.name.startsWith('blk.1.ssm_'))).toBe(false);
     expect(shape(file, 'blk.0.ffn_down.weight')).toEqual([48, 32]);
     cliModelRunsInLlama('granitehybrid', ['--embd', '32', '--layers', '3', '--heads', '4', '--kv-heads', '2', '--head-dim', '12', '--ff', '48', '--attn-layers', '1', '--ssm-heads', '8', '--ssm-state', '8', '--ssm-groups', '2'], syntheticVocabSize());
+    // Granite 4.0-H Tiny's shape: experts and an ungated shared expert in every layer.
+    const moe = await read(makeTestModel({ ...options, experts: 4, expertsUsed: 2, sharedFf: 40 }));
+    expect([getInteger(moe, 'granitehybrid.expert_count'), getInteger(moe, 'granitehybrid.expert_used_count'), getInteger(moe, 'granitehybrid.expert_shared_feed_forward_length')]).toEqual([4, 2, 40]);
+    expect(shape(moe, 'blk.0.ffn_gate_exps.weight')).toEqual([32, 48, 4]);
+    expect(shape(moe, 'blk.1.ffn_down_shexp.weight')).toEqual([40, 32]);
+    expect(moe.tensors.some((t) => t.name === 'blk.0.ffn_gate.weight' || t.name.endsWith('ffn_gate_inp_shexp.weight'))).toBe(false);
     expect(() => planTestModel({ ...options, ssmInner: 32 })).toThrow(/ssmInner == 2 \* embd/);
     expect(() => planTestModel({ ...options, ssmHeads: 6 })).toThrow(/multiple of ssmGroups|multiple of the SSM heads/);
     expect(() => planTestModel({ arch: 'mamba2', embd: 32, layers: 1, heads: 4, ff: 0, ssmHeads: 4 })).toThrow(/ssmHeads is a granitehybrid option/);

@@ -173,7 +173,18 @@ function ssmDims(o: TestModelOptions): SsmDims | undefined {
 }
 
 /** Resolved MoE sizes of a test model: experts, used, expert width, shared width (0: none). */
-function moeDims(o: TestModelOptions): { X: number; U: number; FX: number; FS: number } | undefined {
+interface MoeDims {
+  X: number;
+  U: number;
+  FX: number;
+  FS: number;
+}
+
+function moeDims(o: TestModelOptions): MoeDims | undefined {
+  // granitehybrid: Granite 4.0-H Tiny/Small have experts, Micro has none.
+  if (o.arch === 'granitehybrid' && o.experts !== undefined) {
+    return { X: o.experts, U: o.expertsUsed ?? 2, FX: o.expertFf ?? o.ff, FS: o.sharedFf ?? 0 };
+  }
   if (!isMoe(o.arch)) return undefined;
   const X = o.experts ?? 8;
   const U = o.expertsUsed ?? 2;
@@ -494,6 +505,27 @@ function planMamba2Tensors(o: TestModelOptions, d: Dims, s: SsmDims, add: (name:
   if (!tied) add('output.weight', 'output', -1, [E, V], { kind: 'normal', std: outputStd });
 }
 
+/**
+ * One layer's experts. The router stays F32 (llama.cpp's quantizer never quantizes ffn_gate_inp:
+ * role 'vector'); its weights give logits of standard deviation ~2 over normalized inputs: clear
+ * but varied choices, so different tokens pick different experts.
+ */
+function addMoeFfn(i: number, E: number, moe: MoeDims, sharedGate: boolean, add: (name: string, role: TensorRole, layer: number, shape: number[], init: WeightInit) => void, downGain = 1): void {
+  const { X, FX, FS } = moe;
+  const b = `blk.${i}.`;
+  const proj = (fanIn: number, gain = 1): WeightInit => ({ kind: 'normal', std: gain / Math.sqrt(fanIn) });
+  add(`${b}ffn_gate_inp.weight`, 'vector', i, [E, X], { kind: 'normal', std: 2 / Math.sqrt(E) });
+  add(`${b}ffn_gate_exps.weight`, 'ffn_gate', i, [E, FX, X], proj(E));
+  add(`${b}ffn_down_exps.weight`, 'ffn_down', i, [FX, E, X], proj(FX, downGain));
+  add(`${b}ffn_up_exps.weight`, 'ffn_up', i, [E, FX, X], proj(E));
+  if (sharedGate) add(`${b}ffn_gate_inp_shexp.weight`, 'vector', i, [E], { kind: 'normal', std: 1 / Math.sqrt(E) });
+  if (FS > 0) {
+    add(`${b}ffn_gate_shexp.weight`, 'ffn_gate', i, [E, FS], proj(E));
+    add(`${b}ffn_down_shexp.weight`, 'ffn_down', i, [FS, E], proj(FS, downGain));
+    add(`${b}ffn_up_shexp.weight`, 'ffn_up', i, [E, FS], proj(E));
+  }
+}
+
 /** One layer's Mamba2 mixer tensors (mamba2, granitehybrid). */
 function addMamba2Mixer(i: number, E: number, s: SsmDims, add: (name: string, role: TensorRole, layer: number, shape: number[], init: WeightInit) => void, outGain = 1): void {
   const convDim = s.inner + 2 * s.groups * s.state;
@@ -530,6 +562,7 @@ function planGraniteHybridTensors(o: TestModelOptions, d: Dims, s: SsmDims, add:
   const outputStd = ((o.outputScale ?? 6) * GRANITE_LOGIT_SCALE) / Math.sqrt(E);
   const attn = new Set(hybridAttnLayers(o));
   const gain = 1 / GRANITE_RESIDUAL_SCALE;
+  const moe = moeDims(o);
   if (tied) add('token_embd.weight', 'output', -1, [E, V], { kind: 'normal', std: outputStd });
   else add('token_embd.weight', 'token_embd', -1, [E, V], { kind: 'normal', std: 1 / GRANITE_EMBEDDING_SCALE });
   for (let i = 0; i < L; i++) {
@@ -544,6 +577,10 @@ function planGraniteHybridTensors(o: TestModelOptions, d: Dims, s: SsmDims, add:
       addMamba2Mixer(i, E, s, add, gain);
     }
     add(`${b}ffn_norm.weight`, 'vector', i, [E], norm);
+    if (moe) {
+      addMoeFfn(i, E, moe, false, add, gain);
+      continue;
+    }
     add(`${b}ffn_gate.weight`, 'ffn_gate', i, [E, F], proj(E));
     add(`${b}ffn_up.weight`, 'ffn_up', i, [E, F], proj(E));
     add(`${b}ffn_down.weight`, 'ffn_down', i, [F, E], { kind: 'normal', std: gain / Math.sqrt(F) });
@@ -631,20 +668,7 @@ export function planTensors(o: TestModelOptions, d: Dims): TensorPlan[] {
     if (o.arch === 'gemma2') add(`${b}post_attention_norm.weight`, 'vector', i, [E], postNorm);
     add(`${b}ffn_norm.weight`, 'vector', i, [E], norm);
     if (moe) {
-      // The router stays F32 (llama.cpp's quantizer never quantizes ffn_gate_inp: role 'vector').
-      // Its weights give logits of standard deviation ~2 over normalized inputs: clear but varied
-      // choices, so different tokens pick different experts.
-      const { X, FX, FS } = moe;
-      add(`${b}ffn_gate_inp.weight`, 'vector', i, [E, X], { kind: 'normal', std: 2 / Math.sqrt(E) });
-      add(`${b}ffn_gate_exps.weight`, 'ffn_gate', i, [E, FX, X], proj(E));
-      add(`${b}ffn_down_exps.weight`, 'ffn_down', i, [FX, E, X], proj(FX));
-      add(`${b}ffn_up_exps.weight`, 'ffn_up', i, [E, FX, X], proj(E));
-      if (o.arch === 'qwen2moe') add(`${b}ffn_gate_inp_shexp.weight`, 'vector', i, [E], { kind: 'normal', std: 1 / Math.sqrt(E) });
-      if (FS > 0) {
-        add(`${b}ffn_gate_shexp.weight`, 'ffn_gate', i, [E, FS], proj(E));
-        add(`${b}ffn_down_shexp.weight`, 'ffn_down', i, [FS, E], proj(FS));
-        add(`${b}ffn_up_shexp.weight`, 'ffn_up', i, [E, FS], proj(E));
-      }
+      addMoeFfn(i, E, moe, o.arch === 'qwen2moe', add);
       continue;
     }
     if (o.arch === 'phi3') {

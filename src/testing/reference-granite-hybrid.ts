@@ -8,15 +8,17 @@
  *     rope.scaling.finetuned is false, q·k scaled by attention.scale);
  *     f = x + m * residual_scale;  x = f + ffn(rms_norm(f) * ffn_norm) * residual_scale
  *   logits = output · (rms_norm(x) * output_norm) / logit_scale
- * The mixer and the attention step are reference-mamba2.ts's and reference-lfm2.ts's. Not covered:
- * the MoE FFN variants and RoPE-enabled files (Bamba).
+ * The mixer and the attention step are reference-mamba2.ts's and reference-lfm2.ts's, the experts
+ * (Granite 4.0-H Tiny/Small) reference-moe.ts's. Not covered: RoPE-enabled files (Bamba).
  */
 import { findBoolean, findNumber, getInteger } from '../engine/gguf/metadata.ts';
 import type { RangedSource } from '../engine/gguf/source.ts';
 import type { GgufFile } from '../engine/gguf/types.ts';
+import type { MoeConfig } from '../engine/model/moe-config.ts';
 import { attentionStep } from './reference-lfm2.ts';
+import { referenceMoeFfn } from './reference-moe.ts';
 import { mamba2LayerState, mamba2Mixer, type Mamba2Sizes } from './reference-mamba2.ts';
-import { RecurrentReferenceError, loadGgufWeights, perLayerKvHeads, readCommonConfig, type RecurrentReferenceModel, matVec, rmsNormInPlace, swigluFfn, tensor } from './reference-recurrent.ts';
+import { RecurrentReferenceError, loadGgufWeights, perLayerKvHeads, readCommonConfig, type RecurrentReferenceModel, matVec, rmsNormInPlace, silu, swigluFfn, tensor } from './reference-recurrent.ts';
 
 export interface GraniteHybridConfig extends Mamba2Sizes {
   nLayer: number;
@@ -31,6 +33,8 @@ export interface GraniteHybridConfig extends Mamba2Sizes {
   residualScale: number;
   logitScale: number;
   attentionScale: number;
+  /** Granite 4.0-H Tiny/Small: experts in every layer's FFN (softmax routing, normalized weights, an ungated shared expert). */
+  moe: MoeConfig | undefined;
 }
 
 export type GraniteHybridReferenceModel = RecurrentReferenceModel<GraniteHybridConfig>;
@@ -38,7 +42,6 @@ export type GraniteHybridReferenceModel = RecurrentReferenceModel<GraniteHybridC
 export function readGraniteHybridConfig(file: GgufFile): GraniteHybridConfig {
   const { key: k, nLayer, nEmbd, nVocab, rmsEps } = readCommonConfig(file, 'granitehybrid');
   if (findBoolean(file, k('rope.scaling.finetuned')) !== false) throw new RecurrentReferenceError('granitehybrid with RoPE (rope.scaling.finetuned not false) is not covered by this reference');
-  if (findNumber(file, k('expert_count'))) throw new RecurrentReferenceError('granitehybrid with experts (MoE FFN) is not covered by this reference');
   const nHead = getInteger(file, k('attention.head_count'));
   const nHeadKv = perLayerKvHeads(file, k('attention.head_count_kv'), nLayer);
   const inner = getInteger(file, k('ssm.inner_size'));
@@ -64,7 +67,23 @@ export function readGraniteHybridConfig(file: GgufFile): GraniteHybridConfig {
     residualScale: findNumber(file, k('residual_scale')) || 1,
     logitScale: findNumber(file, k('logit_scale')) || 1,
     attentionScale: findNumber(file, k('attention.scale')) || 1 / Math.sqrt(attnHeadDim),
+    moe: undefined,
   };
+  const nExpert = findNumber(file, k('expert_count')) ?? 0;
+  if (nExpert > 0) {
+    // As llama_model_granite_hybrid's build_moe_ffn call: softmax gating, norm_w true, experts
+    // feed_forward_length wide, the shared expert added without a gate.
+    config.moe = {
+      nExpert,
+      nExpertUsed: getInteger(file, k('expert_used_count')),
+      nFfExp: config.nFf,
+      nFfShexp: findNumber(file, k('expert_shared_feed_forward_length')) ?? 0,
+      sharedGate: false,
+      gating: 'softmax',
+      normalize: true,
+      weightsScale: findNumber(file, k('expert_weights_scale')) ?? 0,
+    };
+  }
   if (!Number.isInteger(config.headDim) || heads % config.groups !== 0 || !Number.isInteger(attnHeadDim) || nHeadKv.some((h) => h !== 0 && nHead % h !== 0)) {
     throw new RecurrentReferenceError(`inconsistent granitehybrid sizes: inner ${inner}, SSM heads ${heads}, groups ${config.groups}, heads ${nHead}, kv heads ${nHeadKv.join(',')}`);
   }
@@ -129,7 +148,8 @@ export class GraniteHybridReferenceSession {
 
     const n = x.slice();
     rmsNormInPlace(n, 0, E, c.rmsEps, w(`${b}ffn_norm.weight`));
-    const down = swigluFfn(this.model.weights, il, n, E, c.nFf);
+    const weights = this.model.weights;
+    const down = c.moe ? referenceMoeFfn(c.moe, E, (name) => tensor(weights, name), (name) => weights.get(name), il, n, silu).out : swigluFfn(weights, il, n, E, c.nFf);
     for (let i = 0; i < E; i++) x[i] = x[i]! + down[i]! * c.residualScale;
   }
 }

@@ -3,7 +3,7 @@
  * (src/testing/reference-mamba2.ts, reference-lfm2.ts, reference-granite-hybrid.ts) against llama.cpp's CPU logits (f32 KV
  * cache where there is one) on generated F32 files (src/testing/make-model.ts), two shapes per
  * architecture: mamba2 with one and with three B/C groups, lfm2 with two mixes of short-convolution
- * and attention layers, granitehybrid (dense FFN, no RoPE) with two mixes of Mamba2 and attention. Also each reference's own consistency (a prompt fed whole, token by token
+ * and attention layers, granitehybrid (no RoPE) with two mixes of Mamba2 and attention, dense and MoE FFN. Also each reference's own consistency (a prompt fed whole, token by token
  * or in uneven pieces gives the same logits, and llama.cpp agrees when it splits the prompt); a
  * negative control (a fresh state for every token lands far above the bar); and the engine still
  * refusing these files by name until it has a forward for them.
@@ -88,8 +88,8 @@ const ARCHS: Arch[] = [
     shapes: [
       { label: 'embd 64, 4 layers (attention at 1, 3), 4 heads / 2 kv, 8 SSM heads, state 16, 1 group', options: { arch: 'granitehybrid', embd: 64, layers: 4, heads: 4, kvHeads: 2, ff: 96, ssmHeads: 8, seed: 31 } },
       {
-        label: 'embd 32, 5 layers (attention at 3), 4 heads x 12 / 2 kv, 8 SSM heads, state 8, 2 groups, conv 3',
-        options: { arch: 'granitehybrid', embd: 32, layers: 5, heads: 4, kvHeads: 2, headDim: 12, ff: 48, attnLayers: [3], ssmHeads: 8, ssmState: 8, ssmGroups: 2, ssmConv: 3, seed: 32 },
+        label: 'embd 32, 5 layers (attention at 3), 4 heads x 12 / 2 kv, 8 SSM heads, state 8, 2 groups, conv 3, 6 experts (2 used) + shared',
+        options: { arch: 'granitehybrid', embd: 32, layers: 5, heads: 4, kvHeads: 2, headDim: 12, ff: 48, attnLayers: [3], ssmHeads: 8, ssmState: 8, ssmGroups: 2, ssmConv: 3, experts: 6, expertsUsed: 2, sharedFf: 40, seed: 32 },
       },
     ],
   },

@@ -21,7 +21,7 @@ const HELP = `make-model --arch ARCH --out FILE [options]
   --seed N      (default 1)    --output-scale X  std of the logits (default 6)
   --sliding-window N  (mistral, gemma2)   --tied  no output.weight (always so for gemma, gemma2)
   --biases   --rope-freqs (llama)   --long-rope (phi3)  --chat-template TEXT  --name TEXT
-  --experts N --experts-used N --expert-ff N --shared-ff N   (MoE archs: default 8, 2, ff, none; qwen2moe: shared ff)
+  --experts N --experts-used N --expert-ff N --shared-ff N   (MoE archs and granitehybrid: default 8, 2, ff, none; qwen2moe: shared ff)
   --ssm-inner N --ssm-state N --ssm-groups N --ssm-conv N   (mamba2: default 2*embd, 16, 1, 4; --heads is its
                 SSM head count, ssm.time_step_rank)
   --attn-layers I,J,...  --short-conv N   (lfm2, granitehybrid: the attention layers, default the odd ones;
