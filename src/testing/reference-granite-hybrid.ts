@@ -18,7 +18,7 @@ import type { MoeConfig } from '../engine/model/moe-config.ts';
 import { attentionStep } from './reference-lfm2.ts';
 import { referenceMoeFfn } from './reference-moe.ts';
 import { mamba2LayerState, mamba2Mixer, type Mamba2Sizes } from './reference-mamba2.ts';
-import { RecurrentReferenceError, loadGgufWeights, perLayerKvHeads, readCommonConfig, type RecurrentReferenceModel, matVec, rmsNormInPlace, silu, swigluFfn, tensor } from './reference-recurrent.ts';
+import { RecurrentReferenceError, evalTokens, loadGgufWeights, perLayerKvHeads, readCommonConfig, type RecurrentReferenceModel, rmsNormInPlace, silu, swigluFfn, tensor } from './reference-recurrent.ts';
 
 export interface GraniteHybridConfig extends Mamba2Sizes {
   nLayer: number;
@@ -115,22 +115,8 @@ export class GraniteHybridReferenceSession {
   /** Feeds `tokens` after everything fed before; returns their logits, [tokens][nVocab]. */
   eval(tokens: readonly number[]): Float64Array {
     const c = this.config;
-    const E = c.nEmbd;
-    const w = (name: string) => tensor(this.model.weights, name);
-    const embd = w('token_embd.weight');
-    const output = this.model.weights.get('output.weight') ?? embd;
-    const logits = new Float64Array(tokens.length * c.nVocab);
-    tokens.forEach((id, t) => {
-      if (!Number.isInteger(id) || id < 0 || id >= c.nVocab) throw new RecurrentReferenceError(`token id ${id} out of range [0, ${c.nVocab})`);
-      const x = Float64Array.from(embd.subarray(id * E, (id + 1) * E), (v) => v * c.embeddingScale);
-      for (let il = 0; il < c.nLayer; il++) this.layer(il, x);
-      rmsNormInPlace(x, 0, E, c.rmsEps, w('output_norm.weight'));
-      const row = matVec(output, E, c.nVocab, x);
-      for (let v = 0; v < c.nVocab; v++) row[v] = row[v]! / c.logitScale;
-      logits.set(row, t * c.nVocab);
-      this.nPast++;
-    });
-    return logits;
+    const opts = { outputNorm: 'output_norm.weight', embeddingScale: c.embeddingScale, logitScale: c.logitScale };
+    return evalTokens(this.model.weights, c, tokens, opts, (il, x) => this.layer(il, x), () => this.nPast++);
   }
 
   private layer(il: number, x: Float64Array): void {

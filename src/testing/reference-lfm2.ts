@@ -18,7 +18,7 @@
 import { findNumber, getInteger } from '../engine/gguf/metadata.ts';
 import type { RangedSource } from '../engine/gguf/source.ts';
 import type { GgufFile } from '../engine/gguf/types.ts';
-import { RecurrentReferenceError, causalConvStep, loadGgufWeights, perLayerKvHeads, readCommonConfig, type RecurrentReferenceModel, matVec, rmsNormInPlace, swigluFfn, tensor } from './reference-recurrent.ts';
+import { RecurrentReferenceError, causalConvStep, evalTokens, loadGgufWeights, perLayerKvHeads, readCommonConfig, type RecurrentReferenceModel, matVec, rmsNormInPlace, swigluFfn, tensor } from './reference-recurrent.ts';
 
 export interface Lfm2Config {
   nEmbd: number;
@@ -106,21 +106,7 @@ export class Lfm2ReferenceSession {
 
   /** Feeds `tokens` after everything fed before; returns their logits, [tokens][nVocab]. */
   eval(tokens: readonly number[]): Float64Array {
-    const c = this.config;
-    const E = c.nEmbd;
-    const embd = this.w('token_embd.weight');
-    const output = this.model.weights.get('output.weight') ?? embd;
-    const outNorm = this.w('token_embd_norm.weight');
-    const logits = new Float64Array(tokens.length * c.nVocab);
-    tokens.forEach((id, t) => {
-      if (!Number.isInteger(id) || id < 0 || id >= c.nVocab) throw new RecurrentReferenceError(`token id ${id} out of range [0, ${c.nVocab})`);
-      const x = Float64Array.from(embd.subarray(id * E, (id + 1) * E));
-      for (let il = 0; il < c.nLayer; il++) this.layer(il, x);
-      rmsNormInPlace(x, 0, E, c.rmsEps, outNorm);
-      logits.set(matVec(output, E, c.nVocab, x), t * c.nVocab);
-      this.nPast++;
-    });
-    return logits;
+    return evalTokens(this.model.weights, this.config, tokens, { outputNorm: 'token_embd_norm.weight' }, (il, x) => this.layer(il, x), () => this.nPast++);
   }
 
   /** One block for the token at position nPast, in place on `x` [nEmbd]. */

@@ -122,3 +122,37 @@ export function swigluFfn(weights: Map<string, Float32Array>, il: number, n: Flo
   for (let i = 0; i < nFf; i++) gate[i] = silu(gate[i]!) * up[i]!;
   return matVec(tensor(weights, `${b}ffn_down.weight`), nFf, nEmbd, gate);
 }
+
+/**
+ * The token loop of a hybrid's session: for each token its embedding (times `embeddingScale`),
+ * `layer` for every block in place, the final norm `outputNorm`, the output projection (token_embd
+ * when there is no output.weight) divided by `logitScale`; `next` after each token. Returns the
+ * logits, [tokens][nVocab].
+ */
+export function evalTokens(
+  weights: Map<string, Float32Array>,
+  c: { nEmbd: number; nVocab: number; nLayer: number; rmsEps: number },
+  tokens: readonly number[],
+  opts: { outputNorm: string; embeddingScale?: number; logitScale?: number },
+  layer: (il: number, x: Float64Array) => void,
+  next: () => void,
+): Float64Array {
+  const E = c.nEmbd;
+  const embd = tensor(weights, 'token_embd.weight');
+  const output = weights.get('output.weight') ?? embd;
+  const outNorm = tensor(weights, opts.outputNorm);
+  const embeddingScale = opts.embeddingScale ?? 1;
+  const logitScale = opts.logitScale ?? 1;
+  const logits = new Float64Array(tokens.length * c.nVocab);
+  tokens.forEach((id, t) => {
+    if (!Number.isInteger(id) || id < 0 || id >= c.nVocab) throw new RecurrentReferenceError(`token id ${id} out of range [0, ${c.nVocab})`);
+    const x = Float64Array.from(embd.subarray(id * E, (id + 1) * E), (v) => v * embeddingScale);
+    for (let il = 0; il < c.nLayer; il++) layer(il, x);
+    rmsNormInPlace(x, 0, E, c.rmsEps, outNorm);
+    const row = matVec(output, E, c.nVocab, x);
+    if (logitScale !== 1) for (let v = 0; v < c.nVocab; v++) row[v] = row[v]! / logitScale;
+    logits.set(row, t * c.nVocab);
+    next();
+  });
+  return logits;
+}
