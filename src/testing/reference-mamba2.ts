@@ -161,7 +161,6 @@ export function mamba2Mixer(weights: Map<string, Float32Array>, c: Mamba2Sizes, 
   const A = w(`${b}ssm_a`);
   const D = w(`${b}ssm_d`);
   const norm = w(`${b}ssm_norm.weight`);
-  const headsPerGroup = heads / groups;
   const groupWidth = inner / groups;
   const zxBCdt = matVec(w(`${b}ssm_in.weight`), E, inner + convDim + heads, h);
 
@@ -169,32 +168,122 @@ export function mamba2Mixer(weights: Map<string, Float32Array>, c: Mamba2Sizes, 
   const xBC = causalConvStep(conv, convW, K, convDim, zxBCdt, inner);
   for (let ch = 0; ch < convDim; ch++) xBC[ch] = silu(xBC[ch]! + (convB ? convB[ch]! : 0));
 
-  // Selective scan, one step; x is xBC[0, inner), B and C follow by group.
-  const y = new Float64Array(inner);
+  // Selective scan, one step; x is xBC[0, inner), B and C follow by group; then the D skip.
+  const dt = new Float64Array(heads);
+  for (let hd = 0; hd < heads; hd++) dt[hd] = zxBCdt[inner + convDim + hd]! + dtBias[hd]!;
+  const scan = { heads, headDim: P, state: S, groups, nTokens: 1, A };
+  const y = ssmScanSequential(scan, xBC.subarray(0, inner), dt, xBC.subarray(inner, inner + groups * S), xBC.subarray(inner + groups * S), s);
   for (let hd = 0; hd < heads; hd++) {
-    const g = Math.floor(hd / headsPerGroup);
-    const bOff = inner + g * S;
-    const cOff = inner + groups * S + g * S;
-    const delta = softplus(zxBCdt[inner + convDim + hd]! + dtBias[hd]!);
-    const decay = Math.exp(delta * A[hd]!);
-    for (let p = 0; p < P; p++) {
-      const xi = hd * P + p;
-      const xDelta = xBC[xi]! * delta;
-      let sum = 0;
-      for (let k = 0; k < S; k++) {
-        const si = xi * S + k;
-        const v = s[si]! * decay + xBC[bOff + k]! * xDelta;
-        s[si] = v;
-        sum += v * xBC[cOff + k]!;
-      }
-      y[xi] = sum + xBC[xi]! * D[hd]!;
-    }
+    for (let p = 0; p < P; p++) y[hd * P + p] = y[hd * P + p]! + xBC[hd * P + p]! * D[hd]!;
   }
 
   // Gate with silu(z), then RMS-normalize each group of inner / groups values.
   for (let i = 0; i < inner; i++) y[i] = y[i]! * silu(zxBCdt[i]!);
   for (let g = 0; g < groups; g++) rmsNormInPlace(y, g * groupWidth, groupWidth, c.rmsEps, norm, g * groupWidth);
   return matVec(w(`${b}ssm_out.weight`), inner, E, y);
+}
+
+/** Sizes of a selective scan over one sequence (ggml_ssm_scan with a scalar A per head). */
+export interface SsmScanShape {
+  heads: number;
+  headDim: number;
+  state: number;
+  groups: number;
+  nTokens: number;
+  /** Per head, negative (the file's -exp(A_log)). */
+  A: ArrayLike<number>;
+}
+
+/**
+ * ggml_ssm_scan, token by token (the decode recurrence), in float64. Layouts as ggml's, one
+ * sequence: x [nTokens][heads][headDim], dt [nTokens][heads] before softplus (dt + dt_bias),
+ * B and C [nTokens][groups][state], the state s [heads][headDim][state] updated in place; head h
+ * reads group h / (heads / groups). Returns y [nTokens][heads][headDim] (no D skip):
+ *   δ = softplus(dt);  s = s · exp(δ·A[h]) + δ · x ⊗ B;  y = s · C
+ */
+export function ssmScanSequential(a: SsmScanShape, x: ArrayLike<number>, dt: ArrayLike<number>, B: ArrayLike<number>, C: ArrayLike<number>, s: Float64Array): Float64Array {
+  const { heads, headDim: P, state: S, groups, nTokens } = a;
+  const y = new Float64Array(nTokens * heads * P);
+  const perGroup = heads / groups;
+  for (let t = 0; t < nTokens; t++) {
+    for (let h = 0; h < heads; h++) {
+      const g = Math.floor(h / perGroup);
+      const bc = (t * groups + g) * S;
+      const delta = softplus(dt[t * heads + h]!);
+      const decay = Math.exp(delta * a.A[h]!);
+      for (let p = 0; p < P; p++) {
+        const xi = h * P + p;
+        const xDelta = x[t * heads * P + xi]! * delta;
+        let sum = 0;
+        for (let k = 0; k < S; k++) {
+          const si = xi * S + k;
+          const v = s[si]! * decay + B[bc + k]! * xDelta;
+          s[si] = v;
+          sum += v * C[bc + k]!;
+        }
+        y[t * heads * P + xi] = sum;
+      }
+    }
+  }
+  return y;
+}
+
+/**
+ * The same scan in chunks of `chunk` tokens, the parallel form a prefill kernel uses (Mamba2's
+ * state-space duality): within a chunk, with the cumulative log-decay L_t = Σ_{u≤t} δ_u·A,
+ *   y_t = exp(L_t) · (C_t · s_0) + Σ_{u≤t} exp(L_t − L_u) · (C_t · B_u) · δ_u · x_u
+ *   s_end = exp(L_T) · s_0 + Σ_u exp(L_T − L_u) · δ_u · x_u ⊗ B_u
+ * so every output of a chunk is independent of the others given the chunk's starting state.
+ * Equal to {@link ssmScanSequential} up to rounding; the oracle for chunked kernels.
+ */
+export function ssmScanChunked(a: SsmScanShape, x: ArrayLike<number>, dt: ArrayLike<number>, B: ArrayLike<number>, C: ArrayLike<number>, s: Float64Array, chunk: number): Float64Array {
+  if (!Number.isInteger(chunk) || chunk < 1) throw new RecurrentReferenceError(`chunk must be a positive integer, got ${chunk}`);
+  const { heads, headDim: P, state: S, groups, nTokens } = a;
+  const y = new Float64Array(nTokens * heads * P);
+  const perGroup = heads / groups;
+  for (let t0 = 0; t0 < nTokens; t0 += chunk) {
+    const T = Math.min(chunk, nTokens - t0);
+    for (let h = 0; h < heads; h++) {
+      const g = Math.floor(h / perGroup);
+      const delta = new Float64Array(T);
+      const L = new Float64Array(T);
+      let acc = 0;
+      for (let t = 0; t < T; t++) {
+        delta[t] = softplus(dt[(t0 + t) * heads + h]!);
+        acc += delta[t]! * a.A[h]!;
+        L[t] = acc;
+      }
+      const bAt = (t: number, k: number) => B[((t0 + t) * groups + g) * S + k]!;
+      const cAt = (t: number, k: number) => C[((t0 + t) * groups + g) * S + k]!;
+      // C_t · B_u for the chunk's pairs u <= t (shared by the head's headDim rows).
+      const cb = new Float64Array(T * T);
+      for (let t = 0; t < T; t++) {
+        for (let u = 0; u <= t; u++) {
+          let dot = 0;
+          for (let k = 0; k < S; k++) dot += cAt(t, k) * bAt(u, k);
+          cb[t * T + u] = dot;
+        }
+      }
+      for (let p = 0; p < P; p++) {
+        const xi = h * P + p;
+        const xAt = (t: number) => x[(t0 + t) * heads * P + xi]!;
+        for (let t = 0; t < T; t++) {
+          let fromState = 0;
+          for (let k = 0; k < S; k++) fromState += cAt(t, k) * s[xi * S + k]!;
+          let sum = Math.exp(L[t]!) * fromState;
+          for (let u = 0; u <= t; u++) sum += Math.exp(L[t]! - L[u]!) * cb[t * T + u]! * delta[u]! * xAt(u);
+          y[(t0 + t) * heads * P + xi] = sum;
+        }
+        const end = L[T - 1]!;
+        for (let k = 0; k < S; k++) {
+          let v = Math.exp(end) * s[xi * S + k]!;
+          for (let u = 0; u < T; u++) v += Math.exp(end - L[u]!) * delta[u]! * xAt(u) * bAt(u, k);
+          s[xi * S + k] = v;
+        }
+      }
+    }
+  }
+  return y;
 }
 
 /** The logits of every position of `tokens` from an empty state, [tokens][nVocab]. */

@@ -22,10 +22,10 @@ import { UnsupportedModelError } from '../../src/engine/model/errors.ts';
 import { klDivergence, maxAbsDiff, topOneAgreement } from '../../src/testing/compare.ts';
 import { llamaRefLogits } from '../../src/testing/llama-ref.ts';
 import { makeTestModel, type TestModelOptions } from '../../src/testing/make-model.ts';
-import { tokensFor } from '../../src/testing/random.ts';
+import { mulberry32, tokensFor } from '../../src/testing/random.ts';
 import { GraniteHybridReferenceSession, loadGraniteHybridReference } from '../../src/testing/reference-granite-hybrid.ts';
 import { Lfm2ReferenceSession, loadLfm2Reference } from '../../src/testing/reference-lfm2.ts';
-import { Mamba2ReferenceSession, loadMamba2Reference } from '../../src/testing/reference-mamba2.ts';
+import { Mamba2ReferenceSession, loadMamba2Reference, ssmScanChunked, ssmScanSequential, type SsmScanShape } from '../../src/testing/reference-mamba2.ts';
 
 const TIMEOUT = 120_000;
 const N_TOKENS = 64;
@@ -190,5 +190,32 @@ describe.each(ARCHS.map((a) => [a.arch, a] as const))('%s float64 reference', (a
     expect(caught).toBeInstanceOf(UnsupportedModelError);
     expect((caught as Error).name).toBe('UnsupportedModelError');
     expect((caught as Error).message).toContain(`architecture '${arch}' is not supported`);
+  });
+});
+
+describe('Mamba2 selective scan: the chunked (prefill) form equals the token-by-token recurrence', () => {
+  it.each([1, 3, 8, 40])('chunks of %i tokens, 6 heads in 3 groups, the state carried across calls', (chunk) => {
+    const rand = mulberry32(chunk);
+    const normal = (n: number, scale = 1, shift = 0) => Float64Array.from({ length: n }, () => shift + scale * (rand() + rand() + rand() - 1.5) * 2);
+    const heads = 6;
+    const shape = (nTokens: number): SsmScanShape => ({ heads, headDim: 5, state: 7, groups: 3, nTokens, A: Float64Array.from({ length: heads }, (_, h) => -1 - h) });
+    const start = normal(heads * 5 * 7);
+    const sSeq = start.slice();
+    const sChunk = start.slice();
+    // Two calls (a prompt, then a continuation) of 37 and 11 tokens; dt around -2 (softplus ~0.13) with
+    // outliers past ggml's softplus threshold of 20.
+    for (const n of [37, 11]) {
+      const x = normal(n * heads * 5);
+      const dt = normal(n * heads, 1.5, -2);
+      dt[3] = 25;
+      const B = normal(n * 3 * 7);
+      const C = normal(n * 3 * 7);
+      const ySeq = ssmScanSequential(shape(n), x, dt, B, C, sSeq);
+      const yChunk = ssmScanChunked(shape(n), x, dt, B, C, sChunk, chunk);
+      expect(maxAbsDiff(yChunk, ySeq)).toBeLessThanOrEqual(1e-10);
+      expect(maxAbsDiff(sChunk, sSeq)).toBeLessThanOrEqual(1e-10);
+    }
+    // The state moved (the comparison is not of two untouched copies).
+    expect(maxAbsDiff(sSeq, start)).toBeGreaterThan(0.1);
   });
 });
