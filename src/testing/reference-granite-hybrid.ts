@@ -112,6 +112,21 @@ export class GraniteHybridReferenceSession {
     this.values = c.nHeadKv.map(() => []);
   }
 
+  /** An independent copy of this session's state (a turn-boundary snapshot to continue from). */
+  clone(): GraniteHybridReferenceSession {
+    const copy = new GraniteHybridReferenceSession(this.model);
+    this.ssm.forEach((st, i) => {
+      if (!st) return;
+      copy.ssm[i]!.conv.set(st.conv);
+      copy.ssm[i]!.ssm.set(st.ssm);
+    });
+    // Cached keys and values are never written after they are pushed: sharing them is safe.
+    this.keys.forEach((k, i) => copy.keys[i]!.push(...k));
+    this.values.forEach((v, i) => copy.values[i]!.push(...v));
+    copy.nPast = this.nPast;
+    return copy;
+  }
+
   /** Feeds `tokens` after everything fed before; returns their logits, [tokens][nVocab]. */
   eval(tokens: readonly number[]): Float64Array {
     const c = this.config;

@@ -104,6 +104,17 @@ export class Lfm2ReferenceSession {
     return tensor(this.model.weights, name);
   }
 
+  /** An independent copy of this session's state (a turn-boundary snapshot to continue from). */
+  clone(): Lfm2ReferenceSession {
+    const copy = new Lfm2ReferenceSession(this.model);
+    this.convState.forEach((st, i) => st && copy.convState[i]!.set(st));
+    // Cached keys and values are never written after they are pushed: sharing them is safe.
+    this.keys.forEach((k, i) => copy.keys[i]!.push(...k));
+    this.values.forEach((v, i) => copy.values[i]!.push(...v));
+    copy.nPast = this.nPast;
+    return copy;
+  }
+
   /** Feeds `tokens` after everything fed before; returns their logits, [tokens][nVocab]. */
   eval(tokens: readonly number[]): Float64Array {
     return evalTokens(this.model.weights, this.config, tokens, { outputNorm: 'token_embd_norm.weight' }, (il, x) => this.layer(il, x), () => this.nPast++);

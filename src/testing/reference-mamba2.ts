@@ -100,6 +100,14 @@ export class Mamba2ReferenceSession {
     return tensor(this.model.weights, name);
   }
 
+  /** An independent copy of this session's state (a turn-boundary snapshot to continue from). */
+  clone(): Mamba2ReferenceSession {
+    const copy = new Mamba2ReferenceSession(this.model);
+    this.convState.forEach((st, i) => copy.convState[i]!.set(st));
+    this.ssmState.forEach((st, i) => copy.ssmState[i]!.set(st));
+    return copy;
+  }
+
   /** Feeds `tokens` after everything fed before; returns their logits, [tokens][nVocab]. */
   eval(tokens: readonly number[]): Float64Array {
     const c = this.config;

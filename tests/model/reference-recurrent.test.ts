@@ -41,6 +41,7 @@ afterAll(() => {
 /** What the tests need of a reference: a fresh session that takes tokens and gives their logits. */
 interface Session {
   eval(tokens: readonly number[]): Float64Array;
+  clone(): Session;
 }
 interface Arch {
   arch: 'mamba2' | 'lfm2' | 'granitehybrid';
@@ -157,7 +158,7 @@ describe.each(ARCHS.map((a) => [a.arch, a] as const))('%s float64 reference', (a
     expect(top1Q).toBeGreaterThanOrEqual(0.85);
   });
 
-  it('a prompt fed whole, token by token or in uneven pieces gives the same logits; llama.cpp agrees in batches of 5', { timeout: TIMEOUT }, async () => {
+  it('a prompt fed whole, token by token, in uneven pieces or from a snapshot gives the same logits; llama.cpp agrees in batches of 5', { timeout: TIMEOUT }, async () => {
     const path = generate(`${arch}-split`, a.shapes[1]!.options);
     const { nVocab: V, session } = await a.load(path);
     const tokens = tokensFor(23, V, 7);
@@ -173,6 +174,15 @@ describe.each(ARCHS.map((a) => [a.arch, a] as const))('%s float64 reference', (a
       at += len;
     }
     expect(at).toBe(tokens.length);
+    // A snapshot taken after 10 tokens continues as the original does, and is not moved by it.
+    const first = session();
+    first.eval(tokens.slice(0, 10));
+    const snapshot = first.clone();
+    const fromFirst = first.eval(tokens.slice(10));
+    const fromSnapshot = snapshot.clone().eval(tokens.slice(10));
+    expect(maxAbsDiff(fromFirst, whole.subarray(10 * V))).toBeLessThanOrEqual(1e-12);
+    expect(maxAbsDiff(fromSnapshot, whole.subarray(10 * V))).toBeLessThanOrEqual(1e-12);
+    expect(maxAbsDiff(snapshot.eval(tokens.slice(10, 11)), whole.subarray(10 * V, 11 * V))).toBeLessThanOrEqual(1e-12);
     expect(maxAbsDiff(byToken, whole)).toBeLessThanOrEqual(1e-12);
     expect(maxAbsDiff(byPieces, whole)).toBeLessThanOrEqual(1e-12);
     const split = llamaRefLogits(path, tokens, { threads: 2, batch: 5, kvType: 'f32' });
