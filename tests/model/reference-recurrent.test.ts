@@ -1,12 +1,15 @@
 /**
  * The float64 references of the recurrent architectures the engine does not load yet
- * (src/testing/reference-mamba2.ts, reference-lfm2.ts, reference-granite-hybrid.ts) against llama.cpp's CPU logits (f32 KV
- * cache where there is one) on generated F32 files (src/testing/make-model.ts), two shapes per
- * architecture: mamba2 with one and with three B/C groups, lfm2 with two mixes of short-convolution
- * and attention layers, granitehybrid (no RoPE) with two mixes of Mamba2 and attention, dense and MoE FFN. Also each reference's own consistency (a prompt fed whole, token by token
- * or in uneven pieces gives the same logits, and llama.cpp agrees when it splits the prompt); a
- * negative control (a fresh state for every token lands far above the bar); and the engine still
- * refusing these files by name until it has a forward for them.
+ * (src/testing/reference-mamba2.ts, reference-lfm2.ts, reference-granite-hybrid.ts) against
+ * llama.cpp's CPU logits (f32 KV cache where there is one) on generated F32 files
+ * (src/testing/make-model.ts), two shapes per architecture: mamba2 with one and with three B/C
+ * groups, lfm2 with two mixes of short-convolution and attention layers, granitehybrid (no RoPE)
+ * with two mixes of Mamba2 and attention, dense and MoE FFN; Q8_0 and Q4_K_M files against
+ * llama.cpp on their dequantized copies. Also each reference's own consistency (a prompt fed whole,
+ * token by token, in uneven pieces or from a cloned snapshot gives the same logits, and llama.cpp
+ * agrees when it splits the prompt); the chunked (prefill) form of the selective scan against the
+ * recurrence; a negative control (a fresh state for every token lands far above the bar); and the
+ * engine still refusing these files by name until it has a forward for them.
  * Every comparison prints its figures ("[reference-recurrent] ...") for the issue notes.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
