@@ -268,6 +268,23 @@ export interface IndexedMatvecArgs {
   matvec?: MatvecStrategy;
 }
 
+/** The uniforms matvec_indexed.wgsl and matmul_grouped.wgsl share, for one part of the stacked weight. */
+function expertParams(args: Omit<IndexedMatvecArgs, 'ids'>, part: { rowStart: number; rows: number }, xStride: number, groupsX: number) {
+  return {
+    k: args.weight.k,
+    rows: args.rows,
+    used: args.used,
+    pair_base: args.pairBase,
+    row_start: part.rowStart,
+    part_rows: part.rows,
+    out_stride: args.outStride ?? args.rows,
+    out_base: args.outOffset ?? 0,
+    x_stride: xStride,
+    x_row_base: args.xRowBase ?? 0,
+    groups_x: groupsX,
+  };
+}
+
 /**
  * The expert products of a mixture-of-experts FFN (matvec_indexed.wgsl): out[p] = W_{ids[p]} x[p / used],
  * reading only the chosen matrices' rows. One dispatch per part of the weight.
@@ -284,19 +301,7 @@ export function encodeIndexedMatvec(recorder: StepRecorder, kernels: KernelCache
   const [gx, gy] = dispatchGrid(Math.ceil(rows / layout.rowsPerWorkgroup), maxGroupsPerDim);
   for (const part of weight.parts) {
     recorder.dispatch(kernel, {
-      params: {
-        k: weight.k,
-        rows,
-        used: args.used,
-        pair_base: args.pairBase,
-        row_start: part.rowStart,
-        part_rows: part.rows,
-        out_stride: args.outStride ?? rows,
-        out_base: args.outOffset ?? 0,
-        x_stride: xStride,
-        x_row_base: args.xRowBase ?? 0,
-        groups_x: gx,
-      },
+      params: expertParams(args, part, xStride, gx),
       bind: { weights: part.buffer, x: args.x, out: args.out, ids: args.ids },
       workgroups: [gx, gy, pairs],
       label: `matvec indexed ${weight.name}`,
@@ -339,19 +344,7 @@ export function encodeGroupedMatmul(recorder: StepRecorder, kernels: KernelCache
   const [gx, gy] = dispatchGrid(Math.ceil(rows / (GROUPED_WORKGROUP * GROUPED_ROWS_PER_INVOCATION)), maxGroupsPerDim);
   for (const part of weight.parts) {
     recorder.dispatch(kernel, {
-      params: {
-        k: weight.k,
-        rows,
-        used: args.used,
-        pair_base: args.pairBase,
-        row_start: part.rowStart,
-        part_rows: part.rows,
-        out_stride: args.outStride ?? rows,
-        out_base: args.outOffset ?? 0,
-        x_stride: xStride,
-        x_row_base: args.xRowBase ?? 0,
-        groups_x: gx,
-      },
+      params: expertParams(args, part, xStride, gx),
       bind: { weights: part.buffer, x: args.x, out: args.out, order: args.order, tiles: args.tiles },
       workgroups: [gx, gy, args.maxTiles],
       label: `matmul grouped ${weight.name}`,

@@ -28,6 +28,14 @@ function encoded(type: GgmlType, values: Float32Array): { bytes: Uint8Array; deq
   return { bytes, dequantized };
 }
 
+/** Random stacked expert matrices [experts][rows][k] in `type`, split into parts of `maxRowsPerPart` rows when given. */
+async function expertWeights(c: { type: GgmlType; k: number; rows: number; experts: number; maxRowsPerPart?: number }, seed: number) {
+  const { bytes, dequantized } = encoded(c.type, randomFloats(c.k * c.rows * c.experts, seed));
+  const weight = await uploadWeight(h.device, { name: 'exps', type: c.type, shape: [c.k, c.rows, c.experts] }, async (o, n) => bytes.subarray(o, o + n), c.maxRowsPerPart ? { maxRowsPerPart: c.maxRowsPerPart } : {});
+  if (c.maxRowsPerPart) expect(weight.parts.length).toBeGreaterThan(1);
+  return { weight, dequantized };
+}
+
 describe('moe_route.wgsl', () => {
   const cases = [
     { gating: 'softmax', normalize: true, weightsScale: 1, nExpert: 8, used: 2, tokens: 5 },
@@ -62,9 +70,7 @@ describe('matvec_indexed.wgsl', () => {
   ].map((c) => ({ ...c, name: ggmlTypeName(c.type) }));
   it.each(cases)('$name k=$k rows=$rows experts=$experts used=$used tokens=$tokens parts of $maxRowsPerPart', async (c) => {
     const seed = freshSeed(`matvec indexed ${JSON.stringify(c)}`);
-    const { bytes, dequantized } = encoded(c.type, randomFloats(c.k * c.rows * c.experts, seed));
-    const weight = await uploadWeight(h.device, { name: 'exps', type: c.type, shape: [c.k, c.rows, c.experts] }, async (o, n) => bytes.subarray(o, o + n), c.maxRowsPerPart ? { maxRowsPerPart: c.maxRowsPerPart } : {});
-    if (c.maxRowsPerPart) expect(weight.parts.length).toBeGreaterThan(1);
+    const { weight, dequantized } = await expertWeights(c, seed);
     const xStride = c.k + 2;
     const x = randomFloats(xStride * c.tokens, seed + 1);
     const pairs = c.tokens * c.used;
@@ -104,9 +110,7 @@ describe('moe_sort.wgsl + matmul_grouped.wgsl', () => {
   ].map((c) => ({ ...c, name: ggmlTypeName(c.type) }));
   it.each(cases)('$name k=$k rows=$rows experts=$experts used=$used tokens=$tokens parts of $maxRowsPerPart', async (c) => {
     const seed = freshSeed(`matmul grouped ${JSON.stringify(c)}`);
-    const { bytes, dequantized } = encoded(c.type, randomFloats(c.k * c.rows * c.experts, seed));
-    const weight = await uploadWeight(h.device, { name: 'exps', type: c.type, shape: [c.k, c.rows, c.experts] }, async (o, n) => bytes.subarray(o, o + n), c.maxRowsPerPart ? { maxRowsPerPart: c.maxRowsPerPart } : {});
-    if (c.maxRowsPerPart) expect(weight.parts.length).toBeGreaterThan(1);
+    const { weight, dequantized } = await expertWeights(c, seed);
     const xStride = c.k + 3;
     const x = randomFloats(xStride * c.tokens, seed + 1);
     const pairs = c.tokens * c.used;
