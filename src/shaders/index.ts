@@ -9,6 +9,8 @@ import penaltyCommon from './penalty_common.wgsl?raw';
 import matmul from './matmul.wgsl?raw';
 import matmulRows from './matmul_rows.wgsl?raw';
 import matmulIo from './matmul_io.wgsl?raw';
+import matmulRowsTile from './matmul_rows_tile.wgsl?raw';
+import matmulGrouped from './matmul_grouped.wgsl?raw';
 import xF32 from './x_f32.wgsl?raw';
 import xVec4 from './x_vec4.wgsl?raw';
 import matvec from './matvec.wgsl?raw';
@@ -17,6 +19,7 @@ import matvecIndexed from './matvec_indexed.wgsl?raw';
 import matvecRowDot from './matvec_row_dot.wgsl?raw';
 import moeRoute from './moe_route.wgsl?raw';
 import moeCombine from './moe_combine.wgsl?raw';
+import moeSort from './moe_sort.wgsl?raw';
 import dotGeneric from './dot_generic.wgsl?raw';
 import dotQ4_0 from './dot_q4_0.wgsl?raw';
 import dotQ4K from './dot_q4_k.wgsl?raw';
@@ -79,6 +82,8 @@ export const SHADERS: Readonly<Record<string, string>> = {
   'matmul.wgsl': matmul,
   'matmul_rows.wgsl': matmulRows,
   'matmul_io.wgsl': matmulIo,
+  'matmul_rows_tile.wgsl': matmulRowsTile,
+  'matmul_grouped.wgsl': matmulGrouped,
   'x_f32.wgsl': xF32,
   'x_vec4.wgsl': xVec4,
   'matvec.wgsl': matvec,
@@ -87,6 +92,7 @@ export const SHADERS: Readonly<Record<string, string>> = {
   'matvec_row_dot.wgsl': matvecRowDot,
   'moe_route.wgsl': moeRoute,
   'moe_combine.wgsl': moeCombine,
+  'moe_sort.wgsl': moeSort,
   'dot_generic.wgsl': dotGeneric,
   'dot_q4_0.wgsl': dotQ4_0,
   'dot_q4_k.wgsl': dotQ4K,

@@ -1,7 +1,8 @@
 /**
- * Mixture-of-experts models on the WebGPU backend (moeFfn: routing, indexed expert products and
- * the weighted sum on the device, backend.ts), on random-weight make-model files: our logits over
- * a prefill (batch 8, so the expert rows run in several scratch chunks) and then decode, against
+ * Mixture-of-experts models on the WebGPU backend (moeFfn: routing, expert products and the
+ * weighted sum on the device, backend.ts), on random-weight make-model files: our logits over a
+ * prefill (batch 8: the 12 tokens in two evals, their expert products grouped by expert) and then
+ * decode (indexed expert products), against
  * llama.cpp and the exact float64 forward. F32: KL(llama.cpp || ours) <= 1e-5 and top-1 >= 99%;
  * Q8_0: our logits at least as close to the exact answer over the dequantized weights as
  * llama.cpp's (which quantizes activations to 8 bits). Figures are "[webgpu moe]" lines.

@@ -65,9 +65,9 @@ describe('planMemory scratch', () => {
 });
 
 /**
- * Mixture-of-experts blocks: the scratch holds the router logits, one expert's gathered rows, its
- * gate, up and GLU (as wide as the widest of the routed and shared experts), its output and the
- * FFN's output; no dense FFN buffers. WebGPU has no moeFfn yet: a plan for it is refused by name.
+ * Mixture-of-experts blocks: the scratch holds the router logits, one expert's gathered rows, the
+ * gate, up and GLU (as wide as the shared expert's, or every chosen expert's of a token), the
+ * chosen experts' outputs and the FFN's output; no dense FFN buffers. WebGPU has no moeFfn yet: a plan for it is refused by name.
  */
 describe('planMemory for mixture-of-experts', () => {
   it('sizes the MoE scratch and refuses a backend without the op', async () => {
@@ -76,8 +76,9 @@ describe('planMemory for mixture-of-experts', () => {
     const c = readModelConfig(file);
     const limits = { maxBufferBytes: 1 << 30, memoryBudgetBytes: 1 << 30 };
     const plan = planMemory(c, file.tensors, { limits }, { contextLength: 256, batch: 4 });
-    // x, cur, moeOut; q, k, v; attn; router logits; gathered x; gate, up, h; expert output; logits.
-    const widths = [c.nEmbd, c.nEmbd, c.nEmbd, c.qDim, c.kvDimK, c.kvDimV, c.nHead * c.headDimV, 6, c.nEmbd, 80, 80, 80, c.nEmbd, c.nVocab];
+    // x, cur, moeOut; q, k, v; attn; router logits; gathered x; gate, up, h (max(80, 2 x 32));
+    // the 2 chosen experts' outputs; logits.
+    const widths = [c.nEmbd, c.nEmbd, c.nEmbd, c.qDim, c.kvDimK, c.kvDimV, c.nHead * c.headDimV, 6, c.nEmbd, 80, 80, 80, 2 * c.nEmbd, c.nVocab];
     expect(plan.scratchBytes).toBe(4 * (4 * widths.reduce((a, b) => a + b, 0) + 3 * 4));
     const model = assembleGgufModel([{ file, source: bytesSource(bytes) }]);
     expect(planLoad(model, { kind: 'webgpu', limits, supportsWeight: () => true }).config.moe?.nExpert).toBe(6);

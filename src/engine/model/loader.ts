@@ -135,6 +135,15 @@ function scratchWidths(c: ModelConfig): Map<ActivationName, number> {
     ['cur', c.nEmbd],
     ...(c.moe ? [['moeOut', c.nEmbd] as [ActivationName, number]] : []),
   ]);
+  if (c.moe) {
+    // Room for every (token, chosen expert) pair of a batch: the WebGPU moeFfn then runs a whole
+    // batch's expert products in one chunk, grouped by expert, so each expert's rows are read once
+    // per batch (per tile of its pairs) rather than once per scratch-sized chunk.
+    const pairs = c.moe.nExpertUsed;
+    for (const [name, width] of [['moeGate', c.moe.nFfExp], ['moeUp', c.moe.nFfExp], ['moeH', c.moe.nFfExp], ['moeY', c.nEmbd]] as const) {
+      widths.set(name, Math.max(widths.get(name) ?? 0, pairs * width));
+    }
+  }
   return widths.set('logits', c.nVocab);
 }
 

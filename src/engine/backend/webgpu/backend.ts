@@ -31,8 +31,8 @@ import { foldedGrid, type RowView, shaderKernel } from './kernels/common.ts';
 import { encodeElementwise } from './kernels/elementwise.ts';
 import { encodeEmbed } from './kernels/embed.ts';
 import { encodeGlu } from './kernels/glu.ts';
-import { encodeIndexedMatvec, encodeMatmul, gluMatmulFits, matmulSupports } from './kernels/matmul.ts';
-import { encodeMoeCombine, encodeMoeRoute } from './kernels/moe.ts';
+import { encodeGroupedMatmul, encodeIndexedMatvec, encodeMatmul, GROUPED_TILE_PAIRS, gluMatmulFits, groupedTiles, matmulSupports } from './kernels/matmul.ts';
+import { encodeMoeCombine, encodeMoeRoute, encodeMoeSort } from './kernels/moe.ts';
 import { encodeAddNorm, encodeNorm } from './kernels/norm.ts';
 import { encodeRope, type RopeArgs } from './kernels/rope.ts';
 import { encodeRopeKvWrite, ropeKvWriteFits } from './kernels/rope-kv-write.ts';
@@ -131,6 +131,8 @@ export class WebGpuBackend implements Backend {
   private maskBuffer: { buffer: GPUBuffer; words: number } | undefined;
   /** The chosen experts (u32) and their weights (f32) of every token of a moeFfn, [tokens][used]. */
   private moeRouting: { ids: GPUBuffer; weights: GPUBuffer; entries: number } | undefined;
+  /** Prefill's buckets of a chunk of (token, expert) pairs by expert (moe_sort.wgsl), sized for `pairs` pairs over `nExpert` experts. */
+  private moeGrouping: { starts: GPUBuffer; order: GPUBuffer; tiles: GPUBuffer; pairs: number; nExpert: number } | undefined;
 
   constructor(
     readonly device: GPUDevice,
@@ -381,9 +383,11 @@ export class WebGpuBackend implements Backend {
   /**
    * The mixture-of-experts FFN, all on the device: router matmul, routing (moe_route.wgsl: ids and
    * weights in device buffers), the shared expert with the ordinary ops, then in chunks of
-   * (token, expert) pairs that fit the scratch (a chunk may split a token's experts), each (token, chosen expert) pair's gate, up and down products over only
-   * that expert's rows (indexed matvec), the GLU, and the weighted sum into out. Prefill reads a
-   * chosen expert's weights once per token that chose it (not grouped by expert yet).
+   * (token, expert) pairs that fit the scratch (a chunk may split a token's experts), the gate, up
+   * and down products over only the chosen experts' rows, the GLU, and the weighted sum into out.
+   * Decode runs one indexed matvec per pair; prefill buckets each chunk's pairs by expert on the
+   * device (moe_sort.wgsl) and runs the expert-grouped product (matmul_grouped.wgsl), which reads an
+   * expert's rows once per 8 of the chunk's pairs that chose it instead of once per pair.
    */
   moeFfn(x: Rows, out: Rows, tokens: number, op: MoeFfnOp): void {
     if (tokens < 1) return;
@@ -440,41 +444,26 @@ export class WebGpuBackend implements Backend {
       }
     }
 
+    // Prefill groups each chunk's pairs by expert on the device, so an expert's rows are read once
+    // per 8 of the chunk's pairs that chose it; decode (one token) reads each chosen expert once anyway.
+    const grouping = tokens > 1 ? this.moeGroupingFor(Math.min(pairCapacity, entries), op.nExpert) : undefined;
     for (let pairBase = 0; pairBase < entries; pairBase += pairCapacity) {
       const pairs = Math.min(pairCapacity, entries - pairBase);
-      const indexed = (w: Weight, rows: number, input: Rows, output: Activation, outStride: number) =>
-        encodeIndexedMatvec(this.recorder, this.kernels, this.maxGroups, {
-          weight: (w as GpuWeightHandle).gpu,
-          rows,
-          ids: routing.ids,
-          used: op.used,
-          pairBase,
-          pairs,
-          x: { buffer: buf(input.t) },
-          xStride: input.stride,
-          out: { buffer: buf(output) },
-          outStride,
-          matvec: this.matvec,
-        });
+      const maxTiles = groupedTiles(pairs, op.nExpert);
+      if (grouping) {
+        encodeMoeSort(this.recorder, this.kernels, { ids: routing.ids, pairBase, pairs, nExpert: op.nExpert, starts: grouping.starts, order: grouping.order, tiles: grouping.tiles, tile: GROUPED_TILE_PAIRS, maxTiles });
+      }
       // gate and up read each pair's token row of x; the GLU's rows are per pair of the chunk, so
       // down reads them with used = 1 and the chunk's first pair subtracted.
-      indexed(op.gate, F, x, s.gate, F);
-      indexed(op.up, F, x, s.up, F);
+      const expertProduct = (w: Weight, rows: number, input: Rows, output: Activation, outStride: number, used: number, xRowBase: number) => {
+        const common = { weight: (w as GpuWeightHandle).gpu, rows, used, pairBase, xRowBase, pairs, x: { buffer: buf(input.t) }, xStride: input.stride, out: { buffer: buf(output) }, outStride };
+        if (grouping) encodeGroupedMatmul(this.recorder, this.kernels, this.maxGroups, { ...common, order: grouping.order, tiles: grouping.tiles, maxTiles });
+        else encodeIndexedMatvec(this.recorder, this.kernels, this.maxGroups, { ...common, ids: routing.ids, matvec: this.matvec });
+      };
+      expertProduct(op.gate, F, x, s.gate, F, op.used, 0);
+      expertProduct(op.up, F, x, s.up, F, op.used, 0);
       this.glu(op.activation, { t: s.gate, stride: F }, { t: s.up, stride: F }, { t: s.h, stride: F }, F, pairs);
-      encodeIndexedMatvec(this.recorder, this.kernels, this.maxGroups, {
-        weight: (op.down as GpuWeightHandle).gpu,
-        rows: E,
-        ids: routing.ids,
-        used: 1,
-        pairBase,
-        xRowBase: pairBase,
-        pairs,
-        x: { buffer: buf(s.h) },
-        xStride: F,
-        out: { buffer: buf(s.y) },
-        outStride: E,
-        matvec: this.matvec,
-      });
+      expertProduct(op.down, E, { t: s.h, stride: F }, s.y, E, 1, pairBase);
       encodeMoeCombine(this.recorder, this.kernels, this.maxGroups, {
         y: buf(s.y),
         weights: routing.weights,
@@ -489,6 +478,20 @@ export class WebGpuBackend implements Backend {
         dummy: this.dummy,
       });
     }
+  }
+
+  private moeGroupingFor(pairs: number, nExpert: number): { starts: GPUBuffer; order: GPUBuffer; tiles: GPUBuffer } {
+    const g = this.moeGrouping;
+    if (g && g.pairs >= pairs && g.nExpert >= nExpert) return g;
+    const size = { pairs: Math.max(pairs, g?.pairs ?? 0), nExpert: Math.max(nExpert, g?.nExpert ?? 0) };
+    this.moeGrouping = {
+      starts: this.buffer('moe expert starts', size.nExpert * 4),
+      order: this.buffer('moe pairs by expert', size.pairs * 4),
+      tiles: this.buffer('moe expert tiles', groupedTiles(size.pairs, size.nExpert) * 16),
+      ...size,
+    };
+    this.invalidatePlans();
+    return this.moeGrouping;
   }
 
   glu(activation: 'silu' | 'gelu', gate: Rows, up: Rows, out: Rows, n: number, rows: number): void {

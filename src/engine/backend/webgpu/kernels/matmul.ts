@@ -222,6 +222,29 @@ export function matmulReference(
 }
 
 const INDEXED = kernelFamily();
+const GROUPED = kernelFamily();
+
+/**
+ * An expert-product kernel (matvec_indexed.wgsl or matmul_grouped.wgsl) for a weight format, with
+ * the dense products' `weights`, `dot` and `x` slots; `layout` tells variants of one format apart.
+ */
+function expertKernel(kernels: KernelCache, family: number, shader: 'matvec_indexed.wgsl' | 'matmul_grouped.wgsl', type: GgmlType, vec4X: boolean, constants: Record<string, number>, layout = 0) {
+  const include = WEIGHT_INCLUDES[type];
+  if (!include) throw new Error(`no matmul kernel for ${ggmlTypeName(type)} weights`);
+  const key = (type * 2 + (vec4X ? 1 : 0)) * 2 + layout;
+  return (
+    kernels.variant(family, key) ??
+    kernels.remember(
+      family,
+      key,
+      kernels.get({
+        name: `${shader.replace('.wgsl', '')}_${include.replace('weights_', '').replace('.wgsl', '')}${vec4X ? '_xv4' : ''}`,
+        wgsl: preprocessWgsl(shader, SHADERS, { weights: include, dot: DOT_INCLUDES[type] ?? 'dot_generic.wgsl', x: vec4X ? 'x_vec4.wgsl' : 'x_f32.wgsl' }),
+        constants,
+      }),
+    )
+  );
+}
 
 export interface IndexedMatvecArgs {
   /** n_expert matrices of `rows` rows stacked (GGUF [k, rows, n_expert]), any split into parts. */
@@ -245,6 +268,23 @@ export interface IndexedMatvecArgs {
   matvec?: MatvecStrategy;
 }
 
+/** The uniforms matvec_indexed.wgsl and matmul_grouped.wgsl share, for one part of the stacked weight. */
+function expertParams(args: Omit<IndexedMatvecArgs, 'ids'>, part: { rowStart: number; rows: number }, xStride: number, groupsX: number) {
+  return {
+    k: args.weight.k,
+    rows: args.rows,
+    used: args.used,
+    pair_base: args.pairBase,
+    row_start: part.rowStart,
+    part_rows: part.rows,
+    out_stride: args.outStride ?? args.rows,
+    out_base: args.outOffset ?? 0,
+    x_stride: xStride,
+    x_row_base: args.xRowBase ?? 0,
+    groups_x: groupsX,
+  };
+}
+
 /**
  * The expert products of a mixture-of-experts FFN (matvec_indexed.wgsl): out[p] = W_{ids[p]} x[p / used],
  * reading only the chosen matrices' rows. One dispatch per part of the weight.
@@ -257,39 +297,57 @@ export function encodeIndexedMatvec(recorder: StepRecorder, kernels: KernelCache
   const xStride = args.xStride ?? weight.k;
   const vec4X = weight.k % 4 === 0 && xStride % 4 === 0;
   const layout = MATVEC_LAYOUTS[args.matvec === 'invocation' ? 'invocation' : 'workgroup'];
-  const include = WEIGHT_INCLUDES[weight.type];
-  if (!include) throw new Error(`no matmul kernel for ${ggmlTypeName(weight.type)} weights`);
-  const key = (weight.type * 2 + (vec4X ? 1 : 0)) * 2 + (layout.threadsPerRow === 1 ? 1 : 0);
-  const kernel =
-    kernels.variant(INDEXED, key) ??
-    kernels.remember(
-      INDEXED,
-      key,
-      kernels.get({
-        name: `matvec_indexed_${include.replace('weights_', '').replace('.wgsl', '')}${vec4X ? '_xv4' : ''}`,
-        wgsl: preprocessWgsl('matvec_indexed.wgsl', SHADERS, { weights: include, dot: DOT_INCLUDES[weight.type] ?? 'dot_generic.wgsl', x: vec4X ? 'x_vec4.wgsl' : 'x_f32.wgsl' }),
-        constants: { THREADS_PER_ROW: layout.threadsPerRow, ROWS_PER_WORKGROUP: layout.rowsPerWorkgroup },
-      }),
-    );
+  const kernel = expertKernel(kernels, INDEXED, 'matvec_indexed.wgsl', weight.type, vec4X, { THREADS_PER_ROW: layout.threadsPerRow, ROWS_PER_WORKGROUP: layout.rowsPerWorkgroup }, layout.threadsPerRow === 1 ? 1 : 0);
   const [gx, gy] = dispatchGrid(Math.ceil(rows / layout.rowsPerWorkgroup), maxGroupsPerDim);
   for (const part of weight.parts) {
     recorder.dispatch(kernel, {
-      params: {
-        k: weight.k,
-        rows,
-        used: args.used,
-        pair_base: args.pairBase,
-        row_start: part.rowStart,
-        part_rows: part.rows,
-        out_stride: args.outStride ?? rows,
-        out_base: args.outOffset ?? 0,
-        x_stride: xStride,
-        x_row_base: args.xRowBase ?? 0,
-        groups_x: gx,
-      },
+      params: expertParams(args, part, xStride, gx),
       bind: { weights: part.buffer, x: args.x, out: args.out, ids: args.ids },
       workgroups: [gx, gy, pairs],
       label: `matvec indexed ${weight.name}`,
+    });
+  }
+}
+
+/** Pairs per tile of the grouped expert products (matmul_grouped.wgsl's PAIRS). */
+export const GROUPED_TILE_PAIRS = 8;
+const GROUPED_WORKGROUP = 64;
+const GROUPED_ROWS_PER_INVOCATION = 4;
+
+/** The most tiles `pairs` pairs over `nExpert` experts cut into: each expert's last tile may be partial. */
+export function groupedTiles(pairs: number, nExpert: number): number {
+  return Math.ceil(pairs / GROUPED_TILE_PAIRS) + Math.min(nExpert, pairs);
+}
+
+export interface GroupedMatmulArgs extends Omit<IndexedMatvecArgs, 'matvec' | 'ids'> {
+  /** The chunk's pairs bucketed by expert and the tiles over them (moe.ts `encodeMoeSort`). */
+  order: GPUBuffer;
+  tiles: GPUBuffer;
+  /** Tiles the grid covers: `groupedTiles(pairs, nExpert)`. */
+  maxTiles: number;
+}
+
+/**
+ * The expert products of a mixture-of-experts prefill grouped by expert (matmul_grouped.wgsl): the
+ * same result as `encodeIndexedMatvec`, but each workgroup takes one expert and up to 8 of the pairs
+ * that chose it, so an expert's rows are read once per 8 pairs. The grid is `maxTiles` deep whatever
+ * the routing; empty tiles exit. One dispatch per part of the weight.
+ */
+export function encodeGroupedMatmul(recorder: StepRecorder, kernels: KernelCache, maxGroupsPerDim: number, args: GroupedMatmulArgs): void {
+  const { weight, rows, pairs } = args;
+  if (pairs < 1) return;
+  if (weight.rows % rows !== 0) throw new Error(`grouped matmul ${weight.name}: ${weight.rows} rows are not a whole number of ${rows}-row matrices`);
+  if (args.maxTiles > 65535) throw new RangeError(`grouped matmul ${weight.name}: ${args.maxTiles} tiles > 65535 per dispatch`);
+  const xStride = args.xStride ?? weight.k;
+  const vec4X = weight.k % 4 === 0 && xStride % 4 === 0;
+  const kernel = expertKernel(kernels, GROUPED, 'matmul_grouped.wgsl', weight.type, vec4X, { WORKGROUP_SIZE: GROUPED_WORKGROUP });
+  const [gx, gy] = dispatchGrid(Math.ceil(rows / (GROUPED_WORKGROUP * GROUPED_ROWS_PER_INVOCATION)), maxGroupsPerDim);
+  for (const part of weight.parts) {
+    recorder.dispatch(kernel, {
+      params: expertParams(args, part, xStride, gx),
+      bind: { weights: part.buffer, x: args.x, out: args.out, order: args.order, tiles: args.tiles },
+      workgroups: [gx, gy, args.maxTiles],
+      label: `matmul grouped ${weight.name}`,
     });
   }
 }

@@ -1,6 +1,7 @@
 /**
- * Mixture-of-experts routing and combining on the GPU (moe_route.wgsl, moe_combine.wgsl); the expert
- * products between them are matmul.ts's `encodeIndexedMatvec`. Routing writes the chosen experts'
+ * Mixture-of-experts routing, bucketing by expert and combining on the GPU (moe_route.wgsl,
+ * moe_sort.wgsl, moe_combine.wgsl); the expert products between them are matmul.ts's
+ * `encodeIndexedMatvec` (decode) and `encodeGroupedMatmul` (prefill, over moe_sort's buckets). Routing writes the chosen experts'
  * ids and weights to device buffers that the expert products read, so a decode step reads nothing
  * back. Float64 references beside each.
  */
@@ -11,6 +12,8 @@ import { dispatchGrid, shaderKernel, type RowView } from './common.ts';
 
 const ROUTE = kernelFamily();
 const COMBINE = kernelFamily();
+const SORT = kernelFamily();
+const SORT_WORKGROUP = 256;
 const ROUTE_WORKGROUP = 64;
 const COMBINE_WORKGROUP = 256;
 
@@ -48,6 +51,48 @@ export function encodeMoeRoute(recorder: StepRecorder, kernels: KernelCache, arg
     workgroups: [Math.ceil(args.tokens / ROUTE_WORKGROUP)],
     label: 'moe route',
   });
+}
+
+export interface MoeSortArgs {
+  /** Expert ids of all pairs (moe_route.wgsl); the chunk is pairs pairBase ..< pairBase + pairs. */
+  ids: GPUBuffer;
+  pairBase: number;
+  pairs: number;
+  nExpert: number;
+  /** u32 [nExpert]: each expert's first index in `order` (scratch of the sort). */
+  starts: GPUBuffer;
+  /** u32 [pairs]: chunk-relative pair indices by expert, ascending within one. */
+  order: GPUBuffer;
+  /** vec4u [maxTiles]: (expert, first, end, 0) runs of `order` of up to `tile` pairs; the rest empty. */
+  tiles: GPUBuffer;
+  tile: number;
+  maxTiles: number;
+}
+
+/** Buckets a chunk's pairs by expert on the device (moe_sort.wgsl, one workgroup) for `encodeGroupedMatmul`. */
+export function encodeMoeSort(recorder: StepRecorder, kernels: KernelCache, args: MoeSortArgs): void {
+  if (args.pairs < 1) return;
+  const need = Math.ceil(args.pairs / args.tile) + Math.min(args.nExpert, args.pairs);
+  if (args.maxTiles < need) throw new RangeError(`moe sort: ${args.maxTiles} tiles cannot hold ${args.pairs} pairs over ${args.nExpert} experts (${need})`);
+  const kernel = kernels.variant(SORT, 0) ?? kernels.remember(SORT, 0, shaderKernel(kernels, 'moe_sort.wgsl', { constants: { WORKGROUP_SIZE: SORT_WORKGROUP } }));
+  recorder.dispatch(kernel, {
+    params: { pair_base: args.pairBase, pairs: args.pairs, n_expert: args.nExpert, tile: args.tile, max_tiles: args.maxTiles },
+    bind: { ids: args.ids, starts: args.starts, order: args.order, tiles: args.tiles },
+    workgroups: [1],
+    label: 'moe sort',
+  });
+}
+
+/** Float64-free reference of moe_sort.wgsl: order and the non-empty tiles (expert, first, end). */
+export function moeSortReference(ids: ArrayLike<number>, pairBase: number, pairs: number, nExpert: number, tile: number): { order: number[]; tiles: Array<[number, number, number]> } {
+  const order: number[] = [];
+  const tiles: Array<[number, number, number]> = [];
+  for (let e = 0; e < nExpert; e++) {
+    const first = order.length;
+    for (let p = 0; p < pairs; p++) if (ids[pairBase + p] === e) order.push(p);
+    for (let s = first; s < order.length; s += tile) tiles.push([e, s, Math.min(s + tile, order.length)]);
+  }
+  return { order, tiles };
 }
 
 export interface MoeCombineArgs {
