@@ -88,6 +88,23 @@ else
   rm -f "$carry/vulkan.tar.xz"
 fi
 
+echo "== libglvnd (fallback: NVIDIA's Vulkan ICD needs libEGL.so.1, which CUDA containers may lack)"
+glvnd_libs=()
+for f in libEGL.so.1 libGLdispatch.so.0; do
+  p=$(ldconfig -p 2>/dev/null | awk -v n="$f" '$1 == n {print $NF; exit}')
+  [ -n "$p" ] && glvnd_libs+=("$(readlink -f "$p")")
+done
+if [ "${#glvnd_libs[@]}" = 2 ]; then
+  g="$build/glvnd"
+  rm -rf "$g" && mkdir -p "$g"
+  cp "${glvnd_libs[0]}" "$g/libEGL.so.1" && cp "${glvnd_libs[1]}" "$g/libGLdispatch.so.0"
+  printf '{"file_format_version":"1.0.0","ICD":{"library_path":"libEGL_nvidia.so.0"}}\n' > "$g/10_nvidia.json"
+  pack glvnd.tar.xz "$(sha256sum "$g"/* | sha256sum | cut -d' ' -f1)" bash -c 'tar -C "$1" -cf - . | xz -9 -c' _ "$g"
+else
+  echo "  none found here (apt-get install libegl1): the device machine's own must do"
+  rm -f "$carry/glvnd.tar.xz"
+fi
+
 echo "== engine bundle"
 node scripts/device-check/bundle.mjs "$build/app" | sed 's/^/  /'
 tar -C "$build/app" -cf - hearth.mjs gpu-tests.mjs | xz -9 -c > "$carry/hearth.tar.xz.partial"

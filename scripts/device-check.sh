@@ -121,6 +121,14 @@ else
   else
     say "Vulkan loader: none found"
   fi
+  # NVIDIA's Vulkan ICD (libGLX_nvidia) loads libEGL.so.1 (libglvnd) to start headless; a CUDA
+  # container mounts the driver but often not libglvnd, and then the ICD refuses to initialise
+  # ("Could not get 'vkCreateInstance'", seen on an H200 with driver 580). Use the carried copy.
+  if ! ldconfig -p 2>/dev/null | grep -q 'libEGL\.so\.1 ' && [ -f "$CARRY/glvnd.tar.xz" ]; then
+    mkdir -p "$WORK/glvnd" && xz -dc "$CARRY/glvnd.tar.xz" | tar -C "$WORK/glvnd" -xf -
+    export LD_LIBRARY_PATH=$WORK/glvnd${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} __EGL_VENDOR_LIBRARY_FILENAMES=$WORK/glvnd/10_nvidia.json
+    say "libEGL.so.1: none on the system; using the carried libglvnd ($WORK/glvnd)"
+  fi
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv > "$RESULTS/nvidia-smi.csv" 2>&1 && sed 's/^/    /' "$RESULTS/nvidia-smi.csv"
 fi
 { uname -a; ldd --version 2>&1 | head -1; nproc; grep -m1 "model name" /proc/cpuinfo; free -g | head -2; } > "$RESULTS/host.txt" 2>&1
