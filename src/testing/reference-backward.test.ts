@@ -56,6 +56,7 @@ const CASES: Case[] = [
   { label: 'qwen3, per-head q/k norms, head dim 12', model: { arch: 'qwen3', ...BASE, headDim: 12, kvHeads: 1 }, targets: ALL, rank: 2, alpha: 4, scale: 1 },
   { label: 'granite, scales and biases', model: { arch: 'granite', ...BASE, biases: true }, targets: ALL, rank: 4, alpha: 4, scale: 1 },
   { label: 'mistral, sliding window 3', model: { arch: 'mistral', ...BASE, slidingWindow: 3 }, targets: BLOCK, rank: 2, alpha: 2, scale: 1 },
+  { label: 'gemma, GeGLU, sqrt(n_embd) embeddings, tied output', model: { arch: 'gemma', ...BASE, kvHeads: 1 }, targets: BLOCK, rank: 2, alpha: 4, scale: 1.5 },
   { label: 'gemma2, GeGLU, post-norms, softcaps, window 4, tied output', model: { arch: 'gemma2', ...BASE, headDim: 16, slidingWindow: 4 }, targets: BLOCK, rank: 3, alpha: 6, scale: 1 },
 ];
 
@@ -67,7 +68,7 @@ async function setUp(c: Case) {
 }
 
 /** Worst figures over all checked entries of all cases (for the closing note). */
-const worst = { rel: 0, abs: 0, checked: 0 };
+const worst = { rel: 0, relLarge: 0, abs: 0, checked: 0 };
 
 describe('float64 LoRA training reference', () => {
   it.each(CASES)('$label: the taped forward gives the reference forward\'s logits and loss', async (c) => {
@@ -92,6 +93,8 @@ describe('float64 LoRA training reference', () => {
     const { ref, tokens, lora } = await setUp(c);
     const { grads } = referenceTrainingStep(ref, lora, tokens);
     const next = mulberry32(21);
+    // 1e-5: truncation (h^2) and rounding (1/h) errors balance near here; at 1e-4 the worst
+    // error is 100 times larger, as h^2 predicts for a correct gradient.
     const h = 1e-5;
     let caseRel = 0;
     for (const [k, t] of lora.targets.entries()) {
@@ -111,6 +114,7 @@ describe('float64 LoRA training reference', () => {
           const err = Math.abs(fd - g[i]!);
           expect(err, `${t.base} ${which}[${i}]: analytic ${g[i]} vs finite difference ${fd}`).toBeLessThanOrEqual(1e-5 * Math.abs(fd) + 1e-9);
           if (Math.abs(fd) > 1e-6) caseRel = Math.max(caseRel, err / Math.abs(fd));
+          if (Math.abs(fd) > 1e-3) worst.relLarge = Math.max(worst.relLarge, err / Math.abs(fd));
           worst.abs = Math.max(worst.abs, err);
           worst.checked++;
           if (Math.abs(g[i]!) > 1e-7) nonzero++;
@@ -124,7 +128,7 @@ describe('float64 LoRA training reference', () => {
 
   it('reports the worst gradient-check error', () => {
     expect(worst.checked).toBeGreaterThan(0);
-    console.log(`gradient check: ${worst.checked} entries, worst relative error ${worst.rel.toExponential(2)}, worst absolute ${worst.abs.toExponential(2)}`);
+    console.log(`gradient check: ${worst.checked} entries, worst relative error ${worst.rel.toExponential(2)} (|gradient| > 1e-6), ${worst.relLarge.toExponential(2)} (|gradient| > 1e-3), worst absolute ${worst.abs.toExponential(2)}`);
   });
 
   it('refuses what it does not differentiate, by name', async () => {
