@@ -2,7 +2,8 @@
  * The float64 training reference: its taped forward gives the reference forward's logits and loss,
  * its gradients to every LoRA A and B match central finite differences on generated models of
  * several architectures (GQA, biases, q/k norms, granite's scales, gemma2's GeGLU, post-norms,
- * softcaps and sliding windows, llama3 rope factors, a quantized base), AdamW and its schedule
+ * softcaps and sliding windows, phi3's fused projections, llama3 and long rope factors, a
+ * quantized base), AdamW and its schedule
  * match hand-derived values, a few dozen steps lower the loss on a repeated text, and the trained
  * adapter written as a LoRA GGUF gives the engine's reference forward the trained model's logits.
  */
@@ -56,6 +57,7 @@ const CASES: Case[] = [
   { label: 'qwen3, per-head q/k norms, head dim 12', model: { arch: 'qwen3', ...BASE, headDim: 12, kvHeads: 1 }, targets: ALL, rank: 2, alpha: 4, scale: 1 },
   { label: 'granite, scales and biases', model: { arch: 'granite', ...BASE, biases: true }, targets: ALL, rank: 4, alpha: 4, scale: 1 },
   { label: 'mistral, sliding window 3', model: { arch: 'mistral', ...BASE, slidingWindow: 3 }, targets: BLOCK, rank: 2, alpha: 2, scale: 1 },
+  { label: 'phi3, fused qkv and gate-up, long rope factors', model: { arch: 'phi3', ...BASE, kvHeads: 4, longRope: true }, targets: ['attn_qkv', 'attn_output', 'ffn_up', 'ffn_down', 'output'], rank: 3, alpha: 6, scale: 1 },
   { label: 'gemma, GeGLU, sqrt(n_embd) embeddings, tied output', model: { arch: 'gemma', ...BASE, kvHeads: 1 }, targets: BLOCK, rank: 2, alpha: 4, scale: 1.5 },
   { label: 'gemma2, GeGLU, post-norms, softcaps, window 4, tied output', model: { arch: 'gemma2', ...BASE, headDim: 16, slidingWindow: 4 }, targets: BLOCK, rank: 3, alpha: 6, scale: 1 },
 ];
@@ -132,9 +134,9 @@ describe('float64 LoRA training reference', () => {
   });
 
   it('refuses what it does not differentiate, by name', async () => {
-    const phi3 = await load({ arch: 'phi3', ...BASE, kvHeads: 4 });
-    const lora = trainableLora(makeRandomLora(phi3.config, { rank: 2, targets: ['ffn_down'] }));
-    expect(() => referenceTrainingStep(phi3, lora, [1, 2, 3])).toThrow(UnsupportedTrainingError);
+    const moe = await load({ arch: 'mixtral', ...BASE, experts: 4, expertsUsed: 2 });
+    const lora = trainableLora(makeRandomLora(moe.config, { rank: 2, targets: ['attn_q'] }));
+    expect(() => referenceTrainingStep(moe, lora, [1, 2, 3])).toThrow(UnsupportedTrainingError);
     const llama = await load({ arch: 'llama', ...BASE });
     const embd = makeRandomLora(llama.config, { rank: 2, targets: ['token_embd'] });
     expect(() => trainableLora(embd)).toThrow(UnsupportedTrainingError);

@@ -7,11 +7,11 @@
  * against {@link referenceForward} (same logits, same loss) and against finite differences.
  *
  * It follows {@link ReferenceSession.eval} op for op, for the dense architectures (llama, mistral,
- * qwen2, qwen3, gemma, gemma2, granite): embeddings (no gradient), RMSNorm, matmuls with LoRA and
+ * qwen2, qwen3, phi3, gemma, gemma2, granite): embeddings (no gradient), RMSNorm, matmuls with LoRA and
  * biases, per-head or per-row q/k norms, RoPE through the reference's own rope cache (scaling,
  * YaRN, frequency factors), causal softmax attention with GQA, sliding windows and softcap, SwiGLU
  * and GeGLU, post-norms, scaled residuals, final norm, output, final softcap and logit divisor.
- * Fused projections (phi3) and experts are refused by name. Slow on purpose: plain loops.
+ * phi3's fused qkv and gate-up projections, split as the reference splits them. Experts are refused by name. Slow on purpose: plain loops.
  */
 import type { LoraAdapterData } from '../engine/model/lora/adapter-data.ts';
 import { applyRope, llamaCppContextSize, ropeCache, type ReferenceModel } from './reference-forward.ts';
@@ -240,7 +240,6 @@ export function referenceTrainingStep(model: ReferenceModel, lora: TrainableLora
 function trainingPass(model: ReferenceModel, lora: TrainableLora, tokens: readonly number[], options: TrainingOptions, wantGrads: boolean): TrainingPass {
   const c = model.config;
   if (c.moe) throw new UnsupportedTrainingError(`${c.architecture}: mixture-of-experts FFNs are not differentiated by this reference`);
-  if (c.tensors.fusedQkv || c.fusedGateUp) throw new UnsupportedTrainingError(`${c.architecture}: fused qkv / gate-up projections are not differentiated by this reference`);
   const n = tokens.length;
   if (n < 2) throw new RangeError('a training window needs at least 2 tokens');
   for (const t of tokens) if (!Number.isInteger(t) || t < 0 || t >= c.nVocab) throw new RangeError(`token ${t} outside the vocabulary of ${c.nVocab}`);
@@ -283,6 +282,78 @@ function trainingPass(model: ReferenceModel, lora: TrainableLora, tokens: readon
     return { cos, sin, neg: sin.map((s) => s.map((v) => -v)) };
   };
 
+  type Names = (base: string, suffix?: 'weight' | 'bias') => string;
+  /** q, k, v from separate projections, or split from phi3's fused one (q | k | v), with the backward of either. */
+  const projectQkv = (L: Names, h1: Float64Array) => {
+    if (c.tensors.fusedQkv) {
+      const width = qDim + kvDimK + kvDimV;
+      const l = linear(L('attn_qkv'), nEmbd, width, L('attn_qkv'), L('attn_qkv', 'bias'));
+      const f = linearForward(l, h1, n);
+      const part = (from: number, len: number) => {
+        const out = new Float64Array(n * len);
+        for (let t = 0; t < n; t++) out.set(f.y.subarray(t * width + from, t * width + from + len), t * len);
+        return out;
+      };
+      const back = (dq: Float64Array, dk: Float64Array, dv: Float64Array) => {
+        const d = new Float64Array(n * width);
+        for (let t = 0; t < n; t++) {
+          d.set(dq.subarray(t * qDim, (t + 1) * qDim), t * width);
+          d.set(dk.subarray(t * kvDimK, (t + 1) * kvDimK), t * width + qDim);
+          d.set(dv.subarray(t * kvDimV, (t + 1) * kvDimV), t * width + qDim + kvDimK);
+        }
+        return linearBackward(l, h1, f.u, d, n, grads);
+      };
+      return { qRaw: part(0, qDim), kRaw: part(qDim, kvDimK), v: part(qDim + kvDimK, kvDimV), back };
+    }
+    const lq = linear(L('attn_q'), nEmbd, qDim, L('attn_q'), L('attn_q', 'bias'));
+    const lk = linear(L('attn_k'), nEmbd, kvDimK, L('attn_k'), L('attn_k', 'bias'));
+    const lv = linear(L('attn_v'), nEmbd, kvDimV, L('attn_v'), L('attn_v', 'bias'));
+    const fq = linearForward(lq, h1, n);
+    const fk = linearForward(lk, h1, n);
+    const fv = linearForward(lv, h1, n);
+    const back = (dq: Float64Array, dk: Float64Array, dv: Float64Array) => {
+      const d = linearBackward(lq, h1, fq.u, dq, n, grads);
+      const dkx = linearBackward(lk, h1, fk.u, dk, n, grads);
+      const dvx = linearBackward(lv, h1, fv.u, dv, n, grads);
+      for (let i = 0; i < d.length; i++) d[i] = d[i]! + dkx[i]! + dvx[i]!;
+      return d;
+    };
+    return { qRaw: fq.y, kRaw: fk.y, v: fv.y, back };
+  };
+  /** Gate and up from separate projections, or from phi3's ffn_up yielding [gate | up], with the backward of either. */
+  const projectGateUp = (L: Names, h2: Float64Array, nFf: number) => {
+    if (c.fusedGateUp) {
+      const l = linear(L('ffn_up'), nEmbd, 2 * nFf, L('ffn_up'), L('ffn_up', 'bias'));
+      const f = linearForward(l, h2, n);
+      const gatePre = new Float64Array(n * nFf);
+      const upV = new Float64Array(n * nFf);
+      for (let t = 0; t < n; t++) {
+        gatePre.set(f.y.subarray(2 * t * nFf, (2 * t + 1) * nFf), t * nFf);
+        upV.set(f.y.subarray((2 * t + 1) * nFf, (2 * t + 2) * nFf), t * nFf);
+      }
+      const back = (dGate: Float64Array, dUp: Float64Array) => {
+        const d = new Float64Array(n * 2 * nFf);
+        for (let t = 0; t < n; t++) {
+          d.set(dGate.subarray(t * nFf, (t + 1) * nFf), 2 * t * nFf);
+          d.set(dUp.subarray(t * nFf, (t + 1) * nFf), (2 * t + 1) * nFf);
+        }
+        return linearBackward(l, h2, f.u, d, n, grads);
+      };
+      return { gatePre, upV, back };
+    }
+    const lUp = linear(L('ffn_up'), nEmbd, nFf, L('ffn_up'), L('ffn_up', 'bias'));
+    const lGate = linear(L('ffn_gate'), nEmbd, nFf, L('ffn_gate'), L('ffn_gate', 'bias'));
+    const fUp = linearForward(lUp, h2, n);
+    const fGate = linearForward(lGate, h2, n);
+    const back = (dGate: Float64Array, dUp: Float64Array) => {
+      const d = linearBackward(lUp, h2, fUp.u, dUp, n, grads);
+      const dg = linearBackward(lGate, h2, fGate.u, dGate, n, grads);
+      for (let i = 0; i < d.length; i++) d[i] = d[i]! + dg[i]!;
+      return d;
+    };
+    return { gatePre: fGate.y, upV: fUp.y, back };
+  };
+
   // Embeddings: a lookup, no gradient.
   const embd = weight('token_embd.weight');
   let x = new Float64Array(n * nEmbd);
@@ -304,15 +375,7 @@ function trainingPass(model: ReferenceModel, lora: TrainableLora, tokens: readon
     const attnNormW = weight(L('attn_norm'));
     const h1 = new Float64Array(n * nEmbd);
     const r1 = rmsNormRows(xIn, n, nEmbd, eps, attnNormW, h1);
-    const lq = linear(L('attn_q'), nEmbd, qDim, L('attn_q'), L('attn_q', 'bias'));
-    const lk = linear(L('attn_k'), nEmbd, kvDimK, L('attn_k'), L('attn_k', 'bias'));
-    const lv = linear(L('attn_v'), nEmbd, kvDimV, L('attn_v'), L('attn_v', 'bias'));
-    const fq = linearForward(lq, h1, n);
-    const fk = linearForward(lk, h1, n);
-    const fv = linearForward(lv, h1, n);
-    const qRaw = fq.y;
-    const kRaw = fk.y;
-    const v = fv.y;
+    const { qRaw, kRaw, v, back: qkvBack } = projectQkv(L, h1);
     let q = qRaw;
     let k = kRaw;
     const qSeg = c.qkNormOver === 'row' ? qDim : headDimK;
@@ -385,12 +448,9 @@ function trainingPass(model: ReferenceModel, lora: TrainableLora, tokens: readon
     const ffnNormW = weight(L('ffn_norm'));
     const h2 = new Float64Array(n * nEmbd);
     const r2 = rmsNormRows(xMid, n, nEmbd, eps, ffnNormW, h2);
-    const lUp = linear(L('ffn_up'), nEmbd, nFf, L('ffn_up'), L('ffn_up', 'bias'));
-    const lGate = linear(L('ffn_gate'), nEmbd, nFf, L('ffn_gate'), L('ffn_gate', 'bias'));
-    const fUp = linearForward(lUp, h2, n);
-    const fGate = linearForward(lGate, h2, n);
+    const { gatePre, upV, back: gateUpBack } = projectGateUp(L, h2, nFf);
     const glu = new Float64Array(n * nFf);
-    for (let i = 0; i < glu.length; i++) glu[i] = act(fGate.y[i]!) * fUp.y[i]!;
+    for (let i = 0; i < glu.length; i++) glu[i] = act(gatePre[i]!) * upV[i]!;
     const lDown = linear(L('ffn_down'), nFf, nEmbd, L('ffn_down'), L('ffn_down', 'bias'));
     const fDown = linearForward(lDown, glu, n);
     let ffnOut = fDown.y;
@@ -412,12 +472,10 @@ function trainingPass(model: ReferenceModel, lora: TrainableLora, tokens: readon
       const dUp = new Float64Array(n * nFf);
       const dGate = new Float64Array(n * nFf);
       for (let i = 0; i < dGlu.length; i++) {
-        dUp[i] = dGlu[i]! * act(fGate.y[i]!);
-        dGate[i] = dGlu[i]! * fUp.y[i]! * actGrad(fGate.y[i]!);
+        dUp[i] = dGlu[i]! * act(gatePre[i]!);
+        dGate[i] = dGlu[i]! * upV[i]! * actGrad(gatePre[i]!);
       }
-      const dh2 = linearBackward(lUp, h2, fUp.u, dUp, n, grads);
-      const dh2g = linearBackward(lGate, h2, fGate.u, dGate, n, grads);
-      for (let i = 0; i < dh2.length; i++) dh2[i] = dh2[i]! + dh2g[i]!;
+      const dh2 = gateUpBack(dGate, dUp);
       rmsNormRowsBackward(xMid, r2, nEmbd, ffnNormW, dh2, dh2);
       for (let i = 0; i < dxMid.length; i++) dxMid[i] = dxMid[i]! + dh2[i]!;
 
@@ -475,10 +533,7 @@ function trainingPass(model: ReferenceModel, lora: TrainableLora, tokens: readon
         rmsNormRowsBackward(qRaw, rq, qSeg, weight(L('attn_q_norm')), dq, dq);
         rmsNormRowsBackward(kRaw, rk, kSeg, weight(L('attn_k_norm')), dk, dk);
       }
-      const dh1 = linearBackward(lq, h1, fq.u, dq, n, grads);
-      const dh1k = linearBackward(lk, h1, fk.u, dk, n, grads);
-      const dh1v = linearBackward(lv, h1, fv.u, dv, n, grads);
-      for (let i = 0; i < dh1.length; i++) dh1[i] = dh1[i]! + dh1k[i]! + dh1v[i]!;
+      const dh1 = qkvBack(dq, dk, dv);
       rmsNormRowsBackward(xIn, r1, nEmbd, attnNormW, dh1, dh1);
       for (let i = 0; i < dxIn.length; i++) dxIn[i] = dxIn[i]! + dh1[i]!;
       dx = dxIn;
