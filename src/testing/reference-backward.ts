@@ -216,6 +216,30 @@ function linearBackward(l: Linear, x: Float64Array, u: Float64Array | undefined,
   return dx;
 }
 
+/** [n][sum widths] rows split into one [n][width] array per part (a fused projection's outputs). */
+function splitColumns(y: Float64Array, n: number, widths: readonly number[]): Float64Array[] {
+  const total = widths.reduce((x, w) => x + w, 0);
+  let from = 0;
+  return widths.map((w) => {
+    const out = new Float64Array(n * w);
+    for (let t = 0; t < n; t++) out.set(y.subarray(t * total + from, t * total + from + w), t * w);
+    from += w;
+    return out;
+  });
+}
+
+/** The inverse of {@link splitColumns}. */
+function joinColumns(parts: readonly Float64Array[], n: number, widths: readonly number[]): Float64Array {
+  const total = widths.reduce((x, w) => x + w, 0);
+  const out = new Float64Array(n * total);
+  let from = 0;
+  for (const [k, w] of widths.entries()) {
+    for (let t = 0; t < n; t++) out.set(parts[k]!.subarray(t * w, (t + 1) * w), t * total + from);
+    from += w;
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- the pass
 
 export interface TrainingPass {
@@ -289,21 +313,10 @@ function trainingPass(model: ReferenceModel, lora: TrainableLora, tokens: readon
       const width = qDim + kvDimK + kvDimV;
       const l = linear(L('attn_qkv'), nEmbd, width, L('attn_qkv'), L('attn_qkv', 'bias'));
       const f = linearForward(l, h1, n);
-      const part = (from: number, len: number) => {
-        const out = new Float64Array(n * len);
-        for (let t = 0; t < n; t++) out.set(f.y.subarray(t * width + from, t * width + from + len), t * len);
-        return out;
-      };
-      const back = (dq: Float64Array, dk: Float64Array, dv: Float64Array) => {
-        const d = new Float64Array(n * width);
-        for (let t = 0; t < n; t++) {
-          d.set(dq.subarray(t * qDim, (t + 1) * qDim), t * width);
-          d.set(dk.subarray(t * kvDimK, (t + 1) * kvDimK), t * width + qDim);
-          d.set(dv.subarray(t * kvDimV, (t + 1) * kvDimV), t * width + qDim + kvDimK);
-        }
-        return linearBackward(l, h1, f.u, d, n, grads);
-      };
-      return { qRaw: part(0, qDim), kRaw: part(qDim, kvDimK), v: part(qDim + kvDimK, kvDimV), back };
+      const widths = [qDim, kvDimK, kvDimV];
+      const [qRaw, kRaw, v] = splitColumns(f.y, n, widths);
+      const back = (dq: Float64Array, dk: Float64Array, dv: Float64Array) => linearBackward(l, h1, f.u, joinColumns([dq, dk, dv], n, widths), n, grads);
+      return { qRaw: qRaw!, kRaw: kRaw!, v: v!, back };
     }
     const lq = linear(L('attn_q'), nEmbd, qDim, L('attn_q'), L('attn_q', 'bias'));
     const lk = linear(L('attn_k'), nEmbd, kvDimK, L('attn_k'), L('attn_k', 'bias'));
@@ -325,21 +338,9 @@ function trainingPass(model: ReferenceModel, lora: TrainableLora, tokens: readon
     if (c.fusedGateUp) {
       const l = linear(L('ffn_up'), nEmbd, 2 * nFf, L('ffn_up'), L('ffn_up', 'bias'));
       const f = linearForward(l, h2, n);
-      const gatePre = new Float64Array(n * nFf);
-      const upV = new Float64Array(n * nFf);
-      for (let t = 0; t < n; t++) {
-        gatePre.set(f.y.subarray(2 * t * nFf, (2 * t + 1) * nFf), t * nFf);
-        upV.set(f.y.subarray((2 * t + 1) * nFf, (2 * t + 2) * nFf), t * nFf);
-      }
-      const back = (dGate: Float64Array, dUp: Float64Array) => {
-        const d = new Float64Array(n * 2 * nFf);
-        for (let t = 0; t < n; t++) {
-          d.set(dGate.subarray(t * nFf, (t + 1) * nFf), 2 * t * nFf);
-          d.set(dUp.subarray(t * nFf, (t + 1) * nFf), (2 * t + 1) * nFf);
-        }
-        return linearBackward(l, h2, f.u, d, n, grads);
-      };
-      return { gatePre, upV, back };
+      const [gatePre, upV] = splitColumns(f.y, n, [nFf, nFf]);
+      const back = (dGate: Float64Array, dUp: Float64Array) => linearBackward(l, h2, f.u, joinColumns([dGate, dUp], n, [nFf, nFf]), n, grads);
+      return { gatePre: gatePre!, upV: upV!, back };
     }
     const lUp = linear(L('ffn_up'), nEmbd, nFf, L('ffn_up'), L('ffn_up', 'bias'));
     const lGate = linear(L('ffn_gate'), nEmbd, nFf, L('ffn_gate'), L('ffn_gate', 'bias'));
@@ -352,6 +353,29 @@ function trainingPass(model: ReferenceModel, lora: TrainableLora, tokens: readon
       return d;
     };
     return { gatePre: fGate.y, upV: fUp.y, back };
+  };
+
+  /**
+   * x_out = x_res + residualScale * post(W input) (post: gemma2's post-norm, when the model has
+   * them); `back` maps d x_out to d input (the residual's share is d x_out itself).
+   */
+  const residualBranch = (name: string, nIn: number, input: Float64Array, postNorm: string, xRes: Float64Array) => {
+    const l = linear(name, nIn, nEmbd, name, name.replace(/\.weight$/, '.bias'));
+    const f = linearForward(l, input, n);
+    let out = f.y;
+    let rPost: Float64Array | undefined;
+    if (c.postNorms) {
+      out = new Float64Array(n * nEmbd);
+      rPost = rmsNormRows(f.y, n, nEmbd, eps, weight(postNorm), out);
+    }
+    const xOut = new Float64Array(n * nEmbd);
+    for (let i = 0; i < xOut.length; i++) xOut[i] = xRes[i]! + out[i]! * c.residualScale;
+    const back = (dOut: Float64Array) => {
+      const d = dOut.map((g) => g * c.residualScale);
+      if (rPost) rmsNormRowsBackward(f.y, rPost, nEmbd, weight(postNorm), d, d);
+      return linearBackward(l, input, f.u, d, n, grads);
+    };
+    return { xOut, back };
   };
 
   // Embeddings: a lookup, no gradient.
@@ -432,16 +456,8 @@ function trainingPass(model: ReferenceModel, lora: TrainableLora, tokens: readon
         }
       }
     }
-    const lo = linear(L('attn_output'), oDim, nEmbd, L('attn_output'), L('attn_output', 'bias'));
-    const fo = linearForward(lo, attn, n);
-    let attnOut = fo.y;
-    let rPostA: Float64Array | undefined;
-    if (c.postNorms) {
-      attnOut = new Float64Array(n * nEmbd);
-      rPostA = rmsNormRows(fo.y, n, nEmbd, eps, weight(L('post_attention_norm')), attnOut);
-    }
-    const xMid = new Float64Array(n * nEmbd);
-    for (let i = 0; i < xMid.length; i++) xMid[i] = xIn[i]! + attnOut[i]! * c.residualScale;
+    const attnBranch = residualBranch(L('attn_output'), oDim, attn, L('post_attention_norm'), xIn);
+    const xMid = attnBranch.xOut;
 
     // --- FFN
     const nFf = layer.nFf;
@@ -451,24 +467,14 @@ function trainingPass(model: ReferenceModel, lora: TrainableLora, tokens: readon
     const { gatePre, upV, back: gateUpBack } = projectGateUp(L, h2, nFf);
     const glu = new Float64Array(n * nFf);
     for (let i = 0; i < glu.length; i++) glu[i] = act(gatePre[i]!) * upV[i]!;
-    const lDown = linear(L('ffn_down'), nFf, nEmbd, L('ffn_down'), L('ffn_down', 'bias'));
-    const fDown = linearForward(lDown, glu, n);
-    let ffnOut = fDown.y;
-    let rPostF: Float64Array | undefined;
-    if (c.postNorms) {
-      ffnOut = new Float64Array(n * nEmbd);
-      rPostF = rmsNormRows(fDown.y, n, nEmbd, eps, weight(L('post_ffw_norm')), ffnOut);
-    }
-    const xOut = new Float64Array(n * nEmbd);
-    for (let i = 0; i < xOut.length; i++) xOut[i] = xMid[i]! + ffnOut[i]! * c.residualScale;
+    const ffnBranch = residualBranch(L('ffn_down'), nFf, glu, L('post_ffw_norm'), xMid);
+    const xOut = ffnBranch.xOut;
     x = xOut;
 
     tapes.push(() => {
       // FFN: x_out = x_mid + rs * post(down(act(gate) * up))
       const dxMid = Float64Array.from(dx);
-      const dDown = dx.map((g) => g * c.residualScale);
-      if (rPostF) rmsNormRowsBackward(fDown.y, rPostF, nEmbd, weight(L('post_ffw_norm')), dDown, dDown);
-      const dGlu = linearBackward(lDown, glu, fDown.u, dDown, n, grads);
+      const dGlu = ffnBranch.back(dx);
       const dUp = new Float64Array(n * nFf);
       const dGate = new Float64Array(n * nFf);
       for (let i = 0; i < dGlu.length; i++) {
@@ -481,9 +487,7 @@ function trainingPass(model: ReferenceModel, lora: TrainableLora, tokens: readon
 
       // Attention: x_mid = x_in + rs * post(Wo attn)
       const dxIn = Float64Array.from(dxMid);
-      const dO = dxMid.map((g) => g * c.residualScale);
-      if (rPostA) rmsNormRowsBackward(fo.y, rPostA, nEmbd, weight(L('post_attention_norm')), dO, dO);
-      const dAttn = linearBackward(lo, attn, fo.u, dO, n, grads);
+      const dAttn = attnBranch.back(dxMid);
       const dq = new Float64Array(n * qDim);
       const dk = new Float64Array(n * kvDimK);
       const dv = new Float64Array(n * kvDimV);
