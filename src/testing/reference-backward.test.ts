@@ -60,6 +60,8 @@ interface Case {
   rank: number;
   alpha: number;
   scale: number;
+  /** A long context, for phi3's long rope factors. */
+  ropeContext?: number;
 }
 
 const BASE = { embd: 32, layers: 2, heads: 4, kvHeads: 2, ff: 48, seed: 3 } as const;
@@ -69,7 +71,7 @@ const CASES: Case[] = [
   { label: 'qwen3, per-head q/k norms, head dim 12', model: { arch: 'qwen3', ...BASE, headDim: 12, kvHeads: 1 }, targets: ALL, rank: 2, alpha: 4, scale: 1 },
   { label: 'granite, scales and biases', model: { arch: 'granite', ...BASE, biases: true }, targets: ALL, rank: 4, alpha: 4, scale: 1 },
   { label: 'mistral, sliding window 3', model: { arch: 'mistral', ...BASE, slidingWindow: 3 }, targets: BLOCK, rank: 2, alpha: 2, scale: 1 },
-  { label: 'phi3, fused qkv and gate-up, long rope factors', model: { arch: 'phi3', ...BASE, kvHeads: 4, longRope: true }, targets: ['attn_qkv', 'attn_output', 'ffn_up', 'ffn_down', 'output'], rank: 3, alpha: 6, scale: 1 },
+  { label: 'phi3, fused qkv and gate-up, long rope factors (8192 context)', model: { arch: 'phi3', ...BASE, kvHeads: 4, longRope: true }, targets: ['attn_qkv', 'attn_output', 'ffn_up', 'ffn_down', 'output'], rank: 3, alpha: 6, scale: 1, ropeContext: 8192 },
   { label: 'gemma, GeGLU, sqrt(n_embd) embeddings, tied output', model: { arch: 'gemma', ...BASE, kvHeads: 1 }, targets: BLOCK, rank: 2, alpha: 4, scale: 1.5 },
   { label: 'gemma2, GeGLU, post-norms, softcaps, window 4, tied output', model: { arch: 'gemma2', ...BASE, headDim: 16, slidingWindow: 4 }, targets: BLOCK, rank: 3, alpha: 6, scale: 1 },
 ];
@@ -87,19 +89,21 @@ const worst = { rel: 0, relLarge: 0, abs: 0, checked: 0 };
 describe('float64 LoRA training reference', () => {
   it.each(CASES)('$label: the taped forward gives the reference forward\'s logits and loss', async (c) => {
     const { ref, data, tokens, lora } = await setUp(c);
-    const pass = referenceTrainingStep(ref, lora, tokens);
-    const logits = referenceForward(ref, tokens, { adapters: [{ data, scale: c.scale }] });
+    const opts = { ropeContext: c.ropeContext };
+    const pass = referenceTrainingStep(ref, lora, tokens, opts);
+    const logits = referenceForward(ref, tokens, { ...opts, adapters: [{ data, scale: c.scale }] });
     const expected = nextTokenCrossEntropy(logits, ref.config.nVocab, tokens);
     expect(Math.abs(pass.loss - expected) / expected).toBeLessThan(1e-12);
     expect(maxRelativeDiff(pass.logits, logits)).toBeLessThan(1e-12);
     // The adapter matters: without it the loss differs.
-    const bare = nextTokenCrossEntropy(referenceForward(ref, tokens), ref.config.nVocab, tokens);
+    const bare = nextTokenCrossEntropy(referenceForward(ref, tokens, opts), ref.config.nVocab, tokens);
     expect(Math.abs(bare - pass.loss)).toBeGreaterThan(1e-3);
   });
 
   it.each(CASES)('$label: gradients of every A and B match central differences', async (c) => {
     const { ref, tokens, lora } = await setUp(c);
-    const { grads } = referenceTrainingStep(ref, lora, tokens);
+    const opts = { ropeContext: c.ropeContext };
+    const { grads } = referenceTrainingStep(ref, lora, tokens, opts);
     const next = mulberry32(21);
     // 1e-5: truncation (h^2) and rounding (1/h) errors balance near here; at 1e-4 the worst
     // error is 100 times larger, as h^2 predicts for a correct gradient.
@@ -114,9 +118,9 @@ describe('float64 LoRA training reference', () => {
           const i = Math.floor(next() * p.length);
           const keep = p[i]!;
           p[i] = keep + h;
-          const up = referenceTrainingLoss(ref, lora, tokens).loss;
+          const up = referenceTrainingLoss(ref, lora, tokens, opts).loss;
           p[i] = keep - h;
-          const down = referenceTrainingLoss(ref, lora, tokens).loss;
+          const down = referenceTrainingLoss(ref, lora, tokens, opts).loss;
           p[i] = keep;
           const fd = (up - down) / (2 * h);
           const err = Math.abs(fd - g[i]!);
@@ -143,6 +147,7 @@ describe('float64 LoRA training reference', () => {
     const moe = await load({ arch: 'mixtral', ...BASE, experts: 4, expertsUsed: 2 });
     const lora = trainableLora(makeRandomLora(moe.config, { rank: 2, targets: ['attn_q'] }));
     expect(() => referenceTrainingStep(moe, lora, [1, 2, 3])).toThrow(UnsupportedTrainingError);
+    expect(() => referenceTrainingStep(moe, { ...lora, architecture: 'qwen2' }, [1, 2, 3])).toThrow(/adapter is for qwen2/);
     const llama = await load({ arch: 'llama', ...BASE });
     const embd = makeRandomLora(llama.config, { rank: 2, targets: ['token_embd'] });
     expect(() => trainableLora(embd)).toThrow(UnsupportedTrainingError);

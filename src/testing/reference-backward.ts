@@ -263,6 +263,7 @@ export function referenceTrainingStep(model: ReferenceModel, lora: TrainableLora
 
 function trainingPass(model: ReferenceModel, lora: TrainableLora, tokens: readonly number[], options: TrainingOptions, wantGrads: boolean): TrainingPass {
   const c = model.config;
+  if (lora.architecture !== c.architecture) throw new UnsupportedTrainingError(`the adapter is for ${lora.architecture}, the model is ${c.architecture}`);
   if (c.moe) throw new UnsupportedTrainingError(`${c.architecture}: mixture-of-experts FFNs are not differentiated by this reference`);
   const n = tokens.length;
   if (n < 2) throw new RangeError('a training window needs at least 2 tokens');
