@@ -2,7 +2,7 @@
  * The float64 training reference: its taped forward gives the reference forward's logits and loss,
  * its gradients to every LoRA A and B match central finite differences on generated models of
  * several architectures (GQA, biases, q/k norms, granite's scales, gemma2's GeGLU, post-norms,
- * softcaps and sliding windows, phi3's fused projections, llama3 and long rope factors, a
+ * softcaps and sliding windows, phi3's fused projections, llama3 and long rope factors, Q8_0 and
  * quantized base), AdamW and its schedule
  * match hand-derived values, a few dozen steps lower the loss on a repeated text, and the trained
  * adapter written as a LoRA GGUF gives the engine's reference forward the trained model's logits.
@@ -68,6 +68,7 @@ const BASE = { embd: 32, layers: 2, heads: 4, kvHeads: 2, ff: 48, seed: 3 } as c
 const CASES: Case[] = [
   { label: 'llama, GQA, llama3 rope factors', model: { arch: 'llama', ...BASE, ropeFreqs: true }, targets: ALL, rank: 4, alpha: 8, scale: 1 },
   { label: 'qwen2, q/k/v biases, Q8_0 base', model: { arch: 'qwen2', ...BASE, ff: 64, quant: 'q8_0' }, targets: ALL, rank: 3, alpha: 0, scale: 0.7 },
+  { label: 'llama, Q4_K_M base (QLoRA)', model: { arch: 'llama', embd: 256, layers: 1, heads: 4, kvHeads: 2, ff: 256, seed: 3, quant: 'q4_k_m' }, targets: ALL, rank: 4, alpha: 8, scale: 1 },
   { label: 'qwen3, per-head q/k norms, head dim 12', model: { arch: 'qwen3', ...BASE, headDim: 12, kvHeads: 1 }, targets: ALL, rank: 2, alpha: 4, scale: 1 },
   { label: 'granite, scales and biases', model: { arch: 'granite', ...BASE, biases: true }, targets: ALL, rank: 4, alpha: 4, scale: 1 },
   { label: 'mistral, sliding window 3', model: { arch: 'mistral', ...BASE, slidingWindow: 3 }, targets: BLOCK, rank: 2, alpha: 2, scale: 1 },
