@@ -3,8 +3,9 @@
  * its gradients to every LoRA A and B match central finite differences on generated models of
  * several architectures (GQA, biases, q/k norms, granite's scales, gemma2's GeGLU, post-norms,
  * softcaps and sliding windows, phi3's fused projections, llama3 and long rope factors, Q8_0 and
- * Q4_K_M bases), AdamW and its schedule match hand-derived values, a few dozen steps lower the loss on a repeated text, and the trained
- * adapter written as a LoRA GGUF gives the engine's reference forward the trained model's logits.
+ * Q4_K_M bases), AdamW and its schedule match hand-derived values, a few dozen steps lower the
+ * loss on a repeated text, and the trained adapter written as a LoRA GGUF gives the engine's
+ * reference forward the trained model's logits.
  */
 import { describe, expect, it } from 'vitest';
 import { readGguf } from '../engine/gguf/reader.ts';
