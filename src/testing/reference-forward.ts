@@ -169,7 +169,7 @@ const geluF16Table = (x: number) => {
  * / factor_i, scaled by freqScale (blended with the unscaled angle over YaRN's ramp), magnitude
  * attnFactor (times YaRN's 1 + 0.1 ln(1/freqScale)).
  */
-function ropeCache(
+export function ropeCache(
   config: ModelConfig,
   pos: number,
   base: number,
@@ -197,7 +197,7 @@ function ropeCache(
 }
 
 /** Rotates each head of x[off..] in place: `normal` pairs (2i, 2i+1), `neox` pairs (i, i + nRot/2). */
-function applyRope(config: ModelConfig, x: Float64Array, off: number, nHeads: number, headDim: number, cos: Float64Array, sin: Float64Array): void {
+export function applyRope(config: ModelConfig, x: Float64Array, off: number, nHeads: number, headDim: number, cos: Float64Array, sin: Float64Array): void {
   const half = config.rope.nRot / 2;
   const neox = config.rope.type === 'neox';
   for (let h = 0; h < nHeads; h++) {
