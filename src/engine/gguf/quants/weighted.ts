@@ -9,7 +9,7 @@
 import { GgmlType } from '../ggml-types.ts';
 import { fr, GROUP_MAX_EPS, makeQkx2Quants, makeQxQuantsRmse1, nearestInt, packScalesK4 } from './f32-math.ts';
 import { f32ToF16 } from './half.ts';
-import { packQuantsQ4_K, quantsFromScalesK } from './q4_k.ts';
+import { KScratch, packQuantsQ4_K, quantsFromScalesK } from './q4_k.ts';
 import { packQuantsQ5_K } from './q5_k.ts';
 import { quantizeQ6_KWeighted } from './q6_k.ts';
 
@@ -157,15 +157,8 @@ function quantizeKRow(type: GgmlType, x: Float32Array, xo: number, n: number, qw
   const five = type === GgmlType.Q5_K;
   const nmax = five ? 31 : 15;
   const size = five ? 176 : 144;
-  const L = new Uint8Array(256);
-  const laux = new Uint8Array(32);
-  const ls = new Uint8Array(8);
-  const lm = new Uint8Array(8);
-  const weights = new Float32Array(32);
+  const { L, laux, ls, lm, weights, mins, scales, theMin } = new KScratch();
   const sw = new Float32Array(8);
-  const mins = new Float32Array(8);
-  const scales = new Float32Array(8);
-  const theMin = new Float32Array(1);
   for (let i = 0; i < n / 256; i++, o += size) {
     const xb = xo + 256 * i;
     let sumX2 = 0;
