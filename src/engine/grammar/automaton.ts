@@ -18,7 +18,7 @@ const UNKNOWN = -2;
 /** {@link GrammarAutomaton.classStep}'s answer when characters of the class lead to different states. */
 export const NOT_UNIFORM = -3;
 /** The smallest code point a UTF-8 sequence of each length may encode (shorter ones are overlong). */
-const MIN_CODE_POINT = [0, 0, 0x80, 0x800, 0x10000];
+export const MIN_CODE_POINT: readonly number[] = [0, 0, 0x80, 0x800, 0x10000];
 /**
  * Parse stacks one state may hold. A very ambiguous grammar (`x ::= [^a]{1,2} root{1,2} x+`) has a number of
  * distinct parses that grows exponentially with the text, as it does in llama.cpp's matcher; past

@@ -42,6 +42,12 @@ export interface Grammar {
   readonly root: number;
 }
 
+/**
+ * The characters of a JSON string's body written as themselves: anything but `"`, `\\` and control
+ * characters (surrogates are not characters). The regex compiler and the token masks share it.
+ */
+export const JSON_PLAIN_CHARS: ReadonlyArray<readonly [number, number]> = [[0x20, 0x21], [0x23, 0x5b], [0x5d, 0xd7ff], [0xe000, 0x10ffff]];
+
 /** Normalizes ranges: sorted, overlapping and adjacent ranges merged; `negate` takes the complement. */
 export function charRanges(pairs: ReadonlyArray<readonly [number, number]>, negate = false): CharRanges {
   const sorted = pairs.map(([lo, hi]) => [Math.min(lo, hi), Math.max(lo, hi)] as [number, number]).sort((a, b) => a[0] - b[0]);

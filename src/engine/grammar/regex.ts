@@ -11,7 +11,7 @@
  * A character the JSON string must escape (`"`, `\`, control characters) is written as its escape
  * (`\"`, `\\`, `\n`, `\u001f`); every other character as itself.
  */
-import { MAX_NESTING } from './grammar.ts';
+import { JSON_PLAIN_CHARS, MAX_NESTING } from './grammar.ts';
 
 type Range = readonly [number, number];
 
@@ -22,7 +22,7 @@ const WORD: Range[] = [[0x30, 0x39], [0x41, 0x5a], [0x5f, 0x5f], [0x61, 0x7a]];
 const SPACE: Range[] = [[0x09, 0x0d], [0x20, 0x20], [0xa0, 0xa0], [0x1680, 0x1680], [0x2000, 0x200a], [0x2028, 0x2029], [0x202f, 0x202f], [0x205f, 0x205f], [0x3000, 0x3000], [0xfeff, 0xfeff]];
 const CONTROL_ESCAPES: Record<number, string> = { 0x08: 'b', 0x09: 't', 0x0a: 'n', 0x0c: 'f', 0x0d: 'r' };
 /** Characters written as themselves in a JSON string (surrogates are not characters). */
-const PLAIN: Range[] = [[0x20, 0x21], [0x23, 0x5b], [0x5d, 0xd7ff], [0xe000, 0x10ffff]];
+const PLAIN: readonly Range[] = JSON_PLAIN_CHARS;
 
 function normalize(ranges: readonly Range[]): Range[] {
   const sorted = [...ranges].sort((a, b) => a[0] - b[0]);

@@ -5,8 +5,8 @@
  * automaton, and is kept per automaton state, so a state met again (inside a JSON string, after
  * each comma, ...) costs a map lookup.
  */
-import { charRanges, GrammarError, type Grammar } from './grammar.ts';
-import { GrammarAutomaton, NOT_UNIFORM, REJECT } from './automaton.ts';
+import { charRanges, GrammarError, JSON_PLAIN_CHARS, rangesContain, type Grammar } from './grammar.ts';
+import { GrammarAutomaton, MIN_CODE_POINT, NOT_UNIFORM, REJECT } from './automaton.ts';
 
 /** A vocabulary's token byte strings in a preorder trie. Node 0 is the root (the empty prefix). */
 export class TokenTrie {
@@ -103,11 +103,8 @@ export function grammarMask(automaton: GrammarAutomaton, state: number, trie: To
   return mask;
 }
 
-/**
- * The characters of a JSON string's body written as themselves: anything but `"`, `\\` and control
- * characters (surrogates are not characters). Most of a vocabulary is made of them.
- */
-export const PLAIN_CLASS = charRanges([[0x20, 0x21], [0x23, 0x5b], [0x5d, 0xd7ff], [0xe000, 0x10ffff]]);
+/** JSON_PLAIN_CHARS as a character class: most of a vocabulary is made of them. */
+export const PLAIN_CLASS = charRanges(JSON_PLAIN_CHARS);
 /** Longer plain tokens are rare and are walked with the rest (this bounds the per-length masks). */
 const MAX_PLAIN_CHARS = 48;
 
@@ -184,21 +181,16 @@ function plainChars(bytes: Uint8Array): number {
       // The code points this prefix may still become: some must be a character (not overlong, not
       // past U+10FFFF, not all surrogates), as the automaton's partial-character rule requires.
       const shift = 6 * (n - have);
-      const lo = Math.max(cp * 2 ** shift, [0, 0, 0x80, 0x800, 0x10000][n]!);
+      const lo = Math.max(cp * 2 ** shift, MIN_CODE_POINT[n]!);
       const hi = Math.min(cp * 2 ** shift + 2 ** shift - 1, 0x10ffff);
       if (lo > hi || (lo >= 0xd800 && hi <= 0xdfff)) return -1;
       chars++;
       break;
     }
-    if (cp < [0, 0, 0x80, 0x800, 0x10000][n]! || cp > 0x10ffff || !rangesHold(PLAIN_CLASS, cp)) return -1;
+    if (cp < MIN_CODE_POINT[n]! || cp > 0x10ffff || !rangesContain(PLAIN_CLASS, cp)) return -1;
     i += n;
   }
   return chars > MAX_PLAIN_CHARS ? -1 : chars;
-}
-
-function rangesHold(ranges: Uint32Array, cp: number): boolean {
-  for (let i = 0; i < ranges.length; i += 2) if (cp >= ranges[i]! && cp <= ranges[i + 1]!) return true;
-  return false;
 }
 
 const plainSplits = new WeakMap<TokenTrie, PlainTokens>();
