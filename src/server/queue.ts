@@ -18,7 +18,6 @@ export class LeftQueueError extends HearthError {
 
 interface Waiter {
   grant: () => void;
-  refuse: (error: Error) => void;
 }
 
 export class TurnQueue {
@@ -31,10 +30,6 @@ export class TurnQueue {
   /** Requests waiting for their turn (the running one not counted). */
   get waitingCount(): number {
     return this.waiting.length;
-  }
-
-  get busy(): boolean {
-    return this.running;
   }
 
   /**
@@ -63,7 +58,6 @@ export class TurnQueue {
           signal.removeEventListener('abort', leave);
           resolve(release);
         },
-        refuse: reject,
       };
       const leave = () => {
         const at = this.waiting.indexOf(waiter);
