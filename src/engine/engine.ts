@@ -186,14 +186,15 @@ export class Engine implements EngineApi {
   loadAdapter(source: AdapterSource, options: { id?: string } = {}): Promise<AdapterInfo> {
     return this.enqueue(async () => {
       const loaded = await this.ensureLoaded();
-      const opened = await this.openAdapterSource(source);
-      const name = opened.name;
+      // The id is checked before the source is opened: a refused request opens (and leaks) nothing.
       if (options.id !== undefined && (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 256)) {
         throw new InvalidRequestError("Invalid request: 'id' must be a non-empty string of at most 256 characters.", { param: 'id' });
       }
       if (options.id !== undefined && loaded.adapters.has(options.id)) {
         throw new InvalidRequestError(`Invalid request: 'id' ${options.id} names an adapter already loaded.`, { param: 'id', value: options.id });
       }
+      const opened = await this.openAdapterSource(source);
+      const name = opened.name;
       // A free id from the file name: name, name-2, name-3, ...
       const stem = name.replace(/\.gguf$/i, '') || 'adapter';
       let id = options.id ?? stem;
