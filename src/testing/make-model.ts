@@ -14,7 +14,7 @@
  * in memory with {@link makeTestModel}.
  */
 import { GgmlType, ggmlTypeByName, ggmlTypeInfo, ggmlTypeName } from '../engine/gguf/ggml-types.ts';
-import { fallbackType } from '../engine/compress/tensor-types.ts';
+import { fallbackType, useMoreBits } from '../engine/compress/tensor-types.ts';
 import { quantFormat } from '../engine/gguf/quants/index.ts';
 import { GgufValueType, type GgufTensorInfo, type GgufTypeInfo, type GgufValue } from '../engine/gguf/types.ts';
 import { writeGguf, type GgufInputValue, type GgufTensorSpec, type GgufWriteSpec, type TensorDataProvider } from '../engine/gguf/writer.ts';
@@ -247,15 +247,8 @@ function fillNormal(out: Float32Array, next: () => number, mean: number, std: nu
 
 // ---------------------------------------------------------------- quantization recipes
 
-/** The fallback llama.cpp's quantizer uses when a row length is not a multiple of the block size. */
-export function compatibleType(type: GgmlType, rowLength: number): GgmlType {
-  return fallbackType(type, rowLength);
-}
-
-/** llama.cpp's use_more_bits: the first and last eighth of the layers and every third in between. */
-export function useMoreBits(layer: number, nLayer: number): boolean {
-  return layer < Math.floor(nLayer / 8) || layer >= Math.floor((7 * nLayer) / 8) || (layer - Math.floor(nLayer / 8)) % 3 === 2;
-}
+// The quantizer's own rules, so test recipes and `hearth quantize` cannot drift apart.
+export { useMoreBits };
 
 /**
  * A Q4_K_M-like mix, after llama.cpp's llama_tensor_get_type for LLAMA_FTYPE_MOSTLY_Q4_K_M: Q4_K
@@ -830,7 +823,7 @@ export function planTestModel(o: TestModelOptions): TestModelPlan {
   const plans = planTensors(o, d);
   const tensors = plans.map((t) => {
     const wanted = t.shape.length === 1 ? GgmlType.F32 : recipe(t, { nLayer: d.L });
-    const type = compatibleType(wanted, t.shape[0]!);
+    const type = fallbackType(wanted, t.shape[0]!);
     if (t.shape.length > 1 && !quantFormat(type)?.quantize) {
       throw new RangeError(`make-model: no quantizer for ${ggmlTypeName(type)} (tensor ${t.name})`);
     }

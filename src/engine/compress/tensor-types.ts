@@ -143,7 +143,7 @@ export function mixModelInfo(metadata: ReadonlyMap<string, GgufValue>): MixModel
 }
 
 /** llama.cpp's use_more_bits: the first and last eighth of the layers and every third in between. */
-function useMoreBits(i: number, n: number): boolean {
+export function useMoreBits(i: number, n: number): boolean {
   const eighth = Math.trunc(n / 8);
   return i < eighth || i >= Math.trunc((7 * n) / 8) || (i - eighth) % 3 === 2;
 }

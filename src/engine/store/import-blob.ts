@@ -4,7 +4,7 @@
  */
 import { blobSource, type RangedSource } from '../gguf/source.ts';
 import { writeChunks, type PartWrite } from './chunk-writer.ts';
-import { GeneratedError, abortError } from './retry.ts';
+import { GeneratedError, abortError, isAbort } from './retry.ts';
 
 /** One ranged reader per file, named by the file's name where it has one. */
 export function blobSources(blobs: Blob[]): RangedSource[] {
@@ -39,7 +39,7 @@ export async function transferGenerated(target: PartWrite, chunks: AsyncIterator
         return next.done ? { done: true, value: undefined } : { done: false, value: next.value };
       } catch (error) {
         // Thrown as an abort when it is one (a cancel), else wrapped so writeChunks keeps it as it is.
-        if ((error as Error)?.name === 'AbortError') throw error;
+        if (isAbort(error)) throw error;
         throw new GeneratedError(error);
       }
     },
