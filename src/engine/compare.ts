@@ -142,7 +142,7 @@ export async function evaluateVersions(
         const logits = await version.model.eval(windows[w]!.tokens, { logits: 'all' });
         prefillMs += performance.now() - t0;
         if (m === 0) {
-          reference.push(logits);
+          reference.push(EvalTotals.scoredRows(logits, nCtx, nVocab));
           totals.addWindow(windows[w]!, logits, nVocab);
         } else totals.addWindow(windows[w]!, logits, nVocab, reference[w]);
         onProgress?.({ model: m, window: w + 1, windows: windows.length });

@@ -60,7 +60,7 @@ export const evalCommand: CliCommand = {
         refRows = [];
         for (const w of windows) {
           ref.model.reset();
-          refRows.push(await ref.model.eval(w.tokens, { logits: 'all' }));
+          refRows.push(EvalTotals.scoredRows(await ref.model.eval(w.tokens, { logits: 'all' }), nCtx, ref.model.config.nVocab));
         }
       } finally {
         await ref.close();

@@ -64,41 +64,52 @@ export class EvalTotals {
   compared = 0;
 
   /**
+   * The rows of a window's logits that are scored (see {@link scoredPositions}), copied: all a
+   * reference model needs to keep of a window, a little under half of its rows.
+   */
+  static scoredRows(logits: Float32Array, nCtx: number, nVocab: number): Float32Array {
+    const { first, count } = scoredPositions(nCtx);
+    return logits.slice(first * nVocab, (first + count) * nVocab);
+  }
+
+  /**
    * Scores one window: `logits` are rows for positions 0..n_ctx-1 (all rows) of the evaluated
-   * model; `reference`, when given, the same rows of the reference model.
+   * model; `reference`, when given, the reference model's {@link EvalTotals.scoredRows} of it.
    */
   addWindow(window: PerplexityWindow, logits: Float32Array, nVocab: number, reference?: Float32Array): void {
     const nCtx = window.tokens.length;
     const { first, count } = scoredPositions(nCtx);
+    if (reference && reference.length !== count * nVocab) {
+      throw new RangeError(`the reference holds ${reference.length / nVocab} rows; a window of ${nCtx} scores ${count}`);
+    }
     for (let j = first; j < first + count; j++) {
       this.nll -= logSoftmaxAt(logits, j, nVocab, window.original[j + 1]!);
-      if (reference) this.compare(logits, reference, j, nVocab);
+      if (reference) this.compare(logits, j * nVocab, reference, (j - first) * nVocab, nVocab);
     }
     this.count += count;
   }
 
-  private compare(q: Float32Array, p: Float32Array, row: number, nVocab: number): void {
-    const o = row * nVocab;
+  private compare(q: Float32Array, oq: number, p: Float32Array, op: number, nVocab: number): void {
     let maxP = -Infinity;
     let maxQ = -Infinity;
     let argP = 0;
     let argQ = 0;
     for (let i = 0; i < nVocab; i++) {
-      if (p[o + i]! > maxP) (maxP = p[o + i]!), (argP = i);
-      if (q[o + i]! > maxQ) (maxQ = q[o + i]!), (argQ = i);
+      if (p[op + i]! > maxP) (maxP = p[op + i]!), (argP = i);
+      if (q[oq + i]! > maxQ) (maxQ = q[oq + i]!), (argQ = i);
     }
     let sumP = 0;
     let sumQ = 0;
     for (let i = 0; i < nVocab; i++) {
-      sumP += Math.exp(p[o + i]! - maxP);
-      sumQ += Math.exp(q[o + i]! - maxQ);
+      sumP += Math.exp(p[op + i]! - maxP);
+      sumQ += Math.exp(q[oq + i]! - maxQ);
     }
     const logZp = Math.log(sumP);
     const logZq = Math.log(sumQ);
     let kl = 0;
     for (let i = 0; i < nVocab; i++) {
-      const lp = p[o + i]! - maxP - logZp;
-      const lq = q[o + i]! - maxQ - logZq;
+      const lp = p[op + i]! - maxP - logZp;
+      const lq = q[oq + i]! - maxQ - logZq;
       kl += Math.exp(lp) * (lp - lq);
     }
     this.kl += Math.max(0, kl);
