@@ -17,7 +17,14 @@ import { useOpHarness } from '../../../../testing/op-harness.ts';
 import { uploadWeight } from '../weights.ts';
 import { WebGpuBackend } from '../backend.ts';
 import { encodeGroupedMatmul, encodeIndexedMatvec, GROUPED_TILE_PAIRS, groupedTiles, indexedMatvecReference } from './matmul.ts';
-import { encodeMoeRoute, encodeMoeSort, moeRouteReference, moeSortReference } from './moe.ts';
+import { encodeMoeRoute, encodeMoeSort, moeSortReference } from './moe.ts';
+import { routeTokens } from '../../cpu/moe.ts';
+
+/** The CPU backend's routing (float64, llama.cpp's rule) is the reference moe_route.wgsl must equal. */
+function moeRouteReference(logits: Float32Array, stride: number, tokens: number, op: Parameters<typeof routeTokens>[4]): { ids: number[]; weights: Float32Array } {
+  const { experts, weights } = routeTokens(logits, 0, stride, tokens, op);
+  return { ids: Array.from(experts), weights };
+}
 
 const h = useOpHarness();
 

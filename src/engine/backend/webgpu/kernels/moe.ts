@@ -137,28 +137,3 @@ export function encodeMoeCombine(recorder: StepRecorder, kernels: KernelCache, m
     label: 'moe combine',
   });
 }
-
-/** Float64 reference of moe_route.wgsl: ids and weights [tokens][used] from logits [tokens][stride]. */
-export function moeRouteReference(
-  logits: Float32Array,
-  stride: number,
-  tokens: number,
-  op: { nExpert: number; used: number; gating: 'softmax' | 'sigmoid'; normalize: boolean; weightsScale: number },
-): { ids: number[]; weights: number[] } {
-  const ids: number[] = [];
-  const weights: number[] = [];
-  for (let t = 0; t < tokens; t++) {
-    const row = Array.from(logits.subarray(t * stride, t * stride + op.nExpert), Number);
-    const max = Math.max(...row);
-    const sum = row.reduce((s, l) => s + Math.exp(l - max), 0);
-    const prob = (l: number) => (op.gating === 'softmax' ? Math.exp(l - max) / sum : 1 / (1 + Math.exp(-l)));
-    const order = row.map((_, e) => e).sort((a, b) => row[b]! - row[a]! || a - b).slice(0, op.used);
-    const chosen = order.map((e) => prob(row[e]!));
-    const total = chosen.reduce((s, p) => s + p, 0);
-    const divisor = op.normalize ? Math.max(total, 6.103515625e-5) : 1;
-    const scale = op.weightsScale !== 0 ? op.weightsScale : 1;
-    ids.push(...order);
-    weights.push(...chosen.map((p) => (p / divisor) * scale));
-  }
-  return { ids, weights };
-}
