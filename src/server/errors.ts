@@ -39,6 +39,11 @@ export function invalidParam(param: string, message: string, code = 'invalid_val
 /** Engine errors that mean the request, not the server, is at fault; they carry `detail.param`. */
 const REQUEST_ERRORS = new Set(['InvalidRequestError', 'UnsupportedSchemaError', 'GrammarError']);
 
+/** 404 for a model this server does not serve (the request body's `model` or `/v1/models/{id}`). */
+export function modelNotFound(asked: string, served: string): ApiError {
+  return new ApiError(404, `The model '${asked.slice(0, 200)}' does not exist on this server; it serves '${served}'.`, 'not_found_error', 'model', 'model_not_found');
+}
+
 /**
  * The API error for anything a handler threw. `renameParam` maps the engine's field names back to
  * the request's (the completions endpoint sends its `prompt` as a message). Unexpected errors become
@@ -56,5 +61,6 @@ export function toApiError(error: unknown, renameParam: (param: string) => strin
   }
   if (name === 'ContextWindowExceededError') return new ApiError(400, message, 'invalid_request_error', param ?? 'messages', 'context_length_exceeded');
   if (name === 'NoModelLoadedError') return new ApiError(503, message, 'server_error', null, 'model_not_loaded');
+  if (name === 'QueueFullError') return new ApiError(503, message, 'server_busy', null, 'queue_full');
   return new ApiError(500, `${name}: ${message}`, 'server_error', null, 'internal_error');
 }

@@ -7,7 +7,7 @@
  */
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, CompletionUsage, FinishReason } from '../engine/api.ts';
 import { CHAT_REQUEST_FIELDS } from '../engine/generate/validate-request.ts';
-import { ApiError, invalidParam } from './errors.ts';
+import { invalidParam, modelNotFound } from './errors.ts';
 
 export interface ServerRequest {
   /** For the engine: checked there (validateChatRequest), every unknown field refused by name. */
@@ -25,7 +25,7 @@ function checkModel(model: unknown, served: string): void {
   if (!given(model)) return;
   if (typeof model !== 'string') throw invalidParam('model', "'model' must be a string.");
   if (model !== served) {
-    throw new ApiError(404, `The model '${model.slice(0, 200)}' does not exist on this server; it serves '${served}'.`, 'not_found_error', 'model', 'model_not_found');
+    throw modelNotFound(model, served);
   }
 }
 

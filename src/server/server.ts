@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import type { ChatCompletion, ChatCompletionChunk, EngineApi, FinishReason } from '../engine/api.ts';
 import { validateChatRequest } from '../engine/generate/validate-request.ts';
 import { readJsonObject } from './body.ts';
-import { ApiError, invalidParam, toApiError } from './errors.ts';
+import { ApiError, invalidParam, modelNotFound, toApiError } from './errors.ts';
 import {
   chatRequestFrom,
   completionParam,
@@ -29,7 +29,7 @@ import {
   textCompletion,
   type ServerRequest,
 } from './openai-shapes.ts';
-import { LeftQueueError, QueueFullError, TurnQueue } from './queue.ts';
+import { LeftQueueError, TurnQueue } from './queue.ts';
 
 export interface HearthServerOptions {
   engine: EngineApi;
@@ -135,6 +135,14 @@ function keepAlive(res: ServerResponse, ms: number): () => void {
  * first event, so an error found before the first token (a prompt that does not fit) still gets its
  * own status rather than a 200 stream holding an error.
  */
+/** An error as its JSON answer, or as the last event of a stream that has started. */
+function sendError(res: ServerResponse, apiError: ApiError, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    sendEvent(res, apiError.body());
+    res.end();
+  } else sendJson(res, apiError.status, apiError.body(), headers);
+}
+
 function sendEvent(res: ServerResponse, data: unknown): void {
   if (res.destroyed || res.writableEnded) return;
   startStream(res);
@@ -308,10 +316,7 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
     } catch (error) {
       const apiError = toApiError(error, kind === 'text' ? completionParam : undefined);
       if (apiError.status >= 500) log(`error in ${id}: ${apiError.message}`);
-      if (res.headersSent) {
-        sendEvent(res, apiError.body());
-        res.end();
-      } else sendJson(res, apiError.status, apiError.body());
+      sendError(res, apiError);
       return { id, endpoint: kind, stream: parsed.stream, outcome: 'failed', status: apiError.status };
     }
     const finish = completion.choices[0].finish_reason;
@@ -364,7 +369,7 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
             } catch {
               // Not percent-encoded text: it names no model either.
             }
-            if (asked !== modelId) throw new ApiError(404, `The model '${asked.slice(0, 200)}' does not exist on this server; it serves '${modelId}'.`, 'not_found_error', 'model', 'model_not_found');
+            if (asked !== modelId) throw modelNotFound(asked, modelId);
             sendJson(res, 200, modelObject());
           },
         },
@@ -411,15 +416,9 @@ export function createHearthServer(options: HearthServerOptions): HearthServer {
       log(`${req.method} ${req.url} ${res.statusCode} ${(performance.now() - started).toFixed(0)} ms${left}`);
     });
     handle(req, res).catch((error: unknown) => {
-      if (error instanceof QueueFullError) error = new ApiError(503, error.message, 'server_busy', null, 'queue_full');
       const apiError = toApiError(error);
       if (apiError.status >= 500 && apiError.code === 'internal_error') log(`error: ${apiError.message}`);
-      if (res.headersSent) {
-        sendEvent(res, apiError.body());
-        res.end();
-        return;
-      }
-      sendJson(res, apiError.status, apiError.body(), apiError.status === 503 ? { 'Retry-After': '1' } : {});
+      sendError(res, apiError, apiError.status === 503 ? { 'Retry-After': '1' } : {});
     });
   });
 
