@@ -146,6 +146,56 @@ export interface MoeFfnOp {
   scratch: { logits: Activation; x: Activation; gate: Activation; up: Activation; h: Activation; y: Activation };
 }
 
+/** A region of an activation: `floats` values from float `offset` (a recurrent state, a snapshot of one). */
+export interface Region {
+  readonly t: Activation;
+  readonly offset: number;
+  readonly floats: number;
+}
+
+/**
+ * A causal depthwise convolution over time with a rolling state (ggml_ssm_conv; Mamba2's conv1d,
+ * LFM2's short convolution) of `tokens` rows of `channels`: with the state's `kernel - 1` past
+ * columns (oldest first) before the step's rows,
+ *   out[t][ch] = sum_{j < kernel} weight[ch * kernel + j] * column(t - (kernel - 1) + j)[ch] (+ bias[ch]),
+ * then silu(out) when `silu`; the state then holds the last `kernel - 1` columns it saw.
+ */
+export interface ConvOp {
+  channels: number;
+  kernel: number;
+  /** [channels][kernel] (GGUF shape [kernel, channels]: ssm_conv1d.weight, shortconv.conv.weight). */
+  weight: Vector;
+  bias?: Vector | undefined;
+  silu: boolean;
+  /** [kernel - 1][channels], oldest column first; read and updated. */
+  state: Region;
+}
+
+/**
+ * Mamba2's selective scan (ggml_ssm_scan with a scalar A per head) of one sequence, plus the D skip:
+ * per token t and head h (group g = floor(h / (heads / groups))),
+ *   δ = softplus(dt[t][h] + dtBias[h]);  s[h] = s[h] · exp(δ · A[h]) + δ · x[t][h] ⊗ B[t][g]
+ *   y[t][h] = s[h] · C[t][g] + D[h] · x[t][h]
+ * with softplus(v) = v above 20 (ggml's). x and y are [heads][headDim] per row, B and C
+ * [groups][state], dt [heads]; the state s is [heads][headDim][state]. A backend may compute a
+ * prefill in chunks (the state-space dual form); it equals this recurrence up to rounding.
+ */
+export interface SsmScanOp {
+  heads: number;
+  headDim: number;
+  /** d_state: the length of B, C and each state row. */
+  stateSize: number;
+  groups: number;
+  /** [heads], negative (the file's ssm_a: -exp(A_log)). */
+  A: Vector;
+  /** [heads] */
+  D: Vector;
+  /** [heads] */
+  dtBias: Vector;
+  /** [heads][headDim][stateSize]; read and updated. */
+  state: Region;
+}
+
 /** What a backend can hold, for load-time planning. */
 export interface BackendLimits {
   /** Largest single allocation in bytes (an activation, one layer's K or V). */
@@ -230,6 +280,25 @@ export interface Backend {
    * that chose it. Absent on a backend that does not run MoE models yet (the loader refuses them).
    */
   moeFfn?(x: Rows, out: Rows, tokens: number, op: MoeFfnOp): void;
+  /**
+   * Ops of state-space hybrids (mamba2, lfm2, granitehybrid); absent on a backend that does not run
+   * them yet (the loader refuses those models there).
+   */
+  /** The causal convolution of `tokens` rows of x into out (another activation), state updated. */
+  ssmConv?(x: Rows, out: Rows, tokens: number, op: ConvOp): void;
+  /** The selective scan of `tokens` rows into y (another activation), state updated. */
+  ssmScan?(x: Rows, dt: Rows, B: Rows, C: Rows, y: Rows, tokens: number, op: SsmScanOp): void;
+  /**
+   * Mamba2's gated norm, in place on y: y = y * silu(z), then each of the `groups` groups of
+   * n / groups values RMS-normalized and multiplied by its part of weight [n].
+   */
+  gatedNorm?(y: Rows, z: Rows, n: number, rows: number, groups: number, eps: number, weight: Vector): void;
+  /** out = a * b elementwise, `rows` rows of `n`; in place allowed (out is a or b). */
+  mul?(a: Rows, b: Rows, out: Rows, n: number, rows: number): void;
+  /** to = from (regions of `from.floats` values; different activations or disjoint); a recurrent state snapshot. */
+  copy?(from: Region, to: Region): void;
+  /** The region's values set to 0 (a fresh recurrent state). */
+  zero?(region: Region): void;
   /** out = (a + b) * scale; in place when out is a. */
   add(a: Rows, b: Rows, out: Rows, n: number, rows: number, scale?: number): void;
   /** out = a * scale; in place when out is a. */
