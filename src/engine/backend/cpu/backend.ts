@@ -455,10 +455,9 @@ export class CpuBackend implements Backend {
     zeroOnHost(this.recurrentHost, region);
   }
 
-  private readonly recurrentHost: RecurrentHost = {
-    floats: () => new Float32Array(this.kernels.memory.buffer),
-    base: (t) => (t as CpuBuffer).ptr >> 2,
-  };
+  private get recurrentHost(): RecurrentHost {
+    return { kernels: this.kernels, ptr: (t) => (t as CpuBuffer).ptr };
+  }
 
   add(a: Rows, b: Rows, out: Rows, n: number, count: number, scale = 1): void {
     this.kernels.elementwise({ op: 'add', a: rows(a), b: rows(b), out: rows(out), n, scale, rowStart: 0, rowEnd: count });

@@ -54,6 +54,78 @@ function splits(tokens: number, next: () => number): number[][] {
   return [[tokens], Array.from({ length: tokens }, () => 1), random];
 }
 
+/** Random inputs of one conv + scan case, laid out as the forward pass has them. */
+function makeCase(shape: Shape, next: () => number) {
+  const uniform = (n: number, lo: number, hi: number): Float32Array => Float32Array.from({ length: n }, () => lo + (hi - lo) * next());
+  const { heads: H, groups: G, headDim: P, stateSize: S, kernel: K, tokens: T } = shape;
+  const inner = H * P;
+  const convDim = inner + 2 * G * S;
+  // The projection row, behind 3 floats of padding: [z | xBC | dt].
+  const pad = 3;
+  const W = pad + inner + convDim + H;
+  const proj = uniform(T * W, -1, 1);
+  // dt before its bias: mostly small steps, and some past softplus's cut-off at 20.
+  for (let t = 0; t < T; t++) for (let h = 0; h < H; h++) proj[t * W + pad + inner + convDim + h] = next() < 0.1 ? 21 + next() : -4 + 5 * next();
+  return {
+    shape, inner, convDim, pad, W, proj,
+    convW: uniform(convDim * K, -0.6, 0.6),
+    convB: uniform(convDim, -0.3, 0.3),
+    A: uniform(H, -4, -0.05),
+    D: uniform(H, -1, 1),
+    dtBias: uniform(H, -1, 1),
+    convState0: uniform((K - 1) * convDim, -1, 1),
+    ssmState0: uniform(H * P * S, -0.5, 0.5),
+  };
+}
+
+/**
+ * Runs conv then scan over the case's tokens in `pieces` (calls of that many tokens, the states
+ * carried), every input read through an offset and a stride wider than its values; returns the
+ * outputs and the final states.
+ */
+function runOn(be: CpuBackend, c: ReturnType<typeof makeCase>, pieces: number[]) {
+  const { heads: H, groups: G, headDim: P, stateSize: S, kernel: K, tokens: T } = c.shape;
+  const { inner, convDim, pad, W } = c;
+  const xbcPad = 5;
+  const xbcStride = convDim + 2 * xbcPad;
+  const yStride = inner + 1;
+  const projT = be.activation('proj', T * W);
+  be.view(projT).set(c.proj);
+  const xbcT = be.activation('xbc', T * xbcStride);
+  const yT = be.activation('y', T * yStride + 2);
+  // Both states in one activation, as a model keeps a layer's state, behind some other floats.
+  const convFloats = c.convState0.length;
+  const states = be.activation('states', 7 + convFloats + c.ssmState0.length);
+  be.view(states).set(c.convState0, 7);
+  be.view(states).set(c.ssmState0, 7 + convFloats);
+  const conv: ConvOp = {
+    channels: convDim, kernel: K, weight: be.vector('conv w', c.convW), bias: c.shape.bias ? be.vector('conv b', c.convB) : undefined,
+    silu: c.shape.silu, state: { t: states, offset: 7, floats: convFloats },
+  };
+  const scan: SsmScanOp = {
+    heads: H, headDim: P, stateSize: S, groups: G, A: be.vector('A', c.A), D: be.vector('D', c.D), dtBias: be.vector('dt bias', c.dtBias),
+    state: { t: states, offset: 7 + convFloats, floats: c.ssmState0.length },
+  };
+  let t0 = 0;
+  for (const n of pieces) {
+    const projRows = (col: number) => ({ t: projT, stride: W, offset: t0 * W + col });
+    const xbcRows = (col: number) => ({ t: xbcT, stride: xbcStride, offset: t0 * xbcStride + xbcPad + col });
+    be.ssmConv!(projRows(pad + inner), xbcRows(0), n, conv);
+    be.ssmScan!(xbcRows(0), projRows(pad + inner + convDim), xbcRows(inner), xbcRows(inner + G * S), { t: yT, stride: yStride, offset: 2 + t0 * yStride }, n, scan);
+    t0 += n;
+  }
+  const xbc = new Float32Array(T * convDim);
+  const y = new Float32Array(T * inner);
+  const xv = be.view(xbcT);
+  const yv = be.view(yT);
+  for (let t = 0; t < T; t++) {
+    xbc.set(xv.subarray(t * xbcStride + xbcPad, t * xbcStride + xbcPad + convDim), t * convDim);
+    y.set(yv.subarray(2 + t * yStride, 2 + t * yStride + inner), t * inner);
+  }
+  const sv = be.view(states);
+  return { pieces, xbc, y, convState: sv.slice(7, 7 + convFloats), ssmState: sv.slice(7 + convFloats) };
+}
+
 describe('CPU state-space ops', () => {
   let be: CpuBackend;
   let next: () => number;
@@ -65,38 +137,24 @@ describe('CPU state-space ops', () => {
   });
 
   it.each(SHAPES)('conv then scan of %o match float64, in any split of the tokens', (shape) => {
+    const c = makeCase(shape, next);
     const { heads: H, groups: G, headDim: P, stateSize: S, kernel: K, tokens: T } = shape;
-    const inner = H * P;
-    const convDim = inner + 2 * G * S;
-    // The projection row as the forward pass has it, behind 3 floats of padding: [z | xBC | dt].
-    const pad = 3;
-    const W = pad + inner + convDim + H;
-    const proj = uniform(T * W, -1, 1);
-    // dt before its bias: mostly small steps, and some past softplus's cut-off at 20.
-    for (let t = 0; t < T; t++) for (let h = 0; h < H; h++) proj[t * W + pad + inner + convDim + h] = next() < 0.1 ? 21 + next() : -4 + 5 * next();
-    const convW = uniform(convDim * K, -0.6, 0.6);
-    const convB = uniform(convDim, -0.3, 0.3);
-    const A = uniform(H, -4, -0.05);
-    const D = uniform(H, -1, 1);
-    const dtBias = uniform(H, -1, 1);
-    const convState0 = uniform((K - 1) * convDim, -1, 1);
-    const ssmState0 = uniform(H * P * S, -0.5, 0.5);
+    const { inner, convDim, pad, W, proj } = c;
 
     // float64 reference, token by token.
-    const convState = Float64Array.from(convState0);
-    const ssmState = Float64Array.from(ssmState0);
+    const convState = Float64Array.from(c.convState0);
+    const ssmState = Float64Array.from(c.ssmState0);
     const xbcRef = new Float64Array(T * convDim);
-    const yRef = new Float64Array(T * inner);
     for (let t = 0; t < T; t++) {
       const column = Float64Array.from(proj.subarray(t * W + pad + inner, t * W + pad + inner + convDim));
-      const conv = causalConvStep(convState, convW, K, convDim, column);
+      const conv = causalConvStep(convState, c.convW, K, convDim, column);
       for (let ch = 0; ch < convDim; ch++) {
-        const v = conv[ch]! + (shape.bias ? convB[ch]! : 0);
+        const v = conv[ch]! + (shape.bias ? c.convB[ch]! : 0);
         xbcRef[t * convDim + ch] = shape.silu ? silu(v) : v;
       }
     }
     // The scan reads the backend's conv output (f32), so its check does not carry the conv's rounding.
-    const scanOf = (xbc: Float32Array) => {
+    const scanRef = (xbc: Float32Array): Float64Array => {
       const xs = new Float64Array(T * inner);
       const Bs = new Float64Array(T * G * S);
       const Cs = new Float64Array(T * G * S);
@@ -107,57 +165,16 @@ describe('CPU state-space ops', () => {
           Bs[t * G * S + i] = xbc[t * convDim + inner + i]!;
           Cs[t * G * S + i] = xbc[t * convDim + inner + G * S + i]!;
         }
-        for (let h = 0; h < H; h++) dts[t * H + h] = proj[t * W + pad + inner + convDim + h]! + dtBias[h]!;
+        for (let h = 0; h < H; h++) dts[t * H + h] = proj[t * W + pad + inner + convDim + h]! + c.dtBias[h]!;
       }
-      const y = ssmScanSequential({ heads: H, headDim: P, state: S, groups: G, nTokens: T, A }, xs, dts, Bs, Cs, ssmState);
-      for (let t = 0; t < T; t++) for (let i = 0; i < inner; i++) y[t * inner + i] = y[t * inner + i]! + D[Math.floor(i / P)]! * xs[t * inner + i]!;
-      yRef.set(y);
+      const y = ssmScanSequential({ heads: H, headDim: P, state: S, groups: G, nTokens: T, A: c.A }, xs, dts, Bs, Cs, ssmState);
+      for (let t = 0; t < T; t++) for (let i = 0; i < inner; i++) y[t * inner + i] = y[t * inner + i]! + c.D[Math.floor(i / P)]! * xs[t * inner + i]!;
+      return y;
     };
 
-    // The backend, with every input read through an offset and a stride wider than its values.
-    const xbcPad = 5;
-    const xbcStride = convDim + 2 * xbcPad;
-    const yStride = inner + 1;
-    const runs = splits(T, next).map((pieces) => {
-      const projT = be.activation('proj', T * W);
-      be.view(projT).set(proj);
-      const xbcT = be.activation('xbc', T * xbcStride);
-      const yT = be.activation('y', T * yStride + 2);
-      // Both states in one activation, as a model keeps a layer's state, behind some other floats.
-      const states = be.activation('states', 7 + convState0.length + ssmState0.length);
-      be.view(states).set(convState0, 7);
-      be.view(states).set(ssmState0, 7 + convState0.length);
-      const conv: ConvOp = {
-        channels: convDim, kernel: K, weight: be.vector('conv w', convW), bias: shape.bias ? be.vector('conv b', convB) : undefined,
-        silu: shape.silu, state: { t: states, offset: 7, floats: convState0.length },
-      };
-      const scan: SsmScanOp = {
-        heads: H, headDim: P, stateSize: S, groups: G, A: be.vector('A', A), D: be.vector('D', D), dtBias: be.vector('dt bias', dtBias),
-        state: { t: states, offset: 7 + convState0.length, floats: ssmState0.length },
-      };
-      let t0 = 0;
-      for (const n of pieces) {
-        const projRows = (col: number) => ({ t: projT, stride: W, offset: t0 * W + col });
-        const xbcRows = (col: number) => ({ t: xbcT, stride: xbcStride, offset: t0 * xbcStride + xbcPad + col });
-        be.ssmConv!(projRows(pad + inner), xbcRows(0), n, conv);
-        be.ssmScan!(xbcRows(0), projRows(pad + inner + convDim), xbcRows(inner), xbcRows(inner + G * S), { t: yT, stride: yStride, offset: 2 + t0 * yStride }, n, scan);
-        t0 += n;
-      }
-      const xbc = new Float32Array(T * convDim);
-      const y = new Float32Array(T * inner);
-      const xv = be.view(xbcT);
-      const yv = be.view(yT);
-      for (let t = 0; t < T; t++) {
-        xbc.set(xv.subarray(t * xbcStride + xbcPad, t * xbcStride + xbcPad + convDim), t * convDim);
-        y.set(yv.subarray(2 + t * yStride, 2 + t * yStride + inner), t * inner);
-      }
-      const sv = be.view(states);
-      return { pieces, xbc, y, convState: sv.slice(7, 7 + convState0.length), ssmState: sv.slice(7 + convState0.length) };
-    });
-
-    const [whole, ...split] = runs;
-    scanOf(whole!.xbc);
-    // f32 storage against float64: a few units of f32 rounding on the scale of the values.
+    const [whole, ...split] = splits(T, next).map((pieces) => runOn(be, c, pieces));
+    const yRef = scanRef(whole!.xbc);
+    // f32 storage and sums against float64: a few units of f32 rounding on the scale of the values.
     expect(scaledError(whole!.xbc, xbcRef)).toBeLessThan(1e-6);
     expect(scaledError(whole!.convState, convState)).toBeLessThan(1e-7);
     expect(scaledError(whole!.y, yRef)).toBeLessThan(2e-6);
@@ -169,6 +186,23 @@ describe('CPU state-space ops', () => {
       expect(scaledError(run.y, whole!.y), label).toBeLessThan(1e-6);
       expect(scaledError(run.convState, whole!.convState), label).toBeLessThan(1e-6);
       expect(scaledError(run.ssmState, whole!.ssmState), label).toBeLessThan(1e-6);
+    }
+  });
+
+  it('conv and scan split across 3 threads give bitwise the results of one', async () => {
+    const shape = SHAPES[1]!;
+    const c = makeCase(shape, next);
+    const pieces = [shape.tokens - 5, 1, 1, 1, 1, 1];
+    const one = runOn(be, c, pieces);
+    const pool = await CpuBackend.create({ relaxed: false, threads: 3, memoryBudgetBytes: 64 << 20 });
+    try {
+      expect(pool.threads).toBe(3);
+      const three = runOn(pool, c, pieces);
+      expect(pool.kernels.workerChunks).toBeGreaterThan(0);
+      const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+      for (const key of ['xbc', 'y', 'convState', 'ssmState'] as const) expect(bits(three[key]), key).toEqual(bits(one[key]));
+    } finally {
+      pool.destroy();
     }
   });
 
