@@ -27,7 +27,7 @@ interface Shape {
 const SHAPES: Shape[] = [
   { heads: 4, groups: 1, headDim: 8, stateSize: 16, kernel: 4, tokens: 1, silu: true, bias: true },
   { heads: 8, groups: 2, headDim: 16, stateSize: 128, kernel: 4, tokens: 37, silu: true, bias: true },
-  { heads: 6, groups: 3, headDim: 5, stateSize: 7, kernel: 3, tokens: 19, silu: false, bias: false },
+  { heads: 3, groups: 3, headDim: 5, stateSize: 7, kernel: 3, tokens: 19, silu: false, bias: false },
   { heads: 2, groups: 2, headDim: 64, stateSize: 33, kernel: 2, tokens: 9, silu: true, bias: false },
   { heads: 3, groups: 1, headDim: 12, stateSize: 64, kernel: 1, tokens: 6, silu: false, bias: true },
 ];
