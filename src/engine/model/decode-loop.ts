@@ -53,7 +53,9 @@ export class DeviceDecodeLoop implements DecodeLoop {
     const { backend, kv } = host.state;
     this.start = kv.length;
     if (options.cached.length !== this.start) throw new RangeError(`decode loop: ${options.cached.length} cached tokens, the cache holds ${this.start}`);
-    this.depth = backend.kind === 'cpu' ? 1 : GPU_LOOP_DEPTH;
+    // Steps run ahead are undone by truncating the KV cache, which a recurrent state cannot be:
+    // a hybrid's loop issues only the steps it takes.
+    this.depth = backend.kind === 'cpu' || host.state.recurrent ? 1 : GPU_LOOP_DEPTH;
     this.penalties = penaltiesActive(options.penalties) ? options.penalties : undefined;
   }
 
