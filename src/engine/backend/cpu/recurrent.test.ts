@@ -27,7 +27,7 @@ interface Shape {
 const SHAPES: Shape[] = [
   { heads: 4, groups: 1, headDim: 8, stateSize: 16, kernel: 4, tokens: 1, silu: true, bias: true },
   { heads: 8, groups: 2, headDim: 16, stateSize: 128, kernel: 4, tokens: 37, silu: true, bias: true },
-  { heads: 6, groups: 3, headDim: 5, stateSize: 7, kernel: 3, tokens: 19, silu: false, bias: false },
+  { heads: 3, groups: 3, headDim: 5, stateSize: 7, kernel: 3, tokens: 19, silu: false, bias: false },
   { heads: 2, groups: 2, headDim: 64, stateSize: 33, kernel: 2, tokens: 9, silu: true, bias: false },
   { heads: 3, groups: 1, headDim: 12, stateSize: 64, kernel: 1, tokens: 6, silu: false, bias: true },
 ];
@@ -177,8 +177,8 @@ describe('CPU state-space ops', () => {
     // f32 storage and sums against float64: a few units of f32 rounding on the scale of the values.
     expect(scaledError(whole!.xbc, xbcRef)).toBeLessThan(1e-6);
     expect(scaledError(whole!.convState, convState)).toBeLessThan(1e-7);
-    expect(scaledError(whole!.y, yRef)).toBeLessThan(2e-6);
-    expect(scaledError(whole!.ssmState, ssmState)).toBeLessThan(2e-6);
+    expect(scaledError(whole!.y, yRef)).toBeLessThan(1e-6);
+    expect(scaledError(whole!.ssmState, ssmState)).toBeLessThan(1e-6);
     // Fed in pieces: the same (the recurrence runs the same per token whatever the calls).
     for (const run of split) {
       const label = `pieces ${run.pieces.join(',')}`;
@@ -189,7 +189,7 @@ describe('CPU state-space ops', () => {
     }
   });
 
-  it('conv and scan split across 3 threads give bitwise the results of one', async () => {
+  it('conv and scan split across 3 threads give bitwise the results of one', { timeout: 60_000 }, async () => {
     const shape = SHAPES[1]!;
     const c = makeCase(shape, next);
     const pieces = [shape.tokens - 5, 1, 1, 1, 1, 1];
@@ -197,10 +197,14 @@ describe('CPU state-space ops', () => {
     const pool = await CpuBackend.create({ relaxed: false, threads: 3, memoryBudgetBytes: 64 << 20 });
     try {
       expect(pool.threads).toBe(3);
-      const three = runOn(pool, c, pieces);
-      expect(pool.kernels.workerChunks).toBeGreaterThan(0);
       const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
-      for (const key of ['xbc', 'y', 'convState', 'ssmState'] as const) expect(bits(three[key]), key).toEqual(bits(one[key]));
+      // On a loaded machine the calling thread may do every chunk before a worker wakes up: run
+      // again until the workers took part (each run must match).
+      for (let run = 0; run < 50 && (run === 0 || pool.kernels.workerChunks === 0); run++) {
+        const three = runOn(pool, c, pieces);
+        for (const key of ['xbc', 'y', 'convState', 'ssmState'] as const) expect(bits(three[key]), key).toEqual(bits(one[key]));
+      }
+      expect(pool.kernels.workerChunks).toBeGreaterThan(0);
     } finally {
       pool.destroy();
     }

@@ -1351,6 +1351,13 @@ export function argmax(x: usize, xStride: i32, n: i32, out: usize, rowStart: i32
 // State-space ops (Mamba2, LFM2). Channel and head ranges are independent (each owns its part of
 // the state), so the pool splits them like rows.
 
+/** Tokens per block of ssmConv's four-channel loop. */
+const SSM_CONV_BLOCK: i32 = 32;
+
+@inline function siluF32(v: f32): f32 {
+  return v / (1 + Mathf.exp(-v));
+}
+
 /**
  * Causal depthwise convolution with a rolling state (ggml_ssm_conv, then the bias and SiLU llama.cpp
  * applies after it) of channels [chStart, chEnd): with the state's kernel - 1 past columns (state
@@ -1366,26 +1373,67 @@ export function ssmConv(
   const past = kernel - 1;
   const rowState = <usize>channels << 2;
   const rowX = <usize>xStride << 2;
-  for (let ch = chStart; ch < chEnd; ch++) {
+  const rowOut = <usize>outStride << 2;
+  const wRow = <usize>kernel << 2;
+  let ch = chStart;
+  // Four channels at a time, in blocks of tokens (their rows stay in L1 across the taps): the same
+  // operations in the same order per channel as the scalar loop below, so any split of the
+  // channels gives bitwise the same results.
+  for (; ch + 4 <= chEnd; ch += 4) {
     const c = <usize>ch << 2;
-    const w = weight + (<usize>(ch * kernel) << 2);
+    const w0 = weight + <usize>ch * wRow;
+    for (let t0 = 0; t0 < tokens; t0 += SSM_CONV_BLOCK) {
+      const t1 = min(tokens, t0 + SSM_CONV_BLOCK);
+      for (let t = t0; t < t1; t++) v128.store(out + <usize>t * rowOut + c, f32x4.splat(0));
+      for (let j = 0; j < kernel; j++) {
+        let wv = f32x4.splat(load<f32>(w0 + (<usize>j << 2)));
+        wv = f32x4.replace_lane(wv, 1, load<f32>(w0 + wRow + (<usize>j << 2)));
+        wv = f32x4.replace_lane(wv, 2, load<f32>(w0 + 2 * wRow + (<usize>j << 2)));
+        wv = f32x4.replace_lane(wv, 3, load<f32>(w0 + 3 * wRow + (<usize>j << 2)));
+        for (let t = t0; t < t1; t++) {
+          const col = t + j;
+          const src = col < past ? state + <usize>col * rowState : x + <usize>(col - past) * rowX;
+          const o = out + <usize>t * rowOut + c;
+          v128.store(o, f32x4.add(v128.load(o), f32x4.mul(wv, v128.load(src + c))));
+        }
+      }
+      const bv = bias ? v128.load(bias + c) : f32x4.splat(0);
+      for (let t = t0; t < t1; t++) {
+        const o = out + <usize>t * rowOut + c;
+        const v = f32x4.add(v128.load(o), bv);
+        if (silu) {
+          store<f32>(o, siluF32(f32x4.extract_lane(v, 0)));
+          store<f32>(o, siluF32(f32x4.extract_lane(v, 1)), 4);
+          store<f32>(o, siluF32(f32x4.extract_lane(v, 2)), 8);
+          store<f32>(o, siluF32(f32x4.extract_lane(v, 3)), 12);
+        } else v128.store(o, v);
+      }
+    }
+    // The last `past` columns, oldest first; column tokens + j >= j, so reading ahead is safe.
+    for (let j = 0; j < past; j++) {
+      const col = tokens + j;
+      const src = col < past ? state + <usize>col * rowState : x + <usize>(col - past) * rowX;
+      v128.store(state + <usize>j * rowState + c, v128.load(src + c));
+    }
+  }
+  for (; ch < chEnd; ch++) {
+    const c = <usize>ch << 2;
+    const w = weight + <usize>ch * wRow;
     const b: f32 = bias ? load<f32>(bias + c) : 0;
     for (let t = 0; t < tokens; t++) {
       let sum: f32 = 0;
       for (let j = 0; j < kernel; j++) {
         const col = t + j;
-        const v = col < past ? load<f32>(state + <usize>col * rowState + c) : load<f32>(x + <usize>(col - past) * rowX + c);
-        sum += load<f32>(w + (<usize>j << 2)) * v;
+        const src = col < past ? state + <usize>col * rowState : x + <usize>(col - past) * rowX;
+        sum += load<f32>(w + (<usize>j << 2)) * load<f32>(src + c);
       }
       sum += b;
-      if (silu) sum = sum / (1 + Mathf.exp(-sum));
-      store<f32>(out + ((<usize>t * <usize>outStride) << 2) + c, sum);
+      store<f32>(out + <usize>t * rowOut + c, silu ? siluF32(sum) : sum);
     }
-    // The last `past` columns, oldest first; column tokens + j >= j, so reading ahead is safe.
     for (let j = 0; j < past; j++) {
       const col = tokens + j;
-      const v = col < past ? load<f32>(state + <usize>col * rowState + c) : load<f32>(x + <usize>(col - past) * rowX + c);
-      store<f32>(state + <usize>j * rowState + c, v);
+      const src = col < past ? state + <usize>col * rowState : x + <usize>(col - past) * rowX;
+      store<f32>(state + <usize>j * rowState + c, load<f32>(src + c));
     }
   }
 }
