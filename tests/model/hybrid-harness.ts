@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/engine/backend/ops.ts';
 import { Model } from '../../src/engine/model/model.ts';
-import { GREEDY } from '../../src/engine/sampling/params.ts';
+import { GREEDY, NO_PENALTIES } from '../../src/engine/sampling/params.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
 import { argmax, klDivergence, maxAbsDiff, topOneAgreement } from '../../src/testing/compare.ts';
 import { llamaRefLogits } from '../../src/testing/llama-ref.ts';
@@ -185,6 +185,23 @@ export function describeHybridForward(backendName: string, makeBackend: () => Pr
         // 5: that prefill left snapshots at 16 and 24 only, past it: the empty state.
         expect(model.truncate(5)).toBe(0);
         check('back to 0', 0, await model.eval(tokens, { logits: 'all' }));
+        // The device token loop runs steps ahead of the tokens taken (on a GPU): finishing after 3
+        // tokens undoes the extra steps, a hybrid by going back to its prompt's snapshot.
+        model.reset();
+        const loop = model.decodeLoop({ prompt: tokens.slice(0, PREFILL), cached: [], sampling: GREEDY, penalties: NO_PENALTIES, random: () => 0, maxSteps: 8 });
+        const taken = [await loop.next(), await loop.next(), await loop.next()];
+        await loop.finish();
+        const kept = model.position;
+        expect(kept).toBeLessThanOrEqual(PREFILL + taken.length - 1);
+        expect([PREFILL, PREFILL + taken.length - 1]).toContain(kept);
+        const continued = [...tokens.slice(0, PREFILL), ...taken.slice(0, -1)];
+        const after = await model.eval([...continued.slice(kept), taken.at(-1)!], { logits: 'all' });
+        model.reset();
+        const whole = await model.eval([...continued, taken.at(-1)!], { logits: 'all' });
+        const loopKl = klDivergence(whole.subarray(kept * V), after, V);
+        console.log(`${tag} decode loop finished after ${taken.length} tokens: the cache keeps ${kept}; KL(fresh run||ours) ${loopKl.toExponential(2)}`);
+        expect(loopKl).toBeLessThanOrEqual(1e-6);
+
         // Negative control: a state that is not rewound (positions moved back, state kept) is far off.
         model.state.kv.truncate(12);
         const stale = await model.eval(tokens.slice(12), { logits: 'all' });

@@ -389,6 +389,8 @@ export class ChatSession {
       }
       // Discards the steps that ran past the last token taken: the cache then holds `cached`.
       await loop.finish();
+      // A hybrid's loop may have rewound before the reply (recurrent-state.ts): the next request evaluates it again.
+      if (this.model.position < this.cached.length) this.cached.length = this.model.position;
       if (this.model.position !== this.cached.length) throw new Error(`the cache holds ${this.model.position} tokens, the session ${this.cached.length}`);
     } catch (error) {
       await loop.finish().catch(() => undefined);
