@@ -71,7 +71,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let lane = lid % LANES;
   let wanted = (wid.x + wid.y * params.groups_x) * (WORKGROUP_SIZE / LANES) + row_in_group;
   // Every invocation reaches every barrier; a row past the end computes row rows - 1 and writes nothing.
-  let active = wanted < rows;
+  let live = wanted < rows;
   let row = min(wanted, rows - 1u);
   let h = row / params.head_dim;
   let p = row % params.head_dim;
@@ -108,7 +108,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       partials[i * WORKGROUP_SIZE + lid] = sum;
     }
     workgroupBarrier();
-    if (active) {
+    if (live) {
       let first = lid - lane;
       for (var i = lane; i < count; i += LANES) {
         var total = 0.0;
@@ -122,7 +122,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     workgroupBarrier();
   }
 
-  if (active) {
+  if (live) {
     for (var j = 0u; j < PER_LANE; j++) {
       let k = lane + j * LANES;
       if (k < S) {
