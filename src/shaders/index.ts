@@ -81,8 +81,12 @@ import gatedNormWgsl from './gated_norm.wgsl?raw';
 import zSeparateWgsl from './z_separate.wgsl?raw';
 import zInYWgsl from './z_in_y.wgsl?raw';
 import regionWgsl from './region.wgsl?raw';
+import bSeparateWgsl from './b_separate.wgsl?raw';
+import bInDstWgsl from './b_in_dst.wgsl?raw';
 
 export const SHADERS: Readonly<Record<string, string>> = {
+  'b_separate.wgsl': bSeparateWgsl,
+  'b_in_dst.wgsl': bInDstWgsl,
   'ssm_conv.wgsl': ssmConvWgsl,
   'ssm_scan.wgsl': ssmScanWgsl,
   'ssm_inputs_shared.wgsl': ssmInputsSharedWgsl,

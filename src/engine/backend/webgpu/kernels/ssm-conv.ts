@@ -9,8 +9,8 @@
  * must not run before every output has read the old state.
  */
 import { kernelFamily, type KernelCache } from '../kernel.ts';
-import type { BufferRange, StepRecorder } from '../recorder.ts';
-import { assertPositiveInt, foldedGrid, shaderKernel, type RowView } from './common.ts';
+import type { StepRecorder } from '../recorder.ts';
+import { assertPositiveInt, bufferOf, foldedGrid, type RowView, shaderKernel } from './common.ts';
 
 const WORKGROUP_SIZE = 256;
 /** Up to this many tokens one invocation per channel walks them all (few invocations, one dispatch). */
@@ -78,8 +78,4 @@ export function encodeSsmConv(recorder: StepRecorder, kernels: KernelCache, args
   const perOutput = foldedGrid(Math.ceil((args.channels * args.tokens) / WORKGROUP_SIZE));
   recorder.dispatch(variant('main', false), { params: params(perOutput[0]), bind, workgroups: perOutput, label: 'ssm_conv' });
   if (args.kernel > 1) recorder.dispatch(variant('shift_state', false), { params: params(perChannel[0]), bind, workgroups: perChannel, label: 'ssm_conv_state' });
-}
-
-export function bufferOf(binding: GPUBuffer | BufferRange): GPUBuffer {
-  return 'buffer' in binding ? binding.buffer : binding;
 }

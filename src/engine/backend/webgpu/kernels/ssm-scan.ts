@@ -8,8 +8,7 @@
  */
 import { kernelFamily, type KernelCache } from '../kernel.ts';
 import type { BufferRange, StepRecorder } from '../recorder.ts';
-import { assertPositiveInt, foldedGrid, shaderKernel, type RowView } from './common.ts';
-import { bufferOf } from './ssm-conv.ts';
+import { assertPositiveInt, bufferOf, foldedGrid, type RowView, shaderKernel } from './common.ts';
 
 const WORKGROUP_SIZE = 128;
 /** State values one invocation keeps in registers at most (PER_LANE in the shader). */
