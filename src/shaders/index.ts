@@ -83,8 +83,10 @@ import zInYWgsl from './z_in_y.wgsl?raw';
 import regionWgsl from './region.wgsl?raw';
 import bSeparateWgsl from './b_separate.wgsl?raw';
 import bInDstWgsl from './b_in_dst.wgsl?raw';
+import ssmScanChunkedWgsl from './ssm_scan_chunked.wgsl?raw';
 
 export const SHADERS: Readonly<Record<string, string>> = {
+  'ssm_scan_chunked.wgsl': ssmScanChunkedWgsl,
   'b_separate.wgsl': bSeparateWgsl,
   'b_in_dst.wgsl': bInDstWgsl,
   'ssm_conv.wgsl': ssmConvWgsl,

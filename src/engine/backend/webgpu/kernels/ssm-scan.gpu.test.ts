@@ -3,7 +3,7 @@ import { freshSeed, randomFloats } from '../../../../testing/gpu.ts';
 import { normalizedMse } from '../../../../testing/compare.ts';
 import { ssmScanChunked, ssmScanSequential } from '../../../../testing/reference-mamba2.ts';
 import { gatherRows, spreadRows, useOpHarness } from '../../../../testing/op-harness.ts';
-import { encodeSsmScan, scanLanes } from './ssm-scan.ts';
+import { chunkedScanScratchFloats, encodeSsmScan, encodeSsmScanChunked, scanLanes } from './ssm-scan.ts';
 
 const h = useOpHarness();
 
@@ -18,6 +18,8 @@ interface Case {
   shared: boolean;
   /** Floats before the state region in its buffer. */
   stateOffset: number;
+  /** Tokens per chunk: the chunked form (ssm_scan_chunked.wgsl) for calls of more than one token. */
+  chunk?: number;
 }
 
 const cases: Case[] = [
@@ -27,10 +29,14 @@ const cases: Case[] = [
   { heads: 8, headDim: 16, stateSize: 128, groups: 2, calls: [2, 45, 1], shared: true, stateOffset: 3 },
   { heads: 3, headDim: 7, stateSize: 64, groups: 1, calls: [9, 3], shared: false, stateOffset: 1 },
   { heads: 2, headDim: 3, stateSize: 300, groups: 2, calls: [1, 12], shared: false, stateOffset: 0 },
+  // The chunked form: calls of one chunk, several, a partial last chunk, a decode step between.
+  { heads: 4, headDim: 5, stateSize: 16, groups: 2, calls: [8, 1, 27, 3], shared: true, stateOffset: 2, chunk: 8 },
+  { heads: 6, headDim: 4, stateSize: 33, groups: 3, calls: [50, 16, 1, 17], shared: true, stateOffset: 0, chunk: 16 },
+  { heads: 8, headDim: 16, stateSize: 128, groups: 1, calls: [150, 1], shared: true, stateOffset: 1, chunk: 64 },
 ];
 
 describe('ssm_scan.wgsl: the Mamba2 selective scan with the D skip', () => {
-  it.each(cases)('heads=$heads headDim=$headDim state=$stateSize groups=$groups calls=$calls shared=$shared', async (c) => {
+  it.each(cases)('heads=$heads headDim=$headDim state=$stateSize groups=$groups calls=$calls shared=$shared chunk=$chunk', async (c) => {
     const seed = freshSeed(`ssm_scan ${JSON.stringify(c)}`);
     const { heads: H, headDim: P, stateSize: S, groups: G } = c;
     const inner = H * P;
@@ -73,7 +79,7 @@ describe('ssm_scan.wgsl: the Mamba2 selective scan with the D skip', () => {
       }
       const yStride = inner + 6;
       const y = h.poisoned(2 + T * yStride);
-      encodeSsmScan(h.recorder, h.kernels, {
+      const scanArgs = {
         heads: H,
         headDim: P,
         stateSize: S,
@@ -89,7 +95,11 @@ describe('ssm_scan.wgsl: the Mamba2 selective scan with the D skip', () => {
         dtBias: biasBuf,
         state: stateBuffer,
         stateOffset: c.stateOffset,
-      });
+      };
+      if (c.chunk && T > 1) {
+        const scratch = h.poisoned(chunkedScanScratchFloats(H, P, S, G, T, c.chunk));
+        encodeSsmScanChunked(h.recorder, h.kernels, { ...scanArgs, scratch, chunk: c.chunk });
+      } else encodeSsmScan(h.recorder, h.kernels, scanArgs);
       await h.submit();
       const dtIn = Float64Array.from(dt, (v, i) => v + dtBias[i % H]!);
       const expected = ssmScanSequential({ heads: H, headDim: P, state: S, groups: G, nTokens: T, A }, x, dtIn, B, C, refState);
