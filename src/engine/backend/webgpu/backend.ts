@@ -44,7 +44,7 @@ import { encodeHistoryPenalties, encodePenalties, encodeTokenMask } from './kern
 import { encodeRegionCopy, encodeRegionZero, type FloatRegion } from './kernels/region.ts';
 import { encodeSample, sampleScratchElements } from './kernels/sample.ts';
 import { encodeSsmConv } from './kernels/ssm-conv.ts';
-import { encodeSsmScan } from './kernels/ssm-scan.ts';
+import { chunkedScanFits, chunkedScanScratchFloats, encodeSsmScan, encodeSsmScanChunked } from './kernels/ssm-scan.ts';
 import type { SamplingParams, TokenPenalties } from '../../sampling/params.ts';
 import type { AllowedTokens } from '../../sampling/mask.ts';
 import { readBuffer } from './readback.ts';
@@ -104,6 +104,8 @@ export interface WebGpuBackendOptions {
 }
 
 const SOFTCAP = kernelFamily();
+/** From this many tokens a scan runs in the chunked form (ssm_scan_chunked.wgsl), parallel over tokens. */
+const CHUNKED_SCAN_MIN_TOKENS = 16;
 /** Slots of the id readback ring, and bytes per slot (64 ids). */
 const READ_RING_SLOTS = 8;
 const READ_SLOT_BYTES = 256;
@@ -140,6 +142,8 @@ export class WebGpuBackend implements Backend {
   private moeRouting: { ids: GPUBuffer; weights: GPUBuffer; entries: number } | undefined;
   /** Prefill's buckets of a chunk of (token, expert) pairs by expert (moe_sort.wgsl), sized for `pairs` pairs over `nExpert` experts. */
   private moeGrouping: { starts: GPUBuffer; order: GPUBuffer; tiles: GPUBuffer; pairs: number; nExpert: number } | undefined;
+  /** The chunked scan's scratch (delta, decay, C.B, chunk states), grown to the largest prefill seen. */
+  private scanScratch: { buffer: GPUBuffer; floats: number } | undefined;
 
   constructor(
     readonly device: GPUDevice,
@@ -530,7 +534,7 @@ export class WebGpuBackend implements Backend {
       throw new RangeError(`ssmScan: a state of ${op.state.floats} floats for ${op.heads} x ${op.headDim} x ${op.stateSize}`);
     }
     for (const v of [op.A, op.D, op.dtBias]) if (v.length !== op.heads) throw new RangeError(`ssmScan: ${v.name} has ${v.length} values for ${op.heads} heads`);
-    encodeSsmScan(this.recorder, this.kernels, {
+    const args = {
       heads: op.heads,
       headDim: op.headDim,
       stateSize: op.stateSize,
@@ -546,7 +550,19 @@ export class WebGpuBackend implements Backend {
       dtBias: buf(op.dtBias),
       state: state.buffer,
       stateOffset: state.offset,
-    });
+    };
+    // A prefill in the chunked form (parallel over tokens); decode steps and short calls in the
+    // sequential one (one dispatch, the state in registers).
+    if (tokens < CHUNKED_SCAN_MIN_TOKENS || !chunkedScanFits(args)) {
+      encodeSsmScan(this.recorder, this.kernels, args);
+      return;
+    }
+    const floats = chunkedScanScratchFloats(op.heads, op.headDim, op.stateSize, op.groups, tokens);
+    if (!this.scanScratch || this.scanScratch.floats < floats) {
+      this.scanScratch = { buffer: this.buffer('ssm scan scratch', floats * 4), floats };
+      this.invalidatePlans();
+    }
+    encodeSsmScanChunked(this.recorder, this.kernels, { ...args, scratch: this.scanScratch.buffer });
   }
 
   gatedNorm(y: Rows, z: Rows, n: number, rows: number, groups: number, eps: number, weight: Vector): void {

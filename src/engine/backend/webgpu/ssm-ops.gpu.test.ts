@@ -2,8 +2,8 @@
  * The state-space ops through the WebGPU backend's op interface, as a Mamba2 mixer calls them: a
  * projection row [z | xBC | dt] per token, ssmConv of its xBC columns into another activation,
  * ssmScan of that activation's x, B and C columns with dt from the projection, gatedNorm with z.
- * A prefill of T tokens, T decode steps (one captured, the rest replayed) and the float64
- * references agree; a state snapshot (copy) restores to the same outputs; zero starts afresh.
+ * A prefill of T tokens (the chunked scan), T decode steps (one captured, the rest replayed),
+ * shorter calls (the sequential scan) and the float64 references agree; a state snapshot (copy) restores to the same outputs; zero starts afresh.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activation, Backend, ConvOp, SsmScanOp, Vector } from '../ops.ts';
@@ -144,7 +144,11 @@ describe('WebGPU backend: ssmConv, ssmScan, gatedNorm, copy, zero as a Mamba2 mi
       resetStates(m);
       backend.submit();
 
+      const before = backend.counters.dispatches;
       const prefill = await run(m, 0, T);
+      // The copy, the conv's outputs and state shift, the chunked scan's five passes, the norm:
+      // this prefill went through the chunked form.
+      expect(backend.counters.dispatches - before).toBe(1 + 2 + 5 + 1);
       expect(prefill.every(Number.isFinite)).toBe(true);
       expect(normalizedMse(prefill, expected)).toBeLessThanOrEqual(1e-6);
       const prefillStates = await backend.read(m.states, m.states.floats / 2);
