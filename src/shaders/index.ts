@@ -84,8 +84,10 @@ import regionWgsl from './region.wgsl?raw';
 import bSeparateWgsl from './b_separate.wgsl?raw';
 import bInDstWgsl from './b_in_dst.wgsl?raw';
 import ssmScanChunkedWgsl from './ssm_scan_chunked.wgsl?raw';
+import ssmScanCommonWgsl from './ssm_scan_common.wgsl?raw';
 
 export const SHADERS: Readonly<Record<string, string>> = {
+  'ssm_scan_common.wgsl': ssmScanCommonWgsl,
   'ssm_scan_chunked.wgsl': ssmScanChunkedWgsl,
   'b_separate.wgsl': bSeparateWgsl,
   'b_in_dst.wgsl': bInDstWgsl,

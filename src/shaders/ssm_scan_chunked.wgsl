@@ -42,25 +42,8 @@ override CHUNK: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> xbc: array<f32>;
-@group(0) @binding(2) var<storage, read> dt: array<f32>;
-@group(0) @binding(3) var<storage, read> A: array<f32>;
-@group(0) @binding(4) var<storage, read> D: array<f32>;
-@group(0) @binding(5) var<storage, read> dt_bias: array<f32>;
-@group(0) @binding(6) var<storage, read_write> state: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y: array<f32>;
+//#include "ssm_scan_common.wgsl"
 @group(0) @binding(8) var<storage, read_write> scratch: array<f32>;
-
-// As ssm_scan.wgsl's.
-fn softplus(v: f32) -> f32 {
-  if (v > 20.0) {
-    return v;
-  }
-  let e = exp(v);
-  if (e < 1e-3) {
-    return e * (1.0 - e * (0.5 - e / 3.0));
-  }
-  return log(1.0 + e);
-}
 
 fn invocation(wid: vec3u, lid: u32) -> u32 {
   return (wid.x + wid.y * params.groups_x) * WORKGROUP_SIZE + lid;

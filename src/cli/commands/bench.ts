@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BENCH_QUANTS, MODEL_SHAPES } from '../../bench/models.ts';
 import { RUNTIMES, type RuntimeId } from '../../bench/report.ts';
-import { createGpuContext } from '../../engine/backend/webgpu/device.ts';
+import { createGpuContext, type GpuContext } from '../../engine/backend/webgpu/device.ts';
 import type { MatmulBenchOptions } from '../../bench/webgpu/matmul.ts';
 import type { SsmBenchOptions } from '../../bench/webgpu/ssm.ts';
 import { ggmlTypeByName } from '../../engine/gguf/ggml-types.ts';
@@ -42,13 +42,16 @@ async function benchKernels(args: string[]): Promise<number> {
     options.matvec = matvec;
   }
   if (switches.has('--wall')) options.wallTime = true;
+  // Imported when run: the bench modules pull in node-llama-cpp and Playwright, which every
+  // other command would otherwise load at start-up.
+  return runGpuBench(values.get('--json'), async (context) => (await import('../../bench/webgpu/matmul.ts')).benchMatmul(context, options));
+}
+
+/** Runs a GPU benchmark on this machine's adapter and writes its report to `json` when given. */
+async function runGpuBench(json: string | undefined, bench: (context: GpuContext) => Promise<unknown>): Promise<number> {
   const context = await createGpuContext(nodeGpu(), nodeProbeOptions());
   try {
-    // Imported when run: the bench modules pull in node-llama-cpp and Playwright, which every
-    // other command would otherwise load at start-up.
-    const { benchMatmul } = await import('../../bench/webgpu/matmul.ts');
-    const report = await benchMatmul(context, options);
-    const json = values.get('--json');
+    const report = await bench(context);
     if (json) writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
   } finally {
     context.destroy();
@@ -81,16 +84,7 @@ async function benchSsmSuite(args: string[]): Promise<number> {
   }
   if (values.has('--seconds')) options.seconds = Number(values.get('--seconds'));
   if (switches.has('--wall')) options.wallTime = true;
-  const context = await createGpuContext(nodeGpu(), nodeProbeOptions());
-  try {
-    const { benchSsm } = await import('../../bench/webgpu/ssm.ts');
-    const report = await benchSsm(context, options);
-    const json = values.get('--json');
-    if (json) writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
-  } finally {
-    context.destroy();
-  }
-  return 0;
+  return runGpuBench(values.get('--json'), async (context) => (await import('../../bench/webgpu/ssm.ts')).benchSsm(context, options));
 }
 
 const MODEL_FLAGS = {
