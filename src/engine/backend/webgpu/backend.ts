@@ -44,7 +44,7 @@ import { encodeHistoryPenalties, encodePenalties, encodeTokenMask } from './kern
 import { encodeRegionCopy, encodeRegionZero, type FloatRegion } from './kernels/region.ts';
 import { encodeSample, sampleScratchElements } from './kernels/sample.ts';
 import { encodeSsmConv } from './kernels/ssm-conv.ts';
-import { chunkedScanFits, chunkedScanScratchFloats, encodeSsmScan, encodeSsmScanChunked } from './kernels/ssm-scan.ts';
+import { chunkedScanFits, chunkedScanScratchFloats, encodeSsmScan, encodeSsmScanChunked, scanInputsShared } from './kernels/ssm-scan.ts';
 import type { SamplingParams, TokenPenalties } from '../../sampling/params.ts';
 import type { AllowedTokens } from '../../sampling/mask.ts';
 import { readBuffer } from './readback.ts';
@@ -551,6 +551,10 @@ export class WebGpuBackend implements Backend {
       state: state.buffer,
       stateOffset: state.offset,
     };
+    const storageLimit = this.device.limits.maxStorageBuffersPerShaderStage;
+    if (!scanInputsShared(args) && storageLimit < 9) {
+      throw new RangeError(`ssmScan: x, B and C in different activations need 9 storage buffers per shader, this device binds ${storageLimit}: pass them as slices of one activation`);
+    }
     // A prefill in the chunked form (parallel over tokens); decode steps and short calls in the
     // sequential one (one dispatch, the state in registers).
     if (tokens < CHUNKED_SCAN_MIN_TOKENS || !chunkedScanFits(args)) {

@@ -40,6 +40,14 @@ export interface SsmScanArgs {
 
 const SSM_SCAN = kernelFamily();
 
+/**
+ * Whether x, B and C are bound once (slices of one buffer, as Mamba2's conv output); otherwise the
+ * kernel binds 9 storage buffers, more than the 8 every WebGPU device has.
+ */
+export function scanInputsShared(args: Pick<SsmScanArgs, 'x' | 'B' | 'C'>): boolean {
+  return args.x.buffer === args.B.buffer && args.x.buffer === args.C.buffer;
+}
+
 /** Invocations per state row: about 4 state values each, a power of two, at most the workgroup. */
 export function scanLanes(stateSize: number): number {
   const lanes = Math.min(WORKGROUP_SIZE, 2 ** Math.ceil(Math.log2(Math.ceil(stateSize / 4))));
@@ -65,7 +73,7 @@ export function encodeSsmScan(recorder: StepRecorder, kernels: KernelCache, args
   if (written[0] === written[1] || [x, b, c, bufferOf(args.dt.buffer)].some((r) => written.includes(r))) {
     throw new RangeError('ssmScan: y and the state must be two buffers apart from x, dt, B and C');
   }
-  const shared = x === b && x === c && args.x.buffer === args.B.buffer && args.x.buffer === args.C.buffer;
+  const shared = scanInputsShared(args);
   const lanes = scanLanes(args.stateSize);
   const key = Math.log2(lanes) * 2 + (shared ? 1 : 0);
   const kernel =
