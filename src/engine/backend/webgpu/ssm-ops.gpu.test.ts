@@ -215,4 +215,50 @@ describe('WebGPU backend: ssmConv, ssmScan, gatedNorm, copy, zero as a Mamba2 mi
       backend.destroy();
     }
   });
+
+  it('an LFM2 short convolution: mul of slices of one projection, the conv without bias or SiLU, mul again', async () => {
+    // in_proj gives [B | C | x] per token; bx = B * x; conv(bx) with its state; y = C * conv.
+    const [E, W, T] = [40, 3, 9];
+    const seed = freshSeed('ssm ops lfm2');
+    const proj = randomFloats(T * 3 * E, seed);
+    const weight = randomFloats(E * W, seed + 1);
+    const backend = new WebGpuBackend(gpu.device, { kernels });
+    try {
+      const p = filled(backend, 'proj', proj);
+      const bx = backend.activation('bx', T * E);
+      const conv = backend.activation('conv', T * E);
+      const state = backend.activation('state', (W - 1) * E);
+      const op: ConvOp = { channels: E, kernel: W, weight: backend.vector('w', weight), silu: false, state: { t: state, offset: 0, floats: (W - 1) * E } };
+      const step = async (first: number, count: number) => {
+        const row = (offset: number) => ({ t: p, stride: 3 * E, offset: first * 3 * E + offset });
+        backend.begin();
+        backend.mul!(row(0), row(2 * E), { t: bx, stride: E }, E, count);
+        backend.ssmConv!({ t: bx, stride: E }, { t: conv, stride: E }, count, op);
+        // In place of the second operand, C's columns of the projection.
+        backend.mul!({ t: conv, stride: E }, row(E), row(E), E, count);
+        backend.submit();
+        const all = await backend.read(p, T * 3 * E);
+        return Float32Array.from({ length: count * E }, (_, i) => all[(first + Math.floor(i / E)) * 3 * E + E + (i % E)]!);
+      };
+      backend.begin();
+      backend.zero!(op.state);
+      backend.submit();
+      const got = new Float32Array(T * E);
+      got.set(await step(0, 6));
+      got.set(await step(6, 1), 6 * E);
+      got.set(await step(7, 2), 7 * E);
+
+      const refState = new Float64Array((W - 1) * E);
+      const expected = new Float64Array(T * E);
+      for (let t = 0; t < T; t++) {
+        const at = (part: number, i: number) => proj[t * 3 * E + part * E + i]!;
+        const column = Float64Array.from({ length: E }, (_, i) => at(0, i) * at(2, i));
+        const out = causalConvStep(refState, weight, W, E, column);
+        for (let i = 0; i < E; i++) expected[t * E + i] = at(1, i) * out[i]!;
+      }
+      expect(normalizedMse(got, expected)).toBeLessThanOrEqual(1e-10);
+    } finally {
+      backend.destroy();
+    }
+  });
 });
