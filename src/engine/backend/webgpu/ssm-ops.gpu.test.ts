@@ -5,23 +5,17 @@
  * A prefill of T tokens (the chunked scan), T decode steps (one captured, the rest replayed),
  * shorter calls (the sequential scan) and the float64 references agree; a state snapshot (copy) restores to the same outputs; zero starts afresh.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Activation, Backend, ConvOp, SsmScanOp, Vector } from '../ops.ts';
 import { WebGpuBackend } from './backend.ts';
-import { KernelCache } from './kernel.ts';
-import { acquireTestGpu, freshSeed, randomFloats, type TestGpu } from '../../../testing/gpu.ts';
+import { freshSeed, randomFloats } from '../../../testing/gpu.ts';
+import { useOpHarness } from '../../../testing/op-harness.ts';
 import { normalizedMse } from '../../../testing/compare.ts';
 import { causalConvStep, silu } from '../../../testing/reference-recurrent.ts';
 import { ssmScanSequential } from '../../../testing/reference-mamba2.ts';
 import { gatedNormReference } from './kernels/gated-norm.ts';
 
-let gpu: TestGpu;
-let kernels: KernelCache;
-beforeAll(async () => {
-  gpu = await acquireTestGpu();
-  kernels = new KernelCache(gpu.device);
-});
-afterAll(() => gpu?.destroy());
+const h = useOpHarness();
 
 const H = 4;
 const P = 6;
@@ -134,7 +128,7 @@ describe('WebGPU backend: ssmConv, ssmScan, gatedNorm, copy, zero as a Mamba2 mi
     const T = 21;
     const seed = freshSeed('ssm ops mixer');
     const inputs = randomFloats(T * ROW, seed + 100).map((v) => v * 2);
-    const backend = new WebGpuBackend(gpu.device, { kernels });
+    const backend = new WebGpuBackend(h.device, { kernels: h.kernels });
     try {
       const m = mixer(backend, seed, inputs, T);
       const expected = reference(inputs, seed, T);
@@ -196,7 +190,7 @@ describe('WebGPU backend: ssmConv, ssmScan, gatedNorm, copy, zero as a Mamba2 mi
   });
 
   it('mul in place of either operand, and regions outside their activation refused by name', async () => {
-    const backend = new WebGpuBackend(gpu.device, { kernels });
+    const backend = new WebGpuBackend(h.device, { kernels: h.kernels });
     try {
       const a = randomFloats(30, 1);
       const b = randomFloats(30, 2);
@@ -222,7 +216,7 @@ describe('WebGPU backend: ssmConv, ssmScan, gatedNorm, copy, zero as a Mamba2 mi
     const seed = freshSeed('ssm ops lfm2');
     const proj = randomFloats(T * 3 * E, seed);
     const weight = randomFloats(E * W, seed + 1);
-    const backend = new WebGpuBackend(gpu.device, { kernels });
+    const backend = new WebGpuBackend(h.device, { kernels: h.kernels });
     try {
       const p = filled(backend, 'proj', proj);
       const bx = backend.activation('bx', T * E);
