@@ -157,8 +157,8 @@ const USER_DEFINED = 4;
 
 /**
  * A small unigram vocabulary laid out as T5's: <pad> 0, </s> 1, <unk> 2, then word pieces with
- * log-probability scores (the lone '▁', '▁' + letter, letters, letter pairs, '▁' + pairs, digits
- * and punctuation, a few accented letters), then `extraIds` user-defined sentinels
+ * log-probability scores (the lone '▁', '▁' + letter, letters, digits and punctuation, a few
+ * accented letters, a few pieces with capitals that have no piece alone, letter pairs, '▁' + pairs), then `extraIds` user-defined sentinels
  * <extra_id_0>... (T5's span-corruption tokens). No byte tokens (T5 has none: unknown characters
  * become <unk>). No precompiled charsmap unless given: llama.cpp then normalizes nothing.
  */
@@ -172,6 +172,8 @@ export function syntheticUgmVocab(options: { pieces?: number; extraIds?: number;
   for (const a of letters) candidates.push(`▁${a}`);
   for (const a of letters) candidates.push(a);
   for (const c of '.,!?\'"-:;()0123456789éèàüöçñß') candidates.push(c);
+  // Pieces whose characters have no piece of their own: the Viterbi weighs them against <unk>.
+  candidates.push('▁Th', 'He', '▁He', 'St', 'raß', '▁Wo', 'XY');
   for (let i = 0; i < 26 * 26; i++) {
     const pair = `${letters[Math.floor(i / 26)]}${letters[i % 26]}`;
     candidates.push(pair, `▁${pair}`);

@@ -1,0 +1,67 @@
+/**
+ * SentencePiece unigram ("t5", UGM) tokenization against llama.cpp's on the same GGUF: generated
+ * T5 files (src/testing/make-model.ts) whose vocabularies come from syntheticUgmVocab, with the
+ * normalizer's switches (add_space_prefix, remove_extra_whitespaces) both ways, over the shared hard
+ * cases, random text with user-defined and control token texts, and invalid UTF-8; llama.cpp's
+ * vocab files hold no UGM vocabulary. Detokenization is compared too.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Tokenizer } from '../../src/engine/tokenizer/index.ts';
+import { llamaRefDetokenizeBytes } from '../../src/testing/llama-ref.ts';
+import { makeTestModel } from '../../src/testing/make-model.ts';
+import { syntheticUgmVocab } from '../../src/testing/make-model-t5.ts';
+import { HARD_CASES, INVALID_UTF8, randomCases, specialCases } from './corpus.ts';
+import { rng, tokenizationMismatches } from './helpers.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'hearth-ugm-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const SPECIALS = ['<extra_id_0>', '<extra_id_1>', '</s>', '<pad>', '<unk>'];
+
+/** A small t5 file around `vocab` (llama-ref loads the vocabulary from it) and our tokenizer of it. */
+function modelWith(name: string, vocab: ReturnType<typeof syntheticUgmVocab>): { path: string; tok: Tokenizer } {
+  const path = join(tmp, `${name}.gguf`);
+  writeFileSync(path, makeTestModel({ arch: 't5', embd: 8, layers: 1, heads: 2, ff: 8, vocab }));
+  return { path, tok: Tokenizer.fromGgufMetadata(vocab.metadata) };
+}
+
+const VARIANTS = [
+  { name: 'T5 defaults (space prefix, extra whitespace removed)', options: {} },
+  { name: 'no space prefix', options: { addSpacePrefix: false } },
+  { name: 'whitespace kept', options: { removeExtraWhitespaces: false } },
+  { name: 'neither', options: { addSpacePrefix: false, removeExtraWhitespaces: false } },
+] as const;
+
+describe('UGM (T5) tokenizer', () => {
+  it.each(VARIANTS.map((v, i) => [v.name, i] as const))('%s: equals llama.cpp on hard, random, special and invalid-UTF-8 inputs', { timeout: 120_000 }, (_, i) => {
+    const { path, tok } = modelWith(`v${i}`, syntheticUgmVocab(VARIANTS[i]!.options));
+    expect(tok.type).toBe('ugm');
+    const words = ['the', 'quick', 'brown', 'fox', 'über', 'café', 'naïve', 'Straße', 'x1', 'end.', 'Hello,', "don't", 'zzz', 'qj'];
+    const next = rng(77 + i);
+    const sentences = Array.from({ length: 60 }, () => Array.from({ length: 1 + Math.floor(next() * 10) }, () => words[Math.floor(next() * words.length)]).join(next() < 0.3 ? '  ' : ' '));
+    const corpus = [...HARD_CASES, ...sentences, ...randomCases({ seed: 11 + i, count: 150, specials: SPECIALS }), ...INVALID_UTF8];
+    const failures = tokenizationMismatches(tok, path, corpus, specialCases(SPECIALS, 5));
+    expect(failures.slice(0, 5).join('\n')).toBe('');
+    expect(failures).toHaveLength(0);
+  });
+
+  it('adds </s> and no BOS, maps what no piece covers to one <unk> per run, and detokenizes as llama.cpp', { timeout: 120_000 }, () => {
+    const { path, tok } = modelWith('special', syntheticUgmVocab());
+    expect(tok.special.eos).toBe(1);
+    expect(tok.special.unk).toBe(2);
+    expect(tok.special.bos).toBeNull();
+    const ids = tok.encode('the fox', { addSpecial: true });
+    expect(ids[ids.length - 1]).toBe(1);
+    // Upper case is not in the vocabulary: "ABC" is one unknown token, not three.
+    expect(tok.encode('ABC').filter((id) => id === 2)).toHaveLength(1);
+    const samples = [ids, tok.encode('Hello <extra_id_0> wörld', { parseSpecial: true }), [0, 1, 2, 3, 40, 300, 1], tok.encode('  a  b  ')];
+    for (const s of samples) {
+      for (const opts of [{}, { removeSpecial: true, unparseSpecial: true }]) {
+        expect(Buffer.from(tok.decodeBytes(s, opts)).toString('hex')).toBe(Buffer.from(llamaRefDetokenizeBytes(path, s, opts)).toString('hex'));
+      }
+    }
+  });
+});
