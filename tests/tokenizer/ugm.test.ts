@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tokenizer } from '../../src/engine/tokenizer/index.ts';
 import { llamaRefDetokenizeBytes } from '../../src/testing/llama-ref.ts';
+import { buildCharsmap } from '../../src/testing/charsmap.ts';
 import { makeTestModel } from '../../src/testing/make-model.ts';
 import { syntheticUgmVocab } from '../../src/testing/make-model-t5.ts';
 import { HARD_CASES, INVALID_UTF8, randomCases, specialCases } from './corpus.ts';
@@ -28,24 +29,45 @@ function modelWith(name: string, vocab: ReturnType<typeof syntheticUgmVocab>): {
   return { path, tok: Tokenizer.fromGgufMetadata(vocab.metadata) };
 }
 
+/**
+ * A charsmap in the spirit of T5's NFKC one: full-width and compatibility characters to ASCII, tab,
+ * newline and odd spaces to a space, a deleted zero-width space, a ligature, and keys that are
+ * prefixes of other keys (longest wins; 'Th' beside 'T').
+ */
+const CHARSMAP = buildCharsmap([
+  ['\uFF21', 'A'], ['\uFF42', 'b'], ['\t', ' '], ['\n', ' '], ['\r\n', ' '], ['\u00A0', ' '], ['\u3000', ' '], ['\u200B', ''],
+  ['\uFB01', 'fi'], ['\u2460', '1'], ['\u216B', 'XII'], ['T', 't'], ['Th', 'TH'], ['ab', 'Q'], ['abc', 'the'], ['\u00DF', 'ss'], ['e\u0301', '\u00E9'],
+]);
+
 const VARIANTS = [
   { name: 'T5 defaults (space prefix, extra whitespace removed)', options: {} },
   { name: 'no space prefix', options: { addSpacePrefix: false } },
   { name: 'whitespace kept', options: { removeExtraWhitespaces: false } },
   { name: 'neither', options: { addSpacePrefix: false, removeExtraWhitespaces: false } },
-] as const;
+  { name: 'a precompiled charsmap', options: { charsmap: CHARSMAP } },
+  { name: 'a precompiled charsmap, whitespace kept', options: { charsmap: CHARSMAP, removeExtraWhitespaces: false } },
+];
 
 describe('UGM (T5) tokenizer', () => {
   it.each(VARIANTS.map((v, i) => [v.name, i] as const))('%s: equals llama.cpp on hard, random, special and invalid-UTF-8 inputs', { timeout: 120_000 }, (_, i) => {
     const { path, tok } = modelWith(`v${i}`, syntheticUgmVocab(VARIANTS[i]!.options));
     expect(tok.type).toBe('ugm');
-    const words = ['the', 'quick', 'brown', 'fox', 'über', 'café', 'naïve', 'Straße', 'x1', 'end.', 'Hello,', "don't", 'zzz', 'qj'];
+    const words = ['the', 'quick', 'brown', 'fox', 'über', 'café', 'naïve', 'Straße', 'x1', 'end.', 'Hello,', "don't", 'zzz', 'qj', 'The', 'abcd', 'Ｆ\uFB01ne', '\u2460\u216B', 'cafe\u0301', 'zero\u200Bwidth', 'tab\there'];
     const next = rng(77 + i);
     const sentences = Array.from({ length: 60 }, () => Array.from({ length: 1 + Math.floor(next() * 10) }, () => words[Math.floor(next() * words.length)]).join(next() < 0.3 ? '  ' : ' '));
     const corpus = [...HARD_CASES, ...sentences, ...randomCases({ seed: 11 + i, count: 150, specials: SPECIALS }), ...INVALID_UTF8];
     const failures = tokenizationMismatches(tok, path, corpus, specialCases(SPECIALS, 5));
     expect(failures.slice(0, 5).join('\n')).toBe('');
     expect(failures).toHaveLength(0);
+  });
+
+  it('the charsmap normalizes before the Viterbi: longest key first, deletions, multi-byte keys', () => {
+    const plain = Tokenizer.fromGgufMetadata(syntheticUgmVocab().metadata);
+    const mapped = Tokenizer.fromGgufMetadata(syntheticUgmVocab({ charsmap: CHARSMAP }).metadata);
+    for (const [input, same] of [['\uFB01ne', 'fine'], ['abc', 'the'], ['abd', 'Qd'], ['zero\u200Bwidth', 'zerowidth'], ['Tea', 'tea'], ['a\tb\u3000c', 'a b c']]) {
+      expect(mapped.encode(input!), input).toEqual(mapped.encode(same!));
+      expect(plain.encode(input!), input).not.toEqual(plain.encode(same!));
+    }
   });
 
   it('adds </s> and no BOS, maps what no piece covers to one <unk> per run, and detokenizes as llama.cpp', { timeout: 120_000 }, () => {
