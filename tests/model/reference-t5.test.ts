@@ -10,10 +10,16 @@
  * the bar can fail (another input, no relative bias, the 1/sqrt(d) scaling T5 does not have).
  * Every comparison prints its figures ("[reference-t5] ...") for the issue notes.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GgmlType } from '../../src/engine/gguf/ggml-types.ts';
+import { readGguf } from '../../src/engine/gguf/reader.ts';
+import { bytesSource } from '../../src/engine/gguf/source.ts';
+import { writeGguf } from '../../src/engine/gguf/writer.ts';
+import { readModelConfig } from '../../src/engine/model/config.ts';
+import { UnsupportedModelError } from '../../src/engine/model/errors.ts';
 import { klDivergencePerRow, maxAbsDiff, topOneAgreement } from '../../src/testing/compare.ts';
 import { llamaRefEncDecLogits } from '../../src/testing/llama-ref.ts';
 import { makeTestModel, type TestModelOptions } from '../../src/testing/make-model.ts';
@@ -162,6 +168,41 @@ describe('t5 float64 reference', () => {
     const s = 1 / Math.sqrt(model.config.headDim);
     for (const [k, v] of model.weights) if (/attn_q\.weight$/.test(k)) scaled.set(k, Float32Array.from(v, (x) => x * s));
     control('scores scaled by 1/sqrt(head_dim)', new T5ReferenceSession({ config: model.config, weights: scaled }, input).eval(decoder));
+  });
+
+  // The reference over a quantized file must equal llama.cpp over the same weights dequantized
+  // exactly (our dequantizers are bit-exact with ggml's): checks that every T5 tensor is decoded.
+  it.each(['q8_0', 'q4_k_m'])('a %s file (embd 256): equals llama.cpp on the dequantized F32 copy', { timeout: TIMEOUT }, async (quant) => {
+    const path = generate(`t5-${quant}`, { ...SHAPES[1]!.options, embd: 256, heads: 4, headDim: 64, ff: 256, quant });
+    const model = await loadT5Reference(path);
+    const file = await readGguf(bytesSource(readFileSync(path)));
+    expect(file.tensors.some((t) => t.type !== GgmlType.F32 && t.name.startsWith('dec.blk.0.cross_attn'))).toBe(true);
+    const copy = path.replace(/\.gguf$/, '-dequantized.gguf');
+    const tensors = file.tensors.map((t) => {
+      const v = model.weights.get(t.name)!;
+      return { name: t.name, type: GgmlType.F32, shape: t.shape, data: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) };
+    });
+    writeFileSync(copy, writeGguf({ metadata: file.metadata, metadataTypes: file.metadataTypes, tensors }));
+    const { input, decoder } = tokensOf(model, 900);
+    const ours = new T5ReferenceSession(model, input.slice(0, 24)).eval(decoder.slice(0, 16));
+    const exact = compare(llamaRefEncDecLogits(copy, input.slice(0, 24), decoder.slice(0, 16), { kvType: 'f32', threads: 2 }).logits, ours, model.config.nVocab);
+    // For the record: llama.cpp on the quantized file itself, whose CPU matmuls round activations to 8 bits.
+    const onFile = compare(llamaRefEncDecLogits(path, input.slice(0, 24), decoder.slice(0, 16), { kvType: 'f32', threads: 2 }).logits, ours, model.config.nVocab);
+    console.log(`[reference-t5] ${quant} (ReLU, tied): against the dequantized copy ${show(exact)}; against the quantized file ${show(onFile)}`);
+    expect(exact.maxKl).toBeLessThanOrEqual(1e-9);
+    expect(onFile.top1).toBeGreaterThanOrEqual(0.75);
+  });
+
+  it('the engine still refuses t5 by name (UnsupportedModelError): it has no encoder-decoder forward yet', async () => {
+    const file = await readGguf(bytesSource(makeTestModel(SHAPES[0]!.options)));
+    let caught: unknown;
+    try {
+      readModelConfig(file);
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(UnsupportedModelError);
+    expect((caught as Error).message).toContain(`architecture 't5' is not supported`);
   });
 
   it('relative position buckets: exact near, logarithmic far, both directions in the encoder, the past only in the decoder', () => {
