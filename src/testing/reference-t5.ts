@@ -219,6 +219,18 @@ export class T5ReferenceSession {
     for (let i = 0; i < E; i++) x[i] = x[i]! + down[i]!;
   }
 
+  /** Queries of `xs` for block prefix `b` (over rms_norm(x) * attn_norm); their keys and values appended to `keys`, `values`. */
+  private selfAttentionInputs(b: string, xs: readonly Float64Array[], keys: Float64Array[], values: Float64Array[]): Float64Array[] {
+    const E = this.config.nEmbd;
+    const A = this.config.nHead * this.config.headDim;
+    return xs.map((x) => {
+      const h = this.normed(x, `${b}attn_norm.weight`);
+      keys.push(matVec(tensor(this.weights, `${b}attn_k.weight`), E, A, h));
+      values.push(matVec(tensor(this.weights, `${b}attn_v.weight`), E, A, h));
+      return matVec(tensor(this.weights, `${b}attn_q.weight`), E, A, h);
+    });
+  }
+
   private encode(input: readonly number[]): Float64Array {
     const c = this.config;
     const E = c.nEmbd;
@@ -228,15 +240,9 @@ export class T5ReferenceSession {
     for (let il = 0; il < c.nLayer; il++) {
       const b = `enc.blk.${il}.`;
       const rel = this.relBias('enc', il);
-      const qs: Float64Array[] = [];
       const ks: Float64Array[] = [];
       const vs: Float64Array[] = [];
-      for (const x of xs) {
-        const h = this.normed(x, `${b}attn_norm.weight`);
-        qs.push(matVec(tensor(this.weights, `${b}attn_q.weight`), E, A, h));
-        ks.push(matVec(tensor(this.weights, `${b}attn_k.weight`), E, A, h));
-        vs.push(matVec(tensor(this.weights, `${b}attn_v.weight`), E, A, h));
-      }
+      const qs = this.selfAttentionInputs(b, xs, ks, vs);
       for (let j = 0; j < n; j++) {
         const att = this.attend(qs[j]!, ks, vs, (h, i) => rel[relativePositionBucket(i, j, c.buckets, true) * c.nHead + h]!);
         const o = matVec(tensor(this.weights, `${b}attn_o.weight`), A, E, att);
@@ -262,13 +268,7 @@ export class T5ReferenceSession {
       const rel = this.relBias('dec', il);
       const keys = this.kSelf[il]!;
       const values = this.vSelf[il]!;
-      const qs: Float64Array[] = [];
-      for (const x of xs) {
-        const h = this.normed(x, `${b}attn_norm.weight`);
-        qs.push(matVec(tensor(this.weights, `${b}attn_q.weight`), E, A, h));
-        keys.push(matVec(tensor(this.weights, `${b}attn_k.weight`), E, A, h));
-        values.push(matVec(tensor(this.weights, `${b}attn_v.weight`), E, A, h));
-      }
+      const qs = this.selfAttentionInputs(b, xs, keys, values);
       xs.forEach((x, t) => {
         const pos = start + t;
         const visible = pos + 1;
