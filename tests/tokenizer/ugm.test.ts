@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readGguf } from '../../src/engine/gguf/reader.ts';
+import { bytesSource } from '../../src/engine/gguf/source.ts';
 import { Tokenizer } from '../../src/engine/tokenizer/index.ts';
 import { llamaRefDetokenizeBytes } from '../../src/testing/llama-ref.ts';
 import { buildCharsmap } from '../../src/testing/charsmap.ts';
@@ -22,11 +24,12 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const SPECIALS = ['<extra_id_0>', '<extra_id_1>', '</s>', '<pad>', '<unk>'];
 
-/** A small t5 file around `vocab` (llama-ref loads the vocabulary from it) and our tokenizer of it. */
-function modelWith(name: string, vocab: ReturnType<typeof syntheticUgmVocab>): { path: string; tok: Tokenizer } {
+/** A small t5 file around `vocab` (llama-ref loads the vocabulary from it) and our tokenizer of it, read back as the engine reads it. */
+async function modelWith(name: string, vocab: ReturnType<typeof syntheticUgmVocab>): Promise<{ path: string; tok: Tokenizer }> {
   const path = join(tmp, `${name}.gguf`);
-  writeFileSync(path, makeTestModel({ arch: 't5', embd: 8, layers: 1, heads: 2, ff: 8, vocab }));
-  return { path, tok: Tokenizer.fromGgufMetadata(vocab.metadata) };
+  const bytes = makeTestModel({ arch: 't5', embd: 8, layers: 1, heads: 2, ff: 8, vocab });
+  writeFileSync(path, bytes);
+  return { path, tok: Tokenizer.fromGgufMetadata((await readGguf(bytesSource(bytes))).metadata) };
 }
 
 /**
@@ -49,8 +52,8 @@ const VARIANTS = [
 ];
 
 describe('UGM (T5) tokenizer', () => {
-  it.each(VARIANTS.map((v, i) => [v.name, i] as const))('%s: equals llama.cpp on hard, random, special and invalid-UTF-8 inputs', { timeout: 120_000 }, (_, i) => {
-    const { path, tok } = modelWith(`v${i}`, syntheticUgmVocab(VARIANTS[i]!.options));
+  it.each(VARIANTS.map((v, i) => [v.name, i] as const))('%s: equals llama.cpp on hard, random, special and invalid-UTF-8 inputs', { timeout: 120_000 }, async (_, i) => {
+    const { path, tok } = await modelWith(`v${i}`, syntheticUgmVocab(VARIANTS[i]!.options));
     expect(tok.type).toBe('ugm');
     const words = ['the', 'quick', 'brown', 'fox', 'über', 'café', 'naïve', 'Straße', 'x1', 'end.', 'Hello,', "don't", 'zzz', 'qj', 'The', 'abcd', 'Ｆ\uFB01ne', '\u2460\u216B', 'cafe\u0301', 'zero\u200Bwidth', 'tab\there'];
     const next = rng(77 + i);
@@ -70,8 +73,8 @@ describe('UGM (T5) tokenizer', () => {
     }
   });
 
-  it('adds </s> and no BOS, maps what no piece covers to one <unk> per run, and detokenizes as llama.cpp', { timeout: 120_000 }, () => {
-    const { path, tok } = modelWith('special', syntheticUgmVocab());
+  it('adds </s> and no BOS, maps what no piece covers to one <unk> per run, and detokenizes as llama.cpp', { timeout: 120_000 }, async () => {
+    const { path, tok } = await modelWith('special', syntheticUgmVocab());
     expect(tok.special.eos).toBe(1);
     expect(tok.special.unk).toBe(2);
     expect(tok.special.bos).toBeNull();
