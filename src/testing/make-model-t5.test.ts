@@ -96,6 +96,16 @@ describe('t5 test models', () => {
     expect(bad.stderr).toMatch(/--t5-ffn must be one of relu, gated-gelu/);
   });
 
+  it('llama-ref encdec refuses a decoder-only model and out-of-range ids by name', { timeout: 60_000 }, () => {
+    const llama = join(tmp, 'llama.gguf');
+    writeFileSync(llama, makeTestModel({ arch: 'llama', embd: 32, layers: 1, heads: 2, ff: 32 }));
+    expect(() => llamaRefEncDecLogits(llama, [1, 2], [0])).toThrow(/not an encoder-decoder model/);
+    const t5 = join(tmp, 't5-small.gguf');
+    writeFileSync(t5, makeTestModel({ arch: 't5', embd: 16, layers: 1, heads: 2, ff: 16 }));
+    expect(() => llamaRefEncDecLogits(t5, [1, V], [0])).toThrow(/out of range/);
+    expect(() => llamaRefEncDecLogits(t5, [], [0])).toThrow(/needs input and decoder tokens/);
+  });
+
   it('refuses shapes llama.cpp cannot load and t5 options on other architectures', () => {
     const base: TestModelOptions = { arch: 't5', embd: 32, layers: 1, heads: 4, ff: 64 };
     expect(() => planTestModel({ ...base, kvHeads: 2 })).toThrow(/kvHeads == heads/);
