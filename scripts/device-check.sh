@@ -8,8 +8,8 @@
 #   gpu-tests   every WGSL kernel against its float64 reference (src/**/*.gpu.test.ts)
 #   kernels     hearth bench kernels: Q4_K and Q8_0 at 4096x4096 and 14336x4096, copy bandwidth
 #   ssm-kernels hearth bench ssm: the Mamba2 scan sequential vs chunked and the convolution per token count
-#   generate-*  random-weight Q4_K_M GGUFs shaped as Llama-3.2-1B and Llama-3.1-8B (in the
-#               background from the start: it is CPU work)
+#   generate-*  random-weight Q4_K_M GGUFs shaped as Llama-3.2-1B, LFM2-1.2B and Llama-3.1-8B (in
+#               the background from the start: it is CPU work; DEVICE_CHECK_SHAPES picks which)
 #   ours-*      decode and prefill on each file (load, TTFT for 512 tokens, decode at 128 and 2048)
 #   peer-*      llama.cpp's llama-bench (Vulkan) on the same file: pp512, tg32 at depth 128 and 2048
 # Results: $OUT/device-check/ (or .device/results/ when OUT is unset), device-check.json
@@ -159,8 +159,9 @@ part sizes 30 "$NODE" "$HEARTH" device sizes "${SHAPE_FLAGS[@]}" --json "$RESULT
 # critical path, so the 8B gets most cores and starts at once rather than after the 1B.
 # Rehearsal: two processes each (the GPU parts need the CPU too on SwiftShader).
 CORES=$(nproc)
+SHAPES=${DEVICE_CHECK_SHAPES:-llama-3.2-1b lfm2-1.2b llama-3.1-8b}
 declare -A GEN_PID
-for id in llama-3.2-1b llama-3.1-8b; do
+for id in $SHAPES; do
   [ "$id" = llama-3.1-8b ] && parts=$(( CORES > 3 ? CORES - 2 : 1 )) || parts=$(( CORES > 7 ? CORES / 4 : 1 ))
   [ "$REHEARSE" = 1 ] && parts=2
   ( part "generate-$id" "$LIMIT_GENERATE" "$NODE" "$HEARTH" device generate "${SHAPE_FLAGS[@]}" --shapes "$id" --dir "$WORK/models" --parts "$parts" >/dev/null ) &
@@ -182,7 +183,7 @@ wait_for() { # FILE PID: waits for the generator PID to finish FILE (or to end)
   while [ ! -f "$1" ] && kill -0 "$2" 2>/dev/null; do sleep 1; done
   [ -f "$1" ]
 }
-for id in llama-3.2-1b llama-3.1-8b; do
+for id in $SHAPES; do
   model_id=$id; [ "$REHEARSE" = 1 ] && model_id=$id-rehearsal
   file=$WORK/models/$model_id-q4_k_m.gguf
   say "waiting for $file"
