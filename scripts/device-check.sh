@@ -45,9 +45,16 @@ PARTS=$RESULTS/parts.tsv
 printf 'part\tstatus\tseconds\trc\n' > "$PARTS"
 
 # part NAME TIMEOUT_S COMMAND...: runs COMMAND with at most TIMEOUT_S seconds, fewer when the
-# budget is short, and records ok / failed / timeout / skipped.
+# budget is short, and records ok / failed / timeout / skipped. DEVICE_CHECK_SKIP lists parts not
+# to run (a second call that measures only the models, say).
+SKIP=" ${DEVICE_CHECK_SKIP:-} "
 part() {
   local name=$1 limit=$2; shift 2
+  if [[ "$SKIP" == *" $name "* ]]; then
+    say "$name: skipped (DEVICE_CHECK_SKIP)"
+    printf '%s\tskipped\t0\t\n' "$name" >> "$PARTS"
+    return
+  fi
   local left=$(( BUDGET - $(elapsed) - 10 ))
   if [ "$left" -lt 5 ]; then
     say "$name: skipped, budget spent"
@@ -149,7 +156,7 @@ else
   PEER_PP=512 PEER_TG=32 PEER_DEPTHS=128,2048 PEER_REPS=3
   KERNEL_FLAGS=(--shapes 4096x4096,14336x4096 --seconds 1 --prefill 512)
   SSM_FLAGS=(--tokens 1,16,64,512 --seconds 0.3) LIMIT_SSM=30
-  LIMIT_GPU_TESTS=120 LIMIT_KERNELS=75 LIMIT_GENERATE=300 LIMIT_OURS_1B=75 LIMIT_OURS_8B=120 LIMIT_PEER=60
+  LIMIT_GPU_TESTS=120 LIMIT_KERNELS=75 LIMIT_GENERATE=${DEVICE_CHECK_LIMIT_GENERATE:-300} LIMIT_OURS_1B=75 LIMIT_OURS_8B=120 LIMIT_PEER=60
 fi
 cd "$WORK/app"
 part sizes 30 "$NODE" "$HEARTH" device sizes "${SHAPE_FLAGS[@]}" --json "$RESULTS/sizes.json"
@@ -161,8 +168,12 @@ part sizes 30 "$NODE" "$HEARTH" device sizes "${SHAPE_FLAGS[@]}" --json "$RESULT
 CORES=$(nproc)
 SHAPES=${DEVICE_CHECK_SHAPES:-llama-3.2-1b lfm2-1.2b llama-3.1-8b}
 declare -A GEN_PID
+N_SHAPES=$(wc -w <<< "$SHAPES")
 for id in $SHAPES; do
-  [ "$id" = llama-3.1-8b ] && parts=$(( CORES > 3 ? CORES - 2 : 1 )) || parts=$(( CORES > 7 ? CORES / 4 : 1 ))
+  # The cores (two left for the GPU parts) shared out; the 8B, whose token_embd alone is the
+  # critical path of any split, gets most of them.
+  share=$(( (CORES - 2) / N_SHAPES )); [ "$share" -lt 1 ] && share=1
+  [ "$id" = llama-3.1-8b ] && parts=$(( CORES > 3 ? CORES - 2 : 1 )) || parts=$share
   [ "$REHEARSE" = 1 ] && parts=2
   ( part "generate-$id" "$LIMIT_GENERATE" "$NODE" "$HEARTH" device generate "${SHAPE_FLAGS[@]}" --shapes "$id" --dir "$WORK/models" --parts "$parts" >/dev/null ) &
   GEN_PID[$id]=$!
