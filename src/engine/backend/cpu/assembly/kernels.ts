@@ -681,6 +681,184 @@ function dotQ6_K(w: usize, xq: usize, k: i32): f32 {
   return hsum(acc);
 }
 
+// Several tokens per pass over the weights (prefill): a weight row's block is loaded once and
+// dotted with each token's, and the four tokens' integer sums are gathered into one vector so the
+// float work (convert, scale, accumulate) happens once per block for the four.
+
+/** [hsum(s0), hsum(s1), hsum(s2), hsum(s3)]: a 4 x 4 transpose-and-add with interleaving shuffles. */
+@inline function hsum4I(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+  const p01 = i32x4.add(i32x4.shuffle(s0, s1, 0, 4, 1, 5), i32x4.shuffle(s0, s1, 2, 6, 3, 7));
+  const p23 = i32x4.add(i32x4.shuffle(s2, s3, 0, 4, 1, 5), i32x4.shuffle(s2, s3, 2, 6, 3, 7));
+  return i32x4.add(i64x2.shuffle(p01, p23, 0, 2), i64x2.shuffle(p01, p23, 1, 3));
+}
+
+/** The f32 fields at p0 .. p3 as one vector (the four tokens' activation scales of a block). */
+@inline function gather4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
+  let v = f32x4.splat(load<f32>(p0));
+  v = f32x4.replace_lane(v, 1, load<f32>(p1));
+  v = f32x4.replace_lane(v, 2, load<f32>(p2));
+  return f32x4.replace_lane(v, 3, load<f32>(p3));
+}
+
+/**
+ * 32 sign-extended weights (w0..w3, i16x8 each) against the 32 i8 quants at x: the activations are
+ * sign-extended as they are loaded (`v128.load8x8_s`, one instruction) and multiplied and pair-added
+ * by `i32x4.dot_i16x8_s` (one instruction per 8 products). Q8_0's weights are signed (-128 allowed),
+ * which relaxed SIMD's i8 x i7 dot cannot take, and this is as short in both builds.
+ */
+@inline function dotI16x32(w0: v128, w1: v128, w2: v128, w3: v128, x: usize): v128 {
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(w0, v128.load8x8_s(x)), i32x4.dot_i16x8_s(w1, v128.load8x8_s(x, 8))),
+    i32x4.add(i32x4.dot_i16x8_s(w2, v128.load8x8_s(x, 16)), i32x4.dot_i16x8_s(w3, v128.load8x8_s(x, 24))),
+  );
+}
+
+/**
+ * One row of a Q8A weight type (a compile-time constant after inlining) against four tokens of Q8A
+ * activations (rows xqs bytes apart); outputs at out + t * os. Each block's 32 weights become four
+ * i16x8 once for the four tokens: Q8_0's straight from memory, the 4- and 5-bit types unpacked with
+ * their offsets (-8, -16) subtracted in i8 first; Q4_1 / Q5_1's min times the tokens' stored sums.
+ */
+@inline function dotQ8Ax4(type: i32, w: usize, xq: usize, xqs: usize, k: i32, out: usize, os: usize, bias: f32): void {
+  if (RELAXED) {
+    dotQ8Ax4Relaxed(type, w, xq, xqs, k, out, os, bias);
+    return;
+  }
+  let acc = f32x4.splat(0);
+  let mins = f32x4.splat(0);
+  const x1 = xq + xqs;
+  const x2 = x1 + xqs;
+  const x3 = x2 + xqs;
+  const m4 = i8x16.splat(0x0f);
+  const bs: usize = type == T_Q8_0 ? 34 : type == T_Q4_0 ? 18 : type == T_Q5_0 ? 22 : type == T_Q4_1 ? 20 : 24;
+  for (let o: usize = 0, e = 0; e < k; e += 32, w += bs, o += 40) {
+    let w0: v128, w1: v128, w2: v128, w3: v128;
+    if (type == T_Q8_0) {
+      w0 = v128.load8x8_s(w, 2);
+      w1 = v128.load8x8_s(w, 10);
+      w2 = v128.load8x8_s(w, 18);
+      w3 = v128.load8x8_s(w, 26);
+    } else {
+      let lo: v128, hi: v128;
+      if (type == T_Q4_0) {
+        const q = v128.load(w, 2);
+        lo = i8x16.sub(v128.and(q, m4), i8x16.splat(8));
+        hi = i8x16.sub(hiNibbles(q), i8x16.splat(8));
+      } else if (type == T_Q5_0) {
+        const qh = load<u32>(w + 2);
+        const q = v128.load(w, 6);
+        lo = i8x16.sub(v128.or(v128.and(q, m4), q5HighBits(qh, false)), i8x16.splat(16));
+        hi = i8x16.sub(v128.or(hiNibbles(q), q5HighBits(qh, true)), i8x16.splat(16));
+      } else if (type == T_Q4_1) {
+        const q = v128.load(w, 4);
+        lo = v128.and(q, m4);
+        hi = hiNibbles(q);
+      } else {
+        const qh = load<u32>(w + 4);
+        const q = v128.load(w, 8);
+        lo = v128.or(v128.and(q, m4), q5HighBits(qh, false));
+        hi = v128.or(hiNibbles(q), q5HighBits(qh, true));
+      }
+      w0 = i16x8.extend_low_i8x16_s(lo);
+      w1 = i16x8.extend_high_i8x16_s(lo);
+      w2 = i16x8.extend_low_i8x16_s(hi);
+      w3 = i16x8.extend_high_i8x16_s(hi);
+    }
+    const s = hsum4I(dotI16x32(w0, w1, w2, w3, xq + o + 8), dotI16x32(w0, w1, w2, w3, x1 + o + 8),
+      dotI16x32(w0, w1, w2, w3, x2 + o + 8), dotI16x32(w0, w1, w2, w3, x3 + o + 8));
+    const dx = gather4(xq + o, x1 + o, x2 + o, x3 + o);
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(dx, f32x4.splat(loadF16(w))), acc);
+    if (type == T_Q4_1 || type == T_Q5_1) {
+      mins = madd(f32x4.convert_i32x4_s(blockSums4(xq + o, x1 + o, x2 + o, x3 + o)), f32x4.mul(dx, f32x4.splat(loadF16(w + 2))), mins);
+    }
+  }
+  acc = f32x4.add(acc, mins);
+  store<f32>(out, f32x4.extract_lane(acc, 0) + bias);
+  store<f32>(out + os, f32x4.extract_lane(acc, 1) + bias);
+  store<f32>(out + 2 * os, f32x4.extract_lane(acc, 2) + bias);
+  store<f32>(out + 3 * os, f32x4.extract_lane(acc, 3) + bias);
+}
+
+/** The four tokens' block sums (two i16 halves each, at p + 4) as one i32 vector. */
+@inline function blockSums4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
+  let v = i32x4.splat(load<i32>(p0 + 4));
+  v = i32x4.replace_lane(v, 1, load<i32>(p1 + 4));
+  v = i32x4.replace_lane(v, 2, load<i32>(p2 + 4));
+  v = i32x4.replace_lane(v, 3, load<i32>(p3 + 4));
+  return i32x4.add(i32x4.shr_s(i32x4.shl(v, 16), 16), i32x4.shr_s(v, 16));
+}
+
+/** dot(u, x) over one Q8A block's 32 quants at xb: u0 = lanes 0..15, u1 = 16..31, unsigned < 128. */
+@inline function dotU7x32(u0: v128, u1: v128, xb: usize): v128 {
+  return dotU7(u1, v128.load(xb, 24), dotU7(u0, v128.load(xb, 8), i32x4.splat(0)));
+}
+
+/**
+ * dotQ8Ax4 for the relaxed build: the weights as unsigned 7-bit lanes go straight into relaxed SIMD's
+ * i8 x i7 dot (one instruction where the CPU has a VNNI dot), the offsets (-8, -16) from the tokens'
+ * block sums. Q8_0's signed weights are split: u = w + 128 = 16 * hi + lo with hi, lo in [0, 16), so
+ * dot(w, x) = 16 * dot(hi, x) + dot(lo, x) - 128 * sum(x), all exact integers.
+ */
+@inline function dotQ8Ax4Relaxed(type: i32, w: usize, xq: usize, xqs: usize, k: i32, out: usize, os: usize, bias: f32): void {
+  let acc = f32x4.splat(0);
+  let mins = f32x4.splat(0);
+  const x1 = xq + xqs;
+  const x2 = x1 + xqs;
+  const x3 = x2 + xqs;
+  const m4 = i8x16.splat(0x0f);
+  const bs: usize = type == T_Q8_0 ? 34 : type == T_Q4_0 ? 18 : type == T_Q5_0 ? 22 : type == T_Q4_1 ? 20 : 24;
+  for (let o: usize = 0, e = 0; e < k; e += 32, w += bs, o += 40) {
+    const b0 = xq + o;
+    const b1 = x1 + o;
+    const b2 = x2 + o;
+    const b3 = x3 + o;
+    let s: v128;
+    if (type == T_Q8_0) {
+      const v0 = v128.xor(v128.load(w, 2), i8x16.splat(<i8>0x80));
+      const v1 = v128.xor(v128.load(w, 18), i8x16.splat(<i8>0x80));
+      const l0 = v128.and(v0, m4);
+      const l1 = v128.and(v1, m4);
+      const h0 = hiNibbles(v0);
+      const h1 = hiNibbles(v1);
+      s = hsum4I(
+        i32x4.add(i32x4.shl(dotU7x32(h0, h1, b0), 4), dotU7x32(l0, l1, b0)),
+        i32x4.add(i32x4.shl(dotU7x32(h0, h1, b1), 4), dotU7x32(l0, l1, b1)),
+        i32x4.add(i32x4.shl(dotU7x32(h0, h1, b2), 4), dotU7x32(l0, l1, b2)),
+        i32x4.add(i32x4.shl(dotU7x32(h0, h1, b3), 4), dotU7x32(l0, l1, b3)),
+      );
+      s = i32x4.sub(s, i32x4.shl(blockSums4(b0, b1, b2, b3), 7));
+    } else {
+      let lo: v128, hi: v128;
+      if (type == T_Q4_0 || type == T_Q4_1) {
+        const q = v128.load(w + (type == T_Q4_0 ? 2 : 4));
+        lo = v128.and(q, m4);
+        hi = hiNibbles(q);
+      } else {
+        const qh = load<u32>(w + (type == T_Q5_0 ? 2 : 4));
+        const q = v128.load(w + (type == T_Q5_0 ? 6 : 8));
+        lo = v128.or(v128.and(q, m4), q5HighBits(qh, false));
+        hi = v128.or(hiNibbles(q), q5HighBits(qh, true));
+      }
+      s = hsum4I(dotU7x32(lo, hi, b0), dotU7x32(lo, hi, b1), dotU7x32(lo, hi, b2), dotU7x32(lo, hi, b3));
+      if (type == T_Q4_0) s = i32x4.sub(s, i32x4.shl(blockSums4(b0, b1, b2, b3), 3));
+      if (type == T_Q5_0) s = i32x4.sub(s, i32x4.shl(blockSums4(b0, b1, b2, b3), 4));
+    }
+    const dx = gather4(b0, b1, b2, b3);
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(dx, f32x4.splat(loadF16(w))), acc);
+    if (type == T_Q4_1 || type == T_Q5_1) {
+      mins = madd(f32x4.convert_i32x4_s(blockSums4(b0, b1, b2, b3)), f32x4.mul(dx, f32x4.splat(loadF16(w + 2))), mins);
+    }
+  }
+  acc = f32x4.add(acc, mins);
+  store<f32>(out, f32x4.extract_lane(acc, 0) + bias);
+  store<f32>(out + os, f32x4.extract_lane(acc, 1) + bias);
+  store<f32>(out + 2 * os, f32x4.extract_lane(acc, 2) + bias);
+  store<f32>(out + 3 * os, f32x4.extract_lane(acc, 3) + bias);
+}
+
+/** Rows per block of the tiled loops: their weights stay in L2 while every token group passes. */
+const ROW_BLOCK: i32 = 16;
+
 /** True for the weight types `matmulQ8A` handles. */
 export function q8aSupports(type: i32): i32 {
   return type == T_Q8_0 || type == T_Q4_0 || type == T_Q4_1 || type == T_Q5_0 || type == T_Q5_1 ||
@@ -698,10 +876,34 @@ export function matmulQ8A(
   const rb = rowBytes(type, k);
   const xqs = <usize>(k >> 5) * 40;
   const ys = <usize>yStride << 2;
+  // Tiled prefill (the 32-blocks; the K-quants take matmulQ8K): each block of rows is swept by
+  // every group of four tokens.
+  const tiled = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K ? 0 : tokens & ~3;
+  if (tiled) {
+    for (let r0 = rowStart; r0 < rowEnd; r0 += ROW_BLOCK) {
+      const r1 = min(r0 + ROW_BLOCK, rowEnd);
+      for (let t = 0; t < tiled; t += 4) {
+        const xt = xq + <usize>t * xqs;
+        for (let r = r0; r < r1; r++) {
+          const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
+          const wr = w + <usize>r * rb;
+          const o = y + <usize>t * ys + (<usize>r << 2);
+          switch (type) {
+            case T_Q8_0: dotQ8Ax4(T_Q8_0, wr, xt, xqs, k, o, ys, b0); break;
+            case T_Q4_0: dotQ8Ax4(T_Q4_0, wr, xt, xqs, k, o, ys, b0); break;
+            case T_Q5_0: dotQ8Ax4(T_Q5_0, wr, xt, xqs, k, o, ys, b0); break;
+            case T_Q4_1: dotQ8Ax4(T_Q4_1, wr, xt, xqs, k, o, ys, b0); break;
+            case T_Q5_1: dotQ8Ax4(T_Q5_1, wr, xt, xqs, k, o, ys, b0); break;
+            default: unreachable();
+          }
+        }
+      }
+    }
+  }
   for (let r = rowStart; r < rowEnd; r++) {
     const wr = w + <usize>r * rb;
     const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
-    for (let t = 0; t < tokens; t++) {
+    for (let t = tiled; t < tokens; t++) {
       const xt = xq + <usize>t * xqs;
       let s: f32 = 0;
       switch (type) {
