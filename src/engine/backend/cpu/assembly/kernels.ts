@@ -713,72 +713,6 @@ function dotQ6_K(w: usize, xq: usize, k: i32): f32 {
   );
 }
 
-/**
- * One row of a Q8A weight type (a compile-time constant after inlining) against four tokens of Q8A
- * activations (rows xqs bytes apart); outputs at out + t * os. Each block's 32 weights become four
- * i16x8 once for the four tokens: Q8_0's straight from memory, the 4- and 5-bit types unpacked with
- * their offsets (-8, -16) subtracted in i8 first; Q4_1 / Q5_1's min times the tokens' stored sums.
- */
-@inline function dotQ8Ax4(type: i32, w: usize, xq: usize, xqs: usize, k: i32, out: usize, os: usize, bias: f32): void {
-  if (RELAXED) {
-    dotQ8Ax4Relaxed(type, w, xq, xqs, k, out, os, bias);
-    return;
-  }
-  let acc = f32x4.splat(0);
-  let mins = f32x4.splat(0);
-  const x1 = xq + xqs;
-  const x2 = x1 + xqs;
-  const x3 = x2 + xqs;
-  const m4 = i8x16.splat(0x0f);
-  const bs: usize = type == T_Q8_0 ? 34 : type == T_Q4_0 ? 18 : type == T_Q5_0 ? 22 : type == T_Q4_1 ? 20 : 24;
-  for (let o: usize = 0, e = 0; e < k; e += 32, w += bs, o += 40) {
-    let w0: v128, w1: v128, w2: v128, w3: v128;
-    if (type == T_Q8_0) {
-      w0 = v128.load8x8_s(w, 2);
-      w1 = v128.load8x8_s(w, 10);
-      w2 = v128.load8x8_s(w, 18);
-      w3 = v128.load8x8_s(w, 26);
-    } else {
-      let lo: v128, hi: v128;
-      if (type == T_Q4_0) {
-        const q = v128.load(w, 2);
-        lo = i8x16.sub(v128.and(q, m4), i8x16.splat(8));
-        hi = i8x16.sub(hiNibbles(q), i8x16.splat(8));
-      } else if (type == T_Q5_0) {
-        const qh = load<u32>(w + 2);
-        const q = v128.load(w, 6);
-        lo = i8x16.sub(v128.or(v128.and(q, m4), q5HighBits(qh, false)), i8x16.splat(16));
-        hi = i8x16.sub(v128.or(hiNibbles(q), q5HighBits(qh, true)), i8x16.splat(16));
-      } else if (type == T_Q4_1) {
-        const q = v128.load(w, 4);
-        lo = v128.and(q, m4);
-        hi = hiNibbles(q);
-      } else {
-        const qh = load<u32>(w + 4);
-        const q = v128.load(w, 8);
-        lo = v128.or(v128.and(q, m4), q5HighBits(qh, false));
-        hi = v128.or(hiNibbles(q), q5HighBits(qh, true));
-      }
-      w0 = i16x8.extend_low_i8x16_s(lo);
-      w1 = i16x8.extend_high_i8x16_s(lo);
-      w2 = i16x8.extend_low_i8x16_s(hi);
-      w3 = i16x8.extend_high_i8x16_s(hi);
-    }
-    const s = hsum4I(dotI16x32(w0, w1, w2, w3, xq + o + 8), dotI16x32(w0, w1, w2, w3, x1 + o + 8),
-      dotI16x32(w0, w1, w2, w3, x2 + o + 8), dotI16x32(w0, w1, w2, w3, x3 + o + 8));
-    const dx = gather4(xq + o, x1 + o, x2 + o, x3 + o);
-    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(dx, f32x4.splat(loadF16(w))), acc);
-    if (type == T_Q4_1 || type == T_Q5_1) {
-      mins = madd(f32x4.convert_i32x4_s(blockSums4(xq + o, x1 + o, x2 + o, x3 + o)), f32x4.mul(dx, f32x4.splat(loadF16(w + 2))), mins);
-    }
-  }
-  acc = f32x4.add(acc, mins);
-  store<f32>(out, f32x4.extract_lane(acc, 0) + bias);
-  store<f32>(out + os, f32x4.extract_lane(acc, 1) + bias);
-  store<f32>(out + 2 * os, f32x4.extract_lane(acc, 2) + bias);
-  store<f32>(out + 3 * os, f32x4.extract_lane(acc, 3) + bias);
-}
-
 /** The four tokens' block sums (two i16 halves each, at p + 4) as one i32 vector. */
 @inline function blockSums4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
   let v = i32x4.splat(load<i32>(p0 + 4));
@@ -794,12 +728,14 @@ function dotQ6_K(w: usize, xq: usize, k: i32): f32 {
 }
 
 /**
- * dotQ8Ax4 for the relaxed build: the weights as unsigned 7-bit lanes go straight into relaxed SIMD's
- * i8 x i7 dot (one instruction where the CPU has a VNNI dot), the offsets (-8, -16) from the tokens'
- * block sums. Q8_0's signed weights are split: u = w + 128 = 16 * hi + lo with hi, lo in [0, 16), so
- * dot(w, x) = 16 * dot(hi, x) + dot(lo, x) - 128 * sum(x), all exact integers.
+ * One row of a Q8A weight type (a compile-time constant after inlining) against four tokens of Q8A
+ * activations (rows xqs bytes apart); outputs at out + t * os. Each block's weights are unpacked
+ * once for the four tokens. Q8_0's signed quants are sign-extended to i16 (dotI16x32) in both
+ * builds. The 4- and 5-bit types' unsigned quants go to relaxed SIMD's i8 x i7 dot where the build
+ * has it, to the i16 dot otherwise (the same integers either way); their offsets (-8, -16) and
+ * Q4_1 / Q5_1's min come from the tokens' block sums.
  */
-@inline function dotQ8Ax4Relaxed(type: i32, w: usize, xq: usize, xqs: usize, k: i32, out: usize, os: usize, bias: f32): void {
+@inline function dotQ8Ax4(type: i32, w: usize, xq: usize, xqs: usize, k: i32, out: usize, os: usize, bias: f32): void {
   let acc = f32x4.splat(0);
   let mins = f32x4.splat(0);
   const x1 = xq + xqs;
@@ -808,25 +744,17 @@ function dotQ6_K(w: usize, xq: usize, k: i32): f32 {
   const m4 = i8x16.splat(0x0f);
   const bs: usize = type == T_Q8_0 ? 34 : type == T_Q4_0 ? 18 : type == T_Q5_0 ? 22 : type == T_Q4_1 ? 20 : 24;
   for (let o: usize = 0, e = 0; e < k; e += 32, w += bs, o += 40) {
-    const b0 = xq + o;
-    const b1 = x1 + o;
-    const b2 = x2 + o;
-    const b3 = x3 + o;
+    const b0 = xq + o + 8;
+    const b1 = x1 + o + 8;
+    const b2 = x2 + o + 8;
+    const b3 = x3 + o + 8;
     let s: v128;
     if (type == T_Q8_0) {
-      const v0 = v128.xor(v128.load(w, 2), i8x16.splat(<i8>0x80));
-      const v1 = v128.xor(v128.load(w, 18), i8x16.splat(<i8>0x80));
-      const l0 = v128.and(v0, m4);
-      const l1 = v128.and(v1, m4);
-      const h0 = hiNibbles(v0);
-      const h1 = hiNibbles(v1);
-      s = hsum4I(
-        i32x4.add(i32x4.shl(dotU7x32(h0, h1, b0), 4), dotU7x32(l0, l1, b0)),
-        i32x4.add(i32x4.shl(dotU7x32(h0, h1, b1), 4), dotU7x32(l0, l1, b1)),
-        i32x4.add(i32x4.shl(dotU7x32(h0, h1, b2), 4), dotU7x32(l0, l1, b2)),
-        i32x4.add(i32x4.shl(dotU7x32(h0, h1, b3), 4), dotU7x32(l0, l1, b3)),
-      );
-      s = i32x4.sub(s, i32x4.shl(blockSums4(b0, b1, b2, b3), 7));
+      const w0 = v128.load8x8_s(w, 2);
+      const w1 = v128.load8x8_s(w, 10);
+      const w2 = v128.load8x8_s(w, 18);
+      const w3 = v128.load8x8_s(w, 26);
+      s = hsum4I(dotI16x32(w0, w1, w2, w3, b0), dotI16x32(w0, w1, w2, w3, b1), dotI16x32(w0, w1, w2, w3, b2), dotI16x32(w0, w1, w2, w3, b3));
     } else {
       let lo: v128, hi: v128;
       if (type == T_Q4_0 || type == T_Q4_1) {
@@ -839,15 +767,22 @@ function dotQ6_K(w: usize, xq: usize, k: i32): f32 {
         lo = v128.or(v128.and(q, m4), q5HighBits(qh, false));
         hi = v128.or(hiNibbles(q), q5HighBits(qh, true));
       }
-      s = hsum4I(dotU7x32(lo, hi, b0), dotU7x32(lo, hi, b1), dotU7x32(lo, hi, b2), dotU7x32(lo, hi, b3));
-      if (type == T_Q4_0) s = i32x4.sub(s, i32x4.shl(blockSums4(b0, b1, b2, b3), 3));
-      if (type == T_Q5_0) s = i32x4.sub(s, i32x4.shl(blockSums4(b0, b1, b2, b3), 4));
+      if (RELAXED) {
+        s = hsum4I(dotU7x32(lo, hi, b0 - 8), dotU7x32(lo, hi, b1 - 8), dotU7x32(lo, hi, b2 - 8), dotU7x32(lo, hi, b3 - 8));
+      } else {
+        const w0 = i16x8.extend_low_i8x16_u(lo);
+        const w1 = i16x8.extend_high_i8x16_u(lo);
+        const w2 = i16x8.extend_low_i8x16_u(hi);
+        const w3 = i16x8.extend_high_i8x16_u(hi);
+        s = hsum4I(dotI16x32(w0, w1, w2, w3, b0), dotI16x32(w0, w1, w2, w3, b1), dotI16x32(w0, w1, w2, w3, b2), dotI16x32(w0, w1, w2, w3, b3));
+      }
     }
-    const dx = gather4(b0, b1, b2, b3);
+    const sums = type == T_Q8_0 ? i32x4.splat(0) : blockSums4(b0 - 8, b1 - 8, b2 - 8, b3 - 8);
+    if (type == T_Q4_0) s = i32x4.sub(s, i32x4.shl(sums, 3));
+    if (type == T_Q5_0) s = i32x4.sub(s, i32x4.shl(sums, 4));
+    const dx = gather4(b0 - 8, b1 - 8, b2 - 8, b3 - 8);
     acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(dx, f32x4.splat(loadF16(w))), acc);
-    if (type == T_Q4_1 || type == T_Q5_1) {
-      mins = madd(f32x4.convert_i32x4_s(blockSums4(b0, b1, b2, b3)), f32x4.mul(dx, f32x4.splat(loadF16(w + 2))), mins);
-    }
+    if (type == T_Q4_1 || type == T_Q5_1) mins = madd(f32x4.convert_i32x4_s(sums), f32x4.mul(dx, f32x4.splat(loadF16(w + 2))), mins);
   }
   acc = f32x4.add(acc, mins);
   store<f32>(out, f32x4.extract_lane(acc, 0) + bias);
