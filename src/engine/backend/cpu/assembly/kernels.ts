@@ -981,11 +981,7 @@ function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
       isum = q6GroupK(w, xs + 96, q6Lanes(qlA0, qlB0, qh0, 3), q6Lanes(qlA1, qlB1, qh1, 3), 8 * h + 6, isum);
     }
     // The -32 offset: 32 * sum_s sc_s * bsum_s, with one i16 dot over the 16 sub-blocks.
-    const sc = v128.load(w + 192);
-    const bs0 = v128.load(xq + 4);
-    const bs1 = v128.load(xq + 20);
-    const o = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(sc), bs0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(sc), bs1));
-    isum = i32x4.sub(isum, i32x4.shl(o, 5));
+    isum = i32x4.sub(isum, q6Offset(w, xq));
     acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(loadF16(w + 208) * load<f32>(xq)), acc);
   }
   return hsum(acc);
@@ -999,28 +995,27 @@ function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
 }
 
 // Four tokens at a time (prefill): the weights are unpacked once and dotted with each token's
-// activations, so the unpacking is shared. Outputs go to out + t * os (bytes), t < 4.
+// activations, with the decode dots' integer scales (dotU5x32Scaled, dotU7Scaled) and mins
+// (k4MinDot, q6Offset); the four tokens' integer sums are gathered into one vector (hsum4I), so the
+// float work is once per 256 values for the four. Outputs go to out + t * os (bytes), t < 4.
 
-@inline function k45Token(xc: usize, l0: v128, l1: v128, h0: v128, h1: v128, scA: v128, scB: v128, isum: v128): v128 {
-  const sa = dotU7(l1, v128.load(xc, 16), dotU7(l0, v128.load(xc), i32x4.splat(0)));
-  const sb = dotU7(h1, v128.load(xc, 48), dotU7(h0, v128.load(xc, 32), i32x4.splat(0)));
-  return i32x4.add(isum, i32x4.add(i32x4.mul(sa, scA), i32x4.mul(sb, scB)));
+/** Token t's two sub-blocks (32 quants each) of Q4_K/Q5_K chunk c at xc, with their scales. */
+@inline function k45Token(xc: usize, l0: v128, l1: v128, h0: v128, h1: v128, scA: i32, scB: i32, isum: v128): v128 {
+  isum = dotU5x32Scaled(l0, v128.load(xc), l1, v128.load(xc, 16), scA, isum);
+  return dotU5x32Scaled(h0, v128.load(xc, 32), h1, v128.load(xc, 48), scB, isum);
 }
 
-@inline function k45Mins(xq: usize, c: i32, mA: i32, mB: i32): i32 {
-  const o = xq + (<usize>(4 * c) << 1);
-  return mA * (<i32>load<i16>(o + 4) + <i32>load<i16>(o + 6)) + mB * (<i32>load<i16>(o + 8) + <i32>load<i16>(o + 10));
+/** The four tokens' results (lanes of acc) plus bias, to out + t * os. */
+@inline function store4(acc: v128, out: usize, os: usize, bias: f32): void {
+  store<f32>(out, f32x4.extract_lane(acc, 0) + bias);
+  store<f32>(out + os, f32x4.extract_lane(acc, 1) + bias);
+  store<f32>(out + 2 * os, f32x4.extract_lane(acc, 2) + bias);
+  store<f32>(out + 3 * os, f32x4.extract_lane(acc, 3) + bias);
 }
 
 @inline function dotK45Q8Kx4(w: usize, xq: usize, xqs: usize, k: i32, q5: bool, out: usize, os: usize, bias: f32): void {
-  let a0 = f32x4.splat(0);
-  let a1 = f32x4.splat(0);
-  let a2 = f32x4.splat(0);
-  let a3 = f32x4.splat(0);
-  let o0: f32 = 0;
-  let o1: f32 = 0;
-  let o2: f32 = 0;
-  let o3: f32 = 0;
+  let acc = f32x4.splat(0);
+  let offs = f32x4.splat(0);
   const m4 = i8x16.splat(0x0f);
   const bs: usize = q5 ? 176 : 144;
   for (let b = 0; b < k; b += 256, w += bs, xq += 292) {
@@ -1029,14 +1024,15 @@ function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
     const x1 = xq + xqs;
     const x2 = x1 + xqs;
     const x3 = x2 + xqs;
+    const u0 = load<u32>(w + 4);
+    const u1 = load<u32>(w + 8);
+    const u2 = load<u32>(w + 12);
+    const scLo = k4ScalesLo(u0);
+    const scHi = k4ScalesHi(u0, u2);
     let s0 = i32x4.splat(0);
     let s1 = i32x4.splat(0);
     let s2 = i32x4.splat(0);
     let s3 = i32x4.splat(0);
-    let m0 = 0;
-    let m1 = 0;
-    let m2 = 0;
-    let m3 = 0;
     for (let c = 0; c < 4; c++) {
       const j = 2 * c;
       const v0 = v128.load(qs + 32 * c);
@@ -1053,72 +1049,32 @@ function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
         h0 = v128.or(h0, bit5(qh0, j + 1));
         h1 = v128.or(h1, bit5(qh1, j + 1));
       }
-      const scA = i32x4.splat(scaleK4(j, w + 4));
-      const scB = i32x4.splat(scaleK4(j + 1, w + 4));
-      const off = 36 + 64 * c;
+      const sc = (c < 2 ? scLo : scHi) >> (<u32>(c & 1) << 4);
+      const scA = <i32>(sc & 0xff);
+      const scB = <i32>((sc >> 8) & 0xff);
+      const off: usize = 36 + 64 * c;
       s0 = k45Token(x0 + off, l0, l1, h0, h1, scA, scB, s0);
       s1 = k45Token(x1 + off, l0, l1, h0, h1, scA, scB, s1);
       s2 = k45Token(x2 + off, l0, l1, h0, h1, scA, scB, s2);
       s3 = k45Token(x3 + off, l0, l1, h0, h1, scA, scB, s3);
-      const mA = minK4(j, w + 4);
-      const mB = minK4(j + 1, w + 4);
-      m0 += k45Mins(x0, c, mA, mB);
-      m1 += k45Mins(x1, c, mA, mB);
-      m2 += k45Mins(x2, c, mA, mB);
-      m3 += k45Mins(x3, c, mA, mB);
     }
-    const d = loadF16(w);
-    const dmin = loadF16(w + 2);
-    const d0 = load<f32>(x0);
-    const d1 = load<f32>(x1);
-    const d2 = load<f32>(x2);
-    const d3 = load<f32>(x3);
-    a0 = madd(f32x4.convert_i32x4_s(s0), f32x4.splat(d * d0), a0);
-    a1 = madd(f32x4.convert_i32x4_s(s1), f32x4.splat(d * d1), a1);
-    a2 = madd(f32x4.convert_i32x4_s(s2), f32x4.splat(d * d2), a2);
-    a3 = madd(f32x4.convert_i32x4_s(s3), f32x4.splat(d * d3), a3);
-    o0 += dmin * d0 * <f32>m0;
-    o1 += dmin * d1 * <f32>m1;
-    o2 += dmin * d2 * <f32>m2;
-    o3 += dmin * d3 * <f32>m3;
+    const mins = k4Mins(u0, u1, u2);
+    const m = hsum4I(k4MinDot(mins, x0), k4MinDot(mins, x1), k4MinDot(mins, x2), k4MinDot(mins, x3));
+    const dx = gather4(x0, x1, x2, x3);
+    acc = madd(f32x4.convert_i32x4_s(hsum4I(s0, s1, s2, s3)), f32x4.mul(dx, f32x4.splat(loadF16(w))), acc);
+    offs = madd(f32x4.convert_i32x4_s(m), f32x4.mul(dx, f32x4.splat(loadF16(w + 2))), offs);
   }
-  store<f32>(out, hsum(a0) - o0 + bias);
-  store<f32>(out + os, hsum(a1) - o1 + bias);
-  store<f32>(out + 2 * os, hsum(a2) - o2 + bias);
-  store<f32>(out + 3 * os, hsum(a3) - o3 + bias);
+  store4(f32x4.sub(acc, offs), out, os, bias);
 }
 
-@inline function q6Token(xs: usize, lo: v128, hi: v128, sc0: v128, sc1: v128, isum: v128): v128 {
-  const d0 = dotU7(lo, v128.load(xs), i32x4.splat(0));
-  const d1 = dotU7(hi, v128.load(xs, 16), i32x4.splat(0));
-  return i32x4.add(isum, i32x4.add(i32x4.mul(d0, sc0), i32x4.mul(d1, sc1)));
-}
-
-@inline function q6Group4(w: usize, xq: usize, xqs: usize, lo: v128, hi: v128, s: i32, xoff: usize,
-  s0: v128, s1: v128, s2: v128, s3: v128, t: i32): v128 {
-  // Returns the accumulator of token t (the others are updated by their own calls): AssemblyScript
-  // has no multiple returns, so the caller calls this once per token with the same lanes.
-  const sc0 = i32x4.splat(<i32>load<i8>(w + 192 + s));
-  const sc1 = i32x4.splat(<i32>load<i8>(w + 193 + s));
-  const acc = t == 0 ? s0 : t == 1 ? s1 : t == 2 ? s2 : s3;
-  return q6Token(xq + <usize>t * xqs + xoff, lo, hi, sc0, sc1, acc);
-}
-
-/** The -32 offset term of one Q6_K super-block for the Q8K block at xb: 32 * sum_s sc_s * bsum_s. */
-@inline function q6Offset(w: usize, xb: usize): v128 {
-  const sc = v128.load(w + 192);
-  const o = i32x4.add(
-    i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(sc), v128.load(xb + 4)),
-    i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(sc), v128.load(xb + 20)),
-  );
-  return i32x4.shl(o, 5);
+/** Q6_K group g of half h (sub-blocks s, s + 1) against the four tokens' accumulators, in place. */
+@inline function q6Group4K(w: usize, x0: usize, xqs: usize, xo: usize, lo: v128, hi: v128, s: i32, t: i32, acc: v128): v128 {
+  // AssemblyScript has no multiple returns: the caller calls this once per token t with the same lanes.
+  return q6GroupK(w, x0 + <usize>t * xqs + xo, lo, hi, s, acc);
 }
 
 function dotQ6_KQ8Kx4(w: usize, xq: usize, xqs: usize, k: i32, out: usize, os: usize, bias: f32): void {
-  let a0 = f32x4.splat(0);
-  let a1 = f32x4.splat(0);
-  let a2 = f32x4.splat(0);
-  let a3 = f32x4.splat(0);
+  let acc = f32x4.splat(0);
   for (let b = 0; b < k; b += 256, w += 210, xq += 292) {
     let s0 = i32x4.splat(0);
     let s1 = i32x4.splat(0);
@@ -1132,48 +1088,50 @@ function dotQ6_KQ8Kx4(w: usize, xq: usize, xqs: usize, k: i32, out: usize, os: u
       const qh0 = v128.load(w + 128 + 32 * h);
       const qh1 = v128.load(w + 128 + 32 * h + 16);
       const xo: usize = 36 + 128 * h;
-      for (let g = 0; g < 4; g++) {
-        // g is a loop variable here, so q6Lanes' shifts are chosen at run time: four selects.
-        let lo: v128;
-        let hi: v128;
-        if (g == 0) {
-          lo = q6Lanes(qlA0, qlB0, qh0, 0);
-          hi = q6Lanes(qlA1, qlB1, qh1, 0);
-        } else if (g == 1) {
-          lo = q6Lanes(qlA0, qlB0, qh0, 1);
-          hi = q6Lanes(qlA1, qlB1, qh1, 1);
-        } else if (g == 2) {
-          lo = q6Lanes(qlA0, qlB0, qh0, 2);
-          hi = q6Lanes(qlA1, qlB1, qh1, 2);
-        } else {
-          lo = q6Lanes(qlA0, qlB0, qh0, 3);
-          hi = q6Lanes(qlA1, qlB1, qh1, 3);
-        }
-        const s = 8 * h + 2 * g;
-        const xoff = xo + <usize>(32 * g);
-        const n0 = q6Group4(w, xq, xqs, lo, hi, s, xoff, s0, s1, s2, s3, 0);
-        const n1 = q6Group4(w, xq, xqs, lo, hi, s, xoff, s0, s1, s2, s3, 1);
-        const n2 = q6Group4(w, xq, xqs, lo, hi, s, xoff, s0, s1, s2, s3, 2);
-        const n3 = q6Group4(w, xq, xqs, lo, hi, s, xoff, s0, s1, s2, s3, 3);
-        s0 = n0;
-        s1 = n1;
-        s2 = n2;
-        s3 = n3;
-      }
+      const sb = 8 * h;
+      let lo = q6Lanes(qlA0, qlB0, qh0, 0);
+      let hi = q6Lanes(qlA1, qlB1, qh1, 0);
+      s0 = q6Group4K(w, xq, xqs, xo, lo, hi, sb, 0, s0);
+      s1 = q6Group4K(w, xq, xqs, xo, lo, hi, sb, 1, s1);
+      s2 = q6Group4K(w, xq, xqs, xo, lo, hi, sb, 2, s2);
+      s3 = q6Group4K(w, xq, xqs, xo, lo, hi, sb, 3, s3);
+      lo = q6Lanes(qlA0, qlB0, qh0, 1);
+      hi = q6Lanes(qlA1, qlB1, qh1, 1);
+      s0 = q6Group4K(w, xq, xqs, xo + 32, lo, hi, sb + 2, 0, s0);
+      s1 = q6Group4K(w, xq, xqs, xo + 32, lo, hi, sb + 2, 1, s1);
+      s2 = q6Group4K(w, xq, xqs, xo + 32, lo, hi, sb + 2, 2, s2);
+      s3 = q6Group4K(w, xq, xqs, xo + 32, lo, hi, sb + 2, 3, s3);
+      lo = q6Lanes(qlA0, qlB0, qh0, 2);
+      hi = q6Lanes(qlA1, qlB1, qh1, 2);
+      s0 = q6Group4K(w, xq, xqs, xo + 64, lo, hi, sb + 4, 0, s0);
+      s1 = q6Group4K(w, xq, xqs, xo + 64, lo, hi, sb + 4, 1, s1);
+      s2 = q6Group4K(w, xq, xqs, xo + 64, lo, hi, sb + 4, 2, s2);
+      s3 = q6Group4K(w, xq, xqs, xo + 64, lo, hi, sb + 4, 3, s3);
+      lo = q6Lanes(qlA0, qlB0, qh0, 3);
+      hi = q6Lanes(qlA1, qlB1, qh1, 3);
+      s0 = q6Group4K(w, xq, xqs, xo + 96, lo, hi, sb + 6, 0, s0);
+      s1 = q6Group4K(w, xq, xqs, xo + 96, lo, hi, sb + 6, 1, s1);
+      s2 = q6Group4K(w, xq, xqs, xo + 96, lo, hi, sb + 6, 2, s2);
+      s3 = q6Group4K(w, xq, xqs, xo + 96, lo, hi, sb + 6, 3, s3);
     }
-    const d = loadF16(w + 208);
     const x1 = xq + xqs;
     const x2 = x1 + xqs;
     const x3 = x2 + xqs;
-    a0 = madd(f32x4.convert_i32x4_s(i32x4.sub(s0, q6Offset(w, xq))), f32x4.splat(d * load<f32>(xq)), a0);
-    a1 = madd(f32x4.convert_i32x4_s(i32x4.sub(s1, q6Offset(w, x1))), f32x4.splat(d * load<f32>(x1)), a1);
-    a2 = madd(f32x4.convert_i32x4_s(i32x4.sub(s2, q6Offset(w, x2))), f32x4.splat(d * load<f32>(x2)), a2);
-    a3 = madd(f32x4.convert_i32x4_s(i32x4.sub(s3, q6Offset(w, x3))), f32x4.splat(d * load<f32>(x3)), a3);
+    // The -32 offsets, then the four tokens' sums in one vector.
+    const sum = hsum4I(i32x4.sub(s0, q6Offset(w, xq)), i32x4.sub(s1, q6Offset(w, x1)), i32x4.sub(s2, q6Offset(w, x2)), i32x4.sub(s3, q6Offset(w, x3)));
+    acc = madd(f32x4.convert_i32x4_s(sum), f32x4.mul(gather4(xq, x1, x2, x3), f32x4.splat(loadF16(w + 208))), acc);
   }
-  store<f32>(out, hsum(a0) + bias);
-  store<f32>(out + os, hsum(a1) + bias);
-  store<f32>(out + 2 * os, hsum(a2) + bias);
-  store<f32>(out + 3 * os, hsum(a3) + bias);
+  store4(acc, out, os, bias);
+}
+
+/** The -32 offset term of one Q6_K super-block for the Q8K block at xb: 32 * sum_s sc_s * bsum_s. */
+@inline function q6Offset(w: usize, xb: usize): v128 {
+  const sc = v128.load(w + 192);
+  const o = i32x4.add(
+    i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(sc), v128.load(xb + 4)),
+    i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(sc), v128.load(xb + 20)),
+  );
+  return i32x4.shl(o, 5);
 }
 
 /** True for the weight types `matmulQ8K` handles. */
