@@ -7,8 +7,9 @@
 #   probe       adapter, driver, features, limits (hearth probe)
 #   gpu-tests   every WGSL kernel against its float64 reference (src/**/*.gpu.test.ts)
 #   kernels     hearth bench kernels: Q4_K and Q8_0 at 4096x4096 and 14336x4096, copy bandwidth
-#   generate-*  random-weight Q4_K_M GGUFs shaped as Llama-3.2-1B and Llama-3.1-8B (in the
-#               background from the start: it is CPU work)
+#   ssm-kernels hearth bench ssm: the Mamba2 scan sequential vs chunked and the convolution per token count
+#   generate-*  random-weight Q4_K_M GGUFs shaped as Llama-3.2-1B, LFM2-1.2B and Llama-3.1-8B (in
+#               the background from the start: it is CPU work; DEVICE_CHECK_SHAPES picks which)
 #   ours-*      decode and prefill on each file (load, TTFT for 512 tokens, decode at 128 and 2048)
 #   peer-*      llama.cpp's llama-bench (Vulkan) on the same file: pp512, tg32 at depth 128 and 2048
 # Results: $OUT/device-check/ (or .device/results/ when OUT is unset), device-check.json
@@ -140,12 +141,14 @@ if [ "$REHEARSE" = 1 ]; then
   PEER_PP=32 PEER_TG=4 PEER_DEPTHS=16,64 PEER_REPS=1
   # Full-size kernels take minutes each on SwiftShader: the same formats at an eighth of the rows and k.
   KERNEL_FLAGS=(--shapes 512x512,1792x512 --seconds 0.5 --prefill 64)
+  SSM_FLAGS=(--shapes 8x16x32x1 --tokens 1,64 --seconds 0.2) LIMIT_SSM=60
   LIMIT_GPU_TESTS=300 LIMIT_KERNELS=150 LIMIT_GENERATE=120 LIMIT_OURS_1B=60 LIMIT_OURS_8B=60 LIMIT_PEER=60
 else
   SHAPE_FLAGS=()
   WORKLOAD=(--prompt 512 --contexts 128,2048 --decode 32 --runs 2)
   PEER_PP=512 PEER_TG=32 PEER_DEPTHS=128,2048 PEER_REPS=3
   KERNEL_FLAGS=(--shapes 4096x4096,14336x4096 --seconds 1 --prefill 512)
+  SSM_FLAGS=(--tokens 1,16,64,512 --seconds 0.3) LIMIT_SSM=30
   LIMIT_GPU_TESTS=120 LIMIT_KERNELS=75 LIMIT_GENERATE=300 LIMIT_OURS_1B=75 LIMIT_OURS_8B=120 LIMIT_PEER=60
 fi
 cd "$WORK/app"
@@ -156,8 +159,9 @@ part sizes 30 "$NODE" "$HEARTH" device sizes "${SHAPE_FLAGS[@]}" --json "$RESULT
 # critical path, so the 8B gets most cores and starts at once rather than after the 1B.
 # Rehearsal: two processes each (the GPU parts need the CPU too on SwiftShader).
 CORES=$(nproc)
+SHAPES=${DEVICE_CHECK_SHAPES:-llama-3.2-1b lfm2-1.2b llama-3.1-8b}
 declare -A GEN_PID
-for id in llama-3.2-1b llama-3.1-8b; do
+for id in $SHAPES; do
   [ "$id" = llama-3.1-8b ] && parts=$(( CORES > 3 ? CORES - 2 : 1 )) || parts=$(( CORES > 7 ? CORES / 4 : 1 ))
   [ "$REHEARSE" = 1 ] && parts=2
   ( part "generate-$id" "$LIMIT_GENERATE" "$NODE" "$HEARTH" device generate "${SHAPE_FLAGS[@]}" --shapes "$id" --dir "$WORK/models" --parts "$parts" >/dev/null ) &
@@ -169,6 +173,7 @@ if [ "$OURS" = 1 ]; then
   sed -n '/^{/,$p' "$RESULTS/probe.txt" > "$RESULTS/probe.json"
   part gpu-tests "$LIMIT_GPU_TESTS" "$NODE" "$WORK/app/gpu-tests.mjs" --json "$RESULTS/gpu-tests.json"
   part kernels "$LIMIT_KERNELS" "$NODE" "$HEARTH" bench kernels --types Q4_K,Q8_0 "${KERNEL_FLAGS[@]}" --json "$RESULTS/kernels.json"
+  part ssm-kernels "$LIMIT_SSM" "$NODE" "$HEARTH" bench ssm "${SSM_FLAGS[@]}" --json "$RESULTS/ssm-kernels.json"
 fi
 if [ "$PEER" = 1 ] && [ -x "$WORK/llama/llama-bench" ]; then
   part peer-devices 20 "$WORK/llama/llama-bench" --list-devices
@@ -178,7 +183,7 @@ wait_for() { # FILE PID: waits for the generator PID to finish FILE (or to end)
   while [ ! -f "$1" ] && kill -0 "$2" 2>/dev/null; do sleep 1; done
   [ -f "$1" ]
 }
-for id in llama-3.2-1b llama-3.1-8b; do
+for id in $SHAPES; do
   model_id=$id; [ "$REHEARSE" = 1 ] && model_id=$id-rehearsal
   file=$WORK/models/$model_id-q4_k_m.gguf
   say "waiting for $file"

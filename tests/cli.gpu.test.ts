@@ -73,4 +73,19 @@ describe('hearth CLI', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('bench ssm times the conv and both scans and writes a JSON report', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hearth-bench-ssm-'));
+    try {
+      const json = join(dir, 'ssm.json');
+      const args = ['bench', 'ssm', '--shapes', '2x4x8x1', '--tokens', '1,20', '--seconds', '0.05', '--json', json];
+      execFileSync(process.execPath, [...HEARTH, ...args], { encoding: 'utf8', timeout: 120_000 });
+      const report = JSON.parse(readFileSync(json, 'utf8'));
+      const runs = report.entries.map((e: { kernel: string; tokens: number }) => `${e.kernel} ${e.tokens}`).sort();
+      expect(runs).toEqual(['conv 1', 'conv 20', 'scan-chunked 20', 'scan-sequential 1', 'scan-sequential 20']);
+      for (const entry of report.entries) expect(entry.ms).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

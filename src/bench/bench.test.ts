@@ -45,6 +45,8 @@ describe('model shapes', () => {
     expect(billions['llama-3.1-8b']).toBeCloseTo(8.03, 2);
     // IBM: 3.3B parameters in all, 800M active.
     expect(billions['granite-3b-a800m']).toBeCloseTo(3.3, 1);
+    // LiquidAI: 1.17B.
+    expect(billions['lfm2-1.2b']).toBeCloseTo(1.17, 2);
   });
 
   it('agree with the generator (same tensors, same element count)', () => {

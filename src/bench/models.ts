@@ -1,5 +1,5 @@
 /**
- * The benchmark's models: random-weight GGUF files with the exact shapes of real models (five dense, one mixture of experts)
+ * The benchmark's models: random-weight GGUF files with the exact shapes of real models (five dense, one mixture of experts, one hybrid)
  * (vocabulary size, layers, heads, KV heads, feed-forward size, tied embeddings), in three
  * quantization mixes. Decode and prefill speed depend on the shapes and the storage types, never on
  * the values, so these stand in for the real files without a download.
@@ -39,9 +39,12 @@ export interface ModelShape {
   /** A mixture of experts: experts per block, used per token (ff is one expert's width). */
   experts?: number;
   expertsUsed?: number;
+  /** A hybrid (lfm2): the attention layers (the rest are short convolutions of width `shortConv`). */
+  attnLayers?: readonly number[];
+  shortConv?: number;
 }
 
-/** From each model's config.json / GGUF header (head dim is embd / heads for all five). */
+/** From each model's config.json / GGUF header (head dim is embd / heads for all of them). */
 export const MODEL_SHAPES: readonly ModelShape[] = [
   { id: 'qwen2.5-0.5b', name: 'Qwen2.5-0.5B-Instruct', arch: 'qwen2', embd: 896, layers: 24, heads: 14, kvHeads: 2, ff: 4864, vocab: 151936, tied: true, ctx: 32768 },
   { id: 'llama-3.2-1b', name: 'Llama-3.2-1B-Instruct', arch: 'llama', embd: 2048, layers: 16, heads: 32, kvHeads: 8, ff: 8192, vocab: 128256, tied: true, ctx: 131072, ropeFreqs: true },
@@ -52,6 +55,12 @@ export const MODEL_SHAPES: readonly ModelShape[] = [
   {
     id: 'granite-3b-a800m', name: 'granite-3.1-3b-a800m-instruct', arch: 'granitemoe', embd: 1536, layers: 32, heads: 24, kvHeads: 8, ff: 512, vocab: 49155, tied: true, ctx: 131072,
     experts: 40, expertsUsed: 8,
+  },
+  // LFM2-1.2B: 10 gated short-convolution layers and 6 attention layers; the shape of Llama-3.2-1B
+  // otherwise (embd, heads, ff), so decode against context length compares the two directly.
+  {
+    id: 'lfm2-1.2b', name: 'LFM2-1.2B', arch: 'lfm2', embd: 2048, layers: 16, heads: 32, kvHeads: 8, ff: 8192, vocab: 65536, tied: true, ctx: 128000,
+    attnLayers: [2, 5, 8, 10, 12, 14], shortConv: 3,
   },
 ];
 
@@ -77,6 +86,13 @@ export function paramCount(m: ModelShape): number {
   const perLayer = attn + ffn + biases + 2 * m.embd;
   const embeddings = m.vocab * m.embd * (m.tied ? 1 : 2);
   const ropeExtras = (m.ropeFreqs ? D / 2 : 0) + (m.longRope ? D : 0);
+  if (m.attnLayers) {
+    // lfm2: per-head q/k norms in attention layers; in_proj [3 embd], the conv and out_proj in the others.
+    const convLayer = 3 * m.embd * m.embd + m.embd * (m.shortConv ?? 3) + m.embd * m.embd + ffn + 2 * m.embd;
+    const attnLayer = attn + 2 * D + ffn + 2 * m.embd;
+    const nAttn = m.attnLayers.length;
+    return nAttn * attnLayer + (m.layers - nAttn) * convLayer + embeddings + m.embd;
+  }
   return m.layers * perLayer + embeddings + m.embd + ropeExtras;
 }
 
@@ -95,6 +111,7 @@ export function modelOptions(m: ModelShape, quant: string, vocab: VocabSource): 
     ropeFreqs: m.ropeFreqs ?? false,
     longRope: m.longRope ?? false,
     ...(m.experts ? { experts: m.experts, expertsUsed: m.expertsUsed ?? 1 } : {}),
+    ...(m.attnLayers ? { attnLayers: m.attnLayers, shortConv: m.shortConv ?? 3 } : {}),
     name: `hearth bench ${m.id} ${quant}`,
   };
 }

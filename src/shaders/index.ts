@@ -73,8 +73,32 @@ import weightsQ5_0 from './weights_q5_0.wgsl?raw';
 import weightsQ5_1 from './weights_q5_1.wgsl?raw';
 import weightsQ5K from './weights_q5_k.wgsl?raw';
 import weightsQ6K from './weights_q6_k.wgsl?raw';
+import ssmConvWgsl from './ssm_conv.wgsl?raw';
+import ssmScanWgsl from './ssm_scan.wgsl?raw';
+import ssmInputsSharedWgsl from './ssm_inputs_shared.wgsl?raw';
+import ssmInputsSeparateWgsl from './ssm_inputs_separate.wgsl?raw';
+import gatedNormWgsl from './gated_norm.wgsl?raw';
+import zSeparateWgsl from './z_separate.wgsl?raw';
+import zInYWgsl from './z_in_y.wgsl?raw';
+import regionWgsl from './region.wgsl?raw';
+import bSeparateWgsl from './b_separate.wgsl?raw';
+import bInDstWgsl from './b_in_dst.wgsl?raw';
+import ssmScanChunkedWgsl from './ssm_scan_chunked.wgsl?raw';
+import ssmScanCommonWgsl from './ssm_scan_common.wgsl?raw';
 
 export const SHADERS: Readonly<Record<string, string>> = {
+  'ssm_scan_common.wgsl': ssmScanCommonWgsl,
+  'ssm_scan_chunked.wgsl': ssmScanChunkedWgsl,
+  'b_separate.wgsl': bSeparateWgsl,
+  'b_in_dst.wgsl': bInDstWgsl,
+  'ssm_conv.wgsl': ssmConvWgsl,
+  'ssm_scan.wgsl': ssmScanWgsl,
+  'ssm_inputs_shared.wgsl': ssmInputsSharedWgsl,
+  'ssm_inputs_separate.wgsl': ssmInputsSeparateWgsl,
+  'gated_norm.wgsl': gatedNormWgsl,
+  'z_separate.wgsl': zSeparateWgsl,
+  'z_in_y.wgsl': zInYWgsl,
+  'region.wgsl': regionWgsl,
   'logit_mask.wgsl': logitMask,
   'logit_penalty.wgsl': logitPenalty,
   'logit_penalty_history.wgsl': logitPenaltyHistory,

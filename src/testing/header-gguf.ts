@@ -47,6 +47,11 @@ const TOKENS = Array.from({ length: 100 }, (_, i) => `t${i}`);
  * A small model's metadata: 64 wide, 4 heads of 16, 2 KV heads, 2 layers, 100 tokens; with the keys
  * its architecture requires (granite's logit_scale; 4 experts, 2 used for the MoE ones).
  */
+/** Mamba2 sizes: inner 128 in 4 heads of 32, state 16, 2 groups, conv 4. */
+function ssmMeta(arch: string): Meta {
+  return { [`${arch}.ssm.conv_kernel`]: 4, [`${arch}.ssm.inner_size`]: 128, [`${arch}.ssm.state_size`]: 16, [`${arch}.ssm.time_step_rank`]: 4, [`${arch}.ssm.group_count`]: 2 };
+}
+
 export function smallModelMeta(arch: string, extra: Meta = {}): Meta {
   return {
     'general.architecture': arch,
@@ -61,6 +66,11 @@ export function smallModelMeta(arch: string, extra: Meta = {}): Meta {
     ...(arch === 'granite' || arch === 'granitemoe' ? { [`${arch}.logit_scale`]: 8 } : {}),
     ...(arch.endsWith('moe') ? { [`${arch}.expert_count`]: 4, [`${arch}.expert_used_count`]: 2 } : {}),
     ...(arch === 'olmoe' ? { 'olmoe.attention.head_count_kv': 4 } : {}),
+    // Hybrids: layer 0 recurrent (head_count_kv 0), layer 1 attention; mamba2: every layer an SSM, no FFN.
+    ...(arch === 'lfm2' ? { 'lfm2.attention.head_count_kv': Uint32Array.of(0, 2), 'lfm2.shortconv.l_cache': 3 } : {}),
+    ...(arch === 'granitehybrid' || arch === 'mamba2' ? ssmMeta(arch) : {}),
+    ...(arch === 'granitehybrid' ? { 'granitehybrid.logit_scale': 8, 'granitehybrid.attention.head_count_kv': Uint32Array.of(0, 2) } : {}),
+    ...(arch === 'mamba2' ? { 'mamba2.feed_forward_length': 0, 'mamba2.attention.head_count': 0, 'mamba2.attention.head_count_kv': undefined } : {}),
     ...extra,
   };
 }

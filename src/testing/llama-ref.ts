@@ -281,6 +281,46 @@ export function llamaRefLogits(model: string, ids: readonly number[], opts: Logi
   });
 }
 
+export interface EncDecOptions extends CommonOptions {
+  /** CPU threads (default 1). */
+  threads?: number;
+  /** Decoder tokens per llama_decode call (default all at once). */
+  decoderBatch?: number;
+  /** KV cache type of the decoder's self-attention, e.g. "f16" (llama.cpp's default) or "f32". */
+  kvType?: string;
+}
+
+export interface LlamaRefEncDecLogits extends LlamaRefLogits {
+  /** The model's decoder_start_token_id as llama.cpp read it (llama_model_decoder_start_token). */
+  decoderStart: number;
+}
+
+/**
+ * llama.cpp's CPU logits of an encoder-decoder model (T5): llama_encode over `input`, then
+ * llama_decode of `decoder` (the caller starts it with the decoder start token) from position 0;
+ * row i of the result is the distribution after decoder tokens 0..i. No flash attention.
+ */
+export function llamaRefEncDecLogits(model: string, input: readonly number[], decoder: readonly number[], opts: EncDecOptions = {}): LlamaRefEncDecLogits {
+  checkIds(input);
+  checkIds(decoder);
+  if (input.length === 0 || decoder.length === 0) throw new LlamaRefError('llamaRefEncDecLogits: needs input and decoder tokens');
+  return withTemp((dir) => {
+    const inf = join(dir, 'input.json');
+    const df = join(dir, 'decoder.json');
+    const of = join(dir, 'logits.f32');
+    writeFileSync(inf, JSON.stringify(input));
+    writeFileSync(df, JSON.stringify(decoder));
+    const args = ['encdec', model, '--input-file', inf, '--decoder-file', df, '--out', of];
+    if (opts.threads !== undefined) args.push('--threads', String(opts.threads));
+    if (opts.decoderBatch !== undefined) args.push('--decoder-batch', String(opts.decoderBatch));
+    if (opts.kvType !== undefined) args.push('--kv-type', opts.kvType);
+    const info = parseJson<{ nVocab: number; decoderStart: number }>(refRun(args, { ...opts, timeoutMs: opts.timeoutMs ?? 600_000 }), 'encdec');
+    const logits = readF32(of);
+    if (logits.length !== info.nVocab * decoder.length) throw new LlamaRefError(`encdec: ${logits.length} values for ${decoder.length} decoder tokens of ${info.nVocab}`);
+    return { nTokens: decoder.length, nVocab: info.nVocab, logits, decoderStart: info.decoderStart };
+  });
+}
+
 function readF32(path: string): Float32Array {
   const b = readFileSync(path);
   if (b.length % 4 !== 0) throw new LlamaRefError(`${path}: ${b.length} bytes is not whole float32s`);

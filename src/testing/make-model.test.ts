@@ -20,7 +20,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const SMALL = { embd: 64, layers: 2, heads: 4, kvHeads: 2, ff: 128 } as const;
 
 /** Per-layer tensor names (suffixes after blk.N.) that llama.cpp's loader takes for each arch, as set up here. */
-type DenseTestArch = Exclude<TestArch, MoeTestArch | SsmTestArch | 'lfm2' | 'granitehybrid'>;
+type DenseTestArch = Exclude<TestArch, MoeTestArch | SsmTestArch | 'lfm2' | 'granitehybrid' | 't5'>;
 const LAYER_TENSORS: Record<DenseTestArch, string[]> = {
   llama: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
   mistral: ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'],
@@ -92,7 +92,7 @@ function cliModelRunsInLlama(arch: TestArch, flags: string[], nVocabWanted: numb
 }
 
 describe('test-model generator', () => {
-  it.each(TEST_ARCHS.filter((a): a is DenseTestArch => !(MOE_TEST_ARCHS as readonly string[]).includes(a) && !(SSM_TEST_ARCHS as readonly string[]).includes(a) && a !== 'lfm2' && a !== 'granitehybrid'))('%s: the tensors and keys llama.cpp expects, and llama.cpp runs it with peaked logits', { timeout: 120_000 }, async (arch) => {
+  it.each(TEST_ARCHS.filter((a): a is DenseTestArch => !(MOE_TEST_ARCHS as readonly string[]).includes(a) && !(SSM_TEST_ARCHS as readonly string[]).includes(a) && a !== 'lfm2' && a !== 'granitehybrid' && a !== 't5'))('%s: the tensors and keys llama.cpp expects, and llama.cpp runs it with peaked logits', { timeout: 120_000 }, async (arch) => {
     const options: TestModelOptions = { arch, ...SMALL, ...(arch === 'phi3' ? { longRope: true } : {}), ...(arch === 'llama' ? { ropeFreqs: true } : {}) };
     const bytes = makeTestModel(options);
     const file = await read(bytes);

@@ -18,12 +18,13 @@ import { fallbackType, useMoreBits } from '../engine/compress/tensor-types.ts';
 import { quantFormat } from '../engine/gguf/quants/index.ts';
 import { GgufValueType, type GgufTensorInfo, type GgufTypeInfo, type GgufValue } from '../engine/gguf/types.ts';
 import { writeGguf, type GgufInputValue, type GgufTensorSpec, type GgufWriteSpec, type TensorDataProvider } from '../engine/gguf/writer.ts';
+import { checkT5Options, planT5Tensors, refuseT5Options, syntheticUgmVocab, t5Metadata, type T5Ffn } from './make-model-t5.ts';
 
 /**
  * `mistral` is the llama architecture with `llama.attention.sliding_window` set, as Mistral 7B v0.1;
  * `mixtral` is the llama architecture with experts (ffn_gate_inp, ffn_{gate,up,down}_exps).
  */
-export type TestArch = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma' | 'gemma2' | 'granite' | 'lfm2' | 'granitehybrid' | MoeTestArch | SsmTestArch;
+export type TestArch = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma' | 'gemma2' | 'granite' | 'lfm2' | 'granitehybrid' | 't5' | MoeTestArch | SsmTestArch;
 /** Architectures whose FFN is a mixture of experts (options `experts`, `expertsUsed`, `expertFf`, `sharedFf`). */
 export type MoeTestArch = 'mixtral' | 'granitemoe' | 'qwen2moe' | 'qwen3moe' | 'olmoe';
 export const MOE_TEST_ARCHS: readonly MoeTestArch[] = ['mixtral', 'granitemoe', 'qwen2moe', 'qwen3moe', 'olmoe'];
@@ -39,7 +40,12 @@ export const SSM_TEST_ARCHS: readonly SsmTestArch[] = ['mamba2'];
  * RoPE (options `attnLayers`, `ssmHeads`, `ssmState`, `ssmGroups`, `ssmConv`; d_inner is 2 * embd
  * as llama.cpp requires) and granite's scales. Each block is followed by a SwiGLU FFN.
  */
-export const TEST_ARCHS: readonly TestArch[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'granite', 'lfm2', 'granitehybrid', ...MOE_TEST_ARCHS, ...SSM_TEST_ARCHS];
+/**
+ * `t5` is the encoder-decoder (src/testing/make-model-t5.ts): `layers` encoder blocks,
+ * `decoderLayers` decoder blocks, options `t5Ffn`, `relBuckets`, `decoderStartToken`; its default
+ * vocabulary is a SentencePiece unigram one ({@link syntheticUgmVocab}).
+ */
+export const TEST_ARCHS: readonly TestArch[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'granite', 'lfm2', 'granitehybrid', 't5', ...MOE_TEST_ARCHS, ...SSM_TEST_ARCHS];
 
 /** What a tensor is for; quantization recipes choose types by role. */
 export type TensorRole =
@@ -149,6 +155,14 @@ export interface TestModelOptions {
   attnLayers?: readonly number[];
   /** lfm2: the short convolution's width (shortconv.l_cache, default 3). */
   shortConv?: number;
+  /** t5: decoder blocks (default `layers`, the encoder's). */
+  decoderLayers?: number;
+  /** t5: relative position buckets (attention.relative_buckets_count, default 32). */
+  relBuckets?: number;
+  /** t5: the FFN, 'gated-gelu' (Flan-T5, default) or 'relu' (original T5). */
+  t5Ffn?: T5Ffn;
+  /** t5: decoder_start_token_id (default 0, <pad>, as T5's). */
+  decoderStartToken?: number;
 }
 
 const isMoe = (arch: TestArch): arch is MoeTestArch => (MOE_TEST_ARCHS as readonly string[]).includes(arch);
@@ -365,6 +379,8 @@ export interface Dims {
 }
 
 function checkDims(o: TestModelOptions, d: Dims): void {
+  if (o.arch === 't5') return checkT5Options(o, d);
+  refuseT5Options(o);
   if (o.ssmHeads !== undefined && o.arch !== 'granitehybrid') throw new RangeError(`make-model: ssmHeads is a granitehybrid option (mamba2: heads)`);
   const ssm = ssmDims(o);
   if (o.arch === 'mamba2') return checkSsmDims(o, d, ssm!);
@@ -619,6 +635,10 @@ export function planTensors(o: TestModelOptions, d: Dims): TensorPlan[] {
     planLfm2Tensors(o, d, add);
     return out;
   }
+  if (o.arch === 't5') {
+    planT5Tensors(o, d, add);
+    return out;
+  }
 
   // A tied embedding is also the output projection: it gets the output's scale and, like in
   // llama.cpp's recipes, the output's quantization type (role 'output').
@@ -726,6 +746,7 @@ type MetadataEntry = [string, GgufValue, GgufValueType | GgufTypeInfo];
 function archMetadata(o: TestModelOptions, d: Dims, fileType: number): MetadataEntry[] {
   const ssm = ssmDims(o);
   if (o.arch === 'mamba2') return mamba2Metadata(o, d, ssm!, fileType);
+  if (o.arch === 't5') return t5Metadata(o, d, fileType);
   const T = GgufValueType;
   const arch = o.arch === 'mistral' || o.arch === 'mixtral' ? 'llama' : o.arch;
   const k = (s: string) => `${arch}.${s}`;
@@ -808,7 +829,7 @@ export interface TestModelPlan {
 /** Plans a model: metadata, tensor list with types, and a data provider. Nothing is generated yet. */
 export function planTestModel(o: TestModelOptions): TestModelPlan {
   if (!TEST_ARCHS.includes(o.arch)) throw new RangeError(`make-model: unknown arch '${o.arch}' (${TEST_ARCHS.join(', ')})`);
-  const vocab = o.vocab ?? syntheticVocab();
+  const vocab = o.vocab ?? (o.arch === 't5' ? syntheticUgmVocab() : syntheticVocab());
   const tokens = vocab.metadata.get('tokenizer.ggml.tokens');
   if (!Array.isArray(tokens)) throw new RangeError('make-model: the vocab has no tokenizer.ggml.tokens string array');
   const H = o.heads;

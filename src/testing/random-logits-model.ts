@@ -27,8 +27,9 @@ export class RandomLogitsModel implements SessionModel {
     return sampleRow(logits, sampling, u);
   }
 
-  truncate(n: number): void {
+  truncate(n: number): number {
     this.position = n;
+    return n;
   }
 }
 

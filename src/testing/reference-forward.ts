@@ -150,13 +150,13 @@ function addBias(x: Float64Array, off: number, bias: Float32Array | undefined, b
 
 const silu = (x: number) => x / (1 + Math.exp(-x));
 /** GELU, tanh approximation (ggml_gelu_f32's formula). */
-const geluTanh = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * x * (1 + 0.044715 * x * x)));
+export const geluTanh = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * x * (1 + 0.044715 * x * x)));
 /**
  * GELU as llama.cpp's CPU backend evaluates it (GGML_GELU_FP16, ggml-cpu/vec.h): 0 below -10, x
  * above 10, else a 65536-entry table indexed by x rounded to f16, holding f16 results. Its error
  * (about 1e-3 relative) is what separates our gemma logits from llama.cpp's; see `ggmlCpuGelu`.
  */
-const geluF16Table = (x: number) => {
+export const geluF16Table = (x: number) => {
   if (x <= -10) return 0;
   if (x >= 10) return x;
   return f16ToF32(f32ToF16(geluTanh(f16ToF32(f32ToF16(x)))));

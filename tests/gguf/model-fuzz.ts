@@ -60,7 +60,7 @@ export async function loadUpToPrompt(bytes: Uint8Array): Promise<void> {
   const model = await openGgufModel([bytesSource(bytes)]);
   const tokenizer = Tokenizer.fromGgufMetadata(model.metadata as ReadonlyMap<string, unknown>);
   const { plan } = planLoad(model, CPU_TARGET);
-  const stub = { contextLength: plan.contextLength, position: 0, next: async () => 0, truncate: () => undefined };
+  const stub = { contextLength: plan.contextLength, position: 0, next: async () => 0, truncate: (n: number) => n };
   const session = new ChatSession(stub, tokenizer, model.metadata as ReadonlyMap<string, unknown>, { modelName: 'fuzz' });
   session.fitMessages([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello there, fuzz!' }], 'drop-oldest-turns');
 }

@@ -9,7 +9,7 @@
  * token by token, in uneven pieces or from a cloned snapshot gives the same logits, and llama.cpp
  * agrees when it splits the prompt); the chunked (prefill) form of the selective scan against the
  * recurrence; a negative control (a fresh state for every token lands far above the bar); and the
- * engine still refusing these files by name until it has a forward for them.
+ * engine's config reading the same layer layout.
  * Every comparison prints its figures ("[reference-recurrent] ...") for the issue notes.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +21,6 @@ import { readGguf } from '../../src/engine/gguf/reader.ts';
 import { writeGguf } from '../../src/engine/gguf/writer.ts';
 import { bytesSource } from '../../src/engine/gguf/source.ts';
 import { readModelConfig } from '../../src/engine/model/config.ts';
-import { UnsupportedModelError } from '../../src/engine/model/errors.ts';
 import { klDivergence, maxAbsDiff, topOneAgreement } from '../../src/testing/compare.ts';
 import { llamaRefLogits } from '../../src/testing/llama-ref.ts';
 import { makeTestModel, type TestModelOptions } from '../../src/testing/make-model.ts';
@@ -192,17 +191,15 @@ describe.each(ARCHS.map((a) => [a.arch, a] as const))('%s float64 reference', (a
     expect(klDivergence(split.logits, whole, V)).toBeLessThanOrEqual(1e-5);
   });
 
-  it('the engine still refuses it by name (UnsupportedModelError): it has no forward for it yet', async () => {
-    const file = await readGguf(bytesSource(makeTestModel(a.shapes[0]!.options)));
-    let caught: unknown;
-    try {
-      readModelConfig(file);
-    } catch (e) {
-      caught = e;
-    }
-    expect(caught).toBeInstanceOf(UnsupportedModelError);
-    expect((caught as Error).name).toBe('UnsupportedModelError');
-    expect((caught as Error).message).toContain(`architecture '${arch}' is not supported`);
+  it("the engine's config reads the sizes the reference reads (its layers' mixers from head_count_kv)", async () => {
+    const path = generate(`${arch}-config`, a.shapes[1]!.options);
+    const { nVocab } = await a.load(path);
+    const config = readModelConfig(await readGguf(bytesSource(readFileSync(path))));
+    expect(config.architecture).toBe(arch);
+    expect(config.nVocab).toBe(nVocab);
+    const attention = a.shapes[1]!.options.attnLayers ?? (arch === 'mamba2' ? [] : config.layers.map((_, il) => il).filter((il) => il % 2 === 1));
+    expect(config.layers.flatMap((l, il) => (l.mixer === 'attention' ? [il] : []))).toEqual(attention);
+    expect(config.nKvLayers).toBe(attention.length);
   });
 });
 

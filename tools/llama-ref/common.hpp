@@ -88,6 +88,7 @@ int cmd_detokenize(Args &a);
 int cmd_piece(Args &a);
 int cmd_vocab_info(Args &a);
 int cmd_logits(Args &a);
+int cmd_encdec(Args &a);
 int cmd_quantize(Args &a, bool chunk);
 int cmd_dequantize(Args &a);
 int cmd_types(Args &a);

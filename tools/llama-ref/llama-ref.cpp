@@ -21,6 +21,9 @@ static const char *kUsage =
     "  logits MODEL.gguf --tokens-file IDS.json --out OUT.f32 [--n-ctx N] [--threads T] [--batch N]\n"
     "         [--ubatch N] [--kv-type f16|f32|...] [--no-repack] [--lora FILE[:SCALE][,FILE[:SCALE]...]]\n"
     "      -> float32 [n_tokens][n_vocab] logits of every position, CPU only, no flash attention\n"
+    "  encdec MODEL.gguf --input-file IDS.json --decoder-file IDS.json --out OUT.f32 [--threads T]\n"
+    "         [--decoder-batch N] [--kv-type f16|f32]  -> llama_encode(input), then llama_decode of the decoder\n"
+    "      tokens (N at a time): float32 [n_decoder][n_vocab] logits; stdout JSON {nVocab, decoderStart}\n"
     "  quantize TYPE --in IN.f32 --out OUT.bin --n-per-row K [--nrows R]      (type traits from_float_ref)\n"
     "  quantize-chunk TYPE --in IN.f32 --out OUT.bin --n-per-row K [--nrows R] [--imatrix W.f32]\n"
     "      (ggml_quantize_chunk, the path llama-quantize uses)\n"
@@ -49,6 +52,7 @@ int main(int argc, char **argv) {
     if (cmd == "piece") return ref::cmd_piece(a);
     if (cmd == "vocab-info") return ref::cmd_vocab_info(a);
     if (cmd == "logits") return ref::cmd_logits(a);
+    if (cmd == "encdec") return ref::cmd_encdec(a);
     if (cmd == "quantize") return ref::cmd_quantize(a, false);
     if (cmd == "quantize-chunk") return ref::cmd_quantize(a, true);
     if (cmd == "dequantize") return ref::cmd_dequantize(a);

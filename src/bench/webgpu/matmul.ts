@@ -60,7 +60,7 @@ export interface MatmulBenchReport {
 }
 
 /** Times `record()` (one step of GPU work per call): GPU time with timestamps, else wall time. */
-class StepTimer {
+export class StepTimer {
   private readonly querySet: GPUQuerySet | undefined;
   private readonly resolve: GPUBuffer | undefined;
   private readonly readback: GPUBuffer | undefined;
@@ -130,7 +130,7 @@ class StepTimer {
 }
 
 /** Measures for about `seconds`: one run to estimate, then enough runs to fill the time. */
-async function timeIt(timer: StepTimer, seconds: number, step: Parameters<StepTimer['measure']>[1]): Promise<{ s: number; runs: number }> {
+export async function timeIt(timer: StepTimer, seconds: number, step: Parameters<StepTimer['measure']>[1]): Promise<{ s: number; runs: number }> {
   await timer.measure(1, step); // warm-up: pipeline creation, first-touch of buffers
   const estimate = await timer.measure(1, step);
   const runs = Math.max(2, Math.min(200, Math.round(seconds / Math.max(estimate, 1e-6))));

@@ -2,8 +2,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BENCH_QUANTS, MODEL_SHAPES } from '../../bench/models.ts';
 import { RUNTIMES, type RuntimeId } from '../../bench/report.ts';
-import { createGpuContext } from '../../engine/backend/webgpu/device.ts';
+import { createGpuContext, type GpuContext } from '../../engine/backend/webgpu/device.ts';
 import type { MatmulBenchOptions } from '../../bench/webgpu/matmul.ts';
+import type { SsmBenchOptions } from '../../bench/webgpu/ssm.ts';
 import { ggmlTypeByName } from '../../engine/gguf/ggml-types.ts';
 import { nodeGpu, nodeProbeOptions } from '../../node/webgpu.ts';
 import { backendArg, parseFlags, UsageError, type CliCommand } from '../command.ts';
@@ -41,18 +42,49 @@ async function benchKernels(args: string[]): Promise<number> {
     options.matvec = matvec;
   }
   if (switches.has('--wall')) options.wallTime = true;
+  // Imported when run: the bench modules pull in node-llama-cpp and Playwright, which every
+  // other command would otherwise load at start-up.
+  return runGpuBench(values.get('--json'), async (context) => (await import('../../bench/webgpu/matmul.ts')).benchMatmul(context, options));
+}
+
+/** Runs a GPU benchmark on this machine's adapter and writes its report to `json` when given. */
+async function runGpuBench(json: string | undefined, bench: (context: GpuContext) => Promise<unknown>): Promise<number> {
   const context = await createGpuContext(nodeGpu(), nodeProbeOptions());
   try {
-    // Imported when run: the bench modules pull in node-llama-cpp and Playwright, which every
-    // other command would otherwise load at start-up.
-    const { benchMatmul } = await import('../../bench/webgpu/matmul.ts');
-    const report = await benchMatmul(context, options);
-    const json = values.get('--json');
+    const report = await bench(context);
     if (json) writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
   } finally {
     context.destroy();
   }
   return 0;
+}
+
+const SSM_FLAGS = { values: ['--shapes', '--tokens', '--seconds', '--json'], switches: ['--wall'] } as const;
+
+/** `hearth bench ssm`: the state-space kernels (the scan in both forms, the convolution) per token count. */
+async function benchSsmSuite(args: string[]): Promise<number> {
+  const { positional, values, switches } = parseFlags(args, SSM_FLAGS);
+  if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]}`);
+  const options: SsmBenchOptions = { log: (line) => process.stdout.write(line + '\n') };
+  const shapes = values.get('--shapes');
+  if (shapes) {
+    options.shapes = shapes.split(',').map((shape) => {
+      const [heads, headDim, stateSize, groups] = shape.split('x').map(Number);
+      if (!heads || !headDim || !stateSize || !groups || heads % groups !== 0) throw new UsageError(`bad shape ${shape}: expected HEADSxHEAD_DIMxSTATExGROUPS`);
+      return { heads, headDim, stateSize, groups };
+    });
+  }
+  const tokens = values.get('--tokens');
+  if (tokens) {
+    options.tokens = tokens.split(',').map((v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new UsageError(`bad --tokens ${v}`);
+      return n;
+    });
+  }
+  if (values.has('--seconds')) options.seconds = Number(values.get('--seconds'));
+  if (switches.has('--wall')) options.wallTime = true;
+  return runGpuBench(values.get('--json'), async (context) => (await import('../../bench/webgpu/ssm.ts')).benchSsm(context, options));
 }
 
 const MODEL_FLAGS = {
@@ -132,7 +164,7 @@ async function benchConstrainedSuite(args: string[]): Promise<number> {
   return 0;
 }
 
-const SUITES: Record<string, (args: string[]) => Promise<number>> = { kernels: benchKernels, models: benchModels, constrained: benchConstrainedSuite };
+const SUITES: Record<string, (args: string[]) => Promise<number>> = { kernels: benchKernels, ssm: benchSsmSuite, models: benchModels, constrained: benchConstrainedSuite };
 
 export const benchCommand: CliCommand = {
   usage: 'bench [--full] [--models M,..] [--quants q4_k_m,q8_0,f16] [--runtimes R,..] [--prompt N]\n' +
@@ -141,6 +173,8 @@ export const benchCommand: CliCommand = {
     `                           (models: ${MODEL_SHAPES.map((m) => m.id).join(', ')}; runtimes: ${RUNTIMES.join(', ')})\n` +
     '  hearth bench kernels [--types Q4_K,Q8_0] [--shapes 4096x4096] [--prefill 512] [--matvec workgroup|subgroup|invocation] [--json FILE]\n' +
     '                           matmul kernel GB/s and GFLOP/s beside the copy bandwidth\n' +
+    '  hearth bench ssm [--shapes 24x64x128x1] [--tokens 1,16,64,512] [--seconds 1] [--wall] [--json FILE]\n' +
+    '                           state-space kernels: the scan sequential vs chunked, the convolution, per token count\n' +
     '  hearth bench constrained [--backend cpu|webgpu] [--threads N] [--decode N] [--runs N] [--embd N] [--layers N]\n' +
     '                           decode tok/s unconstrained vs json_object vs a nested json_schema (Qwen2 vocabulary)',
   // The constrained bench runs on the CPU unless asked for WebGPU.

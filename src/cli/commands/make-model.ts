@@ -7,6 +7,7 @@ import { ggmlTypeName } from '../../engine/gguf/ggml-types.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
 import { writeGgufFile } from '../../node/gguf-file.ts';
 import { TEST_ARCHS, planTestModel, type TestArch, type TestModelOptions, type VocabSource } from '../../testing/make-model.ts';
+import { T5_FFNS, type T5Ffn } from '../../testing/make-model-t5.ts';
 import { UsageError, parseFlags, type CliCommand } from '../command.ts';
 import { formatBytes, formatCount } from './inspect.ts';
 
@@ -26,7 +27,10 @@ const HELP = `make-model --arch ARCH --out FILE [options]
                 SSM head count, ssm.time_step_rank)
   --attn-layers I,J,...  --short-conv N   (lfm2, granitehybrid: the attention layers, default the odd ones;
                 the others are short-convolution blocks of width N, default 3, or Mamba2 blocks)
-  --ssm-heads N (granitehybrid: SSM heads, default --heads; d_inner is 2*embd)`;
+  --ssm-heads N (granitehybrid: SSM heads, default --heads; d_inner is 2*embd)
+  --t5-ffn gated-gelu|relu --dec-layers N --rel-buckets N --decoder-start ID   (t5: Flan-T5's FFN (default) or
+                original T5's, decoder blocks (default --layers), relative position buckets (default 32), the
+                decoder's first token (default 0); the default vocabulary is a SentencePiece unigram one)`;
 
 function int(values: Map<string, string>, flag: string, fallback?: number): number | undefined {
   const v = values.get(flag);
@@ -45,6 +49,11 @@ function intList(v: string, flag: string): number[] {
   });
 }
 
+function t5Ffn(v: string): T5Ffn {
+  if (!(T5_FFNS as readonly string[]).includes(v)) throw new UsageError(`--t5-ffn must be one of ${T5_FFNS.join(', ')}, got '${v}'`);
+  return v as T5Ffn;
+}
+
 export const makeModelCommand: CliCommand = {
   usage: 'make-model --arch A --out F write a random-weight GGUF test model (make-model --help for options)',
   needsGpu: false,
@@ -58,6 +67,7 @@ export const makeModelCommand: CliCommand = {
         '--arch', '--out', '--vocab', '--embd', '--layers', '--heads', '--kv-heads', '--head-dim', '--ff', '--ctx', '--quant',
         '--seed', '--output-scale', '--sliding-window', '--chat-template', '--name', '--experts', '--experts-used', '--expert-ff', '--shared-ff',
         '--ssm-inner', '--ssm-state', '--ssm-groups', '--ssm-conv', '--attn-layers', '--short-conv', '--ssm-heads',
+        '--t5-ffn', '--dec-layers', '--rel-buckets', '--decoder-start',
       ],
       switches: ['--tied', '--biases', '--rope-freqs', '--long-rope'],
     });
@@ -104,6 +114,10 @@ export const makeModelCommand: CliCommand = {
       ...(values.has('--attn-layers') ? { attnLayers: intList(values.get('--attn-layers')!, '--attn-layers') } : {}),
       ...(values.has('--short-conv') ? { shortConv: int(values, '--short-conv')! } : {}),
       ...(values.has('--ssm-heads') ? { ssmHeads: int(values, '--ssm-heads')! } : {}),
+      ...(values.has('--t5-ffn') ? { t5Ffn: t5Ffn(values.get('--t5-ffn')!) } : {}),
+      ...(values.has('--dec-layers') ? { decoderLayers: int(values, '--dec-layers')! } : {}),
+      ...(values.has('--rel-buckets') ? { relBuckets: int(values, '--rel-buckets')! } : {}),
+      ...(values.has('--decoder-start') ? { decoderStartToken: int(values, '--decoder-start')! } : {}),
       tiedEmbeddings: switches.has('--tied'),
       ropeFreqs: switches.has('--rope-freqs'),
       longRope: switches.has('--long-rope'),

@@ -39,9 +39,10 @@ class ScriptedModel implements SessionModel {
     return this.reply[Math.min(this.step++, this.reply.length - 1)]!;
   }
 
-  truncate(n: number): void {
+  truncate(n: number): number {
     if (n > this.position) throw new Error(`truncate(${n}) past position ${this.position}`);
     this.position = n;
+    return n;
   }
 
   restart(): void {

@@ -55,8 +55,8 @@ export interface SessionModel {
    * is a uniform number in [0, 1).
    */
   next(tokens: readonly number[], sampling: SamplingParams, u: number, penalties?: TokenPenalties, allowed?: AllowedTokens): Promise<number>;
-  /** Keeps the first `n` cached positions. */
-  truncate(n: number): void;
+  /** Keeps at most the first `n` positions; returns how many it kept (a hybrid may keep fewer). */
+  truncate(n: number): number;
   /**
    * A token loop that runs steps ahead of the tokens read back (Model's runs on the device).
    * Without one, the session steps with `next` (StepByStepLoop): the same tokens.
@@ -247,7 +247,8 @@ export class ChatSession {
     let common = 0;
     const limit = Math.min(this.cached.length, prompt.length - 1);
     while (common < limit && this.cached[common] === prompt[common]) common++;
-    this.model.truncate(common);
+    // A hybrid's recurrent state may go back further than asked (to its latest snapshot).
+    common = this.model.truncate(common);
     this.cached = prompt.slice(0, common);
 
     const sampling = samplingOf(request);
@@ -388,6 +389,8 @@ export class ChatSession {
       }
       // Discards the steps that ran past the last token taken: the cache then holds `cached`.
       await loop.finish();
+      // A hybrid's loop may have rewound before the reply (recurrent-state.ts): the next request evaluates it again.
+      if (this.model.position < this.cached.length) this.cached.length = this.model.position;
       if (this.model.position !== this.cached.length) throw new Error(`the cache holds ${this.model.position} tokens, the session ${this.cached.length}`);
     } catch (error) {
       await loop.finish().catch(() => undefined);

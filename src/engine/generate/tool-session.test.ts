@@ -34,8 +34,9 @@ class ScriptedModel implements SessionModel {
     this.position += tokens.length;
     return this.reply[Math.min(this.step++, this.reply.length - 1)]!;
   }
-  truncate(n: number): void {
+  truncate(n: number): number {
     this.position = n;
+    return n;
   }
 }
 

@@ -78,8 +78,8 @@ describe('readModelConfig: derived values', () => {
       factors: 'none',
     });
     expect(c.layers).toEqual([
-      { nFf: 96, slidingWindow: false },
-      { nFf: 96, slidingWindow: false },
+      { mixer: 'attention', kvLayer: 0, nFf: 96, slidingWindow: false },
+      { mixer: 'attention', kvLayer: 1, nFf: 96, slidingWindow: false },
     ]);
     expect(c.tensors.tiedEmbeddings).toBe(true);
   });
@@ -89,7 +89,28 @@ describe('readModelConfig: derived values', () => {
     expect(types).toEqual({
       llama: 'normal', granite: 'normal', qwen2: 'neox', qwen3: 'neox', phi3: 'neox', gemma: 'neox', gemma2: 'neox', gemma3: 'neox',
       granitemoe: 'normal', qwen2moe: 'neox', qwen3moe: 'neox', olmoe: 'neox',
+      // mamba2 has no attention; granitehybrid's attention layers rotate as granite's, lfm2's as neox.
+      lfm2: 'neox', granitehybrid: 'normal', mamba2: 'normal',
     });
+  });
+
+  it('hybrids: head_count_kv 0 marks a recurrent layer; the KV cache holds the attention layers only', () => {
+    const lfm2 = readModelConfig(fileOf(meta('lfm2', { 'lfm2.block_count': 3, 'lfm2.attention.head_count_kv': Uint32Array.of(0, 2, 0) })));
+    expect(lfm2.layers.map((l) => [l.mixer, l.kvLayer])).toEqual([['shortconv', -1], ['attention', 0], ['shortconv', -1]]);
+    expect([lfm2.nKvLayers, lfm2.nHeadKv, lfm2.shortConvWidth, lfm2.outputNorm, lfm2.ssm]).toEqual([1, 2, 3, 'token_embd_norm.weight', undefined]);
+    const granite = readModelConfig(fileOf(meta('granitehybrid')));
+    expect(granite.layers.map((l) => l.mixer)).toEqual(['ssm', 'attention']);
+    expect(granite.ssm).toEqual({ inner: 128, stateSize: 16, heads: 4, headDim: 32, groups: 2, convKernel: 4, convDim: 128 + 2 * 2 * 16 });
+    expect([granite.logitDivisor, granite.rope.type]).toEqual([8, 'normal']);
+    const mamba = readModelConfig(fileOf(meta('mamba2')));
+    expect(mamba.layers.map((l) => [l.mixer, l.nFf])).toEqual([['ssm', 0], ['ssm', 0]]);
+    expect([mamba.nKvLayers, mamba.nHead, mamba.qDim]).toEqual([0, 0, 0]);
+    // Attention layers must agree on their heads; SSM heads must split into groups.
+    expect(thrown(() => readModelConfig(fileOf(meta('lfm2', { 'lfm2.block_count': 3, 'lfm2.attention.head_count_kv': Uint32Array.of(0, 2, 4) })))).message).toContain('varies by layer');
+    const groups = thrown(() => readModelConfig(fileOf(meta('mamba2', { 'mamba2.ssm.group_count': 3 }))));
+    expect(groups).toBeInstanceOf(ModelConfigError);
+    expect(groups.message).toContain('4 ssm heads are not a multiple of 3 groups');
+    expect(thrown(() => readModelConfig(fileOf(meta('mamba2', { 'mamba2.ssm.state_size': undefined })))).message).toContain("'mamba2.ssm.state_size' is required");
   });
 
   it('head_count_kv defaults to head_count; key_length overrides the head size (qwen3)', () => {

@@ -15,7 +15,7 @@ import { readMoeConfig, type MoeConfig, type MoeRules } from './moe-config.ts';
 // ---------------------------------------------------------------- architectures
 
 /** The `general.architecture` values we run. */
-export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'gemma3', 'granite', 'granitemoe', 'qwen2moe', 'qwen3moe', 'olmoe'] as const;
+export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'gemma3', 'granite', 'granitemoe', 'qwen2moe', 'qwen3moe', 'olmoe', 'lfm2', 'granitehybrid', 'mamba2'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
 /**
@@ -105,6 +105,16 @@ interface ArchRules {
   ropeFactorTensors: 'none' | 'freqs-or-long-short' | 'long-short';
   /** Mixture-of-experts rules (moe-config.ts), or none: the architecture has no expert layers. */
   moe: MoeRules | 'none';
+  /**
+   * Recurrent layers (state-space hybrids): `'none'`; `'ssm'` or `'shortconv'`: the layers whose
+   * `attention.head_count_kv` is 0 are Mamba2 mixers (granitehybrid) or gated short convolutions
+   * (lfm2), the others attention; `'ssm-only'`: every layer is a Mamba2 mixer (mamba2).
+   */
+  recurrent: 'none' | 'ssm' | 'shortconv' | 'ssm-only';
+  /** Blocks have an FFN after the mixer (all but mamba2). */
+  ffn: boolean;
+  /** The final norm's tensor: `output_norm` (lfm2: `token_embd_norm`). */
+  outputNorm: string;
 }
 
 const BASE: ArchRules = {
@@ -127,6 +137,9 @@ const BASE: ArchRules = {
   denseBiases: false,
   ropeFactorTensors: 'none',
   moe: 'none',
+  recurrent: 'none',
+  ffn: true,
+  outputNorm: 'output_norm.weight',
 };
 
 /** Per-architecture rules, from llama.cpp's src/models/<arch>.cpp. */
@@ -169,6 +182,20 @@ export const ARCHITECTURES: Readonly<Record<Architecture, Readonly<ArchRules>>> 
   qwen3moe: { ...BASE, ropeType: 'neox', qkNorm: true, moe: { normalize: true, expertFf: 'keyed-or-ff-per-used', shared: 'none', required: true } },
   // olmoe: q and k RMS-normed over the whole row (attn_q_norm / attn_k_norm are n_embd wide); experts not renormalized.
   olmoe: { ...BASE, ropeType: 'neox', qWidthIsEmbd: true, qkNorm: true, qkNormOver: 'row', moe: { normalize: false, expertFf: 'ff', shared: 'none', required: true } },
+  // lfm2 (LiquidAI LFM2): gated short convolutions and GQA attention layers with per-head q/k norms;
+  // a keyed sliding window applies to every attention layer; the final norm is token_embd_norm.
+  lfm2: {
+    ...BASE, ropeType: 'neox', qkNorm: true, recurrent: 'shortconv', outputNorm: 'token_embd_norm.weight',
+    slidingWindow: { window: 'keyed', period: 0, rope: 'as-full' },
+  },
+  // granitehybrid (Granite 4.0-H): Mamba2 and attention layers, granite's scales and its rope
+  // switch; experts (Tiny, Small) with an ungated shared expert when keyed.
+  granitehybrid: {
+    ...BASE, attnScale: 'keyed', scales: 'keyed', ropeSwitchedByFinetuned: true, recurrent: 'ssm',
+    moe: { normalize: true, expertFf: 'ff', shared: 'keyed', required: false },
+  },
+  // mamba2: Mamba2 mixers only, no attention and no FFN.
+  mamba2: { ...BASE, recurrent: 'ssm-only', ffn: false },
 };
 
 // ---------------------------------------------------------------- the key table
@@ -201,6 +228,12 @@ export const KEYS = {
   expertSharedFeedForwardLength: { key: 'expert_shared_feed_forward_length', kind: 'int' },
   headCount: { key: 'attention.head_count', kind: 'int-or-array' },
   headCountKv: { key: 'attention.head_count_kv', kind: 'int-or-array' },
+  ssmConvKernel: { key: 'ssm.conv_kernel', kind: 'int' },
+  ssmInnerSize: { key: 'ssm.inner_size', kind: 'int' },
+  ssmStateSize: { key: 'ssm.state_size', kind: 'int' },
+  ssmTimeStepRank: { key: 'ssm.time_step_rank', kind: 'int' },
+  ssmGroupCount: { key: 'ssm.group_count', kind: 'int' },
+  shortConvCache: { key: 'shortconv.l_cache', kind: 'int' },
   keyLength: { key: 'attention.key_length', kind: 'int' },
   valueLength: { key: 'attention.value_length', kind: 'int' },
   rmsEps: { key: 'attention.layer_norm_rms_epsilon', kind: 'float' },
@@ -257,8 +290,14 @@ export interface RopeConfig {
   factors: 'none' | 'freqs' | 'long-short';
 }
 
+/** What mixes a block's tokens: attention over the KV cache, or a recurrent state (hybrids). */
+export type LayerMixer = 'attention' | 'ssm' | 'shortconv';
+
 export interface LayerConfig {
-  /** FFN hidden width (GGUF allows a per-layer array). */
+  mixer: LayerMixer;
+  /** The layer's index among the attention layers (its KV cache layer); -1 for a recurrent one. */
+  kvLayer: number;
+  /** FFN hidden width (GGUF allows a per-layer array); 0: no FFN (mamba2). */
   nFf: number;
   /** True where attention sees only the last `slidingWindow` positions. */
   slidingWindow: boolean;
@@ -282,6 +321,8 @@ export interface TensorFeatures {
   ffnGateBias: boolean;
   ffnDownBias: boolean;
   outputBias: boolean;
+  /** Bias of the Mamba2 conv (ssm_conv1d.bias: required in mamba2, optional in granitehybrid). */
+  ssmConvBias: boolean;
 }
 
 /**
@@ -339,6 +380,31 @@ export interface ModelConfig {
   tensors: TensorFeatures;
   /** Mixture-of-experts FFN (moe-config.ts); undefined for a dense model. */
   moe: MoeConfig | undefined;
+  /** Layers with attention: the KV cache holds this many layers (nLayer unless a hybrid). */
+  nKvLayers: number;
+  /** The Mamba2 mixers' sizes (mamba2, granitehybrid); undefined without such layers. */
+  ssm: SsmConfig | undefined;
+  /** The short convolution's width (lfm2 `shortconv.l_cache`); 0 without such layers. */
+  shortConvWidth: number;
+  /** The final norm's tensor name. */
+  outputNorm: string;
+}
+
+/** A Mamba2 mixer's sizes (llama.cpp's ssm_* hyperparameters). */
+export interface SsmConfig {
+  /** d_inner: the width of x, z and y. */
+  inner: number;
+  /** d_state: the length of B, C and each state row. */
+  stateSize: number;
+  /** SSM heads (`ssm.time_step_rank`); inner = heads * headDim. */
+  heads: number;
+  headDim: number;
+  /** Heads share B and C in this many groups. */
+  groups: number;
+  /** The causal convolution's width (its state keeps convKernel - 1 columns). */
+  convKernel: number;
+  /** Channels of the convolution: x, B and C = inner + 2 * groups * stateSize. */
+  convDim: number;
 }
 
 // ---------------------------------------------------------------- reading keys
@@ -515,40 +581,57 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
   const nCtxTrain = atMost(r, 'contextLength', positiveInt(r, 'contextLength', r.required('contextLength', r.int('contextLength'))), MAX_CONTEXT_LENGTH);
   const nEmbd = positiveInt(r, 'embeddingLength', r.required('embeddingLength', r.int('embeddingLength')));
   const nLayer = atMost(r, 'blockCount', positiveInt(r, 'blockCount', r.required('blockCount', r.int('blockCount'))), MAX_LAYERS);
-  const nFf = r.required('feedForwardLength', r.perLayer('feedForwardLength', nLayer));
-  nFf.forEach((v) => positiveInt(r, 'feedForwardLength', v));
-  const heads = r.required('headCount', r.perLayer('headCount', nLayer));
-  // head_count_kv defaults to head_count (llama.cpp copies the array before reading the key).
-  const headsKv = r.perLayer('headCountKv', nLayer) ?? heads;
-  const nHead = uniform(r, 'headCount', heads);
-  const nHeadKv = uniform(r, 'headCountKv', headsKv);
-  positiveInt(r, 'headCount', nHead);
-  positiveInt(r, 'headCountKv', nHeadKv);
-  if (nHead % nHeadKv !== 0) {
-    fail(`${arch}: ${nHead} attention heads are not a multiple of ${nHeadKv} key/value heads`, { key: r.key('headCountKv'), nHead, nHeadKv });
+  // mamba2 has no FFN (its feed_forward_length is 0).
+  const nFf = rules.ffn ? r.required('feedForwardLength', r.perLayer('feedForwardLength', nLayer)) : new Array<number>(nLayer).fill(0);
+  if (rules.ffn) nFf.forEach((v) => positiveInt(r, 'feedForwardLength', v));
+  const mixers = readMixers(r, rules, nLayer);
+  const attentionLayers = mixers.flatMap((m, il) => (m === 'attention' ? [il] : []));
+  const kvLayerOf = mixers.map((m, il) => (m === 'attention' ? attentionLayers.indexOf(il) : -1));
+  let nHead = 0;
+  let nHeadKv = 0;
+  let headDimK = 0;
+  let headDimV = 0;
+  let nRot = 0;
+  if (attentionLayers.length > 0) {
+    const heads = r.required('headCount', r.perLayer('headCount', nLayer));
+    // head_count_kv defaults to head_count (llama.cpp copies the array before reading the key).
+    const headsKv = r.perLayer('headCountKv', nLayer) ?? heads;
+    // A hybrid's recurrent layers have no heads: the attention layers' counts must agree.
+    nHead = uniform(r, 'headCount', attentionLayers.map((il) => heads[il]!));
+    nHeadKv = uniform(r, 'headCountKv', attentionLayers.map((il) => headsKv[il]!));
+    positiveInt(r, 'headCount', nHead);
+    positiveInt(r, 'headCountKv', nHeadKv);
+    if (nHead % nHeadKv !== 0) {
+      fail(`${arch}: ${nHead} attention heads are not a multiple of ${nHeadKv} key/value heads`, { key: r.key('headCountKv'), nHead, nHeadKv });
+    }
+    // Head sizes default to n_embd / n_head (integer division, as llama.cpp).
+    const headDimDefault = Math.floor(nEmbd / nHead);
+    headDimK = positiveInt(r, 'keyLength', r.int('keyLength') ?? headDimDefault);
+    headDimV = positiveInt(r, 'valueLength', r.int('valueLength') ?? headDimDefault);
+    nRot = r.int('ropeDimensionCount') ?? headDimK;
+    positiveInt(r, 'ropeDimensionCount', nRot);
+    if (nRot % 2 !== 0 || nRot > headDimK) {
+      fail(`${arch}: rope dimension count ${nRot} must be even and at most the head size ${headDimK}`, { key: r.key('ropeDimensionCount'), nRot, headDimK });
+    }
+    if (rules.fullRotary && nRot !== headDimK) {
+      fail(`${arch}: rope dimension count ${nRot} must equal the head size ${headDimK} (llama.cpp: invalid n_rot)`, { key: r.key('ropeDimensionCount'), nRot, headDimK });
+    }
+    // Every graph we follow sizes attn_output and the KV cache with one head size.
+    if (headDimK !== headDimV) {
+      fail(`${arch}: key head size ${headDimK} differs from value head size ${headDimV}`, { key: r.key('valueLength'), headDimK, headDimV });
+    }
+    if (rules.qWidthIsEmbd && nHead * headDimK !== nEmbd) {
+      fail(`${arch}: ${nHead} heads x ${headDimK} = ${nHead * headDimK} must equal the embedding length ${nEmbd}`, { key: r.key('headCount'), nHead, headDimK, nEmbd });
+    }
+    // Row-wide q/k norms have one n_embd-wide weight for both (llama.cpp's olmoe loader).
+    if (rules.qkNorm && rules.qkNormOver === 'row' && nHeadKv * headDimK !== nEmbd) {
+      fail(`${arch}: key/value width ${nHeadKv} x ${headDimK} must equal the embedding length ${nEmbd} (attn_k_norm is ${nEmbd} wide)`, { key: r.key('headCountKv'), nHeadKv, headDimK, nEmbd });
+    }
   }
-  // Head sizes default to n_embd / n_head (integer division, as llama.cpp).
-  const headDimDefault = Math.floor(nEmbd / nHead);
-  const headDimK = positiveInt(r, 'keyLength', r.int('keyLength') ?? headDimDefault);
-  const headDimV = positiveInt(r, 'valueLength', r.int('valueLength') ?? headDimDefault);
-  const nRot = r.int('ropeDimensionCount') ?? headDimK;
-  positiveInt(r, 'ropeDimensionCount', nRot);
-  if (nRot % 2 !== 0 || nRot > headDimK) {
-    fail(`${arch}: rope dimension count ${nRot} must be even and at most the head size ${headDimK}`, { key: r.key('ropeDimensionCount'), nRot, headDimK });
-  }
-  if (rules.fullRotary && nRot !== headDimK) {
-    fail(`${arch}: rope dimension count ${nRot} must equal the head size ${headDimK} (llama.cpp: invalid n_rot)`, { key: r.key('ropeDimensionCount'), nRot, headDimK });
-  }
-  // Every graph we follow sizes attn_output and the KV cache with one head size.
-  if (headDimK !== headDimV) {
-    fail(`${arch}: key head size ${headDimK} differs from value head size ${headDimV}`, { key: r.key('valueLength'), headDimK, headDimV });
-  }
-  if (rules.qWidthIsEmbd && nHead * headDimK !== nEmbd) {
-    fail(`${arch}: ${nHead} heads x ${headDimK} = ${nHead * headDimK} must equal the embedding length ${nEmbd}`, { key: r.key('headCount'), nHead, headDimK, nEmbd });
-  }
-  // Row-wide q/k norms have one n_embd-wide weight for both (llama.cpp's olmoe loader).
-  if (rules.qkNorm && rules.qkNormOver === 'row' && nHeadKv * headDimK !== nEmbd) {
-    fail(`${arch}: key/value width ${nHeadKv} x ${headDimK} must equal the embedding length ${nEmbd} (attn_k_norm is ${nEmbd} wide)`, { key: r.key('headCountKv'), nHeadKv, headDimK, nEmbd });
+  const ssm = mixers.includes('ssm') ? readSsm(r, arch) : undefined;
+  const shortConvWidth = mixers.includes('shortconv') ? r.required('shortConvCache', r.int('shortConvCache')) : 0;
+  if (mixers.includes('shortconv') && (shortConvWidth < 1 || shortConvWidth > 64)) {
+    fail(`${arch}: short convolution width ${shortConvWidth} must be in 1..64`, { key: r.key('shortConvCache'), value: shortConvWidth });
   }
   const normEps = positiveFloat(r, 'rmsEps', r.required('rmsEps', r.float('rmsEps')));
 
@@ -581,14 +664,16 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
   if (slidingWindow < 0) fail(`${arch}: sliding window ${slidingWindow} must be positive`, { key: r.key('slidingWindow') });
   if (swaPeriod < 0) fail(`${arch}: sliding window pattern ${swaPeriod} must not be negative`, { key: r.key('slidingWindowPattern') });
   const layers: LayerConfig[] = nFf.map((ff, il) => ({
+    mixer: mixers[il]!,
+    kvLayer: kvLayerOf[il]!,
     nFf: ff,
     // llama_hparams::set_swa_pattern(n_pattern, dense_first = false): every n-th layer (the last
     // of each period) is full attention; period 0 means all layers slide.
-    slidingWindow: slidingWindow > 0 && (swaPeriod === 0 || il % swaPeriod < swaPeriod - 1),
+    slidingWindow: mixers[il] === 'attention' && slidingWindow > 0 && (swaPeriod === 0 || il % swaPeriod < swaPeriod - 1),
   }));
 
   // Attention scale, softcaps, multipliers.
-  let attentionScale = 1 / Math.sqrt(headDimK);
+  let attentionScale = headDimK > 0 ? 1 / Math.sqrt(headDimK) : 1;
   if (rules.attnScaleEmbdPerHeadAtLayers !== 0 && nLayer === rules.attnScaleEmbdPerHeadAtLayers) {
     attentionScale = 1 / Math.sqrt(Math.floor(nEmbd / nHead));
   }
@@ -630,7 +715,7 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
   }
 
   const moe = rules.moe === 'none' ? undefined : readMoeConfig(arch, rules.moe, r, nLayer, nFf);
-  const tensors = readTensorFeatures(file.tensors, rules);
+  const tensors = readTensorFeatures(file.tensors, rules, mixers);
 
   return {
     architecture: arch,
@@ -641,7 +726,7 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
     nLayer,
     nHead,
     nHeadKv,
-    gqaGroup: nHead / nHeadKv,
+    gqaGroup: nHeadKv > 0 ? nHead / nHeadKv : 1,
     headDimK,
     headDimV,
     qDim: nHead * headDimK,
@@ -664,7 +749,39 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
     postNorms: rules.postNorms,
     tensors,
     moe,
+    nKvLayers: attentionLayers.length,
+    ssm,
+    shortConvWidth,
+    outputNorm: rules.outputNorm,
   };
+}
+
+/**
+ * Each layer's mixer: attention, or for a hybrid the recurrent kind where head_count_kv is 0
+ * (llama.cpp's `is_recr_impl[il] = n_head_kv(il) == 0`); every layer for mamba2.
+ */
+function readMixers(r: KeyReader, rules: ArchRules, nLayer: number): LayerMixer[] {
+  if (rules.recurrent === 'none') return new Array<LayerMixer>(nLayer).fill('attention');
+  if (rules.recurrent === 'ssm-only') return new Array<LayerMixer>(nLayer).fill('ssm');
+  const kind = rules.recurrent;
+  const headsKv = r.required('headCountKv', r.perLayer('headCountKv', nLayer));
+  return headsKv.map((h) => {
+    if (h < 0) fail(`GGUF key '${r.key('headCountKv')}' holds ${h}; a layer has 0 (recurrent) or more key/value heads`, { key: r.key('headCountKv') });
+    return h === 0 ? kind : 'attention';
+  });
+}
+
+/** The Mamba2 sizes (llama.cpp's ssm_d_conv, ssm_d_inner, ssm_d_state, ssm_dt_rank, ssm_n_group), checked. */
+function readSsm(r: KeyReader, arch: Architecture): SsmConfig {
+  const get = (name: 'ssmConvKernel' | 'ssmInnerSize' | 'ssmStateSize' | 'ssmTimeStepRank' | 'ssmGroupCount') => positiveInt(r, name, r.required(name, r.int(name)));
+  const convKernel = atMost(r, 'ssmConvKernel', get('ssmConvKernel'), 64);
+  const inner = get('ssmInnerSize');
+  const stateSize = get('ssmStateSize');
+  const heads = get('ssmTimeStepRank');
+  const groups = get('ssmGroupCount');
+  if (inner % heads !== 0) fail(`${arch}: ssm inner size ${inner} is not a multiple of its ${heads} heads`, { key: r.key('ssmTimeStepRank'), inner, heads });
+  if (heads % groups !== 0) fail(`${arch}: ${heads} ssm heads are not a multiple of ${groups} groups`, { key: r.key('ssmGroupCount'), heads, groups });
+  return { inner, stateSize, heads, headDim: inner / heads, groups, convKernel, convDim: inner + 2 * groups * stateSize };
 }
 
 function uniform(r: KeyReader, name: ConfigKey, values: number[]): number {
@@ -749,21 +866,25 @@ function readRope(r: KeyReader, arch: Architecture, rules: ArchRules, nCtxTrain:
   };
 }
 
-function readTensorFeatures(tensors: GgufTensorInfo[], rules: ArchRules): TensorFeatures {
+/** Optional tensors, read off the first block of each kind (a hybrid's block 0 may be recurrent). */
+function readTensorFeatures(tensors: GgufTensorInfo[], rules: ArchRules, mixers: readonly LayerMixer[]): TensorFeatures {
   const names = new Set(tensors.map((t) => t.name));
   const has = (n: string) => names.has(n);
-  const fusedQkv = has('blk.0.attn_qkv.weight');
+  const attn = `blk.${Math.max(0, mixers.indexOf('attention'))}.`;
+  const ssm = `blk.${Math.max(0, mixers.indexOf('ssm'))}.`;
+  const fusedQkv = has(`${attn}attn_qkv.weight`);
   return {
     tiedEmbeddings: rules.alwaysTied || !has('output.weight'),
     fusedQkv,
-    qkvBias: fusedQkv && has('blk.0.attn_qkv.bias'),
-    qBias: !fusedQkv && has('blk.0.attn_q.bias'),
-    kBias: !fusedQkv && has('blk.0.attn_k.bias'),
-    vBias: !fusedQkv && has('blk.0.attn_v.bias'),
-    attnOutBias: rules.denseBiases && has('blk.0.attn_output.bias'),
+    qkvBias: fusedQkv && has(`${attn}attn_qkv.bias`),
+    qBias: !fusedQkv && has(`${attn}attn_q.bias`),
+    kBias: !fusedQkv && has(`${attn}attn_k.bias`),
+    vBias: !fusedQkv && has(`${attn}attn_v.bias`),
+    attnOutBias: (rules.denseBiases || rules.recurrent === 'ssm') && has(`${attn}attn_output.bias`),
     ffnUpBias: rules.denseBiases && has('blk.0.ffn_up.bias'),
     ffnGateBias: rules.denseBiases && has('blk.0.ffn_gate.bias'),
     ffnDownBias: rules.denseBiases && has('blk.0.ffn_down.bias'),
     outputBias: rules.outputBias && has('output.bias'),
+    ssmConvBias: rules.recurrent === 'ssm-only' || has(`${ssm}ssm_conv1d.bias`),
   };
 }

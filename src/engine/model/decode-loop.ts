@@ -31,6 +31,8 @@ export interface LoopHost {
   /** The captured decode step for these parameters, if one is valid. */
   decodePlan(loop: boolean, sampling: SamplingParams, penalties: PenaltyParams | undefined): StepPlan | undefined;
   keepDecodePlan(loop: boolean, sampling: SamplingParams, penalties: PenaltyParams | undefined, plan: StepPlan): void;
+  /** Keeps at most `n` positions; returns how many it kept (a hybrid rewinds to a snapshot: Model.truncate). */
+  truncate(n: number): number;
 }
 
 export class DeviceDecodeLoop implements DecodeLoop {
@@ -70,8 +72,10 @@ export class DeviceDecodeLoop implements DecodeLoop {
     // Let every pending read land: their readback buffers are reused by the next loop.
     await Promise.allSettled(this.inflight.splice(0));
     const keep = this.taken > 0 ? this.start + this.options.prompt.length + this.taken - 1 : this.start;
-    const kv = this.host.state.kv;
-    if (kv.length > keep) kv.truncate(keep);
+    // Steps that ran past the last token taken are undone. A hybrid's recurrent state cannot drop
+    // them: it goes back to its prompt's snapshot, and the caller evaluates the reply again with
+    // its next request (one prefill then, instead of a round trip per token now).
+    if (this.host.state.kv.length > keep) this.host.truncate(keep);
   }
 
   private devicePenalties(last: number): DevicePenalties | undefined {

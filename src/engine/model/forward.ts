@@ -25,6 +25,7 @@ import type { KvCache } from './kv-cache.ts';
 import type { ModelWeights, Scratch } from './loader.ts';
 import { adapts, addLoraDeltas, addLoraEmbeddings, type ActiveLora } from './lora/apply.ts';
 import { moeFfnOp } from './moe-ffn.ts';
+import type { LayerState, RecurrentState } from './recurrent-state.ts';
 
 /**
  * Observes an intermediate: `layer` is -1 outside the layer loop; `data` is [tokens][width], read
@@ -40,6 +41,8 @@ export interface ForwardState {
   kv: KvCache;
   /** LoRA adapters applied on top of the base weights (lora/apply.ts); none: the base model. */
   adapters?: readonly ActiveLora[] | undefined;
+  /** A hybrid's recurrent layers' state (recurrent-state.ts); undefined for a transformer. */
+  recurrent?: RecurrentState | undefined;
 }
 
 /**
@@ -113,83 +116,94 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
     const layer = c.layers[il]!;
     const swa = layer.slidingWindow;
 
-    // --- attention norm, q/k/v (fused or stacked at load: one projection, split as q | k | v by row views)
     residualNorm(x, n, lw.attnNorm);
     await see('attn_norm', il, cur, E);
-    let q: Rows, k: Rows, v: Rows;
-    if (lw.qkv) {
-      const width = qDim + kvDimK + kvDimV;
-      b.matmul(lw.qkv, cur, { t: s.qkv!, stride: width }, n, lw.qkvBias);
-      q = { t: s.qkv!, stride: width, offset: 0 };
-      k = { t: s.qkv!, stride: width, offset: qDim };
-      v = { t: s.qkv!, stride: width, offset: qDim + kvDimK };
-      // v apart where its format is not q's and k's (the loader stacked q | k only): its own rows.
-      if (lw.v) b.matmul(lw.v, cur, v, n, lw.vBias);
-      // The file's fused projection, or the parts the loader stacked: adapters name the file's tensors.
-      lora(il, 'attn_qkv', cur, { t: s.qkv!, stride: width }, n);
-      lora(il, 'attn_q', cur, q);
-      lora(il, 'attn_k', cur, k);
-      lora(il, 'attn_v', cur, v);
+    if (layer.mixer !== 'attention') {
+      // --- a hybrid's recurrent mixer in place of attention, then the same residual and FFN
+      const st = state.recurrent!.layer(il)!;
+      if (layer.mixer === 'ssm') mamba2Mixer(b, c, lw, s, st, cur, n);
+      else shortConvMixer(b, c, lw, s, st, cur, n);
+      await see(layer.mixer === 'ssm' ? 'ssm_out' : 'shortconv_out', il, cur, E);
     } else {
-      q = { t: s.q!, stride: qDim };
-      k = { t: s.k!, stride: kvDimK };
-      v = { t: s.v!, stride: kvDimV };
-      b.matmul(lw.q!, cur, q, n, lw.qBias);
-      b.matmul(lw.k!, cur, k, n, lw.kBias);
-      b.matmul(lw.v!, cur, v, n, lw.vBias);
-      lora(il, 'attn_q', cur, q);
-      lora(il, 'attn_k', cur, k);
-      lora(il, 'attn_v', cur, v);
-    }
-    await see('Qcur', il, q, qDim);
-    await see('Kcur', il, k, kvDimK);
-    await see('Vcur', il, v, kvDimV);
-
-    // --- per-head RMS norms of q and k (qwen3, gemma3): every head is a row of headDimK
-    if (lw.qNorm && lw.kNorm) {
-      // olmoe normalizes each token's whole q and k row instead.
-      const row = c.qkNormOver === 'row';
-      const qHeads: Rows = { t: s.q!, stride: row ? qDim : headDimK };
-      const kHeads: Rows = { t: s.k!, stride: row ? kvDimK : headDimK };
-      b.norm('rms', qHeads, qHeads, qHeads.stride, row ? n : n * nHead, eps, lw.qNorm);
-      b.norm('rms', kHeads, kHeads, kHeads.stride, row ? n : n * nHeadKv, eps, lw.kNorm);
-      await see('Qcur_normed', il, q, qDim);
-      await see('Kcur_normed', il, k, kvDimK);
-    }
-
-    // --- rope (sliding-window layers have their own base and scale: gemma3), store k and v at
-    // their positions, then attend over positions [0, kvLength)
-    const rope = c.rope.enabled ? ropeOp(c, swa, w) : undefined;
-    if (rope && fuse) b.ropeKvWrite(kv.storage, il, q, k, v, nHead, s.positions, n, rope);
-    else {
-      if (rope) {
-        b.rope(q, n, nHead, headDimK, s.positions, rope);
-        b.rope(k, n, nHeadKv, headDimK, s.positions, rope);
-        await see('Qcur_rope', il, q, qDim);
-        await see('Kcur_rope', il, k, kvDimK);
+      // --- attention: q/k/v (fused or stacked at load: one projection, split as q | k | v by row views)
+      let q: Rows, k: Rows, v: Rows;
+      if (lw.qkv) {
+        const width = qDim + kvDimK + kvDimV;
+        b.matmul(lw.qkv, cur, { t: s.qkv!, stride: width }, n, lw.qkvBias);
+        q = { t: s.qkv!, stride: width, offset: 0 };
+        k = { t: s.qkv!, stride: width, offset: qDim };
+        v = { t: s.qkv!, stride: width, offset: qDim + kvDimK };
+        // v apart where its format is not q's and k's (the loader stacked q | k only): its own rows.
+        if (lw.v) b.matmul(lw.v, cur, v, n, lw.vBias);
+        // The file's fused projection, or the parts the loader stacked: adapters name the file's tensors.
+        lora(il, 'attn_qkv', cur, { t: s.qkv!, stride: width }, n);
+        lora(il, 'attn_q', cur, q);
+        lora(il, 'attn_k', cur, k);
+        lora(il, 'attn_v', cur, v);
+      } else {
+        q = { t: s.q!, stride: qDim };
+        k = { t: s.k!, stride: kvDimK };
+        v = { t: s.v!, stride: kvDimV };
+        b.matmul(lw.q!, cur, q, n, lw.qBias);
+        b.matmul(lw.k!, cur, k, n, lw.kBias);
+        b.matmul(lw.v!, cur, v, n, lw.vBias);
+        lora(il, 'attn_q', cur, q);
+        lora(il, 'attn_k', cur, k);
+        lora(il, 'attn_v', cur, v);
       }
-      b.kvWrite(kv.storage, il, k, v, s.positions, n);
-    }
-    b.attention(kv.storage, il, q, attn, s.positions, n, nHead, kvLength, {
-      scale: c.attentionScale,
-      softcap: c.attnSoftcap,
-      window: swa ? c.slidingWindow : 0,
-    });
-    await see('kqv_out', il, attn, nHead * headDimV);
+      await see('Qcur', il, q, qDim);
+      await see('Kcur', il, k, kvDimK);
+      await see('Vcur', il, v, kvDimV);
 
-    // --- output projection, post-norm (gemma), residual (granite: scaled)
-    b.matmul(lw.attnOutput, attn, cur, n, lw.attnOutputBias);
-    lora(il, 'attn_output', attn, cur);
-    await see('attn_out', il, cur, E);
-    if (lw.postAttnNorm) {
-      b.norm('rms', cur, cur, E, n, eps, lw.postAttnNorm);
-      await see('attn_post_norm', il, cur, E);
+      // --- per-head RMS norms of q and k (qwen3, gemma3): every head is a row of headDimK
+      if (lw.qNorm && lw.kNorm) {
+        // olmoe normalizes each token's whole q and k row instead.
+        const row = c.qkNormOver === 'row';
+        const qHeads: Rows = { t: s.q!, stride: row ? qDim : headDimK };
+        const kHeads: Rows = { t: s.k!, stride: row ? kvDimK : headDimK };
+        b.norm('rms', qHeads, qHeads, qHeads.stride, row ? n : n * nHead, eps, lw.qNorm);
+        b.norm('rms', kHeads, kHeads, kHeads.stride, row ? n : n * nHeadKv, eps, lw.kNorm);
+        await see('Qcur_normed', il, q, qDim);
+        await see('Kcur_normed', il, k, kvDimK);
+      }
+
+      // --- rope (sliding-window layers have their own base and scale: gemma3), store k and v at
+      // their positions, then attend over positions [0, kvLength)
+      const rope = c.rope.enabled ? ropeOp(c, swa, w) : undefined;
+      const kvLayer = layer.kvLayer;
+      if (rope && fuse) b.ropeKvWrite(kv.storage, kvLayer, q, k, v, nHead, s.positions, n, rope);
+      else {
+        if (rope) {
+          b.rope(q, n, nHead, headDimK, s.positions, rope);
+          b.rope(k, n, nHeadKv, headDimK, s.positions, rope);
+          await see('Qcur_rope', il, q, qDim);
+          await see('Kcur_rope', il, k, kvDimK);
+        }
+        b.kvWrite(kv.storage, kvLayer, k, v, s.positions, n);
+      }
+      b.attention(kv.storage, kvLayer, q, attn, s.positions, n, nHead, kvLength, {
+        scale: c.attentionScale,
+        softcap: c.attnSoftcap,
+        window: swa ? c.slidingWindow : 0,
+      });
+      await see('kqv_out', il, attn, nHead * headDimV);
+
+      // --- output projection, post-norm (gemma), residual (granite: scaled)
+      b.matmul(lw.attnOutput!, attn, cur, n, lw.attnOutputBias);
+      lora(il, 'attn_output', attn, cur);
+      await see('attn_out', il, cur, E);
+      if (lw.postAttnNorm) {
+        b.norm('rms', cur, cur, E, n, eps, lw.postAttnNorm);
+        await see('attn_post_norm', il, cur, E);
+      }
     }
     await blockDone('ffn_inp', il);
+    // mamba2's blocks end with the mixer.
+    if (layer.nFf === 0) continue;
 
     // --- FFN: norm, gate and up (one [gate; up] projection: phi3's, or stacked at load), GLU, down
     const nFf = layer.nFf;
-    residualNorm(x, n, lw.ffnNorm);
+    residualNorm(x, n, lw.ffnNorm!);
     await see('ffn_norm', il, cur, E);
     if (c.moe) {
       // Mixture of experts: the router picks each token's experts; their FFNs (and a shared one) sum into moeOut.
@@ -253,7 +267,45 @@ export async function forward(state: ForwardState, tokens: readonly number[] | n
     await see('result_output', -1, logits, c.nVocab, rows);
   }
   kv.advance(n);
+  // A prefill chunk's end is a point a later turn may come back to (recurrent-state.ts).
+  if (state.recurrent && n > 1) state.recurrent.recordSnapshot(kv.length);
   return rows;
+}
+
+/**
+ * A Mamba2 mixer (llama.cpp's build_mamba2_layer) of `cur` rows into cur: ssm_in [z | x B C | dt],
+ * the causal conv of x B C with its bias and SiLU, the selective scan with the D skip, the gated
+ * group norm with z, ssm_out.
+ */
+function mamba2Mixer(b: Backend, c: ModelConfig, lw: ModelWeights['layers'][number], s: Scratch, st: LayerState, cur: Rows, n: number): void {
+  const { inner, convDim, heads, headDim, stateSize, groups, convKernel } = c.ssm!;
+  const width = inner + convDim + heads;
+  const proj = (offset: number): Rows => ({ t: s.ssmProj!, stride: width, offset });
+  const xbc = (offset: number): Rows => ({ t: s.ssmXbc!, stride: convDim, offset });
+  const y: Rows = { t: s.ssmY!, stride: inner };
+  b.matmul(lw.ssmIn!, cur, proj(0), n);
+  b.ssmConv!(proj(inner), xbc(0), n, { channels: convDim, kernel: convKernel, weight: lw.ssmConv1d!, bias: lw.ssmConv1dBias, silu: true, state: st.conv });
+  b.ssmScan!(xbc(0), proj(inner + convDim), xbc(inner), xbc(inner + groups * stateSize), y, n, {
+    heads, headDim, stateSize, groups, A: lw.ssmA!, D: lw.ssmD!, dtBias: lw.ssmDtBias!, state: st.scan!,
+  });
+  b.gatedNorm!(y, proj(0), inner, n, groups, c.normEps, lw.ssmNorm!);
+  b.matmul(lw.ssmOut!, y, cur, n);
+}
+
+/**
+ * LFM2's gated short convolution (llama.cpp's build_shortconv_block) of `cur` rows into cur:
+ * in_proj [b | c | x], then out_proj (c * conv(b * x)).
+ */
+function shortConvMixer(b: Backend, c: ModelConfig, lw: ModelWeights['layers'][number], s: Scratch, st: LayerState, cur: Rows, n: number): void {
+  const E = c.nEmbd;
+  const proj = (offset: number): Rows => ({ t: s.convProj!, stride: 3 * E, offset });
+  const convIn: Rows = { t: s.convIn!, stride: E };
+  const convOut: Rows = { t: s.convOut!, stride: E };
+  b.matmul(lw.shortConvIn!, cur, proj(0), n);
+  b.mul!(proj(0), proj(2 * E), convIn, E, n);
+  b.ssmConv!(convIn, convOut, n, { channels: E, kernel: c.shortConvWidth, weight: lw.shortConvKernel!, silu: false, state: st.conv });
+  b.mul!(proj(E), convOut, convOut, E, n);
+  b.matmul(lw.shortConvOut!, convOut, cur, n);
 }
 
 /** x += cur * residualScale (granite scales each block's output; 1 elsewhere). */

@@ -18,6 +18,7 @@ import type { Activation, Backend, IdBuffer, Vector, Weight } from '../backend/o
 import { readModelConfig, type ModelConfig } from './config.ts';
 import { UnsupportedModelError } from './errors.ts';
 import { KvCache } from './kv-cache.ts';
+import { largestLayerStateBytes, RecurrentState, recurrentStateBytes, STATE_SNAPSHOTS } from './recurrent-state.ts';
 import { LAYER_TENSORS, layerActivationWidths, layerTensorName, type ActivationName, type LayerWeights } from './layer-tensors.ts';
 import { stackedLoad } from './stacking.ts';
 import { checkTensors, isMatrix } from './tensors.ts';
@@ -76,6 +77,17 @@ export interface Scratch {
   moeH?: Activation | undefined;
   moeY?: Activation | undefined;
   moeOut?: Activation | undefined;
+  /**
+   * Mamba2 mixers: ssm_in's output [batch][inner + convDim + heads] (z | x B C | dt), the
+   * convolved x B C [batch][convDim], the scan's y [batch][inner].
+   */
+  ssmProj?: Activation | undefined;
+  ssmXbc?: Activation | undefined;
+  ssmY?: Activation | undefined;
+  /** Short convolutions: in_proj's [batch][3 nEmbd] (b | c | x), b * x and the conv's output [batch][nEmbd]. */
+  convProj?: Activation | undefined;
+  convIn?: Activation | undefined;
+  convOut?: Activation | undefined;
   /** u32 [batch]: token ids, positions, sampled tokens. */
   tokens: IdBuffer;
   positions: IdBuffer;
@@ -103,6 +115,8 @@ export interface LoadedModel {
   scratch: Scratch;
   kv: KvCache;
   plan: MemoryPlan;
+  /** A hybrid's recurrent state; undefined for a transformer. */
+  recurrent: RecurrentState | undefined;
 }
 
 export interface MemoryPlan {
@@ -110,6 +124,8 @@ export interface MemoryPlan {
   batch: number;
   weightBytes: number;
   kvBytes: number;
+  /** A hybrid's recurrent state with its snapshots (recurrent-state.ts); 0 for a transformer. */
+  stateBytes: number;
   scratchBytes: number;
   totalBytes: number;
 }
@@ -119,7 +135,7 @@ const DEFAULT_BATCH = 128;
 const CONTEXT_STEP = 256;
 
 function kvBytesFor(c: ModelConfig, capacity: number): number {
-  return c.nLayer * capacity * (c.kvDimK + c.kvDimV) * 4;
+  return c.nKvLayers * capacity * (c.kvDimK + c.kvDimV) * 4;
 }
 
 /** The id buffers of `Scratch`: u32 [batch] each. */
@@ -134,6 +150,9 @@ function scratchWidths(c: ModelConfig): Map<ActivationName, number> {
     ['x', c.nEmbd],
     ['cur', c.nEmbd],
     ...(c.moe ? [['moeOut', c.nEmbd] as [ActivationName, number]] : []),
+    // Written by ops that are not matmuls (the convolutions), so not in the tensor table.
+    ...(c.ssm ? [['ssmXbc', c.ssm.convDim] as [ActivationName, number]] : []),
+    ...(c.shortConvWidth > 0 ? [['convIn', c.nEmbd] as [ActivationName, number]] : []),
   ]);
   if (c.moe) {
     // Room for every (token, chosen expert) pair of a batch: the WebGPU moeFfn then runs a whole
@@ -171,7 +190,8 @@ export function planMemory(
   const weightBytes = tensors.reduce((a, t) => a + loadedBytes(t), 0);
   // The scratch of the blocks as loaded (stacked projections write one buffer, not several).
   const scratch = scratchFloats(stackedLoad(config, tensors).config, batch);
-  const scratchBytes = scratch.total * 4;
+  const stateBytes = recurrentStateBytes(config) * (1 + STATE_SNAPSHOTS);
+  const scratchBytes = scratch.total * 4 + stateBytes;
   const layerKvBytes = (ctx: number) => ctx * Math.max(config.kvDimK, config.kvDimV) * 4;
   const fits = (ctx: number) => weightBytes + kvBytesFor(config, ctx) + scratchBytes <= memoryBudgetBytes && layerKvBytes(ctx) <= maxBufferBytes;
   const detail = (ctx: number) => ({
@@ -182,7 +202,7 @@ export function planMemory(
     memoryBudgetBytes,
     maxBufferBytes,
   });
-  if (scratch.largest * 4 > maxBufferBytes) {
+  if (Math.max(scratch.largest * 4, largestLayerStateBytes(config)) > maxBufferBytes) {
     throw new ModelTooLargeError(`a ${batch}-token step needs a ${scratch.largest * 4}-byte buffer, over the device's largest (${maxBufferBytes}); use a smaller batch`, detail(0));
   }
   let ctx = options.contextLength;
@@ -206,7 +226,8 @@ export function planMemory(
     }
   }
   const kvBytes = kvBytesFor(config, ctx);
-  return { contextLength: ctx, batch, weightBytes, kvBytes, scratchBytes, totalBytes: weightBytes + kvBytes + scratchBytes };
+  // scratchBytes counts the state (the budget checks above take it as scratch); reported apart.
+  return { contextLength: ctx, batch, weightBytes, kvBytes, stateBytes, scratchBytes: scratchBytes - stateBytes, totalBytes: weightBytes + kvBytes + scratchBytes };
 }
 
 /** llama.cpp runs with n_ctx padded to 256; phi3 picks its long rope factors from that. */
@@ -281,6 +302,13 @@ function isPlannedLoad(source: RangedSource | GgufModel | PlannedLoad): source i
 export async function loadModel(backend: Backend, source: RangedSource | GgufModel | PlannedLoad, options: LoadOptions = {}): Promise<LoadedModel> {
   const planned = isPlannedLoad(source) ? source : planLoad(await asGgufModel(source, options.file), backend, options);
   const { file, config, plan } = planned;
+  const recurrentOps = [backend.ssmConv, backend.ssmScan, backend.gatedNorm, backend.mul, backend.copy, backend.zero];
+  if (config.nKvLayers < config.nLayer && recurrentOps.some((op) => !op)) {
+    throw new UnsupportedModelError(`${config.architecture} models (recurrent state-space layers) do not run on the ${backend.kind} backend yet`, {
+      architecture: config.architecture,
+      backend: backend.kind,
+    });
+  }
   const infos = file.tensorsByName;
   const used = plannedTensors(file.tensors);
   const total = used.reduce((a, t) => a + t.byteSize, 0);
@@ -371,7 +399,7 @@ export async function loadModel(backend: Backend, source: RangedSource | GgufMod
     tokenEmbd,
     output: config.tensors.tiedEmbeddings ? tokenEmbd : await matrix('output.weight'),
     outputBias: await optVector('output.bias'),
-    outputNorm: await vector('output_norm.weight'),
+    outputNorm: await vector(config.outputNorm),
     ropeFactors,
     layers,
   };
@@ -381,6 +409,12 @@ export async function loadModel(backend: Backend, source: RangedSource | GgufMod
   const ids = ID_BUFFERS.map((name) => [name, backend.ids(name, B)] as const);
   // scratchWidths names every activation the forward pass reads for this config.
   const scratch = { batch: B, ...Object.fromEntries(activations), ...Object.fromEntries(ids) } as Scratch;
-  const kv = new KvCache(backend.kvStorage({ layers: config.nLayer, capacity: plan.contextLength, kvHeads: config.nHeadKv, headDim: config.headDimK }));
-  return { config, weights, scratch, kv, plan };
+  const kv = new KvCache(backend.kvStorage({ layers: config.nKvLayers, capacity: plan.contextLength, kvHeads: config.nHeadKv, headDim: config.headDimK }));
+  const recurrent = recurrentStateBytes(config) > 0 ? new RecurrentState(backend, config) : undefined;
+  if (recurrent) {
+    backend.begin();
+    recurrent.recordReset();
+    backend.submit();
+  }
+  return { config, weights, scratch, kv, plan, recurrent };
 }

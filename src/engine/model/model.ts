@@ -62,7 +62,7 @@ export class Model implements LoopHost {
    */
   static async load(backend: Backend, source: RangedSource | GgufModel | PlannedLoad, options: LoadOptions = {}): Promise<Model> {
     const loaded = await loadModel(backend, source, options);
-    return new Model({ backend, config: loaded.config, weights: loaded.weights, scratch: loaded.scratch, kv: loaded.kv }, loaded.plan);
+    return new Model({ backend, config: loaded.config, weights: loaded.weights, scratch: loaded.scratch, kv: loaded.kv, recurrent: loaded.recurrent }, loaded.plan);
   }
 
   get config(): ModelConfig {
@@ -244,13 +244,27 @@ export class Model implements LoopHost {
     this.state.adapters = adapters.map((a) => ({ ...a }));
   }
 
-  /** Keeps the first `n` positions of the cache. */
-  truncate(n: number): void {
-    this.state.kv.truncate(n);
+  /**
+   * Keeps the first `n` positions of the cache and returns how many it kept: `n`, except for a
+   * hybrid, whose recurrent state goes back to its latest snapshot at or before `n` (recurrent-state.ts):
+   * the caller evaluates the tokens from the returned position again.
+   */
+  truncate(n: number): number {
+    const { kv, recurrent, backend } = this.state;
+    if (!recurrent || n === kv.length) {
+      kv.truncate(n);
+      return n;
+    }
+    if (!Number.isInteger(n) || n < 0 || n > kv.length) throw new RangeError(`truncate to ${n}: the cache holds ${kv.length}`);
+    backend.begin();
+    const kept = recurrent.recordRewind(n);
+    backend.submit();
+    kv.truncate(kept);
+    return kept;
   }
 
   reset(): void {
-    this.state.kv.reset();
+    this.truncate(0);
   }
 
   destroy(): void {

@@ -39,7 +39,8 @@ export function stackedLoad(config: ModelConfig, tensors: readonly GgufTensorInf
     const types = fields.map((f) => typeOf(il, f));
     return types[0] !== undefined && types.every((t) => t === types[0]);
   };
-  const everyBlock = (fields: readonly LayerField[]) => config.layers.every((_, il) => sameType(il, fields));
+  // Blocks without the fields (a hybrid's recurrent ones, mamba2's FFN-less ones) do not count.
+  const everyBlock = (fields: readonly LayerField[]) => config.layers.every((_, il) => !fields.some((f) => byName.has(layerTensorName(il, LAYER_TENSORS[f]))) || sameType(il, fields));
   const t = config.tensors;
   const qkvBiases = [t.qBias, t.kBias, t.vBias];
   const qkv = !t.fusedQkv && !config.qkNorm && (qkvBiases.every(Boolean) || !qkvBiases.some(Boolean)) && everyBlock(['q', 'k']);
@@ -53,9 +54,9 @@ export function stackedLoad(config: ModelConfig, tensors: readonly GgufTensorInf
       ...(gateUp ? { ffnGateBias: false } : {}),
     },
   };
-  const blocks = config.layers.map((_, il) => {
+  const blocks = config.layers.map((layer, il) => {
     const withV = sameType(il, ['q', 'k', 'v']);
-    return layerTensorsOf(stacked).flatMap(([field]): BlockField[] => {
+    return layerTensorsOf(stacked, layer).flatMap(([field]): BlockField[] => {
       if (qkv && field === 'qkv') return withV ? [{ field, parts: ['q', 'k', 'v'] }] : [{ field, parts: ['q', 'k'] }, { field: 'v', parts: ['v'] }];
       if (qkv && field === 'qkvBias') return withV ? [{ field, parts: ['qBias', 'kBias', 'vBias'] }] : [{ field, parts: ['qBias', 'kBias'] }, { field: 'vBias', parts: ['vBias'] }];
       if (gateUp && field === 'ffnUp') return [{ field, parts: ['ffnGate', 'ffnUp'] }];

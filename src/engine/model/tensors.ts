@@ -37,12 +37,11 @@ export function modelTensors(config: ModelConfig): TensorSpec[] {
     out.push({ name: 'rope_factors_long.weight', shape: [halfRot], optional: true });
     out.push({ name: 'rope_factors_short.weight', shape: [halfRot], optional: true });
   }
-  const blockTensors = layerTensorsOf(config);
   for (let il = 0; il < config.nLayer; il++) {
     const layer = config.layers[il]!;
-    for (const [, entry] of blockTensors) out.push({ name: layerTensorName(il, entry), shape: entry.shape(config, layer) });
+    for (const [, entry] of layerTensorsOf(config, layer)) out.push({ name: layerTensorName(il, entry), shape: entry.shape(config, layer) });
   }
-  out.push({ name: 'output_norm.weight', shape: [nEmbd] });
+  out.push({ name: config.outputNorm, shape: [nEmbd] });
   if (!t.tiedEmbeddings) out.push({ name: 'output.weight', shape: [nEmbd, nVocab] });
   if (t.outputBias) out.push({ name: 'output.bias', shape: [nVocab] });
   return out;

@@ -150,7 +150,7 @@ describe('loading', () => {
   it('names the vocab types it does not implement', () => {
     const md = (model: string) => new Map<string, unknown>([['tokenizer.ggml.model', model], ['tokenizer.ggml.tokens', ['a']]]);
     expect(() => Tokenizer.fromGgufMetadata(md('bert'))).toThrow(/WPM \(BERT\)/);
-    expect(() => Tokenizer.fromGgufMetadata(md('t5'))).toThrow(/UGM \(T5\)/);
+    expect(() => Tokenizer.fromGgufMetadata(md('rwkv'))).toThrow(/RWKV/);
     expect(() => Tokenizer.fromGgufMetadata(md('nonsense'))).toThrow(TokenizerLoadError);
     expect(() => Tokenizer.fromGgufMetadata(new Map())).toThrow(/tokenizer.ggml.model is missing/);
   });

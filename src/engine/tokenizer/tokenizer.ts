@@ -2,7 +2,8 @@
  * Text <-> token ids exactly as llama.cpp does it for the same GGUF file (llama_tokenize /
  * llama_detokenize): SentencePiece-style vocabs (`tokenizer.ggml.model` = "llama": Llama 2,
  * Mistral, Phi-3, Gemma 1-3) and byte-level BPE ("gpt2": Llama 3, Qwen2.5, Granite, ...; and
- * "gemma4", a BPE on raw UTF-8), with the pre-tokenizer that `tokenizer.ggml.pre` names.
+ * "gemma4", a BPE on raw UTF-8), with the pre-tokenizer that `tokenizer.ggml.pre` names, and
+ * SentencePiece unigram vocabs ("t5": T5, Flan-T5; ugm.ts).
  *
  * Text is handled as UTF-8 bytes, as in llama.cpp. A JS string is encoded with TextEncoder, so a
  * lone surrogate becomes U+FFFD: `encode(s)` equals llama.cpp on `new TextEncoder().encode(s)`.
@@ -15,8 +16,9 @@ import { TokenizeError } from './errors.ts';
 import { PRE_TOKENIZER_REGEXES, PreTokenizer } from './pre-tokenizers.ts';
 import { SpecialPartitioner, type SpecialToken } from './special.ts';
 import { SpmMemo, spmTokenize, type SpmVocab } from './spm.ts';
+import { UgmModel } from './ugm.ts';
 import { BYTE_TO_UNICODE, UNICODE_TO_BYTE, decodeUtf8Lenient } from './unicode.ts';
-import { ATTR, loadVocab, type SpecialTokens, type TokenizerMetadata, type Vocab, type VocabFlags } from './vocab.ts';
+import { ATTR, loadVocab, type SpecialTokens, type TokenizerMetadata, type Vocab, type VocabFlags, type VocabType } from './vocab.ts';
 
 export interface EncodeOptions {
   /** Add BOS/EOS as the vocab asks (`tokenizer.ggml.add_bos_token` / `add_eos_token`). Default false. */
@@ -100,6 +102,7 @@ export class Tokenizer {
   private bpeBytes: BpeModel | undefined;
   private readonly spm: SpmVocab | undefined;
   private spmBytes: SpmVocab | undefined;
+  private readonly ugm: UgmModel | undefined;
   private readonly specials: Array<SpecialToken & { bytes: string }>;
   private readonly partitioner: SpecialPartitioner;
   private partitionerBytes: SpecialPartitioner | undefined;
@@ -117,6 +120,20 @@ export class Tokenizer {
       let maxTokenLength = 0;
       for (let i = 0; i < n; i++) if (tokens[i]!.length > maxTokenLength) maxTokenLength = tokens[i]!.length;
       this.spm = this.spmVocab('unicode', tokenToId, maxTokenLength);
+      this.byteEncoded = false;
+    } else if (vocab.type === 'ugm') {
+      this.ugm = new UgmModel({
+        tokenBytes: tokens.map(tokenBytes),
+        scores: vocab.scores,
+        attrs,
+        unk: vocab.special.unk,
+        charsmap: vocab.precompiledCharsmap,
+        addSpacePrefix: vocab.flags.addSpacePrefix,
+        removeExtraWhitespaces: vocab.flags.removeExtraWhitespaces,
+        escapeWhitespaces: vocab.flags.escapeWhitespaces,
+        // llama.cpp reads no key for it: always off.
+        treatWhitespaceAsSuffix: false,
+      });
       this.byteEncoded = false;
     } else {
       const spec = PRE_TOKENIZER_REGEXES[vocab.preKind];
@@ -215,7 +232,7 @@ export class Tokenizer {
     return new Tokenizer(loadVocab(metadata));
   }
 
-  get type(): 'spm' | 'bpe' {
+  get type(): VocabType {
     return this.vocab.type;
   }
 
@@ -308,6 +325,16 @@ export class Tokenizer {
         }
         spmTokenize(this.spm!, piece.replaceAll(' ', ESCAPED_SPACE), out);
       }
+    } else if (this.ugm) {
+      // Each text fragment is normalized on its own (so each gets its own space prefix), in bytes.
+      for (const fragment of fragments) {
+        if (fragment.id !== undefined) {
+          out.push(fragment.id);
+          continue;
+        }
+        const piece = input.slice(fragment.start, fragment.end);
+        this.ugm.tokenize(spelling === 'unicode' ? utf8ByteString(piece) : piece, out);
+      }
     } else {
       for (const fragment of fragments) {
         if (fragment.id !== undefined) {
@@ -389,7 +416,7 @@ export class Tokenizer {
     if (attr & (ATTR_SPECIAL | ATTR.USER_DEFINED)) {
       piece = tokenBytes(text);
     } else if (attr & ATTR.NORMAL) {
-      if (this.vocab.type === 'spm' || this.vocab.flags.escapeWhitespaces) {
+      if (this.vocab.type !== 'bpe' || this.vocab.flags.escapeWhitespaces) {
         piece = tokenBytes(text).replaceAll(ESCAPED_SPACE_BYTES, ' ');
       } else {
         piece = decodeGpt2Text(text);

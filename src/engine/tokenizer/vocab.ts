@@ -32,7 +32,8 @@ const TOKEN_TYPE_TO_ATTR: Readonly<Record<number, number>> = {
   6: ATTR.BYTE,
 };
 
-export type VocabType = 'spm' | 'bpe';
+/** SentencePiece BPE-like ('llama'), byte-level BPE ('gpt2', 'gemma4'), SentencePiece unigram ('t5'). */
+export type VocabType = 'spm' | 'bpe' | 'ugm';
 
 /** Special token ids; null where the vocab has none. */
 export interface SpecialTokens {
@@ -79,6 +80,8 @@ export interface Vocab {
   scores: Float32Array;
   attrs: Uint16Array;
   merges: readonly string[];
+  /** UGM: SentencePiece's precompiled normalization map (tokenizer.ggml.precompiled_charsmap), if any. */
+  precompiledCharsmap: Uint8Array | undefined;
   special: SpecialTokens;
   flags: VocabFlags;
   eog: Set<number>;
@@ -206,6 +209,15 @@ function getNumbers(md: TokenizerMetadata, key: string): ArrayLike<number> | und
   throw new TokenizerLoadError(`${key} should be a numeric array`, { key });
 }
 
+/** tokenizer.ggml.precompiled_charsmap: an INT8 or UINT8 array (llama.cpp refuses other types). */
+function readCharsmap(md: TokenizerMetadata): Uint8Array | undefined {
+  const key = 'tokenizer.ggml.precompiled_charsmap';
+  const v = md.get(key);
+  if (v === undefined) return undefined;
+  if (!(v instanceof Uint8Array || v instanceof Int8Array)) throw new TokenizerLoadError(`invalid gguf type for ${key}`, { key });
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
 function getStrings(md: TokenizerMetadata, key: string): string[] | undefined {
   const v = md.get(key);
   if (v === undefined) return undefined;
@@ -282,7 +294,7 @@ const ROLES: ReadonlyMap<string, RoleEntry> = (() => {
 /**
  * Builds the vocabulary from GGUF metadata, following llama.cpp's loader step by step. Throws
  * {@link TokenizerLoadError} for what llama.cpp refuses to load and for vocab types this engine
- * does not implement (WPM/BERT, UGM/T5, RWKV, PLaMo-2).
+ * does not implement (WPM/BERT, RWKV, PLaMo-2).
  */
 export function loadVocab(md: TokenizerMetadata): Vocab {
   const warnings: string[] = [];
@@ -301,9 +313,10 @@ export function loadVocab(md: TokenizerMetadata): Vocab {
   let type: VocabType;
   let merges: string[] = [];
   let preKind = 'default';
+  let precompiledCharsmap: Uint8Array | undefined;
 
   const unsupported: Record<string, string> = {
-    bert: 'WPM (BERT)', t5: 'UGM (T5)', rwkv: 'RWKV', plamo2: 'PLaMo-2', no_vocab: 'no vocabulary', none: 'no vocabulary',
+    bert: 'WPM (BERT)', rwkv: 'RWKV', plamo2: 'PLaMo-2', no_vocab: 'no vocabulary', none: 'no vocabulary',
     hybriddna: 'HybridDNA', whitespace: 'whitespace-split BPE',
   };
   if (model === 'llama') {
@@ -317,6 +330,10 @@ export function loadVocab(md: TokenizerMetadata): Vocab {
     if (model === 'gpt2') Object.assign(special, { bos: 11, eos: 11, unk: null });
     else Object.assign(special, { bos: null, eos: null, unk: null });
     if (model === 'gemma4') pre = 'gemma4';
+  } else if (model === 't5') {
+    type = 'ugm';
+    Object.assign(special, { bos: null, eos: 1, unk: 2, pad: 0 });
+    precompiledCharsmap = readCharsmap(md);
   } else if (model in unsupported) {
     throw new TokenizerLoadError(`${unsupported[model]} tokenizers (tokenizer.ggml.model = '${model}') are not supported`, { key: 'tokenizer.ggml.model', model });
   } else {
@@ -342,11 +359,15 @@ export function loadVocab(md: TokenizerMetadata): Vocab {
     if (entry.escapeWhitespaces) flags.escapeWhitespaces = true;
     if (entry.addSep) flags.addSep = true;
     if (entry.noBos) special.bos = null;
-  } else {
+  } else if (type === 'spm') {
     flags.addSpacePrefix = true;
     flags.cleanSpaces = false;
     flags.addBos = true;
     flags.addEos = false;
+  } else {
+    // UGM: llama.cpp leaves add_space_prefix off unless the file says otherwise (T5's files do).
+    flags.addBos = false;
+    flags.addEos = true;
   }
   flags.addSpacePrefix = getBool(md, 'tokenizer.ggml.add_space_prefix') ?? flags.addSpacePrefix;
   flags.removeExtraWhitespaces = getBool(md, 'tokenizer.ggml.remove_extra_whitespaces') ?? flags.removeExtraWhitespaces;
@@ -496,5 +517,5 @@ export function loadVocab(md: TokenizerMetadata): Vocab {
     else setAttr('[MASK]', ATTR.LSTRIP, true);
   }
 
-  return { type, model, pre, preKind, tokens, tokenToId, scores, attrs, merges, special, flags, eog, warnings };
+  return { type, model, pre, preKind, tokens, tokenToId, scores, attrs, merges, precompiledCharsmap, special, flags, eog, warnings };
 }

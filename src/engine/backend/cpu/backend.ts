@@ -28,13 +28,16 @@ import type {
   AttentionOp,
   Backend,
   BackendLimits,
+  ConvOp,
   DevicePenalties,
   ByteReader,
   IdBuffer,
   KvStorage,
   MoeFfnOp,
+  Region,
   RopeOp,
   Rows,
+  SsmScanOp,
   StepPlan,
   Vector,
   Weight,
@@ -42,6 +45,7 @@ import type {
 import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
 import { moeFfnOnHost, type MoeHost } from './moe.ts';
+import { copyOnHost, ssmConvOnHost, ssmScanOnHost, zeroOnHost, type RecurrentHost } from './recurrent.ts';
 import { yarnCorrDims } from '../rope-scaling.ts';
 import { addNormInSteps, gluMatmulInSteps, ropeKvWriteInSteps } from '../fused-steps.ts';
 import { applyPenalties, historyCounts } from '../../sampling/penalties.ts';
@@ -419,6 +423,44 @@ export class CpuBackend implements Backend {
       return new CpuWeight(`${cw.name}[${first}..${first + count})`, cw.type, cw.k, count, rowBytes * count, cw.ptr + rowBytes * first);
     },
   };
+
+  // ---- state-space hybrids (recurrent.ts)
+
+  ssmConv(x: Rows, out: Rows, tokens: number, op: ConvOp): void {
+    ssmConvOnHost(this.recurrentHost, x, out, tokens, op);
+  }
+
+  ssmScan(x: Rows, dt: Rows, B: Rows, C: Rows, y: Rows, tokens: number, op: SsmScanOp): void {
+    ssmScanOnHost(this.recurrentHost, x, dt, B, C, y, tokens, op);
+  }
+
+  /** y = y * silu(z) (the GLU kernel, in place on its `up`), then each group RMS-normalized (sums in f64) times its part of weight. */
+  gatedNorm(y: Rows, z: Rows, n: number, count: number, groups: number, eps: number, weight: Vector): void {
+    if (groups < 1 || n % groups !== 0) throw new RangeError(`gatedNorm: ${n} values do not split into ${groups} groups`);
+    if (weight.length !== n) throw new RangeError(`gatedNorm: weight of ${weight.length} floats is not ${n}`);
+    this.kernels.glu({ activation: 'silu', gate: rows(z), up: rows(y), out: rows(y), n, rowStart: 0, rowEnd: count });
+    const width = n / groups;
+    for (let g = 0; g < groups; g++) {
+      const part = { ...rows(y), offset: (y.offset ?? 0) + g * width };
+      this.kernels.norm({ kind: 'rms', x: part, y: part, n: width, eps, weight: ptr(weight) + 4 * g * width, rowStart: 0, rowEnd: count });
+    }
+  }
+
+  mul(a: Rows, b: Rows, out: Rows, n: number, count: number): void {
+    this.kernels.elementwise({ op: 'mul', a: rows(a), b: rows(b), out: rows(out), n, rowStart: 0, rowEnd: count });
+  }
+
+  copy(from: Region, to: Region): void {
+    copyOnHost(this.recurrentHost, from, to);
+  }
+
+  zero(region: Region): void {
+    zeroOnHost(this.recurrentHost, region);
+  }
+
+  private get recurrentHost(): RecurrentHost {
+    return { kernels: this.kernels, ptr: (t) => (t as CpuBuffer).ptr };
+  }
 
   add(a: Rows, b: Rows, out: Rows, n: number, count: number, scale = 1): void {
     this.kernels.elementwise({ op: 'add', a: rows(a), b: rows(b), out: rows(out), n, scale, rowStart: 0, rowEnd: count });

@@ -62,7 +62,7 @@ export const WASM32_MAX_BYTES = 2 ** 32;
  * The kernels a pool thread may run, by index (pool-share.js names them by number); each takes its
  * range as two adjacent arguments.
  */
-const KERNEL_NAMES = ['matmul', 'quantizeQ8A', 'matmulQ8A', 'quantizeQ8K', 'matmulQ8K', 'norm', 'rope', 'attention', 'softmax', 'glu', 'elementwise', 'embed', 'argmax'] as const;
+const KERNEL_NAMES = ['matmul', 'quantizeQ8A', 'matmulQ8A', 'quantizeQ8K', 'matmulQ8K', 'norm', 'rope', 'attention', 'softmax', 'glu', 'elementwise', 'embed', 'argmax', 'ssmConv', 'ssmScan'] as const;
 type KernelName = (typeof KERNEL_NAMES)[number];
 const K = Object.fromEntries(KERNEL_NAMES.map((n, i) => [n, i])) as Record<KernelName, number>;
 /** Output rows per chunk unit of the matmuls: 16 floats, one cache line of y per thread. */
@@ -121,6 +121,11 @@ interface KernelExports {
   elementwise(op: number, a: number, aStride: number, b: number, bStride: number, out: number, outStride: number, n: number, s: number, rowStart: number, rowEnd: number): void;
   embed(type: number, table: number, k: number, rows: number, ids: number, out: number, outStride: number, scale: number, tokStart: number, tokEnd: number): void;
   argmax(x: number, xStride: number, n: number, out: number, rowStart: number, rowEnd: number): void;
+  ssmConv(x: number, xStride: number, out: number, outStride: number, tokens: number, kernel: number, channels: number, weight: number, bias: number, silu: number, state: number, chStart: number, chEnd: number): void;
+  ssmScan(
+    x: number, xStride: number, dt: number, dtStride: number, B: number, bStride: number, C: number, cStride: number, y: number, yStride: number,
+    tokens: number, headDim: number, stateSize: number, headsPerGroup: number, A: number, D: number, dtBias: number, state: number, hStart: number, hEnd: number,
+  ): void;
   readBandwidth(p: number, n: number): number;
 }
 
@@ -528,6 +533,30 @@ export class CpuKernels {
   /** u32 index of each row's largest value (first on ties) at `out`. */
   argmax(a: { x: F32Rows; n: number; out: number; rowStart: number; rowEnd: number }): void {
     this.exec('argmax', [at(a.x), a.x.stride, a.n, a.out, a.rowStart, a.rowEnd], 4, 1);
+  }
+
+  /**
+   * Causal depthwise convolution with a rolling state (ggml_ssm_conv + bias + optional SiLU) of
+   * channels [chStart, chEnd) over `tokens` rows of x into out; state [kernel - 1][channels] f32 at
+   * `state`, oldest column first, updated. weight [channels][kernel]; bias 0 = none.
+   */
+  ssmConv(a: { x: F32Rows; out: F32Rows; tokens: number; kernel: number; channels: number; weight: number; bias?: number; silu: boolean; state: number; chStart: number; chEnd: number }): void {
+    this.exec('ssmConv', [at(a.x), a.x.stride, at(a.out), a.out.stride, a.tokens, a.kernel, a.channels, a.weight, a.bias ?? 0, a.silu ? 1 : 0, a.state, a.chStart, a.chEnd], 11, 1);
+  }
+
+  /**
+   * Mamba2's selective scan with the D skip (ggml_ssm_scan, scalar A per head) of heads
+   * [hStart, hEnd) over `tokens` tokens: state [heads][headDim][stateSize] f32 at `state`, updated;
+   * A, D, dtBias: f32 [heads]; head h reads group h / headsPerGroup of B and C.
+   */
+  ssmScan(a: {
+    x: F32Rows; dt: F32Rows; B: F32Rows; C: F32Rows; y: F32Rows; tokens: number; headDim: number; stateSize: number; headsPerGroup: number;
+    A: number; D: number; dtBias: number; state: number; hStart: number; hEnd: number;
+  }): void {
+    this.exec('ssmScan', [
+      at(a.x), a.x.stride, at(a.dt), a.dt.stride, at(a.B), a.B.stride, at(a.C), a.C.stride, at(a.y), a.y.stride,
+      a.tokens, a.headDim, a.stateSize, a.headsPerGroup, a.A, a.D, a.dtBias, a.state, a.hStart, a.hEnd,
+    ], 18, 1);
   }
 
   /** Reads `bytes` (a multiple of 64) at `ptr`: the benchmark's memory-read baseline. */

@@ -16,11 +16,14 @@ import type {
   DevicePenalties,
   BackendLimits,
   ByteReader,
+  ConvOp,
   IdBuffer,
   KvStorage,
   MoeFfnOp,
+  Region,
   RopeOp,
   Rows,
+  SsmScanOp,
   Vector,
   Weight,
 } from '../ops.ts';
@@ -30,6 +33,7 @@ import { createDecodeDispatchBuffer, decodeScratchFloats, encodeAttention, encod
 import { foldedGrid, type RowView, shaderKernel } from './kernels/common.ts';
 import { encodeElementwise } from './kernels/elementwise.ts';
 import { encodeEmbed } from './kernels/embed.ts';
+import { encodeGatedNorm } from './kernels/gated-norm.ts';
 import { encodeGlu } from './kernels/glu.ts';
 import { encodeGroupedMatmul, encodeIndexedMatvec, encodeMatmul, GROUPED_TILE_PAIRS, gluMatmulFits, groupedTiles, matmulSupports } from './kernels/matmul.ts';
 import { encodeMoeCombine, encodeMoeRoute, encodeMoeSort } from './kernels/moe.ts';
@@ -37,7 +41,10 @@ import { encodeAddNorm, encodeNorm } from './kernels/norm.ts';
 import { encodeRope, type RopeArgs } from './kernels/rope.ts';
 import { encodeRopeKvWrite, ropeKvWriteFits } from './kernels/rope-kv-write.ts';
 import { encodeHistoryPenalties, encodePenalties, encodeTokenMask } from './kernels/penalty.ts';
+import { encodeRegionCopy, encodeRegionZero, type FloatRegion } from './kernels/region.ts';
 import { encodeSample, sampleScratchElements } from './kernels/sample.ts';
+import { encodeSsmConv } from './kernels/ssm-conv.ts';
+import { chunkedScanFits, chunkedScanScratchFloats, encodeSsmScan, encodeSsmScanChunked, scanInputsShared } from './kernels/ssm-scan.ts';
 import type { SamplingParams, TokenPenalties } from '../../sampling/params.ts';
 import type { AllowedTokens } from '../../sampling/mask.ts';
 import { readBuffer } from './readback.ts';
@@ -97,6 +104,8 @@ export interface WebGpuBackendOptions {
 }
 
 const SOFTCAP = kernelFamily();
+/** From this many tokens a scan runs in the chunked form (ssm_scan_chunked.wgsl), parallel over tokens. */
+const CHUNKED_SCAN_MIN_TOKENS = 16;
 /** Slots of the id readback ring, and bytes per slot (64 ids). */
 const READ_RING_SLOTS = 8;
 const READ_SLOT_BYTES = 256;
@@ -133,6 +142,8 @@ export class WebGpuBackend implements Backend {
   private moeRouting: { ids: GPUBuffer; weights: GPUBuffer; entries: number } | undefined;
   /** Prefill's buckets of a chunk of (token, expert) pairs by expert (moe_sort.wgsl), sized for `pairs` pairs over `nExpert` experts. */
   private moeGrouping: { starts: GPUBuffer; order: GPUBuffer; tiles: GPUBuffer; pairs: number; nExpert: number } | undefined;
+  /** The chunked scan's scratch (delta, decay, C.B, chunk states), grown to the largest prefill seen. */
+  private scanScratch: { buffer: GPUBuffer; floats: number } | undefined;
 
   constructor(
     readonly device: GPUDevice,
@@ -498,6 +509,83 @@ export class WebGpuBackend implements Backend {
     encodeGlu(this.recorder, this.kernels, { activation, gate: view(gate), up: view(up), out: view(out), n, rows });
   }
 
+  ssmConv(x: Rows, out: Rows, tokens: number, op: ConvOp): void {
+    if (op.weight.length !== op.channels * op.kernel) throw new RangeError(`ssmConv: ${op.weight.name} has ${op.weight.length} values, not ${op.channels} x ${op.kernel}`);
+    const state = region(op.state, 'ssmConv state');
+    if (op.state.floats !== (op.kernel - 1) * op.channels) throw new RangeError(`ssmConv: a state of ${op.state.floats} floats for ${op.kernel - 1} columns of ${op.channels}`);
+    encodeSsmConv(this.recorder, this.kernels, {
+      x: view(x),
+      out: view(out),
+      tokens,
+      channels: op.channels,
+      kernel: op.kernel,
+      weight: buf(op.weight),
+      ...(op.bias ? { bias: buf(op.bias) } : {}),
+      silu: op.silu,
+      state: state.buffer,
+      stateOffset: state.offset,
+      dummy: this.dummy,
+    });
+  }
+
+  ssmScan(x: Rows, dt: Rows, B: Rows, C: Rows, y: Rows, tokens: number, op: SsmScanOp): void {
+    const state = region(op.state, 'ssmScan state');
+    if (op.state.floats !== op.heads * op.headDim * op.stateSize) {
+      throw new RangeError(`ssmScan: a state of ${op.state.floats} floats for ${op.heads} x ${op.headDim} x ${op.stateSize}`);
+    }
+    for (const v of [op.A, op.D, op.dtBias]) if (v.length !== op.heads) throw new RangeError(`ssmScan: ${v.name} has ${v.length} values for ${op.heads} heads`);
+    const args = {
+      heads: op.heads,
+      headDim: op.headDim,
+      stateSize: op.stateSize,
+      groups: op.groups,
+      tokens,
+      x: view(x),
+      dt: view(dt),
+      B: view(B),
+      C: view(C),
+      y: view(y),
+      A: buf(op.A),
+      D: buf(op.D),
+      dtBias: buf(op.dtBias),
+      state: state.buffer,
+      stateOffset: state.offset,
+    };
+    const storageLimit = this.device.limits.maxStorageBuffersPerShaderStage;
+    if (!scanInputsShared(args) && storageLimit < 9) {
+      throw new RangeError(`ssmScan: x, B and C in different activations need 9 storage buffers per shader, this device binds ${storageLimit}: pass them as slices of one activation`);
+    }
+    // A prefill in the chunked form (parallel over tokens); decode steps and short calls in the
+    // sequential one (one dispatch, the state in registers).
+    if (tokens < CHUNKED_SCAN_MIN_TOKENS || !chunkedScanFits(args)) {
+      encodeSsmScan(this.recorder, this.kernels, args);
+      return;
+    }
+    const floats = chunkedScanScratchFloats(op.heads, op.headDim, op.stateSize, op.groups, tokens);
+    if (!this.scanScratch || this.scanScratch.floats < floats) {
+      this.scanScratch = { buffer: this.buffer('ssm scan scratch', floats * 4), floats };
+      this.invalidatePlans();
+    }
+    encodeSsmScanChunked(this.recorder, this.kernels, { ...args, scratch: this.scanScratch.buffer });
+  }
+
+  gatedNorm(y: Rows, z: Rows, n: number, rows: number, groups: number, eps: number, weight: Vector): void {
+    if (weight.length !== n) throw new RangeError(`gatedNorm: ${weight.name} has ${weight.length} values for rows of ${n}`);
+    encodeGatedNorm(this.recorder, this.kernels, { y: view(y), z: view(z), n, rows, groups, eps, weight: buf(weight) });
+  }
+
+  mul(a: Rows, b: Rows, out: Rows, n: number, rows: number): void {
+    encodeElementwise(this.recorder, this.kernels, { op: 'mul', a: view(a), b: view(b), out: view(out), n, rows, dummy: this.dummy });
+  }
+
+  copy(from: Region, to: Region): void {
+    encodeRegionCopy(this.recorder, this.kernels, region(from, 'copy source'), region(to, 'copy target'));
+  }
+
+  zero(target: Region): void {
+    encodeRegionZero(this.recorder, this.kernels, region(target, 'zero'));
+  }
+
   add(a: Rows, b: Rows, out: Rows, n: number, rows: number, scale = 1): void {
     encodeElementwise(this.recorder, this.kernels, { op: 'add', a: view(a), b: view(b), out: view(out), n, rows, scale, dummy: this.dummy });
   }
@@ -705,6 +793,14 @@ export class WebGpuBackend implements Backend {
 function buf(handle: Vector | Activation | IdBuffer): GPUBuffer {
   if (!(handle instanceof GpuBufferHandle)) throw new TypeError(`${handle.name} was not allocated by the WebGPU backend`);
   return handle.buffer;
+}
+
+/** A region's buffer, checked to lie inside its activation. */
+function region(r: Region, what: string): FloatRegion {
+  if (!Number.isInteger(r.offset) || !Number.isInteger(r.floats) || r.offset < 0 || r.floats < 0 || r.offset + r.floats > r.t.floats) {
+    throw new RangeError(`${what}: floats [${r.offset}, ${r.offset + r.floats}) outside ${r.t.name} (${r.t.floats} floats)`);
+  }
+  return { buffer: buf(r.t), offset: r.offset, floats: r.floats };
 }
 
 function view(rows: Rows): RowView {

@@ -1442,6 +1442,168 @@ export function argmax(x: usize, xStride: i32, n: i32, out: usize, rowStart: i32
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// State-space ops (Mamba2, LFM2). Channel and head ranges are independent (each owns its part of
+// the state), so the pool splits them like rows.
+
+/** Tokens per block of ssmConv's four-channel loop. */
+const SSM_CONV_BLOCK: i32 = 32;
+
+@inline function siluF32(v: f32): f32 {
+  return v / (1 + Mathf.exp(-v));
+}
+
+/**
+ * Causal depthwise convolution with a rolling state (ggml_ssm_conv, then the bias and SiLU llama.cpp
+ * applies after it) of channels [chStart, chEnd): with the state's kernel - 1 past columns (state
+ * [kernel - 1][channels], oldest first) before x's `tokens` rows,
+ *   out[t][ch] = silu?(sum_j weight[ch * kernel + j] * column(t + j)[ch] + bias[ch])
+ * (bias 0 = none); then the state keeps the last kernel - 1 columns. x and out rows at
+ * `stride` floats; out must not overlap x or the state.
+ */
+export function ssmConv(
+  x: usize, xStride: i32, out: usize, outStride: i32, tokens: i32, kernel: i32, channels: i32,
+  weight: usize, bias: usize, silu: i32, state: usize, chStart: i32, chEnd: i32,
+): void {
+  const past = kernel - 1;
+  const rowState = <usize>channels << 2;
+  const rowX = <usize>xStride << 2;
+  const rowOut = <usize>outStride << 2;
+  const wRow = <usize>kernel << 2;
+  let ch = chStart;
+  // Four channels at a time, in blocks of tokens (their rows stay in L1 across the taps): the same
+  // operations in the same order per channel as the scalar loop below, so any split of the
+  // channels gives bitwise the same results.
+  for (; ch + 4 <= chEnd; ch += 4) {
+    const c = <usize>ch << 2;
+    const w0 = weight + <usize>ch * wRow;
+    for (let t0 = 0; t0 < tokens; t0 += SSM_CONV_BLOCK) {
+      const t1 = min(tokens, t0 + SSM_CONV_BLOCK);
+      for (let t = t0; t < t1; t++) v128.store(out + <usize>t * rowOut + c, f32x4.splat(0));
+      for (let j = 0; j < kernel; j++) {
+        let wv = f32x4.splat(load<f32>(w0 + (<usize>j << 2)));
+        wv = f32x4.replace_lane(wv, 1, load<f32>(w0 + wRow + (<usize>j << 2)));
+        wv = f32x4.replace_lane(wv, 2, load<f32>(w0 + 2 * wRow + (<usize>j << 2)));
+        wv = f32x4.replace_lane(wv, 3, load<f32>(w0 + 3 * wRow + (<usize>j << 2)));
+        for (let t = t0; t < t1; t++) {
+          const col = t + j;
+          const src = col < past ? state + <usize>col * rowState : x + <usize>(col - past) * rowX;
+          const o = out + <usize>t * rowOut + c;
+          v128.store(o, f32x4.add(v128.load(o), f32x4.mul(wv, v128.load(src + c))));
+        }
+      }
+      const bv = bias ? v128.load(bias + c) : f32x4.splat(0);
+      for (let t = t0; t < t1; t++) {
+        const o = out + <usize>t * rowOut + c;
+        const v = f32x4.add(v128.load(o), bv);
+        if (silu) {
+          store<f32>(o, siluF32(f32x4.extract_lane(v, 0)));
+          store<f32>(o, siluF32(f32x4.extract_lane(v, 1)), 4);
+          store<f32>(o, siluF32(f32x4.extract_lane(v, 2)), 8);
+          store<f32>(o, siluF32(f32x4.extract_lane(v, 3)), 12);
+        } else v128.store(o, v);
+      }
+    }
+    // The last `past` columns, oldest first; column tokens + j >= j, so reading ahead is safe.
+    for (let j = 0; j < past; j++) {
+      const col = tokens + j;
+      const src = col < past ? state + <usize>col * rowState : x + <usize>(col - past) * rowX;
+      v128.store(state + <usize>j * rowState + c, v128.load(src + c));
+    }
+  }
+  for (; ch < chEnd; ch++) {
+    const c = <usize>ch << 2;
+    const w = weight + <usize>ch * wRow;
+    const b: f32 = bias ? load<f32>(bias + c) : 0;
+    for (let t = 0; t < tokens; t++) {
+      let sum: f32 = 0;
+      for (let j = 0; j < kernel; j++) {
+        const col = t + j;
+        const src = col < past ? state + <usize>col * rowState : x + <usize>(col - past) * rowX;
+        sum += load<f32>(w + (<usize>j << 2)) * load<f32>(src + c);
+      }
+      sum += b;
+      store<f32>(out + <usize>t * rowOut + c, silu ? siluF32(sum) : sum);
+    }
+    for (let j = 0; j < past; j++) {
+      const col = tokens + j;
+      const src = col < past ? state + <usize>col * rowState : x + <usize>(col - past) * rowX;
+      store<f32>(state + <usize>j * rowState + c, load<f32>(src + c));
+    }
+  }
+}
+
+/**
+ * Mamba2's selective scan plus the D skip (ggml_ssm_scan with a scalar A per head) of heads
+ * [hStart, hEnd) over `tokens` tokens of one sequence, token by token per head (a head's state,
+ * headDim x stateSize floats, stays in cache across the tokens):
+ *   delta = softplus(dt[t][h] + dtBias[h]) (identity above 20), decay = exp(delta * A[h])
+ *   s[h][p][:] = s[h][p][:] * decay + B[t][g][:] * (x[t][h][p] * delta)
+ *   y[t][h][p] = s[h][p][:] . C[t][g][:] + D[h] * x[t][h][p]
+ * with g = h / headsPerGroup. delta and decay in f64 (once per head and token), the state and the
+ * dot in f32 SIMD over the state dimension, as ggml's f32 CPU op.
+ */
+export function ssmScan(
+  x: usize, xStride: i32, dt: usize, dtStride: i32, B: usize, bStride: i32, C: usize, cStride: i32,
+  y: usize, yStride: i32, tokens: i32, headDim: i32, stateSize: i32, headsPerGroup: i32,
+  A: usize, D: usize, dtBias: usize, state: usize, hStart: i32, hEnd: i32,
+): void {
+  const S = stateSize;
+  const S4 = S & ~3;
+  const rowS = <usize>S << 2;
+  for (let h = hStart; h < hEnd; h++) {
+    const hc = <usize>h << 2;
+    const g = h / headsPerGroup;
+    const a = <f64>load<f32>(A + hc);
+    const dSkip = load<f32>(D + hc);
+    const bias = <f64>load<f32>(dtBias + hc);
+    const sHead = state + <usize>(h * headDim) * rowS;
+    for (let t = 0; t < tokens; t++) {
+      const v = <f64>load<f32>(dt + ((<usize>t * <usize>dtStride) << 2) + hc) + bias;
+      const delta = v > 20 ? v : Math.log1p(Math.exp(v));
+      const decay = f32x4.splat(<f32>Math.exp(delta * a));
+      const deltaF = <f32>delta;
+      const bt = B + ((<usize>t * <usize>bStride + <usize>(g * S)) << 2);
+      const ct = C + ((<usize>t * <usize>cStride + <usize>(g * S)) << 2);
+      const xt = x + ((<usize>t * <usize>xStride + <usize>(h * headDim)) << 2);
+      const yt = y + ((<usize>t * <usize>yStride + <usize>(h * headDim)) << 2);
+      for (let p = 0; p < headDim; p++) {
+        const xv = load<f32>(xt + (<usize>p << 2));
+        const xd = xv * deltaF;
+        const xdv = f32x4.splat(xd);
+        const sp = sHead + <usize>p * rowS;
+        let acc0 = f32x4.splat(0);
+        let acc1 = f32x4.splat(0);
+        let k = 0;
+        for (; k + 8 <= S; k += 8) {
+          const o = <usize>k << 2;
+          const s0 = f32x4.add(f32x4.mul(v128.load(sp + o), decay), f32x4.mul(v128.load(bt + o), xdv));
+          const s1 = f32x4.add(f32x4.mul(v128.load(sp + o, 16), decay), f32x4.mul(v128.load(bt + o, 16), xdv));
+          v128.store(sp + o, s0);
+          v128.store(sp + o, s1, 16);
+          acc0 = f32x4.add(acc0, f32x4.mul(s0, v128.load(ct + o)));
+          acc1 = f32x4.add(acc1, f32x4.mul(s1, v128.load(ct + o, 16)));
+        }
+        for (; k < S4; k += 4) {
+          const o = <usize>k << 2;
+          const s0 = f32x4.add(f32x4.mul(v128.load(sp + o), decay), f32x4.mul(v128.load(bt + o), xdv));
+          v128.store(sp + o, s0);
+          acc0 = f32x4.add(acc0, f32x4.mul(s0, v128.load(ct + o)));
+        }
+        let sum = hsum(f32x4.add(acc0, acc1));
+        const dk = f32x4.extract_lane(decay, 0);
+        for (; k < S; k++) {
+          const o = <usize>k << 2;
+          const s0 = load<f32>(sp + o) * dk + load<f32>(bt + o) * xd;
+          store<f32>(sp + o, s0);
+          sum += s0 * load<f32>(ct + o);
+        }
+        store<f32>(yt + (<usize>p << 2), sum + dSkip * xv);
+      }
+    }
+  }
+}
+
 /** Streams n bytes (n % 64 == 0) and returns a checksum: the benchmark's memory-read rate. */
 export function readBandwidth(p: usize, n: usize): i32 {
   let a = i32x4.splat(0);

@@ -63,7 +63,8 @@ export function assertPositiveInt(value: number, what: string): void {
   if (!Number.isInteger(value) || value < 1) throw new RangeError(`${what} must be a positive integer, got ${value}`);
 }
 
-function underlying(binding: GPUBuffer | BufferRange): GPUBuffer {
+/** The GPU buffer of a binding (a whole buffer or a range of one). */
+export function bufferOf(binding: GPUBuffer | BufferRange): GPUBuffer {
   return 'buffer' in binding ? binding.buffer : binding;
 }
 
@@ -76,7 +77,7 @@ export function ioVariant(
   src: GPUBuffer | BufferRange,
   dst: GPUBuffer | BufferRange,
 ): { slot: 'io_in_place.wgsl' | 'io_separate.wgsl'; suffix: string; bind: Record<string, GPUBuffer | BufferRange> } {
-  if (underlying(src) === underlying(dst)) {
+  if (bufferOf(src) === bufferOf(dst)) {
     const s = 'buffer' in src ? src : { buffer: src };
     const d = 'buffer' in dst ? dst : { buffer: dst };
     if ((s.offset ?? 0) !== (d.offset ?? 0) || s.size !== d.size) {
