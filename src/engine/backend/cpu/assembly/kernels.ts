@@ -1089,30 +1089,30 @@ function dotQ6_KQ8Kx4(w: usize, xq: usize, xqs: usize, k: i32, out: usize, os: u
       const qh1 = v128.load(w + 128 + 32 * h + 16);
       const xo: usize = 36 + 128 * h;
       const sb = 8 * h;
-      let lo = q6Lanes(qlA0, qlB0, qh0, 0);
-      let hi = q6Lanes(qlA1, qlB1, qh1, 0);
-      s0 = q6Group4K(w, xq, xqs, xo, lo, hi, sb, 0, s0);
-      s1 = q6Group4K(w, xq, xqs, xo, lo, hi, sb, 1, s1);
-      s2 = q6Group4K(w, xq, xqs, xo, lo, hi, sb, 2, s2);
-      s3 = q6Group4K(w, xq, xqs, xo, lo, hi, sb, 3, s3);
-      lo = q6Lanes(qlA0, qlB0, qh0, 1);
-      hi = q6Lanes(qlA1, qlB1, qh1, 1);
-      s0 = q6Group4K(w, xq, xqs, xo + 32, lo, hi, sb + 2, 0, s0);
-      s1 = q6Group4K(w, xq, xqs, xo + 32, lo, hi, sb + 2, 1, s1);
-      s2 = q6Group4K(w, xq, xqs, xo + 32, lo, hi, sb + 2, 2, s2);
-      s3 = q6Group4K(w, xq, xqs, xo + 32, lo, hi, sb + 2, 3, s3);
-      lo = q6Lanes(qlA0, qlB0, qh0, 2);
-      hi = q6Lanes(qlA1, qlB1, qh1, 2);
-      s0 = q6Group4K(w, xq, xqs, xo + 64, lo, hi, sb + 4, 0, s0);
-      s1 = q6Group4K(w, xq, xqs, xo + 64, lo, hi, sb + 4, 1, s1);
-      s2 = q6Group4K(w, xq, xqs, xo + 64, lo, hi, sb + 4, 2, s2);
-      s3 = q6Group4K(w, xq, xqs, xo + 64, lo, hi, sb + 4, 3, s3);
-      lo = q6Lanes(qlA0, qlB0, qh0, 3);
-      hi = q6Lanes(qlA1, qlB1, qh1, 3);
-      s0 = q6Group4K(w, xq, xqs, xo + 96, lo, hi, sb + 6, 0, s0);
-      s1 = q6Group4K(w, xq, xqs, xo + 96, lo, hi, sb + 6, 1, s1);
-      s2 = q6Group4K(w, xq, xqs, xo + 96, lo, hi, sb + 6, 2, s2);
-      s3 = q6Group4K(w, xq, xqs, xo + 96, lo, hi, sb + 6, 3, s3);
+      for (let g = 0; g < 4; g++) {
+        // g is a loop variable here, so q6Lanes' shifts are chosen at run time: four selects.
+        let lo: v128;
+        let hi: v128;
+        if (g == 0) {
+          lo = q6Lanes(qlA0, qlB0, qh0, 0);
+          hi = q6Lanes(qlA1, qlB1, qh1, 0);
+        } else if (g == 1) {
+          lo = q6Lanes(qlA0, qlB0, qh0, 1);
+          hi = q6Lanes(qlA1, qlB1, qh1, 1);
+        } else if (g == 2) {
+          lo = q6Lanes(qlA0, qlB0, qh0, 2);
+          hi = q6Lanes(qlA1, qlB1, qh1, 2);
+        } else {
+          lo = q6Lanes(qlA0, qlB0, qh0, 3);
+          hi = q6Lanes(qlA1, qlB1, qh1, 3);
+        }
+        const xg = xo + <usize>(32 * g);
+        const sg = sb + 2 * g;
+        s0 = q6Group4K(w, xq, xqs, xg, lo, hi, sg, 0, s0);
+        s1 = q6Group4K(w, xq, xqs, xg, lo, hi, sg, 1, s1);
+        s2 = q6Group4K(w, xq, xqs, xg, lo, hi, sg, 2, s2);
+        s3 = q6Group4K(w, xq, xqs, xg, lo, hi, sg, 3, s3);
+      }
     }
     const x1 = xq + xqs;
     const x2 = x1 + xqs;
