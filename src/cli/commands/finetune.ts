@@ -15,7 +15,7 @@ import { CpuTrainOps } from '../../engine/train/cpu-ops.ts';
 import { chatWindows, splitHeldOut, textWindows, type TrainingWindow } from '../../engine/train/data.ts';
 import { LoraTrainer, TRAIN_TARGETS, evaluateLoss, newAdapter, type TrainTarget } from '../../engine/train/trainer.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
-import { UsageError, parseFlags, type CliCommand } from '../command.ts';
+import { UsageError, numberFlag, parseFlags, type CliCommand } from '../command.ts';
 
 const HELP = `finetune BASE.gguf --data FILE[,FILE...] --out ADAPTER.gguf [options]
   --rank R        LoRA rank (default 8)
@@ -48,13 +48,7 @@ export const finetuneCommand: CliCommand = {
     if (!out) throw new UsageError('--out ADAPTER.gguf is required');
     const dataFiles = [...(values.get('--data') ?? '').split(',').filter(Boolean), ...positional.slice(1)];
     if (dataFiles.length === 0) throw new UsageError('--data FILE is required');
-    const num = (flag: string, fallback: number, ok: (n: number) => boolean, what: string) => {
-      const v = values.get(flag);
-      if (v === undefined) return fallback;
-      const n = Number(v);
-      if (!ok(n)) throw new UsageError(`${flag} needs ${what}, got '${v}'`);
-      return n;
-    };
+    const num = (flag: string, fallback: number, ok: (n: number) => boolean, what: string) => numberFlag(values, flag, fallback, ok, what);
     const int = (n: number) => Number.isSafeInteger(n) && n >= 1;
     const rank = num('--rank', 8, int, 'a positive integer');
     const alpha = num('--alpha', 2 * rank, (n) => Number.isFinite(n) && n >= 0, 'a number >= 0');
