@@ -37,7 +37,30 @@ export class CpuTrainOps implements TrainOps {
     for (let o = 0; o < nOut; o++) {
       const row = o * nIn;
       const b = bias ? bias[o]! : 0;
-      for (let t = 0; t < n; t++) {
+      let t = 0;
+      // Four tokens per pass over the weight row: each weight is read once for four products.
+      for (; t + 4 <= n; t += 4) {
+        const x0 = t * nIn;
+        const x1 = x0 + nIn;
+        const x2 = x1 + nIn;
+        const x3 = x2 + nIn;
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        for (let i = 0; i < nIn; i++) {
+          const wi = wf[row + i]!;
+          s0 += wi * x[x0 + i]!;
+          s1 += wi * x[x1 + i]!;
+          s2 += wi * x[x2 + i]!;
+          s3 += wi * x[x3 + i]!;
+        }
+        y[t * nOut + o] = s0 + b;
+        y[(t + 1) * nOut + o] = s1 + b;
+        y[(t + 2) * nOut + o] = s2 + b;
+        y[(t + 3) * nOut + o] = s3 + b;
+      }
+      for (; t < n; t++) {
         const xo = t * nIn;
         let sum = 0;
         for (let i = 0; i < nIn; i++) sum += wf[row + i]! * x[xo + i]!;
@@ -50,12 +73,31 @@ export class CpuTrainOps implements TrainOps {
   matmulBackward(w: FrozenMatrix, dy: Vec, n: number, dx: Vec): void {
     const { nIn, nOut } = w;
     const wf = this.dequantize(w);
-    for (let t = 0; t < n; t++) {
-      const xo = t * nIn;
-      for (let o = 0; o < nOut; o++) {
+    for (let o = 0; o < nOut; o++) {
+      const row = o * nIn;
+      let t = 0;
+      for (; t + 4 <= n; t += 4) {
+        const g0 = dy[t * nOut + o]!;
+        const g1 = dy[(t + 1) * nOut + o]!;
+        const g2 = dy[(t + 2) * nOut + o]!;
+        const g3 = dy[(t + 3) * nOut + o]!;
+        if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0) continue;
+        const x0 = t * nIn;
+        const x1 = x0 + nIn;
+        const x2 = x1 + nIn;
+        const x3 = x2 + nIn;
+        for (let i = 0; i < nIn; i++) {
+          const wi = wf[row + i]!;
+          dx[x0 + i] = dx[x0 + i]! + wi * g0;
+          dx[x1 + i] = dx[x1 + i]! + wi * g1;
+          dx[x2 + i] = dx[x2 + i]! + wi * g2;
+          dx[x3 + i] = dx[x3 + i]! + wi * g3;
+        }
+      }
+      for (; t < n; t++) {
         const g = dy[t * nOut + o]!;
         if (g === 0) continue;
-        const row = o * nIn;
+        const xo = t * nIn;
         for (let i = 0; i < nIn; i++) dx[xo + i] = dx[xo + i]! + wf[row + i]! * g;
       }
     }
