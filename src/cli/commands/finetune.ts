@@ -76,8 +76,8 @@ export const finetuneCommand: CliCommand = {
         if (/\.jsonl?$/i.test(path)) {
           const conversations = parseConversations(path, text);
           const meta = file.metadata as ReadonlyMap<string, unknown>;
-          const choice = chooseChatFormat(chatTemplateMetadata(meta as never));
-          const vocab = stopVocab(meta as never);
+          const choice = chooseChatFormat(chatTemplateMetadata(meta));
+          const vocab = stopVocab(meta);
           const bosToken = vocab ? tokenText(vocab, vocab.bosTokenId) : '';
           const eosToken = vocab ? tokenText(vocab, vocab.eosTokenId) : '';
           const render = (messages: readonly ChatMessage[], addGenerationPrompt: boolean) => formatChat(choice.format, messages, { addGenerationPrompt, bosToken, eosToken, tokenizerAddsBos: true });
