@@ -84,8 +84,10 @@ async function compare(name: string, arch: TestArch, quant: string | QuantRecipe
     top1VsLlama: topOneAgreement(llama, f32, V),
   };
   console.log(`[lora parity] ${name}: ${Object.entries(figures).map(([k, v]) => `${k} ${k.startsWith('top1') ? v.toFixed(3) : v.toExponential(2)}`).join(', ')}`);
-  // The adapters matter: a comparison that passes without them would prove nothing.
-  expect(figures.adapterMoves).toBeGreaterThan(1e-3);
+  // The adapters matter: a comparison that passes without them would prove nothing. They move the
+  // logits 10x past the F32 bar (1e-5): an engine that ignored them would fail it. (A fixed 1e-3
+  // was too high for some held-out draws: granite's residual scale damps an FFN-only adapter to 8.5e-4.)
+  expect(figures.adapterMoves).toBeGreaterThan(1e-4);
   return figures;
 }
 
@@ -131,9 +133,7 @@ describe('LoRA vs llama.cpp', () => {
     const config = (await loadReferenceWeights(await readGguf(b), b)).config;
     const candidates = LORA_TARGET_NAMES.filter((t) => t !== 'attn_qkv' && !(t === 'token_embd' && config.tensors.tiedEmbeddings));
     const targets = candidates.filter(() => next() < 0.5);
-    // ffn_down adds straight into the residual stream: with it the adapter always moves the logits
-    // past the check's 1e-3 (a draw of only attn_k at rank 1 and a small gain once did not).
-    if (!targets.includes('ffn_down')) targets.push('ffn_down');
+    if (targets.length === 0) targets.push('ffn_down');
     const rank = 1 + Math.floor(next() * 32);
     // alpha/rank is the adapter's gain: drawn in [0.5, 2.5) so that the adapter always moves the logits (alpha 0 means a gain of 1).
     const alpha = next() < 0.2 ? 0 : Math.max(1, Math.round(rank * (0.5 + 2 * next())));
