@@ -23,8 +23,10 @@ import { bytesSource } from '../../src/engine/gguf/source.ts';
 import { ModelConfigError, UnsupportedModelError } from '../../src/engine/model/errors.ts';
 import { readT5Config } from '../../src/engine/model/t5-config.ts';
 import { T5InputTooLongError, T5Model } from '../../src/engine/model/t5-forward.ts';
+import { t5Transform } from '../../src/engine/generate/t5-transform.ts';
+import { GREEDY } from '../../src/engine/sampling/params.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
-import { klDivergencePerRow, maxAbsDiff, topOneAgreement } from '../../src/testing/compare.ts';
+import { argmax, klDivergencePerRow, maxAbsDiff, topOneAgreement } from '../../src/testing/compare.ts';
 import { llamaRefEncDecLogits } from '../../src/testing/llama-ref.ts';
 import { makeTestModel, type TestModelOptions } from '../../src/testing/make-model.ts';
 import { tokensFor } from '../../src/testing/random.ts';
@@ -138,6 +140,31 @@ describe('t5 on the CPU backend', () => {
     expect(maxAbsDiff(whole, pieces)).toBeLessThan(1e-4);
     const other = await ours(exactBackend, path, tokensFor(N_INPUT, V, 9999), decoder);
     expect(compare(whole, other, V).maxKl).toBeGreaterThan(1e-2);
+  });
+
+  it('t5Transform: greedy tokens are the float64 reference\'s argmax at every step; an end token stops it', { timeout: TIMEOUT }, async () => {
+    const path = generate('transform', CASES[1]!.options);
+    const reference = await loadT5Reference(path);
+    const V = reference.config.nVocab;
+    const input = tokensFor(20, V, 800);
+    const source = await nodeFileSource(path);
+    try {
+      const model = await T5Model.load(exactBackend, source, { inputCapacity: 32, outputCapacity: 32 });
+      const out = await t5Transform(model, input, { maxTokens: 12, sampling: GREEDY, isEnd: () => false });
+      expect(out.tokens).toHaveLength(12);
+      expect(out.finishReason).toBe('length');
+      const logits = new T5ReferenceSession(reference, input).eval([reference.config.decoderStart ?? 0, ...out.tokens.slice(0, -1)]);
+      expect(out.tokens.map((_, i) => argmax(logits, i * V, V))).toEqual(out.tokens);
+      const end = out.tokens[4]!;
+      const stopped = await t5Transform(model, input, { maxTokens: 12, sampling: GREEDY, isEnd: (id) => id === end });
+      expect(stopped.finishReason).toBe('stop');
+      expect(stopped.tokens).toEqual(out.tokens.slice(0, out.tokens.indexOf(end)));
+      // The output is bounded by the decoder's cache (the start token takes one position).
+      const small = await T5Model.load(exactBackend, source, { inputCapacity: 32, outputCapacity: 4 });
+      expect((await t5Transform(small, input, { maxTokens: 12, sampling: GREEDY, isEnd: () => false })).tokens).toEqual(out.tokens.slice(0, 3));
+    } finally {
+      await source.close();
+    }
   });
 
   it('refuses by name: an input over the capacity, a missing tensor, a backend without relative attention', { timeout: TIMEOUT }, async () => {
