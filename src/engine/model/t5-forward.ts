@@ -78,9 +78,21 @@ export function t5MemoryBytes(c: T5ModelConfig, weightBytes: number, inputCapaci
   return weightBytes + kv + scratch;
 }
 
+/** Row views of the scratch: [tokens][width] each. */
+type Views = Record<'x' | 'cur' | 'q' | 'k' | 'v' | 'attn' | 'gate' | 'up' | 'ffh', Rows>;
+
+function views(c: T5ModelConfig, s: T5Scratch): Views {
+  const E = c.nEmbd;
+  const A = c.nHead * c.headDim;
+  const F = c.nFf;
+  const r = (t: Activation, stride: number): Rows => ({ t, stride });
+  return { x: r(s.x, E), cur: r(s.cur, E), q: r(s.q, A), k: r(s.k, A), v: r(s.v, A), attn: r(s.attn, A), gate: r(s.gate, F), up: r(s.up, F), ffh: r(s.ffh, F) };
+}
+
 export class T5Model {
   /** Input tokens encoded; 0 before the first `encode`. */
   private inputLength = 0;
+  private readonly r: Views;
 
   private constructor(
     readonly backend: Backend,
@@ -100,7 +112,9 @@ export class T5Model {
     private readonly crossKv: KvStorage,
     /** The decoder's self-attention cache; its length is the next decoder position. */
     readonly kv: KvCache,
-  ) {}
+  ) {
+    this.r = views(config, s);
+  }
 
   /** Loads a t5 GGUF into `backend` (checked whole first: keys, tensors, memory). */
   static async load(backend: Backend, source: RangedSource, options: T5LoadOptions = {}, header?: GgufFile): Promise<T5Model> {
@@ -234,9 +248,7 @@ export class T5Model {
     }
     this.checkTokens(input);
     const { backend: b, config: c, s } = this;
-    const E = c.nEmbd;
-    const x: Rows = { t: s.x, stride: E };
-    const cur: Rows = { t: s.cur, stride: E };
+    const { x, cur, k, v } = this.r;
     b.begin();
     b.writeIds(s.tokens, Uint32Array.from(input));
     b.writeIds(s.positions, Uint32Array.from({ length: n }, (_, i) => i));
@@ -246,10 +258,8 @@ export class T5Model {
       this.selfAttention(blk, this.encKv, 0, n, n, { causal: false, bias: bias(blk.relB) });
       this.ffn(blk, n);
     }
-    b.norm('rms', x, cur, E, n, c.normEps, this.encNorm);
+    b.norm('rms', x, cur, c.nEmbd, n, c.normEps, this.encNorm);
     // The cross-attention keys and values of every decoder block, once per input.
-    const k: Rows = { t: s.k, stride: c.nHead * c.headDim };
-    const v: Rows = { t: s.v, stride: c.nHead * c.headDim };
     this.dec.forEach((blk, il) => {
       b.matmul(blk.cross!.k, cur, k, n);
       b.matmul(blk.cross!.v, cur, v, n);
@@ -289,12 +299,8 @@ export class T5Model {
     const { backend: b, config: c, s } = this;
     const n = tokens.length;
     const E = c.nEmbd;
-    const A = c.nHead * c.headDim;
     const start = this.kv.length;
-    const x: Rows = { t: s.x, stride: E };
-    const cur: Rows = { t: s.cur, stride: E };
-    const q: Rows = { t: s.q, stride: A };
-    const attn: Rows = { t: s.attn, stride: A };
+    const { x, cur, q, attn } = this.r;
     b.begin();
     b.writeIds(s.tokens, Uint32Array.from(tokens));
     b.writeIds(s.positions, Uint32Array.from({ length: n }, (_, i) => start + i));
@@ -324,13 +330,7 @@ export class T5Model {
   private selfAttention(blk: Block, cache: KvStorage, layer: number, n: number, kvLength: number, op: { causal: boolean; bias: RelativeBias }): void {
     const { backend: b, config: c, s } = this;
     const E = c.nEmbd;
-    const A = c.nHead * c.headDim;
-    const x: Rows = { t: s.x, stride: E };
-    const cur: Rows = { t: s.cur, stride: E };
-    const q: Rows = { t: s.q, stride: A };
-    const k: Rows = { t: s.k, stride: A };
-    const v: Rows = { t: s.v, stride: A };
-    const attn: Rows = { t: s.attn, stride: A };
+    const { x, cur, q, k, v, attn } = this.r;
     b.norm('rms', x, cur, E, n, c.normEps, blk.attnNorm);
     b.matmul(blk.q, cur, q, n);
     b.matmul(blk.k, cur, k, n);
@@ -344,18 +344,14 @@ export class T5Model {
 
   /** x += ffn_down · (GELU(gate) ⊙ up, or ReLU(up)) of rms_norm(x) · ffn_norm. */
   private ffn(blk: Block, n: number): void {
-    const { backend: b, config: c, s } = this;
+    const { backend: b, config: c } = this;
     const E = c.nEmbd;
     const F = c.nFf;
-    const x: Rows = { t: s.x, stride: E };
-    const cur: Rows = { t: s.cur, stride: E };
-    const up: Rows = { t: s.up, stride: F };
-    const gate: Rows = { t: s.gate, stride: F };
+    const { x, cur, up, gate, ffh } = this.r;
     b.norm('rms', x, cur, E, n, c.normEps, blk.ffnNorm);
     b.matmul(blk.up, cur, up, n);
     if (blk.gate) {
       b.matmul(blk.gate, cur, gate, n);
-      const ffh: Rows = { t: s.ffh, stride: F };
       b.glu('gelu', gate, up, ffh, F, n);
       b.matmul(blk.down, ffh, cur, n);
     } else {
