@@ -21,6 +21,7 @@ import type { Backend } from '../../src/engine/backend/ops.ts';
 import { readGguf } from '../../src/engine/gguf/reader.ts';
 import { bytesSource } from '../../src/engine/gguf/source.ts';
 import { ModelConfigError, UnsupportedModelError } from '../../src/engine/model/errors.ts';
+import { ModelTooLargeError } from '../../src/engine/model/loader.ts';
 import { readT5Config } from '../../src/engine/model/t5-config.ts';
 import { T5InputTooLongError, T5Model } from '../../src/engine/model/t5-forward.ts';
 import { t5Transform } from '../../src/engine/generate/t5-transform.ts';
@@ -167,7 +168,7 @@ describe('t5 on the CPU backend', () => {
     }
   });
 
-  it('refuses by name: an input over the capacity, a missing tensor, a backend without relative attention', { timeout: TIMEOUT }, async () => {
+  it('refuses by name: an input over the capacity, a missing tensor, a backend without relative attention or ReLU, a budget too small', { timeout: TIMEOUT }, async () => {
     const bytes = makeTestModel(CASES[1]!.options);
     const source = bytesSource(bytes);
     const model = await T5Model.load(exactBackend, source, { inputCapacity: 16, outputCapacity: 8 });
@@ -186,5 +187,8 @@ describe('t5 on the CPU backend', () => {
     await expect(T5Model.load(plain, source)).rejects.toThrow(UnsupportedModelError);
     const noRelu = Object.create(exactBackend, { relu: { value: undefined } }) as Backend;
     await expect(T5Model.load(noRelu, source)).rejects.toThrow(/ReLU FFN does not run/);
+    // Weights + the three KV stores + scratch are checked against the budget before any upload.
+    const small = Object.create(exactBackend, { limits: { value: { ...exactBackend.limits, memoryBudgetBytes: bytes.length } } }) as Backend;
+    await expect(T5Model.load(small, source)).rejects.toThrow(ModelTooLargeError);
   });
 });

@@ -132,12 +132,14 @@ export class T5Model {
     const batch = Math.min(capacity(options.decoderBatch, 'decoderBatch', 32), outCap);
 
     const infos = new Map(file.tensors.map((t) => [t.name, t]));
-    for (const t of file.tensors) {
-      if (t5Tensors(c).some((spec) => spec.name === t.name) && t.shape.length === 2 && !backend.supportsWeight(t.type)) {
+    const specs = t5Tensors(c);
+    for (const spec of specs) {
+      const t = infos.get(spec.name);
+      if (t && t.shape.length === 2 && !backend.supportsWeight(t.type)) {
         throw new UnsupportedModelError(`${t.name}: tensor type ${t.type} is not supported on the ${backend.kind} backend`, { tensors: [t.name] });
       }
     }
-    const weightBytes = t5Tensors(c).reduce((sum, spec) => {
+    const weightBytes = specs.reduce((sum, spec) => {
       const t = infos.get(spec.name);
       return t ? sum + (backend.weightBytes?.(t.type, t.shape) ?? t.byteSize) : sum;
     }, 0);
