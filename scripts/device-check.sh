@@ -8,8 +8,8 @@
 #   gpu-tests   every WGSL kernel against its float64 reference (src/**/*.gpu.test.ts)
 #   kernels     hearth bench kernels: Q4_K and Q8_0 at 4096x4096 and 14336x4096, copy bandwidth
 #   ssm-kernels hearth bench ssm: the Mamba2 scan sequential vs chunked and the convolution per token count
-#   generate-*  random-weight Q4_K_M GGUFs shaped as Llama-3.2-1B and Llama-3.1-8B (in the
-#               background from the start: it is CPU work)
+#   generate-*  random-weight Q4_K_M GGUFs shaped as Llama-3.2-1B, LFM2-1.2B and Llama-3.1-8B (in
+#               the background from the start: it is CPU work; DEVICE_CHECK_SHAPES picks which)
 #   ours-*      decode and prefill on each file (load, TTFT for 512 tokens, decode at 128 and 2048)
 #   peer-*      llama.cpp's llama-bench (Vulkan) on the same file: pp512, tg32 at depth 128 and 2048
 # Results: $OUT/device-check/ (or .device/results/ when OUT is unset), device-check.json
@@ -45,9 +45,16 @@ PARTS=$RESULTS/parts.tsv
 printf 'part\tstatus\tseconds\trc\n' > "$PARTS"
 
 # part NAME TIMEOUT_S COMMAND...: runs COMMAND with at most TIMEOUT_S seconds, fewer when the
-# budget is short, and records ok / failed / timeout / skipped.
+# budget is short, and records ok / failed / timeout / skipped. DEVICE_CHECK_SKIP lists parts not
+# to run (a second call that measures only the models, say).
+SKIP=" ${DEVICE_CHECK_SKIP:-} "
 part() {
   local name=$1 limit=$2; shift 2
+  if [[ "$SKIP" == *" $name "* ]]; then
+    say "$name: skipped (DEVICE_CHECK_SKIP)"
+    printf '%s\tskipped\t0\t\n' "$name" >> "$PARTS"
+    return
+  fi
   local left=$(( BUDGET - $(elapsed) - 10 ))
   if [ "$left" -lt 5 ]; then
     say "$name: skipped, budget spent"
@@ -146,10 +153,10 @@ if [ "$REHEARSE" = 1 ]; then
 else
   SHAPE_FLAGS=()
   WORKLOAD=(--prompt 512 --contexts 128,2048 --decode 32 --runs 2)
-  PEER_PP=512 PEER_TG=32 PEER_DEPTHS=128,2048 PEER_REPS=3
+  PEER_PP=512 PEER_TG=32 PEER_DEPTHS=128,2048 PEER_REPS=${DEVICE_CHECK_PEER_REPS:-3}
   KERNEL_FLAGS=(--shapes 4096x4096,14336x4096 --seconds 1 --prefill 512)
   SSM_FLAGS=(--tokens 1,16,64,512 --seconds 0.3) LIMIT_SSM=30
-  LIMIT_GPU_TESTS=120 LIMIT_KERNELS=75 LIMIT_GENERATE=300 LIMIT_OURS_1B=75 LIMIT_OURS_8B=120 LIMIT_PEER=60
+  LIMIT_GPU_TESTS=120 LIMIT_KERNELS=75 LIMIT_GENERATE=${DEVICE_CHECK_LIMIT_GENERATE:-300} LIMIT_OURS_1B=75 LIMIT_OURS_8B=120 LIMIT_PEER=60
 fi
 cd "$WORK/app"
 part sizes 30 "$NODE" "$HEARTH" device sizes "${SHAPE_FLAGS[@]}" --json "$RESULTS/sizes.json"
@@ -159,9 +166,14 @@ part sizes 30 "$NODE" "$HEARTH" device sizes "${SHAPE_FLAGS[@]}" --json "$RESULT
 # critical path, so the 8B gets most cores and starts at once rather than after the 1B.
 # Rehearsal: two processes each (the GPU parts need the CPU too on SwiftShader).
 CORES=$(nproc)
+SHAPES=${DEVICE_CHECK_SHAPES:-llama-3.2-1b lfm2-1.2b llama-3.1-8b}
 declare -A GEN_PID
-for id in llama-3.2-1b llama-3.1-8b; do
-  [ "$id" = llama-3.1-8b ] && parts=$(( CORES > 3 ? CORES - 2 : 1 )) || parts=$(( CORES > 7 ? CORES / 4 : 1 ))
+N_SHAPES=$(wc -w <<< "$SHAPES")
+for id in $SHAPES; do
+  # The cores (two left for the GPU parts) shared out; the 8B, whose token_embd alone is the
+  # critical path of any split, gets most of them.
+  share=$(( (CORES - 2) / N_SHAPES )); [ "$share" -lt 1 ] && share=1
+  [ "$id" = llama-3.1-8b ] && parts=$(( CORES > 3 ? CORES - 2 : 1 )) || parts=$share
   [ "$REHEARSE" = 1 ] && parts=2
   ( part "generate-$id" "$LIMIT_GENERATE" "$NODE" "$HEARTH" device generate "${SHAPE_FLAGS[@]}" --shapes "$id" --dir "$WORK/models" --parts "$parts" >/dev/null ) &
   GEN_PID[$id]=$!
@@ -182,7 +194,7 @@ wait_for() { # FILE PID: waits for the generator PID to finish FILE (or to end)
   while [ ! -f "$1" ] && kill -0 "$2" 2>/dev/null; do sleep 1; done
   [ -f "$1" ]
 }
-for id in llama-3.2-1b llama-3.1-8b; do
+for id in $SHAPES; do
   model_id=$id; [ "$REHEARSE" = 1 ] && model_id=$id-rehearsal
   file=$WORK/models/$model_id-q4_k_m.gguf
   say "waiting for $file"

@@ -28,7 +28,7 @@ const n = (x, digits = 1) => (typeof x === 'number' && Number.isFinite(x) ? x.to
 const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? `${(a / b).toPrecision(2)}x` : '–');
 const sig = (x) => (typeof x === 'number' && Number.isFinite(x) ? x.toPrecision(3) : '–');
 const mib = (b) => (typeof b === 'number' ? `${(b / 2 ** 20).toFixed(0)} MiB` : '–');
-const names = { 'llama-3.2-1b': 'Llama-3.2-1B', 'llama-3.1-8b': 'Llama-3.1-8B' };
+const names = { 'llama-3.2-1b': 'Llama-3.2-1B', 'llama-3.1-8b': 'Llama-3.1-8B', 'lfm2-1.2b': 'LFM2-1.2B (hybrid)' };
 
 const lines = [];
 const a = r.adapter;

@@ -64,7 +64,7 @@ const FORBIDDEN_PACKAGES = ['vitest', '@playwright/test', 'playwright-core'];
  * The engine's layers, bottom first. Files directly in src/engine are its entry points (engine.ts,
  * api.ts, worker.ts, client.ts, ...), except the leaf modules of BASE, which everything may use.
  */
-type Layer = 'base' | 'gguf' | 'tokenizer' | 'chat' | 'sampling' | 'grammar' | 'compress' | 'backend' | 'model' | 'generate' | 'store' | 'entry' | 'rpc';
+type Layer = 'base' | 'gguf' | 'tokenizer' | 'chat' | 'sampling' | 'grammar' | 'compress' | 'backend' | 'model' | 'generate' | 'train' | 'store' | 'entry' | 'rpc';
 
 /** Files directly in src/engine that import nothing of the engine's, for every layer to use. */
 const BASE = new Set(['errors.ts', 'version.ts', 'format-bytes.ts']);
@@ -78,22 +78,24 @@ function layerOf(path: string): Layer | undefined {
 
 /** For each layer, the layers above it: what it must not import. */
 const ABOVE: Record<Layer, readonly Layer[]> = {
-  base: ['gguf', 'tokenizer', 'chat', 'sampling', 'grammar', 'compress', 'backend', 'model', 'generate', 'store', 'entry', 'rpc'],
-  gguf: ['sampling', 'grammar', 'compress', 'backend', 'model', 'generate', 'store', 'entry', 'rpc'],
-  tokenizer: ['sampling', 'grammar', 'compress', 'backend', 'model', 'generate', 'store', 'entry', 'rpc'],
-  chat: ['sampling', 'grammar', 'compress', 'backend', 'model', 'generate', 'store', 'entry', 'rpc'],
+  base: ['gguf', 'tokenizer', 'chat', 'sampling', 'grammar', 'compress', 'backend', 'model', 'generate', 'train', 'store', 'entry', 'rpc'],
+  gguf: ['sampling', 'grammar', 'compress', 'backend', 'model', 'generate', 'train', 'store', 'entry', 'rpc'],
+  tokenizer: ['sampling', 'grammar', 'compress', 'backend', 'model', 'generate', 'train', 'store', 'entry', 'rpc'],
+  chat: ['sampling', 'grammar', 'compress', 'backend', 'model', 'generate', 'train', 'store', 'entry', 'rpc'],
   // The sampling rule and its parameters: what both backends and the token loop share.
-  sampling: ['gguf', 'tokenizer', 'chat', 'grammar', 'compress', 'backend', 'model', 'generate', 'store', 'entry', 'rpc'],
+  sampling: ['gguf', 'tokenizer', 'chat', 'grammar', 'compress', 'backend', 'model', 'generate', 'train', 'store', 'entry', 'rpc'],
   // Constrained decoding (GBNF, JSON schema, token masks): works on token byte strings, so it needs
   // no tokenizer; the token loop builds a constraint from it, the backends only see a mask.
-  grammar: ['gguf', 'tokenizer', 'chat', 'sampling', 'compress', 'backend', 'model', 'generate', 'store', 'entry', 'rpc'],
+  grammar: ['gguf', 'tokenizer', 'chat', 'sampling', 'compress', 'backend', 'model', 'generate', 'train', 'store', 'entry', 'rpc'],
   // Compression (quantize, imatrix): reads and writes GGUF, runs no model itself.
-  compress: ['tokenizer', 'chat', 'sampling', 'grammar', 'backend', 'model', 'generate', 'store', 'entry', 'rpc'],
-  backend: ['tokenizer', 'compress', 'chat', 'grammar', 'model', 'generate', 'store', 'entry', 'rpc'],
-  model: ['grammar', 'generate', 'store', 'entry', 'rpc'],
-  generate: ['store', 'entry', 'rpc'],
+  compress: ['tokenizer', 'chat', 'sampling', 'grammar', 'backend', 'model', 'generate', 'train', 'store', 'entry', 'rpc'],
+  backend: ['tokenizer', 'compress', 'chat', 'grammar', 'model', 'generate', 'train', 'store', 'entry', 'rpc'],
+  model: ['grammar', 'generate', 'train', 'store', 'entry', 'rpc'],
+  generate: ['train', 'store', 'entry', 'rpc'],
   // The store names what it holds as the loaded model does (model/quantization.ts), nothing more.
-  store: ['backend', 'grammar', 'generate', 'entry', 'rpc'],
+  store: ['backend', 'grammar', 'generate', 'train', 'entry', 'rpc'],
+  // LoRA training: over the model's config, tensors and adapter files, and the backend op interface.
+  train: ['generate', 'store', 'entry', 'rpc'],
   entry: ['rpc'],
   // The worker boundary (src/engine/rpc): the outermost wing, serving the entry files.
   rpc: [],

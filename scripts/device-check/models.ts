@@ -26,8 +26,12 @@ import { nodeFileSource } from '../../src/node/file-source.ts';
 import { ggmlTypeName } from '../../src/engine/gguf/ggml-types.ts';
 import { planTestModel } from '../../src/testing/make-model.ts';
 
-/** The two shapes the device check measures: the smallest and the largest Llama of the issue. */
-export const DEVICE_SHAPES = ['llama-3.2-1b', 'llama-3.1-8b'] as const;
+/**
+ * The shapes the device check measures: the smallest and the largest Llama of the issue, and the
+ * hybrid LFM2-1.2B (Llama-3.2-1B's width and depth with 6 attention layers of 16) whose decode
+ * against context length is set beside the 1B's.
+ */
+export const DEVICE_SHAPES = ['llama-3.2-1b', 'lfm2-1.2b', 'llama-3.1-8b'] as const;
 export const DEVICE_QUANT = 'q4_k_m';
 
 /**
@@ -37,6 +41,7 @@ export const DEVICE_QUANT = 'q4_k_m';
 const REHEARSAL_SHAPES: Record<string, Partial<ModelShape>> = {
   'llama-3.2-1b': { embd: 256, layers: 2, heads: 4, kvHeads: 1, ff: 768, vocab: 4096 },
   'llama-3.1-8b': { embd: 512, layers: 2, heads: 8, kvHeads: 2, ff: 1536, vocab: 4096 },
+  'lfm2-1.2b': { embd: 256, layers: 4, heads: 4, kvHeads: 1, ff: 768, vocab: 4096, attnLayers: [1, 3] },
 };
 
 const REHEARSAL_SUFFIX = '-rehearsal';

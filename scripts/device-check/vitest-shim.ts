@@ -162,6 +162,23 @@ function matchers(actual: unknown, negate: boolean): Matchers {
     toBeUndefined: () => check(actual === undefined, 'to be undefined'),
     toContain: (e: unknown) => check((actual as { includes(x: unknown): boolean }).includes(e), `to contain ${show(e)}`),
     toHaveLength: (e: number) => check((actual as { length: number }).length === e, `to have length ${e}`),
+    // A function that throws: anything, an error of a class, or one whose message matches.
+    toThrow: (e?: RegExp | string | (new (...args: never[]) => Error)) => {
+      let thrown: unknown;
+      let threw = false;
+      try {
+        (actual as () => unknown)();
+      } catch (error) {
+        thrown = error;
+        threw = true;
+      }
+      const text = thrown instanceof Error ? thrown.message : String(thrown);
+      const fits =
+        threw &&
+        (e === undefined ||
+          (e instanceof RegExp ? e.test(text) : typeof e === 'string' ? text.includes(e) : thrown instanceof e));
+      check(fits, `to throw${e === undefined ? '' : ` ${e instanceof RegExp || typeof e === 'string' ? String(e) : e.name}`}${threw ? ` (threw: ${text})` : ' (it did not throw)'}`);
+    },
   };
 }
 

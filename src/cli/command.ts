@@ -64,3 +64,12 @@ export function parseFlags(
   }
   return { positional, values, switches };
 }
+
+/** A number flag's value from parseFlags' `values`: `fallback` when absent, a UsageError saying `what` when `ok` refuses it. */
+export function numberFlag(values: ReadonlyMap<string, string>, flag: string, fallback: number, ok: (n: number) => boolean, what: string): number {
+  const v = values.get(flag);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!ok(n)) throw new UsageError(`${flag} needs ${what}, got '${v}'`);
+  return n;
+}

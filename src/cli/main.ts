@@ -18,6 +18,7 @@ import { pruneCommand } from './commands/prune.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { generateCommand } from './commands/generate.ts';
 import { serveCommand } from './commands/serve.ts';
+import { finetuneCommand } from './commands/finetune.ts';
 
 /** Every subcommand, by name. Add new commands here. */
 const COMMANDS: Record<string, CliCommand> = {
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, CliCommand> = {
   logits: logitsCommand,
   generate: generateCommand,
   serve: serveCommand,
+  finetune: finetuneCommand,
 };
 
 function usage(): string {

@@ -10,7 +10,7 @@ import { LORA_TARGET_NAMES, type LoraTargetName } from '../../engine/model/lora/
 import { writeLoraGguf } from '../../engine/model/lora/adapter-data.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
 import { makeRandomLora } from '../../testing/make-lora.ts';
-import { UsageError, parseFlags, type CliCommand } from '../command.ts';
+import { UsageError, numberFlag, parseFlags, type CliCommand } from '../command.ts';
 import { formatBytes, formatCount } from './inspect.ts';
 
 const HELP = `make-lora BASE.gguf --out FILE [options]
@@ -32,13 +32,7 @@ export const makeLoraCommand: CliCommand = {
     if (positional.length !== 1) throw new UsageError('make-lora takes one base model file');
     const out = values.get('--out');
     if (!out) throw new UsageError('--out FILE is required');
-    const num = (flag: string, fallback: number, ok: (n: number) => boolean, what: string) => {
-      const v = values.get(flag);
-      if (v === undefined) return fallback;
-      const n = Number(v);
-      if (!ok(n)) throw new UsageError(`${flag} needs ${what}, got '${v}'`);
-      return n;
-    };
+    const num = (flag: string, fallback: number, ok: (n: number) => boolean, what: string) => numberFlag(values, flag, fallback, ok, what);
     const rank = num('--rank', 8, (n) => Number.isSafeInteger(n) && n >= 1, 'a positive integer');
     const alpha = num('--alpha', rank, (n) => Number.isFinite(n) && n >= 0, 'a number >= 0');
     const seed = num('--seed', 1, (n) => Number.isSafeInteger(n) && n >= 0, 'a non-negative integer');

@@ -81,20 +81,27 @@ describe('CpuBackend', () => {
     expect(normalizedMse(await exact.read(y2, tokens * rows), ref)).toBeLessThanOrEqual(1e-6);
   });
 
-  it.each([1, Q8A_MAX_TOKENS + 1])('Q4_0 matmul of %i tokens: 8-bit activations in decode, f32 beyond', async (tokens) => {
+  // Q4_0 takes 8-bit activations at every token count (four tokens per pass beyond three); Q5_1 on
+  // the plain build only up to Q8A_MAX_TOKENS, the f32 path beyond.
+  it.each([
+    { name: 'Q4_0', type: GgmlType.Q4_0, tokens: 1, quantized: true },
+    { name: 'Q4_0', type: GgmlType.Q4_0, tokens: 9, quantized: true },
+    { name: 'Q5_1', type: GgmlType.Q5_1, tokens: Q8A_MAX_TOKENS, quantized: true },
+    { name: 'Q5_1', type: GgmlType.Q5_1, tokens: Q8A_MAX_TOKENS + 1, quantized: false },
+  ])('$name matmul of $tokens tokens: 8-bit activations $quantized', async ({ type, tokens, quantized }) => {
     const k = 320;
     const rows = 19;
-    const bytes = randomBlocks(GgmlType.Q4_0, rows, k, Math.floor(next() * 2 ** 31));
-    const w = await be.weight({ name: 'w', type: GgmlType.Q4_0, shape: [k, rows] }, async (o, n) => bytes.subarray(o, o + n));
+    const bytes = randomBlocks(type, rows, k, Math.floor(next() * 2 ** 31));
+    const w = await be.weight({ name: 'w', type, shape: [k, rows] }, async (o, n) => bytes.subarray(o, o + n));
     const x = floats(next, tokens * k);
     const xa = be.activation('x', tokens * k);
     const ya = be.activation('y', tokens * rows);
     be.view(xa).set(x);
     be.matmul(w, { t: xa, stride: k }, { t: ya, stride: rows }, tokens);
-    const err = normalizedMse(await be.read(ya, tokens * rows), matmulReference(exactWeights(GgmlType.Q4_0, bytes, rows * k), k, rows, x, tokens));
-    expect(err).toBeLessThanOrEqual(tokens <= Q8A_MAX_TOKENS ? 2e-4 : 1e-6);
+    const err = normalizedMse(await be.read(ya, tokens * rows), matmulReference(exactWeights(type, bytes, rows * k), k, rows, x, tokens));
+    expect(err).toBeLessThanOrEqual(quantized ? 2e-4 : 1e-6);
     // The quantized path is measurably not exact: it really was taken.
-    if (tokens <= Q8A_MAX_TOKENS) expect(err).toBeGreaterThan(1e-9);
+    if (quantized) expect(err).toBeGreaterThan(1e-9);
   });
 
   it('supports every type of the quants registry, converting those without a kernel to F32', () => {

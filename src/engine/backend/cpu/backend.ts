@@ -6,9 +6,9 @@
  *
  * All handles are byte ranges of the one WebAssembly memory. Matmuls take the integer-dot path on
  * 8-bit activations, as llama.cpp's CPU backend does: `matmulQ8K` (one activation scale per 256)
- * for the K-quants at every batch size, `matmulQ8A` (one per 32) for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 in
- * decode; the
- * f32 path (each chunk of a weight row dequantized once for up to four tokens) otherwise.
+ * for the K-quants at every batch size, `matmulQ8A` (one per 32) for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1
+ * (four tokens per pass in prefill); the f32 path (each chunk of a weight row dequantized once for
+ * up to four tokens) otherwise.
  *
  * Weight types without a kernel (CPU_CONVERTED_WEIGHT_TYPES: Q2_K, Q3_K, IQ4_NL, IQ4_XS, ...: every
  * other type the GGUF quants registry decodes) are dequantized to F32 at load time with the
@@ -56,10 +56,13 @@ import type { SamplingParams, TokenPenalties } from '../../sampling/params.ts';
 export type { ThreadingSupport } from './threads.ts';
 
 /**
- * Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 matmuls of at most this many tokens use 8-bit activations and integer dots (matmulQ8A
- * has no multi-token tiling yet, so the f32 path is faster for prefill). K-quants always use Q8K.
+ * Q4_1 / Q5_1 matmuls of more tokens than this take the f32 path on the plain SIMD build, where
+ * their tiled integer kernel (the min term and, for Q5_1, the fifth bits per token group) is slower
+ * than dequantizing. Every other Q8A type, and these with relaxed SIMD, use matmulQ8A at any count
+ * (four tokens per pass); K-quants always use Q8K.
  */
 export const Q8A_MAX_TOKENS = 3;
+const Q8A_PLAIN_F32_PREFILL: readonly GgmlType[] = [GgmlType.Q4_1, GgmlType.Q5_1];
 
 
 /**
@@ -349,7 +352,7 @@ export class CpuBackend implements Backend {
       this.kernels.matmulQ8K({ type: cw.type, w: cw.ptr, k: cw.k, xq, y: rows(out), tokens, bias: ptr(bias), rowStart: 0, rowEnd: cw.rows });
       return;
     }
-    if (this.quantized && tokens <= Q8A_MAX_TOKENS && cw.k % 32 === 0 && Q8A_WEIGHT_TYPES.includes(cw.type)) {
+    if (this.quantized && cw.k % 32 === 0 && Q8A_WEIGHT_TYPES.includes(cw.type) && (tokens <= Q8A_MAX_TOKENS || this.kernels.relaxed || !Q8A_PLAIN_F32_PREFILL.includes(cw.type))) {
       const xq = this.q8aScratch(this.kernels.q8aBytes(cw.k, tokens));
       this.kernels.quantizeQ8A(rows(x), xq, cw.k, 0, tokens);
       this.kernels.matmulQ8A({ type: cw.type, w: cw.ptr, k: cw.k, xq, y: rows(out), tokens, bias: ptr(bias), rowStart: 0, rowEnd: cw.rows });

@@ -152,7 +152,8 @@ describe('CPU forward vs the float64 reference', () => {
 describe('CPU forward on threads', () => {
   // Row splitting must not change arithmetic: the same logits, bit for bit, on 1, 2 and 3 threads
   // (3 is more threads than this machine's cores: preempted workers, uneven chunks). Q4_K_M takes
-  // the Q8K path, Q4_0 the Q8A decode and f32 prefill paths (per-thread dequantize scratch).
+  // the Q8K path, Q4_0 the Q8A path (tiled in prefill), the Q4_1 / Q5_1 of the mix the f32 prefill
+  // path on this plain build (per-thread dequantize scratch).
   it.each([
     ['qwen2', 'Q4_K_M', q4kmRecipe],
     ['granite', 'Q4_0', 'q4_0'],

@@ -241,6 +241,8 @@ describe.each([
   const q8Cases = Q8A_WEIGHT_TYPES.flatMap((type) => [
     { type, name: GgmlType[type], big: false, tokens: 1, bias: false },
     { type, name: GgmlType[type], big: true, tokens: 5, bias: true },
+    // The tiled prefill path: two groups of four tokens and a remainder of three.
+    { type, name: GgmlType[type], big: false, tokens: 11, bias: false },
   ]);
 
   it.each(q8Cases)('matmulQ8A $name big=$big tokens=$tokens: exact on its quantized activations, within bound of f32', ({ type, big, tokens, bias }) => {

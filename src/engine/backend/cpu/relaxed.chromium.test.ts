@@ -137,7 +137,8 @@ describe('relaxed-SIMD build in Chromium', () => {
       const blockwise = type !== GgmlType.F32 && type !== GgmlType.F16 && type !== GgmlType.BF16;
       const k = blockwise ? (type === GgmlType.Q8_0 || type === GgmlType.Q4_0 ? 32 * 37 : 256 * 5) : 1030;
       const rows = 37;
-      const tokens = 5;
+      // Two groups of four for the tiled prefill kernels, and a remainder of one.
+      const tokens = 9;
       const bytes = randomBlocks(type, rows, k, Math.floor(next() * 2 ** 31));
       const x = Array.from({ length: k * tokens }, () => next() * 2 - 1);
       return { type, k, rows, tokens, w: Array.from(bytes), x, bytes };

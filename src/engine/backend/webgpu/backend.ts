@@ -101,11 +101,17 @@ export interface WebGpuBackendOptions {
   memoryBudgetBytes?: number;
   /** Compiled kernels to share with other backends on the same device (compiling is slow on some drivers). */
   kernels?: KernelCache;
+  /**
+   * From this many tokens a Mamba2 scan runs in the chunked form (ssm_scan_chunked.wgsl, parallel
+   * over tokens) instead of the sequential one. Default: never. On an H200 the sequential kernel
+   * (one dispatch, parallel over heads and state rows) was faster at every prefill length measured
+   * (512 tokens, 24 heads x 64 x 128: 0.43 ms vs 0.66 ms; 48 heads: 0.53 vs 1.21 ms); a GPU with
+   * fewer lanes per head may differ (`hearth bench ssm` measures both).
+   */
+  chunkedScanFrom?: number;
 }
 
 const SOFTCAP = kernelFamily();
-/** From this many tokens a scan runs in the chunked form (ssm_scan_chunked.wgsl), parallel over tokens. */
-const CHUNKED_SCAN_MIN_TOKENS = 16;
 /** Slots of the id readback ring, and bytes per slot (64 ids). */
 const READ_RING_SLOTS = 8;
 const READ_SLOT_BYTES = 256;
@@ -119,6 +125,7 @@ export class WebGpuBackend implements Backend {
   readonly kind = 'webgpu' as const;
   readonly limits: BackendLimits;
   private readonly kernels: KernelCache;
+  private readonly chunkedScanFrom: number;
   private readonly recorder: StepRecorder;
   private readonly maxGroups: number;
   private readonly dummy: GPUBuffer;
@@ -150,6 +157,7 @@ export class WebGpuBackend implements Backend {
     options: WebGpuBackendOptions = {},
   ) {
     this.kernels = options.kernels ?? new KernelCache(device);
+    this.chunkedScanFrom = options.chunkedScanFrom ?? Number.POSITIVE_INFINITY;
     this.recorder = new StepRecorder(device);
     this.maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
     this.matvec = options.kernelPaths?.matvec ?? 'workgroup';
@@ -556,9 +564,9 @@ export class WebGpuBackend implements Backend {
     if (!scanInputsShared(args) && storageLimit < 9) {
       throw new RangeError(`ssmScan: x, B and C in different activations need 9 storage buffers per shader, this device binds ${storageLimit}: pass them as slices of one activation`);
     }
-    // A prefill in the chunked form (parallel over tokens); decode steps and short calls in the
-    // sequential one (one dispatch, the state in registers).
-    if (tokens < CHUNKED_SCAN_MIN_TOKENS || !chunkedScanFits(args)) {
+    // The sequential form (one dispatch, the state in registers) unless asked for the chunked one
+    // from some length on (see the option).
+    if (tokens < this.chunkedScanFrom || !chunkedScanFits(args)) {
       encodeSsmScan(this.recorder, this.kernels, args);
       return;
     }

@@ -128,7 +128,7 @@ describe('WebGPU backend: ssmConv, ssmScan, gatedNorm, copy, zero as a Mamba2 mi
     const T = 21;
     const seed = freshSeed('ssm ops mixer');
     const inputs = randomFloats(T * ROW, seed + 100).map((v) => v * 2);
-    const backend = new WebGpuBackend(h.device, { kernels: h.kernels });
+    const backend = new WebGpuBackend(h.device, { kernels: h.kernels, chunkedScanFrom: 16 });
     try {
       const m = mixer(backend, seed, inputs, T);
       const expected = reference(inputs, seed, T);

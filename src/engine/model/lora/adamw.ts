@@ -22,8 +22,9 @@ export class AdamW {
   readonly beta2: number;
   readonly eps: number;
   readonly weightDecay: number;
-  private readonly m: Float64Array[];
-  private readonly v: Float64Array[];
+  /** First and second moments, per parameter array (a checkpoint saves them). */
+  readonly m: Float64Array[];
+  readonly v: Float64Array[];
   /** Steps taken (the bias correction's t). */
   step = 0;
 

@@ -681,6 +681,119 @@ function dotQ6_K(w: usize, xq: usize, k: i32): f32 {
   return hsum(acc);
 }
 
+// Several tokens per pass over the weights (prefill): a weight row's block is loaded once and
+// dotted with each token's, and the four tokens' integer sums are gathered into one vector so the
+// float work (convert, scale, accumulate) happens once per block for the four.
+
+/** [hsum(s0), hsum(s1), hsum(s2), hsum(s3)]: a 4 x 4 transpose-and-add with interleaving shuffles. */
+@inline function hsum4I(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+  const p01 = i32x4.add(i32x4.shuffle(s0, s1, 0, 4, 1, 5), i32x4.shuffle(s0, s1, 2, 6, 3, 7));
+  const p23 = i32x4.add(i32x4.shuffle(s2, s3, 0, 4, 1, 5), i32x4.shuffle(s2, s3, 2, 6, 3, 7));
+  return i32x4.add(i64x2.shuffle(p01, p23, 0, 2), i64x2.shuffle(p01, p23, 1, 3));
+}
+
+/** The f32 fields at p0 .. p3 as one vector (the four tokens' activation scales of a block). */
+@inline function gather4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
+  let v = f32x4.splat(load<f32>(p0));
+  v = f32x4.replace_lane(v, 1, load<f32>(p1));
+  v = f32x4.replace_lane(v, 2, load<f32>(p2));
+  return f32x4.replace_lane(v, 3, load<f32>(p3));
+}
+
+/**
+ * 32 sign-extended weights (w0..w3, i16x8 each) against the 32 i8 quants at x: the activations are
+ * sign-extended as they are loaded (`v128.load8x8_s`, one instruction) and multiplied and pair-added
+ * by `i32x4.dot_i16x8_s` (one instruction per 8 products). Q8_0's weights are signed (-128 allowed),
+ * which relaxed SIMD's i8 x i7 dot cannot take, and this is as short in both builds.
+ */
+@inline function dotI16x32(w0: v128, w1: v128, w2: v128, w3: v128, x: usize): v128 {
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(w0, v128.load8x8_s(x)), i32x4.dot_i16x8_s(w1, v128.load8x8_s(x, 8))),
+    i32x4.add(i32x4.dot_i16x8_s(w2, v128.load8x8_s(x, 16)), i32x4.dot_i16x8_s(w3, v128.load8x8_s(x, 24))),
+  );
+}
+
+/** The four tokens' block sums (two i16 halves each, at p + 4) as one i32 vector. */
+@inline function blockSums4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
+  let v = i32x4.splat(load<i32>(p0 + 4));
+  v = i32x4.replace_lane(v, 1, load<i32>(p1 + 4));
+  v = i32x4.replace_lane(v, 2, load<i32>(p2 + 4));
+  v = i32x4.replace_lane(v, 3, load<i32>(p3 + 4));
+  return i32x4.add(i32x4.shr_s(i32x4.shl(v, 16), 16), i32x4.shr_s(v, 16));
+}
+
+/** dot(u, x) over one Q8A block's 32 quants at xb: u0 = lanes 0..15, u1 = 16..31, unsigned < 128. */
+@inline function dotU7x32(u0: v128, u1: v128, xb: usize): v128 {
+  return dotU7(u1, v128.load(xb, 24), dotU7(u0, v128.load(xb, 8), i32x4.splat(0)));
+}
+
+/**
+ * One row of a Q8A weight type (a compile-time constant after inlining) against four tokens of Q8A
+ * activations (rows xqs bytes apart); outputs at out + t * os. Each block's weights are unpacked
+ * once for the four tokens. Q8_0's signed quants are sign-extended to i16 (dotI16x32) in both
+ * builds. The 4- and 5-bit types' unsigned quants go to relaxed SIMD's i8 x i7 dot where the build
+ * has it, to the i16 dot otherwise (the same integers either way); their offsets (-8, -16) and
+ * Q4_1 / Q5_1's min come from the tokens' block sums.
+ */
+@inline function dotQ8Ax4(type: i32, w: usize, xq: usize, xqs: usize, k: i32, out: usize, os: usize, bias: f32): void {
+  let acc = f32x4.splat(0);
+  let mins = f32x4.splat(0);
+  const x1 = xq + xqs;
+  const x2 = x1 + xqs;
+  const x3 = x2 + xqs;
+  const m4 = i8x16.splat(0x0f);
+  const bs: usize = type == T_Q8_0 ? 34 : type == T_Q4_0 ? 18 : type == T_Q5_0 ? 22 : type == T_Q4_1 ? 20 : 24;
+  for (let o: usize = 0, e = 0; e < k; e += 32, w += bs, o += 40) {
+    const b0 = xq + o + 8;
+    const b1 = x1 + o + 8;
+    const b2 = x2 + o + 8;
+    const b3 = x3 + o + 8;
+    let s: v128;
+    if (type == T_Q8_0) {
+      const w0 = v128.load8x8_s(w, 2);
+      const w1 = v128.load8x8_s(w, 10);
+      const w2 = v128.load8x8_s(w, 18);
+      const w3 = v128.load8x8_s(w, 26);
+      s = hsum4I(dotI16x32(w0, w1, w2, w3, b0), dotI16x32(w0, w1, w2, w3, b1), dotI16x32(w0, w1, w2, w3, b2), dotI16x32(w0, w1, w2, w3, b3));
+    } else {
+      let lo: v128, hi: v128;
+      if (type == T_Q4_0 || type == T_Q4_1) {
+        const q = v128.load(w + (type == T_Q4_0 ? 2 : 4));
+        lo = v128.and(q, m4);
+        hi = hiNibbles(q);
+      } else {
+        const qh = load<u32>(w + (type == T_Q5_0 ? 2 : 4));
+        const q = v128.load(w + (type == T_Q5_0 ? 6 : 8));
+        lo = v128.or(v128.and(q, m4), q5HighBits(qh, false));
+        hi = v128.or(hiNibbles(q), q5HighBits(qh, true));
+      }
+      if (RELAXED) {
+        s = hsum4I(dotU7x32(lo, hi, b0 - 8), dotU7x32(lo, hi, b1 - 8), dotU7x32(lo, hi, b2 - 8), dotU7x32(lo, hi, b3 - 8));
+      } else {
+        const w0 = i16x8.extend_low_i8x16_u(lo);
+        const w1 = i16x8.extend_high_i8x16_u(lo);
+        const w2 = i16x8.extend_low_i8x16_u(hi);
+        const w3 = i16x8.extend_high_i8x16_u(hi);
+        s = hsum4I(dotI16x32(w0, w1, w2, w3, b0), dotI16x32(w0, w1, w2, w3, b1), dotI16x32(w0, w1, w2, w3, b2), dotI16x32(w0, w1, w2, w3, b3));
+      }
+    }
+    const sums = type == T_Q8_0 ? i32x4.splat(0) : blockSums4(b0 - 8, b1 - 8, b2 - 8, b3 - 8);
+    if (type == T_Q4_0) s = i32x4.sub(s, i32x4.shl(sums, 3));
+    if (type == T_Q5_0) s = i32x4.sub(s, i32x4.shl(sums, 4));
+    const dx = gather4(b0 - 8, b1 - 8, b2 - 8, b3 - 8);
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(dx, f32x4.splat(loadF16(w))), acc);
+    if (type == T_Q4_1 || type == T_Q5_1) mins = madd(f32x4.convert_i32x4_s(sums), f32x4.mul(dx, f32x4.splat(loadF16(w + 2))), mins);
+  }
+  acc = f32x4.add(acc, mins);
+  store<f32>(out, f32x4.extract_lane(acc, 0) + bias);
+  store<f32>(out + os, f32x4.extract_lane(acc, 1) + bias);
+  store<f32>(out + 2 * os, f32x4.extract_lane(acc, 2) + bias);
+  store<f32>(out + 3 * os, f32x4.extract_lane(acc, 3) + bias);
+}
+
+/** Rows per block of the tiled loops: their weights stay in L2 while every token group passes. */
+const ROW_BLOCK: i32 = 16;
+
 /** True for the weight types `matmulQ8A` handles. */
 export function q8aSupports(type: i32): i32 {
   return type == T_Q8_0 || type == T_Q4_0 || type == T_Q4_1 || type == T_Q5_0 || type == T_Q5_1 ||
@@ -698,10 +811,34 @@ export function matmulQ8A(
   const rb = rowBytes(type, k);
   const xqs = <usize>(k >> 5) * 40;
   const ys = <usize>yStride << 2;
+  // Tiled prefill (the 32-blocks; the K-quants take matmulQ8K): each block of rows is swept by
+  // every group of four tokens.
+  const tiled = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K ? 0 : tokens & ~3;
+  if (tiled) {
+    for (let r0 = rowStart; r0 < rowEnd; r0 += ROW_BLOCK) {
+      const r1 = min(r0 + ROW_BLOCK, rowEnd);
+      for (let t = 0; t < tiled; t += 4) {
+        const xt = xq + <usize>t * xqs;
+        for (let r = r0; r < r1; r++) {
+          const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
+          const wr = w + <usize>r * rb;
+          const o = y + <usize>t * ys + (<usize>r << 2);
+          switch (type) {
+            case T_Q8_0: dotQ8Ax4(T_Q8_0, wr, xt, xqs, k, o, ys, b0); break;
+            case T_Q4_0: dotQ8Ax4(T_Q4_0, wr, xt, xqs, k, o, ys, b0); break;
+            case T_Q5_0: dotQ8Ax4(T_Q5_0, wr, xt, xqs, k, o, ys, b0); break;
+            case T_Q4_1: dotQ8Ax4(T_Q4_1, wr, xt, xqs, k, o, ys, b0); break;
+            case T_Q5_1: dotQ8Ax4(T_Q5_1, wr, xt, xqs, k, o, ys, b0); break;
+            default: unreachable();
+          }
+        }
+      }
+    }
+  }
   for (let r = rowStart; r < rowEnd; r++) {
     const wr = w + <usize>r * rb;
     const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
-    for (let t = 0; t < tokens; t++) {
+    for (let t = tiled; t < tokens; t++) {
       const xt = xq + <usize>t * xqs;
       let s: f32 = 0;
       switch (type) {
@@ -844,11 +981,7 @@ function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
       isum = q6GroupK(w, xs + 96, q6Lanes(qlA0, qlB0, qh0, 3), q6Lanes(qlA1, qlB1, qh1, 3), 8 * h + 6, isum);
     }
     // The -32 offset: 32 * sum_s sc_s * bsum_s, with one i16 dot over the 16 sub-blocks.
-    const sc = v128.load(w + 192);
-    const bs0 = v128.load(xq + 4);
-    const bs1 = v128.load(xq + 20);
-    const o = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(sc), bs0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(sc), bs1));
-    isum = i32x4.sub(isum, i32x4.shl(o, 5));
+    isum = i32x4.sub(isum, q6Offset(w, xq));
     acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(loadF16(w + 208) * load<f32>(xq)), acc);
   }
   return hsum(acc);
@@ -862,28 +995,27 @@ function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
 }
 
 // Four tokens at a time (prefill): the weights are unpacked once and dotted with each token's
-// activations, so the unpacking is shared. Outputs go to out + t * os (bytes), t < 4.
+// activations, with the decode dots' integer scales (dotU5x32Scaled, dotU7Scaled) and mins
+// (k4MinDot, q6Offset); the four tokens' integer sums are gathered into one vector (hsum4I), so the
+// float work is once per 256 values for the four. Outputs go to out + t * os (bytes), t < 4.
 
-@inline function k45Token(xc: usize, l0: v128, l1: v128, h0: v128, h1: v128, scA: v128, scB: v128, isum: v128): v128 {
-  const sa = dotU7(l1, v128.load(xc, 16), dotU7(l0, v128.load(xc), i32x4.splat(0)));
-  const sb = dotU7(h1, v128.load(xc, 48), dotU7(h0, v128.load(xc, 32), i32x4.splat(0)));
-  return i32x4.add(isum, i32x4.add(i32x4.mul(sa, scA), i32x4.mul(sb, scB)));
+/** Token t's two sub-blocks (32 quants each) of Q4_K/Q5_K chunk c at xc, with their scales. */
+@inline function k45Token(xc: usize, l0: v128, l1: v128, h0: v128, h1: v128, scA: i32, scB: i32, isum: v128): v128 {
+  isum = dotU5x32Scaled(l0, v128.load(xc), l1, v128.load(xc, 16), scA, isum);
+  return dotU5x32Scaled(h0, v128.load(xc, 32), h1, v128.load(xc, 48), scB, isum);
 }
 
-@inline function k45Mins(xq: usize, c: i32, mA: i32, mB: i32): i32 {
-  const o = xq + (<usize>(4 * c) << 1);
-  return mA * (<i32>load<i16>(o + 4) + <i32>load<i16>(o + 6)) + mB * (<i32>load<i16>(o + 8) + <i32>load<i16>(o + 10));
+/** The four tokens' results (lanes of acc) plus bias, to out + t * os. */
+@inline function store4(acc: v128, out: usize, os: usize, bias: f32): void {
+  store<f32>(out, f32x4.extract_lane(acc, 0) + bias);
+  store<f32>(out + os, f32x4.extract_lane(acc, 1) + bias);
+  store<f32>(out + 2 * os, f32x4.extract_lane(acc, 2) + bias);
+  store<f32>(out + 3 * os, f32x4.extract_lane(acc, 3) + bias);
 }
 
 @inline function dotK45Q8Kx4(w: usize, xq: usize, xqs: usize, k: i32, q5: bool, out: usize, os: usize, bias: f32): void {
-  let a0 = f32x4.splat(0);
-  let a1 = f32x4.splat(0);
-  let a2 = f32x4.splat(0);
-  let a3 = f32x4.splat(0);
-  let o0: f32 = 0;
-  let o1: f32 = 0;
-  let o2: f32 = 0;
-  let o3: f32 = 0;
+  let acc = f32x4.splat(0);
+  let offs = f32x4.splat(0);
   const m4 = i8x16.splat(0x0f);
   const bs: usize = q5 ? 176 : 144;
   for (let b = 0; b < k; b += 256, w += bs, xq += 292) {
@@ -892,14 +1024,15 @@ function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
     const x1 = xq + xqs;
     const x2 = x1 + xqs;
     const x3 = x2 + xqs;
+    const u0 = load<u32>(w + 4);
+    const u1 = load<u32>(w + 8);
+    const u2 = load<u32>(w + 12);
+    const scLo = k4ScalesLo(u0);
+    const scHi = k4ScalesHi(u0, u2);
     let s0 = i32x4.splat(0);
     let s1 = i32x4.splat(0);
     let s2 = i32x4.splat(0);
     let s3 = i32x4.splat(0);
-    let m0 = 0;
-    let m1 = 0;
-    let m2 = 0;
-    let m3 = 0;
     for (let c = 0; c < 4; c++) {
       const j = 2 * c;
       const v0 = v128.load(qs + 32 * c);
@@ -916,72 +1049,32 @@ function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
         h0 = v128.or(h0, bit5(qh0, j + 1));
         h1 = v128.or(h1, bit5(qh1, j + 1));
       }
-      const scA = i32x4.splat(scaleK4(j, w + 4));
-      const scB = i32x4.splat(scaleK4(j + 1, w + 4));
-      const off = 36 + 64 * c;
+      const sc = (c < 2 ? scLo : scHi) >> (<u32>(c & 1) << 4);
+      const scA = <i32>(sc & 0xff);
+      const scB = <i32>((sc >> 8) & 0xff);
+      const off: usize = 36 + 64 * c;
       s0 = k45Token(x0 + off, l0, l1, h0, h1, scA, scB, s0);
       s1 = k45Token(x1 + off, l0, l1, h0, h1, scA, scB, s1);
       s2 = k45Token(x2 + off, l0, l1, h0, h1, scA, scB, s2);
       s3 = k45Token(x3 + off, l0, l1, h0, h1, scA, scB, s3);
-      const mA = minK4(j, w + 4);
-      const mB = minK4(j + 1, w + 4);
-      m0 += k45Mins(x0, c, mA, mB);
-      m1 += k45Mins(x1, c, mA, mB);
-      m2 += k45Mins(x2, c, mA, mB);
-      m3 += k45Mins(x3, c, mA, mB);
     }
-    const d = loadF16(w);
-    const dmin = loadF16(w + 2);
-    const d0 = load<f32>(x0);
-    const d1 = load<f32>(x1);
-    const d2 = load<f32>(x2);
-    const d3 = load<f32>(x3);
-    a0 = madd(f32x4.convert_i32x4_s(s0), f32x4.splat(d * d0), a0);
-    a1 = madd(f32x4.convert_i32x4_s(s1), f32x4.splat(d * d1), a1);
-    a2 = madd(f32x4.convert_i32x4_s(s2), f32x4.splat(d * d2), a2);
-    a3 = madd(f32x4.convert_i32x4_s(s3), f32x4.splat(d * d3), a3);
-    o0 += dmin * d0 * <f32>m0;
-    o1 += dmin * d1 * <f32>m1;
-    o2 += dmin * d2 * <f32>m2;
-    o3 += dmin * d3 * <f32>m3;
+    const mins = k4Mins(u0, u1, u2);
+    const m = hsum4I(k4MinDot(mins, x0), k4MinDot(mins, x1), k4MinDot(mins, x2), k4MinDot(mins, x3));
+    const dx = gather4(x0, x1, x2, x3);
+    acc = madd(f32x4.convert_i32x4_s(hsum4I(s0, s1, s2, s3)), f32x4.mul(dx, f32x4.splat(loadF16(w))), acc);
+    offs = madd(f32x4.convert_i32x4_s(m), f32x4.mul(dx, f32x4.splat(loadF16(w + 2))), offs);
   }
-  store<f32>(out, hsum(a0) - o0 + bias);
-  store<f32>(out + os, hsum(a1) - o1 + bias);
-  store<f32>(out + 2 * os, hsum(a2) - o2 + bias);
-  store<f32>(out + 3 * os, hsum(a3) - o3 + bias);
+  store4(f32x4.sub(acc, offs), out, os, bias);
 }
 
-@inline function q6Token(xs: usize, lo: v128, hi: v128, sc0: v128, sc1: v128, isum: v128): v128 {
-  const d0 = dotU7(lo, v128.load(xs), i32x4.splat(0));
-  const d1 = dotU7(hi, v128.load(xs, 16), i32x4.splat(0));
-  return i32x4.add(isum, i32x4.add(i32x4.mul(d0, sc0), i32x4.mul(d1, sc1)));
-}
-
-@inline function q6Group4(w: usize, xq: usize, xqs: usize, lo: v128, hi: v128, s: i32, xoff: usize,
-  s0: v128, s1: v128, s2: v128, s3: v128, t: i32): v128 {
-  // Returns the accumulator of token t (the others are updated by their own calls): AssemblyScript
-  // has no multiple returns, so the caller calls this once per token with the same lanes.
-  const sc0 = i32x4.splat(<i32>load<i8>(w + 192 + s));
-  const sc1 = i32x4.splat(<i32>load<i8>(w + 193 + s));
-  const acc = t == 0 ? s0 : t == 1 ? s1 : t == 2 ? s2 : s3;
-  return q6Token(xq + <usize>t * xqs + xoff, lo, hi, sc0, sc1, acc);
-}
-
-/** The -32 offset term of one Q6_K super-block for the Q8K block at xb: 32 * sum_s sc_s * bsum_s. */
-@inline function q6Offset(w: usize, xb: usize): v128 {
-  const sc = v128.load(w + 192);
-  const o = i32x4.add(
-    i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(sc), v128.load(xb + 4)),
-    i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(sc), v128.load(xb + 20)),
-  );
-  return i32x4.shl(o, 5);
+/** Q6_K group g of half h (sub-blocks s, s + 1) against the four tokens' accumulators, in place. */
+@inline function q6Group4K(w: usize, x0: usize, xqs: usize, xo: usize, lo: v128, hi: v128, s: i32, t: i32, acc: v128): v128 {
+  // AssemblyScript has no multiple returns: the caller calls this once per token t with the same lanes.
+  return q6GroupK(w, x0 + <usize>t * xqs + xo, lo, hi, s, acc);
 }
 
 function dotQ6_KQ8Kx4(w: usize, xq: usize, xqs: usize, k: i32, out: usize, os: usize, bias: f32): void {
-  let a0 = f32x4.splat(0);
-  let a1 = f32x4.splat(0);
-  let a2 = f32x4.splat(0);
-  let a3 = f32x4.splat(0);
+  let acc = f32x4.splat(0);
   for (let b = 0; b < k; b += 256, w += 210, xq += 292) {
     let s0 = i32x4.splat(0);
     let s1 = i32x4.splat(0);
@@ -995,6 +1088,7 @@ function dotQ6_KQ8Kx4(w: usize, xq: usize, xqs: usize, k: i32, out: usize, os: u
       const qh0 = v128.load(w + 128 + 32 * h);
       const qh1 = v128.load(w + 128 + 32 * h + 16);
       const xo: usize = 36 + 128 * h;
+      const sb = 8 * h;
       for (let g = 0; g < 4; g++) {
         // g is a loop variable here, so q6Lanes' shifts are chosen at run time: four selects.
         let lo: v128;
@@ -1012,31 +1106,32 @@ function dotQ6_KQ8Kx4(w: usize, xq: usize, xqs: usize, k: i32, out: usize, os: u
           lo = q6Lanes(qlA0, qlB0, qh0, 3);
           hi = q6Lanes(qlA1, qlB1, qh1, 3);
         }
-        const s = 8 * h + 2 * g;
-        const xoff = xo + <usize>(32 * g);
-        const n0 = q6Group4(w, xq, xqs, lo, hi, s, xoff, s0, s1, s2, s3, 0);
-        const n1 = q6Group4(w, xq, xqs, lo, hi, s, xoff, s0, s1, s2, s3, 1);
-        const n2 = q6Group4(w, xq, xqs, lo, hi, s, xoff, s0, s1, s2, s3, 2);
-        const n3 = q6Group4(w, xq, xqs, lo, hi, s, xoff, s0, s1, s2, s3, 3);
-        s0 = n0;
-        s1 = n1;
-        s2 = n2;
-        s3 = n3;
+        const xg = xo + <usize>(32 * g);
+        const sg = sb + 2 * g;
+        s0 = q6Group4K(w, xq, xqs, xg, lo, hi, sg, 0, s0);
+        s1 = q6Group4K(w, xq, xqs, xg, lo, hi, sg, 1, s1);
+        s2 = q6Group4K(w, xq, xqs, xg, lo, hi, sg, 2, s2);
+        s3 = q6Group4K(w, xq, xqs, xg, lo, hi, sg, 3, s3);
       }
     }
-    const d = loadF16(w + 208);
     const x1 = xq + xqs;
     const x2 = x1 + xqs;
     const x3 = x2 + xqs;
-    a0 = madd(f32x4.convert_i32x4_s(i32x4.sub(s0, q6Offset(w, xq))), f32x4.splat(d * load<f32>(xq)), a0);
-    a1 = madd(f32x4.convert_i32x4_s(i32x4.sub(s1, q6Offset(w, x1))), f32x4.splat(d * load<f32>(x1)), a1);
-    a2 = madd(f32x4.convert_i32x4_s(i32x4.sub(s2, q6Offset(w, x2))), f32x4.splat(d * load<f32>(x2)), a2);
-    a3 = madd(f32x4.convert_i32x4_s(i32x4.sub(s3, q6Offset(w, x3))), f32x4.splat(d * load<f32>(x3)), a3);
+    // The -32 offsets, then the four tokens' sums in one vector.
+    const sum = hsum4I(i32x4.sub(s0, q6Offset(w, xq)), i32x4.sub(s1, q6Offset(w, x1)), i32x4.sub(s2, q6Offset(w, x2)), i32x4.sub(s3, q6Offset(w, x3)));
+    acc = madd(f32x4.convert_i32x4_s(sum), f32x4.mul(gather4(xq, x1, x2, x3), f32x4.splat(loadF16(w + 208))), acc);
   }
-  store<f32>(out, hsum(a0) + bias);
-  store<f32>(out + os, hsum(a1) + bias);
-  store<f32>(out + 2 * os, hsum(a2) + bias);
-  store<f32>(out + 3 * os, hsum(a3) + bias);
+  store4(acc, out, os, bias);
+}
+
+/** The -32 offset term of one Q6_K super-block for the Q8K block at xb: 32 * sum_s sc_s * bsum_s. */
+@inline function q6Offset(w: usize, xb: usize): v128 {
+  const sc = v128.load(w + 192);
+  const o = i32x4.add(
+    i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(sc), v128.load(xb + 4)),
+    i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(sc), v128.load(xb + 20)),
+  );
+  return i32x4.shl(o, 5);
 }
 
 /** True for the weight types `matmulQ8K` handles. */
