@@ -8,7 +8,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { klDivergence, topOneAgreement } from '../src/testing/compare.ts';
+import { readGguf } from '../src/engine/gguf/reader.ts';
+import { bytesSource } from '../src/engine/gguf/source.ts';
+import { Tokenizer } from '../src/engine/tokenizer/index.ts';
+import { argmax, klDivergence, topOneAgreement } from '../src/testing/compare.ts';
+import { T5ReferenceSession, loadT5Reference } from '../src/testing/reference-t5.ts';
 import { llamaRefLogits } from '../src/testing/llama-ref.ts';
 import { makeTestModel, q4kmRecipe } from '../src/testing/make-model.ts';
 
@@ -92,5 +96,26 @@ describe('hearth generate --backend cpu', () => {
     const bad = hearth(['generate', modelPath, '--prompt', 'x', '--json-schema', schema, '--backend', 'cpu']);
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/UnsupportedSchemaError: .*format/);
+  });
+
+  it('a t5 file: the prompt is the encoder input, the decoder generates (greedy = the float64 reference\'s argmax); --chat refused', { timeout: 300_000 }, async () => {
+    const modelPath = join(dir, 't5-gen.gguf');
+    writeFileSync(modelPath, makeTestModel({ arch: 't5', embd: 64, layers: 2, heads: 4, ff: 128, seed: 12 }));
+    const prompt = 'translate English to German: the house is small';
+    const r = hearth(['generate', modelPath, '--prompt', prompt, '-n', '8', '--temperature', '0', '--json', '--backend', 'cpu', '--threads', '2']);
+    expect(r.stderr).toMatch(/t5: \d+ input tokens, 8 output tokens/);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { text: string; tokens: number[]; input_tokens: number; finish_reason: string };
+    expect(out.tokens).toHaveLength(8);
+    const file = await readGguf(bytesSource(readFileSync(modelPath)));
+    const input = Tokenizer.fromGgufMetadata(file.metadata).encode(prompt, { addSpecial: true, parseSpecial: false });
+    expect(out.input_tokens).toBe(input.length);
+    const reference = await loadT5Reference(modelPath);
+    const V = reference.config.nVocab;
+    const logits = new T5ReferenceSession(reference, input).eval([reference.config.decoderStart ?? 0, ...out.tokens.slice(0, -1)]);
+    expect(out.tokens.map((_, i) => argmax(logits, i * V, V))).toEqual(out.tokens);
+    const chat = hearth(['generate', modelPath, '--prompt', prompt, '--chat', '--backend', 'cpu']);
+    expect(chat.status).toBe(2);
+    expect(chat.stderr).toMatch(/--chat does not apply to an encoder-decoder/);
   });
 });

@@ -22,6 +22,7 @@
 import { getInteger, getNumber } from '../engine/gguf/metadata.ts';
 import type { RangedSource } from '../engine/gguf/source.ts';
 import type { GgufFile } from '../engine/gguf/types.ts';
+import { relativePositionBucket } from '../engine/model/t5-config.ts';
 import { geluF16Table, geluTanh } from './reference-forward.ts';
 import { RecurrentReferenceError, loadGgufWeights, matVec, readCommonConfig, rmsNormInPlace, tensor, type RecurrentReferenceModel } from './reference-recurrent.ts';
 
@@ -76,32 +77,8 @@ export async function loadT5Reference(source: RangedSource | string): Promise<T5
   return loadGgufWeights(source, readT5Config);
 }
 
-/**
- * llama.cpp's llama_relative_position_bucket for a key at `keyPos` and a query at `queryPos`: T5's
- * buckets (exact below max_exact, logarithmic up to max_distance 128, both directions in the
- * encoder, only the past in the decoder). The bucket is an integer picked by a float formula, so
- * this follows llama.cpp's float32 steps (logf, a float product, floorf) rather than trusting a
- * float64 formula at the boundaries (for 8 to 64 buckets and distances up to 300 the two agree).
- */
-export function relativePositionBucket(keyPos: number, queryPos: number, nBuckets: number, bidirectional: boolean): number {
-  const maxDistance = 128;
-  let n = nBuckets;
-  if (bidirectional) n >>= 1;
-  const maxExact = n >> 1;
-  let rel = keyPos - queryPos;
-  let bucket = 0;
-  if (bidirectional) {
-    if (rel > 0) bucket += n;
-    rel = Math.abs(rel);
-  } else {
-    rel = -Math.min(rel, 0);
-  }
-  if (rel < maxExact) return bucket + rel;
-  const logf = Math.fround(Math.log(Math.fround(rel / maxExact)));
-  const scaled = Math.fround(logf * (n - maxExact));
-  const large = Math.floor(Math.fround(maxExact + scaled / Math.log(maxDistance / maxExact)));
-  return bucket + Math.min(large, n - 1);
-}
+/** llama.cpp's llama_relative_position_bucket (the engine's copy: the bucket ids are data, checked against llama.cpp here and in tests/model/reference-t5.test.ts). */
+export { relativePositionBucket } from '../engine/model/t5-config.ts';
 
 export interface T5ReferenceOptions {
   /** GELU through llama.cpp CPU's f16 lookup table (see reference-forward.ts); default exact. */

@@ -20,6 +20,7 @@ import { bytesSource } from '../../src/engine/gguf/source.ts';
 import { writeGguf } from '../../src/engine/gguf/writer.ts';
 import { readModelConfig } from '../../src/engine/model/config.ts';
 import { UnsupportedModelError } from '../../src/engine/model/errors.ts';
+import { readT5Config } from '../../src/engine/model/t5-config.ts';
 import { klDivergencePerRow, maxAbsDiff, topOneAgreement } from '../../src/testing/compare.ts';
 import { llamaRefEncDecLogits } from '../../src/testing/llama-ref.ts';
 import { makeTestModel, type TestModelOptions } from '../../src/testing/make-model.ts';
@@ -193,10 +194,11 @@ describe('t5 float64 reference', () => {
     expect(onFile.top1).toBeGreaterThanOrEqual(0.75);
   });
 
-  it('the engine still refuses t5 by name (UnsupportedModelError): it has no encoder-decoder forward yet', async () => {
-    const file = await readGguf(bytesSource(makeTestModel(SHAPES[0]!.options)));
+  it('the decoder-only config refuses t5 by name (UnsupportedModelError); the encoder-decoder one reads it (tests/model/t5-cpu.test.ts runs it)', async () => {
+    const file = await readGguf(bytesSource(makeTestModel(SHAPES[1]!.options)));
     expect(() => readModelConfig(file)).toThrow(UnsupportedModelError);
-    expect(() => readModelConfig(file)).toThrow(/architecture 't5' is not supported/);
+    expect(() => readModelConfig(file)).toThrow(/architecture 't5' is not supported.*t5 is encoder-decoder: it runs as text to text/);
+    expect(readT5Config(file)).toMatchObject({ nEncLayer: 3, nDecLayer: 2, nHead: 6, headDim: 12, buckets: 16, gatedGelu: false, tiedEmbeddings: true });
   });
 
   it('relative position buckets: exact near, logarithmic far, both directions in the encoder, the past only in the decoder', () => {

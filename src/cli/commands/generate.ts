@@ -11,6 +11,11 @@
  * (JSON valid against the schema in FILE), `--grammar FILE` (a llama.cpp GBNF grammar); the reply
  * then ends when the constraint is complete. `--json` prints the completion object (content,
  * finish_reason, usage) as JSON at the end instead of streaming the text.
+ *
+ * An encoder-decoder file (t5: T5, Flan-T5) runs as text to text: the prompt is the encoder's
+ * input, the decoder generates from its start token (greedy unless --temperature is given; the
+ * CPU backend only for now); --ctx bounds the input and the output; --json prints
+ * { text, tokens, input_tokens, finish_reason, seed }. Chat, constraints, --batch and LoRA do not apply.
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -19,6 +24,11 @@ import { ChatSession } from '../../engine/generate/chat-session.ts';
 import { validateChatRequest } from '../../engine/generate/validate-request.ts';
 import { readGguf } from '../../engine/gguf/reader.ts';
 import { Model } from '../../engine/model/model.ts';
+import { T5Model } from '../../engine/model/t5-forward.ts';
+import { t5Transform } from '../../engine/generate/t5-transform.ts';
+import type { Backend } from '../../engine/backend/ops.ts';
+import type { RangedSource } from '../../engine/gguf/source.ts';
+import type { GgufFile } from '../../engine/gguf/types.ts';
 import { Tokenizer } from '../../engine/tokenizer/index.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
 import { UsageError, backendArg, parseFlags, type CliCommand } from '../command.ts';
@@ -65,7 +75,7 @@ function numberFlag(values: Map<string, string>, name: string, fallback: number,
 
 export const generateCommand: CliCommand = {
   usage:
-    'generate FILE.gguf --prompt TEXT [--chat] [-n N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [--ctx N] [--backend webgpu|cpu] [--threads N] [--lora FILE[:SCALE]]... [--json-object | --json-schema FILE | --grammar FILE] [--json]   stream generated text',
+    'generate FILE.gguf --prompt TEXT [--chat] [-n N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [--ctx N] [--backend webgpu|cpu] [--threads N] [--lora FILE[:SCALE]]... [--json-object | --json-schema FILE | --grammar FILE] [--json]   stream generated text (a t5 file: the prompt is the encoder input)',
   needsGpu: (args) => backendArg(args) !== 'cpu',
   async run(allArgs) {
     const { rest: args, loras } = takeLoraFlags(allArgs);
@@ -100,8 +110,15 @@ export const generateCommand: CliCommand = {
       throw error;
     }
     try {
-      const { metadata } = await readGguf(source);
+      const file = await readGguf(source);
+      const { metadata } = file;
       const tokenizer = Tokenizer.fromGgufMetadata(metadata);
+      if (metadata.get('general.architecture') === 't5') {
+        for (const flag of ['--chat', '--json-object']) if (switches.has(flag)) throw new UsageError(`${flag} does not apply to an encoder-decoder (t5) model`);
+        for (const flag of ['--json-schema', '--grammar', '--batch']) if (values.has(flag)) throw new UsageError(`${flag} does not apply to an encoder-decoder (t5) model`);
+        if (loras.length) throw new UsageError('--lora does not apply to an encoder-decoder (t5) model');
+        return await runT5(made.backend, source, file, tokenizer, { prompt, nPredict, sampling, seed, ctx, printJson });
+      }
       const model = await Model.load(made.backend, source, {
         ...(ctx !== undefined ? { contextLength: ctx } : {}),
         ...(batch !== undefined ? { batch } : {}),
@@ -142,3 +159,40 @@ export const generateCommand: CliCommand = {
     }
   },
 };
+
+/**
+ * An encoder-decoder (t5) file: the prompt is the encoder's input, the decoder generates the output
+ * (`--ctx` bounds both; default the training context, at most 512).
+ */
+async function runT5(
+  backend: Backend,
+  source: RangedSource,
+  file: GgufFile,
+  tokenizer: Tokenizer,
+  o: { prompt: string; nPredict: number; sampling: Partial<ChatCompletionRequest>; seed: number; ctx: number | undefined; printJson: boolean },
+): Promise<number> {
+  const model = await T5Model.load(backend, source, o.ctx !== undefined ? { inputCapacity: o.ctx, outputCapacity: o.ctx } : {}, file);
+  const input = tokenizer.encode(o.prompt, { addSpecial: true, parseSpecial: false });
+  if (input.length === 0) throw new UsageError('the prompt encodes to no tokens');
+  const sampling = {
+    temperature: o.sampling.temperature ?? 0,
+    topK: o.sampling.top_k ?? 40,
+    topP: o.sampling.top_p ?? 0.95,
+    minP: o.sampling.min_p ?? 0.05,
+  };
+  const stream = tokenizer.createStreamDecoder({ removeSpecial: true });
+  const t0 = performance.now();
+  const result = await t5Transform(model, input, {
+    maxTokens: o.nPredict,
+    sampling,
+    seed: o.seed,
+    isEnd: (id) => tokenizer.isEog(id),
+    onToken: o.printJson ? undefined : (id) => void process.stdout.write(stream.push(id)),
+  });
+  const ms = performance.now() - t0;
+  const text = tokenizer.decode(result.tokens, { removeSpecial: true });
+  if (o.printJson) process.stdout.write(`${JSON.stringify({ text, tokens: result.tokens, input_tokens: input.length, finish_reason: result.finishReason, seed: result.seed }, null, 2)}\n`);
+  else process.stdout.write(`${stream.flush()}\n`);
+  process.stderr.write(`t5: ${input.length} input tokens, ${result.tokens.length} output tokens in ${ms.toFixed(0)} ms (${((result.tokens.length * 1000) / ms).toFixed(1)} tokens/s); seed ${result.seed}\n`);
+  return 0;
+}

@@ -89,6 +89,25 @@ export interface AttentionOp {
   softcap: number;
   /** A query at p sees keys at p - window < p' <= p; 0 is unlimited. */
   window: number;
+  /**
+   * false: every key below kvLength is visible, whatever the query's position (T5's encoder
+   * self-attention and cross-attention; `window` then unused). Default causal. Only on a backend
+   * with `relativeAttention`.
+   */
+  causal?: boolean | undefined;
+  /** T5's relative position bias added to each score; only on a backend with `relativeAttention`. */
+  bias?: RelativeBias | undefined;
+}
+
+/**
+ * A relative position bias: the score of a query at position qp for the key at p gains
+ * table[bucketIds[p - qp + offset] * heads + h] (table [buckets][heads], GGUF attn_rel_b). The
+ * bucket of every relative position is computed once on the host (T5's bucket function).
+ */
+export interface RelativeBias {
+  table: Vector;
+  bucketIds: IdBuffer;
+  offset: number;
 }
 
 /**
@@ -293,6 +312,13 @@ export interface Backend {
    * n / groups values RMS-normalized and multiplied by its part of weight [n].
    */
   gatedNorm?(y: Rows, z: Rows, n: number, rows: number, groups: number, eps: number, weight: Vector): void;
+  /**
+   * Whether `attention` honours AttentionOp's `causal: false` and `bias` (encoder-decoder T5);
+   * absent, the T5 loader refuses the backend.
+   */
+  readonly relativeAttention?: boolean;
+  /** out = max(x, 0) elementwise (original T5's ReLU FFN); absent, ReLU T5 files are refused there. */
+  relu?(x: Rows, out: Rows, n: number, rows: number): void;
   /** out = a * b elementwise, `rows` rows of `n`; in place allowed (out is a or b). */
   mul?(a: Rows, b: Rows, out: Rows, n: number, rows: number): void;
   /** to = from (regions of `from.floats` values; different activations or disjoint); a recurrent state snapshot. */

@@ -556,7 +556,9 @@ export function readModelConfig(file: GgufHeader): ModelConfig {
   }
   if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(archValue)) {
     throw new UnsupportedModelError(
-      `architecture '${archValue}' is not supported; supported architectures: ${SUPPORTED_ARCHITECTURES.join(', ')}`,
+      `architecture '${archValue}' is not supported; supported architectures: ${SUPPORTED_ARCHITECTURES.join(', ')}` +
+        // Encoder-decoder files run through their own forward (t5-forward.ts), not a chat model's.
+        (archValue === 't5' ? ' (t5 is encoder-decoder: it runs as text to text, `hearth generate` on the CPU backend, not as a chat model)' : ''),
       { architecture: archValue, supported: [...SUPPORTED_ARCHITECTURES] },
     );
   }

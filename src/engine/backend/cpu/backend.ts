@@ -152,6 +152,7 @@ class CpuKv implements KvStorage {
 
 export class CpuBackend implements Backend {
   readonly kind = 'cpu' as const;
+  readonly relativeAttention = true;
   readonly limits: BackendLimits;
   /** The memory's declared maximum: binding for a shared memory (threads); an unshared one grows to wasm32's 4 GiB. */
   private readonly maximumBytes: number;
@@ -396,7 +397,8 @@ export class CpuBackend implements Backend {
     const kv = cache as CpuKv;
     this.kernels.attention({
       q: rows(q), kCache: kv.k[layer]!, vCache: kv.v[layer]!, out: rows(out), positions: (positions as CpuBuffer).ptr,
-      heads, kvHeads: kv.kvHeads, headDim: kv.headDim, kvLength, scale: op.scale, softcap: op.softcap, window: op.window,
+      heads, kvHeads: kv.kvHeads, headDim: kv.headDim, kvLength, scale: op.scale, softcap: op.softcap, window: op.window, causal: op.causal,
+      bias: op.bias && { table: ptr(op.bias.table), bucketIds: (op.bias.bucketIds as CpuBuffer).ptr, offset: op.bias.offset },
       scratch: this.scratchFor(kvLength), scratchStride: 4 * this.attnScratch.floats, uStart: 0, uEnd: tokens * heads,
     });
   }
@@ -444,6 +446,10 @@ export class CpuBackend implements Backend {
       const part = { ...rows(y), offset: (y.offset ?? 0) + g * width };
       this.kernels.norm({ kind: 'rms', x: part, y: part, n: width, eps, weight: ptr(weight) + 4 * g * width, rowStart: 0, rowEnd: count });
     }
+  }
+
+  relu(x: Rows, out: Rows, n: number, count: number): void {
+    this.kernels.elementwise({ op: 'relu', a: rows(x), out: rows(out), n, rowStart: 0, rowEnd: count });
   }
 
   mul(a: Rows, b: Rows, out: Rows, n: number, count: number): void {

@@ -402,16 +402,25 @@ describe.each([
     { name: 'sliding window', heads: 4, kvHeads: 2, headDim: 64, tokens: 5, prefix: 300, window: 64 },
     { name: 'softcap', heads: 2, kvHeads: 1, headDim: 256, tokens: 2, prefix: 90, softcap: 5, scale: 0.0625, qGain: 8 },
     { name: 'first token', heads: 2, kvHeads: 2, headDim: 32, tokens: 1, prefix: 0 },
-  ])('attention $name', ({ heads, kvHeads, headDim, tokens, prefix, window, softcap, scale, qGain }) => {
+    // T5: the encoder (every key, a bias both ways), the decoder (causal, a bias), cross-attention
+    // (every key of a longer input, queries at early positions, no bias); scale 1.
+    { name: 'T5 encoder: not causal, relative bias', heads: 6, kvHeads: 6, headDim: 12, tokens: 37, prefix: 0, causal: false, buckets: 32, scale: 1 },
+    { name: 'T5 decoder: causal, relative bias', heads: 4, kvHeads: 4, headDim: 16, tokens: 3, prefix: 40, buckets: 16, scale: 1 },
+    { name: 'T5 cross-attention: not causal, keys past the queries', heads: 4, kvHeads: 4, headDim: 64, tokens: 2, prefix: 0, causal: false, extraKeys: 50, scale: 1 },
+  ])('attention $name', ({ heads, kvHeads, headDim, tokens, prefix, window, softcap, scale, qGain, causal, buckets, extraKeys }) => {
     const mark = cpu.mark();
-    const capacity = prefix + tokens + 3;
-    const kvLength = prefix + tokens;
+    const kvLength = prefix + tokens + (extraKeys ?? 0);
+    const capacity = kvLength + 3;
     const q = floats(next, tokens * heads * headDim, qGain ?? 1);
     const kc = floats(next, capacity * kvHeads * headDim);
     const vc = floats(next, capacity * kvHeads * headDim);
     const positions = Uint32Array.from({ length: tokens }, (_, t) => prefix + t);
     const s = scale ?? 1 / Math.sqrt(headDim);
-    const ref = attentionReference({ q, kCache: kc, vCache: vc, positions, tokens, heads, kvHeads, headDim, kvLength, scale: s, softcap, window });
+    // Bucket ids for every key - query offset in (-capacity, capacity), drawn at random: the kernel adds what they name.
+    const bias = buckets
+      ? { table: floats(next, buckets * heads, 2), bucketIds: Uint32Array.from({ length: 2 * capacity - 1 }, () => Math.floor(next() * buckets)), offset: capacity - 1 }
+      : undefined;
+    const ref = attentionReference({ q, kCache: kc, vCache: vc, positions, tokens, heads, kvHeads, headDim, kvLength, scale: s, softcap, window, causal, bias });
     // q inside a wider fused row (as a qkv projection output): offset 3, stride heads*headDim + 10.
     const qStride = heads * headDim + 10;
     const qp = cpu.allocF32(tokens * qStride);
@@ -420,6 +429,7 @@ describe.each([
     const args = {
       q: { ptr: qp, stride: qStride, offset: 3 }, kCache: upload(kc), vCache: upload(vc), out: { ptr: out, stride: heads * headDim },
       positions: upload(positions), heads, kvHeads, headDim, kvLength, scale: s, softcap, window, scratch: cpu.allocF32(kvLength),
+      causal, bias: bias && { table: upload(bias.table), bucketIds: upload(bias.bucketIds), offset: bias.offset },
     };
     const units = tokens * heads;
     const split = Math.floor(units / 2);
@@ -459,6 +469,22 @@ describe.each([
     const out = poisoned(rows * n);
     cpu.glu({ activation, gate: { ptr: fp, stride: 2 * n }, up: { ptr: fp, stride: 2 * n, offset: n }, out: { ptr: out, stride: n }, n, rowStart: 0, rowEnd: rows });
     expect(normalizedMse(cpu.f32(out, rows * n), ref)).toBeLessThanOrEqual(MAX_NMSE);
+    cpu.release(mark);
+  });
+
+  it('elementwise relu: max(a, 0) exactly, strided rows, in place', () => {
+    const mark = cpu.mark();
+    const n = 203;
+    const rows = 3;
+    const a = floats(next, (n + 5) * rows);
+    const ap = upload(a);
+    const out = poisoned(n * rows);
+    cpu.elementwise({ op: 'relu', a: { ptr: ap, stride: n + 5, offset: 2 }, out: { ptr: out, stride: n }, n, rowStart: 0, rowEnd: rows });
+    const ref = Float32Array.from({ length: n * rows }, (_, i) => Math.max(0, a[Math.floor(i / n) * (n + 5) + 2 + (i % n)]!));
+    expect(Array.from(cpu.f32(out, n * rows))).toEqual(Array.from(ref));
+    expect(ref.some((v) => v === 0) && ref.some((v) => v > 0)).toBe(true);
+    cpu.elementwise({ op: 'relu', a: { ptr: ap, stride: n + 5 }, out: { ptr: ap, stride: n + 5 }, n: n + 5, rowStart: 0, rowEnd: rows });
+    expect(Array.from(cpu.f32(ap, (n + 5) * rows))).toEqual(Array.from(a, (v) => Math.max(0, v)));
     cpu.release(mark);
   });
 

@@ -115,7 +115,7 @@ interface KernelExports {
   matmulQ8K(type: number, w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number): void;
   norm(layer: number, x: number, xStride: number, y: number, yStride: number, n: number, eps: number, weight: number, bias: number, rowStart: number, rowEnd: number): void;
   rope(x: number, tokenStride: number, headStride: number, heads: number, nRot: number, mode: number, positions: number, freqBase: number, freqScale: number, extFactor: number, attnFactor: number, corr0: number, corr1: number, freqFactors: number, tokStart: number, tokEnd: number): void;
-  attention(q: number, qStride: number, k: number, v: number, out: number, outStride: number, positions: number, heads: number, kvHeads: number, headDim: number, kvLength: number, scale: number, softcap: number, window: number, scratch: number, uStart: number, uEnd: number): void;
+  attention(q: number, qStride: number, k: number, v: number, out: number, outStride: number, positions: number, heads: number, kvHeads: number, headDim: number, kvLength: number, scale: number, softcap: number, window: number, causal: number, bias: number, bucketIds: number, bucketOffset: number, scratch: number, uStart: number, uEnd: number): void;
   softmax(x: number, xStride: number, y: number, yStride: number, n: number, scale: number, rowStart: number, rowEnd: number): void;
   glu(act: number, gate: number, gateStride: number, up: number, upStride: number, out: number, outStride: number, n: number, rowStart: number, rowEnd: number): void;
   elementwise(op: number, a: number, aStride: number, b: number, bStride: number, out: number, outStride: number, n: number, s: number, rowStart: number, rowEnd: number): void;
@@ -494,14 +494,18 @@ export class CpuKernels {
   /**
    * Attention for (token, head) pairs u = t * heads + h in [uStart, uEnd) over f32 K/V caches laid
    * out as the WebGPU ones ([capacity][kvHeads][headDim]). scratch: kvLength floats per caller.
+   * `causal: false`: every key below kvLength is visible. `bias`: T5's relative position bias, a
+   * [buckets][heads] f32 table and u32 bucket ids indexed by keyPos - queryPos + offset (pointers).
    */
   attention(a: {
     q: F32Rows; kCache: number; vCache: number; out: F32Rows; positions: number; heads: number; kvHeads: number;
-    headDim: number; kvLength: number; scale?: number; softcap?: number; window?: number; scratch: number;
+    headDim: number; kvLength: number; scale?: number; softcap?: number; window?: number; causal?: boolean;
+    bias?: { table: number; bucketIds: number; offset: number } | undefined; scratch: number;
     scratchStride?: number; uStart: number; uEnd: number;
   }): void {
     if (a.heads % a.kvHeads !== 0) throw new RangeError(`heads ${a.heads} not a multiple of kvHeads ${a.kvHeads}`);
-    this.exec('attention', [at(a.q), a.q.stride, a.kCache, a.vCache, at(a.out), a.out.stride, a.positions, a.heads, a.kvHeads, a.headDim, a.kvLength, a.scale ?? 1 / Math.sqrt(a.headDim), a.softcap ?? 0, a.window ?? 0, a.scratch, a.uStart, a.uEnd], 15, 1, 14, a.scratchStride);
+    const bias = a.bias ? [a.bias.table, a.bias.bucketIds, a.bias.offset] : [0, 0, 0];
+    this.exec('attention', [at(a.q), a.q.stride, a.kCache, a.vCache, at(a.out), a.out.stride, a.positions, a.heads, a.kvHeads, a.headDim, a.kvLength, a.scale ?? 1 / Math.sqrt(a.headDim), a.softcap ?? 0, a.window ?? 0, a.causal === false ? 0 : 1, ...bias, a.scratch, a.uStart, a.uEnd], 19, 1, 18, a.scratchStride);
   }
 
   softmax(a: { x: F32Rows; y: F32Rows; n: number; scale?: number; rowStart: number; rowEnd: number }): void {
@@ -514,11 +518,11 @@ export class CpuKernels {
   }
 
   /**
-   * (a + b) * s, (a * b) * s, a * s, or softcap s * tanh(a / s); b with stride 0 broadcasts one
-   * row. In place allowed.
+   * (a + b) * s, (a * b) * s, a * s, softcap s * tanh(a / s), or ReLU max(a, 0); b with stride 0
+   * broadcasts one row. In place allowed.
    */
-  elementwise(a: { op: 'add' | 'mul' | 'scale' | 'softcap'; a: F32Rows; b?: F32Rows; out: F32Rows; n: number; scale?: number; rowStart: number; rowEnd: number }): void {
-    const op = { add: 0, mul: 1, scale: 2, softcap: 3 }[a.op];
+  elementwise(a: { op: 'add' | 'mul' | 'scale' | 'softcap' | 'relu'; a: F32Rows; b?: F32Rows; out: F32Rows; n: number; scale?: number; rowStart: number; rowEnd: number }): void {
+    const op = { add: 0, mul: 1, scale: 2, softcap: 3, relu: 4 }[a.op];
     if (op < 2 && !a.b) throw new RangeError(`${a.op} needs b`);
     const b = a.b ?? a.a;
     this.exec('elementwise', [op, at(a.a), a.a.stride, at(b), b.stride, at(a.out), a.out.stride, a.n, a.scale ?? 1, a.rowStart, a.rowEnd], 9, 1);

@@ -366,6 +366,7 @@ export class WebGpuBackend implements Backend {
   }
 
   attention(cache: KvStorage, layer: number, q: Rows, out: Rows, positions: IdBuffer, tokens: number, heads: number, kvLength: number, op: AttentionOp): void {
+    if (op.causal === false || op.bias) throw new RangeError('attention: non-causal attention and relative position bias are not on the webgpu backend yet');
     const kv = cache as GpuKv;
     const scratch = this.attentionScratch(heads, kv.headDim, kv.capacity);
     if (kvLength > kv.capacity) throw new RangeError(`attention: kvLength ${kvLength} > capacity ${kv.capacity}`);

@@ -1261,11 +1261,15 @@ export function rope(
  * (token, head) pairs u = t * heads + h in [uStart, uEnd): score = scale * q.k, softcap when > 0,
  * key p visible when p <= pos[t] and (window == 0 or pos[t] - p < window) and p < kvLength; out =
  * softmax(scores) v. q row t at q + t * qStride floats (heads * headDim within), out likewise.
+ * causal 0: every key p < kvLength is visible (T5's encoder and cross-attention; window unused).
+ * bias != 0: a relative position bias (T5) is added to each score, table [buckets][heads] at bias,
+ * bucket of key p for query position qp = u32 bucketIds[p - qp + bucketOffset].
  * scratch: kvLength floats. A query that sees no key gets zeros.
  */
 export function attention(
   q: usize, qStride: i32, kc: usize, vc: usize, out: usize, outStride: i32, positions: usize,
   heads: i32, kvHeads: i32, headDim: i32, kvLength: i32, scale: f32, softcap: f32, window: i32,
+  causal: i32, bias: usize, bucketIds: usize, bucketOffset: i32,
   scratch: usize, uStart: i32, uEnd: i32,
 ): void {
   const group = heads / kvHeads;
@@ -1277,8 +1281,8 @@ export function attention(
     const qp = <i32>load<u32>(positions + (<usize>t << 2));
     const qr = q + ((<usize>t * <usize>qStride + <usize>(h * headDim)) << 2);
     const orow = out + ((<usize>t * <usize>outStride + <usize>(h * headDim)) << 2);
-    const last = min(qp, kvLength - 1);
-    const first = window > 0 ? max(0, qp - window + 1) : 0;
+    const last = causal != 0 ? min(qp, kvLength - 1) : kvLength - 1;
+    const first = causal != 0 && window > 0 ? max(0, qp - window + 1) : 0;
     for (let d = 0; d < headDim; d++) store<f32>(orow + (<usize>d << 2), 0);
     if (last < first) continue;
     const kh = <usize>(kvh * headDim) << 2;
@@ -1286,6 +1290,10 @@ export function attention(
     for (let p = first; p <= last; p++) {
       let s = dot1(qr, kc + <usize>p * rowKv + kh, headDim) * scale;
       if (softcap > 0) s = softcap * Mathf.tanh(s / softcap);
+      if (bias != 0) {
+        const bucket = load<u32>(bucketIds + (<usize>(p - qp + bucketOffset) << 2));
+        s += load<f32>(bias + ((<usize>bucket * <usize>heads + <usize>h) << 2));
+      }
       store<f32>(scratch + (<usize>(p - first) << 2), s);
       if (s > m) m = s;
     }
@@ -1361,7 +1369,7 @@ export function glu(
 }
 
 /**
- * op 0: (a + b) * s, 1: (a * b) * s, 2: a * s, 3: s * tanh(a / s) (softcap), per element; bStride
+ * op 0: (a + b) * s, 1: (a * b) * s, 2: a * s, 3: s * tanh(a / s) (softcap), 4: max(a, 0) (ReLU), per element; bStride
  * 0 broadcasts b's first row. out may alias a or b.
  */
 export function elementwise(
@@ -1385,6 +1393,10 @@ export function elementwise(
     for (; i + 4 <= n; i += 4) {
       const o = <usize>i << 2;
       let v = v128.load(ar + o);
+      if (op == 4) {
+        v128.store(orow + o, f32x4.max(v, f32x4.splat(0)));
+        continue;
+      }
       if (op == 0) v = f32x4.add(v, v128.load(br + o));
       else if (op == 1) v = f32x4.mul(v, v128.load(br + o));
       v128.store(orow + o, f32x4.mul(v, sv));
@@ -1392,6 +1404,10 @@ export function elementwise(
     for (; i < n; i++) {
       const o = <usize>i << 2;
       let v = load<f32>(ar + o);
+      if (op == 4) {
+        store<f32>(orow + o, v > 0 ? v : 0);
+        continue;
+      }
       if (op == 0) v += load<f32>(br + o);
       else if (op == 1) v *= load<f32>(br + o);
       store<f32>(orow + o, v * s);

@@ -277,9 +277,13 @@ export interface AttentionReferenceArgs {
   scale: number;
   softcap?: number;
   window?: number;
+  /** false: every key below kvLength is visible (T5's encoder and cross-attention). Default causal. */
+  causal?: boolean;
+  /** T5's relative position bias: table[bucketIds[p - qp + offset] * heads + h] joins each score. */
+  bias?: { table: ArrayLike<number>; bucketIds: ArrayLike<number>; offset: number };
 }
 
-/** Float64 reference: softmax(mask(softcap(scale * q k^T))) v per query token and head. */
+/** Float64 reference: softmax(mask(softcap(scale * q k^T) + bias)) v per query token and head. */
 export function attentionReference(a: AttentionReferenceArgs): Float64Array {
   const { headDim, heads, kvHeads } = a;
   const out = new Float64Array(a.tokens * heads * headDim);
@@ -291,12 +295,13 @@ export function attentionReference(a: AttentionReferenceArgs): Float64Array {
       const scores: number[] = [];
       const keys: number[] = [];
       for (let p = 0; p < a.kvLength; p++) {
-        if (p > qp) continue;
-        if (a.window && qp - p >= a.window) continue;
+        if (a.causal !== false && p > qp) continue;
+        if (a.causal !== false && a.window && qp - p >= a.window) continue;
         let dot = 0;
         for (let d = 0; d < headDim; d++) dot += a.q[(t * heads + h) * headDim + d]! * a.kCache[(p * kvHeads + kvh) * headDim + d]!;
         let score = dot * a.scale;
         if (a.softcap) score = a.softcap * Math.tanh(score / a.softcap);
+        if (a.bias) score += a.bias.table[a.bias.bucketIds[p - qp + a.bias.offset]! * heads + h]!;
         scores.push(score);
         keys.push(p);
       }
