@@ -251,7 +251,9 @@ export class Model implements LoopHost {
    */
   truncate(n: number): number {
     const { kv, recurrent, backend } = this.state;
-    if (!recurrent || n === kv.length) {
+    // Keeping every position keeps the live state; keeping none always clears it (a step that
+    // failed part-way may have changed the state without advancing the cache).
+    if (!recurrent || (n === kv.length && n > 0)) {
       kv.truncate(n);
       return n;
     }
