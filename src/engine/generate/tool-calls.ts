@@ -443,8 +443,16 @@ export function endsInsideThinking(promptText: string): boolean {
  * starts with none; undefined while it has not closed. `open`: the prompt opened the block.
  */
 function thinkingEnd(text: string, open: boolean): number | undefined {
+  return thinkingEndFrom(text, open, 0);
+}
+
+/** The longest thinking tag: a stream looks for a closing tag again from this far before where it stopped. */
+const THINK_TAG_LENGTH = Math.max(...THINKING_TAGS.flat().map((tag) => tag.length));
+
+/** thinkingEnd, when no closing tag starts before `from` (a stream's earlier look found none). */
+function thinkingEndFrom(text: string, open: boolean, from: number): number | undefined {
   if (open) {
-    const ends = THINKING_TAGS.map(([, close]) => [text.indexOf(close), close.length] as const).filter(([at]) => at >= 0);
+    const ends = THINKING_TAGS.map(([, close]) => [text.indexOf(close, from), close.length] as const).filter(([at]) => at >= 0);
     if (ends.length === 0) return undefined;
     const [at, length] = ends.reduce((a, b) => (b[0] < a[0] ? b : a));
     return at + length;
@@ -452,7 +460,7 @@ function thinkingEnd(text: string, open: boolean): number | undefined {
   const first = skipSpace(text, 0);
   for (const [openTag, close] of THINKING_TAGS) {
     if (!text.startsWith(openTag, first)) continue;
-    const at = text.indexOf(close, first + openTag.length);
+    const at = text.indexOf(close, Math.max(first + openTag.length, from));
     return at < 0 ? undefined : at + close.length;
   }
   return 0;
@@ -577,6 +585,14 @@ export class ToolCallStream {
   private readonly shownCalls: CallSoFar[] = [];
   private readonly names: ReadonlySet<string>;
   private calls: readonly CallSoFar[] = [];
+  /**
+   * Where the scan resumes: the text before `pos` is decided (what a longer reply cannot change),
+   * its calls are `decidedCalls`, and its content `decidedLength` characters, of which `unshown`
+   * ends it (trailing space held back). undefined until the reply's start is settled.
+   */
+  private resume?: { start?: number; pos: number; textOnly: boolean; decidedCalls: CallSoFar[]; decidedLength: number; unshown: string };
+  /** Characters the scans have read from (the text from where each push resumed): linear in the reply, which tests check. */
+  scannedChars = 0;
 
   constructor(
     private readonly format: ToolCallFormat,
@@ -589,12 +605,97 @@ export class ToolCallStream {
     this.names = new Set(tools.map((t) => t.name));
   }
 
-  /** What `piece` (with what was held before it) adds to the stream. */
+  /**
+   * What `piece` (with what was held before it) adds to the stream. The scan resumes where the
+   * decided text ends (rescanning the whole reply each token made long replies quadratic); only an
+   * unfinished marker or call is read again.
+   */
   push(piece: string): ToolCallEvent[] {
     this.text += piece;
-    const { outside, calls } = scanReply(this.text, this.format, this.names, false, this.thinkingOpen);
+    if (!this.resume) {
+      if (!this.startSettled()) {
+        // A few characters that may yet open a thinking block: the whole scan, as the reply is short.
+        this.scannedChars += this.text.length;
+        const { outside, calls } = scanReply(this.text, this.format, this.names, false, this.thinkingOpen);
+        this.calls = calls;
+        return this.changes(outside.trimEnd(), calls);
+      }
+      this.resume = { pos: 0, textOnly: false, decidedCalls: [], decidedLength: 0, unshown: '' };
+    }
+    const live = this.scanOn(this.resume);
+    const calls = live.length > 0 ? [...this.resume.decidedCalls, ...live] : this.resume.decidedCalls;
     this.calls = calls;
-    return this.changes(outside.trimEnd(), calls);
+    const content = this.resume.unshown.trimEnd();
+    this.resume.unshown = this.resume.unshown.slice(content.length);
+    return this.events(content, calls);
+  }
+
+  /** Whether the scan's start (after a thinking block, if the reply opens one) can no longer change. */
+  private startSettled(): boolean {
+    if (this.thinkingOpen) return true;
+    const first = skipSpace(this.text, 0);
+    if (first >= this.text.length) return false;
+    const head = this.text.slice(first, first + 8);
+    return !THINKING_TAGS.some(([open]) => head.length < open.length && open.startsWith(head));
+  }
+
+  /** Scans on from `r.pos`, adding what is decided to `r`; returns the calls still open. */
+  private scanOn(r: NonNullable<ToolCallStream['resume']>): CallSoFar[] {
+    const text = this.text;
+    this.scannedChars += text.length - r.pos;
+    const decide = (end: number, content: string) => {
+      const skip = Math.max(0, this.shownLength - r.decidedLength);
+      r.unshown += skip > 0 ? content.slice(skip) : content;
+      r.decidedLength += content.length;
+      r.pos = end;
+    };
+    if (r.start === undefined) {
+      // Inside the thinking block every character is content; look for its end from where the last look stopped.
+      const end = thinkingEndFrom(text, this.thinkingOpen, Math.max(0, r.pos - THINK_TAG_LENGTH));
+      if (end === undefined) {
+        decide(text.length, text.slice(r.pos));
+        return [];
+      }
+      r.start = end;
+      decide(end, text.slice(r.pos, end));
+    }
+    if (r.textOnly) {
+      decide(text.length, text.slice(r.pos));
+      return [];
+    }
+    if (this.format === 'llama3') {
+      const rest = text.slice(r.start);
+      const found = llama3Calls(rest, this.names);
+      if (found === null) {
+        r.textOnly = true;
+        decide(text.length, rest);
+        return [];
+      }
+      if (found.open) return found.calls;
+      r.decidedCalls.push(...found.calls);
+      r.textOnly = true;
+      decide(text.length, rest.slice(found.end));
+      return [];
+    }
+    const marker = MARKERS[this.format]!;
+    for (;;) {
+      const at = text.indexOf(marker, r.pos);
+      if (at < 0) {
+        const tail = text.slice(r.pos);
+        const kept = tail.length - heldPrefixLength(tail, marker);
+        decide(r.pos + kept, tail.slice(0, kept));
+        return [];
+      }
+      decide(at, text.slice(r.pos, at));
+      const found = this.format === 'hermes' ? hermesBlock(text, at, this.names) : this.format === 'mistral' ? mistralArgsCall(text, at, this.names) : callList(text, at, marker, this.names);
+      if (found === null) {
+        decide(at + marker.length, marker);
+        continue;
+      }
+      if (found.open) return found.calls;
+      r.decidedCalls.push(...found.calls);
+      r.pos = found.end;
+    }
   }
 
   /** How many of the calls so far are whole. */
@@ -616,16 +717,24 @@ export class ToolCallStream {
     };
   }
 
+  /** The events that the scan's whole `content` and `calls` add to what the stream has shown. */
   private changes(content: string, calls: readonly CallSoFar[]): ToolCallEvent[] {
-    const events: ToolCallEvent[] = [];
     // What a scan decided stays decided (the text only grows), so the shown text is a prefix.
     // (Checked on the last characters shown: comparing all of it each token made long replies quadratic.)
     if (content.length < this.shownLength || !content.startsWith(this.shownTail, this.shownLength - this.shownTail.length)) {
       throw new Error(`tool-call stream: a scan took back content it had shown (${JSON.stringify(this.shownTail)})`);
     }
-    if (content.length > this.shownLength) events.push({ content: content.slice(this.shownLength) });
-    this.shownLength = content.length;
-    this.shownTail = content.slice(-32);
+    return this.events(content.slice(this.shownLength), calls);
+  }
+
+  /** The events for `content` shown after what was, and for what `calls` add to the calls shown. */
+  private events(content: string, calls: readonly CallSoFar[]): ToolCallEvent[] {
+    const events: ToolCallEvent[] = [];
+    if (content.length > 0) {
+      events.push({ content });
+      this.shownLength += content.length;
+      this.shownTail = (this.shownTail + content).slice(-32);
+    }
     calls.forEach((call, index) => {
       let shown = this.shownCalls[index];
       if (!shown) {
