@@ -15,8 +15,8 @@
  *
  * The session (chat-session.ts) picks the format from the model's template (`toolCallFormatOf`),
  * renders requests' tool calls the way templates read them (`templateMessages`), and streams a
- * reply's calls in pieces, never as content (`ToolCallStream`). One scanner (`scanReply`) reads a
- * reply as far as it goes, for the stream and for finished replies alike.
+ * reply's calls in pieces, never as content (`ToolCallStream`). `scanReply` reads a reply as far as
+ * it goes; the stream reads with the same pieces, resuming where the decided text ends.
  */
 import type { ChatMessage as RequestMessage, ToolCallDelta } from '../api.ts';
 import type { ChatFormatChoice, ChatMessage as TemplateMessage } from '../chat/index.ts';
@@ -596,8 +596,7 @@ export class ToolCallStream {
    * ends it (trailing space held back). undefined until the reply's start is settled.
    */
   private resume?: { start?: number; thinking?: ThinkingBlock; pos: number; textOnly: boolean; decidedCalls: CallSoFar[]; decidedLength: number; unshown: string };
-  /** Characters the scans have read from (the text from where each push resumed): linear in the reply, which tests check. */
-  scannedChars = 0;
+  private scanned = 0;
 
   constructor(
     private readonly format: ToolCallFormat,
@@ -621,7 +620,7 @@ export class ToolCallStream {
     if (!this.resume) {
       if (!this.startSettled()) {
         // A few characters that may yet open a thinking block: the whole scan, as the reply is short.
-        this.scannedChars += this.window.length;
+        this.scanned += this.window.length;
         const { outside, calls } = scanReply(this.window, this.format, this.names, false, this.thinkingOpen);
         this.calls = calls;
         return this.changes(outside.trimEnd(), calls);
@@ -664,7 +663,7 @@ export class ToolCallStream {
   private scanOn(r: NonNullable<ToolCallStream['resume']>): CallSoFar[] {
     const text = this.window;
     const base = this.base;
-    this.scannedChars += base + text.length - r.pos;
+    this.scanned += base + text.length - r.pos;
     const decide = (end: number, content: string) => {
       const skip = Math.max(0, this.shownLength - r.decidedLength);
       r.unshown += skip > 0 ? content.slice(skip) : content;
@@ -720,6 +719,11 @@ export class ToolCallStream {
       r.decidedCalls.push(...found.calls);
       r.pos = base + found.end;
     }
+  }
+
+  /** How many characters the scans have started from, over all pushes (tests check it grows linearly with the reply). */
+  get scannedChars(): number {
+    return this.scanned;
   }
 
   /** How many of the calls so far are whole. */
