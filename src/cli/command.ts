@@ -66,10 +66,20 @@ export function parseFlags(
 }
 
 /** A number flag's value from parseFlags' `values`: `fallback` when absent, a UsageError saying `what` when `ok` refuses it. */
-export function numberFlag(values: ReadonlyMap<string, string>, flag: string, fallback: number, ok: (n: number) => boolean, what: string): number {
+export function numberFlag<F extends number | undefined>(values: ReadonlyMap<string, string>, flag: string, fallback: F, ok: (n: number) => boolean, what: string): number | F {
   const v = values.get(flag);
   if (v === undefined) return fallback;
   const n = Number(v);
   if (!ok(n)) throw new UsageError(`${flag} needs ${what}, got '${v}'`);
   return n;
+}
+
+/** A flag that counts something, at least 1 (`fallback` when absent). */
+export function positiveIntFlag(values: ReadonlyMap<string, string>, flag: string, fallback: number): number {
+  return numberFlag(values, flag, fallback, (n) => Number.isSafeInteger(n) && n >= 1, 'a positive integer');
+}
+
+/** A flag that is a size, index or seed, 0 or more (`fallback` when absent). */
+export function nonNegativeIntFlag<F extends number | undefined>(values: ReadonlyMap<string, string>, flag: string, fallback: F): number | F {
+  return numberFlag(values, flag, fallback, (n) => Number.isSafeInteger(n) && n >= 0, 'a non-negative integer');
 }

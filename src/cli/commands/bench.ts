@@ -7,7 +7,7 @@ import type { MatmulBenchOptions } from '../../bench/webgpu/matmul.ts';
 import type { SsmBenchOptions } from '../../bench/webgpu/ssm.ts';
 import { ggmlTypeByName } from '../../engine/gguf/ggml-types.ts';
 import { nodeGpu, nodeProbeOptions } from '../../node/webgpu.ts';
-import { backendArg, parseFlags, UsageError, type CliCommand } from '../command.ts';
+import { backendArg, parseFlags, positiveIntFlag, UsageError, type CliCommand } from '../command.ts';
 
 const KERNEL_FLAGS = { values: ['--types', '--shapes', '--prefill', '--seconds', '--json', '--matvec'], switches: ['--wall'] } as const;
 
@@ -97,14 +97,6 @@ const QUICK = { models: 'qwen2.5-0.5b', quants: 'q4_k_m,q8_0', runtimes: 'webgpu
 /** `--full`: every model, mix and runtime, the issue's workload. */
 const FULL = { models: MODEL_SHAPES.map((m) => m.id).join(','), quants: BENCH_QUANTS.join(','), runtimes: RUNTIMES.join(','), prompt: 512, contexts: '128,2048', decode: 32, runs: 3 };
 
-function positiveInt(values: Map<string, string>, flag: string, fallback: number): number {
-  const v = values.get(flag);
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${flag} needs a positive integer, got '${v}'`);
-  return n;
-}
-
 function list(values: Map<string, string>, flag: string, fallback: string, allowed: readonly string[]): string[] {
   const items = (values.get(flag) ?? fallback).split(',').map((x) => x.trim()).filter(Boolean);
   for (const x of items) if (!allowed.includes(x)) throw new UsageError(`${flag}: unknown '${x}' (${allowed.join(', ')})`);
@@ -129,12 +121,12 @@ async function benchModels(args: string[]): Promise<number> {
     quants: list(values, '--quants', preset.quants, BENCH_QUANTS),
     runtimes: list(values, '--runtimes', preset.runtimes, RUNTIMES) as RuntimeId[],
     workload: {
-      promptTokens: positiveInt(values, '--prompt', preset.prompt),
+      promptTokens: positiveIntFlag(values, '--prompt', preset.prompt),
       contexts,
-      decodeTokens: positiveInt(values, '--decode', preset.decode),
-      threads: positiveInt(values, '--threads', 1),
+      decodeTokens: positiveIntFlag(values, '--decode', preset.decode),
+      threads: positiveIntFlag(values, '--threads', 1),
     },
-    runs: positiveInt(values, '--runs', preset.runs),
+    runs: positiveIntFlag(values, '--runs', preset.runs),
     cacheDir: values.get('--cache') ?? join('.cache', 'bench-models'),
     out: values.get('--out') ?? join('bench-results', `${stamp}.json`),
     log: (line) => process.stdout.write(line + '\n'),
@@ -154,11 +146,11 @@ async function benchConstrainedSuite(args: string[]): Promise<number> {
   await benchConstrained({
     backend,
     gpu: backend === 'webgpu' ? nodeGpu() : undefined,
-    threads: positiveInt(values, '--threads', 1),
-    decodeTokens: positiveInt(values, '--decode', 64),
-    runs: positiveInt(values, '--runs', 3),
-    embd: positiveInt(values, '--embd', 256),
-    layers: positiveInt(values, '--layers', 2),
+    threads: positiveIntFlag(values, '--threads', 1),
+    decodeTokens: positiveIntFlag(values, '--decode', 64),
+    runs: positiveIntFlag(values, '--runs', 3),
+    embd: positiveIntFlag(values, '--embd', 256),
+    layers: positiveIntFlag(values, '--layers', 2),
     log: (line) => process.stdout.write(line + '\n'),
   });
   return 0;

@@ -8,7 +8,7 @@ import { nodeFileSource } from '../../node/file-source.ts';
 import { writeGgufFile } from '../../node/gguf-file.ts';
 import { TEST_ARCHS, planTestModel, type TestArch, type TestModelOptions, type VocabSource } from '../../testing/make-model.ts';
 import { T5_FFNS, type T5Ffn } from '../../testing/make-model-t5.ts';
-import { UsageError, parseFlags, type CliCommand } from '../command.ts';
+import { UsageError, nonNegativeIntFlag, parseFlags, type CliCommand } from '../command.ts';
 import { formatBytes, formatCount } from './inspect.ts';
 
 const HELP = `make-model --arch ARCH --out FILE [options]
@@ -31,14 +31,6 @@ const HELP = `make-model --arch ARCH --out FILE [options]
   --t5-ffn gated-gelu|relu --dec-layers N --rel-buckets N --decoder-start ID   (t5: Flan-T5's FFN (default) or
                 original T5's, decoder blocks (default --layers), relative position buckets (default 32), the
                 decoder's first token (default 0); the default vocabulary is a SentencePiece unigram one)`;
-
-function int(values: Map<string, string>, flag: string, fallback?: number): number | undefined {
-  const v = values.get(flag);
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${flag} needs a non-negative integer, got '${v}'`);
-  return n;
-}
 
 function intList(v: string, flag: string): number[] {
   const parts = v === '' ? [] : v.split(',');
@@ -85,39 +77,39 @@ export const makeModelCommand: CliCommand = {
     }
     const outputScale = values.has('--output-scale') ? Number(values.get('--output-scale')) : undefined;
     if (outputScale !== undefined && !(outputScale > 0)) throw new UsageError('--output-scale needs a positive number');
-    const embd = int(values, '--embd', 256)!;
-    const heads = int(values, '--heads', 4)!;
+    const embd = nonNegativeIntFlag(values, '--embd', 256);
+    const heads = nonNegativeIntFlag(values, '--heads', 4);
     const options: TestModelOptions = {
       arch,
       embd,
-      layers: int(values, '--layers', 2)!,
+      layers: nonNegativeIntFlag(values, '--layers', 2),
       heads,
-      ff: int(values, '--ff', 512)!,
-      ...(values.has('--kv-heads') ? { kvHeads: int(values, '--kv-heads')! } : {}),
-      ...(values.has('--head-dim') ? { headDim: int(values, '--head-dim')! } : {}),
-      ...(values.has('--ctx') ? { ctx: int(values, '--ctx')! } : {}),
-      ...(values.has('--seed') ? { seed: int(values, '--seed')! } : {}),
-      ...(values.has('--sliding-window') ? { slidingWindow: int(values, '--sliding-window')! } : {}),
+      ff: nonNegativeIntFlag(values, '--ff', 512),
+      ...(values.has('--kv-heads') ? { kvHeads: nonNegativeIntFlag(values, '--kv-heads', undefined)! } : {}),
+      ...(values.has('--head-dim') ? { headDim: nonNegativeIntFlag(values, '--head-dim', undefined)! } : {}),
+      ...(values.has('--ctx') ? { ctx: nonNegativeIntFlag(values, '--ctx', undefined)! } : {}),
+      ...(values.has('--seed') ? { seed: nonNegativeIntFlag(values, '--seed', undefined)! } : {}),
+      ...(values.has('--sliding-window') ? { slidingWindow: nonNegativeIntFlag(values, '--sliding-window', undefined)! } : {}),
       ...(vocab ? { vocab } : {}),
       ...(outputScale !== undefined ? { outputScale } : {}),
       ...(values.has('--quant') ? { quant: values.get('--quant')! } : {}),
       ...(values.has('--chat-template') ? { chatTemplate: values.get('--chat-template')! } : {}),
       ...(values.has('--name') ? { name: values.get('--name')! } : {}),
-      ...(values.has('--experts') ? { experts: int(values, '--experts')! } : {}),
-      ...(values.has('--experts-used') ? { expertsUsed: int(values, '--experts-used')! } : {}),
-      ...(values.has('--expert-ff') ? { expertFf: int(values, '--expert-ff')! } : {}),
-      ...(values.has('--shared-ff') ? { sharedFf: int(values, '--shared-ff')! } : {}),
-      ...(values.has('--ssm-inner') ? { ssmInner: int(values, '--ssm-inner')! } : {}),
-      ...(values.has('--ssm-state') ? { ssmState: int(values, '--ssm-state')! } : {}),
-      ...(values.has('--ssm-groups') ? { ssmGroups: int(values, '--ssm-groups')! } : {}),
-      ...(values.has('--ssm-conv') ? { ssmConv: int(values, '--ssm-conv')! } : {}),
+      ...(values.has('--experts') ? { experts: nonNegativeIntFlag(values, '--experts', undefined)! } : {}),
+      ...(values.has('--experts-used') ? { expertsUsed: nonNegativeIntFlag(values, '--experts-used', undefined)! } : {}),
+      ...(values.has('--expert-ff') ? { expertFf: nonNegativeIntFlag(values, '--expert-ff', undefined)! } : {}),
+      ...(values.has('--shared-ff') ? { sharedFf: nonNegativeIntFlag(values, '--shared-ff', undefined)! } : {}),
+      ...(values.has('--ssm-inner') ? { ssmInner: nonNegativeIntFlag(values, '--ssm-inner', undefined)! } : {}),
+      ...(values.has('--ssm-state') ? { ssmState: nonNegativeIntFlag(values, '--ssm-state', undefined)! } : {}),
+      ...(values.has('--ssm-groups') ? { ssmGroups: nonNegativeIntFlag(values, '--ssm-groups', undefined)! } : {}),
+      ...(values.has('--ssm-conv') ? { ssmConv: nonNegativeIntFlag(values, '--ssm-conv', undefined)! } : {}),
       ...(values.has('--attn-layers') ? { attnLayers: intList(values.get('--attn-layers')!, '--attn-layers') } : {}),
-      ...(values.has('--short-conv') ? { shortConv: int(values, '--short-conv')! } : {}),
-      ...(values.has('--ssm-heads') ? { ssmHeads: int(values, '--ssm-heads')! } : {}),
+      ...(values.has('--short-conv') ? { shortConv: nonNegativeIntFlag(values, '--short-conv', undefined)! } : {}),
+      ...(values.has('--ssm-heads') ? { ssmHeads: nonNegativeIntFlag(values, '--ssm-heads', undefined)! } : {}),
       ...(values.has('--t5-ffn') ? { t5Ffn: t5Ffn(values.get('--t5-ffn')!) } : {}),
-      ...(values.has('--dec-layers') ? { decoderLayers: int(values, '--dec-layers')! } : {}),
-      ...(values.has('--rel-buckets') ? { relBuckets: int(values, '--rel-buckets')! } : {}),
-      ...(values.has('--decoder-start') ? { decoderStartToken: int(values, '--decoder-start')! } : {}),
+      ...(values.has('--dec-layers') ? { decoderLayers: nonNegativeIntFlag(values, '--dec-layers', undefined)! } : {}),
+      ...(values.has('--rel-buckets') ? { relBuckets: nonNegativeIntFlag(values, '--rel-buckets', undefined)! } : {}),
+      ...(values.has('--decoder-start') ? { decoderStartToken: nonNegativeIntFlag(values, '--decoder-start', undefined)! } : {}),
       tiedEmbeddings: switches.has('--tied'),
       ropeFreqs: switches.has('--rope-freqs'),
       longRope: switches.has('--long-rope'),

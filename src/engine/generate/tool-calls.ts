@@ -15,8 +15,8 @@
  *
  * The session (chat-session.ts) picks the format from the model's template (`toolCallFormatOf`),
  * renders requests' tool calls the way templates read them (`templateMessages`), and streams a
- * reply's calls in pieces, never as content (`ToolCallStream`). One scanner (`scanReply`) reads a
- * reply as far as it goes, for the stream and for finished replies alike.
+ * reply's calls in pieces, never as content (`ToolCallStream`). `scanReply` reads a reply as far as
+ * it goes; the stream reads with the same pieces, resuming where the decided text ends.
  */
 import type { ChatMessage as RequestMessage, ToolCallDelta } from '../api.ts';
 import type { ChatFormatChoice, ChatMessage as TemplateMessage } from '../chat/index.ts';
@@ -443,19 +443,29 @@ export function endsInsideThinking(promptText: string): boolean {
  * starts with none; undefined while it has not closed. `open`: the prompt opened the block.
  */
 function thinkingEnd(text: string, open: boolean): number | undefined {
-  if (open) {
-    const ends = THINKING_TAGS.map(([, close]) => [text.indexOf(close), close.length] as const).filter(([at]) => at >= 0);
-    if (ends.length === 0) return undefined;
-    const [at, length] = ends.reduce((a, b) => (b[0] < a[0] ? b : a));
-    return at + length;
-  }
+  const block = thinkingBlock(text, open);
+  return block === 'none' ? 0 : closingTagEnd(text, block.from, block.closes);
+}
+
+/** The longest thinking tag: a stream looks for a closing tag again from this far before where it stopped. */
+const THINK_TAG_LENGTH = Math.max(...THINKING_TAGS.flat().map((tag) => tag.length));
+
+/** The thinking block a reply starts in: the tags that may close it, and where they may start. */
+type ThinkingBlock = 'none' | { closes: readonly string[]; from: number };
+
+function thinkingBlock(text: string, open: boolean): ThinkingBlock {
+  if (open) return { closes: THINKING_TAGS.map(([, close]) => close), from: 0 };
   const first = skipSpace(text, 0);
-  for (const [openTag, close] of THINKING_TAGS) {
-    if (!text.startsWith(openTag, first)) continue;
-    const at = text.indexOf(close, first + openTag.length);
-    return at < 0 ? undefined : at + close.length;
-  }
-  return 0;
+  const tags = THINKING_TAGS.find(([openTag]) => text.startsWith(openTag, first));
+  return tags ? { closes: [tags[1]], from: first + tags[0].length } : 'none';
+}
+
+/** After the earliest of `closes` in `text` from `from` on; undefined when none. */
+function closingTagEnd(text: string, from: number, closes: readonly string[]): number | undefined {
+  const ends = closes.map((close) => [text.indexOf(close, from), close.length] as const).filter(([at]) => at >= 0);
+  if (ends.length === 0) return undefined;
+  const [at, length] = ends.reduce((a, b) => (b[0] < a[0] ? b : a));
+  return at + length;
 }
 
 /**
@@ -570,13 +580,23 @@ export type ToolCallEvent = { content: string } | { tool_call: ToolCallDelta };
  * adding up to the call's `arguments`. A call's markup is never content.
  */
 export class ToolCallStream {
-  private text = '';
+  /** The reply's pieces (joined once, at the end), and the text from `base` on that a scan may still read. */
+  private readonly pieces: string[] = [];
+  private window = '';
+  private base = 0;
   /** How much content the stream has shown, and its last characters (to check a scan kept them). */
   private shownLength = 0;
   private shownTail = '';
   private readonly shownCalls: CallSoFar[] = [];
   private readonly names: ReadonlySet<string>;
   private calls: readonly CallSoFar[] = [];
+  /**
+   * Where the scan resumes: the text before `pos` is decided (what a longer reply cannot change),
+   * its calls are `decidedCalls`, and its content `decidedLength` characters, of which `unshown`
+   * ends it (trailing space held back). undefined until the reply's start is settled.
+   */
+  private resume?: { start?: number; thinking?: ThinkingBlock; pos: number; textOnly: boolean; decidedCalls: CallSoFar[]; decidedLength: number; unshown: string };
+  private scanned = 0;
 
   constructor(
     private readonly format: ToolCallFormat,
@@ -589,12 +609,121 @@ export class ToolCallStream {
     this.names = new Set(tools.map((t) => t.name));
   }
 
-  /** What `piece` (with what was held before it) adds to the stream. */
+  /**
+   * What `piece` (with what was held before it) adds to the stream. The scan resumes where the
+   * decided text ends (rescanning the whole reply each token made long replies quadratic); only an
+   * unfinished marker or call is read again.
+   */
   push(piece: string): ToolCallEvent[] {
-    this.text += piece;
-    const { outside, calls } = scanReply(this.text, this.format, this.names, false, this.thinkingOpen);
+    this.pieces.push(piece);
+    this.window += piece;
+    if (!this.resume) {
+      if (!this.startSettled()) {
+        // A few characters that may yet open a thinking block: the whole scan, as the reply is short.
+        this.scanned += this.window.length;
+        const { outside, calls } = scanReply(this.window, this.format, this.names, false, this.thinkingOpen);
+        this.calls = calls;
+        return this.changes(outside.trimEnd(), calls);
+      }
+      this.resume = { pos: 0, textOnly: false, decidedCalls: [], decidedLength: 0, unshown: '' };
+    }
+    const live = this.scanOn(this.resume);
+    this.dropDecidedText(this.resume);
+    const calls = live.length > 0 ? [...this.resume.decidedCalls, ...live] : this.resume.decidedCalls;
     this.calls = calls;
-    return this.changes(outside.trimEnd(), calls);
+    const content = this.resume.unshown.trimEnd();
+    this.resume.unshown = this.resume.unshown.slice(content.length);
+    return this.events(content, calls);
+  }
+
+  /** Whether the scan's start (after a thinking block, if the reply opens one) can no longer change. */
+  private startSettled(): boolean {
+    if (this.thinkingOpen) return true;
+    const first = skipSpace(this.window, 0);
+    if (first >= this.window.length) return false;
+    const head = this.window.slice(first, first + 8);
+    return !THINKING_TAGS.some(([open]) => head.length < open.length && open.startsWith(head));
+  }
+
+  /**
+   * Keeps only the text a later scan may read (growing one string by every token and reading it
+   * copied all of it each time): from the resume point, from the start of Llama 3's calls, or a
+   * tag's length back while a thinking block is open.
+   */
+  private dropDecidedText(r: NonNullable<ToolCallStream['resume']>): void {
+    let keep = r.pos;
+    if (r.start === undefined) keep -= THINK_TAG_LENGTH;
+    else if (this.format === 'llama3' && !r.textOnly) keep = r.start;
+    if (keep - this.base < 4096) return;
+    this.window = this.window.slice(keep - this.base);
+    this.base = keep;
+  }
+
+  /** Scans on from `r.pos`, adding what is decided to `r`; returns the calls still open. Positions in `r` count from the reply's start. */
+  private scanOn(r: NonNullable<ToolCallStream['resume']>): CallSoFar[] {
+    const text = this.window;
+    const base = this.base;
+    this.scanned += base + text.length - r.pos;
+    const decide = (end: number, content: string) => {
+      const skip = Math.max(0, this.shownLength - r.decidedLength);
+      r.unshown += skip > 0 ? content.slice(skip) : content;
+      r.decidedLength += content.length;
+      r.pos = end;
+    };
+    if (r.start === undefined) {
+      // Inside the thinking block every character is content; look for its end from where the last look stopped.
+      r.thinking ??= thinkingBlock(text, this.thinkingOpen); // the first scan: base is 0
+      const end = r.thinking === 'none' ? 0 : closingTagEnd(text, Math.max(r.thinking.from - base, r.pos - base - THINK_TAG_LENGTH), r.thinking.closes);
+      if (end === undefined) {
+        decide(base + text.length, text.slice(r.pos - base));
+        return [];
+      }
+      r.start = base + end;
+      decide(r.start, text.slice(r.pos - base, end));
+    }
+    if (r.textOnly) {
+      decide(base + text.length, text.slice(r.pos - base));
+      return [];
+    }
+    if (this.format === 'llama3') {
+      const rest = text.slice(r.start - base);
+      const found = llama3Calls(rest, this.names);
+      if (found === null) {
+        r.textOnly = true;
+        decide(base + text.length, rest);
+        return [];
+      }
+      if (found.open) return found.calls;
+      r.decidedCalls.push(...found.calls);
+      r.textOnly = true;
+      decide(base + text.length, rest.slice(found.end));
+      return [];
+    }
+    const marker = MARKERS[this.format]!;
+    for (;;) {
+      const pos = r.pos - base;
+      const at = text.indexOf(marker, pos);
+      if (at < 0) {
+        const tail = text.slice(pos);
+        const kept = tail.length - heldPrefixLength(tail, marker);
+        decide(r.pos + kept, tail.slice(0, kept));
+        return [];
+      }
+      decide(base + at, text.slice(pos, at));
+      const found = this.format === 'hermes' ? hermesBlock(text, at, this.names) : this.format === 'mistral' ? mistralArgsCall(text, at, this.names) : callList(text, at, marker, this.names);
+      if (found === null) {
+        decide(base + at + marker.length, marker);
+        continue;
+      }
+      if (found.open) return found.calls;
+      r.decidedCalls.push(...found.calls);
+      r.pos = base + found.end;
+    }
+  }
+
+  /** How many characters the scans have started from, over all pushes (tests check it grows linearly with the reply). */
+  get scannedChars(): number {
+    return this.scanned;
   }
 
   /** How many of the calls so far are whole. */
@@ -607,7 +736,7 @@ export class ToolCallStream {
    * says something), and every call the stream started, `complete` when all of them are whole.
    */
   finish(): { events: ToolCallEvent[]; tool_calls: ToolCall[]; complete: boolean } {
-    const { outside, calls } = scanReply(this.text, this.format, this.names, true, this.thinkingOpen);
+    const { outside, calls } = scanReply(this.pieces.join(''), this.format, this.names, true, this.thinkingOpen);
     const events = this.changes(calls.length > 0 ? outside.trimEnd() : outside, calls);
     return {
       events,
@@ -616,16 +745,24 @@ export class ToolCallStream {
     };
   }
 
+  /** The events that the scan's whole `content` and `calls` add to what the stream has shown. */
   private changes(content: string, calls: readonly CallSoFar[]): ToolCallEvent[] {
-    const events: ToolCallEvent[] = [];
     // What a scan decided stays decided (the text only grows), so the shown text is a prefix.
     // (Checked on the last characters shown: comparing all of it each token made long replies quadratic.)
     if (content.length < this.shownLength || !content.startsWith(this.shownTail, this.shownLength - this.shownTail.length)) {
       throw new Error(`tool-call stream: a scan took back content it had shown (${JSON.stringify(this.shownTail)})`);
     }
-    if (content.length > this.shownLength) events.push({ content: content.slice(this.shownLength) });
-    this.shownLength = content.length;
-    this.shownTail = content.slice(-32);
+    return this.events(content.slice(this.shownLength), calls);
+  }
+
+  /** The events for `content` shown after what was, and for what `calls` add to the calls shown. */
+  private events(content: string, calls: readonly CallSoFar[]): ToolCallEvent[] {
+    const events: ToolCallEvent[] = [];
+    if (content.length > 0) {
+      events.push({ content });
+      this.shownLength += content.length;
+      this.shownTail = (this.shownTail + content).slice(-32);
+    }
     calls.forEach((call, index) => {
       let shown = this.shownCalls[index];
       if (!shown) {
