@@ -69,7 +69,10 @@ describe('hearth logits', () => {
     }
   });
 
-  it('--backend cpu agrees with the WebGPU result in this process (8-bit activations: KL <= 1e-3, top-1 >= 95%)', { timeout: 300_000 }, async () => {
+  // The CPU backend rounds activations to 8 bits for every quantized matmul, prefill included (as
+  // llama.cpp's CPU build does): measured 1.08e-3 from the f32 GPU result on this Q8_0-style file,
+  // about what llama.cpp itself is from the exact answer on a Q8_0 file (1.09e-3 in lora-parity.test.ts).
+  it('--backend cpu agrees with the WebGPU result in this process (8-bit activations: KL <= 2e-3, top-1 >= 95%)', { timeout: 300_000 }, async () => {
     const ids = Array.from({ length: 40 }, (_, i) => (i * 31 + 7) % 300);
     const tokensFile = join(dir, 'ids-cpu.json');
     const out = join(dir, 'out-cpu.f32');
@@ -83,7 +86,7 @@ describe('hearth logits', () => {
       const gpuLogits = await model.eval(ids, { logits: 'all' });
       const V = model.config.nVocab;
       expect(cpu.length).toBe(ids.length * V);
-      expect(klDivergence(gpuLogits, cpu, V)).toBeLessThan(1e-3);
+      expect(klDivergence(gpuLogits, cpu, V)).toBeLessThan(2e-3);
       expect(topOneAgreement(gpuLogits, cpu, V)).toBeGreaterThanOrEqual(0.95);
     } finally {
       await close();
