@@ -18,7 +18,7 @@ import type { Activation, Backend, IdBuffer, Vector, Weight } from '../backend/o
 import { readModelConfig, type ModelConfig } from './config.ts';
 import { UnsupportedModelError } from './errors.ts';
 import { KvCache } from './kv-cache.ts';
-import { largestLayerStateBytes, RecurrentState, recurrentStateBytes, STATE_SNAPSHOTS } from './recurrent-state.ts';
+import { hasRecurrentLayers, largestLayerStateBytes, RecurrentState, recurrentStateBytes, STATE_SNAPSHOTS } from './recurrent-state.ts';
 import { LAYER_TENSORS, layerActivationWidths, layerTensorName, type ActivationName, type LayerWeights } from './layer-tensors.ts';
 import { stackedLoad } from './stacking.ts';
 import { checkTensors, isMatrix } from './tensors.ts';
@@ -190,28 +190,37 @@ export function planMemory(
   const weightBytes = tensors.reduce((a, t) => a + loadedBytes(t), 0);
   // The scratch of the blocks as loaded (stacked projections write one buffer, not several).
   const scratch = scratchFloats(stackedLoad(config, tensors).config, batch);
+  const scratchBytes = scratch.total * 4;
+  // A hybrid's recurrent state with its snapshots: fixed, whatever the context.
   const stateBytes = recurrentStateBytes(config) * (1 + STATE_SNAPSHOTS);
-  const scratchBytes = scratch.total * 4 + stateBytes;
+  const fixedBytes = weightBytes + scratchBytes + stateBytes;
   const layerKvBytes = (ctx: number) => ctx * Math.max(config.kvDimK, config.kvDimV) * 4;
-  const fits = (ctx: number) => weightBytes + kvBytesFor(config, ctx) + scratchBytes <= memoryBudgetBytes && layerKvBytes(ctx) <= maxBufferBytes;
+  const fits = (ctx: number) => fixedBytes + kvBytesFor(config, ctx) <= memoryBudgetBytes && layerKvBytes(ctx) <= maxBufferBytes;
   const detail = (ctx: number) => ({
     contextLength: ctx,
     weightBytes,
     kvBytes: kvBytesFor(config, ctx),
+    stateBytes,
     scratchBytes,
     memoryBudgetBytes,
     maxBufferBytes,
   });
-  if (Math.max(scratch.largest * 4, largestLayerStateBytes(config)) > maxBufferBytes) {
+  if (scratch.largest * 4 > maxBufferBytes) {
     throw new ModelTooLargeError(`a ${batch}-token step needs a ${scratch.largest * 4}-byte buffer, over the device's largest (${maxBufferBytes}); use a smaller batch`, detail(0));
   }
+  const layerState = largestLayerStateBytes(config);
+  if (layerState > maxBufferBytes) {
+    throw new ModelTooLargeError(`one layer's recurrent state needs a ${layerState}-byte buffer, over the device's largest (${maxBufferBytes})`, detail(0));
+  }
+  /** The byte counts that make up a context's total, for the errors. */
+  const parts = (ctx: number) => [`weights ${weightBytes}`, `KV cache ${kvBytesFor(config, ctx)}`, ...(stateBytes > 0 ? [`recurrent state ${stateBytes}`] : []), `scratch ${scratchBytes}`];
   let ctx = options.contextLength;
   if (ctx !== undefined) {
     if (!Number.isInteger(ctx) || ctx < 1) throw new RangeError(`context length ${ctx} must be a positive integer`);
     if (!fits(ctx)) {
       throw new ModelTooLargeError(
-        `${config.name ?? config.architecture} with a ${ctx}-token context needs ${weightBytes + kvBytesFor(config, ctx) + scratchBytes} bytes ` +
-          `(weights ${weightBytes}, KV cache ${kvBytesFor(config, ctx)}, scratch ${scratchBytes}); the budget is ${memoryBudgetBytes} bytes`,
+        `${config.name ?? config.architecture} with a ${ctx}-token context needs ${fixedBytes + kvBytesFor(config, ctx)} bytes ` +
+          `(${parts(ctx).join(', ')}); the budget is ${memoryBudgetBytes} bytes`,
         detail(ctx),
       );
     }
@@ -220,14 +229,13 @@ export function planMemory(
     while (!fits(ctx) && ctx > CONTEXT_STEP) ctx = Math.max(CONTEXT_STEP, (Math.ceil(ctx / CONTEXT_STEP) - 1) * CONTEXT_STEP);
     if (!fits(ctx)) {
       throw new ModelTooLargeError(
-        `${config.name ?? config.architecture} does not fit: weights ${weightBytes} bytes + KV cache ${kvBytesFor(config, ctx)} for ${ctx} tokens + scratch ${scratchBytes} > budget ${memoryBudgetBytes} bytes`,
+        `${config.name ?? config.architecture} does not fit at ${ctx} tokens: ${parts(ctx).join(' + ')} bytes > budget ${memoryBudgetBytes} bytes`,
         detail(ctx),
       );
     }
   }
   const kvBytes = kvBytesFor(config, ctx);
-  // scratchBytes counts the state (the budget checks above take it as scratch); reported apart.
-  return { contextLength: ctx, batch, weightBytes, kvBytes, stateBytes, scratchBytes: scratchBytes - stateBytes, totalBytes: weightBytes + kvBytes + scratchBytes };
+  return { contextLength: ctx, batch, weightBytes, kvBytes, stateBytes, scratchBytes, totalBytes: fixedBytes + kvBytes };
 }
 
 /** llama.cpp runs with n_ctx padded to 256; phi3 picks its long rope factors from that. */
@@ -303,7 +311,7 @@ export async function loadModel(backend: Backend, source: RangedSource | GgufMod
   const planned = isPlannedLoad(source) ? source : planLoad(await asGgufModel(source, options.file), backend, options);
   const { file, config, plan } = planned;
   const recurrentOps = [backend.ssmConv, backend.ssmScan, backend.gatedNorm, backend.mul, backend.copy, backend.zero];
-  if (config.nKvLayers < config.nLayer && recurrentOps.some((op) => !op)) {
+  if (hasRecurrentLayers(config) && recurrentOps.some((op) => !op)) {
     throw new UnsupportedModelError(`${config.architecture} models (recurrent state-space layers) do not run on the ${backend.kind} backend yet`, {
       architecture: config.architecture,
       backend: backend.kind,
@@ -410,7 +418,7 @@ export async function loadModel(backend: Backend, source: RangedSource | GgufMod
   // scratchWidths names every activation the forward pass reads for this config.
   const scratch = { batch: B, ...Object.fromEntries(activations), ...Object.fromEntries(ids) } as Scratch;
   const kv = new KvCache(backend.kvStorage({ layers: config.nKvLayers, capacity: plan.contextLength, kvHeads: config.nHeadKv, headDim: config.headDimK }));
-  const recurrent = recurrentStateBytes(config) > 0 ? new RecurrentState(backend, config) : undefined;
+  const recurrent = hasRecurrentLayers(config) ? new RecurrentState(backend, config) : undefined;
   if (recurrent) {
     backend.begin();
     recurrent.recordReset();

@@ -30,6 +30,11 @@ function layerFloats(c: ModelConfig, il: number): { conv: number; scan: number }
   return { conv: 0, scan: 0 };
 }
 
+/** Whether the model has recurrent layers (a hybrid, or mamba2) and so a recurrent state. */
+export function hasRecurrentLayers(c: ModelConfig): boolean {
+  return c.layers.some((l) => l.mixer !== 'attention');
+}
+
 /** Bytes of one copy of a sequence's recurrent state (0 for a transformer). */
 export function recurrentStateBytes(c: ModelConfig): number {
   let floats = 0;
@@ -56,45 +61,45 @@ interface Snapshot {
   layers: Activation[];
 }
 
+/** The whole of an activation, as a region. */
+const whole = (t: Activation): Region => ({ t, offset: 0, floats: t.floats });
+
 export class RecurrentState {
-  private readonly live: (Activation | undefined)[];
-  private readonly floats: number[];
+  /** Per layer its live state's regions (undefined for an attention layer), made once at load. */
+  private readonly layers: (LayerState | undefined)[];
+  /** The recurrent layers' live state activations; each snapshot holds one copy of each, in this order. */
+  private readonly live: Activation[];
   private readonly snapshots: Snapshot[];
   private nextSlot = 0;
 
+  /** The backend's copy and zero ops exist (the loader refuses hybrids on a backend without them). */
   constructor(
     private readonly backend: Backend,
-    private readonly config: ModelConfig,
+    config: ModelConfig,
     snapshots = STATE_SNAPSHOTS,
   ) {
-    if (!backend.ssmConv || !backend.copy || !backend.zero) {
-      throw new Error(`the ${backend.kind} backend has no recurrent-state ops`);
-    }
-    this.floats = config.layers.map((_, il) => {
+    this.live = [];
+    this.layers = config.layers.map((_, il) => {
       const f = layerFloats(config, il);
-      return f.conv + f.scan;
+      if (f.conv + f.scan === 0) return undefined;
+      const t = backend.activation(`state.${il}`, f.conv + f.scan);
+      this.live.push(t);
+      return { conv: { t, offset: 0, floats: f.conv }, scan: f.scan > 0 ? { t, offset: f.conv, floats: f.scan } : undefined };
     });
-    this.live = this.floats.map((n, il) => (n > 0 ? backend.activation(`state.${il}`, n) : undefined));
     this.snapshots = Array.from({ length: snapshots }, (_, i) => ({
       position: -1,
-      layers: this.floats.flatMap((n, il) => (n > 0 ? [backend.activation(`state.${il}.snapshot${i}`, n)] : [])),
+      layers: this.live.map((t) => backend.activation(`${t.name}.snapshot${i}`, t.floats)),
     }));
   }
 
   /** Layer `il`'s live state, or undefined for an attention layer. */
   layer(il: number): LayerState | undefined {
-    const t = this.live[il];
-    if (!t) return undefined;
-    const f = layerFloats(this.config, il);
-    return {
-      conv: { t, offset: 0, floats: f.conv },
-      scan: f.scan > 0 ? { t, offset: f.conv, floats: f.scan } : undefined,
-    };
+    return this.layers[il];
   }
 
   /** Records zeroing the live state (a new sequence) and forgets the snapshots. */
   recordReset(): void {
-    for (const t of this.live) if (t) this.backend.zero!({ t, offset: 0, floats: t.floats });
+    for (const t of this.live) this.backend.zero!(whole(t));
     for (const s of this.snapshots) s.position = -1;
   }
 
@@ -102,8 +107,7 @@ export class RecurrentState {
   recordSnapshot(position: number): void {
     const slot = this.snapshots[this.nextSlot]!;
     this.nextSlot = (this.nextSlot + 1) % this.snapshots.length;
-    let i = 0;
-    for (const t of this.live) if (t) this.backend.copy!({ t, offset: 0, floats: t.floats }, { t: slot.layers[i++]!, offset: 0, floats: t.floats });
+    this.live.forEach((t, i) => this.backend.copy!(whole(t), whole(slot.layers[i]!)));
     slot.position = position;
   }
 
@@ -118,8 +122,7 @@ export class RecurrentState {
       this.recordReset();
       return 0;
     }
-    let i = 0;
-    for (const t of this.live) if (t) this.backend.copy!({ t: best.layers[i++]!, offset: 0, floats: t.floats }, { t, offset: 0, floats: t.floats });
+    this.live.forEach((t, i) => this.backend.copy!(whole(best.layers[i]!), whole(t)));
     for (const s of this.snapshots) if (s.position > best.position) s.position = -1;
     return best.position;
   }
