@@ -106,6 +106,13 @@ export interface ModelInfo {
    * fit in memory together); says which.
    */
   loadNotice?: string;
+  /**
+   * 'encoder-decoder' (T5, Flan-T5): a text-to-text model run with `transform`, not chat
+   * (`contextLength` is then its input capacity, `outputCapacity` the most tokens it writes);
+   * 'decoder-only' otherwise. Absent from engines older than this field: decoder-only.
+   */
+  kind?: 'decoder-only' | 'encoder-decoder';
+  outputCapacity?: number;
 }
 
 
@@ -350,6 +357,67 @@ export interface ChatCompletion {
   usage: CompletionUsage;
 }
 
+// ---- Text to text (encoder-decoder models) ------------------------------------------------
+
+/**
+ * A text-to-text request for an encoder-decoder model (T5, Flan-T5): the encoder reads `input`, the
+ * decoder writes the output from its start token. Fields are checked as a chat completion's
+ * (InvalidRequestError with `detail.param`); fields not listed are rejected.
+ */
+export interface TransformRequest {
+  /** The text the encoder reads, task prefix included: "translate English to German: How old are you?". */
+  input: string;
+  /** Most output tokens; default (and at most) what the model was loaded for. */
+  max_tokens?: number;
+  /** 0 (the default) is greedy: the same input gives the same output. */
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  min_p?: number;
+  seed?: number;
+  stop?: string | string[];
+  /** Chosen by the caller so it can `abort(request_id)`; generated when absent. */
+  request_id?: string;
+  /** A caller's label; the loaded model answers. */
+  model?: string;
+  /** Accepted for symmetry with chat: with `onChunk` the output streams either way. */
+  stream?: boolean;
+}
+
+export interface TransformUsage {
+  /** Input tokens the encoder read. */
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  /** With finish_reason 'length': the request's max_tokens, or the output capacity the model was loaded for. */
+  length_limit?: 'max_tokens' | 'output_capacity';
+  time_to_first_token_ms: number;
+  decode_tokens_per_second: number;
+}
+
+/** A piece of the output as it streams; the last chunk has the finish reason and the usage. */
+export interface TransformChunk {
+  id: string;
+  object: 'transform.chunk';
+  created: number;
+  model: string;
+  delta: string;
+  finish_reason: 'stop' | 'length' | 'abort' | null;
+  usage?: TransformUsage;
+}
+
+export interface TransformResult {
+  id: string;
+  object: 'transform';
+  created: number;
+  model: string;
+  output: string;
+  finish_reason: 'stop' | 'length' | 'abort';
+  usage: TransformUsage;
+  /** The seed the sampler drew from (the request's, or a random one): a sampled output's replay. */
+  seed: number;
+}
+
 // ---- Compression and measurement ------------------------------------------------------------
 
 /** The quantization mixes the engine writes (llama-quantize's names). */
@@ -460,6 +528,12 @@ export interface EngineApi {
    * streams as OpenAI-style chunks; the complete result is returned either way.
    */
   chatCompletion(request: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void): Promise<ChatCompletion>;
+  /**
+   * Text to text with an encoder-decoder model (T5, Flan-T5: translate, summarize): queued like a
+   * chat completion, abortable by `request_id`; with `onChunk` the output streams. On a decoder-only
+   * model it is refused by name (ModelKindError), as `chatCompletion` is on an encoder-decoder one.
+   */
+  transform(request: TransformRequest, onChunk?: (chunk: TransformChunk) => void): Promise<TransformResult>;
   /** Ends the request with this id within one token (finish_reason 'abort'); it returns what it produced. */
   abort(requestId: string): Promise<void>;
   /** Prompt tokens `messages` take with the loaded model's template (for a context meter). */

@@ -34,6 +34,9 @@ import type {
   LoadProgress,
   ModelInfo,
   ModelSource,
+  TransformChunk,
+  TransformRequest,
+  TransformResult,
 } from './api.ts';
 import { chooseBackend, cpuReport, softwareAdapterName } from './backend/choose.ts';
 import { createGpuContext, type GpuContext } from './backend/webgpu/device.ts';
@@ -53,6 +56,8 @@ import { DEFAULT_STALL_MS, RateMeter, fileModelId, stallGuardedFetch, type Cache
 import { ENGINE_VERSION } from './version.ts';
 import { evaluateVersions, quantizeIntoStore, validateEvaluateRequest, validateQuantizeRequest, type OpenedVersion, type ValidEvaluateRequest } from './compare.ts';
 import { ModelNotFoundError } from './store/errors.ts';
+import { isEncoderDecoder, openEncoderDecoder, wrongModelKind, type OpenedEncoderDecoder } from './encoder-decoder.ts';
+import { validateTransformRequest, type ValidTransformRequest } from './generate/transform-session.ts';
 
 export interface EnginePlatform {
   /** The WebGPU entry point, or undefined where the platform has none. */
@@ -98,7 +103,14 @@ interface Loaded {
   adapters: Map<string, LoadedLora>;
   /** Where each adapter was loaded from, by id: to load them again after a device loss. */
   adapterSources: Map<string, AdapterSource>;
+  transform?: undefined;
 }
+
+/** An encoder-decoder model (encoder-decoder.ts): text to text, no chat session, no adapters. */
+type LoadedTransform = Omit<Loaded, 'model' | 'session' | 'transform'> & Pick<OpenedEncoderDecoder, 'model'> & { transform: OpenedEncoderDecoder['session']; session?: undefined };
+
+/** Whatever model is loaded: a chat (decoder-only) model or an encoder-decoder one. */
+type AnyLoaded = Loaded | LoadedTransform;
 
 /** A lost GPU device, thrown here or across the worker boundary (where only the name survives). */
 function isDeviceLost(error: unknown): boolean {
@@ -118,7 +130,7 @@ function isOutOfMemory(error: unknown): boolean {
 export class Engine implements EngineApi {
   /** The GPU device and the pipelines compiled on it, kept across model loads (compiling is slow). */
   private gpuDevice: { context: GpuContext; kernels: KernelCache } | undefined;
-  private loaded: Loaded | undefined;
+  private loaded: AnyLoaded | undefined;
   /** The adapters of a model lost with its device, by id, to load again with it. */
   private lostAdapters = new Map<string, AdapterSource>();
   /** What to reload after a device loss. */
@@ -270,6 +282,22 @@ export class Engine implements EngineApi {
     });
   }
 
+  transform(untrusted: TransformRequest, onChunk?: (chunk: TransformChunk) => void): Promise<TransformResult> {
+    let request: ValidTransformRequest;
+    try {
+      request = validateTransformRequest(untrusted);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const requestId = request.request_id ?? `transform-${this.nextRequest++}`;
+    return this.runRequest(requestId, async (aborted) => {
+      const loaded = await this.ensureAnyLoaded();
+      if (!loaded.transform) throw wrongModelKind('transform', loaded.info);
+      this.busy = true;
+      return await loaded.transform.run({ ...request, request_id: requestId }, onChunk, aborted);
+    });
+  }
+
   /**
    * Queues `body` as request `requestId`: `abort(requestId)` marks it while it is queued or
    * running (`aborted()` says so); a lost device on the way is handled; busy ends with it.
@@ -389,6 +417,10 @@ export class Engine implements EngineApi {
         const cached = await store.get(id);
         if (!cached) throw new ModelNotFoundError(`No stored model "${id}".`, { id });
         const opened = await this.open({ kind: 'cached', id }, { contextLength, backend, ...(threads ? { threads } : {}) }, () => undefined);
+        if (opened.transform) {
+          opened.model.destroy();
+          throw wrongModelKind('evaluateModels', opened.info);
+        }
         return {
           model: opened.model,
           tokenizer: opened.tokenizer,
@@ -430,13 +462,20 @@ export class Engine implements EngineApi {
     return run;
   }
 
+  /** The loaded chat (decoder-only) model, loaded again after a device loss; an encoder-decoder one is refused by name. */
   private async ensureLoaded(): Promise<Loaded> {
+    const loaded = await this.ensureAnyLoaded();
+    if (loaded.transform) throw wrongModelKind('chatCompletion', loaded.info);
+    return loaded;
+  }
+
+  private async ensureAnyLoaded(): Promise<AnyLoaded> {
     if (this.loaded) return this.loaded;
     if (this.lastLoad) {
       const lost = this.lostAdapters;
       this.lostAdapters = new Map();
       const loaded = await this.load(this.lastLoad.source, this.lastLoad.options);
-      await this.reattachAdapters(loaded, lost);
+      if (!loaded.transform) await this.reattachAdapters(loaded, lost);
       return loaded;
     }
     throw new NoModelLoadedError('No model is loaded. Load a model first.');
@@ -536,7 +575,7 @@ export class Engine implements EngineApi {
    * (ModelTooLargeError) is the old one unloaded first and the load tried once more, which the
    * new model's `loadNotice` says.
    */
-  private async load(source: ModelSource, options: LoadModelOptions, onProgress?: (progress: LoadProgress) => void, signal?: AbortSignal): Promise<Loaded> {
+  private async load(source: ModelSource, options: LoadModelOptions, onProgress?: (progress: LoadProgress) => void, signal?: AbortSignal): Promise<AnyLoaded> {
     const want = options.backend ?? 'auto';
     if (want !== 'auto' && want !== 'webgpu' && want !== 'cpu') throw new HearthError(`Unknown backend '${String(want)}' (auto, webgpu, cpu).`);
     this.state = { state: 'loading', progress: { phase: 'reading-header', loaded: 0, total: 0 } };
@@ -553,7 +592,7 @@ export class Engine implements EngineApi {
       onProgress?.(withRate);
     };
     try {
-      let loaded: Loaded;
+      let loaded: AnyLoaded;
       try {
         loaded = await this.open(source, options, report, signal);
       } catch (error) {
@@ -580,7 +619,7 @@ export class Engine implements EngineApi {
    * the new one alone. If that fails too, `previous` is loaded again (the user keeps a model) and
    * the second try's error is thrown.
    */
-  private async replace(previous: Loaded, source: ModelSource, options: LoadModelOptions, report: (progress: LoadProgress) => void): Promise<Loaded> {
+  private async replace(previous: AnyLoaded, source: ModelSource, options: LoadModelOptions, report: (progress: LoadProgress) => void): Promise<AnyLoaded> {
     this.releaseModel();
     try {
       const loaded = await this.open(source, options, report);
@@ -595,13 +634,18 @@ export class Engine implements EngineApi {
   }
 
   /** Reads, plans and uploads a model, leaving the model in use untouched; frees what it made on failure. */
-  private async open(source: ModelSource, options: LoadModelOptions, report: (progress: LoadProgress) => void, signal?: AbortSignal): Promise<Loaded> {
+  private async open(source: ModelSource, options: LoadModelOptions, report: (progress: LoadProgress) => void, signal?: AbortSignal): Promise<AnyLoaded> {
     const { sources, fileName: givenName } = await this.openSource(source, signal);
     report({ phase: 'reading-header', loaded: 0, total: sources.reduce((sum, s) => sum + s.size, 0) });
     const file = await openGgufModel(sources);
     if (signal?.aborted) throw loadCancelled();
     const fileName = givenName ?? baseName(file.sources[0]!.name ?? 'model.gguf');
     const tokenizer = Tokenizer.fromGgufMetadata(file.metadata as ReadonlyMap<string, unknown>);
+    if (isEncoderDecoder(file)) {
+      const backends = { gpuDevice: () => this.gpu(), softwareAdapter: () => softwareAdapterName(this.gpuDevice?.context, this.platform.gpu, this.platform.probeOptions) };
+      const opened = await openEncoderDecoder(file, tokenizer, fileName, options, backends, (loaded, total, backend) => report({ phase: 'uploading-weights', loaded, total, backend }));
+      return { model: opened.model, transform: opened.session, tokenizer, info: opened.info, source, options, adapters: new Map(), adapterSources: new Map() };
+    }
     const sizing = options.contextLength ? { contextLength: options.contextLength } : {};
     const chosen = await chooseBackend({
       backend: options.backend,

@@ -26,5 +26,6 @@ export function describeModel(
     backend: details.backend,
     ...(details.backendNotice !== undefined ? { backendNotice: details.backendNotice } : {}),
     ...(details.threads !== undefined ? { threads: details.threads } : {}),
+    kind: 'decoder-only',
   };
 }

@@ -139,10 +139,11 @@ export async function softwareAdapterName(held: GpuContext | undefined, gpu: GPU
 }
 
 /**
- * A CPU backend sized for this model: its memory budget is the model's plan, so a shared memory
+ * A CPU backend sized for this model (also a fallback after another backend refused the model, with
+ * `why`): its memory budget is the model's plan, so a shared memory
  * declares no more than it needs. Threads: the request's, else the default of {@link cpuReport}.
  */
-async function cpuBackend<P extends Planned>(request: BackendRequest<P>, why: string): Promise<ChosenBackend<P>> {
+export async function cpuBackend<P extends Planned>(request: BackendRequest<P>, why: string): Promise<ChosenBackend<P>> {
   const planned = request.planForCpu(CPU_PLAN_TARGET);
   const report = cpuReport();
   if (request.threads !== undefined && (!Number.isInteger(request.threads) || request.threads < 1)) {

@@ -16,8 +16,8 @@ export interface T5TransformOptions {
   seed?: number;
   /** Ids that end the output (the tokenizer's end-of-generation set). */
   isEnd: (id: number) => boolean;
-  /** Each generated token as it comes (end token excluded); return true to stop. */
-  onToken?: (id: number) => boolean | void;
+  /** Each generated token as it comes (end token excluded); return (or resolve to) true to stop. */
+  onToken?: (id: number) => boolean | void | Promise<boolean | void>;
 }
 
 export interface T5TransformResult {
@@ -40,7 +40,7 @@ export async function t5Transform(model: T5Model, input: readonly number[], opti
     next = sampleRow(logits, options.sampling, rng.nextFloat());
     if (options.isEnd(next)) return { tokens, finishReason: 'stop', seed };
     tokens.push(next);
-    if (options.onToken?.(next) === true) return { tokens, finishReason: 'stop', seed };
+    if ((await options.onToken?.(next)) === true) return { tokens, finishReason: 'stop', seed };
   }
   return { tokens, finishReason: 'length', seed };
 }

@@ -299,3 +299,28 @@ export function validateMeasureOptions(options: unknown): { prompt_format?: Prom
   }
   return options.prompt_format ? { prompt_format: options.prompt_format as PromptFormat } : {};
 }
+
+/**
+ * Checks a request of another kind (a transform) whose fields include some of the chat request's
+ * (`shared`: sampling, stop, seed, request_id, ...), checked exactly as a chat completion checks
+ * them, plus fields of its own (`own`, each a check that throws with `invalidParam`). Any other
+ * field is refused by name; absent and null mean the default. Returns the fields given.
+ */
+export function validateRequestFields(request: unknown, shared: readonly string[], own: Record<string, (value: unknown, param: string) => void>): Record<string, unknown> {
+  if (!isPlainObject(request)) fail('request', 'must be an object', request);
+  const checks: Record<string, Check> = { ...Object.fromEntries(shared.map((name) => [name, FIELDS[name]!])), ...own };
+  const valid: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(request)) {
+    const check = checks[key];
+    if (!check) fail(key, `is not a supported parameter (supported: ${Object.keys(checks).join(', ')})`);
+    if (value === undefined || value === null) continue;
+    check(value, key);
+    valid[key] = value;
+  }
+  return valid;
+}
+
+/** Throws the InvalidRequestError a field check throws: `'param' message.` with the value shown. */
+export function invalidParam(param: string, message: string, value?: unknown): never {
+  fail(param, message, value);
+}

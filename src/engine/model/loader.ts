@@ -8,11 +8,9 @@
  * (norms, biases, rope factors) are dequantized here to f32.
  */
 import { HearthError } from '../errors.ts';
-import { ggmlTypeName } from '../gguf/ggml-types.ts';
-import { requireQuantFormat } from '../gguf/quants/index.ts';
 import { readGguf } from '../gguf/reader.ts';
 import type { RangedSource } from '../gguf/source.ts';
-import { assembleGgufModel, type GgufModel, type GgufModelTensor } from '../gguf/split.ts';
+import { assembleGgufModel, type GgufModel } from '../gguf/split.ts';
 import type { GgufFile, GgufTensorInfo } from '../gguf/types.ts';
 import type { Activation, Backend, IdBuffer, Vector, Weight } from '../backend/ops.ts';
 import { readModelConfig, type ModelConfig } from './config.ts';
@@ -21,7 +19,8 @@ import { KvCache } from './kv-cache.ts';
 import { hasRecurrentLayers, largestLayerStateBytes, RecurrentState, recurrentStateBytes, STATE_SNAPSHOTS } from './recurrent-state.ts';
 import { LAYER_TENSORS, layerActivationWidths, layerTensorName, type ActivationName, type LayerWeights } from './layer-tensors.ts';
 import { stackedLoad } from './stacking.ts';
-import { checkTensors, isMatrix } from './tensors.ts';
+import { checkTensors } from './tensors.ts';
+import { checkWeightTypes, loadedWeightBytes, tensorUploader, type WeightTarget } from './tensor-upload.ts';
 
 /**
  * Weights + KV cache + scratch exceed what the device (or the caller's budget) allows. `detail`
@@ -185,9 +184,7 @@ export function planMemory(
   const batch = options.batch ?? DEFAULT_BATCH;
   if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batch ${batch} must be a positive integer`);
   const { maxBufferBytes, memoryBudgetBytes } = backend.limits;
-  // Matrices as the backend holds them; vectors (norms, biases) are widened to f32 at load.
-  const loadedBytes = (t: GgufTensorInfo) => (isMatrix(t) ? (backend.weightBytes?.(t.type, t.shape) ?? t.byteSize) : 4 * t.elementCount);
-  const weightBytes = tensors.reduce((a, t) => a + loadedBytes(t), 0);
+  const weightBytes = loadedWeightBytes(tensors, backend);
   // The scratch of the blocks as loaded (stacked projections write one buffer, not several).
   const scratch = scratchFloats(stackedLoad(config, tensors).config, batch);
   const scratchBytes = scratch.total * 4;
@@ -262,7 +259,7 @@ export interface PlannedLoad {
  * What a load is planned against: the backend itself, or, for a backend sized from the plan (the
  * CPU's memory), its ceiling before it exists.
  */
-export type PlanTarget = Pick<Backend, 'kind' | 'limits' | 'supportsWeight'> & Partial<Pick<Backend, 'weightBytes'>>;
+export type PlanTarget = WeightTarget & Pick<Backend, 'limits'>;
 
 /**
  * Reads and validates a model (`readModelConfig`, `checkTensors`, what the forward pass and the
@@ -281,11 +278,7 @@ export function planLoad(file: GgufModel, target: PlanTarget, options: Pick<Load
   if (config.qkNorm && config.tensors.fusedQkv) {
     throw new UnsupportedModelError('q/k norms on a fused qkv projection are not supported', {});
   }
-  for (const t of file.tensors) {
-    if (isMatrix(t) && !target.supportsWeight(t.type)) {
-      throw new UnsupportedModelError(`${t.name}: the ${target.kind} backend has no kernel for ${ggmlTypeName(t.type)} weights`, { tensor: t.name });
-    }
-  }
+  checkWeightTypes(file.tensors, target);
   return { file, config, plan: planMemory(config, plannedTensors(file.tensors), target, options) };
 }
 
@@ -317,35 +310,8 @@ export async function loadModel(backend: Backend, source: RangedSource | GgufMod
       backend: backend.kind,
     });
   }
-  const infos = file.tensorsByName;
   const used = plannedTensors(file.tensors);
-  const total = used.reduce((a, t) => a + t.byteSize, 0);
-  let loaded = 0;
-  const progress = (bytes: number) => {
-    loaded += bytes;
-    options.onProgress?.(loaded, total);
-  };
-  const info = (name: string): GgufModelTensor => {
-    const t = infos.get(name);
-    if (!t) throw new Error(`missing tensor ${name} after checkTensors`);
-    return t;
-  };
-  const matrix = async (name: string): Promise<Weight> => {
-    const t = info(name);
-    const w = await backend.weight({ name, type: t.type, shape: t.shape }, (offset, length) => t.source.read(t.fileOffset + offset, length));
-    progress(t.byteSize);
-    return w;
-  };
-  const vectorValues = async (name: string): Promise<Float32Array> => {
-    const t = info(name);
-    const bytes = await t.source.read(t.fileOffset, t.byteSize);
-    const values = new Float32Array(t.elementCount);
-    requireQuantFormat(t.type).dequantize(bytes, values, t.elementCount);
-    progress(t.byteSize);
-    return values;
-  };
-  const vector = async (name: string): Promise<Vector> => backend.vector(name, await vectorValues(name));
-  const optVector = (name: string) => (infos.has(name) ? vector(name) : Promise.resolve(undefined));
+  const { info, matrix, vectorValues, vector, optVector, progress } = tensorUploader(backend, file.tensorsByName, options.onProgress, used.reduce((a, t) => a + t.byteSize, 0));
   /** One matrix of the rows of `names` in turn (all of one format: stacking.ts), read straight from their bytes. */
   const stackedMatrix = async (names: string[]): Promise<Weight> => {
     const parts = names.map(info);

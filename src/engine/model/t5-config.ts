@@ -73,33 +73,42 @@ export function readT5Config(file: Pick<GgufFile, 'metadata' | 'metadataTypes' |
   return config;
 }
 
+/** A tensor the forward pass reads: its GGUF shape, whether it may be absent. */
+export interface T5TensorSpec {
+  name: string;
+  shape: number[];
+  optional?: boolean;
+  /** Uploaded as f32 values (norms, the relative position bias tables) rather than as a matrix. */
+  vector?: boolean;
+}
+
 /** Every tensor the forward pass reads, with its GGUF shape; optional ones may be absent. */
-export function t5Tensors(c: T5ModelConfig): Array<{ name: string; shape: number[]; optional?: boolean }> {
+export function t5Tensors(c: T5ModelConfig): T5TensorSpec[] {
   const { nEmbd: E, nVocab: V, nFf: F, buckets: B, nHead: H } = c;
   const A = c.nHead * c.headDim;
-  const out: Array<{ name: string; shape: number[]; optional?: boolean }> = [
+  const out: T5TensorSpec[] = [
     { name: 'token_embd.weight', shape: [E, V] },
-    { name: 'enc.output_norm.weight', shape: [E] },
-    { name: 'dec.output_norm.weight', shape: [E] },
+    { name: 'enc.output_norm.weight', shape: [E], vector: true },
+    { name: 'dec.output_norm.weight', shape: [E], vector: true },
   ];
   if (!c.tiedEmbeddings) out.push({ name: 'output.weight', shape: [E, V] });
   const block = (stack: 'enc' | 'dec', il: number) => {
     const b = `${stack}.blk.${il}.`;
     out.push(
-      { name: `${b}attn_rel_b.weight`, shape: [H, B], optional: il > 0 },
-      { name: `${b}attn_norm.weight`, shape: [E] },
+      { name: `${b}attn_rel_b.weight`, shape: [H, B], optional: il > 0, vector: true },
+      { name: `${b}attn_norm.weight`, shape: [E], vector: true },
       { name: `${b}attn_q.weight`, shape: [E, A] },
       { name: `${b}attn_k.weight`, shape: [E, A] },
       { name: `${b}attn_v.weight`, shape: [E, A] },
       { name: `${b}attn_o.weight`, shape: [A, E] },
-      { name: `${b}ffn_norm.weight`, shape: [E] },
+      { name: `${b}ffn_norm.weight`, shape: [E], vector: true },
       { name: `${b}ffn_up.weight`, shape: [E, F] },
       { name: `${b}ffn_down.weight`, shape: [F, E] },
     );
     if (c.gatedGelu) out.push({ name: `${b}ffn_gate.weight`, shape: [E, F] });
     if (stack === 'dec') {
       out.push(
-        { name: `${b}cross_attn_norm.weight`, shape: [E] },
+        { name: `${b}cross_attn_norm.weight`, shape: [E], vector: true },
         { name: `${b}cross_attn_q.weight`, shape: [E, A] },
         { name: `${b}cross_attn_k.weight`, shape: [E, A] },
         { name: `${b}cross_attn_v.weight`, shape: [E, A] },

@@ -13,29 +13,23 @@
  * One sequence at a time: `encode` starts it over.
  */
 import { HearthError } from '../errors.ts';
-import { requireQuantFormat } from '../gguf/quants/index.ts';
 import { readGguf } from '../gguf/reader.ts';
 import type { RangedSource } from '../gguf/source.ts';
+import { assembleGgufModel, type GgufModel } from '../gguf/split.ts';
 import type { GgufFile } from '../gguf/types.ts';
 import type { Activation, Backend, IdBuffer, KvStorage, RelativeBias, Rows, Vector, Weight } from '../backend/ops.ts';
 import { UnsupportedModelError } from './errors.ts';
 import { KvCache } from './kv-cache.ts';
-import { ModelTooLargeError } from './loader.ts';
 import { readT5Config, relativePositionBucket, t5Tensors, type T5ModelConfig } from './t5-config.ts';
+import { planT5Load, type PlannedT5Load, type T5LoadOptions } from './t5-plan.ts';
+import { tensorUploader } from './tensor-upload.ts';
 
 /** The encoder input is longer than the input capacity the model was loaded with. */
 export class T5InputTooLongError extends HearthError {
   override name = 'T5InputTooLongError';
 }
 
-export interface T5LoadOptions {
-  /** Most input tokens (the encoder's one step); default the training context, at most 512. */
-  inputCapacity?: number;
-  /** Most decoder positions (its KV cache); default the training context, at most 512. */
-  outputCapacity?: number;
-  /** Most decoder tokens per step (rows of logits); default 32. */
-  decoderBatch?: number;
-}
+export type { T5LoadOptions } from './t5-plan.ts';
 
 interface Block {
   relB: Vector;
@@ -69,13 +63,11 @@ interface T5Scratch {
   decBuckets: IdBuffer;
 }
 
-/** Bytes a t5 model takes on a backend: weights, the three KV stores, scratch. */
-export function t5MemoryBytes(c: T5ModelConfig, weightBytes: number, inputCapacity: number, outputCapacity: number, decoderBatch: number): number {
-  const A = c.nHead * c.headDim;
-  const kv = 2 * 4 * A * (inputCapacity + c.nDecLayer * (inputCapacity + outputCapacity));
-  const rows = Math.max(inputCapacity, decoderBatch);
-  const scratch = 4 * rows * (2 * c.nEmbd + 4 * A + 3 * c.nFf) + 4 * decoderBatch * c.nVocab + 4 * (3 * rows + 2 * inputCapacity + outputCapacity);
-  return weightBytes + kv + scratch;
+/** The model a load reads: one file as a one-part model, an opened model, or a planned one's. */
+async function asT5File(source: RangedSource | GgufModel | PlannedT5Load, header: GgufFile | undefined): Promise<GgufModel> {
+  if ('plan' in source) return source.file;
+  if ('tensorsByName' in source) return source;
+  return assembleGgufModel([{ file: header ?? (await readGguf(source)), source }]);
 }
 
 /** Row views of the scratch: [tokens][width] each. */
@@ -116,61 +108,29 @@ export class T5Model {
     this.r = views(config, s);
   }
 
-  /** Loads a t5 GGUF into `backend` (checked whole first: keys, tensors, memory). */
-  static async load(backend: Backend, source: RangedSource, options: T5LoadOptions = {}, header?: GgufFile): Promise<T5Model> {
-    const file = header ?? (await readGguf(source));
+  /**
+   * Loads a t5 GGUF into `backend` (checked whole first: keys, tensors, memory). `source` is one
+   * file (`header`: its header when read already), a model opened with `openGgufModel` (a split
+   * model's parts), or one planned for this backend with {@link planT5Load} (its plan fixes the
+   * capacities).
+   */
+  static async load(backend: Backend, source: RangedSource | GgufModel | PlannedT5Load, options: T5LoadOptions = {}, header?: GgufFile): Promise<T5Model> {
+    const file = await asT5File(source, header);
     const c = readT5Config(file);
     if (!backend.relativeAttention) throw new UnsupportedModelError(`t5 (encoder-decoder) models do not run on the ${backend.kind} backend yet`, { architecture: 't5', backend: backend.kind });
     if (!c.gatedGelu && !backend.relu) throw new UnsupportedModelError(`t5 with a ReLU FFN does not run on the ${backend.kind} backend yet`, { architecture: 't5', backend: backend.kind });
-    const capacity = (v: number | undefined, name: string, fallback: number) => {
-      const n = v ?? fallback;
-      if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
-      return n;
-    };
-    const inCap = capacity(options.inputCapacity, 'inputCapacity', Math.min(c.contextLength, 512));
-    const outCap = capacity(options.outputCapacity, 'outputCapacity', Math.min(c.contextLength, 512));
-    const batch = Math.min(capacity(options.decoderBatch, 'decoderBatch', 32), outCap);
 
-    const infos = new Map(file.tensors.map((t) => [t.name, t]));
+    const { plan } = 'plan' in source ? source : planT5Load(file, backend, options);
+    const { inputCapacity: inCap, outputCapacity: outCap, decoderBatch: batch } = plan;
     const specs = t5Tensors(c);
-    for (const spec of specs) {
-      const t = infos.get(spec.name);
-      if (t && t.shape.length === 2 && !backend.supportsWeight(t.type)) {
-        throw new UnsupportedModelError(`${t.name}: tensor type ${t.type} is not supported on the ${backend.kind} backend`, { tensors: [t.name] });
-      }
-    }
-    const weightBytes = specs.reduce((sum, spec) => {
-      const t = infos.get(spec.name);
-      return t ? sum + (backend.weightBytes?.(t.type, t.shape) ?? t.byteSize) : sum;
-    }, 0);
-    const total = t5MemoryBytes(c, weightBytes, inCap, outCap, batch);
-    if (total > backend.limits.memoryBudgetBytes) {
-      throw new ModelTooLargeError(`the t5 model needs ${total} bytes (weights ${weightBytes}), over the ${backend.limits.memoryBudgetBytes} allowed: load it with a smaller input or output capacity`, {
-        needed: total,
-        budget: backend.limits.memoryBudgetBytes,
-      });
-    }
-
-    const info = (name: string) => {
-      const t = infos.get(name);
-      if (!t) throw new Error(`missing tensor ${name} after the check`);
-      return t;
-    };
-    const matrix = (name: string) => {
-      const t = info(name);
-      return backend.weight({ name, type: t.type, shape: t.shape }, (offset, length) => source.read(t.fileOffset + offset, length));
-    };
-    const vector = async (name: string) => {
-      const t = info(name);
-      const values = new Float32Array(t.elementCount);
-      requireQuantFormat(t.type).dequantize(await source.read(t.fileOffset, t.byteSize), values, t.elementCount);
-      return backend.vector(name, values);
-    };
+    const total = specs.reduce((sum, spec) => sum + (file.tensorsByName.get(spec.name)?.byteSize ?? 0), 0);
+    const { matrix, vector } = tensorUploader(backend, file.tensorsByName, options.onProgress, total);
+    const has = (name: string) => file.tensorsByName.has(name);
     const blocks = async (stack: 'enc' | 'dec', n: number): Promise<Block[]> => {
       const out: Block[] = [];
       for (let il = 0; il < n; il++) {
         const b = `${stack}.blk.${il}.`;
-        const rel = infos.has(`${b}attn_rel_b.weight`) ? await vector(`${b}attn_rel_b.weight`) : out[0]!.relB;
+        const rel = has(`${b}attn_rel_b.weight`) ? await vector(`${b}attn_rel_b.weight`) : out[0]!.relB;
         out.push({
           relB: rel,
           attnNorm: await vector(`${b}attn_norm.weight`),
@@ -233,6 +193,16 @@ export class T5Model {
     const crossKv = backend.kvStorage(layout(c.nDecLayer, inCap));
     const kv = new KvCache(backend.kvStorage(layout(c.nDecLayer, outCap)));
     return new T5Model(backend, c, inCap, batch, tokenEmbd, output, encNorm, decNorm, enc, dec, s, encKv, crossKv, kv);
+  }
+
+  /** Decoder positions the model was loaded for (its self-attention cache). */
+  get outputCapacity(): number {
+    return this.kv.capacity;
+  }
+
+  /** Frees the backend the model was loaded into (GPU buffers, or CPU workers and memory): it owns it. */
+  destroy(): void {
+    this.backend.destroy();
   }
 
   private checkTokens(tokens: readonly number[]): void {

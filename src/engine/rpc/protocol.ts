@@ -25,6 +25,9 @@ import type {
   ModelEntry,
   ModelInfo,
   ModelSource,
+  TransformChunk,
+  TransformRequest,
+  TransformResult,
 } from '../api.ts';
 
 /** The engine calls that report through a callback (their last parameter), without it. */
@@ -33,6 +36,7 @@ export interface ReportingCalls {
   downloadModel: { args: [entry: ModelEntry]; event: DownloadProgress; result: CachedModel };
   importModelFile: { args: [files: Blob[], options: { copy: boolean; name?: string }]; event: DownloadProgress; result: CachedModel };
   chatCompletion: { args: [request: ChatCompletionRequest]; event: ChatCompletionChunk; result: ChatCompletion };
+  transform: { args: [request: TransformRequest]; event: TransformChunk; result: TransformResult };
   quantizeModel: { args: [request: QuantizeModelRequest]; event: QuantizeModelProgress; result: CachedModel };
   evaluateModels: { args: [request: EvaluateRequest]; event: EvaluateProgress; result: Evaluation };
 }

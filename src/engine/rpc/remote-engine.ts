@@ -30,6 +30,7 @@ export function remoteEngine(worker: Comlink.Remote<WorkerApi> | WorkerApi): Eng
     downloadModel: (entry, onProgress) => pullToEnd(streams, 'downloadModel', [entry], onProgress),
     importModelFile: (files, options, onProgress) => pullToEnd(streams, 'importModelFile', [files, options], onProgress),
     chatCompletion: (request, onChunk) => pullToEnd(streams, 'chatCompletion', [request], onChunk),
+    transform: (request, onChunk) => pullToEnd(streams, 'transform', [request], onChunk),
     quantizeModel: (request, onProgress) => pullToEnd(streams, 'quantizeModel', [request], onProgress),
     evaluateModels: (request, onProgress) => pullToEnd(streams, 'evaluateModels', [request], onProgress),
   };

@@ -17,6 +17,7 @@ const START: { [C in ReportingCall]: Starter<C> } = {
   downloadModel: (engine, [entry], onEvent) => engine.downloadModel(entry, onEvent),
   importModelFile: (engine, [files, options], onEvent) => engine.importModelFile(files, options, onEvent),
   chatCompletion: (engine, [request], onEvent) => engine.chatCompletion(request, onEvent),
+  transform: (engine, [request], onEvent) => engine.transform(request, onEvent),
   quantizeModel: (engine, [request], onEvent) => engine.quantizeModel(request, onEvent),
   evaluateModels: (engine, [request], onEvent) => engine.evaluateModels(request, onEvent),
 };

@@ -24,6 +24,7 @@ export const ENGINE_METHODS = [
   'loadAdapter',
   'unloadAdapter',
   'chatCompletion',
+  'transform',
   'abort',
   'countTokens',
   'measureContext',

@@ -26,17 +26,17 @@ interface Connection {
 }
 
 /**
- * `engine` as one follower sees it: its chat requests are recorded while they run, so that a
+ * `engine` as one follower sees it: its chat requests and transforms are recorded while they run, so that a
  * follower that leaves mid-reply does not keep the engine busy for the tabs still there.
  */
 function followerEngine(engine: EngineApi, running: Set<string>): EngineApi {
   return engineFrom(async (method, args) => {
-    if (method !== 'chatCompletion') return Reflect.apply(engine[method], engine, args) as Promise<unknown>;
-    const [request, onChunk] = args as Parameters<EngineApi['chatCompletion']>;
+    if (method !== 'chatCompletion' && method !== 'transform') return Reflect.apply(engine[method], engine, args) as Promise<unknown>;
+    const [request, onChunk] = args as [{ request_id?: string }, unknown];
     const id = request.request_id ?? `tab-${crypto.randomUUID()}`;
     running.add(id);
     try {
-      return await engine.chatCompletion({ ...request, request_id: id }, onChunk);
+      return await (Reflect.apply(engine[method], engine, [{ ...request, request_id: id }, onChunk]) as Promise<unknown>);
     } finally {
       running.delete(id);
     }
