@@ -4,6 +4,7 @@ import { CapabilityReport, CpuCapabilityReport } from './CapabilityReport.tsx';
 import { BenchmarkPage } from './BenchmarkPage.tsx';
 import { ChatView } from './ChatView.tsx';
 import { ComparePage } from './ComparePage.tsx';
+import { TransformView } from './TransformView.tsx';
 import { ModelManager } from './ModelManager.tsx';
 import { UpdatePrompt } from './pwa.tsx';
 import { useRemoteServers } from './remote-servers.ts';
@@ -55,6 +56,8 @@ export function App() {
     else root.dataset.theme = prefs.theme;
   }, [prefs.theme]);
 
+  // An encoder-decoder model (T5) turns text into text: its view replaces the chat.
+  const transform = !remote.choice && loadedModel(engine.model)?.info.kind === 'encoder-decoder';
   const gpu = boot.status === 'ready' ? boot.gpu : undefined;
   const cpu = boot.status === 'ready' ? boot.cpu : undefined;
 
@@ -93,7 +96,7 @@ export function App() {
         <nav aria-label="Views" className="tabs">
           {VIEWS.map((v) => (
             <button key={v.id} type="button" aria-current={view === v.id ? 'page' : undefined} onClick={() => setView(v.id)} data-testid={`nav-${v.id}`}>
-              {v.label}
+              {v.id === 'chat' && transform ? 'Transform' : v.label}
             </button>
           ))}
         </nav>
@@ -126,7 +129,7 @@ export function App() {
         {view === 'chat' && (
           <>
             {gpu && !gpu.available && <CapabilityReport report={gpu} cpu={cpu} />}
-            <ChatView model={engine.model} storedAdapters={engine.cached.filter((m) => m.kind === 'adapter')} remote={remote.choice} catalog={engine.catalog} prefs={prefs} setPrefs={setPrefs} onOpenModels={() => setView('models')} />
+            {transform ? <TransformView model={engine.model} onOpenModels={() => setView('models')} /> : <ChatView model={engine.model} storedAdapters={engine.cached.filter((m) => m.kind === 'adapter')} remote={remote.choice} catalog={engine.catalog} prefs={prefs} setPrefs={setPrefs} onOpenModels={() => setView('models')} />}
           </>
         )}
         {view === 'models' && <ModelManager engine={engine} gpu={gpu} remote={remote} />}

@@ -142,11 +142,12 @@ export function ModelManager({ engine, gpu, remote }: { engine: EngineHandle; gp
                   <h3>
                     {entry.name} <span className="quant">{entry.quantization}</span>
                     {entry.builtin && <span className="badge">built in</span>}
+                    {entry.mode === 'transform' && <span className="badge" data-testid="badge-transform">text to text</span>}
                   </h3>
                   <p className="muted small">
                     {entry.parameters} parameters · {entry.builtin ? '' : 'about '}
                     {formatBytes(entry.approxSize)} · needs ≈{formatBytes(entry.memoryEstimate)} · {entry.license}
-                    {entry.contextLength ? ` · context ${entry.contextLength.toLocaleString('en-US')}` : ''}
+                    {entry.contextLength ? ` · ${entry.mode === 'transform' ? 'input' : 'context'} ${entry.contextLength.toLocaleString('en-US')}` : ''}
                   </p>
                   {entry.notes && <p className="small">{entry.notes}</p>}
                   <span className={`fit ${verdict.level}`} title={verdict.reason} data-testid="fit" id={`fit-${entry.id}`}>

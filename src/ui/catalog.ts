@@ -26,6 +26,8 @@ export interface CatalogModel {
   /**
    * 'continuation' for a base model that continues text and does not follow instructions: the
    * chat then sends the text without a chat template or system prompt (prompt_format 'text').
+   * 'transform' for an encoder-decoder model (Flan-T5): the app offers it in the "Transform text"
+   * view (a task and a text in, the output out), not the chat.
    */
   mode?: CatalogMode | undefined;
   /** Openings to click in continuation mode. */
@@ -34,7 +36,7 @@ export interface CatalogModel {
   assistant?: string | undefined;
 }
 
-export type CatalogMode = 'chat' | 'continuation';
+export type CatalogMode = 'chat' | 'continuation' | 'transform';
 
 export function parseCatalog(data: unknown): CatalogModel[] {
   const list = (data as { models?: unknown })?.models;
@@ -50,7 +52,7 @@ export function parseCatalog(data: unknown): CatalogModel[] {
       id: m.id!, name: m.name!, family: String(m.family ?? ''), parameters: String(m.parameters ?? ''), quantization: String(m.quantization ?? ''),
       urls: m.urls!, approxSize: m.approxSize!, memoryEstimate: m.memoryEstimate!, license: String(m.license ?? 'unknown'),
       contextLength: Number(m.contextLength ?? 0), homepage: m.homepage, notes: m.notes, builtin: m.builtin === true,
-      mode: m.mode === 'continuation' ? 'continuation' : 'chat',
+      mode: m.mode === 'continuation' || m.mode === 'transform' ? m.mode : 'chat',
       examples: Array.isArray(m.examples) ? m.examples.filter((e): e is string => typeof e === 'string' && e.trim() !== '').slice(0, 8) : [],
       assistant: typeof m.assistant === 'string' ? m.assistant : undefined,
     });

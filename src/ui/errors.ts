@@ -23,6 +23,8 @@ const ADVICE: Record<string, { title: string; action: string }> = {
   ModelNotFoundError: { title: 'Model not found', action: 'It may have been deleted; pick another in Models.' },
   DownloadInProgressError: { title: 'Already downloading', action: 'Wait for the running download to finish.' },
   EngineMovedError: { title: 'The engine moved to another tab', action: 'The tab that ran the model was closed; the model reloads in another tab. Send again once it is ready.' },
+  ModelKindError: { title: 'Not what this model does', action: 'Encoder-decoder models (T5) transform text; chat models chat. Load the kind of model the task needs.' },
+  T5InputTooLongError: { title: 'The text is too long for this model', action: 'Shorten the text, or split it and transform the parts.' },
   ImportFormatError: { title: 'Could not import', action: 'Choose a JSON file exported by Hearth.' },
   AdapterFormatError: { title: 'Not a LoRA adapter we can use', action: 'Choose a LoRA adapter in GGUF form (llama.cpp convert_lora_to_gguf.py).' },
   AdapterMismatchError: { title: 'The adapter is for another model', action: 'Choose an adapter made for the model in use.' },
