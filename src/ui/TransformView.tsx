@@ -75,29 +75,29 @@ export function TransformView({ model, onOpenModels }: { model: ModelState; onOp
       </p>
       <form className="transform-form" onSubmit={(e) => void start(e)}>
         <div className="transform-options">
-          <label>
-            Task{' '}
-            <select value={task.id} onChange={(e) => setTaskId(e.target.value)} data-testid="transform-task">
+          <span>
+            <label htmlFor="transform-task">Task</label>{' '}
+            <select id="transform-task" value={task.id} onChange={(e) => setTaskId(e.target.value)} data-testid="transform-task">
               {TRANSFORM_TASKS.map((t) => (
                 <option key={t.id} value={t.id}>
                   {t.label}
                 </option>
               ))}
             </select>
-          </label>
-          <label>
-            Max output tokens{' '}
-            <input type="number" min={1} max={inUse?.info.outputCapacity ?? 512} value={maxTokens} onChange={(e) => setMaxTokens(Math.max(1, Math.floor(Number(e.target.value) || 1)))} data-testid="transform-max-tokens" />
-          </label>
-          <label>
-            Temperature{' '}
-            <input type="number" min={0} max={2} step={0.1} value={temperature} onChange={(e) => setTemperature(Math.max(0, Number(e.target.value) || 0))} data-testid="transform-temperature" />
-          </label>
+          </span>
+          <span>
+            <label htmlFor="transform-max-tokens">Max output tokens</label>{' '}
+            <input id="transform-max-tokens" type="number" min={1} max={inUse?.info.outputCapacity ?? 512} value={maxTokens} onChange={(e) => setMaxTokens(Math.max(1, Math.floor(Number(e.target.value) || 1)))} data-testid="transform-max-tokens" />
+          </span>
+          <span>
+            <label htmlFor="transform-temperature">Temperature</label>{' '}
+            <input id="transform-temperature" type="number" min={0} max={2} step={0.1} value={temperature} onChange={(e) => setTemperature(Math.max(0, Number(e.target.value) || 0))} data-testid="transform-temperature" />
+          </span>
         </div>
-        <label className="transform-input">
-          <span>Text</span>
-          <textarea value={text} onChange={(e) => setText(e.target.value)} onKeyDown={onKeyDown} rows={6} placeholder={task.placeholder} data-testid="transform-input" />
-        </label>
+        <div className="transform-input">
+          <label htmlFor="transform-input">Text to transform</label>
+          <textarea id="transform-input" value={text} onChange={(e) => setText(e.target.value)} onKeyDown={onKeyDown} rows={6} placeholder={task.placeholder} data-testid="transform-input" />
+        </div>
         {task.prefix && (
           <p className="muted small" data-testid="transform-prefix">
             The model reads: <q>{task.prefix.trim()}</q> followed by your text.
