@@ -93,7 +93,7 @@ function ModelLine({ model, extra }: { model: LoadedModel; extra?: ReactNode }) 
   const { info } = model;
   return (
     <p className="model-line" data-testid="model-ready">
-      Model: <strong data-testid="model-name">{displayName(model)}</strong> <span className="muted">({info.quantization}, <span data-testid="model-backend">{info.backend === 'cpu' ? 'CPU' : 'WebGPU'}</span>, context {info.contextLength.toLocaleString('en-US')})</span>
+      Model: <strong data-testid="model-name">{displayName(model)}</strong> <span className="muted">({info.quantization}, <span data-testid="model-backend">{info.backend === 'cpu' ? 'CPU' : 'WebGPU'}</span>, {info.kind === 'encoder-decoder' ? `text to text, input ${info.contextLength.toLocaleString('en-US')} tokens` : `context ${info.contextLength.toLocaleString('en-US')}`})</span>
       {!info.hasChatTemplate && info.templateFallback && <span className="muted"> · {info.templateFallback}</span>}
       {info.backendNotice && (
         <span className="muted" data-testid="backend-notice" data-backend={info.backend}>
