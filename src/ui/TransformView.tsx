@@ -31,7 +31,15 @@ export function TransformView({ model, onOpenModels }: { model: ModelState; onOp
   const [run, setRun] = useState<Run>();
   const [running, setRunning] = useState<string>();
   const mounted = useRef(true);
-  useEffect(() => () => void (mounted.current = false), []);
+  // The run in flight, to stop it when the view goes (another view, another kind of model).
+  const inFlight = useRef<string | undefined>(undefined);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+      if (inFlight.current) void engineClient().engine.abort(inFlight.current);
+    };
+  }, []);
 
   const ready = model.state === 'ready' && inUse !== undefined;
   const canRun = ready && !running && text.trim() !== '';
@@ -41,6 +49,7 @@ export function TransformView({ model, onOpenModels }: { model: ModelState; onOp
     if (!canRun) return;
     const id = `transform-ui-${nextRun++}`;
     setRunning(id);
+    inFlight.current = id;
     setRun({ id, output: '' });
     try {
       const result = await engineClient().engine.transform(
@@ -53,6 +62,7 @@ export function TransformView({ model, onOpenModels }: { model: ModelState; onOp
     } catch (error) {
       if (mounted.current) setRun((r) => ({ id, output: r?.id === id ? r.output : '', error: describeError(error) }));
     } finally {
+      inFlight.current = undefined;
       if (mounted.current) setRunning(undefined);
     }
   };
