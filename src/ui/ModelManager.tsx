@@ -126,7 +126,7 @@ export function ModelManager({ engine, gpu, remote }: { engine: EngineHandle; gp
         <h2 id="catalog-heading">Catalog</h2>
         {engine.catalogError && <p role="alert" className="message-error">{engine.catalogError}</p>}
         <p className="muted">
-          Memory estimates include a 4096-token context. Browsers round the device memory they report down (many cap it at 8 GiB)
+          Memory estimates include a 4096-token context (text-to-text models: 512 input and 512 output tokens). Browsers round the device memory they report down (many cap it at 8 GiB)
           {device.deviceMemoryGiB !== undefined ? `; this one reports ${device.deviceMemoryGiB} GiB` : ''}, and never report the GPU's own.
         </p>
         <ul className="catalog" data-testid="catalog">
