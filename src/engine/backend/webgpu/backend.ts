@@ -123,6 +123,8 @@ interface ReadSlot {
 
 export class WebGpuBackend implements Backend {
   readonly kind = 'webgpu' as const;
+  /** attention honours `causal: false` and a relative position bias (T5). */
+  readonly relativeAttention = true;
   readonly limits: BackendLimits;
   private readonly kernels: KernelCache;
   private readonly chunkedScanFrom: number;
@@ -134,7 +136,7 @@ export class WebGpuBackend implements Backend {
   private readonly matvec: MatvecStrategy;
   private attnScratch: { partialO: GPUBuffer; partialStats: GPUBuffer; dispatch: GPUBuffer; floats: { partialO: number; partialStats: number } } | undefined;
   /** What the decode dispatch arguments were computed for in the step being recorded (one count per step, not per layer). */
-  private decodeDispatchFor: { positions: GPUBuffer; tokens: number; heads: number; kvLength: number } | undefined;
+  private decodeDispatchFor: { positions: GPUBuffer; tokens: number; heads: number; kvLength: number; causal: boolean } | undefined;
   private readonly plans = new Set<StepPlan>();
   private readonly readRing: ReadSlot[] = [];
   private readNext = 0;
@@ -366,16 +368,19 @@ export class WebGpuBackend implements Backend {
   }
 
   attention(cache: KvStorage, layer: number, q: Rows, out: Rows, positions: IdBuffer, tokens: number, heads: number, kvLength: number, op: AttentionOp): void {
-    if (op.causal === false || op.bias) throw new RangeError('attention: non-causal attention and relative position bias are not on the webgpu backend yet');
     const kv = cache as GpuKv;
     const scratch = this.attentionScratch(heads, kv.headDim, kv.capacity);
     if (kvLength > kv.capacity) throw new RangeError(`attention: kvLength ${kvLength} > capacity ${kv.capacity}`);
-    // Every query sees only keys up to its own position, so the whole cache is the same as
+    // Causal, every query sees only keys up to its own position, so the whole cache is the same as
     // [0, kvLength): with the capacity, nothing the step records depends on the cache's length.
+    // Not causal (T5's encoder and cross-attention), kvLength is what bounds the keys.
+    const causal = op.causal !== false;
+    const length = causal ? kv.capacity : kvLength;
     const positionsBuffer = buf(positions);
     const last = this.decodeDispatchFor;
-    const dispatchReady = last !== undefined && last.positions === positionsBuffer && last.tokens === tokens && last.heads === heads && last.kvLength === kv.capacity;
-    if (!dispatchReady) this.decodeDispatchFor = { positions: positionsBuffer, tokens, heads, kvLength: kv.capacity };
+    const dispatchReady =
+      last !== undefined && last.positions === positionsBuffer && last.tokens === tokens && last.heads === heads && last.kvLength === length && last.causal === causal;
+    if (!dispatchReady) this.decodeDispatchFor = { positions: positionsBuffer, tokens, heads, kvLength: length, causal };
     encodeAttention(this.recorder, this.kernels, {
       cache: kv.layout,
       kCache: kv.k[layer]!,
@@ -385,10 +390,12 @@ export class WebGpuBackend implements Backend {
       positions: positionsBuffer,
       tokens,
       heads,
-      kvLength: kv.capacity,
+      kvLength: length,
       scale: op.scale,
       softcap: op.softcap,
       window: op.window,
+      causal,
+      ...(op.bias ? { bias: { table: buf(op.bias.table), bucketIds: buf(op.bias.bucketIds), offset: op.bias.offset } } : {}),
       scratch,
       dispatchReady,
     });
@@ -581,6 +588,10 @@ export class WebGpuBackend implements Backend {
   gatedNorm(y: Rows, z: Rows, n: number, rows: number, groups: number, eps: number, weight: Vector): void {
     if (weight.length !== n) throw new RangeError(`gatedNorm: ${weight.name} has ${weight.length} values for rows of ${n}`);
     encodeGatedNorm(this.recorder, this.kernels, { y: view(y), z: view(z), n, rows, groups, eps, weight: buf(weight) });
+  }
+
+  relu(x: Rows, out: Rows, n: number, rows: number): void {
+    encodeElementwise(this.recorder, this.kernels, { op: 'relu', a: view(x), out: view(out), n, rows, dummy: this.dummy });
   }
 
   mul(a: Rows, b: Rows, out: Rows, n: number, rows: number): void {
