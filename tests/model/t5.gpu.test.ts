@@ -11,12 +11,17 @@
  *   Q8_0, Q4_K_M: at least as close to the exact answer as llama.cpp is (mean and max KL).
  * The decoder runs in pieces of 1, 3 and 36 tokens (the decode kernels' and the prefill kernels'
  * causal, biased attention; 36 crosses the decoder batch), the encoder on 48 tokens (prefill,
- * not causal) and on 3 (the decode kernel, not causal). Figures are "[t5 webgpu]" lines.
+ * not causal) and on 3 (the decode kernel, not causal); `hearth generate --backend webgpu` on a
+ * t5 file generates the reference's greedy tokens. Figures are "[t5 webgpu]" lines.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readGguf } from '../../src/engine/gguf/reader.ts';
+import { bytesSource } from '../../src/engine/gguf/source.ts';
+import { Tokenizer } from '../../src/engine/tokenizer/index.ts';
 import { WebGpuBackend } from '../../src/engine/backend/webgpu/backend.ts';
 import { KernelCache } from '../../src/engine/backend/webgpu/kernel.ts';
 import { T5Model } from '../../src/engine/model/t5-forward.ts';
@@ -151,5 +156,22 @@ describe('t5 on the WebGPU backend', () => {
       await source.close();
       backend.destroy();
     }
+  });
+
+  it('hearth generate --backend webgpu on a t5 file: greedy tokens are the float64 reference\'s argmax', { timeout: TIMEOUT }, async () => {
+    const path = generate('cli', { arch: 't5', embd: 64, layers: 2, heads: 4, ff: 128, seed: 12 });
+    const prompt = 'translate English to German: the house is small';
+    const r = spawnSync(process.execPath, ['bin/hearth.js', 'generate', path, '--prompt', prompt, '-n', '8', '--temperature', '0', '--json', '--backend', 'webgpu'], { encoding: 'utf8', timeout: TIMEOUT });
+    expect(r.stderr).toMatch(/t5: \d+ input tokens, 8 output tokens/);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { tokens: number[]; input_tokens: number };
+    const file = await readGguf(bytesSource(readFileSync(path)));
+    const input = Tokenizer.fromGgufMetadata(file.metadata).encode(prompt, { addSpecial: true, parseSpecial: false });
+    expect(out.input_tokens).toBe(input.length);
+    const reference = await loadT5Reference(path);
+    const V = reference.config.nVocab;
+    const logits = new T5ReferenceSession(reference, input).eval([reference.config.decoderStart ?? 0, ...out.tokens.slice(0, -1)]);
+    expect(out.tokens).toHaveLength(8);
+    expect(out.tokens.map((_, i) => argmax(logits, i * V, V))).toEqual(out.tokens);
   });
 });

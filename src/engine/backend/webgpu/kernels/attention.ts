@@ -146,8 +146,9 @@ export interface AttentionArgs {
   heads: number;
   /**
    * Cache positions [0, kvLength) are read; must exceed every query position that should see
-   * itself. A query never sees keys past its own position, so kvLength = capacity is always right
-   * (the decode variant then still reads only the chunks the positions reach).
+   * itself. Causal, a query never sees keys past its own position, so kvLength = capacity is always
+   * right (the decode variant then still reads only the chunks the positions reach); not causal,
+   * it is the number of keys.
    */
   kvLength: number;
   /** Default 1 / sqrt(headDim). */
