@@ -134,9 +134,15 @@ export class WebGpuBackend implements Backend {
   private readonly owned: GPUBuffer[] = [];
   private readonly weights: GpuWeight[] = [];
   private readonly matvec: MatvecStrategy;
-  private attnScratch: { partialO: GPUBuffer; partialStats: GPUBuffer; dispatch: GPUBuffer; floats: { partialO: number; partialStats: number } } | undefined;
-  /** What the decode dispatch arguments were computed for in the step being recorded (one count per step, not per layer). */
-  private decodeDispatchFor: { positions: GPUBuffer; tokens: number; heads: number; kvLength: number; causal: boolean } | undefined;
+  private attnScratch:
+    | { partialO: GPUBuffer; partialStats: GPUBuffer; dispatch: GPUBuffer; crossDispatch: GPUBuffer; floats: { partialO: number; partialStats: number } }
+    | undefined;
+  /**
+   * What the decode dispatch arguments were computed for in the step being recorded (one count per
+   * step, not per layer): [causal, not causal], each in its own dispatch buffer, so T5's decoder,
+   * whose self- and cross-attention alternate, counts each once per step too.
+   */
+  private decodeDispatchFor: [DecodeDispatchKey | undefined, DecodeDispatchKey | undefined] = [undefined, undefined];
   private readonly plans = new Set<StepPlan>();
   private readonly readRing: ReadSlot[] = [];
   private readNext = 0;
@@ -239,19 +245,22 @@ export class WebGpuBackend implements Backend {
   /** Decode-attention scratch for `heads` query heads, grown once to the largest model seen. */
   private attentionScratch(heads: number, headDim: number, capacity: number) {
     const need = decodeScratchFloats(4, heads, headDim, capacity);
-    const have = this.attnScratch?.floats;
-    if (!have || have.partialO < need.partialO || have.partialStats < need.partialStats) {
-      const dispatch = this.attnScratch?.dispatch ?? createDecodeDispatchBuffer(this.device);
-      if (!this.attnScratch) this.owned.push(dispatch);
-      this.attnScratch = {
+    let scratch = this.attnScratch;
+    if (!scratch || scratch.floats.partialO < need.partialO || scratch.floats.partialStats < need.partialStats) {
+      const dispatch = scratch?.dispatch ?? createDecodeDispatchBuffer(this.device);
+      const crossDispatch = scratch?.crossDispatch ?? createDecodeDispatchBuffer(this.device);
+      if (!scratch) this.owned.push(dispatch, crossDispatch);
+      scratch = {
         partialO: this.buffer('attention partial o', need.partialO * 4),
         partialStats: this.buffer('attention partial stats', need.partialStats * 4),
         dispatch,
+        crossDispatch,
         floats: need,
       };
+      this.attnScratch = scratch;
       this.invalidatePlans();
     }
-    return this.attnScratch;
+    return scratch;
   }
 
   begin(): void {
@@ -377,10 +386,10 @@ export class WebGpuBackend implements Backend {
     const causal = op.causal !== false;
     const length = causal ? kv.capacity : kvLength;
     const positionsBuffer = buf(positions);
-    const last = this.decodeDispatchFor;
-    const dispatchReady =
-      last !== undefined && last.positions === positionsBuffer && last.tokens === tokens && last.heads === heads && last.kvLength === length && last.causal === causal;
-    if (!dispatchReady) this.decodeDispatchFor = { positions: positionsBuffer, tokens, heads, kvLength: length, causal };
+    const mode = causal ? 0 : 1;
+    const last = this.decodeDispatchFor[mode];
+    const dispatchReady = last !== undefined && last.positions === positionsBuffer && last.tokens === tokens && last.heads === heads && last.kvLength === length;
+    if (!dispatchReady) this.decodeDispatchFor[mode] = { positions: positionsBuffer, tokens, heads, kvLength: length };
     encodeAttention(this.recorder, this.kernels, {
       cache: kv.layout,
       kCache: kv.k[layer]!,
@@ -396,7 +405,7 @@ export class WebGpuBackend implements Backend {
       window: op.window,
       causal,
       ...(op.bias ? { bias: { table: buf(op.bias.table), bucketIds: buf(op.bias.bucketIds), offset: op.bias.offset } } : {}),
-      scratch,
+      scratch: { partialO: scratch.partialO, partialStats: scratch.partialStats, dispatch: causal ? scratch.dispatch : scratch.crossDispatch },
       dispatchReady,
     });
   }
@@ -757,7 +766,7 @@ export class WebGpuBackend implements Backend {
   /** Submits the step, then starts mapping the readbacks it carries. */
   private flush(): void {
     this.recorder.submit();
-    this.decodeDispatchFor = undefined;
+    this.decodeDispatchFor = [undefined, undefined];
     for (const { slot, count, resolve, reject } of this.toMap) {
       slot.buffer.mapAsync(GPUMapMode.READ, 0, READ_SLOT_BYTES).then(
         () => {
@@ -808,6 +817,13 @@ export class WebGpuBackend implements Backend {
     for (const b of this.owned) b.destroy();
     this.recorder.destroy();
   }
+}
+
+interface DecodeDispatchKey {
+  positions: GPUBuffer;
+  tokens: number;
+  heads: number;
+  kvLength: number;
 }
 
 function buf(handle: Vector | Activation | IdBuffer): GPUBuffer {
