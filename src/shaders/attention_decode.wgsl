@@ -28,7 +28,7 @@ struct Params {
 override HEAD_DIM: u32 = 128;
 override WORKGROUP_SIZE: u32 = 64;  // power of two
 override CHUNK: u32 = 256;          // keys per workgroup
-override CAUSAL: bool = true;       // a pipeline constant: the mask costs nothing when it is off
+override CAUSAL: bool = true;       // false: no mask (T5); a pipeline constant, folded at compile time
 
 const NEG: f32 = -3.0e38; // "no score"; WGSL does not promise infinities
 
