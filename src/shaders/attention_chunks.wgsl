@@ -1,9 +1,10 @@
 // Flash-decoding's chunk count, on the GPU: the decode pass (attention_decode.wgsl) runs one
 // workgroup per CHUNK keys that some query can see, which follows from the query positions alone
-// (a query at qp sees keys [0, qp] inside [0, kv_len)). Writes the decode dispatch's workgroup
-// counts (chunks, heads, tokens) for dispatchWorkgroupsIndirect; attention_combine.wgsl reads
-// the chunk count from the same words. So a recorded decode step stays valid as the cache grows:
-// nothing that changes per token is a uniform or a host-side workgroup count.
+// (a query at qp sees keys [0, qp] inside [0, kv_len); not CAUSAL, every query sees [0, kv_len)).
+// Writes the decode dispatch's workgroup counts (chunks, heads, tokens) for
+// dispatchWorkgroupsIndirect; attention_combine.wgsl reads the chunk count from the same words. So
+// a recorded decode step stays valid as the cache grows: nothing that changes per token is a
+// uniform or a host-side workgroup count.
 
 struct Params {
   n_tokens: u32,
@@ -13,6 +14,7 @@ struct Params {
 }
 
 override CHUNK: u32 = 256;
+override CAUSAL: bool = true;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> positions: array<u32>;
@@ -21,8 +23,12 @@ override CHUNK: u32 = 256;
 @compute @workgroup_size(1)
 fn main() {
   var seen = 1u;
-  for (var t = 0u; t < params.n_tokens; t++) {
-    seen = max(seen, min(positions[t] + 1u, params.kv_len));
+  if (!CAUSAL) {
+    seen = max(seen, params.kv_len);
+  } else {
+    for (var t = 0u; t < params.n_tokens; t++) {
+      seen = max(seen, min(positions[t] + 1u, params.kv_len));
+    }
   }
   dispatch[0] = clamp((seen + CHUNK - 1u) / CHUNK, 1u, params.n_chunks);
   dispatch[1] = params.n_head;

@@ -1,13 +1,16 @@
 //#include kv
+//#include bias
 // Attention for a few query tokens over a long KV cache, split across workgroups
 // (flash-decoding). Workgroup (chunk, head, token) scores the keys of cache positions
 // [chunk * CHUNK, (chunk + 1) * CHUNK) that the query may see, and writes its partial softmax
 // state: m (max score), l (sum of exp(score - m)) and o = sum exp(score - m) * v. The combine pass
 // (attention_combine.wgsl) merges the chunks of each (token, head).
 //
-// score = scale * q.k, then softcap * tanh(score / softcap) when softcap > 0 (Gemma 2).
-// Key position p is visible to a query at position qp when p <= qp and, with a sliding window w,
-// qp - p < w. Cache layout as in kv_write.wgsl; query head h reads kv head h / (n_head / n_kv_head).
+// score = scale * q.k, then softcap * tanh(score / softcap) when softcap > 0 (Gemma 2), then
+// add_bias (the `bias` slot: none, or T5's relative position bias). CAUSAL: key position p is
+// visible to a query at position qp when p <= qp and, with a sliding window w, qp - p < w; not
+// CAUSAL (T5's encoder and cross-attention): every key below kv_len is. Cache layout as in
+// kv_write.wgsl; query head h reads kv head h / (n_head / n_kv_head).
 
 struct Params {
   n_head: u32,
@@ -19,11 +22,13 @@ struct Params {
   window: u32,       // 0: no sliding window
   scale: f32,
   softcap: f32,      // 0: none
+  bias_offset: u32,  // the `bias` slot's index of relative position 0 (unused without a bias)
 }
 
 override HEAD_DIM: u32 = 128;
 override WORKGROUP_SIZE: u32 = 64;  // power of two
 override CHUNK: u32 = 256;          // keys per workgroup
+override CAUSAL: bool = true;       // false: no mask (T5); a pipeline constant, folded at compile time
 
 const NEG: f32 = -3.0e38; // "no score"; WGSL does not promise infinities
 
@@ -48,10 +53,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let qpos = positions[t];
   let start = chunk * CHUNK;
   var lo = start;
-  if (params.window > 0u && qpos + 1u > params.window) {
-    lo = max(lo, qpos + 1u - params.window);
+  var hi = min(start + CHUNK, params.kv_len);
+  if (CAUSAL) {
+    if (params.window > 0u && qpos + 1u > params.window) {
+      lo = max(lo, qpos + 1u - params.window);
+    }
+    hi = min(hi, qpos + 1u);
   }
-  let hi = min(min(start + CHUNK, params.kv_len), qpos + 1u);
   let slot = (t * params.n_head + h) * params.n_chunks + chunk;
   if (lo >= hi) {
     // Nothing visible in this chunk: an empty partial state.
@@ -85,6 +93,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       if (params.softcap > 0.0) {
         score = params.softcap * tanh(score / params.softcap);
       }
+      score = add_bias(score, h, qpos, key);
       m = max(m, score);
     }
     p_s[j] = score;

@@ -1,8 +1,9 @@
 //#include kv
+//#include bias
 // Attention for many query tokens at once (prefill), tiled: workgroup (query tile, head) holds BQ
 // queries and walks the KV cache in tiles of BK keys with an online softmax (running max m, sum l,
 // and output o rescaled by exp(m_old - m_new) whenever the max grows), so scores never go to
-// global memory. Same scores, masking and layouts as attention_decode.wgsl.
+// global memory. Same scores, masking (CAUSAL or not), bias slot and layouts as attention_decode.wgsl.
 //
 // Tiles live in workgroup memory: q_s (BQ x HEAD_DIM), kv_s (BK x HEAD_DIM, K then V of the same
 // keys), s (BQ x BK). Each invocation owns up to MAX_O_PER_INVOCATION output elements of the
@@ -20,12 +21,14 @@ struct Params {
   window: u32,
   scale: f32,
   softcap: f32,
+  bias_offset: u32,
 }
 
 override HEAD_DIM: u32 = 128;
 override BQ: u32 = 8;
 override BK: u32 = 8;
 override WORKGROUP_SIZE: u32 = 128;
+override CAUSAL: bool = true;
 const MAX_O_PER_INVOCATION: u32 = 16u; // BQ * HEAD_DIM <= 16 * WORKGROUP_SIZE
 
 const NEG: f32 = -3.0e38;
@@ -86,7 +89,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       qpos_s[i] = positions[t0 + i];
     }
   }
-  if (lid == 0u) {
+  if (lid == 0u && !CAUSAL) {
+    range_lo = 0u;
+    range_hi = params.kv_len;
+  } else if (lid == 0u) {
     // The keys any query of the tile can see: [min window start, max position + 1).
     var lo = 0xffffffffu;
     var hi = 0u;
@@ -120,7 +126,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       var score = NEG;
       if (t0 + i < params.n_tokens && key < hi) {
         let qp = qpos_s[i];
-        if (key <= qp && (params.window == 0u || qp - key < params.window)) {
+        if (!CAUSAL || (key <= qp && (params.window == 0u || qp - key < params.window))) {
           var dot = 0.0;
           for (var d = 0u; d < HEAD_DIM; d++) {
             dot += q_s[i * HEAD_DIM + d] * kv_s[(e % BK) * HEAD_DIM + d];
@@ -129,6 +135,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
           if (params.softcap > 0.0) {
             score = params.softcap * tanh(score / params.softcap);
           }
+          score = add_bias(score, h, qp, key);
         }
       }
       s[e] = score;

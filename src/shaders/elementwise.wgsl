@@ -1,5 +1,6 @@
 // Elementwise ops on rows: dst[r, i] = op(src[r, i], b[r, i]) * scale, where op is
-//   OP 0: a + b (residual add, bias add), OP 1: a * b (gating, weight multiply), OP 2: a (scale only).
+//   OP 0: a + b (residual add, bias add), OP 1: a * b (gating, weight multiply), OP 2: a (scale only),
+//   OP 3: max(a, 0) (ReLU: original T5's FFN).
 // b may broadcast one row over all rows (b_stride = 0). One invocation per element; in place when
 // the `io` slot is io_in_place.wgsl (src and dst are the same buffer). b comes through the `b`
 // slot: its own binding (b_separate.wgsl), or dst's when a, b and out share one buffer (b_in_dst.wgsl).
@@ -39,6 +40,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     value = a + load_b(params.b_offset + r * params.b_stride + i);
   } else if (OP == 1u) {
     value = a * load_b(params.b_offset + r * params.b_stride + i);
+  } else if (OP == 3u) {
+    value = max(a, 0.0);
   }
   store_dst(params.dst_offset + r * params.dst_stride + i, value * params.scale);
 }

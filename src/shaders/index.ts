@@ -35,6 +35,8 @@ import attentionPrefillWgsl from './attention_prefill.wgsl?raw';
 import attentionChunksWgsl from './attention_chunks.wgsl?raw';
 import attentionCombineWgsl from './attention_combine.wgsl?raw';
 import attentionDecodeWgsl from './attention_decode.wgsl?raw';
+import attentionBiasNoneWgsl from './attention_bias_none.wgsl?raw';
+import attentionBiasRelativeWgsl from './attention_bias_relative.wgsl?raw';
 import kvWriteWgsl from './kv_write.wgsl?raw';
 import kvF16Wgsl from './kv_f16.wgsl?raw';
 import kvF32Wgsl from './kv_f32.wgsl?raw';
@@ -132,6 +134,8 @@ export const SHADERS: Readonly<Record<string, string>> = {
   'attention_chunks.wgsl': attentionChunksWgsl,
   'attention_combine.wgsl': attentionCombineWgsl,
   'attention_decode.wgsl': attentionDecodeWgsl,
+  'attention_bias_none.wgsl': attentionBiasNoneWgsl,
+  'attention_bias_relative.wgsl': attentionBiasRelativeWgsl,
   'kv_write.wgsl': kvWriteWgsl,
   'kv_f16.wgsl': kvF16Wgsl,
   'kv_f32.wgsl': kvF32Wgsl,

@@ -283,6 +283,7 @@ export interface Backend {
    * Causal attention of `tokens` queries (`heads` per row) over cache slots [0, kvLength); out
    * laid out like q. kvLength is the largest position + 1: a query never sees a later key, so a
    * backend may read visibility from `positions` alone (WebGPU does, to replay decode steps).
+   * With `op.causal: false` every key below kvLength is visible, so kvLength is what bounds them.
    */
   attention(cache: KvStorage, layer: number, q: Rows, out: Rows, positions: IdBuffer, tokens: number, heads: number, kvLength: number, op: AttentionOp): void;
   /**

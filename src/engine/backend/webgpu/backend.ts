@@ -123,6 +123,8 @@ interface ReadSlot {
 
 export class WebGpuBackend implements Backend {
   readonly kind = 'webgpu' as const;
+  /** attention honours `causal: false` and a relative position bias (T5). */
+  readonly relativeAttention = true;
   readonly limits: BackendLimits;
   private readonly kernels: KernelCache;
   private readonly chunkedScanFrom: number;
@@ -132,9 +134,15 @@ export class WebGpuBackend implements Backend {
   private readonly owned: GPUBuffer[] = [];
   private readonly weights: GpuWeight[] = [];
   private readonly matvec: MatvecStrategy;
-  private attnScratch: { partialO: GPUBuffer; partialStats: GPUBuffer; dispatch: GPUBuffer; floats: { partialO: number; partialStats: number } } | undefined;
-  /** What the decode dispatch arguments were computed for in the step being recorded (one count per step, not per layer). */
-  private decodeDispatchFor: { positions: GPUBuffer; tokens: number; heads: number; kvLength: number } | undefined;
+  private attnScratch:
+    | { partialO: GPUBuffer; partialStats: GPUBuffer; dispatch: GPUBuffer; crossDispatch: GPUBuffer; floats: { partialO: number; partialStats: number } }
+    | undefined;
+  /**
+   * What the decode dispatch arguments were computed for in the step being recorded (one count per
+   * step, not per layer): [causal, not causal], each in its own dispatch buffer, so T5's decoder,
+   * whose self- and cross-attention alternate, counts each once per step too.
+   */
+  private decodeDispatchFor: [DecodeDispatchKey | undefined, DecodeDispatchKey | undefined] = [undefined, undefined];
   private readonly plans = new Set<StepPlan>();
   private readonly readRing: ReadSlot[] = [];
   private readNext = 0;
@@ -237,19 +245,22 @@ export class WebGpuBackend implements Backend {
   /** Decode-attention scratch for `heads` query heads, grown once to the largest model seen. */
   private attentionScratch(heads: number, headDim: number, capacity: number) {
     const need = decodeScratchFloats(4, heads, headDim, capacity);
-    const have = this.attnScratch?.floats;
-    if (!have || have.partialO < need.partialO || have.partialStats < need.partialStats) {
-      const dispatch = this.attnScratch?.dispatch ?? createDecodeDispatchBuffer(this.device);
-      if (!this.attnScratch) this.owned.push(dispatch);
-      this.attnScratch = {
+    let scratch = this.attnScratch;
+    if (!scratch || scratch.floats.partialO < need.partialO || scratch.floats.partialStats < need.partialStats) {
+      const dispatch = scratch?.dispatch ?? createDecodeDispatchBuffer(this.device);
+      const crossDispatch = scratch?.crossDispatch ?? createDecodeDispatchBuffer(this.device);
+      if (!scratch) this.owned.push(dispatch, crossDispatch);
+      scratch = {
         partialO: this.buffer('attention partial o', need.partialO * 4),
         partialStats: this.buffer('attention partial stats', need.partialStats * 4),
         dispatch,
+        crossDispatch,
         floats: need,
       };
+      this.attnScratch = scratch;
       this.invalidatePlans();
     }
-    return this.attnScratch;
+    return scratch;
   }
 
   begin(): void {
@@ -366,16 +377,19 @@ export class WebGpuBackend implements Backend {
   }
 
   attention(cache: KvStorage, layer: number, q: Rows, out: Rows, positions: IdBuffer, tokens: number, heads: number, kvLength: number, op: AttentionOp): void {
-    if (op.causal === false || op.bias) throw new RangeError('attention: non-causal attention and relative position bias are not on the webgpu backend yet');
     const kv = cache as GpuKv;
     const scratch = this.attentionScratch(heads, kv.headDim, kv.capacity);
     if (kvLength > kv.capacity) throw new RangeError(`attention: kvLength ${kvLength} > capacity ${kv.capacity}`);
-    // Every query sees only keys up to its own position, so the whole cache is the same as
+    // Causal, every query sees only keys up to its own position, so the whole cache is the same as
     // [0, kvLength): with the capacity, nothing the step records depends on the cache's length.
+    // Not causal (T5's encoder and cross-attention), kvLength is what bounds the keys.
+    const causal = op.causal !== false;
+    const length = causal ? kv.capacity : kvLength;
     const positionsBuffer = buf(positions);
-    const last = this.decodeDispatchFor;
-    const dispatchReady = last !== undefined && last.positions === positionsBuffer && last.tokens === tokens && last.heads === heads && last.kvLength === kv.capacity;
-    if (!dispatchReady) this.decodeDispatchFor = { positions: positionsBuffer, tokens, heads, kvLength: kv.capacity };
+    const mode = causal ? 0 : 1;
+    const last = this.decodeDispatchFor[mode];
+    const dispatchReady = last !== undefined && last.positions === positionsBuffer && last.tokens === tokens && last.heads === heads && last.kvLength === length;
+    if (!dispatchReady) this.decodeDispatchFor[mode] = { positions: positionsBuffer, tokens, heads, kvLength: length };
     encodeAttention(this.recorder, this.kernels, {
       cache: kv.layout,
       kCache: kv.k[layer]!,
@@ -385,11 +399,13 @@ export class WebGpuBackend implements Backend {
       positions: positionsBuffer,
       tokens,
       heads,
-      kvLength: kv.capacity,
+      kvLength: length,
       scale: op.scale,
       softcap: op.softcap,
       window: op.window,
-      scratch,
+      causal,
+      ...(op.bias ? { bias: { table: buf(op.bias.table), bucketIds: buf(op.bias.bucketIds), offset: op.bias.offset } } : {}),
+      scratch: { partialO: scratch.partialO, partialStats: scratch.partialStats, dispatch: causal ? scratch.dispatch : scratch.crossDispatch },
       dispatchReady,
     });
   }
@@ -583,6 +599,10 @@ export class WebGpuBackend implements Backend {
     encodeGatedNorm(this.recorder, this.kernels, { y: view(y), z: view(z), n, rows, groups, eps, weight: buf(weight) });
   }
 
+  relu(x: Rows, out: Rows, n: number, rows: number): void {
+    encodeElementwise(this.recorder, this.kernels, { op: 'relu', a: view(x), out: view(out), n, rows, dummy: this.dummy });
+  }
+
   mul(a: Rows, b: Rows, out: Rows, n: number, rows: number): void {
     encodeElementwise(this.recorder, this.kernels, { op: 'mul', a: view(a), b: view(b), out: view(out), n, rows, dummy: this.dummy });
   }
@@ -746,7 +766,7 @@ export class WebGpuBackend implements Backend {
   /** Submits the step, then starts mapping the readbacks it carries. */
   private flush(): void {
     this.recorder.submit();
-    this.decodeDispatchFor = undefined;
+    this.decodeDispatchFor = [undefined, undefined];
     for (const { slot, count, resolve, reject } of this.toMap) {
       slot.buffer.mapAsync(GPUMapMode.READ, 0, READ_SLOT_BYTES).then(
         () => {
@@ -797,6 +817,13 @@ export class WebGpuBackend implements Backend {
     for (const b of this.owned) b.destroy();
     this.recorder.destroy();
   }
+}
+
+interface DecodeDispatchKey {
+  positions: GPUBuffer;
+  tokens: number;
+  heads: number;
+  kvLength: number;
 }
 
 function buf(handle: Vector | Activation | IdBuffer): GPUBuffer {

@@ -27,6 +27,12 @@ interface Case {
   qGain?: number;
   /** Cache positions past the new tokens, and kvLength = the whole cache (as a replayed decode step passes it). */
   wholeCache?: number;
+  /** Every key below kvLength visible (T5's encoder, cross-attention). */
+  causal?: false;
+  /** A relative position bias with this many buckets (random bucket ids, random table). */
+  buckets?: number;
+  /** Heads, kv heads and head dim drawn from the seed (the listed ones are ignored). */
+  randomDims?: boolean;
 }
 
 const cases: Case[] = [
@@ -53,6 +59,24 @@ const cases: Case[] = [
   { name: 'prefill over the whole cache', heads: 4, kvHeads: 2, headDim: 64, tokens: 9, prefix: 30, variant: 'prefill', wholeCache: 100 },
 ];
 
+/** T5's modes: not causal, a relative position bias, or both (encoder self-attention). */
+const t5Cases: Case[] = [
+  { name: 'decode encoder: not causal, bias', heads: 4, kvHeads: 4, headDim: 64, tokens: 3, prefix: 0, variant: 'decode', causal: false, buckets: 32 },
+  { name: 'decode cross-attention: not causal, three chunks', heads: 8, kvHeads: 2, headDim: 64, tokens: 2, prefix: 600, variant: 'decode', causal: false, scattered: true, qGain: 3 },
+  { name: 'decode causal with bias, GQA', heads: 8, kvHeads: 2, headDim: 64, tokens: 1, prefix: 40, variant: 'decode', buckets: 32 },
+  { name: 'decode not causal, bias, two chunks', heads: 6, kvHeads: 3, headDim: 48, tokens: 4, prefix: 300, variant: 'decode', causal: false, scattered: true, buckets: 16 },
+  { name: 'decode causal bias, softcap, window', heads: 4, kvHeads: 1, headDim: 32, tokens: 2, prefix: 400, variant: 'decode', buckets: 8, softcap: 5, window: 290 },
+  { name: 'prefill encoder: not causal, bias', heads: 6, kvHeads: 2, headDim: 64, tokens: 37, prefix: 0, variant: 'prefill', causal: false, buckets: 32 },
+  { name: 'prefill cross-attention: not causal, odd head dim', heads: 3, kvHeads: 1, headDim: 96, tokens: 19, prefix: 50, variant: 'prefill', causal: false, scattered: true },
+  { name: 'prefill causal with bias', heads: 4, kvHeads: 4, headDim: 64, tokens: 21, prefix: 10, variant: 'prefill', buckets: 32, qGain: 3 },
+  { name: 'prefill not causal ignores the window', heads: 4, kvHeads: 2, headDim: 32, tokens: 30, prefix: 0, variant: 'prefill', causal: false, buckets: 32, window: 8 },
+  { name: 'decode random dims: not causal, bias', heads: 0, kvHeads: 0, headDim: 0, tokens: 3, prefix: 0, variant: 'decode', causal: false, buckets: 32, randomDims: true },
+  { name: 'decode random dims: causal, bias', heads: 0, kvHeads: 0, headDim: 0, tokens: 1, prefix: 77, variant: 'decode', buckets: 32, randomDims: true },
+  { name: 'decode random dims: cross-attention', heads: 0, kvHeads: 0, headDim: 0, tokens: 1, prefix: 270, variant: 'decode', causal: false, scattered: true, randomDims: true },
+  { name: 'prefill random dims: not causal, bias', heads: 0, kvHeads: 0, headDim: 0, tokens: 23, prefix: 0, variant: 'prefill', causal: false, buckets: 32, randomDims: true },
+  { name: 'prefill random dims: causal, bias', heads: 0, kvHeads: 0, headDim: 0, tokens: 11, prefix: 6, variant: 'prefill', buckets: 32, randomDims: true },
+];
+
 /** Values as an f16 cache holds them. */
 function roundF16(x: Float32Array<ArrayBuffer>): Float32Array<ArrayBuffer> {
   const out = new Float32Array(x.length);
@@ -71,12 +95,19 @@ function uploadCache(values: Float32Array<ArrayBuffer>, dtype: KvDtype): GPUBuff
 async function runCase(c: Case, dtype: KvDtype): Promise<void> {
     const seed = freshSeed(`attention ${c.name} ${dtype}`);
     const rand = seededInts(seed);
-    const { heads, kvHeads, headDim, tokens } = c;
+    const { tokens } = c;
+    let { heads, kvHeads, headDim } = c;
+    if (c.randomDims) {
+      kvHeads = rand(1, 3);
+      heads = kvHeads * rand(1, 4);
+      headDim = rand(8, 136);
+    }
     const qDim = heads * headDim;
     const kvDim = kvHeads * headDim;
     const capacity = c.prefix + tokens + (c.wholeCache ?? rand(0, 40));
     const cache: KvCacheLayout = { capacity, kvHeads, headDim, dtype };
     const kvLength = c.wholeCache !== undefined ? capacity : c.scattered ? c.prefix : c.prefix + tokens;
+    if (c.causal === false && c.wholeCache !== undefined) throw new Error('a non-causal case reads the whole cache: give it real keys');
 
     // The cache: earlier tokens' k/v, NaN beyond (never read), the new tokens written by kv_write.
     const kHost = new Float32Array(capacity * kvDim).fill(NaN);
@@ -115,6 +146,13 @@ async function runCase(c: Case, dtype: KvDtype): Promise<void> {
         tokens,
       });
     }
+    // The bias: a random table and a random bucket for every relative position a query meets.
+    let bias: { table: Float32Array<ArrayBuffer>; bucketIds: Uint32Array<ArrayBuffer>; offset: number } | undefined;
+    if (c.buckets) {
+      const offset = Math.max(...positions) + rand(0, 5);
+      const bucketIds = Uint32Array.from({ length: offset + kvLength + rand(0, 5) }, () => rand(0, c.buckets! - 1));
+      bias = { table: randomFloats(c.buckets * heads, seed + 4).map((x) => 4 * x), bucketIds, offset };
+    }
     const outStride = qDim + 5;
     const out = h.poisoned(tokens * outStride);
     const sizes = decodeScratchFloats(tokens, heads, headDim, kvLength);
@@ -131,6 +169,8 @@ async function runCase(c: Case, dtype: KvDtype): Promise<void> {
       ...(c.scale !== undefined ? { scale: c.scale } : {}),
       ...(c.softcap ? { softcap: c.softcap } : {}),
       ...(c.window ? { window: c.window } : {}),
+      ...(c.causal === false ? { causal: false } : {}),
+      ...(bias ? { bias: { table: h.upload(bias.table), bucketIds: h.uploadU32(bias.bucketIds), offset: bias.offset } } : {}),
       scratch: { partialO: h.poisoned(sizes.partialO), partialStats: h.poisoned(sizes.partialStats), dispatch: createDecodeDispatchBuffer(h.device) },
       variant: c.variant,
     });
@@ -151,6 +191,8 @@ async function runCase(c: Case, dtype: KvDtype): Promise<void> {
       scale: c.scale ?? 1 / Math.sqrt(headDim),
       ...(c.softcap ? { softcap: c.softcap } : {}),
       ...(c.window ? { window: c.window } : {}),
+      ...(c.causal === false ? { causal: false } : {}),
+      ...(bias ? { bias } : {}),
     });
     expect(actual.every(Number.isFinite)).toBe(true);
     expect(normalizedMse(actual, expected)).toBeLessThanOrEqual(1e-6);
@@ -163,9 +205,13 @@ describe('attention over the KV cache', () => {
     await runCase(c, 'f32');
   });
 
+  it.each(t5Cases)('f32 cache, T5 modes: $name', async (c) => {
+    await runCase(c, 'f32');
+  });
+
   // Needs shader-f16, which the CI adapter (SwiftShader) lacks: these report as skipped there and
   // run on a real GPU. The reference uses the f16-rounded k/v, so the tolerance is the same.
-  it.for(cases.filter((_, i) => i % 3 === 0))('f16 cache (shader-f16 only): $name', async (c, ctx) => {
+  it.for([...cases, ...t5Cases].filter((_, i) => i % 3 === 0))('f16 cache (shader-f16 only): $name', async (c, ctx) => {
     if (!h.device.features.has('shader-f16')) ctx.skip();
     await runCase(c, 'f16');
   });
@@ -209,8 +255,15 @@ describe('attention over the KV cache', () => {
   it('the f16 cache variants start with `enable f16` (compiled only where shader-f16 exists)', () => {
     // Where the adapter has no shader-f16 (SwiftShader), the f16 variants cannot run: the f32 tests
     // cover their logic, which is the same text with kv_t = f32.
-    for (const file of ['kv_write.wgsl', 'attention_decode.wgsl', 'attention_prefill.wgsl']) {
-      const code = preprocessWgsl(file, SHADERS, { kv: 'kv_f16.wgsl' });
+    const variants = [
+      ['kv_write.wgsl', 'attention_bias_none.wgsl'],
+      ...['attention_decode.wgsl', 'attention_prefill.wgsl'].flatMap((file) => [
+        [file, 'attention_bias_none.wgsl'],
+        [file, 'attention_bias_relative.wgsl'],
+      ]),
+    ];
+    for (const [file, bias] of variants) {
+      const code = preprocessWgsl(file!, SHADERS, { kv: 'kv_f16.wgsl', bias: bias! });
       const firstStatement = code.split('\n').map((l) => l.replace(/\/\/.*/, '').trim()).find((l) => l.length > 0);
       expect(firstStatement).toBe('enable f16;');
       expect(code).toContain('alias kv_t = f16;');

@@ -13,6 +13,10 @@
  * when a softcap is given (Gemma 2: llama.cpp caps q.k with q pre-scaled and softmax scale 1, which
  * is this with scale = the model's attention scale). Causal by absolute positions: key position p
  * is visible to a query at position qp when p <= qp, and with a sliding window w when qp - p < w.
+ * Not causal (`causal: false`, T5's encoder and cross-attention): every key below kvLength is.
+ * A relative position bias (`bias`, T5) then adds table[bucketIds[p - qp + offset] * heads + h] to
+ * each score. Both are pipeline variants (the CAUSAL override and the `bias` include slot), so the
+ * decoder-only kernels do no extra work per score.
  * Grouped-query: query head h reads kv head h / (n_head / n_kv_head).
  *
  * Two variants: decode (few queries; keys split into chunks across workgroups, partial softmax
@@ -115,6 +119,19 @@ export function createDecodeDispatchBuffer(device: GPUDevice): GPUBuffer {
   return device.createBuffer({ label: 'attention decode dispatch', size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.INDIRECT });
 }
 
+/**
+ * T5's relative position bias on the device: the score of query head h at position qp for the key
+ * at p gains table[bucketIds[p - qp + offset] * heads + h]. bucketIds covers every p - qp the
+ * caller can meet (p - qp + offset >= 0).
+ */
+export interface AttentionBias {
+  /** f32 [buckets][heads]. */
+  table: GPUBuffer | BufferRange;
+  /** u32 bucket per relative position + offset. */
+  bucketIds: GPUBuffer | BufferRange;
+  offset: number;
+}
+
 export interface AttentionArgs {
   cache: KvCacheLayout;
   kCache: GPUBuffer | BufferRange;
@@ -129,16 +146,24 @@ export interface AttentionArgs {
   heads: number;
   /**
    * Cache positions [0, kvLength) are read; must exceed every query position that should see
-   * itself. A query never sees keys past its own position, so kvLength = capacity is always right
-   * (the decode variant then still reads only the chunks the positions reach).
+   * itself. Causal, a query never sees keys past its own position, so kvLength = capacity is always
+   * right (the decode variant then still reads only the chunks the positions reach); not causal,
+   * it is the number of keys.
    */
   kvLength: number;
   /** Default 1 / sqrt(headDim). */
   scale?: number;
   /** Logit softcap; 0 or absent means none. */
   softcap?: number;
-  /** Sliding window; 0 or absent means none. */
+  /** Sliding window; 0 or absent means none. Causal only. */
   window?: number;
+  /**
+   * false: every key below kvLength is visible, whatever the query's position (kvLength is then
+   * the real length, not the capacity). Default true.
+   */
+  causal?: boolean;
+  /** A relative position bias (T5), as `RelativeBias` in ops.ts; absent means none. */
+  bias?: AttentionBias;
   /**
    * Required by the decode variant; sizes from `decodeScratchFloats`, `dispatch` from
    * `createDecodeDispatchBuffer`.
@@ -176,12 +201,17 @@ export function encodeAttention(recorder: StepRecorder, kernels: KernelCache, ar
   const outStride = args.out.stride ?? heads * headDim;
   const scale = args.scale ?? 1 / Math.sqrt(headDim);
   const softcap = args.softcap ?? 0;
-  const window = args.window ?? 0;
+  const causal = args.causal ?? true;
+  const window = causal ? (args.window ?? 0) : 0;
+  const bias = args.bias;
+  const mode: AttentionMode = { causal, bias: bias !== undefined };
+  const biasBind: Record<string, GPUBuffer | BufferRange> = bias ? { bias_table: bias.table, bias_buckets: bias.bucketIds } : {};
+  const biasOffset = bias?.offset ?? 0;
   const variant = args.variant ?? (tokens <= DECODE_MAX_TOKENS ? 'decode' : 'prefill');
 
   if (variant === 'prefill') {
     const { bq, bk } = prefillTiles(headDim);
-    const kernel = cacheKernel(kernels, ATTENTION_PREFILL, 'attention_prefill', cache, { HEAD_DIM: headDim, BQ: bq, BK: bk, WORKGROUP_SIZE: PREFILL_WORKGROUP });
+    const kernel = cacheKernel(kernels, ATTENTION_PREFILL, 'attention_prefill', cache, mode, { HEAD_DIM: headDim, BQ: bq, BK: bk, WORKGROUP_SIZE: PREFILL_WORKGROUP });
     recorder.dispatch(kernel, {
       params: {
         n_tokens: tokens,
@@ -195,8 +225,9 @@ export function encodeAttention(recorder: StepRecorder, kernels: KernelCache, ar
         window,
         scale,
         softcap,
+        bias_offset: biasOffset,
       },
-      bind: { q: args.q.buffer, positions: args.positions, k_cache: args.kCache, v_cache: args.vCache, out: args.out.buffer },
+      bind: { q: args.q.buffer, positions: args.positions, k_cache: args.kCache, v_cache: args.vCache, out: args.out.buffer, ...biasBind },
       workgroups: [Math.ceil(tokens / bq), heads],
       label: 'attention prefill',
     });
@@ -207,8 +238,10 @@ export function encodeAttention(recorder: StepRecorder, kernels: KernelCache, ar
   const chunks = Math.max(1, Math.ceil(args.kvLength / DECODE_CHUNK));
   const dispatch = args.scratch.dispatch;
   if (!args.dispatchReady) {
+    const key = causal ? 1 : 0;
     const counter =
-      kernels.variant(ATTENTION_CHUNKS, 0) ?? kernels.remember(ATTENTION_CHUNKS, 0, shaderKernel(kernels, 'attention_chunks.wgsl', { constants: { CHUNK: DECODE_CHUNK } }));
+      kernels.variant(ATTENTION_CHUNKS, key) ??
+      kernels.remember(ATTENTION_CHUNKS, key, shaderKernel(kernels, 'attention_chunks.wgsl', { constants: { CHUNK: DECODE_CHUNK, CAUSAL: key } }));
     recorder.dispatch(counter, {
       params: { n_tokens: tokens, n_head: heads, kv_len: args.kvLength, n_chunks: chunks },
       bind: { positions: args.positions, dispatch },
@@ -216,7 +249,7 @@ export function encodeAttention(recorder: StepRecorder, kernels: KernelCache, ar
       label: 'attention chunks',
     });
   }
-  const decode = cacheKernel(kernels, ATTENTION_DECODE, 'attention_decode', cache, { HEAD_DIM: headDim, WORKGROUP_SIZE: DECODE_WORKGROUP, CHUNK: DECODE_CHUNK });
+  const decode = cacheKernel(kernels, ATTENTION_DECODE, 'attention_decode', cache, mode, { HEAD_DIM: headDim, WORKGROUP_SIZE: DECODE_WORKGROUP, CHUNK: DECODE_CHUNK });
   recorder.dispatch(decode, {
     params: {
       n_head: heads,
@@ -228,8 +261,10 @@ export function encodeAttention(recorder: StepRecorder, kernels: KernelCache, ar
       window,
       scale,
       softcap,
+      bias_offset: biasOffset,
     },
     bind: {
+      ...biasBind,
       q: args.q.buffer,
       positions: args.positions,
       k_cache: args.kCache,
@@ -252,14 +287,25 @@ export function encodeAttention(recorder: StepRecorder, kernels: KernelCache, ar
   });
 }
 
+interface AttentionMode {
+  causal: boolean;
+  bias: boolean;
+}
+
 /**
- * An attention kernel reading the cache through the `kv` slot, one variant per (head_dim, dtype);
- * `constants` are evaluated on every call but only used on a miss.
+ * An attention kernel reading the cache through the `kv` slot and adding a bias through the `bias`
+ * slot, one variant per (head_dim, dtype, causal, bias); `constants` are evaluated on every call but
+ * only used on a miss.
  */
-function cacheKernel(kernels: KernelCache, family: number, file: 'attention_prefill' | 'attention_decode', cache: KvCacheLayout, constants: Record<string, number>) {
-  const key = cache.headDim * 2 + (cache.dtype === 'f16' ? 1 : 0);
+function cacheKernel(kernels: KernelCache, family: number, file: 'attention_prefill' | 'attention_decode', cache: KvCacheLayout, mode: AttentionMode, constants: Record<string, number>) {
+  const key = ((cache.headDim * 2 + (cache.dtype === 'f16' ? 1 : 0)) * 2 + (mode.causal ? 1 : 0)) * 2 + (mode.bias ? 1 : 0);
+  const hit = kernels.variant(family, key);
+  if (hit) return hit;
   const kv = kvSlot(cache.dtype);
-  return kernels.variant(family, key) ?? kernels.remember(family, key, shaderKernel(kernels, `${file}.wgsl`, { name: `${file}${kv.suffix}`, slots: { kv: kv.slot }, constants }));
+  // The kernel cache keys compiled pipelines by name and constants: the name carries the slots.
+  const name = `${file}${kv.suffix}${mode.bias ? '_bias' : ''}`;
+  const slots = { kv: kv.slot, bias: mode.bias ? 'attention_bias_relative.wgsl' : 'attention_bias_none.wgsl' };
+  return kernels.remember(family, key, shaderKernel(kernels, `${file}.wgsl`, { name, slots, constants: { ...constants, CAUSAL: mode.causal ? 1 : 0 } }));
 }
 
 export interface AttentionReferenceArgs {

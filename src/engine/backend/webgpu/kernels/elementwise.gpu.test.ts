@@ -26,6 +26,8 @@ const cases: Case[] = [
   { op: 'mul', n: 255, rows: 5, scale: 0.5 },
   { op: 'scale', n: 1000, rows: 3, scale: -1.75 },
   { op: 'scale', n: 17, rows: 11, scale: 3, inPlace: true, pad: 4 },
+  { op: 'relu', n: 515, rows: 3 },
+  { op: 'relu', n: 64, rows: 9, inPlace: true, pad: 5 },
 ];
 
 /** Layouts where out shares b's buffer: in place of b, or a, b and out column slices of one row. */
@@ -36,7 +38,7 @@ const sharedCases: Array<{ op: 'add' | 'mul'; n: number; rows: number; layout: '
   { op: 'add', n: 1, rows: 1, layout: 'oneBuffer' },
 ];
 
-describe('elementwise.wgsl: add, mul, scale', () => {
+describe('elementwise.wgsl: add, mul, scale, relu', () => {
   it.each(cases)('$op n=$n rows=$rows scale=$scale broadcast=$broadcast inPlace=$inPlace pad=$pad', async (c) => {
     const seed = freshSeed(`elementwise ${JSON.stringify(c)}`);
     const rand = seededInts(seed);
@@ -53,7 +55,7 @@ describe('elementwise.wgsl: add, mul, scale', () => {
     encodeElementwise(h.recorder, h.kernels, {
       op: c.op,
       a: { buffer: aBuf, stride, offset: aOffset },
-      ...(c.op !== 'scale' ? { b: { buffer: bBuf, stride: c.broadcast ? 0 : c.n, offset: bOffset } } : {}),
+      ...(c.op === 'add' || c.op === 'mul' ? { b: { buffer: bBuf, stride: c.broadcast ? 0 : c.n, offset: bOffset } } : {}),
       out: { buffer: outBuf, stride, offset: outOffset },
       n: c.n,
       rows: c.rows,

@@ -1,6 +1,6 @@
 /**
- * Elementwise ops on rows (elementwise.wgsl): residual add, multiply, scale.
- * out = (a + b) * scale, (a * b) * scale or a * scale; b may broadcast one row (`b.stride = 0`).
+ * Elementwise ops on rows (elementwise.wgsl): residual add, multiply, scale, ReLU.
+ * out = (a + b) * scale, (a * b) * scale, a * scale or max(a, 0) * scale; b may broadcast one row (`b.stride = 0`).
  * In place when out is a or b (add and mul), or both. Float64 reference: `elementwiseReference`.
  */
 import { kernelFamily, type KernelCache } from '../kernel.ts';
@@ -8,13 +8,13 @@ import type { StepRecorder } from '../recorder.ts';
 import { bufferOf, foldedGrid, ioVariant, type RowView, shaderKernel } from './common.ts';
 
 const WORKGROUP_SIZE = 256;
-const OPS = { add: 0, mul: 1, scale: 2 } as const;
+const OPS = { add: 0, mul: 1, scale: 2, relu: 3 } as const;
 export type ElementwiseOp = keyof typeof OPS;
 
 export interface ElementwiseArgs {
   op: ElementwiseOp;
   a: RowView;
-  /** The second operand (add, mul); `stride: 0` broadcasts its first row. Unused by scale. */
+  /** The second operand (add, mul); `stride: 0` broadcasts its first row. Unused by scale and relu. */
   b?: RowView;
   out: RowView;
   /** Elements per row. */
@@ -22,7 +22,7 @@ export interface ElementwiseArgs {
   rows: number;
   /** Multiplies the result; default 1. */
   scale?: number;
-  /** Any storage buffer, bound as b for `scale`. */
+  /** Any storage buffer, bound as b for `scale` and `relu`. */
   dummy: GPUBuffer;
 }
 
@@ -30,7 +30,7 @@ const ELEMENTWISE = kernelFamily();
 
 export function encodeElementwise(recorder: StepRecorder, kernels: KernelCache, args: ElementwiseArgs): void {
   if (args.n < 1 || args.rows < 1) return;
-  if (args.op !== 'scale' && !args.b) throw new Error(`encodeElementwise: ${args.op} needs b`);
+  if ((args.op === 'add' || args.op === 'mul') && !args.b) throw new Error(`encodeElementwise: ${args.op} needs b`);
   let a = args.a;
   let b = args.b;
   // Written in place of b: add and mul commute, so b becomes the operand read through the io slot.
@@ -88,8 +88,8 @@ export function elementwiseReference(
   for (let r = 0; r < rows; r++) {
     for (let i = 0; i < n; i++) {
       const x = a[r * n + i]!;
-      const y = op === 'scale' ? 0 : b![(bBroadcast ? 0 : r * n) + i]!;
-      out[r * n + i] = (op === 'add' ? x + y : op === 'mul' ? x * y : x) * scale;
+      const y = op === 'scale' || op === 'relu' ? 0 : b![(bBroadcast ? 0 : r * n) + i]!;
+      out[r * n + i] = (op === 'add' ? x + y : op === 'mul' ? x * y : op === 'relu' ? Math.max(x, 0) : x) * scale;
     }
   }
   return out;
