@@ -25,6 +25,9 @@ import type {
   ModelEntry,
   ModelInfo,
   ModelSource,
+  TrainingOutcome,
+  TrainingProgress,
+  TrainingRequest,
 } from '../api.ts';
 
 /** The engine calls that report through a callback (their last parameter), without it. */
@@ -35,6 +38,7 @@ export interface ReportingCalls {
   chatCompletion: { args: [request: ChatCompletionRequest]; event: ChatCompletionChunk; result: ChatCompletion };
   quantizeModel: { args: [request: QuantizeModelRequest]; event: QuantizeModelProgress; result: CachedModel };
   evaluateModels: { args: [request: EvaluateRequest]; event: EvaluateProgress; result: Evaluation };
+  trainAdapter: { args: [request: TrainingRequest]; event: TrainingProgress; result: TrainingOutcome };
 }
 
 export type ReportingCall = keyof ReportingCalls;

@@ -19,6 +19,7 @@ const START: { [C in ReportingCall]: Starter<C> } = {
   chatCompletion: (engine, [request], onEvent) => engine.chatCompletion(request, onEvent),
   quantizeModel: (engine, [request], onEvent) => engine.quantizeModel(request, onEvent),
   evaluateModels: (engine, [request], onEvent) => engine.evaluateModels(request, onEvent),
+  trainAdapter: (engine, [request], onEvent) => engine.trainAdapter(request, onEvent),
 };
 
 interface Stream {
