@@ -140,7 +140,8 @@ describe('training session', { timeout: 60_000 }, () => {
     expect(() => new TrainingRun(h, { data: { conversations: [[{ role: 'user', content: 'hi' }]] } })).toThrow(TrainingDataError);
     const paused = await runThrough(h, REQUEST, (p, run) => p.step === 1 && run.pause());
     if (paused.outcome.state !== 'paused') throw new Error('not paused');
-    expect(() => new TrainingRun(h, { data: { texts: [TEXT + ' more'] }, resume: paused.outcome.checkpoint })).toThrow(CheckpointFormatError);
+    const { checkpoint } = paused.outcome;
+    expect(() => new TrainingRun(h, { data: { texts: [TEXT + ' more'] }, resume: checkpoint })).toThrow(CheckpointFormatError);
     expect(() => readRunCheckpoint(new Uint8Array(40))).toThrow(CheckpointFormatError);
     expect(() => new TrainingRun(h, { ...REQUEST, resume: MODEL.subarray(0, 100) })).toThrow(CheckpointFormatError);
   });
