@@ -387,7 +387,7 @@ export function PersonalizePage({ engine, onUseAdapter }: { engine: EngineHandle
       )}
 
       {phase === 'done' && result && (
-        <section className="panel" aria-labelledby="train-result-heading" data-testid="train-result">
+        <section className="panel" aria-labelledby="train-result-heading" data-testid="train-result" data-steps={result.steps} data-seconds={result.seconds} data-tokens-per-second={result.tokensPerSecond}>
           <h3 id="train-result-heading">Result</h3>
           <dl className="facts">
             <dt>Trained</dt>
