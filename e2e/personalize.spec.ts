@@ -7,7 +7,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, test } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
+import { expect, test, type Page } from '@playwright/test';
 import { openDemo } from './chat-helpers.ts';
 
 test.describe.configure({ timeout: 180_000 });
@@ -15,6 +16,12 @@ test.use({ viewport: { width: 1280, height: 900 } });
 
 const DIR = join('test-results', 'e2e-personalize');
 test.beforeAll(() => mkdirSync(DIR, { recursive: true }));
+
+/** axe-core's serious and critical findings on the page as it is (as e2e/a11y.spec.ts audits the other pages). */
+async function seriousViolations(page: Page): Promise<string[]> {
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(' | ')}`);
+}
 
 const TEXT = 'And the keeper of the lighthouse rang the bell eleven times, and wrote the names of the ships in green ink. '.repeat(8);
 const STEPS = 8;
@@ -36,7 +43,9 @@ test('train, pause, reload, resume from the saved step, finish, use the adapter'
   const estimate = page.getByTestId('train-estimate-view');
   await expect(estimate).toContainText('Memory', { timeout: 60_000 });
   await expect(estimate).toContainText(`${STEPS} steps`);
+  expect(await seriousViolations(page)).toEqual([]);
   const estimatedSeconds = Number(await estimate.getAttribute('data-seconds'));
+  const estimatedSpeed = Number(await estimate.getAttribute('data-tokens-per-second'));
   expect(estimatedSeconds).toBeGreaterThan(0);
   expect(Number(await estimate.getAttribute('data-memory'))).toBeGreaterThan(5 * 2 ** 20); // the demo's weights alone are 5.7 MiB
 
@@ -78,6 +87,7 @@ test('train, pause, reload, resume from the saved step, finish, use the adapter'
   await expect(progress).toHaveAttribute('data-step', String(STEPS));
   await expect(page.getByTestId('loss-train')).toHaveAttribute('data-points', String(STEPS));
   await expect(result).toHaveAttribute('data-steps', String(STEPS));
+  await expect(result).toContainText(`${STEPS} steps (${STEPS - pausedAt} since the resume)`);
 
   const ppl = page.getByTestId('train-perplexity');
   const before = Number(await ppl.getAttribute('data-before'));
@@ -92,10 +102,11 @@ test('train, pause, reload, resume from the saved step, finish, use the adapter'
   const tps = Number(await result.getAttribute('data-tokens-per-second'));
   const seconds = Number(await result.getAttribute('data-seconds'));
   console.log(
-    `[personalize] demo model, CPU ops in the worker: ${tps.toFixed(1)} tokens/s; estimate ${estimatedSeconds.toFixed(1)} s for ${STEPS} steps, ` +
+    `[personalize] demo model, CPU ops in the worker: ${tps.toFixed(1)} tokens/s (estimate measured ${estimatedSpeed.toFixed(1)}); estimate ${estimatedSeconds.toFixed(1)} s for ${STEPS} steps, ` +
       `resumed part (${STEPS - pausedAt} steps + evaluations + samples) took ${seconds.toFixed(1)} s; held-out perplexity ${before.toFixed(2)} -> ${after.toFixed(2)}`,
   );
   await page.screenshot({ path: join(DIR, 'result.png'), fullPage: true });
+  expect(await seriousViolations(page)).toEqual([]);
 
   await page.getByTestId('train-use').click();
   await expect(page.getByTestId('adapters-active')).toContainText('LoRA: keeper-style', { timeout: 60_000 });

@@ -365,7 +365,7 @@ export function PersonalizePage({ engine, onUseAdapter }: { engine: EngineHandle
           <LossPlot history={history} steps={steps} />
           <p className="stats train-stats" role="status" data-testid="train-progress" data-step={stepNow}>
             <span>
-              {progress?.phase === 'evaluating' ? 'Measuring held-out loss · ' : progress?.phase === 'sampling' ? 'Writing samples · ' : progress?.phase === 'preparing' ? 'Preparing · ' : ''}
+              {phase === 'done' ? 'Done · ' : phase !== 'running' ? '' : progress?.phase === 'evaluating' ? 'Measuring held-out loss · ' : progress?.phase === 'sampling' ? 'Writing samples · ' : progress?.phase === 'preparing' ? 'Preparing · ' : ''}
               Step {stepNow} of {steps}
             </span>
             {lastOf(history, 'loss') !== undefined && <span>train loss {lastOf(history, 'loss')!.toFixed(3)}</span>}
@@ -392,7 +392,7 @@ export function PersonalizePage({ engine, onUseAdapter }: { engine: EngineHandle
           <dl className="facts">
             <dt>Trained</dt>
             <dd>
-              {result.steps} steps, {result.tokens.toLocaleString()} tokens in {formatDuration(result.seconds)} ({result.tokensPerSecond.toFixed(1)} tokens/s)
+              {result.steps} steps{result.stepsThisRun < result.steps ? ` (${result.stepsThisRun} since the resume)` : ''}, {result.tokens.toLocaleString()} tokens in {formatDuration(result.seconds)} ({result.tokensPerSecond.toFixed(1)} tokens/s)
             </dd>
             {result.heldOut && (
               <>
@@ -457,7 +457,7 @@ function lastOf(history: readonly LossPoint[], key: 'loss' | 'heldOutLoss'): num
 
 function EstimateView({ estimate: e }: { estimate: TrainingEstimate }) {
   return (
-    <dl className="facts" data-testid="train-estimate-view" data-seconds={e.seconds} data-memory={e.memory.total}>
+    <dl className="facts" data-testid="train-estimate-view" data-seconds={e.seconds} data-tokens-per-second={e.tokensPerSecond} data-memory={e.memory.total}>
       <dt>Time</dt>
       <dd>
         about {formatDuration(e.seconds)}: {e.steps} steps of {formatDuration(e.secondsPerStep)} ({e.tokensPerSecond.toFixed(1)} tokens/s on the {e.ops === 'cpu' ? 'CPU' : e.ops}), with held-out checks

@@ -76,7 +76,7 @@ export interface TrainingEstimate {
   trainTokens: number;
   /** Trainable parameters of the adapter. */
   parameters: number;
-  /** Measured on a step of the real data and a held-out evaluation (the faster of two where they are short). */
+  /** Measured on a step of the real data and a held-out evaluation (the second of two where they are short: the first compiles). */
   secondsPerStep: number;
   tokensPerSecond: number;
   /** The whole run: steps, held-out evaluations, before and after figures (samples not counted). */
@@ -110,7 +110,9 @@ export interface TrainingSample {
 }
 
 export interface TrainingResult {
+  /** Steps in all, and those this run took (fewer after a resume); tokens, seconds and speed are this run's. */
   steps: number;
+  stepsThisRun: number;
   tokens: number;
   /** Training seconds of this run (since the start or the resume), evaluations included. */
   seconds: number;
@@ -293,7 +295,7 @@ export async function estimateTraining(host: TrainingHost, request: TrainingRequ
   const trainer = new LoraTrainer(ops, host.base, adapter, { totalSteps: 2, lr: p.options.lr });
   const batch = batchAt(p.train, 0, p.options.batch);
   // The first call of each op pays for compiling it; where a step is short, a second one is timed
-  // too and the faster kept, so the estimate is not several times the run.
+  // too and kept, so the estimate is not several times the run.
   const timed = async <T>(f: () => Promise<T> | T): Promise<{ value: T; seconds: number }> => {
     let t = now();
     let value = await f();
@@ -301,7 +303,7 @@ export async function estimateTraining(host: TrainingHost, request: TrainingRequ
     if (seconds < 2) {
       t = now();
       value = await f();
-      seconds = Math.min(seconds, (now() - t) / 1000);
+      seconds = (now() - t) / 1000;
     }
     return { value, seconds };
   };
@@ -454,6 +456,7 @@ export class TrainingRun {
     const seconds = (now() - started) / 1000;
     const result: TrainingResult = {
       steps: trainer.step,
+      stepsThisRun: stepsRun,
       tokens,
       seconds,
       tokensPerSecond: trainSeconds > 0 ? tokens / trainSeconds : 0,
