@@ -454,7 +454,10 @@ export class Engine implements EngineApi {
       // A pause or cancel asked while the file was read applies before the first step.
       if (slot.stop === 'cancel') run.cancel();
       else if (slot.stop === 'pause') run.pause();
-      return run.run(onProgress);
+      const outcome = await run.run(onProgress);
+      // A paused run will likely resume on this model: its base stays read; otherwise its memory goes back.
+      if (outcome.state !== 'paused' && this.trainingBase?.host === host) this.trainingBase = undefined;
+      return outcome;
     })();
     return slot.outcome.finally(() => {
       if (this.training === slot) this.training = undefined;
@@ -587,6 +590,8 @@ export class Engine implements EngineApi {
   private releaseModel(): void {
     this.loaded?.model.destroy();
     this.loaded = undefined;
+    // The training base is a copy of this model's weights: it goes with it.
+    this.trainingBase = undefined;
   }
 
   /** Frees the model and the GPU device: on unload and when the device is lost. */

@@ -3,22 +3,22 @@
  * text, dropped or chosen text and Markdown files, or conversations from the chat history (trained
  * on the assistant's turns, with the model's chat template). Before starting, the engine measures
  * a step and says how long the run will take and how much memory it needs. While it trains: a live
- * plot of the train and held-out loss, tokens/s and time left; Pause keeps the run's checkpoint in
- * IndexedDB, so it resumes here, after a reload too; Cancel drops it. At the end: held-out
+ * plot of the train and held-out loss, tokens/s and time left; the run goes on while other pages
+ * are open (useTrainingRun.ts holds it). Pause keeps the run's checkpoint in IndexedDB, so it
+ * resumes here, after a reload too; Cancel drops it. At the end: held-out
  * perplexity before and after, sample answers with and without the adapter (model output, shown as
  * plain text), and "Use this adapter", which keeps it in the model store and attaches it in the chat.
  */
 import { useEffect, useRef, useState, type DragEvent } from 'react';
-import type { TrainingData, TrainingEstimate, TrainingOptions, TrainingOutcome, TrainingProgress, TrainingRequest, TrainingResult, TrainingSamples } from '../engine/api.ts';
+import type { TrainingData, TrainingEstimate, TrainingOptions, TrainingSamples } from '../engine/api.ts';
 import { formatBytes } from '../engine/format-bytes.ts';
 import { listConversations, type Conversation } from './conversations.ts';
 import { engineClient } from './engine-client.ts';
 import { errorText } from './errors.ts';
 import { LossPlot } from './LossPlot.tsx';
-import { addLossPoint, clearSavedRun, defaultPrompts, formatDuration, hasTrainableReply, loadSavedRun, saveRun, trainingConversation, type LossPoint, type SavedRun } from './personalize.ts';
+import { defaultPrompts, formatDuration, hasTrainableReply, trainingConversation, type LossPoint, type SavedRun } from './personalize.ts';
 import { loadedModel, type EngineHandle } from './useEngine.ts';
-
-type Phase = 'setup' | 'running' | 'paused' | 'done';
+import { trainingRun, useTrainingRun } from './useTrainingRun.ts';
 
 const TEXT_FILE = /\.(txt|md|markdown|text)$/i;
 
@@ -37,38 +37,20 @@ export function PersonalizePage({ engine, onUseAdapter }: { engine: EngineHandle
   const model = loadedModel(engine.model);
   const [pasted, setPasted] = useState('');
   const [files, setFiles] = useState<Array<{ name: string; text: string }>>([]);
-  const [history, setHistoryState] = useState<LossPoint[]>([]);
-  const historyRef = useRef<LossPoint[]>([]);
   const [conversations, setConversations] = useState<Conversation[]>([]);
   const [chosen, setChosen] = useState<Set<string>>(new Set());
   const [settings, setSettings] = useState<Settings>(DEFAULTS);
   const [promptText, setPromptText] = useState('');
   const [estimate, setEstimate] = useState<{ key: string; value: TrainingEstimate }>();
   const [estimating, setEstimating] = useState(false);
-  const [phase, setPhase] = useState<Phase>('setup');
-  const [progress, setProgress] = useState<TrainingProgress>();
-  const [saved, setSaved] = useState<SavedRun>();
-  const [result, setResult] = useState<TrainingResult>();
-  const [error, setError] = useState<string>();
-  const [stopping, setStopping] = useState<'pause' | 'cancel'>();
   const [using, setUsing] = useState(false);
   const [dropNotice, setDropNotice] = useState<string>();
   const fileInput = useRef<HTMLInputElement>(null);
-
-  const setHistory = (h: LossPoint[]) => {
-    historyRef.current = h;
-    setHistoryState(h);
-  };
+  const { phase, progress, history, saved, result, error, stopping } = useTrainingRun();
+  const setError = trainingRun.setError;
 
   useEffect(() => {
     void listConversations().then((all) => setConversations(all.filter(hasTrainableReply)));
-    // A run saved by an earlier page (paused, or cut off by a reload): offered for resuming.
-    void loadSavedRun().then((run) => {
-      if (!run) return;
-      setSaved(run);
-      setHistory(run.history.filter((p) => p.step <= run.step));
-      setPhase('paused');
-    });
   }, []);
 
   const data: TrainingData = {
@@ -114,56 +96,8 @@ export function PersonalizePage({ engine, onUseAdapter }: { engine: EngineHandle
     }
   };
 
-  /** Runs (or resumes) `request`; `record` is what is saved for a resume, updated at each checkpoint. */
-  const train = async (request: TrainingRequest, record: SavedRun) => {
-    setPhase('running');
-    setError(undefined);
-    setResult(undefined);
-    setStopping(undefined);
-    setSaved(record);
-    let current = record;
-    await saveRun(current);
-    let outcome: TrainingOutcome;
-    try {
-      outcome = await engineClient().engine.trainAdapter(request, (p) => {
-        setProgress(p);
-        if (p.loss !== undefined || p.heldOutLoss !== undefined) setHistory(addLossPoint(historyRef.current, { step: p.step, loss: p.loss, heldOutLoss: p.heldOutLoss }));
-        if (p.checkpoint) {
-          current = { ...current, checkpoint: p.checkpoint, step: p.step, history: historyRef.current, savedAt: Date.now() };
-          setSaved(current);
-          void saveRun(current);
-        }
-      });
-    } catch (e) {
-      setError(errorText(e));
-      setPhase(current.checkpoint ? 'paused' : 'setup');
-      return;
-    } finally {
-      setStopping(undefined);
-    }
-    if (outcome.state === 'paused') {
-      current = { ...current, checkpoint: outcome.checkpoint, step: outcome.step, history: historyRef.current.filter((p) => p.step <= outcome.step), paused: true, savedAt: Date.now() };
-      setSaved(current);
-      await saveRun(current);
-      setPhase('paused');
-    } else if (outcome.state === 'cancelled') {
-      await clearSavedRun();
-      setSaved(undefined);
-      setHistory([]);
-      setProgress(undefined);
-      setPhase('setup');
-    } else {
-      await clearSavedRun();
-      setSaved(undefined);
-      setResult(outcome.result);
-      setPhase('done');
-    }
-  };
-
   const start = () => {
     if (!model) return;
-    setHistory([]);
-    setProgress(undefined);
     const record: SavedRun = {
       model: { id: model.id, label: model.label, name: model.info.name, fileSize: model.info.fileSize },
       data,
@@ -175,33 +109,10 @@ export function PersonalizePage({ engine, onUseAdapter }: { engine: EngineHandle
       paused: false,
       savedAt: Date.now(),
     };
-    void train({ data, options, samples }, record);
+    trainingRun.start({ data, options, samples }, record);
   };
 
   const savedModelLoaded = saved !== undefined && model !== undefined && model.info.name === saved.model.name && model.info.fileSize === saved.model.fileSize;
-  const resume = () => {
-    if (!saved) return;
-    const kept = saved.checkpoint ? saved.history.filter((p) => p.step <= saved.step) : [];
-    setHistory(kept);
-    const request: TrainingRequest = { data: saved.data, options: saved.options, samples: saved.samples, ...(saved.checkpoint ? { resume: saved.checkpoint } : {}) };
-    void train(request, { ...saved, history: kept, paused: false });
-  };
-  const pause = () => {
-    setStopping('pause');
-    void engineClient().engine.pauseTraining().catch((e: unknown) => setError(errorText(e)));
-  };
-  const cancel = () => {
-    setStopping('cancel');
-    void engineClient().engine.cancelTraining();
-  };
-  const discard = async () => {
-    await clearSavedRun();
-    setSaved(undefined);
-    setHistory([]);
-    setProgress(undefined);
-    setPhase('setup');
-  };
-
   const useAdapter = async () => {
     if (!result) return;
     setUsing(true);
@@ -354,10 +265,10 @@ export function PersonalizePage({ engine, onUseAdapter }: { engine: EngineHandle
                   )}
                 </span>
               )}
-              <button type="button" onClick={resume} disabled={!savedModelLoaded} data-testid="train-resume">
+              <button type="button" onClick={trainingRun.resume} disabled={!savedModelLoaded} data-testid="train-resume">
                 {saved.checkpoint ? 'Resume' : 'Start again'}
               </button>
-              <button type="button" className="ghost" onClick={() => void discard()} data-testid="train-discard">
+              <button type="button" className="ghost" onClick={() => void trainingRun.discard()} data-testid="train-discard">
                 Discard
               </button>
             </div>
@@ -375,10 +286,10 @@ export function PersonalizePage({ engine, onUseAdapter }: { engine: EngineHandle
           </p>
           {phase === 'running' && (
             <div className="row">
-              <button type="button" onClick={pause} disabled={stopping !== undefined} data-testid="train-pause">
+              <button type="button" onClick={trainingRun.pause} disabled={stopping !== undefined} data-testid="train-pause">
                 {stopping === 'pause' ? 'Pausing after this step…' : 'Pause'}
               </button>
-              <button type="button" className="ghost" onClick={cancel} disabled={stopping !== undefined} data-testid="train-cancel">
+              <button type="button" className="ghost" onClick={trainingRun.cancel} disabled={stopping !== undefined} data-testid="train-cancel">
                 {stopping === 'cancel' ? 'Cancelling…' : 'Cancel'}
               </button>
             </div>
@@ -434,7 +345,7 @@ export function PersonalizePage({ engine, onUseAdapter }: { engine: EngineHandle
             <button type="button" onClick={() => void useAdapter()} disabled={using} data-testid="train-use">
               {using ? 'Storing…' : 'Use this adapter'}
             </button>
-            <button type="button" className="ghost" onClick={() => (setResult(undefined), setHistory([]), setProgress(undefined), setPhase('setup'))} data-testid="train-again">
+            <button type="button" className="ghost" onClick={trainingRun.reset} data-testid="train-again">
               Train another
             </button>
           </div>
