@@ -137,8 +137,11 @@ export class TrainingStateError extends HearthError {
   override name = 'TrainingStateError';
 }
 
-/** The ops the trainer runs on. One place to choose, so a WebGPU implementation plugs in here. */
-export function trainOpsFor(_backend: 'webgpu' | 'cpu'): { ops: TrainOps; kind: string } {
+/**
+ * The ops the trainer runs on. One place to choose, so a WebGPU implementation plugs in here
+ * (async, as making one may need the device); the CPU's for now, whatever the model runs on.
+ */
+export async function trainOpsFor(_backend: 'webgpu' | 'cpu'): Promise<{ ops: TrainOps; kind: string }> {
   return { ops: new CpuTrainOps('f32'), kind: 'cpu' };
 }
 
@@ -290,7 +293,7 @@ function batchAt(train: readonly TrainingWindow[], step: number, batch: number):
 /** Steps' time, held-out evaluations' time and memory of a run, measured on one real step. */
 export async function estimateTraining(host: TrainingHost, request: TrainingRequest): Promise<TrainingEstimate> {
   const p = prepare(host, request);
-  const { ops, kind } = trainOpsFor(host.backend);
+  const { ops, kind } = await trainOpsFor(host.backend);
   const adapter = newAdapter(host.base, { rank: p.options.rank, alpha: p.options.alpha, targets: p.options.targets, seed: p.options.seed });
   const trainer = new LoraTrainer(ops, host.base, adapter, { totalSteps: 2, lr: p.options.lr });
   const batch = batchAt(p.train, 0, p.options.batch);
@@ -344,14 +347,13 @@ export async function estimateTraining(host: TrainingHost, request: TrainingRequ
 export class TrainingRun {
   private stop: 'pause' | 'cancel' | undefined;
   private readonly prepared: Prepared;
-  private readonly ops: TrainOps;
 
+  /** Checks the request and tokenizes its data (bad input throws here, by name). */
   constructor(
     private readonly host: TrainingHost,
     request: TrainingRequest,
   ) {
     this.prepared = prepare(host, request);
-    this.ops = trainOpsFor(host.backend).ops;
   }
 
   get steps(): number {
@@ -371,10 +373,11 @@ export class TrainingRun {
   async run(onProgress?: (p: TrainingProgress) => void): Promise<TrainingOutcome> {
     const { options, train, heldOut, resume } = this.prepared;
     const { base } = this.host;
+    const { ops } = await trainOpsFor(this.host.backend);
     const report = (p: TrainingProgress) => onProgress?.(p);
     const trainer = resume
-      ? LoraTrainer.resume(this.ops, base, resume.trainer)
-      : new LoraTrainer(this.ops, base, newAdapter(base, { rank: options.rank, alpha: options.alpha, targets: options.targets, seed: options.seed, name: options.name }), {
+      ? LoraTrainer.resume(ops, base, resume.trainer)
+      : new LoraTrainer(ops, base, newAdapter(base, { rank: options.rank, alpha: options.alpha, targets: options.targets, seed: options.seed, name: options.name }), {
           lr: options.lr,
           totalSteps: options.steps,
         });
@@ -391,7 +394,7 @@ export class TrainingRun {
       let weight = 0;
       for (const w of heldOut) {
         const t = now();
-        const r = await evaluateLoss(this.ops, base, adapter, [w]);
+        const r = await evaluateLoss(ops, base, adapter, [w]);
         evalSeconds += (now() - t) / 1000;
         evalWindows++;
         lossSum += r.loss * r.tokens;
