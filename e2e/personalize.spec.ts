@@ -44,6 +44,11 @@ test('train, pause, reload, resume from the saved step, finish, use the adapter'
   await expect(estimate).toContainText('Memory', { timeout: 60_000 });
   await expect(estimate).toContainText(`${STEPS} steps`);
   expect(await seriousViolations(page)).toEqual([]);
+  // On a phone the page fits the width (no sideways scrolling).
+  await page.setViewportSize({ width: 390, height: 844 });
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  await page.screenshot({ path: join(DIR, 'phone-setup.png'), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 900 });
   const estimatedSeconds = Number(await estimate.getAttribute('data-seconds'));
   const estimatedSpeed = Number(await estimate.getAttribute('data-tokens-per-second'));
   expect(estimatedSeconds).toBeGreaterThan(0);
@@ -115,6 +120,9 @@ test('train, pause, reload, resume from the saved step, finish, use the adapter'
   );
   await page.screenshot({ path: join(DIR, 'result.png'), fullPage: true });
   expect(await seriousViolations(page)).toEqual([]);
+  await page.setViewportSize({ width: 390, height: 844 });
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  await page.setViewportSize({ width: 1280, height: 900 });
 
   await page.getByTestId('train-use').click();
   await expect(page.getByTestId('adapters-active')).toContainText('LoRA: keeper-style', { timeout: 60_000 });
