@@ -5,7 +5,7 @@
  * samples side by side, and "Use this adapter": stored in the adapter store and attached in the chat.
  * Figures (tokens/s, estimate against the run, perplexity) are printed as "[personalize]" lines.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
@@ -128,4 +128,55 @@ test('train, pause, reload, resume from the saved step, finish, use the adapter'
   await expect(page.getByTestId('adapters-active')).toContainText('LoRA: keeper-style', { timeout: 60_000 });
   await page.getByTestId('nav-models').click();
   await expect(page.getByTestId('adapter-store').getByTestId('adapter-item').filter({ hasText: 'keeper-style' }).getByTestId('adapter-facts')).toContainText('for llama models · rank 2');
+});
+
+test('data from files and the chat history, a file that is not text refused, cancel drops the run', async ({ page }) => {
+  await openDemo(page);
+  const history = join(DIR, 'history.json');
+  writeFileSync(
+    history,
+    JSON.stringify({
+      format: 'hearth-conversations',
+      version: 1,
+      conversations: [
+        {
+          id: 'bells',
+          title: 'About the bells',
+          systemPrompt: '',
+          messages: [
+            { role: 'user', content: 'Who rang the bell?' },
+            { role: 'assistant', content: 'The keeper of the lighthouse rang it eleven times.' },
+          ],
+        },
+      ],
+    }),
+  );
+  await page.getByTestId('import-conversations').setInputFiles(history);
+  await page.getByTestId('nav-personalize').click();
+  const conversation = page.getByTestId('train-conversation');
+  await expect(conversation).toHaveCount(1);
+  await conversation.check();
+  const notes = join(DIR, 'notes.md');
+  writeFileSync(notes, '# Ships\n\nThe ships were written in green ink, each name on its own line.\n'.repeat(6));
+  const picture = join(DIR, 'picture.png');
+  writeFileSync(picture, 'not text');
+  await page.getByTestId('train-files').setInputFiles([notes, picture]);
+  await expect(page.getByTestId('train-file-list')).toContainText('notes.md');
+  await expect(page.getByText('picture.png: not a text or Markdown file')).toBeVisible();
+  await page.getByTestId('train-steps').fill('20');
+  await page.getByTestId('train-window').fill('16');
+  await page.getByTestId('train-estimate').click();
+  await expect(page.getByTestId('train-estimate-view')).toContainText('training windows', { timeout: 60_000 });
+  // A setting changed after the estimate: Start waits for a new one.
+  await page.getByTestId('train-rank').fill('4');
+  await expect(page.getByTestId('train-start')).toBeDisabled();
+  await page.getByTestId('train-estimate').click();
+  await expect(page.getByTestId('train-start')).toBeEnabled({ timeout: 60_000 });
+  await page.getByTestId('train-start').click();
+  await expect(page.getByTestId('loss-train')).toHaveAttribute('data-points', /^[1-9]\d*$/, { timeout: 60_000 });
+  await page.getByTestId('train-cancel').click();
+  await expect(page.getByTestId('train-estimate')).toBeVisible({ timeout: 30_000 });
+  await page.reload();
+  await expect(page.getByTestId('train-text')).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByTestId('train-saved')).toHaveCount(0);
 });
