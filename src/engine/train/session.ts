@@ -266,6 +266,32 @@ interface Prepared {
   samples: Required<TrainingSamples>;
 }
 
+/** Held-out windows measured at each check, at most: a long text's held-out part is sampled evenly, so a check costs a few steps, not an epoch. */
+const MAX_HELD_OUT = 32;
+
+function evenly<T>(items: readonly T[], max: number): T[] {
+  if (items.length <= max) return [...items];
+  return Array.from({ length: max }, (_, k) => items[Math.floor(((k + 0.5) * items.length) / max)]!);
+}
+
+/** The windows in a seeded order (Fisher-Yates over mulberry32): a run shorter than the data sees all of it, not its first part; the same seed, the same order, so a resume goes on where it was. */
+function shuffled<T>(items: readonly T[], seed: number): T[] {
+  const out = [...items];
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
 function prepare(host: TrainingHost, request: TrainingRequest): Prepared {
   if (!request || typeof request !== 'object' || !request.data || typeof request.data !== 'object') throw new TrainingDataError("a training request needs 'data' ({texts, conversations})", { param: 'data' });
   const resume = request.resume !== undefined ? readRunCheckpoint(request.resume) : undefined;
@@ -275,8 +301,8 @@ function prepare(host: TrainingHost, request: TrainingRequest): Prepared {
   const windows = trainingWindows(request.data, host.metadata, host.tokenizer, options.window);
   const fingerprint = windowsFingerprint(windows);
   if (resume && resume.header.fingerprint !== fingerprint) throw new CheckpointFormatError('the checkpoint was trained on other data than this request gives: resume with the same texts and conversations', { fingerprint });
-  const { train, heldOut } = splitHeldOut(windows, options.heldOutFraction);
-  return { options, train, heldOut, fingerprint, ...(resume ? { resume } : {}), samples: resolveSamples(request.samples) };
+  const split = splitHeldOut(windows, options.heldOutFraction);
+  return { options, train: shuffled(split.train, options.seed), heldOut: evenly(split.heldOut, MAX_HELD_OUT), fingerprint, ...(resume ? { resume } : {}), samples: resolveSamples(request.samples) };
 }
 
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
