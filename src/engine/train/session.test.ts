@@ -112,7 +112,7 @@ describe('training session', { timeout: 60_000 }, () => {
     expect(third.outcome.result.adapter).toEqual(straight.outcome.result.adapter);
   });
 
-  it('samples a long text's held-out part (a check costs a few steps, not an epoch)', async () => {
+  it("samples a long text's held-out part (a check costs a few steps, not an epoch)", async () => {
     const e = await estimateTraining(await host(), { data: { texts: [TEXT.repeat(12)] }, options: { rank: 1, steps: 1, window: 8, heldOutFraction: 0.5, targets: ['attn_q'] } });
     expect(e.trainWindows).toBeGreaterThan(100);
     expect(e.heldOutWindows).toBe(32);
