@@ -312,6 +312,12 @@ function parameters(adapter: LoraAdapterData): number {
   return adapter.targets.reduce((n, t) => n + t.a.length + t.b.length, 0);
 }
 
+/** Held-out checks still to come after `step`: every evalEvery steps, and at the last step. */
+function checksAfter(step: number, o: Resolved): number {
+  const multiples = Math.floor(o.steps / o.evalEvery) - Math.floor(step / o.evalEvery);
+  return multiples + (o.steps % o.evalEvery !== 0 && step < o.steps ? 1 : 0);
+}
+
 function batchAt(train: readonly TrainingWindow[], step: number, batch: number): TrainingWindow[] {
   return Array.from({ length: batch }, (_, k) => train[(step * batch + k) % train.length]!);
 }
@@ -341,7 +347,7 @@ export async function estimateTraining(host: TrainingHost, request: TrainingRequ
   if (p.heldOut.length > 0) evalSeconds = (await timed(() => evaluateLoss(ops, host.base, adapter, [p.heldOut[0]!]))).seconds * p.heldOut.length;
   const done = p.resume ? readCheckpoint(p.resume.trainer).step : 0;
   const steps = p.options.steps - done;
-  const evaluations = p.heldOut.length > 0 ? Math.floor(p.options.steps / p.options.evalEvery) - Math.floor(done / p.options.evalEvery) + 2 : 0;
+  const evaluations = p.heldOut.length > 0 ? checksAfter(done, p.options) + (p.resume ? 0 : 1) : 0;
   const params = parameters(adapter);
   let largest = 0;
   for (const m of host.base.matrices.values()) largest = Math.max(largest, m.nIn * m.nOut);
@@ -433,11 +439,13 @@ export class TrainingRun {
     const secondsLeft = () => {
       const stepSec = stepsRun > 0 ? trainSeconds / stepsRun : undefined;
       if (stepSec === undefined) return undefined;
-      const evalsLeft = heldOut.length ? Math.floor(options.steps / options.evalEvery) - Math.floor(trainer.step / options.evalEvery) + 1 : 0;
+      const evalsLeft = heldOut.length ? checksAfter(trainer.step, options) : 0;
       const perEval = evalWindows ? (evalSeconds / evalWindows) * heldOut.length : 0;
       return (options.steps - trainer.step) * stepSec + evalsLeft * perEval;
     };
     let heldOutBefore = resume?.header.heldOutBefore ?? null;
+    /** The latest held-out check (reset by each step: it measures the adapter of its step). */
+    let lastCheck: { loss: number; perplexity: number; tokens: number } | undefined;
     const checkpoint = () => writeRunCheckpoint({ version: VERSION, options, architecture: base.config.architecture, fingerprint: this.prepared.fingerprint, heldOutBefore }, trainer.checkpoint());
 
     report({ phase: 'preparing', step: trainer.step, steps: options.steps });
@@ -451,6 +459,7 @@ export class TrainingRun {
       if (this.stop === 'cancel') return { state: 'cancelled', step: trainer.step };
       if (this.stop === 'pause') return { state: 'paused', step: trainer.step, checkpoint: checkpoint() };
       const t = now();
+      lastCheck = undefined;
       const r = await trainer.trainStep(batchAt(train, trainer.step, options.batch));
       trainSeconds += (now() - t) / 1000;
       tokens += r.tokens;
@@ -459,7 +468,8 @@ export class TrainingRun {
       if (heldOut.length > 0 && (r.step % options.evalEvery === 0 || r.step === options.steps)) {
         // Reported first as a step, so the plot moves while the evaluation runs.
         report({ ...progress, secondsLeft: secondsLeft() });
-        progress.heldOutLoss = (await evaluate(trainer.adapter)).loss;
+        lastCheck = await evaluate(trainer.adapter);
+        progress.heldOutLoss = lastCheck.loss;
         progress.checkpoint = checkpoint();
       }
       const left = secondsLeft();
@@ -470,7 +480,8 @@ export class TrainingRun {
 
     const adapterBytes = writeLoraGguf({ ...trainer.adapter, name: options.name });
     let after: { loss: number; perplexity: number; tokens: number } | undefined;
-    if (heldOut.length > 0 && heldOutBefore) after = await evaluate(trainer.adapter);
+    // The last step's check measured the adapter as it ends (a resume from the final checkpoint has none: measure it).
+    if (heldOut.length > 0 && heldOutBefore) after = lastCheck ?? (await evaluate(trainer.adapter));
     let samples: TrainingSample[] = [];
     let samplesNotice: string | undefined;
     if (this.prepared.samples.prompts.length > 0) {
