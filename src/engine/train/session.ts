@@ -322,13 +322,14 @@ function batchAt(train: readonly TrainingWindow[], step: number, batch: number):
   return Array.from({ length: batch }, (_, k) => train[(step * batch + k) % train.length]!);
 }
 
-/** Steps' time, held-out evaluations' time and memory of a run, measured on one real step. */
+/** Steps' time, held-out checks' time and memory of a run, measured on a real step of full-length windows (an upper bound where windows are shorter). */
 export async function estimateTraining(host: TrainingHost, request: TrainingRequest): Promise<TrainingEstimate> {
   const p = prepare(host, request);
   const { ops, kind } = await trainOpsFor(host.backend);
   const adapter = newAdapter(host.base, { rank: p.options.rank, alpha: p.options.alpha, targets: p.options.targets, seed: p.options.seed });
   const trainer = new LoraTrainer(ops, host.base, adapter, { totalSteps: 2, lr: p.options.lr });
-  const batch = batchAt(p.train, 0, p.options.batch);
+  // Timed on full-length windows (a short tail window would make the steps look cheap).
+  const batch = [...p.train].sort((a, b) => b.tokens.length - a.tokens.length).slice(0, p.options.batch);
   // The first call of each op pays for compiling it; where a step is short, a second one is timed
   // too and kept, so the estimate is not several times the run.
   const timed = async <T>(f: () => Promise<T> | T): Promise<{ value: T; seconds: number }> => {
@@ -344,7 +345,10 @@ export async function estimateTraining(host: TrainingHost, request: TrainingRequ
   };
   const { value: report, seconds: secondsPerStep } = await timed(() => trainer.trainStep(batch));
   let evalSeconds = 0;
-  if (p.heldOut.length > 0) evalSeconds = (await timed(() => evaluateLoss(ops, host.base, adapter, [p.heldOut[0]!]))).seconds * p.heldOut.length;
+  if (p.heldOut.length > 0) {
+    const longest = p.heldOut.reduce((a, b) => (b.tokens.length > a.tokens.length ? b : a));
+    evalSeconds = (await timed(() => evaluateLoss(ops, host.base, adapter, [longest]))).seconds * p.heldOut.length;
+  }
   const done = p.resume ? readCheckpoint(p.resume.trainer).step : 0;
   const steps = p.options.steps - done;
   const evaluations = p.heldOut.length > 0 ? checksAfter(done, p.options) + (p.resume ? 0 : 1) : 0;
@@ -361,11 +365,13 @@ export async function estimateTraining(host: TrainingHost, request: TrainingRequ
   };
   memory.total = memory.base + memory.adapter + memory.optimizer + memory.gradients + memory.activations;
   const tokensPerStep = batch.reduce((n, w) => n + w.tokens.length, 0);
+  let trainTokens = 0;
+  for (let step = done; step < p.options.steps; step++) for (const w of batchAt(p.train, step, p.options.batch)) trainTokens += w.tokens.length;
   return {
     trainWindows: p.train.length,
     heldOutWindows: p.heldOut.length,
     steps: p.options.steps,
-    trainTokens: steps * tokensPerStep,
+    trainTokens,
     parameters: params,
     secondsPerStep,
     tokensPerSecond: tokensPerStep / secondsPerStep,
