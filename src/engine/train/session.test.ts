@@ -14,6 +14,8 @@ import { readModelConfig } from '../model/config.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { makeTestModel } from '../../testing/make-model.ts';
 import { Engine } from '../engine.ts';
+import { remoteEngine } from '../rpc/remote-engine.ts';
+import { StreamHost } from '../rpc/stream-host.ts';
 import { loadTrainingBase } from './base.ts';
 import { CheckpointFormatError, TrainingDataError, UnsupportedTrainingError } from './errors.ts';
 import { TrainingRun, TrainingStateError, estimateTraining, readRunCheckpoint, resolveTrainingOptions, type TrainingHost, type TrainingOutcome, type TrainingProgress, type TrainingRequest } from './session.ts';
@@ -188,6 +190,18 @@ describe('training through the engine', { timeout: 120_000 }, () => {
     const cancelled = engine.trainAdapter(request);
     await engine.cancelTraining();
     expect((await cancelled).state).toBe('cancelled');
+  });
+
+  it('crosses the worker boundary as a pull stream: every step reported before the outcome, checkpoints as bytes', async () => {
+    const engine = new Engine({ gpu: undefined, runtime: 'test' });
+    await engine.loadModel({ kind: 'file', file: blob(MODEL), name: 'tiny.gguf' }, { backend: 'cpu', threads: 1 });
+    const remote = remoteEngine({ engine, streams: new StreamHost(engine) });
+    const events: TrainingProgress[] = [];
+    const outcome = await remote.trainAdapter({ ...REQUEST, options: { ...REQUEST.options, steps: 4 } }, (p) => events.push(p));
+    expect(outcome.state).toBe('done');
+    expect(events.filter((p) => p.loss !== undefined).map((p) => p.step)).toEqual([1, 2, 2, 3, 4, 4]);
+    expect(events.filter((p) => p.checkpoint).every((p) => p.checkpoint instanceof Uint8Array)).toBe(true);
+    expect(events.at(-1)!.step).toBe(4);
   });
 
   it('refuses a model it cannot train by name', async () => {
