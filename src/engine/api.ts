@@ -17,10 +17,23 @@
 import type { GpuReport } from './backend/webgpu/probe.ts';
 import type { CpuReport } from './backend/choose.ts';
 import type { CachedModel, DownloadProgress, ModelEntry, StoreUsage } from './store/index.ts';
+import type { TrainingEstimate, TrainingOutcome, TrainingProgress, TrainingRequest } from './train/session.ts';
 
 export type { GpuReport, AdapterReport, KernelPaths } from './backend/webgpu/probe.ts';
 export type { CpuReport } from './backend/choose.ts';
 export type { CachedModel, DownloadProgress, ModelEntry, StoreUsage } from './store/index.ts';
+export type {
+  TrainingData,
+  TrainingEstimate,
+  TrainingOptions,
+  TrainingOutcome,
+  TrainingProgress,
+  TrainingRequest,
+  TrainingResult,
+  TrainingSample,
+  TrainingSamples,
+} from './train/session.ts';
+export type { TrainTarget } from './train/trainer.ts';
 
 export interface EngineInfo {
   name: 'hearth';
@@ -580,4 +593,25 @@ export interface EngineApi {
   evaluateModels(request: EvaluateRequest, onProgress?: (progress: EvaluateProgress) => void): Promise<Evaluation>;
   /** A stored model's file, for the browser to save (a split model: its parts joined in order). */
   exportModel(id: string): Promise<Blob>;
+
+  // ---- LoRA training on the loaded model (src/engine/train/session.ts): one run at a time.
+  /**
+   * How long a run would take (one step of it is run and timed) and how much memory it needs.
+   * Queued like a request. Bad options are refused by name (TrainingDataError, `detail.param`);
+   * a model the trainer cannot differentiate with UnsupportedTrainingError.
+   */
+  estimateTraining(request: TrainingRequest): Promise<TrainingEstimate>;
+  /**
+   * Trains a LoRA adapter on the loaded model's file, reporting each step (train loss, held-out
+   * loss every few steps, tokens/s, time left, checkpoints to keep). Not queued: it yields between
+   * steps, so chats and other calls are answered meanwhile. Ends done (held-out perplexity before
+   * and after, samples with and without the adapter, the adapter's GGUF bytes), paused
+   * (`pauseTraining`; the checkpoint to resume from with `request.resume`) or cancelled.
+   * A second run while one runs is refused (TrainingStateError).
+   */
+  trainAdapter(request: TrainingRequest, onProgress?: (progress: TrainingProgress) => void): Promise<TrainingOutcome>;
+  /** Pauses the run after its current step; resolves with its checkpoint (undefined when it finished first). */
+  pauseTraining(): Promise<{ step: number; checkpoint: Uint8Array } | undefined>;
+  /** Cancels the run after its current step; a no-op when none runs. */
+  cancelTraining(): Promise<void>;
 }

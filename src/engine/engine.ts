@@ -37,6 +37,10 @@ import type {
   TransformChunk,
   TransformRequest,
   TransformResult,
+  TrainingEstimate,
+  TrainingOutcome,
+  TrainingProgress,
+  TrainingRequest,
 } from './api.ts';
 import { chooseBackend, cpuReport, softwareAdapterName } from './backend/choose.ts';
 import { createGpuContext, type GpuContext } from './backend/webgpu/device.ts';
@@ -58,6 +62,10 @@ import { evaluateVersions, quantizeIntoStore, validateEvaluateRequest, validateQ
 import { ModelNotFoundError } from './store/errors.ts';
 import { isEncoderDecoder, openEncoderDecoder, wrongModelKind, type OpenedEncoderDecoder } from './encoder-decoder.ts';
 import { validateTransformRequest, type ValidTransformRequest } from './generate/transform-session.ts';
+import { readGguf } from './gguf/reader.ts';
+import { loadTrainingBase } from './train/base.ts';
+import { UnsupportedTrainingError } from './train/errors.ts';
+import { TrainingRun, TrainingStateError, estimateTraining, type TrainingHost, type TrainingSample, type TrainingSamples } from './train/session.ts';
 
 export interface EnginePlatform {
   /** The WebGPU entry point, or undefined where the platform has none. */
@@ -90,6 +98,13 @@ function baseName(path: string): string {
 /** A chat request arrived with no model loaded. */
 export class NoModelLoadedError extends HearthError {
   override name = 'NoModelLoadedError';
+}
+
+/** A training run from its call on: `run` once the model's file is read, `stop` asked before that. */
+interface TrainingSlot {
+  run?: TrainingRun;
+  stop?: 'pause' | 'cancel';
+  outcome: Promise<TrainingOutcome>;
 }
 
 interface Loaded {
@@ -147,6 +162,10 @@ export class Engine implements EngineApi {
   private readonly downloads = new Map<string, AbortController>();
   /** Loads asked for and not finished, running or queued: `cancelLoad` aborts them. */
   private readonly loads = new Set<AbortController>();
+  /** The training run in progress (one at a time), and the outcome it will end with. */
+  private training: TrainingSlot | undefined;
+  /** The frozen training base read from the loaded model's file, kept while that model stays loaded. */
+  private trainingBase: { loaded: Loaded; host: TrainingHost } | undefined;
 
   constructor(private readonly platform: EnginePlatform) {}
 
@@ -451,6 +470,97 @@ export class Engine implements EngineApi {
     return blob;
   }
 
+  estimateTraining(request: TrainingRequest): Promise<TrainingEstimate> {
+    return this.enqueue(async () => estimateTraining(await this.trainingHost(), request));
+  }
+
+  trainAdapter(request: TrainingRequest, onProgress?: (progress: TrainingProgress) => void): Promise<TrainingOutcome> {
+    if (this.training) return Promise.reject(new TrainingStateError('A training run is in progress; pause or cancel it first.', {}));
+    const slot: TrainingSlot = { outcome: Promise.resolve({ state: 'cancelled', step: 0 }) };
+    this.training = slot;
+    slot.outcome = (async () => {
+      // Reading the file is queued (it may wait for a load); the steps are not: they yield between steps.
+      const { host, loaded } = await this.enqueue(async () => ({ host: await this.trainingHost(), loaded: await this.ensureLoaded() }));
+      const run = new TrainingRun({ ...host, sample: (adapter, samples) => this.sampleTrained(loaded, adapter, samples) }, request);
+      slot.run = run;
+      // A pause or cancel asked while the file was read applies before the first step.
+      if (slot.stop === 'cancel') run.cancel();
+      else if (slot.stop === 'pause') run.pause();
+      const outcome = await run.run(onProgress);
+      // A paused run will likely resume on this model: its base stays read; otherwise its memory goes back.
+      if (outcome.state !== 'paused' && this.trainingBase?.host === host) this.trainingBase = undefined;
+      return outcome;
+    })();
+    return slot.outcome.finally(() => {
+      if (this.training === slot) this.training = undefined;
+    });
+  }
+
+  async pauseTraining(): Promise<{ step: number; checkpoint: Uint8Array } | undefined> {
+    const slot = this.training;
+    if (!slot) throw new TrainingStateError('No training run is in progress.', {});
+    slot.stop ??= 'pause';
+    slot.run?.pause();
+    const outcome = await slot.outcome;
+    return outcome.state === 'paused' ? { step: outcome.step, checkpoint: outcome.checkpoint } : undefined;
+  }
+
+  async cancelTraining(): Promise<void> {
+    const slot = this.training;
+    if (!slot) return;
+    slot.stop = 'cancel';
+    slot.run?.cancel();
+    await slot.outcome.catch(() => undefined);
+  }
+
+  /** The loaded model's file as a training base (read once per loaded model), with its tokenizer. */
+  private async trainingHost(): Promise<TrainingHost> {
+    const loaded = await this.ensureLoaded();
+    if (this.trainingBase?.loaded === loaded) return this.trainingBase.host;
+    this.trainingBase = undefined;
+    const { sources } = await this.openSource(loaded.source, undefined);
+    try {
+      if (sources.length !== 1) throw new UnsupportedTrainingError(`The model is ${sources.length} files (a split GGUF); training reads one file.`, { feature: 'split model' });
+      const source = sources[0]!;
+      const file = await readGguf(source);
+      const base = await loadTrainingBase(source, file);
+      const host: TrainingHost = { base, metadata: file.metadata as ReadonlyMap<string, unknown>, tokenizer: loaded.tokenizer, backend: loaded.info.backend };
+      this.trainingBase = { loaded, host };
+      return host;
+    } finally {
+      for (const s of sources) await s.close?.();
+    }
+  }
+
+  /**
+   * The samples of a finished run: each prompt answered greedily by the base and with the new
+   * adapter attached for the occasion (loaded under a private id, unloaded after).
+   */
+  private async sampleTrained(loaded: Loaded, adapter: Uint8Array, samples: Required<TrainingSamples>): Promise<TrainingSample[] | string> {
+    if (this.loaded !== loaded) return 'The model in use changed during training, so no samples were generated; load the base again and attach the adapter to try it.';
+    const id = `training-sample-${this.nextRequest++}`;
+    await this.loadAdapter({ kind: 'file', file: new Blob([adapter as Uint8Array<ArrayBuffer>]), name: `${id}.gguf` }, { id });
+    try {
+      const out: TrainingSample[] = [];
+      for (const prompt of samples.prompts) {
+        const ask = async (withAdapter: boolean) =>
+          (
+            await this.chatCompletion({
+              messages: [{ role: 'user', content: prompt }],
+              max_tokens: samples.maxTokens,
+              temperature: 0,
+              prompt_format: samples.format,
+              ...(withAdapter ? { adapters: [{ id }] } : {}),
+            })
+          ).choices[0].message.content ?? '';
+        out.push({ prompt, base: await ask(false), adapted: await ask(true) });
+      }
+      return out;
+    } finally {
+      await this.unloadAdapter(id).catch(() => undefined);
+    }
+  }
+
   private requireStore(): ModelStore {
     if (!this.platform.store) throw new HearthError('This engine has no model store (it runs outside a browser).');
     return this.platform.store;
@@ -519,6 +629,8 @@ export class Engine implements EngineApi {
   private releaseModel(): void {
     this.loaded?.model.destroy();
     this.loaded = undefined;
+    // The training base is a copy of this model's weights: it goes with it.
+    this.trainingBase = undefined;
   }
 
   /** Frees the model and the GPU device: on unload and when the device is lost. */

@@ -6,16 +6,18 @@ import { ChatView } from './ChatView.tsx';
 import { ComparePage } from './ComparePage.tsx';
 import { TransformView } from './TransformView.tsx';
 import { ModelManager } from './ModelManager.tsx';
+import { PersonalizePage } from './PersonalizePage.tsx';
 import { UpdatePrompt } from './pwa.tsx';
 import { useRemoteServers } from './remote-servers.ts';
 import { usePreferences, type Theme } from './settings.ts';
 import { loadedModel, useEngine, type EngineHandle } from './useEngine.ts';
 
-type View = 'chat' | 'models' | 'compare' | 'bench' | 'device';
+type View = 'chat' | 'models' | 'compare' | 'personalize' | 'bench' | 'device';
 const VIEWS: { id: View; label: string }[] = [
   { id: 'chat', label: 'Chat' },
   { id: 'models', label: 'Models' },
   { id: 'compare', label: 'Compare' },
+  { id: 'personalize', label: 'Personalize' },
   { id: 'bench', label: 'Benchmark' },
   { id: 'device', label: 'Device' },
 ];
@@ -43,6 +45,8 @@ export function App() {
   const remoteHost = remote.choice && serverHost(remote.choice.server.baseUrl);
   const [prefs, setPrefs] = usePreferences();
   const [view, setViewState] = useState<View>(initialView);
+  // An adapter the Personalize page stored with "Use this adapter", for the chat to attach.
+  const [adapterToAttach, setAdapterToAttach] = useState<string>();
   const { boot } = engine;
 
   const setView = (next: View) => {
@@ -129,11 +133,20 @@ export function App() {
         {view === 'chat' && (
           <>
             {gpu && !gpu.available && <CapabilityReport report={gpu} cpu={cpu} />}
-            {transform ? <TransformView model={engine.model} onOpenModels={() => setView('models')} /> : <ChatView model={engine.model} storedAdapters={engine.cached.filter((m) => m.kind === 'adapter')} remote={remote.choice} catalog={engine.catalog} prefs={prefs} setPrefs={setPrefs} onOpenModels={() => setView('models')} />}
+            {transform ? <TransformView model={engine.model} onOpenModels={() => setView('models')} /> : <ChatView model={engine.model} storedAdapters={engine.cached.filter((m) => m.kind === 'adapter')} remote={remote.choice} catalog={engine.catalog} prefs={prefs} setPrefs={setPrefs} onOpenModels={() => setView('models')} attachAdapter={adapterToAttach} onAdapterAttached={() => setAdapterToAttach(undefined)} />}
           </>
         )}
         {view === 'models' && <ModelManager engine={engine} gpu={gpu} remote={remote} />}
         {view === 'compare' && <ComparePage engine={engine} />}
+        {view === 'personalize' && (
+          <PersonalizePage
+            engine={engine}
+            onUseAdapter={(id) => {
+              setAdapterToAttach(id);
+              setView('chat');
+            }}
+          />
+        )}
         {view === 'bench' && <BenchmarkPage engine={engine} />}
         {view === 'device' && (
           <>

@@ -28,10 +28,15 @@ export function ChatView({
   onOpenModels,
   remote,
   storedAdapters = [],
+  attachAdapter,
+  onAdapterAttached,
 }: {
   model: ModelState;
   /** LoRA adapters kept in the model store, to attach in the chat settings. */
   storedAdapters?: CachedModel[];
+  /** A stored adapter to attach as soon as a model is in use (the Personalize page's "Use this adapter"). */
+  attachAdapter?: string | undefined;
+  onAdapterAttached?: () => void;
   /** The remote model chats go to instead of the local one (Models → Servers). */
   remote?: RemoteChoice | undefined;
   /** The catalog, to know the loaded model's mode (a text-continuation demo, or a chat model). */
@@ -45,6 +50,12 @@ export function ChatView({
   const entry = inUse?.id !== undefined ? catalog.find((m) => m.id === inUse.id) : undefined;
   const continuation = entry?.mode === 'continuation';
   const adapters = useAdapters(model);
+  const { attachStored } = adapters;
+  useEffect(() => {
+    if (attachAdapter === undefined || !inUse) return;
+    onAdapterAttached?.();
+    void attachStored(attachAdapter);
+  }, [attachAdapter, inUse, attachStored, onAdapterAttached]);
   const chat = useChat({ model, prefs, mode: entry?.mode, adapters: adapters.request, remote });
   const { active, streaming, stop } = chat;
   const [draft, setDraft] = useState('');

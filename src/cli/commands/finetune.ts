@@ -6,13 +6,14 @@
  * trained on the assistant turns through the model's chat template.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { chatTemplateMetadata, chooseChatFormat, formatChat, stopVocab, tokenText, type ChatMessage } from '../../engine/chat/index.ts';
+import type { ChatMessage } from '../../engine/chat/index.ts';
 import { readGguf } from '../../engine/gguf/reader.ts';
 import { writeLoraGguf } from '../../engine/model/lora/adapter-data.ts';
 import { Tokenizer } from '../../engine/tokenizer/index.ts';
 import { loadTrainingBase } from '../../engine/train/base.ts';
 import { CpuTrainOps } from '../../engine/train/cpu-ops.ts';
-import { chatWindows, splitHeldOut, textWindows, type TrainingWindow } from '../../engine/train/data.ts';
+import { splitHeldOut, type TrainingWindow } from '../../engine/train/data.ts';
+import { trainingWindows } from '../../engine/train/prepare.ts';
 import { LoraTrainer, TRAIN_TARGETS, evaluateLoss, newAdapter, type TrainTarget } from '../../engine/train/trainer.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
 import { UsageError, numberFlag, parseFlags, type CliCommand } from '../command.ts';
@@ -69,23 +70,11 @@ export const finetuneCommand: CliCommand = {
       const file = await readGguf(source);
       const base = await loadTrainingBase(source, file);
       const tokenizer = Tokenizer.fromGgufMetadata(file.metadata as ReadonlyMap<string, unknown>);
-      const encode = (text: string, first: boolean) => tokenizer.encode(text, { addSpecial: first, parseSpecial: false });
       const windows: TrainingWindow[] = [];
       for (const path of dataFiles) {
         const text = readFileSync(path, 'utf8');
-        if (/\.jsonl?$/i.test(path)) {
-          const conversations = parseConversations(path, text);
-          const meta = file.metadata as ReadonlyMap<string, unknown>;
-          const choice = chooseChatFormat(chatTemplateMetadata(meta));
-          const vocab = stopVocab(meta);
-          const bosToken = vocab ? tokenText(vocab, vocab.bosTokenId) : '';
-          const eosToken = vocab ? tokenText(vocab, vocab.eosTokenId) : '';
-          const render = (messages: readonly ChatMessage[], addGenerationPrompt: boolean) => formatChat(choice.format, messages, { addGenerationPrompt, bosToken, eosToken, tokenizerAddsBos: true });
-          const chatEncode = (text: string, first: boolean) => tokenizer.encode(text, { addSpecial: first, parseSpecial: true });
-          windows.push(...chatWindows(conversations, render, chatEncode, window));
-        } else {
-          windows.push(...textWindows([text], encode, window));
-        }
+        const data = /\.jsonl?$/i.test(path) ? { conversations: parseConversations(path, text) } : { texts: [text] };
+        windows.push(...trainingWindows(data, file.metadata as ReadonlyMap<string, unknown>, tokenizer, window));
       }
       const { train, heldOut } = splitHeldOut(windows, heldOutFraction);
       const adapter = newAdapter(base, { rank, alpha, targets: targets as TrainTarget[], seed, name: `finetuned ${dataFiles.join(', ')}` });

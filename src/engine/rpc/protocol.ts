@@ -28,6 +28,9 @@ import type {
   TransformChunk,
   TransformRequest,
   TransformResult,
+  TrainingOutcome,
+  TrainingProgress,
+  TrainingRequest,
 } from '../api.ts';
 
 /** The engine calls that report through a callback (their last parameter), without it. */
@@ -39,6 +42,7 @@ export interface ReportingCalls {
   transform: { args: [request: TransformRequest]; event: TransformChunk; result: TransformResult };
   quantizeModel: { args: [request: QuantizeModelRequest]; event: QuantizeModelProgress; result: CachedModel };
   evaluateModels: { args: [request: EvaluateRequest]; event: EvaluateProgress; result: Evaluation };
+  trainAdapter: { args: [request: TrainingRequest]; event: TrainingProgress; result: TrainingOutcome };
 }
 
 export type ReportingCall = keyof ReportingCalls;

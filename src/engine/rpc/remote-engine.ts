@@ -33,6 +33,7 @@ export function remoteEngine(worker: Comlink.Remote<WorkerApi> | WorkerApi): Eng
     transform: (request, onChunk) => pullToEnd(streams, 'transform', [request], onChunk),
     quantizeModel: (request, onProgress) => pullToEnd(streams, 'quantizeModel', [request], onProgress),
     evaluateModels: (request, onProgress) => pullToEnd(streams, 'evaluateModels', [request], onProgress),
+    trainAdapter: (request, onProgress) => pullToEnd(streams, 'trainAdapter', [request], onProgress),
   };
   return new Proxy(engine, {
     get: (target, name, receiver) => (name in reporting ? reporting[name as ReportingCall] : Reflect.get(target, name, receiver)),

@@ -20,6 +20,7 @@ const START: { [C in ReportingCall]: Starter<C> } = {
   transform: (engine, [request], onEvent) => engine.transform(request, onEvent),
   quantizeModel: (engine, [request], onEvent) => engine.quantizeModel(request, onEvent),
   evaluateModels: (engine, [request], onEvent) => engine.evaluateModels(request, onEvent),
+  trainAdapter: (engine, [request], onEvent) => engine.trainAdapter(request, onEvent),
 };
 
 interface Stream {

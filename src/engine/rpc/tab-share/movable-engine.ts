@@ -37,6 +37,10 @@ export const ENGINE_METHODS = [
   'quantizeModel',
   'evaluateModels',
   'exportModel',
+  'estimateTraining',
+  'trainAdapter',
+  'pauseTraining',
+  'cancelTraining',
 ] as const satisfies ReadonlyArray<keyof EngineApi>;
 // A method added to EngineApi and missing above fails to compile here.
 type Missing = Exclude<keyof EngineApi, (typeof ENGINE_METHODS)[number]>;
