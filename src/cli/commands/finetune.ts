@@ -95,24 +95,24 @@ export const finetuneCommand: CliCommand = {
       const say = (line: string) => process.stdout.write(line + '\n');
       say(`base ${base.config.architecture}, ${(base.bytes / 2 ** 20).toFixed(1)} MiB; adapter: rank ${rank}, alpha ${alpha}, ${adapter.targets.length} tensors, ${params} parameters`);
       say(`data: ${train.length} train windows, ${heldOut.length} held-out, ${window} tokens each; ${steps} steps of ${batch} window(s)`);
-      const evalHeld = () => (heldOut.length ? evaluateLoss(ops, base, adapter, heldOut) : undefined);
-      const before = evalHeld();
+      const evalHeld = async () => (heldOut.length ? await evaluateLoss(ops, base, adapter, heldOut) : undefined);
+      const before = await evalHeld();
       if (before) say(`held-out before: loss ${before.loss.toFixed(4)}, perplexity ${before.perplexity.toFixed(2)}`);
       let peakRss = process.memoryUsage().rss;
       let tokens = 0;
       const t0 = performance.now();
       for (let s = 0; s < steps; s++) {
         const b = Array.from({ length: batch }, (_, k) => train[(s * batch + k) % train.length]!);
-        const r = trainer.trainStep(b);
+        const r = await trainer.trainStep(b);
         tokens += r.tokens;
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
         const elapsed = (performance.now() - t0) / 1000;
         let line = `step ${r.step}/${steps}: loss ${r.loss.toFixed(4)}, grad norm ${r.gradNorm.toFixed(3)}, lr ${r.lr.toExponential(2)}, ${(tokens / elapsed).toFixed(1)} tokens/s`;
-        if (heldOut.length && (r.step % evalEvery === 0 || r.step === steps)) line += `, held-out loss ${evalHeld()!.loss.toFixed(4)}`;
+        if (heldOut.length && (r.step % evalEvery === 0 || r.step === steps)) line += `, held-out loss ${(await evalHeld())!.loss.toFixed(4)}`;
         say(line);
       }
       const seconds = (performance.now() - t0) / 1000;
-      const after = evalHeld();
+      const after = await evalHeld();
       if (before && after) say(`held-out perplexity: ${before.perplexity.toFixed(2)} -> ${after.perplexity.toFixed(2)} (loss ${before.loss.toFixed(4)} -> ${after.loss.toFixed(4)})`);
       say(`trained ${tokens} tokens in ${seconds.toFixed(1)} s: ${(tokens / seconds).toFixed(1)} tokens/s; peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
       writeFileSync(out, writeLoraGguf(adapter));
