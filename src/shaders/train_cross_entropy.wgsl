@@ -66,16 +66,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     sum += exp(logits[off + i] - m);
   }
   let lse = m + log(reduce(sum, lid, false));
-  let target = targets[row];
+  let want = targets[row];
   let g = params.grad_scale * w;
   for (var i = lid; i < params.n_vocab; i += WORKGROUP_SIZE) {
     var d = g * exp(logits[off + i] - lse);
-    if (i == target) {
+    if (i == want) {
       d -= g;
     }
     d_logits[off + i] = d;
   }
   if (lid == 0u) {
-    loss[row] = w * (lse - logits[off + target]);
+    loss[row] = w * (lse - logits[off + want]);
   }
 }
