@@ -1,6 +1,6 @@
 /**
  * `hearth finetune BASE.gguf --data FILE... --rank R --steps N --out ADAPTER.gguf`: LoRA training
- * on the CPU (src/engine/train), printing train loss, held-out loss and tokens/s, and writing a
+ * (src/engine/train) on the CPU or, with `--backend webgpu`, on WebGPU, printing train loss, held-out loss and tokens/s, and writing a
  * GGUF LoRA adapter that `hearth generate --lora` and llama.cpp's --lora load. Data files: plain
  * text or Markdown; `.json` / `.jsonl` files hold conversations (arrays of {role, content}),
  * trained on the assistant turns through the model's chat template.
@@ -11,11 +11,12 @@ import { readGguf } from '../../engine/gguf/reader.ts';
 import { writeLoraGguf } from '../../engine/model/lora/adapter-data.ts';
 import { Tokenizer } from '../../engine/tokenizer/index.ts';
 import { loadTrainingBase } from '../../engine/train/base.ts';
+import type { TrainOps } from '../../engine/train/ops.ts';
 import { CpuTrainOps } from '../../engine/train/cpu-ops.ts';
 import { chatWindows, splitHeldOut, textWindows, type TrainingWindow } from '../../engine/train/data.ts';
 import { LoraTrainer, TRAIN_TARGETS, evaluateLoss, newAdapter, type TrainTarget } from '../../engine/train/trainer.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
-import { UsageError, numberFlag, parseFlags, type CliCommand } from '../command.ts';
+import { UsageError, backendArg, numberFlag, parseFlags, type CliCommand } from '../command.ts';
 
 const HELP = `finetune BASE.gguf --data FILE[,FILE...] --out ADAPTER.gguf [options]
   --rank R        LoRA rank (default 8)
@@ -29,18 +30,19 @@ const HELP = `finetune BASE.gguf --data FILE[,FILE...] --out ADAPTER.gguf [optio
   --weight-decay X (default 0.01)   --clip X  gradient norm (default 1)   --seed N
   --eval-every N  held-out loss every N steps (default: 5 times in the run)
   --no-recompute  keep every layer's activations (faster, more memory)
+  --backend B     cpu (default) or webgpu (the base stays quantized on the GPU)
 Data: text or Markdown files; .json/.jsonl files hold conversations ([{role, content}, ...] each).`;
 
 export const finetuneCommand: CliCommand = {
-  usage: 'finetune BASE --data F --out A   train a LoRA adapter on the CPU (finetune --help for options)',
-  needsGpu: false,
+  usage: 'finetune BASE --data F --out A   train a LoRA adapter, CPU or WebGPU (finetune --help for options)',
+  needsGpu: (args) => backendArg(args) === 'webgpu',
   async run(args) {
     if (args.includes('--help')) {
       process.stdout.write(`hearth ${HELP}\n`);
       return 0;
     }
     const { positional, values, switches } = parseFlags(args, {
-      values: ['--data', '--out', '--rank', '--alpha', '--targets', '--steps', '--lr', '--window', '--batch', '--held-out', '--weight-decay', '--clip', '--seed', '--eval-every'],
+      values: ['--data', '--out', '--rank', '--alpha', '--targets', '--steps', '--lr', '--window', '--batch', '--held-out', '--weight-decay', '--clip', '--seed', '--eval-every', '--backend'],
       switches: ['--no-recompute'],
     });
     if (positional.length < 1) throw new UsageError('finetune takes a base model file (and data files after --data)');
@@ -64,7 +66,11 @@ export const finetuneCommand: CliCommand = {
     const targets = (values.get('--targets') ?? 'attn_q,attn_k,attn_v,attn_output').split(',').map((t) => t.trim()).filter(Boolean);
     for (const t of targets) if (!(TRAIN_TARGETS as readonly string[]).includes(t)) throw new UsageError(`unknown target '${t}'; known: ${TRAIN_TARGETS.join(', ')}`);
 
+    const backend = values.get('--backend') ?? 'cpu';
+    if (backend !== 'cpu' && backend !== 'webgpu') throw new UsageError(`--backend must be cpu or webgpu, got '${backend}'`);
+
     const source = await nodeFileSource(positional[0]!);
+    let closeGpu: (() => void) | undefined;
     try {
       const file = await readGguf(source);
       const base = await loadTrainingBase(source, file);
@@ -89,7 +95,14 @@ export const finetuneCommand: CliCommand = {
       }
       const { train, heldOut } = splitHeldOut(windows, heldOutFraction);
       const adapter = newAdapter(base, { rank, alpha, targets: targets as TrainTarget[], seed, name: `finetuned ${dataFiles.join(', ')}` });
-      const ops = new CpuTrainOps('f32');
+      let ops: TrainOps<unknown> = new CpuTrainOps('f32');
+      let gpuCounters: (() => string) | undefined;
+      if (backend === 'webgpu') {
+        const gpu = await webGpuTrainOps();
+        ops = gpu.ops as TrainOps<unknown>;
+        closeGpu = gpu.close;
+        gpuCounters = gpu.describe;
+      }
       const trainer = new LoraTrainer(ops, base, adapter, { lr, totalSteps: steps, weightDecay, maxGradNorm: clip, recompute: !switches.has('--no-recompute') });
       const params = adapter.targets.reduce((n, t) => n + t.a.length + t.b.length, 0);
       const say = (line: string) => process.stdout.write(line + '\n');
@@ -114,15 +127,38 @@ export const finetuneCommand: CliCommand = {
       const seconds = (performance.now() - t0) / 1000;
       const after = await evalHeld();
       if (before && after) say(`held-out perplexity: ${before.perplexity.toFixed(2)} -> ${after.perplexity.toFixed(2)} (loss ${before.loss.toFixed(4)} -> ${after.loss.toFixed(4)})`);
-      say(`trained ${tokens} tokens in ${seconds.toFixed(1)} s: ${(tokens / seconds).toFixed(1)} tokens/s; peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
+      say(`trained ${tokens} tokens in ${seconds.toFixed(1)} s: ${(tokens / seconds).toFixed(1)} tokens/s; peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB${gpuCounters ? `; ${gpuCounters()}` : ''}`);
       writeFileSync(out, writeLoraGguf(adapter));
       say(`${out}: LoRA adapter written`);
       return 0;
     } finally {
+      closeGpu?.();
       await source.close?.();
     }
   },
 };
+
+/** WebGPU training ops on the Node GPU (Dawn), and a line of what they cost: device memory, dispatches and submits. */
+async function webGpuTrainOps(): Promise<{ ops: TrainOps<unknown>; close: () => void; describe: () => string }> {
+  const [{ WebGpuTrainOps }, { createGpuContext }, { nodeGpu, nodeProbeOptions }, { adapterName }] = await Promise.all([
+    import('../../engine/backend/webgpu/train-ops.ts'),
+    import('../../engine/backend/webgpu/device.ts'),
+    import('../../node/webgpu.ts'),
+    import('../../engine/backend/webgpu/probe.ts'),
+  ]);
+  const context = await createGpuContext(nodeGpu(), nodeProbeOptions());
+  const ops = new WebGpuTrainOps(context.device);
+  const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+  return {
+    ops: ops as TrainOps<unknown>,
+    close: () => {
+      ops.destroy();
+      context.destroy();
+    },
+    describe: () =>
+      `webgpu ${adapterName(context.adapter, true)}: base on device ${mib(ops.frozenBytes)} MiB, peak tensors ${mib(ops.peakTensorBytes)} MiB (+ scratch ${mib(ops.scratchBytes)} MiB); ${ops.counters.dispatches} dispatches, ${ops.counters.submits} submits, ${ops.counters.reads} reads`,
+  };
+}
 
 function parseConversations(path: string, text: string): ChatMessage[][] {
   const items: unknown[] = [];

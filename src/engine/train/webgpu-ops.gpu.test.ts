@@ -80,6 +80,7 @@ describe('WebGPU training ops vs the CPU ops (float64)', () => {
     { type: GgmlType.F32, n: 5, nIn: 24, nOut: 13, bias: true },
     { type: GgmlType.Q8_0, n: 7, nIn: 64, nOut: 40, bias: false },
     { type: GgmlType.Q4_K, n: 3, nIn: 256, nOut: 9, bias: true },
+    { type: GgmlType.F32, n: 70, nIn: 21, nOut: 130, bias: true },
   ])('matmul and its backward on a $type base, $n x $nIn -> $nOut', async (c) => {
     await checked(async () => {
       const next = mulberry32(c.nIn + c.nOut);

@@ -52,7 +52,8 @@ const DISPATCHES_PER_SUBMIT = 3000;
 const UNIFORM_CAPACITY = 1 << 20;
 /** Floats of dequantized weights one product step holds at most (64 MiB). */
 const SCRATCH_FLOATS = 16 << 20;
-const TILE = 16;
+/** Output rows and columns of one product workgroup (train_gemm.wgsl). */
+const TILE = 64;
 const MAX_GROUPS = 65535;
 
 export interface TrainOpsCounters {
@@ -128,6 +129,11 @@ export class WebGpuTrainOps implements TrainOps<GpuTensor> {
     } finally {
       staging.destroy();
     }
+  }
+
+  /** Bytes of the dequantized-weights scratch. */
+  get scratchBytes(): number {
+    return this.scratch?.size ?? 0;
   }
 
   length(t: GpuTensor): number {
@@ -388,8 +394,9 @@ export class WebGpuTrainOps implements TrainOps<GpuTensor> {
     for (const part of f.parts) {
       for (let r = 0; r < part.rows; r += chunkRows) {
         const rows = Math.min(chunkRows, part.rows - r);
-        const [gx, gy] = foldedGrid(Math.ceil((rows * w.nIn) / 256));
-        this.dispatch('train_dequant.wgsl', { k: w.nIn, row0: r, rows, groups_x: gx }, { weights: part.buffer, out: scratch }, [gx, gy], { weights: f.include });
+        const quads = w.nIn % 4 === 0;
+        const [gx, gy] = foldedGrid(Math.ceil((rows * w.nIn) / (quads ? 4 : 1) / 256));
+        this.dispatch('train_dequant.wgsl', { k: w.nIn, row0: r, rows, groups_x: gx, quads: quads ? 1 : 0 }, { weights: part.buffer, out: scratch }, [gx, gy], { weights: f.include });
         this.counters.dequantizedRows += rows;
         use(scratch, part.rowStart + r, rows);
       }
