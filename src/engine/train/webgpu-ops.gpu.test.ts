@@ -61,7 +61,7 @@ async function checked<T>(run: () => Promise<T>): Promise<T> {
     out = await run();
   } finally {
     const error = await gpu.device.popErrorScope();
-    expect(error?.message ?? null).toBeNull();
+    expect(error?.message ?? '').toBe('');
   }
   return out;
 }
