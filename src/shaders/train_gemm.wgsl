@@ -44,16 +44,25 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   for (var k0 = 0u; k0 < params.k; k0 += TK) {
     for (var e = 0u; e < 4u; e++) {
       let idx = li + e * 256u;
-      // A tile: consecutive invocations read consecutive k (a_sk = 1 is the common layout).
-      let am = idx / TK;
-      let ak = idx % TK;
+      // Tile loads: consecutive invocations read consecutive memory along whichever of A's (B's)
+      // two indices has stride 1, e.g. along k for x W^T's transposed W.
+      var am = idx / TK;
+      var ak = idx % TK;
+      if (params.a_sk != 1u) {
+        am = idx % TM;
+        ak = idx / TM;
+      }
       var va = 0.0;
       if (m0 + am < params.m && k0 + ak < params.k) {
         va = a[params.a_off + (m0 + am) * params.a_sm + (k0 + ak) * params.a_sk];
       }
       ta[ak * TM + am] = va;
-      let bk = idx / TN;
-      let bn = idx % TN;
+      var bk = idx / TN;
+      var bn = idx % TN;
+      if (params.b_sn != 1u) {
+        bk = idx % TK;
+        bn = idx / TK;
+      }
       var vb = 0.0;
       if (n0 + bn < params.n && k0 + bk < params.k) {
         vb = b[params.b_off + (k0 + bk) * params.b_sk + (n0 + bn) * params.b_sn];
