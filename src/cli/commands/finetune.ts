@@ -97,11 +97,13 @@ export const finetuneCommand: CliCommand = {
       const adapter = newAdapter(base, { rank, alpha, targets: targets as TrainTarget[], seed, name: `finetuned ${dataFiles.join(', ')}` });
       let ops: TrainOps<unknown> = new CpuTrainOps('f32');
       let gpuCounters: (() => string) | undefined;
+      let gpuCheck: (() => void) | undefined;
       if (backend === 'webgpu') {
         const gpu = await webGpuTrainOps();
         ops = gpu.ops as TrainOps<unknown>;
         closeGpu = gpu.close;
         gpuCounters = gpu.describe;
+        gpuCheck = gpu.check;
       }
       const trainer = new LoraTrainer(ops, base, adapter, { lr, totalSteps: steps, weightDecay, maxGradNorm: clip, recompute: !switches.has('--no-recompute') });
       const params = adapter.targets.reduce((n, t) => n + t.a.length + t.b.length, 0);
@@ -117,6 +119,7 @@ export const finetuneCommand: CliCommand = {
       for (let s = 0; s < steps; s++) {
         const b = Array.from({ length: batch }, (_, k) => train[(s * batch + k) % train.length]!);
         const r = await trainer.trainStep(b);
+        gpuCheck?.();
         tokens += r.tokens;
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
         const elapsed = (performance.now() - t0) / 1000;
@@ -139,14 +142,16 @@ export const finetuneCommand: CliCommand = {
 };
 
 /** WebGPU training ops on the Node GPU (Dawn), and a line of what they cost: device memory, dispatches and submits. */
-async function webGpuTrainOps(): Promise<{ ops: TrainOps<unknown>; close: () => void; describe: () => string }> {
+async function webGpuTrainOps(): Promise<{ ops: TrainOps<unknown>; close: () => void; describe: () => string; check: () => void }> {
   const [{ WebGpuTrainOps }, { createGpuContext }, { nodeGpu, nodeProbeOptions }, { adapterName }] = await Promise.all([
     import('../../engine/backend/webgpu/train-ops.ts'),
     import('../../engine/backend/webgpu/device.ts'),
     import('../../node/webgpu.ts'),
     import('../../engine/backend/webgpu/probe.ts'),
   ]);
-  const context = await createGpuContext(nodeGpu(), nodeProbeOptions());
+  // A validation or out-of-memory error would otherwise pass unseen and the run train on garbage.
+  const errors: Error[] = [];
+  const context = await createGpuContext(nodeGpu(), { ...nodeProbeOptions(), onUncapturedError: (error) => errors.push(error) });
   const ops = new WebGpuTrainOps(context.device);
   const mib = (b: number) => (b / 2 ** 20).toFixed(1);
   return {
@@ -154,6 +159,9 @@ async function webGpuTrainOps(): Promise<{ ops: TrainOps<unknown>; close: () => 
     close: () => {
       ops.destroy();
       context.destroy();
+    },
+    check: () => {
+      if (errors.length > 0) throw errors[0]!;
     },
     describe: () =>
       `webgpu ${adapterName(context.adapter, true)}: base on device ${mib(ops.frozenBytes)} MiB, peak tensors ${mib(ops.peakTensorBytes)} MiB (+ scratch ${mib(ops.scratchBytes)} MiB); ${ops.counters.dispatches} dispatches, ${ops.counters.submits} submits, ${ops.counters.reads} reads`,
