@@ -123,14 +123,14 @@ export const finetuneCommand: CliCommand = {
         tokens += r.tokens;
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
         const elapsed = (performance.now() - t0) / 1000;
-        let line = `step ${r.step}/${steps}: loss ${r.loss.toFixed(4)}, grad norm ${r.gradNorm.toFixed(3)}, lr ${r.lr.toExponential(2)}, ${(tokens / elapsed).toFixed(1)} tokens/s`;
+        let line = `step ${r.step}/${steps}: loss ${r.loss.toFixed(4)}, grad norm ${r.gradNorm.toFixed(3)}, lr ${r.lr.toExponential(2)}, ${rate(tokens / elapsed)} tokens/s`;
         if (heldOut.length && (r.step % evalEvery === 0 || r.step === steps)) line += `, held-out loss ${(await evalHeld())!.loss.toFixed(4)}`;
         say(line);
       }
       const seconds = (performance.now() - t0) / 1000;
       const after = await evalHeld();
       if (before && after) say(`held-out perplexity: ${before.perplexity.toFixed(2)} -> ${after.perplexity.toFixed(2)} (loss ${before.loss.toFixed(4)} -> ${after.loss.toFixed(4)})`);
-      say(`trained ${tokens} tokens in ${seconds.toFixed(1)} s: ${(tokens / seconds).toFixed(1)} tokens/s; peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB${gpuCounters ? `; ${gpuCounters()}` : ''}`);
+      say(`trained ${tokens} tokens in ${seconds.toFixed(1)} s: ${rate(tokens / seconds)} tokens/s; peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB${gpuCounters ? `; ${gpuCounters()}` : ''}`);
       writeFileSync(out, writeLoraGguf(adapter));
       say(`${out}: LoRA adapter written`);
       return 0;
@@ -140,6 +140,11 @@ export const finetuneCommand: CliCommand = {
     }
   },
 };
+
+/** Tokens/s with two significant digits below 10 (a large model on a software GPU trains at 0.016). */
+function rate(r: number): string {
+  return r >= 10 ? r.toFixed(1) : r.toPrecision(2);
+}
 
 /** WebGPU training ops on the Node GPU (Dawn), and a line of what they cost: device memory, dispatches and submits. */
 async function webGpuTrainOps(): Promise<{ ops: TrainOps<unknown>; close: () => void; describe: () => string; check: () => void }> {
