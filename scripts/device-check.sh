@@ -12,6 +12,9 @@
 #               the background from the start: it is CPU work; DEVICE_CHECK_SHAPES picks which)
 #   ours-*      decode and prefill on each file (load, TTFT for 512 tokens, decode at 128 and 2048)
 #   peer-*      llama.cpp's llama-bench (Vulkan) on the same file: pp512, tg32 at depth 128 and 2048
+#   finetune-*  LoRA training on WebGPU (hearth finetune --backend webgpu) on the first shape's file:
+#               two optimizer steps of one 128-token window, its tokens/s, device memory, dispatches
+#               and submits (the train GPU tests run in gpu-tests, src/engine/train/*.gpu.test.ts)
 # Results: $OUT/device-check/ (or .device/results/ when OUT is unset), device-check.json
 # summarising all; `node scripts/device-results.mjs DIR` turns it into docs/device-check.json and
 # the README table.
@@ -150,6 +153,7 @@ if [ "$REHEARSE" = 1 ]; then
   KERNEL_FLAGS=(--shapes 512x512,1792x512 --seconds 0.5 --prefill 64)
   SSM_FLAGS=(--shapes 8x16x32x1 --tokens 1,64 --seconds 0.2) LIMIT_SSM=60
   LIMIT_GPU_TESTS=300 LIMIT_KERNELS=150 LIMIT_GENERATE=120 LIMIT_OURS_1B=60 LIMIT_OURS_8B=60 LIMIT_PEER=60
+  FINETUNE=(--steps 1 --window 16) LIMIT_FINETUNE=120
 else
   SHAPE_FLAGS=()
   WORKLOAD=(--prompt 512 --contexts 128,2048 --decode 32 --runs 2)
@@ -157,6 +161,7 @@ else
   KERNEL_FLAGS=(--shapes 4096x4096,14336x4096 --seconds 1 --prefill 512)
   SSM_FLAGS=(--tokens 1,16,64,512 --seconds 0.3) LIMIT_SSM=30
   LIMIT_GPU_TESTS=120 LIMIT_KERNELS=75 LIMIT_GENERATE=${DEVICE_CHECK_LIMIT_GENERATE:-300} LIMIT_OURS_1B=75 LIMIT_OURS_8B=120 LIMIT_PEER=60
+  FINETUNE=(--steps 2 --window 128) LIMIT_FINETUNE=60
 fi
 cd "$WORK/app"
 part sizes 30 "$NODE" "$HEARTH" device sizes "${SHAPE_FLAGS[@]}" --json "$RESULTS/sizes.json"
@@ -206,6 +211,12 @@ for id in $SHAPES; do
   if [ "$OURS" = 1 ]; then
     limit=$LIMIT_OURS_1B; [ "$id" = llama-3.1-8b ] && limit=$LIMIT_OURS_8B
     part "ours-$id" "$limit" "$NODE" "$HEARTH" device bench "${SHAPE_FLAGS[@]}" --shapes "$id" --file "$file" "${WORKLOAD[@]}" --json "$RESULTS/ours-$id.json"
+    if [ "$id" = "${SHAPES%% *}" ]; then
+      # Training text: any English will do (the generated model's weights are random).
+      for i in $(seq 1 300); do echo "In the beginning the engine read the file, and the kernels ran on the device, line $i."; done > "$WORK/train.txt"
+      part "finetune-$id" "$LIMIT_FINETUNE" "$NODE" "$HEARTH" finetune "$file" --data "$WORK/train.txt" --backend webgpu "${FINETUNE[@]}" --held-out 0 \
+        --targets attn_q,attn_k,attn_v,attn_output,ffn_gate,ffn_up,ffn_down --out "$WORK/finetune-$id.gguf"
+    fi
   fi
   if [ "$PEER" = 1 ] && [ -x "$WORK/llama/llama-bench" ]; then
     # Prefill from an empty cache, then decode with 128 and 2048 tokens in the cache, as ours.

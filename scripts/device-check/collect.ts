@@ -3,7 +3,7 @@
  * scripts/device-check.sh) summarised into RESULTS/device-check.json: adapter, driver, each part's
  * status and time, the GPU tests' counts, the kernel figures, and per model ours beside llama-bench.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { summarize } from '../../src/bench/stats.ts';
 import type { RunSample } from '../../src/bench/types.ts';
@@ -107,7 +107,19 @@ export function collect(dir: string, mode: string, seconds: number): unknown {
     kernels: readJson(join(dir, 'kernels.json')),
     probe,
     models,
+    finetune: finetuneLines(dir),
   };
   writeFileSync(join(dir, 'device-check.json'), JSON.stringify(report, null, 2) + '\n');
   return report;
+}
+
+/** The WebGPU LoRA training parts (finetune-SHAPE.txt): tokens/s and the device cost line hearth finetune prints. */
+function finetuneLines(dir: string): { shape: string; tokensPerSecond: number | undefined; line: string | undefined; steps: string[] }[] {
+  return readdirSync(dir)
+    .filter((f) => /^finetune-.+\.txt$/.test(f))
+    .map((f) => {
+      const text = readText(join(dir, f)) ?? '';
+      const done = /^trained \d+ tokens in [\d.]+ s: ([\d.]+) tokens\/s.*$/m.exec(text);
+      return { shape: f.slice('finetune-'.length, -'.txt'.length), tokensPerSecond: done ? Number(done[1]) : undefined, line: done?.[0], steps: text.split('\n').filter((l) => l.startsWith('step ')) };
+    });
 }

@@ -87,6 +87,18 @@ import bSeparateWgsl from './b_separate.wgsl?raw';
 import bInDstWgsl from './b_in_dst.wgsl?raw';
 import ssmScanChunkedWgsl from './ssm_scan_chunked.wgsl?raw';
 import ssmScanCommonWgsl from './ssm_scan_common.wgsl?raw';
+import trainAttentionDscoresWgsl from './train_attention_dscores.wgsl?raw';
+import trainAttentionMixWgsl from './train_attention_mix.wgsl?raw';
+import trainAttentionMixTWgsl from './train_attention_mix_t.wgsl?raw';
+import trainAttentionProbsWgsl from './train_attention_probs.wgsl?raw';
+import trainCrossEntropyWgsl from './train_cross_entropy.wgsl?raw';
+import trainDequantWgsl from './train_dequant.wgsl?raw';
+import trainGemmWgsl from './train_gemm.wgsl?raw';
+import trainRmsNormWgsl from './train_rms_norm.wgsl?raw';
+import trainRmsNormBackwardWgsl from './train_rms_norm_backward.wgsl?raw';
+import trainRopeWgsl from './train_rope.wgsl?raw';
+import trainSwigluWgsl from './train_swiglu.wgsl?raw';
+import trainSwigluBackwardWgsl from './train_swiglu_backward.wgsl?raw';
 
 export const SHADERS: Readonly<Record<string, string>> = {
   'ssm_scan_common.wgsl': ssmScanCommonWgsl,
@@ -174,4 +186,16 @@ export const SHADERS: Readonly<Record<string, string>> = {
   'weights_q5_1.wgsl': weightsQ5_1,
   'weights_q5_k.wgsl': weightsQ5K,
   'weights_q6_k.wgsl': weightsQ6K,
+  'train_attention_dscores.wgsl': trainAttentionDscoresWgsl,
+  'train_attention_mix.wgsl': trainAttentionMixWgsl,
+  'train_attention_mix_t.wgsl': trainAttentionMixTWgsl,
+  'train_attention_probs.wgsl': trainAttentionProbsWgsl,
+  'train_cross_entropy.wgsl': trainCrossEntropyWgsl,
+  'train_dequant.wgsl': trainDequantWgsl,
+  'train_gemm.wgsl': trainGemmWgsl,
+  'train_rms_norm.wgsl': trainRmsNormWgsl,
+  'train_rms_norm_backward.wgsl': trainRmsNormBackwardWgsl,
+  'train_rope.wgsl': trainRopeWgsl,
+  'train_swiglu.wgsl': trainSwigluWgsl,
+  'train_swiglu_backward.wgsl': trainSwigluBackwardWgsl,
 };

@@ -1,6 +1,6 @@
 /**
  * `hearth finetune BASE.gguf --data FILE... --rank R --steps N --out ADAPTER.gguf`: LoRA training
- * on the CPU (src/engine/train), printing train loss, held-out loss and tokens/s, and writing a
+ * (src/engine/train) on the CPU or, with `--backend webgpu`, on WebGPU, printing train loss, held-out loss and tokens/s, and writing a
  * GGUF LoRA adapter that `hearth generate --lora` and llama.cpp's --lora load. Data files: plain
  * text or Markdown; `.json` / `.jsonl` files hold conversations (arrays of {role, content}),
  * trained on the assistant turns through the model's chat template.
@@ -11,12 +11,13 @@ import { readGguf } from '../../engine/gguf/reader.ts';
 import { writeLoraGguf } from '../../engine/model/lora/adapter-data.ts';
 import { Tokenizer } from '../../engine/tokenizer/index.ts';
 import { loadTrainingBase } from '../../engine/train/base.ts';
+import type { TrainOps } from '../../engine/train/ops.ts';
 import { CpuTrainOps } from '../../engine/train/cpu-ops.ts';
 import { splitHeldOut, type TrainingWindow } from '../../engine/train/data.ts';
 import { trainingWindows } from '../../engine/train/prepare.ts';
 import { LoraTrainer, TRAIN_TARGETS, evaluateLoss, newAdapter, type TrainTarget } from '../../engine/train/trainer.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
-import { UsageError, numberFlag, parseFlags, type CliCommand } from '../command.ts';
+import { UsageError, backendArg, numberFlag, parseFlags, type CliCommand } from '../command.ts';
 
 const HELP = `finetune BASE.gguf --data FILE[,FILE...] --out ADAPTER.gguf [options]
   --rank R        LoRA rank (default 8)
@@ -30,18 +31,19 @@ const HELP = `finetune BASE.gguf --data FILE[,FILE...] --out ADAPTER.gguf [optio
   --weight-decay X (default 0.01)   --clip X  gradient norm (default 1)   --seed N
   --eval-every N  held-out loss every N steps (default: 5 times in the run)
   --no-recompute  keep every layer's activations (faster, more memory)
+  --backend B     cpu (default) or webgpu (the base stays quantized on the GPU)
 Data: text or Markdown files; .json/.jsonl files hold conversations ([{role, content}, ...] each).`;
 
 export const finetuneCommand: CliCommand = {
-  usage: 'finetune BASE --data F --out A   train a LoRA adapter on the CPU (finetune --help for options)',
-  needsGpu: false,
+  usage: 'finetune BASE --data F --out A   train a LoRA adapter, CPU or WebGPU (finetune --help for options)',
+  needsGpu: (args) => backendArg(args) === 'webgpu',
   async run(args) {
     if (args.includes('--help')) {
       process.stdout.write(`hearth ${HELP}\n`);
       return 0;
     }
     const { positional, values, switches } = parseFlags(args, {
-      values: ['--data', '--out', '--rank', '--alpha', '--targets', '--steps', '--lr', '--window', '--batch', '--held-out', '--weight-decay', '--clip', '--seed', '--eval-every'],
+      values: ['--data', '--out', '--rank', '--alpha', '--targets', '--steps', '--lr', '--window', '--batch', '--held-out', '--weight-decay', '--clip', '--seed', '--eval-every', '--backend'],
       switches: ['--no-recompute'],
     });
     if (positional.length < 1) throw new UsageError('finetune takes a base model file (and data files after --data)');
@@ -65,7 +67,11 @@ export const finetuneCommand: CliCommand = {
     const targets = (values.get('--targets') ?? 'attn_q,attn_k,attn_v,attn_output').split(',').map((t) => t.trim()).filter(Boolean);
     for (const t of targets) if (!(TRAIN_TARGETS as readonly string[]).includes(t)) throw new UsageError(`unknown target '${t}'; known: ${TRAIN_TARGETS.join(', ')}`);
 
+    const backend = values.get('--backend') ?? 'cpu';
+    if (backend !== 'cpu' && backend !== 'webgpu') throw new UsageError(`--backend must be cpu or webgpu, got '${backend}'`);
+
     const source = await nodeFileSource(positional[0]!);
+    let closeGpu: (() => void) | undefined;
     try {
       const file = await readGguf(source);
       const base = await loadTrainingBase(source, file);
@@ -78,40 +84,83 @@ export const finetuneCommand: CliCommand = {
       }
       const { train, heldOut } = splitHeldOut(windows, heldOutFraction);
       const adapter = newAdapter(base, { rank, alpha, targets: targets as TrainTarget[], seed, name: `finetuned ${dataFiles.join(', ')}` });
-      const ops = new CpuTrainOps('f32');
+      let ops: TrainOps<unknown> = new CpuTrainOps('f32');
+      let gpuCounters: (() => string) | undefined;
+      let gpuCheck: (() => void) | undefined;
+      if (backend === 'webgpu') {
+        const gpu = await webGpuTrainOps();
+        ops = gpu.ops as TrainOps<unknown>;
+        closeGpu = gpu.close;
+        gpuCounters = gpu.describe;
+        gpuCheck = gpu.check;
+      }
       const trainer = new LoraTrainer(ops, base, adapter, { lr, totalSteps: steps, weightDecay, maxGradNorm: clip, recompute: !switches.has('--no-recompute') });
       const params = adapter.targets.reduce((n, t) => n + t.a.length + t.b.length, 0);
       const say = (line: string) => process.stdout.write(line + '\n');
       say(`base ${base.config.architecture}, ${(base.bytes / 2 ** 20).toFixed(1)} MiB; adapter: rank ${rank}, alpha ${alpha}, ${adapter.targets.length} tensors, ${params} parameters`);
       say(`data: ${train.length} train windows, ${heldOut.length} held-out, ${window} tokens each; ${steps} steps of ${batch} window(s)`);
-      const evalHeld = () => (heldOut.length ? evaluateLoss(ops, base, adapter, heldOut) : undefined);
-      const before = evalHeld();
+      const evalHeld = async () => (heldOut.length ? await evaluateLoss(ops, base, adapter, heldOut) : undefined);
+      const before = await evalHeld();
       if (before) say(`held-out before: loss ${before.loss.toFixed(4)}, perplexity ${before.perplexity.toFixed(2)}`);
       let peakRss = process.memoryUsage().rss;
       let tokens = 0;
       const t0 = performance.now();
       for (let s = 0; s < steps; s++) {
         const b = Array.from({ length: batch }, (_, k) => train[(s * batch + k) % train.length]!);
-        const r = trainer.trainStep(b);
+        const r = await trainer.trainStep(b);
+        gpuCheck?.();
         tokens += r.tokens;
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
         const elapsed = (performance.now() - t0) / 1000;
-        let line = `step ${r.step}/${steps}: loss ${r.loss.toFixed(4)}, grad norm ${r.gradNorm.toFixed(3)}, lr ${r.lr.toExponential(2)}, ${(tokens / elapsed).toFixed(1)} tokens/s`;
-        if (heldOut.length && (r.step % evalEvery === 0 || r.step === steps)) line += `, held-out loss ${evalHeld()!.loss.toFixed(4)}`;
+        let line = `step ${r.step}/${steps}: loss ${r.loss.toFixed(4)}, grad norm ${r.gradNorm.toFixed(3)}, lr ${r.lr.toExponential(2)}, ${rate(tokens / elapsed)} tokens/s`;
+        if (heldOut.length && (r.step % evalEvery === 0 || r.step === steps)) line += `, held-out loss ${(await evalHeld())!.loss.toFixed(4)}`;
         say(line);
       }
       const seconds = (performance.now() - t0) / 1000;
-      const after = evalHeld();
+      const after = await evalHeld();
       if (before && after) say(`held-out perplexity: ${before.perplexity.toFixed(2)} -> ${after.perplexity.toFixed(2)} (loss ${before.loss.toFixed(4)} -> ${after.loss.toFixed(4)})`);
-      say(`trained ${tokens} tokens in ${seconds.toFixed(1)} s: ${(tokens / seconds).toFixed(1)} tokens/s; peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
+      say(`trained ${tokens} tokens in ${seconds.toFixed(1)} s: ${rate(tokens / seconds)} tokens/s; peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB${gpuCounters ? `; ${gpuCounters()}` : ''}`);
       writeFileSync(out, writeLoraGguf(adapter));
       say(`${out}: LoRA adapter written`);
       return 0;
     } finally {
+      closeGpu?.();
       await source.close?.();
     }
   },
 };
+
+/** Tokens/s with two significant digits below 10 (a large model on a software GPU trains at 0.016). */
+function rate(r: number): string {
+  return r >= 10 ? r.toFixed(1) : r.toPrecision(2);
+}
+
+/** WebGPU training ops on the Node GPU (Dawn), and a line of what they cost: device memory, dispatches and submits. */
+async function webGpuTrainOps(): Promise<{ ops: TrainOps<unknown>; close: () => void; describe: () => string; check: () => void }> {
+  const [{ WebGpuTrainOps }, { createGpuContext }, { nodeGpu, nodeProbeOptions }, { adapterName }] = await Promise.all([
+    import('../../engine/backend/webgpu/train-ops.ts'),
+    import('../../engine/backend/webgpu/device.ts'),
+    import('../../node/webgpu.ts'),
+    import('../../engine/backend/webgpu/probe.ts'),
+  ]);
+  // A validation or out-of-memory error would otherwise pass unseen and the run train on garbage.
+  const errors: Error[] = [];
+  const context = await createGpuContext(nodeGpu(), { ...nodeProbeOptions(), onUncapturedError: (error) => errors.push(error) });
+  const ops = new WebGpuTrainOps(context.device);
+  const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+  return {
+    ops: ops as TrainOps<unknown>,
+    close: () => {
+      ops.destroy();
+      context.destroy();
+    },
+    check: () => {
+      if (errors.length > 0) throw errors[0]!;
+    },
+    describe: () =>
+      `webgpu ${adapterName(context.adapter, true)}: base on device ${mib(ops.frozenBytes)} MiB, peak tensors ${mib(ops.peakTensorBytes)} MiB (+ scratch ${mib(ops.scratchBytes)} MiB); ${ops.counters.dispatches} dispatches, ${ops.counters.submits} submits, ${ops.counters.reads} reads`,
+  };
+}
 
 function parseConversations(path: string, text: string): ChatMessage[][] {
   const items: unknown[] = [];

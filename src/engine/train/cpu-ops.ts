@@ -9,7 +9,7 @@ import type { AttentionShape, FrozenMatrix, LoraPair, RopeTable, TrainOps, Vec }
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
-export class CpuTrainOps implements TrainOps {
+export class CpuTrainOps implements TrainOps<Vec> {
   private scratch = new Float32Array(0);
   private cached: FrozenMatrix | undefined;
 
@@ -18,6 +18,32 @@ export class CpuTrainOps implements TrainOps {
   alloc(length: number): Vec {
     return this.precision === 'f32' ? new Float32Array(length) : new Float64Array(length);
   }
+
+  /** The array itself: host tensors are host arrays. */
+  upload(data: Vec): Vec {
+    return data;
+  }
+
+  read(tensors: readonly Vec[]): Promise<Vec[]> {
+    return Promise.resolve([...tensors]);
+  }
+
+  length(t: Vec): number {
+    return t.length;
+  }
+
+  byteLength(t: Vec): number {
+    return t.byteLength;
+  }
+
+  copy(t: Vec): Vec {
+    const out = this.alloc(t.length);
+    out.set(t);
+    return out;
+  }
+
+  /** The garbage collector's job here. */
+  free(): void {}
 
   /** W as f32 values, [nOut][nIn]. */
   dequantize(w: FrozenMatrix): Float32Array {
@@ -296,9 +322,9 @@ export class CpuTrainOps implements TrainOps {
     return { dGate, dUp };
   }
 
-  crossEntropy(logits: Vec, n: number, nVocab: number, targets: ArrayLike<number>, weight: ArrayLike<number>): { loss: number; dLogits: Vec } {
+  crossEntropy(logits: Vec, n: number, nVocab: number, targets: ArrayLike<number>, weight: ArrayLike<number>, gradScale = 1): { loss: Vec; dLogits: Vec } {
     const dLogits = this.alloc(n * nVocab);
-    let loss = 0;
+    const loss = this.alloc(n);
     for (let t = 0; t < n; t++) {
       const wt = weight[t]!;
       if (!(wt > 0)) continue;
@@ -309,9 +335,10 @@ export class CpuTrainOps implements TrainOps {
       for (let i = 0; i < nVocab; i++) sum += Math.exp(logits[off + i]! - max);
       const lse = max + Math.log(sum);
       const target = targets[t]!;
-      loss += wt * (lse - logits[off + target]!);
-      for (let i = 0; i < nVocab; i++) dLogits[off + i] = wt * Math.exp(logits[off + i]! - lse);
-      dLogits[off + target] = dLogits[off + target]! - wt;
+      loss[t] = wt * (lse - logits[off + target]!);
+      const g = wt * gradScale;
+      for (let i = 0; i < nVocab; i++) dLogits[off + i] = g * Math.exp(logits[off + i]! - lse);
+      dLogits[off + target] = dLogits[off + target]! - g;
     }
     return { loss, dLogits };
   }

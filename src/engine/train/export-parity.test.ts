@@ -52,7 +52,7 @@ describe('exported trained adapter', () => {
     const adapter = newAdapter(base, { rank: 4, targets: ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down', 'output'], seed: 3 });
     const windows = packTokens(tokensFor(80, V, 6), undefined, 16);
     const trainer = new LoraTrainer(ops, base, adapter, { lr: 2e-2, totalSteps: 6, warmupSteps: 1 });
-    for (let s = 0; s < 6; s++) trainer.trainStep([windows[s % windows.length]!]);
+    for (let s = 0; s < 6; s++) await trainer.trainStep([windows[s % windows.length]!]);
 
     const file = writeLoraGguf(adapter);
     const modelPath = join(dir, `${arch}.gguf`);
@@ -64,7 +64,7 @@ describe('exported trained adapter', () => {
     const bare = await engineLogits(model, undefined, tokens);
     const llama = llamaRefLogits(modelPath, tokens, { kvType: 'f32', threads: 1, nCtx: 256, loras: [{ path: loraPath, scale: 1 }] }).logits;
     let trainerLogits: Float32Array | undefined;
-    trainingStep(ops, base, adapter, tokens, undefined, { lossOnly: true, logits: (l) => (trainerLogits = Float32Array.from(l)) });
+    await trainingStep(ops, base, adapter, tokens, undefined, { lossOnly: true, logits: (l) => (trainerLogits = Float32Array.from(l)) });
     const figures = {
       adapterMoves: klDivergence(bare, ours, V),
       oursVsLlama: klDivergence(llama, ours, V),

@@ -65,7 +65,7 @@ describe('LoRA training step vs the float64 reference', () => {
         const ops = new CpuTrainOps(precision);
         const grads = zeroGrads(ops, data);
         let logits: Vec | undefined;
-        const r = trainingStep(ops, base, data, tokens, grads, { recompute, gradScale: 1 / (tokens.length - 1), logits: (l) => (logits = l.slice()) });
+        const r = await trainingStep(ops, base, data, tokens, grads, { recompute, gradScale: 1 / (tokens.length - 1), logits: (l) => (logits = l.slice()) });
         const loss = r.lossSum / r.weight;
         const lossErr = Math.abs(loss - expected.loss) / expected.loss;
         let worst = 0;
@@ -94,8 +94,8 @@ describe('LoRA training step vs the float64 reference', () => {
     const data = makeRandomLora(base.config, { rank: 2, targets: ALL, seed: 1 });
     const tokens = tokensFor(16, base.config.nVocab, 2);
     const ops = new CpuTrainOps('f32');
-    const kept = trainingStep(ops, base, data, tokens, zeroGrads(ops, data), {});
-    const recomputed = trainingStep(ops, base, data, tokens, zeroGrads(ops, data), { recompute: true });
+    const kept = await trainingStep(ops, base, data, tokens, zeroGrads(ops, data), {});
+    const recomputed = await trainingStep(ops, base, data, tokens, zeroGrads(ops, data), { recompute: true });
     console.log(`[train step] activations, 4 layers x 16 tokens: kept ${kept.activationBytes} B, recomputed ${recomputed.activationBytes} B`);
     expect(recomputed.activationBytes).toBeLessThan(kept.activationBytes * 0.6);
   });

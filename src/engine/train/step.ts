@@ -7,7 +7,11 @@
  *
  * Activation memory: with `recompute`, only each layer's input is kept during the forward pass and
  * the layer is run again just before its backward pass, so the tape holds one layer at a time
- * (plus the inputs: n * nEmbd per layer) instead of every layer's intermediates.
+ * (plus the inputs: n * nEmbd per layer) instead of every layer's intermediates. Tensors are freed
+ * as soon as the step is done with them, so a device implementation can reuse their memory.
+ *
+ * The step is async because of its one read: the per-token losses once the window has run (and
+ * the logits, when asked for); everything else stays in the ops' tensors.
  */
 import type { LoraAdapterData } from '../model/lora/adapter-data.ts';
 import { loraScale } from '../model/lora/adapter-file.ts';
@@ -16,7 +20,10 @@ import { TrainingDataError, UnsupportedTrainingError } from './errors.ts';
 import type { AttentionShape, FrozenMatrix, LoraPair, RopeTable, TrainOps, Vec } from './ops.ts';
 
 /** d loss / d A and d loss / d B, one entry per adapter target, in its order. */
-export type LoraGrads = { a: Vec; b: Vec }[];
+export type LoraGrads<T = Vec> = { a: T; b: T }[];
+
+/** An adapter's A and B as the ops' tensors, one entry per target, in its order. */
+export type LoraTensors<T = Vec> = { a: T; b: T }[];
 
 export interface StepOptions {
   /** Keep only each layer's input and recompute the layer in the backward pass (default false). */
@@ -37,14 +44,19 @@ export interface StepResult {
 }
 
 /** Zeroed gradient accumulators for an adapter. */
-export function zeroGrads(ops: TrainOps, adapter: LoraAdapterData): LoraGrads {
+export function zeroGrads<T>(ops: TrainOps<T>, adapter: LoraAdapterData): LoraGrads<T> {
   return adapter.targets.map((t) => ({ a: ops.alloc(t.a.length), b: ops.alloc(t.b.length) }));
 }
 
-interface Linear {
+/** The adapter's A and B uploaded (on the CPU: the adapter's own arrays). Upload once per optimizer step and pass as `lora`. */
+export function uploadAdapter<T>(ops: TrainOps<T>, adapter: LoraAdapterData): LoraTensors<T> {
+  return adapter.targets.map((t) => ({ a: ops.upload(t.a), b: ops.upload(t.b) }));
+}
+
+interface Linear<T> {
   w: FrozenMatrix;
   bias: Float32Array | undefined;
-  lora: { pair: LoraPair; index: number } | undefined;
+  lora: { pair: LoraPair<T>; index: number } | undefined;
 }
 
 /** The ropes' cos and sin for positions 0..n-1 (llama.cpp's rope without YaRN: base^(-2i/nRot) / factor_i * freqScale, magnitude attnFactor). */
@@ -69,14 +81,14 @@ export function ropeTable(base: TrainingBase, n: number): RopeTable {
  * adds d(loss sum)/d(A, B) times `gradScale` into `grads`. `weights[t]` weighs the prediction of
  * tokens[t + 1] by position t (length tokens.length - 1; all ones when absent; 0 masks a token out).
  */
-export function trainingStep(
-  ops: TrainOps,
+export async function trainingStep<T>(
+  ops: TrainOps<T>,
   base: TrainingBase,
   adapter: LoraAdapterData,
   tokens: readonly number[],
-  grads: LoraGrads | undefined,
-  options: StepOptions & { weights?: ArrayLike<number>; logits?: (logits: Vec) => void } = {},
-): StepResult {
+  grads: LoraGrads<T> | undefined,
+  options: StepOptions & { weights?: ArrayLike<number>; logits?: (logits: Vec) => void; lora?: LoraTensors<T> } = {},
+): Promise<StepResult> {
   const c = base.config;
   const n = tokens.length;
   if (n < 2) throw new TrainingDataError('a training window needs at least 2 tokens', { tokens: n });
@@ -87,13 +99,15 @@ export function trainingStep(
   const gradScale = options.gradScale ?? 1;
   const { nEmbd, nHead, nHeadKv, headDimK, headDimV, qDim, kvDimK, nVocab, normEps: eps } = c;
 
-  const byBase = new Map<string, { pair: LoraPair; index: number }>();
+  if (options.lora && options.lora.length !== adapter.targets.length) throw new RangeError('trainingStep needs one uploaded A and B per adapter target');
+  const lora = options.lora ?? uploadAdapter(ops, adapter);
+  const byBase = new Map<string, { pair: LoraPair<T>; index: number }>();
   for (const [index, t] of adapter.targets.entries()) {
     if (t.embedding) throw new UnsupportedTrainingError(`${t.base}: adapted embeddings are not trained`, { tensor: t.base });
     const w = base.matrices.get(t.base);
     if (!w || /^token_embd/.test(t.base)) throw new UnsupportedTrainingError(`${t.base}: the model has no such projection to adapt`, { tensor: t.base });
     if (w.nIn !== t.nIn || w.nOut !== t.nOut) throw new UnsupportedTrainingError(`${t.base}: the adapter is ${t.nIn} -> ${t.nOut}, the tensor ${w.nIn} -> ${w.nOut}`, { tensor: t.base });
-    byBase.set(t.base, { pair: { rank: t.rank, a: t.a, b: t.b, s: loraScale(adapter.alpha, t.rank, 1) }, index });
+    byBase.set(t.base, { pair: { rank: t.rank, a: lora[index]!.a, b: lora[index]!.b, s: loraScale(adapter.alpha, t.rank, 1) }, index });
   }
   const matrix = (name: string) => {
     const m = base.matrices.get(name);
@@ -105,18 +119,18 @@ export function trainingStep(
     if (!v) throw new UnsupportedTrainingError(`the model has no tensor ${name}`, { tensor: name });
     return v;
   };
-  const linear = (name: string, wName = name): Linear => ({
+  const linear = (name: string, wName = name): Linear<T> => ({
     w: matrix(wName),
     bias: base.vectors.get(wName.replace(/\.weight$/, '.bias')),
     lora: byBase.get(name),
   });
-  const linearForward = (l: Linear, x: Vec) => {
+  const linearForward = (l: Linear<T>, x: T) => {
     const y = ops.matmul(l.w, x, n, l.bias);
     const u = l.lora ? ops.loraForward(l.lora.pair, l.w.nIn, l.w.nOut, x, n, y) : undefined;
     return { y, u };
   };
   /** Adds d x into dx and the adapter's gradients into grads. */
-  const linearBackward = (l: Linear, x: Vec, u: Vec | undefined, dy: Vec, dx: Vec) => {
+  const linearBackward = (l: Linear<T>, x: T, u: T | undefined, dy: T, dx: T) => {
     ops.matmulBackward(l.w, dy, n, dx);
     if (l.lora && u) ops.loraBackward(l.lora.pair, l.w.nIn, l.w.nOut, x, u, dy, n, grads![l.lora.index]!, dx);
   };
@@ -127,12 +141,12 @@ export function trainingStep(
     liveBytes += bytes;
     peakBytes = Math.max(peakBytes, liveBytes);
   };
-  const sizeOf = (...vs: (Vec | undefined)[]) => vs.reduce((s, v) => s + (v?.byteLength ?? 0), 0);
+  const sizeOf = (...vs: (T | undefined)[]) => vs.reduce((s, v) => s + (v === undefined ? 0 : ops.byteLength(v)), 0);
 
   const rope = c.rope.enabled ? ropeTable(base, n) : undefined;
   const shape: AttentionShape = { n, nHead, nHeadKv, headDimK, headDimV, scale: c.attentionScale };
 
-  const layerForward = (il: number, x: Vec) => {
+  const layerForward = (il: number, x: T) => {
     const L = (name: string) => `blk.${il}.${name}.weight`;
     const attnNorm = vector(L('attn_norm'));
     const n1 = ops.rmsNorm(x, n, nEmbd, eps, attnNorm);
@@ -144,16 +158,16 @@ export function trainingStep(
     const fv = linearForward(lv, n1.y);
     let q = fq.y;
     let k = fk.y;
-    let qn: { y: Vec; r: Vec } | undefined;
-    let kn: { y: Vec; r: Vec } | undefined;
+    let qn: { y: T; r: T } | undefined;
+    let kn: { y: T; r: T } | undefined;
     if (c.qkNorm) {
       qn = ops.rmsNorm(fq.y, n * nHead, headDimK, eps, vector(L('attn_q_norm')));
       kn = ops.rmsNorm(fk.y, n * nHeadKv, headDimK, eps, vector(L('attn_k_norm')));
       q = qn.y;
       k = kn.y;
     } else {
-      q = copy(ops, fq.y);
-      k = copy(ops, fk.y);
+      q = ops.copy(fq.y);
+      k = ops.copy(fk.y);
     }
     if (rope) {
       ops.rope(q, n, nHead, headDimK, rope, false);
@@ -162,7 +176,7 @@ export function trainingStep(
     const att = ops.attention(q, k, fv.y, shape);
     const lo = linear(L('attn_output'));
     const fo = linearForward(lo, att.out);
-    const xMid = copy(ops, x);
+    const xMid = ops.copy(x);
     ops.addInPlace(xMid, fo.y);
     const ffnNorm = vector(L('ffn_norm'));
     const n2 = ops.rmsNorm(xMid, n, nEmbd, eps, ffnNorm);
@@ -173,18 +187,19 @@ export function trainingStep(
     const glu = ops.swiglu(fg.y, fu.y);
     const ld = linear(L('ffn_down'));
     const fd = linearForward(ld, glu);
-    const xOut = copy(ops, xMid);
+    const xOut = ops.copy(xMid);
     ops.addInPlace(xOut, fd.y);
     const tape = { x, attnNorm, n1, lq, lk, lv, fq, fk, fv, qn, kn, q, k, att, lo, fo, xMid, ffnNorm, n2, lg, lu, fg, fu, glu, ld, fd };
-    const bytes = sizeOf(n1.y, n1.r, fq.y, fq.u, fk.y, fk.u, fv.y, fv.u, qn?.y, qn?.r, kn?.y, kn?.r, q, k, att.out, att.probs, fo.y, fo.u, xMid, n2.y, n2.r, fg.y, fg.u, fu.y, fu.u, glu, fd.y, fd.u);
-    return { xOut, tape, bytes };
+    // Every tensor the tape holds but its input x (q and k are qn.y and kn.y under q/k norms).
+    const held = [...new Set([n1.y, n1.r, fq.y, fq.u, fk.y, fk.u, fv.y, fv.u, qn?.y, qn?.r, kn?.y, kn?.r, q, k, att.out, att.probs, fo.y, fo.u, xMid, n2.y, n2.r, fg.y, fg.u, fu.y, fu.u, glu, fd.y, fd.u])].filter((v): v is T => v !== undefined);
+    return { xOut, tape, held, bytes: sizeOf(...held) };
   };
   type Tape = ReturnType<typeof layerForward>['tape'];
 
   /** d x_in from d x_out, through the layer whose tape this is. */
-  const layerBackward = (il: number, t: Tape, dOut: Vec): Vec => {
+  const layerBackward = (il: number, t: Tape, dOut: T): T => {
     // FFN: x_out = x_mid + down(silu(gate) * up)
-    const dGlu = ops.alloc(t.glu.length);
+    const dGlu = ops.alloc(ops.length(t.glu));
     linearBackward(t.ld, t.glu, t.fd.u, dOut, dGlu);
     const { dGate, dUp } = ops.swigluBackward(t.fg.y, t.fu.y, dGlu);
     const dh2 = ops.alloc(n * nEmbd);
@@ -192,10 +207,12 @@ export function trainingStep(
     linearBackward(t.lu, t.n2.y, t.fu.u, dUp, dh2);
     const dxMid = ops.rmsNormBackward(t.xMid, t.n2.r, nEmbd, t.ffnNorm, dh2);
     ops.addInPlace(dxMid, dOut);
+    ops.free(dGlu, dGate, dUp, dh2);
     // Attention: x_mid = x_in + Wo attn(rope(q), rope(k), v)
-    const dAtt = ops.alloc(t.att.out.length);
+    const dAtt = ops.alloc(ops.length(t.att.out));
     linearBackward(t.lo, t.att.out, t.fo.u, dxMid, dAtt);
     const { dq, dk, dv } = ops.attentionBackward(t.q, t.k, t.fv.y, t.att.probs, dAtt, shape);
+    ops.free(dAtt);
     if (rope) {
       ops.rope(dq, n, nHead, headDimK, rope, true);
       ops.rope(dk, n, nHeadKv, headDimK, rope, true);
@@ -209,30 +226,30 @@ export function trainingStep(
     linearBackward(t.lv, t.n1.y, t.fv.u, dv, dh1);
     const dxIn = ops.rmsNormBackward(t.x, t.n1.r, nEmbd, t.attnNorm, dh1);
     ops.addInPlace(dxIn, dxMid);
+    ops.free(...new Set([dq, dk, dv, dqRaw, dkRaw, dh1, dxMid]));
     return dxIn;
   };
 
   // Embeddings: a lookup, no gradient.
   const embd = matrix('token_embd.weight');
-  let x = ops.alloc(n * nEmbd);
-  const row = new Float32Array(nEmbd);
-  for (let t = 0; t < n; t++) {
-    matrixRow(embd, tokens[t]!, row);
-    x.set(row, t * nEmbd);
-  }
-  track(x.byteLength);
+  const embedded = new Float32Array(n * nEmbd);
+  for (let t = 0; t < n; t++) matrixRow(embd, tokens[t]!, embedded.subarray(t * nEmbd, (t + 1) * nEmbd));
+  let x = ops.upload(embedded);
+  track(ops.byteLength(x));
 
-  const inputs: Vec[] = [];
-  const tapes: (Tape | undefined)[] = [];
+  const inputs: T[] = [];
+  const tapes: (ReturnType<typeof layerForward> | undefined)[] = [];
   for (let il = 0; il < c.nLayer; il++) {
     inputs.push(x);
     const f = layerForward(il, x);
-    track(f.bytes + f.xOut.byteLength);
+    track(f.bytes + ops.byteLength(f.xOut));
     if (options.recompute || options.lossOnly) {
+      ops.free(...f.held);
+      if (options.lossOnly) ops.free(x);
       liveBytes -= f.bytes;
       tapes.push(undefined);
     } else {
-      tapes.push(f.tape);
+      tapes.push(f);
     }
     x = f.xOut;
   }
@@ -242,7 +259,7 @@ export function trainingStep(
   const lOut = linear('output.weight', c.tensors.tiedEmbeddings ? 'token_embd.weight' : 'output.weight');
   const fOut = linearForward(lOut, nf.y);
   track(sizeOf(nf.y, nf.r, fOut.y, fOut.u));
-  options.logits?.(fOut.y);
+  if (options.logits) options.logits((await ops.read([fOut.y]))[0]!);
   const weights = options.weights ?? new Float64Array(n - 1).fill(1);
   if (weights.length !== n - 1) throw new TrainingDataError(`the loss weights have ${weights.length} entries for a window of ${n} tokens (want ${n - 1})`, { weights: weights.length, tokens: n });
   const targets = new Int32Array(n);
@@ -254,32 +271,39 @@ export function trainingStep(
     if (!(w[t]! >= 0)) throw new TrainingDataError(`loss weight ${t} is ${w[t]}; weights must be >= 0`, { index: t });
     weight += w[t]!;
   }
-  const ce = ops.crossEntropy(fOut.y, n, nVocab, targets, w);
-  track(ce.dLogits.byteLength);
-  if (!wantGrads || weight === 0) return { lossSum: ce.loss, weight, activationBytes: peakBytes };
+  const ce = ops.crossEntropy(fOut.y, n, nVocab, targets, w, gradScale);
+  ops.free(fOut.y);
+  track(ops.byteLength(ce.dLogits));
+  const lossSum = async () => {
+    const rows = (await ops.read([ce.loss]))[0]!;
+    ops.free(ce.loss);
+    let sum = 0;
+    for (let t = 0; t < n; t++) sum += rows[t]!;
+    return sum;
+  };
+  if (!wantGrads || weight === 0) {
+    ops.free(ce.dLogits, nf.y, nf.r, fOut.u, x, ...inputs);
+    for (const t of tapes) if (t) ops.free(...t.held);
+    return { lossSum: await lossSum(), weight, activationBytes: peakBytes };
+  }
 
-  if (gradScale !== 1) for (let i = 0; i < ce.dLogits.length; i++) ce.dLogits[i] = ce.dLogits[i]! * gradScale;
   const dhf = ops.alloc(n * nEmbd);
   linearBackward(lOut, nf.y, fOut.u, ce.dLogits, dhf);
   let dx = ops.rmsNormBackward(x, nf.r, nEmbd, outNorm, dhf);
+  ops.free(ce.dLogits, dhf, nf.y, nf.r, fOut.u, x);
   for (let il = c.nLayer - 1; il >= 0; il--) {
-    let tape = tapes[il];
-    if (!tape) {
-      const f = layerForward(il, inputs[il]!);
+    const kept = tapes[il];
+    const f = kept ?? layerForward(il, inputs[il]!);
+    if (!kept) {
+      ops.free(f.xOut);
       track(f.bytes);
-      tape = f.tape;
-      dx = layerBackward(il, tape, dx);
-      liveBytes -= f.bytes;
-    } else {
-      dx = layerBackward(il, tape, dx);
     }
+    const dIn = layerBackward(il, f.tape, dx);
+    ops.free(dx, ...f.held, inputs[il]);
+    liveBytes -= f.bytes;
+    dx = dIn;
     tapes[il] = undefined;
   }
-  return { lossSum: ce.loss, weight, activationBytes: peakBytes };
-}
-
-function copy(ops: TrainOps, v: Vec): Vec {
-  const out = ops.alloc(v.length);
-  out.set(v);
-  return out;
+  ops.free(dx);
+  return { lossSum: await lossSum(), weight, activationBytes: peakBytes };
 }

@@ -34,11 +34,11 @@ describe('LoRA trainer', () => {
     const adapter = newAdapter(base, { rank: 4, targets: ['attn_q', 'attn_v', 'attn_output', 'ffn_up', 'ffn_down', 'output'], seed: 2 });
     const steps = 40;
     const trainer = new LoraTrainer(ops, base, adapter, { lr: 1e-2, totalSteps: steps, warmupSteps: 4, weightDecay: 0.01, maxGradNorm: 1 });
-    const trainBefore = evaluateLoss(ops, base, adapter, train).loss;
-    const heldBefore = evaluateLoss(ops, base, adapter, heldOut).loss;
-    for (let s = 0; s < steps; s++) trainer.trainStep([train[(2 * s) % train.length]!, train[(2 * s + 1) % train.length]!]);
-    const trainAfter = evaluateLoss(ops, base, adapter, train).loss;
-    const heldAfter = evaluateLoss(ops, base, adapter, heldOut).loss;
+    const trainBefore = (await evaluateLoss(ops, base, adapter, train)).loss;
+    const heldBefore = (await evaluateLoss(ops, base, adapter, heldOut)).loss;
+    for (let s = 0; s < steps; s++) await trainer.trainStep([train[(2 * s) % train.length]!, train[(2 * s + 1) % train.length]!]);
+    const trainAfter = (await evaluateLoss(ops, base, adapter, train)).loss;
+    const heldAfter = (await evaluateLoss(ops, base, adapter, heldOut)).loss;
     console.log(`[train] generated llama 64x2, ${steps} steps x 2 windows of 25: train loss ${trainBefore.toFixed(3)} -> ${trainAfter.toFixed(3)}, held-out ${heldBefore.toFixed(3)} -> ${heldAfter.toFixed(3)} (perplexity ${Math.exp(heldBefore).toFixed(1)} -> ${Math.exp(heldAfter).toFixed(1)})`);
     expect(trainAfter).toBeLessThan(trainBefore * 0.5);
     expect(heldAfter).toBeLessThan(heldBefore * 0.5);
@@ -50,13 +50,13 @@ describe('LoRA trainer', () => {
     const ops = new CpuTrainOps('f32');
     const opts = { lr: 5e-3, totalSteps: 6, warmupSteps: 2 };
     const a = new LoraTrainer(ops, base, newAdapter(base, { rank: 2, targets: ['attn_q', 'ffn_down'], seed: 4 }), opts);
-    a.trainStep([windows[0]!]);
-    a.trainStep([windows[1]!, windows[2]!]);
+    await a.trainStep([windows[0]!]);
+    await a.trainStep([windows[1]!, windows[2]!]);
     const bytes = a.checkpoint();
     const b = LoraTrainer.resume(ops, base, bytes);
     expect(b.step).toBe(2);
-    const ra = a.trainStep([windows[3]!]);
-    const rb = b.trainStep([windows[3]!]);
+    const ra = await a.trainStep([windows[3]!]);
+    const rb = await b.trainStep([windows[3]!]);
     expect(rb.loss).toBe(ra.loss);
     expect(rb.lr).toBe(ra.lr);
     for (const [k, t] of a.adapter.targets.entries()) {

@@ -4,6 +4,10 @@
  * (decoupled weight decay) at the scheduled learning rate (linear warm-up, then linear decay).
  * Held-out evaluation gives the mean loss and perplexity. The whole state (adapter, moments, step)
  * serializes to bytes (checkpoint.ts) so a page can keep it in IndexedDB and resume.
+ *
+ * The ops may keep tensors on a device (WebGPU): per optimizer step the adapter is uploaded once,
+ * every window's forward and backward runs there, and the gradients come back in one read for
+ * the clipping and the AdamW update, which run on the host over the adapter's own arrays.
  */
 import type { ModelConfig } from '../model/config.ts';
 import type { LoraAdapterData } from '../model/lora/adapter-data.ts';
@@ -13,7 +17,7 @@ import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import type { TrainingWindow } from './data.ts';
 import { CheckpointFormatError, TrainingDataError, UnsupportedTrainingError } from './errors.ts';
 import type { TrainOps } from './ops.ts';
-import { trainingStep, zeroGrads } from './step.ts';
+import { trainingStep, uploadAdapter, zeroGrads } from './step.ts';
 
 /** The block projections an adapter may train, and the output. */
 export const TRAIN_TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down', 'output'] as const;
@@ -90,7 +94,7 @@ export interface StepReport {
   activationBytes: number;
 }
 
-export class LoraTrainer {
+export class LoraTrainer<T = unknown> {
   readonly optimizer: AdamW;
   readonly lr: number;
   readonly warmupSteps: number;
@@ -98,7 +102,7 @@ export class LoraTrainer {
   readonly recompute: boolean;
 
   constructor(
-    readonly ops: TrainOps,
+    readonly ops: TrainOps<T>,
     readonly base: TrainingBase,
     readonly adapter: LoraAdapterData,
     readonly options: TrainerOptions,
@@ -125,21 +129,25 @@ export class LoraTrainer {
   }
 
   /** One optimizer step over `batch` (gradient accumulation over its windows). */
-  trainStep(batch: readonly TrainingWindow[]): StepReport {
+  async trainStep(batch: readonly TrainingWindow[]): Promise<StepReport> {
     if (batch.length === 0) throw new TrainingDataError('a training step needs at least one window', {});
     const totalWeight = batch.reduce((s, w) => s + w.weights.reduce((a, b) => a + b, 0), 0);
     if (!(totalWeight > 0)) throw new TrainingDataError('the batch has no token to train on (all weights 0)', {});
-    const grads = zeroGrads(this.ops, this.adapter);
+    const ops = this.ops;
+    const lora = uploadAdapter(ops, this.adapter);
+    const grads = zeroGrads(ops, this.adapter);
     let lossSum = 0;
     let tokens = 0;
     let activationBytes = 0;
     for (const w of batch) {
-      const r = trainingStep(this.ops, this.base, this.adapter, w.tokens, grads, { recompute: this.recompute, gradScale: 1 / totalWeight, weights: w.weights });
+      const r = await trainingStep(ops, this.base, this.adapter, w.tokens, grads, { recompute: this.recompute, gradScale: 1 / totalWeight, weights: w.weights, lora });
       lossSum += r.lossSum;
       tokens += w.tokens.length;
       activationBytes = Math.max(activationBytes, r.activationBytes);
     }
-    const flat = grads.flatMap((g) => [g.a, g.b]);
+    const flatTensors = grads.flatMap((g) => [g.a, g.b]);
+    const flat = await ops.read(flatTensors);
+    ops.free(...flatTensors, ...lora.flatMap((p) => [p.a, p.b]));
     const gradNorm = clipGradNorm(flat, this.maxGradNorm);
     const step = this.optimizer.step + 1;
     const lr = scheduledLr(Math.min(step, this.options.totalSteps), { peak: this.lr, warmupSteps: this.warmupSteps, totalSteps: this.options.totalSteps, final: 0 });
@@ -153,7 +161,7 @@ export class LoraTrainer {
   }
 
   /** A trainer that continues from a checkpoint's bytes, on this base. */
-  static resume(ops: TrainOps, base: TrainingBase, bytes: Uint8Array): LoraTrainer {
+  static resume<T>(ops: TrainOps<T>, base: TrainingBase, bytes: Uint8Array): LoraTrainer<T> {
     const c = readCheckpoint(bytes);
     if (c.adapter.architecture !== base.config.architecture) throw new CheckpointFormatError(`the checkpoint is for ${c.adapter.architecture}, the model is ${base.config.architecture}`, { architecture: c.adapter.architecture });
     for (const t of c.adapter.targets) {
@@ -170,20 +178,22 @@ export class LoraTrainer {
   }
 
   /** Token-weighted mean loss and perplexity over windows, the adapter as it is now (or `adapter`). */
-  evaluate(windows: readonly TrainingWindow[], adapter: LoraAdapterData = this.adapter): { loss: number; perplexity: number; tokens: number } {
+  evaluate(windows: readonly TrainingWindow[], adapter: LoraAdapterData = this.adapter): Promise<{ loss: number; perplexity: number; tokens: number }> {
     return evaluateLoss(this.ops, this.base, adapter, windows);
   }
 }
 
 /** Token-weighted mean next-token loss over `windows` and its perplexity. */
-export function evaluateLoss(ops: TrainOps, base: TrainingBase, adapter: LoraAdapterData, windows: readonly TrainingWindow[]): { loss: number; perplexity: number; tokens: number } {
+export async function evaluateLoss<T>(ops: TrainOps<T>, base: TrainingBase, adapter: LoraAdapterData, windows: readonly TrainingWindow[]): Promise<{ loss: number; perplexity: number; tokens: number }> {
   let lossSum = 0;
   let weight = 0;
+  const lora = uploadAdapter(ops, adapter);
   for (const w of windows) {
-    const r = trainingStep(ops, base, adapter, w.tokens, undefined, { lossOnly: true, weights: w.weights });
+    const r = await trainingStep(ops, base, adapter, w.tokens, undefined, { lossOnly: true, weights: w.weights, lora });
     lossSum += r.lossSum;
     weight += r.weight;
   }
+  ops.free(...lora.flatMap((p) => [p.a, p.b]));
   if (!(weight > 0)) throw new TrainingDataError('nothing to evaluate (no weighted tokens)', {});
   const loss = lossSum / weight;
   return { loss, perplexity: Math.exp(loss), tokens: weight };

@@ -71,7 +71,7 @@ export async function uploadWeight(
 }
 
 /** writeBuffer needs sizes that are multiples of 4; pad the last chunk with zeros. */
-function writePadded(device: GPUDevice, buffer: GPUBuffer, offset: number, bytes: Uint8Array): void {
+export function writePadded(device: GPUDevice, buffer: GPUBuffer, offset: number, bytes: Uint8Array): void {
   if (bytes.byteLength % 4 === 0 && bytes.byteOffset % 4 === 0) {
     device.queue.writeBuffer(buffer, offset, bytes as Uint8Array<ArrayBuffer>);
     return;
