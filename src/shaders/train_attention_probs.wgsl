@@ -18,25 +18,7 @@ override WORKGROUP_SIZE: u32 = 64;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read_write> probs: array<f32>;
 
-var<workgroup> red: array<f32, WORKGROUP_SIZE>;
-
-fn reduce(value: f32, lid: u32, is_max: bool) -> f32 {
-  red[lid] = value;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      if (is_max) {
-        red[lid] = max(red[lid], red[lid + stride]);
-      } else {
-        red[lid] += red[lid + stride];
-      }
-    }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
+//#include "workgroup_sum.wgsl"
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -61,14 +43,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     probs[out + j] = s;
     m = max(m, s);
   }
-  m = reduce(m, lid, true);
+  m = workgroup_max(m, lid);
   var sum = 0.0;
   for (var j = lid; j <= t; j += WORKGROUP_SIZE) {
     let e = exp(probs[out + j] - m);
     probs[out + j] = e;
     sum += e;
   }
-  sum = reduce(sum, lid, false);
+  sum = workgroup_sum(sum, lid);
   for (var j = lid; j < params.n; j += WORKGROUP_SIZE) {
     if (j <= t) {
       probs[out + j] = probs[out + j] / sum;

@@ -19,25 +19,7 @@ override WORKGROUP_SIZE: u32 = 256;
 @group(0) @binding(4) var<storage, read_write> loss: array<f32>;
 @group(0) @binding(5) var<storage, read_write> d_logits: array<f32>;
 
-var<workgroup> red: array<f32, WORKGROUP_SIZE>;
-
-fn reduce(value: f32, lid: u32, is_max: bool) -> f32 {
-  red[lid] = value;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      if (is_max) {
-        red[lid] = max(red[lid], red[lid + stride]);
-      } else {
-        red[lid] += red[lid + stride];
-      }
-    }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
+//#include "workgroup_sum.wgsl"
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -60,12 +42,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   for (var i = lid; i < params.n_vocab; i += WORKGROUP_SIZE) {
     m = max(m, logits[off + i]);
   }
-  m = reduce(m, lid, true);
+  m = workgroup_max(m, lid);
   var sum = 0.0;
   for (var i = lid; i < params.n_vocab; i += WORKGROUP_SIZE) {
     sum += exp(logits[off + i] - m);
   }
-  let lse = m + log(reduce(sum, lid, false));
+  let lse = m + log(workgroup_sum(sum, lid));
   let want = targets[row];
   let g = params.grad_scale * w;
   for (var i = lid; i < params.n_vocab; i += WORKGROUP_SIZE) {
