@@ -3,6 +3,7 @@
  * of SizePerplexityPlot (same geometry, grid and axes), the train loss as a line, the held-out loss
  * as a dashed line with its points marked, a legend, and a title and description for screen readers.
  */
+import { PlotAxes } from './PlotAxes.tsx';
 import { plotGeometry } from './compare-results.ts';
 import { lossSeries, type LossPoint } from './personalize.ts';
 
@@ -23,34 +24,7 @@ export function LossPlot({ history, steps }: { history: readonly LossPoint[]; st
     <svg className="plot loss-plot" viewBox={`0 0 ${g.width} ${g.height}`} role="img" aria-labelledby="loss-plot-title loss-plot-desc" data-testid="loss-plot">
       <title id="loss-plot-title">Training loss by step</title>
       <desc id="loss-plot-desc">{desc}</desc>
-      <g className="plot-grid" aria-hidden="true">
-        {g.yTicks.map((t) => (
-          <g key={`y${t}`}>
-            <line x1={g.left} x2={g.right} y1={g.sy(t)} y2={g.sy(t)} />
-            <text x={g.left - 6} y={g.sy(t)} textAnchor="end" dominantBaseline="middle">
-              {Number(t.toPrecision(4))}
-            </text>
-          </g>
-        ))}
-        {g.xTicks.map((t) => (
-          <g key={`x${t}`}>
-            <line x1={g.sx(t)} x2={g.sx(t)} y1={g.top} y2={g.bottom} />
-            <text x={g.sx(t)} y={g.bottom + 16} textAnchor="middle">
-              {Number(t.toPrecision(4))}
-            </text>
-          </g>
-        ))}
-      </g>
-      <g className="plot-axes" aria-hidden="true">
-        <line x1={g.left} x2={g.right} y1={g.bottom} y2={g.bottom} />
-        <line x1={g.left} x2={g.left} y1={g.top} y2={g.bottom} />
-        <text x={(g.left + g.right) / 2} y={g.height - 6} textAnchor="middle">
-          Step
-        </text>
-        <text transform={`translate(14 ${(g.top + g.bottom) / 2}) rotate(-90)`} textAnchor="middle">
-          Loss (lower is better)
-        </text>
-      </g>
+      <PlotAxes g={g} xLabel="Step" yLabel="Loss (lower is better)" />
       {train.length > 0 && <path className="loss-train" d={path(train)} data-testid="loss-train" data-points={train.length} />}
       {heldOut.length > 0 && (
         <g className="loss-held-out" data-testid="loss-held-out" data-points={heldOut.length}>
