@@ -15,6 +15,7 @@ import { HearthError, WebGPUUnavailableError } from '../errors.ts';
 import type { GgmlType } from '../gguf/ggml-types.ts';
 import { CPU_BACKEND_OVERHEAD_BYTES, CpuBackend, cpuSupportsWeight, cpuWeightBytes } from './cpu/backend.ts';
 import { relaxedSimdSupported, simdSupported, WASM32_MAX_BYTES } from './cpu/kernels.ts';
+import { CPU_MAX_SHARDS, cpuLayout, probeShards, SHARD_OVERHEAD_BYTES } from './cpu/shards.ts';
 import type { Backend, BackendLimits } from './ops.ts';
 import type { GpuContext } from './webgpu/device.ts';
 import { WebGpuBackend } from './webgpu/backend.ts';
@@ -37,10 +38,12 @@ export interface CpuReport {
   /** The page's (worker's) `crossOriginIsolated`, where the platform has one. */
   crossOriginIsolated?: boolean;
   /**
-   * The most a model may take on the CPU backend, weights, KV cache and scratch together: one
-   * wasm32 memory (4 GiB) less the backend's own buffers. The catalog's "fits" uses it.
+   * The most a model may take on the CPU backend, weights, KV cache and scratch together: `shards`
+   * wasm32 memories (4 GiB each) less the backend's own buffers. The catalog's "fits" uses it.
    */
   maxModelBytes: number;
+  /** WebAssembly memories of 4 GiB this engine let us reserve (up to CPU_MAX_SHARDS): the weights are spread over them. */
+  shards: number;
 }
 
 export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
@@ -50,6 +53,7 @@ export const MAX_DEFAULT_THREADS = 8;
 
 /** What the CPU backend can do here (for the capability page and the default thread count). */
 export function cpuReport(): CpuReport {
+  const shards = probeShards();
   const support = CpuBackend.threadingSupport();
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
   return {
@@ -60,13 +64,26 @@ export function cpuReport(): CpuReport {
     hardwareConcurrency: support.hardwareConcurrency,
     defaultThreads: support.available ? Math.max(1, Math.min(support.hardwareConcurrency, MAX_DEFAULT_THREADS)) : 1,
     ...(isolated !== undefined ? { crossOriginIsolated: isolated } : {}),
-    maxModelBytes: WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES,
+    maxModelBytes: cpuMaxModelBytes(shards),
+    shards,
   };
 }
 
 /**
- * What a CPU load is planned against before the backend exists: a wasm32 memory's 4 GiB less what
- * the backend itself takes, the CPU's weight sizes (converted types widened to F32) and types.
+ * The most a model may take over `shards` wasm32 memories: their 4 GiB each less the backend's own
+ * buffers (shard 0's and each other shard's staging). Whole matrices per shard leave some room
+ * unused (shards.ts): a model near the limit may need one memory more, which `CpuBackend.create`
+ * says before the download.
+ */
+export function cpuMaxModelBytes(shards: number): number {
+  return shards * WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES - (shards - 1) * SHARD_OVERHEAD_BYTES;
+}
+
+/**
+ * What a CPU load is planned against before the backend exists: CPU_MAX_SHARDS wasm32 memories
+ * less what the backend itself takes, the CPU's weight sizes (converted types widened to F32) and
+ * types. How many memories the weights take, and whether this engine can make them, is
+ * `CpuBackend.create`'s (from the plan's layout).
  */
 export const CPU_PLAN_TARGET: {
   kind: 'cpu';
@@ -75,14 +92,18 @@ export const CPU_PLAN_TARGET: {
   weightBytes(type: GgmlType, shape: readonly number[]): number;
 } = {
   kind: 'cpu',
-  limits: { maxBufferBytes: 2 ** 31, memoryBudgetBytes: WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES },
+  limits: { maxBufferBytes: 2 ** 31, memoryBudgetBytes: cpuMaxModelBytes(CPU_MAX_SHARDS) },
   supportsWeight: cpuSupportsWeight,
   weightBytes: cpuWeightBytes,
 };
 
-/** A model planned against a backend: the CPU backend takes its memory budget from `plan`. */
+/**
+ * A model planned against a backend: the CPU backend takes its memory budget from `plan`, and the
+ * number of its memories (shards) from the file's matrices (`cpuLayout`) where given.
+ */
 export interface Planned {
   plan: { totalBytes: number };
+  file?: { tensors: ReadonlyArray<{ name: string; type: GgmlType; shape: readonly number[] }> };
 }
 
 /** A backend made for one load, with what the model info says about it. */
@@ -149,7 +170,10 @@ async function cpuBackend<P extends Planned>(request: BackendRequest<P>, why: st
     throw new HearthError(`threads must be a positive integer, got ${request.threads}`);
   }
   const threads = request.threads ?? report.defaultThreads;
-  const backend = await CpuBackend.create({ threads, memoryBudgetBytes: planned.plan.totalBytes });
+  // The memories the weights need are made here, before the download: a browser that cannot make
+  // them fails now (CpuMemoryError).
+  const layout = planned.file && cpuLayout(planned.file.tensors, planned.plan.totalBytes, cpuWeightBytes);
+  const backend = await CpuBackend.create({ threads, memoryBudgetBytes: planned.plan.totalBytes, ...(layout ? { layout } : {}) });
   const n = backend.threads;
   let notice = `${why} (${n} thread${n === 1 ? '' : 's'})`;
   const single = backend.threadingFallback ?? (n === 1 && !report.threadsAvailable ? report.threadsReason : undefined);
