@@ -12,11 +12,10 @@
  * the CPU's ceiling ({@link CPU_PLAN_TARGET}) and handed on to the load.
  */
 import { HearthError, WebGPUUnavailableError } from '../errors.ts';
-import type { GgmlType } from '../gguf/ggml-types.ts';
-import { CPU_BACKEND_OVERHEAD_BYTES, CpuBackend, cpuSupportsWeight, cpuWeightBytes } from './cpu/backend.ts';
-import { relaxedSimdSupported, simdSupported, WASM32_MAX_BYTES } from './cpu/kernels.ts';
-import { CPU_MAX_SHARDS, cpuLayout, probeShards, SHARD_OVERHEAD_BYTES } from './cpu/shards.ts';
-import type { Backend, BackendLimits } from './ops.ts';
+import { CPU_PLAN_TARGET, cpuMaxModelBytes, CpuBackend, type CpuPlanned } from './cpu/backend.ts';
+import { relaxedSimdSupported, simdSupported } from './cpu/kernels.ts';
+import { probeShards } from './cpu/shards.ts';
+import type { Backend } from './ops.ts';
 import type { GpuContext } from './webgpu/device.ts';
 import { WebGpuBackend } from './webgpu/backend.ts';
 import type { KernelCache } from './webgpu/kernel.ts';
@@ -69,42 +68,13 @@ export function cpuReport(): CpuReport {
   };
 }
 
-/**
- * The most a model may take over `shards` wasm32 memories: their 4 GiB each less the backend's own
- * buffers (shard 0's and each other shard's staging). Whole matrices per shard leave some room
- * unused (shards.ts): a model near the limit may need one memory more, which `CpuBackend.create`
- * says before the download.
- */
-export function cpuMaxModelBytes(shards: number): number {
-  return shards * WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES - (shards - 1) * SHARD_OVERHEAD_BYTES;
-}
-
-/**
- * What a CPU load is planned against before the backend exists: CPU_MAX_SHARDS wasm32 memories
- * less what the backend itself takes, the CPU's weight sizes (converted types widened to F32) and
- * types. How many memories the weights take, and whether this engine can make them, is
- * `CpuBackend.create`'s (from the plan's layout).
- */
-export const CPU_PLAN_TARGET: {
-  kind: 'cpu';
-  limits: BackendLimits;
-  supportsWeight(type: GgmlType): boolean;
-  weightBytes(type: GgmlType, shape: readonly number[]): number;
-} = {
-  kind: 'cpu',
-  limits: { maxBufferBytes: 2 ** 31, memoryBudgetBytes: cpuMaxModelBytes(CPU_MAX_SHARDS) },
-  supportsWeight: cpuSupportsWeight,
-  weightBytes: cpuWeightBytes,
-};
+export { CPU_PLAN_TARGET, cpuMaxModelBytes } from './cpu/backend.ts';
 
 /**
  * A model planned against a backend: the CPU backend takes its memory budget from `plan`, and the
  * number of its memories (shards) from the file's matrices (`cpuLayout`) where given.
  */
-export interface Planned {
-  plan: { totalBytes: number };
-  file?: { tensors: ReadonlyArray<{ name: string; type: GgmlType; shape: readonly number[] }> };
-}
+export type Planned = CpuPlanned;
 
 /** A backend made for one load, with what the model info says about it. */
 export interface ChosenBackend<P extends Planned> {
@@ -172,8 +142,7 @@ async function cpuBackend<P extends Planned>(request: BackendRequest<P>, why: st
   const threads = request.threads ?? report.defaultThreads;
   // The memories the weights need are made here, before the download: a browser that cannot make
   // them fails now (CpuMemoryError).
-  const layout = planned.file && cpuLayout(planned.file.tensors, planned.plan.totalBytes, cpuWeightBytes);
-  const backend = await CpuBackend.create({ threads, memoryBudgetBytes: planned.plan.totalBytes, ...(layout ? { layout } : {}) });
+  const backend = await CpuBackend.createFor(planned, { threads });
   const n = backend.threads;
   let notice = `${why} (${n} thread${n === 1 ? '' : 's'})`;
   const single = backend.threadingFallback ?? (n === 1 && !report.threadsAvailable ? report.threadsReason : undefined);

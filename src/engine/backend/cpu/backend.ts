@@ -43,7 +43,7 @@ import type {
   Weight,
 } from '../ops.ts';
 import { CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
-import { CPU_MAX_SHARDS, planShards, shardBuffers, type CpuLayout } from './shards.ts';
+import { CPU_MAX_SHARDS, cpuLayout, planShards, SHARD_OVERHEAD_BYTES, shardBuffers, type CpuLayout } from './shards.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
 import { moeFfnOnHost, type MoeHost } from './moe.ts';
 import { copyOnHost, ssmConvOnHost, ssmScanOnHost, zeroOnHost, type RecurrentHost } from './recurrent.ts';
@@ -101,6 +101,40 @@ export function cpuWeightBytes(type: GgmlType, shape: readonly number[]): number
  */
 export function cpuSupportsWeight(type: GgmlType): boolean {
   return CPU_WEIGHT_TYPES.includes(type) || quantFormat(type) !== undefined;
+}
+
+/**
+ * The most a model may take over `shards` wasm32 memories: their 4 GiB each less the backend's own
+ * buffers (shard 0's and each other shard's staging). Whole matrices per shard leave some room
+ * unused (shards.ts): a model near the limit may need one memory more, which `CpuBackend.create`
+ * says before the download.
+ */
+export function cpuMaxModelBytes(shards: number): number {
+  return shards * WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES - (shards - 1) * SHARD_OVERHEAD_BYTES;
+}
+
+/**
+ * What a CPU load is planned against before the backend exists: CPU_MAX_SHARDS wasm32 memories
+ * less what the backend itself takes, the CPU's weight sizes (converted types widened to F32) and
+ * types. How many memories the weights take, and whether this engine can make them, is
+ * `CpuBackend.createFor`'s (from the plan).
+ */
+export const CPU_PLAN_TARGET: {
+  kind: 'cpu';
+  limits: { maxBufferBytes: number; memoryBudgetBytes: number };
+  supportsWeight(type: GgmlType): boolean;
+  weightBytes(type: GgmlType, shape: readonly number[]): number;
+} = {
+  kind: 'cpu',
+  limits: { maxBufferBytes: 2 ** 31, memoryBudgetBytes: cpuMaxModelBytes(CPU_MAX_SHARDS) },
+  supportsWeight: cpuSupportsWeight,
+  weightBytes: cpuWeightBytes,
+};
+
+/** A model planned on CPU_PLAN_TARGET (the loader's PlannedLoad has these): what sizes a backend for it. */
+export interface CpuPlanned {
+  plan: { totalBytes: number };
+  file?: { tensors: ReadonlyArray<{ name: string; type: GgmlType; shape: readonly number[] }> } | undefined;
 }
 
 export interface CpuBackendOptions extends CpuKernelsOptions {
@@ -234,6 +268,16 @@ export class CpuBackend implements Backend {
     const first = sharded ? { maximumBytes: Math.min(WASM32_MAX_BYTES, Math.max(shardBytes, plan.bytes[0]!)), initialBytes: Math.min(WASM32_MAX_BYTES, plan.bytes[0]!), ...options } : { maximumBytes, ...options };
     const kernels = await CpuKernels.createShards(first, more);
     return new CpuBackend(kernels, options, plan?.weightCaps, maximumBytes);
+  }
+
+  /**
+   * A backend sized for a planned model: its memory budget is the plan's total (a shared memory
+   * declares no more than it needs), and, with the file's tensors, as many memories as its weights
+   * need are made now (CpuMemoryError, before any weight is read, when they cannot be).
+   */
+  static async createFor(planned: CpuPlanned, options: Omit<CpuBackendOptions, 'layout' | 'memoryBudgetBytes'> = {}): Promise<CpuBackend> {
+    const layout = planned.file && cpuLayout(planned.file.tensors, planned.plan.totalBytes, cpuWeightBytes);
+    return CpuBackend.create({ ...options, memoryBudgetBytes: planned.plan.totalBytes, ...(layout ? { layout } : {}) });
   }
 
   /** Memories the weights are spread over (1: one wasm32 memory, as before shards). */
@@ -514,8 +558,8 @@ export class CpuBackend implements Backend {
       const p = pos[t]!;
       if (p >= kv.capacity) continue; // as the WebGPU kv_write: past the cache is skipped
       for (const [src, dst] of [[k, kv.k[layer]!], [v, kv.v[layer]!]] as const) {
-        const from = ((src.t as CpuBuffer).ptr >> 2) + (src.offset ?? 0) + t * src.stride;
-        mem.copyWithin((dst >> 2) + p * width, from, from + width);
+        const from = (src.t as CpuBuffer).ptr / 4 + (src.offset ?? 0) + t * src.stride;
+        mem.copyWithin(dst / 4 + p * width, from, from + width);
       }
     }
   }
@@ -699,8 +743,8 @@ function copyRows(from: CpuKernels, src: F32Rows, to: CpuKernels, dst: F32Rows, 
   const a = new Float32Array(from.memory.buffer);
   const b = new Float32Array(to.memory.buffer);
   for (let t = 0; t < count; t++) {
-    const s = (src.ptr >> 2) + (src.offset ?? 0) + t * src.stride;
-    b.set(a.subarray(s, s + n), (dst.ptr >> 2) + (dst.offset ?? 0) + t * dst.stride);
+    const s = src.ptr / 4 + (src.offset ?? 0) + t * src.stride;
+    b.set(a.subarray(s, s + n), dst.ptr / 4 + (dst.offset ?? 0) + t * dst.stride);
   }
 }
 
