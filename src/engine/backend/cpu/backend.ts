@@ -285,6 +285,11 @@ export class CpuBackend implements Backend {
     return this.shards.length;
   }
 
+  /** Bytes of all the backend's memories as they are now (each grows as it fills). */
+  get memoryBytes(): number {
+    return this.shards.reduce((n, sh) => n + sh.kernels.memory.buffer.byteLength, 0);
+  }
+
   /** Whether `create({ threads })` can start workers here, and if not, why (for a capability page). */
   static threadingSupport(): ThreadingSupport {
     return threadingSupport();
