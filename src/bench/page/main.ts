@@ -70,7 +70,12 @@ async function oursCpu(a: PageRunArgs): Promise<PageResult> {
       run,
       source,
       // Sized from the model's plan: a model over 4 GiB takes several memories.
-      backend: async (_file, contextLength) => (backend = await CpuBackend.createFor(planLoad(await openGgufModel([source]), CPU_PLAN_TARGET, { contextLength }), options)),
+      backend: async (_file, contextLength) => {
+        const planned = planLoad(await openGgufModel([source]), CPU_PLAN_TARGET, { contextLength });
+        backend = await CpuBackend.createFor(planned, options);
+        console.log(`    cpu backend: ${backend.shardCount} WebAssembly memor${backend.shardCount === 1 ? 'y' : 'ies'} for ${planned.plan.totalBytes} bytes (budget ${backend.limits.memoryBudgetBytes})`);
+        return backend;
+      },
       deviceBytes: () => backend?.memoryBytes ?? 0,
       heapBytes,
     });
