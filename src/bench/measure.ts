@@ -8,6 +8,7 @@ import type { Backend } from '../engine/backend/ops.ts';
 import { GREEDY, NO_PENALTIES } from '../engine/sampling/params.ts';
 import { readGguf } from '../engine/gguf/reader.ts';
 import type { RangedSource } from '../engine/gguf/source.ts';
+import type { GgufFile } from '../engine/gguf/types.ts';
 import { GPU_LOOP_DEPTH } from '../engine/model/decode-loop.ts';
 import { Model } from '../engine/model/model.ts';
 import type { LoopStats } from '../engine/model/token-loop.ts';
@@ -24,8 +25,11 @@ const LOOP_WARMUP_TOKENS = 2;
 
 export interface OursRunOptions {
   workload: Workload;
-  /** Makes the backend for this run (a fresh one each run, so load time includes its setup). */
-  backend: () => Promise<Backend>;
+  /**
+   * Makes the backend for this run (a fresh one each run, so load time includes its setup), for the
+   * model's header and the context it loads with (the CPU backend sizes its memories from them).
+   */
+  backend: (file: GgufFile, contextLength: number) => Promise<Backend>;
   source: RangedSource;
   /** Bytes of device memory held now: GPU buffers (tracked) or the wasm memory. */
   deviceBytes: () => number;
@@ -50,9 +54,10 @@ export async function measureOurs(o: OursRunOptions): Promise<RunSample> {
   const longest = Math.max(workload.promptTokens, ...contexts) + LOOP_WARMUP_TOKENS + workload.decodeTokens + GPU_LOOP_DEPTH + 1;
 
   const t0 = performance.now();
-  const backend = await o.backend();
   const file = await readGguf(o.source);
-  const model = await Model.load(backend, o.source, { file, contextLength: Math.ceil(longest / 256) * 256, onProgress: sample });
+  const contextLength = Math.ceil(longest / 256) * 256;
+  const backend = await o.backend(file, contextLength);
+  const model = await Model.load(backend, o.source, { file, contextLength, onProgress: sample });
   const loadMs = performance.now() - t0;
   sample();
   try {

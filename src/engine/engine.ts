@@ -135,11 +135,11 @@ function isDeviceLost(error: unknown): boolean {
 /**
  * A load that ran out of memory, which the model in use may be the cause of: the plan did not fit
  * the budget (ModelTooLargeError), or the CPU backend's WebAssembly memory could not be allocated
- * or grown (a RangeError).
+ * or grown (a RangeError), or its memories for a model over 4 GiB could not be made (CpuMemoryError).
  */
 function isOutOfMemory(error: unknown): boolean {
   const e = error as Error | undefined;
-  return e?.name === 'ModelTooLargeError' || (e instanceof RangeError && /memory|allocat/i.test(e.message));
+  return e?.name === 'ModelTooLargeError' || e?.name === 'CpuMemoryError' || (e instanceof RangeError && /memory|allocat/i.test(e.message));
 }
 
 export class Engine implements EngineApi {

@@ -337,3 +337,42 @@ describe('test-model generator', () => {
     expect(logitStats(logits, nVocab).finite).toBe(true);
   });
 });
+
+describe('make-model sampledBlocks (fast large files)', () => {
+  const o: TestModelOptions = { arch: 'llama', embd: 256, layers: 1, heads: 4, ff: 512, quant: 'q4_k_m', seed: 9 };
+  const bytesOf = (plan: ReturnType<typeof planTestModel>, i: number) => {
+    const t = plan.spec.tensors[i]!;
+    return plan.data({ ...t, offset: 0, fileOffset: 0, byteSize: 0, elementCount: t.shape.reduce((a, b) => a * b, 1) }, i) as Uint8Array;
+  };
+
+  it('gives the same tensors, types and sizes as the full path, each block one of its pool rows at its column, with like statistics', () => {
+    const full = planTestModel(o);
+    const fast = planTestModel({ ...o, sampledBlocks: true });
+    expect(fast.spec.tensors).toEqual(full.spec.tensors);
+    let sampled = 0;
+    for (let i = 0; i < full.spec.tensors.length; i++) {
+      const t = full.spec.tensors[i]!;
+      const a = bytesOf(full, i);
+      const b = bytesOf(fast, i);
+      expect(b.length, t.name).toBe(a.length);
+      expect(bytesOf(fast, i), `${t.name}: reproducible`).toEqual(b);
+      const fmt = quantFormat(t.type)!;
+      const rows = t.shape.slice(1).reduce((x, y) => x * y, 1);
+      if (t.shape.length < 2 || fmt.blockSize === 1 || rows <= 64) continue;
+      sampled++;
+      // Blocks repeat (drawn from 64 rows), and the values keep the full path's spread.
+      const rowBytes = b.length / rows;
+      const col0 = new Set<string>();
+      for (let r = 0; r < rows; r++) col0.add(b.subarray(r * rowBytes, r * rowBytes + fmt.typeSize).join());
+      expect(col0.size, t.name).toBeLessThanOrEqual(64);
+      const std = (bytes: Uint8Array) => {
+        const v = new Float32Array(t.shape[0]! * rows);
+        fmt.dequantize(bytes, v, v.length);
+        return Math.sqrt(v.reduce((s, x) => s + x * x, 0) / v.length);
+      };
+      expect(std(b) / std(a), t.name).toBeGreaterThan(0.8);
+      expect(std(b) / std(a), t.name).toBeLessThan(1.25);
+    }
+    expect(sampled).toBeGreaterThan(0);
+  });
+});

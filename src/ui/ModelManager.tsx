@@ -5,7 +5,7 @@
  */
 import { useEffect, useRef, useState } from 'react';
 import type { BackendChoice, GpuReport } from '../engine/api.ts';
-import { fitVerdict, runningBackend, type CatalogModel, type DeviceFacts } from './catalog.ts';
+import { CPU_DEFAULT_MODEL_BYTES, fitVerdict, runningBackend, type CatalogModel, type DeviceFacts } from './catalog.ts';
 import { formatBytes } from './CapabilityReport.tsx';
 import { LoadOutcome } from './ModelStatus.tsx';
 import { TransferProgress } from './TransferProgress.tsx';
@@ -78,7 +78,7 @@ export function ModelManager({ engine, gpu, remote }: { engine: EngineHandle; gp
           )}
         </div>
         <p className="muted small">
-          The CPU is slower than a GPU but works everywhere; models over 4 GiB need WebGPU.
+          The CPU is slower than a GPU but works everywhere; it holds models up to {formatBytes(cpu?.maxModelBytes ?? CPU_DEFAULT_MODEL_BYTES)} here (each badge says whether one fits).
           {gpu && !gpu.available ? ' This browser has no usable WebGPU, so Auto runs on the CPU.' : ''}
           {gpu?.available && gpu.kernelPaths.software ? " This browser's WebGPU is a software renderer, slower than the CPU, so Auto runs on the CPU." : ''}
         </p>

@@ -102,14 +102,22 @@ describe('fitVerdict on the CPU backend', () => {
   const model = (approxSize: number, memoryEstimate: number): CatalogModel => ({
     id: 'm', name: 'm', family: '', parameters: '', quantization: '', urls: ['x'], approxSize, memoryEstimate, license: '', contextLength: 0,
   });
-  it('says no, and why, for weights over 4 GiB even where a GPU could run them', () => {
+  /** A browser where the CPU backend can make one 4 GiB memory only (a 32-bit engine: CpuReport.shards 1). */
+  const oneMemory = { cpuMaxBytes: 4 * GiB - 32 * 1024 ** 2 };
+  it('says no, and why, for weights over one memory where the engine makes only one, even where a GPU could run them', () => {
     const eightB = model(4.9 * GiB, 6 * GiB);
-    expect(fitVerdict(eightB, { backend: 'cpu', deviceMemoryGiB: 8 }, false)).toMatchObject({ level: 'no', reason: expect.stringMatching(/at most .*GiB \(one 4 GiB WebAssembly memory.*needs WebGPU/) });
-    expect(fitVerdict(eightB, { backend: 'webgpu', deviceMemoryGiB: 8 }, false).level).not.toBe('no');
+    expect(fitVerdict(eightB, { backend: 'cpu', deviceMemoryGiB: 8, ...oneMemory }, false)).toMatchObject({ level: 'no', reason: expect.stringMatching(/at most .*GiB in this browser \(one 4 GiB WebAssembly memory.*needs WebGPU/) });
+    expect(fitVerdict(eightB, { backend: 'webgpu', deviceMemoryGiB: 8, ...oneMemory }, false).level).not.toBe('no');
+    // Two memories: the CPU holds it (the device memory is the limit then).
+    expect(fitVerdict(eightB, { backend: 'cpu', deviceMemoryGiB: 8, cpuMaxBytes: 2 * 4 * GiB - 64 * 1024 ** 2 }, false).level).not.toBe('no');
+    expect(fitVerdict(model(9 * GiB, 10 * GiB), { backend: 'cpu', deviceMemoryGiB: 16, cpuMaxBytes: 2 * 4 * GiB - 64 * 1024 ** 2 }, false)).toMatchObject({
+      level: 'no',
+      reason: expect.stringMatching(/2 WebAssembly memories of 4 GiB/),
+    });
   });
-  it('is tight when only the default context pushes it past 4 GiB', () => {
-    expect(fitVerdict(model(3.5 * GiB, 4.2 * GiB), { backend: 'cpu', deviceMemoryGiB: 8 }, false)).toMatchObject({ level: 'tight', reason: expect.stringMatching(/shorter context/) });
-    expect(fitVerdict(model(1 * GiB, 1.5 * GiB), { backend: 'cpu', deviceMemoryGiB: 8 }, false).level).toBe('fits');
+  it('is tight when only the default context pushes it past the CPU limit', () => {
+    expect(fitVerdict(model(3.5 * GiB, 4.2 * GiB), { backend: 'cpu', deviceMemoryGiB: 8, ...oneMemory }, false)).toMatchObject({ level: 'tight', reason: expect.stringMatching(/shorter context/) });
+    expect(fitVerdict(model(1 * GiB, 1.5 * GiB), { backend: 'cpu', deviceMemoryGiB: 8, ...oneMemory }, false).level).toBe('fits');
   });
 });
 
@@ -122,34 +130,43 @@ describe('fitVerdict per backend', () => {
   const both = { webgpu: true, cpu: true };
   const catalog = parseCatalog(JSON.parse(readFileSync(new URL('../../public/models.json', import.meta.url), 'utf8')));
 
+  /** A browser that lets the CPU backend make one 4 GiB memory only (a 32-bit engine). */
+  const oneMemory = 4 * GiB - 32 * 1024 ** 2;
+
   it('marks no catalog model past the CPU limit as fitting where only the CPU backend runs', () => {
-    const big = catalog.filter((m) => m.approxSize > CPU_DEFAULT_MODEL_BYTES);
+    const big = catalog.filter((m) => m.approxSize > oneMemory);
     // Qwen2.5-7B (4.4 GiB) and Llama-3.1-8B (4.6 GiB) Q4_K_M among them.
     expect(big.length).toBeGreaterThanOrEqual(2);
     for (const m of big) {
-      const v = fitVerdict(m, { backend: 'cpu', deviceMemoryGiB: 8, usable: cpuOnly }, false);
+      const v = fitVerdict(m, { backend: 'cpu', deviceMemoryGiB: 8, usable: cpuOnly, cpuMaxBytes: oneMemory }, false);
       expect(v.level, m.id).toBe('no');
       expect(v.only, m.id).toBeUndefined();
-      expect(v.reason).toMatch(/needs WebGPU/);
+      expect(v.reason).toMatch(/one 4 GiB WebAssembly memory.*needs WebGPU/);
+      // Where the engine makes several memories (64-bit browsers: the default), the CPU holds it.
+      const several = fitVerdict(m, { backend: 'cpu', deviceMemoryGiB: 16, usable: cpuOnly }, false);
+      expect(several.level, m.id).not.toBe('no');
     }
   });
 
   it('says a model past the CPU limit runs on WebGPU only where both backends run', () => {
     const eightB = model(4.6 * GiB, 6.3 * GiB);
-    const onGpu = fitVerdict(eightB, { backend: 'webgpu', deviceMemoryGiB: 16, usable: both }, false);
+    const onGpu = fitVerdict(eightB, { backend: 'webgpu', deviceMemoryGiB: 16, usable: both, cpuMaxBytes: oneMemory }, false);
     expect(onGpu.level).not.toBe('no');
     expect(onGpu.only).toBe('webgpu');
     expect(onGpu.reason).toMatch(/Runs on WebGPU only: On the CPU a model may take at most/);
-    const cpuChosen = fitVerdict(eightB, { backend: 'cpu', deviceMemoryGiB: 16, usable: both }, false);
+    const cpuChosen = fitVerdict(eightB, { backend: 'cpu', deviceMemoryGiB: 16, usable: both, cpuMaxBytes: oneMemory }, false);
     expect(cpuChosen.level).toBe('no');
     expect(cpuChosen.only).toBe('webgpu');
     expect(cpuChosen.reason).toMatch(/WebGPU can run it here: choose WebGPU or Auto/);
   });
 
   it('takes the CPU limit from the engine, less the backend\'s own buffers by default', () => {
+    // Node makes every memory the backend may: the default is that many.
     expect(cpuReport().maxModelBytes).toBe(CPU_DEFAULT_MODEL_BYTES);
+    expect(cpuReport().shards).toBe(8);
     const justUnder4 = model(4 * GiB - 8 * 1024 ** 2, 4 * GiB);
-    expect(fitVerdict(justUnder4, { backend: 'cpu', usable: cpuOnly }, false).level).toBe('no');
+    expect(fitVerdict(justUnder4, { backend: 'cpu', usable: cpuOnly, cpuMaxBytes: oneMemory }, false).level).toBe('no');
+    expect(fitVerdict(justUnder4, { backend: 'cpu', usable: cpuOnly }, false).level).toBe('fits');
     const m = model(2 * GiB, 2.5 * GiB);
     expect(fitVerdict(m, { backend: 'cpu', usable: cpuOnly }, false).level).toBe('fits');
     expect(fitVerdict(m, { backend: 'cpu', usable: cpuOnly, cpuMaxBytes: 1 * GiB }, false).level).toBe('no');

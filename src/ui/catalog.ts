@@ -89,13 +89,16 @@ export function runningBackend(choice: BackendChoice, gpu: GpuReport | undefined
   return gpuUsable ? 'webgpu' : 'none';
 }
 
-/** The most a model may take on the CPU backend: one wasm32 memory (src/engine/backend/cpu). */
+/** One wasm32 memory: the CPU backend spreads a model's weights over several (src/engine/backend/cpu/shards.ts). */
 export const CPU_MAX_BYTES = 4 * 1024 ** 3;
+/** The memories it makes at most (CPU_MAX_SHARDS in src/engine/backend/cpu/shards.ts). */
+export const CPU_DEFAULT_SHARDS = 8;
 /**
- * What of that memory a model may take when the engine does not say (its CpuReport.maxModelBytes):
- * 4 GiB less the backend's own buffers (src/engine/backend/cpu/backend.ts, 32 MiB).
+ * What a model may take on the CPU when the engine does not say (its CpuReport.maxModelBytes):
+ * 8 memories of 4 GiB less the backend's own buffers (32 MiB for the first, 32 MiB of staging for
+ * each other: src/engine/backend/cpu/backend.ts `cpuMaxModelBytes`).
  */
-export const CPU_DEFAULT_MODEL_BYTES = CPU_MAX_BYTES - 32 * 1024 ** 2;
+export const CPU_DEFAULT_MODEL_BYTES = CPU_DEFAULT_SHARDS * CPU_MAX_BYTES - CPU_DEFAULT_SHARDS * 32 * 1024 ** 2;
 
 export interface DeviceFacts {
   /** The backend a load would run on (`runningBackend`). */
@@ -136,7 +139,11 @@ function verdictOn(model: CatalogModel, device: DeviceFacts, downloaded: boolean
   const cpuMax = device.cpuMaxBytes ?? CPU_DEFAULT_MODEL_BYTES;
   if (device.backend === 'none') return { level: 'no', reason: 'The chosen backend cannot run in this browser (no WebGPU, or no WebAssembly SIMD for the CPU).' };
   if (device.backend === 'cpu' && model.approxSize > cpuMax) {
-    return { level: 'no', reason: `On the CPU a model may take at most ${gb(cpuMax)} (one 4 GiB WebAssembly memory, less the engine's own buffers); its weights take about ${gb(model.approxSize)}. It needs WebGPU.` };
+    const memories = Math.max(1, Math.round(cpuMax / CPU_MAX_BYTES));
+    return {
+      level: 'no',
+      reason: `On the CPU a model may take at most ${gb(cpuMax)} in this browser (${memories === 1 ? 'one 4 GiB WebAssembly memory' : `${memories} WebAssembly memories of 4 GiB`}, less the engine's own buffers); its weights take about ${gb(model.approxSize)}. It needs WebGPU.`,
+    };
   }
   if (!downloaded && device.freeStorage !== undefined && model.approxSize > device.freeStorage) {
     return { level: 'no', reason: `Not enough storage: needs about ${gb(model.approxSize)}, ${gb(device.freeStorage)} free.` };

@@ -16,6 +16,7 @@ const ADVICE: Record<string, { title: string; action: string }> = {
   GgufFormatError: { title: 'Not a usable GGUF file', action: 'Check that the file is a complete .gguf model (a partial download is not).' },
   UnsupportedModelError: { title: 'This model is not supported', action: 'Pick a model from the catalog; it lists the architectures Hearth runs.' },
   ModelTooLargeError: { title: 'The model is too large for this device', action: 'Pick a smaller model or a smaller quantization (Q4_K_M).' },
+  CpuMemoryError: { title: 'Not enough memory for this model on the CPU', action: 'Close other tabs, or pick a smaller model or quantization (Q4_K_M); WebGPU, where available, may hold it.' },
   StorageQuotaError: { title: 'Not enough storage', action: 'Delete models you no longer use in Models, or free space on the device.' },
   IntegrityError: { title: 'The download is damaged', action: 'Delete it in Models and download it again.' },
   // The store's message says whether anything was kept, so this promises no resume.

@@ -3,7 +3,9 @@
  * through `window.hearthBench`. Served by a Vite dev server with COOP/COEP (cross-origin isolation,
  * which wllama's threads need) and the models under /models/ with Range support.
  */
-import { CpuBackend, type CpuBackendOptions } from '../../engine/backend/cpu/backend.ts';
+import { CPU_PLAN_TARGET, CpuBackend, type CpuBackendOptions } from '../../engine/backend/cpu/backend.ts';
+import { openGgufModel } from '../../engine/gguf/split.ts';
+import { planLoad } from '../../engine/model/loader.ts';
 import { createGpuContext } from '../../engine/backend/webgpu/device.ts';
 import { httpRangeSource } from '../../engine/gguf/source.ts';
 import { gpuCopyBandwidth, wasmReadBandwidth } from '../bandwidth.ts';
@@ -67,8 +69,14 @@ async function oursCpu(a: PageRunArgs): Promise<PageResult> {
       workload: a.workload,
       run,
       source,
-      backend: async () => (backend = await CpuBackend.create(options)),
-      deviceBytes: () => backend?.kernels.memory.buffer.byteLength ?? 0,
+      // Sized from the model's plan: a model over 4 GiB takes several memories.
+      backend: async (_file, contextLength) => {
+        const planned = planLoad(await openGgufModel([source]), CPU_PLAN_TARGET, { contextLength });
+        backend = await CpuBackend.createFor(planned, options);
+        console.log(`    cpu backend: ${backend.shardCount} WebAssembly memor${backend.shardCount === 1 ? 'y' : 'ies'} for ${planned.plan.totalBytes} bytes (budget ${backend.limits.memoryBudgetBytes})`);
+        return backend;
+      },
+      deviceBytes: () => backend?.memoryBytes ?? 0,
       heapBytes,
     });
     console.log(`    run ${run + 1}: ${describeSample(sample)}`);

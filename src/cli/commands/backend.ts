@@ -3,10 +3,13 @@
  * WebGPU (Dawn) is imported only when chosen, so `--backend cpu` loads no native GPU module.
  */
 import type { Backend } from '../../engine/backend/ops.ts';
+import type { CPU_PLAN_TARGET, CpuPlanned } from '../../engine/backend/cpu/backend.ts';
 import { UsageError } from '../command.ts';
 
-export interface CliBackend {
+export interface CliBackend<P = never> {
   backend: Backend;
+  /** The CPU's: the model as planned to size the backend (its memories); load it as is. */
+  planned?: P;
   /** Frees what the model does not own (the GPU context); call after the model is destroyed. */
   close(): void;
 }
@@ -22,13 +25,19 @@ export function backendFlags(values: Map<string, string>): { name: 'webgpu' | 'c
   return { name, threads };
 }
 
-export async function cliBackend(values: Map<string, string>): Promise<CliBackend> {
+/**
+ * `planForCpu`: the model planned on the CPU's target (the loader's `planLoad(file, target, ...)`):
+ * the CPU backend is then sized from it, over as many WebAssembly memories as its weights need
+ * (models over 4 GiB), and the plan comes back to load. Without it, one memory.
+ */
+export async function cliBackend<P extends CpuPlanned = never>(values: Map<string, string>, planForCpu?: (target: typeof CPU_PLAN_TARGET) => P | Promise<P>): Promise<CliBackend<P>> {
   const { name, threads } = backendFlags(values);
   if (name === 'cpu') {
-    const { CpuBackend } = await import('../../engine/backend/cpu/backend.ts');
-    const backend = await CpuBackend.create({ threads });
+    const { CpuBackend, CPU_PLAN_TARGET } = await import('../../engine/backend/cpu/backend.ts');
+    const planned = planForCpu ? await planForCpu(CPU_PLAN_TARGET) : undefined;
+    const backend = planned ? await CpuBackend.createFor(planned, { threads }) : await CpuBackend.create({ threads });
     if (backend.threadingFallback) process.stderr.write(`cpu: single-threaded: ${backend.threadingFallback}\n`);
-    return { backend, close: () => undefined };
+    return { backend, close: () => undefined, ...(planned ? { planned } : {}) };
   }
   const [{ WebGpuBackend }, { createGpuContext }, { nodeGpu, nodeProbeOptions }] = await Promise.all([
     import('../../engine/backend/webgpu/backend.ts'),

@@ -33,7 +33,9 @@ import { Tokenizer } from '../../engine/tokenizer/index.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
 import { UsageError, backendArg, parseFlags, type CliCommand } from '../command.ts';
 import { attachLoras, takeLoraFlags } from '../lora-flags.ts';
-import { backendFlags, cliBackend } from './backend.ts';
+import { backendFlags, cliBackend, type CliBackend } from './backend.ts';
+import { openGgufModel } from '../../engine/gguf/split.ts';
+import { planLoad, type PlannedLoad } from '../../engine/model/loader.ts';
 
 /** The constraint flags as request fields, checked as a request's are (named errors before loading the model). */
 function constraintFlags(values: Map<string, string>, switches: Set<string>): Pick<ChatCompletionRequest, 'response_format' | 'grammar'> {
@@ -102,15 +104,19 @@ export const generateCommand: CliCommand = {
 
     backendFlags(values);
     const source = await nodeFileSource(positional[0]!);
-    let made: Awaited<ReturnType<typeof cliBackend>>;
+    const sizing = { ...(ctx !== undefined ? { contextLength: ctx } : {}), ...(batch !== undefined ? { batch } : {}) };
+    let made: CliBackend<PlannedLoad>;
+    let file: GgufFile;
     try {
-      made = await cliBackend(values);
+      file = await readGguf(source);
+      // A decoder-only model on the CPU: planned first, so its weights may take several memories.
+      const t5 = file.metadata.get('general.architecture') === 't5';
+      made = await cliBackend(values, t5 ? undefined : async (target) => planLoad(await openGgufModel([source]), target, sizing));
     } catch (error) {
       await source.close();
       throw error;
     }
     try {
-      const file = await readGguf(source);
       const { metadata } = file;
       const tokenizer = Tokenizer.fromGgufMetadata(metadata);
       if (metadata.get('general.architecture') === 't5') {
@@ -119,10 +125,7 @@ export const generateCommand: CliCommand = {
         if (loras.length) throw new UsageError('--lora does not apply to an encoder-decoder (t5) model');
         return await runT5(made.backend, source, file, tokenizer, { prompt, nPredict, sampling, seed, ctx, printJson });
       }
-      const model = await Model.load(made.backend, source, {
-        ...(ctx !== undefined ? { contextLength: ctx } : {}),
-        ...(batch !== undefined ? { batch } : {}),
-      });
+      const model = await Model.load(made.backend, made.planned ?? source, sizing);
       await attachLoras(model, loras);
       const session = new ChatSession(model, tokenizer, metadata as ReadonlyMap<string, unknown>, { modelName: basename(positional[0]!) });
       let ids: number[];

@@ -12,10 +12,10 @@
  * the CPU's ceiling ({@link CPU_PLAN_TARGET}) and handed on to the load.
  */
 import { HearthError, WebGPUUnavailableError } from '../errors.ts';
-import type { GgmlType } from '../gguf/ggml-types.ts';
-import { CPU_BACKEND_OVERHEAD_BYTES, CpuBackend, cpuSupportsWeight, cpuWeightBytes } from './cpu/backend.ts';
-import { relaxedSimdSupported, simdSupported, WASM32_MAX_BYTES } from './cpu/kernels.ts';
-import type { Backend, BackendLimits } from './ops.ts';
+import { CPU_PLAN_TARGET, cpuMaxModelBytes, CpuBackend, type CpuPlanned } from './cpu/backend.ts';
+import { relaxedSimdSupported, simdSupported } from './cpu/kernels.ts';
+import { probeShards } from './cpu/shards.ts';
+import type { Backend } from './ops.ts';
 import type { GpuContext } from './webgpu/device.ts';
 import { WebGpuBackend } from './webgpu/backend.ts';
 import type { KernelCache } from './webgpu/kernel.ts';
@@ -37,10 +37,12 @@ export interface CpuReport {
   /** The page's (worker's) `crossOriginIsolated`, where the platform has one. */
   crossOriginIsolated?: boolean;
   /**
-   * The most a model may take on the CPU backend, weights, KV cache and scratch together: one
-   * wasm32 memory (4 GiB) less the backend's own buffers. The catalog's "fits" uses it.
+   * The most a model may take on the CPU backend, weights, KV cache and scratch together: `shards`
+   * wasm32 memories (4 GiB each) less the backend's own buffers. The catalog's "fits" uses it.
    */
   maxModelBytes: number;
+  /** WebAssembly memories of 4 GiB this engine let us reserve (up to CPU_MAX_SHARDS): the weights are spread over them. */
+  shards: number;
 }
 
 export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
@@ -50,6 +52,7 @@ export const MAX_DEFAULT_THREADS = 8;
 
 /** What the CPU backend can do here (for the capability page and the default thread count). */
 export function cpuReport(): CpuReport {
+  const shards = probeShards();
   const support = CpuBackend.threadingSupport();
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
   return {
@@ -60,30 +63,18 @@ export function cpuReport(): CpuReport {
     hardwareConcurrency: support.hardwareConcurrency,
     defaultThreads: support.available ? Math.max(1, Math.min(support.hardwareConcurrency, MAX_DEFAULT_THREADS)) : 1,
     ...(isolated !== undefined ? { crossOriginIsolated: isolated } : {}),
-    maxModelBytes: WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES,
+    maxModelBytes: cpuMaxModelBytes(shards),
+    shards,
   };
 }
 
-/**
- * What a CPU load is planned against before the backend exists: a wasm32 memory's 4 GiB less what
- * the backend itself takes, the CPU's weight sizes (converted types widened to F32) and types.
- */
-export const CPU_PLAN_TARGET: {
-  kind: 'cpu';
-  limits: BackendLimits;
-  supportsWeight(type: GgmlType): boolean;
-  weightBytes(type: GgmlType, shape: readonly number[]): number;
-} = {
-  kind: 'cpu',
-  limits: { maxBufferBytes: 2 ** 31, memoryBudgetBytes: WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES },
-  supportsWeight: cpuSupportsWeight,
-  weightBytes: cpuWeightBytes,
-};
+export { CPU_PLAN_TARGET, cpuMaxModelBytes } from './cpu/backend.ts';
 
-/** A model planned against a backend: the CPU backend takes its memory budget from `plan`. */
-export interface Planned {
-  plan: { totalBytes: number };
-}
+/**
+ * A model planned against a backend: the CPU backend takes its memory budget from `plan`, and the
+ * number of its memories (shards) from the file's matrices (`cpuLayout`) where given.
+ */
+export type Planned = CpuPlanned;
 
 /** A backend made for one load, with what the model info says about it. */
 export interface ChosenBackend<P extends Planned> {
@@ -150,7 +141,9 @@ export async function cpuBackend<P extends Planned>(request: BackendRequest<P>, 
     throw new HearthError(`threads must be a positive integer, got ${request.threads}`);
   }
   const threads = request.threads ?? report.defaultThreads;
-  const backend = await CpuBackend.create({ threads, memoryBudgetBytes: planned.plan.totalBytes });
+  // The memories the weights need are made here, before the download: a browser that cannot make
+  // them fails now (CpuMemoryError).
+  const backend = await CpuBackend.createFor(planned, { threads });
   const n = backend.threads;
   let notice = `${why} (${n} thread${n === 1 ? '' : 's'})`;
   const single = backend.threadingFallback ?? (n === 1 && !report.threadsAvailable ? report.threadsReason : undefined);

@@ -285,7 +285,8 @@ describe('CpuBackend threads', () => {
     const be = await CpuBackend.create({ relaxed: false, threads: 3, memoryBudgetBytes: 64 << 20 });
     try {
       // The test plays the OS killing a worker thread (the pool and its handles are private).
-      const pool = (be.kernels as unknown as { pool: { lost: boolean; handles: { terminate(): void }[] } }).pool;
+      // (kernels.ts keeps it in a state shared by the backend's memories.)
+      const pool = (be.kernels as unknown as { ps: { pool: { lost: boolean; handles: { terminate(): void }[] } } }).ps.pool;
       pool.handles[0]!.terminate();
       while (!pool.lost) await new Promise((r) => setTimeout(r, 5));
       const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
@@ -294,7 +295,7 @@ describe('CpuBackend threads', () => {
       await be.kernels.poolReady;
       expect(be.kernels.poolRestarts).toBe(1);
       expect(be.threads).toBe(3);
-      const restarted = (be.kernels as unknown as { pool: typeof pool | undefined }).pool;
+      const restarted = (be.kernels as unknown as { ps: { pool: typeof pool | undefined } }).ps.pool;
       expect(restarted).toBeDefined();
       expect(restarted).not.toBe(pool);
       const after = await runOps(be, seed);

@@ -42,7 +42,8 @@ import type {
   Vector,
   Weight,
 } from '../ops.ts';
-import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
+import { CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
+import { CPU_MAX_SHARDS, cpuLayout, planShards, SHARD_OVERHEAD_BYTES, shardBuffers, type CpuLayout } from './shards.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
 import { moeFfnOnHost, type MoeHost } from './moe.ts';
 import { copyOnHost, ssmConvOnHost, ssmScanOnHost, zeroOnHost, type RecurrentHost } from './recurrent.ts';
@@ -102,6 +103,40 @@ export function cpuSupportsWeight(type: GgmlType): boolean {
   return CPU_WEIGHT_TYPES.includes(type) || quantFormat(type) !== undefined;
 }
 
+/**
+ * The most a model may take over `shards` wasm32 memories: their 4 GiB each less the backend's own
+ * buffers (shard 0's and each other shard's staging). Whole matrices per shard leave some room
+ * unused (shards.ts): a model near the limit may need one memory more, which `CpuBackend.create`
+ * says before the download.
+ */
+export function cpuMaxModelBytes(shards: number): number {
+  return shards * WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES - (shards - 1) * SHARD_OVERHEAD_BYTES;
+}
+
+/**
+ * What a CPU load is planned against before the backend exists: CPU_MAX_SHARDS wasm32 memories
+ * less what the backend itself takes, the CPU's weight sizes (converted types widened to F32) and
+ * types. How many memories the weights take, and whether this engine can make them, is
+ * `CpuBackend.createFor`'s (from the plan).
+ */
+export const CPU_PLAN_TARGET: {
+  kind: 'cpu';
+  limits: { maxBufferBytes: number; memoryBudgetBytes: number };
+  supportsWeight(type: GgmlType): boolean;
+  weightBytes(type: GgmlType, shape: readonly number[]): number;
+} = {
+  kind: 'cpu',
+  limits: { maxBufferBytes: 2 ** 31, memoryBudgetBytes: cpuMaxModelBytes(CPU_MAX_SHARDS) },
+  supportsWeight: cpuSupportsWeight,
+  weightBytes: cpuWeightBytes,
+};
+
+/** A model planned on CPU_PLAN_TARGET (the loader's PlannedLoad has these): what sizes a backend for it. */
+export interface CpuPlanned {
+  plan: { totalBytes: number };
+  file?: { tensors: ReadonlyArray<{ name: string; type: GgmlType; shape: readonly number[] }> } | undefined;
+}
+
 export interface CpuBackendOptions extends CpuKernelsOptions {
   /**
    * Bytes the model may take; default 4 GiB (the most a wasm32 memory can address). With threads
@@ -112,6 +147,27 @@ export interface CpuBackendOptions extends CpuKernelsOptions {
   memoryBudgetBytes?: number;
   /** false: always the f32 matmul path (for parity checks). Default true. */
   quantizedActivations?: boolean;
+  /**
+   * The model as planned (shards.ts `cpuLayout`): with it the backend makes as many memories
+   * ("shards") as the weights need, up front. Without it, one memory, as before.
+   */
+  layout?: CpuLayout;
+  /** The most one memory holds (default and cap: wasm32's 4 GiB). Tests pass a few MiB to force shards. */
+  shardBytes?: number;
+  /** The most memories the backend may make (default CPU_MAX_SHARDS). */
+  maxShards?: number;
+}
+
+/** One memory of the backend and the buffers its matmuls need there. */
+interface Shard {
+  kernels: CpuKernels;
+  /** One matmul chunk per thread, MATMUL_SCRATCH_FLOATS apart. */
+  matmulScratch: number;
+  xq: { ptr: number; bytes: number };
+  /** Shards beyond the first: where a matmul's input and output rows are copied (STAGING_BYTES). */
+  staging: number;
+  /** The most bytes of this memory weights may fill (its `mark()` stays below). */
+  weightCap: number;
 }
 
 class CpuWeight implements Weight {
@@ -122,6 +178,8 @@ class CpuWeight implements Weight {
     readonly rows: number,
     readonly bytes: number,
     readonly ptr: number,
+    /** The memory it lives in (shards.ts); 0 is the one with the activations. */
+    readonly shard = 0,
   ) {}
 }
 
@@ -154,33 +212,82 @@ export class CpuBackend implements Backend {
   readonly kind = 'cpu' as const;
   readonly relativeAttention = true;
   readonly limits: BackendLimits;
-  /** The memory's declared maximum: binding for a shared memory (threads); an unshared one grows to wasm32's 4 GiB. */
+  /** Shard 0's declared maximum: binding for a shared memory (threads); an unshared one grows to wasm32's 4 GiB. */
   private readonly maximumBytes: number;
   private readonly quantized: boolean;
-  /** One matmul chunk per thread, MATMUL_SCRATCH_FLOATS apart. */
-  private readonly matmulScratch: number;
-  private xq = { ptr: 0, bytes: 0 };
+  /** The memories (shards.ts): shard 0 holds the activations, KV cache and vectors, and weights while they fit. */
+  private readonly shards: Shard[];
   /** Attention scores: `floats` per thread, one after another. */
   private attnScratch = { ptr: 0, floats: 0 };
+  /** Bytes of each other shard's staging area (shards.ts `shardBuffers`). */
+  private readonly stagingBytes: number;
+  /** Shard 0's kernels (activations, KV cache, every op that is not on a weight). */
+  readonly kernels: CpuKernels;
 
-  private constructor(
-    readonly kernels: CpuKernels,
-    options: CpuBackendOptions,
-  ) {
-    this.limits = { maxBufferBytes: 2 ** 31, memoryBudgetBytes: options.memoryBudgetBytes ?? WASM32_MAX_BYTES };
-    this.maximumBytes = Math.min(WASM32_MAX_BYTES, (options.memoryBudgetBytes ?? WASM32_MAX_BYTES) + CPU_BACKEND_OVERHEAD_BYTES);
+  private constructor(kernels: CpuKernels[], options: CpuBackendOptions, weightCaps: number[] | undefined, maximumBytes: number) {
+    this.kernels = kernels[0]!;
+    const budget = options.memoryBudgetBytes ?? (kernels.length > 1 ? kernels.length * WASM32_MAX_BYTES - CPU_BACKEND_OVERHEAD_BYTES : WASM32_MAX_BYTES);
+    this.limits = { maxBufferBytes: 2 ** 31, memoryBudgetBytes: budget };
+    this.maximumBytes = maximumBytes;
     this.quantized = options.quantizedActivations ?? true;
-    this.matmulScratch = kernels.allocF32(MATMUL_SCRATCH_FLOATS * kernels.threads);
+    this.stagingBytes = shardBuffers(Math.min(WASM32_MAX_BYTES, options.shardBytes ?? WASM32_MAX_BYTES), CPU_BACKEND_OVERHEAD_BYTES).staging;
+    this.shards = kernels.map((k, i) => ({
+      kernels: k,
+      matmulScratch: k.allocF32(MATMUL_SCRATCH_FLOATS * k.threads),
+      xq: { ptr: 0, bytes: 0 },
+      staging: i === 0 ? 0 : k.alloc(this.stagingBytes),
+      weightCap: weightCaps?.[i] !== undefined ? k.mark() + weightCaps[i]! : Number.POSITIVE_INFINITY,
+    }));
   }
 
   /**
    * `threads` (default 1): threads per op, this one included; see CpuKernelsOptions. In a browser
    * the pool needs a cross-origin isolated page; check `threadingSupport()` first, or read
    * `threads` / `threadingFallback` after.
+   *
+   * `layout` (the planned model): as many memories as its weights need are made now, at their
+   * expected sizes, so a model this browser cannot hold fails here (CpuMemoryError), before its
+   * download; more than `maxShards` would be needed: CpuMemoryError too.
    */
   static async create(options: CpuBackendOptions = {}): Promise<CpuBackend> {
-    const maximumBytes = Math.min(WASM32_MAX_BYTES, (options.memoryBudgetBytes ?? WASM32_MAX_BYTES) + CPU_BACKEND_OVERHEAD_BYTES);
-    return new CpuBackend(await CpuKernels.create({ maximumBytes, ...options }), options);
+    const shardBytes = Math.min(WASM32_MAX_BYTES, options.shardBytes ?? WASM32_MAX_BYTES);
+    const maxShards = options.maxShards ?? CPU_MAX_SHARDS;
+    const plan = options.layout && planShards(options.layout, shardBytes, CPU_BACKEND_OVERHEAD_BYTES, maxShards);
+    if (options.layout && !plan) {
+      const weights = options.layout.matrixBytes.reduce((a, b) => a + b, 0);
+      throw new CpuMemoryError(
+        `the model's weights (${weights} bytes, largest matrix ${options.layout.largestBytes}) need more than the ${maxShards} WebAssembly memories of ${shardBytes} bytes the CPU backend may make`,
+        { weightBytes: weights, largestBytes: options.layout.largestBytes, residentBytes: options.layout.residentBytes, shardBytes, maxShards },
+      );
+    }
+    const sharded = plan !== undefined && plan.count > 1;
+    // One memory: declared as small as the model needs (32-bit engines reserve a shared maximum).
+    const maximumBytes = sharded ? shardBytes : Math.min(shardBytes, (options.memoryBudgetBytes ?? WASM32_MAX_BYTES) + CPU_BACKEND_OVERHEAD_BYTES);
+    const more = sharded ? plan.bytes.slice(1).map((b) => ({ initialBytes: Math.min(shardBytes, b), maximumBytes: shardBytes })) : [];
+    // Shard 0 holds the residents whatever the shard size (tests use tiny shards): its memory may exceed it.
+    const first = sharded ? { maximumBytes: Math.min(WASM32_MAX_BYTES, Math.max(shardBytes, plan.bytes[0]!)), initialBytes: Math.min(WASM32_MAX_BYTES, plan.bytes[0]!), ...options } : { maximumBytes, ...options };
+    const kernels = await CpuKernels.createShards(first, more);
+    return new CpuBackend(kernels, options, plan?.weightCaps, maximumBytes);
+  }
+
+  /**
+   * A backend sized for a planned model: its memory budget is the plan's total (a shared memory
+   * declares no more than it needs), and, with the file's tensors, as many memories as its weights
+   * need are made now (CpuMemoryError, before any weight is read, when they cannot be).
+   */
+  static async createFor(planned: CpuPlanned, options: Omit<CpuBackendOptions, 'layout' | 'memoryBudgetBytes'> = {}): Promise<CpuBackend> {
+    const layout = planned.file && cpuLayout(planned.file.tensors, planned.plan.totalBytes, cpuWeightBytes);
+    return CpuBackend.create({ ...options, memoryBudgetBytes: planned.plan.totalBytes, ...(layout ? { layout } : {}) });
+  }
+
+  /** Memories the weights are spread over (1: one wasm32 memory, as before shards). */
+  get shardCount(): number {
+    return this.shards.length;
+  }
+
+  /** Bytes of all the backend's memories as they are now (each grows as it fills). */
+  get memoryBytes(): number {
+    return this.shards.reduce((n, sh) => n + sh.kernels.memory.buffer.byteLength, 0);
   }
 
   /** Whether `create({ threads })` can start workers here, and if not, why (for a capability page). */
@@ -223,14 +330,33 @@ export class CpuBackend implements Backend {
     const rowBytes = this.kernels.rowBytes(info.type, k);
     if (rowBytes === 0) throw new RangeError(`${info.name}: k = ${k} is not a whole number of blocks`);
     const bytes = rowBytes * rows;
-    const ptr = this.kernels.alloc(bytes);
+    const shard = this.place(info.name, bytes);
+    const kernels = this.shards[shard]!.kernels;
+    const ptr = kernels.alloc(bytes);
     const CHUNK = 16 << 20;
     for (let off = 0; off < bytes; off += CHUNK) {
       const part = await read(off, Math.min(CHUNK, bytes - off));
       if (part.length !== Math.min(CHUNK, bytes - off)) throw new RangeError(`${info.name}: short read at ${off}`);
-      this.kernels.write(ptr + off, part);
+      kernels.write(ptr + off, part);
     }
-    return new CpuWeight(info.name, info.type, k, rows, bytes, ptr);
+    return new CpuWeight(info.name, info.type, k, rows, bytes, ptr, shard);
+  }
+
+  /**
+   * The shard a weight of `bytes` goes to: the first with room under its cap (first fit in load
+   * order; shards.ts says why that always fits a planned model). One shard: always it.
+   */
+  private place(name: string, bytes: number): number {
+    if (this.shards.length === 1) return 0;
+    const s = this.shards.findIndex((sh) => Math.ceil(sh.kernels.mark() / 64) * 64 + bytes <= sh.weightCap);
+    if (s < 0) {
+      throw new CpuMemoryError(`${name}: no room for ${bytes} bytes in any of the CPU backend's ${this.shards.length} memories (the model is larger than planned)`, {
+        tensor: name,
+        bytes,
+        shards: this.shards.length,
+      });
+    }
+    return s;
   }
 
   /**
@@ -242,21 +368,26 @@ export class CpuBackend implements Backend {
     if (k % fmt.blockSize !== 0) throw new RangeError(`${name}: k = ${k} is not a whole number of ${fmt.name} blocks`);
     const srcRowBytes = (k / fmt.blockSize) * fmt.typeSize;
     const bytes = 4 * k * rows;
-    const ptr = this.kernels.alloc(bytes);
+    const shard = this.place(name, bytes);
+    const kernels = this.shards[shard]!.kernels;
+    const ptr = kernels.alloc(bytes);
     const rowsPerChunk = Math.max(1, Math.floor(CONVERT_CHUNK_BYTES / srcRowBytes));
     for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
       const n = Math.min(rowsPerChunk, rows - r0);
       const part = await read(r0 * srcRowBytes, n * srcRowBytes);
       if (part.length !== n * srcRowBytes) throw new RangeError(`${name}: short read at ${r0 * srcRowBytes}`);
       // The view is made after the await: nothing grows the memory here, but stay safe.
-      fmt.dequantize(part, this.kernels.f32(ptr + 4 * r0 * k, n * k), n * k);
+      fmt.dequantize(part, kernels.f32(ptr + 4 * r0 * k, n * k), n * k);
     }
-    return new CpuWeight(name, GgmlType.F32, k, rows, bytes, ptr);
+    return new CpuWeight(name, GgmlType.F32, k, rows, bytes, ptr, shard);
   }
 
+  /** Room left: shard 0's to its maximum, plus every other shard's to its weight cap. */
   memoryLeft(): number {
     const shared = typeof SharedArrayBuffer !== 'undefined' && this.kernels.memory.buffer instanceof SharedArrayBuffer;
-    return (shared ? this.maximumBytes : WASM32_MAX_BYTES) - this.kernels.mark();
+    let left = (shared ? this.maximumBytes : WASM32_MAX_BYTES) - this.kernels.mark();
+    for (const sh of this.shards.slice(1)) left += Math.max(0, sh.weightCap - sh.kernels.mark());
+    return left;
   }
 
   /**
@@ -266,19 +397,22 @@ export class CpuBackend implements Backend {
    */
   free(items: ReadonlyArray<Weight | Activation>): number {
     const regions = items
-      .map((item) => (item instanceof CpuWeight ? { ptr: item.ptr, bytes: item.bytes } : item instanceof CpuBuffer ? { ptr: item.ptr, bytes: 4 * item.length } : undefined))
+      .map((item) => (item instanceof CpuWeight ? { ptr: item.ptr, bytes: item.bytes, shard: item.shard } : item instanceof CpuBuffer ? { ptr: item.ptr, bytes: 4 * item.length, shard: 0 } : undefined))
       .filter((r) => r !== undefined)
       .sort((a, b) => a.ptr - b.ptr);
     if (regions.length === 0 || regions.length !== items.length) return 0;
+    // All in one memory, whose allocator they top.
+    const kernels = this.shards[regions[0]!.shard]!.kernels;
+    if (regions.some((r) => r.shard !== regions[0]!.shard)) return 0;
     // Contiguous up to the top: each region starts where the previous one ended (64-byte aligned).
     for (let i = 1; i < regions.length; i++) {
       const end = regions[i - 1]!.ptr + regions[i - 1]!.bytes;
       if (regions[i]!.ptr !== Math.ceil(end / 64) * 64) return 0;
     }
     const last = regions.at(-1)!;
-    const top = this.kernels.mark();
+    const top = kernels.mark();
     if (last.ptr + last.bytes !== top) return 0;
-    this.kernels.release(regions[0]!.ptr);
+    kernels.release(regions[0]!.ptr);
     return top - regions[0]!.ptr;
   }
 
@@ -312,9 +446,10 @@ export class CpuBackend implements Backend {
     return this.attnScratch.ptr;
   }
 
-  private q8aScratch(bytes: number): number {
-    if (this.xq.bytes < bytes) this.xq = { ptr: this.kernels.alloc(bytes), bytes };
-    return this.xq.ptr;
+  /** A shard's quantized-activation scratch, grown to `bytes` (at load time for shard 0's batch, by the first step). */
+  private q8aScratch(sh: Shard, bytes: number): number {
+    if (sh.xq.bytes < bytes) sh.xq = { ptr: sh.kernels.alloc(bytes), bytes };
+    return sh.xq.ptr;
   }
 
   // ---- a step
@@ -329,7 +464,22 @@ export class CpuBackend implements Backend {
 
   embed(table: Weight, ids: IdBuffer, out: Rows, tokens: number, scale: number): void {
     const w = table as CpuWeight;
-    this.kernels.embed({ type: w.type, table: w.ptr, k: w.k, rows: w.rows, ids: (ids as CpuBuffer).ptr, out: rows(out), scale, tokStart: 0, tokEnd: tokens });
+    if (w.shard === 0) {
+      this.kernels.embed({ type: w.type, table: w.ptr, k: w.k, rows: w.rows, ids: (ids as CpuBuffer).ptr, out: rows(out), scale, tokStart: 0, tokEnd: tokens });
+      return;
+    }
+    // The table is in another memory: its ids in, its rows out, through that shard's staging.
+    const sh = this.shards[w.shard]!;
+    const chunk = Math.floor(this.stagingBytes / (4 * (w.k + 1)));
+    if (chunk < 1) throw new RangeError(`${w.name}: a row of ${w.k} floats does not fit the ${this.stagingBytes}-byte staging area`);
+    const idsPtr = (ids as CpuBuffer).ptr;
+    for (let t0 = 0; t0 < tokens; t0 += chunk) {
+      const n = Math.min(chunk, tokens - t0);
+      sh.kernels.write(sh.staging, this.kernels.u32(idsPtr + 4 * t0, n));
+      const y = sh.staging + 4 * n;
+      sh.kernels.embed({ type: w.type, table: w.ptr, k: w.k, rows: w.rows, ids: sh.staging, out: { ptr: y, stride: w.k }, scale, tokStart: 0, tokEnd: n });
+      copyRows(sh.kernels, { ptr: y, stride: w.k }, this.kernels, rowsAt(rows(out), t0), w.k, n);
+    }
   }
 
   norm(kind: 'rms' | 'layer', x: Rows, out: Rows, n: number, count: number, eps: number, weight?: Vector, bias?: Vector): void {
@@ -343,24 +493,54 @@ export class CpuBackend implements Backend {
 
   matmul(w: Weight, x: Rows, out: Rows, tokens: number, bias?: Vector): void {
     const cw = w as CpuWeight;
+    if (cw.shard === 0) {
+      this.matmulIn(this.shards[0]!, cw, rows(x), rows(out), tokens, ptr(bias), tokens);
+      return;
+    }
+    // The weight is in another memory: its input rows in and its output rows out through that
+    // shard's staging, in token chunks of a multiple of 4 (the kernels' 4-token tiles fall as in
+    // one call, so the result is bitwise the unsharded one), the bias copied beside them.
+    const sh = this.shards[cw.shard]!;
+    const biasFloats = bias ? cw.rows : 0;
+    const perToken = 4 * (cw.k + cw.rows);
+    const fit = Math.floor((this.stagingBytes - 4 * biasFloats) / perToken);
+    if (fit < 1) throw new RangeError(`${cw.name}: one token's ${cw.k} inputs and ${cw.rows} outputs do not fit the ${this.stagingBytes}-byte staging area`);
+    const chunk = fit >= 4 ? fit - (fit % 4) : fit;
+    const xs = { ptr: sh.staging + 4 * biasFloats, stride: cw.k };
+    const ys = { ptr: xs.ptr + 4 * cw.k * Math.min(chunk, tokens), stride: cw.rows };
+    if (bias) copyRows(this.kernels, { ptr: (bias as CpuBuffer).ptr, stride: 0 }, sh.kernels, { ptr: sh.staging, stride: 0 }, cw.rows, 1);
+    for (let t0 = 0; t0 < tokens; t0 += chunk) {
+      const n = Math.min(chunk, tokens - t0);
+      copyRows(this.kernels, rowsAt(rows(x), t0), sh.kernels, xs, cw.k, n);
+      this.matmulIn(sh, cw, xs, ys, n, bias ? sh.staging : 0, tokens);
+      copyRows(sh.kernels, ys, this.kernels, rowsAt(rows(out), t0), cw.rows, n);
+    }
+  }
+
+  /**
+   * The matmul on the shard that holds the weight, x and y in that shard's memory. `pathTokens`:
+   * the whole call's token count, which picks the path (a chunk of a longer call takes the same).
+   */
+  private matmulIn(sh: Shard, cw: CpuWeight, x: F32Rows, y: F32Rows, tokens: number, bias: number, pathTokens: number): void {
+    const kernels = sh.kernels;
     if (this.quantized && cw.k % 256 === 0 && Q8K_WEIGHT_TYPES.includes(cw.type)) {
       // K-quants: one activation scale per 256 (llama.cpp's Q8_K), integer sub-block scales; four
       // tokens per pass over the weights for prefill (as fast as the f32 path on plain SIMD,
       // faster with relaxed SIMD).
-      const xq = this.q8aScratch(this.kernels.q8kBytes(cw.k, tokens));
-      this.kernels.quantizeQ8K(rows(x), xq, cw.k, 0, tokens);
-      this.kernels.matmulQ8K({ type: cw.type, w: cw.ptr, k: cw.k, xq, y: rows(out), tokens, bias: ptr(bias), rowStart: 0, rowEnd: cw.rows });
+      const xq = this.q8aScratch(sh, kernels.q8kBytes(cw.k, tokens));
+      kernels.quantizeQ8K(x, xq, cw.k, 0, tokens);
+      kernels.matmulQ8K({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows });
       return;
     }
-    if (this.quantized && cw.k % 32 === 0 && Q8A_WEIGHT_TYPES.includes(cw.type) && (tokens <= Q8A_MAX_TOKENS || this.kernels.relaxed || !Q8A_PLAIN_F32_PREFILL.includes(cw.type))) {
-      const xq = this.q8aScratch(this.kernels.q8aBytes(cw.k, tokens));
-      this.kernels.quantizeQ8A(rows(x), xq, cw.k, 0, tokens);
-      this.kernels.matmulQ8A({ type: cw.type, w: cw.ptr, k: cw.k, xq, y: rows(out), tokens, bias: ptr(bias), rowStart: 0, rowEnd: cw.rows });
+    if (this.quantized && cw.k % 32 === 0 && Q8A_WEIGHT_TYPES.includes(cw.type) && (pathTokens <= Q8A_MAX_TOKENS || kernels.relaxed || !Q8A_PLAIN_F32_PREFILL.includes(cw.type))) {
+      const xq = this.q8aScratch(sh, kernels.q8aBytes(cw.k, tokens));
+      kernels.quantizeQ8A(x, xq, cw.k, 0, tokens);
+      kernels.matmulQ8A({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows });
       return;
     }
-    this.kernels.matmul({
-      type: cw.type, w: cw.ptr, k: cw.k, x: rows(x), y: rows(out), tokens, bias: ptr(bias), rowStart: 0, rowEnd: cw.rows,
-      scratch: this.matmulScratch, scratchStride: 4 * MATMUL_SCRATCH_FLOATS,
+    kernels.matmul({
+      type: cw.type, w: cw.ptr, k: cw.k, x, y, tokens, bias, rowStart: 0, rowEnd: cw.rows,
+      scratch: sh.matmulScratch, scratchStride: 4 * MATMUL_SCRATCH_FLOATS,
     });
   }
 
@@ -383,8 +563,8 @@ export class CpuBackend implements Backend {
       const p = pos[t]!;
       if (p >= kv.capacity) continue; // as the WebGPU kv_write: past the cache is skipped
       for (const [src, dst] of [[k, kv.k[layer]!], [v, kv.v[layer]!]] as const) {
-        const from = ((src.t as CpuBuffer).ptr >> 2) + (src.offset ?? 0) + t * src.stride;
-        mem.copyWithin((dst >> 2) + p * width, from, from + width);
+        const from = (src.t as CpuBuffer).ptr / 4 + (src.offset ?? 0) + t * src.stride;
+        mem.copyWithin(dst / 4 + p * width, from, from + width);
       }
     }
   }
@@ -422,7 +602,7 @@ export class CpuBackend implements Backend {
       const cw = w as CpuWeight;
       if (first < 0 || count < 1 || first + count > cw.rows) throw new RangeError(`${cw.name}: rows ${first}..${first + count} outside 0..${cw.rows}`);
       const rowBytes = cw.bytes / cw.rows;
-      return new CpuWeight(`${cw.name}[${first}..${first + count})`, cw.type, cw.k, count, rowBytes * count, cw.ptr + rowBytes * first);
+      return new CpuWeight(`${cw.name}[${first}..${first + count})`, cw.type, cw.k, count, rowBytes * count, cw.ptr + rowBytes * first, cw.shard);
     },
   };
 
@@ -555,6 +735,21 @@ export class CpuBackend implements Backend {
   destroy(): void {
     // The memory goes with the instance; nothing to release one by one. The workers must stop.
     this.kernels.destroy();
+  }
+}
+
+/** Rows from row `t` on. */
+function rowsAt(r: F32Rows, t: number): F32Rows {
+  return { ptr: r.ptr, stride: r.stride, offset: (r.offset ?? 0) + t * r.stride };
+}
+
+/** Copies `count` rows of `n` floats between two memories (row views in each). */
+function copyRows(from: CpuKernels, src: F32Rows, to: CpuKernels, dst: F32Rows, n: number, count: number): void {
+  const a = new Float32Array(from.memory.buffer);
+  const b = new Float32Array(to.memory.buffer);
+  for (let t = 0; t < count; t++) {
+    const s = src.ptr / 4 + (src.offset ?? 0) + t * src.stride;
+    b.set(a.subarray(s, s + n), dst.ptr / 4 + (dst.offset ?? 0) + t * dst.stride);
   }
 }
 

@@ -10,6 +10,7 @@
  */
 import { GgmlType } from '../../gguf/ggml-types.ts';
 import { RELAXED_SHARED_WASM_BASE64, RELAXED_WASM_BASE64, SIMD_SHARED_WASM_BASE64, SIMD_WASM_BASE64 } from './generated/kernels-wasm.ts';
+import { HearthError } from '../../errors.ts';
 import { CONTROL_BYTES, CpuWorkerLostError, ThreadPool, threadingSupport, type PoolOptions } from './threads.ts';
 
 /** Weight types the CPU matmul, dequantize and embed kernels read (raw GGUF blocks). */
@@ -156,36 +157,99 @@ export interface CpuKernelsOptions {
 
 const at = (v: F32Rows): number => v.ptr + 4 * (v.offset ?? 0);
 
+/** A shard beyond the first: its memory's initial size (made up front) and, when shared, its declared maximum. */
+export interface ShardSize {
+  initialBytes: number;
+  maximumBytes: number;
+}
+
+/**
+ * This engine could not make or grow a WebAssembly memory the backend needs (the model's shards are
+ * made before its download, so this comes first). Usually the device or the browser is out of
+ * memory or address space: a smaller model or quantization, or closing tabs, helps.
+ */
+export class CpuMemoryError extends HearthError {
+  override name = 'CpuMemoryError';
+}
+
+/**
+ * The thread pool and its restart state, shared by the shards of one backend: one pool serves every
+ * shard (its workers hold an instance per shard's memory, kernel index = shard * kernels + kernel).
+ */
+class PoolState {
+  pool: ThreadPool | undefined;
+  /** How the pool was started, to start it again after a worker died; undefined without one. */
+  options: PoolOptions | undefined;
+  /** Two control blocks: a restarted pool takes the other, never one the dead pool's threads may still read. */
+  controls: [number, number] = [0, 0];
+  restarting: Promise<void> | undefined;
+  restarts = 0;
+  fallback: string | undefined;
+
+  /**
+   * A worker died: ops run on the calling thread until a new pool (same size, the other control
+   * block) is up. If it cannot start, the kernels stay single-threaded and `fallback` says why.
+   */
+  restart(): void {
+    this.pool = undefined;
+    const old = this.options;
+    if (!old || this.restarting) return;
+    const control = old.control === this.controls[0] ? this.controls[1] : this.controls[0];
+    const next = { ...old, control };
+    this.restarting = ThreadPool.start(next).then(
+      (pool) => {
+        this.restarting = undefined;
+        if (this.options !== old) return pool.destroy(); // destroyed meanwhile
+        this.pool = pool;
+        this.options = next;
+        this.restarts++;
+      },
+      (e: unknown) => {
+        this.restarting = undefined;
+        if (this.options !== old) return;
+        this.options = undefined;
+        this.fallback = `a worker thread died and the pool did not restart (${e instanceof Error ? e.message : String(e)})`;
+      },
+    );
+  }
+}
+
 export class CpuKernels {
   readonly memory: WebAssembly.Memory;
   readonly relaxed: boolean;
   private readonly k: KernelExports;
   private readonly fns: Array<(...args: number[]) => void>;
   private top: number;
-  private pool: ThreadPool | undefined;
-  /** How the pool was started, to start it again after a worker died; undefined without one. */
-  private poolOptions: PoolOptions | undefined;
-  /** Two control blocks: a restarted pool takes the other, never one the dead pool's threads may still read. */
-  private controls: [number, number] = [0, 0];
-  /** Pools started after a worker died (tests and diagnostics). */
-  poolRestarts = 0;
-  /** Why `threads` is 1 although more were asked for (no cross-origin isolation, ...). */
-  threadingFallback: string | undefined;
+  /** This shard's first kernel index in the pool (shard * KERNEL_NAMES.length). */
+  private readonly kernelBase: number;
 
   private constructor(
     instance: WebAssembly.Instance,
     private readonly module: WebAssembly.Module,
     memory: WebAssembly.Memory,
     relaxed: boolean,
+    private readonly ps: PoolState = new PoolState(),
+    /** Which memory of the backend this is (0: the one that holds activations and the pool's control block). */
+    readonly shard = 0,
   ) {
     this.k = instance.exports as unknown as KernelExports;
     this.fns = KERNEL_NAMES.map((n) => (instance.exports as Record<string, (...args: number[]) => void>)[n]!);
     this.memory = memory;
     this.relaxed = relaxed;
+    this.kernelBase = shard * KERNEL_NAMES.length;
     this.top = align(this.k.heapBase(), 64);
   }
 
   static async create(options: CpuKernelsOptions = {}): Promise<CpuKernels> {
+    return (await CpuKernels.createShards(options))[0]!;
+  }
+
+  /**
+   * The kernels over `1 + more.length` memories ("shards", each up to wasm32's 4 GiB): the first as
+   * `create` makes it, then one per `more` entry, made now at its initial size (so a device that
+   * cannot hold them says so before any download: CpuMemoryError). One thread pool serves them all.
+   */
+  static async createShards(options: CpuKernelsOptions = {}, more: readonly ShardSize[] = []): Promise<CpuKernels[]> {
     if (!simdSupported()) throw new CpuBackendUnavailableError('This browser has no WebAssembly SIMD; update it to run models on the CPU.');
     const want = options.relaxed ?? 'auto';
     const relaxed = want === 'auto' ? relaxedSimdSupported() : want;
@@ -198,29 +262,49 @@ export class CpuKernels {
       shared = support.available;
       fallback = support.reason;
     }
-    const pages = Math.max(2, Math.ceil((options.initialBytes ?? 1 << 20) / WASM_PAGE));
-    // Unshared memory may grow to wasm32's 4 GiB. A shared one reserves its maximum up front in
-    // some engines (32-bit ones in particular), so the caller sizes it from the model plan.
-    const maxPages = shared ? Math.max(pages, Math.min(65536, Math.ceil((options.maximumBytes ?? WASM32_MAX_BYTES) / WASM_PAGE))) : 65536;
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: maxPages, shared });
-    let chosen = new CpuKernels(...(await instantiate(shared ? SIMD_SHARED_WASM_BASE64 : SIMD_WASM_BASE64, memory)), memory, false);
+    const count = 1 + more.length;
+    const makeMemory = (shard: number, initialBytes: number, maximumBytes: number): WebAssembly.Memory => {
+      const pages = Math.max(2, Math.ceil(initialBytes / WASM_PAGE));
+      // Unshared memory may grow to wasm32's 4 GiB. A shared one reserves its maximum up front in
+      // some engines (32-bit ones in particular), so the caller sizes it from the model plan.
+      const maxPages = shared ? Math.max(pages, Math.min(65536, Math.ceil(maximumBytes / WASM_PAGE))) : 65536;
+      try {
+        return new WebAssembly.Memory({ initial: pages, maximum: maxPages, shared });
+      } catch (e) {
+        throw new CpuMemoryError(
+          `the CPU backend could not allocate WebAssembly memory ${shard + 1} of ${count} (${pages * WASM_PAGE} bytes): ${e instanceof Error ? e.message : String(e)}`,
+          { shard, shards: count, bytes: pages * WASM_PAGE },
+        );
+      }
+    };
+    const memory = makeMemory(0, options.initialBytes ?? 1 << 20, options.maximumBytes ?? WASM32_MAX_BYTES);
+    const ps = new PoolState();
+    let chosen = new CpuKernels(...(await instantiate(shared ? SIMD_SHARED_WASM_BASE64 : SIMD_WASM_BASE64, memory)), memory, false, ps);
     if (relaxed) {
-      const fast = new CpuKernels(...(await instantiate(shared ? RELAXED_SHARED_WASM_BASE64 : RELAXED_WASM_BASE64, memory)), memory, true);
+      const fast = new CpuKernels(...(await instantiate(shared ? RELAXED_SHARED_WASM_BASE64 : RELAXED_WASM_BASE64, memory)), memory, true, ps);
       if (fast.agreesWith(chosen)) chosen = fast;
       else if (want === true) throw new CpuBackendUnavailableError('relaxed SIMD validates but computes wrong results in this engine');
     }
+    const all = [chosen];
+    for (const [i, size] of more.entries()) {
+      const m = makeMemory(i + 1, size.initialBytes, size.maximumBytes);
+      all.push(new CpuKernels(await instantiateModule(chosen.module, m), chosen.module, m, chosen.relaxed, ps, i + 1));
+    }
     if (shared) {
-      chosen.controls = [chosen.alloc(CONTROL_BYTES), chosen.alloc(CONTROL_BYTES)];
-      const poolOptions: PoolOptions = { module: chosen.module, memory, exports: chosen.k as unknown as Record<string, unknown>, control: chosen.controls[0], threads, kernels: KERNEL_NAMES };
+      ps.controls = [chosen.alloc(CONTROL_BYTES), chosen.alloc(CONTROL_BYTES)];
+      const poolOptions: PoolOptions = {
+        module: chosen.module, memory, exports: chosen.k as unknown as Record<string, unknown>, control: ps.controls[0], threads, kernels: KERNEL_NAMES,
+        shards: all.slice(1).map((s) => ({ memory: s.memory, exports: s.k as unknown as Record<string, unknown> })),
+      };
       try {
-        chosen.pool = await ThreadPool.start(poolOptions);
-        chosen.poolOptions = poolOptions;
+        ps.pool = await ThreadPool.start(poolOptions);
+        ps.options = poolOptions;
       } catch (e) {
         fallback = `the worker threads did not start (${e instanceof Error ? e.message : String(e)})`;
       }
     }
-    chosen.threadingFallback = fallback;
-    return chosen;
+    ps.fallback = fallback;
+    return all;
   }
 
   /**
@@ -228,53 +312,34 @@ export class CpuKernels {
    * run here alone but this still says the pool's size: per-thread scratch is sized by it.
    */
   get threads(): number {
-    return this.pool?.threads ?? this.poolOptions?.threads ?? 1;
+    return this.ps.pool?.threads ?? this.ps.options?.threads ?? 1;
+  }
+
+  /** Why `threads` is 1 although more were asked for (no cross-origin isolation, ...). */
+  get threadingFallback(): string | undefined {
+    return this.ps.fallback;
+  }
+
+  /** Pools started after a worker died (tests and diagnostics). */
+  get poolRestarts(): number {
+    return this.ps.restarts;
   }
 
   /** Resolves when no pool restart is under way (tests; the next op needs no waiting). */
   get poolReady(): Promise<void> {
-    return this.restarting ?? Promise.resolve();
-  }
-
-  private restarting: Promise<void> | undefined;
-
-  /**
-   * A worker died: ops run on this thread until a new pool (same size, the other control block)
-   * is up. If it cannot start, the kernels stay single-threaded and `threadingFallback` says why.
-   */
-  private restartPool(): void {
-    this.pool = undefined;
-    const old = this.poolOptions;
-    if (!old || this.restarting) return;
-    const control = old.control === this.controls[0] ? this.controls[1] : this.controls[0];
-    const next = { ...old, control };
-    this.restarting = ThreadPool.start(next).then(
-      (pool) => {
-        this.restarting = undefined;
-        if (this.poolOptions !== old) return pool.destroy(); // destroyed meanwhile
-        this.pool = pool;
-        this.poolOptions = next;
-        this.poolRestarts++;
-      },
-      (e: unknown) => {
-        this.restarting = undefined;
-        if (this.poolOptions !== old) return;
-        this.poolOptions = undefined;
-        this.threadingFallback = `a worker thread died and the pool did not restart (${e instanceof Error ? e.message : String(e)})`;
-      },
-    );
+    return this.ps.restarting ?? Promise.resolve();
   }
 
   /** Chunks of ops the pool's workers ran (0 without a pool): tests check they take part. */
   get workerChunks(): number {
-    return this.pool?.workerChunks ?? 0;
+    return this.ps.pool?.workerChunks ?? 0;
   }
 
-  /** Stops the pool's workers; the kernels keep working on the calling thread. */
+  /** Stops the pool's workers (every shard's: they share it); the kernels keep working on the calling thread. */
   destroy(): void {
-    this.pool?.destroy();
-    this.pool = undefined;
-    this.poolOptions = undefined;
+    this.ps.pool?.destroy();
+    this.ps.pool = undefined;
+    this.ps.options = undefined;
   }
 
   /**
@@ -286,12 +351,13 @@ export class CpuKernels {
   private exec(name: KernelName, args: number[], range: number, grain: number, scratch = -1, scratchStride = 0): void {
     const start = args[range]!;
     const units = args[range + 1]! - start;
-    if (this.pool && units >= 2 && (scratch < 0 || scratchStride > 0)) {
+    const pool = this.ps.pool;
+    if (pool && units >= 2 && (scratch < 0 || scratchStride > 0)) {
       try {
-        this.pool.run(K[name], args, range, start, units, grain, scratch, scratchStride);
+        pool.run(this.kernelBase + K[name], args, range, start, units, grain, scratch, scratchStride);
       } catch (e) {
         if (!(e instanceof CpuWorkerLostError)) throw e;
-        this.restartPool();
+        this.ps.restart();
         if (e.duringOp) throw e;
         this.fns[K[name]]!(...args);
       }
@@ -572,7 +638,11 @@ export class CpuKernels {
 /** Compiles and instantiates one build; the compiled module is kept for the pool's workers. */
 async function instantiate(base64: string, memory: WebAssembly.Memory): Promise<[WebAssembly.Instance, WebAssembly.Module]> {
   const module = await WebAssembly.compile(decodeBase64(base64));
-  const instance = await WebAssembly.instantiate(module, {
+  return [await instantiateModule(module, memory), module];
+}
+
+function instantiateModule(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<WebAssembly.Instance> {
+  return WebAssembly.instantiate(module, {
     env: {
       memory,
       abort: () => {
@@ -580,7 +650,6 @@ async function instantiate(base64: string, memory: WebAssembly.Memory): Promise<
       },
     },
   });
-  return [instance, module];
 }
 
 function align(n: number, a: number): number {

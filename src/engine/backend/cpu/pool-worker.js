@@ -2,9 +2,10 @@
 // Worker in Node. Plain JavaScript so Node runs it without a TypeScript loader; Vite bundles it for
 // the browser from the `new Worker(new URL('./pool-worker.js', import.meta.url))` in threads.ts.
 //
-// One message arrives: { module, memory, control, tid, kernels, port }. The thread instantiates
-// the same compiled module over the same shared memory (re-applying the module's constant data
-// segments writes the bytes they already hold), answers { ready: true } or { error }, and then
+// One message arrives: { module, memory, shardMemories, control, tid, kernels, port }. The thread
+// instantiates the same compiled module over the same shared memory, and over each shard's memory
+// (kernel index s * kernels.length + i is kernel i on shard s; re-applying the module's constant
+// data segments writes the bytes they already hold), answers { ready: true } or { error }, and then
 // never returns to its event loop: it serves ops from the control block until QUIT. `port` is
 // only held: when this thread dies its other end, in the watchdog, closes.
 //
@@ -53,15 +54,17 @@ port.once((init) => {
   let ctrl;
   let args;
   try {
-    const instance = new WebAssembly.Instance(init.module, {
-      env: {
-        memory: init.memory,
-        abort: () => {
-          throw new Error('CPU kernel abort');
+    fns = [init.memory, ...(init.shardMemories ?? [])].flatMap((memory) => {
+      const instance = new WebAssembly.Instance(init.module, {
+        env: {
+          memory,
+          abort: () => {
+            throw new Error('CPU kernel abort');
+          },
         },
-      },
+      });
+      return init.kernels.map((name) => instance.exports[name]);
     });
-    fns = init.kernels.map((name) => instance.exports[name]);
     ctrl = new Int32Array(init.memory.buffer, init.control, CONTROL_INTS);
     args = new Float64Array(init.memory.buffer, init.control + ARGS_OFFSET, MAX_ARGS);
   } catch (e) {

@@ -171,6 +171,12 @@ export interface PoolOptions {
   threads: number;
   /** Kernel export names an op may name (by index). */
   kernels: readonly string[];
+  /**
+   * More memories (shards, each shared) with the calling thread's instance exports over each: every
+   * worker instantiates the module over each of them too, and kernel index `s * kernels.length + i`
+   * runs kernel i on shard s (s = 0: `memory`). The control block stays in `memory`.
+   */
+  shards?: ReadonlyArray<{ memory: WebAssembly.Memory; exports: Record<string, unknown> }>;
 }
 
 export class ThreadPool {
@@ -186,7 +192,7 @@ export class ThreadPool {
   ) {
     this.ctrl = new Int32Array(o.memory.buffer, o.control, CONTROL_INTS);
     this.args = new Float64Array(o.memory.buffer, o.control + ARGS_OFFSET, MAX_ARGS);
-    this.fns = o.kernels.map((name) => o.exports[name] as KernelFn);
+    this.fns = [o.exports, ...(o.shards ?? []).map((sh) => sh.exports)].flatMap((e) => o.kernels.map((name) => e[name] as KernelFn));
     this.threads = o.threads;
   }
 
@@ -209,7 +215,7 @@ export class ThreadPool {
       const watched: { tid: number; port: MessagePort }[] = [];
       for (let tid = 1; tid < o.threads; tid++) {
         const { port1, port2 } = channel();
-        handles[tid - 1]!.post({ module: o.module, memory: o.memory, control: o.control, tid, kernels: o.kernels, port: port1 }, [port1]);
+        handles[tid - 1]!.post({ module: o.module, memory: o.memory, shardMemories: (o.shards ?? []).map((sh) => sh.memory), control: o.control, tid, kernels: o.kernels, port: port1 }, [port1]);
         watched.push({ tid, port: port2 });
       }
       watchdog.post({ watch: true, memory: o.memory, control: o.control, ports: watched }, watched.map((w) => w.port));
