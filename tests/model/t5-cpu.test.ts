@@ -27,20 +27,16 @@ import { T5InputTooLongError, T5Model } from '../../src/engine/model/t5-forward.
 import { t5Transform } from '../../src/engine/generate/t5-transform.ts';
 import { GREEDY } from '../../src/engine/sampling/params.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
-import { argmax, klDivergencePerRow, maxAbsDiff, topOneAgreement } from '../../src/testing/compare.ts';
-import { llamaRefEncDecLogits } from '../../src/testing/llama-ref.ts';
+import { argmax, maxAbsDiff } from '../../src/testing/compare.ts';
 import { makeTestModel, type TestModelOptions } from '../../src/testing/make-model.ts';
 import { tokensFor } from '../../src/testing/random.ts';
 import { T5ReferenceSession, loadT5Reference } from '../../src/testing/reference-t5.ts';
+import { BAR, F32_CASES, N_DECODER, N_INPUT, compare, show, t5Case, t5Logits } from './t5-harness.ts';
 
 const TIMEOUT = 120_000;
-const N_INPUT = 48;
-const N_DECODER = 40;
-const BAR = 1e-5;
 
 const CASES: Array<{ label: string; options: TestModelOptions }> = [
-  { label: 'Flan-T5 (gated GELU) F32, embd 64, 2+2 layers, 4 heads x 16, 32 buckets', options: { arch: 't5', embd: 64, layers: 2, heads: 4, ff: 128, seed: 41 } },
-  { label: 'T5 (ReLU) F32, embd 48, 3 enc + 2 dec layers, 6 heads x 12, 16 buckets, tied', options: { arch: 't5', embd: 48, layers: 3, decoderLayers: 2, heads: 6, headDim: 12, ff: 96, relBuckets: 16, t5Ffn: 'relu', tiedEmbeddings: true, seed: 42 } },
+  ...F32_CASES,
   { label: 'Flan-T5 (gated GELU) Q8_0, embd 256, 2+1 layers, 4 heads x 64', options: { arch: 't5', embd: 256, layers: 2, decoderLayers: 1, heads: 4, headDim: 64, ff: 256, quant: 'q8_0', seed: 44 } },
   { label: 'T5 (ReLU) Q8_0, embd 256, 2+2 layers, 4 heads x 64, tied', options: { arch: 't5', embd: 256, layers: 2, heads: 4, headDim: 64, ff: 256, t5Ffn: 'relu', tiedEmbeddings: true, quant: 'q8_0', seed: 45 } },
 ];
@@ -65,49 +61,13 @@ function generate(name: string, options: TestModelOptions): string {
   return path;
 }
 
-async function ours(backend: Backend, path: string, input: number[], decoder: number[], pieces?: number[]): Promise<Float32Array> {
-  const source = await nodeFileSource(path);
-  try {
-    const model = await T5Model.load(backend, source, { inputCapacity: 64, outputCapacity: 64 });
-    await model.encode(input);
-    if (!pieces) return await model.decode(decoder);
-    const out = new Float32Array(decoder.length * model.config.nVocab);
-    let at = 0;
-    for (const n of pieces) {
-      out.set(await model.decode(decoder.slice(at, at + n)), at * model.config.nVocab);
-      at += n;
-    }
-    expect(at).toBe(decoder.length);
-    return out;
-  } finally {
-    await source.close();
-  }
-}
-
-interface Figures {
-  maxKl: number;
-  meanKl: number;
-  top1: number;
-}
-
-function compare(reference: ArrayLike<number>, actual: ArrayLike<number>, nVocab: number): Figures {
-  const kl = klDivergencePerRow(reference, actual, nVocab);
-  return { maxKl: Math.max(...kl), meanKl: kl.reduce((a, b) => a + b, 0) / kl.length, top1: topOneAgreement(reference, actual, nVocab) };
-}
-
-const show = (f: Figures) => `KL max ${f.maxKl.toExponential(2)} (mean ${f.meanKl.toExponential(2)}), top-1 ${(f.top1 * 100).toFixed(1)}%`;
-
 describe('t5 on the CPU backend', () => {
   it.each(CASES.map((c, i) => [c.label, i] as const))('%s: encode + decode against llama.cpp and the float64 reference', { timeout: TIMEOUT }, async (label, i) => {
     const { options } = CASES[i]!;
     const path = generate(`case-${i}`, options);
-    const reference = await loadT5Reference(path);
+    const { reference, input, decoder, llama, exact } = await t5Case(path, i);
     const V = reference.config.nVocab;
-    const input = tokensFor(N_INPUT, V, 500 + i);
-    const decoder = [reference.config.decoderStart ?? 0, ...tokensFor(N_DECODER - 1, V, 600 + i)];
-    const llama = llamaRefEncDecLogits(path, input, decoder, { kvType: 'f32', threads: 2 }).logits;
-    const exact = new T5ReferenceSession(reference, input).eval(decoder);
-    const f32 = await ours(exactBackend, path, input, decoder);
+    const f32 = await t5Logits(exactBackend, path, input, decoder);
     const vsLlama = compare(llama, f32, V);
     const vsExact = compare(exact, f32, V);
     const llamaVsExact = compare(exact, llama, V);
@@ -121,7 +81,7 @@ describe('t5 on the CPU backend', () => {
       return;
     }
     // One token per step, as a generation runs.
-    const q8 = await ours(q8Backend, path, input, decoder, new Array<number>(decoder.length).fill(1));
+    const q8 = await t5Logits(q8Backend, path, input, decoder, new Array<number>(decoder.length).fill(1));
     const q8VsExact = compare(exact, q8, V);
     console.log(`[t5-cpu] ${label}, 8-bit activations: vs float64 ${show(q8VsExact)}; vs llama.cpp ${show(compare(llama, q8, V))}`);
     // Both round every quantized matmul's activations to 8 bits (the encoder's batch too), so the
@@ -139,10 +99,10 @@ describe('t5 on the CPU backend', () => {
     const V = reference.config.nVocab;
     const input = tokensFor(N_INPUT, V, 700);
     const decoder = [reference.config.decoderStart ?? 0, ...tokensFor(N_DECODER - 1, V, 701)];
-    const whole = await ours(exactBackend, path, input, decoder);
-    const pieces = await ours(exactBackend, path, input, decoder, [1, 5, 1, 13, 20]);
+    const whole = await t5Logits(exactBackend, path, input, decoder);
+    const pieces = await t5Logits(exactBackend, path, input, decoder, [1, 5, 1, 13, 20]);
     expect(maxAbsDiff(whole, pieces)).toBeLessThan(1e-4);
-    const other = await ours(exactBackend, path, tokensFor(N_INPUT, V, 9999), decoder);
+    const other = await t5Logits(exactBackend, path, tokensFor(N_INPUT, V, 9999), decoder);
     expect(compare(whole, other, V).maxKl).toBeGreaterThan(1e-2);
   });
 

@@ -28,23 +28,19 @@ import { T5Model } from '../../src/engine/model/t5-forward.ts';
 import { t5Transform } from '../../src/engine/generate/t5-transform.ts';
 import { GREEDY } from '../../src/engine/sampling/params.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
-import { argmax, klDivergencePerRow, topOneAgreement } from '../../src/testing/compare.ts';
+import { argmax } from '../../src/testing/compare.ts';
 import { acquireTestGpu, type TestGpu } from '../../src/testing/gpu.ts';
-import { llamaRefEncDecLogits } from '../../src/testing/llama-ref.ts';
 import { makeTestModel, type TestModelOptions } from '../../src/testing/make-model.ts';
 import { tokensFor } from '../../src/testing/random.ts';
 import { T5ReferenceSession, loadT5Reference } from '../../src/testing/reference-t5.ts';
+import { BAR, F32_CASES, compare, show, t5Case, t5Logits } from './t5-harness.ts';
 
 const TIMEOUT = 180_000;
-const N_INPUT = 48;
-const N_DECODER = 40;
 /** 1 and 3 tokens: the decode attention kernels; 36: prefill's, over two decoder batches of 32. */
 const PIECES = [1, 3, 36];
-const BAR = 1e-5;
 
 const CASES: Array<{ label: string; options: TestModelOptions }> = [
-  { label: 'Flan-T5 (gated GELU) F32, embd 64, 2+2 layers, 4 heads x 16, 32 buckets', options: { arch: 't5', embd: 64, layers: 2, heads: 4, ff: 128, seed: 41 } },
-  { label: 'T5 (ReLU) F32, embd 48, 3 enc + 2 dec layers, 6 heads x 12, 16 buckets, tied', options: { arch: 't5', embd: 48, layers: 3, decoderLayers: 2, heads: 6, headDim: 12, ff: 96, relBuckets: 16, t5Ffn: 'relu', tiedEmbeddings: true, seed: 42 } },
+  ...F32_CASES,
   { label: 'Flan-T5 (gated GELU) Q8_0, embd 256, 2+1 layers, 4 heads x 64', options: { arch: 't5', embd: 256, layers: 2, decoderLayers: 1, heads: 4, headDim: 64, ff: 256, quant: 'q8_0', seed: 44 } },
   { label: 'T5 (ReLU) Q4_K_M, embd 256, 2+1 layers, 4 heads x 64, tied', options: { arch: 't5', embd: 256, layers: 2, decoderLayers: 1, heads: 4, headDim: 64, ff: 256, t5Ffn: 'relu', tiedEmbeddings: true, quant: 'q4_k_m', seed: 45 } },
 ];
@@ -68,51 +64,22 @@ function generate(name: string, options: TestModelOptions): string {
   return path;
 }
 
-/** Our logits for `decoder` after encoding `input`, the decoder fed in `pieces`. */
+/** Our logits on a fresh WebGPU backend, the decoder fed in `pieces`. */
 async function ours(path: string, input: number[], decoder: number[], pieces: number[]): Promise<Float32Array> {
   const backend = new WebGpuBackend(gpu.device, { kernels, kernelPaths: gpu.kernelPaths });
-  const source = await nodeFileSource(path);
   try {
-    const model = await T5Model.load(backend, source, { inputCapacity: 64, outputCapacity: 64 });
-    await model.encode(input);
-    const V = model.config.nVocab;
-    const out = new Float32Array(decoder.length * V);
-    let at = 0;
-    for (const n of pieces) {
-      out.set(await model.decode(decoder.slice(at, at + n)), at * V);
-      at += n;
-    }
-    expect(at).toBe(decoder.length);
-    return out;
+    return await t5Logits(backend, path, input, decoder, pieces);
   } finally {
-    await source.close();
     backend.destroy();
   }
 }
-
-interface Figures {
-  maxKl: number;
-  meanKl: number;
-  top1: number;
-}
-
-function compare(reference: ArrayLike<number>, actual: ArrayLike<number>, nVocab: number): Figures {
-  const kl = klDivergencePerRow(reference, actual, nVocab);
-  return { maxKl: Math.max(...kl), meanKl: kl.reduce((a, b) => a + b, 0) / kl.length, top1: topOneAgreement(reference, actual, nVocab) };
-}
-
-const show = (f: Figures) => `KL max ${f.maxKl.toExponential(2)} (mean ${f.meanKl.toExponential(2)}), top-1 ${(f.top1 * 100).toFixed(1)}%`;
 
 describe('t5 on the WebGPU backend', () => {
   it.each(CASES.map((c, i) => [c.label, i] as const))('%s: encode + decode against llama.cpp and the float64 reference', { timeout: TIMEOUT }, async (label, i) => {
     const { options } = CASES[i]!;
     const path = generate(`case-${i}`, options);
-    const reference = await loadT5Reference(path);
+    const { reference, input, decoder, llama, exact } = await t5Case(path, i);
     const V = reference.config.nVocab;
-    const input = tokensFor(N_INPUT, V, 500 + i);
-    const decoder = [reference.config.decoderStart ?? 0, ...tokensFor(N_DECODER - 1, V, 600 + i)];
-    const llama = llamaRefEncDecLogits(path, input, decoder, { kvType: 'f32', threads: 2 }).logits;
-    const exact = new T5ReferenceSession(reference, input).eval(decoder);
     const gpuLogits = await ours(path, input, decoder, PIECES);
     const vsLlama = compare(llama, gpuLogits, V);
     const vsExact = compare(exact, gpuLogits, V);
