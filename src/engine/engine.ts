@@ -544,11 +544,11 @@ export class Engine implements EngineApi {
    * with what trainOpsFor decides by: whether the adapter is a software renderer.
    */
   private async trainingGpu(): Promise<TrainingGpu> {
-    const { context } = await this.gpu();
+    const { context, kernels } = await this.gpu();
     return {
       software: context.kernelPaths.software,
       adapterName: adapterName(context.adapter) || 'unnamed',
-      createOps: () => new WebGpuTrainOps(context.device),
+      createOps: () => new WebGpuTrainOps(context.device, { kernels }),
       lost: context.lost,
     };
   }
