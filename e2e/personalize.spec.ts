@@ -43,6 +43,8 @@ test('train, pause, reload, resume from the saved step, finish, use the adapter'
   const estimate = page.getByTestId('train-estimate-view');
   await expect(estimate).toContainText('Memory', { timeout: 60_000 });
   await expect(estimate).toContainText(`${STEPS} steps`);
+  // Chromium here has no hardware GPU (SwiftShader at most, slower than the CPU ops): training goes on the CPU, and says so.
+  await expect(page.getByTestId('train-estimate-backend')).toHaveText('CPU');
   expect(await seriousViolations(page)).toEqual([]);
   // On a phone the page fits the width (no sideways scrolling).
   await page.setViewportSize({ width: 390, height: 844 });
@@ -61,6 +63,7 @@ test('train, pause, reload, resume from the saved step, finish, use the adapter'
   await expect(page.getByTestId('loss-train')).toHaveAttribute('data-points', /^[3-9]$/, { timeout: 60_000 });
   await expect(page.getByTestId('loss-held-out')).toHaveAttribute('data-points', /^[2-9]$/);
   await expect(page.getByTestId('train-speed')).toContainText('tokens/s');
+  await expect(page.getByTestId('train-backend')).toHaveText('training on the CPU');
   await expect(page.getByTestId('train-left')).toContainText('left');
   // The run goes on while another page is open, and the page shows it again on the way back.
   await page.getByTestId('nav-chat').click();

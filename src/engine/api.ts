@@ -607,7 +607,10 @@ export interface EngineApi {
    * steps, so chats and other calls are answered meanwhile. Ends done (held-out perplexity before
    * and after, samples with and without the adapter, the adapter's GGUF bytes), paused
    * (`pauseTraining`; the checkpoint to resume from with `request.resume`) or cancelled.
-   * A second run while one runs is refused (TrainingStateError).
+   * A second run while one runs is refused (TrainingStateError). `request.backend` (auto, cpu,
+   * webgpu) picks the ops: auto trains on WebGPU where the model runs on a hardware adapter; the
+   * estimate and each progress report say which (`backend`). A GPU lost mid-run rejects with
+   * TrainingDeviceLostError, whose `detail.checkpoint` resumes the run (on the CPU too).
    */
   trainAdapter(request: TrainingRequest, onProgress?: (progress: TrainingProgress) => void): Promise<TrainingOutcome>;
   /** Pauses the run after its current step; resolves with its checkpoint (undefined when it finished first). */

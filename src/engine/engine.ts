@@ -45,7 +45,8 @@ import type {
 import { chooseBackend, cpuReport, softwareAdapterName } from './backend/choose.ts';
 import { createGpuContext, type GpuContext } from './backend/webgpu/device.ts';
 import { KernelCache } from './backend/webgpu/kernel.ts';
-import { probeWebGPU, type ProbeOptions } from './backend/webgpu/probe.ts';
+import { adapterName, probeWebGPU, type ProbeOptions } from './backend/webgpu/probe.ts';
+import { WebGpuTrainOps } from './backend/webgpu/train-ops.ts';
 import { DeviceLostError, HearthError } from './errors.ts';
 import { ChatSession } from './generate/chat-session.ts';
 import { InvalidRequestError, resolveAdapters, validateChatRequest, validateMeasureOptions, validateMessages, type ValidChatRequest } from './generate/validate-request.ts';
@@ -65,7 +66,7 @@ import { validateTransformRequest, type ValidTransformRequest } from './generate
 import { readGguf } from './gguf/reader.ts';
 import { loadTrainingBase } from './train/base.ts';
 import { UnsupportedTrainingError } from './train/errors.ts';
-import { TrainingRun, TrainingStateError, estimateTraining, type TrainingHost, type TrainingSample, type TrainingSamples } from './train/session.ts';
+import { TrainingRun, TrainingStateError, estimateTraining, type TrainingGpu, type TrainingHost, type TrainingSample, type TrainingSamples } from './train/session.ts';
 
 export interface EnginePlatform {
   /** The WebGPU entry point, or undefined where the platform has none. */
@@ -524,12 +525,32 @@ export class Engine implements EngineApi {
       const source = sources[0]!;
       const file = await readGguf(source);
       const base = await loadTrainingBase(source, file);
-      const host: TrainingHost = { base, metadata: file.metadata as ReadonlyMap<string, unknown>, tokenizer: loaded.tokenizer, backend: loaded.info.backend };
+      const host: TrainingHost = {
+        base,
+        metadata: file.metadata as ReadonlyMap<string, unknown>,
+        tokenizer: loaded.tokenizer,
+        backend: loaded.info.backend,
+        ...(this.platform.gpu ? { gpu: () => this.trainingGpu() } : {}),
+      };
       this.trainingBase = { loaded, host };
       return host;
     } finally {
       for (const s of sources) await s.close?.();
     }
+  }
+
+  /**
+   * The engine's device for WebGPU training ops (the one the model runs on; opened if need be),
+   * with what trainOpsFor decides by: whether the adapter is a software renderer.
+   */
+  private async trainingGpu(): Promise<TrainingGpu> {
+    const { context, kernels } = await this.gpu();
+    return {
+      software: context.kernelPaths.software,
+      adapterName: adapterName(context.adapter) || 'unnamed',
+      createOps: () => new WebGpuTrainOps(context.device, { kernels }),
+      lost: context.lost,
+    };
   }
 
   /**

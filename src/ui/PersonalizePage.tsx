@@ -281,6 +281,7 @@ export function PersonalizePage({ engine, onUseAdapter }: { engine: EngineHandle
             </span>
             {lastOf(history, 'loss') !== undefined && <span>train loss {lastOf(history, 'loss')!.toFixed(3)}</span>}
             {lastOf(history, 'heldOutLoss') !== undefined && <span>held-out loss {lastOf(history, 'heldOutLoss')!.toFixed(3)}</span>}
+            {progress && phase === 'running' && <span data-testid="train-backend">training on the {progress.backend === 'webgpu' ? 'GPU' : 'CPU'}</span>}
             {progress?.tokensPerSecond !== undefined && phase === 'running' && <span data-testid="train-speed">{progress.tokensPerSecond.toFixed(1)} tokens/s</span>}
             {progress?.secondsLeft !== undefined && phase === 'running' && <span data-testid="train-left">about {formatDuration(progress.secondsLeft)} left</span>}
           </p>
@@ -371,7 +372,7 @@ function EstimateView({ estimate: e }: { estimate: TrainingEstimate }) {
     <dl className="facts" data-testid="train-estimate-view" data-seconds={e.seconds} data-tokens-per-second={e.tokensPerSecond} data-memory={e.memory.total}>
       <dt>Time</dt>
       <dd>
-        about {formatDuration(e.seconds)}: {e.steps} steps of {formatDuration(e.secondsPerStep)} ({e.tokensPerSecond.toFixed(1)} tokens/s on the {e.ops === 'cpu' ? 'CPU' : e.ops}), with held-out checks
+        about {formatDuration(e.seconds)}: {e.steps} steps of {formatDuration(e.secondsPerStep)} ({e.tokensPerSecond.toFixed(1)} tokens/s on the <span title={e.backendNotice} data-testid="train-estimate-backend">{e.backend === 'webgpu' ? 'GPU' : 'CPU'}</span>), with held-out checks
       </dd>
       <dt>Memory</dt>
       <dd>

@@ -146,6 +146,9 @@ describe('training session', { timeout: 60_000 }, () => {
     expect(param(() => resolveTrainingOptions({ speed: 2 } as never))).toBe('speed');
     expect(param(() => new TrainingRun(h, { data: { texts: ['   '] } }))).toBe('data');
     expect(() => new TrainingRun(h, { data: { conversations: [[{ role: 'user', content: 'hi' }]] } })).toThrow(TrainingDataError);
+    expect(param(() => new TrainingRun(h, { ...REQUEST, backend: 'tpu' as 'cpu' }))).toBe('backend');
+    // WebGPU asked for where the engine has none: refused by name, not trained on the CPU instead.
+    await expect(estimateTraining(h, { ...REQUEST, backend: 'webgpu' })).rejects.toMatchObject({ name: 'WebGPUUnavailableError' });
     const paused = await runThrough(h, REQUEST, (p, run) => p.step === 1 && run.pause());
     if (paused.outcome.state !== 'paused') throw new Error('not paused');
     const { checkpoint } = paused.outcome;
@@ -163,7 +166,8 @@ describe('training through the engine', { timeout: 120_000 }, () => {
     await engine.loadModel({ kind: 'file', file: blob(MODEL), name: 'tiny.gguf' }, { backend: 'cpu', threads: 1 });
     const request: TrainingRequest = { ...REQUEST, options: { ...REQUEST.options, steps: 12 }, samples: { prompts: ['the keeper', 'in the fog'], format: 'text', maxTokens: 6 } };
     const estimate = await engine.estimateTraining(request);
-    expect(estimate.ops).toBe('cpu');
+    expect(estimate.backend).toBe('cpu');
+    expect(estimate.backendNotice).toMatch(/CPU/);
     let answeredAt: number | undefined;
     const steps: number[] = [];
     const first = engine.trainAdapter(request, (p) => {

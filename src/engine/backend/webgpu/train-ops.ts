@@ -85,14 +85,17 @@ export class WebGpuTrainOps implements TrainOps<GpuTensor> {
 
   private readonly scratchFloats: number;
 
-  /** @param options.scratchFloats bounds the dequantized-weights scratch (default 16 Mi floats; tests make it small to cross chunks). */
+  /**
+   * @param options.scratchFloats bounds the dequantized-weights scratch (default 16 Mi floats; tests make it small to cross chunks).
+   * @param options.kernels the device's pipeline cache (the engine's), so each run does not compile them again; default a new one.
+   */
   constructor(
     readonly device: GPUDevice,
-    options: { scratchFloats?: number } = {},
+    options: { scratchFloats?: number; kernels?: KernelCache } = {},
   ) {
     this.scratchFloats = options.scratchFloats ?? SCRATCH_FLOATS;
     this.recorder = new StepRecorder(device, UNIFORM_CAPACITY);
-    this.kernels = new KernelCache(device);
+    this.kernels = options.kernels ?? new KernelCache(device);
     this.dummy = this.ownBuffer(16, 'train dummy');
   }
 
