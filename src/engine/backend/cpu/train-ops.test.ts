@@ -82,6 +82,22 @@ describe('wasm training ops: the base products', () => {
     record(`matmul backward ${label} vs f32 scalar`, relDiff(dx, dx32), 1e-6);
   });
 
+  it('a type the kernels do not read (Q3_K) and float64 tensors go to the scalar ops, unchanged', () => {
+    const next = mulberry32(5);
+    const w = frozen(GgmlType.Q3_K, 256, 6, 6);
+    const x = Float32Array.from(randn(next, 4 * 256));
+    const dy = Float32Array.from(randn(next, 4 * 6));
+    expect(ops.matmul(w, x, 4)).toEqual(f32.matmul(w, x, 4));
+    const dx = new Float32Array(4 * 256);
+    const dxScalar = new Float32Array(4 * 256);
+    ops.matmulBackward(w, dy, 4, dx);
+    f32.matmulBackward(w, dy, 4, dxScalar);
+    expect(dx).toEqual(dxScalar);
+    const q = frozen(GgmlType.Q8_0, 64, 5, 7);
+    const x64 = randn(next, 3 * 64);
+    expect(ops.matmul(q, x64, 3)).toEqual(f32.matmul(q, x64, 3));
+  });
+
   it('the pool ran part of the products', () => {
     expect(ops.kernels.workerChunks).toBeGreaterThan(0);
   });

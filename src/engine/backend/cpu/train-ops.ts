@@ -26,6 +26,7 @@ const BACKWARD_CHUNK_FLOATS = 1 << 20;
 
 export class WasmTrainOps implements TrainOps<Vec> {
   private readonly resident = new Map<FrozenMatrix, number>();
+  private readonly declined = new WeakSet<FrozenMatrix>();
   private readonly scratch: number;
 
   /**
@@ -50,24 +51,33 @@ export class WasmTrainOps implements TrainOps<Vec> {
     this.kernels.destroy();
   }
 
-  /** Whether the kernels read this matrix's type (else the `rest` ops run its products). */
-  private handles(w: FrozenMatrix): boolean {
-    return CPU_WEIGHT_TYPES.includes(w.type) && this.kernels.rowBytes(w.type, w.nIn) > 0;
-  }
-
-  private weight(w: FrozenMatrix): number {
-    let ptr = this.resident.get(w);
-    if (ptr === undefined) {
-      ptr = this.kernels.upload(w.bytes);
-      this.resident.set(w, ptr);
+  /**
+   * The matrix in the kernels' memory (copied there on first use), or undefined where the kernels
+   * do not read its type or it does not fit in the memory (4 GiB at most): the `rest` ops run its
+   * products then.
+   */
+  private weight(w: FrozenMatrix): number | undefined {
+    const ptr = this.resident.get(w);
+    if (ptr !== undefined || this.declined.has(w)) return ptr;
+    if (!CPU_WEIGHT_TYPES.includes(w.type) || this.kernels.rowBytes(w.type, w.nIn) === 0) {
+      this.declined.add(w);
+      return undefined;
     }
-    return ptr;
+    try {
+      const at = this.kernels.upload(w.bytes);
+      this.resident.set(w, at);
+      return at;
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      this.declined.add(w);
+      return undefined;
+    }
   }
 
   matmul(w: FrozenMatrix, x: Vec, n: number, bias?: Float32Array): Vec {
-    if (!this.handles(w) || !(x instanceof Float32Array)) return this.rest.matmul(w, x, n, bias);
+    const wp = x instanceof Float32Array ? this.weight(w) : undefined;
+    if (wp === undefined) return this.rest.matmul(w, x, n, bias);
     const k = this.kernels;
-    const wp = this.weight(w);
     const mark = k.mark();
     try {
       const xp = k.upload(x.subarray(0, n * w.nIn));
@@ -84,10 +94,10 @@ export class WasmTrainOps implements TrainOps<Vec> {
   }
 
   matmulBackward(w: FrozenMatrix, dy: Vec, n: number, dx: Vec): void {
-    if (!this.handles(w) || !(dy instanceof Float32Array) || !(dx instanceof Float32Array)) return this.rest.matmulBackward(w, dy, n, dx);
+    const wp = dy instanceof Float32Array && dx instanceof Float32Array ? this.weight(w) : undefined;
+    if (wp === undefined) return this.rest.matmulBackward(w, dy, n, dx);
     const k = this.kernels;
     const { nIn, nOut } = w;
-    const wp = this.weight(w);
     const rowBytes = k.rowBytes(w.type, nIn);
     const rows = Math.max(1, Math.min(nOut, Math.floor(this.chunkFloats / nIn)));
     const mark = k.mark();
