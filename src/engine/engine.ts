@@ -535,7 +535,7 @@ export class Engine implements EngineApi {
         backend: loaded.info.backend,
         ...(this.platform.gpu ? { gpu: () => this.trainingGpu() } : {}),
         cpuOps: async () => {
-          const ops = await WasmTrainOps.create(new CpuTrainOps('f32'), loaded.info.threads ?? 1);
+          const ops = await WasmTrainOps.create(new CpuTrainOps('f32'), { threads: loaded.info.threads ?? 1, baseBytes: base.bytes });
           return { ops: ops as TrainOps<unknown>, destroy: () => ops.destroy() };
         },
       };

@@ -94,7 +94,7 @@ export const finetuneCommand: CliCommand = {
       let gpuCheck: (() => void) | undefined;
       if (backend === 'cpu' && !switches.has('--scalar-ops')) {
         // The base products on the wasm kernels; the scalar ops run the rest (issue 22).
-        const wasm = await WasmTrainOps.create(new CpuTrainOps('f32'), threads);
+        const wasm = await WasmTrainOps.create(new CpuTrainOps('f32'), { threads, baseBytes: base.bytes });
         ops = wasm as TrainOps<unknown>;
         closeOps = () => wasm.destroy();
       } else if (backend === 'webgpu') {

@@ -19,10 +19,12 @@
  */
 import { GgmlType } from '../../gguf/ggml-types.ts';
 import type { AttentionShape, FrozenMatrix, LoraPair, RopeTable, TrainOps, Vec } from '../train-ops.ts';
-import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS } from './kernels.ts';
+import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, WASM32_MAX_BYTES } from './kernels.ts';
 
 /** Floats of one transposed backward chunk: 4 MiB, a few cache-friendly pieces of a large matrix. */
 const BACKWARD_CHUNK_FLOATS = 1 << 20;
+/** Room beside the base for one product's operands, made with the memory (it grows past this on demand). */
+const WORKING_BYTES = 64 * 2 ** 20;
 
 export class WasmTrainOps implements TrainOps<Vec> {
   private readonly resident = new Map<FrozenMatrix, number>();
@@ -41,9 +43,14 @@ export class WasmTrainOps implements TrainOps<Vec> {
     this.scratch = kernels.allocF32(MATMUL_SCRATCH_FLOATS * kernels.threads);
   }
 
-  /** Kernels over `threads` threads (1 where the platform has no shared memory) around `rest`. */
-  static async create(rest: TrainOps<Vec>, threads = 1): Promise<WasmTrainOps> {
-    return new WasmTrainOps(await CpuKernels.create({ threads }), rest);
+  /**
+   * Kernels over `threads` threads (1 where the platform has no shared memory) around `rest`.
+   * `baseBytes`: the frozen matrices' size, to make the memory that large at once (growing it
+   * matrix by matrix took seconds of copying and garbage collection on a 0.5B model's first step).
+   */
+  static async create(rest: TrainOps<Vec>, o: { threads?: number; baseBytes?: number } = {}): Promise<WasmTrainOps> {
+    const initialBytes = o.baseBytes ? Math.min(WASM32_MAX_BYTES - WORKING_BYTES, o.baseBytes) + WORKING_BYTES : undefined;
+    return new WasmTrainOps(await CpuKernels.create({ threads: o.threads ?? 1, ...(initialBytes ? { initialBytes } : {}) }), rest);
   }
 
   /** Stops the kernels' worker threads. */
