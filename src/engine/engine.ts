@@ -47,6 +47,8 @@ import { createGpuContext, type GpuContext } from './backend/webgpu/device.ts';
 import { KernelCache } from './backend/webgpu/kernel.ts';
 import { adapterName, probeWebGPU, type ProbeOptions } from './backend/webgpu/probe.ts';
 import { WebGpuTrainOps } from './backend/webgpu/train-ops.ts';
+import { WasmTrainOps } from './backend/cpu/train-ops.ts';
+import type { TrainOps } from './backend/train-ops.ts';
 import { DeviceLostError, HearthError } from './errors.ts';
 import { ChatSession } from './generate/chat-session.ts';
 import { InvalidRequestError, resolveAdapters, validateChatRequest, validateMeasureOptions, validateMessages, type ValidChatRequest } from './generate/validate-request.ts';
@@ -65,6 +67,7 @@ import { isEncoderDecoder, openEncoderDecoder, wrongModelKind, type OpenedEncode
 import { validateTransformRequest, type ValidTransformRequest } from './generate/transform-session.ts';
 import { readGguf } from './gguf/reader.ts';
 import { loadTrainingBase } from './train/base.ts';
+import { CpuTrainOps } from './train/cpu-ops.ts';
 import { UnsupportedTrainingError } from './train/errors.ts';
 import { TrainingRun, TrainingStateError, estimateTraining, type TrainingGpu, type TrainingHost, type TrainingSample, type TrainingSamples } from './train/session.ts';
 
@@ -531,6 +534,10 @@ export class Engine implements EngineApi {
         tokenizer: loaded.tokenizer,
         backend: loaded.info.backend,
         ...(this.platform.gpu ? { gpu: () => this.trainingGpu() } : {}),
+        cpuOps: async () => {
+          const ops = await WasmTrainOps.create(new CpuTrainOps('f32'), { threads: loaded.info.threads ?? 1, baseBytes: base.bytes });
+          return { ops: ops as TrainOps<unknown>, destroy: () => ops.destroy() };
+        },
       };
       this.trainingBase = { loaded, host };
       return host;

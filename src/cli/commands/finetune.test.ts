@@ -46,5 +46,7 @@ describe('hearth finetune', { timeout: 60_000 }, () => {
     await expect(finetuneCommand.run(['x.gguf', '--data', 'a.txt'])).rejects.toThrow(UsageError);
     await expect(finetuneCommand.run(['x.gguf', '--data', 'a.txt', '--out', 'o.gguf', '--rank', '0'])).rejects.toThrow(UsageError);
     await expect(finetuneCommand.run(['x.gguf', '--data', 'a.txt', '--out', 'o.gguf', '--targets', 'token_embd'])).rejects.toThrow(UsageError);
+    await expect(finetuneCommand.run(['x.gguf', '--data', 'a.txt', '--out', 'o.gguf', '--threads', '0'])).rejects.toThrow(UsageError);
+    await expect(finetuneCommand.run(['x.gguf', '--data', 'a.txt', '--out', 'o.gguf', '--backend', 'webgpu', '--threads', '2'])).rejects.toThrow(UsageError);
   });
 });

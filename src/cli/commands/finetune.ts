@@ -13,6 +13,7 @@ import { Tokenizer } from '../../engine/tokenizer/index.ts';
 import { loadTrainingBase } from '../../engine/train/base.ts';
 import type { TrainOps } from '../../engine/train/ops.ts';
 import { CpuTrainOps } from '../../engine/train/cpu-ops.ts';
+import { WasmTrainOps } from '../../engine/backend/cpu/train-ops.ts';
 import { splitHeldOut, type TrainingWindow } from '../../engine/train/data.ts';
 import { trainingWindows } from '../../engine/train/prepare.ts';
 import { LoraTrainer, TRAIN_TARGETS, evaluateLoss, newAdapter, type TrainTarget } from '../../engine/train/trainer.ts';
@@ -32,6 +33,8 @@ const HELP = `finetune BASE.gguf --data FILE[,FILE...] --out ADAPTER.gguf [optio
   --eval-every N  held-out loss every N steps (default: 5 times in the run)
   --no-recompute  keep every layer's activations (faster, more memory)
   --backend B     cpu (default) or webgpu (the base stays quantized on the GPU)
+  --threads N     CPU: threads of the base products on the wasm SIMD kernels (default 1)
+  --scalar-ops    CPU: every op in plain TypeScript (the products too; slower, for comparison)
 Data: text or Markdown files; .json/.jsonl files hold conversations ([{role, content}, ...] each).`;
 
 export const finetuneCommand: CliCommand = {
@@ -43,8 +46,8 @@ export const finetuneCommand: CliCommand = {
       return 0;
     }
     const { positional, values, switches } = parseFlags(args, {
-      values: ['--data', '--out', '--rank', '--alpha', '--targets', '--steps', '--lr', '--window', '--batch', '--held-out', '--weight-decay', '--clip', '--seed', '--eval-every', '--backend'],
-      switches: ['--no-recompute'],
+      values: ['--data', '--out', '--rank', '--alpha', '--targets', '--steps', '--lr', '--window', '--batch', '--held-out', '--weight-decay', '--clip', '--seed', '--eval-every', '--backend', '--threads'],
+      switches: ['--no-recompute', '--scalar-ops'],
     });
     if (positional.length < 1) throw new UsageError('finetune takes a base model file (and data files after --data)');
     const out = values.get('--out');
@@ -69,9 +72,11 @@ export const finetuneCommand: CliCommand = {
 
     const backend = values.get('--backend') ?? 'cpu';
     if (backend !== 'cpu' && backend !== 'webgpu') throw new UsageError(`--backend must be cpu or webgpu, got '${backend}'`);
+    const threads = num('--threads', 1, int, 'a positive integer');
+    if (backend === 'webgpu' && (values.has('--threads') || switches.has('--scalar-ops'))) throw new UsageError('--threads and --scalar-ops apply to the CPU backend only');
 
     const source = await nodeFileSource(positional[0]!);
-    let closeGpu: (() => void) | undefined;
+    let closeOps: (() => void) | undefined;
     try {
       const file = await readGguf(source);
       const base = await loadTrainingBase(source, file);
@@ -87,10 +92,15 @@ export const finetuneCommand: CliCommand = {
       let ops: TrainOps<unknown> = new CpuTrainOps('f32');
       let gpuCounters: (() => string) | undefined;
       let gpuCheck: (() => void) | undefined;
-      if (backend === 'webgpu') {
+      if (backend === 'cpu' && !switches.has('--scalar-ops')) {
+        // The base products on the wasm kernels; the scalar ops run the rest (issue 22).
+        const wasm = await WasmTrainOps.create(new CpuTrainOps('f32'), { threads, baseBytes: base.bytes });
+        ops = wasm as TrainOps<unknown>;
+        closeOps = () => wasm.destroy();
+      } else if (backend === 'webgpu') {
         const gpu = await webGpuTrainOps();
         ops = gpu.ops as TrainOps<unknown>;
-        closeGpu = gpu.close;
+        closeOps = gpu.close;
         gpuCounters = gpu.describe;
         gpuCheck = gpu.check;
       }
@@ -124,7 +134,7 @@ export const finetuneCommand: CliCommand = {
       say(`${out}: LoRA adapter written`);
       return 0;
     } finally {
-      closeGpu?.();
+      closeOps?.();
       await source.close?.();
     }
   },

@@ -17,8 +17,9 @@ import { Engine } from '../engine.ts';
 import { remoteEngine } from '../rpc/remote-engine.ts';
 import { StreamHost } from '../rpc/stream-host.ts';
 import { loadTrainingBase } from './base.ts';
+import { CpuTrainOps } from './cpu-ops.ts';
 import { CheckpointFormatError, TrainingDataError, UnsupportedTrainingError } from './errors.ts';
-import { TrainingRun, TrainingStateError, estimateTraining, readRunCheckpoint, resolveTrainingOptions, type TrainingHost, type TrainingOutcome, type TrainingProgress, type TrainingRequest } from './session.ts';
+import { TrainingRun, TrainingStateError, estimateTraining, readRunCheckpoint, trainOpsFor, resolveTrainingOptions, type TrainingHost, type TrainingOutcome, type TrainingProgress, type TrainingRequest } from './session.ts';
 
 const TEMPLATE = '{% for m in messages %}<|{{ m.role }}|>{{ m.content }}<|end|>{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}';
 const MODEL = makeTestModel({ arch: 'llama', embd: 32, layers: 2, heads: 4, kvHeads: 2, ff: 64, ctx: 128, seed: 5, chatTemplate: TEMPLATE, name: 'Tiny' });
@@ -213,5 +214,20 @@ describe('training through the engine', { timeout: 120_000 }, () => {
     const gemma = makeTestModel({ arch: 'gemma2', embd: 32, layers: 1, heads: 2, ff: 64, ctx: 64 });
     await engine.loadModel({ kind: 'file', file: blob(gemma), name: 'g.gguf' }, { backend: 'cpu', threads: 1 });
     await expect(engine.estimateTraining({ data: { texts: [TEXT] } })).rejects.toThrow(UnsupportedTrainingError);
+  });
+});
+
+describe('trainOpsFor on the CPU', () => {
+  it("takes the host's CPU ops where it has them (destroyed with the run), else the plain CpuTrainOps", async () => {
+    const mine = new CpuTrainOps('f32');
+    let destroyed = 0;
+    const chosen = await trainOpsFor({ backend: 'cpu', cpuOps: async () => ({ ops: mine, destroy: () => destroyed++ }) }, 'auto');
+    expect(chosen.backend).toBe('cpu');
+    expect(chosen.ops).toBe(mine);
+    chosen.destroy();
+    expect(destroyed).toBe(1);
+    const plain = await trainOpsFor({ backend: 'cpu' }, 'cpu');
+    expect(plain.ops).toBeInstanceOf(CpuTrainOps);
+    expect(plain.ops).not.toBe(mine);
   });
 });

@@ -198,8 +198,11 @@ export function resolveTrainingBackend(choice: unknown): TrainingBackendChoice {
  * than the CPU ops), else the CPU; 'webgpu' takes the device (opened if the model runs on the CPU;
  * WebGPUUnavailableError where there is none), on a software adapter too; 'cpu' the CPU.
  */
-export async function trainOpsFor(host: Pick<TrainingHost, 'backend' | 'gpu'>, choice: TrainingBackendChoice = 'auto'): Promise<ChosenTrainOps> {
-  const cpu = (notice: string): ChosenTrainOps => ({ ops: new CpuTrainOps('f32') as TrainOps<unknown>, backend: 'cpu', notice, destroy: () => undefined });
+export async function trainOpsFor(host: Pick<TrainingHost, 'backend' | 'gpu' | 'cpuOps'>, choice: TrainingBackendChoice = 'auto'): Promise<ChosenTrainOps> {
+  const cpu = async (notice: string): Promise<ChosenTrainOps> => {
+    const fast = await host.cpuOps?.();
+    return fast ? { ...fast, backend: 'cpu', notice } : { ops: new CpuTrainOps('f32') as TrainOps<unknown>, backend: 'cpu', notice, destroy: () => undefined };
+  };
   if (choice === 'cpu') return cpu('Training on the CPU, as asked');
   if (choice === 'auto' && host.backend !== 'webgpu') return cpu('Training on the CPU, where the model runs');
   if (!host.gpu) {
@@ -332,6 +335,11 @@ export interface TrainingHost {
   backend: 'webgpu' | 'cpu';
   /** The engine's WebGPU device (opened if need be; throws WebGPUUnavailableError where it cannot start); absent without WebGPU. */
   gpu?: () => Promise<TrainingGpu>;
+  /**
+   * The CPU ops with the base products on the wasm SIMD kernels (backend/cpu/train-ops.ts, which
+   * this layer may not import); absent: the plain TypeScript ops (CpuTrainOps) run everything.
+   */
+  cpuOps?: () => Promise<{ ops: TrainOps<unknown>; destroy(): void }>;
   /**
    * Answers each prompt with the base and with `adapter` (GGUF LoRA bytes) attached, greedily;
    * a string instead when it cannot (the model in use changed).
