@@ -376,7 +376,7 @@ function EstimateView({ estimate: e }: { estimate: TrainingEstimate }) {
       </dd>
       <dt>Memory</dt>
       <dd>
-        about {formatBytes(e.memory.total)}: base model {formatBytes(e.memory.base)}, adapter {formatBytes(e.memory.adapter)}, optimizer {formatBytes(e.memory.optimizer)}, gradients {formatBytes(e.memory.gradients)}, activations {formatBytes(e.memory.activations)}
+        about {formatBytes(e.memory.total)}: base model {formatBytes(e.memory.base)}, adapter {formatBytes(e.memory.adapter)}, optimizer {formatBytes(e.memory.optimizer)}, gradients {formatBytes(e.memory.gradients)}, activations {formatBytes(e.memory.activations)}, the training kernels' copy {formatBytes(e.memory.ops)}
       </dd>
       <dt>Data</dt>
       <dd>

@@ -62,6 +62,11 @@ export interface TrainOps<T = Vec> {
   byteLength(t: T): number;
   /** A new tensor with t's values. */
   copy(t: T): T;
+  /**
+   * Bytes the ops hold beside the host's arrays (their copy of the frozen base in a wasm memory or
+   * on a device, scratch, pooled tensors), for the memory estimate; absent: none.
+   */
+  heldBytes?(): number;
   /** The tensors will not be used again: a device may reuse their memory (a no-op on the host). */
   free(...tensors: (T | undefined)[]): void;
   /** y = x W^T (+ bias): x [n][nIn], y [n][nOut]; W dequantized as it is read. */

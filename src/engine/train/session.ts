@@ -91,8 +91,8 @@ export interface TrainingEstimate {
   tokensPerSecond: number;
   /** The whole run: steps, held-out evaluations, before and after figures (samples not counted). */
   seconds: number;
-  /** Bytes: the base as encoded, the adapter, AdamW's two moments, the gradients, one step's activations and the dequantization scratch. */
-  memory: { base: number; adapter: number; optimizer: number; gradients: number; activations: number; total: number };
+  /** Bytes: the base as encoded, the adapter, AdamW's two moments, the gradients, one step's activations and the dequantization scratch, and what the ops hold apart (their copy of the base in a wasm memory or on the GPU). */
+  memory: { base: number; adapter: number; optimizer: number; gradients: number; activations: number; ops: number; total: number };
   /** Which ops run the training, and why those. */
   backend: TrainingBackend;
   backendNotice: string;
@@ -462,9 +462,11 @@ async function estimateOn(chosen: ChosenTrainOps, host: TrainingHost, p: Prepare
     optimizer: params * 8,
     gradients: params * 4,
     activations: report.activationBytes + largest * 4,
+    // The ops' own copy of the base (wasm memory, GPU) and their working space, after a real step.
+    ops: ops.heldBytes?.() ?? 0,
     total: 0,
   };
-  memory.total = memory.base + memory.adapter + memory.optimizer + memory.gradients + memory.activations;
+  memory.total = memory.base + memory.adapter + memory.optimizer + memory.gradients + memory.activations + memory.ops;
   const tokensPerStep = batch.reduce((n, w) => n + w.tokens.length, 0);
   let trainTokens = 0;
   for (let step = done; step < p.options.steps; step++) for (const w of batchAt(p.train, step, p.options.batch)) trainTokens += w.tokens.length;

@@ -53,6 +53,11 @@ export class WasmTrainOps implements TrainOps<Vec> {
     return new WasmTrainOps(await CpuKernels.create({ threads: o.threads ?? 1, ...(initialBytes ? { initialBytes } : {}) }), rest);
   }
 
+  /** The kernels' memory: the base's matrices copied in, and the working space. */
+  heldBytes(): number {
+    return this.kernels.memory.buffer.byteLength;
+  }
+
   /** Stops the kernels' worker threads. */
   destroy(): void {
     this.kernels.destroy();

@@ -134,6 +134,11 @@ export class WebGpuTrainOps implements TrainOps<GpuTensor> {
     }
   }
 
+  /** Device memory at its peak: the frozen base, the scratch, the tensors. */
+  heldBytes(): number {
+    return this.frozenBytes + this.scratchBytes + this.peakTensorBytes;
+  }
+
   /** Bytes of the dequantized-weights scratch. */
   get scratchBytes(): number {
     return this.scratch?.size ?? 0;
