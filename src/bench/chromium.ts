@@ -5,7 +5,9 @@
  * headers that cross-origin isolation needs (SharedArrayBuffer, so wllama's threads), the models
  * under /models/ with HTTP Range support, and wllama's wasm.
  */
-import { createReadStream, statSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,13 +48,23 @@ export class ChromiumBench {
     private readonly browser: Browser,
     private readonly page: Page,
     private readonly origin: string,
+    private readonly cacheDir: string,
   ) {}
 
   static async start(modelDir: string, log: (line: string) => void, executablePath = process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium'): Promise<ChromiumBench> {
     const wasm = join(repoRoot, 'node_modules/@wllama/wllama/esm/wasm/wllama.wasm');
+    // This server's own stamp, compiled into the page (`define`): the page proves it is this
+    // server's transform of this tree's sources, not a page from elsewhere (another tree's server,
+    // a cache), before anything is measured with it.
+    const build = randomUUID();
+    // Its own cache directory: the default, node_modules/.vite, is shared by every checkout whose
+    // node_modules is a link to one tree's, and by benches running side by side.
+    const cacheDir = mkdtempSync(join(tmpdir(), 'hearth-bench-vite-'));
     const server = await createServer({
       configFile: false,
       root: join(repoRoot, 'src/bench/page'),
+      cacheDir,
+      define: { __HEARTH_BENCH_BUILD__: JSON.stringify(build) },
       logLevel: 'error',
       server: { host: '127.0.0.1', port: 0, headers: ISOLATION, fs: { allow: [repoRoot] }, hmr: false },
       optimizeDeps: { noDiscovery: true, include: [] },
@@ -84,10 +96,14 @@ export class ChromiumBench {
       page.on('pageerror', (e) => log(`page error: ${e.message}`));
       await page.goto(`${origin}/index.html`);
       await page.waitForFunction(() => window.hearthBench?.ready === true, undefined, { timeout: 120_000 });
-      return new ChromiumBench(server, browser, page, origin);
+      const pageBuild = await page.evaluate(() => window.hearthBench.build);
+      if (pageBuild !== build) throw new Error(`bench page: build ${String(pageBuild)} is not this server's (${build}): the browser ran a page this run did not compile`);
+      log(`bench page: ${origin}, compiled from ${repoRoot}`);
+      return new ChromiumBench(server, browser, page, origin, cacheDir);
     } catch (error) {
       await browser.close();
       await server.close();
+      rmSync(cacheDir, { recursive: true, force: true });
       throw error;
     }
   }
@@ -116,5 +132,6 @@ export class ChromiumBench {
   async close(): Promise<void> {
     await this.browser.close();
     await this.server.close();
+    rmSync(this.cacheDir, { recursive: true, force: true });
   }
 }

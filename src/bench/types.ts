@@ -10,6 +10,8 @@ export interface Workload {
   decodeTokens: number;
   /** CPU threads (CPU backend, llama.cpp, wllama). */
   threads: number;
+  /** The CPU backend's most bytes per WebAssembly memory, in MiB (default 4096): small to spread a small model over several. */
+  cpuMemoryMiB?: number;
 }
 
 /** One run of one runtime on one model: everything in milliseconds, bytes and tokens per second. */

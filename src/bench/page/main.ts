@@ -72,7 +72,8 @@ async function oursCpu(a: PageRunArgs): Promise<PageResult> {
       // Sized from the model's plan: a model over 4 GiB takes several memories.
       backend: async (_file, contextLength) => {
         const planned = planLoad(await openGgufModel([source]), CPU_PLAN_TARGET, { contextLength });
-        backend = await CpuBackend.createFor(planned, options);
+        // --cpu-memory-mib: smaller memories, so a small model takes several (not for the probe above, whose bandwidth buffer needs room).
+        backend = await CpuBackend.createFor(planned, { ...options, ...(a.workload.cpuMemoryMiB ? { shardBytes: a.workload.cpuMemoryMiB * 2 ** 20 } : {}) });
         console.log(`    cpu backend: ${backend.shardCount} WebAssembly memor${backend.shardCount === 1 ? 'y' : 'ies'} for ${planned.plan.totalBytes} bytes (budget ${backend.limits.memoryBudgetBytes})`);
         return backend;
       },
@@ -89,10 +90,13 @@ async function wllama(a: PageRunArgs & { wasmUrl: string; gpu: boolean }): Promi
   return runWllama(a.url, a.wasmUrl, a.workload, a.runs, a.gpu);
 }
 
+/** The serving Vite server's stamp (its `define`), which ../chromium.ts checks: the page is its compile. */
+declare const __HEARTH_BENCH_BUILD__: string;
+
 declare global {
   interface Window {
-    hearthBench: { oursWebGpu: typeof oursWebGpu; oursCpu: typeof oursCpu; wllama: typeof wllama; ready: boolean };
+    hearthBench: { oursWebGpu: typeof oursWebGpu; oursCpu: typeof oursCpu; wllama: typeof wllama; build: string; ready: boolean };
   }
 }
 
-window.hearthBench = { oursWebGpu, oursCpu, wllama, ready: true };
+window.hearthBench = { oursWebGpu, oursCpu, wllama, build: __HEARTH_BENCH_BUILD__, ready: true };

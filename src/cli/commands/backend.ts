@@ -4,6 +4,9 @@
  */
 import type { Backend } from '../../engine/backend/ops.ts';
 import type { CPU_PLAN_TARGET, CpuPlanned } from '../../engine/backend/cpu/backend.ts';
+import type { RangedSource } from '../../engine/gguf/source.ts';
+import { openGgufModel } from '../../engine/gguf/split.ts';
+import { planLoad, type LoadOptions, type PlannedLoad } from '../../engine/model/loader.ts';
 import { UsageError } from '../command.ts';
 
 export interface CliBackend<P = never> {
@@ -46,4 +49,13 @@ export async function cliBackend<P extends CpuPlanned = never>(values: Map<strin
   ]);
   const context = await createGpuContext(nodeGpu(), nodeProbeOptions());
   return { backend: new WebGpuBackend(context.device, { kernelPaths: context.kernelPaths }), close: () => context.destroy() };
+}
+
+/**
+ * `cliBackend` for the decoder-only model in `source`, planned at `sizing` on the CPU (so a model
+ * over 4 GiB gets several memories): load `made.planned ?? source` with the same `sizing`. Every
+ * command that loads a `Model` makes its backend here.
+ */
+export function cliModelBackend(values: Map<string, string>, source: RangedSource, sizing: Pick<LoadOptions, 'contextLength' | 'batch'>): Promise<CliBackend<PlannedLoad>> {
+  return cliBackend(values, async (target) => planLoad(await openGgufModel([source]), target, sizing));
 }

@@ -88,7 +88,7 @@ async function benchSsmSuite(args: string[]): Promise<number> {
 }
 
 const MODEL_FLAGS = {
-  values: ['--models', '--quants', '--runtimes', '--prompt', '--contexts', '--decode', '--runs', '--threads', '--out', '--cache'],
+  values: ['--models', '--quants', '--runtimes', '--prompt', '--contexts', '--decode', '--runs', '--threads', '--cpu-memory-mib', '--out', '--cache'],
   switches: ['--full'],
 } as const;
 
@@ -102,6 +102,13 @@ function list(values: Map<string, string>, flag: string, fallback: string, allow
   for (const x of items) if (!allowed.includes(x)) throw new UsageError(`${flag}: unknown '${x}' (${allowed.join(', ')})`);
   if (items.length === 0) throw new UsageError(`${flag} is empty`);
   return items;
+}
+
+/** `--cpu-memory-mib`: the CPU backend's WebAssembly memories at most this size (1..4096 MiB), so a small model takes several. */
+function cpuMemoryMiB(values: Map<string, string>): number {
+  const mib = positiveIntFlag(values, '--cpu-memory-mib', 4096);
+  if (mib > 4096) throw new UsageError(`--cpu-memory-mib: at most 4096 (a wasm32 memory), got ${mib}`);
+  return mib;
 }
 
 /** `hearth bench` (`npm run bench`): load time, TTFT, prefill and decode speed beside llama.cpp and wllama. */
@@ -125,6 +132,7 @@ async function benchModels(args: string[]): Promise<number> {
       contexts,
       decodeTokens: positiveIntFlag(values, '--decode', preset.decode),
       threads: positiveIntFlag(values, '--threads', 1),
+      ...(values.has('--cpu-memory-mib') ? { cpuMemoryMiB: cpuMemoryMiB(values) } : {}),
     },
     runs: positiveIntFlag(values, '--runs', preset.runs),
     cacheDir: values.get('--cache') ?? join('.cache', 'bench-models'),
@@ -160,7 +168,7 @@ const SUITES: Record<string, (args: string[]) => Promise<number>> = { kernels: b
 
 export const benchCommand: CliCommand = {
   usage: 'bench [--full] [--models M,..] [--quants q4_k_m,q8_0,f16] [--runtimes R,..] [--prompt N]\n' +
-    '              [--contexts 128,2048] [--decode N] [--runs N] [--threads N] [--out FILE] [--cache DIR]\n' +
+    '              [--contexts 128,2048] [--decode N] [--runs N] [--threads N] [--cpu-memory-mib N] [--out FILE] [--cache DIR]\n' +
     '                           model benchmark: load, TTFT, prefill and decode tok/s beside llama.cpp and wllama\n' +
     `                           (models: ${MODEL_SHAPES.map((m) => m.id).join(', ')}; runtimes: ${RUNTIMES.join(', ')})\n` +
     '  hearth bench kernels [--types Q4_K,Q8_0] [--shapes 4096x4096] [--prefill 512] [--matvec workgroup|subgroup|invocation] [--json FILE]\n' +

@@ -11,7 +11,7 @@ import { Model } from '../../engine/model/model.ts';
 import { Tokenizer } from '../../engine/tokenizer/tokenizer.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
 import { UsageError, backendArg, parseFlags, type CliCommand } from '../command.ts';
-import { backendFlags, cliBackend } from './backend.ts';
+import { backendFlags, cliModelBackend } from './backend.ts';
 import { formatBytes } from './inspect.ts';
 
 const HELP = `eval MODEL.gguf --text FILE [--reference ORIG.gguf] [--ctx N] [--backend webgpu|cpu] [--threads N] [--json]
@@ -19,9 +19,13 @@ const HELP = `eval MODEL.gguf --text FILE [--reference ORIG.gguf] [--ctx N] [--b
   with --reference: mean KL(reference || model) and top-1 agreement; prefill and decode tokens/s`;
 
 async function loadModel(path: string, values: Map<string, string>, nCtx: number) {
-  const made = await cliBackend(values);
   const source = await nodeFileSource(path);
-  const model = await Model.load(made.backend, source, { contextLength: Math.ceil((nCtx + 64) / 256) * 256 });
+  const sizing = { contextLength: Math.ceil((nCtx + 64) / 256) * 256 };
+  const made = await cliModelBackend(values, source, sizing).catch(async (error: unknown) => {
+    await source.close();
+    throw error;
+  });
+  const model = await Model.load(made.backend, made.planned ?? source, sizing);
   return { model, close: async () => (model.destroy(), made.close(), await source.close()) };
 }
 

@@ -33,9 +33,8 @@ import { Tokenizer } from '../../engine/tokenizer/index.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
 import { UsageError, backendArg, parseFlags, type CliCommand } from '../command.ts';
 import { attachLoras, takeLoraFlags } from '../lora-flags.ts';
-import { backendFlags, cliBackend, type CliBackend } from './backend.ts';
-import { openGgufModel } from '../../engine/gguf/split.ts';
-import { planLoad, type PlannedLoad } from '../../engine/model/loader.ts';
+import { backendFlags, cliBackend, cliModelBackend, type CliBackend } from './backend.ts';
+import type { PlannedLoad } from '../../engine/model/loader.ts';
 
 /** The constraint flags as request fields, checked as a request's are (named errors before loading the model). */
 function constraintFlags(values: Map<string, string>, switches: Set<string>): Pick<ChatCompletionRequest, 'response_format' | 'grammar'> {
@@ -111,7 +110,7 @@ export const generateCommand: CliCommand = {
       file = await readGguf(source);
       // A decoder-only model on the CPU: planned first, so its weights may take several memories.
       const t5 = file.metadata.get('general.architecture') === 't5';
-      made = await cliBackend(values, t5 ? undefined : async (target) => planLoad(await openGgufModel([source]), target, sizing));
+      made = t5 ? await cliBackend(values) : await cliModelBackend(values, source, sizing);
     } catch (error) {
       await source.close();
       throw error;

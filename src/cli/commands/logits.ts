@@ -10,7 +10,8 @@ import { Model } from '../../engine/model/model.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
 import { UsageError, backendArg, parseFlags, type CliCommand } from '../command.ts';
 import { attachLoras, takeLoraFlags } from '../lora-flags.ts';
-import { backendFlags, cliBackend } from './backend.ts';
+import { backendFlags, cliModelBackend, type CliBackend } from './backend.ts';
+import type { PlannedLoad } from '../../engine/model/loader.ts';
 
 export const logitsCommand: CliCommand = {
   usage: 'logits FILE.gguf --tokens-file IDS.json --out OUT.f32 [--backend webgpu|cpu] [--threads N] [--batch N] [--lora FILE[:SCALE]]...   write every position\'s logits (f32 LE)',
@@ -33,14 +34,17 @@ export const logitsCommand: CliCommand = {
     }
     const tokens = ids as number[];
 
-    const made = await cliBackend(values);
     const source = await nodeFileSource(positional[0]!);
+    const sizing = { contextLength: Math.ceil(tokens.length / 256) * 256, ...(batch !== undefined ? { batch } : {}) };
+    let made: CliBackend<PlannedLoad>;
     try {
-      const backend = made.backend;
-      const model = await Model.load(backend, source, {
-        contextLength: Math.ceil(tokens.length / 256) * 256,
-        ...(batch !== undefined ? { batch } : {}),
-      });
+      made = await cliModelBackend(values, source, sizing);
+    } catch (error) {
+      await source.close();
+      throw error;
+    }
+    try {
+      const model = await Model.load(made.backend, made.planned ?? source, sizing);
       await attachLoras(model, loras);
       const logits = await model.eval(tokens, { logits: 'all' });
       // Float32Array bytes are in the platform's order; every platform Node and WebGPU run on is little-endian.

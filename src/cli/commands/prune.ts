@@ -17,7 +17,7 @@ import { Tokenizer } from '../../engine/tokenizer/tokenizer.ts';
 import { nodeFileSource } from '../../node/file-source.ts';
 import { writeChunksFile } from '../../node/gguf-file.ts';
 import { UsageError, backendArg, parseFlags, type CliCommand } from '../command.ts';
-import { backendFlags, cliBackend } from './backend.ts';
+import { backendFlags, cliModelBackend } from './backend.ts';
 import { formatBytes } from './inspect.ts';
 
 const HELP = `prune MODEL.gguf OUT.gguf [--text CALIB.txt] [--drop-layers N [--metric influence|loss] | --layers 3,5] [--ffn-keep R] [--ctx N] [--tokens N] [--backend webgpu|cpu] [--threads N]
@@ -159,11 +159,12 @@ export const pruneCommand: CliCommand = {
         const tokens = tokenizer.encode(new Uint8Array(await readFile(textPath!)), { addSpecial: true }).slice(0, maxTokens);
         if (tokens.length < 2) throw new UsageError(`${textPath}: too short to calibrate on`);
         importance = new PruneImportance(ffnWidths(file));
-        const made = await cliBackend(values);
         const contextLength = Math.ceil(Math.min(nCtx, tokens.length) / 256) * 256;
+        // Sized for the whole model: the variants with a layer dropped (layerLossChanges) are smaller.
+        const made = await cliModelBackend(values, source, { contextLength });
         const load = (s: RangedSource) => Model.load(made.backend, s, { contextLength });
         try {
-          const model = await load(source);
+          const model = await Model.load(made.backend, made.planned ?? source, { contextLength });
           try {
             await measure(model, tokens, nCtx, importance);
           } finally {
