@@ -13,6 +13,11 @@ export function normalizedMse(actual: ArrayLike<number>, reference: ArrayLike<nu
   return norm === 0 ? err : err / norm;
 }
 
+/** sqrt(normalizedMse): the error's RMS relative to the reference's (the training ops' tests' measure). */
+export function relativeRmsError(actual: ArrayLike<number>, reference: ArrayLike<number>): number {
+  return Math.sqrt(normalizedMse(actual, reference));
+}
+
 /** Largest absolute difference. */
 export function maxAbsDiff(actual: ArrayLike<number>, reference: ArrayLike<number>): number {
   let max = 0;

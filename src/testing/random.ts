@@ -28,3 +28,8 @@ export function tokensFor(n: number, vocab: number, seed = 4242): number[] {
     return s % vocab;
   });
 }
+
+/** n values drawn uniformly from [-scale, scale) with `next` (a generator such as mulberry32's). */
+export function uniformValues(next: () => number, n: number, scale = 1): Float64Array {
+  return Float64Array.from({ length: n }, () => (next() * 2 - 1) * scale);
+}

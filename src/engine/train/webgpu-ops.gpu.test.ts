@@ -11,7 +11,8 @@ import { WebGpuTrainOps, type GpuTensor } from '../backend/webgpu/train-ops.ts';
 import { acquireTestGpu, type TestGpu } from '../../testing/gpu.ts';
 import { makeRandomLora } from '../../testing/make-lora.ts';
 import { makeTestModel, type TestModelOptions } from '../../testing/make-model.ts';
-import { mulberry32, tokensFor } from '../../testing/random.ts';
+import { relativeRmsError } from '../../testing/compare.ts';
+import { mulberry32, tokensFor, uniformValues } from '../../testing/random.ts';
 import { randomBlocks } from '../../testing/random-weights.ts';
 import { loadTrainingBase } from './base.ts';
 import { CpuTrainOps } from './cpu-ops.ts';
@@ -32,21 +33,6 @@ afterAll(() => {
   ops?.destroy();
   gpu?.destroy();
 });
-
-function randn(next: () => number, n: number, scale = 1): Float64Array {
-  return Float64Array.from({ length: n }, () => (next() * 2 - 1) * scale);
-}
-
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  let s = 1e-30;
-  for (let i = 0; i < b.length; i++) {
-    d += (a[i]! - b[i]!) ** 2;
-    s += b[i]! ** 2;
-  }
-  return Math.sqrt(d / s);
-}
 
 const up = (v: Float64Array) => ops.upload(Float32Array.from(v));
 async function read(...ts: GpuTensor[]): Promise<Vec[]> {
@@ -85,18 +71,18 @@ describe('WebGPU training ops vs the CPU ops (float64)', () => {
     await checked(async () => {
       const next = mulberry32(c.nIn + c.nOut);
       const w = frozen(c.type, c.nIn, c.nOut, c.nOut);
-      const bias = c.bias ? Float32Array.from(randn(next, c.nOut)) : undefined;
-      const x = randn(next, c.n * c.nIn);
-      const dy = randn(next, c.n * c.nOut);
-      const dx0 = randn(next, c.n * c.nIn);
+      const bias = c.bias ? Float32Array.from(uniformValues(next, c.nOut)) : undefined;
+      const x = uniformValues(next, c.n * c.nIn);
+      const dy = uniformValues(next, c.n * c.nOut);
+      const dx0 = uniformValues(next, c.n * c.nIn);
       const dxCpu = Float64Array.from(dx0);
       f64.matmulBackward(w, dy, c.n, dxCpu);
       const dx = up(dx0);
       const y = ops.matmul(w, up(x), c.n, bias);
       ops.matmulBackward(w, up(dy), c.n, dx);
       const [yg, dxg] = await read(y, dx);
-      record(`matmul ${c.type} ${c.n}x${c.nIn}->${c.nOut}`, relDiff(yg!, f64.matmul(w, x, c.n, bias)));
-      record(`matmul backward ${c.type}`, relDiff(dxg!, dxCpu));
+      record(`matmul ${c.type} ${c.n}x${c.nIn}->${c.nOut}`, relativeRmsError(yg!, f64.matmul(w, x, c.n, bias)));
+      record(`matmul backward ${c.type}`, relativeRmsError(dxg!, dxCpu));
     });
   });
 
@@ -104,14 +90,14 @@ describe('WebGPU training ops vs the CPU ops (float64)', () => {
     await checked(async () => {
       const next = mulberry32(7);
       const [n, nIn, nOut, rank, s] = [6, 21, 17, 3, 0.75];
-      const a = randn(next, rank * nIn);
-      const b = randn(next, nOut * rank);
-      const x = randn(next, n * nIn);
-      const dy = randn(next, n * nOut);
-      const y0 = randn(next, n * nOut);
-      const ga0 = randn(next, rank * nIn);
-      const gb0 = randn(next, nOut * rank);
-      const dx0 = randn(next, n * nIn);
+      const a = uniformValues(next, rank * nIn);
+      const b = uniformValues(next, nOut * rank);
+      const x = uniformValues(next, n * nIn);
+      const dy = uniformValues(next, n * nOut);
+      const y0 = uniformValues(next, n * nOut);
+      const ga0 = uniformValues(next, rank * nIn);
+      const gb0 = uniformValues(next, nOut * rank);
+      const dx0 = uniformValues(next, n * nIn);
       const yC = Float64Array.from(y0);
       const gC = { a: Float64Array.from(ga0), b: Float64Array.from(gb0) };
       const dxC = Float64Array.from(dx0);
@@ -125,8 +111,8 @@ describe('WebGPU training ops vs the CPU ops (float64)', () => {
       const u = ops.loraForward(p, nIn, nOut, xg, n, y);
       ops.loraBackward(p, nIn, nOut, xg, u, up(dy), n, g, dx);
       const [yg, ug, gag, gbg, dxg] = await read(y, u, g.a, g.b, dx);
-      record('lora forward y, u', Math.max(relDiff(yg!, yC), relDiff(ug!, uC)));
-      record('lora backward dA, dB, dx', Math.max(relDiff(gag!, gC.a), relDiff(gbg!, gC.b), relDiff(dxg!, dxC)));
+      record('lora forward y, u', Math.max(relativeRmsError(yg!, yC), relativeRmsError(ug!, uC)));
+      record('lora backward dA, dB, dx', Math.max(relativeRmsError(gag!, gC.a), relativeRmsError(gbg!, gC.b), relativeRmsError(dxg!, dxC)));
     });
   });
 
@@ -134,17 +120,17 @@ describe('WebGPU training ops vs the CPU ops (float64)', () => {
     await checked(async () => {
       const next = mulberry32(8);
       const [rows, len] = [5, 150];
-      const x = randn(next, rows * len);
-      const w = Float32Array.from(randn(next, len));
-      const dy = randn(next, rows * len);
+      const x = uniformValues(next, rows * len);
+      const w = Float32Array.from(uniformValues(next, len));
+      const dy = uniformValues(next, rows * len);
       const c = f64.rmsNorm(x, rows, len, 1e-5, w);
       const dxC = f64.rmsNormBackward(x, c.r, len, w, dy);
       const xg = up(x);
       const g = ops.rmsNorm(xg, rows, len, 1e-5, w);
       const dx = ops.rmsNormBackward(xg, g.r, len, w, up(dy));
       const [yg, rg, dxg] = await read(g.y, g.r, dx);
-      record('rms norm y, r', Math.max(relDiff(yg!, c.y), relDiff(rg!, c.r)));
-      record('rms norm backward', relDiff(dxg!, dxC));
+      record('rms norm y, r', Math.max(relativeRmsError(yg!, c.y), relativeRmsError(rg!, c.r)));
+      record('rms norm backward', relativeRmsError(dxg!, dxC));
     });
   });
 
@@ -159,7 +145,7 @@ describe('WebGPU training ops vs the CPU ops (float64)', () => {
         table.cos[i] = Math.cos(th) * 1.1;
         table.sin[i] = Math.sin(th) * 1.1;
       }
-      const x = randn(next, n * nHeads * headDim);
+      const x = uniformValues(next, n * nHeads * headDim);
       const fwd = Float64Array.from(x);
       f64.rope(fwd, n, nHeads, headDim, table, false);
       const inv = Float64Array.from(x);
@@ -169,7 +155,7 @@ describe('WebGPU training ops vs the CPU ops (float64)', () => {
       ops.rope(a, n, nHeads, headDim, table, false);
       ops.rope(b, n, nHeads, headDim, table, true);
       const [ag, bg] = await read(a, b);
-      record(`rope${neox ? ' neox' : ''}`, Math.max(relDiff(ag!, fwd), relDiff(bg!, inv)));
+      record(`rope${neox ? ' neox' : ''}`, Math.max(relativeRmsError(ag!, fwd), relativeRmsError(bg!, inv)));
     });
   });
 
@@ -180,33 +166,33 @@ describe('WebGPU training ops vs the CPU ops (float64)', () => {
     await checked(async () => {
       const next = mulberry32(c.n);
       const s: AttentionShape = { ...c, scale: 1 / Math.sqrt(c.headDimK) };
-      const q = randn(next, c.n * c.nHead * c.headDimK, 2);
-      const k = randn(next, c.n * c.nHeadKv * c.headDimK, 2);
-      const v = randn(next, c.n * c.nHeadKv * c.headDimV);
-      const dOut = randn(next, c.n * c.nHead * c.headDimV);
+      const q = uniformValues(next, c.n * c.nHead * c.headDimK, 2);
+      const k = uniformValues(next, c.n * c.nHeadKv * c.headDimK, 2);
+      const v = uniformValues(next, c.n * c.nHeadKv * c.headDimV);
+      const dOut = uniformValues(next, c.n * c.nHead * c.headDimV);
       const f = f64.attention(q, k, v, s);
       const b = f64.attentionBackward(q, k, v, f.probs, dOut, s);
       const [qg, kg, vg] = [up(q), up(k), up(v)];
       const g = ops.attention(qg, kg, vg, s);
       const gb = ops.attentionBackward(qg, kg, vg, g.probs, up(dOut), s);
       const [out, probs, dq, dk, dv] = await read(g.out, g.probs, gb.dq, gb.dk, gb.dv);
-      record(`attention n ${c.n} out, probs`, Math.max(relDiff(out!, f.out), relDiff(probs!, f.probs)));
-      record(`attention n ${c.n} backward dq, dk, dv`, Math.max(relDiff(dq!, b.dq), relDiff(dk!, b.dk), relDiff(dv!, b.dv)));
+      record(`attention n ${c.n} out, probs`, Math.max(relativeRmsError(out!, f.out), relativeRmsError(probs!, f.probs)));
+      record(`attention n ${c.n} backward dq, dk, dv`, Math.max(relativeRmsError(dq!, b.dq), relativeRmsError(dk!, b.dk), relativeRmsError(dv!, b.dv)));
     });
   });
 
   it('SwiGLU and its backward', async () => {
     await checked(async () => {
       const next = mulberry32(11);
-      const gate = randn(next, 1000, 4);
-      const upv = randn(next, 1000);
-      const dy = randn(next, 1000);
+      const gate = uniformValues(next, 1000, 4);
+      const upv = uniformValues(next, 1000);
+      const dy = uniformValues(next, 1000);
       const y = ops.swiglu(up(gate), up(upv));
       const d = ops.swigluBackward(up(gate), up(upv), up(dy));
       const c = f64.swigluBackward(gate, upv, dy);
       const [yg, dg, du] = await read(y, d.dGate, d.dUp);
-      record('swiglu', relDiff(yg!, f64.swiglu(gate, upv)));
-      record('swiglu backward', Math.max(relDiff(dg!, c.dGate), relDiff(du!, c.dUp)));
+      record('swiglu', relativeRmsError(yg!, f64.swiglu(gate, upv)));
+      record('swiglu backward', Math.max(relativeRmsError(dg!, c.dGate), relativeRmsError(du!, c.dUp)));
     });
   });
 
@@ -214,14 +200,14 @@ describe('WebGPU training ops vs the CPU ops (float64)', () => {
     await checked(async () => {
       const next = mulberry32(12);
       const [n, V] = [6, 1000];
-      const logits = randn(next, n * V, 5);
+      const logits = uniformValues(next, n * V, 5);
       const targets = Array.from({ length: n }, () => Math.floor(next() * V));
       const weight = [1, 0, 0.5, 2, 1, 0];
       const c = f64.crossEntropy(logits, n, V, targets, weight, 0.25);
       const g = ops.crossEntropy(up(logits), n, V, targets, weight, 0.25);
       const [loss, dl] = await read(g.loss, g.dLogits);
-      record('cross-entropy loss rows', relDiff(loss!, c.loss));
-      record('cross-entropy d logits', relDiff(dl!, c.dLogits));
+      record('cross-entropy loss rows', relativeRmsError(loss!, c.loss));
+      record('cross-entropy d logits', relativeRmsError(dl!, c.dLogits));
       expect(loss![1]).toBe(0);
     });
   });
@@ -266,7 +252,7 @@ describe('a WebGPU training step vs the CPU step', () => {
       const host = await ops.read(grads.flatMap((g) => [g.a, g.b]));
       ops.free(...grads.flatMap((g) => [g.a, g.b]));
       let worst = 0;
-      for (const [k] of data.targets.entries()) worst = Math.max(worst, relDiff(host[2 * k]!, cpuGrads[k]!.a), relDiff(host[2 * k + 1]!, cpuGrads[k]!.b));
+      for (const [k] of data.targets.entries()) worst = Math.max(worst, relativeRmsError(host[2 * k]!, cpuGrads[k]!.a), relativeRmsError(host[2 * k + 1]!, cpuGrads[k]!.b));
       const lossErr = Math.abs(r.lossSum - cpu.lossSum) / cpu.lossSum;
       console.log(`[train gpu] step ${c.label}${c.recompute ? ' recompute' : ''}: loss rel ${lossErr.toExponential(1)}, worst grad rel ${worst.toExponential(2)}; ${ops.counters.dispatches - dispatches} dispatches, ${ops.counters.submits - submits} submits`);
       expect(r.weight).toBe(cpu.weight);
@@ -294,7 +280,7 @@ describe('a WebGPU training step vs the CPU step', () => {
         expect(Math.abs(b.gradNorm - a.gradNorm) / a.gradNorm).toBeLessThan(1e-3);
       }
       let worst = 0;
-      for (const [k, t] of cpu.adapter.targets.entries()) worst = Math.max(worst, relDiff(gpuTrainer.adapter.targets[k]!.b, t.b), relDiff(gpuTrainer.adapter.targets[k]!.a, t.a));
+      for (const [k, t] of cpu.adapter.targets.entries()) worst = Math.max(worst, relativeRmsError(gpuTrainer.adapter.targets[k]!.b, t.b), relativeRmsError(gpuTrainer.adapter.targets[k]!.a, t.a));
       console.log(`[train gpu] adapter after 3 steps: worst rel diff ${worst.toExponential(2)}`);
       expect(worst).toBeLessThan(1e-3);
       const ev = await gpuTrainer.evaluate([windows[windows.length - 1]!]);

@@ -10,7 +10,8 @@ import { GgmlType } from '../../gguf/ggml-types.ts';
 import { bytesSource } from '../../gguf/source.ts';
 import { makeRandomLora } from '../../../testing/make-lora.ts';
 import { makeTestModel, type TestModelOptions } from '../../../testing/make-model.ts';
-import { mulberry32, tokensFor } from '../../../testing/random.ts';
+import { relativeRmsError } from '../../../testing/compare.ts';
+import { mulberry32, tokensFor, uniformValues } from '../../../testing/random.ts';
 import { randomBlocks } from '../../../testing/random-weights.ts';
 import { loadTrainingBase } from '../../train/base.ts';
 import { CpuTrainOps } from '../../train/cpu-ops.ts';
@@ -27,21 +28,6 @@ beforeAll(async () => {
   ops = new WasmTrainOps(await CpuKernels.create({ threads: 2 }), new CpuTrainOps('f32'), 600);
 });
 afterAll(() => ops?.destroy());
-
-function randn(next: () => number, n: number, scale = 1): Float64Array {
-  return Float64Array.from({ length: n }, () => (next() * 2 - 1) * scale);
-}
-
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  let s = 1e-30;
-  for (let i = 0; i < b.length; i++) {
-    d += (a[i]! - b[i]!) ** 2;
-    s += b[i]! ** 2;
-  }
-  return Math.sqrt(d / s);
-}
 
 function record(what: string, err: number, bound: number) {
   console.log(`[train wasm] ${what}: ${err.toExponential(2)}`);
@@ -63,10 +49,10 @@ describe('wasm training ops: the base products', () => {
   ].map((c) => ({ ...c, name: GgmlType[c.type] })))('matmul and its backward on a $name base, $n x $nIn -> $nOut', (c) => {
     const next = mulberry32(c.nIn + c.nOut);
     const w = frozen(c.type, c.nIn, c.nOut, c.nOut);
-    const bias = c.bias ? Float32Array.from(randn(next, c.nOut)) : undefined;
-    const x = randn(next, c.n * c.nIn);
-    const dy = randn(next, c.n * c.nOut);
-    const dx0 = randn(next, c.n * c.nIn);
+    const bias = c.bias ? Float32Array.from(uniformValues(next, c.nOut)) : undefined;
+    const x = uniformValues(next, c.n * c.nIn);
+    const dy = uniformValues(next, c.n * c.nOut);
+    const dx0 = uniformValues(next, c.n * c.nIn);
     const dx64 = Float64Array.from(dx0);
     f64.matmulBackward(w, dy, c.n, dx64);
     const dx32 = Float32Array.from(dx0);
@@ -76,17 +62,17 @@ describe('wasm training ops: the base products', () => {
     ops.matmulBackward(w, Float32Array.from(dy), c.n, dx);
     expect(y).toBeInstanceOf(Float32Array);
     const label = `${GgmlType[c.type]} ${c.n}x${c.nIn}->${c.nOut}`;
-    record(`matmul ${label} vs f64`, relDiff(y, f64.matmul(w, x, c.n, bias)), 1e-6);
-    record(`matmul ${label} vs f32 scalar`, relDiff(y, f32.matmul(w, Float32Array.from(x), c.n, bias)), 1e-6);
-    record(`matmul backward ${label} vs f64`, relDiff(dx, dx64), 1e-6);
-    record(`matmul backward ${label} vs f32 scalar`, relDiff(dx, dx32), 1e-6);
+    record(`matmul ${label} vs f64`, relativeRmsError(y, f64.matmul(w, x, c.n, bias)), 1e-6);
+    record(`matmul ${label} vs f32 scalar`, relativeRmsError(y, f32.matmul(w, Float32Array.from(x), c.n, bias)), 1e-6);
+    record(`matmul backward ${label} vs f64`, relativeRmsError(dx, dx64), 1e-6);
+    record(`matmul backward ${label} vs f32 scalar`, relativeRmsError(dx, dx32), 1e-6);
   });
 
   it('a type the kernels do not read (Q3_K) and float64 tensors go to the scalar ops, unchanged', () => {
     const next = mulberry32(5);
     const w = frozen(GgmlType.Q3_K, 256, 6, 6);
-    const x = Float32Array.from(randn(next, 4 * 256));
-    const dy = Float32Array.from(randn(next, 4 * 6));
+    const x = Float32Array.from(uniformValues(next, 4 * 256));
+    const dy = Float32Array.from(uniformValues(next, 4 * 6));
     expect(ops.matmul(w, x, 4)).toEqual(f32.matmul(w, x, 4));
     const dx = new Float32Array(4 * 256);
     const dxScalar = new Float32Array(4 * 256);
@@ -94,7 +80,7 @@ describe('wasm training ops: the base products', () => {
     f32.matmulBackward(w, dy, 4, dxScalar);
     expect(dx).toEqual(dxScalar);
     const q = frozen(GgmlType.Q8_0, 64, 5, 7);
-    const x64 = randn(next, 3 * 64);
+    const x64 = uniformValues(next, 3 * 64);
     expect(ops.matmul(q, x64, 3)).toEqual(f32.matmul(q, x64, 3));
   });
 
@@ -127,8 +113,8 @@ describe('a wasm training step vs the CPU steps', () => {
     let worst32 = 0;
     for (let k = 0; k < data.targets.length; k++) {
       for (const part of ['a', 'b'] as const) {
-        worst64 = Math.max(worst64, relDiff(wasm.grads[k]![part], exact.grads[k]![part]));
-        worst32 = Math.max(worst32, relDiff(wasm.grads[k]![part], scalar.grads[k]![part]));
+        worst64 = Math.max(worst64, relativeRmsError(wasm.grads[k]![part], exact.grads[k]![part]));
+        worst32 = Math.max(worst32, relativeRmsError(wasm.grads[k]![part], scalar.grads[k]![part]));
       }
     }
     const lossErr = Math.abs(wasm.r.lossSum - exact.r.lossSum) / exact.r.lossSum;
