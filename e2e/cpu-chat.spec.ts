@@ -87,16 +87,17 @@ test('without WebGPU the demo model loads on the CPU, with threads, and chats', 
   await page.getByTestId('threads-choice').selectOption('1');
   await expect(page.getByTestId('backend-in-use')).toContainText('CPU, 1 thread');
 
-  // "Fits this device" judges the backend that runs: on the CPU, weights over 4 GiB cannot load,
-  // whatever the device memory says, and the reason shows before any download starts.
+  // "Fits this device" judges the backend that runs: on the CPU, weights over 4 GiB spread over
+  // several WebAssembly memories (src/engine/backend/cpu/shards.ts), so a 7-8B model is judged by
+  // the device's memory and the storage quota (either may still say no on a given machine), never
+  // refused for wasm32's 4 GiB.
   const catalog = JSON.parse(readFileSync('public/models.json', 'utf8')).models as Array<{ id: string; approxSize: number }>;
-  const tooBig = catalog.filter((m) => m.approxSize > 4 * 1024 ** 3);
-  expect(tooBig.length).toBeGreaterThan(0);
-  for (const m of tooBig) {
-    const item = page.getByTestId(`catalog-${m.id}`);
-    await expect(item.getByTestId('fit')).toContainText('Will not fit');
-    await expect(item.getByTestId('fit-reason')).toContainText(/at most .*GiB \(one 4 GiB WebAssembly memory.*needs WebGPU/);
-    await expect(item.getByRole('button', { name: /Download/ })).toBeDisabled();
+  const overOneMemory = catalog.filter((m) => m.approxSize > 4 * 1024 ** 3 && m.approxSize < 8 * 1024 ** 3);
+  expect(overOneMemory.length).toBeGreaterThan(0);
+  for (const m of overOneMemory) {
+    const fit = page.getByTestId(`catalog-${m.id}`).getByTestId('fit');
+    await expect(fit).toBeVisible();
+    await expect(fit).not.toContainText(/WebAssembly memor|needs WebGPU/i);
   }
   const small = catalog.find((m) => m.approxSize < 1e9 && m.id !== catalog[0]!.id)!;
   await expect(page.getByTestId(`catalog-${small.id}`).getByTestId('fit')).not.toContainText('Will not fit');
