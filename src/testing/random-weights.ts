@@ -8,6 +8,7 @@
  */
 import { GgmlType, ggmlTypeInfo } from '../engine/gguf/ggml-types.ts';
 import { requireQuantFormat } from '../engine/gguf/quants/index.ts';
+import type { FrozenMatrix } from '../engine/backend/train-ops.ts';
 import { mulberry32 } from './random.ts';
 
 export interface RandomWeight {
@@ -173,4 +174,9 @@ export function exactWeights(type: GgmlType, bytes: Uint8Array, count: number): 
   const out = new Float32Array(count);
   requireQuantFormat(type).dequantize(bytes, out, count);
   return out;
+}
+
+/** A frozen base matrix for the training ops' tests: nOut rows of nIn random values encoded in `type`. */
+export function randomFrozenMatrix(type: GgmlType, nIn: number, nOut: number, seed: number): FrozenMatrix {
+  return { name: `w${seed}`, nIn, nOut, type, bytes: randomBlocks(type, nOut, nIn, seed) };
 }

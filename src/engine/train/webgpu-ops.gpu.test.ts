@@ -13,11 +13,11 @@ import { makeRandomLora } from '../../testing/make-lora.ts';
 import { makeTestModel, type TestModelOptions } from '../../testing/make-model.ts';
 import { relativeRmsError } from '../../testing/compare.ts';
 import { mulberry32, tokensFor, uniformValues } from '../../testing/random.ts';
-import { randomBlocks } from '../../testing/random-weights.ts';
+import { randomFrozenMatrix } from '../../testing/random-weights.ts';
 import { loadTrainingBase } from './base.ts';
 import { CpuTrainOps } from './cpu-ops.ts';
 import { packTokens } from './data.ts';
-import type { AttentionShape, FrozenMatrix, RopeTable, Vec } from './ops.ts';
+import type { AttentionShape, RopeTable, Vec } from './ops.ts';
 import { trainingStep, zeroGrads } from './step.ts';
 import { LoraTrainer, newAdapter } from './trainer.ts';
 
@@ -57,10 +57,6 @@ function record(op: string, err: number, bound = 2e-5) {
   expect(err).toBeLessThan(bound);
 }
 
-function frozen(type: GgmlType, nIn: number, nOut: number, seed: number): FrozenMatrix {
-  return { name: `w${seed}`, nIn, nOut, type, bytes: randomBlocks(type, nOut, nIn, seed) };
-}
-
 describe('WebGPU training ops vs the CPU ops (float64)', () => {
   it.each([
     { type: GgmlType.F32, n: 5, nIn: 24, nOut: 13, bias: true },
@@ -70,7 +66,7 @@ describe('WebGPU training ops vs the CPU ops (float64)', () => {
   ])('matmul and its backward on a $type base, $n x $nIn -> $nOut', async (c) => {
     await checked(async () => {
       const next = mulberry32(c.nIn + c.nOut);
-      const w = frozen(c.type, c.nIn, c.nOut, c.nOut);
+      const w = randomFrozenMatrix(c.type, c.nIn, c.nOut, c.nOut);
       const bias = c.bias ? Float32Array.from(uniformValues(next, c.nOut)) : undefined;
       const x = uniformValues(next, c.n * c.nIn);
       const dy = uniformValues(next, c.n * c.nOut);

@@ -12,11 +12,10 @@ import { makeRandomLora } from '../../../testing/make-lora.ts';
 import { makeTestModel, type TestModelOptions } from '../../../testing/make-model.ts';
 import { relativeRmsError } from '../../../testing/compare.ts';
 import { mulberry32, tokensFor, uniformValues } from '../../../testing/random.ts';
-import { randomBlocks } from '../../../testing/random-weights.ts';
+import { randomFrozenMatrix } from '../../../testing/random-weights.ts';
 import { loadTrainingBase } from '../../train/base.ts';
 import { CpuTrainOps } from '../../train/cpu-ops.ts';
 import { trainingStep, zeroGrads } from '../../train/step.ts';
-import type { FrozenMatrix } from '../train-ops.ts';
 import { CpuKernels } from './kernels.ts';
 import { WasmTrainOps } from './train-ops.ts';
 
@@ -34,10 +33,6 @@ function record(what: string, err: number, bound: number) {
   expect(err).toBeLessThan(bound);
 }
 
-function frozen(type: GgmlType, nIn: number, nOut: number, seed: number): FrozenMatrix {
-  return { name: `w${seed}`, nIn, nOut, type, bytes: randomBlocks(type, nOut, nIn, seed) };
-}
-
 describe('wasm training ops: the base products', () => {
   it.each([
     { type: GgmlType.F32, n: 5, nIn: 24, nOut: 13, bias: true },
@@ -48,7 +43,7 @@ describe('wasm training ops: the base products', () => {
     { type: GgmlType.F32, n: 70, nIn: 21, nOut: 130, bias: true },
   ].map((c) => ({ ...c, name: GgmlType[c.type] })))('matmul and its backward on a $name base, $n x $nIn -> $nOut', (c) => {
     const next = mulberry32(c.nIn + c.nOut);
-    const w = frozen(c.type, c.nIn, c.nOut, c.nOut);
+    const w = randomFrozenMatrix(c.type, c.nIn, c.nOut, c.nOut);
     const bias = c.bias ? Float32Array.from(uniformValues(next, c.nOut)) : undefined;
     const x = uniformValues(next, c.n * c.nIn);
     const dy = uniformValues(next, c.n * c.nOut);
@@ -70,7 +65,7 @@ describe('wasm training ops: the base products', () => {
 
   it('a type the kernels do not read (Q3_K) and float64 tensors go to the scalar ops, unchanged', () => {
     const next = mulberry32(5);
-    const w = frozen(GgmlType.Q3_K, 256, 6, 6);
+    const w = randomFrozenMatrix(GgmlType.Q3_K, 256, 6, 6);
     const x = Float32Array.from(uniformValues(next, 4 * 256));
     const dy = Float32Array.from(uniformValues(next, 4 * 6));
     expect(ops.matmul(w, x, 4)).toEqual(f32.matmul(w, x, 4));
@@ -79,7 +74,7 @@ describe('wasm training ops: the base products', () => {
     ops.matmulBackward(w, dy, 4, dx);
     f32.matmulBackward(w, dy, 4, dxScalar);
     expect(dx).toEqual(dxScalar);
-    const q = frozen(GgmlType.Q8_0, 64, 5, 7);
+    const q = randomFrozenMatrix(GgmlType.Q8_0, 64, 5, 7);
     const x64 = uniformValues(next, 3 * 64);
     expect(ops.matmul(q, x64, 3)).toEqual(f32.matmul(q, x64, 3));
   });
