@@ -42,7 +42,7 @@ import type {
   Vector,
   Weight,
 } from '../ops.ts';
-import { CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
+import { CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
 import { CPU_MAX_SHARDS, cpuLayout, planShards, SHARD_OVERHEAD_BYTES, shardBuffers, type CpuLayout } from './shards.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
 import { moeFfnOnHost, type MoeHost } from './moe.ts';
@@ -163,6 +163,8 @@ interface Shard {
   kernels: CpuKernels;
   /** One matmul chunk per thread, MATMUL_SCRATCH_FLOATS apart. */
   matmulScratch: number;
+  /** The relaxed build's packed prefill, PACKED_PREFILL_SCRATCH_BYTES per thread (0 on plain SIMD). */
+  packScratch: number;
   xq: { ptr: number; bytes: number };
   /** Shards beyond the first: where a matmul's input and output rows are copied (STAGING_BYTES). */
   staging: number;
@@ -234,6 +236,7 @@ export class CpuBackend implements Backend {
     this.shards = kernels.map((k, i) => ({
       kernels: k,
       matmulScratch: k.allocF32(MATMUL_SCRATCH_FLOATS * k.threads),
+      packScratch: k.relaxed ? k.alloc(PACKED_PREFILL_SCRATCH_BYTES * k.threads) : 0,
       xq: { ptr: 0, bytes: 0 },
       staging: i === 0 ? 0 : k.alloc(this.stagingBytes),
       weightCap: weightCaps?.[i] !== undefined ? k.mark() + weightCaps[i]! : Number.POSITIVE_INFINITY,
@@ -535,7 +538,8 @@ export class CpuBackend implements Backend {
     if (this.quantized && cw.k % 32 === 0 && Q8A_WEIGHT_TYPES.includes(cw.type) && (pathTokens <= Q8A_MAX_TOKENS || kernels.relaxed || !Q8A_PLAIN_F32_PREFILL.includes(cw.type))) {
       const xq = this.q8aScratch(sh, kernels.q8aBytes(cw.k, tokens));
       kernels.quantizeQ8A(x, xq, cw.k, 0, tokens);
-      kernels.matmulQ8A({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows });
+      const pack = sh.packScratch ? { scratch: sh.packScratch, stride: PACKED_PREFILL_SCRATCH_BYTES } : undefined;
+      kernels.matmulQ8A({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack });
       return;
     }
     kernels.matmul({

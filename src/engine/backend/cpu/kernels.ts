@@ -55,6 +55,20 @@ const HALF_FIELDS: Partial<Record<GgmlType, { size: number; halves: number[] }>>
 /** Floats of scratch `matmul` needs (one dequantized chunk of a weight row). */
 export const MATMUL_SCRATCH_FLOATS = 1024;
 
+/**
+ * Bytes of per-thread scratch for the relaxed build's packed prefill (`matmulQ8A` on Q8_0 / Q4_0 /
+ * Q5_0: four rows unpacked into a row-interleaved layout, `packedPrefillBytes`): rows of up to
+ * 32768 elements of any of those types. Longer rows take the unpacked path.
+ */
+export const PACKED_PREFILL_SCRATCH_BYTES = 278_528;
+
+/** Bytes four rows of k elements of `type` take in the packed prefill layout (0: no packed path). */
+export function packedPrefillBytes(type: GgmlType, k: number): number {
+  if (type === GgmlType.Q8_0) return (k / 32) * 272;
+  if (type === GgmlType.Q4_0 || type === GgmlType.Q5_0) return (k / 32) * 144;
+  return 0;
+}
+
 const WASM_PAGE = 65536;
 /** wasm32: 65536 pages of 64 KiB, 4 GiB, the most a 32-bit pointer addresses. */
 export const WASM32_MAX_BYTES = 2 ** 32;
@@ -111,7 +125,7 @@ interface KernelExports {
   dequantize(type: number, src: number, dst: number, n: number): void;
   matmul(type: number, w: number, k: number, x: number, xStride: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number, scratch: number): void;
   quantizeQ8A(x: number, xStride: number, dst: number, k: number, rowStart: number, rowEnd: number): void;
-  matmulQ8A(type: number, w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number): void;
+  matmulQ8A(type: number, w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number, scratch: number): void;
   quantizeQ8K(x: number, xStride: number, dst: number, k: number, rowStart: number, rowEnd: number): void;
   matmulQ8K(type: number, w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number): void;
   norm(layer: number, x: number, xStride: number, y: number, yStride: number, n: number, eps: number, weight: number, bias: number, rowStart: number, rowEnd: number): void;
@@ -381,15 +395,18 @@ export class CpuKernels {
         seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
         return seed >>> 8;
       };
-      const x = this.allocF32(k);
-      const xv = this.f32(x, k);
-      for (let i = 0; i < k; i++) xv[i] = ((rand() % 2001) - 1000) / 250;
-      const xq = this.alloc(this.q8aBytes(k, 1));
-      plain.quantizeQ8A({ ptr: x, stride: k }, xq, k, 0, 1);
-      const xk = this.alloc(this.q8kBytes(k, 1));
-      plain.quantizeQ8K({ ptr: x, stride: k }, xk, k, 0, 1);
-      const ya = this.allocF32(rows);
-      const yb = this.allocF32(rows);
+      // One token (the decode dots) and four (the prefill tiles, packed where the type has it).
+      const tokens = 4;
+      const x = this.allocF32(k * tokens);
+      const xv = this.f32(x, k * tokens);
+      for (let i = 0; i < k * tokens; i++) xv[i] = ((rand() % 2001) - 1000) / 250;
+      const xq = this.alloc(this.q8aBytes(k, tokens));
+      plain.quantizeQ8A({ ptr: x, stride: k }, xq, k, 0, tokens);
+      const xk = this.alloc(this.q8kBytes(k, tokens));
+      plain.quantizeQ8K({ ptr: x, stride: k }, xk, k, 0, tokens);
+      const pack = { scratch: this.alloc(packedPrefillBytes(GgmlType.Q8_0, k)), stride: packedPrefillBytes(GgmlType.Q8_0, k) };
+      const ya = this.allocF32(rows * tokens);
+      const yb = this.allocF32(rows * tokens);
       for (const type of Q8A_WEIGHT_TYPES) {
         const bytes = this.rowBytes(type, k) * rows;
         const w = this.alloc(bytes);
@@ -398,16 +415,16 @@ export class CpuKernels {
         // Finite f16 scales (0x2000..0x23ff: about 0.008) where each block keeps them.
         const { size, halves } = HALF_FIELDS[type]!;
         for (let b = 0; b < bytes; b += size) for (const o of halves) wv[b + o + 1] = 0x20 | (wv[b + o + 1]! & 3);
-        for (const q8k of [false, true]) {
+        for (const [q8k, n] of [[false, 1], [false, tokens], [true, 1], [true, tokens]] as const) {
           if (q8k && !Q8K_WEIGHT_TYPES.includes(type)) continue;
           for (const [impl, y] of [[this, ya], [plain, yb]] as const) {
-            const args = { type, w, k, y: { ptr: y, stride: rows }, tokens: 1, rowStart: 0, rowEnd: rows };
+            const args = { type, w, k, y: { ptr: y, stride: rows }, tokens: n, rowStart: 0, rowEnd: rows };
             if (q8k) impl.matmulQ8K({ ...args, xq: xk });
-            else impl.matmulQ8A({ ...args, xq });
+            else impl.matmulQ8A({ ...args, xq, pack });
           }
-          const a = this.f32(ya, rows);
-          const b = this.f32(yb, rows);
-          for (let r = 0; r < rows; r++) {
+          const a = this.f32(ya, rows * n);
+          const b = this.f32(yb, rows * n);
+          for (let r = 0; r < rows * n; r++) {
             // Equal integer dots; relaxed_madd may fuse, so allow f32 rounding differences only.
             if (!(Math.abs(a[r]! - b[r]!) <= 1e-4 * (1 + Math.abs(b[r]!)))) return false;
           }
@@ -512,10 +529,17 @@ export class CpuKernels {
     this.exec('quantizeQ8A', [at(x), x.stride, dst, k, rowStart, rowEnd], 4, 1);
   }
 
-  /** `matmul` with integer dot products on Q8A activations (`quantizeQ8A`), for Q8A_WEIGHT_TYPES. */
-  matmulQ8A(a: { type: GgmlType; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number }): void {
+  /**
+   * `matmul` with integer dot products on Q8A activations (`quantizeQ8A`), for Q8A_WEIGHT_TYPES.
+   * `pack`: per-thread scratch (thread i at scratch + i * stride) that lets the relaxed build's
+   * prefill of Q8_0 / Q4_0 / Q5_0 run packed (`packedPrefillBytes(type, k)` must fit the stride;
+   * otherwise, and without it, the unpacked path runs: the same results bitwise).
+   */
+  matmulQ8A(a: { type: GgmlType; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: { scratch: number; stride: number } }): void {
     if (!Q8A_WEIGHT_TYPES.includes(a.type)) throw new RangeError(`matmulQ8A does not support ${GgmlType[a.type]}`);
-    this.exec('matmulQ8A', [a.type, a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd], 8, ROW_GRAIN);
+    const need = packedPrefillBytes(a.type, a.k);
+    const pack = this.relaxed && a.pack && need > 0 && need <= a.pack.stride ? a.pack : undefined;
+    this.exec('matmulQ8A', [a.type, a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd, pack?.scratch ?? 0], 8, ROW_GRAIN, pack ? 10 : -1, pack?.stride ?? 0);
   }
 
   /** Bytes of `rows` rows of k activations in Q8K (k % 256 == 0). */

@@ -30,7 +30,7 @@ interface PageResult {
   relaxedValid: boolean;
   selfTest: number;
   isRelaxed: number;
-  results: Array<{ y: number[]; yq: number[]; xq: number[]; yk: number[]; xk: number[] }>;
+  results: Array<{ y: number[]; yq: number[]; yqUnpacked: number[]; xq: number[]; yk: number[]; xk: number[] }>;
 }
 
 /** Runs in the page: the matmul paths of the relaxed build on each case. Self-contained. */
@@ -60,6 +60,7 @@ function runInPage(args: { wasm: string; cases: PageCase[] }): PageResult {
     const scratch = alloc(4 * 1024);
     k.matmul(c.type, w, c.k, x, c.k, y, c.rows, c.tokens, 0, 0, c.rows, scratch);
     let yq: number[] = [];
+    let yqUnpacked: number[] = [];
     let xqOut: number[] = [];
     if (c.k % 32 === 0 && k.q8aSupports(c.type)) {
       const qb = (c.k / 32) * 40 * c.tokens;
@@ -67,8 +68,13 @@ function runInPage(args: { wasm: string; cases: PageCase[] }): PageResult {
       k.quantizeQ8A(x, c.k, xq, c.k, 0, c.tokens);
       const y2 = alloc(4 * c.rows * c.tokens);
       new Float32Array(memory.buffer, y2, c.rows * c.tokens).fill(NaN);
-      k.matmulQ8A(c.type, w, c.k, xq, y2, c.rows, c.tokens, 0, 0, c.rows);
+      // Packed prefill (Q8_0 / Q4_0 / Q5_0: its scratch) and unpacked (no scratch) must agree bitwise.
+      const pack = alloc(Math.max(64, k.q8aPackBytes(c.type, c.k)));
+      k.matmulQ8A(c.type, w, c.k, xq, y2, c.rows, c.tokens, 0, 0, c.rows, pack);
       yq = Array.from(new Float32Array(memory.buffer, y2, c.rows * c.tokens));
+      new Float32Array(memory.buffer, y2, c.rows * c.tokens).fill(NaN);
+      k.matmulQ8A(c.type, w, c.k, xq, y2, c.rows, c.tokens, 0, 0, c.rows, 0);
+      yqUnpacked = Array.from(new Float32Array(memory.buffer, y2, c.rows * c.tokens));
       xqOut = Array.from(new Uint8Array(memory.buffer, xq, qb));
     }
     let yk: number[] = [];
@@ -83,7 +89,7 @@ function runInPage(args: { wasm: string; cases: PageCase[] }): PageResult {
       yk = Array.from(new Float32Array(memory.buffer, y3, c.rows * c.tokens));
       xkOut = Array.from(new Uint8Array(memory.buffer, xk, kb));
     }
-    const out = { y: Array.from(new Float32Array(memory.buffer, y, c.rows * c.tokens)), yq, xq: xqOut, yk, xk: xkOut };
+    const out = { y: Array.from(new Float32Array(memory.buffer, y, c.rows * c.tokens)), yq, yqUnpacked, xq: xqOut, yk, xk: xkOut };
     top = base;
     return out;
   });
@@ -160,6 +166,7 @@ describe('relaxed-SIMD build in Chromium', () => {
         const errQ = normalizedMse(r.yq, matmulReference(w, c.k, c.rows, xq, c.tokens));
         console.log(`[relaxed] ${GgmlType[c.type]}: matmul ${err.toExponential(2)}, matmulQ8A on its activations ${errQ.toExponential(2)}`);
         expect(errQ, `${GgmlType[c.type]} matmulQ8A`).toBeLessThanOrEqual(1e-6);
+        expect(r.yq, `${GgmlType[c.type]} matmulQ8A packed vs unpacked`).toEqual(r.yqUnpacked);
       }
       if (Q8K_WEIGHT_TYPES.includes(c.type)) {
         const xk = dequantQ8K(Uint8Array.from(r.xk), c.k, c.tokens);

@@ -791,6 +791,162 @@ function dotQ6_K(w: usize, xq: usize, k: i32): f32 {
   store<f32>(out + 3 * os, f32x4.extract_lane(acc, 3) + bias);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Relaxed-SIMD prefill for Q8_0 / Q4_0 / Q5_0: four rows at a time are unpacked once into a
+// row-interleaved layout ("packed"), then every group of four tokens runs over it. In the packed
+// layout each i32 lane of a vector holds one row's four consecutive quants, so one relaxed i8 x i7
+// dot against four activation bytes broadcast to every lane (`v128.load32_splat`) advances four
+// rows at once, and the lanes of the sums are already the four rows: no horizontal sums, no
+// per-token weight unpacking, and the float work per block is one convert and one fused
+// multiply-add for four outputs. Per block of 32 (144 bytes; Q8_0 272):
+//   Q4_0 / Q5_0: 8 vectors of unsigned quants (vector v: rows 0..3 x elements 4v..4v+3), then the
+//                four rows' scales as f32x4. The -8 / -16 offsets come from the tokens' block sums.
+//   Q8_0:        the signed quants flipped to unsigned (q + 128 = 16 h + l), 8 vectors of l, 8 of h,
+//                then the scales: dot = dot(x, l) + 16 dot(x, h) - 128 sum(x), exact in integers.
+// The integers and the float operations per output are those of `dotQ8Ax4`, so results are
+// bitwise the same as the unpacked path's.
+
+/** Bytes of one packed block of four rows (Q8_0 needs two planes of nibbles). */
+@inline function packedBlockBytes(type: i32): usize {
+  return type == T_Q8_0 ? 272 : 144;
+}
+
+/** Bytes `matmulQ8A`'s packed prefill needs in its scratch for rows of k elements of `type`. */
+export function q8aPackBytes(type: i32, k: i32): usize {
+  return <usize>(k >> 5) * packedBlockBytes(type);
+}
+
+/** [a.0 b.0 c.0 d.0], [a.1 b.1 ...], ...: a 4 x 4 transpose of i32 lanes, stored 16 bytes apart. */
+@inline function storeTransposed(a: v128, b: v128, c: v128, d: v128, dst: usize): void {
+  const ab0 = i32x4.shuffle(a, b, 0, 4, 1, 5);
+  const ab1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
+  const cd0 = i32x4.shuffle(c, d, 0, 4, 1, 5);
+  const cd1 = i32x4.shuffle(c, d, 2, 6, 3, 7);
+  v128.store(dst, i64x2.shuffle(ab0, cd0, 0, 2));
+  v128.store(dst, i64x2.shuffle(ab0, cd0, 1, 3), 16);
+  v128.store(dst, i64x2.shuffle(ab1, cd1, 0, 2), 32);
+  v128.store(dst, i64x2.shuffle(ab1, cd1, 1, 3), 48);
+}
+
+/** Elements 0..15 (hi false) or 16..31 of a Q4_0 / Q5_0 block as unsigned quants. */
+@inline function unsignedHalf(type: i32, w: usize, hi: bool): v128 {
+  const m4 = i8x16.splat(0x0f);
+  if (type == T_Q4_0) {
+    const q = v128.load(w + 2);
+    return hi ? hiNibbles(q) : v128.and(q, m4);
+  }
+  const q = v128.load(w + 6);
+  const qh = load<u32>(w + 2);
+  return hi ? v128.or(hiNibbles(q), q5HighBits(qh, true)) : v128.or(v128.and(q, m4), q5HighBits(qh, false));
+}
+
+/** Rows r..r+3 (row bytes rb apart) of a Q8_0 / Q4_0 / Q5_0 matrix into the packed layout at dst. */
+@inline function packRows4(type: i32, w: usize, rb: usize, nb: i32, dst: usize): void {
+  const bs: usize = type == T_Q8_0 ? 34 : type == T_Q4_0 ? 18 : 22;
+  const pb = packedBlockBytes(type);
+  const w1 = w + rb;
+  const w2 = w1 + rb;
+  const w3 = w2 + rb;
+  for (let b = 0, o: usize = 0; b < nb; b++, o += bs, dst += pb) {
+    if (type == T_Q8_0) {
+      const flip = i8x16.splat(-128);
+      const m4 = i8x16.splat(0x0f);
+      for (let half: usize = 0; half < 2; half++) {
+        const q0 = v128.xor(v128.load(w + o + 2 + 16 * half), flip);
+        const q1 = v128.xor(v128.load(w1 + o + 2 + 16 * half), flip);
+        const q2 = v128.xor(v128.load(w2 + o + 2 + 16 * half), flip);
+        const q3 = v128.xor(v128.load(w3 + o + 2 + 16 * half), flip);
+        storeTransposed(v128.and(q0, m4), v128.and(q1, m4), v128.and(q2, m4), v128.and(q3, m4), dst + 64 * half);
+        storeTransposed(hiNibbles(q0), hiNibbles(q1), hiNibbles(q2), hiNibbles(q3), dst + 128 + 64 * half);
+      }
+    } else {
+      storeTransposed(unsignedHalf(type, w + o, false), unsignedHalf(type, w1 + o, false), unsignedHalf(type, w2 + o, false), unsignedHalf(type, w3 + o, false), dst);
+      storeTransposed(unsignedHalf(type, w + o, true), unsignedHalf(type, w1 + o, true), unsignedHalf(type, w2 + o, true), unsignedHalf(type, w3 + o, true), dst + 64);
+    }
+    let d = f32x4.splat(loadF16(w + o));
+    d = f32x4.replace_lane(d, 1, loadF16(w1 + o));
+    d = f32x4.replace_lane(d, 2, loadF16(w2 + o));
+    d = f32x4.replace_lane(d, 3, loadF16(w3 + o));
+    v128.store(dst + pb - 16, d);
+  }
+}
+
+/** Pair sums of 16 unsigned quants w (< 128) times 16 activation bytes x, as i16x8 (pmaddubsw). */
+@inline function pairDot(x: v128, w: v128): v128 {
+  return i16x8.relaxed_dot_i8x16_i7x16_s(x, w);
+}
+
+/**
+ * One token's dot of 4 packed vectors at p (elements 16 apart per row: 16 per row) against the 16
+ * activation bytes at xb, as i16 pair sums: each pair <= 2 * 31 * 127, so four still fit in i16.
+ */
+@inline function packedDot16(p: usize, xb: usize): v128 {
+  return i16x8.add(
+    i16x8.add(pairDot(v128.load32_splat(xb), v128.load(p)), pairDot(v128.load32_splat(xb, 4), v128.load(p, 16))),
+    i16x8.add(pairDot(v128.load32_splat(xb, 8), v128.load(p, 32)), pairDot(v128.load32_splat(xb, 12), v128.load(p, 48))),
+  );
+}
+
+/**
+ * A Q8A block's integer dot for one token (block at xb: d, two i16 half sums, 32 quants) against
+ * the packed block at p, offsets applied: four rows' sums. The i16 pair sums widen to i32 with
+ * one `i32x4.dot_i16x8_s` per half (which also applies Q8_0's 16 for the high nibbles).
+ */
+@inline function packedBlockSum(type: i32, p: usize, xb: usize): v128 {
+  // The block's two i16 half sums in every lane; one i16 dot with `m` adds them times m.
+  const sums = v128.load32_splat(xb + 4);
+  const one = i16x8.splat(1);
+  if (type == T_Q8_0) {
+    // Nibbles <= 15: eight pair sums of one plane fit in i16.
+    const lo = i16x8.add(packedDot16(p, xb + 8), packedDot16(p + 64, xb + 24));
+    const hi = i16x8.add(packedDot16(p + 128, xb + 8), packedDot16(p + 192, xb + 24));
+    return i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(lo, one), i32x4.dot_i16x8_s(hi, i16x8.splat(16))), i32x4.dot_i16x8_s(sums, i16x8.splat(128)));
+  }
+  const s = i32x4.add(i32x4.dot_i16x8_s(packedDot16(p, xb + 8), one), i32x4.dot_i16x8_s(packedDot16(p + 64, xb + 24), one));
+  return i32x4.sub(s, i32x4.dot_i16x8_s(sums, i16x8.splat(type == T_Q4_0 ? 8 : 16)));
+}
+
+/**
+ * Four packed rows against four tokens of Q8A activations (rows xqs bytes apart): y rows
+ * out, out + os, ... get the four rows' outputs (plus bias4) as one vector each.
+ */
+@inline function packedTile(type: i32, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128): void {
+  const pb = packedBlockBytes(type);
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  const x1 = xq + xqs;
+  const x2 = x1 + xqs;
+  const x3 = x2 + xqs;
+  for (let b = 0, o: usize = 0; b < nb; b++, o += 40, p += pb) {
+    const d = v128.load(p + pb - 16);
+    a0 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, xq + o)), f32x4.mul(v128.load32_splat(xq + o), d), a0);
+    a1 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, x1 + o)), f32x4.mul(v128.load32_splat(x1 + o), d), a1);
+    a2 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, x2 + o)), f32x4.mul(v128.load32_splat(x2 + o), d), a2);
+    a3 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, x3 + o)), f32x4.mul(v128.load32_splat(x3 + o), d), a3);
+  }
+  v128.store(out, f32x4.add(a0, bias4));
+  v128.store(out + os, f32x4.add(a1, bias4));
+  v128.store(out + 2 * os, f32x4.add(a2, bias4));
+  v128.store(out + 3 * os, f32x4.add(a3, bias4));
+}
+
+/**
+ * The packed prefill over rows [rowStart, rowStart + 4 * n) and the first `tiled` tokens: each
+ * group of four rows is packed into scratch once, then swept by every group of four tokens.
+ */
+@inline function packedRows(type: i32, w: usize, rb: usize, k: i32, xq: usize, xqs: usize, y: usize, ys: usize, tiled: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize): void {
+  const nb = k >> 5;
+  for (let r = rowStart; r < rowEnd; r += 4) {
+    packRows4(type, w + <usize>r * rb, rb, nb, scratch);
+    const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
+    for (let t = 0; t < tiled; t += 4) {
+      packedTile(type, scratch, nb, xq + <usize>t * xqs, xqs, y + <usize>t * ys + (<usize>r << 2), ys, bias4);
+    }
+  }
+}
+
 /** Rows per block of the tiled loops: their weights stay in L2 while every token group passes. */
 const ROW_BLOCK: i32 = 16;
 
@@ -806,7 +962,7 @@ export function q8aSupports(type: i32): i32 {
  */
 export function matmulQ8A(
   type: i32, w: usize, k: i32, xq: usize, y: usize, yStride: i32,
-  tokens: i32, bias: usize, rowStart: i32, rowEnd: i32,
+  tokens: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize,
 ): void {
   const rb = rowBytes(type, k);
   const xqs = <usize>(k >> 5) * 40;
@@ -814,8 +970,18 @@ export function matmulQ8A(
   // Tiled prefill (the 32-blocks; the K-quants take matmulQ8K): each block of rows is swept by
   // every group of four tokens.
   const tiled = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K ? 0 : tokens & ~3;
+  let tiledFrom = rowStart;
+  if (RELAXED && tiled && scratch && (type == T_Q8_0 || type == T_Q4_0 || type == T_Q5_0)) {
+    // Packed four-row groups; rows past the last whole group take the loop below.
+    tiledFrom = rowStart + ((rowEnd - rowStart) & ~3);
+    switch (type) {
+      case T_Q8_0: packedRows(T_Q8_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch); break;
+      case T_Q4_0: packedRows(T_Q4_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch); break;
+      default: packedRows(T_Q5_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch);
+    }
+  }
   if (tiled) {
-    for (let r0 = rowStart; r0 < rowEnd; r0 += ROW_BLOCK) {
+    for (let r0 = tiledFrom; r0 < rowEnd; r0 += ROW_BLOCK) {
       const r1 = min(r0 + ROW_BLOCK, rowEnd);
       for (let t = 0; t < tiled; t += 4) {
         const xt = xq + <usize>t * xqs;
