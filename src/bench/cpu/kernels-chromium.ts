@@ -38,8 +38,8 @@ function runInPage(a: { mods: Record<string, string>; types: number[]; n: number
     const y = x + 4 * n * tk;
     const xq = y + 4 * n * tk;
     const scratch = xq + 2 * n * tk;
-    const pack = scratch + 8192; // the relaxed build's packed prefill: 4 rows of up to 272 bytes per 32
-    const w = pack + Math.ceil((n / 32) * 272 / 64) * 64;
+    const pack = scratch + 8192; // the relaxed build's packed prefill: 4 rows (272 bytes per 32 for Q8_0, 1440 per 256 for the K-quants)
+    const w = pack + Math.ceil(Math.max((n / 32) * 272, (n / 256) * 1440) / 64) * 64;
     const xf = new Float32Array(memory.buffer, x, n * tk);
     for (let j = 0; j < n * tk; j++) xf[j] = Math.sin(j);
     const best = (f: () => void): number => {
@@ -65,7 +65,7 @@ function runInPage(a: { mods: Record<string, string>; types: number[]; n: number
       if (t === 30) new Uint16Array(memory.buffer, w, n * n).fill(0x3f00);
       const paths: Record<string, () => void> = { f32: () => k.matmul(t, w, n, x, n, y, n, tk, 0, 0, n, scratch) };
       if (k.q8aSupports(t)) paths.q8a = () => { k.quantizeQ8A(x, n, xq, n, 0, tk); k.matmulQ8A(t, w, n, xq, y, n, tk, 0, 0, n, pack); };
-      if (k.q8kSupports(t)) paths.q8k = () => { k.quantizeQ8K(x, n, xq, n, 0, tk); k.matmulQ8K(t, w, n, xq, y, n, tk, 0, 0, n); };
+      if (k.q8kSupports(t)) paths.q8k = () => { k.quantizeQ8K(x, n, xq, n, 0, tk); k.matmulQ8K(t, w, n, xq, y, n, tk, 0, 0, n, pack); };
       // Matvec: weight GB/s; prefill: GFLOP/s.
       for (const [path, f] of Object.entries(paths)) rows.push([build, t, path, (tk > 1 ? 2 * n * n * tk : len) / best(f) / 1e9]);
     }

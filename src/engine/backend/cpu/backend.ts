@@ -532,20 +532,24 @@ export class CpuBackend implements Backend {
       // faster with relaxed SIMD).
       const xq = this.q8aScratch(sh, kernels.q8kBytes(cw.k, tokens));
       kernels.quantizeQ8K(x, xq, cw.k, 0, tokens);
-      kernels.matmulQ8K({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows });
+      kernels.matmulQ8K({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: this.packScratch(sh) });
       return;
     }
     if (this.quantized && cw.k % 32 === 0 && Q8A_WEIGHT_TYPES.includes(cw.type) && (pathTokens <= Q8A_MAX_TOKENS || kernels.relaxed || !Q8A_PLAIN_F32_PREFILL.includes(cw.type))) {
       const xq = this.q8aScratch(sh, kernels.q8aBytes(cw.k, tokens));
       kernels.quantizeQ8A(x, xq, cw.k, 0, tokens);
-      const pack = sh.packScratch ? { scratch: sh.packScratch, stride: PACKED_PREFILL_SCRATCH_BYTES } : undefined;
-      kernels.matmulQ8A({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack });
+      kernels.matmulQ8A({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: this.packScratch(sh) });
       return;
     }
     kernels.matmul({
       type: cw.type, w: cw.ptr, k: cw.k, x, y, tokens, bias, rowStart: 0, rowEnd: cw.rows,
       scratch: sh.matmulScratch, scratchStride: 4 * MATMUL_SCRATCH_FLOATS,
     });
+  }
+
+  /** The shard's packed-prefill scratch (relaxed builds only). */
+  private packScratch(sh: Shard): { scratch: number; stride: number } | undefined {
+    return sh.packScratch ? { scratch: sh.packScratch, stride: PACKED_PREFILL_SCRATCH_BYTES } : undefined;
   }
 
   rope(x: Rows, tokens: number, heads: number, headDim: number, positions: IdBuffer, op: RopeOp): void {

@@ -52,6 +52,12 @@ const HALF_FIELDS: Partial<Record<GgmlType, { size: number; halves: number[] }>>
   [GgmlType.Q6_K]: { size: 210, halves: [208] },
 };
 
+/** Per-thread scratch of the packed prefill: thread i uses scratch + i * stride (bytes). */
+export interface PackScratch {
+  scratch: number;
+  stride: number;
+}
+
 /** Floats of scratch `matmul` needs (one dequantized chunk of a weight row). */
 export const MATMUL_SCRATCH_FLOATS = 1024;
 
@@ -62,10 +68,15 @@ export const MATMUL_SCRATCH_FLOATS = 1024;
  */
 export const PACKED_PREFILL_SCRATCH_BYTES = 278_528;
 
-/** Bytes four rows of k elements of `type` take in the packed prefill layout (0: no packed path). */
+/**
+ * Bytes four rows of k elements of `type` take in the packed prefill layout (0: no packed path):
+ * assembly/kernels.ts `q8aPackBytes` (Q8_0 / Q4_0 / Q5_0 on Q8A activations) and `q8kPackBytes`
+ * (the K-quants on Q8K activations).
+ */
 export function packedPrefillBytes(type: GgmlType, k: number): number {
   if (type === GgmlType.Q8_0) return (k / 32) * 272;
   if (type === GgmlType.Q4_0 || type === GgmlType.Q5_0) return (k / 32) * 144;
+  if (Q8K_WEIGHT_TYPES.includes(type)) return (k / 256) * 1440;
   return 0;
 }
 
@@ -127,7 +138,7 @@ interface KernelExports {
   quantizeQ8A(x: number, xStride: number, dst: number, k: number, rowStart: number, rowEnd: number): void;
   matmulQ8A(type: number, w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number, scratch: number): void;
   quantizeQ8K(x: number, xStride: number, dst: number, k: number, rowStart: number, rowEnd: number): void;
-  matmulQ8K(type: number, w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number): void;
+  matmulQ8K(type: number, w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number, scratch: number): void;
   norm(layer: number, x: number, xStride: number, y: number, yStride: number, n: number, eps: number, weight: number, bias: number, rowStart: number, rowEnd: number): void;
   rope(x: number, tokenStride: number, headStride: number, heads: number, nRot: number, mode: number, positions: number, freqBase: number, freqScale: number, extFactor: number, attnFactor: number, corr0: number, corr1: number, freqFactors: number, tokStart: number, tokEnd: number): void;
   attention(q: number, qStride: number, k: number, v: number, out: number, outStride: number, positions: number, heads: number, kvHeads: number, headDim: number, kvLength: number, scale: number, softcap: number, window: number, causal: number, bias: number, bucketIds: number, bucketOffset: number, scratch: number, uStart: number, uEnd: number): void;
@@ -404,7 +415,8 @@ export class CpuKernels {
       plain.quantizeQ8A({ ptr: x, stride: k }, xq, k, 0, tokens);
       const xk = this.alloc(this.q8kBytes(k, tokens));
       plain.quantizeQ8K({ ptr: x, stride: k }, xk, k, 0, tokens);
-      const pack = { scratch: this.alloc(packedPrefillBytes(GgmlType.Q8_0, k)), stride: packedPrefillBytes(GgmlType.Q8_0, k) };
+      const packBytes = Math.max(packedPrefillBytes(GgmlType.Q8_0, k), packedPrefillBytes(GgmlType.Q6_K, k));
+      const pack = { scratch: this.alloc(packBytes), stride: packBytes };
       const ya = this.allocF32(rows * tokens);
       const yb = this.allocF32(rows * tokens);
       for (const type of Q8A_WEIGHT_TYPES) {
@@ -419,7 +431,7 @@ export class CpuKernels {
           if (q8k && !Q8K_WEIGHT_TYPES.includes(type)) continue;
           for (const [impl, y] of [[this, ya], [plain, yb]] as const) {
             const args = { type, w, k, y: { ptr: y, stride: rows }, tokens: n, rowStart: 0, rowEnd: rows };
-            if (q8k) impl.matmulQ8K({ ...args, xq: xk });
+            if (q8k) impl.matmulQ8K({ ...args, xq: xk, pack });
             else impl.matmulQ8A({ ...args, xq, pack });
           }
           const a = this.f32(ya, rows * n);
@@ -535,11 +547,16 @@ export class CpuKernels {
    * prefill of Q8_0 / Q4_0 / Q5_0 run packed (`packedPrefillBytes(type, k)` must fit the stride;
    * otherwise, and without it, the unpacked path runs: the same results bitwise).
    */
-  matmulQ8A(a: { type: GgmlType; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: { scratch: number; stride: number } }): void {
+  matmulQ8A(a: { type: GgmlType; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: PackScratch }): void {
     if (!Q8A_WEIGHT_TYPES.includes(a.type)) throw new RangeError(`matmulQ8A does not support ${GgmlType[a.type]}`);
+    this.matmulPacked('matmulQ8A', a);
+  }
+
+  /** The scratch argument a packed-prefill matmul gets: 0 (unpacked) unless this build packs the type and it fits. */
+  private matmulPacked(name: 'matmulQ8A' | 'matmulQ8K', a: { type: GgmlType; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: PackScratch }): void {
     const need = packedPrefillBytes(a.type, a.k);
     const pack = this.relaxed && a.pack && need > 0 && need <= a.pack.stride ? a.pack : undefined;
-    this.exec('matmulQ8A', [a.type, a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd, pack?.scratch ?? 0], 8, ROW_GRAIN, pack ? 10 : -1, pack?.stride ?? 0);
+    this.exec(name, [a.type, a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd, pack?.scratch ?? 0], 8, ROW_GRAIN, pack ? 10 : -1, pack?.stride ?? 0);
   }
 
   /** Bytes of `rows` rows of k activations in Q8K (k % 256 == 0). */
@@ -556,10 +573,10 @@ export class CpuKernels {
     this.exec('quantizeQ8K', [at(x), x.stride, dst, k, rowStart, rowEnd], 4, 1);
   }
 
-  /** `matmul` with integer dots on Q8K activations (`quantizeQ8K`), for Q8K_WEIGHT_TYPES. */
-  matmulQ8K(a: { type: GgmlType; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number }): void {
+  /** `matmul` with integer dots on Q8K activations (`quantizeQ8K`), for Q8K_WEIGHT_TYPES; `pack` as for matmulQ8A. */
+  matmulQ8K(a: { type: GgmlType; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: PackScratch }): void {
     if (!Q8K_WEIGHT_TYPES.includes(a.type)) throw new RangeError(`matmulQ8K does not support ${GgmlType[a.type]}`);
-    this.exec('matmulQ8K', [a.type, a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd], 8, ROW_GRAIN);
+    this.matmulPacked('matmulQ8K', a);
   }
 
   /** RMSNorm or LayerNorm of n-wide rows; weight/bias are f32 pointers (0 = none); in place allowed. */

@@ -30,7 +30,7 @@ interface PageResult {
   relaxedValid: boolean;
   selfTest: number;
   isRelaxed: number;
-  results: Array<{ y: number[]; yq: number[]; yqUnpacked: number[]; xq: number[]; yk: number[]; xk: number[] }>;
+  results: Array<{ y: number[]; yq: number[]; yqUnpacked: number[]; xq: number[]; yk: number[]; ykUnpacked: number[]; xk: number[] }>;
 }
 
 /** Runs in the page: the matmul paths of the relaxed build on each case. Self-contained. */
@@ -78,6 +78,7 @@ function runInPage(args: { wasm: string; cases: PageCase[] }): PageResult {
       xqOut = Array.from(new Uint8Array(memory.buffer, xq, qb));
     }
     let yk: number[] = [];
+    let ykUnpacked: number[] = [];
     let xkOut: number[] = [];
     if (c.k % 256 === 0 && k.q8kSupports(c.type)) {
       const kb = (c.k / 256) * 292 * c.tokens;
@@ -85,11 +86,15 @@ function runInPage(args: { wasm: string; cases: PageCase[] }): PageResult {
       k.quantizeQ8K(x, c.k, xk, c.k, 0, c.tokens);
       const y3 = alloc(4 * c.rows * c.tokens);
       new Float32Array(memory.buffer, y3, c.rows * c.tokens).fill(NaN);
-      k.matmulQ8K(c.type, w, c.k, xk, y3, c.rows, c.tokens, 0, 0, c.rows);
+      const pack = alloc(k.q8kPackBytes(c.k));
+      k.matmulQ8K(c.type, w, c.k, xk, y3, c.rows, c.tokens, 0, 0, c.rows, pack);
       yk = Array.from(new Float32Array(memory.buffer, y3, c.rows * c.tokens));
+      new Float32Array(memory.buffer, y3, c.rows * c.tokens).fill(NaN);
+      k.matmulQ8K(c.type, w, c.k, xk, y3, c.rows, c.tokens, 0, 0, c.rows, 0);
+      ykUnpacked = Array.from(new Float32Array(memory.buffer, y3, c.rows * c.tokens));
       xkOut = Array.from(new Uint8Array(memory.buffer, xk, kb));
     }
-    const out = { y: Array.from(new Float32Array(memory.buffer, y, c.rows * c.tokens)), yq, yqUnpacked, xq: xqOut, yk, xk: xkOut };
+    const out = { y: Array.from(new Float32Array(memory.buffer, y, c.rows * c.tokens)), yq, yqUnpacked, xq: xqOut, yk, ykUnpacked, xk: xkOut };
     top = base;
     return out;
   });
@@ -173,6 +178,7 @@ describe('relaxed-SIMD build in Chromium', () => {
         const errK = normalizedMse(r.yk, matmulReference(w, c.k, c.rows, xk, c.tokens));
         console.log(`[relaxed] ${GgmlType[c.type]}: matmulQ8K on its activations ${errK.toExponential(2)}`);
         expect(errK, `${GgmlType[c.type]} matmulQ8K`).toBeLessThanOrEqual(1e-6);
+        expect(r.yk, `${GgmlType[c.type]} matmulQ8K packed vs unpacked`).toEqual(r.ykUnpacked);
       }
     }
   }, 60_000);

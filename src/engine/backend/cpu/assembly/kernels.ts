@@ -1305,15 +1305,229 @@ export function q8kSupports(type: i32): i32 {
   return type == T_Q4_K || type == T_Q5_K || type == T_Q6_K ? 1 : 0;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Relaxed-SIMD prefill for the K-quants, packed as for the 32-blocks above: four rows of a
+// super-block unpacked once into unsigned quants, row-interleaved (vector e: rows 0..3 x elements
+// 4e..4e+3), then every group of four tokens runs over them. Per 16 elements the i16 pair sums
+// (pmaddubsw) of four vectors (Q4_K, Q5_K: quants <= 31) or two (Q6_K: <= 63) widen to i32 in one
+// `i32x4.dot_i16x8_s` with the four rows' sub-block scales, so the scales cost nothing extra. The
+// mins (Q4_K, Q5_K) and Q6_K's -32 offsets: one i16 dot per pair of 16-sums, broadcast, against
+// the rows' mins / scales. The integers and float operations per output are those of
+// dotK45Q8Kx4 / dotQ6_KQ8Kx4, so results are bitwise the unpacked path's. Per super-block (1440
+// bytes): 64 quant vectors; 16 scale vectors (i16 [s_r0, s_r0, s_r1, s_r1, ...] per 16 elements);
+// 8 min vectors (i16 [m_r0(2p), m_r0(2p + 1), m_r1(2p), ...] per pair of 16s; Q6_K: its scales);
+// f32x4 d; f32x4 dmin.
+
+const PACKED_K_BYTES: usize = 1440;
+
+/** Bytes `matmulQ8K`'s packed prefill needs in its scratch for rows of k elements (k % 256 == 0). */
+export function q8kPackBytes(k: i32): usize {
+  return <usize>(k >> 8) * PACKED_K_BYTES;
+}
+
+/** Elements 16g .. 16g + 15 of a Q4_K / Q5_K (q5) super-block at w as unsigned quants. */
+@inline function k45Lanes(w: usize, g: i32, q5: bool): v128 {
+  const c = g >> 2; // 64-element chunk: low nibbles are its first 32 elements, high nibbles the rest
+  const h = g & 3;
+  const v = v128.load(w + (q5 ? 48 : 16) + <usize>(32 * c + 16 * (h & 1)));
+  let q = h < 2 ? v128.and(v, i8x16.splat(0x0f)) : hiNibbles(v);
+  if (q5) q = v128.or(q, bit5(v128.load(w + 16 + <usize>(16 * (h & 1))), 2 * c + (h >> 1)));
+  return q;
+}
+
+/** Elements 16g .. 16g + 15 of a Q6_K super-block at w as unsigned quants (0..63). */
+@inline function q6LanesAt(w: usize, g: i32): v128 {
+  const half: usize = <usize>(g >> 3);
+  const l0: usize = <usize>(16 * (g & 1));
+  const qlA = v128.load(w + 64 * half + l0);
+  const qlB = v128.load(w + 64 * half + 32 + l0);
+  const qh = v128.load(w + 128 + 32 * half + l0);
+  const q = (g & 7) >> 1;
+  return q == 0 ? q6Lanes(qlA, qlB, qh, 0) : q == 1 ? q6Lanes(qlA, qlB, qh, 1) : q == 2 ? q6Lanes(qlA, qlB, qh, 2) : q6Lanes(qlA, qlB, qh, 3);
+}
+
+/** Group g's quants of a K-quant super-block (any type). */
+@inline function kLanes(type: i32, w: usize, g: i32): v128 {
+  return type == T_Q6_K ? q6LanesAt(w, g) : k45Lanes(w, g, type == T_Q5_K);
+}
+
+/** Group g's scale (Q4_K / Q5_K: its sub-block of 32's 6-bit scale; Q6_K: the i8 scale of 16). */
+@inline function kScale(type: i32, w: usize, g: i32): i32 {
+  return type == T_Q6_K ? <i32>load<i8>(w + 192 + g) : scaleK4(g >> 1, w + 4);
+}
+
+/** What group g's 16-sum is multiplied by in the correction (Q4_K / Q5_K: the min; Q6_K: the scale). */
+@inline function kCorr(type: i32, w: usize, g: i32): i32 {
+  return type == T_Q6_K ? <i32>load<i8>(w + 192 + g) : minK4(g >> 1, w + 4);
+}
+
+/** Four rows' i16 pairs [a_r, b_r] as i32 lanes. */
+@inline function rowPairs(a0: i32, b0: i32, a1: i32, b1: i32, a2: i32, b2: i32, a3: i32, b3: i32): v128 {
+  let v = i32x4.splat((a0 & 0xffff) | (b0 << 16));
+  v = i32x4.replace_lane(v, 1, (a1 & 0xffff) | (b1 << 16));
+  v = i32x4.replace_lane(v, 2, (a2 & 0xffff) | (b2 << 16));
+  return i32x4.replace_lane(v, 3, (a3 & 0xffff) | (b3 << 16));
+}
+
+/** Rows r..r+3 (rb bytes apart) of a K-quant matrix, nb super-blocks each, packed at dst. */
+@inline function packRowsK(type: i32, w: usize, rb: usize, nb: i32, dst: usize): void {
+  const bs: usize = type == T_Q4_K ? 144 : type == T_Q5_K ? 176 : 210;
+  const w1 = w + rb;
+  const w2 = w1 + rb;
+  const w3 = w2 + rb;
+  for (let b = 0, o: usize = 0; b < nb; b++, o += bs, dst += PACKED_K_BYTES) {
+    for (let g = 0; g < 16; g++) {
+      storeTransposed(kLanes(type, w + o, g), kLanes(type, w1 + o, g), kLanes(type, w2 + o, g), kLanes(type, w3 + o, g), dst + 64 * <usize>g);
+      const s0 = kScale(type, w + o, g);
+      const s1 = kScale(type, w1 + o, g);
+      const s2 = kScale(type, w2 + o, g);
+      const s3 = kScale(type, w3 + o, g);
+      v128.store(dst + 1024 + 16 * <usize>g, rowPairs(s0, s0, s1, s1, s2, s2, s3, s3));
+    }
+    for (let p = 0; p < 8; p++) {
+      const g = 2 * p;
+      v128.store(dst + 1280 + 16 * <usize>p, rowPairs(
+        kCorr(type, w + o, g), kCorr(type, w + o, g + 1), kCorr(type, w1 + o, g), kCorr(type, w1 + o, g + 1),
+        kCorr(type, w2 + o, g), kCorr(type, w2 + o, g + 1), kCorr(type, w3 + o, g), kCorr(type, w3 + o, g + 1),
+      ));
+    }
+    const dOff: usize = type == T_Q6_K ? 208 : 0;
+    let d = f32x4.splat(loadF16(w + o + dOff));
+    d = f32x4.replace_lane(d, 1, loadF16(w1 + o + dOff));
+    d = f32x4.replace_lane(d, 2, loadF16(w2 + o + dOff));
+    d = f32x4.replace_lane(d, 3, loadF16(w3 + o + dOff));
+    v128.store(dst + 1408, d);
+    if (type != T_Q6_K) {
+      let m = f32x4.splat(loadF16(w + o + 2));
+      m = f32x4.replace_lane(m, 1, loadF16(w1 + o + 2));
+      m = f32x4.replace_lane(m, 2, loadF16(w2 + o + 2));
+      m = f32x4.replace_lane(m, 3, loadF16(w3 + o + 2));
+      v128.store(dst + 1424, m);
+    }
+  }
+}
+
+/** One token's 16 elements of group g (quants at xg) against the packed group at p, scaled, into isum. */
+@inline function packedKGroup(type: i32, p: usize, sc: v128, xg: usize, isum: v128): v128 {
+  const a = i16x8.add(pairDot(v128.load32_splat(xg), v128.load(p)), pairDot(v128.load32_splat(xg, 4), v128.load(p, 16)));
+  const b = i16x8.add(pairDot(v128.load32_splat(xg, 8), v128.load(p, 32)), pairDot(v128.load32_splat(xg, 12), v128.load(p, 48)));
+  // Q4_K / Q5_K: four pair sums <= 4 * 2 * 31 * 127 fit in i16; Q6_K's two <= 2 * 2 * 63 * 127 do.
+  if (type == T_Q6_K) return i32x4.add(isum, i32x4.add(i32x4.dot_i16x8_s(a, sc), i32x4.dot_i16x8_s(b, sc)));
+  return i32x4.add(isum, i32x4.dot_i16x8_s(i16x8.add(a, b), sc));
+}
+
+/** One token's correction sum: sum over pairs of 16-sums (the Q8K block's at xb + 4) times the rows' mins / scales. */
+@inline function packedKCorr(p: usize, xb: usize): v128 {
+  let c = i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), v128.load(p + 1280));
+  for (let j: usize = 1; j < 8; j++) c = i32x4.add(c, i32x4.dot_i16x8_s(v128.load32_splat(xb + 4 + 4 * j), v128.load(p + 1280 + 16 * j)));
+  return c;
+}
+
+/** Four packed K rows against four tokens of Q8K activations; the four rows' outputs per token as one vector. */
+@inline function packedKTile(type: i32, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128): void {
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  let m0 = f32x4.splat(0);
+  let m1 = f32x4.splat(0);
+  let m2 = f32x4.splat(0);
+  let m3 = f32x4.splat(0);
+  const x1 = xq + xqs;
+  const x2 = x1 + xqs;
+  const x3 = x2 + xqs;
+  for (let b = 0, o: usize = 0; b < nb; b++, o += 292, p += PACKED_K_BYTES) {
+    let s0 = i32x4.splat(0);
+    let s1 = i32x4.splat(0);
+    let s2 = i32x4.splat(0);
+    let s3 = i32x4.splat(0);
+    for (let g: usize = 0; g < 16; g++) {
+      const pg = p + 64 * g;
+      const sc = v128.load(p + 1024 + 16 * g);
+      const xo = o + 36 + 16 * g;
+      s0 = packedKGroup(type, pg, sc, xq + xo, s0);
+      s1 = packedKGroup(type, pg, sc, x1 + xo, s1);
+      s2 = packedKGroup(type, pg, sc, x2 + xo, s2);
+      s3 = packedKGroup(type, pg, sc, x3 + xo, s3);
+    }
+    const d = v128.load(p + 1408);
+    if (type == T_Q6_K) {
+      // The -32 offsets in integers, as q6Offset.
+      s0 = i32x4.sub(s0, i32x4.shl(packedKCorr(p, xq + o), 5));
+      s1 = i32x4.sub(s1, i32x4.shl(packedKCorr(p, x1 + o), 5));
+      s2 = i32x4.sub(s2, i32x4.shl(packedKCorr(p, x2 + o), 5));
+      s3 = i32x4.sub(s3, i32x4.shl(packedKCorr(p, x3 + o), 5));
+    } else {
+      const dm = v128.load(p + 1424);
+      m0 = madd(f32x4.convert_i32x4_s(packedKCorr(p, xq + o)), f32x4.mul(v128.load32_splat(xq + o), dm), m0);
+      m1 = madd(f32x4.convert_i32x4_s(packedKCorr(p, x1 + o)), f32x4.mul(v128.load32_splat(x1 + o), dm), m1);
+      m2 = madd(f32x4.convert_i32x4_s(packedKCorr(p, x2 + o)), f32x4.mul(v128.load32_splat(x2 + o), dm), m2);
+      m3 = madd(f32x4.convert_i32x4_s(packedKCorr(p, x3 + o)), f32x4.mul(v128.load32_splat(x3 + o), dm), m3);
+    }
+    a0 = madd(f32x4.convert_i32x4_s(s0), f32x4.mul(v128.load32_splat(xq + o), d), a0);
+    a1 = madd(f32x4.convert_i32x4_s(s1), f32x4.mul(v128.load32_splat(x1 + o), d), a1);
+    a2 = madd(f32x4.convert_i32x4_s(s2), f32x4.mul(v128.load32_splat(x2 + o), d), a2);
+    a3 = madd(f32x4.convert_i32x4_s(s3), f32x4.mul(v128.load32_splat(x3 + o), d), a3);
+  }
+  if (type != T_Q6_K) {
+    a0 = f32x4.sub(a0, m0);
+    a1 = f32x4.sub(a1, m1);
+    a2 = f32x4.sub(a2, m2);
+    a3 = f32x4.sub(a3, m3);
+  }
+  v128.store(out, f32x4.add(a0, bias4));
+  v128.store(out + os, f32x4.add(a1, bias4));
+  v128.store(out + 2 * os, f32x4.add(a2, bias4));
+  v128.store(out + 3 * os, f32x4.add(a3, bias4));
+}
+
+/** The packed K prefill over rows [rowStart, rowEnd) (a multiple of four) and the first `tiled` tokens. */
+@inline function packedKRows(type: i32, w: usize, rb: usize, k: i32, xq: usize, xqs: usize, y: usize, ys: usize, tiled: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize): void {
+  const nb = k >> 8;
+  for (let r = rowStart; r < rowEnd; r += 4) {
+    packRowsK(type, w + <usize>r * rb, rb, nb, scratch);
+    const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
+    for (let t = 0; t < tiled; t += 4) {
+      packedKTile(type, scratch, nb, xq + <usize>t * xqs, xqs, y + <usize>t * ys + (<usize>r << 2), ys, bias4);
+    }
+  }
+}
+
 /** `matmul` on Q8K activations (quantizeQ8K's output, `tokens` rows of k / 256 blocks), K-quant weights. */
 export function matmulQ8K(
   type: i32, w: usize, k: i32, xq: usize, y: usize, yStride: i32,
-  tokens: i32, bias: usize, rowStart: i32, rowEnd: i32,
+  tokens: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize,
 ): void {
   const rb = rowBytes(type, k);
   const xqs = <usize>(k >> 8) * 292;
   const ys = <usize>yStride << 2;
-  for (let r = rowStart; r < rowEnd; r++) {
+  let from = rowStart;
+  if (RELAXED && scratch && tokens >= 4) {
+    // Packed four-row groups for the whole groups of four tokens; the rest below.
+    const tiled = tokens & ~3;
+    const to = rowStart + ((rowEnd - rowStart) & ~3);
+    switch (type) {
+      case T_Q4_K: packedKRows(T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
+      case T_Q5_K: packedKRows(T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
+      default: packedKRows(T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch);
+    }
+    for (let r = rowStart; r < to; r++) {
+      const wr = w + <usize>r * rb;
+      const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
+      for (let t = tiled; t < tokens; t++) {
+        const xt = xq + <usize>t * xqs;
+        let s: f32 = 0;
+        switch (type) {
+          case T_Q4_K: s = dotK45Q8K(wr, xt, k, false); break;
+          case T_Q5_K: s = dotK45Q8K(wr, xt, k, true); break;
+          default: s = dotQ6_KQ8K(wr, xt, k);
+        }
+        store<f32>(y + <usize>t * ys + (<usize>r << 2), s + b0);
+      }
+    }
+    from = to;
+  }
+  for (let r = from; r < rowEnd; r++) {
     const wr = w + <usize>r * rb;
     const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
     let t = 0;
