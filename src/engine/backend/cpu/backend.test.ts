@@ -315,7 +315,9 @@ describe('CpuBackend threads', () => {
         expect(be.threads).toBe(threads);
         expect(be.threadingFallback).toBeUndefined();
         results.push(await runOps(be, seed));
-        // The workers really took part (the calling thread could otherwise do every chunk).
+        // The workers really took part (the calling thread could otherwise do every chunk). On a
+        // busy machine a worker may not get a core during one run: run again (same results) a few times.
+        for (let again = 0; threads > 1 && be.kernels.workerChunks === 0 && again < 5; again++) results.push(await runOps(be, seed));
         if (threads > 1) expect(be.kernels.workerChunks).toBeGreaterThan(0);
       } finally {
         be.destroy();

@@ -42,7 +42,7 @@ import type {
   Vector,
   Weight,
 } from '../ops.ts';
-import { CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
+import { CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, Q5_0X4_LAYOUT, q5_0x4PackBytes, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
 import { CPU_MAX_SHARDS, cpuLayout, planShards, SHARD_OVERHEAD_BYTES, shardBuffers, type CpuLayout } from './shards.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
 import { moeFfnOnHost, type MoeHost } from './moe.ts';
@@ -182,7 +182,14 @@ class CpuWeight implements Weight {
     readonly ptr: number,
     /** The memory it lives in (shards.ts); 0 is the one with the activations. */
     readonly shard = 0,
+    /** Q5_0 stored as Q5_0x4 (four rows interleaved, the relaxed build's decode layout). */
+    readonly interleaved = false,
   ) {}
+}
+
+/** The type code `embed` reads a table by: its ggml type, or the Q5_0x4 layout. */
+function tableType(w: CpuWeight): GgmlType | typeof Q5_0X4_LAYOUT {
+  return w.interleaved ? Q5_0X4_LAYOUT : w.type;
 }
 
 /** A Vector, Activation or IdBuffer: `length` 4-byte elements at `ptr`. */
@@ -342,7 +349,21 @@ export class CpuBackend implements Backend {
       if (part.length !== Math.min(CHUNK, bytes - off)) throw new RangeError(`${info.name}: short read at ${off}`);
       kernels.write(ptr + off, part);
     }
+    if (this.interleavesQ5_0(info.type, info.shape, k, rows)) {
+      // Rewritten in place, same bytes: the relaxed build's Q5_0 decode is 2x faster four rows at a time.
+      kernels.packQ5_0x4(ptr, rows, k, this.shards[shard]!.packScratch);
+      return new CpuWeight(info.name, info.type, k, rows, bytes, ptr, shard, true);
+    }
     return new CpuWeight(info.name, info.type, k, rows, bytes, ptr, shard);
+  }
+
+  /**
+   * Whether a Q5_0 matrix is stored as Q5_0x4: relaxed SIMD (its packed scratch exists), 8-bit
+   * activations, a 2-D matrix (expert stacks are viewed by rows) of whole four-row groups.
+   */
+  private interleavesQ5_0(type: GgmlType, shape: readonly number[], k: number, rows: number): boolean {
+    return type === GgmlType.Q5_0 && this.quantized && this.kernels.relaxed && shape.length === 2 && rows % 4 === 0 && k % 32 === 0 &&
+      q5_0x4PackBytes(k) <= PACKED_PREFILL_SCRATCH_BYTES;
   }
 
   /**
@@ -468,7 +489,7 @@ export class CpuBackend implements Backend {
   embed(table: Weight, ids: IdBuffer, out: Rows, tokens: number, scale: number): void {
     const w = table as CpuWeight;
     if (w.shard === 0) {
-      this.kernels.embed({ type: w.type, table: w.ptr, k: w.k, rows: w.rows, ids: (ids as CpuBuffer).ptr, out: rows(out), scale, tokStart: 0, tokEnd: tokens });
+      this.kernels.embed({ type: tableType(w), table: w.ptr, k: w.k, rows: w.rows, ids: (ids as CpuBuffer).ptr, out: rows(out), scale, tokStart: 0, tokEnd: tokens });
       return;
     }
     // The table is in another memory: its ids in, its rows out, through that shard's staging.
@@ -480,7 +501,7 @@ export class CpuBackend implements Backend {
       const n = Math.min(chunk, tokens - t0);
       sh.kernels.write(sh.staging, this.kernels.u32(idsPtr + 4 * t0, n));
       const y = sh.staging + 4 * n;
-      sh.kernels.embed({ type: w.type, table: w.ptr, k: w.k, rows: w.rows, ids: sh.staging, out: { ptr: y, stride: w.k }, scale, tokStart: 0, tokEnd: n });
+      sh.kernels.embed({ type: tableType(w), table: w.ptr, k: w.k, rows: w.rows, ids: sh.staging, out: { ptr: y, stride: w.k }, scale, tokStart: 0, tokEnd: n });
       copyRows(sh.kernels, { ptr: y, stride: w.k }, this.kernels, rowsAt(rows(out), t0), w.k, n);
     }
   }
@@ -533,6 +554,12 @@ export class CpuBackend implements Backend {
       const xq = this.q8aScratch(sh, kernels.q8kBytes(cw.k, tokens));
       kernels.quantizeQ8K(x, xq, cw.k, 0, tokens);
       kernels.matmulQ8K({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: this.packScratch(sh) });
+      return;
+    }
+    if (cw.interleaved) {
+      const xq = this.q8aScratch(sh, kernels.q8aBytes(cw.k, tokens));
+      kernels.quantizeQ8A(x, xq, cw.k, 0, tokens);
+      kernels.matmulQ5_0x4({ w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: this.packScratch(sh) });
       return;
     }
     if (this.quantized && cw.k % 32 === 0 && Q8A_WEIGHT_TYPES.includes(cw.type) && (pathTokens <= Q8A_MAX_TOKENS || kernels.relaxed || !Q8A_PLAIN_F32_PREFILL.includes(cw.type))) {
@@ -609,6 +636,7 @@ export class CpuBackend implements Backend {
     rowsOf: (w, first, count) => {
       const cw = w as CpuWeight;
       if (first < 0 || count < 1 || first + count > cw.rows) throw new RangeError(`${cw.name}: rows ${first}..${first + count} outside 0..${cw.rows}`);
+      if (cw.interleaved) throw new RangeError(`${cw.name}: rows of a Q5_0x4 matrix cannot be viewed one by one`);
       const rowBytes = cw.bytes / cw.rows;
       return new CpuWeight(`${cw.name}[${first}..${first + count})`, cw.type, cw.k, count, rowBytes * count, cw.ptr + rowBytes * first, cw.shard);
     },

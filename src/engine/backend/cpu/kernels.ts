@@ -58,6 +58,17 @@ export interface PackScratch {
   stride: number;
 }
 
+/**
+ * `embed`'s type code for a Q5_0 table stored as Q5_0x4 (`packQ5_0x4`; not a ggml type): the
+ * relaxed build's decode layout of Q5_0 matrices.
+ */
+export const Q5_0X4_LAYOUT = 1006;
+
+/** Scratch bytes `packQ5_0x4` needs for rows of k elements (one four-row group's quants and scales). */
+export function q5_0x4PackBytes(k: number): number {
+  return (k / 32) * 152;
+}
+
 /** Floats of scratch `matmul` needs (one dequantized chunk of a weight row). */
 export const MATMUL_SCRATCH_FLOATS = 1024;
 
@@ -88,7 +99,7 @@ export const WASM32_MAX_BYTES = 2 ** 32;
  * The kernels a pool thread may run, by index (pool-share.js names them by number); each takes its
  * range as two adjacent arguments.
  */
-const KERNEL_NAMES = ['matmul', 'quantizeQ8A', 'matmulQ8A', 'quantizeQ8K', 'matmulQ8K', 'norm', 'rope', 'attention', 'softmax', 'glu', 'elementwise', 'embed', 'argmax', 'ssmConv', 'ssmScan'] as const;
+const KERNEL_NAMES = ['matmul', 'quantizeQ8A', 'matmulQ8A', 'quantizeQ8K', 'matmulQ8K', 'norm', 'rope', 'attention', 'softmax', 'glu', 'elementwise', 'embed', 'argmax', 'ssmConv', 'ssmScan', 'matmulQ5_0x4'] as const;
 type KernelName = (typeof KERNEL_NAMES)[number];
 const K = Object.fromEntries(KERNEL_NAMES.map((n, i) => [n, i])) as Record<KernelName, number>;
 /** Output rows per chunk unit of the matmuls: 16 floats, one cache line of y per thread. */
@@ -153,6 +164,8 @@ interface KernelExports {
     tokens: number, headDim: number, stateSize: number, headsPerGroup: number, A: number, D: number, dtBias: number, state: number, hStart: number, hEnd: number,
   ): void;
   readBandwidth(p: number, n: number): number;
+  packQ5_0x4(w: number, rows: number, k: number, scratch: number): void;
+  matmulQ5_0x4(w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number, scratch: number): void;
 }
 
 /** An f32 operand: row r starts at float `offset + r * stride` from byte pointer `ptr`. */
@@ -573,6 +586,28 @@ export class CpuKernels {
     this.exec('quantizeQ8K', [at(x), x.stride, dst, k, rowStart, rowEnd], 4, 1);
   }
 
+  /**
+   * Rewrites a Q5_0 matrix (rows % 4 == 0, k % 32 == 0) in place as Q5_0x4, four rows interleaved
+   * in the same bytes: the relaxed build's decode layout (assembly/kernels.ts "Q5_0x4"). Then only
+   * `matmulQ5_0x4` and `embed` with Q5_0X4_LAYOUT read it. `scratch`: q5_0x4PackBytes(k) bytes.
+   */
+  packQ5_0x4(w: number, rows: number, k: number, scratch: number): void {
+    if (!this.relaxed) throw new RangeError('Q5_0x4 needs the relaxed-SIMD build');
+    if (rows % 4 !== 0 || k % 32 !== 0) throw new RangeError(`Q5_0x4 needs rows % 4 == 0 and k % 32 == 0, got ${rows} x ${k}`);
+    this.k.packQ5_0x4(w, rows, k, scratch);
+  }
+
+  /**
+   * `matmulQ8A` of a Q5_0x4 matrix (rows [rowStart, rowEnd), multiples of 4) on Q8A activations;
+   * `pack` (packedPrefillBytes(Q5_0, k) per thread) lets groups of four tokens run as the packed prefill.
+   */
+  matmulQ5_0x4(a: { w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: PackScratch }): void {
+    if (!this.relaxed) throw new RangeError('Q5_0x4 needs the relaxed-SIMD build');
+    if (a.rowStart % 4 !== 0 || a.rowEnd % 4 !== 0) throw new RangeError(`matmulQ5_0x4 rows ${a.rowStart}..${a.rowEnd} are not whole groups of four`);
+    const pack = a.pack && packedPrefillBytes(GgmlType.Q5_0, a.k) <= a.pack.stride ? a.pack : undefined;
+    this.exec('matmulQ5_0x4', [a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd, pack?.scratch ?? 0], 7, ROW_GRAIN, pack ? 9 : -1, pack?.stride ?? 0);
+  }
+
   /** `matmul` with integer dots on Q8K activations (`quantizeQ8K`), for Q8K_WEIGHT_TYPES; `pack` as for matmulQ8A. */
   matmulQ8K(a: { type: GgmlType; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: PackScratch }): void {
     if (!Q8K_WEIGHT_TYPES.includes(a.type)) throw new RangeError(`matmulQ8K does not support ${GgmlType[a.type]}`);
@@ -636,8 +671,8 @@ export class CpuKernels {
   }
 
   /** out row t = table row ids[t] dequantized, times scale; zeros for ids >= rows. ids: u32 pointer. */
-  embed(a: { type: GgmlType; table: number; k: number; rows: number; ids: number; out: F32Rows; scale?: number; tokStart: number; tokEnd: number }): void {
-    checkType(a.type);
+  embed(a: { type: GgmlType | typeof Q5_0X4_LAYOUT; table: number; k: number; rows: number; ids: number; out: F32Rows; scale?: number; tokStart: number; tokEnd: number }): void {
+    if (a.type !== Q5_0X4_LAYOUT) checkType(a.type);
     this.exec('embed', [a.type, a.table, a.k, a.rows, a.ids, at(a.out), a.out.stride, a.scale ?? 1, a.tokStart, a.tokEnd], 8, 1);
   }
 

@@ -23,6 +23,11 @@ const T_Q4_K: i32 = 12;
 const T_Q5_K: i32 = 13;
 const T_Q6_K: i32 = 14;
 const T_BF16: i32 = 30;
+/**
+ * Not a ggml type: Q5_0 rows stored four-row interleaved by `packQ5_0x4` (the relaxed build's
+ * decode layout, same bytes as Q5_0; see "Q5_0x4" below). Only `matmulQ5_0x4` and `embed` read it.
+ */
+const T_Q5_0X4: i32 = 1006;
 
 /** First free byte after the module's static data: the host's allocator starts here. */
 export function heapBase(): usize {
@@ -873,7 +878,12 @@ export function q8aPackBytes(type: i32, k: i32): usize {
 
 /** Pair sums of 16 unsigned quants w (< 128) times 16 activation bytes x, as i16x8 (pmaddubsw). */
 @inline function pairDot(x: v128, w: v128): v128 {
-  return i16x8.relaxed_dot_i8x16_i7x16_s(x, w);
+  if (RELAXED) return i16x8.relaxed_dot_i8x16_i7x16_s(x, w);
+  // Plain SIMD (the packed kernels are not run there, but the module must compile): the same
+  // pair sums from the even and odd bytes widened to i16.
+  const m = i16x8.splat(0xff);
+  const even = i16x8.mul(i16x8.shr_s(i16x8.shl(x, 8), 8), v128.and(w, m));
+  return i16x8.add(even, i16x8.mul(i16x8.shr_s(x, 8), i16x8.shr_u(w, 8)));
 }
 
 /**
@@ -1303,6 +1313,158 @@ function dotQ6_KQ8Kx4(w: usize, xq: usize, xqs: usize, k: i32, out: usize, os: u
 /** True for the weight types `matmulQ8K` handles. */
 export function q8kSupports(type: i32): i32 {
   return type == T_Q4_K || type == T_Q5_K || type == T_Q6_K ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q5_0x4: Q5_0 matrices stored four-row interleaved, for the relaxed build's decode. Q5_0's
+// fifth bits cost as much as the rest of its one-row dot (bytes_from_bits per block per row), so
+// at load time each group of four rows is rewritten in place, in the same bytes, as per block of 32
+// (88 bytes):
+//   [0, 8)    the four rows' f16 scales;
+//   [8, 72)   4 vectors of the rows' quant bytes: vector v holds bytes 4v..4v+3 of rows 0..3 (one
+//             i32 lane per row): low nibbles are elements 4v..4v+3, high nibbles 16 + 4v..;
+//   [72, 88)  the fifth bits as a plane: bit j of byte i is the fifth bit of element 4j + (i & 3) of
+//             row i >> 2, so quant vector j (elements 4j..4j+3 of the four rows, the packed
+//             prefill's layout) gets its fifth bits with one 16-bit shift and a mask.
+// A token's dot is then the packed prefill's (`packedBlockSum`) on vectors unpacked from registers:
+// the same integers and float operations, so a token decoded here and the same token in a prefill
+// tile give bitwise the same outputs.
+
+const Q5X4_BLOCK: usize = 88;
+
+/** Quant vector j (0..7, a literal) of the Q5_0x4 block at p: unsigned quants 0..31. */
+@inline function q5x4Quants(p: usize, j: i32): v128 {
+  const nib = v128.load(p + 8 + 16 * <usize>(j & 3));
+  const q = j < 4 ? v128.and(nib, i8x16.splat(0x0f)) : hiNibbles(nib);
+  const plane = v128.load(p + 72);
+  // Bit j of each byte to bit 4: 16-bit shifts by less than 8 never carry into bit 4 of the other byte.
+  const b = j < 4 ? i16x8.shl(plane, 4 - j) : j == 4 ? plane : i16x8.shr_u(plane, j - 4);
+  return v128.or(q, v128.and(b, i8x16.splat(0x10)));
+}
+
+/** The four rows' f32 scales of the Q5_0x4 block at p. */
+@inline function q5x4Scales(p: usize): v128 {
+  return f16x4(i32x4.extend_low_i16x8_u(v128.load64_zero(p)));
+}
+
+/** One token's Q8A block at xb against the Q5_0x4 block at p: the four rows' integer sums (packedBlockSum's). */
+@inline function q5x4BlockSum(p: usize, xb: usize): v128 {
+  const a = i16x8.add(
+    i16x8.add(pairDot(v128.load32_splat(xb, 8), q5x4Quants(p, 0)), pairDot(v128.load32_splat(xb, 12), q5x4Quants(p, 1))),
+    i16x8.add(pairDot(v128.load32_splat(xb, 16), q5x4Quants(p, 2)), pairDot(v128.load32_splat(xb, 20), q5x4Quants(p, 3))),
+  );
+  const b = i16x8.add(
+    i16x8.add(pairDot(v128.load32_splat(xb, 24), q5x4Quants(p, 4)), pairDot(v128.load32_splat(xb, 28), q5x4Quants(p, 5))),
+    i16x8.add(pairDot(v128.load32_splat(xb, 32), q5x4Quants(p, 6)), pairDot(v128.load32_splat(xb, 36), q5x4Quants(p, 7))),
+  );
+  const one = i16x8.splat(1);
+  const s = i32x4.add(i32x4.dot_i16x8_s(a, one), i32x4.dot_i16x8_s(b, one));
+  return i32x4.sub(s, i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), i16x8.splat(16)));
+}
+
+/** The Q5_0x4 group at p (nb blocks) unpacked into the packed prefill layout at dst (packRows4's output). */
+@inline function unpackQ5_0x4(p: usize, nb: i32, dst: usize): void {
+  for (let b = 0; b < nb; b++, p += Q5X4_BLOCK, dst += 144) {
+    v128.store(dst, q5x4Quants(p, 0));
+    v128.store(dst, q5x4Quants(p, 1), 16);
+    v128.store(dst, q5x4Quants(p, 2), 32);
+    v128.store(dst, q5x4Quants(p, 3), 48);
+    v128.store(dst, q5x4Quants(p, 4), 64);
+    v128.store(dst, q5x4Quants(p, 5), 80);
+    v128.store(dst, q5x4Quants(p, 6), 96);
+    v128.store(dst, q5x4Quants(p, 7), 112);
+    v128.store(dst, q5x4Scales(p), 128);
+  }
+}
+
+/**
+ * Rewrites rows [0, rows) (rows % 4 == 0) of the Q5_0 matrix at w in place as Q5_0x4. `scratch`:
+ * 152 bytes per block of a row (one group's packed quants and raw scales).
+ */
+export function packQ5_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
+  const nb = k >> 5;
+  const rb = rowBytes(T_Q5_0, k);
+  const halves = scratch + <usize>nb * 144;
+  for (let r = 0; r < rows; r += 4) {
+    const g = w + <usize>r * rb;
+    packRows4(T_Q5_0, g, rb, nb, scratch);
+    for (let b = 0; b < nb; b++) {
+      for (let i: usize = 0; i < 4; i++) store<u16>(halves + 8 * <usize>b + 2 * i, load<u16>(g + i * rb + 22 * <usize>b));
+    }
+    // The group's bytes are all in the scratch now: write it back interleaved.
+    for (let b = 0; b < nb; b++) {
+      const q = scratch + 144 * <usize>b;
+      const o = g + Q5X4_BLOCK * <usize>b;
+      store<u64>(o, load<u64>(halves + 8 * <usize>b));
+      const m4 = i8x16.splat(0x0f);
+      let plane = i8x16.splat(0);
+      for (let v: usize = 0; v < 4; v++) {
+        const lo = v128.load(q + 16 * v);
+        const hi = v128.load(q + 64 + 16 * v);
+        v128.store(o + 8 + 16 * v, v128.or(v128.and(lo, m4), i16x8.shl(v128.and(hi, m4), 4)));
+      }
+      for (let j = 0; j < 8; j++) {
+        // Bit 4 of quant vector j's bytes to bit j of the plane's.
+        const bit = v128.and(i16x8.shr_u(v128.load(q + 16 * <usize>j), 4), i8x16.splat(1));
+        plane = v128.or(plane, i16x8.shl(bit, j));
+      }
+      v128.store(o + 72, plane);
+    }
+  }
+}
+
+/** Row `id` of a Q5_0x4 table (k elements) dequantized to f32 at dst (embed). */
+function dequantQ5_0x4Row(table: usize, k: i32, id: u32, dst: usize): void {
+  const nb = k >> 5;
+  const g = table + <usize>(id >> 2) * <usize>nb * Q5X4_BLOCK;
+  const lane = <usize>(id & 3);
+  for (let b = 0; b < nb; b++) {
+    const p = g + Q5X4_BLOCK * <usize>b;
+    const d = f16(<u32>load<u16>(p + 2 * lane));
+    for (let e = 0; e < 32; e++) {
+      const j = e >> 2;
+      const byte = load<u8>(p + 8 + 16 * <usize>(j & 3) + 4 * lane + <usize>(e & 3));
+      const nib = j < 4 ? byte & 15 : byte >> 4;
+      const hb = (load<u8>(p + 72 + 4 * lane + <usize>(e & 3)) >> <u8>j) & 1;
+      store<f32>(dst + (<usize>(32 * b + e) << 2), d * <f32>(<i32>(nib | (hb << 4)) - 16));
+    }
+  }
+}
+
+/**
+ * `matmulQ8A` for a Q5_0x4 matrix (relaxed build only): rows [rowStart, rowEnd), multiples of 4.
+ * Whole groups of four tokens run as the packed prefill (each group of rows unpacked once into
+ * `scratch`, 144 bytes per block); the other tokens (decode: all of them) one at a time straight
+ * from the interleaved layout.
+ */
+export function matmulQ5_0x4(
+  w: usize, k: i32, xq: usize, y: usize, yStride: i32,
+  tokens: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize,
+): void {
+  const nb = k >> 5;
+  const gb = <usize>nb * Q5X4_BLOCK;
+  const xqs = <usize>nb * 40;
+  const ys = <usize>yStride << 2;
+  const tiled = scratch ? tokens & ~3 : 0;
+  for (let r = rowStart; r < rowEnd; r += 4) {
+    const g = w + <usize>(r >> 2) * gb;
+    const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
+    if (tiled) {
+      unpackQ5_0x4(g, nb, scratch);
+      for (let t = 0; t < tiled; t += 4) {
+        packedTile(T_Q5_0, scratch, nb, xq + <usize>t * xqs, xqs, y + <usize>t * ys + (<usize>r << 2), ys, bias4);
+      }
+    }
+    for (let t = tiled; t < tokens; t++) {
+      const xt = xq + <usize>t * xqs;
+      let acc = f32x4.splat(0);
+      let p = g;
+      for (let b = 0, o: usize = 0; b < nb; b++, o += 40, p += Q5X4_BLOCK) {
+        acc = madd(f32x4.convert_i32x4_s(q5x4BlockSum(p, xt + o)), f32x4.mul(v128.load32_splat(xt + o), q5x4Scales(p)), acc);
+      }
+      v128.store(y + <usize>t * ys + (<usize>r << 2), f32x4.add(acc, bias4));
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1803,7 +1965,7 @@ export function embed(
   type: i32, table: usize, k: i32, rows: i32, ids: usize, out: usize, outStride: i32, scale: f32,
   tokStart: i32, tokEnd: i32,
 ): void {
-  const rb = rowBytes(type, k);
+  const rb = rowBytes(type == T_Q5_0X4 ? T_Q5_0 : type, k);
   const sv = f32x4.splat(scale);
   for (let t = tokStart; t < tokEnd; t++) {
     const id = load<u32>(ids + (<usize>t << 2));
@@ -1812,7 +1974,8 @@ export function embed(
       memory.fill(o, 0, <usize>k << 2);
       continue;
     }
-    dequantize(type, table + <usize>id * rb, o, k);
+    if (type == T_Q5_0X4) dequantQ5_0x4Row(table, k, id, o);
+    else dequantize(type, table + <usize>id * rb, o, k);
     if (scale != 1) {
       let i = 0;
       for (; i + 4 <= k; i += 4) v128.store(o + (<usize>i << 2), f32x4.mul(v128.load(o + (<usize>i << 2)), sv));

@@ -1,0 +1,110 @@
+/**
+ * The relaxed-SIMD CPU backend on whole models, in the system's Chromium (Node 20's relaxed SIMD
+ * is refused, see relaxed.chromium.test.ts): the layouts and paths only that build takes (Q5_0
+ * matrices stored as Q5_0x4, including a tied Q5_0 embedding table read by `embed`; the packed
+ * prefill of every type; pool threads running them) must give the logits of the plain-SIMD backend
+ * in Node on the same file. Both quantize activations the same way and compute the same integer
+ * dots, so they differ only by f32 rounding order: KL per position <= 1e-10 (measured ~1e-14; an
+ * offset off by one activation sum gives 1e-8), same top token.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { createServer, type ViteDevServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GgmlType } from '../../gguf/ggml-types.ts';
+import { bytesSource } from '../../gguf/source.ts';
+import { Model } from '../../model/model.ts';
+import { klDivergence } from '../../../testing/compare.ts';
+import { makeTestModel, type QuantRecipe } from '../../../testing/make-model.ts';
+import { CpuBackend } from './backend.ts';
+import type { RelaxedRun } from './testing/relaxed-page/main.ts';
+
+const executablePath = process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium';
+const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cross-Origin-Resource-Policy': 'same-origin' };
+
+/** Qwen2.5-0.5B's Q4_K_M shape in small: rows not a multiple of 256, so Q5_0 almost everywhere, K-quant down projections. */
+const q5Recipe: QuantRecipe = (t) => {
+  switch (t.role) {
+    case 'vector': return GgmlType.F32;
+    case 'ffn_down': return t.layer === 0 ? GgmlType.Q4_K : GgmlType.Q6_K;
+    case 'attn_v': return GgmlType.Q8_0;
+    default: return GgmlType.Q5_0;
+  }
+};
+
+declare global {
+  interface Window {
+    runModel(a: { gguf: string; prompt: number[]; decode: number[]; threads: number }): Promise<RelaxedRun>;
+  }
+}
+
+describe('relaxed-SIMD CPU backend on whole models in Chromium', () => {
+  let server: ViteDevServer;
+  let browser: Browser;
+  let origin: string;
+  let cacheDir: string;
+
+  beforeAll(async () => {
+    expect(existsSync(executablePath), `no Chromium at ${executablePath} (set HEARTH_CHROMIUM)`).toBe(true);
+    cacheDir = mkdtempSync(join(tmpdir(), 'hearth-relaxed-vite-'));
+    server = await createServer({
+      configFile: false,
+      root: join(repoRoot, 'src/engine/backend/cpu/testing/relaxed-page'),
+      cacheDir,
+      logLevel: 'error',
+      server: { host: '127.0.0.1', port: 0, headers: ISOLATION, fs: { allow: [repoRoot] }, hmr: false },
+      optimizeDeps: { noDiscovery: true, include: [] },
+    });
+    await server.listen();
+    const address = server.httpServer?.address();
+    if (!address || typeof address === 'string') throw new Error('test page server: no port');
+    origin = `http://127.0.0.1:${address.port}`;
+    browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  it('Q5_0x4 (tied embedding too), the packed prefill and pool threads match the plain backend', async () => {
+    const seed = process.env.HEARTH_TEST_SEED ? Number(process.env.HEARTH_TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
+    console.log(`[seed] relaxed model: HEARTH_TEST_SEED=${seed}`);
+    const gguf = makeTestModel({ arch: 'qwen2', embd: 96, layers: 2, heads: 4, kvHeads: 2, ff: 256, seed, quant: q5Recipe, tiedEmbeddings: true });
+    // 11 prompt tokens: two tiles of four and three one at a time; then three decode steps.
+    const prompt = [1, 5, 9, 2, 7, 11, 3, 8, 13, 4, 6];
+    const decode = [10, 12, 14];
+
+    const plain = await CpuBackend.create({ relaxed: false });
+    const model = await Model.load(plain, bytesSource(gguf), { contextLength: 64, batch: 16 });
+    const want = [await model.eval(prompt)];
+    for (const t of decode) want.push(await model.eval([t]));
+    model.destroy();
+    plain.destroy();
+
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${origin}/index.html`);
+    await page.waitForFunction(() => document.title === 'ready', undefined, { timeout: 60_000 });
+    const b64 = Buffer.from(gguf).toString('base64');
+    for (const threads of [1, 2]) {
+      const run = await page.evaluate((a) => window.runModel(a), { gguf: b64, prompt, decode, threads });
+      expect(run.relaxed, 'the page runs the relaxed build').toBe(true);
+      expect(run.threads).toBe(threads);
+      for (const [i, got] of run.logits.entries()) {
+        const kl = klDivergence(want[i]!, got, got.length);
+        console.log(`[relaxed model] threads ${threads} position ${i}: KL vs plain ${kl.toExponential(2)}`);
+        expect(kl, `threads ${threads}, position ${i}`).toBeLessThanOrEqual(1e-10);
+        expect(got.indexOf(Math.max(...got))).toBe(want[i]!.indexOf(Math.max(...want[i]!)));
+      }
+    }
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 180_000);
+});
