@@ -1513,22 +1513,38 @@ export function q8kPackBytes(k: i32): usize {
   return type == T_Q6_K ? q6LanesAt(w, g) : k45Lanes(w, g, type == T_Q5_K);
 }
 
-/** Group g's scale (Q4_K / Q5_K: its sub-block of 32's 6-bit scale; Q6_K: the i8 scale of 16). */
-@inline function kScale(type: i32, w: usize, g: i32): i32 {
-  return type == T_Q6_K ? <i32>load<i8>(w + 192 + g) : scaleK4(g >> 1, w + 4);
+/**
+ * Two rows' eight 6-bit scales (mins: false) or mins (true) of a Q4_K / Q5_K super-block, from the
+ * 12 scale bytes at s0 and s1, as bytes 0..7 and 8..15 (llama.cpp's kmask decoding).
+ */
+@inline function k45RowBytes(s0: usize, s1: usize, mins: bool): v128 {
+  if (mins) return i64x2.replace_lane(k4Mins(load<u32>(s0), load<u32>(s0 + 4), load<u32>(s0 + 8)), 1, i64x2.extract_lane(k4Mins(load<u32>(s1), load<u32>(s1 + 4), load<u32>(s1 + 8)), 0));
+  const a = (<u64>k4ScalesHi(load<u32>(s0), load<u32>(s0 + 8)) << 32) | <u64>k4ScalesLo(load<u32>(s0));
+  const b = (<u64>k4ScalesHi(load<u32>(s1), load<u32>(s1 + 8)) << 32) | <u64>k4ScalesLo(load<u32>(s1));
+  return i64x2.replace_lane(i64x2.splat(a), 1, b);
 }
 
-/** What group g's 16-sum is multiplied by in the correction (Q4_K / Q5_K: the min; Q6_K: the scale). */
-@inline function kCorr(type: i32, w: usize, g: i32): i32 {
-  return type == T_Q6_K ? <i32>load<i8>(w + 192 + g) : minK4(g >> 1, w + 4);
+/** [v_r0j, v_r0j, v_r1j, v_r1j, ...] as i16 from two k45RowBytes vectors (rows 0, 1 in lo; 2, 3 in hi). */
+@inline function rowPairsOf(lo: v128, hi: v128, j: i32): v128 {
+  // Swizzle indices past 15 give 0: rows 0, 1 from lo into bytes 0..3, rows 2, 3 from hi into 4..7.
+  const at = i8x16.splat(<i8>j);
+  const a = i8x16.swizzle(lo, i8x16.add(i8x16(0, 0, 8, 8, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16), at));
+  const b = i8x16.swizzle(hi, i8x16.add(i8x16(16, 16, 16, 16, 0, 0, 8, 8, 16, 16, 16, 16, 16, 16, 16, 16), at));
+  return i16x8.extend_low_i8x16_u(v128.or(a, b));
 }
 
-/** Four rows' i16 pairs [a_r, b_r] as i32 lanes. */
-@inline function rowPairs(a0: i32, b0: i32, a1: i32, b1: i32, a2: i32, b2: i32, a3: i32, b3: i32): v128 {
-  let v = i32x4.splat((a0 & 0xffff) | (b0 << 16));
-  v = i32x4.replace_lane(v, 1, (a1 & 0xffff) | (b1 << 16));
-  v = i32x4.replace_lane(v, 2, (a2 & 0xffff) | (b2 << 16));
-  return i32x4.replace_lane(v, 3, (a3 & 0xffff) | (b3 << 16));
+/**
+ * [v0[i0], v0[i1], v1[i0], v1[i1], v2[i0], ...] as signed i16: bytes i0, i1 of four rows' vectors
+ * (Q6_K's 16 i8 scales per row).
+ */
+@inline function rowPairsI8(v0: v128, v1: v128, v2: v128, v3: v128, i0: i32, i1: i32): v128 {
+  // Each row's two indices at its two bytes, 0x80 (swizzle gives 0) everywhere else.
+  const at = i16x8.splat(<i16>((i1 << 8) | i0));
+  const r0 = i8x16.swizzle(v0, v128.or(at, i8x16(0, 0, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128)));
+  const r1 = i8x16.swizzle(v1, v128.or(at, i8x16(-128, -128, 0, 0, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128)));
+  const r2 = i8x16.swizzle(v2, v128.or(at, i8x16(-128, -128, -128, -128, 0, 0, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128)));
+  const r3 = i8x16.swizzle(v3, v128.or(at, i8x16(-128, -128, -128, -128, -128, -128, 0, 0, -128, -128, -128, -128, -128, -128, -128, -128)));
+  return i16x8.extend_low_i8x16_s(v128.or(v128.or(r0, r1), v128.or(r2, r3)));
 }
 
 /** Rows r..r+3 (rb bytes apart) of a K-quant matrix, nb super-blocks each, packed at dst. */
@@ -1540,18 +1556,27 @@ export function q8kPackBytes(k: i32): usize {
   for (let b = 0, o: usize = 0; b < nb; b++, o += bs, dst += PACKED_K_BYTES) {
     for (let g = 0; g < 16; g++) {
       storeTransposed(kLanes(type, w + o, g), kLanes(type, w1 + o, g), kLanes(type, w2 + o, g), kLanes(type, w3 + o, g), dst + 64 * <usize>g);
-      const s0 = kScale(type, w + o, g);
-      const s1 = kScale(type, w1 + o, g);
-      const s2 = kScale(type, w2 + o, g);
-      const s3 = kScale(type, w3 + o, g);
-      v128.store(dst + 1024 + 16 * <usize>g, rowPairs(s0, s0, s1, s1, s2, s2, s3, s3));
     }
-    for (let p = 0; p < 8; p++) {
-      const g = 2 * p;
-      v128.store(dst + 1280 + 16 * <usize>p, rowPairs(
-        kCorr(type, w + o, g), kCorr(type, w + o, g + 1), kCorr(type, w1 + o, g), kCorr(type, w1 + o, g + 1),
-        kCorr(type, w2 + o, g), kCorr(type, w2 + o, g + 1), kCorr(type, w3 + o, g), kCorr(type, w3 + o, g + 1),
-      ));
+    if (type == T_Q6_K) {
+      // Scales per 16 (signed), and the offsets' pairs of them.
+      const v0 = v128.load(w + o + 192);
+      const v1 = v128.load(w1 + o + 192);
+      const v2 = v128.load(w2 + o + 192);
+      const v3 = v128.load(w3 + o + 192);
+      for (let g = 0; g < 16; g++) v128.store(dst + 1024 + 16 * <usize>g, rowPairsI8(v0, v1, v2, v3, g, g));
+      for (let p = 0; p < 8; p++) v128.store(dst + 1280 + 16 * <usize>p, rowPairsI8(v0, v1, v2, v3, 2 * p, 2 * p + 1));
+    } else {
+      // Scales per 32 (both groups of 16 of sub-block j), and the mins: the pair of 16-sums of sub-block j.
+      const sLo = k45RowBytes(w + o + 4, w1 + o + 4, false);
+      const sHi = k45RowBytes(w2 + o + 4, w3 + o + 4, false);
+      const mLo = k45RowBytes(w + o + 4, w1 + o + 4, true);
+      const mHi = k45RowBytes(w2 + o + 4, w3 + o + 4, true);
+      for (let j = 0; j < 8; j++) {
+        const sc = rowPairsOf(sLo, sHi, j);
+        v128.store(dst + 1024 + 32 * <usize>j, sc);
+        v128.store(dst + 1024 + 32 * <usize>j + 16, sc);
+        v128.store(dst + 1280 + 16 * <usize>j, rowPairsOf(mLo, mHi, j));
+      }
     }
     const dOff: usize = type == T_Q6_K ? 208 : 0;
     let d = f32x4.splat(loadF16(w + o + dOff));
