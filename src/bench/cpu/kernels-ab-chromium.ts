@@ -13,8 +13,8 @@
  * sample: the browser's timer has 0.1 ms steps.
  */
 import { readFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
 import { GgmlType } from '../../engine/gguf/ggml-types.ts';
+import { withBlankPage } from './blank-page.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, fallback: string): string => {
@@ -93,19 +93,9 @@ function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; t
   return out;
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-try {
-  const page = await browser.newPage();
-  // tsx keeps function names with a __name helper the page does not have.
-  await page.addInitScript('globalThis.__name = (f) => f');
-  await page.goto('about:blank');
+await withBlankPage(async (page, version) => {
   const mods = files.map((f) => readFileSync(f).toString('base64'));
-  console.log(`Chromium ${browser.version()}: ${n} rows x ${k} x ${tokens} tokens, single thread`);
+  console.log(`Chromium ${version}: ${n} rows x ${k} x ${tokens} tokens, single thread`);
   const lines = await page.evaluate(runInPage, { mods, types, n, k, tokens });
   for (const [i, line] of lines.entries()) console.log(line.replace(/^type \d+/, GgmlType[types[i]!]!));
-} finally {
-  await browser.close();
-}
+});

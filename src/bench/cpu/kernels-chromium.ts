@@ -9,9 +9,9 @@
  * machine the minimum is the best estimate), beside the rate of streaming 128 MiB with SIMD loads.
  * `--prefill T`: the same paths on T tokens at once, in GFLOP/s (2 * n * n * T flops).
  */
-import { chromium } from 'playwright-core';
 import { GgmlType } from '../../engine/gguf/ggml-types.ts';
 import { RELAXED_WASM_BASE64, SIMD_WASM_BASE64 } from '../../engine/backend/cpu/generated/kernels-wasm.ts';
+import { withBlankPage } from './blank-page.ts';
 
 const i = process.argv.indexOf('--n');
 const n = i >= 0 ? Number(process.argv[i + 1]) : 4096;
@@ -73,19 +73,11 @@ function runInPage(a: { mods: Record<string, string>; types: number[]; n: number
   return rows;
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-try {
-  const page = await browser.newPage();
-  // tsx keeps function names with a __name helper the page does not have.
-  await page.addInitScript('globalThis.__name = (f) => f');
-  await page.goto('about:blank');
+await withBlankPage(async (page, version) => {
   const rows = await page.evaluate(runInPage, { mods: { simd: SIMD_WASM_BASE64, relaxed: RELAXED_WASM_BASE64 }, types, n, tokens });
   console.log(tokens > 1
-    ? `Chromium ${browser.version()}, ${n}x${n} weights x ${tokens} tokens, single thread, GFLOP/s (fastest of 40)`
-    : `Chromium ${browser.version()}, ${n}x${n} matvec, single thread, weight GB/s (fastest of 12)`);
+    ? `Chromium ${version}, ${n}x${n} weights x ${tokens} tokens, single thread, GFLOP/s (fastest of 40)`
+    : `Chromium ${version}, ${n}x${n} matvec, single thread, weight GB/s (fastest of 12)`);
   const cell = (build: string, t: number, path: string): string => {
     const r = rows.find((x) => x[0] === build && x[1] === t && x[2] === path);
     return r ? r[3].toFixed(2) : '-';
@@ -95,6 +87,4 @@ try {
   for (const t of types) table.push([GgmlType[t]!, ...['simd', 'relaxed'].flatMap((b) => ['f32', 'q8a', 'q8k'].map((p) => cell(b, t, p)))]);
   const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
   for (const r of table) console.log(r.map((v, c) => v.padStart(widths[c]!)).join('  '));
-} finally {
-  await browser.close();
-}
+});

@@ -936,6 +936,11 @@ export function q8aPackBytes(type: i32, k: i32): usize {
     a2 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, x2 + o)), f32x4.mul(v128.load32_splat(x2 + o), d), a2);
     a3 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, x3 + o)), f32x4.mul(v128.load32_splat(x3 + o), d), a3);
   }
+  storeTile(a0, a1, a2, a3, bias4, out, os);
+}
+
+/** The four rows' outputs of four tokens (a0..a3, one vector per token) plus bias4, to out + t * os. */
+@inline function storeTile(a0: v128, a1: v128, a2: v128, a3: v128, bias4: v128, out: usize, os: usize): void {
   v128.store(out, f32x4.add(a0, bias4));
   v128.store(out + os, f32x4.add(a1, bias4));
   v128.store(out + 2 * os, f32x4.add(a2, bias4));
@@ -943,16 +948,21 @@ export function q8aPackBytes(type: i32, k: i32): usize {
 }
 
 /**
- * The packed prefill over rows [rowStart, rowStart + 4 * n) and the first `tiled` tokens: each
- * group of four rows is packed into scratch once, then swept by every group of four tokens.
+ * The packed prefill over rows [rowStart, rowEnd) (whole groups of four) and the first `tiled`
+ * tokens: each group of four rows is packed into scratch once (packRows4 for the 32-blocks,
+ * packRowsK for the K-quants), then swept by every group of four tokens.
  */
 @inline function packedRows(type: i32, w: usize, rb: usize, k: i32, xq: usize, xqs: usize, y: usize, ys: usize, tiled: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize): void {
-  const nb = k >> 5;
+  const kQuant = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K;
+  const nb = kQuant ? k >> 8 : k >> 5;
   for (let r = rowStart; r < rowEnd; r += 4) {
-    packRows4(type, w + <usize>r * rb, rb, nb, scratch);
+    if (kQuant) packRowsK(type, w + <usize>r * rb, rb, nb, scratch);
+    else packRows4(type, w + <usize>r * rb, rb, nb, scratch);
     const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
     for (let t = 0; t < tiled; t += 4) {
-      packedTile(type, scratch, nb, xq + <usize>t * xqs, xqs, y + <usize>t * ys + (<usize>r << 2), ys, bias4);
+      const out = y + <usize>t * ys + (<usize>r << 2);
+      if (kQuant) packedKTile(type, scratch, nb, xq + <usize>t * xqs, xqs, out, ys, bias4);
+      else packedTile(type, scratch, nb, xq + <usize>t * xqs, xqs, out, ys, bias4);
     }
   }
 }
@@ -1662,22 +1672,7 @@ export function q8kPackBytes(k: i32): usize {
     a2 = f32x4.sub(a2, m2);
     a3 = f32x4.sub(a3, m3);
   }
-  v128.store(out, f32x4.add(a0, bias4));
-  v128.store(out + os, f32x4.add(a1, bias4));
-  v128.store(out + 2 * os, f32x4.add(a2, bias4));
-  v128.store(out + 3 * os, f32x4.add(a3, bias4));
-}
-
-/** The packed K prefill over rows [rowStart, rowEnd) (a multiple of four) and the first `tiled` tokens. */
-@inline function packedKRows(type: i32, w: usize, rb: usize, k: i32, xq: usize, xqs: usize, y: usize, ys: usize, tiled: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize): void {
-  const nb = k >> 8;
-  for (let r = rowStart; r < rowEnd; r += 4) {
-    packRowsK(type, w + <usize>r * rb, rb, nb, scratch);
-    const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
-    for (let t = 0; t < tiled; t += 4) {
-      packedKTile(type, scratch, nb, xq + <usize>t * xqs, xqs, y + <usize>t * ys + (<usize>r << 2), ys, bias4);
-    }
-  }
+  storeTile(a0, a1, a2, a3, bias4, out, os);
 }
 
 /** `matmul` on Q8K activations (quantizeQ8K's output, `tokens` rows of k / 256 blocks), K-quant weights. */
@@ -1694,9 +1689,9 @@ export function matmulQ8K(
     const tiled = tokens & ~3;
     const to = rowStart + ((rowEnd - rowStart) & ~3);
     switch (type) {
-      case T_Q4_K: packedKRows(T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
-      case T_Q5_K: packedKRows(T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
-      default: packedKRows(T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch);
+      case T_Q4_K: packedRows(T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
+      case T_Q5_K: packedRows(T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
+      default: packedRows(T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch);
     }
     for (let r = rowStart; r < to; r++) {
       const wr = w + <usize>r * rb;
