@@ -5,7 +5,7 @@ import { parseGbnf } from './gbnf.ts';
 import { CompiledGrammar, GrammarConstraint, grammarMask, maskHas, plainTokens, TokenTrie, type TokenMask } from './token-mask.ts';
 import { jsonSchemaToGbnf } from './json-schema.ts';
 import { randomSchema } from '../../testing/json-schema-check.ts';
-import type { Grammar } from './grammar.ts';
+import { GrammarError, type Grammar } from './grammar.ts';
 import { llamaCppSourceDir } from '../../testing/llama-ref.ts';
 import { recognizeBytes } from '../../testing/grammar-reference.ts';
 import { freshSeed, mulberry32 } from '../../testing/random.ts';
@@ -62,7 +62,16 @@ describe('grammar token masks', () => {
       const constraint = new GrammarConstraint(grammar, { trie, pieces, endTokens: [] });
       let prefix = new Uint8Array(0);
       for (let step = 0; step < 6; step++) {
-        const ours = ids(constraint.allowed(), pieces.length);
+        let allowed: TokenMask;
+        try {
+          allowed = constraint.allowed();
+        } catch (e) {
+          // Some random grammars parse a prefix more ways than the automaton keeps: it refuses them
+          // by name (GrammarError, "too ambiguous"), as it must; there is no mask to compare then.
+          if (e instanceof GrammarError && /too ambiguous/.test(e.message)) break;
+          throw e;
+        }
+        const ours = ids(allowed, pieces.length);
         expect(ours, `${text}\nafter ${JSON.stringify(new TextDecoder().decode(prefix))}`).toEqual(bruteForceMask(grammar, prefix, pieces));
         compared++;
         if (ours.length === 0) break;

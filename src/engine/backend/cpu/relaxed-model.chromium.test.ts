@@ -21,7 +21,7 @@ import { Model } from '../../model/model.ts';
 import { klDivergence } from '../../../testing/compare.ts';
 import { makeTestModel, type QuantRecipe } from '../../../testing/make-model.ts';
 import { CpuBackend } from './backend.ts';
-import type { RelaxedRun } from './testing/relaxed-page/main.ts';
+import type { RelaxedRun } from '../../../testing/relaxed-cpu-page/main.ts';
 
 const executablePath = process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium';
 const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -54,7 +54,7 @@ describe('relaxed-SIMD CPU backend on whole models in Chromium', () => {
     cacheDir = mkdtempSync(join(tmpdir(), 'hearth-relaxed-vite-'));
     server = await createServer({
       configFile: false,
-      root: join(repoRoot, 'src/engine/backend/cpu/testing/relaxed-page'),
+      root: join(repoRoot, 'src/testing/relaxed-cpu-page'),
       cacheDir,
       logLevel: 'error',
       server: { host: '127.0.0.1', port: 0, headers: ISOLATION, fs: { allow: [repoRoot] }, hmr: false },

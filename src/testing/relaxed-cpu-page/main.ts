@@ -3,9 +3,9 @@
  * runs (Node 20's is refused), loads a GGUF given as base64 and returns the logits of a prefill and
  * of decode steps after it.
  */
-import { CpuBackend } from '../../backend.ts';
-import { bytesSource } from '../../../../gguf/source.ts';
-import { Model } from '../../../../model/model.ts';
+import { CpuBackend } from '../../engine/backend/cpu/backend.ts';
+import { bytesSource } from '../../engine/gguf/source.ts';
+import { Model } from '../../engine/model/model.ts';
 
 export interface RelaxedRun {
   relaxed: boolean;
