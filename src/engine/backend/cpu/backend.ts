@@ -42,7 +42,7 @@ import type {
   Vector,
   Weight,
 } from '../ops.ts';
-import { CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, Q5_0X4_LAYOUT, q5_0x4PackBytes, Q8A_WEIGHT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
+import { CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, Q5_0X4_LAYOUT, q5_0x4PackBytes, Q8A_WEIGHT_TYPES, type PackScratch, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
 import { CPU_MAX_SHARDS, cpuLayout, planShards, SHARD_OVERHEAD_BYTES, shardBuffers, type CpuLayout } from './shards.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
 import { moeFfnOnHost, type MoeHost } from './moe.ts';
@@ -163,8 +163,8 @@ interface Shard {
   kernels: CpuKernels;
   /** One matmul chunk per thread, MATMUL_SCRATCH_FLOATS apart. */
   matmulScratch: number;
-  /** The relaxed build's packed prefill, PACKED_PREFILL_SCRATCH_BYTES per thread (0 on plain SIMD). */
-  packScratch: number;
+  /** The relaxed build's packed-prefill scratch, PACKED_PREFILL_SCRATCH_BYTES per thread (none on plain SIMD). */
+  pack: PackScratch | undefined;
   xq: { ptr: number; bytes: number };
   /** Shards beyond the first: where a matmul's input and output rows are copied (STAGING_BYTES). */
   staging: number;
@@ -243,7 +243,7 @@ export class CpuBackend implements Backend {
     this.shards = kernels.map((k, i) => ({
       kernels: k,
       matmulScratch: k.allocF32(MATMUL_SCRATCH_FLOATS * k.threads),
-      packScratch: k.relaxed ? k.alloc(PACKED_PREFILL_SCRATCH_BYTES * k.threads) : 0,
+      pack: k.relaxed ? { scratch: k.alloc(PACKED_PREFILL_SCRATCH_BYTES * k.threads), stride: PACKED_PREFILL_SCRATCH_BYTES } : undefined,
       xq: { ptr: 0, bytes: 0 },
       staging: i === 0 ? 0 : k.alloc(this.stagingBytes),
       weightCap: weightCaps?.[i] !== undefined ? k.mark() + weightCaps[i]! : Number.POSITIVE_INFINITY,
@@ -351,7 +351,7 @@ export class CpuBackend implements Backend {
     }
     if (this.interleavesQ5_0(info.type, info.shape, k, rows)) {
       // Rewritten in place, same bytes: the relaxed build's Q5_0 decode is 2x faster four rows at a time.
-      kernels.packQ5_0x4(ptr, rows, k, this.shards[shard]!.packScratch);
+      kernels.packQ5_0x4(ptr, rows, k, this.shards[shard]!.pack!.scratch);
       return new CpuWeight(info.name, info.type, k, rows, bytes, ptr, shard, true);
     }
     return new CpuWeight(info.name, info.type, k, rows, bytes, ptr, shard);
@@ -553,30 +553,25 @@ export class CpuBackend implements Backend {
       // faster with relaxed SIMD).
       const xq = this.q8aScratch(sh, kernels.q8kBytes(cw.k, tokens));
       kernels.quantizeQ8K(x, xq, cw.k, 0, tokens);
-      kernels.matmulQ8K({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: this.packScratch(sh) });
+      kernels.matmulQ8K({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: sh.pack });
       return;
     }
     if (cw.interleaved) {
       const xq = this.q8aScratch(sh, kernels.q8aBytes(cw.k, tokens));
       kernels.quantizeQ8A(x, xq, cw.k, 0, tokens);
-      kernels.matmulQ5_0x4({ w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: this.packScratch(sh) });
+      kernels.matmulQ5_0x4({ w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: sh.pack });
       return;
     }
     if (this.quantized && cw.k % 32 === 0 && Q8A_WEIGHT_TYPES.includes(cw.type) && (pathTokens <= Q8A_MAX_TOKENS || kernels.relaxed || !Q8A_PLAIN_F32_PREFILL.includes(cw.type))) {
       const xq = this.q8aScratch(sh, kernels.q8aBytes(cw.k, tokens));
       kernels.quantizeQ8A(x, xq, cw.k, 0, tokens);
-      kernels.matmulQ8A({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: this.packScratch(sh) });
+      kernels.matmulQ8A({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: sh.pack });
       return;
     }
     kernels.matmul({
       type: cw.type, w: cw.ptr, k: cw.k, x, y, tokens, bias, rowStart: 0, rowEnd: cw.rows,
       scratch: sh.matmulScratch, scratchStride: 4 * MATMUL_SCRATCH_FLOATS,
     });
-  }
-
-  /** The shard's packed-prefill scratch (relaxed builds only). */
-  private packScratch(sh: Shard): { scratch: number; stride: number } | undefined {
-    return sh.packScratch ? { scratch: sh.packScratch, stride: PACKED_PREFILL_SCRATCH_BYTES } : undefined;
   }
 
   rope(x: Rows, tokens: number, heads: number, headDim: number, positions: IdBuffer, op: RopeOp): void {
