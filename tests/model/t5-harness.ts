@@ -3,13 +3,15 @@
  * the F32 cases, one case's inputs and its references (llama.cpp's encdec and the float64
  * reference), our logits through T5Model with the decoder fed in pieces, and the KL figures.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { Backend } from '../../src/engine/backend/ops.ts';
 import { T5Model } from '../../src/engine/model/t5-forward.ts';
 import { nodeFileSource } from '../../src/node/file-source.ts';
-import { klDivergencePerRow, topOneAgreement } from '../../src/testing/compare.ts';
+import { argmax, klDivergencePerRow, topOneAgreement } from '../../src/testing/compare.ts';
 import { llamaRefEncDecLogits } from '../../src/testing/llama-ref.ts';
-import type { TestModelOptions } from '../../src/testing/make-model.ts';
+import { makeTestModel, type TestModelOptions } from '../../src/testing/make-model.ts';
 import { tokensFor } from '../../src/testing/random.ts';
 import { T5ReferenceSession, loadT5Reference, type T5ReferenceModel } from '../../src/testing/reference-t5.ts';
 
@@ -77,3 +79,35 @@ export function compare(reference: ArrayLike<number>, actual: ArrayLike<number>,
 }
 
 export const show = (f: Figures) => `KL max ${f.maxKl.toExponential(2)} (mean ${f.meanKl.toExponential(2)}), top-1 ${(f.top1 * 100).toFixed(1)}%`;
+
+/** A generated T5 file written as `dir`/`name`.gguf; its path. */
+export function writeT5Model(dir: string, name: string, options: TestModelOptions): string {
+  const path = join(dir, `${name}.gguf`);
+  writeFileSync(path, makeTestModel(options));
+  return path;
+}
+
+/**
+ * The bars every backend meets with f32 activations: the float64 reference within BAR per decoder
+ * position, and on an unquantized file llama.cpp too (gated GELU by the mean: llama.cpp's GELU is an
+ * f16 table).
+ */
+export function expectF32Parity(vsExact: Figures, vsLlama: Figures, quantized: boolean, gatedGelu: boolean): void {
+  expect(vsExact.maxKl).toBeLessThanOrEqual(BAR);
+  expect(vsExact.top1).toBeGreaterThanOrEqual(0.99);
+  if (quantized) return;
+  expect(vsLlama.top1).toBeGreaterThanOrEqual(0.99);
+  if (gatedGelu) expect(vsLlama.meanKl).toBeLessThanOrEqual(BAR);
+  else expect(vsLlama.maxKl).toBeLessThanOrEqual(BAR);
+}
+
+/**
+ * Greedy `tokens` after encoding `input` must each be the argmax of the float64 reference's logits at
+ * their position (the decoder fed the start token and the tokens before). Returns those logits.
+ */
+export function expectGreedyArgmax(reference: T5ReferenceModel, input: number[], tokens: number[]): ArrayLike<number> {
+  const V = reference.config.nVocab;
+  const exact = new T5ReferenceSession(reference, input).eval([reference.config.decoderStart ?? 0, ...tokens.slice(0, -1)]);
+  expect(tokens.map((_, i) => argmax(exact, i * V, V))).toEqual(tokens);
+  return exact;
+}
