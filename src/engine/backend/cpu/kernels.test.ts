@@ -6,7 +6,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GgmlType } from '../../gguf/ggml-types.ts';
-import { f32ToF16 } from '../../gguf/quants/index.ts';
 import { normalizedMse } from '../../../testing/compare.ts';
 import { exactWeights, randomBlocks } from '../../../testing/random-weights.ts';
 import { attentionReference } from '../webgpu/kernels/attention.ts';
@@ -563,16 +562,33 @@ describe.each([
   });
 });
 
-it('f16 conversion in the kernels handles subnormals, infinities and NaN like the CPU reference', async () => {
-  const cpu = await CpuKernels.create({ relaxed: false });
-  const bits = new Uint16Array([0x0001, 0x03ff, 0x0400, 0x8001, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0x0000, 0x8000, 0x3c00, f32ToF16(0.1), 0x0200, 0x8200, 0x7c01]);
-  const src = cpu.upload(bits);
-  const dst = cpu.allocF32(bits.length);
-  cpu.dequantize(GgmlType.F16, src, dst, bits.length);
-  const expected = exactWeights(GgmlType.F16, new Uint8Array(bits.buffer), bits.length);
-  const got = cpu.f32(dst, bits.length);
-  for (let i = 0; i < bits.length; i++) {
-    if (Number.isNaN(expected[i])) expect(got[i]).toBeNaN();
-    else expect(Object.is(got[i], expected[i])).toBe(true);
+it('f16 conversion in the kernels: every half, subnormals, infinities and NaN, like the CPU reference', async () => {
+  for (const relaxed of relaxedWorksHere ? [false, true] : [false]) {
+    const cpu = await CpuKernels.create({ relaxed });
+    // Every half through the vector conversion (F16 rows) ...
+    const bits = Uint16Array.from({ length: 65536 }, (_, i) => i);
+    const expected = exactWeights(GgmlType.F16, new Uint8Array(bits.buffer), bits.length);
+    const dst = cpu.allocF32(bits.length);
+    cpu.dequantize(GgmlType.F16, cpu.upload(bits), dst, bits.length);
+    // ... and through the scalar one: one Q8_0 block per half, its quants all 1, so each block's
+    // values are exactly its scale.
+    const blocks = new Uint8Array(65536 * 34);
+    for (let i = 0; i < 65536; i++) {
+      blocks[34 * i] = i & 0xff;
+      blocks[34 * i + 1] = i >> 8;
+      blocks.fill(1, 34 * i + 2, 34 * i + 34);
+    }
+    const scales = cpu.allocF32(65536 * 32);
+    cpu.dequantize(GgmlType.Q8_0, cpu.upload(blocks), scales, 65536 * 32);
+    const vector = cpu.f32(dst, bits.length);
+    const scalar = cpu.f32(scales, 65536 * 32);
+    const wrong: string[] = [];
+    for (let i = 0; i < 65536 && wrong.length < 5; i++) {
+      const want = expected[i]!;
+      const same = (x: number) => (Number.isNaN(want) ? Number.isNaN(x) : Object.is(x, want));
+      if (!same(vector[i]!)) wrong.push(`vector 0x${i.toString(16)}: ${vector[i]} for ${want}`);
+      if (!same(scalar[32 * i]!)) wrong.push(`scalar 0x${i.toString(16)}: ${scalar[32 * i]} for ${want}`);
+    }
+    expect(wrong, `relaxed ${relaxed}`).toEqual([]);
   }
 });

@@ -81,20 +81,29 @@ export function relaxedSelfTest(scratch: usize): i32 {
   return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
 }
 
-/** IEEE half bits (low 16 bits of h) to f32, exactly, including subnormals, inf and NaN. */
+/**
+ * IEEE half bits (low 16 bits of h) to f32, exactly, including subnormals, inf and NaN. No float
+ * operation here ever sees a denormal f32: x86 without flush-to-zero (WebAssembly has none) takes a
+ * microcode assist of ~100 cycles for each, and Q6_K's super-block scale is an f16 subnormal in most
+ * real files (|d| < 2^-14), which made every Q6_K dot twice as slow when the conversion multiplied
+ * the bits as a denormal by 2^112. Normal halves rebias the exponent in integers; subnormal ones
+ * are their 10-bit mantissa, converted exactly, times 2^-24 (a normal f32).
+ */
 @inline function f16(h: u32): f32 {
   const em = (h & 0x7fff) << 13;
-  let v = reinterpret<u32>(reinterpret<f32>(em) * 5.192296858534828e33); // * 2^112 rebiases exactly
-  if ((h & 0x7c00) == 0x7c00) v = em | 0x7f800000;
+  const exponent = h & 0x7c00;
+  let v = select<u32>(em | 0x7f800000, em + 0x38000000, exponent == 0x7c00);
+  v = select<u32>(reinterpret<u32>(<f32>(h & 0x3ff) * 5.9604644775390625e-8), v, exponent == 0);
   return reinterpret<f32>(v | ((h & 0x8000) << 16));
 }
 
-/** Four halves in the low 16 bits of each i32 lane to f32x4. */
+/** Four halves in the low 16 bits of each i32 lane to f32x4 (as f16: no denormal operands). */
 @inline function f16x4(h: v128): v128 {
   const em = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
-  let v = f32x4.mul(em, f32x4.splat(5.192296858534828e33));
-  const special = i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00));
-  v = v128.bitselect(v128.or(em, i32x4.splat(0x7f800000)), v, special);
+  const exponent = v128.and(h, i32x4.splat(0x7c00));
+  let v = v128.bitselect(v128.or(em, i32x4.splat(0x7f800000)), i32x4.add(em, i32x4.splat(0x38000000)), i32x4.eq(exponent, i32x4.splat(0x7c00)));
+  const subnormal = f32x4.mul(f32x4.convert_i32x4_s(v128.and(h, i32x4.splat(0x3ff))), f32x4.splat(5.9604644775390625e-8));
+  v = v128.bitselect(subnormal, v, i32x4.eq(exponent, i32x4.splat(0)));
   return v128.or(v, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
 }
 
