@@ -171,7 +171,13 @@ describe('relaxed-SIMD build in Chromium', () => {
         const errQ = normalizedMse(r.yq, matmulReference(w, c.k, c.rows, xq, c.tokens));
         console.log(`[relaxed] ${GgmlType[c.type]}: matmul ${err.toExponential(2)}, matmulQ8A on its activations ${errQ.toExponential(2)}`);
         expect(errQ, `${GgmlType[c.type]} matmulQ8A`).toBeLessThanOrEqual(1e-6);
-        expect(r.yq, `${GgmlType[c.type]} matmulQ8A packed vs unpacked`).toEqual(r.yqUnpacked);
+        // Q8_0's tokens past the last group of four (decode) take the split relaxed dot with the
+        // scratch and dotQ8_0 without it: the same block integers, summed in other lanes, so
+        // equal up to float rounding; the tiled tokens bitwise.
+        const bitwise = c.type === GgmlType.Q8_0 ? (c.tokens & ~3) * c.rows : r.yq.length;
+        expect(r.yq.slice(0, bitwise), `${GgmlType[c.type]} matmulQ8A packed vs unpacked`).toEqual(r.yqUnpacked.slice(0, bitwise));
+        const largest = Math.max(...r.yq.map(Math.abs));
+        for (let i = bitwise; i < r.yq.length; i++) expect(Math.abs(r.yq[i]! - r.yqUnpacked[i]!), `${GgmlType[c.type]} decode token, output ${i}`).toBeLessThanOrEqual(1e-5 * largest);
       }
       if (Q8K_WEIGHT_TYPES.includes(c.type)) {
         const xk = dequantQ8K(Uint8Array.from(r.xk), c.k, c.tokens);
