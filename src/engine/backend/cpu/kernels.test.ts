@@ -401,6 +401,8 @@ describe.each([
     { name: 'sliding window', heads: 4, kvHeads: 2, headDim: 64, tokens: 5, prefix: 300, window: 64 },
     { name: 'softcap', heads: 2, kvHeads: 1, headDim: 256, tokens: 2, prefix: 90, softcap: 5, scale: 0.0625, qGain: 8 },
     { name: 'first token', heads: 2, kvHeads: 2, headDim: 32, tokens: 1, prefix: 0 },
+    // Scores hundreds apart: most weights under e^-87, which the kernel's exp gives as 0; keys not a multiple of four.
+    { name: 'peaked scores', heads: 4, kvHeads: 1, headDim: 64, tokens: 3, prefix: 130, qGain: 60 },
     // T5: the encoder (every key, a bias both ways), the decoder (causal, a bias), cross-attention
     // (every key of a longer input, queries at early positions, no bias); scale 1.
     { name: 'T5 encoder: not causal, relative bias', heads: 6, kvHeads: 6, headDim: 12, tokens: 37, prefix: 0, causal: false, buckets: 32, scale: 1 },
@@ -435,6 +437,33 @@ describe.each([
     cpu.attention({ ...args, uStart: 0, uEnd: split });
     cpu.attention({ ...args, uStart: split, uEnd: units });
     expect(normalizedMse(cpu.f32(out, tokens * heads * headDim), ref)).toBeLessThanOrEqual(MAX_NMSE);
+    cpu.release(mark);
+  });
+
+  it('attention weights are exp of the score differences within 4 ulp, 0 below e^-87', () => {
+    const mark = cpu.mark();
+    // Two keys: k0 = 0 (score 0), k1 = e0 (score -d for the query -d e0); values e0, e1. Head h's
+    // output is [1, exp(-d)] / (1 + exp(-d)), so out1 / out0 is the kernel's exp(-d).
+    const ds = [0, 1e-3, 0.1, 0.35, 0.5, 1, 2.5, 5, 10, 20, 33.3, 50, 70, 80, 86.9, 87.5, 90, 103, 120];
+    const headDim = 4;
+    const q = new Float32Array(ds.length * headDim);
+    ds.forEach((d, h) => (q[h * headDim] = -d));
+    const kc = Float32Array.from([0, 0, 0, 0, 1, 0, 0, 0]);
+    const vc = Float32Array.from([1, 0, 0, 0, 0, 1, 0, 0]);
+    const out = poisoned(ds.length * headDim);
+    cpu.attention({
+      q: { ptr: upload(q), stride: ds.length * headDim }, kCache: upload(kc), vCache: upload(vc), out: { ptr: out, stride: ds.length * headDim },
+      positions: upload(Uint32Array.from([1])), heads: ds.length, kvHeads: 1, headDim, kvLength: 2, scale: 1, scratch: cpu.allocF32(2), uStart: 0, uEnd: ds.length,
+    });
+    const o = cpu.f32(out, ds.length * headDim);
+    const wrong: string[] = [];
+    ds.forEach((d, h) => {
+      const ratio = o[h * headDim + 1]! / o[h * headDim]!;
+      const exact = Math.exp(-Math.fround(d));
+      const ok = d > 87 ? ratio === 0 : Math.abs(ratio / exact - 1) <= 4 * 2 ** -24;
+      if (!ok) wrong.push(`exp(-${d}): ${ratio} for ${exact}`);
+    });
+    expect(wrong).toEqual([]);
     cpu.release(mark);
   });
 

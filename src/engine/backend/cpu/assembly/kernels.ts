@@ -1900,6 +1900,152 @@ export function attention(
   causal: i32, bias: usize, bucketIds: usize, bucketOffset: i32,
   scratch: usize, uStart: i32, uEnd: i32,
 ): void {
+  if (headDim & 3) {
+    attentionScalar(q, qStride, kc, vc, out, outStride, positions, heads, kvHeads, headDim, kvLength, scale, softcap, window, causal, bias, bucketIds, bucketOffset, scratch, uStart, uEnd);
+    return;
+  }
+  const group = heads / kvHeads;
+  const rowKv = <usize>(kvHeads * headDim) << 2;
+  const dBytes = <usize>headDim << 2;
+  for (let u = uStart; u < uEnd; u++) {
+    const t = u / heads;
+    const h = u % heads;
+    const kvh = h / group;
+    const qp = <i32>load<u32>(positions + (<usize>t << 2));
+    const qr = q + ((<usize>t * <usize>qStride + <usize>(h * headDim)) << 2);
+    const orow = out + ((<usize>t * <usize>outStride + <usize>(h * headDim)) << 2);
+    const last = causal != 0 ? min(qp, kvLength - 1) : kvLength - 1;
+    const first = causal != 0 && window > 0 ? max(0, qp - window + 1) : 0;
+    for (let o: usize = 0; o < dBytes; o += 16) v128.store(orow + o, f32x4.splat(0));
+    if (last < first) continue;
+    const n = last - first + 1;
+    const kb = kc + <usize>first * rowKv + (<usize>(kvh * headDim) << 2);
+    const vb = vc + <usize>first * rowKv + (<usize>(kvh * headDim) << 2);
+    // Scores, four keys at a time: the query chunk is loaded once for the four, and one
+    // transposing sum replaces four horizontal ones.
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const k0 = kb + <usize>i * rowKv;
+      const k1 = k0 + rowKv;
+      const k2 = k1 + rowKv;
+      const k3 = k2 + rowKv;
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0);
+      for (let o: usize = 0; o < dBytes; o += 16) {
+        const qv = v128.load(qr + o);
+        a0 = madd(qv, v128.load(k0 + o), a0);
+        a1 = madd(qv, v128.load(k1 + o), a1);
+        a2 = madd(qv, v128.load(k2 + o), a2);
+        a3 = madd(qv, v128.load(k3 + o), a3);
+      }
+      v128.store(scratch + (<usize>i << 2), f32x4.mul(hsum4F(a0, a1, a2, a3), f32x4.splat(scale)));
+    }
+    for (; i < n; i++) {
+      const kr = kb + <usize>i * rowKv;
+      let a0 = f32x4.splat(0);
+      for (let o: usize = 0; o < dBytes; o += 16) a0 = madd(v128.load(qr + o), v128.load(kr + o), a0);
+      store<f32>(scratch + (<usize>i << 2), hsum(a0) * scale);
+    }
+    if (softcap > 0 || bias != 0) {
+      for (let j = 0; j < n; j++) {
+        const a = scratch + (<usize>j << 2);
+        let sc = load<f32>(a);
+        if (softcap > 0) sc = softcap * Mathf.tanh(sc / softcap);
+        if (bias != 0) {
+          const bucket = load<u32>(bucketIds + (<usize>(first + j - qp + bucketOffset) << 2));
+          sc += load<f32>(bias + ((<usize>bucket * <usize>heads + <usize>h) << 2));
+        }
+        store<f32>(a, sc);
+      }
+    }
+    let m: f32 = -Infinity;
+    for (let j = 0; j < n; j++) m = max(m, load<f32>(scratch + (<usize>j << 2)));
+    // Weights exp(s - m), four at a time; the sum in four lanes.
+    const mv = f32x4.splat(m);
+    let sum4 = f32x4.splat(0);
+    i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const a = scratch + (<usize>i << 2);
+      const e = expNonPositive(f32x4.sub(v128.load(a), mv));
+      v128.store(a, e);
+      sum4 = f32x4.add(sum4, e);
+    }
+    let sum = hsum(sum4);
+    for (; i < n; i++) {
+      const a = scratch + (<usize>i << 2);
+      const e = f32x4.extract_lane(expNonPositive(f32x4.splat(load<f32>(a) - m)), 0);
+      store<f32>(a, e);
+      sum += e;
+    }
+    // Values, four keys at a time: each output chunk is loaded and stored once per four.
+    i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const wv = v128.load(scratch + (<usize>i << 2));
+      const w0 = f32x4.splat(f32x4.extract_lane(wv, 0));
+      const w1 = f32x4.splat(f32x4.extract_lane(wv, 1));
+      const w2 = f32x4.splat(f32x4.extract_lane(wv, 2));
+      const w3 = f32x4.splat(f32x4.extract_lane(wv, 3));
+      const v0 = vb + <usize>i * rowKv;
+      const v1 = v0 + rowKv;
+      const v2 = v1 + rowKv;
+      const v3 = v2 + rowKv;
+      for (let o: usize = 0; o < dBytes; o += 16) {
+        let acc = v128.load(orow + o);
+        acc = madd(w0, v128.load(v0 + o), acc);
+        acc = madd(w1, v128.load(v1 + o), acc);
+        acc = madd(w2, v128.load(v2 + o), acc);
+        acc = madd(w3, v128.load(v3 + o), acc);
+        v128.store(orow + o, acc);
+      }
+    }
+    for (; i < n; i++) {
+      const wv = f32x4.splat(load<f32>(scratch + (<usize>i << 2)));
+      const vr = vb + <usize>i * rowKv;
+      for (let o: usize = 0; o < dBytes; o += 16) v128.store(orow + o, madd(wv, v128.load(vr + o), v128.load(orow + o)));
+    }
+    const inv = f32x4.splat(1 / sum);
+    for (let o: usize = 0; o < dBytes; o += 16) v128.store(orow + o, f32x4.mul(v128.load(orow + o), inv));
+  }
+}
+
+/** [hsum(a0), hsum(a1), hsum(a2), hsum(a3)] of f32x4s: a 4 x 4 transpose-and-add. */
+@inline function hsum4F(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const p01 = f32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7));
+  const p23 = f32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7));
+  return f32x4.add(i64x2.shuffle(p01, p23, 0, 2), i64x2.shuffle(p01, p23, 1, 3));
+}
+
+/**
+ * exp(x) for x <= 0 (softmax weights), four lanes: Cephes' expf (x = n ln 2 + r, |r| <= ln 2 / 2,
+ * a degree-7 polynomial, 2^n in the exponent bits), within 2 ulp of exp. Below -87 (exp < 2^-125)
+ * it gives 0: no denormal weight ever reaches the value sums (each would cost x86 a microcode
+ * assist), and such a weight is below the f32 rounding of any sum it joins.
+ */
+@inline function expNonPositive(x: v128): v128 {
+  const xc = f32x4.max(x, f32x4.splat(-87));
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
+  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1));
+  const pow2n = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return v128.and(f32x4.mul(p, pow2n), f32x4.gt(x, f32x4.splat(-87)));
+}
+
+/** `attention` for head sizes that are not a multiple of 4: one key at a time. */
+function attentionScalar(
+  q: usize, qStride: i32, kc: usize, vc: usize, out: usize, outStride: i32, positions: usize,
+  heads: i32, kvHeads: i32, headDim: i32, kvLength: i32, scale: f32, softcap: f32, window: i32,
+  causal: i32, bias: usize, bucketIds: usize, bucketOffset: i32,
+  scratch: usize, uStart: i32, uEnd: i32,
+): void {
   const group = heads / kvHeads;
   const rowKv = <usize>(kvHeads * headDim) << 2;
   for (let u = uStart; u < uEnd; u++) {
