@@ -10,7 +10,9 @@
  * e.g. `node_modules/.bin/asc kernels.ts -O3 --runtime stub --noAssert --importMemory --enable simd
  * --use RELAXED=1 --enable relaxed-simd -o new.wasm`. Both builds are passed a packed-prefill
  * scratch (a build without the argument ignores it). One token (`--tokens 1`) times 20 calls per
- * sample: the browser's timer has 0.1 ms steps.
+ * sample: the browser's timer has 0.1 ms steps. The random blocks' f16 scales are all normal halves;
+ * real files' are often subnormal (Q6_K's d), which once cost 2x (../../engine/backend/cpu/README.md):
+ * time a real file's tensor too before trusting a kernel's figure.
  */
 import { readFileSync } from 'node:fs';
 import { GgmlType } from '../../engine/gguf/ggml-types.ts';
