@@ -64,6 +64,17 @@ export interface PackScratch {
  */
 export const Q5_0X4_LAYOUT = 1006;
 
+/**
+ * `embed`'s type code for a Q8_0 table stored as Q8_0x4 (`packQ8_0x4`; not a ggml type): the
+ * relaxed build's decode layout of Q8_0 matrices.
+ */
+export const Q8_0X4_LAYOUT = 1008;
+
+/** Scratch bytes `packQ8_0x4` needs for rows of k elements (one four-row group's bytes). */
+export function q8_0x4PackBytes(k: number): number {
+  return (k / 32) * 136;
+}
+
 /** Scratch bytes `packQ5_0x4` needs for rows of k elements (one four-row group's quants and scales). */
 export function q5_0x4PackBytes(k: number): number {
   return (k / 32) * 152;
@@ -99,7 +110,7 @@ export const WASM32_MAX_BYTES = 2 ** 32;
  * The kernels a pool thread may run, by index (pool-share.js names them by number); each takes its
  * range as two adjacent arguments.
  */
-const KERNEL_NAMES = ['matmul', 'quantizeQ8A', 'matmulQ8A', 'quantizeQ8K', 'matmulQ8K', 'norm', 'rope', 'attention', 'softmax', 'glu', 'elementwise', 'embed', 'argmax', 'ssmConv', 'ssmScan', 'matmulQ5_0x4'] as const;
+const KERNEL_NAMES = ['matmul', 'quantizeQ8A', 'matmulQ8A', 'quantizeQ8K', 'matmulQ8K', 'norm', 'rope', 'attention', 'softmax', 'glu', 'elementwise', 'embed', 'argmax', 'ssmConv', 'ssmScan', 'matmulQ5_0x4', 'matmulQ8_0x4'] as const;
 type KernelName = (typeof KERNEL_NAMES)[number];
 const K = Object.fromEntries(KERNEL_NAMES.map((n, i) => [n, i])) as Record<KernelName, number>;
 /** Output rows per chunk unit of the matmuls: 16 floats, one cache line of y per thread. */
@@ -166,6 +177,8 @@ interface KernelExports {
   readBandwidth(p: number, n: number): number;
   packQ5_0x4(w: number, rows: number, k: number, scratch: number): void;
   matmulQ5_0x4(w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number, scratch: number): void;
+  packQ8_0x4(w: number, rows: number, k: number, scratch: number): void;
+  matmulQ8_0x4(w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number, scratch: number): void;
 }
 
 /** An f32 operand: row r starts at float `offset + r * stride` from byte pointer `ptr`. */
@@ -607,6 +620,29 @@ export class CpuKernels {
     const pack = a.pack && packedPrefillBytes(GgmlType.Q5_0, a.k) <= a.pack.stride ? a.pack : undefined;
     this.exec('matmulQ5_0x4', [a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd, pack?.scratch ?? 0], 7, ROW_GRAIN, pack ? 9 : -1, pack?.stride ?? 0);
   }
+  /**
+   * Rewrites a Q8_0 matrix (rows % 4 == 0, k % 32 == 0) in place as Q8_0x4, four rows interleaved
+   * in the same bytes: the relaxed build's decode layout (assembly/kernels.ts "Q8_0x4"). Then only
+   * `matmulQ8_0x4` and `embed` with Q8_0X4_LAYOUT read it. `scratch`: q8_0x4PackBytes(k) bytes.
+   */
+  packQ8_0x4(w: number, rows: number, k: number, scratch: number): void {
+    if (!this.relaxed) throw new RangeError('Q8_0x4 needs the relaxed-SIMD build');
+    if (rows % 4 !== 0 || k % 32 !== 0) throw new RangeError(`Q8_0x4 needs rows % 4 == 0 and k % 32 == 0, got ${rows} x ${k}`);
+    this.k.packQ8_0x4(w, rows, k, scratch);
+  }
+
+  /**
+   * `matmulQ8A` of a Q8_0x4 matrix (rows [rowStart, rowEnd), multiples of 4) on Q8A activations.
+   * `pack` (packedPrefillBytes(Q8_0, k) per thread) is required: prefill runs packed and each
+   * decode token is split into it.
+   */
+  matmulQ8_0x4(a: { w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: PackScratch }): void {
+    if (!this.relaxed) throw new RangeError('Q8_0x4 needs the relaxed-SIMD build');
+    if (a.rowStart % 4 !== 0 || a.rowEnd % 4 !== 0) throw new RangeError(`matmulQ8_0x4 rows ${a.rowStart}..${a.rowEnd} are not whole groups of four`);
+    if (!a.pack || packedPrefillBytes(GgmlType.Q8_0, a.k) > a.pack.stride) throw new RangeError(`matmulQ8_0x4 needs a packed scratch of ${packedPrefillBytes(GgmlType.Q8_0, a.k)} bytes per thread`);
+    this.exec('matmulQ8_0x4', [a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd, a.pack.scratch], 7, ROW_GRAIN, 9, a.pack.stride);
+  }
+
 
   /** `matmul` with integer dots on Q8K activations (`quantizeQ8K`), for Q8K_WEIGHT_TYPES; `pack` as for matmulQ8A. */
   matmulQ8K(a: { type: GgmlType; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: PackScratch }): void {
@@ -671,8 +707,8 @@ export class CpuKernels {
   }
 
   /** out row t = table row ids[t] dequantized, times scale; zeros for ids >= rows. ids: u32 pointer. */
-  embed(a: { type: GgmlType | typeof Q5_0X4_LAYOUT; table: number; k: number; rows: number; ids: number; out: F32Rows; scale?: number; tokStart: number; tokEnd: number }): void {
-    if (a.type !== Q5_0X4_LAYOUT) checkType(a.type);
+  embed(a: { type: GgmlType | typeof Q5_0X4_LAYOUT | typeof Q8_0X4_LAYOUT; table: number; k: number; rows: number; ids: number; out: F32Rows; scale?: number; tokStart: number; tokEnd: number }): void {
+    if (a.type !== Q5_0X4_LAYOUT && a.type !== Q8_0X4_LAYOUT) checkType(a.type);
     this.exec('embed', [a.type, a.table, a.k, a.rows, a.ids, at(a.out), a.out.stride, a.scale ?? 1, a.tokStart, a.tokEnd], 8, 1);
   }
 

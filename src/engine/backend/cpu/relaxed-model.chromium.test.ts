@@ -37,6 +37,9 @@ const q5Recipe: QuantRecipe = (t) => {
   }
 };
 
+/** A Q8_0 file: every matrix (and the tied embedding) Q8_0, so Q8_0x4 everywhere. */
+const q8Recipe: QuantRecipe = (t) => (t.role === 'vector' ? GgmlType.F32 : GgmlType.Q8_0);
+
 declare global {
   interface Window {
     runModel(a: { gguf: string; prompt: number[]; decode: number[]; threads: number }): Promise<RelaxedRun>;
@@ -73,10 +76,13 @@ describe('relaxed-SIMD CPU backend on whole models in Chromium', () => {
     if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
   });
 
-  it('Q5_0x4 (tied embedding too), the packed prefill and pool threads match the plain backend', async () => {
+  it.each([
+    { name: 'Q5_0x4', quant: q5Recipe },
+    { name: 'Q8_0x4', quant: q8Recipe },
+  ])('$name (tied embedding too), the packed prefill and pool threads match the plain backend', async ({ name, quant }) => {
     const seed = process.env.HEARTH_TEST_SEED ? Number(process.env.HEARTH_TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
-    console.log(`[seed] relaxed model: HEARTH_TEST_SEED=${seed}`);
-    const gguf = makeTestModel({ arch: 'qwen2', embd: 96, layers: 2, heads: 4, kvHeads: 2, ff: 256, seed, quant: q5Recipe, tiedEmbeddings: true });
+    console.log(`[seed] relaxed model ${name}: HEARTH_TEST_SEED=${seed}`);
+    const gguf = makeTestModel({ arch: 'qwen2', embd: 96, layers: 2, heads: 4, kvHeads: 2, ff: 256, seed, quant, tiedEmbeddings: true });
     // 11 prompt tokens: two tiles of four and three one at a time; then three decode steps.
     const prompt = [1, 5, 9, 2, 7, 11, 3, 8, 13, 4, 6];
     const decode = [10, 12, 14];
@@ -100,7 +106,7 @@ describe('relaxed-SIMD CPU backend on whole models in Chromium', () => {
       expect(run.threads).toBe(threads);
       for (const [i, got] of run.logits.entries()) {
         const kl = klDivergence(want[i]!, got, got.length);
-        console.log(`[relaxed model] threads ${threads} position ${i}: KL vs plain ${kl.toExponential(2)}`);
+        console.log(`[relaxed model ${name}] threads ${threads} position ${i}: KL vs plain ${kl.toExponential(2)}`);
         expect(kl, `threads ${threads}, position ${i}`).toBeLessThanOrEqual(1e-6);
         expect(got.indexOf(Math.max(...got))).toBe(want[i]!.indexOf(Math.max(...want[i]!)));
       }

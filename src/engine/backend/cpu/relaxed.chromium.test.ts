@@ -189,23 +189,26 @@ describe('relaxed-SIMD build in Chromium', () => {
     }
   }, 60_000);
 
-  it('Q5_0x4 (Q5_0 rows interleaved in place for decode): every token bitwise the packed prefill tile, embed rows exact', async () => {
+  it.each([
+    { name: 'Q5_0x4', type: GgmlType.Q5_0, layout: 1006, pack: 'packQ5_0x4', matmul: 'matmulQ5_0x4', scratchPerBlock: 152 },
+    { name: 'Q8_0x4', type: GgmlType.Q8_0, layout: 1008, pack: 'packQ8_0x4', matmul: 'matmulQ8_0x4', scratchPerBlock: 272 },
+  ])('$name (rows interleaved in place for decode): every token bitwise the packed prefill tile, embed rows exact', async ({ name, type, layout, pack, matmul, scratchPerBlock }) => {
     const seed = process.env.HEARTH_TEST_SEED ? Number(process.env.HEARTH_TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
-    console.log(`[seed] relaxed chromium Q5_0x4: HEARTH_TEST_SEED=${seed}`);
+    console.log(`[seed] relaxed chromium ${name}: HEARTH_TEST_SEED=${seed}`);
     const rows = 12;
     const k = 32 * 7;
     const tokens = 6; // one group of four in a tile, two tokens one at a time
-    const bytes = randomBlocks(GgmlType.Q5_0, rows, k, seed);
+    const bytes = randomBlocks(type, rows, k, seed);
     let s = seed;
     const x = Array.from({ length: k * tokens }, () => {
       s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
       return (s / 4294967296) * 2 - 1;
     });
     const page = await browser.newPage();
-    const out = await page.evaluate(runQ5x4InPage, { wasm: RELAXED_WASM_BASE64, w: Array.from(bytes), x, rows, k, tokens });
+    const out = await page.evaluate(runInterleavedInPage, { wasm: RELAXED_WASM_BASE64, w: Array.from(bytes), x, rows, k, tokens, type, layout, pack, matmul, scratchBytes: scratchPerBlock * (k / 32) });
     await page.close();
-    const w = exactWeights(GgmlType.Q5_0, bytes, rows * k);
-    // Embedding rows come back exactly the Q5_0 values.
+    const w = exactWeights(type, bytes, rows * k);
+    // Embedding rows come back exactly the quantized values.
     expect(out.embedded).toEqual(Array.from(w));
     // Tokens 0..3 ran in the tile; 4 and 5 one at a time: each must equal that token in a tile (the
     // packed prefill of the raw matrix with the token repeated four times).
@@ -217,8 +220,10 @@ describe('relaxed-SIMD build in Chromium', () => {
   }, 60_000);
 });
 
-/** Runs in the page: packs a Q5_0 matrix as Q5_0x4 and runs matmulQ5_0x4, embed, and the raw packed prefill. */
-function runQ5x4InPage(a: { wasm: string; w: number[]; x: number[]; rows: number; k: number; tokens: number }): { packed: number[]; raw: number[]; single: number[][]; embedded: number[]; xq: number[] } {
+/** Runs in the page: packs a Q5_0 / Q8_0 matrix interleaved (`pack`) and runs its `matmul`, embed (`layout`), and the raw packed prefill. */
+function runInterleavedInPage(a: {
+  wasm: string; w: number[]; x: number[]; rows: number; k: number; tokens: number; type: number; layout: number; pack: string; matmul: string; scratchBytes: number;
+}): { packed: number[]; raw: number[]; single: number[][]; embedded: number[]; xq: number[] } {
   const bin = Uint8Array.from(atob(a.wasm), (c) => c.charCodeAt(0));
   const memory = new WebAssembly.Memory({ initial: 256 });
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -235,29 +240,29 @@ function runQ5x4InPage(a: { wasm: string; w: number[]; x: number[]; rows: number
   new Uint8Array(memory.buffer, raw, a.w.length).set(a.w);
   const w = alloc(a.w.length);
   new Uint8Array(memory.buffer, w, a.w.length).set(a.w);
-  const scratch = alloc(152 * (a.k / 32));
-  k.packQ5_0x4(w, rows, a.k, scratch);
+  const scratch = alloc(a.scratchBytes);
+  k[a.pack](w, rows, a.k, scratch);
   const x = alloc(4 * a.k * tokens);
   new Float32Array(memory.buffer, x, a.k * tokens).set(a.x);
   const qb = (a.k / 32) * 40;
   const xq = alloc(qb * tokens);
   k.quantizeQ8A(x, a.k, xq, a.k, 0, tokens);
   const y = alloc(4 * rows * tokens);
-  k.matmulQ5_0x4(w, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
+  k[a.matmul](w, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
   const packed = f32(y, rows * tokens);
-  k.matmulQ8A(6, raw, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
+  k.matmulQ8A(a.type, raw, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
   const rawOut = f32(y, rows * tokens);
   // Tokens 4 and 5, each repeated four times through the raw matrix's packed prefill tile.
   const single = [4, 5].map((t) => {
     const rep = alloc(qb * 4);
     for (let i = 0; i < 4; i++) new Uint8Array(memory.buffer, rep + i * qb, qb).set(new Uint8Array(memory.buffer, xq + t * qb, qb));
     const y4 = alloc(4 * rows * 4);
-    k.matmulQ8A(6, raw, a.k, rep, y4, rows, 4, 0, 0, rows, scratch);
+    k.matmulQ8A(a.type, raw, a.k, rep, y4, rows, 4, 0, 0, rows, scratch);
     return f32(y4, rows);
   });
   const ids = alloc(4 * rows);
   new Uint32Array(memory.buffer, ids, rows).set(Array.from({ length: rows }, (_, i) => i));
   const e = alloc(4 * a.k * rows);
-  k.embed(1006, w, a.k, rows, ids, e, a.k, 1, 0, rows);
+  k.embed(a.layout, w, a.k, rows, ids, e, a.k, 1, 0, rows);
   return { packed, raw: rawOut, single, embedded: f32(e, a.k * rows), xq: Array.from(new Uint8Array(memory.buffer, xq, qb * tokens)) };
 }

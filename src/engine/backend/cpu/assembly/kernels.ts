@@ -28,6 +28,7 @@ const T_BF16: i32 = 30;
  * decode layout, same bytes as Q5_0; see "Q5_0x4" below). Only `matmulQ5_0x4` and `embed` read it.
  */
 const T_Q5_0X4: i32 = 1006;
+const T_Q8_0X4: i32 = 1008;
 
 /** First free byte after the module's static data: the host's allocator starts here. */
 export function heapBase(): usize {
@@ -1544,6 +1545,132 @@ export function matmulQ5_0x4(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Q8_0x4: Q8_0 stored four rows interleaved (relaxed build only), in the same bytes as the GGUF
+// rows. Per block of 32 of four rows (136 bytes): the rows' four f16 scales, then 8 vectors where
+// lane r of vector j holds row r's quants 4j .. 4j + 3 (signed). Decode dots the four rows at once
+// in one stream: the token split once into x = xp - xn (splitSignedQ8A), each vector against the
+// broadcast xp and xn bytes with `i32x4.relaxed_dot_i8x16_i7x16_add_s`, the rows' sums landing in
+// their own lanes (no horizontal sums; 1.4x the one-row split dot). Per token the block integers
+// and float operations are the packed prefill tile's, so a token gives bitwise the same outputs
+// decoded alone or in a prefill.
+
+const Q8X4_BLOCK: usize = 136;
+
+/** The Q8_0x4 group at p (nb blocks) unpacked into the packed prefill layout at dst (packRows4's Q8_0 output). */
+@inline function unpackQ8_0x4(p: usize, nb: i32, dst: usize): void {
+  const flip = i8x16.splat(-128);
+  const m4 = i8x16.splat(0x0f);
+  for (let b = 0; b < nb; b++, p += Q8X4_BLOCK, dst += 272) {
+    for (let j: usize = 0; j < 8; j++) {
+      const q = v128.xor(v128.load(p + 8 + 16 * j), flip);
+      v128.store(dst + 16 * j, v128.and(q, m4));
+      v128.store(dst + 128 + 16 * j, hiNibbles(q));
+    }
+    v128.store(dst + 256, f16x4(i32x4.extend_low_i16x8_u(v128.load64_zero(p))));
+  }
+}
+
+/**
+ * Rewrites rows [0, rows) (rows % 4 == 0) of the Q8_0 matrix at w in place as Q8_0x4. `scratch`:
+ * one four-row group's bytes (q8_0x4PackBytes).
+ */
+export function packQ8_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
+  const nb = k >> 5;
+  const rb = rowBytes(T_Q8_0, k);
+  for (let r = 0; r < rows; r += 4) {
+    const g = w + <usize>r * rb;
+    memory.copy(scratch, g, 4 * rb);
+    for (let b = 0; b < nb; b++) {
+      const i = scratch + 34 * <usize>b;
+      const o = g + Q8X4_BLOCK * <usize>b;
+      store<u16>(o, load<u16>(i));
+      store<u16>(o, load<u16>(i + rb), 2);
+      store<u16>(o, load<u16>(i + 2 * rb), 4);
+      store<u16>(o, load<u16>(i + 3 * rb), 6);
+      for (let half: usize = 0; half < 2; half++) {
+        const q = i + 2 + 16 * half;
+        storeTransposed(v128.load(q), v128.load(q + rb), v128.load(q + 2 * rb), v128.load(q + 3 * rb), o + 8 + 64 * half);
+      }
+    }
+  }
+}
+
+/** Row `id` of a Q8_0x4 table (k elements) dequantized to f32 at dst (embed): dequantQ8_0's values. */
+function dequantQ8_0x4Row(table: usize, k: i32, id: u32, dst: usize): void {
+  const nb = k >> 5;
+  const g = table + <usize>(id >> 2) * <usize>nb * Q8X4_BLOCK;
+  const lane = <usize>(id & 3);
+  for (let b = 0; b < nb; b++) {
+    const p = g + Q8X4_BLOCK * <usize>b;
+    const d = f16(<u32>load<u16>(p + 2 * lane));
+    for (let e = 0; e < 32; e++) {
+      store<f32>(dst + (<usize>(32 * b + e) << 2), <f32>load<i8>(p + 8 + 16 * <usize>(e >> 2) + 4 * lane + <usize>(e & 3)) * d);
+    }
+  }
+}
+
+/**
+ * acc + the sums of four adjacent products of signed bytes w and bytes x in [0, 127]: relaxed
+ * SIMD's i32 i8 x i7 dot (exact: each pair <= 2 * 128 * 127 < 2^15). Plain SIMD (never run on
+ * the Q8_0x4 path, but the module must compile): the same sums from pairDot.
+ */
+@inline function dotI8U7Add(w: v128, x: v128, acc: v128): v128 {
+  if (RELAXED) return i32x4.relaxed_dot_i8x16_i7x16_add_s(w, x, acc);
+  return i32x4.add(acc, i32x4.dot_i16x8_s(pairDot(w, x), i16x8.splat(1)));
+}
+
+/** The four rows' outputs of one token split at xs (its Q8A blocks at xq) against the Q8_0x4 group at g, without bias. */
+@inline function dotQ8_0x4(g: usize, xs: usize, xq: usize, nb: i32): v128 {
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < nb; b++, g += Q8X4_BLOCK, xs += 64, xq += 40) {
+    // |lane| <= 32 * 128 * 127 in each sum: no overflow.
+    let sp = i32x4.splat(0);
+    let sn = i32x4.splat(0);
+    for (let j: usize = 0; j < 8; j++) {
+      const w = v128.load(g + 8 + 16 * j);
+      sp = dotI8U7Add(w, v128.load32_splat(xs + 4 * j), sp);
+      sn = dotI8U7Add(w, v128.load32_splat(xs + 32 + 4 * j), sn);
+    }
+    acc = madd(f32x4.convert_i32x4_s(i32x4.sub(sp, sn)), f32x4.mul(v128.load32_splat(xq), f16x4(i32x4.extend_low_i16x8_u(v128.load64_zero(g)))), acc);
+  }
+  return acc;
+}
+
+/**
+ * `matmulQ8A` for a Q8_0x4 matrix (relaxed build only): rows [rowStart, rowEnd), multiples of 4.
+ * `scratch` (packedPrefillBytes(Q8_0, k)) is required: whole groups of four tokens run as the
+ * packed prefill (each group of rows unpacked once), then each other token (decode: all of them)
+ * is split once into it and dotted with every group straight from the interleaved layout.
+ */
+export function matmulQ8_0x4(
+  w: usize, k: i32, xq: usize, y: usize, yStride: i32,
+  tokens: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize,
+): void {
+  const nb = k >> 5;
+  const gb = <usize>nb * Q8X4_BLOCK;
+  const xqs = <usize>nb * 40;
+  const ys = <usize>yStride << 2;
+  const tiled = tokens & ~3;
+  if (tiled) {
+    for (let r = rowStart; r < rowEnd; r += 4) {
+      unpackQ8_0x4(w + <usize>(r >> 2) * gb, nb, scratch);
+      const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
+      for (let t = 0; t < tiled; t += 4) {
+        packedTile(T_Q8_0, scratch, nb, xq + <usize>t * xqs, xqs, y + <usize>t * ys + (<usize>r << 2), ys, bias4);
+      }
+    }
+  }
+  for (let t = tiled; t < tokens; t++) {
+    const xt = xq + <usize>t * xqs;
+    splitSignedQ8A(xt, nb, scratch);
+    for (let r = rowStart; r < rowEnd; r += 4) {
+      const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
+      v128.store(y + <usize>t * ys + (<usize>r << 2), f32x4.add(dotQ8_0x4(w + <usize>(r >> 2) * gb, scratch, xt, nb), bias4));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Relaxed-SIMD prefill for the K-quants, packed as for the 32-blocks above: four rows of a
 // super-block unpacked once into unsigned quants, row-interleaved (vector e: rows 0..3 x elements
 // 4e..4e+3), then every group of four tokens runs over them. Per 16 elements the i16 pair sums
@@ -2197,7 +2324,7 @@ export function embed(
   type: i32, table: usize, k: i32, rows: i32, ids: usize, out: usize, outStride: i32, scale: f32,
   tokStart: i32, tokEnd: i32,
 ): void {
-  const rb = rowBytes(type == T_Q5_0X4 ? T_Q5_0 : type, k);
+  const rb = rowBytes(type == T_Q5_0X4 ? T_Q5_0 : type == T_Q8_0X4 ? T_Q8_0 : type, k);
   const sv = f32x4.splat(scale);
   for (let t = tokStart; t < tokEnd; t++) {
     const id = load<u32>(ids + (<usize>t << 2));
@@ -2207,6 +2334,7 @@ export function embed(
       continue;
     }
     if (type == T_Q5_0X4) dequantQ5_0x4Row(table, k, id, o);
+    else if (type == T_Q8_0X4) dequantQ8_0x4Row(table, k, id, o);
     else dequantize(type, table + <usize>id * rb, o, k);
     if (scale != 1) {
       let i = 0;
