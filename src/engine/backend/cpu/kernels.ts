@@ -600,47 +600,32 @@ export class CpuKernels {
   }
 
   /**
-   * Rewrites a Q5_0 matrix (rows % 4 == 0, k % 32 == 0) in place as Q5_0x4, four rows interleaved
-   * in the same bytes: the relaxed build's decode layout (assembly/kernels.ts "Q5_0x4"). Then only
-   * `matmulQ5_0x4` and `embed` with Q5_0X4_LAYOUT read it. `scratch`: q5_0x4PackBytes(k) bytes.
+   * Rewrites a Q5_0 or Q8_0 matrix (rows % 4 == 0, k % 32 == 0) in place as Q5_0x4 / Q8_0x4, four
+   * rows interleaved in the same bytes: the relaxed build's decode layouts (assembly/kernels.ts).
+   * Then only `matmulInterleaved` and `embed` with Q5_0X4_LAYOUT / Q8_0X4_LAYOUT read it.
+   * `scratch`: q5_0x4PackBytes(k) / q8_0x4PackBytes(k) bytes.
    */
-  packQ5_0x4(w: number, rows: number, k: number, scratch: number): void {
-    if (!this.relaxed) throw new RangeError('Q5_0x4 needs the relaxed-SIMD build');
-    if (rows % 4 !== 0 || k % 32 !== 0) throw new RangeError(`Q5_0x4 needs rows % 4 == 0 and k % 32 == 0, got ${rows} x ${k}`);
-    this.k.packQ5_0x4(w, rows, k, scratch);
+  packInterleaved(type: GgmlType.Q5_0 | GgmlType.Q8_0, w: number, rows: number, k: number, scratch: number): void {
+    const name = `${GgmlType[type]}x4`;
+    if (!this.relaxed) throw new RangeError(`${name} needs the relaxed-SIMD build`);
+    if (rows % 4 !== 0 || k % 32 !== 0) throw new RangeError(`${name} needs rows % 4 == 0 and k % 32 == 0, got ${rows} x ${k}`);
+    if (type === GgmlType.Q5_0) this.k.packQ5_0x4(w, rows, k, scratch);
+    else this.k.packQ8_0x4(w, rows, k, scratch);
   }
 
   /**
-   * `matmulQ8A` of a Q5_0x4 matrix (rows [rowStart, rowEnd), multiples of 4) on Q8A activations;
-   * `pack` (packedPrefillBytes(Q5_0, k) per thread) lets groups of four tokens run as the packed prefill.
+   * `matmulQ8A` of a Q5_0x4 / Q8_0x4 matrix (rows [rowStart, rowEnd), multiples of 4) on Q8A
+   * activations. `pack` (packedPrefillBytes(type, k) per thread): groups of four tokens run as the
+   * packed prefill; Q8_0x4 needs it (each decode token is split into it), Q5_0x4 runs without.
    */
-  matmulQ5_0x4(a: { w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: PackScratch }): void {
-    if (!this.relaxed) throw new RangeError('Q5_0x4 needs the relaxed-SIMD build');
-    if (a.rowStart % 4 !== 0 || a.rowEnd % 4 !== 0) throw new RangeError(`matmulQ5_0x4 rows ${a.rowStart}..${a.rowEnd} are not whole groups of four`);
-    const pack = a.pack && packedPrefillBytes(GgmlType.Q5_0, a.k) <= a.pack.stride ? a.pack : undefined;
-    this.exec('matmulQ5_0x4', [a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd, pack?.scratch ?? 0], 7, ROW_GRAIN, pack ? 9 : -1, pack?.stride ?? 0);
-  }
-  /**
-   * Rewrites a Q8_0 matrix (rows % 4 == 0, k % 32 == 0) in place as Q8_0x4, four rows interleaved
-   * in the same bytes: the relaxed build's decode layout (assembly/kernels.ts "Q8_0x4"). Then only
-   * `matmulQ8_0x4` and `embed` with Q8_0X4_LAYOUT read it. `scratch`: q8_0x4PackBytes(k) bytes.
-   */
-  packQ8_0x4(w: number, rows: number, k: number, scratch: number): void {
-    if (!this.relaxed) throw new RangeError('Q8_0x4 needs the relaxed-SIMD build');
-    if (rows % 4 !== 0 || k % 32 !== 0) throw new RangeError(`Q8_0x4 needs rows % 4 == 0 and k % 32 == 0, got ${rows} x ${k}`);
-    this.k.packQ8_0x4(w, rows, k, scratch);
-  }
-
-  /**
-   * `matmulQ8A` of a Q8_0x4 matrix (rows [rowStart, rowEnd), multiples of 4) on Q8A activations.
-   * `pack` (packedPrefillBytes(Q8_0, k) per thread) is required: prefill runs packed and each
-   * decode token is split into it.
-   */
-  matmulQ8_0x4(a: { w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: PackScratch }): void {
-    if (!this.relaxed) throw new RangeError('Q8_0x4 needs the relaxed-SIMD build');
-    if (a.rowStart % 4 !== 0 || a.rowEnd % 4 !== 0) throw new RangeError(`matmulQ8_0x4 rows ${a.rowStart}..${a.rowEnd} are not whole groups of four`);
-    if (!a.pack || packedPrefillBytes(GgmlType.Q8_0, a.k) > a.pack.stride) throw new RangeError(`matmulQ8_0x4 needs a packed scratch of ${packedPrefillBytes(GgmlType.Q8_0, a.k)} bytes per thread`);
-    this.exec('matmulQ8_0x4', [a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd, a.pack.scratch], 7, ROW_GRAIN, 9, a.pack.stride);
+  matmulInterleaved(a: { type: GgmlType.Q5_0 | GgmlType.Q8_0; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: PackScratch }): void {
+    const name = `matmul${GgmlType[a.type]}x4` as 'matmulQ5_0x4' | 'matmulQ8_0x4';
+    if (!this.relaxed) throw new RangeError(`${name} needs the relaxed-SIMD build`);
+    if (a.rowStart % 4 !== 0 || a.rowEnd % 4 !== 0) throw new RangeError(`${name} rows ${a.rowStart}..${a.rowEnd} are not whole groups of four`);
+    const need = packedPrefillBytes(a.type, a.k);
+    const pack = a.pack && need <= a.pack.stride ? a.pack : undefined;
+    if (!pack && a.type === GgmlType.Q8_0) throw new RangeError(`${name} needs a packed scratch of ${need} bytes per thread`);
+    this.exec(name, [a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd, pack?.scratch ?? 0], 7, ROW_GRAIN, pack ? 9 : -1, pack?.stride ?? 0);
   }
 
 

@@ -2027,13 +2027,11 @@ export function attention(
   causal: i32, bias: usize, bucketIds: usize, bucketOffset: i32,
   scratch: usize, uStart: i32, uEnd: i32,
 ): void {
-  if (headDim & 3) {
-    attentionScalar(q, qStride, kc, vc, out, outStride, positions, heads, kvHeads, headDim, kvLength, scale, softcap, window, causal, bias, bucketIds, bucketOffset, scratch, uStart, uEnd);
-    return;
-  }
   const group = heads / kvHeads;
   const rowKv = <usize>(kvHeads * headDim) << 2;
-  const dBytes = <usize>headDim << 2;
+  // Vectors over the first headDim & ~3 elements, the rest (head sizes not a multiple of 4) one by one.
+  const dBytes = <usize>(headDim & ~3) << 2;
+  const dEnd = <usize>headDim << 2;
   for (let u = uStart; u < uEnd; u++) {
     const t = u / heads;
     const h = u % heads;
@@ -2043,7 +2041,7 @@ export function attention(
     const orow = out + ((<usize>t * <usize>outStride + <usize>(h * headDim)) << 2);
     const last = causal != 0 ? min(qp, kvLength - 1) : kvLength - 1;
     const first = causal != 0 && window > 0 ? max(0, qp - window + 1) : 0;
-    for (let o: usize = 0; o < dBytes; o += 16) v128.store(orow + o, f32x4.splat(0));
+    memory.fill(orow, 0, dEnd);
     if (last < first) continue;
     const n = last - first + 1;
     const kb = kc + <usize>first * rowKv + (<usize>(kvh * headDim) << 2);
@@ -2067,13 +2065,21 @@ export function attention(
         a2 = madd(qv, v128.load(k2 + o), a2);
         a3 = madd(qv, v128.load(k3 + o), a3);
       }
-      v128.store(scratch + (<usize>i << 2), f32x4.mul(hsum4F(a0, a1, a2, a3), f32x4.splat(scale)));
+      let s4 = hsum4F(a0, a1, a2, a3);
+      for (let o = dBytes; o < dEnd; o += 4) {
+        const qs = f32x4.splat(load<f32>(qr + o));
+        const kv = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(k0 + o)), 1, load<f32>(k1 + o)), 2, load<f32>(k2 + o)), 3, load<f32>(k3 + o));
+        s4 = madd(qs, kv, s4);
+      }
+      v128.store(scratch + (<usize>i << 2), f32x4.mul(s4, f32x4.splat(scale)));
     }
     for (; i < n; i++) {
       const kr = kb + <usize>i * rowKv;
       let a0 = f32x4.splat(0);
       for (let o: usize = 0; o < dBytes; o += 16) a0 = madd(v128.load(qr + o), v128.load(kr + o), a0);
-      store<f32>(scratch + (<usize>i << 2), hsum(a0) * scale);
+      let sc = hsum(a0);
+      for (let o = dBytes; o < dEnd; o += 4) sc += load<f32>(qr + o) * load<f32>(kr + o);
+      store<f32>(scratch + (<usize>i << 2), sc * scale);
     }
     if (softcap > 0 || bias != 0) {
       for (let j = 0; j < n; j++) {
@@ -2126,14 +2132,21 @@ export function attention(
         acc = madd(w3, v128.load(v3 + o), acc);
         v128.store(orow + o, acc);
       }
+      for (let o = dBytes; o < dEnd; o += 4) {
+        const v4 = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(v0 + o)), 1, load<f32>(v1 + o)), 2, load<f32>(v2 + o)), 3, load<f32>(v3 + o));
+        store<f32>(orow + o, load<f32>(orow + o) + hsum(f32x4.mul(wv, v4)));
+      }
     }
     for (; i < n; i++) {
-      const wv = f32x4.splat(load<f32>(scratch + (<usize>i << 2)));
+      const ws = load<f32>(scratch + (<usize>i << 2));
+      const wv = f32x4.splat(ws);
       const vr = vb + <usize>i * rowKv;
       for (let o: usize = 0; o < dBytes; o += 16) v128.store(orow + o, madd(wv, v128.load(vr + o), v128.load(orow + o)));
+      for (let o = dBytes; o < dEnd; o += 4) store<f32>(orow + o, load<f32>(orow + o) + ws * load<f32>(vr + o));
     }
     const inv = f32x4.splat(1 / sum);
     for (let o: usize = 0; o < dBytes; o += 16) v128.store(orow + o, f32x4.mul(v128.load(orow + o), inv));
+    for (let o = dBytes; o < dEnd; o += 4) store<f32>(orow + o, load<f32>(orow + o) / sum);
   }
 }
 
@@ -2164,66 +2177,6 @@ export function attention(
   p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1));
   const pow2n = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
   return v128.and(f32x4.mul(p, pow2n), f32x4.gt(x, f32x4.splat(-87)));
-}
-
-/** `attention` for head sizes that are not a multiple of 4: one key at a time. */
-function attentionScalar(
-  q: usize, qStride: i32, kc: usize, vc: usize, out: usize, outStride: i32, positions: usize,
-  heads: i32, kvHeads: i32, headDim: i32, kvLength: i32, scale: f32, softcap: f32, window: i32,
-  causal: i32, bias: usize, bucketIds: usize, bucketOffset: i32,
-  scratch: usize, uStart: i32, uEnd: i32,
-): void {
-  const group = heads / kvHeads;
-  const rowKv = <usize>(kvHeads * headDim) << 2;
-  for (let u = uStart; u < uEnd; u++) {
-    const t = u / heads;
-    const h = u % heads;
-    const kvh = h / group;
-    const qp = <i32>load<u32>(positions + (<usize>t << 2));
-    const qr = q + ((<usize>t * <usize>qStride + <usize>(h * headDim)) << 2);
-    const orow = out + ((<usize>t * <usize>outStride + <usize>(h * headDim)) << 2);
-    const last = causal != 0 ? min(qp, kvLength - 1) : kvLength - 1;
-    const first = causal != 0 && window > 0 ? max(0, qp - window + 1) : 0;
-    for (let d = 0; d < headDim; d++) store<f32>(orow + (<usize>d << 2), 0);
-    if (last < first) continue;
-    const kh = <usize>(kvh * headDim) << 2;
-    let m: f32 = -Infinity;
-    for (let p = first; p <= last; p++) {
-      let s = dot1(qr, kc + <usize>p * rowKv + kh, headDim) * scale;
-      if (softcap > 0) s = softcap * Mathf.tanh(s / softcap);
-      if (bias != 0) {
-        const bucket = load<u32>(bucketIds + (<usize>(p - qp + bucketOffset) << 2));
-        s += load<f32>(bias + ((<usize>bucket * <usize>heads + <usize>h) << 2));
-      }
-      store<f32>(scratch + (<usize>(p - first) << 2), s);
-      if (s > m) m = s;
-    }
-    let sum: f32 = 0;
-    for (let p = first; p <= last; p++) {
-      const a = scratch + (<usize>(p - first) << 2);
-      const e = Mathf.exp(load<f32>(a) - m);
-      store<f32>(a, e);
-      sum += e;
-    }
-    const inv = f32x4.splat(1 / sum);
-    for (let p = first; p <= last; p++) {
-      const wv = f32x4.splat(load<f32>(scratch + (<usize>(p - first) << 2)));
-      const vr = vc + <usize>p * rowKv + kh;
-      let d = 0;
-      for (; d + 4 <= headDim; d += 4) {
-        const o = <usize>d << 2;
-        v128.store(orow + o, madd(wv, v128.load(vr + o), v128.load(orow + o)));
-      }
-      const ws = f32x4.extract_lane(wv, 0);
-      for (; d < headDim; d++) {
-        const o = <usize>d << 2;
-        store<f32>(orow + o, load<f32>(orow + o) + ws * load<f32>(vr + o));
-      }
-    }
-    let d = 0;
-    for (; d + 4 <= headDim; d += 4) v128.store(orow + (<usize>d << 2), f32x4.mul(v128.load(orow + (<usize>d << 2)), inv));
-    for (; d < headDim; d++) store<f32>(orow + (<usize>d << 2), load<f32>(orow + (<usize>d << 2)) / sum);
-  }
 }
 
 /** softmax(x * scale) per row; in place allowed. */
