@@ -1490,23 +1490,6 @@ export function packQ5_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
   }
 }
 
-/** Row `id` of a Q5_0x4 table (k elements) dequantized to f32 at dst (embed). */
-function dequantQ5_0x4Row(table: usize, k: i32, id: u32, dst: usize): void {
-  const nb = k >> 5;
-  const g = table + <usize>(id >> 2) * <usize>nb * Q5X4_BLOCK;
-  const lane = <usize>(id & 3);
-  for (let b = 0; b < nb; b++) {
-    const p = g + Q5X4_BLOCK * <usize>b;
-    const d = f16(<u32>load<u16>(p + 2 * lane));
-    for (let e = 0; e < 32; e++) {
-      const j = e >> 2;
-      const byte = load<u8>(p + 8 + 16 * <usize>(j & 3) + 4 * lane + <usize>(e & 3));
-      const nib = j < 4 ? byte & 15 : byte >> 4;
-      const hb = (load<u8>(p + 72 + 4 * lane + <usize>(e & 3)) >> <u8>j) & 1;
-      store<f32>(dst + (<usize>(32 * b + e) << 2), d * <f32>(<i32>(nib | (hb << 4)) - 16));
-    }
-  }
-}
 
 /**
  * `matmulQ8A` for a Q5_0x4 matrix (relaxed build only): rows [rowStart, rowEnd), multiples of 4.
@@ -1595,16 +1578,27 @@ export function packQ8_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
   }
 }
 
-/** Row `id` of a Q8_0x4 table (k elements) dequantized to f32 at dst (embed): dequantQ8_0's values. */
-function dequantQ8_0x4Row(table: usize, k: i32, id: u32, dst: usize): void {
+/** Row `id` of a Q5_0x4 / Q8_0x4 table (`type` T_Q5_0X4 / T_Q8_0X4, k elements) dequantized to f32 at dst (embed): the GGUF rows' values. */
+function dequantInterleavedRow(type: i32, table: usize, k: i32, id: u32, dst: usize): void {
   const nb = k >> 5;
-  const g = table + <usize>(id >> 2) * <usize>nb * Q8X4_BLOCK;
+  const bs = type == T_Q8_0X4 ? Q8X4_BLOCK : Q5X4_BLOCK;
+  const g = table + <usize>(id >> 2) * <usize>nb * bs;
   const lane = <usize>(id & 3);
   for (let b = 0; b < nb; b++) {
-    const p = g + Q8X4_BLOCK * <usize>b;
+    const p = g + bs * <usize>b;
     const d = f16(<u32>load<u16>(p + 2 * lane));
     for (let e = 0; e < 32; e++) {
-      store<f32>(dst + (<usize>(32 * b + e) << 2), <f32>load<i8>(p + 8 + 16 * <usize>(e >> 2) + 4 * lane + <usize>(e & 3)) * d);
+      const j = e >> 2;
+      let q: i32;
+      if (type == T_Q8_0X4) {
+        q = <i32>load<i8>(p + 8 + 16 * <usize>j + 4 * lane + <usize>(e & 3));
+      } else {
+        const byte = load<u8>(p + 8 + 16 * <usize>(j & 3) + 4 * lane + <usize>(e & 3));
+        const nib = j < 4 ? byte & 15 : byte >> 4;
+        const hb = (load<u8>(p + 72 + 4 * lane + <usize>(e & 3)) >> <u8>j) & 1;
+        q = <i32>(nib | (hb << 4)) - 16;
+      }
+      store<f32>(dst + (<usize>(32 * b + e) << 2), d * <f32>q);
     }
   }
 }
@@ -2286,8 +2280,7 @@ export function embed(
       memory.fill(o, 0, <usize>k << 2);
       continue;
     }
-    if (type == T_Q5_0X4) dequantQ5_0x4Row(table, k, id, o);
-    else if (type == T_Q8_0X4) dequantQ8_0x4Row(table, k, id, o);
+    if (type == T_Q5_0X4 || type == T_Q8_0X4) dequantInterleavedRow(type, table, k, id, o);
     else dequantize(type, table + <usize>id * rb, o, k);
     if (scale != 1) {
       let i = 0;
