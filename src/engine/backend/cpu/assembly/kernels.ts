@@ -1506,23 +1506,35 @@ export function matmulQ5_0x4(
   const xqs = <usize>nb * 40;
   const ys = <usize>yStride << 2;
   const tiled = scratch ? tokens & ~3 : 0;
-  for (let r = rowStart; r < rowEnd; r += 4) {
-    const g = w + <usize>(r >> 2) * gb;
-    const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
-    if (tiled) {
-      unpackQ5_0x4(g, nb, scratch);
-      for (let t = 0; t < tiled; t += 4) {
-        packedTile(T_Q5_0, scratch, nb, xq + <usize>t * xqs, xqs, y + <usize>t * ys + (<usize>r << 2), ys, bias4);
-      }
-    }
-    for (let t = tiled; t < tokens; t++) {
-      const xt = xq + <usize>t * xqs;
+  interleavedTiles(T_Q5_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch);
+  for (let t = tiled; t < tokens; t++) {
+    const xt = xq + <usize>t * xqs;
+    for (let r = rowStart; r < rowEnd; r += 4) {
       let acc = f32x4.splat(0);
-      let p = g;
+      let p = w + <usize>(r >> 2) * gb;
       for (let b = 0, o: usize = 0; b < nb; b++, o += 40, p += Q5X4_BLOCK) {
         acc = madd(f32x4.convert_i32x4_s(q5x4BlockSum(p, xt + o)), f32x4.mul(v128.load32_splat(xt + o), q5x4Scales(p)), acc);
       }
+      const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
       v128.store(y + <usize>t * ys + (<usize>r << 2), f32x4.add(acc, bias4));
+    }
+  }
+}
+
+/**
+ * The first `tiled` tokens (whole groups of four) of an interleaved matrix (Q5_0x4 / Q8_0x4 by
+ * `type`, groups of gb bytes) as the packed prefill: each group of four rows unpacked once into
+ * scratch, then swept by every group of four tokens.
+ */
+@inline function interleavedTiles(type: i32, w: usize, gb: usize, nb: i32, xq: usize, xqs: usize, y: usize, ys: usize, tiled: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize): void {
+  if (!tiled) return;
+  for (let r = rowStart; r < rowEnd; r += 4) {
+    const g = w + <usize>(r >> 2) * gb;
+    if (type == T_Q8_0) unpackQ8_0x4(g, nb, scratch);
+    else unpackQ5_0x4(g, nb, scratch);
+    const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
+    for (let t = 0; t < tiled; t += 4) {
+      packedTile(type, scratch, nb, xq + <usize>t * xqs, xqs, y + <usize>t * ys + (<usize>r << 2), ys, bias4);
     }
   }
 }
@@ -1645,15 +1657,7 @@ export function matmulQ8_0x4(
   const xqs = <usize>nb * 40;
   const ys = <usize>yStride << 2;
   const tiled = tokens & ~3;
-  if (tiled) {
-    for (let r = rowStart; r < rowEnd; r += 4) {
-      unpackQ8_0x4(w + <usize>(r >> 2) * gb, nb, scratch);
-      const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
-      for (let t = 0; t < tiled; t += 4) {
-        packedTile(T_Q8_0, scratch, nb, xq + <usize>t * xqs, xqs, y + <usize>t * ys + (<usize>r << 2), ys, bias4);
-      }
-    }
-  }
+  interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch);
   for (let t = tiled; t < tokens; t++) {
     const xt = xq + <usize>t * xqs;
     splitSignedQ8A(xt, nb, scratch);
