@@ -110,7 +110,7 @@ export const WASM32_MAX_BYTES = 2 ** 32;
  * The kernels a pool thread may run, by index (pool-share.js names them by number); each takes its
  * range as two adjacent arguments.
  */
-const KERNEL_NAMES = ['matmul', 'quantizeQ8A', 'matmulQ8A', 'quantizeQ8K', 'matmulQ8K', 'norm', 'rope', 'attention', 'softmax', 'glu', 'elementwise', 'embed', 'argmax', 'ssmConv', 'ssmScan', 'matmulQ5_0x4', 'matmulQ8_0x4'] as const;
+const KERNEL_NAMES = ['matmul', 'quantizeQ8A', 'matmulQ8A', 'quantizeQ8K', 'matmulQ8K', 'norm', 'rope', 'attention', 'softmax', 'glu', 'elementwise', 'embed', 'argmax', 'ssmConv', 'ssmScan', 'matmulInterleaved'] as const;
 type KernelName = (typeof KERNEL_NAMES)[number];
 const K = Object.fromEntries(KERNEL_NAMES.map((n, i) => [n, i])) as Record<KernelName, number>;
 /** Output rows per chunk unit of the matmuls: 16 floats, one cache line of y per thread. */
@@ -176,9 +176,8 @@ interface KernelExports {
   ): void;
   readBandwidth(p: number, n: number): number;
   packQ5_0x4(w: number, rows: number, k: number, scratch: number): void;
-  matmulQ5_0x4(w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number, scratch: number): void;
   packQ8_0x4(w: number, rows: number, k: number, scratch: number): void;
-  matmulQ8_0x4(w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number, scratch: number): void;
+  matmulInterleaved(type: number, w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number, scratch: number): void;
 }
 
 /** An f32 operand: row r starts at float `offset + r * stride` from byte pointer `ptr`. */
@@ -619,13 +618,13 @@ export class CpuKernels {
    * packed prefill; Q8_0x4 needs it (each decode token is split into it), Q5_0x4 runs without.
    */
   matmulInterleaved(a: { type: GgmlType.Q5_0 | GgmlType.Q8_0; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: PackScratch }): void {
-    const name = `matmul${GgmlType[a.type]}x4` as 'matmulQ5_0x4' | 'matmulQ8_0x4';
+    const name = `matmulInterleaved (${GgmlType[a.type]}x4)`;
     if (!this.relaxed) throw new RangeError(`${name} needs the relaxed-SIMD build`);
     if (a.rowStart % 4 !== 0 || a.rowEnd % 4 !== 0) throw new RangeError(`${name} rows ${a.rowStart}..${a.rowEnd} are not whole groups of four`);
     const need = packedPrefillBytes(a.type, a.k);
     const pack = a.pack && need <= a.pack.stride ? a.pack : undefined;
     if (!pack && a.type === GgmlType.Q8_0) throw new RangeError(`${name} needs a packed scratch of ${need} bytes per thread`);
-    this.exec(name, [a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd, pack?.scratch ?? 0], 7, ROW_GRAIN, pack ? 9 : -1, pack?.stride ?? 0);
+    this.exec('matmulInterleaved', [a.type, a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd, pack?.scratch ?? 0], 8, ROW_GRAIN, pack ? 10 : -1, pack?.stride ?? 0);
   }
 
 

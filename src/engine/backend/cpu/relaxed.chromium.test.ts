@@ -190,9 +190,9 @@ describe('relaxed-SIMD build in Chromium', () => {
   }, 60_000);
 
   it.each([
-    { name: 'Q5_0x4', type: GgmlType.Q5_0, layout: 1006, pack: 'packQ5_0x4', matmul: 'matmulQ5_0x4', scratchPerBlock: 152 },
-    { name: 'Q8_0x4', type: GgmlType.Q8_0, layout: 1008, pack: 'packQ8_0x4', matmul: 'matmulQ8_0x4', scratchPerBlock: 272 },
-  ])('$name (rows interleaved in place for decode): every token bitwise the packed prefill tile, embed rows exact', async ({ name, type, layout, pack, matmul, scratchPerBlock }) => {
+    { name: 'Q5_0x4', type: GgmlType.Q5_0, layout: 1006, pack: 'packQ5_0x4', scratchPerBlock: 152 },
+    { name: 'Q8_0x4', type: GgmlType.Q8_0, layout: 1008, pack: 'packQ8_0x4', scratchPerBlock: 272 },
+  ])('$name (rows interleaved in place for decode): every token bitwise the packed prefill tile, embed rows exact', async ({ name, type, layout, pack, scratchPerBlock }) => {
     const seed = process.env.HEARTH_TEST_SEED ? Number(process.env.HEARTH_TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
     console.log(`[seed] relaxed chromium ${name}: HEARTH_TEST_SEED=${seed}`);
     const rows = 12;
@@ -205,7 +205,7 @@ describe('relaxed-SIMD build in Chromium', () => {
       return (s / 4294967296) * 2 - 1;
     });
     const page = await browser.newPage();
-    const out = await page.evaluate(runInterleavedInPage, { wasm: RELAXED_WASM_BASE64, w: Array.from(bytes), x, rows, k, tokens, type, layout, pack, matmul, scratchBytes: scratchPerBlock * (k / 32) });
+    const out = await page.evaluate(runInterleavedInPage, { wasm: RELAXED_WASM_BASE64, w: Array.from(bytes), x, rows, k, tokens, type, layout, pack, scratchBytes: scratchPerBlock * (k / 32) });
     await page.close();
     const w = exactWeights(type, bytes, rows * k);
     // Embedding rows come back exactly the quantized values.
@@ -220,9 +220,9 @@ describe('relaxed-SIMD build in Chromium', () => {
   }, 60_000);
 });
 
-/** Runs in the page: packs a Q5_0 / Q8_0 matrix interleaved (`pack`) and runs its `matmul`, embed (`layout`), and the raw packed prefill. */
+/** Runs in the page: packs a Q5_0 / Q8_0 matrix interleaved (`pack`) and runs matmulInterleaved, embed (`layout`), and the raw packed prefill. */
 function runInterleavedInPage(a: {
-  wasm: string; w: number[]; x: number[]; rows: number; k: number; tokens: number; type: number; layout: number; pack: string; matmul: string; scratchBytes: number;
+  wasm: string; w: number[]; x: number[]; rows: number; k: number; tokens: number; type: number; layout: number; pack: string; scratchBytes: number;
 }): { packed: number[]; raw: number[]; single: number[][]; embedded: number[]; xq: number[] } {
   const bin = Uint8Array.from(atob(a.wasm), (c) => c.charCodeAt(0));
   const memory = new WebAssembly.Memory({ initial: 256 });
@@ -248,7 +248,7 @@ function runInterleavedInPage(a: {
   const xq = alloc(qb * tokens);
   k.quantizeQ8A(x, a.k, xq, a.k, 0, tokens);
   const y = alloc(4 * rows * tokens);
-  k[a.matmul](w, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
+  k.matmulInterleaved(a.type, w, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
   const packed = f32(y, rows * tokens);
   k.matmulQ8A(a.type, raw, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
   const rawOut = f32(y, rows * tokens);

@@ -25,7 +25,7 @@ const T_Q6_K: i32 = 14;
 const T_BF16: i32 = 30;
 /**
  * Not a ggml type: Q5_0 rows stored four-row interleaved by `packQ5_0x4` (the relaxed build's
- * decode layout, same bytes as Q5_0; see "Q5_0x4" below). Only `matmulQ5_0x4` and `embed` read it.
+ * decode layout, same bytes as Q5_0; see "Q5_0x4" below). Only `matmulInterleaved` and `embed` read it.
  */
 const T_Q5_0X4: i32 = 1006;
 const T_Q8_0X4: i32 = 1008;
@@ -1491,34 +1491,13 @@ export function packQ5_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
 }
 
 
-/**
- * `matmulQ8A` for a Q5_0x4 matrix (relaxed build only): rows [rowStart, rowEnd), multiples of 4.
- * Whole groups of four tokens run as the packed prefill (each group of rows unpacked once into
- * `scratch`, 144 bytes per block); the other tokens (decode: all of them) one at a time straight
- * from the interleaved layout.
- */
-export function matmulQ5_0x4(
-  w: usize, k: i32, xq: usize, y: usize, yStride: i32,
-  tokens: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize,
-): void {
-  const nb = k >> 5;
-  const gb = <usize>nb * Q5X4_BLOCK;
-  const xqs = <usize>nb * 40;
-  const ys = <usize>yStride << 2;
-  const tiled = scratch ? tokens & ~3 : 0;
-  interleavedTiles(T_Q5_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch);
-  for (let t = tiled; t < tokens; t++) {
-    const xt = xq + <usize>t * xqs;
-    for (let r = rowStart; r < rowEnd; r += 4) {
-      let acc = f32x4.splat(0);
-      let p = w + <usize>(r >> 2) * gb;
-      for (let b = 0, o: usize = 0; b < nb; b++, o += 40, p += Q5X4_BLOCK) {
-        acc = madd(f32x4.convert_i32x4_s(q5x4BlockSum(p, xt + o)), f32x4.mul(v128.load32_splat(xt + o), q5x4Scales(p)), acc);
-      }
-      const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
-      v128.store(y + <usize>t * ys + (<usize>r << 2), f32x4.add(acc, bias4));
-    }
+/** The four rows' outputs of one token (Q8A blocks at xt) against the Q5_0x4 group at g, without bias. */
+@inline function dotQ5_0x4(g: usize, xt: usize, nb: i32): v128 {
+  let acc = f32x4.splat(0);
+  for (let b = 0, o: usize = 0; b < nb; b++, o += 40, g += Q5X4_BLOCK) {
+    acc = madd(f32x4.convert_i32x4_s(q5x4BlockSum(g, xt + o)), f32x4.mul(v128.load32_splat(xt + o), q5x4Scales(g)), acc);
   }
+  return acc;
 }
 
 /**
@@ -1643,27 +1622,32 @@ function dequantInterleavedRow(type: i32, table: usize, k: i32, id: u32, dst: us
 }
 
 /**
- * `matmulQ8A` for a Q8_0x4 matrix (relaxed build only): rows [rowStart, rowEnd), multiples of 4.
- * `scratch` (packedPrefillBytes(Q8_0, k)) is required: whole groups of four tokens run as the
- * packed prefill (each group of rows unpacked once), then each other token (decode: all of them)
- * is split once into it and dotted with every group straight from the interleaved layout.
+ * `matmulQ8A` for a Q5_0x4 or Q8_0x4 matrix (`type` T_Q5_0 / T_Q8_0; relaxed build only): rows
+ * [rowStart, rowEnd), multiples of 4. Whole groups of four tokens run as the packed prefill (each
+ * group of rows unpacked once into `scratch`, packedPrefillBytes(type, k)); the other tokens
+ * (decode: all of them) one at a time straight from the interleaved layout. Q8_0x4 needs the
+ * scratch (each such token is split into it); Q5_0x4 without one runs every token one at a time.
  */
-export function matmulQ8_0x4(
-  w: usize, k: i32, xq: usize, y: usize, yStride: i32,
+export function matmulInterleaved(
+  type: i32, w: usize, k: i32, xq: usize, y: usize, yStride: i32,
   tokens: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize,
 ): void {
+  const q8 = type == T_Q8_0;
   const nb = k >> 5;
-  const gb = <usize>nb * Q8X4_BLOCK;
+  const gb = <usize>nb * (q8 ? Q8X4_BLOCK : Q5X4_BLOCK);
   const xqs = <usize>nb * 40;
   const ys = <usize>yStride << 2;
-  const tiled = tokens & ~3;
-  interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch);
+  const tiled = scratch ? tokens & ~3 : 0;
+  if (q8) interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch);
+  else interleavedTiles(T_Q5_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch);
   for (let t = tiled; t < tokens; t++) {
     const xt = xq + <usize>t * xqs;
-    splitSignedQ8A(xt, nb, scratch);
+    if (q8) splitSignedQ8A(xt, nb, scratch);
     for (let r = rowStart; r < rowEnd; r += 4) {
+      const g = w + <usize>(r >> 2) * gb;
+      const out = q8 ? dotQ8_0x4(g, scratch, xt, nb) : dotQ5_0x4(g, xt, nb);
       const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
-      v128.store(y + <usize>t * ys + (<usize>r << 2), f32x4.add(dotQ8_0x4(w + <usize>(r >> 2) * gb, scratch, xt, nb), bias4));
+      v128.store(y + <usize>t * ys + (<usize>r << 2), f32x4.add(out, bias4));
     }
   }
 }
