@@ -2050,8 +2050,7 @@ export function attention(
       let s4 = hsum4F(a0, a1, a2, a3);
       for (let o = dBytes; o < dEnd; o += 4) {
         const qs = f32x4.splat(load<f32>(qr + o));
-        const kv = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(k0 + o)), 1, load<f32>(k1 + o)), 2, load<f32>(k2 + o)), 3, load<f32>(k3 + o));
-        s4 = madd(qs, kv, s4);
+        s4 = madd(qs, gather4(k0 + o, k1 + o, k2 + o, k3 + o), s4);
       }
       v128.store(scratch + (<usize>i << 2), f32x4.mul(s4, f32x4.splat(scale)));
     }
@@ -2115,8 +2114,7 @@ export function attention(
         v128.store(orow + o, acc);
       }
       for (let o = dBytes; o < dEnd; o += 4) {
-        const v4 = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(v0 + o)), 1, load<f32>(v1 + o)), 2, load<f32>(v2 + o)), 3, load<f32>(v3 + o));
-        store<f32>(orow + o, load<f32>(orow + o) + hsum(f32x4.mul(wv, v4)));
+        store<f32>(orow + o, load<f32>(orow + o) + hsum(f32x4.mul(wv, gather4(v0 + o, v1 + o, v2 + o, v3 + o))));
       }
     }
     for (; i < n; i++) {
