@@ -70,11 +70,6 @@ export const Q5_0X4_LAYOUT = 1006;
  */
 export const Q8_0X4_LAYOUT = 1008;
 
-/** Scratch bytes `packQ8_0x4` needs for rows of k elements (one four-row group's bytes). */
-export function q8_0x4PackBytes(k: number): number {
-  return (k / 32) * 136;
-}
-
 /** Scratch bytes `packQ5_0x4` needs for rows of k elements (one four-row group's quants and scales). */
 export function q5_0x4PackBytes(k: number): number {
   return (k / 32) * 152;
@@ -602,7 +597,8 @@ export class CpuKernels {
    * Rewrites a Q5_0 or Q8_0 matrix (rows % 4 == 0, k % 32 == 0) in place as Q5_0x4 / Q8_0x4, four
    * rows interleaved in the same bytes: the relaxed build's decode layouts (assembly/kernels.ts).
    * Then only `matmulInterleaved` and `embed` with Q5_0X4_LAYOUT / Q8_0X4_LAYOUT read it.
-   * `scratch`: q5_0x4PackBytes(k) / q8_0x4PackBytes(k) bytes.
+   * `scratch`: q5_0x4PackBytes(k) bytes for Q5_0; for Q8_0 one group's bytes (136 a block of 32),
+   * less than packedPrefillBytes(Q8_0, k).
    */
   packInterleaved(type: GgmlType.Q5_0 | GgmlType.Q8_0, w: number, rows: number, k: number, scratch: number): void {
     const name = `${GgmlType[type]}x4`;
@@ -626,7 +622,6 @@ export class CpuKernels {
     if (!pack && a.type === GgmlType.Q8_0) throw new RangeError(`${name} needs a packed scratch of ${need} bytes per thread`);
     this.exec('matmulInterleaved', [a.type, a.w, a.k, a.xq, at(a.y), a.y.stride, a.tokens, a.bias ?? 0, a.rowStart, a.rowEnd, pack?.scratch ?? 0], 8, ROW_GRAIN, pack ? 10 : -1, pack?.stride ?? 0);
   }
-
 
   /** `matmul` with integer dots on Q8K activations (`quantizeQ8K`), for Q8K_WEIGHT_TYPES; `pack` as for matmulQ8A. */
   matmulQ8K(a: { type: GgmlType; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: PackScratch }): void {

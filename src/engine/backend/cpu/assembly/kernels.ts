@@ -1490,7 +1490,6 @@ export function packQ5_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
   }
 }
 
-
 /** The four rows' outputs of one token (Q8A blocks at xt) against the Q5_0x4 group at g, without bias. */
 @inline function dotQ5_0x4(g: usize, xt: usize, nb: i32): v128 {
   let acc = f32x4.splat(0);
@@ -1546,7 +1545,7 @@ const Q8X4_BLOCK: usize = 136;
 
 /**
  * Rewrites rows [0, rows) (rows % 4 == 0) of the Q8_0 matrix at w in place as Q8_0x4. `scratch`:
- * one four-row group's bytes (q8_0x4PackBytes).
+ * one four-row group's bytes (136 a block of 32).
  */
 export function packQ8_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
   const nb = k >> 5;
