@@ -42,7 +42,7 @@ import type {
   Vector,
   Weight,
 } from '../ops.ts';
-import { CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, packedPrefillBytes, Q5_0X4_LAYOUT, q5_0x4PackBytes, Q8_0X4_LAYOUT, Q8A_WEIGHT_TYPES, type PackScratch, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
+import { ATTENTION_SCRATCH_FLOATS_PER_KEY, CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, packedPrefillBytes, Q5_0X4_LAYOUT, q5_0x4PackBytes, Q8_0X4_LAYOUT, Q8A_WEIGHT_TYPES, type PackScratch, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
 import { CPU_MAX_SHARDS, cpuLayout, planShards, SHARD_OVERHEAD_BYTES, shardBuffers, type CpuLayout } from './shards.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
 import { moeFfnOnHost, type MoeHost } from './moe.ts';
@@ -465,7 +465,7 @@ export class CpuBackend implements Backend {
       k.push(this.kernels.alloc(bytes));
       v.push(this.kernels.alloc(bytes));
     }
-    this.scratchFor(layout.capacity);
+    this.scratchFor(ATTENTION_SCRATCH_FLOATS_PER_KEY * layout.capacity);
     return new CpuKv(layout.layers, layout.capacity, layout.kvHeads, layout.headDim, 2 * layout.layers * bytes, k, v);
   }
 
@@ -614,7 +614,7 @@ export class CpuBackend implements Backend {
       q: rows(q), kCache: kv.k[layer]!, vCache: kv.v[layer]!, out: rows(out), positions: (positions as CpuBuffer).ptr,
       heads, kvHeads: kv.kvHeads, headDim: kv.headDim, kvLength, scale: op.scale, softcap: op.softcap, window: op.window, causal: op.causal,
       bias: op.bias && { table: ptr(op.bias.table), bucketIds: (op.bias.bucketIds as CpuBuffer).ptr, offset: op.bias.offset },
-      scratch: this.scratchFor(kvLength), scratchStride: 4 * this.attnScratch.floats, uStart: 0, uEnd: tokens * heads,
+      scratch: this.scratchFor(ATTENTION_SCRATCH_FLOATS_PER_KEY * kvLength), scratchStride: 4 * this.attnScratch.floats, uStart: 0, uEnd: tokens * heads,
     });
   }
 

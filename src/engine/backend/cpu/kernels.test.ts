@@ -17,7 +17,7 @@ import { normReference } from '../webgpu/kernels/norm.ts';
 import { yarnCorrDims } from '../rope-scaling.ts';
 import { llama3FreqFactors, ropeReference } from '../webgpu/kernels/rope.ts';
 import { softmaxReference } from '../webgpu/kernels/softmax.ts';
-import { CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_BLOCK_BYTES, Q8A_WEIGHT_TYPES, Q8K_BLOCK_BYTES, Q8K_WEIGHT_TYPES, relaxedSimdSupported, simdSupported } from './kernels.ts';
+import { ATTENTION_SCRATCH_FLOATS_PER_KEY, CPU_WEIGHT_TYPES, CpuKernels, MATMUL_SCRATCH_FLOATS, Q8A_BLOCK_BYTES, Q8A_WEIGHT_TYPES, Q8K_BLOCK_BYTES, Q8K_WEIGHT_TYPES, relaxedSimdSupported, simdSupported } from './kernels.ts';
 import { mulberry32 as rng, freshSeed } from '../../../testing/random.ts';
 
 // Node 20's V8 has relaxed SIMD behind a flag (on by default from Node 22, Chrome 114): turn it on
@@ -407,6 +407,8 @@ describe.each([
     // (every key of a longer input, queries at early positions, no bias); scale 1.
     { name: 'T5 encoder: not causal, relative bias', heads: 6, kvHeads: 6, headDim: 12, tokens: 37, prefix: 0, causal: false, buckets: 32, scale: 1 },
     { name: 'T5 decoder: causal, relative bias', heads: 4, kvHeads: 4, headDim: 16, tokens: 3, prefix: 40, buckets: 16, scale: 1 },
+    // A bias with heads sharing KV heads (run in pairs: each head's own bias column).
+    { name: 'relative bias, GQA', heads: 6, kvHeads: 2, headDim: 20, tokens: 4, prefix: 33, buckets: 16, scale: 0.5 },
     { name: 'T5 cross-attention: not causal, keys past the queries', heads: 4, kvHeads: 4, headDim: 64, tokens: 2, prefix: 0, causal: false, extraKeys: 50, scale: 1 },
   ])('attention $name', ({ heads, kvHeads, headDim, tokens, prefix, window, softcap, scale, qGain, causal, buckets, extraKeys }) => {
     const mark = cpu.mark();
@@ -429,7 +431,7 @@ describe.each([
     const out = poisoned(tokens * heads * headDim);
     const args = {
       q: { ptr: qp, stride: qStride, offset: 3 }, kCache: upload(kc), vCache: upload(vc), out: { ptr: out, stride: heads * headDim },
-      positions: upload(positions), heads, kvHeads, headDim, kvLength, scale: s, softcap, window, scratch: cpu.allocF32(kvLength),
+      positions: upload(positions), heads, kvHeads, headDim, kvLength, scale: s, softcap, window, scratch: cpu.allocF32(ATTENTION_SCRATCH_FLOATS_PER_KEY * kvLength),
       causal, bias: bias && { table: upload(bias.table), bucketIds: upload(bias.bucketIds), offset: bias.offset },
     };
     const units = tokens * heads;
@@ -437,6 +439,10 @@ describe.each([
     cpu.attention({ ...args, uStart: 0, uEnd: split });
     cpu.attention({ ...args, uStart: split, uEnd: units });
     expect(normalizedMse(cpu.f32(out, tokens * heads * headDim), ref)).toBeLessThanOrEqual(MAX_NMSE);
+    // Heads sharing a KV head run in pairs; each unit alone gives bitwise the same outputs.
+    const alone = poisoned(tokens * heads * headDim);
+    for (let u = 0; u < units; u++) cpu.attention({ ...args, out: { ptr: alone, stride: heads * headDim }, uStart: u, uEnd: u + 1 });
+    expect(cpu.f32(alone, tokens * heads * headDim)).toEqual(cpu.f32(out, tokens * heads * headDim));
     cpu.release(mark);
   });
 
@@ -453,7 +459,7 @@ describe.each([
     const out = poisoned(ds.length * headDim);
     cpu.attention({
       q: { ptr: upload(q), stride: ds.length * headDim }, kCache: upload(kc), vCache: upload(vc), out: { ptr: out, stride: ds.length * headDim },
-      positions: upload(Uint32Array.from([1])), heads: ds.length, kvHeads: 1, headDim, kvLength: 2, scale: 1, scratch: cpu.allocF32(2), uStart: 0, uEnd: ds.length,
+      positions: upload(Uint32Array.from([1])), heads: ds.length, kvHeads: 1, headDim, kvLength: 2, scale: 1, scratch: cpu.allocF32(ATTENTION_SCRATCH_FLOATS_PER_KEY * 2), uStart: 0, uEnd: ds.length,
     });
     const o = cpu.f32(out, ds.length * headDim);
     const wrong: string[] = [];

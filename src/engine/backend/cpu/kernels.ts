@@ -34,6 +34,9 @@ export const Q8A_WEIGHT_TYPES: readonly GgmlType[] = [GgmlType.Q8_0, GgmlType.Q4
 /** Bytes per 32 activations in the Q8A format: f32 d, two i16 half sums, 32 i8. */
 export const Q8A_BLOCK_BYTES = 40;
 
+/** Floats of `attention` scratch per key and thread: a pair of heads sharing a KV head keeps both heads' scores. */
+export const ATTENTION_SCRATCH_FLOATS_PER_KEY = 2;
+
 /** K-quant weight types with an integer-dot path on Q8K activations (`matmulQ8K`). */
 export const Q8K_WEIGHT_TYPES: readonly GgmlType[] = [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 
@@ -650,7 +653,9 @@ export class CpuKernels {
 
   /**
    * Attention for (token, head) pairs u = t * heads + h in [uStart, uEnd) over f32 K/V caches laid
-   * out as the WebGPU ones ([capacity][kvHeads][headDim]). scratch: kvLength floats per caller.
+   * out as the WebGPU ones ([capacity][kvHeads][headDim]). scratch: ATTENTION_SCRATCH_FLOATS_PER_KEY *
+   * kvLength floats per caller. Chunks of the pool hold whole pairs of units (heads sharing a KV
+   * head run two at a time).
    * `causal: false`: every key below kvLength is visible. `bias`: T5's relative position bias, a
    * [buckets][heads] f32 table and u32 bucket ids indexed by keyPos - queryPos + offset (pointers).
    */
@@ -662,7 +667,7 @@ export class CpuKernels {
   }): void {
     if (a.heads % a.kvHeads !== 0) throw new RangeError(`heads ${a.heads} not a multiple of kvHeads ${a.kvHeads}`);
     const bias = a.bias ? [a.bias.table, a.bias.bucketIds, a.bias.offset] : [0, 0, 0];
-    this.exec('attention', [at(a.q), a.q.stride, a.kCache, a.vCache, at(a.out), a.out.stride, a.positions, a.heads, a.kvHeads, a.headDim, a.kvLength, a.scale ?? 1 / Math.sqrt(a.headDim), a.softcap ?? 0, a.window ?? 0, a.causal === false ? 0 : 1, ...bias, a.scratch, a.uStart, a.uEnd], 19, 1, 18, a.scratchStride);
+    this.exec('attention', [at(a.q), a.q.stride, a.kCache, a.vCache, at(a.out), a.out.stride, a.positions, a.heads, a.kvHeads, a.headDim, a.kvLength, a.scale ?? 1 / Math.sqrt(a.headDim), a.softcap ?? 0, a.window ?? 0, a.causal === false ? 0 : 1, ...bias, a.scratch, a.uStart, a.uEnd], 19, 2, 18, a.scratchStride);
   }
 
   softmax(a: { x: F32Rows; y: F32Rows; n: number; scale?: number; rowStart: number; rowEnd: number }): void {

@@ -2000,7 +2000,12 @@ export function rope(
  * causal 0: every key p < kvLength is visible (T5's encoder and cross-attention; window unused).
  * bias != 0: a relative position bias (T5) is added to each score, table [buckets][heads] at bias,
  * bucket of key p for query position qp = u32 bucketIds[p - qp + bucketOffset].
- * scratch: kvLength floats. A query that sees no key gets zeros.
+ * scratch: 2 * kvLength floats (ATTENTION_SCRATCH_FLOATS_PER_KEY on the host). A query that sees no key gets zeros.
+ *
+ * Two neighbouring units of the same token whose heads share a KV head (GQA / MQA) run as a pair:
+ * each key and value row is loaded once for both queries. Each head's operations and their order
+ * are those of a unit run alone, so outputs do not depend on the pairing (nor on how a thread pool
+ * cuts [uStart, uEnd)).
  */
 export function attention(
   q: usize, qStride: i32, kc: usize, vc: usize, out: usize, outStride: i32, positions: usize,
@@ -2010,123 +2015,271 @@ export function attention(
 ): void {
   const group = heads / kvHeads;
   const rowKv = <usize>(kvHeads * headDim) << 2;
-  // Vectors over the first headDim & ~3 elements, the rest (head sizes not a multiple of 4) one by one.
-  const dBytes = <usize>(headDim & ~3) << 2;
   const dEnd = <usize>headDim << 2;
-  for (let u = uStart; u < uEnd; u++) {
+  const headBytes = dEnd;
+  let u = uStart;
+  while (u < uEnd) {
     const t = u / heads;
     const h = u % heads;
     const kvh = h / group;
+    const pair = u + 1 < uEnd && h + 1 < heads && (h + 1) / group == kvh;
     const qp = <i32>load<u32>(positions + (<usize>t << 2));
     const qr = q + ((<usize>t * <usize>qStride + <usize>(h * headDim)) << 2);
     const orow = out + ((<usize>t * <usize>outStride + <usize>(h * headDim)) << 2);
     const last = causal != 0 ? min(qp, kvLength - 1) : kvLength - 1;
     const first = causal != 0 && window > 0 ? max(0, qp - window + 1) : 0;
-    memory.fill(orow, 0, dEnd);
+    memory.fill(orow, 0, pair ? 2 * dEnd : dEnd);
+    u += pair ? 2 : 1;
     if (last < first) continue;
     const n = last - first + 1;
     const kb = kc + <usize>first * rowKv + (<usize>(kvh * headDim) << 2);
     const vb = vc + <usize>first * rowKv + (<usize>(kvh * headDim) << 2);
-    // Scores, four keys at a time: the query chunk is loaded once for the four, and one
-    // transposing sum replaces four horizontal ones.
-    let i = 0;
-    for (; i + 4 <= n; i += 4) {
-      const k0 = kb + <usize>i * rowKv;
-      const k1 = k0 + rowKv;
-      const k2 = k1 + rowKv;
-      const k3 = k2 + rowKv;
-      let a0 = f32x4.splat(0);
-      let a1 = f32x4.splat(0);
-      let a2 = f32x4.splat(0);
-      let a3 = f32x4.splat(0);
-      for (let o: usize = 0; o < dBytes; o += 16) {
-        const qv = v128.load(qr + o);
-        a0 = madd(qv, v128.load(k0 + o), a0);
-        a1 = madd(qv, v128.load(k1 + o), a1);
-        a2 = madd(qv, v128.load(k2 + o), a2);
-        a3 = madd(qv, v128.load(k3 + o), a3);
-      }
-      let s4 = hsum4F(a0, a1, a2, a3);
-      for (let o = dBytes; o < dEnd; o += 4) {
-        const qs = f32x4.splat(load<f32>(qr + o));
-        s4 = madd(qs, gather4(k0 + o, k1 + o, k2 + o, k3 + o), s4);
-      }
-      v128.store(scratch + (<usize>i << 2), f32x4.mul(s4, f32x4.splat(scale)));
+    // The second head's scores follow the first's.
+    const scratch1 = scratch + (<usize>n << 2);
+    if (pair) attentionScores2(qr, qr + headBytes, kb, n, rowKv, headDim, scale, scratch, scratch1);
+    else attentionScores(qr, kb, n, rowKv, headDim, scale, scratch);
+    const sum = attentionWeights(scratch, n, softcap, bias, bucketIds, bucketOffset, first - qp, heads, h);
+    if (pair) {
+      const sum1 = attentionWeights(scratch1, n, softcap, bias, bucketIds, bucketOffset, first - qp, heads, h + 1);
+      attentionValues2(scratch, scratch1, vb, n, rowKv, headDim, orow, orow + headBytes);
+      attentionNormalize(orow + headBytes, headDim, sum1);
+    } else {
+      attentionValues(scratch, vb, n, rowKv, headDim, orow);
     }
-    for (; i < n; i++) {
-      const kr = kb + <usize>i * rowKv;
-      let a0 = f32x4.splat(0);
-      for (let o: usize = 0; o < dBytes; o += 16) a0 = madd(v128.load(qr + o), v128.load(kr + o), a0);
-      let sc = hsum(a0);
-      for (let o = dBytes; o < dEnd; o += 4) sc += load<f32>(qr + o) * load<f32>(kr + o);
-      store<f32>(scratch + (<usize>i << 2), sc * scale);
-    }
-    if (softcap > 0 || bias != 0) {
-      for (let j = 0; j < n; j++) {
-        const a = scratch + (<usize>j << 2);
-        let sc = load<f32>(a);
-        if (softcap > 0) sc = softcap * Mathf.tanh(sc / softcap);
-        if (bias != 0) {
-          const bucket = load<u32>(bucketIds + (<usize>(first + j - qp + bucketOffset) << 2));
-          sc += load<f32>(bias + ((<usize>bucket * <usize>heads + <usize>h) << 2));
-        }
-        store<f32>(a, sc);
-      }
-    }
-    let m: f32 = -Infinity;
-    for (let j = 0; j < n; j++) m = max(m, load<f32>(scratch + (<usize>j << 2)));
-    // Weights exp(s - m), four at a time; the sum in four lanes.
-    const mv = f32x4.splat(m);
-    let sum4 = f32x4.splat(0);
-    i = 0;
-    for (; i + 4 <= n; i += 4) {
-      const a = scratch + (<usize>i << 2);
-      const e = expNonPositive(f32x4.sub(v128.load(a), mv));
-      v128.store(a, e);
-      sum4 = f32x4.add(sum4, e);
-    }
-    let sum = hsum(sum4);
-    for (; i < n; i++) {
-      const a = scratch + (<usize>i << 2);
-      const e = f32x4.extract_lane(expNonPositive(f32x4.splat(load<f32>(a) - m)), 0);
-      store<f32>(a, e);
-      sum += e;
-    }
-    // Values, four keys at a time: each output chunk is loaded and stored once per four.
-    i = 0;
-    for (; i + 4 <= n; i += 4) {
-      const wv = v128.load(scratch + (<usize>i << 2));
-      const w0 = f32x4.splat(f32x4.extract_lane(wv, 0));
-      const w1 = f32x4.splat(f32x4.extract_lane(wv, 1));
-      const w2 = f32x4.splat(f32x4.extract_lane(wv, 2));
-      const w3 = f32x4.splat(f32x4.extract_lane(wv, 3));
-      const v0 = vb + <usize>i * rowKv;
-      const v1 = v0 + rowKv;
-      const v2 = v1 + rowKv;
-      const v3 = v2 + rowKv;
-      for (let o: usize = 0; o < dBytes; o += 16) {
-        let acc = v128.load(orow + o);
-        acc = madd(w0, v128.load(v0 + o), acc);
-        acc = madd(w1, v128.load(v1 + o), acc);
-        acc = madd(w2, v128.load(v2 + o), acc);
-        acc = madd(w3, v128.load(v3 + o), acc);
-        v128.store(orow + o, acc);
-      }
-      for (let o = dBytes; o < dEnd; o += 4) {
-        store<f32>(orow + o, load<f32>(orow + o) + hsum(f32x4.mul(wv, gather4(v0 + o, v1 + o, v2 + o, v3 + o))));
-      }
-    }
-    for (; i < n; i++) {
-      const ws = load<f32>(scratch + (<usize>i << 2));
-      const wv = f32x4.splat(ws);
-      const vr = vb + <usize>i * rowKv;
-      for (let o: usize = 0; o < dBytes; o += 16) v128.store(orow + o, madd(wv, v128.load(vr + o), v128.load(orow + o)));
-      for (let o = dBytes; o < dEnd; o += 4) store<f32>(orow + o, load<f32>(orow + o) + ws * load<f32>(vr + o));
-    }
-    const inv = f32x4.splat(1 / sum);
-    for (let o: usize = 0; o < dBytes; o += 16) v128.store(orow + o, f32x4.mul(v128.load(orow + o), inv));
-    for (let o = dBytes; o < dEnd; o += 4) store<f32>(orow + o, load<f32>(orow + o) / sum);
+    attentionNormalize(orow, headDim, sum);
   }
+}
+
+/**
+ * scale * q.k for n keys (rows rowKv bytes apart from kb) into s, four keys at a time: the query
+ * chunk is loaded once for the four, and one transposing sum replaces four horizontal ones. Head
+ * sizes not a multiple of 4 take their last elements one at a time.
+ */
+@inline function attentionScores(qr: usize, kb: usize, n: i32, rowKv: usize, headDim: i32, scale: f32, s: usize): void {
+  const dBytes = <usize>(headDim & ~3) << 2;
+  const dEnd = <usize>headDim << 2;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const k0 = kb + <usize>i * rowKv;
+    const k1 = k0 + rowKv;
+    const k2 = k1 + rowKv;
+    const k3 = k2 + rowKv;
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    for (let o: usize = 0; o < dBytes; o += 16) {
+      const qv = v128.load(qr + o);
+      a0 = madd(qv, v128.load(k0 + o), a0);
+      a1 = madd(qv, v128.load(k1 + o), a1);
+      a2 = madd(qv, v128.load(k2 + o), a2);
+      a3 = madd(qv, v128.load(k3 + o), a3);
+    }
+    let s4 = hsum4F(a0, a1, a2, a3);
+    for (let o = dBytes; o < dEnd; o += 4) s4 = madd(f32x4.splat(load<f32>(qr + o)), gather4(k0 + o, k1 + o, k2 + o, k3 + o), s4);
+    v128.store(s + (<usize>i << 2), f32x4.mul(s4, f32x4.splat(scale)));
+  }
+  for (; i < n; i++) store<f32>(s + (<usize>i << 2), attentionScore1(qr, kb + <usize>i * rowKv, headDim) * scale);
+}
+
+/** One key's q.k (the scores' tail of fewer than four keys). */
+@inline function attentionScore1(qr: usize, kr: usize, headDim: i32): f32 {
+  const dBytes = <usize>(headDim & ~3) << 2;
+  const dEnd = <usize>headDim << 2;
+  let a0 = f32x4.splat(0);
+  for (let o: usize = 0; o < dBytes; o += 16) a0 = madd(v128.load(qr + o), v128.load(kr + o), a0);
+  let sc = hsum(a0);
+  for (let o = dBytes; o < dEnd; o += 4) sc += load<f32>(qr + o) * load<f32>(kr + o);
+  return sc;
+}
+
+/** attentionScores for two queries (qa into sa, qb into sb) over the same keys: each key chunk loaded once. */
+@inline function attentionScores2(qa: usize, qb: usize, kb: usize, n: i32, rowKv: usize, headDim: i32, scale: f32, sa: usize, sb: usize): void {
+  const dBytes = <usize>(headDim & ~3) << 2;
+  const dEnd = <usize>headDim << 2;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const k0 = kb + <usize>i * rowKv;
+    const k1 = k0 + rowKv;
+    const k2 = k1 + rowKv;
+    const k3 = k2 + rowKv;
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0);
+    let b1 = f32x4.splat(0);
+    let b2 = f32x4.splat(0);
+    let b3 = f32x4.splat(0);
+    for (let o: usize = 0; o < dBytes; o += 16) {
+      const kv0 = v128.load(k0 + o);
+      const kv1 = v128.load(k1 + o);
+      const kv2 = v128.load(k2 + o);
+      const kv3 = v128.load(k3 + o);
+      const qva = v128.load(qa + o);
+      a0 = madd(qva, kv0, a0);
+      a1 = madd(qva, kv1, a1);
+      a2 = madd(qva, kv2, a2);
+      a3 = madd(qva, kv3, a3);
+      const qvb = v128.load(qb + o);
+      b0 = madd(qvb, kv0, b0);
+      b1 = madd(qvb, kv1, b1);
+      b2 = madd(qvb, kv2, b2);
+      b3 = madd(qvb, kv3, b3);
+    }
+    let sa4 = hsum4F(a0, a1, a2, a3);
+    let sb4 = hsum4F(b0, b1, b2, b3);
+    for (let o = dBytes; o < dEnd; o += 4) {
+      const k4 = gather4(k0 + o, k1 + o, k2 + o, k3 + o);
+      sa4 = madd(f32x4.splat(load<f32>(qa + o)), k4, sa4);
+      sb4 = madd(f32x4.splat(load<f32>(qb + o)), k4, sb4);
+    }
+    v128.store(sa + (<usize>i << 2), f32x4.mul(sa4, f32x4.splat(scale)));
+    v128.store(sb + (<usize>i << 2), f32x4.mul(sb4, f32x4.splat(scale)));
+  }
+  for (; i < n; i++) {
+    const kr = kb + <usize>i * rowKv;
+    store<f32>(sa + (<usize>i << 2), attentionScore1(qa, kr, headDim) * scale);
+    store<f32>(sb + (<usize>i << 2), attentionScore1(qb, kr, headDim) * scale);
+  }
+}
+
+/**
+ * Head h's n scores at s (keys from position qp + rel) into softmax weights exp(s - max), in
+ * place: softcap and the relative position bias first when asked. Returns the weights' sum.
+ */
+@inline function attentionWeights(s: usize, n: i32, softcap: f32, bias: usize, bucketIds: usize, bucketOffset: i32, rel: i32, heads: i32, h: i32): f32 {
+  if (softcap > 0 || bias != 0) {
+    for (let j = 0; j < n; j++) {
+      const a = s + (<usize>j << 2);
+      let sc = load<f32>(a);
+      if (softcap > 0) sc = softcap * Mathf.tanh(sc / softcap);
+      if (bias != 0) {
+        const bucket = load<u32>(bucketIds + (<usize>(j + rel + bucketOffset) << 2));
+        sc += load<f32>(bias + ((<usize>bucket * <usize>heads + <usize>h) << 2));
+      }
+      store<f32>(a, sc);
+    }
+  }
+  let m: f32 = -Infinity;
+  for (let j = 0; j < n; j++) m = max(m, load<f32>(s + (<usize>j << 2)));
+  // Weights exp(s - m), four at a time; the sum in four lanes.
+  const mv = f32x4.splat(m);
+  let sum4 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const a = s + (<usize>i << 2);
+    const e = expNonPositive(f32x4.sub(v128.load(a), mv));
+    v128.store(a, e);
+    sum4 = f32x4.add(sum4, e);
+  }
+  let sum = hsum(sum4);
+  for (; i < n; i++) {
+    const a = s + (<usize>i << 2);
+    const e = f32x4.extract_lane(expNonPositive(f32x4.splat(load<f32>(a) - m)), 0);
+    store<f32>(a, e);
+    sum += e;
+  }
+  return sum;
+}
+
+/** orow += sum_i w[i] v_i over n value rows (rowKv bytes apart from vb), four keys at a time: each output chunk loaded and stored once per four. */
+@inline function attentionValues(w: usize, vb: usize, n: i32, rowKv: usize, headDim: i32, orow: usize): void {
+  const dBytes = <usize>(headDim & ~3) << 2;
+  const dEnd = <usize>headDim << 2;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const wv = v128.load(w + (<usize>i << 2));
+    const w0 = f32x4.splat(f32x4.extract_lane(wv, 0));
+    const w1 = f32x4.splat(f32x4.extract_lane(wv, 1));
+    const w2 = f32x4.splat(f32x4.extract_lane(wv, 2));
+    const w3 = f32x4.splat(f32x4.extract_lane(wv, 3));
+    const v0 = vb + <usize>i * rowKv;
+    const v1 = v0 + rowKv;
+    const v2 = v1 + rowKv;
+    const v3 = v2 + rowKv;
+    for (let o: usize = 0; o < dBytes; o += 16) {
+      let acc = v128.load(orow + o);
+      acc = madd(w0, v128.load(v0 + o), acc);
+      acc = madd(w1, v128.load(v1 + o), acc);
+      acc = madd(w2, v128.load(v2 + o), acc);
+      acc = madd(w3, v128.load(v3 + o), acc);
+      v128.store(orow + o, acc);
+    }
+    for (let o = dBytes; o < dEnd; o += 4) {
+      store<f32>(orow + o, load<f32>(orow + o) + hsum(f32x4.mul(wv, gather4(v0 + o, v1 + o, v2 + o, v3 + o))));
+    }
+  }
+  for (; i < n; i++) attentionValue1(load<f32>(w + (<usize>i << 2)), vb + <usize>i * rowKv, headDim, orow);
+}
+
+/** orow += ws * vr (the value sums' tail of fewer than four keys). */
+@inline function attentionValue1(ws: f32, vr: usize, headDim: i32, orow: usize): void {
+  const dBytes = <usize>(headDim & ~3) << 2;
+  const dEnd = <usize>headDim << 2;
+  const wv = f32x4.splat(ws);
+  for (let o: usize = 0; o < dBytes; o += 16) v128.store(orow + o, madd(wv, v128.load(vr + o), v128.load(orow + o)));
+  for (let o = dBytes; o < dEnd; o += 4) store<f32>(orow + o, load<f32>(orow + o) + ws * load<f32>(vr + o));
+}
+
+/** attentionValues for two heads' weights (wa into oa, wb into ob) over the same value rows: each value chunk loaded once. */
+@inline function attentionValues2(wa: usize, wb: usize, vb: usize, n: i32, rowKv: usize, headDim: i32, oa: usize, ob: usize): void {
+  const dBytes = <usize>(headDim & ~3) << 2;
+  const dEnd = <usize>headDim << 2;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const wva = v128.load(wa + (<usize>i << 2));
+    const wvb = v128.load(wb + (<usize>i << 2));
+    const a0 = f32x4.splat(f32x4.extract_lane(wva, 0));
+    const a1 = f32x4.splat(f32x4.extract_lane(wva, 1));
+    const a2 = f32x4.splat(f32x4.extract_lane(wva, 2));
+    const a3 = f32x4.splat(f32x4.extract_lane(wva, 3));
+    const b0 = f32x4.splat(f32x4.extract_lane(wvb, 0));
+    const b1 = f32x4.splat(f32x4.extract_lane(wvb, 1));
+    const b2 = f32x4.splat(f32x4.extract_lane(wvb, 2));
+    const b3 = f32x4.splat(f32x4.extract_lane(wvb, 3));
+    const v0 = vb + <usize>i * rowKv;
+    const v1 = v0 + rowKv;
+    const v2 = v1 + rowKv;
+    const v3 = v2 + rowKv;
+    for (let o: usize = 0; o < dBytes; o += 16) {
+      const x0 = v128.load(v0 + o);
+      const x1 = v128.load(v1 + o);
+      const x2 = v128.load(v2 + o);
+      const x3 = v128.load(v3 + o);
+      let acc = v128.load(oa + o);
+      acc = madd(a0, x0, acc);
+      acc = madd(a1, x1, acc);
+      acc = madd(a2, x2, acc);
+      acc = madd(a3, x3, acc);
+      v128.store(oa + o, acc);
+      let acb = v128.load(ob + o);
+      acb = madd(b0, x0, acb);
+      acb = madd(b1, x1, acb);
+      acb = madd(b2, x2, acb);
+      acb = madd(b3, x3, acb);
+      v128.store(ob + o, acb);
+    }
+    for (let o = dBytes; o < dEnd; o += 4) {
+      const x4 = gather4(v0 + o, v1 + o, v2 + o, v3 + o);
+      store<f32>(oa + o, load<f32>(oa + o) + hsum(f32x4.mul(wva, x4)));
+      store<f32>(ob + o, load<f32>(ob + o) + hsum(f32x4.mul(wvb, x4)));
+    }
+  }
+  for (; i < n; i++) {
+    const vr = vb + <usize>i * rowKv;
+    attentionValue1(load<f32>(wa + (<usize>i << 2)), vr, headDim, oa);
+    attentionValue1(load<f32>(wb + (<usize>i << 2)), vr, headDim, ob);
+  }
+}
+
+/** orow /= sum (the softmax's denominator, applied once to the value sums). */
+@inline function attentionNormalize(orow: usize, headDim: i32, sum: f32): void {
+  const dBytes = <usize>(headDim & ~3) << 2;
+  const dEnd = <usize>headDim << 2;
+  const inv = f32x4.splat(1 / sum);
+  for (let o: usize = 0; o < dBytes; o += 16) v128.store(orow + o, f32x4.mul(v128.load(orow + o), inv));
+  for (let o = dBytes; o < dEnd; o += 4) store<f32>(orow + o, load<f32>(orow + o) / sum);
 }
 
 /** [hsum(a0), hsum(a1), hsum(a2), hsum(a3)] of f32x4s: a 4 x 4 transpose-and-add. */
