@@ -1,11 +1,11 @@
 /**
- * The memory plan counts weights as the backend will hold them: a backend that widens a type (the
- * CPU backend converts types it has no kernel for to F32) must be planned at the widened size, or
+ * The memory plan counts weights as the backend will hold them: a backend that widens a type (as
+ * the CPU backend once converted types it had no kernel for to F32) must be planned at the widened size, or
  * a model that does not fit fails late with a RangeError instead of ModelTooLargeError.
  */
 import { describe, expect, it } from 'vitest';
 import { cpuWeightBytes } from '../backend/cpu/backend.ts';
-import { GgmlType } from '../gguf/ggml-types.ts';
+import { GgmlType, byteSizeOf } from '../gguf/ggml-types.ts';
 import { readGguf } from '../gguf/reader.ts';
 import { bytesSource } from '../gguf/source.ts';
 import { makeTestModel } from '../../testing/make-model.ts';
@@ -15,23 +15,26 @@ import { UnsupportedModelError } from './errors.ts';
 import { assembleGgufModel } from '../gguf/split.ts';
 
 describe('planMemory', () => {
-  it('counts converted weight types at the size the CPU backend holds them', async () => {
+  it("counts weights at the size the backend says it holds them (a backend that widens Q3_K)", async () => {
     const bytes = makeTestModel({ arch: 'llama', embd: 256, layers: 1, heads: 4, kvHeads: 2, ff: 512, quant: 'q3_k', seed: 3 });
     const file = await readGguf(bytesSource(bytes));
     const tensors = file.tensors;
     const config = readModelConfig(file);
     const limits = { maxBufferBytes: 1 << 30, memoryBudgetBytes: 1 << 30 };
     const options = { contextLength: 256, batch: 8 };
+    const widensQ3 = (type: GgmlType, shape: readonly number[]) => (type === GgmlType.Q3_K ? 4 * shape.reduce((a, b) => a * b, 1) : byteSizeOf(type, shape.reduce((a, b) => a * b, 1)));
     const asInFile = planMemory(config, tensors, { limits }, options);
-    const onCpu = planMemory(config, tensors, { limits, weightBytes: cpuWeightBytes }, options);
+    const widened = planMemory(config, tensors, { limits, weightBytes: widensQ3 }, options);
     const q3 = tensors.filter((t) => t.type === GgmlType.Q3_K);
     expect(q3.length).toBeGreaterThan(0);
     const widening = q3.reduce((a, t) => a + 4 * t.elementCount - t.byteSize, 0);
-    expect(onCpu.weightBytes - asInFile.weightBytes).toBe(widening);
+    expect(widened.weightBytes - asInFile.weightBytes).toBe(widening);
     // A budget that holds the file's bytes but not the widened ones is refused up front.
     const tight = { ...limits, memoryBudgetBytes: asInFile.totalBytes };
     expect(() => planMemory(config, tensors, { limits: tight }, options)).not.toThrow();
-    expect(() => planMemory(config, tensors, { limits: tight, weightBytes: cpuWeightBytes }, options)).toThrow(ModelTooLargeError);
+    expect(() => planMemory(config, tensors, { limits: tight, weightBytes: widensQ3 }, options)).toThrow(ModelTooLargeError);
+    // The CPU backend holds Q3_K at its file bytes.
+    expect(planMemory(config, tensors, { limits, weightBytes: cpuWeightBytes }, options).weightBytes).toBe(asInFile.weightBytes);
   });
 });
 

@@ -10,10 +10,8 @@
  * (four tokens per pass in prefill); the f32 path (each chunk of a weight row dequantized once for
  * up to four tokens) otherwise.
  *
- * Weight types without a kernel (CPU_CONVERTED_WEIGHT_TYPES: Q2_K, Q3_K, IQ4_NL, IQ4_XS, ...: every
- * other type the GGUF quants registry decodes) are dequantized to F32 at load time with the
- * registry's llama.cpp-exact dequantizers: exact, at 4 bytes per weight (`weightBytes` says how
- * many bytes a weight will take, for the memory plan).
+ * Every type of the GGUF quants registry has a kernel and keeps its file bytes (Q2_K, Q3_K, IQ4_NL
+ * and IQ4_XS take the f32 path: each chunk of a row dequantized in L1).
  *
  * Threads: `create({ threads: n })` with n > 1 makes the memory shared and starts n - 1 workers
  * (threads.ts); every kernel call is then split by rows across them and the calling thread, with
@@ -22,7 +20,6 @@
  * so before creating one.
  */
 import { GgmlType, byteSizeOf, ggmlTypeName } from '../../gguf/ggml-types.ts';
-import { QUANT_FORMATS, quantFormat } from '../../gguf/quants/index.ts';
 import type {
   Activation,
   AttentionOp,
@@ -75,32 +72,18 @@ const Q8A_PLAIN_F32_PREFILL: readonly GgmlType[] = [GgmlType.Q4_1, GgmlType.Q5_1
 export const CPU_BACKEND_OVERHEAD_BYTES = 32 << 20;
 
 /**
- * Weight types the backend loads by dequantizing them to F32 (no native kernel): every type of the
- * quants registry (src/engine/gguf/quants) that is not in CPU_WEIGHT_TYPES.
- */
-export const CPU_CONVERTED_WEIGHT_TYPES: readonly GgmlType[] = QUANT_FORMATS.map((f) => f.type).filter((t) => !CPU_WEIGHT_TYPES.includes(t));
-
-/** Source bytes read (and dequantized) at a time when converting a weight to F32. */
-const CONVERT_CHUNK_BYTES = 4 << 20;
-
-/**
- * Bytes the CPU backend holds for a weight of this type and shape: the GGUF bytes for native types,
- * 4 per element for types converted to F32 at load. Static, so a memory plan can be made before
- * the backend (whose shared memory is sized from that plan) exists.
+ * Bytes the CPU backend holds for a weight of this type and shape: its GGUF bytes (every type is
+ * read as stored). Static, so a memory plan can be made before the backend (whose shared memory is
+ * sized from that plan) exists.
  */
 export function cpuWeightBytes(type: GgmlType, shape: readonly number[]): number {
-  const elements = shape.reduce((a, b) => a * b, 1);
-  if (CPU_WEIGHT_TYPES.includes(type)) return byteSizeOf(type, elements);
-  if (!quantFormat(type)) throw new RangeError(`the CPU backend cannot read type ${ggmlTypeName(type)}`);
-  return 4 * elements;
+  if (!CPU_WEIGHT_TYPES.includes(type)) throw new RangeError(`the CPU backend cannot read type ${ggmlTypeName(type)}`);
+  return byteSizeOf(type, shape.reduce((a, b) => a * b, 1));
 }
 
-/**
- * Native kernel types, and every type the quants registry decodes (converted to F32 at load).
- * Static, as `cpuWeightBytes`, for a plan made before the backend exists.
- */
+/** The types the CPU kernels read. Static, as `cpuWeightBytes`, for a plan made before the backend exists. */
 export function cpuSupportsWeight(type: GgmlType): boolean {
-  return CPU_WEIGHT_TYPES.includes(type) || quantFormat(type) !== undefined;
+  return CPU_WEIGHT_TYPES.includes(type);
 }
 
 /**
@@ -115,8 +98,7 @@ export function cpuMaxModelBytes(shards: number): number {
 
 /**
  * What a CPU load is planned against before the backend exists: CPU_MAX_SHARDS wasm32 memories
- * less what the backend itself takes, the CPU's weight sizes (converted types widened to F32) and
- * types. How many memories the weights take, and whether this engine can make them, is
+ * less what the backend itself takes, the CPU's weight sizes and types. How many memories the weights take, and whether this engine can make them, is
  * `CpuBackend.createFor`'s (from the plan).
  */
 export const CPU_PLAN_TARGET: {
@@ -320,12 +302,7 @@ export class CpuBackend implements Backend {
     return cpuSupportsWeight(type);
   }
 
-  /**
-   * Bytes `weight()` will hold for a tensor of this type and shape (GGUF order, k first): the GGUF
-   * bytes for native types, 4 per element for types converted to F32 (Q2_K 12.2x its file size,
-   * Q3_K 9.3x, IQ4_NL 7.1x, IQ4_XS 7.5x), before the 64-byte alignment. What the memory plan should
-   * count instead of the file's byte size.
-   */
+  /** Bytes `weight()` will hold for a tensor of this type and shape (GGUF order, k first), before the 64-byte alignment: its GGUF bytes. */
   weightBytes(type: GgmlType, shape: readonly number[]): number {
     return cpuWeightBytes(type, shape);
   }
@@ -337,7 +314,6 @@ export class CpuBackend implements Backend {
     const [k, ...rest] = info.shape;
     if (k === undefined) throw new RangeError(`${info.name}: empty shape`);
     const rows = rest.reduce((a, b) => a * b, 1);
-    if (!CPU_WEIGHT_TYPES.includes(info.type)) return this.convertedWeight(info.name, info.type, k, rows, read);
     const rowBytes = this.kernels.rowBytes(info.type, k);
     if (rowBytes === 0) throw new RangeError(`${info.name}: k = ${k} is not a whole number of blocks`);
     const bytes = rowBytes * rows;
@@ -386,29 +362,6 @@ export class CpuBackend implements Backend {
       });
     }
     return s;
-  }
-
-  /**
-   * A weight of a type with no kernel, dequantized to F32 as it is read (the registry's dequantizers
-   * are bit-exact with llama.cpp's), a few MiB of whole rows at a time, straight into the memory.
-   */
-  private async convertedWeight(name: string, type: GgmlType, k: number, rows: number, read: ByteReader): Promise<Weight> {
-    const fmt = quantFormat(type)!;
-    if (k % fmt.blockSize !== 0) throw new RangeError(`${name}: k = ${k} is not a whole number of ${fmt.name} blocks`);
-    const srcRowBytes = (k / fmt.blockSize) * fmt.typeSize;
-    const bytes = 4 * k * rows;
-    const shard = this.place(name, bytes);
-    const kernels = this.shards[shard]!.kernels;
-    const ptr = kernels.alloc(bytes);
-    const rowsPerChunk = Math.max(1, Math.floor(CONVERT_CHUNK_BYTES / srcRowBytes));
-    for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
-      const n = Math.min(rowsPerChunk, rows - r0);
-      const part = await read(r0 * srcRowBytes, n * srcRowBytes);
-      if (part.length !== n * srcRowBytes) throw new RangeError(`${name}: short read at ${r0 * srcRowBytes}`);
-      // The view is made after the await: nothing grows the memory here, but stay safe.
-      fmt.dequantize(part, kernels.f32(ptr + 4 * r0 * k, n * k), n * k);
-    }
-    return new CpuWeight(name, GgmlType.F32, k, rows, bytes, ptr, shard);
   }
 
   /** Room left: shard 0's to its maximum, plus every other shard's to its weight cap. */

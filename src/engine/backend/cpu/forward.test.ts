@@ -67,8 +67,8 @@ const legacyMixRecipe: QuantRecipe = (t) => {
   }
 };
 
-/** Types with no CPU kernel (converted to F32 at load): a Q3_K_M / Q2_K / IQ4 style mix. */
-const convertedMixRecipe: QuantRecipe = (t) => {
+/** Types on the f32 path (no integer-dot kernel): a Q3_K_M / Q2_K / IQ4 style mix. */
+const f32PathMixRecipe: QuantRecipe = (t) => {
   switch (t.role) {
     case 'vector': return GgmlType.F32;
     case 'output': return GgmlType.Q6_K;
@@ -88,7 +88,7 @@ const CASES: Array<[TestArch, string, string | QuantRecipe]> = [
   ['granite', 'Q4_0', 'q4_0'],
   ['qwen3', 'Q6_K', 'q6_k'],
   ['qwen2', 'Q5_0/Q4_1/Q5_1', legacyMixRecipe],
-  ['llama', 'Q3_K/Q2_K/IQ4 (converted)', convertedMixRecipe],
+  ['llama', 'Q3_K/Q2_K/IQ4 (f32 path)', f32PathMixRecipe],
 ];
 
 describe('CPU forward vs the float64 reference', () => {

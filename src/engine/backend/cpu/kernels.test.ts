@@ -591,7 +591,7 @@ describe.each([
   });
 
   it('rejects unsupported types and shapes', () => {
-    expect(() => cpu.dequantize(GgmlType.Q2_K, 0, 0, 256)).toThrow(RangeError);
+    expect(() => cpu.dequantize(GgmlType.IQ2_XXS, 0, 0, 256)).toThrow(RangeError);
     expect(() => cpu.matmulQ8A({ type: GgmlType.F16, w: 0, k: 32, xq: 0, y: { ptr: 0, stride: 1 }, tokens: 1, rowStart: 0, rowEnd: 0 })).toThrow(RangeError);
     expect(() => cpu.quantizeQ8A({ ptr: 0, stride: 33 }, 0, 33, 0, 1)).toThrow(RangeError);
   });

@@ -26,6 +26,10 @@ export const CPU_WEIGHT_TYPES: readonly GgmlType[] = [
   GgmlType.Q4_K,
   GgmlType.Q5_K,
   GgmlType.Q6_K,
+  GgmlType.Q2_K,
+  GgmlType.Q3_K,
+  GgmlType.IQ4_NL,
+  GgmlType.IQ4_XS,
 ];
 
 /** Weight types with an integer-dot path on 8-bit quantized activations (`matmulQ8A`). */

@@ -19,9 +19,13 @@ const T_Q4_1: i32 = 3;
 const T_Q5_0: i32 = 6;
 const T_Q5_1: i32 = 7;
 const T_Q8_0: i32 = 8;
+const T_Q2_K: i32 = 10;
+const T_Q3_K: i32 = 11;
 const T_Q4_K: i32 = 12;
 const T_Q5_K: i32 = 13;
 const T_Q6_K: i32 = 14;
+const T_IQ4_NL: i32 = 20;
+const T_IQ4_XS: i32 = 23;
 const T_BF16: i32 = 30;
 /**
  * Not a ggml type: Q5_0 rows stored four-row interleaved by `packQ5_0x4` (the relaxed build's
@@ -357,9 +361,103 @@ function dequantQ6_K(src: usize, dst: usize, n: i32): void {
   }
 }
 
+/**
+ * Q2_K: (d * sc) * q - dmin * m per sub-block of 16, q in [0, 3] (bits 2k..2k+1 of the 32 bytes of
+ * half h: elements 128h + 32k + l); store16's product then difference, as llama.cpp rounds it.
+ */
+function dequantQ2_K(src: usize, dst: usize, n: i32): void {
+  const m3 = i8x16.splat(3);
+  for (let b = 0; b < n; b += 256, src += 84) {
+    const d = loadF16(src + 80);
+    const dmin = loadF16(src + 82);
+    let sc = src;
+    for (let h: usize = 0; h < 2; h++) {
+      const q0 = v128.load(src + 16 + 32 * h);
+      const q1 = v128.load(src + 32 + 32 * h);
+      for (let shift = 0; shift < 8; shift += 2, sc += 2, dst += 128) {
+        // 16-bit shifts: the bits a byte gets from its neighbour lie above the 2-bit mask.
+        const s0 = load<u8>(sc);
+        const s1 = load<u8>(sc, 1);
+        store16(dst, v128.and(i16x8.shr_u(q0, shift), m3), f32x4.splat(d * <f32>(s0 & 15)), f32x4.splat(dmin * <f32>(s0 >> 4)));
+        store16(dst + 64, v128.and(i16x8.shr_u(q1, shift), m3), f32x4.splat(d * <f32>(s1 & 15)), f32x4.splat(dmin * <f32>(s1 >> 4)));
+      }
+    }
+  }
+}
+
+/** Q3_K's six-bit scale of sub-block j (scale bytes at s) less 32. */
+@inline function scaleQ3(s: usize, j: i32): i32 {
+  const low: u32 = j < 8 ? <u32>load<u8>(s + <usize>j) & 15 : <u32>load<u8>(s + <usize>(j - 8)) >> 4;
+  return <i32>(low | (((<u32>load<u8>(s + 8 + <usize>(j & 3)) >> (2 * (j >> 2))) & 3) << 4)) - 32;
+}
+
+/**
+ * Q3_K: (d * (sc - 32)) * (q - 4) per sub-block of 16: q's two low bits as Q2_K's, its third from
+ * hmask (bit 4h + k of byte l for element 128h + 32k + l).
+ */
+function dequantQ3_K(src: usize, dst: usize, n: i32): void {
+  const m3 = i8x16.splat(3);
+  const four = i8x16.splat(4);
+  const zero = f32x4.splat(0);
+  for (let b = 0; b < n; b += 256, src += 110) {
+    const d = loadF16(src + 108);
+    const hm0 = v128.load(src);
+    const hm1 = v128.load(src + 16);
+    for (let h = 0; h < 2; h++) {
+      const q0 = v128.load(src + 32 + 32 * <usize>h);
+      const q1 = v128.load(src + 48 + 32 * <usize>h);
+      for (let k = 0; k < 4; k++, dst += 128) {
+        const bit = i8x16.splat(<i8>(<i32>1 << (4 * h + k)));
+        const lo = v128.or(v128.and(i16x8.shr_u(q0, 2 * k), m3), v128.and(i8x16.ne(v128.and(hm0, bit), i8x16.splat(0)), four));
+        const hi = v128.or(v128.and(i16x8.shr_u(q1, 2 * k), m3), v128.and(i8x16.ne(v128.and(hm1, bit), i8x16.splat(0)), four));
+        const s = 8 * h + 2 * k;
+        store16(dst, i8x16.sub(lo, four), f32x4.splat(d * <f32>scaleQ3(src + 96, s)), zero);
+        store16(dst + 64, i8x16.sub(hi, four), f32x4.splat(d * <f32>scaleQ3(src + 96, s + 1)), zero);
+      }
+    }
+  }
+}
+
+/** ggml's kvalues_iq4nl: the 16 levels of IQ4_NL / IQ4_XS, looked up by nibble with a swizzle. */
+@inline function iq4Levels(): v128 {
+  return i8x16(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+}
+
+/** IQ4_NL: d * K[q] per block of 32 (low nibbles elements 0..15, high nibbles 16..31). */
+function dequantIQ4_NL(src: usize, dst: usize, n: i32): void {
+  const levels = iq4Levels();
+  const m4 = i8x16.splat(0x0f);
+  const zero = f32x4.splat(0);
+  for (let b = 0; b < n; b += 32, src += 18, dst += 128) {
+    const d = f32x4.splat(loadF16(src));
+    const q = v128.load(src, 2);
+    store16(dst, i8x16.swizzle(levels, v128.and(q, m4)), d, zero);
+    store16(dst + 64, i8x16.swizzle(levels, hiNibbles(q)), d, zero);
+  }
+}
+
+/** IQ4_XS: (d * (ls - 32)) * K[q] per block of 32 of a 256 super-block, ls six bits (4 low, 2 high). */
+function dequantIQ4_XS(src: usize, dst: usize, n: i32): void {
+  const levels = iq4Levels();
+  const m4 = i8x16.splat(0x0f);
+  const zero = f32x4.splat(0);
+  for (let b = 0; b < n; b += 256, src += 136) {
+    const d = loadF16(src);
+    const sh = <u32>load<u16>(src + 2);
+    for (let ib = 0; ib < 8; ib++, dst += 128) {
+      const ls = ((<u32>load<u8>(src + 4 + <usize>(ib >> 1)) >> (4 * (ib & 1))) & 15) | (((sh >> (2 * ib)) & 3) << 4);
+      const dl = f32x4.splat(d * <f32>(<i32>ls - 32));
+      const q = v128.load(src + 8 + 16 * <usize>ib);
+      store16(dst, i8x16.swizzle(levels, v128.and(q, m4)), dl, zero);
+      store16(dst + 64, i8x16.swizzle(levels, hiNibbles(q)), dl, zero);
+    }
+  }
+}
+
 function blockSize(type: i32): i32 {
   if (type == T_Q4_0 || type == T_Q8_0 || type == T_Q4_1 || type == T_Q5_0 || type == T_Q5_1) return 32;
-  if (type == T_Q4_K || type == T_Q5_K || type == T_Q6_K) return 256;
+  if (type == T_Q4_K || type == T_Q5_K || type == T_Q6_K || type == T_Q2_K || type == T_Q3_K || type == T_IQ4_XS) return 256;
+  if (type == T_IQ4_NL) return 32;
   return 1;
 }
 
@@ -376,6 +474,10 @@ function typeSize(type: i32): i32 {
     case T_Q4_K: return 144;
     case T_Q5_K: return 176;
     case T_Q6_K: return 210;
+    case T_Q2_K: return 84;
+    case T_Q3_K: return 110;
+    case T_IQ4_NL: return 18;
+    case T_IQ4_XS: return 136;
   }
   return 0;
 }
@@ -399,6 +501,10 @@ export function dequantize(type: i32, src: usize, dst: usize, n: i32): void {
     case T_Q4_K: dequantK45(src, dst, n, false); break;
     case T_Q5_K: dequantK45(src, dst, n, true); break;
     case T_Q6_K: dequantQ6_K(src, dst, n); break;
+    case T_Q2_K: dequantQ2_K(src, dst, n); break;
+    case T_Q3_K: dequantQ3_K(src, dst, n); break;
+    case T_IQ4_NL: dequantIQ4_NL(src, dst, n); break;
+    case T_IQ4_XS: dequantIQ4_XS(src, dst, n); break;
     default: unreachable();
   }
 }
