@@ -41,7 +41,7 @@ interface Kernels {
 /** Runs in the page (self-contained): one line per type. */
 function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; tokens: number }): string[] {
   // Block size and f16 field offsets, so random weights get finite scales.
-  const layout: Record<number, [number, number[]]> = { 8: [34, [0]], 2: [18, [0]], 3: [20, [0, 2]], 6: [22, [0]], 7: [24, [0, 2]], 12: [144, [0, 2]], 13: [176, [0, 2]], 14: [210, [208]] };
+  const layout: Record<number, [number, number[]]> = { 8: [34, [0]], 2: [18, [0]], 3: [20, [0, 2]], 6: [22, [0]], 7: [24, [0, 2]], 12: [144, [0, 2]], 13: [176, [0, 2]], 14: [210, [208]], 10: [84, [80, 82]], 11: [110, [108]], 20: [18, [0]], 23: [136, [0]] };
   const memory = new WebAssembly.Memory({ initial: 8192 });
   const ks = a.mods.map((b64) => new WebAssembly.Instance(new WebAssembly.Module(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))), { env: { memory, abort() {} } }).exports as unknown as Kernels);
   const { n, k, tokens } = a;

@@ -25,7 +25,7 @@ const types = ti >= 0
 /** Runs in the page (self-contained): returns [build, type, path, GB/s] rows. */
 function runInPage(a: { mods: Record<string, string>; types: number[]; n: number; tokens: number }): Array<[string, number, string, number]> {
   // Block size and f16 field offsets, so random weights get finite scales.
-  const layout: Record<number, [number, number[]]> = { 8: [34, [0]], 2: [18, [0]], 3: [20, [0, 2]], 6: [22, [0]], 7: [24, [0, 2]], 12: [144, [0, 2]], 13: [176, [0, 2]], 14: [210, [208]], 1: [2, [0]], 30: [2, []], 0: [4, []] };
+  const layout: Record<number, [number, number[]]> = { 8: [34, [0]], 2: [18, [0]], 3: [20, [0, 2]], 6: [22, [0]], 7: [24, [0, 2]], 12: [144, [0, 2]], 13: [176, [0, 2]], 14: [210, [208]], 10: [84, [80, 82]], 11: [110, [108]], 20: [18, [0]], 23: [136, [0]], 1: [2, [0]], 30: [2, []], 0: [4, []] };
   const rows: Array<[string, number, string, number]> = [];
   for (const [build, b64] of Object.entries(a.mods)) {
     const bin = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));

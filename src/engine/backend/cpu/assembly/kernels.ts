@@ -1346,6 +1346,78 @@ function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
   return hsum(acc);
 }
 
+/**
+ * Q3_K's 16 six-bit scales less 32 (the 12 scale bytes at s) as i8 lanes, sub-block order: low
+ * nibbles of bytes 0..7 then their high nibbles, plus bits 2j..2j+1 of bytes 8..11 (byte 8 + s % 4
+ * for sub-block s, j = s / 4) as bits 4..5, each group of four lanes shifted by its own amount.
+ */
+@inline function q3Scales(s: usize): v128 {
+  const m4 = i8x16.splat(0x0f);
+  const m30 = i8x16.splat(0x30);
+  const v = v128.load64_zero(s);
+  const low = i8x16.shuffle(v128.and(v, m4), hiNibbles(v), 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+  // Bytes 8..11 in every group of four lanes; 16-bit shifts, masked to the byte's own bits 4..5.
+  const hb = i32x4.splat(load<u32>(s + 8));
+  const g01 = i8x16.shuffle(v128.and(i16x8.shl(hb, 4), m30), v128.and(i16x8.shl(hb, 2), m30), 0, 1, 2, 3, 20, 21, 22, 23, 0, 0, 0, 0, 0, 0, 0, 0);
+  const g23 = i8x16.shuffle(v128.and(hb, m30), v128.and(i16x8.shr_u(hb, 2), m30), 8, 9, 10, 11, 28, 29, 30, 31, 0, 0, 0, 0, 0, 0, 0, 0);
+  const high = i8x16.shuffle(g01, g23, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+  return i8x16.sub(v128.or(low, high), i8x16.splat(32));
+}
+
+/**
+ * 16 Q3_K quants as unsigned 0..7 (value + 4): two low bits from q (bits shift..shift + 1 of each
+ * byte), the third from bit `bit` of hm's bytes. 16-bit shifts: what crosses from the neighbouring
+ * byte lies outside the masks.
+ */
+@inline function q3Lanes(q: v128, hm: v128, shift: i32, bit: i32): v128 {
+  const low = v128.and(i16x8.shr_u(q, shift), i8x16.splat(3));
+  const third = bit >= 2 ? i16x8.shr_u(hm, bit - 2) : i16x8.shl(hm, 2 - bit);
+  return v128.or(low, v128.and(third, i8x16.splat(4)));
+}
+
+/**
+ * Sub-blocks 4j .. 4j + 3 of a Q3_K block (half h, bit pairs k0, k0 + 1) against Q8K quants at xs
+ * (the block's first): their four integer dots summed per lane, times their scales (sc, i32 lanes).
+ */
+@inline function q3Quad(w: usize, xs: usize, hm0: v128, hm1: v128, h: i32, k0: i32, sc: v128): v128 {
+  const q0 = v128.load(w + 32 + 32 * <usize>h);
+  const q1 = v128.load(w + 48 + 32 * <usize>h);
+  const x = xs + <usize>(128 * h + 32 * k0);
+  const z = i32x4.splat(0);
+  const d0 = dotU7(q3Lanes(q0, hm0, 2 * k0, 4 * h + k0), v128.load(x), z);
+  const d1 = dotU7(q3Lanes(q1, hm1, 2 * k0, 4 * h + k0), v128.load(x, 16), z);
+  const d2 = dotU7(q3Lanes(q0, hm0, 2 * k0 + 2, 4 * h + k0 + 1), v128.load(x, 32), z);
+  const d3 = dotU7(q3Lanes(q1, hm1, 2 * k0 + 2, 4 * h + k0 + 1), v128.load(x, 48), z);
+  return i32x4.mul(hsum4I(d0, d1, d2, d3), sc);
+}
+
+/**
+ * Q3_K row dot on Q8K activations: sum_s (sc_s - 32) * (dot(u, x)_s - 4 * bsum_s) per block, u the
+ * quants + 4 (unsigned, relaxed SIMD's i7 operand), the -4 from the Q8K block's 16-sums; one
+ * float multiply-add per block (llama.cpp's ggml_vec_dot_q3_K_q8_K does the same integers).
+ */
+function dotQ3_KQ8K(w: usize, xq: usize, k: i32): f32 {
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < k; b += 256, w += 110, xq += 292) {
+    const sc = q3Scales(w + 96);
+    const s16lo = i16x8.extend_low_i8x16_s(sc);
+    const s16hi = i16x8.extend_high_i8x16_s(sc);
+    const hm0 = v128.load(w);
+    const hm1 = v128.load(w + 16);
+    const xs = xq + 36;
+    // |lane| <= 16 sub-blocks * 32 * 16 * 7 * 127: < 2^23.
+    let isum = q3Quad(w, xs, hm0, hm1, 0, 0, i32x4.extend_low_i16x8_s(s16lo));
+    isum = i32x4.add(isum, q3Quad(w, xs, hm0, hm1, 0, 2, i32x4.extend_high_i16x8_s(s16lo)));
+    isum = i32x4.add(isum, q3Quad(w, xs, hm0, hm1, 1, 0, i32x4.extend_low_i16x8_s(s16hi)));
+    isum = i32x4.add(isum, q3Quad(w, xs, hm0, hm1, 1, 2, i32x4.extend_high_i16x8_s(s16hi)));
+    // The +4 of every quant: 4 * sum_s sc_s * bsum_s, one i16 dot per 8 sub-blocks.
+    const offs = i32x4.add(i32x4.dot_i16x8_s(s16lo, v128.load(xq + 4)), i32x4.dot_i16x8_s(s16hi, v128.load(xq + 20)));
+    isum = i32x4.sub(isum, i32x4.shl(offs, 2));
+    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(loadF16(w + 108) * load<f32>(xq)), acc);
+  }
+  return hsum(acc);
+}
+
 /** One Q6_K group of 32 (sub-blocks s, s + 1 of 16) on Q8K activations at xs, integer only. */
 @inline function q6GroupK(w: usize, xs: usize, lo: v128, hi: v128, s: i32, isum: v128): v128 {
   // |lane| <= 4 * 63 * 127 * 128 per sub-block, 16 sub-blocks: < 2^27.
@@ -1495,7 +1567,7 @@ function dotQ6_KQ8Kx4(w: usize, xq: usize, xqs: usize, k: i32, out: usize, os: u
 
 /** True for the weight types `matmulQ8K` handles. */
 export function q8kSupports(type: i32): i32 {
-  return type == T_Q4_K || type == T_Q5_K || type == T_Q6_K ? 1 : 0;
+  return type == T_Q4_K || type == T_Q5_K || type == T_Q6_K || type == T_Q3_K ? 1 : 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1964,7 +2036,9 @@ export function matmulQ8K(
   const xqs = <usize>(k >> 8) * 292;
   const ys = <usize>yStride << 2;
   let from = rowStart;
-  if (RELAXED && scratch && tokens >= 4) {
+  // Q3_K has one-token dots only (its prefill takes the f32 path: backend.ts).
+  const tiles = type != T_Q3_K;
+  if (RELAXED && scratch && tokens >= 4 && tiles) {
     // Packed four-row groups for the whole groups of four tokens; the rest below.
     const tiled = tokens & ~3;
     const to = rowStart + ((rowEnd - rowStart) & ~3);
@@ -1993,7 +2067,7 @@ export function matmulQ8K(
     const wr = w + <usize>r * rb;
     const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
     let t = 0;
-    for (; t + 4 <= tokens; t += 4) {
+    for (; tiles && t + 4 <= tokens; t += 4) {
       const xt = xq + <usize>t * xqs;
       const o = y + <usize>t * ys + (<usize>r << 2);
       switch (type) {
@@ -2010,6 +2084,7 @@ export function matmulQ8K(
         case T_Q4_K: s = dotK45Q8K(wr, xt, k, false); break;
         case T_Q5_K: s = dotK45Q8K(wr, xt, k, true); break;
         case T_Q6_K: s = dotQ6_KQ8K(wr, xt, k); break;
+        case T_Q3_K: s = dotQ3_KQ8K(wr, xt, k); break;
         default: unreachable();
       }
       store<f32>(y + <usize>t * ys + (<usize>r << 2), s + b0);
