@@ -7,7 +7,7 @@
  * All handles are byte ranges of the one WebAssembly memory. Matmuls take the integer-dot path on
  * 8-bit activations, as llama.cpp's CPU backend does: `matmulQ8K` (one activation scale per 256)
  * for the K-quants at every batch size, `matmulQ8A` (one per 32) for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1
- * (four tokens per pass in prefill); Q3_K's decode takes `matmulQ8K` too (one-token dots); the
+ * (four tokens per pass in prefill); Q3_K, Q2_K and IQ4_XS decode on `matmulQ8K` too (one-token dots); the
  * f32 path (each chunk of a weight row dequantized once for up to four tokens) otherwise.
  *
  * Every type of the GGUF quants registry has a kernel and keeps its file bytes (Q2_K, Q3_K, IQ4_NL
@@ -508,8 +508,8 @@ export class CpuBackend implements Backend {
     if (this.quantized && cw.k % 256 === 0 && Q8K_WEIGHT_TYPES.includes(cw.type) && (pathTokens <= Q8A_MAX_TOKENS || !Q8K_ONE_TOKEN_TYPES.includes(cw.type))) {
       // K-quants: one activation scale per 256 (llama.cpp's Q8_K), integer sub-block scales; four
       // tokens per pass over the weights for prefill (as fast as the f32 path on plain SIMD,
-      // faster with relaxed SIMD). Q3_K has one-token dots only: 2-5x the f32 path in decode, at
-      // most as fast in prefill, which takes the f32 path.
+      // faster with relaxed SIMD). Q3_K, Q2_K and IQ4_XS have one-token dots only: 3-7x the f32
+      // path in decode, mostly slower in prefill, which takes the f32 path.
       const xq = this.q8aScratch(sh, kernels.q8kBytes(cw.k, tokens));
       kernels.quantizeQ8K(x, xq, cw.k, 0, tokens);
       kernels.matmulQ8K({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: sh.pack });

@@ -42,10 +42,10 @@ export const Q8A_BLOCK_BYTES = 40;
 export const ATTENTION_SCRATCH_FLOATS_PER_KEY = 2;
 
 /** K-quant weight types with an integer-dot path on Q8K activations (`matmulQ8K`). */
-export const Q8K_WEIGHT_TYPES: readonly GgmlType[] = [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q3_K];
+export const Q8K_WEIGHT_TYPES: readonly GgmlType[] = [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q3_K, GgmlType.Q2_K, GgmlType.IQ4_XS];
 
 /** Q8K types without four-token tiles or a packed prefill (one-token dots): `matmulQ8K` runs them token by token. */
-export const Q8K_ONE_TOKEN_TYPES: readonly GgmlType[] = [GgmlType.Q3_K];
+export const Q8K_ONE_TOKEN_TYPES: readonly GgmlType[] = [GgmlType.Q3_K, GgmlType.Q2_K, GgmlType.IQ4_XS];
 
 /** Bytes per 256 activations in the Q8K format: f32 d, 16 i16 sums (one per 16), 256 i8. */
 export const Q8K_BLOCK_BYTES = 292;

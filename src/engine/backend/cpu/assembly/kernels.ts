@@ -1376,19 +1376,95 @@ function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
 }
 
 /**
- * Sub-blocks 4j .. 4j + 3 of a Q3_K block (half h, bit pairs k0, k0 + 1) against Q8K quants at xs
- * (the block's first): their four integer dots summed per lane, times their scales (sc, i32 lanes).
+ * Four sub-blocks of 16 (unsigned quants u0..u3 < 128) against the 64 Q8K quants at x: their four
+ * integer dots summed per lane, times their scales (sc, i32 lanes): `hsum4I` then one multiply
+ * instead of a multiply per sub-block.
  */
+@inline function quadDots(u0: v128, u1: v128, u2: v128, u3: v128, x: usize, sc: v128): v128 {
+  const z = i32x4.splat(0);
+  return i32x4.mul(hsum4I(dotU7(u0, v128.load(x), z), dotU7(u1, v128.load(x, 16), z), dotU7(u2, v128.load(x, 32), z), dotU7(u3, v128.load(x, 48), z)), sc);
+}
+
+/** Sub-blocks 4j .. 4j + 3 of a Q3_K block (half h, bit pairs k0, k0 + 1) against Q8K quants at xs (the block's first), scaled by sc. */
 @inline function q3Quad(w: usize, xs: usize, hm0: v128, hm1: v128, h: i32, k0: i32, sc: v128): v128 {
   const q0 = v128.load(w + 32 + 32 * <usize>h);
   const q1 = v128.load(w + 48 + 32 * <usize>h);
-  const x = xs + <usize>(128 * h + 32 * k0);
-  const z = i32x4.splat(0);
-  const d0 = dotU7(q3Lanes(q0, hm0, 2 * k0, 4 * h + k0), v128.load(x), z);
-  const d1 = dotU7(q3Lanes(q1, hm1, 2 * k0, 4 * h + k0), v128.load(x, 16), z);
-  const d2 = dotU7(q3Lanes(q0, hm0, 2 * k0 + 2, 4 * h + k0 + 1), v128.load(x, 32), z);
-  const d3 = dotU7(q3Lanes(q1, hm1, 2 * k0 + 2, 4 * h + k0 + 1), v128.load(x, 48), z);
-  return i32x4.mul(hsum4I(d0, d1, d2, d3), sc);
+  return quadDots(
+    q3Lanes(q0, hm0, 2 * k0, 4 * h + k0), q3Lanes(q1, hm1, 2 * k0, 4 * h + k0),
+    q3Lanes(q0, hm0, 2 * k0 + 2, 4 * h + k0 + 1), q3Lanes(q1, hm1, 2 * k0 + 2, 4 * h + k0 + 1),
+    xs + <usize>(128 * h + 32 * k0), sc,
+  );
+}
+
+/** Sub-blocks 4j .. 4j + 3 of a Q2_K block (half h, bit pairs k0, k0 + 1: quants (q >> 2k) & 3) against Q8K quants at xs, scaled by sc. */
+@inline function q2Quad(w: usize, xs: usize, h: i32, k0: i32, sc: v128): v128 {
+  const m3 = i8x16.splat(3);
+  const q0 = v128.load(w + 16 + 32 * <usize>h);
+  const q1 = v128.load(w + 32 + 32 * <usize>h);
+  return quadDots(
+    v128.and(i16x8.shr_u(q0, 2 * k0), m3), v128.and(i16x8.shr_u(q1, 2 * k0), m3),
+    v128.and(i16x8.shr_u(q0, 2 * k0 + 2), m3), v128.and(i16x8.shr_u(q1, 2 * k0 + 2), m3),
+    xs + <usize>(128 * h + 32 * k0), sc,
+  );
+}
+
+/**
+ * Q2_K row dot on Q8K activations: d * sum_s sc_s * dot(q, x)_s - dmin * sum_s m_s * bsum_s per
+ * block (4-bit scales and mins, quants 0..3 straight into the dots), as llama.cpp's
+ * ggml_vec_dot_q2_K_q8_K.
+ */
+function dotQ2_KQ8K(w: usize, xq: usize, k: i32): f32 {
+  let acc = f32x4.splat(0);
+  let offs = f32x4.splat(0);
+  for (let b = 0; b < k; b += 256, w += 84, xq += 292) {
+    const v = v128.load(w);
+    const sc = v128.and(v, i8x16.splat(0x0f));
+    const s16lo = i16x8.extend_low_i8x16_u(sc);
+    const s16hi = i16x8.extend_high_i8x16_u(sc);
+    const xs = xq + 36;
+    // |lane| <= 16 sub-blocks * 15 * 16 * 3 * 127: < 2^21.
+    let isum = q2Quad(w, xs, 0, 0, i32x4.extend_low_i16x8_u(s16lo));
+    isum = i32x4.add(isum, q2Quad(w, xs, 0, 2, i32x4.extend_high_i16x8_u(s16lo)));
+    isum = i32x4.add(isum, q2Quad(w, xs, 1, 0, i32x4.extend_low_i16x8_u(s16hi)));
+    isum = i32x4.add(isum, q2Quad(w, xs, 1, 2, i32x4.extend_high_i16x8_u(s16hi)));
+    const m = hiNibbles(v);
+    const mins = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(m), v128.load(xq + 4)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(m), v128.load(xq + 20)));
+    const dx = load<f32>(xq);
+    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(loadF16(w + 80) * dx), acc);
+    offs = madd(f32x4.convert_i32x4_s(mins), f32x4.splat(loadF16(w + 82) * dx), offs);
+  }
+  return hsum(acc) - hsum(offs);
+}
+
+/**
+ * IQ4_XS row dot on Q8K activations: d * sum_b (ls_b - 32) * dot(K[q], x)_b per block of 32. The
+ * levels are signed (-127..113), so not relaxed SIMD's i7 operand: i8 x i8 products widened to i16
+ * pairs (<= 2 * 127 * 127), then `i32x4.dot_i16x8_s` against the block's scale adds the pairs and
+ * scales them in one instruction.
+ */
+function dotIQ4_XSQ8K(w: usize, xq: usize, k: i32): f32 {
+  const levels = iq4Levels();
+  const m4 = i8x16.splat(0x0f);
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < k; b += 256, w += 136, xq += 292) {
+    const sh = <u32>load<u16>(w + 2);
+    let isum = i32x4.splat(0);
+    for (let ib = 0; ib < 8; ib++) {
+      const ls = ((<u32>load<u8>(w + 4 + <usize>(ib >> 1)) >> (4 * (ib & 1))) & 15) | (((sh >> (2 * ib)) & 3) << 4);
+      const sc = i16x8.splat(<i16>(<i32>ls - 32));
+      const q = v128.load(w + 8 + 16 * <usize>ib);
+      const lo = i8x16.swizzle(levels, v128.and(q, m4));
+      const hi = i8x16.swizzle(levels, hiNibbles(q));
+      const x0 = v128.load(xq + 36 + 32 * <usize>ib);
+      const x1 = v128.load(xq + 52 + 32 * <usize>ib);
+      const p0 = i16x8.add(i16x8.extmul_low_i8x16_s(lo, x0), i16x8.extmul_high_i8x16_s(lo, x0));
+      const p1 = i16x8.add(i16x8.extmul_low_i8x16_s(hi, x1), i16x8.extmul_high_i8x16_s(hi, x1));
+      // |lane| <= 8 blocks * 32 * 4 * 127 * 127: < 2^22.
+      isum = i32x4.add(isum, i32x4.add(i32x4.dot_i16x8_s(p0, sc), i32x4.dot_i16x8_s(p1, sc)));
+    }
+    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(loadF16(w) * load<f32>(xq)), acc);
+  }
+  return hsum(acc);
 }
 
 /**
@@ -1567,7 +1643,7 @@ function dotQ6_KQ8Kx4(w: usize, xq: usize, xqs: usize, k: i32, out: usize, os: u
 
 /** True for the weight types `matmulQ8K` handles. */
 export function q8kSupports(type: i32): i32 {
-  return type == T_Q4_K || type == T_Q5_K || type == T_Q6_K || type == T_Q3_K ? 1 : 0;
+  return type == T_Q4_K || type == T_Q5_K || type == T_Q6_K || type == T_Q3_K || type == T_Q2_K || type == T_IQ4_XS ? 1 : 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2036,8 +2112,8 @@ export function matmulQ8K(
   const xqs = <usize>(k >> 8) * 292;
   const ys = <usize>yStride << 2;
   let from = rowStart;
-  // Q3_K has one-token dots only (its prefill takes the f32 path: backend.ts).
-  const tiles = type != T_Q3_K;
+  // Q3_K, Q2_K and IQ4_XS have one-token dots only (their prefill takes the f32 path: backend.ts).
+  const tiles = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K;
   if (RELAXED && scratch && tokens >= 4 && tiles) {
     // Packed four-row groups for the whole groups of four tokens; the rest below.
     const tiled = tokens & ~3;
@@ -2085,6 +2161,8 @@ export function matmulQ8K(
         case T_Q5_K: s = dotK45Q8K(wr, xt, k, true); break;
         case T_Q6_K: s = dotQ6_KQ8K(wr, xt, k); break;
         case T_Q3_K: s = dotQ3_KQ8K(wr, xt, k); break;
+        case T_Q2_K: s = dotQ2_KQ8K(wr, xt, k); break;
+        case T_IQ4_XS: s = dotIQ4_XSQ8K(wr, xt, k); break;
         default: unreachable();
       }
       store<f32>(y + <usize>t * ys + (<usize>r << 2), s + b0);
