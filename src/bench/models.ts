@@ -64,8 +64,14 @@ export const MODEL_SHAPES: readonly ModelShape[] = [
   },
 ];
 
-/** The mixes: llama.cpp's Q4_K_M recipe, and all matrices in Q8_0 or F16. */
-export const BENCH_QUANTS = ['q4_k_m', 'q8_0', 'f16'] as const;
+/**
+ * The mixes: llama.cpp's Q4_K_M recipe, and all matrices in Q8_0 or F16 (the full bench's three);
+ * and, asked for by name, all matrices in Q3_K, Q2_K or IQ4_XS (the low-bit types of the files
+ * people pick for 7-8B models on small machines).
+ */
+export const BENCH_QUANTS = ['q4_k_m', 'q8_0', 'f16', 'q3_k', 'q2_k', 'iq4_xs'] as const;
+/** The mixes `hearth bench --full` runs. */
+export const FULL_BENCH_QUANTS: readonly BenchQuant[] = ['q4_k_m', 'q8_0', 'f16'];
 export type BenchQuant = (typeof BENCH_QUANTS)[number];
 
 export function modelShape(id: string): ModelShape {

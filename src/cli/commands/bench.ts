@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BENCH_QUANTS, MODEL_SHAPES } from '../../bench/models.ts';
+import { BENCH_QUANTS, FULL_BENCH_QUANTS, MODEL_SHAPES } from '../../bench/models.ts';
 import { RUNTIMES, type RuntimeId } from '../../bench/report.ts';
 import { createGpuContext, type GpuContext } from '../../engine/backend/webgpu/device.ts';
 import type { MatmulBenchOptions } from '../../bench/webgpu/matmul.ts';
@@ -95,7 +95,7 @@ const MODEL_FLAGS = {
 /** The quick default: one small model, minutes on the shared 2-core VM (SwiftShader is slow). */
 const QUICK = { models: 'qwen2.5-0.5b', quants: 'q4_k_m,q8_0', runtimes: 'webgpu-node,cpu-chromium,llama.cpp,wllama', prompt: 16, contexts: '32', decode: 4, runs: 1 };
 /** `--full`: every model, mix and runtime, the issue's workload. */
-const FULL = { models: MODEL_SHAPES.map((m) => m.id).join(','), quants: BENCH_QUANTS.join(','), runtimes: RUNTIMES.join(','), prompt: 512, contexts: '128,2048', decode: 32, runs: 3 };
+const FULL = { models: MODEL_SHAPES.map((m) => m.id).join(','), quants: FULL_BENCH_QUANTS.join(','), runtimes: RUNTIMES.join(','), prompt: 512, contexts: '128,2048', decode: 32, runs: 3 };
 
 function list(values: Map<string, string>, flag: string, fallback: string, allowed: readonly string[]): string[] {
   const items = (values.get(flag) ?? fallback).split(',').map((x) => x.trim()).filter(Boolean);

@@ -11,7 +11,7 @@ import { matmulReference } from '../webgpu/kernels/matmul.ts';
 import { applyPenalties, recentTokenCounts, sampleRow } from '../../sampling/index.ts';
 import { QUANT_FORMATS } from '../../gguf/quants/index.ts';
 import { CpuBackend, Q8A_MAX_TOKENS } from './backend.ts';
-import { Q8K_ONE_TOKEN_TYPES } from './kernels.ts';
+import { ONE_TOKEN_DOT_TYPES } from './kernels.ts';
 import { mulberry32 as rng, freshSeed } from '../../../testing/random.ts';
 
 
@@ -131,7 +131,7 @@ describe('CpuBackend', () => {
       be.matmul(w, { t: xa, stride: k }, { t: ya, stride: rows }, tokens, be.vector('b', bias));
       const err = normalizedMse(await be.read(ya, tokens * rows), matmulReference(exactW, k, rows, x, tokens, bias));
       // Q3_K decodes on 8-bit activations (matmulQ8K's one-token dots): measurably not exact, so taken.
-      const q8k = Q8K_ONE_TOKEN_TYPES.includes(type) && tokens <= Q8A_MAX_TOKENS;
+      const q8k = ONE_TOKEN_DOT_TYPES.includes(type) && tokens <= Q8A_MAX_TOKENS;
       expect(err).toBeLessThanOrEqual(q8k ? 2e-4 : 1e-6);
       if (q8k) expect(err).toBeGreaterThan(1e-9);
     }

@@ -7,7 +7,8 @@
  * All handles are byte ranges of the one WebAssembly memory. Matmuls take the integer-dot path on
  * 8-bit activations, as llama.cpp's CPU backend does: `matmulQ8K` (one activation scale per 256)
  * for the K-quants at every batch size, `matmulQ8A` (one per 32) for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1
- * (four tokens per pass in prefill); Q3_K, Q2_K and IQ4_XS decode on `matmulQ8K` too (one-token dots); the
+ * (four tokens per pass in prefill); Q3_K, Q2_K and IQ4_XS decode on `matmulQ8K` and
+ * IQ4_NL on `matmulQ8A` too (one-token dots only); the
  * f32 path (each chunk of a weight row dequantized once for up to four tokens) otherwise.
  *
  * Every type of the GGUF quants registry has a kernel and keeps its file bytes (Q2_K, Q3_K, IQ4_NL
@@ -39,7 +40,7 @@ import type {
   Vector,
   Weight,
 } from '../ops.ts';
-import { ATTENTION_SCRATCH_FLOATS_PER_KEY, CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, packedPrefillBytes, Q5_0X4_LAYOUT, q5_0x4PackBytes, Q8_0X4_LAYOUT, Q8A_WEIGHT_TYPES, type PackScratch, Q8K_ONE_TOKEN_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
+import { ATTENTION_SCRATCH_FLOATS_PER_KEY, CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, packedPrefillBytes, Q5_0X4_LAYOUT, q5_0x4PackBytes, Q8_0X4_LAYOUT, Q8A_WEIGHT_TYPES, type PackScratch, ONE_TOKEN_DOT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
 import { CPU_MAX_SHARDS, cpuLayout, planShards, SHARD_OVERHEAD_BYTES, shardBuffers, type CpuLayout } from './shards.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
 import { moeFfnOnHost, type MoeHost } from './moe.ts';
@@ -505,11 +506,11 @@ export class CpuBackend implements Backend {
    */
   private matmulIn(sh: Shard, cw: CpuWeight, x: F32Rows, y: F32Rows, tokens: number, bias: number, pathTokens: number): void {
     const kernels = sh.kernels;
-    if (this.quantized && cw.k % 256 === 0 && Q8K_WEIGHT_TYPES.includes(cw.type) && (pathTokens <= Q8A_MAX_TOKENS || !Q8K_ONE_TOKEN_TYPES.includes(cw.type))) {
+    if (this.quantized && cw.k % 256 === 0 && Q8K_WEIGHT_TYPES.includes(cw.type) && (pathTokens <= Q8A_MAX_TOKENS || !ONE_TOKEN_DOT_TYPES.includes(cw.type))) {
       // K-quants: one activation scale per 256 (llama.cpp's Q8_K), integer sub-block scales; four
       // tokens per pass over the weights for prefill (as fast as the f32 path on plain SIMD,
-      // faster with relaxed SIMD). Q3_K, Q2_K and IQ4_XS have one-token dots only: 3-7x the f32
-      // path in decode, mostly slower in prefill, which takes the f32 path.
+      // faster with relaxed SIMD). Q3_K, Q2_K and IQ4_XS (and IQ4_NL on Q8A) have one-token dots
+      // only: 3-7x the f32 path in decode, mostly slower in prefill, which takes the f32 path.
       const xq = this.q8aScratch(sh, kernels.q8kBytes(cw.k, tokens));
       kernels.quantizeQ8K(x, xq, cw.k, 0, tokens);
       kernels.matmulQ8K({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: sh.pack });
@@ -521,7 +522,8 @@ export class CpuBackend implements Backend {
       kernels.matmulInterleaved({ type: cw.type as GgmlType.Q5_0 | GgmlType.Q8_0, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: sh.pack });
       return;
     }
-    if (this.quantized && cw.k % 32 === 0 && Q8A_WEIGHT_TYPES.includes(cw.type) && (pathTokens <= Q8A_MAX_TOKENS || kernels.relaxed || !Q8A_PLAIN_F32_PREFILL.includes(cw.type))) {
+    const oneTokenDots = ONE_TOKEN_DOT_TYPES.includes(cw.type);
+    if (this.quantized && cw.k % 32 === 0 && Q8A_WEIGHT_TYPES.includes(cw.type) && (pathTokens <= Q8A_MAX_TOKENS || (!oneTokenDots && (kernels.relaxed || !Q8A_PLAIN_F32_PREFILL.includes(cw.type))))) {
       const xq = this.q8aScratch(sh, kernels.q8aBytes(cw.k, tokens));
       kernels.quantizeQ8A(x, xq, cw.k, 0, tokens);
       kernels.matmulQ8A({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: sh.pack });

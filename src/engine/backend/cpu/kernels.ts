@@ -33,7 +33,7 @@ export const CPU_WEIGHT_TYPES: readonly GgmlType[] = [
 ];
 
 /** Weight types with an integer-dot path on 8-bit quantized activations (`matmulQ8A`). */
-export const Q8A_WEIGHT_TYPES: readonly GgmlType[] = [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+export const Q8A_WEIGHT_TYPES: readonly GgmlType[] = [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL];
 
 /** Bytes per 32 activations in the Q8A format: f32 d, two i16 half sums, 32 i8. */
 export const Q8A_BLOCK_BYTES = 40;
@@ -44,8 +44,11 @@ export const ATTENTION_SCRATCH_FLOATS_PER_KEY = 2;
 /** K-quant weight types with an integer-dot path on Q8K activations (`matmulQ8K`). */
 export const Q8K_WEIGHT_TYPES: readonly GgmlType[] = [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q3_K, GgmlType.Q2_K, GgmlType.IQ4_XS];
 
-/** Q8K types without four-token tiles or a packed prefill (one-token dots): `matmulQ8K` runs them token by token. */
-export const Q8K_ONE_TOKEN_TYPES: readonly GgmlType[] = [GgmlType.Q3_K, GgmlType.Q2_K, GgmlType.IQ4_XS];
+/**
+ * Types whose integer-dot kernel (`matmulQ8K` / `matmulQ8A`) has one-token dots only, no four-token
+ * tiles or packed prefill: it runs them token by token, and the backend gives them only decode.
+ */
+export const ONE_TOKEN_DOT_TYPES: readonly GgmlType[] = [GgmlType.Q3_K, GgmlType.Q2_K, GgmlType.IQ4_XS, GgmlType.IQ4_NL];
 
 /** Bytes per 256 activations in the Q8K format: f32 d, 16 i16 sums (one per 16), 256 i8. */
 export const Q8K_BLOCK_BYTES = 292;
@@ -103,7 +106,7 @@ export const PACKED_PREFILL_SCRATCH_BYTES = 278_528;
 export function packedPrefillBytes(type: GgmlType, k: number): number {
   if (type === GgmlType.Q8_0) return (k / 32) * 272;
   if (type === GgmlType.Q4_0 || type === GgmlType.Q5_0) return (k / 32) * 144;
-  if (Q8K_WEIGHT_TYPES.includes(type) && !Q8K_ONE_TOKEN_TYPES.includes(type)) return (k / 256) * 1440;
+  if (Q8K_WEIGHT_TYPES.includes(type) && !ONE_TOKEN_DOT_TYPES.includes(type)) return (k / 256) * 1440;
   return 0;
 }
 

@@ -705,6 +705,23 @@ function dotQ8_0Split(w: usize, xs: usize, xq: usize, k: i32): f32 {
   return hsum(acc);
 }
 
+/**
+ * IQ4_NL row dot on Q8A activations: per block of 32, d * dx * sum K[q] x with the signed levels
+ * by swizzle and i8 x i8 products (as Q8_0's dotS8); one float multiply-add per block.
+ */
+function dotIQ4_NL(w: usize, xq: usize, k: i32): f32 {
+  const levels = iq4Levels();
+  const m4 = i8x16.splat(0x0f);
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < k; b += 32, w += 18, xq += 40) {
+    const q = v128.load(w, 2);
+    let s = dotS8(i8x16.swizzle(levels, v128.and(q, m4)), v128.load(xq, 8), i32x4.splat(0));
+    s = dotS8(i8x16.swizzle(levels, hiNibbles(q)), v128.load(xq, 24), s);
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(loadF16(w) * q8d(xq)), acc);
+  }
+  return hsum(acc);
+}
+
 function dotQ4_0(w: usize, xq: usize, k: i32): f32 {
   let acc = f32x4.splat(0);
   let off: f32 = 0;
@@ -1133,7 +1150,7 @@ const ROW_BLOCK: i32 = 16;
 /** True for the weight types `matmulQ8A` handles. */
 export function q8aSupports(type: i32): i32 {
   return type == T_Q8_0 || type == T_Q4_0 || type == T_Q4_1 || type == T_Q5_0 || type == T_Q5_1 ||
-    type == T_Q4_K || type == T_Q5_K || type == T_Q6_K ? 1 : 0;
+    type == T_Q4_K || type == T_Q5_K || type == T_Q6_K || type == T_IQ4_NL ? 1 : 0;
 }
 
 /**
@@ -1147,9 +1164,9 @@ export function matmulQ8A(
   const rb = rowBytes(type, k);
   const xqs = <usize>(k >> 5) * 40;
   const ys = <usize>yStride << 2;
-  // Tiled prefill (the 32-blocks; the K-quants take matmulQ8K): each block of rows is swept by
+  // Tiled prefill (the 32-blocks but IQ4_NL; the K-quants take matmulQ8K): each block of rows is swept by
   // every group of four tokens.
-  const tiled = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K ? 0 : tokens & ~3;
+  const tiled = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K || type == T_IQ4_NL ? 0 : tokens & ~3;
   let tiledFrom = rowStart;
   if (RELAXED && tiled && scratch && (type == T_Q8_0 || type == T_Q4_0 || type == T_Q5_0)) {
     // Packed four-row groups; rows past the last whole group take the loop below.
@@ -1209,6 +1226,7 @@ export function matmulQ8A(
         case T_Q4_K: s = dotK45(wr, xt, k, false); break;
         case T_Q5_K: s = dotK45(wr, xt, k, true); break;
         case T_Q6_K: s = dotQ6_K(wr, xt, k); break;
+        case T_IQ4_NL: s = dotIQ4_NL(wr, xt, k); break;
         default: unreachable();
       }
       store<f32>(y + <usize>t * ys + (<usize>r << 2), s + b0);
