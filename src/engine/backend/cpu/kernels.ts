@@ -63,6 +63,10 @@ const HALF_FIELDS: Partial<Record<GgmlType, { size: number; halves: number[] }>>
   [GgmlType.Q4_K]: { size: 144, halves: [0, 2] },
   [GgmlType.Q5_K]: { size: 176, halves: [0, 2] },
   [GgmlType.Q6_K]: { size: 210, halves: [208] },
+  [GgmlType.Q2_K]: { size: 84, halves: [80, 82] },
+  [GgmlType.Q3_K]: { size: 110, halves: [108] },
+  [GgmlType.IQ4_NL]: { size: 18, halves: [0] },
+  [GgmlType.IQ4_XS]: { size: 136, halves: [0] },
 };
 
 /** Per-thread scratch of the packed prefill: thread i uses scratch + i * stride (bytes). */
@@ -70,6 +74,15 @@ export interface PackScratch {
   scratch: number;
   stride: number;
 }
+
+/** The types the relaxed build stores four rows interleaved for decode (`packInterleaved`). */
+export type InterleavedType = GgmlType.Q4_0 | GgmlType.Q5_0 | GgmlType.Q8_0;
+
+/**
+ * `embed`'s type code for a Q4_0 table stored as Q4_0x4 (`packQ4_0x4`; not a ggml type): the
+ * relaxed build's decode layout of Q4_0 matrices.
+ */
+export const Q4_0X4_LAYOUT = 1002;
 
 /**
  * `embed`'s type code for a Q5_0 table stored as Q5_0x4 (`packQ5_0x4`; not a ggml type): the
@@ -83,8 +96,8 @@ export const Q5_0X4_LAYOUT = 1006;
  */
 export const Q8_0X4_LAYOUT = 1008;
 
-/** Scratch bytes `packQ5_0x4` needs for rows of k elements (one four-row group's quants and scales). */
-export function q5_0x4PackBytes(k: number): number {
+/** Scratch bytes `packQ4_0x4` / `packQ5_0x4` need for rows of k elements (one four-row group's quants and scales). */
+export function nibbleX4PackBytes(k: number): number {
   return (k / 32) * 152;
 }
 
@@ -183,6 +196,7 @@ interface KernelExports {
     tokens: number, headDim: number, stateSize: number, headsPerGroup: number, A: number, D: number, dtBias: number, state: number, hStart: number, hEnd: number,
   ): void;
   readBandwidth(p: number, n: number): number;
+  packQ4_0x4(w: number, rows: number, k: number, scratch: number): void;
   packQ5_0x4(w: number, rows: number, k: number, scratch: number): void;
   packQ8_0x4(w: number, rows: number, k: number, scratch: number): void;
   matmulInterleaved(type: number, w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number, scratch: number): void;
@@ -452,7 +466,7 @@ export class CpuKernels {
       const pack = { scratch: this.alloc(packBytes), stride: packBytes };
       const ya = this.allocF32(rows * tokens);
       const yb = this.allocF32(rows * tokens);
-      for (const type of Q8A_WEIGHT_TYPES) {
+      for (const type of new Set([...Q8A_WEIGHT_TYPES, ...Q8K_WEIGHT_TYPES])) {
         const bytes = this.rowBytes(type, k) * rows;
         const w = this.alloc(bytes);
         const wv = this.u8(w, bytes);
@@ -461,7 +475,7 @@ export class CpuKernels {
         const { size, halves } = HALF_FIELDS[type]!;
         for (let b = 0; b < bytes; b += size) for (const o of halves) wv[b + o + 1] = 0x20 | (wv[b + o + 1]! & 3);
         for (const [q8k, n] of [[false, 1], [false, tokens], [true, 1], [true, tokens]] as const) {
-          if (q8k && !Q8K_WEIGHT_TYPES.includes(type)) continue;
+          if (q8k ? !Q8K_WEIGHT_TYPES.includes(type) : !Q8A_WEIGHT_TYPES.includes(type)) continue;
           for (const [impl, y] of [[this, ya], [plain, yb]] as const) {
             const args = { type, w, k, y: { ptr: y, stride: rows }, tokens: n, rowStart: 0, rowEnd: rows };
             if (q8k) impl.matmulQ8K({ ...args, xq: xk, pack });
@@ -607,26 +621,27 @@ export class CpuKernels {
   }
 
   /**
-   * Rewrites a Q5_0 or Q8_0 matrix (rows % 4 == 0, k % 32 == 0) in place as Q5_0x4 / Q8_0x4, four
-   * rows interleaved in the same bytes: the relaxed build's decode layouts (assembly/kernels.ts).
-   * Then only `matmulInterleaved` and `embed` with Q5_0X4_LAYOUT / Q8_0X4_LAYOUT read it.
-   * `scratch`: q5_0x4PackBytes(k) bytes for Q5_0; for Q8_0 one group's bytes (136 a block of 32),
-   * less than packedPrefillBytes(Q8_0, k).
+   * Rewrites a Q4_0, Q5_0 or Q8_0 matrix (rows % 4 == 0, k % 32 == 0) in place as Q4_0x4 / Q5_0x4 /
+   * Q8_0x4, four rows interleaved in the same bytes: the relaxed build's decode layouts
+   * (assembly/kernels.ts). Then only `matmulInterleaved` and `embed` with the layout's code read it.
+   * `scratch`: nibbleX4PackBytes(k) bytes for Q4_0 / Q5_0; for Q8_0 one group's bytes (136 a block
+   * of 32), less than packedPrefillBytes(Q8_0, k).
    */
-  packInterleaved(type: GgmlType.Q5_0 | GgmlType.Q8_0, w: number, rows: number, k: number, scratch: number): void {
+  packInterleaved(type: InterleavedType, w: number, rows: number, k: number, scratch: number): void {
     const name = `${GgmlType[type]}x4`;
     if (!this.relaxed) throw new RangeError(`${name} needs the relaxed-SIMD build`);
     if (rows % 4 !== 0 || k % 32 !== 0) throw new RangeError(`${name} needs rows % 4 == 0 and k % 32 == 0, got ${rows} x ${k}`);
-    if (type === GgmlType.Q5_0) this.k.packQ5_0x4(w, rows, k, scratch);
+    if (type === GgmlType.Q4_0) this.k.packQ4_0x4(w, rows, k, scratch);
+    else if (type === GgmlType.Q5_0) this.k.packQ5_0x4(w, rows, k, scratch);
     else this.k.packQ8_0x4(w, rows, k, scratch);
   }
 
   /**
-   * `matmulQ8A` of a Q5_0x4 / Q8_0x4 matrix (rows [rowStart, rowEnd), multiples of 4) on Q8A
+   * `matmulQ8A` of a Q4_0x4 / Q5_0x4 / Q8_0x4 matrix (rows [rowStart, rowEnd), multiples of 4) on Q8A
    * activations. `pack` (packedPrefillBytes(type, k) per thread): groups of four tokens run as the
-   * packed prefill; Q8_0x4 needs it (each decode token is split into it), Q5_0x4 runs without.
+   * packed prefill; Q8_0x4 needs it (each decode token is split into it), the others run without.
    */
-  matmulInterleaved(a: { type: GgmlType.Q5_0 | GgmlType.Q8_0; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: PackScratch }): void {
+  matmulInterleaved(a: { type: InterleavedType; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: PackScratch }): void {
     const name = `matmulInterleaved (${GgmlType[a.type]}x4)`;
     if (!this.relaxed) throw new RangeError(`${name} needs the relaxed-SIMD build`);
     if (a.rowStart % 4 !== 0 || a.rowEnd % 4 !== 0) throw new RangeError(`${name} rows ${a.rowStart}..${a.rowEnd} are not whole groups of four`);
@@ -701,8 +716,8 @@ export class CpuKernels {
   }
 
   /** out row t = table row ids[t] dequantized, times scale; zeros for ids >= rows. ids: u32 pointer. */
-  embed(a: { type: GgmlType | typeof Q5_0X4_LAYOUT | typeof Q8_0X4_LAYOUT; table: number; k: number; rows: number; ids: number; out: F32Rows; scale?: number; tokStart: number; tokEnd: number }): void {
-    if (a.type !== Q5_0X4_LAYOUT && a.type !== Q8_0X4_LAYOUT) checkType(a.type);
+  embed(a: { type: GgmlType | typeof Q4_0X4_LAYOUT | typeof Q5_0X4_LAYOUT | typeof Q8_0X4_LAYOUT; table: number; k: number; rows: number; ids: number; out: F32Rows; scale?: number; tokStart: number; tokEnd: number }): void {
+    if (a.type !== Q4_0X4_LAYOUT && a.type !== Q5_0X4_LAYOUT && a.type !== Q8_0X4_LAYOUT) checkType(a.type);
     this.exec('embed', [a.type, a.table, a.k, a.rows, a.ids, at(a.out), a.out.stride, a.scale ?? 1, a.tokStart, a.tokEnd], 8, 1);
   }
 

@@ -37,6 +37,9 @@ const q5Recipe: QuantRecipe = (t) => {
   }
 };
 
+/** A Q4_0 file (what llama.cpp's Q3_K / Q2_K recipes fall back to on rows not a multiple of 256), Q6_K down projections: Q4_0x4 everywhere else. */
+const q4Recipe: QuantRecipe = (t) => (t.role === 'vector' ? GgmlType.F32 : t.role === 'ffn_down' ? GgmlType.Q6_K : GgmlType.Q4_0);
+
 /** A Q8_0 file: every matrix (and the tied embedding) Q8_0, so Q8_0x4 everywhere. */
 const q8Recipe: QuantRecipe = (t) => (t.role === 'vector' ? GgmlType.F32 : GgmlType.Q8_0);
 
@@ -79,6 +82,7 @@ describe('relaxed-SIMD CPU backend on whole models in Chromium', () => {
   it.each([
     { name: 'Q5_0x4', quant: q5Recipe },
     { name: 'Q8_0x4', quant: q8Recipe },
+    { name: 'Q4_0x4', quant: q4Recipe },
   ])('$name (tied embedding too), the packed prefill and pool threads match the plain backend', async ({ name, quant }) => {
     const seed = process.env.HEARTH_TEST_SEED ? Number(process.env.HEARTH_TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
     console.log(`[seed] relaxed model ${name}: HEARTH_TEST_SEED=${seed}`);

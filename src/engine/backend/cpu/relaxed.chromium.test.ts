@@ -190,6 +190,7 @@ describe('relaxed-SIMD build in Chromium', () => {
   }, 60_000);
 
   it.each([
+    { name: 'Q4_0x4', type: GgmlType.Q4_0, layout: 1002, pack: 'packQ4_0x4', scratchPerBlock: 152 },
     { name: 'Q5_0x4', type: GgmlType.Q5_0, layout: 1006, pack: 'packQ5_0x4', scratchPerBlock: 152 },
     { name: 'Q8_0x4', type: GgmlType.Q8_0, layout: 1008, pack: 'packQ8_0x4', scratchPerBlock: 272 },
   ])('$name (rows interleaved in place for decode): every token bitwise the packed prefill tile, embed rows exact', async ({ name, type, layout, pack, scratchPerBlock }) => {
@@ -220,7 +221,7 @@ describe('relaxed-SIMD build in Chromium', () => {
   }, 60_000);
 });
 
-/** Runs in the page: packs a Q5_0 / Q8_0 matrix interleaved (`pack`) and runs matmulInterleaved, embed (`layout`), and the raw packed prefill. */
+/** Runs in the page: packs a Q4_0 / Q5_0 / Q8_0 matrix interleaved (`pack`) and runs matmulInterleaved, embed (`layout`), and the raw packed prefill. */
 function runInterleavedInPage(a: {
   wasm: string; w: number[]; x: number[]; rows: number; k: number; tokens: number; type: number; layout: number; pack: string; scratchBytes: number;
 }): { packed: number[]; raw: number[]; single: number[][]; embedded: number[]; xq: number[] } {

@@ -28,9 +28,11 @@ const T_IQ4_NL: i32 = 20;
 const T_IQ4_XS: i32 = 23;
 const T_BF16: i32 = 30;
 /**
- * Not a ggml type: Q5_0 rows stored four-row interleaved by `packQ5_0x4` (the relaxed build's
- * decode layout, same bytes as Q5_0; see "Q5_0x4" below). Only `matmulInterleaved` and `embed` read it.
+ * Not ggml types: Q4_0 / Q5_0 / Q8_0 rows stored four-row interleaved by `packQ4_0x4` /
+ * `packQ5_0x4` / `packQ8_0x4` (the relaxed build's decode layouts, same bytes; see "Q5_0x4" and
+ * "Q8_0x4" below). Only `matmulInterleaved` and `embed` read them.
  */
+const T_Q4_0X4: i32 = 1002;
 const T_Q5_0X4: i32 = 1006;
 const T_Q8_0X4: i32 = 1008;
 
@@ -1677,96 +1679,115 @@ export function q8kSupports(type: i32): i32 {
 //             prefill's layout) gets its fifth bits with one 16-bit shift and a mask.
 // A token's dot is then the packed prefill's (`packedBlockSum`) on vectors unpacked from registers:
 // the same integers and float operations, so a token decoded here and the same token in a prefill
-// tile give bitwise the same outputs.
+// tile give bitwise the same outputs. Q4_0x4 is the same without the plane (72 bytes): Q4_0's
+// one-row dot is cheap, but the four rows in one stream drop the per-row sums and loop setup, which
+// on short rows (Qwen2.5-0.5B's 896) cost as much as the dots.
 
 const Q5X4_BLOCK: usize = 88;
+/** Q4_0x4: Q5_0x4 without the bit plane (the four scales and the 64 nibble bytes), 72 bytes. */
+const Q4X4_BLOCK: usize = 72;
 
-/** Quant vector j (0..7, a literal) of the Q5_0x4 block at p: unsigned quants 0..31. */
-@inline function q5x4Quants(p: usize, j: i32): v128 {
+/** Quant vector j (0..7, a literal) of the Q5_0x4 (q5) / Q4_0x4 block at p: unsigned quants 0..31 / 0..15. */
+@inline function x4Quants(q5: bool, p: usize, j: i32): v128 {
   const nib = v128.load(p + 8 + 16 * <usize>(j & 3));
   const q = j < 4 ? v128.and(nib, i8x16.splat(0x0f)) : hiNibbles(nib);
+  if (!q5) return q;
   const plane = v128.load(p + 72);
   // Bit j of each byte to bit 4: 16-bit shifts by less than 8 never carry into bit 4 of the other byte.
   const b = j < 4 ? i16x8.shl(plane, 4 - j) : j == 4 ? plane : i16x8.shr_u(plane, j - 4);
   return v128.or(q, v128.and(b, i8x16.splat(0x10)));
 }
 
-/** The four rows' f32 scales of the Q5_0x4 block at p. */
-@inline function q5x4Scales(p: usize): v128 {
+/** The four rows' f32 scales of the Q5_0x4 / Q4_0x4 block at p. */
+@inline function x4Scales(p: usize): v128 {
   return f16x4(i32x4.extend_low_i16x8_u(v128.load64_zero(p)));
 }
 
-/** One token's Q8A block at xb against the Q5_0x4 block at p: the four rows' integer sums (packedBlockSum's). */
-@inline function q5x4BlockSum(p: usize, xb: usize): v128 {
+/** One token's Q8A block at xb against the Q5_0x4 (q5) / Q4_0x4 block at p: the four rows' integer sums (packedBlockSum's). */
+@inline function x4BlockSum(q5: bool, p: usize, xb: usize): v128 {
   const a = i16x8.add(
-    i16x8.add(pairDot(v128.load32_splat(xb, 8), q5x4Quants(p, 0)), pairDot(v128.load32_splat(xb, 12), q5x4Quants(p, 1))),
-    i16x8.add(pairDot(v128.load32_splat(xb, 16), q5x4Quants(p, 2)), pairDot(v128.load32_splat(xb, 20), q5x4Quants(p, 3))),
+    i16x8.add(pairDot(v128.load32_splat(xb, 8), x4Quants(q5, p, 0)), pairDot(v128.load32_splat(xb, 12), x4Quants(q5, p, 1))),
+    i16x8.add(pairDot(v128.load32_splat(xb, 16), x4Quants(q5, p, 2)), pairDot(v128.load32_splat(xb, 20), x4Quants(q5, p, 3))),
   );
   const b = i16x8.add(
-    i16x8.add(pairDot(v128.load32_splat(xb, 24), q5x4Quants(p, 4)), pairDot(v128.load32_splat(xb, 28), q5x4Quants(p, 5))),
-    i16x8.add(pairDot(v128.load32_splat(xb, 32), q5x4Quants(p, 6)), pairDot(v128.load32_splat(xb, 36), q5x4Quants(p, 7))),
+    i16x8.add(pairDot(v128.load32_splat(xb, 24), x4Quants(q5, p, 4)), pairDot(v128.load32_splat(xb, 28), x4Quants(q5, p, 5))),
+    i16x8.add(pairDot(v128.load32_splat(xb, 32), x4Quants(q5, p, 6)), pairDot(v128.load32_splat(xb, 36), x4Quants(q5, p, 7))),
   );
   const one = i16x8.splat(1);
   const s = i32x4.add(i32x4.dot_i16x8_s(a, one), i32x4.dot_i16x8_s(b, one));
-  return i32x4.sub(s, i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), i16x8.splat(16)));
+  return i32x4.sub(s, i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), i16x8.splat(q5 ? 16 : 8)));
 }
 
-/** The Q5_0x4 group at p (nb blocks) unpacked into the packed prefill layout at dst (packRows4's output). */
-@inline function unpackQ5_0x4(p: usize, nb: i32, dst: usize): void {
-  for (let b = 0; b < nb; b++, p += Q5X4_BLOCK, dst += 144) {
-    v128.store(dst, q5x4Quants(p, 0));
-    v128.store(dst, q5x4Quants(p, 1), 16);
-    v128.store(dst, q5x4Quants(p, 2), 32);
-    v128.store(dst, q5x4Quants(p, 3), 48);
-    v128.store(dst, q5x4Quants(p, 4), 64);
-    v128.store(dst, q5x4Quants(p, 5), 80);
-    v128.store(dst, q5x4Quants(p, 6), 96);
-    v128.store(dst, q5x4Quants(p, 7), 112);
-    v128.store(dst, q5x4Scales(p), 128);
+/** The Q5_0x4 (q5) / Q4_0x4 group at p (nb blocks) unpacked into the packed prefill layout at dst (packRows4's output). */
+@inline function unpackX4(q5: bool, p: usize, nb: i32, dst: usize): void {
+  for (let b = 0; b < nb; b++, p += q5 ? Q5X4_BLOCK : Q4X4_BLOCK, dst += 144) {
+    v128.store(dst, x4Quants(q5, p, 0));
+    v128.store(dst, x4Quants(q5, p, 1), 16);
+    v128.store(dst, x4Quants(q5, p, 2), 32);
+    v128.store(dst, x4Quants(q5, p, 3), 48);
+    v128.store(dst, x4Quants(q5, p, 4), 64);
+    v128.store(dst, x4Quants(q5, p, 5), 80);
+    v128.store(dst, x4Quants(q5, p, 6), 96);
+    v128.store(dst, x4Quants(q5, p, 7), 112);
+    v128.store(dst, x4Scales(p), 128);
   }
 }
 
 /**
- * Rewrites rows [0, rows) (rows % 4 == 0) of the Q5_0 matrix at w in place as Q5_0x4. `scratch`:
- * 152 bytes per block of a row (one group's packed quants and raw scales).
+ * Rewrites rows [0, rows) (rows % 4 == 0) of the Q5_0 (q5) / Q4_0 matrix at w in place as Q5_0x4 /
+ * Q4_0x4. `scratch`: 152 bytes per block of a row (one group's packed quants and raw scales).
  */
-export function packQ5_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
+@inline function packX4(q5: bool, w: usize, rows: i32, k: i32, scratch: usize): void {
+  const type = q5 ? T_Q5_0 : T_Q4_0;
   const nb = k >> 5;
-  const rb = rowBytes(T_Q5_0, k);
+  const rb = rowBytes(type, k);
+  const bs: usize = q5 ? 22 : 18;
   const halves = scratch + <usize>nb * 144;
   for (let r = 0; r < rows; r += 4) {
     const g = w + <usize>r * rb;
-    packRows4(T_Q5_0, g, rb, nb, scratch);
+    packRows4(type, g, rb, nb, scratch);
     for (let b = 0; b < nb; b++) {
-      for (let i: usize = 0; i < 4; i++) store<u16>(halves + 8 * <usize>b + 2 * i, load<u16>(g + i * rb + 22 * <usize>b));
+      for (let i: usize = 0; i < 4; i++) store<u16>(halves + 8 * <usize>b + 2 * i, load<u16>(g + i * rb + bs * <usize>b));
     }
     // The group's bytes are all in the scratch now: write it back interleaved.
     for (let b = 0; b < nb; b++) {
       const q = scratch + 144 * <usize>b;
-      const o = g + Q5X4_BLOCK * <usize>b;
+      const o = g + (q5 ? Q5X4_BLOCK : Q4X4_BLOCK) * <usize>b;
       store<u64>(o, load<u64>(halves + 8 * <usize>b));
       const m4 = i8x16.splat(0x0f);
-      let plane = i8x16.splat(0);
       for (let v: usize = 0; v < 4; v++) {
         const lo = v128.load(q + 16 * v);
         const hi = v128.load(q + 64 + 16 * v);
         v128.store(o + 8 + 16 * v, v128.or(v128.and(lo, m4), i16x8.shl(v128.and(hi, m4), 4)));
       }
-      for (let j = 0; j < 8; j++) {
-        // Bit 4 of quant vector j's bytes to bit j of the plane's.
-        const bit = v128.and(i16x8.shr_u(v128.load(q + 16 * <usize>j), 4), i8x16.splat(1));
-        plane = v128.or(plane, i16x8.shl(bit, j));
+      if (q5) {
+        let plane = i8x16.splat(0);
+        for (let j = 0; j < 8; j++) {
+          // Bit 4 of quant vector j's bytes to bit j of the plane's.
+          const bit = v128.and(i16x8.shr_u(v128.load(q + 16 * <usize>j), 4), i8x16.splat(1));
+          plane = v128.or(plane, i16x8.shl(bit, j));
+        }
+        v128.store(o + 72, plane);
       }
-      v128.store(o + 72, plane);
     }
   }
 }
 
-/** The four rows' outputs of one token (Q8A blocks at xt) against the Q5_0x4 group at g, without bias. */
-@inline function dotQ5_0x4(g: usize, xt: usize, nb: i32): v128 {
+/** Rewrites a Q5_0 matrix in place as Q5_0x4 (packX4). */
+export function packQ5_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
+  packX4(true, w, rows, k, scratch);
+}
+
+/** Rewrites a Q4_0 matrix in place as Q4_0x4 (packX4). */
+export function packQ4_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
+  packX4(false, w, rows, k, scratch);
+}
+
+/** The four rows' outputs of one token (Q8A blocks at xt) against the Q5_0x4 (q5) / Q4_0x4 group at g, without bias. */
+@inline function dotX4(q5: bool, g: usize, xt: usize, nb: i32): v128 {
   let acc = f32x4.splat(0);
-  for (let b = 0, o: usize = 0; b < nb; b++, o += 40, g += Q5X4_BLOCK) {
-    acc = madd(f32x4.convert_i32x4_s(q5x4BlockSum(g, xt + o)), f32x4.mul(v128.load32_splat(xt + o), q5x4Scales(g)), acc);
+  for (let b = 0, o: usize = 0; b < nb; b++, o += 40, g += q5 ? Q5X4_BLOCK : Q4X4_BLOCK) {
+    acc = madd(f32x4.convert_i32x4_s(x4BlockSum(q5, g, xt + o)), f32x4.mul(v128.load32_splat(xt + o), x4Scales(g)), acc);
   }
   return acc;
 }
@@ -1781,7 +1802,7 @@ export function packQ5_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
   for (let r = rowStart; r < rowEnd; r += 4) {
     const g = w + <usize>(r >> 2) * gb;
     if (type == T_Q8_0) unpackQ8_0x4(g, nb, scratch);
-    else unpackQ5_0x4(g, nb, scratch);
+    else unpackX4(type == T_Q5_0, g, nb, scratch);
     const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
     for (let t = 0; t < tiled; t += 4) {
       packedTile(type, scratch, nb, xq + <usize>t * xqs, xqs, y + <usize>t * ys + (<usize>r << 2), ys, bias4);
@@ -1840,10 +1861,10 @@ export function packQ8_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
   }
 }
 
-/** Row `id` of a Q5_0x4 / Q8_0x4 table (`type` T_Q5_0X4 / T_Q8_0X4, k elements) dequantized to f32 at dst (embed): the GGUF rows' values. */
+/** Row `id` of a Q4_0x4 / Q5_0x4 / Q8_0x4 table (`type` T_Q4_0X4 / T_Q5_0X4 / T_Q8_0X4, k elements) dequantized to f32 at dst (embed): the GGUF rows' values. */
 function dequantInterleavedRow(type: i32, table: usize, k: i32, id: u32, dst: usize): void {
   const nb = k >> 5;
-  const bs = type == T_Q8_0X4 ? Q8X4_BLOCK : Q5X4_BLOCK;
+  const bs = type == T_Q8_0X4 ? Q8X4_BLOCK : type == T_Q5_0X4 ? Q5X4_BLOCK : Q4X4_BLOCK;
   const g = table + <usize>(id >> 2) * <usize>nb * bs;
   const lane = <usize>(id & 3);
   for (let b = 0; b < nb; b++) {
@@ -1857,8 +1878,12 @@ function dequantInterleavedRow(type: i32, table: usize, k: i32, id: u32, dst: us
       } else {
         const byte = load<u8>(p + 8 + 16 * <usize>(j & 3) + 4 * lane + <usize>(e & 3));
         const nib = j < 4 ? byte & 15 : byte >> 4;
-        const hb = (load<u8>(p + 72 + 4 * lane + <usize>(e & 3)) >> <u8>j) & 1;
-        q = <i32>(nib | (hb << 4)) - 16;
+        if (type == T_Q5_0X4) {
+          const hb = (load<u8>(p + 72 + 4 * lane + <usize>(e & 3)) >> <u8>j) & 1;
+          q = <i32>(nib | (hb << 4)) - 16;
+        } else {
+          q = <i32>nib - 8;
+        }
       }
       store<f32>(dst + (<usize>(32 * b + e) << 2), d * <f32>q);
     }
@@ -1893,30 +1918,34 @@ function dequantInterleavedRow(type: i32, table: usize, k: i32, id: u32, dst: us
 }
 
 /**
- * `matmulQ8A` for a Q5_0x4 or Q8_0x4 matrix (`type` T_Q5_0 / T_Q8_0; relaxed build only): rows
+ * `matmulQ8A` for a Q4_0x4, Q5_0x4 or Q8_0x4 matrix (`type` T_Q4_0 / T_Q5_0 / T_Q8_0; relaxed build only): rows
  * [rowStart, rowEnd), multiples of 4. Whole groups of four tokens run as the packed prefill (each
  * group of rows unpacked once into `scratch`, packedPrefillBytes(type, k)); the other tokens
  * (decode: all of them) one at a time straight from the interleaved layout. Q8_0x4 needs the
- * scratch (each such token is split into it); Q5_0x4 without one runs every token one at a time.
+ * scratch (each such token is split into it); Q4_0x4 / Q5_0x4 without one run every token one at a time.
  */
 export function matmulInterleaved(
   type: i32, w: usize, k: i32, xq: usize, y: usize, yStride: i32,
   tokens: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize,
 ): void {
   const q8 = type == T_Q8_0;
+  const q5 = type == T_Q5_0;
   const nb = k >> 5;
-  const gb = <usize>nb * (q8 ? Q8X4_BLOCK : Q5X4_BLOCK);
+  const gb = <usize>nb * (q8 ? Q8X4_BLOCK : q5 ? Q5X4_BLOCK : Q4X4_BLOCK);
   const xqs = <usize>nb * 40;
   const ys = <usize>yStride << 2;
   const tiled = scratch ? tokens & ~3 : 0;
-  if (q8) interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch);
-  else interleavedTiles(T_Q5_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch);
+  switch (type) {
+    case T_Q8_0: interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch); break;
+    case T_Q5_0: interleavedTiles(T_Q5_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch); break;
+    default: interleavedTiles(T_Q4_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch);
+  }
   for (let t = tiled; t < tokens; t++) {
     const xt = xq + <usize>t * xqs;
     if (q8) splitSignedQ8A(xt, nb, scratch);
     for (let r = rowStart; r < rowEnd; r += 4) {
       const g = w + <usize>(r >> 2) * gb;
-      const out = q8 ? dotQ8_0x4(g, scratch, xt, nb) : dotQ5_0x4(g, xt, nb);
+      const out = q8 ? dotQ8_0x4(g, scratch, xt, nb) : q5 ? dotX4(true, g, xt, nb) : dotX4(false, g, xt, nb);
       const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
       v128.store(y + <usize>t * ys + (<usize>r << 2), f32x4.add(out, bias4));
     }
@@ -2686,7 +2715,7 @@ export function embed(
   type: i32, table: usize, k: i32, rows: i32, ids: usize, out: usize, outStride: i32, scale: f32,
   tokStart: i32, tokEnd: i32,
 ): void {
-  const rb = rowBytes(type == T_Q5_0X4 ? T_Q5_0 : type == T_Q8_0X4 ? T_Q8_0 : type, k);
+  const rb = rowBytes(type == T_Q5_0X4 ? T_Q5_0 : type == T_Q8_0X4 ? T_Q8_0 : type == T_Q4_0X4 ? T_Q4_0 : type, k);
   const sv = f32x4.splat(scale);
   for (let t = tokStart; t < tokEnd; t++) {
     const id = load<u32>(ids + (<usize>t << 2));
@@ -2695,7 +2724,7 @@ export function embed(
       memory.fill(o, 0, <usize>k << 2);
       continue;
     }
-    if (type == T_Q5_0X4 || type == T_Q8_0X4) dequantInterleavedRow(type, table, k, id, o);
+    if (type == T_Q5_0X4 || type == T_Q8_0X4 || type == T_Q4_0X4) dequantInterleavedRow(type, table, k, id, o);
     else dequantize(type, table + <usize>id * rb, o, k);
     if (scale != 1) {
       let i = 0;
