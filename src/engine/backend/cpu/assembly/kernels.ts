@@ -1302,44 +1302,71 @@ export function quantizeQ8K(x: usize, xStride: i32, dst: usize, k: i32, rowStart
 @inline function dotK45Q8K(w: usize, xq: usize, k: i32, q5: bool): f32 {
   let acc = f32x4.splat(0);
   let offs = f32x4.splat(0);
-  const m4 = i8x16.splat(0x0f);
   const bs: usize = q5 ? 176 : 144;
   for (let b = 0; b < k; b += 256, w += bs, xq += 292) {
-    const qs = w + (q5 ? 48 : 16);
-    const xs = xq + 36;
     const u0 = load<u32>(w + 4);
     const u1 = load<u32>(w + 8);
     const u2 = load<u32>(w + 12);
-    const scLo = k4ScalesLo(u0);
-    const scHi = k4ScalesHi(u0, u2);
-    let isum = i32x4.splat(0);
-    for (let c = 0; c < 4; c++) {
-      const j = 2 * c;
-      const v0 = v128.load(qs + 32 * c);
-      const v1 = v128.load(qs + 32 * c + 16);
-      let l0 = v128.and(v0, m4);
-      let l1 = v128.and(v1, m4);
-      let h0 = hiNibbles(v0);
-      let h1 = hiNibbles(v1);
-      if (q5) {
-        const qh0 = v128.load(w + 16);
-        const qh1 = v128.load(w + 32);
-        l0 = v128.or(l0, bit5(qh0, j));
-        l1 = v128.or(l1, bit5(qh1, j));
-        h0 = v128.or(h0, bit5(qh0, j + 1));
-        h1 = v128.or(h1, bit5(qh1, j + 1));
-      }
-      const sc = (c < 2 ? scLo : scHi) >> (<u32>(c & 1) << 4);
-      const xc = xs + 64 * c;
-      // Lanes stay below 8 * 31 * 127 * 63 * 8 < 2^24: no overflow.
-      isum = dotU5x32Scaled(l0, v128.load(xc), l1, v128.load(xc, 16), <i32>(sc & 0xff), isum);
-      isum = dotU5x32Scaled(h0, v128.load(xc, 32), h1, v128.load(xc, 48), <i32>((sc >> 8) & 0xff), isum);
-    }
+    const xs = xq + 36;
+    // Lanes stay below 8 * 63 * 32 * 31 * 127: < 2^26.
+    let isum = k45Quad(w, xs, 0, q5, k4ScalesLo(u0));
+    isum = i32x4.add(isum, k45Quad(w, xs, 1, q5, k4ScalesHi(u0, u2)));
     const dx = load<f32>(xq);
     acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(loadF16(w) * dx), acc);
     offs = madd(f32x4.convert_i32x4_s(k4MinDot(k4Mins(u0, u1, u2), xq)), f32x4.splat(loadF16(w + 2) * dx), offs);
   }
   return hsum(acc) - hsum(offs);
+}
+
+/**
+ * Sub-blocks 4h .. 4h + 3 of a Q4_K / Q5_K (q5) block at w (the 64-element chunks 2h, 2h + 1: low
+ * nibbles one sub-block, high nibbles the next) against the Q8K quants at xs, times their scales
+ * (the bytes of sc). Relaxed SIMD: the four dots gathered by hsum4I and scaled by one multiply
+ * (1.2x the multiply per sub-block in Chromium); plain SIMD: each sub-block's four products per i16
+ * lane scaled by one i16 dot (dotU5x32Scaled), 0.89x if it took the relaxed build's way.
+ */
+@inline function k45Quad(w: usize, xs: usize, h: i32, q5: bool, sc: u32): v128 {
+  const qs = w + (q5 ? 48 : 16) + 64 * <usize>h;
+  const m4 = i8x16.splat(0x0f);
+  const z = i32x4.splat(0);
+  const x = xs + 128 * <usize>h;
+  const a0 = v128.load(qs);
+  const a1 = v128.load(qs + 16);
+  const b0 = v128.load(qs + 32);
+  const b1 = v128.load(qs + 48);
+  let la0 = v128.and(a0, m4);
+  let la1 = v128.and(a1, m4);
+  let ha0 = hiNibbles(a0);
+  let ha1 = hiNibbles(a1);
+  let lb0 = v128.and(b0, m4);
+  let lb1 = v128.and(b1, m4);
+  let hb0 = hiNibbles(b0);
+  let hb1 = hiNibbles(b1);
+  if (q5) {
+    const qh0 = v128.load(w + 16);
+    const qh1 = v128.load(w + 32);
+    const j = 4 * h;
+    la0 = v128.or(la0, bit5(qh0, j));
+    la1 = v128.or(la1, bit5(qh1, j));
+    ha0 = v128.or(ha0, bit5(qh0, j + 1));
+    ha1 = v128.or(ha1, bit5(qh1, j + 1));
+    lb0 = v128.or(lb0, bit5(qh0, j + 2));
+    lb1 = v128.or(lb1, bit5(qh1, j + 2));
+    hb0 = v128.or(hb0, bit5(qh0, j + 3));
+    hb1 = v128.or(hb1, bit5(qh1, j + 3));
+  }
+  if (!RELAXED) {
+    let s = dotU5x32Scaled(la0, v128.load(x), la1, v128.load(x, 16), <i32>(sc & 0xff), z);
+    s = dotU5x32Scaled(ha0, v128.load(x, 32), ha1, v128.load(x, 48), <i32>((sc >> 8) & 0xff), s);
+    s = dotU5x32Scaled(lb0, v128.load(x, 64), lb1, v128.load(x, 80), <i32>((sc >> 16) & 0xff), s);
+    return dotU5x32Scaled(hb0, v128.load(x, 96), hb1, v128.load(x, 112), <i32>(sc >> 24), s);
+  }
+  const d0 = dotU7(la1, v128.load(x, 16), dotU7(la0, v128.load(x), z));
+  const d1 = dotU7(ha1, v128.load(x, 48), dotU7(ha0, v128.load(x, 32), z));
+  const d2 = dotU7(lb1, v128.load(x, 80), dotU7(lb0, v128.load(x, 64), z));
+  const d3 = dotU7(hb1, v128.load(x, 112), dotU7(hb0, v128.load(x, 96), z));
+  const scales = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(i32x4.splat(sc)));
+  return i32x4.mul(hsum4I(d0, d1, d2, d3), scales);
 }
 
 function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
