@@ -32,6 +32,7 @@ const types = flag('--types', 'Q8_0,Q4_0,Q5_0,Q4_K,Q5_K,Q6_K').split(',').map((n
 
 interface Kernels {
   rowBytes(type: number, k: number): number;
+  q8kSupports(type: number): number;
   quantizeQ8A(x: number, xStride: number, dst: number, k: number, r0: number, r1: number): void;
   quantizeQ8K(x: number, xStride: number, dst: number, k: number, r0: number, r1: number): void;
   matmulQ8A(...args: number[]): void;
@@ -59,7 +60,7 @@ function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; t
     const wv = new Uint8Array(memory.buffer, w, len);
     for (let j = 0; j < len; j++) wv[j] = (Math.random() * 256) | 0;
     for (let b = 0; b < len; b += size) for (const o of halves) wv[b + o + 1] = 0x20 | (wv[b + o + 1]! & 3);
-    const q8k = t === 12 || t === 13 || t === 14;
+    const q8k = ks[0]!.q8kSupports(t) === 1;
     const run = (m: number): void => {
       const kk = ks[m]!;
       if (q8k) {

@@ -120,6 +120,8 @@ export function packedPrefillBytes(type: GgmlType, k: number): number {
   if (type === GgmlType.Q8_0) return (k / 32) * 272;
   if (type === GgmlType.Q4_0 || type === GgmlType.Q5_0) return (k / 32) * 144;
   if (Q8K_WEIGHT_TYPES.includes(type) && !ONE_TOKEN_DOT_TYPES.includes(type)) return (k / 256) * 1440;
+  // Not a packed layout: IQ4_XS's decode splits each token into xp and xn there.
+  if (type === GgmlType.IQ4_XS) return (k / 256) * 512;
   return 0;
 }
 

@@ -184,7 +184,14 @@ describe('relaxed-SIMD build in Chromium', () => {
         const errK = normalizedMse(r.yk, matmulReference(w, c.k, c.rows, xk, c.tokens));
         console.log(`[relaxed] ${GgmlType[c.type]}: matmulQ8K on its activations ${errK.toExponential(2)}`);
         expect(errK, `${GgmlType[c.type]} matmulQ8K`).toBeLessThanOrEqual(1e-6);
-        expect(r.yk, `${GgmlType[c.type]} matmulQ8K packed vs unpacked`).toEqual(r.ykUnpacked);
+        // IQ4_XS with the scratch splits each token (dotIQ4_XSSplit): the same integers in other
+        // lanes, so equal up to float rounding; every other type bitwise.
+        if (c.type === GgmlType.IQ4_XS) {
+          const largestK = Math.max(...r.yk.map(Math.abs));
+          for (let i = 0; i < r.yk.length; i++) expect(Math.abs(r.yk[i]! - r.ykUnpacked[i]!), `IQ4_XS split dot, output ${i}`).toBeLessThanOrEqual(1e-5 * largestK);
+        } else {
+          expect(r.yk, `${GgmlType[c.type]} matmulQ8K packed vs unpacked`).toEqual(r.ykUnpacked);
+        }
       }
     }
   }, 60_000);

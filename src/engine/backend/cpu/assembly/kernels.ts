@@ -1483,6 +1483,57 @@ function dotQ2_KQ8K(w: usize, xq: usize, k: i32): f32 {
   return hsum(acc) - hsum(offs);
 }
 
+/** A token's Q8K quants (nb blocks at xq) split into x = xp - xn, both 0..127, per 16: xp then xn (512 bytes a block). */
+@inline function splitSignedQ8K(xq: usize, nb: i32, dst: usize): void {
+  const z = i8x16.splat(0);
+  for (let b = 0; b < nb; b++, xq += 292) {
+    for (let i: usize = 0; i < 16; i++, dst += 32) {
+      const x = v128.load(xq + 36 + 16 * i);
+      v128.store(dst, i8x16.max_s(x, z));
+      v128.store(dst, i8x16.max_s(i8x16.neg(x), z), 16);
+    }
+  }
+}
+
+/** IQ4_XS's six-bit block scales less 32 of blocks 4j .. 4j + 3 (the super-block at w) as i32 lanes. */
+@inline function iq4xsScales(w: usize, j: i32): v128 {
+  const sh = <u32>load<u16>(w + 2) >> (8 * j);
+  const lo = <u32>load<u16>(w + 4 + 2 * <usize>j);
+  let v = i32x4.splat(<i32>((lo & 15) | ((sh & 3) << 4)) - 32);
+  v = i32x4.replace_lane(v, 1, <i32>(((lo >> 4) & 15) | (((sh >> 2) & 3) << 4)) - 32);
+  v = i32x4.replace_lane(v, 2, <i32>(((lo >> 8) & 15) | (((sh >> 4) & 3) << 4)) - 32);
+  return i32x4.replace_lane(v, 3, <i32>(((lo >> 12) & 15) | (((sh >> 6) & 3) << 4)) - 32);
+}
+
+/**
+ * IQ4_XS block ib of the super-block at w against the split token at xs (splitSignedQ8K's, this
+ * super-block's): the signed levels as relaxed SIMD's i8 operand, xp and xn as its i7 one.
+ */
+@inline function iq4xsSplitDot(w: usize, xs: usize, ib: i32): v128 {
+  const q = v128.load(w + 8 + 16 * <usize>ib);
+  const lo = i8x16.swizzle(iq4Levels(), v128.and(q, i8x16.splat(0x0f)));
+  const hi = i8x16.swizzle(iq4Levels(), hiNibbles(q));
+  const x = xs + 64 * <usize>ib;
+  const z = i32x4.splat(0);
+  const p = dotI8U7Add(hi, v128.load(x, 32), dotI8U7Add(lo, v128.load(x), z));
+  return i32x4.sub(p, dotI8U7Add(hi, v128.load(x, 48), dotI8U7Add(lo, v128.load(x, 16), z)));
+}
+
+/**
+ * dotIQ4_XSQ8K on a token split once per call (relaxed build; 1.4-1.6x the i16 products): four blocks'
+ * dots gathered by hsum4I and scaled by one multiply. The integers are the same; the float sums
+ * group them differently, so outputs agree to f32 rounding, not bitwise.
+ */
+function dotIQ4_XSSplit(w: usize, xs: usize, xq: usize, k: i32): f32 {
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < k; b += 256, w += 136, xq += 292, xs += 512) {
+    let isum = i32x4.mul(hsum4I(iq4xsSplitDot(w, xs, 0), iq4xsSplitDot(w, xs, 1), iq4xsSplitDot(w, xs, 2), iq4xsSplitDot(w, xs, 3)), iq4xsScales(w, 0));
+    isum = i32x4.add(isum, i32x4.mul(hsum4I(iq4xsSplitDot(w, xs, 4), iq4xsSplitDot(w, xs, 5), iq4xsSplitDot(w, xs, 6), iq4xsSplitDot(w, xs, 7)), iq4xsScales(w, 1)));
+    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(loadF16(w) * load<f32>(xq)), acc);
+  }
+  return hsum(acc);
+}
+
 /**
  * IQ4_XS row dot on Q8K activations: d * sum_b (ls_b - 32) * dot(K[q], x)_b per block of 32. The
  * levels are signed (-127..113), so not relaxed SIMD's i7 operand: i8 x i8 products widened to i16
@@ -2185,6 +2236,19 @@ export function matmulQ8K(
   const rb = rowBytes(type, k);
   const xqs = <usize>(k >> 8) * 292;
   const ys = <usize>yStride << 2;
+  if (RELAXED && scratch && type == T_IQ4_XS) {
+    // Each token split once into the scratch, then every row against it (decode: the backend gives
+    // IQ4_XS only a few tokens).
+    for (let t = 0; t < tokens; t++) {
+      const xt = xq + <usize>t * xqs;
+      splitSignedQ8K(xt, k >> 8, scratch);
+      for (let r = rowStart; r < rowEnd; r++) {
+        const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
+        store<f32>(y + <usize>t * ys + (<usize>r << 2), dotIQ4_XSSplit(w + <usize>r * rb, scratch, xt, k) + b0);
+      }
+    }
+    return;
+  }
   let from = rowStart;
   // Q3_K, Q2_K and IQ4_XS have one-token dots only (their prefill takes the f32 path: backend.ts).
   const tiles = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K;
