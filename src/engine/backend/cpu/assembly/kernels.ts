@@ -438,6 +438,12 @@ function dequantIQ4_NL(src: usize, dst: usize, n: i32): void {
   }
 }
 
+/** IQ4_XS's six-bit scale of block ib (0..7) of the super-block at w, less 32: 4 low bits from byte 4 + ib / 2, 2 high from the u16 at 2. */
+@inline function iq4xsScale(w: usize, ib: i32): i32 {
+  const lo = (<u32>load<u8>(w + 4 + <usize>(ib >> 1)) >> (4 * (ib & 1))) & 15;
+  return <i32>(lo | (((<u32>load<u16>(w + 2) >> (2 * ib)) & 3) << 4)) - 32;
+}
+
 /** IQ4_XS: (d * (ls - 32)) * K[q] per block of 32 of a 256 super-block, ls six bits (4 low, 2 high). */
 function dequantIQ4_XS(src: usize, dst: usize, n: i32): void {
   const levels = iq4Levels();
@@ -445,10 +451,8 @@ function dequantIQ4_XS(src: usize, dst: usize, n: i32): void {
   const zero = f32x4.splat(0);
   for (let b = 0; b < n; b += 256, src += 136) {
     const d = loadF16(src);
-    const sh = <u32>load<u16>(src + 2);
     for (let ib = 0; ib < 8; ib++, dst += 128) {
-      const ls = ((<u32>load<u8>(src + 4 + <usize>(ib >> 1)) >> (4 * (ib & 1))) & 15) | (((sh >> (2 * ib)) & 3) << 4);
-      const dl = f32x4.splat(d * <f32>(<i32>ls - 32));
+      const dl = f32x4.splat(d * <f32>iq4xsScale(src, ib));
       const q = v128.load(src + 8 + 16 * <usize>ib);
       store16(dst, i8x16.swizzle(levels, v128.and(q, m4)), dl, zero);
       store16(dst + 64, i8x16.swizzle(levels, hiNibbles(q)), dl, zero);
@@ -1505,12 +1509,10 @@ function dotQ2_KQ8K(w: usize, xq: usize, k: i32): f32 {
 
 /** IQ4_XS's six-bit block scales less 32 of blocks 4j .. 4j + 3 (the super-block at w) as i32 lanes. */
 @inline function iq4xsScales(w: usize, j: i32): v128 {
-  const sh = <u32>load<u16>(w + 2) >> (8 * j);
-  const lo = <u32>load<u16>(w + 4 + 2 * <usize>j);
-  let v = i32x4.splat(<i32>((lo & 15) | ((sh & 3) << 4)) - 32);
-  v = i32x4.replace_lane(v, 1, <i32>(((lo >> 4) & 15) | (((sh >> 2) & 3) << 4)) - 32);
-  v = i32x4.replace_lane(v, 2, <i32>(((lo >> 8) & 15) | (((sh >> 4) & 3) << 4)) - 32);
-  return i32x4.replace_lane(v, 3, <i32>(((lo >> 12) & 15) | (((sh >> 6) & 3) << 4)) - 32);
+  let v = i32x4.splat(iq4xsScale(w, 4 * j));
+  v = i32x4.replace_lane(v, 1, iq4xsScale(w, 4 * j + 1));
+  v = i32x4.replace_lane(v, 2, iq4xsScale(w, 4 * j + 2));
+  return i32x4.replace_lane(v, 3, iq4xsScale(w, 4 * j + 3));
 }
 
 /**
@@ -1553,11 +1555,9 @@ function dotIQ4_XSQ8K(w: usize, xq: usize, k: i32): f32 {
   const m4 = i8x16.splat(0x0f);
   let acc = f32x4.splat(0);
   for (let b = 0; b < k; b += 256, w += 136, xq += 292) {
-    const sh = <u32>load<u16>(w + 2);
     let isum = i32x4.splat(0);
     for (let ib = 0; ib < 8; ib++) {
-      const ls = ((<u32>load<u8>(w + 4 + <usize>(ib >> 1)) >> (4 * (ib & 1))) & 15) | (((sh >> (2 * ib)) & 3) << 4);
-      const sc = i16x8.splat(<i16>(<i32>ls - 32));
+      const sc = i16x8.splat(<i16>iq4xsScale(w, ib));
       const q = v128.load(w + 8 + 16 * <usize>ib);
       const lo = i8x16.swizzle(levels, v128.and(q, m4));
       const hi = i8x16.swizzle(levels, hiNibbles(q));
