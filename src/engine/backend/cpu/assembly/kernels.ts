@@ -398,7 +398,6 @@ function dequantQ2_K(src: usize, dst: usize, n: i32): void {
  * hmask (bit 4h + k of byte l for element 128h + 32k + l).
  */
 function dequantQ3_K(src: usize, dst: usize, n: i32): void {
-  const m3 = i8x16.splat(3);
   const four = i8x16.splat(4);
   const zero = f32x4.splat(0);
   for (let b = 0; b < n; b += 256, src += 110) {
@@ -409,12 +408,9 @@ function dequantQ3_K(src: usize, dst: usize, n: i32): void {
       const q0 = v128.load(src + 32 + 32 * <usize>h);
       const q1 = v128.load(src + 48 + 32 * <usize>h);
       for (let k = 0; k < 4; k++, dst += 128) {
-        const bit = i8x16.splat(<i8>(<i32>1 << (4 * h + k)));
-        const lo = v128.or(v128.and(i16x8.shr_u(q0, 2 * k), m3), v128.and(i8x16.ne(v128.and(hm0, bit), i8x16.splat(0)), four));
-        const hi = v128.or(v128.and(i16x8.shr_u(q1, 2 * k), m3), v128.and(i8x16.ne(v128.and(hm1, bit), i8x16.splat(0)), four));
         const s = 8 * h + 2 * k;
-        store16(dst, i8x16.sub(lo, four), f32x4.splat(d * <f32>scaleQ3(src + 96, s)), zero);
-        store16(dst + 64, i8x16.sub(hi, four), f32x4.splat(d * <f32>scaleQ3(src + 96, s + 1)), zero);
+        store16(dst, i8x16.sub(q3Lanes(q0, hm0, 2 * k, 4 * h + k), four), f32x4.splat(d * <f32>scaleQ3(src + 96, s)), zero);
+        store16(dst + 64, i8x16.sub(q3Lanes(q1, hm1, 2 * k, 4 * h + k), four), f32x4.splat(d * <f32>scaleQ3(src + 96, s + 1)), zero);
       }
     }
   }
