@@ -7,9 +7,9 @@
  * All handles are byte ranges of the one WebAssembly memory. Matmuls take the integer-dot path on
  * 8-bit activations, as llama.cpp's CPU backend does: `matmulQ8K` (one activation scale per 256)
  * for the K-quants at every batch size, `matmulQ8A` (one per 32) for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1
- * (four tokens per pass in prefill); Q3_K, Q2_K and IQ4_XS decode on `matmulQ8K` and
- * IQ4_NL on `matmulQ8A` too (one-token dots only); the
- * f32 path (each chunk of a weight row dequantized once for up to four tokens) otherwise.
+ * (four tokens per pass in prefill); Q3_K, Q2_K and IQ4_XS decode on `matmulQ8K` and IQ4_NL on
+ * `matmulQ8A` too (one-token dots only); the f32 path (each chunk of a weight row dequantized once
+ * for up to four tokens) otherwise.
  *
  * Every type of the GGUF quants registry has a kernel and keeps its file bytes (Q2_K, Q3_K, IQ4_NL
  * and IQ4_XS take the f32 path: each chunk of a row dequantized in L1).
@@ -55,13 +55,22 @@ import type { SamplingParams, TokenPenalties } from '../../sampling/params.ts';
 export type { ThreadingSupport } from './threads.ts';
 
 /**
- * Q4_1 / Q5_1 matmuls of more tokens than this take the f32 path on the plain SIMD build, where
- * their tiled integer kernel (the min term and, for Q5_1, the fifth bits per token group) is slower
- * than dequantizing. Every other Q8A type, and these with relaxed SIMD, use matmulQ8A at any count
- * (four tokens per pass); K-quants always use Q8K.
+ * Matmuls of at most this many tokens (decode) always take the integer dots; longer ones only where
+ * `integerDotsForPrefill` says they beat the f32 path.
  */
 export const Q8A_MAX_TOKENS = 3;
-const Q8A_PLAIN_F32_PREFILL: readonly GgmlType[] = [GgmlType.Q4_1, GgmlType.Q5_1];
+
+/**
+ * Whether a matmul of more than Q8A_MAX_TOKENS tokens takes the integer dots rather than the f32
+ * path. Not for: Q4_1 / Q5_1 on plain SIMD (their tiled kernel, the min term and Q5_1's fifth bits
+ * per token group, is slower than dequantizing); the one-token-dot types, but for Q2_K with relaxed
+ * SIMD (32 tokens: 42 vs 32 GFLOP/s in Chromium). Every other type at any count (four tokens per
+ * pass).
+ */
+function integerDotsForPrefill(type: GgmlType, relaxed: boolean): boolean {
+  if (ONE_TOKEN_DOT_TYPES.includes(type)) return relaxed && type === GgmlType.Q2_K;
+  return relaxed || (type !== GgmlType.Q4_1 && type !== GgmlType.Q5_1);
+}
 
 
 /**
@@ -99,8 +108,8 @@ export function cpuMaxModelBytes(shards: number): number {
 
 /**
  * What a CPU load is planned against before the backend exists: CPU_MAX_SHARDS wasm32 memories
- * less what the backend itself takes, the CPU's weight sizes and types. How many memories the weights take, and whether this engine can make them, is
- * `CpuBackend.createFor`'s (from the plan).
+ * less what the backend itself takes, the CPU's weight sizes and types. How many memories the
+ * weights take, and whether this engine can make them, is `CpuBackend.createFor`'s (from the plan).
  */
 export const CPU_PLAN_TARGET: {
   kind: 'cpu';
@@ -506,14 +515,11 @@ export class CpuBackend implements Backend {
    */
   private matmulIn(sh: Shard, cw: CpuWeight, x: F32Rows, y: F32Rows, tokens: number, bias: number, pathTokens: number): void {
     const kernels = sh.kernels;
-    // Types with one-token integer dots only take them for decode; their prefill is faster on the
-    // f32 path, but for Q2_K with relaxed SIMD (32 tokens: 42 vs 32 GFLOP/s in Chromium).
-    const dotsForAll = !ONE_TOKEN_DOT_TYPES.includes(cw.type) || (kernels.relaxed && cw.type === GgmlType.Q2_K);
-    if (this.quantized && cw.k % 256 === 0 && Q8K_WEIGHT_TYPES.includes(cw.type) && (pathTokens <= Q8A_MAX_TOKENS || dotsForAll)) {
+    const integerDots = this.quantized && (pathTokens <= Q8A_MAX_TOKENS || integerDotsForPrefill(cw.type, kernels.relaxed));
+    if (integerDots && cw.k % 256 === 0 && Q8K_WEIGHT_TYPES.includes(cw.type)) {
       // K-quants: one activation scale per 256 (llama.cpp's Q8_K), integer sub-block scales; four
       // tokens per pass over the weights for prefill (as fast as the f32 path on plain SIMD,
-      // faster with relaxed SIMD). Q3_K, Q2_K and IQ4_XS (and IQ4_NL on Q8A) have one-token dots
-      // only: 3-7x the f32 path in decode, mostly slower in prefill, which takes the f32 path.
+      // faster with relaxed SIMD). The one-token-dot types: 3-7x the f32 path in decode.
       const xq = this.q8aScratch(sh, kernels.q8kBytes(cw.k, tokens));
       kernels.quantizeQ8K(x, xq, cw.k, 0, tokens);
       kernels.matmulQ8K({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: sh.pack });
@@ -525,7 +531,7 @@ export class CpuBackend implements Backend {
       kernels.matmulInterleaved({ type: cw.type as InterleavedType, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: sh.pack });
       return;
     }
-    if (this.quantized && cw.k % 32 === 0 && Q8A_WEIGHT_TYPES.includes(cw.type) && (pathTokens <= Q8A_MAX_TOKENS || (dotsForAll && (kernels.relaxed || !Q8A_PLAIN_F32_PREFILL.includes(cw.type))))) {
+    if (integerDots && cw.k % 32 === 0 && Q8A_WEIGHT_TYPES.includes(cw.type)) {
       const xq = this.q8aScratch(sh, kernels.q8aBytes(cw.k, tokens));
       kernels.quantizeQ8A(x, xq, cw.k, 0, tokens);
       kernels.matmulQ8A({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: sh.pack });
