@@ -40,7 +40,7 @@ import type {
   Vector,
   Weight,
 } from '../ops.ts';
-import { ATTENTION_SCRATCH_FLOATS_PER_KEY, CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, packedPrefillBytes, type InterleavedType, nibbleX4PackBytes, Q4_0X4_LAYOUT, Q5_0X4_LAYOUT, Q8_0X4_LAYOUT, Q8A_WEIGHT_TYPES, type PackScratch, ONE_TOKEN_DOT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
+import { ATTENTION_SCRATCH_FLOATS_PER_KEY, CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, packedPrefillBytes, type InterleavedLayout, type InterleavedType, interleavedLayout, nibbleX4PackBytes, Q8A_WEIGHT_TYPES, type PackScratch, ONE_TOKEN_DOT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
 import { CPU_MAX_SHARDS, cpuLayout, planShards, SHARD_OVERHEAD_BYTES, shardBuffers, type CpuLayout } from './shards.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
 import { moeFfnOnHost, type MoeHost } from './moe.ts';
@@ -180,9 +180,8 @@ class CpuWeight implements Weight {
 }
 
 /** The type code `embed` reads a table by: its ggml type, or its interleaved layout. */
-function tableType(w: CpuWeight): GgmlType | typeof Q4_0X4_LAYOUT | typeof Q5_0X4_LAYOUT | typeof Q8_0X4_LAYOUT {
-  if (!w.interleaved) return w.type;
-  return w.type === GgmlType.Q4_0 ? Q4_0X4_LAYOUT : w.type === GgmlType.Q5_0 ? Q5_0X4_LAYOUT : Q8_0X4_LAYOUT;
+function tableType(w: CpuWeight): GgmlType | InterleavedLayout {
+  return w.interleaved ? interleavedLayout(w.type as InterleavedType) : w.type;
 }
 
 /** A Vector, Activation or IdBuffer: `length` 4-byte elements at `ptr`. */

@@ -96,6 +96,21 @@ export const Q5_0X4_LAYOUT = 1006;
  */
 export const Q8_0X4_LAYOUT = 1008;
 
+/** `embed`'s type codes for the interleaved layouts. */
+export type InterleavedLayout = typeof Q4_0X4_LAYOUT | typeof Q5_0X4_LAYOUT | typeof Q8_0X4_LAYOUT;
+const INTERLEAVED_LAYOUTS: Record<InterleavedType, InterleavedLayout> = {
+  [GgmlType.Q4_0]: Q4_0X4_LAYOUT,
+  [GgmlType.Q5_0]: Q5_0X4_LAYOUT,
+  [GgmlType.Q8_0]: Q8_0X4_LAYOUT,
+};
+
+const INTERLEAVED_LAYOUT_CODES: readonly number[] = Object.values(INTERLEAVED_LAYOUTS);
+
+/** The `embed` type code of a matrix of `type` stored interleaved (`packInterleaved`). */
+export function interleavedLayout(type: InterleavedType): InterleavedLayout {
+  return INTERLEAVED_LAYOUTS[type];
+}
+
 /** Scratch bytes `packQ4_0x4` / `packQ5_0x4` need for rows of k elements (one four-row group's quants and scales). */
 export function nibbleX4PackBytes(k: number): number {
   return (k / 32) * 152;
@@ -718,8 +733,8 @@ export class CpuKernels {
   }
 
   /** out row t = table row ids[t] dequantized, times scale; zeros for ids >= rows. ids: u32 pointer. */
-  embed(a: { type: GgmlType | typeof Q4_0X4_LAYOUT | typeof Q5_0X4_LAYOUT | typeof Q8_0X4_LAYOUT; table: number; k: number; rows: number; ids: number; out: F32Rows; scale?: number; tokStart: number; tokEnd: number }): void {
-    if (a.type !== Q4_0X4_LAYOUT && a.type !== Q5_0X4_LAYOUT && a.type !== Q8_0X4_LAYOUT) checkType(a.type);
+  embed(a: { type: GgmlType | InterleavedLayout; table: number; k: number; rows: number; ids: number; out: F32Rows; scale?: number; tokStart: number; tokEnd: number }): void {
+    if (!INTERLEAVED_LAYOUT_CODES.includes(a.type)) checkType(a.type as GgmlType);
     this.exec('embed', [a.type, a.table, a.k, a.rows, a.ids, at(a.out), a.out.stride, a.scale ?? 1, a.tokStart, a.tokEnd], 8, 1);
   }
 
