@@ -6,13 +6,13 @@
  *
  * All handles are byte ranges of the one WebAssembly memory. Matmuls take the integer-dot path on
  * 8-bit activations, as llama.cpp's CPU backend does: `matmulQ8K` (one activation scale per 256)
- * for the K-quants at every batch size, `matmulQ8A` (one per 32) for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1
- * (four tokens per pass in prefill); Q3_K, Q2_K and IQ4_XS decode on `matmulQ8K` and IQ4_NL on
- * `matmulQ8A` too (one-token dots only); the f32 path (each chunk of a weight row dequantized once
- * for up to four tokens) otherwise.
+ * for the K-quants at every batch size (Q3_K and Q2_K prefill there with relaxed SIMD only),
+ * `matmulQ8A` (one per 32) for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (four tokens per pass in prefill);
+ * IQ4_XS decodes on `matmulQ8K` and IQ4_NL on `matmulQ8A` too (one-token dots only); the f32 path
+ * (each chunk of a weight row dequantized once for up to four tokens) otherwise.
  *
- * Every type of the GGUF quants registry has a kernel and keeps its file bytes (Q2_K, Q3_K, IQ4_NL
- * and IQ4_XS take the f32 path: each chunk of a row dequantized in L1).
+ * Every type of the GGUF quants registry has a kernel and keeps its file bytes (IQ4_NL and IQ4_XS
+ * prefill, and Q3_K / Q2_K on plain SIMD, take the f32 path: each chunk of a row dequantized in L1).
  *
  * Threads: `create({ threads: n })` with n > 1 makes the memory shared and starts n - 1 workers
  * (threads.ts); every kernel call is then split by rows across them and the calling thread, with
@@ -63,13 +63,13 @@ export const Q8A_MAX_TOKENS = 3;
 /**
  * Whether a matmul of more than Q8A_MAX_TOKENS tokens takes the integer dots rather than the f32
  * path. Not for: Q4_1 / Q5_1 on plain SIMD (their tiled kernel, the min term and Q5_1's fifth bits
- * per token group, is slower than dequantizing); the one-token-dot types, but for Q2_K with relaxed
- * SIMD (32 tokens: 42 vs 32 GFLOP/s in Chromium). Every other type at any count (four tokens per
- * pass).
+ * per token group, is slower than dequantizing); Q3_K / Q2_K on plain SIMD (one-token dots there;
+ * the relaxed build packs them); the one-token-dot types. Every other type at any count (four
+ * tokens per pass).
  */
 function integerDotsForPrefill(type: GgmlType, relaxed: boolean): boolean {
-  if (ONE_TOKEN_DOT_TYPES.includes(type)) return relaxed && type === GgmlType.Q2_K;
-  return relaxed || (type !== GgmlType.Q4_1 && type !== GgmlType.Q5_1);
+  if (ONE_TOKEN_DOT_TYPES.includes(type)) return false;
+  return relaxed || (type !== GgmlType.Q4_1 && type !== GgmlType.Q5_1 && type !== GgmlType.Q3_K && type !== GgmlType.Q2_K);
 }
 
 

@@ -47,8 +47,9 @@ export const Q8K_WEIGHT_TYPES: readonly GgmlType[] = [GgmlType.Q4_K, GgmlType.Q5
 /**
  * Types whose integer-dot kernel (`matmulQ8K` / `matmulQ8A`) has one-token dots only, no four-token
  * tiles or packed prefill: it runs them token by token, and the backend gives them only decode.
+ * (Q3_K and Q2_K have the relaxed build's packed prefill, but no unpacked four-token dots.)
  */
-export const ONE_TOKEN_DOT_TYPES: readonly GgmlType[] = [GgmlType.Q3_K, GgmlType.Q2_K, GgmlType.IQ4_XS, GgmlType.IQ4_NL];
+export const ONE_TOKEN_DOT_TYPES: readonly GgmlType[] = [GgmlType.IQ4_XS, GgmlType.IQ4_NL];
 
 /** Bytes per 256 activations in the Q8K format: f32 d, 16 i16 sums (one per 16), 256 i8. */
 export const Q8K_BLOCK_BYTES = 292;

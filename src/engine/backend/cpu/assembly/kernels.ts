@@ -1140,7 +1140,7 @@ export function q8aPackBytes(type: i32, k: i32): usize {
  * packRowsK for the K-quants), then swept by every group of four tokens.
  */
 @inline function packedRows(type: i32, w: usize, rb: usize, k: i32, xq: usize, xqs: usize, y: usize, ys: usize, tiled: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize): void {
-  const kQuant = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K;
+  const kQuant = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K || type == T_Q3_K || type == T_Q2_K;
   const nb = kQuant ? k >> 8 : k >> 5;
   for (let r = rowStart; r < rowEnd; r += 4) {
     if (kQuant) packRowsK(type, w + <usize>r * rb, rb, nb, scratch);
@@ -2038,14 +2038,15 @@ export function matmulInterleaved(
 // Relaxed-SIMD prefill for the K-quants, packed as for the 32-blocks above: four rows of a
 // super-block unpacked once into unsigned quants, row-interleaved (vector e: rows 0..3 x elements
 // 4e..4e+3), then every group of four tokens runs over them. Per 16 elements the i16 pair sums
-// (pmaddubsw) of four vectors (Q4_K, Q5_K: quants <= 31) or two (Q6_K: <= 63) widen to i32 in one
-// `i32x4.dot_i16x8_s` with the four rows' sub-block scales, so the scales cost nothing extra. The
-// mins (Q4_K, Q5_K) and Q6_K's -32 offsets: one i16 dot per pair of 16-sums, broadcast, against
-// the rows' mins / scales. The integers and float operations per output are those of
-// dotK45Q8Kx4 / dotQ6_KQ8Kx4, so results are bitwise the unpacked path's. Per super-block (1440
-// bytes): 64 quant vectors; 16 scale vectors (i16 [s_r0, s_r0, s_r1, s_r1, ...] per 16 elements);
-// 8 min vectors (i16 [m_r0(2p), m_r0(2p + 1), m_r1(2p), ...] per pair of 16s; Q6_K: its scales);
-// f32x4 d; f32x4 dmin.
+// (pmaddubsw) of four vectors (Q4_K, Q5_K: quants <= 31; Q3_K + 4, Q2_K: <= 7) or two (Q6_K:
+// <= 63) widen to i32 in one `i32x4.dot_i16x8_s` with the four rows' sub-block scales, so the
+// scales cost nothing extra. The mins (Q4_K, Q5_K, Q2_K) and the offsets (Q6_K's -32, Q3_K's -4):
+// one i16 dot per pair of 16-sums, broadcast, against the rows' mins / scales. The integers and
+// float operations per output are those of dotK45Q8Kx4 / dotQ6_KQ8Kx4, so results are bitwise the
+// unpacked path's (Q3_K and Q2_K: the integers of their one-token dots, scaled per block). Per
+// super-block (1440 bytes): 64 quant vectors; 16 scale vectors (i16 [s_r0, s_r0, s_r1, s_r1, ...]
+// per 16 elements); 8 min vectors (i16 [m_r0(2p), m_r0(2p + 1), m_r1(2p), ...] per pair of 16s;
+// Q6_K, Q3_K: their scales); f32x4 d; f32x4 dmin.
 
 const PACKED_K_BYTES: usize = 1440;
 
@@ -2075,9 +2076,52 @@ export function q8kPackBytes(k: i32): usize {
   return q == 0 ? q6Lanes(qlA, qlB, qh, 0) : q == 1 ? q6Lanes(qlA, qlB, qh, 1) : q == 2 ? q6Lanes(qlA, qlB, qh, 2) : q6Lanes(qlA, qlB, qh, 3);
 }
 
+/**
+ * Elements 16g .. 16g + 15 of a Q3_K super-block at w as unsigned quants (value + 4, 0..7): half
+ * h = g / 8 of the 2-bit quants, bit pair j = (g / 2) % 4, bytes 16 (g % 2) on; the third bit is
+ * bit 4h + j of the same hmask bytes (as q3Quad reads them).
+ */
+@inline function q3LanesAt(w: usize, g: i32): v128 {
+  const h = g >> 3;
+  const j = (g >> 1) & 3;
+  const half: usize = <usize>(16 * (g & 1));
+  return q3Lanes(v128.load(w + 32 + 32 * <usize>h + half), v128.load(w + half), 2 * j, 4 * h + j);
+}
+
+/** Elements 16g .. 16g + 15 of a Q2_K super-block at w as unsigned quants (0..3), as q2Quad reads them. */
+@inline function q2LanesAt(w: usize, g: i32): v128 {
+  const q = v128.load(w + 16 + 32 * <usize>(g >> 3) + <usize>(16 * (g & 1)));
+  return v128.and(i16x8.shr_u(q, 2 * ((g >> 1) & 3)), i8x16.splat(3));
+}
+
 /** Group g's quants of a K-quant super-block (any type). */
 @inline function kLanes(type: i32, w: usize, g: i32): v128 {
-  return type == T_Q6_K ? q6LanesAt(w, g) : k45Lanes(w, g, type == T_Q5_K);
+  if (type == T_Q6_K) return q6LanesAt(w, g);
+  if (type == T_Q3_K) return q3LanesAt(w, g);
+  if (type == T_Q2_K) return q2LanesAt(w, g);
+  return k45Lanes(w, g, type == T_Q5_K);
+}
+
+/** Bytes of one super-block of a K-quant type. */
+@inline function kBlockBytes(type: i32): usize {
+  return type == T_Q4_K ? 144 : type == T_Q5_K ? 176 : type == T_Q6_K ? 210 : type == T_Q3_K ? 110 : 84;
+}
+
+/** The 16 scales per 16 of a Q6_K (signed), Q3_K (signed, less 32) or Q2_K (unsigned 4-bit) super-block at w, as i8 lanes. */
+@inline function kScales16(type: i32, w: usize): v128 {
+  if (type == T_Q6_K) return v128.load(w + 192);
+  if (type == T_Q3_K) return q3Scales(w + 96);
+  return v128.and(v128.load(w), i8x16.splat(0x0f));
+}
+
+/** The scales per 16 elements: Q6_K, Q3_K and Q2_K (Q4_K and Q5_K have theirs per 32). */
+@inline function scalesPer16(type: i32): bool {
+  return type == T_Q6_K || type == T_Q3_K || type == T_Q2_K;
+}
+
+/** Offset of the f16 super-block scale d. */
+@inline function kScaleOffset(type: i32): usize {
+  return type == T_Q6_K ? 208 : type == T_Q3_K ? 108 : type == T_Q2_K ? 80 : 0;
 }
 
 /**
@@ -2116,7 +2160,7 @@ export function q8kPackBytes(k: i32): usize {
 
 /** Rows r..r+3 (rb bytes apart) of a K-quant matrix, nb super-blocks each, packed at dst. */
 @inline function packRowsK(type: i32, w: usize, rb: usize, nb: i32, dst: usize): void {
-  const bs: usize = type == T_Q4_K ? 144 : type == T_Q5_K ? 176 : 210;
+  const bs = kBlockBytes(type);
   const w1 = w + rb;
   const w2 = w1 + rb;
   const w3 = w2 + rb;
@@ -2124,14 +2168,22 @@ export function q8kPackBytes(k: i32): usize {
     for (let g = 0; g < 16; g++) {
       storeTransposed(kLanes(type, w + o, g), kLanes(type, w1 + o, g), kLanes(type, w2 + o, g), kLanes(type, w3 + o, g), dst + 64 * <usize>g);
     }
-    if (type == T_Q6_K) {
-      // Scales per 16 (signed), and the offsets' pairs of them.
-      const v0 = v128.load(w + o + 192);
-      const v1 = v128.load(w1 + o + 192);
-      const v2 = v128.load(w2 + o + 192);
-      const v3 = v128.load(w3 + o + 192);
+    if (scalesPer16(type)) {
+      // Scales per 16, and the offsets' (Q6_K, Q3_K) or mins' (Q2_K) pairs.
+      const v0 = kScales16(type, w + o);
+      const v1 = kScales16(type, w1 + o);
+      const v2 = kScales16(type, w2 + o);
+      const v3 = kScales16(type, w3 + o);
       for (let g = 0; g < 16; g++) v128.store(dst + 1024 + 16 * <usize>g, rowPairsI8(v0, v1, v2, v3, g, g));
-      for (let p = 0; p < 8; p++) v128.store(dst + 1280 + 16 * <usize>p, rowPairsI8(v0, v1, v2, v3, 2 * p, 2 * p + 1));
+      if (type == T_Q2_K) {
+        const m0 = hiNibbles(v128.load(w + o));
+        const m1 = hiNibbles(v128.load(w1 + o));
+        const m2 = hiNibbles(v128.load(w2 + o));
+        const m3 = hiNibbles(v128.load(w3 + o));
+        for (let p = 0; p < 8; p++) v128.store(dst + 1280 + 16 * <usize>p, rowPairsI8(m0, m1, m2, m3, 2 * p, 2 * p + 1));
+      } else {
+        for (let p = 0; p < 8; p++) v128.store(dst + 1280 + 16 * <usize>p, rowPairsI8(v0, v1, v2, v3, 2 * p, 2 * p + 1));
+      }
     } else {
       // Scales per 32 (both groups of 16 of sub-block j), and the mins: the pair of 16-sums of sub-block j.
       const sLo = k45RowBytes(w + o + 4, w1 + o + 4, false);
@@ -2145,20 +2197,26 @@ export function q8kPackBytes(k: i32): usize {
         v128.store(dst + 1280 + 16 * <usize>j, rowPairsOf(mLo, mHi, j));
       }
     }
-    const dOff: usize = type == T_Q6_K ? 208 : 0;
+    const dOff = kScaleOffset(type);
     let d = f32x4.splat(loadF16(w + o + dOff));
     d = f32x4.replace_lane(d, 1, loadF16(w1 + o + dOff));
     d = f32x4.replace_lane(d, 2, loadF16(w2 + o + dOff));
     d = f32x4.replace_lane(d, 3, loadF16(w3 + o + dOff));
     v128.store(dst + 1408, d);
-    if (type != T_Q6_K) {
-      let m = f32x4.splat(loadF16(w + o + 2));
-      m = f32x4.replace_lane(m, 1, loadF16(w1 + o + 2));
-      m = f32x4.replace_lane(m, 2, loadF16(w2 + o + 2));
-      m = f32x4.replace_lane(m, 3, loadF16(w3 + o + 2));
+    if (kHasMins(type)) {
+      // dmin: the f16 after d.
+      let m = f32x4.splat(loadF16(w + o + dOff + 2));
+      m = f32x4.replace_lane(m, 1, loadF16(w1 + o + dOff + 2));
+      m = f32x4.replace_lane(m, 2, loadF16(w2 + o + dOff + 2));
+      m = f32x4.replace_lane(m, 3, loadF16(w3 + o + dOff + 2));
       v128.store(dst + 1424, m);
     }
   }
+}
+
+/** Q4_K, Q5_K and Q2_K subtract dmin times their mins; Q6_K and Q3_K have a fixed offset (-32, -4) instead. */
+@inline function kHasMins(type: i32): bool {
+  return type != T_Q6_K && type != T_Q3_K;
 }
 
 /** One token's 16 elements of group g (quants at xg) against the packed group at p, scaled, into isum. */
@@ -2205,12 +2263,13 @@ export function q8kPackBytes(k: i32): usize {
       s3 = packedKGroup(type, pg, sc, x3 + xo, s3);
     }
     const d = v128.load(p + 1408);
-    if (type == T_Q6_K) {
-      // The -32 offsets in integers, as q6Offset.
-      s0 = i32x4.sub(s0, i32x4.shl(packedKCorr(p, xq + o), 5));
-      s1 = i32x4.sub(s1, i32x4.shl(packedKCorr(p, x1 + o), 5));
-      s2 = i32x4.sub(s2, i32x4.shl(packedKCorr(p, x2 + o), 5));
-      s3 = i32x4.sub(s3, i32x4.shl(packedKCorr(p, x3 + o), 5));
+    if (!kHasMins(type)) {
+      // The offsets in integers: Q6_K's -32 as q6Offset, Q3_K's -4 as dotQ3_KQ8K.
+      const shift = type == T_Q6_K ? 5 : 2;
+      s0 = i32x4.sub(s0, i32x4.shl(packedKCorr(p, xq + o), shift));
+      s1 = i32x4.sub(s1, i32x4.shl(packedKCorr(p, x1 + o), shift));
+      s2 = i32x4.sub(s2, i32x4.shl(packedKCorr(p, x2 + o), shift));
+      s3 = i32x4.sub(s3, i32x4.shl(packedKCorr(p, x3 + o), shift));
     } else {
       const dm = v128.load(p + 1424);
       m0 = madd(f32x4.convert_i32x4_s(packedKCorr(p, xq + o)), f32x4.mul(v128.load32_splat(xq + o), dm), m0);
@@ -2223,7 +2282,7 @@ export function q8kPackBytes(k: i32): usize {
     a2 = madd(f32x4.convert_i32x4_s(s2), f32x4.mul(v128.load32_splat(x2 + o), d), a2);
     a3 = madd(f32x4.convert_i32x4_s(s3), f32x4.mul(v128.load32_splat(x3 + o), d), a3);
   }
-  if (type != T_Q6_K) {
+  if (kHasMins(type)) {
     a0 = f32x4.sub(a0, m0);
     a1 = f32x4.sub(a1, m1);
     a2 = f32x4.sub(a2, m2);
@@ -2254,16 +2313,21 @@ export function matmulQ8K(
     return;
   }
   let from = rowStart;
-  // Q3_K, Q2_K and IQ4_XS have one-token dots only (their prefill takes the f32 path: backend.ts).
+  // The unpacked four-token dots (plain SIMD's prefill). Q3_K and Q2_K have one-token dots only:
+  // their packed tiles give the same integers per block, scaled per block where the one-token dots
+  // scale lane partial sums (agreeing to f32 rounding; one total per block cost their decode 4%).
+  // IQ4_XS packs nothing.
   const tiles = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K;
-  if (RELAXED && scratch && tokens >= 4 && tiles) {
+  if (RELAXED && scratch && tokens >= 4 && (tiles || type == T_Q3_K || type == T_Q2_K)) {
     // Packed four-row groups for the whole groups of four tokens; the rest below.
     const tiled = tokens & ~3;
     const to = rowStart + ((rowEnd - rowStart) & ~3);
     switch (type) {
       case T_Q4_K: packedRows(T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
       case T_Q5_K: packedRows(T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
-      default: packedRows(T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch);
+      case T_Q6_K: packedRows(T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
+      case T_Q3_K: packedRows(T_Q3_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
+      default: packedRows(T_Q2_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch);
     }
     for (let r = rowStart; r < to; r++) {
       const wr = w + <usize>r * rb;
@@ -2274,7 +2338,9 @@ export function matmulQ8K(
         switch (type) {
           case T_Q4_K: s = dotK45Q8K(wr, xt, k, false); break;
           case T_Q5_K: s = dotK45Q8K(wr, xt, k, true); break;
-          default: s = dotQ6_KQ8K(wr, xt, k);
+          case T_Q6_K: s = dotQ6_KQ8K(wr, xt, k); break;
+          case T_Q3_K: s = dotQ3_KQ8K(wr, xt, k); break;
+          default: s = dotQ2_KQ8K(wr, xt, k);
         }
         store<f32>(y + <usize>t * ys + (<usize>r << 2), s + b0);
       }
