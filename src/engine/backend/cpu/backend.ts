@@ -40,7 +40,7 @@ import type {
   Vector,
   Weight,
 } from '../ops.ts';
-import { ATTENTION_SCRATCH_FLOATS_PER_KEY, CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, packedPrefillBytes, type InterleavedLayout, type InterleavedType, interleavedLayout, nibbleX4PackBytes, Q8A_WEIGHT_TYPES, type PackScratch, ONE_TOKEN_DOT_TYPES, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
+import { ATTENTION_SCRATCH_FLOATS_PER_KEY, CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, packedPrefillBytes, type InterleavedLayout, type InterleavedType, interleavedLayout, nibbleX4PackBytes, Q8A_WEIGHT_TYPES, type PackScratch, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
 import { CPU_MAX_SHARDS, cpuLayout, planShards, SHARD_OVERHEAD_BYTES, shardBuffers, type CpuLayout } from './shards.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
 import { moeFfnOnHost, type MoeHost } from './moe.ts';
@@ -56,22 +56,28 @@ export type { ThreadingSupport } from './threads.ts';
 
 /**
  * Matmuls of at most this many tokens (decode) always take the integer dots; longer ones only where
- * `integerDotsForPrefill` says they beat the f32 path.
+ * `matmulActivations` says they beat the f32 path.
  */
 export const Q8A_MAX_TOKENS = 3;
 
-/**
- * Whether a matmul of more than Q8A_MAX_TOKENS tokens takes the integer dots rather than the f32
- * path. Not for: Q4_1 / Q5_1 on plain SIMD (their tiled kernel, the min term and Q5_1's fifth bits
- * per token group, is slower than dequantizing); Q3_K / Q2_K on plain SIMD (one-token dots there;
- * the relaxed build packs them); the one-token-dot types. Every other type at any count (four
- * tokens per pass).
- */
-function integerDotsForPrefill(type: GgmlType, relaxed: boolean): boolean {
-  if (ONE_TOKEN_DOT_TYPES.includes(type)) return false;
-  return relaxed || (type !== GgmlType.Q4_1 && type !== GgmlType.Q5_1 && type !== GgmlType.Q3_K && type !== GgmlType.Q2_K);
-}
+const PLAIN_PREFILL_ON_F32: readonly GgmlType[] = [GgmlType.Q4_1, GgmlType.Q5_1, GgmlType.Q3_K, GgmlType.Q2_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS];
 
+/**
+ * The activations a matmul runs on when the backend quantizes them: 'q8k' (one scale per 256,
+ * `matmulQ8K`), 'q8a' (one per 32, `matmulQ8A`), 'f32' (the f32 path: each chunk of a weight row
+ * dequantized). Decode (at most Q8A_MAX_TOKENS tokens) always takes the integer dots. Prefill does
+ * where they have four-token kernels that beat the f32 path: not Q4_1 / Q5_1 on plain SIMD (their
+ * tiled kernel, the min term and Q5_1's fifth bits per token group, is slower than dequantizing),
+ * nor Q3_K / Q2_K / IQ4_NL / IQ4_XS on plain SIMD (one-token dots only; the relaxed build packs
+ * them). Interleaved matrices (Q4_0x4, Q5_0x4, Q8_0x4) always take Q8A (`matmulInterleaved`).
+ */
+export function matmulActivations(type: GgmlType, k: number, tokens: number, relaxed: boolean): 'q8k' | 'q8a' | 'f32' {
+  const decode = tokens <= Q8A_MAX_TOKENS;
+  if (!decode && !relaxed && PLAIN_PREFILL_ON_F32.includes(type)) return 'f32';
+  if (k % 256 === 0 && Q8K_WEIGHT_TYPES.includes(type)) return 'q8k';
+  if (k % 32 === 0 && Q8A_WEIGHT_TYPES.includes(type)) return 'q8a';
+  return 'f32';
+}
 
 /**
  * Bytes the backend takes beside the model plan's total (loader.ts `planMemory`: weights + KV cache
@@ -514,11 +520,11 @@ export class CpuBackend implements Backend {
    */
   private matmulIn(sh: Shard, cw: CpuWeight, x: F32Rows, y: F32Rows, tokens: number, bias: number, pathTokens: number): void {
     const kernels = sh.kernels;
-    const integerDots = this.quantized && (pathTokens <= Q8A_MAX_TOKENS || integerDotsForPrefill(cw.type, kernels.relaxed));
-    if (integerDots && cw.k % 256 === 0 && Q8K_WEIGHT_TYPES.includes(cw.type)) {
+    const activations = this.quantized ? matmulActivations(cw.type, cw.k, pathTokens, kernels.relaxed) : 'f32';
+    if (activations === 'q8k') {
       // K-quants: one activation scale per 256 (llama.cpp's Q8_K), integer sub-block scales; four
       // tokens per pass over the weights for prefill (as fast as the f32 path on plain SIMD,
-      // faster with relaxed SIMD). The one-token-dot types: 3-7x the f32 path in decode.
+      // faster with relaxed SIMD). The one-token dots: 3-7x the f32 path in decode.
       const xq = this.q8aScratch(sh, kernels.q8kBytes(cw.k, tokens));
       kernels.quantizeQ8K(x, xq, cw.k, 0, tokens);
       kernels.matmulQ8K({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: sh.pack });
@@ -530,7 +536,7 @@ export class CpuBackend implements Backend {
       kernels.matmulInterleaved({ type: cw.type as InterleavedType, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: sh.pack });
       return;
     }
-    if (integerDots && cw.k % 32 === 0 && Q8A_WEIGHT_TYPES.includes(cw.type)) {
+    if (activations === 'q8a') {
       const xq = this.q8aScratch(sh, kernels.q8aBytes(cw.k, tokens));
       kernels.quantizeQ8A(x, xq, cw.k, 0, tokens);
       kernels.matmulQ8A({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: sh.pack });

@@ -44,13 +44,6 @@ export const ATTENTION_SCRATCH_FLOATS_PER_KEY = 2;
 /** K-quant weight types with an integer-dot path on Q8K activations (`matmulQ8K`). */
 export const Q8K_WEIGHT_TYPES: readonly GgmlType[] = [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q3_K, GgmlType.Q2_K, GgmlType.IQ4_XS];
 
-/**
- * Types whose integer-dot kernel (`matmulQ8K` / `matmulQ8A`) has one-token dots only, no four-token
- * tiles or packed prefill: it runs them token by token, and the backend gives them only decode.
- * (Q3_K and Q2_K have the relaxed build's packed prefill, but no unpacked four-token dots.)
- */
-export const ONE_TOKEN_DOT_TYPES: readonly GgmlType[] = [GgmlType.IQ4_XS, GgmlType.IQ4_NL];
-
 /** Bytes per 256 activations in the Q8K format: f32 d, 16 i16 sums (one per 16), 256 i8. */
 export const Q8K_BLOCK_BYTES = 292;
 
@@ -122,8 +115,9 @@ export const MATMUL_SCRATCH_FLOATS = 1024;
 
 /**
  * Bytes of per-thread scratch for the relaxed build's packed prefill (`matmulQ8A` on Q8_0 / Q4_0 /
- * Q5_0: four rows unpacked into a row-interleaved layout, `packedPrefillBytes`): rows of up to
- * 32768 elements of any of those types. Longer rows take the unpacked path.
+ * Q5_0 / IQ4_NL / IQ4_XS, `matmulQ8K` on the K-quants: four rows unpacked into a row-interleaved
+ * layout, `packedPrefillBytes`): rows of up to 32768 elements of any of those types. Longer rows
+ * take the unpacked path.
  */
 export const PACKED_PREFILL_SCRATCH_BYTES = 278_528;
 
@@ -133,11 +127,11 @@ export const PACKED_PREFILL_SCRATCH_BYTES = 278_528;
  * (the K-quants on Q8K activations).
  */
 export function packedPrefillBytes(type: GgmlType, k: number): number {
-  if (type === GgmlType.Q8_0) return (k / 32) * 272;
+  // The signed types in two planes of nibbles. IQ4_XS's decode splits each token into xp and xn
+  // there too (k / 256 * 512 bytes, less).
+  if (type === GgmlType.Q8_0 || type === GgmlType.IQ4_NL || type === GgmlType.IQ4_XS) return (k / 32) * 272;
   if (type === GgmlType.Q4_0 || type === GgmlType.Q5_0) return (k / 32) * 144;
-  if (Q8K_WEIGHT_TYPES.includes(type) && !ONE_TOKEN_DOT_TYPES.includes(type)) return (k / 256) * 1440;
-  // Not a packed layout: IQ4_XS's decode splits each token into xp and xn there.
-  if (type === GgmlType.IQ4_XS) return (k / 256) * 512;
+  if (Q8K_WEIGHT_TYPES.includes(type)) return (k / 256) * 1440;
   return 0;
 }
 
@@ -609,8 +603,9 @@ export class CpuKernels {
   /**
    * `matmul` with integer dot products on Q8A activations (`quantizeQ8A`), for Q8A_WEIGHT_TYPES.
    * `pack`: per-thread scratch (thread i at scratch + i * stride) that lets the relaxed build's
-   * prefill of Q8_0 / Q4_0 / Q5_0 run packed (`packedPrefillBytes(type, k)` must fit the stride;
-   * otherwise, and without it, the unpacked path runs: the same results bitwise).
+   * prefill of Q8_0 / Q4_0 / Q5_0 / IQ4_NL run packed (`packedPrefillBytes(type, k)` must fit the
+   * stride; otherwise, and without it, the unpacked path runs: the same results bitwise, but for
+   * IQ4_NL, whose one-token dot rounds its sums in another order).
    */
   matmulQ8A(a: { type: GgmlType; w: number; k: number; xq: number; y: F32Rows; tokens: number; bias?: number; rowStart: number; rowEnd: number; pack?: PackScratch }): void {
     if (!Q8A_WEIGHT_TYPES.includes(a.type)) throw new RangeError(`matmulQ8A does not support ${GgmlType[a.type]}`);

@@ -43,8 +43,21 @@ const q4Recipe: QuantRecipe = (t) => (t.role === 'vector' ? GgmlType.F32 : t.rol
 /** A Q8_0 file: every matrix (and the tied embedding) Q8_0, so Q8_0x4 everywhere. */
 const q8Recipe: QuantRecipe = (t) => (t.role === 'vector' ? GgmlType.F32 : GgmlType.Q8_0);
 
-/** A Q3_K_S-like file on rows of 256: Q3_K matrices (and tied embedding), Q2_K down projections, all in packed K tiles for prefill. */
-const lowBitRecipe: QuantRecipe = (t) => (t.role === 'vector' ? GgmlType.F32 : t.role === 'ffn_down' ? GgmlType.Q2_K : GgmlType.Q3_K);
+/**
+ * The low-bit types on rows of 256, each in its packed prefill tiles: Q3_K (and the tied
+ * embedding), Q2_K down projections, IQ4_NL gate and up projections.
+ */
+const lowBitRecipe: QuantRecipe = (t) => {
+  switch (t.role) {
+    case 'vector': return GgmlType.F32;
+    case 'ffn_down': return GgmlType.Q2_K;
+    case 'ffn_gate': case 'ffn_up': return GgmlType.IQ4_NL;
+    default: return GgmlType.Q3_K;
+  }
+};
+
+/** An IQ4_XS file on rows of 256 (Q6_K down projections, as llama.cpp's IQ4_XS recipe keeps some). */
+const iq4xsRecipe: QuantRecipe = (t) => (t.role === 'vector' ? GgmlType.F32 : t.role === 'ffn_down' ? GgmlType.Q6_K : GgmlType.IQ4_XS);
 
 declare global {
   interface Window {
@@ -86,9 +99,10 @@ describe('relaxed-SIMD CPU backend on whole models in Chromium', () => {
     { name: 'Q5_0x4', quant: q5Recipe },
     { name: 'Q8_0x4', quant: q8Recipe },
     { name: 'Q4_0x4', quant: q4Recipe },
-    // Plain SIMD prefills Q3_K / Q2_K on the f32 path (exact activations): its reference reads the
+    // Plain SIMD prefills these types on the f32 path (exact activations): its reference reads the
     // prompt a few tokens at a time, so it takes the 8-bit activations' integer dots too.
-    { name: 'Q3_K / Q2_K', quant: lowBitRecipe, embd: 256, plainChunk: Q8A_MAX_TOKENS },
+    { name: 'Q3_K / Q2_K / IQ4_NL', quant: lowBitRecipe, embd: 256, plainChunk: Q8A_MAX_TOKENS },
+    { name: 'IQ4_XS', quant: iq4xsRecipe, embd: 256, plainChunk: Q8A_MAX_TOKENS },
   ])('$name (tied embedding too), the packed prefill and pool threads match the plain backend', async ({ name, quant, embd = 96, plainChunk = Infinity }) => {
     const seed = process.env.HEARTH_TEST_SEED ? Number(process.env.HEARTH_TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
     console.log(`[seed] relaxed model ${name}: HEARTH_TEST_SEED=${seed}`);

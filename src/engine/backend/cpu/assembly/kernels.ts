@@ -732,6 +732,18 @@ function dotIQ4_NL(w: usize, xq: usize, k: i32): f32 {
   return hsum(acc);
 }
 
+/** The 16 nibble bytes of block b (32 elements: low nibbles 0..15, high 16..31) of an IQ4_NL / IQ4_XS (xs) row at w. */
+@inline function iq4Block32(w: usize, b: i32, xs: bool): usize {
+  return xs ? w + <usize>(b >> 3) * 136 + 8 + 16 * <usize>(b & 7) : w + <usize>b * 18 + 2;
+}
+
+/** Block b's scale: IQ4_NL's f16 d; IQ4_XS's super-block d times the block's ls - 32 (exact in f32: 11 x 6 bits). */
+@inline function iq4Scale32(w: usize, b: i32, xs: bool): f32 {
+  if (!xs) return loadF16(w + <usize>b * 18);
+  const sb = w + <usize>(b >> 3) * 136;
+  return loadF16(sb) * <f32>iq4xsScale(sb, b & 7);
+}
+
 function dotQ4_0(w: usize, xq: usize, k: i32): f32 {
   let acc = f32x4.splat(0);
   let off: f32 = 0;
@@ -998,9 +1010,30 @@ function dotQ6_K(w: usize, xq: usize, k: i32): f32 {
 // The integers and the float operations per output are those of `dotQ8Ax4`, so results are
 // bitwise the same as the unpacked path's.
 
-/** Bytes of one packed block of four rows (Q8_0 needs two planes of nibbles). */
+/**
+ * The signed 8-bit types of the packed prefill (Q8_0's quants, IQ4_NL / IQ4_XS's levels): stored
+ * + 128 as two planes of nibbles, since relaxed SIMD's i8 x i7 dot takes no byte above 127.
+ */
+@inline function twoPlanes(type: i32): bool {
+  return type == T_Q8_0 || type == T_IQ4_NL || type == T_IQ4_XS;
+}
+
+/** Bytes of one packed block of four rows (the signed types need two planes of nibbles). */
 @inline function packedBlockBytes(type: i32): usize {
-  return type == T_Q8_0 ? 272 : 144;
+  return twoPlanes(type) ? 272 : 144;
+}
+
+/** Elements 0..15 (hi false) or 16..31 of block b of a Q8_0 / IQ4_NL / IQ4_XS row at w as signed bytes. */
+@inline function signedHalf(type: i32, w: usize, b: i32, hi: bool): v128 {
+  if (type == T_Q8_0) return v128.load(w + <usize>b * 34 + 2 + (hi ? 16 : 0));
+  const q = v128.load(iq4Block32(w, b, type == T_IQ4_XS));
+  return i8x16.swizzle(iq4Levels(), hi ? hiNibbles(q) : v128.and(q, i8x16.splat(0x0f)));
+}
+
+/** Block b's f32 scale of a packed-prefill type's row at w. */
+@inline function blockScale32(type: i32, w: usize, b: i32): f32 {
+  if (type == T_IQ4_NL || type == T_IQ4_XS) return iq4Scale32(w, b, type == T_IQ4_XS);
+  return loadF16(w + <usize>b * (type == T_Q8_0 ? 34 : type == T_Q4_0 ? 18 : 22));
 }
 
 /** Bytes `matmulQ8A`'s packed prefill needs in its scratch for rows of k elements of `type`. */
@@ -1032,22 +1065,22 @@ export function q8aPackBytes(type: i32, k: i32): usize {
   return hi ? v128.or(hiNibbles(q), q5HighBits(qh, true)) : v128.or(v128.and(q, m4), q5HighBits(qh, false));
 }
 
-/** Rows r..r+3 (row bytes rb apart) of a Q8_0 / Q4_0 / Q5_0 matrix into the packed layout at dst. */
+/** Rows r..r+3 (row bytes rb apart) of a Q8_0 / Q4_0 / Q5_0 / IQ4_NL / IQ4_XS matrix into the packed layout at dst. */
 @inline function packRows4(type: i32, w: usize, rb: usize, nb: i32, dst: usize): void {
-  const bs: usize = type == T_Q8_0 ? 34 : type == T_Q4_0 ? 18 : 22;
+  const bs: usize = type == T_Q4_0 ? 18 : 22;
   const pb = packedBlockBytes(type);
   const w1 = w + rb;
   const w2 = w1 + rb;
   const w3 = w2 + rb;
   for (let b = 0, o: usize = 0; b < nb; b++, o += bs, dst += pb) {
-    if (type == T_Q8_0) {
+    if (twoPlanes(type)) {
       const flip = i8x16.splat(-128);
       const m4 = i8x16.splat(0x0f);
       for (let half: usize = 0; half < 2; half++) {
-        const q0 = v128.xor(v128.load(w + o + 2 + 16 * half), flip);
-        const q1 = v128.xor(v128.load(w1 + o + 2 + 16 * half), flip);
-        const q2 = v128.xor(v128.load(w2 + o + 2 + 16 * half), flip);
-        const q3 = v128.xor(v128.load(w3 + o + 2 + 16 * half), flip);
+        const q0 = v128.xor(signedHalf(type, w, b, half == 1), flip);
+        const q1 = v128.xor(signedHalf(type, w1, b, half == 1), flip);
+        const q2 = v128.xor(signedHalf(type, w2, b, half == 1), flip);
+        const q3 = v128.xor(signedHalf(type, w3, b, half == 1), flip);
         storeTransposed(v128.and(q0, m4), v128.and(q1, m4), v128.and(q2, m4), v128.and(q3, m4), dst + 64 * half);
         storeTransposed(hiNibbles(q0), hiNibbles(q1), hiNibbles(q2), hiNibbles(q3), dst + 128 + 64 * half);
       }
@@ -1055,10 +1088,10 @@ export function q8aPackBytes(type: i32, k: i32): usize {
       storeTransposed(unsignedHalf(type, w + o, false), unsignedHalf(type, w1 + o, false), unsignedHalf(type, w2 + o, false), unsignedHalf(type, w3 + o, false), dst);
       storeTransposed(unsignedHalf(type, w + o, true), unsignedHalf(type, w1 + o, true), unsignedHalf(type, w2 + o, true), unsignedHalf(type, w3 + o, true), dst + 64);
     }
-    let d = f32x4.splat(loadF16(w + o));
-    d = f32x4.replace_lane(d, 1, loadF16(w1 + o));
-    d = f32x4.replace_lane(d, 2, loadF16(w2 + o));
-    d = f32x4.replace_lane(d, 3, loadF16(w3 + o));
+    let d = f32x4.splat(blockScale32(type, w, b));
+    d = f32x4.replace_lane(d, 1, blockScale32(type, w1, b));
+    d = f32x4.replace_lane(d, 2, blockScale32(type, w2, b));
+    d = f32x4.replace_lane(d, 3, blockScale32(type, w3, b));
     v128.store(dst + pb - 16, d);
   }
 }
@@ -1090,16 +1123,21 @@ export function q8aPackBytes(type: i32, k: i32): usize {
  * one `i32x4.dot_i16x8_s` per half (which also applies Q8_0's 16 for the high nibbles).
  */
 @inline function packedBlockSum(type: i32, p: usize, xb: usize): v128 {
+  return packedBlockSumAt(type, p, xb + 4, xb + 8);
+}
+
+/** packedBlockSum with the block's two i16 half sums at hs and its 32 quants at xs (Q8A or Q8K). */
+@inline function packedBlockSumAt(type: i32, p: usize, hs: usize, xs: usize): v128 {
   // The block's two i16 half sums in every lane; one i16 dot with `m` adds them times m.
-  const sums = v128.load32_splat(xb + 4);
+  const sums = v128.load32_splat(hs);
   const one = i16x8.splat(1);
-  if (type == T_Q8_0) {
+  if (twoPlanes(type)) {
     // Nibbles <= 15: eight pair sums of one plane fit in i16.
-    const lo = i16x8.add(packedDot16(p, xb + 8), packedDot16(p + 64, xb + 24));
-    const hi = i16x8.add(packedDot16(p + 128, xb + 8), packedDot16(p + 192, xb + 24));
+    const lo = i16x8.add(packedDot16(p, xs), packedDot16(p + 64, xs + 16));
+    const hi = i16x8.add(packedDot16(p + 128, xs), packedDot16(p + 192, xs + 16));
     return i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(lo, one), i32x4.dot_i16x8_s(hi, i16x8.splat(16))), i32x4.dot_i16x8_s(sums, i16x8.splat(128)));
   }
-  const s = i32x4.add(i32x4.dot_i16x8_s(packedDot16(p, xb + 8), one), i32x4.dot_i16x8_s(packedDot16(p + 64, xb + 24), one));
+  const s = i32x4.add(i32x4.dot_i16x8_s(packedDot16(p, xs), one), i32x4.dot_i16x8_s(packedDot16(p + 64, xs + 16), one));
   return i32x4.sub(s, i32x4.dot_i16x8_s(sums, i16x8.splat(type == T_Q4_0 ? 8 : 16)));
 }
 
@@ -1116,12 +1154,18 @@ export function q8aPackBytes(type: i32, k: i32): usize {
   const x1 = xq + xqs;
   const x2 = x1 + xqs;
   const x3 = x2 + xqs;
-  for (let b = 0, o: usize = 0; b < nb; b++, o += 40, p += pb) {
+  // IQ4_XS runs on Q8K activations (as its decode), the others on Q8A: block b's activation scale
+  // at o, its two half sums at hs, its quants at xs.
+  const q8k = type == T_IQ4_XS;
+  for (let b = 0; b < nb; b++, p += pb) {
+    const o: usize = q8k ? 292 * <usize>(b >> 3) : 40 * <usize>b;
+    const hs: usize = q8k ? o + 4 + 4 * <usize>(b & 7) : o + 4;
+    const xs: usize = q8k ? o + 36 + 32 * <usize>(b & 7) : o + 8;
     const d = v128.load(p + pb - 16);
-    a0 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, xq + o)), f32x4.mul(v128.load32_splat(xq + o), d), a0);
-    a1 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, x1 + o)), f32x4.mul(v128.load32_splat(x1 + o), d), a1);
-    a2 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, x2 + o)), f32x4.mul(v128.load32_splat(x2 + o), d), a2);
-    a3 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, x3 + o)), f32x4.mul(v128.load32_splat(x3 + o), d), a3);
+    a0 = madd(f32x4.convert_i32x4_s(packedBlockSumAt(type, p, xq + hs, xq + xs)), f32x4.mul(v128.load32_splat(xq + o), d), a0);
+    a1 = madd(f32x4.convert_i32x4_s(packedBlockSumAt(type, p, x1 + hs, x1 + xs)), f32x4.mul(v128.load32_splat(x1 + o), d), a1);
+    a2 = madd(f32x4.convert_i32x4_s(packedBlockSumAt(type, p, x2 + hs, x2 + xs)), f32x4.mul(v128.load32_splat(x2 + o), d), a2);
+    a3 = madd(f32x4.convert_i32x4_s(packedBlockSumAt(type, p, x3 + hs, x3 + xs)), f32x4.mul(v128.load32_splat(x3 + o), d), a3);
   }
   storeTile(a0, a1, a2, a3, bias4, out, os);
 }
@@ -1174,17 +1218,19 @@ export function matmulQ8A(
   const rb = rowBytes(type, k);
   const xqs = <usize>(k >> 5) * 40;
   const ys = <usize>yStride << 2;
-  // Tiled prefill (the 32-blocks but IQ4_NL; the K-quants take matmulQ8K): each block of rows is swept by
-  // every group of four tokens.
-  const tiled = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K || type == T_IQ4_NL ? 0 : tokens & ~3;
+  // Tiled prefill (the 32-blocks; the K-quants take matmulQ8K): each block of rows is swept by
+  // every group of four tokens. IQ4_NL has packed tiles only (relaxed SIMD, a scratch).
+  const packs = RELAXED && scratch != 0 && (type == T_Q8_0 || type == T_Q4_0 || type == T_Q5_0 || type == T_IQ4_NL);
+  const tiled = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K || (type == T_IQ4_NL && !packs) ? 0 : tokens & ~3;
   let tiledFrom = rowStart;
-  if (RELAXED && tiled && scratch && (type == T_Q8_0 || type == T_Q4_0 || type == T_Q5_0)) {
+  if (packs && tiled) {
     // Packed four-row groups; rows past the last whole group take the loop below.
     tiledFrom = rowStart + ((rowEnd - rowStart) & ~3);
     switch (type) {
       case T_Q8_0: packedRows(T_Q8_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch); break;
       case T_Q4_0: packedRows(T_Q4_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch); break;
-      default: packedRows(T_Q5_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch);
+      case T_Q5_0: packedRows(T_Q5_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch); break;
+      default: packedRows(T_IQ4_NL, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch);
     }
   }
   if (tiled) {
@@ -1202,6 +1248,7 @@ export function matmulQ8A(
             case T_Q5_0: dotQ8Ax4(T_Q5_0, wr, xt, xqs, k, o, ys, b0); break;
             case T_Q4_1: dotQ8Ax4(T_Q4_1, wr, xt, xqs, k, o, ys, b0); break;
             case T_Q5_1: dotQ8Ax4(T_Q5_1, wr, xt, xqs, k, o, ys, b0); break;
+            case T_IQ4_NL: for (let i: usize = 0; i < 4; i++) store<f32>(o + i * ys, dotIQ4_NL(wr, xt + i * xqs, k) + b0); break;
             default: unreachable();
           }
         }
@@ -2300,12 +2347,18 @@ export function matmulQ8K(
   const xqs = <usize>(k >> 8) * 292;
   const ys = <usize>yStride << 2;
   if (RELAXED && scratch && type == T_IQ4_XS) {
-    // Each token split once into the scratch, then every row against it (decode: the backend gives
-    // IQ4_XS only a few tokens).
+    // Prefill: packed four-row groups (the signed types' two planes of nibbles) for the whole
+    // groups of four tokens. Every other token and row: the token split once into the scratch
+    // (free again after the packed rows), then each row's split dot.
+    const tiled = tokens & ~3;
+    const to = rowStart + ((rowEnd - rowStart) & ~3);
+    if (tiled) packedRows(T_IQ4_XS, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch);
     for (let t = 0; t < tokens; t++) {
+      const from = t < tiled ? to : rowStart;
+      if (from == rowEnd) continue;
       const xt = xq + <usize>t * xqs;
       splitSignedQ8K(xt, k >> 8, scratch);
-      for (let r = rowStart; r < rowEnd; r++) {
+      for (let r = from; r < rowEnd; r++) {
         const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
         store<f32>(y + <usize>t * ys + (<usize>r << 2), dotIQ4_XSSplit(w + <usize>r * rb, scratch, xt, k) + b0);
       }
