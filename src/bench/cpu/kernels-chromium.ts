@@ -5,7 +5,7 @@
  *
  *   npx tsx src/bench/cpu/kernels-chromium.ts [--n 4096] [--prefill T] [--types Q8_0,Q4_K]
  *
- * Weight GB/s of one single-threaded matvec per type and path (fastest of 12 runs; on a shared
+ * Weight GB/s of one single-threaded matvec per type and path (fastest of 12 runs after 300 ms of warm-up; on a shared
  * machine the minimum is the best estimate), beside the rate of streaming 128 MiB with SIMD loads.
  * `--prefill T`: the same paths on T tokens at once, in GFLOP/s (2 * n * n * T flops).
  */
@@ -43,6 +43,10 @@ function runInPage(a: { mods: Record<string, string>; types: number[]; n: number
     const xf = new Float32Array(memory.buffer, x, n * tk);
     for (let j = 0; j < n * tk; j++) xf[j] = Math.sin(j);
     const best = (f: () => void): number => {
+      // Warm up first: V8 runs a function on its baseline compiler (Liftoff) until it has tiered
+      // up, and a dozen short calls can all land before that (a Q4_K matvec read 5.9 GB/s cold,
+      // 13 warm).
+      for (const t0 = performance.now(); performance.now() - t0 < 300;) f();
       let b = Infinity;
       for (let r = 0; r < (a.tokens > 1 ? 40 : 12); r++) {
         const t0 = performance.now();
