@@ -1118,16 +1118,12 @@ export function q8aPackBytes(type: i32, k: i32): usize {
 }
 
 /**
- * A Q8A block's integer dot for one token (block at xb: d, two i16 half sums, 32 quants) against
- * the packed block at p, offsets applied: four rows' sums. The i16 pair sums widen to i32 with
- * one `i32x4.dot_i16x8_s` per half (which also applies Q8_0's 16 for the high nibbles).
+ * A 32-block's integer dot for one token (its two i16 half sums at hs, its 32 quants at xs: a Q8A
+ * block's at +4 and +8, or a Q8K block's share) against the packed block at p, offsets applied:
+ * four rows' sums. The i16 pair sums widen to i32 with one `i32x4.dot_i16x8_s` per half (which
+ * also applies the two-plane types' 16 for the high nibbles).
  */
-@inline function packedBlockSum(type: i32, p: usize, xb: usize): v128 {
-  return packedBlockSumAt(type, p, xb + 4, xb + 8);
-}
-
-/** packedBlockSum with the block's two i16 half sums at hs and its 32 quants at xs (Q8A or Q8K). */
-@inline function packedBlockSumAt(type: i32, p: usize, hs: usize, xs: usize): v128 {
+@inline function packedBlockSum(type: i32, p: usize, hs: usize, xs: usize): v128 {
   // The block's two i16 half sums in every lane; one i16 dot with `m` adds them times m.
   const sums = v128.load32_splat(hs);
   const one = i16x8.splat(1);
@@ -1162,10 +1158,10 @@ export function q8aPackBytes(type: i32, k: i32): usize {
     const hs: usize = q8k ? o + 4 + 4 * <usize>(b & 7) : o + 4;
     const xs: usize = q8k ? o + 36 + 32 * <usize>(b & 7) : o + 8;
     const d = v128.load(p + pb - 16);
-    a0 = madd(f32x4.convert_i32x4_s(packedBlockSumAt(type, p, xq + hs, xq + xs)), f32x4.mul(v128.load32_splat(xq + o), d), a0);
-    a1 = madd(f32x4.convert_i32x4_s(packedBlockSumAt(type, p, x1 + hs, x1 + xs)), f32x4.mul(v128.load32_splat(x1 + o), d), a1);
-    a2 = madd(f32x4.convert_i32x4_s(packedBlockSumAt(type, p, x2 + hs, x2 + xs)), f32x4.mul(v128.load32_splat(x2 + o), d), a2);
-    a3 = madd(f32x4.convert_i32x4_s(packedBlockSumAt(type, p, x3 + hs, x3 + xs)), f32x4.mul(v128.load32_splat(x3 + o), d), a3);
+    a0 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, xq + hs, xq + xs)), f32x4.mul(v128.load32_splat(xq + o), d), a0);
+    a1 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, x1 + hs, x1 + xs)), f32x4.mul(v128.load32_splat(x1 + o), d), a1);
+    a2 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, x2 + hs, x2 + xs)), f32x4.mul(v128.load32_splat(x2 + o), d), a2);
+    a3 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, x3 + hs, x3 + xs)), f32x4.mul(v128.load32_splat(x3 + o), d), a3);
   }
   storeTile(a0, a1, a2, a3, bias4, out, os);
 }
