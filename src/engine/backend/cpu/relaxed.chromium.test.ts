@@ -24,6 +24,8 @@ interface PageCase {
   tokens: number;
   w: number[];
   x: number[];
+  /** Per row, added by every path (the packed tiles add it per four rows). */
+  bias: number[];
 }
 
 interface PageResult {
@@ -58,7 +60,9 @@ function runInPage(args: { wasm: string; cases: PageCase[] }): PageResult {
     const y = alloc(4 * c.rows * c.tokens);
     new Float32Array(memory.buffer, y, c.rows * c.tokens).fill(NaN);
     const scratch = alloc(4 * 1024);
-    k.matmul(c.type, w, c.k, x, c.k, y, c.rows, c.tokens, 0, 0, c.rows, scratch);
+    const bias = alloc(4 * c.rows);
+    new Float32Array(memory.buffer, bias, c.rows).set(c.bias);
+    k.matmul(c.type, w, c.k, x, c.k, y, c.rows, c.tokens, bias, 0, c.rows, scratch);
     let yq: number[] = [];
     let yqUnpacked: number[] = [];
     let xqOut: number[] = [];
@@ -70,10 +74,10 @@ function runInPage(args: { wasm: string; cases: PageCase[] }): PageResult {
       new Float32Array(memory.buffer, y2, c.rows * c.tokens).fill(NaN);
       // Packed prefill (Q8_0 / Q4_0 / Q5_0: its scratch) and unpacked (no scratch) must agree bitwise.
       const pack = alloc(Math.max(64, k.q8aPackBytes(c.type, c.k)));
-      k.matmulQ8A(c.type, w, c.k, xq, y2, c.rows, c.tokens, 0, 0, c.rows, pack);
+      k.matmulQ8A(c.type, w, c.k, xq, y2, c.rows, c.tokens, bias, 0, c.rows, pack);
       yq = Array.from(new Float32Array(memory.buffer, y2, c.rows * c.tokens));
       new Float32Array(memory.buffer, y2, c.rows * c.tokens).fill(NaN);
-      k.matmulQ8A(c.type, w, c.k, xq, y2, c.rows, c.tokens, 0, 0, c.rows, 0);
+      k.matmulQ8A(c.type, w, c.k, xq, y2, c.rows, c.tokens, bias, 0, c.rows, 0);
       yqUnpacked = Array.from(new Float32Array(memory.buffer, y2, c.rows * c.tokens));
       xqOut = Array.from(new Uint8Array(memory.buffer, xq, qb));
     }
@@ -87,10 +91,10 @@ function runInPage(args: { wasm: string; cases: PageCase[] }): PageResult {
       const y3 = alloc(4 * c.rows * c.tokens);
       new Float32Array(memory.buffer, y3, c.rows * c.tokens).fill(NaN);
       const pack = alloc(k.q8kPackBytes(c.k));
-      k.matmulQ8K(c.type, w, c.k, xk, y3, c.rows, c.tokens, 0, 0, c.rows, pack);
+      k.matmulQ8K(c.type, w, c.k, xk, y3, c.rows, c.tokens, bias, 0, c.rows, pack);
       yk = Array.from(new Float32Array(memory.buffer, y3, c.rows * c.tokens));
       new Float32Array(memory.buffer, y3, c.rows * c.tokens).fill(NaN);
-      k.matmulQ8K(c.type, w, c.k, xk, y3, c.rows, c.tokens, 0, 0, c.rows, 0);
+      k.matmulQ8K(c.type, w, c.k, xk, y3, c.rows, c.tokens, bias, 0, c.rows, 0);
       ykUnpacked = Array.from(new Float32Array(memory.buffer, y3, c.rows * c.tokens));
       xkOut = Array.from(new Uint8Array(memory.buffer, xk, kb));
     }
@@ -152,7 +156,8 @@ describe('relaxed-SIMD build in Chromium', () => {
       const tokens = 9;
       const bytes = randomBlocks(type, rows, k, Math.floor(next() * 2 ** 31));
       const x = Array.from({ length: k * tokens }, () => next() * 2 - 1);
-      return { type, k, rows, tokens, w: Array.from(bytes), x, bytes };
+      const bias = Array.from({ length: rows }, () => next() * 2 - 1);
+      return { type, k, rows, tokens, w: Array.from(bytes), x, bias, bytes };
     });
     const page = await browser.newPage();
     const out = await page.evaluate(runInPage, { wasm: RELAXED_WASM_BASE64, cases: cases.map(({ bytes: _b, ...c }) => c) });
@@ -164,11 +169,11 @@ describe('relaxed-SIMD build in Chromium', () => {
       const w = exactWeights(c.type, c.bytes, c.rows * c.k);
       const x = Float32Array.from(c.x);
       const r = out.results[i]!;
-      const err = normalizedMse(r.y, matmulReference(w, c.k, c.rows, x, c.tokens));
+      const err = normalizedMse(r.y, matmulReference(w, c.k, c.rows, x, c.tokens, c.bias));
       expect(err, `${GgmlType[c.type]} matmul`).toBeLessThanOrEqual(1e-6);
       if (Q8A_WEIGHT_TYPES.includes(c.type)) {
         const xq = dequantQ8A(Uint8Array.from(r.xq), c.k, c.tokens);
-        const errQ = normalizedMse(r.yq, matmulReference(w, c.k, c.rows, xq, c.tokens));
+        const errQ = normalizedMse(r.yq, matmulReference(w, c.k, c.rows, xq, c.tokens, c.bias));
         console.log(`[relaxed] ${GgmlType[c.type]}: matmul ${err.toExponential(2)}, matmulQ8A on its activations ${errQ.toExponential(2)}`);
         expect(errQ, `${GgmlType[c.type]} matmulQ8A`).toBeLessThanOrEqual(1e-6);
         // Q8_0's tokens past the last group of four (decode) take the split relaxed dot with the
@@ -185,7 +190,7 @@ describe('relaxed-SIMD build in Chromium', () => {
       }
       if (Q8K_WEIGHT_TYPES.includes(c.type)) {
         const xk = dequantQ8K(Uint8Array.from(r.xk), c.k, c.tokens);
-        const errK = normalizedMse(r.yk, matmulReference(w, c.k, c.rows, xk, c.tokens));
+        const errK = normalizedMse(r.yk, matmulReference(w, c.k, c.rows, xk, c.tokens, c.bias));
         console.log(`[relaxed] ${GgmlType[c.type]}: matmulQ8K on its activations ${errK.toExponential(2)}`);
         expect(errK, `${GgmlType[c.type]} matmulQ8K`).toBeLessThanOrEqual(1e-6);
         // IQ4_XS with the scratch splits each token (dotIQ4_XSSplit) and packs the tiled tokens,
