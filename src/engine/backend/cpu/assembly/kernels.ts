@@ -2334,6 +2334,20 @@ export function q8kPackBytes(k: i32): usize {
   storeTile(a0, a1, a2, a3, bias4, out, os);
 }
 
+/** One weight row of a Q8K type against one token's Q8K activations (the one-token dots, no scratch). */
+@inline function dotQ8K(type: i32, wr: usize, xt: usize, k: i32): f32 {
+  switch (type) {
+    case T_Q4_K: return dotK45Q8K(wr, xt, k, false);
+    case T_Q5_K: return dotK45Q8K(wr, xt, k, true);
+    case T_Q6_K: return dotQ6_KQ8K(wr, xt, k);
+    case T_Q3_K: return dotQ3_KQ8K(wr, xt, k);
+    case T_Q2_K: return dotQ2_KQ8K(wr, xt, k);
+    case T_IQ4_XS: return dotIQ4_XSQ8K(wr, xt, k);
+    default: unreachable();
+  }
+  return 0;
+}
+
 /** `matmul` on Q8K activations (quantizeQ8K's output, `tokens` rows of k / 256 blocks), K-quant weights. */
 export function matmulQ8K(
   type: i32, w: usize, k: i32, xq: usize, y: usize, yStride: i32,
@@ -2365,7 +2379,7 @@ export function matmulQ8K(
   // The unpacked four-token dots (plain SIMD's prefill). Q3_K and Q2_K have one-token dots only:
   // their packed tiles give the same integers per block, scaled per block where the one-token dots
   // scale lane partial sums (agreeing to f32 rounding; one total per block cost their decode 4%).
-  // IQ4_XS packs nothing.
+  // IQ4_XS (packed as the 32-block signed types) took its own branch above.
   const tiles = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K;
   if (RELAXED && scratch && tokens >= 4 && (tiles || type == T_Q3_K || type == T_Q2_K)) {
     // Packed four-row groups for the whole groups of four tokens; the rest below.
@@ -2383,15 +2397,7 @@ export function matmulQ8K(
       const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
       for (let t = tiled; t < tokens; t++) {
         const xt = xq + <usize>t * xqs;
-        let s: f32 = 0;
-        switch (type) {
-          case T_Q4_K: s = dotK45Q8K(wr, xt, k, false); break;
-          case T_Q5_K: s = dotK45Q8K(wr, xt, k, true); break;
-          case T_Q6_K: s = dotQ6_KQ8K(wr, xt, k); break;
-          case T_Q3_K: s = dotQ3_KQ8K(wr, xt, k); break;
-          default: s = dotQ2_KQ8K(wr, xt, k);
-        }
-        store<f32>(y + <usize>t * ys + (<usize>r << 2), s + b0);
+        store<f32>(y + <usize>t * ys + (<usize>r << 2), dotQ8K(type, wr, xt, k) + b0);
       }
     }
     from = to;
@@ -2411,18 +2417,7 @@ export function matmulQ8K(
       }
     }
     for (; t < tokens; t++) {
-      const xt = xq + <usize>t * xqs;
-      let s: f32 = 0;
-      switch (type) {
-        case T_Q4_K: s = dotK45Q8K(wr, xt, k, false); break;
-        case T_Q5_K: s = dotK45Q8K(wr, xt, k, true); break;
-        case T_Q6_K: s = dotQ6_KQ8K(wr, xt, k); break;
-        case T_Q3_K: s = dotQ3_KQ8K(wr, xt, k); break;
-        case T_Q2_K: s = dotQ2_KQ8K(wr, xt, k); break;
-        case T_IQ4_XS: s = dotIQ4_XSQ8K(wr, xt, k); break;
-        default: unreachable();
-      }
-      store<f32>(y + <usize>t * ys + (<usize>r << 2), s + b0);
+      store<f32>(y + <usize>t * ys + (<usize>r << 2), dotQ8K(type, wr, xq + <usize>t * xqs, k) + b0);
     }
   }
 }
