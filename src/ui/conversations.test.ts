@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exportConversations, ImportFormatError, ImportTooLargeError, MAX_IMPORT_BYTES, newConversation, parseExport, readImportFile, titleFrom } from './conversations.ts';
+import { exportConversations, ImportFormatError, ImportTooLargeError, MAX_IMPORT_BYTES, mergeListed, newConversation, parseExport, readImportFile, titleFrom } from './conversations.ts';
 
 describe('conversation export and import', () => {
   it('round-trips', () => {
@@ -71,5 +71,23 @@ describe('import size limit', () => {
     const text = exportConversations([newConversation()]);
     expect(() => parseExport(text + ' '.repeat(MAX_IMPORT_BYTES))).toThrow(ImportTooLargeError);
     expect(parseExport(await readImportFile(new Blob([text])))).toHaveLength(1);
+  });
+});
+
+describe('the saved list read when the chat opens', () => {
+  it('keeps what the view already has (a new chat, a message being sent) and adds the saved ones, newest first', () => {
+    const saved = newConversation('');
+    saved.id = 'saved';
+    saved.updatedAt = 100;
+    saved.messages.push({ id: 'm1', role: 'user', content: 'old' });
+    const stale = { ...newConversation(''), id: 'sending', updatedAt: 150, messages: [] };
+    const opened = newConversation('');
+    opened.id = 'sending';
+    opened.updatedAt = 200;
+    opened.messages.push({ id: 'm2', role: 'user', content: 'sent before the list came' });
+    const merged = mergeListed([opened], [stale, saved]);
+    expect(merged.map((c) => c.id)).toEqual(['sending', 'saved']);
+    expect(merged[0]!.messages.map((m) => m.content)).toEqual(['sent before the list came']);
+    expect(mergeListed([], [saved, stale]).map((c) => c.id)).toEqual(['sending', 'saved']);
   });
 });

@@ -113,6 +113,17 @@ export function findEmptyConversation(conversations: readonly Conversation[]): C
   return conversations.find((c) => !isWorthSaving(c));
 }
 
+/**
+ * The conversations once the saved list has been read: the saved ones, with those already in the
+ * view winning. The list is read asynchronously when the chat opens, so a "New chat" click or a send
+ * may come first; replacing the view's state with the list would lose that conversation (an empty
+ * one is not saved, a new message may not be yet) and switch the view away from it mid-reply.
+ */
+export function mergeListed(inView: readonly Conversation[], listed: readonly Conversation[]): Conversation[] {
+  const shown = new Set(inView.map((c) => c.id));
+  return [...inView, ...listed.filter((c) => !shown.has(c.id))].sort((a, b) => b.updatedAt - a.updatedAt);
+}
+
 function versionOf(message: ReplyVersion): ReplyVersion {
   return { content: message.content, ...(message.stats ? { stats: message.stats } : {}), ...(message.error ? { error: message.error } : {}) };
 }

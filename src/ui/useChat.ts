@@ -16,6 +16,7 @@ import {
   findEmptyConversation,
   isWorthSaving,
   listConversations,
+  mergeListed,
   newConversation,
   newId,
   parseExport,
@@ -134,9 +135,10 @@ export function useChat({
   useEffect(() => {
     listConversations()
       .then((list) => {
-        setConversations(list);
+        setConversations((inView) => mergeListed(inView, list));
+        // A conversation opened before the list came (a "New chat" click) stays open.
         const remembered = localStorage.getItem(ACTIVE_KEY);
-        setActiveId(list.find((c) => c.id === remembered)?.id ?? list[0]?.id);
+        setActiveId((open) => open ?? list.find((c) => c.id === remembered)?.id ?? list[0]?.id);
       })
       .catch((error: unknown) => setNotice(`Saved conversations could not be read: ${(error as Error).message}`))
       .finally(() => setLoaded(true));
