@@ -5,7 +5,7 @@
  * uses; HEARTH_CHROMIUM overrides) runs the relaxed kernels on fresh random data and Node checks
  * them against float64, with the same bounds as kernels.test.ts.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GgmlType } from '../../gguf/ggml-types.ts';
@@ -32,7 +32,10 @@ interface PageResult {
   relaxedValid: boolean;
   selfTest: number;
   isRelaxed: number;
-  results: Array<{ y: number[]; yq: number[]; yqUnpacked: number[]; xq: number[]; yk: number[]; ykUnpacked: number[]; xk: number[] }>;
+  /** detectUnsignedDot: 1 where relaxed SIMD's i32 dot is exact on unsigned bytes (AVX-VNNI). */
+  unsignedDot: number;
+  /** yqPlanes / ykPlanes: the same packed calls with the unsigned-byte dot turned off. */
+  results: Array<{ y: number[]; yq: number[]; yqPlanes: number[]; yqUnpacked: number[]; xq: number[]; yk: number[]; ykPlanes: number[]; ykUnpacked: number[]; xk: number[] }>;
 }
 
 /** Runs in the page: the matmul paths of the relaxed build on each case. Self-contained. */
@@ -50,6 +53,7 @@ function runInPage(args: { wasm: string; cases: PageCase[] }): PageResult {
     return p;
   };
   const selfTest = k.relaxedSelfTest(alloc(64));
+  const unsignedDot = k.detectUnsignedDot(alloc(96));
   const results = args.cases.map((c) => {
     const base = top;
     const rb = k.rowBytes(c.type, c.k);
@@ -65,6 +69,7 @@ function runInPage(args: { wasm: string; cases: PageCase[] }): PageResult {
     k.matmul(c.type, w, c.k, x, c.k, y, c.rows, c.tokens, bias, 0, c.rows, scratch);
     let yq: number[] = [];
     let yqUnpacked: number[] = [];
+    let yqPlanes: number[] = [];
     let xqOut: number[] = [];
     if (c.k % 32 === 0 && k.q8aSupports(c.type)) {
       const qb = (c.k / 32) * 40 * c.tokens;
@@ -76,6 +81,10 @@ function runInPage(args: { wasm: string; cases: PageCase[] }): PageResult {
       const pack = alloc(Math.max(64, k.q8aPackBytes(c.type, c.k)));
       k.matmulQ8A(c.type, w, c.k, xq, y2, c.rows, c.tokens, bias, 0, c.rows, pack);
       yq = Array.from(new Float32Array(memory.buffer, y2, c.rows * c.tokens));
+      k.setUnsignedDot(0);
+      k.matmulQ8A(c.type, w, c.k, xq, y2, c.rows, c.tokens, bias, 0, c.rows, pack);
+      k.setUnsignedDot(-1);
+      yqPlanes = Array.from(new Float32Array(memory.buffer, y2, c.rows * c.tokens));
       new Float32Array(memory.buffer, y2, c.rows * c.tokens).fill(NaN);
       k.matmulQ8A(c.type, w, c.k, xq, y2, c.rows, c.tokens, bias, 0, c.rows, 0);
       yqUnpacked = Array.from(new Float32Array(memory.buffer, y2, c.rows * c.tokens));
@@ -83,6 +92,7 @@ function runInPage(args: { wasm: string; cases: PageCase[] }): PageResult {
     }
     let yk: number[] = [];
     let ykUnpacked: number[] = [];
+    let ykPlanes: number[] = [];
     let xkOut: number[] = [];
     if (c.k % 256 === 0 && k.q8kSupports(c.type)) {
       const kb = (c.k / 256) * 292 * c.tokens;
@@ -93,16 +103,20 @@ function runInPage(args: { wasm: string; cases: PageCase[] }): PageResult {
       const pack = alloc(k.q8kPackBytes(c.k));
       k.matmulQ8K(c.type, w, c.k, xk, y3, c.rows, c.tokens, bias, 0, c.rows, pack);
       yk = Array.from(new Float32Array(memory.buffer, y3, c.rows * c.tokens));
+      k.setUnsignedDot(0);
+      k.matmulQ8K(c.type, w, c.k, xk, y3, c.rows, c.tokens, bias, 0, c.rows, pack);
+      k.setUnsignedDot(-1);
+      ykPlanes = Array.from(new Float32Array(memory.buffer, y3, c.rows * c.tokens));
       new Float32Array(memory.buffer, y3, c.rows * c.tokens).fill(NaN);
       k.matmulQ8K(c.type, w, c.k, xk, y3, c.rows, c.tokens, bias, 0, c.rows, 0);
       ykUnpacked = Array.from(new Float32Array(memory.buffer, y3, c.rows * c.tokens));
       xkOut = Array.from(new Uint8Array(memory.buffer, xk, kb));
     }
-    const out = { y: Array.from(new Float32Array(memory.buffer, y, c.rows * c.tokens)), yq, yqUnpacked, xq: xqOut, yk, ykUnpacked, xk: xkOut };
+    const out = { y: Array.from(new Float32Array(memory.buffer, y, c.rows * c.tokens)), yq, yqPlanes, yqUnpacked, xq: xqOut, yk, ykPlanes, ykUnpacked, xk: xkOut };
     top = base;
     return out;
   });
-  return { relaxedValid, selfTest, isRelaxed: k.isRelaxed(), results };
+  return { relaxedValid, selfTest, isRelaxed: k.isRelaxed(), unsignedDot, results };
 }
 
 function dequantQ8K(bytes: Uint8Array, k: number, tokens: number): Float64Array {
@@ -113,6 +127,11 @@ function dequantQ8K(bytes: Uint8Array, k: number, tokens: number): Float64Array 
     for (let i = 0; i < 256; i++) out[b * 256 + i] = d * view.getInt8(b * Q8K_BLOCK_BYTES + 36 + i);
   }
   return out;
+}
+
+/** Linux x64 CPU flags: whether the CPU has AVX-VNNI (false where /proc/cpuinfo is absent). */
+function cpuHasAvxVnni(): boolean {
+  return existsSync('/proc/cpuinfo') && /\bavx_vnni\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
 }
 
 function dequantQ8A(bytes: Uint8Array, k: number, tokens: number): Float64Array {
@@ -165,6 +184,9 @@ describe('relaxed-SIMD build in Chromium', () => {
     expect(out.relaxedValid).toBe(true);
     expect(out.isRelaxed).toBe(1);
     expect(out.selfTest).toBe(1);
+    // V8 emits vpdpbusd, exact on unsigned bytes, where the CPU has AVX-VNNI; elsewhere the check
+    // must say no (a saturating pmaddubsw or a signed sdot would give wrong sums).
+    expect(out.unsignedDot, 'unsigned-byte dot detected exactly where the CPU has AVX-VNNI').toBe(cpuHasAvxVnni() ? 1 : 0);
     for (const [i, c] of cases.entries()) {
       const w = exactWeights(c.type, c.bytes, c.rows * c.k);
       const x = Float32Array.from(c.x);
@@ -176,6 +198,8 @@ describe('relaxed-SIMD build in Chromium', () => {
         const errQ = normalizedMse(r.yq, matmulReference(w, c.k, c.rows, xq, c.tokens, c.bias));
         console.log(`[relaxed] ${GgmlType[c.type]}: matmul ${err.toExponential(2)}, matmulQ8A on its activations ${errQ.toExponential(2)}`);
         expect(errQ, `${GgmlType[c.type]} matmulQ8A`).toBeLessThanOrEqual(1e-6);
+        // One plane of bytes (the unsigned-byte dot) or two of nibbles: the same integers.
+        expect(r.yq, `${GgmlType[c.type]} matmulQ8A with and without the unsigned-byte dot`).toEqual(r.yqPlanes);
         // Q8_0's tokens past the last group of four (decode) take the split relaxed dot with the
         // scratch and dotQ8_0 without it: the same block integers, summed in other lanes, so
         // equal up to float rounding; the tiled tokens bitwise. IQ4_NL has packed tiles and a
@@ -193,6 +217,7 @@ describe('relaxed-SIMD build in Chromium', () => {
         const errK = normalizedMse(r.yk, matmulReference(w, c.k, c.rows, xk, c.tokens, c.bias));
         console.log(`[relaxed] ${GgmlType[c.type]}: matmulQ8K on its activations ${errK.toExponential(2)}`);
         expect(errK, `${GgmlType[c.type]} matmulQ8K`).toBeLessThanOrEqual(1e-6);
+        expect(r.yk, `${GgmlType[c.type]} matmulQ8K with and without the unsigned-byte dot`).toEqual(r.ykPlanes);
         // IQ4_XS with the scratch splits each token (dotIQ4_XSSplit) and packs the tiled tokens,
         // Q3_K / Q2_K run packed tiles against one-token dots: the same integers, scaled per block
         // there and per lane partial sum here, so equal up to float rounding; every other type bitwise.
@@ -238,6 +263,7 @@ describe('relaxed-SIMD build in Chromium', () => {
     // packed prefill of the raw matrix with the token repeated four times).
     expect(out.packed.slice(0, 4 * rows)).toEqual(out.raw.slice(0, 4 * rows));
     for (const t of [4, 5]) expect(out.packed.slice(t * rows, (t + 1) * rows), `token ${t}`).toEqual(out.single[t - 4]);
+    expect(out.packed, 'with and without the unsigned-byte dot').toEqual(out.planes);
     // And against float64 on the quantized activations.
     const xq = dequantQ8A(Uint8Array.from(out.xq), k, tokens);
     expect(normalizedMse(out.packed, matmulReference(w, k, rows, xq, tokens))).toBeLessThanOrEqual(1e-6);
@@ -247,7 +273,7 @@ describe('relaxed-SIMD build in Chromium', () => {
 /** Runs in the page: packs a Q4_0 / Q5_0 / Q8_0 matrix interleaved (`pack`) and runs matmulInterleaved, embed (`layout`), and the raw packed prefill. */
 function runInterleavedInPage(a: {
   wasm: string; w: number[]; x: number[]; rows: number; k: number; tokens: number; type: number; layout: number; pack: string; scratchBytes: number;
-}): { packed: number[]; raw: number[]; single: number[][]; embedded: number[]; xq: number[] } {
+}): { packed: number[]; planes: number[]; raw: number[]; single: number[][]; embedded: number[]; xq: number[] } {
   const bin = Uint8Array.from(atob(a.wasm), (c) => c.charCodeAt(0));
   const memory = new WebAssembly.Memory({ initial: 256 });
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -274,6 +300,11 @@ function runInterleavedInPage(a: {
   const y = alloc(4 * rows * tokens);
   k.matmulInterleaved(a.type, w, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
   const packed = f32(y, rows * tokens);
+  // Q8_0x4 where the unsigned-byte dot is exact: the same tokens with it off (split tokens, two planes).
+  k.setUnsignedDot(0);
+  k.matmulInterleaved(a.type, w, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
+  k.setUnsignedDot(-1);
+  const planes = f32(y, rows * tokens);
   k.matmulQ8A(a.type, raw, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
   const rawOut = f32(y, rows * tokens);
   // Tokens 4 and 5, each repeated four times through the raw matrix's packed prefill tile.
@@ -288,5 +319,5 @@ function runInterleavedInPage(a: {
   new Uint32Array(memory.buffer, ids, rows).set(Array.from({ length: rows }, (_, i) => i));
   const e = alloc(4 * a.k * rows);
   k.embed(a.layout, w, a.k, rows, ids, e, a.k, 1, 0, rows);
-  return { packed, raw: rawOut, single, embedded: f32(e, a.k * rows), xq: Array.from(new Uint8Array(memory.buffer, xq, qb * tokens)) };
+  return { packed, planes, raw: rawOut, single, embedded: f32(e, a.k * rows), xq: Array.from(new Uint8Array(memory.buffer, xq, qb * tokens)) };
 }

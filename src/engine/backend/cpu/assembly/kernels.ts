@@ -71,6 +71,59 @@ export function relaxedSelfTest(scratch: usize): i32 {
   return hsumI(relaxed) == hsumI(plain) ? 1 : 0;
 }
 
+/**
+ * 1 where relaxed SIMD's i32 dot takes its second operand as an unsigned byte and sums exactly
+ * (x86 with AVX-VNNI, where V8 emits vpdpbusd), 0 where not, -1 until `unsignedDotOn` has asked
+ * `detectUnsignedDot`. The spec leaves bytes above 127 there implementation-defined: pmaddubsw
+ * saturates its pair sums, Arm's sdot reads the byte as signed. Where it is exact, the signed
+ * 8-bit types' packed prefill (Q8_0, IQ4_NL, IQ4_XS) stores quants + 128 as one plane of bytes,
+ * one dot per 16 products instead of one per plane of nibbles, and Q8_0x4's decode dots each
+ * weight vector once instead of against both halves of a split token. Same integers either way.
+ */
+let unsignedDot: i32 = -1;
+
+/**
+ * Known-answer check of the relaxed i32 dot on second operands of 128..255 (96 bytes of scratch):
+ * 1 when every lane equals the exact sum of its four products (including 127 x 255 pairs, which
+ * a saturating i16 pair sum gets wrong).
+ */
+export function detectUnsignedDot(scratch: usize): i32 {
+  if (!RELAXED) return 0;
+  for (let i = 0; i < 32; i++) {
+    store<i8>(scratch + i, <i8>(i < 16 ? 127 : ((i * 37) & 255) - 128));
+    store<u8>(scratch + 32 + i, <u8>(i < 16 ? 255 : 255 - ((i * 29) & 127)));
+  }
+  for (let h: usize = 0; h < 32; h += 16) {
+    const r = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(scratch + h), v128.load(scratch + 32 + h), i32x4.splat(0));
+    v128.store(scratch + 64 + h, r);
+  }
+  for (let lane: usize = 0; lane < 8; lane++) {
+    let exact = 0;
+    for (let j: usize = 0; j < 4; j++) exact += <i32>load<i8>(scratch + 4 * lane + j) * <i32>load<u8>(scratch + 32 + 4 * lane + j);
+    if (load<i32>(scratch + 64 + 4 * lane) != exact) return 0;
+  }
+  return 1;
+}
+
+/** Whether the unsigned-byte dot is exact here (detected on first use, with 96 bytes of scratch). */
+@inline function unsignedDotOn(scratch: usize): bool {
+  if (!RELAXED) return false;
+  if (unsignedDot < 0) unsignedDot = detectUnsignedDot(scratch);
+  return unsignedDot == 1;
+}
+
+/** Tests and benchmarks: 0 turns the unsigned-byte dot off; -1 detects it again on next use. */
+export function setUnsignedDot(mode: i32): void {
+  unsignedDot = mode < 0 ? -1 : 0;
+}
+
+/** acc + sums of four adjacent products of signed bytes x and unsigned bytes w (only where unsignedDotOn). */
+@inline function dotU8Add(x: v128, w: v128, acc: v128): v128 {
+  if (RELAXED) return i32x4.relaxed_dot_i8x16_i7x16_add_s(x, w, acc);
+  unreachable();
+  return acc;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
@@ -1018,9 +1071,12 @@ function dotQ6_K(w: usize, xq: usize, k: i32): f32 {
   return type == T_Q8_0 || type == T_IQ4_NL || type == T_IQ4_XS;
 }
 
-/** Bytes of one packed block of four rows (the signed types need two planes of nibbles). */
-@inline function packedBlockBytes(type: i32): usize {
-  return twoPlanes(type) ? 272 : 144;
+/**
+ * Bytes of one packed block of four rows: the signed types need two planes of nibbles, or one of
+ * bytes where the unsigned-byte dot is exact (u8).
+ */
+@inline function packedBlockBytes(type: i32, u8: bool): usize {
+  return twoPlanes(type) && !u8 ? 272 : 144;
 }
 
 /** Elements 0..15 (hi false) or 16..31 of block b of a Q8_0 / IQ4_NL / IQ4_XS row at w as signed bytes. */
@@ -1038,7 +1094,7 @@ function dotQ6_K(w: usize, xq: usize, k: i32): f32 {
 
 /** Bytes `matmulQ8A`'s packed prefill needs in its scratch for rows of k elements of `type`. */
 export function q8aPackBytes(type: i32, k: i32): usize {
-  return <usize>(k >> 5) * packedBlockBytes(type);
+  return <usize>(k >> 5) * packedBlockBytes(type, false);
 }
 
 /** [a.0 b.0 c.0 d.0], [a.1 b.1 ...], ...: a 4 x 4 transpose of i32 lanes, stored 16 bytes apart. */
@@ -1066,14 +1122,20 @@ export function q8aPackBytes(type: i32, k: i32): usize {
 }
 
 /** Rows r..r+3 (row bytes rb apart) of a Q8_0 / Q4_0 / Q5_0 / IQ4_NL / IQ4_XS matrix into the packed layout at dst. */
-@inline function packRows4(type: i32, w: usize, rb: usize, nb: i32, dst: usize): void {
+@inline function packRows4(type: i32, w: usize, rb: usize, nb: i32, dst: usize, u8: bool): void {
   const bs: usize = type == T_Q4_0 ? 18 : 22;
-  const pb = packedBlockBytes(type);
+  const pb = packedBlockBytes(type, u8);
   const w1 = w + rb;
   const w2 = w1 + rb;
   const w3 = w2 + rb;
   for (let b = 0, o: usize = 0; b < nb; b++, o += bs, dst += pb) {
-    if (twoPlanes(type)) {
+    if (twoPlanes(type) && u8) {
+      const flip = i8x16.splat(-128);
+      for (let half: usize = 0; half < 2; half++) {
+        const hi = half == 1;
+        storeTransposed(v128.xor(signedHalf(type, w, b, hi), flip), v128.xor(signedHalf(type, w1, b, hi), flip), v128.xor(signedHalf(type, w2, b, hi), flip), v128.xor(signedHalf(type, w3, b, hi), flip), dst + 64 * half);
+      }
+    } else if (twoPlanes(type)) {
       const flip = i8x16.splat(-128);
       const m4 = i8x16.splat(0x0f);
       for (let half: usize = 0; half < 2; half++) {
@@ -1141,8 +1203,8 @@ export function q8aPackBytes(type: i32, k: i32): usize {
  * Four packed rows against four tokens of Q8A activations (rows xqs bytes apart): y rows
  * out, out + os, ... get the four rows' outputs (plus bias4) as one vector each.
  */
-@inline function packedTile(type: i32, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128): void {
-  const pb = packedBlockBytes(type);
+@inline function packedTile(type: i32, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128, u8: bool): void {
+  const pb = packedBlockBytes(type, u8);
   let a0 = f32x4.splat(0);
   let a1 = f32x4.splat(0);
   let a2 = f32x4.splat(0);
@@ -1158,6 +1220,27 @@ export function q8aPackBytes(type: i32, k: i32): usize {
     const hs: usize = q8k ? o + 4 + 4 * <usize>(b & 7) : o + 4;
     const xs: usize = q8k ? o + 36 + 32 * <usize>(b & 7) : o + 8;
     const d = v128.load(p + pb - 16);
+    if (twoPlanes(type) && u8) {
+      // One plane of quants + 128 (vector j: the rows' elements 4j..4j+3), each vector loaded once
+      // for the four tokens; then less 128 times the block's sum (its two half sums, one i16 dot).
+      let s0 = i32x4.splat(0);
+      let s1 = i32x4.splat(0);
+      let s2 = i32x4.splat(0);
+      let s3 = i32x4.splat(0);
+      for (let j: usize = 0; j < 32; j += 4) {
+        const wj = v128.load(p + 4 * j);
+        s0 = dotU8Add(v128.load32_splat(xq + xs + j), wj, s0);
+        s1 = dotU8Add(v128.load32_splat(x1 + xs + j), wj, s1);
+        s2 = dotU8Add(v128.load32_splat(x2 + xs + j), wj, s2);
+        s3 = dotU8Add(v128.load32_splat(x3 + xs + j), wj, s3);
+      }
+      const m = i16x8.splat(128);
+      a0 = madd(f32x4.convert_i32x4_s(i32x4.sub(s0, i32x4.dot_i16x8_s(v128.load32_splat(xq + hs), m))), f32x4.mul(v128.load32_splat(xq + o), d), a0);
+      a1 = madd(f32x4.convert_i32x4_s(i32x4.sub(s1, i32x4.dot_i16x8_s(v128.load32_splat(x1 + hs), m))), f32x4.mul(v128.load32_splat(x1 + o), d), a1);
+      a2 = madd(f32x4.convert_i32x4_s(i32x4.sub(s2, i32x4.dot_i16x8_s(v128.load32_splat(x2 + hs), m))), f32x4.mul(v128.load32_splat(x2 + o), d), a2);
+      a3 = madd(f32x4.convert_i32x4_s(i32x4.sub(s3, i32x4.dot_i16x8_s(v128.load32_splat(x3 + hs), m))), f32x4.mul(v128.load32_splat(x3 + o), d), a3);
+      continue;
+    }
     a0 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, xq + hs, xq + xs)), f32x4.mul(v128.load32_splat(xq + o), d), a0);
     a1 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, x1 + hs, x1 + xs)), f32x4.mul(v128.load32_splat(x1 + o), d), a1);
     a2 = madd(f32x4.convert_i32x4_s(packedBlockSum(type, p, x2 + hs, x2 + xs)), f32x4.mul(v128.load32_splat(x2 + o), d), a2);
@@ -1179,17 +1262,17 @@ export function q8aPackBytes(type: i32, k: i32): usize {
  * tokens: each group of four rows is packed into scratch once (packRows4 for the 32-blocks,
  * packRowsK for the K-quants), then swept by every group of four tokens.
  */
-@inline function packedRows(type: i32, w: usize, rb: usize, k: i32, xq: usize, xqs: usize, y: usize, ys: usize, tiled: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize): void {
+@inline function packedRows(type: i32, w: usize, rb: usize, k: i32, xq: usize, xqs: usize, y: usize, ys: usize, tiled: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize, u8: bool): void {
   const kQuant = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K || type == T_Q3_K || type == T_Q2_K;
   const nb = kQuant ? k >> 8 : k >> 5;
   for (let r = rowStart; r < rowEnd; r += 4) {
     if (kQuant) packRowsK(type, w + <usize>r * rb, rb, nb, scratch);
-    else packRows4(type, w + <usize>r * rb, rb, nb, scratch);
+    else packRows4(type, w + <usize>r * rb, rb, nb, scratch, u8);
     const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
     for (let t = 0; t < tiled; t += 4) {
       const out = y + <usize>t * ys + (<usize>r << 2);
       if (kQuant) packedKTile(type, scratch, nb, xq + <usize>t * xqs, xqs, out, ys, bias4);
-      else packedTile(type, scratch, nb, xq + <usize>t * xqs, xqs, out, ys, bias4);
+      else packedTile(type, scratch, nb, xq + <usize>t * xqs, xqs, out, ys, bias4, u8);
     }
   }
 }
@@ -1223,10 +1306,15 @@ export function matmulQ8A(
     // Packed four-row groups; rows past the last whole group take the loop below.
     tiledFrom = rowStart + ((rowEnd - rowStart) & ~3);
     switch (type) {
-      case T_Q8_0: packedRows(T_Q8_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch); break;
-      case T_Q4_0: packedRows(T_Q4_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch); break;
-      case T_Q5_0: packedRows(T_Q5_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch); break;
-      default: packedRows(T_IQ4_NL, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch);
+      case T_Q8_0:
+        if (unsignedDotOn(scratch)) packedRows(T_Q8_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, true);
+        else packedRows(T_Q8_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, false);
+        break;
+      case T_Q4_0: packedRows(T_Q4_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, false); break;
+      case T_Q5_0: packedRows(T_Q5_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, false); break;
+      default:
+        if (unsignedDotOn(scratch)) packedRows(T_IQ4_NL, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, true);
+        else packedRows(T_IQ4_NL, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, false);
     }
   }
   if (tiled) {
@@ -1870,7 +1958,7 @@ const Q4X4_BLOCK: usize = 72;
   const halves = scratch + <usize>nb * 144;
   for (let r = 0; r < rows; r += 4) {
     const g = w + <usize>r * rb;
-    packRows4(type, g, rb, nb, scratch);
+    packRows4(type, g, rb, nb, scratch, false);
     for (let b = 0; b < nb; b++) {
       for (let i: usize = 0; i < 4; i++) store<u16>(halves + 8 * <usize>b + 2 * i, load<u16>(g + i * rb + bs * <usize>b));
     }
@@ -1922,15 +2010,15 @@ export function packQ4_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
  * `type`, groups of gb bytes) as the packed prefill: each group of four rows unpacked once into
  * scratch, then swept by every group of four tokens.
  */
-@inline function interleavedTiles(type: i32, w: usize, gb: usize, nb: i32, xq: usize, xqs: usize, y: usize, ys: usize, tiled: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize): void {
+@inline function interleavedTiles(type: i32, w: usize, gb: usize, nb: i32, xq: usize, xqs: usize, y: usize, ys: usize, tiled: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize, u8: bool): void {
   if (!tiled) return;
   for (let r = rowStart; r < rowEnd; r += 4) {
     const g = w + <usize>(r >> 2) * gb;
-    if (type == T_Q8_0) unpackQ8_0x4(g, nb, scratch);
+    if (type == T_Q8_0) unpackQ8_0x4(g, nb, scratch, u8);
     else unpackX4(type == T_Q5_0, g, nb, scratch);
     const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
     for (let t = 0; t < tiled; t += 4) {
-      packedTile(type, scratch, nb, xq + <usize>t * xqs, xqs, y + <usize>t * ys + (<usize>r << 2), ys, bias4);
+      packedTile(type, scratch, nb, xq + <usize>t * xqs, xqs, y + <usize>t * ys + (<usize>r << 2), ys, bias4, u8);
     }
   }
 }
@@ -1948,16 +2036,21 @@ export function packQ4_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
 const Q8X4_BLOCK: usize = 136;
 
 /** The Q8_0x4 group at p (nb blocks) unpacked into the packed prefill layout at dst (packRows4's Q8_0 output). */
-@inline function unpackQ8_0x4(p: usize, nb: i32, dst: usize): void {
+@inline function unpackQ8_0x4(p: usize, nb: i32, dst: usize, u8: bool): void {
   const flip = i8x16.splat(-128);
   const m4 = i8x16.splat(0x0f);
-  for (let b = 0; b < nb; b++, p += Q8X4_BLOCK, dst += 272) {
+  const pb = packedBlockBytes(T_Q8_0, u8);
+  for (let b = 0; b < nb; b++, p += Q8X4_BLOCK, dst += pb) {
     for (let j: usize = 0; j < 8; j++) {
       const q = v128.xor(v128.load(p + 8 + 16 * j), flip);
-      v128.store(dst + 16 * j, v128.and(q, m4));
-      v128.store(dst + 128 + 16 * j, hiNibbles(q));
+      if (u8) {
+        v128.store(dst + 16 * j, q);
+      } else {
+        v128.store(dst + 16 * j, v128.and(q, m4));
+        v128.store(dst + 128 + 16 * j, hiNibbles(q));
+      }
     }
-    v128.store(dst + 256, f16x4(i32x4.extend_low_i16x8_u(v128.load64_zero(p))));
+    v128.store(dst + pb - 16, f16x4(i32x4.extend_low_i16x8_u(v128.load64_zero(p))));
   }
 }
 
@@ -2043,6 +2136,27 @@ function dequantInterleavedRow(type: i32, table: usize, k: i32, id: u32, dst: us
 }
 
 /**
+ * dotQ8_0x4 where the unsigned-byte dot is exact: each weight vector + 128 against the token's
+ * quants at xq (no split), less 128 times the block's sum; the same integers.
+ */
+@inline function dotQ8_0x4U8(g: usize, xq: usize, nb: i32): v128 {
+  let acc = f32x4.splat(0);
+  const flip = i8x16.splat(-128);
+  const m = i16x8.splat(128);
+  for (let b = 0; b < nb; b++, g += Q8X4_BLOCK, xq += 40) {
+    let e = i32x4.splat(0);
+    let f = i32x4.splat(0);
+    for (let j: usize = 0; j < 32; j += 8) {
+      e = dotU8Add(v128.load32_splat(xq + 8 + j), v128.xor(v128.load(g + 8 + 4 * j), flip), e);
+      f = dotU8Add(v128.load32_splat(xq + 12 + j), v128.xor(v128.load(g + 24 + 4 * j), flip), f);
+    }
+    const s = i32x4.sub(i32x4.add(e, f), i32x4.dot_i16x8_s(v128.load32_splat(xq + 4), m));
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load32_splat(xq), f16x4(i32x4.extend_low_i16x8_u(v128.load64_zero(g)))), acc);
+  }
+  return acc;
+}
+
+/**
  * `matmulQ8A` for a Q4_0x4, Q5_0x4 or Q8_0x4 matrix (`type` T_Q4_0 / T_Q5_0 / T_Q8_0; relaxed build only): rows
  * [rowStart, rowEnd), multiples of 4. Whole groups of four tokens run as the packed prefill (each
  * group of rows unpacked once into `scratch`, packedPrefillBytes(type, k)); the other tokens
@@ -2061,16 +2175,20 @@ export function matmulInterleaved(
   const ys = <usize>yStride << 2;
   const tiled = scratch ? tokens & ~3 : 0;
   switch (type) {
-    case T_Q8_0: interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch); break;
-    case T_Q5_0: interleavedTiles(T_Q5_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch); break;
-    default: interleavedTiles(T_Q4_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch);
+    case T_Q8_0:
+      if (tiled && unsignedDotOn(scratch)) interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, true);
+      else interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, false);
+      break;
+    case T_Q5_0: interleavedTiles(T_Q5_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, false); break;
+    default: interleavedTiles(T_Q4_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, false);
   }
+  const u8 = q8 && tiled < tokens && unsignedDotOn(scratch);
   for (let t = tiled; t < tokens; t++) {
     const xt = xq + <usize>t * xqs;
-    if (q8) splitSignedQ8A(xt, nb, scratch);
+    if (q8 && !u8) splitSignedQ8A(xt, nb, scratch);
     for (let r = rowStart; r < rowEnd; r += 4) {
       const g = w + <usize>(r >> 2) * gb;
-      const out = q8 ? dotQ8_0x4(g, scratch, xt, nb) : q5 ? dotX4(true, g, xt, nb) : dotX4(false, g, xt, nb);
+      const out = u8 ? dotQ8_0x4U8(g, xt, nb) : q8 ? dotQ8_0x4(g, scratch, xt, nb) : q5 ? dotX4(true, g, xt, nb) : dotX4(false, g, xt, nb);
       const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
       v128.store(y + <usize>t * ys + (<usize>r << 2), f32x4.add(out, bias4));
     }
@@ -2362,7 +2480,8 @@ export function matmulQ8K(
     // (free again after the packed rows), then each row's split dot.
     const tiled = tokens & ~3;
     const to = rowStart + ((rowEnd - rowStart) & ~3);
-    if (tiled) packedRows(T_IQ4_XS, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch);
+    if (tiled && unsignedDotOn(scratch)) packedRows(T_IQ4_XS, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
+    else if (tiled) packedRows(T_IQ4_XS, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
     for (let t = 0; t < tokens; t++) {
       const from = t < tiled ? to : rowStart;
       if (from == rowEnd) continue;
@@ -2386,11 +2505,11 @@ export function matmulQ8K(
     const tiled = tokens & ~3;
     const to = rowStart + ((rowEnd - rowStart) & ~3);
     switch (type) {
-      case T_Q4_K: packedRows(T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
-      case T_Q5_K: packedRows(T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
-      case T_Q6_K: packedRows(T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
-      case T_Q3_K: packedRows(T_Q3_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
-      default: packedRows(T_Q2_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch);
+      case T_Q4_K: packedRows(T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false); break;
+      case T_Q5_K: packedRows(T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false); break;
+      case T_Q6_K: packedRows(T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false); break;
+      case T_Q3_K: packedRows(T_Q3_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false); break;
+      default: packedRows(T_Q2_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
     }
     for (let r = rowStart; r < to; r++) {
       const wr = w + <usize>r * rb;
