@@ -1271,7 +1271,7 @@ export function q8aPackBytes(type: i32, k: i32): usize {
     const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
     for (let t = 0; t < tiled; t += 4) {
       const out = y + <usize>t * ys + (<usize>r << 2);
-      if (kQuant) packedKTile(type, scratch, nb, xq + <usize>t * xqs, xqs, out, ys, bias4);
+      if (kQuant) packedKTile(type, scratch, nb, xq + <usize>t * xqs, xqs, out, ys, bias4, u8);
       else packedTile(type, scratch, nb, xq + <usize>t * xqs, xqs, out, ys, bias4, u8);
     }
   }
@@ -2389,6 +2389,13 @@ export function q8kPackBytes(k: i32): usize {
   return i32x4.add(isum, i32x4.dot_i16x8_s(i16x8.add(a, b), sc));
 }
 
+/** One token's 16 elements at xg against a packed group's four vectors, with i32 dots (where vnni): the rows' sums. */
+@inline function packedKDot(w0: v128, w1: v128, w2: v128, w3: v128, xg: usize): v128 {
+  const d = dotU8Add(v128.load32_splat(xg), w0, i32x4.splat(0));
+  const e = dotU8Add(v128.load32_splat(xg, 4), w1, i32x4.splat(0));
+  return i32x4.add(dotU8Add(v128.load32_splat(xg, 8), w2, d), dotU8Add(v128.load32_splat(xg, 12), w3, e));
+}
+
 /** One token's correction sum: sum over pairs of 16-sums (the Q8K block's at xb + 4) times the rows' mins / scales. */
 @inline function packedKCorr(p: usize, xb: usize): v128 {
   let c = i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), v128.load(p + 1280));
@@ -2397,7 +2404,7 @@ export function q8kPackBytes(k: i32): usize {
 }
 
 /** Four packed K rows against four tokens of Q8K activations; the four rows' outputs per token as one vector. */
-@inline function packedKTile(type: i32, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128): void {
+@inline function packedKTile(type: i32, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128, vnni: bool): void {
   let a0 = f32x4.splat(0);
   let a1 = f32x4.splat(0);
   let a2 = f32x4.splat(0);
@@ -2418,6 +2425,20 @@ export function q8kPackBytes(k: i32): usize {
       const pg = p + 64 * g;
       const sc = v128.load(p + 1024 + 16 * g);
       const xo = o + 36 + 16 * g;
+      if (vnni) {
+        // The four vectors loaded once for the four tokens; each token's i32 dots (a lane per row)
+        // times the rows' scales (the i16 pairs [s, s] read as i32, shifted down).
+        const w0 = v128.load(pg);
+        const w1 = v128.load(pg, 16);
+        const w2 = v128.load(pg, 32);
+        const w3 = v128.load(pg, 48);
+        const sc32 = i32x4.shr_s(sc, 16);
+        s0 = i32x4.add(s0, i32x4.mul(packedKDot(w0, w1, w2, w3, xq + xo), sc32));
+        s1 = i32x4.add(s1, i32x4.mul(packedKDot(w0, w1, w2, w3, x1 + xo), sc32));
+        s2 = i32x4.add(s2, i32x4.mul(packedKDot(w0, w1, w2, w3, x2 + xo), sc32));
+        s3 = i32x4.add(s3, i32x4.mul(packedKDot(w0, w1, w2, w3, x3 + xo), sc32));
+        continue;
+      }
       s0 = packedKGroup(type, pg, sc, xq + xo, s0);
       s1 = packedKGroup(type, pg, sc, x1 + xo, s1);
       s2 = packedKGroup(type, pg, sc, x2 + xo, s2);
@@ -2501,15 +2522,31 @@ export function matmulQ8K(
   // IQ4_XS (packed as the 32-block signed types) took its own branch above.
   const tiles = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K;
   if (RELAXED && scratch && tokens >= 4 && (tiles || type == T_Q3_K || type == T_Q2_K)) {
-    // Packed four-row groups for the whole groups of four tokens; the rest below.
+    // Packed four-row groups for the whole groups of four tokens; the rest below. Where the
+    // unsigned-byte dot is exact (AVX-VNNI) the i32 dot is one instruction: the tiles use it.
     const tiled = tokens & ~3;
+    const vnni = unsignedDotOn(scratch);
     const to = rowStart + ((rowEnd - rowStart) & ~3);
     switch (type) {
-      case T_Q4_K: packedRows(T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false); break;
-      case T_Q5_K: packedRows(T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false); break;
-      case T_Q6_K: packedRows(T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false); break;
-      case T_Q3_K: packedRows(T_Q3_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false); break;
-      default: packedRows(T_Q2_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
+      case T_Q4_K:
+        if (vnni) packedRows(T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
+        else packedRows(T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
+        break;
+      case T_Q5_K:
+        if (vnni) packedRows(T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
+        else packedRows(T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
+        break;
+      case T_Q6_K:
+        if (vnni) packedRows(T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
+        else packedRows(T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
+        break;
+      case T_Q3_K:
+        if (vnni) packedRows(T_Q3_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
+        else packedRows(T_Q3_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
+        break;
+      default:
+        if (vnni) packedRows(T_Q2_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
+        else packedRows(T_Q2_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
     }
     for (let r = rowStart; r < to; r++) {
       const wr = w + <usize>r * rb;
