@@ -83,12 +83,13 @@ export function relaxedSelfTest(scratch: usize): i32 {
 let unsignedDot: i32 = -1;
 
 /**
- * Known-answer check of the relaxed i32 dot on second operands of 128..255 (96 bytes of scratch):
- * 1 when every lane equals the exact sum of its four products (including 127 x 255 pairs, which
- * a saturating i16 pair sum gets wrong).
+ * Known-answer check of the relaxed i32 dot on second operands of 128..255: 1 when every lane
+ * equals the exact sum of its four products (including 127 x 255 pairs, which a saturating i16
+ * pair sum gets wrong). Its 96 bytes are static data: threads sharing the memory write the same bytes.
  */
-export function detectUnsignedDot(scratch: usize): i32 {
+export function detectUnsignedDot(): i32 {
   if (!RELAXED) return 0;
+  const scratch = memory.data(96, 16);
   for (let i = 0; i < 32; i++) {
     store<i8>(scratch + i, <i8>(i < 16 ? 127 : ((i * 37) & 255) - 128));
     store<u8>(scratch + 32 + i, <u8>(i < 16 ? 255 : 255 - ((i * 29) & 127)));
@@ -105,10 +106,10 @@ export function detectUnsignedDot(scratch: usize): i32 {
   return 1;
 }
 
-/** Whether the unsigned-byte dot is exact here (detected on first use, with 96 bytes of scratch). */
-@inline function unsignedDotOn(scratch: usize): bool {
+/** Whether the unsigned-byte dot is exact here (detected on first use). */
+@inline function unsignedDotOn(): bool {
   if (!RELAXED) return false;
-  if (unsignedDot < 0) unsignedDot = detectUnsignedDot(scratch);
+  if (unsignedDot < 0) unsignedDot = detectUnsignedDot();
   return unsignedDot == 1;
 }
 
@@ -797,6 +798,55 @@ function dotIQ4_NL(w: usize, xq: usize, k: i32): f32 {
   return loadF16(sb) * <f32>iq4xsScale(sb, b & 7);
 }
 
+/**
+ * One IQ4_NL / IQ4_XS block of 32 (nibble bytes q) against its 32 activation quants at x, where the
+ * unsigned-byte dot is exact: the levels + 128 (levelsU8) as the unsigned operand. Lanes hold partial
+ * sums of dot(x, K[q] + 128); the caller subtracts 128 times the block's activation sum.
+ */
+@inline function iq4BlockU8(q: v128, levelsU8: v128, x: usize): v128 {
+  const lo = i8x16.swizzle(levelsU8, v128.and(q, i8x16.splat(0x0f)));
+  const hi = i8x16.swizzle(levelsU8, hiNibbles(q));
+  return dotU8Add(v128.load(x, 16), hi, dotU8Add(v128.load(x), lo, i32x4.splat(0)));
+}
+
+/**
+ * dotIQ4_NL where the unsigned-byte dot is exact: four blocks at a time, their totals gathered by
+ * hsum4I, less 128 times each block's sum (its Q8A half sums), times the four blocks' d * dx.
+ * The same integers per block as dotIQ4_NL, rounded in another order.
+ */
+function dotIQ4_NLU8(w: usize, xq: usize, k: i32): f32 {
+  const levels = v128.xor(iq4Levels(), i8x16.splat(-128));
+  const m = i16x8.splat(128);
+  const nb = k >> 5;
+  let acc = f32x4.splat(0);
+  let b = 0;
+  for (; b + 4 <= nb; b += 4, w += 72, xq += 160) {
+    const s = hsum4I(
+      iq4BlockU8(v128.load(w, 2), levels, xq + 8),
+      iq4BlockU8(v128.load(w, 20), levels, xq + 48),
+      iq4BlockU8(v128.load(w, 38), levels, xq + 88),
+      iq4BlockU8(v128.load(w, 56), levels, xq + 128),
+    );
+    // Each block's two i16 half sums in its lane; one i16 dot adds them times 128.
+    let hs = i32x4.splat(load<i32>(xq + 4));
+    hs = i32x4.replace_lane(hs, 1, load<i32>(xq + 44));
+    hs = i32x4.replace_lane(hs, 2, load<i32>(xq + 84));
+    hs = i32x4.replace_lane(hs, 3, load<i32>(xq + 124));
+    let dh = i32x4.splat(<i32>load<u16>(w));
+    dh = i32x4.replace_lane(dh, 1, <i32>load<u16>(w + 18));
+    dh = i32x4.replace_lane(dh, 2, <i32>load<u16>(w + 36));
+    dh = i32x4.replace_lane(dh, 3, <i32>load<u16>(w + 54));
+    const scale = f32x4.mul(f16x4(dh), gather4(xq, xq + 40, xq + 80, xq + 120));
+    acc = madd(f32x4.convert_i32x4_s(i32x4.sub(s, i32x4.dot_i16x8_s(hs, m))), scale, acc);
+  }
+  let tail: f32 = 0;
+  for (; b < nb; b++, w += 18, xq += 40) {
+    const s = i32x4.sub(iq4BlockU8(v128.load(w, 2), levels, xq + 8), i32x4.dot_i16x8_s(v128.load32_zero(xq + 4), m));
+    tail += <f32>hsumI(s) * (loadF16(w) * q8d(xq));
+  }
+  return hsum(acc) + tail;
+}
+
 function dotQ4_0(w: usize, xq: usize, k: i32): f32 {
   let acc = f32x4.splat(0);
   let off: f32 = 0;
@@ -1307,13 +1357,13 @@ export function matmulQ8A(
     tiledFrom = rowStart + ((rowEnd - rowStart) & ~3);
     switch (type) {
       case T_Q8_0:
-        if (unsignedDotOn(scratch)) packedRows(T_Q8_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, true);
+        if (unsignedDotOn()) packedRows(T_Q8_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, true);
         else packedRows(T_Q8_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, false);
         break;
       case T_Q4_0: packedRows(T_Q4_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, false); break;
       case T_Q5_0: packedRows(T_Q5_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, false); break;
       default:
-        if (unsignedDotOn(scratch)) packedRows(T_IQ4_NL, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, true);
+        if (unsignedDotOn()) packedRows(T_IQ4_NL, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, true);
         else packedRows(T_IQ4_NL, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, false);
     }
   }
@@ -1352,6 +1402,7 @@ export function matmulQ8A(
     }
     return;
   }
+  const iq4U8 = type == T_IQ4_NL && unsignedDotOn();
   for (let r = rowStart; r < rowEnd; r++) {
     const wr = w + <usize>r * rb;
     const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
@@ -1367,7 +1418,7 @@ export function matmulQ8A(
         case T_Q4_K: s = dotK45(wr, xt, k, false); break;
         case T_Q5_K: s = dotK45(wr, xt, k, true); break;
         case T_Q6_K: s = dotQ6_K(wr, xt, k); break;
-        case T_IQ4_NL: s = dotIQ4_NL(wr, xt, k); break;
+        case T_IQ4_NL: s = iq4U8 ? dotIQ4_NLU8(wr, xt, k) : dotIQ4_NL(wr, xt, k); break;
         default: unreachable();
       }
       store<f32>(y + <usize>t * ys + (<usize>r << 2), s + b0);
@@ -2176,13 +2227,13 @@ export function matmulInterleaved(
   const tiled = scratch ? tokens & ~3 : 0;
   switch (type) {
     case T_Q8_0:
-      if (tiled && unsignedDotOn(scratch)) interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, true);
+      if (tiled && unsignedDotOn()) interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, true);
       else interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, false);
       break;
     case T_Q5_0: interleavedTiles(T_Q5_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, false); break;
     default: interleavedTiles(T_Q4_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, false);
   }
-  const u8 = q8 && tiled < tokens && unsignedDotOn(scratch);
+  const u8 = q8 && tiled < tokens && unsignedDotOn();
   for (let t = tiled; t < tokens; t++) {
     const xt = xq + <usize>t * xqs;
     if (q8 && !u8) splitSignedQ8A(xt, nb, scratch);
@@ -2501,7 +2552,8 @@ export function matmulQ8K(
     // (free again after the packed rows), then each row's split dot.
     const tiled = tokens & ~3;
     const to = rowStart + ((rowEnd - rowStart) & ~3);
-    if (tiled && unsignedDotOn(scratch)) packedRows(T_IQ4_XS, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
+    // The split dot measured 1.2x an unsigned-byte one (the same integers) for decode.
+    if (tiled && unsignedDotOn()) packedRows(T_IQ4_XS, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
     else if (tiled) packedRows(T_IQ4_XS, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
     for (let t = 0; t < tokens; t++) {
       const from = t < tiled ? to : rowStart;
@@ -2525,7 +2577,7 @@ export function matmulQ8K(
     // Packed four-row groups for the whole groups of four tokens; the rest below. Where the
     // unsigned-byte dot is exact (AVX-VNNI) the i32 dot is one instruction: the tiles use it.
     const tiled = tokens & ~3;
-    const vnni = unsignedDotOn(scratch);
+    const vnni = unsignedDotOn();
     const to = rowStart + ((rowEnd - rowStart) & ~3);
     switch (type) {
       case T_Q4_K:
