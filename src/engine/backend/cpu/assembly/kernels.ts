@@ -75,10 +75,13 @@ export function relaxedSelfTest(scratch: usize): i32 {
  * 1 where relaxed SIMD's i32 dot takes its second operand as an unsigned byte and sums exactly
  * (x86 with AVX-VNNI, where V8 emits vpdpbusd), 0 where not, -1 until `unsignedDotOn` has asked
  * `detectUnsignedDot`. The spec leaves bytes above 127 there implementation-defined: pmaddubsw
- * saturates its pair sums, Arm's sdot reads the byte as signed. Where it is exact, the signed
- * 8-bit types' packed prefill (Q8_0, IQ4_NL, IQ4_XS) stores quants + 128 as one plane of bytes,
- * one dot per 16 products instead of one per plane of nibbles, and Q8_0x4's decode dots each
- * weight vector once instead of against both halves of a split token. Same integers either way.
+ * saturates its pair sums, Arm's sdot reads the byte as signed. Where it is exact:
+ * - the signed 8-bit types' packed prefill (Q8_0, IQ4_NL, IQ4_XS) stores quants + 128 as one plane
+ *   of bytes, one dot per 16 products instead of one per plane of nibbles;
+ * - Q8_0x4's decode dots each weight vector once instead of against both halves of a split token,
+ *   and IQ4_NL's decode takes levels + 128;
+ * - the K-quant prefill tiles use i32 dots (one instruction there) instead of i16 pair sums.
+ * The same integers either way (tested both ways in relaxed.chromium.test.ts).
  */
 let unsignedDot: i32 = -1;
 
@@ -1310,7 +1313,8 @@ export function q8aPackBytes(type: i32, k: i32): usize {
 /**
  * The packed prefill over rows [rowStart, rowEnd) (whole groups of four) and the first `tiled`
  * tokens: each group of four rows is packed into scratch once (packRows4 for the 32-blocks,
- * packRowsK for the K-quants), then swept by every group of four tokens.
+ * packRowsK for the K-quants), then swept by every group of four tokens. `u8`: the unsigned-byte
+ * dot is exact here (`unsignedDotOn`), so the tiles take its forms.
  */
 @inline function packedRows(type: i32, w: usize, rb: usize, k: i32, xq: usize, xqs: usize, y: usize, ys: usize, tiled: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize, u8: bool): void {
   const kQuant = type == T_Q4_K || type == T_Q5_K || type == T_Q6_K || type == T_Q3_K || type == T_Q2_K;
@@ -2440,7 +2444,7 @@ export function q8kPackBytes(k: i32): usize {
   return i32x4.add(isum, i32x4.dot_i16x8_s(i16x8.add(a, b), sc));
 }
 
-/** One token's 16 elements at xg against a packed group's four vectors, with i32 dots (where vnni): the rows' sums. */
+/** One token's 16 elements at xg against a packed group's four vectors, with i32 dots (where the unsigned-byte dot is exact, one instruction): the rows' sums. */
 @inline function packedKDot(w0: v128, w1: v128, w2: v128, w3: v128, xg: usize): v128 {
   const d = dotU8Add(v128.load32_splat(xg), w0, i32x4.splat(0));
   const e = dotU8Add(v128.load32_splat(xg, 4), w1, i32x4.splat(0));
@@ -2455,7 +2459,7 @@ export function q8kPackBytes(k: i32): usize {
 }
 
 /** Four packed K rows against four tokens of Q8K activations; the four rows' outputs per token as one vector. */
-@inline function packedKTile(type: i32, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128, vnni: bool): void {
+@inline function packedKTile(type: i32, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128, u8: bool): void {
   let a0 = f32x4.splat(0);
   let a1 = f32x4.splat(0);
   let a2 = f32x4.splat(0);
@@ -2476,7 +2480,7 @@ export function q8kPackBytes(k: i32): usize {
       const pg = p + 64 * g;
       const sc = v128.load(p + 1024 + 16 * g);
       const xo = o + 36 + 16 * g;
-      if (vnni) {
+      if (u8) {
         // The four vectors loaded once for the four tokens; each token's i32 dots (a lane per row)
         // times the rows' scales (the i16 pairs [s, s] read as i32, shifted down).
         const w0 = v128.load(pg);
@@ -2577,27 +2581,27 @@ export function matmulQ8K(
     // Packed four-row groups for the whole groups of four tokens; the rest below. Where the
     // unsigned-byte dot is exact (AVX-VNNI) the i32 dot is one instruction: the tiles use it.
     const tiled = tokens & ~3;
-    const vnni = unsignedDotOn();
+    const u8 = unsignedDotOn();
     const to = rowStart + ((rowEnd - rowStart) & ~3);
     switch (type) {
       case T_Q4_K:
-        if (vnni) packedRows(T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
+        if (u8) packedRows(T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
         else packedRows(T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
         break;
       case T_Q5_K:
-        if (vnni) packedRows(T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
+        if (u8) packedRows(T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
         else packedRows(T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
         break;
       case T_Q6_K:
-        if (vnni) packedRows(T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
+        if (u8) packedRows(T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
         else packedRows(T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
         break;
       case T_Q3_K:
-        if (vnni) packedRows(T_Q3_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
+        if (u8) packedRows(T_Q3_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
         else packedRows(T_Q3_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
         break;
       default:
-        if (vnni) packedRows(T_Q2_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
+        if (u8) packedRows(T_Q2_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
         else packedRows(T_Q2_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
     }
     for (let r = rowStart; r < to; r++) {
