@@ -1331,6 +1331,15 @@ export function q8aPackBytes(type: i32, k: i32): usize {
   }
 }
 
+/**
+ * packedRows with `u8` known only at run time: each form inlined with its own constant (as `type`
+ * is by the callers' switches), so neither tile tests the flag inside its loops.
+ */
+@inline function packedRowsFor(u8: bool, type: i32, w: usize, rb: usize, k: i32, xq: usize, xqs: usize, y: usize, ys: usize, tiled: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize): void {
+  if (u8) packedRows(type, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, true);
+  else packedRows(type, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, false);
+}
+
 /** Rows per block of the tiled loops: their weights stay in L2 while every token group passes. */
 const ROW_BLOCK: i32 = 16;
 
@@ -1360,15 +1369,10 @@ export function matmulQ8A(
     // Packed four-row groups; rows past the last whole group take the loop below.
     tiledFrom = rowStart + ((rowEnd - rowStart) & ~3);
     switch (type) {
-      case T_Q8_0:
-        if (unsignedDotOn()) packedRows(T_Q8_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, true);
-        else packedRows(T_Q8_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, false);
-        break;
+      case T_Q8_0: packedRowsFor(unsignedDotOn(), T_Q8_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch); break;
       case T_Q4_0: packedRows(T_Q4_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, false); break;
       case T_Q5_0: packedRows(T_Q5_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, false); break;
-      default:
-        if (unsignedDotOn()) packedRows(T_IQ4_NL, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, true);
-        else packedRows(T_IQ4_NL, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, false);
+      default: packedRowsFor(unsignedDotOn(), T_IQ4_NL, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch);
     }
   }
   if (tiled) {
@@ -2557,8 +2561,7 @@ export function matmulQ8K(
     const tiled = tokens & ~3;
     const to = rowStart + ((rowEnd - rowStart) & ~3);
     // The split dot measured 1.2x an unsigned-byte one (the same integers) for decode.
-    if (tiled && unsignedDotOn()) packedRows(T_IQ4_XS, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
-    else if (tiled) packedRows(T_IQ4_XS, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
+    if (tiled) packedRowsFor(unsignedDotOn(), T_IQ4_XS, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch);
     for (let t = 0; t < tokens; t++) {
       const from = t < tiled ? to : rowStart;
       if (from == rowEnd) continue;
@@ -2584,25 +2587,11 @@ export function matmulQ8K(
     const u8 = unsignedDotOn();
     const to = rowStart + ((rowEnd - rowStart) & ~3);
     switch (type) {
-      case T_Q4_K:
-        if (u8) packedRows(T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
-        else packedRows(T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
-        break;
-      case T_Q5_K:
-        if (u8) packedRows(T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
-        else packedRows(T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
-        break;
-      case T_Q6_K:
-        if (u8) packedRows(T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
-        else packedRows(T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
-        break;
-      case T_Q3_K:
-        if (u8) packedRows(T_Q3_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
-        else packedRows(T_Q3_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
-        break;
-      default:
-        if (u8) packedRows(T_Q2_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, true);
-        else packedRows(T_Q2_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, false);
+      case T_Q4_K: packedRowsFor(u8, T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
+      case T_Q5_K: packedRowsFor(u8, T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
+      case T_Q6_K: packedRowsFor(u8, T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
+      case T_Q3_K: packedRowsFor(u8, T_Q3_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
+      default: packedRowsFor(u8, T_Q2_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch);
     }
     for (let r = rowStart; r < to; r++) {
       const wr = w + <usize>r * rb;
