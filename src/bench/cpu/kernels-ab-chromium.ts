@@ -96,6 +96,10 @@ function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; t
       diff = Math.max(diff, Math.abs(A[j]! - B[j]!));
       max = Math.max(max, Math.abs(A[j]!));
     }
+    // Warm both up first: V8 runs a function on its baseline compiler (Liftoff) until the
+    // optimized code is ready, which for these large functions can outlast a few short calls
+    // (the same tile measured 66 and 101 GFLOP/s from one run to the next without this).
+    for (const m of [0, 1]) for (const t0 = performance.now(); performance.now() - t0 < 1000;) run(m);
     const reps = tokens === 1 ? 20 : 1;
     const best = [Infinity, Infinity];
     for (let r = 0; r < 30; r++) {

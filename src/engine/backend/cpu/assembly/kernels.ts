@@ -1325,23 +1325,88 @@ export function q8aPackBytes(type: i32, k: i32): usize {
     const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
     for (let t = 0; t < tiled; t += 4) {
       const out = y + <usize>t * ys + (<usize>r << 2);
-      if (kQuant) packedKTile(type, scratch, nb, xq + <usize>t * xqs, xqs, out, ys, bias4, u8);
-      else packedTile(type, scratch, nb, xq + <usize>t * xqs, xqs, out, ys, bias4, u8);
+      tileOf(type, u8, scratch, nb, xq + <usize>t * xqs, xqs, out, ys, bias4);
     }
   }
 }
 
-/**
- * packedRows with `u8` known only at run time: each form inlined with its own constant (as `type`
- * is by the callers' switches), so neither tile tests the flag inside its loops.
- */
-@inline function packedRowsFor(u8: bool, type: i32, w: usize, rb: usize, k: i32, xq: usize, xqs: usize, y: usize, ys: usize, tiled: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize): void {
-  if (u8) packedRows(type, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, true);
-  else packedRows(type, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, false);
+// Each packed tile in a function of its own (the callers pass the type as a literal, so tileOf
+// folds to one call): inlined into the large matmul functions, the same tile's speed moved with
+// whatever else the caller held (Q4_0's 99 -> 71 GFLOP/s from a change elsewhere in matmulQ8A).
+// Each function holds both forms of its type; the flag picks one per tile, outside its loops.
+function tileQ8_0(u8: bool, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128): void {
+  if (u8) packedTile(T_Q8_0, p, nb, xq, xqs, out, os, bias4, true);
+  else packedTile(T_Q8_0, p, nb, xq, xqs, out, os, bias4, false);
+}
+function tileQ4_0(p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128): void {
+  packedTile(T_Q4_0, p, nb, xq, xqs, out, os, bias4, false);
+}
+function tileQ5_0(p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128): void {
+  packedTile(T_Q5_0, p, nb, xq, xqs, out, os, bias4, false);
+}
+function tileIQ4_NL(u8: bool, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128): void {
+  if (u8) packedTile(T_IQ4_NL, p, nb, xq, xqs, out, os, bias4, true);
+  else packedTile(T_IQ4_NL, p, nb, xq, xqs, out, os, bias4, false);
+}
+function tileIQ4_XS(u8: bool, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128): void {
+  if (u8) packedTile(T_IQ4_XS, p, nb, xq, xqs, out, os, bias4, true);
+  else packedTile(T_IQ4_XS, p, nb, xq, xqs, out, os, bias4, false);
+}
+function tileQ4_K(u8: bool, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128): void {
+  if (u8) packedKTile(T_Q4_K, p, nb, xq, xqs, out, os, bias4, true);
+  else packedKTile(T_Q4_K, p, nb, xq, xqs, out, os, bias4, false);
+}
+function tileQ5_K(u8: bool, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128): void {
+  if (u8) packedKTile(T_Q5_K, p, nb, xq, xqs, out, os, bias4, true);
+  else packedKTile(T_Q5_K, p, nb, xq, xqs, out, os, bias4, false);
+}
+function tileQ6_K(u8: bool, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128): void {
+  if (u8) packedKTile(T_Q6_K, p, nb, xq, xqs, out, os, bias4, true);
+  else packedKTile(T_Q6_K, p, nb, xq, xqs, out, os, bias4, false);
+}
+function tileQ3_K(u8: bool, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128): void {
+  if (u8) packedKTile(T_Q3_K, p, nb, xq, xqs, out, os, bias4, true);
+  else packedKTile(T_Q3_K, p, nb, xq, xqs, out, os, bias4, false);
+}
+function tileQ2_K(u8: bool, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128): void {
+  if (u8) packedKTile(T_Q2_K, p, nb, xq, xqs, out, os, bias4, true);
+  else packedKTile(T_Q2_K, p, nb, xq, xqs, out, os, bias4, false);
+}
+
+/** One packed tile (four rows by four tokens) of `type` (a literal at every call), in the form `u8` says. */
+@inline function tileOf(type: i32, u8: bool, p: usize, nb: i32, xq: usize, xqs: usize, out: usize, os: usize, bias4: v128): void {
+  switch (type) {
+    case T_Q8_0: tileQ8_0(u8, p, nb, xq, xqs, out, os, bias4); break;
+    case T_Q4_0: tileQ4_0(p, nb, xq, xqs, out, os, bias4); break;
+    case T_Q5_0: tileQ5_0(p, nb, xq, xqs, out, os, bias4); break;
+    case T_IQ4_NL: tileIQ4_NL(u8, p, nb, xq, xqs, out, os, bias4); break;
+    case T_IQ4_XS: tileIQ4_XS(u8, p, nb, xq, xqs, out, os, bias4); break;
+    case T_Q4_K: tileQ4_K(u8, p, nb, xq, xqs, out, os, bias4); break;
+    case T_Q5_K: tileQ5_K(u8, p, nb, xq, xqs, out, os, bias4); break;
+    case T_Q6_K: tileQ6_K(u8, p, nb, xq, xqs, out, os, bias4); break;
+    case T_Q3_K: tileQ3_K(u8, p, nb, xq, xqs, out, os, bias4); break;
+    default: tileQ2_K(u8, p, nb, xq, xqs, out, os, bias4);
+  }
 }
 
 /** Rows per block of the tiled loops: their weights stay in L2 while every token group passes. */
 const ROW_BLOCK: i32 = 16;
+
+/**
+ * matmulQ8A's Q8_0 tokens past the tiles (decode), relaxed build: each token split once into the
+ * scratch (free again after the packed prefill); rows in storage order, one stream the prefetcher
+ * follows. A function of its own: inside matmulQ8A its speed moved with the rest of that function.
+ */
+function splitDecodeQ8_0(w: usize, rb: usize, k: i32, xq: usize, xqs: usize, y: usize, ys: usize, tiled: i32, tokens: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize): void {
+  for (let t = tiled; t < tokens; t++) {
+    const xt = xq + <usize>t * xqs;
+    splitSignedQ8A(xt, k >> 5, scratch);
+    for (let r = rowStart; r < rowEnd; r++) {
+      const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
+      store<f32>(y + <usize>t * ys + (<usize>r << 2), dotQ8_0Split(w + <usize>r * rb, scratch, xt, k) + b0);
+    }
+  }
+}
 
 /** True for the weight types `matmulQ8A` handles. */
 export function q8aSupports(type: i32): i32 {
@@ -1369,10 +1434,10 @@ export function matmulQ8A(
     // Packed four-row groups; rows past the last whole group take the loop below.
     tiledFrom = rowStart + ((rowEnd - rowStart) & ~3);
     switch (type) {
-      case T_Q8_0: packedRowsFor(unsignedDotOn(), T_Q8_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch); break;
+      case T_Q8_0: packedRows(T_Q8_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, unsignedDotOn()); break;
       case T_Q4_0: packedRows(T_Q4_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, false); break;
       case T_Q5_0: packedRows(T_Q5_0, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, false); break;
-      default: packedRowsFor(unsignedDotOn(), T_IQ4_NL, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch);
+      default: packedRows(T_IQ4_NL, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, tiledFrom, scratch, unsignedDotOn());
     }
   }
   if (tiled) {
@@ -1398,16 +1463,7 @@ export function matmulQ8A(
     }
   }
   if (RELAXED && scratch && type == T_Q8_0) {
-    // Decode tokens one at a time, each split once into the scratch (free again after the
-    // packed prefill above); rows in storage order, one stream the prefetcher follows.
-    for (let t = tiled; t < tokens; t++) {
-      const xt = xq + <usize>t * xqs;
-      splitSignedQ8A(xt, k >> 5, scratch);
-      for (let r = rowStart; r < rowEnd; r++) {
-        const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
-        store<f32>(y + <usize>t * ys + (<usize>r << 2), dotQ8_0Split(w + <usize>r * rb, scratch, xt, k) + b0);
-      }
-    }
+    splitDecodeQ8_0(w, rb, k, xq, xqs, y, ys, tiled, tokens, bias, rowStart, rowEnd, scratch);
     return;
   }
   const iq4U8 = type == T_IQ4_NL && unsignedDotOn();
@@ -2077,7 +2133,8 @@ export function packQ4_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
     else unpackX4(type == T_Q5_0, g, nb, scratch);
     const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
     for (let t = 0; t < tiled; t += 4) {
-      packedTile(type, scratch, nb, xq + <usize>t * xqs, xqs, y + <usize>t * ys + (<usize>r << 2), ys, bias4, u8);
+      const out = y + <usize>t * ys + (<usize>r << 2);
+      tileOf(type, u8, scratch, nb, xq + <usize>t * xqs, xqs, out, ys, bias4);
     }
   }
 }
@@ -2235,8 +2292,7 @@ export function matmulInterleaved(
   const tiled = scratch ? tokens & ~3 : 0;
   switch (type) {
     case T_Q8_0:
-      if (tiled && unsignedDotOn()) interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, true);
-      else interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, false);
+      interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, tiled != 0 && unsignedDotOn());
       break;
     case T_Q5_0: interleavedTiles(T_Q5_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, false); break;
     default: interleavedTiles(T_Q4_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, false);
@@ -2561,7 +2617,7 @@ export function matmulQ8K(
     const tiled = tokens & ~3;
     const to = rowStart + ((rowEnd - rowStart) & ~3);
     // The split dot measured 1.2x an unsigned-byte one (the same integers) for decode.
-    if (tiled) packedRowsFor(unsignedDotOn(), T_IQ4_XS, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch);
+    if (tiled) packedRows(T_IQ4_XS, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, unsignedDotOn());
     for (let t = 0; t < tokens; t++) {
       const from = t < tiled ? to : rowStart;
       if (from == rowEnd) continue;
@@ -2587,11 +2643,11 @@ export function matmulQ8K(
     const u8 = unsignedDotOn();
     const to = rowStart + ((rowEnd - rowStart) & ~3);
     switch (type) {
-      case T_Q4_K: packedRowsFor(u8, T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
-      case T_Q5_K: packedRowsFor(u8, T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
-      case T_Q6_K: packedRowsFor(u8, T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
-      case T_Q3_K: packedRowsFor(u8, T_Q3_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch); break;
-      default: packedRowsFor(u8, T_Q2_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch);
+      case T_Q4_K: packedRows(T_Q4_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, u8); break;
+      case T_Q5_K: packedRows(T_Q5_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, u8); break;
+      case T_Q6_K: packedRows(T_Q6_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, u8); break;
+      case T_Q3_K: packedRows(T_Q3_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, u8); break;
+      default: packedRows(T_Q2_K, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, u8);
     }
     for (let r = rowStart; r < to; r++) {
       const wr = w + <usize>r * rb;
