@@ -2290,14 +2290,13 @@ export function matmulInterleaved(
   const xqs = <usize>nb * 40;
   const ys = <usize>yStride << 2;
   const tiled = scratch ? tokens & ~3 : 0;
+  // Q8_0x4's tiles and decode both take the unsigned-byte forms where that dot is exact.
+  const u8 = q8 && unsignedDotOn();
   switch (type) {
-    case T_Q8_0:
-      interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, tiled != 0 && unsignedDotOn());
-      break;
+    case T_Q8_0: interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, u8); break;
     case T_Q5_0: interleavedTiles(T_Q5_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, false); break;
     default: interleavedTiles(T_Q4_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, false);
   }
-  const u8 = q8 && tiled < tokens && unsignedDotOn();
   for (let t = tiled; t < tokens; t++) {
     const xt = xq + <usize>t * xqs;
     if (q8 && !u8) splitSignedQ8A(xt, nb, scratch);
@@ -2611,12 +2610,12 @@ export function matmulQ8K(
   const xqs = <usize>(k >> 8) * 292;
   const ys = <usize>yStride << 2;
   if (RELAXED && scratch && type == T_IQ4_XS) {
-    // Prefill: packed four-row groups (the signed types' two planes of nibbles) for the whole
-    // groups of four tokens. Every other token and row: the token split once into the scratch
-    // (free again after the packed rows), then each row's split dot.
+    // Prefill: packed four-row groups (the signed types' planes, one of bytes where the
+    // unsigned-byte dot is exact) for the whole groups of four tokens. Every other token and row:
+    // the token split once into the scratch (free again after the packed rows), then each row's
+    // split dot (1.2x an unsigned-byte dot without the split, for the same integers).
     const tiled = tokens & ~3;
     const to = rowStart + ((rowEnd - rowStart) & ~3);
-    // The split dot measured 1.2x an unsigned-byte one (the same integers) for decode.
     if (tiled) packedRows(T_IQ4_XS, w, rb, k, xq, xqs, y, ys, tiled, bias, rowStart, to, scratch, unsignedDotOn());
     for (let t = 0; t < tokens; t++) {
       const from = t < tiled ? to : rowStart;
