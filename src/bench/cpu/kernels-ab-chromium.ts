@@ -4,7 +4,7 @@
  * 30 calls each, so a busy machine disturbs both alike), and the largest difference between their
  * outputs (0 when a rewrite keeps the results bitwise).
  *
- *   npx tsx src/bench/cpu/kernels-ab-chromium.ts OLD.wasm NEW.wasm [--n 2048] [--k N] [--tokens 64] [--types Q5_0,Q4_K] [--interleaved]
+ *   npx tsx src/bench/cpu/kernels-ab-chromium.ts OLD.wasm NEW.wasm [--n 2048] [--k N] [--tokens 64] [--types Q5_0,Q4_K] [--interleaved] [--portable]
  *
  * Build a .wasm from a version of assembly/kernels.ts with the flags of ../../engine/backend/cpu/build.mjs,
  * e.g. `node_modules/.bin/asc kernels.ts -O3 --runtime stub --noAssert --importMemory --enable simd
@@ -30,6 +30,7 @@ const k = Number(flag('--k', String(n)));
 const tokens = Number(flag('--tokens', '64'));
 // The relaxed build's interleaved decode layouts (Q4_0x4, Q5_0x4, Q8_0x4) through matmulInterleaved.
 const interleaved = argv.includes('--interleaved');
+const portable = argv.includes('--portable');
 const types = flag('--types', 'Q8_0,Q4_0,Q5_0,Q4_K,Q5_K,Q6_K').split(',').map((name) => GgmlType[name as keyof typeof GgmlType]);
 
 interface Kernels {
@@ -43,14 +44,17 @@ interface Kernels {
   packQ4_0x4(w: number, rows: number, k: number, scratch: number): void;
   packQ5_0x4(w: number, rows: number, k: number, scratch: number): void;
   packQ8_0x4(w: number, rows: number, k: number, scratch: number): void;
+  setUnsignedDot?(mode: number): void;
 }
 
 /** Runs in the page (self-contained): one line per type. */
-function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; tokens: number; interleaved: boolean }): string[] {
+function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; tokens: number; interleaved: boolean; portable: boolean }): string[] {
   // Block size and f16 field offsets, so random weights get finite scales.
   const layout: Record<number, [number, number[]]> = { 8: [34, [0]], 2: [18, [0]], 3: [20, [0, 2]], 6: [22, [0]], 7: [24, [0, 2]], 12: [144, [0, 2]], 13: [176, [0, 2]], 14: [210, [208]], 10: [84, [80, 82]], 11: [110, [108]], 20: [18, [0]], 23: [136, [0]] };
   const memory = new WebAssembly.Memory({ initial: 8192 });
   const ks = a.mods.map((b64) => new WebAssembly.Instance(new WebAssembly.Module(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))), { env: { memory, abort() {} } }).exports as unknown as Kernels);
+  // --portable: the forms every relaxed-SIMD machine runs (the unsigned-byte dot's off).
+  if (a.portable) for (const kk of ks) kk.setUnsignedDot?.(0);
   const { n, k, tokens } = a;
   const x = 1 << 20;
   const y = [x + 4 * k * tokens, x + 4 * k * tokens + 4 * n * tokens];
@@ -118,6 +122,6 @@ function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; t
 await withBlankPage(async (page, version) => {
   const mods = files.map((f) => readFileSync(f).toString('base64'));
   console.log(`Chromium ${version}: ${n} rows x ${k} x ${tokens} tokens, single thread`);
-  const lines = await page.evaluate(runInPage, { mods, types, n, k, tokens, interleaved });
+  const lines = await page.evaluate(runInPage, { mods, types, n, k, tokens, interleaved, portable });
   for (const [i, line] of lines.entries()) console.log(line.replace(/^type \d+/, GgmlType[types[i]!]!));
 });

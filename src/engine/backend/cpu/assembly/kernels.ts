@@ -2316,12 +2316,14 @@ export function matmulInterleaved(
 // (pmaddubsw) of four vectors (Q4_K, Q5_K: quants <= 31; Q3_K + 4, Q2_K: <= 7) or two (Q6_K:
 // <= 63) widen to i32 in one `i32x4.dot_i16x8_s` with the four rows' sub-block scales, so the
 // scales cost nothing extra. The mins (Q4_K, Q5_K, Q2_K) and the offsets (Q6_K's -32, Q3_K's -4):
-// one i16 dot per pair of 16-sums, broadcast, against the rows' mins / scales. The integers and
+// one i16 dot per pair of sums (of 16; Q4_K, Q5_K: of 32), broadcast, against the rows' mins /
+// scales. The integers and
 // float operations per output are those of dotK45Q8Kx4 / dotQ6_KQ8Kx4, so results are bitwise the
 // unpacked path's (Q3_K and Q2_K: the integers of their one-token dots, scaled per block). Per
 // super-block (1440 bytes): 64 quant vectors; 16 scale vectors (i16 [s_r0, s_r0, s_r1, s_r1, ...]
-// per 16 elements); 8 min vectors (i16 [m_r0(2p), m_r0(2p + 1), m_r1(2p), ...] per pair of 16s;
-// Q6_K, Q3_K: their scales); f32x4 d; f32x4 dmin.
+// per 16 elements); 8 min vectors (i16 [m_r0(2p), m_r0(2p + 1), m_r1(2p), ...] per pair p of 16s;
+// Q6_K, Q3_K: their scales; Q4_K, Q5_K: 4 vectors, p a pair of their mins per 32); f32x4 d;
+// f32x4 dmin.
 
 const PACKED_K_BYTES: usize = 1440;
 
@@ -2410,10 +2412,13 @@ export function q8kPackBytes(k: i32): usize {
   return i64x2.replace_lane(i64x2.splat(a), 1, b);
 }
 
-/** [v_r0j, v_r0j, v_r1j, v_r1j, ...] as i16 from two k45RowBytes vectors (rows 0, 1 in lo; 2, 3 in hi). */
-@inline function rowPairsOf(lo: v128, hi: v128, j: i32): v128 {
+/**
+ * [v_r0,i0, v_r0,i1, v_r1,i0, v_r1,i1, ...] as i16 from two k45RowBytes vectors (rows 0, 1 in lo;
+ * 2, 3 in hi): a scale twice (i0 = i1) or a pair of mins.
+ */
+@inline function rowPairsOf(lo: v128, hi: v128, i0: i32, i1: i32): v128 {
   // Swizzle indices past 15 give 0: rows 0, 1 from lo into bytes 0..3, rows 2, 3 from hi into 4..7.
-  const at = i8x16.splat(<i8>j);
+  const at = i16x8.splat(<i16>((i1 << 8) | i0));
   const a = i8x16.swizzle(lo, i8x16.add(i8x16(0, 0, 8, 8, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16), at));
   const b = i8x16.swizzle(hi, i8x16.add(i8x16(16, 16, 16, 16, 0, 0, 8, 8, 16, 16, 16, 16, 16, 16, 16, 16), at));
   return i16x8.extend_low_i8x16_u(v128.or(a, b));
@@ -2466,11 +2471,11 @@ export function q8kPackBytes(k: i32): usize {
       const mLo = k45RowBytes(w + o + 4, w1 + o + 4, true);
       const mHi = k45RowBytes(w2 + o + 4, w3 + o + 4, true);
       for (let j = 0; j < 8; j++) {
-        const sc = rowPairsOf(sLo, sHi, j);
+        const sc = rowPairsOf(sLo, sHi, j, j);
         v128.store(dst + 1024 + 32 * <usize>j, sc);
         v128.store(dst + 1024 + 32 * <usize>j + 16, sc);
-        v128.store(dst + 1280 + 16 * <usize>j, rowPairsOf(mLo, mHi, j));
       }
+      for (let q = 0; q < 4; q++) v128.store(dst + 1280 + 16 * <usize>q, rowPairsOf(mLo, mHi, 2 * q, 2 * q + 1));
     }
     const dOff = kScaleOffset(type);
     let d = f32x4.splat(loadF16(w + o + dOff));
@@ -2503,18 +2508,37 @@ export function q8kPackBytes(k: i32): usize {
   return i32x4.add(isum, i32x4.dot_i16x8_s(i16x8.add(a, b), sc));
 }
 
-/** One token's 16 elements at xg against a packed group's four vectors, with i32 dots (where the unsigned-byte dot is exact, one instruction): the rows' sums. */
+/**
+ * One token's 16 elements at xg against a packed group's four vectors, with i32 dots (where the
+ * unsigned-byte dot is exact, one instruction): the rows' sums. The 16 bytes are loaded once and
+ * each group of four broadcast from the register (1.07-1.13x four 4-byte broadcast loads).
+ */
 @inline function packedKDot(w0: v128, w1: v128, w2: v128, w3: v128, xg: usize): v128 {
-  const d = dotU8Add(v128.load32_splat(xg), w0, i32x4.splat(0));
-  const e = dotU8Add(v128.load32_splat(xg, 4), w1, i32x4.splat(0));
-  return i32x4.add(dotU8Add(v128.load32_splat(xg, 8), w2, d), dotU8Add(v128.load32_splat(xg, 12), w3, e));
+  const x = v128.load(xg);
+  const d = dotU8Add(i32x4.shuffle(x, x, 0, 0, 0, 0), w0, i32x4.splat(0));
+  const e = dotU8Add(i32x4.shuffle(x, x, 1, 1, 1, 1), w1, i32x4.splat(0));
+  return i32x4.add(dotU8Add(i32x4.shuffle(x, x, 2, 2, 2, 2), w2, d), dotU8Add(i32x4.shuffle(x, x, 3, 3, 3, 3), w3, e));
 }
 
-/** One token's correction sum: sum over pairs of 16-sums (the Q8K block's at xb + 4) times the rows' mins / scales. */
-@inline function packedKCorr(p: usize, xb: usize): v128 {
-  let c = i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), v128.load(p + 1280));
-  for (let j: usize = 1; j < 8; j++) c = i32x4.add(c, i32x4.dot_i16x8_s(v128.load32_splat(xb + 4 + 4 * j), v128.load(p + 1280 + 16 * j)));
-  return c;
+/** sum_q dot(lane q of v in every lane, the packed i16 pairs at p + 16q), q = 0..3. */
+@inline function pairsDot4(v: v128, p: usize): v128 {
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(i32x4.shuffle(v, v, 0, 0, 0, 0), v128.load(p)), i32x4.dot_i16x8_s(i32x4.shuffle(v, v, 1, 1, 1, 1), v128.load(p, 16))),
+    i32x4.add(i32x4.dot_i16x8_s(i32x4.shuffle(v, v, 2, 2, 2, 2), v128.load(p, 32)), i32x4.dot_i16x8_s(i32x4.shuffle(v, v, 3, 3, 3, 3), v128.load(p, 48))),
+  );
+}
+
+/**
+ * One token's correction sum from its Q8K block's 16-sums (at xb + 4) and the rows' packed mins /
+ * scales. Per 16 (Q6_K, Q3_K, Q2_K): eight pairs of 16-sums against the rows' pairs. Per 32 (Q4_K,
+ * Q5_K's mins): the 16-sums added in pairs first (|sum| <= 32 * 127 fits i16), then four pairs of
+ * those against the rows' pairs of mins: half the dots (1.2x the K tile with the line above).
+ */
+@inline function packedKCorr(type: i32, p: usize, xb: usize): v128 {
+  const v0 = v128.load(xb + 4);
+  const v1 = v128.load(xb + 20);
+  if (scalesPer16(type)) return i32x4.add(pairsDot4(v0, p + 1280), pairsDot4(v1, p + 1344));
+  return pairsDot4(i16x8.narrow_i32x4_s(i32x4.extadd_pairwise_i16x8_s(v0), i32x4.extadd_pairwise_i16x8_s(v1)), p + 1280);
 }
 
 /** Four packed K rows against four tokens of Q8K activations; the four rows' outputs per token as one vector. */
@@ -2562,16 +2586,16 @@ export function q8kPackBytes(k: i32): usize {
     if (!kHasMins(type)) {
       // The offsets in integers: Q6_K's -32 as q6Offset, Q3_K's -4 as dotQ3_KQ8K.
       const shift = type == T_Q6_K ? 5 : 2;
-      s0 = i32x4.sub(s0, i32x4.shl(packedKCorr(p, xq + o), shift));
-      s1 = i32x4.sub(s1, i32x4.shl(packedKCorr(p, x1 + o), shift));
-      s2 = i32x4.sub(s2, i32x4.shl(packedKCorr(p, x2 + o), shift));
-      s3 = i32x4.sub(s3, i32x4.shl(packedKCorr(p, x3 + o), shift));
+      s0 = i32x4.sub(s0, i32x4.shl(packedKCorr(type, p, xq + o), shift));
+      s1 = i32x4.sub(s1, i32x4.shl(packedKCorr(type, p, x1 + o), shift));
+      s2 = i32x4.sub(s2, i32x4.shl(packedKCorr(type, p, x2 + o), shift));
+      s3 = i32x4.sub(s3, i32x4.shl(packedKCorr(type, p, x3 + o), shift));
     } else {
       const dm = v128.load(p + 1424);
-      m0 = madd(f32x4.convert_i32x4_s(packedKCorr(p, xq + o)), f32x4.mul(v128.load32_splat(xq + o), dm), m0);
-      m1 = madd(f32x4.convert_i32x4_s(packedKCorr(p, x1 + o)), f32x4.mul(v128.load32_splat(x1 + o), dm), m1);
-      m2 = madd(f32x4.convert_i32x4_s(packedKCorr(p, x2 + o)), f32x4.mul(v128.load32_splat(x2 + o), dm), m2);
-      m3 = madd(f32x4.convert_i32x4_s(packedKCorr(p, x3 + o)), f32x4.mul(v128.load32_splat(x3 + o), dm), m3);
+      m0 = madd(f32x4.convert_i32x4_s(packedKCorr(type, p, xq + o)), f32x4.mul(v128.load32_splat(xq + o), dm), m0);
+      m1 = madd(f32x4.convert_i32x4_s(packedKCorr(type, p, x1 + o)), f32x4.mul(v128.load32_splat(x1 + o), dm), m1);
+      m2 = madd(f32x4.convert_i32x4_s(packedKCorr(type, p, x2 + o)), f32x4.mul(v128.load32_splat(x2 + o), dm), m2);
+      m3 = madd(f32x4.convert_i32x4_s(packedKCorr(type, p, x3 + o)), f32x4.mul(v128.load32_splat(x3 + o), dm), m3);
     }
     a0 = madd(f32x4.convert_i32x4_s(s0), f32x4.mul(v128.load32_splat(xq + o), d), a0);
     a1 = madd(f32x4.convert_i32x4_s(s1), f32x4.mul(v128.load32_splat(x1 + o), d), a1);
