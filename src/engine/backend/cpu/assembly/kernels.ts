@@ -1623,11 +1623,47 @@ export function quantizeQ8K(x: usize, xStride: i32, dst: usize, k: i32, rowStart
   return i32x4.mul(hsum4I(d0, d1, d2, d3), scales);
 }
 
+/**
+ * Half h of a Q6_K super-block at w (sub-blocks 8h .. 8h + 7 of 16) against the Q8K quants at xs,
+ * times their scales (scA: sub-blocks 8h .. 8h + 3 as i32 lanes, scB: the next four): each four
+ * sub-blocks' dots gathered by hsum4I and scaled by one multiply (as k45Quad; relaxed SIMD only).
+ */
+@inline function q6Half(w: usize, xs: usize, h: i32, scA: v128, scB: v128): v128 {
+  const q = w + 64 * <usize>h;
+  const qlA0 = v128.load(q);
+  const qlA1 = v128.load(q, 16);
+  const qlB0 = v128.load(q, 32);
+  const qlB1 = v128.load(q, 48);
+  const qh0 = v128.load(w + 128 + 32 * <usize>h);
+  const qh1 = v128.load(w + 144 + 32 * <usize>h);
+  const z = i32x4.splat(0);
+  // Group g: elements 32g .. 32g + 15 are sub-block 8h + 2g, the next 16 sub-block 8h + 2g + 1.
+  const d0 = dotU7(q6Lanes(qlA0, qlB0, qh0, 0), v128.load(xs), z);
+  const d1 = dotU7(q6Lanes(qlA1, qlB1, qh1, 0), v128.load(xs, 16), z);
+  const d2 = dotU7(q6Lanes(qlA0, qlB0, qh0, 1), v128.load(xs, 32), z);
+  const d3 = dotU7(q6Lanes(qlA1, qlB1, qh1, 1), v128.load(xs, 48), z);
+  const d4 = dotU7(q6Lanes(qlA0, qlB0, qh0, 2), v128.load(xs, 64), z);
+  const d5 = dotU7(q6Lanes(qlA1, qlB1, qh1, 2), v128.load(xs, 80), z);
+  const d6 = dotU7(q6Lanes(qlA0, qlB0, qh0, 3), v128.load(xs, 96), z);
+  const d7 = dotU7(q6Lanes(qlA1, qlB1, qh1, 3), v128.load(xs, 112), z);
+  // A sub-block's dot <= 16 * 63 * 127, times |scale| <= 128: the half's lanes stay below 2^25.
+  return i32x4.add(i32x4.mul(hsum4I(d0, d1, d2, d3), scA), i32x4.mul(hsum4I(d4, d5, d6, d7), scB));
+}
+
 function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
   let acc = f32x4.splat(0);
   for (let b = 0; b < k; b += 256, w += 210, xq += 292) {
     let isum = i32x4.splat(0);
-    for (let h = 0; h < 2; h++) {
+    if (RELAXED) {
+      const sc = v128.load(w + 192);
+      const lo = i16x8.extend_low_i8x16_s(sc);
+      const hi = i16x8.extend_high_i8x16_s(sc);
+      isum = i32x4.add(
+        q6Half(w, xq + 36, 0, i32x4.extend_low_i16x8_s(lo), i32x4.extend_high_i16x8_s(lo)),
+        q6Half(w, xq + 164, 1, i32x4.extend_low_i16x8_s(hi), i32x4.extend_high_i16x8_s(hi)),
+      );
+    }
+    for (let h = 0; !RELAXED && h < 2; h++) {
       const qlA0 = v128.load(w + 64 * h);
       const qlA1 = v128.load(w + 64 * h + 16);
       const qlB0 = v128.load(w + 64 * h + 32);
