@@ -210,7 +210,7 @@ export function setUnsignedDot(mode: i32): void {
 @inline function q5HighBits(qh: u32, hi: bool): v128 {
   const idx = hi ? i8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3) : i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   const mask = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
-  const b = i8x16.swizzle(i32x4.splat(qh), idx);
+  const b = lookup16(i32x4.splat(qh), idx);
   return v128.and(i8x16.eq(v128.and(b, mask), mask), i8x16.splat(0x10));
 }
 
@@ -473,7 +473,17 @@ function dequantQ3_K(src: usize, dst: usize, n: i32): void {
   }
 }
 
-/** ggml's kvalues_iq4nl: the 16 levels of IQ4_NL / IQ4_XS, looked up by nibble with a swizzle. */
+/**
+ * table[idx] per byte for indices 0..15 (nibbles, the IQ4 levels' lookups). There relaxed SIMD's
+ * swizzle is exact and one pshufb on x86, where the plain swizzle adds a saturating add that sends
+ * indices past 15 to 0 (two instructions). Swizzles that rely on that zeroing keep i8x16.swizzle.
+ */
+@inline function lookup16(table: v128, idx: v128): v128 {
+  if (RELAXED) return i8x16.relaxed_swizzle(table, idx);
+  return i8x16.swizzle(table, idx);
+}
+
+/** ggml's kvalues_iq4nl: the 16 levels of IQ4_NL / IQ4_XS, looked up by nibble with lookup16. */
 @inline function iq4Levels(): v128 {
   return i8x16(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
 }
@@ -486,8 +496,8 @@ function dequantIQ4_NL(src: usize, dst: usize, n: i32): void {
   for (let b = 0; b < n; b += 32, src += 18, dst += 128) {
     const d = f32x4.splat(loadF16(src));
     const q = v128.load(src, 2);
-    store16(dst, i8x16.swizzle(levels, v128.and(q, m4)), d, zero);
-    store16(dst + 64, i8x16.swizzle(levels, hiNibbles(q)), d, zero);
+    store16(dst, lookup16(levels, v128.and(q, m4)), d, zero);
+    store16(dst + 64, lookup16(levels, hiNibbles(q)), d, zero);
   }
 }
 
@@ -507,8 +517,8 @@ function dequantIQ4_XS(src: usize, dst: usize, n: i32): void {
     for (let ib = 0; ib < 8; ib++, dst += 128) {
       const dl = f32x4.splat(d * <f32>iq4xsScale(src, ib));
       const q = v128.load(src + 8 + 16 * <usize>ib);
-      store16(dst, i8x16.swizzle(levels, v128.and(q, m4)), dl, zero);
-      store16(dst + 64, i8x16.swizzle(levels, hiNibbles(q)), dl, zero);
+      store16(dst, lookup16(levels, v128.and(q, m4)), dl, zero);
+      store16(dst + 64, lookup16(levels, hiNibbles(q)), dl, zero);
     }
   }
 }
@@ -782,8 +792,8 @@ function dotIQ4_NL(w: usize, xq: usize, k: i32): f32 {
   let acc = f32x4.splat(0);
   for (let b = 0; b < k; b += 32, w += 18, xq += 40) {
     const q = v128.load(w, 2);
-    let s = dotS8(i8x16.swizzle(levels, v128.and(q, m4)), v128.load(xq, 8), i32x4.splat(0));
-    s = dotS8(i8x16.swizzle(levels, hiNibbles(q)), v128.load(xq, 24), s);
+    let s = dotS8(lookup16(levels, v128.and(q, m4)), v128.load(xq, 8), i32x4.splat(0));
+    s = dotS8(lookup16(levels, hiNibbles(q)), v128.load(xq, 24), s);
     acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(loadF16(w) * q8d(xq)), acc);
   }
   return hsum(acc);
@@ -807,8 +817,8 @@ function dotIQ4_NL(w: usize, xq: usize, k: i32): f32 {
  * sums of dot(x, K[q] + 128); the caller subtracts 128 times the block's activation sum.
  */
 @inline function iq4BlockU8(q: v128, levelsU8: v128, x: usize): v128 {
-  const lo = i8x16.swizzle(levelsU8, v128.and(q, i8x16.splat(0x0f)));
-  const hi = i8x16.swizzle(levelsU8, hiNibbles(q));
+  const lo = lookup16(levelsU8, v128.and(q, i8x16.splat(0x0f)));
+  const hi = lookup16(levelsU8, hiNibbles(q));
   return dotU8Add(v128.load(x, 16), hi, dotU8Add(v128.load(x), lo, i32x4.splat(0)));
 }
 
@@ -1136,7 +1146,7 @@ function dotQ6_K(w: usize, xq: usize, k: i32): f32 {
 @inline function signedHalf(type: i32, w: usize, b: i32, hi: bool): v128 {
   if (type == T_Q8_0) return v128.load(w + <usize>b * 34 + 2 + (hi ? 16 : 0));
   const q = v128.load(iq4Block32(w, b, type == T_IQ4_XS));
-  return i8x16.swizzle(iq4Levels(), hi ? hiNibbles(q) : v128.and(q, i8x16.splat(0x0f)));
+  return lookup16(iq4Levels(), hi ? hiNibbles(q) : v128.and(q, i8x16.splat(0x0f)));
 }
 
 /** Block b's f32 scale of a packed-prefill type's row at w. */
@@ -1799,8 +1809,8 @@ function dotQ2_KQ8K(w: usize, xq: usize, k: i32): f32 {
  */
 @inline function iq4xsSplitDot(w: usize, xs: usize, ib: i32): v128 {
   const q = v128.load(w + 8 + 16 * <usize>ib);
-  const lo = i8x16.swizzle(iq4Levels(), v128.and(q, i8x16.splat(0x0f)));
-  const hi = i8x16.swizzle(iq4Levels(), hiNibbles(q));
+  const lo = lookup16(iq4Levels(), v128.and(q, i8x16.splat(0x0f)));
+  const hi = lookup16(iq4Levels(), hiNibbles(q));
   const x = xs + 64 * <usize>ib;
   const z = i32x4.splat(0);
   const p = dotI8U7Add(hi, v128.load(x, 32), dotI8U7Add(lo, v128.load(x), z));
@@ -1837,8 +1847,8 @@ function dotIQ4_XSQ8K(w: usize, xq: usize, k: i32): f32 {
     for (let ib = 0; ib < 8; ib++) {
       const sc = i16x8.splat(<i16>iq4xsScale(w, ib));
       const q = v128.load(w + 8 + 16 * <usize>ib);
-      const lo = i8x16.swizzle(levels, v128.and(q, m4));
-      const hi = i8x16.swizzle(levels, hiNibbles(q));
+      const lo = lookup16(levels, v128.and(q, m4));
+      const hi = lookup16(levels, hiNibbles(q));
       const x0 = v128.load(xq + 36 + 32 * <usize>ib);
       const x1 = v128.load(xq + 52 + 32 * <usize>ib);
       const p0 = i16x8.add(i16x8.extmul_low_i8x16_s(lo, x0), i16x8.extmul_high_i8x16_s(lo, x0));
