@@ -40,6 +40,8 @@ export interface BenchReport {
   host: { platform: string; cpus: number; cpuModel: string; node: string; chromium?: string };
   workload: Workload;
   runs: number;
+  /** Rounds the runtimes took turns (runs each); absent: one. */
+  rounds?: number;
   results: ModelResult[];
 }
 

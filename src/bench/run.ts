@@ -23,6 +23,12 @@ export interface BenchOptions {
   runtimes: RuntimeId[];
   workload: Workload;
   runs: number;
+  /**
+   * Rounds: every runtime runs `runs` times per round, the runtimes taking turns round after round,
+   * and each one's samples pool across rounds. On a shared, noisy machine the ratios then compare
+   * runs from the same stretches of time instead of one runtime's minutes against another's.
+   */
+  rounds?: number;
   cacheDir: string;
   /** JSON output path. */
   out: string;
@@ -35,6 +41,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     host: { platform: `${platform()} ${process.arch}`, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version },
     workload: o.workload,
     runs: o.runs,
+    ...(o.rounds && o.rounds > 1 ? { rounds: o.rounds } : {}),
     results: [],
   };
   let chromium: ChromiumBench | undefined;
@@ -61,10 +68,13 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
           runtimes: [],
         };
         report.results.push(result);
-        for (const runtime of o.runtimes) {
-          o.log(`${id} ${quant} on ${runtime}`);
-          const r: RuntimeResult = { runtime, samples: [] };
-          result.runtimes.push(r);
+        const rounds = o.rounds ?? 1;
+        for (let round = 0; round < rounds; round++) for (const runtime of o.runtimes) {
+          o.log(`${id} ${quant} on ${runtime}${rounds > 1 ? ` (round ${round + 1} of ${rounds})` : ''}`);
+          let r = result.runtimes.find((x) => x.runtime === runtime);
+          if (!r) result.runtimes.push((r = { runtime, samples: [] }));
+          if (r.error) continue;
+          const pooled = r.samples;
           try {
             switch (runtime) {
               case 'webgpu-node': {
@@ -99,6 +109,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
             r.error = `${e.name}: ${e.message.split('\n')[0]}`;
             o.log(`  failed: ${r.error}`);
           }
+          // Each round's Object.assign replaced the samples: the earlier rounds' go first.
+          if (r.samples !== pooled) r.samples = [...pooled, ...r.samples];
         }
         analyze(result);
         save(o.out, report);

@@ -88,7 +88,7 @@ async function benchSsmSuite(args: string[]): Promise<number> {
 }
 
 const MODEL_FLAGS = {
-  values: ['--models', '--quants', '--runtimes', '--prompt', '--contexts', '--decode', '--runs', '--threads', '--cpu-memory-mib', '--out', '--cache'],
+  values: ['--models', '--quants', '--runtimes', '--prompt', '--contexts', '--decode', '--runs', '--rounds', '--threads', '--cpu-memory-mib', '--out', '--cache'],
   switches: ['--full'],
 } as const;
 
@@ -135,6 +135,7 @@ async function benchModels(args: string[]): Promise<number> {
       ...(values.has('--cpu-memory-mib') ? { cpuMemoryMiB: cpuMemoryMiB(values) } : {}),
     },
     runs: positiveIntFlag(values, '--runs', preset.runs),
+    rounds: positiveIntFlag(values, '--rounds', 1),
     cacheDir: values.get('--cache') ?? join('.cache', 'bench-models'),
     out: values.get('--out') ?? join('bench-results', `${stamp}.json`),
     log: (line) => process.stdout.write(line + '\n'),
@@ -168,7 +169,7 @@ const SUITES: Record<string, (args: string[]) => Promise<number>> = { kernels: b
 
 export const benchCommand: CliCommand = {
   usage: 'bench [--full] [--models M,..] [--quants q4_k_m,q8_0,f16] [--runtimes R,..] [--prompt N]\n' +
-    '              [--contexts 128,2048] [--decode N] [--runs N] [--threads N] [--cpu-memory-mib N] [--out FILE] [--cache DIR]\n' +
+    '              [--contexts 128,2048] [--decode N] [--runs N] [--rounds N] [--threads N] [--cpu-memory-mib N] [--out FILE] [--cache DIR]\n' +
     '                           model benchmark: load, TTFT, prefill and decode tok/s beside llama.cpp and wllama\n' +
     `                           (models: ${MODEL_SHAPES.map((m) => m.id).join(', ')}; runtimes: ${RUNTIMES.join(', ')})\n` +
     '  hearth bench kernels [--types Q4_K,Q8_0] [--shapes 4096x4096] [--prefill 512] [--matvec workgroup|subgroup|invocation] [--json FILE]\n' +
