@@ -4,7 +4,7 @@
  * 30 calls each, so a busy machine disturbs both alike), and the largest difference between their
  * outputs (0 when a rewrite keeps the results bitwise).
  *
- *   npx tsx src/bench/cpu/kernels-ab-chromium.ts OLD.wasm NEW.wasm [--n 2048] [--k N] [--tokens 64] [--types Q5_0,Q4_K] [--interleaved] [--portable]
+ *   npx tsx src/bench/cpu/kernels-ab-chromium.ts OLD.wasm NEW.wasm [--n 2048] [--k N] [--tokens 64] [--types Q5_0,Q4_K] [--interleaved | --interleaved-new] [--portable]
  *
  * Build a .wasm from a version of assembly/kernels.ts with the flags of ../../engine/backend/cpu/build.mjs,
  * e.g. `node_modules/.bin/asc kernels.ts -O3 --runtime stub --noAssert --importMemory --enable simd
@@ -30,6 +30,7 @@ const k = Number(flag('--k', String(n)));
 const tokens = Number(flag('--tokens', '64'));
 // The relaxed build's interleaved decode layouts (Q4_0x4, Q5_0x4, Q8_0x4) through matmulInterleaved.
 const interleaved = argv.includes('--interleaved');
+const interleavedNew = argv.includes('--interleaved-new');
 const portable = argv.includes('--portable');
 const types = flag('--types', 'Q8_0,Q4_0,Q5_0,Q4_K,Q5_K,Q6_K').split(',').map((name) => GgmlType[name as keyof typeof GgmlType]);
 
@@ -48,7 +49,7 @@ interface Kernels {
 }
 
 /** Runs in the page (self-contained): one line per type. */
-function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; tokens: number; interleaved: boolean; portable: boolean }): string[] {
+function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; tokens: number; interleaved: boolean; interleavedNew: boolean; portable: boolean }): string[] {
   // Block size and f16 field offsets, so random weights get finite scales.
   const layout: Record<number, [number, number[]]> = { 8: [34, [0]], 2: [18, [0]], 3: [20, [0, 2]], 6: [22, [0]], 7: [24, [0, 2]], 12: [144, [0, 2]], 13: [176, [0, 2]], 14: [210, [208]], 10: [84, [80, 82]], 11: [110, [108]], 20: [18, [0]], 23: [136, [0]] };
   const memory = new WebAssembly.Memory({ initial: 8192 });
@@ -71,17 +72,20 @@ function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; t
     for (let j = 0; j < len; j++) wv[j] = (Math.random() * 256) | 0;
     for (let b = 0; b < len; b += size) for (const o of halves) wv[b + o + 1] = 0x20 | (wv[b + o + 1]! & 3);
     const q8k = ks[0]!.q8kSupports(t) === 1;
-    // Interleaved in place once (the layouts take the same bytes), with the second build's packer.
-    const x4 = a.interleaved && (t === 2 || t === 6 || t === 8);
+    // Interleaved in place once (the layouts take the same bytes), with the second build's packer;
+    // --interleaved-new: only the second build's copy, the first runs the GGUF rows (layout A/B).
+    const x4 = (a.interleaved || a.interleavedNew) && (t === 2 || t === 6 || t === 8 || t === 20);
+    const w4 = a.interleavedNew ? w + len : w;
     if (x4) {
-      const pack = t === 2 ? ks[1]!.packQ4_0x4 : t === 6 ? ks[1]!.packQ5_0x4 : ks[1]!.packQ8_0x4;
-      pack(w, n, k, scratch);
+      if (a.interleavedNew) new Uint8Array(memory.buffer, w4, len).set(wv);
+      const pack = t === 2 || t === 20 ? ks[1]!.packQ4_0x4 : t === 6 ? ks[1]!.packQ5_0x4 : ks[1]!.packQ8_0x4;
+      pack(w4, n, k, scratch);
     }
     const run = (m: number): void => {
       const kk = ks[m]!;
-      if (x4) {
+      if (x4 && (m === 1 || !a.interleavedNew)) {
         kk.quantizeQ8A(x, k, xq, k, 0, tokens);
-        kk.matmulInterleaved(t, w, k, xq, y[m]!, n, tokens, 0, 0, n, scratch);
+        kk.matmulInterleaved(t, w4, k, xq, y[m]!, n, tokens, 0, 0, n, scratch);
       } else if (q8k) {
         kk.quantizeQ8K(x, k, xq, k, 0, tokens);
         kk.matmulQ8K(t, w, k, xq, y[m]!, n, tokens, 0, 0, n, scratch);
@@ -122,6 +126,6 @@ function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; t
 await withBlankPage(async (page, version) => {
   const mods = files.map((f) => readFileSync(f).toString('base64'));
   console.log(`Chromium ${version}: ${n} rows x ${k} x ${tokens} tokens, single thread`);
-  const lines = await page.evaluate(runInPage, { mods, types, n, k, tokens, interleaved, portable });
+  const lines = await page.evaluate(runInPage, { mods, types, n, k, tokens, interleaved, interleavedNew, portable });
   for (const [i, line] of lines.entries()) console.log(line.replace(/^type \d+/, GgmlType[types[i]!]!));
 });

@@ -358,6 +358,8 @@ export class CpuBackend implements Backend {
   private interleavesRows(type: GgmlType, shape: readonly number[], k: number, rows: number): boolean {
     if (!this.quantized || !this.kernels.relaxed || shape.length !== 2 || rows % 4 !== 0 || k % 32 !== 0) return false;
     if (type === GgmlType.Q4_0 || type === GgmlType.Q5_0) return nibbleX4PackBytes(k) <= PACKED_PREFILL_SCRATCH_BYTES;
+    // IQ4_NLx4's decode needs the unsigned-byte dot (its levels + 128 are the unsigned operand).
+    if (type === GgmlType.IQ4_NL) return this.kernels.unsignedDot && nibbleX4PackBytes(k) <= PACKED_PREFILL_SCRATCH_BYTES;
     // Q8_0x4's matmul needs the packed-prefill bytes, more than its pack's (272 vs 136 a block).
     return type === GgmlType.Q8_0 && packedPrefillBytes(GgmlType.Q8_0, k) <= PACKED_PREFILL_SCRATCH_BYTES;
   }

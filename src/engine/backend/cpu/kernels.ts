@@ -69,8 +69,11 @@ export interface PackScratch {
   stride: number;
 }
 
-/** The types the relaxed build stores four rows interleaved for decode (`packInterleaved`). */
-export type InterleavedType = GgmlType.Q4_0 | GgmlType.Q5_0 | GgmlType.Q8_0;
+/**
+ * The types the relaxed build stores four rows interleaved for decode (`packInterleaved`); IQ4_NL
+ * only where the unsigned-byte dot is exact (`CpuKernels.unsignedDot`).
+ */
+export type InterleavedType = GgmlType.Q4_0 | GgmlType.Q5_0 | GgmlType.Q8_0 | GgmlType.IQ4_NL;
 
 /**
  * `embed`'s type code for a Q4_0 table stored as Q4_0x4 (`packQ4_0x4`; not a ggml type): the
@@ -90,12 +93,19 @@ export const Q5_0X4_LAYOUT = 1006;
  */
 export const Q8_0X4_LAYOUT = 1008;
 
+/**
+ * `embed`'s type code for an IQ4_NL table stored as IQ4_NLx4 (Q4_0x4's bytes, `packQ4_0x4`: the
+ * blocks are laid out alike; not a ggml type).
+ */
+export const IQ4_NLX4_LAYOUT = 1020;
+
 /** `embed`'s type codes for the interleaved layouts. */
-export type InterleavedLayout = typeof Q4_0X4_LAYOUT | typeof Q5_0X4_LAYOUT | typeof Q8_0X4_LAYOUT;
+export type InterleavedLayout = typeof Q4_0X4_LAYOUT | typeof Q5_0X4_LAYOUT | typeof Q8_0X4_LAYOUT | typeof IQ4_NLX4_LAYOUT;
 const INTERLEAVED_LAYOUTS: Record<InterleavedType, InterleavedLayout> = {
   [GgmlType.Q4_0]: Q4_0X4_LAYOUT,
   [GgmlType.Q5_0]: Q5_0X4_LAYOUT,
   [GgmlType.Q8_0]: Q8_0X4_LAYOUT,
+  [GgmlType.IQ4_NL]: IQ4_NLX4_LAYOUT,
 };
 
 const INTERLEAVED_LAYOUT_CODES: readonly number[] = Object.values(INTERLEAVED_LAYOUTS);
@@ -186,6 +196,7 @@ export class CpuBackendUnavailableError extends Error {
 interface KernelExports {
   heapBase(): number;
   isRelaxed(): number;
+  detectUnsignedDot(): number;
   relaxedSelfTest(scratch: number): number;
   rowBytes(type: number, k: number): number;
   dequantize(type: number, src: number, dst: number, n: number): void;
@@ -322,6 +333,15 @@ export class CpuKernels {
     this.relaxed = relaxed;
     this.kernelBase = shard * KERNEL_NAMES.length;
     this.top = align(this.k.heapBase(), 64);
+  }
+
+  /**
+   * Whether relaxed SIMD's i32 dot is exact on unsigned bytes here (AVX-VNNI's vpdpbusd; the
+   * kernels' known-answer check): the kernels then take their unsigned-byte forms, and IQ4_NL
+   * matrices can be stored as IQ4_NLx4.
+   */
+  get unsignedDot(): boolean {
+    return this.relaxed && this.k.detectUnsignedDot() === 1;
   }
 
   static async create(options: CpuKernelsOptions = {}): Promise<CpuKernels> {
@@ -634,17 +654,19 @@ export class CpuKernels {
   }
 
   /**
-   * Rewrites a Q4_0, Q5_0 or Q8_0 matrix (rows % 4 == 0, k % 32 == 0) in place as Q4_0x4 / Q5_0x4 /
-   * Q8_0x4, four rows interleaved in the same bytes: the relaxed build's decode layouts
-   * (assembly/kernels.ts). Then only `matmulInterleaved` and `embed` with the layout's code read it.
-   * `scratch`: nibbleX4PackBytes(k) bytes for Q4_0 / Q5_0; for Q8_0 one group's bytes (136 a block
-   * of 32), less than packedPrefillBytes(Q8_0, k).
+   * Rewrites a Q4_0, Q5_0, Q8_0 or IQ4_NL matrix (rows % 4 == 0, k % 32 == 0) in place as Q4_0x4 /
+   * Q5_0x4 / Q8_0x4 / IQ4_NLx4, four rows interleaved in the same bytes: the relaxed build's decode
+   * layouts (assembly/kernels.ts; IQ4_NLx4 only where `unsignedDot`). Then only `matmulInterleaved`
+   * and `embed` with the layout's code read it. `scratch`: nibbleX4PackBytes(k) bytes for Q4_0 /
+   * Q5_0 / IQ4_NL; for Q8_0 one group's bytes (136 a block of 32), less than packedPrefillBytes(Q8_0, k).
    */
   packInterleaved(type: InterleavedType, w: number, rows: number, k: number, scratch: number): void {
     const name = `${GgmlType[type]}x4`;
     if (!this.relaxed) throw new RangeError(`${name} needs the relaxed-SIMD build`);
     if (rows % 4 !== 0 || k % 32 !== 0) throw new RangeError(`${name} needs rows % 4 == 0 and k % 32 == 0, got ${rows} x ${k}`);
-    if (type === GgmlType.Q4_0) this.k.packQ4_0x4(w, rows, k, scratch);
+    if (type === GgmlType.IQ4_NL && !this.unsignedDot) throw new RangeError(`${name} needs the unsigned-byte dot (AVX-VNNI)`);
+    // IQ4_NL's blocks have Q4_0's bytes (f16 scale, 16 nibble bytes): the same interleaving.
+    if (type === GgmlType.Q4_0 || type === GgmlType.IQ4_NL) this.k.packQ4_0x4(w, rows, k, scratch);
     else if (type === GgmlType.Q5_0) this.k.packQ5_0x4(w, rows, k, scratch);
     else this.k.packQ8_0x4(w, rows, k, scratch);
   }

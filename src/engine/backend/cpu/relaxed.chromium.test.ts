@@ -251,6 +251,8 @@ describe('relaxed-SIMD build in Chromium', () => {
     { name: 'Q4_0x4', type: GgmlType.Q4_0, layout: 1002, pack: 'packQ4_0x4', scratchPerBlock: 152 },
     { name: 'Q5_0x4', type: GgmlType.Q5_0, layout: 1006, pack: 'packQ5_0x4', scratchPerBlock: 152 },
     { name: 'Q8_0x4', type: GgmlType.Q8_0, layout: 1008, pack: 'packQ8_0x4', scratchPerBlock: 272 },
+    // IQ4_NL blocks have Q4_0's bytes: the same packing, the levels looked up (unsigned-byte dot only).
+    { name: 'IQ4_NLx4', type: GgmlType.IQ4_NL, layout: 1020, pack: 'packQ4_0x4', scratchPerBlock: 152 },
   ])('$name (rows interleaved in place for decode): every token bitwise the packed prefill tile, embed rows exact', async ({ name, type, layout, pack, scratchPerBlock }) => {
     const seed = process.env.HEARTH_TEST_SEED ? Number(process.env.HEARTH_TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
     console.log(`[seed] relaxed chromium ${name}: HEARTH_TEST_SEED=${seed}`);
@@ -267,6 +269,12 @@ describe('relaxed-SIMD build in Chromium', () => {
     const out = await page.evaluate(runInterleavedInPage, { wasm: RELAXED_WASM_BASE64, w: Array.from(bytes), x, rows, k, tokens, type, layout, pack, scratchBytes: scratchPerBlock * (k / 32) });
     await page.close();
     const w = exactWeights(type, bytes, rows * k);
+    if (type === GgmlType.IQ4_NL) {
+      // Its decode exists only with the unsigned-byte dot: without it (or turned off) a named trap.
+      expect(out.trappedOff, 'IQ4_NLx4 without the unsigned-byte dot traps').toBe(true);
+      expect(out.unsignedDot).toBe(cpuHasAvxVnni() ? 1 : 0);
+      if (!out.unsignedDot) return;
+    }
     // Embedding rows come back exactly the quantized values.
     expect(out.embedded).toEqual(Array.from(w));
     // Tokens 0..3 ran in the tile; 4 and 5 one at a time: each must equal that token in a tile (the
@@ -274,6 +282,7 @@ describe('relaxed-SIMD build in Chromium', () => {
     expect(out.packed.slice(0, 4 * rows)).toEqual(out.raw.slice(0, 4 * rows));
     for (const t of [4, 5]) expect(out.packed.slice(t * rows, (t + 1) * rows), `token ${t}`).toEqual(out.single[t - 4]);
     expect(out.packed, 'with and without the unsigned-byte dot').toEqual(out.planes);
+    if (type !== GgmlType.IQ4_NL) expect(out.trappedOff, 'the portable form ran').toBe(false);
     // And against float64 on the quantized activations.
     const xq = dequantQ8A(Uint8Array.from(out.xq), k, tokens);
     expect(normalizedMse(out.packed, matmulReference(w, k, rows, xq, tokens))).toBeLessThanOrEqual(1e-6);
@@ -283,7 +292,7 @@ describe('relaxed-SIMD build in Chromium', () => {
 /** Runs in the page: packs a Q4_0 / Q5_0 / Q8_0 matrix interleaved (`pack`) and runs matmulInterleaved, embed (`layout`), and the raw packed prefill. */
 function runInterleavedInPage(a: {
   wasm: string; w: number[]; x: number[]; rows: number; k: number; tokens: number; type: number; layout: number; pack: string; scratchBytes: number;
-}): { packed: number[]; planes: number[]; raw: number[]; single: number[][]; embedded: number[]; xq: number[] } {
+}): { packed: number[]; planes: number[]; raw: number[]; single: number[][]; embedded: number[]; xq: number[]; unsignedDot: number; trappedOff: boolean } {
   const bin = Uint8Array.from(atob(a.wasm), (c) => c.charCodeAt(0));
   const memory = new WebAssembly.Memory({ initial: 256 });
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -308,13 +317,29 @@ function runInterleavedInPage(a: {
   const xq = alloc(qb * tokens);
   k.quantizeQ8A(x, a.k, xq, a.k, 0, tokens);
   const y = alloc(4 * rows * tokens);
+  const unsignedDot: number = k.detectUnsignedDot();
+  const iq4 = a.type === 20;
+  let trappedOff = false;
+  if (iq4 && !unsignedDot) {
+    try {
+      k.matmulInterleaved(a.type, w, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
+    } catch {
+      trappedOff = true;
+    }
+    return { packed: [], planes: [], raw: [], single: [], embedded: [], xq: [], unsignedDot, trappedOff };
+  }
   k.matmulInterleaved(a.type, w, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
   const packed = f32(y, rows * tokens);
-  // Q8_0x4 where the unsigned-byte dot is exact: the same tokens with it off (split tokens, two planes).
+  // Q8_0x4 where the unsigned-byte dot is exact: the same tokens with it off (split tokens, two
+  // planes); IQ4_NLx4 must trap instead.
   k.setUnsignedDot(0);
-  k.matmulInterleaved(a.type, w, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
+  try {
+    k.matmulInterleaved(a.type, w, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
+  } catch {
+    trappedOff = true;
+  }
   k.setUnsignedDot(-1);
-  const planes = f32(y, rows * tokens);
+  const planes = iq4 ? packed : f32(y, rows * tokens);
   k.matmulQ8A(a.type, raw, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
   const rawOut = f32(y, rows * tokens);
   // Tokens 4 and 5, each repeated four times through the raw matrix's packed prefill tile.
@@ -329,5 +354,5 @@ function runInterleavedInPage(a: {
   new Uint32Array(memory.buffer, ids, rows).set(Array.from({ length: rows }, (_, i) => i));
   const e = alloc(4 * a.k * rows);
   k.embed(a.layout, w, a.k, rows, ids, e, a.k, 1, 0, rows);
-  return { packed, planes, raw: rawOut, single, embedded: f32(e, a.k * rows), xq: Array.from(new Uint8Array(memory.buffer, xq, qb * tokens)) };
+  return { packed, planes, raw: rawOut, single, embedded: f32(e, a.k * rows), xq: Array.from(new Uint8Array(memory.buffer, xq, qb * tokens)), unsignedDot, trappedOff };
 }

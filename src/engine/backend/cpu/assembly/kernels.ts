@@ -35,6 +35,7 @@ const T_BF16: i32 = 30;
 const T_Q4_0X4: i32 = 1002;
 const T_Q5_0X4: i32 = 1006;
 const T_Q8_0X4: i32 = 1008;
+const T_IQ4_NLX4: i32 = 1020;
 
 /** First free byte after the module's static data: the host's allocator starts here. */
 export function heapBase(): usize {
@@ -2077,6 +2078,25 @@ const Q4X4_BLOCK: usize = 72;
   return f16x4(i32x4.extend_low_i16x8_u(v128.load64_zero(p)));
 }
 
+/**
+ * x4BlockSum where the unsigned-byte dot is exact (one instruction): the eight quant vectors'
+ * i32 dots against the token's bytes broadcast from two loads, in two chains (a single chain of
+ * eight waits on each dot's latency), less the offset. The same integers; 1.09-1.15x.
+ */
+@inline function x4BlockSumU8(q5: bool, p: usize, xb: usize): v128 {
+  const xa = v128.load(xb, 8);
+  const xc = v128.load(xb, 24);
+  let s = dotU8Add(i32x4.shuffle(xa, xa, 0, 0, 0, 0), x4Quants(q5, p, 0), i32x4.splat(0));
+  let e = dotU8Add(i32x4.shuffle(xa, xa, 1, 1, 1, 1), x4Quants(q5, p, 1), i32x4.splat(0));
+  s = dotU8Add(i32x4.shuffle(xa, xa, 2, 2, 2, 2), x4Quants(q5, p, 2), s);
+  e = dotU8Add(i32x4.shuffle(xa, xa, 3, 3, 3, 3), x4Quants(q5, p, 3), e);
+  s = dotU8Add(i32x4.shuffle(xc, xc, 0, 0, 0, 0), x4Quants(q5, p, 4), s);
+  e = dotU8Add(i32x4.shuffle(xc, xc, 1, 1, 1, 1), x4Quants(q5, p, 5), e);
+  s = dotU8Add(i32x4.shuffle(xc, xc, 2, 2, 2, 2), x4Quants(q5, p, 6), s);
+  e = dotU8Add(i32x4.shuffle(xc, xc, 3, 3, 3, 3), x4Quants(q5, p, 7), e);
+  return i32x4.sub(i32x4.add(s, e), i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), i16x8.splat(q5 ? 16 : 8)));
+}
+
 /** One token's Q8A block at xb against the Q5_0x4 (q5) / Q4_0x4 block at p: the four rows' integer sums (packedBlockSum's). */
 @inline function x4BlockSum(q5: bool, p: usize, xb: usize): v128 {
   const a = i16x8.add(
@@ -2157,25 +2177,76 @@ export function packQ4_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
   packX4(false, w, rows, k, scratch);
 }
 
-/** The four rows' outputs of one token (Q8A blocks at xt) against the Q5_0x4 (q5) / Q4_0x4 group at g, without bias. */
-@inline function dotX4(q5: bool, g: usize, xt: usize, nb: i32): v128 {
+/**
+ * The four rows' outputs of one token (Q8A blocks at xt) against the Q5_0x4 (q5) / Q4_0x4 group at
+ * g, without bias; u8 (a literal): the unsigned-byte dot's block sums.
+ */
+@inline function dotX4(q5: bool, g: usize, xt: usize, nb: i32, u8: bool): v128 {
   let acc = f32x4.splat(0);
   for (let b = 0, o: usize = 0; b < nb; b++, o += 40, g += q5 ? Q5X4_BLOCK : Q4X4_BLOCK) {
-    acc = madd(f32x4.convert_i32x4_s(x4BlockSum(q5, g, xt + o)), f32x4.mul(v128.load32_splat(xt + o), x4Scales(g)), acc);
+    const s = u8 ? x4BlockSumU8(q5, g, xt + o) : x4BlockSum(q5, g, xt + o);
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load32_splat(xt + o), x4Scales(g)), acc);
   }
   return acc;
 }
 
+// IQ4_NLx4: IQ4_NL blocks have Q4_0's bytes (an f16 scale, 16 bytes of nibbles), so packQ4_0x4
+// interleaves them into Q4_0x4's layout; the nibbles index the 16 levels. Only where the
+// unsigned-byte dot is exact (the host packs IQ4_NL only there): each quant vector's levels + 128
+// against the broadcast token bytes, less 128 times the block's sum, as the IQ4_NL prefill tile's
+// one plane does. So a token decoded here and in a prefill tile gives bitwise the same outputs.
+
+/** The four rows' outputs of one token (Q8A blocks at xt) against the IQ4_NLx4 group at g, without bias. */
+@inline function dotIQ4_NLx4U8(g: usize, xt: usize, nb: i32): v128 {
+  const levels = v128.xor(iq4Levels(), i8x16.splat(-128));
+  const m = i16x8.splat(128);
+  let acc = f32x4.splat(0);
+  for (let b = 0, o: usize = 0; b < nb; b++, o += 40, g += Q4X4_BLOCK) {
+    const xb = xt + o;
+    // Quant vector j (x4Quants' order) against the token's bytes 4j..4j + 3, broadcast from two
+    // loads of the token (1.27x a 4-byte broadcast load each), in two chains.
+    const n0 = v128.load(g + 8);
+    const n1 = v128.load(g + 24);
+    const n2 = v128.load(g + 40);
+    const n3 = v128.load(g + 56);
+    const m4 = i8x16.splat(0x0f);
+    const xa = v128.load(xb + 8);
+    const xc = v128.load(xb + 24);
+    let s = dotU8Add(i32x4.shuffle(xa, xa, 0, 0, 0, 0), lookup16(levels, v128.and(n0, m4)), i32x4.splat(0));
+    let e = dotU8Add(i32x4.shuffle(xa, xa, 1, 1, 1, 1), lookup16(levels, v128.and(n1, m4)), i32x4.splat(0));
+    s = dotU8Add(i32x4.shuffle(xa, xa, 2, 2, 2, 2), lookup16(levels, v128.and(n2, m4)), s);
+    e = dotU8Add(i32x4.shuffle(xa, xa, 3, 3, 3, 3), lookup16(levels, v128.and(n3, m4)), e);
+    s = dotU8Add(i32x4.shuffle(xc, xc, 0, 0, 0, 0), lookup16(levels, hiNibbles(n0)), s);
+    e = dotU8Add(i32x4.shuffle(xc, xc, 1, 1, 1, 1), lookup16(levels, hiNibbles(n1)), e);
+    s = dotU8Add(i32x4.shuffle(xc, xc, 2, 2, 2, 2), lookup16(levels, hiNibbles(n2)), s);
+    e = dotU8Add(i32x4.shuffle(xc, xc, 3, 3, 3, 3), lookup16(levels, hiNibbles(n3)), e);
+    s = i32x4.add(s, e);
+    s = i32x4.sub(s, i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), m));
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load32_splat(xb), x4Scales(g)), acc);
+  }
+  return acc;
+}
+
+/** The IQ4_NLx4 group at p (nb blocks) unpacked into the IQ4_NL prefill tile's one plane (levels + 128) and f32 scales. */
+@inline function unpackIQ4_NLx4(p: usize, nb: i32, dst: usize): void {
+  const levels = v128.xor(iq4Levels(), i8x16.splat(-128));
+  for (let b = 0; b < nb; b++, p += Q4X4_BLOCK, dst += 144) {
+    for (let j = 0; j < 8; j++) v128.store(dst + 16 * <usize>j, lookup16(levels, x4Quants(false, p, j)));
+    v128.store(dst, x4Scales(p), 128);
+  }
+}
+
 /**
- * The first `tiled` tokens (whole groups of four) of an interleaved matrix (Q5_0x4 / Q8_0x4 by
- * `type`, groups of gb bytes) as the packed prefill: each group of four rows unpacked once into
- * scratch, then swept by every group of four tokens.
+ * The first `tiled` tokens (whole groups of four) of an interleaved matrix (Q4_0x4 / Q5_0x4 /
+ * Q8_0x4 / IQ4_NLx4 by `type`, groups of gb bytes) as the packed prefill: each group of four rows
+ * unpacked once into scratch, then swept by every group of four tokens.
  */
 @inline function interleavedTiles(type: i32, w: usize, gb: usize, nb: i32, xq: usize, xqs: usize, y: usize, ys: usize, tiled: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize, u8: bool): void {
   if (!tiled) return;
   for (let r = rowStart; r < rowEnd; r += 4) {
     const g = w + <usize>(r >> 2) * gb;
     if (type == T_Q8_0) unpackQ8_0x4(g, nb, scratch, u8);
+    else if (type == T_IQ4_NL) unpackIQ4_NLx4(g, nb, scratch);
     else unpackX4(type == T_Q5_0, g, nb, scratch);
     const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
     for (let t = 0; t < tiled; t += 4) {
@@ -2241,7 +2312,10 @@ export function packQ8_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
   }
 }
 
-/** Row `id` of a Q4_0x4 / Q5_0x4 / Q8_0x4 table (`type` T_Q4_0X4 / T_Q5_0X4 / T_Q8_0X4, k elements) dequantized to f32 at dst (embed): the GGUF rows' values. */
+/** iq4Levels() in static memory, for scalar lookups. */
+const IQ4_LEVELS = memory.data<i8>([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]);
+
+/** Row `id` of a Q4_0x4 / Q5_0x4 / Q8_0x4 / IQ4_NLx4 table (`type` T_Q4_0X4 / T_Q5_0X4 / T_Q8_0X4 / T_IQ4_NLX4, k elements) dequantized to f32 at dst (embed): the GGUF rows' values. */
 function dequantInterleavedRow(type: i32, table: usize, k: i32, id: u32, dst: usize): void {
   const nb = k >> 5;
   const bs = type == T_Q8_0X4 ? Q8X4_BLOCK : type == T_Q5_0X4 ? Q5X4_BLOCK : Q4X4_BLOCK;
@@ -2258,7 +2332,9 @@ function dequantInterleavedRow(type: i32, table: usize, k: i32, id: u32, dst: us
       } else {
         const byte = load<u8>(p + 8 + 16 * <usize>(j & 3) + 4 * lane + <usize>(e & 3));
         const nib = j < 4 ? byte & 15 : byte >> 4;
-        if (type == T_Q5_0X4) {
+        if (type == T_IQ4_NLX4) {
+          q = <i32>load<i8>(IQ4_LEVELS + <usize>nib);
+        } else if (type == T_Q5_0X4) {
           const hb = (load<u8>(p + 72 + 4 * lane + <usize>(e & 3)) >> <u8>j) & 1;
           q = <i32>(nib | (hb << 4)) - 16;
         } else {
@@ -2306,12 +2382,17 @@ function dequantInterleavedRow(type: i32, table: usize, k: i32, id: u32, dst: us
   const flip = i8x16.splat(-128);
   const m = i16x8.splat(128);
   for (let b = 0; b < nb; b++, g += Q8X4_BLOCK, xq += 40) {
-    let e = i32x4.splat(0);
-    let f = i32x4.splat(0);
-    for (let j: usize = 0; j < 32; j += 8) {
-      e = dotU8Add(v128.load32_splat(xq + 8 + j), v128.xor(v128.load(g + 8 + 4 * j), flip), e);
-      f = dotU8Add(v128.load32_splat(xq + 12 + j), v128.xor(v128.load(g + 24 + 4 * j), flip), f);
-    }
+    // Vector j against the token's bytes 4j..4j + 3, broadcast from two loads (1.02-1.03x).
+    const xa = v128.load(xq + 8);
+    const xc = v128.load(xq + 24);
+    let e = dotU8Add(i32x4.shuffle(xa, xa, 0, 0, 0, 0), v128.xor(v128.load(g + 8), flip), i32x4.splat(0));
+    let f = dotU8Add(i32x4.shuffle(xa, xa, 1, 1, 1, 1), v128.xor(v128.load(g + 24), flip), i32x4.splat(0));
+    e = dotU8Add(i32x4.shuffle(xa, xa, 2, 2, 2, 2), v128.xor(v128.load(g + 40), flip), e);
+    f = dotU8Add(i32x4.shuffle(xa, xa, 3, 3, 3, 3), v128.xor(v128.load(g + 56), flip), f);
+    e = dotU8Add(i32x4.shuffle(xc, xc, 0, 0, 0, 0), v128.xor(v128.load(g + 72), flip), e);
+    f = dotU8Add(i32x4.shuffle(xc, xc, 1, 1, 1, 1), v128.xor(v128.load(g + 88), flip), f);
+    e = dotU8Add(i32x4.shuffle(xc, xc, 2, 2, 2, 2), v128.xor(v128.load(g + 104), flip), e);
+    f = dotU8Add(i32x4.shuffle(xc, xc, 3, 3, 3, 3), v128.xor(v128.load(g + 120), flip), f);
     const s = i32x4.sub(i32x4.add(e, f), i32x4.dot_i16x8_s(v128.load32_splat(xq + 4), m));
     acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load32_splat(xq), f16x4(i32x4.extend_low_i16x8_u(v128.load64_zero(g)))), acc);
   }
@@ -2331,16 +2412,22 @@ export function matmulInterleaved(
 ): void {
   const q8 = type == T_Q8_0;
   const q5 = type == T_Q5_0;
+  const nl = type == T_IQ4_NL;
+  // IQ4_NLx4 exists only where the unsigned-byte dot is exact (the host's choice): a trap otherwise.
+  if (nl && !unsignedDotOn()) unreachable();
   const nb = k >> 5;
   const gb = <usize>nb * (q8 ? Q8X4_BLOCK : q5 ? Q5X4_BLOCK : Q4X4_BLOCK);
   const xqs = <usize>nb * 40;
   const ys = <usize>yStride << 2;
   const tiled = scratch ? tokens & ~3 : 0;
-  // Q8_0x4's tiles and decode both take the unsigned-byte forms where that dot is exact.
-  const u8 = q8 && unsignedDotOn();
+  // Q8_0x4's tiles and decode both take the unsigned-byte forms where that dot is exact, and so
+  // does the Q4_0x4 / Q5_0x4 decode (x4BlockSumU8).
+  const u8any = unsignedDotOn();
+  const u8 = q8 && u8any;
   switch (type) {
     case T_Q8_0: interleavedTiles(T_Q8_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, u8); break;
     case T_Q5_0: interleavedTiles(T_Q5_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, false); break;
+    case T_IQ4_NL: interleavedTiles(T_IQ4_NL, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, true); break;
     default: interleavedTiles(T_Q4_0, w, gb, nb, xq, xqs, y, ys, tiled, bias, rowStart, rowEnd, scratch, false);
   }
   for (let t = tiled; t < tokens; t++) {
@@ -2348,7 +2435,9 @@ export function matmulInterleaved(
     if (q8 && !u8) splitSignedQ8A(xt, nb, scratch);
     for (let r = rowStart; r < rowEnd; r += 4) {
       const g = w + <usize>(r >> 2) * gb;
-      const out = u8 ? dotQ8_0x4U8(g, xt, nb) : q8 ? dotQ8_0x4(g, scratch, xt, nb) : q5 ? dotX4(true, g, xt, nb) : dotX4(false, g, xt, nb);
+      const out = u8 ? dotQ8_0x4U8(g, xt, nb) : q8 ? dotQ8_0x4(g, scratch, xt, nb) : nl ? dotIQ4_NLx4U8(g, xt, nb)
+        : u8any ? (q5 ? dotX4(true, g, xt, nb, true) : dotX4(false, g, xt, nb, true))
+        : q5 ? dotX4(true, g, xt, nb, false) : dotX4(false, g, xt, nb, false);
       const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
       v128.store(y + <usize>t * ys + (<usize>r << 2), f32x4.add(out, bias4));
     }
@@ -3246,7 +3335,7 @@ export function embed(
   type: i32, table: usize, k: i32, rows: i32, ids: usize, out: usize, outStride: i32, scale: f32,
   tokStart: i32, tokEnd: i32,
 ): void {
-  const rb = rowBytes(type == T_Q5_0X4 ? T_Q5_0 : type == T_Q8_0X4 ? T_Q8_0 : type == T_Q4_0X4 ? T_Q4_0 : type, k);
+  const rb = rowBytes(type == T_Q5_0X4 ? T_Q5_0 : type == T_Q8_0X4 ? T_Q8_0 : type == T_Q4_0X4 || type == T_IQ4_NLX4 ? T_Q4_0 : type, k);
   const sv = f32x4.splat(scale);
   for (let t = tokStart; t < tokEnd; t++) {
     const id = load<u32>(ids + (<usize>t << 2));
@@ -3255,7 +3344,7 @@ export function embed(
       memory.fill(o, 0, <usize>k << 2);
       continue;
     }
-    if (type == T_Q5_0X4 || type == T_Q8_0X4 || type == T_Q4_0X4) dequantInterleavedRow(type, table, k, id, o);
+    if (type == T_Q5_0X4 || type == T_Q8_0X4 || type == T_Q4_0X4 || type == T_IQ4_NLX4) dequantInterleavedRow(type, table, k, id, o);
     else dequantize(type, table + <usize>id * rb, o, k);
     if (scale != 1) {
       let i = 0;
