@@ -2079,22 +2079,35 @@ const Q4X4_BLOCK: usize = 72;
 }
 
 /**
- * x4BlockSum where the unsigned-byte dot is exact (one instruction): the eight quant vectors'
- * i32 dots against the token's bytes broadcast from two loads, in two chains (a single chain of
- * eight waits on each dot's latency), less the offset. The same integers; 1.09-1.15x.
+ * A Q8A block's 32 quants (at xb + 8) against four rows' eight interleaved weight vectors (vector
+ * j: the rows' elements 4j..4j + 3, unsigned bytes) with the unsigned-byte dot: the four rows'
+ * sums. The token's bytes are broadcast from two loads (1.27x a 4-byte broadcast load each) and
+ * the dots run in two chains (one chain of eight waits on each dot's latency: 0.97x).
  */
-@inline function x4BlockSumU8(q5: bool, p: usize, xb: usize): v128 {
+@inline function x4DotsU8(w0: v128, w1: v128, w2: v128, w3: v128, w4: v128, w5: v128, w6: v128, w7: v128, xb: usize): v128 {
   const xa = v128.load(xb, 8);
   const xc = v128.load(xb, 24);
-  let s = dotU8Add(i32x4.shuffle(xa, xa, 0, 0, 0, 0), x4Quants(q5, p, 0), i32x4.splat(0));
-  let e = dotU8Add(i32x4.shuffle(xa, xa, 1, 1, 1, 1), x4Quants(q5, p, 1), i32x4.splat(0));
-  s = dotU8Add(i32x4.shuffle(xa, xa, 2, 2, 2, 2), x4Quants(q5, p, 2), s);
-  e = dotU8Add(i32x4.shuffle(xa, xa, 3, 3, 3, 3), x4Quants(q5, p, 3), e);
-  s = dotU8Add(i32x4.shuffle(xc, xc, 0, 0, 0, 0), x4Quants(q5, p, 4), s);
-  e = dotU8Add(i32x4.shuffle(xc, xc, 1, 1, 1, 1), x4Quants(q5, p, 5), e);
-  s = dotU8Add(i32x4.shuffle(xc, xc, 2, 2, 2, 2), x4Quants(q5, p, 6), s);
-  e = dotU8Add(i32x4.shuffle(xc, xc, 3, 3, 3, 3), x4Quants(q5, p, 7), e);
-  return i32x4.sub(i32x4.add(s, e), i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), i16x8.splat(q5 ? 16 : 8)));
+  let s = dotU8Add(i32x4.shuffle(xa, xa, 0, 0, 0, 0), w0, i32x4.splat(0));
+  let e = dotU8Add(i32x4.shuffle(xa, xa, 1, 1, 1, 1), w1, i32x4.splat(0));
+  s = dotU8Add(i32x4.shuffle(xa, xa, 2, 2, 2, 2), w2, s);
+  e = dotU8Add(i32x4.shuffle(xa, xa, 3, 3, 3, 3), w3, e);
+  s = dotU8Add(i32x4.shuffle(xc, xc, 0, 0, 0, 0), w4, s);
+  e = dotU8Add(i32x4.shuffle(xc, xc, 1, 1, 1, 1), w5, e);
+  s = dotU8Add(i32x4.shuffle(xc, xc, 2, 2, 2, 2), w6, s);
+  e = dotU8Add(i32x4.shuffle(xc, xc, 3, 3, 3, 3), w7, e);
+  return i32x4.add(s, e);
+}
+
+/**
+ * x4BlockSum where the unsigned-byte dot is exact (one instruction): the eight quant vectors'
+ * i32 dots (x4DotsU8) less the offset. The same integers; 1.09-1.15x.
+ */
+@inline function x4BlockSumU8(q5: bool, p: usize, xb: usize): v128 {
+  const s = x4DotsU8(
+    x4Quants(q5, p, 0), x4Quants(q5, p, 1), x4Quants(q5, p, 2), x4Quants(q5, p, 3),
+    x4Quants(q5, p, 4), x4Quants(q5, p, 5), x4Quants(q5, p, 6), x4Quants(q5, p, 7), xb,
+  );
+  return i32x4.sub(s, i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), i16x8.splat(q5 ? 16 : 8)));
 }
 
 /** One token's Q8A block at xb against the Q5_0x4 (q5) / Q4_0x4 block at p: the four rows' integer sums (packedBlockSum's). */
@@ -2203,25 +2216,17 @@ export function packQ4_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
   let acc = f32x4.splat(0);
   for (let b = 0, o: usize = 0; b < nb; b++, o += 40, g += Q4X4_BLOCK) {
     const xb = xt + o;
-    // Quant vector j (x4Quants' order) against the token's bytes 4j..4j + 3, broadcast from two
-    // loads of the token (1.27x a 4-byte broadcast load each), in two chains.
+    // Quant vector j in x4Quants' order: the nibbles of byte vector j % 4, low ones for j < 4.
     const n0 = v128.load(g + 8);
     const n1 = v128.load(g + 24);
     const n2 = v128.load(g + 40);
     const n3 = v128.load(g + 56);
     const m4 = i8x16.splat(0x0f);
-    const xa = v128.load(xb + 8);
-    const xc = v128.load(xb + 24);
-    let s = dotU8Add(i32x4.shuffle(xa, xa, 0, 0, 0, 0), lookup16(levels, v128.and(n0, m4)), i32x4.splat(0));
-    let e = dotU8Add(i32x4.shuffle(xa, xa, 1, 1, 1, 1), lookup16(levels, v128.and(n1, m4)), i32x4.splat(0));
-    s = dotU8Add(i32x4.shuffle(xa, xa, 2, 2, 2, 2), lookup16(levels, v128.and(n2, m4)), s);
-    e = dotU8Add(i32x4.shuffle(xa, xa, 3, 3, 3, 3), lookup16(levels, v128.and(n3, m4)), e);
-    s = dotU8Add(i32x4.shuffle(xc, xc, 0, 0, 0, 0), lookup16(levels, hiNibbles(n0)), s);
-    e = dotU8Add(i32x4.shuffle(xc, xc, 1, 1, 1, 1), lookup16(levels, hiNibbles(n1)), e);
-    s = dotU8Add(i32x4.shuffle(xc, xc, 2, 2, 2, 2), lookup16(levels, hiNibbles(n2)), s);
-    e = dotU8Add(i32x4.shuffle(xc, xc, 3, 3, 3, 3), lookup16(levels, hiNibbles(n3)), e);
-    s = i32x4.add(s, e);
-    s = i32x4.sub(s, i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), m));
+    const dots = x4DotsU8(
+      lookup16(levels, v128.and(n0, m4)), lookup16(levels, v128.and(n1, m4)), lookup16(levels, v128.and(n2, m4)), lookup16(levels, v128.and(n3, m4)),
+      lookup16(levels, hiNibbles(n0)), lookup16(levels, hiNibbles(n1)), lookup16(levels, hiNibbles(n2)), lookup16(levels, hiNibbles(n3)), xb,
+    );
+    const s = i32x4.sub(dots, i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), m));
     acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load32_splat(xb), x4Scales(g)), acc);
   }
   return acc;
@@ -2382,18 +2387,12 @@ function dequantInterleavedRow(type: i32, table: usize, k: i32, id: u32, dst: us
   const flip = i8x16.splat(-128);
   const m = i16x8.splat(128);
   for (let b = 0; b < nb; b++, g += Q8X4_BLOCK, xq += 40) {
-    // Vector j against the token's bytes 4j..4j + 3, broadcast from two loads (1.02-1.03x).
-    const xa = v128.load(xq + 8);
-    const xc = v128.load(xq + 24);
-    let e = dotU8Add(i32x4.shuffle(xa, xa, 0, 0, 0, 0), v128.xor(v128.load(g + 8), flip), i32x4.splat(0));
-    let f = dotU8Add(i32x4.shuffle(xa, xa, 1, 1, 1, 1), v128.xor(v128.load(g + 24), flip), i32x4.splat(0));
-    e = dotU8Add(i32x4.shuffle(xa, xa, 2, 2, 2, 2), v128.xor(v128.load(g + 40), flip), e);
-    f = dotU8Add(i32x4.shuffle(xa, xa, 3, 3, 3, 3), v128.xor(v128.load(g + 56), flip), f);
-    e = dotU8Add(i32x4.shuffle(xc, xc, 0, 0, 0, 0), v128.xor(v128.load(g + 72), flip), e);
-    f = dotU8Add(i32x4.shuffle(xc, xc, 1, 1, 1, 1), v128.xor(v128.load(g + 88), flip), f);
-    e = dotU8Add(i32x4.shuffle(xc, xc, 2, 2, 2, 2), v128.xor(v128.load(g + 104), flip), e);
-    f = dotU8Add(i32x4.shuffle(xc, xc, 3, 3, 3, 3), v128.xor(v128.load(g + 120), flip), f);
-    const s = i32x4.sub(i32x4.add(e, f), i32x4.dot_i16x8_s(v128.load32_splat(xq + 4), m));
+    // The token's bytes broadcast from two loads (x4DotsU8): 1.02-1.05x four-byte broadcast loads.
+    const dots = x4DotsU8(
+      v128.xor(v128.load(g + 8), flip), v128.xor(v128.load(g + 24), flip), v128.xor(v128.load(g + 40), flip), v128.xor(v128.load(g + 56), flip),
+      v128.xor(v128.load(g + 72), flip), v128.xor(v128.load(g + 88), flip), v128.xor(v128.load(g + 104), flip), v128.xor(v128.load(g + 120), flip), xq,
+    );
+    const s = i32x4.sub(dots, i32x4.dot_i16x8_s(v128.load32_splat(xq + 4), m));
     acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load32_splat(xq), f16x4(i32x4.extend_low_i16x8_u(v128.load64_zero(g)))), acc);
   }
   return acc;
