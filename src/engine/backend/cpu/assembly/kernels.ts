@@ -1673,19 +1673,20 @@ function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
         q6Half(w, xq + 36, 0, i32x4.extend_low_i16x8_s(lo), i32x4.extend_high_i16x8_s(lo)),
         q6Half(w, xq + 164, 1, i32x4.extend_low_i16x8_s(hi), i32x4.extend_high_i16x8_s(hi)),
       );
-    }
-    for (let h = 0; !RELAXED && h < 2; h++) {
-      const qlA0 = v128.load(w + 64 * h);
-      const qlA1 = v128.load(w + 64 * h + 16);
-      const qlB0 = v128.load(w + 64 * h + 32);
-      const qlB1 = v128.load(w + 64 * h + 48);
-      const qh0 = v128.load(w + 128 + 32 * h);
-      const qh1 = v128.load(w + 128 + 32 * h + 16);
-      const xs = xq + 36 + 128 * h;
-      isum = q6GroupK(w, xs, q6Lanes(qlA0, qlB0, qh0, 0), q6Lanes(qlA1, qlB1, qh1, 0), 8 * h, isum);
-      isum = q6GroupK(w, xs + 32, q6Lanes(qlA0, qlB0, qh0, 1), q6Lanes(qlA1, qlB1, qh1, 1), 8 * h + 2, isum);
-      isum = q6GroupK(w, xs + 64, q6Lanes(qlA0, qlB0, qh0, 2), q6Lanes(qlA1, qlB1, qh1, 2), 8 * h + 4, isum);
-      isum = q6GroupK(w, xs + 96, q6Lanes(qlA0, qlB0, qh0, 3), q6Lanes(qlA1, qlB1, qh1, 3), 8 * h + 6, isum);
+    } else {
+      for (let h = 0; h < 2; h++) {
+        const qlA0 = v128.load(w + 64 * h);
+        const qlA1 = v128.load(w + 64 * h + 16);
+        const qlB0 = v128.load(w + 64 * h + 32);
+        const qlB1 = v128.load(w + 64 * h + 48);
+        const qh0 = v128.load(w + 128 + 32 * h);
+        const qh1 = v128.load(w + 128 + 32 * h + 16);
+        const xs = xq + 36 + 128 * h;
+        isum = q6GroupK(w, xs, q6Lanes(qlA0, qlB0, qh0, 0), q6Lanes(qlA1, qlB1, qh1, 0), 8 * h, isum);
+        isum = q6GroupK(w, xs + 32, q6Lanes(qlA0, qlB0, qh0, 1), q6Lanes(qlA1, qlB1, qh1, 1), 8 * h + 2, isum);
+        isum = q6GroupK(w, xs + 64, q6Lanes(qlA0, qlB0, qh0, 2), q6Lanes(qlA1, qlB1, qh1, 2), 8 * h + 4, isum);
+        isum = q6GroupK(w, xs + 96, q6Lanes(qlA0, qlB0, qh0, 3), q6Lanes(qlA1, qlB1, qh1, 3), 8 * h + 6, isum);
+      }
     }
     // The -32 offset: 32 * sum_s sc_s * bsum_s, with one i16 dot over the 16 sub-blocks.
     isum = i32x4.sub(isum, q6Offset(w, xq));
@@ -2216,15 +2217,9 @@ export function packQ4_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
   let acc = f32x4.splat(0);
   for (let b = 0, o: usize = 0; b < nb; b++, o += 40, g += Q4X4_BLOCK) {
     const xb = xt + o;
-    // Quant vector j in x4Quants' order: the nibbles of byte vector j % 4, low ones for j < 4.
-    const n0 = v128.load(g + 8);
-    const n1 = v128.load(g + 24);
-    const n2 = v128.load(g + 40);
-    const n3 = v128.load(g + 56);
-    const m4 = i8x16.splat(0x0f);
     const dots = x4DotsU8(
-      lookup16(levels, v128.and(n0, m4)), lookup16(levels, v128.and(n1, m4)), lookup16(levels, v128.and(n2, m4)), lookup16(levels, v128.and(n3, m4)),
-      lookup16(levels, hiNibbles(n0)), lookup16(levels, hiNibbles(n1)), lookup16(levels, hiNibbles(n2)), lookup16(levels, hiNibbles(n3)), xb,
+      lookup16(levels, x4Quants(false, g, 0)), lookup16(levels, x4Quants(false, g, 1)), lookup16(levels, x4Quants(false, g, 2)), lookup16(levels, x4Quants(false, g, 3)),
+      lookup16(levels, x4Quants(false, g, 4)), lookup16(levels, x4Quants(false, g, 5)), lookup16(levels, x4Quants(false, g, 6)), lookup16(levels, x4Quants(false, g, 7)), xb,
     );
     const s = i32x4.sub(dots, i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), m));
     acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load32_splat(xb), x4Scales(g)), acc);
