@@ -52,8 +52,12 @@ interface Kernels {
 function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; tokens: number; interleaved: boolean; interleavedNew: boolean; portable: boolean }): string[] {
   // Block size and f16 field offsets, so random weights get finite scales.
   const layout: Record<number, [number, number[]]> = { 8: [34, [0]], 2: [18, [0]], 3: [20, [0, 2]], 6: [22, [0]], 7: [24, [0, 2]], 12: [144, [0, 2]], 13: [176, [0, 2]], 14: [210, [208]], 10: [84, [80, 82]], 11: [110, [108]], 20: [18, [0]], 23: [136, [0]] };
-  const memory = new WebAssembly.Memory({ initial: 8192 });
-  const ks = a.mods.map((b64) => new WebAssembly.Instance(new WebAssembly.Module(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))), { env: { memory, abort() {} } }).exports as unknown as Kernels);
+  // A memory per build: each build's static data (lookup tables, vector constants) sits at its own
+  // addresses, which the other build's data segments would overwrite in a shared memory.
+  const mems = a.mods.map(() => new WebAssembly.Memory({ initial: 8192 }));
+  const memory = mems[0]!;
+  const ks = a.mods.map((b64, i) => new WebAssembly.Instance(new WebAssembly.Module(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))), { env: { memory: mems[i]!, abort() {} } }).exports as unknown as Kernels);
+  const copy = (at: number, bytes: number, from = 0, to = 1): void => new Uint8Array(mems[to]!.buffer, at, bytes).set(new Uint8Array(mems[from]!.buffer, at, bytes));
   // --portable: the forms every relaxed-SIMD machine runs (the unsigned-byte dot's off).
   if (a.portable) for (const kk of ks) kk.setUnsignedDot?.(0);
   const { n, k, tokens } = a;
@@ -64,6 +68,7 @@ function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; t
   const w = scratch + Math.ceil(Math.max((k / 32) * 272, (k / 256) * 1440) / 64) * 64;
   const xf = new Float32Array(memory.buffer, x, k * tokens);
   for (let j = 0; j < k * tokens; j++) xf[j] = Math.sin(j * 1.3);
+  copy(x, 4 * k * tokens);
   const out: string[] = [];
   for (const t of a.types) {
     const [size, halves] = layout[t]!;
@@ -71,15 +76,17 @@ function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; t
     const wv = new Uint8Array(memory.buffer, w, len);
     for (let j = 0; j < len; j++) wv[j] = (Math.random() * 256) | 0;
     for (let b = 0; b < len; b += size) for (const o of halves) wv[b + o + 1] = 0x20 | (wv[b + o + 1]! & 3);
+    copy(w, len);
     const q8k = ks[0]!.q8kSupports(t) === 1;
     // Interleaved in place once (the layouts take the same bytes), with the second build's packer;
     // --interleaved-new: only the second build's copy, the first runs the GGUF rows (layout A/B).
     const x4 = (a.interleaved || a.interleavedNew) && (t === 2 || t === 6 || t === 8 || t === 20);
     const w4 = a.interleavedNew ? w + len : w;
     if (x4) {
-      if (a.interleavedNew) new Uint8Array(memory.buffer, w4, len).set(wv);
+      if (a.interleavedNew) new Uint8Array(mems[1]!.buffer, w4, len).set(wv);
       const pack = t === 2 || t === 20 ? ks[1]!.packQ4_0x4 : t === 6 ? ks[1]!.packQ5_0x4 : ks[1]!.packQ8_0x4;
       pack(w4, n, k, scratch);
+      if (!a.interleavedNew) copy(w4, len, 1, 0);
     }
     const run = (m: number): void => {
       const kk = ks[m]!;
@@ -97,7 +104,7 @@ function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; t
     run(0);
     run(1);
     const A = new Float32Array(memory.buffer, y[0]!, n * tokens);
-    const B = new Float32Array(memory.buffer, y[1]!, n * tokens);
+    const B = new Float32Array(mems[1]!.buffer, y[1]!, n * tokens);
     let diff = 0;
     let max = 0;
     for (let j = 0; j < n * tokens; j++) {

@@ -132,6 +132,43 @@ export function setUnsignedDot(mode: i32): void {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
+/**
+ * Every byte value splatted as a 32-bit pattern (entry b is b * 0x01010101), for `bytes`. Hot code
+ * takes its vector constants from memory, not from literals: V8 (Chromium 150's) does not keep a
+ * v128 constant in a register but rebuilds it at every use from a 64-bit immediate moved into a
+ * vector register and duplicated (three instructions, two of them on the vector ports), where a
+ * 32-bit broadcast load is one instruction on a load port. The nibble masks alone of the Q4_K
+ * decode dot cost it a fifth of its time.
+ */
+const BYTE_SPLATS = memory.data<u32>([
+  0x00000000, 0x01010101, 0x02020202, 0x03030303, 0x04040404, 0x05050505, 0x06060606, 0x07070707, 0x08080808, 0x09090909, 0x0a0a0a0a, 0x0b0b0b0b, 0x0c0c0c0c, 0x0d0d0d0d, 0x0e0e0e0e, 0x0f0f0f0f,
+  0x10101010, 0x11111111, 0x12121212, 0x13131313, 0x14141414, 0x15151515, 0x16161616, 0x17171717, 0x18181818, 0x19191919, 0x1a1a1a1a, 0x1b1b1b1b, 0x1c1c1c1c, 0x1d1d1d1d, 0x1e1e1e1e, 0x1f1f1f1f,
+  0x20202020, 0x21212121, 0x22222222, 0x23232323, 0x24242424, 0x25252525, 0x26262626, 0x27272727, 0x28282828, 0x29292929, 0x2a2a2a2a, 0x2b2b2b2b, 0x2c2c2c2c, 0x2d2d2d2d, 0x2e2e2e2e, 0x2f2f2f2f,
+  0x30303030, 0x31313131, 0x32323232, 0x33333333, 0x34343434, 0x35353535, 0x36363636, 0x37373737, 0x38383838, 0x39393939, 0x3a3a3a3a, 0x3b3b3b3b, 0x3c3c3c3c, 0x3d3d3d3d, 0x3e3e3e3e, 0x3f3f3f3f,
+  0x40404040, 0x41414141, 0x42424242, 0x43434343, 0x44444444, 0x45454545, 0x46464646, 0x47474747, 0x48484848, 0x49494949, 0x4a4a4a4a, 0x4b4b4b4b, 0x4c4c4c4c, 0x4d4d4d4d, 0x4e4e4e4e, 0x4f4f4f4f,
+  0x50505050, 0x51515151, 0x52525252, 0x53535353, 0x54545454, 0x55555555, 0x56565656, 0x57575757, 0x58585858, 0x59595959, 0x5a5a5a5a, 0x5b5b5b5b, 0x5c5c5c5c, 0x5d5d5d5d, 0x5e5e5e5e, 0x5f5f5f5f,
+  0x60606060, 0x61616161, 0x62626262, 0x63636363, 0x64646464, 0x65656565, 0x66666666, 0x67676767, 0x68686868, 0x69696969, 0x6a6a6a6a, 0x6b6b6b6b, 0x6c6c6c6c, 0x6d6d6d6d, 0x6e6e6e6e, 0x6f6f6f6f,
+  0x70707070, 0x71717171, 0x72727272, 0x73737373, 0x74747474, 0x75757575, 0x76767676, 0x77777777, 0x78787878, 0x79797979, 0x7a7a7a7a, 0x7b7b7b7b, 0x7c7c7c7c, 0x7d7d7d7d, 0x7e7e7e7e, 0x7f7f7f7f,
+  0x80808080, 0x81818181, 0x82828282, 0x83838383, 0x84848484, 0x85858585, 0x86868686, 0x87878787, 0x88888888, 0x89898989, 0x8a8a8a8a, 0x8b8b8b8b, 0x8c8c8c8c, 0x8d8d8d8d, 0x8e8e8e8e, 0x8f8f8f8f,
+  0x90909090, 0x91919191, 0x92929292, 0x93939393, 0x94949494, 0x95959595, 0x96969696, 0x97979797, 0x98989898, 0x99999999, 0x9a9a9a9a, 0x9b9b9b9b, 0x9c9c9c9c, 0x9d9d9d9d, 0x9e9e9e9e, 0x9f9f9f9f,
+  0xa0a0a0a0, 0xa1a1a1a1, 0xa2a2a2a2, 0xa3a3a3a3, 0xa4a4a4a4, 0xa5a5a5a5, 0xa6a6a6a6, 0xa7a7a7a7, 0xa8a8a8a8, 0xa9a9a9a9, 0xaaaaaaaa, 0xabababab, 0xacacacac, 0xadadadad, 0xaeaeaeae, 0xafafafaf,
+  0xb0b0b0b0, 0xb1b1b1b1, 0xb2b2b2b2, 0xb3b3b3b3, 0xb4b4b4b4, 0xb5b5b5b5, 0xb6b6b6b6, 0xb7b7b7b7, 0xb8b8b8b8, 0xb9b9b9b9, 0xbabababa, 0xbbbbbbbb, 0xbcbcbcbc, 0xbdbdbdbd, 0xbebebebe, 0xbfbfbfbf,
+  0xc0c0c0c0, 0xc1c1c1c1, 0xc2c2c2c2, 0xc3c3c3c3, 0xc4c4c4c4, 0xc5c5c5c5, 0xc6c6c6c6, 0xc7c7c7c7, 0xc8c8c8c8, 0xc9c9c9c9, 0xcacacaca, 0xcbcbcbcb, 0xcccccccc, 0xcdcdcdcd, 0xcececece, 0xcfcfcfcf,
+  0xd0d0d0d0, 0xd1d1d1d1, 0xd2d2d2d2, 0xd3d3d3d3, 0xd4d4d4d4, 0xd5d5d5d5, 0xd6d6d6d6, 0xd7d7d7d7, 0xd8d8d8d8, 0xd9d9d9d9, 0xdadadada, 0xdbdbdbdb, 0xdcdcdcdc, 0xdddddddd, 0xdededede, 0xdfdfdfdf,
+  0xe0e0e0e0, 0xe1e1e1e1, 0xe2e2e2e2, 0xe3e3e3e3, 0xe4e4e4e4, 0xe5e5e5e5, 0xe6e6e6e6, 0xe7e7e7e7, 0xe8e8e8e8, 0xe9e9e9e9, 0xeaeaeaea, 0xebebebeb, 0xecececec, 0xedededed, 0xeeeeeeee, 0xefefefef,
+  0xf0f0f0f0, 0xf1f1f1f1, 0xf2f2f2f2, 0xf3f3f3f3, 0xf4f4f4f4, 0xf5f5f5f5, 0xf6f6f6f6, 0xf7f7f7f7, 0xf8f8f8f8, 0xf9f9f9f9, 0xfafafafa, 0xfbfbfbfb, 0xfcfcfcfc, 0xfdfdfdfd, 0xfefefefe, 0xffffffff,
+]);
+
+/** i8x16.splat(b) for a literal b, from memory (see BYTE_SPLATS). */
+@inline function bytes(b: i32): v128 {
+  return v128.load32_splat(BYTE_SPLATS + (<usize>(b & 0xff) << 2));
+}
+
+/** A 32-bit pattern (a memory.data<u32> constant at p) in every lane, from memory (see BYTE_SPLATS). */
+@inline function lanes32(p: usize): v128 {
+  return v128.load32_splat(p);
+}
+
 @inline function madd(a: v128, b: v128, c: v128): v128 {
   // relaxed_madd may fuse (one rounding) or not, per machine: fine inside a sum.
   if (RELAXED) return f32x4.relaxed_madd(a, b, c);
@@ -195,12 +232,12 @@ export function setUnsignedDot(mode: i32): void {
  */
 @inline function bit5(qh: v128, bit: i32): v128 {
   const m: i32 = 1 << bit;
-  return v128.and(i8x16.ne(v128.and(qh, i8x16.splat(<i8>m)), i8x16.splat(0)), i8x16.splat(0x10));
+  return v128.and(i8x16.ne(v128.and(qh, bytes(m)), i8x16.splat(0)), bytes(0x10));
 }
 
 /** High nibbles of each byte (v >> 4 per byte) with a native 16-bit shift and a mask. */
 @inline function hiNibbles(v: v128): v128 {
-  return v128.and(i16x8.shr_u(v, 4), i8x16.splat(0x0f));
+  return v128.and(i16x8.shr_u(v, 4), bytes(0x0f));
 }
 
 /**
@@ -208,11 +245,13 @@ export function setUnsignedDot(mode: i32): void {
  * byte: elements 0..15 (hi = false, qh bytes 0 and 1) or 16..31 (hi = true, bytes 2 and 3). Each
  * byte j picks qh byte j / 8 (swizzle), masks bit j % 8 and compares: llama.cpp's bytes_from_bits_32.
  */
+const Q5_BIT_BYTES = memory.data<u8>([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3]);
+const Q5_BIT_MASKS = memory.data<u8>([1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128]);
 @inline function q5HighBits(qh: u32, hi: bool): v128 {
-  const idx = hi ? i8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3) : i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  const mask = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  const idx = v128.load(Q5_BIT_BYTES + (hi ? 16 : 0));
+  const mask = v128.load(Q5_BIT_MASKS);
   const b = lookup16(i32x4.splat(qh), idx);
-  return v128.and(i8x16.eq(v128.and(b, mask), mask), i8x16.splat(0x10));
+  return v128.and(i8x16.eq(v128.and(b, mask), mask), bytes(0x10));
 }
 
 /** Sixteen signed 8-bit lanes times `scale`, minus `sub`, stored as 16 floats at dst. */
@@ -305,8 +344,8 @@ function dequantQ8_0(src: usize, dst: usize, n: i32): void {
 
 function dequantQ4_0(src: usize, dst: usize, n: i32): void {
   const zero = f32x4.splat(0);
-  const m4 = i8x16.splat(0x0f);
-  const eight = i8x16.splat(8);
+  const m4 = bytes(0x0f);
+  const eight = bytes(8);
   for (let b = 0; b < n; b += 32, src += 18, dst += 128) {
     const d = f32x4.splat(loadF16(src));
     const q = v128.load(src, 2);
@@ -317,8 +356,8 @@ function dequantQ4_0(src: usize, dst: usize, n: i32): void {
 
 function dequantQ5_0(src: usize, dst: usize, n: i32): void {
   const zero = f32x4.splat(0);
-  const m4 = i8x16.splat(0x0f);
-  const sixteen = i8x16.splat(16);
+  const m4 = bytes(0x0f);
+  const sixteen = bytes(16);
   for (let b = 0; b < n; b += 32, src += 22, dst += 128) {
     const d = f32x4.splat(loadF16(src));
     const qh = load<u32>(src + 2);
@@ -333,7 +372,7 @@ function dequantQ5_0(src: usize, dst: usize, n: i32): void {
  * sum: store16's x * d - (-m), never fused).
  */
 @inline function dequantQx_1(src: usize, dst: usize, n: i32, q5: bool): void {
-  const m4 = i8x16.splat(0x0f);
+  const m4 = bytes(0x0f);
   const bs: usize = q5 ? 24 : 20;
   for (let b = 0; b < n; b += 32, src += bs, dst += 128) {
     const d = f32x4.splat(loadF16(src));
@@ -353,7 +392,7 @@ function dequantQ5_0(src: usize, dst: usize, n: i32): void {
 
 /** Q4_K (q5 = false) and Q5_K (q5 = true): the same scales, Q5_K adds a fifth bit from qh. */
 @inline function dequantK45(src: usize, dst: usize, n: i32, q5: bool): void {
-  const m4 = i8x16.splat(0x0f);
+  const m4 = bytes(0x0f);
   const bs: usize = q5 ? 176 : 144;
   for (let b = 0; b < n; b += 256, src += bs) {
     const d = loadF16(src);
@@ -390,17 +429,17 @@ function dequantQ5_0(src: usize, dst: usize, n: i32): void {
  * shifts of masked bytes never carry across a byte.
  */
 @inline function q6Lanes(qlA: v128, qlB: v128, qh: v128, g: i32): v128 {
-  const m4 = i8x16.splat(0x0f);
-  if (g == 0) return v128.or(v128.and(qlA, m4), i16x8.shl(v128.and(qh, i8x16.splat(0x03)), 4));
-  if (g == 1) return v128.or(v128.and(qlB, m4), i16x8.shl(v128.and(qh, i8x16.splat(0x0c)), 2));
-  if (g == 2) return v128.or(hiNibbles(qlA), v128.and(qh, i8x16.splat(0x30)));
-  return v128.or(hiNibbles(qlB), i16x8.shr_u(v128.and(qh, i8x16.splat(<i8>0xc0)), 2));
+  const m4 = bytes(0x0f);
+  if (g == 0) return v128.or(v128.and(qlA, m4), i16x8.shl(v128.and(qh, bytes(0x03)), 4));
+  if (g == 1) return v128.or(v128.and(qlB, m4), i16x8.shl(v128.and(qh, bytes(0x0c)), 2));
+  if (g == 2) return v128.or(hiNibbles(qlA), v128.and(qh, bytes(0x30)));
+  return v128.or(hiNibbles(qlB), i16x8.shr_u(v128.and(qh, bytes(0xc0)), 2));
 }
 
 @inline function dequantQ6Group(src: usize, dst: usize, d: f32, qlA: v128, qlB: v128, qh: v128, h: i32, l0: i32, g: i32): void {
   const s = 8 * h + 2 * g + (l0 >> 4); // sub-block of 16
   const sc = f32x4.splat(d * <f32>load<i8>(src + 192 + s));
-  store16(dst + (<usize>(128 * h + 32 * g + l0) << 2), i8x16.sub(q6Lanes(qlA, qlB, qh, g), i8x16.splat(32)), sc, f32x4.splat(0));
+  store16(dst + (<usize>(128 * h + 32 * g + l0) << 2), i8x16.sub(q6Lanes(qlA, qlB, qh, g), bytes(32)), sc, f32x4.splat(0));
 }
 
 function dequantQ6_K(src: usize, dst: usize, n: i32): void {
@@ -426,7 +465,7 @@ function dequantQ6_K(src: usize, dst: usize, n: i32): void {
  * half h: elements 128h + 32k + l); store16's product then difference, as llama.cpp rounds it.
  */
 function dequantQ2_K(src: usize, dst: usize, n: i32): void {
-  const m3 = i8x16.splat(3);
+  const m3 = bytes(3);
   for (let b = 0; b < n; b += 256, src += 84) {
     const d = loadF16(src + 80);
     const dmin = loadF16(src + 82);
@@ -456,7 +495,7 @@ function dequantQ2_K(src: usize, dst: usize, n: i32): void {
  * hmask (bit 4h + k of byte l for element 128h + 32k + l).
  */
 function dequantQ3_K(src: usize, dst: usize, n: i32): void {
-  const four = i8x16.splat(4);
+  const four = bytes(4);
   const zero = f32x4.splat(0);
   for (let b = 0; b < n; b += 256, src += 110) {
     const d = loadF16(src + 108);
@@ -486,13 +525,13 @@ function dequantQ3_K(src: usize, dst: usize, n: i32): void {
 
 /** ggml's kvalues_iq4nl: the 16 levels of IQ4_NL / IQ4_XS, looked up by nibble with lookup16. */
 @inline function iq4Levels(): v128 {
-  return i8x16(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+  return v128.load(IQ4_LEVELS);
 }
 
 /** IQ4_NL: d * K[q] per block of 32 (low nibbles elements 0..15, high nibbles 16..31). */
 function dequantIQ4_NL(src: usize, dst: usize, n: i32): void {
   const levels = iq4Levels();
-  const m4 = i8x16.splat(0x0f);
+  const m4 = bytes(0x0f);
   const zero = f32x4.splat(0);
   for (let b = 0; b < n; b += 32, src += 18, dst += 128) {
     const d = f32x4.splat(loadF16(src));
@@ -511,7 +550,7 @@ function dequantIQ4_NL(src: usize, dst: usize, n: i32): void {
 /** IQ4_XS: (d * (ls - 32)) * K[q] per block of 32 of a 256 super-block, ls six bits (4 low, 2 high). */
 function dequantIQ4_XS(src: usize, dst: usize, n: i32): void {
   const levels = iq4Levels();
-  const m4 = i8x16.splat(0x0f);
+  const m4 = bytes(0x0f);
   const zero = f32x4.splat(0);
   for (let b = 0; b < n; b += 256, src += 136) {
     const d = loadF16(src);
@@ -789,7 +828,7 @@ function dotQ8_0Split(w: usize, xs: usize, xq: usize, k: i32): f32 {
  */
 function dotIQ4_NL(w: usize, xq: usize, k: i32): f32 {
   const levels = iq4Levels();
-  const m4 = i8x16.splat(0x0f);
+  const m4 = bytes(0x0f);
   let acc = f32x4.splat(0);
   for (let b = 0; b < k; b += 32, w += 18, xq += 40) {
     const q = v128.load(w, 2);
@@ -818,7 +857,7 @@ function dotIQ4_NL(w: usize, xq: usize, k: i32): f32 {
  * sums of dot(x, K[q] + 128); the caller subtracts 128 times the block's activation sum.
  */
 @inline function iq4BlockU8(q: v128, levelsU8: v128, x: usize): v128 {
-  const lo = lookup16(levelsU8, v128.and(q, i8x16.splat(0x0f)));
+  const lo = lookup16(levelsU8, v128.and(q, bytes(0x0f)));
   const hi = lookup16(levelsU8, hiNibbles(q));
   return dotU8Add(v128.load(x, 16), hi, dotU8Add(v128.load(x), lo, i32x4.splat(0)));
 }
@@ -829,7 +868,7 @@ function dotIQ4_NL(w: usize, xq: usize, k: i32): f32 {
  * The same integers per block as dotIQ4_NL, rounded in another order.
  */
 function dotIQ4_NLU8(w: usize, xq: usize, k: i32): f32 {
-  const levels = v128.xor(iq4Levels(), i8x16.splat(-128));
+  const levels = v128.xor(iq4Levels(), bytes(-128));
   const m = i16x8.splat(128);
   const nb = k >> 5;
   let acc = f32x4.splat(0);
@@ -864,7 +903,7 @@ function dotIQ4_NLU8(w: usize, xq: usize, k: i32): f32 {
 function dotQ4_0(w: usize, xq: usize, k: i32): f32 {
   let acc = f32x4.splat(0);
   let off: f32 = 0;
-  const m4 = i8x16.splat(0x0f);
+  const m4 = bytes(0x0f);
   for (let b = 0; b < k; b += 32, w += 18, xq += 40) {
     const q = v128.load(w, 2);
     let s = i32x4.splat(0);
@@ -880,7 +919,7 @@ function dotQ4_0(w: usize, xq: usize, k: i32): f32 {
 
 function dotQ5_0(w: usize, xq: usize, k: i32): f32 {
   let acc = f32x4.splat(0);
-  const m4 = i8x16.splat(0x0f);
+  const m4 = bytes(0x0f);
   for (let b = 0; b < k; b += 32, w += 22, xq += 40) {
     const qh = load<u32>(w + 2);
     const q = v128.load(w, 6);
@@ -900,7 +939,7 @@ function dotQ5_0(w: usize, xq: usize, k: i32): f32 {
 @inline function dotQx_1(w: usize, xq: usize, k: i32, q5: bool): f32 {
   let acc = f32x4.splat(0);
   let mins: f32 = 0;
-  const m4 = i8x16.splat(0x0f);
+  const m4 = bytes(0x0f);
   const bs: usize = q5 ? 24 : 20;
   for (let b = 0; b < k; b += 32, w += bs, xq += 40) {
     const q = v128.load(w + (q5 ? 8 : 4));
@@ -922,7 +961,7 @@ function dotQ5_0(w: usize, xq: usize, k: i32): f32 {
 @inline function dotK45(w: usize, xq: usize, k: i32, q5: bool): f32 {
   let acc = f32x4.splat(0);
   let off: f32 = 0;
-  const m4 = i8x16.splat(0x0f);
+  const m4 = bytes(0x0f);
   const bs: usize = q5 ? 176 : 144;
   for (let b = 0; b < k; b += 256, w += bs) {
     const d = loadF16(w);
@@ -1062,7 +1101,7 @@ function dotQ6_K(w: usize, xq: usize, k: i32): f32 {
   const x1 = xq + xqs;
   const x2 = x1 + xqs;
   const x3 = x2 + xqs;
-  const m4 = i8x16.splat(0x0f);
+  const m4 = bytes(0x0f);
   const bs: usize = type == T_Q8_0 ? 34 : type == T_Q4_0 ? 18 : type == T_Q5_0 ? 22 : type == T_Q4_1 ? 20 : 24;
   for (let o: usize = 0, e = 0; e < k; e += 32, w += bs, o += 40) {
     const b0 = xq + o + 8;
@@ -1147,7 +1186,7 @@ function dotQ6_K(w: usize, xq: usize, k: i32): f32 {
 @inline function signedHalf(type: i32, w: usize, b: i32, hi: bool): v128 {
   if (type == T_Q8_0) return v128.load(w + <usize>b * 34 + 2 + (hi ? 16 : 0));
   const q = v128.load(iq4Block32(w, b, type == T_IQ4_XS));
-  return lookup16(iq4Levels(), hi ? hiNibbles(q) : v128.and(q, i8x16.splat(0x0f)));
+  return lookup16(iq4Levels(), hi ? hiNibbles(q) : v128.and(q, bytes(0x0f)));
 }
 
 /** Block b's f32 scale of a packed-prefill type's row at w. */
@@ -1175,7 +1214,7 @@ export function q8aPackBytes(type: i32, k: i32): usize {
 
 /** Elements 0..15 (hi false) or 16..31 of a Q4_0 / Q5_0 block as unsigned quants. */
 @inline function unsignedHalf(type: i32, w: usize, hi: bool): v128 {
-  const m4 = i8x16.splat(0x0f);
+  const m4 = bytes(0x0f);
   if (type == T_Q4_0) {
     const q = v128.load(w + 2);
     return hi ? hiNibbles(q) : v128.and(q, m4);
@@ -1194,14 +1233,14 @@ export function q8aPackBytes(type: i32, k: i32): usize {
   const w3 = w2 + rb;
   for (let b = 0, o: usize = 0; b < nb; b++, o += bs, dst += pb) {
     if (twoPlanes(type) && u8) {
-      const flip = i8x16.splat(-128);
+      const flip = bytes(-128);
       for (let half: usize = 0; half < 2; half++) {
         const hi = half == 1;
         storeTransposed(v128.xor(signedHalf(type, w, b, hi), flip), v128.xor(signedHalf(type, w1, b, hi), flip), v128.xor(signedHalf(type, w2, b, hi), flip), v128.xor(signedHalf(type, w3, b, hi), flip), dst + 64 * half);
       }
     } else if (twoPlanes(type)) {
-      const flip = i8x16.splat(-128);
-      const m4 = i8x16.splat(0x0f);
+      const flip = bytes(-128);
+      const m4 = bytes(0x0f);
       for (let half: usize = 0; half < 2; half++) {
         const q0 = v128.xor(signedHalf(type, w, b, half == 1), flip);
         const q1 = v128.xor(signedHalf(type, w1, b, half == 1), flip);
@@ -1592,7 +1631,7 @@ export function quantizeQ8K(x: usize, xStride: i32, dst: usize, k: i32, rowStart
  */
 @inline function k45Quad(w: usize, xs: usize, h: i32, q5: bool, sc: u32): v128 {
   const qs = w + (q5 ? 48 : 16) + 64 * <usize>h;
-  const m4 = i8x16.splat(0x0f);
+  const m4 = bytes(0x0f);
   const z = i32x4.splat(0);
   const x = xs + 128 * <usize>h;
   const a0 = v128.load(qs);
@@ -1701,8 +1740,8 @@ function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
  * for sub-block s, j = s / 4) as bits 4..5, each group of four lanes shifted by its own amount.
  */
 @inline function q3Scales(s: usize): v128 {
-  const m4 = i8x16.splat(0x0f);
-  const m30 = i8x16.splat(0x30);
+  const m4 = bytes(0x0f);
+  const m30 = bytes(0x30);
   const v = v128.load64_zero(s);
   const low = i8x16.shuffle(v128.and(v, m4), hiNibbles(v), 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
   // Bytes 8..11 in every group of four lanes; 16-bit shifts, masked to the byte's own bits 4..5.
@@ -1710,7 +1749,7 @@ function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
   const g01 = i8x16.shuffle(v128.and(i16x8.shl(hb, 4), m30), v128.and(i16x8.shl(hb, 2), m30), 0, 1, 2, 3, 20, 21, 22, 23, 0, 0, 0, 0, 0, 0, 0, 0);
   const g23 = i8x16.shuffle(v128.and(hb, m30), v128.and(i16x8.shr_u(hb, 2), m30), 8, 9, 10, 11, 28, 29, 30, 31, 0, 0, 0, 0, 0, 0, 0, 0);
   const high = i8x16.shuffle(g01, g23, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-  return i8x16.sub(v128.or(low, high), i8x16.splat(32));
+  return i8x16.sub(v128.or(low, high), bytes(32));
 }
 
 /**
@@ -1719,9 +1758,9 @@ function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
  * byte lies outside the masks.
  */
 @inline function q3Lanes(q: v128, hm: v128, shift: i32, bit: i32): v128 {
-  const low = v128.and(i16x8.shr_u(q, shift), i8x16.splat(3));
+  const low = v128.and(i16x8.shr_u(q, shift), bytes(3));
   const third = bit >= 2 ? i16x8.shr_u(hm, bit - 2) : i16x8.shl(hm, 2 - bit);
-  return v128.or(low, v128.and(third, i8x16.splat(4)));
+  return v128.or(low, v128.and(third, bytes(4)));
 }
 
 /**
@@ -1747,7 +1786,7 @@ function dotQ6_KQ8K(w: usize, xq: usize, k: i32): f32 {
 
 /** Sub-blocks 4j .. 4j + 3 of a Q2_K block (half h, bit pairs k0, k0 + 1: quants (q >> 2k) & 3) against Q8K quants at xs, scaled by sc. */
 @inline function q2Quad(w: usize, xs: usize, h: i32, k0: i32, sc: v128): v128 {
-  const m3 = i8x16.splat(3);
+  const m3 = bytes(3);
   const q0 = v128.load(w + 16 + 32 * <usize>h);
   const q1 = v128.load(w + 32 + 32 * <usize>h);
   return quadDots(
@@ -1767,7 +1806,7 @@ function dotQ2_KQ8K(w: usize, xq: usize, k: i32): f32 {
   let offs = f32x4.splat(0);
   for (let b = 0; b < k; b += 256, w += 84, xq += 292) {
     const v = v128.load(w);
-    const sc = v128.and(v, i8x16.splat(0x0f));
+    const sc = v128.and(v, bytes(0x0f));
     const s16lo = i16x8.extend_low_i8x16_u(sc);
     const s16hi = i16x8.extend_high_i8x16_u(sc);
     const xs = xq + 36;
@@ -1811,7 +1850,7 @@ function dotQ2_KQ8K(w: usize, xq: usize, k: i32): f32 {
  */
 @inline function iq4xsSplitDot(w: usize, xs: usize, ib: i32): v128 {
   const q = v128.load(w + 8 + 16 * <usize>ib);
-  const lo = lookup16(iq4Levels(), v128.and(q, i8x16.splat(0x0f)));
+  const lo = lookup16(iq4Levels(), v128.and(q, bytes(0x0f)));
   const hi = lookup16(iq4Levels(), hiNibbles(q));
   const x = xs + 64 * <usize>ib;
   const z = i32x4.splat(0);
@@ -1842,7 +1881,7 @@ function dotIQ4_XSSplit(w: usize, xs: usize, xq: usize, k: i32): f32 {
  */
 function dotIQ4_XSQ8K(w: usize, xq: usize, k: i32): f32 {
   const levels = iq4Levels();
-  const m4 = i8x16.splat(0x0f);
+  const m4 = bytes(0x0f);
   let acc = f32x4.splat(0);
   for (let b = 0; b < k; b += 256, w += 136, xq += 292) {
     let isum = i32x4.splat(0);
@@ -1919,7 +1958,7 @@ function dotQ3_KQ8K(w: usize, xq: usize, k: i32): f32 {
 @inline function dotK45Q8Kx4(w: usize, xq: usize, xqs: usize, k: i32, q5: bool, out: usize, os: usize, bias: f32): void {
   let acc = f32x4.splat(0);
   let offs = f32x4.splat(0);
-  const m4 = i8x16.splat(0x0f);
+  const m4 = bytes(0x0f);
   const bs: usize = q5 ? 176 : 144;
   for (let b = 0; b < k; b += 256, w += bs, xq += 292) {
     const qs = w + (q5 ? 48 : 16);
@@ -2066,12 +2105,12 @@ const Q4X4_BLOCK: usize = 72;
 /** Quant vector j (0..7, a literal) of the Q5_0x4 (q5) / Q4_0x4 block at p: unsigned quants 0..31 / 0..15. */
 @inline function x4Quants(q5: bool, p: usize, j: i32): v128 {
   const nib = v128.load(p + 8 + 16 * <usize>(j & 3));
-  const q = j < 4 ? v128.and(nib, i8x16.splat(0x0f)) : hiNibbles(nib);
+  const q = j < 4 ? v128.and(nib, bytes(0x0f)) : hiNibbles(nib);
   if (!q5) return q;
   const plane = v128.load(p + 72);
   // Bit j of each byte to bit 4: 16-bit shifts by less than 8 never carry into bit 4 of the other byte.
   const b = j < 4 ? i16x8.shl(plane, 4 - j) : j == 4 ? plane : i16x8.shr_u(plane, j - 4);
-  return v128.or(q, v128.and(b, i8x16.splat(0x10)));
+  return v128.or(q, v128.and(b, bytes(0x10)));
 }
 
 /** The four rows' f32 scales of the Q5_0x4 / Q4_0x4 block at p. */
@@ -2162,7 +2201,7 @@ const Q4X4_BLOCK: usize = 72;
       const q = scratch + 144 * <usize>b;
       const o = g + (q5 ? Q5X4_BLOCK : Q4X4_BLOCK) * <usize>b;
       store<u64>(o, load<u64>(halves + 8 * <usize>b));
-      const m4 = i8x16.splat(0x0f);
+      const m4 = bytes(0x0f);
       for (let v: usize = 0; v < 4; v++) {
         const lo = v128.load(q + 16 * v);
         const hi = v128.load(q + 64 + 16 * v);
@@ -2172,7 +2211,7 @@ const Q4X4_BLOCK: usize = 72;
         let plane = i8x16.splat(0);
         for (let j = 0; j < 8; j++) {
           // Bit 4 of quant vector j's bytes to bit j of the plane's.
-          const bit = v128.and(i16x8.shr_u(v128.load(q + 16 * <usize>j), 4), i8x16.splat(1));
+          const bit = v128.and(i16x8.shr_u(v128.load(q + 16 * <usize>j), 4), bytes(1));
           plane = v128.or(plane, i16x8.shl(bit, j));
         }
         v128.store(o + 72, plane);
@@ -2212,7 +2251,7 @@ export function packQ4_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
 
 /** The four rows' outputs of one token (Q8A blocks at xt) against the IQ4_NLx4 group at g, without bias. */
 @inline function dotIQ4_NLx4U8(g: usize, xt: usize, nb: i32): v128 {
-  const levels = v128.xor(iq4Levels(), i8x16.splat(-128));
+  const levels = v128.xor(iq4Levels(), bytes(-128));
   const m = i16x8.splat(128);
   let acc = f32x4.splat(0);
   for (let b = 0, o: usize = 0; b < nb; b++, o += 40, g += Q4X4_BLOCK) {
@@ -2229,7 +2268,7 @@ export function packQ4_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
 
 /** The IQ4_NLx4 group at p (nb blocks) unpacked into the IQ4_NL prefill tile's one plane (levels + 128) and f32 scales. */
 @inline function unpackIQ4_NLx4(p: usize, nb: i32, dst: usize): void {
-  const levels = v128.xor(iq4Levels(), i8x16.splat(-128));
+  const levels = v128.xor(iq4Levels(), bytes(-128));
   for (let b = 0; b < nb; b++, p += Q4X4_BLOCK, dst += 144) {
     for (let j = 0; j < 8; j++) v128.store(dst + 16 * <usize>j, lookup16(levels, x4Quants(false, p, j)));
     v128.store(dst, x4Scales(p), 128);
@@ -2270,8 +2309,8 @@ const Q8X4_BLOCK: usize = 136;
 
 /** The Q8_0x4 group at p (nb blocks) unpacked into the packed prefill layout at dst (packRows4's Q8_0 output). */
 @inline function unpackQ8_0x4(p: usize, nb: i32, dst: usize, u8: bool): void {
-  const flip = i8x16.splat(-128);
-  const m4 = i8x16.splat(0x0f);
+  const flip = bytes(-128);
+  const m4 = bytes(0x0f);
   const pb = packedBlockBytes(T_Q8_0, u8);
   for (let b = 0; b < nb; b++, p += Q8X4_BLOCK, dst += pb) {
     for (let j: usize = 0; j < 8; j++) {
@@ -2379,7 +2418,7 @@ function dequantInterleavedRow(type: i32, table: usize, k: i32, id: u32, dst: us
  */
 @inline function dotQ8_0x4U8(g: usize, xq: usize, nb: i32): v128 {
   let acc = f32x4.splat(0);
-  const flip = i8x16.splat(-128);
+  const flip = bytes(-128);
   const m = i16x8.splat(128);
   for (let b = 0; b < nb; b++, g += Q8X4_BLOCK, xq += 40) {
     // The token's bytes broadcast from two loads (x4DotsU8): 1.02-1.05x four-byte broadcast loads.
@@ -2466,7 +2505,7 @@ export function q8kPackBytes(k: i32): usize {
   const c = g >> 2; // 64-element chunk: low nibbles are its first 32 elements, high nibbles the rest
   const h = g & 3;
   const v = v128.load(w + (q5 ? 48 : 16) + <usize>(32 * c + 16 * (h & 1)));
-  let q = h < 2 ? v128.and(v, i8x16.splat(0x0f)) : hiNibbles(v);
+  let q = h < 2 ? v128.and(v, bytes(0x0f)) : hiNibbles(v);
   if (q5) q = v128.or(q, bit5(v128.load(w + 16 + <usize>(16 * (h & 1))), 2 * c + (h >> 1)));
   return q;
 }
@@ -2497,7 +2536,7 @@ export function q8kPackBytes(k: i32): usize {
 /** Elements 16g .. 16g + 15 of a Q2_K super-block at w as unsigned quants (0..3), as q2Quad reads them. */
 @inline function q2LanesAt(w: usize, g: i32): v128 {
   const q = v128.load(w + 16 + 32 * <usize>(g >> 3) + <usize>(16 * (g & 1)));
-  return v128.and(i16x8.shr_u(q, 2 * ((g >> 1) & 3)), i8x16.splat(3));
+  return v128.and(i16x8.shr_u(q, 2 * ((g >> 1) & 3)), bytes(3));
 }
 
 /** Group g's quants of a K-quant super-block (any type). */
@@ -2517,7 +2556,7 @@ export function q8kPackBytes(k: i32): usize {
 @inline function kScales16(type: i32, w: usize): v128 {
   if (type == T_Q6_K) return v128.load(w + 192);
   if (type == T_Q3_K) return q3Scales(w + 96);
-  return v128.and(v128.load(w), i8x16.splat(0x0f));
+  return v128.and(v128.load(w), bytes(0x0f));
 }
 
 /** The scales per 16 elements: Q6_K, Q3_K and Q2_K (Q4_K and Q5_K have theirs per 32). */
