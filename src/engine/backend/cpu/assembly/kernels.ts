@@ -159,14 +159,70 @@ const BYTE_SPLATS = memory.data<u32>([
   0xf0f0f0f0, 0xf1f1f1f1, 0xf2f2f2f2, 0xf3f3f3f3, 0xf4f4f4f4, 0xf5f5f5f5, 0xf6f6f6f6, 0xf7f7f7f7, 0xf8f8f8f8, 0xf9f9f9f9, 0xfafafafa, 0xfbfbfbfb, 0xfcfcfcfc, 0xfdfdfdfd, 0xfefefefe, 0xffffffff,
 ]);
 
+/** Every i16 value 0..255 splatted as a 32-bit pattern (entry v is v * 0x00010001), for `words`. */
+const WORD_SPLATS = memory.data<u32>([
+  0x00000000, 0x00010001, 0x00020002, 0x00030003, 0x00040004, 0x00050005, 0x00060006, 0x00070007, 0x00080008, 0x00090009, 0x000a000a, 0x000b000b, 0x000c000c, 0x000d000d, 0x000e000e, 0x000f000f,
+  0x00100010, 0x00110011, 0x00120012, 0x00130013, 0x00140014, 0x00150015, 0x00160016, 0x00170017, 0x00180018, 0x00190019, 0x001a001a, 0x001b001b, 0x001c001c, 0x001d001d, 0x001e001e, 0x001f001f,
+  0x00200020, 0x00210021, 0x00220022, 0x00230023, 0x00240024, 0x00250025, 0x00260026, 0x00270027, 0x00280028, 0x00290029, 0x002a002a, 0x002b002b, 0x002c002c, 0x002d002d, 0x002e002e, 0x002f002f,
+  0x00300030, 0x00310031, 0x00320032, 0x00330033, 0x00340034, 0x00350035, 0x00360036, 0x00370037, 0x00380038, 0x00390039, 0x003a003a, 0x003b003b, 0x003c003c, 0x003d003d, 0x003e003e, 0x003f003f,
+  0x00400040, 0x00410041, 0x00420042, 0x00430043, 0x00440044, 0x00450045, 0x00460046, 0x00470047, 0x00480048, 0x00490049, 0x004a004a, 0x004b004b, 0x004c004c, 0x004d004d, 0x004e004e, 0x004f004f,
+  0x00500050, 0x00510051, 0x00520052, 0x00530053, 0x00540054, 0x00550055, 0x00560056, 0x00570057, 0x00580058, 0x00590059, 0x005a005a, 0x005b005b, 0x005c005c, 0x005d005d, 0x005e005e, 0x005f005f,
+  0x00600060, 0x00610061, 0x00620062, 0x00630063, 0x00640064, 0x00650065, 0x00660066, 0x00670067, 0x00680068, 0x00690069, 0x006a006a, 0x006b006b, 0x006c006c, 0x006d006d, 0x006e006e, 0x006f006f,
+  0x00700070, 0x00710071, 0x00720072, 0x00730073, 0x00740074, 0x00750075, 0x00760076, 0x00770077, 0x00780078, 0x00790079, 0x007a007a, 0x007b007b, 0x007c007c, 0x007d007d, 0x007e007e, 0x007f007f,
+  0x00800080, 0x00810081, 0x00820082, 0x00830083, 0x00840084, 0x00850085, 0x00860086, 0x00870087, 0x00880088, 0x00890089, 0x008a008a, 0x008b008b, 0x008c008c, 0x008d008d, 0x008e008e, 0x008f008f,
+  0x00900090, 0x00910091, 0x00920092, 0x00930093, 0x00940094, 0x00950095, 0x00960096, 0x00970097, 0x00980098, 0x00990099, 0x009a009a, 0x009b009b, 0x009c009c, 0x009d009d, 0x009e009e, 0x009f009f,
+  0x00a000a0, 0x00a100a1, 0x00a200a2, 0x00a300a3, 0x00a400a4, 0x00a500a5, 0x00a600a6, 0x00a700a7, 0x00a800a8, 0x00a900a9, 0x00aa00aa, 0x00ab00ab, 0x00ac00ac, 0x00ad00ad, 0x00ae00ae, 0x00af00af,
+  0x00b000b0, 0x00b100b1, 0x00b200b2, 0x00b300b3, 0x00b400b4, 0x00b500b5, 0x00b600b6, 0x00b700b7, 0x00b800b8, 0x00b900b9, 0x00ba00ba, 0x00bb00bb, 0x00bc00bc, 0x00bd00bd, 0x00be00be, 0x00bf00bf,
+  0x00c000c0, 0x00c100c1, 0x00c200c2, 0x00c300c3, 0x00c400c4, 0x00c500c5, 0x00c600c6, 0x00c700c7, 0x00c800c8, 0x00c900c9, 0x00ca00ca, 0x00cb00cb, 0x00cc00cc, 0x00cd00cd, 0x00ce00ce, 0x00cf00cf,
+  0x00d000d0, 0x00d100d1, 0x00d200d2, 0x00d300d3, 0x00d400d4, 0x00d500d5, 0x00d600d6, 0x00d700d7, 0x00d800d8, 0x00d900d9, 0x00da00da, 0x00db00db, 0x00dc00dc, 0x00dd00dd, 0x00de00de, 0x00df00df,
+  0x00e000e0, 0x00e100e1, 0x00e200e2, 0x00e300e3, 0x00e400e4, 0x00e500e5, 0x00e600e6, 0x00e700e7, 0x00e800e8, 0x00e900e9, 0x00ea00ea, 0x00eb00eb, 0x00ec00ec, 0x00ed00ed, 0x00ee00ee, 0x00ef00ef,
+  0x00f000f0, 0x00f100f1, 0x00f200f2, 0x00f300f3, 0x00f400f4, 0x00f500f5, 0x00f600f6, 0x00f700f7, 0x00f800f8, 0x00f900f9, 0x00fa00fa, 0x00fb00fb, 0x00fc00fc, 0x00fd00fd, 0x00fe00fe, 0x00ff00ff,
+]);
+
+/** 32-bit patterns of the f16 conversion (f16x4) and the exp (expNonPositive), by the K_* indices, for `lanes32`. */
+const LANE_CONSTS = memory.data<u32>([0x7fff, 0x7c00, 0x7f800000, 0x38000000, 0x3ff, 0x8000, 127]);
+const K_F16_EM: i32 = 0; // 0x7fff: exponent and mantissa
+const K_F16_EXP: i32 = 1; // 0x7c00
+const K_F32_INF: i32 = 2; // 0x7f800000
+const K_F16_REBIAS: i32 = 3; // 0x38000000: (127 - 15) << 23
+const K_F16_MANT: i32 = 4; // 0x3ff
+const K_F16_SIGN: i32 = 5; // 0x8000
+const K_EXP_BIAS: i32 = 6; // 127
+
+/**
+ * f32 constants by the F_* indices, for `floats`: 2^-24 (f16x4's subnormals); expNonPositive's
+ * cut-off, log2(e), ln 2 in a high and a low part, its polynomial (highest degree first) and 1.
+ */
+const FLOAT_CONSTS = memory.data<f32>([
+  5.9604644775390625e-8, -87, 1.44269504088896341, 0.693359375, -2.12194440e-4,
+  1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1, 1,
+]);
+const F_TWO_M24: i32 = 0;
+const F_EXP_MIN: i32 = 1;
+const F_LOG2E: i32 = 2;
+const F_LN2_HI: i32 = 3;
+const F_LN2_LO: i32 = 4;
+const F_EXP_P0: i32 = 5; // 5..10
+const F_ONE: i32 = 11;
+
 /** i8x16.splat(b) for a literal b, from memory (see BYTE_SPLATS). */
 @inline function bytes(b: i32): v128 {
   return v128.load32_splat(BYTE_SPLATS + (<usize>(b & 0xff) << 2));
 }
 
-/** A 32-bit pattern (a memory.data<u32> constant at p) in every lane, from memory (see BYTE_SPLATS). */
-@inline function lanes32(p: usize): v128 {
-  return v128.load32_splat(p);
+/** i16x8.splat(v) for a literal v in 0..255, from memory (see BYTE_SPLATS). */
+@inline function words(v: i32): v128 {
+  return v128.load32_splat(WORD_SPLATS + (<usize>(v & 0xff) << 2));
+}
+
+/** LANE_CONSTS[i] (a K_* index) in every 32-bit lane, from memory (see BYTE_SPLATS). */
+@inline function lanes32(i: i32): v128 {
+  return v128.load32_splat(LANE_CONSTS + (<usize>i << 2));
+}
+
+/** FLOAT_CONSTS[i] (an F_* index) in every lane, from memory (see BYTE_SPLATS). */
+@inline function floats(i: i32): v128 {
+  return v128.load32_splat(FLOAT_CONSTS + (<usize>i << 2));
 }
 
 @inline function madd(a: v128, b: v128, c: v128): v128 {
@@ -201,12 +257,12 @@ const BYTE_SPLATS = memory.data<u32>([
 
 /** Four halves in the low 16 bits of each i32 lane to f32x4 (as f16: no denormal operands). */
 @inline function f16x4(h: v128): v128 {
-  const em = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
-  const exponent = v128.and(h, i32x4.splat(0x7c00));
-  let v = v128.bitselect(v128.or(em, i32x4.splat(0x7f800000)), i32x4.add(em, i32x4.splat(0x38000000)), i32x4.eq(exponent, i32x4.splat(0x7c00)));
-  const subnormal = f32x4.mul(f32x4.convert_i32x4_s(v128.and(h, i32x4.splat(0x3ff))), f32x4.splat(5.9604644775390625e-8));
+  const em = i32x4.shl(v128.and(h, lanes32(K_F16_EM)), 13);
+  const exponent = v128.and(h, lanes32(K_F16_EXP));
+  let v = v128.bitselect(v128.or(em, lanes32(K_F32_INF)), i32x4.add(em, lanes32(K_F16_REBIAS)), i32x4.eq(exponent, lanes32(K_F16_EXP)));
+  const subnormal = f32x4.mul(f32x4.convert_i32x4_s(v128.and(h, lanes32(K_F16_MANT))), floats(F_TWO_M24));
   v = v128.bitselect(subnormal, v, i32x4.eq(exponent, i32x4.splat(0)));
-  return v128.or(v, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+  return v128.or(v, i32x4.shl(v128.and(h, lanes32(K_F16_SIGN)), 16));
 }
 
 @inline function loadF16(p: usize): f32 {
@@ -521,6 +577,15 @@ function dequantQ3_K(src: usize, dst: usize, n: i32): void {
 @inline function lookup16(table: v128, idx: v128): v128 {
   if (RELAXED) return i8x16.relaxed_swizzle(table, idx);
   return i8x16.swizzle(table, idx);
+}
+
+/**
+ * A byte gather whose indices are 0..15 or at least 0x80 (giving 0): exact in both builds, one
+ * pshufb with relaxed SIMD (the plain swizzle adds a saturating fix-up for indices 16..127).
+ */
+@inline function zeroSwizzle(v: v128, idx: v128): v128 {
+  if (RELAXED) return i8x16.relaxed_swizzle(v, idx);
+  return i8x16.swizzle(v, idx);
 }
 
 /** ggml's kvalues_iq4nl: the 16 levels of IQ4_NL / IQ4_XS, looked up by nibble with lookup16. */
@@ -869,7 +934,7 @@ function dotIQ4_NL(w: usize, xq: usize, k: i32): f32 {
  */
 function dotIQ4_NLU8(w: usize, xq: usize, k: i32): f32 {
   const levels = v128.xor(iq4Levels(), bytes(-128));
-  const m = i16x8.splat(128);
+  const m = words(128);
   const nb = k >> 5;
   let acc = f32x4.splat(0);
   let b = 0;
@@ -1266,7 +1331,7 @@ export function q8aPackBytes(type: i32, k: i32): usize {
   if (RELAXED) return i16x8.relaxed_dot_i8x16_i7x16_s(x, w);
   // Plain SIMD (the packed kernels are not run there, but the module must compile): the same
   // pair sums from the even and odd bytes widened to i16.
-  const m = i16x8.splat(0xff);
+  const m = words(0xff);
   const even = i16x8.mul(i16x8.shr_s(i16x8.shl(x, 8), 8), v128.and(w, m));
   return i16x8.add(even, i16x8.mul(i16x8.shr_s(x, 8), i16x8.shr_u(w, 8)));
 }
@@ -1291,15 +1356,15 @@ export function q8aPackBytes(type: i32, k: i32): usize {
 @inline function packedBlockSum(type: i32, p: usize, hs: usize, xs: usize): v128 {
   // The block's two i16 half sums in every lane; one i16 dot with `m` adds them times m.
   const sums = v128.load32_splat(hs);
-  const one = i16x8.splat(1);
+  const one = words(1);
   if (twoPlanes(type)) {
     // Nibbles <= 15: eight pair sums of one plane fit in i16.
     const lo = i16x8.add(packedDot16(p, xs), packedDot16(p + 64, xs + 16));
     const hi = i16x8.add(packedDot16(p + 128, xs), packedDot16(p + 192, xs + 16));
-    return i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(lo, one), i32x4.dot_i16x8_s(hi, i16x8.splat(16))), i32x4.dot_i16x8_s(sums, i16x8.splat(128)));
+    return i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(lo, one), i32x4.dot_i16x8_s(hi, words(16))), i32x4.dot_i16x8_s(sums, words(128)));
   }
   const s = i32x4.add(i32x4.dot_i16x8_s(packedDot16(p, xs), one), i32x4.dot_i16x8_s(packedDot16(p + 64, xs + 16), one));
-  return i32x4.sub(s, i32x4.dot_i16x8_s(sums, i16x8.splat(type == T_Q4_0 ? 8 : 16)));
+  return i32x4.sub(s, i32x4.dot_i16x8_s(sums, words(type == T_Q4_0 ? 8 : 16)));
 }
 
 /**
@@ -1337,7 +1402,7 @@ export function q8aPackBytes(type: i32, k: i32): usize {
         s2 = dotU8Add(v128.load32_splat(x2 + xs + j), wj, s2);
         s3 = dotU8Add(v128.load32_splat(x3 + xs + j), wj, s3);
       }
-      const m = i16x8.splat(128);
+      const m = words(128);
       a0 = madd(f32x4.convert_i32x4_s(i32x4.sub(s0, i32x4.dot_i16x8_s(v128.load32_splat(xq + hs), m))), f32x4.mul(v128.load32_splat(xq + o), d), a0);
       a1 = madd(f32x4.convert_i32x4_s(i32x4.sub(s1, i32x4.dot_i16x8_s(v128.load32_splat(x1 + hs), m))), f32x4.mul(v128.load32_splat(x1 + o), d), a1);
       a2 = madd(f32x4.convert_i32x4_s(i32x4.sub(s2, i32x4.dot_i16x8_s(v128.load32_splat(x2 + hs), m))), f32x4.mul(v128.load32_splat(x2 + o), d), a2);
@@ -1591,14 +1656,18 @@ export function quantizeQ8K(x: usize, xStride: i32, dst: usize, k: i32, rowStart
   return i64x2.replace_lane(i64x2.splat(0), 0, (<i64>hi << 32) | <i64>lo);
 }
 
+/** k4MinDot's gathers: mins 0..3, then 4..7, each twice as the low byte of an i16 lane. */
+const MIN_PAIR_INDICES = memory.data<u8>([
+  0, 0x80, 0, 0x80, 1, 0x80, 1, 0x80, 2, 0x80, 2, 0x80, 3, 0x80, 3, 0x80,
+  4, 0x80, 4, 0x80, 5, 0x80, 5, 0x80, 6, 0x80, 6, 0x80, 7, 0x80, 7, 0x80,
+]);
 /**
  * sum_j min_j * (bsum[2j] + bsum[2j + 1]) in the lanes of an i32x4: the 8 mins (bytes of `mins`)
  * widened to 16 i16 lanes, each twice, against the Q8K block's 16 sums per 16 (< 2^17 a lane).
  */
 @inline function k4MinDot(mins: v128, xb: usize): v128 {
-  const z = i8x16.splat(0);
-  const m0 = i8x16.shuffle(mins, z, 0, 16, 0, 16, 1, 16, 1, 16, 2, 16, 2, 16, 3, 16, 3, 16);
-  const m1 = i8x16.shuffle(mins, z, 4, 16, 4, 16, 5, 16, 5, 16, 6, 16, 6, 16, 7, 16, 7, 16);
+  const m0 = zeroSwizzle(mins, v128.load(MIN_PAIR_INDICES));
+  const m1 = zeroSwizzle(mins, v128.load(MIN_PAIR_INDICES, 16));
   return i32x4.add(i32x4.dot_i16x8_s(m0, v128.load(xb + 4)), i32x4.dot_i16x8_s(m1, v128.load(xb + 20)));
 }
 
@@ -2147,7 +2216,7 @@ const Q4X4_BLOCK: usize = 72;
     x4Quants(q5, p, 0), x4Quants(q5, p, 1), x4Quants(q5, p, 2), x4Quants(q5, p, 3),
     x4Quants(q5, p, 4), x4Quants(q5, p, 5), x4Quants(q5, p, 6), x4Quants(q5, p, 7), xb,
   );
-  return i32x4.sub(s, i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), i16x8.splat(q5 ? 16 : 8)));
+  return i32x4.sub(s, i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), words(q5 ? 16 : 8)));
 }
 
 /** One token's Q8A block at xb against the Q5_0x4 (q5) / Q4_0x4 block at p: the four rows' integer sums (packedBlockSum's). */
@@ -2160,9 +2229,9 @@ const Q4X4_BLOCK: usize = 72;
     i16x8.add(pairDot(v128.load32_splat(xb, 24), x4Quants(q5, p, 4)), pairDot(v128.load32_splat(xb, 28), x4Quants(q5, p, 5))),
     i16x8.add(pairDot(v128.load32_splat(xb, 32), x4Quants(q5, p, 6)), pairDot(v128.load32_splat(xb, 36), x4Quants(q5, p, 7))),
   );
-  const one = i16x8.splat(1);
+  const one = words(1);
   const s = i32x4.add(i32x4.dot_i16x8_s(a, one), i32x4.dot_i16x8_s(b, one));
-  return i32x4.sub(s, i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), i16x8.splat(q5 ? 16 : 8)));
+  return i32x4.sub(s, i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), words(q5 ? 16 : 8)));
 }
 
 /** The Q5_0x4 (q5) / Q4_0x4 group at p (nb blocks) unpacked into the packed prefill layout at dst (packRows4's output). */
@@ -2252,7 +2321,7 @@ export function packQ4_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
 /** The four rows' outputs of one token (Q8A blocks at xt) against the IQ4_NLx4 group at g, without bias. */
 @inline function dotIQ4_NLx4U8(g: usize, xt: usize, nb: i32): v128 {
   const levels = v128.xor(iq4Levels(), bytes(-128));
-  const m = i16x8.splat(128);
+  const m = words(128);
   let acc = f32x4.splat(0);
   for (let b = 0, o: usize = 0; b < nb; b++, o += 40, g += Q4X4_BLOCK) {
     const xb = xt + o;
@@ -2392,7 +2461,7 @@ function dequantInterleavedRow(type: i32, table: usize, k: i32, id: u32, dst: us
  */
 @inline function dotI8U7Add(w: v128, x: v128, acc: v128): v128 {
   if (RELAXED) return i32x4.relaxed_dot_i8x16_i7x16_add_s(w, x, acc);
-  return i32x4.add(acc, i32x4.dot_i16x8_s(pairDot(w, x), i16x8.splat(1)));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(pairDot(w, x), words(1)));
 }
 
 /** The four rows' outputs of one token split at xs (its Q8A blocks at xq) against the Q8_0x4 group at g, without bias. */
@@ -2419,7 +2488,7 @@ function dequantInterleavedRow(type: i32, table: usize, k: i32, id: u32, dst: us
 @inline function dotQ8_0x4U8(g: usize, xq: usize, nb: i32): v128 {
   let acc = f32x4.splat(0);
   const flip = bytes(-128);
-  const m = i16x8.splat(128);
+  const m = words(128);
   for (let b = 0; b < nb; b++, g += Q8X4_BLOCK, xq += 40) {
     // The token's bytes broadcast from two loads (x4DotsU8): 1.02-1.05x four-byte broadcast loads.
     const dots = x4DotsU8(
@@ -2584,25 +2653,32 @@ export function q8kPackBytes(k: i32): usize {
  * [v_r0,i0, v_r0,i1, v_r1,i0, v_r1,i1, ...] as i16 from two k45RowBytes vectors (rows 0, 1 in lo;
  * 2, 3 in hi): a scale twice (i0 = i1) or a pair of mins.
  */
+/**
+ * Swizzle indices of rowPairsOf (two vectors: rows 0, 1 of lo; rows 2, 3 of hi) and rowPairsI8
+ * (four: row r's two bytes at 2r), 0x80 for the bytes that stay 0.
+ */
+const ROW_PAIR_INDICES = memory.data<u8>([
+  0, 0, 8, 8, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+  0x80, 0x80, 0x80, 0x80, 0, 0, 8, 8, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+  0, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+  0x80, 0x80, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+  0x80, 0x80, 0x80, 0x80, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+  0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+]);
 @inline function rowPairsOf(lo: v128, hi: v128, i0: i32, i1: i32): v128 {
-  // Swizzle indices past 15 give 0: rows 0, 1 from lo into bytes 0..3, rows 2, 3 from hi into 4..7.
+  // Rows 0, 1 from lo into bytes 0..3, rows 2, 3 from hi into 4..7; indices from 0x80 give 0.
   const at = i16x8.splat(<i16>((i1 << 8) | i0));
-  const a = i8x16.swizzle(lo, i8x16.add(i8x16(0, 0, 8, 8, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16), at));
-  const b = i8x16.swizzle(hi, i8x16.add(i8x16(16, 16, 16, 16, 0, 0, 8, 8, 16, 16, 16, 16, 16, 16, 16, 16), at));
+  const a = zeroSwizzle(lo, i8x16.add(v128.load(ROW_PAIR_INDICES), at));
+  const b = zeroSwizzle(hi, i8x16.add(v128.load(ROW_PAIR_INDICES, 16), at));
   return i16x8.extend_low_i8x16_u(v128.or(a, b));
 }
-
-/**
- * [v0[i0], v0[i1], v1[i0], v1[i1], v2[i0], ...] as signed i16: bytes i0, i1 of four rows' vectors
- * (Q6_K's 16 i8 scales per row).
- */
 @inline function rowPairsI8(v0: v128, v1: v128, v2: v128, v3: v128, i0: i32, i1: i32): v128 {
-  // Each row's two indices at its two bytes, 0x80 (swizzle gives 0) everywhere else.
+  // Each row's two indices at its two bytes, 0x80 (the swizzle gives 0) everywhere else.
   const at = i16x8.splat(<i16>((i1 << 8) | i0));
-  const r0 = i8x16.swizzle(v0, v128.or(at, i8x16(0, 0, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128)));
-  const r1 = i8x16.swizzle(v1, v128.or(at, i8x16(-128, -128, 0, 0, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128)));
-  const r2 = i8x16.swizzle(v2, v128.or(at, i8x16(-128, -128, -128, -128, 0, 0, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128)));
-  const r3 = i8x16.swizzle(v3, v128.or(at, i8x16(-128, -128, -128, -128, -128, -128, 0, 0, -128, -128, -128, -128, -128, -128, -128, -128)));
+  const r0 = zeroSwizzle(v0, v128.or(at, v128.load(ROW_PAIR_INDICES, 32)));
+  const r1 = zeroSwizzle(v1, v128.or(at, v128.load(ROW_PAIR_INDICES, 48)));
+  const r2 = zeroSwizzle(v2, v128.or(at, v128.load(ROW_PAIR_INDICES, 64)));
+  const r3 = zeroSwizzle(v3, v128.or(at, v128.load(ROW_PAIR_INDICES, 80)));
   return i16x8.extend_low_i8x16_s(v128.or(v128.or(r0, r1), v128.or(r2, r3)));
 }
 
@@ -3255,19 +3331,19 @@ export function attention(
  * assist), and such a weight is below the f32 rounding of any sum it joins.
  */
 @inline function expNonPositive(x: v128): v128 {
-  const xc = f32x4.max(x, f32x4.splat(-87));
-  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
-  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
-  let p = f32x4.splat(1.9875691500e-4);
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
-  p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1));
-  const pow2n = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return v128.and(f32x4.mul(p, pow2n), f32x4.gt(x, f32x4.splat(-87)));
+  const xc = f32x4.max(x, floats(F_EXP_MIN));
+  const n = f32x4.nearest(f32x4.mul(xc, floats(F_LOG2E)));
+  let r = f32x4.sub(xc, f32x4.mul(n, floats(F_LN2_HI)));
+  r = f32x4.sub(r, f32x4.mul(n, floats(F_LN2_LO)));
+  let p = floats(F_EXP_P0);
+  p = f32x4.add(f32x4.mul(p, r), floats(F_EXP_P0 + 1));
+  p = f32x4.add(f32x4.mul(p, r), floats(F_EXP_P0 + 2));
+  p = f32x4.add(f32x4.mul(p, r), floats(F_EXP_P0 + 3));
+  p = f32x4.add(f32x4.mul(p, r), floats(F_EXP_P0 + 4));
+  p = f32x4.add(f32x4.mul(p, r), floats(F_EXP_P0 + 5));
+  p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), floats(F_ONE));
+  const pow2n = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), lanes32(K_EXP_BIAS)), 23);
+  return v128.and(f32x4.mul(p, pow2n), f32x4.gt(x, floats(F_EXP_MIN)));
 }
 
 /** softmax(x * scale) per row; in place allowed. */
