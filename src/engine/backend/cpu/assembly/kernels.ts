@@ -2764,6 +2764,25 @@ const ROW_PAIR_INDICES = memory.data<u8>([
   return i32x4.add(dotU8Add(i32x4.shuffle(x, x, 2, 2, 2, 2), w2, d), dotU8Add(i32x4.shuffle(x, x, 3, 3, 3, 3), w3, e));
 }
 
+/**
+ * packedKDot over two consecutive groups that share their scales (Q4_K / Q5_K: a sub-block of 32
+ * is groups 2j, 2j + 1): the eight weight vectors at pg, the token's 32 elements at xg, one sum.
+ * The weights are loaded per token (loads are cheap; eight held for four tokens would spill).
+ */
+@inline function packedKDot32(pg: usize, xg: usize): v128 {
+  const x = v128.load(xg);
+  const y = v128.load(xg, 16);
+  let d = dotU8Add(i32x4.shuffle(x, x, 0, 0, 0, 0), v128.load(pg), i32x4.splat(0));
+  let e = dotU8Add(i32x4.shuffle(x, x, 1, 1, 1, 1), v128.load(pg, 16), i32x4.splat(0));
+  d = dotU8Add(i32x4.shuffle(x, x, 2, 2, 2, 2), v128.load(pg, 32), d);
+  e = dotU8Add(i32x4.shuffle(x, x, 3, 3, 3, 3), v128.load(pg, 48), e);
+  d = dotU8Add(i32x4.shuffle(y, y, 0, 0, 0, 0), v128.load(pg, 64), d);
+  e = dotU8Add(i32x4.shuffle(y, y, 1, 1, 1, 1), v128.load(pg, 80), e);
+  d = dotU8Add(i32x4.shuffle(y, y, 2, 2, 2, 2), v128.load(pg, 96), d);
+  e = dotU8Add(i32x4.shuffle(y, y, 3, 3, 3, 3), v128.load(pg, 112), e);
+  return i32x4.add(d, e);
+}
+
 /** sum_q dot(lane q of v in every lane, the packed i16 pairs at p + 16q), q = 0..3. */
 @inline function pairsDot4(v: v128, p: usize): v128 {
   return i32x4.add(
@@ -2803,7 +2822,17 @@ const ROW_PAIR_INDICES = memory.data<u8>([
     let s1 = i32x4.splat(0);
     let s2 = i32x4.splat(0);
     let s3 = i32x4.splat(0);
-    for (let g: usize = 0; g < 16; g++) {
+    for (let g: usize = 0; u8 && !scalesPer16(type) && g < 16; g += 2) {
+      // Per-32 scales (Q4_K, Q5_K): two groups' dots summed before one multiply by their scales.
+      const pg = p + 64 * g;
+      const sc32 = i32x4.shr_s(v128.load(p + 1024 + 16 * g), 16);
+      const xo = o + 36 + 16 * g;
+      s0 = i32x4.add(s0, i32x4.mul(packedKDot32(pg, xq + xo), sc32));
+      s1 = i32x4.add(s1, i32x4.mul(packedKDot32(pg, x1 + xo), sc32));
+      s2 = i32x4.add(s2, i32x4.mul(packedKDot32(pg, x2 + xo), sc32));
+      s3 = i32x4.add(s3, i32x4.mul(packedKDot32(pg, x3 + xo), sc32));
+    }
+    for (let g: usize = 0; !(u8 && !scalesPer16(type)) && g < 16; g++) {
       const pg = p + 64 * g;
       const sc = v128.load(p + 1024 + 16 * g);
       const xo = o + 36 + 16 * g;
