@@ -1671,8 +1671,14 @@ const MIN_PAIR_INDICES = memory.data<u8>([
   return i32x4.add(i32x4.dot_i16x8_s(m0, v128.load(xb + 4)), i32x4.dot_i16x8_s(m1, v128.load(xb + 20)));
 }
 
-/** Q4_K (q5 = false) / Q5_K (q5 = true) row dot on Q8K activations. */
-@inline function dotK45Q8K(w: usize, xq: usize, k: i32, q5: bool): f32 {
+/**
+ * Q4_K (q5 = false) / Q5_K (q5 = true) row dot on Q8K activations. hi16 (Q4_K where the
+ * unsigned-byte dot is exact): the high nibbles stay in place (q & 0xf0, 16 times their value; no
+ * shift), the low nibbles' scales are taken 16 times to match, and the block's float scale is
+ * divided by 16. Every integer is exactly 16 times the other form's and 16 is a power of two, so
+ * the result is bitwise the same.
+ */
+@inline function dotK45Q8K(w: usize, xq: usize, k: i32, q5: bool, hi16: bool = false): f32 {
   let acc = f32x4.splat(0);
   let offs = f32x4.splat(0);
   const bs: usize = q5 ? 176 : 144;
@@ -1682,10 +1688,10 @@ const MIN_PAIR_INDICES = memory.data<u8>([
     const u2 = load<u32>(w + 12);
     const xs = xq + 36;
     // Lanes stay below 8 * 63 * 32 * 31 * 127: < 2^26.
-    let isum = k45Quad(w, xs, 0, q5, k4ScalesLo(u0));
-    isum = i32x4.add(isum, k45Quad(w, xs, 1, q5, k4ScalesHi(u0, u2)));
+    let isum = k45Quad(w, xs, 0, q5, k4ScalesLo(u0), hi16);
+    isum = i32x4.add(isum, k45Quad(w, xs, 1, q5, k4ScalesHi(u0, u2), hi16));
     const dx = load<f32>(xq);
-    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(loadF16(w) * dx), acc);
+    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(hi16 ? loadF16(w) * dx * 0.0625 : loadF16(w) * dx), acc);
     offs = madd(f32x4.convert_i32x4_s(k4MinDot(k4Mins(u0, u1, u2), xq)), f32x4.splat(loadF16(w + 2) * dx), offs);
   }
   return hsum(acc) - hsum(offs);
@@ -1698,7 +1704,9 @@ const MIN_PAIR_INDICES = memory.data<u8>([
  * (1.2x the multiply per sub-block in Chromium); plain SIMD: each sub-block's four products per i16
  * lane scaled by one i16 dot (dotU5x32Scaled), 0.89x if it took the relaxed build's way.
  */
-@inline function k45Quad(w: usize, xs: usize, h: i32, q5: bool, sc: u32): v128 {
+/** i16 multipliers [16, 1] repeated: k45Quad's scales for low / high nibbles in the hi16 form. */
+const LOW_NIBBLE_SCALE = memory.data<u16>([16, 1]);
+@inline function k45Quad(w: usize, xs: usize, h: i32, q5: bool, sc: u32, hi16: bool): v128 {
   const qs = w + (q5 ? 48 : 16) + 64 * <usize>h;
   const m4 = bytes(0x0f);
   const z = i32x4.splat(0);
@@ -1709,12 +1717,12 @@ const MIN_PAIR_INDICES = memory.data<u8>([
   const b1 = v128.load(qs + 48);
   let la0 = v128.and(a0, m4);
   let la1 = v128.and(a1, m4);
-  let ha0 = hiNibbles(a0);
-  let ha1 = hiNibbles(a1);
+  let ha0 = hi16 ? v128.and(a0, bytes(0xf0)) : hiNibbles(a0);
+  let ha1 = hi16 ? v128.and(a1, bytes(0xf0)) : hiNibbles(a1);
   let lb0 = v128.and(b0, m4);
   let lb1 = v128.and(b1, m4);
-  let hb0 = hiNibbles(b0);
-  let hb1 = hiNibbles(b1);
+  let hb0 = hi16 ? v128.and(b0, bytes(0xf0)) : hiNibbles(b0);
+  let hb1 = hi16 ? v128.and(b1, bytes(0xf0)) : hiNibbles(b1);
   if (q5) {
     const qh0 = v128.load(w + 16);
     const qh1 = v128.load(w + 32);
@@ -1735,8 +1743,15 @@ const MIN_PAIR_INDICES = memory.data<u8>([
     return dotU5x32Scaled(hb0, v128.load(x, 96), hb1, v128.load(x, 112), <i32>(sc >> 24), s);
   }
   const d0 = dotU7(la1, v128.load(x, 16), dotU7(la0, v128.load(x), z));
-  const d1 = dotU7(ha1, v128.load(x, 48), dotU7(ha0, v128.load(x, 32), z));
   const d2 = dotU7(lb1, v128.load(x, 80), dotU7(lb0, v128.load(x, 64), z));
+  if (hi16) {
+    const d1 = dotU8Add(v128.load(x, 48), ha1, dotU8Add(v128.load(x, 32), ha0, z));
+    const d3 = dotU8Add(v128.load(x, 112), hb1, dotU8Add(v128.load(x, 96), hb0, z));
+    // Lanes 0, 2 (low nibbles) take 16 times their scales.
+    const scales16 = i16x8.mul(i16x8.extend_low_i8x16_u(i32x4.splat(sc)), v128.load32_splat(LOW_NIBBLE_SCALE));
+    return i32x4.mul(hsum4I(d0, d1, d2, d3), i32x4.extend_low_i16x8_u(scales16));
+  }
+  const d1 = dotU7(ha1, v128.load(x, 48), dotU7(ha0, v128.load(x, 32), z));
   const d3 = dotU7(hb1, v128.load(x, 112), dotU7(hb0, v128.load(x, 96), z));
   const scales = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(i32x4.splat(sc)));
   return i32x4.mul(hsum4I(d0, d1, d2, d3), scales);
@@ -2884,10 +2899,10 @@ const ROW_PAIR_INDICES = memory.data<u8>([
   storeTile(a0, a1, a2, a3, bias4, out, os);
 }
 
-/** One weight row of a Q8K type against one token's Q8K activations (the one-token dots, no scratch). */
-@inline function dotQ8K(type: i32, wr: usize, xt: usize, k: i32): f32 {
+/** One weight row of a Q8K type against one token's Q8K activations (the one-token dots, no scratch); hi16: see dotK45Q8K. */
+@inline function dotQ8K(type: i32, wr: usize, xt: usize, k: i32, hi16: bool): f32 {
   switch (type) {
-    case T_Q4_K: return dotK45Q8K(wr, xt, k, false);
+    case T_Q4_K: return hi16 ? dotK45Q8K(wr, xt, k, false, true) : dotK45Q8K(wr, xt, k, false);
     case T_Q5_K: return dotK45Q8K(wr, xt, k, true);
     case T_Q6_K: return dotQ6_KQ8K(wr, xt, k);
     case T_Q3_K: return dotQ3_KQ8K(wr, xt, k);
@@ -2927,6 +2942,8 @@ export function matmulQ8K(
     return;
   }
   let from = rowStart;
+  // Q4_K's one-token dots in their hi16 form where the unsigned-byte dot is exact (1.07x).
+  const hi16: bool = RELAXED && type == T_Q4_K && unsignedDotOn();
   // The unpacked four-token dots (plain SIMD's prefill). Q3_K and Q2_K have one-token dots only:
   // their packed tiles give the same integers per block, scaled per block where the one-token dots
   // scale lane partial sums (agreeing to f32 rounding; one total per block cost their decode 4%).
@@ -2950,7 +2967,7 @@ export function matmulQ8K(
       const b0: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
       for (let t = tiled; t < tokens; t++) {
         const xt = xq + <usize>t * xqs;
-        store<f32>(y + <usize>t * ys + (<usize>r << 2), dotQ8K(type, wr, xt, k) + b0);
+        store<f32>(y + <usize>t * ys + (<usize>r << 2), dotQ8K(type, wr, xt, k, hi16) + b0);
       }
     }
     from = to;
@@ -2970,7 +2987,7 @@ export function matmulQ8K(
       }
     }
     for (; t < tokens; t++) {
-      store<f32>(y + <usize>t * ys + (<usize>r << 2), dotQ8K(type, wr, xq + <usize>t * xqs, k) + b0);
+      store<f32>(y + <usize>t * ys + (<usize>r << 2), dotQ8K(type, wr, xq + <usize>t * xqs, k, hi16) + b0);
     }
   }
 }
