@@ -2179,14 +2179,15 @@ const Q4X4_BLOCK: usize = 72;
 }
 
 /**
- * A Q8A block's 32 quants (at xb + 8) against four rows' eight interleaved weight vectors (vector
- * j: the rows' elements 4j..4j + 3, unsigned bytes) with the unsigned-byte dot: the four rows'
- * sums. The token's bytes are broadcast from two loads (1.27x a 4-byte broadcast load each) and
- * the dots run in two chains (one chain of eight waits on each dot's latency: 0.97x).
+ * A token's 32 quants at x (a Q8A block's at its + 8) against four rows' eight interleaved weight
+ * vectors (vector j: the rows' elements 4j..4j + 3, unsigned bytes) with the unsigned-byte dot: the
+ * four rows' sums. The token's bytes are broadcast from two loads (1.27x a 4-byte broadcast load
+ * each) and the dots run in two chains (one chain of eight waits on each dot's latency: 0.97x).
+ * The interleaved decodes and the Q4_K / Q5_K packed tile (packedKDot32) share it.
  */
-@inline function x4DotsU8(w0: v128, w1: v128, w2: v128, w3: v128, w4: v128, w5: v128, w6: v128, w7: v128, xb: usize): v128 {
-  const xa = v128.load(xb, 8);
-  const xc = v128.load(xb, 24);
+@inline function x4DotsU8(w0: v128, w1: v128, w2: v128, w3: v128, w4: v128, w5: v128, w6: v128, w7: v128, x: usize): v128 {
+  const xa = v128.load(x);
+  const xc = v128.load(x, 16);
   let s = dotU8Add(i32x4.shuffle(xa, xa, 0, 0, 0, 0), w0, i32x4.splat(0));
   let e = dotU8Add(i32x4.shuffle(xa, xa, 1, 1, 1, 1), w1, i32x4.splat(0));
   s = dotU8Add(i32x4.shuffle(xa, xa, 2, 2, 2, 2), w2, s);
@@ -2205,7 +2206,7 @@ const Q4X4_BLOCK: usize = 72;
 @inline function x4BlockSumU8(q5: bool, p: usize, xb: usize): v128 {
   const s = x4DotsU8(
     x4Quants(q5, p, 0), x4Quants(q5, p, 1), x4Quants(q5, p, 2), x4Quants(q5, p, 3),
-    x4Quants(q5, p, 4), x4Quants(q5, p, 5), x4Quants(q5, p, 6), x4Quants(q5, p, 7), xb,
+    x4Quants(q5, p, 4), x4Quants(q5, p, 5), x4Quants(q5, p, 6), x4Quants(q5, p, 7), xb + 8,
   );
   return i32x4.sub(s, i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), words(q5 ? 16 : 8)));
 }
@@ -2318,7 +2319,7 @@ export function packQ4_0x4(w: usize, rows: i32, k: i32, scratch: usize): void {
     const xb = xt + o;
     const dots = x4DotsU8(
       lookup16(levels, x4Quants(false, g, 0)), lookup16(levels, x4Quants(false, g, 1)), lookup16(levels, x4Quants(false, g, 2)), lookup16(levels, x4Quants(false, g, 3)),
-      lookup16(levels, x4Quants(false, g, 4)), lookup16(levels, x4Quants(false, g, 5)), lookup16(levels, x4Quants(false, g, 6)), lookup16(levels, x4Quants(false, g, 7)), xb,
+      lookup16(levels, x4Quants(false, g, 4)), lookup16(levels, x4Quants(false, g, 5)), lookup16(levels, x4Quants(false, g, 6)), lookup16(levels, x4Quants(false, g, 7)), xb + 8,
     );
     const s = i32x4.sub(dots, i32x4.dot_i16x8_s(v128.load32_splat(xb + 4), m));
     acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load32_splat(xb), x4Scales(g)), acc);
@@ -2484,7 +2485,7 @@ function dequantInterleavedRow(type: i32, table: usize, k: i32, id: u32, dst: us
     // The token's bytes broadcast from two loads (x4DotsU8): 1.02-1.05x four-byte broadcast loads.
     const dots = x4DotsU8(
       v128.xor(v128.load(g + 8), flip), v128.xor(v128.load(g + 24), flip), v128.xor(v128.load(g + 40), flip), v128.xor(v128.load(g + 56), flip),
-      v128.xor(v128.load(g + 72), flip), v128.xor(v128.load(g + 88), flip), v128.xor(v128.load(g + 104), flip), v128.xor(v128.load(g + 120), flip), xq,
+      v128.xor(v128.load(g + 72), flip), v128.xor(v128.load(g + 88), flip), v128.xor(v128.load(g + 104), flip), v128.xor(v128.load(g + 120), flip), xq + 8,
     );
     const s = i32x4.sub(dots, i32x4.dot_i16x8_s(v128.load32_splat(xq + 4), m));
     acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load32_splat(xq), f16x4(i32x4.extend_low_i16x8_u(v128.load64_zero(g)))), acc);
@@ -2757,21 +2758,15 @@ const ROW_PAIR_INDICES = memory.data<u8>([
 
 /**
  * packedKDot over two consecutive groups that share their scales (Q4_K / Q5_K: a sub-block of 32
- * is groups 2j, 2j + 1): the eight weight vectors at pg, the token's 32 elements at xg, one sum.
- * The weights are loaded per token (loads are cheap; eight held for four tokens would spill).
+ * is groups 2j, 2j + 1): the eight weight vectors at pg, the token's 32 elements at xg, one sum
+ * (x4DotsU8). Called per token with the same pg: V8 merges the four tokens' loads of the weights
+ * and keeps them in registers.
  */
 @inline function packedKDot32(pg: usize, xg: usize): v128 {
-  const x = v128.load(xg);
-  const y = v128.load(xg, 16);
-  let d = dotU8Add(i32x4.shuffle(x, x, 0, 0, 0, 0), v128.load(pg), i32x4.splat(0));
-  let e = dotU8Add(i32x4.shuffle(x, x, 1, 1, 1, 1), v128.load(pg, 16), i32x4.splat(0));
-  d = dotU8Add(i32x4.shuffle(x, x, 2, 2, 2, 2), v128.load(pg, 32), d);
-  e = dotU8Add(i32x4.shuffle(x, x, 3, 3, 3, 3), v128.load(pg, 48), e);
-  d = dotU8Add(i32x4.shuffle(y, y, 0, 0, 0, 0), v128.load(pg, 64), d);
-  e = dotU8Add(i32x4.shuffle(y, y, 1, 1, 1, 1), v128.load(pg, 80), e);
-  d = dotU8Add(i32x4.shuffle(y, y, 2, 2, 2, 2), v128.load(pg, 96), d);
-  e = dotU8Add(i32x4.shuffle(y, y, 3, 3, 3, 3), v128.load(pg, 112), e);
-  return i32x4.add(d, e);
+  return x4DotsU8(
+    v128.load(pg), v128.load(pg, 16), v128.load(pg, 32), v128.load(pg, 48),
+    v128.load(pg, 64), v128.load(pg, 80), v128.load(pg, 96), v128.load(pg, 112), xg,
+  );
 }
 
 /** sum_q dot(lane q of v in every lane, the packed i16 pairs at p + 16q), q = 0..3. */
@@ -2808,12 +2803,14 @@ const ROW_PAIR_INDICES = memory.data<u8>([
   const x1 = xq + xqs;
   const x2 = x1 + xqs;
   const x3 = x2 + xqs;
+  // Per-32 scales (Q4_K, Q5_K) with the unsigned-byte dot: a sub-block's two groups at a time.
+  const pairs = u8 && !scalesPer16(type);
   for (let b = 0, o: usize = 0; b < nb; b++, o += 292, p += PACKED_K_BYTES) {
     let s0 = i32x4.splat(0);
     let s1 = i32x4.splat(0);
     let s2 = i32x4.splat(0);
     let s3 = i32x4.splat(0);
-    for (let g: usize = 0; u8 && !scalesPer16(type) && g < 16; g += 2) {
+    for (let g: usize = 0; pairs && g < 16; g += 2) {
       // Per-32 scales (Q4_K, Q5_K): two groups' dots summed before one multiply by their scales.
       const pg = p + 64 * g;
       const sc32 = i32x4.shr_s(v128.load(p + 1024 + 16 * g), 16);
@@ -2823,7 +2820,7 @@ const ROW_PAIR_INDICES = memory.data<u8>([
       s2 = i32x4.add(s2, i32x4.mul(packedKDot32(pg, x2 + xo), sc32));
       s3 = i32x4.add(s3, i32x4.mul(packedKDot32(pg, x3 + xo), sc32));
     }
-    for (let g: usize = 0; !(u8 && !scalesPer16(type)) && g < 16; g++) {
+    for (let g: usize = 0; !pairs && g < 16; g++) {
       const pg = p + 64 * g;
       const sc = v128.load(p + 1024 + 16 * g);
       const xo = o + 36 + 16 * g;
