@@ -88,7 +88,7 @@ export class ChromiumBench {
     const origin = `http://127.0.0.1:${address.port}`;
     const browser = await chromium.launch({
       executablePath,
-      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-precise-memory-info', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-precise-memory-info', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', ...(process.env.HEARTH_JS_FLAGS ? [`--js-flags=${process.env.HEARTH_JS_FLAGS}`] : [])],
     });
     try {
       const page = await browser.newPage();

@@ -45,6 +45,7 @@ interface Kernels {
   packQ4_0x4(w: number, rows: number, k: number, scratch: number): void;
   packQ5_0x4(w: number, rows: number, k: number, scratch: number): void;
   packQ8_0x4(w: number, rows: number, k: number, scratch: number): void;
+  packQ6_Kx4?(w: number, rows: number, k: number, scratch: number): void;
   setUnsignedDot?(mode: number): void;
 }
 
@@ -80,18 +81,20 @@ function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; t
     const q8k = ks[0]!.q8kSupports(t) === 1;
     // Interleaved in place once (the layouts take the same bytes), with the second build's packer;
     // --interleaved-new: only the second build's copy, the first runs the GGUF rows (layout A/B).
-    const x4 = (a.interleaved || a.interleavedNew) && (t === 2 || t === 6 || t === 8 || t === 20);
+    const x4 = (a.interleaved || a.interleavedNew) && (t === 2 || t === 6 || t === 8 || t === 20 || t === 14);
     const w4 = a.interleavedNew ? w + len : w;
     if (x4) {
       if (a.interleavedNew) new Uint8Array(mems[1]!.buffer, w4, len).set(wv);
-      const pack = t === 2 || t === 20 ? ks[1]!.packQ4_0x4 : t === 6 ? ks[1]!.packQ5_0x4 : ks[1]!.packQ8_0x4;
+      const pack = t === 2 || t === 20 ? ks[1]!.packQ4_0x4 : t === 6 ? ks[1]!.packQ5_0x4 : t === 14 ? ks[1]!.packQ6_Kx4! : ks[1]!.packQ8_0x4;
       pack(w4, n, k, scratch);
       if (!a.interleavedNew) copy(w4, len, 1, 0);
     }
     const run = (m: number): void => {
       const kk = ks[m]!;
       if (x4 && (m === 1 || !a.interleavedNew)) {
-        kk.quantizeQ8A(x, k, xq, k, 0, tokens);
+        // Q6_Kx4 takes Q8K activations, the others Q8A.
+        if (q8k) kk.quantizeQ8K(x, k, xq, k, 0, tokens);
+        else kk.quantizeQ8A(x, k, xq, k, 0, tokens);
         kk.matmulInterleaved(t, w4, k, xq, y[m]!, n, tokens, 0, 0, n, scratch);
       } else if (q8k) {
         kk.quantizeQ8K(x, k, xq, k, 0, tokens);

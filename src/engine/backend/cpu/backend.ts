@@ -40,7 +40,7 @@ import type {
   Vector,
   Weight,
 } from '../ops.ts';
-import { ATTENTION_SCRATCH_FLOATS_PER_KEY, CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, packedPrefillBytes, type InterleavedLayout, type InterleavedType, interleavedLayout, nibbleX4PackBytes, Q8A_WEIGHT_TYPES, type PackScratch, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
+import { ATTENTION_SCRATCH_FLOATS_PER_KEY, CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, packedPrefillBytes, type InterleavedLayout, type InterleavedType, interleavedLayout, nibbleX4PackBytes, q6kX4PackBytes, Q8A_WEIGHT_TYPES, type PackScratch, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
 import { CPU_MAX_SHARDS, cpuLayout, planShards, SHARD_OVERHEAD_BYTES, shardBuffers, type CpuLayout } from './shards.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
 import { moeFfnOnHost, type MoeHost } from './moe.ts';
@@ -69,7 +69,8 @@ const PLAIN_PREFILL_ON_F32: readonly GgmlType[] = [GgmlType.Q4_1, GgmlType.Q5_1,
  * where they have four-token kernels that beat the f32 path: not Q4_1 / Q5_1 on plain SIMD (their
  * tiled kernel, the min term and Q5_1's fifth bits per token group, is slower than dequantizing),
  * nor Q3_K / Q2_K / IQ4_NL / IQ4_XS on plain SIMD (one-token dots only; the relaxed build packs
- * them). Interleaved matrices (Q4_0x4, Q5_0x4, Q8_0x4) always take Q8A (`matmulInterleaved`).
+ * them). Interleaved matrices (`matmulInterleaved`) always take Q8A (Q4_0x4, Q5_0x4, Q8_0x4,
+ * IQ4_NLx4) or Q8K (Q6_Kx4).
  */
 export function matmulActivations(type: GgmlType, k: number, tokens: number, relaxed: boolean): 'q8k' | 'q8a' | 'f32' {
   const decode = tokens <= Q8A_MAX_TOKENS;
@@ -180,7 +181,7 @@ class CpuWeight implements Weight {
     readonly ptr: number,
     /** The memory it lives in (shards.ts); 0 is the one with the activations. */
     readonly shard = 0,
-    /** Q4_0 / Q5_0 / Q8_0 stored as Q4_0x4 / Q5_0x4 / Q8_0x4 (four rows interleaved, the relaxed build's decode layouts). */
+    /** Q4_0 / Q5_0 / Q8_0 / IQ4_NL / Q6_K stored as Q4_0x4 / Q5_0x4 / Q8_0x4 / IQ4_NLx4 / Q6_Kx4 (four rows interleaved, the relaxed build's decode layouts). */
     readonly interleaved = false,
   ) {}
 }
@@ -351,15 +352,17 @@ export class CpuBackend implements Backend {
   }
 
   /**
-   * Whether a Q4_0 / Q5_0 / Q8_0 matrix is stored as Q4_0x4 / Q5_0x4 / Q8_0x4: relaxed SIMD (its packed scratch
-   * exists), 8-bit activations, a 2-D matrix (expert stacks are viewed by rows) of whole four-row
-   * groups, rows whose packing fits the scratch.
+   * Whether a Q4_0 / Q5_0 / Q8_0 / IQ4_NL / Q6_K matrix is stored as Q4_0x4 / Q5_0x4 / Q8_0x4 /
+   * IQ4_NLx4 / Q6_Kx4: relaxed SIMD (its packed scratch exists), 8-bit activations, a 2-D matrix
+   * (expert stacks are viewed by rows) of whole four-row groups, rows whose packing fits the scratch.
    */
   private interleavesRows(type: GgmlType, shape: readonly number[], k: number, rows: number): boolean {
     if (!this.quantized || !this.kernels.relaxed || shape.length !== 2 || rows % 4 !== 0 || k % 32 !== 0) return false;
     if (type === GgmlType.Q4_0 || type === GgmlType.Q5_0) return nibbleX4PackBytes(k) <= PACKED_PREFILL_SCRATCH_BYTES;
     // IQ4_NLx4's decode needs the unsigned-byte dot (its levels + 128 are the unsigned operand).
     if (type === GgmlType.IQ4_NL) return this.kernels.unsignedDot && nibbleX4PackBytes(k) <= PACKED_PREFILL_SCRATCH_BYTES;
+    // Q6_Kx4: 1.35-1.67x the Q6_K one-row decode (no hsum4I, three loads per 64 quants).
+    if (type === GgmlType.Q6_K) return k % 256 === 0 && q6kX4PackBytes(k) <= PACKED_PREFILL_SCRATCH_BYTES;
     // Q8_0x4's matmul needs the packed-prefill bytes, more than its pack's (272 vs 136 a block).
     return type === GgmlType.Q8_0 && packedPrefillBytes(GgmlType.Q8_0, k) <= PACKED_PREFILL_SCRATCH_BYTES;
   }
@@ -523,6 +526,15 @@ export class CpuBackend implements Backend {
   private matmulIn(sh: Shard, cw: CpuWeight, x: F32Rows, y: F32Rows, tokens: number, bias: number, pathTokens: number): void {
     const kernels = sh.kernels;
     const activations = this.quantized ? matmulActivations(cw.type, cw.k, pathTokens, kernels.relaxed) : 'f32';
+    if (cw.interleaved) {
+      // Q6_Kx4 on Q8K activations, the 32-block layouts on Q8A.
+      const q8k = cw.type === GgmlType.Q6_K;
+      const xq = this.q8aScratch(sh, q8k ? kernels.q8kBytes(cw.k, tokens) : kernels.q8aBytes(cw.k, tokens));
+      if (q8k) kernels.quantizeQ8K(x, xq, cw.k, 0, tokens);
+      else kernels.quantizeQ8A(x, xq, cw.k, 0, tokens);
+      kernels.matmulInterleaved({ type: cw.type as InterleavedType, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: sh.pack });
+      return;
+    }
     if (activations === 'q8k') {
       // K-quants: one activation scale per 256 (llama.cpp's Q8_K), integer sub-block scales; four
       // tokens per pass over the weights for prefill (as fast as the f32 path on plain SIMD,
@@ -530,12 +542,6 @@ export class CpuBackend implements Backend {
       const xq = this.q8aScratch(sh, kernels.q8kBytes(cw.k, tokens));
       kernels.quantizeQ8K(x, xq, cw.k, 0, tokens);
       kernels.matmulQ8K({ type: cw.type, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: sh.pack });
-      return;
-    }
-    if (cw.interleaved) {
-      const xq = this.q8aScratch(sh, kernels.q8aBytes(cw.k, tokens));
-      kernels.quantizeQ8A(x, xq, cw.k, 0, tokens);
-      kernels.matmulInterleaved({ type: cw.type as InterleavedType, w: cw.ptr, k: cw.k, xq, y, tokens, bias, rowStart: 0, rowEnd: cw.rows, pack: sh.pack });
       return;
     }
     if (activations === 'q8a') {

@@ -253,11 +253,14 @@ describe('relaxed-SIMD build in Chromium', () => {
     { name: 'Q8_0x4', type: GgmlType.Q8_0, layout: 1008, pack: 'packQ8_0x4', scratchPerBlock: 272 },
     // IQ4_NL blocks have Q4_0's bytes: the same packing, the levels looked up (unsigned-byte dot only).
     { name: 'IQ4_NLx4', type: GgmlType.IQ4_NL, layout: 1020, pack: 'packQ4_0x4', scratchPerBlock: 152 },
+    // Q6_K on Q8K activations: the scratch holds the K tile's packed group (1440 bytes a super-block).
+    { name: 'Q6_Kx4', type: GgmlType.Q6_K, layout: 1014, pack: 'packQ6_Kx4', scratchPerBlock: 1440 / 8 },
   ])('$name (rows interleaved in place for decode): every token bitwise the packed prefill tile, embed rows exact', async ({ name, type, layout, pack, scratchPerBlock }) => {
     const seed = process.env.HEARTH_TEST_SEED ? Number(process.env.HEARTH_TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
     console.log(`[seed] relaxed chromium ${name}: HEARTH_TEST_SEED=${seed}`);
     const rows = 12;
-    const k = 32 * 7;
+    const q8k = type === GgmlType.Q6_K;
+    const k = q8k ? 256 * 3 : 32 * 7;
     const tokens = 6; // one group of four in a tile, two tokens one at a time
     const bytes = randomBlocks(type, rows, k, seed);
     let s = seed;
@@ -284,12 +287,15 @@ describe('relaxed-SIMD build in Chromium', () => {
     expect(out.packed, 'with and without the unsigned-byte dot').toEqual(out.planes);
     if (type !== GgmlType.IQ4_NL) expect(out.trappedOff, 'the portable form ran').toBe(false);
     // And against float64 on the quantized activations.
-    const xq = dequantQ8A(Uint8Array.from(out.xq), k, tokens);
+    const xq = q8k ? dequantQ8K(Uint8Array.from(out.xq), k, tokens) : dequantQ8A(Uint8Array.from(out.xq), k, tokens);
     expect(normalizedMse(out.packed, matmulReference(w, k, rows, xq, tokens))).toBeLessThanOrEqual(1e-6);
   }, 60_000);
 });
 
-/** Runs in the page: packs a Q4_0 / Q5_0 / Q8_0 matrix interleaved (`pack`) and runs matmulInterleaved, embed (`layout`), and the raw packed prefill. */
+/**
+ * Runs in the page: packs a Q4_0 / Q5_0 / Q8_0 / IQ4_NL / Q6_K matrix interleaved (`pack`) and runs
+ * matmulInterleaved, embed (`layout`), and the raw packed prefill (Q6_K: on Q8K activations).
+ */
 function runInterleavedInPage(a: {
   wasm: string; w: number[]; x: number[]; rows: number; k: number; tokens: number; type: number; layout: number; pack: string; scratchBytes: number;
 }): { packed: number[]; planes: number[]; raw: number[]; single: number[][]; embedded: number[]; xq: number[]; unsignedDot: number; trappedOff: boolean } {
@@ -313,9 +319,12 @@ function runInterleavedInPage(a: {
   k[a.pack](w, rows, a.k, scratch);
   const x = alloc(4 * a.k * tokens);
   new Float32Array(memory.buffer, x, a.k * tokens).set(a.x);
-  const qb = (a.k / 32) * 40;
+  const q8k = a.type === 14;
+  const qb = q8k ? (a.k / 256) * 292 : (a.k / 32) * 40;
   const xq = alloc(qb * tokens);
-  k.quantizeQ8A(x, a.k, xq, a.k, 0, tokens);
+  if (q8k) k.quantizeQ8K(x, a.k, xq, a.k, 0, tokens);
+  else k.quantizeQ8A(x, a.k, xq, a.k, 0, tokens);
+  const matmulRaw = q8k ? k.matmulQ8K : k.matmulQ8A;
   const y = alloc(4 * rows * tokens);
   const unsignedDot: number = k.detectUnsignedDot();
   const iq4 = a.type === 20;
@@ -340,14 +349,14 @@ function runInterleavedInPage(a: {
   }
   k.setUnsignedDot(-1);
   const planes = iq4 ? packed : f32(y, rows * tokens);
-  k.matmulQ8A(a.type, raw, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
+  matmulRaw(a.type, raw, a.k, xq, y, rows, tokens, 0, 0, rows, scratch);
   const rawOut = f32(y, rows * tokens);
   // Tokens 4 and 5, each repeated four times through the raw matrix's packed prefill tile.
   const single = [4, 5].map((t) => {
     const rep = alloc(qb * 4);
     for (let i = 0; i < 4; i++) new Uint8Array(memory.buffer, rep + i * qb, qb).set(new Uint8Array(memory.buffer, xq + t * qb, qb));
     const y4 = alloc(4 * rows * 4);
-    k.matmulQ8A(a.type, raw, a.k, rep, y4, rows, 4, 0, 0, rows, scratch);
+    matmulRaw(a.type, raw, a.k, rep, y4, rows, 4, 0, 0, rows, scratch);
     return f32(y4, rows);
   });
   const ids = alloc(4 * rows);

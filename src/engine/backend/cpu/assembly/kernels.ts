@@ -28,14 +28,16 @@ const T_IQ4_NL: i32 = 20;
 const T_IQ4_XS: i32 = 23;
 const T_BF16: i32 = 30;
 /**
- * Not ggml types: Q4_0 / Q5_0 / Q8_0 rows stored four-row interleaved by `packQ4_0x4` /
- * `packQ5_0x4` / `packQ8_0x4` (the relaxed build's decode layouts, same bytes; see "Q5_0x4" and
- * "Q8_0x4" below). Only `matmulInterleaved` and `embed` read them.
+ * Not ggml types: Q4_0 / Q5_0 / Q8_0 / IQ4_NL / Q6_K rows stored four-row interleaved by
+ * `packQ4_0x4` / `packQ5_0x4` / `packQ8_0x4` / `packQ6_Kx4` (the relaxed build's decode layouts,
+ * same bytes; see "Q5_0x4", "Q8_0x4" and "Q6_Kx4" below). Only `matmulInterleaved` and `embed`
+ * read them.
  */
 const T_Q4_0X4: i32 = 1002;
 const T_Q5_0X4: i32 = 1006;
 const T_Q8_0X4: i32 = 1008;
 const T_IQ4_NLX4: i32 = 1020;
+const T_Q6_KX4: i32 = 1014;
 
 /** First free byte after the module's static data: the host's allocator starts here. */
 export function heapBase(): usize {
@@ -2504,6 +2506,10 @@ export function matmulInterleaved(
   type: i32, w: usize, k: i32, xq: usize, y: usize, yStride: i32,
   tokens: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize,
 ): void {
+  if (type == T_Q6_K) {
+    q6x4Rows(w, k, xq, y, yStride, tokens, bias, rowStart, rowEnd, scratch);
+    return;
+  }
   const q8 = type == T_Q8_0;
   const q5 = type == T_Q5_0;
   const nl = type == T_IQ4_NL;
@@ -2536,6 +2542,175 @@ export function matmulInterleaved(
       v128.store(y + <usize>t * ys + (<usize>r << 2), f32x4.add(out, bias4));
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q6_Kx4: Q6_K stored four rows interleaved, in the same bytes (the relaxed build's decode layout).
+// Per super-block of the four rows (840 bytes = 4 x 210):
+//   [0, 8)     the rows' f16 d;
+//   [8, 72)    the scales: byte 8 + 4s + r is row r's scale of sub-block s (16 elements);
+//   [72, 840)  per sub-block s, three vectors A, B, C at 72 + 48s. Byte p of "lane vector" e
+//              (e = 0..3) is element 16s + 4e + (p & 3) of row p >> 2, as a 6-bit quant 0..63
+//              (the packed prefill's vector layout). A, B and C hold lane vectors 0, 1, 2 in their
+//              low six bits, and lane vector 3's bits 0-1, 2-3 and 4-5 in their top two bits.
+// So the 64 quants of a sub-block's four rows take three loads, three masks and eight operations
+// for the fourth vector (17 per 64 in GGUF's ql / qh split), and their four dots against the
+// token's broadcast bytes accumulate in the rows' lanes: no hsum4I, one multiply by the four rows'
+// scales per sub-block. The integers per block and the float operations are the packed prefill
+// tile's (packedKTile), so a token gives bitwise the same outputs in a tile or decoded alone.
+
+const Q6X4_BLOCK: usize = 840;
+
+/** `matmulInterleaved` of a Q6_Kx4 matrix on Q8K activations. */
+function q6x4Rows(w: usize, k: i32, xq: usize, y: usize, yStride: i32, tokens: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize): void {
+  const nb = k >> 8;
+  const gb = <usize>nb * Q6X4_BLOCK;
+  const xqs = <usize>nb * 292;
+  const ys = <usize>yStride << 2;
+  // Whole groups of four tokens: each four-row group unpacked into the packed prefill's layout (as
+  // packRowsK does from GGUF rows), then the K tiles; every other token decoded from the layout.
+  const tiled = scratch ? tokens & ~3 : 0;
+  const u8 = unsignedDotOn();
+  for (let r = rowStart; tiled && r < rowEnd; r += 4) {
+    unpackQ6_Kx4(w + <usize>(r >> 2) * gb, nb, scratch);
+    const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
+    for (let t = 0; t < tiled; t += 4) tileQ6_K(u8, scratch, nb, xq + <usize>t * xqs, xqs, y + <usize>t * ys + (<usize>r << 2), ys, bias4);
+  }
+  for (let t = tiled; t < tokens; t++) {
+    const xt = xq + <usize>t * xqs;
+    for (let r = rowStart; r < rowEnd; r += 4) {
+      const out = dotQ6_Kx4(w + <usize>(r >> 2) * gb, xt, nb);
+      const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
+      v128.store(y + <usize>t * ys + (<usize>r << 2), f32x4.add(out, bias4));
+    }
+  }
+}
+
+/** The 6-bit quant (0..63) of element j of the Q6_K super-block at w (packing only). */
+@inline function q6Quant(w: usize, j: i32): u32 {
+  const h = j >> 7;
+  const l = j & 127;
+  const g = l >> 5;
+  const l0 = l & 31;
+  const ql = <u32>load<u8>(w + <usize>(64 * h + 32 * (g & 1) + l0));
+  const qh = <u32>load<u8>(w + <usize>(128 + 32 * h + l0));
+  return ((g >= 2 ? ql >> 4 : ql) & 15) | (((qh >> <u32>(2 * g)) & 3) << 4);
+}
+
+/**
+ * Rewrites a Q6_K matrix (rows % 4 == 0, k % 256 == 0) in place as Q6_Kx4; scratch: one four-row
+ * group's bytes (4 x k / 256 x 210).
+ */
+export function packQ6_Kx4(w: usize, rows: i32, k: i32, scratch: usize): void {
+  const nb = k >> 8;
+  const rb = <usize>nb * 210;
+  for (let r = 0; r < rows; r += 4) {
+    const g = w + <usize>r * rb;
+    memory.copy(scratch, g, 4 * rb);
+    for (let b = 0; b < nb; b++) {
+      const dst = g + <usize>b * Q6X4_BLOCK;
+      for (let i = 0; i < 4; i++) {
+        const src = scratch + <usize>i * rb + <usize>b * 210;
+        store<u16>(dst + 2 * <usize>i, load<u16>(src + 208));
+        for (let s = 0; s < 16; s++) {
+          store<i8>(dst + 8 + 4 * <usize>s + <usize>i, load<i8>(src + 192 + <usize>s));
+          for (let c = 0; c < 4; c++) {
+            const j = 16 * s + c;
+            const top = q6Quant(src, j + 12);
+            const p = dst + 72 + 48 * <usize>s + 4 * <usize>i + <usize>c;
+            store<u8>(p, q6Quant(src, j) | ((top & 3) << 6));
+            store<u8>(p + 16, q6Quant(src, j + 4) | (((top >> 2) & 3) << 6));
+            store<u8>(p + 32, q6Quant(src, j + 8) | ((top >> 4) << 6));
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Lane vector e (0..3, a literal) of sub-block s of the Q6_Kx4 block at g: the four rows' quants 0..63. */
+@inline function q6x4Lanes(g: usize, s: usize, e: i32): v128 {
+  const p = g + 72 + 48 * s;
+  if (e < 3) return v128.and(v128.load(p + 16 * <usize>e), bytes(0x3f));
+  const a = v128.and(i16x8.shr_u(v128.load(p), 6), bytes(0x03));
+  const b = v128.and(i16x8.shr_u(v128.load(p, 16), 4), bytes(0x0c));
+  return v128.or(v128.or(a, b), v128.and(i16x8.shr_u(v128.load(p, 32), 2), bytes(0x30)));
+}
+
+/** The Q6_Kx4 group at g (nb super-blocks) unpacked into the packed prefill's layout at dst (packRowsK's bytes for its four GGUF rows). */
+function unpackQ6_Kx4(g: usize, nb: i32, dst: usize): void {
+  for (let b = 0; b < nb; b++, g += Q6X4_BLOCK, dst += PACKED_K_BYTES) {
+    for (let s: usize = 0; s < 16; s++) {
+      v128.store(dst + 64 * s, q6x4Lanes(g, s, 0));
+      v128.store(dst + 64 * s + 16, q6x4Lanes(g, s, 1));
+      v128.store(dst + 64 * s + 32, q6x4Lanes(g, s, 2));
+      v128.store(dst + 64 * s + 48, q6x4Lanes(g, s, 3));
+      // The rows' scale of sub-block s twice each, as i16: [s_r0, s_r0, s_r1, s_r1, ...].
+      const sc = v128.load32_zero(g + 8 + 4 * s);
+      v128.store(dst + 1024 + 16 * s, i16x8.extend_low_i8x16_s(i8x16.shuffle(sc, sc, 0, 0, 1, 1, 2, 2, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0)));
+    }
+    for (let q: usize = 0; q < 8; q++) {
+      // The offsets' pairs: [s_r0(2q), s_r0(2q + 1), s_r1(2q), ...] from sub-blocks 2q, 2q + 1's rows.
+      const sc = v128.load64_zero(g + 8 + 8 * q);
+      v128.store(dst + 1280 + 16 * q, i16x8.extend_low_i8x16_s(i8x16.shuffle(sc, sc, 0, 4, 1, 5, 2, 6, 3, 7, 0, 0, 0, 0, 0, 0, 0, 0)));
+    }
+    v128.store(dst + 1408, x4Scales(g));
+  }
+}
+
+/** Row `id` of a Q6_Kx4 table (k elements) dequantized to f32 at dst (embed): the GGUF row's values, as dequantQ6_K rounds them. */
+function dequantQ6_Kx4Row(table: usize, k: i32, id: u32, dst: usize): void {
+  const nb = k >> 8;
+  const g = table + <usize>(id >> 2) * <usize>nb * Q6X4_BLOCK;
+  const lane = <usize>(id & 3);
+  for (let b = 0; b < nb; b++) {
+    const p = g + Q6X4_BLOCK * <usize>b;
+    const d = f16(<u32>load<u16>(p + 2 * lane));
+    for (let s: usize = 0; s < 16; s++) {
+      const sc = d * <f32>load<i8>(p + 8 + 4 * s + lane);
+      const q = p + 72 + 48 * s + 4 * lane;
+      for (let c: usize = 0; c < 4; c++) {
+        const a = <i32>load<u8>(q + c);
+        const bb = <i32>load<u8>(q + 16 + c);
+        const cc = <i32>load<u8>(q + 32 + c);
+        const top = (a >> 6) | ((bb >> 6) << 2) | ((cc >> 6) << 4);
+        const o = dst + ((<usize>(256 * b) + 16 * s + c) << 2);
+        store<f32>(o, sc * <f32>((a & 63) - 32));
+        store<f32>(o + 16, sc * <f32>((bb & 63) - 32));
+        store<f32>(o + 32, sc * <f32>((cc & 63) - 32));
+        store<f32>(o + 48, sc * <f32>(top - 32));
+      }
+    }
+  }
+}
+
+/** Sub-block s of the Q6_Kx4 block at g against the Q8K block at xb: the four rows' integer dots of (q - 32). */
+@inline function q6x4Sub(g: usize, xb: usize, s: usize): v128 {
+  const x = xb + 36 + 16 * s;
+  // The -32 offset as the first chain's start: -32 times the token's sum of these 16 quants.
+  const d0 = dotU7(q6x4Lanes(g, s, 0), v128.load32_splat(x), i32x4.splat(<i32>load<i16>(xb + 4 + 2 * s) * -32));
+  const d1 = dotU7(q6x4Lanes(g, s, 1), v128.load32_splat(x, 4), i32x4.splat(0));
+  return i32x4.add(dotU7(q6x4Lanes(g, s, 2), v128.load32_splat(x, 8), d0), dotU7(q6x4Lanes(g, s, 3), v128.load32_splat(x, 12), d1));
+}
+
+/** The four rows' outputs of one token (Q8K blocks at xt) against the Q6_Kx4 group at g, without bias. */
+@inline function dotQ6_Kx4(g: usize, xt: usize, nb: i32): v128 {
+  let acc = f32x4.splat(0);
+  for (let b = 0, o: usize = 0; b < nb; b++, o += 292, g += Q6X4_BLOCK) {
+    const xb = xt + o;
+    let isum = i32x4.splat(0);
+    for (let q: usize = 0; q < 16; q += 4) {
+      const sc = v128.load(g + 8 + 4 * q);
+      const lo = i16x8.extend_low_i8x16_s(sc);
+      const hi = i16x8.extend_high_i8x16_s(sc);
+      isum = i32x4.add(isum, i32x4.mul(q6x4Sub(g, xb, q), i32x4.extend_low_i16x8_s(lo)));
+      isum = i32x4.add(isum, i32x4.mul(q6x4Sub(g, xb, q + 1), i32x4.extend_high_i16x8_s(lo)));
+      isum = i32x4.add(isum, i32x4.mul(q6x4Sub(g, xb, q + 2), i32x4.extend_low_i16x8_s(hi)));
+      isum = i32x4.add(isum, i32x4.mul(q6x4Sub(g, xb, q + 3), i32x4.extend_high_i16x8_s(hi)));
+    }
+    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.mul(v128.load32_splat(xb), x4Scales(g)), acc);
+  }
+  return acc;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -3463,7 +3638,7 @@ export function embed(
   type: i32, table: usize, k: i32, rows: i32, ids: usize, out: usize, outStride: i32, scale: f32,
   tokStart: i32, tokEnd: i32,
 ): void {
-  const rb = rowBytes(type == T_Q5_0X4 ? T_Q5_0 : type == T_Q8_0X4 ? T_Q8_0 : type == T_Q4_0X4 || type == T_IQ4_NLX4 ? T_Q4_0 : type, k);
+  const rb: usize = type == T_Q6_KX4 ? 0 : rowBytes(type == T_Q5_0X4 ? T_Q5_0 : type == T_Q8_0X4 ? T_Q8_0 : type == T_Q4_0X4 || type == T_IQ4_NLX4 ? T_Q4_0 : type, k);
   const sv = f32x4.splat(scale);
   for (let t = tokStart; t < tokEnd; t++) {
     const id = load<u32>(ids + (<usize>t << 2));
@@ -3472,7 +3647,8 @@ export function embed(
       memory.fill(o, 0, <usize>k << 2);
       continue;
     }
-    if (type == T_Q5_0X4 || type == T_Q8_0X4 || type == T_Q4_0X4 || type == T_IQ4_NLX4) dequantInterleavedRow(type, table, k, id, o);
+    if (type == T_Q6_KX4) dequantQ6_Kx4Row(table, k, id, o);
+    else if (type == T_Q5_0X4 || type == T_Q8_0X4 || type == T_Q4_0X4 || type == T_IQ4_NLX4) dequantInterleavedRow(type, table, k, id, o);
     else dequantize(type, table + <usize>id * rb, o, k);
     if (scale != 1) {
       let i = 0;
