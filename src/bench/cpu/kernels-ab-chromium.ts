@@ -28,7 +28,7 @@ if (files.length !== 2) throw new Error('usage: kernels-ab-chromium.ts OLD.wasm 
 const n = Number(flag('--n', '2048'));
 const k = Number(flag('--k', String(n)));
 const tokens = Number(flag('--tokens', '64'));
-// The relaxed build's interleaved decode layouts (Q4_0x4, Q5_0x4, Q8_0x4) through matmulInterleaved.
+// The relaxed build's interleaved decode layouts (Q4_0x4, Q5_0x4, Q8_0x4, IQ4_NLx4, Q4_Kx4, Q6_Kx4) through matmulInterleaved.
 const interleaved = argv.includes('--interleaved');
 const interleavedNew = argv.includes('--interleaved-new');
 const portable = argv.includes('--portable');
@@ -45,6 +45,7 @@ interface Kernels {
   packQ4_0x4(w: number, rows: number, k: number, scratch: number): void;
   packQ5_0x4(w: number, rows: number, k: number, scratch: number): void;
   packQ8_0x4(w: number, rows: number, k: number, scratch: number): void;
+  packQ4_Kx4?(w: number, rows: number, k: number, scratch: number): void;
   packQ6_Kx4?(w: number, rows: number, k: number, scratch: number): void;
   setUnsignedDot?(mode: number): void;
 }
@@ -81,18 +82,18 @@ function runInPage(a: { mods: string[]; types: number[]; n: number; k: number; t
     const q8k = ks[0]!.q8kSupports(t) === 1;
     // Interleaved in place once (the layouts take the same bytes), with the second build's packer;
     // --interleaved-new: only the second build's copy, the first runs the GGUF rows (layout A/B).
-    const x4 = (a.interleaved || a.interleavedNew) && (t === 2 || t === 6 || t === 8 || t === 20 || t === 14);
+    const x4 = (a.interleaved || a.interleavedNew) && (t === 2 || t === 6 || t === 8 || t === 20 || t === 14 || t === 12);
     const w4 = a.interleavedNew ? w + len : w;
     if (x4) {
       if (a.interleavedNew) new Uint8Array(mems[1]!.buffer, w4, len).set(wv);
-      const pack = t === 2 || t === 20 ? ks[1]!.packQ4_0x4 : t === 6 ? ks[1]!.packQ5_0x4 : t === 14 ? ks[1]!.packQ6_Kx4! : ks[1]!.packQ8_0x4;
+      const pack = t === 2 || t === 20 ? ks[1]!.packQ4_0x4 : t === 6 ? ks[1]!.packQ5_0x4 : t === 14 ? ks[1]!.packQ6_Kx4! : t === 12 ? ks[1]!.packQ4_Kx4! : ks[1]!.packQ8_0x4;
       pack(w4, n, k, scratch);
       if (!a.interleavedNew) copy(w4, len, 1, 0);
     }
     const run = (m: number): void => {
       const kk = ks[m]!;
       if (x4 && (m === 1 || !a.interleavedNew)) {
-        // Q6_Kx4 takes Q8K activations, the others Q8A.
+        // Q4_Kx4 / Q6_Kx4 take Q8K activations, the others Q8A.
         if (q8k) kk.quantizeQ8K(x, k, xq, k, 0, tokens);
         else kk.quantizeQ8A(x, k, xq, k, 0, tokens);
         kk.matmulInterleaved(t, w4, k, xq, y[m]!, n, tokens, 0, 0, n, scratch);

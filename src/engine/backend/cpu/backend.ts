@@ -40,7 +40,7 @@ import type {
   Vector,
   Weight,
 } from '../ops.ts';
-import { ATTENTION_SCRATCH_FLOATS_PER_KEY, CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, packedPrefillBytes, type InterleavedLayout, type InterleavedType, interleavedLayout, nibbleX4PackBytes, q6kX4PackBytes, Q8A_WEIGHT_TYPES, type PackScratch, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
+import { ATTENTION_SCRATCH_FLOATS_PER_KEY, CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, packedPrefillBytes, type InterleavedLayout, type InterleavedType, interleavedLayout, kX4PackBytes, nibbleX4PackBytes, Q8A_WEIGHT_TYPES, type PackScratch, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
 import { CPU_MAX_SHARDS, cpuLayout, planShards, SHARD_OVERHEAD_BYTES, shardBuffers, type CpuLayout } from './shards.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
 import { moeFfnOnHost, type MoeHost } from './moe.ts';
@@ -70,7 +70,7 @@ const PLAIN_PREFILL_ON_F32: readonly GgmlType[] = [GgmlType.Q4_1, GgmlType.Q5_1,
  * tiled kernel, the min term and Q5_1's fifth bits per token group, is slower than dequantizing),
  * nor Q3_K / Q2_K / IQ4_NL / IQ4_XS on plain SIMD (one-token dots only; the relaxed build packs
  * them). Interleaved matrices (`matmulInterleaved`) always take Q8A (Q4_0x4, Q5_0x4, Q8_0x4,
- * IQ4_NLx4) or Q8K (Q6_Kx4).
+ * IQ4_NLx4) or Q8K (Q4_Kx4, Q6_Kx4).
  */
 export function matmulActivations(type: GgmlType, k: number, tokens: number, relaxed: boolean): 'q8k' | 'q8a' | 'f32' {
   const decode = tokens <= Q8A_MAX_TOKENS;
@@ -181,7 +181,7 @@ class CpuWeight implements Weight {
     readonly ptr: number,
     /** The memory it lives in (shards.ts); 0 is the one with the activations. */
     readonly shard = 0,
-    /** Q4_0 / Q5_0 / Q8_0 / IQ4_NL / Q6_K stored as Q4_0x4 / Q5_0x4 / Q8_0x4 / IQ4_NLx4 / Q6_Kx4 (four rows interleaved, the relaxed build's decode layouts). */
+    /** Q4_0 / Q5_0 / Q8_0 / IQ4_NL / Q4_K / Q6_K stored as their x4 layouts (four rows interleaved, the relaxed build's decode layouts). */
     readonly interleaved = false,
   ) {}
 }
@@ -344,7 +344,7 @@ export class CpuBackend implements Backend {
     }
     if (this.interleavesRows(info.type, info.shape, k, rows)) {
       // Rewritten in place, same bytes: the relaxed build's Q5_0 decode is 2x faster, Q8_0's
-      // 1.4x and Q4_0's up to 2x (on short rows) four rows at a time, in one stream.
+      // 1.4x, Q4_0's up to 2x (on short rows), Q4_K's 1.25x and Q6_K's 1.5x four rows at a time.
       kernels.packInterleaved(info.type as InterleavedType, ptr, rows, k, this.shards[shard]!.pack!.scratch);
       return new CpuWeight(info.name, info.type, k, rows, bytes, ptr, shard, true);
     }
@@ -352,8 +352,8 @@ export class CpuBackend implements Backend {
   }
 
   /**
-   * Whether a Q4_0 / Q5_0 / Q8_0 / IQ4_NL / Q6_K matrix is stored as Q4_0x4 / Q5_0x4 / Q8_0x4 /
-   * IQ4_NLx4 / Q6_Kx4: relaxed SIMD (its packed scratch exists), 8-bit activations, a 2-D matrix
+   * Whether a Q4_0 / Q5_0 / Q8_0 / IQ4_NL / Q4_K / Q6_K matrix is stored as Q4_0x4 / Q5_0x4 /
+   * Q8_0x4 / IQ4_NLx4 / Q4_Kx4 / Q6_Kx4: relaxed SIMD (its packed scratch exists), 8-bit activations, a 2-D matrix
    * (expert stacks are viewed by rows) of whole four-row groups, rows whose packing fits the scratch.
    */
   private interleavesRows(type: GgmlType, shape: readonly number[], k: number, rows: number): boolean {
@@ -361,8 +361,8 @@ export class CpuBackend implements Backend {
     if (type === GgmlType.Q4_0 || type === GgmlType.Q5_0) return nibbleX4PackBytes(k) <= PACKED_PREFILL_SCRATCH_BYTES;
     // IQ4_NLx4's decode needs the unsigned-byte dot (its levels + 128 are the unsigned operand).
     if (type === GgmlType.IQ4_NL) return this.kernels.unsignedDot && nibbleX4PackBytes(k) <= PACKED_PREFILL_SCRATCH_BYTES;
-    // Q6_Kx4: 1.35-1.67x the Q6_K one-row decode (no hsum4I, three loads per 64 quants).
-    if (type === GgmlType.Q6_K) return k % 256 === 0 && q6kX4PackBytes(k) <= PACKED_PREFILL_SCRATCH_BYTES;
+    // Q4_Kx4 / Q6_Kx4: 1.25x / 1.5x the one-row K-quant decodes (no hsum4I, no kmask).
+    if (type === GgmlType.Q4_K || type === GgmlType.Q6_K) return k % 256 === 0 && kX4PackBytes(type, k) <= PACKED_PREFILL_SCRATCH_BYTES;
     // Q8_0x4's matmul needs the packed-prefill bytes, more than its pack's (272 vs 136 a block).
     return type === GgmlType.Q8_0 && packedPrefillBytes(GgmlType.Q8_0, k) <= PACKED_PREFILL_SCRATCH_BYTES;
   }
@@ -527,8 +527,8 @@ export class CpuBackend implements Backend {
     const kernels = sh.kernels;
     const activations = this.quantized ? matmulActivations(cw.type, cw.k, pathTokens, kernels.relaxed) : 'f32';
     if (cw.interleaved) {
-      // Q6_Kx4 on Q8K activations, the 32-block layouts on Q8A.
-      const q8k = cw.type === GgmlType.Q6_K;
+      // Q4_Kx4 / Q6_Kx4 on Q8K activations, the 32-block layouts on Q8A.
+      const q8k = cw.type === GgmlType.Q4_K || cw.type === GgmlType.Q6_K;
       const xq = this.q8aScratch(sh, q8k ? kernels.q8kBytes(cw.k, tokens) : kernels.q8aBytes(cw.k, tokens));
       if (q8k) kernels.quantizeQ8K(x, xq, cw.k, 0, tokens);
       else kernels.quantizeQ8A(x, xq, cw.k, 0, tokens);

@@ -73,7 +73,7 @@ export interface PackScratch {
  * The types the relaxed build stores four rows interleaved for decode (`packInterleaved`); IQ4_NL
  * only where the unsigned-byte dot is exact (`CpuKernels.unsignedDot`).
  */
-export type InterleavedType = GgmlType.Q4_0 | GgmlType.Q5_0 | GgmlType.Q8_0 | GgmlType.IQ4_NL | GgmlType.Q6_K;
+export type InterleavedType = GgmlType.Q4_0 | GgmlType.Q5_0 | GgmlType.Q8_0 | GgmlType.IQ4_NL | GgmlType.Q4_K | GgmlType.Q6_K;
 
 /**
  * `embed`'s type code for a Q4_0 table stored as Q4_0x4 (`packQ4_0x4`; not a ggml type): the
@@ -100,18 +100,25 @@ export const Q8_0X4_LAYOUT = 1008;
 export const IQ4_NLX4_LAYOUT = 1020;
 
 /**
+ * `embed`'s type code for a Q4_K table stored as Q4_Kx4 (`packQ4_Kx4`; not a ggml type): the
+ * relaxed build's decode layout of Q4_K matrices.
+ */
+export const Q4_KX4_LAYOUT = 1012;
+
+/**
  * `embed`'s type code for a Q6_K table stored as Q6_Kx4 (`packQ6_Kx4`; not a ggml type): the
  * relaxed build's decode layout of Q6_K matrices (Llama 3's tied Q6_K embedding included).
  */
 export const Q6_KX4_LAYOUT = 1014;
 
 /** `embed`'s type codes for the interleaved layouts. */
-export type InterleavedLayout = typeof Q4_0X4_LAYOUT | typeof Q5_0X4_LAYOUT | typeof Q8_0X4_LAYOUT | typeof IQ4_NLX4_LAYOUT | typeof Q6_KX4_LAYOUT;
+export type InterleavedLayout = typeof Q4_0X4_LAYOUT | typeof Q5_0X4_LAYOUT | typeof Q8_0X4_LAYOUT | typeof IQ4_NLX4_LAYOUT | typeof Q4_KX4_LAYOUT | typeof Q6_KX4_LAYOUT;
 const INTERLEAVED_LAYOUTS: Record<InterleavedType, InterleavedLayout> = {
   [GgmlType.Q4_0]: Q4_0X4_LAYOUT,
   [GgmlType.Q5_0]: Q5_0X4_LAYOUT,
   [GgmlType.Q8_0]: Q8_0X4_LAYOUT,
   [GgmlType.IQ4_NL]: IQ4_NLX4_LAYOUT,
+  [GgmlType.Q4_K]: Q4_KX4_LAYOUT,
   [GgmlType.Q6_K]: Q6_KX4_LAYOUT,
 };
 
@@ -127,9 +134,9 @@ export function nibbleX4PackBytes(k: number): number {
   return (k / 32) * 152;
 }
 
-/** Scratch bytes `packQ6_Kx4` needs for rows of k elements (one four-row group's GGUF rows, k % 256 == 0). */
-export function q6kX4PackBytes(k: number): number {
-  return (k / 256) * 210 * 4;
+/** Scratch bytes `packQ4_Kx4` / `packQ6_Kx4` need for rows of k elements (one four-row group's GGUF rows, k % 256 == 0). */
+export function kX4PackBytes(type: GgmlType.Q4_K | GgmlType.Q6_K, k: number): number {
+  return (k / 256) * (type === GgmlType.Q4_K ? 144 : 210) * 4;
 }
 
 /** Floats of scratch `matmul` needs (one dequantized chunk of a weight row). */
@@ -234,6 +241,7 @@ interface KernelExports {
   packQ4_0x4(w: number, rows: number, k: number, scratch: number): void;
   packQ5_0x4(w: number, rows: number, k: number, scratch: number): void;
   packQ8_0x4(w: number, rows: number, k: number, scratch: number): void;
+  packQ4_Kx4(w: number, rows: number, k: number, scratch: number): void;
   packQ6_Kx4(w: number, rows: number, k: number, scratch: number): void;
   matmulInterleaved(type: number, w: number, k: number, xq: number, y: number, yStride: number, tokens: number, bias: number, rowStart: number, rowEnd: number, scratch: number): void;
 }
@@ -672,15 +680,16 @@ export class CpuKernels {
    * layouts (assembly/kernels.ts; IQ4_NLx4 only where `unsignedDot`). Then only `matmulInterleaved`
    * and `embed` with the layout's code read it. `scratch`: nibbleX4PackBytes(k) bytes for Q4_0 /
    * Q5_0 / IQ4_NL; for Q8_0 one group's bytes (136 a block of 32), less than packedPrefillBytes(Q8_0, k);
-   * for Q6_K (k % 256 == 0) q6kX4PackBytes(k).
+   * for Q4_K and Q6_K (k % 256 == 0) kX4PackBytes(type, k).
    */
   packInterleaved(type: InterleavedType, w: number, rows: number, k: number, scratch: number): void {
     const name = `${GgmlType[type]}x4`;
     if (!this.relaxed) throw new RangeError(`${name} needs the relaxed-SIMD build`);
-    const block = type === GgmlType.Q6_K ? 256 : 32;
+    const block = type === GgmlType.Q4_K || type === GgmlType.Q6_K ? 256 : 32;
     if (rows % 4 !== 0 || k % block !== 0) throw new RangeError(`${name} needs rows % 4 == 0 and k % ${block} == 0, got ${rows} x ${k}`);
-    if (type === GgmlType.Q6_K) {
-      this.k.packQ6_Kx4(w, rows, k, scratch);
+    if (type === GgmlType.Q4_K || type === GgmlType.Q6_K) {
+      if (type === GgmlType.Q4_K) this.k.packQ4_Kx4(w, rows, k, scratch);
+      else this.k.packQ6_Kx4(w, rows, k, scratch);
       return;
     }
     if (type === GgmlType.IQ4_NL && !this.unsignedDot) throw new RangeError(`${name} needs the unsigned-byte dot (AVX-VNNI)`);
@@ -692,7 +701,7 @@ export class CpuKernels {
 
   /**
    * `matmulQ8A` of a Q4_0x4 / Q5_0x4 / Q8_0x4 / IQ4_NLx4 matrix (rows [rowStart, rowEnd), multiples
-   * of 4) on Q8A activations; `matmulQ8K` of a Q6_Kx4 matrix on Q8K activations. `pack`
+   * of 4) on Q8A activations; `matmulQ8K` of a Q4_Kx4 / Q6_Kx4 matrix on Q8K activations. `pack`
    * (packedPrefillBytes(type, k) per thread): groups of four tokens run as the packed prefill;
    * Q8_0x4 needs it (each decode token is split into it), the others run without.
    */

@@ -2,7 +2,7 @@
  * The relaxed-SIMD CPU backend on whole models, in the system's Chromium (Node 20's relaxed SIMD
  * is refused, see relaxed.chromium.test.ts): the layouts and paths only that build takes (Q5_0
  * matrices stored as Q5_0x4, including a tied Q5_0 embedding table read by `embed`, and Q4_0x4,
- * Q8_0x4, Q6_Kx4 likewise; the packed
+ * Q8_0x4, Q4_Kx4, Q6_Kx4 likewise; the packed
  * prefill of every type; pool threads running them) must give the logits of the plain-SIMD backend
  * in Node on the same file at every position (RELAXED_VS_PLAIN_KL), and two threads bitwise the
  * logits of one. The kernels' exactness is relaxed.chromium.test.ts's.
@@ -56,10 +56,10 @@ const lowBitRecipe: QuantRecipe = (t) => {
 };
 
 /**
- * Llama-3.2-1B's Q4_K_M on rows of 256: Q4_K, and Q6_K (stored as Q6_Kx4) for the down and value
- * projections and the tied embedding, which is both `embed`'s table and the output matrix.
+ * Llama-3.2-1B's Q4_K_M on rows of 256: Q4_K (stored as Q4_Kx4), and Q6_K (as Q6_Kx4) for the down
+ * and value projections and the tied embedding, which is both `embed`'s table and the output matrix.
  */
-const q6kRecipe: QuantRecipe = (t) => {
+const kQuantRecipe: QuantRecipe = (t) => {
   switch (t.role) {
     case 'vector': return GgmlType.F32;
     case 'token_embd': case 'ffn_down': case 'attn_v': return GgmlType.Q6_K;
@@ -129,7 +129,7 @@ describe('relaxed-SIMD CPU backend on whole models in Chromium', () => {
     // prompt a few tokens at a time, so it takes the 8-bit activations' integer dots too.
     { name: 'Q3_K / Q2_K / IQ4_NL', quant: lowBitRecipe, embd: 256, plainChunk: Q8A_MAX_TOKENS },
     { name: 'IQ4_XS', quant: iq4xsRecipe, embd: 256, plainChunk: Q8A_MAX_TOKENS },
-    { name: 'Q6_Kx4 / Q4_K', quant: q6kRecipe, embd: 256 },
+    { name: 'Q4_Kx4 / Q6_Kx4', quant: kQuantRecipe, embd: 256 },
   ])('$name (tied embedding too), the packed prefill and pool threads match the plain backend', async ({ name, quant, embd = 96, plainChunk = Infinity }) => {
     const seed = process.env.HEARTH_TEST_SEED ? Number(process.env.HEARTH_TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
     console.log(`[seed] relaxed model ${name}: HEARTH_TEST_SEED=${seed}`);

@@ -253,13 +253,14 @@ describe('relaxed-SIMD build in Chromium', () => {
     { name: 'Q8_0x4', type: GgmlType.Q8_0, layout: 1008, pack: 'packQ8_0x4', scratchPerBlock: 272 },
     // IQ4_NL blocks have Q4_0's bytes: the same packing, the levels looked up (unsigned-byte dot only).
     { name: 'IQ4_NLx4', type: GgmlType.IQ4_NL, layout: 1020, pack: 'packQ4_0x4', scratchPerBlock: 152 },
-    // Q6_K on Q8K activations: the scratch holds the K tile's packed group (1440 bytes a super-block).
+    // Q4_K and Q6_K on Q8K activations: the scratch holds the K tile's packed group (1440 bytes a super-block).
+    { name: 'Q4_Kx4', type: GgmlType.Q4_K, layout: 1012, pack: 'packQ4_Kx4', scratchPerBlock: 1440 / 8 },
     { name: 'Q6_Kx4', type: GgmlType.Q6_K, layout: 1014, pack: 'packQ6_Kx4', scratchPerBlock: 1440 / 8 },
   ])('$name (rows interleaved in place for decode): every token bitwise the packed prefill tile, embed rows exact', async ({ name, type, layout, pack, scratchPerBlock }) => {
     const seed = process.env.HEARTH_TEST_SEED ? Number(process.env.HEARTH_TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
     console.log(`[seed] relaxed chromium ${name}: HEARTH_TEST_SEED=${seed}`);
     const rows = 12;
-    const q8k = type === GgmlType.Q6_K;
+    const q8k = type === GgmlType.Q4_K || type === GgmlType.Q6_K;
     const k = q8k ? 256 * 3 : 32 * 7;
     const tokens = 6; // one group of four in a tile, two tokens one at a time
     const bytes = randomBlocks(type, rows, k, seed);
@@ -293,8 +294,8 @@ describe('relaxed-SIMD build in Chromium', () => {
 });
 
 /**
- * Runs in the page: packs a Q4_0 / Q5_0 / Q8_0 / IQ4_NL / Q6_K matrix interleaved (`pack`) and runs
- * matmulInterleaved, embed (`layout`), and the raw packed prefill (Q6_K: on Q8K activations).
+ * Runs in the page: packs a Q4_0 / Q5_0 / Q8_0 / IQ4_NL / Q4_K / Q6_K matrix interleaved (`pack`) and
+ * runs matmulInterleaved, embed (`layout`), and the raw packed prefill (the K-quants on Q8K activations).
  */
 function runInterleavedInPage(a: {
   wasm: string; w: number[]; x: number[]; rows: number; k: number; tokens: number; type: number; layout: number; pack: string; scratchBytes: number;
@@ -319,7 +320,7 @@ function runInterleavedInPage(a: {
   k[a.pack](w, rows, a.k, scratch);
   const x = alloc(4 * a.k * tokens);
   new Float32Array(memory.buffer, x, a.k * tokens).set(a.x);
-  const q8k = a.type === 14;
+  const q8k = a.type === 12 || a.type === 14;
   const qb = q8k ? (a.k / 256) * 292 : (a.k / 32) * 40;
   const xq = alloc(qb * tokens);
   if (q8k) k.quantizeQ8K(x, a.k, xq, a.k, 0, tokens);

@@ -28,15 +28,16 @@ const T_IQ4_NL: i32 = 20;
 const T_IQ4_XS: i32 = 23;
 const T_BF16: i32 = 30;
 /**
- * Not ggml types: Q4_0 / Q5_0 / Q8_0 / IQ4_NL / Q6_K rows stored four-row interleaved by
- * `packQ4_0x4` / `packQ5_0x4` / `packQ8_0x4` / `packQ6_Kx4` (the relaxed build's decode layouts,
- * same bytes; see "Q5_0x4", "Q8_0x4" and "Q6_Kx4" below). Only `matmulInterleaved` and `embed`
+ * Not ggml types: Q4_0 / Q5_0 / Q8_0 / IQ4_NL / Q4_K / Q6_K rows stored four-row interleaved by
+ * `packQ4_0x4` / `packQ5_0x4` / `packQ8_0x4` / `packQ4_Kx4` / `packQ6_Kx4` (the relaxed build's
+ * decode layouts, same bytes; see "Q5_0x4", "Q8_0x4", "Q6_Kx4" and "Q4_Kx4" below). Only `matmulInterleaved` and `embed`
  * read them.
  */
 const T_Q4_0X4: i32 = 1002;
 const T_Q5_0X4: i32 = 1006;
 const T_Q8_0X4: i32 = 1008;
 const T_IQ4_NLX4: i32 = 1020;
+const T_Q4_KX4: i32 = 1012;
 const T_Q6_KX4: i32 = 1014;
 
 /** First free byte after the module's static data: the host's allocator starts here. */
@@ -2506,8 +2507,8 @@ export function matmulInterleaved(
   type: i32, w: usize, k: i32, xq: usize, y: usize, yStride: i32,
   tokens: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize,
 ): void {
-  if (type == T_Q6_K) {
-    q6x4Rows(w, k, xq, y, yStride, tokens, bias, rowStart, rowEnd, scratch);
+  if (type == T_Q6_K || type == T_Q4_K) {
+    kx4Rows(type, w, k, xq, y, yStride, tokens, bias, rowStart, rowEnd, scratch);
     return;
   }
   const q8 = type == T_Q8_0;
@@ -2561,10 +2562,11 @@ export function matmulInterleaved(
 
 const Q6X4_BLOCK: usize = 840;
 
-/** `matmulInterleaved` of a Q6_Kx4 matrix on Q8K activations. */
-function q6x4Rows(w: usize, k: i32, xq: usize, y: usize, yStride: i32, tokens: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize): void {
+/** `matmulInterleaved` of a Q4_Kx4 / Q6_Kx4 matrix on Q8K activations. */
+function kx4Rows(type: i32, w: usize, k: i32, xq: usize, y: usize, yStride: i32, tokens: i32, bias: usize, rowStart: i32, rowEnd: i32, scratch: usize): void {
+  const q4 = type == T_Q4_K;
   const nb = k >> 8;
-  const gb = <usize>nb * Q6X4_BLOCK;
+  const gb = <usize>nb * (q4 ? Q4KX4_BLOCK : Q6X4_BLOCK);
   const xqs = <usize>nb * 292;
   const ys = <usize>yStride << 2;
   // Whole groups of four tokens: each four-row group unpacked into the packed prefill's layout (as
@@ -2572,18 +2574,35 @@ function q6x4Rows(w: usize, k: i32, xq: usize, y: usize, yStride: i32, tokens: i
   const tiled = scratch ? tokens & ~3 : 0;
   const u8 = unsignedDotOn();
   for (let r = rowStart; tiled && r < rowEnd; r += 4) {
-    unpackQ6_Kx4(w + <usize>(r >> 2) * gb, nb, scratch);
+    const g = w + <usize>(r >> 2) * gb;
+    if (q4) unpackQ4_Kx4(g, nb, scratch);
+    else unpackQ6_Kx4(g, nb, scratch);
     const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
-    for (let t = 0; t < tiled; t += 4) tileQ6_K(u8, scratch, nb, xq + <usize>t * xqs, xqs, y + <usize>t * ys + (<usize>r << 2), ys, bias4);
-  }
-  for (let t = tiled; t < tokens; t++) {
-    const xt = xq + <usize>t * xqs;
-    for (let r = rowStart; r < rowEnd; r += 4) {
-      const out = dotQ6_Kx4(w + <usize>(r >> 2) * gb, xt, nb);
-      const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
-      v128.store(y + <usize>t * ys + (<usize>r << 2), f32x4.add(out, bias4));
+    for (let t = 0; t < tiled; t += 4) {
+      const out = y + <usize>t * ys + (<usize>r << 2);
+      if (q4) tileQ4_K(u8, scratch, nb, xq + <usize>t * xqs, xqs, out, ys, bias4);
+      else tileQ6_K(u8, scratch, nb, xq + <usize>t * xqs, xqs, out, ys, bias4);
     }
   }
+  // One loop per form: a flag tested inside the loop let the compilers interleave the forms' shared
+  // code and spill.
+  for (let t = tiled; t < tokens; t++) {
+    const xt = xq + <usize>t * xqs;
+    const yt = y + <usize>t * ys;
+    if (!q4) {
+      for (let r = rowStart; r < rowEnd; r += 4) kx4Store(dotQ6_Kx4(w + <usize>(r >> 2) * gb, xt, nb), bias, yt, r);
+    } else if (u8) {
+      for (let r = rowStart; r < rowEnd; r += 4) kx4Store(dotQ4_Kx4(w + <usize>(r >> 2) * gb, xt, nb, true), bias, yt, r);
+    } else {
+      for (let r = rowStart; r < rowEnd; r += 4) kx4Store(dotQ4_Kx4(w + <usize>(r >> 2) * gb, xt, nb, false), bias, yt, r);
+    }
+  }
+}
+
+/** Rows r..r + 3's outputs plus their bias (0: none) to y's row r. */
+@inline function kx4Store(out: v128, bias: usize, y: usize, r: i32): void {
+  const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
+  v128.store(y + (<usize>r << 2), f32x4.add(out, bias4));
 }
 
 /** The 6-bit quant (0..63) of element j of the Q6_K super-block at w (packing only). */
@@ -2628,13 +2647,22 @@ export function packQ6_Kx4(w: usize, rows: i32, k: i32, scratch: usize): void {
   }
 }
 
-/** Lane vector e (0..3, a literal) of sub-block s of the Q6_Kx4 block at g: the four rows' quants 0..63. */
-@inline function q6x4Lanes(g: usize, s: usize, e: i32): v128 {
-  const p = g + 72 + 48 * s;
+/**
+ * Vector e (0..3, a literal) of 64 six-bit values stored in the three vectors at p (Q6_Kx4's quants,
+ * Q4_Kx4's scales and mins): vectors 0..2 are their low six bits, vector 3 is assembled from their
+ * top two bits (p's as bits 0-1, p + 16's as 2-3, p + 32's as 4-5). 16-bit shifts: what crosses
+ * from the neighbouring byte lies outside the masks.
+ */
+@inline function sixBitLanes(p: usize, e: i32): v128 {
   if (e < 3) return v128.and(v128.load(p + 16 * <usize>e), bytes(0x3f));
   const a = v128.and(i16x8.shr_u(v128.load(p), 6), bytes(0x03));
   const b = v128.and(i16x8.shr_u(v128.load(p, 16), 4), bytes(0x0c));
   return v128.or(v128.or(a, b), v128.and(i16x8.shr_u(v128.load(p, 32), 2), bytes(0x30)));
+}
+
+/** Lane vector e (0..3, a literal) of sub-block s of the Q6_Kx4 block at g: the four rows' quants 0..63. */
+@inline function q6x4Lanes(g: usize, s: usize, e: i32): v128 {
+  return sixBitLanes(g + 72 + 48 * s, e);
 }
 
 /** The Q6_Kx4 group at g (nb super-blocks) unpacked into the packed prefill's layout at dst (packRowsK's bytes for its four GGUF rows). */
@@ -2711,6 +2739,205 @@ function dequantQ6_Kx4Row(table: usize, k: i32, id: u32, dst: usize): void {
     acc = madd(f32x4.convert_i32x4_s(isum), f32x4.mul(v128.load32_splat(xb), x4Scales(g)), acc);
   }
   return acc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q4_Kx4: Q4_K stored four rows interleaved, in the same bytes (the relaxed build's decode layout).
+// Per super-block of the four rows (576 bytes = 4 x 144):
+//   [0, 8)     the rows' f16 d;  [8, 16) their f16 dmin;
+//   [16, 64)   their 6-bit scales and mins as sixBitLanes' three vectors: field 0 the scales of
+//              sub-blocks 0..3, field 1 those of 4..7, field 2 the mins of 0..3, field 3 those of
+//              4..7; byte 4j + r of a field is row r's value of its j-th sub-block;
+//   [64, 576)  per sub-block j of 32 elements, four vectors at 64 + 64j: byte p of vector e holds
+//              row p >> 2's quants of elements 32j + 4e + (p & 3) (low nibble) and 16 more (high
+//              nibble).
+// A token's four rows: per sub-block eight dots against the token's broadcast bytes (the high
+// nibbles in place where the unsigned-byte dot is exact: 16 times the sum, shifted back), one
+// multiply by the rows' scales, the mins against the sub-block's activation sum; no hsum4I and
+// no kmask. The integers per block and the float operations are the packed prefill tile's, so a
+// token gives bitwise the same outputs decoded alone or in a tile.
+
+const Q4KX4_BLOCK: usize = 576;
+
+/** The quant (0..15) of element e of the Q4_K super-block at w (packing only). */
+@inline function q4kQuant(w: usize, e: i32): u32 {
+  const c = e >> 6;
+  const l = e & 63;
+  const v = <u32>load<u8>(w + 16 + <usize>(32 * c + (l & 31)));
+  return l >= 32 ? v >> 4 : v & 15;
+}
+
+/**
+ * Rewrites a Q4_K matrix (rows % 4 == 0, k % 256 == 0) in place as Q4_Kx4; scratch: one four-row
+ * group's bytes (4 x k / 256 x 144).
+ */
+export function packQ4_Kx4(w: usize, rows: i32, k: i32, scratch: usize): void {
+  const nb = k >> 8;
+  const rb = <usize>nb * 144;
+  for (let r = 0; r < rows; r += 4) {
+    const g = w + <usize>r * rb;
+    memory.copy(scratch, g, 4 * rb);
+    for (let b = 0; b < nb; b++) {
+      const dst = g + <usize>b * Q4KX4_BLOCK;
+      for (let i = 0; i < 4; i++) {
+        const src = scratch + <usize>i * rb + <usize>b * 144;
+        store<u16>(dst + 2 * <usize>i, load<u16>(src));
+        store<u16>(dst + 8 + 2 * <usize>i, load<u16>(src + 2));
+        for (let j = 0; j < 4; j++) {
+          const top = <u32>minK4(j + 4, src + 4);
+          const p = dst + 16 + 4 * <usize>j + <usize>i;
+          store<u8>(p, <u32>scaleK4(j, src + 4) | ((top & 3) << 6));
+          store<u8>(p + 16, <u32>scaleK4(j + 4, src + 4) | (((top >> 2) & 3) << 6));
+          store<u8>(p + 32, <u32>minK4(j, src + 4) | ((top >> 4) << 6));
+        }
+        for (let j = 0; j < 8; j++) {
+          for (let e = 0; e < 4; e++) {
+            for (let c = 0; c < 4; c++) {
+              const el = 32 * j + 4 * e + c;
+              store<u8>(dst + 64 + 64 * <usize>j + 16 * <usize>e + 4 * <usize>i + <usize>c, q4kQuant(src, el) | (q4kQuant(src, el + 16) << 4));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Field f (0..3, a literal) of the Q4_Kx4 block at g: scales 0..3, scales 4..7, mins 0..3, mins 4..7 (byte 4j + r). */
+@inline function q4Kx4Field(g: usize, f: i32): v128 {
+  return sixBitLanes(g + 16, f);
+}
+
+/** Lanes 4j..4j + 3 (j = 0..3, a literal) of bytes v as unsigned i32s. */
+@inline function byteQuad(v: v128, j: i32): v128 {
+  const h = j < 2 ? i16x8.extend_low_i8x16_u(v) : i16x8.extend_high_i8x16_u(v);
+  return (j & 1) == 0 ? i32x4.extend_low_i16x8_u(h) : i32x4.extend_high_i16x8_u(h);
+}
+
+/**
+ * Sub-block j of the Q4_Kx4 block at g against the Q8K block at xb: the four rows' integer dots.
+ * u8 (a literal): the high nibbles in place, 16 times their value, with the unsigned-byte dot.
+ */
+@inline function q4Kx4Sub(g: usize, xb: usize, j: usize, u8: bool): v128 {
+  const p = g + 64 + 64 * j;
+  const x = xb + 36 + 32 * j;
+  const n0 = v128.load(p);
+  const n1 = v128.load(p, 16);
+  const n2 = v128.load(p, 32);
+  const n3 = v128.load(p, 48);
+  const m = bytes(0x0f);
+  const z = i32x4.splat(0);
+  const lo = dotU7(v128.and(n3, m), v128.load32_splat(x, 12), dotU7(v128.and(n2, m), v128.load32_splat(x, 8),
+    dotU7(v128.and(n1, m), v128.load32_splat(x, 4), dotU7(v128.and(n0, m), v128.load32_splat(x), z))));
+  if (u8) {
+    const mh = bytes(0xf0);
+    const hi = dotU8Add(v128.load32_splat(x, 28), v128.and(n3, mh), dotU8Add(v128.load32_splat(x, 24), v128.and(n2, mh),
+      dotU8Add(v128.load32_splat(x, 20), v128.and(n1, mh), dotU8Add(v128.load32_splat(x, 16), v128.and(n0, mh), z))));
+    return i32x4.add(lo, i32x4.shr_s(hi, 4));
+  }
+  const hi = dotU7(hiNibbles(n3), v128.load32_splat(x, 28), dotU7(hiNibbles(n2), v128.load32_splat(x, 24),
+    dotU7(hiNibbles(n1), v128.load32_splat(x, 20), dotU7(hiNibbles(n0), v128.load32_splat(x, 16), z))));
+  return i32x4.add(lo, hi);
+}
+
+/** The Q8K block at xb's sum of sub-block j's 32 quants (its two 16-sums) in every lane. */
+@inline function q8kSum32(xb: usize, j: usize): v128 {
+  return i32x4.dot_i16x8_s(v128.load32_splat(xb + 4 + 4 * j), words(1));
+}
+
+/** The four rows' outputs of one token (Q8K blocks at xt) against the Q4_Kx4 group at g, without bias; u8 as q4Kx4Sub. */
+@inline function dotQ4_Kx4(g: usize, xt: usize, nb: i32, u8: bool): v128 {
+  let acc = f32x4.splat(0);
+  let macc = f32x4.splat(0);
+  for (let b = 0, o: usize = 0; b < nb; b++, o += 292, g += Q4KX4_BLOCK) {
+    const xb = xt + o;
+    let isum = i32x4.splat(0);
+    let msum = i32x4.splat(0);
+    for (let h: usize = 0; h < 2; h++) {
+      // Sub-blocks 4h .. 4h + 3: their scales are field h, their mins field 2 + h.
+      const sc = h == 0 ? q4Kx4Field(g, 0) : q4Kx4Field(g, 1);
+      const mn = h == 0 ? q4Kx4Field(g, 2) : q4Kx4Field(g, 3);
+      const j: usize = 4 * h;
+      isum = i32x4.add(isum, i32x4.mul(q4Kx4Sub(g, xb, j, u8), byteQuad(sc, 0)));
+      isum = i32x4.add(isum, i32x4.mul(q4Kx4Sub(g, xb, j + 1, u8), byteQuad(sc, 1)));
+      isum = i32x4.add(isum, i32x4.mul(q4Kx4Sub(g, xb, j + 2, u8), byteQuad(sc, 2)));
+      isum = i32x4.add(isum, i32x4.mul(q4Kx4Sub(g, xb, j + 3, u8), byteQuad(sc, 3)));
+      msum = i32x4.add(msum, i32x4.mul(q8kSum32(xb, j), byteQuad(mn, 0)));
+      msum = i32x4.add(msum, i32x4.mul(q8kSum32(xb, j + 1), byteQuad(mn, 1)));
+      msum = i32x4.add(msum, i32x4.mul(q8kSum32(xb, j + 2), byteQuad(mn, 2)));
+      msum = i32x4.add(msum, i32x4.mul(q8kSum32(xb, j + 3), byteQuad(mn, 3)));
+    }
+    const xd = v128.load32_splat(xb);
+    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.mul(xd, x4Scales(g)), acc);
+    macc = madd(f32x4.convert_i32x4_s(msum), f32x4.mul(xd, x4Scales(g + 8)), macc);
+  }
+  return f32x4.sub(acc, macc);
+}
+
+/**
+ * Bytes 4a..4a + 3 and 4b..4b + 3 of v (a, b = 0..3) interleaved and widened to i16 (unsigned):
+ * [v[4a], v[4b], v[4a + 1], v[4b + 1], ...], the packed tile's row pairs.
+ */
+@inline function quadPairs(v: v128, a: i32, b: i32): v128 {
+  const ia = <u64>(4 * a);
+  const ib = <u64>(4 * b);
+  const idx = ia | (ib << 8) | ((ia + 1) << 16) | ((ib + 1) << 24) | ((ia + 2) << 32) | ((ib + 2) << 40) | ((ia + 3) << 48) | ((ib + 3) << 56);
+  return i16x8.extend_low_i8x16_u(i8x16.swizzle(v, i64x2.splat(<i64>idx)));
+}
+
+/** The Q4_Kx4 group at g (nb super-blocks) unpacked into the packed prefill's layout at dst (packRowsK's bytes for its four GGUF rows). */
+function unpackQ4_Kx4(g: usize, nb: i32, dst: usize): void {
+  for (let b = 0; b < nb; b++, g += Q4KX4_BLOCK, dst += PACKED_K_BYTES) {
+    for (let j: usize = 0; j < 8; j++) {
+      for (let e: usize = 0; e < 4; e++) {
+        const n = v128.load(g + 64 + 64 * j + 16 * e);
+        v128.store(dst + 128 * j + 16 * e, v128.and(n, bytes(0x0f)));
+        v128.store(dst + 128 * j + 64 + 16 * e, hiNibbles(n));
+      }
+    }
+    for (let h = 0; h < 2; h++) {
+      const sc = h == 0 ? q4Kx4Field(g, 0) : q4Kx4Field(g, 1);
+      const mn = h == 0 ? q4Kx4Field(g, 2) : q4Kx4Field(g, 3);
+      for (let j = 0; j < 4; j++) {
+        // Sub-block 4h + j's scales for both its groups of 16.
+        const s = quadPairs(sc, j, j);
+        v128.store(dst + 1024 + 32 * <usize>(4 * h + j), s);
+        v128.store(dst + 1040 + 32 * <usize>(4 * h + j), s);
+      }
+      // The mins' pairs of sub-blocks (4h, 4h + 1) and (4h + 2, 4h + 3).
+      v128.store(dst + 1280 + 32 * <usize>h, quadPairs(mn, 0, 1));
+      v128.store(dst + 1296 + 32 * <usize>h, quadPairs(mn, 2, 3));
+    }
+    v128.store(dst + 1408, x4Scales(g));
+    v128.store(dst + 1424, x4Scales(g + 8));
+  }
+}
+
+/** Row `id` of a Q4_Kx4 table (k elements) dequantized to f32 at dst (embed): the GGUF row's values, as dequantK45 rounds them. */
+function dequantQ4_Kx4Row(table: usize, k: i32, id: u32, dst: usize): void {
+  const nb = k >> 8;
+  const g = table + <usize>(id >> 2) * <usize>nb * Q4KX4_BLOCK;
+  const lane = <usize>(id & 3);
+  for (let b = 0; b < nb; b++) {
+    const p = g + Q4KX4_BLOCK * <usize>b;
+    const d = f16(<u32>load<u16>(p + 2 * lane));
+    const dmin = f16(<u32>load<u16>(p + 8 + 2 * lane));
+    for (let j: usize = 0; j < 8; j++) {
+      const f = p + 16 + 4 * (j & 3) + lane;
+      const a = <i32>load<u8>(f);
+      const bb = <i32>load<u8>(f + 16);
+      const c = <i32>load<u8>(f + 32);
+      const sc = j < 4 ? a & 63 : bb & 63;
+      const mn = j < 4 ? c & 63 : (a >> 6) | ((bb >> 6) << 2) | ((c >> 6) << 4);
+      const d1 = d * <f32>sc;
+      const m1 = dmin * <f32>mn;
+      for (let t: usize = 0; t < 32; t++) {
+        const byte = <i32>load<u8>(p + 64 + 64 * j + 16 * ((t & 15) >> 2) + 4 * lane + (t & 3));
+        const q = t < 16 ? byte & 15 : byte >> 4;
+        store<f32>(dst + ((<usize>(256 * b) + 32 * j + t) << 2), <f32>q * d1 - m1);
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -3638,7 +3865,7 @@ export function embed(
   type: i32, table: usize, k: i32, rows: i32, ids: usize, out: usize, outStride: i32, scale: f32,
   tokStart: i32, tokEnd: i32,
 ): void {
-  const rb: usize = type == T_Q6_KX4 ? 0 : rowBytes(type == T_Q5_0X4 ? T_Q5_0 : type == T_Q8_0X4 ? T_Q8_0 : type == T_Q4_0X4 || type == T_IQ4_NLX4 ? T_Q4_0 : type, k);
+  const rb: usize = type == T_Q6_KX4 || type == T_Q4_KX4 ? 0 : rowBytes(type == T_Q5_0X4 ? T_Q5_0 : type == T_Q8_0X4 ? T_Q8_0 : type == T_Q4_0X4 || type == T_IQ4_NLX4 ? T_Q4_0 : type, k);
   const sv = f32x4.splat(scale);
   for (let t = tokStart; t < tokEnd; t++) {
     const id = load<u32>(ids + (<usize>t << 2));
@@ -3648,6 +3875,7 @@ export function embed(
       continue;
     }
     if (type == T_Q6_KX4) dequantQ6_Kx4Row(table, k, id, o);
+    else if (type == T_Q4_KX4) dequantQ4_Kx4Row(table, k, id, o);
     else if (type == T_Q5_0X4 || type == T_Q8_0X4 || type == T_Q4_0X4 || type == T_IQ4_NLX4) dequantInterleavedRow(type, table, k, id, o);
     else dequantize(type, table + <usize>id * rb, o, k);
     if (scale != 1) {
