@@ -2617,34 +2617,49 @@ function kx4Rows(type: i32, w: usize, k: i32, xq: usize, y: usize, yStride: i32,
 }
 
 /**
- * Rewrites a Q6_K matrix (rows % 4 == 0, k % 256 == 0) in place as Q6_Kx4; scratch: one four-row
- * group's bytes (4 x k / 256 x 210).
+ * Rewrites a Q4_K (q4) or Q6_K matrix (rows % 4 == 0, k % 256 == 0) in place as Q4_Kx4 / Q6_Kx4;
+ * scratch: one four-row group's GGUF bytes (4 x k / 256 x 144 or 210).
  */
-export function packQ6_Kx4(w: usize, rows: i32, k: i32, scratch: usize): void {
+@inline function packKx4(q4: bool, w: usize, rows: i32, k: i32, scratch: usize): void {
   const nb = k >> 8;
-  const rb = <usize>nb * 210;
+  const bs: usize = q4 ? 144 : 210;
+  const rb = <usize>nb * bs;
   for (let r = 0; r < rows; r += 4) {
     const g = w + <usize>r * rb;
     memory.copy(scratch, g, 4 * rb);
     for (let b = 0; b < nb; b++) {
-      const dst = g + <usize>b * Q6X4_BLOCK;
-      for (let i = 0; i < 4; i++) {
-        const src = scratch + <usize>i * rb + <usize>b * 210;
-        store<u16>(dst + 2 * <usize>i, load<u16>(src + 208));
-        for (let s = 0; s < 16; s++) {
-          store<i8>(dst + 8 + 4 * <usize>s + <usize>i, load<i8>(src + 192 + <usize>s));
-          for (let c = 0; c < 4; c++) {
-            const j = 16 * s + c;
-            const top = q6Quant(src, j + 12);
-            const p = dst + 72 + 48 * <usize>s + 4 * <usize>i + <usize>c;
-            store<u8>(p, q6Quant(src, j) | ((top & 3) << 6));
-            store<u8>(p + 16, q6Quant(src, j + 4) | (((top >> 2) & 3) << 6));
-            store<u8>(p + 32, q6Quant(src, j + 8) | ((top >> 4) << 6));
-          }
-        }
+      const dst = g + <usize>b * (q4 ? Q4KX4_BLOCK : Q6X4_BLOCK);
+      for (let i: usize = 0; i < 4; i++) {
+        const src = scratch + i * rb + <usize>b * bs;
+        if (q4) packQ4_KRow(src, dst, i);
+        else packQ6_KRow(src, dst, i);
       }
     }
   }
+}
+
+/** Three six-bit values a, b, c and a fourth, `top`, at p, p + 16 and p + 32 as sixBitLanes reads them. */
+@inline function storeSixBits(p: usize, a: u32, b: u32, c: u32, top: u32): void {
+  store<u8>(p, a | ((top & 3) << 6));
+  store<u8>(p + 16, b | (((top >> 2) & 3) << 6));
+  store<u8>(p + 32, c | ((top >> 4) << 6));
+}
+
+/** Row i's super-block at src (GGUF Q6_K) into its lanes of the Q6_Kx4 block at dst. */
+@inline function packQ6_KRow(src: usize, dst: usize, i: usize): void {
+  store<u16>(dst + 2 * i, load<u16>(src + 208));
+  for (let s = 0; s < 16; s++) {
+    store<i8>(dst + 8 + 4 * <usize>s + i, load<i8>(src + 192 + <usize>s));
+    for (let c = 0; c < 4; c++) {
+      const j = 16 * s + c;
+      storeSixBits(dst + 72 + 48 * <usize>s + 4 * i + <usize>c, q6Quant(src, j), q6Quant(src, j + 4), q6Quant(src, j + 8), q6Quant(src, j + 12));
+    }
+  }
+}
+
+/** Rewrites a Q6_K matrix in place as Q6_Kx4 (packKx4). */
+export function packQ6_Kx4(w: usize, rows: i32, k: i32, scratch: usize): void {
+  packKx4(false, w, rows, k, scratch);
 }
 
 /**
@@ -2683,32 +2698,6 @@ function unpackQ6_Kx4(g: usize, nb: i32, dst: usize): void {
       v128.store(dst + 1280 + 16 * q, i16x8.extend_low_i8x16_s(i8x16.shuffle(sc, sc, 0, 4, 1, 5, 2, 6, 3, 7, 0, 0, 0, 0, 0, 0, 0, 0)));
     }
     v128.store(dst + 1408, x4Scales(g));
-  }
-}
-
-/** Row `id` of a Q6_Kx4 table (k elements) dequantized to f32 at dst (embed): the GGUF row's values, as dequantQ6_K rounds them. */
-function dequantQ6_Kx4Row(table: usize, k: i32, id: u32, dst: usize): void {
-  const nb = k >> 8;
-  const g = table + <usize>(id >> 2) * <usize>nb * Q6X4_BLOCK;
-  const lane = <usize>(id & 3);
-  for (let b = 0; b < nb; b++) {
-    const p = g + Q6X4_BLOCK * <usize>b;
-    const d = f16(<u32>load<u16>(p + 2 * lane));
-    for (let s: usize = 0; s < 16; s++) {
-      const sc = d * <f32>load<i8>(p + 8 + 4 * s + lane);
-      const q = p + 72 + 48 * s + 4 * lane;
-      for (let c: usize = 0; c < 4; c++) {
-        const a = <i32>load<u8>(q + c);
-        const bb = <i32>load<u8>(q + 16 + c);
-        const cc = <i32>load<u8>(q + 32 + c);
-        const top = (a >> 6) | ((bb >> 6) << 2) | ((cc >> 6) << 4);
-        const o = dst + ((<usize>(256 * b) + 16 * s + c) << 2);
-        store<f32>(o, sc * <f32>((a & 63) - 32));
-        store<f32>(o + 16, sc * <f32>((bb & 63) - 32));
-        store<f32>(o + 32, sc * <f32>((cc & 63) - 32));
-        store<f32>(o + 48, sc * <f32>(top - 32));
-      }
-    }
   }
 }
 
@@ -2767,40 +2756,26 @@ const Q4KX4_BLOCK: usize = 576;
   return l >= 32 ? v >> 4 : v & 15;
 }
 
-/**
- * Rewrites a Q4_K matrix (rows % 4 == 0, k % 256 == 0) in place as Q4_Kx4; scratch: one four-row
- * group's bytes (4 x k / 256 x 144).
- */
-export function packQ4_Kx4(w: usize, rows: i32, k: i32, scratch: usize): void {
-  const nb = k >> 8;
-  const rb = <usize>nb * 144;
-  for (let r = 0; r < rows; r += 4) {
-    const g = w + <usize>r * rb;
-    memory.copy(scratch, g, 4 * rb);
-    for (let b = 0; b < nb; b++) {
-      const dst = g + <usize>b * Q4KX4_BLOCK;
-      for (let i = 0; i < 4; i++) {
-        const src = scratch + <usize>i * rb + <usize>b * 144;
-        store<u16>(dst + 2 * <usize>i, load<u16>(src));
-        store<u16>(dst + 8 + 2 * <usize>i, load<u16>(src + 2));
-        for (let j = 0; j < 4; j++) {
-          const top = <u32>minK4(j + 4, src + 4);
-          const p = dst + 16 + 4 * <usize>j + <usize>i;
-          store<u8>(p, <u32>scaleK4(j, src + 4) | ((top & 3) << 6));
-          store<u8>(p + 16, <u32>scaleK4(j + 4, src + 4) | (((top >> 2) & 3) << 6));
-          store<u8>(p + 32, <u32>minK4(j, src + 4) | ((top >> 4) << 6));
-        }
-        for (let j = 0; j < 8; j++) {
-          for (let e = 0; e < 4; e++) {
-            for (let c = 0; c < 4; c++) {
-              const el = 32 * j + 4 * e + c;
-              store<u8>(dst + 64 + 64 * <usize>j + 16 * <usize>e + 4 * <usize>i + <usize>c, q4kQuant(src, el) | (q4kQuant(src, el + 16) << 4));
-            }
-          }
-        }
+/** Row i's super-block at src (GGUF Q4_K) into its lanes of the Q4_Kx4 block at dst. */
+@inline function packQ4_KRow(src: usize, dst: usize, i: usize): void {
+  store<u16>(dst + 2 * i, load<u16>(src));
+  store<u16>(dst + 8 + 2 * i, load<u16>(src + 2));
+  for (let j = 0; j < 4; j++) {
+    storeSixBits(dst + 16 + 4 * <usize>j + i, <u32>scaleK4(j, src + 4), <u32>scaleK4(j + 4, src + 4), <u32>minK4(j, src + 4), <u32>minK4(j + 4, src + 4));
+  }
+  for (let j = 0; j < 8; j++) {
+    for (let e = 0; e < 4; e++) {
+      for (let c = 0; c < 4; c++) {
+        const el = 32 * j + 4 * e + c;
+        store<u8>(dst + 64 + 64 * <usize>j + 16 * <usize>e + 4 * i + <usize>c, q4kQuant(src, el) | (q4kQuant(src, el + 16) << 4));
       }
     }
   }
+}
+
+/** Rewrites a Q4_K matrix in place as Q4_Kx4 (packKx4). */
+export function packQ4_Kx4(w: usize, rows: i32, k: i32, scratch: usize): void {
+  packKx4(true, w, rows, k, scratch);
 }
 
 /** Field f (0..3, a literal) of the Q4_Kx4 block at g: scales 0..3, scales 4..7, mins 0..3, mins 4..7 (byte 4j + r). */
@@ -2913,29 +2888,51 @@ function unpackQ4_Kx4(g: usize, nb: i32, dst: usize): void {
   }
 }
 
-/** Row `id` of a Q4_Kx4 table (k elements) dequantized to f32 at dst (embed): the GGUF row's values, as dequantK45 rounds them. */
-function dequantQ4_Kx4Row(table: usize, k: i32, id: u32, dst: usize): void {
+/** Value e (0..3) of the six-bit quadruple whose bytes are p, p + 16 and p + 32 (storeSixBits), one at a time (embed). */
+@inline function sixBitsAt(p: usize, e: i32): i32 {
+  if (e < 3) return <i32>load<u8>(p + 16 * <usize>e) & 63;
+  return (<i32>load<u8>(p) >> 6) | ((<i32>load<u8>(p + 16) >> 6) << 2) | ((<i32>load<u8>(p + 32) >> 6) << 4);
+}
+
+/**
+ * Row `id` of a Q4_Kx4 (q4) or Q6_Kx4 table (k elements) dequantized to f32 at dst (embed): the GGUF
+ * row's values, rounded as dequantK45 / dequantQ6_K round them.
+ */
+function dequantKx4Row(q4: bool, table: usize, k: i32, id: u32, dst: usize): void {
   const nb = k >> 8;
-  const g = table + <usize>(id >> 2) * <usize>nb * Q4KX4_BLOCK;
+  const bs: usize = q4 ? Q4KX4_BLOCK : Q6X4_BLOCK;
   const lane = <usize>(id & 3);
-  for (let b = 0; b < nb; b++) {
-    const p = g + Q4KX4_BLOCK * <usize>b;
-    const d = f16(<u32>load<u16>(p + 2 * lane));
-    const dmin = f16(<u32>load<u16>(p + 8 + 2 * lane));
-    for (let j: usize = 0; j < 8; j++) {
-      const f = p + 16 + 4 * (j & 3) + lane;
-      const a = <i32>load<u8>(f);
-      const bb = <i32>load<u8>(f + 16);
-      const c = <i32>load<u8>(f + 32);
-      const sc = j < 4 ? a & 63 : bb & 63;
-      const mn = j < 4 ? c & 63 : (a >> 6) | ((bb >> 6) << 2) | ((c >> 6) << 4);
-      const d1 = d * <f32>sc;
-      const m1 = dmin * <f32>mn;
-      for (let t: usize = 0; t < 32; t++) {
-        const byte = <i32>load<u8>(p + 64 + 64 * j + 16 * ((t & 15) >> 2) + 4 * lane + (t & 3));
-        const q = t < 16 ? byte & 15 : byte >> 4;
-        store<f32>(dst + ((<usize>(256 * b) + 32 * j + t) << 2), <f32>q * d1 - m1);
-      }
+  let p = table + <usize>(id >> 2) * <usize>nb * bs;
+  for (let b = 0; b < nb; b++, p += bs, dst += 1024) {
+    if (q4) dequantQ4_Kx4Lane(p, lane, dst);
+    else dequantQ6_Kx4Lane(p, lane, dst);
+  }
+}
+
+/** Row `lane`'s 256 values of the Q4_Kx4 block at p to dst: (d * scale) * q - dmin * min. */
+@inline function dequantQ4_Kx4Lane(p: usize, lane: usize, dst: usize): void {
+  const d = f16(<u32>load<u16>(p + 2 * lane));
+  const dmin = f16(<u32>load<u16>(p + 8 + 2 * lane));
+  for (let j: usize = 0; j < 8; j++) {
+    const f = p + 16 + 4 * (j & 3) + lane;
+    const d1 = d * <f32>sixBitsAt(f, j < 4 ? 0 : 1);
+    const m1 = dmin * <f32>sixBitsAt(f, j < 4 ? 2 : 3);
+    for (let t: usize = 0; t < 32; t++) {
+      const byte = <i32>load<u8>(p + 64 + 64 * j + 16 * ((t & 15) >> 2) + 4 * lane + (t & 3));
+      const q = t < 16 ? byte & 15 : byte >> 4;
+      store<f32>(dst + ((32 * j + t) << 2), <f32>q * d1 - m1);
+    }
+  }
+}
+
+/** Row `lane`'s 256 values of the Q6_Kx4 block at p to dst: (d * scale) * (q - 32). */
+@inline function dequantQ6_Kx4Lane(p: usize, lane: usize, dst: usize): void {
+  const d = f16(<u32>load<u16>(p + 2 * lane));
+  for (let s: usize = 0; s < 16; s++) {
+    const sc = d * <f32>load<i8>(p + 8 + 4 * s + lane);
+    const q = p + 72 + 48 * s + 4 * lane;
+    for (let c: usize = 0; c < 4; c++) {
+      for (let e = 0; e < 4; e++) store<f32>(dst + ((16 * s + 4 * <usize>e + c) << 2), sc * <f32>(sixBitsAt(q + c, e) - 32));
     }
   }
 }
@@ -3874,8 +3871,7 @@ export function embed(
       memory.fill(o, 0, <usize>k << 2);
       continue;
     }
-    if (type == T_Q6_KX4) dequantQ6_Kx4Row(table, k, id, o);
-    else if (type == T_Q4_KX4) dequantQ4_Kx4Row(table, k, id, o);
+    if (type == T_Q4_KX4 || type == T_Q6_KX4) dequantKx4Row(type == T_Q4_KX4, table, k, id, o);
     else if (type == T_Q5_0X4 || type == T_Q8_0X4 || type == T_Q4_0X4 || type == T_IQ4_NLX4) dequantInterleavedRow(type, table, k, id, o);
     else dequantize(type, table + <usize>id * rb, o, k);
     if (scale != 1) {
