@@ -40,7 +40,7 @@ import type {
   Vector,
   Weight,
 } from '../ops.ts';
-import { ATTENTION_SCRATCH_FLOATS_PER_KEY, CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, packedPrefillBytes, type InterleavedLayout, type InterleavedType, interleavedLayout, kX4PackBytes, nibbleX4PackBytes, Q8A_WEIGHT_TYPES, type PackScratch, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
+import { ATTENTION_SCRATCH_FLOATS_PER_KEY, CPU_WEIGHT_TYPES, CpuKernels, CpuMemoryError, MATMUL_SCRATCH_FLOATS, PACKED_PREFILL_SCRATCH_BYTES, packedPrefillBytes, type InterleavedLayout, type InterleavedType, interleavedLayout, isKX4Type, kX4PackBytes, nibbleX4PackBytes, Q8A_WEIGHT_TYPES, type PackScratch, Q8K_WEIGHT_TYPES, WASM32_MAX_BYTES, type CpuKernelsOptions, type F32Rows } from './kernels.ts';
 import { CPU_MAX_SHARDS, cpuLayout, planShards, SHARD_OVERHEAD_BYTES, shardBuffers, type CpuLayout } from './shards.ts';
 import { threadingSupport, type ThreadingSupport } from './threads.ts';
 import { moeFfnOnHost, type MoeHost } from './moe.ts';
@@ -362,7 +362,7 @@ export class CpuBackend implements Backend {
     // IQ4_NLx4's decode needs the unsigned-byte dot (its levels + 128 are the unsigned operand).
     if (type === GgmlType.IQ4_NL) return this.kernels.unsignedDot && nibbleX4PackBytes(k) <= PACKED_PREFILL_SCRATCH_BYTES;
     // Q4_Kx4 / Q6_Kx4: 1.25x / 1.5x the one-row K-quant decodes (no hsum4I, no kmask).
-    if (type === GgmlType.Q4_K || type === GgmlType.Q6_K) return k % 256 === 0 && kX4PackBytes(type, k) <= PACKED_PREFILL_SCRATCH_BYTES;
+    if (isKX4Type(type)) return k % 256 === 0 && kX4PackBytes(type, k) <= PACKED_PREFILL_SCRATCH_BYTES;
     // Q8_0x4's matmul needs the packed-prefill bytes, more than its pack's (272 vs 136 a block).
     return type === GgmlType.Q8_0 && packedPrefillBytes(GgmlType.Q8_0, k) <= PACKED_PREFILL_SCRATCH_BYTES;
   }
@@ -528,7 +528,7 @@ export class CpuBackend implements Backend {
     const activations = this.quantized ? matmulActivations(cw.type, cw.k, pathTokens, kernels.relaxed) : 'f32';
     if (cw.interleaved) {
       // Q4_Kx4 / Q6_Kx4 on Q8K activations, the 32-block layouts on Q8A.
-      const q8k = cw.type === GgmlType.Q4_K || cw.type === GgmlType.Q6_K;
+      const q8k = isKX4Type(cw.type);
       const xq = this.q8aScratch(sh, q8k ? kernels.q8kBytes(cw.k, tokens) : kernels.q8aBytes(cw.k, tokens));
       if (q8k) kernels.quantizeQ8K(x, xq, cw.k, 0, tokens);
       else kernels.quantizeQ8A(x, xq, cw.k, 0, tokens);

@@ -73,7 +73,7 @@ export interface PackScratch {
  * The types the relaxed build stores four rows interleaved for decode (`packInterleaved`); IQ4_NL
  * only where the unsigned-byte dot is exact (`CpuKernels.unsignedDot`).
  */
-export type InterleavedType = GgmlType.Q4_0 | GgmlType.Q5_0 | GgmlType.Q8_0 | GgmlType.IQ4_NL | GgmlType.Q4_K | GgmlType.Q6_K;
+export type InterleavedType = GgmlType.Q4_0 | GgmlType.Q5_0 | GgmlType.Q8_0 | GgmlType.IQ4_NL | KX4Type;
 
 /**
  * `embed`'s type code for a Q4_0 table stored as Q4_0x4 (`packQ4_0x4`; not a ggml type): the
@@ -134,8 +134,16 @@ export function nibbleX4PackBytes(k: number): number {
   return (k / 32) * 152;
 }
 
+/** The K-quants with an interleaved layout (Q4_Kx4, Q6_Kx4): super-blocks of 256, Q8K activations. */
+export type KX4Type = GgmlType.Q4_K | GgmlType.Q6_K;
+
+/** Whether `type` is one of the KX4Type K-quants (the other interleaved types take Q8A activations). */
+export function isKX4Type(type: GgmlType): type is KX4Type {
+  return type === GgmlType.Q4_K || type === GgmlType.Q6_K;
+}
+
 /** Scratch bytes `packQ4_Kx4` / `packQ6_Kx4` need for rows of k elements (one four-row group's GGUF rows, k % 256 == 0). */
-export function kX4PackBytes(type: GgmlType.Q4_K | GgmlType.Q6_K, k: number): number {
+export function kX4PackBytes(type: KX4Type, k: number): number {
   return (k / 256) * (type === GgmlType.Q4_K ? 144 : 210) * 4;
 }
 
@@ -685,16 +693,13 @@ export class CpuKernels {
   packInterleaved(type: InterleavedType, w: number, rows: number, k: number, scratch: number): void {
     const name = `${GgmlType[type]}x4`;
     if (!this.relaxed) throw new RangeError(`${name} needs the relaxed-SIMD build`);
-    const block = type === GgmlType.Q4_K || type === GgmlType.Q6_K ? 256 : 32;
+    const block = isKX4Type(type) ? 256 : 32;
     if (rows % 4 !== 0 || k % block !== 0) throw new RangeError(`${name} needs rows % 4 == 0 and k % ${block} == 0, got ${rows} x ${k}`);
-    if (type === GgmlType.Q4_K || type === GgmlType.Q6_K) {
-      if (type === GgmlType.Q4_K) this.k.packQ4_Kx4(w, rows, k, scratch);
-      else this.k.packQ6_Kx4(w, rows, k, scratch);
-      return;
-    }
     if (type === GgmlType.IQ4_NL && !this.unsignedDot) throw new RangeError(`${name} needs the unsigned-byte dot (AVX-VNNI)`);
     // IQ4_NL's blocks have Q4_0's bytes (f16 scale, 16 nibble bytes): the same interleaving.
     if (type === GgmlType.Q4_0 || type === GgmlType.IQ4_NL) this.k.packQ4_0x4(w, rows, k, scratch);
+    else if (type === GgmlType.Q4_K) this.k.packQ4_Kx4(w, rows, k, scratch);
+    else if (type === GgmlType.Q6_K) this.k.packQ6_Kx4(w, rows, k, scratch);
     else if (type === GgmlType.Q5_0) this.k.packQ5_0x4(w, rows, k, scratch);
     else this.k.packQ8_0x4(w, rows, k, scratch);
   }

@@ -2539,8 +2539,7 @@ export function matmulInterleaved(
       const out = u8 ? dotQ8_0x4U8(g, xt, nb) : q8 ? dotQ8_0x4(g, scratch, xt, nb) : nl ? dotIQ4_NLx4U8(g, xt, nb)
         : u8any ? (q5 ? dotX4(true, g, xt, nb, true) : dotX4(false, g, xt, nb, true))
         : q5 ? dotX4(true, g, xt, nb, false) : dotX4(false, g, xt, nb, false);
-      const bias4 = bias ? v128.load(bias + (<usize>r << 2)) : f32x4.splat(0);
-      v128.store(y + <usize>t * ys + (<usize>r << 2), f32x4.add(out, bias4));
+      kx4Store(out, bias, y + <usize>t * ys, r);
     }
   }
 }
@@ -2688,17 +2687,30 @@ function unpackQ6_Kx4(g: usize, nb: i32, dst: usize): void {
       v128.store(dst + 64 * s + 16, q6x4Lanes(g, s, 1));
       v128.store(dst + 64 * s + 32, q6x4Lanes(g, s, 2));
       v128.store(dst + 64 * s + 48, q6x4Lanes(g, s, 3));
-      // The rows' scale of sub-block s twice each, as i16: [s_r0, s_r0, s_r1, s_r1, ...].
-      const sc = v128.load32_zero(g + 8 + 4 * s);
-      v128.store(dst + 1024 + 16 * s, i16x8.extend_low_i8x16_s(i8x16.shuffle(sc, sc, 0, 0, 1, 1, 2, 2, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0)));
     }
-    for (let q: usize = 0; q < 8; q++) {
-      // The offsets' pairs: [s_r0(2q), s_r0(2q + 1), s_r1(2q), ...] from sub-blocks 2q, 2q + 1's rows.
-      const sc = v128.load64_zero(g + 8 + 8 * q);
-      v128.store(dst + 1280 + 16 * q, i16x8.extend_low_i8x16_s(i8x16.shuffle(sc, sc, 0, 4, 1, 5, 2, 6, 3, 7, 0, 0, 0, 0, 0, 0, 0, 0)));
+    for (let q: usize = 0; q < 4; q++) {
+      // Sub-blocks 4q .. 4q + 3: each one's scales twice ([s_r0, s_r0, s_r1, ...]), and the
+      // offsets' pairs of (4q, 4q + 1) and (4q + 2, 4q + 3) ([s_r0(2p), s_r0(2p + 1), s_r1(2p), ...]).
+      const sc = v128.load(g + 8 + 16 * q);
+      for (let j = 0; j < 4; j++) v128.store(dst + 1024 + 16 * (4 * q + <usize>j), quadPairs(sc, j, j, true));
+      v128.store(dst + 1280 + 32 * q, quadPairs(sc, 0, 1, true));
+      v128.store(dst + 1296 + 32 * q, quadPairs(sc, 2, 3, true));
     }
     v128.store(dst + 1408, x4Scales(g));
   }
+}
+
+/**
+ * Bytes 4a..4a + 3 and 4b..4b + 3 of v (a, b = 0..3; the four rows' values of two sub-blocks in an
+ * x4 layout's scale field) interleaved and widened to i16 (signed: Q6_K's scales; unsigned: Q4_K's
+ * 6-bit scales and mins): [v[4a], v[4b], v[4a + 1], v[4b + 1], ...], the packed tile's row pairs.
+ */
+@inline function quadPairs(v: v128, a: i32, b: i32, signed: bool): v128 {
+  const ia = <u64>(4 * a);
+  const ib = <u64>(4 * b);
+  const idx = ia | (ib << 8) | ((ia + 1) << 16) | ((ib + 1) << 24) | ((ia + 2) << 32) | ((ib + 2) << 40) | ((ia + 3) << 48) | ((ib + 3) << 56);
+  const pairs = i8x16.swizzle(v, i64x2.splat(<i64>idx));
+  return signed ? i16x8.extend_low_i8x16_s(pairs) : i16x8.extend_low_i8x16_u(pairs);
 }
 
 /** Sub-block s of the Q6_Kx4 block at g against the Q8K block at xb: the four rows' integer dots of (q - 32). */
@@ -2849,16 +2861,6 @@ export function packQ4_Kx4(w: usize, rows: i32, k: i32, scratch: usize): void {
   return f32x4.sub(acc, macc);
 }
 
-/**
- * Bytes 4a..4a + 3 and 4b..4b + 3 of v (a, b = 0..3) interleaved and widened to i16 (unsigned):
- * [v[4a], v[4b], v[4a + 1], v[4b + 1], ...], the packed tile's row pairs.
- */
-@inline function quadPairs(v: v128, a: i32, b: i32): v128 {
-  const ia = <u64>(4 * a);
-  const ib = <u64>(4 * b);
-  const idx = ia | (ib << 8) | ((ia + 1) << 16) | ((ib + 1) << 24) | ((ia + 2) << 32) | ((ib + 2) << 40) | ((ia + 3) << 48) | ((ib + 3) << 56);
-  return i16x8.extend_low_i8x16_u(i8x16.swizzle(v, i64x2.splat(<i64>idx)));
-}
 
 /** The Q4_Kx4 group at g (nb super-blocks) unpacked into the packed prefill's layout at dst (packRowsK's bytes for its four GGUF rows). */
 function unpackQ4_Kx4(g: usize, nb: i32, dst: usize): void {
@@ -2875,13 +2877,13 @@ function unpackQ4_Kx4(g: usize, nb: i32, dst: usize): void {
       const mn = h == 0 ? q4Kx4Field(g, 2) : q4Kx4Field(g, 3);
       for (let j = 0; j < 4; j++) {
         // Sub-block 4h + j's scales for both its groups of 16.
-        const s = quadPairs(sc, j, j);
+        const s = quadPairs(sc, j, j, false);
         v128.store(dst + 1024 + 32 * <usize>(4 * h + j), s);
         v128.store(dst + 1040 + 32 * <usize>(4 * h + j), s);
       }
       // The mins' pairs of sub-blocks (4h, 4h + 1) and (4h + 2, 4h + 3).
-      v128.store(dst + 1280 + 32 * <usize>h, quadPairs(mn, 0, 1));
-      v128.store(dst + 1296 + 32 * <usize>h, quadPairs(mn, 2, 3));
+      v128.store(dst + 1280 + 32 * <usize>h, quadPairs(mn, 0, 1, false));
+      v128.store(dst + 1296 + 32 * <usize>h, quadPairs(mn, 2, 3, false));
     }
     v128.store(dst + 1408, x4Scales(g));
     v128.store(dst + 1424, x4Scales(g + 8));
@@ -3862,7 +3864,8 @@ export function embed(
   type: i32, table: usize, k: i32, rows: i32, ids: usize, out: usize, outStride: i32, scale: f32,
   tokStart: i32, tokEnd: i32,
 ): void {
-  const rb: usize = type == T_Q6_KX4 || type == T_Q4_KX4 ? 0 : rowBytes(type == T_Q5_0X4 ? T_Q5_0 : type == T_Q8_0X4 ? T_Q8_0 : type == T_Q4_0X4 || type == T_IQ4_NLX4 ? T_Q4_0 : type, k);
+  // 0 for the interleaved layouts' codes, whose rows are read by their own functions below.
+  const rb = rowBytes(type, k);
   const sv = f32x4.splat(scale);
   for (let t = tokStart; t < tokEnd; t++) {
     const id = load<u32>(ids + (<usize>t << 2));
